@@ -1,0 +1,75 @@
+/**
+ * Reads multi-document YAML files into raw documents that remember where they came from. YAML syntax errors
+ * are reported like every other config problem: file, document and line.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { ConfigError, type ConfigIssue, type SourceRef } from './issues.ts';
+
+export interface RawDocument {
+  source: SourceRef;
+  value: unknown;
+}
+
+export interface ParsedText {
+  documents: RawDocument[];
+  issues: ConfigIssue[];
+}
+
+/** Parses YAML text; `file` is the name used in messages. Empty documents (a stray `---`) are skipped. */
+export function parseYamlText(text: string, file: string): ParsedText {
+  const documents: RawDocument[] = [];
+  const issues: ConfigIssue[] = [];
+  parseAllDocuments(text).forEach((doc, index) => {
+    const source = { file, document: index + 1 };
+    if (doc.errors.length > 0) {
+      for (const error of doc.errors) {
+        const line = error.linePos?.[0]?.line;
+        // The parser's message embeds its own position and a source excerpt; keep only the description.
+        const detail = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+        issues.push({
+          severity: 'error',
+          source,
+          path: '',
+          message: `YAML syntax error${line ? ` at line ${line}` : ''}: ${detail}`,
+        });
+      }
+      return;
+    }
+    const value = doc.toJS({ maxAliasCount: 100 });
+    if (value !== null && value !== undefined) documents.push({ source, value });
+  });
+  return { documents, issues };
+}
+
+/** Expands directories to their YAML files (sorted, not recursive, as `kubectl apply -f dir` does). */
+export function expandConfigPaths(paths: readonly string[]): string[] {
+  const files: string[] = [];
+  for (const path of paths) {
+    if (statSync(path).isDirectory()) {
+      for (const entry of readdirSync(path).sort()) {
+        if (['.yaml', '.yml'].includes(extname(entry))) files.push(join(path, entry));
+      }
+    } else {
+      files.push(path);
+    }
+  }
+  return files;
+}
+
+/** Reads and parses files; throws ConfigError if any has a syntax error (nothing is half-read). */
+export function readYamlFiles(
+  paths: readonly string[],
+  displayName: (path: string) => string = basename,
+): RawDocument[] {
+  const documents: RawDocument[] = [];
+  const issues: ConfigIssue[] = [];
+  for (const path of expandConfigPaths(paths)) {
+    const parsed = parseYamlText(readFileSync(path, 'utf8'), displayName(path));
+    documents.push(...parsed.documents);
+    issues.push(...parsed.issues);
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return documents;
+}

@@ -1,0 +1,24 @@
+/** Labels and well-known names that carry meaning for the mesh (the same ones Istio ambient uses). */
+export const DATAPLANE_MODE_LABEL = 'istio.io/dataplane-mode';
+export const DATAPLANE_MODE_AMBIENT = 'ambient';
+export const DATAPLANE_MODE_NONE = 'none';
+export const USE_WAYPOINT_LABEL = 'istio.io/use-waypoint';
+export const WAYPOINT_GATEWAY_CLASS = 'istio-waypoint';
+/** Namespace whose policies apply mesh-wide (Istio's default root namespace, so users' YAML carries over). */
+export const ROOT_NAMESPACE = 'istio-system';
+/** The cluster domain that service hostnames end with. */
+export const CLUSTER_DOMAIN = 'cluster.local';
+
+/**
+ * Whether a pod is enrolled in the mesh: its namespace or the pod itself says `ambient`, and the pod does
+ * not opt out with `none` (the pod's label wins over its namespace's).
+ */
+export function isEnrolled(
+  podLabels: Readonly<Record<string, string>>,
+  namespaceLabels: Readonly<Record<string, string>>,
+): boolean {
+  const own = podLabels[DATAPLANE_MODE_LABEL];
+  if (own === DATAPLANE_MODE_NONE) return false;
+  if (own === DATAPLANE_MODE_AMBIENT) return true;
+  return namespaceLabels[DATAPLANE_MODE_LABEL] === DATAPLANE_MODE_AMBIENT;
+}

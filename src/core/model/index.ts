@@ -1,0 +1,126 @@
+/**
+ * The data plane's view of the mesh: what the control plane pushes to ztunnels and waypoints, and what they
+ * ask questions of ("who is at this IP?", "is this allowed?"). Plain data, JSON-serialisable, no behaviour.
+ */
+
+export interface WaypointRef {
+  name: string;
+  namespace: string;
+}
+
+export interface Workload {
+  /** Stable id: `<namespace>/<pod name>` in the local cluster, the pod UID on Kubernetes. */
+  uid: string;
+  name: string;
+  namespace: string;
+  node: string;
+  ips: string[];
+  serviceAccount: string;
+  /** SPIFFE URI of the workload's identity. */
+  identity: string;
+  labels: Record<string, string>;
+  /** `istio.io/dataplane-mode=ambient` on the pod or its namespace, not `none` on the pod. */
+  enrolled: boolean;
+  /** Workload/app name and version, as Istio derives them (for metrics and baggage). */
+  canonicalName: string;
+  canonicalRevision: string;
+  waypoint?: WaypointRef | undefined;
+}
+
+export interface ServicePort {
+  name?: string | undefined;
+  port: number;
+  targetPort: number;
+  protocol: 'TCP' | 'UDP';
+  /** `http`, `grpc`, `tcp`... from the port name or appProtocol, as Istio's protocol selection reads it. */
+  appProtocol?: string | undefined;
+}
+
+export interface Endpoint {
+  workloadUid: string;
+  ip: string;
+  ready: boolean;
+}
+
+export interface Service {
+  name: string;
+  namespace: string;
+  /** `<name>.<namespace>.svc.cluster.local` */
+  hostname: string;
+  vips: string[];
+  ports: ServicePort[];
+  endpoints: Endpoint[];
+  waypoint?: WaypointRef | undefined;
+}
+
+export type PolicyAction = 'ALLOW' | 'DENY';
+export type PolicyScope = 'mesh' | 'namespace' | 'workload';
+
+/** One AuthorizationPolicy as ztunnel enforces it: L4 attributes only (the control plane strips L7). */
+export interface L4Policy {
+  name: string;
+  namespace: string;
+  /** `mesh` for the root namespace without selector, `namespace` without selector, `workload` with one. */
+  scope: PolicyScope;
+  selector?: Record<string, string> | undefined;
+  action: PolicyAction;
+  /** Any rule matching means the policy matches; an empty list matches nothing (`spec: {}` allows nothing). */
+  rules: L4Rule[];
+}
+
+/** A rule matches when some `from` entry, some `to` entry and every `when` condition match (empty = any). */
+export interface L4Rule {
+  from: L4Source[];
+  to: L4Target[];
+  when: L4Condition[];
+}
+
+/** Every field that is set must match; `serviceAccounts` are folded into principals by the control plane. */
+export interface L4Source {
+  principals: string[];
+  notPrincipals: string[];
+  namespaces: string[];
+  notNamespaces: string[];
+  ipBlocks: string[];
+  notIpBlocks: string[];
+}
+
+export interface L4Target {
+  ports: number[];
+  notPorts: number[];
+}
+
+export type L4ConditionKey =
+  | 'source.ip'
+  | 'source.namespace'
+  | 'source.principal'
+  | 'destination.ip'
+  | 'destination.port';
+
+export interface L4Condition {
+  key: L4ConditionKey;
+  values: string[];
+  notValues: string[];
+}
+
+export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE' | 'UNSET';
+
+export interface PeerAuthPolicy {
+  name: string;
+  namespace: string;
+  scope: PolicyScope;
+  selector?: Record<string, string> | undefined;
+  mode: MtlsMode;
+  portLevelMtls: Record<number, MtlsMode>;
+}
+
+/** Everything one ztunnel needs; versioned so that the client can ACK or NACK it. */
+export interface NodeSnapshot {
+  version: string;
+  workloads: Workload[];
+  services: Service[];
+  policies: L4Policy[];
+  peerAuthentications: PeerAuthPolicy[];
+  /** PEM roots that workload certificates chain to (several during a rotation). */
+  trustBundle: string[];
+}
