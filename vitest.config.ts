@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // one file at a time (2-core machines) with generous timeouts.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/support/summary-reporter.ts'],
     projects: [
       {
         test: {
