@@ -3,6 +3,7 @@
  * the backend chosen automatically or by the caller. What the agent and the CLI both call.
  */
 import { UsageError } from '../core/errors.ts';
+import { Netns } from '../core/sys/netns-socket.ts';
 import { detectIptablesFlavour, iptablesBackend } from './backend/iptables.ts';
 import { nftBackend } from './backend/nft.ts';
 import { BACKEND_NAMES, type BackendChoice, type RuleBackend, type RulesListing } from './backend/types.ts';
@@ -56,6 +57,8 @@ export async function resolveBackend(
 }
 
 async function context(target: NetnsTarget, options: RulesOptions) {
+  // A clear error (ENOENT, not a network namespace...) before any tool runs.
+  Netns.open(target.path).close();
   const ruleSet = options.ruleSet ?? buildCaptureRules();
   const runner = options.runner ?? createRunner();
   const backend = await resolveBackend(backendChoice(options.backend), runner, target, ruleSet);

@@ -262,10 +262,10 @@ export class EnrollmentClient {
     return new Promise((resolve, reject) => {
       const socket = net.connect(this.socketPath);
       let greeted = false;
-      socket.once('error', (error) => {
-        if (!greeted) reject(error);
+      socket.on('error', (error) => {
+        if (greeted) this.#log.warn('enrollment connection error', { error });
+        else reject(error);
       });
-      socket.on('error', (error) => this.#log.warn('enrollment connection error', { error }));
       socket.once('close', () => {
         if (!greeted) reject(unavailable('closed during hello'));
       });
