@@ -116,3 +116,13 @@ export function hasProgram(program: string): boolean {
     }
   });
 }
+
+/**
+ * Like Promise.all, but waits for every promise before throwing the first failure, so that nothing is still
+ * running against the namespace when the caller reacts (a rollback must not race an apply).
+ */
+export async function settleAll(promises: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}

@@ -1,7 +1,7 @@
 /** Applying, removing and listing the policy routes of a rule set (`ip -batch`, one run per family). */
 import { SystemError } from '../core/errors.ts';
 import type { IpFamily } from '../core/sys/sockaddr.ts';
-import { type CommandRunner, inNetns, type NetnsTarget, runChecked } from './exec.ts';
+import { type CommandRunner, inNetns, type NetnsTarget, runChecked, settleAll } from './exec.ts';
 import type { RuleSet } from './model.ts';
 import {
   type BatchLine,
@@ -47,7 +47,7 @@ export async function applyRoutes(
   ruleSet: RuleSet,
 ): Promise<void> {
   if (ruleSet.policyRoutes.length === 0) return;
-  for (const family of FAMILIES) await runBatch(runner, target, family, renderRoutesApply(ruleSet));
+  await settleAll(FAMILIES.map((family) => runBatch(runner, target, family, renderRoutesApply(ruleSet))));
 }
 
 export async function removeRoutes(
@@ -56,7 +56,7 @@ export async function removeRoutes(
   ruleSet: RuleSet,
 ): Promise<void> {
   if (ruleSet.policyRoutes.length === 0) return;
-  for (const family of FAMILIES) await runBatch(runner, target, family, renderRoutesRemove(ruleSet));
+  await settleAll(FAMILIES.map((family) => runBatch(runner, target, family, renderRoutesRemove(ruleSet))));
 }
 
 export interface RoutesListing {

@@ -7,7 +7,7 @@ import { Netns } from '../core/sys/netns-socket.ts';
 import { detectIptablesFlavour, iptablesBackend } from './backend/iptables.ts';
 import { nftBackend } from './backend/nft.ts';
 import { BACKEND_NAMES, type BackendChoice, type RuleBackend, type RulesListing } from './backend/types.ts';
-import { type CommandRunner, createRunner, hasProgram, type NetnsTarget } from './exec.ts';
+import { type CommandRunner, createRunner, hasProgram, type NetnsTarget, settleAll } from './exec.ts';
 import { buildCaptureRules, type RuleSet } from './model.ts';
 import { applyRoutes, listRoutes, type RoutesListing, removeRoutes } from './routes.ts';
 
@@ -75,8 +75,8 @@ export async function applyRules(
 ): Promise<RuleBackend['name']> {
   const { ruleSet, runner, backend } = await context(target, options);
   try {
-    await backend.apply(runner, target, ruleSet);
-    await applyRoutes(runner, target, ruleSet);
+    // Independent of each other; run together (each is a tool started in the namespace).
+    await settleAll([backend.apply(runner, target, ruleSet), applyRoutes(runner, target, ruleSet)]);
   } catch (error) {
     await Promise.allSettled([
       backend.remove(runner, target, ruleSet),
@@ -93,8 +93,7 @@ export async function removeRules(
   options: RulesOptions = {},
 ): Promise<RuleBackend['name']> {
   const { ruleSet, runner, backend } = await context(target, options);
-  await backend.remove(runner, target, ruleSet);
-  await removeRoutes(runner, target, ruleSet);
+  await settleAll([backend.remove(runner, target, ruleSet), removeRoutes(runner, target, ruleSet)]);
   return backend.name;
 }
 

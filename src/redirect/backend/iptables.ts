@@ -5,7 +5,7 @@
  */
 import { SystemError } from '../../core/errors.ts';
 import type { IpFamily } from '../../core/sys/sockaddr.ts';
-import { type CommandRunner, hasProgram, inNetns, type NetnsTarget, runChecked } from '../exec.ts';
+import { type CommandRunner, hasProgram, inNetns, type NetnsTarget, runChecked, settleAll } from '../exec.ts';
 import type { RuleSet } from '../model.ts';
 import {
   chainsOfStage,
@@ -73,21 +73,23 @@ export function iptablesBackend(flavour: IptablesFlavour): RuleBackend {
     name,
 
     async apply(runner, target, ruleSet) {
-      for (const family of FAMILIES) {
-        const state = parseIptablesSave(ruleSet, await save(runner, target, flavour, family));
-        const input = renderIptablesApply(ruleSet, family, new Set(state.jumps));
-        await runChecked(runner, restore(flavour, family, target, input));
-      }
+      await settleAll(
+        FAMILIES.map(async (family) => {
+          const state = parseIptablesSave(ruleSet, await save(runner, target, flavour, family));
+          const input = renderIptablesApply(ruleSet, family, new Set(state.jumps));
+          await runChecked(runner, restore(flavour, family, target, input));
+        }),
+      );
     },
 
     async remove(runner, target, ruleSet) {
-      for (const family of FAMILIES) {
-        const input = renderIptablesRemove(
-          ruleSet,
-          parseIptablesSave(ruleSet, await save(runner, target, flavour, family)),
-        );
-        if (input !== undefined) await runChecked(runner, restore(flavour, family, target, input));
-      }
+      await settleAll(
+        FAMILIES.map(async (family) => {
+          const state = parseIptablesSave(ruleSet, await save(runner, target, flavour, family));
+          const input = renderIptablesRemove(ruleSet, state);
+          if (input !== undefined) await runChecked(runner, restore(flavour, family, target, input));
+        }),
+      );
     },
 
     async list(runner, target, ruleSet): Promise<RulesListing> {
