@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { lineDrift } from '../../src/redirect/backend/types.ts';
 import { shellForm } from '../../src/redirect/exec.ts';
 import { questionEnd, txtAnswer } from '../../src/redirect/plain-dns.ts';
+import { BACKEND_ENV, backendChoice } from '../../src/redirect/rules.ts';
 import { resolveTarget } from '../../src/redirect/target.ts';
 
 describe('resolveTarget', () => {
@@ -78,5 +79,25 @@ describe('plain DNS answers', () => {
     const response = Buffer.from(query);
     response[2] = 0x81;
     expect(txtAnswer(response, 'x')).toBe(undefined);
+  });
+});
+
+describe('backend choice', () => {
+  it('takes the flag, else $AMBIT_REDIRECT_BACKEND, else auto', () => {
+    const saved = process.env[BACKEND_ENV];
+    try {
+      delete process.env[BACKEND_ENV];
+      expect(backendChoice(undefined)).toBe('auto');
+      process.env[BACKEND_ENV] = 'iptables-legacy';
+      expect(backendChoice(undefined)).toBe('iptables-legacy');
+      expect(backendChoice('nft')).toBe('nft');
+      process.env[BACKEND_ENV] = 'ebpf';
+      expect(() => backendChoice(undefined)).toThrow(
+        /\$AMBIT_REDIRECT_BACKEND "ebpf": expected one of auto, iptables, nft/,
+      );
+    } finally {
+      if (saved === undefined) delete process.env[BACKEND_ENV];
+      else process.env[BACKEND_ENV] = saved;
+    }
   });
 });

@@ -103,10 +103,12 @@ export class EnrollmentClient {
 
   /**
    * Asks the agent to stop capturing the pod (label removed, pod deleted). Kept until confirmed: if the
-   * agent is away, the removal is sent again when it is back. Resolves on ACK.
+   * agent is away, the removal is sent again when it is back. Resolves on ACK. `netnsPath` matters only for
+   * a pod this client did not enroll (after a runtime restart): it lets an agent that does not know the pod
+   * still clean the rules out of its namespace.
    */
-  async unenroll(uid: string): Promise<void> {
-    const netns = this.#enrolled.get(uid)?.netns ?? this.#removals.get(uid);
+  async unenroll(uid: string, netnsPath?: string): Promise<void> {
+    const netns = this.#enrolled.get(uid)?.netns ?? netnsPath ?? this.#removals.get(uid);
     this.#enrolled.delete(uid);
     this.#removals.set(uid, netns);
     for (;;) {
