@@ -216,8 +216,8 @@ describe('agent and client over a unix socket', () => {
       /expected hello first/,
     ],
     [
-      'a malformed message',
-      '{"type":"hello","version":1}\n{"type":"remove","id":1}\n',
+      'a malformed message (and nothing after it is acted on)',
+      `{"type":"hello","version":1}\n{"type":"remove","id":1}\n${JSON.stringify({ type: 'add', id: 2, pod: pod('x') })}\n`,
       /uid: required field is missing/,
     ],
     ['an endless line', `${'x'.repeat(MAX_MESSAGE_BYTES + 10)}`, /longer than/],

@@ -72,7 +72,10 @@ export class EnrollmentServer {
     const send = (message: AgentMessage) => {
       if (!socket.destroyed) socket.write(encodeMessage(message));
     };
+    let refused = false;
     const refuse = (code: string, message: string) => {
+      // Nothing after a refused message is acted on, even lines that arrived in the same chunk.
+      refused = true;
       log.warn('closing enrollment connection', { code, message });
       send({ type: 'error', error: { code, message } });
       socket.end();
@@ -125,6 +128,7 @@ export class EnrollmentServer {
       socket,
       MAX_MESSAGE_BYTES,
       (line) => {
+        if (refused) return;
         let message: ClientMessage;
         try {
           message = parseClientMessage(line);
