@@ -13,6 +13,10 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: Record<string, CommandEntry> = {
+  redirect: {
+    summary: 'in-pod capture rules (apply, remove, list, render) and a standalone enrollment agent',
+    load: () => import('./commands/redirect.ts'),
+  },
   version: {
     summary: 'print the version of Ambit and of its runtime',
     load: () => import('./commands/version.ts'),
