@@ -26,7 +26,8 @@ export function loadClusterFiles(
 ): LoadedCluster {
   let documents: ReturnType<typeof readYamlFiles>;
   try {
-    documents = readYamlFiles(paths);
+    // Errors name each file as the user gave it.
+    documents = readYamlFiles(paths, (path) => path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new UsageError(`cannot read ${(error as NodeJS.ErrnoException).path}: no such file`);

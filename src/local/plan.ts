@@ -161,6 +161,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
   const serviceResources = ofKind(resources, SERVICE_KIND).filter(checkNamespace);
   const clusterIPs = allocateClusterIPs(serviceResources, spec.serviceCIDR, dnsVIP, problem);
 
+  sortByDocument(issues, resources);
   if (issues.some((issue) => issue.severity === 'error')) return { issues };
 
   const nodes = spec.nodes.map((node, index) => nodeRecord(name, node.name, index, spec));
@@ -460,6 +461,13 @@ function resolveEnv(vars: readonly EnvVar[], fields: Record<PodFieldPath, string
   env.POD_IP = fields['status.podIP'];
   env.NODE_NAME = fields['spec.nodeName'];
   return env;
+}
+
+/** Orders issues as the documents appear (checks run kind by kind, users read file by file). */
+function sortByDocument(issues: ConfigIssue[], resources: readonly Resource[]): void {
+  const files = [...new Set(resources.map((resource) => resource.source.file))];
+  const key = (issue: ConfigIssue) => files.indexOf(issue.source.file) * 1e6 + issue.source.document;
+  issues.sort((a, b) => key(a) - key(b));
 }
 
 function issueAt(
