@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { formatIssue } from '../core/config/issues.ts';
 import { AmbitError, errorMessage } from '../core/errors.ts';
 import { loadClusterFiles } from './cluster-file.ts';
@@ -118,6 +118,7 @@ async function preflight(cluster: ClusterState, paths: StatePaths): Promise<void
       'the local cluster creates network namespaces: run as root (sudo)',
     );
   }
+  if (existsSync(paths.dir)) throw clusterExists(cluster, paths);
   await Promise.all([run(['ip', '-V']), run(['setpriv', '--version'])]);
   const leftovers = [
     ...listNetns().filter((ns) => ns.startsWith(clusterNetnsPrefix(cluster.name))),
@@ -129,9 +130,11 @@ async function preflight(cluster: ClusterState, paths: StatePaths): Promise<void
       `objects of a cluster named ${cluster.name} already exist (${leftovers.slice(0, 3).join(', ')}${leftovers.length > 3 ? ', ...' : ''}): run \`ambit local down --name ${cluster.name}\` first`,
     );
   }
-  if (existsSync(paths.dir)) throw clusterExists(cluster, paths);
   await checkRangesFree(cluster.addresses);
-  await checkPodUsers(cluster);
+  // The root of all clusters' state is shared and not cluster-specific: creating it is not creating the cluster.
+  const root = dirname(paths.dir);
+  mkdirSync(root, { recursive: true, mode: 0o755 });
+  await checkPodUsers(cluster, root);
 }
 
 function clusterExists(cluster: ClusterState, paths: StatePaths): AmbitError {
@@ -143,7 +146,6 @@ function clusterExists(cluster: ClusterState, paths: StatePaths): AmbitError {
 
 /** Creating the state directory is what claims the name: of two `up`s with one name, one gets EEXIST. */
 function claimStateDir(cluster: ClusterState, paths: StatePaths): void {
-  mkdirSync(join(paths.dir, '..'), { recursive: true, mode: 0o755 });
   try {
     mkdirSync(paths.dir, { mode: 0o755 });
   } catch (error) {

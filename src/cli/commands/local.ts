@@ -4,14 +4,6 @@
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../../core/errors.ts';
-import { runDemo } from '../../local/demo.ts';
-import { down } from '../../local/down.ts';
-import { execInPod } from '../../local/exec.ts';
-import { defaultExtensionUrls } from '../../local/extensions.ts';
-import { followLogs, printLogs, resolveLogTarget } from '../../local/logs.ts';
-import { findPod } from '../../local/pods.ts';
-import { createProgress } from '../../local/progress.ts';
-import { buildReport, renderReport } from '../../local/report.ts';
 import {
   clusterDir,
   listClusters,
@@ -20,8 +12,12 @@ import {
   statePaths,
   stateRoot,
 } from '../../local/state.ts';
-import { runSupervisor } from '../../local/supervisor/main.ts';
-import { up } from '../../local/up.ts';
+
+// Subcommands load what they need when they run, so that `status` or `exec` starts quickly.
+const progress = async () => {
+  const { createProgress } = await import('../../local/progress.ts');
+  return createProgress({ out: process.stderr, tty: process.stderr.isTTY === true });
+};
 
 const USAGE = `Usage: ambit local <command> [options]
 
@@ -45,13 +41,15 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   status: runStatus,
   exec: runExec,
   logs: runLogs,
-  demo: (argv) => {
+  demo: async (argv) => {
     const { values } = parse(argv, { name: { type: 'string' }, keep: { type: 'boolean' } });
+    const { runDemo } = await import('../../local/demo.ts');
     return runDemo({ name: values.name, keep: values.keep ?? false, root: stateRoot() });
   },
-  supervise: (argv) => {
+  supervise: async (argv) => {
     const { values } = parse(argv, { 'state-dir': { type: 'string' } });
     if (!values['state-dir']) throw new UsageError('supervise needs --state-dir');
+    const { runSupervisor } = await import('../../local/supervisor/main.ts');
     return runSupervisor(values['state-dir']);
   },
 };
@@ -93,13 +91,18 @@ async function runUp(argv: string[]): Promise<number> {
     'keep-on-failure': { type: 'boolean' },
   });
   if (!values.file?.length) throw new UsageError('up needs a cluster file: ambit local up -f cluster.yaml');
+  const [{ up }, { defaultExtensionUrls }, { buildReport, renderReport }] = await Promise.all([
+    import('../../local/up.ts'),
+    import('../../local/extensions.ts'),
+    import('../../local/report.ts'),
+  ]);
   const result = await up({
     files: values.file,
     name: values.name,
     root: stateRoot(),
     extensions: defaultExtensionUrls(),
     keepOnFailure: values['keep-on-failure'] ?? false,
-    progress: createProgress({ out: process.stderr, tty: process.stderr.isTTY === true }),
+    progress: await progress(),
   });
   const paths = statePaths(result.cluster.stateDir);
   process.stdout.write(
@@ -114,11 +117,11 @@ async function runDown(argv: string[]): Promise<number> {
   const root = stateRoot();
   if (values.all && values.name) throw new UsageError('give --name or --all, not both');
   const names = values.all ? listClusters(root) : [selectCluster(root, values.name)];
+  const { down } = await import('../../local/down.ts');
   if (values.all && names.length === 0) process.stdout.write(`no local clusters in ${root}\n`);
   for (const name of names) {
     const started = performance.now();
-    const progress = createProgress({ out: process.stderr, tty: process.stderr.isTTY === true });
-    const { existed } = await down(root, name, progress);
+    const { existed } = await down(root, name, await progress());
     process.stdout.write(
       existed
         ? `cluster ${name} removed (${Math.round(performance.now() - started)} ms)\n`
@@ -134,6 +137,7 @@ async function runStatus(argv: string[]): Promise<number> {
   if (output !== 'table' && output !== 'json') throw new UsageError('-o takes table or json');
   const root = stateRoot();
   const cluster = requireClusterState(root, selectCluster(root, values.name));
+  const { buildReport, renderReport } = await import('../../local/report.ts');
   const report = buildReport(cluster, statePaths(clusterDir(root, cluster.name)));
   process.stdout.write(output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
   return 0;
@@ -152,6 +156,10 @@ async function runExec(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('exec needs a pod: ambit local exec <pod> -- <cmd...>');
   const root = stateRoot();
   const cluster = requireClusterState(root, selectCluster(root, values.name));
+  const [{ findPod }, { execInPod }] = await Promise.all([
+    import('../../local/pods.ts'),
+    import('../../local/exec.ts'),
+  ]);
   const pod = findPod(cluster, positionals[0]!, values.namespace);
   const { code } = await execInPod(
     statePaths(clusterDir(root, cluster.name)),
@@ -180,6 +188,7 @@ async function runLogs(argv: string[]): Promise<number> {
   const root = stateRoot();
   const cluster = requireClusterState(root, selectCluster(root, values.name));
   const paths = statePaths(clusterDir(root, cluster.name));
+  const { followLogs, printLogs, resolveLogTarget } = await import('../../local/logs.ts');
   const sources = resolveLogTarget(cluster, paths, positionals[0]!, values.namespace);
   const offsets = printLogs(sources, process.stdout, tail);
   if (values.follow) {
