@@ -4,7 +4,14 @@
  */
 import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ambit, leftovers, makeStateRoot, NOTHING_LEFT, uniqueName, writeClusterFile } from '../support/local-cluster.ts';
+import {
+  ambit,
+  leftovers,
+  makeStateRoot,
+  NOTHING_LEFT,
+  uniqueName,
+  writeClusterFile,
+} from '../support/local-cluster.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
 const cluster = (name: string, extra = '') =>
@@ -38,22 +45,29 @@ const CASES: [string, (name: string) => string[], string][] = [
     (name) => [cluster(name), pod('a', '  containers: [{name: c, image: nginx}]')],
     'document 2 (Pod default/a): spec.containers[0].command: required in the local cluster',
   ],
-  ['a YAML syntax error', (name) => [cluster(name), 'kind: Pod\nmetadata: {name: [unclosed'], 'document 2: YAML syntax error'],
+  [
+    'a YAML syntax error',
+    (name) => [cluster(name), 'kind: Pod\nmetadata: {name: [unclosed'],
+    'document 2: YAML syntax error',
+  ],
 ];
 
 describe.runIf(canRunNetnsTests())('ambit local up: bad cluster files', () => {
   const root = makeStateRoot();
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  it.each(CASES)('refuses %s, naming file, document and field, and creates nothing', async (_what, documents, message) => {
-    const name = uniqueName('it-bad');
-    const file = writeClusterFile(root, name, documents(name).join('\n---\n'));
-    const result = await ambit(['local', 'up', '-f', file], root);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain('nothing was applied');
-    expect(result.stderr).toContain(`${file}: ${message.replace('NAME', name)}`);
-    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
-  });
+  it.each(CASES)(
+    'refuses %s, naming file, document and field, and creates nothing',
+    async (_what, documents, message) => {
+      const name = uniqueName('it-bad');
+      const file = writeClusterFile(root, name, documents(name).join('\n---\n'));
+      const result = await ambit(['local', 'up', '-f', file], root);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('nothing was applied');
+      expect(result.stderr).toContain(`${file}: ${message.replace('NAME', name)}`);
+      expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
+    },
+  );
 
   it('says what is wrong with the command line', async () => {
     expect((await ambit(['local', 'up'], root)).stderr).toContain('up needs a cluster file');
@@ -61,6 +75,8 @@ describe.runIf(canRunNetnsTests())('ambit local up: bad cluster files', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('no such file');
     expect((await ambit(['local', 'exec', 'a'], root)).stderr).toContain('exec needs a command after --');
-    expect((await ambit(['local', 'down', '--name', 'Bad_Name'], root)).stderr).toContain('invalid cluster name');
+    expect((await ambit(['local', 'down', '--name', 'Bad_Name'], root)).stderr).toContain(
+      'invalid cluster name',
+    );
   });
 });

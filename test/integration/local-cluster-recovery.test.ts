@@ -55,9 +55,15 @@ describe.runIf(canRunNetnsTests())('ambit local: cleaning up after interruptions
   });
 
   it.each([
-    ['once namespaces are being created', (root: string, name: string) => journalHas(root, name, '"type":"netns"')],
+    [
+      'once namespaces are being created',
+      (root: string, name: string) => journalHas(root, name, '"type":"netns"'),
+    ],
     ['once the pods are wired', (root: string, name: string) => journalHas(root, name, '"type":"netns-etc"')],
-    ['once the supervisor runs', (root: string, name: string) => (existsSync(join(root, name, 'status.json')) ? true : undefined)],
+    [
+      'once the supervisor runs',
+      (root: string, name: string) => (existsSync(join(root, name, 'status.json')) ? true : undefined),
+    ],
   ])('removes everything of an up killed %s', async (_when, reached) => {
     const { name, file } = newCluster('it-kill');
     const up = startAmbit(['local', 'up', '-f', file], root);
@@ -73,11 +79,17 @@ describe.runIf(canRunNetnsTests())('ambit local: cleaning up after interruptions
   it('removes the pods of a cluster whose supervisor was killed', async () => {
     const { name, file } = newCluster('it-orphan');
     expect((await ambit(['local', 'up', '-f', file], root)).code).toBe(0);
-    const report = JSON.parse((await ambit(['local', 'status', '--name', name, '-o', 'json'], root)).stdout) as ClusterReport;
+    const report = JSON.parse(
+      (await ambit(['local', 'status', '--name', name, '-o', 'json'], root)).stdout,
+    ) as ClusterReport;
     const podPids = report.pods.map((pod) => pod.pid!);
     expect(podPids.every(isAlive)).toBe(true);
     process.kill(report.supervisor.pid!, 'SIGKILL');
-    await eventually(() => (isAlive(report.supervisor.pid!) ? undefined : true), 5000, 'the supervisor to die');
+    await eventually(
+      () => (isAlive(report.supervisor.pid!) ? undefined : true),
+      5000,
+      'the supervisor to die',
+    );
     expect(podPids.every(isAlive)).toBe(true);
     const status = await ambit(['local', 'status', '--name', name], root);
     expect(status.stdout).toContain('supervisor NOT RUNNING');

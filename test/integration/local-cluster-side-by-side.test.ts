@@ -7,7 +7,14 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EchoReport } from '../../src/echo/http.ts';
 import { routeMetric } from '../../src/local/names.ts';
-import { ambit, leftovers, makeStateRoot, NOTHING_LEFT, uniqueName, writeClusterFile } from '../support/local-cluster.ts';
+import {
+  ambit,
+  leftovers,
+  makeStateRoot,
+  NOTHING_LEFT,
+  uniqueName,
+  writeClusterFile,
+} from '../support/local-cluster.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
 const clusterYaml = `apiVersion: ambit.dev/v1alpha1
@@ -58,7 +65,19 @@ describe.runIf(canRunNetnsTests())('ambit local: two clusters side by side', () 
 
   const ask = async (cluster: string) => {
     const result = await ambit(
-      ['local', 'exec', 'client', '--name', cluster, '--', 'curl', '-sS', '--max-time', '5', 'http://10.244.1.2:8080/'],
+      [
+        'local',
+        'exec',
+        'client',
+        '--name',
+        cluster,
+        '--',
+        'curl',
+        '-sS',
+        '--max-time',
+        '5',
+        'http://10.244.1.2:8080/',
+      ],
       root,
     );
     expect(result.code, result.stderr).toBe(0);
@@ -73,7 +92,9 @@ describe.runIf(canRunNetnsTests())('ambit local: two clusters side by side', () 
   it('asks which cluster is meant when several exist', async () => {
     const status = await ambit(['local', 'status'], root);
     expect(status.code).toBe(2);
-    expect(status.stderr).toContain(`2 local clusters exist (${[first, second].sort().join(', ')}): pick one with --name`);
+    expect(status.stderr).toContain(
+      `2 local clusters exist (${[first, second].sort().join(', ')}): pick one with --name`,
+    );
   });
 
   it('keeps the other cluster working and guarded when one goes down', async () => {
