@@ -3,7 +3,7 @@
  * and the mesh kinds, which are kept for the control plane), then planned. Any error refuses the whole file
  * with every problem listed; warnings are returned for the caller to show.
  */
-import { readYamlFiles } from '../core/config/documents.ts';
+import { type RawDocument, readYamlFiles } from '../core/config/documents.ts';
 import { ConfigError, type ConfigIssue, hasErrors } from '../core/config/issues.ts';
 import { CORE_KINDS } from '../core/config/kinds/core.ts';
 import { MESH_KINDS } from '../core/config/kinds/mesh.ts';
@@ -18,13 +18,12 @@ export const LOCAL_KINDS = kindRegistry([CLUSTER_KIND, ...CORE_KINDS, ...MESH_KI
 export interface LoadedCluster {
   state: ClusterState;
   warnings: ConfigIssue[];
+  /** The documents as read, for the resolved config handed to the mesh. */
+  documents: RawDocument[];
 }
 
-export function loadClusterFiles(
-  paths: readonly string[],
-  options: Omit<PlanOptions, 'configFiles'>,
-): LoadedCluster {
-  let documents: ReturnType<typeof readYamlFiles>;
+export function loadClusterFiles(paths: readonly string[], options: PlanOptions): LoadedCluster {
+  let documents: RawDocument[];
   try {
     // Errors name each file as the user gave it.
     documents = readYamlFiles(paths, (path) => path);
@@ -38,8 +37,8 @@ export function loadClusterFiles(
   const parsed = parseResources(documents, LOCAL_KINDS);
   const planned = parsed.issues.some((issue) => issue.severity === 'error')
     ? { state: undefined, issues: [] }
-    : planCluster(parsed.resources, { ...options, configFiles: paths });
+    : planCluster(parsed.resources, options);
   const issues = [...parsed.issues, ...planned.issues];
   if (hasErrors(issues) || !planned.state) throw new ConfigError(issues);
-  return { state: planned.state, warnings: issues };
+  return { state: planned.state, warnings: issues, documents };
 }

@@ -52,7 +52,6 @@ export interface PlanOptions {
   /** Directory of this cluster's state, once the name is known. */
   stateDirFor: (name: string) => string;
   extensions: readonly string[];
-  configFiles: readonly string[];
   now?: Date;
 }
 
@@ -85,10 +84,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
 
   const clusters = ofKind(resources, CLUSTER_KIND);
   if (clusters.length === 0) {
-    const source: SourceRef = resources[0]?.source ?? {
-      file: options.configFiles[0] ?? 'cluster file',
-      document: 1,
-    };
+    const source: SourceRef = resources[0]?.source ?? { file: 'cluster file', document: 1 };
     issues.push({
       severity: 'error',
       source,
@@ -201,7 +197,6 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     name,
     createdAt: (options.now ?? new Date()).toISOString(),
     stateDir: options.stateDirFor(name),
-    configFiles: [...options.configFiles],
     addresses: {
       podCIDR: formatCidr(spec.podCIDR),
       serviceCIDR: formatCidr(spec.serviceCIDR),

@@ -24,7 +24,8 @@ export interface StatePaths {
   status: string;
   /** pid of a running `up`, so that `down` can stop it first. */
   upPid: string;
-  config: string;
+  /** The cluster's config as the control plane should read it (see resolved-config.ts). */
+  resources: string;
   logs: string;
   supervisorLog: string;
   /** Put first on every pod's PATH: `ambit` and `node` from this checkout. */
@@ -39,7 +40,7 @@ export function statePaths(dir: string): StatePaths {
     processes: join(dir, 'processes.json'),
     status: join(dir, 'status.json'),
     upPid: join(dir, 'up.pid'),
-    config: join(dir, 'config'),
+    resources: join(dir, 'resources.yaml'),
     logs: join(dir, 'logs'),
     supervisorLog: join(dir, 'logs', 'supervisor.log'),
     bin: join(dir, 'bin'),

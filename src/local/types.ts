@@ -95,8 +95,6 @@ export interface ClusterState {
   name: string;
   createdAt: string;
   stateDir: string;
-  /** The cluster files as given to `up`, copied into the state directory (`config/`). */
-  configFiles: string[];
   addresses: AddressPlan;
   /** Metric of this cluster's `unreachable` routes in the root namespace. */
   routeMetric: number;

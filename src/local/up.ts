@@ -5,8 +5,9 @@
  * every pod has started. Any failure or Ctrl-C after the first object was created runs `down`.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { RawDocument } from '../core/config/documents.ts';
 import { formatIssue } from '../core/config/issues.ts';
 import { AmbitError, errorMessage } from '../core/errors.ts';
 import { loadClusterFiles } from './cluster-file.ts';
@@ -17,6 +18,7 @@ import { listNetns } from './netns.ts';
 import { checkPodUsers } from './preflight.ts';
 import { AMBIT_ENTRY, podProcess, writeBinDir } from './processes.ts';
 import { type Progress, silentProgress } from './progress.ts';
+import { resolvedConfig } from './resolved-config.ts';
 import { checkRangesFree, guardRoutesOf } from './routes.ts';
 import { run } from './run.ts';
 import { clusterDir, type StatePaths, statePaths, writeJsonAtomic } from './state.ts';
@@ -47,7 +49,11 @@ export interface UpResult {
 export async function up(options: UpOptions): Promise<UpResult> {
   const started = performance.now();
   const { progress } = options;
-  const { state: cluster, warnings } = loadClusterFiles(options.files, {
+  const {
+    state: cluster,
+    warnings,
+    documents,
+  } = loadClusterFiles(options.files, {
     name: options.name,
     stateDirFor: (name) => clusterDir(options.root, name),
     extensions: options.extensions,
@@ -71,7 +77,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
     return progress.step(label, work);
   };
   try {
-    await step('recording the cluster', async () => recordCluster(cluster, paths, options.files));
+    await step('recording the cluster', async () => recordCluster(cluster, paths, documents));
     for (const topologyStep of topologySteps(cluster, paths))
       await step(topologyStep.label, topologyStep.run);
     const context: ExtensionContext = { cluster, paths };
@@ -155,15 +161,10 @@ function claimStateDir(cluster: ClusterState, paths: StatePaths): void {
   writeFileSync(paths.upPid, `${process.pid}\n`);
 }
 
-function recordCluster(cluster: ClusterState, paths: StatePaths, files: readonly string[]): void {
-  mkdirSync(paths.config, { mode: 0o755 });
+function recordCluster(cluster: ClusterState, paths: StatePaths, documents: readonly RawDocument[]): void {
   mkdirSync(paths.logs, { mode: 0o755 });
-  cluster.configFiles = files.map((file, index) => {
-    const copy = join(paths.config, `${index}-${basename(file)}`);
-    copyFileSync(file, copy);
-    return copy;
-  });
   writeJsonAtomic(paths.cluster, cluster);
+  writeFileSync(paths.resources, resolvedConfig(documents, cluster));
   writeBinDir(paths);
 }
 

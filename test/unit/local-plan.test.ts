@@ -2,11 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { parseYamlText } from '../../src/core/config/documents.ts';
 import { ConfigError, formatIssue } from '../../src/core/config/issues.ts';
 import { parseResources } from '../../src/core/config/resource.ts';
 import { LOCAL_KINDS, loadClusterFiles } from '../../src/local/cluster-file.ts';
 import { planCluster } from '../../src/local/plan.ts';
+import { resolvedConfig } from '../../src/local/resolved-config.ts';
 
 const CLUSTER = `apiVersion: ambit.dev/v1alpha1
 kind: Cluster
@@ -30,7 +32,6 @@ function plan(documents: string[], name?: string) {
           name,
           stateDirFor: (n) => `/state/${n}`,
           extensions: [],
-          configFiles: ['c.yaml'],
           now: new Date(0),
         });
   const issues = [...parsed.issues, ...resources.issues, ...result.issues];
@@ -363,6 +364,28 @@ ${extra}  ports: [{port: 80}]`;
     expect(plan([CLUSTER, service('s')]).warnings).toEqual([
       'warning: c.yaml: document 2 (Service default/s): spec.selector: selects no pod of the cluster',
     ]);
+  });
+});
+
+describe('the resolved config handed to the mesh', () => {
+  it('drops the Cluster, fills in allocated ClusterIPs and keeps everything else as written', () => {
+    const text = [
+      CLUSTER,
+      pod('a'),
+      'apiVersion: v1\nkind: Service\nmetadata: {name: s1}\nspec: {selector: {app: a}, ports: [{port: 80}]}',
+      'apiVersion: v1\nkind: Service\nmetadata: {name: s2}\nspec: {clusterIP: 10.96.0.7, ports: [{port: 80}]}',
+      'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: default}\nspec: {action: DENY}',
+    ].join('\n---\n');
+    const parsed = parseYamlText(text, 'c.yaml');
+    const { state } = planCluster(parseResources(parsed.documents, LOCAL_KINDS).resources, {
+      stateDirFor: (n) => n,
+      extensions: [],
+    });
+    const out = parseAllDocuments(resolvedConfig(parsed.documents, state!)).map((doc) => doc.toJS());
+    expect(out.map((doc) => doc.kind)).toEqual(['Pod', 'Service', 'Service', 'AuthorizationPolicy']);
+    expect(out[1].spec).toEqual({ selector: { app: 'a' }, ports: [{ port: 80 }], clusterIP: '10.96.0.1' });
+    expect(out[2].spec.clusterIP).toBe('10.96.0.7');
+    expect(out[3]).toEqual(parsed.documents[4]!.value);
   });
 });
 
