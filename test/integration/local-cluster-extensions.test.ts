@@ -78,6 +78,19 @@ describe.runIf(canRunNetnsTests())('ambit local: extension seams', () => {
     }
   });
 
+  it('lets node namespaces reach each other on their underlay addresses (ztunnel to control plane)', () => {
+    const [n1, n2] = cluster.nodes;
+    const answer = execFileSync(
+      'ip',
+      ['netns', 'exec', n2!.netns, 'curl', '-sS', '--max-time', '5', `http://${n1!.underlayIP}:15021/`],
+      { encoding: 'utf8' },
+    );
+    expect(JSON.parse(answer)).toMatchObject({
+      version: 'probe-n1',
+      request: { source: expect.stringMatching(`^${n2!.underlayIP}:`) },
+    });
+  });
+
   it('starts a pod only after its gate passed, retrying a failing gate with backoff', () => {
     const calls = readFileSync(join(cluster.stateDir, 'gate.log'), 'utf8')
       .trim()

@@ -1,6 +1,6 @@
 /**
  * A cluster extension for the integration test of the seams: a system process per node (an echo server on
- * 127.0.0.1:15021 in the node's namespace, ready once it listens), a `prepare` that leaves a mark, and a
+ * port 15021 of the node's namespace, ready once it listens, as a control plane or ztunnel would be), a `prepare` that leaves a mark, and a
  * start gate that logs each call, holds every pod for 300 ms and refuses pod `flaky` twice.
  */
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ export const extension: ClusterExtension = {
       systemProcess(paths, {
         id: `probe/${node.name}`,
         node,
-        argv: ['ambit', 'echo', '--port', '15021', '--version', `probe-${node.name}`],
+        argv: ['ambit', 'echo', '--host', '0.0.0.0', '--port', '15021', '--version', `probe-${node.name}`],
         readyPorts: [15021],
       }),
     );
