@@ -50,13 +50,19 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     out.write(
       `\ncluster ${cluster.name} is up (${(elapsedMs / 1000).toFixed(1)} s)\n\n${renderReport(buildReport(cluster, paths))}\n`,
     );
-    const client = pod(cluster, 'client');
-    const farEcho = cluster.pods.find((p) => p.labels.app === 'echo' && p.node !== client.node);
-    const nearEcho = cluster.pods.find((p) => p.labels.app === 'echo' && p.node === client.node);
-    let ok = true;
-    if (farEcho) ok = (await request(cluster, client, farEcho)) && ok;
-    const back = cluster.pods.find((p) => p.labels.app === 'echo' && p.node !== client.node);
-    if (back && nearEcho && !interrupted) ok = (await request(cluster, back, nearEcho)) && ok;
+    const client = demoPod(cluster, 'a pod named client', (p) => p.name === 'client');
+    const far = demoPod(
+      cluster,
+      'an echo pod on another node',
+      (p) => p.labels.app === 'echo' && p.node !== client.node,
+    );
+    const near = demoPod(
+      cluster,
+      "an echo pod on the client's node",
+      (p) => p.labels.app === 'echo' && p.node === client.node,
+    );
+    // Out and back: client -> echo on the other node, then that echo pod -> echo on the client's node.
+    const ok = (await request(cluster, client, far)) && !interrupted && (await request(cluster, far, near));
     out.write(
       ok
         ? "\nBoth requests crossed the fabric between the two node namespaces, by pod IP, with no NAT:\nthe source each echo server saw is the calling pod's own IP.\n"
@@ -66,7 +72,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       out.write(
         `\nThe cluster is still up. Try:\n` +
           `  sudo npx ambit local status --name ${cluster.name}\n` +
-          `  sudo npx ambit local exec client -n demo --name ${cluster.name} -- curl -s http://${farEcho?.ips[0]}:8080/?status=503\n` +
+          `  sudo npx ambit local exec client -n demo --name ${cluster.name} -- curl -s http://${far.ips[0]}:8080/?status=503\n` +
           `  sudo npx ambit local logs echo-v2 -n demo --name ${cluster.name}\n` +
           `Remove it with: sudo npx ambit local down --name ${cluster.name}\n`,
       );
@@ -88,9 +94,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   }
 }
 
-function pod(cluster: ClusterState, name: string): PodRecord {
-  const found = cluster.pods.find((candidate) => candidate.name === name);
-  if (!found) throw new AmbitError('AMBIT_ERR_DEMO', `the demo cluster file has no pod named ${name}`);
+function demoPod(cluster: ClusterState, what: string, matches: (pod: PodRecord) => boolean): PodRecord {
+  const found = cluster.pods.find(matches);
+  if (!found) throw new AmbitError('AMBIT_ERR_DEMO', `the demo cluster file must have ${what}`);
   return found;
 }
 

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterNetnsPrefix, NETNS_ETC_DIR, routeMetric } from './names.ts';
 import { deleteNetns, killProcessesIn, listNetns } from './netns.ts';
+import { supervisorArgs } from './processes.ts';
 import { commandLine, findProcesses, isAlive, signal, sleep, terminate } from './procfs.ts';
 import type { Progress } from './progress.ts';
 import { guardRoutesOf, removeGuardRoutes } from './routes.ts';
@@ -20,10 +21,6 @@ const SUPERVISOR_GRACE_MS = 5000;
 export interface DownResult {
   /** False when nothing of the cluster was found (down is idempotent). */
   existed: boolean;
-}
-
-export function supervisorArgs(stateDir: string): string[] {
-  return ['local', 'supervise', '--state-dir', stateDir];
 }
 
 export async function down(root: string, name: string, progress: Progress): Promise<DownResult> {

@@ -17,7 +17,7 @@ export function listNetns(): string[] {
 }
 
 /** The `net:[inode]` identity of a named namespace, as /proc/<pid>/ns/net shows it; undefined if gone. */
-export function netnsIdentity(name: string): string | undefined {
+function netnsIdentity(name: string): string | undefined {
   try {
     return `net:[${statSync(netnsPath(name)).ino}]`;
   } catch {

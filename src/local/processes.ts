@@ -13,6 +13,11 @@ const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 /** This checkout's entry point; pods run it with the Node that runs `up` (the pinned Node 24). */
 export const AMBIT_ENTRY = fileURLToPath(new URL('../../bin/ambit.mjs', import.meta.url));
 
+/** The supervisor's arguments after the entry point; also how `down` and `status` recognise it in /proc. */
+export function supervisorArgs(stateDir: string): string[] {
+  return ['local', 'supervise', '--state-dir', stateDir];
+}
+
 /**
  * `ip netns exec` enters the namespace (and bind-mounts /etc/netns/<ns>/* over /etc), then `setpriv` drops
  * to the user with no supplementary groups. Both exec in place, so the resulting pid is the program's.

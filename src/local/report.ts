@@ -3,8 +3,7 @@
  * live status, as JSON (`-o json`, stable field names) or as tables.
  */
 
-import { supervisorArgs } from './down.ts';
-import { podProcessId } from './processes.ts';
+import { podProcessId, supervisorArgs } from './processes.ts';
 import { findProcesses } from './procfs.ts';
 import type { StatePaths } from './state.ts';
 import {

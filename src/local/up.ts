@@ -5,24 +5,26 @@
  * every pod has started. Any failure or Ctrl-C after the first object was created runs `down`.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { RawDocument } from '../core/config/documents.ts';
 import { formatIssue } from '../core/config/issues.ts';
 import { AmbitError, errorMessage } from '../core/errors.ts';
 import { loadClusterFiles } from './cluster-file.ts';
-import { down, supervisorArgs } from './down.ts';
+import { down } from './down.ts';
 import { type ExtensionContext, loadExtensions } from './extensions.ts';
+import { lastLines } from './logs.ts';
 import { clusterNetnsPrefix, routeMetric } from './names.ts';
 import { listNetns } from './netns.ts';
 import { checkPodUsers } from './preflight.ts';
-import { AMBIT_ENTRY, podProcess, writeBinDir } from './processes.ts';
+import { AMBIT_ENTRY, podProcess, supervisorArgs, writeBinDir } from './processes.ts';
+import { isAlive } from './procfs.ts';
 import { type Progress, silentProgress } from './progress.ts';
 import { resolvedConfig } from './resolved-config.ts';
 import { checkRangesFree, guardRoutesOf } from './routes.ts';
 import { run } from './run.ts';
 import { clusterDir, type StatePaths, statePaths, writeJsonAtomic } from './state.ts';
-import { type ProcessStatus, readSupervisorStatus, type SupervisorStatus } from './supervisor/status.ts';
+import { type ProcessStatus, readSupervisorStatus } from './supervisor/status.ts';
 import { topologySteps } from './topology.ts';
 import type { ClusterState } from './types.ts';
 
@@ -42,7 +44,6 @@ export interface UpOptions {
 
 export interface UpResult {
   cluster: ClusterState;
-  status: SupervisorStatus;
   elapsedMs: number;
 }
 
@@ -78,8 +79,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
   };
   try {
     await step('recording the cluster', async () => recordCluster(cluster, paths, documents));
-    for (const topologyStep of topologySteps(cluster, paths))
-      await step(topologyStep.label, topologyStep.run);
+    for (const topologyStep of topology) await step(topologyStep.label, topologyStep.run);
     const context: ExtensionContext = { cluster, paths };
     const extensions = await loadExtensions(cluster.extensions);
     await step(
@@ -90,13 +90,15 @@ export async function up(options: UpOptions): Promise<UpResult> {
         writeJsonAtomic(paths.processes, [...system, ...cluster.pods.map((pod) => podProcess(paths, pod))]);
       },
     );
-    await step('starting the supervisor', async () => startSupervisor(paths));
-    let status: SupervisorStatus | undefined;
-    await step(`starting ${cluster.pods.length} pods and waiting until they listen`, async () => {
-      status = await waitForProcesses(paths, options.startTimeoutMs ?? 20_000, () => interrupted, progress);
+    let supervisor = 0;
+    await step('starting the supervisor', async () => {
+      supervisor = startSupervisor(paths);
     });
+    await step(`starting ${cluster.pods.length} pods and waiting until they listen`, () =>
+      waitForProcesses(paths, supervisor, options.startTimeoutMs ?? 20_000, () => interrupted, progress),
+    );
     rmSync(paths.upPid, { force: true });
-    return { cluster, status: status!, elapsedMs: performance.now() - started };
+    return { cluster, elapsedMs: performance.now() - started };
   } catch (error) {
     if (options.keepOnFailure) {
       progress.note(
@@ -168,7 +170,8 @@ function recordCluster(cluster: ClusterState, paths: StatePaths, documents: read
   writeBinDir(paths);
 }
 
-function startSupervisor(paths: StatePaths): void {
+/** Starts the supervisor detached from us (it outlives `up`); returns its pid. */
+function startSupervisor(paths: StatePaths): number {
   const log = openSync(paths.supervisorLog, 'a');
   try {
     const child = spawn(process.execPath, [AMBIT_ENTRY, ...supervisorArgs(paths.dir)], {
@@ -177,6 +180,7 @@ function startSupervisor(paths: StatePaths): void {
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', AMBIT_LOG_FORMAT: 'json' },
     });
     child.unref();
+    return child.pid!;
   } finally {
     closeSync(log);
   }
@@ -193,15 +197,23 @@ function settled(process: ProcessStatus): boolean {
  */
 async function waitForProcesses(
   paths: StatePaths,
+  supervisor: number,
   timeoutMs: number,
   interrupted: () => boolean,
   progress: Progress,
-): Promise<SupervisorStatus> {
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (interrupted()) throw new AmbitError('AMBIT_ERR_INTERRUPTED', 'interrupted');
     const status = readSupervisorStatus(paths);
-    if (status?.processes.every(settled)) return status;
+    if (status?.processes.every(settled)) return;
+    if (!isAlive(supervisor)) {
+      const log = existsSync(paths.supervisorLog) ? readFileSync(paths.supervisorLog, 'utf8') : '';
+      throw new AmbitError(
+        'AMBIT_ERR_SUPERVISOR',
+        `the supervisor exited; its log ends with:\n${lastLines(log, 10)}`,
+      );
+    }
     if (Date.now() > deadline) {
       if (!status) {
         throw new AmbitError(
@@ -211,7 +223,7 @@ async function waitForProcesses(
       }
       const late = status.processes.filter((process) => !settled(process)).map((process) => process.id);
       progress.warn(`not ready after ${timeoutMs} ms: ${late.join(', ')} (see \`ambit local logs\`)`);
-      return status;
+      return;
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
