@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../../core/errors.ts';
 import {
   clusterDir,
+  DEFAULT_STATE_ROOT,
   listClusters,
   requireClusterState,
   selectCluster,
@@ -30,7 +31,7 @@ Commands:
   demo [--name N] [--keep]                               a 2-node cluster, a cross-node request, teardown
 
 --name picks the cluster: for up, the Cluster document's name by default; otherwise the only cluster.
-State lives in ${stateRoot()}/<name>/ (AMBIT_STATE_DIR overrides ${'/run/ambit'}).
+State lives in ${stateRoot()}/<name>/ (AMBIT_STATE_DIR overrides ${DEFAULT_STATE_ROOT}).
 `;
 
 type Subcommand = (argv: string[]) => Promise<number>;
@@ -62,7 +63,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   const subcommand = SUBCOMMANDS[name];
   if (!subcommand) throw new UsageError(`unknown subcommand ${JSON.stringify(name)}\n\n${USAGE}`);
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // Only options before `--` are ours: `exec pod -- cmd --help` is the command's.
+  const separator = rest.indexOf('--');
+  const ours = separator < 0 ? rest : rest.slice(0, separator);
+  if (ours.includes('--help') || ours.includes('-h')) {
     process.stdout.write(USAGE);
     return 0;
   }

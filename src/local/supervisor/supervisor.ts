@@ -93,7 +93,14 @@ export class Supervisor {
     const { spec } = entry;
     const [command, ...args] = netnsCommand(spec.netns, spec.runAsUser, spec.runAsGroup, spec.argv);
     let child: ChildProcess;
-    const log = openSync(spec.logFile, 'a');
+    let log: number;
+    try {
+      log = openSync(spec.logFile, 'a');
+    } catch (error) {
+      // Counts as a failed start: retried with backoff like a crash.
+      this.onExit(entry, null, null, error as Error);
+      return;
+    }
     try {
       // Own process group, so that stopping the process also stops whatever it started.
       child = spawn(command!, args, {
