@@ -91,6 +91,17 @@ describe.runIf(canRunNetnsTests())('ambit local: extension seams', () => {
     });
   });
 
+  it('starts pods only once every system process is ready', () => {
+    const events = readFileSync(statePaths(cluster.stateDir).supervisorLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { msg: string; id?: string });
+    const lastSystemReady = events.findLastIndex((e) => e.msg === 'ready' && e.id?.startsWith('probe/'));
+    const firstPodStart = events.findIndex((e) => e.msg === 'started' && e.id?.startsWith('pod/'));
+    expect(lastSystemReady).toBeGreaterThanOrEqual(0);
+    expect(firstPodStart).toBeGreaterThan(lastSystemReady);
+  });
+
   it('starts a pod only after its gate passed, retrying a failing gate with backoff', () => {
     const calls = readFileSync(join(cluster.stateDir, 'gate.log'), 'utf8')
       .trim()

@@ -43,9 +43,16 @@ export class Supervisor {
   private stopping = false;
   private writePending = false;
   private readinessTimer: NodeJS.Timeout | undefined;
+  /** Resolves once every system process has been ready: pods start after the system (fail closed). */
+  private readonly systemReady: Promise<void>;
+  private markSystemReady = () => {};
+  private systemIsReady = false;
 
   constructor(specs: readonly ProcessSpec[], options: SupervisorOptions) {
     this.options = { backoff: DEFAULT_BACKOFF, stopGraceMs: 2000, ...options };
+    this.systemReady = new Promise((resolve) => {
+      this.markSystemReady = resolve;
+    });
     this.processes = specs.map((spec) => ({
       spec,
       status: {
@@ -62,19 +69,32 @@ export class Supervisor {
     }));
   }
 
-  /** Starts system processes at once and each pod as soon as its gate passes. */
+  /** Starts the system processes, then each pod once they are all ready and the pod's gate has passed. */
   start(): void {
     this.writeStatus();
     for (const entry of this.processes) {
       if (entry.spec.kind === 'system') this.spawn(entry);
     }
+    this.checkSystemReady();
     for (const entry of this.processes) {
       if (entry.spec.kind === 'pod') void this.passGate(entry, 0);
     }
   }
 
+  private checkSystemReady(): void {
+    const system = this.processes.filter((entry) => entry.spec.kind === 'system');
+    if (this.systemIsReady || !system.every((entry) => entry.status.ready)) return;
+    this.systemIsReady = true;
+    this.markSystemReady();
+  }
+
   private async passGate(entry: Supervised, failures: number): Promise<void> {
     try {
+      if (!this.systemIsReady) {
+        entry.status.message = 'waiting for the system processes to be ready';
+        this.changed();
+        await this.systemReady;
+      }
       await this.options.gate(entry.spec);
     } catch (error) {
       if (this.stopping) return;
@@ -174,6 +194,7 @@ export class Supervisor {
         if (spec.readyPorts.every((port) => listening.has(port))) {
           status.ready = true;
           this.options.log.info('ready', { id: spec.id, ports: spec.readyPorts });
+          this.checkSystemReady();
           this.changed();
         } else {
           pending = true;
