@@ -25,6 +25,14 @@ export interface DownResult {
 
 export async function down(root: string, name: string, progress: Progress): Promise<DownResult> {
   const paths = statePaths(clusterDir(root, name));
+  // An `up` still building this cluster would go on creating objects behind our back: stop it before
+  // looking (the tools it runs die with it, see run.ts).
+  const upPid = runningUp(paths.upPid);
+  if (upPid !== undefined) {
+    progress.note(`stopping \`ambit local up\` (pid ${upPid}) of cluster ${name}`);
+    signal(upPid, 'SIGKILL');
+    while (isAlive(upPid)) await sleep(10);
+  }
   const journal = readJournal(paths);
   const prefix = clusterNetnsPrefix(name);
   const netns = [
@@ -44,7 +52,6 @@ export async function down(root: string, name: string, progress: Progress): Prom
   const metric = routeMetric(name);
   const routes = await guardRoutesOf(metric);
   const supervisors = findProcesses(supervisorArgs(paths.dir));
-  const upPid = runningUp(paths.upPid);
   const existed =
     existsSync(paths.dir) ||
     netns.length > 0 ||
@@ -54,16 +61,6 @@ export async function down(root: string, name: string, progress: Progress): Prom
   if (!existed) return { existed };
 
   const steps: [string, () => Promise<void>][] = [];
-  if (upPid !== undefined) {
-    // An `up` still building this cluster would race us; its tools die with it (pdeathsig).
-    steps.push([
-      `stopping \`ambit local up\` (pid ${upPid})`,
-      async () => {
-        signal(upPid, 'SIGKILL');
-        while (isAlive(upPid)) await sleep(10);
-      },
-    ]);
-  }
   if (supervisors.length > 0) {
     steps.push([
       'stopping the supervisor and the processes it runs',

@@ -98,7 +98,14 @@ export function readClusterState(paths: StatePaths): ClusterState | undefined {
 
 /** Loads a cluster that must exist and be fully recorded (for status, exec, logs). */
 export function requireClusterState(root: string, name: string): ClusterState {
-  const state = readClusterState(statePaths(clusterDir(root, name)));
+  const paths = statePaths(clusterDir(root, name));
+  const state = readClusterState(paths);
+  if (!state && existsSync(paths.dir)) {
+    throw new AmbitError(
+      'AMBIT_ERR_CLUSTER_INCOMPLETE',
+      `cluster ${name} was never fully recorded (an interrupted \`up\`?): remove it with \`ambit local down --name ${name}\``,
+    );
+  }
   if (!state) {
     throw new AmbitError(
       'AMBIT_ERR_CLUSTER_NOT_FOUND',

@@ -76,6 +76,17 @@ describe.runIf(canRunNetnsTests())('ambit local: cleaning up after interruptions
     expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
   });
 
+  it('stops an up still running, then removes everything it created', async () => {
+    const { name, file } = newCluster('it-race');
+    const up = startAmbit(['local', 'up', '-f', file], root);
+    await eventually(() => journalHas(root, name, '"type":"netns"'), 20_000, 'namespaces to be created');
+    const down = await ambit(['local', 'down', '--name', name], root);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stderr).toContain('stopping `ambit local up`');
+    expect((await up.done).code).not.toBe(0);
+    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
+  });
+
   it('removes the pods of a cluster whose supervisor was killed', async () => {
     const { name, file } = newCluster('it-orphan');
     expect((await ambit(['local', 'up', '-f', file], root)).code).toBe(0);
