@@ -13,6 +13,11 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: Record<string, CommandEntry> = {
+  local: {
+    summary: 'the local multi-node cluster: up, down, status, exec, logs, demo',
+    load: () => import('./commands/local.ts'),
+  },
+  echo: { summary: 'the built-in HTTP and TCP test server', load: () => import('./commands/echo.ts') },
   redirect: {
     summary: 'in-pod capture rules (apply, remove, list, render) and a standalone enrollment agent',
     load: () => import('./commands/redirect.ts'),

@@ -1,0 +1,57 @@
+/** `ambit echo`: the built-in HTTP and raw-TCP test server that demos and tests run in pods. */
+import { parseArgs } from 'node:util';
+import { UsageError } from '../../core/errors.ts';
+import { createLogger } from '../../core/log.ts';
+import { identityFromEnv, startEcho } from '../../echo/server.ts';
+
+const USAGE = `Usage: ambit echo [--port 8080] [--tcp-port 9000] [--version v1] [--host ADDR]
+
+HTTP: every request is answered with a JSON report of the pod, namespace, node and version that answered
+and of the request it saw (method, path, headers, source and destination address). Query parameters:
+  ?status=503        answer with this status        ?delay=200ms   answer after this delay
+  ?size=1048576      answer with this many bytes    ?close         hang up without answering (close=reset: RST)
+TCP (--tcp-port): every byte received is echoed back.
+--host defaults to 0.0.0.0 inside a local-cluster pod (POD_IP is set) and to 127.0.0.1 elsewhere.
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  let values: { port?: string; 'tcp-port'?: string; version?: string; host?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        port: { type: 'string', short: 'p' },
+        'tcp-port': { type: 'string' },
+        version: { type: 'string' },
+        host: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const httpPort = portOption('--port', values.port ?? '8080');
+  const tcpPort = values['tcp-port'] === undefined ? undefined : portOption('--tcp-port', values['tcp-port']);
+  const version = values.version ?? 'v1';
+  const host = values.host ?? (process.env.POD_IP ? '0.0.0.0' : '127.0.0.1');
+  const log = createLogger('echo');
+  const echo = await startEcho({ host, httpPort, tcpPort, version }, identityFromEnv(version));
+  log.info('listening', { http: echo.httpAddress, tcp: echo.tcpAddress, version });
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await echo.close();
+  return 0;
+}
+
+function portOption(flag: string, text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 0 || port > 65535)
+    throw new UsageError(`${flag} takes a port number, not ${text}`);
+  return port;
+}

@@ -1,0 +1,205 @@
+/**
+ * `ambit local <up|down|status|exec|logs|demo>`: the local multi-node cluster. Progress goes to stderr,
+ * results (summary tables, JSON, command output) to stdout.
+ */
+import { parseArgs } from 'node:util';
+import { UsageError } from '../../core/errors.ts';
+import {
+  clusterDir,
+  DEFAULT_STATE_ROOT,
+  listClusters,
+  requireClusterState,
+  selectCluster,
+  statePaths,
+  stateRoot,
+} from '../../local/state.ts';
+
+// Subcommands load what they need when they run, so that `status` or `exec` starts quickly.
+const progress = async () => {
+  const { createProgress } = await import('../../local/progress.ts');
+  return createProgress({ out: process.stderr, tty: process.stderr.isTTY === true });
+};
+
+const USAGE = `Usage: ambit local <command> [options]
+
+Commands:
+  up -f <cluster.yaml> [--name N] [--keep-on-failure]   build a cluster and start its pods
+  down [--name N | --all]                                remove a cluster (idempotent)
+  status [--name N] [-o table|json]                      nodes, pods (state, restarts) and services
+  exec <pod> [-n ns] [--name N] -- <cmd...>              run a command in a pod's netns as its user
+  logs <pod|node|component|supervisor> [-n ns] [--name N] [--tail N] [-f]
+  demo [--name N] [--keep]                               a 2-node cluster, a cross-node request, teardown
+
+--name picks the cluster: for up, the Cluster document's name by default; otherwise the only cluster.
+State lives in ${stateRoot()}/<name>/ (AMBIT_STATE_DIR overrides ${DEFAULT_STATE_ROOT}).
+`;
+
+type Subcommand = (argv: string[]) => Promise<number>;
+
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  up: runUp,
+  down: runDown,
+  status: runStatus,
+  exec: runExec,
+  logs: runLogs,
+  demo: async (argv) => {
+    const { values } = parse(argv, { name: { type: 'string' }, keep: { type: 'boolean' } });
+    const { runDemo } = await import('../../local/demo.ts');
+    return runDemo({ name: values.name, keep: values.keep ?? false, root: stateRoot() });
+  },
+  supervise: async (argv) => {
+    const { values } = parse(argv, { 'state-dir': { type: 'string' } });
+    if (!values['state-dir']) throw new UsageError('supervise needs --state-dir');
+    const { runSupervisor } = await import('../../local/supervisor/main.ts');
+    return runSupervisor(values['state-dir']);
+  },
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h') {
+    process.stdout.write(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const subcommand = SUBCOMMANDS[name];
+  if (!subcommand) throw new UsageError(`unknown subcommand ${JSON.stringify(name)}\n\n${USAGE}`);
+  // Only options before `--` are ours: `exec pod -- cmd --help` is the command's.
+  const separator = rest.indexOf('--');
+  const ours = separator < 0 ? rest : rest.slice(0, separator);
+  if (ours.includes('--help') || ours.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  return subcommand(rest);
+}
+
+type OptionSpec = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+function parse<O extends OptionSpec>(argv: string[], options: O, positionals = 0) {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (parsed.positionals.length > positionals) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[positionals])}`);
+  }
+  return parsed;
+}
+
+async function runUp(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    file: { type: 'string', short: 'f', multiple: true },
+    name: { type: 'string' },
+    'keep-on-failure': { type: 'boolean' },
+  });
+  if (!values.file?.length) throw new UsageError('up needs a cluster file: ambit local up -f cluster.yaml');
+  const [{ up }, { defaultExtensionUrls }, { buildReport, renderReport }] = await Promise.all([
+    import('../../local/up.ts'),
+    import('../../local/extensions.ts'),
+    import('../../local/report.ts'),
+  ]);
+  const result = await up({
+    files: values.file,
+    name: values.name,
+    root: stateRoot(),
+    extensions: defaultExtensionUrls(),
+    keepOnFailure: values['keep-on-failure'] ?? false,
+    progress: await progress(),
+  });
+  const paths = statePaths(result.cluster.stateDir);
+  process.stdout.write(
+    `\ncluster ${result.cluster.name} is up (${(result.elapsedMs / 1000).toFixed(1)} s)\n\n`,
+  );
+  process.stdout.write(renderReport(buildReport(result.cluster, paths)));
+  return 0;
+}
+
+async function runDown(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { name: { type: 'string' }, all: { type: 'boolean' } });
+  const root = stateRoot();
+  if (values.all && values.name) throw new UsageError('give --name or --all, not both');
+  const names = values.all ? listClusters(root) : [selectCluster(root, values.name)];
+  const { down } = await import('../../local/down.ts');
+  if (values.all && names.length === 0) process.stdout.write(`no local clusters in ${root}\n`);
+  for (const name of names) {
+    const started = performance.now();
+    const { existed } = await down(root, name, await progress());
+    process.stdout.write(
+      existed
+        ? `cluster ${name} removed (${Math.round(performance.now() - started)} ms)\n`
+        : `cluster ${name} does not exist: nothing to remove\n`,
+    );
+  }
+  return 0;
+}
+
+async function runStatus(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { name: { type: 'string' }, output: { type: 'string', short: 'o' } });
+  const output = values.output ?? 'table';
+  if (output !== 'table' && output !== 'json') throw new UsageError('-o takes table or json');
+  const root = stateRoot();
+  const cluster = requireClusterState(root, selectCluster(root, values.name));
+  const { buildReport, renderReport } = await import('../../local/report.ts');
+  const report = buildReport(cluster, statePaths(clusterDir(root, cluster.name)));
+  process.stdout.write(output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
+  return 0;
+}
+
+async function runExec(argv: string[]): Promise<number> {
+  const separator = argv.indexOf('--');
+  if (separator < 0 || separator === argv.length - 1) {
+    throw new UsageError('exec needs a command after --: ambit local exec <pod> -- <cmd...>');
+  }
+  const { values, positionals } = parse(
+    argv.slice(0, separator),
+    { namespace: { type: 'string', short: 'n' }, name: { type: 'string' } },
+    1,
+  );
+  if (positionals.length !== 1) throw new UsageError('exec needs a pod: ambit local exec <pod> -- <cmd...>');
+  const root = stateRoot();
+  const cluster = requireClusterState(root, selectCluster(root, values.name));
+  const [{ findPod }, { execInPod }] = await Promise.all([
+    import('../../local/pods.ts'),
+    import('../../local/exec.ts'),
+  ]);
+  const pod = findPod(cluster, positionals[0]!, values.namespace);
+  const { code } = await execInPod(
+    statePaths(clusterDir(root, cluster.name)),
+    pod,
+    argv.slice(separator + 1),
+  );
+  return code;
+}
+
+async function runLogs(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      namespace: { type: 'string', short: 'n' },
+      name: { type: 'string' },
+      tail: { type: 'string' },
+      follow: { type: 'boolean', short: 'f' },
+    },
+    1,
+  );
+  if (positionals.length !== 1)
+    throw new UsageError('logs needs a target: a pod, a node, a component or supervisor');
+  const tail = values.tail === undefined ? undefined : Number(values.tail);
+  if (tail !== undefined && !(Number.isInteger(tail) && tail >= 0))
+    throw new UsageError('--tail takes a number of lines');
+  const root = stateRoot();
+  const cluster = requireClusterState(root, selectCluster(root, values.name));
+  const paths = statePaths(clusterDir(root, cluster.name));
+  const { followLogs, printLogs, resolveLogTarget } = await import('../../local/logs.ts');
+  const sources = resolveLogTarget(cluster, paths, positionals[0]!, values.namespace);
+  const offsets = printLogs(sources, process.stdout, tail);
+  if (values.follow) {
+    const stop = new AbortController();
+    process.once('SIGINT', () => stop.abort());
+    process.once('SIGTERM', () => stop.abort());
+    await followLogs(sources, process.stdout, offsets, stop.signal);
+  }
+  return 0;
+}

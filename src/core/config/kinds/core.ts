@@ -1,0 +1,519 @@
+/**
+ * The core Kubernetes kinds Ambit reads: `Namespace` (v1), `Pod` (v1), `Deployment` (apps/v1) and `Service`
+ * (v1). Only the fields Ambit uses are modelled, and they are validated as the Kubernetes API server does,
+ * so that a file accepted here is accepted by a real cluster and the other way round. A few fields that
+ * nearly every real manifest carries but that mean nothing without container images (`image`,
+ * `imagePullPolicy`, `resources`) are accepted and ignored, so users' YAML carries over unchanged.
+ */
+import type { Field } from '../field.ts';
+import { DNS_LABEL, DNS_SUBDOMAIN, type KindDefinition, type ObjectMeta } from '../resource.ts';
+
+// ---------------------------------------------------------------------------------------------------------
+// Shared shapes
+
+/** `metadata.labels` selection as Kubernetes' LabelSelector: every matchLabel and every expression must hold. */
+export interface LabelSelector {
+  matchLabels: Record<string, string>;
+  matchExpressions: SelectorRequirement[];
+}
+
+export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+
+export interface SelectorRequirement {
+  key: string;
+  operator: SelectorOperator;
+  values: string[];
+}
+
+export function selectorMatches(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
+  for (const [key, value] of Object.entries(selector.matchLabels)) {
+    if (labels[key] !== value) return false;
+  }
+  return selector.matchExpressions.every((requirement) => {
+    const value = labels[requirement.key];
+    switch (requirement.operator) {
+      case 'In':
+        return value !== undefined && requirement.values.includes(value);
+      case 'NotIn':
+        return value === undefined || !requirement.values.includes(value);
+      case 'Exists':
+        return value !== undefined;
+      default:
+        return value === undefined; // DoesNotExist
+    }
+  });
+}
+
+/** A Service's `spec.selector`: a plain label map, matching pods that carry every pair. */
+export function labelsMatch(
+  selector: Readonly<Record<string, string>>,
+  labels: Readonly<Record<string, string>>,
+): boolean {
+  return Object.entries(selector).every(([key, value]) => labels[key] === value);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Namespace
+
+export type NamespaceSpec = Record<string, never>;
+
+export const NAMESPACE_KIND: KindDefinition<NamespaceSpec> = {
+  kind: 'Namespace',
+  apiVersions: ['v1'],
+  namespaced: false,
+  topLevel: ['spec', 'status'],
+  parse(doc, meta) {
+    checkDnsLabelName(doc, meta, 'namespace names');
+    const spec = doc.child('spec');
+    if (spec.object(['finalizers'])) spec.child('finalizers').strings();
+    return {};
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Pod
+
+/** Downward-API fields a container's env may reference (`valueFrom.fieldRef.fieldPath`). */
+export const POD_FIELD_PATHS = [
+  'metadata.name',
+  'metadata.namespace',
+  'metadata.uid',
+  'spec.nodeName',
+  'spec.serviceAccountName',
+  'status.podIP',
+  'status.hostIP',
+] as const;
+export type PodFieldPath = (typeof POD_FIELD_PATHS)[number];
+
+/** One env var: a literal `value`, or `fieldRef` to a pod field resolved when the pod starts. */
+export interface EnvVar {
+  name: string;
+  value?: string | undefined;
+  fieldRef?: PodFieldPath | undefined;
+}
+
+export type PortProtocol = 'TCP' | 'UDP';
+
+export interface ContainerPort {
+  name?: string | undefined;
+  containerPort: number;
+  protocol: PortProtocol;
+}
+
+/** `securityContext` as far as Ambit uses it (pod level, overridden field by field by the container's). */
+export interface RunAsContext {
+  runAsUser?: number | undefined;
+  runAsGroup?: number | undefined;
+  runAsNonRoot?: boolean | undefined;
+}
+
+export interface Container {
+  name: string;
+  command?: string[] | undefined;
+  args?: string[] | undefined;
+  env: EnvVar[];
+  workingDir?: string | undefined;
+  ports: ContainerPort[];
+  securityContext: RunAsContext;
+}
+
+export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
+
+export interface PodSpec {
+  containers: Container[];
+  nodeName?: string | undefined;
+  /** The pod's identity in the mesh; `default` when unset, as in Kubernetes. */
+  serviceAccountName: string;
+  securityContext: RunAsContext;
+  restartPolicy: RestartPolicy;
+}
+
+export const POD_KIND: KindDefinition<PodSpec> = {
+  kind: 'Pod',
+  apiVersions: ['v1'],
+  namespaced: true,
+  topLevel: ['spec', 'status'],
+  parse(doc) {
+    return parsePodSpec(doc.child('spec'));
+  },
+};
+
+const ENV_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+/** Kubernetes' IANA_SVC_NAME: what container port names and named Service targetPorts must be. */
+const IANA_SVC_NAME = /^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(-[a-z0-9]+)*$/;
+const IANA_SVC_NAME_HINT =
+  'port names are at most 15 lowercase alphanumerics or -, with a letter, no leading, trailing or double -';
+/** Linux uids and gids as Kubernetes accepts them (int64 in the API, 0..2^31-1 in validation). */
+const MAX_ID = 2_147_483_647;
+
+export function parsePodSpec(spec: Field): PodSpec | undefined {
+  if (
+    !spec.object(
+      ['containers', 'nodeName', 'serviceAccountName', 'serviceAccount', 'securityContext', 'restartPolicy'],
+      { required: true },
+    )
+  ) {
+    return undefined;
+  }
+  const securityContext = parseRunAsContext(spec.child('securityContext'));
+  const containerNames = uniqueIn('container name');
+  const portNames = uniqueIn('port name');
+  const containers = spec.child('containers').list(
+    (item) => {
+      const container = parseContainer(item, portNames);
+      if (!container) return undefined;
+      containerNames(item.child('name'), container.name);
+      const effective = { ...securityContext, ...definedOnly(container.securityContext) };
+      if (effective.runAsNonRoot && effective.runAsUser === 0) {
+        item.error('runAsNonRoot is true but runAsUser is 0: the container would run as root');
+      }
+      return container;
+    },
+    { required: true, nonEmpty: true },
+  );
+  const nodeName = spec.child('nodeName').string({ pattern: DNS_SUBDOMAIN, patternHint: DNS_SUBDOMAIN_HINT });
+  // `serviceAccount` is the deprecated alias Kubernetes still honours when `serviceAccountName` is unset.
+  const serviceAccountName =
+    spec.child('serviceAccountName').string({ pattern: DNS_SUBDOMAIN, patternHint: DNS_SUBDOMAIN_HINT }) ??
+    spec.child('serviceAccount').string({ pattern: DNS_SUBDOMAIN, patternHint: DNS_SUBDOMAIN_HINT }) ??
+    'default';
+  const restartPolicy =
+    spec.child('restartPolicy').oneOf(['Always', 'OnFailure', 'Never'] as const) ?? 'Always';
+  if (!containers || containers.length === 0 || !securityContext) return undefined;
+  return { containers, nodeName, serviceAccountName, securityContext, restartPolicy };
+}
+
+function parseContainer(item: Field, portNames: UniqueCheck): Container | undefined {
+  if (
+    !item.object(
+      [
+        'name',
+        'image',
+        'imagePullPolicy',
+        'resources',
+        'command',
+        'args',
+        'env',
+        'workingDir',
+        'ports',
+        'securityContext',
+      ],
+      { required: true },
+    )
+  ) {
+    return undefined;
+  }
+  const name = item.child('name').string({ required: true, pattern: DNS_LABEL, patternHint: DNS_LABEL_HINT });
+  item.child('image').string();
+  item.child('imagePullPolicy').oneOf(['Always', 'IfNotPresent', 'Never'] as const);
+  item.child('resources').object(['limits', 'requests', 'claims']);
+  const command = item.child('command').strings();
+  const args = item.child('args').strings();
+  const env = item.child('env').list(parseEnvVar) ?? [];
+  const workingDir = item
+    .child('workingDir')
+    .string({ pattern: /^\//, patternHint: 'must be an absolute path' });
+  const ports =
+    item.child('ports').list((port) => {
+      const parsed = parseContainerPort(port);
+      if (parsed?.name !== undefined) portNames(port.child('name'), parsed.name);
+      return parsed;
+    }) ?? [];
+  const securityContext = parseRunAsContext(item.child('securityContext'));
+  if (name === undefined || !securityContext) return undefined;
+  return { name, command, args, env, workingDir, ports, securityContext };
+}
+
+function parseEnvVar(item: Field): EnvVar | undefined {
+  if (!item.object(['name', 'value', 'valueFrom'], { required: true })) return undefined;
+  const name = item.child('name').string({
+    required: true,
+    pattern: ENV_NAME,
+    patternHint: 'env names are letters, digits, -, _ and ., not starting with a digit',
+  });
+  item.exclusive(['value', 'valueFrom']);
+  const value = item.child('value').string();
+  let fieldRef: PodFieldPath | undefined;
+  const valueFrom = item.child('valueFrom').object(['fieldRef']);
+  if (valueFrom) {
+    const ref = valueFrom.child('fieldRef').object(['fieldPath', 'apiVersion'], { required: true });
+    ref?.child('apiVersion').oneOf(['v1'] as const);
+    fieldRef = ref?.child('fieldPath').oneOf(POD_FIELD_PATHS, { required: true });
+    if (fieldRef === undefined) return undefined;
+  }
+  return name === undefined ? undefined : { name, value, fieldRef };
+}
+
+function parseContainerPort(item: Field): ContainerPort | undefined {
+  if (!item.object(['name', 'containerPort', 'protocol', 'hostPort', 'hostIP'], { required: true })) {
+    return undefined;
+  }
+  const name = item.child('name').string({ pattern: IANA_SVC_NAME, patternHint: IANA_SVC_NAME_HINT });
+  const containerPort = item.child('containerPort').port({ required: true });
+  const protocol = parseProtocol(item.child('protocol'));
+  if (item.child('hostPort').present || item.child('hostIP').present) {
+    item.child(item.child('hostPort').present ? 'hostPort' : 'hostIP').error('host ports are not supported');
+  }
+  return containerPort === undefined ? undefined : { name, containerPort, protocol };
+}
+
+function parseRunAsContext(field: Field): RunAsContext | undefined {
+  if (!field.present) return {};
+  if (!field.object(['runAsUser', 'runAsGroup', 'runAsNonRoot'])) return undefined;
+  return {
+    runAsUser: field.child('runAsUser').integer({ min: 0, max: MAX_ID }),
+    runAsGroup: field.child('runAsGroup').integer({ min: 0, max: MAX_ID }),
+    runAsNonRoot: field.child('runAsNonRoot').boolean(),
+  };
+}
+
+function parseProtocol(field: Field): PortProtocol {
+  if (field.value === 'SCTP') {
+    field.error('SCTP is not supported: use TCP or UDP');
+    return 'TCP';
+  }
+  return field.oneOf(['TCP', 'UDP'] as const) ?? 'TCP';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Deployment
+
+export interface PodTemplate {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  spec: PodSpec;
+}
+
+export interface DeploymentSpec {
+  replicas: number;
+  selector: LabelSelector;
+  template: PodTemplate;
+}
+
+export const DEPLOYMENT_KIND: KindDefinition<DeploymentSpec> = {
+  kind: 'Deployment',
+  apiVersions: ['apps/v1'],
+  namespaced: true,
+  topLevel: ['spec', 'status'],
+  parse(doc) {
+    const spec = doc
+      .child('spec')
+      .object(
+        [
+          'replicas',
+          'selector',
+          'template',
+          'strategy',
+          'minReadySeconds',
+          'revisionHistoryLimit',
+          'progressDeadlineSeconds',
+          'paused',
+        ],
+        { required: true },
+      );
+    if (!spec) return undefined;
+    const replicas = spec.child('replicas').integer({ min: 0, max: 1000 }) ?? 1;
+    spec.child('strategy').object('any');
+    const selector = parseLabelSelector(spec.child('selector'));
+    const template = parsePodTemplate(spec.child('template'));
+    if (!selector || !template) return undefined;
+    if (template.spec.restartPolicy !== 'Always') {
+      spec
+        .child('template')
+        .child('spec')
+        .child('restartPolicy')
+        .error('a Deployment\'s pods must have restartPolicy "Always"');
+      return undefined;
+    }
+    if (!selectorMatches(selector, template.labels)) {
+      spec
+        .child('selector')
+        .error('does not match the template labels: the Deployment would never see its own pods');
+      return undefined;
+    }
+    return { replicas, selector, template };
+  },
+};
+
+function parseLabelSelector(field: Field): LabelSelector | undefined {
+  if (!field.object(['matchLabels', 'matchExpressions'], { required: true })) return undefined;
+  const matchLabels = field.child('matchLabels').labels() ?? {};
+  const matchExpressions = field.child('matchExpressions').list(parseRequirement) ?? [];
+  if (Object.keys(matchLabels).length === 0 && matchExpressions.length === 0) {
+    return field.error('must not be empty: an empty selector would select every pod');
+  }
+  return { matchLabels, matchExpressions };
+}
+
+function parseRequirement(item: Field): SelectorRequirement | undefined {
+  if (!item.object(['key', 'operator', 'values'], { required: true })) return undefined;
+  const key = item.child('key').string({ required: true, nonEmpty: true });
+  const operator = item
+    .child('operator')
+    .oneOf(['In', 'NotIn', 'Exists', 'DoesNotExist'] as const, { required: true });
+  const values = item.child('values').strings() ?? [];
+  if (operator === undefined || key === undefined) return undefined;
+  const needsValues = operator === 'In' || operator === 'NotIn';
+  if (needsValues && values.length === 0)
+    return item.child('values').error(`required for operator ${operator}`);
+  if (!needsValues && values.length > 0) {
+    return item.child('values').error(`must be empty for operator ${operator}`);
+  }
+  return { key, operator, values };
+}
+
+function parsePodTemplate(field: Field): PodTemplate | undefined {
+  if (!field.object(['metadata', 'spec'], { required: true })) return undefined;
+  const meta = field.child('metadata');
+  let labels: Record<string, string> = {};
+  let annotations: Record<string, string> = {};
+  if (meta.object(['labels', 'annotations', 'name', 'namespace'])) {
+    labels = meta.child('labels').labels() ?? {};
+    annotations = meta.child('annotations').map((item) => item.string({ required: true })) ?? {};
+  }
+  const spec = parsePodSpec(field.child('spec'));
+  return spec ? { labels, annotations, spec } : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Service
+
+export interface ServicePortSpec {
+  name?: string | undefined;
+  port: number;
+  /** A number, or the name of a container port of the selected pods. Defaults to `port`. */
+  targetPort: number | string;
+  protocol: PortProtocol;
+  appProtocol?: string | undefined;
+}
+
+export interface ServiceSpec {
+  type: 'ClusterIP';
+  /** Undefined: a Service without selector (its endpoints are not derived from pods). */
+  selector?: Record<string, string> | undefined;
+  ports: ServicePortSpec[];
+  /** An IPv4 address, `None` (headless), or undefined to have one allocated from the service range. */
+  clusterIP?: string | undefined;
+}
+
+/** Kubernetes' DNS-1035 label: Service names must start with a letter (they become DNS names). */
+const DNS_1035_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const QUALIFIED_NAME = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+export const SERVICE_KIND: KindDefinition<ServiceSpec> = {
+  kind: 'Service',
+  apiVersions: ['v1'],
+  namespaced: true,
+  topLevel: ['spec', 'status'],
+  parse(doc, meta) {
+    if (!DNS_1035_LABEL.test(meta.name)) {
+      doc
+        .child('metadata')
+        .child('name')
+        .error(
+          'Service names are at most 63 lowercase alphanumerics or -, starting with a letter (DNS-1035)',
+        );
+    }
+    const spec = doc
+      .child('spec')
+      .object(['type', 'selector', 'ports', 'clusterIP', 'sessionAffinity'], { required: true });
+    if (!spec) return undefined;
+    spec.child('type').oneOf(['ClusterIP'] as const);
+    spec.child('sessionAffinity').oneOf(['None'] as const);
+    const selector = spec.child('selector').present ? spec.child('selector').labels() : undefined;
+    const clusterIP = parseClusterIP(spec.child('clusterIP'));
+    const headless = clusterIP === 'None';
+    const portList = spec.child('ports');
+    const names = uniqueIn('port name');
+    const numbers = uniqueIn('port and protocol');
+    const ports =
+      portList.list(
+        (item) => {
+          const port = parseServicePort(item);
+          if (!port) return undefined;
+          if (port.name !== undefined) names(item.child('name'), port.name);
+          else if (Array.isArray(portList.value) && portList.value.length > 1) {
+            item.child('name').error('required when a Service has more than one port');
+          }
+          numbers(item.child('port'), `${port.port}/${port.protocol}`);
+          return port;
+        },
+        { required: !headless, nonEmpty: !headless },
+      ) ?? [];
+    return { type: 'ClusterIP', selector, ports, clusterIP };
+  },
+};
+
+function parseClusterIP(field: Field): string | undefined {
+  const value = field.string();
+  if (value === undefined || value === '') return undefined;
+  if (value !== 'None' && !IPV4.test(value)) {
+    return field.error(
+      `invalid value ${JSON.stringify(value)}: must be an IPv4 address or "None" (headless)`,
+    );
+  }
+  return value;
+}
+
+function parseServicePort(item: Field): ServicePortSpec | undefined {
+  if (
+    !item.object(['name', 'port', 'targetPort', 'protocol', 'appProtocol', 'nodePort'], { required: true })
+  ) {
+    return undefined;
+  }
+  const name = item.child('name').string({ pattern: DNS_LABEL, patternHint: DNS_LABEL_HINT });
+  const port = item.child('port').port({ required: true });
+  const protocol = parseProtocol(item.child('protocol'));
+  const appProtocol = item.child('appProtocol').string({
+    pattern: QUALIFIED_NAME,
+    patternHint: 'use a protocol name such as http, http2, grpc or tcp, optionally with a domain/ prefix',
+  });
+  if (item.child('nodePort').present) item.child('nodePort').error('node ports are not supported');
+  const targetPort = parseTargetPort(item.child('targetPort'));
+  if (port === undefined) return undefined;
+  return { name, port, targetPort: targetPort ?? port, protocol, appProtocol };
+}
+
+function parseTargetPort(field: Field): number | string | undefined {
+  if (typeof field.value === 'string') {
+    return field.string({ pattern: IANA_SVC_NAME, patternHint: IANA_SVC_NAME_HINT });
+  }
+  return field.port();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+export const CORE_KINDS: readonly KindDefinition[] = [
+  NAMESPACE_KIND,
+  POD_KIND,
+  DEPLOYMENT_KIND,
+  SERVICE_KIND,
+];
+
+const DNS_LABEL_HINT = 'must be at most 63 lowercase alphanumerics or -, starting and ending alphanumeric';
+const DNS_SUBDOMAIN_HINT = 'must be lowercase alphanumerics, - and . (DNS-1123 subdomain)';
+
+function checkDnsLabelName(doc: Field, meta: ObjectMeta, what: string): void {
+  if (!DNS_LABEL.test(meta.name)) {
+    doc
+      .child('metadata')
+      .child('name')
+      .error(`${what} are at most 63 lowercase alphanumerics or -, with no dots (DNS-1123 label)`);
+  }
+}
+
+type UniqueCheck = (field: Field, key: string) => void;
+
+/** A checker that reports, on the offending field, each key that repeats one seen before. */
+function uniqueIn(what: string): UniqueCheck {
+  const seen = new Set<string>();
+  return (field, key) => {
+    if (seen.has(key)) field.error(`duplicate ${what} ${JSON.stringify(key)}`);
+    seen.add(key);
+  };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

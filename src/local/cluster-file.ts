@@ -1,0 +1,44 @@
+/**
+ * Reads cluster files: YAML documents checked against the local cluster's kinds (the core kinds, `Cluster`
+ * and the mesh kinds, which are kept for the control plane), then planned. Any error refuses the whole file
+ * with every problem listed; warnings are returned for the caller to show.
+ */
+import { type RawDocument, readYamlFiles } from '../core/config/documents.ts';
+import { ConfigError, type ConfigIssue, hasErrors } from '../core/config/issues.ts';
+import { CORE_KINDS } from '../core/config/kinds/core.ts';
+import { MESH_KINDS } from '../core/config/kinds/mesh.ts';
+import { kindRegistry, parseResources } from '../core/config/resource.ts';
+import { UsageError } from '../core/errors.ts';
+import { CLUSTER_KIND } from './cluster-kind.ts';
+import { type PlanOptions, planCluster } from './plan.ts';
+import type { ClusterState } from './types.ts';
+
+export const LOCAL_KINDS = kindRegistry([CLUSTER_KIND, ...CORE_KINDS, ...MESH_KINDS]);
+
+export interface LoadedCluster {
+  state: ClusterState;
+  warnings: ConfigIssue[];
+  /** The documents as read, for the resolved config handed to the mesh. */
+  documents: RawDocument[];
+}
+
+export function loadClusterFiles(paths: readonly string[], options: PlanOptions): LoadedCluster {
+  let documents: RawDocument[];
+  try {
+    // Errors name each file as the user gave it.
+    documents = readYamlFiles(paths, (path) => path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new UsageError(`cannot read ${(error as NodeJS.ErrnoException).path}: no such file`);
+    }
+    throw error;
+  }
+  if (documents.length === 0) throw new UsageError(`${paths.join(', ')}: no YAML documents found`);
+  const parsed = parseResources(documents, LOCAL_KINDS);
+  const planned = parsed.issues.some((issue) => issue.severity === 'error')
+    ? { state: undefined, issues: [] }
+    : planCluster(parsed.resources, options);
+  const issues = [...parsed.issues, ...planned.issues];
+  if (hasErrors(issues) || !planned.state) throw new ConfigError(issues);
+  return { state: planned.state, warnings: issues, documents };
+}

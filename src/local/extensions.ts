@@ -1,0 +1,67 @@
+/**
+ * The seam through which the mesh joins the local cluster. An extension is a module exporting
+ * `extension: ClusterExtension`; the modules named in DEFAULT_EXTENSION_MODULES are used by every
+ * `ambit local up`, recorded in the cluster's state, and loaded again by the supervisor.
+ *
+ * Order of events at `up`: topology created -> `prepare` (every extension, in order) -> `systemProcesses`
+ * collected and handed to the supervisor with the pods -> the supervisor starts the system processes,
+ * then, for each pod, awaits every `beforePodStart` and only then starts the pod's process.
+ */
+import { pathToFileURL } from 'node:url';
+import { AmbitError, errorMessage } from '../core/errors.ts';
+import type { StatePaths } from './state.ts';
+import type { ClusterState, PodRecord, ProcessSpec } from './types.ts';
+
+export interface ExtensionContext {
+  cluster: ClusterState;
+  /** Where to keep files: `paths.dir` is removed by `down` (put secrets in a 0700 subdirectory). */
+  paths: StatePaths;
+}
+
+export interface ClusterExtension {
+  name: string;
+  /** At `up`, in the `ambit` process, once the namespaces exist (e.g. mint node credentials). */
+  prepare?(context: ExtensionContext): Promise<void>;
+  /**
+   * Processes to supervise besides the pods (the control plane in the first node's namespace, a ztunnel in
+   * each node's); started before any pod, restarted like pods. Build them with `systemProcess`.
+   */
+  systemProcesses?(context: ExtensionContext): ProcessSpec[];
+  /**
+   * In the supervisor, before the pod's process first starts (not on restarts): e.g. enroll the pod with
+   * its node's ztunnel and wait for the ACK. A rejection is retried with backoff; the pod waits meanwhile.
+   */
+  beforePodStart?(pod: PodRecord, context: ExtensionContext): Promise<void>;
+}
+
+/** Extension modules (paths relative to this file, or URLs) that every local cluster uses. */
+export const DEFAULT_EXTENSION_MODULES: readonly string[] = [];
+
+/** Absolute URLs of the default modules, as recorded in a cluster's state. */
+export function defaultExtensionUrls(): string[] {
+  return DEFAULT_EXTENSION_MODULES.map((module) => new URL(module, import.meta.url).href);
+}
+
+export function extensionUrl(pathOrUrl: string): string {
+  return /^[a-z]+:/.test(pathOrUrl) ? pathOrUrl : pathToFileURL(pathOrUrl).href;
+}
+
+export async function loadExtensions(urls: readonly string[]): Promise<ClusterExtension[]> {
+  const extensions: ClusterExtension[] = [];
+  for (const url of urls) {
+    let module: { extension?: ClusterExtension };
+    try {
+      module = (await import(url)) as { extension?: ClusterExtension };
+    } catch (error) {
+      throw new AmbitError(
+        'AMBIT_ERR_EXTENSION',
+        `cannot load cluster extension ${url}: ${errorMessage(error)}`,
+      );
+    }
+    if (!module.extension || typeof module.extension.name !== 'string') {
+      throw new AmbitError('AMBIT_ERR_EXTENSION', `${url} does not export \`extension: ClusterExtension\``);
+    }
+    extensions.push(module.extension);
+  }
+  return extensions;
+}

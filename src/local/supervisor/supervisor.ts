@@ -1,0 +1,267 @@
+/**
+ * The per-cluster supervisor: one detached process (`ambit local supervise`) that runs the cluster's
+ * processes in their namespaces as their users, restarts them with backoff as their restart policy says,
+ * and keeps `status.json` up to date. System processes start first; each pod starts only once its start gate
+ * (the extensions' `beforePodStart`) has passed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { errorMessage } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
+import { isInNetns } from '../netns.ts';
+import { netnsCommand } from '../processes.ts';
+import { writeJsonAtomic } from '../state.ts';
+import type { ProcessSpec } from '../types.ts';
+import { type BackoffPolicy, DEFAULT_BACKOFF, nextCrashCount, restartDelay } from './backoff.ts';
+import { listeningPorts } from './readiness.ts';
+import type { ProcessStatus, SupervisorStatus } from './status.ts';
+
+export interface SupervisorOptions {
+  statusFile: string;
+  log: Logger;
+  /** Awaited before a pod's first start; a rejection is retried with backoff. */
+  gate: (spec: ProcessSpec) => Promise<void>;
+  backoff?: BackoffPolicy;
+  /** How long a process has between SIGTERM and SIGKILL when the cluster stops. */
+  stopGraceMs?: number;
+}
+
+interface Supervised {
+  spec: ProcessSpec;
+  status: ProcessStatus;
+  child?: ChildProcess | undefined;
+  startedAtMs: number;
+  crashes: number;
+  timer?: NodeJS.Timeout | undefined;
+  exited?: Promise<void> | undefined;
+}
+
+export class Supervisor {
+  private readonly processes: Supervised[];
+  private readonly options: Required<SupervisorOptions>;
+  private readonly startedAt = new Date().toISOString();
+  private stopping = false;
+  private writePending = false;
+  private readinessTimer: NodeJS.Timeout | undefined;
+  /** Resolves once every system process has been ready: pods start after the system (fail closed). */
+  private readonly systemReady: Promise<void>;
+  private markSystemReady = () => {};
+  private systemIsReady = false;
+
+  constructor(specs: readonly ProcessSpec[], options: SupervisorOptions) {
+    this.options = { backoff: DEFAULT_BACKOFF, stopGraceMs: 2000, ...options };
+    this.systemReady = new Promise((resolve) => {
+      this.markSystemReady = resolve;
+    });
+    this.processes = specs.map((spec) => ({
+      spec,
+      status: {
+        id: spec.id,
+        kind: spec.kind,
+        podUid: spec.podUid,
+        node: spec.node,
+        state: 'waiting',
+        ready: false,
+        restarts: 0,
+      },
+      startedAtMs: 0,
+      crashes: 0,
+    }));
+  }
+
+  /** Starts the system processes, then each pod once they are all ready and the pod's gate has passed. */
+  start(): void {
+    this.writeStatus();
+    for (const entry of this.processes) {
+      if (entry.spec.kind === 'system') this.spawn(entry);
+    }
+    this.checkSystemReady();
+    for (const entry of this.processes) {
+      if (entry.spec.kind === 'pod') void this.passGate(entry, 0);
+    }
+  }
+
+  private checkSystemReady(): void {
+    const system = this.processes.filter((entry) => entry.spec.kind === 'system');
+    if (this.systemIsReady || !system.every((entry) => entry.status.ready)) return;
+    this.systemIsReady = true;
+    this.markSystemReady();
+  }
+
+  private async passGate(entry: Supervised, failures: number): Promise<void> {
+    try {
+      if (!this.systemIsReady) {
+        entry.status.message = 'waiting for the system processes to be ready';
+        this.changed();
+        await this.systemReady;
+      }
+      await this.options.gate(entry.spec);
+    } catch (error) {
+      if (this.stopping) return;
+      const delay = restartDelay(failures + 1, this.options.backoff);
+      entry.status.message = `start gate failed (retrying in ${delay} ms): ${errorMessage(error)}`;
+      this.options.log.warn('pod start gate failed', { id: entry.spec.id, error, retryInMs: delay });
+      this.changed();
+      entry.timer = setTimeout(() => void this.passGate(entry, failures + 1), delay);
+      return;
+    }
+    entry.status.message = undefined;
+    if (!this.stopping) this.spawn(entry);
+  }
+
+  private spawn(entry: Supervised): void {
+    const { spec } = entry;
+    const [command, ...args] = netnsCommand(spec.netns, spec.runAsUser, spec.runAsGroup, spec.argv);
+    let child: ChildProcess;
+    let log: number;
+    try {
+      log = openSync(spec.logFile, 'a');
+    } catch (error) {
+      // Counts as a failed start: retried with backoff like a crash.
+      this.onExit(entry, null, null, error as Error);
+      return;
+    }
+    try {
+      // Own process group, so that stopping the process also stops whatever it started.
+      child = spawn(command!, args, {
+        cwd: spec.cwd,
+        env: spec.env,
+        stdio: ['ignore', log, log],
+        detached: true,
+      });
+    } finally {
+      closeSync(log);
+    }
+    entry.child = child;
+    entry.startedAtMs = Date.now();
+    entry.status.state = 'running';
+    entry.status.ready = spec.readyPorts.length === 0;
+    if (!entry.status.ready) this.pollReadiness();
+    entry.status.pid = child.pid;
+    entry.status.startedAt = new Date(entry.startedAtMs).toISOString();
+    this.options.log.info('started', { id: spec.id, pid: child.pid, restarts: entry.status.restarts });
+    let ended = false;
+    entry.exited = new Promise((resolve) => {
+      const onEnd = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
+        if (ended) return;
+        ended = true;
+        this.onExit(entry, code, signal, error);
+        resolve();
+      };
+      child.on('exit', (code, signal) => onEnd(code, signal));
+      child.on('error', (error) => onEnd(null, null, error));
+    });
+    this.changed();
+  }
+
+  private onExit(entry: Supervised, code: number | null, signal: NodeJS.Signals | null, error?: Error): void {
+    const { spec, status } = entry;
+    entry.child = undefined;
+    status.pid = undefined;
+    status.ready = false;
+    status.lastExit = { code, signal, at: new Date().toISOString() };
+    status.message = error ? `cannot start: ${errorMessage(error)}` : undefined;
+    this.options.log.info('exited', { id: spec.id, code, signal, error });
+    if (this.stopping) {
+      status.state = 'stopped';
+    } else if (spec.restartPolicy === 'Always' || (spec.restartPolicy === 'OnFailure' && code !== 0)) {
+      entry.crashes = nextCrashCount(entry.crashes, Date.now() - entry.startedAtMs, this.options.backoff);
+      const delay = restartDelay(entry.crashes, this.options.backoff);
+      status.state = 'backoff';
+      entry.timer = setTimeout(() => {
+        entry.timer = undefined;
+        if (this.stopping) return;
+        status.restarts++;
+        this.spawn(entry);
+      }, delay);
+    } else {
+      status.state = code === 0 ? 'succeeded' : 'failed';
+    }
+    this.changed();
+  }
+
+  /**
+   * Checks running, not yet ready processes every 50 ms until each listens on its ports. A process counts
+   * only once it is inside its namespace: just after spawn it may still be `ip` in the root namespace.
+   */
+  private pollReadiness(): void {
+    if (this.readinessTimer) return;
+    this.readinessTimer = setInterval(() => {
+      let pending = false;
+      for (const { spec, status } of this.processes) {
+        if (status.state !== 'running' || status.ready || status.pid === undefined) continue;
+        const listening = isInNetns(status.pid, spec.netns) ? listeningPorts(status.pid) : new Set<number>();
+        if (spec.readyPorts.every((port) => listening.has(port))) {
+          status.ready = true;
+          this.options.log.info('ready', { id: spec.id, ports: spec.readyPorts });
+          this.checkSystemReady();
+          this.changed();
+        } else {
+          pending = true;
+        }
+      }
+      if (!pending || this.stopping) {
+        clearInterval(this.readinessTimer);
+        this.readinessTimer = undefined;
+      }
+    }, 50);
+  }
+
+  /** SIGTERM to every process group, SIGKILL to those still there after the grace period. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const running: Supervised[] = [];
+    for (const entry of this.processes) {
+      clearTimeout(entry.timer);
+      if (entry.status.state === 'waiting' || entry.status.state === 'backoff')
+        entry.status.state = 'stopped';
+      if (entry.child?.pid !== undefined) running.push(entry);
+    }
+    this.changed();
+    for (const entry of running) signalGroup(entry.child!.pid!, 'SIGTERM');
+    const allExited = Promise.all(running.map((entry) => entry.exited));
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.options.stopGraceMs);
+    });
+    if ((await Promise.race([allExited, graceOver])) === 'timeout') {
+      for (const entry of running)
+        if (entry.child?.pid !== undefined) signalGroup(entry.child.pid, 'SIGKILL');
+      await allExited;
+    }
+    clearTimeout(timer);
+    this.writeStatus();
+  }
+
+  private changed(): void {
+    if (this.writePending) return;
+    this.writePending = true;
+    setImmediate(() => {
+      this.writePending = false;
+      this.writeStatus();
+    });
+  }
+
+  private writeStatus(): void {
+    const status: SupervisorStatus = {
+      pid: process.pid,
+      startedAt: this.startedAt,
+      updatedAt: new Date().toISOString(),
+      stopping: this.stopping,
+      processes: this.processes.map((entry) => entry.status),
+    };
+    try {
+      writeJsonAtomic(this.options.statusFile, status);
+    } catch (error) {
+      this.options.log.error('cannot write status', { error });
+    }
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}

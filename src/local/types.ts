@@ -1,0 +1,132 @@
+/**
+ * What a local cluster is made of, as recorded in its state directory (`cluster.json`). Plain data: written
+ * by `up`, read by every other command, by the supervisor and by the extensions that add the mesh. A
+ * cluster is static once up: these records never change while it runs.
+ */
+import type { PortProtocol, RestartPolicy, ServicePortSpec } from '../core/config/kinds/core.ts';
+
+export interface AddressPlan {
+  podCIDR: string;
+  serviceCIDR: string;
+  underlayCIDR: string;
+  /** Cluster DNS VIP (10th address of the service range); resolv.conf of every pod points at it. */
+  dnsVIP: string;
+}
+
+export interface FabricRecord {
+  netns: string;
+  netnsPath: string;
+  bridge: string;
+}
+
+export interface NodeRecord {
+  name: string;
+  /** Position in the Cluster's `spec.nodes` (0-based); node 0 hosts the control plane. */
+  index: number;
+  netns: string;
+  netnsPath: string;
+  /** The node's address on the fabric (interface `uplink`): what other nodes and the control plane use. */
+  underlayIP: string;
+  underlayPrefix: number;
+  uplink: string;
+  /** The veth end in the fabric namespace. */
+  fabricPort: string;
+  /** This node's share of the pod range, e.g. 10.244.1.0/24. */
+  podCIDR: string;
+  /** Address of the node's pod bridge: every pod's default gateway. */
+  gatewayIP: string;
+  podBridge: string;
+}
+
+export interface NamespaceRecord {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface PodRecord {
+  /** `<namespace>/<name>`: the pod's id in the local cluster (the Workload uid of the mesh model). */
+  uid: string;
+  name: string;
+  namespace: string;
+  node: string;
+  ips: string[];
+  serviceAccount: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** The Deployment that generated the pod, if any. */
+  owner?: { kind: 'Deployment'; name: string } | undefined;
+  netns: string;
+  netnsPath: string;
+  /** The pod's veth end in its node's namespace. */
+  hostVeth: string;
+  gatewayIP: string;
+  /** The unix user and group the pod's process and `exec` run as. */
+  runAsUser: number;
+  runAsGroup: number;
+  container: ContainerRecord;
+  restartPolicy: RestartPolicy;
+}
+
+export interface ContainerRecord {
+  name: string;
+  /** `command` + `args`, with `$(VAR)` references expanded as Kubernetes does. */
+  argv: string[];
+  /** The container's env, resolved (downward API values filled in), plus POD_NAME and friends. */
+  env: Record<string, string>;
+  workingDir: string;
+  ports: { name?: string | undefined; containerPort: number; protocol: PortProtocol }[];
+}
+
+export interface ServiceRecord {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  /** Undefined for a headless Service (`clusterIP: None`). */
+  clusterIP: string | undefined;
+  ports: ServicePortSpec[];
+  selector: Record<string, string> | undefined;
+  /** uids of the pods the selector matches. */
+  podUids: string[];
+}
+
+export interface ClusterState {
+  /** Format of this record; bumped when it changes incompatibly. */
+  version: 1;
+  name: string;
+  createdAt: string;
+  stateDir: string;
+  addresses: AddressPlan;
+  /** Metric of this cluster's `unreachable` routes in the root namespace. */
+  routeMetric: number;
+  fabric: FabricRecord;
+  nodes: NodeRecord[];
+  namespaces: NamespaceRecord[];
+  pods: PodRecord[];
+  services: ServiceRecord[];
+  /** Modules whose `extension` export adds to the cluster (see extensions.ts); the supervisor loads them. */
+  extensions: string[];
+}
+
+/** One process the supervisor runs and restarts: a pod's container or a system component. */
+export interface ProcessSpec {
+  /** Unique in the cluster: `pod/<namespace>/<name>` for pods, e.g. `control-plane`, `ztunnel/<node>`. */
+  id: string;
+  kind: 'pod' | 'system';
+  /** The pod's uid for pods. */
+  podUid?: string | undefined;
+  /** The node the process belongs to (`ambit local logs <node>` shows its system processes). */
+  node?: string | undefined;
+  /** The network namespace it runs in (entered with `ip netns exec`, which also applies /etc/netns/<ns>). */
+  netns: string;
+  argv: string[];
+  /** The whole environment: nothing is inherited from the supervisor. */
+  env: Record<string, string>;
+  runAsUser: number;
+  runAsGroup: number;
+  cwd: string;
+  /** stdout and stderr go here (appended). */
+  logFile: string;
+  restartPolicy: RestartPolicy;
+  /** The process is ready once TCP listeners on all these ports exist in its namespace (none: at start). */
+  readyPorts: number[];
+}
