@@ -83,20 +83,20 @@ export function analyzeResources(resources: readonly Resource[], trustDomain: st
   };
   for (const vs of ofKind<VirtualServiceSpec>(resources, 'VirtualService')) {
     vs.spec.http.forEach((route, i) => {
-      route.route.forEach((target, j) =>
-        checkDestination(vs, `spec.http[${i}].route[${j}].destination`, target.destination),
-      );
+      route.route.forEach((target, j) => {
+        checkDestination(vs, `spec.http[${i}].route[${j}].destination`, target.destination);
+      });
       if (route.mirror) checkDestination(vs, `spec.http[${i}].mirror`, route.mirror);
-      route.mirrors.forEach((mirror, j) =>
-        checkDestination(vs, `spec.http[${i}].mirrors[${j}].destination`, mirror.destination),
-      );
+      route.mirrors.forEach((mirror, j) => {
+        checkDestination(vs, `spec.http[${i}].mirrors[${j}].destination`, mirror.destination);
+      });
     });
     for (const kind of ['tcp', 'tls'] as const) {
-      vs.spec[kind].forEach((route, i) =>
-        route.route.forEach((target, j) =>
-          checkDestination(vs, `spec.${kind}[${i}].route[${j}].destination`, target.destination),
-        ),
-      );
+      vs.spec[kind].forEach((route, i) => {
+        route.route.forEach((target, j) => {
+          checkDestination(vs, `spec.${kind}[${i}].route[${j}].destination`, target.destination);
+        });
+      });
     }
   }
 
@@ -117,7 +117,7 @@ export function analyzeResources(resources: readonly Resource[], trustDomain: st
           ),
         );
     });
-    route.spec.rules.forEach((rule, i) =>
+    route.spec.rules.forEach((rule, i) => {
       rule.backendRefs.forEach((backend, j) => {
         const backendNamespace = backend.namespace ?? namespace;
         if (
@@ -133,8 +133,8 @@ export function analyzeResources(resources: readonly Resource[], trustDomain: st
             ),
           );
         }
-      }),
-    );
+      });
+    });
   }
 
   for (const policy of ofKind<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy')) {

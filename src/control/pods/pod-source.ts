@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import { Field } from '../../core/config/field.ts';
 import { formatIssue, IssueCollector } from '../../core/config/issues.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN } from '../../core/config/resource.ts';
-import type { PodInfo, PodPort } from '../../core/control-api/types.ts';
+import type { PodPort } from '../../core/control-api/types.ts';
 import { AmbitError } from '../../core/errors.ts';
 import { readJsonFile, writeFileAtomic } from '../state/files.ts';
 

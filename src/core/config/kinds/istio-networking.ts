@@ -250,7 +250,7 @@ function headerOperations(field: Field, isRequest: boolean): HeaderOperations | 
       if (!headerOperationName(item, name, isRequest)) return undefined;
       if (!isRequest && name.toLowerCase() === 'host') return item.error('the Host header cannot be set');
       const value = item.string({ required: true });
-      if (value !== undefined && /[\x00-\x08\x0a-\x1f\x7f]/.test(value)) {
+      if (value !== undefined && hasControlCharacter(value)) {
         return item.error('header values must not contain control characters');
       }
       return value;
@@ -265,6 +265,15 @@ function headerOperations(field: Field, isRequest: boolean): HeaderOperations | 
       return name;
     }) ?? [];
   return { set, add, remove };
+}
+
+/** Control characters other than tab, which HTTP header values may not carry. */
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
+  }
+  return false;
 }
 
 function headers(field: Field): Headers | undefined {

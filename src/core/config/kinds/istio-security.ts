@@ -184,7 +184,7 @@ function operation(field: Field): AuthorizationOperation | undefined {
   const paths = (key: string) =>
     object.child(key).list((item) => {
       const path = item.string({ required: true, nonEmpty: true });
-      if (path !== undefined && path.includes('{') && !/^(\/(\{\*\*?\}|[^{}/]*))+$/.test(path)) {
+      if (path?.includes('{') && !/^(\/(\{\*\*?\}|[^{}/]*))+$/.test(path)) {
         return item.error(
           `invalid path template ${JSON.stringify(path)}: use {*} or {**} as whole path segments`,
         );
