@@ -55,7 +55,7 @@ export class ControlApiClient {
   }
 
   /** Reports a running pod (or its new state); idempotent. */
-  reportPod(pod: PodInfo): Promise<{ revision: number }> {
+  reportPod(pod: PodInfo): Promise<{ pods: number }> {
     return this.call('PUT', '/v1/pods', pod);
   }
 
@@ -64,7 +64,7 @@ export class ControlApiClient {
   }
 
   /** Replaces every pod known on `node` by `pods` (a runtime's full resync after either side restarted). */
-  syncNodePods(node: string, pods: PodInfo[]): Promise<{ revision: number }> {
+  syncNodePods(node: string, pods: PodInfo[]): Promise<{ pods: number }> {
     return this.call('PUT', `/v1/nodes/${encodeURIComponent(node)}/pods`, { pods });
   }
 
