@@ -22,7 +22,7 @@ const SHORT_NAMES: Record<string, string> = {
 };
 
 function plural(kind: string): string {
-  return kind.endsWith('y') ? `${kind.slice(0, -1)}ies` : `${kind}s`;
+  return /[^aeiou]y$/.test(kind) ? `${kind.slice(0, -1)}ies` : `${kind}s`;
 }
 
 /** The kind a user means by `name`: the kind, its plural or short name, any case; undefined if none. */

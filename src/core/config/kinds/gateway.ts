@@ -321,15 +321,11 @@ function parentRef(field: Field): ParentRef | undefined {
       .string({ pattern: SECTION_NAME, patternHint: 'a listener name (DNS-1123 label)' }),
     port: object.child('port').port(),
   };
-  const known =
-    (result.group === GATEWAY_API_GROUP && result.kind === 'Gateway') ||
-    (result.group === '' && result.kind === 'Service');
-  if (!known)
-    object
-      .child('kind')
-      .error(
-        `parentRefs point at a Gateway (group ${GATEWAY_API_GROUP}) or a Service (group ""), not ${result.group}/${result.kind}`,
-      );
+  if (result.kind === 'Service' && result.group !== '') {
+    object.child('group').error('a parentRef to a Service needs group: "" (the core group)');
+  } else if (result.kind !== 'Service' && !(result.kind === 'Gateway' && result.group === GATEWAY_API_GROUP)) {
+    object.child('kind').error(`parentRefs point at a Gateway (group ${GATEWAY_API_GROUP}) or a Service (group ""), not ${result.group}/${result.kind}`);
+  }
   return name === undefined ? undefined : result;
 }
 
