@@ -3,7 +3,7 @@
  * source, mesh model, discovery push and CA over gRPC/TLS, and metrics. `ambit control` runs one; tests
  * start one in-process or as a child process.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { isIP } from 'node:net';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
@@ -98,6 +98,8 @@ export class ControlPlane {
     this.log = options.log ?? createLogger('control');
     this.trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
+    // Only the owner may enter the state dir: it holds the CA key, node tokens and the API socket.
+    chmodSync(options.stateDir, 0o700);
     this.paths = statePaths(options.stateDir);
     this.store = new ConfigStore(CONTROL_KINDS, this.trustDomain, this.paths.config);
     this.pods = new ReportedPods(this.paths.pods);

@@ -17,7 +17,10 @@ import { nativeRsaSigner } from '../../src/core/certs/native-signer.ts';
 const dir = mkdtempSync(join(tmpdir(), 'ambit-ca-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function authority(name: string, extra: Partial<Parameters<typeof CertificateAuthority.loadOrCreate>[0]> = {}) {
+function authority(
+  name: string,
+  extra: Partial<Parameters<typeof CertificateAuthority.loadOrCreate>[0]> = {},
+) {
   return CertificateAuthority.loadOrCreate({
     trustDomain: 'cluster.local',
     keyFile: join(dir, name, 'root-key.pem'),
@@ -60,10 +63,15 @@ describe('root CA', () => {
     const loaded = authority('provided', { providedCertFile: certFile, providedKeyFile: keyFile });
     expect(loaded.rootCertPem).toBe(provided.rootCertPem);
     expect(readFileSync(join(dir, 'provided', 'root-cert.pem'), 'utf8')).toBe(provided.rootCertPem);
-    expect(() => authority('mismatch', { providedCertFile: certFile, providedKeyFile: join(dir, 'main', 'root-key.pem') })).toThrow(
-      /the CA key does not match the certificate/,
+    expect(() =>
+      authority('mismatch', {
+        providedCertFile: certFile,
+        providedKeyFile: join(dir, 'main', 'root-key.pem'),
+      }),
+    ).toThrow(/the CA key does not match the certificate/);
+    expect(() => authority('half', { providedCertFile: certFile })).toThrow(
+      /--ca-cert and --ca-key go together/,
     );
-    expect(() => authority('half', { providedCertFile: certFile })).toThrow(/--ca-cert and --ca-key go together/);
   });
 });
 
@@ -89,38 +97,77 @@ describe('workload certificates', () => {
   it('honour a requested lifetime and cap it at the maximum', async () => {
     const request = ca.inspect(createCsr(identity, await generateRsaKey()));
     const now = new Date();
-    const lifetime = (ttl: number) => new Date(new X509Certificate(ca.issue(request, ttl, now).certPem).validTo).getTime() - now.getTime();
+    const lifetime = (ttl: number) =>
+      new Date(new X509Certificate(ca.issue(request, ttl, now).certPem).validTo).getTime() - now.getTime();
     expect(Math.abs(lifetime(3600) - 3600_000)).toBeLessThan(2000);
     expect(Math.abs(lifetime(30 * 24 * 3600) - 48 * 3600_000)).toBeLessThan(2000);
   });
 
   it.each([
-    ['two SANs', () => csrWith([{ type: 6, value: 'spiffe://cluster.local/ns/a/sa/b' }, { type: 6, value: 'spiffe://cluster.local/ns/a/sa/c' }]), 'the CSR must have exactly one SAN (the SPIFFE ID), it has 2'],
+    [
+      'two SANs',
+      () =>
+        csrWith([
+          { type: 6, value: 'spiffe://cluster.local/ns/a/sa/b' },
+          { type: 6, value: 'spiffe://cluster.local/ns/a/sa/c' },
+        ]),
+      'the CSR must have exactly one SAN (the SPIFFE ID), it has 2',
+    ],
     ['no SAN', () => csrWith([]), 'the CSR must have exactly one SAN (the SPIFFE ID), it has 0'],
-    ['a DNS SAN', () => csrWith([{ type: 2, value: 'cart.shop.svc' }]), 'the CSR SAN must be a URI (the SPIFFE ID)'],
-    ['another trust domain', () => csrWith([{ type: 6, value: 'spiffe://evil.org/ns/a/sa/b' }]), 'the CSR asks for trust domain evil.org; this CA signs for cluster.local'],
-    ['a non-Istio SPIFFE path', () => csrWith([{ type: 6, value: 'spiffe://cluster.local/workload/x' }]), 'the CSR SAN "spiffe://cluster.local/workload/x" is not a SPIFFE ID of the form spiffe://<trust domain>/ns/<ns>/sa/<sa>'],
-    ['a 1024-bit key', () => csrWith([{ type: 6, value: 'spiffe://cluster.local/ns/a/sa/b' }], 1024), 'the CSR key must be RSA of at least 2048 bits'],
+    [
+      'a DNS SAN',
+      () => csrWith([{ type: 2, value: 'cart.shop.svc' }]),
+      'the CSR SAN must be a URI (the SPIFFE ID)',
+    ],
+    [
+      'another trust domain',
+      () => csrWith([{ type: 6, value: 'spiffe://evil.org/ns/a/sa/b' }]),
+      'the CSR asks for trust domain evil.org; this CA signs for cluster.local',
+    ],
+    [
+      'a non-Istio SPIFFE path',
+      () => csrWith([{ type: 6, value: 'spiffe://cluster.local/workload/x' }]),
+      'the CSR SAN "spiffe://cluster.local/workload/x" is not a SPIFFE ID of the form spiffe://<trust domain>/ns/<ns>/sa/<sa>',
+    ],
+    [
+      'a 1024-bit key',
+      () => csrWith([{ type: 6, value: 'spiffe://cluster.local/ns/a/sa/b' }], 1024),
+      'the CSR key must be RSA of at least 2048 bits',
+    ],
     ['garbage', () => 'not a csr', 'cannot parse the CSR: Invalid PEM formatted message.'],
   ])('refuses a CSR with %s', (_name, make, message) => {
     expect(() => ca.inspect(make())).toThrow(message);
   });
 
   it('refuses a CSR whose signature does not verify', async () => {
-    const csr = forge.pki.certificationRequestFromPem(createCsr(identity, await generateRsaKey())) as forge.pki.CertificateSigningRequest & {
+    const csr = forge.pki.certificationRequestFromPem(
+      createCsr(identity, await generateRsaKey()),
+    ) as forge.pki.CertificateSigningRequest & {
       signature: string;
     };
     // Flip a bit of the signature: it no longer matches what was signed.
     const last = csr.signature.length - 1;
     csr.signature = csr.signature.slice(0, last) + String.fromCharCode(csr.signature.charCodeAt(last) ^ 1);
-    expect(() => ca.inspect(forge.pki.certificationRequestToPem(csr))).toThrow('the CSR signature does not verify');
+    expect(() => ca.inspect(forge.pki.certificationRequestToPem(csr))).toThrow(
+      'the CSR signature does not verify',
+    );
   });
 });
 
 describe('node authorization', () => {
   it('allows a node only the service accounts of pods it runs', () => {
     const pods = new ReportedPods(join(dir, 'pods.json'));
-    const record = { uid: 'shop/cart-1', name: 'cart-1', namespace: 'shop', node: 'node-a', ips: ['10.0.0.1'], serviceAccount: 'cart', labels: {}, ready: true, ports: [] };
+    const record = {
+      uid: 'shop/cart-1',
+      name: 'cart-1',
+      namespace: 'shop',
+      node: 'node-a',
+      ips: ['10.0.0.1'],
+      serviceAccount: 'cart',
+      labels: {},
+      ready: true,
+      ports: [],
+    };
     pods.upsert(record);
     const cart = { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'cart' };
     expect(nodeMayHold(pods, 'node-a', cart)).toBe(true);

@@ -11,7 +11,10 @@ import { buildMesh } from '../../src/control/model/mesh.ts';
 import { toPeerAuthPolicies } from '../../src/control/model/peer-authentication.ts';
 import { waypointView, ztunnelView } from '../../src/control/model/views.ts';
 import type { PodRecord } from '../../src/control/pods/pod-source.ts';
-import type { AuthorizationPolicySpec, PeerAuthenticationSpec } from '../../src/core/config/kinds/istio-security.ts';
+import type {
+  AuthorizationPolicySpec,
+  PeerAuthenticationSpec,
+} from '../../src/core/config/kinds/istio-security.ts';
 import type { Resource } from '../../src/core/config/resource.ts';
 
 function resources(yaml: string): Resource[] {
@@ -20,8 +23,25 @@ function resources(yaml: string): Resource[] {
   return parsed.resources;
 }
 
-function pod(name: string, namespace: string, node: string, ip: string, extra: Partial<PodRecord> = {}): PodRecord {
-  return { uid: `${namespace}/${name}`, name, namespace, node, ips: [ip], serviceAccount: 'default', labels: {}, ready: true, ports: [], ...extra };
+function pod(
+  name: string,
+  namespace: string,
+  node: string,
+  ip: string,
+  extra: Partial<PodRecord> = {},
+): PodRecord {
+  return {
+    uid: `${namespace}/${name}`,
+    name,
+    namespace,
+    node,
+    ips: [ip],
+    serviceAccount: 'default',
+    labels: {},
+    ready: true,
+    ports: [],
+    ...extra,
+  };
 }
 
 const CONFIG = `
@@ -102,13 +122,25 @@ const PODS: PodRecord[] = [
     serviceAccount: 'cart',
     ports: [{ name: 'web', containerPort: 8080 }],
   }),
-  pod('cart-7d9f8-fghij', 'shop', 'node-b', '10.244.2.11', { labels: { app: 'cart', 'pod-template-hash': '7d9f8' }, serviceAccount: 'cart' }),
-  pod('opted-out', 'shop', 'node-b', '10.244.2.12', { labels: { 'istio.io/dataplane-mode': 'none', 'istio.io/use-waypoint': 'none' } }),
+  pod('cart-7d9f8-fghij', 'shop', 'node-b', '10.244.2.11', {
+    labels: { app: 'cart', 'pod-template-hash': '7d9f8' },
+    serviceAccount: 'cart',
+  }),
+  pod('opted-out', 'shop', 'node-b', '10.244.2.12', {
+    labels: { 'istio.io/dataplane-mode': 'none', 'istio.io/use-waypoint': 'none' },
+  }),
   pod('ledger-0', 'legacy', 'node-c', '10.244.3.13', { labels: { app: 'ledger', tier: 'audit' } }),
-  pod('enrolled-legacy', 'legacy', 'node-c', '10.244.3.14', { labels: { 'istio.io/dataplane-mode': 'ambient', tier: 'audit' } }),
+  pod('enrolled-legacy', 'legacy', 'node-c', '10.244.3.14', {
+    labels: { 'istio.io/dataplane-mode': 'ambient', tier: 'audit' },
+  }),
 ];
 
-const mesh = buildMesh({ resources: resources(CONFIG), pods: PODS, trustDomain: 'example.org', trustBundle: ['ROOT'] });
+const mesh = buildMesh({
+  resources: resources(CONFIG),
+  pods: PODS,
+  trustDomain: 'example.org',
+  trustBundle: ['ROOT'],
+});
 const byName = (name: string) => mesh.workloads.find((workload) => workload.name === name)!;
 
 describe('workloads', () => {
@@ -127,7 +159,12 @@ describe('workloads', () => {
       canonicalRevision: 'v2',
       waypoint: { name: 'shop-waypoint', namespace: 'shop' },
     });
-    expect(byName('opted-out')).toMatchObject({ enrolled: false, waypoint: undefined, canonicalName: 'opted-out', canonicalRevision: 'latest' });
+    expect(byName('opted-out')).toMatchObject({
+      enrolled: false,
+      waypoint: undefined,
+      canonicalName: 'opted-out',
+      canonicalRevision: 'latest',
+    });
     expect(byName('ledger-0').enrolled).toBe(false);
     expect(byName('enrolled-legacy').enrolled).toBe(true);
   });
@@ -135,7 +172,9 @@ describe('workloads', () => {
   it('names a Deployment pod by its Deployment when it has no app label', () => {
     const [workload] = buildMesh({
       resources: [],
-      pods: [pod('web-5f6c7-x2x2x', 'default', 'n', '10.0.0.1', { labels: { 'pod-template-hash': '5f6c7' } })],
+      pods: [
+        pod('web-5f6c7-x2x2x', 'default', 'n', '10.0.0.1', { labels: { 'pod-template-hash': '5f6c7' } }),
+      ],
       trustDomain: 'cluster.local',
       trustBundle: [],
     }).workloads;
@@ -163,7 +202,9 @@ describe('services', () => {
     });
     const ledger = mesh.services.find((service) => service.name === 'ledger')!;
     expect(ledger.vips).toEqual([]);
-    expect(ledger.ports).toEqual([{ name: undefined, port: 5432, targetPort: 5432, protocol: 'TCP', appProtocol: undefined }]);
+    expect(ledger.ports).toEqual([
+      { name: undefined, port: 5432, targetPort: 5432, protocol: 'TCP', appProtocol: undefined },
+    ]);
     expect(ledger.waypoint).toEqual({ name: 'ledger-wp', namespace: 'legacy' });
   });
 });
@@ -173,14 +214,20 @@ describe('what a ztunnel receives', () => {
     const view = ztunnelView(mesh, 'node-a');
     expect(view.workloads).toHaveLength(PODS.length);
     expect(view.services.map((s) => s.name)).toEqual(['ledger', 'cart']);
-    expect(view.policies.map((p) => `${p.namespace}/${p.name}`)).toEqual(['istio-system/mesh-deny', 'shop/cart-allow']);
+    expect(view.policies.map((p) => `${p.namespace}/${p.name}`)).toEqual([
+      'istio-system/mesh-deny',
+      'shop/cart-allow',
+    ]);
     expect(view.peerAuthentications.map((p) => p.name)).toEqual(['strict']);
     expect(view.trustBundle).toEqual(['ROOT']);
   });
 
   it('node-c: the root-namespace selector policy matches its enrolled workload in another namespace', () => {
     const view = ztunnelView(mesh, 'node-c');
-    expect(view.policies.map((p) => `${p.namespace}/${p.name}`)).toEqual(['istio-system/audit-all-apps', 'istio-system/mesh-deny']);
+    expect(view.policies.map((p) => `${p.namespace}/${p.name}`)).toEqual([
+      'istio-system/audit-all-apps',
+      'istio-system/mesh-deny',
+    ]);
     expect(view.peerAuthentications).toEqual([]);
   });
 
@@ -249,7 +296,16 @@ describe('AuthorizationPolicy -> L4 (ztunnel semantics)', () => {
     );
     expect(l4!.rules).toEqual([
       {
-        from: [{ principals: ['*'], notPrincipals: [], namespaces: [], notNamespaces: [], ipBlocks: [], notIpBlocks: [] }],
+        from: [
+          {
+            principals: ['*'],
+            notPrincipals: [],
+            namespaces: [],
+            notNamespaces: [],
+            ipBlocks: [],
+            notIpBlocks: [],
+          },
+        ],
         to: [],
         when: [{ key: 'destination.port', values: ['80'], notValues: [] }],
       },
@@ -270,7 +326,16 @@ describe('AuthorizationPolicy -> L4 (ztunnel semantics)', () => {
     );
     expect(l4!.rules).toEqual([
       {
-        from: [{ principals: [], notPrincipals: [], namespaces: [], notNamespaces: ['ns1'], ipBlocks: [], notIpBlocks: [] }],
+        from: [
+          {
+            principals: [],
+            notPrincipals: [],
+            namespaces: [],
+            notNamespaces: ['ns1'],
+            ipBlocks: [],
+            notIpBlocks: [],
+          },
+        ],
         to: [{ ports: [9090], notPorts: [] }],
         when: [],
       },
@@ -280,15 +345,32 @@ describe('AuthorizationPolicy -> L4 (ztunnel semantics)', () => {
   });
 
   it('sends nothing to ztunnels for targetRefs, AUDIT and CUSTOM policies', () => {
-    expect(toL4Policy(policy('  targetRefs: [{kind: Service, group: "", name: cart}]\n  rules: [{}]'), 'td').policy).toBeUndefined();
+    expect(
+      toL4Policy(policy('  targetRefs: [{kind: Service, group: "", name: cart}]\n  rules: [{}]'), 'td')
+        .policy,
+    ).toBeUndefined();
     const audit = toL4Policy(policy('  action: AUDIT\n  rules: [{}]'), 'td');
     expect(audit.policy).toBeUndefined();
-    expect(audit.notes[0]!.message).toBe('ztunnel does not support action AUDIT: this policy is not enforced at L4');
+    expect(audit.notes[0]!.message).toBe(
+      'ztunnel does not support action AUDIT: this policy is not enforced at L4',
+    );
   });
 
   it('keeps an ALLOW policy with no rules as matching nothing (deny all in scope)', () => {
-    const l4 = toL4Policy(resources('apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: none, namespace: ns1}\n')[0] as Resource<AuthorizationPolicySpec>, 'td').policy!;
-    expect(l4).toEqual({ name: 'none', namespace: 'ns1', scope: 'namespace', selector: undefined, action: 'ALLOW', rules: [] });
+    const l4 = toL4Policy(
+      resources(
+        'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: none, namespace: ns1}\n',
+      )[0] as Resource<AuthorizationPolicySpec>,
+      'td',
+    ).policy!;
+    expect(l4).toEqual({
+      name: 'none',
+      namespace: 'ns1',
+      scope: 'namespace',
+      selector: undefined,
+      action: 'ALLOW',
+      rules: [],
+    });
   });
 });
 
@@ -316,10 +398,26 @@ spec: {selector: {matchLabels: {app: db}}, mtls: {mode: DISABLE}}
 `) as Resource<PeerAuthenticationSpec>[];
     const { policies, notes } = toPeerAuthPolicies(list);
     expect(policies).toEqual([
-      { name: 'a', namespace: 'ns1', scope: 'namespace', selector: undefined, mode: 'STRICT', portLevelMtls: {} },
-      { name: 'w', namespace: 'ns1', scope: 'workload', selector: { app: 'db' }, mode: 'STRICT', portLevelMtls: { 5432: 'DISABLE' } },
+      {
+        name: 'a',
+        namespace: 'ns1',
+        scope: 'namespace',
+        selector: undefined,
+        mode: 'STRICT',
+        portLevelMtls: {},
+      },
+      {
+        name: 'w',
+        namespace: 'ns1',
+        scope: 'workload',
+        selector: { app: 'db' },
+        mode: 'STRICT',
+        portLevelMtls: { 5432: 'DISABLE' },
+      },
     ]);
-    expect(notes.get('ns1/b')?.[0]?.message).toBe('PeerAuthentication ns1/a already covers this scope; only one applies (the first by name)');
+    expect(notes.get('ns1/b')?.[0]?.message).toBe(
+      'PeerAuthentication ns1/a already covers this scope; only one applies (the first by name)',
+    );
     expect(notes.get('istio-system/root-selector')?.[0]?.message).toMatch(/ignored in ambient mode/);
   });
 });

@@ -15,16 +15,28 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const dr = (name: string, host = 'reviews') =>
   `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ${name}, namespace: default}\nspec:\n  host: ${host}\n  subsets: [{name: v1, labels: {version: v1}}]\n`;
-const vs = 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http: [{route: [{destination: {host: reviews, subset: v2}}]}]\n';
+const vs =
+  'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http: [{route: [{destination: {host: reviews, subset: v2}}]}]\n';
 const file = (name: string, content: string) => ({ name, content });
 
 describe('config store', () => {
   it('creates, reports unchanged and configured, and bumps the revision only on change', () => {
     const store = new ConfigStore(CONTROL_KINDS, 'cluster.local');
     const first = store.apply([file('a.yaml', dr('reviews'))]);
-    expect(first).toMatchObject({ revision: 1, created: ['DestinationRule default/reviews'], configured: [], unchanged: [] });
-    expect(store.apply([file('a.yaml', dr('reviews'))])).toMatchObject({ revision: 1, unchanged: ['DestinationRule default/reviews'] });
-    expect(store.apply([file('a.yaml', dr('reviews', 'ratings'))])).toMatchObject({ revision: 2, configured: ['DestinationRule default/reviews'] });
+    expect(first).toMatchObject({
+      revision: 1,
+      created: ['DestinationRule default/reviews'],
+      configured: [],
+      unchanged: [],
+    });
+    expect(store.apply([file('a.yaml', dr('reviews'))])).toMatchObject({
+      revision: 1,
+      unchanged: ['DestinationRule default/reviews'],
+    });
+    expect(store.apply([file('a.yaml', dr('reviews', 'ratings'))])).toMatchObject({
+      revision: 2,
+      configured: ['DestinationRule default/reviews'],
+    });
   });
 
   it('refuses a whole set when one document has an error, and keeps the previous config', () => {
@@ -62,7 +74,11 @@ describe('config store', () => {
     // The file's spec no longer validates (a stale copy): it still names what to delete.
     const stale = dr('reviews').replace('host: reviews', 'host: "a..b"');
     const result = store.delete([file('a.yaml', `${stale}---\n${dr('gone')}`)]);
-    expect(result).toMatchObject({ revision: 2, deleted: ['DestinationRule default/reviews'], notFound: ['DestinationRule default/gone'] });
+    expect(result).toMatchObject({
+      revision: 2,
+      deleted: ['DestinationRule default/reviews'],
+      notFound: ['DestinationRule default/gone'],
+    });
     expect(store.resources().map((r) => r.metadata.name)).toEqual(['ratings']);
   });
 
@@ -71,9 +87,19 @@ describe('config store', () => {
     store.replaceOrigin('file:/x/a.yaml', [file('a.yaml', `${dr('one')}---\n${dr('two')}`)]);
     store.apply([file('api.yaml', dr('three'))]);
     store.replaceOrigin('file:/x/a.yaml', [file('a.yaml', dr('two', 'ratings'))]);
-    expect(store.list().map((e) => `${e.resource.metadata.name}:${e.origin}`).sort()).toEqual(['three:api', 'two:file:/x/a.yaml']);
+    expect(
+      store
+        .list()
+        .map((e) => `${e.resource.metadata.name}:${e.origin}`)
+        .sort(),
+    ).toEqual(['three:api', 'two:file:/x/a.yaml']);
     expect(() => store.replaceOrigin('file:/x/a.yaml', [file('a.yaml', 'kind: [')])).toThrow(ConfigError);
-    expect(store.resources().map((r) => r.metadata.name).sort()).toEqual(['three', 'two']);
+    expect(
+      store
+        .resources()
+        .map((r) => r.metadata.name)
+        .sort(),
+    ).toEqual(['three', 'two']);
     expect(store.removeOrigin('file:/x/a.yaml')).toEqual(['DestinationRule default/two']);
   });
 
@@ -88,13 +114,29 @@ describe('config store', () => {
       ['DestinationRule', { file: 'a.yaml', document: 1 }, 'api'],
       ['VirtualService', { file: 'b.yaml', document: 1 }, 'api'],
     ]);
-    expect(restarted.list()[0]!.document).toMatchObject({ kind: 'DestinationRule', spec: { host: 'reviews' } });
+    expect(restarted.list()[0]!.document).toMatchObject({
+      kind: 'DestinationRule',
+      spec: { host: 'reviews' },
+    });
   });
 
   it('refuses to start from stored config that no longer validates (rather than dropping policy)', () => {
     const path = join(dir, 'bad-config.json');
-    const document = { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'p' }, spec: { action: 'NOPE' } };
-    writeFileSync(path, JSON.stringify({ revision: 3, entries: [{ origin: 'api', source: { file: 'p.yaml', document: 1 }, document }] }));
-    expect(() => new ConfigStore(CONTROL_KINDS, 'cluster.local', path)).toThrow(/no longer validates:\n {2}p\.yaml: document 1 \(AuthorizationPolicy default\/p\): spec\.action/);
+    const document = {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'p' },
+      spec: { action: 'NOPE' },
+    };
+    writeFileSync(
+      path,
+      JSON.stringify({
+        revision: 3,
+        entries: [{ origin: 'api', source: { file: 'p.yaml', document: 1 }, document }],
+      }),
+    );
+    expect(() => new ConfigStore(CONTROL_KINDS, 'cluster.local', path)).toThrow(
+      /no longer validates:\n {2}p\.yaml: document 1 \(AuthorizationPolicy default\/p\): spec\.action/,
+    );
   });
 });

@@ -32,7 +32,9 @@ describe('valid config', () => {
       'Gateway',
       'HTTPRoute',
     ]);
-    const vs = parsed.resources[2]!.spec as { http: { timeout?: number; fault?: { delay?: { fixedDelay: number } }; route: { weight: number }[] }[] };
+    const vs = parsed.resources[2]!.spec as {
+      http: { timeout?: number; fault?: { delay?: { fixedDelay: number } }; route: { weight: number }[] }[];
+    };
     expect(vs.http[0]!.fault!.delay!.fixedDelay).toBe(1500);
     expect(vs.http[1]!.timeout).toBe(100);
     // A lone destination weighs 100; explicit weights are kept.
@@ -41,13 +43,26 @@ describe('valid config', () => {
   });
 
   it('accepts every served API version', () => {
-    for (const version of ['networking.istio.io/v1', 'networking.istio.io/v1beta1', 'networking.istio.io/v1alpha3']) {
-      expect(check(`apiVersion: ${version}\nkind: DestinationRule\nmetadata: {name: d}\nspec: {host: reviews}\n`).messages).toEqual([]);
+    for (const version of [
+      'networking.istio.io/v1',
+      'networking.istio.io/v1beta1',
+      'networking.istio.io/v1alpha3',
+    ]) {
+      expect(
+        check(`apiVersion: ${version}\nkind: DestinationRule\nmetadata: {name: d}\nspec: {host: reviews}\n`)
+          .messages,
+      ).toEqual([]);
     }
     for (const version of ['security.istio.io/v1', 'security.istio.io/v1beta1']) {
-      expect(check(`apiVersion: ${version}\nkind: PeerAuthentication\nmetadata: {name: p}\nspec: {mtls: {mode: STRICT}}\n`).messages).toEqual([]);
+      expect(
+        check(
+          `apiVersion: ${version}\nkind: PeerAuthentication\nmetadata: {name: p}\nspec: {mtls: {mode: STRICT}}\n`,
+        ).messages,
+      ).toEqual([]);
     }
-    expect(check('apiVersion: security.istio.io/v2\nkind: PeerAuthentication\nmetadata: {name: p}\n').messages).toEqual([
+    expect(
+      check('apiVersion: security.istio.io/v2\nkind: PeerAuthentication\nmetadata: {name: p}\n').messages,
+    ).toEqual([
       'c.yaml: document 1 (PeerAuthentication default/p): apiVersion: PeerAuthentication is served as security.istio.io/v1 or security.istio.io/v1beta1, not "security.istio.io/v2"',
     ]);
   });
@@ -322,9 +337,14 @@ describe('invalid config: each document gets exactly these errors', () => {
   });
 
   it('counts documents as the user sees them, and checks every document of a file', () => {
-    const ok = 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: ok}\nspec: {mtls: {mode: STRICT}}\n';
-    const bad = 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: allow-reviews, namespace: default}\nspec:\n  rules:\n  - to: [{operation: {methods: [GET, 7]}}]\n';
-    const { messages } = check(`${ok}---\n${ok.replace('name: ok', 'name: ok2')}---\n${bad}`, 'policies.yaml');
+    const ok =
+      'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: ok}\nspec: {mtls: {mode: STRICT}}\n';
+    const bad =
+      'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: allow-reviews, namespace: default}\nspec:\n  rules:\n  - to: [{operation: {methods: [GET, 7]}}]\n';
+    const { messages } = check(
+      `${ok}---\n${ok.replace('name: ok', 'name: ok2')}---\n${bad}`,
+      'policies.yaml',
+    );
     expect(messages).toEqual([
       'policies.yaml: document 3 (AuthorizationPolicy default/allow-reviews): spec.rules[0].to[0].operation.methods[1]: expected a string, got number 7',
     ]);

@@ -176,16 +176,10 @@ export async function serveApi(socket: string, handlers: ApiHandlers, log: Logge
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    // The socket file is created inside listen(): a restrictive umask means it is never world-accessible.
-    const umask = process.umask(0o177);
-    try {
-      server.listen(socket, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    } finally {
-      process.umask(umask);
-    }
+    server.listen(socket, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   chmodSync(socket, 0o600);
   return server;

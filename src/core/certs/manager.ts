@@ -40,13 +40,19 @@ export interface CertificateManagerOptions {
 
 export const DEFAULT_CERT_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 30_000 };
 
-/** A certificate this close to expiry is treated as expired (a handshake must finish while it is valid). */
+/**
+ * A certificate this close to expiry is treated as expired (a handshake must finish while it is valid):
+ * 5 s, or a tenth of a shorter lifetime.
+ */
 const EXPIRY_MARGIN_MS = 5_000;
 
 interface Waiter {
   resolve: (certificate: WorkloadCertificate) => void;
   reject: (error: Error) => void;
 }
+
+/** When a certificate was obtained (renewal is timed from then: CAs may backdate notBefore). */
+const obtainedAt = new WeakMap<WorkloadCertificate, number>();
 
 interface Entry {
   identity: string;
@@ -203,8 +209,9 @@ export class CertificateManager {
 
   private scheduleRenewal(entry: Entry, certificate: WorkloadCertificate): void {
     clearTimeout(entry.timer);
-    const lifetime = certificate.notAfter.getTime() - certificate.notBefore.getTime();
-    const renewAt = certificate.notBefore.getTime() + lifetime * (this.options.renewFraction ?? 0.5);
+    const obtained = obtainedAt.get(certificate) ?? Date.now();
+    const renewAt =
+      obtained + (certificate.notAfter.getTime() - obtained) * (this.options.renewFraction ?? 0.5);
     entry.timer = setTimeout(() => this.ensureFetching(entry), Math.max(0, renewAt - Date.now()));
     entry.timer.unref?.();
   }
@@ -242,6 +249,7 @@ export class CertificateManager {
       notBefore: new Date(leaf.validFrom),
       notAfter: new Date(leaf.validTo),
     };
+    obtainedAt.set(certificate, Date.now());
     if (!isValid(certificate))
       throw new AmbitError(
         'AMBIT_ERR_CERT_INVALID',
@@ -254,8 +262,9 @@ export class CertificateManager {
 }
 
 function isValid(certificate: WorkloadCertificate): boolean {
-  return (
-    Date.now() < certificate.notAfter.getTime() - EXPIRY_MARGIN_MS &&
-    Date.now() >= certificate.notBefore.getTime()
-  );
+  const now = Date.now();
+  const lifetime =
+    certificate.notAfter.getTime() - (obtainedAt.get(certificate) ?? certificate.notBefore.getTime());
+  const margin = Math.min(EXPIRY_MARGIN_MS, lifetime / 10);
+  return now < certificate.notAfter.getTime() - margin && now >= certificate.notBefore.getTime();
 }

@@ -323,8 +323,15 @@ function parentRef(field: Field): ParentRef | undefined {
   };
   if (result.kind === 'Service' && result.group !== '') {
     object.child('group').error('a parentRef to a Service needs group: "" (the core group)');
-  } else if (result.kind !== 'Service' && !(result.kind === 'Gateway' && result.group === GATEWAY_API_GROUP)) {
-    object.child('kind').error(`parentRefs point at a Gateway (group ${GATEWAY_API_GROUP}) or a Service (group ""), not ${result.group}/${result.kind}`);
+  } else if (
+    result.kind !== 'Service' &&
+    !(result.kind === 'Gateway' && result.group === GATEWAY_API_GROUP)
+  ) {
+    object
+      .child('kind')
+      .error(
+        `parentRefs point at a Gateway (group ${GATEWAY_API_GROUP}) or a Service (group ""), not ${result.group}/${result.kind}`,
+      );
   }
   return name === undefined ? undefined : result;
 }
