@@ -11,7 +11,7 @@ import forge from 'node-forge';
 import { CertificateAuthority } from '../src/control/ca/authority.ts';
 import { ControlPlane } from '../src/control/control-plane.ts';
 import { GrpcCertificateSigner } from '../src/core/certs/ca-client.ts';
-import { createCsr, generateRsaKey } from '../src/core/certs/csr.ts';
+import { createCsr, generateRsaKey, type KeyPair } from '../src/core/certs/csr.ts';
 import { nativeRsaSigner } from '../src/core/certs/native-signer.ts';
 import { ControlApiClient } from '../src/core/control-api/client.ts';
 import { configureLogging } from '../src/core/log.ts';
@@ -28,15 +28,17 @@ function rate(count: number, ms: number): number {
 
 // Key generation, one at a time: Node's native RSA (what Ambit uses) vs forge's pure-JavaScript RSA (forge
 // itself delegates to Node's crypto unless told not to).
-const keys = [];
+const keys: KeyPair[] = [];
 let started = performance.now();
 for (let i = 0; i < 20; i++) keys.push(await generateRsaKey());
 const nativeKeyMs = (performance.now() - started) / keys.length;
-forge.options.usePureJavaScript = true;
+// `options` is missing from @types/node-forge.
+const forgeOptions = (forge as unknown as { options: { usePureJavaScript: boolean } }).options;
+forgeOptions.usePureJavaScript = true;
 started = performance.now();
 forge.pki.rsa.generateKeyPair({ bits: 2048, e: 0x10001 });
 const forgeKeyMs = performance.now() - started;
-forge.options.usePureJavaScript = false;
+forgeOptions.usePureJavaScript = false;
 
 // The CA's issuance rate (CSR parsed, signature and SAN checked, certificate built and signed).
 const ca = CertificateAuthority.loadOrCreate({
