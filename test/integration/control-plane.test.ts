@@ -93,11 +93,16 @@ let status: ControlStatus;
 let clientA: JsonLinesProcess;
 let clientB: JsonLinesProcess;
 
-function startClient(node: string, tokenFile: string, rejectLabel?: string): JsonLinesProcess {
+function startClient(
+  node: string,
+  tokenFile: string,
+  rejectLabel?: string,
+  waypoint?: string,
+): JsonLinesProcess {
   return new JsonLinesProcess(
     [
       'test/support/dataplane-client.ts',
-      JSON.stringify({ address: status.grpcAddress, rootCert, tokenFile, node, rejectLabel }),
+      JSON.stringify({ address: status.grpcAddress, rootCert, tokenFile, node, rejectLabel, waypoint }),
     ],
     { AMBIT_LOG_LEVEL: 'warn' },
   );
@@ -264,6 +269,63 @@ describe('control plane with two data-plane clients over gRPC/TLS', () => {
     impostor.child.kill('SIGKILL');
   });
 
+  it('a waypoint subscribes as itself and receives the L7 config of the services bound to it', async () => {
+    const l7 = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: shop-waypoint, namespace: shop}
+spec: {gatewayClassName: istio-waypoint, listeners: [{name: mesh, port: 15008, protocol: HBONE}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: cart, namespace: shop, labels: {istio.io/use-waypoint: shop-waypoint}}
+spec: {selector: {app: cart}, clusterIP: 10.96.0.30, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: cart, namespace: shop}
+spec: {hosts: [cart], http: [{timeout: 2s, route: [{destination: {host: cart}}]}]}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: cart-get-only, namespace: shop}
+spec:
+  targetRefs: [{kind: Service, group: "", name: cart}]
+  rules: [{to: [{operation: {methods: [GET]}}]}]
+`;
+    const applied = await ambit(['apply', '-f', '-'], env, l7);
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toContain('Service shop/cart configured');
+    const waypoint = startClient(
+      'node-a',
+      join(state, 'nodes', 'node-a.token'),
+      undefined,
+      'shop/shop-waypoint',
+    );
+    const snapshot = await waypoint.waitFor(
+      snapshotWith((event) => (event.virtualServices as string[]).length > 0),
+    );
+    expect(snapshot).toMatchObject({
+      gateway: 'shop-waypoint',
+      virtualServices: ['shop/cart'],
+      authorizationPolicies: ['shop/cart-get-only'],
+    });
+    const listed = await until(
+      async () => (await api.status()).clients.find((client) => client.kind === 'waypoint' && client.inSync),
+      10_000,
+      'the waypoint in status',
+    );
+    expect(listed).toMatchObject({ node: 'node-a', waypoint: 'shop/shop-waypoint' });
+    // ztunnels do not receive the L7 policy.
+    const current = await clientA.ask({ cmd: 'current' }, 'current');
+    expect(policies(current)).not.toContain('shop/cart-get-only');
+    waypoint.child.kill('SIGKILL');
+    await until(
+      async () => ((await api.status()).clients.length === 2 ? true : undefined),
+      10_000,
+      'the waypoint to leave',
+    );
+  });
+
   it('killed, the control plane leaves clients serving their last snapshot; restarted, they resync incrementally', async () => {
     const before = await clientA.ask({ cmd: 'current' }, 'current');
     const port = status.grpcAddress.split(':').at(-1)!;
@@ -283,7 +345,13 @@ describe('control plane with two data-plane clients over gRPC/TLS', () => {
     const sinceB = clientB.events.length;
     status = await startControl(`127.0.0.1:${port}`);
     // Config and pods survived the restart.
-    expect(status.resources).toMatchObject({ Namespace: 1, Service: 1, AuthorizationPolicy: 2 });
+    expect(status.resources).toMatchObject({
+      Namespace: 1,
+      Service: 1,
+      AuthorizationPolicy: 3,
+      Gateway: 1,
+      VirtualService: 1,
+    });
     expect(status.pods).toBe(2);
     await clientA.waitFor((event) => event.event === 'snapshot', 20_000, sinceA);
     await clientB.waitFor((event) => event.event === 'snapshot', 20_000, sinceB);

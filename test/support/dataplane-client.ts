@@ -13,9 +13,9 @@ import { createInterface } from 'node:readline';
 import { GrpcCertificateSigner } from '../../src/core/certs/ca-client.ts';
 import { createCsr, generateRsaKey } from '../../src/core/certs/csr.ts';
 import { CertificateManager } from '../../src/core/certs/manager.ts';
-import { ztunnelDiscovery } from '../../src/core/discovery/client.ts';
+import { waypointDiscovery, ztunnelDiscovery } from '../../src/core/discovery/client.ts';
 import { configureLogging } from '../../src/core/log.ts';
-import type { NodeSnapshot } from '../../src/core/model/index.ts';
+import type { NodeSnapshot, WaypointSnapshot, Workload } from '../../src/core/model/index.ts';
 import { readNodeToken } from '../../src/core/node-credentials.ts';
 
 interface Options {
@@ -25,6 +25,8 @@ interface Options {
   node: string;
   /** `key=value`: snapshots with a workload carrying this label are rejected (NACK), like a ztunnel that cannot apply them. */
   rejectLabel?: string;
+  /** `<namespace>/<name>`: subscribe as this waypoint instead of as the node's ztunnel. */
+  waypoint?: string;
 }
 
 const options = JSON.parse(process.argv[2]!) as Options;
@@ -37,27 +39,40 @@ const connection = {
 };
 const [rejectKey, rejectValue] = options.rejectLabel?.split('=') ?? [];
 
-const describe = (snapshot: NodeSnapshot) => ({
+const describe = (snapshot: NodeSnapshot | WaypointSnapshot) => ({
   version: snapshot.version,
   workloads: snapshot.workloads.map((workload) => workload.uid),
-  policies: snapshot.policies.map((policy) => `${policy.namespace}/${policy.name}`),
   services: snapshot.services.map(
     (service) => `${service.namespace}/${service.name}:${service.endpoints.length}`,
   ),
+  ...('policies' in snapshot
+    ? { policies: snapshot.policies.map((policy) => `${policy.namespace}/${policy.name}`) }
+    : {
+        gateway: snapshot.gateway?.name,
+        virtualServices: snapshot.virtualServices.map((vs) => `${vs.namespace}/${vs.name}`),
+        httpRoutes: snapshot.httpRoutes.map((route) => `${route.namespace}/${route.name}`),
+        authorizationPolicies: snapshot.authorizationPolicies.map(
+          (policy) => `${policy.namespace}/${policy.name}`,
+        ),
+      }),
 });
 
-const discovery = ztunnelDiscovery({
-  node: options.node,
-  connection,
-  backoff: { initialMs: 100, maxMs: 1000 },
-  validate: (snapshot) => {
-    const bad = snapshot.workloads.find(
-      (workload) => rejectKey !== undefined && workload.labels[rejectKey] === rejectValue,
-    );
-    if (bad) throw new Error(`cannot apply workload ${bad.uid}: label ${options.rejectLabel}`);
-  },
-}).start();
-discovery.onSnapshot((snapshot) => emit({ event: 'snapshot', ...describe(snapshot) }));
+const validate = (snapshot: { workloads: Workload[] }) => {
+  const bad = snapshot.workloads.find(
+    (workload) => rejectKey !== undefined && workload.labels[rejectKey] === rejectValue,
+  );
+  if (bad) throw new Error(`cannot apply workload ${bad.uid}: label ${options.rejectLabel}`);
+};
+const common = { node: options.node, connection, backoff: { initialMs: 100, maxMs: 1000 }, validate };
+const [waypointNamespace, waypointName] = options.waypoint?.split('/') ?? [];
+const discovery = (
+  waypointName !== undefined && waypointNamespace !== undefined
+    ? waypointDiscovery({ ...common, waypoint: { name: waypointName, namespace: waypointNamespace } })
+    : ztunnelDiscovery(common)
+).start();
+discovery.onSnapshot((snapshot: NodeSnapshot | WaypointSnapshot) =>
+  emit({ event: 'snapshot', ...describe(snapshot) }),
+);
 discovery.onNack((nack) => emit({ event: 'nack', ...nack }));
 
 const signer = new GrpcCertificateSigner(connection);
