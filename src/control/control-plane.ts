@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { isIP } from 'node:net';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { experimental, Server } from '@grpc/grpc-js';
 import { displayName } from '../core/config/resource.ts';
 import type { ConfigFile, ControlStatus, StoredResource } from '../core/control-api/types.ts';
 import { AmbitError, UsageError } from '../core/errors.ts';
@@ -18,6 +18,7 @@ import { type MetricsServer, serveMetrics } from '../core/metrics-server.ts';
 import { serveApi } from './api/server.ts';
 import { TokenFileAuthenticator } from './auth/node-authenticator.ts';
 import { CertificateAuthority } from './ca/authority.ts';
+import { RotatingServerCertificate } from './ca/server-certificate.ts';
 import { CertificateService } from './ca/service.ts';
 import { FileSource } from './config/files.ts';
 import { ConfigStore } from './config/store.ts';
@@ -92,6 +93,7 @@ export class ControlPlane {
   private generation = 0;
   private api: HttpServer | undefined;
   private metricsServer: MetricsServer | undefined;
+  private serverCertificate: RotatingServerCertificate | undefined;
   grpcAddress = '';
 
   private constructor(options: ControlPlaneOptions) {
@@ -162,18 +164,24 @@ export class ControlPlane {
       '::1',
       ...(isIP(listen.host) && !['0.0.0.0', '::'].includes(listen.host) ? [listen.host] : []),
     ];
-    const server = this.ca.issueServerCertificate(
-      spiffeUri({
-        trustDomain: this.trustDomain,
-        namespace: ROOT_NAMESPACE,
-        serviceAccount: CONTROL_PLANE_SERVICE_ACCOUNT,
-      }),
-      [CONTROL_PLANE_SERVER_NAME, 'ambit-control', 'localhost'],
-      [...new Set(ips)],
+    this.serverCertificate = new RotatingServerCertificate(
+      this.ca,
+      {
+        spiffeId: spiffeUri({
+          trustDomain: this.trustDomain,
+          namespace: ROOT_NAMESPACE,
+          serviceAccount: CONTROL_PLANE_SERVICE_ACCOUNT,
+        }),
+        dnsNames: [CONTROL_PLANE_SERVER_NAME, 'ambit-control', 'localhost'],
+        ips: [...new Set(ips)],
+      },
+      this.ca.defaultTtlSeconds,
+      this.log.child('tls'),
     );
-    const credentials = ServerCredentials.createSsl(
+    // The provider goes first (grpc-js takes it as the identity provider); clients are not asked for certificates.
+    const credentials = experimental.createCertificateProviderServerCredentials(
+      this.serverCertificate,
       null,
-      [{ cert_chain: Buffer.from(server.certPem), private_key: Buffer.from(server.keyPem) }],
       false,
     );
     const port = await new Promise<number>((resolve, reject) =>
@@ -208,11 +216,6 @@ export class ControlPlane {
     return this.metricsServer?.address ?? '';
   }
 
-  /** Pushes pending changes now instead of after the debounce (tests, shutdown). */
-  flush(): void {
-    this.debouncer.flush();
-  }
-
   status(): ControlStatus {
     const resources: Record<string, number> = {};
     for (const resource of this.store.resources())
@@ -232,6 +235,7 @@ export class ControlPlane {
 
   async stop(): Promise<void> {
     this.debouncer.cancel();
+    this.serverCertificate?.stop();
     this.fileSource?.stop();
     this.discovery.closeAll();
     await new Promise<void>((resolve) => {

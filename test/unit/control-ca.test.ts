@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import forge from 'node-forge';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/control/ca/authority.ts';
+import { RotatingServerCertificate } from '../../src/control/ca/server-certificate.ts';
 import { nodeMayHold } from '../../src/control/ca/service.ts';
 import { ReportedPods } from '../../src/control/pods/pod-source.ts';
 import { createCsr, generateRsaKey } from '../../src/core/certs/csr.ts';
@@ -176,5 +177,43 @@ describe('node authorization', () => {
     expect(nodeMayHold(pods, 'node-a', { ...cart, namespace: 'other' })).toBe(false);
     // Reported pods persist: a restarted control plane still knows them.
     expect(new ReportedPods(join(dir, 'pods.json')).list()).toEqual([record]);
+  });
+});
+
+describe('the control plane server certificate', () => {
+  it('is rotated at half-life and handed to listeners', async () => {
+    const provider = new RotatingServerCertificate(
+      ca,
+      {
+        spiffeId: 'spiffe://cluster.local/ns/istio-system/sa/ambit-control',
+        dnsNames: ['ambit-control.istio-system.svc'],
+        ips: ['127.0.0.1'],
+      },
+      2,
+      {
+        debug() {},
+        info() {},
+        warn() {},
+        error() {},
+        enabled: () => false,
+        child: () => {
+          throw new Error('unused');
+        },
+      },
+    );
+    try {
+      const updates: string[] = [];
+      provider.addIdentityCertificateListener((update) => updates.push(update!.certificate.toString()));
+      await new Promise((resolve) => setTimeout(resolve, 1300));
+      expect(updates).toHaveLength(2);
+      expect(updates[1]).not.toBe(updates[0]);
+      const cert = new X509Certificate(updates[1]!);
+      expect(cert.verify(root.publicKey)).toBe(true);
+      expect(cert.subjectAltName).toBe(
+        'URI:spiffe://cluster.local/ns/istio-system/sa/ambit-control, DNS:ambit-control.istio-system.svc, IP Address:127.0.0.1',
+      );
+    } finally {
+      provider.stop();
+    }
   });
 });

@@ -184,14 +184,12 @@ export class CertificateAuthority {
     };
   }
 
-  /**
-   * The control plane's own TLS server certificate: its SPIFFE identity plus the DNS names and IPs clients
-   * dial. A fresh key on every start; valid for the maximum workload TTL.
-   */
+  /** The control plane's own TLS server certificate: its SPIFFE identity plus the DNS names and IPs clients dial. */
   issueServerCertificate(
     spiffeId: string,
     dnsNames: readonly string[],
     ips: readonly string[],
+    lifetimeSeconds: number,
   ): { certPem: string; keyPem: string } {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', {
       modulusLength: 2048,
@@ -203,7 +201,7 @@ export class CertificateAuthority {
     cert.serialNumber = serialNumber();
     const now = Date.now();
     cert.validity.notBefore = new Date(now - BACKDATE_MS);
-    cert.validity.notAfter = new Date(now + this.maxTtlSeconds * 1000);
+    cert.validity.notAfter = new Date(now + lifetimeSeconds * 1000);
     cert.setSubject([
       { name: 'organizationName', value: 'Ambit' },
       { name: 'commonName', value: dnsNames[0] ?? 'ambit-control' },
