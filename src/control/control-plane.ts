@@ -15,7 +15,7 @@ import { DEFAULT_TRUST_DOMAIN, spiffeUri } from '../core/identity.ts';
 import { ROOT_NAMESPACE } from '../core/labels.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { type MetricsServer, serveMetrics } from '../core/metrics-server.ts';
-import { serveApi } from './api/server.ts';
+import { type ApiHandlers, claimSocket, serveApi } from './api/server.ts';
 import { TokenFileAuthenticator } from './auth/node-authenticator.ts';
 import { CertificateAuthority } from './ca/authority.ts';
 import { RotatingServerCertificate } from './ca/server-certificate.ts';
@@ -144,6 +144,7 @@ export class ControlPlane {
   }
 
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
+    await claimSocket(statePaths(options.stateDir).socket);
     const plane = new ControlPlane(options);
     try {
       await plane.serve(options);
@@ -275,7 +276,7 @@ export class ControlPlane {
     });
   }
 
-  private apiHandlers() {
+  private apiHandlers(): ApiHandlers {
     const counted = <T>(run: () => T): T => {
       try {
         const result = run();

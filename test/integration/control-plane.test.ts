@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
 import type { ControlStatus } from '../../src/core/control-api/types.ts';
 import { createNodeCredential } from '../../src/core/node-credentials.ts';
-import { AMBIT, ambit, JsonLinesProcess, killAll, ROOT, track, until } from '../support/processes.ts';
+import { AMBIT, ambit, JsonLinesProcess, killAll, ROOT, track, until } from '../support/control-processes.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'ambit-control-it-'));
 const socket = join(state, 'control.sock');

@@ -143,8 +143,11 @@ function errorBody(error: unknown): { status: number; body: ApiErrorBody } {
   };
 }
 
-/** Fails if another process answers on `socket`; removes a stale socket file left by a crash. */
-async function claimSocket(socket: string): Promise<void> {
+/**
+ * Fails if another process answers on `socket` (another control plane on the same state dir); removes a stale
+ * socket file left by a crash. Called before anything else is started.
+ */
+export async function claimSocket(socket: string): Promise<void> {
   const alive = await new Promise<boolean>((resolve) => {
     const probe = connect(socket);
     probe.once('connect', () => {
@@ -161,8 +164,9 @@ async function claimSocket(socket: string): Promise<void> {
   rmSync(socket, { force: true });
 }
 
+/** Serves the API on `socket`, which `claimSocket` has checked. */
 export async function serveApi(socket: string, handlers: ApiHandlers, log: Logger): Promise<Server> {
-  await claimSocket(socket);
+  rmSync(socket, { force: true });
   const server = createServer((req, res) => {
     route(handlers, req).then(
       (body) => send(res, 200, body),

@@ -27,6 +27,8 @@ import { type ResourceSet, type SubscriberInfo, Subscription } from './subscript
 
 type Stream = ServerDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage>;
 
+const SUBSCRIBE_TIMEOUT_MS = 10_000;
+
 interface Published {
   mesh: Mesh;
   version: string;
@@ -103,6 +105,12 @@ export class DiscoveryServer {
           error instanceof AuthenticationError ? rejection(grpcStatus.UNAUTHENTICATED, error.message) : error,
       }),
     );
+    // A stream that never says who it is would hold resources forever.
+    const subscribeDeadline = setTimeout(() => {
+      if (!entry)
+        fail(rejection(grpcStatus.DEADLINE_EXCEEDED, `no subscription within ${SUBSCRIBE_TIMEOUT_MS} ms`));
+    }, SUBSCRIBE_TIMEOUT_MS);
+    subscribeDeadline.unref();
     stream.on('data', (request: DiscoveryRequestMessage) => {
       if (entry) {
         this.onAnswer(entry, request);
@@ -117,6 +125,7 @@ export class DiscoveryServer {
         .catch((error: Error) => fail(error));
     });
     const close = () => {
+      clearTimeout(subscribeDeadline);
       if (!entry || !this.entries.delete(entry.subscription.id)) return;
       this.metrics.connectedClients.dec({ type: entry.subscription.info.kind });
       this.log.info('data-plane client disconnected', {

@@ -33,13 +33,14 @@ import {
 
 export const DEFAULT_DISCOVERY_BACKOFF: BackoffPolicy = { initialMs: 200, maxMs: 15_000 };
 
-export type Subscription =
+/** What a client subscribes as: a node's ztunnel, or a waypoint (authenticated with its node's credential). */
+export type SubscribeAs =
   | { kind: 'ztunnel'; node: string }
   | { kind: 'waypoint'; node: string; waypoint: WaypointRef };
 
 export interface DiscoveryClientOptions<S extends AnySnapshot> {
   connection: ControlPlaneConnection;
-  subscription: Subscription;
+  subscription: SubscribeAs;
   /** Extra checks before accepting a snapshot: throw to NACK it (the previous snapshot stays). */
   validate?: ((snapshot: S) => void) | undefined;
   backoff?: BackoffPolicy | undefined;
