@@ -73,6 +73,7 @@ for (let i = 0; i < 10; i++) certificate().sign(forgeCaKey, forge.md.sha256.crea
 const forgeSignMs = (performance.now() - started) / 10;
 
 // End to end: CreateCertificate over gRPC/TLS to a real control plane (token auth, node authorization).
+const { token } = createNodeCredential(join(dir, 'state'), 'node-0');
 const plane = await ControlPlane.start({
   stateDir: join(dir, 'state'),
   listen: '127.0.0.1:0',
@@ -85,7 +86,6 @@ await new ControlApiClient(plane.paths.socket).reportPod({
   ips: ['10.244.0.2'],
   serviceAccount: 'app',
 });
-const { token } = createNodeCredential(join(dir, 'state'), 'node-0');
 const client = new GrpcCertificateSigner({
   address: plane.grpcAddress,
   rootCertPem: readFileSync(plane.paths.rootCert, 'utf8'),

@@ -26,6 +26,7 @@ const SERVICES = 50;
 configureLogging({ level: (process.env.BENCH_LOG as 'debug') ?? 'warn' });
 
 const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-push-'));
+const tokens = Array.from({ length: NODES }, (_, node) => createNodeCredential(dir, `node-${node}`).token);
 const plane = await ControlPlane.start({
   stateDir: dir,
   listen: '127.0.0.1:0',
@@ -116,8 +117,7 @@ const rootCertPem = readFileSync(plane.paths.rootCert, 'utf8');
 const clients: SimulatedZtunnel[] = [];
 const fanOutStart = performance.now();
 for (let node = 0; node < NODES; node++) {
-  const { token } = createNodeCredential(dir, `node-${node}`);
-  clients.push(new SimulatedZtunnel(`node-${node}`, token, plane.grpcAddress, rootCertPem));
+  clients.push(new SimulatedZtunnel(`node-${node}`, tokens[node]!, plane.grpcAddress, rootCertPem));
 }
 await Promise.all(clients.map((client) => client.until(1)));
 const fanOutMs = performance.now() - fanOutStart;

@@ -39,8 +39,9 @@ function digest(token: string): Buffer {
 }
 
 /**
- * Authenticates against the `<node>.token` files of a directory. The directory is read again when it
- * changed (credentials created while running), at most once per second however many bad tokens arrive.
+ * Authenticates against the `<node>.token` files of a directory. The directory is read again when it changed
+ * (checked at most once per second), so credentials created or removed while running take effect within a
+ * second, however many calls arrive.
  */
 export class TokenFileAuthenticator implements NodeAuthenticator {
   private readonly directory: string;
@@ -54,7 +55,8 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
 
   async authenticate(metadata: Metadata): Promise<string> {
     const presented = digest(bearerToken(metadata));
-    const found = this.match(presented) ?? (this.reload() ? this.match(presented) : undefined);
+    this.refresh();
+    const found = this.match(presented);
     if (!found) throw new AuthenticationError('unknown node credential');
     return found;
   }
@@ -66,17 +68,19 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
     return node;
   }
 
-  private reload(): boolean {
+  /** Reloads the tokens if the directory changed (checked at most once per second). */
+  private refresh(): void {
     const now = Date.now();
-    if (now - this.lastCheck < 1000) return false;
+    if (now - this.lastCheck < 1000) return;
     this.lastCheck = now;
     let mtimeMs: number;
     try {
       mtimeMs = statSync(this.directory).mtimeMs;
     } catch {
-      return false;
+      this.tokens = [];
+      return;
     }
-    if (mtimeMs === this.loadedMtimeMs) return false;
+    if (mtimeMs === this.loadedMtimeMs) return;
     const tokens: { node: string; digest: Buffer }[] = [];
     for (const file of readdirSync(this.directory)) {
       if (!file.endsWith('.token')) continue;
@@ -85,6 +89,5 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
     }
     this.tokens = tokens;
     this.loadedMtimeMs = mtimeMs;
-    return true;
   }
 }

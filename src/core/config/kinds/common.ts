@@ -119,24 +119,6 @@ export function labelSelector(field: Field, options: { required?: boolean } = {}
   return { matchLabels, matchExpressions };
 }
 
-/** Whether `labels` satisfy a Kubernetes label selector. */
-export function selectorMatches(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
-  for (const [key, value] of Object.entries(selector.matchLabels)) if (labels[key] !== value) return false;
-  for (const { key, operator, values } of selector.matchExpressions) {
-    const value = labels[key];
-    const ok =
-      operator === 'In'
-        ? value !== undefined && values.includes(value)
-        : operator === 'NotIn'
-          ? value === undefined || !values.includes(value)
-          : operator === 'Exists'
-            ? value !== undefined
-            : value === undefined;
-    if (!ok) return false;
-  }
-  return true;
-}
-
 /** Whether every label of `selector` is on `labels` (Istio's matchLabels and Service selectors). */
 export function labelsMatch(
   selector: Readonly<Record<string, string>>,
