@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { experimental, Server } from '@grpc/grpc-js';
 import { displayName } from '../core/config/resource.ts';
 import type { ConfigFile, ControlStatus, StoredResource } from '../core/control-api/types.ts';
-import { AmbitError, UsageError } from '../core/errors.ts';
+import { AmbitError, errorMessage, UsageError } from '../core/errors.ts';
 import { CONTROL_PLANE_SERVER_NAME, CONTROL_PLANE_SERVICE_ACCOUNT } from '../core/grpc/credentials.ts';
 import { DEFAULT_TRUST_DOMAIN, spiffeUri } from '../core/identity.ts';
 import { ROOT_NAMESPACE } from '../core/labels.ts';
@@ -26,7 +26,7 @@ import { Debouncer } from './debounce.ts';
 import { DiscoveryServer } from './discovery/server.ts';
 import { CONTROL_KINDS, resolveKind } from './kinds.ts';
 import { ControlMetrics } from './metrics.ts';
-import { buildMesh } from './model/mesh.ts';
+import { buildMesh, type Mesh } from './model/mesh.ts';
 import { parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
 
@@ -259,12 +259,21 @@ export class ControlPlane {
 
   private rebuild(firstChangeAt: number): void {
     const started = performance.now();
-    const mesh = buildMesh({
-      resources: this.store.resources(),
-      pods: this.pods.list(),
-      trustDomain: this.trustDomain,
-      trustBundle: this.ca.trustBundle(),
-    });
+    let mesh: Mesh;
+    try {
+      mesh = buildMesh({
+        resources: this.store.resources(),
+        pods: this.pods.list(),
+        trustDomain: this.trustDomain,
+        trustBundle: this.ca.trustBundle(),
+      });
+    } catch (error) {
+      // A bug here must not take the process down: clients keep the last pushed snapshot.
+      this.log.error('mesh rebuild failed; the previous snapshot stays in force', {
+        error: errorMessage(error),
+      });
+      return;
+    }
     this.generation++;
     this.discovery.publish(mesh, String(this.generation), firstChangeAt);
     this.metrics.configRevision.set(this.store.revision);
