@@ -26,4 +26,18 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'print the version of Ambit and of its runtime',
     load: () => import('./commands/version.ts'),
   },
+  control: {
+    summary: 'run the control plane (or: control status, control credential)',
+    load: () => import('./commands/control.ts'),
+  },
+  apply: {
+    summary: 'validate and apply config to the running control plane',
+    load: () => import('./commands/apply.ts'),
+  },
+  delete: {
+    summary: 'delete the config that files define from the control plane',
+    load: () => import('./commands/delete.ts'),
+  },
+  get: { summary: 'show config stored in the control plane', load: () => import('./commands/get.ts') },
+  analyze: { summary: 'validate config files offline', load: () => import('./commands/analyze.ts') },
 };

@@ -3,6 +3,8 @@ export const DATAPLANE_MODE_LABEL = 'istio.io/dataplane-mode';
 export const DATAPLANE_MODE_AMBIENT = 'ambient';
 export const DATAPLANE_MODE_NONE = 'none';
 export const USE_WAYPOINT_LABEL = 'istio.io/use-waypoint';
+/** Names the namespace of the waypoint that `istio.io/use-waypoint` refers to, when it is not the object's own. */
+export const USE_WAYPOINT_NAMESPACE_LABEL = 'istio.io/use-waypoint-namespace';
 export const WAYPOINT_GATEWAY_CLASS = 'istio-waypoint';
 /** Namespace whose policies apply mesh-wide (Istio's default root namespace, so users' YAML carries over). */
 export const ROOT_NAMESPACE = 'istio-system';

@@ -5,12 +5,12 @@
  */
 
 import type { ConfigIssue, SourceRef } from '../core/config/issues.ts';
+import { labelsMatch } from '../core/config/kinds/common.ts';
 import {
   type Container,
   DEPLOYMENT_KIND,
   type DeploymentSpec,
   type EnvVar,
-  labelsMatch,
   NAMESPACE_KIND,
   POD_KIND,
   type PodFieldPath,

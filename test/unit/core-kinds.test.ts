@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseYamlText } from '../../src/core/config/documents.ts';
 import { formatIssue } from '../../src/core/config/issues.ts';
+import { labelsMatch, selectorMatches } from '../../src/core/config/kinds/common.ts';
 import {
   CORE_KINDS,
   type DeploymentSpec,
-  labelsMatch,
   type PodSpec,
   type ServiceSpec,
-  selectorMatches,
 } from '../../src/core/config/kinds/core.ts';
 import { kindRegistry, parseResources } from '../../src/core/config/resource.ts';
 
@@ -178,11 +177,11 @@ describe('Deployment', () => {
     [deployment('{}', '{app: a}'), 'spec.selector: must not be empty'],
     [
       deployment('{matchExpressions: [{key: app, operator: In}]}', '{app: a}'),
-      'spec.selector.matchExpressions[0].values: required for operator In',
+      'spec.selector.matchExpressions[0].values: operator In needs values',
     ],
     [
       deployment('{matchExpressions: [{key: app, operator: Exists, values: [a]}]}', '{app: a}'),
-      'spec.selector.matchExpressions[0].values: must be empty for operator Exists',
+      'spec.selector.matchExpressions[0].values: operator Exists takes no values',
     ],
     [
       deployment('{matchLabels: {app: a}}', '{app: a}', '      restartPolicy: Never\n'),

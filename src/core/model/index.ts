@@ -3,6 +3,10 @@
  * ask questions of ("who is at this IP?", "is this allowed?"). Plain data, JSON-serialisable, no behaviour.
  */
 
+import type { GatewaySpec, HTTPRouteSpec } from '../config/kinds/gateway.ts';
+import type { DestinationRuleSpec, VirtualServiceSpec } from '../config/kinds/istio-networking.ts';
+import type { AuthorizationPolicySpec } from '../config/kinds/istio-security.ts';
+
 export interface WaypointRef {
   name: string;
   namespace: string;
@@ -56,7 +60,12 @@ export interface Service {
 export type PolicyAction = 'ALLOW' | 'DENY';
 export type PolicyScope = 'mesh' | 'namespace' | 'workload';
 
-/** One AuthorizationPolicy as ztunnel enforces it: L4 attributes only (the control plane strips L7). */
+/**
+ * One AuthorizationPolicy as ztunnel enforces it: L4 attributes only (the control plane strips L7). Which
+ * workloads it applies to: `mesh` scope, every workload; `namespace` scope, the workloads of `namespace`;
+ * `workload` scope, the workloads of `namespace` whose labels include `selector`, and when `namespace` is the
+ * root namespace (`istio-system`), such workloads in every namespace (Istio's rule).
+ */
 export interface L4Policy {
   name: string;
   namespace: string;
@@ -75,7 +84,10 @@ export interface L4Rule {
   when: L4Condition[];
 }
 
-/** Every field that is set must match; `serviceAccounts` are folded into principals by the control plane. */
+/**
+ * Every field that is set must match; `serviceAccounts` are folded into principals by the control plane.
+ * Principals and namespaces match as Istio's do: exact, `*` (any, but present), `prefix*` or `*suffix`.
+ */
 export interface L4Source {
   principals: string[];
   notPrincipals: string[];
@@ -105,6 +117,7 @@ export interface L4Condition {
 
 export type MtlsMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE' | 'UNSET';
 
+/** PeerAuthentication; at most one per scope reaches the data plane (mesh, each namespace, each workload). */
 export interface PeerAuthPolicy {
   name: string;
   namespace: string;
@@ -122,5 +135,33 @@ export interface NodeSnapshot {
   policies: L4Policy[];
   peerAuthentications: PeerAuthPolicy[];
   /** PEM roots that workload certificates chain to (several during a rotation). */
+  trustBundle: string[];
+}
+
+/** A config object as the waypoint receives it: its identity and its validated spec. */
+export interface NamedConfig<Spec> {
+  name: string;
+  namespace: string;
+  spec: Spec;
+}
+
+/**
+ * Everything one waypoint needs: the mesh's workloads and services (it routes to any of them), the services
+ * bound to it (`Service.waypoint` names it), and the L7 config that applies to them: VirtualServices whose
+ * hosts are bound services, every DestinationRule (they apply at the client side, which is the waypoint),
+ * HTTPRoutes whose parent is this waypoint or a bound Service, and AuthorizationPolicies attached to it or to
+ * a bound Service with `targetRefs` (full L7, unlike the ztunnel's L4 view).
+ */
+export interface WaypointSnapshot {
+  version: string;
+  waypoint: WaypointRef;
+  /** The waypoint's own Gateway (listeners), if it is defined. */
+  gateway?: NamedConfig<GatewaySpec> | undefined;
+  workloads: Workload[];
+  services: Service[];
+  virtualServices: NamedConfig<VirtualServiceSpec>[];
+  destinationRules: NamedConfig<DestinationRuleSpec>[];
+  httpRoutes: NamedConfig<HTTPRouteSpec>[];
+  authorizationPolicies: NamedConfig<AuthorizationPolicySpec>[];
   trustBundle: string[];
 }

@@ -7,50 +7,7 @@
  */
 import type { Field } from '../field.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN, type KindDefinition, type ObjectMeta } from '../resource.ts';
-
-// ---------------------------------------------------------------------------------------------------------
-// Shared shapes
-
-/** `metadata.labels` selection as Kubernetes' LabelSelector: every matchLabel and every expression must hold. */
-export interface LabelSelector {
-  matchLabels: Record<string, string>;
-  matchExpressions: SelectorRequirement[];
-}
-
-export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-
-export interface SelectorRequirement {
-  key: string;
-  operator: SelectorOperator;
-  values: string[];
-}
-
-export function selectorMatches(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
-  for (const [key, value] of Object.entries(selector.matchLabels)) {
-    if (labels[key] !== value) return false;
-  }
-  return selector.matchExpressions.every((requirement) => {
-    const value = labels[requirement.key];
-    switch (requirement.operator) {
-      case 'In':
-        return value !== undefined && requirement.values.includes(value);
-      case 'NotIn':
-        return value === undefined || !requirement.values.includes(value);
-      case 'Exists':
-        return value !== undefined;
-      default:
-        return value === undefined; // DoesNotExist
-    }
-  });
-}
-
-/** A Service's `spec.selector`: a plain label map, matching pods that carry every pair. */
-export function labelsMatch(
-  selector: Readonly<Record<string, string>>,
-  labels: Readonly<Record<string, string>>,
-): boolean {
-  return Object.entries(selector).every(([key, value]) => labels[key] === value);
-}
+import { type LabelSelector, labelSelector, selectorMatches } from './common.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Namespace
@@ -336,30 +293,11 @@ export const DEPLOYMENT_KIND: KindDefinition<DeploymentSpec> = {
 };
 
 function parseLabelSelector(field: Field): LabelSelector | undefined {
-  if (!field.object(['matchLabels', 'matchExpressions'], { required: true })) return undefined;
-  const matchLabels = field.child('matchLabels').labels() ?? {};
-  const matchExpressions = field.child('matchExpressions').list(parseRequirement) ?? [];
-  if (Object.keys(matchLabels).length === 0 && matchExpressions.length === 0) {
+  const selector = labelSelector(field, { required: true });
+  if (selector && Object.keys(selector.matchLabels).length === 0 && selector.matchExpressions.length === 0) {
     return field.error('must not be empty: an empty selector would select every pod');
   }
-  return { matchLabels, matchExpressions };
-}
-
-function parseRequirement(item: Field): SelectorRequirement | undefined {
-  if (!item.object(['key', 'operator', 'values'], { required: true })) return undefined;
-  const key = item.child('key').string({ required: true, nonEmpty: true });
-  const operator = item
-    .child('operator')
-    .oneOf(['In', 'NotIn', 'Exists', 'DoesNotExist'] as const, { required: true });
-  const values = item.child('values').strings() ?? [];
-  if (operator === undefined || key === undefined) return undefined;
-  const needsValues = operator === 'In' || operator === 'NotIn';
-  if (needsValues && values.length === 0)
-    return item.child('values').error(`required for operator ${operator}`);
-  if (!needsValues && values.length > 0) {
-    return item.child('values').error(`must be empty for operator ${operator}`);
-  }
-  return { key, operator, values };
+  return selector;
 }
 
 function parsePodTemplate(field: Field): PodTemplate | undefined {

@@ -1,0 +1,154 @@
+/**
+ * `ambit control`: runs the control plane (config validation and store, discovery push, CA, metrics) in the
+ * foreground until SIGINT/SIGTERM. `ambit control status` shows a running one; `ambit control credential`
+ * creates a node's credential in a state directory.
+ */
+import { parseArgs } from 'node:util';
+import { ControlPlane, DEFAULT_LISTEN, DEFAULT_METRICS_PORT } from '../../control/control-plane.ts';
+import { parseDuration } from '../../core/config/duration.ts';
+import type { ControlStatus } from '../../core/control-api/types.ts';
+import { UsageError } from '../../core/errors.ts';
+import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
+import { createNodeCredential } from '../../core/node-credentials.ts';
+import { controlClient, DEFAULT_STATE_DIR } from '../control-support.ts';
+
+const HELP = `Usage: ambit control [options]             run the control plane
+       ambit control status [--socket PATH] [-o json]
+       ambit control credential <node> [--state-dir DIR]
+
+Runs the control plane: validates and stores config (files given with --config are watched; \`ambit apply\`
+talks to it over <state-dir>/control.sock), pushes each data-plane client its view of the mesh over gRPC/TLS,
+and signs workload certificates with the mesh CA (<state-dir>/ca/root-cert.pem is the root clients trust).
+
+Options:
+  --config PATH        config file or directory to load and watch (repeatable)
+  --state-dir DIR      state: config, pods, CA, node credentials, socket (default: ${DEFAULT_STATE_DIR})
+  --listen HOST:PORT   gRPC listener (default: ${DEFAULT_LISTEN})
+  --metrics-port PORT  Prometheus /metrics on the listener's host (default: ${DEFAULT_METRICS_PORT}; 0 = any free port)
+  --trust-domain TD    SPIFFE trust domain (default: ${DEFAULT_TRUST_DOMAIN})
+  --ca-cert FILE       use this CA certificate instead of a generated root (with --ca-key)
+  --ca-key FILE        the CA's private key (PEM)
+  --cert-ttl DUR       default workload certificate lifetime (default: 24h)
+  --max-cert-ttl DUR   longest lifetime a client may ask for (default: 168h)
+  --debounce DUR       quiet period before a change is pushed (default: 100ms)
+
+status: connected data-plane clients, the version each has ACKed, and NACKs.
+credential: creates (or shows) the node's bearer token file <state-dir>/nodes/<node>.token (mode 0600).
+`;
+
+function seconds(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < 1000)
+    throw new UsageError(`--${flag}: invalid duration ${JSON.stringify(text)} (e.g. 24h, 90m)`);
+  return Math.round(ms / 1000);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', multiple: true },
+      'state-dir': { type: 'string' },
+      listen: { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'trust-domain': { type: 'string' },
+      'ca-cert': { type: 'string' },
+      'ca-key': { type: 'string' },
+      'cert-ttl': { type: 'string' },
+      'max-cert-ttl': { type: 'string' },
+      debounce: { type: 'string' },
+      socket: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const [sub, ...rest] = positionals;
+  if (sub === 'status') return status(values.socket, values.output);
+  if (sub === 'credential') {
+    const [node] = rest;
+    if (node === undefined) throw new UsageError('usage: ambit control credential <node> [--state-dir DIR]');
+    const credential = createNodeCredential(values['state-dir'] ?? DEFAULT_STATE_DIR, node);
+    process.stdout.write(`${credential.tokenFile}\n`);
+    return 0;
+  }
+  if (sub !== undefined)
+    throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (see ambit control --help)`);
+  const metricsPort = values['metrics-port'] === undefined ? undefined : Number(values['metrics-port']);
+  if (
+    metricsPort !== undefined &&
+    !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)
+  ) {
+    throw new UsageError(`--metrics-port: invalid port ${JSON.stringify(values['metrics-port'])}`);
+  }
+  const debounce = values.debounce === undefined ? undefined : parseDuration(values.debounce);
+  if (values.debounce !== undefined && debounce === undefined)
+    throw new UsageError(`--debounce: invalid duration ${JSON.stringify(values.debounce)}`);
+  const plane = await ControlPlane.start({
+    stateDir: values['state-dir'] ?? DEFAULT_STATE_DIR,
+    configPaths: values.config,
+    listen: values.listen,
+    metricsPort,
+    trustDomain: values['trust-domain'],
+    caCertFile: values['ca-cert'],
+    caKeyFile: values['ca-key'],
+    defaultCertTtlSeconds: seconds('cert-ttl', values['cert-ttl']),
+    maxCertTtlSeconds: seconds('max-cert-ttl', values['max-cert-ttl']),
+    debounceMs: debounce,
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await plane.stop();
+  return 0;
+}
+
+async function status(socket: string | undefined, output: string | undefined): Promise<number> {
+  const state = await controlClient(socket).status();
+  if (output === 'json') {
+    process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
+    return 0;
+  }
+  process.stdout.write(render(state));
+  return 0;
+}
+
+function render(state: ControlStatus): string {
+  const kinds = Object.entries(state.resources)
+    .map(([kind, count]) => `${kind}=${count}`)
+    .join(' ');
+  const lines = [
+    `config revision ${state.revision}, mesh version ${state.version}, trust domain ${state.trustDomain}`,
+    `grpc ${state.grpcAddress}, metrics ${state.metricsAddress}, up since ${state.startedAt}`,
+    `resources: ${kinds || 'none'}; pods: ${state.pods}`,
+    '',
+  ];
+  if (state.clients.length === 0) return `${lines.join('\n')}no data-plane clients connected\n`;
+  const rows = [
+    ['CLIENT', 'KIND', 'NODE', 'ACKED', 'IN SYNC', 'NACKS', 'LAST NACK'],
+    ...state.clients.map((client) => [
+      client.waypoint ?? client.node,
+      client.kind,
+      client.node,
+      client.ackedVersion ?? '-',
+      client.inSync ? 'yes' : 'no',
+      String(client.nacks),
+      client.lastNack ? `version ${client.lastNack.version}: ${client.lastNack.message}` : '',
+    ]),
+  ];
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return `${lines.join('\n')}${rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')}\n`;
+}

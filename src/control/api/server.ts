@@ -1,0 +1,190 @@
+/**
+ * The local API on a unix socket (mode 0600: only root, or whoever runs the control plane, may change
+ * config): JSON over HTTP, routes in `core/control-api/types.ts`. One bad request gets an error response,
+ * never takes the process down.
+ */
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect } from 'node:net';
+import { ConfigError } from '../../core/config/issues.ts';
+import type {
+  ApiErrorBody,
+  ApplyResult,
+  ConfigFile,
+  ControlStatus,
+  DeleteResult,
+  PodInfo,
+  StoredResource,
+} from '../../core/control-api/types.ts';
+import { AmbitError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
+
+const MAX_BODY_BYTES = 32 * 1024 * 1024;
+
+export interface ApiHandlers {
+  status(): ControlStatus;
+  apply(files: ConfigFile[]): ApplyResult;
+  delete(files: ConfigFile[]): DeleteResult;
+  get(kind: string, name: string | undefined, namespace: string | undefined): StoredResource[];
+  reportPod(pod: unknown): { pods: number };
+  removePod(namespace: string, name: string): { removed: boolean };
+  syncNodePods(node: string, pods: unknown): { pods: number };
+  listPods(): { pods: PodInfo[] };
+}
+
+class HttpError extends AmbitError {
+  readonly status: number;
+  constructor(status: number, code: string, message: string) {
+    super(code, message);
+    this.status = status;
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new HttpError(413, 'AMBIT_ERR_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', reject);
+    req.on('end', () => {
+      if (size === 0) return resolve(undefined);
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch {
+        reject(new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'request body is not JSON'));
+      }
+    });
+  });
+}
+
+function configFiles(body: unknown): ConfigFile[] {
+  const files = (body as { files?: unknown } | undefined)?.files;
+  if (
+    !Array.isArray(files) ||
+    !files.every((file) => typeof file?.name === 'string' && typeof file?.content === 'string')
+  ) {
+    throw new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'expected {"files": [{"name": ..., "content": ...}]}');
+  }
+  return files as ConfigFile[];
+}
+
+async function route(handlers: ApiHandlers, req: IncomingMessage): Promise<unknown> {
+  const url = new URL(req.url ?? '/', 'http://control');
+  const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  const body = await readBody(req);
+  const method = req.method ?? 'GET';
+  const key = `${method} /${parts.slice(0, 2).join('/')}`;
+  switch (key) {
+    case 'GET /v1/status':
+      return handlers.status();
+    case 'POST /v1/apply':
+      return handlers.apply(configFiles(body));
+    case 'POST /v1/delete':
+      return handlers.delete(configFiles(body));
+    case 'GET /v1/resources': {
+      const kind = url.searchParams.get('kind');
+      if (!kind) throw new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'kind is required');
+      return {
+        resources: handlers.get(
+          kind,
+          url.searchParams.get('name') ?? undefined,
+          url.searchParams.get('namespace') ?? undefined,
+        ),
+      };
+    }
+    case 'GET /v1/pods':
+      return handlers.listPods();
+    case 'PUT /v1/pods':
+      return handlers.reportPod(body);
+    case 'DELETE /v1/pods':
+      if (parts.length !== 4)
+        throw new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'use DELETE /v1/pods/<namespace>/<name>');
+      return handlers.removePod(parts[2]!, parts[3]!);
+    case 'PUT /v1/nodes':
+      if (parts.length !== 4 || parts[3] !== 'pods')
+        throw new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'use PUT /v1/nodes/<node>/pods');
+      return handlers.syncNodePods(parts[2]!, (body as { pods?: unknown } | undefined)?.pods);
+    default:
+      throw new HttpError(404, 'AMBIT_ERR_NOT_FOUND', `no route ${method} ${url.pathname}`);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body);
+  res
+    .writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) })
+    .end(payload);
+}
+
+function errorBody(error: unknown): { status: number; body: ApiErrorBody } {
+  if (error instanceof ConfigError) {
+    return {
+      status: 422,
+      body: { error: { code: error.code, message: error.message, issues: [...error.issues] } },
+    };
+  }
+  if (error instanceof HttpError)
+    return { status: error.status, body: { error: { code: error.code, message: error.message } } };
+  if (error instanceof AmbitError)
+    return { status: 400, body: { error: { code: error.code, message: error.message } } };
+  return {
+    status: 500,
+    body: {
+      error: { code: 'AMBIT_ERR_INTERNAL', message: error instanceof Error ? error.message : String(error) },
+    },
+  };
+}
+
+/**
+ * Fails if another process answers on `socket` (another control plane on the same state dir); removes a stale
+ * socket file left by a crash. Called before anything else is started.
+ */
+export async function claimSocket(socket: string): Promise<void> {
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = connect(socket);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (alive)
+    throw new AmbitError(
+      'AMBIT_ERR_ALREADY_RUNNING',
+      `a control plane already serves ${socket}: stop it, or use another --state-dir`,
+    );
+  rmSync(socket, { force: true });
+}
+
+/** Serves the API on `socket`, which `claimSocket` has checked. */
+export async function serveApi(socket: string, handlers: ApiHandlers, log: Logger): Promise<Server> {
+  rmSync(socket, { force: true });
+  const server = createServer((req, res) => {
+    route(handlers, req).then(
+      (body) => send(res, 200, body),
+      (error: unknown) => {
+        const { status, body } = errorBody(error);
+        if (status >= 500)
+          log.error('API request failed', { method: req.method, url: req.url, error: body.error.message });
+        send(res, status, body);
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socket, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  chmodSync(socket, 0o600);
+  return server;
+}

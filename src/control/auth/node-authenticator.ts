@@ -1,0 +1,93 @@
+/**
+ * Who is calling: every data-plane call carries `authorization: Bearer <token>`, and an authenticator turns
+ * it into the node the caller runs on. Locally the tokens are the per-node files `ambit local up` creates
+ * (`src/core/node-credentials.ts`). On Kubernetes the same interface would be implemented by a TokenReview:
+ * the ztunnel sends its projected service-account token (audience `istio-ca`), the control plane POSTs it to
+ * `/apis/authentication.k8s.io/v1/tokenreviews`, accepts only the ztunnel's service account, and reads the
+ * node from the bound pod's `authentication.kubernetes.io/node-name` extra claim.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Metadata } from '@grpc/grpc-js';
+import { AmbitError } from '../../core/errors.ts';
+import { AUTHORIZATION_METADATA } from '../../core/grpc/credentials.ts';
+
+export interface NodeAuthenticator {
+  /** The caller's node; throws AuthenticationError if the credential is missing or unknown. */
+  authenticate(metadata: Metadata): Promise<string>;
+}
+
+export class AuthenticationError extends AmbitError {
+  constructor(message: string) {
+    super('AMBIT_ERR_UNAUTHENTICATED', message);
+    this.name = 'AuthenticationError';
+  }
+}
+
+export function bearerToken(metadata: Metadata): string {
+  const value = metadata.get(AUTHORIZATION_METADATA)[0];
+  const text = typeof value === 'string' ? value : value?.toString('utf8');
+  const match = text ? /^Bearer\s+(\S+)$/.exec(text) : null;
+  if (!match)
+    throw new AuthenticationError('missing node credential: send "authorization: Bearer <node token>"');
+  return match[1]!;
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+/**
+ * Authenticates against the `<node>.token` files of a directory. The directory is read again when it changed
+ * (checked at most once per second), so credentials created or removed while running take effect within a
+ * second, however many calls arrive.
+ */
+export class TokenFileAuthenticator implements NodeAuthenticator {
+  private readonly directory: string;
+  private tokens: { node: string; digest: Buffer }[] = [];
+  private loadedMtimeMs = -1;
+  private lastCheck = 0;
+
+  constructor(directory: string) {
+    this.directory = directory;
+  }
+
+  async authenticate(metadata: Metadata): Promise<string> {
+    const presented = digest(bearerToken(metadata));
+    this.refresh();
+    const found = this.match(presented);
+    if (!found) throw new AuthenticationError('unknown node credential');
+    return found;
+  }
+
+  private match(presented: Buffer): string | undefined {
+    // Compare every entry in constant time, so that timing says nothing about which tokens exist.
+    let node: string | undefined;
+    for (const entry of this.tokens) if (timingSafeEqual(entry.digest, presented)) node = entry.node;
+    return node;
+  }
+
+  /** Reloads the tokens if the directory changed (checked at most once per second). */
+  private refresh(): void {
+    const now = Date.now();
+    if (now - this.lastCheck < 1000) return;
+    this.lastCheck = now;
+    let mtimeMs: number;
+    try {
+      mtimeMs = statSync(this.directory).mtimeMs;
+    } catch {
+      this.tokens = [];
+      return;
+    }
+    if (mtimeMs === this.loadedMtimeMs) return;
+    const tokens: { node: string; digest: Buffer }[] = [];
+    for (const file of readdirSync(this.directory)) {
+      if (!file.endsWith('.token')) continue;
+      const token = readFileSync(join(this.directory, file), 'utf8').trim();
+      if (token !== '') tokens.push({ node: file.slice(0, -'.token'.length), digest: digest(token) });
+    }
+    this.tokens = tokens;
+    this.loadedMtimeMs = mtimeMs;
+  }
+}

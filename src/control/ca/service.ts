@@ -1,0 +1,107 @@
+/**
+ * The certificate service with node authorization: the caller authenticates as a node and gets a
+ * certificate only for a service account that has a pod on that node (so a compromised node cannot mint
+ * identities of workloads it does not run). Every refusal says why and is counted.
+ */
+import { status as grpcStatus, type Server, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import type {
+  CreateCertificateRequestMessage,
+  CreateCertificateResponseMessage,
+} from '../../core/grpc/protos.ts';
+import { certificateService } from '../../core/grpc/protos.ts';
+import type { Identity } from '../../core/identity.ts';
+import type { Logger } from '../../core/log.ts';
+import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authenticator.ts';
+import type { ControlMetrics } from '../metrics.ts';
+import type { PodSource } from '../pods/pod-source.ts';
+import { type CertificateAuthority, CsrError } from './authority.ts';
+
+/** Whether `node` runs a pod with `identity`'s namespace and service account. */
+export function nodeMayHold(pods: PodSource, node: string, identity: Identity): boolean {
+  return pods
+    .list()
+    .some(
+      (pod) =>
+        pod.node === node &&
+        pod.namespace === identity.namespace &&
+        pod.serviceAccount === identity.serviceAccount,
+    );
+}
+
+export class CertificateService {
+  private readonly ca: CertificateAuthority;
+  private readonly authenticator: NodeAuthenticator;
+  private readonly pods: PodSource;
+  private readonly metrics: ControlMetrics;
+  private readonly log: Logger;
+
+  constructor(options: {
+    ca: CertificateAuthority;
+    authenticator: NodeAuthenticator;
+    pods: PodSource;
+    metrics: ControlMetrics;
+    log: Logger;
+  }) {
+    this.ca = options.ca;
+    this.authenticator = options.authenticator;
+    this.pods = options.pods;
+    this.metrics = options.metrics;
+    this.log = options.log;
+  }
+
+  register(server: Server): void {
+    server.addService(certificateService(), {
+      CreateCertificate: (
+        call: ServerUnaryCall<CreateCertificateRequestMessage, CreateCertificateResponseMessage>,
+        callback: sendUnaryData<CreateCertificateResponseMessage>,
+      ) => {
+        this.create(call).then(
+          (response) => callback(null, response),
+          (error: Error & { code?: grpcStatus }) =>
+            callback({ code: error.code ?? grpcStatus.INTERNAL, details: error.message }),
+        );
+      },
+    });
+  }
+
+  private async create(
+    call: ServerUnaryCall<CreateCertificateRequestMessage, CreateCertificateResponseMessage>,
+  ): Promise<CreateCertificateResponseMessage> {
+    this.metrics.csrCount.inc();
+    const refuse = (reason: string, code: grpcStatus, message: string) => {
+      this.metrics.certificatesRefused.inc({ reason });
+      this.log.warn('certificate refused', { peer: call.getPeer(), reason, error: message });
+      return Object.assign(new Error(message), { code });
+    };
+    let node: string;
+    try {
+      node = await this.authenticator.authenticate(call.metadata);
+    } catch (error) {
+      if (error instanceof AuthenticationError)
+        throw refuse('unauthenticated', grpcStatus.UNAUTHENTICATED, error.message);
+      throw error;
+    }
+    let request: ReturnType<CertificateAuthority['inspect']>;
+    try {
+      request = this.ca.inspect(call.request.csr);
+    } catch (error) {
+      if (error instanceof CsrError) throw refuse('invalid_csr', grpcStatus.INVALID_ARGUMENT, error.message);
+      throw error;
+    }
+    if (!nodeMayHold(this.pods, node, request.identity)) {
+      throw refuse(
+        'node_authorization',
+        grpcStatus.PERMISSION_DENIED,
+        `node ${JSON.stringify(node)} may not obtain a certificate for ${request.spiffeId}: no pod with service account ${request.identity.namespace}/${request.identity.serviceAccount} runs on it`,
+      );
+    }
+    const issued = this.ca.issue(request, Number(call.request.validityDuration) || 0);
+    this.metrics.certificatesIssued.inc();
+    this.log.info('certificate issued', {
+      node,
+      identity: request.spiffeId,
+      notAfter: issued.notAfter.toISOString(),
+    });
+    return { certChain: [issued.certPem, ...issued.chain] };
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Checks across resources (what `istioctl analyze` reports): references to things no config defines, and
+ * what the data plane will make of a policy. All are warnings: the set still applies, the user is told.
+ * Runs on the whole set that would be in force after an apply, so a reference may be satisfied by config
+ * applied earlier or in another file.
+ */
+
+import type { ConfigIssue } from '../../core/config/issues.ts';
+import type { GatewaySpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
+import type {
+  Destination,
+  DestinationRuleSpec,
+  VirtualServiceSpec,
+} from '../../core/config/kinds/istio-networking.ts';
+import type {
+  AuthorizationPolicySpec,
+  PeerAuthenticationSpec,
+} from '../../core/config/kinds/istio-security.ts';
+import type { Resource } from '../../core/config/resource.ts';
+import {
+  CLUSTER_DOMAIN,
+  USE_WAYPOINT_LABEL,
+  USE_WAYPOINT_NAMESPACE_LABEL,
+  WAYPOINT_GATEWAY_CLASS,
+} from '../../core/labels.ts';
+import { toL4Policy } from '../model/authorization.ts';
+import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
+import { serviceHostname } from '../model/services.ts';
+import { resolveHost } from '../model/views.ts';
+
+/** The HBONE port every waypoint listens on. */
+const WAYPOINT_PORT = 15008;
+
+function ofKind<Spec>(resources: readonly Resource[], kind: string): Resource<Spec>[] {
+  return resources.filter((resource) => resource.kind === kind) as Resource<Spec>[];
+}
+
+function warning(resource: Resource, path: string, message: string): ConfigIssue {
+  return {
+    severity: 'warning',
+    source: resource.source,
+    resource: { kind: resource.kind, name: resource.metadata.name, namespace: resource.metadata.namespace },
+    path,
+    message,
+  };
+}
+
+export function analyzeResources(resources: readonly Resource[], trustDomain: string): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const services = new Set(
+    ofKind(resources, 'Service').map((s) =>
+      serviceHostname(s.metadata.name, s.metadata.namespace ?? 'default'),
+    ),
+  );
+  const gateways = new Set(
+    ofKind(resources, 'Gateway').map((g) => `${g.metadata.namespace}/${g.metadata.name}`),
+  );
+  const subsets = new Map<string, Set<string>>();
+  for (const rule of ofKind<DestinationRuleSpec>(resources, 'DestinationRule')) {
+    const host = resolveHost(rule.spec.host, rule.metadata.namespace ?? 'default');
+    const names = subsets.get(host) ?? new Set<string>();
+    for (const subset of rule.spec.subsets) names.add(subset.name);
+    subsets.set(host, names);
+    if (isClusterHost(host) && !services.has(host)) {
+      issues.push(warning(rule, 'spec.host', `host ${host} is not a Service in the mesh`));
+    }
+  }
+
+  const checkDestination = (resource: Resource, path: string, destination: Destination) => {
+    const host = resolveHost(destination.host, resource.metadata.namespace ?? 'default');
+    if (isClusterHost(host) && !services.has(host)) {
+      issues.push(warning(resource, `${path}.host`, `host ${host} is not a Service in the mesh`));
+    }
+    if (destination.subset !== undefined && !subsets.get(host)?.has(destination.subset)) {
+      issues.push(
+        warning(
+          resource,
+          `${path}.subset`,
+          `subset ${JSON.stringify(destination.subset)} of ${host} is not defined by any DestinationRule`,
+        ),
+      );
+    }
+  };
+  for (const vs of ofKind<VirtualServiceSpec>(resources, 'VirtualService')) {
+    vs.spec.http.forEach((route, i) => {
+      route.route.forEach((target, j) => {
+        checkDestination(vs, `spec.http[${i}].route[${j}].destination`, target.destination);
+      });
+      if (route.mirror) checkDestination(vs, `spec.http[${i}].mirror`, route.mirror);
+      route.mirrors.forEach((mirror, j) => {
+        checkDestination(vs, `spec.http[${i}].mirrors[${j}].destination`, mirror.destination);
+      });
+    });
+    for (const kind of ['tcp', 'tls'] as const) {
+      vs.spec[kind].forEach((route, i) => {
+        route.route.forEach((target, j) => {
+          checkDestination(vs, `spec.${kind}[${i}].route[${j}].destination`, target.destination);
+        });
+      });
+    }
+  }
+
+  for (const route of ofKind<HTTPRouteSpec>(resources, 'HTTPRoute')) {
+    const namespace = route.metadata.namespace ?? 'default';
+    route.spec.parentRefs.forEach((parent, i) => {
+      const parentNamespace = parent.namespace ?? namespace;
+      const known =
+        parent.kind === 'Service'
+          ? services.has(serviceHostname(parent.name, parentNamespace))
+          : gateways.has(`${parentNamespace}/${parent.name}`);
+      if (!known)
+        issues.push(
+          warning(
+            route,
+            `spec.parentRefs[${i}]`,
+            `${parent.kind} ${parentNamespace}/${parent.name} is not defined`,
+          ),
+        );
+    });
+    route.spec.rules.forEach((rule, i) => {
+      rule.backendRefs.forEach((backend, j) => {
+        const backendNamespace = backend.namespace ?? namespace;
+        if (
+          backend.kind === 'Service' &&
+          backend.group === '' &&
+          !services.has(serviceHostname(backend.name, backendNamespace))
+        ) {
+          issues.push(
+            warning(
+              route,
+              `spec.rules[${i}].backendRefs[${j}]`,
+              `Service ${backendNamespace}/${backend.name} is not defined`,
+            ),
+          );
+        }
+      });
+    });
+  }
+
+  for (const policy of ofKind<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy')) {
+    const namespace = policy.metadata.namespace ?? 'default';
+    policy.spec.targetRefs.forEach((ref, i) => {
+      const known =
+        ref.kind === 'Service'
+          ? services.has(serviceHostname(ref.name, namespace))
+          : ref.kind === 'Gateway'
+            ? gateways.has(`${namespace}/${ref.name}`)
+            : true;
+      if (!known)
+        issues.push(
+          warning(policy, `spec.targetRefs[${i}]`, `${ref.kind} ${namespace}/${ref.name} is not defined`),
+        );
+    });
+    for (const note of toL4Policy(policy, trustDomain).notes)
+      issues.push(warning(policy, note.path, note.message));
+  }
+
+  const peerNotes = toPeerAuthPolicies(ofKind<PeerAuthenticationSpec>(resources, 'PeerAuthentication')).notes;
+  for (const resource of ofKind<PeerAuthenticationSpec>(resources, 'PeerAuthentication')) {
+    for (const note of peerNotes.get(`${resource.metadata.namespace}/${resource.metadata.name}`) ?? []) {
+      issues.push(warning(resource, note.path, note.message));
+    }
+  }
+
+  for (const gateway of ofKind<GatewaySpec>(resources, 'Gateway')) {
+    if (gateway.spec.gatewayClassName !== WAYPOINT_GATEWAY_CLASS) continue;
+    if (
+      !gateway.spec.listeners.some(
+        (listener) => listener.port === WAYPOINT_PORT && listener.protocol === 'HBONE',
+      )
+    ) {
+      issues.push(
+        warning(
+          gateway,
+          'spec.listeners',
+          `a waypoint needs a listener on port ${WAYPOINT_PORT} with protocol HBONE`,
+        ),
+      );
+    }
+  }
+
+  for (const resource of resources) {
+    const waypoint = resource.metadata.labels[USE_WAYPOINT_LABEL];
+    if (waypoint === undefined || waypoint === 'none') continue;
+    const namespace =
+      resource.metadata.labels[USE_WAYPOINT_NAMESPACE_LABEL] ??
+      resource.metadata.namespace ??
+      resource.metadata.name;
+    if (!gateways.has(`${namespace}/${waypoint}`)) {
+      issues.push(
+        warning(
+          resource,
+          `metadata.labels.${USE_WAYPOINT_LABEL}`,
+          `waypoint ${namespace}/${waypoint} is not defined (no such Gateway)`,
+        ),
+      );
+    }
+  }
+  return issues;
+}
+
+/** Hosts that name a Service of this cluster (others may be external and are not checked). */
+function isClusterHost(host: string): boolean {
+  return host.endsWith(`.svc.${CLUSTER_DOMAIN}`) && !host.startsWith('*');
+}

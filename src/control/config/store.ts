@@ -1,0 +1,274 @@
+/**
+ * The config in force: every resource with the document it came from and its origin (`api` for `ambit
+ * apply`, `file:<path>` for a watched file). Every change is validated as a whole before anything is stored
+ * (the Galley role): a set with any error changes nothing and the previous config stays in force. Each
+ * change bumps the revision and is persisted, so config survives a restart.
+ */
+import type { RawDocument } from '../../core/config/documents.ts';
+import { ConfigError, type ConfigIssue, formatIssue, hasErrors } from '../../core/config/issues.ts';
+import {
+  displayName,
+  type KindRegistry,
+  parseResources,
+  type Resource,
+  resourceKey,
+} from '../../core/config/resource.ts';
+import type { ApplyResult, ConfigFile, DeleteResult } from '../../core/control-api/types.ts';
+import { AmbitError } from '../../core/errors.ts';
+import { readJsonFile, writeFileAtomic } from '../state/files.ts';
+import { analyzeResources } from './analyze.ts';
+import { type ParsedFiles, parseFiles, sourceKey } from './parse.ts';
+
+export const API_ORIGIN = 'api';
+
+export interface StoredEntry {
+  resource: Resource;
+  /** The document as the user wrote it (parsed YAML), what `ambit get -o yaml` prints. */
+  document: unknown;
+  origin: string;
+}
+
+interface PersistedState {
+  revision: number;
+  entries: { origin: string; source: RawDocument['source']; document: unknown }[];
+}
+
+function label(resource: Resource): string {
+  return `${resource.kind} ${displayName(resource)}`;
+}
+
+export class ConfigStore {
+  private readonly entries = new Map<string, StoredEntry>();
+  private readonly registry: KindRegistry;
+  private readonly file: string | undefined;
+  private readonly trustDomain: string;
+  private readonly listeners: (() => void)[] = [];
+  private currentRevision = 0;
+
+  /** `file` persists the config; undefined keeps it in memory (tests, `ambit analyze`). */
+  constructor(registry: KindRegistry, trustDomain: string, file?: string) {
+    this.registry = registry;
+    this.trustDomain = trustDomain;
+    this.file = file;
+    if (file) this.load(file);
+  }
+
+  get revision(): number {
+    return this.currentRevision;
+  }
+
+  resources(): Resource[] {
+    return [...this.entries.values()].map((entry) => entry.resource);
+  }
+
+  list(): StoredEntry[] {
+    return [...this.entries.values()];
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** Creates or replaces the resources of `files` (origin `api`, unless given). Throws ConfigError on any error. */
+  apply(files: readonly ConfigFile[], origin = API_ORIGIN): ApplyResult {
+    const parsed = parseFiles(files, this.registry);
+    if (hasErrors(parsed.issues)) throw new ConfigError(parsed.issues);
+    return this.commit(parsed, origin, []);
+  }
+
+  /**
+   * Makes the resources of `files` the complete set owned by `origin` (a watched file): resources it owned
+   * and no longer defines are removed. Throws ConfigError (and changes nothing) on any error.
+   */
+  replaceOrigin(origin: string, files: readonly ConfigFile[]): ApplyResult {
+    const parsed = parseFiles(files, this.registry);
+    if (hasErrors(parsed.issues)) throw new ConfigError(parsed.issues);
+    const defined = new Set(parsed.resources.map(resourceKey));
+    const removed = [...this.entries]
+      .filter(([key, entry]) => entry.origin === origin && !defined.has(key))
+      .map(([key]) => key);
+    return this.commit(parsed, origin, removed);
+  }
+
+  /** Removes every resource that `origin` owns (a watched file was deleted). */
+  removeOrigin(origin: string): string[] {
+    const removed = [...this.entries].filter(([, entry]) => entry.origin === origin).map(([key]) => key);
+    if (removed.length === 0) return [];
+    const labels = removed.map((key) => label(this.entries.get(key)!.resource));
+    for (const key of removed) this.entries.delete(key);
+    this.changed();
+    return labels;
+  }
+
+  /** Origins of the stored resources (to drop those of files that no longer exist). */
+  origins(): Set<string> {
+    return new Set([...this.entries.values()].map((entry) => entry.origin));
+  }
+
+  /** Deletes the resources `files` define (by kind, namespace and name; their content need not match). */
+  delete(files: readonly ConfigFile[]): DeleteResult {
+    const parsed = parseFiles(files, this.registry);
+    const before = this.warnings(this.resources());
+    const deleted: string[] = [];
+    const notFound: string[] = [];
+    const targets = identitiesOf(parsed);
+    if (targets.errors.length > 0) throw new ConfigError(targets.errors);
+    for (const target of targets.keys) {
+      const entry = this.entries.get(target.key);
+      if (entry) deleted.push(label(entry.resource));
+      else notFound.push(target.label);
+    }
+    if (deleted.length > 0) {
+      for (const target of targets.keys) this.entries.delete(target.key);
+      this.changed();
+    }
+    return {
+      revision: this.currentRevision,
+      deleted,
+      notFound,
+      issues: newIssues(before, this.warnings(this.resources())),
+    };
+  }
+
+  private commit(parsed: ParsedFiles, origin: string, removedKeys: readonly string[]): ApplyResult {
+    const merged = new Map([...this.entries].map(([key, entry]) => [key, entry.resource]));
+    for (const key of removedKeys) merged.delete(key);
+    for (const resource of parsed.resources) merged.set(resourceKey(resource), resource);
+    const before = this.warnings(this.resources());
+    const after = this.warnings([...merged.values()]);
+    const applied = new Set(parsed.resources.map(resourceKey));
+    const issues = [
+      ...parsed.issues,
+      ...after.filter(
+        (issue) =>
+          applied.has(issueKey(issue)) || !before.some((old) => formatIssue(old) === formatIssue(issue)),
+      ),
+    ];
+    const result: ApplyResult = {
+      revision: this.currentRevision,
+      created: [],
+      configured: [],
+      unchanged: [],
+      issues,
+    };
+    let changed = removedKeys.length > 0;
+    for (const key of removedKeys) this.entries.delete(key);
+    for (const resource of parsed.resources) {
+      const key = resourceKey(resource);
+      const document = parsed.documents.get(sourceKey(resource.source));
+      const existing = this.entries.get(key);
+      if (existing && existing.origin !== origin && origin !== API_ORIGIN && existing.origin !== API_ORIGIN) {
+        issues.push({
+          severity: 'warning',
+          source: resource.source,
+          resource: {
+            kind: resource.kind,
+            name: resource.metadata.name,
+            namespace: resource.metadata.namespace,
+          },
+          path: '',
+          message: `also defined by ${existing.origin.replace(/^file:/, '')}; this definition replaces it`,
+        });
+      }
+      if (
+        existing &&
+        JSON.stringify(existing.document) === JSON.stringify(document) &&
+        existing.origin === origin
+      ) {
+        result.unchanged.push(label(resource));
+        continue;
+      }
+      (existing ? result.configured : result.created).push(label(resource));
+      this.entries.set(key, { resource, document, origin });
+      changed = true;
+    }
+    if (changed) this.changed();
+    result.revision = this.currentRevision;
+    return result;
+  }
+
+  private warnings(resources: readonly Resource[]): ConfigIssue[] {
+    return analyzeResources(resources, this.trustDomain);
+  }
+
+  private changed(): void {
+    this.currentRevision++;
+    if (this.file) this.persist(this.file);
+    for (const listener of this.listeners) listener();
+  }
+
+  private persist(file: string): void {
+    const state: PersistedState = {
+      revision: this.currentRevision,
+      entries: this.list().map((entry) => ({
+        origin: entry.origin,
+        source: entry.resource.source,
+        document: entry.document,
+      })),
+    };
+    writeFileAtomic(file, JSON.stringify(state), 0o600);
+  }
+
+  private load(file: string): void {
+    const state = readJsonFile<PersistedState>(file);
+    if (!state) return;
+    // Re-validated on load: what is enforced is always what the current parsers accept. Stored config that no
+    // longer validates stops the start rather than being dropped (dropping an ALLOW policy would open access).
+    const parsed = parseResources(
+      state.entries.map((entry) => ({ source: entry.source, value: entry.document })),
+      this.registry,
+    );
+    if (hasErrors(parsed.issues)) {
+      throw new AmbitError(
+        'AMBIT_ERR_STATE_INVALID',
+        `stored config in ${file} no longer validates:\n${parsed.issues
+          .filter((i) => i.severity === 'error')
+          .map((i) => `  ${formatIssue(i)}`)
+          .join('\n')}\nfix or remove it, then start again`,
+      );
+    }
+    const bySource = new Map(state.entries.map((entry) => [sourceKey(entry.source), entry]));
+    for (const resource of parsed.resources) {
+      const entry = bySource.get(sourceKey(resource.source))!;
+      this.entries.set(resourceKey(resource), { resource, document: entry.document, origin: entry.origin });
+    }
+    this.currentRevision = state.revision;
+  }
+}
+
+function issueKey(issue: ConfigIssue): string {
+  const resource = issue.resource;
+  return resource ? `${resource.kind}/${resource.namespace ?? ''}/${resource.name}` : '';
+}
+
+function newIssues(before: readonly ConfigIssue[], after: readonly ConfigIssue[]): ConfigIssue[] {
+  const known = new Set(before.map(formatIssue));
+  return after.filter((issue) => !known.has(formatIssue(issue)));
+}
+
+/**
+ * What a delete refers to: kind, namespace and name of each document. Only the envelope must be valid (a
+ * stale file whose spec no longer validates can still delete its resources).
+ */
+function identitiesOf(parsed: ParsedFiles): {
+  keys: { key: string; label: string }[];
+  errors: ConfigIssue[];
+} {
+  const errors = parsed.issues.filter(
+    (issue) =>
+      issue.severity === 'error' &&
+      (issue.path === '' ||
+        issue.path.startsWith('metadata') ||
+        issue.path === 'kind' ||
+        issue.path === 'apiVersion'),
+  );
+  const keys = new Map<string, string>();
+  for (const resource of parsed.resources) keys.set(resourceKey(resource), label(resource));
+  for (const issue of parsed.issues) {
+    // A document whose spec is invalid was left out of `resources`; it still names a resource to delete.
+    if (issue.severity !== 'error' || !issue.resource?.name || errors.includes(issue)) continue;
+    const { kind, namespace, name } = issue.resource;
+    keys.set(`${kind}/${namespace ?? ''}/${name}`, `${kind} ${namespace ? `${namespace}/` : ''}${name}`);
+  }
+  return { keys: [...keys].map(([key, text]) => ({ key, label: text })), errors };
+}

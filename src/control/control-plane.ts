@@ -1,0 +1,344 @@
+/**
+ * The control plane process: config store (validation, persistence, watched files, the API socket), pod
+ * source, mesh model, discovery push and CA over gRPC/TLS, and metrics. `ambit control` runs one; tests
+ * start one in-process or as a child process.
+ */
+import { chmodSync, mkdirSync } from 'node:fs';
+import type { Server as HttpServer } from 'node:http';
+import { isIP } from 'node:net';
+import { experimental, Server } from '@grpc/grpc-js';
+import { displayName } from '../core/config/resource.ts';
+import type { ConfigFile, ControlStatus, StoredResource } from '../core/control-api/types.ts';
+import { AmbitError, errorMessage, UsageError } from '../core/errors.ts';
+import { CONTROL_PLANE_SERVER_NAME, CONTROL_PLANE_SERVICE_ACCOUNT } from '../core/grpc/credentials.ts';
+import { DEFAULT_TRUST_DOMAIN, spiffeUri } from '../core/identity.ts';
+import { ROOT_NAMESPACE } from '../core/labels.ts';
+import { createLogger, type Logger } from '../core/log.ts';
+import { type MetricsServer, serveMetrics } from '../core/metrics-server.ts';
+import { type ApiHandlers, claimSocket, serveApi } from './api/server.ts';
+import { TokenFileAuthenticator } from './auth/node-authenticator.ts';
+import { CertificateAuthority } from './ca/authority.ts';
+import { RotatingServerCertificate } from './ca/server-certificate.ts';
+import { CertificateService } from './ca/service.ts';
+import { FileSource } from './config/files.ts';
+import { ConfigStore } from './config/store.ts';
+import { Debouncer } from './debounce.ts';
+import { DiscoveryServer } from './discovery/server.ts';
+import { CONTROL_KINDS, resolveKind } from './kinds.ts';
+import { ControlMetrics } from './metrics.ts';
+import { buildMesh, type Mesh } from './model/mesh.ts';
+import { parsePodInfo, ReportedPods } from './pods/pod-source.ts';
+import { type StatePaths, statePaths } from './state/files.ts';
+
+export const DEFAULT_GRPC_PORT = 15012;
+export const DEFAULT_METRICS_PORT = 15020;
+export const DEFAULT_LISTEN = `127.0.0.1:${DEFAULT_GRPC_PORT}`;
+
+export interface ControlPlaneOptions {
+  stateDir: string;
+  /** Config files and directories to load and watch. */
+  configPaths?: readonly string[] | undefined;
+  /** gRPC listener, `host:port` (port 0 picks a free one). */
+  listen?: string | undefined;
+  /** Metrics port on the listener's host (0 picks a free one). */
+  metricsPort?: number | undefined;
+  trustDomain?: string | undefined;
+  caCertFile?: string | undefined;
+  caKeyFile?: string | undefined;
+  defaultCertTtlSeconds?: number | undefined;
+  maxCertTtlSeconds?: number | undefined;
+  /** Push debounce: quiet period and maximum delay (ms). */
+  debounceMs?: number | undefined;
+  maxDebounceMs?: number | undefined;
+  log?: Logger | undefined;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export function parseListenAddress(text: string): ListenAddress {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (!match || host === undefined || port > 65535) {
+    throw new UsageError(
+      `invalid listen address ${JSON.stringify(text)}: use host:port, e.g. 10.0.0.1:${DEFAULT_GRPC_PORT} or [::1]:${DEFAULT_GRPC_PORT}`,
+    );
+  }
+  return { host, port };
+}
+
+function formatAddress(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export class ControlPlane {
+  readonly paths: StatePaths;
+  readonly trustDomain: string;
+  readonly store: ConfigStore;
+  readonly pods: ReportedPods;
+  readonly ca: CertificateAuthority;
+  readonly metrics = new ControlMetrics();
+  private readonly log: Logger;
+  private readonly discovery: DiscoveryServer;
+  private readonly grpc = new Server({
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+  });
+  private readonly debouncer: Debouncer;
+  private readonly fileSource: FileSource | undefined;
+  private readonly startedAt = new Date();
+  private generation = 0;
+  private api: HttpServer | undefined;
+  private metricsServer: MetricsServer | undefined;
+  private serverCertificate: RotatingServerCertificate | undefined;
+  grpcAddress = '';
+
+  private constructor(options: ControlPlaneOptions) {
+    this.log = options.log ?? createLogger('control');
+    this.trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
+    mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
+    // Only the owner may enter the state dir: it holds the CA key, node tokens and the API socket.
+    chmodSync(options.stateDir, 0o700);
+    this.paths = statePaths(options.stateDir);
+    this.store = new ConfigStore(CONTROL_KINDS, this.trustDomain, this.paths.config);
+    this.pods = new ReportedPods(this.paths.pods);
+    this.ca = CertificateAuthority.loadOrCreate({
+      trustDomain: this.trustDomain,
+      keyFile: this.paths.caKey,
+      certFile: this.paths.rootCert,
+      providedCertFile: options.caCertFile,
+      providedKeyFile: options.caKeyFile,
+      defaultTtlSeconds: options.defaultCertTtlSeconds,
+      maxTtlSeconds: options.maxCertTtlSeconds,
+    });
+    const authenticator = new TokenFileAuthenticator(this.paths.nodeTokens);
+    this.discovery = new DiscoveryServer({
+      authenticator,
+      metrics: this.metrics,
+      log: this.log.child('discovery'),
+    });
+    this.discovery.register(this.grpc);
+    new CertificateService({
+      ca: this.ca,
+      authenticator,
+      pods: this.pods,
+      metrics: this.metrics,
+      log: this.log.child('ca'),
+    }).register(this.grpc);
+    this.debouncer = new Debouncer(
+      (firstChangeAt) => this.rebuild(firstChangeAt),
+      options.debounceMs ?? 100,
+      options.maxDebounceMs ?? 1000,
+    );
+    this.store.onChange(() => this.debouncer.trigger());
+    this.pods.onChange(() => this.debouncer.trigger());
+    if (options.configPaths && options.configPaths.length > 0) {
+      this.fileSource = new FileSource(this.store, options.configPaths, this.log.child('files'), {
+        onApplied: () => this.metrics.validationPassed.inc({ source: 'file' }),
+        onRejected: () => this.metrics.validationFailed.inc({ source: 'file' }),
+      });
+    }
+  }
+
+  static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
+    await claimSocket(statePaths(options.stateDir).socket);
+    const plane = new ControlPlane(options);
+    try {
+      await plane.serve(options);
+    } catch (error) {
+      await plane.stop();
+      throw error;
+    }
+    return plane;
+  }
+
+  private async serve(options: ControlPlaneOptions): Promise<void> {
+    const listen = parseListenAddress(options.listen ?? DEFAULT_LISTEN);
+    this.fileSource?.start();
+    // The first model is published before any client can connect, so every stream starts from a snapshot.
+    this.rebuild(Date.now());
+    const ips = [
+      '127.0.0.1',
+      '::1',
+      ...(isIP(listen.host) && !['0.0.0.0', '::'].includes(listen.host) ? [listen.host] : []),
+    ];
+    this.serverCertificate = new RotatingServerCertificate(
+      this.ca,
+      {
+        spiffeId: spiffeUri({
+          trustDomain: this.trustDomain,
+          namespace: ROOT_NAMESPACE,
+          serviceAccount: CONTROL_PLANE_SERVICE_ACCOUNT,
+        }),
+        dnsNames: [CONTROL_PLANE_SERVER_NAME, 'ambit-control', 'localhost'],
+        ips: [...new Set(ips)],
+      },
+      this.ca.defaultTtlSeconds,
+      this.log.child('tls'),
+    );
+    // The provider goes first (grpc-js takes it as the identity provider); clients are not asked for certificates.
+    const credentials = experimental.createCertificateProviderServerCredentials(
+      this.serverCertificate,
+      null,
+      false,
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      this.grpc.bindAsync(formatAddress(listen.host, listen.port), credentials, (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    ).catch((error: Error) => {
+      throw new AmbitError(
+        'AMBIT_ERR_LISTEN',
+        `cannot listen on ${formatAddress(listen.host, listen.port)} for gRPC: ${error.message}`,
+      );
+    });
+    this.grpcAddress = formatAddress(listen.host, port);
+    this.api = await serveApi(this.paths.socket, this.apiHandlers(), this.log.child('api'));
+    this.metricsServer = await serveMetrics(
+      this.metrics.registry,
+      listen.host,
+      options.metricsPort ?? DEFAULT_METRICS_PORT,
+    );
+    this.log.info('control plane ready', {
+      grpc: this.grpcAddress,
+      metrics: this.metricsServer.address,
+      socket: this.paths.socket,
+      rootCert: this.paths.rootCert,
+      trustDomain: this.trustDomain,
+      revision: this.store.revision,
+      pods: this.pods.list().length,
+    });
+  }
+
+  get metricsAddress(): string {
+    return this.metricsServer?.address ?? '';
+  }
+
+  status(): ControlStatus {
+    const resources: Record<string, number> = {};
+    for (const resource of this.store.resources())
+      resources[resource.kind] = (resources[resource.kind] ?? 0) + 1;
+    return {
+      revision: this.store.revision,
+      version: this.discovery.version,
+      trustDomain: this.trustDomain,
+      grpcAddress: this.grpcAddress,
+      metricsAddress: this.metricsAddress,
+      startedAt: this.startedAt.toISOString(),
+      resources,
+      pods: this.pods.list().length,
+      clients: this.discovery.clients(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.debouncer.cancel();
+    this.serverCertificate?.stop();
+    this.fileSource?.stop();
+    this.discovery.closeAll();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.grpc.forceShutdown();
+        resolve();
+      }, 2000);
+      this.grpc.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    const api = this.api;
+    if (api) {
+      api.closeAllConnections();
+      await new Promise<void>((resolve) => api.close(() => resolve()));
+    }
+    await this.metricsServer?.close();
+  }
+
+  private rebuild(firstChangeAt: number): void {
+    const started = performance.now();
+    let mesh: Mesh;
+    try {
+      mesh = buildMesh({
+        resources: this.store.resources(),
+        pods: this.pods.list(),
+        trustDomain: this.trustDomain,
+        trustBundle: this.ca.trustBundle(),
+      });
+    } catch (error) {
+      // A bug here must not take the process down: clients keep the last pushed snapshot.
+      this.log.error('mesh rebuild failed; the previous snapshot stays in force', {
+        error: errorMessage(error),
+      });
+      return;
+    }
+    this.generation++;
+    this.discovery.publish(mesh, String(this.generation), firstChangeAt);
+    this.metrics.configRevision.set(this.store.revision);
+    this.log.debug('mesh rebuilt', {
+      version: this.generation,
+      workloads: mesh.workloads.length,
+      services: mesh.services.length,
+      ms: Math.round(performance.now() - started),
+    });
+  }
+
+  private apiHandlers(): ApiHandlers {
+    const counted = <T>(run: () => T): T => {
+      try {
+        const result = run();
+        this.metrics.validationPassed.inc({ source: 'api' });
+        return result;
+      } catch (error) {
+        this.metrics.validationFailed.inc({ source: 'api' });
+        throw error;
+      }
+    };
+    return {
+      status: () => this.status(),
+      apply: (files: ConfigFile[]) => counted(() => this.store.apply(files)),
+      delete: (files: ConfigFile[]) => counted(() => this.store.delete(files)),
+      get: (kind: string, name: string | undefined, namespace: string | undefined): StoredResource[] => {
+        const resolved = resolveKind(kind);
+        if (!resolved)
+          throw new AmbitError(
+            'AMBIT_ERR_UNKNOWN_KIND',
+            `unknown kind ${JSON.stringify(kind)}: known kinds are ${[...CONTROL_KINDS.keys()].join(', ')}`,
+          );
+        return this.store
+          .list()
+          .filter(({ resource }) => resource.kind === resolved)
+          .filter(({ resource }) => name === undefined || resource.metadata.name === name)
+          .filter(
+            ({ resource }) =>
+              namespace === undefined ||
+              resource.metadata.namespace === undefined ||
+              resource.metadata.namespace === namespace,
+          )
+          .sort((a, b) => displayName(a.resource).localeCompare(displayName(b.resource)))
+          .map(({ resource, document, origin }) => ({
+            apiVersion: resource.apiVersion,
+            kind: resource.kind,
+            name: resource.metadata.name,
+            namespace: resource.metadata.namespace,
+            source: resource.source,
+            origin,
+            document,
+          }));
+      },
+      reportPod: (pod: unknown) => {
+        this.pods.upsert(parsePodInfo(pod));
+        return { pods: this.pods.list().length };
+      },
+      removePod: (namespace: string, name: string) => ({ removed: this.pods.remove(namespace, name) }),
+      syncNodePods: (node: string, pods: unknown) => {
+        if (!Array.isArray(pods)) throw new AmbitError('AMBIT_ERR_POD_INVALID', 'expected {"pods": [...]}');
+        this.pods.replaceNode(node, pods.map(parsePodInfo));
+        return { pods: this.pods.list().length };
+      },
+      listPods: () => ({ pods: [...this.pods.list()] }),
+    };
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * The discovery service (the Pilot role): data-plane clients subscribe over a gRPC stream, authenticated as
+ * their node; each receives the resources of its own view of the mesh, versioned and incremental, and ACKs
+ * or NACKs each response. A bad client (wrong credential, malformed messages) loses its stream, never the
+ * process.
+ */
+import { randomBytes } from 'node:crypto';
+import { status as grpcStatus, type Server, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { ClientStatus } from '../../core/control-api/types.ts';
+import {
+  type EncodedResource,
+  encodeResource,
+  resourceKey,
+  snapshotResources,
+} from '../../core/discovery/resources.ts';
+import {
+  type DiscoveryRequestMessage,
+  type DiscoveryResponseMessage,
+  discoveryService,
+} from '../../core/grpc/protos.ts';
+import type { Logger } from '../../core/log.ts';
+import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authenticator.ts';
+import type { ControlMetrics } from '../metrics.ts';
+import type { Mesh } from '../model/mesh.ts';
+import { waypointView, ztunnelView } from '../model/views.ts';
+import { type ResourceSet, type SubscriberInfo, Subscription } from './subscription.ts';
+
+type Stream = ServerDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage>;
+
+const SUBSCRIBE_TIMEOUT_MS = 10_000;
+
+interface Published {
+  mesh: Mesh;
+  version: string;
+  changedAt: number;
+}
+
+interface Entry {
+  subscription: Subscription;
+  stream: Stream;
+  /** The view last computed for this client, for status. */
+  target?: ResourceSet | undefined;
+}
+
+function rejection(code: grpcStatus, message: string): Error & { code: grpcStatus; details: string } {
+  return Object.assign(new Error(message), { code, details: message });
+}
+
+export class DiscoveryServer {
+  private readonly authenticator: NodeAuthenticator;
+  private readonly metrics: ControlMetrics;
+  private readonly log: Logger;
+  private readonly entries = new Map<string, Entry>();
+  private published: Published | undefined;
+  /** Encodings of the current generation, shared by every view (a workload is encoded once, not per node). */
+  private encoded = new Map<string, { value: unknown; resource: EncodedResource }>();
+
+  constructor(options: { authenticator: NodeAuthenticator; metrics: ControlMetrics; log: Logger }) {
+    this.authenticator = options.authenticator;
+    this.metrics = options.metrics;
+    this.log = options.log;
+  }
+
+  register(server: Server): void {
+    server.addService(discoveryService(), { Stream: (stream: Stream) => this.serve(stream) });
+  }
+
+  /** Makes `mesh` the current state and pushes what changed to every client. */
+  publish(mesh: Mesh, version: string, changedAt: number): void {
+    this.published = { mesh, version, changedAt };
+    // Every object of a new mesh is new: start a fresh cache (which also forgets removed resources).
+    this.encoded = new Map();
+    for (const entry of this.entries.values()) this.push(entry, false);
+  }
+
+  get version(): string {
+    return this.published?.version ?? '';
+  }
+
+  clients(): ClientStatus[] {
+    return [...this.entries.values()].map((entry) => entry.subscription.status(entry.target));
+  }
+
+  /** Ends every stream (shutdown); clients reconnect elsewhere or later. */
+  closeAll(): void {
+    for (const entry of this.entries.values()) entry.stream.end();
+  }
+
+  private serve(stream: Stream): void {
+    let entry: Entry | undefined;
+    const peer = stream.getPeer();
+    const fail = (error: Error & { code?: grpcStatus }) => {
+      this.log.warn('discovery stream refused', { peer, error: error.message });
+      stream.emit(
+        'error',
+        error.code !== undefined ? error : rejection(grpcStatus.INVALID_ARGUMENT, error.message),
+      );
+    };
+    // Authentication starts at once and can never reject unhandled; the first message waits for it.
+    const authenticated = this.authenticator.authenticate(stream.metadata).then(
+      (node) => ({ node, error: undefined }),
+      (error: Error) => ({
+        node: undefined,
+        error:
+          error instanceof AuthenticationError ? rejection(grpcStatus.UNAUTHENTICATED, error.message) : error,
+      }),
+    );
+    // A stream that never says who it is would hold resources forever.
+    const subscribeDeadline = setTimeout(() => {
+      if (!entry)
+        fail(rejection(grpcStatus.DEADLINE_EXCEEDED, `no subscription within ${SUBSCRIBE_TIMEOUT_MS} ms`));
+    }, SUBSCRIBE_TIMEOUT_MS);
+    subscribeDeadline.unref();
+    stream.on('data', (request: DiscoveryRequestMessage) => {
+      if (entry) {
+        this.onAnswer(entry, request);
+        return;
+      }
+      authenticated
+        .then(({ node, error }) => {
+          if (entry || stream.cancelled) return;
+          if (error || node === undefined) throw error;
+          entry = this.subscribe(stream, request, node, peer);
+        })
+        .catch((error: Error) => fail(error));
+    });
+    const close = () => {
+      clearTimeout(subscribeDeadline);
+      if (!entry || !this.entries.delete(entry.subscription.id)) return;
+      this.metrics.connectedClients.dec({ type: entry.subscription.info.kind });
+      this.log.info('data-plane client disconnected', {
+        id: entry.subscription.id,
+        node: entry.subscription.info.node,
+      });
+    };
+    stream.on('end', () => {
+      close();
+      stream.end();
+    });
+    stream.on('error', close);
+    stream.on('cancelled', close);
+    stream.on('close', close);
+  }
+
+  private subscribe(stream: Stream, request: DiscoveryRequestMessage, node: string, peer: string): Entry {
+    const subscriber = request.subscriber;
+    if (!subscriber)
+      throw rejection(grpcStatus.INVALID_ARGUMENT, 'the first message of a stream must carry subscriber');
+    let info: SubscriberInfo;
+    if (subscriber.kind === 'ztunnel') {
+      if (subscriber.node !== node) {
+        throw rejection(
+          grpcStatus.PERMISSION_DENIED,
+          `node ${JSON.stringify(node)} may not subscribe as ztunnel of node ${JSON.stringify(subscriber.node)}`,
+        );
+      }
+      info = { kind: 'ztunnel', node, instance: subscriber.instance, peer };
+    } else if (subscriber.kind === 'waypoint') {
+      if (!subscriber.waypointName || !subscriber.waypointNamespace) {
+        throw rejection(
+          grpcStatus.INVALID_ARGUMENT,
+          'a waypoint subscribes with waypointName and waypointNamespace',
+        );
+      }
+      info = {
+        kind: 'waypoint',
+        node,
+        waypoint: { name: subscriber.waypointName, namespace: subscriber.waypointNamespace },
+        instance: subscriber.instance,
+        peer,
+      };
+    } else {
+      throw rejection(
+        grpcStatus.INVALID_ARGUMENT,
+        `unknown subscriber kind ${JSON.stringify(subscriber.kind)}: use ztunnel or waypoint`,
+      );
+    }
+    const id = `${info.kind}~${info.waypoint ? `${info.waypoint.namespace}/${info.waypoint.name}` : node}~${randomBytes(3).toString('hex')}`;
+    const entry: Entry = { subscription: new Subscription(id, info, request.initialResources ?? []), stream };
+    this.entries.set(id, entry);
+    this.metrics.connectedClients.inc({ type: info.kind });
+    this.log.info('data-plane client connected', {
+      id,
+      node,
+      peer,
+      instance: info.instance,
+      held: request.initialResources?.length ?? 0,
+    });
+    this.push(entry, true);
+    return entry;
+  }
+
+  private onAnswer(entry: Entry, request: DiscoveryRequestMessage): void {
+    const { subscription } = entry;
+    const error = request.error ?? '';
+    const { answered, resend } = subscription.answer(request.responseNonce ?? '', error);
+    if (!answered) return;
+    const type = subscription.info.kind;
+    if (error === '') {
+      this.metrics.convergence.observe({ type }, (Date.now() - answered.changedAt) / 1000);
+    } else {
+      this.metrics.rejects.inc({ type });
+      this.log.warn('data-plane client rejected config (NACK)', {
+        id: subscription.id,
+        version: answered.version,
+        error,
+      });
+    }
+    if (resend) this.push(entry, false);
+  }
+
+  private push(entry: Entry, force: boolean): void {
+    const published = this.published;
+    if (!published) return;
+    const target = this.view(entry.subscription.info, published.mesh);
+    entry.target = target;
+    const response = entry.subscription.prepare(target, published.version, published.changedAt, force);
+    if (!response) return;
+    const type = entry.subscription.info.kind;
+    let bytes = 0;
+    for (const resource of response.resources) bytes += resource.body.length;
+    this.metrics.pushes.inc({ type });
+    this.metrics.pushBytes.inc({ type }, bytes);
+    this.metrics.pushSize.observe({ type }, bytes);
+    if (this.log.enabled('debug')) {
+      this.log.debug('push', {
+        id: entry.subscription.id,
+        version: response.version,
+        resources: response.resources.length,
+        removed: response.removed.length,
+        bytes,
+      });
+    }
+    entry.stream.write(response);
+  }
+
+  private view(info: SubscriberInfo, mesh: Mesh): ResourceSet {
+    const view = info.kind === 'ztunnel' ? ztunnelView(mesh, info.node) : waypointView(mesh, info.waypoint!);
+    const target = new Map<string, EncodedResource>();
+    for (const item of snapshotResources(info.kind, view)) {
+      const key = resourceKey(item.type, item.name);
+      const cached = this.encoded.get(key);
+      if (cached && cached.value === item.value) {
+        target.set(key, cached.resource);
+        continue;
+      }
+      const resource = encodeResource(item);
+      this.encoded.set(key, { value: item.value, resource });
+      target.set(key, resource);
+    }
+    return target;
+  }
+}

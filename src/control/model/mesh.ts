@@ -1,0 +1,95 @@
+/**
+ * The whole mesh as the data plane sees it, built from the config store and the pod source in one pure
+ * function: every workload, service and L4 policy, and the L7 config that waypoints receive. Per-subscriber
+ * views (`views.ts`) select from it.
+ */
+import type { GatewaySpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
+import type { DestinationRuleSpec, VirtualServiceSpec } from '../../core/config/kinds/istio-networking.ts';
+import type {
+  AuthorizationPolicySpec,
+  PeerAuthenticationSpec,
+} from '../../core/config/kinds/istio-security.ts';
+import type { Resource } from '../../core/config/resource.ts';
+import type { L4Policy, NamedConfig, PeerAuthPolicy, Service, Workload } from '../../core/model/index.ts';
+import type { PodRecord } from '../pods/pod-source.ts';
+import { toL4Policy } from './authorization.ts';
+import { namespaceLabels, serviceViews } from './core-view.ts';
+import { toPeerAuthPolicies } from './peer-authentication.ts';
+import { buildService } from './services.ts';
+import { buildWorkload } from './workloads.ts';
+
+export interface Mesh {
+  workloads: Workload[];
+  services: Service[];
+  /** L4 policies for ztunnels (AuthorizationPolicies without targetRefs). */
+  policies: L4Policy[];
+  peerAuthentications: PeerAuthPolicy[];
+  gateways: NamedConfig<GatewaySpec>[];
+  virtualServices: NamedConfig<VirtualServiceSpec>[];
+  destinationRules: NamedConfig<DestinationRuleSpec>[];
+  httpRoutes: NamedConfig<HTTPRouteSpec>[];
+  /** AuthorizationPolicies attached with targetRefs: for waypoints, in full. */
+  attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
+  trustBundle: string[];
+}
+
+export interface MeshInputs {
+  resources: readonly Resource[];
+  pods: readonly PodRecord[];
+  trustDomain: string;
+  trustBundle: string[];
+}
+
+function named<Spec>(resources: readonly Resource[], kind: string): NamedConfig<Spec>[] {
+  return resources
+    .filter((resource) => resource.kind === kind)
+    .map((resource) => ({
+      name: resource.metadata.name,
+      namespace: resource.metadata.namespace ?? 'default',
+      spec: resource.spec as Spec,
+    }));
+}
+
+function byKey<T>(key: (item: T) => string): (a: T, b: T) => number {
+  return (a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  };
+}
+
+export function buildMesh(inputs: MeshInputs): Mesh {
+  const { resources, pods, trustDomain } = inputs;
+  const nsLabels = namespaceLabels(resources);
+  const workloads = pods
+    .map((pod) => buildWorkload(pod, nsLabels.get(pod.namespace), trustDomain))
+    .sort(byKey((workload) => workload.uid));
+  const services = serviceViews(resources)
+    .map((view) => buildService(view, pods, nsLabels.get(view.namespace)))
+    .sort(byKey((service) => `${service.namespace}/${service.name}`));
+  const authorization = resources.filter(
+    (resource) => resource.kind === 'AuthorizationPolicy',
+  ) as Resource<AuthorizationPolicySpec>[];
+  const policies = authorization
+    .flatMap((resource) => toL4Policy(resource, trustDomain).policy ?? [])
+    .sort(byKey((policy) => `${policy.namespace}/${policy.name}`));
+  const peerAuthentications = toPeerAuthPolicies(
+    resources.filter(
+      (resource) => resource.kind === 'PeerAuthentication',
+    ) as Resource<PeerAuthenticationSpec>[],
+  ).policies;
+  return {
+    workloads,
+    services,
+    policies,
+    peerAuthentications,
+    gateways: named(resources, 'Gateway'),
+    virtualServices: named(resources, 'VirtualService'),
+    destinationRules: named(resources, 'DestinationRule'),
+    httpRoutes: named(resources, 'HTTPRoute'),
+    attachedPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
+      (policy) => policy.spec.targetRefs.length > 0,
+    ),
+    trustBundle: inputs.trustBundle,
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * Services as the data plane sees them: hostname, VIPs (the Service's cluster IPs), ports with resolved target
+ * ports and application protocol, endpoints (the reported pods its selector matches, one per pod IP), and
+ * waypoint binding.
+ */
+import { labelsMatch } from '../../core/config/kinds/common.ts';
+import { CLUSTER_DOMAIN } from '../../core/labels.ts';
+import type { Endpoint, Service, ServicePort } from '../../core/model/index.ts';
+import type { PodRecord } from '../pods/pod-source.ts';
+import type { ServicePortView, ServiceView } from './core-view.ts';
+import { waypointBinding } from './workloads.ts';
+
+export function serviceHostname(name: string, namespace: string): string {
+  return `${name}.${namespace}.svc.${CLUSTER_DOMAIN}`;
+}
+
+/** Istio's protocol selection: `appProtocol`, else the port name's prefix (`http-web`, `grpc`, `tcp-db`). */
+const NAMED_PROTOCOLS = [
+  'http',
+  'http2',
+  'https',
+  'grpc',
+  'grpc-web',
+  'tcp',
+  'tls',
+  'mongo',
+  'redis',
+  'mysql',
+  'udp',
+];
+
+export function appProtocolOf(port: Pick<ServicePortView, 'name' | 'appProtocol'>): string | undefined {
+  if (port.appProtocol) return port.appProtocol.toLowerCase();
+  const name = port.name?.toLowerCase();
+  if (!name) return undefined;
+  return NAMED_PROTOCOLS.find((protocol) => name === protocol || name.startsWith(`${protocol}-`));
+}
+
+export function buildService(
+  view: ServiceView,
+  pods: readonly PodRecord[],
+  namespaceLabels: Readonly<Record<string, string>> | undefined,
+): Service {
+  const selector = view.selector;
+  const selected =
+    selector && Object.keys(selector).length > 0
+      ? pods.filter((pod) => pod.namespace === view.namespace && labelsMatch(selector, pod.labels))
+      : [];
+  const ports: ServicePort[] = view.ports.map((port) => ({
+    name: port.name,
+    port: port.port,
+    targetPort: resolveTargetPort(port, selected),
+    protocol: port.protocol,
+    appProtocol: appProtocolOf(port),
+  }));
+  const endpoints: Endpoint[] = selected.flatMap((pod) =>
+    pod.ips.map((ip) => ({ workloadUid: pod.uid, ip, ready: pod.ready })),
+  );
+  return {
+    name: view.name,
+    namespace: view.namespace,
+    hostname: serviceHostname(view.name, view.namespace),
+    vips: view.clusterIPs,
+    ports,
+    endpoints,
+    waypoint: waypointBinding(view.labels, namespaceLabels ?? {}, view.namespace),
+  };
+}
+
+/** A named target port is looked up in the selected pods' container ports; unresolved, it falls back to the port. */
+function resolveTargetPort(port: ServicePortView, pods: readonly PodRecord[]): number {
+  if (typeof port.targetPort === 'number') return port.targetPort;
+  for (const pod of pods) {
+    const named = pod.ports.find((candidate) => candidate.name === port.targetPort);
+    if (named) return named.containerPort;
+  }
+  return port.port;
+}

@@ -1,0 +1,69 @@
+/**
+ * Workloads (the data plane's view of a pod) from reported pods and namespace labels: identity, enrollment,
+ * canonical name/revision (as Istio derives them for metrics and baggage), and waypoint binding.
+ */
+import { spiffeUri } from '../../core/identity.ts';
+import { isEnrolled, USE_WAYPOINT_LABEL, USE_WAYPOINT_NAMESPACE_LABEL } from '../../core/labels.ts';
+import type { WaypointRef, Workload } from '../../core/model/index.ts';
+import type { PodRecord } from '../pods/pod-source.ts';
+
+const NO_LABELS: Readonly<Record<string, string>> = {};
+/** `istio.io/use-waypoint: none` opts an object out of its namespace's waypoint. */
+const NO_WAYPOINT = 'none';
+
+export function buildWorkload(
+  pod: PodRecord,
+  namespaceLabels: Readonly<Record<string, string>> | undefined,
+  trustDomain: string,
+): Workload {
+  const nsLabels = namespaceLabels ?? NO_LABELS;
+  return {
+    uid: pod.uid,
+    name: pod.name,
+    namespace: pod.namespace,
+    node: pod.node,
+    ips: pod.ips,
+    serviceAccount: pod.serviceAccount,
+    identity: spiffeUri({ trustDomain, namespace: pod.namespace, serviceAccount: pod.serviceAccount }),
+    labels: pod.labels,
+    enrolled: isEnrolled(pod.labels, nsLabels),
+    canonicalName: canonicalName(pod),
+    canonicalRevision:
+      pod.labels['service.istio.io/canonical-revision'] ??
+      pod.labels['app.kubernetes.io/version'] ??
+      pod.labels.version ??
+      'latest',
+    waypoint: waypointBinding(pod.labels, nsLabels, pod.namespace),
+  };
+}
+
+function canonicalName(pod: PodRecord): string {
+  const labels = pod.labels;
+  const named = labels['service.istio.io/canonical-name'] ?? labels['app.kubernetes.io/name'] ?? labels.app;
+  if (named !== undefined) return named;
+  // A Deployment's pods are named <deployment>-<template hash>-<suffix>: the workload is the Deployment.
+  const hash = labels['pod-template-hash'];
+  if (hash !== undefined) {
+    const marker = `-${hash}-`;
+    const at = pod.name.lastIndexOf(marker);
+    if (at > 0) return pod.name.slice(0, at);
+  }
+  return pod.name;
+}
+
+/**
+ * The waypoint an object (pod or Service) uses: its own `istio.io/use-waypoint` label, else its namespace's;
+ * `none` on the object opts out of the namespace's waypoint.
+ */
+export function waypointBinding(
+  labels: Readonly<Record<string, string>>,
+  namespaceLabels: Readonly<Record<string, string>>,
+  namespace: string,
+): WaypointRef | undefined {
+  const own = labels[USE_WAYPOINT_LABEL];
+  if (own === NO_WAYPOINT) return undefined;
+  const source = own !== undefined ? labels : namespaceLabels;
+  const name = source[USE_WAYPOINT_LABEL];
+  if (name === undefined || name === NO_WAYPOINT || name === '') return undefined;
+  return { name, namespace: source[USE_WAYPOINT_NAMESPACE_LABEL] ?? namespace };
+}

@@ -1,0 +1,159 @@
+/**
+ * Where the control plane learns which pods run, on which node, with which IPs. Locally the runtime reports
+ * them over the API socket (`ReportedPods`); a Kubernetes variant would watch Pods on the API server and
+ * implement the same `PodSource`. Reported pods are persisted so that a restarted control plane keeps
+ * serving the mesh it knew until the runtime resyncs.
+ */
+import { isIP } from 'node:net';
+import { Field } from '../../core/config/field.ts';
+import { formatIssue, IssueCollector } from '../../core/config/issues.ts';
+import { DNS_LABEL, DNS_SUBDOMAIN } from '../../core/config/resource.ts';
+import type { PodPort } from '../../core/control-api/types.ts';
+import { AmbitError } from '../../core/errors.ts';
+import { readJsonFile, writeFileAtomic } from '../state/files.ts';
+
+/** A pod with every default filled in. */
+export interface PodRecord {
+  uid: string;
+  name: string;
+  namespace: string;
+  node: string;
+  ips: string[];
+  serviceAccount: string;
+  labels: Record<string, string>;
+  ready: boolean;
+  ports: PodPort[];
+}
+
+export interface PodSource {
+  list(): readonly PodRecord[];
+  /** Called after every change; the control plane debounces. */
+  onChange(listener: () => void): void;
+}
+
+export function podKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+/** Validates a pod report (untrusted JSON from the socket); throws AMBIT_ERR_POD_INVALID naming the field. */
+export function parsePodInfo(value: unknown): PodRecord {
+  const collector = new IssueCollector({ file: 'pod report', document: 1 });
+  const pod = new Field(value, '', collector);
+  const record = readPod(pod);
+  const errors = collector.issues.filter((issue) => issue.severity === 'error');
+  if (errors.length > 0 || !record) {
+    throw new AmbitError(
+      'AMBIT_ERR_POD_INVALID',
+      `invalid pod report: ${errors.map(formatIssue).join('; ')}`,
+    );
+  }
+  return record;
+}
+
+function readPod(pod: Field): PodRecord | undefined {
+  if (
+    !pod.object(['uid', 'name', 'namespace', 'node', 'ips', 'serviceAccount', 'labels', 'ready', 'ports'], {
+      required: true,
+    })
+  ) {
+    return undefined;
+  }
+  const name = pod
+    .child('name')
+    .string({ required: true, pattern: DNS_SUBDOMAIN, patternHint: 'a DNS-1123 name' });
+  const namespace = pod
+    .child('namespace')
+    .string({ required: true, pattern: DNS_LABEL, patternHint: 'a DNS-1123 label' });
+  const node = pod.child('node').string({ required: true, nonEmpty: true });
+  const ips =
+    pod.child('ips').list(
+      (item) => {
+        const ip = item.string({ required: true });
+        return ip !== undefined && isIP(ip) === 0
+          ? item.error(`invalid IP address ${JSON.stringify(ip)}`)
+          : ip;
+      },
+      { required: true, nonEmpty: true },
+    ) ?? [];
+  const serviceAccount =
+    pod.child('serviceAccount').string({ pattern: DNS_SUBDOMAIN, patternHint: 'a DNS-1123 name' }) ??
+    'default';
+  const labels = pod.child('labels').labels() ?? {};
+  const ports =
+    pod.child('ports').list((item) => {
+      const port = item.object(['name', 'containerPort', 'protocol'], { required: true });
+      if (!port) return undefined;
+      const containerPort = port.child('containerPort').port({ required: true });
+      if (containerPort === undefined) return undefined;
+      return {
+        name: port.child('name').string(),
+        containerPort,
+        protocol: port.child('protocol').oneOf(['TCP', 'UDP'] as const),
+      };
+    }) ?? [];
+  if (name === undefined || namespace === undefined || node === undefined) return undefined;
+  return {
+    uid: pod.child('uid').string({ nonEmpty: true }) ?? podKey(namespace, name),
+    name,
+    namespace,
+    node,
+    ips,
+    serviceAccount,
+    labels,
+    ready: pod.child('ready').boolean() ?? true,
+    ports,
+  };
+}
+
+/** Pods reported by a runtime, persisted in `file` (JSON) after each change. */
+export class ReportedPods implements PodSource {
+  private readonly pods = new Map<string, PodRecord>();
+  private readonly listeners: (() => void)[] = [];
+  private readonly file: string;
+
+  constructor(file: string) {
+    this.file = file;
+    for (const pod of readJsonFile<PodRecord[]>(file) ?? [])
+      this.pods.set(podKey(pod.namespace, pod.name), pod);
+  }
+
+  list(): readonly PodRecord[] {
+    return [...this.pods.values()];
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  upsert(pod: PodRecord): void {
+    const key = podKey(pod.namespace, pod.name);
+    if (JSON.stringify(this.pods.get(key)) === JSON.stringify(pod)) return;
+    this.pods.set(key, pod);
+    this.changed();
+  }
+
+  remove(namespace: string, name: string): boolean {
+    if (!this.pods.delete(podKey(namespace, name))) return false;
+    this.changed();
+    return true;
+  }
+
+  /** Makes `pods` the complete set of pods on `node`. */
+  replaceNode(node: string, pods: readonly PodRecord[]): void {
+    for (const [key, pod] of this.pods) if (pod.node === node) this.pods.delete(key);
+    for (const pod of pods) {
+      if (pod.node !== node)
+        throw new AmbitError(
+          'AMBIT_ERR_POD_INVALID',
+          `pod ${pod.namespace}/${pod.name} is on node ${pod.node}, not ${node}`,
+        );
+      this.pods.set(podKey(pod.namespace, pod.name), pod);
+    }
+    this.changed();
+  }
+
+  private changed(): void {
+    writeFileAtomic(this.file, JSON.stringify([...this.pods.values()]), 0o600);
+    for (const listener of this.listeners) listener();
+  }
+}

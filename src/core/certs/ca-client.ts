@@ -1,0 +1,63 @@
+/** The data plane's client of the control plane's certificate service (`CreateCertificate`). */
+import { Client, Metadata, type ServiceError } from '@grpc/grpc-js';
+import {
+  type ControlPlaneConnection,
+  controlPlaneChannelOptions,
+  controlPlaneCredentials,
+} from '../grpc/credentials.ts';
+import {
+  type CreateCertificateRequestMessage,
+  type CreateCertificateResponseMessage,
+  certificateService,
+} from '../grpc/protos.ts';
+
+export interface CertificateSigner {
+  /** Signs `csrPem`; resolves to the certificate then its chain up to the root (PEM). */
+  createCertificate(csrPem: string, ttlSeconds: number): Promise<string[]>;
+}
+
+/** A CA refusal or failure, with the gRPC status code (PERMISSION_DENIED for node authorization). */
+export class CertificateRequestError extends Error {
+  readonly code: number;
+  constructor(error: ServiceError) {
+    super(`certificate request failed: ${error.details || error.message}`);
+    this.name = 'CertificateRequestError';
+    this.code = error.code;
+  }
+}
+
+export class GrpcCertificateSigner implements CertificateSigner {
+  private readonly client: Client;
+  private readonly timeoutMs: number;
+
+  constructor(connection: ControlPlaneConnection, options: { timeoutMs?: number } = {}) {
+    this.client = new Client(
+      connection.address,
+      controlPlaneCredentials(connection),
+      controlPlaneChannelOptions(),
+    );
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  createCertificate(csrPem: string, ttlSeconds: number): Promise<string[]> {
+    const method = certificateService().CreateCertificate!;
+    return new Promise((resolve, reject) => {
+      this.client.makeUnaryRequest<CreateCertificateRequestMessage, CreateCertificateResponseMessage>(
+        method.path,
+        method.requestSerialize as (value: CreateCertificateRequestMessage) => Buffer,
+        method.responseDeserialize as (bytes: Buffer) => CreateCertificateResponseMessage,
+        { csr: csrPem, validityDuration: ttlSeconds },
+        new Metadata(),
+        { deadline: Date.now() + this.timeoutMs },
+        (error, response) => {
+          if (error) reject(new CertificateRequestError(error));
+          else resolve(response?.certChain ?? []);
+        },
+      );
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Client of the control plane's unix-socket API (see `types.ts`). Used by the CLI and by runtimes that report
+ * pods (the local cluster). Errors come back as AmbitError with the server's code, or ConfigError with the
+ * issues when config was refused.
+ */
+import { request } from 'node:http';
+import { ConfigError } from '../config/issues.ts';
+import { AmbitError, SystemError } from '../errors.ts';
+import type {
+  ApiErrorBody,
+  ApplyResult,
+  ConfigFile,
+  ControlStatus,
+  DeleteResult,
+  PodInfo,
+  StoredResource,
+} from './types.ts';
+
+/** Where CLI commands look for the socket when `--socket` is not given. */
+export const CONTROL_SOCKET_ENV = 'AMBIT_CONTROL_SOCKET';
+
+export interface ResourceQuery {
+  kind: string;
+  name?: string | undefined;
+  namespace?: string | undefined;
+}
+
+export class ControlApiClient {
+  readonly socketPath: string;
+  private readonly timeoutMs: number;
+
+  constructor(socketPath: string, options: { timeoutMs?: number } = {}) {
+    this.socketPath = socketPath;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  status(): Promise<ControlStatus> {
+    return this.call('GET', '/v1/status');
+  }
+
+  apply(files: ConfigFile[]): Promise<ApplyResult> {
+    return this.call('POST', '/v1/apply', { files });
+  }
+
+  delete(files: ConfigFile[]): Promise<DeleteResult> {
+    return this.call('POST', '/v1/delete', { files });
+  }
+
+  async get(query: ResourceQuery): Promise<StoredResource[]> {
+    const params = new URLSearchParams({ kind: query.kind });
+    if (query.name !== undefined) params.set('name', query.name);
+    if (query.namespace !== undefined) params.set('namespace', query.namespace);
+    const body = await this.call<{ resources: StoredResource[] }>('GET', `/v1/resources?${params}`);
+    return body.resources;
+  }
+
+  /** Reports a running pod (or its new state); idempotent. */
+  reportPod(pod: PodInfo): Promise<{ pods: number }> {
+    return this.call('PUT', '/v1/pods', pod);
+  }
+
+  removePod(namespace: string, name: string): Promise<{ removed: boolean }> {
+    return this.call('DELETE', `/v1/pods/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`);
+  }
+
+  /** Replaces every pod known on `node` by `pods` (a runtime's full resync after either side restarted). */
+  syncNodePods(node: string, pods: PodInfo[]): Promise<{ pods: number }> {
+    return this.call('PUT', `/v1/nodes/${encodeURIComponent(node)}/pods`, { pods });
+  }
+
+  listPods(): Promise<{ pods: PodInfo[] }> {
+    return this.call('GET', '/v1/pods');
+  }
+
+  private call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise<T>((resolve, reject) => {
+      const req = request(
+        {
+          socketPath: this.socketPath,
+          method,
+          path,
+          timeout: this.timeoutMs,
+          headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', reject);
+          res.on('end', () => {
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            } catch {
+              reject(
+                new AmbitError(
+                  'AMBIT_ERR_CONTROL_API',
+                  `bad response from ${this.socketPath} (${res.statusCode})`,
+                ),
+              );
+              return;
+            }
+            if ((res.statusCode ?? 500) >= 400) reject(toError(parsed as ApiErrorBody));
+            else resolve(parsed as T);
+          });
+        },
+      );
+      req.on('timeout', () =>
+        req.destroy(
+          new AmbitError(
+            'AMBIT_ERR_CONTROL_TIMEOUT',
+            `no answer from the control plane at ${this.socketPath}`,
+          ),
+        ),
+      );
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        if (error instanceof AmbitError) reject(error);
+        else if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
+          reject(
+            new SystemError(
+              `cannot reach the control plane at ${this.socketPath} (is \`ambit control\` running? set --socket or ${CONTROL_SOCKET_ENV})`,
+              error.code,
+            ),
+          );
+        } else reject(new SystemError(`control plane API call failed: ${error.message}`, error.code));
+      });
+      req.end(payload);
+    });
+  }
+}
+
+function toError(body: ApiErrorBody): Error {
+  const { code, message, issues } = body.error ?? { code: 'AMBIT_ERR_CONTROL_API', message: 'unknown error' };
+  if (code === 'AMBIT_ERR_CONFIG_INVALID' && issues) return new ConfigError(issues);
+  return new AmbitError(code, message);
+}

@@ -1,0 +1,269 @@
+/**
+ * The data plane's discovery client (used by ztunnel and waypoint): subscribes to the control plane as a
+ * node's ztunnel or as a waypoint, applies each incremental response to the last accepted snapshot, checks
+ * it (and lets the caller check it), ACKs or NACKs it, and notifies listeners of each accepted snapshot.
+ * When the control plane is unreachable it keeps serving the last accepted snapshot and reconnects with
+ * backoff, telling the control plane what it holds so that only changes are sent. Nothing is written to
+ * disk.
+ */
+import { hostname } from 'node:os';
+import { Client, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { type BackoffPolicy, backoffDelay } from '../backoff.ts';
+import { errorMessage } from '../errors.ts';
+import {
+  type ControlPlaneConnection,
+  controlPlaneChannelOptions,
+  controlPlaneCredentials,
+} from '../grpc/credentials.ts';
+import {
+  type DiscoveryRequestMessage,
+  type DiscoveryResponseMessage,
+  discoveryService,
+} from '../grpc/protos.ts';
+import { createLogger, type Logger } from '../log.ts';
+import type { NodeSnapshot, WaypointRef, WaypointSnapshot } from '../model/index.ts';
+import {
+  type AnySnapshot,
+  assembleSnapshot,
+  decodeResource,
+  type ResourceItem,
+  resourceKey,
+  type SubscriberKind,
+} from './resources.ts';
+
+export const DEFAULT_DISCOVERY_BACKOFF: BackoffPolicy = { initialMs: 200, maxMs: 15_000 };
+
+/** What a client subscribes as: a node's ztunnel, or a waypoint (authenticated with its node's credential). */
+export type SubscribeAs =
+  | { kind: 'ztunnel'; node: string }
+  | { kind: 'waypoint'; node: string; waypoint: WaypointRef };
+
+export interface DiscoveryClientOptions<S extends AnySnapshot> {
+  connection: ControlPlaneConnection;
+  subscription: SubscribeAs;
+  /** Extra checks before accepting a snapshot: throw to NACK it (the previous snapshot stays). */
+  validate?: ((snapshot: S) => void) | undefined;
+  backoff?: BackoffPolicy | undefined;
+  log?: Logger | undefined;
+}
+
+export interface NackEvent {
+  version: string;
+  error: string;
+}
+
+interface Held {
+  version: string;
+  item: ResourceItem;
+}
+
+export class DiscoveryClient<S extends AnySnapshot> {
+  private readonly options: DiscoveryClientOptions<S>;
+  private readonly kind: SubscriberKind;
+  private readonly log: Logger;
+  private readonly backoff: BackoffPolicy;
+  private readonly snapshotListeners = new Set<(snapshot: S) => void>();
+  private readonly nackListeners = new Set<(event: NackEvent) => void>();
+  private client: Client | undefined;
+  private stream: ClientDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage> | undefined;
+  private held = new Map<string, Held>();
+  private snapshot: S | undefined;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private streamUp = false;
+
+  constructor(options: DiscoveryClientOptions<S>) {
+    this.options = options;
+    this.kind = options.subscription.kind;
+    this.backoff = options.backoff ?? DEFAULT_DISCOVERY_BACKOFF;
+    this.log = options.log ?? createLogger('discovery-client', { node: options.subscription.node });
+  }
+
+  /** Opens the stream (and keeps reopening it until `close()`). */
+  start(): this {
+    if (this.client || this.closed) return this;
+    this.client = new Client(
+      this.options.connection.address,
+      controlPlaneCredentials(this.options.connection),
+      controlPlaneChannelOptions(),
+    );
+    this.connect();
+    return this;
+  }
+
+  /** The last accepted snapshot, served even while the control plane is unreachable. */
+  current(): S | undefined {
+    return this.snapshot;
+  }
+
+  /** True while a stream to the control plane is up and has delivered a response. */
+  get connected(): boolean {
+    return this.streamUp;
+  }
+
+  /** Calls `listener` with every accepted snapshot (and at once with the current one); returns an unsubscribe. */
+  onSnapshot(listener: (snapshot: S) => void): () => void {
+    this.snapshotListeners.add(listener);
+    if (this.snapshot) this.notify(listener, this.snapshot);
+    return () => this.snapshotListeners.delete(listener);
+  }
+
+  onNack(listener: (event: NackEvent) => void): () => void {
+    this.nackListeners.add(listener);
+    return () => this.nackListeners.delete(listener);
+  }
+
+  /** Resolves with the first accepted snapshot (or the current one). */
+  ready(timeoutMs = 30_000): Promise<S> {
+    if (this.snapshot) return Promise.resolve(this.snapshot);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        reject(
+          new Error(
+            `no snapshot from the control plane at ${this.options.connection.address} within ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      const unsubscribe = this.onSnapshot((snapshot) => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(snapshot);
+      });
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.stream?.cancel();
+    this.stream = undefined;
+    this.client?.close();
+    this.client = undefined;
+    this.streamUp = false;
+  }
+
+  private connect(): void {
+    if (this.closed || !this.client) return;
+    const method = discoveryService().Stream!;
+    const stream = this.client.makeBidiStreamRequest<DiscoveryRequestMessage, DiscoveryResponseMessage>(
+      method.path,
+      method.requestSerialize as (value: DiscoveryRequestMessage) => Buffer,
+      method.responseDeserialize as (bytes: Buffer) => DiscoveryResponseMessage,
+    );
+    this.stream = stream;
+    const subscription = this.options.subscription;
+    stream.write({
+      subscriber: {
+        kind: subscription.kind,
+        node: subscription.node,
+        waypointName: subscription.kind === 'waypoint' ? subscription.waypoint.name : '',
+        waypointNamespace: subscription.kind === 'waypoint' ? subscription.waypoint.namespace : '',
+        instance: `${hostname()}/${process.pid}`,
+      },
+      initialResources: [...this.held.values()].map(({ version, item }) => ({
+        type: item.type,
+        name: item.name,
+        version,
+      })),
+    });
+    stream.on('data', (response: DiscoveryResponseMessage) => {
+      if (stream === this.stream) this.onResponse(stream, response);
+    });
+    let ended = false;
+    const lost = (reason: string) => {
+      if (ended || stream !== this.stream) return;
+      ended = true;
+      this.stream = undefined;
+      this.streamUp = false;
+      if (this.closed) return;
+      const delay = backoffDelay(this.attempt++, this.backoff);
+      this.log.warn('control plane stream lost; serving the last snapshot and reconnecting', {
+        reason,
+        retryInMs: delay,
+        version: this.snapshot?.version,
+      });
+      this.retryTimer = setTimeout(() => this.connect(), delay);
+      this.retryTimer.unref?.();
+    };
+    stream.on('error', (error: ServiceError) => lost(error.details || error.message));
+    stream.on('end', () => lost('stream ended by the control plane'));
+  }
+
+  private onResponse(
+    stream: ClientDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage>,
+    response: DiscoveryResponseMessage,
+  ): void {
+    this.streamUp = true;
+    this.attempt = 0;
+    const next = new Map(this.held);
+    let snapshot: S;
+    try {
+      for (const removed of response.removed) next.delete(resourceKey(removed.type, removed.name));
+      for (const resource of response.resources) {
+        next.set(resourceKey(resource.type, resource.name), {
+          version: resource.version,
+          item: decodeResource(this.kind, resource),
+        });
+      }
+      const waypoint =
+        this.options.subscription.kind === 'waypoint' ? this.options.subscription.waypoint : undefined;
+      snapshot = assembleSnapshot(
+        this.kind,
+        response.version,
+        [...next.values()].map((held) => held.item),
+        waypoint,
+      ) as S;
+      this.options.validate?.(snapshot);
+    } catch (error) {
+      const message = errorMessage(error);
+      this.log.warn('rejected a snapshot (NACK); keeping the previous one', {
+        version: response.version,
+        error: message,
+      });
+      stream.write({
+        responseNonce: response.nonce,
+        version: response.version,
+        error: message || 'rejected',
+      });
+      for (const listener of this.nackListeners) listener({ version: response.version, error: message });
+      return;
+    }
+    this.held = next;
+    this.snapshot = snapshot;
+    stream.write({ responseNonce: response.nonce, version: response.version });
+    for (const listener of this.snapshotListeners) this.notify(listener, snapshot);
+  }
+
+  private notify(listener: (snapshot: S) => void, snapshot: S): void {
+    try {
+      listener(snapshot);
+    } catch (error) {
+      this.log.error('snapshot listener failed', { error: errorMessage(error) });
+    }
+  }
+}
+
+/** A ztunnel's client: subscribes as `node`, receives NodeSnapshots. */
+export function ztunnelDiscovery(
+  options: Omit<DiscoveryClientOptions<NodeSnapshot>, 'subscription'> & { node: string },
+): DiscoveryClient<NodeSnapshot> {
+  return new DiscoveryClient<NodeSnapshot>({
+    ...options,
+    subscription: { kind: 'ztunnel', node: options.node },
+  });
+}
+
+/** A waypoint's client: subscribes as its Gateway, from the node it runs on. */
+export function waypointDiscovery(
+  options: Omit<DiscoveryClientOptions<WaypointSnapshot>, 'subscription'> & {
+    node: string;
+    waypoint: WaypointRef;
+  },
+): DiscoveryClient<WaypointSnapshot> {
+  return new DiscoveryClient<WaypointSnapshot>({
+    ...options,
+    subscription: { kind: 'waypoint', node: options.node, waypoint: options.waypoint },
+  });
+}

@@ -1,0 +1,147 @@
+/**
+ * How snapshots travel: each snapshot is a set of named, typed resources (one per workload, service,
+ * policy...), each encoded once as JSON and versioned by a hash of that encoding. The control plane sends
+ * only resources whose version the client does not hold, and names the ones it should drop; the client
+ * reassembles the snapshot. Shared by both ends so that they cannot disagree.
+ */
+import { hash } from 'node:crypto';
+import type { NodeSnapshot, WaypointRef, WaypointSnapshot } from '../model/index.ts';
+
+export type SubscriberKind = 'ztunnel' | 'waypoint';
+
+export type AnySnapshot = NodeSnapshot | WaypointSnapshot;
+
+/** A resource as the client holds it and the server tracks it. */
+export interface EncodedResource {
+  type: string;
+  name: string;
+  version: string;
+  body: Buffer;
+}
+
+export interface ResourceItem {
+  type: string;
+  name: string;
+  value: unknown;
+}
+
+/** The single resource that carries the trust bundle. */
+export const TRUST_BUNDLE_TYPE = 'trustbundle';
+const TRUST_BUNDLE_NAME = 'roots';
+const GATEWAY_TYPE = 'gateway';
+
+interface Named {
+  name: string;
+  namespace: string;
+}
+
+const namespaced = (item: Named) => `${item.namespace}/${item.name}`;
+
+/** Which lists of a snapshot become which resource types, and each item's name. */
+const LISTS = {
+  ztunnel: [
+    { type: 'workload', field: 'workloads', name: (item: { uid: string }) => item.uid },
+    { type: 'service', field: 'services', name: namespaced },
+    { type: 'policy', field: 'policies', name: namespaced },
+    { type: 'peerauth', field: 'peerAuthentications', name: namespaced },
+  ],
+  waypoint: [
+    { type: 'workload', field: 'workloads', name: (item: { uid: string }) => item.uid },
+    { type: 'service', field: 'services', name: namespaced },
+    { type: 'virtualservice', field: 'virtualServices', name: namespaced },
+    { type: 'destinationrule', field: 'destinationRules', name: namespaced },
+    { type: 'httproute', field: 'httpRoutes', name: namespaced },
+    { type: 'authorization', field: 'authorizationPolicies', name: namespaced },
+  ],
+} as const;
+
+export function resourceKey(type: string, name: string): string {
+  return `${type}/${name}`;
+}
+
+export function encodeResource(item: ResourceItem): EncodedResource {
+  const body = Buffer.from(JSON.stringify(item.value));
+  return { type: item.type, name: item.name, version: hash('sha1', body, 'base64url'), body };
+}
+
+/** The resources of a snapshot (without its version), as the control plane enumerates a subscriber's view. */
+export function snapshotResources(kind: SubscriberKind, view: Omit<AnySnapshot, 'version'>): ResourceItem[] {
+  const items: ResourceItem[] = [];
+  const record = view as unknown as Record<string, unknown>;
+  for (const list of LISTS[kind]) {
+    for (const value of record[list.field] as unknown[]) {
+      items.push({ type: list.type, name: (list.name as (item: unknown) => string)(value), value });
+    }
+  }
+  if (kind === 'waypoint') {
+    const gateway = (view as Omit<WaypointSnapshot, 'version'>).gateway;
+    if (gateway) items.push({ type: GATEWAY_TYPE, name: namespaced(gateway), value: gateway });
+  }
+  items.push({ type: TRUST_BUNDLE_TYPE, name: TRUST_BUNDLE_NAME, value: view.trustBundle });
+  return items;
+}
+
+/** A resource the client cannot make sense of: the response that carried it is NACKed. */
+export class ResourceError extends Error {
+  override name = 'ResourceError';
+}
+
+/** Decodes a resource body and checks that it names itself as the resource does. */
+export function decodeResource(kind: SubscriberKind, resource: EncodedResource): ResourceItem {
+  let value: unknown;
+  try {
+    value = JSON.parse(resource.body.toString('utf8'));
+  } catch (error) {
+    throw new ResourceError(
+      `${resource.type} ${resource.name}: body is not JSON (${(error as Error).message})`,
+    );
+  }
+  if (resource.type === TRUST_BUNDLE_TYPE) {
+    if (
+      !Array.isArray(value) ||
+      !value.every((pem) => typeof pem === 'string' && pem.includes('BEGIN CERTIFICATE'))
+    ) {
+      throw new ResourceError('trust bundle: expected a list of PEM certificates');
+    }
+    return { type: resource.type, name: resource.name, value };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ResourceError(`${resource.type} ${resource.name}: expected an object`);
+  }
+  const list = LISTS[kind].find((candidate) => candidate.type === resource.type);
+  const nameOf = list
+    ? (list.name as (item: unknown) => string)
+    : resource.type === GATEWAY_TYPE && kind === 'waypoint'
+      ? namespaced
+      : undefined;
+  if (!nameOf)
+    throw new ResourceError(`unknown resource type ${JSON.stringify(resource.type)} for a ${kind}`);
+  if (nameOf(value as Named) !== resource.name) {
+    throw new ResourceError(
+      `${resource.type} ${resource.name}: body names ${JSON.stringify(nameOf(value as Named))}`,
+    );
+  }
+  return { type: resource.type, name: resource.name, value };
+}
+
+/**
+ * Reassembles a snapshot from decoded resources (lists sorted by name, so snapshots compare equal). A
+ * waypoint's snapshot also carries its own name, which the client knows.
+ */
+export function assembleSnapshot(
+  kind: SubscriberKind,
+  version: string,
+  items: Iterable<ResourceItem>,
+  waypoint?: WaypointRef,
+): AnySnapshot {
+  const sorted = [...items].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const snapshot: Record<string, unknown> = { version };
+  for (const list of LISTS[kind])
+    snapshot[list.field] = sorted.filter((item) => item.type === list.type).map((item) => item.value);
+  snapshot.trustBundle = sorted.find((item) => item.type === TRUST_BUNDLE_TYPE)?.value ?? [];
+  if (kind === 'waypoint') {
+    snapshot.waypoint = waypoint;
+    snapshot.gateway = sorted.find((item) => item.type === GATEWAY_TYPE)?.value;
+  }
+  return snapshot as unknown as AnySnapshot;
+}

@@ -1,0 +1,78 @@
+/**
+ * The wire protocol between the control plane and the data plane: the proto files in `proto/`, loaded once,
+ * and the TypeScript shapes of their messages (proto-loader with camelCase field names).
+ */
+import { fileURLToPath } from 'node:url';
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+
+const PROTO_ROOT = fileURLToPath(new URL('../../../proto', import.meta.url));
+
+export interface SubscriberMessage {
+  kind: string;
+  node: string;
+  waypointName: string;
+  waypointNamespace: string;
+  instance: string;
+}
+
+export interface ResourceVersionMessage {
+  type: string;
+  name: string;
+  version: string;
+}
+
+export interface DiscoveryRequestMessage {
+  subscriber?: SubscriberMessage | null;
+  initialResources?: ResourceVersionMessage[];
+  responseNonce?: string;
+  version?: string;
+  error?: string;
+}
+
+export interface ResourceMessage {
+  type: string;
+  name: string;
+  version: string;
+  body: Buffer;
+}
+
+export interface DiscoveryResponseMessage {
+  version: string;
+  nonce: string;
+  resources: ResourceMessage[];
+  removed: ResourceVersionMessage[];
+}
+
+export interface CreateCertificateRequestMessage {
+  csr: string;
+  validityDuration: number;
+}
+
+export interface CreateCertificateResponseMessage {
+  certChain: string[];
+}
+
+function load(file: string, service: string): ServiceDefinition {
+  const definition = loadSync(file, {
+    includeDirs: [PROTO_ROOT],
+    keepCase: false,
+    longs: Number,
+    defaults: true,
+    arrays: true,
+  });
+  return definition[service] as ServiceDefinition;
+}
+
+let discovery: ServiceDefinition | undefined;
+let ca: ServiceDefinition | undefined;
+
+export function discoveryService(): ServiceDefinition {
+  discovery ??= load('ambit/discovery/v1/discovery.proto', 'ambit.discovery.v1.Discovery');
+  return discovery;
+}
+
+export function certificateService(): ServiceDefinition {
+  ca ??= load('ambit/ca/v1/ca.proto', 'ambit.ca.v1.CertificateService');
+  return ca;
+}

@@ -1,0 +1,141 @@
+/**
+ * Child processes for integration tests: JSON-lines clients and `ambit` commands. Every process started here
+ * is killed by `killAll()` (call it in afterAll), whatever happened in the test.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const AMBIT = `${ROOT}bin/ambit.mjs`;
+
+const started = new Set<ChildProcess>();
+
+export function killAll(): void {
+  for (const child of started)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  started.clear();
+}
+
+export function track(child: ChildProcess): ChildProcess {
+  started.add(child);
+  child.once('exit', () => started.delete(child));
+  return child;
+}
+
+export type Event = Record<string, unknown> & { event: string };
+
+/** A process that prints JSON lines on stdout and takes JSON lines on stdin. */
+export class JsonLinesProcess {
+  readonly child: ChildProcess;
+  readonly events: Event[] = [];
+  readonly stderr: string[] = [];
+  private waiters: { predicate: (event: Event) => boolean; resolve: (event: Event) => void }[] = [];
+
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = track(
+      spawn(process.execPath, args, {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      }),
+    );
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      let event: Event;
+      try {
+        event = JSON.parse(line) as Event;
+      } catch {
+        return;
+      }
+      this.events.push(event);
+      this.waiters = this.waiters.filter((waiter) => {
+        if (!waiter.predicate(event)) return true;
+        waiter.resolve(event);
+        return false;
+      });
+    });
+    createInterface({ input: this.child.stderr! }).on('line', (line) => this.stderr.push(line));
+  }
+
+  send(command: Record<string, unknown>): void {
+    this.child.stdin!.write(`${JSON.stringify(command)}\n`);
+  }
+
+  /** The first event (already seen from `since`, or to come) matching `predicate`. */
+  waitFor(predicate: (event: Event) => boolean, timeoutMs = 15_000, since = 0): Promise<Event> {
+    const seen = this.events.slice(since).find(predicate);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for an event; last events: ${JSON.stringify(this.events.slice(-3))}; stderr: ${this.stderr.slice(-5).join('\n')}`,
+          ),
+        );
+      }, timeoutMs);
+      this.waiters.push({
+        predicate,
+        resolve: (event) => {
+          clearTimeout(timer);
+          resolve(event);
+        },
+      });
+    });
+  }
+
+  /** Sends a command and waits for its answer event. */
+  async ask(command: Record<string, unknown>, answer: string, timeoutMs = 15_000): Promise<Event> {
+    const since = this.events.length;
+    this.send(command);
+    return this.waitFor((event) => event.event === answer, timeoutMs, since);
+  }
+}
+
+/** Runs `ambit <args>` to completion. */
+export function ambit(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  input?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = track(
+      spawn(process.execPath, [AMBIT, ...args], {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      }),
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr!.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin!.end(input);
+  });
+}
+
+export async function until<T>(
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`,
+  );
+}

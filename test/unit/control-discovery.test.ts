@@ -1,0 +1,238 @@
+/**
+ * Discovery as data: how snapshots become versioned resources and back, and how the control plane tracks
+ * what each client holds (incremental pushes, one response in flight, ACK, NACK, resync after reconnect).
+ */
+import { describe, expect, it } from 'vitest';
+import { diffResources, Subscription } from '../../src/control/discovery/subscription.ts';
+import { buildMesh } from '../../src/control/model/mesh.ts';
+import { ztunnelView } from '../../src/control/model/views.ts';
+import type { PodRecord } from '../../src/control/pods/pod-source.ts';
+import type { Resource } from '../../src/core/config/resource.ts';
+import {
+  assembleSnapshot,
+  decodeResource,
+  type EncodedResource,
+  encodeResource,
+  ResourceError,
+  resourceKey,
+  snapshotResources,
+} from '../../src/core/discovery/resources.ts';
+import type { NodeSnapshot } from '../../src/core/model/index.ts';
+
+const ROOT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+
+function meshOf(pods: PodRecord[], services: number) {
+  const resources: Resource[] = Array.from({ length: services }, (_, i) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: `svc-${i}`, namespace: 'default', labels: {}, annotations: {} },
+    spec: {
+      selector: { app: `app-${i}` },
+      clusterIP: `10.96.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+      ports: [{ port: 80, targetPort: 8080 }],
+    },
+    source: { file: 'gen.yaml', document: i + 1 },
+  }));
+  return buildMesh({ resources, pods, trustDomain: 'cluster.local', trustBundle: [ROOT] });
+}
+
+function pods(count: number, nodes: number, services: number): PodRecord[] {
+  return Array.from({ length: count }, (_, i) => ({
+    uid: `default/pod-${i}`,
+    name: `pod-${i}`,
+    namespace: 'default',
+    node: `node-${i % nodes}`,
+    ips: [`10.244.${Math.floor(i / 250)}.${(i % 250) + 1}`],
+    serviceAccount: `sa-${i % services}`,
+    labels: { app: `app-${i % services}` },
+    ready: true,
+    ports: [],
+  }));
+}
+
+function encode(view: Omit<NodeSnapshot, 'version'>): Map<string, EncodedResource> {
+  return new Map(
+    snapshotResources('ztunnel', view).map((item) => [
+      resourceKey(item.type, item.name),
+      encodeResource(item),
+    ]),
+  );
+}
+
+describe('resources', () => {
+  it('round-trip a snapshot: encode, decode, reassemble', () => {
+    const view = ztunnelView(meshOf(pods(6, 2, 3), 3), 'node-0');
+    const decoded = [...encode(view).values()].map((resource) => decodeResource('ztunnel', resource));
+    const snapshot = assembleSnapshot('ztunnel', '7', decoded) as NodeSnapshot;
+    expect(snapshot).toEqual({
+      version: '7',
+      ...view,
+      services: [...view.services].sort((a, b) =>
+        `${a.namespace}/${a.name}` < `${b.namespace}/${b.name}` ? -1 : 1,
+      ),
+    });
+  });
+
+  it('version a resource by its content', () => {
+    const a = encodeResource({ type: 'workload', name: 'x', value: { uid: 'x', ips: ['1.2.3.4'] } });
+    const b = encodeResource({ type: 'workload', name: 'x', value: { uid: 'x', ips: ['1.2.3.4'] } });
+    const c = encodeResource({ type: 'workload', name: 'x', value: { uid: 'x', ips: ['1.2.3.5'] } });
+    expect(a.version).toBe(b.version);
+    expect(a.version).not.toBe(c.version);
+  });
+
+  it.each([
+    [{ type: 'workload', name: 'a', body: Buffer.from('{') }, /workload a: body is not JSON/],
+    [{ type: 'workload', name: 'a', body: Buffer.from('{"uid":"b"}') }, 'workload a: body names "b"'],
+    [
+      { type: 'virtualservice', name: 'ns/a', body: Buffer.from('{"name":"a","namespace":"ns"}') },
+      'unknown resource type "virtualservice" for a ztunnel',
+    ],
+    [
+      { type: 'trustbundle', name: 'roots', body: Buffer.from('["nope"]') },
+      'trust bundle: expected a list of PEM certificates',
+    ],
+  ])('refuse a resource the client cannot use (%#)', (resource, message) => {
+    expect(() => decodeResource('ztunnel', { ...resource, version: 'v' })).toThrow(ResourceError);
+    expect(() => decodeResource('ztunnel', { ...resource, version: 'v' })).toThrow(message);
+  });
+});
+
+describe('incremental push', () => {
+  it('one changed pod in a 1000-pod mesh resends that workload and the services selecting it, not the world', () => {
+    const before = pods(1000, 50, 50);
+    const after = before.map((pod) =>
+      pod.name === 'pod-7' ? { ...pod, labels: { ...pod.labels, version: 'v2' } } : pod,
+    );
+    const old = encode(ztunnelView(meshOf(before, 50), 'node-3'));
+    const next = encode(ztunnelView(meshOf(after, 50), 'node-3'));
+    const diff = diffResources(next, new Map([...old].map(([key, resource]) => [key, resource.version])));
+    expect(diff.resources.map((resource) => resourceKey(resource.type, resource.name))).toEqual([
+      'workload/default/pod-7',
+    ]);
+    expect(diff.removed).toEqual([]);
+    const removedPod = encode(
+      ztunnelView(
+        meshOf(
+          before.filter((pod) => pod.name !== 'pod-7'),
+          50,
+        ),
+        'node-3',
+      ),
+    );
+    const removal = diffResources(
+      removedPod,
+      new Map([...old].map(([key, resource]) => [key, resource.version])),
+    );
+    expect(removal.resources.map((resource) => resourceKey(resource.type, resource.name))).toEqual([
+      'service/default/svc-7',
+    ]);
+    expect(removal.removed).toEqual([{ type: 'workload', name: 'default/pod-7', version: '' }]);
+  });
+});
+
+describe('subscription (what the control plane believes a client holds)', () => {
+  const target = (entries: [string, string][]) =>
+    new Map(
+      entries.map(([key, version]) => {
+        const [type, name] = key.split('/') as [string, string];
+        return [key, { type, name, version, body: Buffer.from('{}') }];
+      }),
+    );
+  const info = { kind: 'ztunnel' as const, node: 'n', instance: 'i', peer: 'p' };
+
+  it('always answers the first request, then sends only differences, one response at a time', () => {
+    const sub = new Subscription('s', info, []);
+    const first = sub.prepare(target([['workload/a', '1']]), 'v1', 0, true)!;
+    expect(first.resources.map((r) => r.name)).toEqual(['a']);
+    // A change while the first response is in flight waits for the answer.
+    expect(sub.prepare(target([['workload/a', '2']]), 'v2', 0)).toBeUndefined();
+    const answer = sub.answer(first.nonce, '');
+    expect(answer.resend).toBe(true);
+    const second = sub.prepare(
+      target([
+        ['workload/a', '2'],
+        ['workload/b', '1'],
+      ]),
+      'v3',
+      0,
+    )!;
+    expect(second.resources.map((r) => `${r.name}@${r.version}`)).toEqual(['a@2', 'b@1']);
+    sub.answer(second.nonce, '');
+    expect(
+      sub.prepare(
+        target([
+          ['workload/a', '2'],
+          ['workload/b', '1'],
+        ]),
+        'v4',
+        0,
+      ),
+    ).toBeUndefined();
+    expect(
+      sub.status(
+        target([
+          ['workload/a', '2'],
+          ['workload/b', '1'],
+        ]),
+      ),
+    ).toMatchObject({ ackedVersion: 'v3', inSync: true, nacks: 0 });
+  });
+
+  it('after a NACK keeps what the client held, and sends the rejected change again with the next one', () => {
+    const sub = new Subscription('s', info, []);
+    sub.answer(sub.prepare(target([['workload/a', '1']]), 'v1', 0, true)!.nonce, '');
+    const bad = sub.prepare(
+      target([
+        ['workload/a', '1'],
+        ['workload/bad', '1'],
+      ]),
+      'v2',
+      0,
+    )!;
+    expect(sub.answer(bad.nonce, 'cannot apply workload bad')).toMatchObject({ resend: false });
+    expect(
+      sub.status(
+        target([
+          ['workload/a', '1'],
+          ['workload/bad', '1'],
+        ]),
+      ),
+    ).toMatchObject({
+      ackedVersion: 'v1',
+      inSync: false,
+      nacks: 1,
+      lastNack: { version: 'v2', message: 'cannot apply workload bad' },
+    });
+    const next = sub.prepare(
+      target([
+        ['workload/a', '1'],
+        ['workload/bad', '1'],
+        ['workload/c', '1'],
+      ]),
+      'v3',
+      0,
+    )!;
+    expect(next.resources.map((r) => r.name)).toEqual(['bad', 'c']);
+    // Stale or unknown nonces are ignored.
+    expect(sub.answer('not-a-nonce', '')).toEqual({ resend: false });
+  });
+
+  it('after a reconnect sends only what changed since what the client says it holds', () => {
+    const sub = new Subscription('s', info, [
+      { type: 'workload', name: 'a', version: '1' },
+      { type: 'workload', name: 'gone', version: '1' },
+    ]);
+    const first = sub.prepare(
+      target([
+        ['workload/a', '1'],
+        ['workload/b', '1'],
+      ]),
+      'v9',
+      0,
+      true,
+    )!;
+    expect(first.resources.map((r) => r.name)).toEqual(['b']);
+    expect(first.removed).toEqual([{ type: 'workload', name: 'gone', version: '' }]);
+  });
+});

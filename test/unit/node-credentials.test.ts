@@ -1,0 +1,57 @@
+/** Node credentials: the files `ambit local up` creates, and the control plane's authentication by them. */
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Metadata } from '@grpc/grpc-js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TokenFileAuthenticator } from '../../src/control/auth/node-authenticator.ts';
+import { controlPaths } from '../../src/core/control-api/paths.ts';
+import {
+  createNodeCredential,
+  readNodeToken,
+  removeNodeCredential,
+} from '../../src/core/node-credentials.ts';
+
+const state = mkdtempSync(join(tmpdir(), 'ambit-node-cred-'));
+afterAll(() => rmSync(state, { recursive: true, force: true }));
+
+function bearer(token: string): Metadata {
+  const metadata = new Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  return metadata;
+}
+
+describe('node credentials', () => {
+  it('are random tokens in 0600 files under a 0700 directory, created once', () => {
+    const first = createNodeCredential(state, 'node-a');
+    expect(first.tokenFile).toBe(join(state, 'nodes', 'node-a.token'));
+    expect(statSync(first.tokenFile).mode & 0o777).toBe(0o600);
+    expect(statSync(controlPaths(state).nodeTokens).mode & 0o777).toBe(0o700);
+    expect(first.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(createNodeCredential(state, 'node-a').token).toBe(first.token);
+    expect(createNodeCredential(state, 'node-b').token).not.toBe(first.token);
+    expect(readNodeToken(first.tokenFile)).toBe(first.token);
+  });
+
+  it('refuse node names that are not DNS names (or could escape the directory)', () => {
+    expect(() => createNodeCredential(state, '../etc')).toThrow('invalid node name "../etc"');
+    expect(() => createNodeCredential(state, 'Node_A')).toThrow('invalid node name');
+  });
+
+  it('authenticate a caller as its node, and refuse unknown, missing or removed credentials', async () => {
+    const authenticator = new TokenFileAuthenticator(controlPaths(state).nodeTokens);
+    const a = createNodeCredential(state, 'node-a');
+    expect(await authenticator.authenticate(bearer(a.token))).toBe('node-a');
+    await expect(authenticator.authenticate(bearer('nope'))).rejects.toThrow('unknown node credential');
+    await expect(authenticator.authenticate(new Metadata())).rejects.toThrow('missing node credential');
+    // A credential created while running is picked up (the directory changed).
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const c = createNodeCredential(state, 'node-c');
+    expect(await authenticator.authenticate(bearer(c.token))).toBe('node-c');
+    removeNodeCredential(state, 'node-c');
+    writeFileSync(join(state, 'nodes', 'README'), 'not a token');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await expect(authenticator.authenticate(bearer(c.token))).rejects.toThrow('unknown node credential');
+    expect(await authenticator.authenticate(bearer(a.token))).toBe('node-a');
+  });
+});
