@@ -13,6 +13,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AmbitError, errorMessage } from '../../core/errors.ts';
+import { KeyedQueue } from '../../core/keyed-queue.ts';
 import { isEnrolled } from '../../core/labels.ts';
 import { createLogger } from '../../core/log.ts';
 import { EnrollmentClient } from '../../redirect/enroll/client.ts';
@@ -50,7 +51,7 @@ export function wantsEnrollment(context: ExtensionContext, pod: PodRecord): bool
 class Enrollments {
   readonly #context: ExtensionContext;
   readonly #clients = new Map<string, EnrollmentClient>();
-  readonly #queues = new Map<string, Promise<void>>();
+  readonly #queue = new KeyedQueue();
 
   constructor(context: ExtensionContext) {
     this.#context = context;
@@ -62,15 +63,7 @@ class Enrollments {
    * labels when it runs, so a start gate and a label change racing each other end in the latest intent.
    */
   reconcile(uid: string): Promise<void> {
-    const previous = this.#queues.get(uid) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(() => this.#reconcile(uid));
-    this.#queues.set(uid, next);
-    void next
-      .catch(() => {})
-      .finally(() => {
-        if (this.#queues.get(uid) === next) this.#queues.delete(uid);
-      });
-    return next;
+    return this.#queue.run(uid, () => this.#reconcile(uid));
   }
 
   async #reconcile(uid: string): Promise<void> {
