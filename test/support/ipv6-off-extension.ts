@@ -2,7 +2,8 @@
  * A cluster extension for the fail-closed test of enrollment: before the supervisor starts, it turns IPv6
  * off inside the namespace of every pod annotated `test.ambit.dev/ipv6: "off"` (as a pod's own sysctls
  * would). The capture rules include an IPv6 policy route, which the kernel then refuses, so the node agent
- * really cannot capture that pod. Only the pod's own namespace is touched.
+ * really cannot capture that pod. Only the pod's own namespace is touched. (Should the agent ever install
+ * the IPv4 part alone where IPv6 is off, the fail-closed test needs another real failure.)
  */
 import { execFileSync } from 'node:child_process';
 import type { ClusterExtension } from '../../src/local/extensions.ts';

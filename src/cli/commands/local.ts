@@ -26,7 +26,7 @@ const USAGE = `Usage: ambit local <command> [options]
 Commands:
   up -f <cluster.yaml> [--name N] [--keep-on-failure]   build a cluster and start its pods
   down [--name N | --all]                                remove a cluster (idempotent)
-  status [--name N] [-o table|json]                      nodes, pods (state, restarts) and services
+  status [--name N] [-o table|json]                      nodes, pods (state, restarts, mesh), services
   exec <pod> [-n ns] [--name N] -- <cmd...>              run a command in a pod's netns as its user
   logs <pod|node|component|supervisor> [-n ns] [--name N] [--tail N] [-f]
   label <pod|namespace> <name> [-n ns] [--name N] [--overwrite] key=value... key-...
