@@ -14,7 +14,7 @@ export interface CommandEntry {
 
 export const COMMANDS: Record<string, CommandEntry> = {
   local: {
-    summary: 'the local multi-node cluster: up, down, status, exec, logs, demo',
+    summary: 'the local multi-node cluster: up, down, status, exec, logs, label, demo',
     load: () => import('./commands/local.ts'),
   },
   echo: { summary: 'the built-in HTTP and TCP test server', load: () => import('./commands/echo.ts') },

@@ -5,17 +5,23 @@
  *
  * Order of events at `up`: topology created -> `prepare` (every extension, in order) -> `systemProcesses`
  * collected and handed to the supervisor with the pods -> the supervisor starts the system processes,
- * then, for each pod, awaits every `beforePodStart` and only then starts the pod's process.
+ * then, for each pod, awaits every `beforePodStart` and only then starts the pod's process. While the
+ * cluster runs, `ambit local label` changes labels through the supervisor, which calls `podRelabeled` for
+ * each pod concerned; when it stops, it calls `stop`.
  */
 import { pathToFileURL } from 'node:url';
 import { AmbitError, errorMessage } from '../core/errors.ts';
 import type { StatePaths } from './state.ts';
+import type { PodMesh } from './supervisor/status.ts';
 import type { ClusterState, PodRecord, ProcessSpec } from './types.ts';
 
 export interface ExtensionContext {
+  /** In the supervisor, always the latest record: labels change while the cluster runs. */
   cluster: ClusterState;
   /** Where to keep files: `paths.dir` is removed by `down` (put secrets in a 0700 subdirectory). */
   paths: StatePaths;
+  /** In the supervisor only: records what the mesh made of a pod, for `ambit local status`. */
+  reportMesh?: ((podUid: string, mesh: PodMesh) => void) | undefined;
 }
 
 export interface ClusterExtension {
@@ -32,10 +38,18 @@ export interface ClusterExtension {
    * its node's ztunnel and wait for the ACK. A rejection is retried with backoff; the pod waits meanwhile.
    */
   beforePodStart?(pod: PodRecord, context: ExtensionContext): Promise<void>;
+  /**
+   * In the supervisor, after the labels of the pod or of its namespace changed, whatever the pod's state
+   * (running, waiting for its gate, ended): e.g. enroll or unenroll it without restarting it. A rejection
+   * is reported to whoever changed the labels; the labels stay changed.
+   */
+  podRelabeled?(pod: PodRecord, context: ExtensionContext): Promise<void>;
+  /** In the supervisor, once every process has stopped (cluster going down): let go of connections. */
+  stop?(context: ExtensionContext): Promise<void>;
 }
 
 /** Extension modules (paths relative to this file, or URLs) that every local cluster uses. */
-export const DEFAULT_EXTENSION_MODULES: readonly string[] = [];
+export const DEFAULT_EXTENSION_MODULES: readonly string[] = ['./mesh/enrollment.ts'];
 
 /** Absolute URLs of the default modules, as recorded in a cluster's state. */
 export function defaultExtensionUrls(): string[] {

@@ -71,6 +71,7 @@ export function podProcess(paths: StatePaths, pod: PodRecord): ProcessSpec {
     readyPorts: pod.container.ports
       .filter((port) => port.protocol === 'TCP')
       .map((port) => port.containerPort),
+    readyUnixSockets: [],
   };
 }
 
@@ -84,6 +85,8 @@ export interface SystemProcessOptions {
   runAsGroup?: number;
   /** TCP ports that must be listening in the node's namespace before the process counts as ready. */
   readyPorts?: number[];
+  /** Paths where unix sockets must be listening (bound by the process, in its namespace) to be ready. */
+  readyUnixSockets?: string[];
 }
 
 /** A system component in a node's namespace: root, restarted always, `ambit` on its PATH, JSON logs. */
@@ -101,6 +104,7 @@ export function systemProcess(paths: StatePaths, options: SystemProcessOptions):
     logFile: logFileFor(paths, options.id),
     restartPolicy: 'Always',
     readyPorts: options.readyPorts ?? [],
+    readyUnixSockets: options.readyUnixSockets ?? [],
   };
 }
 

@@ -8,6 +8,7 @@ import { findProcesses } from './procfs.ts';
 import type { StatePaths } from './state.ts';
 import {
   describeState,
+  type PodMesh,
   type ProcessExit,
   type ProcessState,
   readSupervisorStatus,
@@ -40,6 +41,8 @@ export interface ClusterReport {
     serviceAccount: string;
     runAsUser: number;
     netns: string;
+    /** Where the pod stands in the mesh, once the enrollment extension has said (absent: not known). */
+    mesh?: PodMesh | undefined;
   } & ProcessReport)[];
   services: {
     name: string;
@@ -89,6 +92,7 @@ export function buildReport(cluster: ClusterState, paths: StatePaths): ClusterRe
       serviceAccount: pod.serviceAccount,
       runAsUser: pod.runAsUser,
       netns: pod.netns,
+      mesh: running.length > 0 ? byId.get(podProcessId(pod))?.mesh : undefined,
       ...processReport(podProcessId(pod)),
     })),
     services: cluster.services.map((service) => ({
@@ -117,7 +121,7 @@ export function renderReport(report: ClusterReport): string {
     ),
     '',
     table(
-      ['NAMESPACE', 'POD', 'IP', 'NODE', 'READY', 'STATUS', 'RESTARTS', 'USER', 'SERVICE ACCOUNT'],
+      ['NAMESPACE', 'POD', 'IP', 'NODE', 'READY', 'STATUS', 'RESTARTS', 'MESH', 'USER', 'SERVICE ACCOUNT'],
       report.pods.map((pod) => [
         pod.namespace,
         pod.name,
@@ -126,11 +130,18 @@ export function renderReport(report: ClusterReport): string {
         pod.ready ? 'yes' : 'no',
         pod.status,
         String(pod.restarts),
+        pod.mesh?.state ?? '-',
         String(pod.runAsUser),
         pod.serviceAccount,
       ]),
     ),
   ];
+  // Why a pod is not running, or not in the mesh as its labels say: the start gate's error says both.
+  const notes = report.pods.flatMap((pod) => {
+    const note = pod.message ?? pod.mesh?.message;
+    return note === undefined ? [] : [`${pod.uid}: ${note}`];
+  });
+  if (notes.length > 0) sections.push('', ...notes);
   if (report.services.length > 0) {
     sections.push(
       '',

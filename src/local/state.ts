@@ -30,6 +30,8 @@ export interface StatePaths {
   supervisorLog: string;
   /** Put first on every pod's PATH: `ambit` and `node` from this checkout. */
   bin: string;
+  /** The running supervisor's control socket (`ambit local label` talks to it; see supervisor/control.ts). */
+  control: string;
 }
 
 export function statePaths(dir: string): StatePaths {
@@ -44,7 +46,21 @@ export function statePaths(dir: string): StatePaths {
     logs: join(dir, 'logs'),
     supervisorLog: join(dir, 'logs', 'supervisor.log'),
     bin: join(dir, 'bin'),
+    control: join(dir, 'supervisor.sock'),
   };
+}
+
+/** Longest path a unix socket can be bound at (`sun_path` is 108 bytes, NUL included). */
+const MAX_UNIX_SOCKET_PATH = 107;
+
+/** Refuses, before anything is created, a socket path that bind() would reject (a deep $AMBIT_STATE_DIR). */
+export function checkUnixSocketPath(path: string, what: string): void {
+  if (Buffer.byteLength(path) > MAX_UNIX_SOCKET_PATH) {
+    throw new AmbitError(
+      'AMBIT_ERR_SOCKET_PATH',
+      `${what} ${path} is longer than the ${MAX_UNIX_SOCKET_PATH} bytes a unix socket path may have: use a shorter state directory ($AMBIT_STATE_DIR) or shorter cluster and node names`,
+    );
+  }
 }
 
 export function clusterDir(root: string, name: string): string {

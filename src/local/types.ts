@@ -1,7 +1,8 @@
 /**
  * What a local cluster is made of, as recorded in its state directory (`cluster.json`). Plain data: written
  * by `up`, read by every other command, by the supervisor and by the extensions that add the mesh. A
- * cluster is static once up: these records never change while it runs.
+ * cluster's shape is static once up; only the labels of namespaces and pods change while it runs
+ * (`ambit local label`, applied and written back by the supervisor, the file's only writer after `up`).
  */
 import type { PortProtocol, RestartPolicy, ServicePortSpec } from '../core/config/kinds/core.ts';
 
@@ -127,6 +128,8 @@ export interface ProcessSpec {
   /** stdout and stderr go here (appended). */
   logFile: string;
   restartPolicy: RestartPolicy;
-  /** The process is ready once TCP listeners on all these ports exist in its namespace (none: at start). */
+  /** The process is ready once TCP listeners on all these ports exist in its namespace (none: at start)... */
   readyPorts: number[];
+  /** ...and unix sockets are listening at all these paths in its namespace (a node agent's socket). */
+  readyUnixSockets: string[];
 }

@@ -23,7 +23,7 @@ import { type Progress, silentProgress } from './progress.ts';
 import { resolvedConfig } from './resolved-config.ts';
 import { checkRangesFree, guardRoutesOf } from './routes.ts';
 import { run } from './run.ts';
-import { clusterDir, type StatePaths, statePaths, writeJsonAtomic } from './state.ts';
+import { checkUnixSocketPath, clusterDir, type StatePaths, statePaths, writeJsonAtomic } from './state.ts';
 import { type ProcessStatus, readSupervisorStatus } from './supervisor/status.ts';
 import { topologySteps } from './topology.ts';
 import type { ClusterState } from './types.ts';
@@ -127,6 +127,7 @@ async function preflight(cluster: ClusterState, paths: StatePaths): Promise<void
     );
   }
   if (existsSync(paths.dir)) throw clusterExists(cluster, paths);
+  checkUnixSocketPath(paths.control, "the supervisor's control socket");
   await Promise.all([run(['ip', '-V']), run(['setpriv', '--version'])]);
   const leftovers = [
     ...listNetns().filter((ns) => ns.startsWith(clusterNetnsPrefix(cluster.name))),

@@ -8,6 +8,7 @@
  * ACK comes after both, and the runtime starts a new pod's process only after the ACK.
  */
 import { AmbitError, errorMessage } from '../core/errors.ts';
+import { KeyedQueue } from '../core/keyed-queue.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { Netns } from '../core/sys/netns-socket.ts';
 import type { BackendChoice } from './backend/types.ts';
@@ -40,8 +41,8 @@ export class CaptureAgent implements EnrollmentHandler {
   readonly #options: CaptureAgentOptions;
   readonly #log: Logger;
   readonly #pods = new Map<string, Captured>();
-  /** Per-pod chain of operations: add and remove of one pod never overlap. */
-  readonly #queues = new Map<string, Promise<unknown>>();
+  /** Add and remove of one pod never overlap. */
+  readonly #queue = new KeyedQueue();
   readonly #slots: Array<() => void> = [];
   #busy = 0;
 
@@ -56,11 +57,11 @@ export class CaptureAgent implements EnrollmentHandler {
   }
 
   add(pod: EnrolledPod): Promise<void> {
-    return this.#serialised(pod.uid, () => this.#add(pod));
+    return this.#queue.run(pod.uid, () => this.#add(pod));
   }
 
   remove(uid: string, netnsPath: string | undefined): Promise<void> {
-    return this.#serialised(uid, () => this.#remove(uid, netnsPath));
+    return this.#queue.run(uid, () => this.#remove(uid, netnsPath));
   }
 
   async retainOnly(uids: ReadonlySet<string>): Promise<void> {
@@ -143,18 +144,6 @@ export class CaptureAgent implements EnrollmentHandler {
 
   #ruleOptions() {
     return { backend: this.#options.backend, runner: this.#options.runner };
-  }
-
-  #serialised(uid: string, work: () => Promise<void>): Promise<void> {
-    const previous = this.#queues.get(uid) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(work);
-    this.#queues.set(uid, next);
-    void next
-      .catch(() => {})
-      .finally(() => {
-        if (this.#queues.get(uid) === next) this.#queues.delete(uid);
-      });
-    return next;
   }
 
   async #withSlot<T>(work: () => Promise<T>): Promise<T> {

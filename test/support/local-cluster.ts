@@ -28,13 +28,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Starts `ambit <args>` with the given state root; `done` resolves when it exits. */
+/** Starts `ambit <args>` with the given state root (and `env` added); `done` resolves when it exits. */
 export function startAmbit(
   args: string[],
   stateRoot: string,
+  env: Record<string, string> = {},
 ): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, [AMBIT_BIN, ...args], {
-    env: { ...process.env, AMBIT_STATE_DIR: stateRoot, AMBIT_LOG_FORMAT: 'json' },
+    env: { ...process.env, AMBIT_STATE_DIR: stateRoot, AMBIT_LOG_FORMAT: 'json', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -50,8 +51,12 @@ export function startAmbit(
   return { child, done };
 }
 
-export function ambit(args: string[], stateRoot: string): Promise<CliResult> {
-  return startAmbit(args, stateRoot).done;
+export function ambit(
+  args: string[],
+  stateRoot: string,
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  return startAmbit(args, stateRoot, env).done;
 }
 
 /** A cluster name unique to this run (other helpers run tests on this machine at the same time). */

@@ -13,6 +13,7 @@ import {
   statePaths,
   stateRoot,
 } from '../../local/state.ts';
+import type { LabelOutcome } from '../../local/supervisor/control.ts';
 
 // Subcommands load what they need when they run, so that `status` or `exec` starts quickly.
 const progress = async () => {
@@ -25,9 +26,12 @@ const USAGE = `Usage: ambit local <command> [options]
 Commands:
   up -f <cluster.yaml> [--name N] [--keep-on-failure]   build a cluster and start its pods
   down [--name N | --all]                                remove a cluster (idempotent)
-  status [--name N] [-o table|json]                      nodes, pods (state, restarts) and services
+  status [--name N] [-o table|json]                      nodes, pods (state, restarts, mesh), services
   exec <pod> [-n ns] [--name N] -- <cmd...>              run a command in a pod's netns as its user
   logs <pod|node|component|supervisor> [-n ns] [--name N] [--tail N] [-f]
+  label <pod|namespace> <name> [-n ns] [--name N] [--overwrite] key=value... key-...
+                                                         change labels on the running cluster (as kubectl
+                                                         label); pods are enrolled or unenrolled at once
   demo [--name N] [--keep]                               a 2-node cluster, a cross-node request, teardown
 
 --name picks the cluster: for up, the Cluster document's name by default; otherwise the only cluster.
@@ -42,6 +46,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   status: runStatus,
   exec: runExec,
   logs: runLogs,
+  label: runLabel,
   demo: async (argv) => {
     const { values } = parse(argv, { name: { type: 'string' }, keep: { type: 'boolean' } });
     const { runDemo } = await import('../../local/demo.ts');
@@ -202,4 +207,42 @@ async function runLogs(argv: string[]): Promise<number> {
     await followLogs(sources, process.stdout, offsets, stop.signal);
   }
   return 0;
+}
+
+async function runLabel(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    {
+      namespace: { type: 'string', short: 'n' },
+      name: { type: 'string' },
+      overwrite: { type: 'boolean' },
+    },
+    Number.POSITIVE_INFINITY,
+  );
+  const [{ parseLabelArgs, parseLabelTarget }, { controlRequest }] = await Promise.all([
+    import('../../local/labels.ts'),
+    import('../../local/supervisor/control.ts'),
+  ]);
+  const { target, rest } = parseLabelTarget(positionals, values.namespace);
+  const edit = parseLabelArgs(rest);
+  const root = stateRoot();
+  const cluster = requireClusterState(root, selectCluster(root, values.name));
+  const outcome = await controlRequest<LabelOutcome>(
+    statePaths(clusterDir(root, cluster.name)),
+    cluster.name,
+    {
+      type: 'label',
+      target,
+      edit,
+      overwrite: values.overwrite ?? false,
+    },
+  );
+  for (const key of outcome.missing) process.stderr.write(`label ${JSON.stringify(key)} not found.\n`);
+  process.stdout.write(`${outcome.object} ${outcome.change}\n`);
+  for (const pod of outcome.pods) {
+    if (pod.mesh) process.stdout.write(`pod ${pod.uid}: mesh ${pod.mesh.state}\n`);
+  }
+  const failed = outcome.pods.filter((pod) => pod.error !== undefined);
+  for (const pod of failed) process.stderr.write(`ambit local label: pod ${pod.uid}: ${pod.error}\n`);
+  return failed.length > 0 ? 1 : 0;
 }

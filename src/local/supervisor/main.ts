@@ -1,12 +1,15 @@
 /**
  * Entry of the supervisor process (`ambit local supervise --state-dir <dir>`, started detached by `up`):
- * loads the cluster, its process list and its extensions, runs the Supervisor until SIGTERM, then stops
- * every process it runs.
+ * loads the cluster, its process list and its extensions, runs the Supervisor and serves the control
+ * channel until SIGTERM, then stops every process it runs and lets the extensions go.
  */
-import { configureLogging, createLogger } from '../../core/log.ts';
+import { errorMessage } from '../../core/errors.ts';
+import { configureLogging, createLogger, type Logger } from '../../core/log.ts';
 import { type ClusterExtension, type ExtensionContext, loadExtensions } from '../extensions.ts';
-import { readClusterState, readJson, statePaths } from '../state.ts';
+import { relabel } from '../labels.ts';
+import { readClusterState, readJson, statePaths, writeJsonAtomic } from '../state.ts';
 import type { ProcessSpec } from '../types.ts';
+import { ControlServer, type LabelOutcome, type LabelRequest } from './control.ts';
 import { Supervisor } from './supervisor.ts';
 
 export async function runSupervisor(stateDir: string): Promise<number> {
@@ -20,21 +23,22 @@ export async function runSupervisor(stateDir: string): Promise<number> {
     return 1;
   }
   const context: ExtensionContext = { cluster, paths };
-  const pods = new Map(cluster.pods.map((pod) => [pod.uid, pod]));
   // If the extensions cannot be loaded, no pod can pass its gate: pods stay Pending (fail closed).
   const extensions: Promise<ClusterExtension[]> = loadExtensions(cluster.extensions);
   extensions.catch((error) => log.error('cannot load cluster extensions', { error }));
   const gate = async (spec: ProcessSpec) => {
-    const pod = pods.get(spec.podUid ?? '');
+    // The latest record: labels may have changed since the supervisor started.
+    const pod = context.cluster.pods.find((candidate) => candidate.uid === spec.podUid);
     if (!pod) throw new Error(`pod ${spec.podUid} is not in the cluster record`);
     for (const extension of await extensions) await extension.beforePodStart?.(pod, context);
   };
   const supervisor = new Supervisor(specs, { statusFile: paths.status, log, gate });
+  context.reportMesh = (podUid, mesh) => supervisor.setPodMesh(podUid, mesh);
   process.on('uncaughtException', (error) => log.error('unexpected error', { error, stack: error.stack }));
   const stopped = new Promise<void>((resolve) => {
     const stop = () => {
       log.info('stopping');
-      void supervisor.stop().then(resolve);
+      resolve();
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
@@ -42,7 +46,55 @@ export async function runSupervisor(stateDir: string): Promise<number> {
   process.on('SIGHUP', () => {});
   log.info('supervising', { cluster: cluster.name, processes: specs.length });
   supervisor.start();
+  const control = await ControlServer.listen(
+    paths.control,
+    (request) => applyLabels(request, context, extensions, supervisor, paths.cluster, log),
+    log.child('control'),
+  ).catch((error: unknown) => {
+    // The cluster still runs; only `ambit local label` is unavailable.
+    log.error('cannot serve the control socket', { path: paths.control, error });
+    return undefined;
+  });
   await stopped;
+  await control?.close();
+  await supervisor.stop();
+  for (const extension of await extensions.catch(() => [])) {
+    await extension.stop?.(context).catch((error) => log.warn('extension stop failed', { error }));
+  }
   log.info('stopped');
   return 0;
+}
+
+/**
+ * Applies a label change: the record first (in memory, then `cluster.json`), then every extension is told
+ * about each pod concerned; the outcome says where each pod now stands, and why if it is not where its
+ * labels say it should be.
+ */
+async function applyLabels(
+  request: LabelRequest,
+  context: ExtensionContext,
+  extensions: Promise<ClusterExtension[]>,
+  supervisor: Supervisor,
+  clusterFile: string,
+  log: Logger,
+): Promise<LabelOutcome> {
+  const result = relabel(context.cluster, request.target, request.edit, request.overwrite);
+  if (result.change !== 'not labeled') {
+    writeJsonAtomic(clusterFile, result.cluster);
+    context.cluster = result.cluster;
+    log.info('labels changed', { object: result.object, labels: result.labels });
+  }
+  const loaded = await extensions;
+  const pods = await Promise.all(
+    result.pods.map(async (pod) => {
+      let error: string | undefined;
+      for (const extension of loaded) {
+        await extension.podRelabeled?.(pod, context).catch((failure: unknown) => {
+          error ??= errorMessage(failure);
+        });
+      }
+      return { uid: pod.uid, mesh: supervisor.podMesh(pod.uid), error };
+    }),
+  );
+  return { object: result.object, change: result.change, missing: result.missing, pods };
 }

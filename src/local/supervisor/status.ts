@@ -18,6 +18,15 @@ export interface ProcessExit {
   at: string;
 }
 
+/**
+ * A pod's place in the mesh, as the enrollment extension last reported it: `ambient` (captured by its node's
+ * agent), `none` (not enrolled), `error` (should be enrolled and is not: `message` says why).
+ */
+export interface PodMesh {
+  state: 'ambient' | 'none' | 'error';
+  message?: string | undefined;
+}
+
 export interface ProcessStatus {
   id: string;
   kind: 'pod' | 'system';
@@ -33,6 +42,8 @@ export interface ProcessStatus {
   lastExit?: ProcessExit | undefined;
   /** Why the process is not running (a failing start gate, a spawn error). */
   message?: string | undefined;
+  /** Pods only, once an extension has reported it (see ExtensionContext.reportMesh). */
+  mesh?: PodMesh | undefined;
 }
 
 export interface SupervisorStatus {

@@ -13,8 +13,8 @@ import { netnsCommand } from '../processes.ts';
 import { writeJsonAtomic } from '../state.ts';
 import type { ProcessSpec } from '../types.ts';
 import { type BackoffPolicy, DEFAULT_BACKOFF, nextCrashCount, restartDelay } from './backoff.ts';
-import { listeningPorts } from './readiness.ts';
-import type { ProcessStatus, SupervisorStatus } from './status.ts';
+import { listeningPorts, listeningUnixSockets } from './readiness.ts';
+import type { PodMesh, ProcessStatus, SupervisorStatus } from './status.ts';
 
 export interface SupervisorOptions {
   statusFile: string;
@@ -135,7 +135,7 @@ export class Supervisor {
     entry.child = child;
     entry.startedAtMs = Date.now();
     entry.status.state = 'running';
-    entry.status.ready = spec.readyPorts.length === 0;
+    entry.status.ready = spec.readyPorts.length === 0 && spec.readyUnixSockets.length === 0;
     if (!entry.status.ready) this.pollReadiness();
     entry.status.pid = child.pid;
     entry.status.startedAt = new Date(entry.startedAtMs).toISOString();
@@ -181,8 +181,9 @@ export class Supervisor {
   }
 
   /**
-   * Checks running, not yet ready processes every 50 ms until each listens on its ports. A process counts
-   * only once it is inside its namespace: just after spawn it may still be `ip` in the root namespace.
+   * Checks running, not yet ready processes every 50 ms until each listens on its ports and sockets. A
+   * process counts only once it is inside its namespace: just after spawn it may still be `ip` in the root
+   * namespace.
    */
   private pollReadiness(): void {
     if (this.readinessTimer) return;
@@ -190,10 +191,13 @@ export class Supervisor {
       let pending = false;
       for (const { spec, status } of this.processes) {
         if (status.state !== 'running' || status.ready || status.pid === undefined) continue;
-        const listening = isInNetns(status.pid, spec.netns) ? listeningPorts(status.pid) : new Set<number>();
-        if (spec.readyPorts.every((port) => listening.has(port))) {
+        if (isInNetns(status.pid, spec.netns) && listensOnAll(status.pid, spec)) {
           status.ready = true;
-          this.options.log.info('ready', { id: spec.id, ports: spec.readyPorts });
+          this.options.log.info('ready', {
+            id: spec.id,
+            ports: spec.readyPorts,
+            sockets: spec.readyUnixSockets,
+          });
           this.checkSystemReady();
           this.changed();
         } else {
@@ -205,6 +209,18 @@ export class Supervisor {
         this.readinessTimer = undefined;
       }
     }, 50);
+  }
+
+  /** Records what the mesh made of a pod (shown by `ambit local status`). */
+  setPodMesh(podUid: string, mesh: PodMesh): void {
+    const entry = this.processes.find((candidate) => candidate.spec.podUid === podUid);
+    if (!entry) return;
+    entry.status.mesh = mesh;
+    this.changed();
+  }
+
+  podMesh(podUid: string): PodMesh | undefined {
+    return this.processes.find((candidate) => candidate.spec.podUid === podUid)?.status.mesh;
   }
 
   /** SIGTERM to every process group, SIGKILL to those still there after the grace period. */
@@ -256,6 +272,18 @@ export class Supervisor {
       this.options.log.error('cannot write status', { error });
     }
   }
+}
+
+function listensOnAll(pid: number, spec: ProcessSpec): boolean {
+  if (spec.readyPorts.length > 0) {
+    const ports = listeningPorts(pid);
+    if (!spec.readyPorts.every((port) => ports.has(port))) return false;
+  }
+  if (spec.readyUnixSockets.length > 0) {
+    const sockets = listeningUnixSockets(pid);
+    if (!spec.readyUnixSockets.every((path) => sockets.has(path))) return false;
+  }
+  return true;
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

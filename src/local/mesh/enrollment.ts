@@ -1,0 +1,193 @@
+/**
+ * Pod enrollment in the local cluster (a ClusterExtension, on by default). Each node runs a node agent
+ * (node-agent.ts); the supervisor holds one EnrollmentClient per node and keeps each pod's enrollment in
+ * line with `isEnrolled(pod labels, namespace labels)`:
+ *
+ * - before a pod first starts, an enrolled pod is added to its node's agent and the pod starts only after
+ *   the ACK (rules and listeners in place); a NACK or an unreachable agent rejects the start gate, so the pod
+ *   stays Pending with the error and the supervisor retries with backoff (fail closed);
+ * - when labels change (`ambit local label`), the pod is enrolled or unenrolled as it runs, never restarted;
+ * - when an agent restarts, its client reconnects and resyncs every pod it holds (a snapshot).
+ *
+ * What each pod ended up as is reported to the supervisor's status (`MESH` in `ambit local status`).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AmbitError, errorMessage } from '../../core/errors.ts';
+import { KeyedQueue } from '../../core/keyed-queue.ts';
+import { isEnrolled } from '../../core/labels.ts';
+import { createLogger } from '../../core/log.ts';
+import { EnrollmentClient } from '../../redirect/enroll/client.ts';
+import type { EnrolledPod } from '../../redirect/enroll/protocol.ts';
+import { backendChoice } from '../../redirect/rules.ts';
+import type { ClusterExtension, ExtensionContext } from '../extensions.ts';
+import { checkUnixSocketPath } from '../state.ts';
+import type { PodMesh } from '../supervisor/status.ts';
+import type { PodRecord } from '../types.ts';
+import { nodeAgentProcess, nodeAgentSocket } from './node-agent.ts';
+
+/** How long an add or a removal may wait for the agent (to be reachable, then to answer). */
+const AGENT_TIMEOUT_MS = 10_000;
+
+const log = createLogger('local.enrollment');
+
+export function enrolledPod(pod: PodRecord): EnrolledPod {
+  return {
+    uid: pod.uid,
+    name: pod.name,
+    namespace: pod.namespace,
+    serviceAccount: pod.serviceAccount,
+    ips: pod.ips,
+    netns: pod.netnsPath,
+  };
+}
+
+/** Whether the latest labels of the pod and of its namespace enroll it. */
+export function wantsEnrollment(context: ExtensionContext, pod: PodRecord): boolean {
+  const namespace = context.cluster.namespaces.find((candidate) => candidate.name === pod.namespace);
+  return isEnrolled(pod.labels, namespace?.labels ?? {});
+}
+
+/** The supervisor's side of enrollment for one cluster: a client per node, one operation per pod at a time. */
+class Enrollments {
+  readonly #context: ExtensionContext;
+  readonly #clients = new Map<string, EnrollmentClient>();
+  readonly #queue = new KeyedQueue();
+
+  constructor(context: ExtensionContext) {
+    this.#context = context;
+  }
+
+  /**
+   * Brings the pod's enrollment in line with its latest labels; rejects when it should be enrolled and is
+   * not (the agent refused or cannot be reached). Operations on one pod never overlap, and each reads the
+   * labels when it runs, so a start gate and a label change racing each other end in the latest intent.
+   */
+  reconcile(uid: string): Promise<void> {
+    return this.#queue.run(uid, () => this.#reconcile(uid));
+  }
+
+  async #reconcile(uid: string): Promise<void> {
+    const pod = this.#context.cluster.pods.find((candidate) => candidate.uid === uid);
+    if (!pod) throw new AmbitError('AMBIT_ERR_POD_NOT_FOUND', `pod ${uid} is not in the cluster record`);
+    const client = this.#client(pod.node);
+    const enrolled = client.enrolled.some((candidate) => candidate.uid === uid);
+    if (wantsEnrollment(this.#context, pod)) {
+      if (!enrolled) {
+        try {
+          await client.enroll(enrolledPod(pod));
+        } catch (error) {
+          this.#report(uid, { state: 'error', message: errorMessage(error) });
+          throw error;
+        }
+        log.info('pod enrolled', { pod: uid, node: pod.node });
+      }
+      this.#report(uid, { state: 'ambient' });
+      return;
+    }
+    if (enrolled) await this.#unenroll(client, pod);
+    this.#report(uid, { state: 'none' });
+  }
+
+  /**
+   * The client keeps a removal until the agent confirms it (and replays it when the agent is back), so
+   * waiting for it is bounded here only to tell the caller in time; the pod's state follows the outcome.
+   */
+  async #unenroll(client: EnrollmentClient, pod: PodRecord): Promise<void> {
+    const removal = client.unenroll(pod.uid, pod.netnsPath).then(
+      () => true,
+      (error: unknown) => {
+        this.#report(pod.uid, { state: 'error', message: `unenroll failed: ${errorMessage(error)}` });
+        throw error;
+      },
+    );
+    const late = new AbortController();
+    let done: boolean;
+    try {
+      done = await Promise.race([
+        removal,
+        sleep(AGENT_TIMEOUT_MS, false, { signal: late.signal }).catch(() => false),
+      ]);
+    } finally {
+      late.abort();
+    }
+    if (!done) {
+      const message = `the node agent of ${pod.node} has not confirmed the removal within ${AGENT_TIMEOUT_MS} ms; it is sent again when the agent is back`;
+      this.#report(pod.uid, { state: 'error', message });
+      void removal.then(
+        () => this.#report(pod.uid, { state: 'none' }),
+        () => {},
+      );
+      throw new AmbitError('AMBIT_ERR_AGENT_UNAVAILABLE', message);
+    }
+    log.info('pod unenrolled', { pod: pod.uid, node: pod.node });
+  }
+
+  #client(node: string): EnrollmentClient {
+    let client = this.#clients.get(node);
+    if (!client) {
+      client = new EnrollmentClient(nodeAgentSocket(this.#context.cluster, node), {
+        requestTimeoutMs: AGENT_TIMEOUT_MS,
+        log: log.child(node),
+        onResync: ({ failed }) => {
+          for (const { uid, error } of failed) {
+            this.#report(uid, {
+              state: 'error',
+              message: `the node agent refused the pod when resyncing after a restart: ${error.message}`,
+            });
+          }
+        },
+      });
+      this.#clients.set(node, client);
+    }
+    return client;
+  }
+
+  #report(uid: string, mesh: PodMesh): void {
+    this.#context.reportMesh?.(uid, mesh);
+  }
+
+  close(): void {
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
+  }
+}
+
+const perCluster = new WeakMap<ExtensionContext, Enrollments>();
+
+function enrollments(context: ExtensionContext): Enrollments {
+  let found = perCluster.get(context);
+  if (!found) {
+    found = new Enrollments(context);
+    perCluster.set(context, found);
+  }
+  return found;
+}
+
+export const extension: ClusterExtension = {
+  name: 'enrollment',
+
+  async prepare({ cluster }) {
+    for (const node of cluster.nodes) {
+      checkUnixSocketPath(nodeAgentSocket(cluster, node.name), `the node agent socket of ${node.name}`);
+    }
+  },
+
+  systemProcesses(context) {
+    // Read once at `up` (a bad value fails `up`) and written into the processes' command lines.
+    const backend = backendChoice();
+    return context.cluster.nodes.map((node) => nodeAgentProcess(context, node, backend));
+  },
+
+  beforePodStart(pod, context) {
+    return enrollments(context).reconcile(pod.uid);
+  },
+
+  podRelabeled(pod, context) {
+    return enrollments(context).reconcile(pod.uid);
+  },
+
+  async stop(context) {
+    perCluster.get(context)?.close();
+    perCluster.delete(context);
+  },
+};

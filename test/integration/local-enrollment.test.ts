@@ -1,0 +1,427 @@
+/**
+ * Enrollment in a real local cluster, driven through the `ambit` CLI: `up` enrolls the pods whose namespace
+ * or own labels say ambient (rules and listeners in place before the pod starts), the plain capture
+ * listeners of the node agent prove outbound, inbound and DNS capture with original destinations, labels
+ * changed on the running cluster enroll and unenroll pods without restarting them, a restarted agent gets
+ * its pods back, and a pod that cannot be captured is never started (fail closed). Both rule backends.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultExtensionUrls, extensionUrl } from '../../src/local/extensions.ts';
+import { logFileFor } from '../../src/local/processes.ts';
+import { silentProgress } from '../../src/local/progress.ts';
+import type { ClusterReport } from '../../src/local/report.ts';
+import { statePaths } from '../../src/local/state.ts';
+import { up } from '../../src/local/up.ts';
+import type { CaptureReport } from '../../src/redirect/plain-capture.ts';
+import { IPV6_ANNOTATION, setPodIpv6 } from '../support/ipv6-off-extension.ts';
+import {
+  ambit,
+  type CliResult,
+  eventually,
+  isAlive,
+  leftovers,
+  makeStateRoot,
+  NOTHING_LEFT,
+  uniqueName,
+  writeClusterFile,
+} from '../support/local-cluster.ts';
+import { canRunNetnsTests } from '../support/privileges.ts';
+
+const MODE = 'istio.io/dataplane-mode';
+
+/** How each backend's own tool shows the rules, and a line only our outbound capture rule contains. */
+const BACKENDS = [
+  { backend: 'nft', listRules: ['nft', 'list', 'ruleset'], outboundRule: 'redirect to :15001' },
+  {
+    backend: 'iptables-legacy',
+    listRules: ['iptables-legacy-save'],
+    outboundRule: '-j REDIRECT --to-ports 15001',
+  },
+] as const;
+
+const echoPod = (name: string, namespace: string, node: string, extra = '') => `apiVersion: v1
+kind: Pod
+metadata: {name: ${name}, namespace: ${namespace}${extra}}
+spec:
+  nodeName: ${node}
+  containers:
+    - name: echo
+      command: [ambit, echo, --port, "8080", --tcp-port, "9000", --version, ${name}]
+      ports: [{containerPort: 8080}, {containerPort: 9000}]`;
+
+const asRoot = (pod: string) =>
+  pod.replace('  containers:', '  securityContext: {runAsUser: 0}\n  containers:');
+
+const clusterYaml = (name: string) =>
+  [
+    `apiVersion: ambit.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec:\n  nodes: [{name: n1}, {name: n2}]`,
+    `apiVersion: v1\nkind: Namespace\nmetadata: {name: mesh, labels: {${MODE}: ambient}}`,
+    'apiVersion: v1\nkind: Namespace\nmetadata: {name: plain}',
+    // Root, so that `exec` may list the rules with the backend's own tool.
+    asRoot(echoPod('a', 'mesh', 'n1')),
+    echoPod('b', 'mesh', 'n2'),
+    echoPod('out', 'mesh', 'n1', `, labels: {${MODE}: none}`),
+    asRoot(echoPod('c', 'plain', 'n2')),
+  ].join('\n---\n');
+
+/** Sends a line to ip:port from inside a pod and returns what came back. */
+const TCP_EXCHANGE = ['sh', '-c', 'echo ping | socat -T5 - "TCP:$0:$1,connect-timeout=5"'];
+
+describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
+  for (const { backend, listRules, outboundRule } of BACKENDS) {
+    describe(`with the ${backend} backend`, () => {
+      const root = makeStateRoot();
+      const name = uniqueName('it-enr');
+      const run = (...args: string[]) => ambit(args, root);
+      const local = (...args: string[]) => ambit(['local', ...args, '--name', name], root);
+      const inPod = (pod: string, namespace: string, ...command: string[]) =>
+        ambit(['local', 'exec', pod, '-n', namespace, '--name', name, '--', ...command], root);
+      const status = async () => JSON.parse((await local('status', '-o', 'json')).stdout) as ClusterReport;
+      const pod = (report: ClusterReport, uid: string) => report.pods.find((p) => p.uid === uid)!;
+      let report: ClusterReport;
+
+      const exchange = async (from: string, namespace: string, ip: string, port: number) => {
+        const result = await inPod(from, namespace, ...TCP_EXCHANGE, ip, String(port));
+        expect(result.code, result.stderr).toBe(0);
+        return result.stdout;
+      };
+      const captured = async (from: string, namespace: string, ip: string, port: number) =>
+        JSON.parse(await exchange(from, namespace, ip, port)) as CaptureReport;
+      const rulesIn = async (podName: string, namespace: string) => {
+        const result = await inPod(podName, namespace, ...listRules);
+        expect(result.code, result.stderr).toBe(0);
+        return result.stdout;
+      };
+      /** Our rules as `ambit redirect list` sees them (works for any pod, whatever its user). */
+      const listing = async (uid: string) => {
+        const target = pod(report, uid);
+        return run('redirect', 'list', '--netns', target.netns, '--backend', backend);
+      };
+      const dig = async (from: string, namespace: string, ...args: string[]) =>
+        inPod(from, namespace, 'dig', '+short', '+time=2', '+tries=1', ...args, 'foo.bar', 'TXT');
+      const digReport = (stdout: string) => JSON.parse(JSON.parse(stdout.trim()) as string) as CaptureReport;
+
+      beforeAll(async () => {
+        const file = writeClusterFile(root, name, clusterYaml(name));
+        const result = await ambit(['local', 'up', '-f', file], root, { AMBIT_REDIRECT_BACKEND: backend });
+        expect(result.code, result.stderr).toBe(0);
+        report = await status();
+      });
+
+      afterAll(async () => {
+        await ambit(['local', 'down', '--name', name], root);
+        rmSync(root, { recursive: true, force: true });
+      });
+
+      it('runs a node agent per node, with the backend chosen at up', () => {
+        expect(report.system.map((p) => [p.id, p.node, p.status, p.ready])).toEqual([
+          ['node-agent/n1', 'n1', 'Running', true],
+          ['node-agent/n2', 'n2', 'Running', true],
+        ]);
+        for (const agent of report.system) {
+          const cmdline = readFileSync(`/proc/${agent.pid}/cmdline`, 'utf8').split('\0');
+          expect(cmdline).toEqual(
+            expect.arrayContaining([
+              'redirect',
+              'agent',
+              '--socket',
+              join(root, name, agent.node!, 'enroll.sock'),
+              '--backend',
+              backend,
+            ]),
+          );
+        }
+      });
+
+      it('enrolls exactly the pods whose labels say so, each before its process started', () => {
+        expect(report.pods.map((p) => [p.uid, p.status, p.restarts, p.mesh?.state])).toEqual([
+          ['mesh/a', 'Running', 0, 'ambient'],
+          ['mesh/b', 'Running', 0, 'ambient'],
+          ['mesh/out', 'Running', 0, 'none'],
+          ['plain/c', 'Running', 0, 'none'],
+        ]);
+        const paths = statePaths(join(root, name));
+        const events = (file: string) =>
+          readFileSync(file, 'utf8')
+            .trim()
+            .split('\n')
+            .map((line) => JSON.parse(line) as { time: string; msg: string; pod?: string; id?: string });
+        for (const [uid, node] of [
+          ['mesh/a', 'n1'],
+          ['mesh/b', 'n2'],
+        ] as const) {
+          const capturedAt = events(logFileFor(paths, `node-agent/${node}`)).find(
+            (e) => e.msg === 'pod captured' && e.pod === uid,
+          )?.time;
+          const startedAt = events(paths.supervisorLog).find(
+            (e) => e.msg === 'started' && e.id === `pod/${uid}`,
+          )?.time;
+          expect(capturedAt).toBeDefined();
+          expect(startedAt).toBeDefined();
+          expect(Date.parse(startedAt!)).toBeGreaterThanOrEqual(Date.parse(capturedAt!));
+        }
+      });
+
+      it('shows the capture rules in an enrolled pod and none in the others', async () => {
+        expect(await rulesIn('a', 'mesh')).toContain(outboundRule);
+        const plain = await rulesIn('c', 'plain');
+        expect(plain).not.toContain('15001');
+        expect(plain.toLowerCase()).not.toContain('ambit');
+        // The non-root pods, through the redirect CLI: b is captured and in sync, the opted-out pod is not.
+        const b = await listing('mesh/b');
+        expect(b.stdout).toContain(outboundRule);
+        expect(b.stdout).toContain('# in sync');
+        expect((await listing('mesh/out')).stdout).toContain('# not installed');
+        const table = (await local('status')).stdout;
+        expect(table).toMatch(/^mesh\s+a\s.*\sambient\s/m);
+        expect(table).toMatch(/^plain\s+c\s.*\snone\s/m);
+      });
+
+      it('captures outbound TCP on 15001 and recovers the original destination', async () => {
+        const [a, c] = [pod(report, 'mesh/a'), pod(report, 'plain/c')];
+        expect(await captured('a', 'mesh', c.ip, 9000)).toMatchObject({
+          listener: 'outbound',
+          pod: 'mesh/a',
+          protocol: 'tcp',
+          peer: expect.stringMatching(`^${a.ip}:`),
+          local: expect.stringMatching(/:15001$/),
+          original: `${c.ip}:9000`,
+        });
+        // Across nodes, from a pod running as nobody, to an enrolled pod: the source's outbound catches it.
+        expect(await captured('b', 'mesh', a.ip, 8080)).toMatchObject({
+          listener: 'outbound',
+          pod: 'mesh/b',
+          original: `${a.ip}:8080`,
+        });
+      });
+
+      it('captures inbound TCP on 15006 with the original destination and the real peer', async () => {
+        const [a, c] = [pod(report, 'mesh/a'), pod(report, 'plain/c')];
+        expect(await captured('c', 'plain', a.ip, 8080)).toMatchObject({
+          listener: 'inbound',
+          pod: 'mesh/a',
+          peer: expect.stringMatching(`^${c.ip}:`),
+          local: `${a.ip}:15006`,
+          original: `${a.ip}:8080`,
+        });
+      });
+
+      it('leaves traffic between pods that are not enrolled alone', async () => {
+        const out = pod(report, 'mesh/out');
+        expect(await exchange('c', 'plain', out.ip, 9000)).toBe('ping\n');
+      });
+
+      it('captures DNS on 15053, over UDP and over TCP (with its original destination)', async () => {
+        // The pod's resolv.conf names the cluster DNS VIP, which nothing serves: only capture answers.
+        const udp = await dig('b', 'mesh');
+        expect(udp.code, udp.stderr).toBe(0);
+        expect(digReport(udp.stdout)).toMatchObject({
+          listener: 'dns',
+          pod: 'mesh/b',
+          protocol: 'udp',
+          local: '127.0.0.1:15053',
+        });
+        const tcp = await dig('a', 'mesh', '+tcp', `@${report.addresses.dnsVIP}`);
+        expect(tcp.code, tcp.stderr).toBe(0);
+        expect(digReport(tcp.stdout)).toMatchObject({
+          listener: 'dns',
+          pod: 'mesh/a',
+          protocol: 'tcp',
+          original: `${report.addresses.dnsVIP}:53`,
+        });
+        const uncaptured = await dig('c', 'plain');
+        expect(uncaptured.code).not.toBe(0);
+      });
+
+      it('enrolls and unenrolls a running pod when labels change, without restarting it', async () => {
+        const a = pod(report, 'mesh/a');
+        const before = pod(await status(), 'plain/c');
+        expect(before.pid).toBeDefined();
+
+        const enroll = await local('label', 'namespace', 'plain', `${MODE}=ambient`);
+        expect(enroll.code, enroll.stderr).toBe(0);
+        expect(enroll.stdout).toBe('namespace/plain labeled\npod plain/c: mesh ambient\n');
+        expect(await rulesIn('c', 'plain')).toContain(outboundRule);
+        expect(await captured('c', 'plain', a.ip, 9000)).toMatchObject({
+          listener: 'outbound',
+          pod: 'plain/c',
+          original: `${a.ip}:9000`,
+        });
+
+        // kubectl's rule: changing a value needs --overwrite; refused, nothing changes.
+        const refused = await local('label', 'ns', 'plain', `${MODE}=none`);
+        expect(refused.code).toBe(1);
+        expect(refused.stderr).toContain(`'${MODE}' already has a value (ambient), and --overwrite is false`);
+        expect(pod(await status(), 'plain/c').mesh?.state).toBe('ambient');
+
+        // The pod's own label wins over its namespace's.
+        const optOut = await local('label', 'pod', 'c', '-n', 'plain', `${MODE}=none`);
+        expect(optOut.stdout).toBe('pod/c labeled\npod plain/c: mesh none\n');
+        expect(await rulesIn('c', 'plain')).not.toContain('15001');
+        const back = await local('label', 'pod/c', '-n', 'plain', `${MODE}-`);
+        expect(back.stdout).toBe('pod/c unlabeled\npod plain/c: mesh ambient\n');
+        expect(await rulesIn('c', 'plain')).toContain(outboundRule);
+
+        const unenroll = await local('label', 'namespace', 'plain', `${MODE}-`);
+        expect(unenroll.code, unenroll.stderr).toBe(0);
+        expect(unenroll.stdout).toBe('namespace/plain unlabeled\npod plain/c: mesh none\n');
+        expect(await rulesIn('c', 'plain')).not.toContain('15001');
+        expect(await exchange('c', 'plain', pod(report, 'mesh/out').ip, 9000)).toBe('ping\n');
+
+        const after = pod(await status(), 'plain/c');
+        expect([after.pid, after.restarts, after.status, after.mesh?.state]).toEqual([
+          before.pid,
+          0,
+          'Running',
+          'none',
+        ]);
+        // The record keeps the labels (status and a restarted supervisor read it).
+        const record = JSON.parse(readFileSync(statePaths(join(root, name)).cluster, 'utf8')) as {
+          namespaces: { name: string; labels: Record<string, string> }[];
+        };
+        expect(record.namespaces.find((n) => n.name === 'plain')?.labels).toEqual({});
+      });
+
+      it('refuses bad label commands without changing anything', async () => {
+        const badKey = await local('label', 'ns', 'plain', 'bad key=x');
+        expect(badKey.code).toBe(2);
+        expect(badKey.stderr).toContain('invalid label key');
+        const noTarget = await local('label', 'namespace', 'nowhere', 'a=b');
+        expect(noTarget.code).toBe(1);
+        expect(noTarget.stderr).toContain('no namespace nowhere');
+        const kind = await local('label', 'service', 'x', 'a=b');
+        expect(kind.code).toBe(2);
+        expect(kind.stderr).toContain('labels pods and namespaces');
+      });
+
+      it('gives a restarted node agent its pods back', async () => {
+        const [a, b] = [pod(report, 'mesh/a'), pod(report, 'mesh/b')];
+        const agent = (await status()).system.find((p) => p.id === 'node-agent/n2')!;
+        process.kill(agent.pid!, 'SIGKILL');
+        await eventually(
+          () => {
+            const now = JSON.parse(readFileSync(statePaths(join(root, name)).status, 'utf8')) as {
+              processes: { id: string; restarts: number; ready: boolean }[];
+            };
+            const entry = now.processes.find((p) => p.id === 'node-agent/n2')!;
+            return entry.restarts === 1 && entry.ready ? true : undefined;
+          },
+          15_000,
+          'the node agent to be restarted',
+        );
+        // The runtime resynced it: b is captured again, by the new agent, with its rules untouched. (Until
+        // the resync, b's connections are refused: the rules stay while nobody listens.)
+        let again: CliResult | undefined;
+        for (let attempt = 0; attempt < 20; attempt++) {
+          again = await inPod('b', 'mesh', ...TCP_EXCHANGE, a.ip, '8080');
+          if (again.code === 0) break;
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        expect(JSON.parse(again!.stdout)).toMatchObject({
+          listener: 'outbound',
+          pod: 'mesh/b',
+          original: `${a.ip}:8080`,
+        });
+        const agentLog = readFileSync(logFileFor(statePaths(join(root, name)), 'node-agent/n2'), 'utf8');
+        const runs = agentLog.split('"msg":"serving enrollment"');
+        expect(runs).toHaveLength(3);
+        expect(runs[2]).toMatch(/"msg":"pod captured","pod":"mesh\/b"/);
+        expect((await listing('mesh/b')).stdout).toContain('# in sync');
+        expect(pod(await status(), 'mesh/b')).toMatchObject({ restarts: 0, mesh: { state: 'ambient' } });
+        expect(b.pid).toBe(pod(await status(), 'mesh/b').pid);
+      });
+
+      it('leaves nothing behind at down', async () => {
+        const latest = await status();
+        const pids = [latest.supervisor.pid!, ...latest.system.map((p) => p.pid!)];
+        const result = await ambit(['local', 'down', '--name', name], root);
+        expect(result.code, result.stderr).toBe(0);
+        expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
+        expect(pids.filter(isAlive)).toEqual([]);
+      });
+    });
+  }
+
+  describe('when a pod cannot be captured', () => {
+    const root = makeStateRoot();
+    const name = uniqueName('it-enrf');
+    const local = (...args: string[]) => ambit(['local', ...args, '--name', name], root);
+    const status = async () => JSON.parse((await local('status', '-o', 'json')).stdout) as ClusterReport;
+    const blockedOf = (report: ClusterReport) => report.pods.find((p) => p.uid === 'mesh/blocked')!;
+    let netns = '';
+
+    beforeAll(async () => {
+      const yaml = [
+        `apiVersion: ambit.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec:\n  nodes: [{name: n1}]`,
+        `apiVersion: v1\nkind: Namespace\nmetadata: {name: mesh, labels: {${MODE}: ambient}}`,
+        echoPod('blocked', 'mesh', 'n1', `, annotations: {${IPV6_ANNOTATION}: "off"}`),
+        echoPod('fine', 'mesh', 'n1'),
+      ].join('\n---\n');
+      const { cluster } = await up({
+        files: [writeClusterFile(root, name, yaml)],
+        root,
+        extensions: [
+          ...defaultExtensionUrls(),
+          extensionUrl(new URL('../support/ipv6-off-extension.ts', import.meta.url).pathname),
+        ],
+        progress: silentProgress,
+        // `blocked` never settles; no need to wait long for it.
+        startTimeoutMs: 3000,
+      });
+      netns = cluster.pods.find((p) => p.name === 'blocked')!.netns;
+    });
+
+    afterAll(async () => {
+      await ambit(['local', 'down', '--name', name], root);
+      rmSync(root, { recursive: true, force: true });
+    });
+
+    it('does not start the pod, and says why in status', async () => {
+      const report = await status();
+      const blocked = blockedOf(report);
+      expect(blocked).toMatchObject({ state: 'waiting', status: 'Pending' });
+      expect(blocked.pid).toBeUndefined();
+      expect(blocked.mesh?.state).toBe('error');
+      expect(blocked.mesh?.message).toContain('IPv6 is disabled');
+      expect(blocked.message).toMatch(/^start gate failed .*IPv6 is disabled/);
+      // Nothing runs in its namespace, and no half-installed rule is left there.
+      expect(execFileSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' }).trim()).toBe('');
+      const rules = await ambit(['redirect', 'list', '--netns', netns], root);
+      expect(rules.stdout).toContain('# not installed');
+      // Other pods are not held back by it.
+      expect(report.pods.find((p) => p.uid === 'mesh/fine')).toMatchObject({
+        status: 'Running',
+        mesh: { state: 'ambient' },
+      });
+      const table = (await local('status')).stdout;
+      expect(table).toMatch(/^mesh\s+blocked\s.*\sPending\s+0\s+error\s/m);
+      expect(table).toMatch(/^mesh\/blocked: start gate failed .*IPv6 is disabled/m);
+    });
+
+    it('starts it once it can be captured (the gate is retried)', async () => {
+      setPodIpv6(netns, true);
+      const started = await eventually(
+        () => {
+          const file = statePaths(join(root, name)).status;
+          const now = JSON.parse(readFileSync(file, 'utf8')) as {
+            processes: { podUid?: string; state: string; mesh?: { state: string } }[];
+          };
+          const entry = now.processes.find((p) => p.podUid === 'mesh/blocked')!;
+          return entry.state === 'running' ? entry : undefined;
+        },
+        20_000,
+        'the blocked pod to start',
+      );
+      expect(started.mesh?.state).toBe('ambient');
+      expect((await ambit(['redirect', 'list', '--netns', netns], root)).stdout).toContain('# in sync');
+    });
+
+    it('leaves nothing behind at down', async () => {
+      expect((await ambit(['local', 'down', '--name', name], root)).code).toBe(0);
+      expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
+    });
+  });
+});
