@@ -66,22 +66,28 @@ async function context(target: NetnsTarget, options: RulesOptions) {
 }
 
 /**
- * Installs the rules and their policy routes; idempotent. On failure, whatever part got installed is
- * removed again before the error is thrown, so a failed apply leaves no half-captured pod.
+ * Installs the rules and their policy routes; idempotent. When a fresh install fails, whatever part got
+ * installed is removed again before the error is thrown, so a failed apply leaves no half-captured pod.
+ * When the rules were already in place (an agent re-applying them after its restart), a failure leaves
+ * them there: removing them would let a running pod's traffic flow uncaptured, while rules that point at
+ * closed listeners only refuse it (fail closed).
  */
 export async function applyRules(
   target: NetnsTarget,
   options: RulesOptions = {},
 ): Promise<RuleBackend['name']> {
   const { ruleSet, runner, backend } = await context(target, options);
+  const installedBefore = (await backend.list(runner, target, ruleSet)).installed;
   try {
     // Independent of each other; run together (each is a tool started in the namespace).
     await settleAll([backend.apply(runner, target, ruleSet), applyRoutes(runner, target, ruleSet)]);
   } catch (error) {
-    await Promise.allSettled([
-      backend.remove(runner, target, ruleSet),
-      removeRoutes(runner, target, ruleSet),
-    ]);
+    if (!installedBefore) {
+      await Promise.allSettled([
+        backend.remove(runner, target, ruleSet),
+        removeRoutes(runner, target, ruleSet),
+      ]);
+    }
     throw error;
   }
   return backend.name;

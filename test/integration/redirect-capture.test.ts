@@ -251,4 +251,23 @@ describe.runIf(canRunNetnsTests()).each(BACKENDS)('a failed apply with the %s ba
       execFileSync('ip', ['netns', 'del', name]);
     }
   });
+
+  it('keeps rules that were already installed when a re-apply fails (no fail-open on resync)', async () => {
+    const name = `rk-${uniqueSuffix()}`;
+    execFileSync('ip', ['netns', 'add', name]);
+    try {
+      const target = { path: `/run/netns/${name}` };
+      execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+      await applyRules(target, { backend });
+      // The same failure as above, now on a pod that is already captured.
+      execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'down']);
+      execFileSync('ip', ['-n', name, '-6', 'route', 'flush', 'table', 'all']);
+      await expect(applyRules(target, { backend })).rejects.toThrow(/policy routing failed/);
+      const listing = await listRules(target, { backend });
+      expect(listing.rules.installed).toBe(true);
+      expect(listing.rules.drift).toEqual([]);
+    } finally {
+      execFileSync('ip', ['netns', 'del', name]);
+    }
+  });
 });
