@@ -7,15 +7,56 @@ import { CONTROL_SOCKET_ENV, ControlApiClient } from '../core/control-api/client
 import { controlPaths } from '../core/control-api/paths.ts';
 import type { ConfigFile } from '../core/control-api/types.ts';
 import { UsageError } from '../core/errors.ts';
+import { controlPlaneEndpoint } from '../local/mesh/control-plane.ts';
+import { listClusters, requireClusterState, selectCluster, stateRoot } from '../local/state.ts';
 
 /** Where `ambit control` keeps its state unless told otherwise. */
 export const DEFAULT_STATE_DIR = '/var/lib/ambit/control';
 
-/** The control plane's socket: `--socket`, else $AMBIT_CONTROL_SOCKET, else the default state dir's. */
-export function controlClient(socket: string | undefined): ControlApiClient {
-  return new ControlApiClient(
-    socket ?? process.env[CONTROL_SOCKET_ENV] ?? controlPaths(DEFAULT_STATE_DIR).socket,
-  );
+/** Which control plane a command talks to: `--socket`, or `--name` (a local cluster's). */
+export interface ControlTarget {
+  socket?: string | undefined;
+  name?: string | undefined;
+}
+
+/** How the options above read in a command's help, with option names padded to `width`. */
+export function controlTargetHelp(width = 17): string {
+  const pad = (text: string) => `  ${text}`.padEnd(width);
+  return [
+    `${pad('--name')}the local cluster whose control plane to use (default: the only local cluster)`,
+    `${pad('--socket')}control plane socket (default: $${CONTROL_SOCKET_ENV}, else the only local`,
+    `${pad('')}cluster's, else ${controlPaths(DEFAULT_STATE_DIR).socket})`,
+  ].join('\n');
+}
+
+/**
+ * The control plane's socket: `--socket`; `--name`'s local cluster; $AMBIT_CONTROL_SOCKET; the only local
+ * cluster, if one exists (several: say which); else the default state dir's (`ambit control` run alone).
+ */
+export function controlSocket(target: ControlTarget, env: NodeJS.ProcessEnv = process.env): string {
+  if (target.socket !== undefined && target.name !== undefined)
+    throw new UsageError('give --socket or --name, not both');
+  if (target.socket !== undefined) return target.socket;
+  const root = stateRoot();
+  if (target.name !== undefined) return localControlSocket(root, target.name);
+  const fromEnv = env[CONTROL_SOCKET_ENV];
+  if (fromEnv) return fromEnv;
+  const clusters = listClusters(root);
+  if (clusters.length > 1) {
+    throw new UsageError(
+      `${clusters.length} local clusters exist (${clusters.join(', ')}): pick one with --name (or give --socket)`,
+    );
+  }
+  const [only] = clusters;
+  return only === undefined ? controlPaths(DEFAULT_STATE_DIR).socket : localControlSocket(root, only);
+}
+
+function localControlSocket(root: string, name: string): string {
+  return controlPlaneEndpoint(requireClusterState(root, selectCluster(root, name))).socket;
+}
+
+export function controlClient(target: ControlTarget): ControlApiClient {
+  return new ControlApiClient(controlSocket(target));
 }
 
 /** Reads `-f` arguments: files, directories (their YAML files) and `-` (standard input). */

@@ -74,6 +74,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           `  sudo npx ambit local status --name ${cluster.name}\n` +
           `  sudo npx ambit local exec client -n demo --name ${cluster.name} -- curl -s http://${far.ips[0]}:8080/?status=503\n` +
           `  sudo npx ambit local logs echo-v2 -n demo --name ${cluster.name}\n` +
+          `  sudo npx ambit control status --name ${cluster.name}   # the cluster's control plane\n` +
           `Remove it with: sudo npx ambit local down --name ${cluster.name}\n`,
       );
       return ok ? 0 : 1;

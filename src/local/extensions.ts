@@ -6,14 +6,15 @@
  * Order of events at `up`: topology created -> `prepare` (every extension, in order) -> `systemProcesses`
  * collected and handed to the supervisor with the pods -> the supervisor starts the system processes,
  * then, for each pod, awaits every `beforePodStart` and only then starts the pod's process. While the
- * cluster runs, `ambit local label` changes labels through the supervisor, which calls `podRelabeled` for
- * each pod concerned; when it stops, it calls `stop`.
+ * cluster runs, every change of a process's state or readiness is passed to `processChanged`, and `ambit
+ * local label` changes labels through the supervisor, which calls `namespaceRelabeled` (for a namespace),
+ * then `podRelabeled` for each pod concerned; when it stops, it calls `stop`.
  */
 import { pathToFileURL } from 'node:url';
 import { AmbitError, errorMessage } from '../core/errors.ts';
 import type { StatePaths } from './state.ts';
-import type { PodMesh } from './supervisor/status.ts';
-import type { ClusterState, PodRecord, ProcessSpec } from './types.ts';
+import type { PodMesh, ProcessStatus } from './supervisor/status.ts';
+import type { ClusterState, NamespaceRecord, PodRecord, ProcessSpec } from './types.ts';
 
 export interface ExtensionContext {
   /** In the supervisor, always the latest record: labels change while the cluster runs. */
@@ -44,12 +45,27 @@ export interface ClusterExtension {
    * is reported to whoever changed the labels; the labels stay changed.
    */
   podRelabeled?(pod: PodRecord, context: ExtensionContext): Promise<void>;
+  /**
+   * In the supervisor, after the labels of a namespace changed, before `podRelabeled` is called for its pods
+   * (e.g. tell the control plane). A rejection is reported to whoever changed the labels.
+   */
+  namespaceRelabeled?(namespace: NamespaceRecord, context: ExtensionContext): Promise<void>;
+  /**
+   * In the supervisor, each time a process (pod or system) changed state, readiness or pid: started, ready,
+   * crashed, restarted, ended (e.g. report a pod to the control plane, resync a restarted component). Calls
+   * come in order and are not awaited; a rejection is logged.
+   */
+  processChanged?(process: ProcessStatus, context: ExtensionContext): Promise<void>;
   /** In the supervisor, once every process has stopped (cluster going down): let go of connections. */
   stop?(context: ExtensionContext): Promise<void>;
 }
 
 /** Extension modules (paths relative to this file, or URLs) that every local cluster uses. */
-export const DEFAULT_EXTENSION_MODULES: readonly string[] = ['./mesh/enrollment.ts'];
+export const DEFAULT_EXTENSION_MODULES: readonly string[] = [
+  // First: a pod is known to the control plane (its node may obtain its identity) before it is enrolled.
+  './mesh/control-plane.ts',
+  './mesh/enrollment.ts',
+];
 
 /** Absolute URLs of the default modules, as recorded in a cluster's state. */
 export function defaultExtensionUrls(): string[] {

@@ -68,7 +68,7 @@ metadata: {name: echo, namespace: apps}
 spec:
   selector: {app: echo}
   ports: [{name: http, port: 80, targetPort: http}]`,
-    'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: kept, namespace: apps}\nspec: {hosts: [echo]}',
+    'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: kept, namespace: apps}\nspec: {hosts: [echo], http: [{route: [{destination: {host: echo}}]}]}',
   ].join('\n---\n');
 
 /** Sends `payload` to ip:9000 from inside a pod and prints what comes back (Node 24 is on pods' PATH). */

@@ -118,10 +118,11 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
 
       it('runs a node agent per node, with the backend chosen at up', () => {
         expect(report.system.map((p) => [p.id, p.node, p.status, p.ready])).toEqual([
+          ['control-plane', 'n1', 'Running', true],
           ['node-agent/n1', 'n1', 'Running', true],
           ['node-agent/n2', 'n2', 'Running', true],
         ]);
-        for (const agent of report.system) {
+        for (const agent of report.system.filter((p) => p.id.startsWith('node-agent/'))) {
           const cmdline = readFileSync(`/proc/${agent.pid}/cmdline`, 'utf8').split('\0');
           expect(cmdline).toEqual(
             expect.arrayContaining([

@@ -32,9 +32,11 @@ export class JsonLinesProcess {
   readonly stderr: string[] = [];
   private waiters: { predicate: (event: Event) => boolean; resolve: (event: Event) => void }[] = [];
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+  /** Runs `node <args>`, after `prefix` (e.g. `ip netns exec <ns>`) when given. */
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}, prefix: readonly string[] = []) {
+    const argv = [...prefix, process.execPath, ...args];
     this.child = track(
-      spawn(process.execPath, args, {
+      spawn(argv[0]!, argv.slice(1), {
         cwd: ROOT,
         env: { ...process.env, ...env },
         stdio: ['pipe', 'pipe', 'pipe'],

@@ -5,8 +5,9 @@
  *   node dataplane-client.ts '{"address":...,"rootCert":FILE,"tokenFile":FILE,"node":"node-a","rejectLabel":"k=v"}'
  *
  * Events: {event:"snapshot",version,workloads,policies} | {event:"nack",version,error}
- * Commands: {cmd:"current"} -> {event:"current",...}; {cmd:"cert",identity} -> {event:"cert",ok,...} (through
- * the certificate manager, which retries); {cmd:"sign",identity} -> {event:"sign",ok,...} (one CreateCertificate).
+ * Commands: {cmd:"current"} -> {event:"current",...}; {cmd:"dump"} -> {event:"dump",connected,snapshot} (the
+ * whole snapshot); {cmd:"cert",identity} -> {event:"cert",ok,...} (through the certificate manager, which
+ * retries); {cmd:"sign",identity} -> {event:"sign",ok,...} (one CreateCertificate).
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -87,6 +88,8 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   if (command.cmd === 'current') {
     const snapshot = discovery.current();
     emit({ event: 'current', connected: discovery.connected, ...(snapshot ? describe(snapshot) : {}) });
+  } else if (command.cmd === 'dump') {
+    emit({ event: 'dump', connected: discovery.connected, snapshot: discovery.current() });
   } else if (command.cmd === 'sign') {
     generateRsaKey()
       .then((key) => signer.createCertificate(createCsr(command.identity!, key), 0))

@@ -6,9 +6,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { FileSource } from '../../src/control/config/files.ts';
 import { ConfigStore } from '../../src/control/config/store.ts';
 import { CONTROL_KINDS } from '../../src/control/kinds.ts';
 import { ConfigError, formatIssue } from '../../src/core/config/issues.ts';
+import { configureLogging, createLogger } from '../../src/core/log.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ambit-store-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -138,5 +140,34 @@ describe('config store', () => {
     expect(() => new ConfigStore(CONTROL_KINDS, 'cluster.local', path)).toThrow(
       /no longer validates:\n {2}p\.yaml: document 1 \(AuthorizationPolicy default\/p\): spec\.action/,
     );
+  });
+
+  it('a restart does not apply an unchanged watched file again over what the API changed since', () => {
+    const path = join(dir, 'watched-config.json');
+    const watched = join(dir, 'watched.yaml');
+    writeFileSync(watched, `${dr('reviews')}---\n${dr('ratings')}`);
+    const hosts = (store: ConfigStore) =>
+      store
+        .list()
+        .map((e) => `${e.resource.metadata.name}:${(e.resource.spec as { host: string }).host}:${e.origin}`)
+        .sort();
+    configureLogging({ level: 'error' });
+    const log = createLogger('test');
+    const run = (store: ConfigStore) => {
+      const source = new FileSource(store, [watched], log);
+      source.start();
+      source.stop();
+      return store;
+    };
+    const first = run(new ConfigStore(CONTROL_KINDS, 'cluster.local', path));
+    first.apply([file('override.yaml', dr('reviews', 'details'))]);
+    const revision = first.revision;
+    const restarted = run(new ConfigStore(CONTROL_KINDS, 'cluster.local', path));
+    expect(restarted.revision).toBe(revision);
+    expect(hosts(restarted)).toEqual([`ratings:reviews:file:${watched}`, 'reviews:details:api']);
+    // An edit of the file while stopped is applied at the next start, as before.
+    writeFileSync(watched, dr('reviews', 'edited'));
+    const edited = run(new ConfigStore(CONTROL_KINDS, 'cluster.local', path));
+    expect(hosts(edited)).toEqual([`reviews:edited:file:${watched}`]);
   });
 });

@@ -1,8 +1,8 @@
 /** `ambit apply -f <file|dir|->...`: validates and applies config on a running control plane, atomically. */
 import { parseArgs } from 'node:util';
-import { controlClient, printIssues, readConfigFiles } from '../control-support.ts';
+import { controlClient, controlTargetHelp, printIssues, readConfigFiles } from '../control-support.ts';
 
-const HELP = `Usage: ambit apply -f <file|directory|-> [-f ...] [--socket PATH]
+const HELP = `Usage: ambit apply -f <file|directory|-> [-f ...] [--name CLUSTER | --socket PATH]
 
 Creates or updates the resources of the files on the running control plane. The whole set is validated
 first: if any document has an error, nothing is applied and every error is printed with its file, document,
@@ -10,7 +10,7 @@ resource and field. Warnings are printed but do not block.
 
 Options:
   -f, --filename   YAML file, directory of YAML files, or - for standard input (repeatable)
-  --socket         control plane socket (default: $AMBIT_CONTROL_SOCKET, else /var/lib/ambit/control/control.sock)
+${controlTargetHelp()}
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -19,6 +19,7 @@ export async function run(argv: string[]): Promise<number> {
     options: {
       filename: { type: 'string', short: 'f', multiple: true },
       socket: { type: 'string' },
+      name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -27,7 +28,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const files = readConfigFiles(values.filename);
-  const result = await controlClient(values.socket).apply(files);
+  const result = await controlClient(values).apply(files);
   printIssues(result.issues);
   for (const name of result.created) process.stdout.write(`${name} created\n`);
   for (const name of result.configured) process.stdout.write(`${name} configured\n`);

@@ -10,10 +10,15 @@ import type { ControlStatus } from '../../core/control-api/types.ts';
 import { UsageError } from '../../core/errors.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
-import { controlClient, DEFAULT_STATE_DIR } from '../control-support.ts';
+import {
+  type ControlTarget,
+  controlClient,
+  controlTargetHelp,
+  DEFAULT_STATE_DIR,
+} from '../control-support.ts';
 
 const HELP = `Usage: ambit control [options]             run the control plane
-       ambit control status [--socket PATH] [-o json]
+       ambit control status [--name CLUSTER | --socket PATH] [-o json]
        ambit control credential <node> [--state-dir DIR]
 
 Runs the control plane: validates and stores config (files given with --config are watched; \`ambit apply\`
@@ -32,7 +37,8 @@ Options:
   --max-cert-ttl DUR   longest lifetime a client may ask for (default: 168h)
   --debounce DUR       quiet period before a change is pushed (default: 100ms)
 
-status: connected data-plane clients, the version each has ACKed, and NACKs.
+status: connected data-plane clients, the version each has ACKed, and NACKs. Options:
+${controlTargetHelp(23)}
 credential: creates (or shows) the node's bearer token file <state-dir>/nodes/<node>.token (mode 0600).
 `;
 
@@ -60,6 +66,7 @@ export async function run(argv: string[]): Promise<number> {
       'max-cert-ttl': { type: 'string' },
       debounce: { type: 'string' },
       socket: { type: 'string' },
+      name: { type: 'string' },
       output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -69,7 +76,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const [sub, ...rest] = positionals;
-  if (sub === 'status') return status(values.socket, values.output);
+  if (sub === 'status') return status(values, values.output);
   if (sub === 'credential') {
     const [node] = rest;
     if (node === undefined) throw new UsageError('usage: ambit control credential <node> [--state-dir DIR]');
@@ -109,8 +116,8 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function status(socket: string | undefined, output: string | undefined): Promise<number> {
-  const state = await controlClient(socket).status();
+async function status(target: ControlTarget, output: string | undefined): Promise<number> {
+  const state = await controlClient(target).status();
   if (output === 'json') {
     process.stdout.write(`${JSON.stringify(state, null, 2)}\n`);
     return 0;

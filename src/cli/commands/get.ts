@@ -3,9 +3,9 @@ import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import type { StoredResource } from '../../core/control-api/types.ts';
 import { AmbitError, UsageError } from '../../core/errors.ts';
-import { controlClient } from '../control-support.ts';
+import { controlClient, controlTargetHelp } from '../control-support.ts';
 
-const HELP = `Usage: ambit get <kind> [name] [-n NAMESPACE | -A] [-o yaml|json] [--socket PATH]
+const HELP = `Usage: ambit get <kind> [name] [-n NAMESPACE | -A] [-o yaml|json] [--name CLUSTER | --socket PATH]
 
 Shows config stored in the running control plane. <kind> is a kind, its plural or its short name
 (vs, dr, ap, pa, gtw, svc, ns, po, deploy), in any case.
@@ -14,7 +14,7 @@ Options:
   -n, --namespace        namespace (default: default; ignored for cluster-scoped kinds)
   -A, --all-namespaces   every namespace
   -o, --output           yaml or json: print the documents as applied (default: a table)
-  --socket               control plane socket (default: $AMBIT_CONTROL_SOCKET, else /var/lib/ambit/control/control.sock)
+${controlTargetHelp(25)}
 `;
 
 function table(resources: readonly StoredResource[]): string {
@@ -47,6 +47,7 @@ export async function run(argv: string[]): Promise<number> {
       'all-namespaces': { type: 'boolean', short: 'A' },
       output: { type: 'string', short: 'o' },
       socket: { type: 'string' },
+      name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -61,7 +62,7 @@ export async function run(argv: string[]): Promise<number> {
     throw new UsageError(`unknown output format ${JSON.stringify(values.output)}: use yaml or json`);
   }
   const namespace = values['all-namespaces'] ? undefined : (values.namespace ?? 'default');
-  const resources = await controlClient(values.socket).get({ kind, name, namespace });
+  const resources = await controlClient(values).get({ kind, name, namespace });
   if (name !== undefined && resources.length === 0) {
     throw new AmbitError(
       'AMBIT_ERR_NOT_FOUND',

@@ -239,10 +239,12 @@ async function runLabel(argv: string[]): Promise<number> {
   );
   for (const key of outcome.missing) process.stderr.write(`label ${JSON.stringify(key)} not found.\n`);
   process.stdout.write(`${outcome.object} ${outcome.change}\n`);
+  if (outcome.error !== undefined)
+    process.stderr.write(`ambit local label: ${outcome.object}: ${outcome.error}\n`);
   for (const pod of outcome.pods) {
     if (pod.mesh) process.stdout.write(`pod ${pod.uid}: mesh ${pod.mesh.state}\n`);
   }
   const failed = outcome.pods.filter((pod) => pod.error !== undefined);
   for (const pod of failed) process.stderr.write(`ambit local label: pod ${pod.uid}: ${pod.error}\n`);
-  return failed.length > 0 ? 1 : 0;
+  return failed.length > 0 || outcome.error !== undefined ? 1 : 0;
 }

@@ -111,8 +111,10 @@ export class FileSource {
     const digest = createHash('sha256').update(content).digest('hex');
     if (this.seen.get(file) === digest) return;
     this.seen.set(file, digest);
+    // Already applied (before a restart): applying it again would undo later `ambit apply`s over it.
+    if (this.store.appliedDigest(origin) === digest) return;
     try {
-      const result = this.store.replaceOrigin(origin, [{ name: basename(file), content }]);
+      const result = this.store.replaceOrigin(origin, [{ name: basename(file), content }], digest);
       for (const issue of result.issues) this.log.warn('config warning', { file, issue: formatIssue(issue) });
       if (result.created.length + result.configured.length > 0) {
         this.log.info('config file applied', {

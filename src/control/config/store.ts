@@ -31,6 +31,8 @@ export interface StoredEntry {
 interface PersistedState {
   revision: number;
   entries: { origin: string; source: RawDocument['source']; document: unknown }[];
+  /** Digest of each watched file's content as last applied (see `appliedDigest`). */
+  applied?: Record<string, string> | undefined;
 }
 
 function label(resource: Resource): string {
@@ -43,6 +45,8 @@ export class ConfigStore {
   private readonly file: string | undefined;
   private readonly trustDomain: string;
   private readonly listeners: (() => void)[] = [];
+  /** origin -> digest of the file content last applied from it. */
+  private readonly appliedDigests = new Map<string, string>();
   private currentRevision = 0;
 
   /** `file` persists the config; undefined keeps it in memory (tests, `ambit analyze`). */
@@ -78,31 +82,54 @@ export class ConfigStore {
 
   /**
    * Makes the resources of `files` the complete set owned by `origin` (a watched file): resources it owned
-   * and no longer defines are removed. Throws ConfigError (and changes nothing) on any error.
+   * and no longer defines are removed. Throws ConfigError (and changes nothing) on any error. `digest`
+   * (of the file's content) is remembered with the config: see `appliedDigest`.
    */
-  replaceOrigin(origin: string, files: readonly ConfigFile[]): ApplyResult {
+  replaceOrigin(origin: string, files: readonly ConfigFile[], digest?: string): ApplyResult {
     const parsed = parseFiles(files, this.registry);
     if (hasErrors(parsed.issues)) throw new ConfigError(parsed.issues);
     const defined = new Set(parsed.resources.map(resourceKey));
     const removed = [...this.entries]
       .filter(([key, entry]) => entry.origin === origin && !defined.has(key))
       .map(([key]) => key);
-    return this.commit(parsed, origin, removed);
+    const revision = this.currentRevision;
+    const result = this.commit(parsed, origin, removed);
+    if (digest !== undefined && this.appliedDigests.get(origin) !== digest) {
+      this.appliedDigests.set(origin, digest);
+      // Nothing else changed (the file's resources were already in force): persist the digest alone.
+      if (this.file && this.currentRevision === revision) this.persist(this.file);
+    }
+    return result;
+  }
+
+  /**
+   * The digest given with the content last applied from `origin`. A file whose content has not changed
+   * since is not applied again (at a restart, say), so that it does not undo what was applied over it
+   * later through the API: a restart keeps the config that was in force.
+   */
+  appliedDigest(origin: string): string | undefined {
+    return this.appliedDigests.get(origin);
   }
 
   /** Removes every resource that `origin` owns (a watched file was deleted). */
   removeOrigin(origin: string): string[] {
+    const forgotten = this.appliedDigests.delete(origin);
     const removed = [...this.entries].filter(([, entry]) => entry.origin === origin).map(([key]) => key);
-    if (removed.length === 0) return [];
+    if (removed.length === 0) {
+      if (forgotten && this.file) this.persist(this.file);
+      return [];
+    }
     const labels = removed.map((key) => label(this.entries.get(key)!.resource));
     for (const key of removed) this.entries.delete(key);
     this.changed();
     return labels;
   }
 
-  /** Origins of the stored resources (to drop those of files that no longer exist). */
+  /** Origins of the stored resources and applied files (to drop those of files that no longer exist). */
   origins(): Set<string> {
-    return new Set([...this.entries.values()].map((entry) => entry.origin));
+    return new Set(
+      [...this.entries.values()].map((entry) => entry.origin).concat([...this.appliedDigests.keys()]),
+    );
   }
 
   /** Deletes the resources `files` define (by kind, namespace and name; their content need not match). */
@@ -205,6 +232,7 @@ export class ConfigStore {
         source: entry.resource.source,
         document: entry.document,
       })),
+      applied: Object.fromEntries(this.appliedDigests),
     };
     writeFileAtomic(file, JSON.stringify(state), 0o600);
   }
@@ -232,6 +260,8 @@ export class ConfigStore {
       const entry = bySource.get(sourceKey(resource.source))!;
       this.entries.set(resourceKey(resource), { resource, document: entry.document, origin: entry.origin });
     }
+    for (const [origin, digest] of Object.entries(state.applied ?? {}))
+      this.appliedDigests.set(origin, digest);
     this.currentRevision = state.revision;
   }
 }

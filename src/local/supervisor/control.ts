@@ -36,6 +36,8 @@ export interface LabelOutcome {
   object: string;
   change: LabelChange;
   missing: string[];
+  /** Why an extension could not act on a namespace's new labels (the labels stay changed). */
+  error?: string | undefined;
   pods: Array<{ uid: string; mesh?: PodMesh | undefined; error?: string | undefined }>;
 }
 

@@ -10,6 +10,7 @@ import { relabel } from '../labels.ts';
 import { readClusterState, readJson, statePaths, writeJsonAtomic } from '../state.ts';
 import type { ProcessSpec } from '../types.ts';
 import { ControlServer, type LabelOutcome, type LabelRequest } from './control.ts';
+import type { ProcessStatus } from './status.ts';
 import { Supervisor } from './supervisor.ts';
 
 export async function runSupervisor(stateDir: string): Promise<number> {
@@ -32,7 +33,18 @@ export async function runSupervisor(stateDir: string): Promise<number> {
     if (!pod) throw new Error(`pod ${spec.podUid} is not in the cluster record`);
     for (const extension of await extensions) await extension.beforePodStart?.(pod, context);
   };
-  const supervisor = new Supervisor(specs, { statusFile: paths.status, log, gate });
+  // Extensions hear of transitions in the order they happened: each call is chained after the previous one.
+  let told = Promise.resolve();
+  const onTransition = (status: ProcessStatus) => {
+    told = told.then(async () => {
+      for (const extension of await extensions.catch(() => [])) {
+        await extension
+          .processChanged?.(status, context)
+          .catch((error) => log.warn('extension failed on a process change', { id: status.id, error }));
+      }
+    });
+  };
+  const supervisor = new Supervisor(specs, { statusFile: paths.status, log, gate, onTransition });
   context.reportMesh = (podUid, mesh) => supervisor.setPodMesh(podUid, mesh);
   process.on('uncaughtException', (error) => log.error('unexpected error', { error, stack: error.stack }));
   const stopped = new Promise<void>((resolve) => {
@@ -85,6 +97,17 @@ async function applyLabels(
     log.info('labels changed', { object: result.object, labels: result.labels });
   }
   const loaded = await extensions;
+  let error: string | undefined;
+  const namespace = result.cluster.namespaces.find(
+    (candidate) => request.target.kind === 'namespace' && candidate.name === request.target.name,
+  );
+  if (namespace) {
+    for (const extension of loaded) {
+      await extension.namespaceRelabeled?.(namespace, context).catch((failure: unknown) => {
+        error ??= errorMessage(failure);
+      });
+    }
+  }
   const pods = await Promise.all(
     result.pods.map(async (pod) => {
       let error: string | undefined;
@@ -96,5 +119,5 @@ async function applyLabels(
       return { uid: pod.uid, mesh: supervisor.podMesh(pod.uid), error };
     }),
   );
-  return { object: result.object, change: result.change, missing: result.missing, pods };
+  return { object: result.object, change: result.change, missing: result.missing, error, pods };
 }

@@ -24,6 +24,11 @@ export interface SupervisorOptions {
   backoff?: BackoffPolicy;
   /** How long a process has between SIGTERM and SIGKILL when the cluster stops. */
   stopGraceMs?: number;
+  /**
+   * Told (with a copy of its status) each time a process's state, readiness or pid changed, in order;
+   * changes within one tick of the event loop come as one. Must not throw.
+   */
+  onTransition?: ((status: ProcessStatus) => void) | undefined;
 }
 
 interface Supervised {
@@ -34,11 +39,14 @@ interface Supervised {
   crashes: number;
   timer?: NodeJS.Timeout | undefined;
   exited?: Promise<void> | undefined;
+  /** State, readiness and pid last passed to `onTransition`. */
+  told?: string | undefined;
 }
 
 export class Supervisor {
   private readonly processes: Supervised[];
-  private readonly options: Required<SupervisorOptions>;
+  private readonly options: Required<Omit<SupervisorOptions, 'onTransition'>> &
+    Pick<SupervisorOptions, 'onTransition'>;
   private readonly startedAt = new Date().toISOString();
   private stopping = false;
   private writePending = false;
@@ -254,8 +262,21 @@ export class Supervisor {
     this.writePending = true;
     setImmediate(() => {
       this.writePending = false;
+      this.tellTransitions();
       this.writeStatus();
     });
+  }
+
+  private tellTransitions(): void {
+    const onTransition = this.options.onTransition;
+    if (!onTransition) return;
+    for (const entry of this.processes) {
+      const { state, ready, pid } = entry.status;
+      const now = `${state} ${ready} ${pid ?? ''}`;
+      if (entry.told === now) continue;
+      entry.told = now;
+      onTransition({ ...entry.status });
+    }
   }
 
   private writeStatus(): void {

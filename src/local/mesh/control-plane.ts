@@ -1,0 +1,368 @@
+/**
+ * The control plane of the local cluster (a ClusterExtension, on by default, before enrollment). It runs
+ * `ambit control` in the first node's namespace, listening on that node's underlay address (every node
+ * reaches it across the fabric), with its state in `<state>/control/` (config, reported pods, the mesh CA,
+ * one credential per node, the API socket) and the cluster's own config (`<state>/resources.yaml`) watched.
+ *
+ * - At `up`, before any process starts: a bearer token per node (`control/nodes/<node>.token`) and the
+ *   mesh root CA (`control/ca/root-cert.pem`), so a node's ztunnel finds both from its first start.
+ * - The supervisor is the runtime that tells the control plane which pods run where: before a pod first
+ *   starts it is reported (not ready; its node may then obtain its certificate), then again on each change
+ *   of its process (ready or not), and removed once it has ended for good. A pod that cannot be reported
+ *   waits (fail closed: no identity, no start) and is retried with backoff.
+ * - `ambit local label` reaches the control plane too: a pod is reported again with its new labels; a
+ *   namespace's Namespace document is applied with its new labels, so that the workloads' enrollment seen
+ *   by the control plane is the one the node agents enforce.
+ * - Each time the control plane (re)becomes ready, every node's pods and every namespace's labels are synced
+ *   again: what happened while it was down is not lost.
+ *
+ * Everything the supervisor sends goes through one queue and reads the latest state when it runs, so the
+ * last word the control plane hears about a pod is always its current state.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { stringify } from 'yaml';
+import { type BackoffPolicy, backoffDelay } from '../../core/backoff.ts';
+import { ControlApiClient } from '../../core/control-api/client.ts';
+import { controlPaths, nodeTokenFile } from '../../core/control-api/paths.ts';
+import type { PodInfo } from '../../core/control-api/types.ts';
+import { AmbitError, errorMessage } from '../../core/errors.ts';
+import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
+import { KeyedQueue } from '../../core/keyed-queue.ts';
+import { createLogger } from '../../core/log.ts';
+import { createNodeCredential } from '../../core/node-credentials.ts';
+import type { ClusterExtension, ExtensionContext } from '../extensions.ts';
+import { systemProcess } from '../processes.ts';
+import { checkUnixSocketPath, type StatePaths } from '../state.ts';
+import type { ProcessStatus } from '../supervisor/status.ts';
+import type { ClusterState, NamespaceRecord, NodeRecord, PodRecord, ProcessSpec } from '../types.ts';
+
+/** The process id and component name: `ambit local logs control-plane`. */
+export const CONTROL_PLANE = 'control-plane';
+
+/**
+ * Ports on the first node's underlay address: gRPC (discovery and CA) on Istio's 15012; metrics on istiod's
+ * monitoring port 15014, since the node's ztunnel, in the same namespace, serves its own on 15020.
+ */
+export const CONTROL_PLANE_PORTS = { grpc: 15012, metrics: 15014 } as const;
+
+/** How long one call to the control plane's API may take before the supervisor gives up on it. */
+const API_TIMEOUT_MS = 5000;
+/** Retries of a full resync after a failed call, until one succeeds. */
+const RESYNC_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 10_000 };
+
+const log = createLogger('local.control-plane');
+
+/** What a node's ztunnel needs to reach the control plane. */
+export interface ControlPlaneEndpoint {
+  /** `<first node's underlay IP>:15012`: gRPC over TLS, discovery and certificates, from every node. */
+  address: string;
+  /** The mesh root (PEM) that the control plane's server certificate chains to; exists once `up` prepared. */
+  rootCertFile: string;
+  /** The node whose namespace runs the control plane. */
+  node: string;
+  /** The control plane's API socket (root only): `ambit apply|get|delete --name <cluster>` use it. */
+  socket: string;
+}
+
+/** The control plane's state directory: `<cluster state>/control/` (mode 0700). */
+export function controlPlaneStateDir(cluster: Pick<ClusterState, 'stateDir'>): string {
+  return join(cluster.stateDir, 'control');
+}
+
+function controlPlaneNode(cluster: ClusterState): NodeRecord {
+  // The plan refuses a cluster without nodes.
+  return cluster.nodes[0]!;
+}
+
+export function controlPlaneEndpoint(cluster: ClusterState): ControlPlaneEndpoint {
+  const node = controlPlaneNode(cluster);
+  const paths = controlPaths(controlPlaneStateDir(cluster));
+  return {
+    address: `${node.underlayIP}:${CONTROL_PLANE_PORTS.grpc}`,
+    rootCertFile: paths.rootCert,
+    node: node.name,
+    socket: paths.socket,
+  };
+}
+
+/** The bearer token file (mode 0600) that `node`'s ztunnel authenticates to the control plane with. */
+export function nodeCredentialFile(cluster: Pick<ClusterState, 'stateDir'>, node: string): string {
+  return nodeTokenFile(controlPlaneStateDir(cluster), node);
+}
+
+/** The supervised `ambit control`: root in the first node's namespace, ready once it serves all it serves. */
+export function controlPlaneProcess(cluster: ClusterState, paths: StatePaths): ProcessSpec {
+  const endpoint = controlPlaneEndpoint(cluster);
+  return systemProcess(paths, {
+    id: CONTROL_PLANE,
+    node: controlPlaneNode(cluster),
+    argv: [
+      'ambit',
+      'control',
+      '--state-dir',
+      controlPlaneStateDir(cluster),
+      '--config',
+      paths.resources,
+      '--listen',
+      endpoint.address,
+      '--metrics-port',
+      String(CONTROL_PLANE_PORTS.metrics),
+    ],
+    readyPorts: [CONTROL_PLANE_PORTS.grpc, CONTROL_PLANE_PORTS.metrics],
+    readyUnixSockets: [endpoint.socket],
+  });
+}
+
+/** A pod as the control plane's API takes it. */
+export function podInfo(pod: PodRecord, ready: boolean): PodInfo {
+  return {
+    uid: pod.uid,
+    name: pod.name,
+    namespace: pod.namespace,
+    node: pod.node,
+    ips: pod.ips,
+    serviceAccount: pod.serviceAccount,
+    labels: pod.labels,
+    ready,
+    ports: pod.container.ports.map((port) => ({
+      name: port.name,
+      containerPort: port.containerPort,
+      protocol: port.protocol,
+    })),
+  };
+}
+
+/**
+ * What the control plane should hold for a pod whose process is in `status`: the pod (ready or not), nothing
+ * (it ended for good), or whatever it holds (not started yet: the start gate reports it; or stopped because
+ * the whole cluster is going down, control plane included).
+ */
+export function podPresence(status: Pick<ProcessStatus, 'state' | 'ready'>):
+  | 'keep'
+  | 'remove'
+  | {
+      ready: boolean;
+    } {
+  switch (status.state) {
+    case 'running':
+      return { ready: status.ready };
+    case 'backoff':
+      return { ready: false };
+    case 'succeeded':
+    case 'failed':
+      return 'remove';
+    case 'waiting':
+    case 'stopped':
+      return 'keep';
+  }
+}
+
+/** The Namespace document to apply for `namespace`: the stored one with the record's labels, or a new one. */
+export function namespaceDocument(namespace: NamespaceRecord, stored: unknown): Record<string, unknown> {
+  const document = (stored ?? {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: namespace.name },
+  }) as Record<string, unknown> & { metadata: Record<string, unknown> };
+  return { ...document, metadata: { ...document.metadata, labels: namespace.labels } };
+}
+
+/** The supervisor's side of the control plane for one cluster. */
+class ControlPlaneSync {
+  readonly #context: ExtensionContext;
+  readonly #api: ControlApiClient;
+  /** One call at a time, in order (a report and a node resync racing would leave the older state last). */
+  readonly #queue = new KeyedQueue();
+  /** Pods the control plane should hold, and whether each is ready. */
+  readonly #pods = new Map<string, { ready: boolean }>();
+  /** A full resync is due (a call failed): retried with backoff until one succeeds. */
+  #retry: NodeJS.Timeout | undefined;
+  #failedResyncs = 0;
+  #closed = false;
+
+  constructor(context: ExtensionContext) {
+    this.#context = context;
+    this.#api = new ControlApiClient(controlPlaneEndpoint(context.cluster).socket, {
+      timeoutMs: API_TIMEOUT_MS,
+    });
+  }
+
+  /**
+   * Runs a call in turn. If it fails, the control plane may now hold something stale: a full resync is
+   * scheduled, and the caller learns why.
+   */
+  async #send(what: string, operation: () => Promise<void>): Promise<void> {
+    try {
+      await this.#queue.run(CONTROL_PLANE, operation);
+    } catch (error) {
+      this.#scheduleResync();
+      throw new AmbitError(
+        'AMBIT_ERR_CONTROL_PLANE',
+        `cannot tell the control plane ${what} (it is told again as soon as it answers): ${errorMessage(error)}`,
+      );
+    }
+  }
+
+  /** Before the pod first starts: the control plane must know it (and its node may hold its identity). */
+  admit(pod: PodRecord): Promise<void> {
+    if (!this.#pods.has(pod.uid)) this.#pods.set(pod.uid, { ready: false });
+    return this.#send(`about pod ${pod.uid}`, () => this.#sendPod(pod.uid));
+  }
+
+  /** Brings the control plane's copy of the pod in line with the record and the pod's process. */
+  sendPod(uid: string): Promise<void> {
+    return this.#send(`about pod ${uid}`, () => this.#sendPod(uid));
+  }
+
+  applyNamespace(namespace: NamespaceRecord): Promise<void> {
+    return this.#send(`the labels of namespace ${namespace.name}`, () =>
+      this.#applyNamespace(namespace.name),
+    );
+  }
+
+  processChanged(status: ProcessStatus): void {
+    if (status.kind === 'system') {
+      // Started afresh (its state on disk may predate what happened while it was down): tell it everything.
+      if (status.id === CONTROL_PLANE && status.state === 'running' && status.ready) this.#resyncNow();
+      return;
+    }
+    const uid = status.podUid;
+    if (uid === undefined) return;
+    const presence = podPresence(status);
+    if (presence === 'keep') return;
+    if (presence === 'remove') this.#pods.delete(uid);
+    else this.#pods.set(uid, presence);
+    this.sendPod(uid).catch((error: unknown) =>
+      log.warn('pod change not reported', { pod: uid, error: errorMessage(error) }),
+    );
+  }
+
+  #resyncNow(): void {
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    this.#queue
+      .run(CONTROL_PLANE, () => this.#resync())
+      .then(
+        () => {
+          this.#failedResyncs = 0;
+        },
+        (error: unknown) => {
+          this.#failedResyncs++;
+          log.warn('control plane resync failed; retrying', { error: errorMessage(error) });
+          this.#scheduleResync();
+        },
+      );
+  }
+
+  #scheduleResync(): void {
+    if (this.#retry || this.#closed) return;
+    const delay = backoffDelay(this.#failedResyncs, RESYNC_BACKOFF);
+    this.#retry = setTimeout(() => this.#resyncNow(), delay);
+    this.#retry.unref();
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#retry);
+  }
+
+  async #sendPod(uid: string): Promise<void> {
+    const pod = this.#context.cluster.pods.find((candidate) => candidate.uid === uid);
+    if (!pod) return;
+    const known = this.#pods.get(uid);
+    if (known) await this.#api.reportPod(podInfo(pod, known.ready));
+    else await this.#api.removePod(pod.namespace, pod.name);
+  }
+
+  /** Applies the namespace's labels from the record, unless the control plane already has them. */
+  async #applyNamespace(name: string): Promise<void> {
+    const namespace = this.#context.cluster.namespaces.find((candidate) => candidate.name === name);
+    if (!namespace) return;
+    const [stored] = await this.#api.get({ kind: 'Namespace', name });
+    const storedLabels =
+      (stored?.document as { metadata?: { labels?: Record<string, string> } } | undefined)?.metadata
+        ?.labels ?? {};
+    if (isDeepStrictEqual(storedLabels, namespace.labels)) return;
+    const result = await this.#api.apply([
+      {
+        name: `namespace ${name} (ambit local label)`,
+        content: stringify(namespaceDocument(namespace, stored?.document)),
+      },
+    ]);
+    log.info('namespace labels applied', { namespace: name, revision: result.revision });
+  }
+
+  /** Everything again: the labels of every namespace, then every node's pods. */
+  async #resync(): Promise<void> {
+    const { cluster } = this.#context;
+    for (const namespace of cluster.namespaces) await this.#applyNamespace(namespace.name);
+    for (const node of cluster.nodes) {
+      const pods = cluster.pods.flatMap((pod) => {
+        const known = this.#pods.get(pod.uid);
+        return pod.node === node.name && known ? [podInfo(pod, known.ready)] : [];
+      });
+      await this.#api.syncNodePods(node.name, pods);
+    }
+    log.info('control plane synced', { pods: this.#pods.size });
+  }
+}
+
+const perCluster = new WeakMap<ExtensionContext, ControlPlaneSync>();
+
+function sync(context: ExtensionContext): ControlPlaneSync {
+  let found = perCluster.get(context);
+  if (!found) {
+    found = new ControlPlaneSync(context);
+    perCluster.set(context, found);
+  }
+  return found;
+}
+
+export const extension: ClusterExtension = {
+  name: 'control-plane',
+
+  async prepare({ cluster }) {
+    const dir = controlPlaneStateDir(cluster);
+    checkUnixSocketPath(controlPaths(dir).socket, "the control plane's API socket");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const node of cluster.nodes) createNodeCredential(dir, node.name);
+    // The root exists before any process starts, so a ztunnel never waits for it. Loaded only here, at `up`.
+    const [{ CertificateAuthority }, { statePaths }] = await Promise.all([
+      import('../../control/ca/authority.ts'),
+      import('../../control/state/files.ts'),
+    ]);
+    const files = statePaths(dir);
+    CertificateAuthority.loadOrCreate({
+      trustDomain: DEFAULT_TRUST_DOMAIN,
+      keyFile: files.caKey,
+      certFile: files.rootCert,
+    });
+  },
+
+  systemProcesses({ cluster, paths }) {
+    return [controlPlaneProcess(cluster, paths)];
+  },
+
+  beforePodStart(pod, context) {
+    return sync(context).admit(pod);
+  },
+
+  podRelabeled(pod, context) {
+    return sync(context).sendPod(pod.uid);
+  },
+
+  namespaceRelabeled(namespace, context) {
+    return sync(context).applyNamespace(namespace);
+  },
+
+  async processChanged(process, context) {
+    sync(context).processChanged(process);
+  },
+
+  async stop(context) {
+    perCluster.get(context)?.close();
+    perCluster.delete(context);
+  },
+};
