@@ -38,9 +38,9 @@ export function snapshotProblems(snapshot: NodeSnapshot): string[] {
         problem(`${path}.endpoints[${j}].ip`, `${JSON.stringify(endpoint.ip)} is not an IP`);
     });
   });
-  snapshot.policies.forEach((policy, i) =>
-    policyProblems(policy, `policies[${i}] (${policy.namespace}/${policy.name})`, problem),
-  );
+  snapshot.policies.forEach((policy, i) => {
+    policyProblems(policy, `policies[${i}] (${policy.namespace}/${policy.name})`, problem);
+  });
   return problems;
 }
 
