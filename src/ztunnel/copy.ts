@@ -1,0 +1,100 @@
+/**
+ * The bidirectional copy between the two halves of a proxied connection (an app socket and an HBONE stream,
+ * or two sockets): back-pressure both ways, byte counting into a counters object the caller can read live,
+ * half-close propagation (one side's FIN becomes the other side's `end()`), and an abortive close of the
+ * other side when one side fails, so that an app sees a reset rather than a clean end. Nothing here
+ * allocates or logs per chunk.
+ */
+import { constants as http2Constants } from 'node:http2';
+import type { Duplex } from 'node:stream';
+
+export interface ByteCounters {
+  /** Bytes read from the downstream side and written upstream. */
+  upstream: number;
+  /** Bytes read from the upstream side and written downstream. */
+  downstream: number;
+}
+
+export interface SpliceResult {
+  /** Why the copy ended abnormally (the first error or abort seen), undefined after a clean close both ways. */
+  error?: string | undefined;
+}
+
+export interface SpliceOptions {
+  /** Close both sides after this long without a byte either way (0 = never). */
+  idleMs?: number;
+}
+
+/**
+ * Copies `downstream` <-> `upstream` until both directions are closed; resolves (never rejects) with how it
+ * ended. The counters object is updated in place as bytes flow.
+ */
+export function splice(
+  downstream: Duplex,
+  upstream: Duplex,
+  counters: ByteCounters,
+  options: SpliceOptions = {},
+): Promise<SpliceResult> {
+  return new Promise((resolve) => {
+    let error: string | undefined;
+    let open = 2;
+    const fail = (reason: string) => {
+      if (error === undefined) error = reason;
+      abort(downstream);
+      abort(upstream);
+    };
+    const onClose = (side: Duplex) => () => {
+      // A side that closes before its peer finished sending (or with an error) was aborted: pass that on.
+      if (side.errored || !side.readableEnded) fail(describe(side.errored) ?? 'connection aborted');
+      if (--open === 0) resolve({ error });
+    };
+    pipeOneWay(downstream, upstream, counters, 'upstream');
+    pipeOneWay(upstream, downstream, counters, 'downstream');
+    downstream.on('error', (e) => fail(describe(e)!));
+    upstream.on('error', (e) => fail(describe(e)!));
+    // A side may have died while the other was being opened: treat it as closed now.
+    for (const side of [downstream, upstream]) {
+      if (side.destroyed) onClose(side)();
+      else side.once('close', onClose(side));
+    }
+    const timed = downstream as Duplex & { setTimeout?: (ms: number, cb?: () => void) => unknown };
+    if (options.idleMs && typeof timed.setTimeout === 'function') {
+      // Every byte either way passes through the downstream side, so its inactivity timer covers both.
+      timed.setTimeout(options.idleMs);
+      timed.once('timeout', () => fail('idle timeout'));
+    }
+  });
+}
+
+function pipeOneWay(from: Duplex, to: Duplex, counters: ByteCounters, direction: keyof ByteCounters): void {
+  const resume = () => from.resume();
+  to.on('drain', resume);
+  from.on('data', (chunk: Buffer) => {
+    counters[direction] += chunk.length;
+    if (!to.write(chunk)) from.pause();
+  });
+  from.once('end', () => {
+    if (!to.destroyed) to.end();
+  });
+}
+
+/** Closes a side abortively: a TCP reset for sockets, RST_STREAM(CANCEL) for HTTP/2 streams. */
+export function abort(stream: Duplex): void {
+  if (stream.destroyed) return;
+  const socket = stream as Duplex & { resetAndDestroy?: () => void; connecting?: boolean };
+  const h2 = stream as Duplex & { rstCode?: number; close?: (code: number) => void };
+  try {
+    if (typeof socket.resetAndDestroy === 'function' && !socket.connecting) socket.resetAndDestroy();
+    else if (typeof h2.close === 'function' && 'rstCode' in h2) h2.close(http2Constants.NGHTTP2_CANCEL);
+    else stream.destroy();
+  } catch {
+    stream.destroy();
+  }
+}
+
+function describe(error: unknown): string | undefined {
+  if (error === null || error === undefined) return undefined;
+  const coded = error as { code?: unknown; message?: unknown };
+  if (typeof coded.code === 'string') return coded.code;
+  return typeof coded.message === 'string' ? coded.message : String(error);
+}
