@@ -44,12 +44,20 @@ export function splice(
       abort(upstream);
     };
     const onClose = (side: Duplex) => () => {
-      // A side that closes before its peer finished sending (or with an error) was aborted: pass that on.
-      if (side.errored || !side.readableEnded) fail(describe(side.errored) ?? 'connection aborted');
+      // A clean close has both directions finished: the side sent its FIN and we ended what we sent it.
+      // Anything else (an error, a reset stream, a close before either FIN) is an abort: pass it on.
+      if (side.errored || !side.readableEnded || !side.writableEnded || wasReset(side)) {
+        fail(describe(side.errored) ?? 'connection aborted');
+      }
       if (--open === 0) resolve({ error });
     };
-    pipeOneWay(downstream, upstream, counters, 'upstream');
-    pipeOneWay(upstream, downstream, counters, 'downstream');
+    // Node ends an HTTP/2 stream's readable side when the stream is reset, too: that is no FIN to pass on.
+    const onEnd = (from: Duplex, to: Duplex) => {
+      if (wasReset(from)) fail('stream reset');
+      else if (!to.destroyed) to.end();
+    };
+    pipeOneWay(downstream, upstream, counters, 'upstream', onEnd);
+    pipeOneWay(upstream, downstream, counters, 'downstream', onEnd);
     downstream.on('error', (e) => fail(describe(e)!));
     upstream.on('error', (e) => fail(describe(e)!));
     // A side may have died while the other was being opened: treat it as closed now.
@@ -66,16 +74,23 @@ export function splice(
   });
 }
 
-function pipeOneWay(from: Duplex, to: Duplex, counters: ByteCounters, direction: keyof ByteCounters): void {
+function pipeOneWay(
+  from: Duplex,
+  to: Duplex,
+  counters: ByteCounters,
+  direction: keyof ByteCounters,
+  onEnd: (from: Duplex, to: Duplex) => void,
+): void {
   const resume = () => from.resume();
   to.on('drain', resume);
   from.on('data', (chunk: Buffer) => {
     counters[direction] += chunk.length;
     if (!to.write(chunk)) from.pause();
   });
-  from.once('end', () => {
-    if (!to.destroyed) to.end();
-  });
+  const forwardEnd = () => onEnd(from, to);
+  // A FIN that came before any data can have emitted 'end' before we listened: forward it now.
+  if (from.readableEnded) forwardEnd();
+  else from.once('end', forwardEnd);
 }
 
 /** Closes a side abortively: a TCP reset for sockets, RST_STREAM(CANCEL) for HTTP/2 streams. */
@@ -84,12 +99,20 @@ export function abort(stream: Duplex): void {
   const socket = stream as Duplex & { resetAndDestroy?: () => void; connecting?: boolean };
   const h2 = stream as Duplex & { rstCode?: number; close?: (code: number) => void };
   try {
-    if (typeof socket.resetAndDestroy === 'function' && !socket.connecting) socket.resetAndDestroy();
-    else if (typeof h2.close === 'function' && 'rstCode' in h2) h2.close(http2Constants.NGHTTP2_CANCEL);
+    // libuv refuses a reset once a FIN was sent (and Node then never emits 'close'): plain destroy then.
+    if (typeof socket.resetAndDestroy === 'function' && !socket.connecting && !stream.writableEnded) {
+      socket.resetAndDestroy();
+    } else if (typeof h2.close === 'function' && 'rstCode' in h2) h2.close(http2Constants.NGHTTP2_CANCEL);
     else stream.destroy();
   } catch {
     stream.destroy();
   }
+}
+
+/** An HTTP/2 stream that ended with RST_STREAM other than NO_ERROR. */
+function wasReset(side: Duplex): boolean {
+  const code = (side as Duplex & { rstCode?: number }).rstCode;
+  return code !== undefined && code !== http2Constants.NGHTTP2_NO_ERROR;
 }
 
 function describe(error: unknown): string | undefined {

@@ -226,6 +226,9 @@ export class HbonePool {
       );
     }
     const raw = request.dial();
+    // Pod sockets are half-open capable (for app connections); a TLS socket inherits that from the socket it
+    // wraps, and a half-open HBONE connection would sit in CLOSE-WAIT forever when the peer goes away.
+    raw.allowHalfOpen = false;
     raw.setNoDelay(true);
     raw.setKeepAlive(true, 30_000);
     const tlsSocket = tlsConnect({

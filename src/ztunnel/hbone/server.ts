@@ -60,7 +60,8 @@ export class HboneServer {
   readonly server: Http2SecureServer;
   readonly #options: HboneServerOptions;
   readonly #peers = new WeakMap<ServerHttp2Session, { identity: string; streams: number }>();
-  readonly #sessions = new Set<ServerHttp2Session>();
+  /** Every TCP connection, from accept on: closing the server tears them down (HTTP/2 would linger). */
+  readonly #sockets = new Set<Socket>();
 
   constructor(options: HboneServerOptions) {
     this.#options = options;
@@ -76,6 +77,10 @@ export class HboneServer {
       // Data waiting in our send buffers counts against this; tunnels buffer MiBs by design.
       maxSessionMemory: 64,
       unknownProtocolTimeout: options.timeouts.handshakeMs,
+    });
+    this.server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
     });
     this.server.on('tlsClientError', (error: Error, socket: TLSSocket) =>
       options.onRefused('tls-handshake', describe(error), remoteOf(socket)),
@@ -97,15 +102,19 @@ export class HboneServer {
     this.server.setSecureContext(hboneServerOptions(certificate, trustBundle));
   }
 
-  get sessionCount(): number {
-    return this.#sessions.size;
+  /** Open TCP connections (handshaking or carrying tunnels). */
+  get connectionCount(): number {
+    return this.#sockets.size;
   }
 
-  /** Stops accepting and closes every session (their streams are cancelled). */
+  /**
+   * Stops accepting and tears every connection down at once: their tunnels are reset, not drained (a
+   * graceful HTTP/2 close would let them run on after the pod is gone).
+   */
   close(): Promise<void> {
     return new Promise((resolve) => {
-      for (const session of this.#sessions) session.destroy();
       this.server.close(() => resolve());
+      for (const socket of this.#sockets) socket.destroy();
     });
   }
 
@@ -121,8 +130,6 @@ export class HboneServer {
     }
     const peer = { identity: identity.identity, streams: 0 };
     this.#peers.set(session, peer);
-    this.#sessions.add(session);
-    session.once('close', () => this.#sessions.delete(session));
     session.once('connect', () => {
       try {
         session.setLocalWindowSize(this.#options.windows.connectionWindowBytes);
