@@ -285,7 +285,9 @@ describe('ztunnel data path (two nodes on loopback)', () => {
     const results = await Promise.all(
       payloads.map((p) => exchange(h.capture.connect(ip(11), { ip: ip(21), port: APP_PORT }), p)),
     );
-    expect(results.map((result, i) => result.received.equals(payloads[i]!))).toEqual(payloads.map(() => true));
+    expect(results.map((result, i) => result.received.equals(payloads[i]!))).toEqual(
+      payloads.map(() => true),
+    );
     const pooled = za.pool.connections().filter((c) => c.peer === `${ip(21)}:15008`);
     expect(pooled).toHaveLength(1);
     expect(pooled[0]).toMatchObject({
