@@ -20,21 +20,12 @@ export interface SpliceResult {
   error?: string | undefined;
 }
 
-export interface SpliceOptions {
-  /** Close both sides after this long without a byte either way (0 = never). */
-  idleMs?: number;
-}
-
 /**
  * Copies `downstream` <-> `upstream` until both directions are closed; resolves (never rejects) with how it
- * ended. The counters object is updated in place as bytes flow.
+ * ended. The counters object is updated in place as bytes flow (the tracker reads it for metrics and idle
+ * detection, so no timer is touched per chunk).
  */
-export function splice(
-  downstream: Duplex,
-  upstream: Duplex,
-  counters: ByteCounters,
-  options: SpliceOptions = {},
-): Promise<SpliceResult> {
+export function splice(downstream: Duplex, upstream: Duplex, counters: ByteCounters): Promise<SpliceResult> {
   return new Promise((resolve) => {
     let error: string | undefined;
     let open = 2;
@@ -64,12 +55,6 @@ export function splice(
     for (const side of [downstream, upstream]) {
       if (side.destroyed) onClose(side)();
       else side.once('close', onClose(side));
-    }
-    const timed = downstream as Duplex & { setTimeout?: (ms: number, cb?: () => void) => unknown };
-    if (options.idleMs && typeof timed.setTimeout === 'function') {
-      // Every byte either way passes through the downstream side, so its inactivity timer covers both.
-      timed.setTimeout(options.idleMs);
-      timed.once('timeout', () => fail('idle timeout'));
     }
   });
 }

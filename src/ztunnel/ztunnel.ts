@@ -82,10 +82,10 @@ export class Ztunnel {
     this.#log = options.log ?? createLogger('ztunnel', { node: options.node });
     this.#refusals = new LogLimiter(this.#log.child('hbone'));
     this.metrics = options.metrics ?? new ZtunnelMetrics();
-    this.tracker = new ConnectionTracker(this.metrics, this.#log.child('access'));
+    const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.tracker = new ConnectionTracker(this.metrics, this.#log.child('access'), timeouts.idleMs);
     this.#trustDomains = new Set(options.trustDomains ?? [DEFAULT_TRUST_DOMAIN]);
     this.#contexts = new SecureContextCache(options.certificates);
-    const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.pool = new HbonePool({
       contexts: this.#contexts,
       trustDomains: this.#trustDomains,
@@ -268,6 +268,8 @@ export class Ztunnel {
   /** Stops every pod's listeners and closes the pool. */
   async close(): Promise<void> {
     await Promise.all(this.podUids.map((uid) => this.removePod(uid)));
+    this.tracker.cancelAll('ztunnel shutting down');
+    this.tracker.stop();
     this.pool.close();
     this.#contexts.close();
   }

@@ -340,6 +340,25 @@ describe('ztunnel data path (two nodes on loopback)', () => {
     await Promise.all(sockets.map((s) => exchange(s, '')));
   });
 
+  it('closes a tunnel that moved no byte for the idle period, and only that one', async () => {
+    const quick = h.ztunnel('node-a3', { timeouts: { idleMs: 300 } });
+    const pod = workload({ name: 'client3', serviceAccount: 'client', ips: [ip(14)], node: 'node-a3' });
+    quick.applySnapshot({ ...base, workloads: [...base.workloads, pod] });
+    await quick.addPod({ uid: pod.uid, sockets: podSockets(ip(14)) });
+    const idle = h.capture.connect(ip(14), { ip: ip(21), port: APP_PORT });
+    const idleResult = exchangeLater(idle);
+    const busy = h.capture.connect(ip(14), { ip: ip(21), port: APP_PORT });
+    busy.on('data', () => {});
+    const ticker = setInterval(() => busy.write('.'), 50);
+    try {
+      expect((await idleResult).outcome).toBe('ECONNRESET');
+      expect(busy.destroyed).toBe(false);
+    } finally {
+      clearInterval(ticker);
+      busy.destroy();
+    }
+  });
+
   it('lets a pod whose config has not arrived yet wait for it instead of leaking', async () => {
     await za.addPod({ uid: late.uid, sockets: podSockets(ip(12)) });
     const pending = exchange(h.capture.connect(ip(12), { ip: ip(21), port: WHOAMI_PORT }), '');

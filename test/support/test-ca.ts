@@ -50,7 +50,15 @@ export class TestCa {
   readonly #cert: forge.pki.Certificate;
   readonly #key: forge.pki.rsa.PrivateKey;
 
-  constructor(commonName = 'ambit test root') {
+  /** A new root, or (with `existing`) the root another process made, so that both issue for one mesh. */
+  constructor(commonName = 'ambit test root', existing?: { certPem: string; keyPem: string }) {
+    if (existing) {
+      this.#cert = forge.pki.certificateFromPem(existing.certPem);
+      this.#key = forge.pki.privateKeyFromPem(existing.keyPem) as forge.pki.rsa.PrivateKey;
+      this.certPem = existing.certPem;
+      this.keyPem = existing.keyPem;
+      return;
+    }
     const keys = rsaKeyPair();
     const cert = forge.pki.createCertificate();
     cert.publicKey = keys.publicKey;

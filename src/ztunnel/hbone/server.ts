@@ -52,6 +52,12 @@ export interface HboneServerOptions {
   onRefused(reason: HboneRefusal, detail: string, remote: string | undefined): void;
 }
 
+interface PeerState {
+  identity: string;
+  streams: number;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
 /** Streams a peer may open at once on one connection (clients pool 100; leave room). */
 const MAX_CONCURRENT_STREAMS = 1000;
 
@@ -59,7 +65,7 @@ export class HboneServer {
   /** A `net.Server`: listen on it where the tunnel must arrive (inside the pod's network namespace). */
   readonly server: Http2SecureServer;
   readonly #options: HboneServerOptions;
-  readonly #peers = new WeakMap<ServerHttp2Session, { identity: string; streams: number }>();
+  readonly #peers = new WeakMap<ServerHttp2Session, PeerState>();
   /** Every TCP connection, from accept on: closing the server tears them down (HTTP/2 would linger). */
   readonly #sockets = new Set<Socket>();
 
@@ -79,6 +85,8 @@ export class HboneServer {
       unknownProtocolTimeout: options.timeouts.handshakeMs,
     });
     this.server.on('connection', (socket: Socket) => {
+      // Tunnels carry interactive traffic: never hold small frames back (Nagle).
+      socket.setNoDelay(true);
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
@@ -128,7 +136,7 @@ export class HboneServer {
       session.destroy();
       return;
     }
-    const peer = { identity: identity.identity, streams: 0 };
+    const peer: PeerState = { identity: identity.identity, streams: 0, idleTimer: undefined };
     this.#peers.set(session, peer);
     session.once('connect', () => {
       try {
@@ -137,10 +145,20 @@ export class HboneServer {
         // The session died during setup; its close handler cleans up.
       }
     });
-    // A connection without streams for the idle period is closed; live tunnels keep it open.
-    session.setTimeout(this.#options.timeouts.idleMs, () => {
+    session.once('close', () => clearTimeout(peer.idleTimer));
+    this.#armIdle(session, peer);
+  }
+
+  /**
+   * A connection that carries no stream for the idle period is closed. Counting streams (instead of
+   * `session.setTimeout`, which Node refreshes on every frame) keeps the data path free of timer work.
+   */
+  #armIdle(session: ServerHttp2Session, peer: PeerState): void {
+    clearTimeout(peer.idleTimer);
+    peer.idleTimer = setTimeout(() => {
       if (peer.streams === 0) session.close();
-    });
+    }, this.#options.timeouts.idleMs);
+    peer.idleTimer.unref();
   }
 
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -156,7 +174,10 @@ export class HboneServer {
       return;
     }
     peer.streams++;
-    stream.once('close', () => peer.streams--);
+    clearTimeout(peer.idleTimer);
+    stream.once('close', () => {
+      if (--peer.streams === 0 && session && !session.closed) this.#armIdle(session, peer);
+    });
     const authority = headers[':authority'];
     const target =
       headers[':method'] === 'CONNECT' && typeof authority === 'string'

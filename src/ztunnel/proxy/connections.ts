@@ -12,6 +12,7 @@ import {
   trafficLabels,
   type ZtunnelMetrics,
 } from '../metrics.ts';
+import { joinHostPort } from '../state/route.ts';
 
 /** outbound: app -> mesh; inbound: HBONE -> app; inbound-plaintext: non-mesh client -> app (15006). */
 export type Direction = 'outbound' | 'inbound' | 'inbound-plaintext';
@@ -38,6 +39,13 @@ export interface TrackedConnection {
   reportedUpstream: number;
   reportedDownstream: number;
   labels: TrafficLabels;
+  /** Set by the handler once both sides are open: closes them abortively (idle timeout, shutdown). */
+  cancel: (() => void) | undefined;
+  /** Why the tracker cancelled it, reported instead of the copy's own error. */
+  cancelReason: string | undefined;
+  /** Byte total at the last idle sweep, and when it last changed. */
+  sweptBytes: number;
+  activeAt: number;
 }
 
 export interface ConnectionListing {
@@ -61,11 +69,46 @@ export class ConnectionTracker {
   readonly #metrics: ZtunnelMetrics;
   readonly #access: Logger;
   readonly #live = new Map<number, TrackedConnection>();
+  readonly #idleMs: number;
+  readonly #sweeper: NodeJS.Timeout | undefined;
   #nextId = 1;
 
-  constructor(metrics: ZtunnelMetrics, accessLog: Logger) {
+  /** `idleMs`: connections that move no byte for this long are cancelled (0 = never). */
+  constructor(metrics: ZtunnelMetrics, accessLog: Logger, idleMs = 0) {
     this.#metrics = metrics;
     this.#access = accessLog;
+    this.#idleMs = idleMs;
+    if (idleMs > 0) {
+      // One sweep over the counters for all connections, instead of a timer refreshed per chunk.
+      this.#sweeper = setInterval(() => this.sweepIdle(), Math.min(Math.max(idleMs / 4, 250), 60_000));
+      this.#sweeper.unref();
+    }
+  }
+
+  /** Cancels connections idle for the idle period (called periodically; public for tests). */
+  sweepIdle(now = Date.now()): void {
+    for (const connection of this.#live.values()) {
+      const total = connection.counters.upstream + connection.counters.downstream;
+      if (total !== connection.sweptBytes) {
+        connection.sweptBytes = total;
+        connection.activeAt = now;
+      } else if (now - connection.activeAt >= this.#idleMs && connection.cancel) {
+        connection.cancelReason = 'idle timeout';
+        connection.cancel();
+      }
+    }
+  }
+
+  /** Cancels every live connection (shutdown). */
+  cancelAll(reason: string): void {
+    for (const connection of this.#live.values()) {
+      connection.cancelReason ??= reason;
+      connection.cancel?.();
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#sweeper);
   }
 
   /** Records a new connection and counts it opened. */
@@ -78,6 +121,10 @@ export class ConnectionTracker {
       reportedUpstream: 0,
       reportedDownstream: 0,
       labels: trafficLabels(endpoints.parties),
+      cancel: undefined,
+      cancelReason: undefined,
+      sweptBytes: 0,
+      activeAt: Date.now(),
     };
     this.#live.set(connection.id, connection);
     this.#metrics.tcpOpened.inc(connection.labels);
@@ -88,9 +135,10 @@ export class ConnectionTracker {
   close(connection: TrackedConnection, flags: ResponseFlags, error?: string): void {
     if (!this.#live.delete(connection.id)) return;
     this.#flush(connection);
+    const reason = connection.cancelReason ?? error;
     const closedLabels = flags === '-' ? connection.labels : { ...connection.labels, response_flags: flags };
     this.#metrics.tcpClosed.inc(closedLabels);
-    this.#logAccess(connection, flags, error);
+    this.#logAccess(connection, flags, reason);
   }
 
   /** Adds what every live connection moved since the last flush to the byte counters (called per scrape). */
@@ -120,7 +168,7 @@ export class ConnectionTracker {
 
   #logAccess(connection: TrackedConnection, flags: ResponseFlags, error: string | undefined): void {
     const entry = listing(connection, Date.now());
-    const fields = {
+    const fields: Record<string, unknown> = {
       direction: entry.direction,
       mode: entry.mode,
       'src.addr': entry.source,
@@ -135,8 +183,9 @@ export class ConnectionTracker {
       bytes_recv: entry.bytesReceived,
       duration_ms: entry.durationMs,
       result: flags === '-' && !error ? 'ok' : flags === 'DENY' ? 'denied' : 'failed',
-      ...(error ? { error } : {}),
+      error,
     };
+    for (const key of Object.keys(fields)) if (fields[key] === undefined) delete fields[key];
     if (fields.result === 'ok') this.#access.info('connection complete', fields);
     else this.#access.warn('connection complete', fields);
   }
@@ -145,13 +194,12 @@ export class ConnectionTracker {
 function listing(connection: TrackedConnection, now: number): ConnectionListing {
   const { endpoints } = connection;
   const { parties } = endpoints;
-  const address = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
   return {
     id: connection.id,
     direction: endpoints.direction,
     mode: endpoints.mode,
-    source: address(endpoints.sourceIp, endpoints.sourcePort),
-    destination: address(endpoints.destinationIp, endpoints.destinationPort),
+    source: joinHostPort(endpoints.sourceIp, endpoints.sourcePort),
+    destination: joinHostPort(endpoints.destinationIp, endpoints.destinationPort),
     hboneTarget: endpoints.hboneTarget,
     sourceWorkload: parties.source ? `${parties.source.namespace}/${parties.source.name}` : undefined,
     sourceIdentity: parties.sourceIdentity,

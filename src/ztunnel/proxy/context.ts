@@ -48,6 +48,7 @@ export function connectTcp(
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.off('error', onError);
+      socket.setNoDelay(true);
       resolve(socket);
     });
   });

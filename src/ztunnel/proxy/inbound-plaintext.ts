@@ -75,6 +75,10 @@ export async function handleInboundPlaintext(
     refuse('CONNECT', errorText(error));
     return;
   }
-  const result = await splice(client, app, connection.counters, { idleMs: ctx.timeouts.idleMs });
+  connection.cancel = () => {
+    abort(client);
+    abort(app);
+  };
+  const result = await splice(client, app, connection.counters);
   ctx.tracker.close(connection, '-', result.error);
 }

@@ -5,7 +5,7 @@
  * when the app port refuses, 400 when the CONNECT is not for this pod.
  */
 import type { Socket } from 'node:net';
-import { splice } from '../copy.ts';
+import { abort, splice } from '../copy.ts';
 import { parseBaggage } from '../hbone/headers.ts';
 import { type HboneRequest, respond } from '../hbone/server.ts';
 import { canonicalIp } from '../state/ip.ts';
@@ -97,7 +97,11 @@ export async function handleInbound(
     return;
   }
   respond(stream, 200);
-  const result = await splice(stream, app, connection.counters, { idleMs: ctx.timeouts.idleMs });
+  connection.cancel = () => {
+    abort(stream);
+    abort(app);
+  };
+  const result = await splice(stream, app, connection.counters);
   ctx.tracker.close(connection, '-', result.error);
 }
 

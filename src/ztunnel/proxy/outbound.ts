@@ -74,7 +74,11 @@ export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: So
     ctx.tracker.close(connection, flags, errorText(error));
     return;
   }
-  const result = await splice(app, upstream, connection.counters, { idleMs: ctx.timeouts.idleMs });
+  connection.cancel = () => {
+    abort(app);
+    abort(upstream);
+  };
+  const result = await splice(app, upstream, connection.counters);
   ctx.tracker.close(connection, '-', result.error);
 }
 
