@@ -13,6 +13,10 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: Record<string, CommandEntry> = {
+  'ztunnel-config': {
+    summary: "show a node's ztunnel: workloads, services, policies, certificates, connections",
+    load: () => import('./commands/ztunnel-config.ts'),
+  },
   version: {
     summary: 'print the version of Ambit and of its runtime',
     load: () => import('./commands/version.ts'),

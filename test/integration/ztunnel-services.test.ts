@@ -3,6 +3,7 @@
  * only), the DNS proxy over UDP and TCP (with an upstream on loopback), the admin, metrics and readiness
  * endpoints, and certificate rotation under live traffic.
  */
+import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -10,6 +11,7 @@ import { type Server, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeSnapshot } from '../../src/core/model/index.ts';
 import {
@@ -42,6 +44,7 @@ import {
   whoamiServer,
 } from '../support/ztunnel-harness.ts';
 
+const execFileAsync = promisify(execFile);
 const APP_PORT = 8080;
 const WHOAMI_PORT = 8081;
 
@@ -403,6 +406,28 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
       });
       expect(view.pool.find((p) => p.peer === `${ip(21)}:15008`)?.streams).toBeGreaterThanOrEqual(1);
       socket.destroy();
+    });
+
+    it('is what `ambit ztunnel-config` prints, as a table or JSON', async () => {
+      // Asynchronously: the admin server answering the CLI lives in this very process.
+      const ambit = async (...args: string[]) =>
+        (
+          await execFileAsync(process.execPath, [
+            new URL('../../bin/ambit.mjs', import.meta.url).pathname,
+            'ztunnel-config',
+            ...args,
+          ])
+        ).stdout;
+      const table = await ambit('workloads', '--admin', socketPath);
+      expect(table.split('\n')[0]).toMatch(/^NAMESPACE\s+POD NAME\s+ADDRESS\s+NODE\s+WAYPOINT\s+PROTOCOL$/);
+      expect(table).toMatch(
+        new RegExp(`default\\s+client\\s+${ip(11).replaceAll('.', '\\.')}\\s+node-a\\s+None\\s+HBONE`),
+      );
+      const services = JSON.parse(await ambit('services', '--admin', socketPath, '-o', 'json')) as {
+        name: string;
+      }[];
+      expect(services.map((s) => s.name).sort()).toEqual(['routed', 'server', 'waypoint']);
+      expect(await ambit('certificates', '--admin', socketPath)).toContain('ROOTCA');
     });
 
     it('reads and sets the log level', async () => {
