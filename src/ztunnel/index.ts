@@ -4,7 +4,7 @@
  * discovery stream, hand it pods (with sockets opened inside their network namespace) as the capture layer
  * enrolls them, and serve its admin, metrics and readiness endpoints.
  */
-export { adminGet, adminSocketPath, nodesWithAdminSockets } from './admin-client.ts';
+
 export {
   type AdminSource,
   createAdminServer,
@@ -13,6 +13,7 @@ export {
   listenTcp,
   listenUnix,
 } from './admin.ts';
+export { adminGet, adminSocketPath, nodesWithAdminSockets } from './admin-client.ts';
 export {
   DEFAULT_POOL,
   DEFAULT_TIMEOUTS,

@@ -130,7 +130,9 @@ export class HboneServer {
     const socket = session.socket as TLSSocket;
     const remote = remoteOf(socket);
     const identity = peerIdentity(socket, this.#options.trustDomains);
-    session.on('error', (error) => this.#options.onRefused('session-error', describe(error), remote));
+    session.on('error', () => {
+      // A peer that vanishes mid-session (reset, GOAWAY with an error) is routine: its streams report it.
+    });
     if (!identity.ok) {
       this.#options.onRefused('bad-identity', identity.reason, remote);
       session.destroy();

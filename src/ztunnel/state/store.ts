@@ -158,7 +158,7 @@ export class StateStore {
     if (ready.length === 0) return undefined;
     const key = `${service.namespace}/${service.name}`;
     const cursor = this.#cursors.get(key) ?? 0;
-    this.#cursors.set(key, (cursor + 1) % 1_000_000_007);
+    this.#cursors.set(key, (cursor + 1) % 0x7fffffff);
     const endpoint = ready[cursor % ready.length]!;
     const targetPort = servicePort ? servicePort.targetPort || servicePort.port : 0;
     return { ip: endpoint.ip, port: targetPort, workload: this.workloadByUid(endpoint.workloadUid) };
