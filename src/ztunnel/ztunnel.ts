@@ -141,7 +141,7 @@ export class Ztunnel {
       this.metrics.snapshotUpdates.inc({ result: 'refused' });
       this.#log.error('configuration refused; keeping the previous one', {
         version: snapshot.version,
-        error: errorText(error),
+        error: error instanceof Error ? error.message : String(error),
       });
       throw error;
     }
