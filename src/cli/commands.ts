@@ -22,6 +22,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'in-pod capture rules (apply, remove, list, render) and a standalone enrollment agent',
     load: () => import('./commands/redirect.ts'),
   },
+  'ztunnel-config': {
+    summary: "show a node's ztunnel: workloads, services, policies, certificates, connections",
+    load: () => import('./commands/ztunnel-config.ts'),
+  },
   version: {
     summary: 'print the version of Ambit and of its runtime',
     load: () => import('./commands/version.ts'),

@@ -1,0 +1,297 @@
+/**
+ * HBONE benchmark on loopback, in one run: the same load straight to the app (direct), through two Ambit
+ * ztunnels (outbound capture -> HBONE mTLS -> inbound -> app, each ztunnel its own process, as on two
+ * nodes), and through an stunnel4 mTLS pair (client stunnel -> server stunnel -> app) with certificates
+ * from the same test CA. Reports bulk throughput (1 and 8 streams), request/response latency with 1 KiB
+ * answers (1 and 32 connections: p50/p99, req/s), proxy CPU per 1000 requests, ztunnel RSS idle and with
+ * 1000 idle tunnelled connections, and the ratios to direct and to stunnel.
+ *
+ * Run: npx node bench/hbone-throughput.ts [--seconds 5]   (needs stunnel4; writes only to a temp dir)
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ZTUNNEL_PORTS } from '../src/ztunnel/config.ts';
+import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
+import { TestCa } from '../test/support/test-ca.ts';
+import {
+  bulk,
+  cpuMs,
+  type LatencyResult,
+  listen,
+  open,
+  requestResponse,
+  requestResponseServer,
+  rssMiB,
+  sinkServer,
+  sleep,
+} from './support/load.ts';
+import type { NodeSpec } from './support/ztunnel-node.ts';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
+const SECONDS = Number(values.seconds);
+
+const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
+const CLIENT_POD = `${subnet}.11`;
+const SERVER_POD = `${subnet}.21`;
+const VIP = `${subnet}.200`;
+const SINK_PORT = 9000;
+const RR_PORT = 9001;
+const STUNNEL_CLIENT_PORT = 16001;
+const STUNNEL_SERVER_PORT = 16008;
+
+const children: ChildProcess[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-'));
+
+function startChild(command: string, args: string[], readyLine?: string): Promise<ChildProcess> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    if (!readyLine) {
+      resolve(child);
+      return;
+    }
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes(readyLine)) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`${command} exited with ${code}`)));
+  });
+}
+
+async function waitForPort(host: string, port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      (await open(host, port)).destroy();
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`nothing listens on ${host}:${port}`);
+}
+
+async function startAmbit(ca: TestCa, port: number): Promise<ChildProcess[]> {
+  const client = workload({ name: 'client', ips: [CLIENT_POD], node: 'node-a' });
+  const server = workload({ name: 'server', ips: [SERVER_POD], node: 'node-b' });
+  const snap = snapshot({
+    workloads: [client, server],
+    services: [
+      service({
+        name: 'server',
+        vips: [VIP],
+        ports: [{ port: 80, targetPort: port, protocol: 'TCP' }],
+        endpoints: [{ workloadUid: server.uid, ip: SERVER_POD, ready: true }],
+      }),
+    ],
+  });
+  const spec = (node: string, podUid: string, podIp: string): NodeSpec => ({
+    node,
+    podUid,
+    podIp,
+    snapshot: snap,
+    ca: { certPem: ca.certPem, keyPem: ca.keyPem },
+    target: { ip: VIP, port: 80 },
+  });
+  const script = new URL('./support/ztunnel-node.ts', import.meta.url).pathname;
+  return Promise.all([
+    startChild(process.execPath, [script, JSON.stringify(spec('node-a', client.uid, CLIENT_POD))], 'ready'),
+    startChild(process.execPath, [script, JSON.stringify(spec('node-b', server.uid, SERVER_POD))], 'ready'),
+  ]);
+}
+
+async function startStunnel(ca: TestCa, appPort: number): Promise<ChildProcess[]> {
+  const write = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text, { mode: 0o600 });
+    return path;
+  };
+  const caFile = write('ca.pem', ca.certPem);
+  const certFor = (name: string) => {
+    const issued = ca.issue(`spiffe://cluster.local/ns/default/sa/${name}`);
+    return { cert: write(`${name}.crt`, issued.certPem), key: write(`${name}.key`, issued.keyPem) };
+  };
+  const clientCert = certFor('stunnel-client');
+  const serverCert = certFor('stunnel-server');
+  const common = 'foreground = yes\npid =\ndebug = 3\nsocket = l:TCP_NODELAY=1\nsocket = r:TCP_NODELAY=1\n';
+  const tls = `sslVersionMin = TLSv1.3\nCAfile = ${caFile}\nverifyChain = yes\n`;
+  const clientConf = write(
+    'client.conf',
+    `${common}[hbone-client]\nclient = yes\naccept = ${CLIENT_POD}:${STUNNEL_CLIENT_PORT}\nconnect = ${SERVER_POD}:${STUNNEL_SERVER_PORT}\ncert = ${clientCert.cert}\nkey = ${clientCert.key}\n${tls}`,
+  );
+  const serverConf = write(
+    'server.conf',
+    `${common}[hbone-server]\naccept = ${SERVER_POD}:${STUNNEL_SERVER_PORT}\nconnect = ${SERVER_POD}:${appPort}\ncert = ${serverCert.cert}\nkey = ${serverCert.key}\n${tls}requireCert = yes\n`,
+  );
+  const procs = [await startChild('stunnel4', [serverConf]), await startChild('stunnel4', [clientConf])];
+  await waitForPort(SERVER_POD, STUNNEL_SERVER_PORT);
+  await waitForPort(CLIENT_POD, STUNNEL_CLIENT_PORT);
+  return procs;
+}
+
+function stop(procs: ChildProcess[]): Promise<void> {
+  return Promise.all(
+    procs.map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          if (p.exitCode !== null) {
+            resolve();
+            return;
+          }
+          p.once('exit', () => resolve());
+          p.kill('SIGTERM');
+        }),
+    ),
+  ).then(() => undefined);
+}
+
+interface PathResult {
+  name: string;
+  bulk1: number;
+  bulk8: number;
+  rr1: LatencyResult;
+  rr32: LatencyResult;
+  /** CPU milliseconds the proxies spent per 1000 requests (32 connections); none for direct. */
+  cpuPer1000: number | undefined;
+}
+
+interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/**
+ * Measures one path: bulk against the sink, then request/response against the rr app. `start(port)` brings
+ * up the path's proxies for an app port (none for direct) and returns them with the address to dial.
+ */
+async function measure(
+  name: string,
+  start: (appPort: number) => Promise<{ proxies: ChildProcess[]; entry: Endpoint }>,
+  sink: { bytes: number },
+  extra?: (proxies: ChildProcess[], entry: Endpoint) => Promise<void>,
+): Promise<PathResult> {
+  process.stdout.write(`measuring ${name}...\n`);
+  const bulkPath = await start(SINK_PORT);
+  const bulk1 = await bulk(bulkPath.entry.host, bulkPath.entry.port, 1, SECONDS, sink);
+  const bulk8 = await bulk(bulkPath.entry.host, bulkPath.entry.port, 8, SECONDS, sink);
+  await stop(bulkPath.proxies);
+  const rrPath = await start(RR_PORT);
+  const { host, port } = rrPath.entry;
+  const rr1 = await requestResponse(host, port, 1, SECONDS);
+  const cpu = () => rrPath.proxies.reduce((sum, p) => sum + cpuMs(p.pid!), 0);
+  const cpuBefore = cpu();
+  const rr32 = await requestResponse(host, port, 32, SECONDS);
+  const cpuPer1000 = rrPath.proxies.length > 0 ? ((cpu() - cpuBefore) / rr32.requests) * 1000 : undefined;
+  await extra?.(rrPath.proxies, rrPath.entry);
+  await stop(rrPath.proxies);
+  return { name, bulk1, bulk8, rr1, rr32, cpuPer1000 };
+}
+
+async function idleConnectionsRss(procs: ChildProcess[], entry: Endpoint, count: number): Promise<number[]> {
+  const sockets = [];
+  for (let i = 0; i < count; i++) sockets.push(await open(entry.host, entry.port));
+  // One request each, so that every tunnel is really established end to end.
+  await Promise.all(
+    sockets.map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          socket.once('data', () => resolve());
+          socket.write(Buffer.alloc(128));
+        }),
+    ),
+  );
+  await sleep(1000);
+  const rss = procs.map((p) => rssMiB(p.pid!));
+  for (const socket of sockets) socket.destroy();
+  return rss;
+}
+
+const fmt = (n: number, digits = 0) => n.toFixed(digits);
+const ratio = (a: number, b: number) => (b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
+
+async function main(): Promise<void> {
+  const ca = new TestCa('ambit bench root');
+  const sink = { bytes: 0 };
+  const sinkApp = sinkServer(sink);
+  const rrApp = requestResponseServer();
+  await listen(sinkApp, SERVER_POD, SINK_PORT);
+  await listen(rrApp, SERVER_POD, RR_PORT);
+  try {
+    const direct = await measure(
+      'direct',
+      async (port) => ({ proxies: [], entry: { host: SERVER_POD, port } }),
+      sink,
+    );
+    let idleRss: number[] = [];
+    let loadedRss: number[] = [];
+    const ambit = await measure(
+      'ambit',
+      async (port) => ({
+        proxies: await startAmbit(ca, port),
+        entry: { host: CLIENT_POD, port: ZTUNNEL_PORTS.outbound },
+      }),
+      sink,
+      async (proxies, entry) => {
+        loadedRss = await idleConnectionsRss(proxies, entry, 1000);
+      },
+    );
+    const idle = await startAmbit(ca, RR_PORT);
+    idleRss = idle.map((p) => rssMiB(p.pid!));
+    await stop(idle);
+    const stunnel = await measure(
+      'stunnel',
+      async (port) => ({
+        proxies: await startStunnel(ca, port),
+        entry: { host: CLIENT_POD, port: STUNNEL_CLIENT_PORT },
+      }),
+      sink,
+    );
+
+    const rows = [direct, ambit, stunnel];
+    const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+    const out = [
+      `HBONE benchmark, loopback, ${SECONDS} s per measurement, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs`,
+      '',
+      line([
+        'path',
+        'bulk 1 stream MiB/s',
+        'bulk 8 streams MiB/s',
+        'rr 1 conn p50/p99 us',
+        'rr 1 conn req/s',
+        'rr 32 conn p50/p99 us',
+        'rr 32 conn req/s',
+        'proxy CPU ms / 1000 req',
+      ]),
+      line(['---', '---', '---', '---', '---', '---', '---', '---']),
+      ...rows.map((r) =>
+        line([
+          r.name,
+          fmt(r.bulk1),
+          fmt(r.bulk8),
+          `${fmt(r.rr1.p50Us)}/${fmt(r.rr1.p99Us)}`,
+          fmt(r.rr1.perSecond),
+          `${fmt(r.rr32.p50Us)}/${fmt(r.rr32.p99Us)}`,
+          fmt(r.rr32.perSecond),
+          r.cpuPer1000 === undefined ? '-' : fmt(r.cpuPer1000),
+        ]),
+      ),
+      '',
+      `Ambit / stunnel: bulk1 ${ratio(ambit.bulk1, stunnel.bulk1)}, bulk8 ${ratio(ambit.bulk8, stunnel.bulk8)}, rr32 req/s ${ratio(ambit.rr32.perSecond, stunnel.rr32.perSecond)}, CPU/req ${ratio(ambit.cpuPer1000 ?? 0, stunnel.cpuPer1000 ?? 0)}`,
+      `Ambit / direct:  bulk1 ${ratio(ambit.bulk1, direct.bulk1)}, bulk8 ${ratio(ambit.bulk8, direct.bulk8)}, rr32 req/s ${ratio(ambit.rr32.perSecond, direct.rr32.perSecond)}`,
+      `Added p50 latency at 1 connection: Ambit ${fmt(ambit.rr1.p50Us - direct.rr1.p50Us)} us, stunnel ${fmt(stunnel.rr1.p50Us - direct.rr1.p50Us)} us`,
+      `ztunnel RSS: idle ${idleRss.map((m) => fmt(m, 1)).join(' / ')} MiB; with 1000 idle tunnelled connections ${loadedRss.map((m) => fmt(m, 1)).join(' / ')} MiB (source / destination)`,
+    ];
+    process.stdout.write(`${out.join('\n')}\n`);
+  } finally {
+    await stop(children);
+    sinkApp.close();
+    rrApp.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,160 @@
+/**
+ * Load for the benchmarks: a sink and a request/response app, a bulk-throughput client and a closed-loop
+ * latency client, and process CPU/RSS readings from /proc. All on loopback.
+ */
+import { readFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+export const REQUEST_BYTES = 128;
+export const RESPONSE_BYTES = 1024;
+
+export function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port }, () => resolve());
+  });
+}
+
+/** Discards what it reads and counts it. */
+export function sinkServer(counter: { bytes: number }): Server {
+  return createServer((socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.on('data', (chunk: Buffer) => {
+      counter.bytes += chunk.length;
+    });
+  });
+}
+
+/** For every REQUEST_BYTES read, answers RESPONSE_BYTES; connections without traffic are simply held. */
+export function requestResponseServer(): Server {
+  const response = Buffer.alloc(RESPONSE_BYTES, 0x72);
+  return createServer((socket) => {
+    socket.setNoDelay(true);
+    socket.on('error', () => socket.destroy());
+    let pending = 0;
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.length;
+      while (pending >= REQUEST_BYTES) {
+        pending -= REQUEST_BYTES;
+        socket.write(response);
+      }
+    });
+  });
+}
+
+export function open(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, noDelay: true });
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Pushes bytes through `streams` connections for `seconds`; returns MiB/s as the sink counted them. */
+export async function bulk(
+  host: string,
+  port: number,
+  streams: number,
+  seconds: number,
+  sink: { bytes: number },
+): Promise<number> {
+  const chunk = Buffer.alloc(256 * 1024, 0x61);
+  const sockets = await Promise.all(Array.from({ length: streams }, () => open(host, port)));
+  let running = true;
+  for (const socket of sockets) {
+    const pump = () => {
+      while (running && socket.write(chunk)) {
+        // keep writing until the socket asks us to wait
+      }
+    };
+    socket.on('drain', pump);
+    socket.on('error', () => {});
+    pump();
+  }
+  // Let windows open up before measuring.
+  await sleep(500);
+  const start = sink.bytes;
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const bytes = sink.bytes - start;
+  const elapsed = (performance.now() - t0) / 1000;
+  running = false;
+  for (const socket of sockets) socket.destroy();
+  await sleep(300);
+  return bytes / elapsed / (1024 * 1024);
+}
+
+export interface LatencyResult {
+  requests: number;
+  perSecond: number;
+  p50Us: number;
+  p99Us: number;
+}
+
+/** Closed loop: each connection sends a request and waits for its 1 KiB answer, for `seconds`. */
+export async function requestResponse(
+  host: string,
+  port: number,
+  connections: number,
+  seconds: number,
+): Promise<LatencyResult> {
+  const sockets = await Promise.all(Array.from({ length: connections }, () => open(host, port)));
+  const request = Buffer.alloc(REQUEST_BYTES, 0x71);
+  let samples = new Float64Array(1 << 16);
+  let count = 0;
+  let measuring = false;
+  let running = true;
+  for (const socket of sockets) {
+    let received = 0;
+    let sentAt = 0;
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      while (received >= RESPONSE_BYTES) {
+        received -= RESPONSE_BYTES;
+        if (measuring) {
+          if (count === samples.length) {
+            const grown = new Float64Array(samples.length * 2);
+            grown.set(samples);
+            samples = grown;
+          }
+          samples[count++] = performance.now() - sentAt;
+        }
+        if (!running) return;
+        sentAt = performance.now();
+        socket.write(request);
+      }
+    });
+    sentAt = performance.now();
+    socket.write(request);
+  }
+  await sleep(500);
+  measuring = true;
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  measuring = false;
+  const elapsed = (performance.now() - t0) / 1000;
+  running = false;
+  for (const socket of sockets) socket.destroy();
+  const sorted = samples.slice(0, count).sort();
+  const at = (q: number) => (sorted[Math.min(count - 1, Math.floor(q * count))] ?? 0) * 1000;
+  await sleep(300);
+  return { requests: count, perSecond: count / elapsed, p50Us: at(0.5), p99Us: at(0.99) };
+}
+
+/** CPU time (user + system) of a process, in milliseconds. */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / 100;
+}
+
+/** Resident memory of a process, in MiB. */
+export function rssMiB(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

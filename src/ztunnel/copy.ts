@@ -1,0 +1,108 @@
+/**
+ * The bidirectional copy between the two halves of a proxied connection (an app socket and an HBONE stream,
+ * or two sockets): back-pressure both ways, byte counting into a counters object the caller can read live,
+ * half-close propagation (one side's FIN becomes the other side's `end()`), and an abortive close of the
+ * other side when one side fails, so that an app sees a reset rather than a clean end. Nothing here
+ * allocates or logs per chunk.
+ */
+import { constants as http2Constants } from 'node:http2';
+import type { Duplex } from 'node:stream';
+
+export interface ByteCounters {
+  /** Bytes read from the downstream side and written upstream. */
+  upstream: number;
+  /** Bytes read from the upstream side and written downstream. */
+  downstream: number;
+}
+
+export interface SpliceResult {
+  /** Why the copy ended abnormally (the first error or abort seen), undefined after a clean close both ways. */
+  error?: string | undefined;
+}
+
+/**
+ * Copies `downstream` <-> `upstream` until both directions are closed; resolves (never rejects) with how it
+ * ended. The counters object is updated in place as bytes flow (the tracker reads it for metrics and idle
+ * detection, so no timer is touched per chunk).
+ */
+export function splice(downstream: Duplex, upstream: Duplex, counters: ByteCounters): Promise<SpliceResult> {
+  return new Promise((resolve) => {
+    let error: string | undefined;
+    let open = 2;
+    const fail = (reason: string) => {
+      if (error === undefined) error = reason;
+      abort(downstream);
+      abort(upstream);
+    };
+    const onClose = (side: Duplex) => () => {
+      // A clean close has both directions finished: the side sent its FIN and we ended what we sent it.
+      // Anything else (an error, a reset stream, a close before either FIN) is an abort: pass it on.
+      if (side.errored || !side.readableEnded || !side.writableEnded || wasReset(side)) {
+        fail(describe(side.errored) ?? 'connection aborted');
+      }
+      if (--open === 0) resolve({ error });
+    };
+    // Node ends an HTTP/2 stream's readable side when the stream is reset, too: that is no FIN to pass on.
+    const onEnd = (from: Duplex, to: Duplex) => {
+      if (wasReset(from)) fail('stream reset');
+      else if (!to.destroyed) to.end();
+    };
+    pipeOneWay(downstream, upstream, counters, 'upstream', onEnd);
+    pipeOneWay(upstream, downstream, counters, 'downstream', onEnd);
+    downstream.on('error', (e) => fail(describe(e)!));
+    upstream.on('error', (e) => fail(describe(e)!));
+    // A side may have died while the other was being opened: treat it as closed now.
+    for (const side of [downstream, upstream]) {
+      if (side.destroyed) onClose(side)();
+      else side.once('close', onClose(side));
+    }
+  });
+}
+
+function pipeOneWay(
+  from: Duplex,
+  to: Duplex,
+  counters: ByteCounters,
+  direction: keyof ByteCounters,
+  onEnd: (from: Duplex, to: Duplex) => void,
+): void {
+  const resume = () => from.resume();
+  to.on('drain', resume);
+  from.on('data', (chunk: Buffer) => {
+    counters[direction] += chunk.length;
+    if (!to.write(chunk)) from.pause();
+  });
+  const forwardEnd = () => onEnd(from, to);
+  // A FIN that came before any data can have emitted 'end' before we listened: forward it now.
+  if (from.readableEnded) forwardEnd();
+  else from.once('end', forwardEnd);
+}
+
+/** Closes a side abortively: a TCP reset for sockets, RST_STREAM(CANCEL) for HTTP/2 streams. */
+export function abort(stream: Duplex): void {
+  if (stream.destroyed) return;
+  const socket = stream as Duplex & { resetAndDestroy?: () => void; connecting?: boolean };
+  const h2 = stream as Duplex & { rstCode?: number; close?: (code: number) => void };
+  try {
+    // libuv refuses a reset once a FIN was sent (and Node then never emits 'close'): plain destroy then.
+    if (typeof socket.resetAndDestroy === 'function' && !socket.connecting && !stream.writableEnded) {
+      socket.resetAndDestroy();
+    } else if (typeof h2.close === 'function' && 'rstCode' in h2) h2.close(http2Constants.NGHTTP2_CANCEL);
+    else stream.destroy();
+  } catch {
+    stream.destroy();
+  }
+}
+
+/** An HTTP/2 stream that ended with RST_STREAM other than NO_ERROR. */
+function wasReset(side: Duplex): boolean {
+  const code = (side as Duplex & { rstCode?: number }).rstCode;
+  return code !== undefined && code !== http2Constants.NGHTTP2_NO_ERROR;
+}
+
+function describe(error: unknown): string | undefined {
+  if (error === null || error === undefined) return undefined;
+  const coded = error as { code?: unknown; message?: unknown };
+  if (typeof coded.code === 'string') return coded.code;
+  return typeof coded.message === 'string' ? coded.message : String(error);
+}

@@ -1,0 +1,69 @@
+/**
+ * The metadata headers of an HBONE CONNECT: `forwarded` (the original client address), `baggage` (the
+ * source workload, for the destination's telemetry) and `traceparent` (passed on untouched).
+ */
+import type { Workload } from '../../core/model/index.ts';
+import { joinHostPort, splitHostPort } from '../state/route.ts';
+
+/** `forwarded: for="10.0.0.1:4321"` (RFC 7239; IPv6 in brackets, the whole node quoted). */
+export function forwardedFor(ip: string, port: number): string {
+  return `for="${joinHostPort(ip, port)}"`;
+}
+
+/** The client address of the first `for=` element of a `forwarded` header; undefined if absent or malformed. */
+export function parseForwardedFor(header: string | undefined): { ip: string; port: number } | undefined {
+  if (!header) return undefined;
+  const match = /(?:^|[;,\s])for=("?)([^";,\s]+)\1/i.exec(header);
+  if (!match) return undefined;
+  const node = match[2]!;
+  const parsed = splitHostPort(node);
+  if (parsed) return { ip: parsed.host, port: parsed.port };
+  return undefined;
+}
+
+/** W3C baggage with the attributes Istio's ztunnel sends about the source workload. */
+export function baggageFor(workload: Workload): string {
+  const entries: [string, string][] = [
+    ['k8s.namespace.name', workload.namespace],
+    ['k8s.pod.name', workload.name],
+    ['service.name', workload.canonicalName],
+    ['service.version', workload.canonicalRevision],
+  ];
+  return entries.map(([key, value]) => `${key}=${encodeURIComponent(value)}`).join(',');
+}
+
+export interface BaggageSource {
+  namespace?: string | undefined;
+  podName?: string | undefined;
+  canonicalName?: string | undefined;
+  canonicalRevision?: string | undefined;
+}
+
+export function parseBaggage(header: string | undefined): BaggageSource {
+  const result: BaggageSource = {};
+  if (!header) return result;
+  for (const member of header.split(',')) {
+    const eq = member.indexOf('=');
+    if (eq < 0) continue;
+    const key = member.slice(0, eq).trim();
+    const semicolon = member.indexOf(';', eq);
+    let value: string;
+    try {
+      value = decodeURIComponent(member.slice(eq + 1, semicolon < 0 ? undefined : semicolon).trim());
+    } catch {
+      continue;
+    }
+    if (key === 'k8s.namespace.name') result.namespace = value;
+    else if (key === 'k8s.pod.name') result.podName = value;
+    else if (key === 'service.name') result.canonicalName = value;
+    else if (key === 'service.version') result.canonicalRevision = value;
+  }
+  return result;
+}
+
+/** A W3C traceparent is passed on only when well-formed, so that garbage never propagates. */
+export function validTraceparent(header: string | undefined): string | undefined {
+  return header !== undefined && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(header)
+    ? header
+    : undefined;
+}

@@ -1,0 +1,359 @@
+/**
+ * The HBONE client: a pool of mTLS HTTP/2 connections, keyed by (source identity, destination identity,
+ * destination address, source), each carrying up to `maxStreamsPerConnection` CONNECT streams. A connection
+ * without streams is released after the idle period; a connection that breaks (reset, GOAWAY, error) leaves
+ * the pool at once, and a CONNECT that failed only because the pooled connection had just died is retried
+ * once on a fresh one, so that new streams never see the breakage.
+ */
+import {
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  connect as http2Connect,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
+import type { Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { PoolSettings, TimeoutSettings } from '../config.ts';
+import { abort } from '../copy.ts';
+import { joinHostPort } from '../state/route.ts';
+import { expectIdentity, HBONE_ALPN, HBONE_SERVER_NAME, type SecureContextCache } from '../tls/contexts.ts';
+import { failureOfStatus, HboneError } from './errors.ts';
+
+export interface HboneConnectRequest {
+  /** Our side: the source workload's identity, whose certificate the connection presents. */
+  sourceIdentity: string;
+  /** The identity the peer's certificate must carry. */
+  peerIdentity: string;
+  peerIp: string;
+  peerPort: number;
+  /** Separates connections that equal identities must not share (the source pod: its own netns and IP). */
+  sourceKey: string;
+  /** `:authority` of the CONNECT. */
+  authority: string;
+  headers: { forwarded?: string | undefined; baggage?: string | undefined; traceparent?: string | undefined };
+  /** Opens the TCP connection to the peer (from the source pod's network namespace, marked). */
+  dial(): Socket;
+}
+
+export interface PoolOptions {
+  contexts: SecureContextCache;
+  trustDomains: ReadonlySet<string>;
+  settings: PoolSettings;
+  timeouts: Pick<TimeoutSettings, 'handshakeMs' | 'tcpConnectMs' | 'connectResponseMs'>;
+  /** Told about connection-level events (for logs and metrics); never per stream. */
+  onConnectionEvent?: (event: 'opened' | 'failed' | 'closed', key: PoolKeyFields, detail?: string) => void;
+}
+
+export interface PoolKeyFields {
+  sourceIdentity: string;
+  peerIdentity: string;
+  peer: string;
+  sourceKey: string;
+}
+
+export interface PooledConnectionInfo extends PoolKeyFields {
+  streams: number;
+  state: 'connecting' | 'open' | 'draining';
+  openedAt: string;
+}
+
+class PooledConnection {
+  readonly key: PoolKeyFields;
+  /** The pool map's key for `key`. */
+  readonly mapKey: string;
+  readonly openedAt = new Date();
+  session: ClientHttp2Session | undefined;
+  ready!: Promise<ClientHttp2Session>;
+  streams = 0;
+  /** No new streams: it broke, got a GOAWAY, or is being released. */
+  draining = false;
+  idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(key: PoolKeyFields, mapKey: string) {
+    this.key = key;
+    this.mapKey = mapKey;
+  }
+
+  capacity(max: number): number {
+    const remote = this.session?.remoteSettings.maxConcurrentStreams;
+    return remote === undefined ? max : Math.min(max, remote);
+  }
+}
+
+export class HbonePool {
+  readonly #options: PoolOptions;
+  readonly #connections = new Map<string, PooledConnection[]>();
+  #closed = false;
+
+  constructor(options: PoolOptions) {
+    this.#options = options;
+  }
+
+  get settings(): PoolSettings {
+    return this.#options.settings;
+  }
+
+  /**
+   * Opens a CONNECT stream to the peer; resolves with the stream once the peer answered 200, rejects with an
+   * `HboneError` saying why otherwise (denied, upstream unavailable, connect failed, timeout, reset).
+   */
+  async connect(request: HboneConnectRequest): Promise<ClientHttp2Stream> {
+    for (let attempt = 0; ; attempt++) {
+      const connection = this.#acquire(request);
+      const reused = connection.session !== undefined;
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        this.#release(connection);
+      };
+      try {
+        const session = await connection.ready;
+        const stream = await this.#request(session, request);
+        stream.once('close', release);
+        return stream;
+      } catch (error) {
+        release();
+        // Only a pooled connection that died under us is retried: nothing was sent for this stream yet.
+        const retry = attempt === 0 && reused && error instanceof HboneError && error.failure === 'reset';
+        if (!retry) throw error;
+        connection.draining = true;
+      }
+    }
+  }
+
+  /** Live pooled connections, for `/connections` and metrics. */
+  connections(): PooledConnectionInfo[] {
+    const out: PooledConnectionInfo[] = [];
+    for (const list of this.#connections.values()) {
+      for (const connection of list) {
+        out.push({
+          ...connection.key,
+          streams: connection.streams,
+          state: connection.draining ? 'draining' : connection.session ? 'open' : 'connecting',
+          openedAt: connection.openedAt.toISOString(),
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Closes every pooled connection (their streams are cancelled). */
+  close(): void {
+    this.#closed = true;
+    for (const list of this.#connections.values()) {
+      for (const connection of list) {
+        clearTimeout(connection.idleTimer);
+        connection.session?.destroy();
+      }
+    }
+    this.#connections.clear();
+  }
+
+  #acquire(request: HboneConnectRequest): PooledConnection {
+    if (this.#closed) throw new HboneError('connect-failed', 'the HBONE pool is closed');
+    const key = poolKey(request);
+    let list = this.#connections.get(key);
+    if (!list) {
+      list = [];
+      this.#connections.set(key, list);
+    }
+    const max = this.#options.settings.maxStreamsPerConnection;
+    let connection = list.find((c) => !c.draining && !c.session?.destroyed && c.streams < c.capacity(max));
+    if (!connection) {
+      connection = this.#open(request, key);
+      list.push(connection);
+    }
+    connection.streams++;
+    clearTimeout(connection.idleTimer);
+    connection.idleTimer = undefined;
+    return connection;
+  }
+
+  #release(connection: PooledConnection): void {
+    connection.streams--;
+    if (connection.streams > 0 || connection.draining) return;
+    connection.idleTimer = setTimeout(() => {
+      if (connection.streams > 0) return;
+      connection.draining = true;
+      connection.session?.close();
+      this.#forget(connection);
+    }, this.#options.settings.idleReleaseMs);
+    connection.idleTimer.unref();
+  }
+
+  #forget(connection: PooledConnection): void {
+    const list = this.#connections.get(connection.mapKey);
+    if (!list) return;
+    const index = list.indexOf(connection);
+    if (index >= 0) list.splice(index, 1);
+    if (list.length === 0) this.#connections.delete(connection.mapKey);
+  }
+
+  #open(request: HboneConnectRequest, key: string): PooledConnection {
+    const fields: PoolKeyFields = {
+      sourceIdentity: request.sourceIdentity,
+      peerIdentity: request.peerIdentity,
+      peer: joinHostPort(request.peerIp, request.peerPort),
+      sourceKey: request.sourceKey,
+    };
+    const connection = new PooledConnection(fields, key);
+    connection.ready = this.#handshake(request, connection);
+    connection.ready.then(
+      () => this.#options.onConnectionEvent?.('opened', fields),
+      (error: unknown) => {
+        connection.draining = true;
+        this.#forget(connection);
+        this.#options.onConnectionEvent?.('failed', fields, (error as Error).message);
+      },
+    );
+    return connection;
+  }
+
+  async #handshake(request: HboneConnectRequest, connection: PooledConnection): Promise<ClientHttp2Session> {
+    const { settings, timeouts, contexts, trustDomains } = this.#options;
+    let secureContext: Awaited<ReturnType<SecureContextCache['get']>>;
+    try {
+      secureContext = await contexts.get(request.sourceIdentity);
+    } catch (error) {
+      throw new HboneError(
+        'connect-failed',
+        `no certificate for ${request.sourceIdentity}: ${(error as Error).message}`,
+        undefined,
+        {
+          cause: error,
+        },
+      );
+    }
+    const raw = request.dial();
+    // Pod sockets are half-open capable (for app connections); a TLS socket inherits that from the socket it
+    // wraps, and a half-open HBONE connection would sit in CLOSE-WAIT forever when the peer goes away.
+    raw.allowHalfOpen = false;
+    raw.setNoDelay(true);
+    raw.setKeepAlive(true, 30_000);
+    const tlsSocket = tlsConnect({
+      socket: raw,
+      secureContext,
+      servername: HBONE_SERVER_NAME,
+      ALPNProtocols: [HBONE_ALPN],
+      checkServerIdentity: expectIdentity(request.peerIdentity, trustDomains),
+    });
+    const session = http2Connect(`https://${joinHostPort(request.peerIp, request.peerPort)}`, {
+      createConnection: () => tlsSocket,
+      settings: { initialWindowSize: settings.streamWindowBytes, enablePush: false },
+      maxSessionMemory: 64,
+    });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        session.destroy();
+        reject(
+          new HboneError(
+            'connect-failed',
+            `no HBONE connection to ${connection.key.peer} within ${timeouts.tcpConnectMs + timeouts.handshakeMs} ms`,
+          ),
+        );
+      }, timeouts.tcpConnectMs + timeouts.handshakeMs);
+      const onSetupError = (error: Error) => {
+        clearTimeout(timer);
+        session.destroy();
+        reject(
+          new HboneError(
+            'connect-failed',
+            `HBONE connection to ${connection.key.peer} failed: ${error.message}`,
+            undefined,
+            { cause: error },
+          ),
+        );
+      };
+      session.once('error', onSetupError);
+      session.once('connect', () => {
+        clearTimeout(timer);
+        session.off('error', onSetupError);
+        session.on('error', () => {
+          // Surfaces as 'close'; streams see their own errors.
+        });
+        try {
+          session.setLocalWindowSize(settings.connectionWindowBytes);
+        } catch {
+          // Died during setup: the close below drains it.
+        }
+        connection.session = session;
+        session.once('goaway', () => {
+          connection.draining = true;
+          this.#forget(connection);
+        });
+        session.once('close', () => {
+          connection.draining = true;
+          clearTimeout(connection.idleTimer);
+          this.#forget(connection);
+          this.#options.onConnectionEvent?.('closed', connection.key);
+        });
+        resolve(session);
+      });
+    });
+  }
+
+  #request(session: ClientHttp2Session, request: HboneConnectRequest): Promise<ClientHttp2Stream> {
+    const headers: OutgoingHttpHeaders = { ':method': 'CONNECT', ':authority': request.authority };
+    if (request.headers.forwarded) headers.forwarded = request.headers.forwarded;
+    if (request.headers.baggage) headers.baggage = request.headers.baggage;
+    if (request.headers.traceparent) headers.traceparent = request.headers.traceparent;
+    return new Promise((resolve, reject) => {
+      let stream: ClientHttp2Stream;
+      try {
+        if (session.destroyed || session.closed) throw new Error('session closed');
+        stream = session.request(headers, { endStream: false });
+      } catch (error) {
+        reject(new HboneError('reset', `HBONE connection unusable: ${(error as Error).message}`));
+        return;
+      }
+      const timer = setTimeout(() => {
+        cleanup();
+        abort(stream);
+        reject(
+          new HboneError(
+            'timeout',
+            `no answer to CONNECT ${request.authority} within ${this.#options.timeouts.connectResponseMs} ms`,
+          ),
+        );
+      }, this.#options.timeouts.connectResponseMs);
+      const onResponse = (responseHeaders: Record<string, unknown>) => {
+        cleanup();
+        const status = Number(responseHeaders[':status']);
+        if (status === 200) {
+          resolve(stream);
+          return;
+        }
+        stream.destroy();
+        reject(
+          new HboneError(failureOfStatus(status), `CONNECT ${request.authority} answered ${status}`, status),
+        );
+      };
+      const onClose = () => {
+        cleanup();
+        const code = stream.rstCode;
+        reject(
+          new HboneError(
+            'reset',
+            `CONNECT ${request.authority} stream closed before an answer (code ${code})`,
+          ),
+        );
+      };
+      const onError = () => {
+        // The close that follows rejects.
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        stream.off('response', onResponse);
+        stream.off('close', onClose);
+      };
+      stream.on('error', onError);
+      stream.once('response', onResponse);
+      stream.once('close', onClose);
+    });
+  }
+}
+
+function poolKey(request: HboneConnectRequest): string {
+  return `${request.sourceIdentity}|${request.peerIdentity}|${joinHostPort(request.peerIp, request.peerPort)}|${request.sourceKey}`;
+}

@@ -1,0 +1,237 @@
+/**
+ * The HBONE server: HTTP/2 over mutual TLS, CONNECT only. It terminates the tunnel's TLS, learns the peer's
+ * SPIFFE identity once per connection, parses each CONNECT (`:authority` ip:port, `forwarded`, `baggage`,
+ * `traceparent`) and hands it to the caller, who answers 200 (and gets the stream to splice), 403 or 503.
+ * Garbage (plain HTTP, random bytes, certificates from another CA, expired or foreign ones, handshakes that
+ * never finish) is refused at the TLS layer with a bounded cost and reported through `onRefused`.
+ */
+import {
+  constants,
+  createSecureServer,
+  type Http2SecureServer,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { PoolSettings, TimeoutSettings } from '../config.ts';
+import { splitHostPort } from '../state/route.ts';
+import type { WorkloadCertificate } from '../tls/certificates.ts';
+import { hboneServerOptions } from '../tls/contexts.ts';
+import { peerIdentity } from '../tls/spiffe.ts';
+import { parseForwardedFor, validTraceparent } from './headers.ts';
+
+export interface HboneRequest {
+  /** The CONNECT target. */
+  targetIp: string;
+  targetPort: number;
+  /** The verified SPIFFE identity of the peer (from its certificate). */
+  peerIdentity: string;
+  /** The address of the TCP connection the tunnel arrived on. */
+  peerIp: string;
+  peerPort: number;
+  /** `forwarded: for=` as the peer claims it (trust it only from a waypoint). */
+  forwardedFor: { ip: string; port: number } | undefined;
+  baggage: string | undefined;
+  traceparent: string | undefined;
+  stream: ServerHttp2Stream;
+}
+
+export type HboneRefusal = 'tls-handshake' | 'no-h2' | 'bad-identity' | 'bad-request' | 'session-error';
+
+export interface HboneServerOptions {
+  certificate: WorkloadCertificate;
+  trustBundle: readonly string[];
+  trustDomains: ReadonlySet<string>;
+  timeouts: Pick<TimeoutSettings, 'handshakeMs' | 'idleMs'>;
+  windows: Pick<PoolSettings, 'streamWindowBytes' | 'connectionWindowBytes'>;
+  /** Called for every well-formed CONNECT from an authenticated peer; must answer with `respond`. */
+  onConnect(request: HboneRequest): void;
+  /** Called once per refused connection or request (the caller logs and counts, rate-limited). */
+  onRefused(reason: HboneRefusal, detail: string, remote: string | undefined): void;
+}
+
+interface PeerState {
+  identity: string;
+  streams: number;
+  idleTimer: NodeJS.Timeout | undefined;
+}
+
+/** Streams a peer may open at once on one connection (clients pool 100; leave room). */
+const MAX_CONCURRENT_STREAMS = 1000;
+
+export class HboneServer {
+  /** A `net.Server`: listen on it where the tunnel must arrive (inside the pod's network namespace). */
+  readonly server: Http2SecureServer;
+  readonly #options: HboneServerOptions;
+  readonly #peers = new WeakMap<ServerHttp2Session, PeerState>();
+  /** Every TCP connection, from accept on: closing the server tears them down (HTTP/2 would linger). */
+  readonly #sockets = new Set<Socket>();
+
+  constructor(options: HboneServerOptions) {
+    this.#options = options;
+    this.server = createSecureServer({
+      ...hboneServerOptions(options.certificate, options.trustBundle),
+      allowHTTP1: false,
+      handshakeTimeout: options.timeouts.handshakeMs,
+      settings: {
+        initialWindowSize: options.windows.streamWindowBytes,
+        maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+        enablePush: false,
+      },
+      // Data waiting in our send buffers counts against this; tunnels buffer MiBs by design.
+      maxSessionMemory: 64,
+      unknownProtocolTimeout: options.timeouts.handshakeMs,
+    });
+    this.server.on('connection', (socket: Socket) => {
+      // Tunnels carry interactive traffic: never hold small frames back (Nagle).
+      socket.setNoDelay(true);
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    this.server.on('tlsClientError', (error: Error, socket: TLSSocket) =>
+      options.onRefused('tls-handshake', describe(error), remoteOf(socket)),
+    );
+    this.server.on('unknownProtocol', (socket: TLSSocket) => {
+      options.onRefused(
+        'no-h2',
+        `ALPN ${JSON.stringify(socket.alpnProtocol)} instead of h2`,
+        remoteOf(socket),
+      );
+      socket.destroy();
+    });
+    this.server.on('session', (session) => this.#onSession(session));
+    this.server.on('stream', (stream, headers) => this.#onStream(stream, headers));
+  }
+
+  /** Installs a renewed certificate or trust bundle for new connections; live tunnels keep theirs. */
+  updateCertificate(certificate: WorkloadCertificate, trustBundle: readonly string[]): void {
+    this.server.setSecureContext(hboneServerOptions(certificate, trustBundle));
+  }
+
+  /** Open TCP connections (handshaking or carrying tunnels). */
+  get connectionCount(): number {
+    return this.#sockets.size;
+  }
+
+  /**
+   * Stops accepting and tears every connection down at once: their tunnels are reset, not drained (a
+   * graceful HTTP/2 close would let them run on after the pod is gone).
+   */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      for (const socket of this.#sockets) socket.destroy();
+    });
+  }
+
+  #onSession(session: ServerHttp2Session): void {
+    const socket = session.socket as TLSSocket;
+    const remote = remoteOf(socket);
+    const identity = peerIdentity(socket, this.#options.trustDomains);
+    session.on('error', () => {
+      // A peer that vanishes mid-session (reset, GOAWAY with an error) is routine: its streams report it.
+    });
+    if (!identity.ok) {
+      this.#options.onRefused('bad-identity', identity.reason, remote);
+      session.destroy();
+      return;
+    }
+    const peer: PeerState = { identity: identity.identity, streams: 0, idleTimer: undefined };
+    this.#peers.set(session, peer);
+    session.once('connect', () => {
+      try {
+        session.setLocalWindowSize(this.#options.windows.connectionWindowBytes);
+      } catch {
+        // The session died during setup; its close handler cleans up.
+      }
+    });
+    session.once('close', () => clearTimeout(peer.idleTimer));
+    this.#armIdle(session, peer);
+  }
+
+  /**
+   * A connection that carries no stream for the idle period is closed. Counting streams (instead of
+   * `session.setTimeout`, which Node refreshes on every frame) keeps the data path free of timer work.
+   */
+  #armIdle(session: ServerHttp2Session, peer: PeerState): void {
+    clearTimeout(peer.idleTimer);
+    peer.idleTimer = setTimeout(() => {
+      if (peer.streams === 0) session.close();
+    }, this.#options.timeouts.idleMs);
+    peer.idleTimer.unref();
+  }
+
+  #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', () => {
+      // Stream errors surface through the splice that owns the stream, or end it before it started.
+    });
+    const session = stream.session as ServerHttp2Session | undefined;
+    const peer = session ? this.#peers.get(session) : undefined;
+    const socket = session?.socket as Socket | undefined;
+    const remote = socket ? remoteOf(socket) : undefined;
+    if (peer === undefined) {
+      stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    peer.streams++;
+    clearTimeout(peer.idleTimer);
+    stream.once('close', () => {
+      if (--peer.streams === 0 && session && !session.closed) this.#armIdle(session, peer);
+    });
+    const authority = headers[':authority'];
+    const target =
+      headers[':method'] === 'CONNECT' && typeof authority === 'string'
+        ? splitHostPort(authority)
+        : undefined;
+    if (!target) {
+      this.#options.onRefused(
+        'bad-request',
+        `${headers[':method']} ${authority ?? '(no authority)'}`,
+        remote,
+      );
+      respond(stream, 400);
+      return;
+    }
+    const forwarded = headers.forwarded;
+    const baggage = headers.baggage;
+    const traceparent = headers.traceparent;
+    this.#options.onConnect({
+      targetIp: target.host,
+      targetPort: target.port,
+      peerIdentity: peer.identity,
+      peerIp: stripMapped(socket?.remoteAddress ?? ''),
+      peerPort: socket?.remotePort ?? 0,
+      forwardedFor: parseForwardedFor(typeof forwarded === 'string' ? forwarded : undefined),
+      baggage: typeof baggage === 'string' ? baggage : undefined,
+      traceparent: validTraceparent(typeof traceparent === 'string' ? traceparent : undefined),
+      stream,
+    });
+  }
+}
+
+/** Answers a CONNECT: 200 keeps the stream open for the tunnel, anything else ends it. */
+export function respond(stream: ServerHttp2Stream, status: number): void {
+  if (stream.destroyed || stream.headersSent) return;
+  try {
+    stream.respond({ ':status': status }, { endStream: status !== 200 });
+  } catch {
+    stream.destroy();
+  }
+}
+
+function remoteOf(socket: Socket | undefined): string | undefined {
+  if (!socket?.remoteAddress) return undefined;
+  return `${stripMapped(socket.remoteAddress)}:${socket.remotePort}`;
+}
+
+function stripMapped(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+function describe(error: unknown): string {
+  const coded = error as { code?: unknown; message?: unknown };
+  const message = typeof coded.message === 'string' ? coded.message : String(error);
+  return typeof coded.code === 'string' ? `${coded.code}: ${message}` : message;
+}

@@ -1,0 +1,68 @@
+/** What the proxy handlers share: the state they ask, the pool, the tracker, the injected socket seams. */
+import type { Socket } from 'node:net';
+import type { Logger } from '../../core/log.ts';
+import type { TimeoutSettings } from '../config.ts';
+import type { HbonePool } from '../hbone/pool.ts';
+import type { StateStore } from '../state/store.ts';
+import type { ConnectionTracker } from './connections.ts';
+import type { OriginalDestination, PodSockets, TcpConnectOptions } from './sockets.ts';
+
+export interface ProxyContext {
+  state: StateStore;
+  pool: HbonePool;
+  tracker: ConnectionTracker;
+  originalDestination: OriginalDestination;
+  timeouts: TimeoutSettings;
+  /** Connect to the app with the original client's IP as source (needs transparent sockets in the pod). */
+  preserveSourceIp: boolean;
+  log: Logger;
+}
+
+/** One enrolled pod on this node, as the capture layer hands it over. */
+export interface PodContext {
+  /** The workload uid the pod has in the config (`<namespace>/<name>` locally). */
+  uid: string;
+  sockets: PodSockets;
+}
+
+/** Opens a TCP connection from the pod and waits for it; rejects on error or after `timeoutMs`. */
+export function connectTcp(
+  sockets: PodSockets,
+  options: TcpConnectOptions,
+  timeoutMs: number,
+): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = sockets.connect(options);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        Object.assign(new Error(`connect to ${options.ip}:${options.port} timed out`), { code: 'ETIMEDOUT' }),
+      );
+    }, timeoutMs);
+    const onError = (error: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(error);
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
+  });
+}
+
+/** `::ffff:10.0.0.1` -> `10.0.0.1`: what dual-stack sockets report for IPv4 peers. */
+export function plainAddress(address: string | undefined): string {
+  if (!address) return '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** The error's code (ECONNREFUSED...) or message, for logs. */
+export function errorText(error: unknown): string {
+  const coded = error as { code?: unknown; message?: unknown };
+  if (typeof coded?.code === 'string') return coded.code;
+  return typeof coded?.message === 'string' ? coded.message : String(error);
+}

@@ -1,0 +1,84 @@
+/**
+ * Inbound plaintext (15006 in each pod): a connection to the pod from a client outside the mesh, captured
+ * by REDIRECT. Allowed only where PeerAuthentication leaves the port PERMISSIVE (or DISABLE); authorization
+ * still applies, without a peer identity. Counted with `connection_security_policy="unknown"`.
+ */
+import type { Socket } from 'node:net';
+import { abort, splice } from '../copy.ts';
+import { canonicalIp } from '../state/ip.ts';
+import { connectTcp, errorText, type PodContext, type ProxyContext, plainAddress } from './context.ts';
+
+export async function handleInboundPlaintext(
+  ctx: ProxyContext,
+  pod: PodContext,
+  client: Socket,
+): Promise<void> {
+  client.on('error', () => {
+    // Reported by the splice, or moot if we never get that far.
+  });
+  const clientIp = plainAddress(client.remoteAddress);
+  const clientPort = client.remotePort ?? 0;
+  const target = ctx.originalDestination(client);
+  const workload = await ctx.state.waitForWorkload(pod.uid, ctx.timeouts.workloadWaitMs);
+  if (!target || !workload) {
+    ctx.log.warn('inbound plaintext connection without destination or pod config; closing', { pod: pod.uid });
+    abort(client);
+    return;
+  }
+  const connection = ctx.tracker.open({
+    direction: 'inbound-plaintext',
+    mode: 'direct',
+    sourceIp: clientIp,
+    sourcePort: clientPort,
+    destinationIp: target.ip,
+    destinationPort: target.port,
+    parties: {
+      reporter: 'destination',
+      source: ctx.state.workloadByIp(clientIp),
+      destination: workload,
+      destinationIdentity: workload.identity,
+      securityPolicy: 'unknown',
+    },
+  });
+  const refuse = (flags: 'DENY' | 'CONNECT', why: string) => {
+    abort(client);
+    ctx.tracker.close(connection, flags, why);
+  };
+  if (!workload.ips.some((ip) => canonicalIp(ip) === canonicalIp(target.ip))) {
+    refuse('DENY', `destination ${target.ip} is not this pod`);
+    return;
+  }
+  if (ctx.state.mtlsMode(workload, target.port) === 'STRICT') {
+    refuse('DENY', 'plaintext refused: PeerAuthentication STRICT');
+    return;
+  }
+  const decision = ctx.state.authorize(workload, {
+    sourceIp: clientIp,
+    destinationIp: target.ip,
+    destinationPort: target.port,
+  });
+  if (!decision.allowed) {
+    refuse(
+      'DENY',
+      `denied (${decision.reason}${decision.policy ? `: ${decision.policy.namespace}/${decision.policy.name}` : ''})`,
+    );
+    return;
+  }
+  let app: Socket;
+  try {
+    app = await connectTcp(
+      pod.sockets,
+      { ip: target.ip, port: target.port, sourceIp: ctx.preserveSourceIp ? clientIp : undefined },
+      ctx.timeouts.tcpConnectMs,
+    );
+  } catch (error) {
+    refuse('CONNECT', errorText(error));
+    return;
+  }
+  connection.cancel = () => {
+    abort(client);
+    abort(app);
+  };
+  const result = await splice(client, app, connection.counters);
+  ctx.tracker.close(connection, '-', result.error);
+}

@@ -1,0 +1,116 @@
+/**
+ * Outbound (15001 in each pod): a connection the pod's app opened, captured by REDIRECT. Recover where the
+ * app meant to go, ask the state how to get there, and carry the bytes: in an HBONE tunnel presenting the
+ * source workload's certificate (to the destination pod, or to its waypoint), or straight (passthrough,
+ * from a marked socket) when the destination is not in the mesh. A failure closes the app's connection
+ * with a reset, promptly, and is counted.
+ */
+import type { Socket } from 'node:net';
+import type { Workload } from '../../core/model/index.ts';
+import { abort, splice } from '../copy.ts';
+import { HboneError } from '../hbone/errors.ts';
+import { baggageFor, forwardedFor } from '../hbone/headers.ts';
+import type { ResponseFlags } from '../metrics.ts';
+import { type OutboundRoute, routeOutbound } from '../state/route.ts';
+import { connectTcp, errorText, type PodContext, type ProxyContext, plainAddress } from './context.ts';
+
+const baggageCache = new WeakMap<Workload, string>();
+
+export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: Socket): Promise<void> {
+  app.on('error', () => {
+    // Reported by the splice, or moot if we never get that far.
+  });
+  const sourceIp = plainAddress(app.remoteAddress);
+  const sourcePort = app.remotePort ?? 0;
+  const target = ctx.originalDestination(app);
+  if (!target) {
+    ctx.log.warn('outbound connection without an original destination; closing', {
+      pod: pod.uid,
+      src: sourceIp,
+    });
+    abort(app);
+    return;
+  }
+  const source = await ctx.state.waitForWorkload(pod.uid, ctx.timeouts.workloadWaitMs);
+  if (!source) {
+    // Fail closed: without the pod's config we cannot tunnel, and passing it through would leak plaintext.
+    ctx.log.warn('outbound connection from a pod without config; closing', { pod: pod.uid, dst: target.ip });
+    abort(app);
+    return;
+  }
+  const route = routeOutbound(ctx.state, target.ip, target.port);
+  const connection = ctx.tracker.open({
+    direction: 'outbound',
+    mode:
+      route.kind === 'hbone'
+        ? route.viaWaypoint
+          ? 'waypoint'
+          : 'hbone'
+        : route.kind === 'passthrough'
+          ? 'passthrough'
+          : 'direct',
+    sourceIp,
+    sourcePort,
+    destinationIp: target.ip,
+    destinationPort: target.port,
+    hboneTarget: route.kind === 'hbone' ? route.authority : undefined,
+    parties: {
+      reporter: 'source',
+      source,
+      sourceIdentity: source.identity,
+      destination: route.destination.workload,
+      destinationService: route.destination.service,
+      destinationIdentity: route.kind === 'hbone' ? route.peerIdentity : undefined,
+      securityPolicy: route.kind === 'hbone' ? 'mutual_tls' : 'unknown',
+    },
+  });
+  let upstream: Awaited<ReturnType<typeof openUpstream>>;
+  try {
+    upstream = await openUpstream(ctx, pod, source, route, sourceIp, sourcePort);
+  } catch (error) {
+    abort(app);
+    const flags: ResponseFlags =
+      error instanceof HboneError && error.failure === 'denied' ? 'DENY' : 'CONNECT';
+    ctx.tracker.close(connection, flags, errorText(error));
+    return;
+  }
+  connection.cancel = () => {
+    abort(app);
+    abort(upstream);
+  };
+  const result = await splice(app, upstream, connection.counters);
+  ctx.tracker.close(connection, '-', result.error);
+}
+
+async function openUpstream(
+  ctx: ProxyContext,
+  pod: PodContext,
+  source: Workload,
+  route: OutboundRoute,
+  sourceIp: string,
+  sourcePort: number,
+) {
+  switch (route.kind) {
+    case 'reject':
+      throw Object.assign(new Error(`no route: ${route.reason}`), { code: route.reason });
+    case 'passthrough':
+      return connectTcp(pod.sockets, { ip: route.ip, port: route.port }, ctx.timeouts.tcpConnectMs);
+    case 'hbone': {
+      let baggage = baggageCache.get(source);
+      if (baggage === undefined) {
+        baggage = baggageFor(source);
+        baggageCache.set(source, baggage);
+      }
+      return ctx.pool.connect({
+        sourceIdentity: source.identity,
+        peerIdentity: route.peerIdentity,
+        peerIp: route.peerIp,
+        peerPort: route.peerPort,
+        sourceKey: pod.uid,
+        authority: route.authority,
+        headers: { forwarded: forwardedFor(sourceIp, sourcePort), baggage },
+        dial: () => pod.sockets.connect({ ip: route.peerIp, port: route.peerPort }),
+      });
+    }
+  }
+}

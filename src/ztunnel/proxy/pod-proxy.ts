@@ -1,0 +1,153 @@
+/**
+ * The listeners of one enrolled pod, opened inside the pod through its `PodSockets`: outbound capture
+ * (15001) and inbound plaintext (15006) at once, so that captured connections are never refused while the
+ * pod's config is on its way (they wait for it instead), and inbound HBONE (15008) as soon as the pod's
+ * identity is known and its certificate issued. Renewed certificates reach the HBONE listener as they come.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { ZTUNNEL_PORTS } from '../config.ts';
+import { abort } from '../copy.ts';
+import { type HboneRefusal, HboneServer } from '../hbone/server.ts';
+import type { CertificateProvider } from '../tls/certificates.ts';
+import { errorText, type PodContext, type ProxyContext } from './context.ts';
+import { handleInbound } from './inbound.ts';
+import { handleInboundPlaintext } from './inbound-plaintext.ts';
+import { handleOutbound } from './outbound.ts';
+
+export interface PodProxyDeps {
+  certificates: CertificateProvider;
+  trustDomains: ReadonlySet<string>;
+  onRefused(reason: HboneRefusal, detail: string, remote: string | undefined, pod: string): void;
+}
+
+/** How long to wait before asking again for a certificate that could not be had. */
+const CERTIFICATE_RETRY_MS = 2_000;
+
+export class PodProxy {
+  readonly pod: PodContext;
+  readonly #ctx: ProxyContext;
+  readonly #deps: PodProxyDeps;
+  readonly #servers: Server[] = [];
+  /** Accepted sockets, so that removing the pod closes its connections. */
+  readonly #sockets = new Set<Socket>();
+  #hbone: HboneServer | undefined;
+  #hboneStarting = false;
+  #identity: string | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  readonly #unsubscribe: (() => void)[] = [];
+
+  constructor(ctx: ProxyContext, pod: PodContext, deps: PodProxyDeps) {
+    this.#ctx = ctx;
+    this.pod = pod;
+    this.#deps = deps;
+  }
+
+  /** Opens 15001 and 15006 now; 15008 follows when the pod's identity and certificate are there. */
+  async start(): Promise<void> {
+    await this.#listen(ZTUNNEL_PORTS.outbound, (socket) => handleOutbound(this.#ctx, this.pod, socket));
+    await this.#listen(ZTUNNEL_PORTS.inboundPlaintext, (socket) =>
+      handleInboundPlaintext(this.#ctx, this.pod, socket),
+    );
+    this.#unsubscribe.push(this.#ctx.state.subscribe(() => void this.#ensureHbone()));
+    this.#unsubscribe.push(this.#deps.certificates.subscribe(() => void this.#refreshCertificate()));
+    await this.#ensureHbone();
+  }
+
+  /** Whether the inbound HBONE listener is up (the pod can receive mesh traffic). */
+  get hboneReady(): boolean {
+    return this.#hbone !== undefined;
+  }
+
+  get identity(): string | undefined {
+    return this.#identity;
+  }
+
+  /** Closes the listeners and every connection of the pod. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    for (const socket of this.#sockets) abort(socket);
+    const closing = this.#servers.map(
+      (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+    );
+    if (this.#hbone) closing.push(this.#hbone.close());
+    await Promise.all(closing);
+  }
+
+  async #listen(port: number, handle: (socket: Socket) => Promise<void>): Promise<void> {
+    const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+      handle(socket).catch((error: unknown) => {
+        // A bug in one connection's handling must not take the process down: close it and say so.
+        this.#ctx.log.error('connection handler failed', {
+          pod: this.pod.uid,
+          port,
+          error: errorText(error),
+        });
+        abort(socket);
+      });
+    });
+    server.on('error', (error) =>
+      this.#ctx.log.error('listener error', { pod: this.pod.uid, port, error: errorText(error) }),
+    );
+    await this.pod.sockets.listen(server, port);
+    this.#servers.push(server);
+  }
+
+  async #ensureHbone(): Promise<void> {
+    if (this.#hbone || this.#hboneStarting || this.#stopped) return;
+    const workload = this.#ctx.state.workloadByUid(this.pod.uid);
+    if (!workload) return;
+    this.#hboneStarting = true;
+    try {
+      const certificate = await this.#deps.certificates.get(workload.identity);
+      if (this.#stopped) return;
+      const server = new HboneServer({
+        certificate,
+        trustBundle: this.#deps.certificates.trustBundle(),
+        trustDomains: this.#deps.trustDomains,
+        timeouts: this.#ctx.timeouts,
+        windows: this.#ctx.pool.settings,
+        onConnect: (request) => {
+          handleInbound(this.#ctx, this.pod, request).catch((error: unknown) => {
+            this.#ctx.log.error('inbound handler failed', { pod: this.pod.uid, error: errorText(error) });
+            request.stream.destroy();
+          });
+        },
+        onRefused: (reason, detail, remote) => this.#deps.onRefused(reason, detail, remote, this.pod.uid),
+      });
+      await this.pod.sockets.listen(server.server, ZTUNNEL_PORTS.hbone);
+      this.#hbone = server;
+      this.#identity = workload.identity;
+      if (this.#stopped) await server.close();
+    } catch (error) {
+      this.#ctx.log.warn('inbound HBONE listener not started yet; retrying', {
+        pod: this.pod.uid,
+        error: errorText(error),
+      });
+      this.#retryTimer = setTimeout(() => void this.#ensureHbone(), CERTIFICATE_RETRY_MS);
+      this.#retryTimer.unref();
+    } finally {
+      this.#hboneStarting = false;
+    }
+  }
+
+  async #refreshCertificate(): Promise<void> {
+    const identity = this.#identity;
+    if (!this.#hbone || identity === undefined) return;
+    try {
+      this.#hbone.updateCertificate(
+        await this.#deps.certificates.get(identity),
+        this.#deps.certificates.trustBundle(),
+      );
+    } catch (error) {
+      this.#ctx.log.error('could not install a renewed certificate', {
+        pod: this.pod.uid,
+        error: errorText(error),
+      });
+    }
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Where an outbound connection goes, decided from the state alone (no I/O): to a service VIP (load balanced
+ * over ready endpoints, port mapped), through the destination's waypoint, to a meshed workload over HBONE,
+ * or around the mesh (passthrough) when the destination is not part of it.
+ */
+import type { Service, Workload } from '../../core/model/index.ts';
+import { ZTUNNEL_PORTS } from '../config.ts';
+import type { StateStore } from './store.ts';
+
+export interface RouteDestination {
+  /** The workload the bytes reach first (the waypoint's instance when going through one). */
+  workload?: Workload | undefined;
+  service?: Service | undefined;
+}
+
+export type OutboundRoute =
+  | {
+      kind: 'hbone';
+      /** The peer's HBONE listener. */
+      peerIp: string;
+      peerPort: number;
+      /** The peer certificate must carry this SPIFFE identity. */
+      peerIdentity: string;
+      /** `:authority` of the CONNECT: the target `ip:port` (for a waypoint: the service VIP:port). */
+      authority: string;
+      viaWaypoint: boolean;
+      destination: RouteDestination;
+    }
+  | { kind: 'passthrough'; ip: string; port: number; destination: RouteDestination }
+  | { kind: 'reject'; reason: RejectReason; destination: RouteDestination };
+
+export type RejectReason = 'no-service-port' | 'no-ready-endpoint' | 'no-ready-waypoint';
+
+export function routeOutbound(state: StateStore, ip: string, port: number): OutboundRoute {
+  const service = state.serviceByVip(ip);
+  if (service) return routeToService(state, service, ip, port);
+  const workload = state.workloadByIp(ip);
+  if (workload?.waypoint) {
+    return viaWaypoint(state, workload.waypoint, joinHostPort(ip, port), { workload });
+  }
+  return routeToWorkload(workload, ip, port, { workload });
+}
+
+function routeToService(state: StateStore, service: Service, vip: string, port: number): OutboundRoute {
+  if (!service.ports.some((p) => p.port === port)) {
+    return { kind: 'reject', reason: 'no-service-port', destination: { service } };
+  }
+  if (service.waypoint) return viaWaypoint(state, service.waypoint, joinHostPort(vip, port), { service });
+  const picked = state.pickEndpoint(service, port);
+  if (!picked) return { kind: 'reject', reason: 'no-ready-endpoint', destination: { service } };
+  return routeToWorkload(picked.workload, picked.ip, picked.port, { workload: picked.workload, service });
+}
+
+function routeToWorkload(
+  workload: Workload | undefined,
+  ip: string,
+  port: number,
+  destination: RouteDestination,
+): OutboundRoute {
+  if (!workload?.enrolled) return { kind: 'passthrough', ip, port, destination };
+  return {
+    kind: 'hbone',
+    peerIp: ip,
+    peerPort: ZTUNNEL_PORTS.hbone,
+    peerIdentity: workload.identity,
+    authority: joinHostPort(ip, port),
+    viaWaypoint: false,
+    destination,
+  };
+}
+
+function viaWaypoint(
+  state: StateStore,
+  ref: NonNullable<Workload['waypoint']>,
+  authority: string,
+  destination: RouteDestination,
+): OutboundRoute {
+  const instance = state.pickWaypoint(ref);
+  if (!instance?.workload) return { kind: 'reject', reason: 'no-ready-waypoint', destination };
+  return {
+    kind: 'hbone',
+    peerIp: instance.ip,
+    peerPort: ZTUNNEL_PORTS.hbone,
+    peerIdentity: instance.workload.identity,
+    authority,
+    viaWaypoint: true,
+    destination: { ...destination, workload: instance.workload },
+  };
+}
+
+/** `10.0.0.1:80`, `[fd00::1]:80`. */
+export function joinHostPort(ip: string, port: number): string {
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+/** Parses `ip:port` / `[ip6]:port`; undefined when malformed. */
+export function splitHostPort(authority: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(authority);
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: (match[1] ?? match[2])!, port };
+}

@@ -1,0 +1,229 @@
+/**
+ * The ztunnel's state: the last accepted `NodeSnapshot`, indexed for the questions the data path asks per
+ * connection ("who is at this IP?", "which service has this VIP?", "which policies select this workload?").
+ * A snapshot is validated as a whole before it replaces the current one; a refused snapshot changes nothing.
+ */
+import { AmbitError } from '../../core/errors.ts';
+import type {
+  L4Policy,
+  NodeSnapshot,
+  PeerAuthPolicy,
+  Service,
+  ServicePort,
+  WaypointRef,
+  Workload,
+} from '../../core/model/index.ts';
+import { type AuthorizationResult, authorize, type ConnectionAttributes } from './authorize.ts';
+import { canonicalIp } from './ip.ts';
+import { type EffectiveMtlsMode, resolveMtlsMode } from './peer-auth.ts';
+import { policyApplies } from './selector.ts';
+import { snapshotProblems } from './validate.ts';
+
+interface Indexes {
+  snapshot: NodeSnapshot;
+  workloadsByUid: Map<string, Workload>;
+  workloadsByIp: Map<string, Workload>;
+  workloadsByNode: Map<string, Workload[]>;
+  servicesByVip: Map<string, Service>;
+  servicesByHostname: Map<string, Service>;
+  /** `<namespace>/<name>`, how waypoint references name their service. */
+  servicesByName: Map<string, Service>;
+  /** Workloads that serve as some waypoint: their connections may carry the original client in `forwarded`. */
+  waypointUids: Set<string>;
+  policiesByWorkload: Map<string, L4Policy[]>;
+}
+
+export type StateListener = (snapshot: NodeSnapshot) => void;
+
+const EMPTY_SNAPSHOT: NodeSnapshot = {
+  version: '',
+  workloads: [],
+  services: [],
+  policies: [],
+  peerAuthentications: [],
+  trustBundle: [],
+};
+
+export class StateStore {
+  #state: Indexes = buildIndexes(EMPTY_SNAPSHOT);
+  #accepted = false;
+  /** Round-robin cursors per service, kept across snapshots so that a push does not reset the spread. */
+  readonly #cursors = new Map<string, number>();
+  readonly #listeners = new Set<StateListener>();
+
+  /** Validates and installs a snapshot; throws `AMBIT_ERR_SNAPSHOT` (the caller NACKs) and keeps the old one. */
+  apply(snapshot: NodeSnapshot): void {
+    const problems = snapshotProblems(snapshot);
+    if (problems.length > 0) {
+      throw new AmbitError(
+        'AMBIT_ERR_SNAPSHOT',
+        `snapshot ${JSON.stringify(snapshot.version)} refused: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? `; and ${problems.length - 10} more` : ''}`,
+      );
+    }
+    this.#state = buildIndexes(snapshot);
+    this.#accepted = true;
+    for (const listener of this.#listeners) listener(snapshot);
+  }
+
+  /** Called after every accepted snapshot; returns an unsubscribe function. */
+  subscribe(listener: StateListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  get snapshot(): NodeSnapshot {
+    return this.#state.snapshot;
+  }
+
+  get version(): string {
+    return this.#state.snapshot.version;
+  }
+
+  /** Whether any snapshot has been accepted yet (readiness). */
+  get hasSnapshot(): boolean {
+    return this.#accepted;
+  }
+
+  workloadByUid(uid: string): Workload | undefined {
+    return this.#state.workloadsByUid.get(uid);
+  }
+
+  workloadByIp(ip: string): Workload | undefined {
+    return this.#state.workloadsByIp.get(canonicalIp(ip) ?? ip);
+  }
+
+  workloadsOnNode(node: string): readonly Workload[] {
+    return this.#state.workloadsByNode.get(node) ?? [];
+  }
+
+  serviceByVip(ip: string): Service | undefined {
+    return this.#state.servicesByVip.get(canonicalIp(ip) ?? ip);
+  }
+
+  serviceByHostname(hostname: string): Service | undefined {
+    return this.#state.servicesByHostname.get(hostname.toLowerCase());
+  }
+
+  isWaypoint(workload: Workload): boolean {
+    return this.#state.waypointUids.has(workload.uid);
+  }
+
+  /** The L4 policies that select the workload (computed once per workload per snapshot). */
+  policiesFor(workload: Workload): readonly L4Policy[] {
+    const state = this.#state;
+    let policies = state.policiesByWorkload.get(workload.uid);
+    if (policies === undefined) {
+      policies = state.snapshot.policies.filter((policy) => policyApplies(policy, workload));
+      state.policiesByWorkload.set(workload.uid, policies);
+    }
+    return policies;
+  }
+
+  authorize(workload: Workload, connection: ConnectionAttributes): AuthorizationResult {
+    return authorize(this.policiesFor(workload), workload, connection);
+  }
+
+  mtlsMode(workload: Workload, port: number): EffectiveMtlsMode {
+    return resolveMtlsMode(this.#state.snapshot.peerAuthentications, workload, port);
+  }
+
+  get peerAuthentications(): readonly PeerAuthPolicy[] {
+    return this.#state.snapshot.peerAuthentications;
+  }
+
+  /** The service a waypoint reference names. */
+  waypointService(ref: WaypointRef): Service | undefined {
+    return this.#state.servicesByName.get(`${ref.namespace}/${ref.name}`);
+  }
+
+  /**
+   * One ready endpoint of the service, round robin, with the service port mapped to its target port.
+   * Undefined when the port is not a port of the service or no endpoint is ready.
+   */
+  pickEndpoint(service: Service, port: number): PickedEndpoint | undefined {
+    const servicePort = service.ports.find((p) => p.port === port);
+    if (!servicePort) return undefined;
+    return this.#pickReady(service, servicePort);
+  }
+
+  /** A ready waypoint instance for the reference, round robin. */
+  pickWaypoint(ref: WaypointRef): PickedEndpoint | undefined {
+    const service = this.waypointService(ref);
+    if (!service) return undefined;
+    return this.#pickReady(service, undefined);
+  }
+
+  #pickReady(service: Service, servicePort: ServicePort | undefined): PickedEndpoint | undefined {
+    const ready = service.endpoints.filter((endpoint) => endpoint.ready);
+    if (ready.length === 0) return undefined;
+    const key = `${service.namespace}/${service.name}`;
+    const cursor = this.#cursors.get(key) ?? 0;
+    this.#cursors.set(key, (cursor + 1) % 0x7fffffff);
+    const endpoint = ready[cursor % ready.length]!;
+    const targetPort = servicePort ? servicePort.targetPort || servicePort.port : 0;
+    return { ip: endpoint.ip, port: targetPort, workload: this.workloadByUid(endpoint.workloadUid) };
+  }
+
+  /**
+   * Resolves once the workload is in the config (new pods may be captured before their config arrives);
+   * undefined after `timeoutMs`.
+   */
+  waitForWorkload(uid: string, timeoutMs: number): Promise<Workload | undefined> {
+    const known = this.workloadByUid(uid);
+    if (known || timeoutMs <= 0) return Promise.resolve(known);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        resolve(undefined);
+      }, timeoutMs);
+      const unsubscribe = this.subscribe(() => {
+        const workload = this.workloadByUid(uid);
+        if (!workload) return;
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(workload);
+      });
+    });
+  }
+}
+
+export interface PickedEndpoint {
+  ip: string;
+  /** The target port (0 when picking a waypoint instance: the caller uses the HBONE port). */
+  port: number;
+  workload: Workload | undefined;
+}
+
+function buildIndexes(snapshot: NodeSnapshot): Indexes {
+  const indexes: Indexes = {
+    snapshot,
+    workloadsByUid: new Map(),
+    workloadsByIp: new Map(),
+    workloadsByNode: new Map(),
+    servicesByVip: new Map(),
+    servicesByHostname: new Map(),
+    servicesByName: new Map(),
+    waypointUids: new Set(),
+    policiesByWorkload: new Map(),
+  };
+  for (const workload of snapshot.workloads) {
+    indexes.workloadsByUid.set(workload.uid, workload);
+    for (const ip of workload.ips) indexes.workloadsByIp.set(canonicalIp(ip) ?? ip, workload);
+    const onNode = indexes.workloadsByNode.get(workload.node);
+    if (onNode) onNode.push(workload);
+    else indexes.workloadsByNode.set(workload.node, [workload]);
+  }
+  for (const service of snapshot.services) {
+    for (const vip of service.vips) indexes.servicesByVip.set(canonicalIp(vip) ?? vip, service);
+    indexes.servicesByHostname.set(service.hostname.toLowerCase(), service);
+    indexes.servicesByName.set(`${service.namespace}/${service.name}`, service);
+  }
+  const waypointRefs = [...snapshot.services, ...snapshot.workloads].flatMap((x) =>
+    x.waypoint ? [x.waypoint] : [],
+  );
+  for (const ref of waypointRefs) {
+    const service = indexes.servicesByName.get(`${ref.namespace}/${ref.name}`);
+    for (const endpoint of service?.endpoints ?? []) indexes.waypointUids.add(endpoint.workloadUid);
+  }
+  return indexes;
+}

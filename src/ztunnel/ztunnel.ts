@@ -1,0 +1,292 @@
+/**
+ * One node's ztunnel, assembled: the state (fed snapshots by the discovery client), the certificate source,
+ * the HBONE pool, the connection tracker and metrics, and the per-pod listeners (proxy and DNS) that the
+ * capture layer asks for as pods are enrolled and removed. No I/O of its own beyond those listeners: the
+ * process wiring (discovery stream, enrollment socket, admin/metrics servers) lives with the CLI command.
+ */
+import { DEFAULT_TRUST_DOMAIN } from '../core/identity.ts';
+import { createLogger, type Logger } from '../core/log.ts';
+import type { NodeSnapshot } from '../core/model/index.ts';
+import {
+  type CertificateRow,
+  type ConnectionsView,
+  type PolicyRow,
+  policyRows,
+  type ServiceRow,
+  serviceRows,
+  type WorkloadRow,
+  workloadRows,
+} from './admin-views.ts';
+import {
+  DEFAULT_POOL,
+  DEFAULT_TIMEOUTS,
+  type PoolSettings,
+  type TimeoutSettings,
+  ZTUNNEL_PORTS,
+} from './config.ts';
+import type { DnsForwarder } from './dns/forwarder.ts';
+import { DnsServer } from './dns/server.ts';
+import { HbonePool } from './hbone/pool.ts';
+import { LogLimiter } from './log-limit.ts';
+import { ZtunnelMetrics } from './metrics.ts';
+import { ConnectionTracker } from './proxy/connections.ts';
+import { errorText, type PodContext, type ProxyContext } from './proxy/context.ts';
+import { PodProxy } from './proxy/pod-proxy.ts';
+import type { OriginalDestination } from './proxy/sockets.ts';
+import { StateStore } from './state/store.ts';
+import { type CertificateProvider, describeCertificate } from './tls/certificates.ts';
+import { SecureContextCache } from './tls/contexts.ts';
+
+export interface ZtunnelOptions {
+  /** The node this ztunnel serves (its pods are the workloads with this `node`). */
+  node: string;
+  certificates: CertificateProvider;
+  /** `SO_ORIGINAL_DST` of captured connections (the syscall module's). */
+  originalDestination: OriginalDestination;
+  /** Trust domains whose identities are accepted from peers (default: `cluster.local`). */
+  trustDomains?: readonly string[];
+  /** Where names outside the mesh are resolved; without one they get NXDOMAIN. */
+  dnsForwarder?: DnsForwarder | undefined;
+  timeouts?: Partial<TimeoutSettings>;
+  pool?: Partial<PoolSettings>;
+  /** Dial apps from the original client's IP (needs transparent sockets from the pod sockets). Default true. */
+  preserveSourceIp?: boolean;
+  /** Run DNS proxies in pods (default true). */
+  dns?: boolean;
+  metrics?: ZtunnelMetrics;
+  log?: Logger;
+}
+
+interface ServedPod {
+  proxy: PodProxy;
+  dns: DnsServer | undefined;
+}
+
+export class Ztunnel {
+  readonly node: string;
+  readonly state = new StateStore();
+  readonly metrics: ZtunnelMetrics;
+  readonly tracker: ConnectionTracker;
+  readonly pool: HbonePool;
+  readonly #options: ZtunnelOptions;
+  readonly #contexts: SecureContextCache;
+  readonly #ctx: ProxyContext;
+  readonly #pods = new Map<string, ServedPod>();
+  readonly #trustDomains: ReadonlySet<string>;
+  readonly #log: Logger;
+  readonly #refusals: LogLimiter;
+
+  constructor(options: ZtunnelOptions) {
+    this.node = options.node;
+    this.#options = options;
+    this.#log = options.log ?? createLogger('ztunnel', { node: options.node });
+    this.#refusals = new LogLimiter(this.#log.child('hbone'));
+    this.metrics = options.metrics ?? new ZtunnelMetrics();
+    const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.tracker = new ConnectionTracker(this.metrics, this.#log.child('access'), timeouts.idleMs);
+    this.#trustDomains = new Set(options.trustDomains ?? [DEFAULT_TRUST_DOMAIN]);
+    this.#contexts = new SecureContextCache(options.certificates);
+    this.pool = new HbonePool({
+      contexts: this.#contexts,
+      trustDomains: this.#trustDomains,
+      settings: { ...DEFAULT_POOL, ...options.pool },
+      timeouts,
+      onConnectionEvent: (event, key, detail) => {
+        if (event === 'failed') {
+          this.metrics.hboneConnectionFailures.inc({ reason: 'connect' });
+          this.#refusals.warn(`connect:${key.peer}`, 'HBONE connection failed', {
+            peer: key.peer,
+            identity: key.peerIdentity,
+            error: detail,
+          });
+        }
+      },
+    });
+    this.#ctx = {
+      state: this.state,
+      pool: this.pool,
+      tracker: this.tracker,
+      originalDestination: options.originalDestination,
+      timeouts,
+      preserveSourceIp: options.preserveSourceIp ?? true,
+      log: this.#log.child('proxy'),
+    };
+    this.metrics.attach({
+      pool: () => {
+        const connections = this.pool.connections();
+        return {
+          connections: connections.length,
+          streams: connections.reduce((sum, c) => sum + c.streams, 0),
+        };
+      },
+      connections: () => this.tracker.countByDirection(),
+      certificates: async () =>
+        new Map(
+          (await this.certificates())
+            .filter((c) => c.kind === 'leaf')
+            .map((c) => [c.identity, c.expiresInSeconds]),
+        ),
+      flushBytes: () => this.tracker.flushBytes(),
+    });
+  }
+
+  /**
+   * Installs a snapshot from the control plane. Throws an `AmbitError` (code `AMBIT_ERR_SNAPSHOT`) when it
+   * is malformed: the caller NACKs it, and the previous snapshot keeps serving.
+   */
+  applySnapshot(snapshot: NodeSnapshot): void {
+    try {
+      this.state.apply(snapshot);
+    } catch (error) {
+      this.metrics.snapshotUpdates.inc({ result: 'refused' });
+      this.#log.error('configuration refused; keeping the previous one', {
+        version: snapshot.version,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      throw error;
+    }
+    this.metrics.snapshotUpdates.inc({ result: 'accepted' });
+    this.#log.info('configuration accepted', {
+      version: snapshot.version,
+      workloads: snapshot.workloads.length,
+      services: snapshot.services.length,
+      policies: snapshot.policies.length,
+    });
+  }
+
+  /**
+   * Starts serving an enrolled pod: its outbound, inbound and DNS listeners, opened through its sockets.
+   * Resolves once the capture listeners are up (HBONE follows as soon as the pod's certificate is issued).
+   * Adding a pod already served replaces it.
+   */
+  async addPod(pod: PodContext): Promise<void> {
+    if (this.#pods.has(pod.uid)) await this.removePod(pod.uid);
+    const proxy = new PodProxy(this.#ctx, pod, {
+      certificates: this.#options.certificates,
+      trustDomains: this.#trustDomains,
+      onRefused: (reason, detail, remote, podUid) => {
+        this.metrics.hboneRefused.inc({ reason });
+        this.#refusals.warn(reason, 'HBONE connection refused', { reason, detail, remote, pod: podUid });
+      },
+    });
+    const dns = this.#options.dns === false ? undefined : this.#dnsFor(pod);
+    const served: ServedPod = { proxy, dns };
+    this.#pods.set(pod.uid, served);
+    try {
+      await proxy.start();
+      await dns?.start(pod.sockets, ZTUNNEL_PORTS.dns);
+    } catch (error) {
+      this.#pods.delete(pod.uid);
+      await proxy.stop();
+      await dns?.stop();
+      throw error;
+    }
+    this.#log.info('pod added', { pod: pod.uid });
+  }
+
+  /** Stops serving a pod: closes its listeners and its connections. */
+  async removePod(uid: string): Promise<void> {
+    const served = this.#pods.get(uid);
+    if (!served) return;
+    this.#pods.delete(uid);
+    await Promise.all([served.proxy.stop(), served.dns?.stop()]);
+    this.#log.info('pod removed', { pod: uid });
+  }
+
+  get podUids(): string[] {
+    return [...this.#pods.keys()];
+  }
+
+  /** Ready when a snapshot was accepted and every served pod known to it receives HBONE. */
+  readiness(): { ready: boolean; reason?: string } {
+    if (!this.state.hasSnapshot) return { ready: false, reason: 'no configuration received yet' };
+    const waiting = [...this.#pods.entries()]
+      .filter(([uid, served]) => this.state.workloadByUid(uid) !== undefined && !served.proxy.hboneReady)
+      .map(([uid]) => uid);
+    if (waiting.length > 0)
+      return { ready: false, reason: `inbound HBONE not ready for ${waiting.join(', ')}` };
+    return { ready: true };
+  }
+
+  // The admin API's views.
+
+  configDump(): unknown {
+    return {
+      node: this.node,
+      version: this.state.version,
+      pods: [...this.#pods.entries()].map(([uid, served]) => ({
+        uid,
+        identity: served.proxy.identity,
+        hboneReady: served.proxy.hboneReady,
+      })),
+      settings: {
+        timeouts: this.#ctx.timeouts,
+        pool: this.pool.settings,
+        preserveSourceIp: this.#ctx.preserveSourceIp,
+      },
+      snapshot: this.state.snapshot,
+    };
+  }
+
+  workloads(): WorkloadRow[] {
+    return workloadRows(this.state.snapshot, new Set(this.#pods.keys()));
+  }
+
+  services(): ServiceRow[] {
+    return serviceRows(this.state.snapshot);
+  }
+
+  policies(): PolicyRow[] {
+    return policyRows(this.state.snapshot);
+  }
+
+  /** The certificate of every identity served here, and the roots of the trust bundle. */
+  async certificates(): Promise<CertificateRow[]> {
+    const identities = new Set<string>();
+    for (const uid of this.#pods.keys()) {
+      const identity = this.state.workloadByUid(uid)?.identity;
+      if (identity) identities.add(identity);
+    }
+    const rows: CertificateRow[] = [];
+    for (const identity of [...identities].sort()) {
+      try {
+        const cert = await this.#options.certificates.get(identity);
+        rows.push({ kind: 'leaf', ...describeCertificate(identity, cert.certPem) });
+      } catch (error) {
+        this.#log.warn('no certificate to show', { identity, error: errorText(error) });
+      }
+    }
+    for (const root of this.#options.certificates.trustBundle())
+      rows.push({ kind: 'root', ...describeCertificate('root', root) });
+    return rows;
+  }
+
+  connections(): ConnectionsView {
+    return { connections: this.tracker.list(), pool: this.pool.connections() };
+  }
+
+  /** Stops every pod's listeners and closes the pool. */
+  async close(): Promise<void> {
+    await Promise.all(this.podUids.map((uid) => this.removePod(uid)));
+    this.tracker.cancelAll('ztunnel shutting down');
+    this.tracker.stop();
+    this.pool.close();
+    this.#contexts.close();
+  }
+
+  #dnsFor(pod: PodContext): DnsServer {
+    return new DnsServer({
+      lookup: (hostname) => this.state.serviceByHostname(hostname)?.vips,
+      context: () => {
+        const workload = this.state.workloadByUid(pod.uid);
+        return {
+          namespace: workload?.namespace,
+          asker: workload ? { workload: workload.canonicalName, namespace: workload.namespace } : undefined,
+        };
+      },
+      forwarder: this.#options.dnsForwarder,
+      metrics: this.metrics,
+      log: this.#log.child('dns'),
+    });
+  }
+}
