@@ -22,6 +22,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'in-pod capture rules (apply, remove, list, render) and a standalone enrollment agent',
     load: () => import('./commands/redirect.ts'),
   },
+  ztunnel: { summary: "run a node's ztunnel (the data plane)", load: () => import('./commands/ztunnel.ts') },
   'ztunnel-config': {
     summary: "show a node's ztunnel: workloads, services, policies, certificates, connections",
     load: () => import('./commands/ztunnel-config.ts'),

@@ -4,12 +4,16 @@
  * listeners of the node agent prove outbound, inbound and DNS capture with original destinations, labels
  * changed on the running cluster enroll and unenroll pods without restarting them, a restarted agent gets
  * its pods back, and a pod that cannot be captured is never started (fail closed). Both rule backends.
+ * The clusters run the plain node agent (`AMBIT_NODE_AGENT=plain`, recorded at `up`) rather than the
+ * ztunnel, because only it reports the original destinations it caught; the ztunnel's own capture is tested
+ * end to end by `ztunnel-cluster.test.ts`.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultExtensionUrls, extensionUrl } from '../../src/local/extensions.ts';
+import { NODE_AGENT_ENV } from '../../src/local/mesh/node-agent.ts';
 import { logFileFor } from '../../src/local/processes.ts';
 import { silentProgress } from '../../src/local/progress.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
@@ -31,6 +35,9 @@ import {
 import { canRunNetnsTests } from '../support/privileges.ts';
 
 const MODE = 'istio.io/dataplane-mode';
+
+// Read by `up` (in this process, and in the CLI processes, which inherit it).
+process.env[NODE_AGENT_ENV] = 'plain';
 
 /** How each backend's own tool shows the rules, and a line only our outbound capture rule contains. */
 const BACKENDS = [

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { AmbitError, UsageError } from '../../src/core/errors.ts';
 import { editLabels, parseLabelArgs, parseLabelTarget, relabel } from '../../src/local/labels.ts';
+import { controlPlaneEndpoint, nodeCredentialFile } from '../../src/local/mesh/control-plane.ts';
 import { enrolledPod, wantsEnrollment } from '../../src/local/mesh/enrollment.ts';
-import { nodeAgentArgv, nodeAgentSocket } from '../../src/local/mesh/node-agent.ts';
+import { nodeAgentArgv, nodeAgentKind, nodeAgentSocket } from '../../src/local/mesh/node-agent.ts';
 import { parseControlRequest } from '../../src/local/supervisor/control.ts';
 import { parseListeningUnixSockets } from '../../src/local/supervisor/readiness.ts';
 import type { ClusterState, PodRecord } from '../../src/local/types.ts';
+import { adminSocketPath } from '../../src/ztunnel/admin-client.ts';
 
 const MODE = 'istio.io/dataplane-mode';
 
@@ -140,8 +142,38 @@ describe('relabelling the cluster record', () => {
 describe('the node agent seam', () => {
   it('serves the enrollment socket of the architecture, under the cluster state', () => {
     expect(nodeAgentSocket(cluster, 'n1')).toBe('/run/ambit/c/n1/enroll.sock');
-    expect(nodeAgentArgv('/s.sock', 'auto')).toEqual(['ambit', 'redirect', 'agent', '--socket', '/s.sock']);
-    expect(nodeAgentArgv('/s.sock', 'nft').slice(-2)).toEqual(['--backend', 'nft']);
+    const socket = nodeAgentSocket(cluster, 'n1');
+    expect(nodeAgentArgv(cluster, 'n1', { kind: 'plain', backend: 'auto' })).toEqual([
+      'ambit',
+      'redirect',
+      'agent',
+      '--socket',
+      socket,
+    ]);
+    expect(nodeAgentArgv(cluster, 'n1', { kind: 'plain', backend: 'nft' }).slice(-2)).toEqual([
+      '--backend',
+      'nft',
+    ]);
+  });
+
+  it('runs the ztunnel by default, pointed at the control plane, with the node credential', () => {
+    expect(nodeAgentKind(undefined)).toBe('ztunnel');
+    expect(nodeAgentKind('plain')).toBe('plain');
+    expect(() => nodeAgentKind('sidecar')).toThrow(/expected ztunnel or plain/);
+    const withNodes = {
+      ...cluster,
+      nodes: [{ name: 'n1', underlayIP: '10.250.0.2' }],
+    } as unknown as ClusterState;
+    const argv = nodeAgentArgv(withNodes, 'n1', { kind: 'ztunnel', backend: 'auto' });
+    const flag = (name: string) => argv[argv.indexOf(name) + 1];
+    expect(argv.slice(0, 2)).toEqual(['ambit', 'ztunnel']);
+    expect(flag('--node')).toBe('n1');
+    expect(flag('--control')).toBe('10.250.0.2:15012');
+    expect(flag('--token-file')).toBe(nodeCredentialFile(cluster, 'n1'));
+    expect(flag('--ca-root')).toBe(controlPlaneEndpoint(withNodes).rootCertFile);
+    expect(flag('--enroll-socket')).toBe(nodeAgentSocket(cluster, 'n1'));
+    // Where `ambit ztunnel-config --name <cluster>` looks for it.
+    expect(flag('--admin-socket')).toBe(adminSocketPath(cluster.stateDir, 'n1'));
   });
 
   it('describes a pod to the agent by its netns path', () => {

@@ -229,10 +229,11 @@ export async function listenTcp(
 }
 
 /**
- * Connects a TCP socket from inside `netns` (with a mark, a source, a transparent flag) and resolves once
- * connected. Rejects with the connect error (ECONNREFUSED, ETIMEDOUT...); the fd is closed on failure.
+ * Starts a TCP connection from inside `netns` and returns the Node socket at once; it emits 'connect' or
+ * 'error' (for callers whose interface hands back a connecting socket). Setting the options or binding the
+ * source throws synchronously (EPERM, EADDRNOTAVAIL...), with the fd closed.
  */
-export async function connectTcp(netns: Netns, options: NetnsConnectOptions): Promise<net.Socket> {
+export function startTcpConnect(netns: Netns, options: NetnsConnectOptions): net.Socket {
   const family = familyOf(options.address);
   const fd = preparedSocket(netns, family, 'tcp', (fd) => {
     applyOptions(fd, family, options);
@@ -244,6 +245,15 @@ export async function connectTcp(netns: Netns, options: NetnsConnectOptions): Pr
     }
   });
   const sock = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: options.allowHalfOpen });
+  return sock.connect({ host: options.address, port: options.port });
+}
+
+/**
+ * Connects a TCP socket from inside `netns` (with a mark, a source, a transparent flag) and resolves once
+ * connected. Rejects with the connect error (ECONNREFUSED, ETIMEDOUT...); the fd is closed on failure.
+ */
+export async function connectTcp(netns: Netns, options: NetnsConnectOptions): Promise<net.Socket> {
+  const sock = startTcpConnect(netns, options);
   return new Promise((resolve, reject) => {
     const timer =
       options.timeoutMs === undefined
@@ -258,7 +268,7 @@ export async function connectTcp(netns: Netns, options: NetnsConnectOptions): Pr
       reject(new SystemError(`connect to ${options.address}:${options.port}`, error.code, { cause: error }));
     };
     sock.once('error', onError);
-    sock.connect({ host: options.address, port: options.port }, () => {
+    sock.once('connect', () => {
       clearTimeout(timer);
       sock.off('error', onError);
       resolve(sock);

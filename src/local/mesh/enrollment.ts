@@ -23,7 +23,7 @@ import type { ClusterExtension, ExtensionContext } from '../extensions.ts';
 import { checkUnixSocketPath } from '../state.ts';
 import type { PodMesh } from '../supervisor/status.ts';
 import type { PodRecord } from '../types.ts';
-import { nodeAgentProcess, nodeAgentSocket } from './node-agent.ts';
+import { nodeAgentKind, nodeAgentProcess, nodeAgentSocket } from './node-agent.ts';
 
 /** How long an add or a removal may wait for the agent (to be reachable, then to answer). */
 const AGENT_TIMEOUT_MS = 10_000;
@@ -174,8 +174,8 @@ export const extension: ClusterExtension = {
 
   systemProcesses(context) {
     // Read once at `up` (a bad value fails `up`) and written into the processes' command lines.
-    const backend = backendChoice();
-    return context.cluster.nodes.map((node) => nodeAgentProcess(context, node, backend));
+    const setup = { kind: nodeAgentKind(), backend: backendChoice() };
+    return context.cluster.nodes.map((node) => nodeAgentProcess(context, node, setup));
   },
 
   beforePodStart(pod, context) {
