@@ -65,7 +65,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const ok = (await request(cluster, client, far)) && !interrupted && (await request(cluster, far, near));
     out.write(
       ok
-        ? "\nBoth requests crossed the fabric between the two node namespaces, by pod IP, with no NAT:\nthe source each echo server saw is the calling pod's own IP.\n"
+        ? "\nBoth requests crossed the fabric between the two node namespaces, by pod IP, with no NAT:\nthe source each echo server saw is the calling pod's own IP. The demo namespace is in the mesh,\nso each went from the caller's ztunnel to the callee's over HBONE (mutual TLS with the pods' identities).\n"
         : '\nA request failed: see above, and the pod logs (`ambit local logs <pod> -n demo`).\n',
     );
     if (options.keep && !interrupted) {
@@ -74,6 +74,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           `  sudo npx ambit local status --name ${cluster.name}\n` +
           `  sudo npx ambit local exec client -n demo --name ${cluster.name} -- curl -s http://${far.ips[0]}:8080/?status=503\n` +
           `  sudo npx ambit local logs echo-v2 -n demo --name ${cluster.name}\n` +
+          `  sudo npx ambit local exec client -n demo --name ${cluster.name} -- curl -s http://echo.demo/hello\n` +
+          `  sudo npx ambit ztunnel-config certificates --name ${cluster.name}   # the mesh identities\n` +
+          `  sudo npx ambit local logs node-agent --name ${cluster.name}   # the ztunnels' access logs\n` +
           `  sudo npx ambit control status --name ${cluster.name}   # the cluster's control plane\n` +
           `Remove it with: sudo npx ambit local down --name ${cluster.name}\n`,
       );

@@ -8,7 +8,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeNetns } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
