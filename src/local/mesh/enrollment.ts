@@ -21,8 +21,9 @@ import type { EnrolledPod } from '../../redirect/enroll/protocol.ts';
 import { backendChoice } from '../../redirect/rules.ts';
 import type { ClusterExtension, ExtensionContext } from '../extensions.ts';
 import { checkUnixSocketPath } from '../state.ts';
-import type { PodMesh } from '../supervisor/status.ts';
+import type { PodMesh, ProcessStatus } from '../supervisor/status.ts';
 import type { PodRecord } from '../types.ts';
+import { podPresence } from './control-plane.ts';
 import { nodeAgentKind, nodeAgentProcess, nodeAgentSocket } from './node-agent.ts';
 
 /** How long an add or a removal may wait for the agent (to be reachable, then to answer). */
@@ -52,9 +53,20 @@ class Enrollments {
   readonly #context: ExtensionContext;
   readonly #clients = new Map<string, EnrollmentClient>();
   readonly #queue = new KeyedQueue();
+  /**
+   * Pods whose process ended for good. They are not enrolled by a later label change: nothing will run to
+   * be captured, and the control plane no longer lists them, so the ztunnel would refuse them.
+   */
+  readonly #ended = new Set<string>();
 
   constructor(context: ExtensionContext) {
     this.#context = context;
+  }
+
+  processChanged(status: ProcessStatus): void {
+    if (status.kind !== 'pod' || status.podUid === undefined) return;
+    if (podPresence(status) === 'remove') this.#ended.add(status.podUid);
+    else if (status.state === 'running') this.#ended.delete(status.podUid);
   }
 
   /**
@@ -72,6 +84,10 @@ class Enrollments {
     const client = this.#client(pod.node);
     const enrolled = client.enrolled.some((candidate) => candidate.uid === uid);
     if (wantsEnrollment(this.#context, pod)) {
+      if (!enrolled && this.#ended.has(uid)) {
+        log.info('pod ended; not enrolling it', { pod: uid });
+        return;
+      }
       if (!enrolled) {
         try {
           await client.enroll(enrolledPod(pod));
@@ -184,6 +200,10 @@ export const extension: ClusterExtension = {
 
   podRelabeled(pod, context) {
     return enrollments(context).reconcile(pod.uid);
+  },
+
+  async processChanged(process, context) {
+    enrollments(context).processChanged(process);
   },
 
   async stop(context) {
