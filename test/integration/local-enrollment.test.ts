@@ -333,10 +333,17 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
           pod: 'mesh/b',
           original: `${a.ip}:8080`,
         });
-        const agentLog = readFileSync(logFileFor(statePaths(join(root, name)), 'node-agent/n2'), 'utf8');
-        const runs = agentLog.split('"msg":"serving enrollment"');
+        // The listeners open before the (already present) rules are re-applied and the capture is logged.
+        const runs = await eventually(
+          () => {
+            const agentLog = readFileSync(logFileFor(statePaths(join(root, name)), 'node-agent/n2'), 'utf8');
+            const split = agentLog.split('"msg":"serving enrollment"');
+            return /"msg":"pod captured","pod":"mesh\/b"/.test(split[2] ?? '') ? split : undefined;
+          },
+          5_000,
+          'the new agent to log the capture of mesh/b',
+        );
         expect(runs).toHaveLength(3);
-        expect(runs[2]).toMatch(/"msg":"pod captured","pod":"mesh\/b"/);
         expect((await listing('mesh/b')).stdout).toContain('# in sync');
         expect(pod(await status(), 'mesh/b')).toMatchObject({ restarts: 0, mesh: { state: 'ambient' } });
         expect(b.pid).toBe(pod(await status(), 'mesh/b').pid);

@@ -38,7 +38,7 @@ export class ManagedCertificates implements CertificateProvider {
     return this.#manager.trustBundle();
   }
 
-  /** Installs the snapshot's roots; listeners hear of it only when they changed. */
+  /** Installs the snapshot's roots (an empty list keeps the current ones); listeners hear only of changes. */
   setTrustBundle(roots: readonly string[]): void {
     if (roots.length === 0 || isDeepStrictEqual([...roots], this.#manager.trustBundle())) return;
     this.#manager.setTrustBundle(roots);
