@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ZTUNNEL_PORTS } from '../src/ztunnel/config.ts';
+import { ZTUNNEL_NODE_FLAGS, ZTUNNEL_PORTS } from '../src/ztunnel/config.ts';
 import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
 import { TestCa } from '../test/support/test-ca.ts';
 import {
@@ -31,8 +31,15 @@ import {
 } from './support/load.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    // Node flags for the ztunnel processes (default: what `ambit ztunnel` runs with).
+    'node-args': { type: 'string', default: ZTUNNEL_NODE_FLAGS.join(' ') },
+  },
+});
 const SECONDS = Number(values.seconds);
+const NODE_ARGS = (values['node-args'] ?? '').split(' ').filter((arg) => arg !== '');
 
 const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
 const CLIENT_POD = `${subnet}.11`;
@@ -99,8 +106,16 @@ async function startAmbit(ca: TestCa, port: number): Promise<ChildProcess[]> {
   });
   const script = new URL('./support/ztunnel-node.ts', import.meta.url).pathname;
   return Promise.all([
-    startChild(process.execPath, [script, JSON.stringify(spec('node-a', client.uid, CLIENT_POD))], 'ready'),
-    startChild(process.execPath, [script, JSON.stringify(spec('node-b', server.uid, SERVER_POD))], 'ready'),
+    startChild(
+      process.execPath,
+      [...NODE_ARGS, script, JSON.stringify(spec('node-a', client.uid, CLIENT_POD))],
+      'ready',
+    ),
+    startChild(
+      process.execPath,
+      [...NODE_ARGS, script, JSON.stringify(spec('node-b', server.uid, SERVER_POD))],
+      'ready',
+    ),
   ]);
 }
 
@@ -157,6 +172,8 @@ interface PathResult {
   rr32: LatencyResult;
   /** CPU milliseconds the proxies spent per 1000 requests (32 connections); none for direct. */
   cpuPer1000: number | undefined;
+  /** CPU seconds the proxies spent per GiB moved (bulk, 8 streams); none for direct. */
+  cpuPerGiB: number | undefined;
 }
 
 interface Endpoint {
@@ -177,7 +194,14 @@ async function measure(
   process.stdout.write(`measuring ${name}...\n`);
   const bulkPath = await start(SINK_PORT);
   const bulk1 = await bulk(bulkPath.entry.host, bulkPath.entry.port, 1, SECONDS, sink);
+  const bulkCpu = () => bulkPath.proxies.reduce((sum, p) => sum + cpuMs(p.pid!), 0);
+  const bulkCpuBefore = bulkCpu();
+  const bytesBefore = sink.bytes;
   const bulk8 = await bulk(bulkPath.entry.host, bulkPath.entry.port, 8, SECONDS, sink);
+  const cpuPerGiB =
+    bulkPath.proxies.length > 0
+      ? (bulkCpu() - bulkCpuBefore) / 1000 / ((sink.bytes - bytesBefore) / 2 ** 30)
+      : undefined;
   await stop(bulkPath.proxies);
   const rrPath = await start(RR_PORT);
   const { host, port } = rrPath.entry;
@@ -188,7 +212,7 @@ async function measure(
   const cpuPer1000 = rrPath.proxies.length > 0 ? ((cpu() - cpuBefore) / rr32.requests) * 1000 : undefined;
   await extra?.(rrPath.proxies, rrPath.entry);
   await stop(rrPath.proxies);
-  return { name, bulk1, bulk8, rr1, rr32, cpuPer1000 };
+  return { name, bulk1, bulk8, rr1, rr32, cpuPer1000, cpuPerGiB };
 }
 
 async function idleConnectionsRss(procs: ChildProcess[], entry: Endpoint, count: number): Promise<number[]> {
@@ -254,7 +278,7 @@ async function main(): Promise<void> {
     const rows = [direct, ambit, stunnel];
     const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
     const out = [
-      `HBONE benchmark, loopback, ${SECONDS} s per measurement, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs`,
+      `HBONE benchmark, loopback, ${SECONDS} s per measurement, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs${NODE_ARGS.length ? `, ztunnel node flags: ${NODE_ARGS.join(' ')}` : ''}`,
       '',
       line([
         'path',
@@ -265,8 +289,9 @@ async function main(): Promise<void> {
         'rr 32 conn p50/p99 us',
         'rr 32 conn req/s',
         'proxy CPU ms / 1000 req',
+        'proxy CPU s / GiB',
       ]),
-      line(['---', '---', '---', '---', '---', '---', '---', '---']),
+      line(['---', '---', '---', '---', '---', '---', '---', '---', '---']),
       ...rows.map((r) =>
         line([
           r.name,
@@ -277,10 +302,11 @@ async function main(): Promise<void> {
           `${fmt(r.rr32.p50Us)}/${fmt(r.rr32.p99Us)}`,
           fmt(r.rr32.perSecond),
           r.cpuPer1000 === undefined ? '-' : fmt(r.cpuPer1000),
+          r.cpuPerGiB === undefined ? '-' : fmt(r.cpuPerGiB, 2),
         ]),
       ),
       '',
-      `Ambit / stunnel: bulk1 ${ratio(ambit.bulk1, stunnel.bulk1)}, bulk8 ${ratio(ambit.bulk8, stunnel.bulk8)}, rr32 req/s ${ratio(ambit.rr32.perSecond, stunnel.rr32.perSecond)}, CPU/req ${ratio(ambit.cpuPer1000 ?? 0, stunnel.cpuPer1000 ?? 0)}`,
+      `Ambit / stunnel: bulk1 ${ratio(ambit.bulk1, stunnel.bulk1)}, bulk8 ${ratio(ambit.bulk8, stunnel.bulk8)}, rr32 req/s ${ratio(ambit.rr32.perSecond, stunnel.rr32.perSecond)}, CPU/req ${ratio(ambit.cpuPer1000 ?? 0, stunnel.cpuPer1000 ?? 0)}, CPU/GiB ${ratio(ambit.cpuPerGiB ?? 0, stunnel.cpuPerGiB ?? 0)}`,
       `Ambit / direct:  bulk1 ${ratio(ambit.bulk1, direct.bulk1)}, bulk8 ${ratio(ambit.bulk8, direct.bulk8)}, rr32 req/s ${ratio(ambit.rr32.perSecond, direct.rr32.perSecond)}`,
       `Added p50 latency at 1 connection: Ambit ${fmt(ambit.rr1.p50Us - direct.rr1.p50Us)} us, stunnel ${fmt(stunnel.rr1.p50Us - direct.rr1.p50Us)} us`,
       `ztunnel RSS: idle ${idleRss.map((m) => fmt(m, 1)).join(' / ')} MiB; with 1000 idle tunnelled connections ${loadedRss.map((m) => fmt(m, 1)).join(' / ')} MiB (source / destination)`,
