@@ -8,7 +8,7 @@
  *
  * Run: npx node bench/hbone-throughput.ts [--seconds 5]   (needs stunnel4; writes only to a temp dir)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +36,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     // Node flags for the ztunnel processes (default: what `ambit ztunnel` runs with).
     'node-args': { type: 'string', default: ZTUNNEL_NODE_FLAGS.join(' ') },
+    // Run the ztunnels from compiled JavaScript (as an installed package does) instead of type-stripped sources.
+    compiled: { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -51,6 +53,31 @@ const STUNNEL_CLIENT_PORT = 16001;
 const STUNNEL_SERVER_PORT = 16008;
 
 const children: ChildProcess[] = [];
+const ZTUNNEL_SCRIPT = values.compiled
+  ? compileZtunnelNode()
+  : new URL('./support/ztunnel-node.ts', import.meta.url).pathname;
+
+/** Compiles the benchmark's ztunnel process (and what it imports) into bench/results/build; returns its path. */
+function compileZtunnelNode(): string {
+  const root = new URL('..', import.meta.url).pathname;
+  const out = join(root, 'bench', 'results', 'build');
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const flags = ['--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2024'];
+  const more = [
+    '--rewriteRelativeImportExtensions',
+    '--allowImportingTsExtensions',
+    '--verbatimModuleSyntax',
+  ];
+  const paths = ['--skipLibCheck', '--types', 'node', '--rootDir', root, '--outDir', out];
+  execFileSync(
+    process.execPath,
+    [tsc, ...flags, ...more, ...paths, join(root, 'bench', 'support', 'ztunnel-node.ts')],
+    {
+      stdio: 'inherit',
+    },
+  );
+  return join(out, 'bench', 'support', 'ztunnel-node.js');
+}
 const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-'));
 
 function startChild(command: string, args: string[], readyLine?: string): Promise<ChildProcess> {
@@ -104,7 +131,7 @@ async function startAmbit(ca: TestCa, port: number): Promise<ChildProcess[]> {
     ca: { certPem: ca.certPem, keyPem: ca.keyPem },
     target: { ip: VIP, port: 80 },
   });
-  const script = new URL('./support/ztunnel-node.ts', import.meta.url).pathname;
+  const script = ZTUNNEL_SCRIPT;
   return Promise.all([
     startChild(
       process.execPath,
@@ -278,7 +305,7 @@ async function main(): Promise<void> {
     const rows = [direct, ambit, stunnel];
     const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
     const out = [
-      `HBONE benchmark, loopback, ${SECONDS} s per measurement, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs${NODE_ARGS.length ? `, ztunnel node flags: ${NODE_ARGS.join(' ')}` : ''}`,
+      `HBONE benchmark, loopback, ${SECONDS} s per measurement, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs${NODE_ARGS.length ? `, ztunnel node flags: ${NODE_ARGS.join(' ')}` : ''}, ztunnel from ${values.compiled ? 'compiled JavaScript' : 'type-stripped sources'}`,
       '',
       line([
         'path',
