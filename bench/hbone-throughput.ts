@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -53,14 +53,18 @@ const STUNNEL_CLIENT_PORT = 16001;
 const STUNNEL_SERVER_PORT = 16008;
 
 const children: ChildProcess[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-'));
 const ZTUNNEL_SCRIPT = values.compiled
   ? compileZtunnelNode()
   : new URL('./support/ztunnel-node.ts', import.meta.url).pathname;
 
-/** Compiles the benchmark's ztunnel process (and what it imports) into bench/results/build; returns its path. */
+/**
+ * Compiles the benchmark's ztunnel process (and what it imports) into the temp directory, next to a link to
+ * the checkout's node_modules so that its imports resolve; returns the compiled entry.
+ */
 function compileZtunnelNode(): string {
   const root = new URL('..', import.meta.url).pathname;
-  const out = join(root, 'bench', 'results', 'build');
+  const out = join(dir, 'build');
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const flags = ['--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2024'];
   const more = [
@@ -76,9 +80,9 @@ function compileZtunnelNode(): string {
       stdio: 'inherit',
     },
   );
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
   return join(out, 'bench', 'support', 'ztunnel-node.js');
 }
-const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-'));
 
 function startChild(command: string, args: string[], readyLine?: string): Promise<ChildProcess> {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -180,7 +184,8 @@ function stop(procs: ChildProcess[]): Promise<void> {
     procs.map(
       (p) =>
         new Promise<void>((resolve) => {
-          if (p.exitCode !== null) {
+          // Already gone (exited, or killed by an earlier stop): 'exit' will not fire again.
+          if (p.exitCode !== null || p.signalCode !== null) {
             resolve();
             return;
           }
