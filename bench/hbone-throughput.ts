@@ -38,6 +38,8 @@ const { values } = parseArgs({
     'node-args': { type: 'string', default: ZTUNNEL_NODE_FLAGS.join(' ') },
     // Run the ztunnels from compiled JavaScript (as an installed package does) instead of type-stripped sources.
     compiled: { type: 'boolean', default: false },
+    // Interleaved 1-connection latency rounds (direct, Ambit, stunnel taking turns, 2 s each).
+    rounds: { type: 'string', default: '5' },
   },
 });
 const SECONDS = Number(values.seconds);
@@ -307,6 +309,29 @@ async function main(): Promise<void> {
       sink,
     );
 
+    // 1-connection latency is what a busy machine disturbs most: measure the three paths taking turns, with
+    // all proxies up, and compare medians.
+    const ambitRr = await startAmbit(ca, RR_PORT);
+    const stunnelRr = await startStunnel(ca, RR_PORT);
+    const turns: Record<'direct' | 'ambit' | 'stunnel', number[]> = { direct: [], ambit: [], stunnel: [] };
+    const entries = {
+      direct: { host: SERVER_POD, port: RR_PORT },
+      ambit: { host: CLIENT_POD, port: ZTUNNEL_PORTS.outbound },
+      stunnel: { host: CLIENT_POD, port: STUNNEL_CLIENT_PORT },
+    };
+    for (let round = 0; round < Number(values.rounds); round++) {
+      for (const path of ['direct', 'ambit', 'stunnel'] as const) {
+        turns[path].push((await requestResponse(entries[path].host, entries[path].port, 1, 2)).p50Us);
+      }
+    }
+    await stop([...ambitRr, ...stunnelRr]);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+    const interleaved = {
+      direct: median(turns.direct),
+      ambit: median(turns.ambit),
+      stunnel: median(turns.stunnel),
+    };
+
     const rows = [direct, ambit, stunnel];
     const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
     const out = [
@@ -341,6 +366,7 @@ async function main(): Promise<void> {
       `Ambit / stunnel: bulk1 ${ratio(ambit.bulk1, stunnel.bulk1)}, bulk8 ${ratio(ambit.bulk8, stunnel.bulk8)}, rr32 req/s ${ratio(ambit.rr32.perSecond, stunnel.rr32.perSecond)}, CPU/req ${ratio(ambit.cpuPer1000 ?? 0, stunnel.cpuPer1000 ?? 0)}, CPU/GiB ${ratio(ambit.cpuPerGiB ?? 0, stunnel.cpuPerGiB ?? 0)}`,
       `Ambit / direct:  bulk1 ${ratio(ambit.bulk1, direct.bulk1)}, bulk8 ${ratio(ambit.bulk8, direct.bulk8)}, rr32 req/s ${ratio(ambit.rr32.perSecond, direct.rr32.perSecond)}`,
       `Added p50 latency at 1 connection: Ambit ${fmt(ambit.rr1.p50Us - direct.rr1.p50Us)} us, stunnel ${fmt(stunnel.rr1.p50Us - direct.rr1.p50Us)} us`,
+      `  interleaved, median of ${values.rounds} rounds: direct ${fmt(interleaved.direct)} us, Ambit +${fmt(interleaved.ambit - interleaved.direct)} us, stunnel +${fmt(interleaved.stunnel - interleaved.direct)} us`,
       `ztunnel RSS: idle ${idleRss.map((m) => fmt(m, 1)).join(' / ')} MiB; with 1000 idle tunnelled connections ${loadedRss.map((m) => fmt(m, 1)).join(' / ')} MiB (source / destination)`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
