@@ -8,13 +8,13 @@
  *
  * Run: npx node bench/hbone-throughput.ts [--seconds 5]   (needs stunnel4; writes only to a temp dir)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ZTUNNEL_PORTS } from '../src/ztunnel/config.ts';
+import { ZTUNNEL_NODE_FLAGS, ZTUNNEL_PORTS } from '../src/ztunnel/config.ts';
 import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
 import { TestCa } from '../test/support/test-ca.ts';
 import {
@@ -31,8 +31,19 @@ import {
 } from './support/load.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    // Node flags for the ztunnel processes (default: what `ambit ztunnel` runs with).
+    'node-args': { type: 'string', default: ZTUNNEL_NODE_FLAGS.join(' ') },
+    // Run the ztunnels from compiled JavaScript (as an installed package does) instead of type-stripped sources.
+    compiled: { type: 'boolean', default: false },
+    // Interleaved 1-connection latency rounds (direct, Ambit, stunnel taking turns, 2 s each).
+    rounds: { type: 'string', default: '5' },
+  },
+});
 const SECONDS = Number(values.seconds);
+const NODE_ARGS = (values['node-args'] ?? '').split(' ').filter((arg) => arg !== '');
 
 const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
 const CLIENT_POD = `${subnet}.11`;
@@ -45,6 +56,35 @@ const STUNNEL_SERVER_PORT = 16008;
 
 const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-'));
+const ZTUNNEL_SCRIPT = values.compiled
+  ? compileZtunnelNode()
+  : new URL('./support/ztunnel-node.ts', import.meta.url).pathname;
+
+/**
+ * Compiles the benchmark's ztunnel process (and what it imports) into the temp directory, next to a link to
+ * the checkout's node_modules so that its imports resolve; returns the compiled entry.
+ */
+function compileZtunnelNode(): string {
+  const root = new URL('..', import.meta.url).pathname;
+  const out = join(dir, 'build');
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const flags = ['--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2024'];
+  const more = [
+    '--rewriteRelativeImportExtensions',
+    '--allowImportingTsExtensions',
+    '--verbatimModuleSyntax',
+  ];
+  const paths = ['--skipLibCheck', '--types', 'node', '--rootDir', root, '--outDir', out];
+  execFileSync(
+    process.execPath,
+    [tsc, ...flags, ...more, ...paths, join(root, 'bench', 'support', 'ztunnel-node.ts')],
+    {
+      stdio: 'inherit',
+    },
+  );
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  return join(out, 'bench', 'support', 'ztunnel-node.js');
+}
 
 function startChild(command: string, args: string[], readyLine?: string): Promise<ChildProcess> {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -97,10 +137,18 @@ async function startAmbit(ca: TestCa, port: number): Promise<ChildProcess[]> {
     ca: { certPem: ca.certPem, keyPem: ca.keyPem },
     target: { ip: VIP, port: 80 },
   });
-  const script = new URL('./support/ztunnel-node.ts', import.meta.url).pathname;
+  const script = ZTUNNEL_SCRIPT;
   return Promise.all([
-    startChild(process.execPath, [script, JSON.stringify(spec('node-a', client.uid, CLIENT_POD))], 'ready'),
-    startChild(process.execPath, [script, JSON.stringify(spec('node-b', server.uid, SERVER_POD))], 'ready'),
+    startChild(
+      process.execPath,
+      [...NODE_ARGS, script, JSON.stringify(spec('node-a', client.uid, CLIENT_POD))],
+      'ready',
+    ),
+    startChild(
+      process.execPath,
+      [...NODE_ARGS, script, JSON.stringify(spec('node-b', server.uid, SERVER_POD))],
+      'ready',
+    ),
   ]);
 }
 
@@ -138,7 +186,8 @@ function stop(procs: ChildProcess[]): Promise<void> {
     procs.map(
       (p) =>
         new Promise<void>((resolve) => {
-          if (p.exitCode !== null) {
+          // Already gone (exited, or killed by an earlier stop): 'exit' will not fire again.
+          if (p.exitCode !== null || p.signalCode !== null) {
             resolve();
             return;
           }
@@ -157,6 +206,8 @@ interface PathResult {
   rr32: LatencyResult;
   /** CPU milliseconds the proxies spent per 1000 requests (32 connections); none for direct. */
   cpuPer1000: number | undefined;
+  /** CPU seconds the proxies spent per GiB moved (bulk, 8 streams); none for direct. */
+  cpuPerGiB: number | undefined;
 }
 
 interface Endpoint {
@@ -177,7 +228,14 @@ async function measure(
   process.stdout.write(`measuring ${name}...\n`);
   const bulkPath = await start(SINK_PORT);
   const bulk1 = await bulk(bulkPath.entry.host, bulkPath.entry.port, 1, SECONDS, sink);
+  const bulkCpu = () => bulkPath.proxies.reduce((sum, p) => sum + cpuMs(p.pid!), 0);
+  const bulkCpuBefore = bulkCpu();
+  const bytesBefore = sink.bytes;
   const bulk8 = await bulk(bulkPath.entry.host, bulkPath.entry.port, 8, SECONDS, sink);
+  const cpuPerGiB =
+    bulkPath.proxies.length > 0
+      ? (bulkCpu() - bulkCpuBefore) / 1000 / ((sink.bytes - bytesBefore) / 2 ** 30)
+      : undefined;
   await stop(bulkPath.proxies);
   const rrPath = await start(RR_PORT);
   const { host, port } = rrPath.entry;
@@ -188,7 +246,7 @@ async function measure(
   const cpuPer1000 = rrPath.proxies.length > 0 ? ((cpu() - cpuBefore) / rr32.requests) * 1000 : undefined;
   await extra?.(rrPath.proxies, rrPath.entry);
   await stop(rrPath.proxies);
-  return { name, bulk1, bulk8, rr1, rr32, cpuPer1000 };
+  return { name, bulk1, bulk8, rr1, rr32, cpuPer1000, cpuPerGiB };
 }
 
 async function idleConnectionsRss(procs: ChildProcess[], entry: Endpoint, count: number): Promise<number[]> {
@@ -251,10 +309,33 @@ async function main(): Promise<void> {
       sink,
     );
 
+    // 1-connection latency is what a busy machine disturbs most: measure the three paths taking turns, with
+    // all proxies up, and compare medians.
+    const ambitRr = await startAmbit(ca, RR_PORT);
+    const stunnelRr = await startStunnel(ca, RR_PORT);
+    const turns: Record<'direct' | 'ambit' | 'stunnel', number[]> = { direct: [], ambit: [], stunnel: [] };
+    const entries = {
+      direct: { host: SERVER_POD, port: RR_PORT },
+      ambit: { host: CLIENT_POD, port: ZTUNNEL_PORTS.outbound },
+      stunnel: { host: CLIENT_POD, port: STUNNEL_CLIENT_PORT },
+    };
+    for (let round = 0; round < Number(values.rounds); round++) {
+      for (const path of ['direct', 'ambit', 'stunnel'] as const) {
+        turns[path].push((await requestResponse(entries[path].host, entries[path].port, 1, 2)).p50Us);
+      }
+    }
+    await stop([...ambitRr, ...stunnelRr]);
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+    const interleaved = {
+      direct: median(turns.direct),
+      ambit: median(turns.ambit),
+      stunnel: median(turns.stunnel),
+    };
+
     const rows = [direct, ambit, stunnel];
     const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
     const out = [
-      `HBONE benchmark, loopback, ${SECONDS} s per measurement, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs`,
+      `HBONE benchmark, loopback, ${SECONDS} s per measurement, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs${NODE_ARGS.length ? `, ztunnel node flags: ${NODE_ARGS.join(' ')}` : ''}, ztunnel from ${values.compiled ? 'compiled JavaScript' : 'type-stripped sources'}`,
       '',
       line([
         'path',
@@ -265,8 +346,9 @@ async function main(): Promise<void> {
         'rr 32 conn p50/p99 us',
         'rr 32 conn req/s',
         'proxy CPU ms / 1000 req',
+        'proxy CPU s / GiB',
       ]),
-      line(['---', '---', '---', '---', '---', '---', '---', '---']),
+      line(['---', '---', '---', '---', '---', '---', '---', '---', '---']),
       ...rows.map((r) =>
         line([
           r.name,
@@ -277,12 +359,14 @@ async function main(): Promise<void> {
           `${fmt(r.rr32.p50Us)}/${fmt(r.rr32.p99Us)}`,
           fmt(r.rr32.perSecond),
           r.cpuPer1000 === undefined ? '-' : fmt(r.cpuPer1000),
+          r.cpuPerGiB === undefined ? '-' : fmt(r.cpuPerGiB, 2),
         ]),
       ),
       '',
-      `Ambit / stunnel: bulk1 ${ratio(ambit.bulk1, stunnel.bulk1)}, bulk8 ${ratio(ambit.bulk8, stunnel.bulk8)}, rr32 req/s ${ratio(ambit.rr32.perSecond, stunnel.rr32.perSecond)}, CPU/req ${ratio(ambit.cpuPer1000 ?? 0, stunnel.cpuPer1000 ?? 0)}`,
+      `Ambit / stunnel: bulk1 ${ratio(ambit.bulk1, stunnel.bulk1)}, bulk8 ${ratio(ambit.bulk8, stunnel.bulk8)}, rr32 req/s ${ratio(ambit.rr32.perSecond, stunnel.rr32.perSecond)}, CPU/req ${ratio(ambit.cpuPer1000 ?? 0, stunnel.cpuPer1000 ?? 0)}, CPU/GiB ${ratio(ambit.cpuPerGiB ?? 0, stunnel.cpuPerGiB ?? 0)}`,
       `Ambit / direct:  bulk1 ${ratio(ambit.bulk1, direct.bulk1)}, bulk8 ${ratio(ambit.bulk8, direct.bulk8)}, rr32 req/s ${ratio(ambit.rr32.perSecond, direct.rr32.perSecond)}`,
       `Added p50 latency at 1 connection: Ambit ${fmt(ambit.rr1.p50Us - direct.rr1.p50Us)} us, stunnel ${fmt(stunnel.rr1.p50Us - direct.rr1.p50Us)} us`,
+      `  interleaved, median of ${values.rounds} rounds: direct ${fmt(interleaved.direct)} us, Ambit +${fmt(interleaved.ambit - interleaved.direct)} us, stunnel +${fmt(interleaved.stunnel - interleaved.direct)} us`,
       `ztunnel RSS: idle ${idleRss.map((m) => fmt(m, 1)).join(' / ')} MiB; with 1000 idle tunnelled connections ${loadedRss.map((m) => fmt(m, 1)).join(' / ')} MiB (source / destination)`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
