@@ -11,6 +11,7 @@ import { AmbitError } from '../../core/errors.ts';
 import type { BackendChoice } from '../../redirect/backend/types.ts';
 import { enrollSocketPath } from '../../redirect/enroll/paths.ts';
 import { adminSocketPath } from '../../ztunnel/admin-client.ts';
+import { ZTUNNEL_NODE_FLAGS } from '../../ztunnel/config.ts';
 import type { ExtensionContext } from '../extensions.ts';
 import { systemProcess } from '../processes.ts';
 import type { ClusterState, NodeRecord, ProcessSpec } from '../types.ts';
@@ -82,6 +83,8 @@ export function nodeAgentProcess(
     id: `${NODE_AGENT}/${node.name}`,
     node,
     argv: nodeAgentArgv(cluster, node.name, setup),
+    // The ztunnel's tuned Node flags (they are allowed in NODE_OPTIONS; the agent starts no Node child).
+    env: setup.kind === 'ztunnel' ? { NODE_OPTIONS: ZTUNNEL_NODE_FLAGS.join(' ') } : {},
     readyUnixSockets: [nodeAgentSocket(cluster, node.name)],
   });
 }
