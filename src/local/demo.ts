@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AmbitError, errorMessage } from '../core/errors.ts';
 import type { EchoReport } from '../echo/http.ts';
+import { meshTour } from './demo-mesh.ts';
 import { down } from './down.ts';
 import { execInPod } from './exec.ts';
 import { defaultExtensionUrls } from './extensions.ts';
@@ -62,10 +63,15 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       (p) => p.labels.app === 'echo' && p.node === client.node,
     );
     // Out and back: client -> echo on the other node, then that echo pod -> echo on the client's node.
-    const ok = (await request(cluster, client, far)) && !interrupted && (await request(cluster, far, near));
+    const ok =
+      (await request(cluster, client, far)) &&
+      !interrupted &&
+      (await request(cluster, far, near)) &&
+      !interrupted &&
+      (await meshTour(cluster, client, 'echo'));
     out.write(
       ok
-        ? "\nBoth requests crossed the fabric between the two node namespaces, by pod IP, with no NAT:\nthe source each echo server saw is the calling pod's own IP. The demo namespace is in the mesh,\nso each went from the caller's ztunnel to the callee's over HBONE (mutual TLS with the pods' identities).\n"
+        ? "\nEvery request crossed the fabric between the two node namespaces with no NAT (each echo server saw\nthe calling pod's own IP) from the caller's ztunnel to the callee's over HBONE: mutual TLS with the\npods' SPIFFE identities, authorized by the destination ztunnel.\n"
         : '\nA request failed: see above, and the pod logs (`ambit local logs <pod> -n demo`).\n',
     );
     if (options.keep && !interrupted) {
