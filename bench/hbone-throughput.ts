@@ -227,11 +227,11 @@ async function measure(
 ): Promise<PathResult> {
   process.stdout.write(`measuring ${name}...\n`);
   const bulkPath = await start(SINK_PORT);
-  const bulk1 = await bulk(bulkPath.entry.host, bulkPath.entry.port, 1, SECONDS, sink);
+  const bulk1 = await bulk(bulkPath.entry.host, bulkPath.entry.port, 1, SECONDS, () => sink.bytes);
   const bulkCpu = () => bulkPath.proxies.reduce((sum, p) => sum + cpuMs(p.pid!), 0);
   const bulkCpuBefore = bulkCpu();
   const bytesBefore = sink.bytes;
-  const bulk8 = await bulk(bulkPath.entry.host, bulkPath.entry.port, 8, SECONDS, sink);
+  const bulk8 = await bulk(bulkPath.entry.host, bulkPath.entry.port, 8, SECONDS, () => sink.bytes);
   const cpuPerGiB =
     bulkPath.proxies.length > 0
       ? (bulkCpu() - bulkCpuBefore) / 1000 / ((sink.bytes - bytesBefore) / 2 ** 30)

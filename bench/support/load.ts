@@ -8,6 +8,9 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 export const REQUEST_BYTES = 128;
 export const RESPONSE_BYTES = 1024;
 
+/** The benchmark app's ports when it runs as its own process (`load-server.ts`). */
+export const APP_PORTS = { sink: 9000, requestResponse: 9001, sinkCount: 9002 } as const;
+
 export function listen(server: Server, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -42,6 +45,22 @@ export function requestResponseServer(): Server {
   });
 }
 
+/** Answers every connection with the sink's byte count (one line) and closes it. */
+export function sinkCountServer(counter: { bytes: number }): Server {
+  return createServer((socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(`${counter.bytes}\n`);
+  });
+}
+
+/** Reads a byte count from a `sinkCountServer`. */
+export async function readSinkCount(host: string, port: number): Promise<number> {
+  const socket = await open(host, port);
+  const chunks: Buffer[] = [];
+  for await (const chunk of socket) chunks.push(chunk as Buffer);
+  return Number(Buffer.concat(chunks).toString().trim());
+}
+
 export function open(host: string, port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port, noDelay: true });
@@ -50,13 +69,16 @@ export function open(host: string, port: number): Promise<Socket> {
   });
 }
 
-/** Pushes bytes through `streams` connections for `seconds`; returns MiB/s as the sink counted them. */
+/**
+ * Pushes bytes through `streams` connections for `seconds`; returns MiB/s as the sink counted them
+ * (`received` reads the sink's byte count: in this process, or from the sink's process).
+ */
 export async function bulk(
   host: string,
   port: number,
   streams: number,
   seconds: number,
-  sink: { bytes: number },
+  received: () => number | Promise<number>,
 ): Promise<number> {
   const chunk = Buffer.alloc(256 * 1024, 0x61);
   const sockets = await Promise.all(Array.from({ length: streams }, () => open(host, port)));
@@ -73,10 +95,10 @@ export async function bulk(
   }
   // Let windows open up before measuring.
   await sleep(500);
-  const start = sink.bytes;
+  const start = await received();
   const t0 = performance.now();
   await sleep(seconds * 1000);
-  const bytes = sink.bytes - start;
+  const bytes = (await received()) - start;
   const elapsed = (performance.now() - t0) / 1000;
   running = false;
   for (const socket of sockets) socket.destroy();

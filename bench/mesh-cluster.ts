@@ -1,0 +1,335 @@
+/**
+ * The mesh benchmark on a real 2-node local cluster, in one run: bulk throughput (1 and 8 streams) and
+ * request/response with 1 KiB answers (1 and 32 connections: req/s, p50/p99) from a client pod on node-1 to
+ * an app pod on node-2, over three paths across the same fabric:
+ *   - direct: non-enrolled client -> non-enrolled app (plaintext, by pod IP);
+ *   - Ambit: enrolled client -> its ztunnel (captured) -> HBONE mTLS -> the app node's ztunnel -> app
+ *     (by ClusterIP);
+ *   - stunnel: non-enrolled client -> stunnel4 in its netns -> TLS 1.3 mTLS -> stunnel4 in the app's netns
+ *     -> app.
+ * The load runs inside the client pod's namespace (`ip netns exec`, so that the pod's capture applies), the
+ * app is a pod (`support/load-server.ts`). Reports ratios, proxy CPU per 1000 requests (both ztunnels, both
+ * stunnels) and the ztunnels' RSS. Traffic stays inside the cluster's namespaces; the cluster is always
+ * taken down (also on error and Ctrl-C).
+ *
+ * Run as root: npm run bench:mesh -- [--seconds 5]
+ */
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import type { ClusterReport } from '../src/local/report.ts';
+import { ambit, makeStateRoot, uniqueName, writeClusterFile } from '../test/support/local-cluster.ts';
+import { TestCa } from '../test/support/test-ca.ts';
+import { APP_PORTS, cpuMs, type LatencyResult, rssMiB, sleep } from './support/load.ts';
+import type { LoadRun } from './support/load-client.ts';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
+const SECONDS = Number(values.seconds);
+const LOAD_SERVER = new URL('./support/load-server.ts', import.meta.url).pathname;
+const LOAD_CLIENT = new URL('./support/load-client.ts', import.meta.url).pathname;
+/** stunnel listens on these in the app pod (TLS) and on loopback in the client pod (plaintext). */
+const STUNNEL_PORTS = { sink: 16000, requestResponse: 16001 } as const;
+const execFileAsync = promisify(execFile);
+
+const appPod = (namespace: string) => `apiVersion: v1
+kind: Pod
+metadata: {name: app, namespace: ${namespace}, labels: {app: app}}
+spec:
+  nodeName: node-2
+  serviceAccountName: app
+  containers:
+    - name: main
+      command: [node, ${LOAD_SERVER}]
+      ports: [{containerPort: ${APP_PORTS.sink}}, {containerPort: ${APP_PORTS.requestResponse}}, {containerPort: ${APP_PORTS.sinkCount}}]`;
+
+const clientPod = (namespace: string) => `apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: ${namespace}}
+spec:
+  nodeName: node-1
+  serviceAccountName: client
+  containers: [{name: main, command: [sleep, infinity]}]`;
+
+const clusterYaml = (name: string) =>
+  [
+    `apiVersion: ambit.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec:\n  nodes: [{name: node-1}, {name: node-2}]`,
+    'apiVersion: v1\nkind: Namespace\nmetadata: {name: mesh, labels: {istio.io/dataplane-mode: ambient}}',
+    'apiVersion: v1\nkind: Namespace\nmetadata: {name: plain}',
+    appPod('mesh'),
+    clientPod('mesh'),
+    appPod('plain'),
+    clientPod('plain'),
+    `apiVersion: v1
+kind: Service
+metadata: {name: app, namespace: mesh}
+spec:
+  selector: {app: app}
+  ports:
+${Object.entries(APP_PORTS)
+  .map(([portName, port]) => `    - {name: ${portName.toLowerCase()}, port: ${port}, targetPort: ${port}}`)
+  .join('\n')}`,
+  ].join('\n---\n');
+
+/** Where one path's load goes: from the client pod `netns` to host:ports; the sink count is read at countHost. */
+interface LoadPath {
+  name: 'direct' | 'Ambit' | 'stunnel';
+  netns: string;
+  host: string;
+  ports: { sink: number; requestResponse: number };
+  countHost: string;
+  /** The proxies whose CPU this path costs (none for direct). */
+  proxyPids: number[];
+}
+
+/** Runs one load in the path's client pod namespace (root, pod netns: the pod's capture applies). */
+async function load(path: LoadPath, run: LoadRun): Promise<unknown> {
+  const { stdout } = await execFileAsync(
+    'ip',
+    ['netns', 'exec', path.netns, process.execPath, LOAD_CLIENT, JSON.stringify(run)],
+    { maxBuffer: 1 << 20 },
+  );
+  return JSON.parse(stdout);
+}
+
+const bulkRun = async (path: LoadPath, streams: number) =>
+  (
+    (await load(path, {
+      mode: 'bulk',
+      host: path.host,
+      port: path.ports.sink,
+      countHost: path.countHost,
+      streams,
+      seconds: SECONDS,
+    })) as { mibPerSecond: number }
+  ).mibPerSecond;
+
+const rrRun = async (path: LoadPath, connections: number) =>
+  (await load(path, {
+    mode: 'rr',
+    host: path.host,
+    port: path.ports.requestResponse,
+    connections,
+    seconds: SECONDS,
+  })) as LatencyResult;
+
+/** Waits until something listens on TCP `port` in `netns` (we never dial into a namespace from here). */
+async function waitForListener(netns: string, port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const out = execFileSync('ip', ['netns', 'exec', netns, 'ss', '-Hltn', `sport = :${port}`], {
+      encoding: 'utf8',
+    });
+    if (out.trim() !== '') return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listens on port ${port} in ${netns}`);
+}
+
+/** An stunnel4 mTLS pair: client in `clientNetns` on loopback, server in `appNetns` on appIp, to the app. */
+async function startStunnel(
+  dir: string,
+  clientNetns: string,
+  appNetns: string,
+  appIp: string,
+): Promise<ChildProcess[]> {
+  const ca = new TestCa('ambit mesh bench root');
+  const write = (name: string, text: string) => {
+    const file = join(dir, name);
+    writeFileSync(file, text, { mode: 0o600 });
+    return file;
+  };
+  const caFile = write('ca.pem', ca.certPem);
+  const certFor = (name: string) => {
+    const issued = ca.issue(`spiffe://cluster.local/ns/plain/sa/${name}`);
+    return `cert = ${write(`${name}.crt`, issued.certPem)}\nkey = ${write(`${name}.key`, issued.keyPem)}\n`;
+  };
+  const common =
+    'foreground = yes\npid =\ndebug = 3\nsocket = l:TCP_NODELAY=1\nsocket = r:TCP_NODELAY=1\n' +
+    `sslVersionMin = TLSv1.3\nCAfile = ${caFile}\nverifyChain = yes\n`;
+  const services = (side: 'client' | 'server') =>
+    (['sink', 'requestResponse'] as const)
+      .map((app) =>
+        side === 'client'
+          ? `[${app}]\nclient = yes\naccept = 127.0.0.1:${STUNNEL_PORTS[app]}\nconnect = ${appIp}:${STUNNEL_PORTS[app]}\n`
+          : `[${app}]\naccept = ${appIp}:${STUNNEL_PORTS[app]}\nconnect = 127.0.0.1:${APP_PORTS[app]}\nrequireCert = yes\n`,
+      )
+      .join('');
+  const start = (netns: string, side: 'client' | 'server') =>
+    spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        netns,
+        'stunnel4',
+        write(`${side}.conf`, `${common}${certFor(`stunnel-${side}`)}${services(side)}`),
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+  // `ip netns exec` execs stunnel4 in place: the child's pid is stunnel's.
+  const procs = [start(appNetns, 'server'), start(clientNetns, 'client')];
+  for (const port of Object.values(STUNNEL_PORTS)) {
+    await waitForListener(appNetns, port);
+    await waitForListener(clientNetns, port);
+  }
+  return procs;
+}
+
+interface PathResult {
+  bulk1: number;
+  bulk8: number;
+  rr1: LatencyResult;
+  rr32: LatencyResult;
+  cpuPer1000: number | undefined;
+}
+
+const fmt = (n: number, digits = 0) => n.toFixed(digits);
+const ratio = (a: number, b: number) => (b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
+
+async function main(): Promise<void> {
+  const root = makeStateRoot();
+  const dir = mkdtempSync(join(tmpdir(), 'ambit-mesh-bench-'));
+  const name = uniqueName('bench');
+  const stunnels: ChildProcess[] = [];
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () => {
+    cleaning ??= (async () => {
+      for (const p of stunnels) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+      const down = await ambit(['local', 'down', '--name', name], root);
+      if (down.code !== 0) process.stderr.write(`ambit local down failed: ${down.stderr}\n`);
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
+    })();
+    return cleaning;
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`${signal}: taking the cluster down\n`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+  try {
+    process.stdout.write(`bringing up local cluster ${name}...\n`);
+    const up = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], root);
+    if (up.code !== 0) throw new Error(`ambit local up failed: ${up.stderr}`);
+    const report = JSON.parse(
+      (await ambit(['local', 'status', '--name', name, '-o', 'json'], root)).stdout,
+    ) as ClusterReport;
+    const pod = (namespace: string, podName: string) => {
+      const found = report.pods.find((p) => p.namespace === namespace && p.name === podName);
+      if (found?.status !== 'Running') throw new Error(`pod ${namespace}/${podName} is not running`);
+      return found;
+    };
+    const meshMode = pod('mesh', 'client').mesh?.state;
+    if (meshMode !== 'ambient') throw new Error(`mesh/client is not enrolled (${meshMode})`);
+    const ztunnelPids = ['node-1', 'node-2'].map((node) => {
+      const pid = report.system.find((p) => p.id === `node-agent/${node}`)?.pid;
+      if (pid === undefined) throw new Error(`no ztunnel running on ${node}`);
+      return pid;
+    });
+    const clusterIP = report.services.find((s) => s.namespace === 'mesh' && s.name === 'app')?.clusterIP;
+    if (!clusterIP) throw new Error('service mesh/app has no ClusterIP');
+    const plainApp = pod('plain', 'app');
+    stunnels.push(...(await startStunnel(dir, pod('plain', 'client').netns, plainApp.netns, plainApp.ip)));
+
+    const paths: LoadPath[] = [
+      {
+        name: 'direct',
+        netns: pod('plain', 'client').netns,
+        host: plainApp.ip,
+        ports: APP_PORTS,
+        countHost: plainApp.ip,
+        proxyPids: [],
+      },
+      {
+        name: 'Ambit',
+        netns: pod('mesh', 'client').netns,
+        host: clusterIP,
+        ports: APP_PORTS,
+        countHost: clusterIP,
+        proxyPids: ztunnelPids,
+      },
+      {
+        name: 'stunnel',
+        netns: pod('plain', 'client').netns,
+        host: '127.0.0.1',
+        ports: STUNNEL_PORTS,
+        countHost: plainApp.ip,
+        proxyPids: stunnels.map((p) => p.pid!),
+      },
+    ];
+    const idleRss = ztunnelPids.map(rssMiB);
+    const results = new Map<LoadPath['name'], Partial<PathResult>>(paths.map((p) => [p.name, {}]));
+    const at = (path: LoadPath) => results.get(path.name)!;
+    // The three paths take turns within each kind of load, so that a machine's drift hits them alike.
+    for (const streams of [1, 8] as const) {
+      for (const path of paths) {
+        process.stdout.write(`bulk ${streams} stream(s) ${path.name}...\n`);
+        at(path)[streams === 1 ? 'bulk1' : 'bulk8'] = await bulkRun(path, streams);
+      }
+    }
+    let peakRss: number[] = [];
+    for (const connections of [1, 32] as const) {
+      for (const path of paths) {
+        process.stdout.write(`request/response ${connections} connection(s) ${path.name}...\n`);
+        const cpu = () => path.proxyPids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+        const before = cpu();
+        const result = await rrRun(path, connections);
+        if (connections === 1) {
+          at(path).rr1 = result;
+        } else {
+          at(path).rr32 = result;
+          at(path).cpuPer1000 = path.proxyPids.length
+            ? ((cpu() - before) / result.requests) * 1000
+            : undefined;
+          if (path.name === 'Ambit') peakRss = ztunnelPids.map(rssMiB);
+        }
+      }
+    }
+
+    const row = (path: LoadPath) => at(path) as PathResult;
+    const [direct, mesh, stunnel] = paths.map(row) as [PathResult, PathResult, PathResult];
+    const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+    const out = [
+      `Mesh benchmark on a 2-node local cluster (client pod on node-1, app pod on node-2), ${SECONDS} s per measurement, node ${process.versions.node}, ${cpus().length} CPUs`,
+      '',
+      line([
+        'path',
+        'bulk 1 stream MiB/s',
+        'bulk 8 streams MiB/s',
+        'rr 1 conn p50/p99 us',
+        'rr 1 conn req/s',
+        'rr 32 conn p50/p99 us',
+        'rr 32 conn req/s',
+        'proxy CPU ms / 1000 req',
+      ]),
+      line(['---', '---', '---', '---', '---', '---', '---', '---']),
+      ...paths.map((path) => {
+        const r = row(path);
+        return line([
+          path.name,
+          fmt(r.bulk1),
+          fmt(r.bulk8),
+          `${fmt(r.rr1.p50Us)}/${fmt(r.rr1.p99Us)}`,
+          fmt(r.rr1.perSecond),
+          `${fmt(r.rr32.p50Us)}/${fmt(r.rr32.p99Us)}`,
+          fmt(r.rr32.perSecond),
+          r.cpuPer1000 === undefined ? '-' : fmt(r.cpuPer1000),
+        ]);
+      }),
+      '',
+      `Ambit / direct:  bulk1 ${ratio(mesh.bulk1, direct.bulk1)}, bulk8 ${ratio(mesh.bulk8, direct.bulk8)}, rr1 req/s ${ratio(mesh.rr1.perSecond, direct.rr1.perSecond)}, rr32 req/s ${ratio(mesh.rr32.perSecond, direct.rr32.perSecond)}`,
+      `Ambit / stunnel: bulk1 ${ratio(mesh.bulk1, stunnel.bulk1)}, bulk8 ${ratio(mesh.bulk8, stunnel.bulk8)}, rr1 req/s ${ratio(mesh.rr1.perSecond, stunnel.rr1.perSecond)}, rr32 req/s ${ratio(mesh.rr32.perSecond, stunnel.rr32.perSecond)}, CPU/req ${ratio(mesh.cpuPer1000 ?? 0, stunnel.cpuPer1000 ?? 0)}`,
+      `Added p50 latency at 1 connection: Ambit ${fmt(mesh.rr1.p50Us - direct.rr1.p50Us)} us, stunnel ${fmt(stunnel.rr1.p50Us - direct.rr1.p50Us)} us`,
+      `ztunnel RSS (node-1 / node-2): before load ${idleRss.map((m) => fmt(m, 1)).join(' / ')} MiB, after 32-connection load ${peakRss.map((m) => fmt(m, 1)).join(' / ')} MiB`,
+    ];
+    process.stdout.write(`${out.join('\n')}\n`);
+  } finally {
+    await cleanup();
+  }
+}
+
+await main();
