@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -29,6 +29,7 @@ import {
   sinkServer,
   sleep,
 } from './support/load.ts';
+import { writeStunnelConfigs } from './support/stunnel.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
 
 const { values } = parseArgs({
@@ -153,29 +154,18 @@ async function startAmbit(ca: TestCa, port: number): Promise<ChildProcess[]> {
 }
 
 async function startStunnel(ca: TestCa, appPort: number): Promise<ChildProcess[]> {
-  const write = (name: string, text: string) => {
-    const path = join(dir, name);
-    writeFileSync(path, text, { mode: 0o600 });
-    return path;
-  };
-  const caFile = write('ca.pem', ca.certPem);
-  const certFor = (name: string) => {
-    const issued = ca.issue(`spiffe://cluster.local/ns/default/sa/${name}`);
-    return { cert: write(`${name}.crt`, issued.certPem), key: write(`${name}.key`, issued.keyPem) };
-  };
-  const clientCert = certFor('stunnel-client');
-  const serverCert = certFor('stunnel-server');
-  const common = 'foreground = yes\npid =\ndebug = 3\nsocket = l:TCP_NODELAY=1\nsocket = r:TCP_NODELAY=1\n';
-  const tls = `sslVersionMin = TLSv1.3\nCAfile = ${caFile}\nverifyChain = yes\n`;
-  const clientConf = write(
-    'client.conf',
-    `${common}[hbone-client]\nclient = yes\naccept = ${CLIENT_POD}:${STUNNEL_CLIENT_PORT}\nconnect = ${SERVER_POD}:${STUNNEL_SERVER_PORT}\ncert = ${clientCert.cert}\nkey = ${clientCert.key}\n${tls}`,
-  );
-  const serverConf = write(
-    'server.conf',
-    `${common}[hbone-server]\naccept = ${SERVER_POD}:${STUNNEL_SERVER_PORT}\nconnect = ${SERVER_POD}:${appPort}\ncert = ${serverCert.cert}\nkey = ${serverCert.key}\n${tls}requireCert = yes\n`,
-  );
-  const procs = [await startChild('stunnel4', [serverConf]), await startChild('stunnel4', [clientConf])];
+  const configs = writeStunnelConfigs(dir, ca, [
+    {
+      name: 'hbone',
+      clientAccept: `${CLIENT_POD}:${STUNNEL_CLIENT_PORT}`,
+      serverAccept: `${SERVER_POD}:${STUNNEL_SERVER_PORT}`,
+      appConnect: `${SERVER_POD}:${appPort}`,
+    },
+  ]);
+  const procs = [
+    await startChild('stunnel4', [configs.server]),
+    await startChild('stunnel4', [configs.client]),
+  ];
   await waitForPort(SERVER_POD, STUNNEL_SERVER_PORT);
   await waitForPort(CLIENT_POD, STUNNEL_CLIENT_PORT);
   return procs;

@@ -15,7 +15,7 @@
  * Run as root: npm run bench:mesh -- [--seconds 5]
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -24,6 +24,7 @@ import { ambit, makeStateRoot, uniqueName, writeClusterFile } from '../test/supp
 import { TestCa } from '../test/support/test-ca.ts';
 import { APP_PORTS, cpuMs, type LatencyResult, rssMiB, sleep } from './support/load.ts';
 import type { LoadRun } from './support/load-client.ts';
+import { writeStunnelConfigs } from './support/stunnel.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
 const SECONDS = Number(values.seconds);
@@ -133,42 +134,21 @@ async function startStunnel(
   appNetns: string,
   appIp: string,
 ): Promise<ChildProcess[]> {
-  const ca = new TestCa('ambit mesh bench root');
-  const write = (name: string, text: string) => {
-    const file = join(dir, name);
-    writeFileSync(file, text, { mode: 0o600 });
-    return file;
-  };
-  const caFile = write('ca.pem', ca.certPem);
-  const certFor = (name: string) => {
-    const issued = ca.issue(`spiffe://cluster.local/ns/plain/sa/${name}`);
-    return `cert = ${write(`${name}.crt`, issued.certPem)}\nkey = ${write(`${name}.key`, issued.keyPem)}\n`;
-  };
-  const common =
-    'foreground = yes\npid =\ndebug = 3\nsocket = l:TCP_NODELAY=1\nsocket = r:TCP_NODELAY=1\n' +
-    `sslVersionMin = TLSv1.3\nCAfile = ${caFile}\nverifyChain = yes\n`;
-  const services = (side: 'client' | 'server') =>
-    (['sink', 'requestResponse'] as const)
-      .map((app) =>
-        side === 'client'
-          ? `[${app}]\nclient = yes\naccept = 127.0.0.1:${STUNNEL_PORTS[app]}\nconnect = ${appIp}:${STUNNEL_PORTS[app]}\n`
-          : `[${app}]\naccept = ${appIp}:${STUNNEL_PORTS[app]}\nconnect = 127.0.0.1:${APP_PORTS[app]}\nrequireCert = yes\n`,
-      )
-      .join('');
+  const configs = writeStunnelConfigs(
+    dir,
+    new TestCa('ambit mesh bench root'),
+    (['sink', 'requestResponse'] as const).map((app) => ({
+      name: app,
+      clientAccept: `127.0.0.1:${STUNNEL_PORTS[app]}`,
+      serverAccept: `${appIp}:${STUNNEL_PORTS[app]}`,
+      appConnect: `127.0.0.1:${APP_PORTS[app]}`,
+    })),
+    'plain',
+  );
   const start = (netns: string, side: 'client' | 'server') =>
-    spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        netns,
-        'stunnel4',
-        write(`${side}.conf`, `${common}${certFor(`stunnel-${side}`)}${services(side)}`),
-      ],
-      {
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
+    spawn('ip', ['netns', 'exec', netns, 'stunnel4', configs[side]], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
   // `ip netns exec` execs stunnel4 in place: the child's pid is stunnel's.
   const procs = [start(appNetns, 'server'), start(clientNetns, 'client')];
   for (const port of Object.values(STUNNEL_PORTS)) {
