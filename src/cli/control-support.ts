@@ -1,6 +1,7 @@
 /** What the config commands (`apply`, `delete`, `get`, `analyze`, `control status`) share. */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
 import { expandConfigPaths } from '../core/config/documents.ts';
 import { type ConfigIssue, formatIssue } from '../core/config/issues.ts';
 import { CONTROL_SOCKET_ENV, ControlApiClient } from '../core/control-api/client.ts';
@@ -57,6 +58,42 @@ function localControlSocket(root: string, name: string): string {
 
 export function controlClient(target: ControlTarget): ControlApiClient {
   return new ControlApiClient(controlSocket(target));
+}
+
+/** The usage text of a command that takes `-f` files and a control plane (`apply`, `delete`). */
+export function fileCommandHelp(command: string, description: string): string {
+  return `Usage: ambit ${command} -f <file|directory|-> [-f ...] [--name CLUSTER | --socket PATH]
+
+${description}
+
+Options:
+  -f, --filename   YAML file, directory of YAML files, or - for standard input (repeatable)
+${controlTargetHelp()}
+`;
+}
+
+/**
+ * Parses the arguments of a `-f` command: the files read and the control plane's client, or undefined when
+ * `--help` was asked for (the help is then printed).
+ */
+export function parseFileCommand(
+  argv: string[],
+  help: string,
+): { files: ConfigFile[]; client: ControlApiClient } | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      filename: { type: 'string', short: 'f', multiple: true },
+      socket: { type: 'string' },
+      name: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(help);
+    return undefined;
+  }
+  return { files: readConfigFiles(values.filename), client: controlClient(values) };
 }
 
 /** Reads `-f` arguments: files, directories (their YAML files) and `-` (standard input). */
