@@ -5,9 +5,10 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { AmbitError } from '../core/errors.ts';
+import { readJsonFile } from '../core/files.ts';
 import { findPod } from './pods.ts';
 import { logFileFor, podProcessId } from './processes.ts';
-import { readJson, type StatePaths } from './state.ts';
+import type { StatePaths } from './state.ts';
 import type { ClusterState, ProcessSpec } from './types.ts';
 
 export interface LogSource {
@@ -23,7 +24,7 @@ export function resolveLogTarget(
   namespace: string | undefined,
 ): LogSource[] {
   if (target === 'supervisor') return [{ label: 'supervisor', file: paths.supervisorLog }];
-  const processes = readJson<ProcessSpec[]>(paths.processes) ?? [];
+  const processes = readJsonFile<ProcessSpec[]>(paths.processes) ?? [];
   const exact = processes.find((spec) => spec.id === target);
   if (exact) return [{ label: exact.id, file: exact.logFile }];
   const node = cluster.nodes.find((candidate) => candidate.name === target);

@@ -4,9 +4,11 @@
  * so that `down` can always remove it, the supervisor's process list and status, logs, and the pods' bin
  * directory. Its existence is what "the cluster exists" means.
  */
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AmbitError, UsageError } from '../core/errors.ts';
+import { readJsonFile } from '../core/files.ts';
 import { clusterNameProblem } from './cluster-kind.ts';
 import type { ClusterState } from './types.ts';
 
@@ -92,24 +94,8 @@ export function readJournal(paths: StatePaths): JournalEntry[] {
   return entries;
 }
 
-/** Writes JSON so that readers never see half a file (write aside, then rename). */
-export function writeJsonAtomic(path: string, value: unknown): void {
-  const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(temporary, path);
-}
-
-export function readJson<T>(path: string): T | undefined {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
 export function readClusterState(paths: StatePaths): ClusterState | undefined {
-  return readJson<ClusterState>(paths.cluster);
+  return readJsonFile<ClusterState>(paths.cluster);
 }
 
 /** Loads a cluster that must exist and be fully recorded (for status, exec, logs). */

@@ -16,8 +16,8 @@ import { dirname } from 'node:path';
 import forge from 'node-forge';
 import { nativeRsaSigner } from '../../core/certs/native-signer.ts';
 import { AmbitError } from '../../core/errors.ts';
+import { writeFileAtomic } from '../../core/files.ts';
 import { type Identity, parseSpiffeUri, spiffeUri } from '../../core/identity.ts';
-import { writeFileAtomic } from '../state/files.ts';
 
 export const DEFAULT_CERT_TTL_SECONDS = 24 * 3600;
 export const DEFAULT_MAX_CERT_TTL_SECONDS = 7 * 24 * 3600;

@@ -15,7 +15,7 @@ import {
 } from '../../core/config/resource.ts';
 import type { ApplyResult, ConfigFile, DeleteResult } from '../../core/control-api/types.ts';
 import { AmbitError } from '../../core/errors.ts';
-import { readJsonFile, writeFileAtomic } from '../state/files.ts';
+import { readJsonFile, writeFileAtomic } from '../../core/files.ts';
 import { analyzeResources } from './analyze.ts';
 import { type ParsedFiles, parseFiles, sourceKey } from './parse.ts';
 

@@ -10,7 +10,7 @@ import { formatIssue, IssueCollector } from '../../core/config/issues.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN } from '../../core/config/resource.ts';
 import type { PodPort } from '../../core/control-api/types.ts';
 import { AmbitError } from '../../core/errors.ts';
-import { readJsonFile, writeFileAtomic } from '../state/files.ts';
+import { readJsonFile, writeFileAtomic } from '../../core/files.ts';
 
 /** A pod with every default filled in. */
 export interface PodRecord {

@@ -4,10 +4,11 @@
  * channel until SIGTERM, then stops every process it runs and lets the extensions go.
  */
 import { errorMessage } from '../../core/errors.ts';
+import { readJsonFile, writeJsonAtomic } from '../../core/files.ts';
 import { configureLogging, createLogger, type Logger } from '../../core/log.ts';
 import { type ClusterExtension, type ExtensionContext, loadExtensions } from '../extensions.ts';
 import { relabel } from '../labels.ts';
-import { readClusterState, readJson, statePaths, writeJsonAtomic } from '../state.ts';
+import { readClusterState, statePaths } from '../state.ts';
 import type { ProcessSpec } from '../types.ts';
 import { ControlServer, type LabelOutcome, type LabelRequest } from './control.ts';
 import type { ProcessStatus } from './status.ts';
@@ -18,7 +19,7 @@ export async function runSupervisor(stateDir: string): Promise<number> {
   const log = createLogger('local.supervisor');
   const paths = statePaths(stateDir);
   const cluster = readClusterState(paths);
-  const specs = readJson<ProcessSpec[]>(paths.processes);
+  const specs = readJsonFile<ProcessSpec[]>(paths.processes);
   if (!cluster || !specs) {
     log.error('no cluster recorded here', { stateDir });
     return 1;

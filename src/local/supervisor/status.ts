@@ -2,7 +2,8 @@
  * What the supervisor reports in `status.json`, for `ambit local status` and for `up` waiting on its pods.
  * Written atomically on every change; readers never see a partial file.
  */
-import { readJson, type StatePaths } from '../state.ts';
+import { readJsonFile } from '../../core/files.ts';
+import type { StatePaths } from '../state.ts';
 
 /**
  * - `waiting`: not started yet (a start gate is pending); `running`: the process is alive;
@@ -55,7 +56,7 @@ export interface SupervisorStatus {
 }
 
 export function readSupervisorStatus(paths: StatePaths): SupervisorStatus | undefined {
-  return readJson<SupervisorStatus>(paths.status);
+  return readJsonFile<SupervisorStatus>(paths.status);
 }
 
 /** kubectl-like words for a pod's state. */

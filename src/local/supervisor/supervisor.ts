@@ -7,10 +7,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { errorMessage } from '../../core/errors.ts';
+import { writeJsonAtomic } from '../../core/files.ts';
 import type { Logger } from '../../core/log.ts';
 import { isInNetns } from '../netns.ts';
 import { netnsCommand } from '../processes.ts';
-import { writeJsonAtomic } from '../state.ts';
 import type { ProcessSpec } from '../types.ts';
 import { type BackoffPolicy, DEFAULT_BACKOFF, nextCrashCount, restartDelay } from './backoff.ts';
 import { listeningPorts, listeningUnixSockets } from './readiness.ts';
