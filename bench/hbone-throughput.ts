@@ -20,7 +20,6 @@ import { TestCa } from '../test/support/test-ca.ts';
 import {
   bulk,
   cpuMs,
-  type LatencyResult,
   listen,
   open,
   requestResponse,
@@ -29,6 +28,7 @@ import {
   sinkServer,
   sleep,
 } from './support/load.ts';
+import { fmt, type PathResult, pathReport } from './support/report.ts';
 import { writeStunnelConfigs } from './support/stunnel.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
 
@@ -188,18 +188,6 @@ function stop(procs: ChildProcess[]): Promise<void> {
   ).then(() => undefined);
 }
 
-interface PathResult {
-  name: string;
-  bulk1: number;
-  bulk8: number;
-  rr1: LatencyResult;
-  rr32: LatencyResult;
-  /** CPU milliseconds the proxies spent per 1000 requests (32 connections); none for direct. */
-  cpuPer1000: number | undefined;
-  /** CPU seconds the proxies spent per GiB moved (bulk, 8 streams); none for direct. */
-  cpuPerGiB: number | undefined;
-}
-
 interface Endpoint {
   host: string;
   port: number;
@@ -257,9 +245,6 @@ async function idleConnectionsRss(procs: ChildProcess[], entry: Endpoint, count:
   for (const socket of sockets) socket.destroy();
   return rss;
 }
-
-const fmt = (n: number, digits = 0) => n.toFixed(digits);
-const ratio = (a: number, b: number) => (b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
 
 async function main(): Promise<void> {
   const ca = new TestCa('ambit bench root');
@@ -322,40 +307,10 @@ async function main(): Promise<void> {
       stunnel: median(turns.stunnel),
     };
 
-    const rows = [direct, ambit, stunnel];
-    const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
     const out = [
       `HBONE benchmark, loopback, ${SECONDS} s per measurement, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs${NODE_ARGS.length ? `, ztunnel node flags: ${NODE_ARGS.join(' ')}` : ''}, ztunnel from ${values.compiled ? 'compiled JavaScript' : 'type-stripped sources'}`,
       '',
-      line([
-        'path',
-        'bulk 1 stream MiB/s',
-        'bulk 8 streams MiB/s',
-        'rr 1 conn p50/p99 us',
-        'rr 1 conn req/s',
-        'rr 32 conn p50/p99 us',
-        'rr 32 conn req/s',
-        'proxy CPU ms / 1000 req',
-        'proxy CPU s / GiB',
-      ]),
-      line(['---', '---', '---', '---', '---', '---', '---', '---', '---']),
-      ...rows.map((r) =>
-        line([
-          r.name,
-          fmt(r.bulk1),
-          fmt(r.bulk8),
-          `${fmt(r.rr1.p50Us)}/${fmt(r.rr1.p99Us)}`,
-          fmt(r.rr1.perSecond),
-          `${fmt(r.rr32.p50Us)}/${fmt(r.rr32.p99Us)}`,
-          fmt(r.rr32.perSecond),
-          r.cpuPer1000 === undefined ? '-' : fmt(r.cpuPer1000),
-          r.cpuPerGiB === undefined ? '-' : fmt(r.cpuPerGiB, 2),
-        ]),
-      ),
-      '',
-      `Ambit / stunnel: bulk1 ${ratio(ambit.bulk1, stunnel.bulk1)}, bulk8 ${ratio(ambit.bulk8, stunnel.bulk8)}, rr32 req/s ${ratio(ambit.rr32.perSecond, stunnel.rr32.perSecond)}, CPU/req ${ratio(ambit.cpuPer1000 ?? 0, stunnel.cpuPer1000 ?? 0)}, CPU/GiB ${ratio(ambit.cpuPerGiB ?? 0, stunnel.cpuPerGiB ?? 0)}`,
-      `Ambit / direct:  bulk1 ${ratio(ambit.bulk1, direct.bulk1)}, bulk8 ${ratio(ambit.bulk8, direct.bulk8)}, rr32 req/s ${ratio(ambit.rr32.perSecond, direct.rr32.perSecond)}`,
-      `Added p50 latency at 1 connection: Ambit ${fmt(ambit.rr1.p50Us - direct.rr1.p50Us)} us, stunnel ${fmt(stunnel.rr1.p50Us - direct.rr1.p50Us)} us`,
+      ...pathReport(direct, ambit, stunnel),
       `  interleaved, median of ${values.rounds} rounds: direct ${fmt(interleaved.direct)} us, Ambit +${fmt(interleaved.ambit - interleaved.direct)} us, stunnel +${fmt(interleaved.stunnel - interleaved.direct)} us`,
       `ztunnel RSS: idle ${idleRss.map((m) => fmt(m, 1)).join(' / ')} MiB; with 1000 idle tunnelled connections ${loadedRss.map((m) => fmt(m, 1)).join(' / ')} MiB (source / destination)`,
     ];

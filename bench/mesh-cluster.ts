@@ -24,6 +24,7 @@ import { ambit, makeStateRoot, uniqueName, writeClusterFile } from '../test/supp
 import { TestCa } from '../test/support/test-ca.ts';
 import { APP_PORTS, cpuMs, type LatencyResult, rssMiB, sleep } from './support/load.ts';
 import type { LoadRun } from './support/load-client.ts';
+import { fmt, type PathResult, pathReport } from './support/report.ts';
 import { writeStunnelConfigs } from './support/stunnel.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
@@ -158,17 +159,6 @@ async function startStunnel(
   return procs;
 }
 
-interface PathResult {
-  bulk1: number;
-  bulk8: number;
-  rr1: LatencyResult;
-  rr32: LatencyResult;
-  cpuPer1000: number | undefined;
-}
-
-const fmt = (n: number, digits = 0) => n.toFixed(digits);
-const ratio = (a: number, b: number) => (b === 0 ? 'n/a' : `${(a / b).toFixed(2)}x`);
-
 async function main(): Promise<void> {
   const root = makeStateRoot();
   const dir = mkdtempSync(join(tmpdir(), 'ambit-mesh-bench-'));
@@ -242,7 +232,9 @@ async function main(): Promise<void> {
       },
     ];
     const idleRss = ztunnelPids.map(rssMiB);
-    const results = new Map<LoadPath['name'], Partial<PathResult>>(paths.map((p) => [p.name, {}]));
+    const results = new Map<LoadPath['name'], Partial<PathResult>>(
+      paths.map((p) => [p.name, { name: p.name }]),
+    );
     const at = (path: LoadPath) => results.get(path.name)!;
     // The three paths take turns within each kind of load, so that a machine's drift hits them alike.
     for (const streams of [1, 8] as const) {
@@ -272,38 +264,10 @@ async function main(): Promise<void> {
 
     const row = (path: LoadPath) => at(path) as PathResult;
     const [direct, mesh, stunnel] = paths.map(row) as [PathResult, PathResult, PathResult];
-    const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
     const out = [
       `Mesh benchmark on a 2-node local cluster (client pod on node-1, app pod on node-2), ${SECONDS} s per measurement, node ${process.versions.node}, ${cpus().length} CPUs`,
       '',
-      line([
-        'path',
-        'bulk 1 stream MiB/s',
-        'bulk 8 streams MiB/s',
-        'rr 1 conn p50/p99 us',
-        'rr 1 conn req/s',
-        'rr 32 conn p50/p99 us',
-        'rr 32 conn req/s',
-        'proxy CPU ms / 1000 req',
-      ]),
-      line(['---', '---', '---', '---', '---', '---', '---', '---']),
-      ...paths.map((path) => {
-        const r = row(path);
-        return line([
-          path.name,
-          fmt(r.bulk1),
-          fmt(r.bulk8),
-          `${fmt(r.rr1.p50Us)}/${fmt(r.rr1.p99Us)}`,
-          fmt(r.rr1.perSecond),
-          `${fmt(r.rr32.p50Us)}/${fmt(r.rr32.p99Us)}`,
-          fmt(r.rr32.perSecond),
-          r.cpuPer1000 === undefined ? '-' : fmt(r.cpuPer1000),
-        ]);
-      }),
-      '',
-      `Ambit / direct:  bulk1 ${ratio(mesh.bulk1, direct.bulk1)}, bulk8 ${ratio(mesh.bulk8, direct.bulk8)}, rr1 req/s ${ratio(mesh.rr1.perSecond, direct.rr1.perSecond)}, rr32 req/s ${ratio(mesh.rr32.perSecond, direct.rr32.perSecond)}`,
-      `Ambit / stunnel: bulk1 ${ratio(mesh.bulk1, stunnel.bulk1)}, bulk8 ${ratio(mesh.bulk8, stunnel.bulk8)}, rr1 req/s ${ratio(mesh.rr1.perSecond, stunnel.rr1.perSecond)}, rr32 req/s ${ratio(mesh.rr32.perSecond, stunnel.rr32.perSecond)}, CPU/req ${ratio(mesh.cpuPer1000 ?? 0, stunnel.cpuPer1000 ?? 0)}`,
-      `Added p50 latency at 1 connection: Ambit ${fmt(mesh.rr1.p50Us - direct.rr1.p50Us)} us, stunnel ${fmt(stunnel.rr1.p50Us - direct.rr1.p50Us)} us`,
+      ...pathReport(direct, mesh, stunnel),
       `ztunnel RSS (node-1 / node-2): before load ${idleRss.map((m) => fmt(m, 1)).join(' / ')} MiB, after 32-connection load ${peakRss.map((m) => fmt(m, 1)).join(' / ')} MiB`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
