@@ -4,16 +4,11 @@
  * of the identity asked for, and the control plane's own server certificate. Certificates are built with
  * node-forge and signed by Node's native crypto.
  */
-import {
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  randomBytes,
-  X509Certificate,
-} from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import forge from 'node-forge';
+import { generateRsaKeySync } from '../../core/certs/csr.ts';
 import { nativeRsaSigner } from '../../core/certs/native-signer.ts';
 import { AmbitError } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../core/files.ts';
@@ -62,6 +57,16 @@ function serialNumber(): string {
   const bytes = randomBytes(16);
   bytes[0]! &= 0x7f; // a positive INTEGER
   return bytes.toString('hex');
+}
+
+/** A certificate for `publicKey` with a fresh serial, valid from just before `now` until `notAfter`. */
+function newCertificate(publicKey: forge.pki.PublicKey, now: Date, notAfter: Date): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = publicKey;
+  cert.serialNumber = serialNumber();
+  cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
+  cert.validity.notAfter = notAfter;
+  return cert;
 }
 
 export class CertificateAuthority {
@@ -161,11 +166,11 @@ export class CertificateAuthority {
   /** Signs an inspected CSR. `ttlSeconds` <= 0 means the default; anything above the maximum is capped. */
   issue(request: InspectedCsr, ttlSeconds: number, now = new Date()): IssuedCertificate {
     const ttl = ttlSeconds > 0 ? Math.min(ttlSeconds, this.maxTtlSeconds) : this.defaultTtlSeconds;
-    const cert = forge.pki.createCertificate();
-    cert.publicKey = request.csr.publicKey as forge.pki.PublicKey;
-    cert.serialNumber = serialNumber();
-    cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
-    cert.validity.notAfter = new Date(now.getTime() + ttl * 1000);
+    const cert = newCertificate(
+      request.csr.publicKey as forge.pki.PublicKey,
+      now,
+      new Date(now.getTime() + ttl * 1000),
+    );
     // The subject stays empty: the identity is the SAN, which RFC 5280 then requires to be critical.
     cert.setSubject([]);
     cert.setIssuer(this.rootCert.subject.attributes);
@@ -191,17 +196,13 @@ export class CertificateAuthority {
     ips: readonly string[],
     lifetimeSeconds: number,
   ): { certPem: string; keyPem: string } {
-    const { publicKey, privateKey } = generateKeyPairSync('rsa', {
-      modulusLength: 2048,
-      publicKeyEncoding: { type: 'spki', format: 'pem' },
-      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    });
-    const cert = forge.pki.createCertificate();
-    cert.publicKey = forge.pki.publicKeyFromPem(publicKey);
-    cert.serialNumber = serialNumber();
-    const now = Date.now();
-    cert.validity.notBefore = new Date(now - BACKDATE_MS);
-    cert.validity.notAfter = new Date(now + lifetimeSeconds * 1000);
+    const key = generateRsaKeySync();
+    const now = new Date();
+    const cert = newCertificate(
+      forge.pki.publicKeyFromPem(key.publicKeyPem),
+      now,
+      new Date(now.getTime() + lifetimeSeconds * 1000),
+    );
     cert.setSubject([
       { name: 'organizationName', value: 'Ambit' },
       { name: 'commonName', value: dnsNames[0] ?? 'ambit-control' },
@@ -222,7 +223,7 @@ export class CertificateAuthority {
       { name: 'authorityKeyIdentifier', keyIdentifier: this.rootKeyId },
     ]);
     cert.sign(this.signer as unknown as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
-    return { certPem: forge.pki.certificateToPem(cert), keyPem: privateKey };
+    return { certPem: forge.pki.certificateToPem(cert), keyPem: key.privateKeyPem };
   }
 }
 
@@ -232,18 +233,11 @@ interface ForgeExtension {
 }
 
 function generateRoot(trustDomain: string): { certPem: string; keyPem: string } {
-  const { publicKey, privateKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(publicKey);
-  cert.serialNumber = serialNumber();
+  const key = generateRsaKeySync();
   const now = new Date();
-  cert.validity.notBefore = new Date(now.getTime() - BACKDATE_MS);
-  cert.validity.notAfter = new Date(now);
-  cert.validity.notAfter.setFullYear(now.getFullYear() + ROOT_VALIDITY_YEARS);
+  const notAfter = new Date(now);
+  notAfter.setFullYear(now.getFullYear() + ROOT_VALIDITY_YEARS);
+  const cert = newCertificate(forge.pki.publicKeyFromPem(key.publicKeyPem), now, notAfter);
   const subject = [
     { name: 'organizationName', value: 'Ambit' },
     { name: 'commonName', value: `Ambit root CA (${trustDomain})` },
@@ -255,8 +249,11 @@ function generateRoot(trustDomain: string): { certPem: string; keyPem: string } 
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(nativeRsaSigner(privateKey) as unknown as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem: privateKey };
+  cert.sign(
+    nativeRsaSigner(key.privateKeyPem) as unknown as forge.pki.rsa.PrivateKey,
+    forge.md.sha256.create(),
+  );
+  return { certPem: forge.pki.certificateToPem(cert), keyPem: key.privateKeyPem };
 }
 
 function checkKeyMatches(certPem: string, keyPem: string, certFile: string): void {

@@ -3,7 +3,7 @@
  * no ECDSA, and its own RSA key generation is ~25x slower); the CSR carries exactly one SAN, the SPIFFE URI of
  * the identity it asks for, which is what the CA checks.
  */
-import { generateKeyPair } from 'node:crypto';
+import { generateKeyPair, generateKeyPairSync } from 'node:crypto';
 import { promisify } from 'node:util';
 import forge from 'node-forge';
 import { nativeRsaSigner } from './native-signer.ts';
@@ -15,13 +15,21 @@ export interface KeyPair {
   publicKeyPem: string;
 }
 
+const RSA_KEY_OPTIONS = {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+} as const;
+
 /** Generates an RSA-2048 key pair off the main thread (libuv's thread pool). */
 export async function generateRsaKey(): Promise<KeyPair> {
-  const { privateKey, publicKey } = await generateKeyPairAsync('rsa', {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
+  const { privateKey, publicKey } = await generateKeyPairAsync('rsa', RSA_KEY_OPTIONS);
+  return { privateKeyPem: privateKey, publicKeyPem: publicKey };
+}
+
+/** The same, blocking: for the CA's own keys, made once at start-up before anything is served. */
+export function generateRsaKeySync(): KeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', RSA_KEY_OPTIONS);
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
 }
 
