@@ -25,7 +25,7 @@ import {
   MAX_STREAM_ID,
   MAX_WINDOW,
 } from './constants.ts';
-import { errorCodeName, H2ConnectionError, H2StreamError } from './errors.ts';
+import { errorCodeName, H2Error } from './errors.ts';
 import { FrameDecoder, type FrameSink } from './frame-decoder.ts';
 import { toHeaderMap } from './header-map.ts';
 import { encodeHeaders, type HeaderField, HpackDecoder } from './hpack.ts';
@@ -70,7 +70,7 @@ export interface H2Limits {
   resets: RateLimit;
   /** Frames that do nothing useful: on closed streams, empty DATA, refused streams (nghttp2: 1000, 33/s). */
   glitches: RateLimit;
-  /** PINGs and SETTINGS from the peer. */
+  /** PINGs from the peer, and (in a bucket of their own) SETTINGS. */
   pings: RateLimit;
   /** Bytes queued on the socket beyond which stream writes wait for it to drain. */
   sendBufferBytes: number;
@@ -105,6 +105,8 @@ export interface H2ConnectionOptions {
   settings?: Partial<LocalSettings>;
   limits?: Partial<H2Limits>;
   onViolation?: (violation: H2Violation, detail: string) => void;
+  /** The clock of the rate limits (tests freeze it). */
+  now?: () => number;
 }
 
 interface HeaderBlock {
@@ -144,6 +146,8 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
   readonly #resets: TokenBucket;
   readonly #glitches: TokenBucket;
   readonly #pings: TokenBucket;
+  readonly #settingsFrames: TokenBucket;
+  readonly #now: () => number;
   #sendWindow = DEFAULT_WINDOW;
   #receiveWindow = DEFAULT_WINDOW;
   #connectionUncredited = 0;
@@ -175,10 +179,12 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     this.#onViolation = options.onViolation;
     this.#nextStreamId = options.role === 'client' ? 1 : 2;
     this.#prefaceAt = options.role === 'server' ? 0 : CLIENT_PREFACE.length;
-    const now = Date.now();
+    this.#now = options.now ?? Date.now;
+    const now = this.#now();
     this.#resets = new TokenBucket(this.#limits.resets, now);
     this.#glitches = new TokenBucket(this.#limits.glitches, now);
     this.#pings = new TokenBucket(this.#limits.pings, now);
+    this.#settingsFrames = new TokenBucket(this.#limits.pings, now);
     this.#hpack = new HpackDecoder({
       maxTableSize: this.#local.headerTableSize,
       maxHeaderListSize: this.#local.maxHeaderListSize,
@@ -245,9 +251,9 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
   request(headers: Record<string, string>): H2Stream {
     if (this.role !== 'client') throw new Error('only a client opens streams');
     if (this.closed)
-      throw new H2ConnectionError(ErrorCode.REFUSED_STREAM, 'the HTTP/2 connection is closing');
+      throw new H2Error('connection', ErrorCode.REFUSED_STREAM, 'the HTTP/2 connection is closing');
     if (this.#nextStreamId > MAX_STREAM_ID) {
-      throw new H2ConnectionError(ErrorCode.REFUSED_STREAM, 'stream ids exhausted on this connection');
+      throw new H2Error('connection', ErrorCode.REFUSED_STREAM, 'stream ids exhausted on this connection');
     }
     const id = this.#nextStreamId;
     this.#nextStreamId += 2;
@@ -283,7 +289,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
   destroy(error?: Error): void {
     if (this.#dead) return;
     this.#dead = true;
-    this.#teardown(error ?? new H2ConnectionError(ErrorCode.CANCEL, 'HTTP/2 connection destroyed'));
+    this.#teardown(error ?? new H2Error('connection', ErrorCode.CANCEL, 'HTTP/2 connection destroyed'));
     this.socket.destroy();
   }
 
@@ -291,13 +297,13 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
 
   sendData(stream: H2Stream, chunk: Buffer, callback: (error?: Error | null) => void): void {
     if (this.#dead) {
-      callback(new H2StreamError(ErrorCode.CANCEL, 'HTTP/2 connection closed'));
+      callback(new H2Error('stream', ErrorCode.CANCEL, 'HTTP/2 connection closed'));
       return;
     }
     if (stream.localEnded) {
       // After the peer's RST_STREAM(NO_ERROR) it wants no more of ours: the rest is dropped, not an error.
       callback(
-        stream.rstExchanged ? null : new H2StreamError(ErrorCode.STREAM_CLOSED, 'write after END_STREAM'),
+        stream.rstExchanged ? null : new H2Error('stream', ErrorCode.STREAM_CLOSED, 'write after END_STREAM'),
       );
       return;
     }
@@ -365,7 +371,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     }
     const pending = stream.pending;
     stream.pending = undefined;
-    pending?.callback(new H2StreamError(stream.rstCode ?? ErrorCode.CANCEL, 'stream closed'));
+    pending?.callback(new H2Error('stream', stream.rstCode ?? ErrorCode.CANCEL, 'stream closed'));
     // Whatever the app never consumed still counts against the connection window: give it back.
     this.#creditConnection(stream.uncredited);
     stream.uncredited = 0;
@@ -785,7 +791,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
       this.#connectionError(ErrorCode.PROTOCOL_ERROR, 'protocol', `RST_STREAM on idle stream ${streamId}`);
       return;
     }
-    if (!this.#resets.take(Date.now())) {
+    if (!this.#resets.take(this.#now())) {
       this.#connectionError(
         ErrorCode.ENHANCE_YOUR_CALM,
         'rapid-reset',
@@ -811,7 +817,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
       this.#maybeFinish();
       return;
     }
-    stream.destroy(new H2StreamError(code, `stream reset by the peer (${errorCodeName(code)})`));
+    stream.destroy(new H2Error('stream', code, `stream reset by the peer (${errorCodeName(code)})`));
     this.#maybeFinish();
   }
 
@@ -833,7 +839,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
       this.#connectionError(ErrorCode.FRAME_SIZE_ERROR, 'frame-size', 'SETTINGS length not a multiple of 6');
       return;
     }
-    if (payload.length / 6 > this.#limits.maxSettingsEntries || !this.#pings.take(Date.now())) {
+    if (payload.length / 6 > this.#limits.maxSettingsEntries || !this.#settingsFrames.take(this.#now())) {
       this.#connectionError(ErrorCode.ENHANCE_YOUR_CALM, 'settings-flood', 'too many SETTINGS');
       return;
     }
@@ -881,7 +887,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
       this.#pingOutstanding = false;
       return;
     }
-    if (!this.#pings.take(Date.now())) {
+    if (!this.#pings.take(this.#now())) {
       this.#connectionError(ErrorCode.ENHANCE_YOUR_CALM, 'ping-flood', 'PINGs above the allowed rate');
       return;
     }
@@ -907,7 +913,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
         stream.rstCode = ErrorCode.REFUSED_STREAM;
         stream.rstExchanged = true;
         this.#streams.delete(stream.id);
-        stream.destroy(new H2StreamError(ErrorCode.REFUSED_STREAM, 'stream refused by GOAWAY'));
+        stream.destroy(new H2Error('stream', ErrorCode.REFUSED_STREAM, 'stream refused by GOAWAY'));
       }
     }
     this.emit('goaway', code, lastStreamId);
@@ -991,11 +997,11 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
 
   #streamError(stream: H2Stream, code: number): void {
     stream.rstCode = code;
-    stream.destroy(new H2StreamError(code, `stream error ${errorCodeName(code)}`));
+    stream.destroy(new H2Error('stream', code, `stream error ${errorCodeName(code)}`));
   }
 
   #glitch(detail: string): void {
-    if (!this.#glitches.take(Date.now())) {
+    if (!this.#glitches.take(this.#now())) {
       this.#connectionError(
         ErrorCode.ENHANCE_YOUR_CALM,
         'glitch-flood',
@@ -1016,7 +1022,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     this.#decoder.stop();
     this.#sendGoaway(code, detail);
     this.#dead = true;
-    const error = new H2ConnectionError(code, `HTTP/2 ${errorCodeName(code)}: ${detail}`);
+    const error = new H2Error('connection', code, `HTTP/2 ${errorCodeName(code)}: ${detail}`);
     this.#teardown(error);
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
@@ -1032,7 +1038,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
 
   #onSocketClose(): void {
     this.#dead = true;
-    this.#teardown(new H2ConnectionError(ErrorCode.CANCEL, 'HTTP/2 connection closed'));
+    this.#teardown(new H2Error('connection', ErrorCode.CANCEL, 'HTTP/2 connection closed'));
     if (this.#closeEmitted) return;
     this.#closeEmitted = true;
     this.emit('close');
@@ -1050,7 +1056,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     for (const stream of streams) {
       stream.rstCode ??= ErrorCode.CANCEL;
       stream.rstExchanged = true;
-      stream.destroy(error ?? new H2StreamError(ErrorCode.CANCEL, 'HTTP/2 connection closed'));
+      stream.destroy(error ?? new H2Error('stream', ErrorCode.CANCEL, 'HTTP/2 connection closed'));
     }
     const waiters = this.#drainWaiters.splice(0);
     for (const waiter of waiters) waiter();
@@ -1064,7 +1070,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
       }
       if (this.#pingOutstanding) {
         this.#count('ping-timeout', `no frame from the peer in ${2 * periodMs} ms`);
-        this.destroy(new H2ConnectionError(ErrorCode.CANCEL, 'HTTP/2 peer unresponsive (PING timeout)'));
+        this.destroy(new H2Error('connection', ErrorCode.CANCEL, 'HTTP/2 peer unresponsive (PING timeout)'));
         return;
       }
       this.#pingOutstanding = true;

@@ -7,27 +7,19 @@ export function errorCodeName(code: number): string {
   return NAMES.get(code) ?? `0x${code.toString(16)}`;
 }
 
-/** A stream that the peer reset, or that died with its connection. */
-export class H2StreamError extends Error {
-  /** Stable, like Node's `ERR_HTTP2_STREAM_ERROR`, so logs and metrics read the same on both paths. */
-  readonly code = 'ERR_H2_STREAM_RESET';
+/**
+ * A stream that was reset or died with its connection (`ERR_H2_STREAM_RESET`), or a connection that ended
+ * by a GOAWAY with an error, a socket failure or a timeout (`ERR_H2_CONNECTION`). Stable codes, like Node's
+ * `ERR_HTTP2_STREAM_ERROR`, so logs and metrics read the same on both HBONE paths.
+ */
+export class H2Error extends Error {
+  readonly code: 'ERR_H2_STREAM_RESET' | 'ERR_H2_CONNECTION';
   readonly errorCode: number;
 
-  constructor(errorCode: number, message: string) {
+  constructor(scope: 'stream' | 'connection', errorCode: number, message: string) {
     super(message);
-    this.name = 'H2StreamError';
-    this.errorCode = errorCode;
-  }
-}
-
-/** The connection ended: by a GOAWAY with an error (ours or the peer's), a socket failure or a timeout. */
-export class H2ConnectionError extends Error {
-  readonly code = 'ERR_H2_CONNECTION';
-  readonly errorCode: number;
-
-  constructor(errorCode: number, message: string) {
-    super(message);
-    this.name = 'H2ConnectionError';
+    this.name = 'H2Error';
+    this.code = scope === 'stream' ? 'ERR_H2_STREAM_RESET' : 'ERR_H2_CONNECTION';
     this.errorCode = errorCode;
   }
 }
