@@ -17,7 +17,8 @@
 use bytes::Bytes;
 use h2::{Reason, RecvStream, SendStream};
 use sha2::{Digest, Sha256};
-use std::future::poll_fn;
+// futures-util rather than std::future::poll_fn: Debian bookworm's rustc (1.63) predates the latter.
+use futures_util::future::poll_fn;
 use std::io::BufReader;
 use std::sync::Arc;
 use tokio::net::{TcpListener, TcpStream};
