@@ -13,7 +13,12 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HbonePool } from '../../src/core/hbone/pool.ts';
+import { HboneServer, respond } from '../../src/core/hbone/server.ts';
+import { DEFAULT_HBONE_TIMEOUTS, DEFAULT_POOL } from '../../src/core/hbone/settings.ts';
 import type { NodeSnapshot } from '../../src/core/model/index.ts';
+import { splice } from '../../src/core/net/splice.ts';
+import { SecureContextCache } from '../../src/core/tls/contexts.ts';
 import {
   createAdminServer,
   createMetricsServer,
@@ -21,13 +26,8 @@ import {
   listenTcp,
   listenUnix,
 } from '../../src/ztunnel/admin.ts';
-import { DEFAULT_POOL, DEFAULT_TIMEOUTS } from '../../src/ztunnel/config.ts';
-import { splice } from '../../src/ztunnel/copy.ts';
 import { buildQuery, DNS_TYPE, parseResponse, RCODE } from '../../src/ztunnel/dns/codec.ts';
 import { UdpDnsForwarder } from '../../src/ztunnel/dns/forwarder.ts';
-import { HbonePool } from '../../src/ztunnel/hbone/pool.ts';
-import { HboneServer, respond } from '../../src/ztunnel/hbone/server.ts';
-import { SecureContextCache } from '../../src/ztunnel/tls/contexts.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
 import { service, snapshot, workload } from '../support/mesh-fixtures.ts';
 import { sumOf } from '../support/metric-values.ts';
@@ -157,13 +157,13 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
       contexts: new SecureContextCache(waypointCerts),
       trustDomains: new Set(['cluster.local']),
       settings: DEFAULT_POOL,
-      timeouts: DEFAULT_TIMEOUTS,
+      timeouts: DEFAULT_HBONE_TIMEOUTS,
     });
     waypoint = new HboneServer({
       certificate: await waypointCerts.get(waypointW.identity),
       trustBundle: waypointCerts.trustBundle(),
       trustDomains: new Set(['cluster.local']),
-      timeouts: DEFAULT_TIMEOUTS,
+      timeouts: DEFAULT_HBONE_TIMEOUTS,
       windows: DEFAULT_POOL,
       onConnect: (request) => {
         seenByWaypoint.push({
@@ -215,7 +215,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
       contexts: new SecureContextCache(certsA),
       trustDomains: new Set(['cluster.local']),
       settings: DEFAULT_POOL,
-      timeouts: DEFAULT_TIMEOUTS,
+      timeouts: DEFAULT_HBONE_TIMEOUTS,
     });
     try {
       const stream = await pool.connect({

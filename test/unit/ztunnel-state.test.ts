@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { AmbitError } from '../../src/core/errors.ts';
-import { canonicalIp, cidrContains, parseCidr, parseIp } from '../../src/ztunnel/state/ip.ts';
+import { splitHostPort } from '../../src/core/net/host-port.ts';
+import { canonicalIp, cidrContains, parseCidr, parseIp } from '../../src/core/net/ip.ts';
 import { resolveMtlsMode } from '../../src/ztunnel/state/peer-auth.ts';
-import { routeOutbound, splitHostPort } from '../../src/ztunnel/state/route.ts';
+import { routeOutbound } from '../../src/ztunnel/state/route.ts';
 import { StateStore } from '../../src/ztunnel/state/store.ts';
 import { peerAuth, policy, rule, service, snapshot, source, workload } from '../support/mesh-fixtures.ts';
 

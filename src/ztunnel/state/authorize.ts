@@ -11,7 +11,7 @@
  */
 import { parseSpiffeUri } from '../../core/identity.ts';
 import type { L4Condition, L4Policy, L4Rule, L4Source, L4Target, Workload } from '../../core/model/index.ts';
-import { type CidrBlock, cidrContains, type IpAddress, parseCidr, parseIp } from './ip.ts';
+import { type CidrBlock, cidrContains, type IpAddress, parseCidr, parseIp } from '../../core/net/ip.ts';
 import { policyApplies } from './selector.ts';
 
 export interface ConnectionAttributes {

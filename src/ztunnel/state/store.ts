@@ -13,8 +13,8 @@ import type {
   WaypointRef,
   Workload,
 } from '../../core/model/index.ts';
+import { canonicalIp } from '../../core/net/ip.ts';
 import { type AuthorizationResult, authorize, type ConnectionAttributes } from './authorize.ts';
-import { canonicalIp } from './ip.ts';
 import { type EffectiveMtlsMode, resolveMtlsMode } from './peer-auth.ts';
 import { policyApplies } from './selector.ts';
 import { snapshotProblems } from './validate.ts';
