@@ -14,9 +14,9 @@ import type {
   Workload,
 } from '../../core/model/index.ts';
 import { canonicalIp } from '../../core/net/ip.ts';
+import { policyApplies } from '../../core/policy/scope.ts';
 import { type AuthorizationResult, authorize, type ConnectionAttributes } from './authorize.ts';
 import { type EffectiveMtlsMode, resolveMtlsMode } from './peer-auth.ts';
-import { policyApplies } from './selector.ts';
 import { snapshotProblems } from './validate.ts';
 
 interface Indexes {
