@@ -93,6 +93,8 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
     stateDir = mkdtempSync(join(tmpdir(), 'ambit-zt-'));
     const clientW = workload({ name: 'client', ips: [ip(11)], node: 'node-a' });
     const serverW = workload({ name: 'server', ips: [ip(21)], node: 'node-b' });
+    // A workload on the same node that the waypoint is not bound to.
+    const unboundW = workload({ name: 'unbound', ips: [ip(22)], node: 'node-b' });
     const waypointW = workload({
       name: 'waypoint',
       ips: [ip(41)],
@@ -100,7 +102,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
       serviceAccount: 'waypoint',
     });
     base = snapshot({
-      workloads: [clientW, serverW, waypointW],
+      workloads: [clientW, serverW, unboundW, waypointW],
       services: [
         service({
           name: 'server',
@@ -147,8 +149,10 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
     zb.applySnapshot(base);
     h.track(await echoServer(ip(21), APP_PORT));
     h.track(await whoamiServer(ip(21), WHOAMI_PORT));
+    h.track(await whoamiServer(ip(22), WHOAMI_PORT));
     await za.addPod({ uid: clientW.uid, sockets: podSockets(ip(11)) });
     await zb.addPod({ uid: serverW.uid, sockets: podSockets(ip(21)) });
+    await zb.addPod({ uid: unboundW.uid, sockets: podSockets(ip(22)) });
 
     // The waypoint: terminates HBONE as itself, records what it was asked, and forwards to the service's
     // endpoint over HBONE with the original client in `forwarded`.
@@ -238,6 +242,29 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
     } finally {
       pool.close();
     }
+  });
+
+  it('ignores `forwarded` from a waypoint that is not bound to the destination', async () => {
+    const waypointW = base.workloads.find((w) => w.name === 'waypoint')!;
+    const unbound = base.workloads.find((w) => w.name === 'unbound')!;
+    const stream = await waypointPool.connect({
+      sourceIdentity: waypointW.identity,
+      peerIdentity: unbound.identity,
+      peerIp: ip(22),
+      peerPort: 15008,
+      sourceKey: 'waypoint-forger',
+      authority: `${ip(22)}:${WHOAMI_PORT}`,
+      headers: { forwarded: `for="${ip(77)}:1234"` },
+      dial: () => tcpConnect({ host: ip(22), port: 15008, localAddress: ip(41) }),
+    });
+    let text = '';
+    stream.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
+    await new Promise((resolve) => stream.once('end', resolve));
+    stream.end();
+    // The app sees the waypoint itself as the client, not the address it claimed to speak for.
+    expect(text.split(':')[0]).toBe(ip(41));
   });
 
   it('refuses a waypoint that presents the wrong identity', async () => {
