@@ -108,7 +108,12 @@ export interface Route {
 export type StringMatcher =
   | { kind: 'exact'; value: string; ignoreCase?: boolean | undefined }
   | { kind: 'prefix'; value: string; ignoreCase?: boolean | undefined }
-  | { kind: 'regex'; regex: string };
+  | { kind: 'regex'; regex: string }
+  /**
+   * Paths only: the Gateway API's `PathPrefix`, by whole path segments (Envoy's `path_separated_prefix`):
+   * `/foo` matches `/foo`, `/foo/` and `/foo/bar`, not `/foobar`. `value` carries no trailing `/` (except `/`).
+   */
+  | { kind: 'pathPrefix'; value: string };
 
 /**
  * A header (or query parameter) condition. `present` asks only for presence. With `invert`, the condition
@@ -198,14 +203,19 @@ export interface DirectResponseAction {
 }
 
 /**
- * A path rewrite. `full` replaces the whole path. `prefix` replaces the part of the path that the selected
- * match's path matcher matched (a `prefix` matcher's value; the whole path for `exact`; `/` when the match had
- * no path matcher), which is Envoy's `prefix_rewrite` and the Gateway API's `ReplacePrefixMatch`. `regex`
- * substitutes every match of an RE2 pattern (`\1` style groups in `substitution`; Istio's `uriRegexRewrite`).
+ * A path rewrite (`rewritePath` in `match.ts` applies it):
+ * - `full` replaces the whole path (VirtualService `redirect.uri`, Gateway API `ReplaceFullPath`);
+ * - `prefix` is Envoy's `prefix_rewrite` (VirtualService `rewrite.uri`): the part of the path the selected
+ *   match's path matcher matched (a `prefix` matcher's value, the whole path for `exact` and `regex`, the
+ *   leading `/` when the match had no path matcher) is replaced by `value`, by plain concatenation;
+ * - `replacePrefixMatch` is the Gateway API's, by path segments: the `pathPrefix` that matched is replaced
+ *   and exactly one `/` joins the two parts (`/foo` -> `/` turns `/foo/bar` into `/bar`);
+ * - `regex` substitutes every match of an RE2 pattern (`\1` groups in `substitution`; `uriRegexRewrite`).
  */
 export type PathRewrite =
   | { kind: 'full'; value: string }
   | { kind: 'prefix'; value: string }
+  | { kind: 'replacePrefixMatch'; value: string }
   | { kind: 'regex'; regex: string; substitution: string };
 
 export interface Rewrite {
