@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HbonePool } from '../../src/core/hbone/pool.ts';
 import { HboneServer, respond } from '../../src/core/hbone/server.ts';
 import { DEFAULT_HBONE_TIMEOUTS, DEFAULT_POOL } from '../../src/core/hbone/settings.ts';
-import type { NodeSnapshot } from '../../src/core/model/index.ts';
+import type { NodeSnapshot, Workload } from '../../src/core/model/index.ts';
 import { splice } from '../../src/core/net/splice.ts';
 import { SecureContextCache } from '../../src/core/tls/contexts.ts';
 import {
@@ -214,6 +214,36 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
     expect(result.received.toString().split(':')[0]).toBe(ip(11));
   });
 
+  /**
+   * Opens an HBONE tunnel as `source` (from `sourceIp`) to the whoami app of `target` with a forged
+   * `forwarded: for=<ip 77>`, and returns the client address the app saw.
+   */
+  async function sourceSeenWithForgedForwarded(
+    pool: HbonePool,
+    source: Workload,
+    sourceIp: string,
+    target: Workload,
+  ): Promise<string> {
+    const targetIp = target.ips[0]!;
+    const stream = await pool.connect({
+      sourceIdentity: source.identity,
+      peerIdentity: target.identity,
+      peerIp: targetIp,
+      peerPort: 15008,
+      sourceKey: `forger-${source.name}`,
+      authority: `${targetIp}:${WHOAMI_PORT}`,
+      headers: { forwarded: `for="${ip(77)}:1234"` },
+      dial: () => tcpConnect({ host: targetIp, port: 15008, localAddress: sourceIp }),
+    });
+    let text = '';
+    stream.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
+    await new Promise((resolve) => stream.once('end', resolve));
+    stream.end();
+    return text.split(':')[0]!;
+  }
+
   it('ignores `forwarded` from a peer that is not a waypoint', async () => {
     const pool = new HbonePool({
       contexts: new SecureContextCache(certsA),
@@ -222,23 +252,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
       timeouts: DEFAULT_HBONE_TIMEOUTS,
     });
     try {
-      const stream = await pool.connect({
-        sourceIdentity: client().identity,
-        peerIdentity: server().identity,
-        peerIp: ip(21),
-        peerPort: 15008,
-        sourceKey: 'forger',
-        authority: `${ip(21)}:${WHOAMI_PORT}`,
-        headers: { forwarded: `for="${ip(77)}:1234"` },
-        dial: () => tcpConnect({ host: ip(21), port: 15008, localAddress: ip(11) }),
-      });
-      let text = '';
-      stream.on('data', (c: Buffer) => {
-        text += c.toString();
-      });
-      await new Promise((resolve) => stream.once('end', resolve));
-      stream.end();
-      expect(text.split(':')[0]).toBe(ip(11));
+      expect(await sourceSeenWithForgedForwarded(pool, client(), ip(11), server())).toBe(ip(11));
     } finally {
       pool.close();
     }
@@ -247,24 +261,8 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
   it('ignores `forwarded` from a waypoint that is not bound to the destination', async () => {
     const waypointW = base.workloads.find((w) => w.name === 'waypoint')!;
     const unbound = base.workloads.find((w) => w.name === 'unbound')!;
-    const stream = await waypointPool.connect({
-      sourceIdentity: waypointW.identity,
-      peerIdentity: unbound.identity,
-      peerIp: ip(22),
-      peerPort: 15008,
-      sourceKey: 'waypoint-forger',
-      authority: `${ip(22)}:${WHOAMI_PORT}`,
-      headers: { forwarded: `for="${ip(77)}:1234"` },
-      dial: () => tcpConnect({ host: ip(22), port: 15008, localAddress: ip(41) }),
-    });
-    let text = '';
-    stream.on('data', (c: Buffer) => {
-      text += c.toString();
-    });
-    await new Promise((resolve) => stream.once('end', resolve));
-    stream.end();
     // The app sees the waypoint itself as the client, not the address it claimed to speak for.
-    expect(text.split(':')[0]).toBe(ip(41));
+    expect(await sourceSeenWithForgedForwarded(waypointPool, waypointW, ip(41), unbound)).toBe(ip(41));
   });
 
   it('refuses a waypoint that presents the wrong identity', async () => {
