@@ -5,8 +5,8 @@
  * bounded wait, with nothing left listening.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EnrolledPod } from '../../src/core/capture-handler.ts';
 import { Netns } from '../../src/core/sys/netns-socket.ts';
-import type { EnrolledPod } from '../../src/redirect/capture-handler.ts';
 import { ZTUNNEL_SOCKET_MARK } from '../../src/ztunnel/config.ts';
 import { ZtunnelCaptureHandler } from '../../src/ztunnel/inpod/capture-handler.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';

@@ -3,7 +3,7 @@
  * with compression pointers, defensively: a hostile packet gets FORMERR, never a crash or a loop) and write
  * a response (the question echoed, A/AAAA answers pointing at it).
  */
-import { canonicalIp, parseIp } from '../state/ip.ts';
+import { canonicalIp, parseIp } from '../../core/net/ip.ts';
 
 export const DNS_TYPE = { A: 1, AAAA: 28 } as const;
 export const DNS_CLASS_IN = 1;

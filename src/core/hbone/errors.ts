@@ -1,5 +1,5 @@
 /** Why an HBONE CONNECT did not produce a tunnel, with a stable code for metrics, logs and tests. */
-import { AmbitError } from '../../core/errors.ts';
+import { AmbitError } from '../errors.ts';
 
 export type HboneFailure =
   /** The peer answered 401/403: denied by policy at the destination. */
