@@ -16,6 +16,7 @@ import { CertificateManager } from '../../core/certs/manager.ts';
 import { ztunnelDiscovery } from '../../core/discovery/client.ts';
 import { AmbitError, errorMessage, UsageError } from '../../core/errors.ts';
 import type { ControlPlaneConnection } from '../../core/grpc/credentials.ts';
+import { parseHboneImplementation } from '../../core/hbone/implementation.ts';
 import { createLogger } from '../../core/log.ts';
 import { type HostPort, splitHostPort } from '../../core/net/host-port.ts';
 import { readNodeToken } from '../../core/node-credentials.ts';
@@ -55,6 +56,7 @@ Options:
   --metrics-port PORT     Prometheus /metrics on all addresses of the node (default ${ZTUNNEL_PORTS.metrics})
   --readiness-port PORT   /healthz/ready on all addresses of the node (default ${ZTUNNEL_PORTS.readiness})
   --dns-upstream IP       resolver for names outside the mesh (default: none, they get NXDOMAIN)
+  --hbone-impl NAME       HTTP/2 of HBONE: framer (ours, default) or node-http2 (fallback); or AMBIT_HBONE_IMPL
 `;
 
 const OPTIONS = {
@@ -69,6 +71,7 @@ const OPTIONS = {
   'metrics-port': { type: 'string' },
   'readiness-port': { type: 'string' },
   'dns-upstream': { type: 'string' },
+  'hbone-impl': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -132,6 +135,7 @@ export async function run(argv: string[]): Promise<number> {
   );
   const dnsUpstream = values['dns-upstream'];
   const ztunnel = new Ztunnel({
+    hboneImplementation: parseHboneImplementation(values['hbone-impl'] ?? process.env.AMBIT_HBONE_IMPL),
     node,
     certificates,
     originalDestination: originalDestinationOf,
