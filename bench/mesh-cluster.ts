@@ -267,7 +267,7 @@ async function main(): Promise<void> {
     const out = [
       `Mesh benchmark on a 2-node local cluster (client pod on node-1, app pod on node-2), ${SECONDS} s per measurement, node ${process.versions.node}, ${cpus().length} CPUs`,
       '',
-      ...pathReport(direct, mesh, stunnel),
+      ...pathReport(direct, [mesh], stunnel),
       `ztunnel RSS (node-1 / node-2): before load ${idleRss.map((m) => fmt(m, 1)).join(' / ')} MiB, after 32-connection load ${peakRss.map((m) => fmt(m, 1)).join(' / ')} MiB`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
