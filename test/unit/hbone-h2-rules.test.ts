@@ -4,6 +4,7 @@ import { toHeaderMap } from '../../src/core/hbone/h2/header-map.ts';
 import type { HeaderField } from '../../src/core/hbone/h2/hpack.ts';
 import { TokenBucket } from '../../src/core/hbone/h2/rate-limit.ts';
 import { parseSettings } from '../../src/core/hbone/h2/settings.ts';
+import { parseHboneImplementation } from '../../src/core/hbone/implementation.ts';
 
 function settingsPayload(entries: [number, number][]): Buffer {
   const out = Buffer.alloc(entries.length * 6);
@@ -128,5 +129,20 @@ describe('token bucket (rapid reset, glitch, PING limits)', () => {
   ] as [string, number, number, number[], boolean[]][])('%s', (_w, burst, perSecond, times, expected) => {
     const bucket = new TokenBucket({ burst, perSecond }, times[0]!);
     expect(times.map((t) => bucket.take(t))).toEqual(expected);
+  });
+});
+
+describe('choosing the HBONE implementation (--hbone-impl, AMBIT_HBONE_IMPL)', () => {
+  it.each([
+    [undefined, 'framer'],
+    ['', 'framer'],
+    ['framer', 'framer'],
+    ['node-http2', 'node-http2'],
+  ] as const)('%s -> %s', (value, expected) => {
+    expect(parseHboneImplementation(value ?? '')).toBe(expected);
+  });
+
+  it.each(['http2', 'Framer', 'nghttp2'])('refuses %s with the names it accepts', (value) => {
+    expect(() => parseHboneImplementation(value)).toThrow(/framer or node-http2/);
   });
 });
