@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { HboneImplementation } from '../src/core/hbone/implementation.ts';
+import { type HboneImplementation, parseHboneImplementation } from '../src/core/hbone/implementation.ts';
 import { ZTUNNEL_PORTS } from '../src/core/ports.ts';
 import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/config.ts';
 import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
@@ -47,10 +47,29 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     // Rounds of the whole measurement, the paths taking turns; medians are reported.
     repetitions: { type: 'string', default: '3' },
+    // The Ambit variants, `;`-separated, each `implementation[:node flags]` (flags default to --node-args),
+    // e.g. 'framer:--max-semi-space-size=1;framer:' to compare the ztunnel's Node flags in one run.
+    variants: { type: 'string', default: 'framer;node-http2' },
   },
 });
 const SECONDS = Number(values.seconds);
-const NODE_ARGS = (values['node-args'] ?? '').split(' ').filter((arg) => arg !== '');
+const splitArgs = (text: string) => text.split(' ').filter((arg) => arg !== '');
+const NODE_ARGS = splitArgs(values['node-args'] ?? '');
+
+interface AmbitVariant {
+  name: string;
+  impl: HboneImplementation;
+  nodeArgs: string[];
+}
+
+const AMBITS: AmbitVariant[] = (values.variants ?? '').split(';').map((spec) => {
+  const colon = spec.indexOf(':');
+  const impl = parseHboneImplementation(colon < 0 ? spec : spec.slice(0, colon));
+  const nodeArgs = colon < 0 ? NODE_ARGS : splitArgs(spec.slice(colon + 1));
+  const label = impl === 'framer' ? 'framer' : 'node:http2';
+  const flags = colon < 0 ? '' : `, flags: ${nodeArgs.join(' ') || 'none'}`;
+  return { name: `ambit (${label}${flags})`, impl, nodeArgs };
+});
 
 const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
 const CLIENT_POD = `${subnet}.11`;
@@ -127,7 +146,7 @@ async function waitForPort(host: string, port: number): Promise<void> {
   throw new Error(`nothing listens on ${host}:${port}`);
 }
 
-async function startAmbit(ca: TestCa, port: number, impl: HboneImplementation): Promise<ChildProcess[]> {
+async function startAmbit(ca: TestCa, port: number, variant: AmbitVariant): Promise<ChildProcess[]> {
   const client = workload({ name: 'client', ips: [CLIENT_POD], node: 'node-a' });
   const server = workload({ name: 'server', ips: [SERVER_POD], node: 'node-b' });
   const snap = snapshot({
@@ -149,10 +168,15 @@ async function startAmbit(ca: TestCa, port: number, impl: HboneImplementation): 
     ca: { certPem: ca.certPem, keyPem: ca.keyPem },
     target: { ip: VIP, port: 80 },
   });
-  const env = { ...process.env, AMBIT_HBONE_IMPL: impl };
+  const env = { ...process.env, AMBIT_HBONE_IMPL: variant.impl };
   return Promise.all(
     [spec('node-a', client.uid, CLIENT_POD), spec('node-b', server.uid, SERVER_POD)].map((nodeSpec) =>
-      startChild(process.execPath, [...NODE_ARGS, ZTUNNEL_SCRIPT, JSON.stringify(nodeSpec)], 'ready', env),
+      startChild(
+        process.execPath,
+        [...variant.nodeArgs, ZTUNNEL_SCRIPT, JSON.stringify(nodeSpec)],
+        'ready',
+        env,
+      ),
     ),
   );
 }
@@ -250,12 +274,6 @@ async function idleConnectionsRss(procs: ChildProcess[], entry: Endpoint, count:
   return rss;
 }
 
-const AMBITS = [
-  { name: 'ambit (framer)', impl: 'framer' },
-  { name: 'ambit (node:http2)', impl: 'node-http2' },
-] as const;
-type PathName = 'direct' | (typeof AMBITS)[number]['name'] | 'stunnel';
-
 async function main(): Promise<void> {
   const ca = new TestCa('ambit bench root');
   const sink = { bytes: 0 };
@@ -275,11 +293,12 @@ async function main(): Promise<void> {
       record(
         await measure('direct', async (port) => ({ proxies: [], entry: { host: SERVER_POD, port } }), sink),
       );
-      for (const { name, impl } of AMBITS) {
+      for (const variant of AMBITS) {
+        const { name } = variant;
         record(
           await measure(
             name,
-            async (port) => ({ proxies: await startAmbit(ca, port, impl), entry: ambitEntry }),
+            async (port) => ({ proxies: await startAmbit(ca, port, variant), entry: ambitEntry }),
             sink,
             // RSS with 1000 idle tunnels once per variant (it takes a while and varies little).
             repetition === 0
@@ -290,7 +309,7 @@ async function main(): Promise<void> {
           ),
         );
         if (repetition === 0) {
-          const idle = await startAmbit(ca, RR_PORT, impl);
+          const idle = await startAmbit(ca, RR_PORT, variant);
           idleRss.set(
             name,
             idle.map((p) => rssMiB(p.pid!)),
@@ -306,7 +325,7 @@ async function main(): Promise<void> {
         ),
       );
     }
-    const result = (name: PathName) => medianResult(runs.get(name)!);
+    const result = (name: string) => medianResult(runs.get(name)!);
 
     // 1-connection latency is what a busy machine disturbs most: measure the paths taking turns, with the
     // proxies up, and compare medians (both Ambit variants use the same pod addresses: one at a time).
@@ -314,8 +333,9 @@ async function main(): Promise<void> {
     const turn = async (name: string, host: string, port: number) =>
       turns.set(name, [...(turns.get(name) ?? []), (await requestResponse(host, port, 1, 2)).p50Us]);
     const stunnelRr = await startStunnel(ca, RR_PORT);
-    for (const { name, impl } of AMBITS) {
-      const ambitRr = await startAmbit(ca, RR_PORT, impl);
+    for (const variant of AMBITS) {
+      const { name } = variant;
+      const ambitRr = await startAmbit(ca, RR_PORT, variant);
       for (let round = 0; round < Number(values.rounds); round++) {
         await turn('direct', SERVER_POD, RR_PORT);
         await turn(name, ambitEntry.host, ambitEntry.port);

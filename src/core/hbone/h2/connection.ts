@@ -72,7 +72,12 @@ export interface H2Limits {
   glitches: RateLimit;
   /** PINGs from the peer, and (in a bucket of their own) SETTINGS. */
   pings: RateLimit;
-  /** Bytes queued on the socket beyond which stream writes wait for it to drain. */
+  /**
+   * Bytes queued on the socket beyond which stream writes wait for it to drain. The peer's windows already
+   * bound what we queue for it; this only stops a peer that advertises huge windows and never reads.
+   * Waiting earlier (for a full drain at 1 MiB) left the pipe empty between drains and cost half the
+   * throughput on 8 streams.
+   */
   sendBufferBytes: number;
   /** Send a PING after this long without a frame from the peer, and close if the next period is silent too. */
   keepAliveMs: number | undefined;
@@ -86,7 +91,7 @@ export const DEFAULT_LIMITS: H2Limits = {
   resets: { burst: 1000, perSecond: 33 },
   glitches: { burst: 1000, perSecond: 33 },
   pings: { burst: 1000, perSecond: 100 },
-  sendBufferBytes: 1 << 20,
+  sendBufferBytes: 32 << 20,
   keepAliveMs: undefined,
 };
 
