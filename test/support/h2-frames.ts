@@ -80,12 +80,21 @@ export function parseFrames(bytes: Buffer): ParsedFrame[] {
 
 /**
  * A framer connection whose peer is the test: `feed` hands it bytes synchronously (so a throw would surface
- * in the test, not as an uncaught exception), `output()` is everything it wrote so far.
+ * in the test, not as an uncaught exception), `output()` is everything it wrote so far, and `answer` (if
+ * given) replies to each write at once.
  */
-export function harness(options: H2ConnectionOptions) {
+export function harness(
+  options: H2ConnectionOptions,
+  answer?: (frames: ParsedFrame[]) => Buffer | undefined,
+) {
   const [ours, theirs] = duplexPair();
   const written: Buffer[] = [];
-  theirs.on('data', (chunk: Buffer) => written.push(chunk));
+  theirs.on('data', (chunk: Buffer) => {
+    written.push(chunk);
+    // A scripted peer: answers what the framer just wrote (whole frames per write, as it corks them).
+    const reply = answer?.(parseFrames(chunk));
+    if (reply) ours.emit('data', reply);
+  });
   const connection = new H2Connection(ours, options);
   connection.on('error', () => {});
   return {

@@ -10,11 +10,13 @@ import {
   FrameType,
   frame,
   harness,
+  type ParsedFrame,
   parseFrames,
   settings,
   settingsAck,
   u32,
 } from '../support/h2-frames.ts';
+import { until } from '../support/h2-peers.ts';
 
 const opening = () => Buffer.concat([CLIENT_PREFACE, settings(), settingsAck()]);
 const repeat = (n: number, make: (i: number) => Buffer) =>
@@ -234,6 +236,23 @@ describe('the framer refuses hostile peers with a GOAWAY and counts why', () => 
     h.feed(Buffer.concat([CLIENT_PREFACE, settings()]));
     await new Promise((resolve) => setTimeout(resolve, 120));
     expect(h.goaway()?.code).toBe(ErrorCode.SETTINGS_TIMEOUT);
+  });
+
+  it('checks liveness with PING when asked: an answering peer stays, a silent one is dropped and counted', async () => {
+    const ackPings = (frames: ParsedFrame[]) => {
+      const ping = frames.find((f) => f.type === FrameType.PING && !(f.flags & Flag.ACK));
+      return ping && frame(FrameType.PING, Flag.ACK, 0, ping.payload);
+    };
+    const answering = harness({ role: 'client', limits: { keepAliveMs: 40 } }, ackPings);
+    const silent = harness({ role: 'client', limits: { keepAliveMs: 40 } });
+    for (const h of [answering, silent]) h.feed(Buffer.concat([settings(), settingsAck()]));
+    const pings = (h: typeof silent) =>
+      parseFrames(h.output()).filter((f) => f.type === FrameType.PING && !(f.flags & Flag.ACK));
+    await until(() => silent.connection.destroyed, 'the silent peer dropped');
+    await until(() => pings(answering).length >= 3, 'three PINGs answered');
+    expect(silent.connection.violations.get('ping-timeout')).toBe(1);
+    expect(answering.connection.destroyed).toBe(false);
+    answering.connection.destroy();
   });
 
   it('refuses a connection that does not start with the client preface', async () => {

@@ -13,7 +13,7 @@ import { joinHostPort } from '../net/host-port.ts';
 import { abort } from '../net/splice.ts';
 import { expectIdentity, HBONE_ALPN, HBONE_SERVER_NAME, type SecureContextCache } from '../tls/contexts.ts';
 import { failureOfStatus, HboneError } from './errors.ts';
-import { H2Connection } from './h2/connection.ts';
+import { H2Connection, HBONE_KEEPALIVE_MS } from './h2/connection.ts';
 import { type HboneImplementation, parseHboneImplementation } from './implementation.ts';
 import type { HboneTimeouts, PoolSettings } from './settings.ts';
 import type { HboneStream } from './stream.ts';
@@ -272,6 +272,8 @@ export class HbonePool {
           streamWindowBytes: settings.streamWindowBytes,
           connectionWindowBytes: settings.connectionWindowBytes,
         },
+        // A peer that vanished without a FIN (node gone, cable pulled) is found within two periods.
+        limits: { keepAliveMs: HBONE_KEEPALIVE_MS },
       });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -15,7 +15,7 @@ import { plainAddress } from '../net/ip.ts';
 import type { WorkloadCertificate } from '../tls/certificates.ts';
 import { hboneServerOptions } from '../tls/contexts.ts';
 import { peerIdentity } from '../tls/spiffe.ts';
-import { H2Connection } from './h2/connection.ts';
+import { H2Connection, HBONE_KEEPALIVE_MS } from './h2/connection.ts';
 import { parseForwardedFor, validTraceparent } from './headers.ts';
 import { type HboneImplementation, parseHboneImplementation } from './implementation.ts';
 import type { HboneTimeouts, PoolSettings } from './settings.ts';
@@ -157,6 +157,8 @@ export class HboneServer {
           connectionWindowBytes: options.windows.connectionWindowBytes,
           maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
         },
+        // A peer that vanished without a FIN (node gone, cable pulled) is found within two periods.
+        limits: { keepAliveMs: HBONE_KEEPALIVE_MS },
         onViolation: (violation, detail) =>
           options.onRefused('protocol-violation', `${violation}: ${detail}`, remoteOf(socket)),
       });

@@ -95,6 +95,9 @@ export const DEFAULT_LIMITS: H2Limits = {
   keepAliveMs: undefined,
 };
 
+/** HBONE connections PING after this long without a frame from the peer (and close after twice that). */
+export const HBONE_KEEPALIVE_MS = 30_000;
+
 /** We advertise 1 MiB - 1 as the largest frame we accept, as Istio's ztunnel does. */
 export const DEFAULT_LOCAL_SETTINGS: LocalSettings = {
   streamWindowBytes: 4 << 20,
