@@ -24,9 +24,9 @@ import {
   WAYPOINT_GATEWAY_CLASS,
 } from '../../core/labels.ts';
 import { toL4Policy } from '../model/authorization.ts';
+import { resolveHost } from '../model/hosts.ts';
 import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
 import { serviceHostname } from '../model/services.ts';
-import { resolveHost } from '../model/views.ts';
 
 /** The HBONE port every waypoint listens on. */
 const WAYPOINT_PORT = 15008;
