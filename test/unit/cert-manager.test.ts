@@ -10,7 +10,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CertificateAuthority } from '../../src/control/ca/authority.ts';
 import type { CertificateSigner } from '../../src/core/certs/ca-client.ts';
 import { CertificateManager } from '../../src/core/certs/manager.ts';
-import type { Logger } from '../../src/core/log.ts';
+import { silentLogger } from '../support/logging.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ambit-certmgr-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,15 +19,6 @@ const ca = CertificateAuthority.loadOrCreate({
   keyFile: join(dir, 'k.pem'),
   certFile: join(dir, 'c.pem'),
 });
-/** The manager's retries are the point of some tests: keep their warnings out of the test output. */
-const quiet: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  enabled: () => false,
-  child: () => quiet,
-};
 const IDENTITY = 'spiffe://cluster.local/ns/shop/sa/cart';
 
 /** The real CA behind a switch that can make it fail, counting requests. */
@@ -57,7 +48,7 @@ function manager(
 ) {
   const created = new CertificateManager({
     signer,
-    log: quiet,
+    log: silentLogger,
     backoff: { initialMs: 50, maxMs: 200 },
     ...options,
   });
@@ -127,7 +118,7 @@ describe('certificate manager', () => {
       async createCertificate() {
         const other = await new CertificateManager({
           signer: new SwitchableSigner(),
-          log: quiet,
+          log: silentLogger,
         }).getCertificate('spiffe://cluster.local/ns/x/sa/y');
         return [other.certPem, ...other.chain];
       },

@@ -4,6 +4,7 @@ import { duration, formatTable, renderConfigTable } from '../../src/ztunnel/conf
 import { LogLimiter } from '../../src/ztunnel/log-limit.ts';
 import { TRAFFIC_LABELS, trafficLabels, ZtunnelMetrics } from '../../src/ztunnel/metrics.ts';
 import { ConnectionTracker } from '../../src/ztunnel/proxy/connections.ts';
+import { silentLogger } from '../support/logging.ts';
 import { service, workload } from '../support/mesh-fixtures.ts';
 import { sumOf } from '../support/metric-values.ts';
 
@@ -61,11 +62,9 @@ describe('traffic labels', () => {
 });
 
 describe('connection tracker', () => {
-  const silent = { debug() {}, info() {}, warn() {}, error() {}, enabled: () => false, child: () => silent };
-
   it('counts opens and closes, and adds bytes incrementally without double counting', async () => {
     const metrics = new ZtunnelMetrics();
-    const tracker = new ConnectionTracker(metrics, silent);
+    const tracker = new ConnectionTracker(metrics, silentLogger);
     const connection = tracker.open({
       direction: 'outbound',
       mode: 'hbone',
@@ -98,7 +97,7 @@ describe('connection tracker', () => {
   });
 
   it('cancels only connections that moved no byte for the idle period', () => {
-    const tracker = new ConnectionTracker(new ZtunnelMetrics(), silent, 1000);
+    const tracker = new ConnectionTracker(new ZtunnelMetrics(), silentLogger, 1000);
     tracker.stop();
     const open = () =>
       tracker.open({

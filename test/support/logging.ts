@@ -1,0 +1,17 @@
+/** Logging for tests: one logger that drops everything, and one switch that quiets the process's loggers. */
+import { configureLogging, type Logger, parseLevel } from '../../src/core/log.ts';
+
+/** A logger for code under test whose logs are beside the point (retry warnings, access logs). */
+export const silentLogger: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  enabled: () => false,
+  child: () => silentLogger,
+};
+
+/** Log only errors from the code under test (access logs would drown the output); AMBIT_TEST_LOG_LEVEL overrides. */
+export function quietLogs(): void {
+  configureLogging({ level: parseLevel(process.env.AMBIT_TEST_LOG_LEVEL) ?? 'error', format: 'text' });
+}
