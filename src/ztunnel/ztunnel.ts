@@ -131,7 +131,7 @@ export class Ztunnel {
   }
 
   /**
-   * Installs a snapshot from the control plane. Throws an `AmbitError` (code `AMBIT_ERR_SNAPSHOT`) when it
+   * Installs a snapshot from the control plane. Throws an `AmbitError` (code SNAPSHOT_INVALID) when it
    * is malformed: the caller NACKs it, and the previous snapshot keeps serving.
    */
   applySnapshot(snapshot: NodeSnapshot): void {

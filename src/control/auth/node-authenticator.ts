@@ -20,7 +20,7 @@ export interface NodeAuthenticator {
 
 export class AuthenticationError extends AmbitError {
   constructor(message: string) {
-    super('AMBIT_ERR_UNAUTHENTICATED', message);
+    super('UNAUTHENTICATED', message);
     this.name = 'AuthenticationError';
   }
 }

@@ -81,11 +81,10 @@ export class CertificateManager {
 
   /** A valid certificate for `identity` (a SPIFFE URI), from cache or requested now. */
   getCertificate(identity: string): Promise<WorkloadCertificate> {
-    if (this.closed)
-      return Promise.reject(new AmbitError('AMBIT_ERR_CLOSED', 'certificate manager is closed'));
+    if (this.closed) return Promise.reject(new AmbitError('CANCELLED', 'certificate manager is closed'));
     if (!parseSpiffeUri(identity)) {
       return Promise.reject(
-        new AmbitError('AMBIT_ERR_IDENTITY', `not a SPIFFE identity: ${JSON.stringify(identity)}`),
+        new AmbitError('BAD_REQUEST', `not a SPIFFE identity: ${JSON.stringify(identity)}`),
       );
     }
     let entry = this.entries.get(identity);
@@ -101,7 +100,7 @@ export class CertificateManager {
         pending.waiters.delete(waiter);
         reject(
           pending.lastError ??
-            new AmbitError('AMBIT_ERR_CERT_TIMEOUT', `no certificate for ${identity} within ${timeoutMs} ms`),
+            new AmbitError('TIMEOUT', `no certificate for ${identity} within ${timeoutMs} ms`),
         );
       }, timeoutMs);
       const waiter: Waiter = {
@@ -129,7 +128,7 @@ export class CertificateManager {
     clearTimeout(entry.timer);
     entry.wake?.();
     for (const waiter of entry.waiters)
-      waiter.reject(new AmbitError('AMBIT_ERR_CERT_FORGOTTEN', `${identity} is no longer managed`));
+      waiter.reject(new AmbitError('CANCELLED', `${identity} is no longer managed`));
   }
 
   /** Certificates currently held (for admin endpoints), without keys. */
@@ -221,23 +220,23 @@ export class CertificateManager {
     const csr = createCsr(identity, key);
     const pems = await this.options.signer.createCertificate(csr, this.options.ttlSeconds ?? 0);
     const [certPem, ...chain] = pems;
-    if (!certPem) throw new AmbitError('AMBIT_ERR_CERT_INVALID', 'the CA returned no certificate');
+    if (!certPem) throw new AmbitError('CERT_INVALID', 'the CA returned no certificate');
     const leaf = new X509Certificate(certPem);
     const sans = uriSans(certPem);
     if (sans.length !== 1 || sans[0] !== identity) {
       throw new AmbitError(
-        'AMBIT_ERR_CERT_INVALID',
+        'CERT_INVALID',
         `the CA returned a certificate for ${sans.join(', ') || 'no identity'}, not ${identity}`,
       );
     }
     const ours = createPublicKey(key.publicKeyPem).export({ type: 'spki', format: 'der' });
     if (!leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(ours)) {
-      throw new AmbitError('AMBIT_ERR_CERT_INVALID', 'the CA returned a certificate for another key');
+      throw new AmbitError('CERT_INVALID', 'the CA returned a certificate for another key');
     }
     const issuers = [...chain, ...(this.roots ?? [])].map((pem) => new X509Certificate(pem));
     if (!issuers.some((issuer) => leaf.checkIssued(issuer) && leaf.verify(issuer.publicKey))) {
       throw new AmbitError(
-        'AMBIT_ERR_CERT_INVALID',
+        'CERT_INVALID',
         'the certificate does not chain to the returned chain or the trust bundle',
       );
     }
@@ -251,10 +250,7 @@ export class CertificateManager {
     };
     obtainedAt.set(certificate, Date.now());
     if (!isValid(certificate))
-      throw new AmbitError(
-        'AMBIT_ERR_CERT_INVALID',
-        `the CA returned a certificate that expires at ${leaf.validTo}`,
-      );
+      throw new AmbitError('CERT_INVALID', `the CA returned a certificate that expires at ${leaf.validTo}`);
     const root = chain.at(-1);
     if (root) this.seenRoots.add(root);
     return certificate;

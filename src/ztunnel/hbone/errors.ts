@@ -1,5 +1,6 @@
 /** Why an HBONE CONNECT did not produce a tunnel, with a stable code for metrics, logs and tests. */
 import { AmbitError } from '../../core/errors.ts';
+import { type Failure, failureErrorCode } from '../../core/failure.ts';
 
 export type HboneFailure =
   /** The peer answered 401/403: denied by policy at the destination. */
@@ -15,12 +16,22 @@ export type HboneFailure =
   /** The stream or its connection broke before the answer. */
   | 'reset';
 
+/** Each HBONE failure as one of the failures every proxy shares. */
+export const FAILURE_OF: Record<HboneFailure, Failure> = {
+  denied: 'Denied',
+  'upstream-unavailable': 'UpstreamConnectFailure',
+  rejected: 'UpstreamRejected',
+  'connect-failed': 'UpstreamConnectFailure',
+  timeout: 'Timeout',
+  reset: 'UpstreamReset',
+};
+
 export class HboneError extends AmbitError {
   readonly failure: HboneFailure;
   readonly status: number | undefined;
 
   constructor(failure: HboneFailure, message: string, status?: number, options?: ErrorOptions) {
-    super(`AMBIT_ERR_HBONE_${failure.toUpperCase().replaceAll('-', '_')}`, message, options);
+    super(failureErrorCode(FAILURE_OF[failure]), message, options);
     this.name = 'HboneError';
     this.failure = failure;
     this.status = status;
