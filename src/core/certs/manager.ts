@@ -6,6 +6,7 @@
  */
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { type BackoffPolicy, backoffDelay } from '../backoff.ts';
+import { type Clock, type ClockTimer, systemClock } from '../clock.ts';
 import { AmbitError } from '../errors.ts';
 import { parseSpiffeUri } from '../identity.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -36,6 +37,8 @@ export interface CertificateManagerOptions {
   /** Roots to trust; until set, the roots that come with issued chains. */
   trustBundle?: string[] | undefined;
   log?: Logger | undefined;
+  /** Time for expiry, renewal, backoff and request timeouts (tests pass a fake one). */
+  clock?: Clock | undefined;
 }
 
 export const DEFAULT_CERT_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 30_000 };
@@ -60,7 +63,7 @@ interface Entry {
   /** True while an attempt loop runs (one per identity). */
   fetching: boolean;
   waiters: Set<Waiter>;
-  timer?: NodeJS.Timeout | undefined;
+  timer?: ClockTimer | undefined;
   wake?: (() => void) | undefined;
   lastError?: Error | undefined;
 }
@@ -68,6 +71,7 @@ interface Entry {
 export class CertificateManager {
   private readonly options: CertificateManagerOptions;
   private readonly log: Logger;
+  private readonly clock: Clock;
   private readonly entries = new Map<string, Entry>();
   private roots: string[] | undefined;
   private readonly seenRoots = new Set<string>();
@@ -76,6 +80,7 @@ export class CertificateManager {
   constructor(options: CertificateManagerOptions) {
     this.options = options;
     this.log = options.log ?? createLogger('cert-manager');
+    this.clock = options.clock ?? systemClock;
     this.roots = options.trustBundle;
   }
 
@@ -92,11 +97,11 @@ export class CertificateManager {
       entry = { identity, fetching: false, waiters: new Set() };
       this.entries.set(identity, entry);
     }
-    if (entry.current && isValid(entry.current)) return Promise.resolve(entry.current);
+    if (entry.current && isValid(entry.current, this.clock.now())) return Promise.resolve(entry.current);
     const pending = entry;
     return new Promise<WorkloadCertificate>((resolve, reject) => {
       const timeoutMs = this.options.requestTimeoutMs ?? 30_000;
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         pending.waiters.delete(waiter);
         reject(
           pending.lastError ??
@@ -105,11 +110,11 @@ export class CertificateManager {
       }, timeoutMs);
       const waiter: Waiter = {
         resolve: (certificate) => {
-          clearTimeout(timer);
+          this.clock.clearTimeout(timer);
           resolve(certificate);
         },
         reject: (error) => {
-          clearTimeout(timer);
+          this.clock.clearTimeout(timer);
           reject(error);
         },
       };
@@ -125,7 +130,7 @@ export class CertificateManager {
     const entry = this.entries.get(identity);
     if (!entry) return;
     this.entries.delete(identity);
-    clearTimeout(entry.timer);
+    this.clock.clearTimeout(entry.timer);
     entry.wake?.();
     for (const waiter of entry.waiters)
       waiter.reject(new AmbitError('CANCELLED', `${identity} is no longer managed`));
@@ -194,10 +199,10 @@ export class CertificateManager {
           retryInMs: delay,
         });
         await new Promise<void>((resolve) => {
-          entry.timer = setTimeout(resolve, delay);
-          entry.timer.unref?.();
+          entry.timer = this.clock.setTimeout(resolve, delay);
+          entry.timer.unref();
           entry.wake = () => {
-            clearTimeout(entry.timer);
+            this.clock.clearTimeout(entry.timer);
             resolve();
           };
         });
@@ -207,12 +212,15 @@ export class CertificateManager {
   }
 
   private scheduleRenewal(entry: Entry, certificate: WorkloadCertificate): void {
-    clearTimeout(entry.timer);
-    const obtained = obtainedAt.get(certificate) ?? Date.now();
+    this.clock.clearTimeout(entry.timer);
+    const obtained = obtainedAt.get(certificate) ?? this.clock.now();
     const renewAt =
       obtained + (certificate.notAfter.getTime() - obtained) * (this.options.renewFraction ?? 0.5);
-    entry.timer = setTimeout(() => this.ensureFetching(entry), Math.max(0, renewAt - Date.now()));
-    entry.timer.unref?.();
+    entry.timer = this.clock.setTimeout(
+      () => this.ensureFetching(entry),
+      Math.max(0, renewAt - this.clock.now()),
+    );
+    entry.timer.unref();
   }
 
   private async request(identity: string): Promise<WorkloadCertificate> {
@@ -248,8 +256,8 @@ export class CertificateManager {
       notBefore: new Date(leaf.validFrom),
       notAfter: new Date(leaf.validTo),
     };
-    obtainedAt.set(certificate, Date.now());
-    if (!isValid(certificate))
+    obtainedAt.set(certificate, this.clock.now());
+    if (!isValid(certificate, this.clock.now()))
       throw new AmbitError('CERT_INVALID', `the CA returned a certificate that expires at ${leaf.validTo}`);
     const root = chain.at(-1);
     if (root) this.seenRoots.add(root);
@@ -257,8 +265,7 @@ export class CertificateManager {
   }
 }
 
-function isValid(certificate: WorkloadCertificate): boolean {
-  const now = Date.now();
+function isValid(certificate: WorkloadCertificate, now: number): boolean {
   const lifetime =
     certificate.notAfter.getTime() - (obtainedAt.get(certificate) ?? certificate.notBefore.getTime());
   const margin = Math.min(EXPIRY_MARGIN_MS, lifetime / 10);
