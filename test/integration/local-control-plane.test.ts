@@ -16,8 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
 import type { PodInfo } from '../../src/core/control-api/types.ts';
 import type { NodeSnapshot } from '../../src/core/model/index.ts';
+import { CONTROL_PLANE_PORTS } from '../../src/core/ports.ts';
 import {
-  CONTROL_PLANE_PORTS,
   controlPlaneEndpoint,
   controlPlaneStateDir,
   nodeCredentialFile,

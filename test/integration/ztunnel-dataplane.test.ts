@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeSnapshot } from '../../src/core/model/index.ts';
-import { ZTUNNEL_PORTS } from '../../src/ztunnel/config.ts';
+import { ZTUNNEL_PORTS } from '../../src/core/ports.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
 import { eventually } from '../support/eventually.ts';
 import { quietLogs } from '../support/logging.ts';

@@ -12,7 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HbonePool } from '../../src/core/hbone/pool.ts';
+import { HboneServer, respond } from '../../src/core/hbone/server.ts';
+import { DEFAULT_HBONE_TIMEOUTS, DEFAULT_POOL } from '../../src/core/hbone/settings.ts';
 import type { NodeSnapshot } from '../../src/core/model/index.ts';
+import { splice } from '../../src/core/net/splice.ts';
+import { SecureContextCache } from '../../src/core/tls/contexts.ts';
 import {
   createAdminServer,
   createMetricsServer,
@@ -20,13 +25,8 @@ import {
   listenTcp,
   listenUnix,
 } from '../../src/ztunnel/admin.ts';
-import { DEFAULT_POOL, DEFAULT_TIMEOUTS } from '../../src/ztunnel/config.ts';
-import { splice } from '../../src/ztunnel/copy.ts';
 import { buildQuery, DNS_TYPE, parseResponse, RCODE } from '../../src/ztunnel/dns/codec.ts';
 import { UdpDnsForwarder } from '../../src/ztunnel/dns/forwarder.ts';
-import { HbonePool } from '../../src/ztunnel/hbone/pool.ts';
-import { HboneServer, respond } from '../../src/ztunnel/hbone/server.ts';
-import { SecureContextCache } from '../../src/ztunnel/tls/contexts.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
 import { ambit } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
@@ -92,6 +92,8 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
     stateDir = mkdtempSync(join(tmpdir(), 'ambit-zt-'));
     const clientW = workload({ name: 'client', ips: [ip(11)], node: 'node-a' });
     const serverW = workload({ name: 'server', ips: [ip(21)], node: 'node-b' });
+    // A workload on the same node that the waypoint is not bound to.
+    const unboundW = workload({ name: 'unbound', ips: [ip(22)], node: 'node-b' });
     const waypointW = workload({
       name: 'waypoint',
       ips: [ip(41)],
@@ -99,7 +101,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
       serviceAccount: 'waypoint',
     });
     base = snapshot({
-      workloads: [clientW, serverW, waypointW],
+      workloads: [clientW, serverW, unboundW, waypointW],
       services: [
         service({
           name: 'server',
@@ -146,8 +148,10 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
     zb.applySnapshot(base);
     h.track(await echoServer(ip(21), APP_PORT));
     h.track(await whoamiServer(ip(21), WHOAMI_PORT));
+    h.track(await whoamiServer(ip(22), WHOAMI_PORT));
     await za.addPod({ uid: clientW.uid, sockets: podSockets(ip(11)) });
     await zb.addPod({ uid: serverW.uid, sockets: podSockets(ip(21)) });
+    await zb.addPod({ uid: unboundW.uid, sockets: podSockets(ip(22)) });
 
     // The waypoint: terminates HBONE as itself, records what it was asked, and forwards to the service's
     // endpoint over HBONE with the original client in `forwarded`.
@@ -156,13 +160,13 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
       contexts: new SecureContextCache(waypointCerts),
       trustDomains: new Set(['cluster.local']),
       settings: DEFAULT_POOL,
-      timeouts: DEFAULT_TIMEOUTS,
+      timeouts: DEFAULT_HBONE_TIMEOUTS,
     });
     waypoint = new HboneServer({
       certificate: await waypointCerts.get(waypointW.identity),
       trustBundle: waypointCerts.trustBundle(),
       trustDomains: new Set(['cluster.local']),
-      timeouts: DEFAULT_TIMEOUTS,
+      timeouts: DEFAULT_HBONE_TIMEOUTS,
       windows: DEFAULT_POOL,
       onConnect: (request) => {
         seenByWaypoint.push({
@@ -214,7 +218,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
       contexts: new SecureContextCache(certsA),
       trustDomains: new Set(['cluster.local']),
       settings: DEFAULT_POOL,
-      timeouts: DEFAULT_TIMEOUTS,
+      timeouts: DEFAULT_HBONE_TIMEOUTS,
     });
     try {
       const stream = await pool.connect({
@@ -237,6 +241,29 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
     } finally {
       pool.close();
     }
+  });
+
+  it('ignores `forwarded` from a waypoint that is not bound to the destination', async () => {
+    const waypointW = base.workloads.find((w) => w.name === 'waypoint')!;
+    const unbound = base.workloads.find((w) => w.name === 'unbound')!;
+    const stream = await waypointPool.connect({
+      sourceIdentity: waypointW.identity,
+      peerIdentity: unbound.identity,
+      peerIp: ip(22),
+      peerPort: 15008,
+      sourceKey: 'waypoint-forger',
+      authority: `${ip(22)}:${WHOAMI_PORT}`,
+      headers: { forwarded: `for="${ip(77)}:1234"` },
+      dial: () => tcpConnect({ host: ip(22), port: 15008, localAddress: ip(41) }),
+    });
+    let text = '';
+    stream.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
+    await new Promise((resolve) => stream.once('end', resolve));
+    stream.end();
+    // The app sees the waypoint itself as the client, not the address it claimed to speak for.
+    expect(text.split(':')[0]).toBe(ip(41));
   });
 
   it('refuses a waypoint that presents the wrong identity', async () => {

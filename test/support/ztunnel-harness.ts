@@ -6,8 +6,8 @@
  */
 import { randomInt } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { ZTUNNEL_PORTS } from '../../src/ztunnel/config.ts';
-import { plainAddress } from '../../src/ztunnel/proxy/context.ts';
+import { plainAddress } from '../../src/core/net/ip.ts';
+import { ZTUNNEL_PORTS } from '../../src/core/ports.ts';
 import { LoopbackPodSockets, type OriginalDestination } from '../../src/ztunnel/proxy/sockets.ts';
 import { Ztunnel, type ZtunnelOptions } from '../../src/ztunnel/ztunnel.ts';
 import { type TestCa, TestCertificateProvider } from './test-ca.ts';

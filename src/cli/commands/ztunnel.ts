@@ -16,8 +16,11 @@ import { ztunnelDiscovery } from '../../core/discovery/client.ts';
 import { AmbitError, errorMessage, UsageError } from '../../core/errors.ts';
 import type { ControlPlaneConnection } from '../../core/grpc/credentials.ts';
 import { createLogger } from '../../core/log.ts';
+import { type HostPort, splitHostPort } from '../../core/net/host-port.ts';
 import { readNodeToken } from '../../core/node-credentials.ts';
+import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { originalDestination } from '../../core/sys/netns-socket.ts';
+import { ManagedCertificates } from '../../core/tls/managed-certificates.ts';
 import { CaptureAgent } from '../../redirect/agent.ts';
 import { EnrollmentServer } from '../../redirect/enroll/server.ts';
 import { parseBackendChoice } from '../../redirect/rules.ts';
@@ -28,11 +31,9 @@ import {
   listenTcp,
   listenUnix,
 } from '../../ztunnel/admin.ts';
-import { ZTUNNEL_PORTS } from '../../ztunnel/config.ts';
 import { UdpDnsForwarder } from '../../ztunnel/dns/forwarder.ts';
 import { ZtunnelCaptureHandler } from '../../ztunnel/inpod/capture-handler.ts';
 import { snapshotProblems } from '../../ztunnel/state/validate.ts';
-import { ManagedCertificates } from '../../ztunnel/tls/managed-certificates.ts';
 import { Ztunnel } from '../../ztunnel/ztunnel.ts';
 import { parseCommandArgs } from '../args.ts';
 
@@ -84,10 +85,10 @@ function port(value: string | undefined, flag: string, fallback: number): number
   return parsed;
 }
 
-function hostPort(value: string, flag: string): { host: string; port: number } {
-  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(value);
-  if (!match) throw new UsageError(`--${flag}: expected HOST:PORT, got ${JSON.stringify(value)}`);
-  return { host: match[1]!, port: port(match[2], flag, 0) };
+function hostPort(value: string, flag: string): HostPort {
+  const address = splitHostPort(value);
+  if (!address) throw new UsageError(`--${flag}: expected HOST:PORT, got ${JSON.stringify(value)}`);
+  return address;
 }
 
 export async function run(argv: string[]): Promise<number> {

@@ -10,20 +10,10 @@ import { type Clock, type ClockTimer, systemClock } from '../clock.ts';
 import { AmbitError } from '../errors.ts';
 import { parseSpiffeUri } from '../identity.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { type WorkloadCertificate, workloadCertificate } from '../tls/certificates.ts';
+import { uriSans } from '../tls/spiffe.ts';
 import type { CertificateSigner } from './ca-client.ts';
 import { createCsr, generateRsaKey } from './csr.ts';
-import { uriSans } from './pem.ts';
-
-export interface WorkloadCertificate {
-  /** The SPIFFE URI the certificate carries. */
-  identity: string;
-  certPem: string;
-  keyPem: string;
-  /** The certificates above the leaf, up to the root. */
-  chain: string[];
-  notBefore: Date;
-  notAfter: Date;
-}
 
 export interface CertificateManagerOptions {
   signer: CertificateSigner;
@@ -230,7 +220,7 @@ export class CertificateManager {
     const [certPem, ...chain] = pems;
     if (!certPem) throw new AmbitError('CERT_INVALID', 'the CA returned no certificate');
     const leaf = new X509Certificate(certPem);
-    const sans = uriSans(certPem);
+    const sans = uriSans(leaf.subjectAltName);
     if (sans.length !== 1 || sans[0] !== identity) {
       throw new AmbitError(
         'CERT_INVALID',
@@ -248,14 +238,7 @@ export class CertificateManager {
         'the certificate does not chain to the returned chain or the trust bundle',
       );
     }
-    const certificate: WorkloadCertificate = {
-      identity,
-      certPem,
-      keyPem: key.privateKeyPem,
-      chain,
-      notBefore: new Date(leaf.validFrom),
-      notAfter: new Date(leaf.validTo),
-    };
+    const certificate = workloadCertificate(identity, certPem, key.privateKeyPem, chain);
     obtainedAt.set(certificate, this.clock.now());
     if (!isValid(certificate, this.clock.now()))
       throw new AmbitError('CERT_INVALID', `the CA returned a certificate that expires at ${leaf.validTo}`);

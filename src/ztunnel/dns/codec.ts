@@ -4,7 +4,7 @@
  * a response (the question echoed, A/AAAA answers pointing at it).
  */
 import { AmbitError } from '../../core/errors.ts';
-import { canonicalIp, parseIp } from '../state/ip.ts';
+import { canonicalIp, parseIp } from '../../core/net/ip.ts';
 
 export const DNS_TYPE = { A: 1, AAAA: 28 } as const;
 export const DNS_CLASS_IN = 1;

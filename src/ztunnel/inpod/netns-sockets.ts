@@ -9,8 +9,9 @@
 import type dgram from 'node:dgram';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { createLogger, type Logger } from '../../core/log.ts';
+import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { bindUdp, listenTcp, type Netns, startTcpConnect } from '../../core/sys/netns-socket.ts';
-import { ZTUNNEL_PORTS, ZTUNNEL_SOCKET_MARK } from '../config.ts';
+import { ZTUNNEL_SOCKET_MARK } from '../config.ts';
 import { errorText } from '../proxy/context.ts';
 import type { Datagram, DatagramEndpoint, PodSockets, TcpConnectOptions } from '../proxy/sockets.ts';
 

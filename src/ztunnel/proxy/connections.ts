@@ -4,7 +4,8 @@
  * `/connections` listing and one access-log line when it ends.
  */
 import type { Logger } from '../../core/log.ts';
-import type { ByteCounters } from '../copy.ts';
+import { joinHostPort } from '../../core/net/host-port.ts';
+import type { ByteCounters } from '../../core/net/splice.ts';
 import {
   type ResponseFlags,
   type TrafficLabels,
@@ -12,7 +13,6 @@ import {
   trafficLabels,
   type ZtunnelMetrics,
 } from '../metrics.ts';
-import { joinHostPort } from '../state/route.ts';
 
 /** outbound: app -> mesh; inbound: HBONE -> app; inbound-plaintext: non-mesh client -> app (15006). */
 export type Direction = 'outbound' | 'inbound' | 'inbound-plaintext';

@@ -4,9 +4,9 @@
  * still applies, without a peer identity. Counted with `connection_security_policy="unknown"`.
  */
 import type { Socket } from 'node:net';
-import { abort, splice } from '../copy.ts';
-import { canonicalIp } from '../state/ip.ts';
-import { connectTcp, errorText, type PodContext, type ProxyContext, plainAddress } from './context.ts';
+import { canonicalIp, plainAddress } from '../../core/net/ip.ts';
+import { abort, splice } from '../../core/net/splice.ts';
+import { connectTcp, errorText, type PodContext, type ProxyContext } from './context.ts';
 
 export async function handleInboundPlaintext(
   ctx: ProxyContext,

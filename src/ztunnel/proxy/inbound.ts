@@ -5,10 +5,10 @@
  * when the app port refuses, 400 when the CONNECT is not for this pod.
  */
 import type { Socket } from 'node:net';
-import { abort, splice } from '../copy.ts';
-import { parseBaggage } from '../hbone/headers.ts';
-import { type HboneRequest, respond } from '../hbone/server.ts';
-import { canonicalIp } from '../state/ip.ts';
+import { parseBaggage } from '../../core/hbone/headers.ts';
+import { type HboneRequest, respond } from '../../core/hbone/server.ts';
+import { canonicalIp } from '../../core/net/ip.ts';
+import { abort, splice } from '../../core/net/splice.ts';
 import { connectTcp, errorText, type PodContext, type ProxyContext } from './context.ts';
 
 export async function handleInbound(
@@ -33,10 +33,12 @@ export async function handleInbound(
     respond(stream, 400);
     return;
   }
-  // Who the client is: the tunnel's peer, or, behind a waypoint, the client the waypoint says it serves.
+  // Who the client is: the tunnel's peer, or, behind this pod's waypoint, the client the waypoint says it
+  // serves. A waypoint bound to other workloads is a client like any other here: trusting its `forwarded`
+  // would let it pose as any source towards workloads whose policy it does not enforce.
   const peer = ctx.state.workloadByIp(request.peerIp);
   const fromWaypoint =
-    peer !== undefined && ctx.state.isWaypoint(peer) && peer.identity === request.peerIdentity;
+    peer !== undefined && peer.identity === request.peerIdentity && ctx.state.isWaypointFor(peer, workload);
   const client =
     fromWaypoint && request.forwardedFor
       ? request.forwardedFor

@@ -6,13 +6,14 @@
  * with a reset, promptly, and is counted.
  */
 import type { Socket } from 'node:net';
+import { HboneError } from '../../core/hbone/errors.ts';
+import { baggageFor, forwardedFor } from '../../core/hbone/headers.ts';
 import type { Workload } from '../../core/model/index.ts';
-import { abort, splice } from '../copy.ts';
-import { HboneError } from '../hbone/errors.ts';
-import { baggageFor, forwardedFor } from '../hbone/headers.ts';
+import { plainAddress } from '../../core/net/ip.ts';
+import { abort, splice } from '../../core/net/splice.ts';
 import type { ResponseFlags } from '../metrics.ts';
 import { type OutboundRoute, routeOutbound } from '../state/route.ts';
-import { connectTcp, errorText, type PodContext, type ProxyContext, plainAddress } from './context.ts';
+import { connectTcp, errorText, type PodContext, type ProxyContext } from './context.ts';
 
 const baggageCache = new WeakMap<Workload, string>();
 

@@ -5,10 +5,10 @@
  * identity is known and its certificate issued. Renewed certificates reach the HBONE listener as they come.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { ZTUNNEL_PORTS } from '../config.ts';
-import { abort } from '../copy.ts';
-import { type HboneRefusal, HboneServer } from '../hbone/server.ts';
-import type { CertificateProvider } from '../tls/certificates.ts';
+import { type HboneRefusal, HboneServer } from '../../core/hbone/server.ts';
+import { abort } from '../../core/net/splice.ts';
+import { ZTUNNEL_PORTS } from '../../core/ports.ts';
+import type { CertificateProvider } from '../../core/tls/certificates.ts';
 import { errorText, type PodContext, type ProxyContext } from './context.ts';
 import { handleInbound } from './inbound.ts';
 import { handleInboundPlaintext } from './inbound-plaintext.ts';

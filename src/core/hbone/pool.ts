@@ -13,11 +13,11 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import type { PoolSettings, TimeoutSettings } from '../config.ts';
-import { abort } from '../copy.ts';
-import { joinHostPort } from '../state/route.ts';
+import { joinHostPort } from '../net/host-port.ts';
+import { abort } from '../net/splice.ts';
 import { expectIdentity, HBONE_ALPN, HBONE_SERVER_NAME, type SecureContextCache } from '../tls/contexts.ts';
 import { failureOfStatus, HboneError } from './errors.ts';
+import type { HboneTimeouts, PoolSettings } from './settings.ts';
 
 export interface HboneConnectRequest {
   /** Our side: the source workload's identity, whose certificate the connection presents. */
@@ -39,7 +39,7 @@ export interface PoolOptions {
   contexts: SecureContextCache;
   trustDomains: ReadonlySet<string>;
   settings: PoolSettings;
-  timeouts: Pick<TimeoutSettings, 'handshakeMs' | 'tcpConnectMs' | 'connectResponseMs'>;
+  timeouts: Pick<HboneTimeouts, 'handshakeMs' | 'tcpConnectMs' | 'connectResponseMs'>;
   /** Told about connection-level events (for logs and metrics); never per stream. */
   onConnectionEvent?: (event: 'opened' | 'failed' | 'closed', key: PoolKeyFields, detail?: string) => void;
 }

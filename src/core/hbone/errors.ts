@@ -1,6 +1,6 @@
 /** Why an HBONE CONNECT did not produce a tunnel, with a stable code for metrics, logs and tests. */
-import { AmbitError } from '../../core/errors.ts';
-import { type Failure, failureErrorCode } from '../../core/failure.ts';
+import { AmbitError } from '../errors.ts';
+import { type Failure, failureErrorCode } from '../failure.ts';
 
 export type HboneFailure =
   /** The peer answered 401/403: denied by policy at the destination. */
