@@ -62,25 +62,29 @@ describe('traffic labels', () => {
   });
 });
 
+/** An outbound HBONE connection from client to server, as the outbound handler opens it. */
+const openOutbound = (tracker: ConnectionTracker) =>
+  tracker.open({
+    direction: 'outbound',
+    mode: 'hbone',
+    sourceIp: '10.0.0.1',
+    sourcePort: 1234,
+    destinationIp: '10.0.0.2',
+    destinationPort: 80,
+    parties: {
+      reporter: 'source',
+      source: client,
+      sourceIdentity: client.identity,
+      destination: server,
+      securityPolicy: 'mutual_tls',
+    },
+  });
+
 describe('connection tracker', () => {
   it('counts opens and closes, and adds bytes incrementally without double counting', async () => {
     const metrics = new ZtunnelMetrics();
     const tracker = new ConnectionTracker(metrics, silentLogger);
-    const connection = tracker.open({
-      direction: 'outbound',
-      mode: 'hbone',
-      sourceIp: '10.0.0.1',
-      sourcePort: 1234,
-      destinationIp: '10.0.0.2',
-      destinationPort: 80,
-      parties: {
-        reporter: 'source',
-        source: client,
-        sourceIdentity: client.identity,
-        destination: server,
-        securityPolicy: 'mutual_tls',
-      },
-    });
+    const connection = openOutbound(tracker);
     connection.counters.upstream += 100;
     connection.counters.downstream += 40;
     expect(await sumOf(metrics.receivedBytes)).toBe(0);
@@ -114,15 +118,7 @@ describe('connection tracker', () => {
       const metrics = new ZtunnelMetrics();
       const { log, lines } = recordingLogger();
       const tracker = new ConnectionTracker(metrics, log);
-      const connection = tracker.open({
-        direction: 'outbound',
-        mode: 'hbone',
-        sourceIp: '10.0.0.1',
-        sourcePort: 1234,
-        destinationIp: '10.0.0.2',
-        destinationPort: 80,
-        parties: { reporter: 'source', source: client, destination: server, securityPolicy: 'mutual_tls' },
-      });
+      const connection = openOutbound(tracker);
       tracker.close(connection, failure, error);
       expect(await sumOf(metrics.tcpClosed, { response_flags: flags })).toBe(1);
       expect(lines).toHaveLength(1);
