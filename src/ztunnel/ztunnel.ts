@@ -11,6 +11,7 @@ import { DEFAULT_TRUST_DOMAIN } from '../core/identity.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import type { NodeSnapshot } from '../core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../core/ports.ts';
+import { type DrainResult, totalDrained } from '../core/server/drain.ts';
 import { type CertificateProvider, describeCertificate } from '../core/tls/certificates.ts';
 import { SecureContextCache } from '../core/tls/contexts.ts';
 import {
@@ -23,7 +24,6 @@ import {
   type WorkloadRow,
   workloadRows,
 } from './admin-views.ts';
-import { DEFAULT_TIMEOUTS, type TimeoutSettings } from './config.ts';
 import type { DnsForwarder } from './dns/forwarder.ts';
 import { DnsServer } from './dns/server.ts';
 import { LogLimiter } from './log-limit.ts';
@@ -32,6 +32,7 @@ import { ConnectionTracker } from './proxy/connections.ts';
 import { errorText, type PodContext, type ProxyContext } from './proxy/context.ts';
 import { PodProxy } from './proxy/pod-proxy.ts';
 import type { OriginalDestination } from './proxy/sockets.ts';
+import { DEFAULT_TIMEOUTS, type TimeoutSettings } from './settings.ts';
 import { StateStore } from './state/store.ts';
 
 export interface ZtunnelOptions {
@@ -72,6 +73,7 @@ export class Ztunnel {
   readonly #trustDomains: ReadonlySet<string>;
   readonly #log: Logger;
   readonly #refusals: LogLimiter;
+  #draining = false;
 
   constructor(options: ZtunnelOptions) {
     this.node = options.node;
@@ -196,6 +198,7 @@ export class Ztunnel {
 
   /** Ready when a snapshot was accepted and every served pod known to it receives HBONE. */
   readiness(): { ready: boolean; reason?: string } {
+    if (this.#draining) return { ready: false, reason: 'draining' };
     if (!this.state.hasSnapshot) return { ready: false, reason: 'no configuration received yet' };
     const waiting = [...this.#pods.entries()]
       .filter(([uid, served]) => this.state.workloadByUid(uid) !== undefined && !served.proxy.hboneReady)
@@ -260,6 +263,20 @@ export class Ztunnel {
 
   connections(): ConnectionsView {
     return { connections: this.tracker.list(), pool: this.pool.connections() };
+  }
+
+  /**
+   * Graceful shutdown of the data path: every pod stops accepting, HBONE peers get GOAWAY, live connections
+   * run on for up to `deadlineMs` and are reset after it. Readiness reports the drain from its start. Pods
+   * stay served (their DNS too) until `close`.
+   */
+  async drain(deadlineMs: number): Promise<DrainResult> {
+    this.#draining = true;
+    const result = totalDrained(
+      await Promise.all([...this.#pods.values()].map((served) => served.proxy.drain(deadlineMs))),
+    );
+    this.#log.info('drained', { ...result, deadlineMs });
+    return result;
   }
 
   /** Stops every pod's listeners and closes the pool. */
