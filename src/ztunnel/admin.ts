@@ -128,7 +128,7 @@ export async function serveEndpoints(source: EndpointSource, at: EndpointAddress
           { path: at.adminSocket },
           {
             directoryMode: 0o700,
-            inUse: (path) => new AmbitError('AMBIT_ERR_ZTUNNEL_RUNNING', `another ztunnel serves ${path}`),
+            inUse: (path) => new AmbitError('CONFLICT', `another ztunnel serves ${path}`),
           },
         ),
       );

@@ -11,8 +11,9 @@ import { HboneServer, respond } from '../../src/core/hbone/server.ts';
 import { DEFAULT_HBONE_TIMEOUTS, DEFAULT_POOL } from '../../src/core/hbone/settings.ts';
 import { listen } from '../../src/core/server/listen.ts';
 import { SecureContextCache } from '../../src/core/tls/contexts.ts';
+import { eventually } from '../support/eventually.ts';
 import { TestCa, TestCertificateProvider } from '../support/test-ca.ts';
-import { eventually, loopbackSubnet } from '../support/ztunnel-harness.ts';
+import { loopbackSubnet } from '../support/ztunnel-harness.ts';
 
 const CLIENT = 'spiffe://cluster.local/ns/default/sa/client';
 const SERVER = 'spiffe://cluster.local/ns/default/sa/server';
@@ -106,7 +107,9 @@ describe('HboneServer.close (drain)', () => {
     const first = await open(pool, 'a');
     expect(await roundTrip(first, 'x')).toBe('x');
     const closing = server.close(60_000);
-    await eventually(() => pool.connections().every((c) => c.state === 'draining'), 'the pool to see GOAWAY');
+    await eventually(() => pool.connections().every((c) => c.state === 'draining'), {
+      what: 'the pool to see GOAWAY',
+    });
     // The next CONNECT needs a new connection, and the server takes none.
     await expect(open(pool, 'a')).rejects.toThrow();
     first.end();

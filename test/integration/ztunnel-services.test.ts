@@ -3,7 +3,7 @@
  * only), the DNS proxy over UDP and TCP (with an upstream on loopback), the admin, metrics and readiness
  * endpoints, and certificate rotation under live traffic.
  */
-import { execFile } from 'node:child_process';
+
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -11,7 +11,6 @@ import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HbonePool } from '../../src/core/hbone/pool.ts';
 import { HboneServer, respond } from '../../src/core/hbone/server.ts';
@@ -25,22 +24,22 @@ import { serveEndpoints } from '../../src/ztunnel/admin.ts';
 import { buildQuery, DNS_TYPE, parseResponse, RCODE } from '../../src/ztunnel/dns/codec.ts';
 import { UdpDnsForwarder } from '../../src/ztunnel/dns/forwarder.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
+import { ambit } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
+import { quietLogs } from '../support/logging.ts';
 import { service, snapshot, workload } from '../support/mesh-fixtures.ts';
 import { sumOf } from '../support/metric-values.ts';
 import { TestCa, type TestCertificateProvider } from '../support/test-ca.ts';
 import {
   createHarness,
   echoServer,
-  eventually,
   exchange,
   type Harness,
   listen,
   podSockets,
-  quietLogs,
   whoamiServer,
 } from '../support/ztunnel-harness.ts';
 
-const execFileAsync = promisify(execFile);
 const APP_PORT = 8080;
 const WHOAMI_PORT = 8081;
 
@@ -416,7 +415,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
       socket.on('data', (c: Buffer) => {
         got += c.length;
       });
-      await eventually(() => got === 1000, 'echo');
+      await eventually(() => got === 1000, { what: 'echo' });
       const view = JSON.parse((await httpGet({ socketPath, path: '/connections' })).body) as {
         connections: { destination: string; bytesSent: number; bytesReceived: number }[];
         pool: { peer: string; streams: number }[];
@@ -431,24 +430,17 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
 
     it('is what `ambit ztunnel-config` prints, as a table or JSON', async () => {
       // Asynchronously: the admin server answering the CLI lives in this very process.
-      const ambit = async (...args: string[]) =>
-        (
-          await execFileAsync(process.execPath, [
-            new URL('../../bin/ambit.mjs', import.meta.url).pathname,
-            'ztunnel-config',
-            ...args,
-          ])
-        ).stdout;
-      const table = await ambit('workloads', '--admin', socketPath);
+      const config = async (...args: string[]) => (await ambit(['ztunnel-config', ...args])).stdout;
+      const table = await config('workloads', '--admin', socketPath);
       expect(table.split('\n')[0]).toMatch(/^NAMESPACE\s+POD NAME\s+ADDRESS\s+NODE\s+WAYPOINT\s+PROTOCOL$/);
       expect(table).toMatch(
         new RegExp(`default\\s+client\\s+${ip(11).replaceAll('.', '\\.')}\\s+node-a\\s+None\\s+HBONE`),
       );
-      const services = JSON.parse(await ambit('services', '--admin', socketPath, '-o', 'json')) as {
+      const services = JSON.parse(await config('services', '--admin', socketPath, '-o', 'json')) as {
         name: string;
       }[];
       expect(services.map((s) => s.name).sort()).toEqual(['routed', 'server', 'waypoint']);
-      expect(await ambit('certificates', '--admin', socketPath)).toContain('ROOTCA');
+      expect(await config('certificates', '--admin', socketPath)).toContain('ROOTCA');
     });
 
     it('reads and sets the log level', async () => {
@@ -485,7 +477,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
     });
     await new Promise((resolve) => live.once('connect', resolve));
     live.write('before');
-    await eventually(() => echoed === 6, 'echo before rotation');
+    await eventually(() => echoed === 6, { what: 'echo before rotation' });
     const serialBefore = (await za.certificates()).find((c) => c.kind === 'leaf')?.serial;
 
     const next = new TestCa('ambit test root 2');
@@ -497,7 +489,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
 
     // The live tunnel keeps its TLS session.
     live.write('after!');
-    await eventually(() => echoed === 12, 'live tunnel across rotation');
+    await eventually(() => echoed === 12, { what: 'live tunnel across rotation' });
     // The HBONE listener now presents the renewed certificate, issued by the new root.
     const serverLeaf = (await zb.certificates()).find((c) => c.kind === 'leaf')!;
     const presented = await new Promise<string>((resolve, reject) => {

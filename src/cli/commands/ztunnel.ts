@@ -6,9 +6,7 @@
  * metrics and readiness endpoints. The enrollment socket opens once a first snapshot was accepted, so no pod
  * is started before the ztunnel knows the mesh. Runs until SIGINT/SIGTERM.
  */
-
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { AmbitError, errorMessage, UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { type HostPort, splitHostPort } from '../../core/net/host-port.ts';
@@ -18,6 +16,7 @@ import { CaptureAgent } from '../../redirect/agent.ts';
 import { EnrollmentServer } from '../../redirect/enroll/server.ts';
 import { parseBackendChoice } from '../../redirect/rules.ts';
 import { ZtunnelApp } from '../../ztunnel/index.ts';
+import { parseCommandArgs } from '../args.ts';
 
 const USAGE = `Usage: ambit ztunnel --node NODE --control HOST:PORT --token-file FILE --ca-root FILE
                      --enroll-socket PATH [options]
@@ -74,12 +73,7 @@ function hostPort(value: string, flag: string): HostPort {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
-  try {
-    values = parseArgs({ args: argv, options: OPTIONS }).values;
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${USAGE}`);
-  }
+  const { values } = parseCommandArgs({ args: argv, options: OPTIONS }, USAGE);
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -99,7 +93,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     rootCertPem = await readFile(caRoot, 'utf8');
   } catch (error) {
-    throw new AmbitError('AMBIT_ERR_CA_ROOT', `cannot read --ca-root ${caRoot}: ${errorMessage(error)}`);
+    throw new AmbitError('CA_FILES', `cannot read --ca-root ${caRoot}: ${errorMessage(error)}`);
   }
 
   const log = createLogger('ztunnel', { node });
