@@ -29,6 +29,8 @@ import type { DnsForwarder } from './dns/forwarder.ts';
 import { DnsServer } from './dns/server.ts';
 import { LogLimiter } from './log-limit.ts';
 import { ZtunnelMetrics } from './metrics.ts';
+import { logConnections } from './proxy/access-log.ts';
+import { countConnections } from './proxy/connection-metrics.ts';
 import { ConnectionTracker } from './proxy/connections.ts';
 import type { PodContext, ProxyContext } from './proxy/context.ts';
 import { PodProxy } from './proxy/pod-proxy.ts';
@@ -75,6 +77,8 @@ export class Ztunnel {
   readonly #log: Logger;
   readonly #refusals: LogLimiter;
   #draining = false;
+  /** The metrics' and the access log's subscriptions to the tracker. */
+  readonly #unobserve: (() => void)[];
 
   constructor(options: ZtunnelOptions) {
     this.node = options.node;
@@ -83,7 +87,9 @@ export class Ztunnel {
     this.#refusals = new LogLimiter(this.#log.child('hbone'));
     this.metrics = options.metrics ?? new ZtunnelMetrics();
     const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-    this.tracker = new ConnectionTracker(this.metrics, this.#log.child('access'), timeouts.idleMs);
+    this.tracker = new ConnectionTracker(timeouts.idleMs);
+    const counting = countConnections(this.tracker, this.metrics);
+    this.#unobserve = [counting.unsubscribe, logConnections(this.tracker, this.#log.child('access'))];
     this.#trustDomains = new Set(options.trustDomains ?? [DEFAULT_TRUST_DOMAIN]);
     this.#contexts = new SecureContextCache(options.certificates);
     this.pool = new HbonePool({
@@ -126,7 +132,7 @@ export class Ztunnel {
             .filter((c) => c.kind === 'leaf')
             .map((c) => [c.identity, c.expiresInSeconds]),
         ),
-      flushBytes: () => this.tracker.flushBytes(),
+      flushBytes: () => counting.flushBytes(),
     });
   }
 
@@ -285,6 +291,7 @@ export class Ztunnel {
     await Promise.all(this.podUids.map((uid) => this.removePod(uid)));
     this.tracker.cancelAll('ztunnel shutting down');
     this.tracker.stop();
+    for (const unsubscribe of this.#unobserve) unsubscribe();
     this.pool.close();
     this.#contexts.close();
   }
