@@ -98,5 +98,9 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
       const kb = `${b.namespace}/${b.name}`;
       return ka < kb ? -1 : ka > kb ? 1 : 0;
     });
-  return { table: { servedServices, clusters: clusters.list(), authorization }, notes };
+  // Routes compile per port, so a note about a config object can come once per port: report it once.
+  const unique = [
+    ...new Map(notes.map((note) => [`${note.config}|${note.path}|${note.message}`, note])).values(),
+  ];
+  return { table: { servedServices, clusters: clusters.list(), authorization }, notes: unique };
 }
