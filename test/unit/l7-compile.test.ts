@@ -312,7 +312,9 @@ spec:
     expect(compiled[1]!.matches.map((m) => m.path)).toEqual([{ kind: 'prefix', value: '/api' }]);
     expect(notes).toEqual([
       {
-        config: 'VirtualService shop/root',
+        kind: 'VirtualService',
+        namespace: 'shop',
+        name: 'root',
         path: 'spec.http[1].delegate',
         message: 'delegate VirtualService shop/missing does not exist (or has hosts): the rule is skipped',
       },
@@ -600,7 +602,7 @@ spec:
     ]);
     // Port 9080 has no HTTPRoute, and the VirtualService no longer applies to the service: default only.
     expect(routes(table, host('reviews'), 9080).map(summary)).toEqual([`default:reviews#0 -> ${REVIEWS}@1`]);
-    expect(notes.map((note) => `${note.config}: ${note.message}`)).toEqual([
+    expect(notes.map((note) => `${note.kind} ${note.namespace}/${note.name}: ${note.message}`)).toEqual([
       "HTTPRoute legacy/consumer: consumer routes (a route in another namespace than Service shop/reviews) are not supported by Ambit's waypoint: the route is ignored",
     ]);
   });
@@ -885,7 +887,9 @@ describe('L7 AuthorizationPolicy', () => {
     // The DENY keeps its rule without the JWT part (denies more); CUSTOM becomes DENY.
     expect(denyJwt!.rules[0]!.from[0]!.namespaces).toEqual([{ kind: 'exact', value: 'legacy' }]);
     expect([ext!.action, ext!.rules.length]).toEqual(['DENY', 1]);
-    expect(notes.map((note) => `${note.config} ${note.path}: ${note.message}`)).toEqual([
+    expect(
+      notes.map((note) => `${note.kind} ${note.namespace}/${note.name} ${note.path}: ${note.message}`),
+    ).toEqual([
       'AuthorizationPolicy shop/rich spec.rules[1]: the waypoint cannot evaluate requestPrincipals (no JWT authentication): this ALLOW rule is dropped and allows nothing',
       'AuthorizationPolicy shop/rich spec.rules[2]: the waypoint cannot evaluate when request.auth.claims[group] (no JWT authentication): this ALLOW rule is dropped and allows nothing',
       'AuthorizationPolicy shop/deny-jwt spec.rules[0]: the waypoint cannot evaluate notRequestPrincipals (no JWT authentication): this DENY rule applies without it',

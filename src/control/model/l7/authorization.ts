@@ -43,7 +43,7 @@ export function toL7Policy(
   trustDomain: string,
 ): L7PolicyTranslation {
   const { spec, namespace, name } = resource;
-  const config = `AuthorizationPolicy ${namespace}/${name}`;
+  const config = { kind: 'AuthorizationPolicy', namespace, name };
   let wholeWaypoint = false;
   const hostnames: string[] = [];
   for (const ref of spec.targetRefs) {
@@ -61,7 +61,7 @@ export function toL7Policy(
   const action = spec.action === 'CUSTOM' ? 'DENY' : spec.action;
   if (spec.action === 'CUSTOM') {
     notes.push({
-      config,
+      ...config,
       path: 'spec.action',
       message:
         'CUSTOM (external authorization) is not supported by Ambit: the waypoint denies the requests its rules match instead of asking the provider',
@@ -82,14 +82,14 @@ export function toL7Policy(
     const found = [...new Set(unsupported)].join(', ');
     if (action === 'ALLOW') {
       notes.push({
-        config,
+        ...config,
         path: `spec.rules[${index}]`,
         message: `the waypoint cannot evaluate ${found} (no JWT authentication): this ALLOW rule is dropped and allows nothing`,
       });
     } else {
       rules.push(compiled);
       notes.push({
-        config,
+        ...config,
         path: `spec.rules[${index}]`,
         message: `the waypoint cannot evaluate ${found} (no JWT authentication): this ${action} rule applies without it`,
       });

@@ -99,8 +99,6 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
       return ka < kb ? -1 : ka > kb ? 1 : 0;
     });
   // Routes compile per port, so a note about a config object can come once per port: report it once.
-  const unique = [
-    ...new Map(notes.map((note) => [`${note.config}|${note.path}|${note.message}`, note])).values(),
-  ];
+  const unique = [...new Map(notes.map((note) => [JSON.stringify(note), note])).values()];
   return { table: { servedServices, clusters: clusters.list(), authorization }, notes: unique };
 }

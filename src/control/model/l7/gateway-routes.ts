@@ -92,7 +92,9 @@ export function gatewayRoutes(service: ServedService, port: number, inputs: Gate
       .filter((route) => {
         if (route.namespace === service.namespace) return true;
         inputs.notes.push({
-          config: `${kind} ${route.namespace}/${route.name}`,
+          kind,
+          namespace: route.namespace,
+          name: route.name,
           path: 'spec.parentRefs',
           message: `consumer routes (a route in another namespace than Service ${service.namespace}/${service.name}) are not supported by Ambit's waypoint: the route is ignored`,
         });

@@ -102,7 +102,9 @@ export function virtualServiceRoutes(
     );
     if (!delegate) {
       inputs.notes.push({
-        config: `VirtualService ${vs.namespace}/${vs.name}`,
+        kind: 'VirtualService',
+        namespace: vs.namespace,
+        name: vs.name,
         path: `spec.http[${index}].delegate`,
         message: `delegate VirtualService ${delegateNamespace}/${rule.delegate.name} does not exist (or has hosts): the rule is skipped`,
       });
