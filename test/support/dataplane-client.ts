@@ -108,13 +108,13 @@ createInterface({ input: process.stdin }).on('line', (line) => {
             certPem: chain[0],
             chain: chain.slice(1),
           }),
-        (error: Error & { code?: number }) =>
+        (error: Error & { grpcStatus?: number }) =>
           emit({
             event: 'sign',
             ok: false,
             identity: command.identity,
             error: error.message,
-            code: error.code,
+            code: error.grpcStatus,
           }),
       );
   } else if (command.cmd === 'cert') {
@@ -127,13 +127,13 @@ createInterface({ input: process.stdin }).on('line', (line) => {
           certPem: certificate.certPem,
           chain: certificate.chain,
         }),
-      (error: Error & { code?: number }) =>
+      (error: Error & { grpcStatus?: number }) =>
         emit({
           event: 'cert',
           ok: false,
           identity: command.identity,
           error: error.message,
-          code: error.code,
+          code: error.grpcStatus,
         }),
     );
   }

@@ -23,6 +23,7 @@ import {
   USE_WAYPOINT_NAMESPACE_LABEL,
   WAYPOINT_GATEWAY_CLASS,
 } from '../../core/labels.ts';
+import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { toL4Policy } from '../model/authorization.ts';
 import { resolveHost } from '../model/hosts.ts';
 import { buildMesh } from '../model/mesh.ts';
@@ -31,7 +32,7 @@ import { serviceHostname } from '../model/services.ts';
 import { waypointRouteTable } from '../model/views.ts';
 
 /** The HBONE port every waypoint listens on. */
-const WAYPOINT_PORT = 15008;
+const WAYPOINT_PORT = ZTUNNEL_PORTS.hbone;
 
 function ofKind<Spec>(resources: readonly Resource[], kind: string): Resource<Spec>[] {
   return resources.filter((resource) => resource.kind === kind) as Resource<Spec>[];

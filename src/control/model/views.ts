@@ -4,41 +4,13 @@
  * it, compiled into its route table. Pure functions of the mesh, tested as units.
  */
 
-import { labelsMatch } from '../../core/config/kinds/common.ts';
-import { ROOT_NAMESPACE } from '../../core/labels.ts';
-import type {
-  NodeSnapshot,
-  PolicyScope,
-  WaypointRef,
-  WaypointSnapshot,
-  Workload,
-} from '../../core/model/index.ts';
+import type { NodeSnapshot, WaypointRef, WaypointSnapshot } from '../../core/model/index.ts';
+import { policyApplies, type ScopedPolicy } from '../../core/policy/scope.ts';
 import { type CompiledRouteTable, compileRouteTable } from './l7/compile.ts';
 import type { Mesh } from './mesh.ts';
 
 export type ZtunnelView = Omit<NodeSnapshot, 'version'>;
 export type WaypointView = Omit<WaypointSnapshot, 'version'>;
-
-interface ScopedPolicy {
-  namespace: string;
-  scope: PolicyScope;
-  selector?: Record<string, string> | undefined;
-}
-
-/** Whether a policy (authorization or peer authentication) applies to a workload, by Istio's scoping rules. */
-export function policyApplies(policy: ScopedPolicy, workload: Workload): boolean {
-  switch (policy.scope) {
-    case 'mesh':
-      return true;
-    case 'namespace':
-      return policy.namespace === workload.namespace;
-    case 'workload':
-      return (
-        (policy.namespace === workload.namespace || policy.namespace === ROOT_NAMESPACE) &&
-        labelsMatch(policy.selector ?? {}, workload.labels)
-      );
-  }
-}
 
 export function ztunnelView(mesh: Mesh, node: string): ZtunnelView {
   const local = mesh.workloads.filter((workload) => workload.node === node && workload.enrolled);

@@ -274,7 +274,7 @@ export function waypointDiscovery(
       if (problems.length > 0) {
         const shown = problems.slice(0, 10).join('; ');
         const more = problems.length > 10 ? `; and ${problems.length - 10} more` : '';
-        throw new AmbitError('AMBIT_ERR_SNAPSHOT', `route table refused: ${shown}${more}`);
+        throw new AmbitError('SNAPSHOT_INVALID', `route table refused: ${shown}${more}`);
       }
       options.validate?.(snapshot);
     },

@@ -5,6 +5,7 @@
  * reassembles the snapshot. Shared by both ends so that they cannot disagree.
  */
 import { hash } from 'node:crypto';
+import { AmbitError } from '../errors.ts';
 import { ROUTE_TABLE_FORMAT } from '../l7/types.ts';
 import type { NodeSnapshot, WaypointRef, WaypointSnapshot } from '../model/index.ts';
 
@@ -88,8 +89,11 @@ export function snapshotResources(kind: SubscriberKind, view: Omit<AnySnapshot, 
 }
 
 /** A resource the client cannot make sense of: the response that carried it is NACKed. */
-export class ResourceError extends Error {
-  override name = 'ResourceError';
+export class ResourceError extends AmbitError {
+  constructor(message: string) {
+    super('SNAPSHOT_INVALID', message);
+    this.name = 'ResourceError';
+  }
 }
 
 /** Decodes a resource body and checks that it names itself as the resource does. */

@@ -4,7 +4,7 @@
  * namespace; subset and port-level settings merged as Istio's `MergeTrafficPolicy` does). Routes intern the
  * clusters they need; the table carries each once.
  */
-import { labelsMatch } from '../../../core/config/kinds/common.ts';
+
 import type {
   DestinationRuleSpec,
   LoadBalancerSettings,
@@ -13,6 +13,7 @@ import type {
 import type { BackendPolicy, Cluster, LoadBalancer, PortProtocol } from '../../../core/l7/types.ts';
 import { ROOT_NAMESPACE } from '../../../core/labels.ts';
 import type { NamedConfig, Service, WaypointRef, Workload } from '../../../core/model/index.ts';
+import { labelsMatch } from '../../../core/policy/selector.ts';
 import { exportedTo, hostSpecificity } from '../hosts.ts';
 
 /** Envoy's default ring size for consistent hashing (Maglev's table size is required by validation). */
