@@ -10,6 +10,7 @@
  * it does not know NACKs the push, so a new format can be rolled out as new types next to the old ones.
  */
 import type { ConnectionPoolSettings, OutlierDetection } from '../config/kinds/istio-networking.ts';
+import type { PolicyMatcher } from '../policy/string-match.ts';
 
 /** The format of the compiled table; part of every L7 resource type on the wire (`l7.v1.service`...). */
 export const ROUTE_TABLE_FORMAT = 'v1';
@@ -383,17 +384,11 @@ export interface L7Rule {
 }
 
 /**
- * Istio's value matchers for principals, namespaces, hosts, paths and methods: `exact`, `prefix` (`abc*`),
- * `suffix` (`*abc`), `any` (`*`, present with any value) and, for paths, `template` (Envoy URI templates:
- * `{*}` one whole segment, `{**}` zero or more segments, last only; `segments` is the path split on `/`
- * after the leading one).
+ * Istio's value matchers for principals, namespaces, hosts, methods and paths, parsed once by the control
+ * plane: `exact`, `prefix` (`abc*`), `suffix` (`*abc`), `any` (`*`, any non-empty value) and, for paths,
+ * `template` (Envoy URI templates). One implementation in `core/policy/string-match.ts`.
  */
-export type PolicyMatcher =
-  | { kind: 'exact'; value: string }
-  | { kind: 'prefix'; value: string }
-  | { kind: 'suffix'; value: string }
-  | { kind: 'any' }
-  | { kind: 'template'; segments: string[] };
+export type { PolicyMatcher };
 
 /** Every non-empty field must match; an empty list constrains nothing. */
 export interface L7Source {
