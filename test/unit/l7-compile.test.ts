@@ -224,8 +224,8 @@ spec:
     );
   });
 
-  it('drops matches for other ports and other gateways, and a rule left with none', () => {
-    const { table } = compile(`apiVersion: networking.istio.io/v1
+  it('drops matches for other ports and other gateways, and a rule left with none; ignores source matches with a note', () => {
+    const { table, notes } = compile(`apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: reviews, namespace: shop}
 spec:
@@ -233,9 +233,12 @@ spec:
   http:
   - match: [{port: 9090, uri: {prefix: /admin}}]
     route: [{destination: {host: ratings}}]
-  - match: [{uri: {prefix: /a}, gateways: [istio-system/ingress]}, {uri: {prefix: /b}}]
+  - match: [{uri: {prefix: /a}, gateways: [istio-system/ingress]}, {uri: {prefix: /b}, sourceLabels: {app: web}}]
     route: [{destination: {host: ratings}}]
 `);
+    expect(notes.map((note) => `${note.path}: ${note.message}`)).toEqual([
+      'spec.http[1].match[1]: sourceLabels and sourceNamespace are ignored at a waypoint (as in Istio ambient): this match applies to every client',
+    ]);
     expect(routes(table, host('reviews'), 9080).map((r) => r.matches.map((m) => m.path))).toEqual([
       [{ kind: 'prefix', value: '/b' }],
       [],
