@@ -4,6 +4,7 @@
  * problem named by path (the discovery client NACKs it and keeps the last good one).
  */
 import { describe, expect, it } from 'vitest';
+import { refuseIfProblems } from '../../src/core/discovery/refusal.ts';
 import {
   assembleSnapshot,
   decodeResource,
@@ -11,6 +12,7 @@ import {
   ResourceError,
   snapshotResources,
 } from '../../src/core/discovery/resources.ts';
+import { AmbitError } from '../../src/core/errors.ts';
 import type { Route, RouteTable } from '../../src/core/l7/types.ts';
 import { routeTableProblems } from '../../src/core/l7/validate.ts';
 import type { WaypointSnapshot } from '../../src/core/model/index.ts';
@@ -179,5 +181,26 @@ describe('wire-boundary check', () => {
       'clusters[1] (outbound|9080||reviews.shop.svc.cluster.local).endpoints[0].ip: "pod-1" is not an IP',
       'authorization[0] (shop/allow-get).rules[0].when[0].values[0]: "10.0.0.0/33" is not an IP address or CIDR block',
     ]);
+  });
+  it('refuses a table with problems as SNAPSHOT_INVALID, naming the first ten (the client NACKs with it)', () => {
+    expect(() => refuseIfProblems('route table', routeTableProblems(table()))).not.toThrow();
+    const broken = table();
+    broken.clusters[0]!.endpoints = Array.from({ length: 12 }, (_, i) => ({
+      workloadUid: `shop/p${i}`,
+      ip: `pod-${i}`,
+      port: 8080,
+      ready: true,
+    }));
+    let refusal: unknown;
+    try {
+      refuseIfProblems('route table', routeTableProblems(broken));
+    } catch (error) {
+      refusal = error;
+    }
+    expect(refusal).toBeInstanceOf(AmbitError);
+    expect((refusal as AmbitError).code).toBe('SNAPSHOT_INVALID');
+    expect((refusal as AmbitError).message).toMatch(
+      /^route table refused: clusters\[0\] \(outbound\|9080\|\|reviews\.shop\.svc\.cluster\.local\)\.endpoints\[0\]\.ip: "pod-0" is not an IP; .*; and 2 more$/,
+    );
   });
 });
