@@ -489,12 +489,11 @@ ${rules}
       `b-route#0 ${JSON.stringify({ path: { kind: 'pathPrefix', value: '/api' }, headers: [], queryParams: [] })}`,
       // Istio ranks regexes after prefixes.
       `a-route#1 ${JSON.stringify({ path: { kind: 'regex', regex: '/api/.*' }, headers: [], queryParams: [] })}`,
-      // The default route (origin: the Service).
-      'reviews#0 undefined',
+      // No default route: a request no HTTPRoute matches gets a 404, as the Gateway API requires.
     ]);
   });
 
-  it('weights: a zero weight gets nothing, all zero or no backends answer 500, invalid refs answer 500 for their share', () => {
+  it('weights: a zero weight gets nothing, all zero answer 500, invalid refs answer 500 for their share, no backendRefs mean the parent Service', () => {
     const { table } = compile(
       route(
         'split',
@@ -515,7 +514,7 @@ ${rules}
     expect(compiled.slice(0, 3).map(summary)).toEqual([
       `HTTPRoute:split#2 -> ${REVIEWS}@8, outbound|9080||${host('ratings')}@0, invalid@1, invalid@1, invalid@1`,
       'HTTPRoute:split#0 directResponse 500',
-      'HTTPRoute:split#1 directResponse 500',
+      `HTTPRoute:split#1 -> ${REVIEWS}@1`,
     ]);
     const action = compiled[0]!.action;
     expect(
@@ -641,7 +640,6 @@ spec:
       ['GRPCRoute#2', { kind: 'regex', regex: '/[^/]+/Ping' }],
       ['GRPCRoute#2', { kind: 'regex', regex: '/(?:echo\\.v[0-9]+\\.Echo)/(?:[^/]+)' }],
       ['HTTPRoute#0', { kind: 'exact', value: '/healthz' }],
-      ['default#0', undefined],
     ]);
   });
 });

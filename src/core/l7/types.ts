@@ -53,9 +53,11 @@ export interface ServedPort {
   port: number;
   protocol: PortProtocol;
   /**
-   * Ordered routes: the first whose matches accept the request wins. Always ends with a catch-all route to
-   * the service itself on this port (Istio's default route, where the waypoint falls through when no user
-   * route matches), unless a user route already matches everything. Empty only for `tcp` ports.
+   * Ordered routes: the first whose matches accept the request wins. When the port is routed by a
+   * VirtualService or by nothing, a catch-all route to the service itself on this port ends the list
+   * (Istio's default route, where the waypoint falls through), unless a user route already matches
+   * everything. When Gateway API routes attach to the port there is no such route: a request none matches
+   * gets a 404 (flag `NR`), as the Gateway API requires. Empty for `tcp` ports.
    */
   routes: Route[];
 }

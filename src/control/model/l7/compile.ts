@@ -1,8 +1,7 @@
 /**
  * The route table compiler: one waypoint's compiled L7 config from the mesh. For each service bound to the
  * waypoint and each of its TCP ports: the protocol, and for HTTP-capable ports the ordered routes (Gateway
- * API routes when any attach to the service, else its VirtualService), ending in the service's default
- * route; the clusters those routes name; the L7 AuthorizationPolicies that concern the waypoint. A pure
+ * API routes when any attach to the service, else its VirtualService, then the service's default route); the clusters those routes name; the L7 AuthorizationPolicies that concern the waypoint. A pure
  * function of its inputs, tested as a unit.
  */
 import type { GRPCRouteSpec, HTTPRouteSpec } from '../../../core/config/kinds/gateway.ts';
@@ -82,7 +81,11 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
           : vs
             ? virtualServiceRoutes(vs, served, port.port, vsInputs)
             : [];
-        if (!routes.some(catchesAll)) routes.push(defaultRoute(served, port.port, clusters));
+        // Gateway API routes answer 404 for what they do not match; VirtualServices fall through to the
+        // Service (Istio's waypoint), and so does a port no route attaches to.
+        const gatewayRouted = useGatewayRoutes && routes.length > 0;
+        if (!gatewayRouted && !routes.some(catchesAll))
+          routes.push(defaultRoute(served, port.port, clusters));
         return { port: port.port, protocol, routes };
       });
     return served;

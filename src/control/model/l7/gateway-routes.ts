@@ -6,6 +6,9 @@
  * method, then the most header matches. Ties keep the routes' order (by name: Ambit keeps no creation time)
  * and then rule order. GRPCRoutes come before HTTPRoutes, as the spec has GRPCRoute win a conflict.
  *
+ * A request no route matches gets no route (the waypoint answers 404 NR), as the Gateway API requires; a
+ * port no route attaches to keeps the Service's default route.
+ *
  * Only producer routes (in the Service's namespace) attach: consumer routes would apply to one client
  * namespace only, which the table cannot express yet. `hostnames` are ignored for Service parents.
  */
@@ -43,6 +46,7 @@ import {
   DEFAULT_RETRY_ON,
   defaultRetry,
   gatewayHeaderOperations,
+  NO_HEADER_OPERATIONS,
 } from './route-parts.ts';
 
 export interface GatewayRouteInputs {
@@ -101,8 +105,13 @@ export function gatewayRoutes(service: ServedService, port: number, inputs: Gate
         return false;
       })
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const grpc = attached(inputs.grpcRoutes, 'GRPCRoute').flatMap((route) => grpcCandidates(route, inputs));
-  const http = attached(inputs.httpRoutes, 'HTTPRoute').flatMap((route) => httpCandidates(route, inputs));
+  const parent: ParentPort = { hostname: service.hostname, port };
+  const grpc = attached(inputs.grpcRoutes, 'GRPCRoute').flatMap((route) =>
+    grpcCandidates(route, parent, inputs),
+  );
+  const http = attached(inputs.httpRoutes, 'HTTPRoute').flatMap((route) =>
+    httpCandidates(route, parent, inputs),
+  );
   return [...byPrecedence(grpc), ...byPrecedence(http)].map((candidate) => candidate.route);
 }
 
@@ -115,9 +124,13 @@ function byPrecedence(candidates: Candidate[]): Candidate[] {
 
 const PATH_RANK = { Exact: 3, PathPrefix: 2, RegularExpression: 1 } as const;
 
-function httpCandidates(route: NamedConfig<HTTPRouteSpec>, inputs: GatewayRouteInputs): Candidate[] {
+function httpCandidates(
+  route: NamedConfig<HTTPRouteSpec>,
+  parent: ParentPort,
+  inputs: GatewayRouteInputs,
+): Candidate[] {
   return route.spec.rules.flatMap((rule, index) => {
-    const base = ruleBase('HTTPRoute', route, rule, index, inputs);
+    const base = ruleBase('HTTPRoute', route, rule, index, parent, inputs);
     const retry: Route['retry'] = rule.retry
       ? {
           attempts: rule.retry.attempts ?? DEFAULT_RETRY_ATTEMPTS,
@@ -147,9 +160,13 @@ function httpCandidates(route: NamedConfig<HTTPRouteSpec>, inputs: GatewayRouteI
   });
 }
 
-function grpcCandidates(route: NamedConfig<GRPCRouteSpec>, inputs: GatewayRouteInputs): Candidate[] {
+function grpcCandidates(
+  route: NamedConfig<GRPCRouteSpec>,
+  parent: ParentPort,
+  inputs: GatewayRouteInputs,
+): Candidate[] {
   return route.spec.rules.flatMap((rule, index) => {
-    const base = { ...ruleBase('GRPCRoute', route, rule, index, inputs), retry: defaultRetry() };
+    const base = { ...ruleBase('GRPCRoute', route, rule, index, parent, inputs), retry: defaultRetry() };
     if (rule.matches.length === 0) return [{ route: { ...base, matches: [] }, rank: [0, 0, 0] }];
     return rule.matches.map((match) => {
       const exact = match.method?.type === 'Exact';
@@ -210,6 +227,12 @@ function valueCondition(lowercase: boolean): (match: HTTPValueMatch) => ValueCon
   });
 }
 
+/** The Service and port a route was attached to, for this compilation. */
+interface ParentPort {
+  hostname: string;
+  port: number;
+}
+
 type RuleParts = Pick<Route, 'action' | 'requestHeaders' | 'responseHeaders' | 'rewrite' | 'mirrors'>;
 
 type GatewayRule = { name?: string | undefined; filters: HTTPRouteFilter[]; backendRefs: WeightedRef[] };
@@ -221,6 +244,7 @@ function ruleBase(
   route: NamedConfig<unknown>,
   rule: GatewayRule,
   index: number,
+  parent: ParentPort,
   inputs: GatewayRouteInputs,
 ): RuleParts & { origin: RouteOrigin } {
   const origin: RouteOrigin = {
@@ -230,7 +254,7 @@ function ruleBase(
     rule: index,
     ruleName: rule.name,
   };
-  return { origin, ...ruleParts(route.namespace, rule.filters, rule.backendRefs, inputs) };
+  return { origin, ...ruleParts(route.namespace, rule.filters, rule.backendRefs, parent, inputs) };
 }
 
 /** The action and filters of a rule, shared by both route kinds (GRPCRoute allows a subset of filters). */
@@ -238,6 +262,7 @@ function ruleParts(
   namespace: string,
   filters: readonly HTTPRouteFilter[],
   backendRefs: readonly WeightedRef[],
+  parent: ParentPort,
   inputs: GatewayRouteInputs,
 ): RuleParts {
   const mirrors: Mirror[] = [];
@@ -282,7 +307,7 @@ function ruleParts(
     }
   }
   return {
-    action: redirect ?? forward(namespace, backendRefs, inputs),
+    action: redirect ?? forward(namespace, backendRefs, parent, inputs),
     requestHeaders,
     responseHeaders,
     rewrite,
@@ -290,12 +315,31 @@ function ruleParts(
   };
 }
 
-/** Weighted backends; no backends, or all weights 0, answer 500 (the Gateway API's rule). */
+/**
+ * Weighted backends. A rule without backendRefs sends to its parent Service on the request's port (GAMMA's
+ * terse form); weights that are all 0 answer 500 (the Gateway API's rule).
+ */
 function forward(
   namespace: string,
   backendRefs: readonly WeightedRef[],
+  parent: ParentPort,
   inputs: GatewayRouteInputs,
 ): RouteAction {
+  if (backendRefs.length === 0) {
+    const cluster = inputs.clusters.intern(parent.hostname, parent.port);
+    return {
+      kind: 'forward',
+      backends: [
+        {
+          kind: 'cluster',
+          cluster,
+          weight: 1,
+          requestHeaders: NO_HEADER_OPERATIONS,
+          responseHeaders: NO_HEADER_OPERATIONS,
+        },
+      ],
+    };
+  }
   if (backendRefs.every((ref) => ref.weight === 0)) return { kind: 'directResponse', status: 500 };
   const backends = backendRefs.map((ref): Backend => {
     const headers = (type: 'RequestHeaderModifier' | 'ResponseHeaderModifier') => {
