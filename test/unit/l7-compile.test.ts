@@ -610,6 +610,29 @@ spec:
   });
 });
 
+describe('consumer routes alone', () => {
+  it('are ignored with a note, and the VirtualService keeps routing the service', () => {
+    const { table, notes } = compile(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec: {hosts: [reviews], http: [{directResponse: {status: 204}}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: consumer, namespace: legacy}
+spec:
+  parentRefs: [{group: "", kind: Service, name: reviews, namespace: shop}]
+  rules: [{backendRefs: [{name: ledger, port: 80}]}]
+`);
+    expect(routes(table, host('reviews'), 9080).map(summary)).toEqual([
+      'VirtualService:reviews#0 directResponse 204',
+    ]);
+    expect(notes.map((note) => `${note.kind} ${note.namespace}/${note.name} ${note.path}`)).toEqual([
+      'HTTPRoute legacy/consumer spec.parentRefs',
+    ]);
+  });
+});
+
 describe('GRPCRoute', () => {
   it('matches methods on the path, sorted by exact service then method length, before HTTPRoutes', () => {
     const { table } = compile(`apiVersion: gateway.networking.k8s.io/v1

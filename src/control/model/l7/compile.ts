@@ -11,7 +11,12 @@ import type { RouteTable, ServedPort, ServedService } from '../../../core/l7/typ
 import type { NamedConfig, Service, WaypointRef, Workload } from '../../../core/model/index.ts';
 import { toL7Policy } from './authorization.ts';
 import { ClusterSet, portProtocol } from './clusters.ts';
-import { type GatewayRouteInputs, gatewayRoutes, hasGatewayRoutes } from './gateway-routes.ts';
+import {
+  consumerRouteNotes,
+  type GatewayRouteInputs,
+  gatewayRoutes,
+  hasGatewayRoutes,
+} from './gateway-routes.ts';
 import type { CompileNote } from './notes.ts';
 import { catchesAll, defaultRoute } from './route-parts.ts';
 import { selectVirtualService, type VirtualServiceInputs, virtualServiceRoutes } from './virtual-service.ts';
@@ -50,7 +55,6 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
     grpcRoutes: inputs.grpcRoutes,
     services: inputs.services,
     clusters,
-    notes,
   };
   const vsInputs: VirtualServiceInputs = {
     virtualServices: inputs.virtualServices,
@@ -67,6 +71,7 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
       vips: service.vips,
       ports: [],
     };
+    notes.push(...consumerRouteNotes(gatewayInputs, served));
     const useGatewayRoutes = hasGatewayRoutes(gatewayInputs, served);
     const vs = useGatewayRoutes
       ? undefined

@@ -54,7 +54,6 @@ export interface GatewayRouteInputs {
   grpcRoutes: readonly NamedConfig<GRPCRouteSpec>[];
   services: readonly Service[];
   clusters: ClusterSet;
-  notes: CompileNote[];
 }
 
 /** Whether a route names `service` (on `port`, when the parentRef gives one) as its parent. */
@@ -73,11 +72,31 @@ function attaches(
   );
 }
 
+/** Producer routes (in the Service's namespace) only; see the module comment. */
+function producer(route: NamedConfig<unknown>, service: ServedService): boolean {
+  return route.namespace === service.namespace;
+}
+
 /** Whether any Gateway API route attaches to the service (then its VirtualServices do not apply). */
 export function hasGatewayRoutes(inputs: GatewayRouteInputs, service: ServedService): boolean {
   return [...inputs.httpRoutes, ...inputs.grpcRoutes].some(
-    (route) => route.namespace === service.namespace && attaches(route, service),
+    (route) => producer(route, service) && attaches(route, service),
   );
+}
+
+/** A note for each consumer route of the service, which the table cannot express yet and so ignores. */
+export function consumerRouteNotes(inputs: GatewayRouteInputs, service: ServedService): CompileNote[] {
+  const notes = (routes: readonly NamedConfig<{ parentRefs: ParentRef[] }>[], kind: string) =>
+    routes
+      .filter((route) => !producer(route, service) && attaches(route, service))
+      .map((route) => ({
+        kind,
+        namespace: route.namespace,
+        name: route.name,
+        path: 'spec.parentRefs',
+        message: `consumer routes (a route in another namespace than Service ${service.namespace}/${service.name}) are not supported by Ambit's waypoint: the route is ignored`,
+      }));
+  return [...notes(inputs.grpcRoutes, 'GRPCRoute'), ...notes(inputs.httpRoutes, 'HTTPRoute')];
 }
 
 interface Candidate {
@@ -87,31 +106,13 @@ interface Candidate {
 }
 
 export function gatewayRoutes(service: ServedService, port: number, inputs: GatewayRouteInputs): Route[] {
-  const attached = <Spec extends { parentRefs: ParentRef[] }>(
-    routes: readonly NamedConfig<Spec>[],
-    kind: string,
-  ) =>
+  const attached = <Spec extends { parentRefs: ParentRef[] }>(routes: readonly NamedConfig<Spec>[]) =>
     routes
-      .filter((route) => attaches(route, service, port))
-      .filter((route) => {
-        if (route.namespace === service.namespace) return true;
-        inputs.notes.push({
-          kind,
-          namespace: route.namespace,
-          name: route.name,
-          path: 'spec.parentRefs',
-          message: `consumer routes (a route in another namespace than Service ${service.namespace}/${service.name}) are not supported by Ambit's waypoint: the route is ignored`,
-        });
-        return false;
-      })
+      .filter((route) => producer(route, service) && attaches(route, service, port))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const parent: ParentPort = { hostname: service.hostname, port };
-  const grpc = attached(inputs.grpcRoutes, 'GRPCRoute').flatMap((route) =>
-    grpcCandidates(route, parent, inputs),
-  );
-  const http = attached(inputs.httpRoutes, 'HTTPRoute').flatMap((route) =>
-    httpCandidates(route, parent, inputs),
-  );
+  const grpc = attached(inputs.grpcRoutes).flatMap((route) => grpcCandidates(route, parent, inputs));
+  const http = attached(inputs.httpRoutes).flatMap((route) => httpCandidates(route, parent, inputs));
   return [...byPrecedence(grpc), ...byPrecedence(http)].map((candidate) => candidate.route);
 }
 
