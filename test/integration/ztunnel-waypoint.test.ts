@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HbonePool } from '../../src/core/hbone/pool.ts';
 import { HboneServer, respond } from '../../src/core/hbone/server.ts';
 import { DEFAULT_HBONE_TIMEOUTS, DEFAULT_POOL } from '../../src/core/hbone/settings.ts';
-import type { NodeSnapshot } from '../../src/core/model/index.ts';
+import type { NodeSnapshot, Workload } from '../../src/core/model/index.ts';
 import { splice } from '../../src/core/net/splice.ts';
 import { SecureContextCache } from '../../src/core/tls/contexts.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
@@ -28,6 +28,37 @@ describe('ztunnel with a waypoint', () => {
   const seenByWaypoint: { authority: string; peer: string }[] = [];
   const client = () => mesh.workload('client');
   const server = () => mesh.workload('server');
+
+  /**
+   * Asks `target`'s whoami over HBONE from `localIp` as `sourceIdentity`, claiming in `forwarded` to speak
+   * for another client; resolves to the answer, which starts with the client address the app saw.
+   */
+  const forgedWhoami = async (
+    pool: HbonePool,
+    sourceIdentity: string,
+    target: Workload,
+    sourceKey: string,
+    localIp: string,
+  ): Promise<string> => {
+    const [targetIp] = target.ips as [string];
+    const stream = await pool.connect({
+      sourceIdentity,
+      peerIdentity: target.identity,
+      peerIp: targetIp,
+      peerPort: 15008,
+      sourceKey,
+      authority: `${targetIp}:${WHOAMI_PORT}`,
+      headers: { forwarded: `for="${ip(77)}:1234"` },
+      dial: () => tcpConnect({ host: targetIp, port: 15008, localAddress: localIp }),
+    });
+    let text = '';
+    stream.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
+    await new Promise((resolve) => stream.once('end', resolve));
+    stream.end();
+    return text;
+  };
 
   beforeAll(async () => {
     mesh = await startTwoNodeMesh();
@@ -100,22 +131,7 @@ describe('ztunnel with a waypoint', () => {
       timeouts: DEFAULT_HBONE_TIMEOUTS,
     });
     try {
-      const stream = await pool.connect({
-        sourceIdentity: client().identity,
-        peerIdentity: server().identity,
-        peerIp: ip(21),
-        peerPort: 15008,
-        sourceKey: 'forger',
-        authority: `${ip(21)}:${WHOAMI_PORT}`,
-        headers: { forwarded: `for="${ip(77)}:1234"` },
-        dial: () => tcpConnect({ host: ip(21), port: 15008, localAddress: ip(11) }),
-      });
-      let text = '';
-      stream.on('data', (c: Buffer) => {
-        text += c.toString();
-      });
-      await new Promise((resolve) => stream.once('end', resolve));
-      stream.end();
+      const text = await forgedWhoami(pool, client().identity, server(), 'forger', ip(11));
       expect(text.split(':')[0]).toBe(ip(11));
     } finally {
       pool.close();
@@ -123,24 +139,13 @@ describe('ztunnel with a waypoint', () => {
   });
 
   it('ignores `forwarded` from a waypoint that is not bound to the destination', async () => {
-    const waypointW = base.workloads.find((w) => w.name === 'waypoint')!;
-    const unbound = base.workloads.find((w) => w.name === 'unbound')!;
-    const stream = await waypointPool.connect({
-      sourceIdentity: waypointW.identity,
-      peerIdentity: unbound.identity,
-      peerIp: ip(22),
-      peerPort: 15008,
-      sourceKey: 'waypoint-forger',
-      authority: `${ip(22)}:${WHOAMI_PORT}`,
-      headers: { forwarded: `for="${ip(77)}:1234"` },
-      dial: () => tcpConnect({ host: ip(22), port: 15008, localAddress: ip(41) }),
-    });
-    let text = '';
-    stream.on('data', (c: Buffer) => {
-      text += c.toString();
-    });
-    await new Promise((resolve) => stream.once('end', resolve));
-    stream.end();
+    const text = await forgedWhoami(
+      waypointPool,
+      mesh.workload('waypoint').identity,
+      mesh.workload('unbound'),
+      'waypoint-forger',
+      ip(41),
+    );
     // The app sees the waypoint itself as the client, not the address it claimed to speak for.
     expect(text.split(':')[0]).toBe(ip(41));
   });
