@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type HboneImplementation, parseHboneImplementation } from '../src/core/hbone/implementation.ts';
 import { ZTUNNEL_PORTS } from '../src/core/ports.ts';
-import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/config.ts';
+import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/settings.ts';
 import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
 import { TestCa } from '../test/support/test-ca.ts';
 import {

@@ -1,4 +1,5 @@
 /** Errors a framer stream or connection ends with, carrying the HTTP/2 error code (RFC 9113 section 7). */
+import { AmbitError } from '../../errors.ts';
 import { ErrorCode } from './constants.ts';
 
 const NAMES = new Map<number, string>(Object.entries(ErrorCode).map(([name, code]) => [code, name]));
@@ -8,18 +9,18 @@ export function errorCodeName(code: number): string {
 }
 
 /**
- * A stream that was reset or died with its connection (`ERR_H2_STREAM_RESET`), or a connection that ended
- * by a GOAWAY with an error, a socket failure or a timeout (`ERR_H2_CONNECTION`). Stable codes, like Node's
- * `ERR_HTTP2_STREAM_ERROR`, so logs and metrics read the same on both HBONE paths.
+ * A stream that was reset or died with its connection (`scope` 'stream'), or a connection that ended by a
+ * GOAWAY with an error, a socket failure or a timeout ('connection'). For the mesh both mean the far side
+ * is unavailable for this tunnel (code UNAVAILABLE); `errorCode` is the HTTP/2 code.
  */
-export class H2Error extends Error {
-  readonly code: 'ERR_H2_STREAM_RESET' | 'ERR_H2_CONNECTION';
+export class H2Error extends AmbitError {
+  readonly scope: 'stream' | 'connection';
   readonly errorCode: number;
 
   constructor(scope: 'stream' | 'connection', errorCode: number, message: string) {
-    super(message);
+    super('UNAVAILABLE', message);
     this.name = 'H2Error';
-    this.code = scope === 'stream' ? 'ERR_H2_STREAM_RESET' : 'ERR_H2_CONNECTION';
+    this.scope = scope;
     this.errorCode = errorCode;
   }
 }

@@ -3,6 +3,7 @@
  * bounded against compression bombs, and a minimal encoder that never indexes (literal fields without
  * indexing, names from the static table where one fits), so it keeps no state a peer could grow.
  */
+import { AmbitError } from '../../errors.ts';
 import { huffmanDecode } from './huffman.ts';
 
 /** RFC 7541 appendix A; index 1 is entry 0. */
@@ -92,10 +93,11 @@ export interface HpackDecoderLimits {
   maxHeaderListSize: number;
 }
 
-class DecodeError extends Error {
+/** Thrown inside the decoder only; `decode` turns it into a result (a peer's bad block is no crash). */
+class DecodeError extends AmbitError {
   readonly failure: HpackFailure;
   constructor(failure: HpackFailure, message: string) {
-    super(message);
+    super('BAD_REQUEST', message);
     this.failure = failure;
   }
 }
