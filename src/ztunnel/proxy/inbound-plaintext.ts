@@ -6,8 +6,8 @@
 import type { Socket } from 'node:net';
 import { canonicalIp } from '../../core/net/ip.ts';
 import { abort } from '../../core/net/splice.ts';
-import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
-import { captured, carry, denial, type Relay, refuse } from './relay.ts';
+import type { PodContext, ProxyContext } from './context.ts';
+import { authorizeAndDeliver, captured, type Relay, refuse } from './relay.ts';
 
 export async function handleInboundPlaintext(
   ctx: ProxyContext,
@@ -45,20 +45,9 @@ export async function handleInboundPlaintext(
     refuse(relay, 'Denied', 'plaintext refused: PeerAuthentication STRICT');
     return;
   }
-  const decision = ctx.state.authorize(workload, {
+  await authorizeAndDeliver(relay, pod, workload, {
     sourceIp: clientIp,
     destinationIp: target.ip,
     destinationPort: target.port,
   });
-  if (!decision.allowed) {
-    refuse(relay, 'Denied', denial(decision));
-    return;
-  }
-  await carry(relay, () =>
-    connectTcp(
-      pod.sockets,
-      { ip: target.ip, port: target.port, sourceIp: ctx.preserveSourceIp ? clientIp : undefined },
-      ctx.timeouts.tcpConnectMs,
-    ),
-  );
 }

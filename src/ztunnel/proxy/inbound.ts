@@ -1,8 +1,8 @@
 import { parseBaggage } from '../../core/hbone/headers.ts';
 import { type HboneRequest, respond } from '../../core/hbone/server.ts';
 import { canonicalIp } from '../../core/net/ip.ts';
-import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
-import { carry, denial, type Relay, refuse } from './relay.ts';
+import type { PodContext, ProxyContext } from './context.ts';
+import { authorizeAndDeliver, type Relay } from './relay.ts';
 
 export async function handleInbound(
   ctx: ProxyContext,
@@ -61,12 +61,6 @@ export async function handleInbound(
       securityPolicy: 'mutual_tls',
     },
   });
-  const decision = ctx.state.authorize(workload, {
-    sourceIp: client.ip,
-    sourceIdentity: request.peerIdentity,
-    destinationIp: request.targetIp,
-    destinationPort: request.targetPort,
-  });
   const relay: Relay = {
     ctx,
     connection,
@@ -74,21 +68,12 @@ export async function handleInbound(
     reject: (failure) => respond(stream, failure === 'Denied' ? 403 : 503),
     accept: () => respond(stream, 200),
   };
-  if (!decision.allowed) {
-    refuse(relay, 'Denied', denial(decision));
-    return;
-  }
-  await carry(relay, () =>
-    connectTcp(
-      pod.sockets,
-      {
-        ip: request.targetIp,
-        port: request.targetPort,
-        sourceIp: ctx.preserveSourceIp ? client.ip : undefined,
-      },
-      ctx.timeouts.tcpConnectMs,
-    ),
-  );
+  await authorizeAndDeliver(relay, pod, workload, {
+    sourceIp: client.ip,
+    sourceIdentity: request.peerIdentity,
+    destinationIp: request.targetIp,
+    destinationPort: request.targetPort,
+  });
 }
 
 /** A stand-in workload from the client's baggage, for telemetry only (never for policy). */

@@ -8,11 +8,12 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { errorMessage } from '../../core/errors.ts';
 import type { Failure } from '../../core/failure.ts';
+import type { Workload } from '../../core/model/index.ts';
 import { plainAddress } from '../../core/net/ip.ts';
 import { abort, splice } from '../../core/net/splice.ts';
-import type { AuthorizationResult } from '../state/authorize.ts';
+import type { AuthorizationResult, ConnectionAttributes } from '../state/authorize.ts';
 import type { TrackedConnection } from './connections.ts';
-import type { ProxyContext } from './context.ts';
+import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
 
 export interface Relay {
   ctx: ProxyContext;
@@ -75,8 +76,34 @@ export async function carry(
   relay.ctx.tracker.close(relay.connection, undefined, result.error);
 }
 
+/**
+ * The end of both inbound paths: L4 authorization for the destination workload, then its app dialled from
+ * inside the pod (from the client's own IP when the pod sockets allow it) and the bytes carried.
+ */
+export async function authorizeAndDeliver(
+  relay: Relay,
+  pod: PodContext,
+  workload: Workload,
+  attributes: ConnectionAttributes,
+): Promise<void> {
+  const { ctx } = relay;
+  const decision = ctx.state.authorize(workload, attributes);
+  if (!decision.allowed) {
+    refuse(relay, 'Denied', denial(decision));
+    return;
+  }
+  const sourceIp = ctx.preserveSourceIp ? attributes.sourceIp : undefined;
+  await carry(relay, () =>
+    connectTcp(
+      pod.sockets,
+      { ip: attributes.destinationIp, port: attributes.destinationPort, sourceIp },
+      ctx.timeouts.tcpConnectMs,
+    ),
+  );
+}
+
 /** Why authorization refused, for the access log: the reason and the deciding policy. */
-export function denial(decision: AuthorizationResult): string {
+function denial(decision: AuthorizationResult): string {
   const by = decision.policy
     ? `${decision.policy.namespace}/${decision.policy.name}`
     : 'no ALLOW policy matched';
