@@ -389,7 +389,15 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
     });
 
     it('does not start the pod, and says why in status', async () => {
-      const report = await status();
+      // `up` stopped waiting after 3 s: wait for the outcome itself (the other pod up, this one refused).
+      const report = await eventually(
+        async () => {
+          const now = await status();
+          const fine = now.pods.find((p) => p.uid === 'mesh/fine');
+          return fine?.status === 'Running' && blockedOf(now).mesh?.state === 'error' && now;
+        },
+        { what: 'fine running and blocked refused', timeout: 30_000 },
+      );
       const blocked = blockedOf(report);
       expect(blocked).toMatchObject({ state: 'waiting', status: 'Pending' });
       expect(blocked.pid).toBeUndefined();
