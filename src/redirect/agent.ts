@@ -7,12 +7,13 @@
  * point at ports with nobody listening: add = listeners, then rules; remove = rules, then listeners. The
  * ACK comes after both, and the runtime starts a new pod's process only after the ACK.
  */
+
+import type { CaptureHandler } from '../core/capture-handler.ts';
 import { AmbitError, errorMessage } from '../core/errors.ts';
 import { KeyedQueue } from '../core/keyed-queue.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { Netns } from '../core/sys/netns-socket.ts';
 import type { BackendChoice } from './backend/types.ts';
-import type { CaptureHandler } from './capture-handler.ts';
 import type { EnrolledPod } from './enroll/protocol.ts';
 import type { EnrollmentHandler } from './enroll/server.ts';
 import type { CommandRunner, NetnsTarget } from './exec.ts';

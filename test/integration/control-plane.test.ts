@@ -274,7 +274,7 @@ describe('control plane with two data-plane clients over gRPC/TLS', () => {
     impostor.child.kill('SIGKILL');
   });
 
-  it('a waypoint subscribes as itself and receives the L7 config of the services bound to it', async () => {
+  it('a waypoint subscribes as itself and receives the compiled routes of the services bound to it', async () => {
     const l7 = `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: shop-waypoint, namespace: shop}
@@ -306,13 +306,13 @@ spec:
       undefined,
       'shop/shop-waypoint',
     );
-    const snapshot = await waypoint.waitFor(
-      snapshotWith((event) => (event.virtualServices as string[]).length > 0),
-    );
+    const snapshot = await waypoint.waitFor(snapshotWith((event) => (event.routes as string[]).length > 0));
+    // Compiled: the VirtualService's one rule catches everything, so no default route follows it.
     expect(snapshot).toMatchObject({
       gateway: 'shop-waypoint',
-      virtualServices: ['shop/cart'],
-      authorizationPolicies: ['shop/cart-get-only'],
+      routes: ['shop/cart:80 VirtualService shop/cart'],
+      clusters: ['outbound|80||cart.shop.svc.cluster.local'],
+      authorization: ['shop/cart-get-only'],
     });
     const listed = await eventually(
       async () => (await api.status()).clients.find((client) => client.kind === 'waypoint' && client.inSync),

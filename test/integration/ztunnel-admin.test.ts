@@ -4,17 +4,12 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createAdminServer,
-  createMetricsServer,
-  createReadinessServer,
-  listenTcp,
-  listenUnix,
-} from '../../src/ztunnel/admin.ts';
+import { splitHostPort } from '../../src/core/net/host-port.ts';
+import type { HttpEndpoint } from '../../src/core/server/http.ts';
+import { serveEndpoints } from '../../src/ztunnel/admin.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
 import { ambit } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
@@ -47,7 +42,7 @@ describe('ztunnel admin, metrics and readiness', () => {
   let ip: (host: number) => string;
   let za: Ztunnel;
   let stateDir: string;
-  const servers: Server[] = [];
+  const endpoints: HttpEndpoint[] = [];
   const client = () => mesh.workload('client');
   let socketPath: string;
   let metricsPort: number;
@@ -58,15 +53,15 @@ describe('ztunnel admin, metrics and readiness', () => {
     ({ h, ip, za } = mesh);
     stateDir = mkdtempSync(join(tmpdir(), 'ambit-zt-admin-'));
     socketPath = join(stateDir, 'ztunnel-admin.sock');
-    const admin = createAdminServer(za);
-    await listenUnix(admin, socketPath);
-    const metrics = createMetricsServer(za.metrics);
-    await listenTcp(metrics, '127.0.0.1', 0);
-    metricsPort = (metrics.address() as { port: number }).port;
-    const ready = createReadinessServer(() => za.readiness());
-    await listenTcp(ready, '127.0.0.1', 0);
-    readyPort = (ready.address() as { port: number }).port;
-    servers.push(admin, metrics, ready);
+    const served = await serveEndpoints(za, {
+      adminSocket: socketPath,
+      metrics: { host: '127.0.0.1', port: 0 },
+      readiness: { host: '127.0.0.1', port: 0 },
+    });
+    endpoints.push(...served);
+    const [, metrics, ready] = served;
+    metricsPort = splitHostPort(metrics!.address)!.port;
+    readyPort = splitHostPort(ready!.address)!.port;
   });
 
   it('lists workloads, services and policies', async () => {
@@ -170,7 +165,7 @@ describe('ztunnel admin, metrics and readiness', () => {
   });
 
   afterAll(async () => {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    await Promise.all(endpoints.map((endpoint) => endpoint.close()));
     await mesh?.close();
     rmSync(stateDir, { recursive: true, force: true });
   });

@@ -15,25 +15,16 @@
  * are every enrolled pod of the node, and the agent removes any other pod it has.
  */
 import { isIP } from 'node:net';
+import type { EnrolledPod } from '../../core/capture-handler.ts';
 import { Field } from '../../core/config/field.ts';
 import { IssueCollector } from '../../core/config/issues.ts';
 import { AmbitError, errorFromWire, type WireError } from '../../core/errors.ts';
 
+export type { EnrolledPod } from '../../core/capture-handler.ts';
+
 export const PROTOCOL_VERSION = 1;
 /** Longest line either side accepts; a pod description is a few hundred bytes. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
-
-/** A pod as the agent needs it to capture its traffic. */
-export interface EnrolledPod {
-  /** Stable id: `<namespace>/<name>` in the local cluster, the pod UID on Kubernetes. */
-  uid: string;
-  name: string;
-  namespace: string;
-  serviceAccount: string;
-  ips: string[];
-  /** Path of the pod's network namespace (`/run/netns/<name>`, `/proc/<pid>/ns/net`...). */
-  netns: string;
-}
 
 export type ClientMessage =
   | { type: 'hello'; version: number }

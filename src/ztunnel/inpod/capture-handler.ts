@@ -4,11 +4,12 @@
  * know yet waits for it (bounded) rather than run unserved; if it never comes, `addPod` rejects and the pod is
  * not started (fail closed).
  */
+
+import type { CaptureHandler, EnrolledPod } from '../../core/capture-handler.ts';
 import { AmbitError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Netns } from '../../core/sys/netns-socket.ts';
-import type { CaptureHandler, EnrolledPod } from '../../redirect/capture-handler.ts';
-import { DEFAULT_TIMEOUTS } from '../config.ts';
+import { DEFAULT_TIMEOUTS } from '../settings.ts';
 import type { Ztunnel } from '../ztunnel.ts';
 import { NetnsPodSockets } from './netns-sockets.ts';
 
