@@ -10,7 +10,7 @@ import { MESH_KINDS } from '../core/config/kinds/mesh.ts';
 import { kindRegistry, parseResources } from '../core/config/resource.ts';
 import { UsageError } from '../core/errors.ts';
 import { CLUSTER_KIND } from './cluster-kind.ts';
-import { type PlanOptions, planCluster } from './plan.ts';
+import { type PlanOptions, planCluster, type VolumeContent } from './plan.ts';
 import type { ClusterState } from './types.ts';
 
 export const LOCAL_KINDS = kindRegistry([CLUSTER_KIND, ...CORE_KINDS, ...MESH_KINDS]);
@@ -20,6 +20,8 @@ export interface LoadedCluster {
   warnings: ConfigIssue[];
   /** The documents as read, for the resolved config handed to the mesh. */
   documents: RawDocument[];
+  /** What `up` writes for the pods' volumes (never recorded in the state: it holds Secret contents). */
+  volumes: VolumeContent;
 }
 
 export function loadClusterFiles(paths: readonly string[], options: PlanOptions): LoadedCluster {
@@ -35,10 +37,15 @@ export function loadClusterFiles(paths: readonly string[], options: PlanOptions)
   }
   if (documents.length === 0) throw new UsageError(`${paths.join(', ')}: no YAML documents found`);
   const parsed = parseResources(documents, LOCAL_KINDS);
-  const planned = parsed.issues.some((issue) => issue.severity === 'error')
-    ? { state: undefined, issues: [] }
-    : planCluster(parsed.resources, options);
-  const issues = [...parsed.issues, ...planned.issues];
-  if (hasErrors(issues) || !planned.state) throw new ConfigError(issues);
-  return { state: planned.state, warnings: issues, documents };
+  // The plan runs even when some documents failed, so that one run reports every problem of the files;
+  // the failed ones are named so that what refers to them is not reported as missing as well.
+  const failed = parsed.issues.flatMap((issue) =>
+    issue.severity === 'error' && issue.resource ? [issue.resource] : [],
+  );
+  const planned = planCluster(parsed.resources, { ...options, failed });
+  const files = [...new Set(documents.map((document) => document.source.file))];
+  const order = (issue: ConfigIssue) => files.indexOf(issue.source.file) * 1e6 + issue.source.document;
+  const issues = [...parsed.issues, ...planned.issues].sort((a, b) => order(a) - order(b));
+  if (hasErrors(issues) || !planned.state || !planned.volumes) throw new ConfigError(issues);
+  return { state: planned.state, warnings: issues, documents, volumes: planned.volumes };
 }

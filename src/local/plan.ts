@@ -4,19 +4,32 @@
  * scheduling, address allocation and naming. Pure: nothing is created here, so a bad file changes nothing.
  */
 
-import type { ConfigIssue, SourceRef } from '../core/config/issues.ts';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { standInFor, standInImages } from '../apps/catalogue.ts';
+import type { ConfigIssue, ResourceRef, SourceRef } from '../core/config/issues.ts';
 import { labelsMatch } from '../core/config/kinds/common.ts';
+import {
+  CONFIG_MAP_KIND,
+  type KeyedDataSpec,
+  SECRET_KIND,
+  SERVICE_ACCOUNT_KIND,
+} from '../core/config/kinds/config-objects.ts';
 import {
   type Container,
   DEPLOYMENT_KIND,
   type DeploymentSpec,
   type EnvVar,
   NAMESPACE_KIND,
+  NODE_PORT_RANGE,
   POD_KIND,
   type PodFieldPath,
   type PodSpec,
   SERVICE_KIND,
+  type ServicePortSpec,
+  type ServiceSpec,
 } from '../core/config/kinds/core.ts';
+import type { ProbeKind } from '../core/config/kinds/probes.ts';
 import { displayName, ofKind, type Resource } from '../core/config/resource.ts';
 import {
   type Cidr,
@@ -39,7 +52,14 @@ import {
   podVethName,
   routeMetric,
 } from './names.ts';
-import type { ClusterState, NodeRecord, PodRecord, ServiceRecord } from './types.ts';
+import type {
+  ClusterState,
+  MountRecord,
+  NodeRecord,
+  PodRecord,
+  ProbeRecord,
+  ServiceRecord,
+} from './types.ts';
 
 /** The unprivileged user pods run as unless their securityContext says otherwise (`nobody`). */
 export const DEFAULT_POD_USER = 65534;
@@ -53,10 +73,31 @@ export interface PlanOptions {
   stateDirFor: (name: string) => string;
   extensions: readonly string[];
   now?: Date;
+  /**
+   * Resources whose documents had errors and were left out: what refers to them is not reported again as
+   * referring to something missing, so that one run shows every real problem of a file.
+   */
+  failed?: readonly ResourceRef[] | undefined;
+}
+
+/** A file of a configMap or secret volume, for `up` to write before the pod starts. */
+export interface VolumeFile {
+  /** Absolute path under the cluster's state directory. */
+  path: string;
+  base64: string;
+  mode: number;
+}
+
+/** The directories (emptyDir, or a configMap/secret volume's root) and files `up` prepares for the pods. */
+export interface VolumeContent {
+  directories: { path: string; owner: number; mode: number }[];
+  files: VolumeFile[];
 }
 
 export interface PlanResult {
   state?: ClusterState | undefined;
+  /** Kept out of the state record, which is readable by every user: Secret contents live only here. */
+  volumes?: VolumeContent | undefined;
   issues: ConfigIssue[];
 }
 
@@ -83,6 +124,9 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
   ) => issues.push(issueAt(resource, path, message, severity));
 
   const clusters = ofKind(resources, CLUSTER_KIND);
+  if (clusters.length === 0 && (options.failed ?? []).some((ref) => ref.kind === CLUSTER_KIND.kind)) {
+    return { issues };
+  }
   if (clusters.length === 0) {
     const source: SourceRef = resources[0]?.source ?? { file: 'cluster file', document: 1 };
     issues.push({
@@ -115,9 +159,15 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
   for (const namespace of ofKind(resources, NAMESPACE_KIND)) {
     namespaces.set(namespace.metadata.name, namespace.metadata.labels);
   }
+  const failed = (kind: string, name: string, namespace?: string) =>
+    (options.failed ?? []).some(
+      (ref) =>
+        ref.kind === kind && ref.name === name && (namespace === undefined || ref.namespace === namespace),
+    );
   const checkNamespace = (resource: Resource) => {
     const namespace = resource.metadata.namespace!;
     if (namespaces.has(namespace)) return true;
+    if (failed('Namespace', namespace)) return false;
     problem(
       resource,
       'metadata.namespace',
@@ -136,13 +186,15 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
       problem(
         request.origin,
         'metadata.name',
-        `duplicate Pod ${key}: ${describeOrigin(first)} already creates it${request.owner ? ` (Deployment pods are named <deployment>-<index>)` : ''}`,
+        `duplicate Pod ${key}: ${describeOrigin(first)} already creates it${request.owner ? ` (Deployment pods are named <deployment>-<template hash>-<suffix>)` : ''}`,
       );
       continue;
     }
     seenPods.set(key, request);
     if (checkPodForLocal(request, nodeNames, problem)) valid.push(request);
   }
+  const objects = new ObjectIndex(resources);
+  for (const request of valid) checkServiceAccount(request, objects, failed, problem);
 
   const placement = schedule(valid, nodeNames);
   const podsPerNode = new Map<string, number>();
@@ -156,6 +208,12 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
   const dnsVIP = hostAddress(spec.serviceCIDR, DNS_VIP_OFFSET);
   const serviceResources = ofKind(resources, SERVICE_KIND).filter(checkNamespace);
   const clusterIPs = allocateClusterIPs(serviceResources, spec.serviceCIDR, dnsVIP, problem);
+  const nodePorts = allocateNodePorts(serviceResources, problem);
+  const volumes: VolumeContent = { directories: [], files: [] };
+  const stateDir = options.stateDirFor(name);
+  const mounts = new Map(
+    valid.map((request) => [request, podVolumes(request, stateDir, objects, failed, volumes, problem)]),
+  );
 
   sortByDocument(issues, resources);
   if (issues.some((issue) => issue.severity === 'error')) return { issues };
@@ -168,7 +226,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     const offset = nextOffset.get(node.name) ?? 2;
     nextOffset.set(node.name, offset + 1);
     const ip = formatIPv4(hostAddress(parseNodePodCidr(node), offset));
-    return podRecord(name, request, node, ip);
+    return podRecord(name, request, node, ip, mounts.get(request)!);
   });
 
   const services = serviceResources.map((resource): ServiceRecord => {
@@ -183,9 +241,10 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     return {
       name: resource.metadata.name,
       namespace: resource.metadata.namespace!,
+      type: resource.spec.type,
       labels: resource.metadata.labels,
       clusterIP: clusterIPs.get(resource),
-      ports: resource.spec.ports,
+      ports: nodePorts.get(resource) ?? resource.spec.ports,
       selector,
       podUids,
     };
@@ -196,7 +255,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     version: 1,
     name,
     createdAt: (options.now ?? new Date()).toISOString(),
-    stateDir: options.stateDirFor(name),
+    stateDir,
     addresses: {
       podCIDR: formatCidr(spec.podCIDR),
       serviceCIDR: formatCidr(spec.serviceCIDR),
@@ -211,7 +270,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     services,
     extensions: [...options.extensions],
   };
-  return { state, issues };
+  return { state, volumes, issues };
 }
 
 function collectPodRequests(
@@ -237,20 +296,21 @@ function collectPodRequests(
       const deployment = resource as Resource<DeploymentSpec>;
       if (!checkNamespace(deployment)) continue;
       const { replicas, template } = deployment.spec;
+      const hash = podTemplateHash(template);
       for (let index = 0; index < replicas; index++) {
-        const podName = `${deployment.metadata.name}-${index}`;
+        const podName = deploymentPodName(deployment.metadata.name, hash, index);
         if (podName.length > 253) {
           problem(
             deployment,
             'metadata.name',
-            'too long: the names of its pods (<name>-<index>) would exceed 253 characters',
+            'too long: the names of its pods (<name>-<hash>-<suffix>) would exceed 253 characters',
           );
           break;
         }
         requests.push({
           name: podName,
           namespace: deployment.metadata.namespace!,
-          labels: template.labels,
+          labels: { ...template.labels, 'pod-template-hash': hash },
           annotations: template.annotations,
           spec: template.spec,
           owner: { kind: 'Deployment', name: deployment.metadata.name },
@@ -280,11 +340,13 @@ function checkPodForLocal(
     ok = false;
   }
   const container = spec.containers[0]!;
-  if (!container.command || container.command.length === 0) {
+  if (!container.command?.length && !(container.image && standInFor(container.image))) {
     problem(
       origin,
-      `${specPath}.containers[0].command`,
-      'required in the local cluster: there is no container image to provide an entrypoint, so give the program to run (e.g. [ambit, echo, --port, "8080"])',
+      `${specPath}.containers[0].${container.image ? 'image' : 'command'}`,
+      container.image
+        ? `the local cluster runs no container images and has no stand-in for ${JSON.stringify(container.image)} (stand-ins: ${standInImages().join(', ')}): give the program to run as command (e.g. command: [ambit, echo, --port, "8080"])`
+        : 'required in the local cluster: there is no container image to provide an entrypoint, so give the program to run (e.g. [ambit, echo, --port, "8080"])',
     );
     ok = false;
   }
@@ -395,7 +457,13 @@ function parseNodePodCidr(node: NodeRecord): Cidr {
   return { base: parseIPv4(base!)!, prefix: Number(prefix) };
 }
 
-function podRecord(cluster: string, request: PodRequest, node: NodeRecord, ip: string): PodRecord {
+function podRecord(
+  cluster: string,
+  request: PodRequest,
+  node: NodeRecord,
+  ip: string,
+  mounts: MountRecord[],
+): PodRecord {
   const uid = `${request.namespace}/${request.name}`;
   const { spec } = request;
   const container = spec.containers[0]!;
@@ -429,19 +497,233 @@ function podRecord(cluster: string, request: PodRequest, node: NodeRecord, ip: s
     runAsGroup,
     container: containerRecord(container, fields),
     restartPolicy: spec.restartPolicy,
+    terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
+    mounts,
   };
 }
 
 function containerRecord(container: Container, fields: Record<PodFieldPath, string>) {
   const env = resolveEnv(container.env, fields);
-  const argv = [...(container.command ?? []), ...(container.args ?? [])].map((arg) => expandVars(arg, env));
+  const argv = containerArgv(container).map((arg) => expandVars(arg, env));
+  const probes: Partial<Record<ProbeKind, ProbeRecord>> = {};
+  for (const [kind, probe] of Object.entries(container.probes) as [
+    ProbeKind,
+    NonNullable<Container['probes'][ProbeKind]>,
+  ][]) {
+    const port = (value: number | string) =>
+      typeof value === 'number'
+        ? value
+        : container.ports.find((candidate) => candidate.name === value)!.containerPort;
+    const { handler, ...timing } = probe;
+    const host = fields['status.podIP'];
+    probes[kind] = {
+      ...timing,
+      handler:
+        handler.type === 'exec'
+          ? handler
+          : handler.type === 'grpc'
+            ? { ...handler, host }
+            : { ...handler, port: port(handler.port), host: handler.host ?? host },
+    };
+  }
   return {
     name: container.name,
     argv,
     env,
     workingDir: container.workingDir ?? '/',
     ports: container.ports,
+    image: container.image,
+    probes,
   };
+}
+
+/**
+ * Kubernetes' rule for command and args against the image's ENTRYPOINT and CMD, with a stand-in as the
+ * image: `command` replaces the entrypoint (and drops CMD), `args` replaces CMD.
+ */
+export function containerArgv(container: Pick<Container, 'command' | 'args' | 'image'>): string[] {
+  if (container.command?.length) return [...container.command, ...(container.args ?? [])];
+  const standIn = container.image ? standInFor(container.image) : undefined;
+  if (!standIn) return [...(container.args ?? [])];
+  return [...standIn.entrypoint, ...(container.args ?? standIn.defaultArgs)];
+}
+
+/** Kubernetes' alphabet for generated name parts: no vowels (no words) and no look-alike characters. */
+const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+
+function safeEncode(bytes: Buffer, length: number): string {
+  let out = '';
+  for (let index = 0; out.length < length; index++)
+    out += SAFE_ALPHABET[bytes[index]! % SAFE_ALPHABET.length];
+  return out;
+}
+
+/**
+ * The `pod-template-hash` of a Deployment's template: a digest of the template, so that a changed template
+ * gives new pod names and an unchanged one keeps them (a ReplicaSet's name suffix in Kubernetes).
+ */
+export function podTemplateHash(template: DeploymentSpec['template']): string {
+  return safeEncode(createHash('sha256').update(JSON.stringify(template)).digest(), 10);
+}
+
+/** `<deployment>-<template hash>-<5 characters>`, as Kubernetes names a ReplicaSet's pods (here stable). */
+export function deploymentPodName(deployment: string, hash: string, index: number): string {
+  const suffix = safeEncode(createHash('sha256').update(`${deployment}/${hash}/${index}`).digest(), 5);
+  return `${deployment}-${hash}-${suffix}`;
+}
+
+/** The ServiceAccounts, ConfigMaps and Secrets of the file, by namespace/name. */
+class ObjectIndex {
+  readonly #byKey = new Map<string, Resource>();
+
+  constructor(resources: readonly Resource[]) {
+    const kinds: readonly string[] = [SERVICE_ACCOUNT_KIND.kind, CONFIG_MAP_KIND.kind, SECRET_KIND.kind];
+    for (const resource of resources) {
+      if (kinds.includes(resource.kind))
+        this.#byKey.set(`${resource.kind}/${displayName(resource)}`, resource);
+    }
+  }
+
+  get<Spec>(kind: string, namespace: string, name: string): Resource<Spec> | undefined {
+    return this.#byKey.get(`${kind}/${namespace}/${name}`) as Resource<Spec> | undefined;
+  }
+}
+
+type Problem = (resource: Resource, path: string, message: string, severity?: 'error' | 'warning') => void;
+type FailedCheck = (kind: string, name: string, namespace?: string) => boolean;
+
+/** Kubernetes refuses a pod whose ServiceAccount does not exist (`default` always does): warn, since the mesh identity still works. */
+function checkServiceAccount(
+  request: PodRequest,
+  objects: ObjectIndex,
+  failed: FailedCheck,
+  problem: Problem,
+): void {
+  const account = request.spec.serviceAccountName;
+  if (account === 'default' || failed('ServiceAccount', account, request.namespace)) return;
+  if (objects.get('ServiceAccount', request.namespace, account)) return;
+  problem(
+    request.origin,
+    `${request.specPath}.serviceAccountName`,
+    `ServiceAccount ${request.namespace}/${account} is not defined (Kubernetes would refuse the pod): add a ServiceAccount document`,
+    'warning',
+  );
+}
+
+/**
+ * The first container's mounts, and the directories and files behind them: one directory per volume under
+ * `<state>/volumes/<pod>/`, holding a ConfigMap's or Secret's keys as files, or nothing (emptyDir).
+ */
+function podVolumes(
+  request: PodRequest,
+  stateDir: string,
+  objects: ObjectIndex,
+  failed: FailedCheck,
+  out: VolumeContent,
+  problem: Problem,
+): MountRecord[] {
+  const { spec, specPath, origin, namespace } = request;
+  const container = spec.containers[0]!;
+  const podDir = join(stateDir, 'volumes', `${namespace}_${request.name}`);
+  const owner = container.securityContext.runAsUser ?? spec.securityContext.runAsUser ?? DEFAULT_POD_USER;
+  const mounts: MountRecord[] = [];
+  spec.volumes.forEach((volume, index) => {
+    const source = volume.source;
+    const used = container.volumeMounts.filter((mount) => mount.name === volume.name);
+    if (used.length === 0 || source.type === 'unsupported') return;
+    const dir = join(podDir, volume.name);
+    if (source.type === 'emptyDir') {
+      out.directories.push({ path: dir, owner, mode: 0o777 });
+    } else {
+      const kind = source.type === 'configMap' ? CONFIG_MAP_KIND.kind : SECRET_KIND.kind;
+      const field = `${specPath}.volumes[${index}].${source.type}`;
+      out.directories.push({ path: dir, owner: 0, mode: 0o755 });
+      const object = objects.get<KeyedDataSpec>(kind, namespace, source.name);
+      if (!object) {
+        if (!source.optional && !failed(kind, source.name, namespace)) {
+          problem(
+            origin,
+            field,
+            `${kind} ${namespace}/${source.name} is not defined: add it, or set optional: true to mount an empty volume`,
+          );
+        }
+      } else {
+        const entries = object.spec.entries;
+        const items =
+          source.items ?? Object.keys(entries).map((key) => ({ key, path: key, mode: undefined }));
+        items.forEach((item, itemIndex) => {
+          const data = entries[item.key];
+          if (data === undefined) {
+            if (!source.optional) {
+              problem(
+                origin,
+                `${field}.items[${itemIndex}].key`,
+                `${kind} ${namespace}/${source.name} has no key ${JSON.stringify(item.key)}`,
+              );
+            }
+            return;
+          }
+          out.files.push({ path: join(dir, item.path), base64: data, mode: item.mode ?? source.defaultMode });
+        });
+      }
+    }
+    for (const mount of used)
+      mounts.push({
+        source: dir,
+        mountPath: mount.mountPath,
+        readOnly: mount.readOnly || source.type !== 'emptyDir',
+      });
+  });
+  return mounts;
+}
+
+/**
+ * Node ports of NodePort and LoadBalancer Services: given ones must be unique in the cluster (per protocol);
+ * the others get the lowest free port of the range, in file order. Returns the ports with node ports filled in.
+ */
+function allocateNodePorts(
+  services: readonly Resource<ServiceSpec>[],
+  problem: Problem,
+): Map<Resource, ServicePortSpec[]> {
+  const taken = new Map<string, Resource>();
+  const result = new Map<Resource, ServicePortSpec[]>();
+  services.forEach((service) => {
+    service.spec.ports.forEach((port, index) => {
+      if (port.nodePort === undefined) return;
+      const key = `${port.nodePort}/${port.protocol}`;
+      const holder = taken.get(key);
+      if (holder) {
+        problem(
+          service,
+          `spec.ports[${index}].nodePort`,
+          `${key} is already the node port of Service ${displayName(holder)} (${where(holder.source)})`,
+        );
+      }
+      taken.set(key, service);
+    });
+  });
+  let next: number = NODE_PORT_RANGE.min;
+  for (const service of services) {
+    if (service.spec.type === 'ClusterIP') continue;
+    result.set(
+      service,
+      service.spec.ports.map((port) => {
+        if (port.nodePort !== undefined) return port;
+        while (taken.has(`${next}/${port.protocol}`)) next++;
+        if (next > NODE_PORT_RANGE.max) {
+          problem(
+            service,
+            'spec.ports',
+            `no free node port left in ${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`,
+          );
+          return port;
+        }
+        taken.set(`${next}/${port.protocol}`, service);
+        return { ...port, nodePort: next };
+      }),
+    );
+  }
+  return result;
 }
 
 /** The container's env in order (later values may use earlier ones), then the variables every pod gets. */

@@ -27,12 +27,14 @@ export function netnsCommand(
   runAsUser: number,
   runAsGroup: number,
   argv: readonly string[],
+  /** Run as root inside the namespace before the user is dropped (a pod's prologue, see pod-volumes.ts). */
+  prologue: readonly string[] = [],
 ): string[] {
   const drop =
     runAsUser === 0 && runAsGroup === 0
       ? []
       : ['setpriv', `--reuid=${runAsUser}`, `--regid=${runAsGroup}`, '--clear-groups', '--'];
-  return ['ip', 'netns', 'exec', netns, ...drop, ...argv];
+  return ['ip', 'netns', 'exec', netns, ...prologue, ...drop, ...argv];
 }
 
 /** The environment every cluster process starts from: nothing leaks in from the host's environment. */
@@ -72,6 +74,9 @@ export function podProcess(paths: StatePaths, pod: PodRecord): ProcessSpec {
       .filter((port) => port.protocol === 'TCP')
       .map((port) => port.containerPort),
     readyUnixSockets: [],
+    probes: pod.container.probes,
+    mounts: pod.mounts,
+    stopGraceMs: pod.terminationGracePeriodSeconds * 1000,
   };
 }
 
