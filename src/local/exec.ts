@@ -29,7 +29,7 @@ export function execInPod(
     pod.runAsUser,
     pod.runAsGroup,
     argv,
-    podPrologue(pod.mounts),
+    podPrologue(paths.bin, pod.mounts),
   );
   return new Promise((resolve, reject) => {
     const child = spawn(command!, args, {

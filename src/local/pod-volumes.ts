@@ -42,22 +42,35 @@ function createMountPoint(paths: StatePaths, path: string): void {
 }
 
 /**
- * The prologue a pod's processes start through (as root, inside the pod's netns and private mount
+ * The prologue a pod's processes start through (bash, as root, inside the pod's netns and private mount
  * namespace, before dropping to the pod's user): lets the pod bind ports below 1024 as container runtimes
- * do (the sysctl is per network namespace), then bind-mounts the volumes, then execs the rest of its
- * arguments. Mounts are passed as arguments, not in the environment, so nothing leaks into the pod's.
+ * do (the sysctl is per network namespace), bind-mounts the volumes (parents first), then execs the rest of
+ * its arguments. Every source is opened before anything is mounted and mounted through /proc/self/fd, so a
+ * mount over a parent of the state directory (an emptyDir at /tmp, where test clusters keep their state)
+ * hides no source; the `bin` directory (`ambit` for the pod) is mounted back if a volume hid it. Mounts are
+ * passed as arguments, not in the environment, so nothing leaks into the pod's.
  */
-export function podPrologue(mounts: readonly MountRecord[]): string[] {
+export function podPrologue(bin: string, mounts: readonly MountRecord[]): string[] {
   const script = [
-    'echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start',
-    'while [ "$1" != -- ]; do',
-    '  mount --bind "$1" "$2"',
-    '  if [ "$3" = ro ]; then mount -o remount,bind,ro "$2"; fi',
-    '  shift 3',
-    'done',
+    'set -e',
+    'bin=$1; shift',
+    'exec {binfd}<"$bin"',
+    'fds=()',
+    'while [ "$1" != -- ]; do exec {fd}<"$1"; fds+=("$fd" "$2" "$3"); shift 3; done',
     'shift',
+    'echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start',
+    'for ((i = 0; i < ${#fds[@]}; i += 3)); do',
+    '  fd=${fds[i]}; target=${fds[i+1]}',
+    '  mkdir -p "$target"',
+    '  mount --no-canonicalize --bind "/proc/self/fd/$fd" "$target"',
+    '  if [ "${fds[i+2]}" = ro ]; then mount -o remount,bind,ro "$target"; fi',
+    '  exec {fd}<&-',
+    'done',
+    'if [ ! -e "$bin/ambit" ]; then mkdir -p "$bin"; mount --no-canonicalize --bind "/proc/self/fd/$binfd" "$bin"; fi',
+    'exec {binfd}<&-',
     'exec "$@"',
   ].join('\n');
-  const args = mounts.flatMap((mount) => [mount.source, mount.mountPath, mount.readOnly ? 'ro' : 'rw']);
-  return ['sh', '-ec', script, 'pod-prologue', ...args, '--'];
+  const ordered = [...mounts].sort((a, b) => a.mountPath.localeCompare(b.mountPath));
+  const args = ordered.flatMap((mount) => [mount.source, mount.mountPath, mount.readOnly ? 'ro' : 'rw']);
+  return ['bash', '-c', script, 'pod-prologue', bin, ...args, '--'];
 }

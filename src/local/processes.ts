@@ -6,6 +6,7 @@
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { podPrologue } from './pod-volumes.ts';
 import type { StatePaths } from './state.ts';
 import type { NodeRecord, PodRecord, ProcessSpec } from './types.ts';
 
@@ -75,7 +76,7 @@ export function podProcess(paths: StatePaths, pod: PodRecord): ProcessSpec {
       .map((port) => port.containerPort),
     readyUnixSockets: [],
     probes: pod.container.probes,
-    mounts: pod.mounts,
+    prologue: podPrologue(paths.bin, pod.mounts),
     stopGraceMs: pod.terminationGracePeriodSeconds * 1000,
   };
 }

@@ -166,8 +166,8 @@ export interface ProcessSpec {
   readyUnixSockets: string[];
   /** Pods: probes run by the supervisor; a readiness probe replaces `readyPorts`. */
   probes?: Partial<Record<ProbeKind, ProbeRecord>> | undefined;
-  /** Pods: bind mounts made in the process's mount namespace before it starts. */
-  mounts?: MountRecord[] | undefined;
+  /** Pods: run as root in the namespace before the user is dropped (volume mounts; see pod-volumes.ts). */
+  prologue?: string[] | undefined;
   /** Time between SIGTERM and SIGKILL when the process is stopped (the supervisor's default otherwise). */
   stopGraceMs?: number | undefined;
 }

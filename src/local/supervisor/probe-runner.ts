@@ -15,7 +15,6 @@ import * as grpc from '@grpc/grpc-js';
 import { errorMessage } from '../../core/errors.ts';
 import { HEALTH_SERVING, type HealthCheckResponseMessage, healthService } from '../../core/grpc/protos.ts';
 import { connectTcp, type Netns, startTcpConnect } from '../../core/sys/netns-socket.ts';
-import { podPrologue } from '../pod-volumes.ts';
 import { netnsCommand } from '../processes.ts';
 import type { ProbeRecord, ProcessSpec } from '../types.ts';
 
@@ -108,7 +107,7 @@ function execProbe(command: readonly string[], spec: ProcessSpec, timeoutMs: num
     spec.runAsUser,
     spec.runAsGroup,
     command,
-    podPrologue(spec.mounts ?? []),
+    spec.prologue,
   );
   return new Promise((resolve) => {
     const child = spawn(program!, args, {

@@ -10,7 +10,6 @@ import { errorMessage } from '../../core/errors.ts';
 import { writeJsonAtomic } from '../../core/files.ts';
 import type { Logger } from '../../core/log.ts';
 import { isInNetns } from '../netns.ts';
-import { podPrologue } from '../pod-volumes.ts';
 import { netnsCommand } from '../processes.ts';
 import type { ProcessSpec } from '../types.ts';
 import { type BackoffPolicy, DEFAULT_BACKOFF, nextCrashCount, restartDelay } from './backoff.ts';
@@ -130,8 +129,13 @@ export class Supervisor {
 
   private spawn(entry: Supervised): void {
     const { spec } = entry;
-    const prologue = spec.kind === 'pod' ? podPrologue(spec.mounts ?? []) : [];
-    const [command, ...args] = netnsCommand(spec.netns, spec.runAsUser, spec.runAsGroup, spec.argv, prologue);
+    const [command, ...args] = netnsCommand(
+      spec.netns,
+      spec.runAsUser,
+      spec.runAsGroup,
+      spec.argv,
+      spec.prologue,
+    );
     let child: ChildProcess;
     let log: number;
     try {
