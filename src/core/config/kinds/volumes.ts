@@ -145,8 +145,16 @@ function relativePath(field: Field): string | undefined {
   return path;
 }
 
-/** File modes as the API takes them (decimal in JSON; YAML's 0644 is octal and arrives as 420). */
+/**
+ * File modes as the API takes them: 0-0777. Files are read as YAML 1.2, where `0644` is decimal; Kubernetes'
+ * YAML 1.1 reads it as octal, so such a value gets a hint rather than a silently different mode.
+ */
 function fileMode(field: Field): number | undefined {
+  if (typeof field.value === 'number' && field.value > 0o777 && /^[0-7]+$/.test(String(field.value))) {
+    return field.error(
+      `${field.value} is more than 0777: YAML 1.2 reads 0${field.value} as decimal; write 0o${field.value} or ${Number.parseInt(String(field.value), 8)}`,
+    );
+  }
   return field.integer({ min: 0, max: 0o777 });
 }
 
