@@ -59,10 +59,13 @@ export function podPrologue(bin: string, mounts: readonly MountRecord[]): string
     'while [ "$1" != -- ]; do exec {fd}<"$1"; fds+=("$fd" "$2" "$3"); shift 3; done',
     'shift',
     'echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash arrays, not a template
     'for ((i = 0; i < ${#fds[@]}; i += 3)); do',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash arrays, not a template
     '  fd=${fds[i]}; target=${fds[i+1]}',
     '  mkdir -p "$target"',
     '  mount --no-canonicalize --bind "/proc/self/fd/$fd" "$target"',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash arrays, not a template
     '  if [ "${fds[i+2]}" = ro ]; then mount -o remount,bind,ro "$target"; fi',
     '  exec {fd}<&-',
     'done',

@@ -227,13 +227,16 @@ spec:
     expect(errors).toEqual([]);
     const hash = state!.pods[0]!.labels['pod-template-hash']!;
     expect(hash).toMatch(/^[bcdfghjklmnpqrstvwxz2456789]{10}$/);
-    expect(state!.pods.map((p) => [p.node, p.labels.app, p.labels['pod-template-hash'], p.owner?.name])).toEqual([
+    expect(
+      state!.pods.map((p) => [p.node, p.labels.app, p.labels['pod-template-hash'], p.owner?.name]),
+    ).toEqual([
       ['n1', 'echo', hash, 'echo'],
       ['n2', 'echo', hash, 'echo'],
       ['n1', 'echo', hash, 'echo'],
     ]);
     const names = state!.pods.map((p) => p.name);
-    for (const name of names) expect(name).toMatch(new RegExp(`^echo-${hash}-[bcdfghjklmnpqrstvwxz2456789]{5}$`));
+    for (const name of names)
+      expect(name).toMatch(new RegExp(`^echo-${hash}-[bcdfghjklmnpqrstvwxz2456789]{5}$`));
     expect(new Set(names).size).toBe(3);
   });
 
