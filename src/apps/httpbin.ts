@@ -96,11 +96,15 @@ function status(list: string, response: ServerResponse): void {
   response.end();
 }
 
+/** Header names as httpbin shows them, canonical (`X-Request-Id`), values of a repeated header joined. */
 function headersOf(request: AppRequest): Record<string, string> {
   const headers: Record<string, string> = {};
   const raw = request.message.rawHeaders;
   for (let index = 0; index < raw.length; index += 2) {
-    const name = raw[index]!;
+    const name = raw[index]!.toLowerCase().replace(
+      /(^|-)([a-z])/g,
+      (_match, dash: string, letter: string) => `${dash}${letter.toUpperCase()}`,
+    );
     headers[name] = headers[name] === undefined ? raw[index + 1]! : `${headers[name]},${raw[index + 1]}`;
   }
   return headers;
