@@ -8,7 +8,6 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { standInFor, standInImages } from '../apps/catalogue.ts';
 import type { ConfigIssue, ResourceRef, SourceRef } from '../core/config/issues.ts';
-import { labelsMatch } from '../core/config/kinds/common.ts';
 import {
   CONFIG_MAP_KIND,
   type KeyedDataSpec,
@@ -31,6 +30,7 @@ import {
 } from '../core/config/kinds/core.ts';
 import type { ProbeKind } from '../core/config/kinds/probes.ts';
 import { displayName, ofKind, type Resource } from '../core/config/resource.ts';
+import { labelsMatch } from '../core/policy/selector.ts';
 import {
   type Cidr,
   cidrContains,

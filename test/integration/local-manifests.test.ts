@@ -9,8 +9,9 @@ import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterReport } from '../../src/local/report.ts';
+import { ambit, killAll } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
 import {
-  ambit,
   leftovers,
   makeStateRoot,
   NOTHING_LEFT,
@@ -107,9 +108,9 @@ spec:
 describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', () => {
   const root = makeStateRoot();
   const name = uniqueName('it-obj');
-  const local = (...args: string[]) => ambit(['local', ...args, '--name', name], root);
+  const local = (...args: string[]) => ambit(['local', ...args, '--name', name], { stateRoot: root });
   const inPod = (pod: string, ...command: string[]) =>
-    ambit(['local', 'exec', pod, '-n', 'shop', '--name', name, '--', ...command], root);
+    ambit(['local', 'exec', pod, '-n', 'shop', '--name', name, '--', ...command], { stateRoot: root });
   const status = async () => JSON.parse((await local('status', '-o', 'json')).stdout) as ClusterReport;
   let report: ClusterReport;
   const podNamed = (prefix: string) => report.pods.find((pod) => pod.name.startsWith(prefix))!;
@@ -129,7 +130,7 @@ describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', 
         '-f',
         writeClusterFile(root, `${name}-probes`, probesYaml),
       ],
-      root,
+      { stateRoot: root },
     );
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain('HorizontalPodAutoscaler is accepted but not acted on');
@@ -137,7 +138,8 @@ describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', 
   }, 90_000);
 
   afterAll(async () => {
-    await ambit(['local', 'down', '--name', name], root);
+    await ambit(['local', 'down', '--name', name], { stateRoot: root });
+    killAll();
     expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
     rmSync(root, { recursive: true, force: true });
   });
@@ -200,7 +202,9 @@ describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', 
 
     const touched = await inPod('gated', 'touch', '/tmp/ready');
     expect(touched.code, touched.stderr).toBe(0);
-    await pollStatus(status, (now) => now.pods.find((pod) => pod.name === 'gated' && pod.ready), 10_000);
+    await eventually(async () => (await status()).pods.find((pod) => pod.name === 'gated' && pod.ready), {
+      what: 'the gated pod ready',
+    });
     let both = new Set<string>();
     for (let round = 0; round < 10 && both.size < 2; round++) both = await responders(8);
     expect([...both].sort()).toEqual(['gated', 'open']);
@@ -210,10 +214,10 @@ describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', 
     const before = (await status()).pods.find((pod) => pod.name === 'fragile')!;
     expect([before.ready, before.restarts]).toEqual([true, 0]);
     expect((await inPod('fragile', 'touch', '/tmp/die')).code).toBe(0);
-    const restarted = await pollStatus(
-      () => status(),
-      (report) => report.pods.find((pod) => pod.name === 'fragile' && pod.restarts >= 1 && pod.ready),
-      20_000,
+    const restarted = await eventually(
+      async () =>
+        (await status()).pods.find((pod) => pod.name === 'fragile' && pod.restarts >= 1 && pod.ready),
+      { what: 'the fragile pod restarted and ready', timeout: 20_000, interval: 200 },
     );
     expect(restarted.pid).not.toBe(before.pid);
     const log = readFileSync(`${root}/${name}/logs/supervisor.log`, 'utf8');
@@ -243,7 +247,7 @@ describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', 
       other,
       `${clusterYaml(other)}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers: [{name: web, image: docker.io/library/nginx:1.27}]`,
     );
-    const result = await ambit(['local', 'up', '-f', file], root);
+    const result = await ambit(['local', 'up', '-f', file], { stateRoot: root });
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain(
       'spec.containers[0].image: the local cluster runs no container images and has no stand-in for "docker.io/library/nginx:1.27"',
@@ -252,17 +256,3 @@ describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', 
     expect(leftovers(other, root)).toEqual(NOTHING_LEFT);
   });
 });
-
-async function pollStatus<T>(
-  read: () => Promise<ClusterReport>,
-  pick: (report: ClusterReport) => T | undefined,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = pick(await read());
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}

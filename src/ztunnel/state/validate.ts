@@ -4,7 +4,7 @@
  */
 import { parseSpiffeUri } from '../../core/identity.ts';
 import type { L4Policy, NodeSnapshot } from '../../core/model/index.ts';
-import { parseCidr, parseIp } from './ip.ts';
+import { parseCidr, parseIp } from '../../core/net/ip.ts';
 
 export function snapshotProblems(snapshot: NodeSnapshot): string[] {
   const problems: string[] = [];

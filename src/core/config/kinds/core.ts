@@ -6,9 +6,11 @@
  * on one machine (`imagePullPolicy`, `resources`, most of `securityContext`, scheduling hints) are
  * validated and otherwise ignored, so users' YAML carries over unchanged; unknown fields are still errors.
  */
+
+import { selectorMatches } from '../../policy/selector.ts';
 import type { Field } from '../field.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN, type KindDefinition, type ObjectMeta } from '../resource.ts';
-import { type LabelSelector, labelSelector, selectorMatches } from './common.ts';
+import { type LabelSelector, labelSelector } from './common.ts';
 import { CONFIG_MAP_KIND, NOT_RUN_KINDS, SECRET_KIND, SERVICE_ACCOUNT_KIND } from './config-objects.ts';
 import { PROBE_FIELDS, type Probe, type ProbeKind, parseProbe } from './probes.ts';
 import { parseVolume, parseVolumeMount, quantity, type Volume, type VolumeMount } from './volumes.ts';
