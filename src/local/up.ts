@@ -170,7 +170,8 @@ function claimStateDir(cluster: ClusterState, paths: StatePaths): void {
 function recordCluster(cluster: ClusterState, paths: StatePaths, documents: readonly RawDocument[]): void {
   mkdirSync(paths.logs, { mode: 0o755 });
   writeJsonAtomic(paths.cluster, cluster);
-  writeFileSync(paths.resources, resolvedConfig(documents, cluster));
+  // Root only: it holds the files' Secrets as written (the control plane, which reads it, runs as root).
+  writeFileSync(paths.resources, resolvedConfig(documents, cluster), { mode: 0o600 });
   writeBinDir(paths);
 }
 

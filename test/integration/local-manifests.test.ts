@@ -5,7 +5,7 @@
  * pass; a liveness probe that has a container restarted; ConfigMap and Secret files inside a pod; and an image
  * without stand-in refused before anything is created.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterReport } from '../../src/local/report.ts';
@@ -156,6 +156,14 @@ describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', 
     }
   });
 
+  it('lists the Deployment pods in `get po`, as the control plane knows them', async () => {
+    const listed = await ambit(['get', 'po', '-n', 'shop', '--name', name], { stateRoot: root });
+    expect(listed.code, listed.stderr).toBe(0);
+    for (const pod of report.pods.filter((p) => p.name.startsWith('reviews-'))) {
+      expect(listed.stdout).toMatch(new RegExp(`shop +${pod.name} +reported by node ${pod.node} .*runtime`));
+    }
+  });
+
   it('serves the bookshop: the product page shows the reviews of all three versions over many requests', async () => {
     const seen = new Map<string, string>();
     for (let attempt = 0; attempt < 30 && seen.size < 3; attempt++) {
@@ -185,14 +193,15 @@ describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', 
   });
 
   it('keeps a pod whose readiness probe fails out of its Service, then lets it in once it passes', async () => {
+    /** The pods that answer `count` requests to the Service, each on its own connection (one exec). */
     const responders = async (count: number) => {
-      const pods = new Set<string>();
-      for (let i = 0; i < count; i++) {
-        const answer = await curl('http://web:8080/');
-        expect(answer.code, answer.stderr).toBe(0);
-        pods.add(JSON.parse(answer.stdout).pod);
-      }
-      return pods;
+      const request = `curl -sS -m 5 -o /dev/null -w '%header{x-echo-pod}\\n' http://web:8080/`;
+      const loop = `for i in $(seq ${count}); do ${request} || exit 1; done`;
+      const answers = await inPod(podNamed('curl-').name, 'sh', '-c', loop);
+      expect(answers.code, answers.stderr).toBe(0);
+      const lines = answers.stdout.split('\n').filter(Boolean);
+      expect(lines).toHaveLength(count);
+      return new Set(lines);
     };
     const gated = (await status()).pods.find((pod) => pod.name === 'gated')!;
     expect([gated.status, gated.ready]).toEqual(['Running', false]);
@@ -206,7 +215,7 @@ describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', 
       what: 'the gated pod ready',
     });
     let both = new Set<string>();
-    for (let round = 0; round < 10 && both.size < 2; round++) both = await responders(8);
+    for (let round = 0; round < 5 && both.size < 2; round++) both = await responders(12);
     expect([...both].sort()).toEqual(['gated', 'open']);
   });
 
@@ -238,6 +247,8 @@ describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', 
     expect(write.code).not.toBe(0);
     // The Secret's bytes never reach the state record, which every user can read.
     expect(readFileSync(`${root}/${name}/cluster.json`, 'utf8')).not.toContain('s3cret-for-the-test');
+    // The mesh's copy of the files holds it, and only root may read it.
+    expect(statSync(`${root}/${name}/resources.yaml`).mode & 0o077).toBe(0);
   });
 
   it('refuses an image it has no stand-in for, naming the image and how to give a command, creating nothing', async () => {
