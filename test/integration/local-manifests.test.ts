@@ -69,9 +69,9 @@ metadata: {name: fragile, namespace: shop}
 spec:
   terminationGracePeriodSeconds: 1
   containers:
-  - name: echo
-    command: [sh, -c, 'rm -f /tmp/die; exec ambit echo --port 8080']
-    ports: [{containerPort: 8080}]
+  - name: stubborn
+    # Ignores SIGTERM (the whole group does), so only the end of the grace period stops it.
+    command: [sh, -c, 'rm -f /tmp/die; trap "" TERM; while :; do sleep 1; done']
     livenessProbe:
       exec: {command: [sh, -c, 'test ! -e /tmp/die']}
       periodSeconds: 1
@@ -219,7 +219,7 @@ describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', 
     expect([...both].sort()).toEqual(['gated', 'open']);
   });
 
-  it('restarts a container whose liveness probe fails, and says why', async () => {
+  it('restarts a container whose liveness probe fails, killing it at the end of its grace period, and says why', async () => {
     const before = (await status()).pods.find((pod) => pod.name === 'fragile')!;
     expect([before.ready, before.restarts]).toEqual([true, 0]);
     expect((await inPod('fragile', 'touch', '/tmp/die')).code).toBe(0);
@@ -229,6 +229,8 @@ describe.runIf(canRunNetnsTests())('Kubernetes manifests on the local cluster', 
       { what: 'the fragile pod restarted and ready', timeout: 20_000, interval: 200 },
     );
     expect(restarted.pid).not.toBe(before.pid);
+    // SIGTERM was ignored: the supervisor sent SIGKILL once terminationGracePeriodSeconds (1) was over.
+    expect(restarted.lastExit?.signal).toBe('SIGKILL');
     const log = readFileSync(`${root}/${name}/logs/supervisor.log`, 'utf8');
     expect(log).toContain('probe failed: restarting');
     expect(log).toMatch(/liveness probe failed \(2\/2\): sh exited 1/);
