@@ -7,7 +7,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { getJson, propagatedHeaders, serviceUrl, type UpstreamResult } from './bookinfo-upstream.ts';
-import { type AppRequest, sendJson, sendText, serveHttp } from './http-app.ts';
+import { type AppRequest, type Handler, sendJson, sendText, serveHttp } from './http-app.ts';
 
 const PRODUCTS = [
   { id: 0, title: 'The Comedy of Errors', descriptionHtml: 'A comedy of mistaken identities, in Ephesus.' },
@@ -15,10 +15,15 @@ const PRODUCTS = [
 const SESSION_COOKIE = 'session';
 
 export function run(options: { port: number }): Promise<number> {
-  return serveHttp(options.port, route);
+  return serveHttp(options.port, productpage());
 }
 
-async function route(request: AppRequest, response: ServerResponse): Promise<void> {
+/** `env` names the upstreams (`DETAILS_HOSTNAME`, `REVIEWS_HOSTNAME`, `SERVICES_DOMAIN`...). */
+export function productpage(env: NodeJS.ProcessEnv = process.env): Handler {
+  return (request, response) => route(request, response, env);
+}
+
+async function route(request: AppRequest, response: ServerResponse, env: NodeJS.ProcessEnv): Promise<void> {
   const path = request.url.pathname;
   const user = sessionUser(request);
   const headers = propagatedHeaders(request.message.headers);
@@ -47,17 +52,17 @@ async function route(request: AppRequest, response: ServerResponse): Promise<voi
     });
     return void response.end();
   }
-  if (path === '/productpage') return productPage(response, headers, user);
+  if (path === '/productpage') return productPage(response, headers, user, env);
   if (path === '/api/v1/products') return sendJson(response, 200, PRODUCTS);
   const api = /^\/api\/v1\/products\/(\d+)(\/reviews|\/ratings)?$/.exec(path);
   if (api) {
     const [, id, part] = api;
     const upstream =
       part === '/reviews'
-        ? serviceUrl('reviews', `/reviews/${id}`)
+        ? serviceUrl('reviews', `/reviews/${id}`, env)
         : part === '/ratings'
-          ? serviceUrl('ratings', `/ratings/${id}`)
-          : serviceUrl('details', `/details/${id}`);
+          ? serviceUrl('ratings', `/ratings/${id}`, env)
+          : serviceUrl('details', `/details/${id}`, env);
     const result = await getJson(upstream, headers);
     return sendJson(
       response,
@@ -85,11 +90,12 @@ async function productPage(
   response: ServerResponse,
   headers: Record<string, string>,
   user: string | undefined,
+  env: NodeJS.ProcessEnv,
 ) {
   const product = PRODUCTS[0]!;
   const [details, reviews] = await Promise.all([
-    getJson(serviceUrl('details', `/details/${product.id}`), headers),
-    getJson(serviceUrl('reviews', `/reviews/${product.id}`), headers),
+    getJson(serviceUrl('details', `/details/${product.id}`, env), headers),
+    getJson(serviceUrl('reviews', `/reviews/${product.id}`, env), headers),
   ]);
   const html = [
     '<!DOCTYPE html>',

@@ -4,7 +4,7 @@
  * reached the reviews still come back, each with an error in place of its rating (as the real service does).
  */
 import { getJson, propagatedHeaders, serviceUrl } from './bookinfo-upstream.ts';
-import { podName, sendJson, serveHttp } from './http-app.ts';
+import { type Handler, podName, sendJson, serveHttp } from './http-app.ts';
 
 const REVIEWS = [
   { reviewer: 'Reviewer1', text: 'Quick, loud and very funny: the confusion never lets up.' },
@@ -13,8 +13,13 @@ const REVIEWS = [
 const STAR_COLOR: Record<string, string | undefined> = { v1: undefined, v2: 'black', v3: 'red' };
 
 export function run(options: { port: number; version: string }): Promise<number> {
-  const color = STAR_COLOR[options.version];
-  return serveHttp(options.port, async (request, response) => {
+  return serveHttp(options.port, reviews(options.version));
+}
+
+/** `env` names the upstream (`RATINGS_HOSTNAME`...) and the pod (`POD_NAME`). */
+export function reviews(version: string, env: NodeJS.ProcessEnv = process.env): Handler {
+  const color = STAR_COLOR[version];
+  return async (request, response) => {
     if (request.url.pathname === '/health') return sendJson(response, 200, { status: 'Reviews is healthy' });
     const match = /^\/reviews\/(\d+)$/.exec(request.url.pathname);
     if (!match) return sendJson(response, 404, { error: 'not found: try /reviews/0' });
@@ -23,7 +28,7 @@ export function run(options: { port: number; version: string }): Promise<number>
     let ratingsError: string | undefined;
     if (color !== undefined) {
       const result = await getJson(
-        serviceUrl('ratings', `/ratings/${id}`),
+        serviceUrl('ratings', `/ratings/${id}`, env),
         propagatedHeaders(request.message.headers),
       );
       if (result.ok) ratings = (result.body as { ratings?: Record<string, number> }).ratings ?? {};
@@ -31,7 +36,7 @@ export function run(options: { port: number; version: string }): Promise<number>
     }
     sendJson(response, 200, {
       id,
-      podname: podName(),
+      podname: podName(env),
       clustername: 'null',
       reviews: REVIEWS.map((review) => ({
         ...review,
@@ -44,5 +49,5 @@ export function run(options: { port: number; version: string }): Promise<number>
             }),
       })),
     });
-  });
+  };
 }

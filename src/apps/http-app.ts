@@ -3,6 +3,7 @@
  * time, bodies capped), JSON and text replies, and a clean stop on SIGTERM. Each app only routes requests.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 export type Handler = (request: AppRequest, response: ServerResponse) => void | Promise<void>;
 
@@ -34,12 +35,17 @@ export function sendText(response: ServerResponse, status: number, text: string,
 }
 
 /** The pod this app runs as, from the environment the local cluster gives every pod. */
-export function podName(): string {
-  return process.env.POD_NAME ?? process.env.HOSTNAME ?? 'unknown';
+export function podName(env: NodeJS.ProcessEnv = process.env): string {
+  return env.POD_NAME ?? env.HOSTNAME ?? 'unknown';
 }
 
-/** Serves `handler` until SIGTERM or SIGINT; resolves with the exit status. */
-export async function serveHttp(port: number, handler: Handler): Promise<number> {
+export interface RunningApp {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts serving `handler` on `0.0.0.0:<port>` (0: any free port, read back from `port`). */
+export async function startHttp(port: number, handler: Handler, host = '0.0.0.0'): Promise<RunningApp> {
   const server = createServer({ headersTimeout: 10_000, requestTimeout: 60_000 }, (message, response) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -69,11 +75,22 @@ export async function serveHttp(port: number, handler: Handler): Promise<number>
   server.on('clientError', (_error, socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '0.0.0.0', () => resolve());
+    server.listen(port, host, () => resolve());
   });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** Serves `handler` until SIGTERM or SIGINT; resolves with the exit status. */
+export async function serveHttp(port: number, handler: Handler): Promise<number> {
+  const app = await startHttp(port, handler);
   await untilStopped();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await app.close();
   return 0;
 }
 

@@ -25,10 +25,10 @@ const METHOD_ROUTES: Record<string, string> = {
 };
 
 export function run(options: { port: number }): Promise<number> {
-  return serveHttp(options.port, route);
+  return serveHttp(options.port, httpbin);
 }
 
-async function route(request: AppRequest, response: ServerResponse): Promise<void> {
+export async function httpbin(request: AppRequest, response: ServerResponse): Promise<void> {
   const path = request.url.pathname;
   const [, first = '', second = ''] = path.split('/');
   const method = METHOD_ROUTES[path];
