@@ -375,3 +375,18 @@ describe('one pass over a broken file', () => {
     ]);
   });
 });
+
+describe('YAML syntax errors', () => {
+  it('are reported with the schema errors of the other documents in the same run', () => {
+    const errors = errorsOf(
+      CLUSTER,
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: [unclosed',
+      pod('  containers: [{name: c, command: [x], colour: red}]'),
+    );
+    expect(errors).toEqual([
+      expect.stringMatching(/f\d+\.yaml: document 1: YAML syntax error at line 3: Flow sequence/),
+      expect.stringMatching(/f\d+\.yaml: document 1: YAML syntax error at line 3: Flow map/),
+      expect.stringContaining('(Pod shop/p): spec.containers[0].colour: unknown field'),
+    ]);
+  });
+});
