@@ -4,16 +4,8 @@
  * scheduling, address allocation and naming. Pure: nothing is created here, so a bad file changes nothing.
  */
 
-import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { standInFor, standInImages } from '../apps/catalogue.ts';
 import type { ConfigIssue, ResourceRef, SourceRef } from '../core/config/issues.ts';
-import {
-  CONFIG_MAP_KIND,
-  type KeyedDataSpec,
-  SECRET_KIND,
-  SERVICE_ACCOUNT_KIND,
-} from '../core/config/kinds/config-objects.ts';
 import {
   type Container,
   DEPLOYMENT_KIND,
@@ -52,6 +44,14 @@ import {
   podVethName,
   routeMetric,
 } from './names.ts';
+import {
+  type FailedCheck,
+  ObjectIndex,
+  type Problem,
+  podVolumes,
+  type VolumeContent,
+} from './plan-volumes.ts';
+import { deploymentPodName, podTemplateHash } from './pod-names.ts';
 import type {
   ClusterState,
   MountRecord,
@@ -60,6 +60,8 @@ import type {
   ProbeRecord,
   ServiceRecord,
 } from './types.ts';
+
+export type { VolumeContent, VolumeFile } from './plan-volumes.ts';
 
 /** The unprivileged user pods run as unless their securityContext says otherwise (`nobody`). */
 export const DEFAULT_POD_USER = 65534;
@@ -78,20 +80,6 @@ export interface PlanOptions {
    * referring to something missing, so that one run shows every real problem of a file.
    */
   failed?: readonly ResourceRef[] | undefined;
-}
-
-/** A file of a configMap or secret volume, for `up` to write before the pod starts. */
-export interface VolumeFile {
-  /** Absolute path under the cluster's state directory. */
-  path: string;
-  base64: string;
-  mode: number;
-}
-
-/** The directories (emptyDir, or a configMap/secret volume's root) and files `up` prepares for the pods. */
-export interface VolumeContent {
-  directories: { path: string; owner: number; mode: number }[];
-  files: VolumeFile[];
 }
 
 export interface PlanResult {
@@ -212,7 +200,10 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
   const volumes: VolumeContent = { directories: [], files: [] };
   const stateDir = options.stateDirFor(name);
   const mounts = new Map(
-    valid.map((request) => [request, podVolumes(request, stateDir, objects, failed, volumes, problem)]),
+    valid.map((request) => [
+      request,
+      podVolumes(request, stateDir, objects, failed, volumes, problem, runAsUserOf(request.spec)),
+    ]),
   );
 
   sortByDocument(issues, resources);
@@ -467,7 +458,7 @@ function podRecord(
   const uid = `${request.namespace}/${request.name}`;
   const { spec } = request;
   const container = spec.containers[0]!;
-  const runAsUser = container.securityContext.runAsUser ?? spec.securityContext.runAsUser ?? DEFAULT_POD_USER;
+  const runAsUser = runAsUserOf(spec);
   const runAsGroup = container.securityContext.runAsGroup ?? spec.securityContext.runAsGroup ?? runAsUser;
   const netns = podNetns(cluster, request.namespace, request.name);
   const fields: Record<PodFieldPath, string> = {
@@ -500,6 +491,11 @@ function podRecord(
     terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
     mounts,
   };
+}
+
+/** The first container's user: its securityContext, else the pod's, else `nobody`. */
+function runAsUserOf(spec: PodSpec): number {
+  return spec.containers[0]!.securityContext.runAsUser ?? spec.securityContext.runAsUser ?? DEFAULT_POD_USER;
 }
 
 function containerRecord(container: Container, fields: Record<PodFieldPath, string>) {
@@ -548,50 +544,6 @@ export function containerArgv(container: Pick<Container, 'command' | 'args' | 'i
   return [...standIn.entrypoint, ...(container.args ?? standIn.defaultArgs)];
 }
 
-/** Kubernetes' alphabet for generated name parts: no vowels (no words) and no look-alike characters. */
-const SAFE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
-
-function safeEncode(bytes: Buffer, length: number): string {
-  let out = '';
-  for (let index = 0; out.length < length; index++)
-    out += SAFE_ALPHABET[bytes[index]! % SAFE_ALPHABET.length];
-  return out;
-}
-
-/**
- * The `pod-template-hash` of a Deployment's template: a digest of the template, so that a changed template
- * gives new pod names and an unchanged one keeps them (a ReplicaSet's name suffix in Kubernetes).
- */
-export function podTemplateHash(template: DeploymentSpec['template']): string {
-  return safeEncode(createHash('sha256').update(JSON.stringify(template)).digest(), 10);
-}
-
-/** `<deployment>-<template hash>-<5 characters>`, as Kubernetes names a ReplicaSet's pods (here stable). */
-export function deploymentPodName(deployment: string, hash: string, index: number): string {
-  const suffix = safeEncode(createHash('sha256').update(`${deployment}/${hash}/${index}`).digest(), 5);
-  return `${deployment}-${hash}-${suffix}`;
-}
-
-/** The ServiceAccounts, ConfigMaps and Secrets of the file, by namespace/name. */
-class ObjectIndex {
-  readonly #byKey = new Map<string, Resource>();
-
-  constructor(resources: readonly Resource[]) {
-    const kinds: readonly string[] = [SERVICE_ACCOUNT_KIND.kind, CONFIG_MAP_KIND.kind, SECRET_KIND.kind];
-    for (const resource of resources) {
-      if (kinds.includes(resource.kind))
-        this.#byKey.set(`${resource.kind}/${displayName(resource)}`, resource);
-    }
-  }
-
-  get<Spec>(kind: string, namespace: string, name: string): Resource<Spec> | undefined {
-    return this.#byKey.get(`${kind}/${namespace}/${name}`) as Resource<Spec> | undefined;
-  }
-}
-
-type Problem = (resource: Resource, path: string, message: string, severity?: 'error' | 'warning') => void;
-type FailedCheck = (kind: string, name: string, namespace?: string) => boolean;
-
 /** Kubernetes refuses a pod whose ServiceAccount does not exist (`default` always does): warn, since the mesh identity still works. */
 function checkServiceAccount(
   request: PodRequest,
@@ -608,73 +560,6 @@ function checkServiceAccount(
     `ServiceAccount ${request.namespace}/${account} is not defined (Kubernetes would refuse the pod): add a ServiceAccount document`,
     'warning',
   );
-}
-
-/**
- * The first container's mounts, and the directories and files behind them: one directory per volume under
- * `<state>/volumes/<pod>/`, holding a ConfigMap's or Secret's keys as files, or nothing (emptyDir).
- */
-function podVolumes(
-  request: PodRequest,
-  stateDir: string,
-  objects: ObjectIndex,
-  failed: FailedCheck,
-  out: VolumeContent,
-  problem: Problem,
-): MountRecord[] {
-  const { spec, specPath, origin, namespace } = request;
-  const container = spec.containers[0]!;
-  const podDir = join(stateDir, 'volumes', `${namespace}_${request.name}`);
-  const owner = container.securityContext.runAsUser ?? spec.securityContext.runAsUser ?? DEFAULT_POD_USER;
-  const mounts: MountRecord[] = [];
-  spec.volumes.forEach((volume, index) => {
-    const source = volume.source;
-    const used = container.volumeMounts.filter((mount) => mount.name === volume.name);
-    if (used.length === 0 || source.type === 'unsupported') return;
-    const dir = join(podDir, volume.name);
-    if (source.type === 'emptyDir') {
-      out.directories.push({ path: dir, owner, mode: 0o777 });
-    } else {
-      const kind = source.type === 'configMap' ? CONFIG_MAP_KIND.kind : SECRET_KIND.kind;
-      const field = `${specPath}.volumes[${index}].${source.type}`;
-      out.directories.push({ path: dir, owner: 0, mode: 0o755 });
-      const object = objects.get<KeyedDataSpec>(kind, namespace, source.name);
-      if (!object) {
-        if (!source.optional && !failed(kind, source.name, namespace)) {
-          problem(
-            origin,
-            field,
-            `${kind} ${namespace}/${source.name} is not defined: add it, or set optional: true to mount an empty volume`,
-          );
-        }
-      } else {
-        const entries = object.spec.entries;
-        const items =
-          source.items ?? Object.keys(entries).map((key) => ({ key, path: key, mode: undefined }));
-        items.forEach((item, itemIndex) => {
-          const data = entries[item.key];
-          if (data === undefined) {
-            if (!source.optional) {
-              problem(
-                origin,
-                `${field}.items[${itemIndex}].key`,
-                `${kind} ${namespace}/${source.name} has no key ${JSON.stringify(item.key)}`,
-              );
-            }
-            return;
-          }
-          out.files.push({ path: join(dir, item.path), base64: data, mode: item.mode ?? source.defaultMode });
-        });
-      }
-    }
-    for (const mount of used)
-      mounts.push({
-        source: dir,
-        mountPath: mount.mountPath,
-        readOnly: mount.readOnly || source.type !== 'emptyDir',
-      });
-  });
-  return mounts;
 }
 
 /**
