@@ -6,6 +6,7 @@ import { spiffeUri } from '../../core/identity.ts';
 import { isEnrolled, USE_WAYPOINT_LABEL, USE_WAYPOINT_NAMESPACE_LABEL } from '../../core/labels.ts';
 import type { WaypointRef, Workload } from '../../core/model/index.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
+import { scopedBinding, type WaypointDeclaration, waypointOfPod } from './waypoints.ts';
 
 const NO_LABELS: Readonly<Record<string, string>> = {};
 /** `istio.io/use-waypoint: none` opts an object out of its namespace's waypoint. */
@@ -15,8 +16,11 @@ export function buildWorkload(
   pod: PodRecord,
   namespaceLabels: Readonly<Record<string, string>> | undefined,
   trustDomain: string,
+  waypoints: ReadonlyMap<string, WaypointDeclaration> = new Map(),
 ): Workload {
   const nsLabels = namespaceLabels ?? NO_LABELS;
+  // A waypoint's own traffic never goes through a waypoint.
+  const isWaypoint = waypointOfPod(pod, waypoints) !== undefined;
   return {
     uid: pod.uid,
     name: pod.name,
@@ -33,7 +37,10 @@ export function buildWorkload(
       pod.labels['app.kubernetes.io/version'] ??
       pod.labels.version ??
       'latest',
-    waypoint: waypointBinding(pod.labels, nsLabels, pod.namespace),
+    waypoint: isWaypoint
+      ? undefined
+      : scopedBinding(waypointBinding(pod.labels, nsLabels, pod.namespace), 'workload', waypoints),
+    ...(isWaypoint ? { isWaypoint } : {}),
   };
 }
 
