@@ -48,6 +48,14 @@ export async function handleInboundPlaintext(
     refuse('DENY', `destination ${target.ip} is not this pod`);
     return;
   }
+  const bypassed = ctx.state.bypassedWaypoint(undefined, workload, target.port);
+  if (bypassed) {
+    refuse(
+      'DENY',
+      `plaintext refused: port ${target.port} is served through waypoint ${bypassed.namespace}/${bypassed.name}`,
+    );
+    return;
+  }
   if (ctx.state.mtlsMode(workload, target.port) === 'STRICT') {
     refuse('DENY', 'plaintext refused: PeerAuthentication STRICT');
     return;

@@ -68,6 +68,22 @@ export async function handleInbound(
       securityPolicy: 'mutual_tls',
     },
   });
+  // Traffic that must pass a waypoint is accepted only from it (fail closed; Istio fails open here).
+  // The peer found by IP counts only if it is the identity that authenticated.
+  const bypassed = ctx.state.bypassedWaypoint(
+    peer?.identity === request.peerIdentity ? peer : undefined,
+    workload,
+    request.targetPort,
+  );
+  if (bypassed) {
+    respond(stream, 403);
+    ctx.tracker.close(
+      connection,
+      'DENY',
+      `refused: port ${request.targetPort} is served through waypoint ${bypassed.namespace}/${bypassed.name}, which this peer is not`,
+    );
+    return;
+  }
   const decision = ctx.state.authorize(workload, {
     sourceIp: client.ip,
     sourceIdentity: request.peerIdentity,
