@@ -8,16 +8,11 @@
  */
 import type { GatewaySpec } from '../../core/config/kinds/gateway.ts';
 import type { Resource } from '../../core/config/resource.ts';
-import { WAYPOINT_GATEWAY_CLASS } from '../../core/labels.ts';
+import { GATEWAY_NAME_LABEL, WAYPOINT_FOR_LABEL, WAYPOINT_GATEWAY_CLASS } from '../../core/labels.ts';
 import type { Endpoint, Service, WaypointRef } from '../../core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
 import { serviceHostname } from './services.ts';
-
-/** On a Gateway: what traffic its waypoint handles (Istio's label and values). */
-export const WAYPOINT_FOR_LABEL = 'istio.io/waypoint-for';
-/** On a Gateway's instances (pods): the Gateway they serve, as Gateway API implementations label them. */
-export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
 
 export const WAYPOINT_FOR_VALUES = ['service', 'workload', 'all', 'none'] as const;
 export type WaypointFor = (typeof WAYPOINT_FOR_VALUES)[number];

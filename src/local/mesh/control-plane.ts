@@ -216,6 +216,14 @@ class ControlPlaneSync {
     return this.#send(`about pod ${uid}`, () => this.#sendPod(uid));
   }
 
+  /** The pod is being deleted: the control plane forgets it now (its endpoints go before it stops). */
+  forget(pod: PodRecord): Promise<void> {
+    this.#pods.delete(pod.uid);
+    return this.#send(`that pod ${pod.uid} is gone`, async () => {
+      await this.#api.removePod(pod.namespace, pod.name);
+    });
+  }
+
   applyNamespace(namespace: NamespaceRecord): Promise<void> {
     return this.#send(`the labels of namespace ${namespace.name}`, () =>
       this.#applyNamespace(namespace.name),
@@ -351,6 +359,10 @@ export const extension: ClusterExtension = {
 
   podRelabeled(pod, context) {
     return sync(context).sendPod(pod.uid);
+  },
+
+  podRemoved(pod, context) {
+    return sync(context).forget(pod);
   },
 
   namespaceRelabeled(namespace, context) {

@@ -104,6 +104,15 @@ class Enrollments {
     this.#report(uid, { state: 'none' });
   }
 
+  /** The pod is being deleted: its capture goes first (if it has one), and nothing is kept about it. */
+  forget(pod: PodRecord): Promise<void> {
+    return this.#queue.run(pod.uid, async () => {
+      this.#ended.delete(pod.uid);
+      const client = this.#client(pod.node);
+      if (client.enrolled.some((candidate) => candidate.uid === pod.uid)) await this.#unenroll(client, pod);
+    });
+  }
+
   /**
    * The client keeps a removal until the agent confirms it (and replays it when the agent is back), so
    * waiting for it is bounded here only to tell the caller in time; the pod's state follows the outcome.
@@ -200,6 +209,10 @@ export const extension: ClusterExtension = {
 
   podRelabeled(pod, context) {
     return enrollments(context).reconcile(pod.uid);
+  },
+
+  podRemoved(pod, context) {
+    return enrollments(context).forget(pod);
   },
 
   async processChanged(process, context) {
