@@ -18,7 +18,7 @@
  * (`<state>/waypoints/<ns>.<name>/`), which also holds its admin socket.
  */
 import { chownSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseYamlText } from '../../core/config/documents.ts';
 import { ControlApiClient } from '../../core/control-api/client.ts';
 import { errorMessage } from '../../core/errors.ts';
@@ -150,6 +150,8 @@ export function waypointPod(cluster: ClusterState, gateway: WaypointGateway, nod
 function writeCredentials(cluster: ClusterState, gateway: WaypointGateway, node: string): void {
   const dir = waypointDir(cluster, gateway);
   checkUnixSocketPath(join(dir, 'admin.sock'), `the admin socket of waypoint ${keyOf(gateway)}`);
+  // The parent only lists the waypoints' directories; each of those is its waypoint's alone.
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chownSync(dir, WAYPOINT_USER, WAYPOINT_USER);
   for (const [from, to] of [
