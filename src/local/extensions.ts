@@ -76,6 +76,32 @@ export interface ClusterExtension {
   stop?(context: ExtensionContext): Promise<void>;
 }
 
+/**
+ * One instance of an extension's state per cluster context (the supervisor has one context), made on first
+ * use; `drop` forgets it (at `stop`) and returns it, if there was one.
+ */
+export function perContext<T>(make: (context: ExtensionContext) => T): {
+  get(context: ExtensionContext): T;
+  drop(context: ExtensionContext): T | undefined;
+} {
+  const instances = new WeakMap<ExtensionContext, T>();
+  return {
+    get(context) {
+      let found = instances.get(context);
+      if (found === undefined) {
+        found = make(context);
+        instances.set(context, found);
+      }
+      return found;
+    },
+    drop(context) {
+      const found = instances.get(context);
+      instances.delete(context);
+      return found;
+    },
+  };
+}
+
 /** Extension modules (paths relative to this file, or URLs) that every local cluster uses. */
 export const DEFAULT_EXTENSION_MODULES: readonly string[] = [
   // First: a pod is known to the control plane (its node may obtain its identity) before it is enrolled.

@@ -33,7 +33,7 @@ import { KeyedQueue } from '../../core/keyed-queue.ts';
 import { createLogger } from '../../core/log.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
 import { CONTROL_PLANE_PORTS } from '../../core/ports.ts';
-import type { ClusterExtension, ExtensionContext } from '../extensions.ts';
+import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
 import { systemProcess } from '../processes.ts';
 import { checkUnixSocketPath, type StatePaths } from '../state.ts';
 import type { ProcessStatus } from '../supervisor/status.ts';
@@ -317,16 +317,8 @@ class ControlPlaneSync {
   }
 }
 
-const perCluster = new WeakMap<ExtensionContext, ControlPlaneSync>();
-
-function sync(context: ExtensionContext): ControlPlaneSync {
-  let found = perCluster.get(context);
-  if (!found) {
-    found = new ControlPlaneSync(context);
-    perCluster.set(context, found);
-  }
-  return found;
-}
+const perCluster = perContext((context) => new ControlPlaneSync(context));
+const sync = perCluster.get;
 
 export const extension: ClusterExtension = {
   name: 'control-plane',
@@ -374,7 +366,6 @@ export const extension: ClusterExtension = {
   },
 
   async stop(context) {
-    perCluster.get(context)?.close();
-    perCluster.delete(context);
+    perCluster.drop(context)?.close();
   },
 };

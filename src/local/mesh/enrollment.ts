@@ -19,7 +19,7 @@ import { createLogger } from '../../core/log.ts';
 import { EnrollmentClient } from '../../redirect/enroll/client.ts';
 import type { EnrolledPod } from '../../redirect/enroll/protocol.ts';
 import { backendChoice } from '../../redirect/rules.ts';
-import type { ClusterExtension, ExtensionContext } from '../extensions.ts';
+import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
 import { checkUnixSocketPath } from '../state.ts';
 import type { PodMesh, ProcessStatus } from '../supervisor/status.ts';
 import type { PodRecord } from '../types.ts';
@@ -177,16 +177,8 @@ class Enrollments {
   }
 }
 
-const perCluster = new WeakMap<ExtensionContext, Enrollments>();
-
-function enrollments(context: ExtensionContext): Enrollments {
-  let found = perCluster.get(context);
-  if (!found) {
-    found = new Enrollments(context);
-    perCluster.set(context, found);
-  }
-  return found;
-}
+const perCluster = perContext((context) => new Enrollments(context));
+const enrollments = perCluster.get;
 
 export const extension: ClusterExtension = {
   name: 'enrollment',
@@ -220,7 +212,6 @@ export const extension: ClusterExtension = {
   },
 
   async stop(context) {
-    perCluster.get(context)?.close();
-    perCluster.delete(context);
+    perCluster.drop(context)?.close();
   },
 };

@@ -30,7 +30,7 @@ import {
 } from '../../core/labels.ts';
 import { createLogger } from '../../core/log.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
-import type { ClusterExtension, ExtensionContext } from '../extensions.ts';
+import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
 import { leastLoadedNode, type PodTemplate } from '../pod-runtime.ts';
 import { checkUnixSocketPath } from '../state.ts';
 import type { ClusterState, PodRecord } from '../types.ts';
@@ -263,16 +263,8 @@ class WaypointDeployment {
   }
 }
 
-const perCluster = new WeakMap<ExtensionContext, WaypointDeployment>();
-
-function deployment(context: ExtensionContext): WaypointDeployment {
-  let found = perCluster.get(context);
-  if (!found) {
-    found = new WaypointDeployment(context);
-    perCluster.set(context, found);
-  }
-  return found;
-}
+const perCluster = perContext((context) => new WaypointDeployment(context));
+const deployment = perCluster.get;
 
 export const extension: ClusterExtension = {
   name: 'waypoints',
@@ -284,7 +276,6 @@ export const extension: ClusterExtension = {
   },
 
   async stop(context) {
-    perCluster.get(context)?.close();
-    perCluster.delete(context);
+    perCluster.drop(context)?.close();
   },
 };
