@@ -5,6 +5,7 @@
  * while the pod is ready); a binding to an undeclared waypoint kept so that the data plane refuses.
  */
 import { describe, expect, it } from 'vitest';
+import { analyzeResources } from '../../src/control/config/analyze.ts';
 import { parseFiles } from '../../src/control/config/parse.ts';
 import { CONTROL_KINDS } from '../../src/control/kinds.ts';
 import { gatewayStatus } from '../../src/control/model/gateway-status.ts';
@@ -17,6 +18,7 @@ import {
   waypointFor,
 } from '../../src/control/model/waypoints.ts';
 import type { PodRecord } from '../../src/control/pods/pod-source.ts';
+import { formatIssue } from '../../src/core/config/issues.ts';
 import type { GatewaySpec } from '../../src/core/config/kinds/gateway.ts';
 import type { Resource } from '../../src/core/config/resource.ts';
 
@@ -190,6 +192,75 @@ describe('Gateway status', () => {
     const other = gateway(undefined).replace('istio-waypoint', 'istio');
     expect(conditions(gatewayStatus(resource(other), []))).toBe(
       'Accepted=Unknown/Pending Programmed=Unknown/Pending',
+    );
+  });
+});
+
+describe('analyze: L7 config that no waypoint applies', () => {
+  const base = (nsLabels: string, withGateway: boolean) =>
+    [
+      `apiVersion: v1\nkind: Namespace\nmetadata: {name: apps, labels: {${nsLabels}}}`,
+      ...(withGateway ? [gateway(undefined)] : []),
+      service('web', ''),
+    ].join('\n---\n');
+  const vs = (gateways = '') => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: apps}
+spec: {hosts: [web]${gateways}, http: [{route: [{destination: {host: web}}]}]}`;
+  const route = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: apps}
+spec: {parentRefs: [{group: "", kind: Service, name: web, port: 80}], rules: [{backendRefs: [{name: web, port: 80}]}]}`;
+  const policy = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: web, namespace: apps}
+spec:
+  targetRefs: [{group: "", kind: Service, name: web}]
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin]}}]}]`;
+  const noEffect = (yaml: string) => {
+    const parsed = parseFiles([{ name: 'a.yaml', content: yaml }], CONTROL_KINDS);
+    expect(parsed.issues.filter((issue) => issue.severity === 'error')).toEqual([]);
+    return analyzeResources(parsed.resources, 'cluster.local')
+      .filter((issue) => issue.message.includes('no effect until a waypoint serves'))
+      .map((issue) => `${issue.resource?.kind} ${issue.path}`);
+  };
+
+  it.each([
+    [
+      'no waypoint at all',
+      base('', false),
+      [
+        'VirtualService spec.hosts[0]',
+        'HTTPRoute spec.parentRefs[0]',
+        'AuthorizationPolicy spec.targetRefs[0]',
+      ],
+    ],
+    [
+      'a bound namespace whose waypoint is not declared',
+      base('istio.io/use-waypoint: wp', false),
+      [
+        'VirtualService spec.hosts[0]',
+        'HTTPRoute spec.parentRefs[0]',
+        'AuthorizationPolicy spec.targetRefs[0]',
+      ],
+    ],
+    ['a declared waypoint bound to the namespace', base('istio.io/use-waypoint: wp', true), []],
+  ])('%s', (_name, yaml, expected) => {
+    expect(noEffect([yaml, vs(), route, policy].join('\n---\n'))).toEqual(expected);
+  });
+
+  it('leaves VirtualServices for ingress gateways alone', () => {
+    expect(noEffect([base('', false), vs(', gateways: [istio-system/ingress]')].join('\n---\n'))).toEqual([]);
+  });
+
+  it('says what to do', () => {
+    const parsed = parseFiles(
+      [{ name: 'a.yaml', content: [base('', false), vs()].join('\n---\n') }],
+      CONTROL_KINDS,
+    );
+    expect(analyzeResources(parsed.resources, 'cluster.local').map(formatIssue)).toContain(
+      'warning: a.yaml: document 3 (VirtualService apps/web): spec.hosts[0]: http routes have no effect until a waypoint serves web.apps.svc.cluster.local (label the Service or its namespace istio.io/use-waypoint=<waypoint>)',
     );
   });
 });

@@ -9,8 +9,7 @@ import type { Endpoint, Service, ServicePort } from '../../core/model/index.ts';
 import { labelsMatch } from '../../core/policy/selector.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
 import type { ServicePortView, ServiceView } from './core-view.ts';
-import { scopedBinding, type WaypointDeclaration } from './waypoints.ts';
-import { waypointBinding } from './workloads.ts';
+import { scopedBinding, type WaypointDeclaration, waypointBinding } from './waypoints.ts';
 
 export function serviceHostname(name: string, namespace: string): string {
   return `${name}.${namespace}.svc.${CLUSTER_DOMAIN}`;

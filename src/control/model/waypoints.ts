@@ -8,11 +8,21 @@
  */
 import type { GatewaySpec } from '../../core/config/kinds/gateway.ts';
 import type { Resource } from '../../core/config/resource.ts';
-import { GATEWAY_NAME_LABEL, WAYPOINT_FOR_LABEL, WAYPOINT_GATEWAY_CLASS } from '../../core/labels.ts';
+import {
+  GATEWAY_NAME_LABEL,
+  USE_WAYPOINT_LABEL,
+  USE_WAYPOINT_NAMESPACE_LABEL,
+  WAYPOINT_FOR_LABEL,
+  WAYPOINT_GATEWAY_CLASS,
+} from '../../core/labels.ts';
 import type { Endpoint, Service, WaypointRef } from '../../core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
+import { namespaceLabels, serviceViews } from './core-view.ts';
 import { serviceHostname } from './services.ts';
+
+/** `istio.io/use-waypoint: none` opts an object out of its namespace's waypoint. */
+const NO_WAYPOINT = 'none';
 
 export const WAYPOINT_FOR_VALUES = ['service', 'workload', 'all', 'none'] as const;
 export type WaypointFor = (typeof WAYPOINT_FOR_VALUES)[number];
@@ -52,6 +62,23 @@ export function waypointDeclarations(resources: readonly Resource[]): Map<string
     });
   }
   return declarations;
+}
+
+/**
+ * The waypoint an object (pod or Service) uses: its own `istio.io/use-waypoint` label, else its namespace's;
+ * `none` on the object opts out of the namespace's waypoint.
+ */
+export function waypointBinding(
+  labels: Readonly<Record<string, string>>,
+  namespaceLabels: Readonly<Record<string, string>>,
+  namespace: string,
+): WaypointRef | undefined {
+  const own = labels[USE_WAYPOINT_LABEL];
+  if (own === NO_WAYPOINT) return undefined;
+  const source = own !== undefined ? labels : namespaceLabels;
+  const name = source[USE_WAYPOINT_LABEL];
+  if (name === undefined || name === NO_WAYPOINT || name === '') return undefined;
+  return { name, namespace: source[USE_WAYPOINT_NAMESPACE_LABEL] ?? namespace };
 }
 
 /** Whether a waypoint that serves `scope` takes the traffic of an object of `kind`. */
@@ -109,4 +136,21 @@ export function waypointService(declaration: WaypointDeclaration, pods: readonly
     ],
     endpoints,
   };
+}
+
+/**
+ * Hostnames of the Services whose traffic a declared waypoint serves: where L7 config for a Service (routes,
+ * L7 policy) takes effect. Config for any other Service does nothing until one serves it.
+ */
+export function waypointServedHosts(resources: readonly Resource[]): Set<string> {
+  const declarations = waypointDeclarations(resources);
+  const labels = namespaceLabels(resources);
+  const served = new Set<string>();
+  for (const view of serviceViews(resources)) {
+    const own = waypointBinding(view.labels, labels.get(view.namespace) ?? {}, view.namespace);
+    const ref = scopedBinding(own, 'service', declarations);
+    if (ref && declarations.has(`${ref.namespace}/${ref.name}`))
+      served.add(serviceHostname(view.name, view.namespace));
+  }
+  return served;
 }
