@@ -186,7 +186,7 @@ export class ControlPlane {
       ),
     ).catch((error: Error) => {
       throw new AmbitError(
-        'AMBIT_ERR_LISTEN',
+        'SYSTEM',
         `cannot listen on ${joinHostPort(listen.host, listen.port)} for gRPC: ${error.message}`,
       );
     });
@@ -307,7 +307,7 @@ export class ControlPlane {
         const resolved = resolveKind(kind);
         if (!resolved)
           throw new AmbitError(
-            'AMBIT_ERR_UNKNOWN_KIND',
+            'USAGE',
             `unknown kind ${JSON.stringify(kind)}: known kinds are ${[...CONTROL_KINDS.keys()].join(', ')}`,
           );
         return this.store
@@ -337,7 +337,7 @@ export class ControlPlane {
       },
       removePod: (namespace: string, name: string) => ({ removed: this.pods.remove(namespace, name) }),
       syncNodePods: (node: string, pods: unknown) => {
-        if (!Array.isArray(pods)) throw new AmbitError('AMBIT_ERR_POD_INVALID', 'expected {"pods": [...]}');
+        if (!Array.isArray(pods)) throw new AmbitError('BAD_REQUEST', 'expected {"pods": [...]}');
         this.pods.replaceNode(node, pods.map(parsePodInfo));
         return { pods: this.pods.list().length };
       },

@@ -37,7 +37,7 @@ export function leastLoadedNode(cluster: Pick<ClusterState, 'nodes' | 'pods'>): 
   const load = (node: NodeRecord) => cluster.pods.filter((pod) => pod.node === node.name).length;
   let best = cluster.nodes[0];
   for (const node of cluster.nodes) if (best === undefined || load(node) < load(best)) best = node;
-  if (best === undefined) throw new AmbitError('AMBIT_ERR_NO_NODE', 'the cluster has no node');
+  if (best === undefined) throw new AmbitError('NOT_FOUND', 'the cluster has no node');
   return best;
 }
 
@@ -51,15 +51,15 @@ export function placePod(
 ): PodRecord {
   const uid = `${template.namespace}/${template.name}`;
   if (cluster.pods.some((pod) => pod.uid === uid)) {
-    throw new AmbitError('AMBIT_ERR_POD_EXISTS', `pod ${uid} already exists in cluster ${cluster.name}`);
+    throw new AmbitError('CONFLICT', `pod ${uid} already exists in cluster ${cluster.name}`);
   }
   const node =
     template.node === undefined
       ? leastLoadedNode(cluster)
       : cluster.nodes.find((candidate) => candidate.name === template.node);
-  if (!node) throw new AmbitError('AMBIT_ERR_NO_NODE', `node ${template.node} does not exist`);
+  if (!node) throw new AmbitError('NOT_FOUND', `node ${template.node} does not exist`);
   const parsed = parseCidr(node.podCIDR);
-  if ('error' in parsed) throw new AmbitError('AMBIT_ERR_ADDRESS', parsed.error);
+  if ('error' in parsed) throw new AmbitError('STATE_CORRUPT', parsed.error);
   const taken = new Set(cluster.pods.flatMap((pod) => pod.ips));
   let ip: string | undefined;
   for (let offset = 2; offset <= hostCount(parsed.cidr) && ip === undefined; offset++) {
@@ -67,7 +67,7 @@ export function placePod(
     if (!taken.has(candidate)) ip = candidate;
   }
   if (ip === undefined) {
-    throw new AmbitError('AMBIT_ERR_ADDRESS', `node ${node.name} has no free pod address in ${node.podCIDR}`);
+    throw new AmbitError('CONFLICT', `node ${node.name} has no free pod address in ${node.podCIDR}`);
   }
   const netns = podNetns(cluster.name, template.namespace, template.name);
   return {
@@ -107,7 +107,7 @@ export async function createPodNetwork(
   pod: PodRecord,
 ): Promise<void> {
   const node = cluster.nodes.find((candidate) => candidate.name === pod.node);
-  if (!node) throw new AmbitError('AMBIT_ERR_NO_NODE', `node ${pod.node} does not exist`);
+  if (!node) throw new AmbitError('NOT_FOUND', `node ${pod.node} does not exist`);
   recordInJournal(paths, [
     { type: 'netns', name: pod.netns },
     { type: 'netns-etc', dir: netnsEtcDir(pod.netns) },

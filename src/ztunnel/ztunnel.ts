@@ -5,6 +5,7 @@
  * process wiring (discovery stream, enrollment socket, admin/metrics servers) lives with the CLI command.
  */
 
+import { errorMessage } from '../core/errors.ts';
 import { HbonePool } from '../core/hbone/pool.ts';
 import { DEFAULT_POOL, type PoolSettings } from '../core/hbone/settings.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../core/identity.ts';
@@ -29,7 +30,7 @@ import { DnsServer } from './dns/server.ts';
 import { LogLimiter } from './log-limit.ts';
 import { ZtunnelMetrics } from './metrics.ts';
 import { ConnectionTracker } from './proxy/connections.ts';
-import { errorText, type PodContext, type ProxyContext } from './proxy/context.ts';
+import type { PodContext, ProxyContext } from './proxy/context.ts';
 import { PodProxy } from './proxy/pod-proxy.ts';
 import type { OriginalDestination } from './proxy/sockets.ts';
 import { StateStore } from './state/store.ts';
@@ -128,7 +129,7 @@ export class Ztunnel {
   }
 
   /**
-   * Installs a snapshot from the control plane. Throws an `AmbitError` (code `AMBIT_ERR_SNAPSHOT`) when it
+   * Installs a snapshot from the control plane. Throws an `AmbitError` (code SNAPSHOT_INVALID) when it
    * is malformed: the caller NACKs it, and the previous snapshot keeps serving.
    */
   applySnapshot(snapshot: NodeSnapshot): void {
@@ -250,7 +251,7 @@ export class Ztunnel {
         const cert = await this.#options.certificates.get(identity);
         rows.push({ kind: 'leaf', ...describeCertificate(identity, cert.certPem) });
       } catch (error) {
-        this.#log.warn('no certificate to show', { identity, error: errorText(error) });
+        this.#log.warn('no certificate to show', { identity, error: errorMessage(error) });
       }
     }
     for (const root of this.#options.certificates.trustBundle())

@@ -14,69 +14,37 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { podNetns } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
-import { until } from '../support/control-processes.ts';
+import { ambit } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
 import {
-  ambit,
   leftovers,
   makeStateRoot,
   NOTHING_LEFT,
   uniqueName,
   writeClusterFile,
 } from '../support/local-cluster.ts';
+import { clusterDoc, echoPod, manifests, namespaceDoc, podDoc, serviceDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
-const clusterYaml = (name: string) => `apiVersion: ambit.dev/v1alpha1
-kind: Cluster
-metadata: {name: ${name}}
-spec:
-  nodes: [{name: n1}, {name: n2}]
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: apps, labels: {istio.io/dataplane-mode: ambient, istio.io/use-waypoint: waypoint}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: plain}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: waypoint, namespace: apps}
-spec:
-  gatewayClassName: istio-waypoint
-  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: echo, namespace: apps, labels: {app: echo}}
-spec:
-  nodeName: n2
-  containers:
-    - name: main
-      command: [ambit, echo, --port, "8080", --tcp-port, "9000", --version, v1]
-      ports: [{name: http, containerPort: 8080}, {name: tcp, containerPort: 9000}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client, namespace: apps}
-spec:
-  nodeName: n1
-  containers: [{name: main, command: [sleep, infinity]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: outsider, namespace: plain}
-spec:
-  nodeName: n1
-  containers: [{name: main, command: [sleep, infinity]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: apps}
-spec:
-  selector: {app: echo}
-  ports: [{name: http, port: 80, targetPort: http}]
-`;
+const clusterYaml = (name: string) =>
+  manifests(
+    clusterDoc(name),
+    namespaceDoc('apps', { ambient: true, labels: { 'istio.io/use-waypoint': 'waypoint' } }),
+    namespaceDoc('plain'),
+    {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'waypoint', namespace: 'apps' },
+      spec: {
+        gatewayClassName: 'istio-waypoint',
+        listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+      },
+    },
+    echoPod('echo', { namespace: 'apps', node: 'n2', labels: { app: 'echo' }, tcp: true, version: 'v1' }),
+    podDoc('client', { namespace: 'apps', node: 'n1' }),
+    podDoc('outsider', { namespace: 'plain', node: 'n1' }),
+    serviceDoc('echo', { namespace: 'apps' }),
+  );
 
 interface GatewayJson {
   status: { addresses: { value: string }[]; conditions: { type: string; status: string }[] };
@@ -85,7 +53,7 @@ interface GatewayJson {
 describe.runIf(canRunNetnsTests())('waypoints deployed and bound in a local cluster', () => {
   const root = makeStateRoot();
   const name = uniqueName('it-wpd');
-  const run = (...args: string[]) => ambit(args, root);
+  const run = (...args: string[]) => ambit(args, { stateRoot: root });
   const local = (...args: string[]) => run('local', ...args, '--name', name);
   const waypoint = (...args: string[]) => run('waypoint', ...args, '--cluster', name);
   const status = async () => JSON.parse((await local('status', '-o', 'json')).stdout) as ClusterReport;
@@ -147,13 +115,12 @@ describe.runIf(canRunNetnsTests())('waypoints deployed and bound in a local clus
       ready: true,
       mesh: { state: 'none' },
     });
-    const found = await until(
+    const found = await eventually(
       async () => {
         const current = await gateway('waypoint');
         return programmed(current) ? current : undefined;
       },
-      15_000,
-      'the waypoint to be Programmed',
+      { timeout: 15_000, what: 'the waypoint to be Programmed' },
     );
     expect(found.status.addresses.map((a) => a.value)).toEqual([podOf(report, 'waypoint-0')!.ip]);
     const listed = await waypoint('list', '-n', 'apps');
@@ -168,27 +135,25 @@ describe.runIf(canRunNetnsTests())('waypoints deployed and bound in a local clus
   it('sends Service traffic to the waypoint and refuses clients that dial the pod around it', async () => {
     let mark = nodeLog('n1').length;
     await code('client', 'apps', 'http://echo.apps/hello');
-    await until(
+    await eventually(
       async () =>
         accessSince('n1', mark).find(
           (line) => line.includes('"mode":"waypoint"') && line.includes('"dst.workload":"apps/waypoint-0"'),
         ),
-      10_000,
-      "the client's ztunnel to send the request to the waypoint",
+      { timeout: 10_000, what: "the client's ztunnel to send the request to the waypoint" },
     );
     mark = nodeLog('n2').length;
     expect(await code('client', 'apps', `http://${echoIp}:8080/direct`)).toBe(0);
     // Plaintext from outside the mesh (PERMISSIVE) is refused on that port too.
     expect(await code('outsider', 'plain', `http://${echoIp}:8080/direct`)).toBe(0);
-    const refusals = await until(
+    const refusals = await eventually(
       async () => {
         const lines = accessSince('n2', mark).filter((line) =>
           line.includes('served through waypoint apps/waypoint'),
         );
         return lines.length >= 2 ? lines : undefined;
       },
-      10_000,
-      "the echo pod's ztunnel to refuse both bypasses",
+      { timeout: 10_000, what: "the echo pod's ztunnel to refuse both bypasses" },
     );
     expect(refusals.some((line) => line.includes('"src.workload":"apps/client"'))).toBe(true);
     // A port that no waypoint-bound Service targets is not L7 traffic: it still goes direct.
@@ -204,45 +169,41 @@ describe.runIf(canRunNetnsTests())('waypoints deployed and bound in a local clus
     const labelled = await local('label', 'pod', 'echo', '-n', 'apps', 'istio.io/use-waypoint=pods');
     expect(labelled.code, labelled.stderr).toBe(0);
     const mark = nodeLog('n1').length;
-    await until(
+    await eventually(
       async () => {
         await code('client', 'apps', `http://${echoIp}:8080/by-ip`);
         return accessSince('n1', mark).find(
           (line) => line.includes('"mode":"waypoint"') && line.includes('"dst.workload":"apps/pods-0"'),
         );
       },
-      15_000,
-      'pod-IP traffic to go through the workload waypoint',
+      { timeout: 15_000, what: 'pod-IP traffic to go through the workload waypoint' },
     );
     const removed = await local('label', 'pod', 'echo', '-n', 'apps', 'istio.io/use-waypoint-');
     expect(removed.code, removed.stderr).toBe(0);
     const deleted = await waypoint('delete', 'pods', '-n', 'apps');
     expect(deleted.code, deleted.stderr).toBe(0);
-    await until(
-      async () => (podOf(await status(), 'pods-0') === undefined ? true : undefined),
-      15_000,
-      'the workload waypoint pod to go',
-    );
+    await eventually(async () => (podOf(await status(), 'pods-0') === undefined ? true : undefined), {
+      timeout: 15_000,
+      what: 'the workload waypoint pod to go',
+    });
   });
 
   it('refuses rather than going direct while the waypoint is deleted, and deploys it again', async () => {
     const deleted = await waypoint('delete', '-n', 'apps');
     expect(deleted.code, deleted.stderr).toBe(0);
-    await until(
-      async () => (podOf(await status(), 'waypoint-0') === undefined ? true : undefined),
-      15_000,
-      'the waypoint pod to be removed',
-    );
+    await eventually(async () => (podOf(await status(), 'waypoint-0') === undefined ? true : undefined), {
+      timeout: 15_000,
+      what: 'the waypoint pod to be removed',
+    });
     const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
     expect(netns).not.toContain(podNetns(name, 'apps', 'waypoint-0'));
     const mark = nodeLog('n1').length;
-    await until(
+    await eventually(
       async () => {
         expect(await code('client', 'apps', 'http://echo.apps/after-delete')).toBe(0);
         return accessSince('n1', mark).find((line) => line.includes('no-ready-waypoint'));
       },
-      10_000,
-      'the client ztunnel to refuse for want of a waypoint',
+      { timeout: 10_000, what: 'the client ztunnel to refuse for want of a waypoint' },
     );
     const applied = await waypoint('apply', '-n', 'apps', '--enroll-namespace', '--wait');
     expect(applied.code, applied.stderr).toBe(0);
@@ -253,15 +214,17 @@ describe.runIf(canRunNetnsTests())('waypoints deployed and bound in a local clus
   it('restarts a waypoint that crashed, Programmed again once it is ready', async () => {
     const before = podOf(await status(), 'waypoint-0')!;
     process.kill(before.pid!, 'SIGKILL');
-    const after = await until(
+    const after = await eventually(
       async () => {
         const pod = podOf(await status(), 'waypoint-0');
         return pod && pod.restarts > before.restarts && pod.ready ? pod : undefined;
       },
-      20_000,
-      'the supervisor to restart the waypoint',
+      { timeout: 20_000, what: 'the supervisor to restart the waypoint' },
     );
     expect(after.pid).not.toBe(before.pid);
-    await until(async () => (programmed(await gateway('waypoint')) ? true : undefined), 15_000, 'Programmed');
+    await eventually(async () => (programmed(await gateway('waypoint')) ? true : undefined), {
+      timeout: 15_000,
+      what: 'Programmed',
+    });
   });
 });

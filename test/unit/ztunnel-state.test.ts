@@ -289,7 +289,7 @@ describe('StateStore', () => {
       error = caught;
     }
     expect(error).toBeInstanceOf(AmbitError);
-    expect((error as AmbitError).code).toBe('AMBIT_ERR_SNAPSHOT');
+    expect((error as AmbitError).code).toBe('SNAPSHOT_INVALID');
     expect((error as Error).message).toContain('workloads[0] (default/x).ips[0]');
     expect((error as Error).message).toContain('policies[0] (default/p).rules[0].from[0].ipBlocks[0]');
     expect(s.version).toBe('1');

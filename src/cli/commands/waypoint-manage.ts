@@ -162,7 +162,7 @@ async function enrollNamespace(client: ControlApiClient, options: Options): Prom
   const current = document.metadata.labels?.[USE_WAYPOINT_LABEL];
   if (current !== undefined && current !== name && !options.overwrite) {
     throw new AmbitError(
-      'AMBIT_ERR_LABEL_EXISTS',
+      'CONFLICT',
       `namespace ${namespace} already uses waypoint ${current}: add --overwrite to replace it`,
     );
   }
@@ -209,7 +209,7 @@ async function waitProgrammed(client: ControlApiClient, options: Options): Promi
     }
     if (Date.now() > deadline) {
       throw new AmbitError(
-        'AMBIT_ERR_TIMEOUT',
+        'TIMEOUT',
         `waypoint ${options.namespace}/${options.name} is not Programmed after ${DEFAULT_WAIT_MS / 1000} s: ${programmed?.message ?? 'no status'}`,
       );
     }
@@ -268,7 +268,7 @@ async function status(options: Options): Promise<number> {
   );
   if (found.length === 0) {
     throw new AmbitError(
-      'AMBIT_ERR_NOT_FOUND',
+      'NOT_FOUND',
       `waypoint ${options.namespace}/${options.name} not found (see ambit waypoint list)`,
     );
   }

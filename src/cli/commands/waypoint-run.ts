@@ -99,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     rootCertPem = await readFile(caRoot, 'utf8');
   } catch (error) {
-    throw new AmbitError('AMBIT_ERR_CA_ROOT', `cannot read --ca-root ${caRoot}: ${errorMessage(error)}`);
+    throw new AmbitError('CA_FILES', `cannot read --ca-root ${caRoot}: ${errorMessage(error)}`);
   }
 
   const app = buildWaypointApp({

@@ -10,7 +10,6 @@ import { mkdir, readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { GrpcCertificateSigner } from '../../core/certs/ca-client.ts';
 import { CertificateManager } from '../../core/certs/manager.ts';
 import { ztunnelDiscovery } from '../../core/discovery/client.ts';
@@ -36,6 +35,7 @@ import { UdpDnsForwarder } from '../../ztunnel/dns/forwarder.ts';
 import { ZtunnelCaptureHandler } from '../../ztunnel/inpod/capture-handler.ts';
 import { snapshotProblems } from '../../ztunnel/state/validate.ts';
 import { Ztunnel } from '../../ztunnel/ztunnel.ts';
+import { parseCommandArgs } from '../args.ts';
 
 const USAGE = `Usage: ambit ztunnel --node NODE --control HOST:PORT --token-file FILE --ca-root FILE
                      --enroll-socket PATH [options]
@@ -92,12 +92,7 @@ function hostPort(value: string, flag: string): HostPort {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
-  try {
-    values = parseArgs({ args: argv, options: OPTIONS }).values;
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${USAGE}`);
-  }
+  const { values } = parseCommandArgs({ args: argv, options: OPTIONS }, USAGE);
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -117,7 +112,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     rootCertPem = await readFile(caRoot, 'utf8');
   } catch (error) {
-    throw new AmbitError('AMBIT_ERR_CA_ROOT', `cannot read --ca-root ${caRoot}: ${errorMessage(error)}`);
+    throw new AmbitError('CA_FILES', `cannot read --ca-root ${caRoot}: ${errorMessage(error)}`);
   }
 
   const log = createLogger('ztunnel', { node });

@@ -25,9 +25,9 @@ import {
 } from '../../core/labels.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { toL4Policy } from '../model/authorization.ts';
+import { resolveHost } from '../model/hosts.ts';
 import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
 import { serviceHostname } from '../model/services.ts';
-import { resolveHost } from '../model/views.ts';
 import { waypointServedHosts } from '../model/waypoints.ts';
 
 /** The HBONE port every waypoint listens on. */

@@ -15,6 +15,7 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { errorMessage } from '../errors.ts';
 import { splitHostPort } from '../net/host-port.ts';
 import { plainAddress } from '../net/ip.ts';
 import type { WorkloadCertificate } from '../tls/certificates.ts';
@@ -92,7 +93,7 @@ export class HboneServer {
       socket.once('close', () => this.#sockets.delete(socket));
     });
     this.server.on('tlsClientError', (error: Error, socket: TLSSocket) =>
-      options.onRefused('tls-handshake', describe(error), remoteOf(socket)),
+      options.onRefused('tls-handshake', errorMessage(error), remoteOf(socket)),
     );
     this.server.on('unknownProtocol', (socket: TLSSocket) => {
       options.onRefused(
@@ -225,10 +226,4 @@ export function respond(stream: ServerHttp2Stream, status: number): void {
 function remoteOf(socket: Socket | undefined): string | undefined {
   if (!socket?.remoteAddress) return undefined;
   return `${plainAddress(socket.remoteAddress)}:${socket.remotePort}`;
-}
-
-function describe(error: unknown): string {
-  const coded = error as { code?: unknown; message?: unknown };
-  const message = typeof coded.message === 'string' ? coded.message : String(error);
-  return typeof coded.code === 'string' ? `${coded.code}: ${message}` : message;
 }

@@ -53,10 +53,3 @@ export function connectTcp(
     });
   });
 }
-
-/** The error's code (ECONNREFUSED...) or message, for logs. */
-export function errorText(error: unknown): string {
-  const coded = error as { code?: unknown; message?: unknown };
-  if (typeof coded?.code === 'string') return coded.code;
-  return typeof coded?.message === 'string' ? coded.message : String(error);
-}

@@ -54,12 +54,12 @@ export class StateStore {
   readonly #cursors = new Map<string, number>();
   readonly #listeners = new Set<StateListener>();
 
-  /** Validates and installs a snapshot; throws `AMBIT_ERR_SNAPSHOT` (the caller NACKs) and keeps the old one. */
+  /** Validates and installs a snapshot; throws SNAPSHOT_INVALID (the caller NACKs) and keeps the old one. */
   apply(snapshot: NodeSnapshot): void {
     const problems = snapshotProblems(snapshot);
     if (problems.length > 0) {
       throw new AmbitError(
-        'AMBIT_ERR_SNAPSHOT',
+        'SNAPSHOT_INVALID',
         `snapshot ${JSON.stringify(snapshot.version)} refused: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? `; and ${problems.length - 10} more` : ''}`,
       );
     }
