@@ -3,8 +3,16 @@
  * request path asks ("which served port is VIP:port?", "which cluster is this name?", "who is at this IP?").
  * Replaced whole on every push, so a request sees one consistent version from start to end.
  */
-import type { Cluster, RouteTable, ServedPort, ServedService } from '../core/l7/types.ts';
+import type {
+  Cluster,
+  L7AuthorizationPolicy,
+  RouteTable,
+  ServedPort,
+  ServedService,
+} from '../core/l7/types.ts';
 import type { Service, WaypointSnapshot, Workload } from '../core/model/index.ts';
+import { ClusterBalancer, type EndpointLoad } from './balance/balancer.ts';
+import { l4Policies } from './pipeline/l4-policies.ts';
 
 /**
  * A waypoint snapshot with its compiled route table. (`WaypointSnapshot` carries the table once the
@@ -24,9 +32,15 @@ export class WaypointState {
   readonly #workloadsByIp = new Map<string, Workload>();
   readonly #workloadsByUid = new Map<string, Workload>();
   readonly #servicesByHostname = new Map<string, Service>();
+  readonly #balancers = new Map<string, ClusterBalancer>();
+  readonly #load: EndpointLoad;
+  /** The authorization policies as they apply to traffic proxied as bytes. */
+  readonly l4Authorization: L7AuthorizationPolicy[];
 
-  constructor(snapshot: WaypointConfig) {
+  constructor(snapshot: WaypointConfig, load: EndpointLoad) {
     this.snapshot = snapshot;
+    this.#load = load;
+    this.l4Authorization = l4Policies(snapshot.authorization);
     for (const service of snapshot.servedServices) {
       for (const port of service.ports) {
         for (const vip of service.vips) this.#targets.set(`${vip}|${port.port}`, { service, port });
@@ -48,6 +62,24 @@ export class WaypointState {
 
   cluster(name: string): Cluster | undefined {
     return this.#clusters.get(name);
+  }
+
+  /** The cluster of a Service port without subset: where traffic proxied as bytes goes. */
+  defaultCluster(hostname: string, port: number): Cluster | undefined {
+    for (const cluster of this.snapshot.clusters) {
+      if (cluster.hostname === hostname && cluster.port === port && cluster.subset === '') return cluster;
+    }
+    return undefined;
+  }
+
+  /** The cluster's balancer, built on first use and kept for this snapshot's lifetime. */
+  balancer(cluster: Cluster): ClusterBalancer {
+    let balancer = this.#balancers.get(cluster.name);
+    if (balancer === undefined) {
+      balancer = new ClusterBalancer(cluster, this.#load);
+      this.#balancers.set(cluster.name, balancer);
+    }
+    return balancer;
   }
 
   workloadByIp(ip: string): Workload | undefined {

@@ -4,16 +4,30 @@
  * with a certificate provider and snapshots of their own); knows nothing of how snapshots are fetched.
  */
 
+import type { Writable } from 'node:stream';
 import { type BackoffPolicy, backoffDelay } from '../core/backoff.ts';
 import { errorMessage } from '../core/errors.ts';
-import { type HboneRequest, HboneServer, respond } from '../core/hbone/server.ts';
+import { HbonePool } from '../core/hbone/pool.ts';
+import { type HboneRequest, HboneServer } from '../core/hbone/server.ts';
 import { DEFAULT_HBONE_TIMEOUTS, DEFAULT_POOL } from '../core/hbone/settings.ts';
 import type { Logger } from '../core/log.ts';
 import type { WaypointRef, WaypointSnapshot } from '../core/model/index.ts';
+import { WAYPOINT_PORTS } from '../core/ports.ts';
 import type { CertificateProvider } from '../core/tls/certificates.ts';
+import { SecureContextCache } from '../core/tls/contexts.ts';
+import { AccessLog } from './access-log.ts';
+import { clustersView, routesView } from './admin-views.ts';
+import { EndpointLoad } from './balance/balancer.ts';
 import { listenTcp, type Readiness, type WaypointAdminSource } from './endpoints.ts';
+import { RequestEngine, type TunnelContext } from './engine.ts';
+import { InboundHttpServers } from './inbound/http-servers.ts';
+import { proxyTcp } from './inbound/tcp.ts';
+import { acceptTunnel } from './inbound/tunnel.ts';
 import { WaypointMetrics } from './metrics.ts';
 import { WaypointState, withRouteTable } from './state.ts';
+import { Http1Upstream } from './upstream/http1.ts';
+import { Http2Upstream } from './upstream/http2.ts';
+import { UpstreamTunnels } from './upstream/tunnels.ts';
 
 const CERTIFICATE_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 15_000 };
 
@@ -24,12 +38,25 @@ export interface WaypointOptions {
   certificates: CertificateProvider;
   trustDomains: readonly string[];
   log: Logger;
+  /** Where endpoints' ztunnels take HBONE (15008; tests on loopback may differ). */
+  upstreamHbonePort?: number | undefined;
+  /** Access log sink (default: stdout); `null` turns access logging off. */
+  accessLog?: Writable | null | undefined;
+  random?: () => number;
 }
 
 export class Waypoint implements WaypointAdminSource {
   readonly metrics = new WaypointMetrics();
   readonly #options: WaypointOptions;
   readonly #trustDomains: ReadonlySet<string>;
+  readonly #load = new EndpointLoad();
+  readonly #contexts: SecureContextCache;
+  readonly #pool: HbonePool;
+  readonly #tunnels: UpstreamTunnels;
+  readonly #http1: Http1Upstream;
+  readonly #http2: Http2Upstream;
+  readonly #engine: RequestEngine;
+  readonly #servers: InboundHttpServers;
   #state: WaypointState | undefined;
   #hbone: HboneServer | undefined;
   #unsubscribe: (() => void) | undefined;
@@ -39,15 +66,59 @@ export class Waypoint implements WaypointAdminSource {
   constructor(options: WaypointOptions) {
     this.#options = options;
     this.#trustDomains = new Set(options.trustDomains);
+    this.#contexts = new SecureContextCache(options.certificates);
+    this.#pool = new HbonePool({
+      contexts: this.#contexts,
+      trustDomains: this.#trustDomains,
+      settings: DEFAULT_POOL,
+      timeouts: DEFAULT_HBONE_TIMEOUTS,
+    });
+    this.#tunnels = new UpstreamTunnels(
+      this.#pool,
+      options.identity,
+      options.upstreamHbonePort ?? WAYPOINT_PORTS.hbone,
+    );
+    this.#http1 = new Http1Upstream(this.#tunnels);
+    this.#http2 = new Http2Upstream(this.#tunnels);
+    const random = options.random ?? Math.random;
+    this.#engine = new RequestEngine({
+      tunnels: this.#tunnels,
+      http1: this.#http1,
+      http2: this.#http2,
+      load: this.#load,
+      metrics: this.metrics,
+      accessLog: new AccessLog(
+        options.accessLog === null ? undefined : (options.accessLog ?? process.stdout),
+      ),
+      random,
+    });
+    this.#servers = new InboundHttpServers(
+      {
+        request: (req, res, tunnel) => {
+          const current = this.#current(tunnel);
+          if (current === undefined) res.destroy();
+          else this.#engine.handle(req, res, current);
+        },
+        upgrade: (req, socket, head, tunnel) => {
+          const current = this.#current(tunnel);
+          if (current === undefined) socket.destroy();
+          else this.#engine.upgrade(req, socket, head, current);
+        },
+      },
+      this.metrics,
+    );
+    this.#tcpDeps = { tunnels: this.#tunnels, metrics: this.metrics, load: this.#load, random };
   }
+
+  readonly #tcpDeps: Parameters<typeof proxyTcp>[2];
 
   get identity(): string {
     return this.#options.identity;
   }
 
-  /** Installs a snapshot that passed `snapshotProblems`. */
+  /** Installs a snapshot that passed `snapshotProblems`; requests that start from now on use it. */
   applySnapshot(snapshot: WaypointSnapshot): void {
-    this.#state = new WaypointState(withRouteTable(snapshot));
+    this.#state = new WaypointState(withRouteTable(snapshot), this.#load);
     this.#options.log.info('configuration applied', {
       version: snapshot.version,
       services: this.#state.snapshot.servedServices.length,
@@ -101,16 +172,28 @@ export class Waypoint implements WaypointAdminSource {
     }
   }
 
-  /** Stops taking new tunnels and waits (up to `deadlineMs`) for requests in flight to finish. */
-  async drain(_deadlineMs: number): Promise<void> {
+  /**
+   * Stops taking new tunnels, tells HTTP/2 clients to go away and idle HTTP/1.1 connections to close, and
+   * waits (up to `deadlineMs`) for the requests in flight to finish.
+   */
+  async drain(deadlineMs: number): Promise<void> {
     this.#hbone?.server.close();
+    this.#servers.drain();
+    const deadline = Date.now() + deadlineMs;
+    while (this.#engine.active > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     this.#unsubscribe?.();
+    this.#servers.close();
     await this.#hbone?.close();
     this.#hbone = undefined;
+    await Promise.all([this.#http1.close(), this.#http2.close()]);
+    this.#pool.close();
+    this.#contexts.close();
   }
 
   configDump(): unknown {
@@ -118,16 +201,38 @@ export class Waypoint implements WaypointAdminSource {
   }
 
   routes(): unknown {
-    return this.#state?.snapshot.servedServices ?? [];
+    return this.#state ? routesView(this.#state.snapshot) : [];
   }
 
   clusters(): unknown {
-    return this.#state?.snapshot.clusters ?? [];
+    return this.#state ? clustersView(this.#state.snapshot, this.#load) : [];
   }
 
   #onTunnel(request: HboneRequest): void {
-    // The request engine is not wired yet: refuse rather than pass traffic around policy.
-    respond(request.stream, 503);
+    acceptTunnel(request, {
+      state: () => this.#state,
+      servers: this.#servers,
+      tcp: (stream, tunnel) => proxyTcp(stream, tunnel, this.#tcpDeps),
+      metrics: this.metrics,
+    }).catch((error: unknown) => {
+      this.#options.log.error('tunnel handler failed', { error: errorMessage(error) });
+      request.stream.destroy();
+    });
+  }
+
+  /**
+   * The tunnel's context under the current snapshot: a keep-alive connection's later requests see pushed
+   * config; a service no longer served by this waypoint gets nothing.
+   */
+  #current(tunnel: TunnelContext): TunnelContext | undefined {
+    const state = this.#state;
+    if (state === undefined) return undefined;
+    if (state === tunnel.state) return tunnel;
+    const target = state.target(tunnel.destinationIp, tunnel.destinationPort);
+    if (target === undefined) return undefined;
+    // Cached on the tunnel for its next requests.
+    Object.assign(tunnel, { state, target, source: state.workloadByIp(tunnel.client.ip) });
+    return tunnel;
   }
 
   async #refreshCertificate(): Promise<void> {
