@@ -6,12 +6,11 @@
  */
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { WAYPOINT_FOR_VALUES, type WaypointFor } from '../../control/model/waypoints.ts';
+import { WAYPOINT_FOR_VALUES, type WaypointFor, waypointGateway } from '../../control/model/waypoints.ts';
 import { CONTROL_SOCKET_ENV, type ControlApiClient } from '../../core/control-api/client.ts';
 import type { StoredResource } from '../../core/control-api/types.ts';
 import { AmbitError, UsageError } from '../../core/errors.ts';
 import { USE_WAYPOINT_LABEL, WAYPOINT_FOR_LABEL, WAYPOINT_GATEWAY_CLASS } from '../../core/labels.ts';
-import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { table } from '../../local/report.ts';
 import type { Command } from '../commands.ts';
 import { type ControlTarget, controlClient, printIssues } from '../control-support.ts';
@@ -88,23 +87,6 @@ function parseOptions(argv: string[]): { options: Options; positionals: string[]
       wait: values.wait ?? false,
       all: values.all ?? false,
       target: { socket: values.socket, name: values.cluster },
-    },
-  };
-}
-
-/** The Gateway `apply` writes: Istio's waypoint form (listener `mesh` on 15008, protocol HBONE). */
-export function waypointGateway(
-  name: string,
-  namespace: string,
-  scope: WaypointFor,
-): Record<string, unknown> {
-  return {
-    apiVersion: 'gateway.networking.k8s.io/v1',
-    kind: 'Gateway',
-    metadata: { name, namespace, labels: { [WAYPOINT_FOR_LABEL]: scope } },
-    spec: {
-      gatewayClassName: WAYPOINT_GATEWAY_CLASS,
-      listeners: [{ name: 'mesh', port: ZTUNNEL_PORTS.hbone, protocol: 'HBONE' }],
     },
   };
 }

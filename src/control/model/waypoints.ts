@@ -81,6 +81,23 @@ export function waypointBinding(
   return { name, namespace: source[USE_WAYPOINT_NAMESPACE_LABEL] ?? namespace };
 }
 
+/** The Gateway that declares a waypoint, in Istio's form (listener `mesh` on 15008, protocol HBONE). */
+export function waypointGateway(
+  name: string,
+  namespace: string,
+  scope: WaypointFor,
+): Record<string, unknown> {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    metadata: { name, namespace, labels: { [WAYPOINT_FOR_LABEL]: scope } },
+    spec: {
+      gatewayClassName: WAYPOINT_GATEWAY_CLASS,
+      listeners: [{ name: 'mesh', port: ZTUNNEL_PORTS.hbone, protocol: 'HBONE' }],
+    },
+  };
+}
+
 /** Whether a waypoint that serves `scope` takes the traffic of an object of `kind`. */
 export function servesKind(scope: WaypointFor, kind: BoundKind): boolean {
   return scope === 'all' || scope === kind;
