@@ -149,18 +149,7 @@ async function enrollNamespace(client: ControlApiClient, options: Options): Prom
     );
   }
   const local = await localCluster(options.target);
-  if (local) {
-    const [{ controlRequest }, { clusterDir, statePaths, stateRoot }] = await Promise.all([
-      import('../../local/supervisor/control.ts'),
-      import('../../local/state.ts'),
-    ]);
-    await controlRequest(statePaths(clusterDir(stateRoot(), local)), local, {
-      type: 'label',
-      target: { kind: 'namespace', name: namespace },
-      edit: { set: { [USE_WAYPOINT_LABEL]: name }, remove: [] },
-      overwrite: true,
-    });
-  } else {
+  if (!local || !(await labelThroughSupervisor(local, namespace, name))) {
     const labelled = {
       ...document,
       metadata: { ...document.metadata, labels: { ...document.metadata.labels, [USE_WAYPOINT_LABEL]: name } },
@@ -168,6 +157,30 @@ async function enrollNamespace(client: ControlApiClient, options: Options): Prom
     await client.apply([{ name: `namespace ${namespace}`, content: stringify(labelled) }]);
   }
   process.stdout.write(`namespace ${namespace} labelled with "${USE_WAYPOINT_LABEL}: ${name}"\n`);
+}
+
+/** False when the cluster does not have the namespace (it exists only in the control plane's config). */
+async function labelThroughSupervisor(
+  cluster: string,
+  namespace: string,
+  waypoint: string,
+): Promise<boolean> {
+  const [{ controlRequest }, { clusterDir, statePaths, stateRoot }] = await Promise.all([
+    import('../../local/supervisor/control.ts'),
+    import('../../local/state.ts'),
+  ]);
+  try {
+    await controlRequest(statePaths(clusterDir(stateRoot(), cluster)), cluster, {
+      type: 'label',
+      target: { kind: 'namespace', name: namespace },
+      edit: { set: { [USE_WAYPOINT_LABEL]: waypoint }, remove: [] },
+      overwrite: true,
+    });
+    return true;
+  } catch (error) {
+    if (error instanceof AmbitError && error.code === 'NOT_FOUND') return false;
+    throw error;
+  }
 }
 
 /** The local cluster whose control plane the target names, if it is one (not a socket given outright). */
