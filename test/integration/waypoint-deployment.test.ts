@@ -12,6 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waypointGateway } from '../../src/control/model/waypoints.ts';
 import { podNetns } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
 import { ambit } from '../support/cli.ts';
@@ -31,15 +32,7 @@ const clusterYaml = (name: string) =>
     clusterDoc(name),
     namespaceDoc('apps', { ambient: true, labels: { 'istio.io/use-waypoint': 'waypoint' } }),
     namespaceDoc('plain'),
-    {
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'Gateway',
-      metadata: { name: 'waypoint', namespace: 'apps' },
-      spec: {
-        gatewayClassName: 'istio-waypoint',
-        listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
-      },
-    },
+    waypointGateway('waypoint', 'apps', 'service'),
     echoPod('echo', { namespace: 'apps', node: 'n2', labels: { app: 'echo' }, tcp: true, version: 'v1' }),
     podDoc('client', { namespace: 'apps', node: 'n1' }),
     podDoc('outsider', { namespace: 'plain', node: 'n1' }),

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waypointGateway } from '../../src/control/model/waypoints.ts';
 import { podNetns } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
 import { ambit } from '../support/cli.ts';
@@ -40,15 +41,7 @@ const clusterYaml = (name: string) =>
   manifests(
     clusterDoc(name),
     namespaceDoc('apps', { ambient: true, labels: { 'istio.io/use-waypoint': 'waypoint' } }),
-    {
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'Gateway',
-      metadata: { name: 'waypoint', namespace: 'apps' },
-      spec: {
-        gatewayClassName: 'istio-waypoint',
-        listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
-      },
-    },
+    waypointGateway('waypoint', 'apps', 'service'),
     echoPod('echo-v1', {
       namespace: 'apps',
       node: 'n2',
