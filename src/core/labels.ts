@@ -8,6 +8,8 @@ export const USE_WAYPOINT_NAMESPACE_LABEL = 'istio.io/use-waypoint-namespace';
 export const WAYPOINT_GATEWAY_CLASS = 'istio-waypoint';
 /** On a waypoint Gateway: what traffic it handles (`service`, the default, `workload`, `all`, `none`). */
 export const WAYPOINT_FOR_LABEL = 'istio.io/waypoint-for';
+export const WAYPOINT_FOR_VALUES = ['service', 'workload', 'all', 'none'] as const;
+export type WaypointFor = (typeof WAYPOINT_FOR_VALUES)[number];
 /** On a Gateway's instances (pods): the Gateway they serve, as Gateway API implementations label them. */
 export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
 /** Namespace whose policies apply mesh-wide (Istio's default root namespace, so users' YAML carries over). */

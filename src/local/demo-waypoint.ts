@@ -5,7 +5,7 @@
  * 200 requests; then an L7 DENY by path that answers 403 for /admin/* while /hello still gets 200.
  */
 import { stringify } from 'yaml';
-import { waypointGateway } from '../control/model/waypoints.ts';
+import { waypointGateway } from '../core/config/waypoint-gateway.ts';
 import { ControlApiClient } from '../core/control-api/client.ts';
 import { USE_WAYPOINT_LABEL } from '../core/labels.ts';
 import { execInPod } from './exec.ts';

@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waypointGateway } from '../../src/control/model/waypoints.ts';
+import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { podNetns } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
 import { ambit } from '../support/cli.ts';

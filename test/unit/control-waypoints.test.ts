@@ -14,13 +14,13 @@ import {
   scopedBinding,
   servesKind,
   type WaypointDeclaration,
-  type WaypointFor,
   waypointFor,
 } from '../../src/control/model/waypoints.ts';
 import type { PodRecord } from '../../src/control/pods/pod-source.ts';
 import { formatIssue } from '../../src/core/config/issues.ts';
 import type { GatewaySpec } from '../../src/core/config/kinds/gateway.ts';
 import type { Resource } from '../../src/core/config/resource.ts';
+import type { WaypointFor } from '../../src/core/labels.ts';
 
 const WP = { name: 'wp', namespace: 'apps' };
 

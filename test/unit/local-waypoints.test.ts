@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseFiles } from '../../src/control/config/parse.ts';
 import { CONTROL_KINDS } from '../../src/control/kinds.ts';
-import { waypointGateway } from '../../src/control/model/waypoints.ts';
+import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { waypointChanges, waypointGateways, waypointPod } from '../../src/local/mesh/waypoints.ts';
 import { leastLoadedNode, placePod } from '../../src/local/pod-runtime.ts';
 import type { ClusterState, NodeRecord, PodRecord } from '../../src/local/types.ts';

@@ -6,11 +6,17 @@
  */
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { WAYPOINT_FOR_VALUES, type WaypointFor, waypointGateway } from '../../control/model/waypoints.ts';
+import { waypointGateway } from '../../core/config/waypoint-gateway.ts';
 import { CONTROL_SOCKET_ENV, type ControlApiClient } from '../../core/control-api/client.ts';
 import type { StoredResource } from '../../core/control-api/types.ts';
 import { AmbitError, UsageError } from '../../core/errors.ts';
-import { USE_WAYPOINT_LABEL, WAYPOINT_FOR_LABEL, WAYPOINT_GATEWAY_CLASS } from '../../core/labels.ts';
+import {
+  USE_WAYPOINT_LABEL,
+  WAYPOINT_FOR_LABEL,
+  WAYPOINT_FOR_VALUES,
+  WAYPOINT_GATEWAY_CLASS,
+  type WaypointFor,
+} from '../../core/labels.ts';
 import { table } from '../../local/report.ts';
 import type { Command } from '../commands.ts';
 import { type ControlTarget, controlClient, printIssues } from '../control-support.ts';

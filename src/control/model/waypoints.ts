@@ -13,7 +13,9 @@ import {
   USE_WAYPOINT_LABEL,
   USE_WAYPOINT_NAMESPACE_LABEL,
   WAYPOINT_FOR_LABEL,
+  WAYPOINT_FOR_VALUES,
   WAYPOINT_GATEWAY_CLASS,
+  type WaypointFor,
 } from '../../core/labels.ts';
 import type { Endpoint, Service, WaypointRef } from '../../core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
@@ -24,8 +26,6 @@ import { serviceHostname } from './services.ts';
 /** `istio.io/use-waypoint: none` opts an object out of its namespace's waypoint. */
 const NO_WAYPOINT = 'none';
 
-export const WAYPOINT_FOR_VALUES = ['service', 'workload', 'all', 'none'] as const;
-export type WaypointFor = (typeof WAYPOINT_FOR_VALUES)[number];
 /** What an object bound to a waypoint is: a Service (traffic to its VIP) or a workload (to a pod IP). */
 export type BoundKind = 'service' | 'workload';
 
@@ -79,23 +79,6 @@ export function waypointBinding(
   const name = source[USE_WAYPOINT_LABEL];
   if (name === undefined || name === NO_WAYPOINT || name === '') return undefined;
   return { name, namespace: source[USE_WAYPOINT_NAMESPACE_LABEL] ?? namespace };
-}
-
-/** The Gateway that declares a waypoint, in Istio's form (listener `mesh` on 15008, protocol HBONE). */
-export function waypointGateway(
-  name: string,
-  namespace: string,
-  scope: WaypointFor,
-): Record<string, unknown> {
-  return {
-    apiVersion: 'gateway.networking.k8s.io/v1',
-    kind: 'Gateway',
-    metadata: { name, namespace, labels: { [WAYPOINT_FOR_LABEL]: scope } },
-    spec: {
-      gatewayClassName: WAYPOINT_GATEWAY_CLASS,
-      listeners: [{ name: 'mesh', port: ZTUNNEL_PORTS.hbone, protocol: 'HBONE' }],
-    },
-  };
 }
 
 /** Whether a waypoint that serves `scope` takes the traffic of an object of `kind`. */

@@ -9,6 +9,7 @@ import { errorMessage } from '../../core/errors.ts';
 import { type HboneRefusal, HboneServer } from '../../core/hbone/server.ts';
 import { abort } from '../../core/net/splice.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
+import { type DrainResult, drainSessions, socketSession, totalDrained } from '../../core/server/drain.ts';
 import type { CertificateProvider } from '../../core/tls/certificates.ts';
 import type { PodContext, ProxyContext } from './context.ts';
 import { handleInbound } from './inbound.ts';
@@ -44,7 +45,12 @@ export class PodProxy {
     this.#deps = deps;
   }
 
-  /** Opens 15001 and 15006 now; 15008 follows when the pod's identity and certificate are there. */
+  /**
+   * Opens 15001 and 15006, and 15008 once the pod's identity and certificate are there. When the
+   * configuration already knows the pod, 15008 is open when this resolves, or it rejects: the enrollment
+   * is acknowledged on return, and a pod started before its inbound listener would see mesh traffic to it
+   * refused (its start is retried instead). A pod the configuration does not know yet gets 15008 later.
+   */
   async start(): Promise<void> {
     await this.#listen(ZTUNNEL_PORTS.outbound, (socket) => handleOutbound(this.#ctx, this.pod, socket));
     await this.#listen(ZTUNNEL_PORTS.inboundPlaintext, (socket) =>
@@ -52,7 +58,7 @@ export class PodProxy {
     );
     this.#unsubscribe.push(this.#ctx.state.subscribe(() => void this.#ensureHbone()));
     this.#unsubscribe.push(this.#deps.certificates.subscribe(() => void this.#refreshCertificate()));
-    await this.#ensureHbone();
+    await this.#ensureHbone({ retry: false });
   }
 
   /** Whether the inbound HBONE listener is up (the pod can receive mesh traffic). */
@@ -64,6 +70,20 @@ export class PodProxy {
     return this.#identity;
   }
 
+  /**
+   * Stops accepting on every listener of the pod and lets live connections finish: HBONE tunnels after
+   * GOAWAY, captured TCP connections when their ends close them. What is still open at the deadline is
+   * reset. The pod stays served until `stop`.
+   */
+  async drain(deadlineMs: number): Promise<DrainResult> {
+    for (const server of this.#servers) if (server.listening) server.close();
+    const results = await Promise.all([
+      drainSessions([...this.#sockets].map(socketSession), deadlineMs),
+      this.#hbone ? this.#hbone.close(deadlineMs) : { finished: 0, cut: 0 },
+    ]);
+    return totalDrained(results);
+  }
+
   /** Closes the listeners and every connection of the pod. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -73,7 +93,8 @@ export class PodProxy {
     const closing = this.#servers.map(
       (server) => new Promise<void>((resolve) => server.close(() => resolve())),
     );
-    if (this.#hbone) closing.push(this.#hbone.close());
+    // The pod is gone: its tunnels are reset, not drained (nothing may run on for it).
+    if (this.#hbone) closing.push(this.#hbone.close(0).then(() => undefined));
     await Promise.all(closing);
   }
 
@@ -98,7 +119,8 @@ export class PodProxy {
     this.#servers.push(server);
   }
 
-  async #ensureHbone(): Promise<void> {
+  /** Starts the inbound HBONE listener if it can; a failure is retried later, or thrown without `retry`. */
+  async #ensureHbone(options = { retry: true }): Promise<void> {
     if (this.#hbone || this.#hboneStarting || this.#stopped) return;
     const workload = this.#ctx.state.workloadByUid(this.pod.uid);
     if (!workload) return;
@@ -123,8 +145,9 @@ export class PodProxy {
       await this.pod.sockets.listen(server.server, ZTUNNEL_PORTS.hbone);
       this.#hbone = server;
       this.#identity = workload.identity;
-      if (this.#stopped) await server.close();
+      if (this.#stopped) await server.close(0);
     } catch (error) {
+      if (!options.retry) throw error;
       this.#ctx.log.warn('inbound HBONE listener not started yet; retrying', {
         pod: this.pod.uid,
         error: errorMessage(error),
