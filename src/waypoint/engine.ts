@@ -396,8 +396,7 @@ function routeReply(
   addResponseHeaders(headers, undefined);
   if (body !== undefined) headers['content-length'] = String(body.length);
   res.writeHead(status, headers as OutgoingHttpHeaders);
-  if (body === undefined) res.end();
-  else res.end(body);
+  endWith(res, body);
 }
 
 /**
@@ -425,7 +424,17 @@ export function localReply(res: DownstreamResponse, grpc: boolean, status: numbe
     'content-length': String(body.length),
     server: SERVER_NAME,
   });
-  res.end(body);
+  endWith(res, body);
+}
+
+/**
+ * Ends a response with its body. An empty body is never written as a chunk: Node's HTTP/1.1 server corks
+ * the head and the body into one vectored write, and over an HTTP/2 stream (our tunnel) a zero-length
+ * chunk in that write corrupts the head's first bytes.
+ */
+function endWith(res: DownstreamResponse, body: Buffer | undefined): void {
+  if (body === undefined || body.length === 0) res.end();
+  else res.end(body);
 }
 
 function appendHeader(headers: HeaderMap, name: string, value: string | string[] | undefined): void {

@@ -40,6 +40,8 @@ export interface WaypointOptions {
   log: Logger;
   /** Where endpoints' ztunnels take HBONE (15008; tests on loopback may differ). */
   upstreamHbonePort?: number | undefined;
+  /** The address upstream tunnels leave from (default: the kernel's choice, the pod IP in a pod). */
+  upstreamLocalAddress?: string | undefined;
   /** Access log sink (default: stdout); `null` turns access logging off. */
   accessLog?: Writable | null | undefined;
   random?: () => number;
@@ -77,6 +79,7 @@ export class Waypoint implements WaypointAdminSource {
       this.#pool,
       options.identity,
       options.upstreamHbonePort ?? WAYPOINT_PORTS.hbone,
+      options.upstreamLocalAddress,
     );
     this.#http1 = new Http1Upstream(this.#tunnels);
     this.#http2 = new Http2Upstream(this.#tunnels);
