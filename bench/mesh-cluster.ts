@@ -14,13 +14,15 @@
  *
  * Run as root: npm run bench:mesh -- [--seconds 5]
  */
+
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import type { ClusterReport } from '../src/local/report.ts';
-import { ambit, makeStateRoot, uniqueName, writeClusterFile } from '../test/support/local-cluster.ts';
+import { ambit } from '../test/support/cli.ts';
+import { makeStateRoot, uniqueName, writeClusterFile } from '../test/support/local-cluster.ts';
 import { TestCa } from '../test/support/test-ca.ts';
 import { APP_PORTS, cpuMs, type LatencyResult, rssMiB, sleep } from './support/load.ts';
 import type { LoadRun } from './support/load-client.ts';
@@ -168,7 +170,7 @@ async function main(): Promise<void> {
   const cleanup = () => {
     cleaning ??= (async () => {
       for (const p of stunnels) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
-      const down = await ambit(['local', 'down', '--name', name], root);
+      const down = await ambit(['local', 'down', '--name', name], { stateRoot: root });
       if (down.code !== 0) process.stderr.write(`ambit local down failed: ${down.stderr}\n`);
       rmSync(dir, { recursive: true, force: true });
       rmSync(root, { recursive: true, force: true });
@@ -183,10 +185,12 @@ async function main(): Promise<void> {
   }
   try {
     process.stdout.write(`bringing up local cluster ${name}...\n`);
-    const up = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], root);
+    const up = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
+      stateRoot: root,
+    });
     if (up.code !== 0) throw new Error(`ambit local up failed: ${up.stderr}`);
     const report = JSON.parse(
-      (await ambit(['local', 'status', '--name', name, '-o', 'json'], root)).stdout,
+      (await ambit(['local', 'status', '--name', name, '-o', 'json'], { stateRoot: root })).stdout,
     ) as ClusterReport;
     const pod = (namespace: string, podName: string) => {
       const found = report.pods.find((p) => p.namespace === namespace && p.name === podName);

@@ -3,9 +3,11 @@
  * by Service name through the mesh, the destination ztunnel reports the callers' mTLS identities, a DENY
  * policy stops the request and its deletion restores it, and the cluster is removed with nothing left.
  */
+
 import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ambit, leftovers, makeStateRoot, NOTHING_LEFT, uniqueName } from '../support/local-cluster.ts';
+import { ambit } from '../support/cli.ts';
+import { leftovers, makeStateRoot, NOTHING_LEFT, uniqueName } from '../support/local-cluster.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
 describe.runIf(canRunNetnsTests())('the demo', () => {
@@ -13,14 +15,16 @@ describe.runIf(canRunNetnsTests())('the demo', () => {
   const name = uniqueName('demo');
 
   afterAll(async () => {
-    await ambit(['local', 'down', '--name', name], stateRoot);
+    await ambit(['local', 'down', '--name', name], { stateRoot });
     rmSync(stateRoot, { recursive: true, force: true });
   });
 
   it('shows cross-node requests, mTLS identities and a policy taking effect, then cleans up', async () => {
-    const result = await ambit(['local', 'demo', '--name', name], stateRoot);
-    expect(result.stderr).not.toMatch(/request failed|did not/);
-    expect(result.code).toBe(0);
+    const result = await ambit(['local', 'demo', '--name', name], { stateRoot });
+    // On failure, the demo's own output says which step failed and why.
+    const transcript = `demo exit status ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+    expect(result.stdout + result.stderr, transcript).not.toMatch(/request failed|did not|internal error/);
+    expect(result.code, transcript).toBe(0);
     const out = result.stdout;
     expect(out).toMatch(
       /answered by pod echo-\S+ \(namespace demo, node node-2, version v\d\);\nit saw GET \/hello from (\d+\.){3}\d+:/,

@@ -9,12 +9,15 @@ import { createServer as createHttp2Server, type Http2Server, connect as http2Co
 import type { Server, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster, ClusterEndpoint, LoadBalancer, ServedPort } from '../../src/core/l7/types.ts';
+import { routeTableProblems } from '../../src/core/l7/validate.ts';
 import { createLogger } from '../../src/core/log.ts';
 import type { NodeSnapshot, Service, WaypointSnapshot, Workload } from '../../src/core/model/index.ts';
 import { createEchoHttpServer, type EchoReport } from '../../src/echo/http.ts';
 import { createEchoTcpServer } from '../../src/echo/tcp.ts';
 import { Waypoint } from '../../src/waypoint/waypoint.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
+import { eventually } from '../support/eventually.ts';
+import { quietLogs } from '../support/logging.ts';
 import { service, snapshot, workload } from '../support/mesh-fixtures.ts';
 import { sumOf } from '../support/metric-values.ts';
 import {
@@ -32,15 +35,7 @@ import {
   toCluster,
 } from '../support/route-table.ts';
 import { TestCa } from '../support/test-ca.ts';
-import {
-  createHarness,
-  eventually,
-  exchange,
-  type Harness,
-  listen,
-  podSockets,
-  quietLogs,
-} from '../support/ztunnel-harness.ts';
+import { createHarness, exchange, type Harness, listen, podSockets } from '../support/ztunnel-harness.ts';
 
 const APP_PORT = 8080;
 const GRPC_PORT = 9000;
@@ -60,7 +55,7 @@ describe('waypoint engine', () => {
   let zb: Ztunnel;
   let waypoint: Waypoint;
   let nodeSnapshot: NodeSnapshot;
-  let base: WaypointSnapshot & Record<string, unknown>;
+  let base: WaypointSnapshot;
   let client: Workload;
   let v1: Workload;
   let v2: Workload;
@@ -112,7 +107,7 @@ describe('waypoint engine', () => {
 
   /** Installs a route table: the base one with `reviews:80` routed by `routes` and extra clusters. */
   function install(ports: ServedPort[], clusters: Cluster[], extra: Partial<WaypointSnapshot> = {}): void {
-    waypoint.applySnapshot({
+    const table = {
       ...base,
       servedServices: [
         served(reviews, ports),
@@ -142,7 +137,10 @@ describe('waypoint engine', () => {
       ],
       authorization: [],
       ...extra,
-    } as WaypointSnapshot);
+    } as WaypointSnapshot;
+    // What the control plane would send: the discovery client refuses tables with problems.
+    expect(routeTableProblems(table)).toEqual([]);
+    waypoint.applySnapshot(table);
   }
 
   const allReviews = (lb?: LoadBalancer) =>
@@ -288,7 +286,7 @@ describe('waypoint engine', () => {
       workloads,
       services,
       trustBundle: [],
-    } as unknown as WaypointSnapshot & Record<string, unknown>;
+    } as unknown as WaypointSnapshot;
     install(defaultPort(), [allReviews()]);
     await waypoint.listen(ip(41), 15008);
   });
@@ -665,5 +663,7 @@ describe('waypoint engine', () => {
 });
 
 async function eventuallyText(chunks: Buffer[], text: string): Promise<void> {
-  await eventually(() => Buffer.concat(chunks).toString().includes(text), `"${text}" on the stream`);
+  await eventually(() => Buffer.concat(chunks).toString().includes(text), {
+    what: `"${text}" on the stream`,
+  });
 }

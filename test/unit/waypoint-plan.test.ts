@@ -2,7 +2,7 @@
  * The decision stages of a request (`planRequest`: policy -> route -> filters -> load balancing) over a
  * hand-built route table, as tables: what a request gets (a local reply with its flag, a route's own reply,
  * or a forward with its headers, path and endpoint), L7 authorization glued to the request's attributes,
- * the TCP view of L7 policies, and the snapshot boundary check.
+ * and the TCP view of L7 policies.
  */
 import { describe, expect, it } from 'vitest';
 import type { Cluster, L7AuthorizationPolicy, Route } from '../../src/core/l7/types.ts';
@@ -11,7 +11,7 @@ import { EndpointLoad } from '../../src/waypoint/balance/balancer.ts';
 import { l4Policies } from '../../src/waypoint/pipeline/l4-policies.ts';
 import { type Caller, type Plan, planRequest } from '../../src/waypoint/pipeline/plan.ts';
 import { parseRequest } from '../../src/waypoint/pipeline/request-view.ts';
-import { snapshotProblems, WaypointState, withRouteTable } from '../../src/waypoint/state.ts';
+import { WaypointState } from '../../src/waypoint/state.ts';
 import { service, workload } from '../support/mesh-fixtures.ts';
 import {
   cluster,
@@ -113,7 +113,7 @@ function stateWith(authorization: L7AuthorizationPolicy[] = [], table = routes):
     clusters: [v1Cluster, v2Cluster, downCluster, brokenCluster],
     authorization,
   } as unknown as WaypointSnapshot;
-  return new WaypointState(withRouteTable(snapshot), new EndpointLoad());
+  return new WaypointState(snapshot, new EndpointLoad());
 }
 
 function plan(state: WaypointState, method: string, url: string, headers: Record<string, string> = {}): Plan {
@@ -378,33 +378,5 @@ describe('L7 policies on traffic proxied as TCP', () => {
     ]);
     expect(allowed!.rules).toEqual([l4Only]);
     expect(denied!.rules).toEqual([l7Rule({ to: [l7Operation({ ports: [80] })] }), l7Rule()]);
-  });
-});
-
-describe('snapshot boundary', () => {
-  const base = {
-    version: '1',
-    waypoint: { name: 'w', namespace: 'default' },
-    workloads: [],
-    services: [],
-    trustBundle: [],
-  };
-  it.each([
-    ['no route table (a control plane without the compiler)', {}, []],
-    ['a list that is not one', { clusters: {} }, ['clusters is not a list']],
-    [
-      'a route naming an unknown cluster',
-      {
-        servedServices: [
-          served(reviews, [{ port: 80, protocol: 'http', routes: [route(forward(toCluster('nope')))] }]),
-        ],
-        clusters: [],
-      },
-      [
-        'reviews.default.svc.cluster.local:80 route VirtualService default/test[0] names unknown cluster nope',
-      ],
-    ],
-  ])('%s', (_name, extra, problems) => {
-    expect(snapshotProblems({ ...base, ...extra } as unknown as WaypointSnapshot)).toEqual(problems);
   });
 });

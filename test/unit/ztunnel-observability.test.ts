@@ -1,9 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import type { Failure } from '../../src/core/failure.ts';
+import type { Logger } from '../../src/core/log.ts';
 import type { CertificateRow, ServiceRow, WorkloadRow } from '../../src/ztunnel/admin-views.ts';
 import { duration, formatTable, renderConfigTable } from '../../src/ztunnel/config-tables.ts';
 import { LogLimiter } from '../../src/ztunnel/log-limit.ts';
 import { TRAFFIC_LABELS, trafficLabels, ZtunnelMetrics } from '../../src/ztunnel/metrics.ts';
+import { logConnections } from '../../src/ztunnel/proxy/access-log.ts';
+import { countConnections } from '../../src/ztunnel/proxy/connection-metrics.ts';
 import { ConnectionTracker } from '../../src/ztunnel/proxy/connections.ts';
+import { recordingLogger, silentLogger } from '../support/logging.ts';
 import { service, workload } from '../support/mesh-fixtures.ts';
 import { sumOf } from '../support/metric-values.ts';
 
@@ -60,45 +65,106 @@ describe('traffic labels', () => {
   });
 });
 
-describe('connection tracker', () => {
-  const silent = { debug() {}, info() {}, warn() {}, error() {}, enabled: () => false, child: () => silent };
+/** An outbound HBONE connection from client to server, as the outbound handler opens it. */
+const openOutbound = (tracker: ConnectionTracker) =>
+  tracker.open({
+    direction: 'outbound',
+    mode: 'hbone',
+    sourceIp: '10.0.0.1',
+    sourcePort: 1234,
+    destinationIp: '10.0.0.2',
+    destinationPort: 80,
+    parties: {
+      reporter: 'source',
+      source: client,
+      sourceIdentity: client.identity,
+      destination: server,
+      securityPolicy: 'mutual_tls',
+    },
+  });
 
+/** A tracker with the ztunnel's two subscribers: the TCP metrics and the access log. */
+function observedTracker(metrics: ZtunnelMetrics, log: Logger, idleMs = 0) {
+  const tracker = new ConnectionTracker(idleMs);
+  const counting = countConnections(tracker, metrics);
+  const unlog = logConnections(tracker, log);
+  onTestFinished(() => {
+    counting.unsubscribe();
+    unlog();
+    tracker.stop();
+  });
+  return { tracker, counting };
+}
+
+describe('connection tracker', () => {
   it('counts opens and closes, and adds bytes incrementally without double counting', async () => {
     const metrics = new ZtunnelMetrics();
-    const tracker = new ConnectionTracker(metrics, silent);
-    const connection = tracker.open({
-      direction: 'outbound',
-      mode: 'hbone',
-      sourceIp: '10.0.0.1',
-      sourcePort: 1234,
-      destinationIp: '10.0.0.2',
-      destinationPort: 80,
-      parties: {
-        reporter: 'source',
-        source: client,
-        sourceIdentity: client.identity,
-        destination: server,
-        securityPolicy: 'mutual_tls',
-      },
-    });
+    const { tracker, counting } = observedTracker(metrics, silentLogger);
+    const connection = openOutbound(tracker);
     connection.counters.upstream += 100;
     connection.counters.downstream += 40;
     expect(await sumOf(metrics.receivedBytes)).toBe(0);
-    tracker.flushBytes();
-    tracker.flushBytes();
+    counting.flushBytes();
+    counting.flushBytes();
     expect(await sumOf(metrics.receivedBytes)).toBe(100);
     expect(await sumOf(metrics.sentBytes)).toBe(40);
     connection.counters.upstream += 5;
-    tracker.close(connection, 'CONNECT', 'boom');
-    tracker.close(connection, 'CONNECT', 'twice');
+    tracker.close(connection, 'UpstreamConnectFailure', 'boom');
+    tracker.close(connection, 'UpstreamConnectFailure', 'twice');
     expect(await sumOf(metrics.receivedBytes)).toBe(105);
     expect(await sumOf(metrics.tcpOpened, { response_flags: '-' })).toBe(1);
     expect(await sumOf(metrics.tcpClosed, { response_flags: 'CONNECT' })).toBe(1);
     expect(tracker.list()).toEqual([]);
   });
 
+  it.each<[string, Failure | undefined, string | undefined, string, string]>([
+    ['a tunnel refused by policy', 'Denied', 'CONNECT 10.0.0.2:80 answered 403', 'DENY', 'denied'],
+    [
+      'an upstream that never answered',
+      'Timeout',
+      'no answer to CONNECT 10.0.0.2:80 within 5000 ms',
+      'CONNECT',
+      'failed',
+    ],
+    ['a connection that got through', undefined, undefined, '-', 'ok'],
+    ['a connection that got through, then broke', undefined, 'read ECONNRESET', '-', 'failed'],
+  ])(
+    'closes %s with its flags, and logs the detail of the error',
+    async (_what, failure, error, flags, result) => {
+      const metrics = new ZtunnelMetrics();
+      const { log, lines } = recordingLogger();
+      const { tracker } = observedTracker(metrics, log);
+      const connection = openOutbound(tracker);
+      tracker.close(connection, failure, error);
+      expect(await sumOf(metrics.tcpClosed, { response_flags: flags })).toBe(1);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]!.fields).toMatchObject({ result, 'dst.addr': '10.0.0.2:80' });
+      expect(lines[0]!.fields.error).toBe(error);
+      expect(lines[0]!.level).toBe(result === 'ok' ? 'info' : 'warn');
+    },
+  );
+
+  it("hands each subscriber its own tracker's events only", async () => {
+    const metricsA = new ZtunnelMetrics();
+    const metricsB = new ZtunnelMetrics();
+    const a = observedTracker(metricsA, silentLogger);
+    observedTracker(metricsB, silentLogger);
+    a.tracker.close(openOutbound(a.tracker), undefined);
+    expect(await sumOf(metricsA.tcpClosed)).toBe(1);
+    expect(await sumOf(metricsB.tcpOpened)).toBe(0);
+  });
+
+  it('publishes nothing once its subscribers are gone', async () => {
+    const metrics = new ZtunnelMetrics();
+    const tracker = new ConnectionTracker();
+    const counting = countConnections(tracker, metrics);
+    counting.unsubscribe();
+    tracker.close(openOutbound(tracker), undefined);
+    expect(await sumOf(metrics.tcpOpened)).toBe(0);
+  });
+
   it('cancels only connections that moved no byte for the idle period', () => {
-    const tracker = new ConnectionTracker(new ZtunnelMetrics(), silent, 1000);
+    const tracker = new ConnectionTracker(1000);
     tracker.stop();
     const open = () =>
       tracker.open({

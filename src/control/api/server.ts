@@ -3,9 +3,7 @@
  * config): JSON over HTTP, routes in `core/control-api/types.ts`. One bad request gets an error response,
  * never takes the process down.
  */
-import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
 import { ConfigError } from '../../core/config/issues.ts';
 import type {
   ApiErrorBody,
@@ -16,8 +14,9 @@ import type {
   PodInfo,
   StoredResource,
 } from '../../core/control-api/types.ts';
-import { AmbitError } from '../../core/errors.ts';
+import { AmbitError, asAmbitError, wireError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import { claimUnixSocket, listenUnixSocket, type UnixSocketOptions } from '../../core/server/unix-socket.ts';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
@@ -32,14 +31,6 @@ export interface ApiHandlers {
   listPods(): { pods: PodInfo[] };
 }
 
-class HttpError extends AmbitError {
-  readonly status: number;
-  constructor(status: number, code: string, message: string) {
-    super(code, message);
-    this.status = status;
-  }
-}
-
 function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -47,7 +38,7 @@ function readBody(req: IncomingMessage): Promise<unknown> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
-        reject(new HttpError(413, 'AMBIT_ERR_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
+        reject(new AmbitError('TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
         req.destroy();
         return;
       }
@@ -59,7 +50,7 @@ function readBody(req: IncomingMessage): Promise<unknown> {
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
       } catch {
-        reject(new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'request body is not JSON'));
+        reject(new AmbitError('BAD_REQUEST', 'request body is not JSON'));
       }
     });
   });
@@ -71,7 +62,7 @@ function configFiles(body: unknown): ConfigFile[] {
     !Array.isArray(files) ||
     !files.every((file) => typeof file?.name === 'string' && typeof file?.content === 'string')
   ) {
-    throw new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'expected {"files": [{"name": ..., "content": ...}]}');
+    throw new AmbitError('BAD_REQUEST', 'expected {"files": [{"name": ..., "content": ...}]}');
   }
   return files as ConfigFile[];
 }
@@ -91,7 +82,7 @@ async function route(handlers: ApiHandlers, req: IncomingMessage): Promise<unkno
       return handlers.delete(configFiles(body));
     case 'GET /v1/resources': {
       const kind = url.searchParams.get('kind');
-      if (!kind) throw new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'kind is required');
+      if (!kind) throw new AmbitError('BAD_REQUEST', 'kind is required');
       return {
         resources: handlers.get(
           kind,
@@ -105,15 +96,14 @@ async function route(handlers: ApiHandlers, req: IncomingMessage): Promise<unkno
     case 'PUT /v1/pods':
       return handlers.reportPod(body);
     case 'DELETE /v1/pods':
-      if (parts.length !== 4)
-        throw new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'use DELETE /v1/pods/<namespace>/<name>');
+      if (parts.length !== 4) throw new AmbitError('BAD_REQUEST', 'use DELETE /v1/pods/<namespace>/<name>');
       return handlers.removePod(parts[2]!, parts[3]!);
     case 'PUT /v1/nodes':
       if (parts.length !== 4 || parts[3] !== 'pods')
-        throw new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'use PUT /v1/nodes/<node>/pods');
+        throw new AmbitError('BAD_REQUEST', 'use PUT /v1/nodes/<node>/pods');
       return handlers.syncNodePods(parts[2]!, (body as { pods?: unknown } | undefined)?.pods);
     default:
-      throw new HttpError(404, 'AMBIT_ERR_NOT_FOUND', `no route ${method} ${url.pathname}`);
+      throw new AmbitError('NOT_FOUND', `no route ${method} ${url.pathname}`);
   }
 }
 
@@ -124,49 +114,32 @@ function send(res: ServerResponse, status: number, body: unknown): void {
     .end(payload);
 }
 
+/** The response to a failed request: the status the catalogue gives the error's code, and the error. */
 function errorBody(error: unknown): { status: number; body: ApiErrorBody } {
-  if (error instanceof ConfigError) {
-    return {
-      status: 422,
-      body: { error: { code: error.code, message: error.message, issues: [...error.issues] } },
-    };
-  }
-  if (error instanceof HttpError)
-    return { status: error.status, body: { error: { code: error.code, message: error.message } } };
-  if (error instanceof AmbitError)
-    return { status: 400, body: { error: { code: error.code, message: error.message } } };
-  return {
-    status: 500,
-    body: {
-      error: { code: 'AMBIT_ERR_INTERNAL', message: error instanceof Error ? error.message : String(error) },
-    },
-  };
+  const status = asAmbitError(error).spec.http;
+  const issues = error instanceof ConfigError ? { issues: [...error.issues] } : {};
+  return { status, body: { error: { ...wireError(error), ...issues } } };
 }
+
+/** What a second control plane on the same state directory is told. */
+const SOCKET_TAKEN: UnixSocketOptions = {
+  inUse: (socket) =>
+    new AmbitError(
+      'CONFLICT',
+      `a control plane already serves ${socket}: stop it, or use another --state-dir`,
+    ),
+};
 
 /**
  * Fails if another process answers on `socket` (another control plane on the same state dir); removes a stale
  * socket file left by a crash. Called before anything else is started.
  */
-export async function claimSocket(socket: string): Promise<void> {
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = connect(socket);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-  if (alive)
-    throw new AmbitError(
-      'AMBIT_ERR_ALREADY_RUNNING',
-      `a control plane already serves ${socket}: stop it, or use another --state-dir`,
-    );
-  rmSync(socket, { force: true });
+export function claimSocket(socket: string): Promise<void> {
+  return claimUnixSocket(socket, SOCKET_TAKEN);
 }
 
-/** Serves the API on `socket`, which `claimSocket` has checked. */
+/** Serves the API on `socket` (claimed again, then 0600). */
 export async function serveApi(socket: string, handlers: ApiHandlers, log: Logger): Promise<Server> {
-  rmSync(socket, { force: true });
   const server = createServer((req, res) => {
     route(handlers, req).then(
       (body) => send(res, 200, body),
@@ -178,13 +151,6 @@ export async function serveApi(socket: string, handlers: ApiHandlers, log: Logge
       },
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socket, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  chmodSync(socket, 0o600);
+  await listenUnixSocket(server, socket, SOCKET_TAKEN);
   return server;
 }

@@ -105,7 +105,11 @@ export function toL4Policy(resource: Resource<AuthorizationPolicySpec>, trustDom
 }
 
 /** `ns/sa` or `sa` (in the policy's namespace) as the principal Istio would give that service account. */
-function serviceAccountPrincipal(serviceAccount: string, namespace: string, trustDomain: string): string {
+export function serviceAccountPrincipal(
+  serviceAccount: string,
+  namespace: string,
+  trustDomain: string,
+): string {
   const [ns, sa] = serviceAccount.includes('/') ? serviceAccount.split('/', 2) : [namespace, serviceAccount];
   return `${trustDomain}/ns/${ns}/sa/${sa}`;
 }

@@ -20,8 +20,10 @@ import {
   type DiscoveryResponseMessage,
   discoveryService,
 } from '../grpc/protos.ts';
+import { routeTableProblems } from '../l7/validate.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { NodeSnapshot, WaypointRef, WaypointSnapshot } from '../model/index.ts';
+import { refuseIfProblems } from './refusal.ts';
 import {
   type AnySnapshot,
   assembleSnapshot,
@@ -255,7 +257,10 @@ export function ztunnelDiscovery(
   });
 }
 
-/** A waypoint's client: subscribes as its Gateway, from the node it runs on. */
+/**
+ * A waypoint's client: subscribes as its Gateway, from the node it runs on. Every snapshot's route table is
+ * checked (`routeTableProblems`) before the caller's own checks; a malformed one is NACKed.
+ */
 export function waypointDiscovery(
   options: Omit<DiscoveryClientOptions<WaypointSnapshot>, 'subscription'> & {
     node: string;
@@ -265,5 +270,9 @@ export function waypointDiscovery(
   return new DiscoveryClient<WaypointSnapshot>({
     ...options,
     subscription: { kind: 'waypoint', node: options.node, waypoint: options.waypoint },
+    validate: (snapshot) => {
+      refuseIfProblems('route table', routeTableProblems(snapshot));
+      options.validate?.(snapshot);
+    },
   });
 }

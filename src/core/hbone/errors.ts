@@ -1,34 +1,26 @@
-/** Why an HBONE CONNECT did not produce a tunnel, with a stable code for metrics, logs and tests. */
+/** Why an HBONE CONNECT did not produce a tunnel: one of the failures every proxy shares, with its code. */
 import { AmbitError } from '../errors.ts';
-
-export type HboneFailure =
-  /** The peer answered 401/403: denied by policy at the destination. */
-  | 'denied'
-  /** The peer answered 503: the app port refused or is unreachable. */
-  | 'upstream-unavailable'
-  /** The peer answered another non-200 status. */
-  | 'rejected'
-  /** TCP connect, TLS handshake or HTTP/2 setup with the peer failed. */
-  | 'connect-failed'
-  /** No answer to the CONNECT in time. */
-  | 'timeout'
-  /** The stream or its connection broke before the answer. */
-  | 'reset';
+import { type Failure, failureErrorCode } from '../failure.ts';
 
 export class HboneError extends AmbitError {
-  readonly failure: HboneFailure;
+  /**
+   * Denied (the peer answered 401/403), UpstreamConnectFailure (TCP, TLS or HTTP/2 setup failed, or the
+   * peer answered 503: the app port refused), UpstreamRejected (another non-200 status), Timeout (no answer
+   * to the CONNECT in time), UpstreamReset (the stream or its connection broke before the answer).
+   */
+  readonly failure: Failure;
   readonly status: number | undefined;
 
-  constructor(failure: HboneFailure, message: string, status?: number, options?: ErrorOptions) {
-    super(`AMBIT_ERR_HBONE_${failure.toUpperCase().replaceAll('-', '_')}`, message, options);
+  constructor(failure: Failure, message: string, status?: number, options?: ErrorOptions) {
+    super(failureErrorCode(failure), message, options);
     this.name = 'HboneError';
     this.failure = failure;
     this.status = status;
   }
 }
 
-export function failureOfStatus(status: number): HboneFailure {
-  if (status === 401 || status === 403) return 'denied';
-  if (status === 503) return 'upstream-unavailable';
-  return 'rejected';
+export function failureOfStatus(status: number): Failure {
+  if (status === 401 || status === 403) return 'Denied';
+  if (status === 503) return 'UpstreamConnectFailure';
+  return 'UpstreamRejected';
 }

@@ -199,7 +199,7 @@ class ControlPlaneSync {
     } catch (error) {
       this.#scheduleResync();
       throw new AmbitError(
-        'AMBIT_ERR_CONTROL_PLANE',
+        'UNAVAILABLE',
         `cannot tell the control plane ${what} (it is told again as soon as it answers): ${errorMessage(error)}`,
       );
     }

@@ -10,8 +10,7 @@ import { dirname } from 'node:path';
 import { AmbitError } from '../../core/errors.ts';
 import type { BackendChoice } from '../../redirect/backend/types.ts';
 import { enrollSocketPath } from '../../redirect/enroll/paths.ts';
-import { adminSocketPath } from '../../ztunnel/admin-client.ts';
-import { ZTUNNEL_NODE_FLAGS } from '../../ztunnel/config.ts';
+import { adminSocketPath, ZTUNNEL_NODE_FLAGS } from '../../ztunnel/index.ts';
 import type { ExtensionContext } from '../extensions.ts';
 import { systemProcess } from '../processes.ts';
 import type { ClusterState, NodeRecord, ProcessSpec } from '../types.ts';
@@ -29,7 +28,7 @@ export function nodeAgentKind(value = process.env[NODE_AGENT_ENV]): NodeAgentKin
   if (value === undefined || value === '' || value === 'ztunnel') return 'ztunnel';
   if (value === 'plain') return 'plain';
   throw new AmbitError(
-    'AMBIT_ERR_NODE_AGENT',
+    'USAGE',
     `$${NODE_AGENT_ENV}: expected ztunnel or plain, got ${JSON.stringify(value)}`,
   );
 }

@@ -3,19 +3,17 @@
  * request to an `EnrollmentHandler` (the capture agent). Requests run concurrently; the handler serialises
  * per pod. A malformed message ends that connection only; the agent and other connections go on.
  */
-import { mkdirSync, rmSync } from 'node:fs';
-import { chmod } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
-import { dirname } from 'node:path';
-import { AmbitError } from '../../core/errors.ts';
+import { AmbitError, asAmbitError, wireError } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
+import { listenUnixSocket } from '../../core/server/unix-socket.ts';
 import { readLines } from './lines.ts';
 import {
   type AgentMessage,
   type ClientMessage,
   type EnrolledPod,
   encodeMessage,
-  errorBody,
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   parseClientMessage,
@@ -46,22 +44,13 @@ export class EnrollmentServer {
    * there; removes a stale socket file left by a crashed one.
    */
   static async listen(socketPath: string, handler: EnrollmentHandler, log: Logger = createLogger('enroll')) {
-    mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
-    if (await answers(socketPath)) {
-      throw new AmbitError('AMBIT_ERR_AGENT_RUNNING', `another agent is already serving ${socketPath}`);
-    }
-    rmSync(socketPath, { force: true });
     const server = net.createServer();
     const self = new EnrollmentServer(socketPath, server);
     server.on('connection', (socket) => self.#serve(socket, handler, log));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    await listenUnixSocket(server, socketPath, {
+      directoryMode: 0o755,
+      inUse: (path) => new AmbitError('CONFLICT', `another agent is already serving ${path}`),
     });
-    await chmod(socketPath, 0o600);
     return self;
   }
 
@@ -73,11 +62,11 @@ export class EnrollmentServer {
       if (!socket.destroyed) socket.write(encodeMessage(message));
     };
     let refused = false;
-    const refuse = (code: string, message: string) => {
+    const refuse = (error: AmbitError) => {
       // Nothing after a refused message is acted on, even lines that arrived in the same chunk.
       refused = true;
-      log.warn('closing enrollment connection', { code, message });
-      send({ type: 'error', error: { code, message } });
+      log.warn('closing enrollment connection', { code: error.code, message: error.message });
+      send({ type: 'error', error: wireError(error) });
       socket.end();
     };
     let greeted = false;
@@ -86,7 +75,7 @@ export class EnrollmentServer {
     const track = (id: number, work: Promise<void>) => {
       const task = work.then(
         () => send({ type: 'ack', id }),
-        (error: unknown) => send({ type: 'nack', id, error: errorBody(error) }),
+        (error: unknown) => send({ type: 'nack', id, error: wireError(error) }),
       );
       inFlight.add(task);
       void task.finally(() => inFlight.delete(task));
@@ -96,14 +85,16 @@ export class EnrollmentServer {
       if (message.type === 'hello') {
         if (message.version !== PROTOCOL_VERSION) {
           return refuse(
-            'AMBIT_ERR_ENROLL_VERSION',
-            `protocol version ${message.version} is not supported (this agent speaks ${PROTOCOL_VERSION})`,
+            new AmbitError(
+              'BAD_REQUEST',
+              `protocol version ${message.version} is not supported (this agent speaks ${PROTOCOL_VERSION})`,
+            ),
           );
         }
         greeted = true;
         return send({ type: 'hello', version: PROTOCOL_VERSION });
       }
-      if (!greeted) return refuse('AMBIT_ERR_ENROLL_PROTOCOL', `expected hello first, got ${message.type}`);
+      if (!greeted) return refuse(new AmbitError('BAD_REQUEST', `expected hello first, got ${message.type}`));
       switch (message.type) {
         case 'add':
           snapshot.add(message.pod.uid);
@@ -133,12 +124,12 @@ export class EnrollmentServer {
         try {
           message = parseClientMessage(line);
         } catch (error) {
-          const body = errorBody(error);
-          return refuse(body.code, `bad message: ${body.message}`);
+          const { code, message } = asAmbitError(error);
+          return refuse(new AmbitError(code, `bad message: ${message}`));
         }
         onMessage(message);
       },
-      () => refuse('AMBIT_ERR_ENROLL_PROTOCOL', `message longer than ${MAX_MESSAGE_BYTES} bytes`),
+      () => refuse(new AmbitError('TOO_LARGE', `message longer than ${MAX_MESSAGE_BYTES} bytes`)),
     );
   }
 
@@ -148,15 +139,4 @@ export class EnrollmentServer {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     rmSync(this.socketPath, { force: true });
   }
-}
-
-function answers(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.connect(socketPath);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
 }

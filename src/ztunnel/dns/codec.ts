@@ -3,6 +3,7 @@
  * with compression pointers, defensively: a hostile packet gets FORMERR, never a crash or a loop) and write
  * a response (the question echoed, A/AAAA answers pointing at it).
  */
+import { AmbitError } from '../../core/errors.ts';
 import { canonicalIp, parseIp } from '../../core/net/ip.ts';
 
 export const DNS_TYPE = { A: 1, AAAA: 28 } as const;
@@ -30,12 +31,12 @@ export interface DnsQuery {
   questionEnd: number;
 }
 
-export class DnsFormatError extends Error {
+export class DnsFormatError extends AmbitError {
   /** The query id, when the header was readable (so that a FORMERR can be sent back). */
   readonly id: number | undefined;
 
   constructor(message: string, id?: number) {
-    super(message);
+    super('BAD_REQUEST', message);
     this.name = 'DnsFormatError';
     this.id = id;
   }

@@ -4,9 +4,9 @@
  * 2-byte length (RFC 1035 4.2.2); idle TCP clients are closed.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { errorMessage } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
-import { errorText } from '../proxy/context.ts';
 import type { DatagramEndpoint, PodSockets } from '../proxy/sockets.ts';
 import { buildErrorResponse, RCODE, type Rcode } from './codec.ts';
 import type { DnsForwarder } from './forwarder.ts';
@@ -64,7 +64,7 @@ export class DnsServer {
     } catch (error) {
       this.#options.metrics.dnsUpstreamFailures.inc();
       if (this.#options.log.enabled('debug'))
-        this.#options.log.debug('DNS upstream failed', { name: local.name, error: errorText(error) });
+        this.#options.log.debug('DNS upstream failed', { name: local.name, error: errorMessage(error) });
       this.#count(asker, RCODE.SERVFAIL, 'upstream');
       return buildErrorResponse(id, RCODE.SERVFAIL);
     }
@@ -84,7 +84,7 @@ export class DnsServer {
     });
     const tcp = createServer({ allowHalfOpen: false }, (socket) => this.#serveTcp(socket));
     tcp.on('error', (error) =>
-      this.#options.log.error('DNS TCP listener error', { error: errorText(error) }),
+      this.#options.log.error('DNS TCP listener error', { error: errorMessage(error) }),
     );
     await sockets.listen(tcp, port);
     this.#tcp = tcp;

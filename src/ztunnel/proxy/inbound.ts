@@ -5,11 +5,12 @@
  * when the app port refuses, 400 when the CONNECT is not for this pod.
  */
 import type { Socket } from 'node:net';
+import { errorMessage } from '../../core/errors.ts';
 import { parseBaggage } from '../../core/hbone/headers.ts';
 import { type HboneRequest, respond } from '../../core/hbone/server.ts';
 import { canonicalIp } from '../../core/net/ip.ts';
 import { abort, splice } from '../../core/net/splice.ts';
-import { connectTcp, errorText, type PodContext, type ProxyContext } from './context.ts';
+import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
 
 export async function handleInbound(
   ctx: ProxyContext,
@@ -79,7 +80,7 @@ export async function handleInbound(
     const by = decision.policy
       ? `${decision.policy.namespace}/${decision.policy.name}`
       : 'no ALLOW policy matched';
-    ctx.tracker.close(connection, 'DENY', `denied (${decision.reason}: ${by})`);
+    ctx.tracker.close(connection, 'Denied', `denied (${decision.reason}: ${by})`);
     return;
   }
   let app: Socket;
@@ -95,7 +96,7 @@ export async function handleInbound(
     );
   } catch (error) {
     respond(stream, 503);
-    ctx.tracker.close(connection, 'CONNECT', errorText(error));
+    ctx.tracker.close(connection, 'UpstreamConnectFailure', errorMessage(error));
     return;
   }
   respond(stream, 200);
@@ -104,7 +105,7 @@ export async function handleInbound(
     abort(app);
   };
   const result = await splice(stream, app, connection.counters);
-  ctx.tracker.close(connection, '-', result.error);
+  ctx.tracker.close(connection, undefined, result.error);
 }
 
 /** A stand-in workload from the client's baggage, for telemetry only (never for policy). */

@@ -5,11 +5,13 @@
  * identity is known and its certificate issued. Renewed certificates reach the HBONE listener as they come.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { errorMessage } from '../../core/errors.ts';
 import { type HboneRefusal, HboneServer } from '../../core/hbone/server.ts';
 import { abort } from '../../core/net/splice.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
+import { type DrainResult, drainSessions, socketSession, totalDrained } from '../../core/server/drain.ts';
 import type { CertificateProvider } from '../../core/tls/certificates.ts';
-import { errorText, type PodContext, type ProxyContext } from './context.ts';
+import type { PodContext, ProxyContext } from './context.ts';
 import { handleInbound } from './inbound.ts';
 import { handleInboundPlaintext } from './inbound-plaintext.ts';
 import { handleOutbound } from './outbound.ts';
@@ -43,7 +45,12 @@ export class PodProxy {
     this.#deps = deps;
   }
 
-  /** Opens 15001 and 15006 now; 15008 follows when the pod's identity and certificate are there. */
+  /**
+   * Opens 15001 and 15006, and 15008 once the pod's identity and certificate are there. When the
+   * configuration already knows the pod, 15008 is open when this resolves, or it rejects: the enrollment
+   * is acknowledged on return, and a pod started before its inbound listener would see mesh traffic to it
+   * refused (its start is retried instead). A pod the configuration does not know yet gets 15008 later.
+   */
   async start(): Promise<void> {
     await this.#listen(ZTUNNEL_PORTS.outbound, (socket) => handleOutbound(this.#ctx, this.pod, socket));
     await this.#listen(ZTUNNEL_PORTS.inboundPlaintext, (socket) =>
@@ -51,7 +58,7 @@ export class PodProxy {
     );
     this.#unsubscribe.push(this.#ctx.state.subscribe(() => void this.#ensureHbone()));
     this.#unsubscribe.push(this.#deps.certificates.subscribe(() => void this.#refreshCertificate()));
-    await this.#ensureHbone();
+    await this.#ensureHbone({ retry: false });
   }
 
   /** Whether the inbound HBONE listener is up (the pod can receive mesh traffic). */
@@ -63,6 +70,20 @@ export class PodProxy {
     return this.#identity;
   }
 
+  /**
+   * Stops accepting on every listener of the pod and lets live connections finish: HBONE tunnels after
+   * GOAWAY, captured TCP connections when their ends close them. What is still open at the deadline is
+   * reset. The pod stays served until `stop`.
+   */
+  async drain(deadlineMs: number): Promise<DrainResult> {
+    for (const server of this.#servers) if (server.listening) server.close();
+    const results = await Promise.all([
+      drainSessions([...this.#sockets].map(socketSession), deadlineMs),
+      this.#hbone ? this.#hbone.close(deadlineMs) : { finished: 0, cut: 0 },
+    ]);
+    return totalDrained(results);
+  }
+
   /** Closes the listeners and every connection of the pod. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -72,7 +93,8 @@ export class PodProxy {
     const closing = this.#servers.map(
       (server) => new Promise<void>((resolve) => server.close(() => resolve())),
     );
-    if (this.#hbone) closing.push(this.#hbone.close());
+    // The pod is gone: its tunnels are reset, not drained (nothing may run on for it).
+    if (this.#hbone) closing.push(this.#hbone.close(0).then(() => undefined));
     await Promise.all(closing);
   }
 
@@ -85,19 +107,20 @@ export class PodProxy {
         this.#ctx.log.error('connection handler failed', {
           pod: this.pod.uid,
           port,
-          error: errorText(error),
+          error: errorMessage(error),
         });
         abort(socket);
       });
     });
     server.on('error', (error) =>
-      this.#ctx.log.error('listener error', { pod: this.pod.uid, port, error: errorText(error) }),
+      this.#ctx.log.error('listener error', { pod: this.pod.uid, port, error: errorMessage(error) }),
     );
     await this.pod.sockets.listen(server, port);
     this.#servers.push(server);
   }
 
-  async #ensureHbone(): Promise<void> {
+  /** Starts the inbound HBONE listener if it can; a failure is retried later, or thrown without `retry`. */
+  async #ensureHbone(options = { retry: true }): Promise<void> {
     if (this.#hbone || this.#hboneStarting || this.#stopped) return;
     const workload = this.#ctx.state.workloadByUid(this.pod.uid);
     if (!workload) return;
@@ -113,7 +136,7 @@ export class PodProxy {
         windows: this.#ctx.pool.settings,
         onConnect: (request) => {
           handleInbound(this.#ctx, this.pod, request).catch((error: unknown) => {
-            this.#ctx.log.error('inbound handler failed', { pod: this.pod.uid, error: errorText(error) });
+            this.#ctx.log.error('inbound handler failed', { pod: this.pod.uid, error: errorMessage(error) });
             request.stream.destroy();
           });
         },
@@ -122,11 +145,12 @@ export class PodProxy {
       await this.pod.sockets.listen(server.server, ZTUNNEL_PORTS.hbone);
       this.#hbone = server;
       this.#identity = workload.identity;
-      if (this.#stopped) await server.close();
+      if (this.#stopped) await server.close(0);
     } catch (error) {
+      if (!options.retry) throw error;
       this.#ctx.log.warn('inbound HBONE listener not started yet; retrying', {
         pod: this.pod.uid,
-        error: errorText(error),
+        error: errorMessage(error),
       });
       this.#retryTimer = setTimeout(() => void this.#ensureHbone(), CERTIFICATE_RETRY_MS);
       this.#retryTimer.unref();
@@ -146,7 +170,7 @@ export class PodProxy {
     } catch (error) {
       this.#ctx.log.error('could not install a renewed certificate', {
         pod: this.pod.uid,
-        error: errorText(error),
+        error: errorMessage(error),
       });
     }
   }

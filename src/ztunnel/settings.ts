@@ -1,4 +1,5 @@
 /** The ztunnel's process flags, socket mark and timeouts (Istio's defaults); its ports are in `core/ports.ts`. */
+import { PROXY_SOCKET_MARK } from '../core/capture-handler.ts';
 import { DEFAULT_HBONE_TIMEOUTS, type HboneTimeouts } from '../core/hbone/settings.ts';
 
 /**
@@ -9,7 +10,7 @@ import { DEFAULT_HBONE_TIMEOUTS, type HboneTimeouts } from '../core/hbone/settin
 export const ZTUNNEL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
 /** Mark on every socket the ztunnel opens inside a pod, so that the pod's rules never capture it again. */
-export const ZTUNNEL_SOCKET_MARK = 0x539;
+export const ZTUNNEL_SOCKET_MARK = PROXY_SOCKET_MARK;
 
 export interface TimeoutSettings extends HboneTimeouts {
   /** How long a new pod's connections wait for its workload to appear in the config before failing closed. */
