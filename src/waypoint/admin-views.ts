@@ -4,8 +4,8 @@
  * in flight.
  */
 
+import type { WaypointSnapshot } from '../core/model/index.ts';
 import { type EndpointLoad, endpointKey } from './balance/balancer.ts';
-import type { WaypointConfig } from './state.ts';
 
 export interface RouteRow {
   service: string;
@@ -16,7 +16,7 @@ export interface RouteRow {
   action: string;
 }
 
-export function routesView(snapshot: WaypointConfig): RouteRow[] {
+export function routesView(snapshot: WaypointSnapshot): RouteRow[] {
   const rows: RouteRow[] = [];
   for (const service of snapshot.servedServices) {
     for (const port of service.ports) {
@@ -55,7 +55,7 @@ export interface ClusterRow {
   endpoints: { address: string; workload: string; health: 'HEALTHY' | 'UNHEALTHY'; activeRequests: number }[];
 }
 
-export function clustersView(snapshot: WaypointConfig, load: EndpointLoad): ClusterRow[] {
+export function clustersView(snapshot: WaypointSnapshot, load: EndpointLoad): ClusterRow[] {
   return snapshot.clusters.map((cluster) => {
     const lb = cluster.policy.loadBalancer;
     return {

@@ -4,19 +4,18 @@
  * order (stop accepting, let requests in flight finish within the drain deadline, close the rest). The CLI
  * (`ambit waypoint run`) only parses flags and calls this.
  */
-import type { Server } from 'node:http';
 import { GrpcCertificateSigner } from '../core/certs/ca-client.ts';
 import { CertificateManager } from '../core/certs/manager.ts';
 import { waypointDiscovery } from '../core/discovery/client.ts';
 import type { ControlPlaneConnection } from '../core/grpc/credentials.ts';
+import { DEFAULT_HBONE_TIMEOUTS } from '../core/hbone/settings.ts';
 import { spiffeUri } from '../core/identity.ts';
 import type { Logger } from '../core/log.ts';
-import { serveMetrics } from '../core/metrics-server.ts';
 import type { WaypointRef } from '../core/model/index.ts';
 import type { HostPort } from '../core/net/host-port.ts';
+import type { HttpEndpoint } from '../core/server/http.ts';
 import { ManagedCertificates } from '../core/tls/managed-certificates.ts';
-import { createReadinessServer, createWaypointAdminServer, listenTcp, listenUnix } from './endpoints.ts';
-import { snapshotProblems } from './state.ts';
+import { serveWaypointEndpoints } from './admin.ts';
 import { Waypoint } from './waypoint.ts';
 
 export interface WaypointAppOptions {
@@ -31,7 +30,7 @@ export interface WaypointAppOptions {
     metrics: HostPort;
     readiness: HostPort;
   };
-  /** How long requests in flight may run on after a stop was asked for (Envoy's drain; default 5 s). */
+  /** How long requests in flight may run on after a stop was asked for (default: the HBONE drain timeout). */
   drainMs?: number | undefined;
   log: Logger;
 }
@@ -43,8 +42,6 @@ export interface WaypointApp {
   /** Drains and closes everything; safe to call more than once. */
   stop(): Promise<void>;
 }
-
-const DEFAULT_DRAIN_MS = 5_000;
 
 export function buildWaypointApp(options: WaypointAppOptions): WaypointApp {
   const { log } = options;
@@ -68,10 +65,6 @@ export function buildWaypointApp(options: WaypointAppOptions): WaypointApp {
     connection: options.connection,
     node: options.node,
     waypoint: options.waypoint,
-    validate: (snapshot) => {
-      const problems = snapshotProblems(snapshot);
-      if (problems.length > 0) throw new Error(problems.slice(0, 10).join('; '));
-    },
     log: log.child('discovery'),
   });
   discovery.onSnapshot((snapshot) => {
@@ -79,33 +72,15 @@ export function buildWaypointApp(options: WaypointAppOptions): WaypointApp {
     waypoint.applySnapshot(snapshot);
   });
 
-  const servers: Server[] = [];
-  let metricsClose: (() => Promise<void>) | undefined;
+  let endpoints: HttpEndpoint[] = [];
   let stopped: Promise<void> | undefined;
-  const serve = async (server: Server, listen: (server: Server) => Promise<void>) => {
-    await listen(server);
-    servers.push(server);
-  };
 
   return {
     waypoint,
     async start() {
       discovery.start();
       const { listen } = options;
-      await serve(createWaypointAdminServer(waypoint), (s) =>
-        listenTcp(s, listen.admin.host, listen.admin.port),
-      );
-      if (listen.adminSocket !== undefined) {
-        const path = listen.adminSocket;
-        // A unix socket and a TCP port cannot share a server: a second one serves the same admin API.
-        await serve(createWaypointAdminServer(waypoint), (s) => listenUnix(s, path));
-      }
-      const metrics = await serveMetrics(waypoint.metrics.registry, listen.metrics.host, listen.metrics.port);
-      metricsClose = metrics.close;
-      await serve(
-        createReadinessServer(() => waypoint.readiness()),
-        (s) => listenTcp(s, listen.readiness.host, listen.readiness.port),
-      );
+      endpoints = await serveWaypointEndpoints(waypoint, listen);
       // In the background: the certificate may take a while (the CA knows the pod only once it is reported).
       void waypoint
         .listen(listen.hbone.host, listen.hbone.port)
@@ -115,13 +90,13 @@ export function buildWaypointApp(options: WaypointAppOptions): WaypointApp {
     },
     stop() {
       stopped ??= (async () => {
-        await waypoint.drain(options.drainMs ?? DEFAULT_DRAIN_MS);
-        discovery.close();
+        // The data path drains first; the endpoints stay up meanwhile, so the drain can be watched on them.
+        await waypoint.drain(options.drainMs ?? DEFAULT_HBONE_TIMEOUTS.drainMs);
         await waypoint.close();
+        discovery.close();
         certificates.close();
         signer.close();
-        await metricsClose?.();
-        await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+        await Promise.all(endpoints.map((endpoint) => endpoint.close()));
       })();
       return stopped;
     },

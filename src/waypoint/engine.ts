@@ -83,6 +83,10 @@ interface Progress {
 
 const UPSTREAM_FAILED = 'upstream connect error or disconnect/reset before headers';
 
+function ignore(): void {
+  // Errors of streams whose failure is already handled through their close.
+}
+
 function newProgress(): Progress {
   return {
     flags: '-',
@@ -187,6 +191,9 @@ export class RequestEngine {
       return localReply(res, grpc, 503, UPSTREAM_FAILED);
     }
     progress.upstreamMs = performance.now() - sentAt;
+    // The body may fail or be torn down (the client went away) at any point from here on; `relayBody`
+    // reports it, and an error must never go unhandled (it would take the process down).
+    response.body.on('error', ignore);
 
     // Stage: response filters.
     const responseHeaders = forwardableHeaders(response.headers);
@@ -342,6 +349,7 @@ function counted(body: Readable, progress: Progress): Readable {
     },
   });
   body.once('error', (error) => counter.destroy(error));
+  counter.on('error', ignore);
   return body.pipe(counter);
 }
 
@@ -372,7 +380,7 @@ function relayBody(
         resolve();
       });
     });
-    body.once('error', () => {
+    body.on('error', () => {
       progress.flags = progress.flags === '-' ? 'UPE' : progress.flags;
       res.destroy();
       resolve();
@@ -396,8 +404,7 @@ function routeReply(
   addResponseHeaders(headers, undefined);
   if (body !== undefined) headers['content-length'] = String(body.length);
   res.writeHead(status, headers as OutgoingHttpHeaders);
-  if (body === undefined) res.end();
-  else res.end(body);
+  endWith(res, body);
 }
 
 /**
@@ -425,7 +432,17 @@ export function localReply(res: DownstreamResponse, grpc: boolean, status: numbe
     'content-length': String(body.length),
     server: SERVER_NAME,
   });
-  res.end(body);
+  endWith(res, body);
+}
+
+/**
+ * Ends a response with its body. An empty body is never written as a chunk: Node's HTTP/1.1 server corks
+ * the head and the body into one vectored write, and over an HTTP/2 stream (our tunnel) a zero-length
+ * chunk in that write corrupts the head's first bytes.
+ */
+function endWith(res: DownstreamResponse, body: Buffer | undefined): void {
+  if (body === undefined || body.length === 0) res.end();
+  else res.end(body);
 }
 
 function appendHeader(headers: HeaderMap, name: string, value: string | string[] | undefined): void {

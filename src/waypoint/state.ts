@@ -3,22 +3,10 @@
  * request path asks ("which served port is VIP:port?", "which cluster is this name?", "who is at this IP?").
  * Replaced whole on every push, so a request sees one consistent version from start to end.
  */
-import type {
-  Cluster,
-  L7AuthorizationPolicy,
-  RouteTable,
-  ServedPort,
-  ServedService,
-} from '../core/l7/types.ts';
+import type { Cluster, L7AuthorizationPolicy, ServedPort, ServedService } from '../core/l7/types.ts';
 import type { Service, WaypointSnapshot, Workload } from '../core/model/index.ts';
 import { ClusterBalancer, type EndpointLoad } from './balance/balancer.ts';
 import { l4Policies } from './pipeline/l4-policies.ts';
-
-/**
- * A waypoint snapshot with its compiled route table. (`WaypointSnapshot` carries the table once the
- * compiler lands in `main`; until then the lists are checked at the boundary by `snapshotProblems`.)
- */
-export type WaypointConfig = WaypointSnapshot & RouteTable;
 
 export interface ServedTarget {
   service: ServedService;
@@ -26,7 +14,7 @@ export interface ServedTarget {
 }
 
 export class WaypointState {
-  readonly snapshot: WaypointConfig;
+  readonly snapshot: WaypointSnapshot;
   readonly #targets = new Map<string, ServedTarget>();
   readonly #clusters = new Map<string, Cluster>();
   readonly #workloadsByIp = new Map<string, Workload>();
@@ -37,7 +25,7 @@ export class WaypointState {
   /** The authorization policies as they apply to traffic proxied as bytes. */
   readonly l4Authorization: L7AuthorizationPolicy[];
 
-  constructor(snapshot: WaypointConfig, load: EndpointLoad) {
+  constructor(snapshot: WaypointSnapshot, load: EndpointLoad) {
     this.snapshot = snapshot;
     this.#load = load;
     this.l4Authorization = l4Policies(snapshot.authorization);
@@ -93,49 +81,4 @@ export class WaypointState {
   service(hostname: string): Service | undefined {
     return this.#servicesByHostname.get(hostname);
   }
-}
-
-/** The route table's lists; a control plane that predates the compiler sends none of them (nothing served). */
-const TABLE_LISTS = ['servedServices', 'clusters', 'authorization'] as const;
-
-/**
- * What makes a snapshot unusable (the discovery client NACKs it and the previous one keeps serving): lists
- * that are not lists, routes naming clusters that are not in the table.
- */
-export function snapshotProblems(received: WaypointSnapshot): string[] {
-  const problems: string[] = [];
-  const fields = received as unknown as Partial<Record<string, unknown>>;
-  for (const field of [...TABLE_LISTS, 'workloads', 'services']) {
-    const value = fields[field];
-    if (value !== undefined && !Array.isArray(value)) problems.push(`${field} is not a list`);
-  }
-  if (problems.length > 0) return problems;
-  const snapshot = withRouteTable(received);
-  const clusters = new Set(snapshot.clusters.map((cluster) => cluster.name));
-  for (const service of snapshot.servedServices) {
-    for (const port of service.ports) {
-      for (const route of port.routes) {
-        if (route.action.kind !== 'forward') continue;
-        for (const backend of route.action.backends) {
-          if (backend.kind === 'cluster' && !clusters.has(backend.cluster)) {
-            problems.push(
-              `${service.hostname}:${port.port} route ${route.origin.kind} ${route.origin.namespace}/${route.origin.name}[${route.origin.rule}] names unknown cluster ${backend.cluster}`,
-            );
-          }
-        }
-      }
-    }
-  }
-  return problems;
-}
-
-/** The snapshot with every route-table list present (absent ones empty). */
-export function withRouteTable(received: WaypointSnapshot): WaypointConfig {
-  const fields = received as unknown as Partial<RouteTable>;
-  return {
-    ...received,
-    servedServices: fields.servedServices ?? [],
-    clusters: fields.clusters ?? [],
-    authorization: fields.authorization ?? [],
-  };
 }

@@ -13,18 +13,20 @@ import { DEFAULT_HBONE_TIMEOUTS, DEFAULT_POOL } from '../core/hbone/settings.ts'
 import type { Logger } from '../core/log.ts';
 import type { WaypointRef, WaypointSnapshot } from '../core/model/index.ts';
 import { WAYPOINT_PORTS } from '../core/ports.ts';
+import type { Readiness } from '../core/server/http.ts';
+import { listen } from '../core/server/listen.ts';
 import type { CertificateProvider } from '../core/tls/certificates.ts';
 import { SecureContextCache } from '../core/tls/contexts.ts';
 import { AccessLog } from './access-log.ts';
+import type { WaypointEndpointSource } from './admin.ts';
 import { clustersView, routesView } from './admin-views.ts';
 import { EndpointLoad } from './balance/balancer.ts';
-import { listenTcp, type Readiness, type WaypointAdminSource } from './endpoints.ts';
 import { RequestEngine, type TunnelContext } from './engine.ts';
 import { InboundHttpServers } from './inbound/http-servers.ts';
 import { proxyTcp } from './inbound/tcp.ts';
 import { acceptTunnel } from './inbound/tunnel.ts';
 import { WaypointMetrics } from './metrics.ts';
-import { WaypointState, withRouteTable } from './state.ts';
+import { WaypointState } from './state.ts';
 import { Http1Upstream } from './upstream/http1.ts';
 import { Http2Upstream } from './upstream/http2.ts';
 import { UpstreamTunnels } from './upstream/tunnels.ts';
@@ -40,12 +42,14 @@ export interface WaypointOptions {
   log: Logger;
   /** Where endpoints' ztunnels take HBONE (15008; tests on loopback may differ). */
   upstreamHbonePort?: number | undefined;
+  /** The address upstream tunnels leave from (default: the kernel's choice, the pod IP in a pod). */
+  upstreamLocalAddress?: string | undefined;
   /** Access log sink (default: stdout); `null` turns access logging off. */
   accessLog?: Writable | null | undefined;
   random?: () => number;
 }
 
-export class Waypoint implements WaypointAdminSource {
+export class Waypoint implements WaypointEndpointSource {
   readonly metrics = new WaypointMetrics();
   readonly #options: WaypointOptions;
   readonly #trustDomains: ReadonlySet<string>;
@@ -77,6 +81,7 @@ export class Waypoint implements WaypointAdminSource {
       this.#pool,
       options.identity,
       options.upstreamHbonePort ?? WAYPOINT_PORTS.hbone,
+      options.upstreamLocalAddress,
     );
     this.#http1 = new Http1Upstream(this.#tunnels);
     this.#http2 = new Http2Upstream(this.#tunnels);
@@ -116,9 +121,9 @@ export class Waypoint implements WaypointAdminSource {
     return this.#options.identity;
   }
 
-  /** Installs a snapshot that passed `snapshotProblems`; requests that start from now on use it. */
+  /** Installs an accepted snapshot (its route table checked at the client); requests from now on use it. */
   applySnapshot(snapshot: WaypointSnapshot): void {
-    this.#state = new WaypointState(withRouteTable(snapshot), this.#load);
+    this.#state = new WaypointState(snapshot, this.#load);
     this.#options.log.info('configuration applied', {
       version: snapshot.version,
       services: this.#state.snapshot.servedServices.length,
@@ -154,7 +159,7 @@ export class Waypoint implements WaypointAdminSource {
           onConnect: (request) => this.#onTunnel(request),
           onRefused: (reason) => this.metrics.refused.inc({ reason }),
         });
-        await listenTcp(server.server, host, port);
+        await listen(server.server, { host, port });
         this.#hbone = server;
         this.#unsubscribe = certificates.subscribe(() => void this.#refreshCertificate());
         return;
@@ -177,19 +182,18 @@ export class Waypoint implements WaypointAdminSource {
    * waits (up to `deadlineMs`) for the requests in flight to finish.
    */
   async drain(deadlineMs: number): Promise<void> {
-    this.#hbone?.server.close();
+    this.#closed = true;
     this.#servers.drain();
-    const deadline = Date.now() + deadlineMs;
-    while (this.#engine.active > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    // Stops accepting, GOAWAY to every source ztunnel; tunnels still open at the deadline are reset.
+    await this.#hbone?.close(deadlineMs);
+    this.#hbone = undefined;
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     this.#unsubscribe?.();
     this.#servers.close();
-    await this.#hbone?.close();
+    await this.#hbone?.close(0);
     this.#hbone = undefined;
     await Promise.all([this.#http1.close(), this.#http2.close()]);
     this.#pool.close();

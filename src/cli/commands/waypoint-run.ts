@@ -6,14 +6,14 @@
  * unix socket). Runs until SIGINT/SIGTERM, then drains.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { AmbitError, errorMessage, UsageError } from '../../core/errors.ts';
+import { AmbitError, errorMessage } from '../../core/errors.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
 import { createLogger } from '../../core/log.ts';
-import { type HostPort, splitHostPort } from '../../core/net/host-port.ts';
 import { readNodeToken } from '../../core/node-credentials.ts';
 import { WAYPOINT_PORTS } from '../../core/ports.ts';
 import { buildWaypointApp } from '../../waypoint/app.ts';
+import { parseCommandArgs } from '../args.ts';
+import { hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
 
 const USAGE = `Usage: ambit waypoint run --name GATEWAY --namespace NS --node NODE --control HOST:PORT
                           --token-file FILE --ca-root FILE [options]
@@ -53,32 +53,10 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function required(value: string | undefined, flag: string): string {
-  if (value === undefined || value === '') throw new UsageError(`missing --${flag}\n\n${USAGE}`);
-  return value;
-}
-
-function port(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 65535)
-    throw new UsageError(`--${flag}: not a port: ${JSON.stringify(value)}`);
-  return parsed;
-}
-
-function hostPort(value: string, flag: string): HostPort {
-  const address = splitHostPort(value);
-  if (!address) throw new UsageError(`--${flag}: expected HOST:PORT, got ${JSON.stringify(value)}`);
-  return address;
-}
+const required = (value: string | undefined, flag: string) => requiredFlag(value, flag, USAGE);
 
 export async function run(argv: string[]): Promise<number> {
-  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
-  try {
-    values = parseArgs({ args: argv, options: OPTIONS }).values;
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${USAGE}`);
-  }
+  const { values } = parseCommandArgs({ args: argv, options: OPTIONS }, USAGE);
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -87,13 +65,13 @@ export async function run(argv: string[]): Promise<number> {
   const namespace = required(values.namespace, 'namespace');
   const node = required(values.node, 'node');
   const control = required(values.control, 'control');
-  hostPort(control, 'control');
+  hostPortFlag(control, 'control');
   const tokenFile = required(values['token-file'], 'token-file');
   const caRoot = required(values['ca-root'], 'ca-root');
-  const hbone = hostPort(values.hbone ?? `0.0.0.0:${WAYPOINT_PORTS.hbone}`, 'hbone');
-  const admin = hostPort(values.admin ?? `127.0.0.1:${WAYPOINT_PORTS.admin}`, 'admin');
-  const metricsPort = port(values['metrics-port'], 'metrics-port', WAYPOINT_PORTS.metrics);
-  const readinessPort = port(values['readiness-port'], 'readiness-port', WAYPOINT_PORTS.readiness);
+  const hbone = hostPortFlag(values.hbone ?? `0.0.0.0:${WAYPOINT_PORTS.hbone}`, 'hbone');
+  const admin = hostPortFlag(values.admin ?? `127.0.0.1:${WAYPOINT_PORTS.admin}`, 'admin');
+  const metricsPort = portFlag(values['metrics-port'], 'metrics-port', WAYPOINT_PORTS.metrics);
+  const readinessPort = portFlag(values['readiness-port'], 'readiness-port', WAYPOINT_PORTS.readiness);
   readNodeToken(tokenFile); // a missing or empty token is a usage problem: say so now, not on every call
   let rootCertPem: string;
   try {

@@ -49,7 +49,7 @@ export class Http2Upstream implements UpstreamClient {
         const { [constants.HTTP2_HEADER_STATUS]: status, ...rest } = received;
         resolve({ status: Number(status), headers: rest as HeaderMap, body: stream, trailers });
       });
-      stream.once('error', (error) =>
+      stream.on('error', (error) =>
         reject(new UpstreamFailure('UR', `upstream reset the stream: ${error.message}`, { cause: error })),
       );
       stream.once('close', () =>

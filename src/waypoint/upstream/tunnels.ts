@@ -24,11 +24,18 @@ export class UpstreamTunnels {
   readonly #pool: HbonePool;
   readonly #sourceIdentity: string;
   readonly #hbonePort: number;
+  readonly #localAddress: string | undefined;
 
-  constructor(pool: HbonePool, sourceIdentity: string, hbonePort: number) {
+  /**
+   * `localAddress`: the address tunnels leave from. In a pod the kernel picks the pod IP; on a shared
+   * loopback (tests) it must be set to the waypoint's address, since destination ztunnels recognise their
+   * waypoint by address and identity together.
+   */
+  constructor(pool: HbonePool, sourceIdentity: string, hbonePort: number, localAddress?: string) {
     this.#pool = pool;
     this.#sourceIdentity = sourceIdentity;
     this.#hbonePort = hbonePort;
+    this.#localAddress = localAddress;
   }
 
   open(target: TunnelTarget): Promise<ClientHttp2Stream> {
@@ -41,7 +48,8 @@ export class UpstreamTunnels {
       sourceKey: 'waypoint',
       authority: joinHostPort(target.ip, target.port),
       headers: { forwarded: forwardedFor(target.client.ip, target.client.port) },
-      dial: () => connect({ host: target.ip, port: peerPort, noDelay: true }),
+      dial: () =>
+        connect({ host: target.ip, port: peerPort, noDelay: true, localAddress: this.#localAddress }),
     });
   }
 }
