@@ -16,6 +16,8 @@ describe('ambit errors', () => {
     ['ztunnel', ['ztunnel', '--bogus'], 'Usage: ambit ztunnel'],
     ['local', ['local', 'status', '--bogus'], 'Usage: ambit local'],
     ['echo', ['echo', '--bogus'], 'Usage: ambit echo'],
+    ['waypoint apply', ['waypoint', 'apply', '--bogus'], 'Usage: ambit waypoint apply'],
+    ['waypoint list', ['waypoint', 'list', '--for', 'everything'], 'Usage: ambit waypoint list'],
   ])('ambit %s refuses a bad argument with its help, no stack trace', async (_command, args, usage) => {
     const result = await ambit(args);
     expect(result.code, result.stderr).toBe(ERRORS.USAGE.exit);
