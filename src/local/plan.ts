@@ -39,6 +39,7 @@ import {
   podVethName,
   routeMetric,
 } from './names.ts';
+import { allocateNodePorts } from './services/node-ports.ts';
 import type { ClusterState, NodeRecord, PodRecord, ServiceRecord } from './types.ts';
 
 /** The unprivileged user pods run as unless their securityContext says otherwise (`nobody`). */
@@ -156,6 +157,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
   const dnsVIP = hostAddress(spec.serviceCIDR, DNS_VIP_OFFSET);
   const serviceResources = ofKind(resources, SERVICE_KIND).filter(checkNamespace);
   const clusterIPs = allocateClusterIPs(serviceResources, spec.serviceCIDR, dnsVIP, problem);
+  const servicePorts = allocateNodePorts(serviceResources, problem);
 
   sortByDocument(issues, resources);
   if (issues.some((issue) => issue.severity === 'error')) return { issues };
@@ -184,8 +186,10 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
       name: resource.metadata.name,
       namespace: resource.metadata.namespace!,
       labels: resource.metadata.labels,
+      type: resource.spec.type,
+      sessionAffinity: resource.spec.sessionAffinity,
       clusterIP: clusterIPs.get(resource),
-      ports: resource.spec.ports,
+      ports: servicePorts.get(resource)!,
       selector,
       podUids,
     };

@@ -4,7 +4,7 @@
  * cluster's shape is static once up; only the labels of namespaces and pods change while it runs
  * (`ambit local label`, applied and written back by the supervisor, the file's only writer after `up`).
  */
-import type { PortProtocol, RestartPolicy, ServicePortSpec } from '../core/config/kinds/core.ts';
+import type { PortProtocol, RestartPolicy, ServicePortSpec, ServiceSpec } from '../core/config/kinds/core.ts';
 
 export interface AddressPlan {
   podCIDR: string;
@@ -82,8 +82,11 @@ export interface ServiceRecord {
   name: string;
   namespace: string;
   labels: Record<string, string>;
+  type: ServiceSpec['type'];
+  sessionAffinity?: ServiceSpec['sessionAffinity'];
   /** Undefined for a headless Service (`clusterIP: None`). */
   clusterIP: string | undefined;
+  /** With `nodePort` allocated for NodePort and LoadBalancer Services. */
   ports: ServicePortSpec[];
   selector: Record<string, string> | undefined;
   /** uids of the pods the selector matches. */

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildQuery, DNS_TYPE, parseResponse, RCODE } from '../../src/core/dns/codec.ts';
 import type { NodeSnapshot } from '../../src/core/model/index.ts';
 import {
   createAdminServer,
@@ -23,7 +24,6 @@ import {
 } from '../../src/ztunnel/admin.ts';
 import { DEFAULT_POOL, DEFAULT_TIMEOUTS } from '../../src/ztunnel/config.ts';
 import { splice } from '../../src/ztunnel/copy.ts';
-import { buildQuery, DNS_TYPE, parseResponse, RCODE } from '../../src/ztunnel/dns/codec.ts';
 import { UdpDnsForwarder } from '../../src/ztunnel/dns/forwarder.ts';
 import { HbonePool } from '../../src/ztunnel/hbone/pool.ts';
 import { HboneServer, respond } from '../../src/ztunnel/hbone/server.ts';

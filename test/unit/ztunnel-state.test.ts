@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AmbitError } from '../../src/core/errors.ts';
-import { canonicalIp, cidrContains, parseCidr, parseIp } from '../../src/ztunnel/state/ip.ts';
+import { canonicalIp, cidrContains, parseCidr, parseIp } from '../../src/core/ip.ts';
 import { resolveMtlsMode } from '../../src/ztunnel/state/peer-auth.ts';
 import { routeOutbound, splitHostPort } from '../../src/ztunnel/state/route.ts';
 import { StateStore } from '../../src/ztunnel/state/store.ts';

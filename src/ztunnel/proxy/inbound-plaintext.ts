@@ -4,8 +4,8 @@
  * still applies, without a peer identity. Counted with `connection_security_policy="unknown"`.
  */
 import type { Socket } from 'node:net';
+import { canonicalIp } from '../../core/ip.ts';
 import { abort, splice } from '../copy.ts';
-import { canonicalIp } from '../state/ip.ts';
 import { connectTcp, errorText, type PodContext, type ProxyContext, plainAddress } from './context.ts';
 
 export async function handleInboundPlaintext(

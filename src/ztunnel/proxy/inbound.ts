@@ -5,10 +5,10 @@
  * when the app port refuses, 400 when the CONNECT is not for this pod.
  */
 import type { Socket } from 'node:net';
+import { canonicalIp } from '../../core/ip.ts';
 import { abort, splice } from '../copy.ts';
 import { parseBaggage } from '../hbone/headers.ts';
 import { type HboneRequest, respond } from '../hbone/server.ts';
-import { canonicalIp } from '../state/ip.ts';
 import { connectTcp, errorText, type PodContext, type ProxyContext } from './context.ts';
 
 export async function handleInbound(

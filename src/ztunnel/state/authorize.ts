@@ -10,8 +10,8 @@
  *   principal of a plaintext connection) matches no positive field and is excluded by no negative field.
  */
 import { parseSpiffeUri } from '../../core/identity.ts';
+import { type CidrBlock, cidrContains, type IpAddress, parseCidr, parseIp } from '../../core/ip.ts';
 import type { L4Condition, L4Policy, L4Rule, L4Source, L4Target, Workload } from '../../core/model/index.ts';
-import { type CidrBlock, cidrContains, type IpAddress, parseCidr, parseIp } from './ip.ts';
 import { policyApplies } from './selector.ts';
 
 export interface ConnectionAttributes {

@@ -1,6 +1,7 @@
 /** The ztunnel's view of the mesh and the decisions made from it (lookups, load balancing, policy). */
+
+export { canonicalIp, parseCidr, parseIp } from '../../core/ip.ts';
 export { type AuthorizationResult, authorize, type ConnectionAttributes } from './authorize.ts';
-export { canonicalIp, parseCidr, parseIp } from './ip.ts';
 export { type EffectiveMtlsMode, resolveMtlsMode } from './peer-auth.ts';
 export {
   joinHostPort,

@@ -4,6 +4,7 @@
  * A snapshot is validated as a whole before it replaces the current one; a refused snapshot changes nothing.
  */
 import { AmbitError } from '../../core/errors.ts';
+import { canonicalIp } from '../../core/ip.ts';
 import type {
   L4Policy,
   NodeSnapshot,
@@ -14,7 +15,6 @@ import type {
   Workload,
 } from '../../core/model/index.ts';
 import { type AuthorizationResult, authorize, type ConnectionAttributes } from './authorize.ts';
-import { canonicalIp } from './ip.ts';
 import { type EffectiveMtlsMode, resolveMtlsMode } from './peer-auth.ts';
 import { policyApplies } from './selector.ts';
 import { snapshotProblems } from './validate.ts';

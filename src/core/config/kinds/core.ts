@@ -323,10 +323,21 @@ export interface ServicePortSpec {
   targetPort: number | string;
   protocol: PortProtocol;
   appProtocol?: string | undefined;
+  /** NodePort and LoadBalancer Services: the port on every node (30000-32767); allocated when not given. */
+  nodePort?: number | undefined;
 }
 
+/** The node-port range of Kubernetes' API server default (`--service-node-port-range`). */
+export const NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
+
+/** Kubernetes' default `sessionAffinityConfig.clientIP.timeoutSeconds` (3 hours). */
+export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800;
+
 export interface ServiceSpec {
-  type: 'ClusterIP';
+  /** LoadBalancer behaves as NodePort here: there is no load balancer in front of the nodes. */
+  type: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  /** ClientIP: a client keeps its endpoint for `timeoutSeconds` after its last connection. */
+  sessionAffinity?: { timeoutSeconds: number } | undefined;
   /** Undefined: a Service without selector (its endpoints are not derived from pods). */
   selector?: Record<string, string> | undefined;
   ports: ServicePortSpec[];
@@ -355,10 +366,12 @@ export const SERVICE_KIND: KindDefinition<ServiceSpec> = {
     }
     const spec = doc
       .child('spec')
-      .object(['type', 'selector', 'ports', 'clusterIP', 'sessionAffinity'], { required: true });
+      .object(['type', 'selector', 'ports', 'clusterIP', 'sessionAffinity', 'sessionAffinityConfig'], {
+        required: true,
+      });
     if (!spec) return undefined;
-    spec.child('type').oneOf(['ClusterIP'] as const);
-    spec.child('sessionAffinity').oneOf(['None'] as const);
+    const type = spec.child('type').oneOf(['ClusterIP', 'NodePort', 'LoadBalancer'] as const) ?? 'ClusterIP';
+    const sessionAffinity = parseSessionAffinity(spec);
     const selector = spec.child('selector').present ? spec.child('selector').labels() : undefined;
     const clusterIP = parseClusterIP(spec.child('clusterIP'));
     const headless = clusterIP === 'None';
@@ -375,13 +388,33 @@ export const SERVICE_KIND: KindDefinition<ServiceSpec> = {
             item.child('name').error('required when a Service has more than one port');
           }
           numbers(item.child('port'), `${port.port}/${port.protocol}`);
+          if (port.nodePort !== undefined && type === 'ClusterIP') {
+            item.child('nodePort').error('only NodePort and LoadBalancer Services have node ports');
+          }
           return port;
         },
         { required: !headless, nonEmpty: !headless },
       ) ?? [];
-    return { type: 'ClusterIP', selector, ports, clusterIP };
+    if (headless && type !== 'ClusterIP') {
+      spec.child('type').error(`a headless Service (clusterIP: None) cannot be of type ${type}`);
+    }
+    return { type, sessionAffinity, selector, ports, clusterIP };
   },
 };
+
+function parseSessionAffinity(spec: Field): ServiceSpec['sessionAffinity'] {
+  const affinity = spec.child('sessionAffinity').oneOf(['None', 'ClientIP'] as const) ?? 'None';
+  const config = spec.child('sessionAffinityConfig');
+  if (config.present && !config.object(['clientIP'])) return undefined;
+  const clientIP = config.child('clientIP');
+  if (clientIP.present && !clientIP.object(['timeoutSeconds'])) return undefined;
+  const timeoutSeconds = clientIP.child('timeoutSeconds').integer({ min: 1, max: 86400 });
+  if (affinity === 'None') {
+    if (config.present) config.error('only allowed with sessionAffinity: ClientIP');
+    return undefined;
+  }
+  return { timeoutSeconds: timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS };
+}
 
 function parseClusterIP(field: Field): string | undefined {
   const value = field.string();
@@ -407,10 +440,10 @@ function parseServicePort(item: Field): ServicePortSpec | undefined {
     pattern: QUALIFIED_NAME,
     patternHint: 'use a protocol name such as http, http2, grpc or tcp, optionally with a domain/ prefix',
   });
-  if (item.child('nodePort').present) item.child('nodePort').error('node ports are not supported');
+  const nodePort = item.child('nodePort').integer(NODE_PORT_RANGE);
   const targetPort = parseTargetPort(item.child('targetPort'));
   if (port === undefined) return undefined;
-  return { name, port, targetPort: targetPort ?? port, protocol, appProtocol };
+  return { name, port, targetPort: targetPort ?? port, protocol, appProtocol, nodePort };
 }
 
 function parseTargetPort(field: Field): number | string | undefined {
