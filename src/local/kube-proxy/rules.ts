@@ -29,15 +29,16 @@ interface PortRules {
 }
 
 export function renderKubeProxyRules(services: readonly ServiceView[], node: NodeAddresses): string {
+  // Headless Services have no VIP (and no node ports): clients reach their pods directly.
   const ported: PortRules[] = services.flatMap((service) =>
-    service.ports
-      .filter((port) => port.endpoints.length > 0)
-      .map((port) => ({ chain: chainName('svc', service, port), service, port })),
-  );
-  const vips = ported.flatMap(({ chain, service, port }) =>
     service.clusterIP === undefined
       ? []
-      : [`${service.clusterIP} . ${proto(port)} . ${port.port} : goto ${chain}`],
+      : service.ports
+          .filter((port) => port.endpoints.length > 0)
+          .map((port) => ({ chain: chainName('svc', service, port), service, port })),
+  );
+  const vips = ported.map(
+    ({ chain, service, port }) => `${service.clusterIP} . ${proto(port)} . ${port.port} : goto ${chain}`,
   );
   const nodePorts = ported.flatMap(({ chain, service, port }) =>
     service.type === 'ClusterIP' || port.nodePort === undefined

@@ -1,7 +1,7 @@
 /**
  * Node ports of NodePort and LoadBalancer Services, as the API server assigns them: a port given in the
- * file is kept (and must not be taken twice for one protocol), the others get the lowest free port of
- * 30000-32767 in file order. Pure, for the cluster plan.
+ * file is kept (and must not be taken twice for one protocol), the others get the lowest number of
+ * 30000-32767 not used yet, in file order. Pure, for the cluster plan.
  */
 import { NODE_PORT_RANGE, type ServicePortSpec, type ServiceSpec } from '../../core/config/kinds/core.ts';
 import type { Resource } from '../../core/config/resource.ts';
@@ -15,6 +15,8 @@ export function allocateNodePorts(
 ): Map<Resource, ServicePortSpec[]> {
   const taken = new Map<string, Resource>();
   const key = (port: number, protocol: string) => `${port}/${protocol}`;
+  // Numbers given for one protocol are not handed out for another: one number, one Service port.
+  const numbers = new Set<number>();
   for (const service of services) {
     service.spec.ports.forEach((port, index) => {
       if (port.nodePort === undefined || service.spec.type === 'ClusterIP') return;
@@ -27,6 +29,7 @@ export function allocateNodePorts(
         );
       }
       taken.set(key(port.nodePort, port.protocol), service);
+      numbers.add(port.nodePort);
     });
   }
   let next: number = NODE_PORT_RANGE.min;
@@ -36,12 +39,12 @@ export function allocateNodePorts(
       service,
       service.spec.ports.map((port) => {
         if (service.spec.type === 'ClusterIP' || port.nodePort !== undefined) return port;
-        while (taken.has(key(next, port.protocol))) next++;
+        while (numbers.has(next)) next++;
         if (next > NODE_PORT_RANGE.max) {
           problem(service, 'spec.ports', 'no free node port left in 30000-32767');
           return port;
         }
-        taken.set(key(next, port.protocol), service);
+        numbers.add(next);
         return { ...port, nodePort: next };
       }),
     );
