@@ -5,7 +5,7 @@
  * metric names where they exist, so that dashboards carry over.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { Counter, Registry } from 'prom-client';
 import { rcodeName } from '../../core/dns/codec.ts';
 import { DEFAULT_TCP_LIMITS, serveDnsTcp, type TcpLimits, truncateForUdp } from '../../core/dns/transport.ts';
@@ -69,6 +69,12 @@ export class ClusterDnsServer {
 
   constructor(options: ClusterDnsServerOptions) {
     this.#options = options;
+  }
+
+  /** The bound ports (what `port: 0` picked), once started. */
+  get ports(): { udp: number; tcp: number } | undefined {
+    if (!this.#udp || !this.#tcp) return undefined;
+    return { udp: this.#udp.address().port, tcp: (this.#tcp.address() as AddressInfo).port };
   }
 
   answer(message: Uint8Array, proto: 'udp' | 'tcp'): Buffer | undefined {
