@@ -245,9 +245,11 @@ describe.runIf(canRunNetnsTests())('the local cluster network (cluster DNS, kube
     );
   });
 
+  let stickyPod = '';
   it('keeps a client on one endpoint with sessionAffinity: ClientIP', async () => {
     const pods = await getPods(clients[0]!, `http://${clusterIP('sticky')}/`, 12);
     expect(new Set(pods).size).toBe(1);
+    stickyPod = pods[0]!;
   });
 
   it('puts the rules in a table of its own in each node namespace', () => {
@@ -290,5 +292,9 @@ describe.runIf(canRunNetnsTests())('the local cluster network (cluster DNS, kube
     );
     const pods = await getPods(client, `http://${clusterIP('web')}/`, 20);
     expect(new Set(pods)).toEqual(new Set(['web-a', 'web-b']));
+    // The sticky client keeps its endpoint when another one goes (or, if its own went, sticks to a new one).
+    const sticky = new Set(await getPods(client, `http://${clusterIP('sticky')}/`, 8));
+    expect(sticky.size).toBe(1);
+    if (stickyPod !== 'web-c') expect(sticky).toEqual(new Set([stickyPod]));
   });
 });

@@ -13,7 +13,7 @@ import {
 import { LOCAL_KINDS } from '../../src/local/cluster-file.ts';
 import { answerClusterQuery } from '../../src/local/dns/answer.ts';
 import { buildZone, reverseName } from '../../src/local/dns/zone.ts';
-import { renderKubeProxyRules } from '../../src/local/kube-proxy/rules.ts';
+import { KUBE_PROXY_TABLE, kubeProxyScript, kubeProxyTable } from '../../src/local/kube-proxy/rules.ts';
 import { planCluster } from '../../src/local/plan.ts';
 import { clusterServices, podReady, readyPodUids } from '../../src/local/services/endpoints.ts';
 import type { ProcessStatus } from '../../src/local/supervisor/status.ts';
@@ -250,15 +250,40 @@ describe('the DNS codec', () => {
 
 describe('the kube-proxy rules', () => {
   const node = cluster.nodes[0]!;
-  const rules = renderKubeProxyRules(view.services, { underlayIP: node.underlayIP, podCIDR: node.podCIDR });
+  const addresses = { underlayIP: node.underlayIP, podCIDR: node.podCIDR };
+  const table = kubeProxyTable(view.services, addresses);
+  const rules = table.definition;
   const lines = rules.split('\n').map((line) => line.trim());
 
-  it('replaces our table atomically', () => {
-    expect(lines.slice(0, 3)).toEqual([
-      'table ip ambit_kube_proxy',
-      'delete table ip ambit_kube_proxy',
-      'table ip ambit_kube_proxy {',
+  it('replaces our table whole, in one transaction, when it does not know what is there', () => {
+    expect(kubeProxyScript(undefined, table).split('\n').slice(0, 3)).toEqual([
+      `table ip ${KUBE_PROXY_TABLE}`,
+      `delete table ip ${KUBE_PROXY_TABLE}`,
+      `table ip ${KUBE_PROXY_TABLE} {`,
     ]);
+  });
+
+  it('moves the table on without dropping the affinity of the endpoints that stay', () => {
+    const withoutB = readyPodUids(['web-a', 'web-c', 'db-a'].map((n) => status(n, 'running', true)));
+    const next = kubeProxyTable(clusterServices(cluster, withoutB).services, addresses);
+    const script = kubeProxyScript(table, next).split('\n');
+    expect(script.slice(0, 3)).toEqual([
+      `flush table ip ${KUBE_PROXY_TABLE}`,
+      `flush map ip ${KUBE_PROXY_TABLE} service_ips`,
+      `flush map ip ${KUBE_PROXY_TABLE} node_ports`,
+    ]);
+    const b = `shop_web_80_tcp_${ip('web-b').replaceAll('.', '-')}_8081`;
+    const deletes = script.filter((line) => line.startsWith('delete '));
+    expect(deletes.sort()).toEqual(
+      [
+        `delete chain ip ${KUBE_PROXY_TABLE} ep_${b}`,
+        `delete chain ip ${KUBE_PROXY_TABLE} ep_shop_web_9090_udp_${ip('web-b').replaceAll('.', '-')}_9090`,
+        `delete set ip ${KUBE_PROXY_TABLE} aff_${b}_10800s`,
+        `delete set ip ${KUBE_PROXY_TABLE} aff_shop_web_9090_udp_${ip('web-b').replaceAll('.', '-')}_9090_10800s`,
+      ].sort(),
+    );
+    // web-a's affinity set is declared again (a no-op for nft), never deleted: its clients stay.
+    expect(next.sets).toContain(`aff_shop_web_80_tcp_${ip('web-a').replaceAll('.', '-')}_8080_10800s`);
   });
 
   it('sends each VIP port, and each node port on the node address, to its own chain', () => {
@@ -281,8 +306,8 @@ describe('the kube-proxy rules', () => {
 
   it('keeps a client on its endpoint under sessionAffinity: ClientIP, and not otherwise', () => {
     const a = `shop_web_80_tcp_${ip('web-a').replaceAll('.', '-')}_8080`;
-    expect(lines).toContain(`ip saddr @aff_${a} goto ep_${a}`);
-    expect(lines).toContain(`update @aff_${a} { ip saddr }`);
+    expect(lines).toContain(`ip saddr @aff_${a}_10800s goto ep_${a}`);
+    expect(lines).toContain(`update @aff_${a}_10800s { ip saddr }`);
     expect(lines).toContain('timeout 10800s;');
     expect(rules).not.toMatch(/@aff_shop_lb_/);
   });
@@ -293,10 +318,7 @@ describe('the kube-proxy rules', () => {
   });
 
   it('has no rule for a Service port without ready endpoints (its VIP fails at once)', () => {
-    const none = renderKubeProxyRules(clusterServices(cluster, new Set()).services, {
-      underlayIP: node.underlayIP,
-      podCIDR: node.podCIDR,
-    });
+    const none = kubeProxyTable(clusterServices(cluster, new Set()).services, addresses).definition;
     expect(none).not.toContain('goto svc_');
     expect(none).not.toContain('dnat to');
   });

@@ -1,12 +1,13 @@
 /**
  * The kube-proxy of one node: follows the cluster's Services and ready endpoints and keeps the node's
  * nftables table in step, one atomic `nft -f` per change (nothing is applied when the rules did not
- * change). A failed apply is retried; the previous rules stay in force meanwhile.
+ * change; the first apply of a process replaces the table whole). A failed apply is retried; the previous
+ * rules stay in force meanwhile (a failed transaction changes nothing).
  */
 import type { Logger } from '../../core/log.ts';
 import { run } from '../run.ts';
 import type { ServiceView } from '../services/endpoints.ts';
-import { type NodeAddresses, renderKubeProxyRules } from './rules.ts';
+import { type KubeProxyTable, kubeProxyScript, kubeProxyTable, type NodeAddresses } from './rules.ts';
 
 const RETRY_MS = 1_000;
 
@@ -16,7 +17,7 @@ export const KUBE_PROXY_HEALTH_PORT = 10256;
 export class KubeProxy {
   readonly #node: NodeAddresses;
   readonly #log: Logger;
-  #applied: string | undefined;
+  #applied: KubeProxyTable | undefined;
   #wanted: readonly ServiceView[] = [];
   #running: Promise<void> | undefined;
   #again = false;
@@ -52,17 +53,19 @@ export class KubeProxy {
   async #loop(): Promise<void> {
     do {
       this.#again = false;
-      const script = renderKubeProxyRules(this.#wanted, this.#node);
-      if (script === this.#applied) continue;
+      const table = kubeProxyTable(this.#wanted, this.#node);
+      if (table.definition === this.#applied?.definition) continue;
       try {
-        await run(['nft', '-f', '-'], { input: script });
-        this.#applied = script;
+        await run(['nft', '-f', '-'], { input: kubeProxyScript(this.#applied, table) });
+        this.#applied = table;
         this.#markApplied();
         this.#log.info('rules applied', {
           services: this.#wanted.length,
           endpoints: countEndpoints(this.#wanted),
         });
       } catch (error) {
+        // The table is in an unknown state: the next attempt replaces it whole.
+        this.#applied = undefined;
         this.#log.error('cannot apply the rules; retrying', { error: (error as Error).message });
         this.#retry ??= setTimeout(() => {
           this.#retry = undefined;

@@ -10,7 +10,7 @@
  *   pod bridge, around the node's conntrack, so the node masquerades (the endpoint answers the node);
  * - NodePort: the endpoint may sit on another node, whose reply would not come back through this one.
  *
- * Pure: the whole table as one `nft -f` script that replaces the previous one atomically.
+ * Pure: the table's definition, and the `nft -f` script (one transaction) that moves the table to it.
  */
 import type { ServicePortView, ServiceView } from '../services/endpoints.ts';
 
@@ -28,7 +28,14 @@ interface PortRules {
   port: ServicePortView;
 }
 
-export function renderKubeProxyRules(services: readonly ServiceView[], node: NodeAddresses): string {
+/** Our table's contents and the names of the chains and sets it defines (to remove the ones that go). */
+export interface KubeProxyTable {
+  definition: string;
+  chains: string[];
+  sets: string[];
+}
+
+export function kubeProxyTable(services: readonly ServiceView[], node: NodeAddresses): KubeProxyTable {
   // Headless Services have no VIP (and no node ports): clients reach their pods directly.
   const ported: PortRules[] = services.flatMap((service) =>
     service.clusterIP === undefined
@@ -45,10 +52,9 @@ export function renderKubeProxyRules(services: readonly ServiceView[], node: Nod
       ? []
       : [`${proto(port)} . ${port.nodePort} : goto ${chain}`],
   );
+  const chains: string[] = [];
+  const sets: string[] = [];
   const lines = [
-    // Create-then-delete makes the delete valid on the first run; the whole script is one transaction.
-    `table ip ${KUBE_PROXY_TABLE}`,
-    `delete table ip ${KUBE_PROXY_TABLE}`,
     `table ip ${KUBE_PROXY_TABLE} {`,
     '  map service_ips {',
     '    type ipv4_addr . inet_proto . inet_service : verdict',
@@ -68,19 +74,49 @@ export function renderKubeProxyRules(services: readonly ServiceView[], node: Nod
     `    ct status dnat ip saddr ${node.podCIDR} ip daddr ${node.podCIDR} masquerade`,
     `    ct status dnat ct original ip daddr ${node.underlayIP} masquerade`,
     '  }',
-    ...ported.flatMap(portChains),
+    ...ported.flatMap((rules) => portChains(rules, chains, sets)),
     '}',
   ];
-  return `${lines.join('\n')}\n`;
+  return { definition: `${lines.join('\n')}\n`, chains, sets };
 }
 
-function portChains({ chain, service, port }: PortRules): string[] {
+/**
+ * The script that brings the table from `previous` (what this process applied last; undefined after a
+ * start, when the table may hold anything) to `next`, in one transaction. From scratch, the table is
+ * replaced whole. Otherwise rules and maps are flushed and defined again, chains and sets that went are
+ * deleted, and the affinity sets that stay keep their clients (as kube-proxy keeps them across endpoint
+ * changes).
+ */
+export function kubeProxyScript(previous: KubeProxyTable | undefined, next: KubeProxyTable): string {
+  if (!previous) {
+    // Create-then-delete makes the delete valid on the first run.
+    return `table ip ${KUBE_PROXY_TABLE}\ndelete table ip ${KUBE_PROXY_TABLE}\n${next.definition}`;
+  }
+  const gone = (names: string[], kept: string[], kind: 'chain' | 'set') =>
+    names
+      .filter((name) => !kept.includes(name))
+      .map((name) => `delete ${kind} ip ${KUBE_PROXY_TABLE} ${name}\n`);
+  return [
+    `flush table ip ${KUBE_PROXY_TABLE}\n`,
+    `flush map ip ${KUBE_PROXY_TABLE} service_ips\n`,
+    `flush map ip ${KUBE_PROXY_TABLE} node_ports\n`,
+    next.definition,
+    ...gone(previous.chains, next.chains, 'chain'),
+    ...gone(previous.sets, next.sets, 'set'),
+  ].join('');
+}
+
+function portChains({ chain, service, port }: PortRules, chains: string[], sets: string[]): string[] {
   const affinity = service.sessionAffinity;
   const endpoints = port.endpoints.map((endpoint) => ({
     endpoint,
     chain: `${chain.replace(/^svc_/, 'ep_')}_${endpoint.ip.replaceAll('.', '-')}_${endpoint.port}`,
   }));
-  const affinitySet = (endpointChain: string) => endpointChain.replace(/^ep_/, 'aff_');
+  // The timeout is part of the name: a set's timeout cannot change, a changed one is another set.
+  const affinitySet = (endpointChain: string) =>
+    `${endpointChain.replace(/^ep_/, 'aff_')}_${affinity?.timeoutSeconds}s`;
+  chains.push(chain, ...endpoints.map((endpoint) => endpoint.chain));
+  if (affinity) sets.push(...endpoints.map((endpoint) => affinitySet(endpoint.chain)));
   const out: string[] = [];
   if (affinity) {
     for (const { chain: endpointChain } of endpoints) {
