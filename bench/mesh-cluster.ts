@@ -14,6 +14,7 @@
  *
  * Run as root: npm run bench:mesh -- [--seconds 5]
  */
+
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';

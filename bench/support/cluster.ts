@@ -4,7 +4,8 @@
  */
 import { rmSync } from 'node:fs';
 import type { ClusterReport } from '../../src/local/report.ts';
-import { ambit, makeStateRoot, uniqueName, writeClusterFile } from '../../test/support/local-cluster.ts';
+import { ambit } from '../../test/support/cli.ts';
+import { makeStateRoot, uniqueName, writeClusterFile } from '../../test/support/local-cluster.ts';
 
 export interface BenchCluster {
   name: string;
@@ -23,7 +24,7 @@ export async function withBenchCluster(
   const cleanup = () => {
     cleaning ??= (async () => {
       beforeDown();
-      const down = await ambit(['local', 'down', '--name', name], root);
+      const down = await ambit(['local', 'down', '--name', name], { stateRoot: root });
       if (down.code !== 0) process.stderr.write(`ambit local down failed: ${down.stderr}\n`);
       rmSync(root, { recursive: true, force: true });
     })();
@@ -37,10 +38,12 @@ export async function withBenchCluster(
   }
   try {
     process.stdout.write(`bringing up local cluster ${name}...\n`);
-    const up = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], root);
+    const up = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
+      stateRoot: root,
+    });
     if (up.code !== 0) throw new Error(`ambit local up failed: ${up.stderr}`);
     const report = JSON.parse(
-      (await ambit(['local', 'status', '--name', name, '-o', 'json'], root)).stdout,
+      (await ambit(['local', 'status', '--name', name, '-o', 'json'], { stateRoot: root })).stdout,
     ) as ClusterReport;
     await body({ name, report });
   } finally {

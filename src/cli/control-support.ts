@@ -1,7 +1,6 @@
 /** What the config commands (`apply`, `delete`, `get`, `analyze`, `control status`) share. */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
 import { expandConfigPaths } from '../core/config/documents.ts';
 import { type ConfigIssue, formatIssue } from '../core/config/issues.ts';
 import { CONTROL_SOCKET_ENV, ControlApiClient } from '../core/control-api/client.ts';
@@ -10,6 +9,7 @@ import type { ConfigFile } from '../core/control-api/types.ts';
 import { UsageError } from '../core/errors.ts';
 import { controlPlaneEndpoint } from '../local/mesh/control-plane.ts';
 import { listClusters, requireClusterState, selectCluster, stateRoot } from '../local/state.ts';
+import { parseCommandArgs } from './args.ts';
 
 /** Where `ambit control` keeps its state unless told otherwise. */
 export const DEFAULT_STATE_DIR = '/var/lib/ambit/control';
@@ -80,15 +80,18 @@ export function parseFileCommand(
   argv: string[],
   help: string,
 ): { files: ConfigFile[]; client: ControlApiClient } | undefined {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      filename: { type: 'string', short: 'f', multiple: true },
-      socket: { type: 'string' },
-      name: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+  const { values } = parseCommandArgs(
+    {
+      args: argv,
+      options: {
+        filename: { type: 'string', short: 'f', multiple: true },
+        socket: { type: 'string' },
+        name: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     },
-  });
+    help,
+  );
   if (values.help) {
     process.stdout.write(help);
     return undefined;

@@ -15,6 +15,8 @@ import { DEFAULT_TRUST_DOMAIN, spiffeUri } from '../core/identity.ts';
 import { ROOT_NAMESPACE } from '../core/labels.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { type MetricsServer, serveMetrics } from '../core/metrics-server.ts';
+import { type HostPort, joinHostPort, splitHostPort } from '../core/net/host-port.ts';
+import { CONTROL_PLANE_PORTS } from '../core/ports.ts';
 import { type ApiHandlers, claimSocket, serveApi } from './api/server.ts';
 import { TokenFileAuthenticator } from './auth/node-authenticator.ts';
 import { CertificateAuthority } from './ca/authority.ts';
@@ -30,8 +32,8 @@ import { buildMesh, type Mesh } from './model/mesh.ts';
 import { parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
 
-export const DEFAULT_GRPC_PORT = 15012;
-export const DEFAULT_METRICS_PORT = 15020;
+export const DEFAULT_GRPC_PORT = CONTROL_PLANE_PORTS.grpc;
+export const DEFAULT_METRICS_PORT = CONTROL_PLANE_PORTS.metrics;
 export const DEFAULT_LISTEN = `127.0.0.1:${DEFAULT_GRPC_PORT}`;
 
 export interface ControlPlaneOptions {
@@ -53,25 +55,14 @@ export interface ControlPlaneOptions {
   log?: Logger | undefined;
 }
 
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
-
-export function parseListenAddress(text: string): ListenAddress {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const host = match?.[1] ?? match?.[2];
-  const port = Number(match?.[3]);
-  if (!match || host === undefined || port > 65535) {
+export function parseListenAddress(text: string): HostPort {
+  const address = splitHostPort(text, { allowPortZero: true });
+  if (!address) {
     throw new UsageError(
       `invalid listen address ${JSON.stringify(text)}: use host:port, e.g. 10.0.0.1:${DEFAULT_GRPC_PORT} or [::1]:${DEFAULT_GRPC_PORT}`,
     );
   }
-  return { host, port };
-}
-
-function formatAddress(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+  return address;
 }
 
 export class ControlPlane {
@@ -186,16 +177,16 @@ export class ControlPlane {
       false,
     );
     const port = await new Promise<number>((resolve, reject) =>
-      this.grpc.bindAsync(formatAddress(listen.host, listen.port), credentials, (error, bound) =>
+      this.grpc.bindAsync(joinHostPort(listen.host, listen.port), credentials, (error, bound) =>
         error ? reject(error) : resolve(bound),
       ),
     ).catch((error: Error) => {
       throw new AmbitError(
-        'AMBIT_ERR_LISTEN',
-        `cannot listen on ${formatAddress(listen.host, listen.port)} for gRPC: ${error.message}`,
+        'SYSTEM',
+        `cannot listen on ${joinHostPort(listen.host, listen.port)} for gRPC: ${error.message}`,
       );
     });
-    this.grpcAddress = formatAddress(listen.host, port);
+    this.grpcAddress = joinHostPort(listen.host, port);
     this.api = await serveApi(this.paths.socket, this.apiHandlers(), this.log.child('api'));
     this.metricsServer = await serveMetrics(
       this.metrics.registry,
@@ -304,7 +295,7 @@ export class ControlPlane {
         const resolved = resolveKind(kind);
         if (!resolved)
           throw new AmbitError(
-            'AMBIT_ERR_UNKNOWN_KIND',
+            'USAGE',
             `unknown kind ${JSON.stringify(kind)}: known kinds are ${[...CONTROL_KINDS.keys()].join(', ')}`,
           );
         return this.store
@@ -334,7 +325,7 @@ export class ControlPlane {
       },
       removePod: (namespace: string, name: string) => ({ removed: this.pods.remove(namespace, name) }),
       syncNodePods: (node: string, pods: unknown) => {
-        if (!Array.isArray(pods)) throw new AmbitError('AMBIT_ERR_POD_INVALID', 'expected {"pods": [...]}');
+        if (!Array.isArray(pods)) throw new AmbitError('BAD_REQUEST', 'expected {"pods": [...]}');
         this.pods.replaceNode(node, pods.map(parsePodInfo));
         return { pods: this.pods.list().length };
       },

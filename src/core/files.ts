@@ -37,7 +37,7 @@ export function readJsonFile<T>(path: string): T | undefined {
     return JSON.parse(text) as T;
   } catch (error) {
     throw new AmbitError(
-      'AMBIT_ERR_STATE_CORRUPT',
+      'STATE_CORRUPT',
       `${path} is not valid JSON (${(error as Error).message}): move it away to start afresh`,
     );
   }

@@ -22,7 +22,7 @@ export interface NodeCredential {
 export function checkNodeName(node: string): void {
   if (!NODE_NAME.test(node) || node.includes('..')) {
     throw new AmbitError(
-      'AMBIT_ERR_NODE_NAME',
+      'USAGE',
       `invalid node name ${JSON.stringify(node)}: use lowercase alphanumerics, - and .`,
     );
   }
@@ -48,6 +48,6 @@ export function removeNodeCredential(stateDir: string, node: string): void {
 
 export function readNodeToken(tokenFile: string): string {
   const token = readFileSync(tokenFile, 'utf8').trim();
-  if (token === '') throw new AmbitError('AMBIT_ERR_NODE_CREDENTIAL', `${tokenFile} is empty`);
+  if (token === '') throw new AmbitError('UNAUTHENTICATED', `${tokenFile} is empty`);
   return token;
 }

@@ -6,8 +6,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { ControlApiClient } from '../core/control-api/client.ts';
+import { ZTUNNEL_PORTS } from '../core/ports.ts';
 import type { EchoReport } from '../echo/http.ts';
-import { ZTUNNEL_PORTS } from '../ztunnel/config.ts';
 import { execInPod } from './exec.ts';
 import { controlPlaneEndpoint } from './mesh/control-plane.ts';
 import { statePaths } from './state.ts';

@@ -27,7 +27,7 @@ export interface DemoOptions {
 export async function runDemo(options: DemoOptions): Promise<number> {
   if (spawnSync('curl', ['--version'], { stdio: 'ignore' }).status !== 0) {
     throw new AmbitError(
-      'AMBIT_ERR_MISSING_TOOL',
+      'PREREQUISITE',
       'the demo uses curl inside the pods: install it (apt-get install curl)',
     );
   }
@@ -106,7 +106,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
 function demoPod(cluster: ClusterState, what: string, matches: (pod: PodRecord) => boolean): PodRecord {
   const found = cluster.pods.find(matches);
-  if (!found) throw new AmbitError('AMBIT_ERR_DEMO', `the demo cluster file must have ${what}`);
+  if (!found) throw new AmbitError('CONFIG_INVALID', `the demo cluster file must have ${what}`);
   return found;
 }
 

@@ -85,13 +85,10 @@ export async function loadExtensions(urls: readonly string[]): Promise<ClusterEx
     try {
       module = (await import(url)) as { extension?: ClusterExtension };
     } catch (error) {
-      throw new AmbitError(
-        'AMBIT_ERR_EXTENSION',
-        `cannot load cluster extension ${url}: ${errorMessage(error)}`,
-      );
+      throw new AmbitError('EXTENSION', `cannot load cluster extension ${url}: ${errorMessage(error)}`);
     }
     if (!module.extension || typeof module.extension.name !== 'string') {
-      throw new AmbitError('AMBIT_ERR_EXTENSION', `${url} does not export \`extension: ClusterExtension\``);
+      throw new AmbitError('EXTENSION', `${url} does not export \`extension: ClusterExtension\``);
     }
     extensions.push(module.extension);
   }

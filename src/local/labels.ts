@@ -112,7 +112,7 @@ export function editLabels(
     );
     if (conflicts.length > 0) {
       throw new AmbitError(
-        'AMBIT_ERR_LABEL_OVERWRITE',
+        'CONFLICT',
         conflicts
           .map(([key]) => `'${key}' already has a value (${current[key]}), and --overwrite is false`)
           .join('; '),
@@ -148,7 +148,7 @@ export function relabel(
     const namespace = cluster.namespaces.find((candidate) => candidate.name === target.name);
     if (!namespace) {
       throw new AmbitError(
-        'AMBIT_ERR_NAMESPACE_NOT_FOUND',
+        'NOT_FOUND',
         `no namespace ${target.name} in cluster ${cluster.name} (namespaces: ${cluster.namespaces.map((n) => n.name).join(', ')})`,
       );
     }

@@ -32,7 +32,7 @@ export function resolveLogTarget(
     const system = processes.filter((spec) => spec.kind === 'system' && spec.node === node.name);
     if (system.length === 0) {
       throw new AmbitError(
-        'AMBIT_ERR_NO_LOGS',
+        'NOT_FOUND',
         `node ${node.name} runs no system component yet; its pods' logs are under their names (see \`ambit local status\`)`,
       );
     }

@@ -5,7 +5,6 @@
  */
 
 import type { ConfigIssue, SourceRef } from '../core/config/issues.ts';
-import { labelsMatch } from '../core/config/kinds/common.ts';
 import {
   type Container,
   DEPLOYMENT_KIND,
@@ -18,6 +17,7 @@ import {
   SERVICE_KIND,
 } from '../core/config/kinds/core.ts';
 import { displayName, ofKind, type Resource } from '../core/config/resource.ts';
+import { labelsMatch } from '../core/policy/selector.ts';
 import {
   type Cidr,
   cidrContains,

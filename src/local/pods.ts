@@ -21,7 +21,7 @@ export function findPod(cluster: ClusterState, name: string, namespace?: string)
       ? `several pods are named ${name} (${candidates.map((c) => c.uid).join(', ')}): pick one with -n`
       : `pods: ${cluster.pods.map((p) => p.uid).join(', ') || 'none'}`;
   throw new AmbitError(
-    'AMBIT_ERR_POD_NOT_FOUND',
+    'NOT_FOUND',
     `no pod ${namespace ? `${namespace}/` : ''}${name} in cluster ${cluster.name} (${hint})`,
   );
 }

@@ -36,7 +36,7 @@ export async function checkPodUsers(cluster: ClusterState, stateRoot: string): P
       ]);
     } catch {
       throw new AmbitError(
-        'AMBIT_ERR_CHECKOUT_UNREADABLE',
+        'PREREQUISITE',
         `pods ${pods.slice(0, 3).join(', ')}${pods.length > 3 ? ', ...' : ''} run as uid ${uid}, which cannot read ${AMBIT_ENTRY}, run ${process.execPath} or enter ${stateRoot}: ` +
           'let other users read the checkout and the state directory (chmod o+rx on them and their parent directories) or set securityContext.runAsUser',
       );

@@ -62,7 +62,7 @@ export async function checkRangesFree(addresses: AddressPlan): Promise<void> {
   }
   if (conflicts.length > 0) {
     throw new AmbitError(
-      'AMBIT_ERR_RANGE_IN_USE',
+      'CONFLICT',
       `the cluster's address ranges are in use on this host; nothing was created:\n  ${conflicts.join('\n  ')}\n` +
         '  Pick free ranges with spec.podCIDR, spec.serviceCIDR and spec.underlayCIDR in the Cluster document.',
     );

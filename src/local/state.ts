@@ -59,7 +59,7 @@ const MAX_UNIX_SOCKET_PATH = 107;
 export function checkUnixSocketPath(path: string, what: string): void {
   if (Buffer.byteLength(path) > MAX_UNIX_SOCKET_PATH) {
     throw new AmbitError(
-      'AMBIT_ERR_SOCKET_PATH',
+      'USAGE',
       `${what} ${path} is longer than the ${MAX_UNIX_SOCKET_PATH} bytes a unix socket path may have: use a shorter state directory ($AMBIT_STATE_DIR) or shorter cluster and node names`,
     );
   }
@@ -104,13 +104,13 @@ export function requireClusterState(root: string, name: string): ClusterState {
   const state = readClusterState(paths);
   if (!state && existsSync(paths.dir)) {
     throw new AmbitError(
-      'AMBIT_ERR_CLUSTER_INCOMPLETE',
+      'STATE_CORRUPT',
       `cluster ${name} was never fully recorded (an interrupted \`up\`?): remove it with \`ambit local down --name ${name}\``,
     );
   }
   if (!state) {
     throw new AmbitError(
-      'AMBIT_ERR_CLUSTER_NOT_FOUND',
+      'NOT_FOUND',
       `no local cluster named ${JSON.stringify(name)} in ${root} (run \`ambit local up -f <file>\`)`,
     );
   }
@@ -137,7 +137,7 @@ export function selectCluster(root: string, name: string | undefined): string {
   if (clusters.length === 1) return clusters[0]!;
   if (clusters.length === 0) {
     throw new AmbitError(
-      'AMBIT_ERR_CLUSTER_NOT_FOUND',
+      'NOT_FOUND',
       `no local cluster exists in ${root} (run \`ambit local up -f <file>\`)`,
     );
   }

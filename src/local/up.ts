@@ -75,7 +75,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const step = (label: string, work: () => Promise<void>) => {
-    if (interrupted) throw new AmbitError('AMBIT_ERR_INTERRUPTED', 'interrupted');
+    if (interrupted) throw new AmbitError('INTERRUPTED', 'interrupted');
     return progress.step(label, work);
   };
   try {
@@ -122,10 +122,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
 
 async function preflight(cluster: ClusterState, paths: StatePaths): Promise<void> {
   if (process.getuid?.() !== 0) {
-    throw new AmbitError(
-      'AMBIT_ERR_PRIVILEGE',
-      'the local cluster creates network namespaces: run as root (sudo)',
-    );
+    throw new AmbitError('PRIVILEGE', 'the local cluster creates network namespaces: run as root (sudo)');
   }
   if (existsSync(paths.dir)) throw clusterExists(cluster, paths);
   checkUnixSocketPath(paths.control, "the supervisor's control socket");
@@ -136,7 +133,7 @@ async function preflight(cluster: ClusterState, paths: StatePaths): Promise<void
   ];
   if (leftovers.length > 0) {
     throw new AmbitError(
-      'AMBIT_ERR_CLUSTER_EXISTS',
+      'CONFLICT',
       `objects of a cluster named ${cluster.name} already exist (${leftovers.slice(0, 3).join(', ')}${leftovers.length > 3 ? ', ...' : ''}): run \`ambit local down --name ${cluster.name}\` first`,
     );
   }
@@ -149,7 +146,7 @@ async function preflight(cluster: ClusterState, paths: StatePaths): Promise<void
 
 function clusterExists(cluster: ClusterState, paths: StatePaths): AmbitError {
   return new AmbitError(
-    'AMBIT_ERR_CLUSTER_EXISTS',
+    'CONFLICT',
     `a local cluster named ${cluster.name} already exists (${paths.dir}): use it, pick another --name, or run \`ambit local down --name ${cluster.name}\``,
   );
 }
@@ -206,20 +203,17 @@ async function waitForProcesses(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (interrupted()) throw new AmbitError('AMBIT_ERR_INTERRUPTED', 'interrupted');
+    if (interrupted()) throw new AmbitError('INTERRUPTED', 'interrupted');
     const status = readSupervisorStatus(paths);
     if (status?.processes.every(settled)) return;
     if (!isAlive(supervisor)) {
       const log = existsSync(paths.supervisorLog) ? readFileSync(paths.supervisorLog, 'utf8') : '';
-      throw new AmbitError(
-        'AMBIT_ERR_SUPERVISOR',
-        `the supervisor exited; its log ends with:\n${lastLines(log, 10)}`,
-      );
+      throw new AmbitError('UNAVAILABLE', `the supervisor exited; its log ends with:\n${lastLines(log, 10)}`);
     }
     if (Date.now() > deadline) {
       if (!status) {
         throw new AmbitError(
-          'AMBIT_ERR_START_TIMEOUT',
+          'TIMEOUT',
           `the supervisor did not report within ${timeoutMs} ms (see ${paths.supervisorLog})`,
         );
       }

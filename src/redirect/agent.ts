@@ -7,12 +7,13 @@
  * point at ports with nobody listening: add = listeners, then rules; remove = rules, then listeners. The
  * ACK comes after both, and the runtime starts a new pod's process only after the ACK.
  */
+
+import type { CaptureHandler } from '../core/capture-handler.ts';
 import { AmbitError, errorMessage } from '../core/errors.ts';
 import { KeyedQueue } from '../core/keyed-queue.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { Netns } from '../core/sys/netns-socket.ts';
 import type { BackendChoice } from './backend/types.ts';
-import type { CaptureHandler } from './capture-handler.ts';
 import type { EnrolledPod } from './enroll/protocol.ts';
 import type { EnrollmentHandler } from './enroll/server.ts';
 import type { CommandRunner, NetnsTarget } from './exec.ts';
@@ -71,7 +72,7 @@ export class CaptureAgent implements EnrollmentHandler {
     const failed = results.filter((result) => result.status === 'rejected');
     if (failed.length > 0) {
       throw new AmbitError(
-        'AMBIT_ERR_ENROLL_RESYNC',
+        'ENROLL_CAPTURE',
         `could not remove ${failed.length} pod(s) missing from the snapshot: ${failed.map((f) => errorMessage(f.reason)).join('; ')}`,
       );
     }
@@ -83,7 +84,7 @@ export class CaptureAgent implements EnrollmentHandler {
     try {
       netns = Netns.open(pod.netns);
     } catch (error) {
-      throw new AmbitError('AMBIT_ERR_ENROLL_NETNS', `pod ${pod.uid}: ${errorMessage(error)}`);
+      throw new AmbitError('ENROLL_NETNS', `pod ${pod.uid}: ${errorMessage(error)}`);
     }
     if (existing && existing.netns.inode === netns.inode) {
       // Already captured (a resync after the runtime restarted): listeners and rules are in place.
@@ -104,7 +105,7 @@ export class CaptureAgent implements EnrollmentHandler {
       if (listening) await this.#options.handler.removePod(pod.uid).catch(() => {});
       netns.close();
       this.#log.error('cannot capture pod', { pod: pod.uid, error });
-      throw new AmbitError('AMBIT_ERR_ENROLL_CAPTURE', `pod ${pod.uid}: ${errorMessage(error)}`);
+      throw new AmbitError('ENROLL_CAPTURE', `pod ${pod.uid}: ${errorMessage(error)}`);
     }
     this.#pods.set(pod.uid, { pod, netns });
     this.#log.info('pod captured', { pod: pod.uid, netns: pod.netns });

@@ -12,17 +12,20 @@
  *   real client, are marked and routed back over `lo` to the agent (policy route: fwmark 0x111 -> table 100,
  *   where everything is local).
  */
+import { PROXY_SOCKET_MARK } from '../core/capture-handler.ts';
+import { ZTUNNEL_PORTS } from '../core/ports.ts';
 import type { IpFamily } from '../core/sys/sockaddr.ts';
 
+/** The ztunnel's in-pod listeners that captured traffic is redirected to (or, for HBONE, let through to). */
 export const CAPTURE_PORTS = {
-  outbound: 15001,
-  inboundPlaintext: 15006,
-  inboundHbone: 15008,
-  dns: 15053,
+  outbound: ZTUNNEL_PORTS.outbound,
+  inboundPlaintext: ZTUNNEL_PORTS.inboundPlaintext,
+  inboundHbone: ZTUNNEL_PORTS.hbone,
+  dns: ZTUNNEL_PORTS.dns,
 } as const;
 
-/** SO_MARK of every socket the agent opens in a pod (1337, as Istio's ztunnel uses). */
-export const AGENT_MARK = 0x539;
+/** SO_MARK of every socket the agent opens in a pod. */
+export const AGENT_MARK = PROXY_SOCKET_MARK;
 /** The bits of the packet and connection marks this model owns. */
 export const MARK_MASK = 0xfff;
 /** Connection mark of spoofed-source connections, restored onto their replies. */

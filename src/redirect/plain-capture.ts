@@ -7,10 +7,10 @@
  */
 import type dgram from 'node:dgram';
 import type net from 'node:net';
+import type { CaptureHandler, EnrolledPod } from '../core/capture-handler.ts';
 import { errorMessage } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import { bindUdp, listenTcp, type Netns, originalDestination } from '../core/sys/netns-socket.ts';
-import type { CaptureHandler, EnrolledPod } from './capture-handler.ts';
 import { AGENT_MARK, CAPTURE_PORTS } from './model.ts';
 import { txtAnswer } from './plain-dns.ts';
 

@@ -36,17 +36,14 @@ export function adminGet(socketPath: string, path: string, timeoutMs = 5_000): P
       res.on('end', () => {
         if (res.statusCode !== 200) {
           reject(
-            new AmbitError(
-              'AMBIT_ERR_ADMIN',
-              `ztunnel admin ${path} answered ${res.statusCode}: ${body.trim()}`,
-            ),
+            new AmbitError('UNAVAILABLE', `ztunnel admin ${path} answered ${res.statusCode}: ${body.trim()}`),
           );
           return;
         }
         try {
           resolve(JSON.parse(body));
         } catch {
-          reject(new AmbitError('AMBIT_ERR_ADMIN', `ztunnel admin ${path} did not answer JSON`));
+          reject(new AmbitError('UNAVAILABLE', `ztunnel admin ${path} did not answer JSON`));
         }
       });
     });
@@ -54,7 +51,7 @@ export function adminGet(socketPath: string, path: string, timeoutMs = 5_000): P
     req.on('error', (error: NodeJS.ErrnoException) =>
       reject(
         new AmbitError(
-          'AMBIT_ERR_ADMIN',
+          'UNAVAILABLE',
           `cannot reach the ztunnel admin socket ${socketPath}: ${error.code ?? error.message} (is the cluster up and its ztunnel running?)`,
         ),
       ),

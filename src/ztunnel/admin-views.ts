@@ -2,10 +2,11 @@
  * What the admin API shows (`/workloads`, `/services`, `/policies`, `/certs`, `/connections`), as plain rows
  * computed from the state. The same types are what `ambit ztunnel-config` reads back and prints as tables.
  */
+
+import type { PooledConnectionInfo } from '../core/hbone/pool.ts';
 import type { NodeSnapshot, Workload } from '../core/model/index.ts';
-import type { PooledConnectionInfo } from './hbone/pool.ts';
+import type { CertificateInfo } from '../core/tls/certificates.ts';
 import type { ConnectionListing } from './proxy/connections.ts';
-import type { CertificateInfo } from './tls/certificates.ts';
 
 export interface WorkloadRow {
   namespace: string;

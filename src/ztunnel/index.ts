@@ -5,6 +5,7 @@
  * enrolls them, and serve its admin, metrics and readiness endpoints.
  */
 
+export type { CertificateProvider, WorkloadCertificate } from '../core/tls/certificates.ts';
 export {
   type AdminSource,
   createAdminServer,
@@ -14,14 +15,7 @@ export {
   listenUnix,
 } from './admin.ts';
 export { adminGet, adminSocketPath, nodesWithAdminSockets } from './admin-client.ts';
-export {
-  DEFAULT_POOL,
-  DEFAULT_TIMEOUTS,
-  type PoolSettings,
-  type TimeoutSettings,
-  ZTUNNEL_PORTS,
-  ZTUNNEL_SOCKET_MARK,
-} from './config.ts';
+export { DEFAULT_TIMEOUTS, type TimeoutSettings, ZTUNNEL_SOCKET_MARK } from './config.ts';
 export { type DnsForwarder, UdpDnsForwarder } from './dns/forwarder.ts';
 export { ZtunnelMetrics } from './metrics.ts';
 export type { PodContext } from './proxy/context.ts';
@@ -33,5 +27,4 @@ export {
   type PodSockets,
   type TcpConnectOptions,
 } from './proxy/sockets.ts';
-export type { CertificateProvider, WorkloadCertificate } from './tls/certificates.ts';
 export { Ztunnel, type ZtunnelOptions } from './ztunnel.ts';

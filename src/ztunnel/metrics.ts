@@ -6,6 +6,7 @@
  * connections' counters, so the data path never touches prom-client per chunk.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { L4ResponseFlag } from '../core/failure.ts';
 import type { Service, Workload } from '../core/model/index.ts';
 
 export const TRAFFIC_LABELS = [
@@ -34,8 +35,6 @@ export const TRAFFIC_LABELS = [
 
 export type TrafficLabels = Record<(typeof TRAFFIC_LABELS)[number], string>;
 export type Reporter = 'source' | 'destination';
-/** Istio's ztunnel flags: `-` none, `DENY` refused by policy, `CONNECT` no upstream connection. */
-export type ResponseFlags = '-' | 'DENY' | 'CONNECT';
 export type SecurityPolicy = 'mutual_tls' | 'unknown';
 
 export interface TrafficParties {
@@ -51,7 +50,7 @@ export interface TrafficParties {
 
 const UNKNOWN = 'unknown';
 
-export function trafficLabels(parties: TrafficParties, responseFlags: ResponseFlags = '-'): TrafficLabels {
+export function trafficLabels(parties: TrafficParties, responseFlags: L4ResponseFlag = '-'): TrafficLabels {
   const { source, destination, destinationService: service } = parties;
   return {
     reporter: parties.reporter,

@@ -4,9 +4,16 @@
  * capture layer asks for as pods are enrolled and removed. No I/O of its own beyond those listeners: the
  * process wiring (discovery stream, enrollment socket, admin/metrics servers) lives with the CLI command.
  */
+
+import { errorMessage } from '../core/errors.ts';
+import { HbonePool } from '../core/hbone/pool.ts';
+import { DEFAULT_POOL, type PoolSettings } from '../core/hbone/settings.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../core/identity.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import type { NodeSnapshot } from '../core/model/index.ts';
+import { ZTUNNEL_PORTS } from '../core/ports.ts';
+import { type CertificateProvider, describeCertificate } from '../core/tls/certificates.ts';
+import { SecureContextCache } from '../core/tls/contexts.ts';
 import {
   type CertificateRow,
   type ConnectionsView,
@@ -17,25 +24,16 @@ import {
   type WorkloadRow,
   workloadRows,
 } from './admin-views.ts';
-import {
-  DEFAULT_POOL,
-  DEFAULT_TIMEOUTS,
-  type PoolSettings,
-  type TimeoutSettings,
-  ZTUNNEL_PORTS,
-} from './config.ts';
+import { DEFAULT_TIMEOUTS, type TimeoutSettings } from './config.ts';
 import type { DnsForwarder } from './dns/forwarder.ts';
 import { DnsServer } from './dns/server.ts';
-import { HbonePool } from './hbone/pool.ts';
 import { LogLimiter } from './log-limit.ts';
 import { ZtunnelMetrics } from './metrics.ts';
 import { ConnectionTracker } from './proxy/connections.ts';
-import { errorText, type PodContext, type ProxyContext } from './proxy/context.ts';
+import type { PodContext, ProxyContext } from './proxy/context.ts';
 import { PodProxy } from './proxy/pod-proxy.ts';
 import type { OriginalDestination } from './proxy/sockets.ts';
 import { StateStore } from './state/store.ts';
-import { type CertificateProvider, describeCertificate } from './tls/certificates.ts';
-import { SecureContextCache } from './tls/contexts.ts';
 
 export interface ZtunnelOptions {
   /** The node this ztunnel serves (its pods are the workloads with this `node`). */
@@ -131,7 +129,7 @@ export class Ztunnel {
   }
 
   /**
-   * Installs a snapshot from the control plane. Throws an `AmbitError` (code `AMBIT_ERR_SNAPSHOT`) when it
+   * Installs a snapshot from the control plane. Throws an `AmbitError` (code SNAPSHOT_INVALID) when it
    * is malformed: the caller NACKs it, and the previous snapshot keeps serving.
    */
   applySnapshot(snapshot: NodeSnapshot): void {
@@ -253,7 +251,7 @@ export class Ztunnel {
         const cert = await this.#options.certificates.get(identity);
         rows.push({ kind: 'leaf', ...describeCertificate(identity, cert.certPem) });
       } catch (error) {
-        this.#log.warn('no certificate to show', { identity, error: errorText(error) });
+        this.#log.warn('no certificate to show', { identity, error: errorMessage(error) });
       }
     }
     for (const root of this.#options.certificates.trustBundle())

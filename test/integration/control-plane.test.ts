@@ -4,6 +4,7 @@
  * NACK of a snapshot a client cannot apply, a change reaching both clients, the control plane killed and
  * restarted (clients keep serving, then resync incrementally), and the CA's node authorization.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
 import type { ControlStatus } from '../../src/core/control-api/types.ts';
 import { createNodeCredential } from '../../src/core/node-credentials.ts';
-import { AMBIT, ambit, JsonLinesProcess, killAll, ROOT, track, until } from '../support/control-processes.ts';
+import { AMBIT, ambit, killAll, ROOT, track } from '../support/cli.ts';
+import { JsonLinesProcess } from '../support/control-processes.ts';
+import { eventually } from '../support/eventually.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'ambit-control-it-'));
 const socket = join(state, 'control.sock');
@@ -48,7 +51,10 @@ async function startControl(listen: string): Promise<ControlStatus> {
     ),
   );
   control.stderr!.on('data', (chunk: Buffer) => controlLog.push(chunk.toString()));
-  return until(() => api.status(), 20_000, 'the control plane to answer on its socket');
+  return eventually(() => api.status(), {
+    timeout: 20_000,
+    what: 'the control plane to answer on its socket',
+  });
 }
 
 async function metric(status: ControlStatus, name: string): Promise<number> {
@@ -119,7 +125,7 @@ beforeAll(async () => {
   const nodeB = createNodeCredential(state, 'node-b');
   status = await startControl('127.0.0.1:0');
   writeFileSync(join(state, 'shop.yaml'), CONFIG);
-  const applied = await ambit(['apply', '-f', join(state, 'shop.yaml')], env);
+  const applied = await ambit(['apply', '-f', join(state, 'shop.yaml')], { env });
   expect(applied.stdout).toContain('AuthorizationPolicy shop/cart-allow created');
   await api.reportPod(pod('cart-1', 'node-a', '10.244.1.10', 'cart', { app: 'cart' }));
   await api.reportPod(pod('pay-1', 'node-b', '10.244.2.10', 'pay', { app: 'pay' }));
@@ -140,19 +146,18 @@ describe('control plane with two data-plane clients over gRPC/TLS', () => {
     // Node A runs the pod the policy selects; node B does not need it.
     expect(policies(a)).toEqual(['shop/cart-allow']);
     expect(policies(b)).toEqual([]);
-    const current = await until(
+    const current = await eventually(
       async () => {
         const now = await api.status();
         return now.clients.length === 2 && now.clients.every((client) => client.inSync) ? now : undefined;
       },
-      10_000,
-      'both clients in sync',
+      { timeout: 10_000, what: 'both clients in sync' },
     );
     expect(current.clients.map((client) => [client.node, client.kind, client.nacks]).sort()).toEqual([
       ['node-a', 'ztunnel', 0],
       ['node-b', 'ztunnel', 0],
     ]);
-    const text = await ambit(['control', 'status'], env);
+    const text = await ambit(['control', 'status'], { env });
     expect(text.stdout).toMatch(/node-a\s+ztunnel\s+node-a\s+\d+\s+yes\s+0/);
   });
 
@@ -160,11 +165,11 @@ describe('control plane with two data-plane clients over gRPC/TLS', () => {
     const started = Date.now();
     const sinceA = clientA.events.length;
     const sinceB = clientB.events.length;
-    await ambit(
-      ['apply', '-f', '-'],
+    await ambit(['apply', '-f', '-'], {
       env,
-      'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: shop-deny-ext, namespace: shop}\nspec: {action: DENY, rules: [{from: [{source: {ipBlocks: [203.0.113.0/24]}}]}]}\n',
-    );
+      input:
+        'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: shop-deny-ext, namespace: shop}\nspec: {action: DENY, rules: [{from: [{source: {ipBlocks: [203.0.113.0/24]}}]}]}\n',
+    });
     const has = snapshotWith((event) => policies(event).includes('shop/shop-deny-ext'));
     await Promise.all([clientA.waitFor(has, 10_000, sinceA), clientB.waitFor(has, 10_000, sinceB)]);
     const elapsed = Date.now() - started;
@@ -193,14 +198,15 @@ describe('control plane with two data-plane clients over gRPC/TLS', () => {
     });
     expect(b.ackedVersion).not.toBe(b.lastNack!.version);
     expect(await metric(now, 'pilot_total_xds_rejects{type="ztunnel"}')).toBe(1);
-    expect((await ambit(['control', 'status'], env)).stdout).toContain('cannot apply workload shop/cart-2');
+    expect((await ambit(['control', 'status'], { env })).stdout).toContain(
+      'cannot apply workload shop/cart-2',
+    );
     // The pod goes away: what node B holds is right again, so nothing needs sending to it.
     await api.removePod('shop', 'cart-2');
-    await until(
-      async () => ((await api.status()).clients.every((client) => client.inSync) ? true : undefined),
-      10_000,
-      'node-b back in sync',
-    );
+    await eventually(async () => (await api.status()).clients.every((client) => client.inSync), {
+      timeout: 10_000,
+      what: 'node-b back in sync',
+    });
     expect(workloads(await clientB.ask({ cmd: 'current' }, 'current'))).toEqual([
       'shop/cart-1',
       'shop/pay-1',
@@ -255,21 +261,20 @@ describe('control plane with two data-plane clients over gRPC/TLS', () => {
 
   it('refuses a ztunnel subscribing as a node other than the one it authenticated as', async () => {
     const impostor = startClient('node-b', join(state, 'nodes', 'node-a.token'));
-    await until(
+    await eventually(
       async () =>
         impostor.stderr.some((line) =>
           line.includes('node \\"node-a\\" may not subscribe as ztunnel of node \\"node-b\\"'),
         )
           ? true
           : undefined,
-      10_000,
-      'the refusal',
+      { timeout: 10_000, what: 'the refusal' },
     );
     expect(impostor.events.some((event) => event.event === 'snapshot')).toBe(false);
     impostor.child.kill('SIGKILL');
   });
 
-  it('a waypoint subscribes as itself and receives the L7 config of the services bound to it', async () => {
+  it('a waypoint subscribes as itself and receives the compiled routes of the services bound to it', async () => {
     const l7 = `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: shop-waypoint, namespace: shop}
@@ -292,7 +297,7 @@ spec:
   targetRefs: [{kind: Service, group: "", name: cart}]
   rules: [{to: [{operation: {methods: [GET]}}]}]
 `;
-    const applied = await ambit(['apply', '-f', '-'], env, l7);
+    const applied = await ambit(['apply', '-f', '-'], { env, input: l7 });
     expect(applied.code).toBe(0);
     expect(applied.stdout).toContain('Service shop/cart configured');
     const waypoint = startClient(
@@ -301,29 +306,27 @@ spec:
       undefined,
       'shop/shop-waypoint',
     );
-    const snapshot = await waypoint.waitFor(
-      snapshotWith((event) => (event.virtualServices as string[]).length > 0),
-    );
+    const snapshot = await waypoint.waitFor(snapshotWith((event) => (event.routes as string[]).length > 0));
+    // Compiled: the VirtualService's one rule catches everything, so no default route follows it.
     expect(snapshot).toMatchObject({
       gateway: 'shop-waypoint',
-      virtualServices: ['shop/cart'],
-      authorizationPolicies: ['shop/cart-get-only'],
+      routes: ['shop/cart:80 VirtualService shop/cart'],
+      clusters: ['outbound|80||cart.shop.svc.cluster.local'],
+      authorization: ['shop/cart-get-only'],
     });
-    const listed = await until(
+    const listed = await eventually(
       async () => (await api.status()).clients.find((client) => client.kind === 'waypoint' && client.inSync),
-      10_000,
-      'the waypoint in status',
+      { timeout: 10_000, what: 'the waypoint in status' },
     );
     expect(listed).toMatchObject({ node: 'node-a', waypoint: 'shop/shop-waypoint' });
     // ztunnels do not receive the L7 policy.
     const current = await clientA.ask({ cmd: 'current' }, 'current');
     expect(policies(current)).not.toContain('shop/cart-get-only');
     waypoint.child.kill('SIGKILL');
-    await until(
-      async () => ((await api.status()).clients.length === 2 ? true : undefined),
-      10_000,
-      'the waypoint to leave',
-    );
+    await eventually(async () => (await api.status()).clients.length === 2, {
+      timeout: 10_000,
+      what: 'the waypoint to leave',
+    });
   });
 
   it('killed, the control plane leaves clients serving their last snapshot; restarted, they resync incrementally', async () => {
@@ -331,11 +334,10 @@ spec:
     const port = status.grpcAddress.split(':').at(-1)!;
     control!.kill('SIGKILL');
     await new Promise((resolve) => control!.once('exit', resolve));
-    await until(
-      async () => ((await clientA.ask({ cmd: 'current' }, 'current')).connected === false ? true : undefined),
-      10_000,
-      'client A to notice',
-    );
+    await eventually(async () => (await clientA.ask({ cmd: 'current' }, 'current')).connected === false, {
+      timeout: 10_000,
+      what: 'client A to notice',
+    });
     const during = await clientA.ask({ cmd: 'current' }, 'current');
     expect(during.version).toBe(before.version);
     expect(workloads(during)).toEqual(workloads(before));
@@ -355,13 +357,12 @@ spec:
     expect(status.pods).toBe(2);
     await clientA.waitFor((event) => event.event === 'snapshot', 20_000, sinceA);
     await clientB.waitFor((event) => event.event === 'snapshot', 20_000, sinceB);
-    const resynced = await until(
+    const resynced = await eventually(
       async () => {
         const now = await api.status();
         return now.clients.length === 2 && now.clients.every((client) => client.inSync) ? now : undefined;
       },
-      20_000,
-      'both clients back in sync',
+      { timeout: 20_000, what: 'both clients back in sync' },
     );
     // The clients said what they held: nothing had changed, so no resource was sent again.
     expect(await metric(resynced, 'ambit_control_push_bytes_total{type="ztunnel"}')).toBe(0);
@@ -374,7 +375,7 @@ spec:
       10_000,
       since,
     );
-    const listed = await ambit(['get', 'authorizationpolicies', '-n', 'shop'], env);
+    const listed = await ambit(['get', 'authorizationpolicies', '-n', 'shop'], { env });
     expect(listed.stdout).toMatch(/shop\s+cart-allow\s+shop\.yaml document 3\s+api/);
   });
 });
@@ -417,21 +418,19 @@ describe('watched config files', () => {
             | { spec: { host: string } }
             | undefined
         )?.spec.host;
-      expect(await until(hostOf, 20_000, 'the file to be loaded')).toBe('reviews');
+      expect(await eventually(hostOf, { timeout: 20_000, what: 'the file to be loaded' })).toBe('reviews');
       writeFileSync(join(configDir, 'dr.yaml'), rule('ratings'));
-      await until(
-        async () => ((await hostOf()) === 'ratings' ? true : undefined),
-        10_000,
-        'the edit to be applied',
-      );
+      await eventually(async () => (await hostOf()) === 'ratings', {
+        timeout: 10_000,
+        what: 'the edit to be applied',
+      });
       const revision = (await watched.status()).revision;
       writeFileSync(join(configDir, 'dr.yaml'), rule('"a..b"'));
       writeFileSync(join(configDir, 'other.yaml'), rule('x').replace('name: reviews', 'name: other'));
-      await until(
-        async () => ((await watched.get({ kind: 'dr', name: 'other' })).length === 1 ? true : undefined),
-        10_000,
-        'a later good file',
-      );
+      await eventually(async () => (await watched.get({ kind: 'dr', name: 'other' })).length === 1, {
+        timeout: 10_000,
+        what: 'a later good file',
+      });
       expect(await hostOf()).toBe('ratings');
       expect((await watched.status()).revision).toBe(revision + 1);
     } finally {

@@ -2,10 +2,11 @@
  * Bad cluster files are refused by `ambit local up` with the file, document, resource and field named, and
  * nothing is created: no state, no namespace, no route.
  */
+
 import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ambit } from '../support/cli.ts';
 import {
-  ambit,
   leftovers,
   makeStateRoot,
   NOTHING_LEFT,
@@ -61,7 +62,7 @@ describe.runIf(canRunNetnsTests())('ambit local up: bad cluster files', () => {
     async (_what, documents, message) => {
       const name = uniqueName('it-bad');
       const file = writeClusterFile(root, name, documents(name).join('\n---\n'));
-      const result = await ambit(['local', 'up', '-f', file], root);
+      const result = await ambit(['local', 'up', '-f', file], { stateRoot: root });
       expect(result.code).toBe(1);
       expect(result.stderr).toContain('nothing was applied');
       expect(result.stderr).toContain(`${file}: ${message.replace('NAME', name)}`);
@@ -70,12 +71,14 @@ describe.runIf(canRunNetnsTests())('ambit local up: bad cluster files', () => {
   );
 
   it('says what is wrong with the command line', async () => {
-    expect((await ambit(['local', 'up'], root)).stderr).toContain('up needs a cluster file');
-    const missing = await ambit(['local', 'up', '-f', `${root}/missing.yaml`], root);
+    expect((await ambit(['local', 'up'], { stateRoot: root })).stderr).toContain('up needs a cluster file');
+    const missing = await ambit(['local', 'up', '-f', `${root}/missing.yaml`], { stateRoot: root });
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('no such file');
-    expect((await ambit(['local', 'exec', 'a'], root)).stderr).toContain('exec needs a command after --');
-    expect((await ambit(['local', 'down', '--name', 'Bad_Name'], root)).stderr).toContain(
+    expect((await ambit(['local', 'exec', 'a'], { stateRoot: root })).stderr).toContain(
+      'exec needs a command after --',
+    );
+    expect((await ambit(['local', 'down', '--name', 'Bad_Name'], { stateRoot: root })).stderr).toContain(
       'invalid cluster name',
     );
   });

@@ -2,6 +2,7 @@
  * The seams the mesh plugs into: system processes supervised in node namespaces before any pod, and the
  * per-pod start gate that must pass (retried with backoff when it fails) before a pod's process starts.
  */
+
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,34 +13,19 @@ import { buildReport, type ClusterReport } from '../../src/local/report.ts';
 import { statePaths } from '../../src/local/state.ts';
 import type { ClusterState } from '../../src/local/types.ts';
 import { up } from '../../src/local/up.ts';
+import { ambit } from '../support/cli.ts';
 import {
-  ambit,
   leftovers,
   makeStateRoot,
   NOTHING_LEFT,
   uniqueName,
   writeClusterFile,
 } from '../support/local-cluster.ts';
+import { clusterDoc, manifests, podDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 import { GATE_HOLD_MS } from '../support/test-extension.ts';
 
-const clusterYaml = (name: string) => `apiVersion: ambit.dev/v1alpha1
-kind: Cluster
-metadata: {name: ${name}}
-spec:
-  nodes: [{name: n1}, {name: n2}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: steady}
-spec:
-  containers: [{name: c, command: [sleep, infinity]}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: flaky}
-spec:
-  containers: [{name: c, command: [sleep, infinity]}]`;
+const clusterYaml = (name: string) => manifests(clusterDoc(name), podDoc('steady'), podDoc('flaky'));
 
 describe.runIf(canRunNetnsTests())('ambit local: extension seams', () => {
   const root = makeStateRoot();
@@ -60,7 +46,7 @@ describe.runIf(canRunNetnsTests())('ambit local: extension seams', () => {
   });
 
   afterAll(async () => {
-    await ambit(['local', 'down', '--name', name], root);
+    await ambit(['local', 'down', '--name', name], { stateRoot: root });
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -122,18 +108,18 @@ describe.runIf(canRunNetnsTests())('ambit local: extension seams', () => {
   });
 
   it('shows a node’s system processes as the node’s logs', async () => {
-    const logs = await ambit(['local', 'logs', 'n2', '--name', name], root);
+    const logs = await ambit(['local', 'logs', 'n2', '--name', name], { stateRoot: root });
     expect(logs.code, logs.stderr).toBe(0);
     expect(logs.stdout).toContain('"version":"probe-n2"');
     expect(logs.stdout).not.toContain('probe-n1');
     // Several sources at once are told apart by a prefix.
-    const component = (await ambit(['local', 'logs', 'probe', '--name', name], root)).stdout;
+    const component = (await ambit(['local', 'logs', 'probe', '--name', name], { stateRoot: root })).stdout;
     expect(component).toMatch(/^\[probe\/n1\] \{.*"version":"probe-n1"/m);
     expect(component).toMatch(/^\[probe\/n2\] \{.*"version":"probe-n2"/m);
   });
 
   it('stops system processes at down too', async () => {
-    expect((await ambit(['local', 'down', '--name', name], root)).code).toBe(0);
+    expect((await ambit(['local', 'down', '--name', name], { stateRoot: root })).code).toBe(0);
     expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
   });
 

@@ -11,72 +11,51 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KUBE_PROXY_TABLE } from '../../src/local/kube-proxy/rules.ts';
 import { nodeNetns } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
-import { until } from '../support/control-processes.ts';
+import { ambit } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
 import {
-  ambit,
   leftovers,
   makeStateRoot,
   NOTHING_LEFT,
   uniqueName,
   writeClusterFile,
 } from '../support/local-cluster.ts';
+import { clusterDoc, echoPod, manifests, namespaceDoc, podDoc, serviceDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
 const NODE_PORT = 30080;
 
-const pod = (name: string, namespace: string, node: string, app: string, command: string, extra = '') =>
-  `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: ${namespace}, labels: {app: ${app}}}
-spec:
-  nodeName: ${node}
-${extra}  containers:
-    - name: main
-      command: ${command}${command === ECHO ? '\n      ports: [{name: http, containerPort: 8080}]' : ''}`;
-
-const ECHO = '[ambit, echo, --port, "8080"]';
-const SLEEP = '[sleep, infinity]';
-
 const clusterYaml = (name: string) =>
-  [
-    `apiVersion: ambit.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec:\n  nodes: [{name: n1}, {name: n2}]`,
-    'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}',
-    'apiVersion: v1\nkind: Namespace\nmetadata: {name: mesh, labels: {istio.io/dataplane-mode: ambient}}',
-    pod('web-a', 'shop', 'n1', 'web', ECHO),
-    pod('web-b', 'shop', 'n2', 'web', ECHO),
+  manifests(
+    clusterDoc(name),
+    namespaceDoc('shop'),
+    namespaceDoc('mesh', { ambient: true }),
+    echoPod('web-a', { namespace: 'shop', node: 'n1', labels: { app: 'web' } }),
+    echoPod('web-b', { namespace: 'shop', node: 'n2', labels: { app: 'web' } }),
     // Ends for good when killed: it must then leave the endpoints.
-    pod('web-c', 'shop', 'n2', 'web', ECHO, '  restartPolicy: Never\n'),
-    pod('hello-a', 'mesh', 'n2', 'hello', ECHO),
-    pod('client', 'shop', 'n1', 'client', SLEEP),
-    pod('mclient', 'mesh', 'n1', 'mclient', SLEEP),
-    `apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: shop}
-spec:
-  type: NodePort
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: http, nodePort: ${NODE_PORT}}]`,
-    `apiVersion: v1
-kind: Service
-metadata: {name: sticky, namespace: shop}
-spec:
-  sessionAffinity: ClientIP
-  selector: {app: web}
-  ports: [{name: http, port: 80, targetPort: 8080}]`,
-    `apiVersion: v1
-kind: Service
-metadata: {name: web-headless, namespace: shop}
-spec:
-  clusterIP: None
-  selector: {app: web}
-  ports: [{name: http, port: 8080}]`,
-    `apiVersion: v1
-kind: Service
-metadata: {name: hello, namespace: mesh}
-spec:
-  selector: {app: hello}
-  ports: [{name: http, port: 80, targetPort: http}]`,
-  ].join('\n---\n');
+    echoPod('web-c', { namespace: 'shop', node: 'n2', labels: { app: 'web' }, restartPolicy: 'Never' }),
+    echoPod('hello-a', { namespace: 'mesh', node: 'n2', labels: { app: 'hello' } }),
+    podDoc('client', { namespace: 'shop', node: 'n1' }),
+    podDoc('mclient', { namespace: 'mesh', node: 'n1' }),
+    serviceDoc('web', {
+      namespace: 'shop',
+      spec: {
+        type: 'NodePort',
+        ports: [{ name: 'http', port: 80, targetPort: 'http', nodePort: NODE_PORT }],
+      },
+    }),
+    serviceDoc('sticky', {
+      namespace: 'shop',
+      app: 'web',
+      spec: { sessionAffinity: 'ClientIP', ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+    }),
+    serviceDoc('web-headless', {
+      namespace: 'shop',
+      app: 'web',
+      spec: { clusterIP: 'None', ports: [{ name: 'http', port: 8080 }] },
+    }),
+    serviceDoc('hello', { namespace: 'mesh' }),
+  );
 
 interface EchoAnswer {
   pod: string;
@@ -86,7 +65,7 @@ interface EchoAnswer {
 describe.runIf(canRunNetnsTests())('the local cluster network (cluster DNS, kube-proxy)', () => {
   const root = makeStateRoot();
   const name = uniqueName('it-net');
-  const run = (...args: string[]) => ambit(args, root);
+  const run = (...args: string[]) => ambit(args, { stateRoot: root });
   const local = (...args: string[]) => run('local', ...args, '--name', name);
   const inPod = (pod: string, namespace: string, ...command: string[]) =>
     run('local', 'exec', pod, '-n', namespace, '--name', name, '--', ...command);
@@ -118,6 +97,14 @@ describe.runIf(canRunNetnsTests())('the local cluster network (cluster DNS, kube
   };
   const dig = async (from: Client, ...query: string[]) =>
     (await inPod(from.pod, from.namespace, 'dig', '+tries=1', '+time=1', ...query)).stdout;
+  const nodeTable = (node: string) =>
+    execFileSync(
+      'ip',
+      ['netns', 'exec', nodeNetns(name, node), 'nft', 'list', 'table', 'ip', KUBE_PROXY_TABLE],
+      {
+        encoding: 'utf8',
+      },
+    );
   let report: ClusterReport;
   const podIp = (pod: string) => report.pods.find((p) => p.name === pod)!.ip;
   const clusterIP = (service: string) => report.services.find((s) => s.name === service)!.clusterIP!;
@@ -254,11 +241,7 @@ describe.runIf(canRunNetnsTests())('the local cluster network (cluster DNS, kube
 
   it('puts the rules in a table of its own in each node namespace', () => {
     for (const node of ['n1', 'n2']) {
-      const table = execFileSync(
-        'ip',
-        ['netns', 'exec', nodeNetns(name, node), 'nft', 'list', 'table', 'ip', KUBE_PROXY_TABLE],
-        { encoding: 'utf8' },
-      );
+      const table = nodeTable(node);
       expect(table).toContain(`${clusterIP('web')} . tcp . 80 : goto svc_shop_web_80_tcp`);
       expect(table).toContain(`dnat to ${podIp('web-b')}:8080`);
     }
@@ -268,28 +251,19 @@ describe.runIf(canRunNetnsTests())('the local cluster network (cluster DNS, kube
     const pid = report.pods.find((p) => p.name === 'web-c')!.pid!;
     process.kill(pid, 'SIGKILL');
     const client = clients[0]!;
-    await until(
+    await eventually(
       async () => {
         const addresses = (await dig(client, '+short', 'web-headless.shop.svc.cluster.local'))
           .trim()
           .split('\n');
-        return addresses.includes(podIp('web-c')) ? undefined : addresses;
+        return !addresses.includes(podIp('web-c'));
       },
-      15_000,
-      'web-c to leave the headless Service',
+      { what: 'web-c to leave the headless Service', timeout: 15_000 },
     );
-    await until(
-      async () => {
-        const table = execFileSync(
-          'ip',
-          ['netns', 'exec', nodeNetns(name, 'n1'), 'nft', 'list', 'table', 'ip', KUBE_PROXY_TABLE],
-          { encoding: 'utf8' },
-        );
-        return table.includes(podIp('web-c')) ? undefined : true;
-      },
-      15_000,
-      'web-c to leave the kube-proxy rules',
-    );
+    await eventually(() => !nodeTable('n1').includes(podIp('web-c')), {
+      what: 'web-c to leave the kube-proxy rules',
+      timeout: 15_000,
+    });
     const pods = await getPods(client, `http://${clusterIP('web')}/`, 20);
     expect(new Set(pods)).toEqual(new Set(['web-a', 'web-b']));
     // The sticky client keeps its endpoint when another one goes (or, if its own went, sticks to a new one).

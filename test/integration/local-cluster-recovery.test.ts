@@ -2,42 +2,30 @@
  * `down` cleans up whatever state a cluster was left in: an `up` killed half-way (at several points), a
  * supervisor killed under its pods, an `up` interrupted with Ctrl-C (which cleans up by itself).
  */
+
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ClusterReport } from '../../src/local/report.ts';
+import { ambit, startAmbit } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
 import {
-  ambit,
-  eventually,
   isAlive,
   leftovers,
   makeStateRoot,
   NOTHING_LEFT,
-  startAmbit,
   uniqueName,
   writeClusterFile,
 } from '../support/local-cluster.ts';
+import { clusterDoc, deploymentDoc, manifests } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
 /** Enough pods that `up` takes a while, so it can be killed in the middle. */
-const clusterYaml = (name: string, pods = 12) =>
-  [
-    `apiVersion: ambit.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec:\n  nodes: [{name: n1}, {name: n2}]`,
-    `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: idle}
-spec:
-  replicas: ${pods}
-  selector: {matchLabels: {app: idle}}
-  template:
-    metadata: {labels: {app: idle}}
-    spec:
-      containers: [{name: c, command: [sleep, infinity]}]`,
-  ].join('\n---\n');
+const clusterYaml = (name: string, pods = 12) => manifests(clusterDoc(name), deploymentDoc('idle', pods));
 
 const journalHas = (root: string, name: string, text: string) => {
   const journal = join(root, name, 'journal.jsonl');
-  return existsSync(journal) && readFileSync(journal, 'utf8').includes(text) ? true : undefined;
+  return existsSync(journal) && readFileSync(journal, 'utf8').includes(text);
 };
 
 describe.runIf(canRunNetnsTests())('ambit local: cleaning up after interruptions', () => {
@@ -50,7 +38,7 @@ describe.runIf(canRunNetnsTests())('ambit local: cleaning up after interruptions
   };
 
   afterAll(async () => {
-    for (const name of names) await ambit(['local', 'down', '--name', name], root);
+    for (const name of names) await ambit(['local', 'down', '--name', name], { stateRoot: root });
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -60,27 +48,27 @@ describe.runIf(canRunNetnsTests())('ambit local: cleaning up after interruptions
       (root: string, name: string) => journalHas(root, name, '"type":"netns"'),
     ],
     ['once the pods are wired', (root: string, name: string) => journalHas(root, name, '"type":"netns-etc"')],
-    [
-      'once the supervisor runs',
-      (root: string, name: string) => (existsSync(join(root, name, 'status.json')) ? true : undefined),
-    ],
+    ['once the supervisor runs', (root: string, name: string) => existsSync(join(root, name, 'status.json'))],
   ])('removes everything of an up killed %s', async (_when, reached) => {
     const { name, file } = newCluster('it-kill');
-    const up = startAmbit(['local', 'up', '-f', file], root);
-    await eventually(() => reached(root, name), 20_000, 'up to reach the point');
+    const up = startAmbit(['local', 'up', '-f', file], { stateRoot: root });
+    await eventually(() => reached(root, name), { timeout: 20_000, what: 'up to reach the point' });
     up.child.kill('SIGKILL');
     await up.done;
     expect(leftovers(name, root).stateDir).toBe(true);
-    const down = await ambit(['local', 'down', '--name', name], root);
+    const down = await ambit(['local', 'down', '--name', name], { stateRoot: root });
     expect(down.code, down.stderr).toBe(0);
     expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
   });
 
   it('stops an up still running, then removes everything it created', async () => {
     const { name, file } = newCluster('it-race');
-    const up = startAmbit(['local', 'up', '-f', file], root);
-    await eventually(() => journalHas(root, name, '"type":"netns"'), 20_000, 'namespaces to be created');
-    const down = await ambit(['local', 'down', '--name', name], root);
+    const up = startAmbit(['local', 'up', '-f', file], { stateRoot: root });
+    await eventually(() => journalHas(root, name, '"type":"netns"'), {
+      timeout: 20_000,
+      what: 'namespaces to be created',
+    });
+    const down = await ambit(['local', 'down', '--name', name], { stateRoot: root });
     expect(down.code, down.stderr).toBe(0);
     expect(down.stderr).toContain('stopping `ambit local up`');
     expect((await up.done).code).not.toBe(0);
@@ -89,30 +77,32 @@ describe.runIf(canRunNetnsTests())('ambit local: cleaning up after interruptions
 
   it('removes the pods of a cluster whose supervisor was killed', async () => {
     const { name, file } = newCluster('it-orphan');
-    expect((await ambit(['local', 'up', '-f', file], root)).code).toBe(0);
+    expect((await ambit(['local', 'up', '-f', file], { stateRoot: root })).code).toBe(0);
     const report = JSON.parse(
-      (await ambit(['local', 'status', '--name', name, '-o', 'json'], root)).stdout,
+      (await ambit(['local', 'status', '--name', name, '-o', 'json'], { stateRoot: root })).stdout,
     ) as ClusterReport;
     const podPids = report.pods.map((pod) => pod.pid!);
     expect(podPids.every(isAlive)).toBe(true);
     process.kill(report.supervisor.pid!, 'SIGKILL');
-    await eventually(
-      () => (isAlive(report.supervisor.pid!) ? undefined : true),
-      5000,
-      'the supervisor to die',
-    );
+    await eventually(() => !isAlive(report.supervisor.pid!), {
+      timeout: 5000,
+      what: 'the supervisor to die',
+    });
     expect(podPids.every(isAlive)).toBe(true);
-    const status = await ambit(['local', 'status', '--name', name], root);
+    const status = await ambit(['local', 'status', '--name', name], { stateRoot: root });
     expect(status.stdout).toContain('supervisor NOT RUNNING');
-    expect((await ambit(['local', 'down', '--name', name], root)).code).toBe(0);
+    expect((await ambit(['local', 'down', '--name', name], { stateRoot: root })).code).toBe(0);
     expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
     expect(podPids.filter(isAlive)).toEqual([]);
   });
 
   it('rolls back by itself when up is interrupted with Ctrl-C', async () => {
     const { name, file } = newCluster('it-sigint');
-    const up = startAmbit(['local', 'up', '-f', file], root);
-    await eventually(() => journalHas(root, name, '"type":"netns"'), 20_000, 'namespaces to be created');
+    const up = startAmbit(['local', 'up', '-f', file], { stateRoot: root });
+    await eventually(() => journalHas(root, name, '"type":"netns"'), {
+      timeout: 20_000,
+      what: 'namespaces to be created',
+    });
     up.child.kill('SIGINT');
     const result = await up.done;
     expect(result.code).toBe(1);

@@ -3,6 +3,7 @@
  * the fabric in both directions, `exec` lands in the right namespace as the right user, crashed processes
  * come back with their restarts counted, the root namespace is guarded, and `down` leaves nothing behind.
  */
+
 import { execFileSync } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -10,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EchoReport } from '../../src/echo/http.ts';
 import { podVethName, routeMetric } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
+import { ambit } from '../support/cli.ts';
 import {
-  ambit,
   isAlive,
   leftovers,
   makeStateRoot,
@@ -19,57 +20,38 @@ import {
   uniqueName,
   writeClusterFile,
 } from '../support/local-cluster.ts';
+import {
+  clusterDoc,
+  echoPod,
+  manifests,
+  namespaceDoc,
+  type PodOptions,
+  podDoc,
+  serviceDoc,
+} from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
-const echoPod = (name: string, node: string) => `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: apps, labels: {app: echo}}
-spec:
-  nodeName: ${node}
-  containers:
-    - name: echo
-      command: [ambit, echo, --port, "8080", --tcp-port, "9000", --version, ${name}]
-      ports: [{name: http, containerPort: 8080}, {name: tcp, containerPort: 9000}]`;
-
-const idlePod = (name: string, node: string, securityContext = '') => `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: apps}
-spec:
-  nodeName: ${node}
-${securityContext}  containers: [{name: idle, command: [sleep, infinity]}]`;
+const pod = (name: string, options: PodOptions = {}) => podDoc(name, { namespace: 'apps', ...options });
 
 const clusterYaml = (name: string) =>
-  [
-    `apiVersion: ambit.dev/v1alpha1
-kind: Cluster
-metadata: {name: ${name}}
-spec:
-  nodes: [{name: n1}, {name: n2}]`,
+  manifests(
+    clusterDoc(name),
     // Not enrolled in the mesh: this suite is about the bare cluster (enrollment: local-enrollment.test.ts).
-    'apiVersion: v1\nkind: Namespace\nmetadata: {name: apps, labels: {team: a}}',
-    echoPod('a', 'n1'),
-    echoPod('b', 'n2'),
-    idlePod('root', 'n1', '  securityContext: {runAsUser: 0}\n'),
-    idlePod('u1000', 'n2', '  securityContext: {runAsUser: 1000}\n'),
-    `apiVersion: v1
-kind: Pod
-metadata: {name: crasher, namespace: apps}
-spec:
-  containers: [{name: c, command: [sh, -c, "echo crashing; exit 3"]}]`,
-    `apiVersion: v1
-kind: Pod
-metadata: {name: once, namespace: apps}
-spec:
-  restartPolicy: OnFailure
-  containers: [{name: c, command: ["true"]}]`,
-    `apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: apps}
-spec:
-  selector: {app: echo}
-  ports: [{name: http, port: 80, targetPort: http}]`,
-    'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: kept, namespace: apps}\nspec: {hosts: [echo], http: [{route: [{destination: {host: echo}}]}]}',
-  ].join('\n---\n');
+    namespaceDoc('apps', { labels: { team: 'a' } }),
+    echoPod('a', { namespace: 'apps', node: 'n1', labels: { app: 'echo' }, tcp: true }),
+    echoPod('b', { namespace: 'apps', node: 'n2', labels: { app: 'echo' }, tcp: true }),
+    pod('root', { node: 'n1', runAsUser: 0 }),
+    pod('u1000', { node: 'n2', runAsUser: 1000 }),
+    pod('crasher', { command: ['sh', '-c', 'echo crashing; exit 3'] }),
+    pod('once', { command: ['true'], restartPolicy: 'OnFailure' }),
+    serviceDoc('echo', { namespace: 'apps' }),
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'kept', namespace: 'apps' },
+      spec: { hosts: ['echo'], http: [{ route: [{ destination: { host: 'echo' } }] }] },
+    },
+  );
 
 /** Sends `payload` to ip:9000 from inside a pod and prints what comes back (Node 24 is on pods' PATH). */
 const TCP_CLIENT =
@@ -79,7 +61,7 @@ const TCP_CLIENT =
 describe.runIf(canRunNetnsTests())('ambit local: a 2-node cluster', () => {
   const root = makeStateRoot();
   const name = uniqueName('it-local');
-  const run = (...args: string[]) => ambit(args, root);
+  const run = (...args: string[]) => ambit(args, { stateRoot: root });
   const inPod = (pod: string, ...command: string[]) =>
     run('local', 'exec', pod, '-n', 'apps', '--name', name, '--', ...command);
   const status = async () =>

@@ -7,6 +7,7 @@
  * certificates only for identities with a pod on its node; a control plane killed is restarted and told
  * what it missed.
  */
+
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -15,8 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
 import type { PodInfo } from '../../src/core/control-api/types.ts';
 import type { NodeSnapshot } from '../../src/core/model/index.ts';
+import { CONTROL_PLANE_PORTS } from '../../src/core/ports.ts';
 import {
-  CONTROL_PLANE_PORTS,
   controlPlaneEndpoint,
   controlPlaneStateDir,
   nodeCredentialFile,
@@ -24,53 +25,47 @@ import {
 import type { ClusterReport } from '../../src/local/report.ts';
 import { readClusterState, statePaths } from '../../src/local/state.ts';
 import type { ClusterState } from '../../src/local/types.ts';
-import { type Event, JsonLinesProcess, killAll, until } from '../support/control-processes.ts';
+import { ambit, killAll } from '../support/cli.ts';
+import { type Event, JsonLinesProcess } from '../support/control-processes.ts';
+import { eventually } from '../support/eventually.ts';
 import {
-  ambit,
   leftovers,
   makeStateRoot,
   NOTHING_LEFT,
   uniqueName,
   writeClusterFile,
 } from '../support/local-cluster.ts';
+import {
+  clusterDoc,
+  DATAPLANE_MODE,
+  echoPod,
+  manifests,
+  namespaceDoc,
+  podDoc,
+  serviceDoc,
+} from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
-const MODE = 'istio.io/dataplane-mode';
-
-const echoPod = (name: string, node: string) => `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: shop, labels: {app: ${name}}}
-spec:
-  nodeName: ${node}
-  serviceAccountName: ${name}
-  containers:
-    - name: echo
-      command: [ambit, echo, --port, "8080"]
-      ports: [{name: http, containerPort: 8080}]`;
-
-const service = (name: string) => `apiVersion: v1
-kind: Service
-metadata: {name: ${name}, namespace: shop}
-spec: {selector: {app: ${name}}, ports: [{name: http, port: 80, targetPort: http}]}`;
+const shopPod = (name: string, node: string) =>
+  echoPod(name, { namespace: 'shop', node, serviceAccount: name, labels: { app: name } });
 
 const clusterYaml = (name: string) =>
-  [
-    `apiVersion: ambit.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec:\n  nodes: [{name: n1}, {name: n2}]`,
-    'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}',
-    echoPod('cart', 'n1'),
-    echoPod('pay', 'n2'),
+  manifests(
+    clusterDoc(name),
+    namespaceDoc('shop'),
+    shopPod('cart', 'n1'),
+    shopPod('pay', 'n2'),
     // Runs once and ends: the control plane forgets it, and its node may no longer hold its identity.
-    `apiVersion: v1
-kind: Pod
-metadata: {name: batch, namespace: shop}
-spec:
-  nodeName: n2
-  serviceAccountName: batch
-  restartPolicy: Never
-  containers: [{name: job, command: ["true"]}]`,
-    service('cart'),
-    service('pay'),
-  ].join('\n---\n');
+    podDoc('batch', {
+      namespace: 'shop',
+      node: 'n2',
+      serviceAccount: 'batch',
+      restartPolicy: 'Never',
+      command: ['true'],
+    }),
+    serviceDoc('cart', { namespace: 'shop' }),
+    serviceDoc('pay', { namespace: 'shop' }),
+  );
 
 const POLICY = `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -90,7 +85,7 @@ spec:
 describe.runIf(canRunNetnsTests())('the control plane of a local cluster', () => {
   const root = makeStateRoot();
   const name = uniqueName('it-cp');
-  const run = (...args: string[]) => ambit(args, root);
+  const run = (...args: string[]) => ambit(args, { stateRoot: root });
   const local = (...args: string[]) => run('local', ...args, '--name', name);
   const status = async () => JSON.parse((await local('status', '-o', 'json')).stdout) as ClusterReport;
   const controlOf = (report: ClusterReport) => report.system.find((p) => p.id === 'control-plane')!;
@@ -108,18 +103,17 @@ describe.runIf(canRunNetnsTests())('the control plane of a local cluster', () =>
     (await api.listPods()).pods.find((p) => p.name === pod);
   /** The latest snapshot once `check` holds for it. */
   const snapshotWhere = (check: (snapshot: NodeSnapshot) => boolean, what: string) =>
-    until(
+    eventually(
       async () => {
         const current = await snapshot();
         return current && check(current) ? current : undefined;
       },
-      15_000,
-      what,
+      { timeout: 15_000, what },
     );
 
   beforeAll(async () => {
     const file = writeClusterFile(root, name, clusterYaml(name));
-    const result = await ambit(['local', 'up', '-f', file], root);
+    const result = await ambit(['local', 'up', '-f', file], { stateRoot: root });
     expect(result.code, result.stderr).toBe(0);
     cluster = readClusterState(statePaths(join(root, name)))!;
     report = await status();
@@ -143,7 +137,7 @@ describe.runIf(canRunNetnsTests())('the control plane of a local cluster', () =>
 
   afterAll(async () => {
     killAll();
-    await ambit(['local', 'down', '--name', name], root);
+    await ambit(['local', 'down', '--name', name], { stateRoot: root });
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -233,14 +227,14 @@ describe.runIf(canRunNetnsTests())('the control plane of a local cluster', () =>
   });
 
   it('hears of label changes: enrollment seen by the control plane is what the nodes enforce', async () => {
-    const labeled = await local('label', 'namespace', 'shop', `${MODE}=ambient`);
+    const labeled = await local('label', 'namespace', 'shop', `${DATAPLANE_MODE}=ambient`);
     expect(labeled.code, labeled.stderr).toBe(0);
-    const optOut = await local('label', 'pod', 'cart', '-n', 'shop', `${MODE}=none`);
+    const optOut = await local('label', 'pod', 'cart', '-n', 'shop', `${DATAPLANE_MODE}=none`);
     expect(optOut.code, optOut.stderr).toBe(0);
     const current = await snapshotWhere(
       (s) =>
         s.workloads.some((w) => w.name === 'pay' && w.enrolled) &&
-        s.workloads.some((w) => w.name === 'cart' && w.labels[MODE] === 'none'),
+        s.workloads.some((w) => w.name === 'cart' && w.labels[DATAPLANE_MODE] === 'none'),
       'the label changes to reach the client',
     );
     const meshOf = (pods: ClusterReport['pods']) =>
@@ -250,7 +244,9 @@ describe.runIf(canRunNetnsTests())('the control plane of a local cluster', () =>
     const nodes = (await status()).pods.filter((p) => p.name !== 'batch');
     expect(meshOf(nodes)).toEqual(enrolledOf(current));
     const namespace = await run('get', 'namespace', 'shop', '--name', name, '-o', 'json');
-    expect(JSON.parse(namespace.stdout)).toMatchObject({ metadata: { labels: { [MODE]: 'ambient' } } });
+    expect(JSON.parse(namespace.stdout)).toMatchObject({
+      metadata: { labels: { [DATAPLANE_MODE]: 'ambient' } },
+    });
   });
 
   it('takes `ambit apply --name`, and refuses a bad file naming the field, changing nothing', async () => {
@@ -293,20 +289,18 @@ describe.runIf(canRunNetnsTests())('the control plane of a local cluster', () =>
     }
     expect(label.code).toBe(1);
     expect(label.stderr).toContain('cannot tell the control plane about pod shop/pay');
-    const after = await until(
+    const after = await eventually(
       async () => {
         const control = controlOf(await status());
         return control.restarts === 1 && control.ready ? control : undefined;
       },
-      20_000,
-      'the control plane to be restarted',
+      { timeout: 20_000, what: 'the control plane to be restarted' },
     );
     expect(after.pid).not.toBe(before.pid);
     expect(listening(nodeOf('n1').netns)).toContain(`pid=${after.pid},`);
-    const pay = await until(
+    const pay = await eventually(
       async () => ((await reported('pay'))?.labels?.tier === 'backend' ? reported('pay') : undefined),
-      20_000,
-      'the resync to bring the new label',
+      { timeout: 20_000, what: 'the resync to bring the new label' },
     );
     expect(pay).toMatchObject({ node: 'n2', ips: [podIp('pay')], ready: true });
     // The client reconnected to the new process and received the change.
@@ -320,7 +314,7 @@ describe.runIf(canRunNetnsTests())('the control plane of a local cluster', () =>
 
   it('leaves nothing behind at down', async () => {
     killAll();
-    const result = await ambit(['local', 'down', '--name', name], root);
+    const result = await ambit(['local', 'down', '--name', name], { stateRoot: root });
     expect(result.code, result.stderr).toBe(0);
     expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
   });

@@ -3,9 +3,11 @@
  * by Service name through the mesh, the destination ztunnel reports the callers' mTLS identities, a DENY
  * policy stops the request and its deletion restores it, and the cluster is removed with nothing left.
  */
+
 import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ambit, leftovers, makeStateRoot, NOTHING_LEFT, uniqueName } from '../support/local-cluster.ts';
+import { ambit } from '../support/cli.ts';
+import { leftovers, makeStateRoot, NOTHING_LEFT, uniqueName } from '../support/local-cluster.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
 describe.runIf(canRunNetnsTests())('the demo', () => {
@@ -13,12 +15,12 @@ describe.runIf(canRunNetnsTests())('the demo', () => {
   const name = uniqueName('demo');
 
   afterAll(async () => {
-    await ambit(['local', 'down', '--name', name], stateRoot);
+    await ambit(['local', 'down', '--name', name], { stateRoot: stateRoot });
     rmSync(stateRoot, { recursive: true, force: true });
   });
 
   it('shows cross-node requests, mTLS identities and a policy taking effect, then cleans up', async () => {
-    const result = await ambit(['local', 'demo', '--name', name], stateRoot);
+    const result = await ambit(['local', 'demo', '--name', name], { stateRoot: stateRoot });
     expect(result.stderr).not.toMatch(/request failed|did not/);
     expect(result.code).toBe(0);
     const out = result.stdout;

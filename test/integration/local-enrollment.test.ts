@@ -8,6 +8,7 @@
  * ztunnel, because only it reports the original destinations it caught; the ztunnel's own capture is tested
  * end to end by `ztunnel-cluster.test.ts`.
  */
+
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,11 +21,10 @@ import type { ClusterReport } from '../../src/local/report.ts';
 import { statePaths } from '../../src/local/state.ts';
 import { up } from '../../src/local/up.ts';
 import type { CaptureReport } from '../../src/redirect/plain-capture.ts';
+import { ambit, type CliResult } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
 import { IPV6_ANNOTATION, setPodIpv6 } from '../support/ipv6-off-extension.ts';
 import {
-  ambit,
-  type CliResult,
-  eventually,
   isAlive,
   leftovers,
   makeStateRoot,
@@ -32,9 +32,8 @@ import {
   uniqueName,
   writeClusterFile,
 } from '../support/local-cluster.ts';
+import { clusterDoc, DATAPLANE_MODE, echoPod, manifests, namespaceDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
-
-const MODE = 'istio.io/dataplane-mode';
 
 // Read by `up` (in this process, and in the CLI processes, which inherit it).
 process.env[NODE_AGENT_ENV] = 'plain';
@@ -49,30 +48,17 @@ const BACKENDS = [
   },
 ] as const;
 
-const echoPod = (name: string, namespace: string, node: string, extra = '') => `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: ${namespace}${extra}}
-spec:
-  nodeName: ${node}
-  containers:
-    - name: echo
-      command: [ambit, echo, --port, "8080", --tcp-port, "9000", --version, ${name}]
-      ports: [{containerPort: 8080}, {containerPort: 9000}]`;
-
-const asRoot = (pod: string) =>
-  pod.replace('  containers:', '  securityContext: {runAsUser: 0}\n  containers:');
-
 const clusterYaml = (name: string) =>
-  [
-    `apiVersion: ambit.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec:\n  nodes: [{name: n1}, {name: n2}]`,
-    `apiVersion: v1\nkind: Namespace\nmetadata: {name: mesh, labels: {${MODE}: ambient}}`,
-    'apiVersion: v1\nkind: Namespace\nmetadata: {name: plain}',
+  manifests(
+    clusterDoc(name),
+    namespaceDoc('mesh', { ambient: true }),
+    namespaceDoc('plain'),
     // Root, so that `exec` may list the rules with the backend's own tool.
-    asRoot(echoPod('a', 'mesh', 'n1')),
-    echoPod('b', 'mesh', 'n2'),
-    echoPod('out', 'mesh', 'n1', `, labels: {${MODE}: none}`),
-    asRoot(echoPod('c', 'plain', 'n2')),
-  ].join('\n---\n');
+    echoPod('a', { namespace: 'mesh', node: 'n1', tcp: true, runAsUser: 0 }),
+    echoPod('b', { namespace: 'mesh', node: 'n2', tcp: true }),
+    echoPod('out', { namespace: 'mesh', node: 'n1', tcp: true, labels: { [DATAPLANE_MODE]: 'none' } }),
+    echoPod('c', { namespace: 'plain', node: 'n2', tcp: true, runAsUser: 0 }),
+  );
 
 /** Sends a line to ip:port from inside a pod and returns what came back. */
 const TCP_EXCHANGE = ['sh', '-c', 'echo ping | socat -T5 - "TCP:$0:$1,connect-timeout=5"'];
@@ -82,10 +68,10 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
     describe(`with the ${backend} backend`, () => {
       const root = makeStateRoot();
       const name = uniqueName('it-enr');
-      const run = (...args: string[]) => ambit(args, root);
-      const local = (...args: string[]) => ambit(['local', ...args, '--name', name], root);
+      const run = (...args: string[]) => ambit(args, { stateRoot: root });
+      const local = (...args: string[]) => ambit(['local', ...args, '--name', name], { stateRoot: root });
       const inPod = (pod: string, namespace: string, ...command: string[]) =>
-        ambit(['local', 'exec', pod, '-n', namespace, '--name', name, '--', ...command], root);
+        ambit(['local', 'exec', pod, '-n', namespace, '--name', name, '--', ...command], { stateRoot: root });
       const status = async () => JSON.parse((await local('status', '-o', 'json')).stdout) as ClusterReport;
       const pod = (report: ClusterReport, uid: string) => report.pods.find((p) => p.uid === uid)!;
       let report: ClusterReport;
@@ -113,13 +99,16 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
 
       beforeAll(async () => {
         const file = writeClusterFile(root, name, clusterYaml(name));
-        const result = await ambit(['local', 'up', '-f', file], root, { AMBIT_REDIRECT_BACKEND: backend });
+        const result = await ambit(['local', 'up', '-f', file], {
+          stateRoot: root,
+          env: { AMBIT_REDIRECT_BACKEND: backend },
+        });
         expect(result.code, result.stderr).toBe(0);
         report = await status();
       });
 
       afterAll(async () => {
-        await ambit(['local', 'down', '--name', name], root);
+        await ambit(['local', 'down', '--name', name], { stateRoot: root });
         rmSync(root, { recursive: true, force: true });
       });
 
@@ -255,7 +244,7 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
         const before = pod(await status(), 'plain/c');
         expect(before.pid).toBeDefined();
 
-        const enroll = await local('label', 'namespace', 'plain', `${MODE}=ambient`);
+        const enroll = await local('label', 'namespace', 'plain', `${DATAPLANE_MODE}=ambient`);
         expect(enroll.code, enroll.stderr).toBe(0);
         expect(enroll.stdout).toBe('namespace/plain labeled\npod plain/c: mesh ambient\n');
         expect(await rulesIn('c', 'plain')).toContain(outboundRule);
@@ -266,20 +255,22 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
         });
 
         // kubectl's rule: changing a value needs --overwrite; refused, nothing changes.
-        const refused = await local('label', 'ns', 'plain', `${MODE}=none`);
+        const refused = await local('label', 'ns', 'plain', `${DATAPLANE_MODE}=none`);
         expect(refused.code).toBe(1);
-        expect(refused.stderr).toContain(`'${MODE}' already has a value (ambient), and --overwrite is false`);
+        expect(refused.stderr).toContain(
+          `'${DATAPLANE_MODE}' already has a value (ambient), and --overwrite is false`,
+        );
         expect(pod(await status(), 'plain/c').mesh?.state).toBe('ambient');
 
         // The pod's own label wins over its namespace's.
-        const optOut = await local('label', 'pod', 'c', '-n', 'plain', `${MODE}=none`);
+        const optOut = await local('label', 'pod', 'c', '-n', 'plain', `${DATAPLANE_MODE}=none`);
         expect(optOut.stdout).toBe('pod/c labeled\npod plain/c: mesh none\n');
         expect(await rulesIn('c', 'plain')).not.toContain('15001');
-        const back = await local('label', 'pod/c', '-n', 'plain', `${MODE}-`);
+        const back = await local('label', 'pod/c', '-n', 'plain', `${DATAPLANE_MODE}-`);
         expect(back.stdout).toBe('pod/c unlabeled\npod plain/c: mesh ambient\n');
         expect(await rulesIn('c', 'plain')).toContain(outboundRule);
 
-        const unenroll = await local('label', 'namespace', 'plain', `${MODE}-`);
+        const unenroll = await local('label', 'namespace', 'plain', `${DATAPLANE_MODE}-`);
         expect(unenroll.code, unenroll.stderr).toBe(0);
         expect(unenroll.stdout).toBe('namespace/plain unlabeled\npod plain/c: mesh none\n');
         expect(await rulesIn('c', 'plain')).not.toContain('15001');
@@ -321,10 +312,9 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
               processes: { id: string; restarts: number; ready: boolean }[];
             };
             const entry = now.processes.find((p) => p.id === 'node-agent/n2')!;
-            return entry.restarts === 1 && entry.ready ? true : undefined;
+            return entry.restarts === 1 && entry.ready;
           },
-          15_000,
-          'the node agent to be restarted',
+          { timeout: 15_000, what: 'the node agent to be restarted' },
         );
         // The runtime resynced it: b is captured again, by the new agent, with its rules untouched. (Until
         // the resync, b's connections are refused: the rules stay while nobody listens.)
@@ -346,8 +336,7 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
             const split = agentLog.split('"msg":"serving enrollment"');
             return /"msg":"pod captured","pod":"mesh\/b"/.test(split[2] ?? '') ? split : undefined;
           },
-          5_000,
-          'the new agent to log the capture of mesh/b',
+          { timeout: 5_000, what: 'the new agent to log the capture of mesh/b' },
         );
         expect(runs).toHaveLength(3);
         expect((await listing('mesh/b')).stdout).toContain('# in sync');
@@ -358,7 +347,7 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
       it('leaves nothing behind at down', async () => {
         const latest = await status();
         const pids = [latest.supervisor.pid!, ...latest.system.map((p) => p.pid!)];
-        const result = await ambit(['local', 'down', '--name', name], root);
+        const result = await ambit(['local', 'down', '--name', name], { stateRoot: root });
         expect(result.code, result.stderr).toBe(0);
         expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
         expect(pids.filter(isAlive)).toEqual([]);
@@ -369,18 +358,23 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
   describe('when a pod cannot be captured', () => {
     const root = makeStateRoot();
     const name = uniqueName('it-enrf');
-    const local = (...args: string[]) => ambit(['local', ...args, '--name', name], root);
+    const local = (...args: string[]) => ambit(['local', ...args, '--name', name], { stateRoot: root });
     const status = async () => JSON.parse((await local('status', '-o', 'json')).stdout) as ClusterReport;
     const blockedOf = (report: ClusterReport) => report.pods.find((p) => p.uid === 'mesh/blocked')!;
     let netns = '';
 
     beforeAll(async () => {
-      const yaml = [
-        `apiVersion: ambit.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec:\n  nodes: [{name: n1}]`,
-        `apiVersion: v1\nkind: Namespace\nmetadata: {name: mesh, labels: {${MODE}: ambient}}`,
-        echoPod('blocked', 'mesh', 'n1', `, annotations: {${IPV6_ANNOTATION}: "off"}`),
-        echoPod('fine', 'mesh', 'n1'),
-      ].join('\n---\n');
+      const yaml = manifests(
+        clusterDoc(name, { nodes: ['n1'] }),
+        namespaceDoc('mesh', { ambient: true }),
+        echoPod('blocked', {
+          namespace: 'mesh',
+          node: 'n1',
+          tcp: true,
+          annotations: { [IPV6_ANNOTATION]: 'off' },
+        }),
+        echoPod('fine', { namespace: 'mesh', node: 'n1', tcp: true }),
+      );
       const { cluster } = await up({
         files: [writeClusterFile(root, name, yaml)],
         root,
@@ -396,7 +390,7 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
     });
 
     afterAll(async () => {
-      await ambit(['local', 'down', '--name', name], root);
+      await ambit(['local', 'down', '--name', name], { stateRoot: root });
       rmSync(root, { recursive: true, force: true });
     });
 
@@ -410,7 +404,7 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
       expect(blocked.message).toMatch(/^start gate failed .*IPv6 is disabled/);
       // Nothing runs in its namespace, and no half-installed rule is left there.
       expect(execFileSync('ip', ['netns', 'pids', netns], { encoding: 'utf8' }).trim()).toBe('');
-      const rules = await ambit(['redirect', 'list', '--netns', netns], root);
+      const rules = await ambit(['redirect', 'list', '--netns', netns], { stateRoot: root });
       expect(rules.stdout).toContain('# not installed');
       // Other pods are not held back by it.
       expect(report.pods.find((p) => p.uid === 'mesh/fine')).toMatchObject({
@@ -433,15 +427,16 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
           const entry = now.processes.find((p) => p.podUid === 'mesh/blocked')!;
           return entry.state === 'running' ? entry : undefined;
         },
-        20_000,
-        'the blocked pod to start',
+        { timeout: 20_000, what: 'the blocked pod to start' },
       );
       expect(started.mesh?.state).toBe('ambient');
-      expect((await ambit(['redirect', 'list', '--netns', netns], root)).stdout).toContain('# in sync');
+      expect((await ambit(['redirect', 'list', '--netns', netns], { stateRoot: root })).stdout).toContain(
+        '# in sync',
+      );
     });
 
     it('leaves nothing behind at down', async () => {
-      expect((await ambit(['local', 'down', '--name', name], root)).code).toBe(0);
+      expect((await ambit(['local', 'down', '--name', name], { stateRoot: root })).code).toBe(0);
       expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
     });
   });

@@ -151,7 +151,7 @@ describe.runIf(canRunNetnsTests())('pod enrollment', () => {
     await expect(
       runtime.enroll({ ...pod, uid: 'default/ghost', netns: '/run/netns/ambit-no-such' }),
     ).rejects.toMatchObject({
-      code: 'AMBIT_ERR_ENROLL_NETNS',
+      code: 'ENROLL_NETNS',
     });
   });
 
@@ -164,7 +164,7 @@ describe.runIf(canRunNetnsTests())('pod enrollment', () => {
       const error = await runtime
         .enroll({ ...pod, uid: 'default/broken', netns: `/run/netns/${name}` })
         .catch((e: unknown) => e);
-      expect(error).toMatchObject({ code: 'AMBIT_ERR_ENROLL_CAPTURE' });
+      expect(error).toMatchObject({ code: 'ENROLL_CAPTURE' });
       expect((error as Error).message).toMatch(/Nexthop device is not up/);
       expect(agent.pods).toEqual([]);
       expect((await listRules({ path: `/run/netns/${name}` })).rules.installed).toBe(false);

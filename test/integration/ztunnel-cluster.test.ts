@@ -6,14 +6,15 @@
  * metrics show what happened; connections keep working while the control plane is unreachable and after a
  * ztunnel is killed and restarted by the supervisor.
  */
+
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeNetns } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
-import { until } from '../support/control-processes.ts';
+import { ambit } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
 import {
-  ambit,
   isAlive,
   leftovers,
   makeStateRoot,
@@ -21,37 +22,30 @@ import {
   uniqueName,
   writeClusterFile,
 } from '../support/local-cluster.ts';
+import { clusterDoc, echoPod, manifests, namespaceDoc, podDoc, serviceDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
-const MODE = 'istio.io/dataplane-mode';
-
-const pod = (name: string, namespace: string, node: string, serviceAccount: string, command: string) =>
-  `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: ${namespace}, labels: {app: ${name.startsWith('echo') ? 'echo' : name}}}
-spec:
-  nodeName: ${node}
-  serviceAccountName: ${serviceAccount}
-  containers:
-    - name: main
-      command: ${command}
-      ports: [{name: http, containerPort: 8080}]`;
-
 const clusterYaml = (name: string) =>
-  [
-    `apiVersion: ambit.dev/v1alpha1\nkind: Cluster\nmetadata: {name: ${name}}\nspec:\n  nodes: [{name: n1}, {name: n2}]`,
-    `apiVersion: v1\nkind: Namespace\nmetadata: {name: mesh, labels: {${MODE}: ambient}}`,
-    'apiVersion: v1\nkind: Namespace\nmetadata: {name: plain}',
-    pod('echo-a', 'mesh', 'n2', 'echo', '[ambit, echo, --port, "8080", --version, a]'),
-    pod('client', 'mesh', 'n1', 'client', '[sleep, infinity]'),
-    pod('outsider', 'plain', 'n1', 'default', '[sleep, infinity]'),
-    `apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: mesh}
-spec:
-  selector: {app: echo}
-  ports: [{name: http, port: 80, targetPort: http}]`,
-  ].join('\n---\n');
+  manifests(
+    clusterDoc(name),
+    namespaceDoc('mesh', { ambient: true }),
+    namespaceDoc('plain'),
+    echoPod('echo-a', {
+      namespace: 'mesh',
+      node: 'n2',
+      serviceAccount: 'echo',
+      labels: { app: 'echo' },
+      version: 'a',
+    }),
+    podDoc('client', { namespace: 'mesh', node: 'n1', serviceAccount: 'client', labels: { app: 'client' } }),
+    podDoc('outsider', {
+      namespace: 'plain',
+      node: 'n1',
+      serviceAccount: 'default',
+      labels: { app: 'outsider' },
+    }),
+    serviceDoc('echo', { namespace: 'mesh' }),
+  );
 
 const policy = (
   name: string,
@@ -81,7 +75,7 @@ interface EchoAnswer {
 describe.runIf(canRunNetnsTests())('the ztunnel in a local cluster', () => {
   const root = makeStateRoot();
   const name = uniqueName('it-zt');
-  const run = (...args: string[]) => ambit(args, root);
+  const run = (...args: string[]) => ambit(args, { stateRoot: root });
   const local = (...args: string[]) => run('local', ...args, '--name', name);
   const status = async () => JSON.parse((await local('status', '-o', 'json')).stdout) as ClusterReport;
   const inPod = (pod: string, namespace: string, ...command: string[]) =>
@@ -99,7 +93,7 @@ describe.runIf(canRunNetnsTests())('the ztunnel in a local cluster', () => {
   };
   /** Polls until a request from `pod` gets `code` (config reaches the ztunnels asynchronously). */
   const expectCode = (pod: string, namespace: string, url: string, code: number, what: string) =>
-    until(async () => ((await get(pod, namespace, url)).code === code ? true : undefined), 15_000, what);
+    eventually(async () => (await get(pod, namespace, url)).code === code, { timeout: 15_000, what });
   const inNode = (node: string, ...command: string[]) =>
     execFileSync('ip', ['netns', 'exec', nodeNetns(name, node), ...command], { encoding: 'utf8' });
   let report: ClusterReport;
@@ -172,7 +166,7 @@ describe.runIf(canRunNetnsTests())('the ztunnel in a local cluster', () => {
       expect((await fromClient(`/${secret}`)).code).toBe(200);
       // The non-enrolled pod talks to the echo pod directly (PERMISSIVE): plaintext on the fabric.
       expect((await get('outsider', 'plain', `http://${podIp('echo-a')}:8080/${control}`)).code).toBe(200);
-      await until(async () => (text.includes(control) ? true : undefined), 5_000, 'the control request');
+      await eventually(async () => text.includes(control), { timeout: 5_000, what: 'the control request' });
       expect(text).not.toContain(secret);
       expect(text).toContain(`> ${podIp('echo-a')}.15008:`);
     } finally {
@@ -248,13 +242,12 @@ describe.runIf(canRunNetnsTests())('the ztunnel in a local cluster', () => {
   it('serves again after a killed ztunnel is restarted by the supervisor', async () => {
     const before = systemPid(await status(), 'node-agent/n1')!;
     process.kill(before, 'SIGKILL');
-    await until(
+    await eventually(
       async () => {
         const pid = systemPid(await status(), 'node-agent/n1');
         return pid !== undefined && pid !== before ? pid : undefined;
       },
-      20_000,
-      'the supervisor to restart the ztunnel of n1',
+      { timeout: 20_000, what: 'the supervisor to restart the ztunnel of n1' },
     );
     await expectCode('client', 'mesh', 'http://echo.mesh:80/', 200, 'requests to work again');
   });

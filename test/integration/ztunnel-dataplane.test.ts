@@ -2,10 +2,13 @@
  * Two ztunnels (node-a, node-b) on loopback with real TLS and a test CA: apps connect through outbound
  * capture, get tunnelled over HBONE, authorized and spliced to echo servers.
  */
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeSnapshot } from '../../src/core/model/index.ts';
-import { ZTUNNEL_PORTS } from '../../src/ztunnel/config.ts';
+import { ZTUNNEL_PORTS } from '../../src/core/ports.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
+import { eventually } from '../support/eventually.ts';
+import { quietLogs } from '../support/logging.ts';
 import {
   peerAuth,
   policy,
@@ -21,11 +24,9 @@ import { TestCa } from '../support/test-ca.ts';
 import {
   createHarness,
   echoServer,
-  eventually,
   exchange,
   type Harness,
   podSockets,
-  quietLogs,
   whoamiServer,
 } from '../support/ztunnel-harness.ts';
 
@@ -98,7 +99,7 @@ describe('ztunnel data path (two nodes on loopback)', () => {
     h.track(await echoServer(ip(31), APP_PORT));
     await za.addPod({ uid: client.uid, sockets: podSockets(ip(11)) });
     await zb.addPod({ uid: server.uid, sockets: podSockets(ip(21)) });
-    await eventually(() => za.readiness().ready && zb.readiness().ready, 'both ztunnels ready');
+    await eventually(() => za.readiness().ready && zb.readiness().ready, { what: 'both ztunnels ready' });
   });
 
   afterAll(async () => {
@@ -116,10 +117,9 @@ describe('ztunnel data path (two nodes on loopback)', () => {
       source_workload: 'client',
       destination_workload: 'server',
     } as const;
-    await eventually(
-      async () => (await sumOf(za.metrics.tcpClosed, sourceSide)) === 1,
-      'source-side close counted',
-    );
+    await eventually(async () => (await sumOf(za.metrics.tcpClosed, sourceSide)) === 1, {
+      what: 'source-side close counted',
+    });
     expect(
       await sumOf(za.metrics.tcpOpened, { ...sourceSide, connection_security_policy: 'mutual_tls' }),
     ).toBe(1);
@@ -139,10 +139,9 @@ describe('ztunnel data path (two nodes on loopback)', () => {
       source_workload: 'client',
       destination_workload: 'server',
     } as const;
-    await eventually(
-      async () => (await sumOf(zb.metrics.tcpClosed, destSide)) === 1,
-      'destination-side close counted',
-    );
+    await eventually(async () => (await sumOf(zb.metrics.tcpClosed, destSide)) === 1, {
+      what: 'destination-side close counted',
+    });
     expect(await sumOf(zb.metrics.tcpOpened, { ...destSide, source_principal: client.identity })).toBe(1);
     expect(await sumOf(zb.metrics.receivedBytes, destSide)).toBe(payload.length);
     expect(await sumOf(zb.metrics.sentBytes, destSide)).toBe(payload.length);
@@ -157,7 +156,7 @@ describe('ztunnel data path (two nodes on loopback)', () => {
     socket.on('data', (chunk: Buffer) => {
       echoed += chunk.length;
     });
-    await eventually(() => echoed === 12_345, 'echo of the live write');
+    await eventually(() => echoed === 12_345, { what: 'echo of the live write' });
     expect((await sumOf(za.metrics.receivedBytes, { reporter: 'source' })) - before).toBe(12_345);
     const listed = za.connections().connections.find((c) => c.direction === 'outbound');
     expect(listed).toMatchObject({
@@ -192,7 +191,7 @@ describe('ztunnel data path (two nodes on loopback)', () => {
           destination_workload: 'plain',
           connection_security_policy: 'unknown',
         })) === 2,
-      'passthrough counted',
+      { what: 'passthrough counted' },
     );
   });
 
@@ -223,7 +222,7 @@ describe('ztunnel data path (two nodes on loopback)', () => {
       await eventually(
         async () =>
           (await sumOf(zb.metrics.tcpClosed, { reporter: 'destination', response_flags: 'DENY' })) === 1,
-        'denial counted',
+        { what: 'denial counted' },
       );
       expect(await sumOf(za.metrics.tcpClosed, { reporter: 'source', response_flags: 'DENY' })).toBe(1);
     } finally {
@@ -262,7 +261,7 @@ describe('ztunnel data path (two nodes on loopback)', () => {
       async () =>
         (await sumOf(zb.metrics.tcpClosed, { reporter: 'destination', response_flags: 'CONNECT' })) ===
         before + 1,
-      'refused app port counted',
+      { what: 'refused app port counted' },
     );
     expect(
       await sumOf(za.metrics.tcpClosed, { reporter: 'source', response_flags: 'CONNECT' }),
@@ -305,12 +304,14 @@ describe('ztunnel data path (two nodes on loopback)', () => {
     // A tunnel that is live when its connection dies is reset.
     const live = h.capture.connect(ip(11), { ip: ip(21), port: APP_PORT });
     const liveResult = exchangeLater(live);
-    await eventually(() => za.pool.connections().some((c) => c.streams === 1), 'the live tunnel is up');
+    await eventually(() => za.pool.connections().some((c) => c.streams === 1), {
+      what: 'the live tunnel is up',
+    });
     // Kill every HBONE connection on node-b's side by re-adding the pod (closes its listener and sessions).
     await zb.removePod(server.uid);
     expect((await liveResult).outcome).toBe('ECONNRESET');
     await zb.addPod({ uid: server.uid, sockets: podSockets(ip(21)) });
-    await eventually(() => zb.readiness().ready, 'node-b serving again');
+    await eventually(() => zb.readiness().ready, { what: 'node-b serving again' });
     const second = await exchange(h.capture.connect(ip(11), { ip: ip(21), port: APP_PORT }), 'two');
     expect(second).toEqual({ received: Buffer.from('two'), outcome: 'closed' });
     const [after] = za.pool.connections().filter((c) => c.peer === `${ip(21)}:15008`);
@@ -327,10 +328,9 @@ describe('ztunnel data path (two nodes on loopback)', () => {
     );
     await Promise.all(sockets.map((s) => new Promise((resolve) => s.once('connect', resolve))));
     for (const s of sockets) s.write('x');
-    await eventually(
-      () => small.pool.connections().reduce((n, c) => n + c.streams, 0) === 7,
-      'all 7 streams open',
-    );
+    await eventually(() => small.pool.connections().reduce((n, c) => n + c.streams, 0) === 7, {
+      what: 'all 7 streams open',
+    });
     expect(
       small.pool
         .connections()
@@ -384,7 +384,7 @@ describe('ztunnel data path (two nodes on loopback)', () => {
           connection_security_policy: 'unknown',
           response_flags: '-',
         })) >= 1,
-      'plaintext counted as unknown',
+      { what: 'plaintext counted as unknown' },
     );
     apply({ peerAuthentications: [peerAuth({ name: 'strict', mode: 'STRICT' })] });
     try {

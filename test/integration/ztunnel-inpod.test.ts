@@ -4,17 +4,19 @@
  * pod closes them, and a pod whose workload never appears in the config is refused (fail closed) after the
  * bounded wait, with nothing left listening.
  */
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EnrolledPod } from '../../src/core/capture-handler.ts';
 import { Netns } from '../../src/core/sys/netns-socket.ts';
-import type { EnrolledPod } from '../../src/redirect/capture-handler.ts';
 import { ZTUNNEL_SOCKET_MARK } from '../../src/ztunnel/config.ts';
 import { ZtunnelCaptureHandler } from '../../src/ztunnel/inpod/capture-handler.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
+import { quietLogs } from '../support/logging.ts';
 import { snapshot, workload } from '../support/mesh-fixtures.ts';
 import { createNetnsPair, type NetnsPair, nsExec } from '../support/netns-fixture.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 import { TestCa } from '../support/test-ca.ts';
-import { createHarness, type Harness, quietLogs } from '../support/ztunnel-harness.ts';
+import { createHarness, type Harness } from '../support/ztunnel-harness.ts';
 
 /** `ss` lines of the namespace's sockets on the ztunnel's ports, with their marks. */
 async function ztunnelSockets(netns: string): Promise<string[]> {

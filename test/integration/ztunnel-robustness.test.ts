@@ -3,23 +3,19 @@
  * ones, no certificate, wrong ALPN, handshakes that never finish, malformed CONNECTs) is refused with a
  * bounded cost and counted, while a healthy tunnel keeps streaming through the same listener.
  */
+
 import { randomBytes } from 'node:crypto';
 import { connect as http2Connect } from 'node:http2';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
+import { eventually } from '../support/eventually.ts';
+import { quietLogs } from '../support/logging.ts';
 import { service, snapshot, workload } from '../support/mesh-fixtures.ts';
 import { sumOf } from '../support/metric-values.ts';
 import { TestCa, type TestCertificateProvider } from '../support/test-ca.ts';
-import {
-  createHarness,
-  echoServer,
-  eventually,
-  type Harness,
-  podSockets,
-  quietLogs,
-} from '../support/ztunnel-harness.ts';
+import { createHarness, echoServer, type Harness, podSockets } from '../support/ztunnel-harness.ts';
 
 const APP_PORT = 8080;
 
@@ -74,7 +70,7 @@ describe('ztunnel HBONE port under garbage', () => {
     h.track(await echoServer(ip(21), APP_PORT));
     await za.addPod({ uid: client.uid, sockets: podSockets(ip(11)) });
     await zb.addPod({ uid: server.uid, sockets: podSockets(ip(21)) });
-    await eventually(() => zb.readiness().ready, 'node-b ready');
+    await eventually(() => zb.readiness().ready, { what: 'node-b ready' });
 
     // A healthy tunnel that keeps streaming while the garbage arrives.
     healthy = h.capture.connect(ip(11), { ip: ip(200), port: 80 });
@@ -103,10 +99,9 @@ describe('ztunnel HBONE port under garbage', () => {
     const random = tcpConnect(hbone());
     random.write(randomBytes(4096));
     await Promise.all([closed(http), closed(random)]);
-    await eventually(
-      async () => (await sumOf(zb.metrics.hboneRefused, { reason: 'tls-handshake' })) >= 2,
-      'both counted',
-    );
+    await eventually(async () => (await sumOf(zb.metrics.hboneRefused, { reason: 'tls-handshake' })) >= 2, {
+      what: 'both counted',
+    });
   });
 
   it('refuses a client certificate from another CA, an expired one, and no certificate at all', async () => {
@@ -131,7 +126,7 @@ describe('ztunnel HBONE port under garbage', () => {
     await Promise.all(attempts);
     await eventually(
       async () => (await sumOf(zb.metrics.hboneRefused, { reason: 'tls-handshake' })) >= before + 3,
-      'three handshake refusals counted',
+      { what: 'three handshake refusals counted' },
     );
   });
 
@@ -162,10 +157,9 @@ describe('ztunnel HBONE port under garbage', () => {
       ),
     );
     expect(statuses.every((s) => s === 'closed' || s === 'session error')).toBe(true);
-    await eventually(
-      async () => (await sumOf(zb.metrics.hboneRefused, { reason: 'bad-identity' })) >= 3,
-      'identities refused',
-    );
+    await eventually(async () => (await sumOf(zb.metrics.hboneRefused, { reason: 'bad-identity' })) >= 3, {
+      what: 'identities refused',
+    });
   });
 
   it('refuses a client that does not speak h2', async () => {
@@ -179,7 +173,7 @@ describe('ztunnel HBONE port under garbage', () => {
       rejectUnauthorized: false,
     });
     await closed(socket);
-    await eventually(async () => (await sumOf(zb.metrics.hboneRefused)) >= 1, 'refusal counted');
+    await eventually(async () => (await sumOf(zb.metrics.hboneRefused)) >= 1, { what: 'refusal counted' });
   });
 
   it('drops handshakes that never finish (slow loris) after the handshake timeout', async () => {
@@ -230,7 +224,7 @@ describe('ztunnel HBONE port under garbage', () => {
     await Promise.all(flood);
     // The healthy tunnel got every byte echoed so far, without a break.
     const sentSoFar = healthySent;
-    await eventually(() => healthyReceived >= sentSoFar, 'healthy tunnel caught up');
+    await eventually(() => healthyReceived >= sentSoFar, { what: 'healthy tunnel caught up' });
     expect(healthy.destroyed).toBe(false);
     // And new tunnels still work.
     const fresh = h.capture.connect(ip(11), { ip: ip(200), port: 80 });

@@ -3,7 +3,7 @@
  * only), the DNS proxy over UDP and TCP (with an upstream on loopback), the admin, metrics and readiness
  * endpoints, and certificate rotation under live traffic.
  */
-import { execFile } from 'node:child_process';
+
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -11,10 +11,14 @@ import { type Server, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildQuery, DNS_TYPE, parseResponse, RCODE } from '../../src/core/dns/codec.ts';
-import type { NodeSnapshot } from '../../src/core/model/index.ts';
+import { HbonePool } from '../../src/core/hbone/pool.ts';
+import { HboneServer, respond } from '../../src/core/hbone/server.ts';
+import { DEFAULT_HBONE_TIMEOUTS, DEFAULT_POOL } from '../../src/core/hbone/settings.ts';
+import type { NodeSnapshot, Workload } from '../../src/core/model/index.ts';
+import { splice } from '../../src/core/net/splice.ts';
+import { SecureContextCache } from '../../src/core/tls/contexts.ts';
 import {
   createAdminServer,
   createMetricsServer,
@@ -22,29 +26,24 @@ import {
   listenTcp,
   listenUnix,
 } from '../../src/ztunnel/admin.ts';
-import { DEFAULT_POOL, DEFAULT_TIMEOUTS } from '../../src/ztunnel/config.ts';
-import { splice } from '../../src/ztunnel/copy.ts';
 import { UdpDnsForwarder } from '../../src/ztunnel/dns/forwarder.ts';
-import { HbonePool } from '../../src/ztunnel/hbone/pool.ts';
-import { HboneServer, respond } from '../../src/ztunnel/hbone/server.ts';
-import { SecureContextCache } from '../../src/ztunnel/tls/contexts.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
+import { ambit } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
+import { quietLogs } from '../support/logging.ts';
 import { service, snapshot, workload } from '../support/mesh-fixtures.ts';
 import { sumOf } from '../support/metric-values.ts';
 import { TestCa, type TestCertificateProvider } from '../support/test-ca.ts';
 import {
   createHarness,
   echoServer,
-  eventually,
   exchange,
   type Harness,
   listen,
   podSockets,
-  quietLogs,
   whoamiServer,
 } from '../support/ztunnel-harness.ts';
 
-const execFileAsync = promisify(execFile);
 const APP_PORT = 8080;
 const WHOAMI_PORT = 8081;
 
@@ -93,6 +92,8 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
     stateDir = mkdtempSync(join(tmpdir(), 'ambit-zt-'));
     const clientW = workload({ name: 'client', ips: [ip(11)], node: 'node-a' });
     const serverW = workload({ name: 'server', ips: [ip(21)], node: 'node-b' });
+    // A workload on the same node that the waypoint is not bound to.
+    const unboundW = workload({ name: 'unbound', ips: [ip(22)], node: 'node-b' });
     const waypointW = workload({
       name: 'waypoint',
       ips: [ip(41)],
@@ -100,7 +101,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
       serviceAccount: 'waypoint',
     });
     base = snapshot({
-      workloads: [clientW, serverW, waypointW],
+      workloads: [clientW, serverW, unboundW, waypointW],
       services: [
         service({
           name: 'server',
@@ -147,8 +148,10 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
     zb.applySnapshot(base);
     h.track(await echoServer(ip(21), APP_PORT));
     h.track(await whoamiServer(ip(21), WHOAMI_PORT));
+    h.track(await whoamiServer(ip(22), WHOAMI_PORT));
     await za.addPod({ uid: clientW.uid, sockets: podSockets(ip(11)) });
     await zb.addPod({ uid: serverW.uid, sockets: podSockets(ip(21)) });
+    await zb.addPod({ uid: unboundW.uid, sockets: podSockets(ip(22)) });
 
     // The waypoint: terminates HBONE as itself, records what it was asked, and forwards to the service's
     // endpoint over HBONE with the original client in `forwarded`.
@@ -157,13 +160,13 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
       contexts: new SecureContextCache(waypointCerts),
       trustDomains: new Set(['cluster.local']),
       settings: DEFAULT_POOL,
-      timeouts: DEFAULT_TIMEOUTS,
+      timeouts: DEFAULT_HBONE_TIMEOUTS,
     });
     waypoint = new HboneServer({
       certificate: await waypointCerts.get(waypointW.identity),
       trustBundle: waypointCerts.trustBundle(),
       trustDomains: new Set(['cluster.local']),
-      timeouts: DEFAULT_TIMEOUTS,
+      timeouts: DEFAULT_HBONE_TIMEOUTS,
       windows: DEFAULT_POOL,
       onConnect: (request) => {
         seenByWaypoint.push({
@@ -210,34 +213,55 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
     expect(result.received.toString().split(':')[0]).toBe(ip(11));
   });
 
+  /**
+   * Opens an HBONE tunnel as `source` (from `sourceIp`) to the whoami app of `target` with a forged
+   * `forwarded: for=<ip 77>`, and returns the client address the app saw.
+   */
+  async function sourceSeenWithForgedForwarded(
+    pool: HbonePool,
+    source: Workload,
+    sourceIp: string,
+    target: Workload,
+  ): Promise<string> {
+    const targetIp = target.ips[0]!;
+    const stream = await pool.connect({
+      sourceIdentity: source.identity,
+      peerIdentity: target.identity,
+      peerIp: targetIp,
+      peerPort: 15008,
+      sourceKey: `forger-${source.name}`,
+      authority: `${targetIp}:${WHOAMI_PORT}`,
+      headers: { forwarded: `for="${ip(77)}:1234"` },
+      dial: () => tcpConnect({ host: targetIp, port: 15008, localAddress: sourceIp }),
+    });
+    let text = '';
+    stream.on('data', (c: Buffer) => {
+      text += c.toString();
+    });
+    await new Promise((resolve) => stream.once('end', resolve));
+    stream.end();
+    return text.split(':')[0]!;
+  }
+
   it('ignores `forwarded` from a peer that is not a waypoint', async () => {
     const pool = new HbonePool({
       contexts: new SecureContextCache(certsA),
       trustDomains: new Set(['cluster.local']),
       settings: DEFAULT_POOL,
-      timeouts: DEFAULT_TIMEOUTS,
+      timeouts: DEFAULT_HBONE_TIMEOUTS,
     });
     try {
-      const stream = await pool.connect({
-        sourceIdentity: client().identity,
-        peerIdentity: server().identity,
-        peerIp: ip(21),
-        peerPort: 15008,
-        sourceKey: 'forger',
-        authority: `${ip(21)}:${WHOAMI_PORT}`,
-        headers: { forwarded: `for="${ip(77)}:1234"` },
-        dial: () => tcpConnect({ host: ip(21), port: 15008, localAddress: ip(11) }),
-      });
-      let text = '';
-      stream.on('data', (c: Buffer) => {
-        text += c.toString();
-      });
-      await new Promise((resolve) => stream.once('end', resolve));
-      stream.end();
-      expect(text.split(':')[0]).toBe(ip(11));
+      expect(await sourceSeenWithForgedForwarded(pool, client(), ip(11), server())).toBe(ip(11));
     } finally {
       pool.close();
     }
+  });
+
+  it('ignores `forwarded` from a waypoint that is not bound to the destination', async () => {
+    const waypointW = base.workloads.find((w) => w.name === 'waypoint')!;
+    const unbound = base.workloads.find((w) => w.name === 'unbound')!;
+    // The app sees the waypoint itself as the client, not the address it claimed to speak for.
+    expect(await sourceSeenWithForgedForwarded(waypointPool, waypointW, ip(41), unbound)).toBe(ip(41));
   });
 
   it('refuses a waypoint that presents the wrong identity', async () => {
@@ -396,7 +420,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
       socket.on('data', (c: Buffer) => {
         got += c.length;
       });
-      await eventually(() => got === 1000, 'echo');
+      await eventually(() => got === 1000, { what: 'echo' });
       const view = JSON.parse((await httpGet({ socketPath, path: '/connections' })).body) as {
         connections: { destination: string; bytesSent: number; bytesReceived: number }[];
         pool: { peer: string; streams: number }[];
@@ -411,24 +435,17 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
 
     it('is what `ambit ztunnel-config` prints, as a table or JSON', async () => {
       // Asynchronously: the admin server answering the CLI lives in this very process.
-      const ambit = async (...args: string[]) =>
-        (
-          await execFileAsync(process.execPath, [
-            new URL('../../bin/ambit.mjs', import.meta.url).pathname,
-            'ztunnel-config',
-            ...args,
-          ])
-        ).stdout;
-      const table = await ambit('workloads', '--admin', socketPath);
+      const config = async (...args: string[]) => (await ambit(['ztunnel-config', ...args])).stdout;
+      const table = await config('workloads', '--admin', socketPath);
       expect(table.split('\n')[0]).toMatch(/^NAMESPACE\s+POD NAME\s+ADDRESS\s+NODE\s+WAYPOINT\s+PROTOCOL$/);
       expect(table).toMatch(
         new RegExp(`default\\s+client\\s+${ip(11).replaceAll('.', '\\.')}\\s+node-a\\s+None\\s+HBONE`),
       );
-      const services = JSON.parse(await ambit('services', '--admin', socketPath, '-o', 'json')) as {
+      const services = JSON.parse(await config('services', '--admin', socketPath, '-o', 'json')) as {
         name: string;
       }[];
       expect(services.map((s) => s.name).sort()).toEqual(['routed', 'server', 'waypoint']);
-      expect(await ambit('certificates', '--admin', socketPath)).toContain('ROOTCA');
+      expect(await config('certificates', '--admin', socketPath)).toContain('ROOTCA');
     });
 
     it('reads and sets the log level', async () => {
@@ -465,7 +482,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
     });
     await new Promise((resolve) => live.once('connect', resolve));
     live.write('before');
-    await eventually(() => echoed === 6, 'echo before rotation');
+    await eventually(() => echoed === 6, { what: 'echo before rotation' });
     const serialBefore = (await za.certificates()).find((c) => c.kind === 'leaf')?.serial;
 
     const next = new TestCa('ambit test root 2');
@@ -477,7 +494,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
 
     // The live tunnel keeps its TLS session.
     live.write('after!');
-    await eventually(() => echoed === 12, 'live tunnel across rotation');
+    await eventually(() => echoed === 12, { what: 'live tunnel across rotation' });
     // The HBONE listener now presents the renewed certificate, issued by the new root.
     const serverLeaf = (await zb.certificates()).find((c) => c.kind === 'leaf')!;
     const presented = await new Promise<string>((resolve, reject) => {

@@ -1,27 +1,10 @@
 /**
- * Child processes for integration tests: JSON-lines clients and `ambit` commands. Every process started here
- * is killed by `killAll()` (call it in afterAll), whatever happened in the test.
+ * JSON-lines child processes for integration tests (control-plane clients). Each is tracked, so `killAll()`
+ * from `cli.ts` ends it whatever happened in the test.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const AMBIT = `${ROOT}bin/ambit.mjs`;
-
-const started = new Set<ChildProcess>();
-
-export function killAll(): void {
-  for (const child of started)
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  started.clear();
-}
-
-export function track(child: ChildProcess): ChildProcess {
-  started.add(child);
-  child.once('exit', () => started.delete(child));
-  return child;
-}
+import { ROOT, track } from './cli.ts';
 
 export type Event = Record<string, unknown> & { event: string };
 
@@ -91,53 +74,4 @@ export class JsonLinesProcess {
     this.send(command);
     return this.waitFor((event) => event.event === answer, timeoutMs, since);
   }
-}
-
-/** Runs `ambit <args>` to completion. */
-export function ambit(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  input?: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = track(
-      spawn(process.execPath, [AMBIT, ...args], {
-        cwd: ROOT,
-        env: { ...process.env, ...env },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      }),
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr!.on('data', (chunk) => {
-      stderr += chunk;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin!.end(input);
-  });
-}
-
-export async function until<T>(
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-  what: string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`,
-  );
 }

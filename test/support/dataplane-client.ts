@@ -50,11 +50,17 @@ const describe = (snapshot: NodeSnapshot | WaypointSnapshot) => ({
     ? { policies: snapshot.policies.map((policy) => `${policy.namespace}/${policy.name}`) }
     : {
         gateway: snapshot.gateway?.name,
-        virtualServices: snapshot.virtualServices.map((vs) => `${vs.namespace}/${vs.name}`),
-        httpRoutes: snapshot.httpRoutes.map((route) => `${route.namespace}/${route.name}`),
-        authorizationPolicies: snapshot.authorizationPolicies.map(
-          (policy) => `${policy.namespace}/${policy.name}`,
+        // `<service>:<port> <origin kind> <origin>` per compiled route, in order.
+        routes: snapshot.servedServices.flatMap((service) =>
+          service.ports.flatMap((port) =>
+            port.routes.map(
+              ({ origin }) =>
+                `${service.namespace}/${service.name}:${port.port} ${origin.kind} ${origin.namespace}/${origin.name}`,
+            ),
+          ),
         ),
+        clusters: snapshot.clusters.map((cluster) => cluster.name),
+        authorization: snapshot.authorization.map((policy) => `${policy.namespace}/${policy.name}`),
       }),
 });
 
@@ -102,13 +108,13 @@ createInterface({ input: process.stdin }).on('line', (line) => {
             certPem: chain[0],
             chain: chain.slice(1),
           }),
-        (error: Error & { code?: number }) =>
+        (error: Error & { grpcStatus?: number }) =>
           emit({
             event: 'sign',
             ok: false,
             identity: command.identity,
             error: error.message,
-            code: error.code,
+            code: error.grpcStatus,
           }),
       );
   } else if (command.cmd === 'cert') {
@@ -121,13 +127,13 @@ createInterface({ input: process.stdin }).on('line', (line) => {
           certPem: certificate.certPem,
           chain: certificate.chain,
         }),
-      (error: Error & { code?: number }) =>
+      (error: Error & { grpcStatus?: number }) =>
         emit({
           event: 'cert',
           ok: false,
           identity: command.identity,
           error: error.message,
-          code: error.code,
+          code: error.grpcStatus,
         }),
     );
   }

@@ -1,9 +1,8 @@
 /**
- * Helpers for integration tests of the local cluster: running the real `ambit` CLI, unique names, cluster
- * files, and listing everything a cluster could leave behind (by listing the system, not by trusting our
- * own state).
+ * Helpers for integration tests of the local cluster: unique names, cluster files, and listing everything a
+ * cluster could leave behind (by listing the system, not by trusting our own state).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -17,49 +16,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { clusterNetnsPrefix, routeMetric } from '../../src/local/names.ts';
 
-export const AMBIT_BIN = fileURLToPath(new URL('../../bin/ambit.mjs', import.meta.url));
-
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Starts `ambit <args>` with the given state root (and `env` added); `done` resolves when it exits. */
-export function startAmbit(
-  args: string[],
-  stateRoot: string,
-  env: Record<string, string> = {},
-): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [AMBIT_BIN, ...args], {
-    env: { ...process.env, AMBIT_STATE_DIR: stateRoot, AMBIT_LOG_FORMAT: 'json', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
-  const done = new Promise<CliResult>((resolve) =>
-    child.on('close', (code) =>
-      resolve({ code, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() }),
-    ),
-  );
-  return { child, done };
-}
-
-export function ambit(
-  args: string[],
-  stateRoot: string,
-  env: Record<string, string> = {},
-): Promise<CliResult> {
-  return startAmbit(args, stateRoot, env).done;
-}
-
-/** A cluster name unique to this run (other helpers run tests on this machine at the same time). */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`;
 }
@@ -137,21 +95,6 @@ export const NOTHING_LEFT: Leftovers = {
   stateDir: false,
   rootLinks: [],
 };
-
-/** Polls `check` until it returns a value (not undefined) or the timeout passes. */
-export async function eventually<T>(
-  check: () => T | undefined,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 export function isAlive(pid: number): boolean {
   try {

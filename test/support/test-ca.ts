@@ -5,7 +5,11 @@
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import forge from 'node-forge';
-import type { CertificateProvider, WorkloadCertificate } from '../../src/ztunnel/tls/certificates.ts';
+import {
+  type CertificateProvider,
+  type WorkloadCertificate,
+  workloadCertificate,
+} from '../../src/core/tls/certificates.ts';
 
 export interface IssuedCertificate {
   certPem: string;
@@ -130,11 +134,16 @@ export class TestCertificateProvider implements CertificateProvider {
   async get(identity: string): Promise<WorkloadCertificate> {
     let cert = this.#certs.get(identity);
     if (!cert) {
-      cert = { identity, ...this.ca.issue(identity) };
+      cert = this.#issue(identity);
       this.issued++;
       this.#certs.set(identity, cert);
     }
     return cert;
+  }
+
+  #issue(identity: string): WorkloadCertificate {
+    const { certPem, keyPem } = this.ca.issue(identity);
+    return workloadCertificate(identity, certPem, keyPem);
   }
 
   trustBundle(): readonly string[] {
@@ -149,7 +158,7 @@ export class TestCertificateProvider implements CertificateProvider {
   /** Re-issues every certificate (from the current CA) and tells subscribers. */
   renewAll(): void {
     for (const identity of this.#certs.keys()) {
-      this.#certs.set(identity, { identity, ...this.ca.issue(identity) });
+      this.#certs.set(identity, this.#issue(identity));
       this.issued++;
     }
     this.#notify();

@@ -6,9 +6,8 @@
  */
 import { randomInt } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { configureLogging, parseLevel } from '../../src/core/log.ts';
-import { ZTUNNEL_PORTS } from '../../src/ztunnel/config.ts';
-import { plainAddress } from '../../src/ztunnel/proxy/context.ts';
+import { plainAddress } from '../../src/core/net/ip.ts';
+import { ZTUNNEL_PORTS } from '../../src/core/ports.ts';
 import { LoopbackPodSockets, type OriginalDestination } from '../../src/ztunnel/proxy/sockets.ts';
 import { Ztunnel, type ZtunnelOptions } from '../../src/ztunnel/ztunnel.ts';
 import { type TestCa, TestCertificateProvider } from './test-ca.ts';
@@ -59,11 +58,6 @@ export interface Harness {
   /** Everything made through the harness is closed by this (call it in afterAll). */
   close(): Promise<void>;
   track<T extends Server>(server: T): T;
-}
-
-/** Log only errors from the code under test (access logs would drown the output); AMBIT_TEST_LOG_LEVEL overrides. */
-export function quietLogs(): void {
-  configureLogging({ level: parseLevel(process.env.AMBIT_TEST_LOG_LEVEL) ?? 'error', format: 'text' });
 }
 
 export function createHarness(ca: TestCa): Harness {
@@ -149,19 +143,4 @@ export function exchange(socket: Socket, payload: Buffer | string): Promise<Exch
     if (socket.connecting) socket.once('connect', () => socket.end(payload));
     else socket.end(payload);
   });
-}
-
-/** Polls `check` until it holds (condition-based waiting, never a timed assertion). */
-export async function eventually<T>(
-  check: () => T | Promise<T>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }

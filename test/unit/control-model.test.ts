@@ -264,16 +264,47 @@ describe('what a ztunnel receives', () => {
 });
 
 describe('what a waypoint receives', () => {
-  it('its bound services and the L7 config that concerns them', () => {
+  it('its bound services compiled into routes, the clusters they name, and its L7 policies', () => {
     const view = waypointView(mesh, { name: 'shop-waypoint', namespace: 'shop' });
     expect(view.gateway?.name).toBe('shop-waypoint');
-    expect(view.virtualServices.map((vs) => vs.name)).toEqual(['cart']);
-    expect(view.httpRoutes.map((route) => route.name)).toEqual(['cart']);
-    expect(view.authorizationPolicies.map((policy) => policy.name)).toEqual(['waypoint-l7']);
-    expect(view.authorizationPolicies[0]!.spec.rules[0]!.to[0]!.methods).toEqual(['GET']);
+    const routes = view.servedServices.flatMap((service) =>
+      service.ports.map((port) => ({
+        service: service.hostname,
+        port: port.port,
+        protocol: port.protocol,
+        // An HTTPRoute attaches to cart, so its VirtualService does not apply; the route's one rule
+        // matches every path, so no default route follows it.
+        origins: port.routes.map(({ origin }) => `${origin.kind} ${origin.namespace}/${origin.name}`),
+      })),
+    );
+    expect(routes).toEqual([
+      {
+        service: 'cart.shop.svc.cluster.local',
+        port: 80,
+        protocol: 'http',
+        origins: ['HTTPRoute shop/cart'],
+      },
+      {
+        service: 'cart.shop.svc.cluster.local',
+        port: 9000,
+        protocol: 'http2',
+        origins: ['HTTPRoute shop/cart'],
+      },
+    ]);
+    expect(
+      view.clusters.map((cluster) => [cluster.name, cluster.endpoints.map((e) => `${e.ip}:${e.port}`)]),
+    ).toEqual([['outbound|80||cart.shop.svc.cluster.local', ['10.244.1.10:8080', '10.244.2.11:8080']]]);
+    expect(view.authorization.map((policy) => [policy.name, policy.appliesTo.kind])).toEqual([
+      ['waypoint-l7', 'waypoint'],
+    ]);
+    expect(view.authorization[0]!.rules[0]!.to[0]!.methods).toEqual([{ kind: 'exact', value: 'GET' }]);
+    // A VirtualService in another namespace than the service's and the waypoint's does not apply: the
+    // service gets its default route only.
     const other = waypointView(mesh, { name: 'ledger-wp', namespace: 'legacy' });
-    expect(other.virtualServices.map((vs) => vs.name)).toEqual(['other']);
-    expect(other.authorizationPolicies).toEqual([]);
+    expect(
+      other.servedServices.flatMap((service) => service.ports.map((port) => port.routes[0]!.origin)),
+    ).toEqual([{ kind: 'default', namespace: 'legacy', name: 'ledger', rule: 0 }]);
+    expect(other.authorization).toEqual([]);
   });
 });
 

@@ -77,6 +77,51 @@ describe('valid config', () => {
   });
 });
 
+describe('GRPCRoute', () => {
+  it('keeps method matches, header matches, filters and weighted backends', () => {
+    const { parsed, messages } = check(`apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: echo, namespace: shop}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo, port: 7070}]
+  rules:
+  - matches: [{method: {service: echo.v1.Echo, method: Say}, headers: [{name: x-canary, value: "1"}]}]
+    filters: [{type: ResponseHeaderModifier, responseHeaderModifier: {add: [{name: x-via, value: wp}]}}]
+    backendRefs: [{name: echo-v2, port: 7070, weight: 3}, {name: echo, port: 7070}]
+  - backendRefs: [{name: echo, port: 7070}]`);
+    expect(messages).toEqual([]);
+    expect(parsed.resources[0]!.spec).toEqual({
+      parentRefs: [{ group: '', kind: 'Service', name: 'echo', port: 7070 }],
+      hostnames: [],
+      rules: [
+        {
+          matches: [
+            {
+              method: { type: 'Exact', service: 'echo.v1.Echo', method: 'Say' },
+              headers: [{ type: 'Exact', name: 'x-canary', value: '1' }],
+            },
+          ],
+          filters: [
+            {
+              type: 'ResponseHeaderModifier',
+              responseHeaderModifier: { set: [], add: [{ name: 'x-via', value: 'wp' }], remove: [] },
+            },
+          ],
+          backendRefs: [
+            { group: '', kind: 'Service', name: 'echo-v2', port: 7070, weight: 3, filters: [] },
+            { group: '', kind: 'Service', name: 'echo', port: 7070, weight: 1, filters: [] },
+          ],
+        },
+        {
+          matches: [],
+          filters: [],
+          backendRefs: [{ group: '', kind: 'Service', name: 'echo', port: 7070, weight: 1, filters: [] }],
+        },
+      ],
+    });
+  });
+});
+
 const INVALID: { name: string; yaml: string; errors: string[] }[] = [
   {
     name: 'VirtualService: route with redirect, negative weight',
@@ -321,6 +366,33 @@ spec:
     ],
   },
   {
+    name: 'GRPCRoute: method matches, filters HTTPRoute has and GRPCRoute has not, backends',
+    yaml: `apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: g}
+spec:
+  parentRefs: [{name: echo, kind: Service, group: ""}]
+  rules:
+  - matches:
+    - method: {service: "echo.v1.Echo", method: "Say-Hi"}
+    - method: {type: RegularExpression, service: 'echo\\.v[0-9]+\\.Echo', method: "(?!x)"}
+    - method: {type: Exact}
+    - headers: [{name: x-user, value: a}, {name: X-User, value: b}]
+    filters: [{type: URLRewrite, urlRewrite: {hostname: a}}, {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-a, value: "1"}]}}]
+    backendRefs: [{name: echo, port: 7070, weight: 0, filters: [{type: RequestRedirect, requestRedirect: {}}]}, {name: echo}]`,
+    errors: [
+      'c.yaml: document 1 (GRPCRoute default/g): spec.rules[0].matches[0].method.method: use a protobuf method name (letters, digits and _)',
+      'c.yaml: document 1 (GRPCRoute default/g): spec.rules[0].matches[1].method.method: lookahead and lookbehind assertions are not supported by RE2 (Istio uses RE2 syntax) in "(?!x)"',
+      'c.yaml: document 1 (GRPCRoute default/g): spec.rules[0].matches[2].method: set service, method or both',
+      'c.yaml: document 1 (GRPCRoute default/g): spec.rules[0].matches[3].headers: header "X-User" is matched twice',
+      'c.yaml: document 1 (GRPCRoute default/g): spec.rules[0].filters[0].urlRewrite: unknown field (known fields: type, requestHeaderModifier, responseHeaderModifier, requestMirror, extensionRef)',
+      'c.yaml: document 1 (GRPCRoute default/g): spec.rules[0].filters[0].type: invalid value "URLRewrite": must be one of RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, ExtensionRef',
+      'c.yaml: document 1 (GRPCRoute default/g): spec.rules[0].backendRefs[0].filters[0].requestRedirect: unknown field (known fields: type, requestHeaderModifier, responseHeaderModifier, requestMirror, extensionRef)',
+      'c.yaml: document 1 (GRPCRoute default/g): spec.rules[0].backendRefs[0].filters[0].type: invalid value "RequestRedirect": must be one of RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, ExtensionRef',
+      'c.yaml: document 1 (GRPCRoute default/g): spec.rules[0].backendRefs[1].port: backendRefs to a Service need a port',
+    ],
+  },
+  {
     name: 'YAML syntax',
     yaml: 'apiVersion: v1\nkind: Service\nmetadata: {name: x\n',
     errors: [
@@ -384,6 +456,7 @@ describe('kind names', () => {
     ['ap', 'AuthorizationPolicy'],
     ['svc', 'Service'],
     ['httproute', 'HTTPRoute'],
+    ['grpcroutes', 'GRPCRoute'],
     ['gateways', 'Gateway'],
   ])('%s is %s', (name, kind) => expect(resolveKind(name)).toBe(kind));
   it('does not guess', () => expect(resolveKind('virtual')).toBeUndefined());

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseYamlText } from '../../src/core/config/documents.ts';
 import { formatIssue } from '../../src/core/config/issues.ts';
-import { labelsMatch, selectorMatches } from '../../src/core/config/kinds/common.ts';
 import {
   CORE_KINDS,
   type DeploymentSpec,
@@ -9,6 +8,7 @@ import {
   type ServiceSpec,
 } from '../../src/core/config/kinds/core.ts';
 import { kindRegistry, parseResources } from '../../src/core/config/resource.ts';
+import { labelsMatch, selectorMatches } from '../../src/core/policy/selector.ts';
 
 const registry = kindRegistry(CORE_KINDS);
 

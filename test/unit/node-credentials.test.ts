@@ -11,6 +11,7 @@ import {
   readNodeToken,
   removeNodeCredential,
 } from '../../src/core/node-credentials.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'ambit-node-cred-'));
 afterAll(() => rmSync(state, { recursive: true, force: true }));
@@ -39,18 +40,24 @@ describe('node credentials', () => {
   });
 
   it('authenticate a caller as its node, and refuse unknown, missing or removed credentials', async () => {
-    const authenticator = new TokenFileAuthenticator(controlPaths(state).nodeTokens);
+    const clock = new FakeClock();
+    const authenticator = new TokenFileAuthenticator(controlPaths(state).nodeTokens, clock);
     const a = createNodeCredential(state, 'node-a');
     expect(await authenticator.authenticate(bearer(a.token))).toBe('node-a');
     await expect(authenticator.authenticate(bearer('nope'))).rejects.toThrow('unknown node credential');
     await expect(authenticator.authenticate(new Metadata())).rejects.toThrow('missing node credential');
-    // A credential created while running is picked up (the directory changed).
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // A credential created while running is picked up once the directory is checked again (at most every
+    // second, however many calls arrive).
     const c = createNodeCredential(state, 'node-c');
+    await clock.advance(999);
+    await expect(authenticator.authenticate(bearer(c.token))).rejects.toThrow('unknown node credential');
+    await clock.advance(1);
     expect(await authenticator.authenticate(bearer(c.token))).toBe('node-c');
+    // A removed one stops working the same way; other files in the directory are no credentials.
     removeNodeCredential(state, 'node-c');
     writeFileSync(join(state, 'nodes', 'README'), 'not a token');
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await authenticator.authenticate(bearer(c.token))).toBe('node-c');
+    await clock.advance(1000);
     await expect(authenticator.authenticate(bearer(c.token))).rejects.toThrow('unknown node credential');
     expect(await authenticator.authenticate(bearer(a.token))).toBe('node-a');
   });

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AmbitError } from '../../src/core/errors.ts';
+import { AmbitError, publicCode } from '../../src/core/errors.ts';
 import { configureLogging } from '../../src/core/log.ts';
 import { EnrollmentClient } from '../../src/redirect/enroll/client.ts';
 import { enrollSocketPath } from '../../src/redirect/enroll/paths.ts';
@@ -99,13 +99,15 @@ describe('protocol messages', () => {
   });
 
   it('parses agent answers', () => {
-    expect(parseAgentMessage('{"type":"nack","id":3,"error":{"code":"AMBIT_ERR_X","message":"no"}}')).toEqual(
-      {
-        type: 'nack',
-        id: 3,
-        error: { code: 'AMBIT_ERR_X', message: 'no' },
-      },
-    );
+    expect(
+      parseAgentMessage(
+        `{"type":"nack","id":3,"error":{"code":"${publicCode('NOT_FOUND')}","message":"no"}}`,
+      ),
+    ).toEqual({
+      type: 'nack',
+      id: 3,
+      error: { code: publicCode('NOT_FOUND'), message: 'no' },
+    });
     expect(() => parseAgentMessage('{"type":"ack"}')).toThrow(/id: required field is missing/);
   });
 
@@ -155,15 +157,12 @@ describe('agent and client over a unix socket', () => {
   });
 
   it("rejects with the agent's own error on a nack, and forgets the pod", async () => {
-    handler.failures.set(
-      'default/b',
-      new AmbitError('AMBIT_ERR_ENROLL_CAPTURE', 'pod default/b: no rules for you'),
-    );
+    handler.failures.set('default/b', new AmbitError('ENROLL_CAPTURE', 'pod default/b: no rules for you'));
     const c = client();
     const error = await c.enroll(pod('b')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EnrollmentError);
     expect(error).toMatchObject({
-      code: 'AMBIT_ERR_ENROLL_CAPTURE',
+      code: 'ENROLL_CAPTURE',
       message: 'pod default/b: no rules for you',
     });
     expect(c.enrolled).toEqual([]);
@@ -171,19 +170,17 @@ describe('agent and client over a unix socket', () => {
 
   it('ends a snapshot only after its adds, then keeps exactly the snapshot', async () => {
     handler.addDelayMs = 50;
-    handler.failures.set('default/bad', new AmbitError('AMBIT_ERR_ENROLL_NETNS', 'gone'));
+    handler.failures.set('default/bad', new AmbitError('ENROLL_NETNS', 'gone'));
     const result = await client().snapshot([pod('a'), pod('c'), pod('bad')]);
-    expect(result.failed.map((f) => [f.uid, f.error.code])).toEqual([
-      ['default/bad', 'AMBIT_ERR_ENROLL_NETNS'],
-    ]);
+    expect(result.failed.map((f) => [f.uid, f.error.code])).toEqual([['default/bad', 'ENROLL_NETNS']]);
     expect(handler.calls.slice(0, 2).sort()).toEqual(['add default/a', 'add default/c']);
     expect(handler.calls[2]).toBe('retain default/a,default/bad,default/c');
   });
 
-  it('fails an enroll fast, with AMBIT_ERR_AGENT_UNAVAILABLE, when no agent answers', async () => {
+  it('fails an enroll fast, with UNAVAILABLE, when no agent answers', async () => {
     const c = new EnrollmentClient(join(dir, 'nobody-here.sock'), { requestTimeoutMs: 300 });
     clients.push(c);
-    await expect(c.enroll(pod('a'))).rejects.toMatchObject({ code: 'AMBIT_ERR_AGENT_UNAVAILABLE' });
+    await expect(c.enroll(pod('a'))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
 
   it('resyncs a restarted agent on its own, including removals made while it was away', async () => {
@@ -208,7 +205,7 @@ describe('agent and client over a unix socket', () => {
     [
       'a version it does not speak',
       '{"type":"hello","version":2}\n',
-      /AMBIT_ERR_ENROLL_VERSION.*version 2 is not supported/,
+      new RegExp(`${publicCode('BAD_REQUEST')}.*version 2 is not supported`),
     ],
     [
       'a request before hello',
@@ -232,7 +229,7 @@ describe('agent and client over a unix socket', () => {
 
   it('refuses to start a second agent on a live socket, and replaces a stale one', async () => {
     await expect(EnrollmentServer.listen(socketPath, handler)).rejects.toMatchObject({
-      code: 'AMBIT_ERR_AGENT_RUNNING',
+      code: 'CONFLICT',
     });
     const stale = join(dir, 'stale.sock');
     writeFileSync(stale, '');

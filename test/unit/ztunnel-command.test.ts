@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/commands/ztunnel.ts';
 import { CertificateManager } from '../../src/core/certs/manager.ts';
-import { ManagedCertificates } from '../../src/ztunnel/tls/managed-certificates.ts';
+import { ManagedCertificates } from '../../src/core/tls/managed-certificates.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ambit-ztcmd-'));
 const token = join(dir, 'n1.token');

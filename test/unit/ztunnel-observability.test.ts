@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import type { Failure } from '../../src/core/failure.ts';
 import type { CertificateRow, ServiceRow, WorkloadRow } from '../../src/ztunnel/admin-views.ts';
 import { duration, formatTable, renderConfigTable } from '../../src/ztunnel/config-tables.ts';
 import { LogLimiter } from '../../src/ztunnel/log-limit.ts';
 import { TRAFFIC_LABELS, trafficLabels, ZtunnelMetrics } from '../../src/ztunnel/metrics.ts';
 import { ConnectionTracker } from '../../src/ztunnel/proxy/connections.ts';
+import { recordingLogger, silentLogger } from '../support/logging.ts';
 import { service, workload } from '../support/mesh-fixtures.ts';
 import { sumOf } from '../support/metric-values.ts';
 
@@ -60,27 +62,29 @@ describe('traffic labels', () => {
   });
 });
 
-describe('connection tracker', () => {
-  const silent = { debug() {}, info() {}, warn() {}, error() {}, enabled: () => false, child: () => silent };
+/** An outbound HBONE connection from client to server, as the outbound handler opens it. */
+const openOutbound = (tracker: ConnectionTracker) =>
+  tracker.open({
+    direction: 'outbound',
+    mode: 'hbone',
+    sourceIp: '10.0.0.1',
+    sourcePort: 1234,
+    destinationIp: '10.0.0.2',
+    destinationPort: 80,
+    parties: {
+      reporter: 'source',
+      source: client,
+      sourceIdentity: client.identity,
+      destination: server,
+      securityPolicy: 'mutual_tls',
+    },
+  });
 
+describe('connection tracker', () => {
   it('counts opens and closes, and adds bytes incrementally without double counting', async () => {
     const metrics = new ZtunnelMetrics();
-    const tracker = new ConnectionTracker(metrics, silent);
-    const connection = tracker.open({
-      direction: 'outbound',
-      mode: 'hbone',
-      sourceIp: '10.0.0.1',
-      sourcePort: 1234,
-      destinationIp: '10.0.0.2',
-      destinationPort: 80,
-      parties: {
-        reporter: 'source',
-        source: client,
-        sourceIdentity: client.identity,
-        destination: server,
-        securityPolicy: 'mutual_tls',
-      },
-    });
+    const tracker = new ConnectionTracker(metrics, silentLogger);
+    const connection = openOutbound(tracker);
     connection.counters.upstream += 100;
     connection.counters.downstream += 40;
     expect(await sumOf(metrics.receivedBytes)).toBe(0);
@@ -89,16 +93,43 @@ describe('connection tracker', () => {
     expect(await sumOf(metrics.receivedBytes)).toBe(100);
     expect(await sumOf(metrics.sentBytes)).toBe(40);
     connection.counters.upstream += 5;
-    tracker.close(connection, 'CONNECT', 'boom');
-    tracker.close(connection, 'CONNECT', 'twice');
+    tracker.close(connection, 'UpstreamConnectFailure', 'boom');
+    tracker.close(connection, 'UpstreamConnectFailure', 'twice');
     expect(await sumOf(metrics.receivedBytes)).toBe(105);
     expect(await sumOf(metrics.tcpOpened, { response_flags: '-' })).toBe(1);
     expect(await sumOf(metrics.tcpClosed, { response_flags: 'CONNECT' })).toBe(1);
     expect(tracker.list()).toEqual([]);
   });
 
+  it.each<[string, Failure | undefined, string | undefined, string, string]>([
+    ['a tunnel refused by policy', 'Denied', 'CONNECT 10.0.0.2:80 answered 403', 'DENY', 'denied'],
+    [
+      'an upstream that never answered',
+      'Timeout',
+      'no answer to CONNECT 10.0.0.2:80 within 5000 ms',
+      'CONNECT',
+      'failed',
+    ],
+    ['a connection that got through', undefined, undefined, '-', 'ok'],
+    ['a connection that got through, then broke', undefined, 'read ECONNRESET', '-', 'failed'],
+  ])(
+    'closes %s with its flags, and logs the detail of the error',
+    async (_what, failure, error, flags, result) => {
+      const metrics = new ZtunnelMetrics();
+      const { log, lines } = recordingLogger();
+      const tracker = new ConnectionTracker(metrics, log);
+      const connection = openOutbound(tracker);
+      tracker.close(connection, failure, error);
+      expect(await sumOf(metrics.tcpClosed, { response_flags: flags })).toBe(1);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]!.fields).toMatchObject({ result, 'dst.addr': '10.0.0.2:80' });
+      expect(lines[0]!.fields.error).toBe(error);
+      expect(lines[0]!.level).toBe(result === 'ok' ? 'info' : 'warn');
+    },
+  );
+
   it('cancels only connections that moved no byte for the idle period', () => {
-    const tracker = new ConnectionTracker(new ZtunnelMetrics(), silent, 1000);
+    const tracker = new ConnectionTracker(new ZtunnelMetrics(), silentLogger, 1000);
     tracker.stop();
     const open = () =>
       tracker.open({

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { AmbitError } from '../../src/core/errors.ts';
-import { canonicalIp, cidrContains, parseCidr, parseIp } from '../../src/core/ip.ts';
+import { splitHostPort } from '../../src/core/net/host-port.ts';
+import { canonicalIp, cidrContains, parseCidr, parseIp } from '../../src/core/net/ip.ts';
 import { resolveMtlsMode } from '../../src/ztunnel/state/peer-auth.ts';
-import { routeOutbound, splitHostPort } from '../../src/ztunnel/state/route.ts';
+import { routeOutbound } from '../../src/ztunnel/state/route.ts';
 import { StateStore } from '../../src/ztunnel/state/store.ts';
 import { peerAuth, policy, rule, service, snapshot, source, workload } from '../support/mesh-fixtures.ts';
 
@@ -144,8 +145,45 @@ describe('StateStore', () => {
     expect(s.workloadsOnNode('node-b').map((w) => w.name)).toEqual(['b1', 'b2', 'b3']);
     expect(s.serviceByVip('10.96.0.20')?.name).toBe('b');
     expect(s.serviceByHostname('B.default.svc.cluster.local')?.name).toBe('b');
-    expect(s.isWaypoint(wp)).toBe(true);
-    expect(s.isWaypoint(b1)).toBe(false);
+  });
+
+  describe('which waypoint may speak for the client (`forwarded`)', () => {
+    const bound = workload({
+      name: 'bound',
+      ips: ['10.244.1.60'],
+      waypoint: { name: 'waypoint', namespace: 'default' },
+    });
+    const other = workload({ name: 'other-wp', ips: ['10.244.2.6'], serviceAccount: 'other-wp' });
+    const otherSvc = service({
+      name: 'other-wp',
+      vips: ['10.96.0.98'],
+      endpoints: [{ workloadUid: other.uid, ip: '10.244.2.6', ready: true }],
+    });
+    // b2 is bound to the other waypoint through a service of its own.
+    const svcOther = service({
+      name: 'via-other',
+      vips: ['10.96.0.31'],
+      endpoints: [{ workloadUid: b2.uid, ip: '10.244.1.12', ready: true }],
+      waypoint: { name: 'other-wp', namespace: 'default' },
+    });
+    const s = new StateStore();
+    s.apply(
+      snapshot({
+        workloads: [a, b1, b2, bound, wp, other],
+        services: [svcB, waypointSvc, svcW, otherSvc, svcOther],
+      }),
+    );
+    it.each([
+      ["the waypoint of the destination's service", wp, b1, true],
+      ['the waypoint bound to the destination workload itself', wp, bound, true],
+      ['a waypoint of another service, not of the destination', wp, b2, false],
+      ["the other waypoint, for its own service's endpoint", other, b2, true],
+      ['the other waypoint, for a destination it is not bound to', other, b1, false],
+      ['a workload that is no waypoint at all', a, b1, false],
+      ['a destination without any waypoint', wp, a, false],
+    ])('%s', (_name, peer, destination, expected) => {
+      expect(s.isWaypointFor(peer, destination)).toBe(expected);
+    });
   });
 
   it('round-robins over ready endpoints only and maps the service port to the target port', () => {
@@ -225,7 +263,7 @@ describe('StateStore', () => {
       error = caught;
     }
     expect(error).toBeInstanceOf(AmbitError);
-    expect((error as AmbitError).code).toBe('AMBIT_ERR_SNAPSHOT');
+    expect((error as AmbitError).code).toBe('SNAPSHOT_INVALID');
     expect((error as Error).message).toContain('workloads[0] (default/x).ips[0]');
     expect((error as Error).message).toContain('policies[0] (default/p).rules[0].from[0].ipBlocks[0]');
     expect(s.version).toBe('1');

@@ -2,12 +2,12 @@
  * `ambit analyze -f <files...>`: validates config offline, as the control plane would, with no control plane
  * running. Exit status 0 when there is no error (warnings are printed), 1 otherwise.
  */
-import { parseArgs } from 'node:util';
 import { analyzeResources } from '../../control/config/analyze.ts';
 import { parseFiles } from '../../control/config/parse.ts';
 import { CONTROL_KINDS } from '../../control/kinds.ts';
 import { hasErrors } from '../../core/config/issues.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
+import { parseCommandArgs } from '../args.ts';
 import { printIssues, readConfigFiles } from '../control-support.ts';
 
 const HELP = `Usage: ambit analyze -f <file|directory|-> [-f ...] [--trust-domain TD]
@@ -22,15 +22,18 @@ Options:
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      filename: { type: 'string', short: 'f', multiple: true },
-      'trust-domain': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+  const { values, positionals } = parseCommandArgs(
+    {
+      args: argv,
+      allowPositionals: true,
+      options: {
+        filename: { type: 'string', short: 'f', multiple: true },
+        'trust-domain': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     },
-  });
+    HELP,
+  );
   if (values.help) {
     process.stdout.write(HELP);
     return 0;

@@ -3,13 +3,13 @@
  * foreground until SIGINT/SIGTERM. `ambit control status` shows a running one; `ambit control credential`
  * creates a node's credential in a state directory.
  */
-import { parseArgs } from 'node:util';
 import { ControlPlane, DEFAULT_LISTEN, DEFAULT_METRICS_PORT } from '../../control/control-plane.ts';
 import { parseDuration } from '../../core/config/duration.ts';
 import type { ControlStatus } from '../../core/control-api/types.ts';
 import { UsageError } from '../../core/errors.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
+import { parseCommandArgs } from '../args.ts';
 import {
   type ControlTarget,
   controlClient,
@@ -51,26 +51,29 @@ function seconds(flag: string, text: string | undefined): number | undefined {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', multiple: true },
-      'state-dir': { type: 'string' },
-      listen: { type: 'string' },
-      'metrics-port': { type: 'string' },
-      'trust-domain': { type: 'string' },
-      'ca-cert': { type: 'string' },
-      'ca-key': { type: 'string' },
-      'cert-ttl': { type: 'string' },
-      'max-cert-ttl': { type: 'string' },
-      debounce: { type: 'string' },
-      socket: { type: 'string' },
-      name: { type: 'string' },
-      output: { type: 'string', short: 'o' },
-      help: { type: 'boolean', short: 'h' },
+  const { values, positionals } = parseCommandArgs(
+    {
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', multiple: true },
+        'state-dir': { type: 'string' },
+        listen: { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'trust-domain': { type: 'string' },
+        'ca-cert': { type: 'string' },
+        'ca-key': { type: 'string' },
+        'cert-ttl': { type: 'string' },
+        'max-cert-ttl': { type: 'string' },
+        debounce: { type: 'string' },
+        socket: { type: 'string' },
+        name: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        help: { type: 'boolean', short: 'h' },
+      },
     },
-  });
+    HELP,
+  );
   if (values.help) {
     process.stdout.write(HELP);
     return 0;

@@ -1,8 +1,8 @@
 /** `ambit echo`: the built-in HTTP and raw-TCP test server that demos and tests run in pods. */
-import { parseArgs } from 'node:util';
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { identityFromEnv, startEcho } from '../../echo/server.ts';
+import { parseCommandArgs } from '../args.ts';
 
 const USAGE = `Usage: ambit echo [--port 8080] [--tcp-port 9000] [--version v1] [--host ADDR]
 
@@ -15,9 +15,8 @@ TCP (--tcp-port): every byte received is echoed back.
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { port?: string; 'tcp-port'?: string; version?: string; host?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
+  const { values } = parseCommandArgs(
+    {
       args: argv,
       options: {
         port: { type: 'string', short: 'p' },
@@ -26,10 +25,9 @@ export async function run(argv: string[]): Promise<number> {
         host: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-    }));
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${USAGE}`);
-  }
+    },
+    USAGE,
+  );
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;

@@ -1,8 +1,8 @@
 /** `ambit get <kind> [name]`: lists or prints config stored in a running control plane, like `kubectl get`. */
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import type { StoredResource } from '../../core/control-api/types.ts';
 import { AmbitError, UsageError } from '../../core/errors.ts';
+import { parseCommandArgs } from '../args.ts';
 import { controlClient, controlTargetHelp } from '../control-support.ts';
 
 const HELP = `Usage: ambit get <kind> [name] [-n NAMESPACE | -A] [-o yaml|json] [--name CLUSTER | --socket PATH]
@@ -39,18 +39,21 @@ function table(resources: readonly StoredResource[]): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      namespace: { type: 'string', short: 'n' },
-      'all-namespaces': { type: 'boolean', short: 'A' },
-      output: { type: 'string', short: 'o' },
-      socket: { type: 'string' },
-      name: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+  const { values, positionals } = parseCommandArgs(
+    {
+      args: argv,
+      allowPositionals: true,
+      options: {
+        namespace: { type: 'string', short: 'n' },
+        'all-namespaces': { type: 'boolean', short: 'A' },
+        output: { type: 'string', short: 'o' },
+        socket: { type: 'string' },
+        name: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     },
-  });
+    HELP,
+  );
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
@@ -65,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
   const resources = await controlClient(values).get({ kind, name, namespace });
   if (name !== undefined && resources.length === 0) {
     throw new AmbitError(
-      'AMBIT_ERR_NOT_FOUND',
+      'NOT_FOUND',
       `${kind} ${JSON.stringify(name)} not found${namespace ? ` in namespace ${namespace}` : ''}`,
     );
   }

@@ -2,7 +2,7 @@
  * `ambit local <up|down|status|exec|logs|demo>`: the local multi-node cluster. Progress goes to stderr,
  * results (summary tables, JSON, command output) to stdout.
  */
-import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { UsageError } from '../../core/errors.ts';
 import {
   clusterDir,
@@ -14,6 +14,7 @@ import {
   stateRoot,
 } from '../../local/state.ts';
 import type { LabelOutcome } from '../../local/supervisor/control.ts';
+import { parseCommandArgs } from '../args.ts';
 
 // Subcommands load what they need when they run, so that `status` or `exec` starts quickly.
 const progress = async () => {
@@ -78,15 +79,10 @@ export async function run(argv: string[]): Promise<number> {
   return subcommand(rest);
 }
 
-type OptionSpec = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+type OptionSpec = ParseArgsConfig['options'];
 
 function parse<O extends OptionSpec>(argv: string[], options: O, positionals = 0) {
-  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true }>>;
-  try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const parsed = parseCommandArgs({ args: argv, options, allowPositionals: true }, USAGE);
   if (parsed.positionals.length > positionals) {
     throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[positionals])}`);
   }

@@ -2,7 +2,6 @@
  * `ambit redirect apply|remove|list|render|agent`: the in-pod capture rules by hand, and a standalone node
  * agent that serves enrollment with the plain capture listeners (until the ztunnel plugs in its own).
  */
-import { parseArgs } from 'node:util';
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { CaptureAgent } from '../../redirect/agent.ts';
@@ -16,6 +15,7 @@ import { renderNftTable } from '../../redirect/render/nft.ts';
 import { renderRoutesApply } from '../../redirect/render/routes.ts';
 import { applyRules, BACKEND_ENV, listRules, parseBackendChoice, removeRules } from '../../redirect/rules.ts';
 import { resolveTarget } from '../../redirect/target.ts';
+import { parseCommandArgs } from '../args.ts';
 
 const USAGE = `Usage:
   ambit redirect apply|remove|list (--netns <name> | --netns-path <path> | --pid <pid>)
@@ -48,13 +48,10 @@ const OPTIONS = {
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true });
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${USAGE}`);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandArgs(
+    { args: argv, options: OPTIONS, allowPositionals: true },
+    USAGE,
+  );
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;

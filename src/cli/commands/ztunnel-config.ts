@@ -1,7 +1,6 @@
 /** `ambit ztunnel-config <kind>`: what a node's ztunnel knows and does, read from its admin API. */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { UsageError } from '../../core/errors.ts';
 import { adminGet, adminSocketPath, nodesWithAdminSockets } from '../../ztunnel/admin-client.ts';
 import {
@@ -10,6 +9,7 @@ import {
   type ConfigView,
   renderConfigTable,
 } from '../../ztunnel/config-tables.ts';
+import { parseCommandArgs } from '../args.ts';
 
 const USAGE = `Usage: ambit ztunnel-config <${CONFIG_KINDS.join('|')}> [--node N] [--name <cluster>] [-o table|json]
        ambit ztunnel-config <kind> --admin <socket>
@@ -31,17 +31,20 @@ const ENDPOINTS: Record<ConfigKind, string> = {
 };
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      node: { type: 'string' },
-      name: { type: 'string' },
-      admin: { type: 'string' },
-      output: { type: 'string', short: 'o', default: 'table' },
-      help: { type: 'boolean', short: 'h' },
+  const { values, positionals } = parseCommandArgs(
+    {
+      args: argv,
+      allowPositionals: true,
+      options: {
+        node: { type: 'string' },
+        name: { type: 'string' },
+        admin: { type: 'string' },
+        output: { type: 'string', short: 'o', default: 'table' },
+        help: { type: 'boolean', short: 'h' },
+      },
     },
-  });
+    USAGE,
+  );
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;

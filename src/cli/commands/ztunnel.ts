@@ -10,15 +10,17 @@ import { mkdir, readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { GrpcCertificateSigner } from '../../core/certs/ca-client.ts';
 import { CertificateManager } from '../../core/certs/manager.ts';
 import { ztunnelDiscovery } from '../../core/discovery/client.ts';
 import { AmbitError, errorMessage, UsageError } from '../../core/errors.ts';
 import type { ControlPlaneConnection } from '../../core/grpc/credentials.ts';
 import { createLogger } from '../../core/log.ts';
+import { type HostPort, splitHostPort } from '../../core/net/host-port.ts';
 import { readNodeToken } from '../../core/node-credentials.ts';
+import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { originalDestination } from '../../core/sys/netns-socket.ts';
+import { ManagedCertificates } from '../../core/tls/managed-certificates.ts';
 import { CaptureAgent } from '../../redirect/agent.ts';
 import { EnrollmentServer } from '../../redirect/enroll/server.ts';
 import { parseBackendChoice } from '../../redirect/rules.ts';
@@ -29,12 +31,11 @@ import {
   listenTcp,
   listenUnix,
 } from '../../ztunnel/admin.ts';
-import { ZTUNNEL_PORTS } from '../../ztunnel/config.ts';
 import { UdpDnsForwarder } from '../../ztunnel/dns/forwarder.ts';
 import { ZtunnelCaptureHandler } from '../../ztunnel/inpod/capture-handler.ts';
 import { snapshotProblems } from '../../ztunnel/state/validate.ts';
-import { ManagedCertificates } from '../../ztunnel/tls/managed-certificates.ts';
 import { Ztunnel } from '../../ztunnel/ztunnel.ts';
+import { parseCommandArgs } from '../args.ts';
 
 const USAGE = `Usage: ambit ztunnel --node NODE --control HOST:PORT --token-file FILE --ca-root FILE
                      --enroll-socket PATH [options]
@@ -84,19 +85,14 @@ function port(value: string | undefined, flag: string, fallback: number): number
   return parsed;
 }
 
-function hostPort(value: string, flag: string): { host: string; port: number } {
-  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(value);
-  if (!match) throw new UsageError(`--${flag}: expected HOST:PORT, got ${JSON.stringify(value)}`);
-  return { host: match[1]!, port: port(match[2], flag, 0) };
+function hostPort(value: string, flag: string): HostPort {
+  const address = splitHostPort(value);
+  if (!address) throw new UsageError(`--${flag}: expected HOST:PORT, got ${JSON.stringify(value)}`);
+  return address;
 }
 
 export async function run(argv: string[]): Promise<number> {
-  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
-  try {
-    values = parseArgs({ args: argv, options: OPTIONS }).values;
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${USAGE}`);
-  }
+  const { values } = parseCommandArgs({ args: argv, options: OPTIONS }, USAGE);
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
@@ -116,7 +112,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     rootCertPem = await readFile(caRoot, 'utf8');
   } catch (error) {
-    throw new AmbitError('AMBIT_ERR_CA_ROOT', `cannot read --ca-root ${caRoot}: ${errorMessage(error)}`);
+    throw new AmbitError('CA_FILES', `cannot read --ca-root ${caRoot}: ${errorMessage(error)}`);
   }
 
   const log = createLogger('ztunnel', { node });

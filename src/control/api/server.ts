@@ -16,7 +16,7 @@ import type {
   PodInfo,
   StoredResource,
 } from '../../core/control-api/types.ts';
-import { AmbitError } from '../../core/errors.ts';
+import { AmbitError, asAmbitError, wireError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -32,14 +32,6 @@ export interface ApiHandlers {
   listPods(): { pods: PodInfo[] };
 }
 
-class HttpError extends AmbitError {
-  readonly status: number;
-  constructor(status: number, code: string, message: string) {
-    super(code, message);
-    this.status = status;
-  }
-}
-
 function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -47,7 +39,7 @@ function readBody(req: IncomingMessage): Promise<unknown> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
-        reject(new HttpError(413, 'AMBIT_ERR_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
+        reject(new AmbitError('TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
         req.destroy();
         return;
       }
@@ -59,7 +51,7 @@ function readBody(req: IncomingMessage): Promise<unknown> {
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
       } catch {
-        reject(new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'request body is not JSON'));
+        reject(new AmbitError('BAD_REQUEST', 'request body is not JSON'));
       }
     });
   });
@@ -71,7 +63,7 @@ function configFiles(body: unknown): ConfigFile[] {
     !Array.isArray(files) ||
     !files.every((file) => typeof file?.name === 'string' && typeof file?.content === 'string')
   ) {
-    throw new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'expected {"files": [{"name": ..., "content": ...}]}');
+    throw new AmbitError('BAD_REQUEST', 'expected {"files": [{"name": ..., "content": ...}]}');
   }
   return files as ConfigFile[];
 }
@@ -91,7 +83,7 @@ async function route(handlers: ApiHandlers, req: IncomingMessage): Promise<unkno
       return handlers.delete(configFiles(body));
     case 'GET /v1/resources': {
       const kind = url.searchParams.get('kind');
-      if (!kind) throw new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'kind is required');
+      if (!kind) throw new AmbitError('BAD_REQUEST', 'kind is required');
       return {
         resources: handlers.get(
           kind,
@@ -105,15 +97,14 @@ async function route(handlers: ApiHandlers, req: IncomingMessage): Promise<unkno
     case 'PUT /v1/pods':
       return handlers.reportPod(body);
     case 'DELETE /v1/pods':
-      if (parts.length !== 4)
-        throw new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'use DELETE /v1/pods/<namespace>/<name>');
+      if (parts.length !== 4) throw new AmbitError('BAD_REQUEST', 'use DELETE /v1/pods/<namespace>/<name>');
       return handlers.removePod(parts[2]!, parts[3]!);
     case 'PUT /v1/nodes':
       if (parts.length !== 4 || parts[3] !== 'pods')
-        throw new HttpError(400, 'AMBIT_ERR_BAD_REQUEST', 'use PUT /v1/nodes/<node>/pods');
+        throw new AmbitError('BAD_REQUEST', 'use PUT /v1/nodes/<node>/pods');
       return handlers.syncNodePods(parts[2]!, (body as { pods?: unknown } | undefined)?.pods);
     default:
-      throw new HttpError(404, 'AMBIT_ERR_NOT_FOUND', `no route ${method} ${url.pathname}`);
+      throw new AmbitError('NOT_FOUND', `no route ${method} ${url.pathname}`);
   }
 }
 
@@ -124,23 +115,11 @@ function send(res: ServerResponse, status: number, body: unknown): void {
     .end(payload);
 }
 
+/** The response to a failed request: the status the catalogue gives the error's code, and the error. */
 function errorBody(error: unknown): { status: number; body: ApiErrorBody } {
-  if (error instanceof ConfigError) {
-    return {
-      status: 422,
-      body: { error: { code: error.code, message: error.message, issues: [...error.issues] } },
-    };
-  }
-  if (error instanceof HttpError)
-    return { status: error.status, body: { error: { code: error.code, message: error.message } } };
-  if (error instanceof AmbitError)
-    return { status: 400, body: { error: { code: error.code, message: error.message } } };
-  return {
-    status: 500,
-    body: {
-      error: { code: 'AMBIT_ERR_INTERNAL', message: error instanceof Error ? error.message : String(error) },
-    },
-  };
+  const status = asAmbitError(error).spec.http;
+  const issues = error instanceof ConfigError ? { issues: [...error.issues] } : {};
+  return { status, body: { error: { ...wireError(error), ...issues } } };
 }
 
 /**
@@ -158,7 +137,7 @@ export async function claimSocket(socket: string): Promise<void> {
   });
   if (alive)
     throw new AmbitError(
-      'AMBIT_ERR_ALREADY_RUNNING',
+      'CONFLICT',
       `a control plane already serves ${socket}: stop it, or use another --state-dir`,
     );
   rmSync(socket, { force: true });

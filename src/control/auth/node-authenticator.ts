@@ -10,6 +10,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Metadata } from '@grpc/grpc-js';
+import { type Clock, systemClock } from '../../core/clock.ts';
 import { AmbitError } from '../../core/errors.ts';
 import { AUTHORIZATION_METADATA } from '../../core/grpc/credentials.ts';
 
@@ -20,7 +21,7 @@ export interface NodeAuthenticator {
 
 export class AuthenticationError extends AmbitError {
   constructor(message: string) {
-    super('AMBIT_ERR_UNAUTHENTICATED', message);
+    super('UNAUTHENTICATED', message);
     this.name = 'AuthenticationError';
   }
 }
@@ -34,6 +35,9 @@ export function bearerToken(metadata: Metadata): string {
   return match[1]!;
 }
 
+/** How often, at most, the directory is checked for changes. */
+const RELOAD_INTERVAL_MS = 1000;
+
 function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest();
 }
@@ -45,12 +49,14 @@ function digest(token: string): Buffer {
  */
 export class TokenFileAuthenticator implements NodeAuthenticator {
   private readonly directory: string;
+  private readonly clock: Clock;
   private tokens: { node: string; digest: Buffer }[] = [];
-  private loadedMtimeMs = -1;
-  private lastCheck = 0;
+  private loadedVersion: string | undefined;
+  private lastCheck = Number.NEGATIVE_INFINITY;
 
-  constructor(directory: string) {
+  constructor(directory: string, clock: Clock = systemClock) {
     this.directory = directory;
+    this.clock = clock;
   }
 
   async authenticate(metadata: Metadata): Promise<string> {
@@ -70,24 +76,28 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
 
   /** Reloads the tokens if the directory changed (checked at most once per second). */
   private refresh(): void {
-    const now = Date.now();
-    if (now - this.lastCheck < 1000) return;
+    const now = this.clock.now();
+    if (now - this.lastCheck < RELOAD_INTERVAL_MS) return;
     this.lastCheck = now;
-    let mtimeMs: number;
+    let version: string;
+    let files: string[];
     try {
-      mtimeMs = statSync(this.directory).mtimeMs;
+      // The names as well as the mtime: mtime ticks coarsely (a few ms), so a change made right after a load
+      // could leave it unchanged.
+      files = readdirSync(this.directory).filter((file) => file.endsWith('.token'));
+      version = `${statSync(this.directory).mtimeMs} ${files.sort().join(' ')}`;
     } catch {
       this.tokens = [];
+      this.loadedVersion = undefined;
       return;
     }
-    if (mtimeMs === this.loadedMtimeMs) return;
+    if (version === this.loadedVersion) return;
     const tokens: { node: string; digest: Buffer }[] = [];
-    for (const file of readdirSync(this.directory)) {
-      if (!file.endsWith('.token')) continue;
+    for (const file of files) {
       const token = readFileSync(join(this.directory, file), 'utf8').trim();
       if (token !== '') tokens.push({ node: file.slice(0, -'.token'.length), digest: digest(token) });
     }
     this.tokens = tokens;
-    this.loadedMtimeMs = mtimeMs;
+    this.loadedVersion = version;
   }
 }

@@ -23,7 +23,7 @@ const ROOT_VALIDITY_YEARS = 10;
 /** A CSR the CA refuses (malformed, wrong SAN, wrong trust domain): the caller's fault. */
 export class CsrError extends AmbitError {
   constructor(message: string) {
-    super('AMBIT_ERR_CSR_INVALID', message);
+    super('BAD_REQUEST', message);
     this.name = 'CsrError';
   }
 }
@@ -92,10 +92,7 @@ export class CertificateAuthority {
   static loadOrCreate(options: CaOptions): CertificateAuthority {
     if (options.providedCertFile || options.providedKeyFile) {
       if (!options.providedCertFile || !options.providedKeyFile) {
-        throw new AmbitError(
-          'AMBIT_ERR_CA_FILES',
-          '--ca-cert and --ca-key go together: give both or neither',
-        );
+        throw new AmbitError('CA_FILES', '--ca-cert and --ca-key go together: give both or neither');
       }
       const certPem = readFileSync(options.providedCertFile, 'utf8');
       const keyPem = readFileSync(options.providedKeyFile, 'utf8');
@@ -264,10 +261,9 @@ function checkKeyMatches(certPem: string, keyPem: string, certFile: string): voi
     matches = fromCert.equals(fromKey);
   } catch (error) {
     throw new AmbitError(
-      'AMBIT_ERR_CA_FILES',
+      'CA_FILES',
       `cannot read the CA certificate or key (${certFile}): ${(error as Error).message}`,
     );
   }
-  if (!matches)
-    throw new AmbitError('AMBIT_ERR_CA_FILES', `the CA key does not match the certificate ${certFile}`);
+  if (!matches) throw new AmbitError('CA_FILES', `the CA key does not match the certificate ${certFile}`);
 }

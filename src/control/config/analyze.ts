@@ -23,13 +23,14 @@ import {
   USE_WAYPOINT_NAMESPACE_LABEL,
   WAYPOINT_GATEWAY_CLASS,
 } from '../../core/labels.ts';
+import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { toL4Policy } from '../model/authorization.ts';
+import { resolveHost } from '../model/hosts.ts';
 import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
 import { serviceHostname } from '../model/services.ts';
-import { resolveHost } from '../model/views.ts';
 
 /** The HBONE port every waypoint listens on. */
-const WAYPOINT_PORT = 15008;
+const WAYPOINT_PORT = ZTUNNEL_PORTS.hbone;
 
 function ofKind<Spec>(resources: readonly Resource[], kind: string): Resource<Spec>[] {
   return resources.filter((resource) => resource.kind === kind) as Resource<Spec>[];

@@ -248,7 +248,7 @@ export class ConfigStore {
     );
     if (hasErrors(parsed.issues)) {
       throw new AmbitError(
-        'AMBIT_ERR_STATE_INVALID',
+        'STATE_CORRUPT',
         `stored config in ${file} no longer validates:\n${parsed.issues
           .filter((i) => i.severity === 'error')
           .map((i) => `  ${formatIssue(i)}`)

@@ -15,7 +15,6 @@ import type {
   AuthorizationSource,
 } from '../../core/config/kinds/istio-security.ts';
 import type { Resource } from '../../core/config/resource.ts';
-import { ROOT_NAMESPACE } from '../../core/labels.ts';
 import type {
   L4Condition,
   L4ConditionKey,
@@ -23,8 +22,8 @@ import type {
   L4Rule,
   L4Source,
   L4Target,
-  PolicyScope,
 } from '../../core/model/index.ts';
+import { policyScope } from '../../core/policy/scope.ts';
 
 export interface TranslationNote {
   path: string;
@@ -52,11 +51,6 @@ const HTTP_SOURCE_FIELDS = [
   'notRemoteIpBlocks',
 ] as const;
 const HTTP_OPERATION_FIELDS = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
-
-export function policyScope(namespace: string, selector: Record<string, string> | undefined): PolicyScope {
-  if (selector !== undefined) return 'workload';
-  return namespace === ROOT_NAMESPACE ? 'mesh' : 'namespace';
-}
 
 export function toL4Policy(resource: Resource<AuthorizationPolicySpec>, trustDomain: string): L4Translation {
   const { spec, metadata } = resource;
@@ -111,7 +105,11 @@ export function toL4Policy(resource: Resource<AuthorizationPolicySpec>, trustDom
 }
 
 /** `ns/sa` or `sa` (in the policy's namespace) as the principal Istio would give that service account. */
-function serviceAccountPrincipal(serviceAccount: string, namespace: string, trustDomain: string): string {
+export function serviceAccountPrincipal(
+  serviceAccount: string,
+  namespace: string,
+  trustDomain: string,
+): string {
   const [ns, sa] = serviceAccount.includes('/') ? serviceAccount.split('/', 2) : [namespace, serviceAccount];
   return `${trustDomain}/ns/${ns}/sa/${sa}`;
 }

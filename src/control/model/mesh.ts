@@ -3,7 +3,7 @@
  * function: every workload, service and L4 policy, and the L7 config that waypoints receive. Per-subscriber
  * views (`views.ts`) select from it.
  */
-import type { GatewaySpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
+import type { GatewaySpec, GRPCRouteSpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../core/config/kinds/istio-networking.ts';
 import type {
   AuthorizationPolicySpec,
@@ -28,9 +28,12 @@ export interface Mesh {
   virtualServices: NamedConfig<VirtualServiceSpec>[];
   destinationRules: NamedConfig<DestinationRuleSpec>[];
   httpRoutes: NamedConfig<HTTPRouteSpec>[];
+  grpcRoutes: NamedConfig<GRPCRouteSpec>[];
   /** AuthorizationPolicies attached with targetRefs: for waypoints, in full. */
   attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
   trustBundle: string[];
+  /** The SPIFFE trust domain (for the principals of service accounts in L7 policies). */
+  trustDomain: string;
 }
 
 export interface MeshInputs {
@@ -87,9 +90,11 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     virtualServices: named(resources, 'VirtualService'),
     destinationRules: named(resources, 'DestinationRule'),
     httpRoutes: named(resources, 'HTTPRoute'),
+    grpcRoutes: named(resources, 'GRPCRoute'),
     attachedPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
       (policy) => policy.spec.targetRefs.length > 0,
     ),
     trustBundle: inputs.trustBundle,
+    trustDomain,
   };
 }

@@ -7,8 +7,8 @@ import type { PeerAuthenticationSpec } from '../../core/config/kinds/istio-secur
 import type { Resource } from '../../core/config/resource.ts';
 import { ROOT_NAMESPACE } from '../../core/labels.ts';
 import type { PeerAuthPolicy } from '../../core/model/index.ts';
+import { policyScope } from '../../core/policy/scope.ts';
 import type { TranslationNote } from './authorization.ts';
-import { policyScope } from './authorization.ts';
 
 export interface PeerAuthTranslation {
   policies: PeerAuthPolicy[];

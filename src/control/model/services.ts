@@ -3,9 +3,10 @@
  * ports and application protocol, endpoints (the reported pods its selector matches, one per pod IP), and
  * waypoint binding.
  */
-import { labelsMatch } from '../../core/config/kinds/common.ts';
+
 import { CLUSTER_DOMAIN } from '../../core/labels.ts';
 import type { Endpoint, Service, ServicePort } from '../../core/model/index.ts';
+import { labelsMatch } from '../../core/policy/selector.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
 import type { ServicePortView, ServiceView } from './core-view.ts';
 import { waypointBinding } from './workloads.ts';

@@ -35,17 +35,14 @@ export function podKey(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
 
-/** Validates a pod report (untrusted JSON from the socket); throws AMBIT_ERR_POD_INVALID naming the field. */
+/** Validates a pod report (untrusted JSON from the socket); throws BAD_REQUEST naming the field. */
 export function parsePodInfo(value: unknown): PodRecord {
   const collector = new IssueCollector({ file: 'pod report', document: 1 });
   const pod = new Field(value, '', collector);
   const record = readPod(pod);
   const errors = collector.issues.filter((issue) => issue.severity === 'error');
   if (errors.length > 0 || !record) {
-    throw new AmbitError(
-      'AMBIT_ERR_POD_INVALID',
-      `invalid pod report: ${errors.map(formatIssue).join('; ')}`,
-    );
+    throw new AmbitError('BAD_REQUEST', `invalid pod report: ${errors.map(formatIssue).join('; ')}`);
   }
   return record;
 }
@@ -144,7 +141,7 @@ export class ReportedPods implements PodSource {
     for (const pod of pods) {
       if (pod.node !== node)
         throw new AmbitError(
-          'AMBIT_ERR_POD_INVALID',
+          'BAD_REQUEST',
           `pod ${pod.namespace}/${pod.name} is on node ${pod.node}, not ${node}`,
         );
       this.pods.set(podKey(pod.namespace, pod.name), pod);

@@ -1,5 +1,6 @@
 /** The data plane's client of the control plane's certificate service (`CreateCertificate`). */
-import { Client, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { AmbitError, type ErrorCode } from '../errors.ts';
 import {
   type ControlPlaneConnection,
   controlPlaneChannelOptions,
@@ -17,12 +18,26 @@ export interface CertificateSigner {
 }
 
 /** A CA refusal or failure, with the gRPC status code (PERMISSION_DENIED for node authorization). */
-export class CertificateRequestError extends Error {
-  readonly code: number;
+export class CertificateRequestError extends AmbitError {
+  readonly grpcStatus: number;
   constructor(error: ServiceError) {
-    super(`certificate request failed: ${error.details || error.message}`);
+    super(codeOfGrpcStatus(error.code), `certificate request failed: ${error.details || error.message}`);
     this.name = 'CertificateRequestError';
-    this.code = error.code;
+    this.grpcStatus = error.code;
+  }
+}
+
+function codeOfGrpcStatus(grpcStatus: number): ErrorCode {
+  switch (grpcStatus) {
+    case status.UNAUTHENTICATED:
+    case status.PERMISSION_DENIED:
+      return 'UNAUTHENTICATED';
+    case status.INVALID_ARGUMENT:
+      return 'BAD_REQUEST';
+    case status.DEADLINE_EXCEEDED:
+      return 'TIMEOUT';
+    default:
+      return 'UNAVAILABLE';
   }
 }
 

@@ -6,23 +6,14 @@
  */
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { type BackoffPolicy, backoffDelay } from '../backoff.ts';
+import { type Clock, type ClockTimer, systemClock } from '../clock.ts';
 import { AmbitError } from '../errors.ts';
 import { parseSpiffeUri } from '../identity.ts';
 import { createLogger, type Logger } from '../log.ts';
+import { type WorkloadCertificate, workloadCertificate } from '../tls/certificates.ts';
+import { uriSans } from '../tls/spiffe.ts';
 import type { CertificateSigner } from './ca-client.ts';
 import { createCsr, generateRsaKey } from './csr.ts';
-import { uriSans } from './pem.ts';
-
-export interface WorkloadCertificate {
-  /** The SPIFFE URI the certificate carries. */
-  identity: string;
-  certPem: string;
-  keyPem: string;
-  /** The certificates above the leaf, up to the root. */
-  chain: string[];
-  notBefore: Date;
-  notAfter: Date;
-}
 
 export interface CertificateManagerOptions {
   signer: CertificateSigner;
@@ -36,6 +27,8 @@ export interface CertificateManagerOptions {
   /** Roots to trust; until set, the roots that come with issued chains. */
   trustBundle?: string[] | undefined;
   log?: Logger | undefined;
+  /** Time for expiry, renewal, backoff and request timeouts (tests pass a fake one). */
+  clock?: Clock | undefined;
 }
 
 export const DEFAULT_CERT_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 30_000 };
@@ -60,7 +53,7 @@ interface Entry {
   /** True while an attempt loop runs (one per identity). */
   fetching: boolean;
   waiters: Set<Waiter>;
-  timer?: NodeJS.Timeout | undefined;
+  timer?: ClockTimer | undefined;
   wake?: (() => void) | undefined;
   lastError?: Error | undefined;
 }
@@ -68,6 +61,7 @@ interface Entry {
 export class CertificateManager {
   private readonly options: CertificateManagerOptions;
   private readonly log: Logger;
+  private readonly clock: Clock;
   private readonly entries = new Map<string, Entry>();
   private roots: string[] | undefined;
   private readonly seenRoots = new Set<string>();
@@ -76,16 +70,16 @@ export class CertificateManager {
   constructor(options: CertificateManagerOptions) {
     this.options = options;
     this.log = options.log ?? createLogger('cert-manager');
+    this.clock = options.clock ?? systemClock;
     this.roots = options.trustBundle;
   }
 
   /** A valid certificate for `identity` (a SPIFFE URI), from cache or requested now. */
   getCertificate(identity: string): Promise<WorkloadCertificate> {
-    if (this.closed)
-      return Promise.reject(new AmbitError('AMBIT_ERR_CLOSED', 'certificate manager is closed'));
+    if (this.closed) return Promise.reject(new AmbitError('CANCELLED', 'certificate manager is closed'));
     if (!parseSpiffeUri(identity)) {
       return Promise.reject(
-        new AmbitError('AMBIT_ERR_IDENTITY', `not a SPIFFE identity: ${JSON.stringify(identity)}`),
+        new AmbitError('BAD_REQUEST', `not a SPIFFE identity: ${JSON.stringify(identity)}`),
       );
     }
     let entry = this.entries.get(identity);
@@ -93,24 +87,24 @@ export class CertificateManager {
       entry = { identity, fetching: false, waiters: new Set() };
       this.entries.set(identity, entry);
     }
-    if (entry.current && isValid(entry.current)) return Promise.resolve(entry.current);
+    if (entry.current && isValid(entry.current, this.clock.now())) return Promise.resolve(entry.current);
     const pending = entry;
     return new Promise<WorkloadCertificate>((resolve, reject) => {
       const timeoutMs = this.options.requestTimeoutMs ?? 30_000;
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         pending.waiters.delete(waiter);
         reject(
           pending.lastError ??
-            new AmbitError('AMBIT_ERR_CERT_TIMEOUT', `no certificate for ${identity} within ${timeoutMs} ms`),
+            new AmbitError('TIMEOUT', `no certificate for ${identity} within ${timeoutMs} ms`),
         );
       }, timeoutMs);
       const waiter: Waiter = {
         resolve: (certificate) => {
-          clearTimeout(timer);
+          this.clock.clearTimeout(timer);
           resolve(certificate);
         },
         reject: (error) => {
-          clearTimeout(timer);
+          this.clock.clearTimeout(timer);
           reject(error);
         },
       };
@@ -126,10 +120,10 @@ export class CertificateManager {
     const entry = this.entries.get(identity);
     if (!entry) return;
     this.entries.delete(identity);
-    clearTimeout(entry.timer);
+    this.clock.clearTimeout(entry.timer);
     entry.wake?.();
     for (const waiter of entry.waiters)
-      waiter.reject(new AmbitError('AMBIT_ERR_CERT_FORGOTTEN', `${identity} is no longer managed`));
+      waiter.reject(new AmbitError('CANCELLED', `${identity} is no longer managed`));
   }
 
   /** Certificates currently held (for admin endpoints), without keys. */
@@ -195,10 +189,10 @@ export class CertificateManager {
           retryInMs: delay,
         });
         await new Promise<void>((resolve) => {
-          entry.timer = setTimeout(resolve, delay);
-          entry.timer.unref?.();
+          entry.timer = this.clock.setTimeout(resolve, delay);
+          entry.timer.unref();
           entry.wake = () => {
-            clearTimeout(entry.timer);
+            this.clock.clearTimeout(entry.timer);
             resolve();
           };
         });
@@ -208,12 +202,15 @@ export class CertificateManager {
   }
 
   private scheduleRenewal(entry: Entry, certificate: WorkloadCertificate): void {
-    clearTimeout(entry.timer);
-    const obtained = obtainedAt.get(certificate) ?? Date.now();
+    this.clock.clearTimeout(entry.timer);
+    const obtained = obtainedAt.get(certificate) ?? this.clock.now();
     const renewAt =
       obtained + (certificate.notAfter.getTime() - obtained) * (this.options.renewFraction ?? 0.5);
-    entry.timer = setTimeout(() => this.ensureFetching(entry), Math.max(0, renewAt - Date.now()));
-    entry.timer.unref?.();
+    entry.timer = this.clock.setTimeout(
+      () => this.ensureFetching(entry),
+      Math.max(0, renewAt - this.clock.now()),
+    );
+    entry.timer.unref();
   }
 
   private async request(identity: string): Promise<WorkloadCertificate> {
@@ -221,48 +218,37 @@ export class CertificateManager {
     const csr = createCsr(identity, key);
     const pems = await this.options.signer.createCertificate(csr, this.options.ttlSeconds ?? 0);
     const [certPem, ...chain] = pems;
-    if (!certPem) throw new AmbitError('AMBIT_ERR_CERT_INVALID', 'the CA returned no certificate');
+    if (!certPem) throw new AmbitError('CERT_INVALID', 'the CA returned no certificate');
     const leaf = new X509Certificate(certPem);
-    const sans = uriSans(certPem);
+    const sans = uriSans(leaf.subjectAltName);
     if (sans.length !== 1 || sans[0] !== identity) {
       throw new AmbitError(
-        'AMBIT_ERR_CERT_INVALID',
+        'CERT_INVALID',
         `the CA returned a certificate for ${sans.join(', ') || 'no identity'}, not ${identity}`,
       );
     }
     const ours = createPublicKey(key.publicKeyPem).export({ type: 'spki', format: 'der' });
     if (!leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(ours)) {
-      throw new AmbitError('AMBIT_ERR_CERT_INVALID', 'the CA returned a certificate for another key');
+      throw new AmbitError('CERT_INVALID', 'the CA returned a certificate for another key');
     }
     const issuers = [...chain, ...(this.roots ?? [])].map((pem) => new X509Certificate(pem));
     if (!issuers.some((issuer) => leaf.checkIssued(issuer) && leaf.verify(issuer.publicKey))) {
       throw new AmbitError(
-        'AMBIT_ERR_CERT_INVALID',
+        'CERT_INVALID',
         'the certificate does not chain to the returned chain or the trust bundle',
       );
     }
-    const certificate: WorkloadCertificate = {
-      identity,
-      certPem,
-      keyPem: key.privateKeyPem,
-      chain,
-      notBefore: new Date(leaf.validFrom),
-      notAfter: new Date(leaf.validTo),
-    };
-    obtainedAt.set(certificate, Date.now());
-    if (!isValid(certificate))
-      throw new AmbitError(
-        'AMBIT_ERR_CERT_INVALID',
-        `the CA returned a certificate that expires at ${leaf.validTo}`,
-      );
+    const certificate = workloadCertificate(identity, certPem, key.privateKeyPem, chain);
+    obtainedAt.set(certificate, this.clock.now());
+    if (!isValid(certificate, this.clock.now()))
+      throw new AmbitError('CERT_INVALID', `the CA returned a certificate that expires at ${leaf.validTo}`);
     const root = chain.at(-1);
     if (root) this.seenRoots.add(root);
     return certificate;
   }
 }
 
-function isValid(certificate: WorkloadCertificate): boolean {
-  const now = Date.now();
+function isValid(certificate: WorkloadCertificate, now: number): boolean {
   const lifetime =
     certificate.notAfter.getTime() - (obtainedAt.get(certificate) ?? certificate.notBefore.getTime());
   const margin = Math.min(EXPIRY_MARGIN_MS, lifetime / 10);

@@ -49,7 +49,7 @@ export class ConfigError extends AmbitError {
   constructor(issues: readonly ConfigIssue[]) {
     const errors = issues.filter((issue) => issue.severity === 'error');
     super(
-      'AMBIT_ERR_CONFIG_INVALID',
+      'CONFIG_INVALID',
       `${errors.length} configuration error${errors.length === 1 ? '' : 's'}; nothing was applied:\n` +
         errors.map((issue) => `  ${formatIssue(issue)}`).join('\n'),
     );

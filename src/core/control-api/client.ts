@@ -5,7 +5,7 @@
  */
 import { request } from 'node:http';
 import { ConfigError } from '../config/issues.ts';
-import { AmbitError, SystemError } from '../errors.ts';
+import { AmbitError, errorFromWire, SystemError } from '../errors.ts';
 import type {
   ApiErrorBody,
   ApplyResult,
@@ -93,10 +93,7 @@ export class ControlApiClient {
               parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
             } catch {
               reject(
-                new AmbitError(
-                  'AMBIT_ERR_CONTROL_API',
-                  `bad response from ${this.socketPath} (${res.statusCode})`,
-                ),
+                new AmbitError('UNAVAILABLE', `bad response from ${this.socketPath} (${res.statusCode})`),
               );
               return;
             }
@@ -106,20 +103,15 @@ export class ControlApiClient {
         },
       );
       req.on('timeout', () =>
-        req.destroy(
-          new AmbitError(
-            'AMBIT_ERR_CONTROL_TIMEOUT',
-            `no answer from the control plane at ${this.socketPath}`,
-          ),
-        ),
+        req.destroy(new AmbitError('TIMEOUT', `no answer from the control plane at ${this.socketPath}`)),
       );
       req.on('error', (error: NodeJS.ErrnoException) => {
         if (error instanceof AmbitError) reject(error);
         else if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
           reject(
-            new SystemError(
-              `cannot reach the control plane at ${this.socketPath} (is \`ambit control\` running? set --socket or ${CONTROL_SOCKET_ENV})`,
-              error.code,
+            new AmbitError(
+              'UNAVAILABLE',
+              `cannot reach the control plane at ${this.socketPath}: ${error.code} (is \`ambit control\` running? set --socket or ${CONTROL_SOCKET_ENV})`,
             ),
           );
         } else reject(new SystemError(`control plane API call failed: ${error.message}`, error.code));
@@ -130,7 +122,8 @@ export class ControlApiClient {
 }
 
 function toError(body: ApiErrorBody): Error {
-  const { code, message, issues } = body.error ?? { code: 'AMBIT_ERR_CONTROL_API', message: 'unknown error' };
-  if (code === 'AMBIT_ERR_CONFIG_INVALID' && issues) return new ConfigError(issues);
-  return new AmbitError(code, message);
+  if (!body.error)
+    return new AmbitError('UNAVAILABLE', 'the control plane answered an error without saying which');
+  const error = errorFromWire(body.error);
+  return error.code === 'CONFIG_INVALID' && body.error.issues ? new ConfigError(body.error.issues) : error;
 }

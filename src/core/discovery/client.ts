@@ -9,7 +9,7 @@
 import { hostname } from 'node:os';
 import { Client, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { type BackoffPolicy, backoffDelay } from '../backoff.ts';
-import { errorMessage } from '../errors.ts';
+import { AmbitError, errorMessage } from '../errors.ts';
 import {
   type ControlPlaneConnection,
   controlPlaneChannelOptions,
@@ -20,6 +20,7 @@ import {
   type DiscoveryResponseMessage,
   discoveryService,
 } from '../grpc/protos.ts';
+import { routeTableProblems } from '../l7/validate.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { NodeSnapshot, WaypointRef, WaypointSnapshot } from '../model/index.ts';
 import {
@@ -255,7 +256,10 @@ export function ztunnelDiscovery(
   });
 }
 
-/** A waypoint's client: subscribes as its Gateway, from the node it runs on. */
+/**
+ * A waypoint's client: subscribes as its Gateway, from the node it runs on. Every snapshot's route table is
+ * checked (`routeTableProblems`) before the caller's own checks; a malformed one is NACKed.
+ */
 export function waypointDiscovery(
   options: Omit<DiscoveryClientOptions<WaypointSnapshot>, 'subscription'> & {
     node: string;
@@ -265,5 +269,14 @@ export function waypointDiscovery(
   return new DiscoveryClient<WaypointSnapshot>({
     ...options,
     subscription: { kind: 'waypoint', node: options.node, waypoint: options.waypoint },
+    validate: (snapshot) => {
+      const problems = routeTableProblems(snapshot);
+      if (problems.length > 0) {
+        const shown = problems.slice(0, 10).join('; ');
+        const more = problems.length > 10 ? `; and ${problems.length - 10} more` : '';
+        throw new AmbitError('SNAPSHOT_INVALID', `route table refused: ${shown}${more}`);
+      }
+      options.validate?.(snapshot);
+    },
   });
 }

@@ -5,6 +5,8 @@
  * reassembles the snapshot. Shared by both ends so that they cannot disagree.
  */
 import { hash } from 'node:crypto';
+import { AmbitError } from '../errors.ts';
+import { ROUTE_TABLE_FORMAT } from '../l7/types.ts';
 import type { NodeSnapshot, WaypointRef, WaypointSnapshot } from '../model/index.ts';
 
 export type SubscriberKind = 'ztunnel' | 'waypoint';
@@ -48,10 +50,15 @@ const LISTS = {
   waypoint: [
     { type: 'workload', field: 'workloads', name: (item: { uid: string }) => item.uid },
     { type: 'service', field: 'services', name: namespaced },
-    { type: 'virtualservice', field: 'virtualServices', name: namespaced },
-    { type: 'destinationrule', field: 'destinationRules', name: namespaced },
-    { type: 'httproute', field: 'httpRoutes', name: namespaced },
-    { type: 'authorization', field: 'authorizationPolicies', name: namespaced },
+    // The compiled route table; its format version is part of each type name, so a waypoint that does not
+    // know a format NACKs it (unknown resource type) instead of misreading it.
+    { type: `l7.${ROUTE_TABLE_FORMAT}.service`, field: 'servedServices', name: namespaced },
+    {
+      type: `l7.${ROUTE_TABLE_FORMAT}.cluster`,
+      field: 'clusters',
+      name: (item: { name: string }) => item.name,
+    },
+    { type: `l7.${ROUTE_TABLE_FORMAT}.authorization`, field: 'authorization', name: namespaced },
   ],
 } as const;
 
@@ -82,8 +89,11 @@ export function snapshotResources(kind: SubscriberKind, view: Omit<AnySnapshot, 
 }
 
 /** A resource the client cannot make sense of: the response that carried it is NACKed. */
-export class ResourceError extends Error {
-  override name = 'ResourceError';
+export class ResourceError extends AmbitError {
+  constructor(message: string) {
+    super('SNAPSHOT_INVALID', message);
+    this.name = 'ResourceError';
+  }
 }
 
 /** Decodes a resource body and checks that it names itself as the resource does. */

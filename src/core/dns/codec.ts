@@ -4,7 +4,8 @@
  * FORMERR, never a crash or a loop) and write a response (the question echoed; A, AAAA, CNAME, PTR and SRV
  * records, RFC 2782). The transports around it are in transport.ts.
  */
-import { canonicalIp, parseIp } from '../ip.ts';
+import { AmbitError } from '../errors.ts';
+import { canonicalIp, parseIp } from '../net/ip.ts';
 
 export const DNS_TYPE = { A: 1, CNAME: 5, SOA: 6, PTR: 12, AAAA: 28, SRV: 33, ANY: 255 } as const;
 export const DNS_CLASS_IN = 1;
@@ -38,12 +39,12 @@ export interface DnsQuery {
   questionEnd: number;
 }
 
-export class DnsFormatError extends Error {
+export class DnsFormatError extends AmbitError {
   /** The query id, when the header was readable (so that a FORMERR can be sent back). */
   readonly id: number | undefined;
 
   constructor(message: string, id?: number) {
-    super(message);
+    super('BAD_REQUEST', message);
     this.name = 'DnsFormatError';
     this.id = id;
   }

@@ -3,9 +3,8 @@
  * ask questions of ("who is at this IP?", "is this allowed?"). Plain data, JSON-serialisable, no behaviour.
  */
 
-import type { GatewaySpec, HTTPRouteSpec } from '../config/kinds/gateway.ts';
-import type { DestinationRuleSpec, VirtualServiceSpec } from '../config/kinds/istio-networking.ts';
-import type { AuthorizationPolicySpec } from '../config/kinds/istio-security.ts';
+import type { GatewaySpec } from '../config/kinds/gateway.ts';
+import type { RouteTable } from '../l7/types.ts';
 
 export interface WaypointRef {
   name: string;
@@ -138,7 +137,7 @@ export interface NodeSnapshot {
   trustBundle: string[];
 }
 
-/** A config object as the waypoint receives it: its identity and its validated spec. */
+/** A config object with its identity and its validated spec. */
 export interface NamedConfig<Spec> {
   name: string;
   namespace: string;
@@ -146,22 +145,17 @@ export interface NamedConfig<Spec> {
 }
 
 /**
- * Everything one waypoint needs: the mesh's workloads and services (it routes to any of them), the services
- * bound to it (`Service.waypoint` names it), and the L7 config that applies to them: VirtualServices whose
- * hosts are bound services, every DestinationRule (they apply at the client side, which is the waypoint),
- * HTTPRoutes whose parent is this waypoint or a bound Service, and AuthorizationPolicies attached to it or to
- * a bound Service with `targetRefs` (full L7, unlike the ztunnel's L4 view).
+ * Everything one waypoint needs: the mesh's workloads and services (for telemetry labels and peer identities),
+ * and its compiled route table (`core/l7/types.ts`): the services bound to it with their ordered routes, the
+ * clusters those routes name (endpoints and merged DestinationRule policy), and the L7 AuthorizationPolicies
+ * attached to it or to a service it serves. The control plane compiles; the waypoint only evaluates.
  */
-export interface WaypointSnapshot {
+export interface WaypointSnapshot extends RouteTable {
   version: string;
   waypoint: WaypointRef;
   /** The waypoint's own Gateway (listeners), if it is defined. */
   gateway?: NamedConfig<GatewaySpec> | undefined;
   workloads: Workload[];
   services: Service[];
-  virtualServices: NamedConfig<VirtualServiceSpec>[];
-  destinationRules: NamedConfig<DestinationRuleSpec>[];
-  httpRoutes: NamedConfig<HTTPRouteSpec>[];
-  authorizationPolicies: NamedConfig<AuthorizationPolicySpec>[];
   trustBundle: string[];
 }

@@ -32,6 +32,7 @@ import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
 import { KeyedQueue } from '../../core/keyed-queue.ts';
 import { createLogger } from '../../core/log.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
+import { CONTROL_PLANE_PORTS } from '../../core/ports.ts';
 import type { ClusterExtension, ExtensionContext } from '../extensions.ts';
 import { systemProcess } from '../processes.ts';
 import { checkUnixSocketPath, type StatePaths } from '../state.ts';
@@ -45,7 +46,6 @@ export const CONTROL_PLANE = 'control-plane';
  * Ports on the first node's underlay address: gRPC (discovery and CA) on Istio's 15012; metrics on istiod's
  * monitoring port 15014, since the node's ztunnel, in the same namespace, serves its own on 15020.
  */
-export const CONTROL_PLANE_PORTS = { grpc: 15012, metrics: 15014 } as const;
 
 /** How long one call to the control plane's API may take before the supervisor gives up on it. */
 const API_TIMEOUT_MS = 5000;
@@ -199,7 +199,7 @@ class ControlPlaneSync {
     } catch (error) {
       this.#scheduleResync();
       throw new AmbitError(
-        'AMBIT_ERR_CONTROL_PLANE',
+        'UNAVAILABLE',
         `cannot tell the control plane ${what} (it is told again as soon as it answers): ${errorMessage(error)}`,
       );
     }

@@ -80,7 +80,7 @@ class Enrollments {
 
   async #reconcile(uid: string): Promise<void> {
     const pod = this.#context.cluster.pods.find((candidate) => candidate.uid === uid);
-    if (!pod) throw new AmbitError('AMBIT_ERR_POD_NOT_FOUND', `pod ${uid} is not in the cluster record`);
+    if (!pod) throw new AmbitError('NOT_FOUND', `pod ${uid} is not in the cluster record`);
     const client = this.#client(pod.node);
     const enrolled = client.enrolled.some((candidate) => candidate.uid === uid);
     if (wantsEnrollment(this.#context, pod)) {
@@ -133,7 +133,7 @@ class Enrollments {
         () => this.#report(pod.uid, { state: 'none' }),
         () => {},
       );
-      throw new AmbitError('AMBIT_ERR_AGENT_UNAVAILABLE', message);
+      throw new AmbitError('UNAVAILABLE', message);
     }
     log.info('pod unenrolled', { pod: pod.uid, node: pod.node });
   }

@@ -29,7 +29,7 @@ export function nodeAgentKind(value = process.env[NODE_AGENT_ENV]): NodeAgentKin
   if (value === undefined || value === '' || value === 'ztunnel') return 'ztunnel';
   if (value === 'plain') return 'plain';
   throw new AmbitError(
-    'AMBIT_ERR_NODE_AGENT',
+    'USAGE',
     `$${NODE_AGENT_ENV}: expected ztunnel or plain, got ${JSON.stringify(value)}`,
   );
 }

@@ -5,7 +5,7 @@
  *   -> {"type":"label","target":{"kind":"namespace","name":"apps"},
  *       "edit":{"set":{"istio.io/dataplane-mode":"ambient"},"remove":[]},"overwrite":false}
  *   <- {"ok":true,"result":{...LabelOutcome}}
- *   <- {"ok":false,"error":{"code":"AMBIT_ERR_...","message":"..."}}
+ *   <- {"ok":false,"error":{"code":"<public code of the error>","message":"..."}}
  *
  * The supervisor is the only writer of the cluster record while it runs, so changes go through it: it
  * applies them one at a time and tells the extensions (which enroll or unenroll pods) before it answers.
@@ -15,7 +15,7 @@ import { chmod } from 'node:fs/promises';
 import net from 'node:net';
 import { Field, LABEL_KEY } from '../../core/config/field.ts';
 import { IssueCollector } from '../../core/config/issues.ts';
-import { AmbitError, errorMessage } from '../../core/errors.ts';
+import { AmbitError, errorFromWire, type WireError, wireError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { readLines } from '../../redirect/enroll/lines.ts';
 import type { LabelChange, LabelEdit, LabelTarget } from '../labels.ts';
@@ -41,12 +41,7 @@ export interface LabelOutcome {
   pods: Array<{ uid: string; mesh?: PodMesh | undefined; error?: string | undefined }>;
 }
 
-interface ErrorBody {
-  code: string;
-  message: string;
-}
-
-type ControlResponse = { ok: true; result: unknown } | { ok: false; error: ErrorBody };
+type ControlResponse = { ok: true; result: unknown } | { ok: false; error: WireError };
 
 const MAX_REQUEST_BYTES = 64 * 1024;
 
@@ -56,7 +51,7 @@ export function parseControlRequest(line: string): ControlRequest {
   try {
     value = JSON.parse(line);
   } catch {
-    throw new AmbitError('AMBIT_ERR_CONTROL_PROTOCOL', 'the request is not JSON');
+    throw new AmbitError('BAD_REQUEST', 'the request is not JSON');
   }
   const issues = new IssueCollector({ file: 'control request', document: 1 });
   const root = new Field(value, '', issues);
@@ -85,7 +80,7 @@ export function parseControlRequest(line: string): ControlRequest {
   const errors = issues.issues.filter((issue) => issue.severity === 'error');
   if (errors.length > 0 || request === undefined) {
     throw new AmbitError(
-      'AMBIT_ERR_CONTROL_PROTOCOL',
+      'BAD_REQUEST',
       `bad request: ${errors.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ')}`,
     );
   }
@@ -125,20 +120,20 @@ export class ControlServer {
           try {
             request = parseControlRequest(line);
           } catch (error) {
-            return answer({ ok: false, error: errorBodyOf(error) });
+            return answer({ ok: false, error: wireError(error) });
           }
           log.info('control request', { request });
           const work = queue.then(() => handle(request));
           queue = work.catch(() => {});
           work.then(
             (result) => answer({ ok: true, result }),
-            (error: unknown) => answer({ ok: false, error: errorBodyOf(error) }),
+            (error: unknown) => answer({ ok: false, error: wireError(error) }),
           );
         },
         () =>
           answer({
             ok: false,
-            error: { code: 'AMBIT_ERR_CONTROL_PROTOCOL', message: 'request too long' },
+            error: wireError(new AmbitError('TOO_LARGE', 'request too long')),
           }),
       );
     });
@@ -159,13 +154,6 @@ export class ControlServer {
   }
 }
 
-function errorBodyOf(error: unknown): ErrorBody {
-  return {
-    code: error instanceof AmbitError ? error.code : 'AMBIT_ERR_INTERNAL',
-    message: errorMessage(error),
-  };
-}
-
 /** Sends one request to the cluster's supervisor and returns its result; its refusal becomes an AmbitError. */
 export function controlRequest<T>(
   paths: StatePaths,
@@ -180,7 +168,7 @@ export function controlRequest<T>(
       socket.destroy();
       reject(
         new AmbitError(
-          'AMBIT_ERR_SUPERVISOR',
+          'TIMEOUT',
           `the supervisor of cluster ${cluster} did not answer within ${timeoutMs} ms (see \`ambit local logs supervisor\`)`,
         ),
       );
@@ -189,7 +177,7 @@ export function controlRequest<T>(
       clearTimeout(timer);
       reject(
         new AmbitError(
-          'AMBIT_ERR_SUPERVISOR',
+          'UNAVAILABLE',
           `cannot reach the supervisor of cluster ${cluster} at ${paths.control} (${error.code ?? error.message}): is the cluster up? (see \`ambit local status\`)`,
         ),
       );
@@ -197,7 +185,7 @@ export function controlRequest<T>(
     socket.on('close', () => {
       clearTimeout(timer);
       if (!answered) {
-        reject(new AmbitError('AMBIT_ERR_SUPERVISOR', `the supervisor of cluster ${cluster} hung up`));
+        reject(new AmbitError('UNAVAILABLE', `the supervisor of cluster ${cluster} hung up`));
       }
     });
     socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
@@ -213,12 +201,10 @@ export function controlRequest<T>(
         try {
           response = JSON.parse(line) as ControlResponse;
         } catch {
-          return reject(
-            new AmbitError('AMBIT_ERR_SUPERVISOR', 'the supervisor answered with something not JSON'),
-          );
+          return reject(new AmbitError('UNAVAILABLE', 'the supervisor answered with something not JSON'));
         }
         if (response.ok) resolve(response.result as T);
-        else reject(new AmbitError(response.error.code, response.error.message));
+        else reject(errorFromWire(response.error));
       },
       () => socket.destroy(),
     );

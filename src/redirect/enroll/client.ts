@@ -9,7 +9,7 @@
  */
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AmbitError } from '../../core/errors.ts';
+import { AmbitError, asAmbitError } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 import { readLines } from './lines.ts';
 import {
@@ -43,8 +43,7 @@ interface Pending {
   reject: (error: AmbitError) => void;
 }
 
-const unavailable = (why: string) =>
-  new AmbitError('AMBIT_ERR_AGENT_UNAVAILABLE', `node agent unavailable: ${why}`);
+const unavailable = (why: string) => new AmbitError('UNAVAILABLE', `node agent unavailable: ${why}`);
 
 export class EnrollmentClient {
   readonly socketPath: string;
@@ -88,7 +87,7 @@ export class EnrollmentClient {
 
   /**
    * Asks the agent to capture the pod; resolves on ACK (the pod may start now), rejects with the agent's
-   * error on NACK, or AMBIT_ERR_AGENT_UNAVAILABLE when it cannot tell. Never start the pod after a reject.
+   * error on NACK, or UNAVAILABLE when it cannot tell. Never start the pod after a reject.
    */
   async enroll(pod: EnrolledPod): Promise<void> {
     this.#removals.delete(pod.uid);
@@ -117,7 +116,7 @@ export class EnrollmentClient {
         if (this.#removals.get(uid) === netns) this.#removals.delete(uid);
         return;
       } catch (error) {
-        if (!(error instanceof AmbitError) || error.code !== 'AMBIT_ERR_AGENT_UNAVAILABLE' || this.#closed) {
+        if (!(error instanceof AmbitError) || error.code !== 'UNAVAILABLE' || this.#closed) {
           throw error;
         }
         if (!this.#removals.has(uid)) return; // enrolled again meanwhile
@@ -313,8 +312,4 @@ export class EnrollmentClient {
     if (message.type === 'ack') request.resolve();
     else request.reject(new EnrollmentError(message.error));
   }
-}
-
-function asAmbitError(error: unknown): AmbitError {
-  return error instanceof AmbitError ? error : new AmbitError('AMBIT_ERR_INTERNAL', String(error));
 }

@@ -15,30 +15,16 @@
  * are every enrolled pod of the node, and the agent removes any other pod it has.
  */
 import { isIP } from 'node:net';
+import type { EnrolledPod } from '../../core/capture-handler.ts';
 import { Field } from '../../core/config/field.ts';
 import { IssueCollector } from '../../core/config/issues.ts';
-import { AmbitError } from '../../core/errors.ts';
+import { AmbitError, errorFromWire, type WireError } from '../../core/errors.ts';
+
+export type { EnrolledPod } from '../../core/capture-handler.ts';
 
 export const PROTOCOL_VERSION = 1;
 /** Longest line either side accepts; a pod description is a few hundred bytes. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
-
-/** A pod as the agent needs it to capture its traffic. */
-export interface EnrolledPod {
-  /** Stable id: `<namespace>/<name>` in the local cluster, the pod UID on Kubernetes. */
-  uid: string;
-  name: string;
-  namespace: string;
-  serviceAccount: string;
-  ips: string[];
-  /** Path of the pod's network namespace (`/run/netns/<name>`, `/proc/<pid>/ns/net`...). */
-  netns: string;
-}
-
-export interface ErrorBody {
-  code: string;
-  message: string;
-}
 
 export type ClientMessage =
   | { type: 'hello'; version: number }
@@ -49,14 +35,14 @@ export type ClientMessage =
 export type AgentMessage =
   | { type: 'hello'; version: number }
   | { type: 'ack'; id: number }
-  | { type: 'nack'; id: number; error: ErrorBody }
+  | { type: 'nack'; id: number; error: WireError }
   /** The connection is refused as a whole (bad version, unreadable message); the agent closes it. */
-  | { type: 'error'; error: ErrorBody };
+  | { type: 'error'; error: WireError };
 
 /** A message that does not follow the protocol; `message` names the field. */
 export class ProtocolError extends AmbitError {
   constructor(message: string) {
-    super('AMBIT_ERR_ENROLL_PROTOCOL', message);
+    super('BAD_REQUEST', message);
     this.name = 'ProtocolError';
   }
 }
@@ -160,7 +146,7 @@ export function parseAgentMessage(line: string): AgentMessage {
     const type =
       root.object('any', { required: true }) &&
       root.child('type').oneOf(['hello', 'ack', 'nack', 'error'], { required: true });
-    const errorBody = (field: Field): ErrorBody | undefined => {
+    const errorBody = (field: Field): WireError | undefined => {
       if (!field.object(['code', 'message'], { required: true })) return undefined;
       const code = field.child('code').string(NAME);
       const message = field.child('message').string({ required: true });
@@ -192,13 +178,9 @@ export function parseAgentMessage(line: string): AgentMessage {
 
 /** The error a NACK carries, for the runtime: the agent's code and message, unchanged. */
 export class EnrollmentError extends AmbitError {
-  constructor(body: ErrorBody) {
-    super(body.code, body.message);
+  constructor(body: WireError) {
+    const { code, message } = errorFromWire(body);
+    super(code, message);
     this.name = 'EnrollmentError';
   }
-}
-
-export function errorBody(error: unknown): ErrorBody {
-  if (error instanceof AmbitError) return { code: error.code, message: error.message };
-  return { code: 'AMBIT_ERR_INTERNAL', message: error instanceof Error ? error.message : String(error) };
 }

@@ -7,7 +7,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname } from 'node:path';
-import { AmbitError } from '../../core/errors.ts';
+import { AmbitError, asAmbitError, wireError } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 import { readLines } from './lines.ts';
 import {
@@ -15,7 +15,6 @@ import {
   type ClientMessage,
   type EnrolledPod,
   encodeMessage,
-  errorBody,
   MAX_MESSAGE_BYTES,
   PROTOCOL_VERSION,
   parseClientMessage,
@@ -48,7 +47,7 @@ export class EnrollmentServer {
   static async listen(socketPath: string, handler: EnrollmentHandler, log: Logger = createLogger('enroll')) {
     mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
     if (await answers(socketPath)) {
-      throw new AmbitError('AMBIT_ERR_AGENT_RUNNING', `another agent is already serving ${socketPath}`);
+      throw new AmbitError('CONFLICT', `another agent is already serving ${socketPath}`);
     }
     rmSync(socketPath, { force: true });
     const server = net.createServer();
@@ -73,11 +72,11 @@ export class EnrollmentServer {
       if (!socket.destroyed) socket.write(encodeMessage(message));
     };
     let refused = false;
-    const refuse = (code: string, message: string) => {
+    const refuse = (error: AmbitError) => {
       // Nothing after a refused message is acted on, even lines that arrived in the same chunk.
       refused = true;
-      log.warn('closing enrollment connection', { code, message });
-      send({ type: 'error', error: { code, message } });
+      log.warn('closing enrollment connection', { code: error.code, message: error.message });
+      send({ type: 'error', error: wireError(error) });
       socket.end();
     };
     let greeted = false;
@@ -86,7 +85,7 @@ export class EnrollmentServer {
     const track = (id: number, work: Promise<void>) => {
       const task = work.then(
         () => send({ type: 'ack', id }),
-        (error: unknown) => send({ type: 'nack', id, error: errorBody(error) }),
+        (error: unknown) => send({ type: 'nack', id, error: wireError(error) }),
       );
       inFlight.add(task);
       void task.finally(() => inFlight.delete(task));
@@ -96,14 +95,16 @@ export class EnrollmentServer {
       if (message.type === 'hello') {
         if (message.version !== PROTOCOL_VERSION) {
           return refuse(
-            'AMBIT_ERR_ENROLL_VERSION',
-            `protocol version ${message.version} is not supported (this agent speaks ${PROTOCOL_VERSION})`,
+            new AmbitError(
+              'BAD_REQUEST',
+              `protocol version ${message.version} is not supported (this agent speaks ${PROTOCOL_VERSION})`,
+            ),
           );
         }
         greeted = true;
         return send({ type: 'hello', version: PROTOCOL_VERSION });
       }
-      if (!greeted) return refuse('AMBIT_ERR_ENROLL_PROTOCOL', `expected hello first, got ${message.type}`);
+      if (!greeted) return refuse(new AmbitError('BAD_REQUEST', `expected hello first, got ${message.type}`));
       switch (message.type) {
         case 'add':
           snapshot.add(message.pod.uid);
@@ -133,12 +134,12 @@ export class EnrollmentServer {
         try {
           message = parseClientMessage(line);
         } catch (error) {
-          const body = errorBody(error);
-          return refuse(body.code, `bad message: ${body.message}`);
+          const { code, message } = asAmbitError(error);
+          return refuse(new AmbitError(code, `bad message: ${message}`));
         }
         onMessage(message);
       },
-      () => refuse('AMBIT_ERR_ENROLL_PROTOCOL', `message longer than ${MAX_MESSAGE_BYTES} bytes`),
+      () => refuse(new AmbitError('TOO_LARGE', `message longer than ${MAX_MESSAGE_BYTES} bytes`)),
     );
   }
 

@@ -6,9 +6,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { buildErrorResponse, RCODE, type Rcode, rcodeName } from '../../core/dns/codec.ts';
 import { DEFAULT_TCP_LIMITS, serveDnsTcp, truncateForUdp } from '../../core/dns/transport.ts';
+import { errorMessage } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
-import { errorText } from '../proxy/context.ts';
 import type { DatagramEndpoint, PodSockets } from '../proxy/sockets.ts';
 import type { DnsForwarder } from './forwarder.ts';
 import { answerLocally, type DnsClientContext, type HostLookup } from './resolver.ts';
@@ -62,7 +62,7 @@ export class DnsServer {
     } catch (error) {
       this.#options.metrics.dnsUpstreamFailures.inc();
       if (this.#options.log.enabled('debug'))
-        this.#options.log.debug('DNS upstream failed', { name: local.name, error: errorText(error) });
+        this.#options.log.debug('DNS upstream failed', { name: local.name, error: errorMessage(error) });
       this.#count(asker, RCODE.SERVFAIL, 'upstream');
       return buildErrorResponse(id, RCODE.SERVFAIL);
     }
@@ -82,7 +82,7 @@ export class DnsServer {
     });
     const tcp = createServer({ allowHalfOpen: false }, (socket) => this.#serveTcp(socket));
     tcp.on('error', (error) =>
-      this.#options.log.error('DNS TCP listener error', { error: errorText(error) }),
+      this.#options.log.error('DNS TCP listener error', { error: errorMessage(error) }),
     );
     await sockets.listen(tcp, port);
     this.#tcp = tcp;

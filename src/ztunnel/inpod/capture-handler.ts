@@ -4,10 +4,11 @@
  * know yet waits for it (bounded) rather than run unserved; if it never comes, `addPod` rejects and the pod is
  * not started (fail closed).
  */
+
+import type { CaptureHandler, EnrolledPod } from '../../core/capture-handler.ts';
 import { AmbitError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Netns } from '../../core/sys/netns-socket.ts';
-import type { CaptureHandler, EnrolledPod } from '../../redirect/capture-handler.ts';
 import { DEFAULT_TIMEOUTS } from '../config.ts';
 import type { Ztunnel } from '../ztunnel.ts';
 import { NetnsPodSockets } from './netns-sockets.ts';
@@ -32,13 +33,13 @@ export class ZtunnelCaptureHandler implements CaptureHandler {
     const workload = await this.#ztunnel.state.waitForWorkload(pod.uid, waitMs);
     if (!workload) {
       throw new AmbitError(
-        'AMBIT_ERR_ZTUNNEL_UNKNOWN_POD',
+        'NOT_FOUND',
         `the configuration has no workload ${pod.uid} after ${waitMs} ms; not serving it`,
       );
     }
     if (workload.node !== this.#ztunnel.node) {
       throw new AmbitError(
-        'AMBIT_ERR_ZTUNNEL_WRONG_NODE',
+        'BAD_REQUEST',
         `workload ${pod.uid} runs on node ${workload.node}, not on ${this.#ztunnel.node}`,
       );
     }

@@ -8,10 +8,11 @@
  */
 import type dgram from 'node:dgram';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { errorMessage } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
+import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { bindUdp, listenTcp, type Netns, startTcpConnect } from '../../core/sys/netns-socket.ts';
-import { ZTUNNEL_PORTS, ZTUNNEL_SOCKET_MARK } from '../config.ts';
-import { errorText } from '../proxy/context.ts';
+import { ZTUNNEL_SOCKET_MARK } from '../config.ts';
 import type { Datagram, DatagramEndpoint, PodSockets, TcpConnectOptions } from '../proxy/sockets.ts';
 
 export interface NetnsPodSocketsOptions {
@@ -63,7 +64,7 @@ export class NetnsPodSockets implements PodSockets {
           this.#transparentRefused = true;
           this.#log.warn('cannot connect from the client address; using the pod address', {
             netns: this.#netns.path,
-            error: errorText(error),
+            error: errorMessage(error),
           });
         }
       }

@@ -3,16 +3,11 @@
  * the Istio TCP metrics (opened at start, bytes as they flow, closed with its response flags), the
  * `/connections` listing and one access-log line when it ends.
  */
+import { type Failure, l4ResponseFlag } from '../../core/failure.ts';
 import type { Logger } from '../../core/log.ts';
-import type { ByteCounters } from '../copy.ts';
-import {
-  type ResponseFlags,
-  type TrafficLabels,
-  type TrafficParties,
-  trafficLabels,
-  type ZtunnelMetrics,
-} from '../metrics.ts';
-import { joinHostPort } from '../state/route.ts';
+import { joinHostPort } from '../../core/net/host-port.ts';
+import type { ByteCounters } from '../../core/net/splice.ts';
+import { type TrafficLabels, type TrafficParties, trafficLabels, type ZtunnelMetrics } from '../metrics.ts';
 
 /** outbound: app -> mesh; inbound: HBONE -> app; inbound-plaintext: non-mesh client -> app (15006). */
 export type Direction = 'outbound' | 'inbound' | 'inbound-plaintext';
@@ -131,14 +126,18 @@ export class ConnectionTracker {
     return connection;
   }
 
-  /** Records the end: final bytes, closed counter with its flags, one access-log line. */
-  close(connection: TrackedConnection, flags: ResponseFlags, error?: string): void {
+  /**
+   * Records the end: final bytes, closed counter with the response flags of its failure (none: it got
+   * through, whatever happened later), one access-log line with the error's detail.
+   */
+  close(connection: TrackedConnection, failure: Failure | undefined, error?: string): void {
     if (!this.#live.delete(connection.id)) return;
     this.#flush(connection);
     const reason = connection.cancelReason ?? error;
+    const flags = l4ResponseFlag(failure);
     const closedLabels = flags === '-' ? connection.labels : { ...connection.labels, response_flags: flags };
     this.#metrics.tcpClosed.inc(closedLabels);
-    this.#logAccess(connection, flags, reason);
+    this.#logAccess(connection, failure, reason);
   }
 
   /** Adds what every live connection moved since the last flush to the byte counters (called per scrape). */
@@ -166,7 +165,7 @@ export class ConnectionTracker {
     connection.reportedDownstream = connection.counters.downstream;
   }
 
-  #logAccess(connection: TrackedConnection, flags: ResponseFlags, error: string | undefined): void {
+  #logAccess(connection: TrackedConnection, failure: Failure | undefined, error: string | undefined): void {
     const entry = listing(connection, Date.now());
     const fields: Record<string, unknown> = {
       direction: entry.direction,
@@ -182,7 +181,7 @@ export class ConnectionTracker {
       bytes_sent: entry.bytesSent,
       bytes_recv: entry.bytesReceived,
       duration_ms: entry.durationMs,
-      result: flags === '-' && !error ? 'ok' : flags === 'DENY' ? 'denied' : 'failed',
+      result: failure === undefined && !error ? 'ok' : failure === 'Denied' ? 'denied' : 'failed',
       error,
     };
     for (const key of Object.keys(fields)) if (fields[key] === undefined) delete fields[key];

@@ -1,8 +1,8 @@
 /** What the proxy handlers share: the state they ask, the pool, the tracker, the injected socket seams. */
 import type { Socket } from 'node:net';
+import type { HbonePool } from '../../core/hbone/pool.ts';
 import type { Logger } from '../../core/log.ts';
 import type { TimeoutSettings } from '../config.ts';
-import type { HbonePool } from '../hbone/pool.ts';
 import type { StateStore } from '../state/store.ts';
 import type { ConnectionTracker } from './connections.ts';
 import type { OriginalDestination, PodSockets, TcpConnectOptions } from './sockets.ts';
@@ -52,17 +52,4 @@ export function connectTcp(
       resolve(socket);
     });
   });
-}
-
-/** `::ffff:10.0.0.1` -> `10.0.0.1`: what dual-stack sockets report for IPv4 peers. */
-export function plainAddress(address: string | undefined): string {
-  if (!address) return '';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
-
-/** The error's code (ECONNREFUSED...) or message, for logs. */
-export function errorText(error: unknown): string {
-  const coded = error as { code?: unknown; message?: unknown };
-  if (typeof coded?.code === 'string') return coded.code;
-  return typeof coded?.message === 'string' ? coded.message : String(error);
 }

@@ -4,9 +4,11 @@
  * still applies, without a peer identity. Counted with `connection_security_policy="unknown"`.
  */
 import type { Socket } from 'node:net';
-import { canonicalIp } from '../../core/ip.ts';
-import { abort, splice } from '../copy.ts';
-import { connectTcp, errorText, type PodContext, type ProxyContext, plainAddress } from './context.ts';
+import { errorMessage } from '../../core/errors.ts';
+import type { Failure } from '../../core/failure.ts';
+import { canonicalIp, plainAddress } from '../../core/net/ip.ts';
+import { abort, splice } from '../../core/net/splice.ts';
+import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
 
 export async function handleInboundPlaintext(
   ctx: ProxyContext,
@@ -40,16 +42,16 @@ export async function handleInboundPlaintext(
       securityPolicy: 'unknown',
     },
   });
-  const refuse = (flags: 'DENY' | 'CONNECT', why: string) => {
+  const refuse = (failure: Failure, why: string) => {
     abort(client);
-    ctx.tracker.close(connection, flags, why);
+    ctx.tracker.close(connection, failure, why);
   };
   if (!workload.ips.some((ip) => canonicalIp(ip) === canonicalIp(target.ip))) {
-    refuse('DENY', `destination ${target.ip} is not this pod`);
+    refuse('Denied', `destination ${target.ip} is not this pod`);
     return;
   }
   if (ctx.state.mtlsMode(workload, target.port) === 'STRICT') {
-    refuse('DENY', 'plaintext refused: PeerAuthentication STRICT');
+    refuse('Denied', 'plaintext refused: PeerAuthentication STRICT');
     return;
   }
   const decision = ctx.state.authorize(workload, {
@@ -59,7 +61,7 @@ export async function handleInboundPlaintext(
   });
   if (!decision.allowed) {
     refuse(
-      'DENY',
+      'Denied',
       `denied (${decision.reason}${decision.policy ? `: ${decision.policy.namespace}/${decision.policy.name}` : ''})`,
     );
     return;
@@ -72,7 +74,7 @@ export async function handleInboundPlaintext(
       ctx.timeouts.tcpConnectMs,
     );
   } catch (error) {
-    refuse('CONNECT', errorText(error));
+    refuse('UpstreamConnectFailure', errorMessage(error));
     return;
   }
   connection.cancel = () => {
@@ -80,5 +82,5 @@ export async function handleInboundPlaintext(
     abort(app);
   };
   const result = await splice(client, app, connection.counters);
-  ctx.tracker.close(connection, '-', result.error);
+  ctx.tracker.close(connection, undefined, result.error);
 }

@@ -5,11 +5,12 @@
  * when the app port refuses, 400 when the CONNECT is not for this pod.
  */
 import type { Socket } from 'node:net';
-import { canonicalIp } from '../../core/ip.ts';
-import { abort, splice } from '../copy.ts';
-import { parseBaggage } from '../hbone/headers.ts';
-import { type HboneRequest, respond } from '../hbone/server.ts';
-import { connectTcp, errorText, type PodContext, type ProxyContext } from './context.ts';
+import { errorMessage } from '../../core/errors.ts';
+import { parseBaggage } from '../../core/hbone/headers.ts';
+import { type HboneRequest, respond } from '../../core/hbone/server.ts';
+import { canonicalIp } from '../../core/net/ip.ts';
+import { abort, splice } from '../../core/net/splice.ts';
+import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
 
 export async function handleInbound(
   ctx: ProxyContext,
@@ -33,10 +34,12 @@ export async function handleInbound(
     respond(stream, 400);
     return;
   }
-  // Who the client is: the tunnel's peer, or, behind a waypoint, the client the waypoint says it serves.
+  // Who the client is: the tunnel's peer, or, behind this pod's waypoint, the client the waypoint says it
+  // serves. A waypoint bound to other workloads is a client like any other here: trusting its `forwarded`
+  // would let it pose as any source towards workloads whose policy it does not enforce.
   const peer = ctx.state.workloadByIp(request.peerIp);
   const fromWaypoint =
-    peer !== undefined && ctx.state.isWaypoint(peer) && peer.identity === request.peerIdentity;
+    peer !== undefined && peer.identity === request.peerIdentity && ctx.state.isWaypointFor(peer, workload);
   const client =
     fromWaypoint && request.forwardedFor
       ? request.forwardedFor
@@ -77,7 +80,7 @@ export async function handleInbound(
     const by = decision.policy
       ? `${decision.policy.namespace}/${decision.policy.name}`
       : 'no ALLOW policy matched';
-    ctx.tracker.close(connection, 'DENY', `denied (${decision.reason}: ${by})`);
+    ctx.tracker.close(connection, 'Denied', `denied (${decision.reason}: ${by})`);
     return;
   }
   let app: Socket;
@@ -93,7 +96,7 @@ export async function handleInbound(
     );
   } catch (error) {
     respond(stream, 503);
-    ctx.tracker.close(connection, 'CONNECT', errorText(error));
+    ctx.tracker.close(connection, 'UpstreamConnectFailure', errorMessage(error));
     return;
   }
   respond(stream, 200);
@@ -102,7 +105,7 @@ export async function handleInbound(
     abort(app);
   };
   const result = await splice(stream, app, connection.counters);
-  ctx.tracker.close(connection, '-', result.error);
+  ctx.tracker.close(connection, undefined, result.error);
 }
 
 /** A stand-in workload from the client's baggage, for telemetry only (never for policy). */

@@ -6,13 +6,14 @@
  * with a reset, promptly, and is counted.
  */
 import type { Socket } from 'node:net';
+import { errorMessage } from '../../core/errors.ts';
+import { HboneError } from '../../core/hbone/errors.ts';
+import { baggageFor, forwardedFor } from '../../core/hbone/headers.ts';
 import type { Workload } from '../../core/model/index.ts';
-import { abort, splice } from '../copy.ts';
-import { HboneError } from '../hbone/errors.ts';
-import { baggageFor, forwardedFor } from '../hbone/headers.ts';
-import type { ResponseFlags } from '../metrics.ts';
+import { plainAddress } from '../../core/net/ip.ts';
+import { abort, splice } from '../../core/net/splice.ts';
 import { type OutboundRoute, routeOutbound } from '../state/route.ts';
-import { connectTcp, errorText, type PodContext, type ProxyContext, plainAddress } from './context.ts';
+import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
 
 const baggageCache = new WeakMap<Workload, string>();
 
@@ -69,9 +70,8 @@ export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: So
     upstream = await openUpstream(ctx, pod, source, route, sourceIp, sourcePort);
   } catch (error) {
     abort(app);
-    const flags: ResponseFlags =
-      error instanceof HboneError && error.failure === 'denied' ? 'DENY' : 'CONNECT';
-    ctx.tracker.close(connection, flags, errorText(error));
+    const failure = error instanceof HboneError ? error.failure : 'UpstreamConnectFailure';
+    ctx.tracker.close(connection, failure, errorMessage(error));
     return;
   }
   connection.cancel = () => {
@@ -79,7 +79,7 @@ export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: So
     abort(upstream);
   };
   const result = await splice(app, upstream, connection.counters);
-  ctx.tracker.close(connection, '-', result.error);
+  ctx.tracker.close(connection, undefined, result.error);
 }
 
 async function openUpstream(

@@ -5,11 +5,12 @@
  * identity is known and its certificate issued. Renewed certificates reach the HBONE listener as they come.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { ZTUNNEL_PORTS } from '../config.ts';
-import { abort } from '../copy.ts';
-import { type HboneRefusal, HboneServer } from '../hbone/server.ts';
-import type { CertificateProvider } from '../tls/certificates.ts';
-import { errorText, type PodContext, type ProxyContext } from './context.ts';
+import { errorMessage } from '../../core/errors.ts';
+import { type HboneRefusal, HboneServer } from '../../core/hbone/server.ts';
+import { abort } from '../../core/net/splice.ts';
+import { ZTUNNEL_PORTS } from '../../core/ports.ts';
+import type { CertificateProvider } from '../../core/tls/certificates.ts';
+import type { PodContext, ProxyContext } from './context.ts';
 import { handleInbound } from './inbound.ts';
 import { handleInboundPlaintext } from './inbound-plaintext.ts';
 import { handleOutbound } from './outbound.ts';
@@ -85,13 +86,13 @@ export class PodProxy {
         this.#ctx.log.error('connection handler failed', {
           pod: this.pod.uid,
           port,
-          error: errorText(error),
+          error: errorMessage(error),
         });
         abort(socket);
       });
     });
     server.on('error', (error) =>
-      this.#ctx.log.error('listener error', { pod: this.pod.uid, port, error: errorText(error) }),
+      this.#ctx.log.error('listener error', { pod: this.pod.uid, port, error: errorMessage(error) }),
     );
     await this.pod.sockets.listen(server, port);
     this.#servers.push(server);
@@ -113,7 +114,7 @@ export class PodProxy {
         windows: this.#ctx.pool.settings,
         onConnect: (request) => {
           handleInbound(this.#ctx, this.pod, request).catch((error: unknown) => {
-            this.#ctx.log.error('inbound handler failed', { pod: this.pod.uid, error: errorText(error) });
+            this.#ctx.log.error('inbound handler failed', { pod: this.pod.uid, error: errorMessage(error) });
             request.stream.destroy();
           });
         },
@@ -126,7 +127,7 @@ export class PodProxy {
     } catch (error) {
       this.#ctx.log.warn('inbound HBONE listener not started yet; retrying', {
         pod: this.pod.uid,
-        error: errorText(error),
+        error: errorMessage(error),
       });
       this.#retryTimer = setTimeout(() => void this.#ensureHbone(), CERTIFICATE_RETRY_MS);
       this.#retryTimer.unref();
@@ -146,7 +147,7 @@ export class PodProxy {
     } catch (error) {
       this.#ctx.log.error('could not install a renewed certificate', {
         pod: this.pod.uid,
-        error: errorText(error),
+        error: errorMessage(error),
       });
     }
   }

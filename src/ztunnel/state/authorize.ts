@@ -10,9 +10,10 @@
  *   principal of a plaintext connection) matches no positive field and is excluded by no negative field.
  */
 import { parseSpiffeUri } from '../../core/identity.ts';
-import { type CidrBlock, cidrContains, type IpAddress, parseCidr, parseIp } from '../../core/ip.ts';
 import type { L4Condition, L4Policy, L4Rule, L4Source, L4Target, Workload } from '../../core/model/index.ts';
-import { policyApplies } from './selector.ts';
+import { type CidrBlock, cidrContains, type IpAddress, parseCidr, parseIp } from '../../core/net/ip.ts';
+import { policyApplies } from '../../core/policy/scope.ts';
+import { stringMatches } from '../../core/policy/string-match.ts';
 
 export interface ConnectionAttributes {
   sourceIp: string;
@@ -122,15 +123,6 @@ function conditionTest(key: L4Condition['key'], subject: Subject): (value: strin
 function included<T>(positive: readonly T[], negative: readonly T[], test: (value: T) => boolean): boolean {
   if (positive.length > 0 && !positive.some(test)) return false;
   return !negative.some(test);
-}
-
-/** Istio's string match: exact, `*` (any present value), `prefix*`, `*suffix`. */
-export function stringMatches(pattern: string, value: string | undefined): boolean {
-  if (value === undefined) return false;
-  if (pattern === '*') return value !== '';
-  if (pattern.endsWith('*')) return value.startsWith(pattern.slice(0, -1));
-  if (pattern.startsWith('*')) return value.endsWith(pattern.slice(1));
-  return pattern === value;
 }
 
 const cidrCache = new Map<string, CidrBlock | null>();

@@ -6,7 +6,7 @@
  */
 import { ROOT_NAMESPACE } from '../../core/labels.ts';
 import type { MtlsMode, PeerAuthPolicy, Workload } from '../../core/model/index.ts';
-import { selectorMatches } from './selector.ts';
+import { labelsMatch } from '../../core/policy/selector.ts';
 
 export type EffectiveMtlsMode = Exclude<MtlsMode, 'UNSET'>;
 
@@ -25,7 +25,7 @@ export function resolveMtlsMode(
       } else if (policy.scope === 'mesh' || policy.namespace === ROOT_NAMESPACE) {
         mesh = first(mesh, policy);
       }
-    } else if (policy.namespace === workload.namespace && selectorMatches(policy.selector, workload.labels)) {
+    } else if (policy.namespace === workload.namespace && labelsMatch(policy.selector, workload.labels)) {
       selected = first(selected, policy);
     }
   }

@@ -4,7 +4,8 @@
  * or around the mesh (passthrough) when the destination is not part of it.
  */
 import type { Service, Workload } from '../../core/model/index.ts';
-import { ZTUNNEL_PORTS } from '../config.ts';
+import { joinHostPort } from '../../core/net/host-port.ts';
+import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import type { StateStore } from './store.ts';
 
 export interface RouteDestination {
@@ -86,18 +87,4 @@ function viaWaypoint(
     viaWaypoint: true,
     destination: { ...destination, workload: instance.workload },
   };
-}
-
-/** `10.0.0.1:80`, `[fd00::1]:80`. */
-export function joinHostPort(ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
-/** Parses `ip:port` / `[ip6]:port`; undefined when malformed. */
-export function splitHostPort(authority: string): { host: string; port: number } | undefined {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(authority);
-  if (!match) return undefined;
-  const port = Number(match[3]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: (match[1] ?? match[2])!, port };
 }

@@ -4,7 +4,6 @@
  * A snapshot is validated as a whole before it replaces the current one; a refused snapshot changes nothing.
  */
 import { AmbitError } from '../../core/errors.ts';
-import { canonicalIp } from '../../core/ip.ts';
 import type {
   L4Policy,
   NodeSnapshot,
@@ -14,9 +13,10 @@ import type {
   WaypointRef,
   Workload,
 } from '../../core/model/index.ts';
+import { canonicalIp } from '../../core/net/ip.ts';
+import { policyApplies } from '../../core/policy/scope.ts';
 import { type AuthorizationResult, authorize, type ConnectionAttributes } from './authorize.ts';
 import { type EffectiveMtlsMode, resolveMtlsMode } from './peer-auth.ts';
-import { policyApplies } from './selector.ts';
 import { snapshotProblems } from './validate.ts';
 
 interface Indexes {
@@ -28,8 +28,10 @@ interface Indexes {
   servicesByHostname: Map<string, Service>;
   /** `<namespace>/<name>`, how waypoint references name their service. */
   servicesByName: Map<string, Service>;
-  /** Workloads that serve as some waypoint: their connections may carry the original client in `forwarded`. */
-  waypointUids: Set<string>;
+  /** The services each workload is an endpoint of. */
+  servicesByWorkload: Map<string, Service[]>;
+  /** Per destination workload, the uids of the waypoint instances bound to it (computed on first use). */
+  waypointsByWorkload: Map<string, ReadonlySet<string>>;
   policiesByWorkload: Map<string, L4Policy[]>;
 }
 
@@ -51,12 +53,12 @@ export class StateStore {
   readonly #cursors = new Map<string, number>();
   readonly #listeners = new Set<StateListener>();
 
-  /** Validates and installs a snapshot; throws `AMBIT_ERR_SNAPSHOT` (the caller NACKs) and keeps the old one. */
+  /** Validates and installs a snapshot; throws SNAPSHOT_INVALID (the caller NACKs) and keeps the old one. */
   apply(snapshot: NodeSnapshot): void {
     const problems = snapshotProblems(snapshot);
     if (problems.length > 0) {
       throw new AmbitError(
-        'AMBIT_ERR_SNAPSHOT',
+        'SNAPSHOT_INVALID',
         `snapshot ${JSON.stringify(snapshot.version)} refused: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? `; and ${problems.length - 10} more` : ''}`,
       );
     }
@@ -104,8 +106,26 @@ export class StateStore {
     return this.#state.servicesByHostname.get(hostname.toLowerCase());
   }
 
-  isWaypoint(workload: Workload): boolean {
-    return this.#state.waypointUids.has(workload.uid);
+  /**
+   * Whether `peer` is an instance of a waypoint bound to `destination`: the destination workload's own or
+   * one of its services'. Only such a peer may speak for the original client (`forwarded`); any other
+   * workload, a waypoint of something else included, is the client itself.
+   */
+  isWaypointFor(peer: Workload, destination: Workload): boolean {
+    const state = this.#state;
+    let waypoints = state.waypointsByWorkload.get(destination.uid);
+    if (waypoints === undefined) {
+      const refs = [destination, ...(state.servicesByWorkload.get(destination.uid) ?? [])].flatMap((x) =>
+        x.waypoint ? [x.waypoint] : [],
+      );
+      const uids = new Set<string>();
+      for (const ref of refs) {
+        for (const endpoint of this.waypointService(ref)?.endpoints ?? []) uids.add(endpoint.workloadUid);
+      }
+      waypoints = uids;
+      state.waypointsByWorkload.set(destination.uid, waypoints);
+    }
+    return waypoints.has(peer.uid);
   }
 
   /** The L4 policies that select the workload (computed once per workload per snapshot). */
@@ -203,7 +223,8 @@ function buildIndexes(snapshot: NodeSnapshot): Indexes {
     servicesByVip: new Map(),
     servicesByHostname: new Map(),
     servicesByName: new Map(),
-    waypointUids: new Set(),
+    servicesByWorkload: new Map(),
+    waypointsByWorkload: new Map(),
     policiesByWorkload: new Map(),
   };
   for (const workload of snapshot.workloads) {
@@ -217,13 +238,11 @@ function buildIndexes(snapshot: NodeSnapshot): Indexes {
     for (const vip of service.vips) indexes.servicesByVip.set(canonicalIp(vip) ?? vip, service);
     indexes.servicesByHostname.set(service.hostname.toLowerCase(), service);
     indexes.servicesByName.set(`${service.namespace}/${service.name}`, service);
-  }
-  const waypointRefs = [...snapshot.services, ...snapshot.workloads].flatMap((x) =>
-    x.waypoint ? [x.waypoint] : [],
-  );
-  for (const ref of waypointRefs) {
-    const service = indexes.servicesByName.get(`${ref.namespace}/${ref.name}`);
-    for (const endpoint of service?.endpoints ?? []) indexes.waypointUids.add(endpoint.workloadUid);
+    for (const endpoint of service.endpoints) {
+      const services = indexes.servicesByWorkload.get(endpoint.workloadUid);
+      if (services === undefined) indexes.servicesByWorkload.set(endpoint.workloadUid, [service]);
+      else if (!services.includes(service)) services.push(service);
+    }
   }
   return indexes;
 }

@@ -3,8 +3,8 @@
  * and the last good snapshot keeps serving. Every problem is reported with its path in the snapshot.
  */
 import { parseSpiffeUri } from '../../core/identity.ts';
-import { parseCidr, parseIp } from '../../core/ip.ts';
 import type { L4Policy, NodeSnapshot } from '../../core/model/index.ts';
+import { parseCidr, parseIp } from '../../core/net/ip.ts';
 
 export function snapshotProblems(snapshot: NodeSnapshot): string[] {
   const problems: string[] = [];

@@ -5,9 +5,11 @@
  * nearly every real manifest carries but that mean nothing without container images (`image`,
  * `imagePullPolicy`, `resources`) are accepted and ignored, so users' YAML carries over unchanged.
  */
+
+import { selectorMatches } from '../../policy/selector.ts';
 import type { Field } from '../field.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN, type KindDefinition, type ObjectMeta } from '../resource.ts';
-import { type LabelSelector, labelSelector, selectorMatches } from './common.ts';
+import { type LabelSelector, labelSelector } from './common.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Namespace

@@ -1,7 +1,7 @@
 /**
  * Gateway API kinds (`gateway.networking.k8s.io/v1`, also `v1beta1`): Gateway (class `istio-waypoint` makes
- * a waypoint) and HTTPRoute. Parsed and checked as the Gateway API's schema and CEL rules do. Durations are
- * held in milliseconds.
+ * a waypoint), HTTPRoute and GRPCRoute. Parsed and checked as the Gateway API's schema and CEL rules do.
+ * Durations are held in milliseconds.
  */
 import type { Field } from '../field.ts';
 import type { KindDefinition } from '../resource.ts';
@@ -347,6 +347,25 @@ function backendRef(object: Field): BackendRef | undefined {
   return { group, kind, name, namespace: namespaceName(object.child('namespace')), port };
 }
 
+/** A rule's `backendRefs`: Service references with a weight (default 1; 0 receives nothing) and filters. */
+function weightedBackendRefs<Filter>(
+  field: Field,
+  parseFilters: (field: Field) => Filter[],
+): (BackendRef & { weight: number; filters: Filter[] })[] {
+  return (
+    field.list((item) => {
+      const ref = item.object(['group', 'kind', 'name', 'namespace', 'port', 'weight', 'filters'], {
+        required: true,
+      });
+      if (!ref) return undefined;
+      const base = backendRef(ref);
+      const weight = ref.child('weight').integer({ min: 0, max: 1_000_000 }) ?? 1;
+      const refFilters = parseFilters(ref.child('filters'));
+      return base ? { ...base, weight, filters: refFilters } : undefined;
+    }) ?? []
+  );
+}
+
 function valueMatch(field: Field, kind: 'header' | 'query'): HTTPValueMatch | undefined {
   const object = field.object(['type', 'name', 'value'], { required: true });
   if (!object) return undefined;
@@ -447,15 +466,15 @@ const FILTER_FIELDS: Record<HTTPRouteFilter['type'], string> = {
   ExtensionRef: 'extensionRef',
 };
 
-function filter(field: Field): HTTPRouteFilter | undefined {
-  const object = field.object(['type', ...Object.values(FILTER_FIELDS)], { required: true });
+const HTTP_FILTER_TYPES = Object.keys(FILTER_FIELDS) as HTTPRouteFilter['type'][];
+
+function filter(field: Field, types: readonly HTTPRouteFilter['type'][]): HTTPRouteFilter | undefined {
+  const object = field.object(['type', ...types.map((type) => FILTER_FIELDS[type])], { required: true });
   if (!object) return undefined;
-  const type = object
-    .child('type')
-    .oneOf(Object.keys(FILTER_FIELDS) as HTTPRouteFilter['type'][], { required: true });
+  const type = object.child('type').oneOf(types, { required: true });
   if (type === undefined) return undefined;
   const expected = FILTER_FIELDS[type];
-  for (const key of Object.values(FILTER_FIELDS)) {
+  for (const key of types.map((other) => FILTER_FIELDS[other])) {
     if (key !== expected && object.child(key).present)
       object.child(key).error(`not allowed with type ${type} (use ${expected})`);
   }
@@ -554,8 +573,16 @@ function redirectStatus(field: Field): (typeof REDIRECT_STATUSES)[number] {
   return known ?? 302;
 }
 
-function filters(field: Field, matches: readonly HTTPRouteMatch[]): HTTPRouteFilter[] {
-  const list = field.list(filter) ?? [];
+/**
+ * A rule's or backendRef's filters, checked as the Gateway API's CEL rules do. `paths` are the rule's path
+ * matches (for `ReplacePrefixMatch`); `types` the filter types the route kind allows.
+ */
+function filters(
+  field: Field,
+  paths: readonly HTTPPathMatch[],
+  types: readonly HTTPRouteFilter['type'][] = HTTP_FILTER_TYPES,
+): HTTPRouteFilter[] {
+  const list = field.list((item) => filter(item, types)) ?? [];
   for (const type of [
     'RequestHeaderModifier',
     'ResponseHeaderModifier',
@@ -575,10 +602,19 @@ function filters(field: Field, matches: readonly HTTPRouteMatch[]): HTTPRouteFil
       (item.type === 'RequestRedirect' && item.requestRedirect.path?.type === 'ReplacePrefixMatch') ||
       (item.type === 'URLRewrite' && item.urlRewrite.path?.type === 'ReplacePrefixMatch'),
   );
-  if (usesPrefixReplace && matches.some((match) => match.path.type !== 'PathPrefix')) {
+  if (usesPrefixReplace && paths.some((path) => path.type !== 'PathPrefix')) {
     field.error('ReplacePrefixMatch needs every match of the rule to use a PathPrefix path');
   }
   return list;
+}
+
+function ruleName(rule: Field): string | undefined {
+  return rule.child('name').string({ pattern: SECTION_NAME, patternHint: 'a DNS-1123 label' });
+}
+
+function warnSessionPersistence(rule: Field): void {
+  const field = rule.child('sessionPersistence');
+  if (field.present) field.warn('sessionPersistence is not supported by Ambit and will be ignored');
 }
 
 function rule(field: Field): HTTPRouteRule | undefined {
@@ -592,18 +628,9 @@ function rule(field: Field): HTTPRouteRule | undefined {
     ? (matchesField.list(routeMatch) ?? [])
     : [{ path: { type: 'PathPrefix', value: '/' }, headers: [], queryParams: [] } satisfies HTTPRouteMatch];
   if (matches.length > 64) matchesField.error('at most 64 matches');
-  const ruleFilters = filters(object.child('filters'), matches);
-  const backendRefs =
-    object.child('backendRefs').list((item) => {
-      const ref = item.object(['group', 'kind', 'name', 'namespace', 'port', 'weight', 'filters'], {
-        required: true,
-      });
-      if (!ref) return undefined;
-      const base = backendRef(ref);
-      const weight = ref.child('weight').integer({ min: 0, max: 1_000_000 }) ?? 1;
-      const refFilters = filters(ref.child('filters'), matches);
-      return base ? { ...base, weight, filters: refFilters } : undefined;
-    }) ?? [];
+  const paths = matches.map((match) => match.path);
+  const ruleFilters = filters(object.child('filters'), paths);
+  const backendRefs = weightedBackendRefs(object.child('backendRefs'), (item) => filters(item, paths));
   if (ruleFilters.some((item) => item.type === 'RequestRedirect') && backendRefs.length > 0) {
     object.child('backendRefs').error('a rule with a RequestRedirect filter takes no backendRefs');
   }
@@ -627,12 +654,9 @@ function rule(field: Field): HTTPRouteRule | undefined {
       backoff: gatewayDuration(retryField.child('backoff')),
     };
   }
-  if (object.child('sessionPersistence').present)
-    object
-      .child('sessionPersistence')
-      .warn('sessionPersistence is not supported by Ambit and will be ignored');
+  warnSessionPersistence(object);
   return {
-    name: object.child('name').string({ pattern: SECTION_NAME, patternHint: 'a DNS-1123 label' }),
+    name: ruleName(object),
     matches,
     filters: ruleFilters,
     backendRefs,
@@ -641,16 +665,121 @@ function rule(field: Field): HTTPRouteRule | undefined {
   };
 }
 
-function parseHttpRoute(doc: Field): HTTPRouteSpec | undefined {
+/** The spec shared by HTTPRoute and GRPCRoute: parents, hostnames and up to 16 rules of the kind's own. */
+function routeSpec<Rule>(
+  doc: Field,
+  parseRule: (field: Field) => Rule | undefined,
+): { parentRefs: ParentRef[]; hostnames: string[]; rules: Rule[] } | undefined {
   const spec = doc.child('spec').object(['parentRefs', 'hostnames', 'rules'], { required: true });
   if (!spec) return undefined;
   const parentRefs = spec.child('parentRefs').list(parentRef) ?? [];
   if (parentRefs.length > 32) spec.child('parentRefs').error('at most 32 parentRefs');
   const hostnames = spec.child('hostnames').list((item) => hostname(item)) ?? [];
   const rulesField = spec.child('rules');
-  const rules = rulesField.present ? (rulesField.list(rule) ?? []) : [];
+  const rules = rulesField.present ? (rulesField.list(parseRule) ?? []) : [];
   if (rules.length > 16) rulesField.error('at most 16 rules');
   return { parentRefs, hostnames, rules };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// GRPCRoute
+
+/**
+ * A gRPC method match: `Exact` on the service (`package.Service`) and/or the method, or `RegularExpression`
+ * (RE2) on either; at least one is set. Matched against the request path `/<service>/<method>`.
+ */
+export interface GRPCMethodMatch {
+  type: 'Exact' | 'RegularExpression';
+  service?: string | undefined;
+  method?: string | undefined;
+}
+
+export interface GRPCRouteMatch {
+  method?: GRPCMethodMatch | undefined;
+  headers: HTTPValueMatch[];
+}
+
+/** The filters GRPCRoute allows: a subset of HTTPRoute's, with the same shapes. */
+export type GRPCRouteFilter = Extract<
+  HTTPRouteFilter,
+  { type: 'RequestHeaderModifier' | 'ResponseHeaderModifier' | 'RequestMirror' | 'ExtensionRef' }
+>;
+
+const GRPC_FILTER_TYPES: readonly GRPCRouteFilter['type'][] = [
+  'RequestHeaderModifier',
+  'ResponseHeaderModifier',
+  'RequestMirror',
+  'ExtensionRef',
+];
+
+export interface GRPCBackendRef extends BackendRef {
+  weight: number;
+  filters: GRPCRouteFilter[];
+}
+
+export interface GRPCRouteRule {
+  name?: string | undefined;
+  matches: GRPCRouteMatch[];
+  filters: GRPCRouteFilter[];
+  backendRefs: GRPCBackendRef[];
+}
+
+export interface GRPCRouteSpec {
+  parentRefs: ParentRef[];
+  hostnames: string[];
+  rules: GRPCRouteRule[];
+}
+
+/** The Gateway API's patterns for exact matches: a dotted protobuf service name, a protobuf method name. */
+const GRPC_SERVICE = /^\.?[A-Za-z_][A-Za-z_0-9]*(\.[A-Za-z_][A-Za-z_0-9]*)*$/;
+const GRPC_METHOD = /^[A-Za-z_][A-Za-z_0-9]*$/;
+
+function grpcMethodMatch(field: Field): GRPCMethodMatch | undefined {
+  const object = field.object(['type', 'service', 'method']);
+  if (!object) return undefined;
+  const type = object.child('type').oneOf(['Exact', 'RegularExpression'] as const) ?? 'Exact';
+  const part = (key: 'service' | 'method', pattern: RegExp, hint: string) => {
+    const value = object.child(key).string({ nonEmpty: true });
+    if (value === undefined) return undefined;
+    if (type === 'RegularExpression') return regex(object.child(key), value) ? value : undefined;
+    return pattern.test(value) ? value : object.child(key).error(hint);
+  };
+  const service = part('service', GRPC_SERVICE, 'use a protobuf service name such as pkg.v1.Service');
+  const method = part('method', GRPC_METHOD, 'use a protobuf method name (letters, digits and _)');
+  if (!object.child('service').present && !object.child('method').present) {
+    return object.error('set service, method or both');
+  }
+  return { type, service, method };
+}
+
+function grpcRouteMatch(field: Field): GRPCRouteMatch | undefined {
+  const object = field.object(['method', 'headers'], { required: true });
+  if (!object) return undefined;
+  const headersField = object.child('headers');
+  const headers = headersField.list((item) => valueMatch(item, 'header')) ?? [];
+  uniqueNames(headersField, headers, 'header');
+  return { method: grpcMethodMatch(object.child('method')), headers };
+}
+
+function grpcFilters(field: Field): GRPCRouteFilter[] {
+  return filters(field, [], GRPC_FILTER_TYPES) as GRPCRouteFilter[];
+}
+
+function grpcRule(field: Field): GRPCRouteRule | undefined {
+  const object = field.object(['name', 'matches', 'filters', 'backendRefs', 'sessionPersistence'], {
+    required: true,
+  });
+  if (!object) return undefined;
+  const matchesField = object.child('matches');
+  const matches = matchesField.list(grpcRouteMatch) ?? [];
+  if (matches.length > 64) matchesField.error('at most 64 matches');
+  warnSessionPersistence(object);
+  return {
+    name: ruleName(object),
+    matches,
+    filters: grpcFilters(object.child('filters')),
+    backendRefs: weightedBackendRefs(object.child('backendRefs'), grpcFilters),
+  };
 }
 
 export const GATEWAY: KindDefinition<GatewaySpec> = {
@@ -664,5 +793,12 @@ export const HTTP_ROUTE: KindDefinition<HTTPRouteSpec> = {
   kind: 'HTTPRoute',
   apiVersions: GATEWAY_API_VERSIONS,
   namespaced: true,
-  parse: (doc: Field) => parseHttpRoute(doc),
+  parse: (doc: Field) => routeSpec(doc, rule),
+};
+
+export const GRPC_ROUTE: KindDefinition<GRPCRouteSpec> = {
+  kind: 'GRPCRoute',
+  apiVersions: GATEWAY_API_VERSIONS,
+  namespaced: true,
+  parse: (doc: Field) => routeSpec(doc, grpcRule),
 };

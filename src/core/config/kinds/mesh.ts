@@ -3,7 +3,7 @@
  * Pod, Deployment, Service) by whoever builds a registry.
  */
 import type { KindDefinition } from '../resource.ts';
-import { GATEWAY, HTTP_ROUTE } from './gateway.ts';
+import { GATEWAY, GRPC_ROUTE, HTTP_ROUTE } from './gateway.ts';
 import { DESTINATION_RULE, VIRTUAL_SERVICE } from './istio-networking.ts';
 import { AUTHORIZATION_POLICY, PEER_AUTHENTICATION } from './istio-security.ts';
 
@@ -14,4 +14,5 @@ export const MESH_KINDS: readonly KindDefinition[] = [
   PEER_AUTHENTICATION,
   GATEWAY,
   HTTP_ROUTE,
+  GRPC_ROUTE,
 ] as readonly KindDefinition[];

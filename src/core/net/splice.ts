@@ -7,6 +7,7 @@
  */
 import { constants as http2Constants } from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { errorMessage } from '../errors.ts';
 
 export interface ByteCounters {
   /** Bytes read from the downstream side and written upstream. */
@@ -38,7 +39,7 @@ export function splice(downstream: Duplex, upstream: Duplex, counters: ByteCount
       // A clean close has both directions finished: the side sent its FIN and we ended what we sent it.
       // Anything else (an error, a reset stream, a close before either FIN) is an abort: pass it on.
       if (side.errored || !side.readableEnded || !side.writableEnded || wasReset(side)) {
-        fail(describe(side.errored) ?? 'connection aborted');
+        fail(side.errored ? errorMessage(side.errored) : 'connection aborted');
       }
       if (--open === 0) resolve({ error });
     };
@@ -49,8 +50,8 @@ export function splice(downstream: Duplex, upstream: Duplex, counters: ByteCount
     };
     pipeOneWay(downstream, upstream, counters, 'upstream', onEnd);
     pipeOneWay(upstream, downstream, counters, 'downstream', onEnd);
-    downstream.on('error', (e) => fail(describe(e)!));
-    upstream.on('error', (e) => fail(describe(e)!));
+    downstream.on('error', (e) => fail(errorMessage(e)));
+    upstream.on('error', (e) => fail(errorMessage(e)));
     // A side may have died while the other was being opened: treat it as closed now.
     for (const side of [downstream, upstream]) {
       if (side.destroyed) onClose(side)();
@@ -98,11 +99,4 @@ export function abort(stream: Duplex): void {
 function wasReset(side: Duplex): boolean {
   const code = (side as Duplex & { rstCode?: number }).rstCode;
   return code !== undefined && code !== http2Constants.NGHTTP2_NO_ERROR;
-}
-
-function describe(error: unknown): string | undefined {
-  if (error === null || error === undefined) return undefined;
-  const coded = error as { code?: unknown; message?: unknown };
-  if (typeof coded.code === 'string') return coded.code;
-  return typeof coded.message === 'string' ? coded.message : String(error);
 }

@@ -27,7 +27,7 @@ export function secureContextOptions(
   trustBundle: readonly string[],
 ): SecureContextOptions {
   return {
-    cert: [cert.certPem, ...(cert.chainPem ?? [])].join('\n'),
+    cert: [cert.certPem, ...cert.chain].join('\n'),
     key: cert.keyPem,
     ca: [...trustBundle],
     minVersion: 'TLSv1.3',

@@ -22,6 +22,12 @@ export function canonicalIp(text: string): string | undefined {
   return ip.family === 4 ? ip.bytes.join('.') : formatIpv6(ip.bytes);
 }
 
+/** `::ffff:10.0.0.1` -> `10.0.0.1`: what dual-stack sockets report for IPv4 peers; other text unchanged. */
+export function plainAddress(address: string | undefined): string {
+  if (!address) return '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
 export function parseIp(text: string): IpAddress | undefined {
   if (isIPv4(text)) return { family: 4, bytes: Uint8Array.from(text.split('.'), Number) };
   if (!isIPv6(text)) return undefined;

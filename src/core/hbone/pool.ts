@@ -13,11 +13,12 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import type { PoolSettings, TimeoutSettings } from '../config.ts';
-import { abort } from '../copy.ts';
-import { joinHostPort } from '../state/route.ts';
+import { errorMessage } from '../errors.ts';
+import { joinHostPort } from '../net/host-port.ts';
+import { abort } from '../net/splice.ts';
 import { expectIdentity, HBONE_ALPN, HBONE_SERVER_NAME, type SecureContextCache } from '../tls/contexts.ts';
 import { failureOfStatus, HboneError } from './errors.ts';
+import type { HboneTimeouts, PoolSettings } from './settings.ts';
 
 export interface HboneConnectRequest {
   /** Our side: the source workload's identity, whose certificate the connection presents. */
@@ -39,7 +40,7 @@ export interface PoolOptions {
   contexts: SecureContextCache;
   trustDomains: ReadonlySet<string>;
   settings: PoolSettings;
-  timeouts: Pick<TimeoutSettings, 'handshakeMs' | 'tcpConnectMs' | 'connectResponseMs'>;
+  timeouts: Pick<HboneTimeouts, 'handshakeMs' | 'tcpConnectMs' | 'connectResponseMs'>;
   /** Told about connection-level events (for logs and metrics); never per stream. */
   onConnectionEvent?: (event: 'opened' | 'failed' | 'closed', key: PoolKeyFields, detail?: string) => void;
 }
@@ -115,7 +116,8 @@ export class HbonePool {
       } catch (error) {
         release();
         // Only a pooled connection that died under us is retried: nothing was sent for this stream yet.
-        const retry = attempt === 0 && reused && error instanceof HboneError && error.failure === 'reset';
+        const retry =
+          attempt === 0 && reused && error instanceof HboneError && error.failure === 'UpstreamReset';
         if (!retry) throw error;
         connection.draining = true;
       }
@@ -151,7 +153,7 @@ export class HbonePool {
   }
 
   #acquire(request: HboneConnectRequest): PooledConnection {
-    if (this.#closed) throw new HboneError('connect-failed', 'the HBONE pool is closed');
+    if (this.#closed) throw new HboneError('UpstreamConnectFailure', 'the HBONE pool is closed');
     const key = poolKey(request);
     let list = this.#connections.get(key);
     if (!list) {
@@ -204,7 +206,7 @@ export class HbonePool {
       (error: unknown) => {
         connection.draining = true;
         this.#forget(connection);
-        this.#options.onConnectionEvent?.('failed', fields, (error as Error).message);
+        this.#options.onConnectionEvent?.('failed', fields, errorMessage(error));
       },
     );
     return connection;
@@ -217,8 +219,8 @@ export class HbonePool {
       secureContext = await contexts.get(request.sourceIdentity);
     } catch (error) {
       throw new HboneError(
-        'connect-failed',
-        `no certificate for ${request.sourceIdentity}: ${(error as Error).message}`,
+        'UpstreamConnectFailure',
+        `no certificate for ${request.sourceIdentity}: ${errorMessage(error)}`,
         undefined,
         {
           cause: error,
@@ -248,7 +250,7 @@ export class HbonePool {
         session.destroy();
         reject(
           new HboneError(
-            'connect-failed',
+            'UpstreamConnectFailure',
             `no HBONE connection to ${connection.key.peer} within ${timeouts.tcpConnectMs + timeouts.handshakeMs} ms`,
           ),
         );
@@ -258,7 +260,7 @@ export class HbonePool {
         session.destroy();
         reject(
           new HboneError(
-            'connect-failed',
+            'UpstreamConnectFailure',
             `HBONE connection to ${connection.key.peer} failed: ${error.message}`,
             undefined,
             { cause: error },
@@ -304,7 +306,7 @@ export class HbonePool {
         if (session.destroyed || session.closed) throw new Error('session closed');
         stream = session.request(headers, { endStream: false });
       } catch (error) {
-        reject(new HboneError('reset', `HBONE connection unusable: ${(error as Error).message}`));
+        reject(new HboneError('UpstreamReset', `HBONE connection unusable: ${errorMessage(error)}`));
         return;
       }
       const timer = setTimeout(() => {
@@ -312,7 +314,7 @@ export class HbonePool {
         abort(stream);
         reject(
           new HboneError(
-            'timeout',
+            'Timeout',
             `no answer to CONNECT ${request.authority} within ${this.#options.timeouts.connectResponseMs} ms`,
           ),
         );
@@ -334,7 +336,7 @@ export class HbonePool {
         const code = stream.rstCode;
         reject(
           new HboneError(
-            'reset',
+            'UpstreamReset',
             `CONNECT ${request.authority} stream closed before an answer (code ${code})`,
           ),
         );

@@ -6,6 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import { spiffeIdentitiesOfSan } from './spiffe.ts';
 
+/** A workload's certificate and key, as the data plane holds and presents it. */
 export interface WorkloadCertificate {
   /** The SPIFFE URI the certificate was issued for. */
   identity: string;
@@ -13,8 +14,28 @@ export interface WorkloadCertificate {
   certPem: string;
   /** Its private key (PEM). */
   keyPem: string;
-  /** Intermediates between the leaf and a root of the trust bundle, leaf first (PEM), if any. */
-  chainPem?: readonly string[] | undefined;
+  /** The certificates above the leaf, towards a root of the trust bundle, nearest first (PEM); may be empty. */
+  chain: readonly string[];
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** A `WorkloadCertificate` from its PEMs, with the validity read from the leaf. */
+export function workloadCertificate(
+  identity: string,
+  certPem: string,
+  keyPem: string,
+  chain: readonly string[] = [],
+): WorkloadCertificate {
+  const leaf = new X509Certificate(certPem);
+  return {
+    identity,
+    certPem,
+    keyPem,
+    chain,
+    notBefore: new Date(leaf.validFrom),
+    notAfter: new Date(leaf.validTo),
+  };
 }
 
 export interface CertificateProvider {

@@ -6,7 +6,7 @@
  */
 
 import { isDeepStrictEqual } from 'node:util';
-import type { CertificateManager } from '../../core/certs/manager.ts';
+import type { CertificateManager } from '../certs/manager.ts';
 import type { CertificateProvider, WorkloadCertificate } from './certificates.ts';
 
 /** How often held certificates are checked for renewal (renewal is at half of a lifetime of hours). */
@@ -24,14 +24,8 @@ export class ManagedCertificates implements CertificateProvider {
     this.#timer.unref();
   }
 
-  async get(identity: string): Promise<WorkloadCertificate> {
-    const certificate = await this.#manager.getCertificate(identity);
-    return {
-      identity: certificate.identity,
-      certPem: certificate.certPem,
-      keyPem: certificate.keyPem,
-      chainPem: certificate.chain,
-    };
+  get(identity: string): Promise<WorkloadCertificate> {
+    return this.#manager.getCertificate(identity);
   }
 
   trustBundle(): readonly string[] {

@@ -3,15 +3,16 @@
  * that URI is the peer's identity for authorization and metrics.
  */
 import type { PeerCertificate, TLSSocket } from 'node:tls';
-import { parseSpiffeUri } from '../../core/identity.ts';
+import { parseSpiffeUri } from '../identity.ts';
 
 /**
- * The `spiffe://` URIs in a subjectAltName string as Node renders it (`DNS:a, URI:spiffe://...`; values with
- * special characters are JSON-quoted: `URI:"spiffe://x,y"`).
+ * The URI SANs in a subjectAltName string as Node renders it (`DNS:a, URI:spiffe://...`; values with special
+ * characters are JSON-quoted: `URI:"spiffe://x,y"`, so a comma inside a value never splits it). Parsing
+ * stops at the first malformed quoted value: what came before it is returned.
  */
-export function spiffeIdentitiesOfSan(subjectAltName: string | undefined): string[] {
+export function uriSans(subjectAltName: string | undefined): string[] {
   if (!subjectAltName) return [];
-  const identities: string[] = [];
+  const uris: string[] = [];
   let i = 0;
   while (i < subjectAltName.length) {
     const colon = subjectAltName.indexOf(':', i);
@@ -24,18 +25,23 @@ export function spiffeIdentitiesOfSan(subjectAltName: string | undefined): strin
       try {
         value = JSON.parse(subjectAltName.slice(colon + 1, end)) as string;
       } catch {
-        return identities;
+        return uris;
       }
       next = subjectAltName.indexOf(', ', end);
     } else {
       next = subjectAltName.indexOf(', ', colon);
       value = subjectAltName.slice(colon + 1, next < 0 ? undefined : next);
     }
-    if (type === 'URI' && value.startsWith('spiffe://')) identities.push(value);
+    if (type === 'URI') uris.push(value);
     if (next < 0) break;
     i = next + 2;
   }
-  return identities;
+  return uris;
+}
+
+/** The `spiffe://` URIs among a subjectAltName string's URI SANs. */
+export function spiffeIdentitiesOfSan(subjectAltName: string | undefined): string[] {
+  return uriSans(subjectAltName).filter((uri) => uri.startsWith('spiffe://'));
 }
 
 function quotedEnd(text: string, start: number): number {

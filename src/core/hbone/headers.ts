@@ -2,8 +2,8 @@
  * The metadata headers of an HBONE CONNECT: `forwarded` (the original client address), `baggage` (the
  * source workload, for the destination's telemetry) and `traceparent` (passed on untouched).
  */
-import type { Workload } from '../../core/model/index.ts';
-import { joinHostPort, splitHostPort } from '../state/route.ts';
+import type { Workload } from '../model/index.ts';
+import { joinHostPort, splitHostPort } from '../net/host-port.ts';
 
 /** `forwarded: for="10.0.0.1:4321"` (RFC 7239; IPv6 in brackets, the whole node quoted). */
 export function forwardedFor(ip: string, port: number): string {

@@ -15,12 +15,14 @@ import {
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { PoolSettings, TimeoutSettings } from '../config.ts';
-import { splitHostPort } from '../state/route.ts';
+import { errorMessage } from '../errors.ts';
+import { splitHostPort } from '../net/host-port.ts';
+import { plainAddress } from '../net/ip.ts';
 import type { WorkloadCertificate } from '../tls/certificates.ts';
 import { hboneServerOptions } from '../tls/contexts.ts';
 import { peerIdentity } from '../tls/spiffe.ts';
 import { parseForwardedFor, validTraceparent } from './headers.ts';
+import type { HboneTimeouts, PoolSettings } from './settings.ts';
 
 export interface HboneRequest {
   /** The CONNECT target. */
@@ -44,7 +46,7 @@ export interface HboneServerOptions {
   certificate: WorkloadCertificate;
   trustBundle: readonly string[];
   trustDomains: ReadonlySet<string>;
-  timeouts: Pick<TimeoutSettings, 'handshakeMs' | 'idleMs'>;
+  timeouts: Pick<HboneTimeouts, 'handshakeMs' | 'idleMs'>;
   windows: Pick<PoolSettings, 'streamWindowBytes' | 'connectionWindowBytes'>;
   /** Called for every well-formed CONNECT from an authenticated peer; must answer with `respond`. */
   onConnect(request: HboneRequest): void;
@@ -91,7 +93,7 @@ export class HboneServer {
       socket.once('close', () => this.#sockets.delete(socket));
     });
     this.server.on('tlsClientError', (error: Error, socket: TLSSocket) =>
-      options.onRefused('tls-handshake', describe(error), remoteOf(socket)),
+      options.onRefused('tls-handshake', errorMessage(error), remoteOf(socket)),
     );
     this.server.on('unknownProtocol', (socket: TLSSocket) => {
       options.onRefused(
@@ -201,7 +203,7 @@ export class HboneServer {
       targetIp: target.host,
       targetPort: target.port,
       peerIdentity: peer.identity,
-      peerIp: stripMapped(socket?.remoteAddress ?? ''),
+      peerIp: plainAddress(socket?.remoteAddress),
       peerPort: socket?.remotePort ?? 0,
       forwardedFor: parseForwardedFor(typeof forwarded === 'string' ? forwarded : undefined),
       baggage: typeof baggage === 'string' ? baggage : undefined,
@@ -223,15 +225,5 @@ export function respond(stream: ServerHttp2Stream, status: number): void {
 
 function remoteOf(socket: Socket | undefined): string | undefined {
   if (!socket?.remoteAddress) return undefined;
-  return `${stripMapped(socket.remoteAddress)}:${socket.remotePort}`;
-}
-
-function stripMapped(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
-
-function describe(error: unknown): string {
-  const coded = error as { code?: unknown; message?: unknown };
-  const message = typeof coded.message === 'string' ? coded.message : String(error);
-  return typeof coded.code === 'string' ? `${coded.code}: ${message}` : message;
+  return `${plainAddress(socket.remoteAddress)}:${socket.remotePort}`;
 }

@@ -1,0 +1,229 @@
+/**
+ * Clusters: the upstreams routes name, one per (service hostname, port, subset), each resolved once to its
+ * endpoints and to the DestinationRule policy Istio would apply (the most specific host in the nearest
+ * namespace; subset and port-level settings merged as Istio's `MergeTrafficPolicy` does). Routes intern the
+ * clusters they need; the table carries each once.
+ */
+
+import type {
+  DestinationRuleSpec,
+  LoadBalancerSettings,
+  TrafficPolicy,
+} from '../../../core/config/kinds/istio-networking.ts';
+import type { BackendPolicy, Cluster, LoadBalancer, PortProtocol } from '../../../core/l7/types.ts';
+import { ROOT_NAMESPACE } from '../../../core/labels.ts';
+import type { NamedConfig, Service, WaypointRef, Workload } from '../../../core/model/index.ts';
+import { labelsMatch } from '../../../core/policy/selector.ts';
+import { exportedTo, hostSpecificity } from '../hosts.ts';
+
+/** Envoy's default ring size for consistent hashing (Maglev's table size is required by validation). */
+const DEFAULT_RING_SIZE = 1024;
+
+export interface ClusterInputs {
+  services: readonly Service[];
+  workloads: readonly Workload[];
+  destinationRules: readonly NamedConfig<DestinationRuleSpec>[];
+  waypoint: WaypointRef;
+}
+
+/** Istio's cluster name, so admin output reads like `istioctl proxy-config clusters`. */
+export function clusterName(hostname: string, port: number, subset: string): string {
+  return `outbound|${port}|${subset}|${hostname}`;
+}
+
+/** `appProtocol` (or the port name's prefix, already folded in) as the waypoint treats the port. */
+export function portProtocol(appProtocol: string | undefined): PortProtocol {
+  switch (appProtocol) {
+    case undefined:
+      return 'detect';
+    case 'http':
+    case 'grpc-web':
+      return 'http';
+    case 'http2':
+      return 'http2';
+    case 'grpc':
+      return 'grpc';
+    default:
+      return 'tcp';
+  }
+}
+
+export class ClusterSet {
+  readonly #inputs: ClusterInputs;
+  readonly #clusters = new Map<string, Cluster>();
+  readonly #labels: Map<string, Record<string, string>>;
+
+  constructor(inputs: ClusterInputs) {
+    this.#inputs = inputs;
+    this.#labels = new Map(inputs.workloads.map((workload) => [workload.uid, workload.labels]));
+  }
+
+  /** The name of the cluster for this destination, building it on first use. */
+  intern(hostname: string, port: number, subset = ''): string {
+    const name = clusterName(hostname, port, subset);
+    if (!this.#clusters.has(name)) this.#clusters.set(name, this.#build(name, hostname, port, subset));
+    return name;
+  }
+
+  /** Every interned cluster, by name. */
+  list(): Cluster[] {
+    return [...this.#clusters.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  #build(name: string, hostname: string, port: number, subset: string): Cluster {
+    const base = { name, hostname, port, subset };
+    const service = this.#inputs.services.find((candidate) => candidate.hostname === hostname);
+    const rule = selectDestinationRule(this.#inputs.destinationRules, hostname, this.#inputs.waypoint);
+    const subsetSpec = rule?.spec.subsets.find((candidate) => candidate.name === subset);
+    const selector = subsetSpec?.labels ?? {};
+    const policy = mergedPolicy(rule?.spec.trafficPolicy, subsetSpec?.trafficPolicy, port);
+    const ruleName = rule ? `${rule.namespace}/${rule.name}` : undefined;
+    const servicePort = service?.ports.find((candidate) => candidate.port === port);
+    const problem = !service
+      ? `no Service ${hostname} in the mesh`
+      : !servicePort
+        ? `Service ${hostname} has no port ${port}`
+        : subset !== '' && !subsetSpec
+          ? `no subset ${JSON.stringify(subset)} for ${hostname} (${ruleName ? `not in DestinationRule ${ruleName}` : 'no DestinationRule'})`
+          : undefined;
+    if (!service || !servicePort || problem) {
+      return {
+        ...base,
+        protocol: portProtocol(servicePort?.appProtocol),
+        selector,
+        endpoints: [],
+        policy,
+        destinationRule: ruleName,
+        problem,
+      };
+    }
+    const endpoints = service.endpoints
+      .filter((endpoint) => labelsMatch(selector, this.#labels.get(endpoint.workloadUid) ?? {}))
+      .map((endpoint) => ({
+        workloadUid: endpoint.workloadUid,
+        ip: endpoint.ip,
+        port: servicePort.targetPort,
+        ready: endpoint.ready,
+      }));
+    return {
+      ...base,
+      protocol: portProtocol(servicePort.appProtocol),
+      selector,
+      endpoints,
+      policy,
+      destinationRule: ruleName,
+    };
+  }
+}
+
+/**
+ * The DestinationRule for `hostname` as seen from the waypoint: Istio looks in the client's namespace (the
+ * waypoint's), then the service's, then the root namespace; within them the most specific host wins (exact
+ * before `*.suffix`, longer suffixes first), then the name. Rules with a `workloadSelector` target sidecars
+ * and are skipped, as are rules not exported to the waypoint's namespace.
+ */
+export function selectDestinationRule(
+  rules: readonly NamedConfig<DestinationRuleSpec>[],
+  hostname: string,
+  waypoint: WaypointRef,
+): NamedConfig<DestinationRuleSpec> | undefined {
+  const serviceNamespace = hostname.split('.')[1];
+  const namespaceRank = (namespace: string) =>
+    namespace === waypoint.namespace
+      ? 0
+      : namespace === serviceNamespace
+        ? 1
+        : namespace === ROOT_NAMESPACE
+          ? 2
+          : 3;
+  let best: { rule: NamedConfig<DestinationRuleSpec>; rank: number[] } | undefined;
+  for (const rule of rules) {
+    if (rule.spec.workloadSelector !== undefined) continue;
+    if (!exportedTo(rule.spec.exportTo, rule.namespace, waypoint.namespace)) continue;
+    const specificity = hostSpecificity(rule.spec.host, rule.namespace, hostname);
+    if (specificity === undefined) continue;
+    const rank = [namespaceRank(rule.namespace), -specificity];
+    if (!best || lessThan(rank, best.rank)) best = { rule, rank };
+  }
+  return best?.rule;
+}
+
+function lessThan(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
+  return false;
+}
+
+/**
+ * Istio's merge: the top-level policy, overridden wholesale for the port by its port-level settings; then
+ * each field the subset sets replaces it; then the subset's own port-level settings for the port replace
+ * the load balancer, connection pool and outlier detection together (port-level policies do not inherit).
+ */
+export function mergedPolicy(
+  top: TrafficPolicy | undefined,
+  subset: TrafficPolicy | undefined,
+  port: number,
+): BackendPolicy {
+  let merged = portLevel(top, port);
+  if (subset) {
+    merged = {
+      loadBalancer: subset.loadBalancer ?? merged.loadBalancer,
+      connectionPool: subset.connectionPool ?? merged.connectionPool,
+      outlierDetection: subset.outlierDetection ?? merged.outlierDetection,
+    };
+    const subsetPort = subset.portLevelSettings.find((settings) => settings.port === port);
+    if (subsetPort) merged = fields(subsetPort);
+  }
+  return {
+    loadBalancer: loadBalancer(merged.loadBalancer),
+    connectionPool: merged.connectionPool,
+    outlierDetection: merged.outlierDetection,
+  };
+}
+
+type PolicyFields = Pick<TrafficPolicy, 'loadBalancer' | 'connectionPool' | 'outlierDetection'>;
+
+function fields(policy: PolicyFields): PolicyFields {
+  return {
+    loadBalancer: policy.loadBalancer,
+    connectionPool: policy.connectionPool,
+    outlierDetection: policy.outlierDetection,
+  };
+}
+
+function portLevel(policy: TrafficPolicy | undefined, port: number): PolicyFields {
+  if (!policy) return {};
+  const settings = policy.portLevelSettings.find((candidate) => candidate.port === port);
+  return fields(settings ?? policy);
+}
+
+function loadBalancer(settings: LoadBalancerSettings | undefined): LoadBalancer {
+  const hash = settings?.consistentHash;
+  if (hash) {
+    const table = hash.maglev
+      ? { kind: 'maglev' as const, tableSize: hash.maglev.tableSize }
+      : { kind: 'ringHash' as const, minimumRingSize: hash.ringHash?.minimumRingSize ?? DEFAULT_RING_SIZE };
+    const hashOn = hash.httpHeaderName
+      ? { kind: 'header' as const, name: hash.httpHeaderName.toLowerCase() }
+      : hash.httpCookie
+        ? {
+            kind: 'cookie' as const,
+            name: hash.httpCookie.name,
+            path: hash.httpCookie.path,
+            ttlMs: hash.httpCookie.ttl,
+          }
+        : hash.httpQueryParameterName
+          ? { kind: 'queryParameter' as const, name: hash.httpQueryParameterName }
+          : { kind: 'sourceIp' as const };
+    return { kind: 'consistentHash', hashOn, table };
+  }
+  const warmupMs = settings?.warmupDurationSecs;
+  switch (settings?.simple) {
+    case 'ROUND_ROBIN':
+    case 'RANDOM':
+    case 'PASSTHROUGH':
+      return { kind: settings.simple, warmupMs };
+    default:
+      // UNSPECIFIED and LEAST_CONN (deprecated) are LEAST_REQUEST, Istio's default.
+      return { kind: 'LEAST_REQUEST', warmupMs };
+  }
+}

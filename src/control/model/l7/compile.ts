@@ -1,0 +1,102 @@
+/**
+ * The route table compiler: one waypoint's compiled L7 config from the mesh. For each service bound to the
+ * waypoint and each of its TCP ports: the protocol, and for HTTP-capable ports the ordered routes (Gateway
+ * API routes when any attach to the service, else its VirtualService), ending in the service's default
+ * route; the clusters those routes name; the L7 AuthorizationPolicies that concern the waypoint. A pure
+ * function of its inputs, tested as a unit.
+ */
+import type { GRPCRouteSpec, HTTPRouteSpec } from '../../../core/config/kinds/gateway.ts';
+import type { DestinationRuleSpec, VirtualServiceSpec } from '../../../core/config/kinds/istio-networking.ts';
+import type { AuthorizationPolicySpec } from '../../../core/config/kinds/istio-security.ts';
+import type { RouteTable, ServedPort, ServedService } from '../../../core/l7/types.ts';
+import type { NamedConfig, Service, WaypointRef, Workload } from '../../../core/model/index.ts';
+import { toL7Policy } from './authorization.ts';
+import { ClusterSet, portProtocol } from './clusters.ts';
+import { type GatewayRouteInputs, gatewayRoutes, hasGatewayRoutes } from './gateway-routes.ts';
+import type { CompileNote } from './notes.ts';
+import { catchesAll, defaultRoute } from './route-parts.ts';
+import { selectVirtualService, type VirtualServiceInputs, virtualServiceRoutes } from './virtual-service.ts';
+
+export interface RouteTableInputs {
+  waypoint: WaypointRef;
+  /** The services bound to the waypoint. */
+  served: readonly Service[];
+  /** Every service and workload of the mesh (routes may send anywhere). */
+  services: readonly Service[];
+  workloads: readonly Workload[];
+  virtualServices: readonly NamedConfig<VirtualServiceSpec>[];
+  destinationRules: readonly NamedConfig<DestinationRuleSpec>[];
+  httpRoutes: readonly NamedConfig<HTTPRouteSpec>[];
+  grpcRoutes: readonly NamedConfig<GRPCRouteSpec>[];
+  /** AuthorizationPolicies with targetRefs. */
+  attachedPolicies: readonly NamedConfig<AuthorizationPolicySpec>[];
+  trustDomain: string;
+}
+
+export interface CompiledRouteTable {
+  table: RouteTable;
+  notes: CompileNote[];
+}
+
+export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable {
+  const notes: CompileNote[] = [];
+  const clusters = new ClusterSet({
+    services: inputs.services,
+    workloads: inputs.workloads,
+    destinationRules: inputs.destinationRules,
+    waypoint: inputs.waypoint,
+  });
+  const gatewayInputs: GatewayRouteInputs = {
+    httpRoutes: inputs.httpRoutes,
+    grpcRoutes: inputs.grpcRoutes,
+    services: inputs.services,
+    clusters,
+    notes,
+  };
+  const vsInputs: VirtualServiceInputs = {
+    virtualServices: inputs.virtualServices,
+    services: inputs.services,
+    waypointNamespace: inputs.waypoint.namespace,
+    clusters,
+    notes,
+  };
+  const servedServices = inputs.served.map((service): ServedService => {
+    const served: ServedService = {
+      name: service.name,
+      namespace: service.namespace,
+      hostname: service.hostname,
+      vips: service.vips,
+      ports: [],
+    };
+    const useGatewayRoutes = hasGatewayRoutes(gatewayInputs, served);
+    const vs = useGatewayRoutes
+      ? undefined
+      : selectVirtualService(inputs.virtualServices, served, inputs.waypoint.namespace);
+    served.ports = service.ports
+      .filter((port) => port.protocol === 'TCP')
+      .map((port): ServedPort => {
+        const protocol = portProtocol(port.appProtocol);
+        if (protocol === 'tcp') return { port: port.port, protocol, routes: [] };
+        const routes = useGatewayRoutes
+          ? gatewayRoutes(served, port.port, gatewayInputs)
+          : vs
+            ? virtualServiceRoutes(vs, served, port.port, vsInputs)
+            : [];
+        if (!routes.some(catchesAll)) routes.push(defaultRoute(served, port.port, clusters));
+        return { port: port.port, protocol, routes };
+      });
+    return served;
+  });
+  const authorization = inputs.attachedPolicies
+    .flatMap((policy) => {
+      const translated = toL7Policy(policy, inputs.waypoint, servedServices, inputs.trustDomain);
+      notes.push(...translated.notes);
+      return translated.policy ?? [];
+    })
+    .sort((a, b) => {
+      const ka = `${a.namespace}/${a.name}`;
+      const kb = `${b.namespace}/${b.name}`;
+      return ka < kb ? -1 : ka > kb ? 1 : 0;
+    });
+  return { table: { servedServices, clusters: clusters.list(), authorization }, notes };
+}

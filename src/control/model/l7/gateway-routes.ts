@@ -1,0 +1,343 @@
+/**
+ * HTTPRoute and GRPCRoute with a Service parentRef (GAMMA) -> routes for one served service port. Each
+ * (rule, match) pair becomes one route, sorted by the Gateway API's precedence: for HTTPRoute an Exact path,
+ * then the longest prefix (Istio ranks regexes after prefixes), then a method match, then the most header
+ * matches, then the most query matches; for GRPCRoute the longest exact service, then the longest exact
+ * method, then the most header matches. Ties keep the routes' order (by name: Ambit keeps no creation time)
+ * and then rule order. GRPCRoutes come before HTTPRoutes, as the spec has GRPCRoute win a conflict.
+ *
+ * Only producer routes (in the Service's namespace) attach: consumer routes would apply to one client
+ * namespace only, which the table cannot express yet. `hostnames` are ignored for Service parents.
+ */
+import type {
+  BackendRef,
+  GRPCMethodMatch,
+  GRPCRouteSpec,
+  HTTPPathModifier,
+  HTTPRouteFilter,
+  HTTPRouteMatch,
+  HTTPRouteSpec,
+  HTTPValueMatch,
+  ParentRef,
+} from '../../../core/config/kinds/gateway.ts';
+import type {
+  Backend,
+  HeaderOperations,
+  Mirror,
+  PathRewrite,
+  RequestMatch,
+  Route,
+  RouteAction,
+  RouteOrigin,
+  ServedService,
+  StringMatcher,
+  ValueCondition,
+} from '../../../core/l7/types.ts';
+import type { NamedConfig, Service } from '../../../core/model/index.ts';
+import { serviceHostname } from '../services.ts';
+import type { ClusterSet } from './clusters.ts';
+import type { CompileNote } from './notes.ts';
+import {
+  DEFAULT_BACKOFF_BASE_MS,
+  DEFAULT_RETRY_ATTEMPTS,
+  DEFAULT_RETRY_ON,
+  defaultRetry,
+  gatewayHeaderOperations,
+} from './route-parts.ts';
+
+export interface GatewayRouteInputs {
+  httpRoutes: readonly NamedConfig<HTTPRouteSpec>[];
+  grpcRoutes: readonly NamedConfig<GRPCRouteSpec>[];
+  services: readonly Service[];
+  clusters: ClusterSet;
+  notes: CompileNote[];
+}
+
+/** Whether a route names `service` (on `port`, when the parentRef gives one) as its parent. */
+function attaches(
+  route: NamedConfig<{ parentRefs: ParentRef[] }>,
+  service: ServedService,
+  port?: number,
+): boolean {
+  return route.spec.parentRefs.some(
+    (parent) =>
+      parent.kind === 'Service' &&
+      parent.group === '' &&
+      parent.name === service.name &&
+      (parent.namespace ?? route.namespace) === service.namespace &&
+      (port === undefined || parent.port === undefined || parent.port === port),
+  );
+}
+
+/** Whether any Gateway API route attaches to the service (then its VirtualServices do not apply). */
+export function hasGatewayRoutes(inputs: GatewayRouteInputs, service: ServedService): boolean {
+  return [...inputs.httpRoutes, ...inputs.grpcRoutes].some(
+    (route) => route.namespace === service.namespace && attaches(route, service),
+  );
+}
+
+interface Candidate {
+  route: Route;
+  /** Precedence, compared element by element, higher first. */
+  rank: number[];
+}
+
+export function gatewayRoutes(service: ServedService, port: number, inputs: GatewayRouteInputs): Route[] {
+  const attached = <Spec extends { parentRefs: ParentRef[] }>(
+    routes: readonly NamedConfig<Spec>[],
+    kind: string,
+  ) =>
+    routes
+      .filter((route) => attaches(route, service, port))
+      .filter((route) => {
+        if (route.namespace === service.namespace) return true;
+        inputs.notes.push({
+          config: `${kind} ${route.namespace}/${route.name}`,
+          path: 'spec.parentRefs',
+          message: `consumer routes (a route in another namespace than Service ${service.namespace}/${service.name}) are not supported by Ambit's waypoint: the route is ignored`,
+        });
+        return false;
+      })
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const grpc = attached(inputs.grpcRoutes, 'GRPCRoute').flatMap((route) => grpcCandidates(route, inputs));
+  const http = attached(inputs.httpRoutes, 'HTTPRoute').flatMap((route) => httpCandidates(route, inputs));
+  return [...byPrecedence(grpc), ...byPrecedence(http)].map((candidate) => candidate.route);
+}
+
+function byPrecedence(candidates: Candidate[]): Candidate[] {
+  return candidates.sort((a, b) => {
+    for (let i = 0; i < a.rank.length; i++) if (a.rank[i] !== b.rank[i]) return b.rank[i]! - a.rank[i]!;
+    return 0;
+  });
+}
+
+const PATH_RANK = { Exact: 3, PathPrefix: 2, RegularExpression: 1 } as const;
+
+function httpCandidates(route: NamedConfig<HTTPRouteSpec>, inputs: GatewayRouteInputs): Candidate[] {
+  return route.spec.rules.flatMap((rule, index) => {
+    const base = ruleBase('HTTPRoute', route, rule, index, inputs);
+    const retry: Route['retry'] = rule.retry
+      ? {
+          attempts: rule.retry.attempts ?? DEFAULT_RETRY_ATTEMPTS,
+          retryOn: [...DEFAULT_RETRY_ON],
+          retriableStatusCodes: rule.retry.codes,
+          backoffBaseMs: rule.retry.backoff ?? DEFAULT_BACKOFF_BASE_MS,
+        }
+      : defaultRetry();
+    const backendRequest = rule.timeouts?.backendRequest;
+    if (backendRequest) retry.perTryTimeoutMs = backendRequest;
+    const request = rule.timeouts?.request;
+    return rule.matches.map((match) => ({
+      route: {
+        ...base,
+        matches: [httpMatch(match)],
+        retry,
+        timeoutMs: request ? request : undefined,
+      },
+      rank: [
+        PATH_RANK[match.path.type],
+        match.path.value.length,
+        match.method ? 1 : 0,
+        match.headers.length,
+        match.queryParams.length,
+      ],
+    }));
+  });
+}
+
+function grpcCandidates(route: NamedConfig<GRPCRouteSpec>, inputs: GatewayRouteInputs): Candidate[] {
+  return route.spec.rules.flatMap((rule, index) => {
+    const base = { ...ruleBase('GRPCRoute', route, rule, index, inputs), retry: defaultRetry() };
+    if (rule.matches.length === 0) return [{ route: { ...base, matches: [] }, rank: [0, 0, 0] }];
+    return rule.matches.map((match) => {
+      const exact = match.method?.type === 'Exact';
+      return {
+        route: {
+          ...base,
+          matches: [
+            {
+              path: match.method ? grpcPath(match.method) : undefined,
+              headers: match.headers.map(valueCondition(true)),
+              queryParams: [],
+            },
+          ],
+        },
+        rank: [
+          exact ? (match.method?.service?.length ?? 0) : 0,
+          exact ? (match.method?.method?.length ?? 0) : 0,
+          match.headers.length,
+        ],
+      };
+    });
+  });
+}
+
+/** A gRPC method match on the request path `/<service>/<method>`. */
+function grpcPath(method: GRPCMethodMatch): StringMatcher {
+  if (method.type === 'Exact') {
+    if (method.service !== undefined && method.method !== undefined) {
+      return { kind: 'exact', value: `/${method.service}/${method.method}` };
+    }
+    if (method.service !== undefined) return { kind: 'prefix', value: `/${method.service}/` };
+    return { kind: 'regex', regex: `/[^/]+/${method.method}` };
+  }
+  return { kind: 'regex', regex: `/(?:${method.service ?? '[^/]+'})/(?:${method.method ?? '[^/]+'})` };
+}
+
+function httpMatch(match: HTTPRouteMatch): RequestMatch {
+  const { path } = match;
+  return {
+    path:
+      path.type === 'Exact'
+        ? { kind: 'exact', value: path.value }
+        : path.type === 'PathPrefix'
+          ? { kind: 'pathPrefix', value: path.value.length > 1 ? path.value.replace(/\/+$/, '') : path.value }
+          : { kind: 'regex', regex: path.value },
+    method: match.method ? { kind: 'exact', value: match.method } : undefined,
+    headers: match.headers.map(valueCondition(true)),
+    queryParams: match.queryParams.map(valueCondition(false)),
+  };
+}
+
+function valueCondition(lowercase: boolean): (match: HTTPValueMatch) => ValueCondition {
+  return (match) => ({
+    name: lowercase ? match.name.toLowerCase() : match.name,
+    match:
+      match.type === 'Exact' ? { kind: 'exact', value: match.value } : { kind: 'regex', regex: match.value },
+    invert: false,
+  });
+}
+
+type RuleParts = Pick<Route, 'action' | 'requestHeaders' | 'responseHeaders' | 'rewrite' | 'mirrors'>;
+
+type GatewayRule = { name?: string | undefined; filters: HTTPRouteFilter[]; backendRefs: WeightedRef[] };
+type WeightedRef = BackendRef & { weight: number; filters: readonly HTTPRouteFilter[] };
+
+/** What a rule compiles to whatever its matches: where it came from, its action and its filters. */
+function ruleBase(
+  kind: 'HTTPRoute' | 'GRPCRoute',
+  route: NamedConfig<unknown>,
+  rule: GatewayRule,
+  index: number,
+  inputs: GatewayRouteInputs,
+): RuleParts & { origin: RouteOrigin } {
+  const origin: RouteOrigin = {
+    kind,
+    namespace: route.namespace,
+    name: route.name,
+    rule: index,
+    ruleName: rule.name,
+  };
+  return { origin, ...ruleParts(route.namespace, rule.filters, rule.backendRefs, inputs) };
+}
+
+/** The action and filters of a rule, shared by both route kinds (GRPCRoute allows a subset of filters). */
+function ruleParts(
+  namespace: string,
+  filters: readonly HTTPRouteFilter[],
+  backendRefs: readonly WeightedRef[],
+  inputs: GatewayRouteInputs,
+): RuleParts {
+  const mirrors: Mirror[] = [];
+  let requestHeaders: HeaderOperations = gatewayHeaderOperations(undefined);
+  let responseHeaders: HeaderOperations = gatewayHeaderOperations(undefined);
+  let rewrite: Route['rewrite'];
+  let redirect: RouteAction | undefined;
+  for (const filter of filters) {
+    switch (filter.type) {
+      case 'RequestHeaderModifier':
+        requestHeaders = gatewayHeaderOperations(filter.requestHeaderModifier);
+        break;
+      case 'ResponseHeaderModifier':
+        responseHeaders = gatewayHeaderOperations(filter.responseHeaderModifier);
+        break;
+      case 'URLRewrite':
+        rewrite = { path: pathModifier(filter.urlRewrite.path), authority: filter.urlRewrite.hostname };
+        break;
+      case 'RequestRedirect': {
+        const { scheme, hostname, path, port, statusCode } = filter.requestRedirect;
+        redirect = {
+          kind: 'redirect',
+          status: statusCode,
+          scheme,
+          host: hostname,
+          // Without a port: the scheme's well-known port when the scheme changes, else the request's.
+          port: port ?? (scheme ? 'fromScheme' : 'fromRequest'),
+          path: pathModifier(path),
+        };
+        break;
+      }
+      case 'RequestMirror': {
+        const target = backendTarget(filter.requestMirror.backendRef, namespace, inputs);
+        if (typeof target === 'string') break;
+        const { percent, fraction } = filter.requestMirror;
+        const percentage = percent ?? (fraction ? (fraction.numerator / fraction.denominator) * 100 : 100);
+        mirrors.push({ cluster: inputs.clusters.intern(target.hostname, target.port), percentage });
+        break;
+      }
+      case 'ExtensionRef':
+        break;
+    }
+  }
+  return {
+    action: redirect ?? forward(namespace, backendRefs, inputs),
+    requestHeaders,
+    responseHeaders,
+    rewrite,
+    mirrors,
+  };
+}
+
+/** Weighted backends; no backends, or all weights 0, answer 500 (the Gateway API's rule). */
+function forward(
+  namespace: string,
+  backendRefs: readonly WeightedRef[],
+  inputs: GatewayRouteInputs,
+): RouteAction {
+  if (backendRefs.every((ref) => ref.weight === 0)) return { kind: 'directResponse', status: 500 };
+  const backends = backendRefs.map((ref): Backend => {
+    const headers = (type: 'RequestHeaderModifier' | 'ResponseHeaderModifier') => {
+      const found = ref.filters.find((filter) => filter.type === type);
+      if (found?.type === 'RequestHeaderModifier')
+        return gatewayHeaderOperations(found.requestHeaderModifier);
+      if (found?.type === 'ResponseHeaderModifier')
+        return gatewayHeaderOperations(found.responseHeaderModifier);
+      return gatewayHeaderOperations(undefined);
+    };
+    const common = {
+      weight: ref.weight,
+      requestHeaders: headers('RequestHeaderModifier'),
+      responseHeaders: headers('ResponseHeaderModifier'),
+    };
+    const target = backendTarget(ref, namespace, inputs);
+    if (typeof target === 'string') return { kind: 'invalid', reason: target, ...common };
+    return { kind: 'cluster', cluster: inputs.clusters.intern(target.hostname, target.port), ...common };
+  });
+  return { kind: 'forward', backends };
+}
+
+/** A backendRef's service hostname and port, or why it cannot be used (the Gateway API answers 500). */
+function backendTarget(
+  ref: BackendRef,
+  namespace: string,
+  inputs: GatewayRouteInputs,
+): { hostname: string; port: number } | string {
+  if (ref.group !== '' || ref.kind !== 'Service')
+    return `backendRef kind ${ref.group}/${ref.kind} is not supported`;
+  const refNamespace = ref.namespace ?? namespace;
+  if (refNamespace !== namespace) {
+    return `backendRef to Service ${refNamespace}/${ref.name} crosses namespaces, which needs a ReferenceGrant (not supported)`;
+  }
+  const hostname = serviceHostname(ref.name, refNamespace);
+  if (!inputs.services.some((service) => service.hostname === hostname)) {
+    return `backendRef to Service ${refNamespace}/${ref.name}, which does not exist`;
+  }
+  return { hostname, port: ref.port ?? 0 };
+}
+
+function pathModifier(modifier: HTTPPathModifier | undefined): PathRewrite | undefined {
+  if (!modifier) return undefined;
+  return modifier.type === 'ReplaceFullPath'
+    ? { kind: 'full', value: modifier.value }
+    : { kind: 'replacePrefixMatch', value: modifier.value };
+}

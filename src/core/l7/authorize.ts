@@ -1,0 +1,245 @@
+/**
+ * L7 authorization at the waypoint, as Istio enforces AuthorizationPolicy there: a pure function of the
+ * compiled policies, the served service and the request's attributes.
+ *
+ * - AUDIT policies never decide; the ones that match are returned so that the caller logs them.
+ * - A DENY policy that matches denies, whatever the ALLOW policies say (DENY is evaluated first).
+ * - If any ALLOW policy applies, the request must match one of them (default deny); none applies: allowed.
+ * - A policy matches when one of its rules matches; a policy without rules (`spec: {}`) matches nothing.
+ * - A rule matches when some `from`, some `to` (each list: empty = any) and every `when` match.
+ * - A set field must match; a `not*` field must not. An attribute the request lacks (the principal of a
+ *   plaintext peer, an absent header) matches no positive field and is excluded by no negative field.
+ */
+import { BlockList, isIPv4 } from 'node:net';
+import { parseSpiffeUri } from '../identity.ts';
+import type {
+  L7AuthorizationPolicy,
+  L7Condition,
+  L7Operation,
+  L7Rule,
+  L7Source,
+  PolicyMatcher,
+} from './types.ts';
+
+export interface RequestAttributes {
+  /** The peer's SPIFFE URI from its verified certificate (the source workload's); undefined if plaintext. */
+  sourceIdentity?: string | undefined;
+  sourceIp?: string | undefined;
+  /** The original client as Envoy determines it (Istio's default: the same as `sourceIp`). */
+  remoteIp?: string | undefined;
+  destinationIp: string;
+  /** The served service port. */
+  destinationPort: number;
+  /** Host / `:authority` as sent. */
+  host: string;
+  method: string;
+  /** Without the query string. */
+  path: string;
+  sni?: string | undefined;
+  /** A request header by lowercase name; undefined when absent. */
+  header(name: string): string | undefined;
+}
+
+export interface L7Decision {
+  allowed: boolean;
+  reason: 'no-policy' | 'allowed' | 'denied' | 'not-allowed';
+  /** The policy that decided: the matching DENY or ALLOW policy. */
+  policy?: L7AuthorizationPolicy | undefined;
+  /** AUDIT policies that matched (Envoy logs them; they do not change the decision). */
+  audited: L7AuthorizationPolicy[];
+}
+
+/** The request's attributes in the form rules compare them, derived once per decision. */
+interface Subject {
+  request: RequestAttributes;
+  principal: string | undefined;
+  namespace: string | undefined;
+  hostWithoutPort: string;
+  host: string;
+}
+
+export function authorizeRequest(
+  policies: readonly L7AuthorizationPolicy[],
+  serviceHostname: string,
+  request: RequestAttributes,
+): L7Decision {
+  const subject = subjectOf(request);
+  const audited: L7AuthorizationPolicy[] = [];
+  let anyAllow = false;
+  let allowedBy: L7AuthorizationPolicy | undefined;
+  let deniedBy: L7AuthorizationPolicy | undefined;
+  for (const policy of policies) {
+    if (policy.appliesTo.kind === 'services' && !policy.appliesTo.hostnames.includes(serviceHostname))
+      continue;
+    switch (policy.action) {
+      case 'AUDIT':
+        if (policyMatches(policy, subject)) audited.push(policy);
+        break;
+      case 'DENY':
+        if (deniedBy === undefined && policyMatches(policy, subject)) deniedBy = policy;
+        break;
+      case 'ALLOW':
+        anyAllow = true;
+        if (allowedBy === undefined && policyMatches(policy, subject)) allowedBy = policy;
+        break;
+    }
+  }
+  if (deniedBy) return { allowed: false, reason: 'denied', policy: deniedBy, audited };
+  if (!anyAllow) return { allowed: true, reason: 'no-policy', audited };
+  if (allowedBy) return { allowed: true, reason: 'allowed', policy: allowedBy, audited };
+  return { allowed: false, reason: 'not-allowed', audited };
+}
+
+function subjectOf(request: RequestAttributes): Subject {
+  const identity = request.sourceIdentity;
+  const host = request.host.toLowerCase();
+  return {
+    request,
+    // Policies name principals without the scheme: `cluster.local/ns/default/sa/sleep`.
+    principal: identity?.startsWith('spiffe://') ? identity.slice('spiffe://'.length) : undefined,
+    namespace: identity ? parseSpiffeUri(identity)?.namespace : undefined,
+    host,
+    hostWithoutPort: stripPort(host),
+  };
+}
+
+/** `host:port` -> `host`, `[::1]:80` -> `[::1]`; a bare IPv6 address (several colons) is left alone. */
+function stripPort(host: string): string {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end < 0 ? host : host.slice(0, end + 1);
+  }
+  const colon = host.indexOf(':');
+  return colon >= 0 && colon === host.lastIndexOf(':') ? host.slice(0, colon) : host;
+}
+
+function policyMatches(policy: L7AuthorizationPolicy, subject: Subject): boolean {
+  return policy.rules.some((rule) => ruleMatches(rule, subject));
+}
+
+function ruleMatches(rule: L7Rule, subject: Subject): boolean {
+  return (
+    (rule.from.length === 0 || rule.from.some((source) => sourceMatches(source, subject))) &&
+    (rule.to.length === 0 || rule.to.some((operation) => operationMatches(operation, subject))) &&
+    rule.when.every((condition) => conditionHolds(condition, subject))
+  );
+}
+
+/** A positive list (empty = no constraint) and its negative twin, against a value the request may lack. */
+function field<T>(
+  positive: readonly T[],
+  negative: readonly T[],
+  value: string | undefined,
+  matches: (entry: T, value: string) => boolean,
+): boolean {
+  if (positive.length > 0 && (value === undefined || !positive.some((entry) => matches(entry, value)))) {
+    return false;
+  }
+  return value === undefined || !negative.some((entry) => matches(entry, value));
+}
+
+function sourceMatches(source: L7Source, subject: Subject): boolean {
+  const { request } = subject;
+  return (
+    field(source.principals, source.notPrincipals, subject.principal, matcherMatches) &&
+    field(source.namespaces, source.notNamespaces, subject.namespace, matcherMatches) &&
+    ipField(source.ipBlocks, source.notIpBlocks, request.sourceIp) &&
+    ipField(source.remoteIpBlocks, source.notRemoteIpBlocks, request.remoteIp ?? request.sourceIp)
+  );
+}
+
+function operationMatches(operation: L7Operation, subject: Subject): boolean {
+  const { request } = subject;
+  const hostMatches = (matcher: PolicyMatcher) =>
+    matcherMatches(matcher, subject.host) || matcherMatches(matcher, subject.hostWithoutPort);
+  const port = request.destinationPort;
+  return (
+    (operation.hosts.length === 0 || operation.hosts.some(hostMatches)) &&
+    !operation.notHosts.some(hostMatches) &&
+    (operation.ports.length === 0 || operation.ports.includes(port)) &&
+    !operation.notPorts.includes(port) &&
+    field(operation.methods, operation.notMethods, request.method, matcherMatches) &&
+    field(operation.paths, operation.notPaths, request.path, matcherMatches)
+  );
+}
+
+function conditionHolds(condition: L7Condition, subject: Subject): boolean {
+  const { request } = subject;
+  if (condition.kind === 'ip') {
+    const key = condition.key.kind;
+    const ip =
+      key === 'sourceIp'
+        ? request.sourceIp
+        : key === 'remoteIp'
+          ? (request.remoteIp ?? request.sourceIp)
+          : request.destinationIp;
+    return ipField(condition.values, condition.notValues, ip);
+  }
+  const key = condition.key;
+  const value =
+    key.kind === 'requestHeader'
+      ? request.header(key.name)
+      : key.kind === 'sourceNamespace'
+        ? subject.namespace
+        : key.kind === 'sourcePrincipal'
+          ? subject.principal
+          : key.kind === 'destinationPort'
+            ? String(request.destinationPort)
+            : request.sni;
+  return field(condition.values, condition.notValues, value, matcherMatches);
+}
+
+/** Istio's string forms and Envoy's URI templates (see `PolicyMatcher`). */
+export function matcherMatches(matcher: PolicyMatcher, value: string): boolean {
+  switch (matcher.kind) {
+    case 'exact':
+      return value === matcher.value;
+    case 'prefix':
+      return value.startsWith(matcher.value);
+    case 'suffix':
+      return value.endsWith(matcher.value);
+    case 'any':
+      return true;
+    case 'template':
+      return templateMatches(matcher.segments, value);
+  }
+}
+
+/** `{*}` takes exactly one non-empty segment; `{**}` (last only) takes whatever remains, even nothing. */
+function templateMatches(pattern: readonly string[], path: string): boolean {
+  if (!path.startsWith('/')) return false;
+  const segments = path.slice(1).split('/');
+  for (let i = 0; i < pattern.length; i++) {
+    const expected = pattern[i];
+    if (expected === '{**}') return true;
+    const actual = segments[i];
+    if (actual === undefined) return false;
+    if (expected === '{*}' ? actual === '' : actual !== expected) return false;
+  }
+  return segments.length === pattern.length;
+}
+
+const blockLists = new WeakMap<readonly string[], BlockList>();
+
+/** The CIDRs of one list as a BlockList, built on first use (IPv4-mapped IPv6 addresses match IPv4 rules). */
+function blockList(cidrs: readonly string[]): BlockList {
+  let list = blockLists.get(cidrs);
+  if (list === undefined) {
+    list = new BlockList();
+    for (const cidr of cidrs) {
+      const [address, prefix] = cidr.split('/') as [string, string | undefined];
+      const family = isIPv4(address) ? 'ipv4' : 'ipv6';
+      if (prefix === undefined) list.addAddress(address, family);
+      else list.addSubnet(address, Number(prefix), family);
+    }
+    blockLists.set(cidrs, list);
+  }
+  return list;
+}
+
+function ipField(positive: readonly string[], negative: readonly string[], ip: string | undefined): boolean {
+  const contains = (cidrs: readonly string[]) =>
+    ip !== undefined && blockList(cidrs).check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6');
+  if (positive.length > 0 && !contains(positive)) return false;
+  return negative.length === 0 || !contains(negative);
+}
