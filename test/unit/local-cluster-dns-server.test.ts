@@ -2,18 +2,9 @@ import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildQuery, DNS_TYPE, parseResponse, RCODE } from '../../src/core/dns/codec.ts';
-import type { Logger } from '../../src/core/log.ts';
 import { ClusterDnsServer, clusterDnsMetrics } from '../../src/local/dns/server.ts';
 import type { ClusterZone } from '../../src/local/dns/zone.ts';
-
-const silent: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  enabled: () => false,
-  child: () => silent,
-};
+import { silentLogger } from '../support/logging.ts';
 
 const many = Array.from({ length: 60 }, (_, i) => `10.244.${Math.floor(i / 250)}.${(i % 250) + 2}`);
 const zone: ClusterZone = {
@@ -38,7 +29,7 @@ async function start(options: { maxTcpConnections?: number; idleMs?: number } = 
     port: 0,
     zone: () => zone,
     metrics,
-    log: silent,
+    log: silentLogger,
     maxTcpConnections: options.maxTcpConnections,
     tcp: { idleMs: options.idleMs ?? 10_000, maxInFlight: 4 },
   });
