@@ -131,6 +131,8 @@ describe.runIf(canRunNetnsTests())('the local cluster network (cluster DNS, kube
         ['web-c', true, 'none'],
       ]),
     );
+    // `status` shows the node port as kubectl does (port:nodePort).
+    expect(report.services.find((s) => s.name === 'web')!.ports).toEqual(['http 80:30080->http/TCP']);
   });
 
   afterAll(async () => {
