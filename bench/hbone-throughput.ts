@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ZTUNNEL_PORTS } from '../src/core/ports.ts';
-import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/config.ts';
+import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/settings.ts';
 import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
 import { TestCa } from '../test/support/test-ca.ts';
 import {

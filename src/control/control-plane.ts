@@ -14,9 +14,9 @@ import { CONTROL_PLANE_SERVER_NAME, CONTROL_PLANE_SERVICE_ACCOUNT } from '../cor
 import { DEFAULT_TRUST_DOMAIN, spiffeUri } from '../core/identity.ts';
 import { ROOT_NAMESPACE } from '../core/labels.ts';
 import { createLogger, type Logger } from '../core/log.ts';
-import { type MetricsServer, serveMetrics } from '../core/metrics-server.ts';
 import { type HostPort, joinHostPort, splitHostPort } from '../core/net/host-port.ts';
 import { CONTROL_PLANE_PORTS } from '../core/ports.ts';
+import { type HttpEndpoint, metricsHandler, serveHttp } from '../core/server/http.ts';
 import { type ApiHandlers, claimSocket, serveApi } from './api/server.ts';
 import { TokenFileAuthenticator } from './auth/node-authenticator.ts';
 import { CertificateAuthority } from './ca/authority.ts';
@@ -83,7 +83,7 @@ export class ControlPlane {
   private readonly startedAt = new Date();
   private generation = 0;
   private api: HttpServer | undefined;
-  private metricsServer: MetricsServer | undefined;
+  private metricsServer: HttpEndpoint | undefined;
   private serverCertificate: RotatingServerCertificate | undefined;
   grpcAddress = '';
 
@@ -188,11 +188,10 @@ export class ControlPlane {
     });
     this.grpcAddress = joinHostPort(listen.host, port);
     this.api = await serveApi(this.paths.socket, this.apiHandlers(), this.log.child('api'));
-    this.metricsServer = await serveMetrics(
-      this.metrics.registry,
-      listen.host,
-      options.metricsPort ?? DEFAULT_METRICS_PORT,
-    );
+    this.metricsServer = await serveHttp(metricsHandler(this.metrics.registry), {
+      host: listen.host,
+      port: options.metricsPort ?? DEFAULT_METRICS_PORT,
+    });
     this.log.info('control plane ready', {
       grpc: this.grpcAddress,
       metrics: this.metricsServer.address,

@@ -3,9 +3,18 @@
  * socket in the state directory), Prometheus `/metrics` (15020) and readiness `/healthz/ready` (15021).
  * The admin API reads everything through `AdminSource`, so it never reaches into the data path.
  */
-import { chmod, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { AmbitError } from '../core/errors.ts';
 import { getLogLevel, parseLevel, setLogLevel } from '../core/log.ts';
+import type { HostPort } from '../core/net/host-port.ts';
+import {
+  type HttpEndpoint,
+  metricsHandler,
+  type Readiness,
+  readinessHandler,
+  sendJson,
+  serveHttp,
+} from '../core/server/http.ts';
 import type { CertificateRow, ConnectionsView, PolicyRow, ServiceRow, WorkloadRow } from './admin-views.ts';
 import type { ZtunnelMetrics } from './metrics.ts';
 
@@ -28,12 +37,12 @@ export const ADMIN_PATHS = [
   '/logging',
 ];
 
-export function createAdminServer(source: AdminSource): Server {
-  return createServer((request, response) => {
+export function adminHandler(source: AdminSource): RequestListener {
+  return (request, response) => {
     serveAdmin(source, request, response).catch((error: unknown) => {
       sendJson(response, 500, { error: error instanceof Error ? error.message : String(error) });
     });
-  });
+  };
 }
 
 async function serveAdmin(
@@ -92,60 +101,50 @@ async function serveAdmin(
   }
 }
 
-export function createMetricsServer(metrics: ZtunnelMetrics): Server {
-  return createServer((request, response) => {
-    if (request.url !== '/metrics' && request.url !== '/stats/prometheus') {
-      response.writeHead(404).end('try /metrics\n');
-      return;
+/** What the endpoints read: the admin views, the metrics registry and readiness. */
+export interface EndpointSource extends AdminSource {
+  metrics: Pick<ZtunnelMetrics, 'registry'>;
+  readiness(): Readiness;
+}
+
+/** Where each endpoint listens; an endpoint without an address is not served. */
+export interface EndpointAddresses {
+  admin?: HostPort | undefined;
+  /** The admin API again on a unix socket (what `ambit ztunnel-config` reads), exclusive and 0600. */
+  adminSocket?: string | undefined;
+  metrics?: HostPort | undefined;
+  readiness?: HostPort | undefined;
+}
+
+/** Serves the admin API, `/metrics` (also Istio's `/stats/prometheus`) and `/healthz/ready`. */
+export async function serveEndpoints(source: EndpointSource, at: EndpointAddresses): Promise<HttpEndpoint[]> {
+  const endpoints: HttpEndpoint[] = [];
+  try {
+    if (at.admin) endpoints.push(await serveHttp(adminHandler(source), at.admin));
+    if (at.adminSocket) {
+      endpoints.push(
+        await serveHttp(
+          adminHandler(source),
+          { path: at.adminSocket },
+          {
+            directoryMode: 0o700,
+            inUse: (path) => new AmbitError('CONFLICT', `another ztunnel serves ${path}`),
+          },
+        ),
+      );
     }
-    metrics.render().then(
-      (body) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
-      (error: unknown) =>
-        response.writeHead(500).end(`${error instanceof Error ? error.message : String(error)}\n`),
-    );
-  });
-}
-
-export function createReadinessServer(
-  readiness: () => { ready: boolean; reason?: string | undefined },
-): Server {
-  return createServer((request, response) => {
-    if (request.url !== '/healthz/ready') {
-      response.writeHead(404).end();
-      return;
-    }
-    const state = readiness();
-    response
-      .writeHead(state.ready ? 200 : 503, { 'content-type': 'text/plain' })
-      .end(state.ready ? 'ready\n' : `not ready: ${state.reason}\n`);
-  });
-}
-
-export function listenTcp(server: Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-/** Listens on a unix socket readable by its owner only (replacing a stale socket file of a previous run). */
-export async function listenUnix(server: Server, path: string): Promise<void> {
-  await rm(path, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  await chmod(path, 0o600);
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  response
-    .writeHead(status, { 'content-type': 'application/json' })
-    .end(`${JSON.stringify(body, null, 2)}\n`);
+    const metrics = metricsHandler(source.metrics.registry, ['/metrics', '/stats/prometheus']);
+    if (at.metrics) endpoints.push(await serveHttp(metrics, at.metrics));
+    if (at.readiness)
+      endpoints.push(
+        await serveHttp(
+          readinessHandler(() => source.readiness()),
+          at.readiness,
+        ),
+      );
+  } catch (error) {
+    await Promise.all(endpoints.map((endpoint) => endpoint.close()));
+    throw error;
+  }
+  return endpoints;
 }

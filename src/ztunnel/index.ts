@@ -1,30 +1,9 @@
 /**
- * The ztunnel's public surface, for the process wiring (`ambit ztunnel`) and the local cluster: build a
- * `Ztunnel` from a certificate provider and an original-destination lookup, feed it snapshots from the
- * discovery stream, hand it pods (with sockets opened inside their network namespace) as the capture layer
- * enrolls them, and serve its admin, metrics and readiness endpoints.
+ * The ztunnel's public surface: what other parts (the CLI, the local cluster) may use of it; Biome refuses
+ * their imports of anything else under `src/ztunnel`. `ZtunnelApp` is the process (composition and
+ * shutdown order); the admin client and tables are what `ambit ztunnel-config` reads and prints.
  */
-
-export type { CertificateProvider, WorkloadCertificate } from '../core/tls/certificates.ts';
-export {
-  type AdminSource,
-  createAdminServer,
-  createMetricsServer,
-  createReadinessServer,
-  listenTcp,
-  listenUnix,
-} from './admin.ts';
 export { adminGet, adminSocketPath, nodesWithAdminSockets } from './admin-client.ts';
-export { DEFAULT_TIMEOUTS, type TimeoutSettings, ZTUNNEL_SOCKET_MARK } from './config.ts';
-export { type DnsForwarder, UdpDnsForwarder } from './dns/forwarder.ts';
-export { ZtunnelMetrics } from './metrics.ts';
-export type { PodContext } from './proxy/context.ts';
-export {
-  type Datagram,
-  type DatagramEndpoint,
-  LoopbackPodSockets,
-  type OriginalDestination,
-  type PodSockets,
-  type TcpConnectOptions,
-} from './proxy/sockets.ts';
-export { Ztunnel, type ZtunnelOptions } from './ztunnel.ts';
+export { type NodeAgent, ZtunnelApp, type ZtunnelAppOptions } from './app.ts';
+export { CONFIG_KINDS, type ConfigKind, type ConfigView, renderConfigTable } from './config-tables.ts';
+export { ZTUNNEL_NODE_FLAGS } from './settings.ts';

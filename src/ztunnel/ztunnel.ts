@@ -12,6 +12,7 @@ import { DEFAULT_TRUST_DOMAIN } from '../core/identity.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import type { NodeSnapshot } from '../core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../core/ports.ts';
+import { type DrainResult, totalDrained } from '../core/server/drain.ts';
 import { type CertificateProvider, describeCertificate } from '../core/tls/certificates.ts';
 import { SecureContextCache } from '../core/tls/contexts.ts';
 import {
@@ -24,15 +25,17 @@ import {
   type WorkloadRow,
   workloadRows,
 } from './admin-views.ts';
-import { DEFAULT_TIMEOUTS, type TimeoutSettings } from './config.ts';
 import type { DnsForwarder } from './dns/forwarder.ts';
 import { DnsServer } from './dns/server.ts';
 import { LogLimiter } from './log-limit.ts';
 import { ZtunnelMetrics } from './metrics.ts';
+import { logConnections } from './proxy/access-log.ts';
+import { countConnections } from './proxy/connection-metrics.ts';
 import { ConnectionTracker } from './proxy/connections.ts';
 import type { PodContext, ProxyContext } from './proxy/context.ts';
 import { PodProxy } from './proxy/pod-proxy.ts';
 import type { OriginalDestination } from './proxy/sockets.ts';
+import { DEFAULT_TIMEOUTS, type TimeoutSettings } from './settings.ts';
 import { StateStore } from './state/store.ts';
 
 export interface ZtunnelOptions {
@@ -73,6 +76,9 @@ export class Ztunnel {
   readonly #trustDomains: ReadonlySet<string>;
   readonly #log: Logger;
   readonly #refusals: LogLimiter;
+  #draining = false;
+  /** The metrics' and the access log's subscriptions to the tracker. */
+  readonly #unobserve: (() => void)[];
 
   constructor(options: ZtunnelOptions) {
     this.node = options.node;
@@ -81,7 +87,9 @@ export class Ztunnel {
     this.#refusals = new LogLimiter(this.#log.child('hbone'));
     this.metrics = options.metrics ?? new ZtunnelMetrics();
     const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-    this.tracker = new ConnectionTracker(this.metrics, this.#log.child('access'), timeouts.idleMs);
+    this.tracker = new ConnectionTracker(timeouts.idleMs);
+    const counting = countConnections(this.tracker, this.metrics);
+    this.#unobserve = [counting.unsubscribe, logConnections(this.tracker, this.#log.child('access'))];
     this.#trustDomains = new Set(options.trustDomains ?? [DEFAULT_TRUST_DOMAIN]);
     this.#contexts = new SecureContextCache(options.certificates);
     this.pool = new HbonePool({
@@ -124,7 +132,7 @@ export class Ztunnel {
             .filter((c) => c.kind === 'leaf')
             .map((c) => [c.identity, c.expiresInSeconds]),
         ),
-      flushBytes: () => this.tracker.flushBytes(),
+      flushBytes: () => counting.flushBytes(),
     });
   }
 
@@ -197,6 +205,7 @@ export class Ztunnel {
 
   /** Ready when a snapshot was accepted and every served pod known to it receives HBONE. */
   readiness(): { ready: boolean; reason?: string } {
+    if (this.#draining) return { ready: false, reason: 'draining' };
     if (!this.state.hasSnapshot) return { ready: false, reason: 'no configuration received yet' };
     const waiting = [...this.#pods.entries()]
       .filter(([uid, served]) => this.state.workloadByUid(uid) !== undefined && !served.proxy.hboneReady)
@@ -263,11 +272,26 @@ export class Ztunnel {
     return { connections: this.tracker.list(), pool: this.pool.connections() };
   }
 
+  /**
+   * Graceful shutdown of the data path: every pod stops accepting, HBONE peers get GOAWAY, live connections
+   * run on for up to `deadlineMs` and are reset after it. Readiness reports the drain from its start. Pods
+   * stay served (their DNS too) until `close`.
+   */
+  async drain(deadlineMs: number): Promise<DrainResult> {
+    this.#draining = true;
+    const result = totalDrained(
+      await Promise.all([...this.#pods.values()].map((served) => served.proxy.drain(deadlineMs))),
+    );
+    this.#log.info('drained', { ...result, deadlineMs });
+    return result;
+  }
+
   /** Stops every pod's listeners and closes the pool. */
   async close(): Promise<void> {
     await Promise.all(this.podUids.map((uid) => this.removePod(uid)));
     this.tracker.cancelAll('ztunnel shutting down');
     this.tracker.stop();
+    for (const unsubscribe of this.#unobserve) unsubscribe();
     this.pool.close();
     this.#contexts.close();
   }

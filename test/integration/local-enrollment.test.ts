@@ -395,7 +395,14 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
     });
 
     it('does not start the pod, and says why in status', async () => {
-      const report = await status();
+      // The gate's first refusal is recorded a moment after `up` returns on a loaded machine.
+      const report = await eventually(
+        async () => {
+          const current = await status();
+          return blockedOf(current).mesh?.state === 'error' && current;
+        },
+        { what: 'the blocked pod to report its enrollment error' },
+      );
       const blocked = blockedOf(report);
       expect(blocked).toMatchObject({ state: 'waiting', status: 'Pending' });
       expect(blocked.pid).toBeUndefined();

@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EnrolledPod } from '../../src/core/capture-handler.ts';
 import { Netns } from '../../src/core/sys/netns-socket.ts';
-import { ZTUNNEL_SOCKET_MARK } from '../../src/ztunnel/config.ts';
 import { ZtunnelCaptureHandler } from '../../src/ztunnel/inpod/capture-handler.ts';
+import { ZTUNNEL_SOCKET_MARK } from '../../src/ztunnel/settings.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
 import { quietLogs } from '../support/logging.ts';
 import { snapshot, workload } from '../support/mesh-fixtures.ts';

@@ -7,7 +7,7 @@
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { type Server, connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -17,15 +17,11 @@ import { HbonePool } from '../../src/core/hbone/pool.ts';
 import { HboneServer, respond } from '../../src/core/hbone/server.ts';
 import { DEFAULT_HBONE_TIMEOUTS, DEFAULT_POOL } from '../../src/core/hbone/settings.ts';
 import type { NodeSnapshot, Workload } from '../../src/core/model/index.ts';
+import { splitHostPort } from '../../src/core/net/host-port.ts';
 import { splice } from '../../src/core/net/splice.ts';
+import type { HttpEndpoint } from '../../src/core/server/http.ts';
 import { SecureContextCache } from '../../src/core/tls/contexts.ts';
-import {
-  createAdminServer,
-  createMetricsServer,
-  createReadinessServer,
-  listenTcp,
-  listenUnix,
-} from '../../src/ztunnel/admin.ts';
+import { serveEndpoints } from '../../src/ztunnel/admin.ts';
 import { UdpDnsForwarder } from '../../src/ztunnel/dns/forwarder.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
 import { ambit } from '../support/cli.ts';
@@ -82,7 +78,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
   const client = () => base.workloads.find((w) => w.name === 'client')!;
   const server = () => base.workloads.find((w) => w.name === 'server')!;
   let stateDir: string;
-  const servers: Server[] = [];
+  const endpoints: HttpEndpoint[] = [];
 
   beforeAll(async () => {
     quietLogs();
@@ -200,7 +196,7 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
   afterAll(async () => {
     waypointPool?.close();
     await waypoint?.close();
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    await Promise.all(endpoints.map((endpoint) => endpoint.close()));
     await h?.close();
     rmSync(stateDir, { recursive: true, force: true });
   });
@@ -360,15 +356,15 @@ describe('ztunnel services: waypoint, DNS, admin, rotation', () => {
 
     beforeAll(async () => {
       socketPath = join(stateDir, 'ztunnel-admin.sock');
-      const admin = createAdminServer(za);
-      await listenUnix(admin, socketPath);
-      const metrics = createMetricsServer(za.metrics);
-      await listenTcp(metrics, '127.0.0.1', 0);
-      metricsPort = (metrics.address() as { port: number }).port;
-      const ready = createReadinessServer(() => za.readiness());
-      await listenTcp(ready, '127.0.0.1', 0);
-      readyPort = (ready.address() as { port: number }).port;
-      servers.push(admin, metrics, ready);
+      const served = await serveEndpoints(za, {
+        adminSocket: socketPath,
+        metrics: { host: '127.0.0.1', port: 0 },
+        readiness: { host: '127.0.0.1', port: 0 },
+      });
+      endpoints.push(...served);
+      const [, metrics, ready] = served;
+      metricsPort = splitHostPort(metrics!.address)!.port;
+      readyPort = splitHostPort(ready!.address)!.port;
     });
 
     it('lists workloads, services and policies', async () => {

@@ -446,6 +446,42 @@ describe('references across resources (warnings)', () => {
     );
     expect(warnings.every((warning) => warning.startsWith('warning: '))).toBe(true);
   });
+
+  it("reports what a waypoint's route table cannot carry over, once, on the object concerned", () => {
+    const check = (text: string) =>
+      analyzeResources(
+        parseFiles([{ name: 'w.yaml', content: text }], CONTROL_KINDS).resources,
+        'cluster.local',
+      ).map(formatIssue);
+    const warnings = check(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: wp, namespace: shop}
+spec: {gatewayClassName: istio-waypoint, listeners: [{name: mesh, port: 15008, protocol: HBONE}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: cart, namespace: shop, labels: {istio.io/use-waypoint: wp}}
+spec: {selector: {app: cart}, ports: [{name: http, port: 80}, {name: http-alt, port: 8080}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: cart, namespace: shop}
+spec: {hosts: [cart], http: [{delegate: {name: nope}}]}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ext, namespace: shop}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: wp}]
+  action: CUSTOM
+  provider: {name: opa}
+  rules: [{}]
+`);
+    expect(warnings).toEqual([
+      'warning: w.yaml: document 3 (VirtualService shop/cart): spec.http[0].delegate: delegate VirtualService shop/nope does not exist (or has hosts): the rule is skipped',
+      'warning: w.yaml: document 4 (AuthorizationPolicy shop/ext): spec.action: CUSTOM (external authorization) is not supported by Ambit: the waypoint denies the requests its rules match instead of asking the provider',
+    ]);
+  });
 });
 
 describe('kind names', () => {

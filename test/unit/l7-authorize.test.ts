@@ -4,7 +4,7 @@
  * without port, methods, paths with Istio templates, ports, `not*`, `when` keys).
  */
 import { describe, expect, it } from 'vitest';
-import { authorizeRequest, matcherMatches, type RequestAttributes } from '../../src/core/l7/authorize.ts';
+import { authorizeRequest, type RequestAttributes } from '../../src/core/l7/authorize.ts';
 import type {
   L7AuthorizationPolicy,
   L7Condition,
@@ -13,6 +13,7 @@ import type {
   L7Source,
   PolicyMatcher,
 } from '../../src/core/l7/types.ts';
+import { policyMatcherMatches } from '../../src/core/policy/string-match.ts';
 
 const SERVICE = 'reviews.shop.svc.cluster.local';
 
@@ -369,6 +370,6 @@ describe('Istio path templates', () => {
     [['{*}', 'healthz'], '/svc/healthz', true],
     [['{*}', 'healthz'], 'svc/healthz', false],
   ])('%j on %s: %s', (segments, path, expected) =>
-    expect(matcherMatches({ kind: 'template', segments }, path)).toBe(expected),
+    expect(policyMatcherMatches({ kind: 'template', segments }, path)).toBe(expected),
   );
 });

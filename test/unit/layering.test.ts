@@ -65,6 +65,9 @@ describe('layering (biome.json noRestrictedImports)', () => {
     ['src/control/model/a.ts', '../../cli/main.ts', true],
     ['src/control/a.ts', '../core/policy/scope.ts', false],
     ['src/cli/a.ts', '../ztunnel/index.ts', false],
+    ['src/cli/commands/a.ts', '../../ztunnel/app.ts', true],
+    ['src/local/mesh/a.ts', '../../ztunnel/index.ts', false],
+    ['src/local/mesh/a.ts', '../../ztunnel/settings.ts', true],
   ])('%s importing %s is refused: %s', (importer, specifier, refused) => {
     const findings = restrictedImports(importer, specifier);
     expect(findings.length > 0).toBe(refused);

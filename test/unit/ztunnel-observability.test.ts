@@ -1,9 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Failure } from '../../src/core/failure.ts';
+import type { Logger } from '../../src/core/log.ts';
 import type { CertificateRow, ServiceRow, WorkloadRow } from '../../src/ztunnel/admin-views.ts';
 import { duration, formatTable, renderConfigTable } from '../../src/ztunnel/config-tables.ts';
 import { LogLimiter } from '../../src/ztunnel/log-limit.ts';
 import { TRAFFIC_LABELS, trafficLabels, ZtunnelMetrics } from '../../src/ztunnel/metrics.ts';
+import { logConnections } from '../../src/ztunnel/proxy/access-log.ts';
+import { countConnections } from '../../src/ztunnel/proxy/connection-metrics.ts';
 import { ConnectionTracker } from '../../src/ztunnel/proxy/connections.ts';
 import { recordingLogger, silentLogger } from '../support/logging.ts';
 import { service, workload } from '../support/mesh-fixtures.ts';
@@ -80,16 +83,29 @@ const openOutbound = (tracker: ConnectionTracker) =>
     },
   });
 
+/** A tracker with the ztunnel's two subscribers: the TCP metrics and the access log. */
+function observedTracker(metrics: ZtunnelMetrics, log: Logger, idleMs = 0) {
+  const tracker = new ConnectionTracker(idleMs);
+  const counting = countConnections(tracker, metrics);
+  const unlog = logConnections(tracker, log);
+  onTestFinished(() => {
+    counting.unsubscribe();
+    unlog();
+    tracker.stop();
+  });
+  return { tracker, counting };
+}
+
 describe('connection tracker', () => {
   it('counts opens and closes, and adds bytes incrementally without double counting', async () => {
     const metrics = new ZtunnelMetrics();
-    const tracker = new ConnectionTracker(metrics, silentLogger);
+    const { tracker, counting } = observedTracker(metrics, silentLogger);
     const connection = openOutbound(tracker);
     connection.counters.upstream += 100;
     connection.counters.downstream += 40;
     expect(await sumOf(metrics.receivedBytes)).toBe(0);
-    tracker.flushBytes();
-    tracker.flushBytes();
+    counting.flushBytes();
+    counting.flushBytes();
     expect(await sumOf(metrics.receivedBytes)).toBe(100);
     expect(await sumOf(metrics.sentBytes)).toBe(40);
     connection.counters.upstream += 5;
@@ -117,7 +133,7 @@ describe('connection tracker', () => {
     async (_what, failure, error, flags, result) => {
       const metrics = new ZtunnelMetrics();
       const { log, lines } = recordingLogger();
-      const tracker = new ConnectionTracker(metrics, log);
+      const { tracker } = observedTracker(metrics, log);
       const connection = openOutbound(tracker);
       tracker.close(connection, failure, error);
       expect(await sumOf(metrics.tcpClosed, { response_flags: flags })).toBe(1);
@@ -128,8 +144,27 @@ describe('connection tracker', () => {
     },
   );
 
+  it("hands each subscriber its own tracker's events only", async () => {
+    const metricsA = new ZtunnelMetrics();
+    const metricsB = new ZtunnelMetrics();
+    const a = observedTracker(metricsA, silentLogger);
+    observedTracker(metricsB, silentLogger);
+    a.tracker.close(openOutbound(a.tracker), undefined);
+    expect(await sumOf(metricsA.tcpClosed)).toBe(1);
+    expect(await sumOf(metricsB.tcpOpened)).toBe(0);
+  });
+
+  it('publishes nothing once its subscribers are gone', async () => {
+    const metrics = new ZtunnelMetrics();
+    const tracker = new ConnectionTracker();
+    const counting = countConnections(tracker, metrics);
+    counting.unsubscribe();
+    tracker.close(openOutbound(tracker), undefined);
+    expect(await sumOf(metrics.tcpOpened)).toBe(0);
+  });
+
   it('cancels only connections that moved no byte for the idle period', () => {
-    const tracker = new ConnectionTracker(new ZtunnelMetrics(), silentLogger, 1000);
+    const tracker = new ConnectionTracker(1000);
     tracker.stop();
     const open = () =>
       tracker.open({

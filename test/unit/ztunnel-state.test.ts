@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { AmbitError } from '../../src/core/errors.ts';
 import { splitHostPort } from '../../src/core/net/host-port.ts';
 import { canonicalIp, cidrContains, parseCidr, parseIp } from '../../src/core/net/ip.ts';
+import { chooseOutbound } from '../../src/ztunnel/state/destination.ts';
 import { resolveMtlsMode } from '../../src/ztunnel/state/peer-auth.ts';
-import { routeOutbound } from '../../src/ztunnel/state/route.ts';
 import { StateStore } from '../../src/ztunnel/state/store.ts';
 import { peerAuth, policy, rule, service, snapshot, source, workload } from '../support/mesh-fixtures.ts';
 
@@ -197,7 +197,7 @@ describe('StateStore', () => {
   });
 
   it('routes a VIP to an endpoint over HBONE with the endpoint identity and ip:targetPort authority', () => {
-    const route = routeOutbound(store(), '10.96.0.20', 80);
+    const route = chooseOutbound(store(), '10.96.0.20', 80);
     expect(route).toMatchObject({
       kind: 'hbone',
       peerIp: '10.244.1.11',
@@ -211,21 +211,21 @@ describe('StateStore', () => {
 
   it('routes a meshed pod IP directly, a non-meshed one around the mesh, an unknown one around the mesh', () => {
     const s = store();
-    expect(routeOutbound(s, '10.244.1.12', 8080)).toMatchObject({
+    expect(chooseOutbound(s, '10.244.1.12', 8080)).toMatchObject({
       kind: 'hbone',
       authority: '10.244.1.12:8080',
     });
-    expect(routeOutbound(s, '10.244.1.50', 8080)).toMatchObject({
+    expect(chooseOutbound(s, '10.244.1.50', 8080)).toMatchObject({
       kind: 'passthrough',
       ip: '10.244.1.50',
       port: 8080,
     });
-    expect(routeOutbound(s, '10.96.0.50', 80)).toMatchObject({
+    expect(chooseOutbound(s, '10.96.0.50', 80)).toMatchObject({
       kind: 'passthrough',
       ip: '10.244.1.50',
       port: 8080,
     });
-    expect(routeOutbound(s, '192.0.2.1', 443)).toMatchObject({
+    expect(chooseOutbound(s, '192.0.2.1', 443)).toMatchObject({
       kind: 'passthrough',
       ip: '192.0.2.1',
       port: 443,
@@ -233,7 +233,7 @@ describe('StateStore', () => {
   });
 
   it('routes a service with a waypoint to the waypoint, keeping the VIP:port as authority', () => {
-    const route = routeOutbound(store(), '10.96.0.30', 80);
+    const route = chooseOutbound(store(), '10.96.0.30', 80);
     expect(route).toMatchObject({
       kind: 'hbone',
       peerIp: '10.244.2.5',
@@ -245,8 +245,11 @@ describe('StateStore', () => {
 
   it('refuses a VIP without that port or without ready endpoints', () => {
     const s = store();
-    expect(routeOutbound(s, '10.96.0.20', 81)).toMatchObject({ kind: 'reject', reason: 'no-service-port' });
-    expect(routeOutbound(s, '10.96.0.40', 80)).toMatchObject({ kind: 'reject', reason: 'no-ready-endpoint' });
+    expect(chooseOutbound(s, '10.96.0.20', 81)).toMatchObject({ kind: 'reject', reason: 'no-service-port' });
+    expect(chooseOutbound(s, '10.96.0.40', 80)).toMatchObject({
+      kind: 'reject',
+      reason: 'no-ready-endpoint',
+    });
   });
 
   it('refuses a malformed snapshot as a whole and keeps serving the previous one', () => {

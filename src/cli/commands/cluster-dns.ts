@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
-import { serveMetrics } from '../../core/metrics-server.ts';
+import { metricsHandler, serveHttp } from '../../core/server/http.ts';
 import { CLUSTER_DNS_METRICS_PORT, ClusterDnsServer, clusterDnsMetrics } from '../../local/dns/server.ts';
 import { buildZone } from '../../local/dns/zone.ts';
 import { watchClusterServices } from '../../local/services/watch.ts';
@@ -44,7 +44,9 @@ export async function run(argv: string[]): Promise<number> {
   await server.start();
   const metricsPort = portOption('metrics-port', values['metrics-port'] ?? String(CLUSTER_DNS_METRICS_PORT));
   const metricsServer =
-    metricsPort === 0 ? undefined : await serveMetrics(metrics.registry, '0.0.0.0', metricsPort);
+    metricsPort === 0
+      ? undefined
+      : await serveHttp(metricsHandler(metrics.registry), { host: '0.0.0.0', port: metricsPort });
   log.info('listening', { address: host, names: zone.names.size, metrics: metricsServer?.address });
   await stopSignal();
   watch.close();

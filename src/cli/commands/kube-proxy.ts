@@ -3,9 +3,9 @@
  * rules in the node's namespace, kept in step with the cluster's ready endpoints. Once the first rules are in
  * place it answers `GET /healthz` on 10256 (kube-proxy's health port), which is what makes it ready.
  */
-import { createServer } from 'node:http';
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
+import { readinessHandler, serveHttp } from '../../core/server/http.ts';
 import { KUBE_PROXY_HEALTH_PORT, KubeProxy } from '../../local/kube-proxy/proxy.ts';
 import { watchClusterServices } from '../../local/services/watch.ts';
 import { readClusterState, statePaths } from '../../local/state.ts';
@@ -30,13 +30,14 @@ export async function run(argv: string[]): Promise<number> {
   const watch = watchClusterServices(paths, log, (services) => void proxy.sync(services.services));
   void proxy.sync(watch.current().services);
   await proxy.applied;
-  const health = createServer((req, res) => {
-    res.writeHead(req.url === '/healthz' ? 200 : 404, { 'content-type': 'text/plain' }).end('ok\n');
-  });
-  await new Promise<void>((resolve) => health.listen(KUBE_PROXY_HEALTH_PORT, '127.0.0.1', resolve));
+  // Listening only once the first rules are in place: that is what makes the process ready.
+  const health = await serveHttp(
+    readinessHandler(() => ({ ready: true }), '/healthz'),
+    { host: '127.0.0.1', port: KUBE_PROXY_HEALTH_PORT },
+  );
   await stopSignal();
   watch.close();
   proxy.stop();
-  health.close();
+  await health.close();
   return 0;
 }

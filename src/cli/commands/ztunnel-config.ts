@@ -2,13 +2,15 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../../core/errors.ts';
-import { adminGet, adminSocketPath, nodesWithAdminSockets } from '../../ztunnel/admin-client.ts';
 import {
+  adminGet,
+  adminSocketPath,
   CONFIG_KINDS,
   type ConfigKind,
   type ConfigView,
+  nodesWithAdminSockets,
   renderConfigTable,
-} from '../../ztunnel/config-tables.ts';
+} from '../../ztunnel/index.ts';
 import { parseCommandArgs } from '../args.ts';
 
 const USAGE = `Usage: ambit ztunnel-config <${CONFIG_KINDS.join('|')}> [--node N] [--name <cluster>] [-o table|json]

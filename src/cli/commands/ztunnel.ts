@@ -6,35 +6,16 @@
  * metrics and readiness endpoints. The enrollment socket opens once a first snapshot was accepted, so no pod
  * is started before the ztunnel knows the mesh. Runs until SIGINT/SIGTERM.
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { Socket } from 'node:net';
-import { dirname } from 'node:path';
-import { GrpcCertificateSigner } from '../../core/certs/ca-client.ts';
-import { CertificateManager } from '../../core/certs/manager.ts';
-import { ztunnelDiscovery } from '../../core/discovery/client.ts';
+import { readFile } from 'node:fs/promises';
 import { AmbitError, errorMessage, UsageError } from '../../core/errors.ts';
-import type { ControlPlaneConnection } from '../../core/grpc/credentials.ts';
 import { createLogger } from '../../core/log.ts';
 import { type HostPort, splitHostPort } from '../../core/net/host-port.ts';
 import { readNodeToken } from '../../core/node-credentials.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
-import { originalDestination } from '../../core/sys/netns-socket.ts';
-import { ManagedCertificates } from '../../core/tls/managed-certificates.ts';
 import { CaptureAgent } from '../../redirect/agent.ts';
 import { EnrollmentServer } from '../../redirect/enroll/server.ts';
 import { parseBackendChoice } from '../../redirect/rules.ts';
-import {
-  createAdminServer,
-  createMetricsServer,
-  createReadinessServer,
-  listenTcp,
-  listenUnix,
-} from '../../ztunnel/admin.ts';
-import { UdpDnsForwarder } from '../../ztunnel/dns/forwarder.ts';
-import { ZtunnelCaptureHandler } from '../../ztunnel/inpod/capture-handler.ts';
-import { snapshotProblems } from '../../ztunnel/state/validate.ts';
-import { Ztunnel } from '../../ztunnel/ztunnel.ts';
+import { ZtunnelApp } from '../../ztunnel/index.ts';
 import { parseCommandArgs } from '../args.ts';
 
 const USAGE = `Usage: ambit ztunnel --node NODE --control HOST:PORT --token-file FILE --ca-root FILE
@@ -116,113 +97,30 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const log = createLogger('ztunnel', { node });
-  const connection: ControlPlaneConnection = {
-    address: control,
-    rootCertPem,
-    token: () => readNodeToken(tokenFile),
-  };
-  const signer = new GrpcCertificateSigner(connection);
-  const certificates = new ManagedCertificates(
-    new CertificateManager({ signer, log: log.child('certificates') }),
-  );
-  const dnsUpstream = values['dns-upstream'];
-  const ztunnel = new Ztunnel({
+  const app = new ZtunnelApp({
     node,
-    certificates,
-    originalDestination: originalDestinationOf,
-    dnsForwarder: dnsUpstream === undefined ? undefined : new UdpDnsForwarder(dnsUpstream),
+    control: { address: control, rootCertPem, token: () => readNodeToken(tokenFile) },
+    endpoints: {
+      admin,
+      adminSocket: values['admin-socket'],
+      metrics: { host: '0.0.0.0', port: metricsPort },
+      readiness: { host: '0.0.0.0', port: readinessPort },
+    },
+    startNodeAgent: async (handler) => {
+      const agent = new CaptureAgent({ handler, backend, log: log.child('capture') });
+      const enrollment = await EnrollmentServer.listen(enrollSocket, agent, log.child('enroll'));
+      log.info('serving enrollment', { socket: enrollSocket, backend: backend ?? 'auto' });
+      return { stopEnrolling: () => enrollment.close(), close: () => agent.close() };
+    },
+    dnsUpstream: values['dns-upstream'],
     log,
   });
-  const discovery = ztunnelDiscovery({
-    connection,
-    node,
-    validate: (snapshot) => {
-      const problems = snapshotProblems(snapshot);
-      if (problems.length > 0) throw new Error(problems.slice(0, 10).join('; '));
-    },
-    log: log.child('discovery'),
-  });
-  discovery.onSnapshot((snapshot) => {
-    certificates.setTrustBundle(snapshot.trustBundle);
-    ztunnel.applySnapshot(snapshot);
-  });
-  discovery.start();
-
-  const servers: Server[] = [];
-  const serve = async (server: Server, listen: (server: Server) => Promise<void>) => {
-    await listen(server);
-    servers.push(server);
-  };
-  const adminServer = createAdminServer(ztunnel);
-  let enrollment: EnrollmentServer | undefined;
-  let captureAgent: CaptureAgent | undefined;
-  const stop = async () => {
-    await enrollment?.close();
-    // The pods stay captured (their rules stay: fail closed); a restarted ztunnel gets them back.
-    await captureAgent?.close();
-    discovery.close();
-    await ztunnel.close();
-    certificates.close();
-    signer.close();
-    for (const server of servers) server.close();
-  };
   const stopping = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
-  try {
-    await serve(adminServer, (s) => listenTcp(s, admin.host, admin.port));
-    const adminSocket = values['admin-socket'];
-    if (adminSocket !== undefined) {
-      await mkdir(dirname(adminSocket), { recursive: true, mode: 0o700 });
-      // A unix socket and a TCP port cannot share a server: a second one serves the same admin API.
-      await serve(createAdminServer(ztunnel), (s) => listenUnix(s, adminSocket));
-    }
-    await serve(createMetricsServer(ztunnel.metrics), (s) => listenTcp(s, '0.0.0.0', metricsPort));
-    await serve(
-      createReadinessServer(() => ztunnel.readiness()),
-      (s) => listenTcp(s, '0.0.0.0', readinessPort),
-    );
-    log.info('waiting for the first configuration', { control });
-    const first = await Promise.race([waitForSnapshot(discovery), stopping.then(() => undefined)]);
-    if (first === undefined) {
-      await stop();
-      return 0;
-    }
-    captureAgent = new CaptureAgent({
-      handler: new ZtunnelCaptureHandler(ztunnel, { log: log.child('inpod') }),
-      backend,
-      log: log.child('capture'),
-    });
-    enrollment = await EnrollmentServer.listen(enrollSocket, captureAgent, log.child('enroll'));
-    log.info('serving enrollment', { socket: enrollSocket, backend: backend ?? 'auto' });
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  await stopping;
+  if (await app.start(stopping)) await stopping;
   log.info('stopping');
-  await stop();
+  await app.stop();
   return 0;
-}
-
-/** Resolves with the first accepted snapshot, however long the control plane takes (it logs its retries). */
-async function waitForSnapshot(discovery: ReturnType<typeof ztunnelDiscovery>) {
-  for (;;) {
-    try {
-      return await discovery.ready(60_000);
-    } catch {
-      // Still nothing: keep waiting; the discovery client reconnects with backoff.
-    }
-  }
-}
-
-/** SO_ORIGINAL_DST of a captured connection; undefined when it was not redirected. */
-function originalDestinationOf(socket: Socket) {
-  try {
-    const original = originalDestination(socket);
-    return { ip: original.address, port: original.port };
-  } catch {
-    return undefined;
-  }
 }

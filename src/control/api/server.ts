@@ -3,9 +3,7 @@
  * config): JSON over HTTP, routes in `core/control-api/types.ts`. One bad request gets an error response,
  * never takes the process down.
  */
-import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
 import { ConfigError } from '../../core/config/issues.ts';
 import type {
   ApiErrorBody,
@@ -18,6 +16,7 @@ import type {
 } from '../../core/control-api/types.ts';
 import { AmbitError, asAmbitError, wireError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import { claimUnixSocket, listenUnixSocket, type UnixSocketOptions } from '../../core/server/unix-socket.ts';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
@@ -122,30 +121,25 @@ function errorBody(error: unknown): { status: number; body: ApiErrorBody } {
   return { status, body: { error: { ...wireError(error), ...issues } } };
 }
 
+/** What a second control plane on the same state directory is told. */
+const SOCKET_TAKEN: UnixSocketOptions = {
+  inUse: (socket) =>
+    new AmbitError(
+      'CONFLICT',
+      `a control plane already serves ${socket}: stop it, or use another --state-dir`,
+    ),
+};
+
 /**
  * Fails if another process answers on `socket` (another control plane on the same state dir); removes a stale
  * socket file left by a crash. Called before anything else is started.
  */
-export async function claimSocket(socket: string): Promise<void> {
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = connect(socket);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
-  if (alive)
-    throw new AmbitError(
-      'CONFLICT',
-      `a control plane already serves ${socket}: stop it, or use another --state-dir`,
-    );
-  rmSync(socket, { force: true });
+export function claimSocket(socket: string): Promise<void> {
+  return claimUnixSocket(socket, SOCKET_TAKEN);
 }
 
-/** Serves the API on `socket`, which `claimSocket` has checked. */
+/** Serves the API on `socket` (claimed again, then 0600). */
 export async function serveApi(socket: string, handlers: ApiHandlers, log: Logger): Promise<Server> {
-  rmSync(socket, { force: true });
   const server = createServer((req, res) => {
     route(handlers, req).then(
       (body) => send(res, 200, body),
@@ -157,13 +151,6 @@ export async function serveApi(socket: string, handlers: ApiHandlers, log: Logge
       },
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socket, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  chmodSync(socket, 0o600);
+  await listenUnixSocket(server, socket, SOCKET_TAKEN);
   return server;
 }

@@ -26,8 +26,10 @@ import {
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { toL4Policy } from '../model/authorization.ts';
 import { resolveHost } from '../model/hosts.ts';
+import { buildMesh } from '../model/mesh.ts';
 import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
 import { serviceHostname } from '../model/services.ts';
+import { waypointRouteTable } from '../model/views.ts';
 
 /** The HBONE port every waypoint listens on. */
 const WAYPOINT_PORT = ZTUNNEL_PORTS.hbone;
@@ -197,7 +199,33 @@ export function analyzeResources(resources: readonly Resource[], trustDomain: st
       );
     }
   }
+  issues.push(...routeTableWarnings(resources, trustDomain));
   return issues;
+}
+
+/**
+ * What each waypoint's route table compiler could not carry over as written (a missing delegate, CUSTOM
+ * policies, JWT attributes, consumer routes), on the object it concerns. Endpoints do not matter here, so
+ * the mesh is built without pods.
+ */
+function routeTableWarnings(resources: readonly Resource[], trustDomain: string): ConfigIssue[] {
+  const mesh = buildMesh({ resources, pods: [], trustDomain, trustBundle: [] });
+  const notes = mesh.gateways
+    .filter((gateway) => gateway.spec.gatewayClassName === WAYPOINT_GATEWAY_CLASS)
+    .flatMap((gateway) => waypointRouteTable(mesh, gateway).notes);
+  const seen = new Set<string>();
+  return notes.flatMap((note) => {
+    const key = JSON.stringify(note);
+    const resource = resources.find(
+      (candidate) =>
+        candidate.kind === note.kind &&
+        candidate.metadata.name === note.name &&
+        (candidate.metadata.namespace ?? 'default') === note.namespace,
+    );
+    if (seen.has(key) || !resource) return [];
+    seen.add(key);
+    return [warning(resource, note.path, note.message)];
+  });
 }
 
 /** Hosts that name a Service of this cluster (others may be external and are not checked). */

@@ -9,7 +9,7 @@
 import { hostname } from 'node:os';
 import { Client, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { type BackoffPolicy, backoffDelay } from '../backoff.ts';
-import { AmbitError, errorMessage } from '../errors.ts';
+import { errorMessage } from '../errors.ts';
 import {
   type ControlPlaneConnection,
   controlPlaneChannelOptions,
@@ -23,6 +23,7 @@ import {
 import { routeTableProblems } from '../l7/validate.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { NodeSnapshot, WaypointRef, WaypointSnapshot } from '../model/index.ts';
+import { refuseIfProblems } from './refusal.ts';
 import {
   type AnySnapshot,
   assembleSnapshot,
@@ -270,12 +271,7 @@ export function waypointDiscovery(
     ...options,
     subscription: { kind: 'waypoint', node: options.node, waypoint: options.waypoint },
     validate: (snapshot) => {
-      const problems = routeTableProblems(snapshot);
-      if (problems.length > 0) {
-        const shown = problems.slice(0, 10).join('; ');
-        const more = problems.length > 10 ? `; and ${problems.length - 10} more` : '';
-        throw new AmbitError('SNAPSHOT_INVALID', `route table refused: ${shown}${more}`);
-      }
+      refuseIfProblems('route table', routeTableProblems(snapshot));
       options.validate?.(snapshot);
     },
   });

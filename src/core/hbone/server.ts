@@ -18,6 +18,8 @@ import type { TLSSocket } from 'node:tls';
 import { errorMessage } from '../errors.ts';
 import { splitHostPort } from '../net/host-port.ts';
 import { plainAddress } from '../net/ip.ts';
+import { type DrainResult, drainSessions } from '../server/drain.ts';
+import { closeServer } from '../server/listen.ts';
 import type { WorkloadCertificate } from '../tls/certificates.ts';
 import { hboneServerOptions } from '../tls/contexts.ts';
 import { peerIdentity } from '../tls/spiffe.ts';
@@ -46,7 +48,7 @@ export interface HboneServerOptions {
   certificate: WorkloadCertificate;
   trustBundle: readonly string[];
   trustDomains: ReadonlySet<string>;
-  timeouts: Pick<HboneTimeouts, 'handshakeMs' | 'idleMs'>;
+  timeouts: Pick<HboneTimeouts, 'handshakeMs' | 'idleMs' | 'drainMs'>;
   windows: Pick<PoolSettings, 'streamWindowBytes' | 'connectionWindowBytes'>;
   /** Called for every well-formed CONNECT from an authenticated peer; must answer with `respond`. */
   onConnect(request: HboneRequest): void;
@@ -68,8 +70,11 @@ export class HboneServer {
   readonly server: Http2SecureServer;
   readonly #options: HboneServerOptions;
   readonly #peers = new WeakMap<ServerHttp2Session, PeerState>();
-  /** Every TCP connection, from accept on: closing the server tears them down (HTTP/2 would linger). */
+  /** Every TCP connection, from accept on: what the drain leaves is torn down (HTTP/2 would linger). */
   readonly #sockets = new Set<Socket>();
+  /** Authenticated HTTP/2 sessions: what the drain sends GOAWAY to. */
+  readonly #sessions = new Set<ServerHttp2Session>();
+  #draining = false;
 
   constructor(options: HboneServerOptions) {
     this.#options = options;
@@ -117,15 +122,27 @@ export class HboneServer {
     return this.#sockets.size;
   }
 
+  /** Authenticated sessions open now. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
   /**
-   * Stops accepting and tears every connection down at once: their tunnels are reset, not drained (a
-   * graceful HTTP/2 close would let them run on after the pod is gone).
+   * Drains: stops accepting, sends every session GOAWAY so that its open tunnels run to their end but no new
+   * one starts, and resets what is still open after `deadlineMs` (default: the drain timeout). A deadline of
+   * 0 resets every tunnel at once (the pod is gone: nothing may run on for it).
    */
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      for (const socket of this.#sockets) socket.destroy();
-    });
+  async close(deadlineMs = this.#options.timeouts.drainMs): Promise<DrainResult> {
+    this.#draining = true;
+    // Stops accepting now; settles once every connection is gone (the port is free again then).
+    const closed = closeServer(this.server);
+    const result =
+      deadlineMs > 0
+        ? await drainSessions(this.#sessions, deadlineMs)
+        : { finished: 0, cut: this.#sessions.size };
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+    return result;
   }
 
   #onSession(session: ServerHttp2Session): void {
@@ -140,6 +157,13 @@ export class HboneServer {
       session.destroy();
       return;
     }
+    if (this.#draining) {
+      // A handshake that finished after the drain began: no new tunnels, the peer's pool goes elsewhere.
+      session.close();
+      return;
+    }
+    this.#sessions.add(session);
+    session.once('close', () => this.#sessions.delete(session));
     const peer: PeerState = { identity: identity.identity, streams: 0, idleTimer: undefined };
     this.#peers.set(session, peer);
     session.once('connect', () => {

@@ -9,6 +9,8 @@ export interface HboneTimeouts {
   tcpConnectMs: number;
   /** A proxied connection with no bytes either way for this long is closed. */
   idleMs: number;
+  /** On shutdown, how long live tunnels may run on after GOAWAY before they are cut (Istio: 5 s). */
+  drainMs: number;
 }
 
 export interface PoolSettings {
@@ -26,6 +28,7 @@ export const DEFAULT_HBONE_TIMEOUTS: HboneTimeouts = {
   connectResponseMs: 10_000,
   tcpConnectMs: 10_000,
   idleMs: 60 * 60_000,
+  drainMs: 5_000,
 };
 
 export const DEFAULT_POOL: PoolSettings = {

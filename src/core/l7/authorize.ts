@@ -10,8 +10,9 @@
  * - A set field must match; a `not*` field must not. An attribute the request lacks (the principal of a
  *   plaintext peer, an absent header) matches no positive field and is excluded by no negative field.
  */
-import { BlockList, isIPv4 } from 'node:net';
 import { parseSpiffeUri } from '../identity.ts';
+import { type CidrBlock, cidrContains, parseCidr, parseIp } from '../net/ip.ts';
+import { policyMatcherMatches } from '../policy/string-match.ts';
 import type {
   L7AuthorizationPolicy,
   L7Condition,
@@ -141,8 +142,8 @@ function field<T>(
 function sourceMatches(source: L7Source, subject: Subject): boolean {
   const { request } = subject;
   return (
-    field(source.principals, source.notPrincipals, subject.principal, matcherMatches) &&
-    field(source.namespaces, source.notNamespaces, subject.namespace, matcherMatches) &&
+    field(source.principals, source.notPrincipals, subject.principal, policyMatcherMatches) &&
+    field(source.namespaces, source.notNamespaces, subject.namespace, policyMatcherMatches) &&
     ipField(source.ipBlocks, source.notIpBlocks, request.sourceIp) &&
     ipField(source.remoteIpBlocks, source.notRemoteIpBlocks, request.remoteIp ?? request.sourceIp)
   );
@@ -151,15 +152,15 @@ function sourceMatches(source: L7Source, subject: Subject): boolean {
 function operationMatches(operation: L7Operation, subject: Subject): boolean {
   const { request } = subject;
   const hostMatches = (matcher: PolicyMatcher) =>
-    matcherMatches(matcher, subject.host) || matcherMatches(matcher, subject.hostWithoutPort);
+    policyMatcherMatches(matcher, subject.host) || policyMatcherMatches(matcher, subject.hostWithoutPort);
   const port = request.destinationPort;
   return (
     (operation.hosts.length === 0 || operation.hosts.some(hostMatches)) &&
     !operation.notHosts.some(hostMatches) &&
     (operation.ports.length === 0 || operation.ports.includes(port)) &&
     !operation.notPorts.includes(port) &&
-    field(operation.methods, operation.notMethods, request.method, matcherMatches) &&
-    field(operation.paths, operation.notPaths, request.path, matcherMatches)
+    field(operation.methods, operation.notMethods, request.method, policyMatcherMatches) &&
+    field(operation.paths, operation.notPaths, request.path, policyMatcherMatches)
   );
 }
 
@@ -186,60 +187,29 @@ function conditionHolds(condition: L7Condition, subject: Subject): boolean {
           : key.kind === 'destinationPort'
             ? String(request.destinationPort)
             : request.sni;
-  return field(condition.values, condition.notValues, value, matcherMatches);
+  return field(condition.values, condition.notValues, value, policyMatcherMatches);
 }
 
-/** Istio's string forms and Envoy's URI templates (see `PolicyMatcher`). */
-export function matcherMatches(matcher: PolicyMatcher, value: string): boolean {
-  switch (matcher.kind) {
-    case 'exact':
-      return value === matcher.value;
-    case 'prefix':
-      return value.startsWith(matcher.value);
-    case 'suffix':
-      return value.endsWith(matcher.value);
-    case 'any':
-      return true;
-    case 'template':
-      return templateMatches(matcher.segments, value);
+const blocks = new WeakMap<readonly string[], CidrBlock[]>();
+
+/** The CIDRs of one list, parsed on first use (the boundary check refused unparsable ones). */
+function parsedBlocks(cidrs: readonly string[]): CidrBlock[] {
+  let parsed = blocks.get(cidrs);
+  if (parsed === undefined) {
+    parsed = cidrs.flatMap((cidr) => parseCidr(cidr) ?? []);
+    blocks.set(cidrs, parsed);
   }
+  return parsed;
 }
 
-/** `{*}` takes exactly one non-empty segment; `{**}` (last only) takes whatever remains, even nothing. */
-function templateMatches(pattern: readonly string[], path: string): boolean {
-  if (!path.startsWith('/')) return false;
-  const segments = path.slice(1).split('/');
-  for (let i = 0; i < pattern.length; i++) {
-    const expected = pattern[i];
-    if (expected === '{**}') return true;
-    const actual = segments[i];
-    if (actual === undefined) return false;
-    if (expected === '{*}' ? actual === '' : actual !== expected) return false;
-  }
-  return segments.length === pattern.length;
-}
-
-const blockLists = new WeakMap<readonly string[], BlockList>();
-
-/** The CIDRs of one list as a BlockList, built on first use (IPv4-mapped IPv6 addresses match IPv4 rules). */
-function blockList(cidrs: readonly string[]): BlockList {
-  let list = blockLists.get(cidrs);
-  if (list === undefined) {
-    list = new BlockList();
-    for (const cidr of cidrs) {
-      const [address, prefix] = cidr.split('/') as [string, string | undefined];
-      const family = isIPv4(address) ? 'ipv4' : 'ipv6';
-      if (prefix === undefined) list.addAddress(address, family);
-      else list.addSubnet(address, Number(prefix), family);
-    }
-    blockLists.set(cidrs, list);
-  }
-  return list;
-}
-
-function ipField(positive: readonly string[], negative: readonly string[], ip: string | undefined): boolean {
+function ipField(
+  positive: readonly string[],
+  negative: readonly string[],
+  text: string | undefined,
+): boolean {
+  const ip = text === undefined ? undefined : parseIp(text);
   const contains = (cidrs: readonly string[]) =>
-    ip !== undefined && blockList(cidrs).check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6');
+    ip !== undefined && parsedBlocks(cidrs).some((block) => cidrContains(block, ip));
   if (positive.length > 0 && !contains(positive)) return false;
   return negative.length === 0 || !contains(negative);
 }

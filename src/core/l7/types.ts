@@ -10,6 +10,7 @@
  * it does not know NACKs the push, so a new format can be rolled out as new types next to the old ones.
  */
 import type { ConnectionPoolSettings, OutlierDetection } from '../config/kinds/istio-networking.ts';
+import type { PolicyMatcher } from '../policy/string-match.ts';
 
 /** The format of the compiled table; part of every L7 resource type on the wire (`l7.v1.service`...). */
 export const ROUTE_TABLE_FORMAT = 'v1';
@@ -52,9 +53,11 @@ export interface ServedPort {
   port: number;
   protocol: PortProtocol;
   /**
-   * Ordered routes: the first whose matches accept the request wins. Always ends with a catch-all route to
-   * the service itself on this port (Istio's default route, where the waypoint falls through when no user
-   * route matches), unless a user route already matches everything. Empty only for `tcp` ports.
+   * Ordered routes: the first whose matches accept the request wins. When the port is routed by a
+   * VirtualService or by nothing, a catch-all route to the service itself on this port ends the list
+   * (Istio's default route, where the waypoint falls through), unless a user route already matches
+   * everything. When Gateway API routes attach to the port there is no such route: a request none matches
+   * gets a 404 (flag `NR`), as the Gateway API requires. Empty for `tcp` ports.
    */
   routes: Route[];
 }
@@ -383,17 +386,11 @@ export interface L7Rule {
 }
 
 /**
- * Istio's value matchers for principals, namespaces, hosts, paths and methods: `exact`, `prefix` (`abc*`),
- * `suffix` (`*abc`), `any` (`*`, present with any value) and, for paths, `template` (Envoy URI templates:
- * `{*}` one whole segment, `{**}` zero or more segments, last only; `segments` is the path split on `/`
- * after the leading one).
+ * Istio's value matchers for principals, namespaces, hosts, methods and paths, parsed once by the control
+ * plane: `exact`, `prefix` (`abc*`), `suffix` (`*abc`), `any` (`*`, any non-empty value) and, for paths,
+ * `template` (Envoy URI templates). One implementation in `core/policy/string-match.ts`.
  */
-export type PolicyMatcher =
-  | { kind: 'exact'; value: string }
-  | { kind: 'prefix'; value: string }
-  | { kind: 'suffix'; value: string }
-  | { kind: 'any' }
-  | { kind: 'template'; segments: string[] };
+export type { PolicyMatcher };
 
 /** Every non-empty field must match; an empty list constrains nothing. */
 export interface L7Source {

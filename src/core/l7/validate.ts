@@ -3,8 +3,8 @@
  * (NACKed) as a whole and the last good table keeps serving: every reference resolves, every regex compiles
  * (which also compiles it once for the matchers), every number is in range. Each problem names its path.
  */
-import { isIP } from 'node:net';
-import { isIpOrCidr } from '../config/kinds/common.ts';
+import { isPort } from '../net/host-port.ts';
+import { parseCidr, parseIp } from '../net/ip.ts';
 import { regexProblem } from './regex-cache.ts';
 import type {
   Backend,
@@ -41,7 +41,7 @@ export function routeTableProblems(table: RouteTable): string[] {
       if (!PROTOCOLS.has(cluster.protocol))
         report(`${path}.protocol`, `unknown protocol ${cluster.protocol}`);
       cluster.endpoints.forEach((endpoint, j) => {
-        if (isIP(endpoint.ip) === 0)
+        if (!parseIp(endpoint.ip))
           report(`${path}.endpoints[${j}].ip`, `${JSON.stringify(endpoint.ip)} is not an IP`);
         if (!isPort(endpoint.port)) report(`${path}.endpoints[${j}].port`, `${endpoint.port} is not a port`);
       });
@@ -51,7 +51,7 @@ export function routeTableProblems(table: RouteTable): string[] {
     guarded(`servedServices[${i}]`, () => {
       const path = `servedServices[${i}] (${service.namespace}/${service.name})`;
       service.vips.forEach((vip, j) => {
-        if (isIP(vip) === 0) report(`${path}.vips[${j}]`, `${JSON.stringify(vip)} is not an IP`);
+        if (!parseIp(vip)) report(`${path}.vips[${j}]`, `${JSON.stringify(vip)} is not an IP`);
       });
       service.ports.forEach((port, j) => {
         const at = `${path}.ports[${j}]`;
@@ -153,7 +153,7 @@ function policyProblems(policy: L7AuthorizationPolicy, path: string, report: Rep
     report(`${path}.action`, `unknown action ${JSON.stringify(policy.action)}`);
   const cidrs = (list: readonly string[], at: string) =>
     list.forEach((value, i) => {
-      if (!isIpOrCidr(value))
+      if (!parseCidr(value))
         report(`${at}[${i}]`, `${JSON.stringify(value)} is not an IP address or CIDR block`);
     });
   policy.rules.forEach((rule, r) => {
@@ -174,8 +174,4 @@ function policyProblems(policy: L7AuthorizationPolicy, path: string, report: Rep
 
 function percentage(value: number, path: string, report: Report): void {
   if (!(value >= 0 && value <= 100)) report(path, `${value} is not a percentage`);
-}
-
-function isPort(value: number): boolean {
-  return Number.isInteger(value) && value > 0 && value < 65536;
 }

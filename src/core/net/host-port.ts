@@ -5,6 +5,11 @@ export function joinHostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** A TCP/UDP port number a peer can connect to: 1-65535. */
+export function isPort(value: number): boolean {
+  return Number.isInteger(value) && value > 0 && value < 65536;
+}
+
 export interface HostPort {
   host: string;
   port: number;

@@ -10,6 +10,7 @@ import { Counter, Registry } from 'prom-client';
 import { rcodeName } from '../../core/dns/codec.ts';
 import { DEFAULT_TCP_LIMITS, serveDnsTcp, type TcpLimits, truncateForUdp } from '../../core/dns/transport.ts';
 import type { Logger } from '../../core/log.ts';
+import { listen } from '../../core/server/listen.ts';
 import { answerClusterQuery } from './answer.ts';
 import type { ClusterZone } from './zone.ts';
 
@@ -95,7 +96,13 @@ export class ClusterDnsServer {
       if (response) udp.send(truncateForUdp(response), remote.port, remote.address);
     });
     udp.on('error', (error) => log.warn('DNS UDP socket error', { error: error.message }));
-    await bound(udp, (done) => udp.bind(port, host, done));
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject);
+      udp.bind(port, host, () => {
+        udp.off('error', reject);
+        resolve();
+      });
+    });
     this.#udp = udp;
     const limits = this.#options.tcp ?? DEFAULT_TCP_LIMITS;
     const tcp = createServer({ allowHalfOpen: false }, (socket) => {
@@ -106,7 +113,7 @@ export class ClusterDnsServer {
     tcp.maxConnections = this.#options.maxTcpConnections ?? 256;
     tcp.on('drop', () => this.#options.metrics.refusedConnections.inc());
     tcp.on('error', (error) => log.error('DNS TCP listener error', { error: error.message }));
-    await bound(tcp, (done) => tcp.listen(port, host, done));
+    await listen(tcp, { host, port });
     this.#tcp = tcp;
   }
 
@@ -118,15 +125,4 @@ export class ClusterDnsServer {
     for (const client of this.#tcpClients) client.destroy();
     if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
   }
-}
-
-/** Runs `bind` and resolves when it calls back, or rejects with the socket's first error (EADDRINUSE). */
-function bound(socket: UdpSocket | Server, bind: (done: () => void) => void): Promise<void> {
-  return new Promise((resolve, reject) => {
-    socket.once('error', reject);
-    bind(() => {
-      socket.off('error', reject);
-      resolve();
-    });
-  });
 }

@@ -11,12 +11,12 @@
  * applies them one at a time and tells the extensions (which enroll or unenroll pods) before it answers.
  */
 import { rmSync } from 'node:fs';
-import { chmod } from 'node:fs/promises';
 import net from 'node:net';
 import { Field, LABEL_KEY } from '../../core/config/field.ts';
 import { IssueCollector } from '../../core/config/issues.ts';
 import { AmbitError, errorFromWire, type WireError, wireError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import { listenUnixSocket } from '../../core/server/unix-socket.ts';
 import { readLines } from '../../redirect/enroll/lines.ts';
 import type { LabelChange, LabelEdit, LabelTarget } from '../labels.ts';
 import type { StatePaths } from '../state.ts';
@@ -102,7 +102,6 @@ export class ControlServer {
     handle: (request: ControlRequest) => Promise<unknown>,
     log: Logger,
   ): Promise<ControlServer> {
-    rmSync(path, { force: true });
     let queue: Promise<unknown> = Promise.resolve();
     const server = net.createServer((socket) => {
       socket.on('error', (error) => log.warn('control connection error', { error }));
@@ -137,14 +136,9 @@ export class ControlServer {
           }),
       );
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    await listenUnixSocket(server, path, {
+      inUse: (taken) => new AmbitError('CONFLICT', `another supervisor already serves ${taken}`),
     });
-    await chmod(path, 0o600);
     return new ControlServer(server, path);
   }
 

@@ -3,12 +3,11 @@
  * request to an `EnrollmentHandler` (the capture agent). Requests run concurrently; the handler serialises
  * per pod. A malformed message ends that connection only; the agent and other connections go on.
  */
-import { mkdirSync, rmSync } from 'node:fs';
-import { chmod } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
-import { dirname } from 'node:path';
 import { AmbitError, asAmbitError, wireError } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
+import { listenUnixSocket } from '../../core/server/unix-socket.ts';
 import { readLines } from './lines.ts';
 import {
   type AgentMessage,
@@ -45,22 +44,13 @@ export class EnrollmentServer {
    * there; removes a stale socket file left by a crashed one.
    */
   static async listen(socketPath: string, handler: EnrollmentHandler, log: Logger = createLogger('enroll')) {
-    mkdirSync(dirname(socketPath), { recursive: true, mode: 0o755 });
-    if (await answers(socketPath)) {
-      throw new AmbitError('CONFLICT', `another agent is already serving ${socketPath}`);
-    }
-    rmSync(socketPath, { force: true });
     const server = net.createServer();
     const self = new EnrollmentServer(socketPath, server);
     server.on('connection', (socket) => self.#serve(socket, handler, log));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
+    await listenUnixSocket(server, socketPath, {
+      directoryMode: 0o755,
+      inUse: (path) => new AmbitError('CONFLICT', `another agent is already serving ${path}`),
     });
-    await chmod(socketPath, 0o600);
     return self;
   }
 
@@ -149,15 +139,4 @@ export class EnrollmentServer {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
     rmSync(this.socketPath, { force: true });
   }
-}
-
-function answers(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = net.connect(socketPath);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
 }

@@ -9,7 +9,7 @@ import type { CaptureHandler, EnrolledPod } from '../../core/capture-handler.ts'
 import { AmbitError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Netns } from '../../core/sys/netns-socket.ts';
-import { DEFAULT_TIMEOUTS } from '../config.ts';
+import { DEFAULT_TIMEOUTS } from '../settings.ts';
 import type { Ztunnel } from '../ztunnel.ts';
 import { NetnsPodSockets } from './netns-sockets.ts';
 

@@ -12,8 +12,8 @@ import { errorMessage } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { bindUdp, listenTcp, type Netns, startTcpConnect } from '../../core/sys/netns-socket.ts';
-import { ZTUNNEL_SOCKET_MARK } from '../config.ts';
 import type { Datagram, DatagramEndpoint, PodSockets, TcpConnectOptions } from '../proxy/sockets.ts';
+import { ZTUNNEL_SOCKET_MARK } from '../settings.ts';
 
 export interface NetnsPodSocketsOptions {
   /** Whether the pod has IPv6 addresses (then listeners are dual-stack and DNS also binds `::1`). */

@@ -1,13 +1,19 @@
 /**
  * Every proxied connection from open to close: its parties, its live byte counters (shared with the copy),
- * the Istio TCP metrics (opened at start, bytes as they flow, closed with its response flags), the
- * `/connections` listing and one access-log line when it ends.
+ * idle and shutdown cancellation, and the `/connections` listing. Opening and closing are published as
+ * connection events (`core/observe`): the Istio TCP metrics (`connection-metrics.ts`) and the access log
+ * (`access-log.ts`) subscribe to them, so neither is built in here.
  */
-import { type Failure, l4ResponseFlag } from '../../core/failure.ts';
-import type { Logger } from '../../core/log.ts';
+import type { Failure } from '../../core/failure.ts';
 import { joinHostPort } from '../../core/net/host-port.ts';
 import type { ByteCounters } from '../../core/net/splice.ts';
-import { type TrafficLabels, type TrafficParties, trafficLabels, type ZtunnelMetrics } from '../metrics.ts';
+import {
+  type ConnectionSubscriber,
+  publishClosed,
+  publishOpened,
+  subscribeConnections,
+} from '../../core/observe/connection-events.ts';
+import type { TrafficParties } from '../metrics.ts';
 
 /** outbound: app -> mesh; inbound: HBONE -> app; inbound-plaintext: non-mesh client -> app (15006). */
 export type Direction = 'outbound' | 'inbound' | 'inbound-plaintext';
@@ -30,10 +36,6 @@ export interface TrackedConnection {
   readonly endpoints: ConnectionEndpoints;
   readonly startedAt: number;
   readonly counters: ByteCounters;
-  /** Bytes already added to the metrics, per direction. */
-  reportedUpstream: number;
-  reportedDownstream: number;
-  labels: TrafficLabels;
   /** Set by the handler once both sides are open: closes them abortively (idle timeout, shutdown). */
   cancel: (() => void) | undefined;
   /** Why the tracker cancelled it, reported instead of the copy's own error. */
@@ -60,18 +62,17 @@ export interface ConnectionListing {
   durationMs: number;
 }
 
+/** What subscribers of a tracker's events receive: the connection, and on close its failure if any. */
+export type TrackerSubscriber = ConnectionSubscriber<TrackedConnection, Failure | undefined>;
+
 export class ConnectionTracker {
-  readonly #metrics: ZtunnelMetrics;
-  readonly #access: Logger;
   readonly #live = new Map<number, TrackedConnection>();
   readonly #idleMs: number;
   readonly #sweeper: NodeJS.Timeout | undefined;
   #nextId = 1;
 
   /** `idleMs`: connections that move no byte for this long are cancelled (0 = never). */
-  constructor(metrics: ZtunnelMetrics, accessLog: Logger, idleMs = 0) {
-    this.#metrics = metrics;
-    this.#access = accessLog;
+  constructor(idleMs = 0) {
     this.#idleMs = idleMs;
     if (idleMs > 0) {
       // One sweep over the counters for all connections, instead of a timer refreshed per chunk.
@@ -106,43 +107,35 @@ export class ConnectionTracker {
     clearInterval(this.#sweeper);
   }
 
-  /** Records a new connection and counts it opened. */
+  /** Hands `subscriber` this tracker's connection events; returns the unsubscribe function. */
+  subscribe(subscriber: TrackerSubscriber): () => void {
+    return subscribeConnections(this, subscriber);
+  }
+
+  /** Records a new connection and announces it. */
   open(endpoints: ConnectionEndpoints): TrackedConnection {
     const connection: TrackedConnection = {
       id: this.#nextId++,
       endpoints,
       startedAt: Date.now(),
       counters: { upstream: 0, downstream: 0 },
-      reportedUpstream: 0,
-      reportedDownstream: 0,
-      labels: trafficLabels(endpoints.parties),
       cancel: undefined,
       cancelReason: undefined,
       sweptBytes: 0,
       activeAt: Date.now(),
     };
     this.#live.set(connection.id, connection);
-    this.#metrics.tcpOpened.inc(connection.labels);
+    publishOpened({ source: this, connection });
     return connection;
   }
 
   /**
-   * Records the end: final bytes, closed counter with the response flags of its failure (none: it got
-   * through, whatever happened later), one access-log line with the error's detail.
+   * Records the end, once, and announces it with its failure (none: it got through, whatever happened
+   * later) and the error's detail (a cancel reason wins over the copy's own error).
    */
   close(connection: TrackedConnection, failure: Failure | undefined, error?: string): void {
     if (!this.#live.delete(connection.id)) return;
-    this.#flush(connection);
-    const reason = connection.cancelReason ?? error;
-    const flags = l4ResponseFlag(failure);
-    const closedLabels = flags === '-' ? connection.labels : { ...connection.labels, response_flags: flags };
-    this.#metrics.tcpClosed.inc(closedLabels);
-    this.#logAccess(connection, failure, reason);
-  }
-
-  /** Adds what every live connection moved since the last flush to the byte counters (called per scrape). */
-  flushBytes(): void {
-    for (const connection of this.#live.values()) this.#flush(connection);
+    publishClosed({ source: this, connection, outcome: failure, reason: connection.cancelReason ?? error });
   }
 
   countByDirection(): Record<Direction, number> {
@@ -154,43 +147,10 @@ export class ConnectionTracker {
   list(now = Date.now()): ConnectionListing[] {
     return [...this.#live.values()].map((connection) => listing(connection, now));
   }
-
-  #flush(connection: TrackedConnection): void {
-    const up = connection.counters.upstream - connection.reportedUpstream;
-    const down = connection.counters.downstream - connection.reportedDownstream;
-    // Istio: received = request direction (client to server), sent = response direction.
-    if (up > 0) this.#metrics.receivedBytes.inc(connection.labels, up);
-    if (down > 0) this.#metrics.sentBytes.inc(connection.labels, down);
-    connection.reportedUpstream = connection.counters.upstream;
-    connection.reportedDownstream = connection.counters.downstream;
-  }
-
-  #logAccess(connection: TrackedConnection, failure: Failure | undefined, error: string | undefined): void {
-    const entry = listing(connection, Date.now());
-    const fields: Record<string, unknown> = {
-      direction: entry.direction,
-      mode: entry.mode,
-      'src.addr': entry.source,
-      'src.workload': entry.sourceWorkload,
-      'src.identity': entry.sourceIdentity,
-      'dst.addr': entry.destination,
-      'dst.hbone_addr': entry.hboneTarget,
-      'dst.service': entry.destinationService,
-      'dst.workload': entry.destinationWorkload,
-      'dst.identity': entry.destinationIdentity,
-      bytes_sent: entry.bytesSent,
-      bytes_recv: entry.bytesReceived,
-      duration_ms: entry.durationMs,
-      result: failure === undefined && !error ? 'ok' : failure === 'Denied' ? 'denied' : 'failed',
-      error,
-    };
-    for (const key of Object.keys(fields)) if (fields[key] === undefined) delete fields[key];
-    if (fields.result === 'ok') this.#access.info('connection complete', fields);
-    else this.#access.warn('connection complete', fields);
-  }
 }
 
-function listing(connection: TrackedConnection, now: number): ConnectionListing {
+/** How `/connections` and the access log show a connection. */
+export function listing(connection: TrackedConnection, now: number): ConnectionListing {
   const { endpoints } = connection;
   const { parties } = endpoints;
   return {

@@ -2,7 +2,7 @@
 import type { Socket } from 'node:net';
 import type { HbonePool } from '../../core/hbone/pool.ts';
 import type { Logger } from '../../core/log.ts';
-import type { TimeoutSettings } from '../config.ts';
+import type { TimeoutSettings } from '../settings.ts';
 import type { StateStore } from '../state/store.ts';
 import type { ConnectionTracker } from './connections.ts';
 import type { OriginalDestination, PodSockets, TcpConnectOptions } from './sockets.ts';

@@ -12,7 +12,7 @@ import { baggageFor, forwardedFor } from '../../core/hbone/headers.ts';
 import type { Workload } from '../../core/model/index.ts';
 import { plainAddress } from '../../core/net/ip.ts';
 import { abort, splice } from '../../core/net/splice.ts';
-import { type OutboundRoute, routeOutbound } from '../state/route.ts';
+import { chooseOutbound, type OutboundChoice } from '../state/destination.ts';
 import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
 
 const baggageCache = new WeakMap<Workload, string>();
@@ -39,35 +39,35 @@ export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: So
     abort(app);
     return;
   }
-  const route = routeOutbound(ctx.state, target.ip, target.port);
+  const choice = chooseOutbound(ctx.state, target.ip, target.port);
   const connection = ctx.tracker.open({
     direction: 'outbound',
     mode:
-      route.kind === 'hbone'
-        ? route.viaWaypoint
+      choice.kind === 'hbone'
+        ? choice.viaWaypoint
           ? 'waypoint'
           : 'hbone'
-        : route.kind === 'passthrough'
+        : choice.kind === 'passthrough'
           ? 'passthrough'
           : 'direct',
     sourceIp,
     sourcePort,
     destinationIp: target.ip,
     destinationPort: target.port,
-    hboneTarget: route.kind === 'hbone' ? route.authority : undefined,
+    hboneTarget: choice.kind === 'hbone' ? choice.authority : undefined,
     parties: {
       reporter: 'source',
       source,
       sourceIdentity: source.identity,
-      destination: route.destination.workload,
-      destinationService: route.destination.service,
-      destinationIdentity: route.kind === 'hbone' ? route.peerIdentity : undefined,
-      securityPolicy: route.kind === 'hbone' ? 'mutual_tls' : 'unknown',
+      destination: choice.destination.workload,
+      destinationService: choice.destination.service,
+      destinationIdentity: choice.kind === 'hbone' ? choice.peerIdentity : undefined,
+      securityPolicy: choice.kind === 'hbone' ? 'mutual_tls' : 'unknown',
     },
   });
   let upstream: Awaited<ReturnType<typeof openUpstream>>;
   try {
-    upstream = await openUpstream(ctx, pod, source, route, sourceIp, sourcePort);
+    upstream = await openUpstream(ctx, pod, source, choice, sourceIp, sourcePort);
   } catch (error) {
     abort(app);
     const failure = error instanceof HboneError ? error.failure : 'UpstreamConnectFailure';
@@ -86,15 +86,15 @@ async function openUpstream(
   ctx: ProxyContext,
   pod: PodContext,
   source: Workload,
-  route: OutboundRoute,
+  choice: OutboundChoice,
   sourceIp: string,
   sourcePort: number,
 ) {
-  switch (route.kind) {
+  switch (choice.kind) {
     case 'reject':
-      throw Object.assign(new Error(`no route: ${route.reason}`), { code: route.reason });
+      throw Object.assign(new Error(`no destination: ${choice.reason}`), { code: choice.reason });
     case 'passthrough':
-      return connectTcp(pod.sockets, { ip: route.ip, port: route.port }, ctx.timeouts.tcpConnectMs);
+      return connectTcp(pod.sockets, { ip: choice.ip, port: choice.port }, ctx.timeouts.tcpConnectMs);
     case 'hbone': {
       let baggage = baggageCache.get(source);
       if (baggage === undefined) {
@@ -103,13 +103,13 @@ async function openUpstream(
       }
       return ctx.pool.connect({
         sourceIdentity: source.identity,
-        peerIdentity: route.peerIdentity,
-        peerIp: route.peerIp,
-        peerPort: route.peerPort,
+        peerIdentity: choice.peerIdentity,
+        peerIp: choice.peerIp,
+        peerPort: choice.peerPort,
         sourceKey: pod.uid,
-        authority: route.authority,
+        authority: choice.authority,
         headers: { forwarded: forwardedFor(sourceIp, sourcePort), baggage },
-        dial: () => pod.sockets.connect({ ip: route.peerIp, port: route.peerPort }),
+        dial: () => pod.sockets.connect({ ip: choice.peerIp, port: choice.peerPort }),
       });
     }
   }

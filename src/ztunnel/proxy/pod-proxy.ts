@@ -9,6 +9,7 @@ import { errorMessage } from '../../core/errors.ts';
 import { type HboneRefusal, HboneServer } from '../../core/hbone/server.ts';
 import { abort } from '../../core/net/splice.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
+import { type DrainResult, drainSessions, socketSession, totalDrained } from '../../core/server/drain.ts';
 import type { CertificateProvider } from '../../core/tls/certificates.ts';
 import type { PodContext, ProxyContext } from './context.ts';
 import { handleInbound } from './inbound.ts';
@@ -64,6 +65,20 @@ export class PodProxy {
     return this.#identity;
   }
 
+  /**
+   * Stops accepting on every listener of the pod and lets live connections finish: HBONE tunnels after
+   * GOAWAY, captured TCP connections when their ends close them. What is still open at the deadline is
+   * reset. The pod stays served until `stop`.
+   */
+  async drain(deadlineMs: number): Promise<DrainResult> {
+    for (const server of this.#servers) if (server.listening) server.close();
+    const results = await Promise.all([
+      drainSessions([...this.#sockets].map(socketSession), deadlineMs),
+      this.#hbone ? this.#hbone.close(deadlineMs) : { finished: 0, cut: 0 },
+    ]);
+    return totalDrained(results);
+  }
+
   /** Closes the listeners and every connection of the pod. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -73,7 +88,8 @@ export class PodProxy {
     const closing = this.#servers.map(
       (server) => new Promise<void>((resolve) => server.close(() => resolve())),
     );
-    if (this.#hbone) closing.push(this.#hbone.close());
+    // The pod is gone: its tunnels are reset, not drained (nothing may run on for it).
+    if (this.#hbone) closing.push(this.#hbone.close(0).then(() => undefined));
     await Promise.all(closing);
   }
 
@@ -123,7 +139,7 @@ export class PodProxy {
       await this.pod.sockets.listen(server.server, ZTUNNEL_PORTS.hbone);
       this.#hbone = server;
       this.#identity = workload.identity;
-      if (this.#stopped) await server.close();
+      if (this.#stopped) await server.close(0);
     } catch (error) {
       this.#ctx.log.warn('inbound HBONE listener not started yet; retrying', {
         pod: this.pod.uid,

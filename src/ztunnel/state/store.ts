@@ -3,7 +3,7 @@
  * connection ("who is at this IP?", "which service has this VIP?", "which policies select this workload?").
  * A snapshot is validated as a whole before it replaces the current one; a refused snapshot changes nothing.
  */
-import { AmbitError } from '../../core/errors.ts';
+import { refuseIfProblems } from '../../core/discovery/refusal.ts';
 import type {
   L4Policy,
   NodeSnapshot,
@@ -55,13 +55,7 @@ export class StateStore {
 
   /** Validates and installs a snapshot; throws SNAPSHOT_INVALID (the caller NACKs) and keeps the old one. */
   apply(snapshot: NodeSnapshot): void {
-    const problems = snapshotProblems(snapshot);
-    if (problems.length > 0) {
-      throw new AmbitError(
-        'SNAPSHOT_INVALID',
-        `snapshot ${JSON.stringify(snapshot.version)} refused: ${problems.slice(0, 10).join('; ')}${problems.length > 10 ? `; and ${problems.length - 10} more` : ''}`,
-      );
-    }
+    refuseIfProblems(`snapshot ${JSON.stringify(snapshot.version)}`, snapshotProblems(snapshot));
     this.#state = buildIndexes(snapshot);
     this.#accepted = true;
     for (const listener of this.#listeners) listener(snapshot);

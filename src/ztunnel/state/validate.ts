@@ -4,6 +4,7 @@
  */
 import { parseSpiffeUri } from '../../core/identity.ts';
 import type { L4Policy, NodeSnapshot } from '../../core/model/index.ts';
+import { isPort } from '../../core/net/host-port.ts';
 import { parseCidr, parseIp } from '../../core/net/ip.ts';
 
 export function snapshotProblems(snapshot: NodeSnapshot): string[] {
@@ -79,8 +80,4 @@ function policyProblems(
       }
     });
   });
-}
-
-function isPort(value: number): boolean {
-  return Number.isInteger(value) && value > 0 && value < 65536;
 }

@@ -20,11 +20,11 @@ import type {
   L7Operation,
   L7Rule,
   L7Source,
-  PolicyMatcher,
   StringConditionKey,
 } from '../../../core/l7/types.ts';
 import { ROOT_NAMESPACE, WAYPOINT_GATEWAY_CLASS } from '../../../core/labels.ts';
 import type { NamedConfig, WaypointRef } from '../../../core/model/index.ts';
+import { policyMatcher } from '../../../core/policy/string-match.ts';
 import { serviceAccountPrincipal } from '../authorization.ts';
 import type { CompileNote } from './notes.ts';
 
@@ -43,7 +43,7 @@ export function toL7Policy(
   trustDomain: string,
 ): L7PolicyTranslation {
   const { spec, namespace, name } = resource;
-  const config = `AuthorizationPolicy ${namespace}/${name}`;
+  const config = { kind: 'AuthorizationPolicy', namespace, name };
   let wholeWaypoint = false;
   const hostnames: string[] = [];
   for (const ref of spec.targetRefs) {
@@ -61,7 +61,7 @@ export function toL7Policy(
   const action = spec.action === 'CUSTOM' ? 'DENY' : spec.action;
   if (spec.action === 'CUSTOM') {
     notes.push({
-      config,
+      ...config,
       path: 'spec.action',
       message:
         'CUSTOM (external authorization) is not supported by Ambit: the waypoint denies the requests its rules match instead of asking the provider',
@@ -82,14 +82,14 @@ export function toL7Policy(
     const found = [...new Set(unsupported)].join(', ');
     if (action === 'ALLOW') {
       notes.push({
-        config,
+        ...config,
         path: `spec.rules[${index}]`,
         message: `the waypoint cannot evaluate ${found} (no JWT authentication): this ALLOW rule is dropped and allows nothing`,
       });
     } else {
       rules.push(compiled);
       notes.push({
-        config,
+        ...config,
         path: `spec.rules[${index}]`,
         message: `the waypoint cannot evaluate ${found} (no JWT authentication): this ${action} rule applies without it`,
       });
@@ -107,20 +107,9 @@ export function toL7Policy(
   };
 }
 
-/**
- * Istio's string forms: `*` any (present), `abc*` prefix, `*abc` suffix, else exact; for paths, `{*}` and
- * `{**}` make a URI template.
- */
-export function policyMatcher(value: string, isPath = false): PolicyMatcher {
-  if (value === '*') return { kind: 'any' };
-  if (isPath && value.includes('{')) return { kind: 'template', segments: value.slice(1).split('/') };
-  if (value.endsWith('*')) return { kind: 'prefix', value: value.slice(0, -1) };
-  if (value.startsWith('*')) return { kind: 'suffix', value: value.slice(1) };
-  return { kind: 'exact', value };
-}
-
-const matchers = (values: readonly string[], isPath = false) =>
-  values.map((value) => policyMatcher(value, isPath));
+/** Istio's string forms, parsed once; `{*}`/`{**}` make URI templates in paths only. */
+const matchers = (values: readonly string[], templates = false) =>
+  values.map((value) => policyMatcher(value, { templates }));
 const lowerMatchers = (values: readonly string[]) => matchers(values.map((value) => value.toLowerCase()));
 
 function toSource(

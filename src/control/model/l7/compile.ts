@@ -1,8 +1,7 @@
 /**
  * The route table compiler: one waypoint's compiled L7 config from the mesh. For each service bound to the
  * waypoint and each of its TCP ports: the protocol, and for HTTP-capable ports the ordered routes (Gateway
- * API routes when any attach to the service, else its VirtualService), ending in the service's default
- * route; the clusters those routes name; the L7 AuthorizationPolicies that concern the waypoint. A pure
+ * API routes when any attach to the service, else its VirtualService, then the service's default route); the clusters those routes name; the L7 AuthorizationPolicies that concern the waypoint. A pure
  * function of its inputs, tested as a unit.
  */
 import type { GRPCRouteSpec, HTTPRouteSpec } from '../../../core/config/kinds/gateway.ts';
@@ -12,7 +11,12 @@ import type { RouteTable, ServedPort, ServedService } from '../../../core/l7/typ
 import type { NamedConfig, Service, WaypointRef, Workload } from '../../../core/model/index.ts';
 import { toL7Policy } from './authorization.ts';
 import { ClusterSet, portProtocol } from './clusters.ts';
-import { type GatewayRouteInputs, gatewayRoutes, hasGatewayRoutes } from './gateway-routes.ts';
+import {
+  consumerRouteNotes,
+  type GatewayRouteInputs,
+  gatewayRoutes,
+  hasGatewayRoutes,
+} from './gateway-routes.ts';
 import type { CompileNote } from './notes.ts';
 import { catchesAll, defaultRoute } from './route-parts.ts';
 import { selectVirtualService, type VirtualServiceInputs, virtualServiceRoutes } from './virtual-service.ts';
@@ -51,7 +55,6 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
     grpcRoutes: inputs.grpcRoutes,
     services: inputs.services,
     clusters,
-    notes,
   };
   const vsInputs: VirtualServiceInputs = {
     virtualServices: inputs.virtualServices,
@@ -68,6 +71,7 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
       vips: service.vips,
       ports: [],
     };
+    notes.push(...consumerRouteNotes(gatewayInputs, served));
     const useGatewayRoutes = hasGatewayRoutes(gatewayInputs, served);
     const vs = useGatewayRoutes
       ? undefined
@@ -82,7 +86,11 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
           : vs
             ? virtualServiceRoutes(vs, served, port.port, vsInputs)
             : [];
-        if (!routes.some(catchesAll)) routes.push(defaultRoute(served, port.port, clusters));
+        // Gateway API routes answer 404 for what they do not match; VirtualServices fall through to the
+        // Service (Istio's waypoint), and so does a port no route attaches to.
+        const gatewayRouted = useGatewayRoutes && routes.length > 0;
+        if (!gatewayRouted && !routes.some(catchesAll))
+          routes.push(defaultRoute(served, port.port, clusters));
         return { port: port.port, protocol, routes };
       });
     return served;
@@ -98,5 +106,7 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
       const kb = `${b.namespace}/${b.name}`;
       return ka < kb ? -1 : ka > kb ? 1 : 0;
     });
-  return { table: { servedServices, clusters: clusters.list(), authorization }, notes };
+  // Routes compile per port, so a note about a config object can come once per port: report it once.
+  const unique = [...new Map(notes.map((note) => [JSON.stringify(note), note])).values()];
+  return { table: { servedServices, clusters: clusters.list(), authorization }, notes: unique };
 }

@@ -6,6 +6,9 @@
  * method, then the most header matches. Ties keep the routes' order (by name: Ambit keeps no creation time)
  * and then rule order. GRPCRoutes come before HTTPRoutes, as the spec has GRPCRoute win a conflict.
  *
+ * A request no route matches gets no route (the waypoint answers 404 NR), as the Gateway API requires; a
+ * port no route attaches to keeps the Service's default route.
+ *
  * Only producer routes (in the Service's namespace) attach: consumer routes would apply to one client
  * namespace only, which the table cannot express yet. `hostnames` are ignored for Service parents.
  */
@@ -43,6 +46,7 @@ import {
   DEFAULT_RETRY_ON,
   defaultRetry,
   gatewayHeaderOperations,
+  NO_HEADER_OPERATIONS,
 } from './route-parts.ts';
 
 export interface GatewayRouteInputs {
@@ -50,7 +54,6 @@ export interface GatewayRouteInputs {
   grpcRoutes: readonly NamedConfig<GRPCRouteSpec>[];
   services: readonly Service[];
   clusters: ClusterSet;
-  notes: CompileNote[];
 }
 
 /** Whether a route names `service` (on `port`, when the parentRef gives one) as its parent. */
@@ -69,11 +72,31 @@ function attaches(
   );
 }
 
+/** Producer routes (in the Service's namespace) only; see the module comment. */
+function producer(route: NamedConfig<unknown>, service: ServedService): boolean {
+  return route.namespace === service.namespace;
+}
+
 /** Whether any Gateway API route attaches to the service (then its VirtualServices do not apply). */
 export function hasGatewayRoutes(inputs: GatewayRouteInputs, service: ServedService): boolean {
   return [...inputs.httpRoutes, ...inputs.grpcRoutes].some(
-    (route) => route.namespace === service.namespace && attaches(route, service),
+    (route) => producer(route, service) && attaches(route, service),
   );
+}
+
+/** A note for each consumer route of the service, which the table cannot express yet and so ignores. */
+export function consumerRouteNotes(inputs: GatewayRouteInputs, service: ServedService): CompileNote[] {
+  const notes = (routes: readonly NamedConfig<{ parentRefs: ParentRef[] }>[], kind: string) =>
+    routes
+      .filter((route) => !producer(route, service) && attaches(route, service))
+      .map((route) => ({
+        kind,
+        namespace: route.namespace,
+        name: route.name,
+        path: 'spec.parentRefs',
+        message: `consumer routes (a route in another namespace than Service ${service.namespace}/${service.name}) are not supported by Ambit's waypoint: the route is ignored`,
+      }));
+  return [...notes(inputs.grpcRoutes, 'GRPCRoute'), ...notes(inputs.httpRoutes, 'HTTPRoute')];
 }
 
 interface Candidate {
@@ -83,24 +106,13 @@ interface Candidate {
 }
 
 export function gatewayRoutes(service: ServedService, port: number, inputs: GatewayRouteInputs): Route[] {
-  const attached = <Spec extends { parentRefs: ParentRef[] }>(
-    routes: readonly NamedConfig<Spec>[],
-    kind: string,
-  ) =>
+  const attached = <Spec extends { parentRefs: ParentRef[] }>(routes: readonly NamedConfig<Spec>[]) =>
     routes
-      .filter((route) => attaches(route, service, port))
-      .filter((route) => {
-        if (route.namespace === service.namespace) return true;
-        inputs.notes.push({
-          config: `${kind} ${route.namespace}/${route.name}`,
-          path: 'spec.parentRefs',
-          message: `consumer routes (a route in another namespace than Service ${service.namespace}/${service.name}) are not supported by Ambit's waypoint: the route is ignored`,
-        });
-        return false;
-      })
+      .filter((route) => producer(route, service) && attaches(route, service, port))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const grpc = attached(inputs.grpcRoutes, 'GRPCRoute').flatMap((route) => grpcCandidates(route, inputs));
-  const http = attached(inputs.httpRoutes, 'HTTPRoute').flatMap((route) => httpCandidates(route, inputs));
+  const parent: ParentPort = { hostname: service.hostname, port };
+  const grpc = attached(inputs.grpcRoutes).flatMap((route) => grpcCandidates(route, parent, inputs));
+  const http = attached(inputs.httpRoutes).flatMap((route) => httpCandidates(route, parent, inputs));
   return [...byPrecedence(grpc), ...byPrecedence(http)].map((candidate) => candidate.route);
 }
 
@@ -113,9 +125,13 @@ function byPrecedence(candidates: Candidate[]): Candidate[] {
 
 const PATH_RANK = { Exact: 3, PathPrefix: 2, RegularExpression: 1 } as const;
 
-function httpCandidates(route: NamedConfig<HTTPRouteSpec>, inputs: GatewayRouteInputs): Candidate[] {
+function httpCandidates(
+  route: NamedConfig<HTTPRouteSpec>,
+  parent: ParentPort,
+  inputs: GatewayRouteInputs,
+): Candidate[] {
   return route.spec.rules.flatMap((rule, index) => {
-    const base = ruleBase('HTTPRoute', route, rule, index, inputs);
+    const base = ruleBase('HTTPRoute', route, rule, index, parent, inputs);
     const retry: Route['retry'] = rule.retry
       ? {
           attempts: rule.retry.attempts ?? DEFAULT_RETRY_ATTEMPTS,
@@ -145,9 +161,13 @@ function httpCandidates(route: NamedConfig<HTTPRouteSpec>, inputs: GatewayRouteI
   });
 }
 
-function grpcCandidates(route: NamedConfig<GRPCRouteSpec>, inputs: GatewayRouteInputs): Candidate[] {
+function grpcCandidates(
+  route: NamedConfig<GRPCRouteSpec>,
+  parent: ParentPort,
+  inputs: GatewayRouteInputs,
+): Candidate[] {
   return route.spec.rules.flatMap((rule, index) => {
-    const base = { ...ruleBase('GRPCRoute', route, rule, index, inputs), retry: defaultRetry() };
+    const base = { ...ruleBase('GRPCRoute', route, rule, index, parent, inputs), retry: defaultRetry() };
     if (rule.matches.length === 0) return [{ route: { ...base, matches: [] }, rank: [0, 0, 0] }];
     return rule.matches.map((match) => {
       const exact = match.method?.type === 'Exact';
@@ -208,6 +228,12 @@ function valueCondition(lowercase: boolean): (match: HTTPValueMatch) => ValueCon
   });
 }
 
+/** The Service and port a route was attached to, for this compilation. */
+interface ParentPort {
+  hostname: string;
+  port: number;
+}
+
 type RuleParts = Pick<Route, 'action' | 'requestHeaders' | 'responseHeaders' | 'rewrite' | 'mirrors'>;
 
 type GatewayRule = { name?: string | undefined; filters: HTTPRouteFilter[]; backendRefs: WeightedRef[] };
@@ -219,6 +245,7 @@ function ruleBase(
   route: NamedConfig<unknown>,
   rule: GatewayRule,
   index: number,
+  parent: ParentPort,
   inputs: GatewayRouteInputs,
 ): RuleParts & { origin: RouteOrigin } {
   const origin: RouteOrigin = {
@@ -228,7 +255,7 @@ function ruleBase(
     rule: index,
     ruleName: rule.name,
   };
-  return { origin, ...ruleParts(route.namespace, rule.filters, rule.backendRefs, inputs) };
+  return { origin, ...ruleParts(route.namespace, rule.filters, rule.backendRefs, parent, inputs) };
 }
 
 /** The action and filters of a rule, shared by both route kinds (GRPCRoute allows a subset of filters). */
@@ -236,6 +263,7 @@ function ruleParts(
   namespace: string,
   filters: readonly HTTPRouteFilter[],
   backendRefs: readonly WeightedRef[],
+  parent: ParentPort,
   inputs: GatewayRouteInputs,
 ): RuleParts {
   const mirrors: Mirror[] = [];
@@ -280,7 +308,7 @@ function ruleParts(
     }
   }
   return {
-    action: redirect ?? forward(namespace, backendRefs, inputs),
+    action: redirect ?? forward(namespace, backendRefs, parent, inputs),
     requestHeaders,
     responseHeaders,
     rewrite,
@@ -288,12 +316,31 @@ function ruleParts(
   };
 }
 
-/** Weighted backends; no backends, or all weights 0, answer 500 (the Gateway API's rule). */
+/**
+ * Weighted backends. A rule without backendRefs sends to its parent Service on the request's port (GAMMA's
+ * terse form); weights that are all 0 answer 500 (the Gateway API's rule).
+ */
 function forward(
   namespace: string,
   backendRefs: readonly WeightedRef[],
+  parent: ParentPort,
   inputs: GatewayRouteInputs,
 ): RouteAction {
+  if (backendRefs.length === 0) {
+    const cluster = inputs.clusters.intern(parent.hostname, parent.port);
+    return {
+      kind: 'forward',
+      backends: [
+        {
+          kind: 'cluster',
+          cluster,
+          weight: 1,
+          requestHeaders: NO_HEADER_OPERATIONS,
+          responseHeaders: NO_HEADER_OPERATIONS,
+        },
+      ],
+    };
+  }
   if (backendRefs.every((ref) => ref.weight === 0)) return { kind: 'directResponse', status: 500 };
   const backends = backendRefs.map((ref): Backend => {
     const headers = (type: 'RequestHeaderModifier' | 'ResponseHeaderModifier') => {

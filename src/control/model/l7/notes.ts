@@ -4,8 +4,10 @@
  * `ambit analyze` and the control plane's log can tell the user.
  */
 export interface CompileNote {
-  /** `<Kind> <namespace>/<name>` */
-  config: string;
+  /** The config object: `VirtualService`, `HTTPRoute`, `GRPCRoute` or `AuthorizationPolicy`, and its name. */
+  kind: string;
+  namespace: string;
+  name: string;
   /** The field path inside the object (`spec.http[0].delegate`). */
   path: string;
   message: string;

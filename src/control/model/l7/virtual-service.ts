@@ -102,7 +102,9 @@ export function virtualServiceRoutes(
     );
     if (!delegate) {
       inputs.notes.push({
-        config: `VirtualService ${vs.namespace}/${vs.name}`,
+        kind: 'VirtualService',
+        namespace: vs.namespace,
+        name: vs.name,
         path: `spec.http[${index}].delegate`,
         message: `delegate VirtualService ${delegateNamespace}/${rule.delegate.name} does not exist (or has hosts): the rule is skipped`,
       });
@@ -140,6 +142,18 @@ function compileRule(
       (match.port === undefined || match.port === port) &&
       (match.gateways.length === 0 || match.gateways.includes('mesh')),
   );
+  applicable.forEach((match) => {
+    if (Object.keys(match.sourceLabels).length === 0 && match.sourceNamespace === undefined) return;
+    inputs.notes.push({
+      kind: 'VirtualService',
+      namespace: origin.namespace,
+      name: origin.name,
+      // Delegated matches are merged with the root's, so only a direct rule can name the match's index.
+      path: `spec.http[${origin.rule}].match${origin.delegatedFrom ? '' : `[${matches.indexOf(match)}]`}`,
+      message:
+        'sourceLabels and sourceNamespace are ignored at a waypoint (as in Istio ambient): this match applies to every client',
+    });
+  });
   // A rule whose every match is for another port or gateway does not apply here at all.
   if (matches.length > 0 && applicable.length === 0) return undefined;
   const destinationPort = (destination: Destination) =>

@@ -8,13 +8,13 @@ import { joinHostPort } from '../../core/net/host-port.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import type { StateStore } from './store.ts';
 
-export interface RouteDestination {
+export interface ChosenDestination {
   /** The workload the bytes reach first (the waypoint's instance when going through one). */
   workload?: Workload | undefined;
   service?: Service | undefined;
 }
 
-export type OutboundRoute =
+export type OutboundChoice =
   | {
       kind: 'hbone';
       /** The peer's HBONE listener. */
@@ -25,39 +25,39 @@ export type OutboundRoute =
       /** `:authority` of the CONNECT: the target `ip:port` (for a waypoint: the service VIP:port). */
       authority: string;
       viaWaypoint: boolean;
-      destination: RouteDestination;
+      destination: ChosenDestination;
     }
-  | { kind: 'passthrough'; ip: string; port: number; destination: RouteDestination }
-  | { kind: 'reject'; reason: RejectReason; destination: RouteDestination };
+  | { kind: 'passthrough'; ip: string; port: number; destination: ChosenDestination }
+  | { kind: 'reject'; reason: RejectReason; destination: ChosenDestination };
 
 export type RejectReason = 'no-service-port' | 'no-ready-endpoint' | 'no-ready-waypoint';
 
-export function routeOutbound(state: StateStore, ip: string, port: number): OutboundRoute {
+export function chooseOutbound(state: StateStore, ip: string, port: number): OutboundChoice {
   const service = state.serviceByVip(ip);
-  if (service) return routeToService(state, service, ip, port);
+  if (service) return toService(state, service, ip, port);
   const workload = state.workloadByIp(ip);
   if (workload?.waypoint) {
     return viaWaypoint(state, workload.waypoint, joinHostPort(ip, port), { workload });
   }
-  return routeToWorkload(workload, ip, port, { workload });
+  return toWorkload(workload, ip, port, { workload });
 }
 
-function routeToService(state: StateStore, service: Service, vip: string, port: number): OutboundRoute {
+function toService(state: StateStore, service: Service, vip: string, port: number): OutboundChoice {
   if (!service.ports.some((p) => p.port === port)) {
     return { kind: 'reject', reason: 'no-service-port', destination: { service } };
   }
   if (service.waypoint) return viaWaypoint(state, service.waypoint, joinHostPort(vip, port), { service });
   const picked = state.pickEndpoint(service, port);
   if (!picked) return { kind: 'reject', reason: 'no-ready-endpoint', destination: { service } };
-  return routeToWorkload(picked.workload, picked.ip, picked.port, { workload: picked.workload, service });
+  return toWorkload(picked.workload, picked.ip, picked.port, { workload: picked.workload, service });
 }
 
-function routeToWorkload(
+function toWorkload(
   workload: Workload | undefined,
   ip: string,
   port: number,
-  destination: RouteDestination,
-): OutboundRoute {
+  destination: ChosenDestination,
+): OutboundChoice {
   if (!workload?.enrolled) return { kind: 'passthrough', ip, port, destination };
   return {
     kind: 'hbone',
@@ -74,8 +74,8 @@ function viaWaypoint(
   state: StateStore,
   ref: NonNullable<Workload['waypoint']>,
   authority: string,
-  destination: RouteDestination,
-): OutboundRoute {
+  destination: ChosenDestination,
+): OutboundChoice {
   const instance = state.pickWaypoint(ref);
   if (!instance?.workload) return { kind: 'reject', reason: 'no-ready-waypoint', destination };
   return {
