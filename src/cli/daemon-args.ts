@@ -19,7 +19,7 @@ export function parseDaemonArgs<Name extends string>(
   try {
     ({ values } = parseArgs({ args: argv, options }));
   } catch (error) {
-    throw new UsageError(`${(error as Error).message}\n\n${usage}`);
+    throw new UsageError((error as Error).message, usage);
   }
   if (values.help) {
     process.stdout.write(usage);

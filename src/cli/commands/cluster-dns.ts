@@ -22,7 +22,7 @@ to the cluster's DNS VIP. Metrics: GET /metrics on --metrics-port (0.0.0.0; 0 tu
 export async function run(argv: string[]): Promise<number> {
   const values = parseDaemonArgs(argv, ['state-dir', 'listen', 'port', 'metrics-port'], USAGE);
   if (!values) return 0;
-  if (!values['state-dir']) throw new UsageError(`missing --state-dir\n\n${USAGE}`);
+  if (!values['state-dir']) throw new UsageError('missing --state-dir', USAGE);
   const paths = statePaths(values['state-dir']);
   const cluster = readClusterState(paths);
   if (!cluster) throw new UsageError(`no cluster recorded in ${paths.dir}`);

@@ -21,7 +21,7 @@ ready endpoint (or the client's last one with sessionAffinity: ClientIP). Health
 export async function run(argv: string[]): Promise<number> {
   const values = parseDaemonArgs(argv, ['state-dir', 'node'], USAGE);
   if (!values) return 0;
-  if (!values['state-dir'] || !values.node) throw new UsageError(`missing --state-dir or --node\n\n${USAGE}`);
+  if (!values['state-dir'] || !values.node) throw new UsageError('missing --state-dir or --node', USAGE);
   const paths = statePaths(values['state-dir']);
   const node = readClusterState(paths)?.nodes.find((candidate) => candidate.name === values.node);
   if (!node) throw new UsageError(`no node ${values.node} in the cluster recorded in ${paths.dir}`);
