@@ -10,7 +10,7 @@ import {
   parseResponse,
   RCODE,
 } from '../../src/core/dns/codec.ts';
-import { LOCAL_KINDS } from '../../src/local/cluster-file.ts';
+import { LOCAL_KINDS, loadClusterFiles } from '../../src/local/cluster-file.ts';
 import { answerClusterQuery } from '../../src/local/dns/answer.ts';
 import { buildZone, reverseName } from '../../src/local/dns/zone.ts';
 import { KUBE_PROXY_TABLE, kubeProxyScript, kubeProxyTable } from '../../src/local/kube-proxy/rules.ts';
@@ -128,6 +128,22 @@ describe('Service endpoints', () => {
     expect(result.issues.map(formatIssue).join('\n')).toMatch(
       /Service shop\/b.*spec\.ports\[0\]\.nodePort: node port 30080\/TCP is already taken by Service shop\/a/,
     );
+  });
+});
+
+describe('the README example (examples/network-cluster.yaml)', () => {
+  it('plans a NodePort and a headless Service in front of the Deployment', () => {
+    const file = new URL('../../examples/network-cluster.yaml', import.meta.url).pathname;
+    const { state } = loadClusterFiles([file], { stateDirFor: (n) => `/state/${n}`, extensions: [] });
+    expect(state.services.map((s) => [s.name, s.type, s.clusterIP, s.ports.map((p) => p.nodePort)])).toEqual([
+      ['web', 'NodePort', '10.96.0.1', [30080]],
+      ['web-pods', 'ClusterIP', undefined, [undefined]],
+    ]);
+    const ready = readyPodUids(
+      state.pods.map((pod) => ({ ...status(pod.name, 'running', true), podUid: pod.uid })),
+    );
+    const zone = buildZone(clusterServices(state, ready));
+    expect(zone.names.get('web-pods.shop.svc.cluster.local')?.addresses).toHaveLength(2);
   });
 });
 
