@@ -33,6 +33,9 @@ export async function checkPodUsers(cluster: ClusterState, stateRoot: string): P
         '-a',
         '-x',
         process.execPath,
+        '-a',
+        '-x',
+        stateRoot,
       ]);
     } catch {
       throw new AmbitError(

@@ -15,14 +15,16 @@ describe.runIf(canRunNetnsTests())('the demo', () => {
   const name = uniqueName('demo');
 
   afterAll(async () => {
-    await ambit(['local', 'down', '--name', name], { stateRoot: stateRoot });
+    await ambit(['local', 'down', '--name', name], { stateRoot });
     rmSync(stateRoot, { recursive: true, force: true });
   });
 
   it('shows cross-node requests, mTLS identities and a policy taking effect, then cleans up', async () => {
-    const result = await ambit(['local', 'demo', '--name', name], { stateRoot: stateRoot });
-    expect(result.stderr).not.toMatch(/request failed|did not/);
-    expect(result.code).toBe(0);
+    const result = await ambit(['local', 'demo', '--name', name], { stateRoot });
+    // On failure, the demo's own output says which step failed and why.
+    const transcript = `demo exit status ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+    expect(result.stdout + result.stderr, transcript).not.toMatch(/request failed|did not|internal error/);
+    expect(result.code, transcript).toBe(0);
     const out = result.stdout;
     expect(out).toMatch(
       /answered by pod echo-\S+ \(namespace demo, node node-2, version v\d\);\nit saw GET \/hello from (\d+\.){3}\d+:/,

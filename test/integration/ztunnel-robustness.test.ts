@@ -162,18 +162,32 @@ describe('ztunnel HBONE port under garbage', () => {
     });
   });
 
-  it('refuses a client that does not speak h2', async () => {
+  it.each([
+    // Offered, but not h2: TLS itself refuses (no_application_protocol) before HTTP/2 could start.
+    ['offers only http/1.1', ['http/1.1'], 'tls-handshake'],
+    // Offers nothing: the handshake completes, and the HTTP/2 server refuses the connection.
+    ['offers no protocol', undefined, 'no-h2'],
+  ] as const)('refuses a client that %s, and counts that refusal', async (_what, alpn, reason) => {
     const cert = await certs.get(clientIdentity);
+    // Earlier tests pushed the total up: only this refusal's own counter, moved by one, proves it was counted.
+    const before = await sumOf(zb.metrics.hboneRefused, { reason });
     const socket = tlsConnect({
       ...hbone(),
       cert: cert.certPem,
       key: cert.keyPem,
       servername: 'hbone.ambit.internal',
-      ALPNProtocols: ['http/1.1'],
+      ...(alpn ? { ALPNProtocols: [...alpn] } : {}),
       rejectUnauthorized: false,
     });
     await closed(socket);
-    await eventually(async () => (await sumOf(zb.metrics.hboneRefused)) >= 1, { what: 'refusal counted' });
+    const after = await eventually(
+      async () => {
+        const now = await sumOf(zb.metrics.hboneRefused, { reason });
+        return now > before && now;
+      },
+      { what: `a ${reason} refusal counted` },
+    );
+    expect(after).toBe(before + 1);
   });
 
   it('drops handshakes that never finish (slow loris) after the handshake timeout', async () => {

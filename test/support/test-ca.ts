@@ -125,6 +125,8 @@ export class TestCertificateProvider implements CertificateProvider {
   readonly #listeners = new Set<() => void>();
   /** How many certificates were issued (tests check caching). */
   issued = 0;
+  /** How many requests to refuse, as an unreachable CA would, before issuing again. */
+  failNext = 0;
 
   constructor(ca = new TestCa()) {
     this.ca = ca;
@@ -132,6 +134,10 @@ export class TestCertificateProvider implements CertificateProvider {
   }
 
   async get(identity: string): Promise<WorkloadCertificate> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('the CA is unreachable');
+    }
     let cert = this.#certs.get(identity);
     if (!cert) {
       cert = this.#issue(identity);

@@ -61,9 +61,14 @@ export function parseBaggage(header: string | undefined): BaggageSource {
   return result;
 }
 
-/** A W3C traceparent is passed on only when well-formed, so that garbage never propagates. */
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+/**
+ * A W3C traceparent is passed on only when well-formed, so that garbage never propagates: the spec forbids
+ * version ff and all-zero trace and parent ids, too.
+ */
 export function validTraceparent(header: string | undefined): string | undefined {
-  return header !== undefined && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(header)
-    ? header
-    : undefined;
+  const match = header === undefined ? null : TRACEPARENT.exec(header);
+  if (!match || match[1] === 'ff' || /^0+$/.test(match[2]!) || /^0+$/.test(match[3]!)) return undefined;
+  return header;
 }

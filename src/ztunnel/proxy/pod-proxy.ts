@@ -45,7 +45,12 @@ export class PodProxy {
     this.#deps = deps;
   }
 
-  /** Opens 15001 and 15006 now; 15008 follows when the pod's identity and certificate are there. */
+  /**
+   * Opens 15001 and 15006, and 15008 once the pod's identity and certificate are there. When the
+   * configuration already knows the pod, 15008 is open when this resolves, or it rejects: the enrollment
+   * is acknowledged on return, and a pod started before its inbound listener would see mesh traffic to it
+   * refused (its start is retried instead). A pod the configuration does not know yet gets 15008 later.
+   */
   async start(): Promise<void> {
     await this.#listen(ZTUNNEL_PORTS.outbound, (socket) => handleOutbound(this.#ctx, this.pod, socket));
     await this.#listen(ZTUNNEL_PORTS.inboundPlaintext, (socket) =>
@@ -53,7 +58,7 @@ export class PodProxy {
     );
     this.#unsubscribe.push(this.#ctx.state.subscribe(() => void this.#ensureHbone()));
     this.#unsubscribe.push(this.#deps.certificates.subscribe(() => void this.#refreshCertificate()));
-    await this.#ensureHbone();
+    await this.#ensureHbone({ retry: false });
   }
 
   /** Whether the inbound HBONE listener is up (the pod can receive mesh traffic). */
@@ -114,7 +119,8 @@ export class PodProxy {
     this.#servers.push(server);
   }
 
-  async #ensureHbone(): Promise<void> {
+  /** Starts the inbound HBONE listener if it can; a failure is retried later, or thrown without `retry`. */
+  async #ensureHbone(options = { retry: true }): Promise<void> {
     if (this.#hbone || this.#hboneStarting || this.#stopped) return;
     const workload = this.#ctx.state.workloadByUid(this.pod.uid);
     if (!workload) return;
@@ -141,6 +147,7 @@ export class PodProxy {
       this.#identity = workload.identity;
       if (this.#stopped) await server.close(0);
     } catch (error) {
+      if (!options.retry) throw error;
       this.#ctx.log.warn('inbound HBONE listener not started yet; retrying', {
         pod: this.pod.uid,
         error: errorMessage(error),
