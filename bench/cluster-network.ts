@@ -6,7 +6,7 @@
  *     name (forwarded by the ztunnel to the cluster DNS); with the CPU the DNS servers spent per 1000
  *     queries (cluster DNS processes, ztunnels);
  *   - Service VIP connection cost: new TCP connections per second (connect, one 128 B -> 1 KiB exchange,
- *     close) to the app's ClusterIP (kube-proxy DNAT) against the same to its pod IP, as a ratio.
+ *     reset) to the app's ClusterIP (kube-proxy DNAT) against the same to its pod IP, as a ratio.
  * Traffic stays inside the cluster's namespaces; the cluster is always taken down (also on error and Ctrl-C).
  *
  * Run as root: npm run bench:network -- [--seconds 3]
@@ -21,6 +21,8 @@ import { fmt, ratio } from './support/report.ts';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' } } });
 const SECONDS = Number(values.seconds);
+/** Interleaved rounds of the connection measurements (their tails are the noisiest). */
+const ROUNDS = 3;
 const LOAD_SERVER = new URL('./support/load-server.ts', import.meta.url).pathname;
 const NETWORK_LOAD = new URL('./support/network-load.ts', import.meta.url).pathname;
 const execFileAsync = promisify(execFile);
@@ -64,6 +66,21 @@ async function load(netns: string, run: NetworkLoad): Promise<NetworkResult> {
     },
   );
   return JSON.parse(stdout) as NetworkResult;
+}
+
+/** Rounds of one measurement as one: the rate over all of them, the median round's percentiles. */
+function combineRounds(rounds: readonly NetworkResult[]): NetworkResult {
+  const median = (pick: (r: NetworkResult) => number) =>
+    rounds.map(pick).sort((a, b) => a - b)[Math.floor(rounds.length / 2)]!;
+  const requests = rounds.reduce((sum, r) => sum + r.requests, 0);
+  const seconds = rounds.reduce((sum, r) => sum + r.requests / r.perSecond, 0);
+  return {
+    requests,
+    perSecond: requests / seconds,
+    p50Us: median((r) => r.p50Us),
+    p99Us: median((r) => r.p99Us),
+    failures: rounds.reduce((sum, r) => sum + r.failures, 0),
+  };
 }
 
 interface Row {
@@ -137,20 +154,30 @@ async function main(): Promise<void> {
     }
     const connectRows: Row[] = [];
     for (const workers of [1, 8]) {
-      // Direct and VIP take turns so that the machine's drift hits both alike.
-      for (const [label, host] of [
-        ['pod IP (direct)', app.ip],
-        ['ClusterIP (kube-proxy DNAT)', clusterIP],
-      ] as const) {
-        process.stdout.write(`connections ${workers} worker(s): ${label}...\n`);
-        const result = await load(plain.netns, {
-          mode: 'connect',
-          host,
-          port: APP_PORTS.requestResponse,
-          workers,
-          seconds: SECONDS,
+      const paths = [
+        { label: 'pod IP (direct)', host: app.ip, rounds: [] as NetworkResult[] },
+        { label: 'ClusterIP (kube-proxy DNAT)', host: clusterIP, rounds: [] as NetworkResult[] },
+      ];
+      // Direct and VIP take turns, round after round, so that the machine's drift hits both alike.
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const path of paths) {
+          process.stdout.write(`connections ${workers} worker(s), round ${round + 1}: ${path.label}...\n`);
+          path.rounds.push(
+            await load(plain.netns, {
+              mode: 'connect',
+              host: path.host,
+              port: APP_PORTS.requestResponse,
+              workers,
+              seconds: SECONDS,
+            }),
+          );
+        }
+      }
+      for (const path of paths) {
+        connectRows.push({
+          label: `${path.label}, ${workers} in flight`,
+          result: combineRounds(path.rounds),
         });
-        connectRows.push({ label: `${label}, ${workers} in flight`, result });
       }
     }
 
@@ -174,7 +201,7 @@ async function main(): Promise<void> {
       line([...header, ''].map(() => '---')),
       ...rows.map((r) => row(r, [fmt(r.cpuPer1000 ?? 0, 1)])),
       '',
-      'New TCP connections (connect, 128 B -> 1 KiB, close), plain client pod',
+      `New TCP connections (connect, 128 B -> 1 KiB, reset), plain client pod, ${ROUNDS} interleaved rounds (rate over all, median round's percentiles)`,
       '',
       line(header),
       line(header.map(() => '---')),

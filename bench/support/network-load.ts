@@ -6,7 +6,7 @@
  *   node network-load.ts '{"mode":"connect","host":"10.96.0.1","port":9001,"workers":8,"seconds":3}'
  *
  * dns: each worker sends one UDP A query and waits for its answer (NOERROR with an answer, else a failure).
- * connect: each worker opens a TCP connection, does one 128 B -> 1 KiB exchange and closes it, so what is
+ * connect: each worker opens a TCP connection, does one 128 B -> 1 KiB exchange and resets it, so what is
  * timed is the connection's setup (where a VIP's DNAT and conntrack entry cost) plus one round trip.
  */
 import { createSocket } from 'node:dgram';
@@ -83,7 +83,9 @@ async function connectOnce(host: string, port: number): Promise<boolean> {
     socket.on('data', (chunk: Buffer) => {
       received += chunk.length;
       if (received >= RESPONSE_BYTES) {
-        socket.destroy();
+        // RST instead of FIN: no TIME_WAIT, so thousands of connections do not use up the client's ports
+        // (whose search then dominates what is measured).
+        socket.resetAndDestroy();
         resolve(true);
       }
     });
