@@ -13,6 +13,7 @@ import { defaultExtensionUrls } from './extensions.ts';
 import { createProgress } from './progress.ts';
 import { buildReport, renderReport } from './report.ts';
 import { statePaths } from './state.ts';
+import { describeState, readSupervisorStatus } from './supervisor/status.ts';
 import type { ClusterState, PodRecord } from './types.ts';
 import { up } from './up.ts';
 
@@ -64,6 +65,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     );
     // Out and back: client -> echo on the other node, then that echo pod -> echo on the client's node.
     const ok =
+      (await podsReady(cluster, [client, far, near], () => interrupted)) &&
       (await request(cluster, client, far)) &&
       !interrupted &&
       (await request(cluster, far, near)) &&
@@ -101,6 +103,47 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       );
       out.write(`cluster ${cluster.name} removed (${Math.round(performance.now() - started)} ms)\n`);
     }
+  }
+}
+
+/** How long the demo waits for its pods after `up` (which gives up sooner, and at a pod's first crash). */
+const POD_READY_TIMEOUT_MS = 60_000;
+
+/**
+ * Waits until the pods the demo talks to run and listen: `up` returns once every process has settled, which
+ * includes a pod that crashed once and is being restarted, or one still starting after its timeout.
+ */
+async function podsReady(
+  cluster: ClusterState,
+  pods: readonly PodRecord[],
+  interrupted: () => boolean,
+): Promise<boolean> {
+  const paths = statePaths(cluster.stateDir);
+  const deadline = Date.now() + POD_READY_TIMEOUT_MS;
+  let reported = false;
+  for (;;) {
+    const processes = readSupervisorStatus(paths)?.processes ?? [];
+    const late = pods.filter(
+      (pod) => !processes.some((p) => p.podUid === pod.uid && p.state === 'running' && p.ready),
+    );
+    if (late.length === 0) return true;
+    if (interrupted()) return false;
+    const states = late.map((pod) => {
+      const status = processes.find((p) => p.podUid === pod.uid);
+      return `${pod.name} ${describeState(status)}${status?.message ? ` (${status.message})` : ''}`;
+    });
+    if (Date.now() > deadline) {
+      process.stdout.write(`
+the demo's pods are not ready after ${POD_READY_TIMEOUT_MS / 1000} s: ${states.join(', ')}
+`);
+      return false;
+    }
+    if (!reported)
+      process.stdout.write(`
+waiting for ${states.join(', ')}
+`);
+    reported = true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

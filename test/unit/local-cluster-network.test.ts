@@ -104,30 +104,23 @@ describe('Service endpoints', () => {
     expect(web.readyPods.map((p) => p.name)).toEqual(['web-b']);
   });
 
-  it('allocates node ports from 30000 around the ones given, for NodePort and LoadBalancer only', () => {
-    const ports = Object.fromEntries(cluster.services.map((s) => [s.name, s.ports.map((p) => p.nodePort)]));
-    // lb asked for 30000, so web's ports get the next free numbers.
-    expect(ports).toEqual({ web: [30001, 30002], db: [undefined], lb: [30000] });
-    expect(cluster.services.find((s) => s.name === 'web')!.sessionAffinity).toEqual({
-      timeoutSeconds: 10800,
-    });
+  it('records what the rules need of a Service: its type, node ports and ClientIP affinity', () => {
+    const web = cluster.services.find((s) => s.name === 'web')!;
+    expect(web.type).toBe('NodePort');
+    expect(web.ports.every((p) => p.nodePort !== undefined)).toBe(true);
+    expect(web.sessionAffinity).toEqual({ timeoutSeconds: 10800 });
+    expect(cluster.services.find((s) => s.name === 'lb')!.ports[0]!.nodePort).toBe(30000);
+    expect(cluster.services.find((s) => s.name === 'db')!.sessionAffinity).toBeUndefined();
   });
 
-  it('refuses a node port taken twice', () => {
-    const parsed = parseYamlText(
-      [
-        DOCUMENTS[0],
-        DOCUMENTS[1],
-        service('a', '  type: NodePort\n  ports: [{port: 80, nodePort: 30080}]'),
-        service('b', '  type: NodePort\n  ports: [{port: 81, nodePort: 30080}]'),
-      ].join('\n---\n'),
-      'c.yaml',
-    );
-    const resources = parseResources(parsed.documents, LOCAL_KINDS);
-    const result = planCluster(resources.resources, { stateDirFor: (n) => `/s/${n}`, extensions: [] });
-    expect(result.issues.map(formatIssue).join('\n')).toMatch(
-      /Service shop\/b.*spec\.ports\[0\]\.nodePort: node port 30080\/TCP is already taken by Service shop\/a/,
-    );
+  it('keeps not-ready pods as endpoints with publishNotReadyAddresses', () => {
+    const published = {
+      ...cluster,
+      services: cluster.services.map((s) => (s.name === 'db' ? { ...s, publishNotReadyAddresses: true } : s)),
+    };
+    const db = clusterServices(published, new Set()).services.find((s) => s.name === 'db')!;
+    expect(db.readyPods.map((p) => p.name)).toEqual(['db-a']);
+    expect(db.ports[0]!.endpoints.map((e) => e.podUid)).toEqual([uid('db-a')]);
   });
 });
 

@@ -10,8 +10,8 @@ import type { ProcessStatus } from '../supervisor/status.ts';
 import type { ClusterState, PodRecord, ServiceRecord } from '../types.ts';
 
 /**
- * Whether a pod may receive Service traffic. Today the supervisor's readiness is "running and listening on
- * every declared port"; readiness probes, when the supervisor runs them, report through the same `ready`.
+ * Whether a pod may receive Service traffic: running and ready as the supervisor says (its readiness probe
+ * passes, or without one, it listens on every declared TCP port).
  */
 export function podReady(status: ProcessStatus | undefined): boolean {
   return status?.state === 'running' && status.ready;
@@ -49,7 +49,7 @@ export interface ServiceView {
   clusterIP: string | undefined;
   sessionAffinity?: ServiceRecord['sessionAffinity'];
   ports: ServicePortView[];
-  /** The selected pods that are ready (a headless Service's DNS answers). */
+  /** The selected pods that are ready, or all of them with `publishNotReadyAddresses` (a headless Service's DNS answers). */
   readyPods: PodRecord[];
 }
 
@@ -63,7 +63,7 @@ export function clusterServices(cluster: ClusterState, ready: ReadonlySet<string
   const services = cluster.services.map((service): ServiceView => {
     const readyPods = service.podUids.flatMap((uid) => {
       const pod = pods.get(uid);
-      return pod && ready.has(uid) ? [pod] : [];
+      return pod && (ready.has(uid) || service.publishNotReadyAddresses) ? [pod] : [];
     });
     return {
       name: service.name,
