@@ -35,6 +35,29 @@ const clusterYaml = (name: string) =>
     // Ends for good when killed: it must then leave the endpoints.
     echoPod('web-c', { namespace: 'shop', node: 'n2', labels: { app: 'web' }, restartPolicy: 'Never' }),
     echoPod('hello-a', { namespace: 'mesh', node: 'n2', labels: { app: 'hello' } }),
+    // Ready while /tmp/ready exists (its readiness probe): the test takes it out and lets it back in.
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'gated', namespace: 'shop', labels: { app: 'gated' } },
+      spec: {
+        nodeName: 'n1',
+        containers: [
+          {
+            name: 'main',
+            command: ['sh', '-c', 'touch /tmp/ready && exec ambit echo --port 8080'],
+            ports: [{ name: 'http', containerPort: 8080 }],
+            readinessProbe: {
+              exec: { command: ['test', '-e', '/tmp/ready'] },
+              periodSeconds: 1,
+              failureThreshold: 1,
+            },
+            volumeMounts: [{ name: 'scratch', mountPath: '/tmp' }],
+          },
+        ],
+        volumes: [{ name: 'scratch', emptyDir: {} }],
+      },
+    },
     podDoc('client', { namespace: 'shop', node: 'n1' }),
     podDoc('mclient', { namespace: 'mesh', node: 'n1' }),
     serviceDoc('web', {
@@ -55,6 +78,7 @@ const clusterYaml = (name: string) =>
       spec: { clusterIP: 'None', ports: [{ name: 'http', port: 8080 }] },
     }),
     serviceDoc('hello', { namespace: 'mesh' }),
+    serviceDoc('gated', { namespace: 'shop' }),
   );
 
 interface EchoAnswer {
@@ -247,6 +271,21 @@ describe.runIf(canRunNetnsTests())('the local cluster network (cluster DNS, kube
       expect(table).toContain(`${clusterIP('web')} . tcp . 80 : goto svc_shop_web_80_tcp`);
       expect(table).toContain(`dnat to ${podIp('web-b')}:8080`);
     }
+  });
+
+  it('follows a readiness probe: out of the endpoints while it fails, back when it passes', async () => {
+    const client = clients[0]!;
+    const gated = `http://${clusterIP('gated')}/`;
+    const inTable = () => nodeTable('n1').includes(`dnat to ${podIp('gated')}:8080`);
+    expect(inTable()).toBe(true);
+    expect((await get(client, gated)).code).toBe(200);
+    await inPod('gated', 'shop', 'rm', '/tmp/ready');
+    await eventually(() => !inTable(), { what: 'gated to leave the rules', timeout: 15_000 });
+    // No ready endpoint: the VIP has no rule, so the connection fails at once (no route), not after a timeout.
+    expect((await get(client, gated)).code).toBe(0);
+    await inPod('gated', 'shop', 'touch', '/tmp/ready');
+    await eventually(inTable, { what: 'gated to come back into the rules', timeout: 15_000 });
+    expect((await get(client, gated)).echo?.pod).toBe('gated');
   });
 
   it('takes a pod that is no longer ready out of the endpoints, for the VIP and for DNS', async () => {
