@@ -3,7 +3,8 @@
  * cluster DNS answers Service names in every form (and only real names, NXDOMAIN at once for the rest, with
  * no upstream), reverse names and SRV records; kube-proxy rules carry ClusterIPs, NodePorts on node
  * addresses (including the same-node hairpin) to ready endpoints with named targetPorts, at random or
- * sticky per client; a pod that stops being ready leaves its Services' endpoints, in the rules and in DNS.
+ * sticky per client (also across endpoint changes); a pod that fails its readiness probe or ends leaves its
+ * Services' endpoints, in the rules and in DNS, and a pod whose probe passes again comes back.
  */
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
