@@ -35,6 +35,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./commands/redirect.ts'),
   },
   ztunnel: { summary: "run a node's ztunnel (the data plane)", load: () => import('./commands/ztunnel.ts') },
+  waypoint: {
+    summary: 'waypoints (L7 proxies): run one',
+    load: () => import('./commands/waypoint.ts'),
+  },
   'ztunnel-config': {
     summary: "show a node's ztunnel: workloads, services, policies, certificates, connections",
     load: () => import('./commands/ztunnel-config.ts'),

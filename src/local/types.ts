@@ -55,8 +55,8 @@ export interface PodRecord {
   serviceAccount: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  /** The Deployment that generated the pod, if any. */
-  owner?: { kind: 'Deployment'; name: string } | undefined;
+  /** What generated the pod, if anything: a Deployment, or a waypoint's Gateway. */
+  owner?: { kind: 'Deployment' | 'Gateway'; name: string } | undefined;
   netns: string;
   netnsPath: string;
   /** The pod's veth end in its node's namespace. */
