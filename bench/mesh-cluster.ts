@@ -23,10 +23,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { HBONE_IMPLEMENTATIONS, type HboneImplementation } from '../src/core/hbone/implementation.ts';
-import type { ClusterReport } from '../src/local/report.ts';
-import { ambit } from '../test/support/cli.ts';
-import { makeStateRoot, uniqueName, writeClusterFile } from '../test/support/local-cluster.ts';
 import { TestCa } from '../test/support/test-ca.ts';
+import { withBenchCluster } from './support/cluster.ts';
 import { APP_PORTS, cpuMs, type LatencyResult, rssMiB, sleep } from './support/load.ts';
 import type { LoadRun } from './support/load-client.ts';
 import { fmt, medianResult, type PathResult, pathReport, targetReport } from './support/report.ts';
@@ -178,134 +176,112 @@ interface ClusterResults {
 
 /** One cluster whose ztunnels run `impl`: up, `REPETITIONS` rounds of the three paths taking turns, down. */
 async function measureCluster(impl: HboneImplementation): Promise<ClusterResults> {
-  const root = makeStateRoot();
   const dir = mkdtempSync(join(tmpdir(), 'ambit-mesh-bench-'));
-  const name = uniqueName('bench');
   const stunnels: ChildProcess[] = [];
-  let cleaning: Promise<void> | undefined;
-  const cleanup = () => {
-    cleaning ??= (async () => {
-      for (const p of stunnels) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
-      const down = await ambit(['local', 'down', '--name', name], { stateRoot: root });
-      if (down.code !== 0) process.stderr.write(`ambit local down failed: ${down.stderr}\n`);
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(root, { recursive: true, force: true });
-    })();
-    return cleaning;
+  const stopStunnels = () => {
+    for (const p of stunnels) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
   };
-  const onSignal = (signal: NodeJS.Signals) => {
-    process.stderr.write(`${signal}: taking the cluster down\n`);
-    void cleanup().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    process.stdout.write(`bringing up local cluster ${name} (HBONE: ${impl})...\n`);
-    const up = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
-      stateRoot: root,
-      env: { AMBIT_HBONE_IMPL: impl },
-    });
-    if (up.code !== 0) throw new Error(`ambit local up failed: ${up.stderr}`);
-    const report = JSON.parse(
-      (await ambit(['local', 'status', '--name', name, '-o', 'json'], { stateRoot: root })).stdout,
-    ) as ClusterReport;
-    const pod = (namespace: string, podName: string) => {
-      const found = report.pods.find((p) => p.namespace === namespace && p.name === podName);
-      if (found?.status !== 'Running') throw new Error(`pod ${namespace}/${podName} is not running`);
-      return found;
-    };
-    const meshMode = pod('mesh', 'client').mesh?.state;
-    if (meshMode !== 'ambient') throw new Error(`mesh/client is not enrolled (${meshMode})`);
-    const ztunnelPids = ['node-1', 'node-2'].map((node) => {
-      const pid = report.system.find((p) => p.id === `node-agent/${node}`)?.pid;
-      if (pid === undefined) throw new Error(`no ztunnel running on ${node}`);
-      return pid;
-    });
-    const clusterIP = report.services.find((s) => s.namespace === 'mesh' && s.name === 'app')?.clusterIP;
-    if (!clusterIP) throw new Error('service mesh/app has no ClusterIP');
-    const plainApp = pod('plain', 'app');
-    stunnels.push(...(await startStunnel(dir, pod('plain', 'client').netns, plainApp.netns, plainApp.ip)));
+  let results: ClusterResults | undefined;
+  await withBenchCluster(
+    `bench-${impl}`,
+    clusterYaml,
+    async ({ report }) => {
+      const pod = (namespace: string, podName: string) => {
+        const found = report.pods.find((p) => p.namespace === namespace && p.name === podName);
+        if (found?.status !== 'Running') throw new Error(`pod ${namespace}/${podName} is not running`);
+        return found;
+      };
+      const meshMode = pod('mesh', 'client').mesh?.state;
+      if (meshMode !== 'ambient') throw new Error(`mesh/client is not enrolled (${meshMode})`);
+      const ztunnelPids = ['node-1', 'node-2'].map((node) => {
+        const pid = report.system.find((p) => p.id === `node-agent/${node}`)?.pid;
+        if (pid === undefined) throw new Error(`no ztunnel running on ${node}`);
+        return pid;
+      });
+      const clusterIP = report.services.find((s) => s.namespace === 'mesh' && s.name === 'app')?.clusterIP;
+      if (!clusterIP) throw new Error('service mesh/app has no ClusterIP');
+      const plainApp = pod('plain', 'app');
+      stunnels.push(...(await startStunnel(dir, pod('plain', 'client').netns, plainApp.netns, plainApp.ip)));
 
-    const paths: LoadPath[] = [
-      {
-        name: 'direct',
-        netns: pod('plain', 'client').netns,
-        host: plainApp.ip,
-        ports: APP_PORTS,
-        countHost: plainApp.ip,
-        proxyPids: [],
-      },
-      {
-        name: 'Ambit',
-        netns: pod('mesh', 'client').netns,
-        host: clusterIP,
-        ports: APP_PORTS,
-        countHost: clusterIP,
-        proxyPids: ztunnelPids,
-      },
-      {
-        name: 'stunnel',
-        netns: pod('plain', 'client').netns,
-        host: '127.0.0.1',
-        ports: STUNNEL_PORTS,
-        countHost: plainApp.ip,
-        proxyPids: stunnels.map((p) => p.pid!),
-      },
-    ];
-    const idleRss = ztunnelPids.map(rssMiB);
-    const runs = new Map<LoadPath['name'], PathResult[]>(paths.map((p) => [p.name, []]));
-    let peakRss: number[] = [];
-    for (let repetition = 0; repetition < REPETITIONS; repetition++) {
-      const results = new Map<LoadPath['name'], Partial<PathResult>>(
-        paths.map((p) => [p.name, { name: p.name === 'Ambit' ? `Ambit (${impl})` : p.name }]),
-      );
-      const at = (path: LoadPath) => results.get(path.name)!;
-      const cpu = (path: LoadPath) => path.proxyPids.reduce((sum, pid) => sum + cpuMs(pid), 0);
-      // The three paths take turns within each kind of load, so that a machine's drift hits them alike.
-      for (const streams of [1, 8] as const) {
-        for (const path of paths) {
-          process.stdout.write(
-            `[${impl} ${repetition + 1}/${REPETITIONS}] bulk ${streams} stream(s) ${path.name}...\n`,
-          );
-          const before = cpu(path);
-          const mibPerSecond = await bulkRun(path, streams);
-          at(path)[streams === 1 ? 'bulk1' : 'bulk8'] = mibPerSecond;
-          if (streams === 8 && path.proxyPids.length) {
-            at(path).cpuPerGiB = (cpu(path) - before) / 1000 / ((mibPerSecond * SECONDS) / 1024);
+      const paths: LoadPath[] = [
+        {
+          name: 'direct',
+          netns: pod('plain', 'client').netns,
+          host: plainApp.ip,
+          ports: APP_PORTS,
+          countHost: plainApp.ip,
+          proxyPids: [],
+        },
+        {
+          name: 'Ambit',
+          netns: pod('mesh', 'client').netns,
+          host: clusterIP,
+          ports: APP_PORTS,
+          countHost: clusterIP,
+          proxyPids: ztunnelPids,
+        },
+        {
+          name: 'stunnel',
+          netns: pod('plain', 'client').netns,
+          host: '127.0.0.1',
+          ports: STUNNEL_PORTS,
+          countHost: plainApp.ip,
+          proxyPids: stunnels.map((p) => p.pid!),
+        },
+      ];
+      const idleRss = ztunnelPids.map(rssMiB);
+      const runs = new Map<LoadPath['name'], PathResult[]>(paths.map((p) => [p.name, []]));
+      let peakRss: number[] = [];
+      for (let repetition = 0; repetition < REPETITIONS; repetition++) {
+        const round = new Map<LoadPath['name'], Partial<PathResult>>(
+          paths.map((p) => [p.name, { name: p.name === 'Ambit' ? `Ambit (${impl})` : p.name }]),
+        );
+        const at = (path: LoadPath) => round.get(path.name)!;
+        const cpu = (path: LoadPath) => path.proxyPids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+        const step = `[${impl} ${repetition + 1}/${REPETITIONS}]`;
+        // The three paths take turns within each kind of load, so that a machine's drift hits them alike.
+        for (const streams of [1, 8] as const) {
+          for (const path of paths) {
+            process.stdout.write(`${step} bulk ${streams} stream(s) ${path.name}...\n`);
+            const before = cpu(path);
+            const mibPerSecond = await bulkRun(path, streams);
+            at(path)[streams === 1 ? 'bulk1' : 'bulk8'] = mibPerSecond;
+            if (streams === 8 && path.proxyPids.length) {
+              at(path).cpuPerGiB = (cpu(path) - before) / 1000 / ((mibPerSecond * SECONDS) / 1024);
+            }
           }
         }
-      }
-      for (const connections of [1, 32] as const) {
-        for (const path of paths) {
-          process.stdout.write(
-            `[${impl} ${repetition + 1}/${REPETITIONS}] request/response ${connections} connection(s) ${path.name}...\n`,
-          );
-          const before = cpu(path);
-          const result = await rrRun(path, connections);
-          if (connections === 1) {
-            at(path).rr1 = result;
-          } else {
-            at(path).rr32 = result;
-            at(path).cpuPer1000 = path.proxyPids.length
-              ? ((cpu(path) - before) / result.requests) * 1000
-              : undefined;
-            if (path.name === 'Ambit') peakRss = ztunnelPids.map(rssMiB);
+        for (const connections of [1, 32] as const) {
+          for (const path of paths) {
+            process.stdout.write(`${step} request/response ${connections} connection(s) ${path.name}...\n`);
+            const before = cpu(path);
+            const result = await rrRun(path, connections);
+            if (connections === 1) {
+              at(path).rr1 = result;
+            } else {
+              at(path).rr32 = result;
+              at(path).cpuPer1000 = path.proxyPids.length
+                ? ((cpu(path) - before) / result.requests) * 1000
+                : undefined;
+              if (path.name === 'Ambit') peakRss = ztunnelPids.map(rssMiB);
+            }
           }
         }
+        for (const path of paths) runs.get(path.name)!.push(at(path) as PathResult);
       }
-      for (const path of paths) runs.get(path.name)!.push(at(path) as PathResult);
-    }
-    const [direct, mesh, stunnel] = paths.map((p) => medianResult(runs.get(p.name)!)) as [
-      PathResult,
-      PathResult,
-      PathResult,
-    ];
-    return { impl, direct, mesh, stunnel, idleRss, peakRss };
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await cleanup();
-  }
+      const [direct, mesh, stunnel] = paths.map((p) => medianResult(runs.get(p.name)!)) as [
+        PathResult,
+        PathResult,
+        PathResult,
+      ];
+      results = { impl, direct, mesh, stunnel, idleRss, peakRss };
+    },
+    stopStunnels,
+    { AMBIT_HBONE_IMPL: impl },
+  );
+  if (!results) throw new Error(`no results from the ${impl} cluster`);
+  return results;
 }
 
 async function main(): Promise<void> {

@@ -17,6 +17,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'the local multi-node cluster: up, down, status, exec, logs, label, demo',
     load: () => import('./commands/local.ts'),
   },
+  'cluster-dns': {
+    summary: "the local cluster's DNS on one node (run by the cluster as a system process)",
+    load: () => import('./commands/cluster-dns.ts'),
+  },
+  'kube-proxy': {
+    summary: "the local cluster's Service VIPs and NodePorts on one node (a system process)",
+    load: () => import('./commands/kube-proxy.ts'),
+  },
   echo: { summary: 'the built-in HTTP and TCP test server', load: () => import('./commands/echo.ts') },
   app: {
     summary: 'stand-ins for well-known images (httpbin, helloworld, tcp-echo, Bookinfo, curl/sleep)',
@@ -27,6 +35,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./commands/redirect.ts'),
   },
   ztunnel: { summary: "run a node's ztunnel (the data plane)", load: () => import('./commands/ztunnel.ts') },
+  waypoint: {
+    summary: 'waypoints (L7 proxies): run one',
+    load: () => import('./commands/waypoint.ts'),
+  },
   'ztunnel-config': {
     summary: "show a node's ztunnel: workloads, services, policies, certificates, connections",
     load: () => import('./commands/ztunnel-config.ts'),

@@ -7,7 +7,8 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { isIP } from 'node:net';
 import { experimental, Server } from '@grpc/grpc-js';
-import { displayName } from '../core/config/resource.ts';
+import type { GatewaySpec } from '../core/config/kinds/gateway.ts';
+import { displayName, type Resource } from '../core/config/resource.ts';
 import type { ConfigFile, ControlStatus, StoredResource } from '../core/control-api/types.ts';
 import { AmbitError, errorMessage, UsageError } from '../core/errors.ts';
 import { CONTROL_PLANE_SERVER_NAME, CONTROL_PLANE_SERVICE_ACCOUNT } from '../core/grpc/credentials.ts';
@@ -28,6 +29,7 @@ import { Debouncer } from './debounce.ts';
 import { DiscoveryServer } from './discovery/server.ts';
 import { CONTROL_KINDS, resolveKind } from './kinds.ts';
 import { ControlMetrics } from './metrics.ts';
+import { gatewayStatus } from './model/gateway-status.ts';
 import { buildMesh, type Mesh } from './model/mesh.ts';
 import { parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
@@ -82,6 +84,8 @@ export class ControlPlane {
   private readonly fileSource: FileSource | undefined;
   private readonly startedAt = new Date();
   private generation = 0;
+  /** The last mesh published: what computed status (a Gateway's) is read from. */
+  private mesh: Mesh | undefined;
   private api: HttpServer | undefined;
   private metricsServer: HttpEndpoint | undefined;
   private serverCertificate: RotatingServerCertificate | undefined;
@@ -265,6 +269,7 @@ export class ControlPlane {
       return;
     }
     this.generation++;
+    this.mesh = mesh;
     this.discovery.publish(mesh, String(this.generation), firstChangeAt);
     this.metrics.configRevision.set(this.store.revision);
     this.log.debug('mesh rebuilt', {
@@ -273,6 +278,13 @@ export class ControlPlane {
       services: mesh.services.length,
       ms: Math.round(performance.now() - started),
     });
+  }
+
+  /** A Gateway's document carries its status (computed from the mesh), as the API server shows it. */
+  private withStatus(resource: Resource, document: unknown): unknown {
+    if (resource.kind !== 'Gateway') return document;
+    const status = gatewayStatus(resource as Resource<GatewaySpec>, this.mesh?.services ?? []);
+    return { ...(document as Record<string, unknown>), status };
   }
 
   private apiHandlers(): ApiHandlers {
@@ -315,7 +327,7 @@ export class ControlPlane {
             namespace: resource.metadata.namespace,
             source: resource.source,
             origin,
-            document,
+            document: this.withStatus(resource, document),
           }));
         // Pods that no document defines (a Deployment's, reported by the runtime) are listed too, as kubectl does.
         if (resolved !== 'Pod') return stored;

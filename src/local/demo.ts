@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { AmbitError, errorMessage } from '../core/errors.ts';
 import type { EchoReport } from '../echo/http.ts';
 import { meshTour } from './demo-mesh.ts';
+import { waypointTour } from './demo-waypoint.ts';
 import { down } from './down.ts';
 import { execInPod } from './exec.ts';
 import { defaultExtensionUrls } from './extensions.ts';
@@ -70,10 +71,12 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       !interrupted &&
       (await request(cluster, far, near)) &&
       !interrupted &&
-      (await meshTour(cluster, client, 'echo'));
+      (await meshTour(cluster, client, 'echo')) &&
+      !interrupted &&
+      (await waypointTour(cluster, client, 'echo'));
     out.write(
       ok
-        ? "\nEvery request crossed the fabric between the two node namespaces with no NAT (each echo server saw\nthe calling pod's own IP) from the caller's ztunnel to the callee's over HBONE: mutual TLS with the\npods' SPIFFE identities, authorized by the destination ztunnel.\n"
+        ? "\nEvery request crossed the fabric between the two node namespaces with no NAT (each echo server saw\nthe calling pod's own IP) from the caller's ztunnel to the callee's over HBONE: mutual TLS with the\npods' SPIFFE identities, authorized by the destination ztunnel; by Service name, once the waypoint\nwas there, through it (routing and L7 policy per request).\n"
         : '\nA request failed: see above, and the pod logs (`ambit local logs <pod> -n demo`).\n',
     );
     if (options.keep && !interrupted) {
@@ -86,6 +89,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           `  sudo npx ambit ztunnel-config certificates --name ${cluster.name}   # the mesh identities\n` +
           `  sudo npx ambit local logs node-agent --name ${cluster.name}   # the ztunnels' access logs\n` +
           `  sudo npx ambit control status --name ${cluster.name}   # the cluster's control plane\n` +
+          `  sudo npx ambit waypoint list -A --cluster ${cluster.name}   # the demo namespace's waypoint\n` +
+          `  sudo npx ambit local exec client -n demo --name ${cluster.name} -- curl -s -H 'x-canary: yes' http://echo.demo/   # v2\n` +
           `Remove it with: sudo npx ambit local down --name ${cluster.name}\n`,
       );
       return ok ? 0 : 1;

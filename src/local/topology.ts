@@ -102,15 +102,14 @@ async function configureNode(node: NodeRecord, cluster: ClusterState): Promise<v
   await ipBatch(
     [
       'link set lo up',
+      // Every node serves the cluster DNS VIP itself (pods reach it through their default route).
+      `addr add ${cluster.addresses.dnsVIP}/32 dev lo`,
       `addr add ${node.underlayIP}/${node.underlayPrefix} dev ${node.uplink}`,
       `link set ${node.uplink} up`,
       `link add ${node.podBridge} type bridge`,
       `addr add ${node.gatewayIP}/${podPrefix} dev ${node.podBridge}`,
       `link set ${node.podBridge} up`,
-      ...pods.flatMap((pod) => [
-        `link add ${pod.hostVeth} type veth peer name ${IFACE.uplink} netns ${pod.netns}`,
-        `link set ${pod.hostVeth} master ${node.podBridge} up`,
-      ]),
+      ...pods.flatMap((pod) => podLinkCommands(pod, node)),
       ...cluster.nodes
         .filter((other) => other !== node)
         .map((other) => `route add ${other.podCIDR} via ${other.underlayIP} dev ${node.uplink}`),
@@ -121,7 +120,16 @@ async function configureNode(node: NodeRecord, cluster: ClusterState): Promise<v
   await run(['ip', 'netns', 'exec', node.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
 }
 
-function podCommands(pod: PodRecord, node: NodeRecord): string[] {
+/** In the node's namespace: the pod's veth pair, its node end on the pod bridge. */
+export function podLinkCommands(pod: PodRecord, node: NodeRecord): string[] {
+  return [
+    `link add ${pod.hostVeth} type veth peer name ${IFACE.uplink} netns ${pod.netns}`,
+    `link set ${pod.hostVeth} master ${node.podBridge} up`,
+  ];
+}
+
+/** In the pod's namespace: loopback, its address on eth0, the default route via its node. */
+export function podCommands(pod: PodRecord, node: NodeRecord): string[] {
   return [
     'link set lo up',
     `addr add ${pod.ips[0]}/${node.podCIDR.split('/')[1]} dev ${IFACE.uplink}`,
@@ -130,7 +138,7 @@ function podCommands(pod: PodRecord, node: NodeRecord): string[] {
   ];
 }
 
-function writePodEtc(pod: PodRecord, cluster: ClusterState): void {
+export function writePodEtc(pod: PodRecord, cluster: ClusterState): void {
   const dir = netnsEtcDir(pod.netns);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const search = [`${pod.namespace}.svc.${CLUSTER_DOMAIN}`, `svc.${CLUSTER_DOMAIN}`, CLUSTER_DOMAIN];

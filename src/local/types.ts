@@ -55,8 +55,8 @@ export interface PodRecord {
   serviceAccount: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  /** The Deployment that generated the pod, if any. */
-  owner?: { kind: 'Deployment'; name: string } | undefined;
+  /** What generated the pod, if anything: a Deployment, or a waypoint's Gateway. */
+  owner?: { kind: 'Deployment' | 'Gateway'; name: string } | undefined;
   netns: string;
   netnsPath: string;
   /** The pod's veth end in its node's namespace. */
@@ -114,6 +114,10 @@ export interface ServiceRecord {
   namespace: string;
   type: ServiceType;
   labels: Record<string, string>;
+  /** `sessionAffinity: ClientIP`: a client keeps its endpoint for `timeoutSeconds` after its last connection. */
+  sessionAffinity?: { timeoutSeconds: number } | undefined;
+  /** Not-ready pods are endpoints too (for the cluster DNS and the Service rules). */
+  publishNotReadyAddresses?: boolean | undefined;
   /** Undefined for a headless Service (`clusterIP: None`). */
   clusterIP: string | undefined;
   ports: ServicePortSpec[];

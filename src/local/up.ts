@@ -25,7 +25,7 @@ import { type Progress, silentProgress } from './progress.ts';
 import { resolvedConfig } from './resolved-config.ts';
 import { checkRangesFree, guardRoutesOf } from './routes.ts';
 import { run } from './run.ts';
-import { checkUnixSocketPath, clusterDir, type StatePaths, statePaths } from './state.ts';
+import { checkUnixSocketPath, clusterDir, readClusterState, type StatePaths, statePaths } from './state.ts';
 import { type ProcessStatus, readSupervisorStatus } from './supervisor/status.ts';
 import { topologySteps } from './topology.ts';
 import type { ClusterState } from './types.ts';
@@ -104,7 +104,8 @@ export async function up(options: UpOptions): Promise<UpResult> {
       waitForProcesses(paths, supervisor, options.startTimeoutMs ?? 20_000, () => interrupted, progress),
     );
     rmSync(paths.upPid, { force: true });
-    return { cluster, elapsedMs: performance.now() - started };
+    // The supervisor may have added pods (a waypoint per Gateway): its record is the one to report.
+    return { cluster: readClusterState(paths) ?? cluster, elapsedMs: performance.now() - started };
   } catch (error) {
     if (options.keepOnFailure) {
       progress.note(
@@ -131,7 +132,8 @@ async function preflight(cluster: ClusterState, paths: StatePaths): Promise<void
   }
   if (existsSync(paths.dir)) throw clusterExists(cluster, paths);
   checkUnixSocketPath(paths.control, "the supervisor's control socket");
-  await Promise.all([run(['ip', '-V']), run(['setpriv', '--version'])]);
+  // nft: each node's kube-proxy rules (src/local/kube-proxy).
+  await Promise.all([run(['ip', '-V']), run(['setpriv', '--version']), run(['nft', '--version'])]);
   const leftovers = [
     ...listNetns().filter((ns) => ns.startsWith(clusterNetnsPrefix(cluster.name))),
     ...(await guardRoutesOf(routeMetric(cluster.name))).map((dst) => `route ${dst}`),

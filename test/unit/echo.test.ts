@@ -118,6 +118,61 @@ describe('echo server (loopback)', () => {
     expect((await get(httpPort, '/')).status).toBe(200);
   });
 
+  it('accepts an Upgrade (a WebSocket one with the RFC 6455 accept key), then echoes bytes', async () => {
+    const upgraded = await new Promise<{ accept: string; version: string; echoed: string }>(
+      (resolve, reject) => {
+        const upgrade = request({
+          host: '127.0.0.1',
+          port: httpPort,
+          path: '/ws',
+          headers: {
+            connection: 'Upgrade',
+            upgrade: 'websocket',
+            'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+            'sec-websocket-version': '13',
+          },
+        });
+        upgrade.on('upgrade', (response, socket) => {
+          socket.once('data', (chunk: Buffer) => {
+            socket.destroy();
+            resolve({
+              accept: String(response.headers['sec-websocket-accept']),
+              version: String(response.headers['x-echo-version']),
+              echoed: chunk.toString(),
+            });
+          });
+          socket.write('ping over the upgraded connection');
+        });
+        upgrade.on('error', reject);
+        upgrade.end();
+      },
+    );
+    // The handshake example of RFC 6455 section 1.3.
+    expect(upgraded).toEqual({
+      accept: 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=',
+      version: 'v7',
+      echoed: 'ping over the upgraded connection',
+    });
+    // Any other protocol: 101 naming it, then the same echo.
+    const other = await new Promise<{ protocol: string; echoed: string }>((resolve, reject) => {
+      const upgrade = request({
+        host: '127.0.0.1',
+        port: httpPort,
+        headers: { connection: 'Upgrade', upgrade: 'echo' },
+      });
+      upgrade.on('upgrade', (response, socket) => {
+        socket.once('data', (chunk: Buffer) => {
+          socket.destroy();
+          resolve({ protocol: String(response.headers.upgrade), echoed: chunk.toString() });
+        });
+        socket.write('ping');
+      });
+      upgrade.on('error', reject);
+      upgrade.end();
+    });
+    expect(other).toEqual({ protocol: 'echo', echoed: 'ping' });
+  });
+
   it('echoes raw TCP bytes and half-closes after the client does', async () => {
     const payload = Buffer.alloc(300_000, 'abc');
     const echoed = await new Promise<Buffer>((resolve, reject) => {

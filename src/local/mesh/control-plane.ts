@@ -34,7 +34,7 @@ import { KeyedQueue } from '../../core/keyed-queue.ts';
 import { createLogger } from '../../core/log.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
 import { CONTROL_PLANE_PORTS } from '../../core/ports.ts';
-import type { ClusterExtension, ExtensionContext } from '../extensions.ts';
+import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
 import { AMBIT_ENTRY, systemProcess } from '../processes.ts';
 import { checkUnixSocketPath, type StatePaths } from '../state.ts';
 import type { ProcessStatus } from '../supervisor/status.ts';
@@ -219,6 +219,14 @@ class ControlPlaneSync {
     return this.#send(`about pod ${uid}`, () => this.#sendPod(uid));
   }
 
+  /** The pod is being deleted: the control plane forgets it now (its endpoints go before it stops). */
+  forget(pod: PodRecord): Promise<void> {
+    this.#pods.delete(pod.uid);
+    return this.#send(`that pod ${pod.uid} is gone`, async () => {
+      await this.#api.removePod(pod.namespace, pod.name);
+    });
+  }
+
   applyNamespace(namespace: NamespaceRecord): Promise<void> {
     return this.#send(`the labels of namespace ${namespace.name}`, () =>
       this.#applyNamespace(namespace.name),
@@ -312,16 +320,8 @@ class ControlPlaneSync {
   }
 }
 
-const perCluster = new WeakMap<ExtensionContext, ControlPlaneSync>();
-
-function sync(context: ExtensionContext): ControlPlaneSync {
-  let found = perCluster.get(context);
-  if (!found) {
-    found = new ControlPlaneSync(context);
-    perCluster.set(context, found);
-  }
-  return found;
-}
+const perCluster = perContext((context) => new ControlPlaneSync(context));
+const sync = perCluster.get;
 
 export const extension: ClusterExtension = {
   name: 'control-plane',
@@ -356,6 +356,10 @@ export const extension: ClusterExtension = {
     return sync(context).sendPod(pod.uid);
   },
 
+  podRemoved(pod, context) {
+    return sync(context).forget(pod);
+  },
+
   namespaceRelabeled(namespace, context) {
     return sync(context).applyNamespace(namespace);
   },
@@ -365,7 +369,6 @@ export const extension: ClusterExtension = {
   },
 
   async stop(context) {
-    perCluster.get(context)?.close();
-    perCluster.delete(context);
+    perCluster.drop(context)?.close();
   },
 };

@@ -12,6 +12,7 @@ import { relabel } from '../labels.ts';
 import { readClusterState, statePaths } from '../state.ts';
 import type { ProcessSpec } from '../types.ts';
 import { ControlServer, type LabelOutcome, type LabelRequest } from './control.ts';
+import { SupervisedPods } from './pods.ts';
 import type { ProcessStatus } from './status.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -54,6 +55,7 @@ export async function runSupervisor(stateDir: string): Promise<number> {
     probeSocketDir: join(paths.dir, 'probes'),
   });
   context.reportMesh = (podUid, mesh) => supervisor.setPodMesh(podUid, mesh);
+  context.pods = new SupervisedPods(context, supervisor, extensions, log.child('pods'));
   process.on('uncaughtException', (error) => log.error('unexpected error', { error, stack: error.stack }));
   const stopped = new Promise<void>((resolve) => {
     const stop = () => {

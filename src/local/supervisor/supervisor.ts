@@ -50,6 +50,26 @@ interface Supervised {
   portsReady: boolean;
   /** Why the supervisor killed the current run (a failed liveness or startup probe). */
   killedFor?: string | undefined;
+  /** Being removed (its pod goes away): never started or restarted again. */
+  removing?: boolean | undefined;
+}
+
+function supervised(spec: ProcessSpec): Supervised {
+  return {
+    spec,
+    status: {
+      id: spec.id,
+      kind: spec.kind,
+      podUid: spec.podUid,
+      node: spec.node,
+      state: 'waiting',
+      ready: false,
+      restarts: 0,
+    },
+    startedAtMs: 0,
+    crashes: 0,
+    portsReady: false,
+  };
 }
 
 export class Supervisor {
@@ -70,21 +90,32 @@ export class Supervisor {
     this.systemReady = new Promise((resolve) => {
       this.markSystemReady = resolve;
     });
-    this.processes = specs.map((spec) => ({
-      spec,
-      status: {
-        id: spec.id,
-        kind: spec.kind,
-        podUid: spec.podUid,
-        node: spec.node,
-        state: 'waiting',
-        ready: false,
-        restarts: 0,
-      },
-      startedAtMs: 0,
-      crashes: 0,
-      portsReady: false,
-    }));
+    this.processes = specs.map(supervised);
+  }
+
+  /** Supervises a process added while the cluster runs: a pod once it passes its gate, a system one at once. */
+  add(spec: ProcessSpec): void {
+    if (this.processes.some((entry) => entry.spec.id === spec.id)) {
+      throw new Error(`process ${spec.id} is already supervised`);
+    }
+    const entry = supervised(spec);
+    this.processes.push(entry);
+    this.changed();
+    if (this.stopping) return;
+    if (spec.kind === 'system') this.spawn(entry);
+    else void this.passGate(entry, 0);
+  }
+
+  /** Stops a process for good and forgets it (its pod is being deleted); unknown ids are fine. */
+  async remove(id: string): Promise<void> {
+    const entry = this.processes.find((candidate) => candidate.spec.id === id);
+    if (!entry) return;
+    entry.removing = true;
+    clearTimeout(entry.timer);
+    await this.terminateAll([entry]);
+    const at = this.processes.indexOf(entry);
+    if (at >= 0) this.processes.splice(at, 1);
+    this.changed();
   }
 
   /** Starts the system processes, then each pod once they are all ready and the pod's gate has passed. */
@@ -115,7 +146,7 @@ export class Supervisor {
       }
       await this.options.gate(entry.spec);
     } catch (error) {
-      if (this.stopping) return;
+      if (this.stopping || entry.removing) return;
       const delay = restartDelay(failures + 1, this.options.backoff);
       entry.status.message = `start gate failed (retrying in ${delay} ms): ${errorMessage(error)}`;
       this.options.log.warn('pod start gate failed', { id: entry.spec.id, error, retryInMs: delay });
@@ -124,7 +155,7 @@ export class Supervisor {
       return;
     }
     entry.status.message = undefined;
-    if (!this.stopping) this.spawn(entry);
+    if (!this.stopping && !entry.removing) this.spawn(entry);
   }
 
   private spawn(entry: Supervised): void {
@@ -239,7 +270,7 @@ export class Supervisor {
     status.lastExit = { code, signal, at: new Date().toISOString() };
     status.message = error ? `cannot start: ${errorMessage(error)}` : entry.killedFor;
     this.options.log.info('exited', { id: spec.id, code, signal, error });
-    if (this.stopping) {
+    if (this.stopping || entry.removing) {
       status.state = 'stopped';
     } else if (spec.restartPolicy === 'Always' || (spec.restartPolicy === 'OnFailure' && code !== 0)) {
       entry.crashes = nextCrashCount(entry.crashes, Date.now() - entry.startedAtMs, this.options.backoff);
@@ -247,7 +278,7 @@ export class Supervisor {
       status.state = 'backoff';
       entry.timer = setTimeout(() => {
         entry.timer = undefined;
-        if (this.stopping) return;
+        if (this.stopping || entry.removing) return;
         status.restarts++;
         this.spawn(entry);
       }, delay);
@@ -305,17 +336,22 @@ export class Supervisor {
   /** SIGTERM to every process group, SIGKILL to those still there after the grace period. */
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.terminateAll(this.processes);
+    this.writeStatus();
+  }
+
+  /** Stops the entries for good: no restart pending, probes off, each process terminated. */
+  private async terminateAll(entries: readonly Supervised[]): Promise<void> {
     const running: Supervised[] = [];
-    for (const entry of this.processes) {
+    for (const entry of entries) {
       clearTimeout(entry.timer);
       if (entry.status.state === 'waiting' || entry.status.state === 'backoff')
         entry.status.state = 'stopped';
       if (entry.child?.pid !== undefined) running.push(entry);
     }
     this.changed();
-    for (const entry of this.processes) entry.probes?.stop();
+    for (const entry of entries) entry.probes?.stop();
     await Promise.all(running.map((entry) => this.terminate(entry)));
-    this.writeStatus();
   }
 
   private changed(): void {

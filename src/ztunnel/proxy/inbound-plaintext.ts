@@ -41,6 +41,15 @@ export async function handleInboundPlaintext(
     refuse(relay, 'Denied', `destination ${target.ip} is not this pod`);
     return;
   }
+  const bypassed = ctx.state.bypassedWaypoint(undefined, workload, target.port);
+  if (bypassed) {
+    refuse(
+      relay,
+      'Denied',
+      `plaintext refused: port ${target.port} is served through waypoint ${bypassed.namespace}/${bypassed.name}`,
+    );
+    return;
+  }
   if (ctx.state.mtlsMode(workload, target.port) === 'STRICT') {
     refuse(relay, 'Denied', 'plaintext refused: PeerAuthentication STRICT');
     return;

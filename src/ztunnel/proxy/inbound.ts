@@ -2,7 +2,7 @@ import { parseBaggage } from '../../core/hbone/headers.ts';
 import { type HboneRequest, respond } from '../../core/hbone/server.ts';
 import { canonicalIp } from '../../core/net/ip.ts';
 import type { PodContext, ProxyContext } from './context.ts';
-import { authorizeAndDeliver, type Relay } from './relay.ts';
+import { authorizeAndDeliver, type Relay, refuse } from './relay.ts';
 
 export async function handleInbound(
   ctx: ProxyContext,
@@ -68,6 +68,21 @@ export async function handleInbound(
     reject: (failure) => respond(stream, failure === 'Denied' ? 403 : 503),
     accept: () => respond(stream, 200),
   };
+  // Traffic that must pass a waypoint is accepted only from it (fail closed; Istio fails open here).
+  // The peer found by IP counts only if it is the identity that authenticated.
+  const bypassed = ctx.state.bypassedWaypoint(
+    peer?.identity === request.peerIdentity ? peer : undefined,
+    workload,
+    request.targetPort,
+  );
+  if (bypassed) {
+    refuse(
+      relay,
+      'Denied',
+      `refused: port ${request.targetPort} is served through waypoint ${bypassed.namespace}/${bypassed.name}, which this peer is not`,
+    );
+    return;
+  }
   await authorizeAndDeliver(relay, pod, workload, {
     sourceIp: client.ip,
     sourceIdentity: request.peerIdentity,
