@@ -227,6 +227,7 @@ describe('the cluster record after a runtime change', () => {
         {
           name: 'web',
           namespace: 'apps',
+          type: 'ClusterIP',
           labels: {},
           clusterIP: '10.96.0.1',
           ports: [],
@@ -236,6 +237,7 @@ describe('the cluster record after a runtime change', () => {
         {
           name: 'manual',
           namespace: 'apps',
+          type: 'ClusterIP',
           labels: {},
           clusterIP: '10.96.0.2',
           ports: [],
