@@ -309,7 +309,7 @@ export class ControlPlane {
             'USAGE',
             `unknown kind ${JSON.stringify(kind)}: known kinds are ${[...CONTROL_KINDS.keys()].join(', ')}`,
           );
-        return this.store
+        const stored = this.store
           .list()
           .filter(({ resource }) => resource.kind === resolved)
           .filter(({ resource }) => name === undefined || resource.metadata.name === name)
@@ -329,6 +329,18 @@ export class ControlPlane {
             origin,
             document: this.withStatus(resource, document),
           }));
+        // Pods that no document defines (a Deployment's, reported by the runtime) are listed too, as kubectl does.
+        if (resolved !== 'Pod') return stored;
+        const defined = new Set(stored.map((resource) => `${resource.namespace}/${resource.name}`));
+        const reported = this.pods
+          .list()
+          .filter((pod) => !defined.has(`${pod.namespace}/${pod.name}`))
+          .filter((pod) => name === undefined || pod.name === name)
+          .filter((pod) => namespace === undefined || pod.namespace === namespace)
+          .map((pod) => reportedPodResource(pod));
+        return [...stored, ...reported].sort((a, b) =>
+          `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`),
+        );
       },
       reportPod: (pod: unknown) => {
         this.pods.upsert(parsePodInfo(pod));
@@ -343,4 +355,23 @@ export class ControlPlane {
       listPods: () => ({ pods: [...this.pods.list()] }),
     };
   }
+}
+
+/** A pod the runtime reported, as `get` shows it: a Pod document with its placement and status. */
+function reportedPodResource(pod: ReturnType<ReportedPods['list']>[number]): StoredResource {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    name: pod.name,
+    namespace: pod.namespace,
+    source: { file: `reported by node ${pod.node}`, document: 0 },
+    origin: 'runtime',
+    document: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: pod.name, namespace: pod.namespace, labels: pod.labels },
+      spec: { nodeName: pod.node, serviceAccountName: pod.serviceAccount },
+      status: { podIP: pod.ips[0], podIPs: pod.ips.map((ip) => ({ ip })), ready: pod.ready },
+    },
+  };
 }

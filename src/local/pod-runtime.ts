@@ -30,6 +30,8 @@ export interface PodTemplate {
   /** POD_NAME, POD_NAMESPACE, POD_IP and NODE_NAME are added to its env, as for the cluster file's pods. */
   container: ContainerRecord;
   restartPolicy: PodRecord['restartPolicy'];
+  /** Seconds between SIGTERM and SIGKILL at stop (Kubernetes' default: 30). */
+  terminationGracePeriodSeconds?: number | undefined;
 }
 
 /** The node with the fewest pods (the first such, in node order), as the plan's scheduler places pods. */
@@ -97,6 +99,9 @@ export function placePod(
       },
     },
     restartPolicy: template.restartPolicy,
+    terminationGracePeriodSeconds: template.terminationGracePeriodSeconds ?? 30,
+    // Runtime pods mount no volumes: the cluster file's volumes are prepared by `up`.
+    mounts: [],
   };
 }
 

@@ -16,6 +16,7 @@ describe('ambit errors', () => {
     ['ztunnel', ['ztunnel', '--bogus'], 'Usage: ambit ztunnel'],
     ['local', ['local', 'status', '--bogus'], 'Usage: ambit local'],
     ['echo', ['echo', '--bogus'], 'Usage: ambit echo'],
+    ['app', ['app', 'httpbin', '--bogus'], 'Usage: ambit app'],
     ['waypoint apply', ['waypoint', 'apply', '--bogus'], 'Usage: ambit waypoint apply'],
     ['waypoint list', ['waypoint', 'list', '--for', 'everything'], 'Usage: ambit waypoint list'],
   ])('ambit %s refuses a bad argument with its help, no stack trace', async (_command, args, usage) => {

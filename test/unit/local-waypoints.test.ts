@@ -55,8 +55,10 @@ function existing(name: string, nodeName: string, ip: string, owner?: PodRecord[
     gatewayIP: '10.244.0.1',
     runAsUser: 65534,
     runAsGroup: 65534,
-    container: { name: 'main', argv: ['sleep', 'infinity'], env: {}, workingDir: '/', ports: [] },
+    container: { name: 'main', argv: ['sleep', 'infinity'], env: {}, workingDir: '/', ports: [], probes: {} },
     restartPolicy: 'Always',
+    terminationGracePeriodSeconds: 30,
+    mounts: [],
   };
 }
 
@@ -225,6 +227,7 @@ describe('the cluster record after a runtime change', () => {
         {
           name: 'web',
           namespace: 'apps',
+          type: 'ClusterIP',
           labels: {},
           clusterIP: '10.96.0.1',
           ports: [],
@@ -234,6 +237,7 @@ describe('the cluster record after a runtime change', () => {
         {
           name: 'manual',
           namespace: 'apps',
+          type: 'ClusterIP',
           labels: {},
           clusterIP: '10.96.0.2',
           ports: [],

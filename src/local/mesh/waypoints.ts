@@ -135,12 +135,30 @@ export function waypointPod(cluster: ClusterState, gateway: WaypointGateway, nod
       ],
       env: { AMBIT_LOG_FORMAT: 'json' },
       workingDir: '/',
-      // Ready once it listens for HBONE, metrics and readiness, as the waypoint's contract says it does.
+      // HBONE, metrics and readiness, as the waypoint's contract says it listens.
       ports: [
         { name: 'mesh', containerPort: ZTUNNEL_PORTS.hbone, protocol: 'TCP' },
         { name: 'metrics', containerPort: ZTUNNEL_PORTS.metrics, protocol: 'TCP' },
         { name: 'status-port', containerPort: ZTUNNEL_PORTS.readiness, protocol: 'TCP' },
       ],
+      // Ready (an endpoint traffic is sent to) only once the waypoint says so: config and certificate in hand.
+      probes: {
+        readiness: {
+          handler: {
+            type: 'httpGet',
+            path: '/healthz/ready',
+            port: ZTUNNEL_PORTS.readiness,
+            host: '127.0.0.1',
+            scheme: 'HTTP',
+            headers: [],
+          },
+          initialDelaySeconds: 0,
+          periodSeconds: 1,
+          timeoutSeconds: 1,
+          successThreshold: 1,
+          failureThreshold: 3,
+        },
+      },
     },
     restartPolicy: 'Always',
   };
