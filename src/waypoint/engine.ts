@@ -171,7 +171,7 @@ export class RequestEngine {
 
     // Stage: upstream.
     const client = upstreamWire(cluster, tunnel) === 'http2' ? this.#deps.http2 : this.#deps.http1;
-    const body = hasBody(req) ? counted(req, progress) : undefined;
+    const body = requestBody(req, progress);
     const done = this.#deps.load.begin(endpointKey(endpoint));
     res.once('close', done);
     const sentAt = performance.now();
@@ -287,22 +287,24 @@ export class RequestEngine {
   ): void {
     const cluster = progress.cluster;
     const service = cluster ? tunnel.state.service(cluster.hostname) : undefined;
-    const labels: RequestLabels = {
+    const protocol = grpc ? 'grpc' : 'http';
+    const key = `${tunnel.peerIdentity}|${tunnel.source?.uid}|${progress.destination?.uid}|${cluster?.hostname ?? tunnel.target.service.hostname}|${protocol}|${progress.flags}|${code}|${progress.grpcStatus}`;
+    const labels = (): RequestLabels => ({
       ...partyLabels(
         {
           source: tunnel.source,
           sourceIdentity: tunnel.peerIdentity,
           destination: progress.destination,
           destinationService: service ?? tunnel.target.service,
-          protocol: grpc ? 'grpc' : 'http',
+          protocol,
         },
         progress.flags,
       ),
       response_code: String(code),
       grpc_response_status: progress.grpcStatus,
-    };
+    });
     const requestBytes = headerBytes(request.headers) + progress.bytesReceived;
-    this.#deps.metrics.recordRequest(labels, durationMs, requestBytes, progress.bytesSent);
+    this.#deps.metrics.recordRequest(key, labels, durationMs, requestBytes, progress.bytesSent);
     if (!this.#deps.accessLog.enabled) return;
     this.#deps.accessLog.write({
       startTime,
@@ -334,10 +336,23 @@ export function upstreamWire(cluster: Cluster, tunnel: Pick<TunnelContext, 'wire
   return tunnel.wire;
 }
 
-function hasBody(req: DownstreamRequest): boolean {
-  if ('stream' in req) return !req.stream.endAfterHeaders;
+/**
+ * The request body for the upstream, undefined when there is none. A body of declared length goes up as
+ * it is (Node's parser holds it to that length, so the length is its size); one of unknown length (chunked,
+ * HTTP/2 without `content-length`) is counted on its way through.
+ */
+function requestBody(req: DownstreamRequest, progress: Progress): Readable | undefined {
   const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  if (length !== undefined) {
+    if (length === '0') return undefined;
+    req.once('end', () => {
+      progress.bytesReceived = Number(length);
+    });
+    return req;
+  }
+  const chunked =
+    'stream' in req ? !req.stream.endAfterHeaders : req.headers['transfer-encoding'] !== undefined;
+  return chunked ? counted(req, progress) : undefined;
 }
 
 /** The request body on its way up, counted (a pass-through, so the upstream client reads at its own pace). */
