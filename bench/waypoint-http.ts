@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { WaypointSnapshot } from '../src/core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../src/core/ports.ts';
+import { WAYPOINT_NODE_FLAGS } from '../src/waypoint/settings.ts';
 import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/settings.ts';
 import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
 import { cluster, clusterName, forward, route, served, toCluster } from '../test/support/route-table.ts';
@@ -35,8 +36,15 @@ import { fmt, ratio } from './support/report.ts';
 import type { WaypointSpec } from './support/waypoint-node.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    // Node flags for the waypoint process (default: what `ambit waypoint run` should be started with).
+    'waypoint-node-args': { type: 'string', default: WAYPOINT_NODE_FLAGS.join(' ') },
+  },
+});
 const SECONDS = Number(values.seconds);
+const WAYPOINT_NODE_ARGS = (values['waypoint-node-args'] ?? '').split(' ').filter((arg) => arg !== '');
 
 const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
 const at = (host: number) => `${subnet}.${host}`;
@@ -163,7 +171,7 @@ async function startWaypoint(ca: TestCa): Promise<ChildProcess> {
     ca: { certPem: ca.certPem, keyPem: ca.keyPem },
   };
   const script = new URL('./support/waypoint-node.ts', import.meta.url).pathname;
-  return startChild(process.execPath, [...ZTUNNEL_NODE_FLAGS, script, JSON.stringify(spec)], 'ready');
+  return startChild(process.execPath, [...WAYPOINT_NODE_ARGS, script, JSON.stringify(spec)], 'ready');
 }
 
 async function startHaproxy(): Promise<ChildProcess> {

@@ -450,13 +450,9 @@ export function localReply(res: DownstreamResponse, grpc: boolean, status: numbe
   endWith(res, body);
 }
 
-/**
- * Ends a response with its body. An empty body is never written as a chunk: Node's HTTP/1.1 server corks
- * the head and the body into one vectored write, and over an HTTP/2 stream (our tunnel) a zero-length
- * chunk in that write corrupts the head's first bytes.
- */
+/** Ends a response with its body, if it has one. */
 function endWith(res: DownstreamResponse, body: Buffer | undefined): void {
-  if (body === undefined || body.length === 0) res.end();
+  if (body === undefined) res.end();
   else res.end(body);
 }
 

@@ -587,6 +587,22 @@ describe('waypoint engine', () => {
     ).toBe(before + 3);
   });
 
+  it('serves pipelined HTTP/1.1 requests in order on one connection', async () => {
+    install(defaultPort(), [allReviews()]);
+    const socket = h.capture.connect(ip(11), { ip: ip(200), port: 80 });
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const paths = ['/first', '/second', '/third'];
+    socket.write(paths.map((path) => `GET ${path} HTTP/1.1\r\nhost: ${reviews.hostname}\r\n\r\n`).join(''));
+    await eventuallyText(received, '"/third"');
+    const text = Buffer.concat(received).toString();
+    socket.destroy();
+    expect(text.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(3);
+    const order = paths.map((path) => text.indexOf(`"path": "${path}"`));
+    expect(order.every((position) => position > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+
   it('passes an Upgrade (WebSocket-style) through, and proxies non-HTTP bytes on a detect port as TCP', async () => {
     install(defaultPort(), [allReviews()]);
     const socket = h.capture.connect(ip(11), { ip: ip(200), port: 80 });
