@@ -67,7 +67,12 @@ export interface EngineDependencies {
   metrics: WaypointMetrics;
   accessLog: AccessLog;
   random?: () => number;
+  /** Requests in flight beyond which new ones are refused at once (503 `UO`), so load cannot pile up. */
+  maxActiveRequests?: number | undefined;
 }
+
+/** Requests in flight at once, all clients together (Envoy's overload manager plays this part). */
+export const DEFAULT_MAX_ACTIVE_REQUESTS = 10_000;
 
 /** Where a request got to: filled in stage by stage, read by telemetry when the response closes. */
 interface Progress {
@@ -138,6 +143,12 @@ export class RequestEngine {
         performance.now() - startedAt,
       );
     });
+    if (this.active > (this.#deps.maxActiveRequests ?? DEFAULT_MAX_ACTIVE_REQUESTS)) {
+      progress.flags = 'UO';
+      metrics.refused.inc({ reason: 'too-many-requests' });
+      localReply(res, grpc, 503, 'overloaded: too many requests in flight');
+      return;
+    }
     this.#serve(req, res, tunnel, request, grpc, requestId, progress).catch((error: unknown) => {
       progress.flags = progress.flags === '-' ? 'UC' : progress.flags;
       if (!res.headersSent) localReply(res, grpc, 503, `upstream error: ${(error as Error).message}`);

@@ -75,7 +75,11 @@ export class InboundHttpServers {
       if (tunnel === undefined) return void socket.destroy();
       handlers.upgrade(req, socket, head, tunnel);
     });
+    // The parser reports again for bytes that keep arriving after its first error: count each client once.
+    const refused = new WeakSet<Duplex>();
     this.#http1.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      if (refused.has(socket)) return;
+      refused.add(socket);
       const overflow = error.code === 'HPE_HEADER_OVERFLOW';
       metrics.refused.inc({ reason: overflow ? 'header-overflow' : 'bad-request' });
       if (socket.writable) socket.end(overflow ? HEADERS_TOO_LARGE : BAD_REQUEST);
