@@ -5,7 +5,20 @@
 import { UsageError } from '../../core/errors.ts';
 import type { Command } from '../commands.ts';
 
+const manage = (name: 'apply' | 'delete' | 'list' | 'status') =>
+  import('./waypoint-manage.ts').then((module) => module.command(name));
+
 const SUBCOMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  apply: {
+    summary: 'create or update a waypoint (a Gateway of class istio-waypoint)',
+    load: () => manage('apply'),
+  },
+  delete: { summary: 'delete waypoints (by name, or --all in the namespace)', load: () => manage('delete') },
+  list: {
+    summary: 'list waypoints, whether each is Programmed, and its address',
+    load: () => manage('list'),
+  },
+  status: { summary: "show a waypoint's conditions (Accepted, Programmed)", load: () => manage('status') },
   run: { summary: 'run a waypoint (the L7 proxy process)', load: () => import('./waypoint-run.ts') },
 };
 
