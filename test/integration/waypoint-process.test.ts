@@ -5,26 +5,16 @@
  * and stops cleanly on SIGTERM. Every address is on a loopback address unique to this run.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ambit, killAll, startAmbit } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
+import { httpGet } from '../support/http-get.ts';
 import { loopbackSubnet } from '../support/ztunnel-harness.ts';
 
 function get(target: { host?: string; port?: number; socketPath?: string }, path: string) {
-  return new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = request({ ...target, path }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => {
-        body += chunk.toString();
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return httpGet({ ...target, path });
 }
 
 describe('ambit waypoint run', () => {
