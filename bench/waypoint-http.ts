@@ -30,8 +30,8 @@ import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/settings.ts';
 import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
 import { cluster, clusterName, forward, route, served, toCluster } from '../test/support/route-table.ts';
 import { TestCa } from '../test/support/test-ca.ts';
-import { BODY_BYTES, httpRequestResponse } from './support/http-load.ts';
-import { cpuMs, type LatencyResult, listen, open, rssMiB, sleep } from './support/load.ts';
+import { BODY_BYTES, type HttpLatencyResult, httpRequestResponse } from './support/http-load.ts';
+import { cpuMs, listen, open, rssMiB, sleep } from './support/load.ts';
 import { fmt, ratio } from './support/report.ts';
 import type { WaypointSpec } from './support/waypoint-node.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
@@ -81,7 +81,10 @@ async function waitForPort(host: string, port: number): Promise<void> {
 
 // The pods: three client pods (one per path), the app, haproxy's pod, the waypoint.
 const clients = { direct: at(11), waypoint: at(12), haproxy: at(13) };
+// Two app pods, the same server: the waypoint's (its destination refuses traffic that bypasses the waypoint)
+// and the one the other paths reach.
 const APP = at(21);
+const APP_DIRECT = at(22);
 const HAPROXY = at(31);
 const WAYPOINT = at(41);
 const VIPS = { direct: at(200), waypoint: at(201), haproxy: at(202) };
@@ -91,6 +94,7 @@ const clientWorkloads = Object.entries(clients).map(([path, ip]) =>
   workload({ name: `client-${path}`, ips: [ip], node: `node-${path}` }),
 );
 const app = workload({ name: 'app', ips: [APP], node: 'node-app' });
+const appPlain = workload({ name: 'app-plain', ips: [APP_DIRECT], node: 'node-app-plain' });
 const haproxyPod = workload({ name: 'haproxy', ips: [HAPROXY], node: 'node-haproxy' });
 const waypointPod = workload({
   name: 'waypoint',
@@ -104,7 +108,7 @@ const appDirect = service({
   name: 'app',
   vips: [VIPS.direct],
   ports: [{ port: 80, targetPort: APP_PORT, protocol: 'TCP' }],
-  endpoints: appEndpoint,
+  endpoints: [{ workloadUid: appPlain.uid, ip: APP_DIRECT, ready: true }],
 });
 const appBound = service({
   name: 'app-l7',
@@ -126,7 +130,7 @@ const waypointService = service({
   endpoints: [{ workloadUid: waypointPod.uid, ip: WAYPOINT, ready: true }],
 });
 const mesh = snapshot({
-  workloads: [...clientWorkloads, app, haproxyPod, waypointPod],
+  workloads: [...clientWorkloads, app, appPlain, haproxyPod, waypointPod],
   services: [appDirect, appBound, haproxyService, waypointService],
 });
 
@@ -188,6 +192,9 @@ async function startHaproxy(): Promise<ChildProcess> {
       '  timeout client 60s',
       '  timeout server 60s',
       '  option http-keep-alive',
+      // A reused backend connection its pod's ztunnel has just closed is retried, as Envoy retries a reset.
+      '  retries 3',
+      '  retry-on conn-failure empty-response',
       'frontend in',
       `  bind ${HAPROXY}:${HAPROXY_PORT}`,
       '  default_backend app',
@@ -205,8 +212,8 @@ async function startHaproxy(): Promise<ChildProcess> {
 
 interface PathRun {
   name: string;
-  rr1: LatencyResult;
-  rr32: LatencyResult;
+  rr1: HttpLatencyResult;
+  rr32: HttpLatencyResult;
   /** The L7 proxy's CPU ms per 1000 requests at 32 connections; undefined for the ztunnel-only path. */
   cpuPer1000?: number | undefined;
   rssIdle?: number | undefined;
@@ -231,6 +238,11 @@ async function measure(name: string, clientIp: string, proxy: ChildProcess | und
   };
 }
 
+function failures(run: PathRun): string {
+  const failed = run.rr1.failed + run.rr32.failed;
+  return failed === 0 ? '0' : `${failed} (${run.rr1.firstFailure ?? run.rr32.firstFailure})`;
+}
+
 async function main(): Promise<void> {
   const ca = new TestCa('bench');
   const appServer = createServer((request, response) => {
@@ -243,7 +255,12 @@ async function main(): Promise<void> {
   });
   const RESPONSE = Buffer.alloc(BODY_BYTES, 0x72);
   await listen(appServer, APP, APP_PORT);
+  const appPlainServer = createServer(
+    appServer.listeners('request')[0] as Parameters<typeof createServer>[1],
+  );
+  await listen(appPlainServer, APP_DIRECT, APP_PORT);
   await startZtunnel(ca, 'node-app', app, APP, { ip: VIPS.direct, port: 80 });
+  await startZtunnel(ca, 'node-app-plain', appPlain, APP_DIRECT, { ip: VIPS.direct, port: 80 });
   await startZtunnel(ca, 'node-direct', clientWorkloads[0]!, clients.direct, { ip: VIPS.direct, port: 80 });
   await startZtunnel(ca, 'node-waypoint', clientWorkloads[1]!, clients.waypoint, {
     ip: VIPS.waypoint,
@@ -274,6 +291,7 @@ async function main(): Promise<void> {
     'rr 32 conn p50/p99 us',
     'L7 proxy CPU ms / 1000 req',
     'L7 proxy RSS idle/after MiB',
+    'non-200',
   ];
   const out = [
     `HTTP/1.1 keep-alive, ${BODY_BYTES} B request and response bodies, ${SECONDS} s per run, loopback, proxies in their own processes`,
@@ -289,6 +307,7 @@ async function main(): Promise<void> {
         `${fmt(r.rr32.p50Us)}/${fmt(r.rr32.p99Us)}`,
         r.cpuPer1000 === undefined ? '-' : fmt(r.cpuPer1000),
         r.rssIdle === undefined ? '-' : `${fmt(r.rssIdle)}/${fmt(r.rssAfter ?? 0)}`,
+        failures(r),
       ]),
     ),
     '',
@@ -299,6 +318,7 @@ async function main(): Promise<void> {
   ];
   process.stdout.write(`${out.join('\n')}\n`);
   appServer.close();
+  appPlainServer.close();
 }
 
 try {
