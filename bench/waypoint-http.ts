@@ -192,9 +192,6 @@ async function startHaproxy(): Promise<ChildProcess> {
       '  timeout client 60s',
       '  timeout server 60s',
       '  option http-keep-alive',
-      // A reused backend connection its pod's ztunnel has just closed is retried, as Envoy retries a reset.
-      '  retries 3',
-      '  retry-on conn-failure empty-response',
       'frontend in',
       `  bind ${HAPROXY}:${HAPROXY_PORT}`,
       '  default_backend app',
