@@ -15,6 +15,16 @@ export default defineConfig({
       },
       {
         test: {
+          // Loopback interop of the HBONE framer with node:http2 and Rust's h2 (test/interop/rust-hbone-peer).
+          name: 'interop',
+          include: ['test/interop/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           fileParallelism: false,
