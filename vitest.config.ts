@@ -25,6 +25,22 @@ export default defineConfig({
       },
       {
         test: {
+          // The ztunnel's data-path suites again on the opt-in HBONE framer, so both implementations stay proven.
+          name: 'integration-framer',
+          include: [
+            'test/integration/ztunnel-dataplane.test.ts',
+            'test/integration/ztunnel-robustness.test.ts',
+            'test/integration/ztunnel-waypoint.test.ts',
+            'test/integration/hbone-drain.test.ts',
+          ],
+          env: { AMBIT_HBONE_IMPL: 'framer' },
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           fileParallelism: false,

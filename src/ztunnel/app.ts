@@ -42,7 +42,7 @@ export interface ZtunnelAppOptions {
   originalDestination?: OriginalDestination | undefined;
   /** Resolver for names outside the mesh; without one they get NXDOMAIN. */
   dnsUpstream?: string | undefined;
-  /** HTTP/2 for HBONE (default: `AMBIT_HBONE_IMPL`, else our framer). */
+  /** HTTP/2 for HBONE (default: `AMBIT_HBONE_IMPL`, else node:http2). */
   hboneImplementation?: HboneImplementation | undefined;
   /** How long live connections may run on at shutdown (default: the HBONE drain timeout). */
   drainMs?: number | undefined;

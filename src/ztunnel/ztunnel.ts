@@ -51,7 +51,7 @@ export interface ZtunnelOptions {
   dnsForwarder?: DnsForwarder | undefined;
   timeouts?: Partial<TimeoutSettings>;
   pool?: Partial<PoolSettings>;
-  /** HTTP/2 for HBONE, out and in (default: `AMBIT_HBONE_IMPL`, else our framer). */
+  /** HTTP/2 for HBONE, out and in (default: `AMBIT_HBONE_IMPL`, else node:http2). */
   hboneImplementation?: HboneImplementation;
   /** Dial apps from the original client's IP (needs transparent sockets from the pod sockets). Default true. */
   preserveSourceIp?: boolean;

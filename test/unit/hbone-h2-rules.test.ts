@@ -134,8 +134,8 @@ describe('token bucket (rapid reset, glitch, PING limits)', () => {
 
 describe('choosing the HBONE implementation (--hbone-impl, AMBIT_HBONE_IMPL)', () => {
   it.each([
-    [undefined, 'framer'],
-    ['', 'framer'],
+    [undefined, 'node-http2'],
+    ['', 'node-http2'],
     ['framer', 'framer'],
     ['node-http2', 'node-http2'],
   ] as const)('%s -> %s', (value, expected) => {

@@ -37,7 +37,7 @@ Options:
   --metrics-port PORT     Prometheus /metrics on all addresses of the node (default ${ZTUNNEL_PORTS.metrics})
   --readiness-port PORT   /healthz/ready on all addresses of the node (default ${ZTUNNEL_PORTS.readiness})
   --dns-upstream IP       resolver for names outside the mesh (default: none, they get NXDOMAIN)
-  --hbone-impl NAME       HTTP/2 of HBONE: framer (ours, default) or node-http2 (fallback); or AMBIT_HBONE_IMPL
+  --hbone-impl NAME       HTTP/2 of HBONE: node-http2 (default) or framer (ours, opt-in); or AMBIT_HBONE_IMPL
 `;
 
 const OPTIONS = {

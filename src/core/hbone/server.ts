@@ -59,7 +59,7 @@ export interface HboneServerOptions {
   onConnect(request: HboneRequest): void;
   /** Called once per refused connection or request (the caller logs and counts, rate-limited). */
   onRefused(reason: HboneRefusal, detail: string, remote: string | undefined): void;
-  /** Default: `AMBIT_HBONE_IMPL`, else the framer. */
+  /** Default: `AMBIT_HBONE_IMPL`, else node:http2. */
   implementation?: HboneImplementation;
 }
 
