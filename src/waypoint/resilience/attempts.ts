@@ -155,6 +155,13 @@ function failureReply(
   };
 }
 
+/** Drops an answer nobody will read; its stream's errors (undici reports a destroy as one) are expected. */
+function discard(response: UpstreamResponse, how: 'drain' | 'destroy'): void {
+  response.body.on('error', () => undefined);
+  if (how === 'drain') response.body.resume();
+  else response.body.destroy();
+}
+
 /** A retry's endpoint: up to `HOST_RESELECT_ATTEMPTS` picks for one not tried; else the last pick. */
 function pickRetry(plan: AttemptPlan, tried: ReadonlySet<string>): Destination | undefined {
   let picked: Destination | undefined;
@@ -196,7 +203,7 @@ export async function runAttempts(plan: AttemptPlan, services: AttemptServices):
         slot();
       };
       if (plan.deadline.aborted) {
-        response?.body.destroy();
+        if (response !== undefined) discard(response, 'destroy');
         release();
         return { kind: 'local', status: 504, text: UPSTREAM_TIMEOUT, flags: 'UT', destination };
       }
@@ -217,8 +224,8 @@ export async function runAttempts(plan: AttemptPlan, services: AttemptServices):
         release();
         return failureReply(outcome as AttemptOutcome & { kind: 'failure' }, destination, false);
       }
-      // Discard this answer, wait, and go again.
-      response?.body.destroy();
+      // Discard this answer (read to its end, so that its connection is reused), wait, and go again.
+      if (response !== undefined) discard(response, 'drain');
       release();
       const waited = await sleep(
         services.clock,
