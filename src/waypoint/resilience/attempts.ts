@@ -28,7 +28,7 @@ export interface AttemptPlan {
   method: string;
   path: string;
   authority: string;
-  /** Sent with each attempt, `x-envoy-attempt-count` set to the attempt's number. */
+  /** Sent with each attempt (the plan set `x-envoy-attempt-count: 1`; a retry's copy has its number). */
   headers: HeaderMap;
   body: RequestBody;
   first: Destination;
@@ -97,34 +97,37 @@ interface SentAttempt {
   response: UpstreamResponse | undefined;
 }
 
-/** One attempt: send, bounded by the per-try timeout and the deadline (both cancel the upstream request). */
+/**
+ * One attempt: send, bounded by the per-try timeout and the deadline (both cancel the upstream request).
+ * Without a per-try timeout the deadline itself is the request's signal.
+ */
 async function sendOnce(
   plan: AttemptPlan,
   services: AttemptServices,
   destination: Destination,
   attempt: number,
 ): Promise<SentAttempt> {
-  const cancel = new AbortController();
-  const stop = () => cancel.abort();
-  plan.deadline.addEventListener('abort', stop, { once: true });
-  let timedOut = false;
   const perTry = plan.retry.perTryTimeoutMs;
-  const timer =
-    perTry === undefined
-      ? undefined
-      : services.clock.setTimeout(() => {
-          timedOut = true;
-          cancel.abort();
-        }, perTry);
+  let timedOut = false;
+  let signal = plan.deadline;
+  let timer: ReturnType<Clock['setTimeout']> | undefined;
+  if (perTry !== undefined) {
+    const cancel = new AbortController();
+    timer = services.clock.setTimeout(() => {
+      timedOut = true;
+      cancel.abort();
+    }, perTry);
+    signal = AbortSignal.any([cancel.signal, plan.deadline]);
+  }
   try {
     const response = await plan.client.send({
       target: plan.target(destination),
       method: plan.method,
       path: plan.path,
       authority: plan.authority,
-      headers: { ...plan.headers, 'x-envoy-attempt-count': String(attempt) },
+      headers: attempt === 1 ? plan.headers : { ...plan.headers, 'x-envoy-attempt-count': String(attempt) },
       body: attemptBody(plan.body),
-      signal: cancel.signal,
+      signal,
     });
     const grpc = response.headers['grpc-status'];
     const grpcStatus = typeof grpc === 'string' ? Number(grpc) : undefined;
@@ -135,7 +138,6 @@ async function sendOnce(
     return { outcome: { kind: 'failure', flag }, response: undefined };
   } finally {
     if (timer !== undefined) services.clock.clearTimeout(timer);
-    plan.deadline.removeEventListener('abort', stop);
   }
 }
 

@@ -101,7 +101,11 @@ export async function resilientForward(
       clusterSize: readyCount(cluster),
       limits: limitsOf(cluster.policy.connectionPool, input.wire),
       outlier: cluster.policy.outlierDetection && outlierConfig(cluster.policy.outlierDetection),
-      deadline: AbortSignal.any([timeout.signal, input.downstreamClosed]),
+      // Without a timeout, the client leaving is the only deadline (no composite signal to build).
+      deadline:
+        timeoutMs === undefined
+          ? input.downstreamClosed
+          : AbortSignal.any([timeout.signal, input.downstreamClosed]),
     },
     { ...services, outliers: state.outliers },
   );
