@@ -140,6 +140,12 @@ describe('the waypoint pod', () => {
       },
     });
     expect(template.container.ports.map((port) => port.containerPort)).toEqual([15008, 15020, 15021]);
+    // Ready when the waypoint says it is (config and certificate in hand), not merely when it listens.
+    expect(template.container.probes.readiness?.handler).toMatchObject({
+      type: 'httpGet',
+      path: '/healthz/ready',
+      port: 15021,
+    });
   });
 
   it('runs `ambit waypoint run` with its node, the control plane and its own copies of the credentials', () => {
