@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { RetryPolicy } from '../../src/core/l7/types.ts';
+import { pickRetry } from '../../src/waypoint/resilience/attempts.ts';
 import { attemptBody, readForReplay } from '../../src/waypoint/resilience/body.ts';
 import { decideFault, faultFlags } from '../../src/waypoint/resilience/fault.ts';
 import { admission, ClusterLimits, limitsOf } from '../../src/waypoint/resilience/limits.ts';
@@ -431,5 +432,27 @@ describe('request body for replay', () => {
     );
     expect(body.kind).toBe('streaming');
     expect(await text(attemptBody(body))).toBe('abcdefghijkl');
+  });
+});
+
+describe('retry host selection (prefer a host not tried)', () => {
+  const at = (ip: string) => ({ endpoint: { workloadUid: ip, ip, port: 80, ready: true } });
+  it.each<[string, string[], string[], string | undefined, number]>([
+    // [name, picks in order, tried, chosen, picks used]
+    ['the first pick when untried', ['10.0.0.2'], ['10.0.0.1'], '10.0.0.2', 1],
+    ['skips tried hosts', ['10.0.0.1', '10.0.0.1', '10.0.0.2'], ['10.0.0.1'], '10.0.0.2', 3],
+    ['gives up after five picks: the last one', Array(9).fill('10.0.0.1'), ['10.0.0.1'], '10.0.0.1', 5],
+    ['nothing serving', [], ['10.0.0.1'], undefined, 1],
+  ])('%s', (_name, picks, tried, chosen, used) => {
+    let calls = 0;
+    const result = pickRetry(
+      () => {
+        const ip = picks[calls++];
+        return ip === undefined ? undefined : at(ip);
+      },
+      new Set(tried.map((ip) => `${ip}:80`)),
+    );
+    expect(result?.endpoint.ip).toBe(chosen);
+    expect(calls).toBe(used);
   });
 });

@@ -164,11 +164,17 @@ function discard(response: UpstreamResponse, how: 'drain' | 'destroy'): void {
   else response.body.destroy();
 }
 
-/** A retry's endpoint: up to `HOST_RESELECT_ATTEMPTS` picks for one not tried; else the last pick. */
-function pickRetry(plan: AttemptPlan, tried: ReadonlySet<string>): Destination | undefined {
-  let picked: Destination | undefined;
-  for (let pick = 0; pick < HOST_RESELECT_ATTEMPTS; pick++) {
-    picked = plan.pick();
+/**
+ * A retry's endpoint (Envoy's `previous_hosts` predicate): up to `HOST_RESELECT_ATTEMPTS` picks for one not
+ * in `tried`; when every pick was tried already, the last pick.
+ */
+export function pickRetry<T extends { endpoint: ClusterEndpoint }>(
+  pick: () => T | undefined,
+  tried: ReadonlySet<string>,
+): T | undefined {
+  let picked: T | undefined;
+  for (let round = 0; round < HOST_RESELECT_ATTEMPTS; round++) {
+    picked = pick();
     if (picked === undefined || !tried.has(endpointKey(picked.endpoint))) return picked;
   }
   return picked;
@@ -235,7 +241,7 @@ export async function runAttempts(plan: AttemptPlan, services: AttemptServices):
         plan.deadline,
       );
       if (!waited) return { kind: 'local', status: 504, text: UPSTREAM_TIMEOUT, flags: 'UT', destination };
-      destination = pickRetry(plan, tried);
+      destination = pickRetry(plan.pick, tried);
     }
   } finally {
     releaseRetry?.();
