@@ -244,6 +244,16 @@ describe.runIf(canRunNetnsTests())('L7 through a waypoint in a local cluster', (
     expect(tcp.stdout.trim(), tcp.stderr).toBe('tcp-ping');
   });
 
+  /** A VirtualService for echo-v1 with one route whose resilience field is `field` (YAML flow style). */
+  const echoV1Route = (field: string) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo-v1, namespace: apps}
+spec:
+  hosts: [echo-v1]
+  http:
+  - route: [{destination: {host: echo-v1}}]
+    ${field}
+`;
   /** Status codes and the attempt counts the pod saw, for `count` requests to `url` on one connection. */
   const answers = async (url: string, count: number) => {
     const result = await fromClient('curl', '-s', '-D', '-', url.replace('?', `[1-${count}]?`));
@@ -255,15 +265,7 @@ describe.runIf(canRunNetnsTests())('L7 through a waypoint in a local cluster', (
   };
 
   it('VirtualService retries hide a pod failing every other request; attempts 0 surfaces the failures', async () => {
-    const vs = (retries: string) => `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: echo-v1, namespace: apps}
-spec:
-  hosts: [echo-v1]
-  http:
-  - route: [{destination: {host: echo-v1}}]
-    retries: ${retries}
-`;
+    const vs = (retries: string) => echoV1Route(`retries: ${retries}`);
     await config('apply', 'retries', vs('{attempts: 2, retryOn: 5xx}'));
     await eventually(
       async () => (await answers('http://echo-v1.apps/r?fail-every=2', 4)).codes.join() === '200,200,200,200',
@@ -289,15 +291,7 @@ spec:
   });
 
   it('a fault abort answers its status with FI in the metrics', async () => {
-    const fault = `apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: echo-v1, namespace: apps}
-spec:
-  hosts: [echo-v1]
-  http:
-  - route: [{destination: {host: echo-v1}}]
-    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
-`;
+    const fault = echoV1Route('fault: {abort: {httpStatus: 418, percentage: {value: 100}}}');
     await config('apply', 'fault', fault);
     await eventually(async () => (await httpCodeOf('http://echo-v1.apps/f')) === 418, {
       timeout: 15_000,
