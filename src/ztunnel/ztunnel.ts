@@ -116,6 +116,10 @@ export class Ztunnel {
       timeouts,
       preserveSourceIp: options.preserveSourceIp ?? true,
       log: this.#log.child('proxy'),
+      refused: (listener, reason, fields) => {
+        this.metrics.connectionsRefused.inc({ listener, reason });
+        this.#refusals.warn(`${listener}:${reason}`, 'connection refused', { listener, reason, ...fields });
+      },
     };
     this.metrics.attach({
       pool: () => {

@@ -8,7 +8,8 @@ import { errorMessage } from '../../core/errors.ts';
 import type { Failure } from '../../core/failure.ts';
 import { canonicalIp, plainAddress } from '../../core/net/ip.ts';
 import { abort, splice } from '../../core/net/splice.ts';
-import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
+import { connectTcp, type PodContext, type ProxyContext, servesIp } from './context.ts';
+import { captureLoop } from './loop-guard.ts';
 
 export async function handleInboundPlaintext(
   ctx: ProxyContext,
@@ -21,6 +22,20 @@ export async function handleInboundPlaintext(
   const clientIp = plainAddress(client.remoteAddress);
   const clientPort = client.remotePort ?? 0;
   const target = ctx.originalDestination(client);
+  const loop =
+    target &&
+    captureLoop({ ip: plainAddress(client.localAddress), port: client.localPort ?? 0 }, target, (ip) =>
+      servesIp(ctx, ip),
+    );
+  if (target && loop) {
+    ctx.refused('inbound-plaintext', loop, {
+      pod: pod.uid,
+      src: clientIp,
+      dst: `${target.ip}:${target.port}`,
+    });
+    abort(client);
+    return;
+  }
   const workload = await ctx.state.waitForWorkload(pod.uid, ctx.timeouts.workloadWaitMs);
   if (!target || !workload) {
     ctx.log.warn('inbound plaintext connection without destination or pod config; closing', { pod: pod.uid });

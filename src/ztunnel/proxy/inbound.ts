@@ -11,6 +11,7 @@ import { type HboneRequest, respond } from '../../core/hbone/server.ts';
 import { canonicalIp } from '../../core/net/ip.ts';
 import { abort, splice } from '../../core/net/splice.ts';
 import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
+import { targetsOwnListener } from './loop-guard.ts';
 
 export async function handleInbound(
   ctx: ProxyContext,
@@ -27,6 +28,16 @@ export async function handleInbound(
   if (!workload.ips.some((ip) => canonicalIp(ip) === target)) {
     // This listener serves its own pod only: anything else would make it an open relay.
     ctx.log.warn('CONNECT for an address that is not this pod; refused', {
+      pod: pod.uid,
+      authority: `${request.targetIp}:${request.targetPort}`,
+      peer: request.peerIdentity,
+    });
+    respond(stream, 400);
+    return;
+  }
+  // The target is this pod: its ztunnel ports are ours, and dialling them would relay the tunnel to ourselves.
+  if (targetsOwnListener({ ip: request.targetIp, port: request.targetPort }, () => true)) {
+    ctx.refused('hbone', 'own-listener', {
       pod: pod.uid,
       authority: `${request.targetIp}:${request.targetPort}`,
       peer: request.peerIdentity,

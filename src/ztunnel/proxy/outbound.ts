@@ -13,7 +13,8 @@ import type { Workload } from '../../core/model/index.ts';
 import { plainAddress } from '../../core/net/ip.ts';
 import { abort, splice } from '../../core/net/splice.ts';
 import { chooseOutbound, type OutboundChoice } from '../state/destination.ts';
-import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
+import { connectTcp, type PodContext, type ProxyContext, servesIp } from './context.ts';
+import { captureLoop } from './loop-guard.ts';
 
 const baggageCache = new WeakMap<Workload, string>();
 
@@ -29,6 +30,14 @@ export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: So
       pod: pod.uid,
       src: sourceIp,
     });
+    abort(app);
+    return;
+  }
+  const loop = captureLoop({ ip: plainAddress(app.localAddress), port: app.localPort ?? 0 }, target, (ip) =>
+    servesIp(ctx, ip),
+  );
+  if (loop) {
+    ctx.refused('outbound', loop, { pod: pod.uid, src: sourceIp, dst: `${target.ip}:${target.port}` });
     abort(app);
     return;
   }
