@@ -6,6 +6,7 @@
  */
 
 import { errorMessage } from '../core/errors.ts';
+import { KeyedCounter } from '../core/hbone/limits.ts';
 import { HbonePool } from '../core/hbone/pool.ts';
 import { DEFAULT_POOL, type PoolSettings } from '../core/hbone/settings.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../core/identity.ts';
@@ -35,7 +36,7 @@ import { ConnectionTracker } from './proxy/connections.ts';
 import type { PodContext, ProxyContext } from './proxy/context.ts';
 import { PodProxy } from './proxy/pod-proxy.ts';
 import type { OriginalDestination } from './proxy/sockets.ts';
-import { DEFAULT_TIMEOUTS, type TimeoutSettings } from './settings.ts';
+import { DEFAULT_TIMEOUTS, defaultLimits, type TimeoutSettings, type ZtunnelLimits } from './settings.ts';
 import { StateStore } from './state/store.ts';
 
 export interface ZtunnelOptions {
@@ -50,6 +51,8 @@ export interface ZtunnelOptions {
   dnsForwarder?: DnsForwarder | undefined;
   timeouts?: Partial<TimeoutSettings>;
   pool?: Partial<PoolSettings>;
+  /** What peers and pods may make it hold (default: `defaultLimits()`, from the open-file limit). */
+  limits?: Partial<ZtunnelLimits>;
   /** Dial apps from the original client's IP (needs transparent sockets from the pod sockets). Default true. */
   preserveSourceIp?: boolean;
   /** Run DNS proxies in pods (default true). */
@@ -76,6 +79,9 @@ export class Ztunnel {
   readonly #trustDomains: ReadonlySet<string>;
   readonly #log: Logger;
   readonly #refusals: LogLimiter;
+  readonly #limits: ZtunnelLimits;
+  /** Streams per peer identity over every pod's HBONE listener: the identity limit holds node-wide. */
+  readonly #identityStreams: KeyedCounter;
   #draining = false;
   /** The metrics' and the access log's subscriptions to the tracker. */
   readonly #unobserve: (() => void)[];
@@ -87,7 +93,12 @@ export class Ztunnel {
     this.#refusals = new LogLimiter(this.#log.child('hbone'));
     this.metrics = options.metrics ?? new ZtunnelMetrics();
     const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-    this.tracker = new ConnectionTracker(timeouts.idleMs);
+    this.#limits = { ...defaultLimits(), ...options.limits };
+    this.#identityStreams = new KeyedCounter(this.#limits.maxStreamsPerIdentity);
+    this.tracker = new ConnectionTracker(timeouts.idleMs, {
+      perPod: this.#limits.tunnelsPerPod,
+      perNode: this.#limits.tunnelsPerNode,
+    });
     const counting = countConnections(this.tracker, this.metrics);
     this.#unobserve = [counting.unsubscribe, logConnections(this.tracker, this.#log.child('access'))];
     this.#trustDomains = new Set(options.trustDomains ?? [DEFAULT_TRUST_DOMAIN]);
@@ -174,6 +185,8 @@ export class Ztunnel {
     const proxy = new PodProxy(this.#ctx, pod, {
       certificates: this.#options.certificates,
       trustDomains: this.#trustDomains,
+      limits: this.#limits,
+      identityStreams: this.#identityStreams,
       onRefused: (reason, detail, remote, podUid) => {
         this.metrics.hboneRefused.inc({ reason });
         this.#refusals.warn(reason, 'HBONE connection refused', { reason, detail, remote, pod: podUid });
@@ -233,6 +246,7 @@ export class Ztunnel {
       settings: {
         timeouts: this.#ctx.timeouts,
         pool: this.pool.settings,
+        limits: this.#limits,
         preserveSourceIp: this.#ctx.preserveSourceIp,
       },
       snapshot: this.state.snapshot,

@@ -14,15 +14,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ZTUNNEL_PORTS } from '../../src/core/ports.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
 import { eventually } from '../support/eventually.ts';
-import { quietLogs } from '../support/logging.ts';
-import { service, snapshot, workload } from '../support/mesh-fixtures.ts';
 import { sumOf } from '../support/metric-values.ts';
-import { TestCa, type TestCertificateProvider } from '../support/test-ca.ts';
-import { createHarness, echoServer, exchange, type Harness, podSockets } from '../support/ztunnel-harness.ts';
-
-const APP_PORT = 8080;
+import type { TestCertificateProvider } from '../support/test-ca.ts';
+import { startTwoNodeMesh, type TwoNodeMesh } from '../support/two-node-mesh.ts';
+import { exchange, type Harness } from '../support/ztunnel-harness.ts';
 
 describe('defect 1: no relay loops through the ztunnel own listeners', () => {
+  let mesh: TwoNodeMesh;
   let h: Harness;
   let za: Ztunnel;
   let zb: Ztunnel;
@@ -30,35 +28,14 @@ describe('defect 1: no relay loops through the ztunnel own listeners', () => {
   let certs: TestCertificateProvider;
 
   beforeAll(async () => {
-    quietLogs();
-    const ca = new TestCa();
-    h = createHarness(ca);
-    ip = h.ip;
-    certs = h.certificates();
-    const client = workload({ name: 'client', ips: [ip(11)], node: 'node-a' });
-    const server = workload({ name: 'server', ips: [ip(21)], node: 'node-b' });
-    const base = snapshot({
-      workloads: [client, server],
-      services: [
-        service({
-          name: 'server',
-          vips: [ip(200)],
-          endpoints: [{ workloadUid: server.uid, ip: ip(21), ready: true }],
-        }),
-      ],
-    });
-    za = h.ztunnel('node-a');
-    zb = h.ztunnel('node-b');
-    za.applySnapshot(base);
-    zb.applySnapshot(base);
-    h.track(await echoServer(ip(21), APP_PORT));
-    await za.addPod({ uid: client.uid, sockets: podSockets(ip(11)) });
-    await zb.addPod({ uid: server.uid, sockets: podSockets(ip(21)) });
+    mesh = await startTwoNodeMesh();
+    ({ h, ip, za, zb } = mesh);
+    certs = mesh.certsA;
     await eventually(() => za.readiness().ready && zb.readiness().ready, { what: 'both nodes ready' });
   });
 
   afterAll(async () => {
-    await h?.close();
+    await mesh?.close();
   });
 
   afterEach(async () => {

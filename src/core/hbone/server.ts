@@ -24,6 +24,7 @@ import type { WorkloadCertificate } from '../tls/certificates.ts';
 import { hboneServerOptions } from '../tls/contexts.ts';
 import { peerIdentity } from '../tls/spiffe.ts';
 import { parseForwardedFor, validTraceparent } from './headers.ts';
+import { DEFAULT_HBONE_SERVER_LIMITS, type HboneServerLimits, KeyedCounter } from './limits.ts';
 import type { HboneTimeouts, PoolSettings } from './settings.ts';
 
 export interface HboneRequest {
@@ -42,14 +43,31 @@ export interface HboneRequest {
   stream: ServerHttp2Stream;
 }
 
-export type HboneRefusal = 'tls-handshake' | 'no-h2' | 'bad-identity' | 'bad-request' | 'session-error';
+/** The `*-limit` refusals: a peer wanted more than `HboneServerLimits` lets it hold. */
+export type HboneRefusal =
+  | 'tls-handshake'
+  | 'no-h2'
+  | 'bad-identity'
+  | 'bad-request'
+  | 'session-error'
+  | 'connection-limit'
+  | 'handshake-limit'
+  | 'stream-limit'
+  | 'identity-stream-limit';
 
 export interface HboneServerOptions {
   certificate: WorkloadCertificate;
   trustBundle: readonly string[];
   trustDomains: ReadonlySet<string>;
-  timeouts: Pick<HboneTimeouts, 'handshakeMs' | 'idleMs' | 'drainMs'>;
+  timeouts: Pick<HboneTimeouts, 'handshakeMs' | 'drainMs'>;
   windows: Pick<PoolSettings, 'streamWindowBytes' | 'connectionWindowBytes'>;
+  /** What one peer may make this listener hold (default: `DEFAULT_HBONE_SERVER_LIMITS`). */
+  limits?: Partial<HboneServerLimits> | undefined;
+  /**
+   * Streams per peer identity, counted against `maxStreamsPerIdentity`: pass one counter to every server of
+   * a node so that the limit holds node-wide (default: this server's own).
+   */
+  identityStreams?: KeyedCounter | undefined;
   /** Called for every well-formed CONNECT from an authenticated peer; must answer with `respond`. */
   onConnect(request: HboneRequest): void;
   /** Called once per refused connection or request (the caller logs and counts, rate-limited). */
@@ -62,13 +80,18 @@ interface PeerState {
   idleTimer: NodeJS.Timeout | undefined;
 }
 
-/** Streams a peer may open at once on one connection (clients pool 100; leave room). */
-const MAX_CONCURRENT_STREAMS = 1000;
+/** Idle time before TCP keepalive probes a peer (libuv then probes every second, ten times). */
+const PEER_KEEPALIVE_MS = 30_000;
 
 export class HboneServer {
   /** A `net.Server`: listen on it where the tunnel must arrive (inside the pod's network namespace). */
   readonly server: Http2SecureServer;
   readonly #options: HboneServerOptions;
+  readonly #limits: HboneServerLimits;
+  readonly #identityStreams: KeyedCounter;
+  readonly #sourceConnections: KeyedCounter;
+  /** Accepted connections whose TLS handshake has not finished, by remote address and port. */
+  readonly #handshaking = new Set<string>();
   readonly #peers = new WeakMap<ServerHttp2Session, PeerState>();
   /** Every TCP connection, from accept on: what the drain leaves is torn down (HTTP/2 would linger). */
   readonly #sockets = new Set<Socket>();
@@ -78,13 +101,16 @@ export class HboneServer {
 
   constructor(options: HboneServerOptions) {
     this.#options = options;
+    this.#limits = { ...DEFAULT_HBONE_SERVER_LIMITS, ...options.limits };
+    this.#identityStreams = options.identityStreams ?? new KeyedCounter(this.#limits.maxStreamsPerIdentity);
+    this.#sourceConnections = new KeyedCounter(this.#limits.maxConnectionsPerSourceIp);
     this.server = createSecureServer({
       ...hboneServerOptions(options.certificate, options.trustBundle),
       allowHTTP1: false,
       handshakeTimeout: options.timeouts.handshakeMs,
       settings: {
         initialWindowSize: options.windows.streamWindowBytes,
-        maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+        maxConcurrentStreams: this.#limits.maxStreamsPerConnection,
         enablePush: false,
       },
       // Data waiting in our send buffers counts against this; tunnels buffer MiBs by design.
@@ -92,11 +118,18 @@ export class HboneServer {
       unknownProtocolTimeout: options.timeouts.handshakeMs,
     });
     this.server.on('connection', (socket: Socket) => {
+      if (!this.#admit(socket)) return;
       // Tunnels carry interactive traffic: never hold small frames back (Nagle).
       socket.setNoDelay(true);
+      // A peer that vanished without a FIN or RST (its pod or node gone) would hold its tunnels, and their app
+      // sockets, until the tunnels' idle timeout: TCP keepalive finds it within a minute.
+      socket.setKeepAlive(true, PEER_KEEPALIVE_MS);
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
+    this.server.on('secureConnection', (socket: TLSSocket) =>
+      this.#handshaking.delete(remoteOf(socket) ?? ''),
+    );
     this.server.on('tlsClientError', (error: Error, socket: TLSSocket) =>
       options.onRefused('tls-handshake', errorMessage(error), remoteOf(socket)),
     );
@@ -110,6 +143,33 @@ export class HboneServer {
     });
     this.server.on('session', (session) => this.#onSession(session));
     this.server.on('stream', (stream, headers) => this.#onStream(stream, headers));
+  }
+
+  /**
+   * Bounds what accepted TCP connections hold before anyone is authenticated: connections per source IP,
+   * and handshakes under way. A connection over either limit is closed at once and counted.
+   */
+  #admit(socket: Socket): boolean {
+    const source = plainAddress(socket.remoteAddress);
+    const refusal = !this.#sourceConnections.acquire(source)
+      ? ('connection-limit' as const)
+      : this.#handshaking.size >= this.#limits.maxHandshakes
+        ? ('handshake-limit' as const)
+        : undefined;
+    if (refusal) {
+      if (refusal === 'handshake-limit') this.#sourceConnections.release(source);
+      this.#options.onRefused(refusal, `from ${source}`, remoteOf(socket));
+      socket.destroy();
+      return false;
+    }
+    // The TLS socket that wraps this one has the same remote address and port: 'secureConnection' ends it.
+    const key = remoteOf(socket) ?? '';
+    this.#handshaking.add(key);
+    socket.once('close', () => {
+      this.#handshaking.delete(key);
+      this.#sourceConnections.release(source);
+    });
+    return true;
   }
 
   /** Installs a renewed certificate or trust bundle for new connections; live tunnels keep theirs. */
@@ -174,19 +234,40 @@ export class HboneServer {
       }
     });
     session.once('close', () => clearTimeout(peer.idleTimer));
-    this.#armIdle(session, peer);
+    // Its first CONNECT is due within the handshake timeout: an authenticated slow loris holds no fd longer.
+    this.#armIdle(session, peer, this.#options.timeouts.handshakeMs);
   }
 
   /**
-   * A connection that carries no stream for the idle period is closed. Counting streams (instead of
+   * A connection that carries no stream for `idleMs` is closed. Counting streams (instead of
    * `session.setTimeout`, which Node refreshes on every frame) keeps the data path free of timer work.
    */
-  #armIdle(session: ServerHttp2Session, peer: PeerState): void {
+  #armIdle(session: ServerHttp2Session, peer: PeerState, idleMs = this.#limits.sessionIdleMs): void {
     clearTimeout(peer.idleTimer);
     peer.idleTimer = setTimeout(() => {
       if (peer.streams === 0) session.close();
-    }, this.#options.timeouts.idleMs);
+    }, idleMs);
     peer.idleTimer.unref();
+  }
+
+  /**
+   * Counts a new stream against its connection's and its peer identity's limits; false (and the stream
+   * refused with REFUSED_STREAM, which tells the client nothing was processed) when either is full.
+   */
+  #admitStream(stream: ServerHttp2Stream, peer: PeerState, remote: string | undefined): boolean {
+    const refusal =
+      peer.streams >= this.#limits.maxStreamsPerConnection
+        ? ('stream-limit' as const)
+        : !this.#identityStreams.acquire(peer.identity)
+          ? ('identity-stream-limit' as const)
+          : undefined;
+    if (refusal === undefined) {
+      stream.once('close', () => this.#identityStreams.release(peer.identity));
+      return true;
+    }
+    this.#options.onRefused(refusal, peer.identity, remote);
+    stream.close(constants.NGHTTP2_REFUSED_STREAM);
+    return false;
   }
 
   #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
@@ -201,6 +282,7 @@ export class HboneServer {
       stream.close(constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
+    if (!this.#admitStream(stream, peer, remote)) return;
     peer.streams++;
     clearTimeout(peer.idleTimer);
     stream.once('close', () => {

@@ -36,6 +36,17 @@ export function servesIp(ctx: ProxyContext, ip: string): boolean {
   return ctx.state.workloadByIp(ip)?.enrolled === true;
 }
 
+/**
+ * Whether the pod may open one more tunnel (the node's and the pod's limits); counts and logs the refusal
+ * when not. Call it right before `tracker.open`, in the same tick.
+ */
+export function admitTunnel(ctx: ProxyContext, listener: Listener, pod: string, fields: LogFields): boolean {
+  const refusal = ctx.tracker.refusal(pod);
+  if (refusal === undefined) return true;
+  ctx.refused(listener, refusal, { pod, ...fields });
+  return false;
+}
+
 export function connectTcp(
   sockets: PodSockets,
   options: TcpConnectOptions,

@@ -8,7 +8,7 @@ import { errorMessage } from '../../core/errors.ts';
 import type { Failure } from '../../core/failure.ts';
 import { canonicalIp, plainAddress } from '../../core/net/ip.ts';
 import { abort, splice } from '../../core/net/splice.ts';
-import { connectTcp, type PodContext, type ProxyContext, servesIp } from './context.ts';
+import { admitTunnel, connectTcp, type PodContext, type ProxyContext, servesIp } from './context.ts';
 import { captureLoop } from './loop-guard.ts';
 
 export async function handleInboundPlaintext(
@@ -42,7 +42,14 @@ export async function handleInboundPlaintext(
     abort(client);
     return;
   }
+  if (
+    !admitTunnel(ctx, 'inbound-plaintext', pod.uid, { src: clientIp, dst: `${target.ip}:${target.port}` })
+  ) {
+    abort(client);
+    return;
+  }
   const connection = ctx.tracker.open({
+    pod: pod.uid,
     direction: 'inbound-plaintext',
     mode: 'direct',
     sourceIp: clientIp,

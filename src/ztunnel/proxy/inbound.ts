@@ -10,7 +10,7 @@ import { parseBaggage } from '../../core/hbone/headers.ts';
 import { type HboneRequest, respond } from '../../core/hbone/server.ts';
 import { canonicalIp } from '../../core/net/ip.ts';
 import { abort, splice } from '../../core/net/splice.ts';
-import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
+import { admitTunnel, connectTcp, type PodContext, type ProxyContext } from './context.ts';
 import { targetsOwnListener } from './loop-guard.ts';
 
 export async function handleInbound(
@@ -57,7 +57,12 @@ export async function handleInbound(
       : { ip: request.peerIp, port: request.peerPort };
   const clientWorkload = ctx.state.workloadByIp(client.ip);
   const baggage = clientWorkload ? undefined : parseBaggage(request.baggage);
+  if (!admitTunnel(ctx, 'hbone', pod.uid, { peer: request.peerIdentity })) {
+    respond(stream, 503);
+    return;
+  }
   const connection = ctx.tracker.open({
+    pod: pod.uid,
     direction: 'inbound',
     mode: 'hbone',
     sourceIp: client.ip,

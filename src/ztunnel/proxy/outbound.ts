@@ -13,7 +13,7 @@ import type { Workload } from '../../core/model/index.ts';
 import { plainAddress } from '../../core/net/ip.ts';
 import { abort, splice } from '../../core/net/splice.ts';
 import { chooseOutbound, type OutboundChoice } from '../state/destination.ts';
-import { connectTcp, type PodContext, type ProxyContext, servesIp } from './context.ts';
+import { admitTunnel, connectTcp, type PodContext, type ProxyContext, servesIp } from './context.ts';
 import { captureLoop } from './loop-guard.ts';
 
 const baggageCache = new WeakMap<Workload, string>();
@@ -49,7 +49,12 @@ export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: So
     return;
   }
   const choice = chooseOutbound(ctx.state, target.ip, target.port);
+  if (!admitTunnel(ctx, 'outbound', pod.uid, { src: sourceIp, dst: `${target.ip}:${target.port}` })) {
+    abort(app);
+    return;
+  }
   const connection = ctx.tracker.open({
+    pod: pod.uid,
     direction: 'outbound',
     mode:
       choice.kind === 'hbone'
