@@ -11,6 +11,11 @@ import { displayName } from '../core/config/resource.ts';
 import type { ConfigFile, ControlStatus, StoredResource } from '../core/control-api/types.ts';
 import { AmbitError, errorMessage, UsageError } from '../core/errors.ts';
 import { CONTROL_PLANE_SERVER_NAME, CONTROL_PLANE_SERVICE_ACCOUNT } from '../core/grpc/credentials.ts';
+import {
+  CONTROL_HANDSHAKE_TIMEOUT_MS,
+  GRPC_MESSAGE_LIMITS,
+  withHandshakeTimeout,
+} from '../core/grpc/limits.ts';
 import { DEFAULT_TRUST_DOMAIN, spiffeUri } from '../core/identity.ts';
 import { ROOT_NAMESPACE } from '../core/labels.ts';
 import { createLogger, type Logger } from '../core/log.ts';
@@ -52,6 +57,8 @@ export interface ControlPlaneOptions {
   /** Push debounce: quiet period and maximum delay (ms). */
   debounceMs?: number | undefined;
   maxDebounceMs?: number | undefined;
+  /** TLS handshake timeout on the gRPC listener (default `CONTROL_HANDSHAKE_TIMEOUT_MS`). */
+  handshakeTimeoutMs?: number | undefined;
   log?: Logger | undefined;
 }
 
@@ -77,6 +84,7 @@ export class ControlPlane {
   private readonly grpc = new Server({
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
+    ...GRPC_MESSAGE_LIMITS,
   });
   private readonly debouncer: Debouncer;
   private readonly fileSource: FileSource | undefined;
@@ -171,10 +179,9 @@ export class ControlPlane {
       this.log.child('tls'),
     );
     // The provider goes first (grpc-js takes it as the identity provider); clients are not asked for certificates.
-    const credentials = experimental.createCertificateProviderServerCredentials(
-      this.serverCertificate,
-      null,
-      false,
+    const credentials = withHandshakeTimeout(
+      experimental.createCertificateProviderServerCredentials(this.serverCertificate, null, false),
+      options.handshakeTimeoutMs ?? CONTROL_HANDSHAKE_TIMEOUT_MS,
     );
     const port = await new Promise<number>((resolve, reject) =>
       this.grpc.bindAsync(joinHostPort(listen.host, listen.port), credentials, (error, bound) =>

@@ -1,0 +1,76 @@
+/**
+ * Issue 8, defect 4 (15012 without a TLS handshake timeout): connections that never finish their TLS
+ * handshake on the control plane's gRPC port (silent, or trickling a ClientHello byte by byte) are dropped
+ * after the handshake timeout instead of being held, while a real client's handshake still succeeds.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type Socket, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ControlPlane } from '../../src/control/control-plane.ts';
+import { CONTROL_PLANE_SERVER_NAME } from '../../src/core/grpc/credentials.ts';
+import { splitHostPort } from '../../src/core/net/host-port.ts';
+import { quietLogs } from '../support/logging.ts';
+
+/** Resolves once the server closed the socket. */
+const closedByServer = (socket: Socket) =>
+  new Promise<void>((resolve) => {
+    socket.on('error', () => {});
+    socket.on('data', () => {});
+    socket.once('close', () => resolve());
+  });
+
+describe('defect 4: the control plane drops TLS handshakes that never finish', () => {
+  const state = mkdtempSync(join(tmpdir(), 'ambit-control-hardening-'));
+  let plane: ControlPlane;
+  let address: { host: string; port: number };
+
+  beforeAll(async () => {
+    quietLogs();
+    plane = await ControlPlane.start({
+      stateDir: state,
+      listen: '127.0.0.1:0',
+      metricsPort: 0,
+      handshakeTimeoutMs: 500,
+    });
+    address = splitHostPort(plane.grpcAddress)!;
+  });
+
+  afterAll(async () => {
+    await plane?.stop();
+    rmSync(state, { recursive: true, force: true });
+  });
+
+  it('closes a silent connection and a trickling one after the handshake timeout', async () => {
+    const silent = tcpConnect(address);
+    const trickle = tcpConnect(address);
+    // A TLS record header promising a big ClientHello, then a byte now and then.
+    trickle.write(Buffer.from([0x16, 0x03, 0x01, 0x40, 0x00]));
+    const dribble = setInterval(() => trickle.writable && trickle.write(Buffer.from([0x01])), 100);
+    try {
+      await Promise.all([closedByServer(silent), closedByServer(trickle)]);
+    } finally {
+      clearInterval(dribble);
+    }
+  });
+
+  it('still completes a real client handshake', async () => {
+    const socket = tlsConnect({
+      ...address,
+      servername: CONTROL_PLANE_SERVER_NAME,
+      ca: readFileSync(plane.paths.rootCert, 'utf8'),
+      ALPNProtocols: ['h2'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', () => resolve());
+        socket.once('error', reject);
+      });
+      expect(socket.alpnProtocol).toBe('h2');
+    } finally {
+      socket.destroy();
+    }
+  });
+});
