@@ -18,11 +18,19 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./commands/local.ts'),
   },
   echo: { summary: 'the built-in HTTP and TCP test server', load: () => import('./commands/echo.ts') },
+  app: {
+    summary: 'stand-ins for well-known images (httpbin, helloworld, tcp-echo, Bookinfo, curl/sleep)',
+    load: () => import('./commands/app.ts'),
+  },
   redirect: {
     summary: 'in-pod capture rules (apply, remove, list, render) and a standalone enrollment agent',
     load: () => import('./commands/redirect.ts'),
   },
   ztunnel: { summary: "run a node's ztunnel (the data plane)", load: () => import('./commands/ztunnel.ts') },
+  waypoint: {
+    summary: 'waypoints (L7 proxies): run one',
+    load: () => import('./commands/waypoint.ts'),
+  },
   'ztunnel-config': {
     summary: "show a node's ztunnel: workloads, services, policies, certificates, connections",
     load: () => import('./commands/ztunnel-config.ts'),

@@ -7,7 +7,8 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { isIP } from 'node:net';
 import { experimental, Server } from '@grpc/grpc-js';
-import { displayName } from '../core/config/resource.ts';
+import type { GatewaySpec } from '../core/config/kinds/gateway.ts';
+import { displayName, type Resource } from '../core/config/resource.ts';
 import type { ConfigFile, ControlStatus, StoredResource } from '../core/control-api/types.ts';
 import { AmbitError, errorMessage, UsageError } from '../core/errors.ts';
 import { CONTROL_PLANE_SERVER_NAME, CONTROL_PLANE_SERVICE_ACCOUNT } from '../core/grpc/credentials.ts';
@@ -33,6 +34,7 @@ import { Debouncer } from './debounce.ts';
 import { DiscoveryServer } from './discovery/server.ts';
 import { CONTROL_KINDS, resolveKind } from './kinds.ts';
 import { ControlMetrics } from './metrics.ts';
+import { gatewayStatus } from './model/gateway-status.ts';
 import { buildMesh, type Mesh } from './model/mesh.ts';
 import { parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
@@ -90,6 +92,8 @@ export class ControlPlane {
   private readonly fileSource: FileSource | undefined;
   private readonly startedAt = new Date();
   private generation = 0;
+  /** The last mesh published: what computed status (a Gateway's) is read from. */
+  private mesh: Mesh | undefined;
   private api: HttpServer | undefined;
   private metricsServer: HttpEndpoint | undefined;
   private serverCertificate: RotatingServerCertificate | undefined;
@@ -272,6 +276,7 @@ export class ControlPlane {
       return;
     }
     this.generation++;
+    this.mesh = mesh;
     this.discovery.publish(mesh, String(this.generation), firstChangeAt);
     this.metrics.configRevision.set(this.store.revision);
     this.log.debug('mesh rebuilt', {
@@ -280,6 +285,13 @@ export class ControlPlane {
       services: mesh.services.length,
       ms: Math.round(performance.now() - started),
     });
+  }
+
+  /** A Gateway's document carries its status (computed from the mesh), as the API server shows it. */
+  private withStatus(resource: Resource, document: unknown): unknown {
+    if (resource.kind !== 'Gateway') return document;
+    const status = gatewayStatus(resource as Resource<GatewaySpec>, this.mesh?.services ?? []);
+    return { ...(document as Record<string, unknown>), status };
   }
 
   private apiHandlers(): ApiHandlers {
@@ -304,7 +316,7 @@ export class ControlPlane {
             'USAGE',
             `unknown kind ${JSON.stringify(kind)}: known kinds are ${[...CONTROL_KINDS.keys()].join(', ')}`,
           );
-        return this.store
+        const stored = this.store
           .list()
           .filter(({ resource }) => resource.kind === resolved)
           .filter(({ resource }) => name === undefined || resource.metadata.name === name)
@@ -322,8 +334,20 @@ export class ControlPlane {
             namespace: resource.metadata.namespace,
             source: resource.source,
             origin,
-            document,
+            document: this.withStatus(resource, document),
           }));
+        // Pods that no document defines (a Deployment's, reported by the runtime) are listed too, as kubectl does.
+        if (resolved !== 'Pod') return stored;
+        const defined = new Set(stored.map((resource) => `${resource.namespace}/${resource.name}`));
+        const reported = this.pods
+          .list()
+          .filter((pod) => !defined.has(`${pod.namespace}/${pod.name}`))
+          .filter((pod) => name === undefined || pod.name === name)
+          .filter((pod) => namespace === undefined || pod.namespace === namespace)
+          .map((pod) => reportedPodResource(pod));
+        return [...stored, ...reported].sort((a, b) =>
+          `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`),
+        );
       },
       reportPod: (pod: unknown) => {
         this.pods.upsert(parsePodInfo(pod));
@@ -338,4 +362,23 @@ export class ControlPlane {
       listPods: () => ({ pods: [...this.pods.list()] }),
     };
   }
+}
+
+/** A pod the runtime reported, as `get` shows it: a Pod document with its placement and status. */
+function reportedPodResource(pod: ReturnType<ReportedPods['list']>[number]): StoredResource {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    name: pod.name,
+    namespace: pod.namespace,
+    source: { file: `reported by node ${pod.node}`, document: 0 },
+    origin: 'runtime',
+    document: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: pod.name, namespace: pod.namespace, labels: pod.labels },
+      spec: { nodeName: pod.node, serviceAccountName: pod.serviceAccount },
+      status: { podIP: pod.ips[0], podIPs: pod.ips.map((ip) => ({ ip })), ready: pod.ready },
+    },
+  };
 }

@@ -6,6 +6,12 @@ export const USE_WAYPOINT_LABEL = 'istio.io/use-waypoint';
 /** Names the namespace of the waypoint that `istio.io/use-waypoint` refers to, when it is not the object's own. */
 export const USE_WAYPOINT_NAMESPACE_LABEL = 'istio.io/use-waypoint-namespace';
 export const WAYPOINT_GATEWAY_CLASS = 'istio-waypoint';
+/** On a waypoint Gateway: what traffic it handles (`service`, the default, `workload`, `all`, `none`). */
+export const WAYPOINT_FOR_LABEL = 'istio.io/waypoint-for';
+export const WAYPOINT_FOR_VALUES = ['service', 'workload', 'all', 'none'] as const;
+export type WaypointFor = (typeof WAYPOINT_FOR_VALUES)[number];
+/** On a Gateway's instances (pods): the Gateway they serve, as Gateway API implementations label them. */
+export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
 /** Namespace whose policies apply mesh-wide (Istio's default root namespace, so users' YAML carries over). */
 export const ROOT_NAMESPACE = 'istio-system';
 /** The cluster domain that service hostnames end with. */

@@ -3,6 +3,7 @@
  * subnets out of the pod range, and picking host addresses. Addresses are unsigned 32-bit numbers inside;
  * everything that leaves this module is text.
  */
+import { parseIp } from '../core/net/ip.ts';
 
 export interface Cidr {
   /** Network address as an unsigned 32-bit number. */
@@ -10,12 +11,11 @@ export interface Cidr {
   prefix: number;
 }
 
-const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
-const IPV4_TEXT = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
-
+/** A dotted quad as a number (parsed by the one IP parser, `core/net/ip.ts`); the mapped IPv6 form is no IPv4 text. */
 export function parseIPv4(text: string): number | undefined {
-  if (!IPV4_TEXT.test(text)) return undefined;
-  return text.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+  const ip = parseIp(text);
+  if (ip?.family !== 4 || text.includes(':')) return undefined;
+  return ip.bytes.reduce((acc, octet) => acc * 256 + octet, 0);
 }
 
 export function formatIPv4(address: number): string {

@@ -7,12 +7,14 @@ import { fileURLToPath } from 'node:url';
 import { AmbitError, errorMessage } from '../core/errors.ts';
 import type { EchoReport } from '../echo/http.ts';
 import { meshTour } from './demo-mesh.ts';
+import { waypointTour } from './demo-waypoint.ts';
 import { down } from './down.ts';
 import { execInPod } from './exec.ts';
 import { defaultExtensionUrls } from './extensions.ts';
 import { createProgress } from './progress.ts';
 import { buildReport, renderReport } from './report.ts';
 import { statePaths } from './state.ts';
+import { describeState, readSupervisorStatus } from './supervisor/status.ts';
 import type { ClusterState, PodRecord } from './types.ts';
 import { up } from './up.ts';
 
@@ -64,14 +66,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     );
     // Out and back: client -> echo on the other node, then that echo pod -> echo on the client's node.
     const ok =
+      (await podsReady(cluster, [client, far, near], () => interrupted)) &&
       (await request(cluster, client, far)) &&
       !interrupted &&
       (await request(cluster, far, near)) &&
       !interrupted &&
-      (await meshTour(cluster, client, 'echo'));
+      (await meshTour(cluster, client, 'echo')) &&
+      !interrupted &&
+      (await waypointTour(cluster, client, 'echo'));
     out.write(
       ok
-        ? "\nEvery request crossed the fabric between the two node namespaces with no NAT (each echo server saw\nthe calling pod's own IP) from the caller's ztunnel to the callee's over HBONE: mutual TLS with the\npods' SPIFFE identities, authorized by the destination ztunnel.\n"
+        ? "\nEvery request crossed the fabric between the two node namespaces with no NAT (each echo server saw\nthe calling pod's own IP) from the caller's ztunnel to the callee's over HBONE: mutual TLS with the\npods' SPIFFE identities, authorized by the destination ztunnel; by Service name, once the waypoint\nwas there, through it (routing and L7 policy per request).\n"
         : '\nA request failed: see above, and the pod logs (`ambit local logs <pod> -n demo`).\n',
     );
     if (options.keep && !interrupted) {
@@ -84,6 +89,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           `  sudo npx ambit ztunnel-config certificates --name ${cluster.name}   # the mesh identities\n` +
           `  sudo npx ambit local logs node-agent --name ${cluster.name}   # the ztunnels' access logs\n` +
           `  sudo npx ambit control status --name ${cluster.name}   # the cluster's control plane\n` +
+          `  sudo npx ambit waypoint list -A --cluster ${cluster.name}   # the demo namespace's waypoint\n` +
+          `  sudo npx ambit local exec client -n demo --name ${cluster.name} -- curl -s -H 'x-canary: yes' http://echo.demo/   # v2\n` +
           `Remove it with: sudo npx ambit local down --name ${cluster.name}\n`,
       );
       return ok ? 0 : 1;
@@ -101,6 +108,47 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       );
       out.write(`cluster ${cluster.name} removed (${Math.round(performance.now() - started)} ms)\n`);
     }
+  }
+}
+
+/** How long the demo waits for its pods after `up` (which gives up sooner, and at a pod's first crash). */
+const POD_READY_TIMEOUT_MS = 60_000;
+
+/**
+ * Waits until the pods the demo talks to run and listen: `up` returns once every process has settled, which
+ * includes a pod that crashed once and is being restarted, or one still starting after its timeout.
+ */
+async function podsReady(
+  cluster: ClusterState,
+  pods: readonly PodRecord[],
+  interrupted: () => boolean,
+): Promise<boolean> {
+  const paths = statePaths(cluster.stateDir);
+  const deadline = Date.now() + POD_READY_TIMEOUT_MS;
+  let reported = false;
+  for (;;) {
+    const processes = readSupervisorStatus(paths)?.processes ?? [];
+    const late = pods.filter(
+      (pod) => !processes.some((p) => p.podUid === pod.uid && p.state === 'running' && p.ready),
+    );
+    if (late.length === 0) return true;
+    if (interrupted()) return false;
+    const states = late.map((pod) => {
+      const status = processes.find((p) => p.podUid === pod.uid);
+      return `${pod.name} ${describeState(status)}${status?.message ? ` (${status.message})` : ''}`;
+    });
+    if (Date.now() > deadline) {
+      process.stdout.write(`
+the demo's pods are not ready after ${POD_READY_TIMEOUT_MS / 1000} s: ${states.join(', ')}
+`);
+      return false;
+    }
+    if (!reported)
+      process.stdout.write(`
+waiting for ${states.join(', ')}
+`);
+    reported = true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 

@@ -5,7 +5,7 @@
  * (namespaces `ambit.<name>.*`, routes with the cluster's metric, the supervisor by its command line), so
  * a lost or torn journal still cleans up. Every step tolerates objects that are already gone.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterNetnsPrefix, NETNS_ETC_DIR, routeMetric } from './names.ts';
 import { deleteNetns, killProcessesIn, listNetns } from './netns.ts';
@@ -13,7 +13,8 @@ import { supervisorArgs } from './processes.ts';
 import { commandLine, findProcesses, isAlive, signal, sleep, terminate } from './procfs.ts';
 import type { Progress } from './progress.ts';
 import { guardRoutesOf, removeGuardRoutes } from './routes.ts';
-import { clusterDir, readJournal, statePaths } from './state.ts';
+import { clusterDir, readClusterState, readJournal, type StatePaths, statePaths } from './state.ts';
+import type { ClusterState } from './types.ts';
 
 /** Time the supervisor gets to stop its processes gracefully before everything is killed. */
 const SUPERVISOR_GRACE_MS = 5000;
@@ -52,6 +53,13 @@ export async function down(root: string, name: string, progress: Progress): Prom
   const metric = routeMetric(name);
   const routes = await guardRoutesOf(metric);
   const supervisors = findProcesses(supervisorArgs(paths.dir));
+  // The supervisor gives each pod its termination grace period: wait that long, and a little more.
+  const graceMs = Math.max(
+    SUPERVISOR_GRACE_MS,
+    ...(readClusterStateQuietly(paths)?.pods ?? []).map(
+      (pod) => (pod.terminationGracePeriodSeconds ?? 0) * 1000 + 2000,
+    ),
+  );
   const existed =
     existsSync(paths.dir) ||
     netns.length > 0 ||
@@ -62,10 +70,7 @@ export async function down(root: string, name: string, progress: Progress): Prom
 
   const steps: [string, () => Promise<void>][] = [];
   if (supervisors.length > 0) {
-    steps.push([
-      'stopping the supervisor and the processes it runs',
-      () => terminate(supervisors, SUPERVISOR_GRACE_MS),
-    ]);
+    steps.push(['stopping the supervisor and the processes it runs', () => terminate(supervisors, graceMs)]);
   }
   if (netns.length > 0) {
     steps.push(['stopping any process left in the namespaces', () => killProcessesIn(netns)]);
@@ -81,6 +86,13 @@ export async function down(root: string, name: string, progress: Progress): Prom
   }
   if (routes.length > 0) {
     steps.push([`removing the guard routes for ${routes.join(', ')}`, () => removeGuardRoutes(metric)]);
+  }
+  const mountPoints = journal.flatMap((entry) => (entry.type === 'mountpoint' ? [entry.path] : []));
+  if (mountPoints.length > 0) {
+    steps.push([
+      'removing the volume mount points made on the host',
+      async () => removeMountPoints(mountPoints),
+    ]);
   }
   steps.push([`removing ${paths.dir}`, async () => rmSync(paths.dir, { recursive: true, force: true })]);
   progress.begin(steps.length);
@@ -98,6 +110,25 @@ function runningUp(pidFile: string): number | undefined {
   }
   if (!Number.isInteger(pid) || pid === process.pid || !isAlive(pid)) return undefined;
   return commandLine(pid)?.includes('\0local\0up\0') ? pid : undefined;
+}
+
+/** Deepest first, and only while empty: a directory someone else put files in since is left alone. */
+function removeMountPoints(paths: readonly string[]): void {
+  for (const path of [...paths].reverse()) {
+    try {
+      rmdirSync(path);
+    } catch {
+      // Gone already, or not empty.
+    }
+  }
+}
+
+function readClusterStateQuietly(paths: StatePaths): ClusterState | undefined {
+  try {
+    return readClusterState(paths);
+  } catch {
+    return undefined;
+  }
 }
 
 function listDir(dir: string): string[] {

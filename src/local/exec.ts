@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import { podPrologue } from './pod-volumes.ts';
 import { netnsCommand, podEnv } from './processes.ts';
 import type { StatePaths } from './state.ts';
 import type { PodRecord } from './types.ts';
@@ -23,7 +24,13 @@ export function execInPod(
   argv: readonly string[],
   options: { capture?: boolean; captureStderr?: boolean } = {},
 ): Promise<ExecResult> {
-  const [command, ...args] = netnsCommand(pod.netns, pod.runAsUser, pod.runAsGroup, argv);
+  const [command, ...args] = netnsCommand(
+    pod.netns,
+    pod.runAsUser,
+    pod.runAsGroup,
+    argv,
+    podPrologue(paths.bin, pod.mounts),
+  );
   return new Promise((resolve, reject) => {
     const child = spawn(command!, args, {
       stdio: options.capture ? ['ignore', 'pipe', options.captureStderr ? 'pipe' : 'inherit'] : 'inherit',

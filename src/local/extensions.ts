@@ -12,6 +12,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { AmbitError, errorMessage } from '../core/errors.ts';
+import type { PodTemplate } from './pod-runtime.ts';
 import type { StatePaths } from './state.ts';
 import type { PodMesh, ProcessStatus } from './supervisor/status.ts';
 import type { ClusterState, NamespaceRecord, PodRecord, ProcessSpec } from './types.ts';
@@ -23,6 +24,16 @@ export interface ExtensionContext {
   paths: StatePaths;
   /** In the supervisor only: records what the mesh made of a pod, for `ambit local status`. */
   reportMesh?: ((podUid: string, mesh: PodMesh) => void) | undefined;
+  /** In the supervisor only: adds pods to the running cluster and removes them (see supervisor/pods.ts). */
+  pods?: PodRuntime | undefined;
+}
+
+/** Pods made while the cluster runs (e.g. a waypoint for a Gateway applied after `up`). */
+export interface PodRuntime {
+  /** Places the pod, wires its network and starts it (after the start gates); resolves once recorded. */
+  add(template: PodTemplate): Promise<PodRecord>;
+  /** Lets the extensions go of the pod, stops it and deletes its network; an unknown uid is fine. */
+  remove(uid: string): Promise<void>;
 }
 
 export interface ClusterExtension {
@@ -56,8 +67,39 @@ export interface ClusterExtension {
    * come in order and are not awaited; a rejection is logged.
    */
   processChanged?(process: ProcessStatus, context: ExtensionContext): Promise<void>;
+  /**
+   * In the supervisor, when a pod is being deleted from the running cluster, before its process is stopped
+   * (e.g. stop routing to it, unenroll it). A rejection is logged; the pod goes anyway.
+   */
+  podRemoved?(pod: PodRecord, context: ExtensionContext): Promise<void>;
   /** In the supervisor, once every process has stopped (cluster going down): let go of connections. */
   stop?(context: ExtensionContext): Promise<void>;
+}
+
+/**
+ * One instance of an extension's state per cluster context (the supervisor has one context), made on first
+ * use; `drop` forgets it (at `stop`) and returns it, if there was one.
+ */
+export function perContext<T>(make: (context: ExtensionContext) => T): {
+  get(context: ExtensionContext): T;
+  drop(context: ExtensionContext): T | undefined;
+} {
+  const instances = new WeakMap<ExtensionContext, T>();
+  return {
+    get(context) {
+      let found = instances.get(context);
+      if (found === undefined) {
+        found = make(context);
+        instances.set(context, found);
+      }
+      return found;
+    },
+    drop(context) {
+      const found = instances.get(context);
+      instances.delete(context);
+      return found;
+    },
+  };
 }
 
 /** Extension modules (paths relative to this file, or URLs) that every local cluster uses. */
@@ -65,6 +107,8 @@ export const DEFAULT_EXTENSION_MODULES: readonly string[] = [
   // First: a pod is known to the control plane (its node may obtain its identity) before it is enrolled.
   './mesh/control-plane.ts',
   './mesh/enrollment.ts',
+  // Waypoint pods for the Gateways of class istio-waypoint; their pods pass the two gates above.
+  './mesh/waypoints.ts',
 ];
 
 /** Absolute URLs of the default modules, as recorded in a cluster's state. */

@@ -4,18 +4,23 @@
  * scheduling, address allocation and naming. Pure: nothing is created here, so a bad file changes nothing.
  */
 
-import type { ConfigIssue, SourceRef } from '../core/config/issues.ts';
+import { standInFor, standInImages } from '../apps/catalogue.ts';
+import type { ConfigIssue, ResourceRef, SourceRef } from '../core/config/issues.ts';
 import {
   type Container,
   DEPLOYMENT_KIND,
   type DeploymentSpec,
   type EnvVar,
   NAMESPACE_KIND,
+  NODE_PORT_RANGE,
   POD_KIND,
   type PodFieldPath,
   type PodSpec,
   SERVICE_KIND,
+  type ServicePortSpec,
+  type ServiceSpec,
 } from '../core/config/kinds/core.ts';
+import type { ProbeKind } from '../core/config/kinds/probes.ts';
 import { displayName, ofKind, type Resource } from '../core/config/resource.ts';
 import { labelsMatch } from '../core/policy/selector.ts';
 import {
@@ -39,7 +44,24 @@ import {
   podVethName,
   routeMetric,
 } from './names.ts';
-import type { ClusterState, NodeRecord, PodRecord, ServiceRecord } from './types.ts';
+import {
+  type FailedCheck,
+  ObjectIndex,
+  type Problem,
+  podVolumes,
+  type VolumeContent,
+} from './plan-volumes.ts';
+import { deploymentPodName, podTemplateHash } from './pod-names.ts';
+import type {
+  ClusterState,
+  MountRecord,
+  NodeRecord,
+  PodRecord,
+  ProbeRecord,
+  ServiceRecord,
+} from './types.ts';
+
+export type { VolumeContent, VolumeFile } from './plan-volumes.ts';
 
 /** The unprivileged user pods run as unless their securityContext says otherwise (`nobody`). */
 export const DEFAULT_POD_USER = 65534;
@@ -53,10 +75,17 @@ export interface PlanOptions {
   stateDirFor: (name: string) => string;
   extensions: readonly string[];
   now?: Date;
+  /**
+   * Resources whose documents had errors and were left out: what refers to them is not reported again as
+   * referring to something missing, so that one run shows every real problem of a file.
+   */
+  failed?: readonly ResourceRef[] | undefined;
 }
 
 export interface PlanResult {
   state?: ClusterState | undefined;
+  /** Kept out of the state record, which is readable by every user: Secret contents live only here. */
+  volumes?: VolumeContent | undefined;
   issues: ConfigIssue[];
 }
 
@@ -83,6 +112,9 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
   ) => issues.push(issueAt(resource, path, message, severity));
 
   const clusters = ofKind(resources, CLUSTER_KIND);
+  if (clusters.length === 0 && (options.failed ?? []).some((ref) => ref.kind === CLUSTER_KIND.kind)) {
+    return { issues };
+  }
   if (clusters.length === 0) {
     const source: SourceRef = resources[0]?.source ?? { file: 'cluster file', document: 1 };
     issues.push({
@@ -115,9 +147,15 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
   for (const namespace of ofKind(resources, NAMESPACE_KIND)) {
     namespaces.set(namespace.metadata.name, namespace.metadata.labels);
   }
+  const failed = (kind: string, name: string, namespace?: string) =>
+    (options.failed ?? []).some(
+      (ref) =>
+        ref.kind === kind && ref.name === name && (namespace === undefined || ref.namespace === namespace),
+    );
   const checkNamespace = (resource: Resource) => {
     const namespace = resource.metadata.namespace!;
     if (namespaces.has(namespace)) return true;
+    if (failed('Namespace', namespace)) return false;
     problem(
       resource,
       'metadata.namespace',
@@ -136,13 +174,15 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
       problem(
         request.origin,
         'metadata.name',
-        `duplicate Pod ${key}: ${describeOrigin(first)} already creates it${request.owner ? ` (Deployment pods are named <deployment>-<index>)` : ''}`,
+        `duplicate Pod ${key}: ${describeOrigin(first)} already creates it${request.owner ? ` (Deployment pods are named <deployment>-<template hash>-<suffix>)` : ''}`,
       );
       continue;
     }
     seenPods.set(key, request);
     if (checkPodForLocal(request, nodeNames, problem)) valid.push(request);
   }
+  const objects = new ObjectIndex(resources);
+  for (const request of valid) checkServiceAccount(request, objects, failed, problem);
 
   const placement = schedule(valid, nodeNames);
   const podsPerNode = new Map<string, number>();
@@ -156,6 +196,15 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
   const dnsVIP = hostAddress(spec.serviceCIDR, DNS_VIP_OFFSET);
   const serviceResources = ofKind(resources, SERVICE_KIND).filter(checkNamespace);
   const clusterIPs = allocateClusterIPs(serviceResources, spec.serviceCIDR, dnsVIP, problem);
+  const nodePorts = allocateNodePorts(serviceResources, problem);
+  const volumes: VolumeContent = { directories: [], files: [] };
+  const stateDir = options.stateDirFor(name);
+  const mounts = new Map(
+    valid.map((request) => [
+      request,
+      podVolumes(request, stateDir, objects, failed, volumes, problem, runAsUserOf(request.spec)),
+    ]),
+  );
 
   sortByDocument(issues, resources);
   if (issues.some((issue) => issue.severity === 'error')) return { issues };
@@ -168,7 +217,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     const offset = nextOffset.get(node.name) ?? 2;
     nextOffset.set(node.name, offset + 1);
     const ip = formatIPv4(hostAddress(parseNodePodCidr(node), offset));
-    return podRecord(name, request, node, ip);
+    return podRecord(name, request, node, ip, mounts.get(request)!);
   });
 
   const services = serviceResources.map((resource): ServiceRecord => {
@@ -183,9 +232,10 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     return {
       name: resource.metadata.name,
       namespace: resource.metadata.namespace!,
+      type: resource.spec.type,
       labels: resource.metadata.labels,
       clusterIP: clusterIPs.get(resource),
-      ports: resource.spec.ports,
+      ports: nodePorts.get(resource) ?? resource.spec.ports,
       selector,
       podUids,
     };
@@ -196,7 +246,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     version: 1,
     name,
     createdAt: (options.now ?? new Date()).toISOString(),
-    stateDir: options.stateDirFor(name),
+    stateDir,
     addresses: {
       podCIDR: formatCidr(spec.podCIDR),
       serviceCIDR: formatCidr(spec.serviceCIDR),
@@ -211,7 +261,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     services,
     extensions: [...options.extensions],
   };
-  return { state, issues };
+  return { state, volumes, issues };
 }
 
 function collectPodRequests(
@@ -237,20 +287,21 @@ function collectPodRequests(
       const deployment = resource as Resource<DeploymentSpec>;
       if (!checkNamespace(deployment)) continue;
       const { replicas, template } = deployment.spec;
+      const hash = podTemplateHash(template);
       for (let index = 0; index < replicas; index++) {
-        const podName = `${deployment.metadata.name}-${index}`;
+        const podName = deploymentPodName(deployment.metadata.name, hash, index);
         if (podName.length > 253) {
           problem(
             deployment,
             'metadata.name',
-            'too long: the names of its pods (<name>-<index>) would exceed 253 characters',
+            'too long: the names of its pods (<name>-<hash>-<suffix>) would exceed 253 characters',
           );
           break;
         }
         requests.push({
           name: podName,
           namespace: deployment.metadata.namespace!,
-          labels: template.labels,
+          labels: { ...template.labels, 'pod-template-hash': hash },
           annotations: template.annotations,
           spec: template.spec,
           owner: { kind: 'Deployment', name: deployment.metadata.name },
@@ -280,11 +331,13 @@ function checkPodForLocal(
     ok = false;
   }
   const container = spec.containers[0]!;
-  if (!container.command || container.command.length === 0) {
+  if (!container.command?.length && !(container.image && standInFor(container.image))) {
     problem(
       origin,
-      `${specPath}.containers[0].command`,
-      'required in the local cluster: there is no container image to provide an entrypoint, so give the program to run (e.g. [ambit, echo, --port, "8080"])',
+      `${specPath}.containers[0].${container.image ? 'image' : 'command'}`,
+      container.image
+        ? `the local cluster runs no container images and has no stand-in for ${JSON.stringify(container.image)} (stand-ins: ${standInImages().join(', ')}): give the program to run as command (e.g. command: [ambit, echo, --port, "8080"])`
+        : 'required in the local cluster: there is no container image to provide an entrypoint, so give the program to run (e.g. [ambit, echo, --port, "8080"])',
     );
     ok = false;
   }
@@ -395,11 +448,17 @@ function parseNodePodCidr(node: NodeRecord): Cidr {
   return { base: parseIPv4(base!)!, prefix: Number(prefix) };
 }
 
-function podRecord(cluster: string, request: PodRequest, node: NodeRecord, ip: string): PodRecord {
+function podRecord(
+  cluster: string,
+  request: PodRequest,
+  node: NodeRecord,
+  ip: string,
+  mounts: MountRecord[],
+): PodRecord {
   const uid = `${request.namespace}/${request.name}`;
   const { spec } = request;
   const container = spec.containers[0]!;
-  const runAsUser = container.securityContext.runAsUser ?? spec.securityContext.runAsUser ?? DEFAULT_POD_USER;
+  const runAsUser = runAsUserOf(spec);
   const runAsGroup = container.securityContext.runAsGroup ?? spec.securityContext.runAsGroup ?? runAsUser;
   const netns = podNetns(cluster, request.namespace, request.name);
   const fields: Record<PodFieldPath, string> = {
@@ -429,19 +488,127 @@ function podRecord(cluster: string, request: PodRequest, node: NodeRecord, ip: s
     runAsGroup,
     container: containerRecord(container, fields),
     restartPolicy: spec.restartPolicy,
+    terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
+    mounts,
   };
+}
+
+/** The first container's user: its securityContext, else the pod's, else `nobody`. */
+function runAsUserOf(spec: PodSpec): number {
+  return spec.containers[0]!.securityContext.runAsUser ?? spec.securityContext.runAsUser ?? DEFAULT_POD_USER;
 }
 
 function containerRecord(container: Container, fields: Record<PodFieldPath, string>) {
   const env = resolveEnv(container.env, fields);
-  const argv = [...(container.command ?? []), ...(container.args ?? [])].map((arg) => expandVars(arg, env));
+  const argv = containerArgv(container).map((arg) => expandVars(arg, env));
+  const probes: Partial<Record<ProbeKind, ProbeRecord>> = {};
+  for (const [kind, probe] of Object.entries(container.probes) as [
+    ProbeKind,
+    NonNullable<Container['probes'][ProbeKind]>,
+  ][]) {
+    const port = (value: number | string) =>
+      typeof value === 'number'
+        ? value
+        : container.ports.find((candidate) => candidate.name === value)!.containerPort;
+    const { handler, ...timing } = probe;
+    const host = fields['status.podIP'];
+    probes[kind] = {
+      ...timing,
+      handler:
+        handler.type === 'exec'
+          ? handler
+          : handler.type === 'grpc'
+            ? { ...handler, host }
+            : { ...handler, port: port(handler.port), host: handler.host ?? host },
+    };
+  }
   return {
     name: container.name,
     argv,
     env,
     workingDir: container.workingDir ?? '/',
     ports: container.ports,
+    image: container.image,
+    probes,
   };
+}
+
+/**
+ * Kubernetes' rule for command and args against the image's ENTRYPOINT and CMD, with a stand-in as the
+ * image: `command` replaces the entrypoint (and drops CMD), `args` replaces CMD.
+ */
+export function containerArgv(container: Pick<Container, 'command' | 'args' | 'image'>): string[] {
+  if (container.command?.length) return [...container.command, ...(container.args ?? [])];
+  const standIn = container.image ? standInFor(container.image) : undefined;
+  if (!standIn) return [...(container.args ?? [])];
+  return [...standIn.entrypoint, ...(container.args ?? standIn.defaultArgs)];
+}
+
+/** Kubernetes refuses a pod whose ServiceAccount does not exist (`default` always does): warn, since the mesh identity still works. */
+function checkServiceAccount(
+  request: PodRequest,
+  objects: ObjectIndex,
+  failed: FailedCheck,
+  problem: Problem,
+): void {
+  const account = request.spec.serviceAccountName;
+  if (account === 'default' || failed('ServiceAccount', account, request.namespace)) return;
+  if (objects.get('ServiceAccount', request.namespace, account)) return;
+  problem(
+    request.origin,
+    `${request.specPath}.serviceAccountName`,
+    `ServiceAccount ${request.namespace}/${account} is not defined (Kubernetes would refuse the pod): add a ServiceAccount document`,
+    'warning',
+  );
+}
+
+/**
+ * Node ports of NodePort and LoadBalancer Services: given ones must be unique in the cluster (per protocol);
+ * the others get the lowest free port of the range, in file order. Returns the ports with node ports filled in.
+ */
+function allocateNodePorts(
+  services: readonly Resource<ServiceSpec>[],
+  problem: Problem,
+): Map<Resource, ServicePortSpec[]> {
+  const taken = new Map<string, Resource>();
+  const result = new Map<Resource, ServicePortSpec[]>();
+  services.forEach((service) => {
+    service.spec.ports.forEach((port, index) => {
+      if (port.nodePort === undefined) return;
+      const key = `${port.nodePort}/${port.protocol}`;
+      const holder = taken.get(key);
+      if (holder) {
+        problem(
+          service,
+          `spec.ports[${index}].nodePort`,
+          `${key} is already the node port of Service ${displayName(holder)} (${where(holder.source)})`,
+        );
+      }
+      taken.set(key, service);
+    });
+  });
+  let next: number = NODE_PORT_RANGE.min;
+  for (const service of services) {
+    if (service.spec.type === 'ClusterIP') continue;
+    result.set(
+      service,
+      service.spec.ports.map((port) => {
+        if (port.nodePort !== undefined) return port;
+        while (taken.has(`${next}/${port.protocol}`)) next++;
+        if (next > NODE_PORT_RANGE.max) {
+          problem(
+            service,
+            'spec.ports',
+            `no free node port left in ${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`,
+          );
+          return port;
+        }
+        taken.set(`${next}/${port.protocol}`, service);
+        return { ...port, nodePort: next };
+      }),
+    );
+  }
+  return result;
 }
 
 /** The container's env in order (later values may use earlier ones), then the variables every pod gets. */

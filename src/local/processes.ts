@@ -6,6 +6,7 @@
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { podPrologue } from './pod-volumes.ts';
 import type { StatePaths } from './state.ts';
 import type { NodeRecord, PodRecord, ProcessSpec } from './types.ts';
 
@@ -27,12 +28,14 @@ export function netnsCommand(
   runAsUser: number,
   runAsGroup: number,
   argv: readonly string[],
+  /** Run as root inside the namespace before the user is dropped (a pod's prologue, see pod-volumes.ts). */
+  prologue: readonly string[] = [],
 ): string[] {
   const drop =
     runAsUser === 0 && runAsGroup === 0
       ? []
       : ['setpriv', `--reuid=${runAsUser}`, `--regid=${runAsGroup}`, '--clear-groups', '--'];
-  return ['ip', 'netns', 'exec', netns, ...drop, ...argv];
+  return ['ip', 'netns', 'exec', netns, ...prologue, ...drop, ...argv];
 }
 
 /** The environment every cluster process starts from: nothing leaks in from the host's environment. */
@@ -72,6 +75,9 @@ export function podProcess(paths: StatePaths, pod: PodRecord): ProcessSpec {
       .filter((port) => port.protocol === 'TCP')
       .map((port) => port.containerPort),
     readyUnixSockets: [],
+    probes: pod.container.probes,
+    prologue: podPrologue(paths.bin, pod.mounts),
+    stopGraceMs: pod.terminationGracePeriodSeconds * 1000,
   };
 }
 

@@ -3,7 +3,8 @@
  * live status, as JSON (`-o json`, stable field names) or as tables.
  */
 
-import { podProcessId, supervisorArgs } from './processes.ts';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { logFileFor, podProcessId, supervisorArgs } from './processes.ts';
 import { findProcesses } from './procfs.ts';
 import type { StatePaths } from './state.ts';
 import {
@@ -11,6 +12,7 @@ import {
   type PodMesh,
   type ProcessExit,
   type ProcessState,
+  type ProcessStatus,
   readSupervisorStatus,
 } from './supervisor/status.ts';
 import type { AddressPlan, ClusterState } from './types.ts';
@@ -23,6 +25,8 @@ export interface ProcessReport {
   restarts: number;
   lastExit?: ProcessExit | undefined;
   message?: string | undefined;
+  /** Why it is not running or not ready, in words (see `notReadyReason`). */
+  reason?: string | undefined;
 }
 
 export interface ClusterReport {
@@ -60,7 +64,12 @@ export function buildReport(cluster: ClusterState, paths: StatePaths): ClusterRe
   const byId = new Map((status?.processes ?? []).map((process) => [process.id, process]));
   const processReport = (id: string): ProcessReport => {
     const process = byId.get(id);
+    const reason =
+      running.length > 0 && process
+        ? notReadyReason(process, () => lastLogLine(logFileFor(paths, id)))
+        : undefined;
     return {
+      reason,
       status: running.length === 0 ? 'Unknown (supervisor not running)' : describeState(process),
       state: process?.state ?? 'unknown',
       ready: running.length > 0 && process?.ready === true,
@@ -136,9 +145,9 @@ export function renderReport(report: ClusterReport): string {
       ]),
     ),
   ];
-  // Why a pod is not running, or not in the mesh as its labels say: the start gate's error says both.
+  // Why a pod is not running or not ready, or not in the mesh as its labels say.
   const notes = report.pods.flatMap((pod) => {
-    const note = pod.message ?? pod.mesh?.message;
+    const note = pod.reason ?? pod.mesh?.message;
     return note === undefined ? [] : [`${pod.uid}: ${note}`];
   });
   if (notes.length > 0) sections.push('', ...notes);
@@ -174,6 +183,60 @@ export function renderReport(report: ClusterReport): string {
     );
   }
   return `${sections.join('\n')}\n`;
+}
+
+/**
+ * Why a process is not running or not ready: the supervisor's message (start gate, spawn error, a probe
+ * that had it killed), else its last exit with the last line it logged, else the failing probe.
+ */
+export function notReadyReason(
+  process: Pick<ProcessStatus, 'state' | 'ready' | 'message' | 'probe' | 'lastExit'>,
+  lastLine: () => string | undefined,
+): string | undefined {
+  const exit = process.lastExit;
+  const exitText = exit
+    ? `${exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`}${suffix(lastLine())}`
+    : undefined;
+  switch (process.state) {
+    case 'backoff':
+    case 'failed':
+      return process.message ? `${process.message}${exitText ? `; ${exitText}` : ''}` : exitText;
+    case 'waiting':
+      return process.message;
+    case 'running':
+      if (process.ready) return undefined;
+      return process.probe ?? process.message ?? 'not listening on its declared ports yet';
+    default:
+      return undefined;
+  }
+}
+
+function suffix(line: string | undefined): string {
+  return line ? `; last log line: ${line}` : '';
+}
+
+/** The last non-empty line of a log file (reading only its end). */
+function lastLogLine(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const size = statSync(file).size;
+    const length = Math.min(size, 4096);
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, size - length);
+    const lines = buffer
+      .toString('utf8')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
+    return lines.at(-1)?.slice(0, 300);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {

@@ -73,7 +73,9 @@ export function clusterDir(root: string, name: string): string {
 export type JournalEntry =
   | { type: 'route'; dst: string; metric: number }
   | { type: 'netns'; name: string }
-  | { type: 'netns-etc'; dir: string };
+  | { type: 'netns-etc'; dir: string }
+  /** A directory made on the host as a pod volume's mount point (see pod-volumes.ts). */
+  | { type: 'mountpoint'; path: string };
 
 export function recordInJournal(paths: StatePaths, entries: readonly JournalEntry[]): void {
   appendFileSync(paths.journal, entries.map((entry) => `${JSON.stringify(entry)}\n`).join(''));

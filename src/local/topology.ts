@@ -107,10 +107,7 @@ async function configureNode(node: NodeRecord, cluster: ClusterState): Promise<v
       `link add ${node.podBridge} type bridge`,
       `addr add ${node.gatewayIP}/${podPrefix} dev ${node.podBridge}`,
       `link set ${node.podBridge} up`,
-      ...pods.flatMap((pod) => [
-        `link add ${pod.hostVeth} type veth peer name ${IFACE.uplink} netns ${pod.netns}`,
-        `link set ${pod.hostVeth} master ${node.podBridge} up`,
-      ]),
+      ...pods.flatMap((pod) => podLinkCommands(pod, node)),
       ...cluster.nodes
         .filter((other) => other !== node)
         .map((other) => `route add ${other.podCIDR} via ${other.underlayIP} dev ${node.uplink}`),
@@ -121,7 +118,16 @@ async function configureNode(node: NodeRecord, cluster: ClusterState): Promise<v
   await run(['ip', 'netns', 'exec', node.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
 }
 
-function podCommands(pod: PodRecord, node: NodeRecord): string[] {
+/** In the node's namespace: the pod's veth pair, its node end on the pod bridge. */
+export function podLinkCommands(pod: PodRecord, node: NodeRecord): string[] {
+  return [
+    `link add ${pod.hostVeth} type veth peer name ${IFACE.uplink} netns ${pod.netns}`,
+    `link set ${pod.hostVeth} master ${node.podBridge} up`,
+  ];
+}
+
+/** In the pod's namespace: loopback, its address on eth0, the default route via its node. */
+export function podCommands(pod: PodRecord, node: NodeRecord): string[] {
   return [
     'link set lo up',
     `addr add ${pod.ips[0]}/${node.podCIDR.split('/')[1]} dev ${IFACE.uplink}`,
@@ -130,7 +136,7 @@ function podCommands(pod: PodRecord, node: NodeRecord): string[] {
   ];
 }
 
-function writePodEtc(pod: PodRecord, cluster: ClusterState): void {
+export function writePodEtc(pod: PodRecord, cluster: ClusterState): void {
   const dir = netnsEtcDir(pod.netns);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const search = [`${pod.namespace}.svc.${CLUSTER_DOMAIN}`, `svc.${CLUSTER_DOMAIN}`, CLUSTER_DOMAIN];

@@ -4,7 +4,8 @@
  * cluster's shape is static once up; only the labels of namespaces and pods change while it runs
  * (`ambit local label`, applied and written back by the supervisor, the file's only writer after `up`).
  */
-import type { PortProtocol, RestartPolicy, ServicePortSpec } from '../core/config/kinds/core.ts';
+import type { PortProtocol, RestartPolicy, ServicePortSpec, ServiceType } from '../core/config/kinds/core.ts';
+import type { ProbeKind, ProbeTiming } from '../core/config/kinds/probes.ts';
 
 export interface AddressPlan {
   podCIDR: string;
@@ -54,8 +55,8 @@ export interface PodRecord {
   serviceAccount: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  /** The Deployment that generated the pod, if any. */
-  owner?: { kind: 'Deployment'; name: string } | undefined;
+  /** What generated the pod, if anything: a Deployment, or a waypoint's Gateway. */
+  owner?: { kind: 'Deployment' | 'Gateway'; name: string } | undefined;
   netns: string;
   netnsPath: string;
   /** The pod's veth end in its node's namespace. */
@@ -66,7 +67,34 @@ export interface PodRecord {
   runAsGroup: number;
   container: ContainerRecord;
   restartPolicy: RestartPolicy;
+  /** Seconds between SIGTERM and SIGKILL when the pod's process is stopped. */
+  terminationGracePeriodSeconds: number;
+  /** Volumes bind-mounted into the pod's mount namespace (its process and `exec` see them). */
+  mounts: MountRecord[];
 }
+
+export interface MountRecord {
+  /** The volume's directory under `<state>/volumes/`, prepared by `up`. */
+  source: string;
+  mountPath: string;
+  readOnly: boolean;
+}
+
+/** A probe with its port resolved to a number; `host` defaults to the pod IP. */
+export type ProbeRecord = ProbeTiming & {
+  handler:
+    | {
+        type: 'httpGet';
+        path: string;
+        port: number;
+        host: string;
+        scheme: 'HTTP' | 'HTTPS';
+        headers: { name: string; value: string }[];
+      }
+    | { type: 'tcpSocket'; port: number; host: string }
+    | { type: 'exec'; command: string[] }
+    | { type: 'grpc'; port: number; host: string; service: string };
+};
 
 export interface ContainerRecord {
   name: string;
@@ -76,11 +104,15 @@ export interface ContainerRecord {
   env: Record<string, string>;
   workingDir: string;
   ports: { name?: string | undefined; containerPort: number; protocol: PortProtocol }[];
+  /** The image as written, when the container names one (a stand-in may run for it). */
+  image?: string | undefined;
+  probes: Partial<Record<ProbeKind, ProbeRecord>>;
 }
 
 export interface ServiceRecord {
   name: string;
   namespace: string;
+  type: ServiceType;
   labels: Record<string, string>;
   /** Undefined for a headless Service (`clusterIP: None`). */
   clusterIP: string | undefined;
@@ -132,4 +164,10 @@ export interface ProcessSpec {
   readyPorts: number[];
   /** ...and unix sockets are listening at all these paths in its namespace (a node agent's socket). */
   readyUnixSockets: string[];
+  /** Pods: probes run by the supervisor; a readiness probe replaces `readyPorts`. */
+  probes?: Partial<Record<ProbeKind, ProbeRecord>> | undefined;
+  /** Pods: run as root in the namespace before the user is dropped (volume mounts; see pod-volumes.ts). */
+  prologue?: string[] | undefined;
+  /** Time between SIGTERM and SIGKILL when the process is stopped (the supervisor's default otherwise). */
+  stopGraceMs?: number | undefined;
 }

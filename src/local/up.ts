@@ -17,6 +17,7 @@ import { type ExtensionContext, loadExtensions } from './extensions.ts';
 import { lastLines } from './logs.ts';
 import { clusterNetnsPrefix, routeMetric } from './names.ts';
 import { listNetns } from './netns.ts';
+import { writePodVolumes } from './pod-volumes.ts';
 import { checkPodUsers } from './preflight.ts';
 import { AMBIT_ENTRY, podProcess, supervisorArgs, writeBinDir } from './processes.ts';
 import { isAlive } from './procfs.ts';
@@ -24,7 +25,7 @@ import { type Progress, silentProgress } from './progress.ts';
 import { resolvedConfig } from './resolved-config.ts';
 import { checkRangesFree, guardRoutesOf } from './routes.ts';
 import { run } from './run.ts';
-import { checkUnixSocketPath, clusterDir, type StatePaths, statePaths } from './state.ts';
+import { checkUnixSocketPath, clusterDir, readClusterState, type StatePaths, statePaths } from './state.ts';
 import { type ProcessStatus, readSupervisorStatus } from './supervisor/status.ts';
 import { topologySteps } from './topology.ts';
 import type { ClusterState } from './types.ts';
@@ -55,6 +56,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
     state: cluster,
     warnings,
     documents,
+    volumes,
   } = loadClusterFiles(options.files, {
     name: options.name,
     stateDirFor: (name) => clusterDir(options.root, name),
@@ -79,7 +81,10 @@ export async function up(options: UpOptions): Promise<UpResult> {
     return progress.step(label, work);
   };
   try {
-    await step('recording the cluster', async () => recordCluster(cluster, paths, documents));
+    await step('recording the cluster', async () => {
+      recordCluster(cluster, paths, documents);
+      writePodVolumes(paths, volumes, cluster.pods);
+    });
     for (const topologyStep of topology) await step(topologyStep.label, topologyStep.run);
     const context: ExtensionContext = { cluster, paths };
     const extensions = await loadExtensions(cluster.extensions);
@@ -99,7 +104,8 @@ export async function up(options: UpOptions): Promise<UpResult> {
       waitForProcesses(paths, supervisor, options.startTimeoutMs ?? 20_000, () => interrupted, progress),
     );
     rmSync(paths.upPid, { force: true });
-    return { cluster, elapsedMs: performance.now() - started };
+    // The supervisor may have added pods (a waypoint per Gateway): its record is the one to report.
+    return { cluster: readClusterState(paths) ?? cluster, elapsedMs: performance.now() - started };
   } catch (error) {
     if (options.keepOnFailure) {
       progress.note(
@@ -165,7 +171,8 @@ function claimStateDir(cluster: ClusterState, paths: StatePaths): void {
 function recordCluster(cluster: ClusterState, paths: StatePaths, documents: readonly RawDocument[]): void {
   mkdirSync(paths.logs, { mode: 0o755 });
   writeJsonAtomic(paths.cluster, cluster);
-  writeFileSync(paths.resources, resolvedConfig(documents, cluster));
+  // Root only: it holds the files' Secrets as written (the control plane, which reads it, runs as root).
+  writeFileSync(paths.resources, resolvedConfig(documents, cluster), { mode: 0o600 });
   writeBinDir(paths);
 }
 

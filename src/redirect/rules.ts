@@ -9,7 +9,7 @@ import { nftBackend } from './backend/nft.ts';
 import { BACKEND_NAMES, type BackendChoice, type RuleBackend, type RulesListing } from './backend/types.ts';
 import { type CommandRunner, createRunner, hasProgram, type NetnsTarget, settleAll } from './exec.ts';
 import { buildCaptureRules, type RuleSet } from './model.ts';
-import { applyRoutes, listRoutes, type RoutesListing, removeRoutes } from './routes.ts';
+import { applyRoutes, listRoutes, type RoutesListing, removeRoutes } from './policy-routes.ts';
 
 export type { BackendChoice, BackendName, RulesListing } from './backend/types.ts';
 

@@ -23,8 +23,8 @@ const pod = (name: string, spec = '  containers: [{name: c, command: [sleep, inf
 const CASES: [string, (name: string) => string[], string][] = [
   [
     'an unknown kind',
-    (name) => [cluster(name), pod('a'), 'apiVersion: v1\nkind: Secret\nmetadata: {name: s}'],
-    'document 3: kind: unknown kind "Secret"',
+    (name) => [cluster(name), pod('a'), 'apiVersion: v1\nkind: Widget\nmetadata: {name: s}'],
+    'document 3: kind: unknown kind "Widget"',
   ],
   [
     'a pod on a node that does not exist',
@@ -43,7 +43,7 @@ const CASES: [string, (name: string) => string[], string][] = [
   ],
   [
     'a missing command',
-    (name) => [cluster(name), pod('a', '  containers: [{name: c, image: nginx}]')],
+    (name) => [cluster(name), pod('a', '  containers: [{name: c}]')],
     'document 2 (Pod default/a): spec.containers[0].command: required in the local cluster',
   ],
   [

@@ -12,6 +12,7 @@ import type { EchoReport } from '../../src/echo/http.ts';
 import { podVethName, routeMetric } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
 import { ambit } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
 import {
   isAlive,
   leftovers,
@@ -175,12 +176,13 @@ describe.runIf(canRunNetnsTests())('ambit local: a 2-node cluster', () => {
   });
 
   it('restarts crashed processes with backoff and counts the restarts', async () => {
-    let latest = await status();
-    const deadline = Date.now() + 15_000;
-    while (podOf(latest, 'crasher').restarts < 2 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      latest = await status();
-    }
+    const latest = await eventually(
+      async () => {
+        const now = await status();
+        return podOf(now, 'crasher').restarts >= 2 && now;
+      },
+      { timeout: 15_000, what: 'crasher restarted twice' },
+    );
     const crashing = podOf(latest, 'crasher');
     expect(crashing.restarts).toBeGreaterThanOrEqual(2);
     expect(crashing.lastExit).toMatchObject({ code: 3 });
@@ -191,12 +193,13 @@ describe.runIf(canRunNetnsTests())('ambit local: a 2-node cluster', () => {
 
     const before = podOf(latest, 'a');
     process.kill(before.pid!, 'SIGKILL');
-    let after = before;
-    const until = Date.now() + 10_000;
-    while (!(after.restarts === 1 && after.ready) && Date.now() < until) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      after = podOf(await status(), 'a');
-    }
+    const after = await eventually(
+      async () => {
+        const now = podOf(await status(), 'a');
+        return now.restarts === 1 && now.ready && now;
+      },
+      { timeout: 10_000, what: 'a restarted and ready' },
+    );
     expect(after).toMatchObject({
       restarts: 1,
       ready: true,

@@ -36,6 +36,7 @@ import {
   writeClusterFile,
 } from '../support/local-cluster.ts';
 import {
+  authorizationPolicyDoc,
   clusterDoc,
   DATAPLANE_MODE,
   echoPod,
@@ -67,13 +68,13 @@ const clusterYaml = (name: string) =>
     serviceDoc('pay', { namespace: 'shop' }),
   );
 
-const POLICY = `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: pay-from-cart, namespace: shop}
-spec:
-  selector: {matchLabels: {app: pay}}
-  rules: [{from: [{source: {principals: [cluster.local/ns/shop/sa/cart]}}]}]
-`;
+const POLICY = manifests(
+  authorizationPolicyDoc('pay-from-cart', {
+    namespace: 'shop',
+    app: 'pay',
+    principals: ['cluster.local/ns/shop/sa/cart'],
+  }),
+);
 
 const BAD_POLICY = `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy

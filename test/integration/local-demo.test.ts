@@ -19,7 +19,7 @@ describe.runIf(canRunNetnsTests())('the demo', () => {
     rmSync(stateRoot, { recursive: true, force: true });
   });
 
-  it('shows cross-node requests, mTLS identities and a policy taking effect, then cleans up', async () => {
+  it('shows cross-node requests, mTLS identities, a policy taking effect and a waypoint act, then cleans up', async () => {
     const result = await ambit(['local', 'demo', '--name', name], { stateRoot });
     // On failure, the demo's own output says which step failed and why.
     const transcript = `demo exit status ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
@@ -35,6 +35,14 @@ describe.runIf(canRunNetnsTests())('the demo', () => {
     );
     expect(out).toMatch(/the same request now fails: curl: \(\d+\)/);
     expect(out).toContain('and once deleted it succeeds again');
+    // The waypoint act: deployed and Programmed, a canary split (both versions answer, v1 the most), an L7 deny.
+    expect(out).toMatch(/waypoint demo\/waypoint is Programmed at 10\.244\.\d+\.\d+/);
+    const split = /200 answers: v1 (\d+), v2 (\d+)/.exec(out);
+    expect(split, out).not.toBeNull();
+    expect(Number(split![1]) + Number(split![2])).toBe(200);
+    expect(Number(split![2])).toBeGreaterThan(0);
+    expect(Number(split![1])).toBeGreaterThan(Number(split![2]));
+    expect(out).toContain('GET /admin/users -> 403 (RBAC: access denied), GET /hello -> 200');
     expect(out).toMatch(/cluster \S+ removed/);
     expect(leftovers(name, stateRoot)).toEqual(NOTHING_LEFT);
   });

@@ -21,7 +21,7 @@ import type { ClusterReport } from '../../src/local/report.ts';
 import { statePaths } from '../../src/local/state.ts';
 import { up } from '../../src/local/up.ts';
 import type { CaptureReport } from '../../src/redirect/plain-capture.ts';
-import { ambit, type CliResult } from '../support/cli.ts';
+import { ambit } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import { IPV6_ANNOTATION, setPodIpv6 } from '../support/ipv6-off-extension.ts';
 import {
@@ -312,13 +312,14 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
         );
         // The runtime resynced it: b is captured again, by the new agent, with its rules untouched. (Until
         // the resync, b's connections are refused: the rules stay while nobody listens.)
-        let again: CliResult | undefined;
-        for (let attempt = 0; attempt < 20; attempt++) {
-          again = await inPod('b', 'mesh', ...TCP_EXCHANGE, a.ip, '8080');
-          if (again.code === 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 250));
-        }
-        expect(JSON.parse(again!.stdout)).toMatchObject({
+        const again = await eventually(
+          async () => {
+            const exchanged = await inPod('b', 'mesh', ...TCP_EXCHANGE, a.ip, '8080');
+            return exchanged.code === 0 && exchanged;
+          },
+          { timeout: 5_000, interval: 250, what: 'b captured again after the resync' },
+        );
+        expect(JSON.parse(again.stdout)).toMatchObject({
           listener: 'outbound',
           pod: 'mesh/b',
           original: `${a.ip}:8080`,
@@ -389,13 +390,14 @@ describe.runIf(canRunNetnsTests())('local cluster enrollment', () => {
     });
 
     it('does not start the pod, and says why in status', async () => {
-      // The gate's first refusal is recorded a moment after `up` returns on a loaded machine.
+      // `up` stopped waiting after 3 s: wait for the outcome itself (the other pod up, this one refused).
       const report = await eventually(
         async () => {
-          const current = await status();
-          return blockedOf(current).mesh?.state === 'error' && current;
+          const now = await status();
+          const fine = now.pods.find((p) => p.uid === 'mesh/fine');
+          return fine?.status === 'Running' && blockedOf(now).mesh?.state === 'error' && now;
         },
-        { what: 'the blocked pod to report its enrollment error' },
+        { what: 'fine running and blocked refused', timeout: 30_000 },
       );
       const blocked = blockedOf(report);
       expect(blocked).toMatchObject({ state: 'waiting', status: 'Pending' });

@@ -17,6 +17,7 @@ import type { EnrolledPod } from '../../src/redirect/enroll/protocol.ts';
 import { EnrollmentServer } from '../../src/redirect/enroll/server.ts';
 import { PlainCaptureHandler } from '../../src/redirect/plain-capture.ts';
 import { listRules } from '../../src/redirect/rules.ts';
+import { eventually } from '../support/eventually.ts';
 import { createNetnsPair, type NetnsPair, nsExec, uniqueSuffix } from '../support/netns-fixture.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
@@ -28,14 +29,6 @@ async function answerFrom(netns: string, host: string, port: number): Promise<st
     return (await nsExec(netns, ['socat', '-T3', '-', `TCP4:${host}:${port}`], '')).trim();
   } catch (error) {
     return `failed: ${(error as Error).message.includes('Connection refused') ? 'refused' : 'other'}`;
-  }
-}
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -84,7 +77,9 @@ describe.runIf(canRunNetnsTests())('pod enrollment', () => {
         stdio: 'ignore',
       },
     );
-    await waitFor(async () => (await answerFrom(pair.client, pair.podIp, 8080)) === 'app');
+    await eventually(async () => (await answerFrom(pair.client, pair.podIp, 8080)) === 'app', {
+      what: 'the app to answer',
+    });
     await startAgent();
     runtime = new EnrollmentClient(socketPath, { requestTimeoutMs: 10_000 });
     await runtime.connect();

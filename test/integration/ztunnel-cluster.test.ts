@@ -22,7 +22,16 @@ import {
   uniqueName,
   writeClusterFile,
 } from '../support/local-cluster.ts';
-import { clusterDoc, echoPod, manifests, namespaceDoc, podDoc, serviceDoc } from '../support/manifests.ts';
+import {
+  authorizationPolicyDoc,
+  clusterDoc,
+  echoPod,
+  manifests,
+  namespaceDoc,
+  peerAuthenticationDoc,
+  podDoc,
+  serviceDoc,
+} from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
 const clusterYaml = (name: string) =>
@@ -47,23 +56,13 @@ const clusterYaml = (name: string) =>
     serviceDoc('echo', { namespace: 'mesh' }),
   );
 
-const policy = (
-  name: string,
-  action: 'DENY' | 'ALLOW',
-  principal: string,
-) => `apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: ${name}, namespace: mesh}
-spec:
-  selector: {matchLabels: {app: echo}}
-  action: ${action}
-  rules: [{from: [{source: {principals: [${principal}]}}]}]`;
+const policy = (name: string, action: 'DENY' | 'ALLOW', principal: string) =>
+  manifests(
+    authorizationPolicyDoc(name, { namespace: 'mesh', app: 'echo', action, principals: [principal] }),
+  );
 
-const peerAuth = (mode: 'STRICT' | 'PERMISSIVE') => `apiVersion: security.istio.io/v1
-kind: PeerAuthentication
-metadata: {name: mtls, namespace: mesh}
-spec:
-  mtls: {mode: ${mode}}`;
+const peerAuth = (mode: 'STRICT' | 'PERMISSIVE') =>
+  manifests(peerAuthenticationDoc('mtls', { namespace: 'mesh', mode }));
 
 const CLIENT_PRINCIPAL = 'cluster.local/ns/mesh/sa/client';
 

@@ -129,3 +129,36 @@ export function serviceDoc(name: string, options: { namespace?: string; app?: st
     spec: { selector: { app: options.app ?? name }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
   };
 }
+
+/**
+ * An AuthorizationPolicy for the workloads labelled app: `app` (the namespace's, without), letting in (or,
+ * with action DENY, keeping out) the given principals (`cluster.local/ns/<ns>/sa/<sa>`).
+ */
+export function authorizationPolicyDoc(
+  name: string,
+  options: { namespace: string; app?: string; action?: 'ALLOW' | 'DENY'; principals: readonly string[] },
+): object {
+  return {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name, namespace: options.namespace },
+    spec: {
+      ...(options.app ? { selector: { matchLabels: { app: options.app } } } : {}),
+      ...(options.action ? { action: options.action } : {}),
+      rules: [{ from: [{ source: { principals: [...options.principals] } }] }],
+    },
+  };
+}
+
+/** A namespace-wide PeerAuthentication. */
+export function peerAuthenticationDoc(
+  name: string,
+  options: { namespace: string; mode: 'STRICT' | 'PERMISSIVE' | 'DISABLE' },
+): object {
+  return {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'PeerAuthentication',
+    metadata: { name, namespace: options.namespace },
+    spec: { mtls: { mode: options.mode } },
+  };
+}

@@ -128,7 +128,9 @@ describe('certificate manager', () => {
 
   it('never serves an expired certificate: once it expires and renewal fails, callers get the error', async () => {
     const signer = new SwitchableSigner();
-    const { certs, clock } = manager(signer, { ttlSeconds: 60, requestTimeoutMs: 5000 });
+    // A request timeout far beyond the retries: `tickUntil` moves fake time while key generation takes real
+    // time, so on a loaded machine a short timeout could fall due before the CA's own error comes back.
+    const { certs, clock } = manager(signer, { ttlSeconds: 60, requestTimeoutMs: 600_000 });
     const certificate = await certs.getCertificate(IDENTITY);
     signer.failAlways = true;
     await clock.advance(certificate.notAfter.getTime() - clock.now() + 1);

@@ -14,6 +14,7 @@ import { nodeMayHold } from '../../src/control/ca/service.ts';
 import { ReportedPods } from '../../src/control/pods/pod-source.ts';
 import { createCsr, generateRsaKey } from '../../src/core/certs/csr.ts';
 import { nativeRsaSigner } from '../../src/core/certs/native-signer.ts';
+import { silentLogger } from '../support/logging.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ambit-ca-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -190,16 +191,7 @@ describe('the control plane server certificate', () => {
         ips: ['127.0.0.1'],
       },
       2,
-      {
-        debug() {},
-        info() {},
-        warn() {},
-        error() {},
-        enabled: () => false,
-        child: () => {
-          throw new Error('unused');
-        },
-      },
+      silentLogger,
     );
     try {
       const updates: string[] = [];

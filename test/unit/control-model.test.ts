@@ -157,7 +157,8 @@ describe('workloads', () => {
       enrolled: true,
       canonicalName: 'cart',
       canonicalRevision: 'v2',
-      waypoint: { name: 'shop-waypoint', namespace: 'shop' },
+      // The namespace's waypoint serves services only (no istio.io/waypoint-for): pod IPs go direct.
+      waypoint: undefined,
     });
     expect(byName('opted-out')).toMatchObject({
       enrolled: false,
@@ -213,7 +214,7 @@ describe('what a ztunnel receives', () => {
   it('node-a: all workloads and services, and only the policies of its enrolled workloads', () => {
     const view = ztunnelView(mesh, 'node-a');
     expect(view.workloads).toHaveLength(PODS.length);
-    expect(view.services.map((s) => s.name)).toEqual(['ledger', 'cart']);
+    expect(view.services.map((s) => s.name)).toEqual(['ledger', 'cart', 'shop-waypoint']);
     expect(view.policies.map((p) => `${p.namespace}/${p.name}`)).toEqual([
       'istio-system/mesh-deny',
       'shop/cart-allow',

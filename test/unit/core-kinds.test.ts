@@ -56,7 +56,12 @@ describe('Pod', () => {
       workingDir: undefined,
       ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
       securityContext: {},
+      image: 'ignored:latest',
+      volumeMounts: [],
+      probes: {},
     });
+    expect(spec.terminationGracePeriodSeconds).toBe(30);
+    expect(spec.volumes).toEqual([]);
   });
 
   it('honours the deprecated serviceAccount alias', () => {
@@ -215,11 +220,30 @@ describe('Service', () => {
     expect(messages).toEqual([]);
     expect(resources[0]!.spec as ServiceSpec).toEqual({
       type: 'ClusterIP',
+      sessionAffinity: 'None',
+      sessionAffinityTimeoutSeconds: 10800,
+      ipFamilyPolicy: 'SingleStack',
+      ipFamilies: [],
+      publishNotReadyAddresses: false,
       selector: { app: 'a' },
       clusterIP: undefined,
       ports: [
-        { name: 'http', port: 80, targetPort: 'http', protocol: 'TCP', appProtocol: 'http' },
-        { name: 'raw', port: 9000, targetPort: 9000, protocol: 'TCP', appProtocol: undefined },
+        {
+          name: 'http',
+          port: 80,
+          nodePort: undefined,
+          targetPort: 'http',
+          protocol: 'TCP',
+          appProtocol: 'http',
+        },
+        {
+          name: 'raw',
+          port: 9000,
+          nodePort: undefined,
+          targetPort: 9000,
+          protocol: 'TCP',
+          appProtocol: undefined,
+        },
       ],
     });
   });
@@ -243,7 +267,30 @@ describe('Service', () => {
     ['  ports: [{port: 80, targetPort: 0}]', 'spec.ports[0].targetPort: must be at least 1'],
     ['  ports: [{port: 80, targetPort: "Http"}]', 'spec.ports[0].targetPort: invalid value "Http"'],
     ['  clusterIP: 10.96.0.300\n  ports: [{port: 80}]', 'spec.clusterIP: invalid value "10.96.0.300"'],
-    ['  type: NodePort\n  ports: [{port: 80}]', 'spec.type: invalid value "NodePort"'],
+    ['  type: ExternalName\n  ports: [{port: 80}]', 'spec.type: ExternalName Services are not supported'],
+    [
+      '  type: NodePort\n  ports: [{port: 80, nodePort: 80}]',
+      'spec.ports[0].nodePort: must be at least 30000, got 80',
+    ],
+    [
+      '  ports: [{port: 80, nodePort: 30080}]',
+      'spec.ports[0].nodePort: only NodePort and LoadBalancer Services',
+    ],
+    [
+      '  type: NodePort\n  clusterIP: None\n  ports: [{port: 80}]',
+      'spec.clusterIP: a NodePort Service cannot be headless',
+    ],
+    ['  ipFamilies: [IPv4, IPv4]\n  ports: [{port: 80}]', 'spec.ipFamilies: lists a family twice'],
+    [
+      '  ipFamilies: [IPv4, IPv6]\n  ports: [{port: 80}]',
+      'spec.ipFamilies: two families need ipFamilyPolicy',
+    ],
+    ['  ipFamilyPolicy: Dual\n  ports: [{port: 80}]', 'spec.ipFamilyPolicy: invalid value "Dual"'],
+    [
+      '  sessionAffinityConfig: {clientIP: {timeoutSeconds: 5}}\n  ports: [{port: 80}]',
+      'spec.sessionAffinityConfig: only allowed with sessionAffinity: ClientIP',
+    ],
+    ['  sessionAffinity: Sticky\n  ports: [{port: 80}]', 'spec.sessionAffinity: invalid value "Sticky"'],
     ['  selector: {app: a}', 'spec.ports: required field is missing'],
     ['  ports: [{port: 80, appProtocol: "not valid"}]', 'spec.ports[0].appProtocol: invalid value'],
   ])('rejects %j', (spec, message) => {

@@ -118,6 +118,54 @@ describe('echo server (loopback)', () => {
     expect((await get(httpPort, '/')).status).toBe(200);
   });
 
+  it('accepts a WebSocket upgrade with the RFC 6455 accept key, then echoes bytes; refuses other upgrades', async () => {
+    const upgraded = await new Promise<{ accept: string; version: string; echoed: string }>(
+      (resolve, reject) => {
+        const upgrade = request({
+          host: '127.0.0.1',
+          port: httpPort,
+          path: '/ws',
+          headers: {
+            connection: 'Upgrade',
+            upgrade: 'websocket',
+            'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+            'sec-websocket-version': '13',
+          },
+        });
+        upgrade.on('upgrade', (response, socket) => {
+          socket.once('data', (chunk: Buffer) => {
+            socket.destroy();
+            resolve({
+              accept: String(response.headers['sec-websocket-accept']),
+              version: String(response.headers['x-echo-version']),
+              echoed: chunk.toString(),
+            });
+          });
+          socket.write('ping over the upgraded connection');
+        });
+        upgrade.on('error', reject);
+        upgrade.end();
+      },
+    );
+    // The handshake example of RFC 6455 section 1.3.
+    expect(upgraded).toEqual({
+      accept: 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=',
+      version: 'v7',
+      echoed: 'ping over the upgraded connection',
+    });
+    const refused = await new Promise<number>((resolve, reject) => {
+      const other = request({
+        host: '127.0.0.1',
+        port: httpPort,
+        headers: { connection: 'Upgrade', upgrade: 'h2c' },
+      });
+      other.on('response', (response) => resolve(response.statusCode ?? 0));
+      other.on('error', reject);
+      other.end();
+    });
+    expect(refused).toBe(400);
+  });
+
   it('echoes raw TCP bytes and half-closes after the client does', async () => {
     const payload = Buffer.alloc(300_000, 'abc');
     const echoed = await new Promise<Buffer>((resolve, reject) => {

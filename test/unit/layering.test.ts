@@ -68,6 +68,9 @@ describe('layering (biome.json noRestrictedImports)', () => {
     ['src/cli/commands/a.ts', '../../ztunnel/app.ts', true],
     ['src/local/mesh/a.ts', '../../ztunnel/index.ts', false],
     ['src/local/mesh/a.ts', '../../ztunnel/settings.ts', true],
+    ['src/local/mesh/a.ts', '../../control/ca/authority.ts', true],
+    ['src/local/a.ts', '../core/control-api/client.ts', false],
+    ['src/cli/commands/a.ts', '../../control/control-plane.ts', false],
   ])('%s importing %s is refused: %s', (importer, specifier, refused) => {
     const findings = restrictedImports(importer, specifier);
     expect(findings.length > 0).toBe(refused);

@@ -25,15 +25,15 @@ ${extra}  containers: [{name: c, command: [sleep, infinity]}]`;
 function plan(documents: string[], name?: string) {
   const parsed = parseYamlText(documents.join('\n---\n'), 'c.yaml');
   const resources = parseResources(parsed.documents, LOCAL_KINDS);
-  const result =
-    resources.issues.length > 0
-      ? { state: undefined, issues: [] }
-      : planCluster(resources.resources, {
-          name,
-          stateDirFor: (n) => `/state/${n}`,
-          extensions: [],
-          now: new Date(0),
-        });
+  // As cluster files are read: the plan runs even when documents failed, told which ones.
+  const failed = resources.issues.flatMap((i) => (i.severity === 'error' && i.resource ? [i.resource] : []));
+  const result = planCluster(resources.resources, {
+    name,
+    stateDirFor: (n) => `/state/${n}`,
+    extensions: [],
+    now: new Date(0),
+    failed,
+  });
   const issues = [...parsed.issues, ...resources.issues, ...result.issues];
   return {
     state: result.state,
@@ -210,7 +210,7 @@ spec:
     ]);
   });
 
-  it('expands Deployments into <name>-<index> pods with the template labels and an owner', () => {
+  it('expands Deployments into <name>-<hash>-<suffix> pods with the template labels, pod-template-hash and an owner', () => {
     const { state, errors } = plan([
       CLUSTER,
       `apiVersion: apps/v1
@@ -225,11 +225,34 @@ spec:
       containers: [{name: c, command: [ambit, echo]}]`,
     ]);
     expect(errors).toEqual([]);
-    expect(state!.pods.map((p) => [p.name, p.node, p.labels.app, p.owner?.name])).toEqual([
-      ['echo-0', 'n1', 'echo', 'echo'],
-      ['echo-1', 'n2', 'echo', 'echo'],
-      ['echo-2', 'n1', 'echo', 'echo'],
+    const hash = state!.pods[0]!.labels['pod-template-hash']!;
+    expect(hash).toMatch(/^[bcdfghjklmnpqrstvwxz2456789]{10}$/);
+    expect(
+      state!.pods.map((p) => [p.node, p.labels.app, p.labels['pod-template-hash'], p.owner?.name]),
+    ).toEqual([
+      ['n1', 'echo', hash, 'echo'],
+      ['n2', 'echo', hash, 'echo'],
+      ['n1', 'echo', hash, 'echo'],
     ]);
+    const names = state!.pods.map((p) => p.name);
+    for (const name of names)
+      expect(name).toMatch(new RegExp(`^echo-${hash}-[bcdfghjklmnpqrstvwxz2456789]{5}$`));
+    expect(new Set(names).size).toBe(3);
+  });
+
+  it('keeps pod names for an unchanged template and changes them with the template', () => {
+    const deployment = (image: string) => `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: c, image: ${image}, command: [sleep, infinity]}]`;
+    const first = plan([CLUSTER, deployment('a:1')]).state!.pods[0]!.name;
+    expect(plan([CLUSTER, deployment('a:1')]).state!.pods[0]!.name).toBe(first);
+    expect(plan([CLUSTER, deployment('a:2')]).state!.pods[0]!.name).not.toBe(first);
   });
 
   it('names file, document and field for each cross-document error', () => {
@@ -256,7 +279,9 @@ spec:
     expect(errors).toEqual([
       'c.yaml: document 2 (Pod default/a): spec.nodeName: node "n3" does not exist: the Cluster\'s nodes are n1, n2',
       'c.yaml: document 3 (Pod nowhere/b): metadata.namespace: namespace "nowhere" does not exist: add a Namespace document for it',
-      'c.yaml: document 4 (Pod default/nocmd): spec.containers[0].command: required in the local cluster: there is no container image to provide an entrypoint, so give the program to run (e.g. [ambit, echo, --port, "8080"])',
+      expect.stringMatching(
+        /^c\.yaml: document 4 \(Pod default\/nocmd\): spec\.containers\[0\]\.image: the local cluster runs no container images and has no stand-in for "nginx" \(stand-ins: curl, sleep, httpbin, .*\): give the program to run as command \(e\.g\. command: \[ambit, echo, --port, "8080"\]\)$/,
+      ),
       'c.yaml: document 5 (Deployment default/x): spec.template.spec.containers[0].command: required in the local cluster: there is no container image to provide an entrypoint, so give the program to run (e.g. [ambit, echo, --port, "8080"])',
     ]);
   });
@@ -265,10 +290,7 @@ spec:
     expect(plan([CLUSTER, pod('a'), pod('a')]).errors).toEqual([
       'c.yaml: document 3 (Pod default/a): metadata.name: duplicate Pod default/a: first defined in c.yaml document 2',
     ]);
-    const { errors } = plan([
-      CLUSTER,
-      pod('web-0'),
-      `apiVersion: apps/v1
+    const deployment = `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web}
 spec:
@@ -276,19 +298,32 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
-      containers: [{name: c, command: [x]}]`,
-    ]);
+      containers: [{name: c, command: [x]}]`;
+    const taken = plan([CLUSTER, deployment]).state!.pods[0]!.name;
+    const { errors } = plan([CLUSTER, pod(taken), deployment]);
     expect(errors).toEqual([
-      'c.yaml: document 3 (Deployment default/web): metadata.name: duplicate Pod default/web-0: Pod default/web-0 (c.yaml document 2) already creates it (Deployment pods are named <deployment>-<index>)',
+      `c.yaml: document 3 (Deployment default/web): metadata.name: duplicate Pod default/${taken}: Pod default/${taken} (c.yaml document 2) already creates it (Deployment pods are named <deployment>-<template hash>-<suffix>)`,
     ]);
   });
 
   it('rejects unknown kinds naming the document and the known kinds', () => {
-    const { errors } = plan([CLUSTER, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {}']);
+    const { errors } = plan([CLUSTER, 'apiVersion: v1\nkind: Widget\nmetadata: {name: x}\ndata: {}']);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(
-      /^c\.yaml: document 2: kind: unknown kind "ConfigMap": known kinds are Cluster, Namespace, Pod, Deployment, Service, VirtualService/,
+      /^c\.yaml: document 2: kind: unknown kind "Widget": known kinds are Cluster, Namespace, Pod, Deployment, Service, ServiceAccount, ConfigMap, Secret,/,
     );
+  });
+
+  it('accepts well-known kinds it does not run with a warning', () => {
+    const { state, errors, warnings } = plan([
+      CLUSTER,
+      'apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: web}\nspec: {maxReplicas: 3, scaleTargetRef: {kind: Deployment, name: web}}',
+    ]);
+    expect(errors).toEqual([]);
+    expect(state).toBeDefined();
+    expect(warnings).toEqual([
+      'warning: c.yaml: document 2 (HorizontalPodAutoscaler default/web): kind: HorizontalPodAutoscaler is accepted but not acted on by Ambit: the document is ignored',
+    ]);
   });
 
   it('keeps mesh kinds without letting them affect the cluster', () => {

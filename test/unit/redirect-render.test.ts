@@ -13,7 +13,7 @@ import {
   renderIptablesRemove,
 } from '../../src/redirect/render/iptables.ts';
 import { renderNftApply, renderNftRemove, renderNftTable } from '../../src/redirect/render/nft.ts';
-import { renderRoutesApply, renderRoutesRemove } from '../../src/redirect/render/routes.ts';
+import { renderRoutesApply, renderRoutesRemove } from '../../src/redirect/render/policy-routes.ts';
 
 function golden(name: string, actual: string): void {
   const file = new URL(`golden/${name}`, import.meta.url);

@@ -186,6 +186,32 @@ describe('StateStore', () => {
     });
   });
 
+  describe('traffic that must pass a waypoint is accepted only from it (bypass refused)', () => {
+    const bound = workload({
+      name: 'bound',
+      ips: ['10.244.1.60'],
+      waypoint: { name: 'waypoint', namespace: 'default' },
+    });
+    // b1 backs w (port 80 -> 8080, bound to the waypoint) and b (not bound): only 8080 is guarded.
+    const svcW8080 = { ...svcW, ports: [{ port: 80, targetPort: 8080, protocol: 'TCP' as const }] };
+    const s = new StateStore();
+    s.apply(
+      snapshot({ workloads: [a, b1, b2, bound, wp], services: [svcB, waypointSvc, svcW8080, svcPlain] }),
+    );
+    it.each([
+      ['a client dialling a service-bound target port directly', a, b1, 8080, 'default/waypoint'],
+      ['an unauthenticated client (plaintext) on that port', undefined, b1, 8080, 'default/waypoint'],
+      ['the waypoint itself on that port', wp, b1, 8080, '-'],
+      ['a client on a port no bound Service targets', a, b1, 9090, '-'],
+      ['a client of a workload-bound pod, any port', a, bound, 9090, 'default/waypoint'],
+      ['the waypoint for the workload-bound pod', wp, bound, 9090, '-'],
+      ['a client of a pod without any waypoint', a, b2, 8080, '-'],
+    ])('%s', (_name, peer, destination, port, expected) => {
+      const bypassed = s.bypassedWaypoint(peer, destination, port);
+      expect(bypassed ? `${bypassed.namespace}/${bypassed.name}` : '-').toBe(expected);
+    });
+  });
+
   it('round-robins over ready endpoints only and maps the service port to the target port', () => {
     const s = store();
     const picks = Array.from({ length: 6 }, () => s.pickEndpoint(svcB, 80));

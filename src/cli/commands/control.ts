@@ -3,7 +3,9 @@
  * foreground until SIGINT/SIGTERM. `ambit control status` shows a running one; `ambit control credential`
  * creates a node's credential in a state directory.
  */
+import { CertificateAuthority } from '../../control/ca/authority.ts';
 import { ControlPlane, DEFAULT_LISTEN, DEFAULT_METRICS_PORT } from '../../control/control-plane.ts';
+import { statePaths } from '../../control/state/files.ts';
 import { parseDuration } from '../../core/config/duration.ts';
 import type { ControlStatus } from '../../core/control-api/types.ts';
 import { UsageError } from '../../core/errors.ts';
@@ -20,6 +22,7 @@ import {
 const HELP = `Usage: ambit control [options]             run the control plane
        ambit control status [--name CLUSTER | --socket PATH] [-o json]
        ambit control credential <node> [--state-dir DIR]
+       ambit control init [--state-dir DIR] [--trust-domain TD]
 
 Runs the control plane: validates and stores config (files given with --config are watched; \`ambit apply\`
 talks to it over <state-dir>/control.sock), pushes each data-plane client its view of the mesh over gRPC/TLS,
@@ -40,6 +43,8 @@ Options:
 status: connected data-plane clients, the version each has ACKed, and NACKs. Options:
 ${controlTargetHelp(23)}
 credential: creates (or shows) the node's bearer token file <state-dir>/nodes/<node>.token (mode 0600).
+init: creates the state directory's root CA if it has none (what a later start would do), and prints the
+root certificate's path, so that clients can be given it before the control plane runs.
 `;
 
 function seconds(flag: string, text: string | undefined): number | undefined {
@@ -85,6 +90,16 @@ export async function run(argv: string[]): Promise<number> {
     if (node === undefined) throw new UsageError('usage: ambit control credential <node> [--state-dir DIR]');
     const credential = createNodeCredential(values['state-dir'] ?? DEFAULT_STATE_DIR, node);
     process.stdout.write(`${credential.tokenFile}\n`);
+    return 0;
+  }
+  if (sub === 'init') {
+    const files = statePaths(values['state-dir'] ?? DEFAULT_STATE_DIR);
+    CertificateAuthority.loadOrCreate({
+      trustDomain: values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN,
+      keyFile: files.caKey,
+      certFile: files.rootCert,
+    });
+    process.stdout.write(`${files.rootCert}\n`);
     return 0;
   }
   if (sub !== undefined)

@@ -17,12 +17,30 @@ Options:
 ${controlTargetHelp(25)}
 `;
 
+interface GatewayDocument {
+  spec?: { gatewayClassName?: string };
+  status?: { addresses?: { value: string }[]; conditions?: { type: string; status: string }[] };
+}
+
+/** kubectl's columns for a Gateway: its class, first address and whether it is Programmed. */
+function gatewayColumns(resource: StoredResource): string[] {
+  const document = resource.document as GatewayDocument;
+  const programmed = document.status?.conditions?.find((c) => c.type === 'Programmed')?.status;
+  return [
+    document.spec?.gatewayClassName ?? '',
+    document.status?.addresses?.[0]?.value ?? '',
+    programmed ?? 'Unknown',
+  ];
+}
+
 function table(resources: readonly StoredResource[]): string {
+  const gateways = resources.every((r) => r.kind === 'Gateway');
   const rows = [
-    ['NAMESPACE', 'NAME', 'SOURCE', 'ORIGIN'],
+    ['NAMESPACE', 'NAME', ...(gateways ? ['CLASS', 'ADDRESS', 'PROGRAMMED'] : []), 'SOURCE', 'ORIGIN'],
     ...resources.map((r) => [
       r.namespace ?? '',
       r.name,
+      ...(gateways ? gatewayColumns(r) : []),
       `${r.source.file} document ${r.source.document}`,
       r.origin,
     ]),

@@ -41,6 +41,51 @@ State lives in ${stateRoot()}/<name>/ (AMBIT_STATE_DIR overrides ${DEFAULT_STATE
 
 type Subcommand = (argv: string[]) => Promise<number>;
 
+/** `ambit local <command> --help`: what each subcommand takes and does. */
+const HELP: Record<string, string> = {
+  up: `Usage: ambit local up -f <file>... [--name N] [--keep-on-failure]
+
+Builds a local cluster from YAML files (several -f, or a directory): one Cluster document
+(apiVersion: ambit.dev/v1alpha1, spec.nodes) and ordinary Kubernetes manifests: Namespace, Pod,
+Deployment, Service (ClusterIP, NodePort, LoadBalancer), ServiceAccount, ConfigMap, Secret, and the mesh
+kinds. Containers run their command, or a stand-in for well-known images (see \`ambit app --help\`).
+Probes (readiness, liveness, startup) are run by the supervisor. Every problem of the files is reported
+at once, and nothing is created if there is any.
+
+  -f, --file          a cluster file or directory (repeatable)
+  --name              the cluster's name (default: the Cluster document's)
+  --keep-on-failure   leave a failed cluster in place for inspection
+`,
+  down: `Usage: ambit local down [--name N | --all]
+
+Removes everything of a cluster (namespaces, routes, processes, files); safe to run twice.
+`,
+  status: `Usage: ambit local status [--name N] [-o table|json]
+
+Nodes, pods (READY from their readiness probe or ports, STATUS, RESTARTS, MESH) with the reason a pod is
+not running or not ready (exit code and last log line, failing probe, start gate), Services and the
+system components.
+`,
+  exec: `Usage: ambit local exec <pod> [-n NAMESPACE] [--name N] -- <command...>
+
+Runs a command in the pod's network namespace, as the pod's user, with its environment and volumes.
+`,
+  logs: `Usage: ambit local logs <pod|node|component|supervisor> [-n NAMESPACE] [--name N] [--tail N] [-f]
+
+A pod's output, a system component's (control-plane, node-agent/<node>), every component of a node,
+or the supervisor's own log.
+`,
+  label: `Usage: ambit local label <pod|namespace> <name> [-n NAMESPACE] [--name N] [--overwrite] key=value... key-...
+
+Changes labels on the running cluster as kubectl label does; pods are enrolled in or removed from the
+mesh at once (istio.io/dataplane-mode=ambient).
+`,
+  demo: `Usage: ambit local demo [--name N] [--keep]
+
+Builds a 2-node cluster, makes a cross-node request through the mesh, and removes it (unless --keep).
+`,
+};
+
 const SUBCOMMANDS: Record<string, Subcommand> = {
   up: runUp,
   down: runDown,
@@ -73,7 +118,7 @@ export async function run(argv: string[]): Promise<number> {
   const separator = rest.indexOf('--');
   const ours = separator < 0 ? rest : rest.slice(0, separator);
   if (ours.includes('--help') || ours.includes('-h')) {
-    process.stdout.write(USAGE);
+    process.stdout.write(HELP[name] ?? USAGE);
     return 0;
   }
   return subcommand(rest);

@@ -12,7 +12,7 @@ import { buildCaptureRules, buildNodeProbeRules, type RuleSet } from '../../redi
 import { PlainCaptureHandler } from '../../redirect/plain-capture.ts';
 import { renderIptablesApply } from '../../redirect/render/iptables.ts';
 import { renderNftTable } from '../../redirect/render/nft.ts';
-import { renderRoutesApply } from '../../redirect/render/routes.ts';
+import { renderRoutesApply } from '../../redirect/render/policy-routes.ts';
 import { applyRules, BACKEND_ENV, listRules, parseBackendChoice, removeRules } from '../../redirect/rules.ts';
 import { resolveTarget } from '../../redirect/target.ts';
 import { parseCommandArgs } from '../args.ts';

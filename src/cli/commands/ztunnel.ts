@@ -7,9 +7,8 @@
  * is started before the ztunnel knows the mesh. Runs until SIGINT/SIGTERM.
  */
 import { readFile } from 'node:fs/promises';
-import { AmbitError, errorMessage, UsageError } from '../../core/errors.ts';
+import { AmbitError, errorMessage } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
-import { type HostPort, splitHostPort } from '../../core/net/host-port.ts';
 import { readNodeToken } from '../../core/node-credentials.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { CaptureAgent } from '../../redirect/agent.ts';
@@ -17,6 +16,7 @@ import { EnrollmentServer } from '../../redirect/enroll/server.ts';
 import { parseBackendChoice } from '../../redirect/rules.ts';
 import { ZtunnelApp } from '../../ztunnel/index.ts';
 import { parseCommandArgs } from '../args.ts';
+import { hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
 
 const USAGE = `Usage: ambit ztunnel --node NODE --control HOST:PORT --token-file FILE --ca-root FILE
                      --enroll-socket PATH [options]
@@ -53,24 +53,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-function required(value: string | undefined, flag: string): string {
-  if (value === undefined || value === '') throw new UsageError(`missing --${flag}\n\n${USAGE}`);
-  return value;
-}
-
-function port(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 65535)
-    throw new UsageError(`--${flag}: not a port: ${JSON.stringify(value)}`);
-  return parsed;
-}
-
-function hostPort(value: string, flag: string): HostPort {
-  const address = splitHostPort(value);
-  if (!address) throw new UsageError(`--${flag}: expected HOST:PORT, got ${JSON.stringify(value)}`);
-  return address;
-}
+const required = (value: string | undefined, flag: string) => requiredFlag(value, flag, USAGE);
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({ args: argv, options: OPTIONS }, USAGE);
@@ -80,14 +63,14 @@ export async function run(argv: string[]): Promise<number> {
   }
   const node = required(values.node, 'node');
   const control = required(values.control, 'control');
-  hostPort(control, 'control');
+  hostPortFlag(control, 'control');
   const tokenFile = required(values['token-file'], 'token-file');
   const caRoot = required(values['ca-root'], 'ca-root');
   const enrollSocket = required(values['enroll-socket'], 'enroll-socket');
   const backend = values.backend === undefined ? undefined : parseBackendChoice(values.backend, '--backend');
-  const admin = hostPort(values.admin ?? `127.0.0.1:${ZTUNNEL_PORTS.admin}`, 'admin');
-  const metricsPort = port(values['metrics-port'], 'metrics-port', ZTUNNEL_PORTS.metrics);
-  const readinessPort = port(values['readiness-port'], 'readiness-port', ZTUNNEL_PORTS.readiness);
+  const admin = hostPortFlag(values.admin ?? `127.0.0.1:${ZTUNNEL_PORTS.admin}`, 'admin');
+  const metricsPort = portFlag(values['metrics-port'], 'metrics-port', ZTUNNEL_PORTS.metrics);
+  const readinessPort = portFlag(values['readiness-port'], 'readiness-port', ZTUNNEL_PORTS.readiness);
   readNodeToken(tokenFile); // a missing or empty token is a usage problem: say so now, not on every call
   let rootCertPem: string;
   try {

@@ -30,6 +30,7 @@ import { buildMesh } from '../model/mesh.ts';
 import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
 import { serviceHostname } from '../model/services.ts';
 import { waypointRouteTable } from '../model/views.ts';
+import { waypointServedHosts } from '../model/waypoints.ts';
 
 /** The HBONE port every waypoint listens on. */
 const WAYPOINT_PORT = ZTUNNEL_PORTS.hbone;
@@ -182,6 +183,8 @@ export function analyzeResources(resources: readonly Resource[], trustDomain: st
     }
   }
 
+  issues.push(...unservedL7(resources, services));
+
   for (const resource of resources) {
     const waypoint = resource.metadata.labels[USE_WAYPOINT_LABEL];
     if (waypoint === undefined || waypoint === 'none') continue;
@@ -200,6 +203,48 @@ export function analyzeResources(resources: readonly Resource[], trustDomain: st
     }
   }
   issues.push(...routeTableWarnings(resources, trustDomain));
+  return issues;
+}
+
+/**
+ * L7 config (VirtualService http routes for the mesh, HTTPRoute/GRPCRoute on a Service parent, an
+ * AuthorizationPolicy targeting a Service) is applied by the waypoint that serves the Service: for a
+ * Service of the set that no declared waypoint serves, it does nothing, and the user is told so.
+ */
+function unservedL7(resources: readonly Resource[], services: ReadonlySet<string>): ConfigIssue[] {
+  const served = waypointServedHosts(resources);
+  const unserved = (host: string) => services.has(host) && !served.has(host);
+  const hint = (host: string) =>
+    `no effect until a waypoint serves ${host} (label the Service or its namespace ${USE_WAYPOINT_LABEL}=<waypoint>)`;
+  const issues: ConfigIssue[] = [];
+  for (const vs of ofKind<VirtualServiceSpec>(resources, 'VirtualService')) {
+    const forMesh = vs.spec.gateways.length === 0 || vs.spec.gateways.includes('mesh');
+    if (!forMesh || vs.spec.http.length === 0) continue;
+    vs.spec.hosts.forEach((host, i) => {
+      const resolved = resolveHost(host, vs.metadata.namespace ?? 'default');
+      if (unserved(resolved))
+        issues.push(warning(vs, `spec.hosts[${i}]`, `http routes have ${hint(resolved)}`));
+    });
+  }
+  for (const route of [
+    ...ofKind<HTTPRouteSpec>(resources, 'HTTPRoute'),
+    ...ofKind<HTTPRouteSpec>(resources, 'GRPCRoute'),
+  ]) {
+    route.spec.parentRefs.forEach((parent, i) => {
+      if (parent.kind !== 'Service') return;
+      const host = serviceHostname(parent.name, parent.namespace ?? route.metadata.namespace ?? 'default');
+      if (unserved(host))
+        issues.push(warning(route, `spec.parentRefs[${i}]`, `this route has ${hint(host)}`));
+    });
+  }
+  for (const policy of ofKind<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy')) {
+    policy.spec.targetRefs.forEach((ref, i) => {
+      if (ref.kind !== 'Service') return;
+      const host = serviceHostname(ref.name, policy.metadata.namespace ?? 'default');
+      if (unserved(host))
+        issues.push(warning(policy, `spec.targetRefs[${i}]`, `this policy has ${hint(host)}`));
+    });
+  }
   return issues;
 }
 

@@ -16,6 +16,7 @@ import { toL4Policy } from './authorization.ts';
 import { namespaceLabels, serviceViews } from './core-view.ts';
 import { toPeerAuthPolicies } from './peer-authentication.ts';
 import { buildService } from './services.ts';
+import { waypointDeclarations, waypointService } from './waypoints.ts';
 import { buildWorkload } from './workloads.ts';
 
 export interface Mesh {
@@ -64,12 +65,20 @@ function byKey<T>(key: (item: T) => string): (a: T, b: T) => number {
 export function buildMesh(inputs: MeshInputs): Mesh {
   const { resources, pods, trustDomain } = inputs;
   const nsLabels = namespaceLabels(resources);
+  const waypoints = waypointDeclarations(resources);
   const workloads = pods
-    .map((pod) => buildWorkload(pod, nsLabels.get(pod.namespace), trustDomain))
+    .map((pod) => buildWorkload(pod, nsLabels.get(pod.namespace), trustDomain, waypoints))
     .sort(byKey((workload) => workload.uid));
-  const services = serviceViews(resources)
-    .map((view) => buildService(view, pods, nsLabels.get(view.namespace)))
-    .sort(byKey((service) => `${service.namespace}/${service.name}`));
+  const views = serviceViews(resources);
+  const defined = new Set(views.map((view) => `${view.namespace}/${view.name}`));
+  const services = [
+    ...views.map((view) => buildService(view, pods, nsLabels.get(view.namespace), waypoints)),
+    // A waypoint's instances are found through a Service of its name (istiod's deployment controller
+    // creates one); a Service the user defined under that name is used as it is.
+    ...[...waypoints]
+      .filter(([key]) => !defined.has(key))
+      .map(([, declared]) => waypointService(declared, pods)),
+  ].sort(byKey((service) => `${service.namespace}/${service.name}`));
   const authorization = resources.filter(
     (resource) => resource.kind === 'AuthorizationPolicy',
   ) as Resource<AuthorizationPolicySpec>[];

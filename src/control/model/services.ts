@@ -9,7 +9,7 @@ import type { Endpoint, Service, ServicePort } from '../../core/model/index.ts';
 import { labelsMatch } from '../../core/policy/selector.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
 import type { ServicePortView, ServiceView } from './core-view.ts';
-import { waypointBinding } from './workloads.ts';
+import { scopedBinding, type WaypointDeclaration, waypointBinding } from './waypoints.ts';
 
 export function serviceHostname(name: string, namespace: string): string {
   return `${name}.${namespace}.svc.${CLUSTER_DOMAIN}`;
@@ -41,6 +41,7 @@ export function buildService(
   view: ServiceView,
   pods: readonly PodRecord[],
   namespaceLabels: Readonly<Record<string, string>> | undefined,
+  waypoints: ReadonlyMap<string, WaypointDeclaration> = new Map(),
 ): Service {
   const selector = view.selector;
   const selected =
@@ -64,7 +65,11 @@ export function buildService(
     vips: view.clusterIPs,
     ports,
     endpoints,
-    waypoint: waypointBinding(view.labels, namespaceLabels ?? {}, view.namespace),
+    waypoint: scopedBinding(
+      waypointBinding(view.labels, namespaceLabels ?? {}, view.namespace),
+      'service',
+      waypoints,
+    ),
   };
 }
 

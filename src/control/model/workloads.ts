@@ -3,20 +3,22 @@
  * canonical name/revision (as Istio derives them for metrics and baggage), and waypoint binding.
  */
 import { spiffeUri } from '../../core/identity.ts';
-import { isEnrolled, USE_WAYPOINT_LABEL, USE_WAYPOINT_NAMESPACE_LABEL } from '../../core/labels.ts';
-import type { WaypointRef, Workload } from '../../core/model/index.ts';
+import { isEnrolled } from '../../core/labels.ts';
+import type { Workload } from '../../core/model/index.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
+import { scopedBinding, type WaypointDeclaration, waypointBinding, waypointOfPod } from './waypoints.ts';
 
 const NO_LABELS: Readonly<Record<string, string>> = {};
-/** `istio.io/use-waypoint: none` opts an object out of its namespace's waypoint. */
-const NO_WAYPOINT = 'none';
 
 export function buildWorkload(
   pod: PodRecord,
   namespaceLabels: Readonly<Record<string, string>> | undefined,
   trustDomain: string,
+  waypoints: ReadonlyMap<string, WaypointDeclaration> = new Map(),
 ): Workload {
   const nsLabels = namespaceLabels ?? NO_LABELS;
+  // A waypoint's own traffic never goes through a waypoint.
+  const isWaypoint = waypointOfPod(pod, waypoints) !== undefined;
   return {
     uid: pod.uid,
     name: pod.name,
@@ -33,7 +35,10 @@ export function buildWorkload(
       pod.labels['app.kubernetes.io/version'] ??
       pod.labels.version ??
       'latest',
-    waypoint: waypointBinding(pod.labels, nsLabels, pod.namespace),
+    waypoint: isWaypoint
+      ? undefined
+      : scopedBinding(waypointBinding(pod.labels, nsLabels, pod.namespace), 'workload', waypoints),
+    ...(isWaypoint ? { isWaypoint } : {}),
   };
 }
 
@@ -49,21 +54,4 @@ function canonicalName(pod: PodRecord): string {
     if (at > 0) return pod.name.slice(0, at);
   }
   return pod.name;
-}
-
-/**
- * The waypoint an object (pod or Service) uses: its own `istio.io/use-waypoint` label, else its namespace's;
- * `none` on the object opts out of the namespace's waypoint.
- */
-export function waypointBinding(
-  labels: Readonly<Record<string, string>>,
-  namespaceLabels: Readonly<Record<string, string>>,
-  namespace: string,
-): WaypointRef | undefined {
-  const own = labels[USE_WAYPOINT_LABEL];
-  if (own === NO_WAYPOINT) return undefined;
-  const source = own !== undefined ? labels : namespaceLabels;
-  const name = source[USE_WAYPOINT_LABEL];
-  if (name === undefined || name === NO_WAYPOINT || name === '') return undefined;
-  return { name, namespace: source[USE_WAYPOINT_NAMESPACE_LABEL] ?? namespace };
 }

@@ -29,8 +29,11 @@ export interface KindDefinition<Spec = unknown> {
   /** Accepted `apiVersion` values, the preferred one first. */
   apiVersions: readonly string[];
   namespaced: boolean;
-  /** Top-level keys besides apiVersion/kind/metadata (`spec`, or `data`...); the parser gets the document. */
-  topLevel?: readonly string[];
+  /**
+   * Top-level keys besides apiVersion/kind/metadata (`spec`, or `data`...), or `any` for a kind whose body
+   * is not read; the parser gets the document.
+   */
+  topLevel?: readonly string[] | 'any';
   /** Parses and validates the spec; `doc` is the whole document, so kinds without `spec` can read theirs. */
   parse(doc: Field, meta: ObjectMeta): Spec | undefined;
 }
@@ -98,7 +101,8 @@ function parseResource(doc: Field, registry: KindRegistry, collector: IssueColle
       typeof rawMeta.child('name').value === 'string' ? (rawMeta.child('name').value as string) : undefined,
     namespace: definition.namespaced ? namespaceOf(rawMeta) : undefined,
   };
-  doc.object(['apiVersion', 'kind', 'metadata', ...(definition.topLevel ?? ['spec'])]);
+  const topLevel = definition.topLevel ?? ['spec'];
+  doc.object(topLevel === 'any' ? 'any' : ['apiVersion', 'kind', 'metadata', ...topLevel]);
   const apiVersion = doc.child('apiVersion').string({ required: true });
   if (apiVersion !== undefined && !definition.apiVersions.includes(apiVersion)) {
     doc

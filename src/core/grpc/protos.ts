@@ -66,6 +66,20 @@ function load(file: string, service: string): ServiceDefinition {
 
 let discovery: ServiceDefinition | undefined;
 let ca: ServiceDefinition | undefined;
+let health: ServiceDefinition | undefined;
+
+/** grpc.health.v1.Health: what `grpc` probes call (and what a stand-in app may serve). */
+export function healthService(): ServiceDefinition {
+  health ??= load('grpc/health/v1/health.proto', 'grpc.health.v1.Health');
+  return health;
+}
+
+export interface HealthCheckResponseMessage {
+  /** The ServingStatus number (enums load as numbers here): 1 is SERVING. */
+  status: number;
+}
+
+export const HEALTH_SERVING = 1;
 
 export function discoveryService(): ServiceDefinition {
   discovery ??= load('ambit/discovery/v1/discovery.proto', 'ambit.discovery.v1.Discovery');

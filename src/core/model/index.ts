@@ -27,7 +27,10 @@ export interface Workload {
   /** Workload/app name and version, as Istio derives them (for metrics and baggage). */
   canonicalName: string;
   canonicalRevision: string;
+  /** The waypoint that traffic addressed to this workload's IPs goes through (for `workload`/`all` ones). */
   waypoint?: WaypointRef | undefined;
+  /** An instance of a waypoint (its Gateway's `gateway.networking.k8s.io/gateway-name` label names it). */
+  isWaypoint?: boolean | undefined;
 }
 
 export interface ServicePort {
@@ -53,6 +56,7 @@ export interface Service {
   vips: string[];
   ports: ServicePort[];
   endpoints: Endpoint[];
+  /** The waypoint that traffic addressed to this Service goes through (for `service`/`all` ones). */
   waypoint?: WaypointRef | undefined;
 }
 

@@ -19,9 +19,10 @@
  * Everything the supervisor sends goes through one queue and reads the latest state when it runs, so the
  * last word the control plane hears about a pod is always its current state.
  */
+import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
+import { isDeepStrictEqual, promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { type BackoffPolicy, backoffDelay } from '../../core/backoff.ts';
 import { ControlApiClient } from '../../core/control-api/client.ts';
@@ -33,11 +34,13 @@ import { KeyedQueue } from '../../core/keyed-queue.ts';
 import { createLogger } from '../../core/log.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
 import { CONTROL_PLANE_PORTS } from '../../core/ports.ts';
-import type { ClusterExtension, ExtensionContext } from '../extensions.ts';
-import { systemProcess } from '../processes.ts';
+import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
+import { AMBIT_ENTRY, systemProcess } from '../processes.ts';
 import { checkUnixSocketPath, type StatePaths } from '../state.ts';
 import type { ProcessStatus } from '../supervisor/status.ts';
 import type { ClusterState, NamespaceRecord, NodeRecord, PodRecord, ProcessSpec } from '../types.ts';
+
+const execFileAsync = promisify(execFile);
 
 /** The process id and component name: `ambit local logs control-plane`. */
 export const CONTROL_PLANE = 'control-plane';
@@ -216,6 +219,14 @@ class ControlPlaneSync {
     return this.#send(`about pod ${uid}`, () => this.#sendPod(uid));
   }
 
+  /** The pod is being deleted: the control plane forgets it now (its endpoints go before it stops). */
+  forget(pod: PodRecord): Promise<void> {
+    this.#pods.delete(pod.uid);
+    return this.#send(`that pod ${pod.uid} is gone`, async () => {
+      await this.#api.removePod(pod.namespace, pod.name);
+    });
+  }
+
   applyNamespace(namespace: NamespaceRecord): Promise<void> {
     return this.#send(`the labels of namespace ${namespace.name}`, () =>
       this.#applyNamespace(namespace.name),
@@ -309,16 +320,8 @@ class ControlPlaneSync {
   }
 }
 
-const perCluster = new WeakMap<ExtensionContext, ControlPlaneSync>();
-
-function sync(context: ExtensionContext): ControlPlaneSync {
-  let found = perCluster.get(context);
-  if (!found) {
-    found = new ControlPlaneSync(context);
-    perCluster.set(context, found);
-  }
-  return found;
-}
+const perCluster = perContext((context) => new ControlPlaneSync(context));
+const sync = perCluster.get;
 
 export const extension: ClusterExtension = {
   name: 'control-plane',
@@ -328,17 +331,17 @@ export const extension: ClusterExtension = {
     checkUnixSocketPath(controlPaths(dir).socket, "the control plane's API socket");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (const node of cluster.nodes) createNodeCredential(dir, node.name);
-    // The root exists before any process starts, so a ztunnel never waits for it. Loaded only here, at `up`.
-    const [{ CertificateAuthority }, { statePaths }] = await Promise.all([
-      import('../../control/ca/authority.ts'),
-      import('../../control/state/files.ts'),
+    // The root exists before any process starts, so a ztunnel never waits for it. The control plane makes it
+    // (`ambit control init`, a process like the control plane itself: the cluster never loads its code).
+    await execFileAsync(process.execPath, [
+      AMBIT_ENTRY,
+      'control',
+      'init',
+      '--state-dir',
+      dir,
+      '--trust-domain',
+      DEFAULT_TRUST_DOMAIN,
     ]);
-    const files = statePaths(dir);
-    CertificateAuthority.loadOrCreate({
-      trustDomain: DEFAULT_TRUST_DOMAIN,
-      keyFile: files.caKey,
-      certFile: files.rootCert,
-    });
   },
 
   systemProcesses({ cluster, paths }) {
@@ -353,6 +356,10 @@ export const extension: ClusterExtension = {
     return sync(context).sendPod(pod.uid);
   },
 
+  podRemoved(pod, context) {
+    return sync(context).forget(pod);
+  },
+
   namespaceRelabeled(namespace, context) {
     return sync(context).applyNamespace(namespace);
   },
@@ -362,7 +369,6 @@ export const extension: ClusterExtension = {
   },
 
   async stop(context) {
-    perCluster.get(context)?.close();
-    perCluster.delete(context);
+    perCluster.drop(context)?.close();
   },
 };

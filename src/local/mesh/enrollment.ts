@@ -19,7 +19,7 @@ import { createLogger } from '../../core/log.ts';
 import { EnrollmentClient } from '../../redirect/enroll/client.ts';
 import type { EnrolledPod } from '../../redirect/enroll/protocol.ts';
 import { backendChoice } from '../../redirect/rules.ts';
-import type { ClusterExtension, ExtensionContext } from '../extensions.ts';
+import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
 import { checkUnixSocketPath } from '../state.ts';
 import type { PodMesh, ProcessStatus } from '../supervisor/status.ts';
 import type { PodRecord } from '../types.ts';
@@ -104,6 +104,15 @@ class Enrollments {
     this.#report(uid, { state: 'none' });
   }
 
+  /** The pod is being deleted: its capture goes first (if it has one), and nothing is kept about it. */
+  forget(pod: PodRecord): Promise<void> {
+    return this.#queue.run(pod.uid, async () => {
+      this.#ended.delete(pod.uid);
+      const client = this.#client(pod.node);
+      if (client.enrolled.some((candidate) => candidate.uid === pod.uid)) await this.#unenroll(client, pod);
+    });
+  }
+
   /**
    * The client keeps a removal until the agent confirms it (and replays it when the agent is back), so
    * waiting for it is bounded here only to tell the caller in time; the pod's state follows the outcome.
@@ -168,16 +177,8 @@ class Enrollments {
   }
 }
 
-const perCluster = new WeakMap<ExtensionContext, Enrollments>();
-
-function enrollments(context: ExtensionContext): Enrollments {
-  let found = perCluster.get(context);
-  if (!found) {
-    found = new Enrollments(context);
-    perCluster.set(context, found);
-  }
-  return found;
-}
+const perCluster = perContext((context) => new Enrollments(context));
+const enrollments = perCluster.get;
 
 export const extension: ClusterExtension = {
   name: 'enrollment',
@@ -202,12 +203,15 @@ export const extension: ClusterExtension = {
     return enrollments(context).reconcile(pod.uid);
   },
 
+  podRemoved(pod, context) {
+    return enrollments(context).forget(pod);
+  },
+
   async processChanged(process, context) {
     enrollments(context).processChanged(process);
   },
 
   async stop(context) {
-    perCluster.get(context)?.close();
-    perCluster.delete(context);
+    perCluster.drop(context)?.close();
   },
 };

@@ -3,6 +3,7 @@
  * loads the cluster, its process list and its extensions, runs the Supervisor and serves the control
  * channel until SIGTERM, then stops every process it runs and lets the extensions go.
  */
+import { join } from 'node:path';
 import { errorMessage } from '../../core/errors.ts';
 import { readJsonFile, writeJsonAtomic } from '../../core/files.ts';
 import { configureLogging, createLogger, type Logger } from '../../core/log.ts';
@@ -11,6 +12,7 @@ import { relabel } from '../labels.ts';
 import { readClusterState, statePaths } from '../state.ts';
 import type { ProcessSpec } from '../types.ts';
 import { ControlServer, type LabelOutcome, type LabelRequest } from './control.ts';
+import { SupervisedPods } from './pods.ts';
 import type { ProcessStatus } from './status.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -45,8 +47,15 @@ export async function runSupervisor(stateDir: string): Promise<number> {
       }
     });
   };
-  const supervisor = new Supervisor(specs, { statusFile: paths.status, log, gate, onTransition });
+  const supervisor = new Supervisor(specs, {
+    statusFile: paths.status,
+    log,
+    gate,
+    onTransition,
+    probeSocketDir: join(paths.dir, 'probes'),
+  });
   context.reportMesh = (podUid, mesh) => supervisor.setPodMesh(podUid, mesh);
+  context.pods = new SupervisedPods(context, supervisor, extensions, log.child('pods'));
   process.on('uncaughtException', (error) => log.error('unexpected error', { error, stack: error.stack }));
   const stopped = new Promise<void>((resolve) => {
     const stop = () => {

@@ -43,6 +43,8 @@ export interface ProcessStatus {
   lastExit?: ProcessExit | undefined;
   /** Why the process is not running (a failing start gate, a spawn error). */
   message?: string | undefined;
+  /** Pods with probes: the probe failure that keeps the pod not ready, or that had it restarted. */
+  probe?: string | undefined;
   /** Pods only, once an extension has reported it (see ExtensionContext.reportMesh). */
   mesh?: PodMesh | undefined;
 }

@@ -13,6 +13,7 @@ import { isInNetns } from '../netns.ts';
 import { netnsCommand } from '../processes.ts';
 import type { ProcessSpec } from '../types.ts';
 import { type BackoffPolicy, DEFAULT_BACKOFF, nextCrashCount, restartDelay } from './backoff.ts';
+import { type ProbeReport, ProbeSet } from './probe-set.ts';
 import { listeningPorts, listeningUnixSockets } from './readiness.ts';
 import type { PodMesh, ProcessStatus, SupervisorStatus } from './status.ts';
 
@@ -22,8 +23,10 @@ export interface SupervisorOptions {
   /** Awaited before a pod's first start; a rejection is retried with backoff. */
   gate: (spec: ProcessSpec) => Promise<void>;
   backoff?: BackoffPolicy;
-  /** How long a process has between SIGTERM and SIGKILL when the cluster stops. */
+  /** How long a process has between SIGTERM and SIGKILL, unless its spec says (a pod's grace period). */
   stopGraceMs?: number;
+  /** A private directory for the probes' sockets (gRPC probes). */
+  probeSocketDir: string;
   /**
    * Told (with a copy of its status) each time a process's state, readiness or pid changed, in order;
    * changes within one tick of the event loop come as one. Must not throw.
@@ -41,6 +44,32 @@ interface Supervised {
   exited?: Promise<void> | undefined;
   /** State, readiness and pid last passed to `onTransition`. */
   told?: string | undefined;
+  /** This run's probes (pods that declare any). */
+  probes?: ProbeSet | undefined;
+  /** Listening on every declared port and socket (not asked when a readiness probe decides instead). */
+  portsReady: boolean;
+  /** Why the supervisor killed the current run (a failed liveness or startup probe). */
+  killedFor?: string | undefined;
+  /** Being removed (its pod goes away): never started or restarted again. */
+  removing?: boolean | undefined;
+}
+
+function supervised(spec: ProcessSpec): Supervised {
+  return {
+    spec,
+    status: {
+      id: spec.id,
+      kind: spec.kind,
+      podUid: spec.podUid,
+      node: spec.node,
+      state: 'waiting',
+      ready: false,
+      restarts: 0,
+    },
+    startedAtMs: 0,
+    crashes: 0,
+    portsReady: false,
+  };
 }
 
 export class Supervisor {
@@ -61,20 +90,32 @@ export class Supervisor {
     this.systemReady = new Promise((resolve) => {
       this.markSystemReady = resolve;
     });
-    this.processes = specs.map((spec) => ({
-      spec,
-      status: {
-        id: spec.id,
-        kind: spec.kind,
-        podUid: spec.podUid,
-        node: spec.node,
-        state: 'waiting',
-        ready: false,
-        restarts: 0,
-      },
-      startedAtMs: 0,
-      crashes: 0,
-    }));
+    this.processes = specs.map(supervised);
+  }
+
+  /** Supervises a process added while the cluster runs: a pod once it passes its gate, a system one at once. */
+  add(spec: ProcessSpec): void {
+    if (this.processes.some((entry) => entry.spec.id === spec.id)) {
+      throw new Error(`process ${spec.id} is already supervised`);
+    }
+    const entry = supervised(spec);
+    this.processes.push(entry);
+    this.changed();
+    if (this.stopping) return;
+    if (spec.kind === 'system') this.spawn(entry);
+    else void this.passGate(entry, 0);
+  }
+
+  /** Stops a process for good and forgets it (its pod is being deleted); unknown ids are fine. */
+  async remove(id: string): Promise<void> {
+    const entry = this.processes.find((candidate) => candidate.spec.id === id);
+    if (!entry) return;
+    entry.removing = true;
+    clearTimeout(entry.timer);
+    await this.terminateAll([entry]);
+    const at = this.processes.indexOf(entry);
+    if (at >= 0) this.processes.splice(at, 1);
+    this.changed();
   }
 
   /** Starts the system processes, then each pod once they are all ready and the pod's gate has passed. */
@@ -105,7 +146,7 @@ export class Supervisor {
       }
       await this.options.gate(entry.spec);
     } catch (error) {
-      if (this.stopping) return;
+      if (this.stopping || entry.removing) return;
       const delay = restartDelay(failures + 1, this.options.backoff);
       entry.status.message = `start gate failed (retrying in ${delay} ms): ${errorMessage(error)}`;
       this.options.log.warn('pod start gate failed', { id: entry.spec.id, error, retryInMs: delay });
@@ -114,12 +155,18 @@ export class Supervisor {
       return;
     }
     entry.status.message = undefined;
-    if (!this.stopping) this.spawn(entry);
+    if (!this.stopping && !entry.removing) this.spawn(entry);
   }
 
   private spawn(entry: Supervised): void {
     const { spec } = entry;
-    const [command, ...args] = netnsCommand(spec.netns, spec.runAsUser, spec.runAsGroup, spec.argv);
+    const [command, ...args] = netnsCommand(
+      spec.netns,
+      spec.runAsUser,
+      spec.runAsGroup,
+      spec.argv,
+      spec.prologue,
+    );
     let child: ChildProcess;
     let log: number;
     try {
@@ -143,8 +190,20 @@ export class Supervisor {
     entry.child = child;
     entry.startedAtMs = Date.now();
     entry.status.state = 'running';
-    entry.status.ready = spec.readyPorts.length === 0 && spec.readyUnixSockets.length === 0;
-    if (!entry.status.ready) this.pollReadiness();
+    entry.killedFor = undefined;
+    entry.status.probe = undefined;
+    if (spec.probes && Object.keys(spec.probes).length > 0) {
+      const probes = new ProbeSet(spec, this.options.probeSocketDir, this.options.log, (report) =>
+        this.onProbeReport(entry, probes, report),
+      );
+      entry.probes = probes;
+      probes.start();
+    }
+    entry.portsReady =
+      entry.probes?.hasReadinessProbe === true ||
+      (spec.readyPorts.length === 0 && spec.readyUnixSockets.length === 0);
+    this.updateReady(entry);
+    if (!entry.portsReady) this.pollReadiness();
     entry.status.pid = child.pid;
     entry.status.startedAt = new Date(entry.startedAtMs).toISOString();
     this.options.log.info('started', { id: spec.id, pid: child.pid, restarts: entry.status.restarts });
@@ -162,15 +221,56 @@ export class Supervisor {
     this.changed();
   }
 
+  /** Ready when the ports listen (or a readiness probe decides) and the probes say so. */
+  private updateReady(entry: Supervised): void {
+    entry.status.ready = entry.portsReady && (entry.probes?.view.ready ?? true);
+  }
+
+  private onProbeReport(entry: Supervised, probes: ProbeSet, report: ProbeReport): void {
+    if (entry.probes !== probes || entry.status.state !== 'running') return;
+    entry.status.probe = report.message;
+    const wasReady = entry.status.ready;
+    this.updateReady(entry);
+    if (wasReady !== entry.status.ready) {
+      this.options.log.info(entry.status.ready ? 'ready' : 'not ready', {
+        id: entry.spec.id,
+        probe: report.message,
+      });
+    }
+    if (report.restartFor && entry.child?.pid !== undefined && entry.killedFor === undefined) {
+      entry.killedFor = `killed by the supervisor: ${report.message ?? `${report.restartFor} probe failed`}`;
+      this.options.log.warn('probe failed: restarting', { id: entry.spec.id, probe: report.message });
+      probes.stop();
+      void this.terminate(entry);
+    }
+    this.changed();
+  }
+
+  /** SIGTERM to the process group, SIGKILL once its grace period is over; resolves when it has exited. */
+  private async terminate(entry: Supervised): Promise<void> {
+    const pid = entry.child?.pid;
+    if (pid === undefined) return;
+    signalGroup(pid, 'SIGTERM');
+    const timer = setTimeout(
+      () => signalGroup(pid, 'SIGKILL'),
+      entry.spec.stopGraceMs ?? this.options.stopGraceMs,
+    );
+    await entry.exited;
+    clearTimeout(timer);
+  }
+
   private onExit(entry: Supervised, code: number | null, signal: NodeJS.Signals | null, error?: Error): void {
     const { spec, status } = entry;
     entry.child = undefined;
+    entry.probes?.stop();
+    entry.probes = undefined;
+    entry.portsReady = false;
     status.pid = undefined;
     status.ready = false;
     status.lastExit = { code, signal, at: new Date().toISOString() };
-    status.message = error ? `cannot start: ${errorMessage(error)}` : undefined;
+    status.message = error ? `cannot start: ${errorMessage(error)}` : entry.killedFor;
     this.options.log.info('exited', { id: spec.id, code, signal, error });
-    if (this.stopping) {
+    if (this.stopping || entry.removing) {
       status.state = 'stopped';
     } else if (spec.restartPolicy === 'Always' || (spec.restartPolicy === 'OnFailure' && code !== 0)) {
       entry.crashes = nextCrashCount(entry.crashes, Date.now() - entry.startedAtMs, this.options.backoff);
@@ -178,7 +278,7 @@ export class Supervisor {
       status.state = 'backoff';
       entry.timer = setTimeout(() => {
         entry.timer = undefined;
-        if (this.stopping) return;
+        if (this.stopping || entry.removing) return;
         status.restarts++;
         this.spawn(entry);
       }, delay);
@@ -197,10 +297,12 @@ export class Supervisor {
     if (this.readinessTimer) return;
     this.readinessTimer = setInterval(() => {
       let pending = false;
-      for (const { spec, status } of this.processes) {
-        if (status.state !== 'running' || status.ready || status.pid === undefined) continue;
+      for (const entry of this.processes) {
+        const { spec, status } = entry;
+        if (status.state !== 'running' || status.pid === undefined || entry.portsReady) continue;
         if (isInNetns(status.pid, spec.netns) && listensOnAll(status.pid, spec)) {
-          status.ready = true;
+          entry.portsReady = true;
+          this.updateReady(entry);
           this.options.log.info('ready', {
             id: spec.id,
             ports: spec.readyPorts,
@@ -234,27 +336,22 @@ export class Supervisor {
   /** SIGTERM to every process group, SIGKILL to those still there after the grace period. */
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.terminateAll(this.processes);
+    this.writeStatus();
+  }
+
+  /** Stops the entries for good: no restart pending, probes off, each process terminated. */
+  private async terminateAll(entries: readonly Supervised[]): Promise<void> {
     const running: Supervised[] = [];
-    for (const entry of this.processes) {
+    for (const entry of entries) {
       clearTimeout(entry.timer);
       if (entry.status.state === 'waiting' || entry.status.state === 'backoff')
         entry.status.state = 'stopped';
       if (entry.child?.pid !== undefined) running.push(entry);
     }
     this.changed();
-    for (const entry of running) signalGroup(entry.child!.pid!, 'SIGTERM');
-    const allExited = Promise.all(running.map((entry) => entry.exited));
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.options.stopGraceMs);
-    });
-    if ((await Promise.race([allExited, graceOver])) === 'timeout') {
-      for (const entry of running)
-        if (entry.child?.pid !== undefined) signalGroup(entry.child.pid, 'SIGKILL');
-      await allExited;
-    }
-    clearTimeout(timer);
-    this.writeStatus();
+    for (const entry of entries) entry.probes?.stop();
+    await Promise.all(running.map((entry) => this.terminate(entry)));
   }
 
   private changed(): void {

@@ -4,35 +4,18 @@
  * still applies, without a peer identity. Counted with `connection_security_policy="unknown"`.
  */
 import type { Socket } from 'node:net';
-import { errorMessage } from '../../core/errors.ts';
-import type { Failure } from '../../core/failure.ts';
-import { canonicalIp, plainAddress } from '../../core/net/ip.ts';
-import { abort, splice } from '../../core/net/splice.ts';
-import { admitTunnel, connectTcp, type PodContext, type ProxyContext, servesIp } from './context.ts';
-import { captureLoop } from './loop-guard.ts';
+import { canonicalIp } from '../../core/net/ip.ts';
+import { abort } from '../../core/net/splice.ts';
+import { admitTunnel, type PodContext, type ProxyContext } from './context.ts';
+import { authorizeAndDeliver, captured, loopRefused, type Relay, refuse } from './relay.ts';
 
 export async function handleInboundPlaintext(
   ctx: ProxyContext,
   pod: PodContext,
   client: Socket,
 ): Promise<void> {
-  client.on('error', () => {
-    // Reported by the splice, or moot if we never get that far.
-  });
-  const clientIp = plainAddress(client.remoteAddress);
-  const clientPort = client.remotePort ?? 0;
-  const target = ctx.originalDestination(client);
-  const loop =
-    target &&
-    captureLoop({ ip: plainAddress(client.localAddress), port: client.localPort ?? 0 }, target, (ip) =>
-      servesIp(ctx, ip),
-    );
-  if (target && loop) {
-    ctx.refused('inbound-plaintext', loop, {
-      pod: pod.uid,
-      src: clientIp,
-      dst: `${target.ip}:${target.port}`,
-    });
+  const { sourceIp: clientIp, sourcePort: clientPort, target } = captured(ctx, client);
+  if (target && loopRefused(ctx, 'inbound-plaintext', pod, client, target)) {
     abort(client);
     return;
   }
@@ -64,45 +47,27 @@ export async function handleInboundPlaintext(
       securityPolicy: 'unknown',
     },
   });
-  const refuse = (failure: Failure, why: string) => {
-    abort(client);
-    ctx.tracker.close(connection, failure, why);
-  };
+  const relay: Relay = { ctx, connection, downstream: client };
   if (!workload.ips.some((ip) => canonicalIp(ip) === canonicalIp(target.ip))) {
-    refuse('Denied', `destination ${target.ip} is not this pod`);
+    refuse(relay, 'Denied', `destination ${target.ip} is not this pod`);
+    return;
+  }
+  const bypassed = ctx.state.bypassedWaypoint(undefined, workload, target.port);
+  if (bypassed) {
+    refuse(
+      relay,
+      'Denied',
+      `plaintext refused: port ${target.port} is served through waypoint ${bypassed.namespace}/${bypassed.name}`,
+    );
     return;
   }
   if (ctx.state.mtlsMode(workload, target.port) === 'STRICT') {
-    refuse('Denied', 'plaintext refused: PeerAuthentication STRICT');
+    refuse(relay, 'Denied', 'plaintext refused: PeerAuthentication STRICT');
     return;
   }
-  const decision = ctx.state.authorize(workload, {
+  await authorizeAndDeliver(relay, pod, workload, {
     sourceIp: clientIp,
     destinationIp: target.ip,
     destinationPort: target.port,
   });
-  if (!decision.allowed) {
-    refuse(
-      'Denied',
-      `denied (${decision.reason}${decision.policy ? `: ${decision.policy.namespace}/${decision.policy.name}` : ''})`,
-    );
-    return;
-  }
-  let app: Socket;
-  try {
-    app = await connectTcp(
-      pod.sockets,
-      { ip: target.ip, port: target.port, sourceIp: ctx.preserveSourceIp ? clientIp : undefined },
-      ctx.timeouts.tcpConnectMs,
-    );
-  } catch (error) {
-    refuse('UpstreamConnectFailure', errorMessage(error));
-    return;
-  }
-  connection.cancel = () => {
-    abort(client);
-    abort(app);
-  };
-  const result = await splice(client, app, connection.counters);
-  ctx.tracker.close(connection, undefined, result.error);
 }

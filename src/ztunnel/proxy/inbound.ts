@@ -1,17 +1,9 @@
-/**
- * Inbound HBONE (15008 in each pod): a CONNECT from an authenticated peer. The target must be this pod;
- * L4 authorization decides with the peer's verified identity; then the app port is dialled from inside the
- * pod (from the original client's IP when possible) and the stream spliced to it. 403 when denied, 503
- * when the app port refuses, 400 when the CONNECT is not for this pod.
- */
-import type { Socket } from 'node:net';
-import { errorMessage } from '../../core/errors.ts';
 import { parseBaggage } from '../../core/hbone/headers.ts';
 import { type HboneRequest, respond } from '../../core/hbone/server.ts';
 import { canonicalIp } from '../../core/net/ip.ts';
-import { abort, splice } from '../../core/net/splice.ts';
-import { admitTunnel, connectTcp, type PodContext, type ProxyContext } from './context.ts';
+import { admitTunnel, type PodContext, type ProxyContext } from './context.ts';
 import { targetsOwnListener } from './loop-guard.ts';
+import { authorizeAndDeliver, type Relay, refuse } from './relay.ts';
 
 export async function handleInbound(
   ctx: ProxyContext,
@@ -85,43 +77,34 @@ export async function handleInbound(
       securityPolicy: 'mutual_tls',
     },
   });
-  const decision = ctx.state.authorize(workload, {
+  const relay: Relay = {
+    ctx,
+    connection,
+    downstream: stream,
+    reject: (failure) => respond(stream, failure === 'Denied' ? 403 : 503),
+    accept: () => respond(stream, 200),
+  };
+  // Traffic that must pass a waypoint is accepted only from it (fail closed; Istio fails open here).
+  // The peer found by IP counts only if it is the identity that authenticated.
+  const bypassed = ctx.state.bypassedWaypoint(
+    peer?.identity === request.peerIdentity ? peer : undefined,
+    workload,
+    request.targetPort,
+  );
+  if (bypassed) {
+    refuse(
+      relay,
+      'Denied',
+      `refused: port ${request.targetPort} is served through waypoint ${bypassed.namespace}/${bypassed.name}, which this peer is not`,
+    );
+    return;
+  }
+  await authorizeAndDeliver(relay, pod, workload, {
     sourceIp: client.ip,
     sourceIdentity: request.peerIdentity,
     destinationIp: request.targetIp,
     destinationPort: request.targetPort,
   });
-  if (!decision.allowed) {
-    respond(stream, 403);
-    const by = decision.policy
-      ? `${decision.policy.namespace}/${decision.policy.name}`
-      : 'no ALLOW policy matched';
-    ctx.tracker.close(connection, 'Denied', `denied (${decision.reason}: ${by})`);
-    return;
-  }
-  let app: Socket;
-  try {
-    app = await connectTcp(
-      pod.sockets,
-      {
-        ip: request.targetIp,
-        port: request.targetPort,
-        sourceIp: ctx.preserveSourceIp ? client.ip : undefined,
-      },
-      ctx.timeouts.tcpConnectMs,
-    );
-  } catch (error) {
-    respond(stream, 503);
-    ctx.tracker.close(connection, 'UpstreamConnectFailure', errorMessage(error));
-    return;
-  }
-  respond(stream, 200);
-  connection.cancel = () => {
-    abort(stream);
-    abort(app);
-  };
-  const result = await splice(stream, app, connection.counters);
-  ctx.tracker.close(connection, undefined, result.error);
 }
 
 /** A stand-in workload from the client's baggage, for telemetry only (never for policy). */

@@ -6,25 +6,18 @@
  * with a reset, promptly, and is counted.
  */
 import type { Socket } from 'node:net';
-import { errorMessage } from '../../core/errors.ts';
 import { HboneError } from '../../core/hbone/errors.ts';
 import { baggageFor, forwardedFor } from '../../core/hbone/headers.ts';
 import type { Workload } from '../../core/model/index.ts';
-import { plainAddress } from '../../core/net/ip.ts';
-import { abort, splice } from '../../core/net/splice.ts';
+import { abort } from '../../core/net/splice.ts';
 import { chooseOutbound, type OutboundChoice } from '../state/destination.ts';
-import { admitTunnel, connectTcp, type PodContext, type ProxyContext, servesIp } from './context.ts';
-import { captureLoop } from './loop-guard.ts';
+import { admitTunnel, connectTcp, type PodContext, type ProxyContext } from './context.ts';
+import { captured, carry, loopRefused } from './relay.ts';
 
 const baggageCache = new WeakMap<Workload, string>();
 
 export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: Socket): Promise<void> {
-  app.on('error', () => {
-    // Reported by the splice, or moot if we never get that far.
-  });
-  const sourceIp = plainAddress(app.remoteAddress);
-  const sourcePort = app.remotePort ?? 0;
-  const target = ctx.originalDestination(app);
+  const { sourceIp, sourcePort, target } = captured(ctx, app);
   if (!target) {
     ctx.log.warn('outbound connection without an original destination; closing', {
       pod: pod.uid,
@@ -33,11 +26,7 @@ export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: So
     abort(app);
     return;
   }
-  const loop = captureLoop({ ip: plainAddress(app.localAddress), port: app.localPort ?? 0 }, target, (ip) =>
-    servesIp(ctx, ip),
-  );
-  if (loop) {
-    ctx.refused('outbound', loop, { pod: pod.uid, src: sourceIp, dst: `${target.ip}:${target.port}` });
+  if (loopRefused(ctx, 'outbound', pod, app, target)) {
     abort(app);
     return;
   }
@@ -79,21 +68,11 @@ export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: So
       securityPolicy: choice.kind === 'hbone' ? 'mutual_tls' : 'unknown',
     },
   });
-  let upstream: Awaited<ReturnType<typeof openUpstream>>;
-  try {
-    upstream = await openUpstream(ctx, pod, source, choice, sourceIp, sourcePort);
-  } catch (error) {
-    abort(app);
-    const failure = error instanceof HboneError ? error.failure : 'UpstreamConnectFailure';
-    ctx.tracker.close(connection, failure, errorMessage(error));
-    return;
-  }
-  connection.cancel = () => {
-    abort(app);
-    abort(upstream);
-  };
-  const result = await splice(app, upstream, connection.counters);
-  ctx.tracker.close(connection, undefined, result.error);
+  await carry(
+    { ctx, connection, downstream: app },
+    () => openUpstream(ctx, pod, source, choice, sourceIp, sourcePort),
+    (error) => (error instanceof HboneError ? error.failure : 'UpstreamConnectFailure'),
+  );
 }
 
 async function openUpstream(

@@ -18,6 +18,7 @@ import { policyApplies } from '../../core/policy/scope.ts';
 import { type AuthorizationResult, authorize, type ConnectionAttributes } from './authorize.ts';
 import { type EffectiveMtlsMode, resolveMtlsMode } from './peer-auth.ts';
 import { snapshotProblems } from './validate.ts';
+import { guardingWaypoints } from './waypoint-guard.ts';
 
 interface Indexes {
   snapshot: NodeSnapshot;
@@ -120,6 +121,23 @@ export class StateStore {
       state.waypointsByWorkload.set(destination.uid, waypoints);
     }
     return waypoints.has(peer.uid);
+  }
+
+  /**
+   * The waypoint that a connection to `destination` on `port` from `peer` goes around, if it does: the
+   * port is bound to waypoints (see waypoint-guard.ts) and the peer is an instance of none of them.
+   */
+  bypassedWaypoint(peer: Workload | undefined, destination: Workload, port: number): WaypointRef | undefined {
+    const refs = guardingWaypoints(
+      destination,
+      this.#state.servicesByWorkload.get(destination.uid) ?? [],
+      port,
+    );
+    if (refs.length === 0) return undefined;
+    const isInstance = (ref: WaypointRef) =>
+      peer !== undefined &&
+      (this.waypointService(ref)?.endpoints.some((endpoint) => endpoint.workloadUid === peer.uid) ?? false);
+    return refs.some(isInstance) ? undefined : refs[0];
   }
 
   /** The L4 policies that select the workload (computed once per workload per snapshot). */

@@ -80,7 +80,11 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
       .filter((port) => port.protocol === 'TCP')
       .map((port): ServedPort => {
         const protocol = portProtocol(port.appProtocol);
-        if (protocol === 'tcp') return { port: port.port, protocol, routes: [] };
+        if (protocol === 'tcp') {
+          // No routes, but the bytes still go somewhere: the service port's default cluster.
+          clusters.intern(served.hostname, port.port);
+          return { port: port.port, protocol, routes: [] };
+        }
         const routes = useGatewayRoutes
           ? gatewayRoutes(served, port.port, gatewayInputs)
           : vs

@@ -1,15 +1,19 @@
 /**
  * The core Kubernetes kinds Ambit reads: `Namespace` (v1), `Pod` (v1), `Deployment` (apps/v1) and `Service`
- * (v1). Only the fields Ambit uses are modelled, and they are validated as the Kubernetes API server does,
- * so that a file accepted here is accepted by a real cluster and the other way round. A few fields that
- * nearly every real manifest carries but that mean nothing without container images (`image`,
- * `imagePullPolicy`, `resources`) are accepted and ignored, so users' YAML carries over unchanged.
+ * (v1), plus the objects workloads refer to (config-objects.ts). Only the fields Ambit uses are modelled,
+ * and they are validated as the Kubernetes API server does, so that a file accepted here is accepted by a
+ * real cluster and the other way round. Fields that nearly every real manifest carries but that mean little
+ * on one machine (`imagePullPolicy`, `resources`, most of `securityContext`, scheduling hints) are
+ * validated and otherwise ignored, so users' YAML carries over unchanged; unknown fields are still errors.
  */
 
 import { selectorMatches } from '../../policy/selector.ts';
 import type { Field } from '../field.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN, type KindDefinition, type ObjectMeta } from '../resource.ts';
 import { type LabelSelector, labelSelector } from './common.ts';
+import { CONFIG_MAP_KIND, NOT_RUN_KINDS, SECRET_KIND, SERVICE_ACCOUNT_KIND } from './config-objects.ts';
+import { PROBE_FIELDS, type Probe, type ProbeKind, parseProbe } from './probes.ts';
+import { parseVolume, parseVolumeMount, quantity, type Volume, type VolumeMount } from './volumes.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // Namespace
@@ -68,12 +72,16 @@ export interface RunAsContext {
 
 export interface Container {
   name: string;
+  /** The image reference as written (`registry/repo:tag`); the local cluster runs a stand-in for some. */
+  image?: string | undefined;
   command?: string[] | undefined;
   args?: string[] | undefined;
   env: EnvVar[];
   workingDir?: string | undefined;
   ports: ContainerPort[];
   securityContext: RunAsContext;
+  volumeMounts: VolumeMount[];
+  probes: Partial<Record<ProbeKind, Probe>>;
 }
 
 export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
@@ -85,6 +93,9 @@ export interface PodSpec {
   serviceAccountName: string;
   securityContext: RunAsContext;
   restartPolicy: RestartPolicy;
+  /** How long the container has between SIGTERM and SIGKILL when it stops (Kubernetes' default: 30). */
+  terminationGracePeriodSeconds: number;
+  volumes: Volume[];
 }
 
 export const POD_KIND: KindDefinition<PodSpec> = {
@@ -104,23 +115,72 @@ const IANA_SVC_NAME_HINT =
   'port names are at most 15 lowercase alphanumerics or -, with a letter, no leading, trailing or double -';
 /** Linux uids and gids as Kubernetes accepts them (int64 in the API, 0..2^31-1 in validation). */
 const MAX_ID = 2_147_483_647;
+const DEFAULT_GRACE_SECONDS = 30;
+
+/** Pod spec fields that are validated as to their shape and have no effect in the local cluster. */
+const POD_SCHEDULING_FIELDS = [
+  'affinity',
+  'tolerations',
+  'nodeSelector',
+  'topologySpreadConstraints',
+  'priorityClassName',
+  'priority',
+  'schedulerName',
+  'imagePullSecrets',
+  'dnsPolicy',
+  'dnsConfig',
+  'hostname',
+  'subdomain',
+  'automountServiceAccountToken',
+  'enableServiceLinks',
+  'preemptionPolicy',
+  'runtimeClassName',
+] as const;
 
 export function parsePodSpec(spec: Field): PodSpec | undefined {
   if (
     !spec.object(
-      ['containers', 'nodeName', 'serviceAccountName', 'serviceAccount', 'securityContext', 'restartPolicy'],
+      [
+        'containers',
+        'nodeName',
+        'serviceAccountName',
+        'serviceAccount',
+        'securityContext',
+        'restartPolicy',
+        'terminationGracePeriodSeconds',
+        'volumes',
+        ...POD_SCHEDULING_FIELDS,
+      ],
       { required: true },
     )
   ) {
     return undefined;
   }
-  const securityContext = parseRunAsContext(spec.child('securityContext'));
+  parseSchedulingFields(spec);
+  const volumeNames = uniqueIn('volume name');
+  const volumes =
+    spec.child('volumes').list((item) => {
+      const volume = parseVolume(item);
+      if (volume) volumeNames(item.child('name'), volume.name);
+      return volume;
+    }) ?? [];
+  const terminationGracePeriodSeconds =
+    spec.child('terminationGracePeriodSeconds').integer({ min: 0, max: MAX_ID }) ?? DEFAULT_GRACE_SECONDS;
+  const securityContext = parseRunAsContext(spec.child('securityContext'), 'pod');
   const containerNames = uniqueIn('container name');
   const portNames = uniqueIn('port name');
   const containers = spec.child('containers').list(
     (item) => {
       const container = parseContainer(item, portNames);
       if (!container) return undefined;
+      container.volumeMounts.forEach((mount, index) => {
+        if (!volumes.some((volume) => volume.name === mount.name)) {
+          item
+            .child(`volumeMounts[${index}]`)
+            .child('name')
+            .error(`no volume ${JSON.stringify(mount.name)} in spec.volumes`);
+        }
+      });
       containerNames(item.child('name'), container.name);
       const effective = { ...securityContext, ...definedOnly(container.securityContext) };
       if (effective.runAsNonRoot && effective.runAsUser === 0) {
@@ -139,7 +199,33 @@ export function parsePodSpec(spec: Field): PodSpec | undefined {
   const restartPolicy =
     spec.child('restartPolicy').oneOf(['Always', 'OnFailure', 'Never'] as const) ?? 'Always';
   if (!containers || containers.length === 0 || !securityContext) return undefined;
-  return { containers, nodeName, serviceAccountName, securityContext, restartPolicy };
+  return {
+    containers,
+    nodeName,
+    serviceAccountName,
+    securityContext,
+    restartPolicy,
+    terminationGracePeriodSeconds,
+    volumes,
+  };
+}
+
+function parseSchedulingFields(spec: Field): void {
+  for (const key of ['affinity', 'dnsConfig'] as const) spec.child(key).object('any');
+  for (const key of ['tolerations', 'topologySpreadConstraints', 'imagePullSecrets'] as const) {
+    spec.child(key).list((item) => item.object('any', { required: true }));
+  }
+  spec.child('nodeSelector').map((item) => item.string({ required: true }));
+  for (const key of ['priorityClassName', 'schedulerName', 'runtimeClassName'] as const)
+    spec.child(key).string();
+  spec.child('priority').integer();
+  spec.child('dnsPolicy').oneOf(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None'] as const);
+  spec.child('preemptionPolicy').oneOf(['PreemptLowerPriority', 'Never'] as const);
+  for (const key of ['hostname', 'subdomain'] as const) {
+    spec.child(key).string({ pattern: DNS_LABEL, patternHint: DNS_LABEL_HINT });
+  }
+  for (const key of ['automountServiceAccountToken', 'enableServiceLinks'] as const)
+    spec.child(key).boolean();
 }
 
 function parseContainer(item: Field, portNames: UniqueCheck): Container | undefined {
@@ -156,6 +242,13 @@ function parseContainer(item: Field, portNames: UniqueCheck): Container | undefi
         'workingDir',
         'ports',
         'securityContext',
+        'volumeMounts',
+        ...Object.values(PROBE_FIELDS),
+        'terminationMessagePath',
+        'terminationMessagePolicy',
+        'stdin',
+        'stdinOnce',
+        'tty',
       ],
       { required: true },
     )
@@ -163,9 +256,24 @@ function parseContainer(item: Field, portNames: UniqueCheck): Container | undefi
     return undefined;
   }
   const name = item.child('name').string({ required: true, pattern: DNS_LABEL, patternHint: DNS_LABEL_HINT });
-  item.child('image').string();
+  const image = item.child('image').string({ nonEmpty: true });
   item.child('imagePullPolicy').oneOf(['Always', 'IfNotPresent', 'Never'] as const);
-  item.child('resources').object(['limits', 'requests', 'claims']);
+  parseResources(item.child('resources'));
+  item.child('terminationMessagePath').string({ pattern: /^\//, patternHint: 'must be an absolute path' });
+  item.child('terminationMessagePolicy').oneOf(['File', 'FallbackToLogsOnError'] as const);
+  for (const key of ['stdin', 'stdinOnce', 'tty'] as const) item.child(key).boolean();
+  const mountPaths = uniqueIn('mountPath');
+  const volumeMounts =
+    item.child('volumeMounts').list((entry) => {
+      const mount = parseVolumeMount(entry);
+      if (mount) mountPaths(entry.child('mountPath'), mount.mountPath);
+      return mount;
+    }) ?? [];
+  const probes: Partial<Record<ProbeKind, Probe>> = {};
+  for (const [kind, key] of Object.entries(PROBE_FIELDS) as [ProbeKind, string][]) {
+    const probe = item.child(key).present ? parseProbe(item.child(key), kind) : undefined;
+    if (probe) probes[kind] = probe;
+  }
   const command = item.child('command').strings();
   const args = item.child('args').strings();
   const env = item.child('env').list(parseEnvVar) ?? [];
@@ -178,9 +286,27 @@ function parseContainer(item: Field, portNames: UniqueCheck): Container | undefi
       if (parsed?.name !== undefined) portNames(port.child('name'), parsed.name);
       return parsed;
     }) ?? [];
-  const securityContext = parseRunAsContext(item.child('securityContext'));
+  for (const [kind, probe] of Object.entries(probes)) {
+    const port = 'port' in probe.handler ? probe.handler.port : undefined;
+    if (typeof port === 'string' && !ports.some((candidate) => candidate.name === port)) {
+      item
+        .child(PROBE_FIELDS[kind as ProbeKind])
+        .child(probe.handler.type)
+        .child('port')
+        .error(`no container port is named ${JSON.stringify(port)}`);
+    }
+  }
+  const securityContext = parseRunAsContext(item.child('securityContext'), 'container');
   if (name === undefined || !securityContext) return undefined;
-  return { name, command, args, env, workingDir, ports, securityContext };
+  return { name, image, command, args, env, workingDir, ports, securityContext, volumeMounts, probes };
+}
+
+/** `resources`: requests and limits are quantities per resource name (`cpu`, `memory`, extended resources). */
+function parseResources(field: Field): void {
+  const resources = field.object(['limits', 'requests', 'claims']);
+  if (!resources) return;
+  for (const key of ['limits', 'requests'] as const) resources.child(key).map((value) => quantity(value));
+  resources.child('claims').list((claim) => claim.object(['name', 'request'], { required: true }));
 }
 
 function parseEnvVar(item: Field): EnvVar | undefined {
@@ -216,9 +342,53 @@ function parseContainerPort(item: Field): ContainerPort | undefined {
   return containerPort === undefined ? undefined : { name, containerPort, protocol };
 }
 
-function parseRunAsContext(field: Field): RunAsContext | undefined {
+/** securityContext fields besides the user and group, per level: validated, not enforced locally. */
+const SECURITY_FIELDS = {
+  pod: [
+    'fsGroup',
+    'fsGroupChangePolicy',
+    'supplementalGroups',
+    'supplementalGroupsPolicy',
+    'seccompProfile',
+    'seLinuxOptions',
+    'seLinuxChangePolicy',
+    'sysctls',
+    'windowsOptions',
+    'appArmorProfile',
+  ],
+  container: [
+    'allowPrivilegeEscalation',
+    'capabilities',
+    'privileged',
+    'procMount',
+    'readOnlyRootFilesystem',
+    'seccompProfile',
+    'seLinuxOptions',
+    'windowsOptions',
+    'appArmorProfile',
+  ],
+} as const;
+
+function parseRunAsContext(field: Field, level: keyof typeof SECURITY_FIELDS): RunAsContext | undefined {
   if (!field.present) return {};
-  if (!field.object(['runAsUser', 'runAsGroup', 'runAsNonRoot'])) return undefined;
+  if (!field.object(['runAsUser', 'runAsGroup', 'runAsNonRoot', ...SECURITY_FIELDS[level]])) return undefined;
+  for (const key of [
+    'seccompProfile',
+    'seLinuxOptions',
+    'windowsOptions',
+    'appArmorProfile',
+    'capabilities',
+  ]) {
+    field.child(key).object('any');
+  }
+  for (const key of ['allowPrivilegeEscalation', 'privileged', 'readOnlyRootFilesystem'])
+    field.child(key).boolean();
+  field.child('fsGroup').integer({ min: 0, max: MAX_ID });
+  field.child('supplementalGroups').list((group) => group.integer({ required: true, min: 0, max: MAX_ID }));
+  field.child('fsGroupChangePolicy').oneOf(['OnRootMismatch', 'Always'] as const);
+  field.child('supplementalGroupsPolicy').oneOf(['Merge', 'Strict'] as const);
+  field.child('procMount').oneOf(['Default', 'Unmasked'] as const);
+  field.child('sysctls').list((sysctl) => sysctl.object(['name', 'value'], { required: true }));
   return {
     runAsUser: field.child('runAsUser').integer({ min: 0, max: MAX_ID }),
     runAsGroup: field.child('runAsGroup').integer({ min: 0, max: MAX_ID }),
@@ -321,14 +491,30 @@ function parsePodTemplate(field: Field): PodTemplate | undefined {
 export interface ServicePortSpec {
   name?: string | undefined;
   port: number;
+  /** NodePort and LoadBalancer Services: the port on every node (given, or allocated by the cluster). */
+  nodePort?: number | undefined;
   /** A number, or the name of a container port of the selected pods. Defaults to `port`. */
   targetPort: number | string;
   protocol: PortProtocol;
   appProtocol?: string | undefined;
 }
 
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+export type IpFamily = 'IPv4' | 'IPv6';
+export type IpFamilyPolicy = 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
+
+/** Kubernetes' default NodePort range (the API server's --service-node-port-range). */
+export const NODE_PORT_RANGE = { min: 30000, max: 32767 } as const;
+
 export interface ServiceSpec {
-  type: 'ClusterIP';
+  type: ServiceType;
+  sessionAffinity: 'None' | 'ClientIP';
+  /** ClientIP affinity's timeout (Kubernetes' default: 3 hours). */
+  sessionAffinityTimeoutSeconds: number;
+  ipFamilyPolicy: IpFamilyPolicy;
+  /** As given; empty means the cluster's default family. */
+  ipFamilies: IpFamily[];
+  publishNotReadyAddresses: boolean;
   /** Undefined: a Service without selector (its endpoints are not derived from pods). */
   selector?: Record<string, string> | undefined;
   ports: ServicePortSpec[];
@@ -357,10 +543,52 @@ export const SERVICE_KIND: KindDefinition<ServiceSpec> = {
     }
     const spec = doc
       .child('spec')
-      .object(['type', 'selector', 'ports', 'clusterIP', 'sessionAffinity'], { required: true });
+      .object(
+        [
+          'type',
+          'selector',
+          'ports',
+          'clusterIP',
+          'clusterIPs',
+          'sessionAffinity',
+          'sessionAffinityConfig',
+          'ipFamilyPolicy',
+          'ipFamilies',
+          'externalTrafficPolicy',
+          'internalTrafficPolicy',
+          'publishNotReadyAddresses',
+          'loadBalancerIP',
+          'loadBalancerSourceRanges',
+          'loadBalancerClass',
+          'allocateLoadBalancerNodePorts',
+          'externalIPs',
+          'trafficDistribution',
+        ],
+        { required: true },
+      );
     if (!spec) return undefined;
-    spec.child('type').oneOf(['ClusterIP'] as const);
-    spec.child('sessionAffinity').oneOf(['None'] as const);
+    if (spec.child('type').value === 'ExternalName') {
+      spec
+        .child('type')
+        .error('ExternalName Services are not supported: use ClusterIP, NodePort or LoadBalancer');
+    }
+    const type = spec.child('type').oneOf(['ClusterIP', 'NodePort', 'LoadBalancer'] as const) ?? 'ClusterIP';
+    const sessionAffinity = spec.child('sessionAffinity').oneOf(['None', 'ClientIP'] as const) ?? 'None';
+    const sessionAffinityTimeoutSeconds = parseAffinityConfig(
+      spec.child('sessionAffinityConfig'),
+      sessionAffinity,
+    );
+    const { ipFamilyPolicy, ipFamilies } = parseIpFamilies(spec);
+    spec.child('externalTrafficPolicy').oneOf(['Cluster', 'Local'] as const);
+    spec.child('internalTrafficPolicy').oneOf(['Cluster', 'Local'] as const);
+    const publishNotReadyAddresses = spec.child('publishNotReadyAddresses').boolean() ?? false;
+    spec.child('loadBalancerIP').string();
+    spec.child('loadBalancerClass').string();
+    spec.child('trafficDistribution').string();
+    spec.child('allocateLoadBalancerNodePorts').boolean();
+    spec.child('loadBalancerSourceRanges').strings();
+    spec.child('externalIPs').strings();
+    spec.child('clusterIPs').strings();
     const selector = spec.child('selector').present ? spec.child('selector').labels() : undefined;
     const clusterIP = parseClusterIP(spec.child('clusterIP'));
     const headless = clusterIP === 'None';
@@ -370,7 +598,7 @@ export const SERVICE_KIND: KindDefinition<ServiceSpec> = {
     const ports =
       portList.list(
         (item) => {
-          const port = parseServicePort(item);
+          const port = parseServicePort(item, type);
           if (!port) return undefined;
           if (port.name !== undefined) names(item.child('name'), port.name);
           else if (Array.isArray(portList.value) && portList.value.length > 1) {
@@ -381,9 +609,51 @@ export const SERVICE_KIND: KindDefinition<ServiceSpec> = {
         },
         { required: !headless, nonEmpty: !headless },
       ) ?? [];
-    return { type: 'ClusterIP', selector, ports, clusterIP };
+    if (headless && type !== 'ClusterIP') {
+      spec.child('clusterIP').error(`a ${type} Service cannot be headless (clusterIP: None)`);
+    }
+    return {
+      type,
+      sessionAffinity,
+      sessionAffinityTimeoutSeconds,
+      ipFamilyPolicy,
+      ipFamilies,
+      publishNotReadyAddresses,
+      selector,
+      ports,
+      clusterIP,
+    };
   },
 };
+
+const DEFAULT_AFFINITY_TIMEOUT = 10_800;
+
+function parseAffinityConfig(field: Field, affinity: 'None' | 'ClientIP'): number {
+  if (!field.object(['clientIP'])) return DEFAULT_AFFINITY_TIMEOUT;
+  if (affinity !== 'ClientIP') field.error('only allowed with sessionAffinity: ClientIP');
+  const clientIP = field.child('clientIP');
+  if (!clientIP.object(['timeoutSeconds'])) return DEFAULT_AFFINITY_TIMEOUT;
+  return clientIP.child('timeoutSeconds').integer({ min: 1, max: 86_400 }) ?? DEFAULT_AFFINITY_TIMEOUT;
+}
+
+function parseIpFamilies(spec: Field): { ipFamilyPolicy: IpFamilyPolicy; ipFamilies: IpFamily[] } {
+  const ipFamilyPolicy =
+    spec.child('ipFamilyPolicy').oneOf(['SingleStack', 'PreferDualStack', 'RequireDualStack'] as const) ??
+    'SingleStack';
+  const families = spec.child('ipFamilies');
+  const ipFamilies = families.list((item) => item.oneOf(['IPv4', 'IPv6'] as const, { required: true })) ?? [];
+  if (ipFamilies.length > 2) families.error('lists at most two families (one IPv4, one IPv6)');
+  else if (ipFamilies.length === 2 && ipFamilies[0] === ipFamilies[1]) families.error('lists a family twice');
+  else if (ipFamilies.length === 2 && ipFamilyPolicy === 'SingleStack') {
+    families.error('two families need ipFamilyPolicy PreferDualStack or RequireDualStack');
+  }
+  if (ipFamilyPolicy === 'RequireDualStack' || ipFamilies.includes('IPv6')) {
+    spec
+      .child(ipFamilyPolicy === 'RequireDualStack' ? 'ipFamilyPolicy' : 'ipFamilies')
+      .warn('the local cluster is IPv4 only: the Service gets an IPv4 address');
+  }
+  return { ipFamilyPolicy, ipFamilies };
+}
 
 function parseClusterIP(field: Field): string | undefined {
   const value = field.string();
@@ -396,7 +666,7 @@ function parseClusterIP(field: Field): string | undefined {
   return value;
 }
 
-function parseServicePort(item: Field): ServicePortSpec | undefined {
+function parseServicePort(item: Field, type: ServiceType): ServicePortSpec | undefined {
   if (
     !item.object(['name', 'port', 'targetPort', 'protocol', 'appProtocol', 'nodePort'], { required: true })
   ) {
@@ -409,10 +679,16 @@ function parseServicePort(item: Field): ServicePortSpec | undefined {
     pattern: QUALIFIED_NAME,
     patternHint: 'use a protocol name such as http, http2, grpc or tcp, optionally with a domain/ prefix',
   });
-  if (item.child('nodePort').present) item.child('nodePort').error('node ports are not supported');
+  let nodePort: number | undefined;
+  if (item.child('nodePort').present) {
+    nodePort = item.child('nodePort').integer(NODE_PORT_RANGE);
+    if (type === 'ClusterIP') {
+      item.child('nodePort').error('only NodePort and LoadBalancer Services have node ports');
+    }
+  }
   const targetPort = parseTargetPort(item.child('targetPort'));
   if (port === undefined) return undefined;
-  return { name, port, targetPort: targetPort ?? port, protocol, appProtocol };
+  return { name, port, nodePort, targetPort: targetPort ?? port, protocol, appProtocol };
 }
 
 function parseTargetPort(field: Field): number | string | undefined {
@@ -429,6 +705,10 @@ export const CORE_KINDS: readonly KindDefinition[] = [
   POD_KIND,
   DEPLOYMENT_KIND,
   SERVICE_KIND,
+  SERVICE_ACCOUNT_KIND,
+  CONFIG_MAP_KIND,
+  SECRET_KIND,
+  ...NOT_RUN_KINDS,
 ];
 
 const DNS_LABEL_HINT = 'must be at most 63 lowercase alphanumerics or -, starting and ending alphanumeric';

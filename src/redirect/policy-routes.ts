@@ -9,7 +9,7 @@ import {
   renderRoutesApply,
   renderRoutesList,
   renderRoutesRemove,
-} from './render/routes.ts';
+} from './render/policy-routes.ts';
 
 const FAMILIES: readonly IpFamily[] = [4, 6];
 

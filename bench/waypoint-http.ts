@@ -1,0 +1,302 @@
+/**
+ * The waypoint's HTTP benchmark on loopback, in one run, with every proxy its own process and every pod an
+ * address of a loopback /24 unique to the run. HTTP/1.1 keep-alive requests with 1 KiB bodies and 1 KiB
+ * answers, closed loop over 1 and 32 connections, on three paths from the same kind of client pod:
+ *
+ *   (a) ztunnel only:       client ztunnel -> HBONE -> server ztunnel -> app
+ *   (b) Ambit waypoint:     client ztunnel -> HBONE -> waypoint -> HBONE -> server ztunnel -> app
+ *   (c) haproxy as the hop: client ztunnel -> HBONE -> ztunnel of haproxy's pod -> haproxy -> that pod's
+ *                           ztunnel -> HBONE -> server ztunnel -> app
+ *
+ * (b) and (c) put an L7 proxy in the same pod position, with mTLS on both of its sides (the waypoint does
+ * its own HBONE; haproxy's pod ztunnel does it for haproxy, whose CPU is not counted to haproxy). haproxy
+ * runs with one thread, as the waypoint is one Node.js thread. Reported: req/s and p50/p99 per path, the
+ * latency each L7 hop adds over (a), the L7 proxy's CPU per 1000 req/s, its RSS idle and after load, and
+ * the waypoint's ratios to haproxy.
+ *
+ * Run: npx node bench/waypoint-http.ts [--seconds 5]   (needs haproxy; writes only to a temp dir)
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { WaypointSnapshot } from '../src/core/model/index.ts';
+import { ZTUNNEL_PORTS } from '../src/core/ports.ts';
+import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/settings.ts';
+import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
+import { cluster, clusterName, forward, route, served, toCluster } from '../test/support/route-table.ts';
+import { TestCa } from '../test/support/test-ca.ts';
+import { BODY_BYTES, httpRequestResponse } from './support/http-load.ts';
+import { cpuMs, type LatencyResult, listen, open, rssMiB, sleep } from './support/load.ts';
+import { fmt, ratio } from './support/report.ts';
+import type { WaypointSpec } from './support/waypoint-node.ts';
+import type { NodeSpec } from './support/ztunnel-node.ts';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
+const SECONDS = Number(values.seconds);
+
+const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
+const at = (host: number) => `${subnet}.${host}`;
+const APP_PORT = 9001;
+const HAPROXY_PORT = 80;
+const children: ChildProcess[] = [];
+const dir = mkdtempSync(join(tmpdir(), 'ambit-wp-bench-'));
+
+function startChild(command: string, args: string[], readyLine?: string): Promise<ChildProcess> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    if (!readyLine) return resolve(child);
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes(readyLine)) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`${command} exited with ${code}`)));
+  });
+}
+
+async function waitForPort(host: string, port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      (await open(host, port)).destroy();
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`nothing listens on ${host}:${port}`);
+}
+
+// The pods: three client pods (one per path), the app, haproxy's pod, the waypoint.
+const clients = { direct: at(11), waypoint: at(12), haproxy: at(13) };
+const APP = at(21);
+const HAPROXY = at(31);
+const WAYPOINT = at(41);
+const VIPS = { direct: at(200), waypoint: at(201), haproxy: at(202) };
+const waypointRef = { name: 'waypoint', namespace: 'default' };
+
+const clientWorkloads = Object.entries(clients).map(([path, ip]) =>
+  workload({ name: `client-${path}`, ips: [ip], node: `node-${path}` }),
+);
+const app = workload({ name: 'app', ips: [APP], node: 'node-app' });
+const haproxyPod = workload({ name: 'haproxy', ips: [HAPROXY], node: 'node-haproxy' });
+const waypointPod = workload({
+  name: 'waypoint',
+  ips: [WAYPOINT],
+  node: 'node-w',
+  serviceAccount: 'waypoint',
+  enrolled: false,
+});
+const appEndpoint = [{ workloadUid: app.uid, ip: APP, ready: true }];
+const appDirect = service({
+  name: 'app',
+  vips: [VIPS.direct],
+  ports: [{ port: 80, targetPort: APP_PORT, protocol: 'TCP' }],
+  endpoints: appEndpoint,
+});
+const appBound = service({
+  name: 'app-l7',
+  vips: [VIPS.waypoint],
+  ports: [{ port: 80, targetPort: APP_PORT, protocol: 'TCP' }],
+  endpoints: appEndpoint,
+  waypoint: waypointRef,
+});
+const haproxyService = service({
+  name: 'haproxy',
+  vips: [VIPS.haproxy],
+  ports: [{ port: 80, targetPort: HAPROXY_PORT, protocol: 'TCP' }],
+  endpoints: [{ workloadUid: haproxyPod.uid, ip: HAPROXY, ready: true }],
+});
+const waypointService = service({
+  name: 'waypoint',
+  vips: [at(210)],
+  ports: [{ port: 15008, targetPort: 15008, protocol: 'TCP' }],
+  endpoints: [{ workloadUid: waypointPod.uid, ip: WAYPOINT, ready: true }],
+});
+const mesh = snapshot({
+  workloads: [...clientWorkloads, app, haproxyPod, waypointPod],
+  services: [appDirect, appBound, haproxyService, waypointService],
+});
+
+async function startZtunnel(
+  ca: TestCa,
+  node: string,
+  pod: { uid: string },
+  podIp: string,
+  target: { ip: string; port: number },
+) {
+  const spec: NodeSpec = {
+    node,
+    podUid: pod.uid,
+    podIp,
+    snapshot: mesh,
+    ca: { certPem: ca.certPem, keyPem: ca.keyPem },
+    target,
+  };
+  const script = new URL('./support/ztunnel-node.ts', import.meta.url).pathname;
+  return startChild(process.execPath, [...ZTUNNEL_NODE_FLAGS, script, JSON.stringify(spec)], 'ready');
+}
+
+async function startWaypoint(ca: TestCa): Promise<ChildProcess> {
+  const table: WaypointSnapshot = {
+    version: '1',
+    waypoint: waypointRef,
+    workloads: mesh.workloads,
+    services: mesh.services,
+    trustBundle: [],
+    servedServices: [
+      served(appBound, [
+        { port: 80, protocol: 'http', routes: [route(forward(toCluster(clusterName(appBound, 80))))] },
+      ]),
+    ],
+    clusters: [cluster(appBound, 80, [{ workloadUid: app.uid, ip: APP, port: APP_PORT, ready: true }])],
+    authorization: [],
+  };
+  const spec: WaypointSpec = {
+    ip: WAYPOINT,
+    identity: waypointPod.identity,
+    snapshot: table,
+    ca: { certPem: ca.certPem, keyPem: ca.keyPem },
+  };
+  const script = new URL('./support/waypoint-node.ts', import.meta.url).pathname;
+  return startChild(process.execPath, [...ZTUNNEL_NODE_FLAGS, script, JSON.stringify(spec)], 'ready');
+}
+
+async function startHaproxy(): Promise<ChildProcess> {
+  const config = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    config,
+    [
+      'global',
+      '  nbthread 1',
+      '  maxconn 4096',
+      'defaults',
+      '  mode http',
+      '  timeout connect 5s',
+      '  timeout client 60s',
+      '  timeout server 60s',
+      '  option http-keep-alive',
+      'frontend in',
+      `  bind ${HAPROXY}:${HAPROXY_PORT}`,
+      '  default_backend app',
+      'backend app',
+      '  http-reuse always',
+      // The pod's own ztunnel takes what haproxy sends out (capture), toward the app's Service.
+      `  server app ${HAPROXY}:${ZTUNNEL_PORTS.outbound}`,
+      '',
+    ].join('\n'),
+  );
+  const child = await startChild('haproxy', ['-db', '-f', config]);
+  await waitForPort(HAPROXY, HAPROXY_PORT);
+  return child;
+}
+
+interface PathRun {
+  name: string;
+  rr1: LatencyResult;
+  rr32: LatencyResult;
+  /** The L7 proxy's CPU ms per 1000 requests at 32 connections; undefined for the ztunnel-only path. */
+  cpuPer1000?: number | undefined;
+  rssIdle?: number | undefined;
+  rssAfter?: number | undefined;
+}
+
+async function measure(name: string, clientIp: string, proxy: ChildProcess | undefined): Promise<PathRun> {
+  const authority = 'app-l7.default.svc.cluster.local';
+  const rssIdle = proxy?.pid ? rssMiB(proxy.pid) : undefined;
+  const rr1 = await httpRequestResponse(clientIp, ZTUNNEL_PORTS.outbound, 1, SECONDS, authority);
+  const cpuBefore = proxy?.pid ? cpuMs(proxy.pid) : 0;
+  const rr32 = await httpRequestResponse(clientIp, ZTUNNEL_PORTS.outbound, 32, SECONDS, authority);
+  const cpu = proxy?.pid ? cpuMs(proxy.pid) - cpuBefore : undefined;
+  return {
+    name,
+    rr1,
+    rr32,
+    // The CPU spent during the 32-connection run, which also includes its warm-up and cool-down.
+    cpuPer1000: cpu === undefined ? undefined : (cpu / (rr32.requests * (1 + 0.8 / SECONDS))) * 1000,
+    rssIdle,
+    rssAfter: proxy?.pid ? rssMiB(proxy.pid) : undefined,
+  };
+}
+
+async function main(): Promise<void> {
+  const ca = new TestCa('bench');
+  const appServer = createServer((request, response) => {
+    request.on('data', () => {});
+    request.on('end', () =>
+      response
+        .writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': BODY_BYTES })
+        .end(RESPONSE),
+    );
+  });
+  const RESPONSE = Buffer.alloc(BODY_BYTES, 0x72);
+  await listen(appServer, APP, APP_PORT);
+  await startZtunnel(ca, 'node-app', app, APP, { ip: VIPS.direct, port: 80 });
+  await startZtunnel(ca, 'node-direct', clientWorkloads[0]!, clients.direct, { ip: VIPS.direct, port: 80 });
+  await startZtunnel(ca, 'node-waypoint', clientWorkloads[1]!, clients.waypoint, {
+    ip: VIPS.waypoint,
+    port: 80,
+  });
+  await startZtunnel(ca, 'node-haproxy-client', clientWorkloads[2]!, clients.haproxy, {
+    ip: VIPS.haproxy,
+    port: 80,
+  });
+  // haproxy's pod: its ztunnel delivers inbound to haproxy and captures what haproxy sends to the app.
+  await startZtunnel(ca, 'node-haproxy', haproxyPod, HAPROXY, { ip: VIPS.direct, port: 80 });
+  const waypoint = await startWaypoint(ca);
+  const haproxy = await startHaproxy();
+  await sleep(500);
+
+  const runs = [
+    await measure('(a) ztunnel only', clients.direct, undefined),
+    await measure('(b) ztunnel + Ambit waypoint', clients.waypoint, waypoint),
+    await measure('(c) ztunnel + haproxy', clients.haproxy, haproxy),
+  ];
+  const [direct, ambit, baseline] = runs as [PathRun, PathRun, PathRun];
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  const header = [
+    'path',
+    'rr 1 conn req/s',
+    'rr 1 conn p50/p99 us',
+    'rr 32 conn req/s',
+    'rr 32 conn p50/p99 us',
+    'L7 proxy CPU ms / 1000 req',
+    'L7 proxy RSS idle/after MiB',
+  ];
+  const out = [
+    `HTTP/1.1 keep-alive, ${BODY_BYTES} B request and response bodies, ${SECONDS} s per run, loopback, proxies in their own processes`,
+    '',
+    line(header),
+    line(header.map(() => '---')),
+    ...runs.map((r) =>
+      line([
+        r.name,
+        fmt(r.rr1.perSecond),
+        `${fmt(r.rr1.p50Us)}/${fmt(r.rr1.p99Us)}`,
+        fmt(r.rr32.perSecond),
+        `${fmt(r.rr32.p50Us)}/${fmt(r.rr32.p99Us)}`,
+        r.cpuPer1000 === undefined ? '-' : fmt(r.cpuPer1000),
+        r.rssIdle === undefined ? '-' : `${fmt(r.rssIdle)}/${fmt(r.rssAfter ?? 0)}`,
+      ]),
+    ),
+    '',
+    `added latency over (a), p50 at 1 conn: waypoint ${fmt(ambit.rr1.p50Us - direct.rr1.p50Us)} us, haproxy ${fmt(baseline.rr1.p50Us - direct.rr1.p50Us)} us`,
+    `waypoint vCPU per 1000 req/s: ${fmt((ambit.cpuPer1000 ?? 0) / 1000, 3)} (target <= 0.25, aim 0.1); haproxy: ${fmt((baseline.cpuPer1000 ?? 0) / 1000, 3)}`,
+    `waypoint / haproxy: rr1 req/s ${ratio(ambit.rr1.perSecond, baseline.rr1.perSecond)}, rr32 req/s ${ratio(ambit.rr32.perSecond, baseline.rr32.perSecond)}, CPU per request ${ratio(ambit.cpuPer1000 ?? 0, baseline.cpuPer1000 ?? 0)}`,
+    `waypoint / ztunnel only: rr32 req/s ${ratio(ambit.rr32.perSecond, direct.rr32.perSecond)}`,
+  ];
+  process.stdout.write(`${out.join('\n')}\n`);
+  appServer.close();
+}
+
+try {
+  await main();
+} finally {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  await sleep(300);
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,110 @@
+/**
+ * `ambit waypoint run`: one waypoint (the L7 proxy of a `Gateway` of class `istio-waypoint`) as a process,
+ * in its own pod's network namespace. It subscribes to the control plane as its Gateway with its node's
+ * token, gets its identity's certificate (`spiffe://<td>/ns/<ns>/sa/<gateway>`) from the control plane's CA,
+ * and serves HBONE on 15008, metrics on 15020, readiness on 15021 and its admin API on 127.0.0.1:15000 (and a
+ * unix socket). Runs until SIGINT/SIGTERM, then drains.
+ */
+import { readFile } from 'node:fs/promises';
+import { AmbitError, errorMessage } from '../../core/errors.ts';
+import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
+import { createLogger } from '../../core/log.ts';
+import { readNodeToken } from '../../core/node-credentials.ts';
+import { WAYPOINT_PORTS } from '../../core/ports.ts';
+import { buildWaypointApp } from '../../waypoint/app.ts';
+import { parseCommandArgs } from '../args.ts';
+import { hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
+
+const USAGE = `Usage: ambit waypoint run --name GATEWAY --namespace NS --node NODE --control HOST:PORT
+                          --token-file FILE --ca-root FILE [options]
+
+Runs a waypoint: the L7 proxy for the Services (and pods) bound to the Gateway NS/GATEWAY, in its pod's
+network namespace. Source ztunnels tunnel requests to it over HBONE; it applies L7 policy, routing and load
+balancing, and sends each request over HBONE to the chosen endpoint's ztunnel.
+
+Options:
+  --name GATEWAY          the Gateway (class istio-waypoint) this waypoint serves; also its service account
+  --namespace NS          the Gateway's namespace
+  --node NODE             the node the waypoint pod runs on (it authenticates with this node's token)
+  --control HOST:PORT     the control plane's gRPC listener (discovery and CA)
+  --token-file FILE       the node's bearer token (re-read on every call, so rotation is picked up)
+  --ca-root FILE          the mesh root (PEM) the control plane's certificate chains to
+  --admin-socket PATH     also serve the admin API on this unix socket
+  --trust-domain TD       the mesh's trust domain (default ${DEFAULT_TRUST_DOMAIN})
+  --hbone ADDR:PORT       HBONE listener (default 0.0.0.0:${WAYPOINT_PORTS.hbone})
+  --admin ADDR:PORT       admin API (default 127.0.0.1:${WAYPOINT_PORTS.admin})
+  --metrics-port PORT     Prometheus /metrics on all addresses of the pod (default ${WAYPOINT_PORTS.metrics})
+  --readiness-port PORT   /healthz/ready on all addresses of the pod (default ${WAYPOINT_PORTS.readiness})
+`;
+
+const OPTIONS = {
+  name: { type: 'string' },
+  namespace: { type: 'string' },
+  node: { type: 'string' },
+  control: { type: 'string' },
+  'token-file': { type: 'string' },
+  'ca-root': { type: 'string' },
+  'admin-socket': { type: 'string' },
+  'trust-domain': { type: 'string' },
+  hbone: { type: 'string' },
+  admin: { type: 'string' },
+  'metrics-port': { type: 'string' },
+  'readiness-port': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const required = (value: string | undefined, flag: string) => requiredFlag(value, flag, USAGE);
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs({ args: argv, options: OPTIONS }, USAGE);
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const name = required(values.name, 'name');
+  const namespace = required(values.namespace, 'namespace');
+  const node = required(values.node, 'node');
+  const control = required(values.control, 'control');
+  hostPortFlag(control, 'control');
+  const tokenFile = required(values['token-file'], 'token-file');
+  const caRoot = required(values['ca-root'], 'ca-root');
+  const hbone = hostPortFlag(values.hbone ?? `0.0.0.0:${WAYPOINT_PORTS.hbone}`, 'hbone');
+  const admin = hostPortFlag(values.admin ?? `127.0.0.1:${WAYPOINT_PORTS.admin}`, 'admin');
+  const metricsPort = portFlag(values['metrics-port'], 'metrics-port', WAYPOINT_PORTS.metrics);
+  const readinessPort = portFlag(values['readiness-port'], 'readiness-port', WAYPOINT_PORTS.readiness);
+  readNodeToken(tokenFile); // a missing or empty token is a usage problem: say so now, not on every call
+  let rootCertPem: string;
+  try {
+    rootCertPem = await readFile(caRoot, 'utf8');
+  } catch (error) {
+    throw new AmbitError('CA_FILES', `cannot read --ca-root ${caRoot}: ${errorMessage(error)}`);
+  }
+
+  const app = buildWaypointApp({
+    waypoint: { name, namespace },
+    node,
+    trustDomain: values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN,
+    connection: { address: control, rootCertPem, token: () => readNodeToken(tokenFile) },
+    listen: {
+      hbone,
+      admin,
+      adminSocket: values['admin-socket'],
+      metrics: { host: '0.0.0.0', port: metricsPort },
+      readiness: { host: '0.0.0.0', port: readinessPort },
+    },
+    log: createLogger('waypoint', { waypoint: `${namespace}/${name}`, node }),
+  });
+  const stopping = new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  try {
+    await app.start();
+  } catch (error) {
+    await app.stop();
+    throw error;
+  }
+  await stopping;
+  await app.stop();
+  return 0;
+}

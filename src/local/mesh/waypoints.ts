@@ -1,0 +1,282 @@
+/**
+ * Waypoint deployment in the local cluster (a ClusterExtension, after the control plane), as istiod's
+ * deployment controller does on Kubernetes: every `Gateway` of class `istio-waypoint` gets a waypoint pod in
+ * its namespace, with the Gateway's name as service account (identity `spiffe://<td>/ns/<ns>/sa/<name>`),
+ * labelled `gateway.networking.k8s.io/gateway-name` (so the control plane sees an instance of that
+ * waypoint) and `istio.io/dataplane-mode: none` (a waypoint is never captured), running `ambit waypoint
+ * run` unprivileged (uid 1337, Istio's proxy user) and restarted by the supervisor like any pod. Deleting
+ * the Gateway deletes the pod.
+ *
+ * Which Gateways exist: the cluster file's, read from `resources.yaml` as soon as the supervisor starts (so
+ * `up` waits for their pods like the file's own), then the control plane's, polled through its API once it
+ * is ready (Gateways applied or deleted with `ambit apply|delete`). Pods come and go through the
+ * supervisor's runtime (`context.pods`), which wires their network as `up` does.
+ *
+ * Credentials: the waypoint subscribes and obtains its certificate with its node's token (the control plane
+ * lets a node obtain the identity of a pod on that node; the pod is reported before it starts). The token
+ * and the mesh root are copied into a directory only the waypoint's user can read
+ * (`<state>/waypoints/<ns>.<name>/`), which also holds its admin socket.
+ */
+import { chownSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseYamlText } from '../../core/config/documents.ts';
+import { ControlApiClient } from '../../core/control-api/client.ts';
+import { errorMessage } from '../../core/errors.ts';
+import {
+  DATAPLANE_MODE_LABEL,
+  DATAPLANE_MODE_NONE,
+  GATEWAY_NAME_LABEL,
+  WAYPOINT_GATEWAY_CLASS,
+} from '../../core/labels.ts';
+import { createLogger } from '../../core/log.ts';
+import { ZTUNNEL_PORTS } from '../../core/ports.ts';
+import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
+import { leastLoadedNode, type PodTemplate } from '../pod-runtime.ts';
+import { checkUnixSocketPath } from '../state.ts';
+import type { ClusterState, PodRecord } from '../types.ts';
+import { CONTROL_PLANE, controlPlaneEndpoint, nodeCredentialFile } from './control-plane.ts';
+
+/** Istio's proxy user: the waypoint runs as it, never as root. */
+export const WAYPOINT_USER = 1337;
+/** How often the control plane's config revision is checked for Gateways applied or deleted. */
+const POLL_MS = 500;
+const API_TIMEOUT_MS = 5000;
+
+const log = createLogger('local.waypoints');
+
+export interface WaypointGateway {
+  name: string;
+  namespace: string;
+}
+
+const keyOf = (gateway: WaypointGateway) => `${gateway.namespace}/${gateway.name}`;
+
+/** The waypoint Gateways among raw documents (the cluster file's, or the control plane's as stored). */
+export function waypointGateways(documents: readonly unknown[]): WaypointGateway[] {
+  const found: WaypointGateway[] = [];
+  for (const document of documents) {
+    const value = document as {
+      kind?: unknown;
+      metadata?: { name?: unknown; namespace?: unknown };
+      spec?: { gatewayClassName?: unknown };
+    };
+    if (value?.kind !== 'Gateway' || value.spec?.gatewayClassName !== WAYPOINT_GATEWAY_CLASS) continue;
+    const name = value.metadata?.name;
+    if (typeof name !== 'string') continue;
+    const namespace = typeof value.metadata?.namespace === 'string' ? value.metadata.namespace : 'default';
+    found.push({ name, namespace });
+  }
+  return found;
+}
+
+/** The Gateway a pod is the waypoint of, if it is one of ours. */
+function gatewayOf(pod: PodRecord): WaypointGateway | undefined {
+  return pod.owner?.kind === 'Gateway' ? { name: pod.owner.name, namespace: pod.namespace } : undefined;
+}
+
+/** What a waypoint deployment adds and removes to make the cluster's waypoint pods match the Gateways. */
+export function waypointChanges(
+  pods: readonly PodRecord[],
+  gateways: readonly WaypointGateway[],
+): { add: WaypointGateway[]; remove: PodRecord[] } {
+  const wanted = new Set(gateways.map(keyOf));
+  const running = new Set(pods.flatMap((pod) => (gatewayOf(pod) ? [keyOf(gatewayOf(pod)!)] : [])));
+  return {
+    add: [...new Map(gateways.map((g) => [keyOf(g), g])).values()].filter((g) => !running.has(keyOf(g))),
+    remove: pods.filter((pod) => {
+      const gateway = gatewayOf(pod);
+      return gateway !== undefined && !wanted.has(keyOf(gateway));
+    }),
+  };
+}
+
+/** Where the waypoint of `gateway` finds its credentials and binds its admin socket. */
+export function waypointDir(cluster: Pick<ClusterState, 'stateDir'>, gateway: WaypointGateway): string {
+  return join(cluster.stateDir, 'waypoints', `${gateway.namespace}.${gateway.name}`);
+}
+
+/** The pod of a Gateway's waypoint on `node`: like istiod's, one instance named after the Gateway. */
+export function waypointPod(cluster: ClusterState, gateway: WaypointGateway, node: string): PodTemplate {
+  const dir = waypointDir(cluster, gateway);
+  return {
+    name: `${gateway.name}-0`,
+    namespace: gateway.namespace,
+    node,
+    serviceAccount: gateway.name,
+    labels: {
+      [GATEWAY_NAME_LABEL]: gateway.name,
+      [DATAPLANE_MODE_LABEL]: DATAPLANE_MODE_NONE,
+      'gateway.istio.io/managed': 'istio.io-mesh-controller',
+      'service.istio.io/canonical-name': gateway.name,
+    },
+    owner: { kind: 'Gateway', name: gateway.name },
+    runAsUser: WAYPOINT_USER,
+    runAsGroup: WAYPOINT_USER,
+    container: {
+      name: 'istio-proxy',
+      argv: [
+        'ambit',
+        'waypoint',
+        'run',
+        '--name',
+        gateway.name,
+        '--namespace',
+        gateway.namespace,
+        '--node',
+        node,
+        '--control',
+        controlPlaneEndpoint(cluster).address,
+        '--token-file',
+        join(dir, 'token'),
+        '--ca-root',
+        join(dir, 'root-cert.pem'),
+        '--admin-socket',
+        join(dir, 'admin.sock'),
+      ],
+      env: { AMBIT_LOG_FORMAT: 'json' },
+      workingDir: '/',
+      // Ready once it listens for HBONE, metrics and readiness, as the waypoint's contract says it does.
+      ports: [
+        { name: 'mesh', containerPort: ZTUNNEL_PORTS.hbone, protocol: 'TCP' },
+        { name: 'metrics', containerPort: ZTUNNEL_PORTS.metrics, protocol: 'TCP' },
+        { name: 'status-port', containerPort: ZTUNNEL_PORTS.readiness, protocol: 'TCP' },
+      ],
+      probes: {},
+    },
+    restartPolicy: 'Always',
+  };
+}
+
+/** The token of the waypoint's node and the mesh root, readable by the waypoint's user only. */
+function writeCredentials(cluster: ClusterState, gateway: WaypointGateway, node: string): void {
+  const dir = waypointDir(cluster, gateway);
+  checkUnixSocketPath(join(dir, 'admin.sock'), `the admin socket of waypoint ${keyOf(gateway)}`);
+  // The parent only lists the waypoints' directories; each of those is its waypoint's alone.
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o755 });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chownSync(dir, WAYPOINT_USER, WAYPOINT_USER);
+  for (const [from, to] of [
+    [nodeCredentialFile(cluster, node), 'token'],
+    [controlPlaneEndpoint(cluster).rootCertFile, 'root-cert.pem'],
+  ] as const) {
+    copyFileSync(from, join(dir, to));
+    chownSync(join(dir, to), WAYPOINT_USER, WAYPOINT_USER);
+  }
+}
+
+/** The supervisor's side: makes the waypoint pods follow the Gateways, one pass at a time. */
+class WaypointDeployment {
+  readonly #context: ExtensionContext;
+  readonly #api: ControlApiClient;
+  #pass: Promise<void> = Promise.resolve();
+  #started = false;
+  #polling: NodeJS.Timeout | undefined;
+  /** The control plane's config revision last reconciled (undefined: reconcile at the next poll). */
+  #revision: number | undefined;
+  #closed = false;
+
+  constructor(context: ExtensionContext) {
+    this.#context = context;
+    this.#api = new ControlApiClient(controlPlaneEndpoint(context.cluster).socket, {
+      timeoutMs: API_TIMEOUT_MS,
+    });
+  }
+
+  /** At the supervisor's start: the cluster file's Gateways (added only: nothing else exists yet). */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    let gateways: WaypointGateway[];
+    try {
+      const text = readFileSync(this.#context.paths.resources, 'utf8');
+      gateways = waypointGateways(parseYamlText(text, 'resources.yaml').documents.map((d) => d.value));
+    } catch (error) {
+      log.warn('cannot read the cluster file for Gateways', { error: errorMessage(error) });
+      return;
+    }
+    this.#enqueue(gateways, { addOnly: true }).catch(() => {
+      // Logged per Gateway; the control plane's Gateways are reconciled again once it is ready.
+    });
+  }
+
+  /** Once the control plane is ready: follows its Gateways. */
+  follow(): void {
+    this.#revision = undefined;
+    if (this.#polling || this.#closed) return;
+    const poll = () => {
+      this.#polling = setTimeout(() => {
+        void this.#poll().finally(() => {
+          if (!this.#closed) poll();
+        });
+      }, POLL_MS);
+    };
+    void this.#poll().finally(poll);
+  }
+
+  async #poll(): Promise<void> {
+    try {
+      const { revision } = await this.#api.status();
+      if (revision === this.#revision) return;
+      const gateways = waypointGateways((await this.#api.get({ kind: 'Gateway' })).map((r) => r.document));
+      await this.#enqueue(gateways, { addOnly: false });
+      this.#revision = revision;
+    } catch (error) {
+      log.warn('waypoint reconcile failed; retrying', { error: errorMessage(error) });
+    }
+  }
+
+  /** Passes run one after the other; a failed one does not stop the next. */
+  #enqueue(gateways: WaypointGateway[], options: { addOnly: boolean }): Promise<void> {
+    const pass = this.#pass.then(() => this.#reconcile(gateways, options));
+    this.#pass = pass.catch(() => {});
+    return pass;
+  }
+
+  async #reconcile(gateways: WaypointGateway[], options: { addOnly: boolean }): Promise<void> {
+    const pods = this.#context.pods;
+    if (!pods || this.#closed) return;
+    const changes = waypointChanges(this.#context.cluster.pods, gateways);
+    let failure: unknown;
+    for (const gateway of changes.add) {
+      try {
+        const node = leastLoadedNode(this.#context.cluster).name;
+        writeCredentials(this.#context.cluster, gateway, node);
+        const pod = await pods.add(waypointPod(this.#context.cluster, gateway, node));
+        log.info('waypoint deployed', { gateway: keyOf(gateway), pod: pod.uid, node, ip: pod.ips[0] });
+      } catch (error) {
+        log.warn('cannot deploy waypoint', { gateway: keyOf(gateway), error: errorMessage(error) });
+        failure ??= error;
+      }
+    }
+    if (!options.addOnly) {
+      for (const pod of changes.remove) {
+        await pods.remove(pod.uid);
+        rmSync(waypointDir(this.#context.cluster, gatewayOf(pod)!), { recursive: true, force: true });
+        log.info('waypoint removed', { pod: pod.uid });
+      }
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#polling);
+  }
+}
+
+const perCluster = perContext((context) => new WaypointDeployment(context));
+const deployment = perCluster.get;
+
+export const extension: ClusterExtension = {
+  name: 'waypoints',
+
+  async processChanged(process, context) {
+    const waypoints = deployment(context);
+    waypoints.start();
+    if (process.id === CONTROL_PLANE && process.state === 'running' && process.ready) waypoints.follow();
+  },
+
+  async stop(context) {
+    perCluster.drop(context)?.close();
+  },
+};

@@ -1,0 +1,76 @@
+/**
+ * What the admin API shows of the route table, in the spirit of `istioctl proxy-config routes|clusters`:
+ * one row per served port's route, one per cluster with its policy and each endpoint's health and requests
+ * in flight.
+ */
+
+import type { WaypointSnapshot } from '../core/model/index.ts';
+import { type EndpointLoad, endpointKey } from './balance/balancer.ts';
+
+export interface RouteRow {
+  service: string;
+  port: number;
+  protocol: string;
+  route: string;
+  matches: number;
+  action: string;
+}
+
+export function routesView(snapshot: WaypointSnapshot): RouteRow[] {
+  const rows: RouteRow[] = [];
+  for (const service of snapshot.servedServices) {
+    for (const port of service.ports) {
+      for (const route of port.routes) {
+        const origin = route.origin;
+        const action = route.action;
+        rows.push({
+          service: service.hostname,
+          port: port.port,
+          protocol: port.protocol,
+          route: `${origin.kind} ${origin.namespace}/${origin.name}[${origin.rule}]${origin.ruleName ? ` ${origin.ruleName}` : ''}`,
+          matches: route.matches.length,
+          action:
+            action.kind === 'forward'
+              ? action.backends
+                  .map(
+                    (b) => `${b.kind === 'cluster' ? b.cluster : `invalid (${b.reason})`} weight ${b.weight}`,
+                  )
+                  .join(', ')
+              : action.kind === 'redirect'
+                ? `redirect ${action.status}`
+                : `direct response ${action.status}`,
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+export interface ClusterRow {
+  name: string;
+  protocol: string;
+  loadBalancer: string;
+  destinationRule: string | undefined;
+  problem: string | undefined;
+  endpoints: { address: string; workload: string; health: 'HEALTHY' | 'UNHEALTHY'; activeRequests: number }[];
+}
+
+export function clustersView(snapshot: WaypointSnapshot, load: EndpointLoad): ClusterRow[] {
+  return snapshot.clusters.map((cluster) => {
+    const lb = cluster.policy.loadBalancer;
+    return {
+      name: cluster.name,
+      protocol: cluster.protocol,
+      loadBalancer:
+        lb.kind === 'consistentHash' ? `consistentHash(${lb.hashOn.kind}, ${lb.table.kind})` : lb.kind,
+      destinationRule: cluster.destinationRule,
+      problem: cluster.problem,
+      endpoints: cluster.endpoints.map((endpoint) => ({
+        address: endpointKey(endpoint),
+        workload: endpoint.workloadUid,
+        health: endpoint.ready ? 'HEALTHY' : 'UNHEALTHY',
+        activeRequests: load.get(endpointKey(endpoint)),
+      })),
+    };
+  });
+}

@@ -1,0 +1,499 @@
+/**
+ * The request engine: every HTTP request that arrives through a tunnel passes the same stages, in order,
+ * each a pure decision over the snapshot where it can be, with I/O only at the upstream edge:
+ *
+ *   policy (L7 authorization: 403 `RBAC: access denied`)
+ *   -> route (first matching route of the served port: 404 `NR` when none)
+ *   -> filters (CORS preflight, redirect, direct response, header operations, rewrite)
+ *   -> load balancing (the cluster's policy picks a ready endpoint: 503 `UH` when none)
+ *   -> upstream (HBONE to the endpoint, HTTP/1.1 or HTTP/2: 503 `UF` when it cannot connect)
+ *   -> response filters (header operations, CORS, hash cookie, Envoy's response headers)
+ *   -> telemetry (Istio's request metrics and one access log line, when the response closes).
+ *
+ * The upstream stage is an attempt loop of one attempt today: retries, per-try timeouts, faults, mirroring
+ * and rate limits (issue 12) slot in as stages around it without changing the others.
+ */
+import { randomUUID } from 'node:crypto';
+import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { performance } from 'node:perf_hooks';
+import { type Duplex, type Readable, Transform } from 'node:stream';
+import type { Cluster, ClusterEndpoint, Route } from '../core/l7/types.ts';
+import type { Workload } from '../core/model/index.ts';
+import { splice } from '../core/net/splice.ts';
+import type { AccessLog } from './access-log.ts';
+import { type EndpointLoad, endpointKey } from './balance/balancer.ts';
+import { partyLabels, type RequestLabels, type WaypointMetrics } from './metrics.ts';
+import { grpcStatusOfHttp, isGrpc } from './pipeline/grpc.ts';
+import {
+  addResponseHeaders,
+  applyHeaderOperations,
+  forwardableHeaders,
+  type HeaderMap,
+  joined,
+  SERVER_NAME,
+} from './pipeline/headers.ts';
+import { type Caller, type ForwardPlan, planRequest } from './pipeline/plan.ts';
+import { type ParsedRequest, parseRequest } from './pipeline/request-view.ts';
+import { type UpstreamClient, UpstreamFailure } from './upstream/exchange.ts';
+import type { TunnelTarget, UpstreamTunnels } from './upstream/tunnels.ts';
+
+export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
+/** What the engine uses of Node's HTTP/1.1 `ServerResponse` and HTTP/2 compatibility response alike. */
+export interface DownstreamResponse extends NodeJS.WritableStream {
+  readonly headersSent: boolean;
+  readonly statusCode: number;
+  readonly writableFinished: boolean;
+  readonly destroyed: boolean;
+  writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
+  addTrailers(trailers: OutgoingHttpHeaders): void;
+  destroy(): unknown;
+}
+
+/** Both of Node's response kinds are downstream responses (checked here, once). */
+export type NodeResponse = (ServerResponse | Http2ServerResponse) & DownstreamResponse;
+
+/** What a tunnel tells every request it carries: the caller, its workload, and the wire it speaks. */
+export interface TunnelContext extends Caller {
+  source: Workload | undefined;
+  wire: 'http1' | 'http2';
+}
+
+export interface EngineDependencies {
+  tunnels: UpstreamTunnels;
+  http1: UpstreamClient;
+  http2: UpstreamClient;
+  load: EndpointLoad;
+  metrics: WaypointMetrics;
+  accessLog: AccessLog;
+  random?: () => number;
+}
+
+/** Where a request got to: filled in stage by stage, read by telemetry when the response closes. */
+interface Progress {
+  flags: string;
+  cluster: Cluster | undefined;
+  endpoint: ClusterEndpoint | undefined;
+  destination: Workload | undefined;
+  upstreamMs: number | undefined;
+  bytesReceived: number;
+  bytesSent: number;
+  grpcStatus: string;
+}
+
+const UPSTREAM_FAILED = 'upstream connect error or disconnect/reset before headers';
+
+function ignore(): void {
+  // Errors of streams whose failure is already handled through their close.
+}
+
+function newProgress(): Progress {
+  return {
+    flags: '-',
+    cluster: undefined,
+    endpoint: undefined,
+    destination: undefined,
+    upstreamMs: undefined,
+    bytesReceived: 0,
+    bytesSent: 0,
+    grpcStatus: '',
+  };
+}
+
+export class RequestEngine {
+  readonly #deps: EngineDependencies;
+  readonly #random: () => number;
+  /** Requests in flight (drain waits for them). */
+  active = 0;
+
+  constructor(deps: EngineDependencies) {
+    this.#deps = deps;
+    this.#random = deps.random ?? Math.random;
+  }
+
+  /** Serves one request to its end; never throws (failures become local replies and telemetry). */
+  handle(req: DownstreamRequest, res: DownstreamResponse, tunnel: TunnelContext): void {
+    const startedAt = performance.now();
+    const startTime = new Date();
+    const request = parseRequest(req.method ?? 'GET', req.url ?? '/', req.headers);
+    const grpc = isGrpc(request.header('content-type'));
+    const requestId = request.header('x-request-id') ?? randomUUID();
+    const progress = newProgress();
+    const { metrics } = this.#deps;
+    metrics.activeRequests.inc();
+    this.active++;
+    res.once('close', () => {
+      this.active--;
+      metrics.activeRequests.dec();
+      if (!res.writableFinished && progress.flags === '-') progress.flags = 'DC';
+      const code = res.headersSent ? res.statusCode : 0;
+      this.#recordOutcome(
+        request,
+        code,
+        tunnel,
+        progress,
+        grpc,
+        requestId,
+        startTime,
+        performance.now() - startedAt,
+      );
+    });
+    this.#serve(req, res, tunnel, request, grpc, requestId, progress).catch((error: unknown) => {
+      progress.flags = progress.flags === '-' ? 'UC' : progress.flags;
+      if (!res.headersSent) localReply(res, grpc, 503, `upstream error: ${(error as Error).message}`);
+      else res.destroy();
+    });
+  }
+
+  async #serve(
+    req: DownstreamRequest,
+    res: DownstreamResponse,
+    tunnel: TunnelContext,
+    request: ParsedRequest,
+    grpc: boolean,
+    requestId: string,
+    progress: Progress,
+  ): Promise<void> {
+    // Stages policy -> route -> filters -> load balancing, then the upstream as an attempt loop (one attempt
+    // today; retries and per-try timeouts come here with issue 12).
+    const attempt = 1;
+    const plan = planRequest(tunnel, request, requestId, attempt, this.#random);
+    if (plan.kind === 'local') {
+      progress.flags = plan.flags;
+      progress.cluster = plan.cluster;
+      return localReply(res, grpc, plan.status, plan.text);
+    }
+    if (plan.kind === 'routeReply') return routeReply(res, plan.status, plan.headers, plan.route, plan.body);
+    const { cluster, endpoint, destination } = plan;
+    progress.cluster = cluster;
+    progress.endpoint = endpoint;
+    progress.destination = destination;
+
+    // Stage: upstream.
+    const client = upstreamWire(cluster, tunnel) === 'http2' ? this.#deps.http2 : this.#deps.http1;
+    const body = hasBody(req) ? counted(req, progress) : undefined;
+    const done = this.#deps.load.begin(endpointKey(endpoint));
+    res.once('close', done);
+    const sentAt = performance.now();
+    let response: Awaited<ReturnType<UpstreamClient['send']>>;
+    try {
+      response = await client.send({
+        target: tunnelTarget(plan, tunnel),
+        method: request.method,
+        path: plan.path,
+        authority: plan.authority,
+        headers: plan.headers,
+        body,
+      });
+    } catch (error) {
+      done();
+      progress.flags = error instanceof UpstreamFailure ? error.flag : 'UC';
+      return localReply(res, grpc, 503, UPSTREAM_FAILED);
+    }
+    progress.upstreamMs = performance.now() - sentAt;
+    // The body may fail or be torn down (the client went away) at any point from here on; `relayBody`
+    // reports it, and an error must never go unhandled (it would take the process down).
+    response.body.on('error', ignore);
+
+    // Stage: response filters.
+    const responseHeaders = forwardableHeaders(response.headers);
+    applyHeaderOperations(responseHeaders, plan.backend.responseHeaders);
+    applyHeaderOperations(responseHeaders, plan.route.responseHeaders);
+    for (const name in plan.responseExtras) appendHeader(responseHeaders, name, plan.responseExtras[name]);
+    addResponseHeaders(responseHeaders, progress.upstreamMs);
+    const grpcInHeaders = response.headers['grpc-status'];
+    if (grpcInHeaders !== undefined) progress.grpcStatus = joined(grpcInHeaders);
+    if (res.destroyed) {
+      response.body.destroy();
+      return;
+    }
+    res.writeHead(response.status, responseHeaders as OutgoingHttpHeaders);
+    await relayBody(response.body, response.trailers, res, progress);
+  }
+
+  /**
+   * An HTTP/1.1 `Upgrade` (WebSocket...): the same decision stages, then the request head is written to a
+   * tunnel to the endpoint and the two streams are spliced; the upstream's answer (101 or not) flows back
+   * as bytes. Replies the waypoint makes itself are written on the socket and the connection closed.
+   */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, tunnel: TunnelContext): void {
+    const startedAt = performance.now();
+    const startTime = new Date();
+    const request = parseRequest(req.method ?? 'GET', req.url ?? '/', req.headers);
+    const requestId = request.header('x-request-id') ?? randomUUID();
+    const progress = newProgress();
+    const plan = planRequest(tunnel, request, requestId, 1, this.#random);
+    const finish = (code: number) =>
+      this.#recordOutcome(
+        request,
+        code,
+        tunnel,
+        progress,
+        false,
+        requestId,
+        startTime,
+        performance.now() - startedAt,
+      );
+    if (plan.kind !== 'forward') {
+      const status = plan.status;
+      progress.flags = plan.kind === 'local' ? plan.flags : '-';
+      const text = plan.kind === 'local' ? plan.text : '';
+      const extra = plan.kind === 'routeReply' ? plan.headers : {};
+      socket.end(rawResponse(status, extra, text));
+      finish(status);
+      return;
+    }
+    progress.cluster = plan.cluster;
+    progress.endpoint = plan.endpoint;
+    progress.destination = plan.destination;
+    plan.headers.connection = 'upgrade';
+    plan.headers.upgrade = req.headers.upgrade;
+    plan.headers.host = plan.authority;
+    const done = this.#deps.load.begin(endpointKey(plan.endpoint));
+    this.#deps.tunnels.open(tunnelTarget(plan, tunnel)).then(
+      (upstream) => {
+        let code = 0;
+        upstream.once('data', (chunk: Buffer) => {
+          code = Number(/^HTTP\/1\.[01] (\d{3})/.exec(chunk.toString('latin1', 0, 16))?.[1] ?? 0);
+        });
+        upstream.write(rawRequestHead(request.method, plan.path, plan.headers));
+        if (head.length > 0) upstream.write(head);
+        const counters = { upstream: 0, downstream: 0 };
+        splice(socket, upstream, counters).then(() => {
+          done();
+          progress.bytesReceived = counters.upstream;
+          progress.bytesSent = counters.downstream;
+          finish(code);
+        });
+      },
+      () => {
+        done();
+        progress.flags = 'UF';
+        socket.end(rawResponse(503, {}, UPSTREAM_FAILED));
+        finish(503);
+      },
+    );
+  }
+
+  #recordOutcome(
+    request: ParsedRequest,
+    code: number,
+    tunnel: TunnelContext,
+    progress: Progress,
+    grpc: boolean,
+    requestId: string,
+    startTime: Date,
+    durationMs: number,
+  ): void {
+    const cluster = progress.cluster;
+    const service = cluster ? tunnel.state.service(cluster.hostname) : undefined;
+    const labels: RequestLabels = {
+      ...partyLabels(
+        {
+          source: tunnel.source,
+          sourceIdentity: tunnel.peerIdentity,
+          destination: progress.destination,
+          destinationService: service ?? tunnel.target.service,
+          protocol: grpc ? 'grpc' : 'http',
+        },
+        progress.flags,
+      ),
+      response_code: String(code),
+      grpc_response_status: progress.grpcStatus,
+    };
+    const requestBytes = headerBytes(request.headers) + progress.bytesReceived;
+    this.#deps.metrics.recordRequest(labels, durationMs, requestBytes, progress.bytesSent);
+    if (!this.#deps.accessLog.enabled) return;
+    this.#deps.accessLog.write({
+      startTime,
+      method: request.method,
+      path: request.url,
+      protocol: tunnel.wire === 'http2' ? 'HTTP/2' : 'HTTP/1.1',
+      responseCode: code,
+      responseFlags: progress.flags,
+      bytesReceived: progress.bytesReceived,
+      bytesSent: progress.bytesSent,
+      durationMs,
+      upstreamServiceMs: progress.upstreamMs,
+      forwardedFor: request.header('x-forwarded-for') ?? tunnel.client.ip,
+      userAgent: request.header('user-agent'),
+      requestId,
+      authority: request.authority,
+      upstreamHost: progress.endpoint ? endpointKey(progress.endpoint) : undefined,
+    });
+  }
+}
+
+/**
+ * The wire toward the endpoints: the cluster's declared protocol, or (`detect`) the one the client spoke,
+ * as Envoy's auto protocol does.
+ */
+export function upstreamWire(cluster: Cluster, tunnel: Pick<TunnelContext, 'wire'>): 'http1' | 'http2' {
+  if (cluster.protocol === 'http2' || cluster.protocol === 'grpc') return 'http2';
+  if (cluster.protocol === 'http') return 'http1';
+  return tunnel.wire;
+}
+
+function hasBody(req: DownstreamRequest): boolean {
+  if ('stream' in req) return !req.stream.endAfterHeaders;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** The request body on its way up, counted (a pass-through, so the upstream client reads at its own pace). */
+function counted(body: Readable, progress: Progress): Readable {
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      progress.bytesReceived += chunk.length;
+      callback(null, chunk);
+    },
+  });
+  body.once('error', (error) => counter.destroy(error));
+  counter.on('error', ignore);
+  return body.pipe(counter);
+}
+
+/** Streams the upstream body down, then its trailers (gRPC's status), then ends the response. */
+function relayBody(
+  body: Readable,
+  trailers: Promise<HeaderMap>,
+  res: DownstreamResponse,
+  progress: Progress,
+): Promise<void> {
+  return new Promise((resolve) => {
+    body.on('data', (chunk: Buffer) => {
+      progress.bytesSent += chunk.length;
+    });
+    body.pipe(res, { end: false });
+    body.once('end', () => {
+      trailers.then((received) => {
+        const status = received['grpc-status'];
+        if (status !== undefined) progress.grpcStatus = joined(status);
+        if (Object.keys(received).length > 0) {
+          try {
+            res.addTrailers(received as OutgoingHttpHeaders);
+          } catch {
+            // HTTP/1.1 without chunked encoding cannot carry trailers; the body already went.
+          }
+        }
+        res.end();
+        resolve();
+      });
+    });
+    body.on('error', () => {
+      progress.flags = progress.flags === '-' ? 'UPE' : progress.flags;
+      res.destroy();
+      resolve();
+    });
+    res.once('close', () => {
+      if (!body.readableEnded) body.destroy();
+      resolve();
+    });
+  });
+}
+
+/** A reply made by a route (redirect, direct response, CORS preflight), with the route's response headers. */
+function routeReply(
+  res: DownstreamResponse,
+  status: number,
+  headers: HeaderMap,
+  route: Route,
+  body?: Buffer,
+): void {
+  applyHeaderOperations(headers, route.responseHeaders);
+  addResponseHeaders(headers, undefined);
+  if (body !== undefined) headers['content-length'] = String(body.length);
+  res.writeHead(status, headers as OutgoingHttpHeaders);
+  endWith(res, body);
+}
+
+/**
+ * A reply the waypoint makes itself (denied, no route, no upstream). gRPC clients get it as gRPC: HTTP 200
+ * with the mapped `grpc-status` and the text as `grpc-message`, in one headers frame, as Envoy does.
+ */
+export function localReply(res: DownstreamResponse, grpc: boolean, status: number, text: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (grpc) {
+    res.writeHead(200, {
+      'content-type': 'application/grpc',
+      'grpc-status': String(grpcStatusOfHttp(status)),
+      'grpc-message': encodeURIComponent(text),
+      server: SERVER_NAME,
+    });
+    res.end();
+    return;
+  }
+  const body = Buffer.from(text);
+  res.writeHead(status, {
+    'content-type': 'text/plain',
+    'content-length': String(body.length),
+    server: SERVER_NAME,
+  });
+  endWith(res, body);
+}
+
+/**
+ * Ends a response with its body. An empty body is never written as a chunk: Node's HTTP/1.1 server corks
+ * the head and the body into one vectored write, and over an HTTP/2 stream (our tunnel) a zero-length
+ * chunk in that write corrupts the head's first bytes.
+ */
+function endWith(res: DownstreamResponse, body: Buffer | undefined): void {
+  if (body === undefined || body.length === 0) res.end();
+  else res.end(body);
+}
+
+function appendHeader(headers: HeaderMap, name: string, value: string | string[] | undefined): void {
+  if (value === undefined) return;
+  const current = headers[name];
+  if (current === undefined) headers[name] = value;
+  else
+    headers[name] = [
+      ...(Array.isArray(current) ? current : [current]),
+      ...(Array.isArray(value) ? value : [value]),
+    ];
+}
+
+/** Approximate size of the request headers on the wire (`name: value\r\n`), for `istio_request_bytes`. */
+function headerBytes(headers: Record<string, string | string[] | undefined>): number {
+  let total = 0;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    total += name.length + 4 + (Array.isArray(value) ? value.join(', ').length : value.length);
+  }
+  return total;
+}
+
+function tunnelTarget(plan: ForwardPlan, tunnel: TunnelContext): TunnelTarget {
+  return {
+    ip: plan.endpoint.ip,
+    port: plan.endpoint.port,
+    identity: plan.destination.identity,
+    client: tunnel.client,
+  };
+}
+
+/** An HTTP/1.1 request head for the Upgrade path, which writes bytes instead of using a client. */
+function rawRequestHead(method: string, path: string, headers: HeaderMap): string {
+  let head = `${method} ${path} HTTP/1.1\r\n`;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    for (const one of Array.isArray(value) ? value : [value]) head += `${name}: ${one}\r\n`;
+  }
+  return `${head}\r\n`;
+}
+
+/** A complete HTTP/1.1 response that closes the connection (Upgrade requests the waypoint answers itself). */
+function rawResponse(status: number, headers: HeaderMap, text: string): string {
+  const body = Buffer.from(text);
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nserver: ${SERVER_NAME}\r\nconnection: close\r\ncontent-length: ${body.length}\r\n`;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined) head += `${name}: ${joined(value)}\r\n`;
+  }
+  return `${head}\r\n${text}`;
+}

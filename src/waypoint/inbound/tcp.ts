@@ -1,0 +1,85 @@
+/**
+ * Traffic the waypoint proxies as bytes (a `tcp` port, or a `detect` port whose client spoke no HTTP): L4
+ * authorization (the L7 policies with HTTP-only fields treated as Istio does on TCP), the service port's
+ * cluster, one endpoint by the cluster's policy, a tunnel to it, and the bidirectional copy. Istio's four
+ * TCP metrics; bytes are counted once, when the connection closes.
+ */
+import type { Duplex } from 'node:stream';
+import { authorizeRequest } from '../../core/l7/authorize.ts';
+import { abort, splice } from '../../core/net/splice.ts';
+import { type EndpointLoad, endpointKey } from '../balance/balancer.ts';
+import { hash32 } from '../balance/hash.ts';
+import type { TunnelContext } from '../engine.ts';
+import { type PartyLabels, partyLabels, type WaypointMetrics } from '../metrics.ts';
+import { requestAttributes } from '../pipeline/plan.ts';
+import type { UpstreamTunnels } from '../upstream/tunnels.ts';
+
+export interface TcpDependencies {
+  tunnels: UpstreamTunnels;
+  metrics: WaypointMetrics;
+  load: EndpointLoad;
+  random: () => number;
+}
+
+export async function proxyTcp(stream: Duplex, tunnel: TunnelContext, deps: TcpDependencies): Promise<void> {
+  const { state, target } = tunnel;
+  const { metrics } = deps;
+  const labels = (
+    flags: string,
+    destination?: Parameters<typeof partyLabels>[0]['destination'],
+  ): PartyLabels =>
+    partyLabels(
+      {
+        source: tunnel.source,
+        sourceIdentity: tunnel.peerIdentity,
+        destination,
+        destinationService: state.service(target.service.hostname) ?? target.service,
+        protocol: 'tcp',
+      },
+      flags,
+    );
+  const refuse = (flags: string) => {
+    const refused = labels(flags);
+    metrics.tcpOpened.inc(refused);
+    metrics.tcpClosed.inc(refused);
+    abort(stream);
+  };
+  const decision = authorizeRequest(
+    state.l4Authorization,
+    target.service.hostname,
+    requestAttributes(tunnel, undefined),
+  );
+  if (!decision.allowed) return refuse('DENY');
+  const cluster = state.defaultCluster(target.service.hostname, target.port.port);
+  if (cluster === undefined || cluster.problem !== undefined) return refuse('UH');
+  const policy = cluster.policy.loadBalancer;
+  const hash =
+    policy.kind === 'consistentHash' && policy.hashOn.kind === 'sourceIp'
+      ? hash32(tunnel.client.ip)
+      : undefined;
+  const endpoint = state.balancer(cluster).pick({ hash, random: deps.random });
+  const destination = endpoint ? state.workloadByUid(endpoint.workloadUid) : undefined;
+  if (endpoint === undefined || destination === undefined) return refuse('UH');
+  const done = deps.load.begin(endpointKey(endpoint));
+  let upstream: Duplex;
+  try {
+    upstream = await deps.tunnels.open({
+      ip: endpoint.ip,
+      port: endpoint.port,
+      identity: destination.identity,
+      client: tunnel.client,
+    });
+  } catch {
+    done();
+    return refuse('UF');
+  }
+  const open = labels('-', destination);
+  metrics.tcpOpened.inc(open);
+  const counters = { upstream: 0, downstream: 0 };
+  const result = await splice(stream, upstream, counters);
+  done();
+  const closed = result.error === undefined ? open : labels('UC', destination);
+  metrics.tcpReceived.inc(open, counters.upstream);
+  metrics.tcpSent.inc(open, counters.downstream);
+  metrics.tcpClosed.inc(closed);
+}

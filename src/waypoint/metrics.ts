@@ -1,0 +1,190 @@
+/**
+ * The waypoint's Prometheus metrics with Istio's names, labels and buckets (`reporter="waypoint"`), so that
+ * Kiali's and Grafana's Istio queries work unchanged: the four request metrics for HTTP and gRPC, the TCP
+ * metrics for ports proxied as bytes, and refusal counters of our own (what a peer was not allowed to hold).
+ * Label sets are built once per request from the parties (`RequestParties`), never per chunk.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Service, Workload } from '../core/model/index.ts';
+
+export const PARTY_LABELS = [
+  'reporter',
+  'source_workload',
+  'source_canonical_service',
+  'source_canonical_revision',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'destination_service',
+  'destination_service_namespace',
+  'destination_service_name',
+  'destination_workload',
+  'destination_canonical_service',
+  'destination_canonical_revision',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_app',
+  'destination_version',
+  'request_protocol',
+  'response_flags',
+  'connection_security_policy',
+] as const;
+
+export const REQUEST_LABELS = [...PARTY_LABELS, 'response_code', 'grpc_response_status'] as const;
+
+export type PartyLabels = Record<(typeof PARTY_LABELS)[number], string>;
+export type RequestLabels = Record<(typeof REQUEST_LABELS)[number], string>;
+
+/** Envoy's default histogram buckets (ms), which Istio's dashboards' quantile queries assume. */
+export const ENVOY_DURATION_BUCKETS_MS = [
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000,
+  3600000,
+];
+
+/** Byte-size buckets as Istio's size histograms use them (1 B to 10 MB, by tens). */
+export const SIZE_BUCKETS_BYTES = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000];
+
+export type RefusalReason =
+  | 'tls-handshake'
+  | 'no-h2'
+  | 'bad-identity'
+  | 'bad-request'
+  | 'session-error'
+  | 'not-served'
+  | 'header-overflow'
+  | 'body-overflow'
+  | 'too-many-requests'
+  | 'idle-timeout';
+
+export interface RequestParties {
+  source?: Workload | undefined;
+  /** The caller's SPIFFE identity, as its certificate proves it. */
+  sourceIdentity: string;
+  destination?: Workload | undefined;
+  destinationService?: { hostname: string; name: string; namespace: string } | Service | undefined;
+  protocol: 'http' | 'grpc' | 'tcp';
+}
+
+const UNKNOWN = 'unknown';
+
+/** Istio's labels for one request or connection (values `unknown` when not known), without the outcome. */
+export function partyLabels(parties: RequestParties, responseFlags: string): PartyLabels {
+  const { source, destination, destinationService: service } = parties;
+  return {
+    reporter: 'waypoint',
+    source_workload: source?.canonicalName ?? UNKNOWN,
+    source_canonical_service: source?.canonicalName ?? UNKNOWN,
+    source_canonical_revision: source?.canonicalRevision ?? UNKNOWN,
+    source_workload_namespace: source?.namespace ?? UNKNOWN,
+    source_principal: parties.sourceIdentity,
+    source_app: source?.labels.app ?? source?.canonicalName ?? UNKNOWN,
+    source_version: source?.labels.version ?? source?.canonicalRevision ?? UNKNOWN,
+    destination_service: service?.hostname ?? UNKNOWN,
+    destination_service_namespace: service?.namespace ?? UNKNOWN,
+    destination_service_name: service?.name ?? UNKNOWN,
+    destination_workload: destination?.canonicalName ?? UNKNOWN,
+    destination_canonical_service: destination?.canonicalName ?? UNKNOWN,
+    destination_canonical_revision: destination?.canonicalRevision ?? UNKNOWN,
+    destination_workload_namespace: destination?.namespace ?? UNKNOWN,
+    destination_principal: destination?.identity ?? UNKNOWN,
+    destination_app: destination?.labels.app ?? destination?.canonicalName ?? UNKNOWN,
+    destination_version: destination?.labels.version ?? destination?.canonicalRevision ?? UNKNOWN,
+    request_protocol: parties.protocol,
+    response_flags: responseFlags,
+    connection_security_policy: 'mutual_tls',
+  };
+}
+
+export class WaypointMetrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<(typeof REQUEST_LABELS)[number]>;
+  readonly duration: Histogram<(typeof REQUEST_LABELS)[number]>;
+  readonly requestBytes: Histogram<(typeof REQUEST_LABELS)[number]>;
+  readonly responseBytes: Histogram<(typeof REQUEST_LABELS)[number]>;
+  readonly tcpOpened: Counter<(typeof PARTY_LABELS)[number]>;
+  readonly tcpClosed: Counter<(typeof PARTY_LABELS)[number]>;
+  readonly tcpSent: Counter<(typeof PARTY_LABELS)[number]>;
+  readonly tcpReceived: Counter<(typeof PARTY_LABELS)[number]>;
+  readonly refused: Counter<'reason'>;
+  readonly activeRequests: Gauge;
+
+  constructor() {
+    const registers = [this.registry];
+    this.requests = new Counter({
+      name: 'istio_requests_total',
+      help: 'Requests through the waypoint, by parties and outcome',
+      labelNames: REQUEST_LABELS,
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'istio_request_duration_milliseconds',
+      help: 'Time from the request to the end of its response, in milliseconds',
+      labelNames: REQUEST_LABELS,
+      buckets: ENVOY_DURATION_BUCKETS_MS,
+      registers,
+    });
+    this.requestBytes = new Histogram({
+      name: 'istio_request_bytes',
+      help: 'Request sizes (headers and body), in bytes',
+      labelNames: REQUEST_LABELS,
+      buckets: SIZE_BUCKETS_BYTES,
+      registers,
+    });
+    this.responseBytes = new Histogram({
+      name: 'istio_response_bytes',
+      help: 'Response sizes (headers and body), in bytes',
+      labelNames: REQUEST_LABELS,
+      buckets: SIZE_BUCKETS_BYTES,
+      registers,
+    });
+    this.tcpOpened = new Counter({
+      name: 'istio_tcp_connections_opened_total',
+      help: 'TCP connections proxied by the waypoint, opened',
+      labelNames: PARTY_LABELS,
+      registers,
+    });
+    this.tcpClosed = new Counter({
+      name: 'istio_tcp_connections_closed_total',
+      help: 'TCP connections proxied by the waypoint, closed',
+      labelNames: PARTY_LABELS,
+      registers,
+    });
+    this.tcpSent = new Counter({
+      name: 'istio_tcp_sent_bytes_total',
+      help: 'Bytes sent to the client on TCP-proxied connections',
+      labelNames: PARTY_LABELS,
+      registers,
+    });
+    this.tcpReceived = new Counter({
+      name: 'istio_tcp_received_bytes_total',
+      help: 'Bytes received from the client on TCP-proxied connections',
+      labelNames: PARTY_LABELS,
+      registers,
+    });
+    this.refused = new Counter({
+      name: 'ambit_waypoint_refused_total',
+      help: 'Connections, streams and requests the waypoint refused, by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.activeRequests = new Gauge({
+      name: 'ambit_waypoint_active_requests',
+      help: 'Requests in flight',
+      registers,
+    });
+  }
+
+  /** Records one finished request with all four request metrics. */
+  recordRequest(
+    labels: RequestLabels,
+    durationMs: number,
+    requestBytes: number,
+    responseBytes: number,
+  ): void {
+    this.requests.inc(labels);
+    this.duration.observe(labels, durationMs);
+    this.requestBytes.observe(labels, requestBytes);
+    this.responseBytes.observe(labels, responseBytes);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * What the waypoint knows of the mesh: the last accepted `WaypointSnapshot`, indexed for the questions the
+ * request path asks ("which served port is VIP:port?", "which cluster is this name?", "who is at this IP?").
+ * Replaced whole on every push, so a request sees one consistent version from start to end.
+ */
+import type { Cluster, L7AuthorizationPolicy, ServedPort, ServedService } from '../core/l7/types.ts';
+import type { Service, WaypointSnapshot, Workload } from '../core/model/index.ts';
+import { ClusterBalancer, type EndpointLoad } from './balance/balancer.ts';
+import { l4Policies } from './pipeline/l4-policies.ts';
+
+export interface ServedTarget {
+  service: ServedService;
+  port: ServedPort;
+}
+
+export class WaypointState {
+  readonly snapshot: WaypointSnapshot;
+  readonly #targets = new Map<string, ServedTarget>();
+  readonly #clusters = new Map<string, Cluster>();
+  readonly #workloadsByIp = new Map<string, Workload>();
+  readonly #workloadsByUid = new Map<string, Workload>();
+  readonly #servicesByHostname = new Map<string, Service>();
+  readonly #balancers = new Map<string, ClusterBalancer>();
+  readonly #load: EndpointLoad;
+  /** The authorization policies as they apply to traffic proxied as bytes. */
+  readonly l4Authorization: L7AuthorizationPolicy[];
+
+  constructor(snapshot: WaypointSnapshot, load: EndpointLoad) {
+    this.snapshot = snapshot;
+    this.#load = load;
+    this.l4Authorization = l4Policies(snapshot.authorization);
+    for (const service of snapshot.servedServices) {
+      for (const port of service.ports) {
+        for (const vip of service.vips) this.#targets.set(`${vip}|${port.port}`, { service, port });
+        this.#targets.set(`${service.hostname}|${port.port}`, { service, port });
+      }
+    }
+    for (const cluster of snapshot.clusters) this.#clusters.set(cluster.name, cluster);
+    for (const workload of snapshot.workloads) {
+      this.#workloadsByUid.set(workload.uid, workload);
+      for (const ip of workload.ips) this.#workloadsByIp.set(ip, workload);
+    }
+    for (const service of snapshot.services) this.#servicesByHostname.set(service.hostname, service);
+  }
+
+  /** The served service and port a request is addressed to (by VIP or hostname, and Service port). */
+  target(host: string, port: number): ServedTarget | undefined {
+    return this.#targets.get(`${host}|${port}`);
+  }
+
+  cluster(name: string): Cluster | undefined {
+    return this.#clusters.get(name);
+  }
+
+  /** The cluster of a Service port without subset: where traffic proxied as bytes goes. */
+  defaultCluster(hostname: string, port: number): Cluster | undefined {
+    for (const cluster of this.snapshot.clusters) {
+      if (cluster.hostname === hostname && cluster.port === port && cluster.subset === '') return cluster;
+    }
+    return undefined;
+  }
+
+  /** The cluster's balancer, built on first use and kept for this snapshot's lifetime. */
+  balancer(cluster: Cluster): ClusterBalancer {
+    let balancer = this.#balancers.get(cluster.name);
+    if (balancer === undefined) {
+      balancer = new ClusterBalancer(cluster, this.#load);
+      this.#balancers.set(cluster.name, balancer);
+    }
+    return balancer;
+  }
+
+  workloadByIp(ip: string): Workload | undefined {
+    return this.#workloadsByIp.get(ip);
+  }
+
+  workloadByUid(uid: string): Workload | undefined {
+    return this.#workloadsByUid.get(uid);
+  }
+
+  service(hostname: string): Service | undefined {
+    return this.#servicesByHostname.get(hostname);
+  }
+}

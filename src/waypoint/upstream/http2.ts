@@ -1,0 +1,106 @@
+/**
+ * HTTP/2 upstream (for `http2` and `grpc` clusters) through node:http2: one client session per (endpoint,
+ * client) over one HBONE tunnel, multiplexing that client's requests, closed after a minute without
+ * streams. Trailers (gRPC's status) come back with the response.
+ */
+import { type ClientHttp2Session, connect, constants, type OutgoingHttpHeaders } from 'node:http2';
+import type { HeaderMap } from '../pipeline/headers.ts';
+import {
+  type UpstreamClient,
+  UpstreamFailure,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from './exchange.ts';
+import { UPSTREAM_IDLE_MS, upstreamKey } from './pool-key.ts';
+import type { TunnelTarget, UpstreamTunnels } from './tunnels.ts';
+
+export class Http2Upstream implements UpstreamClient {
+  readonly #tunnels: UpstreamTunnels;
+  readonly #sessions = new Map<string, Promise<ClientHttp2Session>>();
+
+  constructor(tunnels: UpstreamTunnels) {
+    this.#tunnels = tunnels;
+  }
+
+  async send(request: UpstreamRequest): Promise<UpstreamResponse> {
+    const session = await this.#session(request.target);
+    const headers: OutgoingHttpHeaders = {
+      ...request.headers,
+      [constants.HTTP2_HEADER_METHOD]: request.method,
+      [constants.HTTP2_HEADER_PATH]: request.path,
+      [constants.HTTP2_HEADER_AUTHORITY]: request.authority,
+      [constants.HTTP2_HEADER_SCHEME]: 'http',
+    };
+    let stream: ReturnType<ClientHttp2Session['request']>;
+    try {
+      stream = session.request(headers, { endStream: request.body === undefined });
+    } catch (error) {
+      throw new UpstreamFailure('UC', `upstream session unusable: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    request.body?.pipe(stream);
+    return new Promise((resolve, reject) => {
+      const trailers = new Promise<HeaderMap>((resolveTrailers) => {
+        stream.once('trailers', (received) => resolveTrailers(received as HeaderMap));
+        stream.once('close', () => resolveTrailers({}));
+      });
+      stream.once('response', (received) => {
+        const { [constants.HTTP2_HEADER_STATUS]: status, ...rest } = received;
+        resolve({ status: Number(status), headers: rest as HeaderMap, body: stream, trailers });
+      });
+      stream.on('error', (error) =>
+        reject(new UpstreamFailure('UR', `upstream reset the stream: ${error.message}`, { cause: error })),
+      );
+      stream.once('close', () =>
+        reject(new UpstreamFailure('UR', `upstream closed the stream (code ${stream.rstCode})`)),
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    const sessions = [...this.#sessions.values()];
+    this.#sessions.clear();
+    await Promise.all(
+      sessions.map((pending) =>
+        pending.then(
+          (s) => s.destroy(),
+          () => undefined,
+        ),
+      ),
+    );
+  }
+
+  #session(target: TunnelTarget): Promise<ClientHttp2Session> {
+    const key = upstreamKey(target);
+    const existing = this.#sessions.get(key);
+    if (existing) return existing;
+    const pending = this.#tunnels.open(target).then(
+      (tunnel) => {
+        const session = connect(
+          `http://${target.ip.includes(':') ? `[${target.ip}]` : target.ip}:${target.port}`,
+          {
+            createConnection: () => tunnel,
+          },
+        );
+        const forget = () => {
+          if (this.#sessions.get(key) === pending) this.#sessions.delete(key);
+        };
+        session.on('error', forget);
+        session.once('close', forget);
+        session.once('goaway', forget);
+        session.setTimeout(UPSTREAM_IDLE_MS, () => {
+          forget();
+          session.close();
+        });
+        return session;
+      },
+      (error: Error) => {
+        this.#sessions.delete(key);
+        throw new UpstreamFailure('UF', `upstream connect failed: ${error.message}`, { cause: error });
+      },
+    );
+    this.#sessions.set(key, pending);
+    return pending;
+  }
+}

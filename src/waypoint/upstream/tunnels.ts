@@ -1,0 +1,55 @@
+/**
+ * Tunnels from the waypoint to endpoints: an HBONE CONNECT to the endpoint pod's ztunnel (`<pod IP>:15008`,
+ * `:authority` `<pod IP>:<target port>`), presenting the waypoint's own identity and expecting the
+ * endpoint workload's, over the shared pooled HTTP/2 connections of `core/hbone`. `forwarded` names the
+ * original client, so the destination ztunnel (which trusts it only from the bound waypoint) reports and
+ * authorizes the real caller.
+ */
+import type { ClientHttp2Stream } from 'node:http2';
+import { connect } from 'node:net';
+import { forwardedFor } from '../../core/hbone/headers.ts';
+import type { HbonePool } from '../../core/hbone/pool.ts';
+import { joinHostPort } from '../../core/net/host-port.ts';
+
+export interface TunnelTarget {
+  ip: string;
+  /** The app port on the endpoint (the Service port's target port). */
+  port: number;
+  /** The endpoint workload's SPIFFE identity, which its ztunnel's certificate must carry. */
+  identity: string;
+  client: { ip: string; port: number };
+}
+
+export class UpstreamTunnels {
+  readonly #pool: HbonePool;
+  readonly #sourceIdentity: string;
+  readonly #hbonePort: number;
+  readonly #localAddress: string | undefined;
+
+  /**
+   * `localAddress`: the address tunnels leave from. In a pod the kernel picks the pod IP; on a shared
+   * loopback (tests) it must be set to the waypoint's address, since destination ztunnels recognise their
+   * waypoint by address and identity together.
+   */
+  constructor(pool: HbonePool, sourceIdentity: string, hbonePort: number, localAddress?: string) {
+    this.#pool = pool;
+    this.#sourceIdentity = sourceIdentity;
+    this.#hbonePort = hbonePort;
+    this.#localAddress = localAddress;
+  }
+
+  open(target: TunnelTarget): Promise<ClientHttp2Stream> {
+    const peerPort = this.#hbonePort;
+    return this.#pool.connect({
+      sourceIdentity: this.#sourceIdentity,
+      peerIdentity: target.identity,
+      peerIp: target.ip,
+      peerPort,
+      sourceKey: 'waypoint',
+      authority: joinHostPort(target.ip, target.port),
+      headers: { forwarded: forwardedFor(target.client.ip, target.client.port) },
+      dial: () =>
+        connect({ host: target.ip, port: peerPort, noDelay: true, localAddress: this.#localAddress }),
+    });
+  }
+}

@@ -1,0 +1,669 @@
+/**
+ * The waypoint's request engine end to end on loopback, with real HBONE both ways: a client pod's traffic
+ * to a waypoint-bound Service is captured by its ztunnel, tunnelled to the waypoint (mTLS, the client's
+ * identity), routed, balanced and authorized there, and tunnelled on to the chosen endpoint's ztunnel,
+ * which delivers it to an `ambit echo` app. Each pod is an address of a loopback /24 unique to this run.
+ */
+import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { createServer as createHttp2Server, type Http2Server, connect as http2Connect } from 'node:http2';
+import type { Server, Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Cluster, ClusterEndpoint, LoadBalancer, ServedPort } from '../../src/core/l7/types.ts';
+import { routeTableProblems } from '../../src/core/l7/validate.ts';
+import { createLogger } from '../../src/core/log.ts';
+import type { NodeSnapshot, Service, WaypointSnapshot, Workload } from '../../src/core/model/index.ts';
+import { createEchoHttpServer, type EchoReport } from '../../src/echo/http.ts';
+import { createEchoTcpServer } from '../../src/echo/tcp.ts';
+import { Waypoint } from '../../src/waypoint/waypoint.ts';
+import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
+import { eventually } from '../support/eventually.ts';
+import { quietLogs } from '../support/logging.ts';
+import { service, snapshot, workload } from '../support/mesh-fixtures.ts';
+import { sumOf } from '../support/metric-values.ts';
+import {
+  cluster,
+  clusterName,
+  forward,
+  headerOps,
+  l7Operation,
+  l7Policy,
+  l7Rule,
+  l7Source,
+  match,
+  route,
+  served,
+  toCluster,
+} from '../support/route-table.ts';
+import { TestCa } from '../support/test-ca.ts';
+import { createHarness, exchange, type Harness, listen, podSockets } from '../support/ztunnel-harness.ts';
+
+const APP_PORT = 8080;
+const GRPC_PORT = 9000;
+const TCP_PORT = 7000;
+const WAYPOINT = { name: 'waypoint', namespace: 'default' };
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+describe('waypoint engine', () => {
+  let h: Harness;
+  let ip: (host: number) => string;
+  let za: Ztunnel;
+  let zb: Ztunnel;
+  let waypoint: Waypoint;
+  let nodeSnapshot: NodeSnapshot;
+  let base: WaypointSnapshot;
+  let client: Workload;
+  let v1: Workload;
+  let v2: Workload;
+  let slow: Workload;
+  let reviews: Service;
+  let grpcService: Service;
+  let tcpService: Service;
+  let lrService: Service;
+  const agents: Agent[] = [];
+  const servers: (Server | Http2Server)[] = [];
+
+  /** An agent whose connections are the client pod's, captured by its ztunnel toward `vip:port`. */
+  function agentFor(vip: string, port: number): Agent {
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    (agent as unknown as { createConnection: () => unknown }).createConnection = () =>
+      h.capture.connect(ip(11), { ip: vip, port });
+    agents.push(agent);
+    return agent;
+  }
+
+  function get(
+    agent: Agent,
+    path: string,
+    headers: Record<string, string> = {},
+    method = 'GET',
+  ): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(
+        { agent, host: reviews.hostname, path, method, headers: { host: reviews.hostname, ...headers } },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  const report = (reply: Reply) => JSON.parse(reply.body) as EchoReport;
+
+  function endpointOf(w: Workload, port = APP_PORT): ClusterEndpoint {
+    return { workloadUid: w.uid, ip: w.ips[0]!, port, ready: true };
+  }
+
+  /** Installs a route table: the base one with `reviews:80` routed by `routes` and extra clusters. */
+  function install(ports: ServedPort[], clusters: Cluster[], extra: Partial<WaypointSnapshot> = {}): void {
+    const table = {
+      ...base,
+      servedServices: [
+        served(reviews, ports),
+        served(grpcService, [
+          {
+            port: GRPC_PORT,
+            protocol: 'grpc',
+            routes: [route(forward(toCluster(clusterName(grpcService, GRPC_PORT))))],
+          },
+        ]),
+        served(tcpService, [
+          {
+            port: TCP_PORT,
+            protocol: 'detect',
+            routes: [route(forward(toCluster(clusterName(tcpService, TCP_PORT))))],
+          },
+        ]),
+        served(lrService, [
+          { port: 80, protocol: 'http', routes: [route(forward(toCluster(clusterName(lrService, 80))))] },
+        ]),
+      ],
+      clusters: [
+        ...clusters,
+        cluster(grpcService, GRPC_PORT, [endpointOf(v1, GRPC_PORT)], { protocol: 'grpc' }),
+        cluster(tcpService, TCP_PORT, [endpointOf(v1, TCP_PORT)], { protocol: 'detect' }),
+        cluster(lrService, 80, [endpointOf(v1), endpointOf(slow)]),
+      ],
+      authorization: [],
+      ...extra,
+    } as WaypointSnapshot;
+    // What the control plane would send: the discovery client refuses tables with problems.
+    expect(routeTableProblems(table)).toEqual([]);
+    waypoint.applySnapshot(table);
+  }
+
+  const allReviews = (lb?: LoadBalancer) =>
+    cluster(reviews, 80, [endpointOf(v1), endpointOf(v2)], lb ? { loadBalancer: lb } : {});
+  const v1Cluster = () =>
+    cluster(reviews, 80, [endpointOf(v1)], { subset: 'v1', selector: { version: 'v1' } });
+  const v2Cluster = () =>
+    cluster(reviews, 80, [endpointOf(v2)], { subset: 'v2', selector: { version: 'v2' } });
+  const defaultPort = (routes = [route(forward(toCluster(clusterName(reviews, 80))))]): ServedPort[] => [
+    { port: 80, protocol: 'http', routes },
+  ];
+
+  beforeAll(async () => {
+    quietLogs();
+    const ca = new TestCa();
+    h = createHarness(ca);
+    ip = h.ip;
+    client = workload({ name: 'client', ips: [ip(11)], node: 'node-a' });
+    v1 = workload({
+      name: 'reviews-v1',
+      ips: [ip(21)],
+      node: 'node-b',
+      labels: { app: 'reviews', version: 'v1' },
+      canonicalName: 'reviews',
+      canonicalRevision: 'v1',
+    });
+    v2 = workload({
+      name: 'reviews-v2',
+      ips: [ip(22)],
+      node: 'node-b',
+      labels: { app: 'reviews', version: 'v2' },
+      canonicalName: 'reviews',
+      canonicalRevision: 'v2',
+    });
+    slow = workload({ name: 'slow', ips: [ip(24)], node: 'node-b' });
+    const waypointW = workload({
+      name: 'waypoint',
+      ips: [ip(41)],
+      node: 'node-b',
+      serviceAccount: 'waypoint',
+      enrolled: false,
+    });
+    const bound = { waypoint: WAYPOINT };
+    reviews = service({
+      name: 'reviews',
+      vips: [ip(200)],
+      ports: [{ port: 80, targetPort: APP_PORT, protocol: 'TCP' }],
+      endpoints: [v1, v2].map((w) => ({ workloadUid: w.uid, ip: w.ips[0]!, ready: true })),
+      ...bound,
+    });
+    grpcService = service({
+      name: 'greeter',
+      vips: [ip(201)],
+      ports: [{ port: GRPC_PORT, targetPort: GRPC_PORT, protocol: 'TCP', appProtocol: 'grpc' }],
+      endpoints: [{ workloadUid: v1.uid, ip: ip(21), ready: true }],
+      ...bound,
+    });
+    tcpService = service({
+      name: 'tcp-echo',
+      vips: [ip(202)],
+      ports: [{ port: TCP_PORT, targetPort: TCP_PORT, protocol: 'TCP' }],
+      endpoints: [{ workloadUid: v1.uid, ip: ip(21), ready: true }],
+      ...bound,
+    });
+    lrService = service({
+      name: 'lr',
+      vips: [ip(203)],
+      ports: [{ port: 80, targetPort: APP_PORT, protocol: 'TCP' }],
+      endpoints: [v1, slow].map((w) => ({ workloadUid: w.uid, ip: w.ips[0]!, ready: true })),
+      ...bound,
+    });
+    const waypointService = service({
+      name: 'waypoint',
+      vips: [ip(210)],
+      ports: [{ port: 15008, targetPort: 15008, protocol: 'TCP' }],
+      endpoints: [{ workloadUid: waypointW.uid, ip: ip(41), ready: true }],
+    });
+    const workloads = [client, v1, v2, slow, waypointW];
+    const services = [reviews, grpcService, tcpService, lrService, waypointService];
+    nodeSnapshot = snapshot({ workloads, services });
+    za = h.ztunnel('node-a');
+    zb = h.ztunnel('node-b');
+    za.applySnapshot(nodeSnapshot);
+    zb.applySnapshot(nodeSnapshot);
+
+    // The apps: echo v1 and v2, a slow echo, a gRPC-style HTTP/2 server with trailers, a TCP echo.
+    for (const [w, version] of [
+      [v1, 'v1'],
+      [v2, 'v2'],
+      [slow, 'slow'],
+    ] as const) {
+      const echo = createEchoHttpServer({
+        pod: w.name,
+        namespace: 'default',
+        node: 'node-b',
+        version,
+        ip: w.ips[0]!,
+      });
+      if (w === slow) {
+        const answer = echo.listeners('request')[0] as (...args: unknown[]) => void;
+        echo.removeAllListeners('request');
+        echo.on('request', (...args: unknown[]) => setTimeout(() => answer(...args), 300));
+      }
+      // An Upgrade-speaking app: answers 101 and then echoes bytes (stands in for a WebSocket server).
+      echo.on('upgrade', (_req, socket: Socket) => {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n');
+        socket.pipe(socket);
+      });
+      await listen(echo, w.ips[0]!, APP_PORT);
+      servers.push(echo);
+    }
+    const grpc = createHttp2Server();
+    grpc.on('stream', (stream, headers) => {
+      stream.on('data', () => {});
+      stream.on('end', () => {
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        stream.on('wantTrailers', () =>
+          stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': `hello ${headers[':path']}` }),
+        );
+        stream.end(Buffer.from([0, 0, 0, 0, 2, 0x0a, 0x00]));
+      });
+    });
+    await listen(grpc as unknown as Server, ip(21), GRPC_PORT);
+    servers.push(grpc);
+    const tcp = createEchoTcpServer();
+    await listen(tcp, ip(21), TCP_PORT);
+    servers.push(tcp);
+    await za.addPod({ uid: client.uid, sockets: podSockets(ip(11)) });
+    for (const w of [v1, v2, slow]) await zb.addPod({ uid: w.uid, sockets: podSockets(w.ips[0]!) });
+
+    waypoint = new Waypoint({
+      waypoint: WAYPOINT,
+      identity: waypointW.identity,
+      certificates: h.certificates(),
+      trustDomains: ['cluster.local'],
+      log: createLogger('waypoint-test'),
+      accessLog: null,
+      upstreamLocalAddress: ip(41),
+    });
+    base = {
+      version: '1',
+      waypoint: WAYPOINT,
+      workloads,
+      services,
+      trustBundle: [],
+    } as unknown as WaypointSnapshot;
+    install(defaultPort(), [allReviews()]);
+    await waypoint.listen(ip(41), 15008);
+  });
+
+  afterAll(async () => {
+    for (const agent of agents) agent.destroy();
+    await waypoint?.close();
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    await h?.close();
+  });
+
+  it('proxies a request through the waypoint to an endpoint, with Envoy-style headers both ways', async () => {
+    install(defaultPort(), [allReviews()]);
+    const reply = await get(agentFor(ip(200), 80), '/hello?x=1');
+    expect(reply.status).toBe(200);
+    expect(reply.headers.server).toBe('ambit');
+    expect(Number(reply.headers['x-envoy-upstream-service-time'])).toBeGreaterThanOrEqual(0);
+    const echoed = report(reply);
+    expect(['reviews-v1', 'reviews-v2']).toContain(echoed.pod);
+    expect(echoed.request.path).toBe('/hello?x=1');
+    expect(echoed.request.headers['x-forwarded-for']).toBe(ip(11));
+    expect(echoed.request.headers['x-forwarded-proto']).toBe('http');
+    expect(echoed.request.headers['x-envoy-attempt-count']).toBe('1');
+    expect(echoed.request.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    // The destination ztunnel trusted the waypoint's `forwarded`: the app sees the original client.
+    expect(echoed.request.source.split(':')[0]).toBe(ip(11));
+  });
+
+  it('routes by header, first matching route wins, to DestinationRule subsets', async () => {
+    install(
+      defaultPort([
+        route(forward(toCluster(clusterName(reviews, 80, 'v2'))), {
+          matches: [
+            match({
+              headers: [{ name: 'end-user', match: { kind: 'exact', value: 'jason' }, invert: false }],
+            }),
+          ],
+        }),
+        route(forward(toCluster(clusterName(reviews, 80, 'v1')))),
+      ]),
+      [allReviews(), v1Cluster(), v2Cluster()],
+    );
+    const agent = agentFor(ip(200), 80);
+    for (let i = 0; i < 10; i++) {
+      expect(report(await get(agent, '/', { 'end-user': 'jason' })).pod).toBe('reviews-v2');
+      expect(report(await get(agent, '/', { 'end-user': 'someone-else' })).pod).toBe('reviews-v1');
+      expect(report(await get(agent, '/')).pod).toBe('reviews-v1');
+    }
+  });
+
+  it('splits 90/10 by weight within binomial bounds over 1000 requests', async () => {
+    install(
+      defaultPort([
+        route(
+          forward(
+            toCluster(clusterName(reviews, 80, 'v1'), 90),
+            toCluster(clusterName(reviews, 80, 'v2'), 10),
+          ),
+        ),
+      ]),
+      [v1Cluster(), v2Cluster()],
+    );
+    const agent = agentFor(ip(200), 80);
+    const counts = { 'reviews-v1': 0, 'reviews-v2': 0 } as Record<string, number>;
+    const n = 1000;
+    for (let batch = 0; batch < n / 20; batch++) {
+      const replies = await Promise.all(Array.from({ length: 20 }, () => get(agent, '/split')));
+      for (const reply of replies) counts[report(reply).pod]!++;
+    }
+    expect(counts['reviews-v1']! + counts['reviews-v2']!).toBe(n);
+    // Binomial(1000, 0.1): mean 100, standard deviation 9.5; five deviations either way.
+    const sd = Math.sqrt(n * 0.1 * 0.9);
+    expect(counts['reviews-v2']).toBeGreaterThan(100 - 5 * sd);
+    expect(counts['reviews-v2']).toBeLessThan(100 + 5 * sd);
+  });
+
+  it('keeps a consistent-hash key on one endpoint (header, and a generated cookie)', async () => {
+    install(defaultPort(), [
+      allReviews({
+        kind: 'consistentHash',
+        hashOn: { kind: 'header', name: 'x-user' },
+        table: { kind: 'ringHash', minimumRingSize: 1024 },
+      }),
+    ]);
+    const agent = agentFor(ip(200), 80);
+    const seen = new Set<string>();
+    for (let user = 0; user < 20; user++) {
+      const first = report(await get(agent, '/', { 'x-user': `user-${user}` })).pod;
+      seen.add(first);
+      for (let again = 0; again < 5; again++)
+        expect(report(await get(agent, '/', { 'x-user': `user-${user}` })).pod).toBe(first);
+    }
+    // Twenty keys over two endpoints: both get some (all on one has probability 2^-19).
+    expect(seen.size).toBe(2);
+
+    install(defaultPort(), [
+      allReviews({
+        kind: 'consistentHash',
+        hashOn: { kind: 'cookie', name: 'sticky', path: '/', ttlMs: 60_000 },
+        table: { kind: 'maglev', tableSize: 65537 },
+      }),
+    ]);
+    const fresh = await get(agent, '/');
+    const cookie = String(fresh.headers['set-cookie']);
+    expect(cookie).toMatch(/^sticky="[0-9a-f]{16}"; Max-Age=60; Path=\/; HttpOnly$/);
+    const value = cookie.split(';')[0]!;
+    const pinned = report(await get(agent, '/', { cookie: value })).pod;
+    for (let i = 0; i < 10; i++) {
+      const again = await get(agent, '/', { cookie: `other=1; ${value}` });
+      expect(report(again).pod).toBe(pinned);
+      expect(again.headers['set-cookie']).toBeUndefined();
+    }
+  });
+
+  it('least request (power of two choices) steers concurrent requests away from a slow endpoint', async () => {
+    install(defaultPort(), [allReviews()]);
+    const agent = agentFor(ip(203), 80);
+    const pods: string[] = [];
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = 0; i < 5; i++) pods.push(report(await get(agent, '/lr')).pod);
+      }),
+    );
+    const slowShare = pods.filter((pod) => pod === 'slow').length / pods.length;
+    // Round robin would give the slow pod half; with two endpoints p2c compares both every time.
+    expect(pods.length).toBe(40);
+    expect(slowShare).toBeLessThan(0.3);
+  });
+
+  it('rewrites, redirects, answers directly and applies header operations', async () => {
+    install(
+      defaultPort([
+        route(
+          forward(
+            toCluster(clusterName(reviews, 80, 'v1'), 100, {
+              requestHeaders: headerOps({ set: [{ name: 'x-backend', value: 'v1' }] }),
+              responseHeaders: headerOps({ add: [{ name: 'x-served-by', value: 'v1' }] }),
+            }),
+          ),
+          {
+            matches: [match({ path: { kind: 'prefix', value: '/api/' } })],
+            rewrite: { path: { kind: 'prefix', value: '/v1/' }, authority: 'reviews.internal' },
+            requestHeaders: headerOps({
+              set: [{ name: 'x-route', value: 'api' }],
+              add: [{ name: 'x-multi', value: 'b' }],
+              remove: ['x-secret'],
+            }),
+            responseHeaders: headerOps({
+              set: [{ name: 'cache-control', value: 'no-store' }],
+              remove: ['content-type'],
+            }),
+          },
+        ),
+        route(
+          { kind: 'redirect', status: 301, host: 'new.example', path: { kind: 'full', value: '/moved' } },
+          {
+            matches: [match({ path: { kind: 'exact', value: '/old' } })],
+          },
+        ),
+        route(
+          { kind: 'directResponse', status: 418, body: 'short and stout' },
+          {
+            matches: [match({ path: { kind: 'exact', value: '/teapot' } })],
+          },
+        ),
+      ]),
+      [v1Cluster()],
+    );
+    const agent = agentFor(ip(200), 80);
+    const api = await get(agent, '/api/items?page=2', { 'x-secret': 'hush', 'x-multi': 'a' });
+    expect(api.status).toBe(200);
+    const echoed = report(api).request;
+    expect(echoed.path).toBe('/v1/items?page=2');
+    expect(echoed.headers.host).toBe('reviews.internal');
+    expect(echoed.headers['x-route']).toBe('api');
+    expect(echoed.headers['x-backend']).toBe('v1');
+    expect(echoed.headers['x-multi']).toBe('a, b');
+    expect(echoed.headers['x-secret']).toBeUndefined();
+    expect(api.headers['cache-control']).toBe('no-store');
+    expect(api.headers['x-served-by']).toBe('v1');
+    expect(api.headers['content-type']).toBeUndefined();
+
+    const moved = await get(agent, '/old?q=1');
+    expect(moved.status).toBe(301);
+    expect(moved.headers.location).toBe('http://new.example/moved?q=1');
+
+    const teapot = await get(agent, '/teapot');
+    expect(teapot.status).toBe(418);
+    expect(teapot.body).toBe('short and stout');
+
+    const none = await get(agent, '/nothing-matches');
+    expect(none.status).toBe(404);
+    expect(
+      await sumOf(waypoint.metrics.requests, { response_flags: 'NR', response_code: '404' }),
+    ).toBeGreaterThanOrEqual(1);
+  });
+
+  it('enforces L7 authorization: DENY by path and method, ALLOW by principal and header (403 vs 200)', async () => {
+    const deny = l7Policy({
+      name: 'deny-admin',
+      action: 'DENY',
+      rules: [
+        l7Rule({ to: [l7Operation({ paths: [{ kind: 'prefix', value: '/admin' }] })] }),
+        l7Rule({ to: [l7Operation({ methods: [{ kind: 'exact', value: 'DELETE' }] })] }),
+      ],
+    });
+    const allow = l7Policy({
+      name: 'allow-client',
+      action: 'ALLOW',
+      appliesTo: { kind: 'services', hostnames: [reviews.hostname] },
+      rules: [
+        l7Rule({
+          from: [l7Source({ principals: [{ kind: 'exact', value: 'cluster.local/ns/default/sa/client' }] })],
+          when: [
+            {
+              kind: 'string',
+              key: { kind: 'requestHeader', name: 'x-token' },
+              values: [{ kind: 'exact', value: 'let-me-in' }],
+              notValues: [],
+            },
+          ],
+        }),
+      ],
+    });
+    install(defaultPort(), [allReviews()], { authorization: [deny, allow] } as Partial<WaypointSnapshot>);
+    const agent = agentFor(ip(200), 80);
+    const ok = await get(agent, '/reviews', { 'x-token': 'let-me-in' });
+    expect(ok.status).toBe(200);
+    const admin = await get(agent, '/admin/users', { 'x-token': 'let-me-in' });
+    expect(admin.status).toBe(403);
+    expect(admin.body).toBe('RBAC: access denied');
+    expect((await get(agent, '/reviews', { 'x-token': 'let-me-in' }, 'DELETE')).status).toBe(403);
+    expect((await get(agent, '/reviews', { 'x-token': 'wrong' })).status).toBe(403);
+    expect((await get(agent, '/reviews')).status).toBe(403);
+
+    // The same ALLOW for another principal: the client is not it, so everything is denied.
+    const other = l7Policy({
+      ...allow,
+      rules: [
+        l7Rule({
+          from: [l7Source({ principals: [{ kind: 'exact', value: 'cluster.local/ns/default/sa/someone' }] })],
+        }),
+      ],
+    });
+    install(defaultPort(), [allReviews()], { authorization: [other] } as Partial<WaypointSnapshot>);
+    expect((await get(agent, '/reviews', { 'x-token': 'let-me-in' })).status).toBe(403);
+    install(defaultPort(), [allReviews()]);
+    expect((await get(agent, '/reviews')).status).toBe(200);
+  });
+
+  it('proxies gRPC over h2c with its trailers, and counts it as grpc with its status', async () => {
+    const before = await sumOf(waypoint.metrics.requests, {
+      request_protocol: 'grpc',
+      grpc_response_status: '0',
+    });
+    const session = http2Connect(`http://${grpcService.hostname}`, {
+      createConnection: () => h.capture.connect(ip(11), { ip: ip(201), port: GRPC_PORT }),
+    });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': '/greeter.Greeter/SayHello',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
+        stream.end(Buffer.from([0, 0, 0, 0, 0]));
+        const outcome = await new Promise<{
+          status: number;
+          trailers: Record<string, unknown>;
+          bytes: number;
+        }>((resolve, reject) => {
+          let status = 0;
+          let bytes = 0;
+          let trailers: Record<string, unknown> = {};
+          stream.on('response', (headers) => {
+            status = Number(headers[':status']);
+          });
+          stream.on('trailers', (received) => {
+            trailers = received;
+          });
+          stream.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+          });
+          stream.on('end', () => resolve({ status, trailers, bytes }));
+          stream.on('error', reject);
+        });
+        expect(outcome.status).toBe(200);
+        expect(outcome.bytes).toBe(7);
+        expect(outcome.trailers['grpc-status']).toBe('0');
+        expect(outcome.trailers['grpc-message']).toBe('hello /greeter.Greeter/SayHello');
+      }
+    } finally {
+      session.close();
+    }
+    expect(
+      await sumOf(waypoint.metrics.requests, { request_protocol: 'grpc', grpc_response_status: '0' }),
+    ).toBe(before + 3);
+  });
+
+  it('passes an Upgrade (WebSocket-style) through, and proxies non-HTTP bytes on a detect port as TCP', async () => {
+    install(defaultPort(), [allReviews()]);
+    const socket = h.capture.connect(ip(11), { ip: ip(200), port: 80 });
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    socket.write(
+      `GET /ws HTTP/1.1\r\nhost: ${reviews.hostname}\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n`,
+    );
+    await eventuallyText(received, '101 Switching Protocols');
+    socket.write('ping over the upgraded stream');
+    await eventuallyText(received, 'ping over the upgraded stream');
+    socket.destroy();
+
+    const before = await sumOf(waypoint.metrics.tcpOpened, { destination_service_name: 'tcp-echo' });
+    const result = await exchange(
+      h.capture.connect(ip(11), { ip: ip(202), port: TCP_PORT }),
+      'hello, not http\n',
+    );
+    expect(result.received.toString()).toBe('hello, not http\n');
+    expect(
+      await sumOf(waypoint.metrics.tcpOpened, {
+        destination_service_name: 'tcp-echo',
+        request_protocol: 'tcp',
+      }),
+    ).toBe(before + 1);
+    expect(
+      await sumOf(waypoint.metrics.tcpReceived, { destination_service_name: 'tcp-echo' }),
+    ).toBeGreaterThanOrEqual(16);
+  });
+
+  it('counts requests by Istio labels, matching what was sent', async () => {
+    install(defaultPort([route(forward(toCluster(clusterName(reviews, 80, 'v2'))))]), [v2Cluster()]);
+    const labels = {
+      reporter: 'waypoint',
+      destination_version: 'v2',
+      destination_service_name: 'reviews',
+      response_code: '200',
+      source_workload: 'client',
+      source_principal: client.identity,
+      request_protocol: 'http',
+      response_flags: '-',
+      connection_security_policy: 'mutual_tls',
+    };
+    const before = await sumOf(waypoint.metrics.requests, labels);
+    const agent = agentFor(ip(200), 80);
+    for (let i = 0; i < 7; i++) expect((await get(agent, '/count')).status).toBe(200);
+    expect(await sumOf(waypoint.metrics.requests, labels)).toBe(before + 7);
+    const text = await waypoint.metrics.registry.metrics();
+    expect(text).toContain('istio_request_duration_milliseconds_bucket{');
+    expect(text).toMatch(/istio_request_duration_milliseconds_bucket\{[^}]*le="0.5"/);
+    expect(text).toMatch(/istio_request_duration_milliseconds_bucket\{[^}]*le="3600000"/);
+  });
+
+  it('answers 503 UH when a cluster has no ready endpoint, and 503 UF when the endpoint cannot be reached', async () => {
+    install(defaultPort(), [cluster(reviews, 80, [{ ...endpointOf(v1), ready: false }])]);
+    const agent = agentFor(ip(200), 80);
+    const uh = await get(agent, '/');
+    expect(uh.status).toBe(503);
+    expect(uh.body).toBe('no healthy upstream');
+    // An endpoint address where no ztunnel listens.
+    const ghost = workload({ name: 'ghost', ips: [ip(99)], node: 'node-b' });
+    install(defaultPort(), [cluster(reviews, 80, [endpointOf(ghost)])], {
+      workloads: [...(base.workloads as Workload[]), ghost],
+    } as Partial<WaypointSnapshot>);
+    const uf = await get(agent, '/');
+    expect(uf.status).toBe(503);
+    expect(
+      await sumOf(waypoint.metrics.requests, { response_flags: 'UF', response_code: '503' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      await sumOf(waypoint.metrics.requests, { response_flags: 'UH', response_code: '503' }),
+    ).toBeGreaterThanOrEqual(1);
+  });
+});
+
+async function eventuallyText(chunks: Buffer[], text: string): Promise<void> {
+  await eventually(() => Buffer.concat(chunks).toString().includes(text), {
+    what: `"${text}" on the stream`,
+  });
+}

@@ -1,0 +1,276 @@
+/**
+ * L7 through a real waypoint in a local cluster: `ambit echo` v1 and v2 behind a Service bound to the
+ * namespace's waypoint, a curl client in the mesh. Header-based routing and a 90/10 split over 1000
+ * requests (within binomial bounds, never a fixed count) with DestinationRule subsets; the Gateway API
+ * HTTPRoute equivalent; an L7 DENY by path (403 vs 200); a WebSocket upgrade and plain TCP through the
+ * waypoint-bound Service; and the waypoint's request metrics matching, by label, the requests sent.
+ */
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
+import { podNetns } from '../../src/local/names.ts';
+import type { ClusterReport } from '../../src/local/report.ts';
+import { ambit } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
+import {
+  leftovers,
+  makeStateRoot,
+  NOTHING_LEFT,
+  uniqueName,
+  writeClusterFile,
+} from '../support/local-cluster.ts';
+import { clusterDoc, echoPod, manifests, namespaceDoc, podDoc } from '../support/manifests.ts';
+import { canRunNetnsTests } from '../support/privileges.ts';
+
+const service = (name: string, selector: Record<string, string>, tcp: boolean) => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name, namespace: 'apps' },
+  spec: {
+    selector,
+    ports: [
+      { name: 'http', port: 80, targetPort: 'http' },
+      ...(tcp ? [{ name: 'tcp-echo', port: 9000, targetPort: 'tcp' }] : []),
+    ],
+  },
+});
+
+const clusterYaml = (name: string) =>
+  manifests(
+    clusterDoc(name),
+    namespaceDoc('apps', { ambient: true, labels: { 'istio.io/use-waypoint': 'waypoint' } }),
+    waypointGateway('waypoint', 'apps', 'service'),
+    echoPod('echo-v1', {
+      namespace: 'apps',
+      node: 'n2',
+      labels: { app: 'echo', version: 'v1' },
+      tcp: true,
+      version: 'v1',
+    }),
+    echoPod('echo-v2', {
+      namespace: 'apps',
+      node: 'n1',
+      labels: { app: 'echo', version: 'v2' },
+      tcp: true,
+      version: 'v2',
+    }),
+    podDoc('client', { namespace: 'apps', node: 'n1', serviceAccount: 'client' }),
+    service('echo', { app: 'echo' }, true),
+    service('echo-v1', { app: 'echo', version: 'v1' }, false),
+    service('echo-v2', { app: 'echo', version: 'v2' }, false),
+  );
+
+const SUBSETS = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo, namespace: apps}
+spec:
+  host: echo
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo, namespace: apps}
+spec:
+  hosts: [echo]
+  http:
+  - match: [{headers: {x-canary: {exact: "yes"}}}]
+    route: [{destination: {host: echo, subset: v2}}]
+  - route:
+    - {destination: {host: echo, subset: v1}, weight: 90}
+    - {destination: {host: echo, subset: v2}, weight: 10}
+`;
+
+const HTTP_ROUTE = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: echo, namespace: apps}
+spec:
+  parentRefs: [{group: "", kind: Service, name: echo, port: 80}]
+  rules:
+  - matches: [{headers: [{name: x-route, value: v2}]}]
+    backendRefs: [{name: echo-v2, port: 80}]
+  - backendRefs: [{name: echo-v1, port: 80}]
+`;
+
+const DENY_ADMIN = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-admin, namespace: apps}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
+  action: DENY
+  rules: [{to: [{operation: {paths: ["/admin/*"]}}]}]
+`;
+
+/** A WebSocket handshake and a message from inside the client pod, with the pod's own Node. */
+const WEBSOCKET_CLIENT = `import { request } from 'node:http';
+const [host, port] = process.argv.slice(2);
+const req = request({ host, port: Number(port), path: '/ws', headers: {
+  connection: 'Upgrade', upgrade: 'websocket',
+  'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } });
+req.on('upgrade', (res, socket) => {
+  socket.once('data', (data) => {
+    console.log(JSON.stringify({ status: res.statusCode, accept: res.headers['sec-websocket-accept'], echoed: data.toString() }));
+    socket.destroy();
+  });
+  socket.write('hello through the waypoint');
+});
+req.on('response', (res) => { console.log(JSON.stringify({ status: res.statusCode })); });
+req.end();
+`;
+
+/** Binomial bounds: n draws with probability p stay within mean +- 5 standard deviations (p ~ 6e-7). */
+function binomialBounds(n: number, p: number): [number, number] {
+  const sd = Math.sqrt(n * p * (1 - p));
+  return [n * p - 5 * sd, n * p + 5 * sd];
+}
+
+describe.runIf(canRunNetnsTests())('L7 through a waypoint in a local cluster', () => {
+  const root = makeStateRoot();
+  const name = uniqueName('it-wpl7');
+  const run = (...args: string[]) => ambit(args, { stateRoot: root });
+  const local = (...args: string[]) => run('local', ...args, '--name', name);
+  const status = async () => JSON.parse((await local('status', '-o', 'json')).stdout) as ClusterReport;
+  const fromClient = (...command: string[]) =>
+    run('local', 'exec', 'client', '-n', 'apps', '--name', name, '--', ...command);
+  const config = async (verb: 'apply' | 'delete', file: string, yaml: string) => {
+    const result = await run(verb, '-f', writeClusterFile(root, file, yaml), '--name', name);
+    expect(result.code, result.stderr).toBe(0);
+  };
+  /** The `x-echo-version` of each answer to `count` requests on one connection (curl's URL globbing). */
+  const versions = async (count: number, headers: string[] = []) => {
+    const url = count === 1 ? 'http://echo.apps/r' : `http://echo.apps/r/[1-${count}]`;
+    const result = await fromClient('curl', '-s', '-o', '/dev/null', '-D', '-', ...headers, url);
+    return [...result.stdout.matchAll(/^x-echo-version: (\S+)/gim)].map((match) => match[1]!);
+  };
+  const httpCode = async (path: string) =>
+    Number(
+      (await fromClient('curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://echo.apps${path}`))
+        .stdout,
+    );
+  /** `istio_requests_total` of the waypoint, summed over the series whose labels include `match`. */
+  const requestsTotal = (match: Record<string, string>) => {
+    const text = execFileSync(
+      'ip',
+      ['netns', 'exec', podNetns(name, 'apps', 'waypoint-0'), 'curl', '-s', 'http://127.0.0.1:15020/metrics'],
+      { encoding: 'utf8' },
+    );
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('istio_requests_total{')) continue;
+      if (Object.entries(match).every(([key, value]) => line.includes(`${key}="${value}"`)))
+        sum += Number(line.split(' ').at(-1));
+    }
+    return sum;
+  };
+  let echoVip = '';
+
+  beforeAll(async () => {
+    const result = await run('local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name)));
+    expect(result.code, result.stderr).toBe(0);
+    const report = await status();
+    expect(report.pods.find((pod) => pod.name === 'waypoint-0')?.ready).toBe(true);
+    echoVip = report.services.find((s) => s.name === 'echo')!.clusterIP!;
+    // The waypoint has received the bound Service: requests through it are answered.
+    await eventually(async () => (await versions(1)).length === 1, {
+      timeout: 20_000,
+      what: 'a first answer through the waypoint',
+    });
+  });
+
+  afterAll(async () => {
+    const result = await local('down');
+    expect(result.code, result.stderr).toBe(0);
+    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('routes by header and splits 90/10 over 1000 requests within binomial bounds (DestinationRule subsets)', async () => {
+    await config('apply', 'subsets', SUBSETS);
+    await eventually(async () => (await versions(3, ['-H', 'x-canary: yes'])).join() === 'v2,v2,v2', {
+      timeout: 15_000,
+      what: 'the header route to v2',
+    });
+    const byVersion = (version: string) =>
+      requestsTotal({
+        reporter: 'waypoint',
+        source_workload: 'client',
+        destination_service_name: 'echo',
+        destination_version: version,
+        response_code: '200',
+      });
+    const before = { v1: byVersion('v1'), v2: byVersion('v2') };
+    const split = await versions(1000);
+    expect(split).toHaveLength(1000);
+    const v2 = split.filter((version) => version === 'v2').length;
+    const [low, high] = binomialBounds(1000, 0.1);
+    expect(v2).toBeGreaterThan(low);
+    expect(v2).toBeLessThan(high);
+    expect(split.filter((version) => version === 'v1')).toHaveLength(1000 - v2);
+    // The waypoint counted exactly these requests, by destination version.
+    await eventually(() => byVersion('v2') - before.v2 === v2 && byVersion('v1') - before.v1 === 1000 - v2, {
+      what: `istio_requests_total to count ${v2} requests to v2 and ${1000 - v2} to v1`,
+    });
+    await config('delete', 'subsets', SUBSETS);
+  });
+
+  it('routes with the Gateway API equivalent, an HTTPRoute on the Service', async () => {
+    await config('apply', 'route', HTTP_ROUTE);
+    await eventually(async () => (await versions(5)).join() === 'v1,v1,v1,v1,v1', {
+      timeout: 15_000,
+      what: 'the HTTPRoute default rule to v1',
+    });
+    expect(await versions(5, ['-H', 'x-route: v2'])).toEqual(['v2', 'v2', 'v2', 'v2', 'v2']);
+    await config('delete', 'route', HTTP_ROUTE);
+  });
+
+  it('carries a WebSocket upgrade and plain TCP through the waypoint-bound Service', async () => {
+    const script = join(root, 'ws-client.mjs');
+    writeFileSync(script, WEBSOCKET_CLIENT, { mode: 0o644 });
+    const ws = await fromClient('node', script, echoVip, '80');
+    expect(JSON.parse(ws.stdout), ws.stderr).toEqual({
+      status: 101,
+      accept: 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=',
+      echoed: 'hello through the waypoint',
+    });
+    // One upgrade, counted once (as Envoy does, with its 101), whenever the waypoint closes it.
+    await eventually(
+      () => requestsTotal({ reporter: 'waypoint', source_workload: 'client', response_code: '101' }) === 1,
+      {
+        what: 'istio_requests_total to count the upgrade',
+      },
+    );
+    const tcp = await fromClient('sh', '-c', `echo tcp-ping | socat -t 3 - TCP:${echoVip}:9000`);
+    expect(tcp.stdout.trim(), tcp.stderr).toBe('tcp-ping');
+  });
+
+  it('denies by path at L7: 403 for the denied path, 200 elsewhere, counted by response code', async () => {
+    await config('apply', 'deny', DENY_ADMIN);
+    await eventually(async () => (await httpCode('/admin/users')) === 403, {
+      timeout: 15_000,
+      what: 'the DENY to take effect',
+    });
+    const counted = (code: string) =>
+      requestsTotal({
+        reporter: 'waypoint',
+        source_workload: 'client',
+        destination_service_name: 'echo',
+        response_code: code,
+      });
+    const before = { denied: counted('403'), allowed: counted('200') };
+    const denied = await fromClient('curl', '-s', 'http://echo.apps/admin/settings');
+    expect(denied.stdout).toBe('RBAC: access denied');
+    expect(await httpCode('/admin/x')).toBe(403);
+    expect(await httpCode('/public')).toBe(200);
+    await eventually(() => counted('403') - before.denied === 2 && counted('200') - before.allowed === 1, {
+      what: 'istio_requests_total to count 2 denied requests (403) and 1 allowed (200)',
+    });
+    await config('delete', 'deny', DENY_ADMIN);
+    await eventually(async () => (await httpCode('/admin/users')) === 200, {
+      timeout: 15_000,
+      what: 'the DENY to be lifted',
+    });
+  });
+});
