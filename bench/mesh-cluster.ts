@@ -20,10 +20,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import type { ClusterReport } from '../src/local/report.ts';
-import { ambit } from '../test/support/cli.ts';
-import { makeStateRoot, uniqueName, writeClusterFile } from '../test/support/local-cluster.ts';
 import { TestCa } from '../test/support/test-ca.ts';
+import { withBenchCluster } from './support/cluster.ts';
 import { APP_PORTS, cpuMs, type LatencyResult, rssMiB, sleep } from './support/load.ts';
 import type { LoadRun } from './support/load-client.ts';
 import { fmt, type PathResult, pathReport } from './support/report.ts';
@@ -162,122 +160,102 @@ async function startStunnel(
 }
 
 async function main(): Promise<void> {
-  const root = makeStateRoot();
   const dir = mkdtempSync(join(tmpdir(), 'ambit-mesh-bench-'));
-  const name = uniqueName('bench');
   const stunnels: ChildProcess[] = [];
-  let cleaning: Promise<void> | undefined;
-  const cleanup = () => {
-    cleaning ??= (async () => {
-      for (const p of stunnels) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
-      const down = await ambit(['local', 'down', '--name', name], { stateRoot: root });
-      if (down.code !== 0) process.stderr.write(`ambit local down failed: ${down.stderr}\n`);
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(root, { recursive: true, force: true });
-    })();
-    return cleaning;
+  const stopStunnels = () => {
+    for (const p of stunnels) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      process.stderr.write(`${signal}: taking the cluster down\n`);
-      void cleanup().finally(() => process.exit(130));
-    });
-  }
-  try {
-    process.stdout.write(`bringing up local cluster ${name}...\n`);
-    const up = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
-      stateRoot: root,
-    });
-    if (up.code !== 0) throw new Error(`ambit local up failed: ${up.stderr}`);
-    const report = JSON.parse(
-      (await ambit(['local', 'status', '--name', name, '-o', 'json'], { stateRoot: root })).stdout,
-    ) as ClusterReport;
-    const pod = (namespace: string, podName: string) => {
-      const found = report.pods.find((p) => p.namespace === namespace && p.name === podName);
-      if (found?.status !== 'Running') throw new Error(`pod ${namespace}/${podName} is not running`);
-      return found;
-    };
-    const meshMode = pod('mesh', 'client').mesh?.state;
-    if (meshMode !== 'ambient') throw new Error(`mesh/client is not enrolled (${meshMode})`);
-    const ztunnelPids = ['node-1', 'node-2'].map((node) => {
-      const pid = report.system.find((p) => p.id === `node-agent/${node}`)?.pid;
-      if (pid === undefined) throw new Error(`no ztunnel running on ${node}`);
-      return pid;
-    });
-    const clusterIP = report.services.find((s) => s.namespace === 'mesh' && s.name === 'app')?.clusterIP;
-    if (!clusterIP) throw new Error('service mesh/app has no ClusterIP');
-    const plainApp = pod('plain', 'app');
-    stunnels.push(...(await startStunnel(dir, pod('plain', 'client').netns, plainApp.netns, plainApp.ip)));
+  await withBenchCluster(
+    'bench',
+    clusterYaml,
+    async ({ report }) => {
+      const pod = (namespace: string, podName: string) => {
+        const found = report.pods.find((p) => p.namespace === namespace && p.name === podName);
+        if (found?.status !== 'Running') throw new Error(`pod ${namespace}/${podName} is not running`);
+        return found;
+      };
+      const meshMode = pod('mesh', 'client').mesh?.state;
+      if (meshMode !== 'ambient') throw new Error(`mesh/client is not enrolled (${meshMode})`);
+      const ztunnelPids = ['node-1', 'node-2'].map((node) => {
+        const pid = report.system.find((p) => p.id === `node-agent/${node}`)?.pid;
+        if (pid === undefined) throw new Error(`no ztunnel running on ${node}`);
+        return pid;
+      });
+      const clusterIP = report.services.find((s) => s.namespace === 'mesh' && s.name === 'app')?.clusterIP;
+      if (!clusterIP) throw new Error('service mesh/app has no ClusterIP');
+      const plainApp = pod('plain', 'app');
+      stunnels.push(...(await startStunnel(dir, pod('plain', 'client').netns, plainApp.netns, plainApp.ip)));
 
-    const paths: LoadPath[] = [
-      {
-        name: 'direct',
-        netns: pod('plain', 'client').netns,
-        host: plainApp.ip,
-        ports: APP_PORTS,
-        countHost: plainApp.ip,
-        proxyPids: [],
-      },
-      {
-        name: 'Ambit',
-        netns: pod('mesh', 'client').netns,
-        host: clusterIP,
-        ports: APP_PORTS,
-        countHost: clusterIP,
-        proxyPids: ztunnelPids,
-      },
-      {
-        name: 'stunnel',
-        netns: pod('plain', 'client').netns,
-        host: '127.0.0.1',
-        ports: STUNNEL_PORTS,
-        countHost: plainApp.ip,
-        proxyPids: stunnels.map((p) => p.pid!),
-      },
-    ];
-    const idleRss = ztunnelPids.map(rssMiB);
-    const results = new Map<LoadPath['name'], Partial<PathResult>>(
-      paths.map((p) => [p.name, { name: p.name }]),
-    );
-    const at = (path: LoadPath) => results.get(path.name)!;
-    // The three paths take turns within each kind of load, so that a machine's drift hits them alike.
-    for (const streams of [1, 8] as const) {
-      for (const path of paths) {
-        process.stdout.write(`bulk ${streams} stream(s) ${path.name}...\n`);
-        at(path)[streams === 1 ? 'bulk1' : 'bulk8'] = await bulkRun(path, streams);
-      }
-    }
-    let peakRss: number[] = [];
-    for (const connections of [1, 32] as const) {
-      for (const path of paths) {
-        process.stdout.write(`request/response ${connections} connection(s) ${path.name}...\n`);
-        const cpu = () => path.proxyPids.reduce((sum, pid) => sum + cpuMs(pid), 0);
-        const before = cpu();
-        const result = await rrRun(path, connections);
-        if (connections === 1) {
-          at(path).rr1 = result;
-        } else {
-          at(path).rr32 = result;
-          at(path).cpuPer1000 = path.proxyPids.length
-            ? ((cpu() - before) / result.requests) * 1000
-            : undefined;
-          if (path.name === 'Ambit') peakRss = ztunnelPids.map(rssMiB);
+      const paths: LoadPath[] = [
+        {
+          name: 'direct',
+          netns: pod('plain', 'client').netns,
+          host: plainApp.ip,
+          ports: APP_PORTS,
+          countHost: plainApp.ip,
+          proxyPids: [],
+        },
+        {
+          name: 'Ambit',
+          netns: pod('mesh', 'client').netns,
+          host: clusterIP,
+          ports: APP_PORTS,
+          countHost: clusterIP,
+          proxyPids: ztunnelPids,
+        },
+        {
+          name: 'stunnel',
+          netns: pod('plain', 'client').netns,
+          host: '127.0.0.1',
+          ports: STUNNEL_PORTS,
+          countHost: plainApp.ip,
+          proxyPids: stunnels.map((p) => p.pid!),
+        },
+      ];
+      const idleRss = ztunnelPids.map(rssMiB);
+      const results = new Map<LoadPath['name'], Partial<PathResult>>(
+        paths.map((p) => [p.name, { name: p.name }]),
+      );
+      const at = (path: LoadPath) => results.get(path.name)!;
+      // The three paths take turns within each kind of load, so that a machine's drift hits them alike.
+      for (const streams of [1, 8] as const) {
+        for (const path of paths) {
+          process.stdout.write(`bulk ${streams} stream(s) ${path.name}...\n`);
+          at(path)[streams === 1 ? 'bulk1' : 'bulk8'] = await bulkRun(path, streams);
         }
       }
-    }
+      let peakRss: number[] = [];
+      for (const connections of [1, 32] as const) {
+        for (const path of paths) {
+          process.stdout.write(`request/response ${connections} connection(s) ${path.name}...\n`);
+          const cpu = () => path.proxyPids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+          const before = cpu();
+          const result = await rrRun(path, connections);
+          if (connections === 1) {
+            at(path).rr1 = result;
+          } else {
+            at(path).rr32 = result;
+            at(path).cpuPer1000 = path.proxyPids.length
+              ? ((cpu() - before) / result.requests) * 1000
+              : undefined;
+            if (path.name === 'Ambit') peakRss = ztunnelPids.map(rssMiB);
+          }
+        }
+      }
 
-    const row = (path: LoadPath) => at(path) as PathResult;
-    const [direct, mesh, stunnel] = paths.map(row) as [PathResult, PathResult, PathResult];
-    const out = [
-      `Mesh benchmark on a 2-node local cluster (client pod on node-1, app pod on node-2), ${SECONDS} s per measurement, node ${process.versions.node}, ${cpus().length} CPUs`,
-      '',
-      ...pathReport(direct, mesh, stunnel),
-      `ztunnel RSS (node-1 / node-2): before load ${idleRss.map((m) => fmt(m, 1)).join(' / ')} MiB, after 32-connection load ${peakRss.map((m) => fmt(m, 1)).join(' / ')} MiB`,
-    ];
-    process.stdout.write(`${out.join('\n')}\n`);
-  } finally {
-    await cleanup();
-  }
+      const row = (path: LoadPath) => at(path) as PathResult;
+      const [direct, mesh, stunnel] = paths.map(row) as [PathResult, PathResult, PathResult];
+      const out = [
+        `Mesh benchmark on a 2-node local cluster (client pod on node-1, app pod on node-2), ${SECONDS} s per measurement, node ${process.versions.node}, ${cpus().length} CPUs`,
+        '',
+        ...pathReport(direct, mesh, stunnel),
+        `ztunnel RSS (node-1 / node-2): before load ${idleRss.map((m) => fmt(m, 1)).join(' / ')} MiB, after 32-connection load ${peakRss.map((m) => fmt(m, 1)).join(' / ')} MiB`,
+      ];
+      process.stdout.write(`${out.join('\n')}\n`);
+    },
+    stopStunnels,
+  );
 }
 
 await main();

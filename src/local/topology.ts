@@ -102,6 +102,8 @@ async function configureNode(node: NodeRecord, cluster: ClusterState): Promise<v
   await ipBatch(
     [
       'link set lo up',
+      // Every node serves the cluster DNS VIP itself (pods reach it through their default route).
+      `addr add ${cluster.addresses.dnsVIP}/32 dev lo`,
       `addr add ${node.underlayIP}/${node.underlayPrefix} dev ${node.uplink}`,
       `link set ${node.uplink} up`,
       `link add ${node.podBridge} type bridge`,

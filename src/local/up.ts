@@ -132,7 +132,8 @@ async function preflight(cluster: ClusterState, paths: StatePaths): Promise<void
   }
   if (existsSync(paths.dir)) throw clusterExists(cluster, paths);
   checkUnixSocketPath(paths.control, "the supervisor's control socket");
-  await Promise.all([run(['ip', '-V']), run(['setpriv', '--version'])]);
+  // nft: each node's kube-proxy rules (src/local/kube-proxy).
+  await Promise.all([run(['ip', '-V']), run(['setpriv', '--version']), run(['nft', '--version'])]);
   const leftovers = [
     ...listNetns().filter((ns) => ns.startsWith(clusterNetnsPrefix(cluster.name))),
     ...(await guardRoutesOf(routeMetric(cluster.name))).map((dst) => `route ${dst}`),

@@ -6,7 +6,7 @@
  */
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server, connect as http2Connect } from 'node:http2';
-import type { Server, Socket } from 'node:net';
+import type { Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster, ClusterEndpoint, LoadBalancer, ServedPort } from '../../src/core/l7/types.ts';
 import { routeTableProblems } from '../../src/core/l7/validate.ts';
@@ -244,11 +244,7 @@ describe('waypoint engine', () => {
         echo.removeAllListeners('request');
         echo.on('request', (...args: unknown[]) => setTimeout(() => answer(...args), 300));
       }
-      // An Upgrade-speaking app: answers 101 and then echoes bytes (stands in for a WebSocket server).
-      echo.on('upgrade', (_req, socket: Socket) => {
-        socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n');
-        socket.pipe(socket);
-      });
+      // The echo app speaks Upgrade: 101, then it echoes bytes (as a WebSocket server would answer).
       await listen(echo, w.ips[0]!, APP_PORT);
       servers.push(echo);
     }

@@ -4,7 +4,6 @@
  * `--enroll-namespace` labels the namespace `istio.io/use-waypoint=<name>` so its Services use it.
  * (`ambit waypoint run`, the waypoint process itself, lives in waypoint-run.ts.)
  */
-import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { waypointGateway } from '../../core/config/waypoint-gateway.ts';
 import { CONTROL_SOCKET_ENV, type ControlApiClient } from '../../core/control-api/client.ts';
@@ -18,6 +17,7 @@ import {
   type WaypointFor,
 } from '../../core/labels.ts';
 import { table } from '../../local/report.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../commands.ts';
 import { type ControlTarget, controlClient, printIssues } from '../control-support.ts';
 
@@ -58,27 +58,33 @@ interface Options {
   target: ControlTarget;
 }
 
-function parseOptions(argv: string[]): { options: Options; positionals: string[]; help: boolean } {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      namespace: { type: 'string', short: 'n' },
-      'all-namespaces': { type: 'boolean', short: 'A' },
-      name: { type: 'string' },
-      for: { type: 'string' },
-      'enroll-namespace': { type: 'boolean' },
-      overwrite: { type: 'boolean' },
-      wait: { type: 'boolean' },
-      all: { type: 'boolean' },
-      cluster: { type: 'string' },
-      socket: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+function parseOptions(
+  argv: string[],
+  usage: string,
+): { options: Options; positionals: string[]; help: boolean } {
+  const { values, positionals } = parseCommandArgs(
+    {
+      args: argv,
+      allowPositionals: true,
+      options: {
+        namespace: { type: 'string', short: 'n' },
+        'all-namespaces': { type: 'boolean', short: 'A' },
+        name: { type: 'string' },
+        for: { type: 'string' },
+        'enroll-namespace': { type: 'boolean' },
+        overwrite: { type: 'boolean' },
+        wait: { type: 'boolean' },
+        all: { type: 'boolean' },
+        cluster: { type: 'string' },
+        socket: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     },
-  });
+    usage,
+  );
   const scope = values.for ?? 'service';
   if (!(WAYPOINT_FOR_VALUES as readonly string[]).includes(scope)) {
-    throw new UsageError(`--for ${JSON.stringify(scope)}: use ${WAYPOINT_FOR_VALUES.join(', ')}`);
+    throw new UsageError(`--for ${JSON.stringify(scope)}: use ${WAYPOINT_FOR_VALUES.join(', ')}`, usage);
   }
   return {
     help: values.help ?? false,
@@ -287,13 +293,14 @@ async function status(options: Options): Promise<number> {
 export function command(name: ManageCommand): Command {
   return {
     async run(argv: string[]): Promise<number> {
-      const { options, positionals, help: asked } = parseOptions(argv);
+      const usage = help(name);
+      const { options, positionals, help: asked } = parseOptions(argv, usage);
       if (asked) {
-        process.stdout.write(help(name));
+        process.stdout.write(usage);
         return 0;
       }
       if (name !== 'delete' && positionals.length > 0) {
-        throw new UsageError(`ambit waypoint ${name}: unexpected ${positionals.join(' ')} (see --help)`);
+        throw new UsageError(`unexpected ${positionals.join(' ')}`, usage);
       }
       switch (name) {
         case 'apply':

@@ -65,6 +65,9 @@ export function nodeAgentArgv(cluster: ClusterState, node: string, setup: NodeAg
     socket,
     '--admin-socket',
     adminSocketPath(cluster.stateDir, node),
+    // What the mesh does not answer goes to the cluster DNS, as Istio's ztunnel forwards to kube-dns.
+    '--dns-upstream',
+    cluster.addresses.dnsVIP,
     ...backend,
   ];
 }
