@@ -12,12 +12,19 @@ import type { Socket } from 'node:net';
 import { connect as tcpConnect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ZTUNNEL_PORTS } from '../../src/core/ports.ts';
+import { Netns, startTcpConnect } from '../../src/core/sys/netns-socket.ts';
+import { redirectedDestination } from '../../src/ztunnel/app.ts';
+import { ZtunnelCaptureHandler } from '../../src/ztunnel/inpod/capture-handler.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
 import { eventually } from '../support/eventually.ts';
+import { quietLogs } from '../support/logging.ts';
+import { snapshot, workload } from '../support/mesh-fixtures.ts';
 import { sumOf } from '../support/metric-values.ts';
-import type { TestCertificateProvider } from '../support/test-ca.ts';
+import { createNetnsPair, type NetnsPair, nsExec } from '../support/netns-fixture.ts';
+import { canRunNetnsTests } from '../support/privileges.ts';
+import { TestCa, type TestCertificateProvider } from '../support/test-ca.ts';
 import { startTwoNodeMesh, type TwoNodeMesh } from '../support/two-node-mesh.ts';
-import { exchange, type Harness } from '../support/ztunnel-harness.ts';
+import { createHarness, exchange, type Harness } from '../support/ztunnel-harness.ts';
 
 describe('defect 1: no relay loops through the ztunnel own listeners', () => {
   let mesh: TwoNodeMesh;
@@ -135,3 +142,80 @@ describe('defect 1: no relay loops through the ztunnel own listeners', () => {
     expect(result.received.toString()).toBe('still here');
   });
 });
+
+describe.runIf(canRunNetnsTests())(
+  'defect 1 in a real pod namespace: the kernel original destination',
+  () => {
+    let pair: NetnsPair;
+    let harness: Harness;
+    let ztunnel: Ztunnel;
+    const handles: Netns[] = [];
+    const open = () => {
+      const netns = Netns.open(pair.podPath);
+      handles.push(netns);
+      return netns;
+    };
+
+    beforeAll(async () => {
+      quietLogs();
+      pair = createNetnsPair('zl');
+      // A REDIRECT rule (for a documentation address nothing dials) makes the pod's netns track connections,
+      // as our capture rules do: from then on SO_ORIGINAL_DST answers for connections that were never
+      // redirected too, with their own address (an empty NAT chain is not enough: ENOENT).
+      await nsExec(
+        pair.pod,
+        ['nft', '-f', '-'],
+        'table ip zl {\n  chain out {\n    type nat hook output priority -100;\n    ip daddr 192.0.2.1 tcp dport 9 redirect to :15001\n  }\n}\n',
+      );
+      harness = createHarness(new TestCa());
+      ztunnel = harness.ztunnel('node-a', { originalDestination: redirectedDestination });
+      ztunnel.applySnapshot(snapshot({ workloads: [workload({ name: 'app', ips: [pair.podIp] })] }));
+      await new ZtunnelCaptureHandler(ztunnel, { workloadWaitMs: 2_000 }).addPod(
+        {
+          uid: 'default/app',
+          name: 'app',
+          namespace: 'default',
+          serviceAccount: 'app',
+          ips: [pair.podIp],
+          netns: pair.podPath,
+        },
+        open(),
+      );
+    });
+
+    afterAll(async () => {
+      await harness?.close();
+      for (const netns of handles) netns.close();
+      pair?.destroy();
+    });
+
+    it.each([
+      ['the pod address', () => pair.podIp],
+      ['loopback', () => '127.0.0.1'],
+    ])('refuses the app dialling 15001 at %s itself, once', async (_what, address) => {
+      const before = await sumOf(ztunnel.metrics.connectionsRefused, {
+        listener: 'outbound',
+        reason: 'not-redirected',
+      });
+      // The refusal may reset it before its connect is even reported: the exchange sees either.
+      const socket = startTcpConnect(open(), {
+        address: address(),
+        port: ZTUNNEL_PORTS.outbound,
+        allowHalfOpen: true,
+      });
+      const result = await exchange(socket, 'hello\n');
+      expect(result.received.length).toBe(0);
+      await eventually(
+        async () =>
+          (await sumOf(ztunnel.metrics.connectionsRefused, {
+            listener: 'outbound',
+            reason: 'not-redirected',
+          })) ===
+          before + 1,
+        { what: 'one not-redirected refusal counted' },
+      );
+      expect(ztunnel.tracker.list()).toEqual([]);
+      expect(ztunnel.pool.connections()).toEqual([]);
+    });
+  },
+);
