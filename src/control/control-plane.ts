@@ -59,6 +59,8 @@ export interface ControlPlaneOptions {
   /** Push debounce: quiet period and maximum delay (ms). */
   debounceMs?: number | undefined;
   maxDebounceMs?: number | undefined;
+  /** The largest push sent to a data-plane client (default: `MAX_SNAPSHOT_BYTES`). */
+  maxPushBytes?: number | undefined;
   /** TLS handshake timeout on the gRPC listener (default `CONTROL_HANDSHAKE_TIMEOUT_MS`). */
   handshakeTimeoutMs?: number | undefined;
   log?: Logger | undefined;
@@ -120,6 +122,7 @@ export class ControlPlane {
     const authenticator = new TokenFileAuthenticator(this.paths.nodeTokens);
     this.discovery = new DiscoveryServer({
       authenticator,
+      maxPushBytes: options.maxPushBytes,
       metrics: this.metrics,
       log: this.log.child('discovery'),
     });

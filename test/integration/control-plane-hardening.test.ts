@@ -10,8 +10,11 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../src/control/control-plane.ts';
+import { ztunnelDiscovery } from '../../src/core/discovery/client.ts';
 import { CONTROL_PLANE_SERVER_NAME } from '../../src/core/grpc/credentials.ts';
 import { splitHostPort } from '../../src/core/net/host-port.ts';
+import { createNodeCredential } from '../../src/core/node-credentials.ts';
+import { eventually } from '../support/eventually.ts';
 import { quietLogs } from '../support/logging.ts';
 
 /** Resolves once the server closed the socket. */
@@ -71,6 +74,58 @@ describe('defect 4: the control plane drops TLS handshakes that never finish', (
       expect(socket.alpnProtocol).toBe('h2');
     } finally {
       socket.destroy();
+    }
+  });
+});
+
+describe('defect 3: a push a client could not receive is refused, said in status, and the stream stays', () => {
+  const state = mkdtempSync(join(tmpdir(), 'ambit-control-overflow-'));
+  let plane: ControlPlane;
+
+  beforeAll(async () => {
+    quietLogs();
+    // A push limit far below any snapshot (the trust bundle alone is bigger), as a policy too big would be.
+    plane = await ControlPlane.start({
+      stateDir: state,
+      listen: '127.0.0.1:0',
+      metricsPort: 0,
+      maxPushBytes: 512,
+    });
+  });
+
+  afterAll(async () => {
+    await plane?.stop();
+    rmSync(state, { recursive: true, force: true });
+  });
+
+  it('records the refusal as that client NACK, with the reason, while the client stays connected', async () => {
+    const credential = createNodeCredential(state, 'node-a');
+    const client = ztunnelDiscovery({
+      connection: {
+        address: plane.grpcAddress,
+        rootCertPem: readFileSync(plane.paths.rootCert, 'utf8'),
+        token: credential.token,
+      },
+      node: 'node-a',
+    });
+    client.start();
+    try {
+      const status = await eventually(
+        () => {
+          const [only] = plane.status().clients;
+          return only?.lastNack ? only : undefined;
+        },
+        { what: 'the refused push in status' },
+      );
+      expect(status).toMatchObject({ kind: 'ztunnel', node: 'node-a', inSync: false, nacks: 1 });
+      expect(status.lastNack?.message).toMatch(
+        /^push of \d+ bytes exceeds the limit of 512 bytes per push; not sent$/,
+      );
+      expect(status.ackedVersion).toBeUndefined();
+      // Not a reconnect loop: the same stream is still there.
+      expect(plane.status().clients.map((c) => c.id)).toEqual([status.id]);
+    } finally {
+      client.close();
     }
   });
 });
