@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ControlPlane } from '../../src/control/control-plane.ts';
+import { ControlPlane, type ControlPlaneOptions } from '../../src/control/control-plane.ts';
 import { ztunnelDiscovery } from '../../src/core/discovery/client.ts';
 import { CONTROL_PLANE_SERVER_NAME } from '../../src/core/grpc/credentials.ts';
 import { splitHostPort } from '../../src/core/net/host-port.ts';
@@ -25,25 +25,32 @@ const closedByServer = (socket: Socket) =>
     socket.once('close', () => resolve());
   });
 
-describe('defect 4: the control plane drops TLS handshakes that never finish', () => {
+/** A control plane in this process on loopback, with a state dir of its own, stopped and removed after the suite. */
+function controlPlaneForSuite(options: Partial<ControlPlaneOptions>): {
+  plane: () => ControlPlane;
+  state: string;
+} {
   const state = mkdtempSync(join(tmpdir(), 'ambit-control-hardening-'));
-  let plane: ControlPlane;
-  let address: { host: string; port: number };
-
+  let plane: ControlPlane | undefined;
   beforeAll(async () => {
     quietLogs();
-    plane = await ControlPlane.start({
-      stateDir: state,
-      listen: '127.0.0.1:0',
-      metricsPort: 0,
-      handshakeTimeoutMs: 500,
-    });
-    address = splitHostPort(plane.grpcAddress)!;
+    plane = await ControlPlane.start({ stateDir: state, listen: '127.0.0.1:0', metricsPort: 0, ...options });
   });
-
   afterAll(async () => {
     await plane?.stop();
     rmSync(state, { recursive: true, force: true });
+  });
+  return { plane: () => plane!, state };
+}
+
+describe('defect 4: the control plane drops TLS handshakes that never finish', () => {
+  const suite = controlPlaneForSuite({ handshakeTimeoutMs: 500 });
+  let plane: ControlPlane;
+  let address: { host: string; port: number };
+
+  beforeAll(() => {
+    plane = suite.plane();
+    address = splitHostPort(plane.grpcAddress)!;
   });
 
   it('closes a silent connection and a trickling one after the handshake timeout', async () => {
@@ -79,23 +86,13 @@ describe('defect 4: the control plane drops TLS handshakes that never finish', (
 });
 
 describe('defect 3: a push a client could not receive is refused, said in status, and the stream stays', () => {
-  const state = mkdtempSync(join(tmpdir(), 'ambit-control-overflow-'));
+  // A push limit far below any snapshot (the trust bundle alone is bigger), as a policy too big would be.
+  const suite = controlPlaneForSuite({ maxPushBytes: 512 });
+  const { state } = suite;
   let plane: ControlPlane;
 
-  beforeAll(async () => {
-    quietLogs();
-    // A push limit far below any snapshot (the trust bundle alone is bigger), as a policy too big would be.
-    plane = await ControlPlane.start({
-      stateDir: state,
-      listen: '127.0.0.1:0',
-      metricsPort: 0,
-      maxPushBytes: 512,
-    });
-  });
-
-  afterAll(async () => {
-    await plane?.stop();
-    rmSync(state, { recursive: true, force: true });
+  beforeAll(() => {
+    plane = suite.plane();
   });
 
   it('records the refusal as that client NACK, with the reason, while the client stays connected', async () => {
