@@ -19,8 +19,10 @@ describe('captureLoop', () => {
     ['a mesh pod 15006 (v6)', 'fd00:244::5', 15001, 'fd00:244::5', 15006, 'own-listener'],
     ['the pod own 15001 seen on 15006', '10.244.1.5', 15006, '10.244.1.5', 15001, 'own-listener'],
     ['loopback 15053', '10.244.1.5', 15001, '127.0.0.53', 15053, 'own-listener'],
-    ['the unspecified address 15000', '10.244.1.5', 15001, '0.0.0.0', 15000, 'own-listener'],
-    ['::1 15020', '10.244.1.5', 15001, '::1', 15020, 'own-listener'],
+    ['the unspecified address 15008', '10.244.1.5', 15001, '0.0.0.0', 15008, 'own-listener'],
+    ['::1 15006', '10.244.1.5', 15001, '::1', 15006, 'own-listener'],
+    ['a mesh pod 15020 (a waypoint metrics, not ours)', '10.244.1.5', 15001, '10.244.2.7', 15020, undefined],
+    ['a mesh pod 15021', '10.244.1.5', 15001, '10.244.2.7', 15021, undefined],
     ['a mesh service port', '10.244.1.5', 15001, '10.244.2.7', 8080, undefined],
     ['a ztunnel port outside the mesh', '10.244.1.5', 15001, '192.0.2.10', 15001, undefined],
     [

@@ -17,7 +17,16 @@ export interface Endpoint {
   port: number;
 }
 
-const OWN_PORTS: ReadonlySet<number> = new Set(Object.values(ZTUNNEL_PORTS));
+/**
+ * The ports the ztunnel listens on inside every pod it serves. Its admin, metrics and readiness ports live
+ * in the node's namespace, not at pod addresses: a pod's own 15020 (a waypoint's metrics) is a real target.
+ */
+const OWN_PORTS: ReadonlySet<number> = new Set([
+  ZTUNNEL_PORTS.outbound,
+  ZTUNNEL_PORTS.inboundPlaintext,
+  ZTUNNEL_PORTS.hbone,
+  ZTUNNEL_PORTS.dns,
+]);
 
 /**
  * Why a connection accepted on `local` (the listener's address and port) must not be relayed to `target`
