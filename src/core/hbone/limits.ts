@@ -8,7 +8,11 @@
 export interface HboneServerLimits {
   /** Concurrent CONNECT streams on one connection (advertised, and enforced). */
   maxStreamsPerConnection: number;
-  /** Concurrent streams of one peer identity over all its connections (shared by the servers given one counter). */
+  /**
+   * Concurrent streams of one peer identity over all its connections (shared by the servers given one
+   * counter): one identity may not take a node's whole tunnel budget. A waypoint is one identity for all
+   * the traffic it carries, so this stays well above what one client needs.
+   */
   maxStreamsPerIdentity: number;
   /** Open TCP connections from one source IP to one listener. */
   maxConnectionsPerSourceIp: number;
@@ -20,7 +24,7 @@ export interface HboneServerLimits {
 
 export const DEFAULT_HBONE_SERVER_LIMITS: HboneServerLimits = {
   maxStreamsPerConnection: 100,
-  maxStreamsPerIdentity: 1_000,
+  maxStreamsPerIdentity: 4_096,
   maxConnectionsPerSourceIp: 256,
   maxHandshakes: 256,
   sessionIdleMs: 5 * 60_000,
