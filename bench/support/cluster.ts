@@ -17,6 +17,8 @@ export async function withBenchCluster(
   clusterYaml: (name: string) => string,
   body: (cluster: BenchCluster) => Promise<void>,
   beforeDown: () => void = () => {},
+  /** Added to the environment of `ambit local up` (e.g. AMBIT_HBONE_IMPL, recorded for the node agents). */
+  env: NodeJS.ProcessEnv = {},
 ): Promise<void> {
   const root = makeStateRoot();
   const name = uniqueName(prefix);
@@ -40,6 +42,7 @@ export async function withBenchCluster(
     process.stdout.write(`bringing up local cluster ${name}...\n`);
     const up = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
       stateRoot: root,
+      env,
     });
     if (up.code !== 0) throw new Error(`ambit local up failed: ${up.stderr}`);
     const report = JSON.parse(

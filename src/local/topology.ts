@@ -14,8 +14,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLUSTER_DOMAIN } from '../core/labels.ts';
+import { addGuardRoutes, guardedRanges } from './guard-routes.ts';
 import { IFACE, netnsEtcDir } from './names.ts';
-import { addGuardRoutes, guardedRanges } from './routes.ts';
 import { ipBatch, run } from './run.ts';
 import { recordInJournal, type StatePaths } from './state.ts';
 import type { ClusterState, NodeRecord, PodRecord } from './types.ts';

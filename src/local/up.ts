@@ -14,6 +14,7 @@ import { writeJsonAtomic } from '../core/files.ts';
 import { loadClusterFiles } from './cluster-file.ts';
 import { down } from './down.ts';
 import { type ExtensionContext, loadExtensions } from './extensions.ts';
+import { checkRangesFree, guardRoutesOf } from './guard-routes.ts';
 import { lastLines } from './logs.ts';
 import { clusterNetnsPrefix, routeMetric } from './names.ts';
 import { listNetns } from './netns.ts';
@@ -23,7 +24,6 @@ import { AMBIT_ENTRY, podProcess, supervisorArgs, writeBinDir } from './processe
 import { isAlive } from './procfs.ts';
 import { type Progress, silentProgress } from './progress.ts';
 import { resolvedConfig } from './resolved-config.ts';
-import { checkRangesFree, guardRoutesOf } from './routes.ts';
 import { run } from './run.ts';
 import { checkUnixSocketPath, clusterDir, readClusterState, type StatePaths, statePaths } from './state.ts';
 import { openLogFile } from './supervisor/log-files.ts';

@@ -6,6 +6,7 @@
  */
 
 import { errorMessage } from '../core/errors.ts';
+import type { HboneImplementation } from '../core/hbone/implementation.ts';
 import { KeyedCounter } from '../core/hbone/limits.ts';
 import { HbonePool } from '../core/hbone/pool.ts';
 import { DEFAULT_POOL, type PoolSettings } from '../core/hbone/settings.ts';
@@ -53,6 +54,8 @@ export interface ZtunnelOptions {
   pool?: Partial<PoolSettings>;
   /** What peers and pods may make it hold (default: `defaultLimits()`, from the open-file limit). */
   limits?: Partial<ZtunnelLimits>;
+  /** HTTP/2 for HBONE, out and in (default: `AMBIT_HBONE_IMPL`, else node:http2). */
+  hboneImplementation?: HboneImplementation;
   /** Dial apps from the original client's IP (needs transparent sockets from the pod sockets). Default true. */
   preserveSourceIp?: boolean;
   /** Run DNS proxies in pods (default true). */
@@ -108,6 +111,7 @@ export class Ztunnel {
       trustDomains: this.#trustDomains,
       settings: { ...DEFAULT_POOL, ...options.pool },
       timeouts,
+      ...(options.hboneImplementation ? { implementation: options.hboneImplementation } : {}),
       onConnectionEvent: (event, key, detail) => {
         if (event === 'failed') {
           this.metrics.hboneConnectionFailures.inc({ reason: 'connect' });

@@ -140,6 +140,12 @@ describe('the waypoint pod', () => {
       },
     });
     expect(template.container.ports.map((port) => port.containerPort)).toEqual([15008, 15020, 15021]);
+    // Ready when the waypoint says it is (config and certificate in hand), not merely when it listens.
+    expect(template.container.probes.readiness?.handler).toMatchObject({
+      type: 'httpGet',
+      path: '/healthz/ready',
+      port: 15021,
+    });
   });
 
   it('runs `ambit waypoint run` with its node, the control plane and its own copies of the credentials', () => {
@@ -227,6 +233,7 @@ describe('the cluster record after a runtime change', () => {
         {
           name: 'web',
           namespace: 'apps',
+          type: 'ClusterIP',
           labels: {},
           clusterIP: '10.96.0.1',
           ports: [],
@@ -236,6 +243,7 @@ describe('the cluster record after a runtime change', () => {
         {
           name: 'manual',
           namespace: 'apps',
+          type: 'ClusterIP',
           labels: {},
           clusterIP: '10.96.0.2',
           ports: [],

@@ -69,6 +69,8 @@ export function nodeAgentArgv(cluster: ClusterState, node: string, setup: NodeAg
     '--dns-upstream',
     cluster.addresses.dnsVIP,
     ...backend,
+    // The HBONE implementation as chosen at `up` (the benchmarks compare the framer with node:http2).
+    ...(process.env.AMBIT_HBONE_IMPL ? ['--hbone-impl', process.env.AMBIT_HBONE_IMPL] : []),
   ];
 }
 

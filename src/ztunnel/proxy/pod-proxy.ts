@@ -156,6 +156,7 @@ export class PodProxy {
         windows: this.#ctx.pool.settings,
         limits: this.#deps.limits,
         identityStreams: this.#deps.identityStreams,
+        implementation: this.#ctx.pool.implementation,
         onConnect: (request) => {
           handleInbound(this.#ctx, this.pod, request).catch((error: unknown) => {
             this.#ctx.log.error('inbound handler failed', { pod: this.pod.uid, error: errorMessage(error) });
