@@ -114,25 +114,49 @@ export interface LatencyResult {
 }
 
 /** Closed loop: each connection sends a request and waits for its 1 KiB answer, for `seconds`. */
-export async function requestResponse(
+export function requestResponse(
   host: string,
   port: number,
   connections: number,
   seconds: number,
 ): Promise<LatencyResult> {
+  return closedLoop(host, port, connections, seconds, Buffer.alloc(REQUEST_BYTES, 0x71), () => {
+    let received = 0;
+    return (chunk) => {
+      received += chunk.length;
+      const complete = Math.floor(received / RESPONSE_BYTES);
+      received -= complete * RESPONSE_BYTES;
+      return complete;
+    };
+  });
+}
+
+/** Per connection: given the bytes that arrived, how many whole responses they completed. */
+export type ResponseCounter = () => (chunk: Buffer) => number;
+
+/**
+ * The closed-loop driver: every connection sends `request`, waits for the whole response (as `responses`
+ * counts them) and sends the next, for `seconds` after a half-second warm-up; latency is sampled per
+ * response.
+ */
+export async function closedLoop(
+  host: string,
+  port: number,
+  connections: number,
+  seconds: number,
+  request: Buffer,
+  responses: ResponseCounter,
+): Promise<LatencyResult> {
   const sockets = await Promise.all(Array.from({ length: connections }, () => open(host, port)));
-  const request = Buffer.alloc(REQUEST_BYTES, 0x71);
   const samples = new LatencySamples();
   const window = { open: false };
   let running = true;
   for (const socket of sockets) {
-    let received = 0;
+    const completed = responses();
     let sentAt = 0;
     socket.on('error', () => {});
     socket.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      while (received >= RESPONSE_BYTES) {
-        received -= RESPONSE_BYTES;
+      for (let done = completed(chunk); done > 0; done--) {
         if (window.open) samples.add(performance.now() - sentAt);
         if (!running) return;
         sentAt = performance.now();

@@ -36,7 +36,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   ztunnel: { summary: "run a node's ztunnel (the data plane)", load: () => import('./commands/ztunnel.ts') },
   waypoint: {
-    summary: 'waypoints (L7 proxies): run one',
+    summary: 'waypoints (L7 proxies): apply, delete, list, status, run',
     load: () => import('./commands/waypoint.ts'),
   },
   'ztunnel-config': {

@@ -244,7 +244,6 @@ describe('waypoint engine', () => {
         echo.removeAllListeners('request');
         echo.on('request', (...args: unknown[]) => setTimeout(() => answer(...args), 300));
       }
-      // The echo app speaks Upgrade: 101, then it echoes bytes (as a WebSocket server would answer).
       await listen(echo, w.ips[0]!, APP_PORT);
       servers.push(echo);
     }
@@ -583,15 +582,34 @@ describe('waypoint engine', () => {
     ).toBe(before + 3);
   });
 
-  it('passes an Upgrade (WebSocket-style) through, and proxies non-HTTP bytes on a detect port as TCP', async () => {
+  it('serves pipelined HTTP/1.1 requests in order on one connection', async () => {
     install(defaultPort(), [allReviews()]);
     const socket = h.capture.connect(ip(11), { ip: ip(200), port: 80 });
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const paths = ['/first', '/second', '/third'];
+    socket.write(paths.map((path) => `GET ${path} HTTP/1.1\r\nhost: ${reviews.hostname}\r\n\r\n`).join(''));
+    await eventuallyText(received, '"/third"');
+    const text = Buffer.concat(received).toString();
+    socket.destroy();
+    expect(text.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(3);
+    const order = paths.map((path) => text.indexOf(`"path": "${path}"`));
+    expect(order.every((position) => position > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+
+  it('passes a WebSocket Upgrade through, and proxies non-HTTP bytes on a detect port as TCP', async () => {
+    install(defaultPort(), [allReviews()]);
+    const socket = h.capture.connect(ip(11), { ip: ip(200), port: 80 });
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    // The handshake of RFC 6455's example key; `ambit echo` answers it and then echoes what it reads.
     socket.write(
-      `GET /ws HTTP/1.1\r\nhost: ${reviews.hostname}\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n`,
+      `GET /ws HTTP/1.1\r\nhost: ${reviews.hostname}\r\nupgrade: websocket\r\nconnection: Upgrade\r\n` +
+        'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n',
     );
-    await eventuallyText(received, '101 Switching Protocols');
+    await eventuallyText(received, 'sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+    expect(Buffer.concat(received).toString()).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
     socket.write('ping over the upgraded stream');
     await eventuallyText(received, 'ping over the upgraded stream');
     socket.destroy();
@@ -660,6 +678,6 @@ describe('waypoint engine', () => {
 
 async function eventuallyText(chunks: Buffer[], text: string): Promise<void> {
   await eventually(() => Buffer.concat(chunks).toString().includes(text), {
-    what: `"${text}" on the stream`,
+    what: `"${text}" on the stream (received so far: ${JSON.stringify(Buffer.concat(chunks).toString())})`,
   });
 }

@@ -31,6 +31,7 @@ import {
 } from '../../core/labels.ts';
 import { createLogger } from '../../core/log.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
+import { WAYPOINT_NODE_FLAGS } from '../../waypoint/settings.ts';
 import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
 import { leastLoadedNode, type PodTemplate } from '../pod-runtime.ts';
 import { checkUnixSocketPath } from '../state.ts';
@@ -136,7 +137,7 @@ export function waypointPod(cluster: ClusterState, gateway: WaypointGateway, nod
         '--admin-socket',
         join(dir, 'admin.sock'),
       ],
-      env: { AMBIT_LOG_FORMAT: 'json' },
+      env: { AMBIT_LOG_FORMAT: 'json', NODE_OPTIONS: WAYPOINT_NODE_FLAGS.join(' ') },
       workingDir: '/',
       // HBONE, metrics and readiness, as the waypoint's contract says it listens.
       ports: [
