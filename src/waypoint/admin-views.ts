@@ -4,6 +4,7 @@
  * in flight.
  */
 
+import { servedEntries } from '../core/l7/match.ts';
 import type { WaypointSnapshot } from '../core/model/index.ts';
 import { type EndpointLoad, endpointKey } from './balance/balancer.ts';
 import type { OutlierTracker } from './resilience/outlier.ts';
@@ -19,7 +20,7 @@ export interface RouteRow {
 
 export function routesView(snapshot: WaypointSnapshot): RouteRow[] {
   const rows: RouteRow[] = [];
-  for (const service of snapshot.servedServices) {
+  for (const service of servedEntries(snapshot)) {
     for (const port of service.ports) {
       for (const route of port.routes) {
         const origin = route.origin;

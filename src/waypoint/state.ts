@@ -5,6 +5,7 @@
  */
 
 import { systemClock } from '../core/clock.ts';
+import { servedEntries } from '../core/l7/match.ts';
 import type { Cluster, L7AuthorizationPolicy, ServedPort, ServedService } from '../core/l7/types.ts';
 import type { Service, WaypointSnapshot, Workload } from '../core/model/index.ts';
 import { ClusterBalancer, type EndpointLoad, endpointKey } from './balance/balancer.ts';
@@ -35,7 +36,8 @@ export class WaypointState {
     this.#load = load;
     this.outliers = outliers;
     this.l4Authorization = l4Policies(snapshot.authorization);
-    for (const service of snapshot.servedServices) {
+    // A served workload is indexed as a service whose VIPs are its pod IPs: a pod IP is never a VIP.
+    for (const service of servedEntries(snapshot)) {
       for (const port of service.ports) {
         for (const vip of service.vips) this.#targets.set(`${vip}|${port.port}`, { service, port });
         this.#targets.set(`${service.hostname}|${port.port}`, { service, port });
@@ -49,7 +51,7 @@ export class WaypointState {
     for (const service of snapshot.services) this.#servicesByHostname.set(service.hostname, service);
   }
 
-  /** The served service and port a request is addressed to (by VIP or hostname, and Service port). */
+  /** The served service or workload and port a request is addressed to (by VIP, pod IP or hostname). */
   target(host: string, port: number): ServedTarget | undefined {
     return this.#targets.get(`${host}|${port}`);
   }

@@ -133,6 +133,7 @@ export class Waypoint implements WaypointEndpointSource {
     this.#options.log.info('configuration applied', {
       version: snapshot.version,
       services: this.#state.snapshot.servedServices.length,
+      workloads: this.#state.snapshot.servedWorkloads?.length ?? 0,
       clusters: this.#state.snapshot.clusters.length,
     });
   }

@@ -4,7 +4,8 @@
  * is Programmed with its address; Service traffic of the namespace bound with `istio.io/use-waypoint` goes to
  * it; a client that dials the pod IP directly is refused by the destination ztunnel (fail closed), from the
  * mesh and from outside it, while a port no bound Service targets stays reachable; a waypoint applied later
- * with `ambit waypoint apply --for workload` takes the pod-IP traffic of a pod labelled to use it; deleting
+ * with `ambit waypoint apply --for workload` takes the pod-IP traffic of a pod labelled to use it and serves
+ * it (the app answers through it, counted with reporter="waypoint"); deleting
  * the waypoint makes traffic fail rather than go direct, and applying it again brings it back; the
  * supervisor restarts a waypoint that crashed.
  */
@@ -178,6 +179,24 @@ describe.runIf(canRunNetnsTests())('waypoints deployed and bound in a local clus
       },
       { timeout: 15_000, what: 'pod-IP traffic to go through the workload waypoint' },
     );
+    // The waypoint serves the pod IP (a route to the pod itself), so the app answers through it...
+    expect(await code('client', 'apps', `http://${echoIp}:8080/by-ip`)).toBe(200);
+    // ...and counts it as the waypoint's request to the echo workload.
+    const metrics = execFileSync(
+      'ip',
+      ['netns', 'exec', podNetns(name, 'apps', 'pods-0'), 'curl', '-s', 'http://127.0.0.1:15020/metrics'],
+      { encoding: 'utf8' },
+    );
+    const served = metrics
+      .split('\n')
+      .filter(
+        (line) =>
+          line.startsWith('istio_requests_total{') &&
+          line.includes('reporter="waypoint"') &&
+          line.includes('destination_app="echo"') &&
+          line.includes('response_code="200"'),
+      );
+    expect(served.length, metrics).toBeGreaterThan(0);
     const removed = await local('label', 'pod', 'echo', '-n', 'apps', 'istio.io/use-waypoint-');
     expect(removed.code, removed.stderr).toBe(0);
     const deleted = await waypoint('delete', 'pods', '-n', 'apps');

@@ -49,5 +49,6 @@ export function waypointRouteTable(mesh: Mesh, waypoint: WaypointRef): CompiledR
     ...mesh,
     waypoint,
     served: mesh.services.filter((service) => sameRef(service.waypoint, waypoint)),
+    servedWorkloads: mesh.workloads.filter((workload) => sameRef(workload.waypoint, waypoint)),
   });
 }

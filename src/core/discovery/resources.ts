@@ -54,6 +54,11 @@ const LISTS = {
     // know a format NACKs it (unknown resource type) instead of misreading it.
     { type: `l7.${ROUTE_TABLE_FORMAT}.service`, field: 'servedServices', name: namespaced },
     {
+      type: `l7.${ROUTE_TABLE_FORMAT}.workload`,
+      field: 'servedWorkloads',
+      name: (item: { uid: string }) => item.uid,
+    },
+    {
       type: `l7.${ROUTE_TABLE_FORMAT}.cluster`,
       field: 'clusters',
       name: (item: { name: string }) => item.name,
@@ -76,7 +81,8 @@ export function snapshotResources(kind: SubscriberKind, view: Omit<AnySnapshot, 
   const items: ResourceItem[] = [];
   const record = view as unknown as Record<string, unknown>;
   for (const list of LISTS[kind]) {
-    for (const value of record[list.field] as unknown[]) {
+    // A list the view lacks (an optional one, `servedWorkloads`) has no resources.
+    for (const value of (record[list.field] as unknown[] | undefined) ?? []) {
       items.push({ type: list.type, name: (list.name as (item: unknown) => string)(value), value });
     }
   }

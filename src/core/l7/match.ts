@@ -37,12 +37,18 @@ export interface ServedTarget {
   port: ServedPort;
 }
 
+/** What the waypoint serves: the bound services, then the bound workloads (addressed by pod IP). */
+export function servedEntries(table: RouteTable): ServedService[] {
+  const workloads = table.servedWorkloads ?? [];
+  return workloads.length === 0 ? table.servedServices : [...table.servedServices, ...workloads];
+}
+
 /**
  * The served service and port a request is addressed to: by one of its VIPs (the HBONE `:authority` the
- * source ztunnel sends) or its hostname, and the Service port. Undefined when this waypoint does not serve it.
+ * source ztunnel sends) or its hostname, and the Service port; or a served workload by pod IP and port. Undefined when this waypoint does not serve it.
  */
 export function findServedTarget(table: RouteTable, host: string, port: number): ServedTarget | undefined {
-  for (const service of table.servedServices) {
+  for (const service of servedEntries(table)) {
     if (service.hostname !== host && !service.vips.includes(host)) continue;
     const served = service.ports.find((candidate) => candidate.port === port);
     return served ? { service, port: served } : undefined;

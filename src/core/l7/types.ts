@@ -22,6 +22,12 @@ export const ROUTE_TABLE_FORMAT = 'v1';
 export interface RouteTable {
   /** The services bound to this waypoint (`istio.io/use-waypoint`), with their routes per port. */
   servedServices: ServedService[];
+  /**
+   * The workloads bound to this waypoint (`istio.io/use-waypoint` on a pod, a Gateway for `workload` or
+   * `all`), addressed by pod IP:port; resource type `l7.v1.workload`, added to v1 (a waypoint without it
+   * NACKs a push that binds workloads, so it never serves them half). Absent reads as none.
+   */
+  servedWorkloads?: ServedWorkload[] | undefined;
   /** Every backend any route or mirror names, by `Cluster.name`; routes refer to them by name. */
   clusters: Cluster[];
   /** L7 AuthorizationPolicies attached to this waypoint or to services it serves, in evaluation order. */
@@ -46,6 +52,17 @@ export interface ServedService {
   vips: string[];
   /** One entry per Service port, each with its own ordered routes (Envoy: one route config per port). */
   ports: ServedPort[];
+}
+
+/**
+ * A workload the waypoint serves: the same shape as a Service, `vips` being the pod IPs and `hostname` the
+ * first of them (no DNS name exists). One port per target port of the Services that select the pod, each
+ * `detect` with a single default route to a cluster whose only endpoint is the pod (as Istio's waypoint
+ * serves workload addresses: no Service routing applies to traffic addressed to a pod).
+ */
+export interface ServedWorkload extends ServedService {
+  /** The workload's uid: its resource name. */
+  uid: string;
 }
 
 export interface ServedPort {

@@ -47,9 +47,13 @@ export function routeTableProblems(table: RouteTable): string[] {
       });
     });
   });
-  table.servedServices.forEach((service, i) => {
-    guarded(`servedServices[${i}]`, () => {
-      const path = `servedServices[${i}] (${service.namespace}/${service.name})`;
+  const served = [
+    ...table.servedServices.map((service, i) => ({ service, at: `servedServices[${i}]` })),
+    ...(table.servedWorkloads ?? []).map((service, i) => ({ service, at: `servedWorkloads[${i}]` })),
+  ];
+  served.forEach(({ service, at: entry }) => {
+    guarded(entry, () => {
+      const path = `${entry} (${service.namespace}/${service.name})`;
       service.vips.forEach((vip, j) => {
         if (!parseIp(vip)) report(`${path}.vips[${j}]`, `${JSON.stringify(vip)} is not an IP`);
       });

@@ -65,6 +65,28 @@ export class ClusterSet {
     return name;
   }
 
+  /**
+   * The cluster of a served workload's port: its only endpoint is the pod on that port, the protocol is
+   * detected (a pod port declares none), and no DestinationRule applies (they select Services by host).
+   */
+  internWorkload(workload: Workload, port: number, ready: boolean): string {
+    const hostname = workload.ips[0] ?? workload.uid;
+    const name = clusterName(hostname, port, '');
+    if (!this.#clusters.has(name)) {
+      this.#clusters.set(name, {
+        name,
+        hostname,
+        port,
+        subset: '',
+        protocol: 'detect',
+        selector: {},
+        endpoints: workload.ips.slice(0, 1).map((ip) => ({ workloadUid: workload.uid, ip, port, ready })),
+        policy: mergedPolicy(undefined, undefined, port),
+      });
+    }
+    return name;
+  }
+
   /** Every interned cluster, by name. */
   list(): Cluster[] {
     return [...this.#clusters.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

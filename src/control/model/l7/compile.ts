@@ -7,7 +7,7 @@
 import type { GRPCRouteSpec, HTTPRouteSpec } from '../../../core/config/kinds/gateway.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../../core/config/kinds/istio-networking.ts';
 import type { AuthorizationPolicySpec } from '../../../core/config/kinds/istio-security.ts';
-import type { RouteTable, ServedPort, ServedService } from '../../../core/l7/types.ts';
+import type { RouteTable, ServedPort, ServedService, ServedWorkload } from '../../../core/l7/types.ts';
 import type { NamedConfig, Service, WaypointRef, Workload } from '../../../core/model/index.ts';
 import { toL7Policy } from './authorization.ts';
 import { ClusterSet, portProtocol } from './clusters.ts';
@@ -25,6 +25,8 @@ export interface RouteTableInputs {
   waypoint: WaypointRef;
   /** The services bound to the waypoint. */
   served: readonly Service[];
+  /** The workloads bound to the waypoint (only for one that serves `workload` or `all`). */
+  servedWorkloads?: readonly Workload[] | undefined;
   /** Every service and workload of the mesh (routes may send anywhere). */
   services: readonly Service[];
   workloads: readonly Workload[];
@@ -99,6 +101,9 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
       });
     return served;
   });
+  const servedWorkloads = (inputs.servedWorkloads ?? []).map((workload) =>
+    servedWorkload(workload, inputs.services, clusters),
+  );
   const authorization = inputs.attachedPolicies
     .flatMap((policy) => {
       const translated = toL7Policy(policy, inputs.waypoint, servedServices, inputs.trustDomain);
@@ -112,5 +117,45 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
     });
   // Routes compile per port, so a note about a config object can come once per port: report it once.
   const unique = [...new Map(notes.map((note) => [JSON.stringify(note), note])).values()];
-  return { table: { servedServices, clusters: clusters.list(), authorization }, notes: unique };
+  return {
+    table: { servedServices, servedWorkloads, clusters: clusters.list(), authorization },
+    notes: unique,
+  };
+}
+
+/**
+ * A bound workload as the waypoint serves it: by pod IP, on each target port of the Services that select it
+ * (sorted, once each), with only the default route to the pod itself, the protocol detected (Istio's
+ * waypoint serves workload addresses without Service routing). Ready when any Service lists it ready.
+ */
+function servedWorkload(
+  workload: Workload,
+  services: readonly Service[],
+  clusters: ClusterSet,
+): ServedWorkload {
+  const served: ServedWorkload = {
+    uid: workload.uid,
+    name: workload.name,
+    namespace: workload.namespace,
+    hostname: workload.ips[0] ?? workload.uid,
+    vips: workload.ips,
+    ports: [],
+  };
+  const readyByPort = new Map<number, boolean>();
+  for (const service of services) {
+    for (const endpoint of service.endpoints) {
+      if (endpoint.workloadUid !== workload.uid) continue;
+      for (const port of service.ports) {
+        if (port.protocol !== 'TCP') continue;
+        readyByPort.set(port.targetPort, (readyByPort.get(port.targetPort) ?? false) || endpoint.ready);
+      }
+    }
+  }
+  served.ports = [...readyByPort]
+    .sort(([a], [b]) => a - b)
+    .map(([port, ready]): ServedPort => {
+      const cluster = clusters.internWorkload(workload, port, ready);
+      return { port, protocol: 'detect', routes: [defaultRoute(served, port, clusters, cluster)] };
+    });
+  return served;
 }

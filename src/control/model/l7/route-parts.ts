@@ -107,7 +107,12 @@ function matchesEverything(match: Route['matches'][number]): boolean {
  * The route Istio's waypoint falls through to when no user route matches: the service itself on the
  * request's port, with the default retry policy and nothing else.
  */
-export function defaultRoute(service: ServedService, port: number, clusters: ClusterSet): Route {
+export function defaultRoute(
+  service: ServedService,
+  port: number,
+  clusters: ClusterSet,
+  cluster = clusters.intern(service.hostname, port),
+): Route {
   const origin: RouteOrigin = { kind: 'default', namespace: service.namespace, name: service.name, rule: 0 };
   return {
     origin,
@@ -117,7 +122,7 @@ export function defaultRoute(service: ServedService, port: number, clusters: Clu
       backends: [
         {
           kind: 'cluster',
-          cluster: clusters.intern(service.hostname, port),
+          cluster,
           weight: 1,
           requestHeaders: NO_HEADER_OPERATIONS,
           responseHeaders: NO_HEADER_OPERATIONS,
