@@ -129,3 +129,13 @@ export function l7Policy(
 ): L7AuthorizationPolicy {
   return { namespace: 'default', appliesTo: { kind: 'waypoint' }, rules: [], ...overrides };
 }
+
+/** The compiler's config inputs when the mesh has no L7 config at all (no routes, rules or policies). */
+export const NO_L7_CONFIG = {
+  virtualServices: [],
+  destinationRules: [],
+  httpRoutes: [],
+  grpcRoutes: [],
+  attachedPolicies: [],
+  trustDomain: 'cluster.local',
+} as const;

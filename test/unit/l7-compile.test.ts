@@ -13,6 +13,7 @@ import type { Cluster, Route, RouteTable } from '../../src/core/l7/types.ts';
 import { routeTableProblems } from '../../src/core/l7/validate.ts';
 import type { NamedConfig, Service } from '../../src/core/model/index.ts';
 import { service, workload } from '../support/mesh-fixtures.ts';
+import { NO_L7_CONFIG } from '../support/route-table.ts';
 
 const WAYPOINT = { name: 'wp', namespace: 'shop' };
 const host = (name: string, namespace = 'shop') => `${name}.${namespace}.svc.cluster.local`;
@@ -919,5 +920,41 @@ describe('L7 AuthorizationPolicy', () => {
       'AuthorizationPolicy shop/deny-jwt spec.rules[0]: the waypoint cannot evaluate notRequestPrincipals (no JWT authentication): this DENY rule applies without it',
       'AuthorizationPolicy shop/ext spec.action: CUSTOM (external authorization) is not supported by Ambit: the waypoint denies the requests its rules match instead of asking the provider',
     ]);
+  });
+});
+
+describe('served workloads (a waypoint for `workload` or `all`)', () => {
+  const table = compileRouteTable({
+    waypoint: WAYPOINT,
+    served: [],
+    // reviews-v1 is behind reviews on 8080 and 8090; ratings-v1 on 9080; reviews-v3 unready; a pod no
+    // Service selects has no port to serve.
+    servedWorkloads: pods
+      .filter((pod) => pod.name !== 'reviews-v2')
+      .concat(workload({ name: 'lone', namespace: 'shop', ips: ['10.244.9.9'] })),
+    services: SERVICES,
+    workloads: pods,
+    ...NO_L7_CONFIG,
+  }).table;
+  it('passes the boundary check and adds no served services', () => {
+    expect(routeTableProblems(table)).toEqual([]);
+    expect(table.servedServices).toEqual([]);
+  });
+  it.each<[string, string[], string[], boolean]>([
+    ['reviews-v1', ['10.244.1.1'], ['8080/detect', '8090/detect'], true],
+    ['reviews-v3', ['10.244.1.3'], ['8080/detect', '8090/detect'], false],
+    ['ratings-v1', ['10.244.1.4'], ['9080/detect'], true],
+    ['lone', ['10.244.9.9'], [], true],
+  ])('%s: by pod IPs %j on %j, a default route to the pod alone (ready %s)', (name, ips, ports, ready) => {
+    const entry = table.servedWorkloads?.find((candidate) => candidate.name === name);
+    expect(entry).toMatchObject({ uid: `shop/${name}`, hostname: ips[0], vips: ips });
+    expect(entry?.ports.map((p) => `${p.port}/${p.protocol}`)).toEqual(ports);
+    for (const port of entry?.ports ?? []) {
+      expect(port.routes.map(summary)).toEqual([`default:${name}#0 -> outbound|${port.port}||${ips[0]}@1`]);
+      expect(cluster(table, `outbound|${port.port}||${ips[0]}`)).toMatchObject({
+        protocol: 'detect',
+        endpoints: [{ workloadUid: entry?.uid, ip: ips[0], port: port.port, ready }],
+      });
+    }
   });
 });

@@ -54,6 +54,16 @@ function table(overrides: { route?: Partial<Route> } = {}): RouteTable {
         ports: [{ port: 9080, protocol: 'http', routes: [route(overrides.route)] }],
       },
     ],
+    servedWorkloads: [
+      {
+        uid: 'shop/reviews-v1',
+        name: 'reviews-v1',
+        namespace: 'shop',
+        hostname: '10.244.1.1',
+        vips: ['10.244.1.1'],
+        ports: [{ port: 8080, protocol: 'detect', routes: [route()] }],
+      },
+    ],
     clusters: [
       {
         name: 'outbound|9080||reviews.shop.svc.cluster.local',
@@ -96,6 +106,7 @@ describe('the route table as discovery resources', () => {
     const items = snapshotResources('waypoint', view);
     expect(items.map((item) => `${item.type} ${item.name}`)).toEqual([
       'l7.v1.service shop/reviews',
+      'l7.v1.workload shop/reviews-v1',
       'l7.v1.cluster outbound|9080||reviews.shop.svc.cluster.local',
       'l7.v1.authorization shop/allow-get',
       'trustbundle roots',
@@ -103,6 +114,14 @@ describe('the route table as discovery resources', () => {
     const decoded = items.map((item) => decodeResource('waypoint', encodeResource(item)));
     const snapshot = assembleSnapshot('waypoint', '3', decoded, view.waypoint) as WaypointSnapshot;
     expect(snapshot).toEqual({ ...view, version: '3', gateway: undefined });
+  });
+  it('reads a view without served workloads (an older control plane) as serving none', () => {
+    const { servedWorkloads: _, ...older } = view;
+    const items = snapshotResources('waypoint', older);
+    expect(items.some((item) => item.type === 'l7.v1.workload')).toBe(false);
+    const decoded = items.map((item) => decodeResource('waypoint', encodeResource(item)));
+    const snapshot = assembleSnapshot('waypoint', '3', decoded, view.waypoint) as WaypointSnapshot;
+    expect(snapshot.servedWorkloads).toEqual([]);
   });
   it('refuses a format it does not know', () => {
     const resource = encodeResource({
@@ -168,6 +187,15 @@ describe('wire-boundary check', () => {
       ["servedServices[0]: malformed (Cannot read properties of undefined (reading 'forEach'))"],
     ],
   ])('%s', (_name, broken, problems) => expect(routeTableProblems(broken)).toEqual(problems));
+  it('checks served workloads as served services', () => {
+    const broken = table();
+    broken.servedWorkloads![0]!.vips = ['pod-1'];
+    broken.servedWorkloads![0]!.ports[0]!.port = 70000;
+    expect(routeTableProblems(broken)).toEqual([
+      'servedWorkloads[0] (shop/reviews-v1).vips[0]: "pod-1" is not an IP',
+      'servedWorkloads[0] (shop/reviews-v1).ports[0].port: 70000 is not a port',
+    ]);
+  });
   it('checks clusters and policies', () => {
     const broken = table();
     broken.clusters[0]!.endpoints[0]!.ip = 'pod-1';

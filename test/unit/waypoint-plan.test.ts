@@ -5,6 +5,7 @@
  * and the TCP view of L7 policies.
  */
 import { describe, expect, it } from 'vitest';
+import { compileRouteTable } from '../../src/control/model/l7/compile.ts';
 import type { Cluster, L7AuthorizationPolicy, Route } from '../../src/core/l7/types.ts';
 import type { WaypointSnapshot } from '../../src/core/model/index.ts';
 import { EndpointLoad } from '../../src/waypoint/balance/balancer.ts';
@@ -23,6 +24,7 @@ import {
   l7Rule,
   l7Source,
   match,
+  NO_L7_CONFIG,
   route,
   served,
   toCluster,
@@ -378,5 +380,94 @@ describe('L7 policies on traffic proxied as TCP', () => {
     ]);
     expect(allowed!.rules).toEqual([l4Only]);
     expect(denied!.rules).toEqual([l7Rule({ to: [l7Operation({ ports: [80] })] }), l7Rule()]);
+  });
+});
+
+describe('a served workload (traffic addressed to its pod IP)', () => {
+  const pod = workload({ name: 'reviews-v1', ips: ['10.0.1.1'] });
+  const selecting = service({
+    name: 'reviews',
+    vips: ['10.96.0.10'],
+    ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }],
+    endpoints: [{ workloadUid: pod.uid, ip: '10.0.1.1', ready: true }],
+  });
+  const table = compileRouteTable({
+    waypoint: { name: 'waypoint', namespace: 'default' },
+    served: [],
+    servedWorkloads: [pod],
+    services: [selecting],
+    workloads: [pod, caller],
+    ...NO_L7_CONFIG,
+  }).table;
+  const stateWith = (authorization: L7AuthorizationPolicy[]) =>
+    new WaypointState(
+      {
+        version: '1',
+        waypoint: { name: 'waypoint', namespace: 'default' },
+        workloads: [pod, caller],
+        services: [selecting],
+        trustBundle: [],
+        ...table,
+        authorization,
+      },
+      new EndpointLoad(),
+    );
+  const state = stateWith([]);
+  it.each<[string, number, string | undefined]>([
+    ['10.0.1.1', 8080, 'reviews-v1'],
+    // The Service's port is not the pod's, and a VIP is not served when only the pod is bound.
+    ['10.0.1.1', 80, undefined],
+    ['10.96.0.10', 80, undefined],
+    ['10.0.1.2', 8080, undefined],
+  ])('%s:%i is served as %s', (ip, port, expected) => {
+    expect(state.target(ip, port)?.service.name).toBe(expected);
+  });
+  const planFor = (served: WaypointState, path: string) => {
+    const target = served.target('10.0.1.1', 8080)!;
+    const who: Caller = {
+      state: served,
+      target,
+      destinationIp: '10.0.1.1',
+      destinationPort: 8080,
+      peerIdentity: caller.identity,
+      client: { ip: '10.0.0.9', port: 40000 },
+    };
+    return planRequest(who, parseRequest('GET', path, { host: '10.0.1.1:8080' }), 'req-1', 1, () => 0.5);
+  };
+  const denyAdmin = (appliesTo: L7AuthorizationPolicy['appliesTo']) =>
+    l7Policy({
+      name: 'deny-admin',
+      action: 'DENY',
+      appliesTo,
+      rules: [l7Rule({ to: [l7Operation({ paths: [{ kind: 'prefix', value: '/admin' }] })] })],
+    });
+  // Istio: L7 policy reaches a waypoint by targetRefs only; one on the waypoint (Gateway, GatewayClass)
+  // covers the workloads it serves, one on a Service covers requests to the Service, not to its pods.
+  it.each<[string, L7AuthorizationPolicy[], string, string]>([
+    ['no policy', [], '/admin', 'forward'],
+    ['a waypoint-wide DENY', [denyAdmin({ kind: 'waypoint' })], '/admin', 'local'],
+    ['a waypoint-wide DENY, other path', [denyAdmin({ kind: 'waypoint' })], '/x', 'forward'],
+    [
+      "a DENY on the pod's Service",
+      [denyAdmin({ kind: 'services', hostnames: [selecting.hostname] })],
+      '/admin',
+      'forward',
+    ],
+  ])('%s: GET %s -> %s', (_, policies, path, kind) => {
+    const result = planFor(stateWith(policies), path);
+    expect(result.kind).toBe(kind);
+    if (result.kind === 'local') expect(result.status).toBe(403);
+  });
+  it('forwards to the pod itself on the requested port, with the protocol detected', () => {
+    const target = state.target('10.0.1.1', 8080)!;
+    expect(target.port.protocol).toBe('detect');
+    const result = planFor(state, '/x');
+    expect(result.kind).toBe('forward');
+    if (result.kind !== 'forward') return;
+    expect([result.endpoint.ip, result.endpoint.port, result.cluster.name]).toEqual([
+      '10.0.1.1',
+      8080,
+      'outbound|8080||10.0.1.1',
+    ]);
   });
 });
