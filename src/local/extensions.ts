@@ -32,8 +32,19 @@ export interface ExtensionContext {
 export interface PodRuntime {
   /** Places the pod, wires its network and starts it (after the start gates); resolves once recorded. */
   add(template: PodTemplate): Promise<PodRecord>;
-  /** Lets the extensions go of the pod, stops it and deletes its network; an unknown uid is fine. */
-  remove(uid: string): Promise<void>;
+  /**
+   * As `add`, for a pod whose whole record its runtime builds: `place` gets the latest record (in turn with
+   * every other change, so the address it picks is free) and returns the new pod's.
+   */
+  addPlaced(place: (cluster: ClusterState) => PodRecord): Promise<PodRecord>;
+  /**
+   * Lets the extensions go of the pod and drops it from the record (its endpoints go), waits `drainMs`
+   * for that to reach every node (Kubernetes users add a preStop sleep for the same reason), then stops
+   * it and deletes its network; an unknown uid is fine.
+   */
+  remove(uid: string, options?: { drainMs?: number }): Promise<void>;
+  /** Changes the rest of the record (Services, namespaces), in turn with the pods' changes. */
+  update(change: (cluster: ClusterState) => ClusterState): Promise<void>;
 }
 
 export interface ClusterExtension {
@@ -109,6 +120,8 @@ export const DEFAULT_EXTENSION_MODULES: readonly string[] = [
   './mesh/enrollment.ts',
   // Waypoint pods for the Gateways of class istio-waypoint; their pods pass the two gates above.
   './mesh/waypoints.ts',
+  // The core objects applied or deleted while the cluster runs (after the mesh: its gates see new pods).
+  './live/extension.ts',
 ];
 
 /** Absolute URLs of the default modules, as recorded in a cluster's state. */

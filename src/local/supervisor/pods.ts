@@ -5,7 +5,8 @@
  * the extensions let go of it first (the control plane stops routing to it, its node agent stops capturing
  * it), then its process is stopped, its record dropped and its network deleted. One change at a time.
  */
-import { errorMessage } from '../../core/errors.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AmbitError, errorMessage } from '../../core/errors.ts';
 import { writeJsonAtomic } from '../../core/files.ts';
 import { KeyedQueue } from '../../core/keyed-queue.ts';
 import type { Logger } from '../../core/log.ts';
@@ -54,9 +55,16 @@ export class SupervisedPods implements PodRuntime {
   }
 
   add(template: PodTemplate): Promise<PodRecord> {
+    return this.addPlaced((cluster) => placePod(cluster, template));
+  }
+
+  addPlaced(place: (cluster: ClusterState) => PodRecord): Promise<PodRecord> {
     return this.#queue.run(ONE_AT_A_TIME, async () => {
-      const pod = placePod(this.context.cluster, template);
-      await createPodNetwork(this.context.cluster, this.context.paths, pod);
+      const cluster = this.context.cluster;
+      const pod = place(cluster);
+      if (cluster.pods.some((candidate) => candidate.uid === pod.uid))
+        throw new AmbitError('CONFLICT', `pod ${pod.uid} already exists in cluster ${cluster.name}`);
+      await createPodNetwork(cluster, this.context.paths, pod);
       this.#record(withPods(this.context.cluster, [...this.context.cluster.pods, pod]));
       this.supervisor.add(podProcess(this.context.paths, pod));
       this.log.info('pod added', { pod: pod.uid, node: pod.node, ip: pod.ips[0] });
@@ -64,7 +72,7 @@ export class SupervisedPods implements PodRuntime {
     });
   }
 
-  remove(uid: string): Promise<void> {
+  remove(uid: string, options: { drainMs?: number } = {}): Promise<void> {
     return this.#queue.run(ONE_AT_A_TIME, async () => {
       const pod = this.context.cluster.pods.find((candidate) => candidate.uid === uid);
       if (!pod) return;
@@ -74,15 +82,25 @@ export class SupervisedPods implements PodRuntime {
           this.log.warn('extension failed on a pod removal', { pod: uid, error: errorMessage(error) }),
         );
       }
-      await this.supervisor.remove(podProcessId(pod));
+      // Out of the record first, so that what follows it (Service endpoints) lets go of the pod while it
+      // still answers; its address stays taken until its network is gone, since placing waits its turn.
       this.#record(
         withPods(
           this.context.cluster,
           this.context.cluster.pods.filter((candidate) => candidate.uid !== uid),
         ),
       );
+      if (options.drainMs) await sleep(options.drainMs);
+      await this.supervisor.remove(podProcessId(pod));
       await deletePodNetwork(pod);
       this.log.info('pod removed', { pod: uid });
+    });
+  }
+
+  update(change: (cluster: ClusterState) => ClusterState): Promise<void> {
+    return this.#queue.run(ONE_AT_A_TIME, async () => {
+      const changed = change(this.context.cluster);
+      this.#record(withPods(changed, changed.pods));
     });
   }
 
