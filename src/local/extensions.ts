@@ -38,9 +38,9 @@ export interface PodRuntime {
    */
   addPlaced(place: (cluster: ClusterState) => PodRecord): Promise<PodRecord>;
   /**
-   * Lets the extensions go of the pod and drops it from the record (its endpoints go), waits `drainMs`
-   * for that to reach every node (Kubernetes users add a preStop sleep for the same reason), then stops
-   * it and deletes its network; an unknown uid is fine.
+   * Takes the pod out of its Services (extensions' `podTerminating`, and the record), waits `drainMs` for
+   * that to reach every node (Kubernetes users add a preStop sleep for the same reason), then lets the
+   * extensions go of it, stops it and deletes its network; an unknown uid is fine.
    */
   remove(uid: string, options?: { drainMs?: number }): Promise<void>;
   /** Changes the rest of the record (Services, namespaces), in turn with the pods' changes. */
@@ -79,8 +79,14 @@ export interface ClusterExtension {
    */
   processChanged?(process: ProcessStatus, context: ExtensionContext): Promise<void>;
   /**
-   * In the supervisor, when a pod is being deleted from the running cluster, before its process is stopped
-   * (e.g. stop routing to it, unenroll it). A rejection is logged; the pod goes anyway.
+   * In the supervisor, when a pod is being deleted from the running cluster, first: no new traffic should
+   * reach it (e.g. the control plane drops its endpoints), while it still answers for the drain period.
+   * A rejection is logged; the pod goes anyway.
+   */
+  podTerminating?(pod: PodRecord, context: ExtensionContext): Promise<void>;
+  /**
+   * In the supervisor, when a pod is being deleted from the running cluster, after the drain period and
+   * before its process is stopped (e.g. unenroll it). A rejection is logged; the pod goes anyway.
    */
   podRemoved?(pod: PodRecord, context: ExtensionContext): Promise<void>;
   /** In the supervisor, once every process has stopped (cluster going down): let go of connections. */

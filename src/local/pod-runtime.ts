@@ -43,15 +43,27 @@ export function leastLoadedNode(cluster: Pick<ClusterState, 'nodes' | 'pods'>): 
   return best;
 }
 
-/** The lowest address of the node's /24 that no pod holds (.1 is the node's gateway). */
-export function freePodAddress(cluster: Pick<ClusterState, 'pods'>, node: NodeRecord): string {
+/**
+ * The lowest address of the node's /24 that no pod holds (.1 is the node's gateway), preferring those not in
+ * `avoid` (addresses just released: other nodes may still have connections to them, as host-local IPAM
+ * avoids handing an address straight back).
+ */
+export function freePodAddress(
+  cluster: Pick<ClusterState, 'pods'>,
+  node: NodeRecord,
+  avoid: ReadonlySet<string> = new Set(),
+): string {
   const parsed = parseCidr(node.podCIDR);
   if ('error' in parsed) throw new AmbitError('STATE_CORRUPT', parsed.error);
   const taken = new Set(cluster.pods.flatMap((pod) => pod.ips));
+  let fallback: string | undefined;
   for (let offset = 2; offset <= hostCount(parsed.cidr); offset++) {
     const candidate = formatIPv4(hostAddress(parsed.cidr, offset));
-    if (!taken.has(candidate)) return candidate;
+    if (taken.has(candidate)) continue;
+    if (!avoid.has(candidate)) return candidate;
+    fallback ??= candidate;
   }
+  if (fallback !== undefined) return fallback;
   throw new AmbitError('CONFLICT', `node ${node.name} has no free pod address in ${node.podCIDR}`);
 }
 

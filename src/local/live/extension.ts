@@ -29,8 +29,9 @@ import { type ClusterExtension, type ExtensionContext, perContext } from '../ext
 import { CONTROL_PLANE, controlPlaneEndpoint } from '../mesh/control-plane.ts';
 import { freePodAddress, leastLoadedNode } from '../pod-runtime.ts';
 import { writePodVolumes } from '../pod-volumes.ts';
-import type { ClusterState, PodRecord } from '../types.ts';
-import { LIVE_KINDS, type LivePlan, liveChanges, planLive, type StoredDocument } from './desired.ts';
+import type { ClusterState, PodRecord, ServiceRecord } from '../types.ts';
+import { type LivePlan, liveChanges, planLive, type StoredDocument } from './desired.ts';
+import { storedDocuments } from './stored.ts';
 
 /** How often the control plane's revision is checked, and a pending rollout looked at again. */
 const POLL_MS = 250;
@@ -40,19 +41,10 @@ const API_TIMEOUT_MS = 5000;
  * debounce (100 ms) and the nodes' kube-proxy and cluster DNS re-read the record within tens of ms.
  */
 export const POD_DRAIN_MS = 1000;
-/** The origin the control plane gives the pods its runtime reported (not documents: never followed). */
-const RUNTIME_ORIGIN = 'runtime';
+/** How long an address a removed pod held is not given to a new pod, if another is free. */
+const ADDRESS_QUARANTINE_MS = 60_000;
 
 const log = createLogger('local.live');
-
-/** The stored core objects the cluster follows, as documents with their sources. */
-export async function storedDocuments(api: ControlApiClient): Promise<StoredResource[]> {
-  const all: StoredResource[] = [];
-  for (const kind of LIVE_KINDS) {
-    all.push(...(await api.get({ kind })).filter((resource) => resource.origin !== RUNTIME_ORIGIN));
-  }
-  return all;
-}
 
 /** A stored Service's document with the ClusterIP the cluster allocated, if it had none. */
 function serviceWithClusterIP(resource: StoredResource, cluster: ClusterState): unknown | undefined {
@@ -71,6 +63,8 @@ class LiveObjects {
   readonly #api: ControlApiClient;
   /** Readiness of each pod's process, as the supervisor reports it. */
   readonly #ready = new Map<string, boolean>();
+  /** Addresses of pods removed lately, with when they were released. */
+  readonly #released = new Map<string, number>();
   #revision: number | undefined;
   /** Something changed besides the config (a pod became ready, a step was taken): look again. */
   #dirty = true;
@@ -139,7 +133,10 @@ class LiveObjects {
     }
     this.#lastRefusal = '';
     const changes = liveChanges(cluster, live, (uid) => this.#ready.get(uid) ?? false);
-    const servicesChanged = JSON.stringify(changes.services) !== JSON.stringify(cluster.services);
+    // The selected pods are the record's to keep (the supervisor's runtime follows the pods it runs).
+    const shape = (services: readonly ServiceRecord[]) =>
+      JSON.stringify(services.map(({ podUids: _podUids, ...service }) => service));
+    const servicesChanged = shape(changes.services) !== shape(cluster.services);
     if (changes.namespaces.length > 0 || servicesChanged) {
       await pods.update((latest) => ({
         ...latest,
@@ -167,14 +164,22 @@ class LiveObjects {
       const node =
         (pinned !== undefined && cluster.nodes.find((candidate) => candidate.name === pinned)) ||
         leastLoadedNode(cluster);
-      return live.plan.podAt!(uid, node, freePodAddress(cluster, node));
+      return live.plan.podAt!(uid, node, freePodAddress(cluster, node, this.#recentlyReleased()));
     };
     const pod = await this.#context.pods!.addPlaced(place);
     log.info('pod created', { pod: pod.uid, node: pod.node, ip: pod.ips[0] });
   }
 
+  #recentlyReleased(): Set<string> {
+    const now = Date.now();
+    for (const [ip, at] of this.#released) if (now - at > ADDRESS_QUARANTINE_MS) this.#released.delete(ip);
+    return new Set(this.#released.keys());
+  }
+
   async #remove(uid: string): Promise<void> {
+    const ips = this.#context.cluster.pods.find((pod) => pod.uid === uid)?.ips ?? [];
     await this.#context.pods!.remove(uid, { drainMs: POD_DRAIN_MS });
+    for (const ip of ips) this.#released.set(ip, Date.now());
     this.#ready.delete(uid);
     log.info('pod deleted', { pod: uid });
   }
