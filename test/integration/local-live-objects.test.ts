@@ -92,7 +92,6 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
   });
 
   afterAll(async () => {
-    execFileSync('cp', ['-r', join(root, name, 'logs'), '/tmp/lo/itlogs-' + Date.now()]);
     const result = await local('down');
     expect(result.code, result.stderr).toBe(0);
     expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
