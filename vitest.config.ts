@@ -15,6 +15,32 @@ export default defineConfig({
       },
       {
         test: {
+          // Loopback interop of the HBONE framer with node:http2 and Rust's h2 (test/interop/rust-hbone-peer).
+          name: 'interop',
+          include: ['test/interop/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          // The ztunnel's data-path suites again on the opt-in HBONE framer, so both implementations stay proven.
+          name: 'integration-framer',
+          include: [
+            'test/integration/ztunnel-dataplane.test.ts',
+            'test/integration/ztunnel-robustness.test.ts',
+            'test/integration/ztunnel-waypoint.test.ts',
+            'test/integration/hbone-drain.test.ts',
+          ],
+          env: { AMBIT_HBONE_IMPL: 'framer' },
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           fileParallelism: false,

@@ -1,12 +1,14 @@
 /**
  * HBONE benchmark on loopback, in one run: the same load straight to the app (direct), through two Ambit
  * ztunnels (outbound capture -> HBONE mTLS -> inbound -> app, each ztunnel its own process, as on two
- * nodes), and through an stunnel4 mTLS pair (client stunnel -> server stunnel -> app) with certificates
- * from the same test CA. Reports bulk throughput (1 and 8 streams), request/response latency with 1 KiB
- * answers (1 and 32 connections: p50/p99, req/s), proxy CPU per 1000 requests, ztunnel RSS idle and with
- * 1000 idle tunnelled connections, and the ratios to direct and to stunnel.
+ * nodes) once on our HTTP/2 framer and once on `node:http2`, and through an stunnel4 mTLS pair (client
+ * stunnel -> server stunnel -> app) with certificates from the same test CA. The paths take turns for
+ * `--repetitions` rounds (default 3) and each figure is the median: bulk throughput (1 and 8 streams),
+ * proxy CPU s/GiB, request/response latency with 1 KiB answers (1 and 32 connections: p50/p99, req/s),
+ * proxy CPU per 1000 requests, ztunnel RSS idle and with 1000 idle tunnelled connections, the ratios to
+ * direct and to stunnel, and issue 9's targets met or not.
  *
- * Run: npx node bench/hbone-throughput.ts [--seconds 5]   (needs stunnel4; writes only to a temp dir)
+ * Run: npx node bench/hbone-throughput.ts [--seconds 5] [--repetitions 3]   (needs stunnel4; temp dir only)
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -14,6 +16,7 @@ import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type HboneImplementation, parseHboneImplementation } from '../src/core/hbone/implementation.ts';
 import { ZTUNNEL_PORTS } from '../src/core/ports.ts';
 import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/settings.ts';
 import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
@@ -29,7 +32,7 @@ import {
   sinkServer,
   sleep,
 } from './support/load.ts';
-import { fmt, type PathResult, pathReport } from './support/report.ts';
+import { fmt, median, medianResult, type PathResult, pathReport, targetReport } from './support/report.ts';
 import { writeStunnelConfigs } from './support/stunnel.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
 
@@ -42,10 +45,31 @@ const { values } = parseArgs({
     compiled: { type: 'boolean', default: false },
     // Interleaved 1-connection latency rounds (direct, Ambit, stunnel taking turns, 2 s each).
     rounds: { type: 'string', default: '5' },
+    // Rounds of the whole measurement, the paths taking turns; medians are reported.
+    repetitions: { type: 'string', default: '3' },
+    // The Ambit variants, `;`-separated, each `implementation[:node flags]` (flags default to --node-args),
+    // e.g. 'framer:--max-semi-space-size=1;framer:' to compare the ztunnel's Node flags in one run.
+    variants: { type: 'string', default: 'framer;node-http2' },
   },
 });
 const SECONDS = Number(values.seconds);
-const NODE_ARGS = (values['node-args'] ?? '').split(' ').filter((arg) => arg !== '');
+const splitArgs = (text: string) => text.split(' ').filter((arg) => arg !== '');
+const NODE_ARGS = splitArgs(values['node-args'] ?? '');
+
+interface AmbitVariant {
+  name: string;
+  impl: HboneImplementation;
+  nodeArgs: string[];
+}
+
+const AMBITS: AmbitVariant[] = (values.variants ?? '').split(';').map((spec) => {
+  const colon = spec.indexOf(':');
+  const impl = parseHboneImplementation(colon < 0 ? spec : spec.slice(0, colon));
+  const nodeArgs = colon < 0 ? NODE_ARGS : splitArgs(spec.slice(colon + 1));
+  const label = impl === 'framer' ? 'framer' : 'node:http2';
+  const flags = colon < 0 ? '' : `, flags: ${nodeArgs.join(' ') || 'none'}`;
+  return { name: `ambit (${label}${flags})`, impl, nodeArgs };
+});
 
 const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
 const CLIENT_POD = `${subnet}.11`;
@@ -88,8 +112,13 @@ function compileZtunnelNode(): string {
   return join(out, 'bench', 'support', 'ztunnel-node.js');
 }
 
-function startChild(command: string, args: string[], readyLine?: string): Promise<ChildProcess> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+function startChild(
+  command: string,
+  args: string[],
+  readyLine?: string,
+  env?: NodeJS.ProcessEnv,
+): Promise<ChildProcess> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: env ?? process.env });
   children.push(child);
   return new Promise((resolve, reject) => {
     if (!readyLine) {
@@ -117,7 +146,7 @@ async function waitForPort(host: string, port: number): Promise<void> {
   throw new Error(`nothing listens on ${host}:${port}`);
 }
 
-async function startAmbit(ca: TestCa, port: number): Promise<ChildProcess[]> {
+async function startAmbit(ca: TestCa, port: number, variant: AmbitVariant): Promise<ChildProcess[]> {
   const client = workload({ name: 'client', ips: [CLIENT_POD], node: 'node-a' });
   const server = workload({ name: 'server', ips: [SERVER_POD], node: 'node-b' });
   const snap = snapshot({
@@ -139,19 +168,17 @@ async function startAmbit(ca: TestCa, port: number): Promise<ChildProcess[]> {
     ca: { certPem: ca.certPem, keyPem: ca.keyPem },
     target: { ip: VIP, port: 80 },
   });
-  const script = ZTUNNEL_SCRIPT;
-  return Promise.all([
-    startChild(
-      process.execPath,
-      [...NODE_ARGS, script, JSON.stringify(spec('node-a', client.uid, CLIENT_POD))],
-      'ready',
+  const env = { ...process.env, AMBIT_HBONE_IMPL: variant.impl };
+  return Promise.all(
+    [spec('node-a', client.uid, CLIENT_POD), spec('node-b', server.uid, SERVER_POD)].map((nodeSpec) =>
+      startChild(
+        process.execPath,
+        [...variant.nodeArgs, ZTUNNEL_SCRIPT, JSON.stringify(nodeSpec)],
+        'ready',
+        env,
+      ),
     ),
-    startChild(
-      process.execPath,
-      [...NODE_ARGS, script, JSON.stringify(spec('node-b', server.uid, SERVER_POD))],
-      'ready',
-    ),
-  ]);
+  );
 }
 
 async function startStunnel(ca: TestCa, appPort: number): Promise<ChildProcess[]> {
@@ -254,66 +281,93 @@ async function main(): Promise<void> {
   const rrApp = requestResponseServer();
   await listen(sinkApp, SERVER_POD, SINK_PORT);
   await listen(rrApp, SERVER_POD, RR_PORT);
+  const ambitEntry = { host: CLIENT_POD, port: ZTUNNEL_PORTS.outbound };
+  const stunnelEntry = { host: CLIENT_POD, port: STUNNEL_CLIENT_PORT };
   try {
-    const direct = await measure(
-      'direct',
-      async (port) => ({ proxies: [], entry: { host: SERVER_POD, port } }),
-      sink,
-    );
-    let idleRss: number[] = [];
-    let loadedRss: number[] = [];
-    const ambit = await measure(
-      'ambit',
-      async (port) => ({
-        proxies: await startAmbit(ca, port),
-        entry: { host: CLIENT_POD, port: ZTUNNEL_PORTS.outbound },
-      }),
-      sink,
-      async (proxies, entry) => {
-        loadedRss = await idleConnectionsRss(proxies, entry, 1000);
-      },
-    );
-    const idle = await startAmbit(ca, RR_PORT);
-    idleRss = idle.map((p) => rssMiB(p.pid!));
-    await stop(idle);
-    const stunnel = await measure(
-      'stunnel',
-      async (port) => ({
-        proxies: await startStunnel(ca, port),
-        entry: { host: CLIENT_POD, port: STUNNEL_CLIENT_PORT },
-      }),
-      sink,
-    );
-
-    // 1-connection latency is what a busy machine disturbs most: measure the three paths taking turns, with
-    // all proxies up, and compare medians.
-    const ambitRr = await startAmbit(ca, RR_PORT);
-    const stunnelRr = await startStunnel(ca, RR_PORT);
-    const turns: Record<'direct' | 'ambit' | 'stunnel', number[]> = { direct: [], ambit: [], stunnel: [] };
-    const entries = {
-      direct: { host: SERVER_POD, port: RR_PORT },
-      ambit: { host: CLIENT_POD, port: ZTUNNEL_PORTS.outbound },
-      stunnel: { host: CLIENT_POD, port: STUNNEL_CLIENT_PORT },
-    };
-    for (let round = 0; round < Number(values.rounds); round++) {
-      for (const path of ['direct', 'ambit', 'stunnel'] as const) {
-        turns[path].push((await requestResponse(entries[path].host, entries[path].port, 1, 2)).p50Us);
+    const runs = new Map<string, PathResult[]>();
+    const record = (result: PathResult) => runs.set(result.name, [...(runs.get(result.name) ?? []), result]);
+    const idleRss = new Map<string, number[]>();
+    const loadedRss = new Map<string, number[]>();
+    for (let repetition = 0; repetition < Number(values.repetitions); repetition++) {
+      process.stdout.write(`repetition ${repetition + 1} of ${values.repetitions}\n`);
+      record(
+        await measure('direct', async (port) => ({ proxies: [], entry: { host: SERVER_POD, port } }), sink),
+      );
+      for (const variant of AMBITS) {
+        const { name } = variant;
+        record(
+          await measure(
+            name,
+            async (port) => ({ proxies: await startAmbit(ca, port, variant), entry: ambitEntry }),
+            sink,
+            // RSS with 1000 idle tunnels once per variant (it takes a while and varies little).
+            repetition === 0
+              ? async (proxies, entry) => {
+                  loadedRss.set(name, await idleConnectionsRss(proxies, entry, 1000));
+                }
+              : undefined,
+          ),
+        );
+        if (repetition === 0) {
+          const idle = await startAmbit(ca, RR_PORT, variant);
+          idleRss.set(
+            name,
+            idle.map((p) => rssMiB(p.pid!)),
+          );
+          await stop(idle);
+        }
       }
+      record(
+        await measure(
+          'stunnel',
+          async (port) => ({ proxies: await startStunnel(ca, port), entry: stunnelEntry }),
+          sink,
+        ),
+      );
     }
-    await stop([...ambitRr, ...stunnelRr]);
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
-    const interleaved = {
-      direct: median(turns.direct),
-      ambit: median(turns.ambit),
-      stunnel: median(turns.stunnel),
-    };
+    const result = (name: string) => medianResult(runs.get(name)!);
 
+    // 1-connection latency is what a busy machine disturbs most: measure the paths taking turns, with the
+    // proxies up, and compare medians (both Ambit variants use the same pod addresses: one at a time).
+    const turns = new Map<string, number[]>();
+    const turn = async (name: string, host: string, port: number) =>
+      turns.set(name, [...(turns.get(name) ?? []), (await requestResponse(host, port, 1, 2)).p50Us]);
+    const stunnelRr = await startStunnel(ca, RR_PORT);
+    for (const variant of AMBITS) {
+      const { name } = variant;
+      const ambitRr = await startAmbit(ca, RR_PORT, variant);
+      for (let round = 0; round < Number(values.rounds); round++) {
+        await turn('direct', SERVER_POD, RR_PORT);
+        await turn(name, ambitEntry.host, ambitEntry.port);
+        await turn('stunnel', stunnelEntry.host, stunnelEntry.port);
+      }
+      await stop(ambitRr);
+    }
+    await stop(stunnelRr);
+    const added = (name: string) => median(turns.get(name)!) - median(turns.get('direct')!);
+
+    const direct = result('direct');
+    const stunnel = result('stunnel');
+    const ambits = AMBITS.map(({ name }) => result(name));
+    const rssLine = (name: string) =>
+      `ztunnel RSS, ${name}: idle ${(idleRss.get(name) ?? []).map((m) => fmt(m, 1)).join(' / ')} MiB; ` +
+      `with 1000 idle tunnelled connections ${(loadedRss.get(name) ?? []).map((m) => fmt(m, 1)).join(' / ')} MiB (source / destination)`;
     const out = [
-      `HBONE benchmark, loopback, ${SECONDS} s per measurement, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs${NODE_ARGS.length ? `, ztunnel node flags: ${NODE_ARGS.join(' ')}` : ''}, ztunnel from ${values.compiled ? 'compiled JavaScript' : 'type-stripped sources'}`,
+      `HBONE benchmark, loopback, ${SECONDS} s per measurement, medians of ${values.repetitions} interleaved repetitions, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs${NODE_ARGS.length ? `, ztunnel node flags: ${NODE_ARGS.join(' ')}` : ''}, ztunnel from ${values.compiled ? 'compiled JavaScript' : 'type-stripped sources'}`,
       '',
-      ...pathReport(direct, ambit, stunnel),
-      `  interleaved, median of ${values.rounds} rounds: direct ${fmt(interleaved.direct)} us, Ambit +${fmt(interleaved.ambit - interleaved.direct)} us, stunnel +${fmt(interleaved.stunnel - interleaved.direct)} us`,
-      `ztunnel RSS: idle ${idleRss.map((m) => fmt(m, 1)).join(' / ')} MiB; with 1000 idle tunnelled connections ${loadedRss.map((m) => fmt(m, 1)).join(' / ')} MiB (source / destination)`,
+      ...pathReport(direct, ambits, stunnel),
+      `Interleaved 1-connection p50 (median of ${values.rounds} rounds per variant): direct ${fmt(median(turns.get('direct')!))} us; added: ${AMBITS.map(({ name }) => `${name} +${fmt(added(name))} us`).join(', ')}, stunnel +${fmt(added('stunnel'))} us`,
+      ...AMBITS.map(({ name }) => rssLine(name)),
+      '',
+      ...AMBITS.flatMap(({ name }, i) =>
+        targetReport({
+          ambit: ambits[i]!,
+          direct,
+          stunnel,
+          addedP50Us: { ambit: added(name), stunnel: added('stunnel') },
+          idleTunnelsRssMiB: Math.max(...(loadedRss.get(name) ?? [0])),
+        }),
+      ),
     ];
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {

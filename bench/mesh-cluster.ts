@@ -8,11 +8,13 @@
  *   - stunnel: non-enrolled client -> stunnel4 in its netns -> TLS 1.3 mTLS -> stunnel4 in the app's netns
  *     -> app.
  * The load runs inside the client pod's namespace (`ip netns exec`, so that the pod's capture applies), the
- * app is a pod (`support/load-server.ts`). Reports ratios, proxy CPU per 1000 requests (both ztunnels, both
- * stunnels) and the ztunnels' RSS. Traffic stays inside the cluster's namespaces; the cluster is always
- * taken down (also on error and Ctrl-C).
+ * app is a pod (`support/load-server.ts`). Reports ratios, proxy CPU per 1000 requests and per GiB (both
+ * ztunnels, both stunnels) and the ztunnels' RSS. One cluster per HBONE implementation (our framer, then
+ * `node:http2`), brought up one after the other in the same run; in each, the three paths take turns for
+ * `--repetitions` rounds (default 3) and the medians are reported, with issue 9's targets. Traffic stays
+ * inside the clusters' namespaces; each cluster is always taken down (also on error and Ctrl-C).
  *
- * Run as root: npm run bench:mesh -- [--seconds 5]
+ * Run as root: npm run bench:mesh -- [--seconds 5] [--repetitions 3]
  */
 
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
@@ -20,17 +22,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import type { ClusterReport } from '../src/local/report.ts';
-import { ambit } from '../test/support/cli.ts';
-import { makeStateRoot, uniqueName, writeClusterFile } from '../test/support/local-cluster.ts';
+import { HBONE_IMPLEMENTATIONS, type HboneImplementation } from '../src/core/hbone/implementation.ts';
 import { TestCa } from '../test/support/test-ca.ts';
+import { withBenchCluster } from './support/cluster.ts';
 import { APP_PORTS, cpuMs, type LatencyResult, rssMiB, sleep } from './support/load.ts';
 import type { LoadRun } from './support/load-client.ts';
-import { fmt, type PathResult, pathReport } from './support/report.ts';
+import { fmt, medianResult, type PathResult, pathReport, targetReport } from './support/report.ts';
 import { writeStunnelConfigs } from './support/stunnel.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '5' }, repetitions: { type: 'string', default: '3' } },
+});
 const SECONDS = Number(values.seconds);
+const REPETITIONS = Number(values.repetitions);
 const LOAD_SERVER = new URL('./support/load-server.ts', import.meta.url).pathname;
 const LOAD_CLIENT = new URL('./support/load-client.ts', import.meta.url).pathname;
 /** stunnel listens on these in the app pod (TLS) and on loopback in the client pod (plaintext). */
@@ -161,123 +165,150 @@ async function startStunnel(
   return procs;
 }
 
-async function main(): Promise<void> {
-  const root = makeStateRoot();
+interface ClusterResults {
+  impl: HboneImplementation;
+  direct: PathResult;
+  mesh: PathResult;
+  stunnel: PathResult;
+  idleRss: number[];
+  peakRss: number[];
+}
+
+/** One cluster whose ztunnels run `impl`: up, `REPETITIONS` rounds of the three paths taking turns, down. */
+async function measureCluster(impl: HboneImplementation): Promise<ClusterResults> {
   const dir = mkdtempSync(join(tmpdir(), 'ambit-mesh-bench-'));
-  const name = uniqueName('bench');
   const stunnels: ChildProcess[] = [];
-  let cleaning: Promise<void> | undefined;
-  const cleanup = () => {
-    cleaning ??= (async () => {
-      for (const p of stunnels) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
-      const down = await ambit(['local', 'down', '--name', name], { stateRoot: root });
-      if (down.code !== 0) process.stderr.write(`ambit local down failed: ${down.stderr}\n`);
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(root, { recursive: true, force: true });
-    })();
-    return cleaning;
+  const stopStunnels = () => {
+    for (const p of stunnels) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      process.stderr.write(`${signal}: taking the cluster down\n`);
-      void cleanup().finally(() => process.exit(130));
-    });
-  }
-  try {
-    process.stdout.write(`bringing up local cluster ${name}...\n`);
-    const up = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
-      stateRoot: root,
-    });
-    if (up.code !== 0) throw new Error(`ambit local up failed: ${up.stderr}`);
-    const report = JSON.parse(
-      (await ambit(['local', 'status', '--name', name, '-o', 'json'], { stateRoot: root })).stdout,
-    ) as ClusterReport;
-    const pod = (namespace: string, podName: string) => {
-      const found = report.pods.find((p) => p.namespace === namespace && p.name === podName);
-      if (found?.status !== 'Running') throw new Error(`pod ${namespace}/${podName} is not running`);
-      return found;
-    };
-    const meshMode = pod('mesh', 'client').mesh?.state;
-    if (meshMode !== 'ambient') throw new Error(`mesh/client is not enrolled (${meshMode})`);
-    const ztunnelPids = ['node-1', 'node-2'].map((node) => {
-      const pid = report.system.find((p) => p.id === `node-agent/${node}`)?.pid;
-      if (pid === undefined) throw new Error(`no ztunnel running on ${node}`);
-      return pid;
-    });
-    const clusterIP = report.services.find((s) => s.namespace === 'mesh' && s.name === 'app')?.clusterIP;
-    if (!clusterIP) throw new Error('service mesh/app has no ClusterIP');
-    const plainApp = pod('plain', 'app');
-    stunnels.push(...(await startStunnel(dir, pod('plain', 'client').netns, plainApp.netns, plainApp.ip)));
+  let results: ClusterResults | undefined;
+  await withBenchCluster(
+    `bench-${impl}`,
+    clusterYaml,
+    async ({ report }) => {
+      const pod = (namespace: string, podName: string) => {
+        const found = report.pods.find((p) => p.namespace === namespace && p.name === podName);
+        if (found?.status !== 'Running') throw new Error(`pod ${namespace}/${podName} is not running`);
+        return found;
+      };
+      const meshMode = pod('mesh', 'client').mesh?.state;
+      if (meshMode !== 'ambient') throw new Error(`mesh/client is not enrolled (${meshMode})`);
+      const ztunnelPids = ['node-1', 'node-2'].map((node) => {
+        const pid = report.system.find((p) => p.id === `node-agent/${node}`)?.pid;
+        if (pid === undefined) throw new Error(`no ztunnel running on ${node}`);
+        return pid;
+      });
+      const clusterIP = report.services.find((s) => s.namespace === 'mesh' && s.name === 'app')?.clusterIP;
+      if (!clusterIP) throw new Error('service mesh/app has no ClusterIP');
+      const plainApp = pod('plain', 'app');
+      stunnels.push(...(await startStunnel(dir, pod('plain', 'client').netns, plainApp.netns, plainApp.ip)));
 
-    const paths: LoadPath[] = [
-      {
-        name: 'direct',
-        netns: pod('plain', 'client').netns,
-        host: plainApp.ip,
-        ports: APP_PORTS,
-        countHost: plainApp.ip,
-        proxyPids: [],
-      },
-      {
-        name: 'Ambit',
-        netns: pod('mesh', 'client').netns,
-        host: clusterIP,
-        ports: APP_PORTS,
-        countHost: clusterIP,
-        proxyPids: ztunnelPids,
-      },
-      {
-        name: 'stunnel',
-        netns: pod('plain', 'client').netns,
-        host: '127.0.0.1',
-        ports: STUNNEL_PORTS,
-        countHost: plainApp.ip,
-        proxyPids: stunnels.map((p) => p.pid!),
-      },
-    ];
-    const idleRss = ztunnelPids.map(rssMiB);
-    const results = new Map<LoadPath['name'], Partial<PathResult>>(
-      paths.map((p) => [p.name, { name: p.name }]),
-    );
-    const at = (path: LoadPath) => results.get(path.name)!;
-    // The three paths take turns within each kind of load, so that a machine's drift hits them alike.
-    for (const streams of [1, 8] as const) {
-      for (const path of paths) {
-        process.stdout.write(`bulk ${streams} stream(s) ${path.name}...\n`);
-        at(path)[streams === 1 ? 'bulk1' : 'bulk8'] = await bulkRun(path, streams);
-      }
-    }
-    let peakRss: number[] = [];
-    for (const connections of [1, 32] as const) {
-      for (const path of paths) {
-        process.stdout.write(`request/response ${connections} connection(s) ${path.name}...\n`);
-        const cpu = () => path.proxyPids.reduce((sum, pid) => sum + cpuMs(pid), 0);
-        const before = cpu();
-        const result = await rrRun(path, connections);
-        if (connections === 1) {
-          at(path).rr1 = result;
-        } else {
-          at(path).rr32 = result;
-          at(path).cpuPer1000 = path.proxyPids.length
-            ? ((cpu() - before) / result.requests) * 1000
-            : undefined;
-          if (path.name === 'Ambit') peakRss = ztunnelPids.map(rssMiB);
+      const paths: LoadPath[] = [
+        {
+          name: 'direct',
+          netns: pod('plain', 'client').netns,
+          host: plainApp.ip,
+          ports: APP_PORTS,
+          countHost: plainApp.ip,
+          proxyPids: [],
+        },
+        {
+          name: 'Ambit',
+          netns: pod('mesh', 'client').netns,
+          host: clusterIP,
+          ports: APP_PORTS,
+          countHost: clusterIP,
+          proxyPids: ztunnelPids,
+        },
+        {
+          name: 'stunnel',
+          netns: pod('plain', 'client').netns,
+          host: '127.0.0.1',
+          ports: STUNNEL_PORTS,
+          countHost: plainApp.ip,
+          proxyPids: stunnels.map((p) => p.pid!),
+        },
+      ];
+      const idleRss = ztunnelPids.map(rssMiB);
+      const runs = new Map<LoadPath['name'], PathResult[]>(paths.map((p) => [p.name, []]));
+      let peakRss: number[] = [];
+      for (let repetition = 0; repetition < REPETITIONS; repetition++) {
+        const round = new Map<LoadPath['name'], Partial<PathResult>>(
+          paths.map((p) => [p.name, { name: p.name === 'Ambit' ? `Ambit (${impl})` : p.name }]),
+        );
+        const at = (path: LoadPath) => round.get(path.name)!;
+        const cpu = (path: LoadPath) => path.proxyPids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+        const step = `[${impl} ${repetition + 1}/${REPETITIONS}]`;
+        // The three paths take turns within each kind of load, so that a machine's drift hits them alike.
+        for (const streams of [1, 8] as const) {
+          for (const path of paths) {
+            process.stdout.write(`${step} bulk ${streams} stream(s) ${path.name}...\n`);
+            const before = cpu(path);
+            const mibPerSecond = await bulkRun(path, streams);
+            at(path)[streams === 1 ? 'bulk1' : 'bulk8'] = mibPerSecond;
+            if (streams === 8 && path.proxyPids.length) {
+              at(path).cpuPerGiB = (cpu(path) - before) / 1000 / ((mibPerSecond * SECONDS) / 1024);
+            }
+          }
         }
+        for (const connections of [1, 32] as const) {
+          for (const path of paths) {
+            process.stdout.write(`${step} request/response ${connections} connection(s) ${path.name}...\n`);
+            const before = cpu(path);
+            const result = await rrRun(path, connections);
+            if (connections === 1) {
+              at(path).rr1 = result;
+            } else {
+              at(path).rr32 = result;
+              at(path).cpuPer1000 = path.proxyPids.length
+                ? ((cpu(path) - before) / result.requests) * 1000
+                : undefined;
+              if (path.name === 'Ambit') peakRss = ztunnelPids.map(rssMiB);
+            }
+          }
+        }
+        for (const path of paths) runs.get(path.name)!.push(at(path) as PathResult);
       }
-    }
+      const [direct, mesh, stunnel] = paths.map((p) => medianResult(runs.get(p.name)!)) as [
+        PathResult,
+        PathResult,
+        PathResult,
+      ];
+      results = { impl, direct, mesh, stunnel, idleRss, peakRss };
+    },
+    stopStunnels,
+    { AMBIT_HBONE_IMPL: impl },
+  );
+  if (!results) throw new Error(`no results from the ${impl} cluster`);
+  return results;
+}
 
-    const row = (path: LoadPath) => at(path) as PathResult;
-    const [direct, mesh, stunnel] = paths.map(row) as [PathResult, PathResult, PathResult];
-    const out = [
-      `Mesh benchmark on a 2-node local cluster (client pod on node-1, app pod on node-2), ${SECONDS} s per measurement, node ${process.versions.node}, ${cpus().length} CPUs`,
+async function main(): Promise<void> {
+  const clusters: ClusterResults[] = [];
+  for (const impl of HBONE_IMPLEMENTATIONS) clusters.push(await measureCluster(impl));
+  const out = [
+    `Mesh benchmark on a 2-node local cluster (client pod on node-1, app pod on node-2), ${SECONDS} s per measurement, medians of ${REPETITIONS} interleaved repetitions, one cluster per HBONE implementation, node ${process.versions.node}, ${cpus().length} CPUs`,
+  ];
+  for (const { impl, direct, mesh, stunnel, idleRss, peakRss } of clusters) {
+    out.push(
       '',
-      ...pathReport(direct, mesh, stunnel),
+      `HBONE on ${impl}:`,
+      ...pathReport(direct, [mesh], stunnel),
       `ztunnel RSS (node-1 / node-2): before load ${idleRss.map((m) => fmt(m, 1)).join(' / ')} MiB, after 32-connection load ${peakRss.map((m) => fmt(m, 1)).join(' / ')} MiB`,
-    ];
-    process.stdout.write(`${out.join('\n')}\n`);
-  } finally {
-    await cleanup();
+      ...targetReport({
+        ambit: mesh,
+        direct,
+        stunnel,
+        addedP50Us: {
+          ambit: mesh.rr1.p50Us - direct.rr1.p50Us,
+          stunnel: stunnel.rr1.p50Us - direct.rr1.p50Us,
+        },
+        idleTunnelsRssMiB: undefined,
+      }),
+    );
   }
+  process.stdout.write(`${out.join('\n')}\n`);
 }
 
 await main();

@@ -25,18 +25,26 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { WaypointSnapshot } from '../src/core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../src/core/ports.ts';
+import { WAYPOINT_NODE_FLAGS } from '../src/waypoint/settings.ts';
 import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/settings.ts';
 import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
 import { cluster, clusterName, forward, route, served, toCluster } from '../test/support/route-table.ts';
 import { TestCa } from '../test/support/test-ca.ts';
-import { BODY_BYTES, httpRequestResponse } from './support/http-load.ts';
-import { cpuMs, type LatencyResult, listen, open, rssMiB, sleep } from './support/load.ts';
+import { BODY_BYTES, type HttpLatencyResult, httpRequestResponse } from './support/http-load.ts';
+import { cpuMs, listen, open, rssMiB, sleep } from './support/load.ts';
 import { fmt, ratio } from './support/report.ts';
 import type { WaypointSpec } from './support/waypoint-node.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '5' },
+    // Node flags for the waypoint process (default: what `ambit waypoint run` should be started with).
+    'waypoint-node-args': { type: 'string', default: WAYPOINT_NODE_FLAGS.join(' ') },
+  },
+});
 const SECONDS = Number(values.seconds);
+const WAYPOINT_NODE_ARGS = (values['waypoint-node-args'] ?? '').split(' ').filter((arg) => arg !== '');
 
 const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
 const at = (host: number) => `${subnet}.${host}`;
@@ -73,7 +81,10 @@ async function waitForPort(host: string, port: number): Promise<void> {
 
 // The pods: three client pods (one per path), the app, haproxy's pod, the waypoint.
 const clients = { direct: at(11), waypoint: at(12), haproxy: at(13) };
+// Two app pods, the same server: the waypoint's (its destination refuses traffic that bypasses the waypoint)
+// and the one the other paths reach.
 const APP = at(21);
+const APP_DIRECT = at(22);
 const HAPROXY = at(31);
 const WAYPOINT = at(41);
 const VIPS = { direct: at(200), waypoint: at(201), haproxy: at(202) };
@@ -83,6 +94,7 @@ const clientWorkloads = Object.entries(clients).map(([path, ip]) =>
   workload({ name: `client-${path}`, ips: [ip], node: `node-${path}` }),
 );
 const app = workload({ name: 'app', ips: [APP], node: 'node-app' });
+const appPlain = workload({ name: 'app-plain', ips: [APP_DIRECT], node: 'node-app-plain' });
 const haproxyPod = workload({ name: 'haproxy', ips: [HAPROXY], node: 'node-haproxy' });
 const waypointPod = workload({
   name: 'waypoint',
@@ -96,7 +108,7 @@ const appDirect = service({
   name: 'app',
   vips: [VIPS.direct],
   ports: [{ port: 80, targetPort: APP_PORT, protocol: 'TCP' }],
-  endpoints: appEndpoint,
+  endpoints: [{ workloadUid: appPlain.uid, ip: APP_DIRECT, ready: true }],
 });
 const appBound = service({
   name: 'app-l7',
@@ -118,7 +130,7 @@ const waypointService = service({
   endpoints: [{ workloadUid: waypointPod.uid, ip: WAYPOINT, ready: true }],
 });
 const mesh = snapshot({
-  workloads: [...clientWorkloads, app, haproxyPod, waypointPod],
+  workloads: [...clientWorkloads, app, appPlain, haproxyPod, waypointPod],
   services: [appDirect, appBound, haproxyService, waypointService],
 });
 
@@ -163,7 +175,7 @@ async function startWaypoint(ca: TestCa): Promise<ChildProcess> {
     ca: { certPem: ca.certPem, keyPem: ca.keyPem },
   };
   const script = new URL('./support/waypoint-node.ts', import.meta.url).pathname;
-  return startChild(process.execPath, [...ZTUNNEL_NODE_FLAGS, script, JSON.stringify(spec)], 'ready');
+  return startChild(process.execPath, [...WAYPOINT_NODE_ARGS, script, JSON.stringify(spec)], 'ready');
 }
 
 async function startHaproxy(): Promise<ChildProcess> {
@@ -197,8 +209,8 @@ async function startHaproxy(): Promise<ChildProcess> {
 
 interface PathRun {
   name: string;
-  rr1: LatencyResult;
-  rr32: LatencyResult;
+  rr1: HttpLatencyResult;
+  rr32: HttpLatencyResult;
   /** The L7 proxy's CPU ms per 1000 requests at 32 connections; undefined for the ztunnel-only path. */
   cpuPer1000?: number | undefined;
   rssIdle?: number | undefined;
@@ -223,6 +235,11 @@ async function measure(name: string, clientIp: string, proxy: ChildProcess | und
   };
 }
 
+function failures(run: PathRun): string {
+  const failed = run.rr1.failed + run.rr32.failed;
+  return failed === 0 ? '0' : `${failed} (${run.rr1.firstFailure ?? run.rr32.firstFailure})`;
+}
+
 async function main(): Promise<void> {
   const ca = new TestCa('bench');
   const appServer = createServer((request, response) => {
@@ -235,7 +252,12 @@ async function main(): Promise<void> {
   });
   const RESPONSE = Buffer.alloc(BODY_BYTES, 0x72);
   await listen(appServer, APP, APP_PORT);
+  const appPlainServer = createServer(
+    appServer.listeners('request')[0] as Parameters<typeof createServer>[1],
+  );
+  await listen(appPlainServer, APP_DIRECT, APP_PORT);
   await startZtunnel(ca, 'node-app', app, APP, { ip: VIPS.direct, port: 80 });
+  await startZtunnel(ca, 'node-app-plain', appPlain, APP_DIRECT, { ip: VIPS.direct, port: 80 });
   await startZtunnel(ca, 'node-direct', clientWorkloads[0]!, clients.direct, { ip: VIPS.direct, port: 80 });
   await startZtunnel(ca, 'node-waypoint', clientWorkloads[1]!, clients.waypoint, {
     ip: VIPS.waypoint,
@@ -266,6 +288,7 @@ async function main(): Promise<void> {
     'rr 32 conn p50/p99 us',
     'L7 proxy CPU ms / 1000 req',
     'L7 proxy RSS idle/after MiB',
+    'non-200',
   ];
   const out = [
     `HTTP/1.1 keep-alive, ${BODY_BYTES} B request and response bodies, ${SECONDS} s per run, loopback, proxies in their own processes`,
@@ -281,6 +304,7 @@ async function main(): Promise<void> {
         `${fmt(r.rr32.p50Us)}/${fmt(r.rr32.p99Us)}`,
         r.cpuPer1000 === undefined ? '-' : fmt(r.cpuPer1000),
         r.rssIdle === undefined ? '-' : `${fmt(r.rssIdle)}/${fmt(r.rssAfter ?? 0)}`,
+        failures(r),
       ]),
     ),
     '',
@@ -291,6 +315,7 @@ async function main(): Promise<void> {
   ];
   process.stdout.write(`${out.join('\n')}\n`);
   appServer.close();
+  appPlainServer.close();
 }
 
 try {

@@ -2,7 +2,7 @@
 // Entry point of the `ambit` command. Ambit needs Node.js 24 (type stripping runs the TypeScript sources of a
 // checkout directly, and the data path relies on Node 24's http2 and net behaviour), so an older runtime is
 // refused here, before anything else loads, with a message that says how to get the right one.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -13,10 +13,20 @@ const major = Number(process.versions.node.split('.')[0]);
 // `node` package) is then used instead, so a checkout behaves the same on every machine.
 const pinned = join(root, 'node_modules', '.bin', 'node');
 if (major < 24 && existsSync(pinned)) {
-  const child = spawnSync(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+  const child = spawn(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: 'inherit',
   });
-  process.exit(child.status ?? 1);
+  // The child is the real `ambit`: a SIGTERM or SIGHUP sent to this wrapper (by a supervisor, `kill`, a closing
+  // terminal) is passed on, so the child never outlives it. Ctrl-C reaches the child from the terminal's
+  // process group already; the wrapper only waits for it to finish (its rollback, for `local up`).
+  for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  process.on('SIGINT', () => {});
+  const [code, signal] = await new Promise((resolve) => child.on('exit', (...outcome) => resolve(outcome)));
+  if (signal) {
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+  }
+  process.exit(code ?? 1);
 }
 if (major < 24) {
   process.stderr.write(

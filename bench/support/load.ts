@@ -114,34 +114,50 @@ export interface LatencyResult {
 }
 
 /** Closed loop: each connection sends a request and waits for its 1 KiB answer, for `seconds`. */
-export async function requestResponse(
+export function requestResponse(
   host: string,
   port: number,
   connections: number,
   seconds: number,
 ): Promise<LatencyResult> {
+  return closedLoop(host, port, connections, seconds, Buffer.alloc(REQUEST_BYTES, 0x71), () => {
+    let received = 0;
+    return (chunk) => {
+      received += chunk.length;
+      const complete = Math.floor(received / RESPONSE_BYTES);
+      received -= complete * RESPONSE_BYTES;
+      return complete;
+    };
+  });
+}
+
+/** Per connection: given the bytes that arrived, how many whole responses they completed. */
+export type ResponseCounter = () => (chunk: Buffer) => number;
+
+/**
+ * The closed-loop driver: every connection sends `request`, waits for the whole response (as `responses`
+ * counts them) and sends the next, for `seconds` after a half-second warm-up; latency is sampled per
+ * response.
+ */
+export async function closedLoop(
+  host: string,
+  port: number,
+  connections: number,
+  seconds: number,
+  request: Buffer,
+  responses: ResponseCounter,
+): Promise<LatencyResult> {
   const sockets = await Promise.all(Array.from({ length: connections }, () => open(host, port)));
-  const request = Buffer.alloc(REQUEST_BYTES, 0x71);
-  let samples = new Float64Array(1 << 16);
-  let count = 0;
-  let measuring = false;
+  const samples = new LatencySamples();
+  const window = { open: false };
   let running = true;
   for (const socket of sockets) {
-    let received = 0;
+    const completed = responses();
     let sentAt = 0;
     socket.on('error', () => {});
     socket.on('data', (chunk: Buffer) => {
-      received += chunk.length;
-      while (received >= RESPONSE_BYTES) {
-        received -= RESPONSE_BYTES;
-        if (measuring) {
-          if (count === samples.length) {
-            const grown = new Float64Array(samples.length * 2);
-            grown.set(samples);
-            samples = grown;
-          }
-          samples[count++] = performance.now() - sentAt;
-        }
+      for (let done = completed(chunk); done > 0; done--) {
+        if (window.open) samples.add(performance.now() - sentAt);
         if (!running) return;
         sentAt = performance.now();
         socket.write(request);
@@ -150,18 +166,48 @@ export async function requestResponse(
     sentAt = performance.now();
     socket.write(request);
   }
-  await sleep(500);
-  measuring = true;
-  const t0 = performance.now();
-  await sleep(seconds * 1000);
-  measuring = false;
-  const elapsed = (performance.now() - t0) / 1000;
+  const elapsed = await measureWindow(window, 500, seconds);
   running = false;
   for (const socket of sockets) socket.destroy();
-  const sorted = samples.slice(0, count).sort();
-  const at = (q: number) => (sorted[Math.min(count - 1, Math.floor(q * count))] ?? 0) * 1000;
   await sleep(300);
-  return { requests: count, perSecond: count / elapsed, p50Us: at(0.5), p99Us: at(0.99) };
+  return samples.result(elapsed);
+}
+
+/** After `warmupMs`, keeps `window.open` for `seconds`; resolves to the seconds it was open. */
+export async function measureWindow(
+  window: { open: boolean },
+  warmupMs: number,
+  seconds: number,
+): Promise<number> {
+  await sleep(warmupMs);
+  window.open = true;
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  window.open = false;
+  return (performance.now() - t0) / 1000;
+}
+
+/** Latency samples in milliseconds, in a growing typed array (no allocation per sample). */
+export class LatencySamples {
+  #samples = new Float64Array(1 << 16);
+  #count = 0;
+
+  add(ms: number): void {
+    if (this.#count === this.#samples.length) {
+      const grown = new Float64Array(this.#samples.length * 2);
+      grown.set(this.#samples);
+      this.#samples = grown;
+    }
+    this.#samples[this.#count++] = ms;
+  }
+
+  /** Rate and percentiles of the samples taken over `elapsedSeconds`. */
+  result(elapsedSeconds: number): LatencyResult {
+    const count = this.#count;
+    const sorted = this.#samples.slice(0, count).sort();
+    const at = (q: number) => (sorted[Math.min(count - 1, Math.floor(q * count))] ?? 0) * 1000;
+    return { requests: count, perSecond: count / elapsedSeconds, p50Us: at(0.5), p99Us: at(0.99) };
+  }
 }
 
 /** CPU time (user + system) of a process, in milliseconds. */

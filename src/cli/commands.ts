@@ -17,6 +17,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'the local multi-node cluster: up, down, status, exec, logs, label, demo',
     load: () => import('./commands/local.ts'),
   },
+  'cluster-dns': {
+    summary: "the local cluster's DNS on one node (run by the cluster as a system process)",
+    load: () => import('./commands/cluster-dns.ts'),
+  },
+  'kube-proxy': {
+    summary: "the local cluster's Service VIPs and NodePorts on one node (a system process)",
+    load: () => import('./commands/kube-proxy.ts'),
+  },
   echo: { summary: 'the built-in HTTP and TCP test server', load: () => import('./commands/echo.ts') },
   app: {
     summary: 'stand-ins for well-known images (httpbin, helloworld, tcp-echo, Bookinfo, curl/sleep)',
@@ -28,7 +36,7 @@ export const COMMANDS: Record<string, CommandEntry> = {
   },
   ztunnel: { summary: "run a node's ztunnel (the data plane)", load: () => import('./commands/ztunnel.ts') },
   waypoint: {
-    summary: 'waypoints (L7 proxies): run one',
+    summary: 'waypoints (L7 proxies): apply, delete, list, status, run',
     load: () => import('./commands/waypoint.ts'),
   },
   'ztunnel-config': {

@@ -1,9 +1,9 @@
 /**
  * The echo app's HTTP side: every request gets a JSON report of who answered (pod, namespace, node,
  * version) and what arrived (method, path, headers, source and destination addresses, body size), shaped
- * by the query's directives (see directives.ts). A WebSocket upgrade is accepted (101 with the handshake's
- * accept key and the x-echo-* headers), after which the connection echoes every byte, as the TCP port does:
- * enough to see an Upgrade pass through a proxy both ways.
+ * by the query's directives (see directives.ts). Any Upgrade is accepted (101 with the x-echo-* headers, and
+ * for a WebSocket handshake its accept key), after which the connection echoes every byte, as the TCP port
+ * does: enough to see an Upgrade pass through a proxy both ways.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -55,19 +55,19 @@ const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 function upgrade(identity: EchoIdentity, request: IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.on('error', () => socket.destroy());
   const key = request.headers['sec-websocket-key'];
-  if (request.headers.upgrade?.toLowerCase() !== 'websocket' || typeof key !== 'string') {
-    socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    return;
-  }
-  const accept = createHash('sha1')
-    .update(key + WEBSOCKET_GUID)
-    .digest('base64');
   socket.write(
     [
       'HTTP/1.1 101 Switching Protocols',
-      'upgrade: websocket',
+      `upgrade: ${request.headers.upgrade ?? ''}`,
       'connection: Upgrade',
-      `sec-websocket-accept: ${accept}`,
+      // A WebSocket client checks that the server saw its key (RFC 6455 section 4.2.2).
+      ...(typeof key === 'string'
+        ? [
+            `sec-websocket-accept: ${createHash('sha1')
+              .update(key + WEBSOCKET_GUID)
+              .digest('base64')}`,
+          ]
+        : []),
       `x-echo-pod: ${identity.pod}`,
       `x-echo-version: ${identity.version}`,
       '',

@@ -7,12 +7,12 @@
  */
 import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { guardRoutesOf, removeGuardRoutes } from './guard-routes.ts';
 import { clusterNetnsPrefix, NETNS_ETC_DIR, routeMetric } from './names.ts';
 import { deleteNetns, killProcessesIn, listNetns } from './netns.ts';
 import { supervisorArgs } from './processes.ts';
 import { commandLine, findProcesses, isAlive, signal, sleep, terminate } from './procfs.ts';
 import type { Progress } from './progress.ts';
-import { guardRoutesOf, removeGuardRoutes } from './routes.ts';
 import { clusterDir, readClusterState, readJournal, type StatePaths, statePaths } from './state.ts';
 import type { ClusterState } from './types.ts';
 

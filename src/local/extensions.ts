@@ -121,6 +121,8 @@ export function perContext<T>(make: (context: ExtensionContext) => T): {
 
 /** Extension modules (paths relative to this file, or URLs) that every local cluster uses. */
 export const DEFAULT_EXTENSION_MODULES: readonly string[] = [
+  // Cluster DNS and kube-proxy in every node: the network of any Kubernetes cluster, mesh or not.
+  './services/extension.ts',
   // First: a pod is known to the control plane (its node may obtain its identity) before it is enrolled.
   './mesh/control-plane.ts',
   './mesh/enrollment.ts',

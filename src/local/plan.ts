@@ -239,6 +239,11 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
       namespace: resource.metadata.namespace!,
       type: resource.spec.type,
       labels: resource.metadata.labels,
+      sessionAffinity:
+        resource.spec.sessionAffinity === 'ClientIP'
+          ? { timeoutSeconds: resource.spec.sessionAffinityTimeoutSeconds }
+          : undefined,
+      publishNotReadyAddresses: resource.spec.publishNotReadyAddresses,
       clusterIP: clusterIPs.get(resource),
       ports: nodePorts.get(resource) ?? resource.spec.ports,
       selector,

@@ -109,7 +109,8 @@ export function buildReport(cluster: ClusterState, paths: StatePaths): ClusterRe
       namespace: service.namespace,
       clusterIP: service.clusterIP,
       ports: service.ports.map(
-        (port) => `${port.name ? `${port.name} ` : ''}${port.port}->${port.targetPort}/${port.protocol}`,
+        (port) =>
+          `${port.name ? `${port.name} ` : ''}${port.port}${port.nodePort ? `:${port.nodePort}` : ''}->${port.targetPort}/${port.protocol}`,
       ),
       pods: service.podUids.length,
     })),

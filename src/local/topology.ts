@@ -14,8 +14,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLUSTER_DOMAIN } from '../core/labels.ts';
+import { addGuardRoutes, guardedRanges } from './guard-routes.ts';
 import { IFACE, netnsEtcDir } from './names.ts';
-import { addGuardRoutes, guardedRanges } from './routes.ts';
 import { ipBatch, run } from './run.ts';
 import { recordInJournal, type StatePaths } from './state.ts';
 import type { ClusterState, NodeRecord, PodRecord } from './types.ts';
@@ -102,6 +102,8 @@ async function configureNode(node: NodeRecord, cluster: ClusterState): Promise<v
   await ipBatch(
     [
       'link set lo up',
+      // Every node serves the cluster DNS VIP itself (pods reach it through their default route).
+      `addr add ${cluster.addresses.dnsVIP}/32 dev lo`,
       `addr add ${node.underlayIP}/${node.underlayPrefix} dev ${node.uplink}`,
       `link set ${node.uplink} up`,
       `link add ${node.podBridge} type bridge`,

@@ -114,6 +114,10 @@ export interface ServiceRecord {
   namespace: string;
   type: ServiceType;
   labels: Record<string, string>;
+  /** `sessionAffinity: ClientIP`: a client keeps its endpoint for `timeoutSeconds` after its last connection. */
+  sessionAffinity?: { timeoutSeconds: number } | undefined;
+  /** Not-ready pods are endpoints too (for the cluster DNS and the Service rules). */
+  publishNotReadyAddresses?: boolean | undefined;
   /** Undefined for a headless Service (`clusterIP: None`). */
   clusterIP: string | undefined;
   ports: ServicePortSpec[];

@@ -14,6 +14,7 @@ import { writeJsonAtomic } from '../core/files.ts';
 import { loadClusterFiles } from './cluster-file.ts';
 import { down } from './down.ts';
 import { type ExtensionContext, loadExtensions } from './extensions.ts';
+import { checkRangesFree, guardRoutesOf } from './guard-routes.ts';
 import { lastLines } from './logs.ts';
 import { clusterNetnsPrefix, routeMetric } from './names.ts';
 import { listNetns } from './netns.ts';
@@ -23,7 +24,6 @@ import { AMBIT_ENTRY, podProcess, supervisorArgs, writeBinDir } from './processe
 import { isAlive } from './procfs.ts';
 import { type Progress, silentProgress } from './progress.ts';
 import { resolvedConfig } from './resolved-config.ts';
-import { checkRangesFree, guardRoutesOf } from './routes.ts';
 import { run } from './run.ts';
 import { checkUnixSocketPath, clusterDir, readClusterState, type StatePaths, statePaths } from './state.ts';
 import { type ProcessStatus, readSupervisorStatus } from './supervisor/status.ts';
@@ -132,7 +132,8 @@ async function preflight(cluster: ClusterState, paths: StatePaths): Promise<void
   }
   if (existsSync(paths.dir)) throw clusterExists(cluster, paths);
   checkUnixSocketPath(paths.control, "the supervisor's control socket");
-  await Promise.all([run(['ip', '-V']), run(['setpriv', '--version'])]);
+  // nft: each node's kube-proxy rules (src/local/kube-proxy).
+  await Promise.all([run(['ip', '-V']), run(['setpriv', '--version']), run(['nft', '--version'])]);
   const leftovers = [
     ...listNetns().filter((ns) => ns.startsWith(clusterNetnsPrefix(cluster.name))),
     ...(await guardRoutesOf(routeMetric(cluster.name))).map((dst) => `route ${dst}`),

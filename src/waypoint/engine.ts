@@ -67,7 +67,12 @@ export interface EngineDependencies {
   metrics: WaypointMetrics;
   accessLog: AccessLog;
   random?: () => number;
+  /** Requests in flight beyond which new ones are refused at once (503 `UO`), so load cannot pile up. */
+  maxActiveRequests?: number | undefined;
 }
+
+/** Requests in flight at once, all clients together (Envoy's overload manager plays this part). */
+export const DEFAULT_MAX_ACTIVE_REQUESTS = 10_000;
 
 /** Where a request got to: filled in stage by stage, read by telemetry when the response closes. */
 interface Progress {
@@ -138,6 +143,12 @@ export class RequestEngine {
         performance.now() - startedAt,
       );
     });
+    if (this.active > (this.#deps.maxActiveRequests ?? DEFAULT_MAX_ACTIVE_REQUESTS)) {
+      progress.flags = 'UO';
+      metrics.refused.inc({ reason: 'too-many-requests' });
+      localReply(res, grpc, 503, 'overloaded: too many requests in flight');
+      return;
+    }
     this.#serve(req, res, tunnel, request, grpc, requestId, progress).catch((error: unknown) => {
       progress.flags = progress.flags === '-' ? 'UC' : progress.flags;
       if (!res.headersSent) localReply(res, grpc, 503, `upstream error: ${(error as Error).message}`);
@@ -171,7 +182,7 @@ export class RequestEngine {
 
     // Stage: upstream.
     const client = upstreamWire(cluster, tunnel) === 'http2' ? this.#deps.http2 : this.#deps.http1;
-    const body = hasBody(req) ? counted(req, progress) : undefined;
+    const body = requestBody(req, progress);
     const done = this.#deps.load.begin(endpointKey(endpoint));
     res.once('close', done);
     const sentAt = performance.now();
@@ -287,22 +298,24 @@ export class RequestEngine {
   ): void {
     const cluster = progress.cluster;
     const service = cluster ? tunnel.state.service(cluster.hostname) : undefined;
-    const labels: RequestLabels = {
+    const protocol = grpc ? 'grpc' : 'http';
+    const key = `${tunnel.peerIdentity}|${tunnel.source?.uid}|${progress.destination?.uid}|${cluster?.hostname ?? tunnel.target.service.hostname}|${protocol}|${progress.flags}|${code}|${progress.grpcStatus}`;
+    const labels = (): RequestLabels => ({
       ...partyLabels(
         {
           source: tunnel.source,
           sourceIdentity: tunnel.peerIdentity,
           destination: progress.destination,
           destinationService: service ?? tunnel.target.service,
-          protocol: grpc ? 'grpc' : 'http',
+          protocol,
         },
         progress.flags,
       ),
       response_code: String(code),
       grpc_response_status: progress.grpcStatus,
-    };
+    });
     const requestBytes = headerBytes(request.headers) + progress.bytesReceived;
-    this.#deps.metrics.recordRequest(labels, durationMs, requestBytes, progress.bytesSent);
+    this.#deps.metrics.recordRequest(key, labels, durationMs, requestBytes, progress.bytesSent);
     if (!this.#deps.accessLog.enabled) return;
     this.#deps.accessLog.write({
       startTime,
@@ -334,10 +347,23 @@ export function upstreamWire(cluster: Cluster, tunnel: Pick<TunnelContext, 'wire
   return tunnel.wire;
 }
 
-function hasBody(req: DownstreamRequest): boolean {
-  if ('stream' in req) return !req.stream.endAfterHeaders;
+/**
+ * The request body for the upstream, undefined when there is none. A body of declared length goes up as
+ * it is (Node's parser holds it to that length, so the length is its size); one of unknown length (chunked,
+ * HTTP/2 without `content-length`) is counted on its way through.
+ */
+function requestBody(req: DownstreamRequest, progress: Progress): Readable | undefined {
   const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  if (length !== undefined) {
+    if (length === '0') return undefined;
+    req.once('end', () => {
+      progress.bytesReceived = Number(length);
+    });
+    return req;
+  }
+  const chunked =
+    'stream' in req ? !req.stream.endAfterHeaders : req.headers['transfer-encoding'] !== undefined;
+  return chunked ? counted(req, progress) : undefined;
 }
 
 /** The request body on its way up, counted (a pass-through, so the upstream client reads at its own pace). */
@@ -435,13 +461,9 @@ export function localReply(res: DownstreamResponse, grpc: boolean, status: numbe
   endWith(res, body);
 }
 
-/**
- * Ends a response with its body. An empty body is never written as a chunk: Node's HTTP/1.1 server corks
- * the head and the body into one vectored write, and over an HTTP/2 stream (our tunnel) a zero-length
- * chunk in that write corrupts the head's first bytes.
- */
+/** Ends a response with its body, if it has one. */
 function endWith(res: DownstreamResponse, body: Buffer | undefined): void {
-  if (body === undefined || body.length === 0) res.end();
+  if (body === undefined) res.end();
   else res.end(body);
 }
 

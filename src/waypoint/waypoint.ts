@@ -47,6 +47,8 @@ export interface WaypointOptions {
   /** Access log sink (default: stdout); `null` turns access logging off. */
   accessLog?: Writable | null | undefined;
   random?: () => number;
+  /** Requests in flight beyond which new ones get 503 `UO` (default `DEFAULT_MAX_ACTIVE_REQUESTS`). */
+  maxActiveRequests?: number | undefined;
 }
 
 export class Waypoint implements WaypointEndpointSource {

@@ -11,6 +11,7 @@ import { GrpcCertificateSigner } from '../core/certs/ca-client.ts';
 import { CertificateManager } from '../core/certs/manager.ts';
 import { ztunnelDiscovery } from '../core/discovery/client.ts';
 import type { ControlPlaneConnection } from '../core/grpc/credentials.ts';
+import type { HboneImplementation } from '../core/hbone/implementation.ts';
 import { DEFAULT_HBONE_TIMEOUTS } from '../core/hbone/settings.ts';
 import type { Logger } from '../core/log.ts';
 import type { HttpEndpoint } from '../core/server/http.ts';
@@ -41,6 +42,8 @@ export interface ZtunnelAppOptions {
   originalDestination?: OriginalDestination | undefined;
   /** Resolver for names outside the mesh; without one they get NXDOMAIN. */
   dnsUpstream?: string | undefined;
+  /** HTTP/2 for HBONE (default: `AMBIT_HBONE_IMPL`, else node:http2). */
+  hboneImplementation?: HboneImplementation | undefined;
   /** How long live connections may run on at shutdown (default: the HBONE drain timeout). */
   drainMs?: number | undefined;
   log: Logger;
@@ -69,6 +72,7 @@ export class ZtunnelApp {
       certificates: this.#certificates,
       originalDestination: options.originalDestination ?? redirectedDestination,
       dnsForwarder: options.dnsUpstream === undefined ? undefined : new UdpDnsForwarder(options.dnsUpstream),
+      ...(options.hboneImplementation ? { hboneImplementation: options.hboneImplementation } : {}),
       log,
     });
     this.#discovery = ztunnelDiscovery({

@@ -3,9 +3,13 @@ import { PROXY_SOCKET_MARK } from '../core/capture-handler.ts';
 import { DEFAULT_HBONE_TIMEOUTS, type HboneTimeouts } from '../core/hbone/settings.ts';
 
 /**
- * Node flags for the ztunnel process. A small young generation keeps the copy loop's short-lived buffers in
- * cache: measured on the HBONE benchmark, 1 MiB semi-spaces moved ~30-40% more bytes per CPU second than
- * Node 24's default and lowered RSS (see bench/hbone-throughput.ts, `--node-args`).
+ * Node flags for the ztunnel process. Re-measured under sustained load on the loopback HBONE benchmark
+ * (one run, 3 interleaved repetitions, medians, 8-stream bulk; `--variants
+ * 'framer:--max-semi-space-size=1;framer:;node-http2:--max-semi-space-size=1;node-http2:'`): CPU per GiB
+ * did not change with the flag (framer 5.59 vs 5.51 s, node:http2 3.92 vs 3.91 s; stunnel 2.54 s in the same
+ * run), while RSS with 1000 idle tunnels was lower with it (framer 114 vs 125-127 MiB, node:http2 118-120
+ * vs 126-131 MiB). So 1 MiB semi-spaces stay, for memory; the study's CPU gain without the flag did not
+ * show on this (heavily shared) machine.
  */
 export const ZTUNNEL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 

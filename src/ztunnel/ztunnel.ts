@@ -6,6 +6,7 @@
  */
 
 import { errorMessage } from '../core/errors.ts';
+import type { HboneImplementation } from '../core/hbone/implementation.ts';
 import { HbonePool } from '../core/hbone/pool.ts';
 import { DEFAULT_POOL, type PoolSettings } from '../core/hbone/settings.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../core/identity.ts';
@@ -50,6 +51,8 @@ export interface ZtunnelOptions {
   dnsForwarder?: DnsForwarder | undefined;
   timeouts?: Partial<TimeoutSettings>;
   pool?: Partial<PoolSettings>;
+  /** HTTP/2 for HBONE, out and in (default: `AMBIT_HBONE_IMPL`, else node:http2). */
+  hboneImplementation?: HboneImplementation;
   /** Dial apps from the original client's IP (needs transparent sockets from the pod sockets). Default true. */
   preserveSourceIp?: boolean;
   /** Run DNS proxies in pods (default true). */
@@ -97,6 +100,7 @@ export class Ztunnel {
       trustDomains: this.#trustDomains,
       settings: { ...DEFAULT_POOL, ...options.pool },
       timeouts,
+      ...(options.hboneImplementation ? { implementation: options.hboneImplementation } : {}),
       onConnectionEvent: (event, key, detail) => {
         if (event === 'failed') {
           this.metrics.hboneConnectionFailures.inc({ reason: 'connect' });

@@ -17,6 +17,8 @@ describe('ambit errors', () => {
     ['local', ['local', 'status', '--bogus'], 'Usage: ambit local'],
     ['echo', ['echo', '--bogus'], 'Usage: ambit echo'],
     ['app', ['app', 'httpbin', '--bogus'], 'Usage: ambit app'],
+    ['waypoint apply', ['waypoint', 'apply', '--bogus'], 'Usage: ambit waypoint apply'],
+    ['waypoint list', ['waypoint', 'list', '--for', 'everything'], 'Usage: ambit waypoint list'],
   ])('ambit %s refuses a bad argument with its help, no stack trace', async (_command, args, usage) => {
     const result = await ambit(args);
     expect(result.code, result.stderr).toBe(ERRORS.USAGE.exit);

@@ -120,6 +120,13 @@ describe.runIf(canRunNetnsTests())('waypoints deployed and bound in a local clus
     expect(listed.stdout).toMatch(/apps\s+waypoint\s+service\s+True\s+10\.244\./);
     const shown = await waypoint('status', '-n', 'apps');
     expect(shown.code, shown.stdout).toBe(0);
+    // And what the waypoint itself says, through its admin socket: the bound Service's route and endpoint.
+    expect(shown.stdout).toMatch(
+      /ROUTES of apps\/waypoint\n[\s\S]*echo\.apps\.svc\.cluster\.local\s+80\s+http/,
+    );
+    expect(shown.stdout).toMatch(
+      /CLUSTERS of apps\/waypoint\n[\s\S]*outbound\|80\|\|echo\.apps\.svc\.cluster\.local\s+\S+\s+10\.244\.\d+\.\d+:8080\s+apps\/echo\s+HEALTHY/,
+    );
     // Its certificate is the Gateway's identity, obtained with its node's credentials.
     const log = readFileSync(join(root, name, 'logs', 'pod_apps_waypoint-0.log'), 'utf8');
     expect(log).toContain('spiffe://cluster.local/ns/apps/sa/waypoint');

@@ -6,7 +6,7 @@
  */
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server, connect as http2Connect } from 'node:http2';
-import type { Server, Socket } from 'node:net';
+import type { Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cluster, ClusterEndpoint, LoadBalancer, ServedPort } from '../../src/core/l7/types.ts';
 import { routeTableProblems } from '../../src/core/l7/validate.ts';
@@ -244,11 +244,6 @@ describe('waypoint engine', () => {
         echo.removeAllListeners('request');
         echo.on('request', (...args: unknown[]) => setTimeout(() => answer(...args), 300));
       }
-      // An Upgrade-speaking app: answers 101 and then echoes bytes (stands in for a WebSocket server).
-      echo.on('upgrade', (_req, socket: Socket) => {
-        socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n');
-        socket.pipe(socket);
-      });
       await listen(echo, w.ips[0]!, APP_PORT);
       servers.push(echo);
     }
@@ -587,15 +582,34 @@ describe('waypoint engine', () => {
     ).toBe(before + 3);
   });
 
-  it('passes an Upgrade (WebSocket-style) through, and proxies non-HTTP bytes on a detect port as TCP', async () => {
+  it('serves pipelined HTTP/1.1 requests in order on one connection', async () => {
     install(defaultPort(), [allReviews()]);
     const socket = h.capture.connect(ip(11), { ip: ip(200), port: 80 });
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const paths = ['/first', '/second', '/third'];
+    socket.write(paths.map((path) => `GET ${path} HTTP/1.1\r\nhost: ${reviews.hostname}\r\n\r\n`).join(''));
+    await eventuallyText(received, '"/third"');
+    const text = Buffer.concat(received).toString();
+    socket.destroy();
+    expect(text.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(3);
+    const order = paths.map((path) => text.indexOf(`"path": "${path}"`));
+    expect(order.every((position) => position > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+
+  it('passes a WebSocket Upgrade through, and proxies non-HTTP bytes on a detect port as TCP', async () => {
+    install(defaultPort(), [allReviews()]);
+    const socket = h.capture.connect(ip(11), { ip: ip(200), port: 80 });
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    // The handshake of RFC 6455's example key; `ambit echo` answers it and then echoes what it reads.
     socket.write(
-      `GET /ws HTTP/1.1\r\nhost: ${reviews.hostname}\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n`,
+      `GET /ws HTTP/1.1\r\nhost: ${reviews.hostname}\r\nupgrade: websocket\r\nconnection: Upgrade\r\n` +
+        'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n',
     );
-    await eventuallyText(received, '101 Switching Protocols');
+    await eventuallyText(received, 'sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+    expect(Buffer.concat(received).toString()).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
     socket.write('ping over the upgraded stream');
     await eventuallyText(received, 'ping over the upgraded stream');
     socket.destroy();
@@ -664,6 +678,6 @@ describe('waypoint engine', () => {
 
 async function eventuallyText(chunks: Buffer[], text: string): Promise<void> {
   await eventually(() => Buffer.concat(chunks).toString().includes(text), {
-    what: `"${text}" on the stream`,
+    what: `"${text}" on the stream (received so far: ${JSON.stringify(Buffer.concat(chunks).toString())})`,
   });
 }

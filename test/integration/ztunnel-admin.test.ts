@@ -3,7 +3,6 @@
  * `ambit ztunnel-config` prints), its Prometheus metrics and its readiness endpoint.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,28 +12,9 @@ import { serveEndpoints } from '../../src/ztunnel/admin.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
 import { ambit } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
+import { httpGet } from '../support/http-get.ts';
 import { startTwoNodeMesh, type TwoNodeMesh } from '../support/two-node-mesh.ts';
 import type { Harness } from '../support/ztunnel-harness.ts';
-
-function httpGet(options: {
-  socketPath?: string;
-  host?: string;
-  port?: number;
-  path: string;
-  method?: string;
-}) {
-  return new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = httpRequest({ ...options, method: options.method ?? 'GET' }, (res) => {
-      let body = '';
-      res.on('data', (c: Buffer) => {
-        body += c.toString();
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('ztunnel admin, metrics and readiness', () => {
   let mesh: TwoNodeMesh;

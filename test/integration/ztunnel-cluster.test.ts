@@ -129,7 +129,7 @@ describe.runIf(canRunNetnsTests())('the ztunnel in a local cluster', () => {
     expect(echo.request.path).toBe('/hello');
     // The ztunnel dialled the app from the client's own address (transparent socket in the pod).
     expect(echo.request.source.split(':')[0]).toBe(podIp('client'));
-    // The name was answered by the client's ztunnel (the cluster has no other DNS server).
+    // The name resolves to the VIP (answered by the client's ztunnel; the cluster DNS would say the same).
     const dig = await inPod(
       'client',
       'mesh',

@@ -1,7 +1,8 @@
 /**
  * The ztunnel and waypoints: traffic for a service bound to a waypoint goes to the waypoint, with the
- * VIP:port as authority; the destination trusts `forwarded` only from the waypoint bound to it; a waypoint
- * presenting the wrong identity is refused.
+ * VIP:port as authority; the destination trusts `forwarded` only from the waypoint bound to it, and takes
+ * traffic for a port the waypoint serves from nobody else; a waypoint presenting the wrong identity is
+ * refused.
  */
 import { connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -123,7 +124,7 @@ describe('ztunnel with a waypoint', () => {
     expect(result.received.toString().split(':')[0]).toBe(ip(11));
   });
 
-  it('ignores `forwarded` from a peer that is not a waypoint', async () => {
+  it('ignores `forwarded` from a peer that is not a waypoint, and refuses it on a port the waypoint serves', async () => {
     const pool = new HbonePool({
       contexts: new SecureContextCache(certsA),
       trustDomains: new Set(['cluster.local']),
@@ -131,8 +132,10 @@ describe('ztunnel with a waypoint', () => {
       timeouts: DEFAULT_HBONE_TIMEOUTS,
     });
     try {
-      const text = await forgedWhoami(pool, client().identity, server(), 'forger', ip(11));
+      const text = await forgedWhoami(pool, client().identity, mesh.workload('unbound'), 'forger', ip(11));
       expect(text.split(':')[0]).toBe(ip(11));
+      // server's whoami port is the target of `routed`, which its waypoint serves: only the waypoint gets in.
+      await expect(forgedWhoami(pool, client().identity, server(), 'forger', ip(11))).rejects.toThrow(/403/);
     } finally {
       pool.close();
     }

@@ -120,13 +120,23 @@ export function deploymentDoc(name: string, replicas: number, options: PodOption
   };
 }
 
-/** A Service selecting app: `app` (default: its name), port 80 to the pods' port named http. */
-export function serviceDoc(name: string, options: { namespace?: string; app?: string } = {}): object {
+/**
+ * A Service selecting app: `app` (default: its name), port 80 to the pods' port named http; `spec` adds to
+ * or replaces fields of that spec (type, ports, clusterIP, sessionAffinity, ...).
+ */
+export function serviceDoc(
+  name: string,
+  options: { namespace?: string; app?: string; spec?: Record<string, unknown> } = {},
+): object {
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: objectMeta(name, { namespace: options.namespace }),
-    spec: { selector: { app: options.app ?? name }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+    spec: {
+      selector: { app: options.app ?? name },
+      ports: [{ name: 'http', port: 80, targetPort: 'http' }],
+      ...options.spec,
+    },
   };
 }
 

@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { drainSessions, totalDrained } from '../../src/core/server/drain.ts';
 import { metricsHandler, readinessHandler, serveHttp } from '../../src/core/server/http.ts';
 import { closeServer } from '../../src/core/server/listen.ts';
 import { claimUnixSocket, listenUnixSocket } from '../../src/core/server/unix-socket.ts';
+import { httpGet } from '../support/http-get.ts';
 
 /** A session that finishes when asked (`willFinish`) or only when cut. */
 class FakeSession extends EventEmitter {
@@ -119,17 +119,7 @@ describe('exclusive unix socket', () => {
 describe('metrics and readiness endpoints', () => {
   async function get(address: string, path: string): Promise<{ status: number; body: string }> {
     const { host, port } = splitHostPort(address)!;
-    return new Promise((resolve, reject) => {
-      const req = request({ host, port, path }, (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => {
-          body += chunk.toString();
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    return httpGet({ host, port, path });
   }
 
   it('serves the registry on its paths (query ignored) and 404 elsewhere', async () => {

@@ -118,7 +118,7 @@ describe('echo server (loopback)', () => {
     expect((await get(httpPort, '/')).status).toBe(200);
   });
 
-  it('accepts a WebSocket upgrade with the RFC 6455 accept key, then echoes bytes; refuses other upgrades', async () => {
+  it('accepts an Upgrade (a WebSocket one with the RFC 6455 accept key), then echoes bytes', async () => {
     const upgraded = await new Promise<{ accept: string; version: string; echoed: string }>(
       (resolve, reject) => {
         const upgrade = request({
@@ -153,17 +153,24 @@ describe('echo server (loopback)', () => {
       version: 'v7',
       echoed: 'ping over the upgraded connection',
     });
-    const refused = await new Promise<number>((resolve, reject) => {
-      const other = request({
+    // Any other protocol: 101 naming it, then the same echo.
+    const other = await new Promise<{ protocol: string; echoed: string }>((resolve, reject) => {
+      const upgrade = request({
         host: '127.0.0.1',
         port: httpPort,
-        headers: { connection: 'Upgrade', upgrade: 'h2c' },
+        headers: { connection: 'Upgrade', upgrade: 'echo' },
       });
-      other.on('response', (response) => resolve(response.statusCode ?? 0));
-      other.on('error', reject);
-      other.end();
+      upgrade.on('upgrade', (response, socket) => {
+        socket.once('data', (chunk: Buffer) => {
+          socket.destroy();
+          resolve({ protocol: String(response.headers.upgrade), echoed: chunk.toString() });
+        });
+        socket.write('ping');
+      });
+      upgrade.on('error', reject);
+      upgrade.end();
     });
-    expect(refused).toBe(400);
+    expect(other).toEqual({ protocol: 'echo', echoed: 'ping' });
   });
 
   it('echoes raw TCP bytes and half-closes after the client does', async () => {

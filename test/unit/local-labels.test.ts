@@ -163,6 +163,7 @@ describe('the node agent seam', () => {
     const withNodes = {
       ...cluster,
       nodes: [{ name: 'n1', underlayIP: '10.250.0.2' }],
+      addresses: { dnsVIP: '10.96.0.10' },
     } as unknown as ClusterState;
     const argv = nodeAgentArgv(withNodes, 'n1', { kind: 'ztunnel', backend: 'auto' });
     const flag = (name: string) => argv[argv.indexOf(name) + 1];
@@ -174,6 +175,8 @@ describe('the node agent seam', () => {
     expect(flag('--enroll-socket')).toBe(nodeAgentSocket(cluster, 'n1'));
     // Where `ambit ztunnel-config --name <cluster>` looks for it.
     expect(flag('--admin-socket')).toBe(adminSocketPath(cluster.stateDir, 'n1'));
+    // Names the mesh does not know go to the cluster DNS.
+    expect(flag('--dns-upstream')).toBe('10.96.0.10');
   });
 
   it('describes a pod to the agent by its netns path', () => {

@@ -10,6 +10,7 @@ import { CONTROL_KINDS } from '../../src/control/kinds.ts';
 import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { waypointChanges, waypointGateways, waypointPod } from '../../src/local/mesh/waypoints.ts';
 import { leastLoadedNode, placePod } from '../../src/local/pod-runtime.ts';
+import { withPods } from '../../src/local/supervisor/pods.ts';
 import type { ClusterState, NodeRecord, PodRecord } from '../../src/local/types.ts';
 
 const gatewayDoc = (name: string, namespace: string | undefined, className = 'istio-waypoint') => ({
@@ -139,6 +140,12 @@ describe('the waypoint pod', () => {
       },
     });
     expect(template.container.ports.map((port) => port.containerPort)).toEqual([15008, 15020, 15021]);
+    // Ready when the waypoint says it is (config and certificate in hand), not merely when it listens.
+    expect(template.container.probes.readiness?.handler).toMatchObject({
+      type: 'httpGet',
+      path: '/healthz/ready',
+      port: 15021,
+    });
   });
 
   it('runs `ambit waypoint run` with its node, the control plane and its own copies of the credentials', () => {
@@ -213,5 +220,40 @@ describe('pods added at runtime', () => {
     const taken = existing('wp-0', 'n2', '10.244.1.2');
     expect(() => placePod(cluster([taken]), template)).toThrow(/already exists/);
     expect(() => placePod(cluster([]), { ...template, node: 'n9' })).toThrow(/node n9 does not exist/);
+  });
+});
+
+describe('the cluster record after a runtime change', () => {
+  it("keeps each Service's selected pods in step with the pods", () => {
+    const web = { ...existing('web', 'n1', '10.244.0.2'), labels: { app: 'web' } };
+    const other = { ...existing('other', 'n1', '10.244.0.3'), labels: { app: 'other' } };
+    const record: ClusterState = {
+      ...cluster([web]),
+      services: [
+        {
+          name: 'web',
+          namespace: 'apps',
+          type: 'ClusterIP',
+          labels: {},
+          clusterIP: '10.96.0.1',
+          ports: [],
+          selector: { app: 'web' },
+          podUids: [],
+        },
+        {
+          name: 'manual',
+          namespace: 'apps',
+          type: 'ClusterIP',
+          labels: {},
+          clusterIP: '10.96.0.2',
+          ports: [],
+          selector: undefined,
+          podUids: ['x'],
+        },
+      ],
+    };
+    const added = withPods(record, [web, other, { ...web, uid: 'apps/web-2', name: 'web-2' }]);
+    expect(added.services.map((s) => s.podUids)).toEqual([['apps/web', 'apps/web-2'], ['x']]);
+    expect(withPods(added, [other]).services[0]!.podUids).toEqual([]);
   });
 });

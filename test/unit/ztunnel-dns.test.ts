@@ -8,13 +8,8 @@ import {
   parseResponse,
   RCODE,
   readName,
-} from '../../src/ztunnel/dns/codec.ts';
-import {
-  aliases,
-  answerLocally,
-  type DnsClientContext,
-  type HostLookup,
-} from '../../src/ztunnel/dns/resolver.ts';
+} from '../../src/core/dns/codec.ts';
+import { answerLocally, type DnsClientContext, type HostLookup } from '../../src/ztunnel/dns/resolver.ts';
 
 const services: Record<string, string[]> = {
   'reviews.default.svc.cluster.local': ['10.96.0.20'],
@@ -84,6 +79,7 @@ describe('DNS codec', () => {
       authoritative: true,
       truncated: false,
       answers: [{ name: 'reviews.default', type: DNS_TYPE.A, ttl: 30, address: '10.96.0.20' }],
+      additionals: [],
     });
   });
 
@@ -102,10 +98,6 @@ describe('DNS answers', () => {
     'reviews.default.svc',
     'reviews.default.svc.cluster.local',
     'REVIEWS.Default.SVC.cluster.local.',
-    // A resolver walking the pod's search list sends these.
-    'reviews.default.default.svc.cluster.local',
-    'reviews.default.svc.cluster.local.svc.cluster.local',
-    'reviews.default.svc.cluster.local.cluster.local',
   ])('%s resolves to the VIP for a pod in default', (name) => {
     const result = ask(name);
     expect(result).toMatchObject({ kind: 'response', rcode: RCODE.NOERROR });
@@ -132,10 +124,23 @@ describe('DNS answers', () => {
     expect(none.parsed.answers).toEqual([]);
   });
 
-  it('says NXDOMAIN for unknown cluster names, forwards or refuses the rest', () => {
-    expect(ask('nope.default.svc.cluster.local')).toMatchObject({ rcode: RCODE.NXDOMAIN });
-    expect(ask('nope.default.svc.cluster.local', DNS_TYPE.A, inDefault, true)).toMatchObject({
-      rcode: RCODE.NXDOMAIN,
+  it.each([
+    // A resolver walking the pod's search list sends these before the real name: they do not exist.
+    'reviews.default.default.svc.cluster.local',
+    'reviews.default.svc.cluster.local.svc.cluster.local',
+    'reviews.default.svc.cluster.local.cluster.local',
+  ])('%s is not a name of the Service (no search-expanded canonical names)', (name) => {
+    expect(ask(name)).toMatchObject({ rcode: RCODE.NXDOMAIN });
+    expect(ask(name, DNS_TYPE.A, inDefault, true)).toEqual({ kind: 'forward', name });
+  });
+
+  it('says NXDOMAIN for unknown cluster names without an upstream, forwards the rest to it', () => {
+    const unknown = ask('nope.default.svc.cluster.local');
+    expect(unknown).toMatchObject({ rcode: RCODE.NXDOMAIN });
+    if (unknown.kind === 'response') expect(unknown.parsed.authoritative).toBe(true);
+    expect(ask('nope.default.svc.cluster.local', DNS_TYPE.A, inDefault, true)).toEqual({
+      kind: 'forward',
+      name: 'nope.default.svc.cluster.local',
     });
     expect(ask('example.com', DNS_TYPE.A, inDefault, true)).toEqual({ kind: 'forward', name: 'example.com' });
     const refused = ask('example.com', DNS_TYPE.A, inDefault, false);
@@ -143,10 +148,15 @@ describe('DNS answers', () => {
     if (refused.kind === 'response') expect(refused.parsed.authoritative).toBe(false);
   });
 
-  it('honours custom search domains', () => {
-    expect(
-      aliases('reviews.corp.example', { namespace: 'default', searchDomains: ['corp.example'] }),
-    ).toContain('reviews.default.svc.cluster.local');
+  it.each([
+    ['an SRV query for a known name', 'reviews.default.svc.cluster.local', DNS_TYPE.SRV],
+    ['a PTR query', '20.0.96.10.in-addr.arpa', DNS_TYPE.PTR],
+    ['a headless Service (no VIP)', 'db.default.svc.cluster.local', DNS_TYPE.A],
+  ])('forwards %s to the cluster DNS', (_what, name, type) => {
+    const withHeadless: HostLookup = (hostname) =>
+      hostname === 'db.default.svc.cluster.local' ? [] : lookup(hostname);
+    const result = answerLocally(buildQuery(1, name, type), inDefault, withHeadless, { canForward: true });
+    expect(result).toEqual({ kind: 'forward', name });
   });
 
   it('answers NOTIMP to other opcodes and FORMERR to a query it cannot read but can reply to', () => {

@@ -4,12 +4,12 @@
  * `--enroll-namespace` labels the namespace `istio.io/use-waypoint=<name>` so its Services use it.
  * (`ambit waypoint run`, the waypoint process itself, lives in waypoint-run.ts.)
  */
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { waypointGateway } from '../../core/config/waypoint-gateway.ts';
 import { CONTROL_SOCKET_ENV, type ControlApiClient } from '../../core/control-api/client.ts';
 import type { StoredResource } from '../../core/control-api/types.ts';
-import { AmbitError, UsageError } from '../../core/errors.ts';
+import { AmbitError, errorMessage, UsageError } from '../../core/errors.ts';
 import {
   USE_WAYPOINT_LABEL,
   WAYPOINT_FOR_LABEL,
@@ -18,6 +18,7 @@ import {
   type WaypointFor,
 } from '../../core/labels.ts';
 import { table } from '../../local/report.ts';
+import { parseCommandArgs } from '../args.ts';
 import type { Command } from '../commands.ts';
 import { type ControlTarget, controlClient, printIssues } from '../control-support.ts';
 
@@ -58,27 +59,33 @@ interface Options {
   target: ControlTarget;
 }
 
-function parseOptions(argv: string[]): { options: Options; positionals: string[]; help: boolean } {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      namespace: { type: 'string', short: 'n' },
-      'all-namespaces': { type: 'boolean', short: 'A' },
-      name: { type: 'string' },
-      for: { type: 'string' },
-      'enroll-namespace': { type: 'boolean' },
-      overwrite: { type: 'boolean' },
-      wait: { type: 'boolean' },
-      all: { type: 'boolean' },
-      cluster: { type: 'string' },
-      socket: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
+function parseOptions(
+  argv: string[],
+  usage: string,
+): { options: Options; positionals: string[]; help: boolean } {
+  const { values, positionals } = parseCommandArgs(
+    {
+      args: argv,
+      allowPositionals: true,
+      options: {
+        namespace: { type: 'string', short: 'n' },
+        'all-namespaces': { type: 'boolean', short: 'A' },
+        name: { type: 'string' },
+        for: { type: 'string' },
+        'enroll-namespace': { type: 'boolean' },
+        overwrite: { type: 'boolean' },
+        wait: { type: 'boolean' },
+        all: { type: 'boolean' },
+        cluster: { type: 'string' },
+        socket: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     },
-  });
+    usage,
+  );
   const scope = values.for ?? 'service';
   if (!(WAYPOINT_FOR_VALUES as readonly string[]).includes(scope)) {
-    throw new UsageError(`--for ${JSON.stringify(scope)}: use ${WAYPOINT_FOR_VALUES.join(', ')}`);
+    throw new UsageError(`--for ${JSON.stringify(scope)}: use ${WAYPOINT_FOR_VALUES.join(', ')}`, usage);
   }
   return {
     help: values.help ?? false,
@@ -280,20 +287,86 @@ async function status(options: Options): Promise<number> {
     }
   }
   process.stdout.write(`${table(['NAMESPACE', 'NAME', 'STATUS', 'TYPE', 'REASON', 'MESSAGE'], rows)}\n`);
+  const local = await localCluster(options.target);
+  if (local)
+    for (const w of found) await showAdminTables(local, { name: w.name, namespace: w.namespace ?? '' });
   return found.every((w) => condition(w, 'Programmed')?.status === 'True') ? 0 : 1;
+}
+
+interface AdminRoute {
+  service?: string;
+  port?: number;
+  protocol?: string;
+  route?: string;
+  action?: string;
+}
+
+interface AdminCluster {
+  name?: string;
+  loadBalancer?: string;
+  endpoints?: { address?: string; workload?: string; health?: string; activeRequests?: number }[];
+}
+
+/**
+ * In a local cluster, what the running waypoint itself says (its admin socket, as `ztunnel-config` reads a
+ * ztunnel's): the routes per served port, and each cluster's endpoints with their health.
+ */
+async function showAdminTables(cluster: string, gateway: { name: string; namespace: string }): Promise<void> {
+  const [{ waypointDir }, { clusterDir, stateRoot }, { adminGet }] = await Promise.all([
+    import('../../local/mesh/waypoints.ts'),
+    import('../../local/state.ts'),
+    import('../../ztunnel/index.ts'),
+  ]);
+  const socket = join(waypointDir({ stateDir: clusterDir(stateRoot(), cluster) }, gateway), 'admin.sock');
+  let routes: AdminRoute[];
+  let clusters: AdminCluster[];
+  try {
+    [routes, clusters] = (await Promise.all([
+      adminGet(socket, '/routes'),
+      adminGet(socket, '/clusters'),
+    ])) as [AdminRoute[], AdminCluster[]];
+  } catch (error) {
+    process.stdout.write(
+      `\n${gateway.namespace}/${gateway.name}: admin not reachable (${errorMessage(error)})\n`,
+    );
+    return;
+  }
+  const text = (value: unknown) => (value === undefined ? '' : String(value));
+  process.stdout.write(
+    `\nROUTES of ${gateway.namespace}/${gateway.name}\n${table(
+      ['SERVICE', 'PORT', 'PROTOCOL', 'ROUTE', 'ACTION'],
+      routes.map((r) => [text(r.service), text(r.port), text(r.protocol), text(r.route), text(r.action)]),
+    )}\n`,
+  );
+  process.stdout.write(
+    `\nCLUSTERS of ${gateway.namespace}/${gateway.name}\n${table(
+      ['CLUSTER', 'LB', 'ENDPOINT', 'WORKLOAD', 'HEALTH', 'ACTIVE'],
+      clusters.flatMap((c) =>
+        (c.endpoints?.length ? c.endpoints : [{}]).map((e) => [
+          text(c.name),
+          text(c.loadBalancer),
+          text(e.address),
+          text(e.workload),
+          text(e.health),
+          text(e.activeRequests),
+        ]),
+      ),
+    )}\n`,
+  );
 }
 
 /** The `ambit waypoint <command>` entry for one of the commands above. */
 export function command(name: ManageCommand): Command {
   return {
     async run(argv: string[]): Promise<number> {
-      const { options, positionals, help: asked } = parseOptions(argv);
+      const usage = help(name);
+      const { options, positionals, help: asked } = parseOptions(argv, usage);
       if (asked) {
-        process.stdout.write(help(name));
+        process.stdout.write(usage);
         return 0;
       }
       if (name !== 'delete' && positionals.length > 0) {
-        throw new UsageError(`ambit waypoint ${name}: unexpected ${positionals.join(' ')} (see --help)`);
+        throw new UsageError(`unexpected ${positionals.join(' ')}`, usage);
       }
       switch (name) {
         case 'apply':

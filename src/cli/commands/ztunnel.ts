@@ -8,6 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { AmbitError, errorMessage } from '../../core/errors.ts';
+import { parseHboneImplementation } from '../../core/hbone/implementation.ts';
 import { createLogger } from '../../core/log.ts';
 import { readNodeToken } from '../../core/node-credentials.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
@@ -36,6 +37,7 @@ Options:
   --metrics-port PORT     Prometheus /metrics on all addresses of the node (default ${ZTUNNEL_PORTS.metrics})
   --readiness-port PORT   /healthz/ready on all addresses of the node (default ${ZTUNNEL_PORTS.readiness})
   --dns-upstream IP       resolver for names outside the mesh (default: none, they get NXDOMAIN)
+  --hbone-impl NAME       HTTP/2 of HBONE: node-http2 (default) or framer (ours, opt-in); or AMBIT_HBONE_IMPL
 `;
 
 const OPTIONS = {
@@ -50,6 +52,7 @@ const OPTIONS = {
   'metrics-port': { type: 'string' },
   'readiness-port': { type: 'string' },
   'dns-upstream': { type: 'string' },
+  'hbone-impl': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -96,6 +99,7 @@ export async function run(argv: string[]): Promise<number> {
       return { stopEnrolling: () => enrollment.close(), close: () => agent.close() };
     },
     dnsUpstream: values['dns-upstream'],
+    hboneImplementation: parseHboneImplementation(values['hbone-impl'] ?? process.env.AMBIT_HBONE_IMPL),
     log,
   });
   const stopping = new Promise<void>((resolve) => {

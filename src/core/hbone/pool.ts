@@ -3,14 +3,10 @@
  * destination address, source), each carrying up to `maxStreamsPerConnection` CONNECT streams. A connection
  * without streams is released after the idle period; a connection that breaks (reset, GOAWAY, error) leaves
  * the pool at once, and a CONNECT that failed only because the pooled connection had just died is retried
- * once on a fresh one, so that new streams never see the breakage.
+ * once on a fresh one, so that new streams never see the breakage. The connections are our framer's
+ * (src/core/hbone/h2) or `node:http2` sessions, as `implementation` says; the pool treats both alike.
  */
-import {
-  type ClientHttp2Session,
-  type ClientHttp2Stream,
-  connect as http2Connect,
-  type OutgoingHttpHeaders,
-} from 'node:http2';
+import { connect as http2Connect } from 'node:http2';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { errorMessage } from '../errors.ts';
@@ -18,7 +14,10 @@ import { joinHostPort } from '../net/host-port.ts';
 import { abort } from '../net/splice.ts';
 import { expectIdentity, HBONE_ALPN, HBONE_SERVER_NAME, type SecureContextCache } from '../tls/contexts.ts';
 import { failureOfStatus, HboneError } from './errors.ts';
+import { H2Connection, HBONE_KEEPALIVE_MS } from './h2/connection.ts';
+import { type HboneImplementation, parseHboneImplementation } from './implementation.ts';
 import type { HboneTimeouts, PoolSettings } from './settings.ts';
+import type { HboneStream } from './stream.ts';
 
 export interface HboneConnectRequest {
   /** Our side: the source workload's identity, whose certificate the connection presents. */
@@ -43,6 +42,22 @@ export interface PoolOptions {
   timeouts: Pick<HboneTimeouts, 'handshakeMs' | 'tcpConnectMs' | 'connectResponseMs'>;
   /** Told about connection-level events (for logs and metrics); never per stream. */
   onConnectionEvent?: (event: 'opened' | 'failed' | 'closed', key: PoolKeyFields, detail?: string) => void;
+  /** Default: `AMBIT_HBONE_IMPL`, else node:http2. */
+  implementation?: HboneImplementation;
+}
+
+/** What the pool uses of an HTTP/2 client connection; a `node:http2` session and an `H2Connection` both have it. */
+interface ClientSession {
+  readonly destroyed: boolean;
+  readonly closed: boolean;
+  readonly remoteSettings: { readonly maxConcurrentStreams?: number | undefined };
+  request(headers: Record<string, string>, options: { endStream: boolean }): HboneStream;
+  close(): void;
+  destroy(): void;
+  once(event: 'goaway' | 'close' | 'connect', listener: () => void): unknown;
+  once(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 export interface PoolKeyFields {
@@ -63,8 +78,8 @@ class PooledConnection {
   /** The pool map's key for `key`. */
   readonly mapKey: string;
   readonly openedAt = new Date();
-  session: ClientHttp2Session | undefined;
-  ready!: Promise<ClientHttp2Session>;
+  session: ClientSession | undefined;
+  ready!: Promise<ClientSession>;
   streams = 0;
   /** No new streams: it broke, got a GOAWAY, or is being released. */
   draining = false;
@@ -85,9 +100,12 @@ export class HbonePool {
   readonly #options: PoolOptions;
   readonly #connections = new Map<string, PooledConnection[]>();
   #closed = false;
+  /** The HTTP/2 implementation of this pool's connections (the inbound servers use the same). */
+  readonly implementation: HboneImplementation;
 
   constructor(options: PoolOptions) {
     this.#options = options;
+    this.implementation = options.implementation ?? parseHboneImplementation();
   }
 
   get settings(): PoolSettings {
@@ -98,7 +116,7 @@ export class HbonePool {
    * Opens a CONNECT stream to the peer; resolves with the stream once the peer answered 200, rejects with an
    * `HboneError` saying why otherwise (denied, upstream unavailable, connect failed, timeout, reset).
    */
-  async connect(request: HboneConnectRequest): Promise<ClientHttp2Stream> {
+  async connect(request: HboneConnectRequest): Promise<HboneStream> {
     for (let attempt = 0; ; attempt++) {
       const connection = this.#acquire(request);
       const reused = connection.session !== undefined;
@@ -212,7 +230,7 @@ export class HbonePool {
     return connection;
   }
 
-  async #handshake(request: HboneConnectRequest, connection: PooledConnection): Promise<ClientHttp2Session> {
+  async #handshake(request: HboneConnectRequest, connection: PooledConnection): Promise<ClientSession> {
     const { settings, timeouts, contexts, trustDomains } = this.#options;
     let secureContext: Awaited<ReturnType<SecureContextCache['get']>>;
     try {
@@ -240,11 +258,25 @@ export class HbonePool {
       ALPNProtocols: [HBONE_ALPN],
       checkServerIdentity: expectIdentity(request.peerIdentity, trustDomains),
     });
-    const session = http2Connect(`https://${joinHostPort(request.peerIp, request.peerPort)}`, {
-      createConnection: () => tlsSocket,
-      settings: { initialWindowSize: settings.streamWindowBytes, enablePush: false },
-      maxSessionMemory: 64,
-    });
+    const nodeSession =
+      this.implementation === 'node-http2'
+        ? http2Connect(`https://${joinHostPort(request.peerIp, request.peerPort)}`, {
+            createConnection: () => tlsSocket,
+            settings: { initialWindowSize: settings.streamWindowBytes, enablePush: false },
+            maxSessionMemory: 64,
+          })
+        : undefined;
+    const session: ClientSession =
+      nodeSession ??
+      new H2Connection(tlsSocket, {
+        role: 'client',
+        settings: {
+          streamWindowBytes: settings.streamWindowBytes,
+          connectionWindowBytes: settings.connectionWindowBytes,
+        },
+        // A peer that vanished without a FIN (node gone, cable pulled) is found within two periods.
+        limits: { keepAliveMs: HBONE_KEEPALIVE_MS },
+      });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         session.destroy();
@@ -275,7 +307,8 @@ export class HbonePool {
           // Surfaces as 'close'; streams see their own errors.
         });
         try {
-          session.setLocalWindowSize(settings.connectionWindowBytes);
+          // The framer raised its connection window with its preface; Node's session needs telling.
+          nodeSession?.setLocalWindowSize(settings.connectionWindowBytes);
         } catch {
           // Died during setup: the close below drains it.
         }
@@ -295,13 +328,13 @@ export class HbonePool {
     });
   }
 
-  #request(session: ClientHttp2Session, request: HboneConnectRequest): Promise<ClientHttp2Stream> {
-    const headers: OutgoingHttpHeaders = { ':method': 'CONNECT', ':authority': request.authority };
+  #request(session: ClientSession, request: HboneConnectRequest): Promise<HboneStream> {
+    const headers: Record<string, string> = { ':method': 'CONNECT', ':authority': request.authority };
     if (request.headers.forwarded) headers.forwarded = request.headers.forwarded;
     if (request.headers.baggage) headers.baggage = request.headers.baggage;
     if (request.headers.traceparent) headers.traceparent = request.headers.traceparent;
     return new Promise((resolve, reject) => {
-      let stream: ClientHttp2Stream;
+      let stream: HboneStream;
       try {
         if (session.destroyed || session.closed) throw new Error('session closed');
         stream = session.request(headers, { endStream: false });

@@ -3,28 +3,26 @@
  * SPIFFE identity once per connection, parses each CONNECT (`:authority` ip:port, `forwarded`, `baggage`,
  * `traceparent`) and hands it to the caller, who answers 200 (and gets the stream to splice), 403 or 503.
  * Garbage (plain HTTP, random bytes, certificates from another CA, expired or foreign ones, handshakes that
- * never finish) is refused at the TLS layer with a bounded cost and reported through `onRefused`.
+ * never finish) is refused at the TLS layer with a bounded cost and reported through `onRefused`. HTTP/2
+ * is our framer (src/core/hbone/h2) on a plain TLS server, or `node:http2`'s secure server, as
+ * `implementation` says; what follows the TLS handshake is the same code for both.
  */
-import {
-  constants,
-  createSecureServer,
-  type Http2SecureServer,
-  type IncomingHttpHeaders,
-  type ServerHttp2Session,
-  type ServerHttp2Stream,
-} from 'node:http2';
-import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { constants, createSecureServer, type IncomingHttpHeaders, type ServerHttp2Session } from 'node:http2';
+import type { Server, Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { errorMessage } from '../errors.ts';
 import { splitHostPort } from '../net/host-port.ts';
 import { plainAddress } from '../net/ip.ts';
-import { type DrainResult, drainSessions } from '../server/drain.ts';
+import { type DrainableSession, type DrainResult, drainSessions } from '../server/drain.ts';
 import { closeServer } from '../server/listen.ts';
 import type { WorkloadCertificate } from '../tls/certificates.ts';
 import { hboneServerOptions } from '../tls/contexts.ts';
 import { peerIdentity } from '../tls/spiffe.ts';
+import { H2Connection, HBONE_KEEPALIVE_MS } from './h2/connection.ts';
 import { parseForwardedFor, validTraceparent } from './headers.ts';
+import { type HboneImplementation, parseHboneImplementation } from './implementation.ts';
 import type { HboneTimeouts, PoolSettings } from './settings.ts';
+import type { HboneServerStream } from './stream.ts';
 
 export interface HboneRequest {
   /** The CONNECT target. */
@@ -39,10 +37,17 @@ export interface HboneRequest {
   forwardedFor: { ip: string; port: number } | undefined;
   baggage: string | undefined;
   traceparent: string | undefined;
-  stream: ServerHttp2Stream;
+  stream: HboneServerStream;
 }
 
-export type HboneRefusal = 'tls-handshake' | 'no-h2' | 'bad-identity' | 'bad-request' | 'session-error';
+/** `protocol-violation`: the framer refused something an HTTP/2 peer did (a flood, an overflow, bad frames). */
+export type HboneRefusal =
+  | 'tls-handshake'
+  | 'no-h2'
+  | 'bad-identity'
+  | 'bad-request'
+  | 'session-error'
+  | 'protocol-violation';
 
 export interface HboneServerOptions {
   certificate: WorkloadCertificate;
@@ -54,6 +59,14 @@ export interface HboneServerOptions {
   onConnect(request: HboneRequest): void;
   /** Called once per refused connection or request (the caller logs and counts, rate-limited). */
   onRefused(reason: HboneRefusal, detail: string, remote: string | undefined): void;
+  /** Default: `AMBIT_HBONE_IMPL`, else node:http2. */
+  implementation?: HboneImplementation;
+}
+
+/** What the server uses of an HTTP/2 server connection; a `node:http2` session and an `H2Connection` both have it. */
+interface ServerSession extends DrainableSession {
+  readonly closed: boolean;
+  on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 interface PeerState {
@@ -67,18 +80,37 @@ const MAX_CONCURRENT_STREAMS = 1000;
 
 export class HboneServer {
   /** A `net.Server`: listen on it where the tunnel must arrive (inside the pod's network namespace). */
-  readonly server: Http2SecureServer;
+  readonly server: Server & { setSecureContext(options: ReturnType<typeof hboneServerOptions>): void };
   readonly #options: HboneServerOptions;
-  readonly #peers = new WeakMap<ServerHttp2Session, PeerState>();
+  readonly #peers = new WeakMap<ServerSession, PeerState>();
   /** Every TCP connection, from accept on: what the drain leaves is torn down (HTTP/2 would linger). */
   readonly #sockets = new Set<Socket>();
   /** Authenticated HTTP/2 sessions: what the drain sends GOAWAY to. */
-  readonly #sessions = new Set<ServerHttp2Session>();
+  readonly #sessions = new Set<ServerSession>();
   #draining = false;
 
   constructor(options: HboneServerOptions) {
     this.#options = options;
-    this.server = createSecureServer({
+    this.server =
+      (options.implementation ?? parseHboneImplementation()) === 'node-http2'
+        ? this.#nodeHttp2Server()
+        : this.#framerServer();
+    this.server.on('connection', (socket: Socket) => {
+      // Tunnels carry interactive traffic: never hold small frames back (Nagle).
+      socket.setNoDelay(true);
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    this.server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
+      options.onRefused('tls-handshake', errorMessage(error), remoteOf(socket));
+      // A plain TLS server leaves the socket to whoever listens for this (node:http2's closes it itself).
+      socket.destroy();
+    });
+  }
+
+  #nodeHttp2Server() {
+    const options = this.#options;
+    const server = createSecureServer({
       ...hboneServerOptions(options.certificate, options.trustBundle),
       allowHTTP1: false,
       handshakeTimeout: options.timeouts.handshakeMs,
@@ -91,25 +123,61 @@ export class HboneServer {
       maxSessionMemory: 64,
       unknownProtocolTimeout: options.timeouts.handshakeMs,
     });
-    this.server.on('connection', (socket: Socket) => {
-      // Tunnels carry interactive traffic: never hold small frames back (Nagle).
-      socket.setNoDelay(true);
-      this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
+    server.on('unknownProtocol', (socket: TLSSocket) => this.#refuseProtocol(socket));
+    server.on('session', (session: ServerHttp2Session) => {
+      const socket = session.socket as TLSSocket;
+      session.once('connect', () => {
+        try {
+          session.setLocalWindowSize(options.windows.connectionWindowBytes);
+        } catch {
+          // The session died during setup; its close handler cleans up.
+        }
+      });
+      this.#onSession(session, socket);
     });
-    this.server.on('tlsClientError', (error: Error, socket: TLSSocket) =>
-      options.onRefused('tls-handshake', errorMessage(error), remoteOf(socket)),
+    server.on('stream', (stream, headers) => {
+      const session = stream.session as ServerHttp2Session | undefined;
+      this.#onStream(stream, headers, session, session?.socket as Socket | undefined);
+    });
+    return server;
+  }
+
+  #framerServer() {
+    const options = this.#options;
+    const server = createTlsServer({
+      ...hboneServerOptions(options.certificate, options.trustBundle),
+      handshakeTimeout: options.timeouts.handshakeMs,
+    });
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol !== 'h2') {
+        this.#refuseProtocol(socket);
+        return;
+      }
+      const connection = new H2Connection(socket, {
+        role: 'server',
+        settings: {
+          streamWindowBytes: options.windows.streamWindowBytes,
+          connectionWindowBytes: options.windows.connectionWindowBytes,
+          maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+        },
+        // A peer that vanished without a FIN (node gone, cable pulled) is found within two periods.
+        limits: { keepAliveMs: HBONE_KEEPALIVE_MS },
+        onViolation: (violation, detail) =>
+          options.onRefused('protocol-violation', `${violation}: ${detail}`, remoteOf(socket)),
+      });
+      connection.on('stream', (stream, headers) => this.#onStream(stream, headers, connection, socket));
+      this.#onSession(connection, socket);
+    });
+    return server;
+  }
+
+  #refuseProtocol(socket: TLSSocket): void {
+    this.#options.onRefused(
+      'no-h2',
+      `ALPN ${JSON.stringify(socket.alpnProtocol)} instead of h2`,
+      remoteOf(socket),
     );
-    this.server.on('unknownProtocol', (socket: TLSSocket) => {
-      options.onRefused(
-        'no-h2',
-        `ALPN ${JSON.stringify(socket.alpnProtocol)} instead of h2`,
-        remoteOf(socket),
-      );
-      socket.destroy();
-    });
-    this.server.on('session', (session) => this.#onSession(session));
-    this.server.on('stream', (stream, headers) => this.#onStream(stream, headers));
+    socket.destroy();
   }
 
   /** Installs a renewed certificate or trust bundle for new connections; live tunnels keep theirs. */
@@ -145,8 +213,7 @@ export class HboneServer {
     return result;
   }
 
-  #onSession(session: ServerHttp2Session): void {
-    const socket = session.socket as TLSSocket;
+  #onSession(session: ServerSession, socket: TLSSocket): void {
     const remote = remoteOf(socket);
     const identity = peerIdentity(socket, this.#options.trustDomains);
     session.on('error', () => {
@@ -166,13 +233,6 @@ export class HboneServer {
     session.once('close', () => this.#sessions.delete(session));
     const peer: PeerState = { identity: identity.identity, streams: 0, idleTimer: undefined };
     this.#peers.set(session, peer);
-    session.once('connect', () => {
-      try {
-        session.setLocalWindowSize(this.#options.windows.connectionWindowBytes);
-      } catch {
-        // The session died during setup; its close handler cleans up.
-      }
-    });
     session.once('close', () => clearTimeout(peer.idleTimer));
     this.#armIdle(session, peer);
   }
@@ -181,7 +241,7 @@ export class HboneServer {
    * A connection that carries no stream for the idle period is closed. Counting streams (instead of
    * `session.setTimeout`, which Node refreshes on every frame) keeps the data path free of timer work.
    */
-  #armIdle(session: ServerHttp2Session, peer: PeerState): void {
+  #armIdle(session: ServerSession, peer: PeerState): void {
     clearTimeout(peer.idleTimer);
     peer.idleTimer = setTimeout(() => {
       if (peer.streams === 0) session.close();
@@ -189,13 +249,16 @@ export class HboneServer {
     peer.idleTimer.unref();
   }
 
-  #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  #onStream(
+    stream: HboneServerStream,
+    headers: IncomingHttpHeaders | Record<string, string>,
+    session: ServerSession | undefined,
+    socket: Socket | undefined,
+  ): void {
     stream.on('error', () => {
       // Stream errors surface through the splice that owns the stream, or end it before it started.
     });
-    const session = stream.session as ServerHttp2Session | undefined;
     const peer = session ? this.#peers.get(session) : undefined;
-    const socket = session?.socket as Socket | undefined;
     const remote = socket ? remoteOf(socket) : undefined;
     if (peer === undefined) {
       stream.close(constants.NGHTTP2_REFUSED_STREAM);
@@ -238,7 +301,7 @@ export class HboneServer {
 }
 
 /** Answers a CONNECT: 200 keeps the stream open for the tunnel, anything else ends it. */
-export function respond(stream: ServerHttp2Stream, status: number): void {
+export function respond(stream: HboneServerStream, status: number): void {
   if (stream.destroyed || stream.headersSent) return;
   try {
     stream.respond({ ':status': status }, { endStream: status !== 200 });

@@ -65,7 +65,12 @@ export function nodeAgentArgv(cluster: ClusterState, node: string, setup: NodeAg
     socket,
     '--admin-socket',
     adminSocketPath(cluster.stateDir, node),
+    // What the mesh does not answer goes to the cluster DNS, as Istio's ztunnel forwards to kube-dns.
+    '--dns-upstream',
+    cluster.addresses.dnsVIP,
     ...backend,
+    // The HBONE implementation as chosen at `up` (the benchmarks compare the framer with node:http2).
+    ...(process.env.AMBIT_HBONE_IMPL ? ['--hbone-impl', process.env.AMBIT_HBONE_IMPL] : []),
   ];
 }
 

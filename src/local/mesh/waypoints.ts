@@ -19,6 +19,7 @@
  */
 import { chownSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { type BackoffPolicy, backoffDelay } from '../../core/backoff.ts';
 import { parseYamlText } from '../../core/config/documents.ts';
 import { ControlApiClient } from '../../core/control-api/client.ts';
 import { errorMessage } from '../../core/errors.ts';
@@ -30,6 +31,7 @@ import {
 } from '../../core/labels.ts';
 import { createLogger } from '../../core/log.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
+import { WAYPOINT_NODE_FLAGS } from '../../waypoint/settings.ts';
 import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
 import { leastLoadedNode, type PodTemplate } from '../pod-runtime.ts';
 import { checkUnixSocketPath } from '../state.ts';
@@ -41,6 +43,8 @@ export const WAYPOINT_USER = 1337;
 /** How often the control plane's config revision is checked for Gateways applied or deleted. */
 const POLL_MS = 500;
 const API_TIMEOUT_MS = 5000;
+/** Retries of a pass that failed (a name taken, the control plane away), until one succeeds. */
+const RETRY_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 10_000 };
 
 const log = createLogger('local.waypoints');
 
@@ -133,15 +137,32 @@ export function waypointPod(cluster: ClusterState, gateway: WaypointGateway, nod
         '--admin-socket',
         join(dir, 'admin.sock'),
       ],
-      env: { AMBIT_LOG_FORMAT: 'json' },
+      env: { AMBIT_LOG_FORMAT: 'json', NODE_OPTIONS: WAYPOINT_NODE_FLAGS.join(' ') },
       workingDir: '/',
-      // Ready once it listens for HBONE, metrics and readiness, as the waypoint's contract says it does.
+      // HBONE, metrics and readiness, as the waypoint's contract says it listens.
       ports: [
         { name: 'mesh', containerPort: ZTUNNEL_PORTS.hbone, protocol: 'TCP' },
         { name: 'metrics', containerPort: ZTUNNEL_PORTS.metrics, protocol: 'TCP' },
         { name: 'status-port', containerPort: ZTUNNEL_PORTS.readiness, protocol: 'TCP' },
       ],
-      probes: {},
+      // Ready (an endpoint traffic is sent to) only once the waypoint says so: config and certificate in hand.
+      probes: {
+        readiness: {
+          handler: {
+            type: 'httpGet',
+            path: '/healthz/ready',
+            port: ZTUNNEL_PORTS.readiness,
+            host: '127.0.0.1',
+            scheme: 'HTTP',
+            headers: [],
+          },
+          initialDelaySeconds: 0,
+          periodSeconds: 1,
+          timeoutSeconds: 1,
+          successThreshold: 1,
+          failureThreshold: 3,
+        },
+      },
     },
     restartPolicy: 'Always',
   };
@@ -173,6 +194,8 @@ class WaypointDeployment {
   #polling: NodeJS.Timeout | undefined;
   /** The control plane's config revision last reconciled (undefined: reconcile at the next poll). */
   #revision: number | undefined;
+  /** The last failed pass, while no pass has succeeded since. */
+  #failed: { revision: number | undefined; failures: number; retryAt: number } | undefined;
   #closed = false;
 
   constructor(context: ExtensionContext) {
@@ -214,14 +237,21 @@ class WaypointDeployment {
   }
 
   async #poll(): Promise<void> {
+    let revision: number | undefined;
     try {
-      const { revision } = await this.#api.status();
+      revision = (await this.#api.status()).revision;
       if (revision === this.#revision) return;
+      // A pass that failed for this revision is retried with backoff, at once for a new one.
+      if (revision === this.#failed?.revision && Date.now() < this.#failed.retryAt) return;
       const gateways = waypointGateways((await this.#api.get({ kind: 'Gateway' })).map((r) => r.document));
       await this.#enqueue(gateways, { addOnly: false });
       this.#revision = revision;
+      this.#failed = undefined;
     } catch (error) {
-      log.warn('waypoint reconcile failed; retrying', { error: errorMessage(error) });
+      const failures = (this.#failed?.failures ?? 0) + 1;
+      const delay = backoffDelay(failures - 1, RETRY_BACKOFF);
+      this.#failed = { revision, failures, retryAt: Date.now() + delay };
+      log.warn('waypoint reconcile failed', { error: errorMessage(error), retryInMs: delay });
     }
   }
 

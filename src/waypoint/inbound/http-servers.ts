@@ -75,7 +75,11 @@ export class InboundHttpServers {
       if (tunnel === undefined) return void socket.destroy();
       handlers.upgrade(req, socket, head, tunnel);
     });
+    // The parser reports again for bytes that keep arriving after its first error: count each client once.
+    const refused = new WeakSet<Duplex>();
     this.#http1.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      if (refused.has(socket)) return;
+      refused.add(socket);
       const overflow = error.code === 'HPE_HEADER_OVERFLOW';
       metrics.refused.inc({ reason: overflow ? 'header-overflow' : 'bad-request' });
       if (socket.writable) socket.end(overflow ? HEADERS_TOO_LARGE : BAD_REQUEST);
@@ -115,6 +119,7 @@ export class InboundHttpServers {
   }
 
   serveHttp1(stream: Duplex, tunnel: TunnelContext): void {
+    skipEmptyWrites(stream);
     this.#tunnels.set(stream, tunnel);
     this.#http1.emit('connection', stream);
   }
@@ -143,3 +148,25 @@ export class InboundHttpServers {
 const HEADERS_TOO_LARGE =
   'HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n';
+
+type WriteCallback = (error?: Error | null) => void;
+interface VectoredWritable {
+  _writev?: (chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], callback: WriteCallback) => void;
+}
+
+/**
+ * Node's HTTP/1.1 server writes zero-length chunks (a response ended without a body, responses queued
+ * behind a pipelined one) in the same vectored write as the next head; on an HTTP/2 stream, which the
+ * tunnel is, such a write corrupts the first bytes after the empty chunk. Empty chunks carry nothing, so
+ * they are dropped before they reach the stream.
+ */
+function skipEmptyWrites(stream: Duplex): void {
+  const writable = stream as unknown as VectoredWritable;
+  const writev = writable._writev?.bind(stream);
+  if (writev === undefined) return;
+  writable._writev = (chunks, callback) => {
+    const nonEmpty = chunks.filter(({ chunk }) => chunk.length > 0);
+    if (nonEmpty.length === 0) callback();
+    else writev(nonEmpty, callback);
+  };
+}

@@ -5,10 +5,10 @@
  * original client, so the destination ztunnel (which trusts it only from the bound waypoint) reports and
  * authorizes the real caller.
  */
-import type { ClientHttp2Stream } from 'node:http2';
 import { connect } from 'node:net';
 import { forwardedFor } from '../../core/hbone/headers.ts';
 import type { HbonePool } from '../../core/hbone/pool.ts';
+import type { HboneStream } from '../../core/hbone/stream.ts';
 import { joinHostPort } from '../../core/net/host-port.ts';
 
 export interface TunnelTarget {
@@ -38,7 +38,7 @@ export class UpstreamTunnels {
     this.#localAddress = localAddress;
   }
 
-  open(target: TunnelTarget): Promise<ClientHttp2Stream> {
+  open(target: TunnelTarget): Promise<HboneStream> {
     const peerPort = this.#hbonePort;
     return this.#pool.connect({
       sourceIdentity: this.#sourceIdentity,

@@ -1,12 +1,11 @@
 /**
  * What the DNS proxy answers, as a pure function of the query bytes, the asking pod's context and a lookup
- * of service hostnames. Service names resolve to their VIPs in every form a pod may use: `name`,
- * `name.ns`, `name.ns.svc`, `name.ns.svc.cluster.local`, and these with one of the pod's search domains
- * appended (what a resolver sends when it walks its search list), as Istio's ztunnel does. Unknown names in
- * the cluster domain get NXDOMAIN; other names go upstream (or NXDOMAIN without an upstream).
+ * of service hostnames. Service names resolve to their VIPs as `name.ns.svc.cluster.local` and, sent as
+ * typed, `name`, `name.ns`, `name.ns.svc` (see `aliases`). Everything else goes upstream, to the cluster's
+ * DNS, as Istio's ztunnel forwards to kube-dns; without an upstream, names in the cluster domain get an
+ * authoritative NXDOMAIN and others a plain one.
  */
 import { isIPv4 } from 'node:net';
-import { CLUSTER_DOMAIN } from '../../core/labels.ts';
 import {
   buildErrorResponse,
   buildResponse,
@@ -17,7 +16,8 @@ import {
   parseQuery,
   RCODE,
   type Rcode,
-} from './codec.ts';
+} from '../../core/dns/codec.ts';
+import { CLUSTER_DOMAIN } from '../../core/labels.ts';
 
 /** Istio's ztunnel answers with a 30 s TTL. */
 export const DNS_TTL_SECONDS = 30;
@@ -25,8 +25,6 @@ export const DNS_TTL_SECONDS = 30;
 export interface DnsClientContext {
   /** The asking pod's namespace (for bare names); undefined when unknown. */
   namespace: string | undefined;
-  /** The pod's search domains; default `<ns>.svc.<domain> svc.<domain> <domain>`. */
-  searchDomains?: readonly string[] | undefined;
 }
 
 /** Hostname (lowercase, no trailing dot) -> the service's VIPs, or undefined when there is no such service. */
@@ -80,11 +78,13 @@ export function answerLocally(
   const elsewhere = (): LocalAnswer =>
     options.canForward ? { kind: 'forward', name: question.name } : reply(RCODE.NXDOMAIN, false);
   if (question.class !== DNS_CLASS_IN) return elsewhere();
+  const wantV4 = question.type === DNS_TYPE.A;
+  const wantV6 = question.type === DNS_TYPE.AAAA;
   for (const alias of aliases(question.name, context, domain)) {
     const vips = lookup(alias);
     if (vips === undefined) continue;
-    const wantV4 = question.type === DNS_TYPE.A;
-    const wantV6 = question.type === DNS_TYPE.AAAA;
+    // Other record types (SRV, ...) and headless Services (no VIP) are the cluster DNS's to answer.
+    if (options.canForward && (vips.length === 0 || !(wantV4 || wantV6))) return elsewhere();
     const answers: DnsAnswer[] = [];
     for (const vip of vips) {
       const v4 = isIPv4(vip);
@@ -95,22 +95,25 @@ export function answerLocally(
     // A known name without records of the asked type is NOERROR with no answers (NODATA), not NXDOMAIN.
     return reply(RCODE.NOERROR, true, answers, alias);
   }
-  if (question.name === domain || question.name.endsWith(`.${domain}`)) return reply(RCODE.NXDOMAIN, true);
+  // The cluster DNS knows more of the cluster's names (pods, headless Services, reverse names).
+  if (inDomain(question.name, domain) && !options.canForward) return reply(RCODE.NXDOMAIN, true);
   return elsewhere();
 }
 
-/** The hostnames a query name may stand for, from the asking pod's point of view, most literal first. */
+/**
+ * The hostnames a query name may stand for, from the asking pod's point of view, most literal first. A
+ * name inside the cluster domain stands for itself only: a resolver walking its search list sends
+ * `web.mesh.mesh.svc.cluster.local` before `web.mesh.svc.cluster.local`, and answering the first would make
+ * that search-expanded name the canonical one. A shorter name also stands for its Kubernetes expansions
+ * (`name` in the pod's namespace, `name.ns`, `name.ns.svc`), for clients that send it as typed.
+ */
 export function aliases(name: string, context: DnsClientContext, domain = CLUSTER_DOMAIN): string[] {
-  const out = new Set<string>();
-  const add = (candidate: string) => {
-    out.add(candidate);
-    for (const expanded of kubeExpansions(candidate, context.namespace, domain)) out.add(expanded);
-  };
-  add(name);
-  for (const search of searchDomainsOf(context, domain)) {
-    if (name.length > search.length && name.endsWith(`.${search}`)) add(name.slice(0, -search.length - 1));
-  }
-  return [...out];
+  if (inDomain(name, domain)) return [name];
+  return [name, ...kubeExpansions(name, context.namespace, domain)];
+}
+
+function inDomain(name: string, domain: string): boolean {
+  return name === domain || name.endsWith(`.${domain}`);
 }
 
 function kubeExpansions(name: string, namespace: string | undefined, domain: string): string[] {
@@ -119,10 +122,4 @@ function kubeExpansions(name: string, namespace: string | undefined, domain: str
   if (labels.length === 2) return [`${name}.svc.${domain}`];
   if (labels.length === 3 && labels[2] === 'svc') return [`${name}.${domain}`];
   return [];
-}
-
-function searchDomainsOf(context: DnsClientContext, domain: string): readonly string[] {
-  if (context.searchDomains) return context.searchDomains.map((s) => s.toLowerCase().replace(/\.$/, ''));
-  const defaults = [`svc.${domain}`, domain];
-  return context.namespace ? [`${context.namespace}.svc.${domain}`, ...defaults] : defaults;
 }

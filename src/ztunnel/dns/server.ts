@@ -1,14 +1,15 @@
 /**
  * The DNS proxy of one pod (15053, UDP and TCP, inside the pod): the transports around `answerLocally`,
- * forwarding what the mesh does not know, and counting every query. TCP carries each message behind a
- * 2-byte length (RFC 1035 4.2.2); idle TCP clients are closed.
+ * forwarding what the mesh does not know (to the cluster's DNS), and counting every query. The transports
+ * (UDP truncation, TCP framing and limits) are core/dns/transport.ts, shared with the local cluster's DNS.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { buildErrorResponse, RCODE, type Rcode, rcodeName } from '../../core/dns/codec.ts';
+import { DEFAULT_TCP_LIMITS, serveDnsTcp, truncateForUdp } from '../../core/dns/transport.ts';
 import { errorMessage } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import type { DatagramEndpoint, PodSockets } from '../proxy/sockets.ts';
-import { buildErrorResponse, RCODE, type Rcode } from './codec.ts';
 import type { DnsForwarder } from './forwarder.ts';
 import { answerLocally, type DnsClientContext, type HostLookup } from './resolver.ts';
 
@@ -27,9 +28,6 @@ export interface DnsServerOptions {
   /** Close TCP clients idle this long. */
   tcpIdleMs?: number;
 }
-
-/** Classic UDP DNS without EDNS: larger answers are truncated (TC) so that the client retries over TCP. */
-const UDP_MAX = 512;
 
 export class DnsServer {
   readonly #options: DnsServerOptions;
@@ -102,24 +100,9 @@ export class DnsServer {
   #serveTcp(socket: Socket): void {
     this.#tcpClients.add(socket);
     socket.once('close', () => this.#tcpClients.delete(socket));
-    socket.on('error', () => socket.destroy());
-    socket.setTimeout(this.#options.tcpIdleMs ?? 10_000, () => socket.destroy());
-    let pending: Buffer = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      while (pending.length >= 2) {
-        const length = pending.readUInt16BE(0);
-        if (pending.length < 2 + length) break;
-        const message = pending.subarray(2, 2 + length);
-        pending = pending.subarray(2 + length);
-        void this.answer(message).then((response) => {
-          if (!response || socket.destroyed) return;
-          const frame = Buffer.allocUnsafe(2 + response.length);
-          frame.writeUInt16BE(response.length, 0);
-          response.copy(frame, 2);
-          socket.write(frame);
-        });
-      }
+    serveDnsTcp(socket, (message) => this.answer(message), {
+      ...DEFAULT_TCP_LIMITS,
+      idleMs: this.#options.tcpIdleMs ?? DEFAULT_TCP_LIMITS.idleMs,
     });
   }
 
@@ -127,27 +110,8 @@ export class DnsServer {
     this.#options.metrics.dnsRequests.inc({
       source_workload: asker?.workload ?? 'unknown',
       source_workload_namespace: asker?.namespace ?? 'unknown',
-      rcode: RCODE_NAMES[rcode] ?? String(rcode),
+      rcode: rcodeName(rcode),
       answered_by: answeredBy,
     });
   }
-}
-
-const RCODE_NAMES: Record<number, string> = {
-  0: 'NOERROR',
-  1: 'FORMERR',
-  2: 'SERVFAIL',
-  3: 'NXDOMAIN',
-  4: 'NOTIMP',
-  5: 'REFUSED',
-};
-
-/** Over 512 bytes: header only, TC set, so that the client asks again over TCP. */
-function truncateForUdp(response: Buffer): Buffer {
-  if (response.length <= UDP_MAX) return response;
-  const header = Buffer.from(response.subarray(0, 12));
-  header.writeUInt16BE(header.readUInt16BE(2) | 0x0200, 2);
-  header.writeUInt32BE(0, 4);
-  header.writeUInt32BE(0, 8);
-  return header;
 }

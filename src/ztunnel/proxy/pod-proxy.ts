@@ -134,6 +134,7 @@ export class PodProxy {
         trustDomains: this.#deps.trustDomains,
         timeouts: this.#ctx.timeouts,
         windows: this.#ctx.pool.settings,
+        implementation: this.#ctx.pool.implementation,
         onConnect: (request) => {
           handleInbound(this.#ctx, this.pod, request).catch((error: unknown) => {
             this.#ctx.log.error('inbound handler failed', { pod: this.pod.uid, error: errorMessage(error) });

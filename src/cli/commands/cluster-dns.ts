@@ -1,0 +1,61 @@
+/**
+ * `ambit cluster-dns`: the local cluster's DNS (what CoreDNS is to Kubernetes), one per node, in the node's
+ * namespace, on the DNS VIP. It reads the cluster's Services, pods and readiness from the state directory and
+ * follows their changes.
+ */
+import { UsageError } from '../../core/errors.ts';
+import { createLogger } from '../../core/log.ts';
+import { metricsHandler, serveHttp } from '../../core/server/http.ts';
+import { CLUSTER_DNS_METRICS_PORT, ClusterDnsServer, clusterDnsMetrics } from '../../local/dns/server.ts';
+import { buildZone } from '../../local/dns/zone.ts';
+import { watchClusterServices } from '../../local/services/watch.ts';
+import { readClusterState, statePaths } from '../../local/state.ts';
+import { parseDaemonArgs, stopSignal } from '../daemon-args.ts';
+
+const USAGE = `Usage: ambit cluster-dns --state-dir DIR [--listen IP] [--port 53] [--metrics-port ${CLUSTER_DNS_METRICS_PORT}]
+
+Answers A, SRV and PTR queries for the Services and pods of the local cluster whose state is in DIR, as
+CoreDNS's kubernetes plugin does; NXDOMAIN for every other name (there is no upstream). --listen defaults
+to the cluster's DNS VIP. Metrics: GET /metrics on --metrics-port (0.0.0.0; 0 turns them off).
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const values = parseDaemonArgs(argv, ['state-dir', 'listen', 'port', 'metrics-port'], USAGE);
+  if (!values) return 0;
+  if (!values['state-dir']) throw new UsageError('missing --state-dir', USAGE);
+  const paths = statePaths(values['state-dir']);
+  const cluster = readClusterState(paths);
+  if (!cluster) throw new UsageError(`no cluster recorded in ${paths.dir}`);
+  const log = createLogger('cluster-dns');
+  const metrics = clusterDnsMetrics();
+  const watch = watchClusterServices(paths, log, (services) => {
+    zone = buildZone(services);
+    log.info('zone updated', { names: zone.names.size });
+  });
+  let zone = buildZone(watch.current());
+  const host = values.listen ?? cluster.addresses.dnsVIP;
+  const server = new ClusterDnsServer({
+    host,
+    port: portOption('port', values.port ?? '53'),
+    zone: () => zone,
+    metrics,
+    log,
+  });
+  await server.start();
+  const metricsPort = portOption('metrics-port', values['metrics-port'] ?? String(CLUSTER_DNS_METRICS_PORT));
+  const metricsServer =
+    metricsPort === 0
+      ? undefined
+      : await serveHttp(metricsHandler(metrics.registry), { host: '0.0.0.0', port: metricsPort });
+  log.info('listening', { address: host, names: zone.names.size, metrics: metricsServer?.address });
+  await stopSignal();
+  watch.close();
+  await Promise.all([server.stop(), metricsServer?.close()]);
+  return 0;
+}
+
+export function portOption(flag: string, text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--${flag} takes a port number, not ${text}`);
+  return port;
+}

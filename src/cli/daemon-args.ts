@@ -1,0 +1,37 @@
+/**
+ * What the long-running cluster components' commands (`cluster-dns`, `kube-proxy`) share: string options
+ * parsed with their usage in every error, `--help`, and waiting for the signal that stops them.
+ */
+import { parseArgs } from 'node:util';
+import { UsageError } from '../core/errors.ts';
+
+/** The values of string options `names`; undefined when `--help` was asked (the usage is printed). */
+export function parseDaemonArgs<Name extends string>(
+  argv: string[],
+  names: readonly Name[],
+  usage: string,
+): Partial<Record<Name, string>> | undefined {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const name of names) options[name] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options }));
+  } catch (error) {
+    throw new UsageError((error as Error).message, usage);
+  }
+  if (values.help) {
+    process.stdout.write(usage);
+    return undefined;
+  }
+  return values as Partial<Record<Name, string>>;
+}
+
+/** Resolves at the first SIGTERM or SIGINT. */
+export function stopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+}

@@ -1,0 +1,99 @@
+/**
+ * Splits the byte stream of an HTTP/2 connection into frames. A frame that arrives whole inside one read is
+ * handed on as a view of that read (no copy); one split across reads is assembled in a buffer of exactly its
+ * size. The frame size limit is checked on the header, before anything is buffered, so a peer can make us
+ * hold at most one frame of the size we advertised.
+ */
+import { FRAME_HEADER_BYTES } from './constants.ts';
+
+export interface FrameSink {
+  /** One complete frame; `payload` is only valid during the call unless copied or retained on purpose. */
+  onFrame(type: number, flags: number, streamId: number, payload: Buffer): void;
+  /** A frame longer than the limit: the caller answers FRAME_SIZE_ERROR and stops feeding. */
+  onOversizedFrame(type: number, length: number): void;
+}
+
+export class FrameDecoder {
+  readonly #maxFrameSize: number;
+  readonly #sink: FrameSink;
+  readonly #header = Buffer.alloc(FRAME_HEADER_BYTES);
+  #headerFill = 0;
+  /** The frame being assembled across reads (header parsed), if any. */
+  #payload: Buffer | undefined;
+  #payloadFill = 0;
+  #type = 0;
+  #flags = 0;
+  #streamId = 0;
+  #stopped = false;
+
+  constructor(maxFrameSize: number, sink: FrameSink) {
+    this.#maxFrameSize = maxFrameSize;
+    this.#sink = sink;
+  }
+
+  /** Bytes held for a partial frame (bounded by the frame size limit). */
+  get bufferedBytes(): number {
+    return this.#headerFill + (this.#payload?.length ?? 0);
+  }
+
+  /** No more frames are delivered (after a connection error). */
+  stop(): void {
+    this.#stopped = true;
+    this.#payload = undefined;
+  }
+
+  push(chunk: Buffer): void {
+    let at = 0;
+    const end = chunk.length;
+    while (at < end && !this.#stopped) {
+      if (this.#payload !== undefined) {
+        const take = Math.min(this.#payload.length - this.#payloadFill, end - at);
+        chunk.copy(this.#payload, this.#payloadFill, at, at + take);
+        this.#payloadFill += take;
+        at += take;
+        if (this.#payloadFill === this.#payload.length) {
+          const payload = this.#payload;
+          this.#payload = undefined;
+          this.#sink.onFrame(this.#type, this.#flags, this.#streamId, payload);
+        }
+        continue;
+      }
+      let header: Buffer;
+      let headerAt: number;
+      if (this.#headerFill === 0 && end - at >= FRAME_HEADER_BYTES) {
+        header = chunk;
+        headerAt = at;
+        at += FRAME_HEADER_BYTES;
+      } else {
+        const take = Math.min(FRAME_HEADER_BYTES - this.#headerFill, end - at);
+        chunk.copy(this.#header, this.#headerFill, at, at + take);
+        this.#headerFill += take;
+        at += take;
+        if (this.#headerFill < FRAME_HEADER_BYTES) return;
+        this.#headerFill = 0;
+        header = this.#header;
+        headerAt = 0;
+      }
+      const length = header.readUIntBE(headerAt, 3);
+      const type = header[headerAt + 3]!;
+      const flags = header[headerAt + 4]!;
+      const streamId = header.readUInt32BE(headerAt + 5) & 0x7fffffff;
+      if (length > this.#maxFrameSize) {
+        this.#stopped = true;
+        this.#sink.onOversizedFrame(type, length);
+        return;
+      }
+      if (end - at >= length) {
+        const payload = chunk.subarray(at, at + length);
+        at += length;
+        this.#sink.onFrame(type, flags, streamId, payload);
+        continue;
+      }
+      this.#type = type;
+      this.#flags = flags;
+      this.#streamId = streamId;
+      this.#payload = Buffer.allocUnsafe(length);
+      this.#payloadFill = 0;
+    }
+  }
+}

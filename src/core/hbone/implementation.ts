@@ -1,0 +1,30 @@
+/**
+ * Which HTTP/2 implementation carries HBONE: `framer`, our own (src/core/hbone/h2: DATA frames up to the
+ * peer's frame size, one TLS write per frame), or `node-http2`, Node's nghttp2 binding, kept as the fallback
+ * and as the reference in tests until the framer has proven itself. Chosen per process: `--hbone-impl` on
+ * `ambit ztunnel`, or `AMBIT_HBONE_IMPL` in the environment (what benchmarks and the local cluster pass on).
+ */
+import { UsageError } from '../errors.ts';
+
+export const HBONE_IMPLEMENTATIONS = ['framer', 'node-http2'] as const;
+export type HboneImplementation = (typeof HBONE_IMPLEMENTATIONS)[number];
+
+/**
+ * `value` (a flag or the environment) as an implementation; unset means `node-http2`. The framer is
+ * interoperable (node:http2 and Rust's h2, both ways) and passes the ztunnel suites, but measured here it
+ * costs 1.35-1.55x node:http2's CPU per GiB on loopback and the same on the local cluster (bench/
+ * hbone-throughput.ts, bench/mesh-cluster.ts): until it is cheaper, the proven implementation stays the
+ * default and the framer is opt-in (CI runs the ztunnel data-path suites on both).
+ */
+export function parseHboneImplementation(
+  value: string | undefined = process.env.AMBIT_HBONE_IMPL,
+): HboneImplementation {
+  if (value === undefined || value === '') return 'node-http2';
+  const known = HBONE_IMPLEMENTATIONS.find((name) => name === value);
+  if (!known) {
+    throw new UsageError(
+      `unknown HBONE implementation ${JSON.stringify(value)}: use ${HBONE_IMPLEMENTATIONS.join(' or ')}`,
+    );
+  }
+  return known;
+}
