@@ -1,6 +1,7 @@
 /**
  * Live objects on a real running local cluster, driven through the `ambit` CLI: a Service and a Deployment
- * applied after `up` get pods (processes, addresses), a ClusterIP and a name that a mesh client reaches,
+ * applied after `up` get pods (processes, addresses), a ClusterIP and a name that a client reaches, in the
+ * mesh and outside it,
  * and are gone after `ambit delete` (pods, their network namespaces, the Service and its name); an image
  * without stand-in is refused with its field and nothing is applied; a rolling update of the Deployment
  * behind a client looping over the Service drops no request; `ambit local scale` adds and removes pods
@@ -66,8 +67,10 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
   };
   const fromClient = (...command: string[]) =>
     run('local', 'exec', 'client', '-n', 'apps', '--name', name, '--', ...command);
-  const get = async (url: string) => {
-    const result = await fromClient('curl', '-s', '-m', '5', url);
+  const fromOutsider = (...command: string[]) =>
+    run('local', 'exec', 'outsider', '-n', 'plain', '--name', name, '--', ...command);
+  const get = async (url: string, from = fromClient) => {
+    const result = await from('curl', '-s', '-m', '5', url);
     return result.code === 0 ? (JSON.parse(result.stdout) as { pod: string; version: string }) : undefined;
   };
   const echoPods = (report: ClusterReport) => report.pods.filter((pod) => pod.name.startsWith('echo-'));
@@ -85,6 +88,8 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
       clusterDoc(name),
       namespaceDoc('apps', { ambient: true }),
       podDoc('client', { namespace: 'apps', node: 'n1' }),
+      namespaceDoc('plain'),
+      podDoc('outsider', { namespace: 'plain', node: 'n2' }),
     );
     const result = await run('local', 'up', '-f', writeClusterFile(root, name, yaml));
     expect(result.code, result.stderr).toBe(0);
@@ -117,6 +122,13 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
     expect(pods.map((pod) => pod.name)).toContain(byName.pod);
     expect((await get('http://10.96.0.1/'))?.version).toBe('v1');
     expect((await get('http://echo/'))?.version).toBe('v1');
+    // Outside the mesh too: the cluster DNS and kube-proxy follow the record.
+    const outside = await eventually(() => get('http://echo.apps.svc.cluster.local/', fromOutsider), {
+      timeout: 15_000,
+      what: 'echo.apps to answer a pod outside the mesh',
+    });
+    expect(outside.version).toBe('v1');
+    expect((await get('http://10.96.0.1/', fromOutsider))?.version).toBe('v1');
 
     const deleted = await applyFile('echo.yaml', yaml, 'delete');
     expect(deleted.code, deleted.stderr).toBe(0);
