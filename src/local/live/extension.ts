@@ -18,7 +18,9 @@
  * namespace) are refused by `ambit apply` before they reach the control plane (see check.ts); if some
  * still get there, the pass is logged and nothing is changed until the config is fixed.
  */
+import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
+import { parseYamlText } from '../../core/config/documents.ts';
 import { isPlainObject } from '../../core/config/field.ts';
 import { formatIssue, hasErrors } from '../../core/config/issues.ts';
 import { ControlApiClient } from '../../core/control-api/client.ts';
@@ -31,7 +33,14 @@ import { deploymentPodName } from '../pod-names.ts';
 import { freePodAddress, leastLoadedNode } from '../pod-runtime.ts';
 import { writePodVolumes } from '../pod-volumes.ts';
 import type { ClusterState, PodRecord, ServiceRecord } from '../types.ts';
-import { type LivePlan, liveChanges, planLive, type StoredDocument, TEMPLATE_HASH_LABEL } from './desired.ts';
+import {
+  LIVE_KINDS,
+  type LivePlan,
+  liveChanges,
+  planLive,
+  type StoredDocument,
+  TEMPLATE_HASH_LABEL,
+} from './desired.ts';
 import { storedDocuments } from './stored.ts';
 
 /** How often the control plane's revision is checked, and a pending rollout looked at again. */
@@ -48,6 +57,9 @@ const ADDRESS_QUARANTINE_MS = 60_000;
 const NAME_QUARANTINE_MS = 60_000;
 
 const log = createLogger('local.live');
+const CLUSTER_FILE_MISSING = 'cluster file missing';
+/** The origin of a watched file's objects, as the API's StoredResource.origin documents it. */
+const FILE_ORIGIN_PREFIX = 'file:';
 
 /** A stored Service's document with the ClusterIP the cluster allocated, if it had none. */
 function serviceWithClusterIP(resource: StoredResource, cluster: ClusterState): unknown | undefined {
@@ -78,12 +90,32 @@ class LiveObjects {
   #closed = false;
   /** The last refusal logged, so a bad config is logged once rather than at every poll. */
   #lastRefusal = '';
+  /** Whether the cluster file holds objects of the kinds followed (read once). */
+  #fileHasObjects: boolean | undefined;
 
   constructor(context: ExtensionContext) {
     this.#context = context;
     this.#api = new ControlApiClient(controlPlaneEndpoint(context.cluster).socket, {
       timeoutMs: API_TIMEOUT_MS,
     });
+  }
+
+  /** Whether the stored objects include the cluster file's (or the file has none of the kinds followed). */
+  #holdsClusterFile(stored: readonly StoredResource[]): boolean {
+    const origin = `${FILE_ORIGIN_PREFIX}${this.#context.paths.resources}`;
+    if (stored.some((resource) => resource.origin === origin)) return true;
+    this.#fileHasObjects ??= (() => {
+      try {
+        const text = readFileSync(this.#context.paths.resources, 'utf8');
+        const kinds = new Set<unknown>(LIVE_KINDS);
+        return parseYamlText(text, 'resources.yaml').documents.some((document) =>
+          kinds.has((document.value as { kind?: unknown } | null)?.kind),
+        );
+      } catch {
+        return true;
+      }
+    })();
+    return !this.#fileHasObjects;
   }
 
   /** Once the control plane is ready: follow its objects (again from scratch after it restarted). */
@@ -113,6 +145,15 @@ class LiveObjects {
       if (revision === this.#revision && !this.#dirty) return;
       this.#dirty = false;
       const stored = await storedDocuments(this.#api);
+      if (!this.#holdsClusterFile(stored)) {
+        // The control plane refused or has not read the cluster file: following it would delete its pods.
+        if (this.#lastRefusal !== CLUSTER_FILE_MISSING)
+          log.error('the control plane holds none of the cluster file; nothing changed', {
+            file: this.#context.paths.resources,
+          });
+        this.#lastRefusal = CLUSTER_FILE_MISSING;
+        return;
+      }
       const acted = await this.#pass(stored);
       this.#revision = revision;
       if (acted) this.#dirty = true;
