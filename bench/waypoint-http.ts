@@ -8,6 +8,10 @@
  *   (c) haproxy as the hop: client ztunnel -> HBONE -> ztunnel of haproxy's pod -> haproxy -> that pod's
  *                           ztunnel -> HBONE -> server ztunnel -> app
  *
+ *   (b') the same waypoint, resilience on: a second Service whose route has Istio's default retries (so
+ *        each 1 KiB body is buffered for replay) and whose cluster has outlier detection (every answer
+ *        counted); the cost of those stages is (b') against (b), same process, same run.
+ *
  * (b) and (c) put an L7 proxy in the same pod position, with mTLS on both of its sides (the waypoint does
  * its own HBONE; haproxy's pod ztunnel does it for haproxy, whose CPU is not counted to haproxy). haproxy
  * runs with one thread, as the waypoint is one Node.js thread. Reported: req/s and p50/p99 per path, the
@@ -23,6 +27,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { defaultRetry } from '../src/control/model/l7/route-parts.ts';
 import type { WaypointSnapshot } from '../src/core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../src/core/ports.ts';
 import { WAYPOINT_NODE_FLAGS } from '../src/waypoint/settings.ts';
@@ -79,15 +84,15 @@ async function waitForPort(host: string, port: number): Promise<void> {
   throw new Error(`nothing listens on ${host}:${port}`);
 }
 
-// The pods: three client pods (one per path), the app, haproxy's pod, the waypoint.
-const clients = { direct: at(11), waypoint: at(12), haproxy: at(13) };
+// The pods: four client pods (one per path), the app, haproxy's pod, the waypoint.
+const clients = { direct: at(11), waypoint: at(12), haproxy: at(13), resilient: at(14) };
 // Two app pods, the same server: the waypoint's (its destination refuses traffic that bypasses the waypoint)
 // and the one the other paths reach.
 const APP = at(21);
 const APP_DIRECT = at(22);
 const HAPROXY = at(31);
 const WAYPOINT = at(41);
-const VIPS = { direct: at(200), waypoint: at(201), haproxy: at(202) };
+const VIPS = { direct: at(200), waypoint: at(201), haproxy: at(202), resilient: at(203) };
 const waypointRef = { name: 'waypoint', namespace: 'default' };
 
 const clientWorkloads = Object.entries(clients).map(([path, ip]) =>
@@ -117,6 +122,13 @@ const appBound = service({
   endpoints: appEndpoint,
   waypoint: waypointRef,
 });
+const appResilient = service({
+  name: 'app-l7r',
+  vips: [VIPS.resilient],
+  ports: [{ port: 80, targetPort: APP_PORT, protocol: 'TCP' }],
+  endpoints: appEndpoint,
+  waypoint: waypointRef,
+});
 const haproxyService = service({
   name: 'haproxy',
   vips: [VIPS.haproxy],
@@ -131,7 +143,7 @@ const waypointService = service({
 });
 const mesh = snapshot({
   workloads: [...clientWorkloads, app, appPlain, haproxyPod, waypointPod],
-  services: [appDirect, appBound, haproxyService, waypointService],
+  services: [appDirect, appBound, appResilient, haproxyService, waypointService],
 });
 
 async function startZtunnel(
@@ -164,8 +176,20 @@ async function startWaypoint(ca: TestCa): Promise<ChildProcess> {
       served(appBound, [
         { port: 80, protocol: 'http', routes: [route(forward(toCluster(clusterName(appBound, 80))))] },
       ]),
+      served(appResilient, [
+        {
+          port: 80,
+          protocol: 'http',
+          routes: [route(forward(toCluster(clusterName(appResilient, 80))), { retry: defaultRetry() })],
+        },
+      ]),
     ],
-    clusters: [cluster(appBound, 80, [{ workloadUid: app.uid, ip: APP, port: APP_PORT, ready: true }])],
+    clusters: [
+      cluster(appBound, 80, [{ workloadUid: app.uid, ip: APP, port: APP_PORT, ready: true }]),
+      cluster(appResilient, 80, [{ workloadUid: app.uid, ip: APP, port: APP_PORT, ready: true }], {
+        policy: { loadBalancer: { kind: 'LEAST_REQUEST' }, outlierDetection: { consecutive5xxErrors: 5 } },
+      }),
+    ],
     authorization: [],
   };
   const spec: WaypointSpec = {
@@ -217,8 +241,12 @@ interface PathRun {
   rssAfter?: number | undefined;
 }
 
-async function measure(name: string, clientIp: string, proxy: ChildProcess | undefined): Promise<PathRun> {
-  const authority = 'app-l7.default.svc.cluster.local';
+async function measure(
+  name: string,
+  clientIp: string,
+  proxy: ChildProcess | undefined,
+  authority = 'app-l7.default.svc.cluster.local',
+): Promise<PathRun> {
   const rssIdle = proxy?.pid ? rssMiB(proxy.pid) : undefined;
   const rr1 = await httpRequestResponse(clientIp, ZTUNNEL_PORTS.outbound, 1, SECONDS, authority);
   const cpuBefore = proxy?.pid ? cpuMs(proxy.pid) : 0;
@@ -267,6 +295,10 @@ async function main(): Promise<void> {
     ip: VIPS.haproxy,
     port: 80,
   });
+  await startZtunnel(ca, 'node-resilient', clientWorkloads[3]!, clients.resilient, {
+    ip: VIPS.resilient,
+    port: 80,
+  });
   // haproxy's pod: its ztunnel delivers inbound to haproxy and captures what haproxy sends to the app.
   await startZtunnel(ca, 'node-haproxy', haproxyPod, HAPROXY, { ip: VIPS.direct, port: 80 });
   const waypoint = await startWaypoint(ca);
@@ -277,8 +309,14 @@ async function main(): Promise<void> {
     await measure('(a) ztunnel only', clients.direct, undefined),
     await measure('(b) ztunnel + Ambit waypoint', clients.waypoint, waypoint),
     await measure('(c) ztunnel + haproxy', clients.haproxy, haproxy),
+    await measure(
+      "(b') waypoint, retries + outlier detection",
+      clients.resilient,
+      waypoint,
+      'app-l7r.default.svc.cluster.local',
+    ),
   ];
-  const [direct, ambit, baseline] = runs as [PathRun, PathRun, PathRun];
+  const [direct, ambit, baseline, resilient] = runs as [PathRun, PathRun, PathRun, PathRun];
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const header = [
     'path',
@@ -312,6 +350,7 @@ async function main(): Promise<void> {
     `waypoint vCPU per 1000 req/s: ${fmt((ambit.cpuPer1000 ?? 0) / 1000, 3)} (target <= 0.25, aim 0.1); haproxy: ${fmt((baseline.cpuPer1000 ?? 0) / 1000, 3)}`,
     `waypoint / haproxy: rr1 req/s ${ratio(ambit.rr1.perSecond, baseline.rr1.perSecond)}, rr32 req/s ${ratio(ambit.rr32.perSecond, baseline.rr32.perSecond)}, CPU per request ${ratio(ambit.cpuPer1000 ?? 0, baseline.cpuPer1000 ?? 0)}`,
     `waypoint / ztunnel only: rr32 req/s ${ratio(ambit.rr32.perSecond, direct.rr32.perSecond)}`,
+    `resilience on / off (b' / b): rr1 req/s ${ratio(resilient.rr1.perSecond, ambit.rr1.perSecond)}, rr32 req/s ${ratio(resilient.rr32.perSecond, ambit.rr32.perSecond)}, CPU per request ${ratio(resilient.cpuPer1000 ?? 0, ambit.cpuPer1000 ?? 0)}`,
   ];
   process.stdout.write(`${out.join('\n')}\n`);
   appServer.close();

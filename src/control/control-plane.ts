@@ -12,6 +12,11 @@ import { displayName, type Resource } from '../core/config/resource.ts';
 import type { ConfigFile, ControlStatus, StoredResource } from '../core/control-api/types.ts';
 import { AmbitError, errorMessage, UsageError } from '../core/errors.ts';
 import { CONTROL_PLANE_SERVER_NAME, CONTROL_PLANE_SERVICE_ACCOUNT } from '../core/grpc/credentials.ts';
+import {
+  CONTROL_HANDSHAKE_TIMEOUT_MS,
+  GRPC_MESSAGE_LIMITS,
+  withHandshakeTimeout,
+} from '../core/grpc/limits.ts';
 import { DEFAULT_TRUST_DOMAIN, spiffeUri } from '../core/identity.ts';
 import { ROOT_NAMESPACE } from '../core/labels.ts';
 import { createLogger, type Logger } from '../core/log.ts';
@@ -54,6 +59,10 @@ export interface ControlPlaneOptions {
   /** Push debounce: quiet period and maximum delay (ms). */
   debounceMs?: number | undefined;
   maxDebounceMs?: number | undefined;
+  /** The largest push sent to a data-plane client (default: `MAX_SNAPSHOT_BYTES`). */
+  maxPushBytes?: number | undefined;
+  /** TLS handshake timeout on the gRPC listener (default `CONTROL_HANDSHAKE_TIMEOUT_MS`). */
+  handshakeTimeoutMs?: number | undefined;
   log?: Logger | undefined;
 }
 
@@ -79,6 +88,7 @@ export class ControlPlane {
   private readonly grpc = new Server({
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
+    ...GRPC_MESSAGE_LIMITS,
   });
   private readonly debouncer: Debouncer;
   private readonly fileSource: FileSource | undefined;
@@ -112,6 +122,7 @@ export class ControlPlane {
     const authenticator = new TokenFileAuthenticator(this.paths.nodeTokens);
     this.discovery = new DiscoveryServer({
       authenticator,
+      maxPushBytes: options.maxPushBytes,
       metrics: this.metrics,
       log: this.log.child('discovery'),
     });
@@ -175,10 +186,9 @@ export class ControlPlane {
       this.log.child('tls'),
     );
     // The provider goes first (grpc-js takes it as the identity provider); clients are not asked for certificates.
-    const credentials = experimental.createCertificateProviderServerCredentials(
-      this.serverCertificate,
-      null,
-      false,
+    const credentials = withHandshakeTimeout(
+      experimental.createCertificateProviderServerCredentials(this.serverCertificate, null, false),
+      options.handshakeTimeoutMs ?? CONTROL_HANDSHAKE_TIMEOUT_MS,
     );
     const port = await new Promise<number>((resolve, reject) =>
       this.grpc.bindAsync(joinHostPort(listen.host, listen.port), credentials, (error, bound) =>

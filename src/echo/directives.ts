@@ -1,7 +1,10 @@
 /**
  * What an echo request asks for in its query string: `status=503` (answer with that status),
  * `delay=200ms` (answer late), `size=1048576` (answer with that many bytes instead of the report), `close`
- * or `close=reset` (hang up without answering: FIN, or RST). Parsing is pure, so it is tested as a unit.
+ * or `close=reset` (hang up without answering: FIN, or RST); `fail-every=2` (only every 2nd request that
+ * carries it gets `status`, default 503: a flaky upstream; the others answer 200), `only=<pod>` (the
+ * directives apply on that pod alone; other pods answer plainly: one bad replica behind a Service).
+ * Parsing is pure, so it is tested as a unit.
  */
 import { parseDuration } from '../core/config/duration.ts';
 
@@ -11,6 +14,10 @@ export interface EchoDirectives {
   /** Body size in bytes; undefined means "the JSON report". */
   size?: number | undefined;
   close?: 'fin' | 'reset' | undefined;
+  /** Only the n-th, 2n-th... request carrying it fails (with `status`); the others answer 200. */
+  failEvery?: number | undefined;
+  /** The pod the directives apply on; any other pod ignores them. */
+  only?: string | undefined;
 }
 
 /** Longest delay a request may ask for (a test that wants longer is probably stuck). */
@@ -47,5 +54,23 @@ export function parseDirectives(query: URLSearchParams): EchoDirectives | { erro
     else if (close === 'reset') directives.close = 'reset';
     else return { error: `close=${close}: use close (or close=fin) to hang up, close=reset to reset` };
   }
+  const failEvery = query.get('fail-every');
+  if (failEvery !== null) {
+    const every = Number(failEvery);
+    if (!/^\d+$/.test(failEvery) || every < 1 || !Number.isSafeInteger(every))
+      return { error: `fail-every=${failEvery}: give a whole number of requests, 1 or more` };
+    directives.failEvery = every;
+    if (status === null) directives.status = 503;
+  }
+  const only = query.get('only');
+  if (only !== null) directives.only = only;
+  return directives;
+}
+
+/** The directives as they apply to the `count`-th request carrying `fail-every` on pod `pod`. */
+export function directivesFor(directives: EchoDirectives, pod: string, count: number): EchoDirectives {
+  if (directives.only !== undefined && directives.only !== pod) return { status: 200, delayMs: 0 };
+  if (directives.failEvery !== undefined && count % directives.failEvery !== 0)
+    return { ...directives, status: 200 };
   return directives;
 }

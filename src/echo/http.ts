@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type EchoDirectives, parseDirectives } from './directives.ts';
+import { directivesFor, type EchoDirectives, parseDirectives } from './directives.ts';
 
 export interface EchoIdentity {
   pod: string;
@@ -36,12 +36,13 @@ export interface EchoReport extends EchoIdentity {
 const FILLER = Buffer.alloc(64 * 1024, 'ambit echo\n');
 
 export function createEchoHttpServer(identity: EchoIdentity): Server {
+  const flaky = { count: 0 };
   const server = createServer((request, response) => {
     let bodyBytes = 0;
     request.on('data', (chunk: Buffer) => {
       bodyBytes += chunk.length;
     });
-    request.on('end', () => answer(identity, request, response, bodyBytes));
+    request.on('end', () => answer(identity, request, response, bodyBytes, flaky));
     request.on('error', () => response.destroy());
   });
   server.on('clientError', (_error, socket) => socket.destroy());
@@ -83,16 +84,19 @@ function answer(
   request: IncomingMessage,
   response: ServerResponse,
   bodyBytes: number,
+  flaky: { count: number },
 ): void {
   const url = new URL(request.url ?? '/', 'http://echo');
   response.setHeader('x-echo-pod', identity.pod);
   response.setHeader('x-echo-namespace', identity.namespace);
   response.setHeader('x-echo-version', identity.version);
-  const directives = parseDirectives(url.searchParams);
-  if ('error' in directives) {
-    sendJson(response, 400, { error: directives.error });
+  const parsed = parseDirectives(url.searchParams);
+  if ('error' in parsed) {
+    sendJson(response, 400, { error: parsed.error });
     return;
   }
+  if (parsed.failEvery !== undefined) flaky.count++;
+  const directives = directivesFor(parsed, identity.pod, flaky.count);
   const respond = () => {
     if (directives.close) {
       closeConnection(request, directives.close);

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { podPrologue } from './pod-volumes.ts';
-import { netnsCommand, podEnv } from './processes.ts';
+import { netnsCommand, podEnv, podRuntimeDirs } from './processes.ts';
 import type { StatePaths } from './state.ts';
 import type { PodRecord } from './types.ts';
 
@@ -29,7 +29,7 @@ export function execInPod(
     pod.runAsUser,
     pod.runAsGroup,
     argv,
-    podPrologue(paths.bin, pod.mounts),
+    podPrologue(podRuntimeDirs(paths), pod.mounts),
   );
   return new Promise((resolve, reject) => {
     const child = spawn(command!, args, {

@@ -47,14 +47,17 @@ function createMountPoint(paths: StatePaths, path: string): void {
  * do (the sysctl is per network namespace), bind-mounts the volumes (parents first), then execs the rest of
  * its arguments. Every source is opened before anything is mounted and mounted through /proc/self/fd, so a
  * mount over a parent of the state directory (an emptyDir at /tmp, where test clusters keep their state)
- * hides no source; the `bin` directory (`ambit` for the pod) is mounted back if a volume hid it. Mounts are
- * passed as arguments, not in the environment, so nothing leaks into the pod's.
+ * hides no source. The `keep` directories (the `bin` directory with `ambit` for the pod, the checkout and
+ * runtime it runs from) are mounted back wherever a volume hid them: a checkout under /tmp must still run
+ * under Bookinfo's emptyDir at /tmp. Mounts are passed as arguments, not in the environment, so nothing leaks
+ * into the pod's.
  */
-export function podPrologue(bin: string, mounts: readonly MountRecord[]): string[] {
+export function podPrologue(keep: readonly string[], mounts: readonly MountRecord[]): string[] {
   const script = [
     'set -e',
-    'bin=$1; shift',
-    'exec {binfd}<"$bin"',
+    'kept=()',
+    'while [ "$1" != -- ]; do exec {fd}<"$1"; kept+=("$fd" "$1"); shift; done',
+    'shift',
     'fds=()',
     'while [ "$1" != -- ]; do exec {fd}<"$1"; fds+=("$fd" "$2" "$3"); shift 3; done',
     'shift',
@@ -69,11 +72,19 @@ export function podPrologue(bin: string, mounts: readonly MountRecord[]): string
     '  if [ "${fds[i+2]}" = ro ]; then mount -o remount,bind,ro "$target"; fi',
     '  exec {fd}<&-',
     'done',
-    'if [ ! -e "$bin/ambit" ]; then mkdir -p "$bin"; mount --no-canonicalize --bind "/proc/self/fd/$binfd" "$bin"; fi',
-    'exec {binfd}<&-',
+    // A kept directory that no longer is what was opened (same device and inode) was hidden by a volume.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash arrays, not a template
+    'for ((i = 0; i < ${#kept[@]}; i += 2)); do',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash arrays, not a template
+    '  fd=${kept[i]}; path=${kept[i+1]}',
+    '  if [ "$(stat -Lc %d:%i "/proc/self/fd/$fd")" != "$(stat -c %d:%i "$path" 2>/dev/null)" ]; then',
+    '    mkdir -p "$path"; mount --no-canonicalize --bind "/proc/self/fd/$fd" "$path"',
+    '  fi',
+    '  exec {fd}<&-',
+    'done',
     'exec "$@"',
   ].join('\n');
   const ordered = [...mounts].sort((a, b) => a.mountPath.localeCompare(b.mountPath));
   const args = ordered.flatMap((mount) => [mount.source, mount.mountPath, mount.readOnly ? 'ro' : 'rw']);
-  return ['bash', '-c', script, 'pod-prologue', bin, ...args, '--'];
+  return ['bash', '-c', script, 'pod-prologue', ...new Set(keep), '--', ...args, '--'];
 }

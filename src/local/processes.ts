@@ -4,7 +4,7 @@
  * that makes `ambit` (and `node`) mean this checkout with its pinned Node 24 inside every pod.
  */
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { podPrologue } from './pod-volumes.ts';
 import type { StatePaths } from './state.ts';
@@ -13,6 +13,11 @@ import type { NodeRecord, PodRecord, ProcessSpec } from './types.ts';
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** This checkout's entry point; pods run it with the Node that runs `up` (the pinned Node 24). */
 export const AMBIT_ENTRY = fileURLToPath(new URL('../../bin/ambit.mjs', import.meta.url));
+
+/** What a pod's `ambit` needs to see whatever its volumes cover: its `bin`, the checkout and the runtime. */
+export function podRuntimeDirs(paths: StatePaths): string[] {
+  return [paths.bin, dirname(dirname(AMBIT_ENTRY)), dirname(process.execPath)].sort();
+}
 
 /** The supervisor's arguments after the entry point; also how `down` and `status` recognise it in /proc. */
 export function supervisorArgs(stateDir: string): string[] {
@@ -76,7 +81,7 @@ export function podProcess(paths: StatePaths, pod: PodRecord): ProcessSpec {
       .map((port) => port.containerPort),
     readyUnixSockets: [],
     probes: pod.container.probes,
-    prologue: podPrologue(paths.bin, pod.mounts),
+    prologue: podPrologue(podRuntimeDirs(paths), pod.mounts),
     stopGraceMs: pod.terminationGracePeriodSeconds * 1000,
   };
 }

@@ -5,7 +5,7 @@
  * every pod has started. Any failure or Ctrl-C after the first object was created runs `down`.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { RawDocument } from '../core/config/documents.ts';
 import { formatIssue } from '../core/config/issues.ts';
@@ -26,6 +26,7 @@ import { type Progress, silentProgress } from './progress.ts';
 import { resolvedConfig } from './resolved-config.ts';
 import { run } from './run.ts';
 import { checkUnixSocketPath, clusterDir, readClusterState, type StatePaths, statePaths } from './state.ts';
+import { openLogFile } from './supervisor/log-files.ts';
 import { type ProcessStatus, readSupervisorStatus } from './supervisor/status.ts';
 import { topologySteps } from './topology.ts';
 import type { ClusterState } from './types.ts';
@@ -179,7 +180,7 @@ function recordCluster(cluster: ClusterState, paths: StatePaths, documents: read
 
 /** Starts the supervisor detached from us (it outlives `up`); returns its pid. */
 function startSupervisor(paths: StatePaths): number {
-  const log = openSync(paths.supervisorLog, 'a');
+  const log = openLogFile(paths.supervisorLog);
   try {
     const child = spawn(process.execPath, [AMBIT_ENTRY, ...supervisorArgs(paths.dir)], {
       detached: true,

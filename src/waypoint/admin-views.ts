@@ -6,6 +6,7 @@
 
 import type { WaypointSnapshot } from '../core/model/index.ts';
 import { type EndpointLoad, endpointKey } from './balance/balancer.ts';
+import type { OutlierTracker } from './resilience/outlier.ts';
 
 export interface RouteRow {
   service: string;
@@ -52,10 +53,21 @@ export interface ClusterRow {
   loadBalancer: string;
   destinationRule: string | undefined;
   problem: string | undefined;
-  endpoints: { address: string; workload: string; health: 'HEALTHY' | 'UNHEALTHY'; activeRequests: number }[];
+  endpoints: {
+    address: string;
+    workload: string;
+    /** `EJECTED`: taken out by outlier detection until `ejectedUntil` (Envoy's `failed_outlier_check`). */
+    health: 'HEALTHY' | 'UNHEALTHY' | 'EJECTED';
+    ejectedUntil?: string | undefined;
+    activeRequests: number;
+  }[];
 }
 
-export function clustersView(snapshot: WaypointSnapshot, load: EndpointLoad): ClusterRow[] {
+export function clustersView(
+  snapshot: WaypointSnapshot,
+  load: EndpointLoad,
+  outliers?: OutlierTracker,
+): ClusterRow[] {
   return snapshot.clusters.map((cluster) => {
     const lb = cluster.policy.loadBalancer;
     return {
@@ -65,12 +77,16 @@ export function clustersView(snapshot: WaypointSnapshot, load: EndpointLoad): Cl
         lb.kind === 'consistentHash' ? `consistentHash(${lb.hashOn.kind}, ${lb.table.kind})` : lb.kind,
       destinationRule: cluster.destinationRule,
       problem: cluster.problem,
-      endpoints: cluster.endpoints.map((endpoint) => ({
-        address: endpointKey(endpoint),
-        workload: endpoint.workloadUid,
-        health: endpoint.ready ? 'HEALTHY' : 'UNHEALTHY',
-        activeRequests: load.get(endpointKey(endpoint)),
-      })),
+      endpoints: cluster.endpoints.map((endpoint) => {
+        const ejectedUntil = outliers?.ejectedUntil(cluster.name, endpointKey(endpoint));
+        return {
+          address: endpointKey(endpoint),
+          workload: endpoint.workloadUid,
+          health: !endpoint.ready ? 'UNHEALTHY' : ejectedUntil === undefined ? 'HEALTHY' : 'EJECTED',
+          ...(ejectedUntil === undefined ? {} : { ejectedUntil: new Date(ejectedUntil).toISOString() }),
+          activeRequests: load.get(endpointKey(endpoint)),
+        };
+      }),
     };
   });
 }

@@ -10,14 +10,16 @@
  *   -> response filters (header operations, CORS, hash cookie, Envoy's response headers)
  *   -> telemetry (Istio's request metrics and one access log line, when the response closes).
  *
- * The upstream stage is an attempt loop of one attempt today: retries, per-try timeouts, faults, mirroring
- * and rate limits (issue 12) slot in as stages around it without changing the others.
+ * Between load balancing and the upstream sit the resilience stages (`resilience/`): fault injection, the
+ * request timeout, and the upstream as an attempt loop with retries, per-try timeouts, circuit breaking
+ * and outlier detection. Mirroring and rate limits (issue 12) slot in the same way.
  */
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { type Duplex, type Readable, Transform } from 'node:stream';
+import { type Clock, systemClock } from '../core/clock.ts';
 import type { Cluster, ClusterEndpoint, Route } from '../core/l7/types.ts';
 import type { Workload } from '../core/model/index.ts';
 import { splice } from '../core/net/splice.ts';
@@ -33,9 +35,12 @@ import {
   joined,
   SERVER_NAME,
 } from './pipeline/headers.ts';
-import { type Caller, type ForwardPlan, planRequest } from './pipeline/plan.ts';
+import { type Caller, planRequest } from './pipeline/plan.ts';
 import { type ParsedRequest, parseRequest } from './pipeline/request-view.ts';
-import { type UpstreamClient, UpstreamFailure } from './upstream/exchange.ts';
+import { type Destination, UPSTREAM_FAILED } from './resilience/attempts.ts';
+import { ClusterLimits } from './resilience/limits.ts';
+import { type ResilienceServices, resilientForward } from './resilience/stage.ts';
+import type { UpstreamClient } from './upstream/exchange.ts';
 import type { TunnelTarget, UpstreamTunnels } from './upstream/tunnels.ts';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
@@ -67,6 +72,8 @@ export interface EngineDependencies {
   metrics: WaypointMetrics;
   accessLog: AccessLog;
   random?: () => number;
+  /** Timeouts, fault delays and backoff run on it (fake time in tests). */
+  clock?: Clock;
   /** Requests in flight beyond which new ones are refused at once (503 `UO`), so load cannot pile up. */
   maxActiveRequests?: number | undefined;
 }
@@ -85,8 +92,6 @@ interface Progress {
   bytesSent: number;
   grpcStatus: string;
 }
-
-const UPSTREAM_FAILED = 'upstream connect error or disconnect/reset before headers';
 
 function ignore(): void {
   // Errors of streams whose failure is already handled through their close.
@@ -108,12 +113,19 @@ function newProgress(): Progress {
 export class RequestEngine {
   readonly #deps: EngineDependencies;
   readonly #random: () => number;
+  readonly #resilience: ResilienceServices;
   /** Requests in flight (drain waits for them). */
   active = 0;
 
   constructor(deps: EngineDependencies) {
     this.#deps = deps;
     this.#random = deps.random ?? Math.random;
+    this.#resilience = {
+      clusterLimits: new ClusterLimits(),
+      load: deps.load,
+      clock: deps.clock ?? systemClock,
+      random: this.#random,
+    };
   }
 
   /** Serves one request to its end; never throws (failures become local replies and telemetry). */
@@ -165,42 +177,56 @@ export class RequestEngine {
     requestId: string,
     progress: Progress,
   ): Promise<void> {
-    // Stages policy -> route -> filters -> load balancing, then the upstream as an attempt loop (one attempt
-    // today; retries and per-try timeouts come here with issue 12).
-    const attempt = 1;
-    const plan = planRequest(tunnel, request, requestId, attempt, this.#random);
+    // Stages policy -> route -> filters -> load balancing.
+    const plan = planRequest(tunnel, request, requestId, 1, this.#random);
     if (plan.kind === 'local') {
       progress.flags = plan.flags;
       progress.cluster = plan.cluster;
       return localReply(res, grpc, plan.status, plan.text);
     }
     if (plan.kind === 'routeReply') return routeReply(res, plan.status, plan.headers, plan.route, plan.body);
-    const { cluster, endpoint, destination } = plan;
+    const { cluster } = plan;
     progress.cluster = cluster;
-    progress.endpoint = endpoint;
-    progress.destination = destination;
 
-    // Stage: upstream.
-    const client = upstreamWire(cluster, tunnel) === 'http2' ? this.#deps.http2 : this.#deps.http1;
-    const body = requestBody(req, progress);
-    const done = this.#deps.load.begin(endpointKey(endpoint));
-    res.once('close', done);
+    // Stages: faults, timeouts, and the upstream as an attempt loop (retries, circuit breaking, outlier
+    // detection): `resilience/stage.ts`.
+    const downstreamClosed = new AbortController();
+    res.once('close', () => downstreamClosed.abort());
+    const wire = upstreamWire(cluster, tunnel);
     const sentAt = performance.now();
-    let response: Awaited<ReturnType<UpstreamClient['send']>>;
-    try {
-      response = await client.send({
-        target: tunnelTarget(plan, tunnel),
+    const outcome = await resilientForward(
+      {
+        plan,
+        state: tunnel.state,
+        client: wire === 'http2' ? this.#deps.http2 : this.#deps.http1,
+        wire,
         method: request.method,
-        path: plan.path,
-        authority: plan.authority,
-        headers: plan.headers,
-        body,
-      });
-    } catch (error) {
-      done();
-      progress.flags = error instanceof UpstreamFailure ? error.flag : 'UC';
-      return localReply(res, grpc, 503, UPSTREAM_FAILED);
+        grpc,
+        grpcTimeout: request.header('grpc-timeout'),
+        body: requestBody(req, progress),
+        target: (to) => tunnelTarget(to, tunnel),
+        downstreamClosed: downstreamClosed.signal,
+      },
+      this.#resilience,
+    );
+    if (outcome.kind === 'abort') {
+      progress.flags = outcome.faultFlags;
+      faultReply(res, grpc, outcome.httpStatus, outcome.grpcStatus, progress);
+      return;
     }
+    progress.flags = joinFlags(outcome.faultFlags, outcome.flags);
+    if (outcome.destination !== undefined) {
+      progress.endpoint = outcome.destination.endpoint;
+      progress.destination = outcome.destination.workload;
+    }
+    if (outcome.kind === 'local') return localReply(res, grpc, outcome.status, outcome.text);
+    const response = outcome.response;
+    res.once('close', outcome.release);
+    // The route timeout runs to the end of the response: one that fires mid-body cuts it (Envoy).
+    outcome.timeout.addEventListener('abort', () => {
+      progress.flags = joinFlags(progress.flags, 'UT');
+      res.destroy();
+    });
     progress.upstreamMs = performance.now() - sentAt;
     // The body may fail or be torn down (the client went away) at any point from here on; `relayBody`
     // reports it, and an error must never go unhandled (it would take the process down).
@@ -261,29 +287,31 @@ export class RequestEngine {
     plan.headers.upgrade = req.headers.upgrade;
     plan.headers.host = plan.authority;
     const done = this.#deps.load.begin(endpointKey(plan.endpoint));
-    this.#deps.tunnels.open(tunnelTarget(plan, tunnel)).then(
-      (upstream) => {
-        let code = 0;
-        upstream.once('data', (chunk: Buffer) => {
-          code = Number(/^HTTP\/1\.[01] (\d{3})/.exec(chunk.toString('latin1', 0, 16))?.[1] ?? 0);
-        });
-        upstream.write(rawRequestHead(request.method, plan.path, plan.headers));
-        if (head.length > 0) upstream.write(head);
-        const counters = { upstream: 0, downstream: 0 };
-        splice(socket, upstream, counters).then(() => {
+    this.#deps.tunnels
+      .open(tunnelTarget({ endpoint: plan.endpoint, workload: plan.destination }, tunnel))
+      .then(
+        (upstream) => {
+          let code = 0;
+          upstream.once('data', (chunk: Buffer) => {
+            code = Number(/^HTTP\/1\.[01] (\d{3})/.exec(chunk.toString('latin1', 0, 16))?.[1] ?? 0);
+          });
+          upstream.write(rawRequestHead(request.method, plan.path, plan.headers));
+          if (head.length > 0) upstream.write(head);
+          const counters = { upstream: 0, downstream: 0 };
+          splice(socket, upstream, counters).then(() => {
+            done();
+            progress.bytesReceived = counters.upstream;
+            progress.bytesSent = counters.downstream;
+            finish(code);
+          });
+        },
+        () => {
           done();
-          progress.bytesReceived = counters.upstream;
-          progress.bytesSent = counters.downstream;
-          finish(code);
-        });
-      },
-      () => {
-        done();
-        progress.flags = 'UF';
-        socket.end(rawResponse(503, {}, UPSTREAM_FAILED));
-        finish(503);
-      },
-    );
+          progress.flags = 'UF';
+          socket.end(rawResponse(503, {}, UPSTREAM_FAILED));
+          finish(503);
+        },
+      );
   }
 
   #recordOutcome(
@@ -489,13 +517,44 @@ function headerBytes(headers: Record<string, string | string[] | undefined>): nu
   return total;
 }
 
-function tunnelTarget(plan: ForwardPlan, tunnel: TunnelContext): TunnelTarget {
+function tunnelTarget(to: Destination, tunnel: TunnelContext): TunnelTarget {
   return {
-    ip: plan.endpoint.ip,
-    port: plan.endpoint.port,
-    identity: plan.destination.identity,
+    ip: to.endpoint.ip,
+    port: to.endpoint.port,
+    identity: to.workload.identity,
     client: tunnel.client,
   };
+}
+
+/** Envoy joins a request's response flags with commas; `-` or undefined is none. */
+function joinFlags(first: string | undefined, second: string): string {
+  if (first === undefined || first === '-') return second;
+  return second === '-' ? first : `${first},${second}`;
+}
+
+/**
+ * A fault's abort: the configured HTTP status, or for gRPC `grpcStatus` in a trailers-only answer (HTTP 200),
+ * as Envoy's fault filter does. No upstream was involved.
+ */
+function faultReply(
+  res: DownstreamResponse,
+  grpc: boolean,
+  httpStatus: number,
+  grpcStatus: number | undefined,
+  progress: Progress,
+): void {
+  if (grpcStatus === undefined) {
+    localReply(res, grpc, httpStatus, 'fault filter abort');
+    return;
+  }
+  progress.grpcStatus = String(grpcStatus);
+  res.writeHead(200, {
+    'content-type': 'application/grpc',
+    'grpc-status': String(grpcStatus),
+    'grpc-message': 'fault%20filter%20abort',
+    server: SERVER_NAME,
+  });
+  res.end();
 }
 
 /** An HTTP/1.1 request head for the Upgrade path, which writes bytes instead of using a client. */

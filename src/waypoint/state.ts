@@ -3,10 +3,13 @@
  * request path asks ("which served port is VIP:port?", "which cluster is this name?", "who is at this IP?").
  * Replaced whole on every push, so a request sees one consistent version from start to end.
  */
+
+import { systemClock } from '../core/clock.ts';
 import type { Cluster, L7AuthorizationPolicy, ServedPort, ServedService } from '../core/l7/types.ts';
 import type { Service, WaypointSnapshot, Workload } from '../core/model/index.ts';
-import { ClusterBalancer, type EndpointLoad } from './balance/balancer.ts';
+import { ClusterBalancer, type EndpointLoad, endpointKey } from './balance/balancer.ts';
 import { l4Policies } from './pipeline/l4-policies.ts';
+import { OutlierTracker, outlierConfig, servingEndpoints } from './resilience/outlier.ts';
 
 export interface ServedTarget {
   service: ServedService;
@@ -20,14 +23,17 @@ export class WaypointState {
   readonly #workloadsByIp = new Map<string, Workload>();
   readonly #workloadsByUid = new Map<string, Workload>();
   readonly #servicesByHostname = new Map<string, Service>();
-  readonly #balancers = new Map<string, ClusterBalancer>();
+  readonly #balancers = new Map<string, { balancer: ClusterBalancer; outlierVersion: number }>();
   readonly #load: EndpointLoad;
+  readonly outliers: OutlierTracker;
   /** The authorization policies as they apply to traffic proxied as bytes. */
   readonly l4Authorization: L7AuthorizationPolicy[];
 
-  constructor(snapshot: WaypointSnapshot, load: EndpointLoad) {
+  /** `outliers` outlives snapshots, as `load` does (a push must not bring an ejected endpoint back). */
+  constructor(snapshot: WaypointSnapshot, load: EndpointLoad, outliers = new OutlierTracker(systemClock)) {
     this.snapshot = snapshot;
     this.#load = load;
+    this.outliers = outliers;
     this.l4Authorization = l4Policies(snapshot.authorization);
     for (const service of snapshot.servedServices) {
       for (const port of service.ports) {
@@ -60,13 +66,26 @@ export class WaypointState {
     return undefined;
   }
 
-  /** The cluster's balancer, built on first use and kept for this snapshot's lifetime. */
+  /**
+   * The cluster's balancer, built on first use and kept for this snapshot's lifetime, or until outlier
+   * detection ejects an endpoint or brings one back.
+   */
   balancer(cluster: Cluster): ClusterBalancer {
-    let balancer = this.#balancers.get(cluster.name);
-    if (balancer === undefined) {
-      balancer = new ClusterBalancer(cluster, this.#load);
-      this.#balancers.set(cluster.name, balancer);
-    }
+    const outlierVersion = this.outliers.version;
+    const cached = this.#balancers.get(cluster.name);
+    if (cached !== undefined && cached.outlierVersion === outlierVersion) return cached.balancer;
+    const detection = cluster.policy.outlierDetection;
+    const balancer =
+      detection === undefined
+        ? new ClusterBalancer(cluster, this.#load)
+        : new ClusterBalancer(cluster, this.#load, Math.random, (ready) =>
+            servingEndpoints(
+              ready,
+              (endpoint) => this.outliers.ejectedUntil(cluster.name, endpointKey(endpoint)) !== undefined,
+              outlierConfig(detection).minHealthPercent,
+            ),
+          );
+    this.#balancers.set(cluster.name, { balancer, outlierVersion });
     return balancer;
   }
 

@@ -6,6 +6,7 @@
 
 import type { Writable } from 'node:stream';
 import { type BackoffPolicy, backoffDelay } from '../core/backoff.ts';
+import { systemClock } from '../core/clock.ts';
 import { errorMessage } from '../core/errors.ts';
 import { HbonePool } from '../core/hbone/pool.ts';
 import { type HboneRequest, HboneServer } from '../core/hbone/server.ts';
@@ -26,6 +27,7 @@ import { InboundHttpServers } from './inbound/http-servers.ts';
 import { proxyTcp } from './inbound/tcp.ts';
 import { acceptTunnel } from './inbound/tunnel.ts';
 import { WaypointMetrics } from './metrics.ts';
+import { OutlierTracker } from './resilience/outlier.ts';
 import { WaypointState } from './state.ts';
 import { Http1Upstream } from './upstream/http1.ts';
 import { Http2Upstream } from './upstream/http2.ts';
@@ -56,6 +58,8 @@ export class Waypoint implements WaypointEndpointSource {
   readonly #options: WaypointOptions;
   readonly #trustDomains: ReadonlySet<string>;
   readonly #load = new EndpointLoad();
+  /** Outlier detection's records outlive snapshots, as the load counts do. */
+  readonly #outliers = new OutlierTracker(systemClock);
   readonly #contexts: SecureContextCache;
   readonly #pool: HbonePool;
   readonly #tunnels: UpstreamTunnels;
@@ -125,7 +129,7 @@ export class Waypoint implements WaypointEndpointSource {
 
   /** Installs an accepted snapshot (its route table checked at the client); requests from now on use it. */
   applySnapshot(snapshot: WaypointSnapshot): void {
-    this.#state = new WaypointState(snapshot, this.#load);
+    this.#state = new WaypointState(snapshot, this.#load, this.#outliers);
     this.#options.log.info('configuration applied', {
       version: snapshot.version,
       services: this.#state.snapshot.servedServices.length,
@@ -211,7 +215,7 @@ export class Waypoint implements WaypointEndpointSource {
   }
 
   clusters(): unknown {
-    return this.#state ? clustersView(this.#state.snapshot, this.#load) : [];
+    return this.#state ? clustersView(this.#state.snapshot, this.#load, this.#outliers) : [];
   }
 
   #onTunnel(request: HboneRequest): void {

@@ -149,7 +149,7 @@ export class ZtunnelApp {
 }
 
 /** SO_ORIGINAL_DST of a captured connection; undefined when it was not redirected. */
-const redirectedDestination: OriginalDestination = (socket) => {
+export const redirectedDestination: OriginalDestination = (socket) => {
   try {
     const original = originalDestination(socket);
     return { ip: original.address, port: original.port };

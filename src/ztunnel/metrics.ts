@@ -96,6 +96,7 @@ export class ZtunnelMetrics {
   readonly receivedBytes: Counter<(typeof TRAFFIC_LABELS)[number]>;
   readonly hboneRefused: Counter<'reason'>;
   readonly hboneConnectionFailures: Counter<'reason'>;
+  readonly connectionsRefused: Counter<'listener' | 'reason'>;
   readonly dnsRequests: Counter<'source_workload' | 'source_workload_namespace' | 'rcode' | 'answered_by'>;
   readonly dnsUpstreamRequests: Counter<never>;
   readonly dnsUpstreamFailures: Counter<never>;
@@ -136,6 +137,12 @@ export class ZtunnelMetrics {
       name: 'ambit_ztunnel_hbone_connection_failures_total',
       help: 'Outbound HBONE connections that could not be established',
       labelNames: ['reason'],
+      registers,
+    });
+    this.connectionsRefused = new Counter({
+      name: 'ambit_ztunnel_connections_refused_total',
+      help: 'Connections and tunnels refused before relaying: relay loops and resource limits, by listener and reason',
+      labelNames: ['listener', 'reason'],
       registers,
     });
     this.dnsRequests = new Counter({

@@ -1,5 +1,8 @@
 /** The ztunnel's process flags, socket mark and timeouts (Istio's defaults); its ports are in `core/ports.ts`. */
+
+import { readFileSync } from 'node:fs';
 import { PROXY_SOCKET_MARK } from '../core/capture-handler.ts';
+import { DEFAULT_HBONE_SERVER_LIMITS, type HboneServerLimits } from '../core/hbone/limits.ts';
 import { DEFAULT_HBONE_TIMEOUTS, type HboneTimeouts } from '../core/hbone/settings.ts';
 
 /**
@@ -22,3 +25,44 @@ export interface TimeoutSettings extends HboneTimeouts {
 }
 
 export const DEFAULT_TIMEOUTS: TimeoutSettings = { ...DEFAULT_HBONE_TIMEOUTS, workloadWaitMs: 5_000 };
+
+/** What peers and pods may make the ztunnel hold: the HBONE listeners' limits, and open tunnels. */
+export interface ZtunnelLimits extends HboneServerLimits {
+  /** Open tunnels (proxied connections, any direction) of one pod. */
+  tunnelsPerPod: number;
+  /** Open tunnels of the whole node: below the process's descriptor limit, with a reserve (`fdReserve`). */
+  tunnelsPerNode: number;
+}
+
+/**
+ * The defaults. The node's tunnel limit follows from the process's open-file limit: each tunnel may hold two
+ * descriptors (the app's socket and the upstream one), and a reserve stays free for what must never starve
+ * (the control-plane stream, certificate requests, new pods' listeners, admin and metrics), so that a flood
+ * meets a clear refusal instead of EMFILE.
+ */
+export function defaultLimits(openFiles = openFileLimit()): ZtunnelLimits {
+  return {
+    ...DEFAULT_HBONE_SERVER_LIMITS,
+    tunnelsPerPod: 4_096,
+    tunnelsPerNode: Math.max(64, Math.min(16_384, Math.floor((openFiles - fdReserve(openFiles)) / 2))),
+  };
+}
+
+/** Descriptors kept out of the tunnels' reach: a quarter of the limit, at most 1024. */
+export function fdReserve(openFiles: number): number {
+  return Math.min(1_024, Math.floor(openFiles / 4));
+}
+
+/** The soft `RLIMIT_NOFILE` of this process (from /proc/self/limits; 1024, Linux's default, if unreadable). */
+export function openFileLimit(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((text) => text.startsWith('Max open files'));
+    const soft = line?.slice('Max open files'.length).trim().split(/\s+/)[0];
+    const value = soft === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(soft);
+    return Number.isFinite(value) && value > 0 ? value : 1_024;
+  } catch {
+    return 1_024;
+  }
+}

@@ -7,6 +7,7 @@
 
 import { errorMessage } from '../core/errors.ts';
 import type { HboneImplementation } from '../core/hbone/implementation.ts';
+import { KeyedCounter } from '../core/hbone/limits.ts';
 import { HbonePool } from '../core/hbone/pool.ts';
 import { DEFAULT_POOL, type PoolSettings } from '../core/hbone/settings.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../core/identity.ts';
@@ -36,7 +37,7 @@ import { ConnectionTracker } from './proxy/connections.ts';
 import type { PodContext, ProxyContext } from './proxy/context.ts';
 import { PodProxy } from './proxy/pod-proxy.ts';
 import type { OriginalDestination } from './proxy/sockets.ts';
-import { DEFAULT_TIMEOUTS, type TimeoutSettings } from './settings.ts';
+import { DEFAULT_TIMEOUTS, defaultLimits, type TimeoutSettings, type ZtunnelLimits } from './settings.ts';
 import { StateStore } from './state/store.ts';
 
 export interface ZtunnelOptions {
@@ -51,6 +52,8 @@ export interface ZtunnelOptions {
   dnsForwarder?: DnsForwarder | undefined;
   timeouts?: Partial<TimeoutSettings>;
   pool?: Partial<PoolSettings>;
+  /** What peers and pods may make it hold (default: `defaultLimits()`, from the open-file limit). */
+  limits?: Partial<ZtunnelLimits>;
   /** HTTP/2 for HBONE, out and in (default: `AMBIT_HBONE_IMPL`, else node:http2). */
   hboneImplementation?: HboneImplementation;
   /** Dial apps from the original client's IP (needs transparent sockets from the pod sockets). Default true. */
@@ -79,6 +82,9 @@ export class Ztunnel {
   readonly #trustDomains: ReadonlySet<string>;
   readonly #log: Logger;
   readonly #refusals: LogLimiter;
+  readonly #limits: ZtunnelLimits;
+  /** Streams per peer identity over every pod's HBONE listener: the identity limit holds node-wide. */
+  readonly #identityStreams: KeyedCounter;
   #draining = false;
   /** The metrics' and the access log's subscriptions to the tracker. */
   readonly #unobserve: (() => void)[];
@@ -90,7 +96,12 @@ export class Ztunnel {
     this.#refusals = new LogLimiter(this.#log.child('hbone'));
     this.metrics = options.metrics ?? new ZtunnelMetrics();
     const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
-    this.tracker = new ConnectionTracker(timeouts.idleMs);
+    this.#limits = { ...defaultLimits(), ...options.limits };
+    this.#identityStreams = new KeyedCounter(this.#limits.maxStreamsPerIdentity);
+    this.tracker = new ConnectionTracker(timeouts.idleMs, {
+      perPod: this.#limits.tunnelsPerPod,
+      perNode: this.#limits.tunnelsPerNode,
+    });
     const counting = countConnections(this.tracker, this.metrics);
     this.#unobserve = [counting.unsubscribe, logConnections(this.tracker, this.#log.child('access'))];
     this.#trustDomains = new Set(options.trustDomains ?? [DEFAULT_TRUST_DOMAIN]);
@@ -120,6 +131,10 @@ export class Ztunnel {
       timeouts,
       preserveSourceIp: options.preserveSourceIp ?? true,
       log: this.#log.child('proxy'),
+      refused: (listener, reason, fields) => {
+        this.metrics.connectionsRefused.inc({ listener, reason });
+        this.#refusals.warn(`${listener}:${reason}`, 'connection refused', { listener, reason, ...fields });
+      },
     };
     this.metrics.attach({
       pool: () => {
@@ -174,6 +189,8 @@ export class Ztunnel {
     const proxy = new PodProxy(this.#ctx, pod, {
       certificates: this.#options.certificates,
       trustDomains: this.#trustDomains,
+      limits: this.#limits,
+      identityStreams: this.#identityStreams,
       onRefused: (reason, detail, remote, podUid) => {
         this.metrics.hboneRefused.inc({ reason });
         this.#refusals.warn(reason, 'HBONE connection refused', { reason, detail, remote, pod: podUid });
@@ -233,6 +250,7 @@ export class Ztunnel {
       settings: {
         timeouts: this.#ctx.timeouts,
         pool: this.pool.settings,
+        limits: this.#limits,
         preserveSourceIp: this.#ctx.preserveSourceIp,
       },
       snapshot: this.state.snapshot,

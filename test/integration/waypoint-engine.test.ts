@@ -8,12 +8,20 @@ import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:ht
 import { createServer as createHttp2Server, type Http2Server, connect as http2Connect } from 'node:http2';
 import type { Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Cluster, ClusterEndpoint, LoadBalancer, ServedPort } from '../../src/core/l7/types.ts';
+import type {
+  Cluster,
+  ClusterEndpoint,
+  LoadBalancer,
+  RetryPolicy,
+  Route,
+  ServedPort,
+} from '../../src/core/l7/types.ts';
 import { routeTableProblems } from '../../src/core/l7/validate.ts';
 import { createLogger } from '../../src/core/log.ts';
 import type { NodeSnapshot, Service, WaypointSnapshot, Workload } from '../../src/core/model/index.ts';
 import { createEchoHttpServer, type EchoReport } from '../../src/echo/http.ts';
 import { createEchoTcpServer } from '../../src/echo/tcp.ts';
+import type { ClusterRow } from '../../src/waypoint/admin-views.ts';
 import { Waypoint } from '../../src/waypoint/waypoint.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
 import { eventually } from '../support/eventually.ts';
@@ -68,8 +76,8 @@ describe('waypoint engine', () => {
   const servers: (Server | Http2Server)[] = [];
 
   /** An agent whose connections are the client pod's, captured by its ztunnel toward `vip:port`. */
-  function agentFor(vip: string, port: number): Agent {
-    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  function agentFor(vip: string, port: number, maxSockets = 8): Agent {
+    const agent = new Agent({ keepAlive: true, maxSockets });
     (agent as unknown as { createConnection: () => unknown }).createConnection = () =>
       h.capture.connect(ip(11), { ip: vip, port });
     agents.push(agent);
@@ -673,6 +681,165 @@ describe('waypoint engine', () => {
     expect(
       await sumOf(waypoint.metrics.requests, { response_flags: 'UH', response_code: '503' }),
     ).toBeGreaterThanOrEqual(1);
+  });
+
+  describe('resilience', () => {
+    const retry = (overrides: Partial<RetryPolicy>): RetryPolicy => ({
+      attempts: 2,
+      retryOn: ['5xx'],
+      retriableStatusCodes: [],
+      backoffBaseMs: 25,
+      ...overrides,
+    });
+    const v1Route = (overrides: Partial<Route>) =>
+      install(defaultPort([route(forward(toCluster(clusterName(reviews, 80, 'v1'))), overrides)]), [
+        v1Cluster(),
+      ]);
+    const flagged = (flags: string, code: string) =>
+      sumOf(waypoint.metrics.requests, { response_flags: flags, response_code: code });
+    const attemptCount = (reply: Reply) => report(reply).request.headers['x-envoy-attempt-count'];
+    const sequence = async (agent: Agent, count: number, path: string) => {
+      const replies: Reply[] = [];
+      for (let i = 0; i < count; i++) replies.push(await get(agent, path));
+      return replies;
+    };
+    /** Elapsed real time of `action`, in ms. */
+    const timed = async <T>(action: () => Promise<T>): Promise<[T, number]> => {
+      const started = performance.now();
+      const value = await action();
+      return [value, performance.now() - started];
+    };
+
+    it('retries turn an upstream failing every other request into 100% success, with x-envoy-attempt-count', async () => {
+      v1Route({ retry: retry({ attempts: 2 }) });
+      const replies = await sequence(agentFor(ip(200), 80), 20, '/?fail-every=2');
+      expect(replies.map((reply) => reply.status)).toEqual(Array(20).fill(200));
+      // The upstream fails every other request it gets: the first try of a request fails and its retry
+      // passes, which the upstream saw as attempt 2 (a request can pass on its first try at most once, when
+      // the upstream's count was odd from earlier tests).
+      const counts = replies.map(attemptCount);
+      expect(counts.filter((count) => count === '2').length).toBeGreaterThanOrEqual(19);
+      expect(counts.every((count) => count === '1' || count === '2')).toBe(true);
+      expect(await flagged('URX', '200')).toBe(0);
+    });
+
+    it('attempts 0 surfaces the failures; exhausted retries answer the last failure with URX', async () => {
+      v1Route({ retry: retry({ attempts: 0 }) });
+      const agent = agentFor(ip(200), 80);
+      const replies = await sequence(agent, 20, '/?fail-every=2');
+      expect(replies.filter((reply) => reply.status === 503)).toHaveLength(10);
+      expect(replies.every((reply) => attemptCount(reply) === '1')).toBe(true);
+
+      v1Route({ retry: retry({ attempts: 2 }) });
+      const before = await flagged('URX', '503');
+      const exhausted = await get(agent, '/?status=503');
+      expect(exhausted.status).toBe(503);
+      expect(attemptCount(exhausted)).toBe('3');
+      expect(await flagged('URX', '503')).toBe(before + 1);
+    });
+
+    it('per-try and route timeouts answer 504 UT at about the configured time', async () => {
+      const agent = agentFor(ip(200), 80);
+      // Two tries of 200 ms each, and the backoff between them (at most 25 ms).
+      v1Route({ retry: retry({ attempts: 1, perTryTimeoutMs: 200 }) });
+      const [perTry, perTryMs] = await timed(() => get(agent, '/?delay=3s'));
+      expect(perTry.status).toBe(504);
+      expect(perTry.body).toBe('upstream request timeout');
+      expect(perTryMs).toBeGreaterThanOrEqual(395);
+      expect(perTryMs).toBeLessThan(2000);
+
+      v1Route({ retry: retry({ attempts: 0 }), timeoutMs: 300 });
+      const before = await flagged('UT', '504');
+      const [whole, wholeMs] = await timed(() => get(agent, '/?delay=3s'));
+      expect(whole.status).toBe(504);
+      expect(wholeMs).toBeGreaterThanOrEqual(295);
+      expect(wholeMs).toBeLessThan(2000);
+      expect(await flagged('UT', '504')).toBe(before + 1);
+      // Within the timeout the answer passes.
+      expect((await get(agent, '/?delay=50ms')).status).toBe(200);
+    });
+
+    it('aborts 100% with the status and FI, 50% within binomial bounds over 400 requests, and delays with DI', async () => {
+      const agent = agentFor(ip(200), 80);
+      v1Route({ fault: { abort: { httpStatus: 418, percentage: 100 } } });
+      const before = await flagged('FI', '418');
+      const aborted = await get(agent, '/');
+      expect(aborted.status).toBe(418);
+      expect(aborted.body).toBe('fault filter abort');
+      expect(await flagged('FI', '418')).toBe(before + 1);
+
+      v1Route({ fault: { abort: { httpStatus: 503, percentage: 50 } } });
+      const half = await sequence(agent, 400, '/');
+      const abortedCount = half.filter((reply) => reply.status === 503).length;
+      // 400 draws at p = 0.5: mean 200, sd 10; +-5 sd (p ~ 6e-7 of a false failure).
+      expect(abortedCount).toBeGreaterThan(150);
+      expect(abortedCount).toBeLessThan(250);
+      expect(half.filter((reply) => reply.status === 200)).toHaveLength(400 - abortedCount);
+
+      v1Route({ fault: { delay: { fixedDelayMs: 300, percentage: 100 } } });
+      const delayedBefore = await flagged('DI', '200');
+      const [delayed, delayedMs] = await timed(() => get(agent, '/'));
+      expect(delayed.status).toBe(200);
+      expect(delayedMs).toBeGreaterThanOrEqual(295);
+      expect(await flagged('DI', '200')).toBe(delayedBefore + 1);
+    });
+
+    it('http1MaxPendingRequests 1 under 20 concurrent slow requests: the overflow gets 503 UO at once, the rest succeed', async () => {
+      install(defaultPort(), [
+        cluster(reviews, 80, [endpointOf(v1)], {
+          policy: {
+            loadBalancer: { kind: 'ROUND_ROBIN' },
+            connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1 } },
+          },
+        }),
+      ]);
+      const agent = agentFor(ip(200), 80, 32);
+      const before = await flagged('UO', '503');
+      const replies = await Promise.all(
+        Array.from({ length: 20 }, () => timed(() => get(agent, '/?delay=1s'))),
+      );
+      const ok = replies.filter(([reply]) => reply.status === 200);
+      const overflow = replies.filter(([reply]) => reply.status === 503);
+      // One in flight, one waiting for its connection slot; everything else refused.
+      expect(ok).toHaveLength(2);
+      expect(overflow).toHaveLength(18);
+      // Refused at once: every refusal came back before the first slow answer.
+      const firstOk = Math.min(...ok.map(([, ms]) => ms));
+      for (const [, ms] of overflow) expect(ms).toBeLessThan(firstOk);
+      expect(await flagged('UO', '503')).toBe(before + 18);
+    });
+
+    it('ejects an endpoint after consecutive 5xx: no traffic during its ejection, shown in /clusters, then it returns', async () => {
+      install(defaultPort(), [
+        cluster(reviews, 80, [endpointOf(v1), endpointOf(v2)], {
+          policy: {
+            loadBalancer: { kind: 'ROUND_ROBIN' },
+            outlierDetection: {
+              consecutive5xxErrors: 3,
+              interval: 1000,
+              baseEjectionTime: 2000,
+              maxEjectionPercent: 50,
+            },
+          },
+        }),
+      ]);
+      const agent = agentFor(ip(200), 80);
+      const bad = `/?status=503&only=${v2.name}`;
+      // Round robin alternates: six requests give v2 its three consecutive 5xx.
+      const first = await sequence(agent, 6, bad);
+      expect(first.filter((reply) => reply.status === 503)).toHaveLength(3);
+      const row = (waypoint.clusters() as ClusterRow[]).find((c) => c.name === clusterName(reviews, 80))!;
+      expect(row.endpoints.find((e) => e.workload === v2.uid)).toMatchObject({ health: 'EJECTED' });
+      expect(row.endpoints.find((e) => e.workload === v1.uid)).toMatchObject({ health: 'HEALTHY' });
+      const during = await sequence(agent, 20, bad);
+      expect(during.map((reply) => reply.headers['x-echo-version'])).toEqual(Array(20).fill('v1'));
+      // The ejection is up after 2 s: v2 is chosen (and fails) again.
+      await eventually(async () => (await get(agent, bad)).headers['x-echo-version'] === 'v2', {
+        timeout: 5000,
+        interval: 200,
+        what: 'the ejected endpoint to come back',
+      });
+    });
   });
 });
 

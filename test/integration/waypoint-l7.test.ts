@@ -145,11 +145,9 @@ describe.runIf(canRunNetnsTests())('L7 through a waypoint in a local cluster', (
     const result = await fromClient('curl', '-s', '-o', '/dev/null', '-D', '-', ...headers, url);
     return [...result.stdout.matchAll(/^x-echo-version: (\S+)/gim)].map((match) => match[1]!);
   };
-  const httpCode = async (path: string) =>
-    Number(
-      (await fromClient('curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://echo.apps${path}`))
-        .stdout,
-    );
+  const httpCodeOf = async (url: string) =>
+    Number((await fromClient('curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url)).stdout);
+  const httpCode = (path: string) => httpCodeOf(`http://echo.apps${path}`);
   /** `istio_requests_total` of the waypoint, summed over the series whose labels include `match`. */
   const requestsTotal = (match: Record<string, string>) => {
     const text = execFileSync(
@@ -244,6 +242,106 @@ describe.runIf(canRunNetnsTests())('L7 through a waypoint in a local cluster', (
     );
     const tcp = await fromClient('sh', '-c', `echo tcp-ping | socat -t 3 - TCP:${echoVip}:9000`);
     expect(tcp.stdout.trim(), tcp.stderr).toBe('tcp-ping');
+  });
+
+  /** A VirtualService for echo-v1 with one route whose resilience field is `field` (YAML flow style). */
+  const echoV1Route = (field: string) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo-v1, namespace: apps}
+spec:
+  hosts: [echo-v1]
+  http:
+  - route: [{destination: {host: echo-v1}}]
+    ${field}
+`;
+  /** Status codes and the attempt counts the pod saw, for `count` requests to `url` on one connection. */
+  const answers = async (url: string, count: number) => {
+    const result = await fromClient('curl', '-s', '-D', '-', url.replace('?', `[1-${count}]?`));
+    return {
+      codes: [...result.stdout.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => Number(m[1])),
+      attempts: [...result.stdout.matchAll(/"x-envoy-attempt-count": "(\d+)"/g)].map((m) => Number(m[1])),
+      versions: [...result.stdout.matchAll(/^x-echo-version: (\S+)/gim)].map((m) => m[1]!),
+    };
+  };
+
+  it('VirtualService retries hide a pod failing every other request; attempts 0 surfaces the failures', async () => {
+    const vs = (retries: string) => echoV1Route(`retries: ${retries}`);
+    await config('apply', 'retries', vs('{attempts: 2, retryOn: 5xx}'));
+    await eventually(
+      async () => (await answers('http://echo-v1.apps/r?fail-every=2', 4)).codes.join() === '200,200,200,200',
+      {
+        timeout: 15_000,
+        what: 'the retry policy to hide the failures',
+      },
+    );
+    const retried = await answers('http://echo-v1.apps/r?fail-every=2', 20);
+    expect(retried.codes).toEqual(Array(20).fill(200));
+    expect(retried.attempts.filter((n) => n === 2).length).toBeGreaterThanOrEqual(19);
+    await config('apply', 'retries', vs('{attempts: 0}'));
+    await eventually(
+      async () => (await answers('http://echo-v1.apps/r?fail-every=2', 4)).codes.includes(503),
+      {
+        timeout: 15_000,
+        what: 'attempts 0 to take effect',
+      },
+    );
+    const surfaced = await answers('http://echo-v1.apps/r?fail-every=2', 20);
+    expect(surfaced.codes.filter((code) => code === 503)).toHaveLength(10);
+    await config('delete', 'retries', vs('{attempts: 0}'));
+  });
+
+  it('a fault abort answers its status with FI in the metrics', async () => {
+    const fault = echoV1Route('fault: {abort: {httpStatus: 418, percentage: {value: 100}}}');
+    await config('apply', 'fault', fault);
+    await eventually(async () => (await httpCodeOf('http://echo-v1.apps/f')) === 418, {
+      timeout: 15_000,
+      what: 'the fault to take effect',
+    });
+    expect(
+      requestsTotal({ reporter: 'waypoint', response_code: '418', response_flags: 'FI' }),
+    ).toBeGreaterThanOrEqual(1);
+    await config('delete', 'fault', fault);
+  });
+
+  it('DestinationRule outlier detection ejects a failing pod, shown in the admin /clusters, then takes it back', async () => {
+    const outlier = `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: echo, namespace: apps}
+spec:
+  host: echo
+  trafficPolicy:
+    loadBalancer: {simple: ROUND_ROBIN}
+    outlierDetection: {consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 10s, maxEjectionPercent: 50}
+`;
+    await config('apply', 'outlier', outlier);
+    const bad = 'http://echo.apps/o?status=503&only=echo-v2';
+    // Round robin: within ten requests, v2 answers its three 503s in a row and is ejected.
+    await eventually(async () => (await answers(bad, 10)).versions.slice(-4).join() === 'v1,v1,v1,v1', {
+      timeout: 15_000,
+      what: 'echo-v2 to be ejected',
+    });
+    const during = await answers(bad, 10);
+    expect(during.versions).toEqual(Array(10).fill('v1'));
+    expect(during.codes).toEqual(Array(10).fill(200));
+    const admin = execFileSync(
+      'curl',
+      [
+        '-s',
+        '--unix-socket',
+        join(root, name, 'waypoints', 'apps.waypoint', 'admin.sock'),
+        'http://localhost/clusters',
+      ],
+      { encoding: 'utf8' },
+    );
+    const rows = JSON.parse(admin) as { name: string; endpoints: { health: string }[] }[];
+    const echoRow = rows.find((row) => row.name === 'outbound|80||echo.apps.svc.cluster.local')!;
+    expect(echoRow.endpoints.map((e) => e.health).sort()).toEqual(['EJECTED', 'HEALTHY']);
+    await eventually(async () => (await answers(bad, 2)).versions.includes('v2'), {
+      timeout: 25_000,
+      interval: 500,
+      what: 'echo-v2 to come back after its ejection',
+    });
+    await config('delete', 'outlier', outlier);
   });
 
   it('denies by path at L7: 403 for the denied path, 200 elsewhere, counted by response code', async () => {

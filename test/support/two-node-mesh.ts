@@ -5,9 +5,10 @@
  * (port 81, through the waypoint) and `waypoint` (15008).
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import type { Server } from 'node:net';
 import type { NodeSnapshot, Workload } from '../../src/core/model/index.ts';
 import { UdpDnsForwarder } from '../../src/ztunnel/dns/forwarder.ts';
-import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
+import type { Ztunnel, ZtunnelOptions } from '../../src/ztunnel/ztunnel.ts';
 import { quietLogs } from './logging.ts';
 import { service, snapshot, workload } from './mesh-fixtures.ts';
 import { TestCa, type TestCertificateProvider } from './test-ca.ts';
@@ -26,14 +27,21 @@ export interface TwoNodeMesh {
   certsA: TestCertificateProvider;
   certsB: TestCertificateProvider;
   base: NodeSnapshot;
+  /** The echo app of `server` (port 8080), to count the sockets it holds. */
+  echo: Server;
   /** The workload of that name in `base`. */
   workload(name: 'client' | 'server' | 'unbound' | 'waypoint'): Workload;
   /** Stops everything the mesh started (call it in afterAll). */
   close(): Promise<void>;
 }
 
-/** Starts the mesh; with `dnsUpstream`, node-a's DNS proxy forwards to a resolver on loopback. */
-export async function startTwoNodeMesh(options: { dnsUpstream?: boolean } = {}): Promise<TwoNodeMesh> {
+/**
+ * Starts the mesh; with `dnsUpstream`, node-a's DNS proxy forwards to a resolver on loopback; `nodeB` adds
+ * options to node-b's ztunnel (limits, timeouts).
+ */
+export async function startTwoNodeMesh(
+  options: { dnsUpstream?: boolean; nodeB?: Partial<ZtunnelOptions> } = {},
+): Promise<TwoNodeMesh> {
   quietLogs();
   const h = createHarness(new TestCa());
   const ip = h.ip;
@@ -76,10 +84,10 @@ export async function startTwoNodeMesh(options: { dnsUpstream?: boolean } = {}):
     certificates: certsA,
     ...(upstream ? { dnsForwarder: new UdpDnsForwarder(ip(53), 5353, 1_000) } : {}),
   });
-  const zb = h.ztunnel('node-b', { certificates: certsB });
+  const zb = h.ztunnel('node-b', { ...options.nodeB, certificates: certsB });
   za.applySnapshot(base);
   zb.applySnapshot(base);
-  h.track(await echoServer(ip(21), APP_PORT));
+  const echo = h.track(await echoServer(ip(21), APP_PORT));
   h.track(await whoamiServer(ip(21), WHOAMI_PORT));
   h.track(await whoamiServer(ip(22), WHOAMI_PORT));
   await za.addPod({ uid: clientW.uid, sockets: podSockets(ip(11)) });
@@ -93,6 +101,7 @@ export async function startTwoNodeMesh(options: { dnsUpstream?: boolean } = {}):
     certsA,
     certsB,
     base,
+    echo,
     workload: (name) => base.workloads.find((w) => w.name === name)!,
     async close() {
       upstream?.close();

@@ -28,8 +28,16 @@ export class CaptureTable {
   readonly #targets = new Map<string, Target>();
   #nextPort = randomInt(20_000, 30_000);
 
+  /**
+   * As the kernel answers in a pod netns with our rules: the mapped target for a "captured" connection, and
+   * for one that was not redirected (dialled straight at a listener) the connection's own local address,
+   * since conntrack tracks every connection there and `SO_ORIGINAL_DST` reports the original tuple.
+   */
   readonly lookup: OriginalDestination = (socket) =>
-    this.#targets.get(`${plainAddress(socket.remoteAddress)}:${socket.remotePort}`);
+    this.#targets.get(`${plainAddress(socket.remoteAddress)}:${socket.remotePort}`) ??
+    (socket.localAddress && socket.localPort !== undefined
+      ? { ip: plainAddress(socket.localAddress), port: socket.localPort }
+      : undefined);
 
   /** Connects like an app in the pod at `podIp` to `target`, "captured" to the pod's `capturePort`. */
   connect(

@@ -111,4 +111,11 @@ describe('control API errors', () => {
     expect(status).toBe(ERRORS[code].http);
     expect(json).toMatchObject({ error: { code: publicCode(code) } });
   });
+
+  it('answers an oversized apply (issue 8: 50 MB) with 413, not a reset', async () => {
+    const body = JSON.stringify({ files: [{ name: 'big.yaml', content: 'x'.repeat(50 * 1024 * 1024) }] });
+    const { status, json } = await raw('POST', '/v1/apply', body);
+    expect(status).toBe(413);
+    expect(json).toMatchObject({ error: { code: publicCode('TOO_LARGE') } });
+  });
 });

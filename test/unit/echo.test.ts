@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDirectives } from '../../src/echo/directives.ts';
+import { directivesFor, parseDirectives } from '../../src/echo/directives.ts';
 import type { EchoReport } from '../../src/echo/http.ts';
 import { identityFromEnv, type RunningEcho, startEcho } from '../../src/echo/server.ts';
 
@@ -14,6 +14,38 @@ describe('echo directives', () => {
     expect(parse('close=reset')).toMatchObject({ close: 'reset' });
   });
 
+  it('reads fail-every (503 unless a status is given) and only', () => {
+    expect(parse('fail-every=2')).toEqual({ status: 503, delayMs: 0, failEvery: 2 });
+    expect(parse('fail-every=3&status=500&only=echo-1')).toEqual({
+      status: 500,
+      delayMs: 0,
+      failEvery: 3,
+      only: 'echo-1',
+    });
+  });
+
+  it.each([
+    // [query, pod, count of fail-every requests so far, status answered]
+    ['fail-every=2', 'a', 1, 200],
+    ['fail-every=2', 'a', 2, 503],
+    ['fail-every=2', 'a', 3, 200],
+    ['fail-every=3&status=500', 'a', 3, 500],
+    ['fail-every=3&status=500', 'a', 4, 200],
+    ['status=503&only=bad', 'bad', 0, 503],
+    ['status=503&only=bad', 'good', 0, 200],
+    ['delay=1s&only=bad', 'good', 0, 200],
+  ])('%s on pod %s, request %i: %i', (query, pod, count, status) => {
+    const directives = parse(query);
+    if ('error' in directives) throw new Error(directives.error);
+    expect(directivesFor(directives, pod, count).status).toBe(status);
+  });
+
+  it('only= on another pod drops the delay and hang-up too', () => {
+    const directives = parse('delay=1s&close&only=bad');
+    if ('error' in directives) throw new Error(directives.error);
+    expect(directivesFor(directives, 'good', 0)).toEqual({ status: 200, delayMs: 0 });
+  });
+
   it.each([
     'status=99',
     'status=600',
@@ -23,6 +55,8 @@ describe('echo directives', () => {
     'size=-1',
     'size=1e3',
     'close=maybe',
+    'fail-every=0',
+    'fail-every=two',
   ])('rejects %s with a message naming it', (query) => {
     const result = parse(query);
     expect(result).toHaveProperty('error');

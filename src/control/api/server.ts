@@ -35,15 +35,20 @@ function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
         reject(new AmbitError('TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
+        // Read the rest into nothing instead of destroying the request: a destroyed socket would reset the
+        // client before it reads the 413 that says why.
+        chunks.length = 0;
+        req.off('data', onData);
+        req.resume();
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on('data', onData);
     req.on('error', reject);
     req.on('end', () => {
       if (size === 0) return resolve(undefined);

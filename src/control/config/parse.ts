@@ -2,6 +2,12 @@
 import { parseYamlText, type RawDocument } from '../../core/config/documents.ts';
 import type { ConfigIssue } from '../../core/config/issues.ts';
 import { type KindRegistry, parseResources, type Resource } from '../../core/config/resource.ts';
+import {
+  type ConfigSizeLimits,
+  DEFAULT_CONFIG_SIZE_LIMITS,
+  oversizedDocument,
+  oversizedTexts,
+} from '../../core/config/size-limits.ts';
 import type { ConfigFile } from '../../core/control-api/types.ts';
 
 export interface ParsedFiles {
@@ -11,12 +17,27 @@ export interface ParsedFiles {
 }
 
 /** Parses YAML files into resources; issues include syntax errors, schema errors and duplicates. */
-export function parseFiles(files: readonly ConfigFile[], registry: KindRegistry): ParsedFiles {
+export function parseFiles(
+  files: readonly ConfigFile[],
+  registry: KindRegistry,
+  limits: ConfigSizeLimits = DEFAULT_CONFIG_SIZE_LIMITS,
+): ParsedFiles {
   const raw: RawDocument[] = [];
   const issues: ConfigIssue[] = [];
   for (const file of files) {
+    // Far too big to be a resource: refused from its text, before parsing would spend seconds of CPU on it.
+    const tooBig = oversizedTexts(file.content, file.name, limits.resourceBytes);
+    if (tooBig.length > 0) {
+      issues.push(...tooBig);
+      continue;
+    }
     const parsed = parseYamlText(file.content, file.name);
-    raw.push(...parsed.documents);
+    for (const document of parsed.documents) {
+      // An oversized document is refused whole: validating its fields would only cost more.
+      const oversized = oversizedDocument(document, limits.resourceBytes);
+      if (oversized) issues.push(oversized);
+      else raw.push(document);
+    }
     issues.push(...parsed.issues);
   }
   const parsed = parseResources(raw, registry);

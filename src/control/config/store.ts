@@ -13,6 +13,12 @@ import {
   type Resource,
   resourceKey,
 } from '../../core/config/resource.ts';
+import {
+  type ConfigSizeLimits,
+  DEFAULT_CONFIG_SIZE_LIMITS,
+  encodedSize,
+  oversizedConfig,
+} from '../../core/config/size-limits.ts';
 import type { ApplyResult, ConfigFile, DeleteResult } from '../../core/control-api/types.ts';
 import { AmbitError } from '../../core/errors.ts';
 import { readJsonFile, writeFileAtomic } from '../../core/files.ts';
@@ -44,15 +50,22 @@ export class ConfigStore {
   private readonly registry: KindRegistry;
   private readonly file: string | undefined;
   private readonly trustDomain: string;
+  private readonly limits: ConfigSizeLimits;
   private readonly listeners: (() => void)[] = [];
   /** origin -> digest of the file content last applied from it. */
   private readonly appliedDigests = new Map<string, string>();
   private currentRevision = 0;
 
   /** `file` persists the config; undefined keeps it in memory (tests, `ambit analyze`). */
-  constructor(registry: KindRegistry, trustDomain: string, file?: string) {
+  constructor(
+    registry: KindRegistry,
+    trustDomain: string,
+    file?: string,
+    limits: ConfigSizeLimits = DEFAULT_CONFIG_SIZE_LIMITS,
+  ) {
     this.registry = registry;
     this.trustDomain = trustDomain;
+    this.limits = limits;
     this.file = file;
     if (file) this.load(file);
   }
@@ -75,7 +88,7 @@ export class ConfigStore {
 
   /** Creates or replaces the resources of `files` (origin `api`, unless given). Throws ConfigError on any error. */
   apply(files: readonly ConfigFile[], origin = API_ORIGIN): ApplyResult {
-    const parsed = parseFiles(files, this.registry);
+    const parsed = parseFiles(files, this.registry, this.limits);
     if (hasErrors(parsed.issues)) throw new ConfigError(parsed.issues);
     return this.commit(parsed, origin, []);
   }
@@ -86,7 +99,7 @@ export class ConfigStore {
    * (of the file's content) is remembered with the config: see `appliedDigest`.
    */
   replaceOrigin(origin: string, files: readonly ConfigFile[], digest?: string): ApplyResult {
-    const parsed = parseFiles(files, this.registry);
+    const parsed = parseFiles(files, this.registry, this.limits);
     if (hasErrors(parsed.issues)) throw new ConfigError(parsed.issues);
     const defined = new Set(parsed.resources.map(resourceKey));
     const removed = [...this.entries]
@@ -134,7 +147,7 @@ export class ConfigStore {
 
   /** Deletes the resources `files` define (by kind, namespace and name; their content need not match). */
   delete(files: readonly ConfigFile[]): DeleteResult {
-    const parsed = parseFiles(files, this.registry);
+    const parsed = parseFiles(files, this.registry, this.limits);
     const before = this.warnings(this.resources());
     const deleted: string[] = [];
     const notFound: string[] = [];
@@ -161,6 +174,7 @@ export class ConfigStore {
     const merged = new Map([...this.entries].map(([key, entry]) => [key, entry.resource]));
     for (const key of removedKeys) merged.delete(key);
     for (const resource of parsed.resources) merged.set(resourceKey(resource), resource);
+    this.checkConfigSize(parsed, merged);
     const before = this.warnings(this.resources());
     const after = this.warnings([...merged.values()]);
     const applied = new Set(parsed.resources.map(resourceKey));
@@ -212,6 +226,24 @@ export class ConfigStore {
     if (changed) this.changed();
     result.revision = this.currentRevision;
     return result;
+  }
+
+  /** Throws ConfigError when the config after this change would outgrow what a push can carry. */
+  private checkConfigSize(parsed: ParsedFiles, merged: ReadonlyMap<string, Resource>): void {
+    const sizes = new Map<string, number>();
+    for (const [key, entry] of this.entries) if (merged.has(key)) sizes.set(key, encodedSize(entry.document));
+    let largest: { document: RawDocument; bytes: number } | undefined;
+    for (const resource of parsed.resources) {
+      const document = { source: resource.source, value: parsed.documents.get(sourceKey(resource.source)) };
+      const bytes = encodedSize(document.value);
+      sizes.set(resourceKey(resource), bytes);
+      if (!largest || bytes > largest.bytes) largest = { document, bytes };
+    }
+    if (!largest) return;
+    let total = 0;
+    for (const bytes of sizes.values()) total += bytes;
+    const issue = oversizedConfig(total, largest.document, this.limits.configBytes);
+    if (issue) throw new ConfigError([issue]);
   }
 
   private warnings(resources: readonly Resource[]): ConfigIssue[] {

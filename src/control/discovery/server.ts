@@ -13,6 +13,7 @@ import {
   resourceKey,
   snapshotResources,
 } from '../../core/discovery/resources.ts';
+import { MAX_SNAPSHOT_BYTES } from '../../core/grpc/limits.ts';
 import {
   type DiscoveryRequestMessage,
   type DiscoveryResponseMessage,
@@ -50,15 +51,26 @@ export class DiscoveryServer {
   private readonly authenticator: NodeAuthenticator;
   private readonly metrics: ControlMetrics;
   private readonly log: Logger;
+  private readonly maxPushBytes: number;
   private readonly entries = new Map<string, Entry>();
   private published: Published | undefined;
   /** Encodings of the current generation, shared by every view (a workload is encoded once, not per node). */
   private encoded = new Map<string, { value: unknown; resource: EncodedResource }>();
 
-  constructor(options: { authenticator: NodeAuthenticator; metrics: ControlMetrics; log: Logger }) {
+  /**
+   * `maxPushBytes`: the largest push (resource bodies) sent to a client (default `MAX_SNAPSHOT_BYTES`, half
+   * the gRPC message limit both ends allow, so that framing never tips a push over it).
+   */
+  constructor(options: {
+    authenticator: NodeAuthenticator;
+    metrics: ControlMetrics;
+    log: Logger;
+    maxPushBytes?: number | undefined;
+  }) {
     this.authenticator = options.authenticator;
     this.metrics = options.metrics;
     this.log = options.log;
+    this.maxPushBytes = options.maxPushBytes ?? MAX_SNAPSHOT_BYTES;
   }
 
   register(server: Server): void {
@@ -219,6 +231,16 @@ export class DiscoveryServer {
     const type = entry.subscription.info.kind;
     let bytes = 0;
     for (const resource of response.resources) bytes += resource.body.length;
+    if (bytes > this.maxPushBytes) {
+      // Sent, it would exceed what the client can receive and break its stream in a reconnect loop, with
+      // nobody told why. Refused here instead, as a NACK of that client that status shows; it keeps its last
+      // config, the stream stays up, and the next change is pushed again.
+      const message = `push of ${bytes} bytes exceeds the limit of ${this.maxPushBytes} bytes per push; not sent`;
+      entry.subscription.answer(response.nonce, message);
+      this.metrics.rejects.inc({ type });
+      this.log.error('push too large for the client; not sent', { id: entry.subscription.id, bytes });
+      return;
+    }
     this.metrics.pushes.inc({ type });
     this.metrics.pushBytes.inc({ type }, bytes);
     this.metrics.pushSize.observe({ type }, bytes);

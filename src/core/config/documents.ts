@@ -37,7 +37,19 @@ export function parseYamlText(text: string, file: string): ParsedText {
       }
       return;
     }
-    const value = doc.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      // An alias bomb (aliases expanding without bound) is the user's config error, not the server's.
+      issues.push({
+        severity: 'error',
+        source,
+        path: '',
+        message: `YAML not expanded: ${(error as Error).message}`,
+      });
+      return;
+    }
     if (value !== null && value !== undefined) documents.push({ source, value });
   });
   return { documents, issues };

@@ -4,6 +4,7 @@
  * on every call.
  */
 import { type ChannelCredentials, type ChannelOptions, credentials, Metadata } from '@grpc/grpc-js';
+import { GRPC_MESSAGE_LIMITS } from './limits.ts';
 
 /** The DNS name in the control plane's server certificate, which clients verify whatever address they dial. */
 export const CONTROL_PLANE_SERVER_NAME = 'ambit-control.istio-system.svc';
@@ -47,5 +48,6 @@ export function controlPlaneChannelOptions(): ChannelOptions {
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.initial_reconnect_backoff_ms': 200,
     'grpc.max_reconnect_backoff_ms': 5_000,
+    ...GRPC_MESSAGE_LIMITS,
   };
 }

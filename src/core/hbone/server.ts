@@ -21,6 +21,7 @@ import { peerIdentity } from '../tls/spiffe.ts';
 import { H2Connection, HBONE_KEEPALIVE_MS } from './h2/connection.ts';
 import { parseForwardedFor, validTraceparent } from './headers.ts';
 import { type HboneImplementation, parseHboneImplementation } from './implementation.ts';
+import { DEFAULT_HBONE_SERVER_LIMITS, type HboneServerLimits, KeyedCounter } from './limits.ts';
 import type { HboneTimeouts, PoolSettings } from './settings.ts';
 import type { HboneServerStream } from './stream.ts';
 
@@ -40,20 +41,27 @@ export interface HboneRequest {
   stream: HboneServerStream;
 }
 
-/** `protocol-violation`: the framer refused something an HTTP/2 peer did (a flood, an overflow, bad frames). */
+/**
+ * `protocol-violation`: the framer refused something an HTTP/2 peer did (a flood, an overflow, bad frames);
+ * the `*-limit` refusals: a peer wanted more than `HboneServerLimits` lets it hold.
+ */
 export type HboneRefusal =
   | 'tls-handshake'
   | 'no-h2'
   | 'bad-identity'
   | 'bad-request'
   | 'session-error'
-  | 'protocol-violation';
+  | 'protocol-violation'
+  | 'connection-limit'
+  | 'handshake-limit'
+  | 'stream-limit'
+  | 'identity-stream-limit';
 
 export interface HboneServerOptions {
   certificate: WorkloadCertificate;
   trustBundle: readonly string[];
   trustDomains: ReadonlySet<string>;
-  timeouts: Pick<HboneTimeouts, 'handshakeMs' | 'idleMs' | 'drainMs'>;
+  timeouts: Pick<HboneTimeouts, 'handshakeMs' | 'drainMs'>;
   windows: Pick<PoolSettings, 'streamWindowBytes' | 'connectionWindowBytes'>;
   /** Called for every well-formed CONNECT from an authenticated peer; must answer with `respond`. */
   onConnect(request: HboneRequest): void;
@@ -61,6 +69,13 @@ export interface HboneServerOptions {
   onRefused(reason: HboneRefusal, detail: string, remote: string | undefined): void;
   /** Default: `AMBIT_HBONE_IMPL`, else node:http2. */
   implementation?: HboneImplementation;
+  /** What one peer may make this listener hold (default: `DEFAULT_HBONE_SERVER_LIMITS`). */
+  limits?: Partial<HboneServerLimits> | undefined;
+  /**
+   * Streams per peer identity, counted against `maxStreamsPerIdentity`: pass one counter to every server of
+   * a node so that the limit holds node-wide (default: this server's own).
+   */
+  identityStreams?: KeyedCounter | undefined;
 }
 
 /** What the server uses of an HTTP/2 server connection; a `node:http2` session and an `H2Connection` both have it. */
@@ -75,9 +90,6 @@ interface PeerState {
   idleTimer: NodeJS.Timeout | undefined;
 }
 
-/** Streams a peer may open at once on one connection (clients pool 100; leave room). */
-const MAX_CONCURRENT_STREAMS = 1000;
-
 export class HboneServer {
   /** A `net.Server`: listen on it where the tunnel must arrive (inside the pod's network namespace). */
   readonly server: Server & { setSecureContext(options: ReturnType<typeof hboneServerOptions>): void };
@@ -88,19 +100,34 @@ export class HboneServer {
   /** Authenticated HTTP/2 sessions: what the drain sends GOAWAY to. */
   readonly #sessions = new Set<ServerSession>();
   #draining = false;
+  readonly #limits: HboneServerLimits;
+  readonly #identityStreams: KeyedCounter;
+  readonly #sourceConnections: KeyedCounter;
+  /** Accepted connections whose TLS handshake has not finished, by remote address and port. */
+  readonly #handshaking = new Set<string>();
 
   constructor(options: HboneServerOptions) {
     this.#options = options;
+    this.#limits = { ...DEFAULT_HBONE_SERVER_LIMITS, ...options.limits };
+    this.#identityStreams = options.identityStreams ?? new KeyedCounter(this.#limits.maxStreamsPerIdentity);
+    this.#sourceConnections = new KeyedCounter(this.#limits.maxConnectionsPerSourceIp);
     this.server =
       (options.implementation ?? parseHboneImplementation()) === 'node-http2'
         ? this.#nodeHttp2Server()
         : this.#framerServer();
     this.server.on('connection', (socket: Socket) => {
+      if (!this.#admit(socket)) return;
       // Tunnels carry interactive traffic: never hold small frames back (Nagle).
       socket.setNoDelay(true);
+      // A peer that vanished without a FIN or RST (its pod or node gone) would hold its tunnels, and their app
+      // sockets: TCP keepalive finds it on either HTTP/2 implementation (the framer also PINGs).
+      socket.setKeepAlive(true, HBONE_KEEPALIVE_MS);
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
+    this.server.on('secureConnection', (socket: TLSSocket) =>
+      this.#handshaking.delete(remoteOf(socket) ?? ''),
+    );
     this.server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
       options.onRefused('tls-handshake', errorMessage(error), remoteOf(socket));
       // A plain TLS server leaves the socket to whoever listens for this (node:http2's closes it itself).
@@ -116,7 +143,7 @@ export class HboneServer {
       handshakeTimeout: options.timeouts.handshakeMs,
       settings: {
         initialWindowSize: options.windows.streamWindowBytes,
-        maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+        maxConcurrentStreams: this.#limits.maxStreamsPerConnection,
         enablePush: false,
       },
       // Data waiting in our send buffers counts against this; tunnels buffer MiBs by design.
@@ -158,7 +185,7 @@ export class HboneServer {
         settings: {
           streamWindowBytes: options.windows.streamWindowBytes,
           connectionWindowBytes: options.windows.connectionWindowBytes,
-          maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+          maxConcurrentStreams: this.#limits.maxStreamsPerConnection,
         },
         // A peer that vanished without a FIN (node gone, cable pulled) is found within two periods.
         limits: { keepAliveMs: HBONE_KEEPALIVE_MS },
@@ -178,6 +205,33 @@ export class HboneServer {
       remoteOf(socket),
     );
     socket.destroy();
+  }
+
+  /**
+   * Bounds what accepted TCP connections hold before anyone is authenticated: connections per source IP,
+   * and handshakes under way. A connection over either limit is closed at once and counted.
+   */
+  #admit(socket: Socket): boolean {
+    const source = plainAddress(socket.remoteAddress);
+    const refusal = !this.#sourceConnections.acquire(source)
+      ? ('connection-limit' as const)
+      : this.#handshaking.size >= this.#limits.maxHandshakes
+        ? ('handshake-limit' as const)
+        : undefined;
+    if (refusal) {
+      if (refusal === 'handshake-limit') this.#sourceConnections.release(source);
+      this.#options.onRefused(refusal, `from ${source}`, remoteOf(socket));
+      socket.destroy();
+      return false;
+    }
+    // The TLS socket that wraps this one has the same remote address and port: 'secureConnection' ends it.
+    const key = remoteOf(socket) ?? '';
+    this.#handshaking.add(key);
+    socket.once('close', () => {
+      this.#handshaking.delete(key);
+      this.#sourceConnections.release(source);
+    });
+    return true;
   }
 
   /** Installs a renewed certificate or trust bundle for new connections; live tunnels keep theirs. */
@@ -234,19 +288,41 @@ export class HboneServer {
     const peer: PeerState = { identity: identity.identity, streams: 0, idleTimer: undefined };
     this.#peers.set(session, peer);
     session.once('close', () => clearTimeout(peer.idleTimer));
-    this.#armIdle(session, peer);
+    // Its first CONNECT is due within the handshake timeout: an authenticated slow loris holds no fd longer.
+    this.#armIdle(session, peer, this.#options.timeouts.handshakeMs);
   }
 
   /**
-   * A connection that carries no stream for the idle period is closed. Counting streams (instead of
+   * A connection that carries no stream for `idleMs` is closed. Counting streams (instead of
    * `session.setTimeout`, which Node refreshes on every frame) keeps the data path free of timer work.
    */
-  #armIdle(session: ServerSession, peer: PeerState): void {
+  #armIdle(session: ServerSession, peer: PeerState, idleMs = this.#limits.sessionIdleMs): void {
     clearTimeout(peer.idleTimer);
     peer.idleTimer = setTimeout(() => {
       if (peer.streams === 0) session.close();
-    }, this.#options.timeouts.idleMs);
+    }, idleMs);
     peer.idleTimer.unref();
+  }
+
+  /**
+   * Counts a new stream against its connection's and its peer identity's limits; false (and the stream
+   * refused with REFUSED_STREAM, which tells the client nothing was processed) when either is full. Both
+   * HTTP/2 implementations come through here, whatever each enforces itself.
+   */
+  #admitStream(stream: HboneServerStream, peer: PeerState, remote: string | undefined): boolean {
+    const refusal =
+      peer.streams >= this.#limits.maxStreamsPerConnection
+        ? ('stream-limit' as const)
+        : !this.#identityStreams.acquire(peer.identity)
+          ? ('identity-stream-limit' as const)
+          : undefined;
+    if (refusal === undefined) {
+      stream.once('close', () => this.#identityStreams.release(peer.identity));
+      return true;
+    }
+    this.#options.onRefused(refusal, peer.identity, remote);
+    stream.close(constants.NGHTTP2_REFUSED_STREAM);
+    return false;
   }
 
   #onStream(
@@ -264,6 +340,7 @@ export class HboneServer {
       stream.close(constants.NGHTTP2_REFUSED_STREAM);
       return;
     }
+    if (!this.#admitStream(stream, peer, remote)) return;
     peer.streams++;
     clearTimeout(peer.idleTimer);
     stream.once('close', () => {

@@ -5,7 +5,7 @@
  * (the extensions' `beforePodStart`) has passed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { errorMessage } from '../../core/errors.ts';
 import { writeJsonAtomic } from '../../core/files.ts';
 import type { Logger } from '../../core/log.ts';
@@ -13,6 +13,7 @@ import { isInNetns } from '../netns.ts';
 import { netnsCommand } from '../processes.ts';
 import type { ProcessSpec } from '../types.ts';
 import { type BackoffPolicy, DEFAULT_BACKOFF, nextCrashCount, restartDelay } from './backoff.ts';
+import { LOG_ROTATION_INTERVAL_MS, openLogFile, rotateIfLarger } from './log-files.ts';
 import { type ProbeReport, ProbeSet } from './probe-set.ts';
 import { listeningPorts, listeningUnixSockets } from './readiness.ts';
 import type { PodMesh, ProcessStatus, SupervisorStatus } from './status.ts';
@@ -80,6 +81,7 @@ export class Supervisor {
   private stopping = false;
   private writePending = false;
   private readinessTimer: NodeJS.Timeout | undefined;
+  private rotationTimer: NodeJS.Timeout | undefined;
   /** Resolves once every system process has been ready: pods start after the system (fail closed). */
   private readonly systemReady: Promise<void>;
   private markSystemReady = () => {};
@@ -121,6 +123,8 @@ export class Supervisor {
   /** Starts the system processes, then each pod once they are all ready and the pod's gate has passed. */
   start(): void {
     this.writeStatus();
+    this.rotationTimer = setInterval(() => this.rotateLogs(), LOG_ROTATION_INTERVAL_MS);
+    this.rotationTimer.unref();
     for (const entry of this.processes) {
       if (entry.spec.kind === 'system') this.spawn(entry);
     }
@@ -170,7 +174,7 @@ export class Supervisor {
     let child: ChildProcess;
     let log: number;
     try {
-      log = openSync(spec.logFile, 'a');
+      log = openLogFile(spec.logFile);
     } catch (error) {
       // Counts as a failed start: retried with backoff like a crash.
       this.onExit(entry, null, null, error as Error);
@@ -321,6 +325,18 @@ export class Supervisor {
     }, 50);
   }
 
+  /** Keeps every process's log under its size bound (`log-files.ts`). */
+  private rotateLogs(): void {
+    for (const { spec } of this.processes) {
+      try {
+        if (rotateIfLarger(spec.logFile))
+          this.options.log.info('log rotated', { id: spec.id, file: spec.logFile });
+      } catch (error) {
+        this.options.log.warn('could not rotate a log', { id: spec.id, error: errorMessage(error) });
+      }
+    }
+  }
+
   /** Records what the mesh made of a pod (shown by `ambit local status`). */
   setPodMesh(podUid: string, mesh: PodMesh): void {
     const entry = this.processes.find((candidate) => candidate.spec.podUid === podUid);
@@ -336,6 +352,7 @@ export class Supervisor {
   /** SIGTERM to every process group, SIGKILL to those still there after the grace period. */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.rotationTimer);
     await this.terminateAll(this.processes);
     this.writeStatus();
   }

@@ -50,11 +50,20 @@ export class ClusterBalancer {
   #ring: HashRing | undefined;
   #maglev: Int32Array | undefined;
 
-  constructor(cluster: Cluster, load: EndpointLoad, random: () => number = Math.random) {
+  /**
+   * `serving` narrows the ready endpoints (outlier detection takes out the ejected ones); the balancer is
+   * rebuilt when its answer changes.
+   */
+  constructor(
+    cluster: Cluster,
+    load: EndpointLoad,
+    random: () => number = Math.random,
+    serving: (ready: ClusterEndpoint[]) => ClusterEndpoint[] = (ready) => ready,
+  ) {
     this.cluster = cluster;
     this.#load = load;
     // Sorted, so that every waypoint replica builds the same ring from the same endpoints.
-    this.ready = cluster.endpoints.filter((endpoint) => endpoint.ready).sort(compareEndpoints);
+    this.ready = serving(cluster.endpoints.filter((endpoint) => endpoint.ready)).sort(compareEndpoints);
     this.#keys = this.ready.map(endpointKey);
     // Start round robin at a random place, as Envoy does, so that replicas do not move in step.
     this.#counter = Math.floor(random() * Math.max(1, this.ready.length));

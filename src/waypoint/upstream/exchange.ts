@@ -16,6 +16,8 @@ export interface UpstreamRequest {
   headers: HeaderMap;
   /** Undefined when the request has no body. */
   body: Readable | undefined;
+  /** Cancels the request (a per-try or route timeout fired, or the client left). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface UpstreamResponse {

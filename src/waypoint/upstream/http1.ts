@@ -45,6 +45,7 @@ export class Http1Upstream implements UpstreamClient {
         path: request.path,
         headers: headers as Record<string, string | string[]>,
         body: request.body ?? null,
+        signal: request.signal,
         // Timeouts are the route's to set (issue 12); the waypoint bounds idle tunnels instead.
         headersTimeout: 0,
         bodyTimeout: 0,

@@ -33,7 +33,7 @@ export class Http2Upstream implements UpstreamClient {
     };
     let stream: ReturnType<ClientHttp2Session['request']>;
     try {
-      stream = session.request(headers, { endStream: request.body === undefined });
+      stream = session.request(headers, { endStream: request.body === undefined, signal: request.signal });
     } catch (error) {
       throw new UpstreamFailure('UC', `upstream session unusable: ${(error as Error).message}`, {
         cause: error,

@@ -20,6 +20,8 @@ export type Direction = 'outbound' | 'inbound' | 'inbound-plaintext';
 
 export interface ConnectionEndpoints {
   direction: Direction;
+  /** The served pod whose tunnel this is (counted against its limit). */
+  pod?: string | undefined;
   /** Kind of upstream on outbound: over HBONE (possibly via a waypoint) or straight (passthrough). */
   mode: 'hbone' | 'waypoint' | 'passthrough' | 'direct';
   sourceIp: string;
@@ -65,15 +67,29 @@ export interface ConnectionListing {
 /** What subscribers of a tracker's events receive: the connection, and on close its failure if any. */
 export type TrackerSubscriber = ConnectionSubscriber<TrackedConnection, Failure | undefined>;
 
+/** How many tunnels may be open at once, per served pod and on the whole node. */
+export interface TunnelLimits {
+  perPod: number;
+  perNode: number;
+}
+
+export type TunnelRefusal = 'pod-tunnel-limit' | 'node-tunnel-limit';
+
 export class ConnectionTracker {
   readonly #live = new Map<number, TrackedConnection>();
+  readonly #perPod = new Map<string, number>();
   readonly #idleMs: number;
+  readonly #limits: TunnelLimits;
   readonly #sweeper: NodeJS.Timeout | undefined;
   #nextId = 1;
 
-  /** `idleMs`: connections that move no byte for this long are cancelled (0 = never). */
-  constructor(idleMs = 0) {
+  /**
+   * `idleMs`: connections that move no byte for this long are cancelled (0 = never); `limits`: open
+   * tunnels allowed per pod and per node (default: no limit).
+   */
+  constructor(idleMs = 0, limits: TunnelLimits = { perPod: Infinity, perNode: Infinity }) {
     this.#idleMs = idleMs;
+    this.#limits = limits;
     if (idleMs > 0) {
       // One sweep over the counters for all connections, instead of a timer refreshed per chunk.
       this.#sweeper = setInterval(() => this.sweepIdle(), Math.min(Math.max(idleMs / 4, 250), 60_000));
@@ -112,6 +128,16 @@ export class ConnectionTracker {
     return subscribeConnections(this, subscriber);
   }
 
+  /**
+   * Whether one more tunnel for `pod` would exceed a limit; call it in the same tick as `open`, which then
+   * counts the tunnel until its `close`.
+   */
+  refusal(pod: string): TunnelRefusal | undefined {
+    if (this.#live.size >= this.#limits.perNode) return 'node-tunnel-limit';
+    if ((this.#perPod.get(pod) ?? 0) >= this.#limits.perPod) return 'pod-tunnel-limit';
+    return undefined;
+  }
+
   /** Records a new connection and announces it. */
   open(endpoints: ConnectionEndpoints): TrackedConnection {
     const connection: TrackedConnection = {
@@ -125,6 +151,8 @@ export class ConnectionTracker {
       activeAt: Date.now(),
     };
     this.#live.set(connection.id, connection);
+    if (endpoints.pod !== undefined)
+      this.#perPod.set(endpoints.pod, (this.#perPod.get(endpoints.pod) ?? 0) + 1);
     publishOpened({ source: this, connection });
     return connection;
   }
@@ -135,6 +163,12 @@ export class ConnectionTracker {
    */
   close(connection: TrackedConnection, failure: Failure | undefined, error?: string): void {
     if (!this.#live.delete(connection.id)) return;
+    const { pod } = connection.endpoints;
+    if (pod !== undefined) {
+      const left = (this.#perPod.get(pod) ?? 1) - 1;
+      if (left > 0) this.#perPod.set(pod, left);
+      else this.#perPod.delete(pod);
+    }
     publishClosed({ source: this, connection, outcome: failure, reason: connection.cancelReason ?? error });
   }
 

@@ -1,7 +1,7 @@
 /** What the proxy handlers share: the state they ask, the pool, the tracker, the injected socket seams. */
 import type { Socket } from 'node:net';
 import type { HbonePool } from '../../core/hbone/pool.ts';
-import type { Logger } from '../../core/log.ts';
+import type { LogFields, Logger } from '../../core/log.ts';
 import type { TimeoutSettings } from '../settings.ts';
 import type { StateStore } from '../state/store.ts';
 import type { ConnectionTracker } from './connections.ts';
@@ -16,7 +16,12 @@ export interface ProxyContext {
   /** Connect to the app with the original client's IP as source (needs transparent sockets in the pod). */
   preserveSourceIp: boolean;
   log: Logger;
+  /** Counts a connection or tunnel refused before relaying (a loop, a limit) and logs it, rate-limited. */
+  refused(listener: Listener, reason: string, fields: LogFields): void;
 }
+
+/** The ztunnel's listeners in a pod, as refusals name them. */
+export type Listener = 'outbound' | 'inbound-plaintext' | 'hbone';
 
 /** One enrolled pod on this node, as the capture layer hands it over. */
 export interface PodContext {
@@ -26,6 +31,22 @@ export interface PodContext {
 }
 
 /** Opens a TCP connection from the pod and waits for it; rejects on error or after `timeoutMs`. */
+/** Whether `ip` is an address where a ztunnel listens (a workload of the mesh). */
+export function servesIp(ctx: ProxyContext, ip: string): boolean {
+  return ctx.state.workloadByIp(ip)?.enrolled === true;
+}
+
+/**
+ * Whether the pod may open one more tunnel (the node's and the pod's limits); counts and logs the refusal
+ * when not. Call it right before `tracker.open`, in the same tick.
+ */
+export function admitTunnel(ctx: ProxyContext, listener: Listener, pod: string, fields: LogFields): boolean {
+  const refusal = ctx.tracker.refusal(pod);
+  if (refusal === undefined) return true;
+  ctx.refused(listener, refusal, { pod, ...fields });
+  return false;
+}
+
 export function connectTcp(
   sockets: PodSockets,
   options: TcpConnectOptions,

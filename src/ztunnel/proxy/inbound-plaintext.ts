@@ -6,8 +6,8 @@
 import type { Socket } from 'node:net';
 import { canonicalIp } from '../../core/net/ip.ts';
 import { abort } from '../../core/net/splice.ts';
-import type { PodContext, ProxyContext } from './context.ts';
-import { authorizeAndDeliver, captured, type Relay, refuse } from './relay.ts';
+import { admitTunnel, type PodContext, type ProxyContext } from './context.ts';
+import { authorizeAndDeliver, captured, loopRefused, type Relay, refuse } from './relay.ts';
 
 export async function handleInboundPlaintext(
   ctx: ProxyContext,
@@ -15,13 +15,24 @@ export async function handleInboundPlaintext(
   client: Socket,
 ): Promise<void> {
   const { sourceIp: clientIp, sourcePort: clientPort, target } = captured(ctx, client);
+  if (target && loopRefused(ctx, 'inbound-plaintext', pod, client, target)) {
+    abort(client);
+    return;
+  }
   const workload = await ctx.state.waitForWorkload(pod.uid, ctx.timeouts.workloadWaitMs);
   if (!target || !workload) {
     ctx.log.warn('inbound plaintext connection without destination or pod config; closing', { pod: pod.uid });
     abort(client);
     return;
   }
+  if (
+    !admitTunnel(ctx, 'inbound-plaintext', pod.uid, { src: clientIp, dst: `${target.ip}:${target.port}` })
+  ) {
+    abort(client);
+    return;
+  }
   const connection = ctx.tracker.open({
+    pod: pod.uid,
     direction: 'inbound-plaintext',
     mode: 'direct',
     sourceIp: clientIp,

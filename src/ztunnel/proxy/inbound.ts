@@ -1,7 +1,8 @@
 import { parseBaggage } from '../../core/hbone/headers.ts';
 import { type HboneRequest, respond } from '../../core/hbone/server.ts';
 import { canonicalIp } from '../../core/net/ip.ts';
-import type { PodContext, ProxyContext } from './context.ts';
+import { admitTunnel, type PodContext, type ProxyContext } from './context.ts';
+import { targetsOwnListener } from './loop-guard.ts';
 import { authorizeAndDeliver, type Relay, refuse } from './relay.ts';
 
 export async function handleInbound(
@@ -26,6 +27,16 @@ export async function handleInbound(
     respond(stream, 400);
     return;
   }
+  // The target is this pod: its ztunnel ports are ours, and dialling them would relay the tunnel to ourselves.
+  if (targetsOwnListener({ ip: request.targetIp, port: request.targetPort }, () => true)) {
+    ctx.refused('hbone', 'own-listener', {
+      pod: pod.uid,
+      authority: `${request.targetIp}:${request.targetPort}`,
+      peer: request.peerIdentity,
+    });
+    respond(stream, 400);
+    return;
+  }
   // Who the client is: the tunnel's peer, or, behind this pod's waypoint, the client the waypoint says it
   // serves. A waypoint bound to other workloads is a client like any other here: trusting its `forwarded`
   // would let it pose as any source towards workloads whose policy it does not enforce.
@@ -38,7 +49,12 @@ export async function handleInbound(
       : { ip: request.peerIp, port: request.peerPort };
   const clientWorkload = ctx.state.workloadByIp(client.ip);
   const baggage = clientWorkload ? undefined : parseBaggage(request.baggage);
+  if (!admitTunnel(ctx, 'hbone', pod.uid, { peer: request.peerIdentity })) {
+    respond(stream, 503);
+    return;
+  }
   const connection = ctx.tracker.open({
+    pod: pod.uid,
     direction: 'inbound',
     mode: 'hbone',
     sourceIp: client.ip,

@@ -11,8 +11,8 @@ import { baggageFor, forwardedFor } from '../../core/hbone/headers.ts';
 import type { Workload } from '../../core/model/index.ts';
 import { abort } from '../../core/net/splice.ts';
 import { chooseOutbound, type OutboundChoice } from '../state/destination.ts';
-import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
-import { captured, carry } from './relay.ts';
+import { admitTunnel, connectTcp, type PodContext, type ProxyContext } from './context.ts';
+import { captured, carry, loopRefused } from './relay.ts';
 
 const baggageCache = new WeakMap<Workload, string>();
 
@@ -26,6 +26,10 @@ export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: So
     abort(app);
     return;
   }
+  if (loopRefused(ctx, 'outbound', pod, app, target)) {
+    abort(app);
+    return;
+  }
   const source = await ctx.state.waitForWorkload(pod.uid, ctx.timeouts.workloadWaitMs);
   if (!source) {
     // Fail closed: without the pod's config we cannot tunnel, and passing it through would leak plaintext.
@@ -34,7 +38,12 @@ export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: So
     return;
   }
   const choice = chooseOutbound(ctx.state, target.ip, target.port);
+  if (!admitTunnel(ctx, 'outbound', pod.uid, { src: sourceIp, dst: `${target.ip}:${target.port}` })) {
+    abort(app);
+    return;
+  }
   const connection = ctx.tracker.open({
+    pod: pod.uid,
     direction: 'outbound',
     mode:
       choice.kind === 'hbone'

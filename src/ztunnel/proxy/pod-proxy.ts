@@ -6,12 +6,14 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { errorMessage } from '../../core/errors.ts';
+import { type HboneServerLimits, KeyedCounter } from '../../core/hbone/limits.ts';
 import { type HboneRefusal, HboneServer } from '../../core/hbone/server.ts';
+import { plainAddress } from '../../core/net/ip.ts';
 import { abort } from '../../core/net/splice.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { type DrainResult, drainSessions, socketSession, totalDrained } from '../../core/server/drain.ts';
 import type { CertificateProvider } from '../../core/tls/certificates.ts';
-import type { PodContext, ProxyContext } from './context.ts';
+import type { Listener, PodContext, ProxyContext } from './context.ts';
 import { handleInbound } from './inbound.ts';
 import { handleInboundPlaintext } from './inbound-plaintext.ts';
 import { handleOutbound } from './outbound.ts';
@@ -19,6 +21,9 @@ import { handleOutbound } from './outbound.ts';
 export interface PodProxyDeps {
   certificates: CertificateProvider;
   trustDomains: ReadonlySet<string>;
+  limits: HboneServerLimits;
+  /** Streams per peer identity, shared by every pod's HBONE listener. */
+  identityStreams: KeyedCounter;
   onRefused(reason: HboneRefusal, detail: string, remote: string | undefined, pod: string): void;
 }
 
@@ -52,8 +57,10 @@ export class PodProxy {
    * refused (its start is retried instead). A pod the configuration does not know yet gets 15008 later.
    */
   async start(): Promise<void> {
-    await this.#listen(ZTUNNEL_PORTS.outbound, (socket) => handleOutbound(this.#ctx, this.pod, socket));
-    await this.#listen(ZTUNNEL_PORTS.inboundPlaintext, (socket) =>
+    await this.#listen(ZTUNNEL_PORTS.outbound, 'outbound', (socket) =>
+      handleOutbound(this.#ctx, this.pod, socket),
+    );
+    await this.#listen(ZTUNNEL_PORTS.inboundPlaintext, 'inbound-plaintext', (socket) =>
       handleInboundPlaintext(this.#ctx, this.pod, socket),
     );
     this.#unsubscribe.push(this.#ctx.state.subscribe(() => void this.#ensureHbone()));
@@ -98,10 +105,23 @@ export class PodProxy {
     await Promise.all(closing);
   }
 
-  async #listen(port: number, handle: (socket: Socket) => Promise<void>): Promise<void> {
+  async #listen(port: number, listener: Listener, handle: (socket: Socket) => Promise<void>): Promise<void> {
+    // Every connection on 15001 comes from the pod itself: there the pod's tunnel limit is the bound.
+    const perSource = new KeyedCounter(
+      listener === 'outbound' ? Infinity : this.#deps.limits.maxConnectionsPerSourceIp,
+    );
     const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: false }, (socket) => {
+      const source = plainAddress(socket.remoteAddress);
+      if (!perSource.acquire(source)) {
+        this.#ctx.refused(listener, 'connection-limit', { pod: this.pod.uid, src: source });
+        abort(socket);
+        return;
+      }
       this.#sockets.add(socket);
-      socket.once('close', () => this.#sockets.delete(socket));
+      socket.once('close', () => {
+        this.#sockets.delete(socket);
+        perSource.release(source);
+      });
       handle(socket).catch((error: unknown) => {
         // A bug in one connection's handling must not take the process down: close it and say so.
         this.#ctx.log.error('connection handler failed', {
@@ -134,6 +154,8 @@ export class PodProxy {
         trustDomains: this.#deps.trustDomains,
         timeouts: this.#ctx.timeouts,
         windows: this.#ctx.pool.settings,
+        limits: this.#deps.limits,
+        identityStreams: this.#deps.identityStreams,
         implementation: this.#ctx.pool.implementation,
         onConnect: (request) => {
           handleInbound(this.#ctx, this.pod, request).catch((error: unknown) => {

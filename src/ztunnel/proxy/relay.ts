@@ -13,7 +13,8 @@ import { plainAddress } from '../../core/net/ip.ts';
 import { abort, splice } from '../../core/net/splice.ts';
 import type { AuthorizationResult, ConnectionAttributes } from '../state/authorize.ts';
 import type { TrackedConnection } from './connections.ts';
-import { connectTcp, type PodContext, type ProxyContext } from './context.ts';
+import { connectTcp, type Listener, type PodContext, type ProxyContext, servesIp } from './context.ts';
+import { captureLoop } from './loop-guard.ts';
 
 export interface Relay {
   ctx: ProxyContext;
@@ -42,6 +43,29 @@ export function captured(ctx: ProxyContext, socket: Socket): Captured {
     sourcePort: socket.remotePort ?? 0,
     target: ctx.originalDestination(socket),
   };
+}
+
+/**
+ * Whether relaying a captured connection to `target` would loop back into the ztunnel (it was never
+ * redirected, or `target` is one of our own listeners); counts and logs the refusal when so. The caller
+ * closes the socket.
+ */
+export function loopRefused(
+  ctx: ProxyContext,
+  listener: Listener,
+  pod: PodContext,
+  socket: Socket,
+  target: { ip: string; port: number },
+): boolean {
+  const local = { ip: plainAddress(socket.localAddress), port: socket.localPort ?? 0 };
+  const loop = captureLoop(local, target, (ip) => servesIp(ctx, ip));
+  if (loop === undefined) return false;
+  ctx.refused(listener, loop, {
+    pod: pod.uid,
+    src: plainAddress(socket.remoteAddress),
+    dst: `${target.ip}:${target.port}`,
+  });
+  return true;
 }
 
 /** Refuses the connection: the downstream hears it, the tracker records the failure and why. */

@@ -1,0 +1,128 @@
+/**
+ * Issue 8, defect 4 (15012 without a TLS handshake timeout): connections that never finish their TLS
+ * handshake on the control plane's gRPC port (silent, or trickling a ClientHello byte by byte) are dropped
+ * after the handshake timeout instead of being held, while a real client's handshake still succeeds.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { type Socket, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ControlPlane, type ControlPlaneOptions } from '../../src/control/control-plane.ts';
+import { ztunnelDiscovery } from '../../src/core/discovery/client.ts';
+import { CONTROL_PLANE_SERVER_NAME } from '../../src/core/grpc/credentials.ts';
+import { splitHostPort } from '../../src/core/net/host-port.ts';
+import { createNodeCredential } from '../../src/core/node-credentials.ts';
+import { eventually } from '../support/eventually.ts';
+import { quietLogs } from '../support/logging.ts';
+
+/** Resolves once the server closed the socket. */
+const closedByServer = (socket: Socket) =>
+  new Promise<void>((resolve) => {
+    socket.on('error', () => {});
+    socket.on('data', () => {});
+    socket.once('close', () => resolve());
+  });
+
+/** A control plane in this process on loopback, with a state dir of its own, stopped and removed after the suite. */
+function controlPlaneForSuite(options: Partial<ControlPlaneOptions>): {
+  plane: () => ControlPlane;
+  state: string;
+} {
+  const state = mkdtempSync(join(tmpdir(), 'ambit-control-hardening-'));
+  let plane: ControlPlane | undefined;
+  beforeAll(async () => {
+    quietLogs();
+    plane = await ControlPlane.start({ stateDir: state, listen: '127.0.0.1:0', metricsPort: 0, ...options });
+  });
+  afterAll(async () => {
+    await plane?.stop();
+    rmSync(state, { recursive: true, force: true });
+  });
+  return { plane: () => plane!, state };
+}
+
+describe('defect 4: the control plane drops TLS handshakes that never finish', () => {
+  const suite = controlPlaneForSuite({ handshakeTimeoutMs: 500 });
+  let plane: ControlPlane;
+  let address: { host: string; port: number };
+
+  beforeAll(() => {
+    plane = suite.plane();
+    address = splitHostPort(plane.grpcAddress)!;
+  });
+
+  it('closes a silent connection and a trickling one after the handshake timeout', async () => {
+    const silent = tcpConnect(address);
+    const trickle = tcpConnect(address);
+    // A TLS record header promising a big ClientHello, then a byte now and then.
+    trickle.write(Buffer.from([0x16, 0x03, 0x01, 0x40, 0x00]));
+    const dribble = setInterval(() => trickle.writable && trickle.write(Buffer.from([0x01])), 100);
+    try {
+      await Promise.all([closedByServer(silent), closedByServer(trickle)]);
+    } finally {
+      clearInterval(dribble);
+    }
+  });
+
+  it('still completes a real client handshake', async () => {
+    const socket = tlsConnect({
+      ...address,
+      servername: CONTROL_PLANE_SERVER_NAME,
+      ca: readFileSync(plane.paths.rootCert, 'utf8'),
+      ALPNProtocols: ['h2'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', () => resolve());
+        socket.once('error', reject);
+      });
+      expect(socket.alpnProtocol).toBe('h2');
+    } finally {
+      socket.destroy();
+    }
+  });
+});
+
+describe('defect 3: a push a client could not receive is refused, said in status, and the stream stays', () => {
+  // A push limit far below any snapshot (the trust bundle alone is bigger), as a policy too big would be.
+  const suite = controlPlaneForSuite({ maxPushBytes: 512 });
+  const { state } = suite;
+  let plane: ControlPlane;
+
+  beforeAll(() => {
+    plane = suite.plane();
+  });
+
+  it('records the refusal as that client NACK, with the reason, while the client stays connected', async () => {
+    const credential = createNodeCredential(state, 'node-a');
+    const client = ztunnelDiscovery({
+      connection: {
+        address: plane.grpcAddress,
+        rootCertPem: readFileSync(plane.paths.rootCert, 'utf8'),
+        token: credential.token,
+      },
+      node: 'node-a',
+    });
+    client.start();
+    try {
+      const status = await eventually(
+        () => {
+          const [only] = plane.status().clients;
+          return only?.lastNack ? only : undefined;
+        },
+        { what: 'the refused push in status' },
+      );
+      expect(status).toMatchObject({ kind: 'ztunnel', node: 'node-a', inSync: false, nacks: 1 });
+      expect(status.lastNack?.message).toMatch(
+        /^push of \d+ bytes exceeds the limit of 512 bytes per push; not sent$/,
+      );
+      expect(status.ackedVersion).toBeUndefined();
+      // Not a reconnect loop: the same stream is still there.
+      expect(plane.status().clients.map((c) => c.id)).toEqual([status.id]);
+    } finally {
+      client.close();
+    }
+  });
+});
