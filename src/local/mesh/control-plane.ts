@@ -356,7 +356,7 @@ export const extension: ClusterExtension = {
     return sync(context).sendPod(pod.uid);
   },
 
-  podTerminating(pod, context) {
+  podRemoved(pod, context) {
     return sync(context).forget(pod);
   },
 
