@@ -5,31 +5,10 @@
  * Label sets are built once per request from the parties (`RequestParties`), never per chunk.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ISTIO_PARTY_LABELS } from '../core/istio-labels.ts';
 import type { Service, Workload } from '../core/model/index.ts';
 
-export const PARTY_LABELS = [
-  'reporter',
-  'source_workload',
-  'source_canonical_service',
-  'source_canonical_revision',
-  'source_workload_namespace',
-  'source_principal',
-  'source_app',
-  'source_version',
-  'destination_service',
-  'destination_service_namespace',
-  'destination_service_name',
-  'destination_workload',
-  'destination_canonical_service',
-  'destination_canonical_revision',
-  'destination_workload_namespace',
-  'destination_principal',
-  'destination_app',
-  'destination_version',
-  'request_protocol',
-  'response_flags',
-  'connection_security_policy',
-] as const;
+export const PARTY_LABELS = ISTIO_PARTY_LABELS;
 
 export const REQUEST_LABELS = [...PARTY_LABELS, 'response_code', 'grpc_response_status'] as const;
 
