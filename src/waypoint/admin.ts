@@ -4,16 +4,16 @@
  * `/config_dump` (the snapshot as received), `/routes` and `/clusters` (endpoints with health and requests
  * in flight). The admin API reads through `WaypointAdminSource`, never into the request path.
  */
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { RequestListener } from 'node:http';
 import type { Registry } from 'prom-client';
 import { AmbitError } from '../core/errors.ts';
 import type { HostPort } from '../core/net/host-port.ts';
 import {
+  adminViewsHandler,
   type HttpEndpoint,
   metricsHandler,
   type Readiness,
   readinessHandler,
-  sendJson,
   serveHttp,
 } from '../core/server/http.ts';
 
@@ -35,39 +35,13 @@ export interface WaypointEndpointAddresses {
   readiness?: HostPort | undefined;
 }
 
-export const WAYPOINT_ADMIN_PATHS = ['/config_dump', '/routes', '/clusters'];
-
 export function waypointAdminHandler(source: WaypointAdminSource): RequestListener {
-  return (request, response) => {
-    try {
-      serveAdmin(source, request, response);
-    } catch (error) {
-      sendJson(response, 500, { error: error instanceof Error ? error.message : String(error) });
-    }
-  };
-}
-
-function serveAdmin(source: WaypointAdminSource, request: IncomingMessage, response: ServerResponse): void {
-  if (request.method !== 'GET') {
-    sendJson(response, 405, { error: 'GET only' });
-    return;
-  }
-  switch (new URL(request.url ?? '/', 'http://admin').pathname) {
-    case '/':
-      sendJson(response, 200, { endpoints: WAYPOINT_ADMIN_PATHS });
-      return;
-    case '/config_dump':
-      sendJson(response, 200, source.configDump());
-      return;
-    case '/routes':
-      sendJson(response, 200, source.routes());
-      return;
-    case '/clusters':
-      sendJson(response, 200, source.clusters());
-      return;
-    default:
-      sendJson(response, 404, { error: `no such endpoint; try one of ${WAYPOINT_ADMIN_PATHS.join(', ')}` });
-  }
+  const serve = adminViewsHandler({
+    '/config_dump': () => source.configDump(),
+    '/routes': () => source.routes(),
+    '/clusters': () => source.clusters(),
+  });
+  return (request, response) => void serve(request, response);
 }
 
 /** Serves every endpoint that has an address; closes the ones already up if a later one fails. */

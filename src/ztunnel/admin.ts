@@ -8,6 +8,7 @@ import { AmbitError } from '../core/errors.ts';
 import { getLogLevel, parseLevel, setLogLevel } from '../core/log.ts';
 import type { HostPort } from '../core/net/host-port.ts';
 import {
+  adminViewsHandler,
   type HttpEndpoint,
   metricsHandler,
   type Readiness,
@@ -27,78 +28,43 @@ export interface AdminSource {
   connections(): ConnectionsView;
 }
 
-export const ADMIN_PATHS = [
-  '/config_dump',
-  '/workloads',
-  '/services',
-  '/policies',
-  '/certs',
-  '/connections',
-  '/logging',
-];
-
 export function adminHandler(source: AdminSource): RequestListener {
+  const views = adminViewsHandler(
+    {
+      '/config_dump': () => source.configDump(),
+      '/workloads': () => source.workloads(),
+      '/services': () => source.services(),
+      '/policies': () => source.policies(),
+      '/certs': () => source.certificates(),
+      '/connections': () => source.connections(),
+    },
+    ['/logging'],
+  );
   return (request, response) => {
-    serveAdmin(source, request, response).catch((error: unknown) => {
-      sendJson(response, 500, { error: error instanceof Error ? error.message : String(error) });
-    });
+    if (new URL(request.url ?? '/', 'http://admin').pathname === '/logging') serveLogging(request, response);
+    else void views(request, response);
   };
 }
 
-async function serveAdmin(
-  source: AdminSource,
-  request: IncomingMessage,
-  response: ServerResponse,
-): Promise<void> {
+/** `/logging`: GET the log level, POST/PUT `?level=<level>` to change it. */
+function serveLogging(request: IncomingMessage, response: ServerResponse): void {
   const url = new URL(request.url ?? '/', 'http://admin');
   const method = request.method ?? 'GET';
-  if (url.pathname === '/logging') {
-    if (method === 'POST' || method === 'PUT') {
-      const requested = url.searchParams.get('level') ?? undefined;
-      const level = parseLevel(requested);
-      if (!level) {
-        sendJson(response, 400, {
-          error: `level must be one of debug, info, warn, error (got ${JSON.stringify(requested)})`,
-        });
-        return;
-      }
-      setLogLevel(level);
-    } else if (method !== 'GET') {
-      sendJson(response, 405, { error: 'GET or POST ?level=<level>' });
+  if (method === 'POST' || method === 'PUT') {
+    const requested = url.searchParams.get('level') ?? undefined;
+    const level = parseLevel(requested);
+    if (!level) {
+      sendJson(response, 400, {
+        error: `level must be one of debug, info, warn, error (got ${JSON.stringify(requested)})`,
+      });
       return;
     }
-    sendJson(response, 200, { level: getLogLevel() });
+    setLogLevel(level);
+  } else if (method !== 'GET') {
+    sendJson(response, 405, { error: 'GET or POST ?level=<level>' });
     return;
   }
-  if (method !== 'GET') {
-    sendJson(response, 405, { error: 'GET only' });
-    return;
-  }
-  switch (url.pathname) {
-    case '/':
-      sendJson(response, 200, { endpoints: ADMIN_PATHS });
-      return;
-    case '/config_dump':
-      sendJson(response, 200, source.configDump());
-      return;
-    case '/workloads':
-      sendJson(response, 200, source.workloads());
-      return;
-    case '/services':
-      sendJson(response, 200, source.services());
-      return;
-    case '/policies':
-      sendJson(response, 200, source.policies());
-      return;
-    case '/certs':
-      sendJson(response, 200, await source.certificates());
-      return;
-    case '/connections':
-      sendJson(response, 200, source.connections());
-      return;
-    default:
-      sendJson(response, 404, { error: `no such endpoint; try one of ${ADMIN_PATHS.join(', ')}` });
-  }
+  sendJson(response, 200, { level: getLogLevel() });
 }
 
 /** What the endpoints read: the admin views, the metrics registry and readiness. */

@@ -3,7 +3,13 @@
  * API), on TCP or an exclusive unix socket: one way to bind them, one way to close them, one metrics and
  * one readiness handler. The ztunnel, the control plane, and next the waypoint and gateways use these.
  */
-import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { Registry } from 'prom-client';
 import { boundAddress, closeServer, type ListenAddress, listen } from './listen.ts';
 import { listenUnixSocket, type UnixSocketOptions } from './unix-socket.ts';
@@ -64,6 +70,42 @@ export function readinessHandler(check: () => Readiness, path = '/healthz/ready'
     }
     const state = check();
     sendText(response, state.ready ? 200 : 503, state.ready ? 'ready\n' : `not ready: ${state.reason}\n`);
+  };
+}
+
+/** The views of a read-only JSON admin API, by path; a view may be async. */
+export type AdminViews = Readonly<Record<string, () => unknown>>;
+
+/**
+ * A read-only JSON admin API (the ztunnel's and the waypoint's): `GET <path>` answers that view, `/` lists
+ * the paths, other paths 404 and other methods 405; a view that throws answers 500. `extraPaths` are listed
+ * too, for endpoints the caller serves itself before this handler (the ztunnel's `/logging`).
+ */
+export function adminViewsHandler(
+  views: AdminViews,
+  extraPaths: readonly string[] = [],
+): (request: IncomingMessage, response: ServerResponse) => Promise<void> {
+  const paths = [...Object.keys(views), ...extraPaths];
+  return async (request, response) => {
+    if ((request.method ?? 'GET') !== 'GET') {
+      sendJson(response, 405, { error: 'GET only' });
+      return;
+    }
+    const path = pathOf(request.url);
+    if (path === '/') {
+      sendJson(response, 200, { endpoints: paths });
+      return;
+    }
+    const view = Object.hasOwn(views, path) ? views[path] : undefined;
+    if (!view) {
+      sendJson(response, 404, { error: `no such endpoint; try one of ${paths.join(', ')}` });
+      return;
+    }
+    try {
+      sendJson(response, 200, await view());
+    } catch (error) {
+      sendJson(response, 500, { error: error instanceof Error ? error.message : String(error) });
+    }
   };
 }
 
