@@ -12,7 +12,7 @@
  *
  * Between load balancing and the upstream sit the resilience stages (`resilience/`): fault injection, the
  * request timeout, and the upstream as an attempt loop with retries, per-try timeouts, circuit breaking
- * and outlier detection. Mirroring and rate limits (issue 12) slot in the same way.
+ * and outlier detection; mirrored copies leave from there too, fire and forget.
  */
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
@@ -39,6 +39,7 @@ import { type Caller, planRequest } from './pipeline/plan.ts';
 import { type ParsedRequest, parseRequest } from './pipeline/request-view.ts';
 import { type Destination, UPSTREAM_FAILED } from './resilience/attempts.ts';
 import { ClusterLimits } from './resilience/limits.ts';
+import { RequestMirrors } from './resilience/mirror.ts';
 import { type ResilienceServices, resilientForward } from './resilience/stage.ts';
 import type { UpstreamClient } from './upstream/exchange.ts';
 import type { TunnelTarget, UpstreamTunnels } from './upstream/tunnels.ts';
@@ -120,11 +121,17 @@ export class RequestEngine {
   constructor(deps: EngineDependencies) {
     this.#deps = deps;
     this.#random = deps.random ?? Math.random;
+    const clock = deps.clock ?? systemClock;
     this.#resilience = {
       clusterLimits: new ClusterLimits(),
       load: deps.load,
-      clock: deps.clock ?? systemClock,
+      clock,
       random: this.#random,
+      mirrors: new RequestMirrors({
+        clock,
+        random: this.#random,
+        count: (cluster, outcome) => deps.metrics.mirrored.inc({ cluster, outcome }),
+      }),
     };
   }
 
@@ -193,12 +200,15 @@ export class RequestEngine {
     const downstreamClosed = new AbortController();
     res.once('close', () => downstreamClosed.abort());
     const wire = upstreamWire(cluster, tunnel);
+    const clientFor = (to: Cluster) =>
+      upstreamWire(to, tunnel) === 'http2' ? this.#deps.http2 : this.#deps.http1;
     const sentAt = performance.now();
     const outcome = await resilientForward(
       {
         plan,
         state: tunnel.state,
-        client: wire === 'http2' ? this.#deps.http2 : this.#deps.http1,
+        client: clientFor(cluster),
+        clientFor,
         wire,
         method: request.method,
         grpc,

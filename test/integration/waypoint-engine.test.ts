@@ -74,6 +74,8 @@ describe('waypoint engine', () => {
   let lrService: Service;
   const agents: Agent[] = [];
   const servers: (Server | Http2Server)[] = [];
+  /** The Host and path of every request each echo app received, by version. */
+  const received: Record<string, { host: string | undefined; path: string | undefined }[]> = {};
 
   /** An agent whose connections are the client pod's, captured by its ztunnel toward `vip:port`. */
   function agentFor(vip: string, port: number, maxSockets = 8): Agent {
@@ -252,6 +254,10 @@ describe('waypoint engine', () => {
         echo.removeAllListeners('request');
         echo.on('request', (...args: unknown[]) => setTimeout(() => answer(...args), 300));
       }
+      received[version] = [];
+      echo.on('request', (req: { headers: IncomingHttpHeaders; url?: string }) =>
+        received[version]!.push({ host: req.headers.host, path: req.url }),
+      );
       await listen(echo, w.ips[0]!, APP_PORT);
       servers.push(echo);
     }
@@ -807,6 +813,57 @@ describe('waypoint engine', () => {
       const firstOk = Math.min(...ok.map(([, ms]) => ms));
       for (const [, ms] of overflow) expect(ms).toBeLessThan(firstOk);
       expect(await flagged('UO', '503')).toBe(before + 18);
+    });
+
+    it('mirrors a copy with the Host unchanged and counts it; the caller never waits for a mirror nor sees its failure', async () => {
+      const slowCluster = cluster(lrService, 80, [endpointOf(slow)], { subset: 'slow' });
+      // A mirror whose endpoint has nothing listening: its copies fail at the destination ztunnel.
+      const deadCluster = cluster(lrService, 80, [endpointOf(slow, 1)], { subset: 'dead' });
+      const mirrored = (mirror: Cluster, outcome: string) =>
+        sumOf(waypoint.metrics.mirrored, { cluster: mirror.name, outcome });
+      install(
+        defaultPort([
+          route(forward(toCluster(clusterName(reviews, 80, 'v1'))), {
+            mirrors: [
+              { cluster: clusterName(reviews, 80, 'v2'), percentage: 100 },
+              { cluster: slowCluster.name, percentage: 100 },
+              { cluster: deadCluster.name, percentage: 100 },
+            ],
+          }),
+        ]),
+        [v1Cluster(), v2Cluster(), slowCluster, deadCluster],
+      );
+      const agent = agentFor(ip(200), 80);
+      received.v2!.length = 0;
+      received.slow!.length = 0;
+      const replies = await sequence(agent, 5, '/mirrored?n=1');
+      // The caller sees only the primary's answers, each before the slow mirror (300 ms) answered its copy.
+      expect(replies.map((reply) => [reply.status, reply.headers['x-echo-version']])).toEqual(
+        Array(5).fill([200, 'v1']),
+      );
+      expect(await mirrored(slowCluster, 'answered')).toBeLessThan(5);
+      await eventually(async () => (await mirrored(slowCluster, 'answered')) === 5, {
+        what: 'the slow mirror to answer its five copies',
+      });
+      await eventually(async () => (await mirrored(deadCluster, 'failed')) === 5, {
+        what: 'the five copies to the dead mirror to fail',
+      });
+      expect(received.v2).toEqual(Array(5).fill({ host: reviews.hostname, path: '/mirrored?n=1' }));
+      expect(received.slow).toHaveLength(5);
+      expect(await mirrored(v2Cluster(), 'answered')).toBe(5);
+
+      // A 0% mirror copies nothing.
+      install(
+        defaultPort([
+          route(forward(toCluster(clusterName(reviews, 80, 'v1'))), {
+            mirrors: [{ cluster: clusterName(reviews, 80, 'v2'), percentage: 0 }],
+          }),
+        ]),
+        [v1Cluster(), v2Cluster()],
+      );
+      received.v2!.length = 0;
+      expect((await sequence(agent, 3, '/unmirrored')).map((reply) => reply.status)).toEqual([200, 200, 200]);
+      expect(received.v2).toEqual([]);
     });
 
     it('ejects an endpoint after consecutive 5xx: no traffic during its ejection, shown in /clusters, then it returns', async () => {

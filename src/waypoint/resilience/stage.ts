@@ -17,6 +17,7 @@ import { type AttemptsResult, type Destination, runAttempts, sleep } from './att
 import { type RequestBody, readForReplay } from './body.ts';
 import { decideFault, faultFlags } from './fault.ts';
 import { type ClusterLimits, limitsOf } from './limits.ts';
+import { chooseMirrors, type RequestMirrors } from './mirror.ts';
 import { outlierConfig } from './outlier.ts';
 import { RETRY_BODY_LIMIT } from './retry.ts';
 import { requestTimeoutMs } from './timeout.ts';
@@ -26,6 +27,7 @@ export interface ResilienceServices {
   load: EndpointLoad;
   clock: Clock;
   random: () => number;
+  mirrors: RequestMirrors;
 }
 
 export interface StageInput {
@@ -39,6 +41,8 @@ export interface StageInput {
   /** The downstream body (undefined: none), read here for replay when the route may retry. */
   body: Readable | undefined;
   target: (destination: Destination) => TunnelTarget;
+  /** The upstream client for a cluster's wire (mirror clusters may speak another than the primary). */
+  clientFor: (cluster: Cluster) => UpstreamClient;
   /** Aborted when the downstream response closes (the client left, or the response is done). */
   downstreamClosed: AbortSignal;
 }
@@ -83,8 +87,22 @@ export async function resilientForward(
     });
   }
   const retry = effectiveRetry(route);
-  const body = await requestBody(input, retry.attempts > 0);
+  // A mirrored request's body is buffered like a retried one's: each copy needs the bytes again.
+  const mirrors = chooseMirrors(route.mirrors, services.random);
+  const body = await requestBody(input, retry.attempts > 0 || mirrors.length > 0);
   const cluster = plan.cluster;
+  if (mirrors.length > 0)
+    services.mirrors.copy(mirrors, {
+      method: input.method,
+      path: plan.path,
+      authority: plan.authority,
+      headers: plan.headers,
+      body,
+      timeoutMs,
+      clientFor: input.clientFor,
+      target: input.target,
+      state,
+    });
   const result = await runAttempts(
     {
       client: input.client,
