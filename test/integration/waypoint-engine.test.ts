@@ -15,6 +15,7 @@ import type {
   RetryPolicy,
   Route,
   ServedPort,
+  ServedService,
 } from '../../src/core/l7/types.ts';
 import { routeTableProblems } from '../../src/core/l7/validate.ts';
 import { createLogger } from '../../src/core/log.ts';
@@ -116,11 +117,16 @@ describe('waypoint engine', () => {
   }
 
   /** Installs a route table: the base one with `reviews:80` routed by `routes` and extra clusters. */
-  function install(ports: ServedPort[], clusters: Cluster[], extra: Partial<WaypointSnapshot> = {}): void {
+  function install(
+    ports: ServedPort[],
+    clusters: Cluster[],
+    extra: Partial<WaypointSnapshot> = {},
+    reviewsExtra: Partial<ServedService> = {},
+  ): void {
     const table = {
       ...base,
       servedServices: [
-        served(reviews, ports),
+        { ...served(reviews, ports), ...reviewsExtra },
         served(grpcService, [
           {
             port: GRPC_PORT,
@@ -864,6 +870,51 @@ describe('waypoint engine', () => {
       received.v2!.length = 0;
       expect((await sequence(agent, 3, '/unmirrored')).map((reply) => reply.status)).toEqual([200, 200, 200]);
       expect(received.v2).toEqual([]);
+    });
+
+    it('rate limits with a token bucket: 429 RL with its headers over the limit, counted, and passes again once refilled', async () => {
+      const identity = client.identity;
+      install(
+        defaultPort(),
+        [allReviews()],
+        {},
+        {
+          rateLimit: {
+            policy: 'default/reviews-limit',
+            totalPerSecond: 20,
+            // The client's own bucket (an override of the identity limit) is the tighter one.
+            identityPerSecond: 1,
+            overrides: [{ perSecond: 4, identities: [identity] }],
+          },
+        },
+      );
+      const agent = agentFor(ip(200), 80, 8);
+      const before = await flagged('RL', '429');
+      const [replies, elapsedMs] = await timed(() =>
+        Promise.all(Array.from({ length: 12 }, () => get(agent, '/limited'))),
+      );
+      const passed = replies.filter((reply) => reply.status === 200).length;
+      const refused = replies.filter((reply) => reply.status === 429);
+      expect(passed + refused.length).toBe(12);
+      // A full bucket of 4 lets 4 through at once, and it refills at 4 per second while the burst lasts.
+      expect(passed).toBeGreaterThanOrEqual(4);
+      expect(passed).toBeLessThanOrEqual(4 + Math.floor((4 * elapsedMs) / 1000));
+      expect(refused.length).toBeGreaterThan(0);
+      expect(refused[0]!.body).toBe('local_rate_limited');
+      expect(refused[0]!.headers).toMatchObject({
+        'x-ratelimit-limit': '4',
+        'x-ratelimit-remaining': '0',
+        'retry-after': '1',
+      });
+      expect(await flagged('RL', '429')).toBe(before + refused.length);
+      expect(
+        await sumOf(waypoint.metrics.rateLimited, { policy: 'default/reviews-limit', limit: 'override' }),
+      ).toBe(refused.length);
+      // The bucket refills: the client is served again.
+      await eventually(async () => (await get(agent, '/limited')).status === 200, {
+        interval: 100,
+        what: 'the bucket to refill',
+      });
     });
 
     it('ejects an endpoint after consecutive 5xx: no traffic during its ejection, shown in /clusters, then it returns', async () => {
