@@ -6,7 +6,7 @@
  */
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server, connect as http2Connect } from 'node:http2';
-import type { Server } from 'node:net';
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   Cluster,
@@ -915,6 +915,72 @@ describe('waypoint engine', () => {
         interval: 100,
         what: 'the bucket to refill',
       });
+    });
+
+    it('maxRequestsPerConnection 1 opens a tunnel per request; keep-alive reuses one otherwise', async () => {
+      const agent = agentFor(ip(200), 80);
+      // Tunnels into v1's pod, as its ztunnel counts them.
+      const tunnelsOpened = () =>
+        sumOf(zb.metrics.tcpOpened, { reporter: 'destination', destination_canonical_revision: 'v1' });
+      const opened = async () => {
+        const before = await tunnelsOpened();
+        const replies = await sequence(agent, 5, '/');
+        expect(replies.map((reply) => reply.status)).toEqual(Array(5).fill(200));
+        return (await tunnelsOpened()) - before;
+      };
+      const v1Route = defaultPort([route(forward(toCluster(clusterName(reviews, 80, 'v1'))))]);
+      install(v1Route, [v1Cluster()]);
+      expect(await opened()).toBeLessThanOrEqual(1);
+      const perConnection = (maxRequestsPerConnection: number) =>
+        install(v1Route, [
+          {
+            ...v1Cluster(),
+            policy: {
+              loadBalancer: { kind: 'ROUND_ROBIN' },
+              connectionPool: { http: { maxRequestsPerConnection } },
+            },
+          },
+        ]);
+      perConnection(1);
+      expect(await opened()).toBe(5);
+      perConnection(2);
+      // Two requests per tunnel: five take three.
+      expect(await opened()).toBe(3);
+    });
+
+    it('tcp.connectTimeout fails a tunnel that does not open in time with 503 UF', async () => {
+      // A peer that accepts on 15008 and never answers the TLS handshake.
+      const held: Socket[] = [];
+      const silent = createTcpServer((socket: Socket) => {
+        socket.on('error', () => undefined);
+        held.push(socket);
+      });
+      await listen(silent, ip(31), 15008);
+      const mute = workload({ name: 'mute', ips: [ip(31)], node: 'node-b' });
+      install(
+        defaultPort([
+          route(forward(toCluster(clusterName(reviews, 80, 'mute'))), { retry: retry({ attempts: 0 }) }),
+        ]),
+        [
+          cluster(reviews, 80, [endpointOf(mute)], {
+            subset: 'mute',
+            policy: {
+              loadBalancer: { kind: 'ROUND_ROBIN' },
+              connectionPool: { tcp: { connectTimeout: 300 } },
+            },
+          }),
+        ],
+        { workloads: [...base.workloads, mute] },
+      );
+      const before = await flagged('UF', '503');
+      const [reply, ms] = await timed(() => get(agentFor(ip(200), 80), '/'));
+      expect(reply.status).toBe(503);
+      expect(await flagged('UF', '503')).toBe(before + 1);
+      // Within the configured bound, far from the 10 s default.
+      expect(ms).toBeGreaterThanOrEqual(295);
+      expect(ms).toBeLessThan(5000);
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
     });
 
     it('ejects an endpoint after consecutive 5xx: no traffic during its ejection, shown in /clusters, then it returns', async () => {

@@ -375,6 +375,12 @@ export interface BackendPolicy {
   connectionPool?: ConnectionPoolSettings | undefined;
   /** Undefined: no outlier detection. Durations in ms. */
   outlierDetection?: OutlierDetection | undefined;
+  /**
+   * Concurrent retries allowed as `percent` of the cluster's active and pending requests, at least
+   * `minRetryConcurrency` (Istio's defaults 20 and 3 filled in); when set it replaces `maxRetries`, as in
+   * Envoy. Undefined: no budget.
+   */
+  retryBudget?: { percent: number; minRetryConcurrency: number } | undefined;
 }
 
 /**

@@ -41,6 +41,17 @@ export function routeTableProblems(table: RouteTable): string[] {
       if (!isPort(cluster.port)) report(`${path}.port`, `${cluster.port} is not a port`);
       if (!PROTOCOLS.has(cluster.protocol))
         report(`${path}.protocol`, `unknown protocol ${cluster.protocol}`);
+      const budget = cluster.policy.retryBudget;
+      if (budget !== undefined && !(budget.percent >= 0 && budget.percent <= 100))
+        report(`${path}.policy.retryBudget.percent`, `${budget.percent} is not a percentage (0-100)`);
+      if (
+        budget !== undefined &&
+        !(Number.isInteger(budget.minRetryConcurrency) && budget.minRetryConcurrency >= 0)
+      )
+        report(
+          `${path}.policy.retryBudget.minRetryConcurrency`,
+          `${budget.minRetryConcurrency} is not a count`,
+        );
       cluster.endpoints.forEach((endpoint, j) => {
         if (!parseIp(endpoint.ip))
           report(`${path}.endpoints[${j}].ip`, `${JSON.stringify(endpoint.ip)} is not an IP`);

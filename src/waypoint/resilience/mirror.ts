@@ -13,6 +13,7 @@ import type { Clock } from '../../core/clock.ts';
 import type { Cluster, Mirror } from '../../core/l7/types.ts';
 import type { HeaderMap } from '../pipeline/headers.ts';
 import type { WaypointState } from '../state.ts';
+import { connectionSettings } from '../upstream/connection-settings.ts';
 import type { UpstreamClient } from '../upstream/exchange.ts';
 import type { TunnelTarget } from '../upstream/tunnels.ts';
 import type { Destination } from './attempts.ts';
@@ -111,6 +112,7 @@ export class RequestMirrors {
         headers: { ...request.headers },
         body: attemptBody(request.body),
         signal: cancel.signal,
+        connection: connectionSettings(cluster.policy.connectionPool),
       })
       .then(
         (response) => {

@@ -11,6 +11,7 @@ import type { Cluster, Route } from '../../core/l7/types.ts';
 import type { EndpointLoad } from '../balance/balancer.ts';
 import type { ForwardPlan } from '../pipeline/plan.ts';
 import type { WaypointState } from '../state.ts';
+import { connectionSettings } from '../upstream/connection-settings.ts';
 import type { UpstreamClient } from '../upstream/exchange.ts';
 import type { TunnelTarget } from '../upstream/tunnels.ts';
 import { type AttemptsResult, type Destination, runAttempts, sleep } from './attempts.ts';
@@ -117,7 +118,8 @@ export async function resilientForward(
       retry,
       cluster: cluster.name,
       clusterSize: readyCount(cluster),
-      limits: limitsOf(cluster.policy.connectionPool, input.wire),
+      limits: limitsOf(cluster.policy.connectionPool, input.wire, cluster.policy.retryBudget),
+      connection: connectionSettings(cluster.policy.connectionPool),
       outlier: cluster.policy.outlierDetection && outlierConfig(cluster.policy.outlierDetection),
       // Without a timeout, the client leaving is the only deadline (no composite signal to build).
       deadline:
