@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { status as grpcStatus, type Server, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { ClientStatus } from '../../core/control-api/types.ts';
+import { chunkResponse } from '../../core/discovery/chunks.ts';
 import {
   type EncodedResource,
   encodeResource,
@@ -267,7 +268,7 @@ export class DiscoveryServer {
         bytes,
       });
     }
-    entry.stream.write(response);
+    for (const message of chunkResponse(response)) entry.stream.write(message);
   }
 
   private view(info: SubscriberInfo, published: Published): SubscriberView {
