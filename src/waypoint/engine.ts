@@ -24,6 +24,8 @@ import type { Cluster, ClusterEndpoint, Route } from '../core/l7/types.ts';
 import type { Workload } from '../core/model/index.ts';
 import { splice } from '../core/net/splice.ts';
 import type { AccessLog } from './access-log.ts';
+import { type AuthnResult, authenticate } from './authn/authenticate.ts';
+import { JwksCache } from './authn/keys.ts';
 import { type EndpointLoad, endpointKey } from './balance/balancer.ts';
 import { partyLabels, type RequestLabels, type WaypointMetrics } from './metrics.ts';
 import { grpcStatusOfHttp, isGrpc } from './pipeline/grpc.ts';
@@ -35,7 +37,7 @@ import {
   joined,
   SERVER_NAME,
 } from './pipeline/headers.ts';
-import { type Caller, planRequest } from './pipeline/plan.ts';
+import { type Caller, type Plan, planRequest } from './pipeline/plan.ts';
 import { type ParsedRequest, parseRequest } from './pipeline/request-view.ts';
 import { type Destination, UPSTREAM_FAILED } from './resilience/attempts.ts';
 import { ClusterLimits } from './resilience/limits.ts';
@@ -95,6 +97,15 @@ interface Progress {
   grpcStatus: string;
 }
 
+const NO_TOKEN: AuthnResult = { kind: 'none' };
+
+/** Envoy's challenge on a 401 for a bad JWT. */
+function jwtChallenge(request: ParsedRequest): Record<string, string> {
+  return {
+    'www-authenticate': `Bearer realm="http://${request.authority}${request.path}", error="invalid_token"`,
+  };
+}
+
 function ignore(): void {
   // Errors of streams whose failure is already handled through their close.
 }
@@ -117,6 +128,7 @@ export class RequestEngine {
   readonly #random: () => number;
   readonly #resilience: ResilienceServices;
   readonly #rateLimiter: RateLimiter;
+  readonly #keys = new JwksCache();
   /** Requests in flight (drain waits for them). */
   active = 0;
 
@@ -187,8 +199,18 @@ export class RequestEngine {
     requestId: string,
     progress: Progress,
   ): Promise<void> {
+    // Stage: authentication (a token that fails is refused; none passes on without a principal).
+    const authn = await this.#authenticate(tunnel, request);
+    if (authn.kind === 'invalid') return localReply(res, grpc, 401, authn.text, jwtChallenge(request));
     // Stages policy -> route -> filters -> load balancing.
-    const plan = planRequest(tunnel, request, requestId, 1, this.#random);
+    const plan = planRequest(
+      tunnel,
+      request,
+      requestId,
+      1,
+      this.#random,
+      authn.kind === 'valid' ? authn : undefined,
+    );
     if (plan.kind === 'local') {
       progress.flags = plan.flags;
       progress.cluster = plan.cluster;
@@ -273,14 +295,29 @@ export class RequestEngine {
    * as bytes. Replies the waypoint makes itself are written on the socket and the connection closed.
    */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, tunnel: TunnelContext): void {
+    this.#upgrade(req, socket, head, tunnel).catch(() => socket.destroy());
+  }
+
+  async #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, tunnel: TunnelContext): Promise<void> {
     const startedAt = performance.now();
     const startTime = new Date();
     const request = parseRequest(req.method ?? 'GET', req.url ?? '/', req.headers);
     const requestId = request.header('x-request-id') ?? randomUUID();
     const progress = newProgress();
-    const planned = planRequest(tunnel, request, requestId, 1, this.#random);
+    const authn = await this.#authenticate(tunnel, request);
+    const planned: Plan =
+      authn.kind === 'invalid'
+        ? { kind: 'local', status: 401, text: authn.text, flags: '-' }
+        : planRequest(
+            tunnel,
+            request,
+            requestId,
+            1,
+            this.#random,
+            authn.kind === 'valid' ? authn : undefined,
+          );
     const limited = planned.kind === 'local' ? undefined : this.#rateLimit(tunnel);
-    const plan: typeof planned =
+    const plan: Plan =
       limited === undefined ? planned : { kind: 'local', status: 429, text: RATE_LIMITED, flags: 'RL' };
     const finish = (code: number) =>
       this.#recordOutcome(
@@ -334,6 +371,13 @@ export class RequestEngine {
           finish(503);
         },
       );
+  }
+
+  /** The request's JWT against the served service's rules; `none` when it has no rules or no token. */
+  #authenticate(tunnel: TunnelContext, request: ParsedRequest): Promise<AuthnResult> | AuthnResult {
+    const rules = tunnel.target.service.requestAuthentication;
+    if (rules === undefined || rules.length === 0) return NO_TOKEN;
+    return authenticate(rules, request, this.#keys);
   }
 
   /** The 429's headers when the served service's rate limit refuses this request; undefined when it passes. */

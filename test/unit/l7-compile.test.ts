@@ -823,7 +823,7 @@ describe('L7 AuthorizationPolicy', () => {
     ]);
   });
 
-  it('types every matcher once, folds service accounts into principals, and fails closed on what it cannot evaluate', () => {
+  it('types every matcher once, folds service accounts into principals, compiles JWT principals and claims, and turns CUSTOM into DENY', () => {
     const { table, notes } = compile(
       ap(
         'rich',
@@ -856,7 +856,7 @@ describe('L7 AuthorizationPolicy', () => {
         ),
     );
     const [denyJwt, ext, rich] = table.authorization;
-    expect(rich!.rules).toEqual([
+    expect(rich!.rules.slice(0, 1)).toEqual([
       {
         from: [
           {
@@ -871,6 +871,8 @@ describe('L7 AuthorizationPolicy', () => {
             notIpBlocks: [],
             remoteIpBlocks: [],
             notRemoteIpBlocks: [],
+            requestPrincipals: [],
+            notRequestPrincipals: [],
           },
         ],
         to: [
@@ -909,15 +911,23 @@ describe('L7 AuthorizationPolicy', () => {
         ],
       },
     ]);
-    // The DENY keeps its rule without the JWT part (denies more); CUSTOM becomes DENY.
+    // JWT principals and claims compile to matchers the waypoint evaluates against the verified token.
+    expect(rich!.rules[1]!.from[0]!.requestPrincipals).toEqual([{ kind: 'any' }]);
+    expect(rich!.rules[2]!.when).toEqual([
+      {
+        kind: 'string',
+        key: { kind: 'authClaim', path: ['group'] },
+        values: [{ kind: 'exact', value: 'admin' }],
+        notValues: [],
+      },
+    ]);
+    expect(denyJwt!.rules[0]!.from[0]!.notRequestPrincipals).toEqual([{ kind: 'any' }]);
     expect(denyJwt!.rules[0]!.from[0]!.namespaces).toEqual([{ kind: 'exact', value: 'legacy' }]);
+    // CUSTOM becomes DENY.
     expect([ext!.action, ext!.rules.length]).toEqual(['DENY', 1]);
     expect(
       notes.map((note) => `${note.kind} ${note.namespace}/${note.name} ${note.path}: ${note.message}`),
     ).toEqual([
-      'AuthorizationPolicy shop/rich spec.rules[1]: the waypoint cannot evaluate requestPrincipals (no JWT authentication): this ALLOW rule is dropped and allows nothing',
-      'AuthorizationPolicy shop/rich spec.rules[2]: the waypoint cannot evaluate when request.auth.claims[group] (no JWT authentication): this ALLOW rule is dropped and allows nothing',
-      'AuthorizationPolicy shop/deny-jwt spec.rules[0]: the waypoint cannot evaluate notRequestPrincipals (no JWT authentication): this DENY rule applies without it',
       'AuthorizationPolicy shop/ext spec.action: CUSTOM (external authorization) is not supported by Ambit: the waypoint denies the requests its rules match instead of asking the provider',
     ]);
   });

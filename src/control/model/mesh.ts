@@ -10,6 +10,7 @@ import type {
   PeerAuthenticationSpec,
 } from '../../core/config/kinds/istio-security.ts';
 import type { HTTPLocalRateLimitPolicySpec } from '../../core/config/kinds/linkerd-policy.ts';
+import type { RequestAuthenticationSpec } from '../../core/config/kinds/request-authentication.ts';
 import type { Resource } from '../../core/config/resource.ts';
 import type { L4Policy, NamedConfig, PeerAuthPolicy, Service, Workload } from '../../core/model/index.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
@@ -35,6 +36,8 @@ export interface Mesh {
   attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
   /** Linkerd's HTTPLocalRateLimitPolicies: token buckets the waypoints of their target Services enforce. */
   rateLimitPolicies: NamedConfig<HTTPLocalRateLimitPolicySpec>[];
+  /** RequestAuthentications: JWT rules the waypoints of their targets enforce. */
+  requestAuthentications: NamedConfig<RequestAuthenticationSpec>[];
   trustBundle: string[];
   /** The SPIFFE trust domain (for the principals of service accounts in L7 policies). */
   trustDomain: string;
@@ -107,6 +110,7 @@ export function buildMesh(inputs: MeshInputs): Mesh {
       (policy) => policy.spec.targetRefs.length > 0,
     ),
     rateLimitPolicies: named(resources, 'HTTPLocalRateLimitPolicy'),
+    requestAuthentications: named(resources, 'RequestAuthentication'),
     trustBundle: inputs.trustBundle,
     trustDomain,
   };

@@ -39,6 +39,18 @@ export interface RequestAttributes {
   sni?: string | undefined;
   /** A request header by lowercase name; undefined when absent. */
   header(name: string): string | undefined;
+  /** The request's verified JWT; undefined when it carried none. */
+  auth?: RequestAuth | undefined;
+}
+
+/** What a verified JWT tells policies (Istio's `request.auth.*` attributes). */
+export interface RequestAuth {
+  /** `<iss>/<sub>`. */
+  principal: string;
+  audiences: string[];
+  /** `azp`. */
+  presenter?: string | undefined;
+  claims: Record<string, unknown>;
 }
 
 export interface L7Decision {
@@ -145,7 +157,13 @@ function sourceMatches(source: L7Source, subject: Subject): boolean {
     field(source.principals, source.notPrincipals, subject.principal, policyMatcherMatches) &&
     field(source.namespaces, source.notNamespaces, subject.namespace, policyMatcherMatches) &&
     ipField(source.ipBlocks, source.notIpBlocks, request.sourceIp) &&
-    ipField(source.remoteIpBlocks, source.notRemoteIpBlocks, request.remoteIp ?? request.sourceIp)
+    ipField(source.remoteIpBlocks, source.notRemoteIpBlocks, request.remoteIp ?? request.sourceIp) &&
+    field(
+      source.requestPrincipals ?? NONE,
+      source.notRequestPrincipals ?? NONE,
+      request.auth?.principal,
+      policyMatcherMatches,
+    )
   );
 }
 
@@ -177,17 +195,60 @@ function conditionHolds(condition: L7Condition, subject: Subject): boolean {
     return ipField(condition.values, condition.notValues, ip);
   }
   const key = condition.key;
+  if (key.kind === 'authAudiences' || key.kind === 'authClaim') {
+    const values = request.auth === undefined ? [] : authValues(request.auth, key);
+    return listField(condition.values, condition.notValues, values);
+  }
   const value =
-    key.kind === 'requestHeader'
-      ? request.header(key.name)
-      : key.kind === 'sourceNamespace'
-        ? subject.namespace
-        : key.kind === 'sourcePrincipal'
-          ? subject.principal
-          : key.kind === 'destinationPort'
-            ? String(request.destinationPort)
-            : request.sni;
+    key.kind === 'authPrincipal'
+      ? request.auth?.principal
+      : key.kind === 'authPresenter'
+        ? request.auth?.presenter
+        : key.kind === 'requestHeader'
+          ? request.header(key.name)
+          : key.kind === 'sourceNamespace'
+            ? subject.namespace
+            : key.kind === 'sourcePrincipal'
+              ? subject.principal
+              : key.kind === 'destinationPort'
+                ? String(request.destinationPort)
+                : request.sni;
   return field(condition.values, condition.notValues, value, policyMatcherMatches);
+}
+
+const NONE: readonly PolicyMatcher[] = [];
+
+/**
+ * The values of a list-valued JWT attribute: the audiences, or the claim at `path` (nested objects by
+ * name); a string claim is one value, a list of strings its items (Istio matches any), anything else none.
+ */
+function authValues(
+  auth: RequestAuth,
+  key: { kind: 'authAudiences' } | { kind: 'authClaim'; path: string[] },
+) {
+  if (key.kind === 'authAudiences') return auth.audiences;
+  let value: unknown = auth.claims;
+  for (const name of key.path) {
+    value =
+      typeof value === 'object' && value !== null && !Array.isArray(value)
+        ? (value as Record<string, unknown>)[name]
+        : undefined;
+  }
+  if (typeof value === 'string') return [value];
+  if (typeof value === 'number' || typeof value === 'boolean') return [String(value)];
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+/** `field` over several values: some must match a positive entry, none a negative one. */
+function listField(
+  positive: readonly PolicyMatcher[],
+  negative: readonly PolicyMatcher[],
+  values: readonly string[],
+): boolean {
+  const some = (entries: readonly PolicyMatcher[]) =>
+    values.some((value) => entries.some((entry) => policyMatcherMatches(entry, value)));
+  if (positive.length > 0 && !some(positive)) return false;
+  return !some(negative);
 }
 
 const blocks = new WeakMap<readonly string[], CidrBlock[]>();

@@ -10,6 +10,7 @@
  * it does not know NACKs the push, so a new format can be rolled out as new types next to the old ones.
  */
 import type { ConnectionPoolSettings, OutlierDetection } from '../config/kinds/istio-networking.ts';
+import type { JwtRuleSpec } from '../config/kinds/request-authentication.ts';
 import type { PolicyMatcher } from '../policy/string-match.ts';
 
 /** The format of the compiled table; part of every L7 resource type on the wire (`l7.v1.service`...). */
@@ -54,7 +55,19 @@ export interface ServedService {
   ports: ServedPort[];
   /** The service's local rate limit (an `HTTPLocalRateLimitPolicy` targeting it); absent: none. */
   rateLimit?: LocalRateLimit | undefined;
+  /**
+   * The JWT rules of the RequestAuthentications attached to the service or to the waypoint, by policy name;
+   * absent or empty: requests carry no authenticated principal. A token that fails them is refused (401).
+   */
+  requestAuthentication?: JwtRule[] | undefined;
 }
+
+/**
+ * One accepted issuer, as `RequestAuthentication` `jwtRules` writes it (durations in ms, header names
+ * lowercase). Tokens are looked for in `fromHeaders` and `fromParams` (with neither: `Authorization: Bearer`
+ * and `access_token`, Istio's defaults).
+ */
+export type JwtRule = JwtRuleSpec;
 
 /**
  * Token buckets for a served service's HTTP requests, as Linkerd's `HTTPLocalRateLimitPolicy` sets them: each
@@ -453,6 +466,9 @@ export interface L7Source {
    */
   remoteIpBlocks: string[];
   notRemoteIpBlocks: string[];
+  /** Against the request's JWT principal (`<iss>/<sub>`); absent reads as empty. */
+  requestPrincipals?: PolicyMatcher[] | undefined;
+  notRequestPrincipals?: PolicyMatcher[] | undefined;
 }
 
 export interface L7Operation {
@@ -475,7 +491,12 @@ export type StringConditionKey =
   | { kind: 'sourceNamespace' }
   | { kind: 'sourcePrincipal' }
   | { kind: 'destinationPort' }
-  | { kind: 'sni' };
+  | { kind: 'sni' }
+  /** The request's JWT: `request.auth.principal`, `.audiences`, `.presenter`, `.claims[a][b]`. */
+  | { kind: 'authPrincipal' }
+  | { kind: 'authAudiences' }
+  | { kind: 'authPresenter' }
+  | { kind: 'authClaim'; path: string[] };
 
 /** The attributes a `when` condition can read whose values are IP addresses, compared against CIDRs. */
 export type IpConditionKey = { kind: 'sourceIp' } | { kind: 'remoteIp' } | { kind: 'destinationIp' };

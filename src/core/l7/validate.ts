@@ -78,6 +78,11 @@ export function routeTableProblems(table: RouteTable): string[] {
         });
       });
       if (service.rateLimit !== undefined) rateLimitProblems(service.rateLimit, `${path}.rateLimit`, report);
+      (service.requestAuthentication ?? []).forEach((rule, j) => {
+        const at = `${path}.requestAuthentication[${j}]`;
+        if (typeof rule.issuer !== 'string' || rule.issuer === '') report(`${at}.issuer`, 'missing');
+        if (rule.jwks !== undefined && !isJson(rule.jwks)) report(`${at}.jwks`, 'not JSON');
+      });
     });
   });
   table.authorization.forEach((policy, i) => {
@@ -86,6 +91,15 @@ export function routeTableProblems(table: RouteTable): string[] {
     });
   });
   return problems;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Rates are whole requests per second of at least 1; override identities are SPIFFE IDs. */

@@ -10,6 +10,7 @@ import { authorizeRequest, type L7Decision, type RequestAttributes } from '../..
 import { chooseBackend, rewritePath, selectRoute } from '../../core/l7/match.ts';
 import type { Backend, Cluster, ClusterEndpoint, Route } from '../../core/l7/types.ts';
 import type { Workload } from '../../core/model/index.ts';
+import type { AuthenticatedRequest } from '../authn/authenticate.ts';
 import { hash32 } from '../balance/hash.ts';
 import { hashKeyValue } from '../balance/hash-key.ts';
 import type { ServedTarget, WaypointState } from '../state.ts';
@@ -68,8 +69,13 @@ export interface ForwardPlan {
 export const ACCESS_DENIED = 'RBAC: access denied';
 export const NO_HEALTHY_UPSTREAM = 'no healthy upstream';
 
-export function requestAttributes(caller: Caller, request: ParsedRequest | undefined): RequestAttributes {
+export function requestAttributes(
+  caller: Caller,
+  request: ParsedRequest | undefined,
+  authn?: AuthenticatedRequest,
+): RequestAttributes {
   return {
+    auth: authn?.auth,
     sourceIdentity: caller.peerIdentity,
     sourceIp: caller.client.ip,
     remoteIp: caller.client.ip,
@@ -88,13 +94,14 @@ export function planRequest(
   requestId: string,
   attempt: number,
   random: () => number,
+  authn?: AuthenticatedRequest,
 ): Plan {
   const { state, target } = caller;
-  // Stage: policy.
+  // Stage: policy (with the principal of the request's JWT, when the authentication stage verified one).
   const decision = authorizeRequest(
     state.snapshot.authorization,
     target.service.hostname,
-    requestAttributes(caller, request),
+    requestAttributes(caller, request, authn),
   );
   if (!decision.allowed) return { kind: 'local', status: 403, text: ACCESS_DENIED, flags: '-', decision };
 
@@ -134,6 +141,10 @@ export function planRequest(
   if (cluster === undefined || cluster.problem !== undefined)
     return { kind: 'local', status: 503, text: NO_HEALTHY_UPSTREAM, flags: 'UH', cluster };
   const headers = forwardableHeaders(request.headers);
+  if (authn !== undefined) {
+    for (const name of authn.removeHeaders) delete headers[name];
+    for (const [name, value] of authn.setHeaders) headers[name] = value;
+  }
   applyHeaderOperations(headers, route.requestHeaders);
   applyHeaderOperations(headers, backend.requestHeaders);
   const path =

@@ -2,9 +2,10 @@
  * AuthorizationPolicy -> L7AuthorizationPolicy for one waypoint. A policy concerns the waypoint when a
  * `targetRefs` entry names its Gateway (same namespace), the `istio-waypoint` GatewayClass (policy in the
  * root namespace, as Istio requires), or a Service it serves (same namespace). Strings become typed matchers
- * once, here. What a waypoint cannot know fails closed, as the ztunnel's translation does: request
- * principals and `request.auth.*` keys need JWT authentication, which Ambit does not have, so an ALLOW rule
- * using them is dropped (it could never match) and a DENY rule keeps the rest (it denies more). CUSTOM
+ * once, here. Request principals and `request.auth.*` keys read the JWT the waypoint verified for the
+ * request (RequestAuthentication). What a waypoint cannot know fails closed, as the ztunnel's translation
+ * does: an ALLOW rule using it is dropped (it could never match) and a DENY rule keeps the rest (it denies
+ * more). CUSTOM
  * (external authorization) is not supported: its rules become DENY rules, so what the external authorizer
  * would have checked is refused rather than let through.
  */
@@ -71,7 +72,7 @@ export function toL7Policy(
   spec.rules.forEach((rule, index) => {
     const unsupported: string[] = [];
     const compiled: L7Rule = {
-      from: rule.from.map((source) => toSource(source, namespace, trustDomain, unsupported)),
+      from: rule.from.map((source) => toSource(source, namespace, trustDomain)),
       to: rule.to.map(toOperation),
       when: rule.when.flatMap((condition) => toCondition(condition, unsupported)),
     };
@@ -84,14 +85,14 @@ export function toL7Policy(
       notes.push({
         ...config,
         path: `spec.rules[${index}]`,
-        message: `the waypoint cannot evaluate ${found} (no JWT authentication): this ALLOW rule is dropped and allows nothing`,
+        message: `the waypoint cannot evaluate ${found}: this ALLOW rule is dropped and allows nothing`,
       });
     } else {
       rules.push(compiled);
       notes.push({
         ...config,
         path: `spec.rules[${index}]`,
-        message: `the waypoint cannot evaluate ${found} (no JWT authentication): this ${action} rule applies without it`,
+        message: `the waypoint cannot evaluate ${found}: this ${action} rule applies without it`,
       });
     }
   });
@@ -116,10 +117,7 @@ function toSource(
   source: AuthorizationSource,
   namespace: string,
   trustDomain: string,
-  unsupported: string[],
 ): L7Source {
-  if (source.requestPrincipals.length > 0) unsupported.push('requestPrincipals');
-  if (source.notRequestPrincipals.length > 0) unsupported.push('notRequestPrincipals');
   const principals = (direct: readonly string[], accounts: readonly string[]) =>
     matchers([...direct, ...accounts.map((sa) => serviceAccountPrincipal(sa, namespace, trustDomain))]);
   return {
@@ -131,6 +129,8 @@ function toSource(
     notIpBlocks: source.notIpBlocks,
     remoteIpBlocks: source.remoteIpBlocks,
     notRemoteIpBlocks: source.notRemoteIpBlocks,
+    requestPrincipals: matchers(source.requestPrincipals),
+    notRequestPrincipals: matchers(source.notRequestPrincipals),
   };
 }
 
@@ -152,7 +152,16 @@ const STRING_KEYS: Record<string, StringConditionKey> = {
   'source.principal': { kind: 'sourcePrincipal' },
   'destination.port': { kind: 'destinationPort' },
   'connection.sni': { kind: 'sni' },
+  'request.auth.principal': { kind: 'authPrincipal' },
+  'request.auth.audiences': { kind: 'authAudiences' },
+  'request.auth.presenter': { kind: 'authPresenter' },
 };
+
+/** `request.auth.claims[a][b]` -> `['a', 'b']`. */
+function claimPath(key: string): string[] | undefined {
+  if (!key.startsWith('request.auth.claims[')) return undefined;
+  return [...key.slice('request.auth.claims'.length).matchAll(/\[([^\]]+)\]/g)].map((match) => match[1]!);
+}
 
 function toCondition(condition: AuthorizationCondition, unsupported: string[]): L7Condition[] {
   const { key, values, notValues } = condition;
@@ -165,9 +174,12 @@ function toCondition(condition: AuthorizationCondition, unsupported: string[]): 
       return [{ kind: 'ip', key: { kind: 'destinationIp' }, values, notValues }];
   }
   const header = /^request\.headers\[(.+)\]$/.exec(key);
-  const stringKey = header
+  const claim = claimPath(key);
+  const stringKey: StringConditionKey | undefined = header
     ? { kind: 'requestHeader' as const, name: header[1]!.toLowerCase() }
-    : STRING_KEYS[key];
+    : claim
+      ? { kind: 'authClaim' as const, path: claim }
+      : STRING_KEYS[key];
   if (!stringKey) {
     unsupported.push(`when ${key}`);
     return [];

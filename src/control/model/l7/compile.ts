@@ -8,6 +8,7 @@ import type { GRPCRouteSpec, HTTPRouteSpec } from '../../../core/config/kinds/ga
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../../core/config/kinds/istio-networking.ts';
 import type { AuthorizationPolicySpec } from '../../../core/config/kinds/istio-security.ts';
 import type { HTTPLocalRateLimitPolicySpec } from '../../../core/config/kinds/linkerd-policy.ts';
+import type { RequestAuthenticationSpec } from '../../../core/config/kinds/request-authentication.ts';
 import type { RouteTable, ServedPort, ServedService, ServedWorkload } from '../../../core/l7/types.ts';
 import type { NamedConfig, Service, WaypointRef, Workload } from '../../../core/model/index.ts';
 import { toL7Policy } from './authorization.ts';
@@ -20,6 +21,7 @@ import {
 } from './gateway-routes.ts';
 import type { CompileNote } from './notes.ts';
 import { serviceRateLimit } from './rate-limit.ts';
+import { serviceJwtRules } from './request-authentication.ts';
 import { catchesAll, defaultRoute } from './route-parts.ts';
 import { selectVirtualService, type VirtualServiceInputs, virtualServiceRoutes } from './virtual-service.ts';
 
@@ -40,6 +42,8 @@ export interface RouteTableInputs {
   attachedPolicies: readonly NamedConfig<AuthorizationPolicySpec>[];
   /** Linkerd's local rate limits; absent reads as none. */
   rateLimitPolicies?: readonly NamedConfig<HTTPLocalRateLimitPolicySpec>[] | undefined;
+  /** RequestAuthentications; absent reads as none. */
+  requestAuthentications?: readonly NamedConfig<RequestAuthenticationSpec>[] | undefined;
   trustDomain: string;
 }
 
@@ -79,6 +83,8 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
     };
     const rateLimit = serviceRateLimit(served, inputs.rateLimitPolicies ?? [], inputs.trustDomain, notes);
     if (rateLimit !== undefined) served.rateLimit = rateLimit;
+    const jwtRules = serviceJwtRules(served, inputs.requestAuthentications ?? [], inputs.waypoint, notes);
+    if (jwtRules.length > 0) served.requestAuthentication = jwtRules;
     notes.push(...consumerRouteNotes(gatewayInputs, served));
     const useGatewayRoutes = hasGatewayRoutes(gatewayInputs, served);
     const vs = useGatewayRoutes

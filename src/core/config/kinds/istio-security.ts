@@ -311,7 +311,7 @@ const TARGET_KINDS: Record<string, string> = {
   GatewayClass: 'gateway.networking.k8s.io',
 };
 
-function targetRef(field: Field): PolicyTargetRef | undefined {
+export function targetRef(field: Field): PolicyTargetRef | undefined {
   const object = field.object(['group', 'kind', 'name', 'namespace'], { required: true });
   if (!object) return undefined;
   const kind = object.child('kind').oneOf(Object.keys(TARGET_KINDS), { required: true });
@@ -351,10 +351,7 @@ function parseAuthorizationPolicy(doc: Field): AuthorizationPolicySpec | undefin
   if (!rulesField.present && (action === 'DENY' || action === 'CUSTOM')) {
     rulesField.error(`a ${action} policy without rules never applies: add a rule ({} matches every request)`);
   }
-  const targetRefs: PolicyTargetRef[] = [];
-  const single = fields.child('targetRef').present ? targetRef(fields.child('targetRef')) : undefined;
-  if (single) targetRefs.push(single);
-  targetRefs.push(...(fields.child('targetRefs').list(targetRef) ?? []));
+  const targetRefs = policyTargetRefs(fields);
   return {
     selector: fields.child('selector').present ? workloadSelector(fields.child('selector')) : undefined,
     targetRefs,
@@ -362,6 +359,15 @@ function parseAuthorizationPolicy(doc: Field): AuthorizationPolicySpec | undefin
     provider,
     rules: rulesField.list((item) => rule(item, action)) ?? [],
   };
+}
+
+/** `targetRef` and `targetRefs` together, as security policies accept both. */
+export function policyTargetRefs(fields: Field): PolicyTargetRef[] {
+  const targetRefs: PolicyTargetRef[] = [];
+  const single = fields.child('targetRef').present ? targetRef(fields.child('targetRef')) : undefined;
+  if (single) targetRefs.push(single);
+  targetRefs.push(...(fields.child('targetRefs').list(targetRef) ?? []));
+  return targetRefs;
 }
 
 function mtlsMode(field: Field): MutualTlsMode | undefined {

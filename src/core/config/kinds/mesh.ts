@@ -7,12 +7,14 @@ import { GATEWAY, GRPC_ROUTE, HTTP_ROUTE } from './gateway.ts';
 import { DESTINATION_RULE, VIRTUAL_SERVICE } from './istio-networking.ts';
 import { AUTHORIZATION_POLICY, PEER_AUTHENTICATION } from './istio-security.ts';
 import { HTTP_LOCAL_RATE_LIMIT_POLICY } from './linkerd-policy.ts';
+import { REQUEST_AUTHENTICATION } from './request-authentication.ts';
 
 export const MESH_KINDS: readonly KindDefinition[] = [
   VIRTUAL_SERVICE,
   DESTINATION_RULE,
   AUTHORIZATION_POLICY,
   PEER_AUTHENTICATION,
+  REQUEST_AUTHENTICATION,
   GATEWAY,
   HTTP_ROUTE,
   GRPC_ROUTE,
