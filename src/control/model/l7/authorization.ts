@@ -113,11 +113,7 @@ const matchers = (values: readonly string[], templates = false) =>
   values.map((value) => policyMatcher(value, { templates }));
 const lowerMatchers = (values: readonly string[]) => matchers(values.map((value) => value.toLowerCase()));
 
-function toSource(
-  source: AuthorizationSource,
-  namespace: string,
-  trustDomain: string,
-): L7Source {
+function toSource(source: AuthorizationSource, namespace: string, trustDomain: string): L7Source {
   const principals = (direct: readonly string[], accounts: readonly string[]) =>
     matchers([...direct, ...accounts.map((sa) => serviceAccountPrincipal(sa, namespace, trustDomain))]);
   return {
