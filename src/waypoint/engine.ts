@@ -2,8 +2,10 @@
  * The request engine: every HTTP request that arrives through a tunnel passes the same stages, in order,
  * each a pure decision over the snapshot where it can be, with I/O only at the upstream edge:
  *
- *   policy (L7 authorization: 403 `RBAC: access denied`)
+ *   authentication (the JWT of a RequestAuthentication: 401 when it fails, none passes on)
+ *   -> policy (L7 authorization: 403 `RBAC: access denied`)
  *   -> route (first matching route of the served port: 404 `NR` when none)
+ *   -> rate limit (the served service's token buckets: 429 `RL`)
  *   -> filters (CORS preflight, redirect, direct response, header operations, rewrite)
  *   -> load balancing (the cluster's policy picks a ready endpoint: 503 `UH` when none)
  *   -> upstream (HBONE to the endpoint, HTTP/1.1 or HTTP/2: 503 `UF` when it cannot connect)

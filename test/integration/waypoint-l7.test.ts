@@ -23,6 +23,7 @@ import {
 } from '../support/local-cluster.ts';
 import { clusterDoc, echoPod, manifests, namespaceDoc, podDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
+import { waypointMetric } from '../support/waypoint-metrics.ts';
 
 const service = (name: string, selector: Record<string, string>, tcp: boolean) => ({
   apiVersion: 'v1',
@@ -149,20 +150,8 @@ describe.runIf(canRunNetnsTests())('L7 through a waypoint in a local cluster', (
     Number((await fromClient('curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', url)).stdout);
   const httpCode = (path: string) => httpCodeOf(`http://echo.apps${path}`);
   /** `istio_requests_total` of the waypoint, summed over the series whose labels include `match`. */
-  const requestsTotal = (match: Record<string, string>) => {
-    const text = execFileSync(
-      'ip',
-      ['netns', 'exec', podNetns(name, 'apps', 'waypoint-0'), 'curl', '-s', 'http://127.0.0.1:15020/metrics'],
-      { encoding: 'utf8' },
-    );
-    let sum = 0;
-    for (const line of text.split('\n')) {
-      if (!line.startsWith('istio_requests_total{')) continue;
-      if (Object.entries(match).every(([key, value]) => line.includes(`${key}="${value}"`)))
-        sum += Number(line.split(' ').at(-1));
-    }
-    return sum;
-  };
+  const requestsTotal = (match: Record<string, string>) =>
+    waypointMetric(name, 'istio_requests_total', match);
   let echoVip = '';
 
   beforeAll(async () => {
