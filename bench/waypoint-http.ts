@@ -11,6 +11,9 @@
  *   (b') the same waypoint, resilience on: a second Service whose route has Istio's default retries (so
  *        each 1 KiB body is buffered for replay) and whose cluster has outlier detection (every answer
  *        counted); the cost of those stages is (b') against (b), same process, same run.
+ *   (b'') the same waypoint, request policies on: a third Service with a RequestAuthentication (every
+ *        request carries an ES256 JWT, verified), an ALLOW policy on its `requestPrincipals` and a rate
+ *        limit (total and per identity, high enough never to refuse); (b'') against (b).
  *
  * (b) and (c) put an L7 proxy in the same pod position, with mTLS on both of its sides (the waypoint does
  * its own HBONE; haproxy's pod ztunnel does it for haproxy, whose CPU is not counted to haproxy). haproxy
@@ -27,13 +30,24 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { defaultRetry } from '../src/control/model/l7/route-parts.ts';
 import type { WaypointSnapshot } from '../src/core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../src/core/ports.ts';
 import { WAYPOINT_NODE_FLAGS } from '../src/waypoint/settings.ts';
 import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/settings.ts';
 import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
-import { cluster, clusterName, forward, route, served, toCluster } from '../test/support/route-table.ts';
+import {
+  cluster,
+  clusterName,
+  forward,
+  l7Policy,
+  l7Rule,
+  l7Source,
+  route,
+  served,
+  toCluster,
+} from '../test/support/route-table.ts';
 import { TestCa } from '../test/support/test-ca.ts';
 import { BODY_BYTES, type HttpLatencyResult, httpRequestResponse } from './support/http-load.ts';
 import { cpuMs, listen, open, rssMiB, sleep } from './support/load.ts';
@@ -84,15 +98,16 @@ async function waitForPort(host: string, port: number): Promise<void> {
   throw new Error(`nothing listens on ${host}:${port}`);
 }
 
-// The pods: four client pods (one per path), the app, haproxy's pod, the waypoint.
-const clients = { direct: at(11), waypoint: at(12), haproxy: at(13), resilient: at(14) };
+// The pods: five client pods (one per path), the app, haproxy's pod, the waypoint.
+const clients = { direct: at(11), waypoint: at(12), haproxy: at(13), resilient: at(14), policies: at(15) };
 // Two app pods, the same server: the waypoint's (its destination refuses traffic that bypasses the waypoint)
 // and the one the other paths reach.
 const APP = at(21);
 const APP_DIRECT = at(22);
 const HAPROXY = at(31);
 const WAYPOINT = at(41);
-const VIPS = { direct: at(200), waypoint: at(201), haproxy: at(202), resilient: at(203) };
+const VIPS = { direct: at(200), waypoint: at(201), haproxy: at(202), resilient: at(203), policies: at(204) };
+const ISSUER = 'https://issuer.bench';
 const waypointRef = { name: 'waypoint', namespace: 'default' };
 
 const clientWorkloads = Object.entries(clients).map(([path, ip]) =>
@@ -129,6 +144,13 @@ const appResilient = service({
   endpoints: appEndpoint,
   waypoint: waypointRef,
 });
+const appPolicies = service({
+  name: 'app-l7p',
+  vips: [VIPS.policies],
+  ports: [{ port: 80, targetPort: APP_PORT, protocol: 'TCP' }],
+  endpoints: appEndpoint,
+  waypoint: waypointRef,
+});
 const haproxyService = service({
   name: 'haproxy',
   vips: [VIPS.haproxy],
@@ -143,7 +165,7 @@ const waypointService = service({
 });
 const mesh = snapshot({
   workloads: [...clientWorkloads, app, appPlain, haproxyPod, waypointPod],
-  services: [appDirect, appBound, appResilient, haproxyService, waypointService],
+  services: [appDirect, appBound, appResilient, appPolicies, haproxyService, waypointService],
 });
 
 async function startZtunnel(
@@ -165,7 +187,9 @@ async function startZtunnel(
   return startChild(process.execPath, [...ZTUNNEL_NODE_FLAGS, script, JSON.stringify(spec)], 'ready');
 }
 
-async function startWaypoint(ca: TestCa): Promise<ChildProcess> {
+async function startWaypoint(ca: TestCa, jwks: string): Promise<ChildProcess> {
+  // High enough never to refuse: the cost measured is the bucket arithmetic, not refusals.
+  const never = 2 ** 31 - 1;
   const table: WaypointSnapshot = {
     version: '1',
     waypoint: waypointRef,
@@ -183,14 +207,47 @@ async function startWaypoint(ca: TestCa): Promise<ChildProcess> {
           routes: [route(forward(toCluster(clusterName(appResilient, 80))), { retry: defaultRetry() })],
         },
       ]),
+      {
+        ...served(appPolicies, [
+          { port: 80, protocol: 'http', routes: [route(forward(toCluster(clusterName(appPolicies, 80))))] },
+        ]),
+        requestAuthentication: [
+          {
+            issuer: ISSUER,
+            audiences: [],
+            jwks,
+            fromHeaders: [],
+            fromParams: [],
+            fromCookies: [],
+            outputClaimToHeaders: [],
+            forwardOriginalToken: false,
+          },
+        ],
+        rateLimit: {
+          policy: 'default/bench',
+          totalPerSecond: never,
+          identityPerSecond: never,
+          overrides: [],
+        },
+      },
     ],
     clusters: [
       cluster(appBound, 80, [{ workloadUid: app.uid, ip: APP, port: APP_PORT, ready: true }]),
       cluster(appResilient, 80, [{ workloadUid: app.uid, ip: APP, port: APP_PORT, ready: true }], {
         policy: { loadBalancer: { kind: 'LEAST_REQUEST' }, outlierDetection: { consecutive5xxErrors: 5 } },
       }),
+      cluster(appPolicies, 80, [{ workloadUid: app.uid, ip: APP, port: APP_PORT, ready: true }]),
     ],
-    authorization: [],
+    authorization: [
+      l7Policy({
+        name: 'bench-jwt',
+        action: 'ALLOW',
+        appliesTo: { kind: 'services', hostnames: [appPolicies.hostname] },
+        rules: [
+          l7Rule({ from: [l7Source({ requestPrincipals: [{ kind: 'prefix', value: `${ISSUER}/` }] })] }),
+        ],
+      }),
+    ],
   };
   const spec: WaypointSpec = {
     ip: WAYPOINT,
@@ -246,11 +303,26 @@ async function measure(
   clientIp: string,
   proxy: ChildProcess | undefined,
   authority = 'app-l7.default.svc.cluster.local',
+  extraHeaders = '',
 ): Promise<PathRun> {
   const rssIdle = proxy?.pid ? rssMiB(proxy.pid) : undefined;
-  const rr1 = await httpRequestResponse(clientIp, ZTUNNEL_PORTS.outbound, 1, SECONDS, authority);
+  const rr1 = await httpRequestResponse(
+    clientIp,
+    ZTUNNEL_PORTS.outbound,
+    1,
+    SECONDS,
+    authority,
+    extraHeaders,
+  );
   const cpuBefore = proxy?.pid ? cpuMs(proxy.pid) : 0;
-  const rr32 = await httpRequestResponse(clientIp, ZTUNNEL_PORTS.outbound, 32, SECONDS, authority);
+  const rr32 = await httpRequestResponse(
+    clientIp,
+    ZTUNNEL_PORTS.outbound,
+    32,
+    SECONDS,
+    authority,
+    extraHeaders,
+  );
   const cpu = proxy?.pid ? cpuMs(proxy.pid) - cpuBefore : undefined;
   return {
     name,
@@ -299,9 +371,23 @@ async function main(): Promise<void> {
     ip: VIPS.resilient,
     port: 80,
   });
+  await startZtunnel(ca, 'node-policies', clientWorkloads[4]!, clients.policies, {
+    ip: VIPS.policies,
+    port: 80,
+  });
   // haproxy's pod: its ztunnel delivers inbound to haproxy and captures what haproxy sends to the app.
   await startZtunnel(ca, 'node-haproxy', haproxyPod, HAPROXY, { ip: VIPS.direct, port: 80 });
-  const waypoint = await startWaypoint(ca);
+  const keys = await generateKeyPair('ES256');
+  const jwks = JSON.stringify({
+    keys: [{ ...(await exportJWK(keys.publicKey)), kid: 'bench', alg: 'ES256' }],
+  });
+  const token = await new SignJWT({ groups: ['bench'] })
+    .setProtectedHeader({ alg: 'ES256', kid: 'bench' })
+    .setIssuer(ISSUER)
+    .setSubject('load')
+    .setExpirationTime('1h')
+    .sign(keys.privateKey);
+  const waypoint = await startWaypoint(ca, jwks);
   const haproxy = await startHaproxy();
   await sleep(500);
 
@@ -315,8 +401,21 @@ async function main(): Promise<void> {
       waypoint,
       'app-l7r.default.svc.cluster.local',
     ),
+    await measure(
+      "(b'') waypoint, JWT + principal ALLOW + rate limit",
+      clients.policies,
+      waypoint,
+      'app-l7p.default.svc.cluster.local',
+      `authorization: Bearer ${token}\r\n`,
+    ),
   ];
-  const [direct, ambit, baseline, resilient] = runs as [PathRun, PathRun, PathRun, PathRun];
+  const [direct, ambit, baseline, resilient, policies] = runs as [
+    PathRun,
+    PathRun,
+    PathRun,
+    PathRun,
+    PathRun,
+  ];
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const header = [
     'path',
@@ -351,6 +450,7 @@ async function main(): Promise<void> {
     `waypoint / haproxy: rr1 req/s ${ratio(ambit.rr1.perSecond, baseline.rr1.perSecond)}, rr32 req/s ${ratio(ambit.rr32.perSecond, baseline.rr32.perSecond)}, CPU per request ${ratio(ambit.cpuPer1000 ?? 0, baseline.cpuPer1000 ?? 0)}`,
     `waypoint / ztunnel only: rr32 req/s ${ratio(ambit.rr32.perSecond, direct.rr32.perSecond)}`,
     `resilience on / off (b' / b): rr1 req/s ${ratio(resilient.rr1.perSecond, ambit.rr1.perSecond)}, rr32 req/s ${ratio(resilient.rr32.perSecond, ambit.rr32.perSecond)}, CPU per request ${ratio(resilient.cpuPer1000 ?? 0, ambit.cpuPer1000 ?? 0)}`,
+    `request policies on / off (b'' / b): rr1 req/s ${ratio(policies.rr1.perSecond, ambit.rr1.perSecond)}, rr32 req/s ${ratio(policies.rr32.perSecond, ambit.rr32.perSecond)}, CPU per request ${ratio(policies.cpuPer1000 ?? 0, ambit.cpuPer1000 ?? 0)}`,
   ];
   process.stdout.write(`${out.join('\n')}\n`);
   appServer.close();

@@ -21,10 +21,12 @@ export async function httpRequestResponse(
   connections: number,
   seconds: number,
   authority: string,
+  /** More header lines (each ending in CRLF), e.g. an `authorization` header. */
+  extraHeaders = '',
 ): Promise<HttpLatencyResult> {
   const request = Buffer.concat([
     Buffer.from(
-      `POST /bench HTTP/1.1\r\nhost: ${authority}\r\ncontent-type: application/octet-stream\r\ncontent-length: ${BODY_BYTES}\r\n\r\n`,
+      `POST /bench HTTP/1.1\r\nhost: ${authority}\r\n${extraHeaders}content-type: application/octet-stream\r\ncontent-length: ${BODY_BYTES}\r\n\r\n`,
     ),
     Buffer.alloc(BODY_BYTES, 0x71),
   ]);

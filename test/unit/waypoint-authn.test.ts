@@ -157,6 +157,25 @@ describe('verification', () => {
     expect((await authenticate([rule({ jwks })], bearer(token), keys)).kind).toBe('valid');
   });
 
+  it('remembers a verified token per key set and still expires it', async () => {
+    const cache = new JwksCache();
+    const jwtRule = rule({ jwks });
+    const token = await sign({ iss: ISSUER, sub: 'a' }, '10s');
+    expect((await authenticate([jwtRule], bearer(token), cache)).kind).toBe('valid');
+    expect(cache.keySet(jwtRule).verified.size).toBe(1);
+    // Served from memory while it lasts; past exp and the 60 s skew it is expired without verifying again.
+    expect((await authenticate([jwtRule], bearer(token), cache)).kind).toBe('valid');
+    const later = () => Date.now() + 75_000;
+    expect(await authenticate([jwtRule], bearer(token), cache, later)).toEqual({
+      kind: 'invalid',
+      text: 'Jwt is expired',
+    });
+    expect(cache.keySet(jwtRule).verified.size).toBe(0);
+    // A failing token is never remembered.
+    await authenticate([jwtRule], bearer(foreign), cache);
+    expect(cache.keySet(jwtRule).verified.size).toBe(0);
+  });
+
   it('no token: passes on without a principal', async () => {
     expect(await authenticate([rule({ jwks })], source({}), keys)).toEqual({ kind: 'none' });
   });

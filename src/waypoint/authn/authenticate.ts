@@ -10,7 +10,7 @@
 import { decodeJwt, errors, jwtVerify } from 'jose';
 import type { RequestAuth } from '../../core/l7/authorize.ts';
 import type { JwtRule } from '../../core/l7/types.ts';
-import type { JwksCache } from './keys.ts';
+import { type JwksCache, rememberVerified } from './keys.ts';
 import { findToken, type TokenSource } from './tokens.ts';
 
 /** Envoy's default allowed clock skew, in seconds. */
@@ -33,6 +33,7 @@ export async function authenticate(
   rules: readonly JwtRule[],
   request: TokenSource,
   keys: JwksCache,
+  now: () => number = Date.now,
 ): Promise<AuthnResult> {
   const found = findToken(rules, request);
   if (found === undefined) return { kind: 'none' };
@@ -44,9 +45,21 @@ export async function authenticate(
   }
   const rule = rules.find((candidate) => candidate.issuer === issuer);
   if (rule === undefined) return { kind: 'invalid', text: 'Jwt issuer is not configured' };
+  const set = keys.keySet(rule);
+  // A token this key set verified before needs only its expiry checked again (the rest cannot change);
+  // the audiences are part of the key because two rules may share keys but not audiences.
+  const cacheKey = `${rule.audiences.join(',')}|${found.token}`;
+  const remembered = set.verified.get(cacheKey);
+  if (remembered !== undefined) {
+    const exp = remembered.exp;
+    if (typeof exp !== 'number' || exp + CLOCK_SKEW_SECONDS > now() / 1000)
+      return { kind: 'valid', ...authenticated(rule, remembered, found.header) };
+    set.verified.delete(cacheKey);
+    return { kind: 'invalid', text: 'Jwt is expired' };
+  }
   let payload: Record<string, unknown>;
   try {
-    const verified = await jwtVerify(found.token, keys.keySet(rule), {
+    const verified = await jwtVerify(found.token, set.getKey, {
       issuer: rule.issuer,
       audience: rule.audiences.length > 0 ? rule.audiences : undefined,
       clockTolerance: CLOCK_SKEW_SECONDS,
@@ -55,6 +68,7 @@ export async function authenticate(
   } catch (error) {
     return { kind: 'invalid', text: failureText(error) };
   }
+  rememberVerified(set, cacheKey, payload);
   return { kind: 'valid', ...authenticated(rule, payload, found.header) };
 }
 

@@ -12,20 +12,39 @@ export const DEFAULT_JWKS_TIMEOUT_MS = 5000;
 /** Distinct key sets kept; beyond, the oldest is dropped (it is rebuilt when used again). */
 export const MAX_KEY_SETS = 256;
 
+/** Verified tokens remembered per key set (Envoy's `jwt_cache_config` plays this part). */
+export const MAX_VERIFIED_TOKENS = 1000;
+
+/**
+ * A key set and the tokens it verified: a client sends the same token with every request, and checking its
+ * signature again each time is most of the cost of authentication. An entry holds the payload; its `exp` is
+ * checked on every use, and it goes with its key set (new keys verify afresh).
+ */
+export interface KeySet {
+  getKey: JWTVerifyGetKey;
+  verified: Map<string, Record<string, unknown>>;
+}
+
 export class JwksCache {
-  readonly #sets = new Map<string, JWTVerifyGetKey>();
+  readonly #sets = new Map<string, KeySet>();
 
   /** The key set of `rule`; a rule without `jwks` or `jwksUri` has an empty one (every token fails). */
-  keySet(rule: JwtRule): JWTVerifyGetKey {
+  keySet(rule: JwtRule): KeySet {
     const key = rule.jwks !== undefined ? `inline:${rule.jwks}` : `uri:${rule.jwksUri ?? ''}`;
     let set = this.#sets.get(key);
     if (set === undefined) {
-      set = build(rule);
+      set = { getKey: build(rule), verified: new Map() };
       if (this.#sets.size >= MAX_KEY_SETS) this.#sets.delete(this.#sets.keys().next().value!);
       this.#sets.set(key, set);
     }
     return set;
   }
+}
+
+/** Remembers a verified token, the oldest going first beyond the bound. */
+export function rememberVerified(set: KeySet, token: string, payload: Record<string, unknown>): void {
+  if (set.verified.size >= MAX_VERIFIED_TOKENS) set.verified.delete(set.verified.keys().next().value!);
+  set.verified.set(token, payload);
 }
 
 function build(rule: JwtRule): JWTVerifyGetKey {
