@@ -3,6 +3,7 @@
  * function: every workload, service and L4 policy, and the L7 config that waypoints receive. Per-subscriber
  * views (`views.ts`) select from it.
  */
+
 import type { GatewaySpec, GRPCRouteSpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../core/config/kinds/istio-networking.ts';
 import type {
@@ -15,6 +16,7 @@ import type { PodRecord } from '../pods/pod-source.ts';
 import { toL4Policy } from './authorization.ts';
 import { namespaceLabels, serviceViews } from './core-view.ts';
 import { toPeerAuthPolicies } from './peer-authentication.ts';
+import { PodIndex } from './pod-index.ts';
 import { buildService } from './services.ts';
 import { waypointDeclarations, waypointService } from './waypoints.ts';
 import { buildWorkload } from './workloads.ts';
@@ -70,14 +72,15 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     .map((pod) => buildWorkload(pod, nsLabels.get(pod.namespace), trustDomain, waypoints))
     .sort(byKey((workload) => workload.uid));
   const views = serviceViews(resources);
+  const podIndex = new PodIndex(pods);
   const defined = new Set(views.map((view) => `${view.namespace}/${view.name}`));
   const services = [
-    ...views.map((view) => buildService(view, pods, nsLabels.get(view.namespace), waypoints)),
+    ...views.map((view) => buildService(view, podIndex, nsLabels.get(view.namespace), waypoints)),
     // A waypoint's instances are found through a Service of its name (istiod's deployment controller
     // creates one); a Service the user defined under that name is used as it is.
     ...[...waypoints]
       .filter(([key]) => !defined.has(key))
-      .map(([, declared]) => waypointService(declared, pods)),
+      .map(([, declared]) => waypointService(declared, podIndex)),
   ].sort(byKey((service) => `${service.namespace}/${service.name}`));
   const authorization = resources.filter(
     (resource) => resource.kind === 'AuthorizationPolicy',
