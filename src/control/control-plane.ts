@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { experimental, Server } from '@grpc/grpc-js';
 import type { GatewaySpec } from '../core/config/kinds/gateway.ts';
 import { displayName, type Resource } from '../core/config/resource.ts';
-import type { ConfigFile, ControlStatus, StoredResource } from '../core/control-api/types.ts';
+import type { ConfigFile, ControlStatus, RolloutReport, StoredResource } from '../core/control-api/types.ts';
 import { AmbitError, errorMessage, UsageError } from '../core/errors.ts';
 import { CONTROL_PLANE_SERVER_NAME, CONTROL_PLANE_SERVICE_ACCOUNT } from '../core/grpc/credentials.ts';
 import {
@@ -94,6 +94,8 @@ export class ControlPlane {
   private readonly fileSource: FileSource | undefined;
   private readonly startedAt = new Date();
   private generation = 0;
+  /** The config revision the last published generation was built from. */
+  private builtRevision = -1;
   /** The last mesh published: what computed status (a Gateway's) is read from. */
   private mesh: Mesh | undefined;
   private api: HttpServer | undefined;
@@ -279,6 +281,7 @@ export class ControlPlane {
       return;
     }
     this.generation++;
+    this.builtRevision = this.store.revision;
     this.mesh = mesh;
     this.discovery.publish(mesh, String(this.generation), firstChangeAt);
     this.metrics.configRevision.set(this.store.revision);
@@ -288,6 +291,27 @@ export class ControlPlane {
       services: mesh.services.length,
       ms: Math.round(performance.now() - started),
     });
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) until every data-plane client has ACKed or NACKed a mesh version built from
+   * config `revision` or later. A change still in the debounce window is built now rather than waited for.
+   */
+  async rollout(revision: number, timeoutMs: number): Promise<RolloutReport> {
+    if (revision > this.store.revision)
+      throw new AmbitError(
+        'NOT_FOUND',
+        `config revision ${revision} does not exist yet (now ${this.store.revision})`,
+      );
+    if (this.builtRevision < revision) this.debouncer.flush();
+    if (this.builtRevision < revision)
+      throw new AmbitError(
+        'UNAVAILABLE',
+        `the mesh could not be built from config revision ${revision}; see the control plane's log`,
+      );
+    const version = this.generation;
+    const { clients, timedOut } = await this.discovery.awaitRollout(version, timeoutMs);
+    return { revision, version: String(version), timedOut, clients };
   }
 
   /** A Gateway's document carries its status (computed from the mesh), as the API server shows it. */
@@ -310,6 +334,7 @@ export class ControlPlane {
     };
     return {
       status: () => this.status(),
+      rollout: (revision: number, timeoutMs: number) => this.rollout(revision, timeoutMs),
       apply: (files: ConfigFile[]) => counted(() => this.store.apply(files)),
       delete: (files: ConfigFile[]) => counted(() => this.store.delete(files)),
       get: (kind: string, name: string | undefined, namespace: string | undefined): StoredResource[] => {

@@ -14,6 +14,7 @@ import { ztunnelDiscovery } from '../../src/core/discovery/client.ts';
 import { CONTROL_PLANE_SERVER_NAME } from '../../src/core/grpc/credentials.ts';
 import { splitHostPort } from '../../src/core/net/host-port.ts';
 import { createNodeCredential } from '../../src/core/node-credentials.ts';
+import { ambit, killAll } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import { quietLogs } from '../support/logging.ts';
 
@@ -37,6 +38,7 @@ function controlPlaneForSuite(options: Partial<ControlPlaneOptions>): {
     plane = await ControlPlane.start({ stateDir: state, listen: '127.0.0.1:0', metricsPort: 0, ...options });
   });
   afterAll(async () => {
+    killAll();
     await plane?.stop();
     rmSync(state, { recursive: true, force: true });
   });
@@ -95,17 +97,22 @@ describe('defect 3: a push a client could not receive is refused, said in status
     plane = suite.plane();
   });
 
-  it('records the refusal as that client NACK, with the reason, while the client stays connected', async () => {
-    const credential = createNodeCredential(state, 'node-a');
+  /** A ztunnel's discovery client for `node`, subscribed. */
+  const startZtunnelClient = (node: string) => {
     const client = ztunnelDiscovery({
       connection: {
         address: plane.grpcAddress,
         rootCertPem: readFileSync(plane.paths.rootCert, 'utf8'),
-        token: credential.token,
+        token: createNodeCredential(state, node).token,
       },
-      node: 'node-a',
+      node,
     });
     client.start();
+    return client;
+  };
+
+  it('records the refusal as that client NACK, with the reason, while the client stays connected', async () => {
+    const client = startZtunnelClient('node-a');
     try {
       const status = await eventually(
         () => {
@@ -125,4 +132,39 @@ describe('defect 3: a push a client could not receive is refused, said in status
       client.close();
     }
   });
+
+  it('ambit apply waits for the data plane and fails naming the client that refused the push and why', async () => {
+    const client = startZtunnelClient('node-b');
+    try {
+      await eventually(
+        () => plane.status().clients.length === 1 && plane.status().clients[0]!.node === 'node-b',
+        { what: 'node-b connected alone' },
+      );
+      const socket = plane.paths.socket;
+      const applied = await ambit(['apply', '--socket', socket, '--wait-timeout', '20s', '-f', '-'], {
+        input: DENY_POLICY,
+      });
+      expect(applied.stdout).toContain('AuthorizationPolicy shop/deny-ext created');
+      expect(applied.stdout).toMatch(/^data plane: 0 of 1 client\(s\) took version \d+$/m);
+      expect(applied.stderr).toMatch(
+        /^ztunnel of node node-b: refused version \d+ \(NACK\): push of \d+ bytes exceeds the limit of 512 bytes per push; not sent$/m,
+      );
+      expect(applied.stderr).toContain('is stored but not in force on every data-plane client: 1 refused it');
+      expect(applied.code).toBe(1);
+      // Without waiting, apply reports only what was stored.
+      const unwaited = await ambit(['apply', '--socket', socket, '--no-wait', '-f', '-'], {
+        input: DENY_POLICY,
+      });
+      expect(unwaited.code).toBe(0);
+      expect(unwaited.stdout).toBe('AuthorizationPolicy shop/deny-ext unchanged\n');
+    } finally {
+      client.close();
+    }
+  });
 });
+
+const DENY_POLICY = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-ext, namespace: shop}
+spec: {action: DENY, rules: [{from: [{source: {ipBlocks: [203.0.113.0/24]}}]}]}
+`;

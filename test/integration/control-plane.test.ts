@@ -165,11 +165,14 @@ describe('control plane with two data-plane clients over gRPC/TLS', () => {
     const started = Date.now();
     const sinceA = clientA.events.length;
     const sinceB = clientB.events.length;
-    await ambit(['apply', '-f', '-'], {
+    const applied = await ambit(['apply', '-f', '-'], {
       env,
       input:
         'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: shop-deny-ext, namespace: shop}\nspec: {action: DENY, rules: [{from: [{source: {ipBlocks: [203.0.113.0/24]}}]}]}\n',
     });
+    // apply returns once both data-plane clients ACKed the version that carries the policy.
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toMatch(/^data plane: 2 of 2 client\(s\) took version \d+$/m);
     const has = snapshotWith((event) => policies(event).includes('shop/shop-deny-ext'));
     await Promise.all([clientA.waitFor(has, 10_000, sinceA), clientB.waitFor(has, 10_000, sinceB)]);
     const elapsed = Date.now() - started;

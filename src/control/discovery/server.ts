@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { status as grpcStatus, type Server, type ServerDuplexStream } from '@grpc/grpc-js';
-import type { ClientStatus } from '../../core/control-api/types.ts';
+import type { ClientStatus, RolloutClient } from '../../core/control-api/types.ts';
 import {
   type EncodedResource,
   encodeResource,
@@ -24,6 +24,7 @@ import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authen
 import type { ControlMetrics } from '../metrics.ts';
 import type { Mesh } from '../model/mesh.ts';
 import { waypointView, ztunnelView } from '../model/views.ts';
+import { clientKey, rolloutStanding } from './rollout.ts';
 import { type ResourceSet, type SubscriberInfo, Subscription } from './subscription.ts';
 
 type Stream = ServerDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage>;
@@ -56,6 +57,8 @@ export class DiscoveryServer {
   private published: Published | undefined;
   /** Encodings of the current generation, shared by every view (a workload is encoded once, not per node). */
   private encoded = new Map<string, { value: unknown; resource: EncodedResource }>();
+  /** Rollout waits, told of every ACK, NACK, push and (dis)connection. */
+  private readonly rolloutWatchers = new Set<() => void>();
 
   /**
    * `maxPushBytes`: the largest push (resource bodies) sent to a client (default `MAX_SNAPSHOT_BYTES`, half
@@ -91,6 +94,31 @@ export class DiscoveryServer {
 
   clients(): ClientStatus[] {
     return [...this.entries.values()].map((entry) => entry.subscription.status(entry.target));
+  }
+
+  /**
+   * Resolves once every data-plane client (those connected now, followed across reconnects) has ACKed or
+   * NACKed `version` or a later one, or at `timeoutMs` with the ones that have not.
+   */
+  awaitRollout(version: number, timeoutMs: number): Promise<{ clients: RolloutClient[]; timedOut: boolean }> {
+    const expected = [...new Set(this.clients().map(clientKey))];
+    return new Promise((resolve) => {
+      const finish = (timedOut: boolean) => {
+        clearTimeout(timer);
+        this.rolloutWatchers.delete(check);
+        resolve({ clients: rolloutStanding(expected, this.clients(), version).clients, timedOut });
+      };
+      const check = () => {
+        if (rolloutStanding(expected, this.clients(), version).settled) finish(false);
+      };
+      const timer = setTimeout(() => finish(true), timeoutMs);
+      this.rolloutWatchers.add(check);
+      check();
+    });
+  }
+
+  private notifyRollouts(): void {
+    for (const check of [...this.rolloutWatchers]) check();
   }
 
   /** Ends every stream (shutdown); clients reconnect elsewhere or later. */
@@ -139,6 +167,7 @@ export class DiscoveryServer {
     const close = () => {
       clearTimeout(subscribeDeadline);
       if (!entry || !this.entries.delete(entry.subscription.id)) return;
+      this.notifyRollouts();
       this.metrics.connectedClients.dec({ type: entry.subscription.info.kind });
       this.log.info('data-plane client disconnected', {
         id: entry.subscription.id,
@@ -219,9 +248,15 @@ export class DiscoveryServer {
       });
     }
     if (resend) this.push(entry, false);
+    this.notifyRollouts();
   }
 
   private push(entry: Entry, force: boolean): void {
+    this.send(entry, force);
+    this.notifyRollouts();
+  }
+
+  private send(entry: Entry, force: boolean): void {
     const published = this.published;
     if (!published) return;
     const target = this.view(entry.subscription.info, published.mesh);

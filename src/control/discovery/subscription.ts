@@ -57,6 +57,8 @@ export class Subscription {
   /** A newer view exists than the one in flight. */
   private dirty = false;
   private ackedVersion: string | undefined;
+  /** The newest version whose view the client holds in full (ACKed, or it needed nothing of it). */
+  private syncedVersion: string | undefined;
   private nacks = 0;
   private lastNack: NackStatus | undefined;
 
@@ -87,6 +89,7 @@ export class Subscription {
     const diff = diffResources(target, this.held);
     if (!force && diff.resources.length === 0 && diff.removed.length === 0) {
       this.ackedVersion ??= version;
+      this.syncedVersion = version;
       return undefined;
     }
     const nonce = randomBytes(8).toString('hex');
@@ -110,6 +113,7 @@ export class Subscription {
     if (error === '') {
       this.held = inFlight.target;
       this.ackedVersion = inFlight.version;
+      this.syncedVersion = inFlight.version;
     } else {
       this.nacks++;
       this.lastNack = { version: inFlight.version, message: error, at: new Date().toISOString() };
@@ -128,6 +132,7 @@ export class Subscription {
       peer: this.info.peer,
       connectedAt: this.connectedAt.toISOString(),
       ackedVersion: this.ackedVersion,
+      syncedVersion: this.syncedVersion,
       inSync:
         !this.inFlight && diff !== undefined && diff.resources.length === 0 && diff.removed.length === 0,
       nacks: this.nacks,
