@@ -21,9 +21,11 @@ import {
 } from '../../core/grpc/protos.ts';
 import type { Logger } from '../../core/log.ts';
 import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authenticator.ts';
+import { nodeMayServeWaypoint } from '../auth/waypoint-binding.ts';
 import type { ControlMetrics } from '../metrics.ts';
 import type { Mesh } from '../model/mesh.ts';
 import { waypointView, ztunnelView } from '../model/views.ts';
+import type { PodSource } from '../pods/pod-source.ts';
 import { clientKey, rolloutStanding } from './rollout.ts';
 import { type ResourceSet, type SubscriberInfo, Subscription } from './subscription.ts';
 
@@ -50,6 +52,8 @@ function rejection(code: grpcStatus, message: string): Error & { code: grpcStatu
 
 export class DiscoveryServer {
   private readonly authenticator: NodeAuthenticator;
+  /** The pods the runtime reported: which waypoints each node runs. */
+  private readonly pods: PodSource;
   private readonly metrics: ControlMetrics;
   private readonly log: Logger;
   private readonly maxPushBytes: number;
@@ -66,11 +70,13 @@ export class DiscoveryServer {
    */
   constructor(options: {
     authenticator: NodeAuthenticator;
+    pods: PodSource;
     metrics: ControlMetrics;
     log: Logger;
     maxPushBytes?: number | undefined;
   }) {
     this.authenticator = options.authenticator;
+    this.pods = options.pods;
     this.metrics = options.metrics;
     this.log = options.log;
     this.maxPushBytes = options.maxPushBytes ?? MAX_SNAPSHOT_BYTES;
@@ -130,6 +136,8 @@ export class DiscoveryServer {
     let entry: Entry | undefined;
     const peer = stream.getPeer();
     const fail = (error: Error & { code?: grpcStatus }) => {
+      const code = error.code ?? grpcStatus.INVALID_ARGUMENT;
+      this.metrics.subscriptionsRefused.inc({ reason: (grpcStatus[code] ?? 'unknown').toLowerCase() });
       this.log.warn('discovery stream refused', { peer, error: error.message });
       stream.emit(
         'error',
@@ -203,10 +211,17 @@ export class DiscoveryServer {
           'a waypoint subscribes with waypointName and waypointNamespace',
         );
       }
+      const waypoint = { name: subscriber.waypointName, namespace: subscriber.waypointNamespace };
+      if (!nodeMayServeWaypoint(this.pods, node, waypoint)) {
+        throw rejection(
+          grpcStatus.PERMISSION_DENIED,
+          `node ${JSON.stringify(node)} may not subscribe as waypoint ${waypoint.namespace}/${waypoint.name}: no pod of that waypoint runs on it`,
+        );
+      }
       info = {
         kind: 'waypoint',
         node,
-        waypoint: { name: subscriber.waypointName, namespace: subscriber.waypointNamespace },
+        waypoint,
         instance: subscriber.instance,
         peer,
       };
