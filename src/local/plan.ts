@@ -87,6 +87,11 @@ export interface PlanResult {
   /** Kept out of the state record, which is readable by every user: Secret contents live only here. */
   volumes?: VolumeContent | undefined;
   issues: ConfigIssue[];
+  /**
+   * The record of a planned pod (by uid) on another node and address than planned: a running cluster
+   * places the pods it adds itself, among the ones it already runs.
+   */
+  podAt?: ((uid: string, node: NodeRecord, ip: string) => PodRecord) | undefined;
 }
 
 /** A pod to be placed: from a Pod document or one replica of a Deployment. */
@@ -266,7 +271,13 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     services,
     extensions: [...options.extensions],
   };
-  return { state, volumes, issues };
+  const requestByUid = new Map(valid.map((request) => [`${request.namespace}/${request.name}`, request]));
+  const podAt = (uid: string, node: NodeRecord, ip: string) => {
+    const request = requestByUid.get(uid);
+    if (!request) throw new Error(`pod ${uid} is not planned`);
+    return podRecord(name, request, node, ip, mounts.get(request)!);
+  };
+  return { state, volumes, issues, podAt };
 }
 
 function collectPodRequests(
