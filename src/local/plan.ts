@@ -88,10 +88,10 @@ export interface PlanResult {
   volumes?: VolumeContent | undefined;
   issues: ConfigIssue[];
   /**
-   * The record of a planned pod (by uid) on another node and address than planned: a running cluster
-   * places the pods it adds itself, among the ones it already runs.
+   * The record of a planned pod (by uid) on another node and address than planned, and under another name
+   * if given: a running cluster places the pods it adds itself, among the ones it already runs.
    */
-  podAt?: ((uid: string, node: NodeRecord, ip: string) => PodRecord) | undefined;
+  podAt?: ((uid: string, node: NodeRecord, ip: string, name?: string) => PodRecord) | undefined;
 }
 
 /** A pod to be placed: from a Pod document or one replica of a Deployment. */
@@ -272,10 +272,10 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     extensions: [...options.extensions],
   };
   const requestByUid = new Map(valid.map((request) => [`${request.namespace}/${request.name}`, request]));
-  const podAt = (uid: string, node: NodeRecord, ip: string) => {
+  const podAt = (uid: string, node: NodeRecord, ip: string, podName?: string) => {
     const request = requestByUid.get(uid);
     if (!request) throw new Error(`pod ${uid} is not planned`);
-    return podRecord(name, request, node, ip, mounts.get(request)!);
+    return podRecord(name, { ...request, name: podName ?? request.name }, node, ip, mounts.get(request)!);
   };
   return { state, volumes, issues, podAt };
 }

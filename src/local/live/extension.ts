@@ -18,7 +18,9 @@
  * namespace) are refused by `ambit apply` before they reach the control plane (see check.ts); if some
  * still get there, the pass is logged and nothing is changed until the config is fixed.
  */
+import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
+import { parseYamlText } from '../../core/config/documents.ts';
 import { isPlainObject } from '../../core/config/field.ts';
 import { formatIssue, hasErrors } from '../../core/config/issues.ts';
 import { ControlApiClient } from '../../core/control-api/client.ts';
@@ -27,10 +29,18 @@ import { errorMessage } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
 import { CONTROL_PLANE, controlPlaneEndpoint } from '../mesh/control-plane.ts';
+import { deploymentPodName } from '../pod-names.ts';
 import { freePodAddress, leastLoadedNode } from '../pod-runtime.ts';
 import { writePodVolumes } from '../pod-volumes.ts';
 import type { ClusterState, PodRecord, ServiceRecord } from '../types.ts';
-import { type LivePlan, liveChanges, planLive, type StoredDocument } from './desired.ts';
+import {
+  LIVE_KINDS,
+  type LivePlan,
+  liveChanges,
+  planLive,
+  type StoredDocument,
+  TEMPLATE_HASH_LABEL,
+} from './desired.ts';
 import { storedDocuments } from './stored.ts';
 
 /** How often the control plane's revision is checked, and a pending rollout looked at again. */
@@ -43,8 +53,13 @@ const API_TIMEOUT_MS = 5000;
 export const POD_DRAIN_MS = 1000;
 /** How long an address a removed pod held is not given to a new pod, if another is free. */
 const ADDRESS_QUARANTINE_MS = 60_000;
+/** How long the name of a removed Deployment pod is not given to a new one. */
+const NAME_QUARANTINE_MS = 60_000;
 
 const log = createLogger('local.live');
+const CLUSTER_FILE_MISSING = 'cluster file missing';
+/** The origin of a watched file's objects, as the API's StoredResource.origin documents it. */
+const FILE_ORIGIN_PREFIX = 'file:';
 
 /** A stored Service's document with the ClusterIP the cluster allocated, if it had none. */
 function serviceWithClusterIP(resource: StoredResource, cluster: ClusterState): unknown | undefined {
@@ -65,6 +80,8 @@ class LiveObjects {
   readonly #ready = new Map<string, boolean>();
   /** Addresses of pods removed lately, with when they were released. */
   readonly #released = new Map<string, number>();
+  /** uids of pods removed lately, with when. */
+  readonly #releasedNames = new Map<string, number>();
   #revision: number | undefined;
   /** Something changed besides the config (a pod became ready, a step was taken): look again. */
   #dirty = true;
@@ -73,12 +90,32 @@ class LiveObjects {
   #closed = false;
   /** The last refusal logged, so a bad config is logged once rather than at every poll. */
   #lastRefusal = '';
+  /** Whether the cluster file holds objects of the kinds followed (read once). */
+  #fileHasObjects: boolean | undefined;
 
   constructor(context: ExtensionContext) {
     this.#context = context;
     this.#api = new ControlApiClient(controlPlaneEndpoint(context.cluster).socket, {
       timeoutMs: API_TIMEOUT_MS,
     });
+  }
+
+  /** Whether the stored objects include the cluster file's (or the file has none of the kinds followed). */
+  #holdsClusterFile(stored: readonly StoredResource[]): boolean {
+    const origin = `${FILE_ORIGIN_PREFIX}${this.#context.paths.resources}`;
+    if (stored.some((resource) => resource.origin === origin)) return true;
+    this.#fileHasObjects ??= (() => {
+      try {
+        const text = readFileSync(this.#context.paths.resources, 'utf8');
+        const kinds = new Set<unknown>(LIVE_KINDS);
+        return parseYamlText(text, 'resources.yaml').documents.some((document) =>
+          kinds.has((document.value as { kind?: unknown } | null)?.kind),
+        );
+      } catch {
+        return true;
+      }
+    })();
+    return !this.#fileHasObjects;
   }
 
   /** Once the control plane is ready: follow its objects (again from scratch after it restarted). */
@@ -108,6 +145,15 @@ class LiveObjects {
       if (revision === this.#revision && !this.#dirty) return;
       this.#dirty = false;
       const stored = await storedDocuments(this.#api);
+      if (!this.#holdsClusterFile(stored)) {
+        // The control plane refused or has not read the cluster file: following it would delete its pods.
+        if (this.#lastRefusal !== CLUSTER_FILE_MISSING)
+          log.error('the control plane holds none of the cluster file; nothing changed', {
+            file: this.#context.paths.resources,
+          });
+        this.#lastRefusal = CLUSTER_FILE_MISSING;
+        return;
+      }
       const acted = await this.#pass(stored);
       this.#revision = revision;
       if (acted) this.#dirty = true;
@@ -159,20 +205,44 @@ class LiveObjects {
   }
 
   async #add(live: LivePlan, uid: string): Promise<void> {
+    const planned = live.plan.state!.pods.find((pod) => pod.uid === uid)!;
     const place = (cluster: ClusterState): PodRecord => {
       const pinned = live.pinned.get(uid);
       const node =
         (pinned !== undefined && cluster.nodes.find((candidate) => candidate.name === pinned)) ||
         leastLoadedNode(cluster);
-      return live.plan.podAt!(uid, node, freePodAddress(cluster, node, this.#recentlyReleased()));
+      const ip = freePodAddress(cluster, node, this.#recentlyReleased());
+      return live.plan.podAt!(uid, node, ip, this.#freshName(planned, cluster));
     };
     const pod = await this.#context.pods!.addPlaced(place);
     log.info('pod created', { pod: pod.uid, node: pod.node, ip: pod.ips[0] });
   }
 
+  /**
+   * A Deployment pod's name that no pod holds or held lately: Kubernetes' pod names are random, ours come
+   * from the replica's index, so a Deployment deleted and applied again would bring back the names (and
+   * network namespaces) of pods just gone, which the nodes may still hold state for.
+   */
+  #freshName(planned: PodRecord, cluster: ClusterState): string | undefined {
+    const owner = planned.owner;
+    const hash = planned.labels[TEMPLATE_HASH_LABEL];
+    if (owner?.kind !== 'Deployment' || hash === undefined) return undefined;
+    this.#recentlyReleased();
+    const taken = (name: string) =>
+      this.#releasedNames.has(`${planned.namespace}/${name}`) ||
+      cluster.pods.some((pod) => pod.uid === `${planned.namespace}/${name}`);
+    if (!taken(planned.name)) return undefined;
+    for (let index = 0; ; index++) {
+      const name = deploymentPodName(owner.name, hash, index);
+      if (!taken(name)) return name;
+    }
+  }
+
   #recentlyReleased(): Set<string> {
     const now = Date.now();
     for (const [ip, at] of this.#released) if (now - at > ADDRESS_QUARANTINE_MS) this.#released.delete(ip);
+    for (const [uid, at] of this.#releasedNames)
+      if (now - at > NAME_QUARANTINE_MS) this.#releasedNames.delete(uid);
     return new Set(this.#released.keys());
   }
 
@@ -180,6 +250,7 @@ class LiveObjects {
     const ips = this.#context.cluster.pods.find((pod) => pod.uid === uid)?.ips ?? [];
     await this.#context.pods!.remove(uid, { drainMs: POD_DRAIN_MS });
     for (const ip of ips) this.#released.set(ip, Date.now());
+    this.#releasedNames.set(uid, Date.now());
     this.#ready.delete(uid);
     log.info('pod deleted', { pod: uid });
   }

@@ -38,6 +38,8 @@ export function withPods(cluster: ClusterState, pods: PodRecord[]): ClusterState
 
 export class SupervisedPods implements PodRuntime {
   readonly #queue = new KeyedQueue();
+  /** Pods out of the record, draining before they stop: by uid. */
+  readonly #draining = new Map<string, PodRecord>();
   private readonly context: ExtensionContext;
   private readonly supervisor: Supervisor;
   private readonly extensions: Promise<ClusterExtension[]>;
@@ -62,8 +64,10 @@ export class SupervisedPods implements PodRuntime {
   addPlaced(place: (cluster: ClusterState) => PodRecord): Promise<PodRecord> {
     return this.#queue.run(ONE_AT_A_TIME, async () => {
       const cluster = this.context.cluster;
-      const pod = place(cluster);
-      if (cluster.pods.some((candidate) => candidate.uid === pod.uid))
+      // Draining pods still hold their names, addresses and network namespaces.
+      const holding = { ...cluster, pods: [...cluster.pods, ...this.#draining.values()] };
+      const pod = place(holding);
+      if (holding.pods.some((candidate) => candidate.uid === pod.uid))
         throw new AmbitError('CONFLICT', `pod ${pod.uid} already exists in cluster ${cluster.name}`);
       await createPodNetwork(cluster, this.context.paths, pod);
       this.#record(withPods(this.context.cluster, [...this.context.cluster.pods, pod]));
@@ -73,37 +77,48 @@ export class SupervisedPods implements PodRuntime {
     });
   }
 
-  remove(uid: string, options: { drainMs?: number } = {}): Promise<void> {
-    return this.#queue.run(ONE_AT_A_TIME, async () => {
-      const pod = this.context.cluster.pods.find((candidate) => candidate.uid === uid);
-      if (!pod) return;
-      const tell = async (hook: 'podTerminating' | 'podRemoved') => {
-        for (const extension of await this.extensions) {
-          await extension[hook]?.(pod, this.context).catch((error: unknown) =>
-            // The pod goes anyway; the extension resyncs what it holds (e.g. the control plane's pod list).
-            this.log.warn('extension failed on a pod removal', {
-              pod: uid,
-              hook,
-              error: errorMessage(error),
-            }),
-          );
-        }
-      };
-      await tell('podTerminating');
+  async remove(uid: string, options: { drainMs?: number } = {}): Promise<void> {
+    const pod = await this.#queue.run(ONE_AT_A_TIME, async () => {
+      const found = this.context.cluster.pods.find((candidate) => candidate.uid === uid);
+      if (!found) return undefined;
+      await this.#tell('podTerminating', found);
       // Out of the record too, so that what follows it (Service endpoints) lets go of the pod while it
-      // still answers; its address stays taken until its network is gone, since placing waits its turn.
+      // still answers; it holds its address and name until its network is gone (see `#draining`).
+      this.#draining.set(uid, found);
       this.#record(
         withPods(
           this.context.cluster,
           this.context.cluster.pods.filter((candidate) => candidate.uid !== uid),
         ),
       );
-      if (options.drainMs) await sleep(options.drainMs);
-      await tell('podRemoved');
-      await this.supervisor.remove(podProcessId(pod));
-      await deletePodNetwork(pod);
+      return found;
+    });
+    if (!pod) return;
+    // Outside the queue: other pods come and go meanwhile (a rollout drains several at once).
+    if (options.drainMs) await sleep(options.drainMs);
+    await this.#queue.run(ONE_AT_A_TIME, async () => {
+      try {
+        await this.#tell('podRemoved', pod);
+        await this.supervisor.remove(podProcessId(pod));
+        await deletePodNetwork(pod);
+      } finally {
+        this.#draining.delete(uid);
+      }
       this.log.info('pod removed', { pod: uid });
     });
+  }
+
+  async #tell(hook: 'podTerminating' | 'podRemoved', pod: PodRecord): Promise<void> {
+    for (const extension of await this.extensions) {
+      await extension[hook]?.(pod, this.context).catch((error: unknown) =>
+        // The pod goes anyway; the extension resyncs what it holds (e.g. the control plane's pod list).
+        this.log.warn('extension failed on a pod removal', {
+          pod: pod.uid,
+          hook,
+          error: errorMessage(error),
+        }),
+      );
+    }
   }
 
   update(change: (cluster: ClusterState) => ClusterState): Promise<void> {
