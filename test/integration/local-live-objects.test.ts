@@ -3,7 +3,8 @@
  * applied after `up` get pods (processes, addresses), a ClusterIP and a name that a client reaches, in the
  * mesh and outside it,
  * and are gone after `ambit delete` (pods, their network namespaces, the Service and its name); an image
- * without stand-in is refused with its field and nothing is applied; a rolling update of the Deployment
+ * without stand-in is refused with its field and nothing is applied; an applied pod's env holds its
+ * ConfigMap's and Secret's keys (`envFrom`, `valueFrom`) and its own fields; a rolling update of the Deployment
  * behind a client looping over the Service drops no request; `ambit local scale` adds and removes pods
  * and the Service's endpoints follow; `ambit local rollout restart` replaces every pod.
  */
@@ -168,6 +169,70 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
     );
     expect((await run('get', 'svc', '-n', 'apps', '--name', name)).stdout).not.toContain('other');
     expect((await status()).services).toEqual([]);
+  });
+
+  it("gives an applied pod its ConfigMap's and Secret's keys and its own fields as env", async () => {
+    const yaml = manifests(
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'settings', namespace: 'plain' },
+        data: { MODE: 'fast', LEVEL: '3' },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'creds', namespace: 'plain' },
+        stringData: { password: 's3cret' },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'envy', namespace: 'plain' },
+        spec: {
+          serviceAccountName: 'default',
+          containers: [
+            {
+              name: 'c',
+              command: ['sleep', 'infinity'],
+              envFrom: [{ prefix: 'CM_', configMapRef: { name: 'settings' } }],
+              env: [
+                { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
+                { name: 'MY_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+                { name: 'MY_SA', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } },
+              ],
+            },
+          ],
+        },
+      },
+    );
+    expect((await applyFile('envy.yaml', yaml)).code).toBe(0);
+    const pod = await eventually(
+      async () => (await status()).pods.find((p) => p.name === 'envy' && p.ready),
+      {
+        timeout: 20_000,
+        what: 'the envy pod running',
+      },
+    );
+    const printed = await run(
+      'local',
+      'exec',
+      'envy',
+      '-n',
+      'plain',
+      '--name',
+      name,
+      '--',
+      'sh',
+      '-c',
+      'echo "$CM_MODE $CM_LEVEL $PASSWORD $MY_IP $MY_SA"',
+    );
+    expect(printed.stdout.trim()).toBe(`fast 3 s3cret ${pod.ip} default`);
+    expect((await applyFile('envy.yaml', yaml, 'delete')).code).toBe(0);
+    await eventually(async () => !(await status()).pods.some((p) => p.name === 'envy'), {
+      timeout: 20_000,
+      what: 'the envy pod gone',
+    });
   });
 
   it('rolls a changed template out without dropping a request of a client looping over the Service', async () => {
