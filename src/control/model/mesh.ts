@@ -10,6 +10,7 @@ import type {
   AuthorizationPolicySpec,
   PeerAuthenticationSpec,
 } from '../../core/config/kinds/istio-security.ts';
+import type { HTTPLocalRateLimitPolicySpec } from '../../core/config/kinds/linkerd-policy.ts';
 import type { Resource } from '../../core/config/resource.ts';
 import type { L4Policy, NamedConfig, PeerAuthPolicy, Service, Workload } from '../../core/model/index.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
@@ -34,6 +35,8 @@ export interface Mesh {
   grpcRoutes: NamedConfig<GRPCRouteSpec>[];
   /** AuthorizationPolicies attached with targetRefs: for waypoints, in full. */
   attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
+  /** Linkerd's HTTPLocalRateLimitPolicies: token buckets the waypoints of their target Services enforce. */
+  rateLimitPolicies: NamedConfig<HTTPLocalRateLimitPolicySpec>[];
   trustBundle: string[];
   /** The SPIFFE trust domain (for the principals of service accounts in L7 policies). */
   trustDomain: string;
@@ -106,6 +109,7 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     attachedPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
       (policy) => policy.spec.targetRefs.length > 0,
     ),
+    rateLimitPolicies: named(resources, 'HTTPLocalRateLimitPolicy'),
     trustBundle: inputs.trustBundle,
     trustDomain,
   };
