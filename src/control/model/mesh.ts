@@ -4,6 +4,7 @@
  * views (`views.ts`) select from it.
  */
 
+import type { ConfigMapSpec } from '../../core/config/kinds/config-objects.ts';
 import type { GatewaySpec, GRPCRouteSpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../core/config/kinds/istio-networking.ts';
 import type {
@@ -11,6 +12,12 @@ import type {
   PeerAuthenticationSpec,
 } from '../../core/config/kinds/istio-security.ts';
 import type { HTTPLocalRateLimitPolicySpec } from '../../core/config/kinds/linkerd-policy.ts';
+import {
+  DEFAULT_MESH_CONFIG,
+  isMeshConfigMap,
+  type MeshConfig,
+} from '../../core/config/kinds/mesh-config.ts';
+import type { TelemetrySpec } from '../../core/config/kinds/telemetry.ts';
 import type { Resource } from '../../core/config/resource.ts';
 import type { L4Policy, NamedConfig, PeerAuthPolicy, Service, Workload } from '../../core/model/index.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
@@ -40,6 +47,9 @@ export interface Mesh {
   trustBundle: string[];
   /** The SPIFFE trust domain (for the principals of service accounts in L7 policies). */
   trustDomain: string;
+  /** The ConfigMap `istio` in `istio-system`'s mesh config, or the default. */
+  meshConfig: MeshConfig;
+  telemetries: NamedConfig<TelemetrySpec>[];
 }
 
 export interface MeshInputs {
@@ -112,5 +122,14 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     rateLimitPolicies: named(resources, 'HTTPLocalRateLimitPolicy'),
     trustBundle: inputs.trustBundle,
     trustDomain,
+    meshConfig: meshConfigOf(resources),
+    telemetries: named(resources, 'Telemetry'),
   };
+}
+
+function meshConfigOf(resources: readonly Resource[]): MeshConfig {
+  const map = resources.find(
+    (resource) => resource.kind === 'ConfigMap' && isMeshConfigMap(resource.metadata),
+  );
+  return (map?.spec as ConfigMapSpec | undefined)?.meshConfig ?? DEFAULT_MESH_CONFIG;
 }

@@ -8,6 +8,7 @@ import type { NodeSnapshot, WaypointRef, WaypointSnapshot, Workload } from '../.
 import { policyApplies, type ScopedPolicy } from '../../core/policy/scope.ts';
 import { type CompiledRouteTable, compileRouteTable } from './l7/compile.ts';
 import type { Mesh } from './mesh.ts';
+import { waypointTelemetry } from './telemetry.ts';
 
 export type ZtunnelView = Omit<NodeSnapshot, 'version'>;
 export type WaypointView = Omit<WaypointSnapshot, 'version'>;
@@ -57,6 +58,7 @@ export function waypointView(mesh: Mesh, waypoint: WaypointRef): WaypointView {
     workloads: mesh.workloads,
     services: mesh.services,
     ...waypointRouteTable(mesh, waypoint).table,
+    telemetry: waypointTelemetry(mesh, waypoint),
     trustBundle: mesh.trustBundle,
   };
 }
