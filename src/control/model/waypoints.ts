@@ -115,11 +115,7 @@ export function waypointOfPod(
  * is. Only HBONE, on 15008; no VIP (nothing dials it by address).
  */
 export function waypointService(declaration: WaypointDeclaration, pods: readonly PodRecord[]): Service {
-  const endpoints: Endpoint[] = pods
-    .filter(
-      (pod) => pod.namespace === declaration.namespace && pod.labels[GATEWAY_NAME_LABEL] === declaration.name,
-    )
-    .flatMap((pod) => pod.ips.map((ip) => ({ workloadUid: pod.uid, ip, ready: pod.ready })));
+  const endpoints = gatewayEndpoints(declaration, pods);
   return {
     name: declaration.name,
     namespace: declaration.namespace,
@@ -136,6 +132,13 @@ export function waypointService(declaration: WaypointDeclaration, pods: readonly
     ],
     endpoints,
   };
+}
+
+/** A Gateway's instances (pods labelled with its name, in its namespace), each ready while its pod is. */
+export function gatewayEndpoints(gateway: WaypointRef, pods: readonly PodRecord[]): Endpoint[] {
+  return pods
+    .filter((pod) => pod.namespace === gateway.namespace && pod.labels[GATEWAY_NAME_LABEL] === gateway.name)
+    .flatMap((pod) => pod.ips.map((ip) => ({ workloadUid: pod.uid, ip, ready: pod.ready })));
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import type { KindDefinition } from '../resource.ts';
 import { GATEWAY, GRPC_ROUTE, HTTP_ROUTE } from './gateway.ts';
+import { REFERENCE_GRANT, TCP_ROUTE, TLS_ROUTE } from './gateway-l4.ts';
 import { DESTINATION_RULE, VIRTUAL_SERVICE } from './istio-networking.ts';
 import { AUTHORIZATION_POLICY, PEER_AUTHENTICATION } from './istio-security.ts';
 
@@ -15,4 +16,7 @@ export const MESH_KINDS: readonly KindDefinition[] = [
   GATEWAY,
   HTTP_ROUTE,
   GRPC_ROUTE,
+  TCP_ROUTE,
+  TLS_ROUTE,
+  REFERENCE_GRANT,
 ] as readonly KindDefinition[];
