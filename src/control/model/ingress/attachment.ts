@@ -7,9 +7,9 @@
  */
 import type { GatewayListener, GatewaySpec, ParentRef } from '../../../core/config/kinds/gateway.ts';
 import { GATEWAY_API_GROUP } from '../../../core/config/kinds/gateway.ts';
+import { attachedHostnames, type Hostnames } from '../../../core/l7/hostnames.ts';
 import type { NamedConfig } from '../../../core/model/index.ts';
 import { selectorMatches } from '../../../core/policy/selector.ts';
-import { attachedHostnames, type Hostnames } from './hostnames.ts';
 
 export type IngressRouteKind = 'HTTPRoute' | 'GRPCRoute' | 'TCPRoute' | 'TLSRoute';
 

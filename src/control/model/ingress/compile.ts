@@ -22,6 +22,7 @@ import { GATEWAY_API_GROUP } from '../../../core/config/kinds/gateway.ts';
 import type { L4RouteSpec, ReferenceGrantSpec } from '../../../core/config/kinds/gateway-l4.ts';
 import type { DestinationRuleSpec } from '../../../core/config/kinds/istio-networking.ts';
 import type { AuthorizationPolicySpec } from '../../../core/config/kinds/istio-security.ts';
+import { ANY_HOSTNAME, type Hostnames, hostnameMatcher, hostnameRank } from '../../../core/l7/hostnames.ts';
 import type {
   Backend,
   ListenerCertificate,
@@ -46,7 +47,6 @@ import {
 } from '../l7/gateway-routes.ts';
 import { serviceHostname } from '../services.ts';
 import { attachRoute, type IngressRouteKind, type ParentAttachment, type RouteRef } from './attachment.ts';
-import { ANY_HOSTNAME, type Hostnames, hostnameMatcher, hostnameRank } from './hostnames.ts';
 import { referenceGranted } from './reference-grants.ts';
 
 export interface IngressInputs {

@@ -4,7 +4,7 @@
  * applies to the Host header or the SNI. A wildcard `*.example.com` stands for one or more labels before
  * `.example.com` (so it matches `a.b.example.com`, not `example.com`); names compare case-insensitively.
  */
-import type { StringMatcher } from '../../../core/l7/types.ts';
+import type { StringMatcher } from './types.ts';
 
 /** Any hostname: a listener without one and a route without `hostnames`. */
 export const ANY_HOSTNAME = 'any';
@@ -50,6 +50,11 @@ export function hostnameMatcher(hostname: string): StringMatcher {
   const wildcard = hostname.startsWith('*.');
   const rest = escapeRegex(wildcard ? hostname.slice(1) : hostname);
   return { kind: 'regex', regex: `(?i)${wildcard ? `[^:]+${rest}` : rest}(:[0-9]+)?` };
+}
+
+/** Whether a concrete name (an SNI, a Host without port) is one the hostname stands for. */
+export function hostnameMatches(hostname: string, name: string): boolean {
+  return !name.startsWith('*.') && covers(hostname, name);
 }
 
 function escapeRegex(text: string): string {
