@@ -27,9 +27,9 @@ export function parsePortMapping(text: string): PortMapping {
   const match = /^(\d{1,5})(?::(\d{1,5}))?$/.exec(text);
   const hostPort = Number(match?.[1]);
   const podPort = Number(match?.[2] ?? match?.[1]);
-  if (!match || !(hostPort >= 1 && hostPort <= 65535) || !(podPort >= 1 && podPort <= 65535))
+  if (!match || !(hostPort >= 0 && hostPort <= 65535) || !(podPort >= 1 && podPort <= 65535))
     throw new UsageError(
-      `invalid port mapping ${JSON.stringify(text)}: use HOST_PORT:POD_PORT, e.g. 8080:80`,
+      `invalid port mapping ${JSON.stringify(text)}: use HOST_PORT:POD_PORT, e.g. 8080:80 (host port 0: any free one)`,
     );
   return { hostPort, podPort };
 }

@@ -19,7 +19,7 @@ import type { ListenerCertificate, ListenerPlan } from '../../core/l7/types.ts';
 import type { Logger } from '../../core/log.ts';
 import { listen } from '../../core/server/listen.ts';
 import type { WireProtocol } from '../inbound/protocol.ts';
-import { sniffProtocol } from '../inbound/sniff.ts';
+import { peekStream, sniffProtocol } from '../inbound/sniff.ts';
 import { DETECTION_TIMEOUT_MS } from '../inbound/tunnel.ts';
 import type { WaypointMetrics } from '../metrics.ts';
 import { CLIENT_HELLO_MAX_BYTES, readClientHello } from './client-hello.ts';
@@ -228,27 +228,16 @@ function closeServer(server: net.Server): Promise<void> {
 
 type HelloRead = { kind: 'clientHello'; serverName: string | undefined } | { kind: 'notTls' | 'timeout' };
 
-/** Reads until the ClientHello is whole (then puts the bytes back), with a deadline and a size bound. */
+/** Reads until the ClientHello is whole (the bytes stay for the proxy), with a deadline and a size bound. */
 function readHello(socket: net.Socket, timeoutMs: number): Promise<HelloRead> {
-  return new Promise((resolve) => {
-    let seen: Buffer = Buffer.alloc(0);
-    const finish = (result: HelloRead) => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('close', onClose);
-      socket.pause();
-      if (result.kind === 'clientHello') socket.unshift(seen);
-      resolve(result);
-    };
-    const onData = (chunk: Buffer) => {
-      seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+  return peekStream<HelloRead>(
+    socket,
+    timeoutMs,
+    (seen, final) => {
       const result = readClientHello(seen);
-      if (result.kind === 'more' && seen.length < CLIENT_HELLO_MAX_BYTES) return;
-      finish(result.kind === 'more' ? { kind: 'notTls' } : result);
-    };
-    const onClose = () => finish({ kind: 'notTls' });
-    const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
-    socket.on('data', onData);
-    socket.once('close', onClose);
-  });
+      if (result.kind !== 'more') return result;
+      return final || seen.length >= CLIENT_HELLO_MAX_BYTES ? { kind: 'notTls' } : 'more';
+    },
+    () => ({ kind: 'timeout' }),
+  );
 }
