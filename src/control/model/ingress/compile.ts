@@ -242,7 +242,7 @@ function listenerCertificates(
   for (const ref of tls.certificateRefs) {
     const namespace = ref.namespace ?? inputs.gateway.namespace;
     if (ref.group !== '' || ref.kind !== 'Secret')
-      return `certificateRef kind ${ref.group}/${ref.kind} is not supported`;
+      return `InvalidCertificateRef: certificateRef kind ${ref.group}/${ref.kind} is not supported`;
     if (
       !referenceGranted(inputs.referenceGrants, from, {
         group: '',

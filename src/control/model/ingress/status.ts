@@ -98,3 +98,42 @@ export function ingressRouteStatus(kind: string, namespace: string, name: string
   }
   return { parents };
 }
+
+/** What `ambit analyze` warns about an ingress configuration: a condition that is not True, and where. */
+export interface IngressNote {
+  kind: string;
+  namespace: string;
+  name: string;
+  path: string;
+  message: string;
+}
+
+/** Listeners not programmed and route parentRefs not accepted or not resolved, for every ingress Gateway. */
+export function ingressNotes(mesh: Mesh): IngressNote[] {
+  const notes: IngressNote[] = [];
+  for (const [key, result] of compiledGateways(mesh)) {
+    const [namespace, name] = key.split('/') as [string, string];
+    for (const listener of result.listeners) {
+      const failed = listener.conditions.find((c) => c.status === 'False' && c.type !== 'Conflicted');
+      if (failed === undefined) continue;
+      const path = `spec.listeners[${listener.name}]`;
+      notes.push({
+        kind: 'Gateway',
+        namespace,
+        name,
+        path,
+        message: `${failed.type} ${failed.reason}: ${failed.message}`,
+      });
+    }
+    for (const entry of result.routes) {
+      for (const failed of entry.conditions.filter((c) => c.status === 'False')) {
+        notes.push({
+          ...entry.route,
+          path: 'spec.parentRefs',
+          message: `${failed.type} ${failed.reason} on Gateway ${key}: ${failed.message}`,
+        });
+      }
+    }
+  }
+  return notes;
+}
