@@ -29,6 +29,8 @@ Commands:
   down [--name N | --all]                                remove a cluster (idempotent)
   status [--name N] [-o table|json]                      nodes, pods (state, restarts, mesh), services
   exec <pod> [-n ns] [--name N] -- <cmd...>              run a command in a pod's netns as its user
+  port-forward <pod> [-n ns] [--name N] [--address A] HOST_PORT:POD_PORT...
+                                                         a loopback port of the host to a pod's port
   logs <pod|node|component|supervisor> [-n ns] [--name N] [--tail N] [-f]
   label <pod|namespace> <name> [-n ns] [--name N] [--overwrite] key=value... key-...
                                                          change labels on the running cluster (as kubectl
@@ -73,6 +75,13 @@ system components.
 
 Runs a command in the pod's network namespace, as the pod's user, with its environment and volumes.
 `,
+  'port-forward': `Usage: ambit local port-forward <pod> [-n NAMESPACE] [--name N] [--address 127.0.0.1] HOST_PORT:POD_PORT...
+
+Listens on the host's loopback (--address, default 127.0.0.1; only loopback is allowed) and joins each
+connection to the pod's port, opened inside the pod's network namespace, until interrupted (as kubectl
+port-forward). The cluster's addresses stay unroutable from the host. For an ingress gateway, the pod is
+<gateway>-0: ambit local port-forward -n istio-ingress bookinfo-gateway-0 8080:80
+`,
   logs: `Usage: ambit local logs <pod|node|component|supervisor> [-n NAMESPACE] [--name N] [--tail N] [-f]
 
 A pod's output, a system component's (control-plane, node-agent/<node>), every component of a node,
@@ -107,6 +116,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   down: runDown,
   status: runStatus,
   exec: runExec,
+  'port-forward': runPortForward,
   logs: runLogs,
   label: runLabel,
   scale: runScale,
@@ -235,6 +245,43 @@ async function runExec(argv: string[]): Promise<number> {
     argv.slice(separator + 1),
   );
   return code;
+}
+
+async function runPortForward(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { namespace: { type: 'string', short: 'n' }, name: { type: 'string' }, address: { type: 'string' } },
+    // The pod and up to 16 mappings.
+    17,
+  );
+  const [podName, ...mappings] = positionals;
+  if (podName === undefined || mappings.length === 0)
+    throw new UsageError('port-forward needs a pod and a mapping: ambit local port-forward <pod> 8080:80');
+  const root = stateRoot();
+  const cluster = requireClusterState(root, selectCluster(root, values.name));
+  const [{ findPod }, { forwardPort, parsePortMapping }, { Netns }, { netnsPath }] = await Promise.all([
+    import('../../local/pods.ts'),
+    import('../../local/port-forward.ts'),
+    import('../../core/sys/netns-socket.ts'),
+    import('../../local/names.ts'),
+  ]);
+  const parsed = mappings.map(parsePortMapping);
+  const pod = findPod(cluster, podName, values.namespace);
+  const netns = Netns.open(netnsPath(pod.netns));
+  const address = values.address ?? '127.0.0.1';
+  const forwards = [];
+  for (const mapping of parsed) {
+    const forward = await forwardPort(netns, address, mapping);
+    forwards.push(forward);
+    process.stdout.write(`Forwarding from ${address}:${forward.port} -> ${mapping.podPort}\n`);
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await Promise.all(forwards.map((forward) => forward.close()));
+  netns.close();
+  return 0;
 }
 
 async function runLogs(argv: string[]): Promise<number> {
