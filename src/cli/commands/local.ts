@@ -25,7 +25,8 @@ const progress = async () => {
 const USAGE = `Usage: ambit local <command> [options]
 
 Commands:
-  up -f <cluster.yaml> [--name N] [--keep-on-failure]   build a cluster and start its pods
+  up -f <cluster.yaml> [--name N] [--keep-on-failure] [--prometheus]
+                                                         build a cluster and start its pods
   down [--name N | --all]                                remove a cluster (idempotent)
   status [--name N] [-o table|json]                      nodes, pods (state, restarts, mesh), services
   exec <pod> [-n ns] [--name N] -- <cmd...>              run a command in a pod's netns as its user
@@ -33,6 +34,8 @@ Commands:
   label <pod|namespace> <name> [-n ns] [--name N] [--overwrite] key=value... key-...
                                                          change labels on the running cluster (as kubectl
                                                          label); pods are enrolled or unenrolled at once
+  port-forward <pod> [LOCAL:]REMOTE [-n ns] [--name N] [--address A]
+                                                         a listener on 127.0.0.1 carried into the pod's netns
   demo [--name N] [--keep]                               a 2-node cluster, a cross-node request, teardown
 
 --name picks the cluster: for up, the Cluster document's name by default; otherwise the only cluster.
@@ -43,7 +46,7 @@ type Subcommand = (argv: string[]) => Promise<number>;
 
 /** `ambit local <command> --help`: what each subcommand takes and does. */
 const HELP: Record<string, string> = {
-  up: `Usage: ambit local up -f <file>... [--name N] [--keep-on-failure]
+  up: `Usage: ambit local up -f <file>... [--name N] [--keep-on-failure] [--prometheus]
 
 Builds a local cluster from YAML files (several -f, or a directory): one Cluster document
 (apiVersion: ambit.dev/v1alpha1, spec.nodes) and ordinary Kubernetes manifests: Namespace, Pod,
@@ -55,6 +58,15 @@ at once, and nothing is created if there is any.
   -f, --file          a cluster file or directory (repeatable)
   --name              the cluster's name (default: the Cluster document's)
   --keep-on-failure   leave a failed cluster in place for inspection
+  --prometheus        run a Prometheus pod (istio-system/prometheus) scraping every ztunnel, waypoint and
+                      the control plane (also: the Cluster's spec.prometheus: true); reach it with
+                      \`ambit local port-forward prometheus 9090\`
+`,
+  'port-forward': `Usage: ambit local port-forward <pod> [LOCAL:]REMOTE [-n NAMESPACE] [--name N] [--address HOST]
+
+Listens on HOST:LOCAL (default 127.0.0.1, LOCAL = REMOTE; 0 picks a free port) and carries each
+connection to 127.0.0.1:REMOTE inside the pod's network namespace, as kubectl port-forward does, until
+interrupted. The cluster's addresses stay unreachable from the host.
 `,
   down: `Usage: ambit local down [--name N | --all]
 
@@ -93,6 +105,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   exec: runExec,
   logs: runLogs,
   label: runLabel,
+  'port-forward': runPortForward,
   demo: async (argv) => {
     const { values } = parse(argv, { name: { type: 'string' }, keep: { type: 'boolean' } });
     const { runDemo } = await import('../../local/demo.ts');
@@ -139,18 +152,20 @@ async function runUp(argv: string[]): Promise<number> {
     file: { type: 'string', short: 'f', multiple: true },
     name: { type: 'string' },
     'keep-on-failure': { type: 'boolean' },
+    prometheus: { type: 'boolean' },
   });
   if (!values.file?.length) throw new UsageError('up needs a cluster file: ambit local up -f cluster.yaml');
-  const [{ up }, { defaultExtensionUrls }, { buildReport, renderReport }] = await Promise.all([
-    import('../../local/up.ts'),
-    import('../../local/extensions.ts'),
-    import('../../local/report.ts'),
-  ]);
+  const [{ up }, { defaultExtensionUrls, PROMETHEUS_EXTENSION_URL }, { buildReport, renderReport }] =
+    await Promise.all([
+      import('../../local/up.ts'),
+      import('../../local/extensions.ts'),
+      import('../../local/report.ts'),
+    ]);
   const result = await up({
     files: values.file,
     name: values.name,
     root: stateRoot(),
-    extensions: defaultExtensionUrls(),
+    extensions: [...defaultExtensionUrls(), ...(values.prometheus ? [PROMETHEUS_EXTENSION_URL] : [])],
     keepOnFailure: values['keep-on-failure'] ?? false,
     progress: await progress(),
   });
@@ -288,4 +303,51 @@ async function runLabel(argv: string[]): Promise<number> {
   const failed = outcome.pods.filter((pod) => pod.error !== undefined);
   for (const pod of failed) process.stderr.write(`ambit local label: pod ${pod.uid}: ${pod.error}\n`);
   return failed.length > 0 || outcome.error !== undefined ? 1 : 0;
+}
+
+/** `LOCAL:REMOTE` or `REMOTE` (then LOCAL = REMOTE), as kubectl port-forward takes ports. */
+export function parsePortPair(text: string): { local: number; remote: number } {
+  const parts = text.split(':');
+  const numbers = parts.map((part) => (/^\d{1,5}$/.test(part) ? Number(part) : Number.NaN));
+  const [first, second] = numbers;
+  const valid = (port: number | undefined, zero: boolean) =>
+    port !== undefined && Number.isInteger(port) && port <= 65535 && (zero || port > 0);
+  if (parts.length === 1 && valid(first, false)) return { local: first!, remote: first! };
+  if (parts.length === 2 && valid(first, true) && valid(second, false))
+    return { local: first!, remote: second! };
+  throw new UsageError(
+    `port-forward takes [LOCAL:]REMOTE ports (e.g. 9090 or 0:9090), not ${JSON.stringify(text)}`,
+  );
+}
+
+async function runPortForward(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { namespace: { type: 'string', short: 'n' }, name: { type: 'string' }, address: { type: 'string' } },
+    2,
+  );
+  if (positionals.length !== 2) {
+    throw new UsageError('port-forward needs a pod and ports: ambit local port-forward <pod> [LOCAL:]REMOTE');
+  }
+  const ports = parsePortPair(positionals[1]!);
+  const root = stateRoot();
+  const cluster = requireClusterState(root, selectCluster(root, values.name));
+  const [{ findPod }, { startPortForward }] = await Promise.all([
+    import('../../local/pods.ts'),
+    import('../../local/port-forward.ts'),
+  ]);
+  const pod = findPod(cluster, positionals[0]!, values.namespace);
+  const forward = await startPortForward({
+    netnsPath: pod.netnsPath,
+    remotePort: ports.remote,
+    localHost: values.address ?? '127.0.0.1',
+    localPort: ports.local,
+  });
+  process.stdout.write(`Forwarding from ${forward.address} -> ${pod.uid}:${ports.remote}\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await forward.close();
+  return 0;
 }
