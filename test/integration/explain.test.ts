@@ -8,7 +8,6 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Explanation, Outcome } from '../../src/cli/explain/trace.ts';
-import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { ambit } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import {
@@ -18,32 +17,12 @@ import {
   uniqueName,
   writeClusterFile,
 } from '../support/local-cluster.ts';
-import {
-  clusterDoc,
-  echoPod,
-  manifests,
-  namespaceDoc,
-  peerAuthenticationDoc,
-  podDoc,
-  serviceDoc,
-} from '../support/manifests.ts';
+import { manifests, peerAuthenticationDoc, serviceDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
+import { showcaseCluster } from '../support/showcase-cluster.ts';
 
 const clusterYaml = (name: string) =>
-  manifests(
-    clusterDoc(name),
-    namespaceDoc('apps', { ambient: true }),
-    namespaceDoc('web', { ambient: true, labels: { 'istio.io/use-waypoint': 'waypoint' } }),
-    namespaceDoc('outside'),
-    waypointGateway('waypoint', 'web', 'service'),
-    echoPod('echo', { namespace: 'apps', node: 'n2', labels: { app: 'echo' } }),
-    echoPod('echo', { namespace: 'web', node: 'n2', labels: { app: 'echo' } }),
-    podDoc('client', { namespace: 'apps', node: 'n1', serviceAccount: 'client' }),
-    podDoc('stranger', { namespace: 'outside', node: 'n1' }),
-    serviceDoc('echo', { namespace: 'apps' }),
-    serviceDoc('echo', { namespace: 'web' }),
-    serviceDoc('nobody', { namespace: 'apps', app: 'nothing' }),
-  );
+  showcaseCluster(name, { extra: [serviceDoc('nobody', { namespace: 'apps', app: 'nothing' })] });
 
 const POLICIES = `apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy

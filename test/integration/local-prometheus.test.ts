@@ -18,7 +18,7 @@ import {
 } from '../support/local-cluster.ts';
 import { clusterDoc, echoPod, manifests, namespaceDoc, podDoc, serviceDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
-import { forwardPrometheus, type PrometheusClient } from '../support/prometheus.ts';
+import { type ForwardedPrometheus, forwardPrometheus } from '../support/prometheus.ts';
 
 const clusterYaml = (name: string) =>
   manifests(
@@ -39,10 +39,10 @@ describe.runIf(canRunNetnsTests())('Prometheus in a local cluster', () => {
   const root = makeStateRoot();
   const name = uniqueName('it-prom');
   const local = (...args: string[]) => ambit(['local', ...args, '--name', name], { stateRoot: root });
-  let prometheus: PrometheusClient;
+  let prometheus: ForwardedPrometheus;
   /** The first value of an instant query's vector, once it has one. */
   const scalar = async (promql: string) =>
-    Number((await prometheus.query(promql))[0]?.value[1] ?? Number.NaN);
+    Number((await prometheus.api.query(promql))[0]?.value[1] ?? Number.NaN);
 
   beforeAll(async () => {
     const result = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
@@ -92,7 +92,7 @@ describe.runIf(canRunNetnsTests())('Prometheus in a local cluster', () => {
   it('scrapes every ztunnel, the control plane and the waypoint: up == 1 for all', async () => {
     const targets = await eventually(
       async () => {
-        const up = await prometheus.query('up');
+        const up = await prometheus.api.query('up');
         const healthy = up
           .filter((sample) => sample.value[1] === '1')
           .map((s) => `${s.metric.job}/${s.metric.pod}`);
