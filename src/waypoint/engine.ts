@@ -46,6 +46,7 @@ import { ClusterLimits } from './resilience/limits.ts';
 import { RequestMirrors } from './resilience/mirror.ts';
 import { RATE_LIMITED, RateLimiter, rateLimitHeaders } from './resilience/rate-limit.ts';
 import { type ResilienceServices, resilientForward } from './resilience/stage.ts';
+import type { RequestSpan, RequestTracer } from './telemetry/tracing.ts';
 import type { UpstreamClient } from './upstream/exchange.ts';
 import type { TunnelTarget, UpstreamTunnels } from './upstream/tunnels.ts';
 
@@ -77,6 +78,8 @@ export interface EngineDependencies {
   load: EndpointLoad;
   metrics: WaypointMetrics;
   accessLog: AccessLog;
+  /** Request spans, when the mesh config names a collector (`telemetry/tracing.ts`). */
+  tracer?: RequestTracer | undefined;
   random?: () => number;
   /** Timeouts, fault delays and backoff run on it (fake time in tests). */
   clock?: Clock;
@@ -97,6 +100,7 @@ interface Progress {
   bytesReceived: number;
   bytesSent: number;
   grpcStatus: string;
+  span: RequestSpan | undefined;
 }
 
 const NO_TOKEN: AuthnResult = { kind: 'none' };
@@ -122,6 +126,7 @@ function newProgress(): Progress {
     bytesReceived: 0,
     bytesSent: 0,
     grpcStatus: '',
+    span: undefined,
   };
 }
 
@@ -160,6 +165,18 @@ export class RequestEngine {
     const grpc = isGrpc(request.header('content-type'));
     const requestId = request.header('x-request-id') ?? randomUUID();
     const progress = newProgress();
+    progress.span = this.#deps.tracer?.start(req.headers, {
+      method: request.method,
+      url: request.url,
+      authority: request.authority,
+      protocol: tunnel.wire === 'http2' ? 'HTTP/2' : 'HTTP/1.1',
+      service: tunnel.target.service.hostname,
+      port: tunnel.target.port.port,
+      requestId,
+      userAgent: request.header('user-agent'),
+      clientIp: tunnel.client.ip,
+      peerIdentity: tunnel.peerIdentity,
+    });
     const { metrics } = this.#deps;
     metrics.activeRequests.inc();
     this.active++;
@@ -227,6 +244,7 @@ export class RequestEngine {
     if (plan.kind === 'routeReply') return routeReply(res, plan.status, plan.headers, plan.route, plan.body);
     const { cluster } = plan;
     progress.cluster = cluster;
+    progress.span?.inject(plan.headers);
 
     // Stages: faults, timeouts, and the upstream as an attempt loop (retries, circuit breaking, outlier
     // detection): `resilience/stage.ts`.
@@ -422,6 +440,16 @@ export class RequestEngine {
     });
     const requestBytes = headerBytes(request.headers) + progress.bytesReceived;
     this.#deps.metrics.recordRequest(key, labels, durationMs, requestBytes, progress.bytesSent);
+    const upstreamHost = progress.endpoint ? endpointKey(progress.endpoint) : undefined;
+    progress.span?.end({
+      responseCode: code,
+      responseFlags: progress.flags,
+      upstreamCluster: cluster?.name,
+      upstreamHost,
+      requestBytes,
+      responseBytes: progress.bytesSent,
+      grpcStatus: progress.grpcStatus,
+    });
     if (!this.#deps.accessLog.enabled) return;
     this.#deps.accessLog.write({
       startTime,
@@ -438,7 +466,14 @@ export class RequestEngine {
       userAgent: request.header('user-agent'),
       requestId,
       authority: request.authority,
-      upstreamHost: progress.endpoint ? endpointKey(progress.endpoint) : undefined,
+      upstreamHost,
+      upstreamCluster: cluster?.name,
+      downstreamRemote: `${tunnel.client.ip}:${tunnel.client.port}`,
+      downstreamLocal: `${tunnel.destinationIp}:${tunnel.destinationPort}`,
+      downstreamPeer: tunnel.peerIdentity,
+      grpcStatus: progress.grpcStatus,
+      requestHeader: request.header,
+      traceId: progress.span?.traceId,
     });
   }
 }

@@ -100,6 +100,8 @@ export class WaypointMetrics {
   readonly rateLimited: Counter<'policy' | 'limit'>;
   readonly activeRequests: Gauge;
   readonly #series = new Map<string, RequestSeries>();
+  /** The request metrics the Telemetry objects leave on. */
+  readonly #enabled = { requests: true, duration: true, requestBytes: true, responseBytes: true };
 
   constructor() {
     const registers = [this.registry];
@@ -204,9 +206,27 @@ export class WaypointMetrics {
       if (this.#series.size >= MAX_CACHED_SERIES) this.#series.clear();
       this.#series.set(key, series);
     }
-    series.requests.inc();
-    series.duration.observe(durationMs);
-    series.requestBytes.observe(requestBytes);
-    series.responseBytes.observe(responseBytes);
+    const on = this.#enabled;
+    if (on.requests) series.requests.inc();
+    if (on.duration) series.duration.observe(durationMs);
+    if (on.requestBytes) series.requestBytes.observe(requestBytes);
+    if (on.responseBytes) series.responseBytes.observe(responseBytes);
+  }
+
+  /** Turns request metrics off by name (Telemetry `metrics.overrides`); a metric turned off loses its series. */
+  disableRequestMetrics(names: readonly string[]): void {
+    const off = new Set(names);
+    const metrics = {
+      requests: [this.requests, 'istio_requests_total'],
+      duration: [this.duration, 'istio_request_duration_milliseconds'],
+      requestBytes: [this.requestBytes, 'istio_request_bytes'],
+      responseBytes: [this.responseBytes, 'istio_response_bytes'],
+    } as const;
+    for (const key of Object.keys(metrics) as (keyof typeof metrics)[]) {
+      const [metric, name] = metrics[key];
+      const enabled = !off.has(name);
+      if (!enabled && this.#enabled[key]) metric.reset();
+      this.#enabled[key] = enabled;
+    }
   }
 }

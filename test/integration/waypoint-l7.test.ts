@@ -10,7 +10,6 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
-import { podNetns } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
 import { ambit } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { status as grpcStatus, type Server, type ServerDuplexStream } from '@grpc/grpc-js';
-import type { ClientStatus } from '../../core/control-api/types.ts';
+import type { ClientStatus, RolloutClient } from '../../core/control-api/types.ts';
 import { chunkResponse } from '../../core/discovery/chunks.ts';
 import {
   type EncodedResource,
@@ -25,10 +25,13 @@ import {
 import type { Logger } from '../../core/log.ts';
 import type { Workload } from '../../core/model/index.ts';
 import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authenticator.ts';
+import { nodeMayServeWaypoint } from '../auth/waypoint-binding.ts';
 import type { ControlMetrics } from '../metrics.ts';
 import type { Mesh } from '../model/mesh.ts';
 import { enrolledWorkloadsByNode, waypointView, ztunnelPolicies } from '../model/views.ts';
+import type { PodSource } from '../pods/pod-source.ts';
 import { SharedGeneration } from './generation.ts';
+import { clientKey, rolloutStanding } from './rollout.ts';
 import { type SubscriberInfo, type SubscriberView, Subscription } from './subscription.ts';
 
 type Stream = ServerDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage>;
@@ -57,6 +60,8 @@ function rejection(code: grpcStatus, message: string): Error & { code: grpcStatu
 
 export class DiscoveryServer {
   private readonly authenticator: NodeAuthenticator;
+  /** The pods the runtime reported: which waypoints each node runs. */
+  private readonly pods: PodSource;
   private readonly metrics: ControlMetrics;
   private readonly log: Logger;
   private readonly maxPushBytes: number;
@@ -64,6 +69,8 @@ export class DiscoveryServer {
   private published: Published | undefined;
   /** Encodings of clients' own resources of the current mesh (a policy is encoded once, not per node). */
   private encoded = new Map<string, { value: unknown; resource: EncodedResource }>();
+  /** Rollout waits, told of every ACK, NACK, push and (dis)connection. */
+  private readonly rolloutWatchers = new Set<() => void>();
 
   /**
    * `maxPushBytes`: the largest push (resource bodies) sent to a client (default `MAX_SNAPSHOT_BYTES`, half
@@ -71,11 +78,13 @@ export class DiscoveryServer {
    */
   constructor(options: {
     authenticator: NodeAuthenticator;
+    pods: PodSource;
     metrics: ControlMetrics;
     log: Logger;
     maxPushBytes?: number | undefined;
   }) {
     this.authenticator = options.authenticator;
+    this.pods = options.pods;
     this.metrics = options.metrics;
     this.log = options.log;
     this.maxPushBytes = options.maxPushBytes ?? MAX_SNAPSHOT_BYTES;
@@ -108,6 +117,31 @@ export class DiscoveryServer {
     return [...this.entries.values()].map((entry) => entry.subscription.status(entry.view));
   }
 
+  /**
+   * Resolves once every data-plane client (those connected now, followed across reconnects) has ACKed or
+   * NACKed `version` or a later one, or at `timeoutMs` with the ones that have not.
+   */
+  awaitRollout(version: number, timeoutMs: number): Promise<{ clients: RolloutClient[]; timedOut: boolean }> {
+    const expected = [...new Set(this.clients().map(clientKey))];
+    return new Promise((resolve) => {
+      const finish = (timedOut: boolean) => {
+        clearTimeout(timer);
+        this.rolloutWatchers.delete(check);
+        resolve({ clients: rolloutStanding(expected, this.clients(), version).clients, timedOut });
+      };
+      const check = () => {
+        if (rolloutStanding(expected, this.clients(), version).settled) finish(false);
+      };
+      const timer = setTimeout(() => finish(true), timeoutMs);
+      this.rolloutWatchers.add(check);
+      check();
+    });
+  }
+
+  private notifyRollouts(): void {
+    for (const check of [...this.rolloutWatchers]) check();
+  }
+
   /** Ends every stream (shutdown); clients reconnect elsewhere or later. */
   closeAll(): void {
     for (const entry of this.entries.values()) entry.stream.end();
@@ -117,6 +151,8 @@ export class DiscoveryServer {
     let entry: Entry | undefined;
     const peer = stream.getPeer();
     const fail = (error: Error & { code?: grpcStatus }) => {
+      const code = error.code ?? grpcStatus.INVALID_ARGUMENT;
+      this.metrics.subscriptionsRefused.inc({ reason: (grpcStatus[code] ?? 'unknown').toLowerCase() });
       this.log.warn('discovery stream refused', { peer, error: error.message });
       stream.emit(
         'error',
@@ -154,6 +190,7 @@ export class DiscoveryServer {
     const close = () => {
       clearTimeout(subscribeDeadline);
       if (!entry || !this.entries.delete(entry.subscription.id)) return;
+      this.notifyRollouts();
       this.metrics.connectedClients.dec({ type: entry.subscription.info.kind });
       this.log.info('data-plane client disconnected', {
         id: entry.subscription.id,
@@ -189,10 +226,17 @@ export class DiscoveryServer {
           'a waypoint subscribes with waypointName and waypointNamespace',
         );
       }
+      const waypoint = { name: subscriber.waypointName, namespace: subscriber.waypointNamespace };
+      if (!nodeMayServeWaypoint(this.pods, node, waypoint)) {
+        throw rejection(
+          grpcStatus.PERMISSION_DENIED,
+          `node ${JSON.stringify(node)} may not subscribe as waypoint ${waypoint.namespace}/${waypoint.name}: no pod of that waypoint runs on it`,
+        );
+      }
       info = {
         kind: 'waypoint',
         node,
-        waypoint: { name: subscriber.waypointName, namespace: subscriber.waypointNamespace },
+        waypoint,
         instance: subscriber.instance,
         peer,
       };
@@ -234,9 +278,15 @@ export class DiscoveryServer {
       });
     }
     if (resend) this.push(entry, false);
+    this.notifyRollouts();
   }
 
   private push(entry: Entry, force: boolean): void {
+    this.send(entry, force);
+    this.notifyRollouts();
+  }
+
+  private send(entry: Entry, force: boolean): void {
     const published = this.published;
     if (!published) return;
     const view = this.view(entry.subscription.info, published);

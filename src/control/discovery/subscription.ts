@@ -86,6 +86,8 @@ export class Subscription {
   /** A newer view exists than the one in flight. */
   private dirty = false;
   private ackedVersion: string | undefined;
+  /** The newest version whose view the client holds in full (ACKed, or it needed nothing of it). */
+  private syncedVersion: string | undefined;
   private nacks = 0;
   private lastNack: NackStatus | undefined;
 
@@ -119,6 +121,7 @@ export class Subscription {
     const diff = diffView(view, this.held);
     if (!force && diff.resources.length === 0 && diff.removed.length === 0) {
       this.ackedVersion ??= version;
+      this.syncedVersion = version;
       return undefined;
     }
     const nonce = randomBytes(8).toString('hex');
@@ -139,6 +142,7 @@ export class Subscription {
     if (error === '') {
       this.held = inFlight.held;
       this.ackedVersion = inFlight.version;
+      this.syncedVersion = inFlight.version;
     } else {
       this.nacks++;
       this.lastNack = { version: inFlight.version, message: error, at: new Date().toISOString() };
@@ -157,6 +161,7 @@ export class Subscription {
       peer: this.info.peer,
       connectedAt: this.connectedAt.toISOString(),
       ackedVersion: this.ackedVersion,
+      syncedVersion: this.syncedVersion,
       inSync:
         !this.inFlight && diff !== undefined && diff.resources.length === 0 && diff.removed.length === 0,
       nacks: this.nacks,

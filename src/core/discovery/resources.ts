@@ -31,6 +31,9 @@ export interface ResourceItem {
 export const TRUST_BUNDLE_TYPE = 'trustbundle';
 const TRUST_BUNDLE_NAME = 'roots';
 const GATEWAY_TYPE = 'gateway';
+/** A waypoint's resolved telemetry (`core/observe/telemetry-config.ts`), one resource; its format is in the type. */
+const TELEMETRY_TYPE = 'telemetry.v1';
+const TELEMETRY_NAME = 'proxy';
 
 interface Named {
   name: string;
@@ -71,6 +74,11 @@ const OWN_LISTS = {
       name: (item: { name: string }) => item.name,
     },
     { type: `l7.${ROUTE_TABLE_FORMAT}.authorization`, field: 'authorization', name: namespaced },
+    {
+      type: `l7.${ROUTE_TABLE_FORMAT}.listener`,
+      field: 'listeners',
+      name: (item: { name: string }) => item.name,
+    },
   ],
 } as const;
 
@@ -127,6 +135,8 @@ export function ownResources(
   if (kind === 'waypoint') {
     const gateway = (view as Omit<WaypointSnapshot, 'version'>).gateway;
     if (gateway) items.push({ type: GATEWAY_TYPE, name: namespaced(gateway), value: gateway });
+    const telemetry = (view as Omit<WaypointSnapshot, 'version'>).telemetry;
+    if (telemetry) items.push({ type: TELEMETRY_TYPE, name: TELEMETRY_NAME, value: telemetry });
   }
   return items;
 }
@@ -174,7 +184,9 @@ export function decodeResource(kind: SubscriberKind, resource: EncodedResource):
     ? (list.name as (item: unknown) => string)
     : resource.type === GATEWAY_TYPE && kind === 'waypoint'
       ? namespaced
-      : undefined;
+      : resource.type === TELEMETRY_TYPE && kind === 'waypoint'
+        ? () => TELEMETRY_NAME
+        : undefined;
   if (!nameOf)
     throw new ResourceError(`unknown resource type ${JSON.stringify(resource.type)} for a ${kind}`);
   if (nameOf(value as Named) !== resource.name) {
@@ -203,6 +215,7 @@ export function assembleSnapshot(
   if (kind === 'waypoint') {
     snapshot.waypoint = waypoint;
     snapshot.gateway = sorted.find((item) => item.type === GATEWAY_TYPE)?.value;
+    snapshot.telemetry = sorted.find((item) => item.type === TELEMETRY_TYPE)?.value;
   }
   return snapshot as unknown as AnySnapshot;
 }
