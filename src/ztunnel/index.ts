@@ -6,4 +6,4 @@
 export { adminGet, adminSocketPath, nodesWithAdminSockets } from './admin-client.ts';
 export { type NodeAgent, ZtunnelApp, type ZtunnelAppOptions } from './app.ts';
 export { CONFIG_KINDS, type ConfigKind, type ConfigView, renderConfigTable } from './config-tables.ts';
-export { ZTUNNEL_NODE_FLAGS } from './settings.ts';
+export { DEFAULT_TIMEOUTS, defaultLimits, ZTUNNEL_NODE_FLAGS, type ZtunnelLimits } from './settings.ts';
