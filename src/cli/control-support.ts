@@ -10,7 +10,16 @@ import { controlPaths } from '../core/control-api/paths.ts';
 import type { ConfigFile } from '../core/control-api/types.ts';
 import { UsageError } from '../core/errors.ts';
 import { controlPlaneEndpoint } from '../local/mesh/control-plane.ts';
-import { listClusters, requireClusterState, selectCluster, stateRoot } from '../local/state.ts';
+import {
+  clusterDir,
+  listClusters,
+  readClusterState,
+  requireClusterState,
+  selectCluster,
+  statePaths,
+  stateRoot,
+} from '../local/state.ts';
+import type { ClusterState } from '../local/types.ts';
 import { parseCommandArgs } from './args.ts';
 import { durationFlag } from './flags.ts';
 import { renderRollout } from './rollout-report.ts';
@@ -58,6 +67,16 @@ export function controlSocket(target: ControlTarget, env: NodeJS.ProcessEnv = pr
 
 function localControlSocket(root: string, name: string): string {
   return controlPlaneEndpoint(requireClusterState(root, selectCluster(root, name))).socket;
+}
+
+/** The local cluster whose control plane serves `socket`, if it is one's. */
+export function localClusterServing(socket: string): ClusterState | undefined {
+  const root = stateRoot();
+  for (const name of listClusters(root)) {
+    const cluster = readClusterState(statePaths(clusterDir(root, name)));
+    if (cluster && controlPlaneEndpoint(cluster).socket === socket) return cluster;
+  }
+  return undefined;
 }
 
 export function controlClient(target: ControlTarget): ControlApiClient {

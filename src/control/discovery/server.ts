@@ -7,11 +7,14 @@
 import { randomBytes } from 'node:crypto';
 import { status as grpcStatus, type Server, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { ClientStatus, RolloutClient } from '../../core/control-api/types.ts';
+import { chunkResponse } from '../../core/discovery/chunks.ts';
 import {
   type EncodedResource,
   encodeResource,
+  ownResources,
+  type ResourceItem,
   resourceKey,
-  snapshotResources,
+  sharedResources,
 } from '../../core/discovery/resources.ts';
 import { MAX_SNAPSHOT_BYTES } from '../../core/grpc/limits.ts';
 import {
@@ -20,14 +23,16 @@ import {
   discoveryService,
 } from '../../core/grpc/protos.ts';
 import type { Logger } from '../../core/log.ts';
+import type { Workload } from '../../core/model/index.ts';
 import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authenticator.ts';
 import { nodeMayServeWaypoint } from '../auth/waypoint-binding.ts';
 import type { ControlMetrics } from '../metrics.ts';
 import type { Mesh } from '../model/mesh.ts';
-import { waypointView, ztunnelView } from '../model/views.ts';
+import { enrolledWorkloadsByNode, waypointView, ztunnelPolicies } from '../model/views.ts';
 import type { PodSource } from '../pods/pod-source.ts';
+import { SharedGeneration } from './generation.ts';
 import { clientKey, rolloutStanding } from './rollout.ts';
-import { type ResourceSet, type SubscriberInfo, Subscription } from './subscription.ts';
+import { type SubscriberInfo, type SubscriberView, Subscription } from './subscription.ts';
 
 type Stream = ServerDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage>;
 
@@ -37,13 +42,16 @@ interface Published {
   mesh: Mesh;
   version: string;
   changedAt: number;
+  /** The resources every view shares, encoded once for all clients. */
+  shared: SharedGeneration;
+  localWorkloads: Map<string, Workload[]>;
 }
 
 interface Entry {
   subscription: Subscription;
   stream: Stream;
   /** The view last computed for this client, for status. */
-  target?: ResourceSet | undefined;
+  view?: SubscriberView | undefined;
 }
 
 function rejection(code: grpcStatus, message: string): Error & { code: grpcStatus; details: string } {
@@ -59,7 +67,7 @@ export class DiscoveryServer {
   private readonly maxPushBytes: number;
   private readonly entries = new Map<string, Entry>();
   private published: Published | undefined;
-  /** Encodings of the current generation, shared by every view (a workload is encoded once, not per node). */
+  /** Encodings of clients' own resources of the current mesh (a policy is encoded once, not per node). */
   private encoded = new Map<string, { value: unknown; resource: EncodedResource }>();
   /** Rollout waits, told of every ACK, NACK, push and (dis)connection. */
   private readonly rolloutWatchers = new Set<() => void>();
@@ -88,7 +96,14 @@ export class DiscoveryServer {
 
   /** Makes `mesh` the current state and pushes what changed to every client. */
   publish(mesh: Mesh, version: string, changedAt: number): void {
-    this.published = { mesh, version, changedAt };
+    const sharedSet = new Map<string, EncodedResource>();
+    for (const item of sharedResources(mesh)) {
+      sharedSet.set(resourceKey(item.type, item.name), encodeResource(item));
+    }
+    const shared = this.published
+      ? this.published.shared.advance(sharedSet)
+      : new SharedGeneration(sharedSet);
+    this.published = { mesh, version, changedAt, shared, localWorkloads: enrolledWorkloadsByNode(mesh) };
     // Every object of a new mesh is new: start a fresh cache (which also forgets removed resources).
     this.encoded = new Map();
     for (const entry of this.entries.values()) this.push(entry, false);
@@ -99,7 +114,7 @@ export class DiscoveryServer {
   }
 
   clients(): ClientStatus[] {
-    return [...this.entries.values()].map((entry) => entry.subscription.status(entry.target));
+    return [...this.entries.values()].map((entry) => entry.subscription.status(entry.view));
   }
 
   /**
@@ -274,9 +289,9 @@ export class DiscoveryServer {
   private send(entry: Entry, force: boolean): void {
     const published = this.published;
     if (!published) return;
-    const target = this.view(entry.subscription.info, published.mesh);
-    entry.target = target;
-    const response = entry.subscription.prepare(target, published.version, published.changedAt, force);
+    const view = this.view(entry.subscription.info, published);
+    entry.view = view;
+    const response = entry.subscription.prepare(view, published.version, published.changedAt, force);
     if (!response) return;
     const type = entry.subscription.info.kind;
     let bytes = 0;
@@ -303,23 +318,33 @@ export class DiscoveryServer {
         bytes,
       });
     }
-    entry.stream.write(response);
+    for (const message of chunkResponse(response)) entry.stream.write(message);
   }
 
-  private view(info: SubscriberInfo, mesh: Mesh): ResourceSet {
-    const view = info.kind === 'ztunnel' ? ztunnelView(mesh, info.node) : waypointView(mesh, info.waypoint!);
-    const target = new Map<string, EncodedResource>();
-    for (const item of snapshotResources(info.kind, view)) {
+  private view(info: SubscriberInfo, published: Published): SubscriberView {
+    const items =
+      info.kind === 'ztunnel'
+        ? ownResources(
+            'ztunnel',
+            ztunnelPolicies(published.mesh, published.localWorkloads.get(info.node) ?? []),
+          )
+        : ownResources('waypoint', waypointView(published.mesh, info.waypoint!));
+    return { shared: published.shared, own: this.encodeOwn(items) };
+  }
+
+  private encodeOwn(items: readonly ResourceItem[]): Map<string, EncodedResource> {
+    const own = new Map<string, EncodedResource>();
+    for (const item of items) {
       const key = resourceKey(item.type, item.name);
       const cached = this.encoded.get(key);
       if (cached && cached.value === item.value) {
-        target.set(key, cached.resource);
+        own.set(key, cached.resource);
         continue;
       }
       const resource = encodeResource(item);
       this.encoded.set(key, { value: item.value, resource });
-      target.set(key, resource);
+      own.set(key, resource);
     }
-    return target;
+    return own;
   }
 }
