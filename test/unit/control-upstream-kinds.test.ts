@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { analyzeResources } from '../../src/control/config/analyze.ts';
 import { parseFiles } from '../../src/control/config/parse.ts';
 import { CONTROL_KINDS } from '../../src/control/kinds.ts';
 import { formatIssue } from '../../src/core/config/issues.ts';
@@ -64,6 +65,20 @@ describe('upstream kinds: valid manifests', () => {
         expected,
       ).toBe(true);
     }
+  });
+
+  it('tells which ServiceEntries Ambit cannot resolve by name', () => {
+    const notes = analyzeResources(parsed.resources, 'cluster.local')
+      .filter((issue) => issue.resource?.kind === 'ServiceEntry')
+      .map(formatIssue);
+    expect(notes).toEqual([
+      expect.stringContaining(
+        '(ServiceEntry shop/payments-api): spec.resolution: Ambit does not resolve DNS endpoints by name yet',
+      ),
+      expect.stringContaining(
+        '(ServiceEntry shop/search-rr): spec.resolution: Ambit does not resolve DNS_ROUND_ROBIN endpoints',
+      ),
+    ]);
   });
 
   it('reads ServiceEntry fields with Istio defaults', () => {

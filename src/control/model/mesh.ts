@@ -9,12 +9,22 @@ import type {
   AuthorizationPolicySpec,
   PeerAuthenticationSpec,
 } from '../../core/config/kinds/istio-security.ts';
+import type { ServiceEntrySpec } from '../../core/config/kinds/istio-service-entry.ts';
 import type { Resource } from '../../core/config/resource.ts';
-import type { L4Policy, NamedConfig, PeerAuthPolicy, Service, Workload } from '../../core/model/index.ts';
+import type {
+  L4Policy,
+  NamedConfig,
+  OutboundTrafficPolicy,
+  PeerAuthPolicy,
+  Service,
+  Workload,
+} from '../../core/model/index.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
 import { toL4Policy } from './authorization.ts';
 import { namespaceLabels, serviceViews } from './core-view.ts';
+import { meshConfigOf } from './mesh-config.ts';
 import { toPeerAuthPolicies } from './peer-authentication.ts';
+import { serviceEntryServices } from './service-entries.ts';
 import { buildService } from './services.ts';
 import { waypointDeclarations, waypointService } from './waypoints.ts';
 import { buildWorkload } from './workloads.ts';
@@ -35,6 +45,8 @@ export interface Mesh {
   trustBundle: string[];
   /** The SPIFFE trust domain (for the principals of service accounts in L7 policies). */
   trustDomain: string;
+  /** The mesh config's outboundTrafficPolicy.mode: what ztunnels do with destinations outside the registry. */
+  outboundTrafficPolicy: OutboundTrafficPolicy;
 }
 
 export interface MeshInputs {
@@ -78,6 +90,19 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     ...[...waypoints]
       .filter(([key]) => !defined.has(key))
       .map(([, declared]) => waypointService(declared, pods)),
+    ...serviceEntryServices({
+      entries: resources
+        .filter((resource) => resource.kind === 'ServiceEntry')
+        .map((resource) => ({
+          name: resource.metadata.name,
+          namespace: resource.metadata.namespace ?? 'default',
+          labels: resource.metadata.labels,
+          spec: resource.spec as ServiceEntrySpec,
+        })),
+      pods,
+      namespaceLabels: nsLabels,
+      waypoints,
+    }),
   ].sort(byKey((service) => `${service.namespace}/${service.name}`));
   const authorization = resources.filter(
     (resource) => resource.kind === 'AuthorizationPolicy',
@@ -105,5 +130,6 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     ),
     trustBundle: inputs.trustBundle,
     trustDomain,
+    outboundTrafficPolicy: meshConfigOf(resources).outboundTrafficPolicy,
   };
 }

@@ -22,6 +22,7 @@ export function ztunnelView(mesh: Mesh, node: string): ZtunnelView {
     policies: needed(mesh.policies),
     peerAuthentications: needed(mesh.peerAuthentications),
     trustBundle: mesh.trustBundle,
+    outboundTrafficPolicy: mesh.outboundTrafficPolicy,
   };
 }
 

@@ -31,6 +31,10 @@ export interface ResourceItem {
 export const TRUST_BUNDLE_TYPE = 'trustbundle';
 const TRUST_BUNDLE_NAME = 'roots';
 const GATEWAY_TYPE = 'gateway';
+/** A ztunnel's mesh-wide settings (the mesh config's outboundTrafficPolicy), one resource. */
+const MESH_SETTINGS_TYPE = 'meshsettings';
+const MESH_SETTINGS_NAME = 'mesh';
+const OUTBOUND_POLICIES: readonly string[] = ['ALLOW_ANY', 'REGISTRY_ONLY'];
 
 interface Named {
   name: string;
@@ -90,6 +94,14 @@ export function snapshotResources(kind: SubscriberKind, view: Omit<AnySnapshot, 
     const gateway = (view as Omit<WaypointSnapshot, 'version'>).gateway;
     if (gateway) items.push({ type: GATEWAY_TYPE, name: namespaced(gateway), value: gateway });
   }
+  const outbound = (view as Omit<NodeSnapshot, 'version'>).outboundTrafficPolicy;
+  if (kind === 'ztunnel' && outbound !== undefined) {
+    items.push({
+      type: MESH_SETTINGS_TYPE,
+      name: MESH_SETTINGS_NAME,
+      value: { outboundTrafficPolicy: outbound },
+    });
+  }
   items.push({ type: TRUST_BUNDLE_TYPE, name: TRUST_BUNDLE_NAME, value: view.trustBundle });
   return items;
 }
@@ -124,6 +136,15 @@ export function decodeResource(kind: SubscriberKind, resource: EncodedResource):
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ResourceError(`${resource.type} ${resource.name}: expected an object`);
   }
+  if (resource.type === MESH_SETTINGS_TYPE && kind === 'ztunnel') {
+    const policy = (value as { outboundTrafficPolicy?: unknown }).outboundTrafficPolicy;
+    if (typeof policy !== 'string' || !OUTBOUND_POLICIES.includes(policy)) {
+      throw new ResourceError(
+        `mesh settings: outboundTrafficPolicy must be one of ${OUTBOUND_POLICIES.join(', ')}`,
+      );
+    }
+    return { type: resource.type, name: resource.name, value };
+  }
   const list = LISTS[kind].find((candidate) => candidate.type === resource.type);
   const nameOf = list
     ? (list.name as (item: unknown) => string)
@@ -155,6 +176,12 @@ export function assembleSnapshot(
   for (const list of LISTS[kind])
     snapshot[list.field] = sorted.filter((item) => item.type === list.type).map((item) => item.value);
   snapshot.trustBundle = sorted.find((item) => item.type === TRUST_BUNDLE_TYPE)?.value ?? [];
+  if (kind === 'ztunnel') {
+    const settings = sorted.find((item) => item.type === MESH_SETTINGS_TYPE)?.value as
+      | { outboundTrafficPolicy: string }
+      | undefined;
+    if (settings) snapshot.outboundTrafficPolicy = settings.outboundTrafficPolicy;
+  }
   if (kind === 'waypoint') {
     snapshot.waypoint = waypoint;
     snapshot.gateway = sorted.find((item) => item.type === GATEWAY_TYPE)?.value;

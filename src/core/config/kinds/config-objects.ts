@@ -6,6 +6,7 @@
  */
 import type { Field } from '../field.ts';
 import type { KindDefinition } from '../resource.ts';
+import { isMeshConfigMap, MESH_CONFIG_KEY, parseMeshConfig } from './mesh-config.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // ServiceAccount
@@ -48,10 +49,12 @@ export const CONFIG_MAP_KIND: KindDefinition<KeyedDataSpec> = {
   apiVersions: ['v1'],
   namespaced: true,
   topLevel: ['data', 'binaryData', 'immutable'],
-  parse(doc) {
+  parse(doc, meta) {
     doc.child('immutable').boolean();
     const entries: Record<string, string> = {};
     readData(doc.child('data'), entries, (text) => Buffer.from(text).toString('base64'));
+    const mesh = doc.child('data').child(MESH_CONFIG_KEY);
+    if (isMeshConfigMap(meta) && typeof mesh.value === 'string') parseMeshConfig(mesh.value, mesh);
     readData(doc.child('binaryData'), entries, undefined, doc.child('data'));
     return checkSize(doc, entries);
   },
