@@ -61,25 +61,11 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
     const result = await run('apply', '-f', writeClusterFile(root, file, yaml), '--name', name);
     expect(result.code, result.stderr).toBe(0);
   };
+  const inClient = (...command: string[]) =>
+    run('local', 'exec', 'client', '-n', 'mesh', '--name', name, '--', ...command);
   /** GETs `url` from the client pod: the HTTP status (0 when the connection failed) and the body. */
   const get = async (url: string) => {
-    const result = await run(
-      'local',
-      'exec',
-      'client',
-      '-n',
-      'mesh',
-      '--name',
-      name,
-      '--',
-      'curl',
-      '-sS',
-      '-m',
-      '5',
-      '-w',
-      '\n%{http_code}',
-      url,
-    );
+    const result = await inClient('curl', '-sS', '-m', '5', '-w', '\n%{http_code}', url);
     const lines = result.stdout.trimEnd().split('\n');
     return { code: Number(lines.pop()), body: lines.join('\n'), stderr: result.stderr };
   };
@@ -178,21 +164,7 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
     let vip = '';
     await eventually(
       async () => {
-        const dig = await run(
-          'local',
-          'exec',
-          'client',
-          '-n',
-          'mesh',
-          '--name',
-          name,
-          '--',
-          'dig',
-          '+short',
-          '+time=2',
-          '+tries=1',
-          OUTSIDE_HOST,
-        );
+        const dig = await inClient('dig', '+short', '+time=2', '+tries=1', OUTSIDE_HOST);
         vip = dig.stdout.trim();
         return /^240\.240\.\d+\.\d+$/.test(vip);
       },
