@@ -169,7 +169,7 @@ describe('outboundTrafficPolicy', () => {
     [MESH_CONFIG('ALLOW_ANY'), 'ALLOW_ANY'],
   ])('mesh config %#', (config, expected) => {
     const mesh = meshOf(`${ENTRIES}${config}`);
-    expect(mesh.outboundTrafficPolicy).toBe(expected);
+    expect(mesh.meshConfig.outboundTrafficPolicy).toBe(expected);
     expect(ztunnelView(mesh, 'node-1').outboundTrafficPolicy).toBe(expected);
   });
 

@@ -1,5 +1,5 @@
 /**
- * Gateway API kinds around Gateways and routes: GatewayClass, ReferenceGrant, ListenerSet and BackendTLSPolicy.
+ * Gateway API kinds around Gateways and routes: GatewayClass, ListenerSet and BackendTLSPolicy.
  * Validated as the Gateway API's schema and CEL rules do; Ambit does not act on them yet, and says so.
  */
 import type { Field } from '../field.ts';
@@ -71,49 +71,6 @@ function parseGatewayClass(doc: Field): GatewayClassSpec | undefined {
     parameters.child('namespace').string({ pattern: DNS_SUBDOMAIN });
   }
   return controllerName === undefined ? undefined : { controllerName, description };
-}
-
-// ReferenceGrant
-
-export interface ReferenceGrantSpec {
-  from: { group: string; kind: string; namespace: string }[];
-  to: { group: string; kind: string; name?: string | undefined }[];
-}
-
-function parseReferenceGrant(doc: Field): ReferenceGrantSpec | undefined {
-  notActedOn(doc);
-  const spec = doc.child('spec').object(['from', 'to'], { required: true });
-  if (!spec) return undefined;
-  const bounded = <T>(key: string, each: (item: Field) => T | undefined): T[] => {
-    const list = spec.child(key).list(each, { required: true, nonEmpty: true }) ?? [];
-    if (list.length > 16) spec.child(key).error('at most 16 entries');
-    return list;
-  };
-  const from = bounded('from', (item) => {
-    const entry = item.object(['group', 'kind', 'namespace'], { required: true });
-    if (!entry) return undefined;
-    if (!entry.child('group').present) entry.child('group').error('required field is missing');
-    const fromGroup = group(entry.child('group'), '');
-    const fromKind = kind(entry.child('kind'), { required: true });
-    const namespace = entry.child('namespace').string({
-      required: true,
-      pattern: /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
-      patternHint: 'a namespace name (DNS-1123 label)',
-    });
-    return fromKind === undefined || namespace === undefined
-      ? undefined
-      : { group: fromGroup, kind: fromKind, namespace };
-  });
-  const to = bounded('to', (item) => {
-    const entry = item.object(['group', 'kind', 'name'], { required: true });
-    if (!entry) return undefined;
-    if (!entry.child('group').present) entry.child('group').error('required field is missing');
-    const toGroup = group(entry.child('group'), '');
-    const toKind = kind(entry.child('kind'), { required: true });
-    const name = entry.child('name').string({ nonEmpty: true });
-    return toKind === undefined ? undefined : { group: toGroup, kind: toKind, name };
-  });
-  return { from, to };
 }
 
 // ListenerSet
@@ -219,13 +176,6 @@ export const GATEWAY_CLASS: KindDefinition<GatewayClassSpec> = {
   apiVersions: GATEWAY_API_VERSIONS,
   namespaced: false,
   parse: parseGatewayClass,
-};
-
-export const REFERENCE_GRANT: KindDefinition<ReferenceGrantSpec> = {
-  kind: 'ReferenceGrant',
-  apiVersions: [...GATEWAY_API_VERSIONS, 'gateway.networking.k8s.io/v1alpha2'],
-  namespaced: true,
-  parse: parseReferenceGrant,
 };
 
 export const LISTENER_SET: KindDefinition<ListenerSetSpec> = {

@@ -78,7 +78,8 @@ export interface GatewaySpec {
   /** Requested addresses; an absent value lets the implementation pick one of the type. */
   addresses: { type: string; value?: string | undefined }[];
   infrastructure?: { labels: Record<string, string>; annotations: Record<string, string> } | undefined;
-  allowedListeners: AllowedListeners;
+  /** Absent: no ListenerSet may attach (the Gateway API default, `from: None`). */
+  allowedListeners?: AllowedListeners | undefined;
   tls?: GatewayTLS | undefined;
 }
 
