@@ -58,6 +58,7 @@ describe('upstream kinds: valid manifests', () => {
       '(EnvoyFilter shop/tweak): kind: EnvoyFilter is accepted but not acted on',
       '(WasmPlugin shop/plugin): kind: WasmPlugin is accepted but not acted on',
       'document 22: kind: Certificate (cert-manager.io/v1) is not a kind Ambit acts on',
+      'document 23: kind: Service (serving.knative.dev/v1) is not a kind Ambit acts on',
       '(ListenerSet shop/extra): kind: ListenerSet is validated but not acted on by Ambit yet',
     ]) {
       expect(

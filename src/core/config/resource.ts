@@ -120,7 +120,12 @@ function parseResource(doc: Field, registry: KindRegistry, collector: IssueColle
   if (kind === undefined) return undefined;
   const declaredVersion = doc.child('apiVersion').value;
   const group = typeof declaredVersion === 'string' ? apiGroup(declaredVersion) : '';
-  const definition = registry.get(qualifiedKind(kind, group)) ?? registry.get(kind);
+  const found = registry.get(qualifiedKind(kind, group)) ?? registry.get(kind);
+  // A kind of another group that shares a name with one of ours (Knative's `Service`) is not ours.
+  const definition =
+    found && (STRICT_GROUPS.has(group) || found.apiVersions.some((version) => apiGroup(version) === group))
+      ? found
+      : undefined;
   if (!definition) {
     if (!STRICT_GROUPS.has(group)) {
       // Another project's kind (cert-manager, Argo CD, an operator...): Kubernetes would take it with its CRD
