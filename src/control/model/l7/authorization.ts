@@ -72,7 +72,7 @@ export function toL7Policy(
   spec.rules.forEach((rule, index) => {
     const unsupported: string[] = [];
     const compiled: L7Rule = {
-      from: rule.from.map((source) => toSource(source, namespace, trustDomain)),
+      from: rule.from.map((source) => toSource(source, namespace, trustDomain, unsupported)),
       to: rule.to.map(toOperation),
       when: rule.when.flatMap((condition) => toCondition(condition, unsupported)),
     };
@@ -113,7 +113,15 @@ const matchers = (values: readonly string[], templates = false) =>
   values.map((value) => policyMatcher(value, { templates }));
 const lowerMatchers = (values: readonly string[]) => matchers(values.map((value) => value.toLowerCase()));
 
-function toSource(source: AuthorizationSource, namespace: string, trustDomain: string): L7Source {
+function toSource(
+  source: AuthorizationSource,
+  namespace: string,
+  trustDomain: string,
+  unsupported: string[],
+): L7Source {
+  // Not in the waypoint's policy model yet: unsupported, so the rule fails closed like the others.
+  if (source.trustDomains.length > 0) unsupported.push('trustDomains');
+  if (source.notTrustDomains.length > 0) unsupported.push('notTrustDomains');
   const principals = (direct: readonly string[], accounts: readonly string[]) =>
     matchers([...direct, ...accounts.map((sa) => serviceAccountPrincipal(sa, namespace, trustDomain))]);
   return {
