@@ -30,6 +30,7 @@ import { acceptTunnel, serveStream } from './inbound/tunnel.ts';
 import { WaypointMetrics } from './metrics.ts';
 import { OutlierTracker } from './resilience/outlier.ts';
 import { WaypointState } from './state.ts';
+import { RequestTracer } from './telemetry/tracing.ts';
 import { Http1Upstream } from './upstream/http1.ts';
 import { Http2Upstream } from './upstream/http2.ts';
 import { UpstreamTunnels } from './upstream/tunnels.ts';
@@ -69,6 +70,8 @@ export class Waypoint implements WaypointEndpointSource {
   readonly #http1: Http1Upstream;
   readonly #http2: Http2Upstream;
   readonly #engine: RequestEngine;
+  readonly #accessLog: AccessLog;
+  readonly #tracer: RequestTracer;
   readonly #servers: InboundHttpServers;
   /** An ingress gateway's downstream ports (none for a waypoint: its pushes list no listeners). */
   readonly #ingress: IngressListeners;
@@ -97,15 +100,18 @@ export class Waypoint implements WaypointEndpointSource {
     this.#http1 = new Http1Upstream(this.#tunnels);
     this.#http2 = new Http2Upstream(this.#tunnels);
     const random = options.random ?? Math.random;
+    this.#accessLog = new AccessLog(
+      options.accessLog === null ? undefined : (options.accessLog ?? process.stdout),
+    );
+    this.#tracer = new RequestTracer(`${options.waypoint.name}.${options.waypoint.namespace}`);
     this.#engine = new RequestEngine({
       tunnels: this.#tunnels,
       http1: this.#http1,
       http2: this.#http2,
       load: this.#load,
       metrics: this.metrics,
-      accessLog: new AccessLog(
-        options.accessLog === null ? undefined : (options.accessLog ?? process.stdout),
-      ),
+      accessLog: this.#accessLog,
+      tracer: this.#tracer,
       random,
     });
     this.#servers = new InboundHttpServers(
@@ -141,6 +147,12 @@ export class Waypoint implements WaypointEndpointSource {
   /** Installs an accepted snapshot (its route table checked at the client); requests from now on use it. */
   applySnapshot(snapshot: WaypointSnapshot): void {
     this.#state = new WaypointState(snapshot, this.#load, this.#outliers);
+    // A control plane that predates telemetry config sends none: the waypoint keeps its defaults.
+    if (snapshot.telemetry !== undefined) {
+      this.#accessLog.configure(snapshot.telemetry.accessLogs);
+      this.#tracer.configure(snapshot.telemetry.tracing);
+      this.metrics.disableRequestMetrics(snapshot.telemetry.disabledMetrics);
+    }
     // Failures are reported by readiness and logged by the listeners.
     this.#ingress.apply(snapshot.listeners ?? []).catch(() => {});
     this.#options.log.info('configuration applied', {
@@ -219,7 +231,8 @@ export class Waypoint implements WaypointEndpointSource {
     this.#servers.close();
     await this.#hbone?.close(0);
     this.#hbone = undefined;
-    await Promise.all([this.#http1.close(), this.#http2.close()]);
+    await Promise.all([this.#http1.close(), this.#http2.close(), this.#tracer.close()]);
+    this.#accessLog.close();
     this.#pool.close();
     this.#contexts.close();
   }

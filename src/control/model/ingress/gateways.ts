@@ -7,7 +7,7 @@
 import type { GatewaySpec } from '../../../core/config/kinds/gateway.ts';
 import { INGRESS_GATEWAY_CLASSES } from '../../../core/labels.ts';
 import type { NamedConfig, Service } from '../../../core/model/index.ts';
-import type { PodRecord } from '../../pods/pod-source.ts';
+import type { PodIndex } from '../pod-index.ts';
 import { serviceHostname } from '../services.ts';
 import { gatewayEndpoints } from '../waypoints.ts';
 
@@ -15,10 +15,7 @@ export function isIngressGateway(spec: Pick<GatewaySpec, 'gatewayClassName'>): b
   return INGRESS_GATEWAY_CLASSES.includes(spec.gatewayClassName);
 }
 
-export function ingressGatewayService(
-  gateway: NamedConfig<GatewaySpec>,
-  pods: readonly PodRecord[],
-): Service {
+export function ingressGatewayService(gateway: NamedConfig<GatewaySpec>, pods: PodIndex): Service {
   const ports = [...new Set(gateway.spec.listeners.map((listener) => listener.port))].sort((a, b) => a - b);
   return {
     name: gateway.name,
