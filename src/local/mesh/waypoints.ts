@@ -34,7 +34,7 @@ import { createLogger } from '../../core/log.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { WAYPOINT_NODE_FLAGS } from '../../waypoint/settings.ts';
 import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
-import { leastLoadedNode, type PodTemplate } from '../pod-runtime.ts';
+import { leastLoadedNode, loopbackHttpReadiness, type PodTemplate } from '../pod-runtime.ts';
 import { checkUnixSocketPath } from '../state.ts';
 import type { ClusterState, PodRecord } from '../types.ts';
 import { CONTROL_PLANE, controlPlaneEndpoint, nodeCredentialFile } from './control-plane.ts';
@@ -172,23 +172,7 @@ export function waypointPod(cluster: ClusterState, gateway: WaypointGateway, nod
         })),
       ],
       // Ready (an endpoint traffic is sent to) only once the waypoint says so: config and certificate in hand.
-      probes: {
-        readiness: {
-          handler: {
-            type: 'httpGet',
-            path: '/healthz/ready',
-            port: ZTUNNEL_PORTS.readiness,
-            host: '127.0.0.1',
-            scheme: 'HTTP',
-            headers: [],
-          },
-          initialDelaySeconds: 0,
-          periodSeconds: 1,
-          timeoutSeconds: 1,
-          successThreshold: 1,
-          failureThreshold: 3,
-        },
-      },
+      probes: { readiness: loopbackHttpReadiness('/healthz/ready', ZTUNNEL_PORTS.readiness) },
     },
     restartPolicy: 'Always',
   };
