@@ -1,94 +1,100 @@
 /**
- * `ambit local port-forward`: a listener on the host's loopback whose connections are carried into a pod's
- * network namespace, to the pod's own loopback, as `kubectl port-forward` does. The cluster's ranges stay
- * unroutable from the host (see guard-routes.ts): the socket to the pod is created inside its namespace.
- *
- * A forward is a listener anyone on the host may reach, so it bounds what it holds: at most
- * `maxConnections` at once (more are closed at once and counted), and a connection to the pod that does not
- * open within the connect timeout is dropped.
+ * `ambit local port-forward`: a port on the host's loopback that leads to a port inside a pod's network
+ * namespace (what `kubectl port-forward` and kind's `extraPortMappings` give), so that a gateway is reachable
+ * as `http://127.0.0.1:8080/` while the cluster's ranges stay unroutable from the root namespace: each
+ * accepted connection is matched by one opened *inside* the pod's namespace to its loopback (the socket is
+ * created there; no route leaves the host's namespace). Only loopback host addresses are accepted, so the
+ * cluster is never exposed beyond this machine.
  */
 import net from 'node:net';
-import { errorMessage } from '../core/errors.ts';
-import { createLogger } from '../core/log.ts';
+import { UsageError } from '../core/errors.ts';
+import { cidrContains, parseCidr, parseIp } from '../core/net/ip.ts';
 import { splice } from '../core/net/splice.ts';
-import { boundAddress, closeServer, listen } from '../core/server/listen.ts';
-import { connectTcp, Netns } from '../core/sys/netns-socket.ts';
+import { listen } from '../core/server/listen.ts';
+import { connectTcp, type Netns } from '../core/sys/netns-socket.ts';
 
-const log = createLogger('local.port-forward');
+export interface PortMapping {
+  hostPort: number;
+  podPort: number;
+}
 
-export interface PortForwardOptions {
-  /** The pod's namespace file (`/run/netns/...`). */
-  netnsPath: string;
-  remotePort: number;
-  /** The host side: loopback only unless the caller says otherwise. */
-  localHost?: string | undefined;
-  /** 0 picks a free port. */
-  localPort: number;
-  maxConnections?: number | undefined;
-  connectTimeoutMs?: number | undefined;
+/** Connections one forward holds at once; beyond, new ones are dropped (and counted in `refused`). */
+export const MAX_FORWARDED_CONNECTIONS = 1000;
+const CONNECT_TIMEOUT_MS = 5000;
+
+/** `8080:80` (or `80`, the same port on both sides) as a mapping; a usage error names the bad value. */
+export function parsePortMapping(text: string): PortMapping {
+  const match = /^(\d{1,5})(?::(\d{1,5}))?$/.exec(text);
+  const hostPort = Number(match?.[1]);
+  const podPort = Number(match?.[2] ?? match?.[1]);
+  if (!match || !(hostPort >= 0 && hostPort <= 65535) || !(podPort >= 1 && podPort <= 65535))
+    throw new UsageError(
+      `invalid port mapping ${JSON.stringify(text)}: use HOST_PORT:POD_PORT, e.g. 8080:80 (host port 0: any free one)`,
+    );
+  return { hostPort, podPort };
+}
+
+const LOOPBACK = [parseCidr('127.0.0.0/8')!, parseCidr('::1/128')!];
+
+/** Whether a host address is on loopback (the only addresses a forward may listen on). */
+export function isLoopback(address: string): boolean {
+  const ip = parseIp(address);
+  return ip !== undefined && LOOPBACK.some((cidr) => cidrContains(cidr, ip));
 }
 
 export interface PortForward {
-  /** `host:port` the forward listens on. */
-  address: string;
-  /** Connections refused because `maxConnections` were open, and connections the pod did not accept. */
-  readonly refused: { overLimit: number; connectFailed: number };
+  readonly address: string;
+  readonly port: number;
+  /** Connections dropped at the bound, or whose pod side could not be reached. */
+  readonly refused: number;
   close(): Promise<void>;
 }
 
-export const DEFAULT_FORWARD_LIMITS = { maxConnections: 256, connectTimeoutMs: 5000 } as const;
-
-export async function startPortForward(options: PortForwardOptions): Promise<PortForward> {
-  const netns = Netns.open(options.netnsPath);
-  const maxConnections = options.maxConnections ?? DEFAULT_FORWARD_LIMITS.maxConnections;
-  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_FORWARD_LIMITS.connectTimeoutMs;
-  const refused = { overLimit: 0, connectFailed: 0 };
-  const open = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
-    if (open.size >= maxConnections) {
-      refused.overLimit++;
-      client.destroy();
-      return;
-    }
-    open.add(client);
-    client.once('close', () => open.delete(client));
-    client.on('error', () => {});
+export async function forwardPort(netns: Netns, address: string, mapping: PortMapping): Promise<PortForward> {
+  if (!isLoopback(address))
+    throw new UsageError(`port-forward listens on loopback only (127.0.0.1, ::1), not ${address}`);
+  let refused = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => {
+      // The copy sees it.
+    });
+    socket.pause();
     connectTcp(netns, {
       address: '127.0.0.1',
-      port: options.remotePort,
-      timeoutMs,
+      port: mapping.podPort,
+      timeoutMs: CONNECT_TIMEOUT_MS,
       allowHalfOpen: true,
     }).then(
       (upstream) => {
-        if (client.destroyed) {
-          upstream.destroy();
-          return;
-        }
-        open.add(upstream);
-        upstream.once('close', () => open.delete(upstream));
-        client.resume();
-        void splice(client, upstream, { upstream: 0, downstream: 0 });
+        upstream.setNoDelay(true);
+        sockets.add(upstream);
+        upstream.once('close', () => sockets.delete(upstream));
+        socket.resume();
+        void splice(socket, upstream, { upstream: 0, downstream: 0 });
       },
-      (error: unknown) => {
-        refused.connectFailed++;
-        log.debug('forwarded connection not accepted by the pod', { error: errorMessage(error) });
-        client.destroy();
+      () => {
+        refused++;
+        socket.destroy();
       },
     );
   });
-  try {
-    await listen(server, { host: options.localHost ?? '127.0.0.1', port: options.localPort });
-  } catch (error) {
-    netns.close();
-    throw error;
-  }
+  server.maxConnections = MAX_FORWARDED_CONNECTIONS;
+  server.on('drop', () => refused++);
+  await listen(server, { host: address, port: mapping.hostPort });
+  const bound = server.address() as net.AddressInfo;
   return {
-    address: boundAddress(server),
-    refused,
-    async close() {
-      for (const socket of open) socket.destroy();
-      await closeServer(server);
-      netns.close();
+    address,
+    port: bound.port,
+    get refused() {
+      return refused;
     },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -1,11 +1,10 @@
 /**
  * The local cluster's Prometheus, by tables: the Cluster field and the flag that turn it on, the targets
  * generated from the cluster (every ztunnel, the control plane, each waypoint, with Istio's labels), the
- * configuration Prometheus is given, its pod, and the port pairs `ambit local port-forward` takes.
+ * configuration Prometheus is given, and its pod.
  */
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { parsePortPair } from '../../src/cli/commands/local.ts';
 import { parseYamlText } from '../../src/core/config/documents.ts';
 import { formatIssue } from '../../src/core/config/issues.ts';
 import { parseResources } from '../../src/core/config/resource.ts';
@@ -103,6 +102,7 @@ describe('scrape targets from the cluster', () => {
 
   it('scrapes no ordinary pod', () => {
     expect(scrapeTargets(base).waypoint).toEqual([]);
+    expect(targets.gateway).toEqual([]);
   });
 });
 
@@ -129,19 +129,5 @@ describe('the Prometheus configuration and pod', () => {
     expect(pod.container.argv).toContain('--config.file=/state/c1/prometheus/prometheus.yml');
     expect(pod.container.argv).toContain('--storage.tsdb.path=/state/c1/prometheus/data');
     expect(pod.container.probes.readiness?.handler).toMatchObject({ path: '/-/ready', port: 9090 });
-  });
-});
-
-describe('port-forward ports', () => {
-  it.each([
-    ['9090', { local: 9090, remote: 9090 }],
-    ['0:9090', { local: 0, remote: 9090 }],
-    ['18080:80', { local: 18080, remote: 80 }],
-  ])('%s', (text, expected) => {
-    expect(parsePortPair(text)).toEqual(expected);
-  });
-
-  it.each(['', '0', 'x', '80:', ':80', '1:2:3', '70000', '80:70000', '-1'])('refuses %j', (text) => {
-    expect(() => parsePortPair(text)).toThrow(/LOCAL:\]REMOTE/);
   });
 });

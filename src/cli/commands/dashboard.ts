@@ -4,10 +4,11 @@
  */
 import { spawn } from 'node:child_process';
 import { AmbitError, UsageError } from '../../core/errors.ts';
+import { Netns } from '../../core/sys/netns-socket.ts';
 import { PrometheusApi } from '../../dashboard/prometheus.ts';
 import { startDashboard } from '../../dashboard/server.ts';
 import { findPod } from '../../local/pods.ts';
-import { startPortForward } from '../../local/port-forward.ts';
+import { forwardPort } from '../../local/port-forward.ts';
 import {
   ISTIO_SYSTEM_NAMESPACE,
   PROMETHEUS_POD,
@@ -57,13 +58,10 @@ export async function run(argv: string[]): Promise<number> {
       `cluster ${cluster.name} runs no Prometheus: bring it up with \`ambit local up --prometheus\` (or spec.prometheus: true)`,
     );
   }
-  const forward = await startPortForward({
-    netnsPath: pod.netnsPath,
-    remotePort: PROMETHEUS_PORT,
-    localPort: 0,
-  });
+  const netns = Netns.open(pod.netnsPath);
+  const forward = await forwardPort(netns, '127.0.0.1', { hostPort: 0, podPort: PROMETHEUS_PORT });
   const dashboard = await startDashboard({
-    prometheus: new PrometheusApi(`http://${forward.address}`),
+    prometheus: new PrometheusApi(`http://127.0.0.1:${forward.port}`),
     cluster: cluster.name,
     port,
   });
@@ -78,5 +76,6 @@ export async function run(argv: string[]): Promise<number> {
   });
   await dashboard.close();
   await forward.close();
+  netns.close();
   return 0;
 }
