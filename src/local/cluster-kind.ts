@@ -20,8 +20,8 @@ export interface ClusterSpec {
   serviceCIDR: Cidr;
   /** Addresses of the node namespaces on the fabric bridge. */
   underlayCIDR: Cidr;
-  /** Run a Prometheus that scrapes the mesh (see prometheus/extension.ts); a record's spec may leave it out. */
-  prometheus?: boolean | undefined;
+  /** Run a Prometheus that scrapes the mesh (see prometheus/extension.ts). */
+  prometheus: boolean;
 }
 
 export const DEFAULT_POD_CIDR = '10.244.0.0/16';

@@ -1,26 +1,29 @@
 /**
- * `ambit local port-forward`: a port on the host's loopback that leads to a port inside a pod's network
- * namespace (what `kubectl port-forward` and kind's `extraPortMappings` give), so that a gateway is reachable
- * as `http://127.0.0.1:8080/` while the cluster's ranges stay unroutable from the root namespace: each
- * accepted connection is matched by one opened *inside* the pod's namespace to its loopback (the socket is
- * created there; no route leaves the host's namespace). Only loopback host addresses are accepted, so the
- * cluster is never exposed beyond this machine.
+ * `ambit local port-forward`: a listener on the host's loopback whose connections are carried into a pod's
+ * network namespace, to the pod's own loopback (what `kubectl port-forward` and kind's `extraPortMappings`
+ * give), so that a gateway or Prometheus is reachable as `http://127.0.0.1:8080/` while the cluster's ranges
+ * stay unroutable from the host (see guard-routes.ts): the socket to the pod is created inside its namespace.
+ * Only loopback host addresses are accepted, so the cluster is never exposed beyond this machine.
+ *
+ * A forward is a listener anyone on the host may reach, so it bounds what it holds: at most
+ * `maxConnections` at once (more are closed at once and counted), and a connection to the pod that does not
+ * open within the connect timeout is dropped.
  */
 import net from 'node:net';
-import { UsageError } from '../core/errors.ts';
+import { errorMessage, UsageError } from '../core/errors.ts';
+import { createLogger } from '../core/log.ts';
 import { cidrContains, parseCidr, parseIp } from '../core/net/ip.ts';
 import { splice } from '../core/net/splice.ts';
-import { listen } from '../core/server/listen.ts';
-import { connectTcp, type Netns } from '../core/sys/netns-socket.ts';
+import { boundAddress, closeServer, listen } from '../core/server/listen.ts';
+import { connectTcp, Netns } from '../core/sys/netns-socket.ts';
+
+const log = createLogger('local.port-forward');
 
 export interface PortMapping {
+  /** 0 picks a free port. */
   hostPort: number;
   podPort: number;
 }
-
-/** Connections one forward holds at once; beyond, new ones are dropped (and counted in `refused`). */
-export const MAX_FORWARDED_CONNECTIONS = 1000;
-const CONNECT_TIMEOUT_MS = 5000;
 
 /** `8080:80` (or `80`, the same port on both sides) as a mapping; a usage error names the bad value. */
 export function parsePortMapping(text: string): PortMapping {
@@ -42,59 +45,85 @@ export function isLoopback(address: string): boolean {
   return ip !== undefined && LOOPBACK.some((cidr) => cidrContains(cidr, ip));
 }
 
+export interface PortForwardOptions {
+  /** The pod's namespace file (`/run/netns/...`). */
+  netnsPath: string;
+  mapping: PortMapping;
+  /** The host side, on loopback (default 127.0.0.1). */
+  localHost?: string | undefined;
+  maxConnections?: number | undefined;
+  connectTimeoutMs?: number | undefined;
+}
+
 export interface PortForward {
-  readonly address: string;
-  readonly port: number;
-  /** Connections dropped at the bound, or whose pod side could not be reached. */
-  readonly refused: number;
+  /** `host:port` the forward listens on. */
+  address: string;
+  port: number;
+  /** Connections refused because `maxConnections` were open, and connections the pod did not accept. */
+  readonly refused: { overLimit: number; connectFailed: number };
   close(): Promise<void>;
 }
 
-export async function forwardPort(netns: Netns, address: string, mapping: PortMapping): Promise<PortForward> {
-  if (!isLoopback(address))
-    throw new UsageError(`port-forward listens on loopback only (127.0.0.1, ::1), not ${address}`);
-  let refused = 0;
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    socket.on('error', () => {
+export const DEFAULT_FORWARD_LIMITS = { maxConnections: 1000, connectTimeoutMs: 5000 } as const;
+
+export async function startPortForward(options: PortForwardOptions): Promise<PortForward> {
+  const localHost = options.localHost ?? '127.0.0.1';
+  if (!isLoopback(localHost))
+    throw new UsageError(`port-forward listens on loopback only (127.0.0.1, ::1), not ${localHost}`);
+  const netns = Netns.open(options.netnsPath);
+  const maxConnections = options.maxConnections ?? DEFAULT_FORWARD_LIMITS.maxConnections;
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_FORWARD_LIMITS.connectTimeoutMs;
+  const refused = { overLimit: 0, connectFailed: 0 };
+  const open = new Set<net.Socket>();
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (client) => {
+    if (open.size >= maxConnections) {
+      refused.overLimit++;
+      client.destroy();
+      return;
+    }
+    open.add(client);
+    client.once('close', () => open.delete(client));
+    client.on('error', () => {
       // The copy sees it.
     });
-    socket.pause();
     connectTcp(netns, {
       address: '127.0.0.1',
-      port: mapping.podPort,
-      timeoutMs: CONNECT_TIMEOUT_MS,
+      port: options.mapping.podPort,
+      timeoutMs,
       allowHalfOpen: true,
     }).then(
       (upstream) => {
+        if (client.destroyed) {
+          upstream.destroy();
+          return;
+        }
         upstream.setNoDelay(true);
-        sockets.add(upstream);
-        upstream.once('close', () => sockets.delete(upstream));
-        socket.resume();
-        void splice(socket, upstream, { upstream: 0, downstream: 0 });
+        open.add(upstream);
+        upstream.once('close', () => open.delete(upstream));
+        client.resume();
+        void splice(client, upstream, { upstream: 0, downstream: 0 });
       },
-      () => {
-        refused++;
-        socket.destroy();
+      (error: unknown) => {
+        refused.connectFailed++;
+        log.debug('forwarded connection not accepted by the pod', { error: errorMessage(error) });
+        client.destroy();
       },
     );
   });
-  server.maxConnections = MAX_FORWARDED_CONNECTIONS;
-  server.on('drop', () => refused++);
-  await listen(server, { host: address, port: mapping.hostPort });
-  const bound = server.address() as net.AddressInfo;
+  try {
+    await listen(server, { host: localHost, port: options.mapping.hostPort });
+  } catch (error) {
+    netns.close();
+    throw error;
+  }
   return {
-    address,
-    port: bound.port,
-    get refused() {
-      return refused;
+    address: boundAddress(server),
+    port: (server.address() as net.AddressInfo).port,
+    refused,
+    async close() {
+      for (const socket of open) socket.destroy();
+      await closeServer(server);
+      netns.close();
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
   };
 }

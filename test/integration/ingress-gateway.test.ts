@@ -157,7 +157,7 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
         let text = '';
         child.child.stdout?.on('data', (chunk: Buffer) => {
           text += chunk.toString();
-          for (const match of text.matchAll(/Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)/g))
+          for (const match of text.matchAll(/Forwarding from 127\.0\.0\.1:(\d+) -> \S+:(\d+)/g))
             ports.set(Number(match[2]), Number(match[1]));
           if ([...text.matchAll(/Forwarding from/g)].length >= count) resolve();
         });

@@ -1,7 +1,7 @@
 /**
  * The local cluster's Prometheus, by tables: the Cluster field and the flag that turn it on, the targets
  * generated from the cluster (every ztunnel, the control plane, each waypoint, with Istio's labels), the
- * configuration Prometheus is given, and its pod.
+ * configuration Prometheus is given, its pod, and the port pairs `ambit local port-forward` takes.
  */
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -13,6 +13,7 @@ import { PROMETHEUS_EXTENSION_URL } from '../../src/local/extensions.ts';
 import { waypointPod } from '../../src/local/mesh/waypoints.ts';
 import { planCluster } from '../../src/local/plan.ts';
 import { placePod } from '../../src/local/pod-runtime.ts';
+import { parsePortMapping } from '../../src/local/port-forward.ts';
 import { prometheusPod } from '../../src/local/prometheus/extension.ts';
 import {
   prometheusConfig,
@@ -129,5 +130,19 @@ describe('the Prometheus configuration and pod', () => {
     expect(pod.container.argv).toContain('--config.file=/state/c1/prometheus/prometheus.yml');
     expect(pod.container.argv).toContain('--storage.tsdb.path=/state/c1/prometheus/data');
     expect(pod.container.probes.readiness?.handler).toMatchObject({ path: '/-/ready', port: 9090 });
+  });
+});
+
+describe('port-forward ports', () => {
+  it.each([
+    ['9090', { hostPort: 9090, podPort: 9090 }],
+    ['0:9090', { hostPort: 0, podPort: 9090 }],
+    ['18080:80', { hostPort: 18080, podPort: 80 }],
+  ])('%s', (text, expected) => {
+    expect(parsePortMapping(text)).toEqual(expected);
+  });
+
+  it.each(['', '0', 'x', '80:', ':80', '1:2:3', '70000', '80:70000', '-1'])('refuses %j', (text) => {
+    expect(() => parsePortMapping(text)).toThrow(/invalid port mapping/);
   });
 });

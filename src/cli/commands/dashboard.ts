@@ -4,11 +4,10 @@
  */
 import { spawn } from 'node:child_process';
 import { AmbitError, UsageError } from '../../core/errors.ts';
-import { Netns } from '../../core/sys/netns-socket.ts';
 import { PrometheusApi } from '../../dashboard/prometheus.ts';
 import { startDashboard } from '../../dashboard/server.ts';
 import { findPod } from '../../local/pods.ts';
-import { forwardPort } from '../../local/port-forward.ts';
+import { startPortForward } from '../../local/port-forward.ts';
 import {
   ISTIO_SYSTEM_NAMESPACE,
   PROMETHEUS_POD,
@@ -58,10 +57,12 @@ export async function run(argv: string[]): Promise<number> {
       `cluster ${cluster.name} runs no Prometheus: bring it up with \`ambit local up --prometheus\` (or spec.prometheus: true)`,
     );
   }
-  const netns = Netns.open(pod.netnsPath);
-  const forward = await forwardPort(netns, '127.0.0.1', { hostPort: 0, podPort: PROMETHEUS_PORT });
+  const forward = await startPortForward({
+    netnsPath: pod.netnsPath,
+    mapping: { hostPort: 0, podPort: PROMETHEUS_PORT },
+  });
   const dashboard = await startDashboard({
-    prometheus: new PrometheusApi(`http://127.0.0.1:${forward.port}`),
+    prometheus: new PrometheusApi(`http://${forward.address}`),
     cluster: cluster.name,
     port,
   });
@@ -76,6 +77,5 @@ export async function run(argv: string[]): Promise<number> {
   });
   await dashboard.close();
   await forward.close();
-  netns.close();
   return 0;
 }

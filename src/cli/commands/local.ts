@@ -83,8 +83,9 @@ Runs a command in the pod's network namespace, as the pod's user, with its envir
 
 Listens on the host's loopback (--address, default 127.0.0.1; only loopback is allowed) and joins each
 connection to the pod's port, opened inside the pod's network namespace, until interrupted (as kubectl
-port-forward). The cluster's addresses stay unroutable from the host. For an ingress gateway, the pod is
-<gateway>-0: ambit local port-forward -n istio-ingress bookinfo-gateway-0 8080:80
+port-forward). A mapping of one port (9090) uses it on both sides; host port 0 picks a free one. The
+cluster's addresses stay unroutable from the host. For an ingress gateway, the pod is <gateway>-0:
+ambit local port-forward -n istio-ingress bookinfo-gateway-0 8080:80
 `,
   logs: `Usage: ambit local logs <pod|node|component|supervisor> [-n NAMESPACE] [--name N] [--tail N] [-f]
 
@@ -265,28 +266,23 @@ async function runPortForward(argv: string[]): Promise<number> {
     throw new UsageError('port-forward needs a pod and a mapping: ambit local port-forward <pod> 8080:80');
   const root = stateRoot();
   const cluster = requireClusterState(root, selectCluster(root, values.name));
-  const [{ findPod }, { forwardPort, parsePortMapping }, { Netns }, { netnsPath }] = await Promise.all([
+  const [{ findPod }, { startPortForward, parsePortMapping }] = await Promise.all([
     import('../../local/pods.ts'),
     import('../../local/port-forward.ts'),
-    import('../../core/sys/netns-socket.ts'),
-    import('../../local/names.ts'),
   ]);
   const parsed = mappings.map(parsePortMapping);
   const pod = findPod(cluster, podName, values.namespace);
-  const netns = Netns.open(netnsPath(pod.netns));
-  const address = values.address ?? '127.0.0.1';
   const forwards = [];
   for (const mapping of parsed) {
-    const forward = await forwardPort(netns, address, mapping);
+    const forward = await startPortForward({ netnsPath: pod.netnsPath, mapping, localHost: values.address });
     forwards.push(forward);
-    process.stdout.write(`Forwarding from ${address}:${forward.port} -> ${mapping.podPort}\n`);
+    process.stdout.write(`Forwarding from ${forward.address} -> ${pod.uid}:${mapping.podPort}\n`);
   }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
   await Promise.all(forwards.map((forward) => forward.close()));
-  netns.close();
   return 0;
 }
 

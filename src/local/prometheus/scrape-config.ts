@@ -1,8 +1,8 @@
 /**
  * What the local cluster's Prometheus scrapes, as pure functions of the cluster record: one job per kind of
- * mesh component (every node's ztunnel, the control plane, every waypoint, every ingress gateway), each with the labels
- * that Istio's own Prometheus (its `kubernetes-pods` job) would add (`namespace`, `pod`, `app`, plus the
- * pod's node), so that Istio's Grafana dashboards and Kiali's queries run unchanged against it.
+ * mesh component (every node's ztunnel, the control plane, every waypoint, every ingress gateway), each
+ * target with the labels that Istio's own Prometheus (its `kubernetes-pods` job) would add (`namespace`,
+ * `pod`, `app`, plus the pod's node), so that Istio's Grafana dashboards and Kiali's queries run unchanged.
  *
  * The configuration names one file of targets per job (`file_sd_configs`): Prometheus re-reads those files
  * when they change, so a waypoint deployed while the cluster runs is scraped without a restart.
