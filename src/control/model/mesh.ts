@@ -11,6 +11,7 @@ import type {
   AuthorizationPolicySpec,
   PeerAuthenticationSpec,
 } from '../../core/config/kinds/istio-security.ts';
+import type { ServiceEntrySpec } from '../../core/config/kinds/istio-service-entry.ts';
 import type { HTTPLocalRateLimitPolicySpec } from '../../core/config/kinds/linkerd-policy.ts';
 import {
   DEFAULT_MESH_CONFIG,
@@ -26,6 +27,7 @@ import { namespaceLabels, serviceViews } from './core-view.ts';
 import { ingressGatewayService, isIngressGateway } from './ingress/gateways.ts';
 import { toPeerAuthPolicies } from './peer-authentication.ts';
 import { PodIndex } from './pod-index.ts';
+import { serviceEntryServices } from './service-entries.ts';
 import { buildService } from './services.ts';
 import { waypointDeclarations, waypointService } from './waypoints.ts';
 import { buildWorkload } from './workloads.ts';
@@ -107,6 +109,19 @@ export function buildMesh(inputs: MeshInputs): Mesh {
         (gateway) => isIngressGateway(gateway.spec) && !defined.has(`${gateway.namespace}/${gateway.name}`),
       )
       .map((gateway) => ingressGatewayService(gateway, podIndex)),
+    ...serviceEntryServices({
+      entries: resources
+        .filter((resource) => resource.kind === 'ServiceEntry')
+        .map((resource) => ({
+          name: resource.metadata.name,
+          namespace: resource.metadata.namespace ?? 'default',
+          labels: resource.metadata.labels,
+          spec: resource.spec as ServiceEntrySpec,
+        })),
+      pods,
+      namespaceLabels: nsLabels,
+      waypoints,
+    }),
   ].sort(byKey((service) => `${service.namespace}/${service.name}`));
   const authorization = resources.filter(
     (resource) => resource.kind === 'AuthorizationPolicy',
