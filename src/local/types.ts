@@ -56,8 +56,8 @@ export interface PodRecord {
   serviceAccount: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  /** What generated the pod, if anything: a Deployment, or a waypoint's Gateway. */
-  owner?: { kind: 'Deployment' | 'Gateway'; name: string } | undefined;
+  /** What generated the pod, if anything: a Deployment, a waypoint's Gateway, or an addon (Prometheus). */
+  owner?: { kind: 'Deployment' | 'Gateway' | 'Addon'; name: string } | undefined;
   netns: string;
   netnsPath: string;
   /** The pod's veth end in its node's namespace. */
