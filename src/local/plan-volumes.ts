@@ -65,9 +65,16 @@ export class ObjectIndex {
   }
 }
 
+/** The mounts of the first container and of each init container, in order (they share the volumes). */
+export interface PodMounts {
+  container: MountRecord[];
+  init: MountRecord[][];
+}
+
 /**
- * The first container's mounts, and the directories and files behind them: one directory per volume under
- * `<state>/volumes/<pod>/`, holding a ConfigMap's or Secret's keys as files, or nothing (emptyDir).
+ * The mounts of the pod's containers that run (the first, and the init containers), and the directories and
+ * files behind them: one directory per volume under `<state>/volumes/<pod>/`, holding a ConfigMap's or
+ * Secret's keys as files, or nothing (emptyDir).
  */
 export function podVolumes(
   request: VolumeRequest,
@@ -78,15 +85,17 @@ export function podVolumes(
   problem: Problem,
   /** The pod's user, who owns its emptyDirs. */
   owner: number,
-): MountRecord[] {
+): PodMounts {
   const { spec, specPath, origin, namespace } = request;
-  const container = spec.containers[0]!;
+  const containers = [spec.containers[0]!, ...spec.initContainers];
   const podDir = join(stateDir, 'volumes', `${namespace}_${request.name}`);
-  const mounts: MountRecord[] = [];
+  const mounts: MountRecord[][] = containers.map(() => []);
   spec.volumes.forEach((volume, index) => {
     const source = volume.source;
-    const used = container.volumeMounts.filter((mount) => mount.name === volume.name);
-    if (used.length === 0 || source.type === 'unsupported') return;
+    const used = containers.some((container) =>
+      container.volumeMounts.some((mount) => mount.name === volume.name),
+    );
+    if (!used || source.type === 'unsupported') return;
     const dir = join(podDir, volume.name);
     if (source.type === 'emptyDir') {
       out.directories.push({ path: dir, owner, mode: 0o777 });
@@ -123,12 +132,15 @@ export function podVolumes(
         });
       }
     }
-    for (const mount of used)
-      mounts.push({
-        source: dir,
-        mountPath: mount.mountPath,
-        readOnly: mount.readOnly || source.type !== 'emptyDir',
-      });
+    containers.forEach((container, position) => {
+      for (const mount of container.volumeMounts.filter((candidate) => candidate.name === volume.name))
+        mounts[position]!.push({
+          source: dir,
+          mountPath: mount.mountPath,
+          readOnly: mount.readOnly || source.type !== 'emptyDir',
+        });
+    });
   });
-  return mounts;
+  const [container, ...init] = mounts;
+  return { container: container!, init };
 }

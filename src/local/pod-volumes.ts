@@ -26,7 +26,10 @@ export function writePodVolumes(paths: StatePaths, volumes: VolumeContent, pods:
     writeFileSync(file.path, Buffer.from(file.base64, 'base64'), { mode: file.mode });
     chmodSync(file.path, file.mode);
   }
-  for (const pod of pods) for (const mount of pod.mounts) createMountPoint(paths, mount.mountPath);
+  for (const pod of pods) {
+    const mounts = [...pod.mounts, ...(pod.initContainers ?? []).flatMap((init) => init.mounts)];
+    for (const mount of mounts) createMountPoint(paths, mount.mountPath);
+  }
 }
 
 /** Creates a missing mount path (and its missing parents), journaling each directory before it is made. */

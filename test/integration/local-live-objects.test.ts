@@ -4,7 +4,8 @@
  * mesh and outside it,
  * and are gone after `ambit delete` (pods, their network namespaces, the Service and its name); an image
  * without stand-in is refused with its field and nothing is applied; an applied pod's env holds its
- * ConfigMap's and Secret's keys (`envFrom`, `valueFrom`) and its own fields; a rolling update of the Deployment
+ * ConfigMap's and Secret's keys (`envFrom`, `valueFrom`) and its own fields; its init containers run in
+ * order to completion first, a failed one again as the restart policy says; a rolling update of the Deployment
  * behind a client looping over the Service drops no request; `ambit local scale` adds and removes pods
  * and the Service's endpoints follow; `ambit local rollout restart` replaces every pod.
  */
@@ -232,6 +233,62 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
     await eventually(async () => !(await status()).pods.some((p) => p.name === 'envy'), {
       timeout: 20_000,
       what: 'the envy pod gone',
+    });
+  });
+
+  it('runs init containers in order to completion before the container, retrying a failed one as the restart policy says', async () => {
+    const initPod = (podName: string, restartPolicy: string, second: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: podName, namespace: 'plain' },
+      spec: {
+        restartPolicy,
+        volumes: [{ name: 'work', emptyDir: {} }],
+        initContainers: [
+          {
+            name: 'first',
+            command: ['sh', '-c', 'echo first >> /work/log'],
+            volumeMounts: [{ name: 'work', mountPath: '/work' }],
+          },
+          {
+            name: 'second',
+            command: ['sh', '-c', second],
+            volumeMounts: [{ name: 'work', mountPath: '/work' }],
+          },
+        ],
+        containers: [
+          {
+            name: 'main',
+            command: ['sh', '-c', 'echo main >> /work/log; exec sleep infinity'],
+            volumeMounts: [{ name: 'work', mountPath: '/work' }],
+          },
+        ],
+      },
+    });
+    // Fails on its first run only: the kubelet runs that init container again, not the ones before it.
+    const failsOnce =
+      '[ -e /work/tried ] || { : > /work/tried; echo failed >> /work/log; exit 3; }; echo second >> /work/log';
+    const yaml = manifests(initPod('inits', 'Always', failsOnce), initPod('doomed', 'Never', 'exit 4'));
+    expect((await applyFile('inits.yaml', yaml)).code).toBe(0);
+    await eventually(async () => (await status()).pods.find((p) => p.name === 'inits')?.ready, {
+      timeout: 20_000,
+      what: 'the inits pod running its container',
+    });
+    const log = await run('local', 'exec', 'inits', '-n', 'plain', '--name', name, '--', 'cat', '/work/log');
+    expect(log.stdout).toBe('first\nfailed\nsecond\nmain\n');
+    const doomed = await eventually(
+      async () => {
+        const pod = (await status()).pods.find((p) => p.name === 'doomed');
+        return pod?.state === 'failed' ? pod : undefined;
+      },
+      { timeout: 20_000, what: 'the doomed pod failed' },
+    );
+    expect(doomed.reason).toMatch(/^init container second failed; exited with code 4/);
+    expect(doomed.restarts).toBe(0);
+    expect((await applyFile('inits.yaml', yaml, 'delete')).code).toBe(0);
+    await eventually(async () => !(await status()).pods.some((p) => ['inits', 'doomed'].includes(p.name)), {
+      timeout: 20_000,
+      what: 'the init pods gone',
     });
   });
 

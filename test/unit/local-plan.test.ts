@@ -450,6 +450,62 @@ data: [not, a, map]`;
   });
 });
 
+describe('init containers', () => {
+  it('records each with its argv, env and mounts, in order', () => {
+    const { state, errors } = plan([
+      CLUSTER,
+      `apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: default}
+data: {MODE: fast}`,
+      `apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: default}
+spec:
+  volumes: [{name: work, emptyDir: {}}, {name: conf, configMap: {name: settings}}]
+  initContainers:
+    - name: fetch
+      command: [sh, -c, "echo $(MODE) > /work/mode"]
+      envFrom: [{configMapRef: {name: settings}}]
+      volumeMounts: [{name: work, mountPath: /work}, {name: conf, mountPath: /conf}]
+    - {name: check, image: curlimages/curl, args: [-s, "http://$(POD_IP)/"], workingDir: /tmp}
+  containers:
+    - name: c
+      command: [sleep, infinity]
+      volumeMounts: [{name: work, mountPath: /data, readOnly: true}]`,
+    ]);
+    expect(errors).toEqual([]);
+    const web = state!.pods[0]!;
+    expect(web.mounts).toEqual([
+      { source: '/state/c1/volumes/default_web/work', mountPath: '/data', readOnly: true },
+    ]);
+    expect(web.initContainers!.map(({ env: _env, ...init }) => init)).toEqual([
+      {
+        name: 'fetch',
+        argv: ['sh', '-c', 'echo fast > /work/mode'],
+        workingDir: '/',
+        mounts: [
+          { source: '/state/c1/volumes/default_web/work', mountPath: '/work', readOnly: false },
+          { source: '/state/c1/volumes/default_web/conf', mountPath: '/conf', readOnly: true },
+        ],
+      },
+      { name: 'check', argv: expect.any(Array), workingDir: '/tmp', mounts: [] },
+    ]);
+    // The stand-in's entrypoint, then the args (expanded) in place of its default ones.
+    expect(web.initContainers![1]!.argv.slice(-2)).toEqual(['-s', 'http://10.244.0.2/']);
+    expect(web.initContainers![0]!.env).toMatchObject({ MODE: 'fast', POD_NAME: 'web' });
+  });
+
+  it('names the init container that has nothing to run', () => {
+    const { errors } = plan([
+      CLUSTER,
+      pod('web', '  initContainers: [{name: i, image: example.com/setup:1}]\n'),
+    ]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/spec\.initContainers\[0\]\.image: .*no stand-in for "example\.com\/setup:1"/);
+  });
+});
+
 describe('services', () => {
   const service = (name: string, extra = '') => `apiVersion: v1
 kind: Service
