@@ -97,6 +97,10 @@ export function podVolumes(
     );
     if (!used || source.type === 'unsupported') return;
     const dir = join(podDir, volume.name);
+    /** The files a configMap or secret volume holds, by path inside it (what a subPath may name)... */
+    const written: string[] = [];
+    /** ...once its object is there (a missing one is reported as such, or optional). */
+    let defined = false;
     if (source.type === 'emptyDir') {
       out.directories.push({ path: dir, owner, mode: 0o777 });
     } else {
@@ -113,6 +117,7 @@ export function podVolumes(
           );
         }
       } else {
+        defined = true;
         const entries = object.spec.entries;
         const items =
           source.items ?? Object.keys(entries).map((key) => ({ key, path: key, mode: undefined }));
@@ -129,16 +134,38 @@ export function podVolumes(
             return;
           }
           out.files.push({ path: join(dir, item.path), base64: data, mode: item.mode ?? source.defaultMode });
+          written.push(item.path);
         });
       }
     }
     containers.forEach((container, position) => {
-      for (const mount of container.volumeMounts.filter((candidate) => candidate.name === volume.name))
-        mounts[position]!.push({
-          source: dir,
-          mountPath: mount.mountPath,
-          readOnly: mount.readOnly || source.type !== 'emptyDir',
-        });
+      container.volumeMounts.forEach((mount, mountIndex) => {
+        if (mount.name !== volume.name) return;
+        const readOnly = mount.readOnly || source.type !== 'emptyDir';
+        const subPath = mount.subPath;
+        if (subPath === undefined) {
+          mounts[position]!.push({ source: dir, mountPath: mount.mountPath, readOnly });
+          return;
+        }
+        const path = join(dir, subPath);
+        if (source.type === 'emptyDir') {
+          // As the kubelet does: a subPath of an emptyDir is made as a directory when missing.
+          out.directories.push({ path, owner, mode: 0o777 });
+          mounts[position]!.push({ source: path, mountPath: mount.mountPath, readOnly });
+          return;
+        }
+        const file = written.includes(subPath);
+        if (file || written.some((candidate) => candidate.startsWith(`${subPath}/`))) {
+          mounts[position]!.push({ source: path, mountPath: mount.mountPath, readOnly, file });
+        } else if (defined) {
+          const where = position === 0 ? 'containers[0]' : `initContainers[${position - 1}]`;
+          problem(
+            origin,
+            `${specPath}.${where}.volumeMounts[${mountIndex}].subPath`,
+            `volume ${JSON.stringify(volume.name)} holds no file or directory ${JSON.stringify(subPath)} (it holds ${written.map((name) => JSON.stringify(name)).join(', ') || 'nothing'})`,
+          );
+        }
+      });
     });
   });
   const [container, ...init] = mounts;

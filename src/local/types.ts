@@ -86,6 +86,8 @@ export interface MountRecord {
   source: string;
   mountPath: string;
   readOnly: boolean;
+  /** `source` is one file (a ConfigMap's or Secret's key by `subPath`), mounted over a file. */
+  file?: boolean | undefined;
 }
 
 /** A probe with its port resolved to a number; `host` defaults to the pod IP. */

@@ -4,7 +4,8 @@
  * mesh and outside it,
  * and are gone after `ambit delete` (pods, their network namespaces, the Service and its name); an image
  * without stand-in is refused with its field and nothing is applied; an applied pod's env holds its
- * ConfigMap's and Secret's keys (`envFrom`, `valueFrom`) and its own fields; its init containers run in
+ * ConfigMap's and Secret's keys (`envFrom`, `valueFrom`) and its own fields, and a key as a file
+ * (`subPath`); its init containers run in
  * order to completion first, a failed one again as the restart policy says; a rolling update of the Deployment
  * behind a client looping over the Service drops no request; `ambit local scale` adds and removes pods
  * and the Service's endpoints follow; `ambit local rollout restart` replaces every pod.
@@ -102,6 +103,8 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
     const result = await local('down');
     expect(result.code, result.stderr).toBe(0);
     expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
+    // The mount points made on the host for the pods' volumes (the envy pod's file mount).
+    expect(existsSync(`/opt/${name}`)).toBe(false);
     rmSync(root, { recursive: true, force: true });
     rmSync(shared, { recursive: true, force: true });
   });
@@ -172,7 +175,9 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
     expect((await status()).services).toEqual([]);
   });
 
-  it("gives an applied pod its ConfigMap's and Secret's keys and its own fields as env", async () => {
+  it("gives an applied pod its ConfigMap's and Secret's keys and its own fields as env, and a key as a file by subPath", async () => {
+    // Made on the host for the mount and removed by `down` (checked after it).
+    const modeFile = `/opt/${name}/mode.conf`;
     const yaml = manifests(
       {
         apiVersion: 'v1',
@@ -192,10 +197,12 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
         metadata: { name: 'envy', namespace: 'plain' },
         spec: {
           serviceAccountName: 'default',
+          volumes: [{ name: 'conf', configMap: { name: 'settings' } }],
           containers: [
             {
               name: 'c',
               command: ['sleep', 'infinity'],
+              volumeMounts: [{ name: 'conf', mountPath: modeFile, subPath: 'MODE' }],
               envFrom: [{ prefix: 'CM_', configMapRef: { name: 'settings' } }],
               env: [
                 { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
@@ -226,9 +233,9 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
       '--',
       'sh',
       '-c',
-      'echo "$CM_MODE $CM_LEVEL $PASSWORD $MY_IP $MY_SA"',
+      `echo "$CM_MODE $CM_LEVEL $PASSWORD $MY_IP $MY_SA $(cat ${modeFile})"`,
     );
-    expect(printed.stdout.trim()).toBe(`fast 3 s3cret ${pod.ip} default`);
+    expect(printed.stdout.trim()).toBe(`fast 3 s3cret ${pod.ip} default fast`);
     expect((await applyFile('envy.yaml', yaml, 'delete')).code).toBe(0);
     await eventually(async () => !(await status()).pods.some((p) => p.name === 'envy'), {
       timeout: 20_000,
