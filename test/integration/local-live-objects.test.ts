@@ -103,7 +103,7 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
     const result = await local('down');
     expect(result.code, result.stderr).toBe(0);
     expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
-    // The mount points made on the host for the pods' volumes (the envy pod's file mount).
+    // The mount points made on the host for the pods' volumes (the envy pod's file, the init pods' directory).
     expect(existsSync(`/opt/${name}`)).toBe(false);
     rmSync(root, { recursive: true, force: true });
     rmSync(shared, { recursive: true, force: true });
@@ -244,6 +244,8 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
   });
 
   it('runs init containers in order to completion before the container, retrying a failed one as the restart policy says', async () => {
+    // A fresh directory of this run for the emptyDir's mount point (made on the host, removed by `down`).
+    const work = `/opt/${name}/work`;
     const initPod = (podName: string, restartPolicy: string, second: string) => ({
       apiVersion: 'v1',
       kind: 'Pod',
@@ -254,34 +256,44 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
         initContainers: [
           {
             name: 'first',
-            command: ['sh', '-c', 'echo first >> /work/log'],
-            volumeMounts: [{ name: 'work', mountPath: '/work' }],
+            command: ['sh', '-c', `echo first >> ${work}/log`],
+            volumeMounts: [{ name: 'work', mountPath: work }],
           },
           {
             name: 'second',
             command: ['sh', '-c', second],
-            volumeMounts: [{ name: 'work', mountPath: '/work' }],
+            volumeMounts: [{ name: 'work', mountPath: work }],
           },
         ],
         containers: [
           {
             name: 'main',
-            command: ['sh', '-c', 'echo main >> /work/log; exec sleep infinity'],
-            volumeMounts: [{ name: 'work', mountPath: '/work' }],
+            command: ['sh', '-c', `echo main >> ${work}/log; exec sleep infinity`],
+            volumeMounts: [{ name: 'work', mountPath: work }],
           },
         ],
       },
     });
     // Fails on its first run only: the kubelet runs that init container again, not the ones before it.
-    const failsOnce =
-      '[ -e /work/tried ] || { : > /work/tried; echo failed >> /work/log; exit 3; }; echo second >> /work/log';
+    const failsOnce = `[ -e ${work}/tried ] || { : > ${work}/tried; echo failed >> ${work}/log; exit 3; }; echo second >> ${work}/log`;
     const yaml = manifests(initPod('inits', 'Always', failsOnce), initPod('doomed', 'Never', 'exit 4'));
     expect((await applyFile('inits.yaml', yaml)).code).toBe(0);
     await eventually(async () => (await status()).pods.find((p) => p.name === 'inits')?.ready, {
       timeout: 20_000,
       what: 'the inits pod running its container',
     });
-    const log = await run('local', 'exec', 'inits', '-n', 'plain', '--name', name, '--', 'cat', '/work/log');
+    const log = await run(
+      'local',
+      'exec',
+      'inits',
+      '-n',
+      'plain',
+      '--name',
+      name,
+      '--',
+      'cat',
+      `${work}/log`,
+    );
     expect(log.stdout).toBe('first\nfailed\nsecond\nmain\n');
     const doomed = await eventually(
       async () => {
