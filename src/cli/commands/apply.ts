@@ -1,7 +1,13 @@
 /** `ambit apply -f <file|dir|->...`: validates and applies config on a running control plane, atomically. */
 import type { ControlApiClient } from '../../core/control-api/client.ts';
 import type { ConfigFile } from '../../core/control-api/types.ts';
-import { fileCommandHelp, localClusterServing, parseFileCommand, printIssues } from '../control-support.ts';
+import {
+  fileCommandHelp,
+  localClusterServing,
+  parseFileCommand,
+  printIssues,
+  reportRollout,
+} from '../control-support.ts';
 
 const HELP = fileCommandHelp(
   'apply',
@@ -20,6 +26,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const name of result.created) process.stdout.write(`${name} created\n`);
   for (const name of result.configured) process.stdout.write(`${name} configured\n`);
   for (const name of result.unchanged) process.stdout.write(`${name} unchanged\n`);
+  await reportRollout(command.client, result.revision, command.waitMs);
   return 0;
 }
 
