@@ -256,7 +256,8 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
         initContainers: [
           {
             name: 'first',
-            command: ['sh', '-c', `echo first >> ${work}/log`],
+            // Long enough for the status to show it running (and the pod not ready meanwhile).
+            command: ['sh', '-c', `echo first >> ${work}/log; sleep 2`],
             volumeMounts: [{ name: 'work', mountPath: work }],
           },
           {
@@ -278,6 +279,13 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
     const failsOnce = `[ -e ${work}/tried ] || { : > ${work}/tried; echo failed >> ${work}/log; exit 3; }; echo second >> ${work}/log`;
     const yaml = manifests(initPod('inits', 'Always', failsOnce), initPod('doomed', 'Never', 'exit 4'));
     expect((await applyFile('inits.yaml', yaml)).code).toBe(0);
+    // A pod is not ready while an init container runs (none of these declares a port to wait for).
+    await eventually(
+      async () =>
+        (await status()).pods.find((p) => p.name === 'inits')?.reason ===
+        'init container first (1/2) running',
+      { timeout: 15_000, what: 'the inits pod not ready while its first init container runs' },
+    );
     await eventually(async () => (await status()).pods.find((p) => p.name === 'inits')?.ready, {
       timeout: 20_000,
       what: 'the inits pod running its container',

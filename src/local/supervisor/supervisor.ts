@@ -336,7 +336,9 @@ export class Supervisor {
       let pending = false;
       for (const entry of this.processes) {
         const { spec, status } = entry;
-        if (status.state !== 'running' || status.pid === undefined || entry.portsReady) continue;
+        // An init step is never ready: a pod without declared ports would pass the check below at once.
+        if (status.state !== 'running' || status.pid === undefined || entry.portsReady || entry.runningInit)
+          continue;
         if (isInNetns(status.pid, spec.netns) && listensOnAll(status.pid, spec)) {
           entry.portsReady = true;
           this.updateReady(entry);
