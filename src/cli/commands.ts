@@ -34,6 +34,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'in-pod capture rules (apply, remove, list, render) and a standalone enrollment agent',
     load: () => import('./commands/redirect.ts'),
   },
+  cni: {
+    summary: 'the CNI plugin ambit-cni (run by the container runtime, as bin/ambit-cni.mjs)',
+    load: () => import('./commands/cni.ts'),
+  },
   ztunnel: { summary: "run a node's ztunnel (the data plane)", load: () => import('./commands/ztunnel.ts') },
   waypoint: {
     summary: 'waypoints (L7 proxies): apply, delete, list, status, run',
