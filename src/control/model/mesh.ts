@@ -21,6 +21,7 @@ import {
 import type { RequestAuthenticationSpec } from '../../core/config/kinds/request-authentication.ts';
 import type { TelemetrySpec } from '../../core/config/kinds/telemetry.ts';
 import type { Resource } from '../../core/config/resource.ts';
+import { INGRESS_USE_WAYPOINT_LABEL } from '../../core/labels.ts';
 import type { L4Policy, NamedConfig, PeerAuthPolicy, Service, Workload } from '../../core/model/index.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
 import { toL4Policy } from './authorization.ts';
@@ -29,7 +30,7 @@ import { ingressGatewayService, isIngressGateway } from './ingress/gateways.ts';
 import { toPeerAuthPolicies } from './peer-authentication.ts';
 import { PodIndex } from './pod-index.ts';
 import { serviceEntryServices } from './service-entries.ts';
-import { buildService } from './services.ts';
+import { buildService, serviceHostname } from './services.ts';
 import { waypointDeclarations, waypointService } from './waypoints.ts';
 import { buildWorkload } from './workloads.ts';
 
@@ -50,6 +51,8 @@ export interface Mesh {
   /** `kubernetes.io/tls` Secrets only: the certificates ingress listeners may name. */
   secrets: NamedConfig<SecretSpec>[];
   namespaceLabels: Map<string, Record<string, string>>;
+  /** Hostnames of the Services an ingress gateway sends through their waypoint (`ingress-use-waypoint`). */
+  ingressViaWaypoint: string[];
   /** AuthorizationPolicies attached with targetRefs: for waypoints, in full. */
   attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
   /** Linkerd's HTTPLocalRateLimitPolicies: token buckets the waypoints of their target Services enforce. */
@@ -154,6 +157,13 @@ export function buildMesh(inputs: MeshInputs): Mesh {
       (secret) => secret.spec.type === 'kubernetes.io/tls',
     ),
     namespaceLabels: nsLabels,
+    ingressViaWaypoint: views
+      .filter((view) =>
+        [view.labels, nsLabels.get(view.namespace) ?? {}].some(
+          (labels) => labels[INGRESS_USE_WAYPOINT_LABEL] === 'true',
+        ),
+      )
+      .map((view) => serviceHostname(view.name, view.namespace)),
     attachedPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
       (policy) => policy.spec.targetRefs.length > 0,
     ),
