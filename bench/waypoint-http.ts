@@ -11,6 +11,9 @@
  *   (b') the same waypoint, resilience on: a second Service whose route has Istio's default retries (so
  *        each 1 KiB body is buffered for replay) and whose cluster has outlier detection (every answer
  *        counted); the cost of those stages is (b') against (b), same process, same run.
+ *   (b'') a second waypoint process, the same route table, tracing every request (100% sampling) with
+ *        spans exported over OTLP/HTTP to a receiver in this process that counts them: the cost of tracing
+ *        is (b'') against (b), same run.
  *
  * (b) and (c) put an L7 proxy in the same pod position, with mTLS on both of its sides (the waypoint does
  * its own HBONE; haproxy's pod ztunnel does it for haproxy, whose CPU is not counted to haproxy). haproxy
@@ -85,15 +88,19 @@ async function waitForPort(host: string, port: number): Promise<void> {
 }
 
 // The pods: four client pods (one per path), the app, haproxy's pod, the waypoint.
-const clients = { direct: at(11), waypoint: at(12), haproxy: at(13), resilient: at(14) };
+const clients = { direct: at(11), waypoint: at(12), haproxy: at(13), resilient: at(14), traced: at(15) };
 // Two app pods, the same server: the waypoint's (its destination refuses traffic that bypasses the waypoint)
 // and the one the other paths reach.
 const APP = at(21);
 const APP_DIRECT = at(22);
 const HAPROXY = at(31);
 const WAYPOINT = at(41);
-const VIPS = { direct: at(200), waypoint: at(201), haproxy: at(202), resilient: at(203) };
+const WAYPOINT_TRACED = at(42);
+const COLLECTOR = at(51);
+const COLLECTOR_PORT = 4318;
+const VIPS = { direct: at(200), waypoint: at(201), haproxy: at(202), resilient: at(203), traced: at(204) };
 const waypointRef = { name: 'waypoint', namespace: 'default' };
+const tracedWaypointRef = { name: 'waypoint-traced', namespace: 'default' };
 
 const clientWorkloads = Object.entries(clients).map(([path, ip]) =>
   workload({ name: `client-${path}`, ips: [ip], node: `node-${path}` }),
@@ -106,6 +113,13 @@ const waypointPod = workload({
   ips: [WAYPOINT],
   node: 'node-w',
   serviceAccount: 'waypoint',
+  enrolled: false,
+});
+const tracedWaypointPod = workload({
+  name: 'waypoint-traced',
+  ips: [WAYPOINT_TRACED],
+  node: 'node-wt',
+  serviceAccount: 'waypoint-traced',
   enrolled: false,
 });
 const appEndpoint = [{ workloadUid: app.uid, ip: APP, ready: true }];
@@ -129,6 +143,13 @@ const appResilient = service({
   endpoints: appEndpoint,
   waypoint: waypointRef,
 });
+const appTraced = service({
+  name: 'app-l7t',
+  vips: [VIPS.traced],
+  ports: [{ port: 80, targetPort: APP_PORT, protocol: 'TCP' }],
+  endpoints: appEndpoint,
+  waypoint: tracedWaypointRef,
+});
 const haproxyService = service({
   name: 'haproxy',
   vips: [VIPS.haproxy],
@@ -141,9 +162,23 @@ const waypointService = service({
   ports: [{ port: 15008, targetPort: 15008, protocol: 'TCP' }],
   endpoints: [{ workloadUid: waypointPod.uid, ip: WAYPOINT, ready: true }],
 });
+const tracedWaypointService = service({
+  name: 'waypoint-traced',
+  vips: [at(211)],
+  ports: [{ port: 15008, targetPort: 15008, protocol: 'TCP' }],
+  endpoints: [{ workloadUid: tracedWaypointPod.uid, ip: WAYPOINT_TRACED, ready: true }],
+});
 const mesh = snapshot({
-  workloads: [...clientWorkloads, app, appPlain, haproxyPod, waypointPod],
-  services: [appDirect, appBound, appResilient, haproxyService, waypointService],
+  workloads: [...clientWorkloads, app, appPlain, haproxyPod, waypointPod, tracedWaypointPod],
+  services: [
+    appDirect,
+    appBound,
+    appResilient,
+    appTraced,
+    haproxyService,
+    waypointService,
+    tracedWaypointService,
+  ],
 });
 
 async function startZtunnel(
@@ -198,8 +233,65 @@ async function startWaypoint(ca: TestCa): Promise<ChildProcess> {
     snapshot: table,
     ca: { certPem: ca.certPem, keyPem: ca.keyPem },
   };
+  return startWaypointProcess(spec);
+}
+
+function startWaypointProcess(spec: WaypointSpec): Promise<ChildProcess> {
   const script = new URL('./support/waypoint-node.ts', import.meta.url).pathname;
   return startChild(process.execPath, [...WAYPOINT_NODE_ARGS, script, JSON.stringify(spec)], 'ready');
+}
+
+/** The traced waypoint: app-l7t's plain route, every request traced, spans to the bench's receiver. */
+async function startTracedWaypoint(ca: TestCa): Promise<ChildProcess> {
+  const table: WaypointSnapshot = {
+    version: '1',
+    waypoint: tracedWaypointRef,
+    workloads: mesh.workloads,
+    services: mesh.services,
+    trustBundle: [],
+    servedServices: [
+      served(appTraced, [
+        { port: 80, protocol: 'http', routes: [route(forward(toCluster(clusterName(appTraced, 80))))] },
+      ]),
+    ],
+    clusters: [cluster(appTraced, 80, [{ workloadUid: app.uid, ip: APP, port: APP_PORT, ready: true }])],
+    authorization: [],
+    telemetry: {
+      tracing: {
+        provider: 'otel',
+        endpoint: `http://${COLLECTOR}:${COLLECTOR_PORT}/v1/traces`,
+        samplingPercentage: 100,
+        customTags: {},
+      },
+      accessLogs: [],
+      disabledMetrics: [],
+    },
+  };
+  return startWaypointProcess({
+    ip: WAYPOINT_TRACED,
+    identity: tracedWaypointPod.identity,
+    snapshot: table,
+    ca: { certPem: ca.certPem, keyPem: ca.keyPem },
+  });
+}
+
+/** An OTLP/HTTP receiver that counts the spans it is sent (JSON, as the waypoint's exporter posts them). */
+async function startCollector(): Promise<{ spans: () => number; close: () => void }> {
+  let spans = 0;
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        resourceSpans: { scopeSpans: { spans: unknown[] }[] }[];
+      };
+      for (const resource of body.resourceSpans)
+        for (const scope of resource.scopeSpans) spans += scope.spans.length;
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await listen(server, COLLECTOR, COLLECTOR_PORT);
+  return { spans: () => spans, close: () => server.close() };
 }
 
 async function startHaproxy(): Promise<ChildProcess> {
@@ -301,7 +393,10 @@ async function main(): Promise<void> {
   });
   // haproxy's pod: its ztunnel delivers inbound to haproxy and captures what haproxy sends to the app.
   await startZtunnel(ca, 'node-haproxy', haproxyPod, HAPROXY, { ip: VIPS.direct, port: 80 });
+  await startZtunnel(ca, 'node-traced', clientWorkloads[4]!, clients.traced, { ip: VIPS.traced, port: 80 });
   const waypoint = await startWaypoint(ca);
+  const collector = await startCollector();
+  const tracedWaypoint = await startTracedWaypoint(ca);
   const haproxy = await startHaproxy();
   await sleep(500);
 
@@ -315,8 +410,17 @@ async function main(): Promise<void> {
       waypoint,
       'app-l7r.default.svc.cluster.local',
     ),
+    await measure(
+      "(b'') waypoint, tracing 100%",
+      clients.traced,
+      tracedWaypoint,
+      'app-l7t.default.svc.cluster.local',
+    ),
   ];
-  const [direct, ambit, baseline, resilient] = runs as [PathRun, PathRun, PathRun, PathRun];
+  const [direct, ambit, baseline, resilient, traced] = runs as [PathRun, PathRun, PathRun, PathRun, PathRun];
+  // The last batch leaves within the exporter's delay; the count says the spans were really exported.
+  await sleep(1500);
+  const tracedRequests = traced.rr1.requests + traced.rr32.requests;
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const header = [
     'path',
@@ -351,7 +455,9 @@ async function main(): Promise<void> {
     `waypoint / haproxy: rr1 req/s ${ratio(ambit.rr1.perSecond, baseline.rr1.perSecond)}, rr32 req/s ${ratio(ambit.rr32.perSecond, baseline.rr32.perSecond)}, CPU per request ${ratio(ambit.cpuPer1000 ?? 0, baseline.cpuPer1000 ?? 0)}`,
     `waypoint / ztunnel only: rr32 req/s ${ratio(ambit.rr32.perSecond, direct.rr32.perSecond)}`,
     `resilience on / off (b' / b): rr1 req/s ${ratio(resilient.rr1.perSecond, ambit.rr1.perSecond)}, rr32 req/s ${ratio(resilient.rr32.perSecond, ambit.rr32.perSecond)}, CPU per request ${ratio(resilient.cpuPer1000 ?? 0, ambit.cpuPer1000 ?? 0)}`,
+    `tracing 100% / off (b'' / b): rr1 req/s ${ratio(traced.rr1.perSecond, ambit.rr1.perSecond)}, rr32 req/s ${ratio(traced.rr32.perSecond, ambit.rr32.perSecond)}, CPU per request ${ratio(traced.cpuPer1000 ?? 0, ambit.cpuPer1000 ?? 0)}; spans received ${collector.spans()} for ${tracedRequests} requests`,
   ];
+  collector.close();
   process.stdout.write(`${out.join('\n')}\n`);
   appServer.close();
   appPlainServer.close();

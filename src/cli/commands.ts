@@ -55,6 +55,18 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: "show a node's ztunnel: workloads, services, policies, certificates, connections",
     load: () => import('./commands/ztunnel-config.ts'),
   },
+  explain: {
+    summary: 'what the mesh does with a connection from a pod to a destination, and why (policies, route)',
+    load: () => import('./commands/explain.ts'),
+  },
+  dashboard: {
+    summary: "a live service graph of the local cluster in a browser (from the cluster's Prometheus)",
+    load: () => import('./commands/dashboard.ts'),
+  },
+  authz: {
+    summary: 'authz check: the verdict for a source and destination, optionally with policy files on top',
+    load: () => import('./commands/authz.ts'),
+  },
   version: {
     summary: 'print the version of Ambit and of its runtime',
     load: () => import('./commands/version.ts'),

@@ -13,7 +13,7 @@ import { deleteNetns } from './netns.ts';
 import { ipBatch } from './run.ts';
 import { recordInJournal, type StatePaths } from './state.ts';
 import { podCommands, podLinkCommands, writePodEtc } from './topology.ts';
-import type { ClusterState, ContainerRecord, NodeRecord, PodRecord } from './types.ts';
+import type { ClusterState, ContainerRecord, NodeRecord, PodRecord, ProbeRecord } from './types.ts';
 
 /** What a runtime asks for: a pod without the parts the cluster assigns (address, names, veth). */
 export interface PodTemplate {
@@ -34,6 +34,18 @@ export interface PodTemplate {
   terminationGracePeriodSeconds?: number | undefined;
 }
 
+/** A readiness probe for a runtime pod's own HTTP endpoint on its loopback, every second. */
+export function loopbackHttpReadiness(path: string, port: number): ProbeRecord {
+  return {
+    handler: { type: 'httpGet', path, port, host: '127.0.0.1', scheme: 'HTTP', headers: [] },
+    initialDelaySeconds: 0,
+    periodSeconds: 1,
+    timeoutSeconds: 1,
+    successThreshold: 1,
+    failureThreshold: 3,
+  };
+}
+
 /** The node with the fewest pods (the first such, in node order), as the plan's scheduler places pods. */
 export function leastLoadedNode(cluster: Pick<ClusterState, 'nodes' | 'pods'>): NodeRecord {
   const load = (node: NodeRecord) => cluster.pods.filter((pod) => pod.node === node.name).length;
@@ -41,6 +53,30 @@ export function leastLoadedNode(cluster: Pick<ClusterState, 'nodes' | 'pods'>): 
   for (const node of cluster.nodes) if (best === undefined || load(node) < load(best)) best = node;
   if (best === undefined) throw new AmbitError('NOT_FOUND', 'the cluster has no node');
   return best;
+}
+
+/**
+ * The lowest address of the node's /24 that no pod holds (.1 is the node's gateway), preferring those not in
+ * `avoid` (addresses just released: other nodes may still have connections to them, as host-local IPAM
+ * avoids handing an address straight back).
+ */
+export function freePodAddress(
+  cluster: Pick<ClusterState, 'pods'>,
+  node: NodeRecord,
+  avoid: ReadonlySet<string> = new Set(),
+): string {
+  const parsed = parseCidr(node.podCIDR);
+  if ('error' in parsed) throw new AmbitError('STATE_CORRUPT', parsed.error);
+  const taken = new Set(cluster.pods.flatMap((pod) => pod.ips));
+  let fallback: string | undefined;
+  for (let offset = 2; offset <= hostCount(parsed.cidr); offset++) {
+    const candidate = formatIPv4(hostAddress(parsed.cidr, offset));
+    if (taken.has(candidate)) continue;
+    if (!avoid.has(candidate)) return candidate;
+    fallback ??= candidate;
+  }
+  if (fallback !== undefined) return fallback;
+  throw new AmbitError('CONFLICT', `node ${node.name} has no free pod address in ${node.podCIDR}`);
 }
 
 /**
@@ -60,17 +96,7 @@ export function placePod(
       ? leastLoadedNode(cluster)
       : cluster.nodes.find((candidate) => candidate.name === template.node);
   if (!node) throw new AmbitError('NOT_FOUND', `node ${template.node} does not exist`);
-  const parsed = parseCidr(node.podCIDR);
-  if ('error' in parsed) throw new AmbitError('STATE_CORRUPT', parsed.error);
-  const taken = new Set(cluster.pods.flatMap((pod) => pod.ips));
-  let ip: string | undefined;
-  for (let offset = 2; offset <= hostCount(parsed.cidr) && ip === undefined; offset++) {
-    const candidate = formatIPv4(hostAddress(parsed.cidr, offset));
-    if (!taken.has(candidate)) ip = candidate;
-  }
-  if (ip === undefined) {
-    throw new AmbitError('CONFLICT', `node ${node.name} has no free pod address in ${node.podCIDR}`);
-  }
+  const ip = freePodAddress(cluster, node);
   const netns = podNetns(cluster.name, template.namespace, template.name);
   return {
     uid,

@@ -7,6 +7,7 @@
 import { GrpcCertificateSigner } from '../core/certs/ca-client.ts';
 import { CertificateManager } from '../core/certs/manager.ts';
 import { waypointDiscovery } from '../core/discovery/client.ts';
+import { refuseIfProblems } from '../core/discovery/refusal.ts';
 import type { ControlPlaneConnection } from '../core/grpc/credentials.ts';
 import { DEFAULT_HBONE_TIMEOUTS } from '../core/hbone/settings.ts';
 import { spiffeUri } from '../core/identity.ts';
@@ -15,6 +16,7 @@ import type { WaypointRef } from '../core/model/index.ts';
 import type { HostPort } from '../core/net/host-port.ts';
 import type { HttpEndpoint } from '../core/server/http.ts';
 import { ManagedCertificates } from '../core/tls/managed-certificates.ts';
+import { accessLogProblems } from './access-log.ts';
 import { serveWaypointEndpoints } from './admin.ts';
 import { Waypoint } from './waypoint.ts';
 
@@ -66,6 +68,8 @@ export function buildWaypointApp(options: WaypointAppOptions): WaypointApp {
     node: options.node,
     waypoint: options.waypoint,
     log: log.child('discovery'),
+    validate: (snapshot) =>
+      refuseIfProblems('telemetry', accessLogProblems(snapshot.telemetry?.accessLogs ?? [])),
   });
   discovery.onSnapshot((snapshot) => {
     certificates.setTrustBundle(snapshot.trustBundle);

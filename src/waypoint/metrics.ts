@@ -96,8 +96,12 @@ export class WaypointMetrics {
   readonly tcpSent: Counter<(typeof PARTY_LABELS)[number]>;
   readonly tcpReceived: Counter<(typeof PARTY_LABELS)[number]>;
   readonly refused: Counter<'reason'>;
+  readonly mirrored: Counter<'cluster' | 'outcome'>;
+  readonly rateLimited: Counter<'policy' | 'limit'>;
   readonly activeRequests: Gauge;
   readonly #series = new Map<string, RequestSeries>();
+  /** The request metrics the Telemetry objects leave on. */
+  readonly #enabled = { requests: true, duration: true, requestBytes: true, responseBytes: true };
 
   constructor() {
     const registers = [this.registry];
@@ -158,6 +162,18 @@ export class WaypointMetrics {
       labelNames: ['reason'],
       registers,
     });
+    this.mirrored = new Counter({
+      name: 'ambit_waypoint_mirrored_requests_total',
+      help: 'Copies of requests sent to mirror clusters, by outcome (answered, failed, dropped before sending)',
+      labelNames: ['cluster', 'outcome'],
+      registers,
+    });
+    this.rateLimited = new Counter({
+      name: 'ambit_waypoint_rate_limited_total',
+      help: 'Requests refused with 429 by a local rate limit, by policy and limit (total, identity, override)',
+      labelNames: ['policy', 'limit'],
+      registers,
+    });
     this.activeRequests = new Gauge({
       name: 'ambit_waypoint_active_requests',
       help: 'Requests in flight',
@@ -190,9 +206,27 @@ export class WaypointMetrics {
       if (this.#series.size >= MAX_CACHED_SERIES) this.#series.clear();
       this.#series.set(key, series);
     }
-    series.requests.inc();
-    series.duration.observe(durationMs);
-    series.requestBytes.observe(requestBytes);
-    series.responseBytes.observe(responseBytes);
+    const on = this.#enabled;
+    if (on.requests) series.requests.inc();
+    if (on.duration) series.duration.observe(durationMs);
+    if (on.requestBytes) series.requestBytes.observe(requestBytes);
+    if (on.responseBytes) series.responseBytes.observe(responseBytes);
+  }
+
+  /** Turns request metrics off by name (Telemetry `metrics.overrides`); a metric turned off loses its series. */
+  disableRequestMetrics(names: readonly string[]): void {
+    const off = new Set(names);
+    const metrics = {
+      requests: [this.requests, 'istio_requests_total'],
+      duration: [this.duration, 'istio_request_duration_milliseconds'],
+      requestBytes: [this.requestBytes, 'istio_request_bytes'],
+      responseBytes: [this.responseBytes, 'istio_response_bytes'],
+    } as const;
+    for (const key of Object.keys(metrics) as (keyof typeof metrics)[]) {
+      const [metric, name] = metrics[key];
+      const enabled = !off.has(name);
+      if (!enabled && this.#enabled[key]) metric.reset();
+      this.#enabled[key] = enabled;
+    }
   }
 }

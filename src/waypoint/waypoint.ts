@@ -4,7 +4,7 @@
  * with a certificate provider and snapshots of their own); knows nothing of how snapshots are fetched.
  */
 
-import type { Writable } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import { type BackoffPolicy, backoffDelay } from '../core/backoff.ts';
 import { systemClock } from '../core/clock.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -23,12 +23,14 @@ import type { WaypointEndpointSource } from './admin.ts';
 import { clustersView, routesView } from './admin-views.ts';
 import { EndpointLoad } from './balance/balancer.ts';
 import { RequestEngine, type TunnelContext } from './engine.ts';
+import { type DownstreamArrival, IngressListeners } from './gateway/listeners.ts';
 import { InboundHttpServers } from './inbound/http-servers.ts';
 import { proxyTcp } from './inbound/tcp.ts';
-import { acceptTunnel } from './inbound/tunnel.ts';
+import { acceptTunnel, serveStream } from './inbound/tunnel.ts';
 import { WaypointMetrics } from './metrics.ts';
 import { OutlierTracker } from './resilience/outlier.ts';
 import { WaypointState } from './state.ts';
+import { RequestTracer } from './telemetry/tracing.ts';
 import { Http1Upstream } from './upstream/http1.ts';
 import { Http2Upstream } from './upstream/http2.ts';
 import { UpstreamTunnels } from './upstream/tunnels.ts';
@@ -51,6 +53,8 @@ export interface WaypointOptions {
   random?: () => number;
   /** Requests in flight beyond which new ones get 503 `UO` (default `DEFAULT_MAX_ACTIVE_REQUESTS`). */
   maxActiveRequests?: number | undefined;
+  /** Where an ingress gateway's listener ports listen (default: every address, `0.0.0.0`). */
+  ingressHost?: string | undefined;
 }
 
 export class Waypoint implements WaypointEndpointSource {
@@ -66,7 +70,11 @@ export class Waypoint implements WaypointEndpointSource {
   readonly #http1: Http1Upstream;
   readonly #http2: Http2Upstream;
   readonly #engine: RequestEngine;
+  readonly #accessLog: AccessLog;
+  readonly #tracer: RequestTracer;
   readonly #servers: InboundHttpServers;
+  /** An ingress gateway's downstream ports (none for a waypoint: its pushes list no listeners). */
+  readonly #ingress: IngressListeners;
   #state: WaypointState | undefined;
   #hbone: HboneServer | undefined;
   #unsubscribe: (() => void) | undefined;
@@ -92,15 +100,18 @@ export class Waypoint implements WaypointEndpointSource {
     this.#http1 = new Http1Upstream(this.#tunnels);
     this.#http2 = new Http2Upstream(this.#tunnels);
     const random = options.random ?? Math.random;
+    this.#accessLog = new AccessLog(
+      options.accessLog === null ? undefined : (options.accessLog ?? process.stdout),
+    );
+    this.#tracer = new RequestTracer(`${options.waypoint.name}.${options.waypoint.namespace}`);
     this.#engine = new RequestEngine({
       tunnels: this.#tunnels,
       http1: this.#http1,
       http2: this.#http2,
       load: this.#load,
       metrics: this.metrics,
-      accessLog: new AccessLog(
-        options.accessLog === null ? undefined : (options.accessLog ?? process.stdout),
-      ),
+      accessLog: this.#accessLog,
+      tracer: this.#tracer,
       random,
     });
     this.#servers = new InboundHttpServers(
@@ -119,6 +130,12 @@ export class Waypoint implements WaypointEndpointSource {
       this.metrics,
     );
     this.#tcpDeps = { tunnels: this.#tunnels, metrics: this.metrics, load: this.#load, random };
+    this.#ingress = new IngressListeners({
+      host: options.ingressHost ?? '0.0.0.0',
+      serve: (stream, arrival) => this.serveDownstream(stream, arrival),
+      metrics: this.metrics,
+      log: options.log,
+    });
   }
 
   readonly #tcpDeps: Parameters<typeof proxyTcp>[2];
@@ -130,6 +147,14 @@ export class Waypoint implements WaypointEndpointSource {
   /** Installs an accepted snapshot (its route table checked at the client); requests from now on use it. */
   applySnapshot(snapshot: WaypointSnapshot): void {
     this.#state = new WaypointState(snapshot, this.#load, this.#outliers);
+    // A control plane that predates telemetry config sends none: the waypoint keeps its defaults.
+    if (snapshot.telemetry !== undefined) {
+      this.#accessLog.configure(snapshot.telemetry.accessLogs);
+      this.#tracer.configure(snapshot.telemetry.tracing);
+      this.metrics.disableRequestMetrics(snapshot.telemetry.disabledMetrics);
+    }
+    // Failures are reported by readiness and logged by the listeners.
+    this.#ingress.apply(snapshot.listeners ?? []).catch(() => {});
     this.#options.log.info('configuration applied', {
       version: snapshot.version,
       services: this.#state.snapshot.servedServices.length,
@@ -143,6 +168,8 @@ export class Waypoint implements WaypointEndpointSource {
       return { ready: false, reason: 'no configuration from the control plane yet' };
     if (this.#hbone === undefined)
       return { ready: false, reason: `HBONE listener not up yet: ${this.#certificateProblem ?? 'starting'}` };
+    const listeners = this.#ingress.problem;
+    if (listeners !== undefined) return { ready: false, reason: listeners };
     return { ready: true };
   }
 
@@ -190,6 +217,7 @@ export class Waypoint implements WaypointEndpointSource {
    */
   async drain(deadlineMs: number): Promise<void> {
     this.#closed = true;
+    await this.#ingress.close();
     this.#servers.drain();
     // Stops accepting, GOAWAY to every source ztunnel; tunnels still open at the deadline are reset.
     await this.#hbone?.close(deadlineMs);
@@ -199,10 +227,12 @@ export class Waypoint implements WaypointEndpointSource {
   async close(): Promise<void> {
     this.#closed = true;
     this.#unsubscribe?.();
+    await this.#ingress.close();
     this.#servers.close();
     await this.#hbone?.close(0);
     this.#hbone = undefined;
-    await Promise.all([this.#http1.close(), this.#http2.close()]);
+    await Promise.all([this.#http1.close(), this.#http2.close(), this.#tracer.close()]);
+    this.#accessLog.close();
     this.#pool.close();
     this.#contexts.close();
   }
@@ -219,16 +249,45 @@ export class Waypoint implements WaypointEndpointSource {
     return this.#state ? clustersView(this.#state.snapshot, this.#load, this.#outliers) : [];
   }
 
-  #onTunnel(request: HboneRequest): void {
-    acceptTunnel(request, {
-      state: () => this.#state,
-      servers: this.#servers,
-      tcp: (stream, tunnel) => proxyTcp(stream, tunnel, this.#tcpDeps),
-      metrics: this.metrics,
+  /**
+   * Serves a connection that reached an ingress gateway's listener (not a tunnel): addressed to the
+   * Gateway's served port of that number, from a client with no mesh identity. Without a snapshot serving
+   * that port, the connection is closed.
+   */
+  serveDownstream(stream: Duplex, arrival: DownstreamArrival): void {
+    const state = this.#state;
+    const gateway = state?.snapshot.servedServices[0];
+    const target = gateway ? state?.target(gateway.hostname, arrival.port) : undefined;
+    if (state === undefined || target === undefined) {
+      this.metrics.refused.inc({ reason: 'not-served' });
+      stream.destroy();
+      return;
+    }
+    serveStream(stream, arrival.wire, this.#streamDeps, {
+      state,
+      target,
+      destinationIp: arrival.local,
+      destinationPort: arrival.port,
+      peerIdentity: '',
+      client: arrival.client,
+      sni: arrival.sni,
     }).catch((error: unknown) => {
-      this.#options.log.error('tunnel handler failed', { error: errorMessage(error) });
-      request.stream.destroy();
+      this.#options.log.error('downstream handler failed', { error: errorMessage(error) });
+      stream.destroy();
     });
+  }
+
+  get #streamDeps(): Parameters<typeof serveStream>[2] {
+    return { servers: this.#servers, tcp: (stream, tunnel) => proxyTcp(stream, tunnel, this.#tcpDeps) };
+  }
+
+  #onTunnel(request: HboneRequest): void {
+    acceptTunnel(request, { ...this.#streamDeps, state: () => this.#state, metrics: this.metrics }).catch(
+      (error: unknown) => {
+        this.#options.log.error('tunnel handler failed', { error: errorMessage(error) });
+        request.stream.destroy();
+      },
+    );
   }
 
   /**
@@ -239,7 +298,10 @@ export class Waypoint implements WaypointEndpointSource {
     const state = this.#state;
     if (state === undefined) return undefined;
     if (state === tunnel.state) return tunnel;
-    const target = state.target(tunnel.destinationIp, tunnel.destinationPort);
+    // By the address dialled (a tunnel's VIP) or, for an ingress gateway's connection, by its served name.
+    const target =
+      state.target(tunnel.destinationIp, tunnel.destinationPort) ??
+      state.target(tunnel.target.service.hostname, tunnel.target.port.port);
     if (target === undefined) return undefined;
     // Cached on the tunnel for its next requests.
     Object.assign(tunnel, { state, target, source: state.workloadByIp(tunnel.client.ip) });

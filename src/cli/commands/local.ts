@@ -1,5 +1,5 @@
 /**
- * `ambit local <up|down|status|exec|logs|demo>`: the local multi-node cluster. Progress goes to stderr,
+ * `ambit local <up|down|status|exec|logs|label|scale|rollout|demo>`: the local multi-node cluster. Progress goes to stderr,
  * results (summary tables, JSON, command output) to stdout.
  */
 import type { ParseArgsConfig } from 'node:util';
@@ -25,14 +25,20 @@ const progress = async () => {
 const USAGE = `Usage: ambit local <command> [options]
 
 Commands:
-  up -f <cluster.yaml> [--name N] [--keep-on-failure]   build a cluster and start its pods
+  up -f <cluster.yaml> [--name N] [--keep-on-failure] [--prometheus]
+                                                         build a cluster and start its pods
   down [--name N | --all]                                remove a cluster (idempotent)
   status [--name N] [-o table|json]                      nodes, pods (state, restarts, mesh), services
   exec <pod> [-n ns] [--name N] -- <cmd...>              run a command in a pod's netns as its user
+  port-forward <pod> [-n ns] [--name N] [--address A] HOST_PORT:POD_PORT...
+                                                         a loopback port of the host to a pod's port
   logs <pod|node|component|supervisor> [-n ns] [--name N] [--tail N] [-f]
   label <pod|namespace> <name> [-n ns] [--name N] [--overwrite] key=value... key-...
                                                          change labels on the running cluster (as kubectl
                                                          label); pods are enrolled or unenrolled at once
+  scale deployment/<d> --replicas N [-n ns] [--name N]   change a Deployment's replicas (as kubectl scale)
+  rollout restart|status deployment/<d> [-n ns] [--name N] [--timeout S]
+                                                         roll a Deployment's pods anew; wait for a rollout
   demo [--name N] [--keep]                               a 2-node cluster, a cross-node request, teardown
 
 --name picks the cluster: for up, the Cluster document's name by default; otherwise the only cluster.
@@ -43,7 +49,7 @@ type Subcommand = (argv: string[]) => Promise<number>;
 
 /** `ambit local <command> --help`: what each subcommand takes and does. */
 const HELP: Record<string, string> = {
-  up: `Usage: ambit local up -f <file>... [--name N] [--keep-on-failure]
+  up: `Usage: ambit local up -f <file>... [--name N] [--keep-on-failure] [--prometheus]
 
 Builds a local cluster from YAML files (several -f, or a directory): one Cluster document
 (apiVersion: ambit.dev/v1alpha1, spec.nodes) and ordinary Kubernetes manifests: Namespace, Pod,
@@ -55,6 +61,9 @@ at once, and nothing is created if there is any.
   -f, --file          a cluster file or directory (repeatable)
   --name              the cluster's name (default: the Cluster document's)
   --keep-on-failure   leave a failed cluster in place for inspection
+  --prometheus        run a Prometheus pod (istio-system/prometheus) scraping every ztunnel, waypoint and
+                      the control plane (also: the Cluster's spec.prometheus: true); reach it with
+                      \`ambit local port-forward prometheus 9090\`
 `,
   down: `Usage: ambit local down [--name N | --all]
 
@@ -70,6 +79,14 @@ system components.
 
 Runs a command in the pod's network namespace, as the pod's user, with its environment and volumes.
 `,
+  'port-forward': `Usage: ambit local port-forward <pod> [-n NAMESPACE] [--name N] [--address 127.0.0.1] HOST_PORT:POD_PORT...
+
+Listens on the host's loopback (--address, default 127.0.0.1; only loopback is allowed) and joins each
+connection to the pod's port, opened inside the pod's network namespace, until interrupted (as kubectl
+port-forward). A mapping of one port (9090) uses it on both sides; host port 0 picks a free one. The
+cluster's addresses stay unroutable from the host. For an ingress gateway, the pod is <gateway>-0:
+ambit local port-forward -n istio-ingress bookinfo-gateway-0 8080:80
+`,
   logs: `Usage: ambit local logs <pod|node|component|supervisor> [-n NAMESPACE] [--name N] [--tail N] [-f]
 
 A pod's output, a system component's (control-plane, node-agent/<node>), every component of a node,
@@ -79,6 +96,19 @@ or the supervisor's own log.
 
 Changes labels on the running cluster as kubectl label does; pods are enrolled in or removed from the
 mesh at once (istio.io/dataplane-mode=ambient).
+`,
+  scale: `Usage: ambit local scale deployment/<name> --replicas N [-n NAMESPACE] [--name N]
+
+Sets the Deployment's replicas in the cluster's control plane, as kubectl scale does; the cluster adds or
+removes its pods at once (removed pods leave their Services first, then stop).
+`,
+  rollout: `Usage: ambit local rollout restart|status deployment/<name> [-n NAMESPACE] [--name N] [--timeout S]
+
+restart: gives the Deployment's pod template a kubectl.kubernetes.io/restartedAt annotation, so its pods
+are replaced by a rolling update (spec.strategy.rollingUpdate maxSurge/maxUnavailable, 25%/25% by
+default): new pods must be ready before old ones go.
+status: prints the rollout's progress until it is complete (exit 0), or until --timeout seconds (default
+300) pass (exit 1).
 `,
   demo: `Usage: ambit local demo [--name N] [--keep]
 
@@ -91,8 +121,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   down: runDown,
   status: runStatus,
   exec: runExec,
+  'port-forward': runPortForward,
   logs: runLogs,
   label: runLabel,
+  scale: runScale,
+  rollout: runRollout,
   demo: async (argv) => {
     const { values } = parse(argv, { name: { type: 'string' }, keep: { type: 'boolean' } });
     const { runDemo } = await import('../../local/demo.ts');
@@ -139,18 +172,20 @@ async function runUp(argv: string[]): Promise<number> {
     file: { type: 'string', short: 'f', multiple: true },
     name: { type: 'string' },
     'keep-on-failure': { type: 'boolean' },
+    prometheus: { type: 'boolean' },
   });
   if (!values.file?.length) throw new UsageError('up needs a cluster file: ambit local up -f cluster.yaml');
-  const [{ up }, { defaultExtensionUrls }, { buildReport, renderReport }] = await Promise.all([
-    import('../../local/up.ts'),
-    import('../../local/extensions.ts'),
-    import('../../local/report.ts'),
-  ]);
+  const [{ up }, { defaultExtensionUrls, PROMETHEUS_EXTENSION_URL }, { buildReport, renderReport }] =
+    await Promise.all([
+      import('../../local/up.ts'),
+      import('../../local/extensions.ts'),
+      import('../../local/report.ts'),
+    ]);
   const result = await up({
     files: values.file,
     name: values.name,
     root: stateRoot(),
-    extensions: defaultExtensionUrls(),
+    extensions: [...defaultExtensionUrls(), ...(values.prometheus ? [PROMETHEUS_EXTENSION_URL] : [])],
     keepOnFailure: values['keep-on-failure'] ?? false,
     progress: await progress(),
   });
@@ -217,6 +252,38 @@ async function runExec(argv: string[]): Promise<number> {
     argv.slice(separator + 1),
   );
   return code;
+}
+
+async function runPortForward(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { namespace: { type: 'string', short: 'n' }, name: { type: 'string' }, address: { type: 'string' } },
+    // The pod and up to 16 mappings.
+    17,
+  );
+  const [podName, ...mappings] = positionals;
+  if (podName === undefined || mappings.length === 0)
+    throw new UsageError('port-forward needs a pod and a mapping: ambit local port-forward <pod> 8080:80');
+  const root = stateRoot();
+  const cluster = requireClusterState(root, selectCluster(root, values.name));
+  const [{ findPod }, { startPortForward, parsePortMapping }] = await Promise.all([
+    import('../../local/pods.ts'),
+    import('../../local/port-forward.ts'),
+  ]);
+  const parsed = mappings.map(parsePortMapping);
+  const pod = findPod(cluster, podName, values.namespace);
+  const forwards = [];
+  for (const mapping of parsed) {
+    const forward = await startPortForward({ netnsPath: pod.netnsPath, mapping, localHost: values.address });
+    forwards.push(forward);
+    process.stdout.write(`Forwarding from ${forward.address} -> ${pod.uid}:${mapping.podPort}\n`);
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await Promise.all(forwards.map((forward) => forward.close()));
+  return 0;
 }
 
 async function runLogs(argv: string[]): Promise<number> {
@@ -288,4 +355,51 @@ async function runLabel(argv: string[]): Promise<number> {
   const failed = outcome.pods.filter((pod) => pod.error !== undefined);
   for (const pod of failed) process.stderr.write(`ambit local label: pod ${pod.uid}: ${pod.error}\n`);
   return failed.length > 0 || outcome.error !== undefined ? 1 : 0;
+}
+
+async function runScale(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { namespace: { type: 'string', short: 'n' }, name: { type: 'string' }, replicas: { type: 'string' } },
+    1,
+  );
+  const { parseDeploymentRef, parseReplicas, scaleDeployment } = await import('../../local/live/commands.ts');
+  const deployment = parseDeploymentRef(positionals[0]);
+  const replicas = parseReplicas(values.replicas);
+  const root = stateRoot();
+  const cluster = requireClusterState(root, selectCluster(root, values.name));
+  await scaleDeployment(cluster, deployment, values.namespace ?? 'default', replicas);
+  process.stdout.write(`deployment.apps/${deployment} scaled\n`);
+  return 0;
+}
+
+async function runRollout(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { namespace: { type: 'string', short: 'n' }, name: { type: 'string' }, timeout: { type: 'string' } },
+    2,
+  );
+  const [action, ref] = positionals;
+  if (action !== 'restart' && action !== 'status')
+    throw new UsageError(`rollout takes restart or status, got ${JSON.stringify(action ?? '')}`);
+  const timeout = values.timeout === undefined ? 300 : Number(values.timeout);
+  if (!(Number.isFinite(timeout) && timeout > 0)) throw new UsageError('--timeout takes a number of seconds');
+  const { parseDeploymentRef, restartDeployment, watchRollout } = await import(
+    '../../local/live/commands.ts'
+  );
+  const deployment = parseDeploymentRef(ref);
+  const namespace = values.namespace ?? 'default';
+  const root = stateRoot();
+  const cluster = requireClusterState(root, selectCluster(root, values.name));
+  if (action === 'restart') {
+    await restartDeployment(cluster, deployment, namespace);
+    process.stdout.write(`deployment.apps/${deployment} restarted\n`);
+    return 0;
+  }
+  const paths = statePaths(clusterDir(root, cluster.name));
+  const done = await watchRollout(cluster, paths, deployment, namespace, timeout * 1000, (line) =>
+    process.stdout.write(`${line}\n`),
+  );
+  if (!done) process.stderr.write(`error: timed out waiting for the rollout of deployment "${deployment}"\n`);
+  return done ? 0 : 1;
 }

@@ -16,6 +16,7 @@ import type {
   AuthorizationPolicySpec,
   PeerAuthenticationSpec,
 } from '../../core/config/kinds/istio-security.ts';
+import type { HTTPLocalRateLimitPolicySpec } from '../../core/config/kinds/linkerd-policy.ts';
 import type { Resource } from '../../core/config/resource.ts';
 import {
   CLUSTER_DOMAIN,
@@ -26,6 +27,7 @@ import {
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { toL4Policy } from '../model/authorization.ts';
 import { resolveHost } from '../model/hosts.ts';
+import { ingressNotes } from '../model/ingress/status.ts';
 import { buildMesh } from '../model/mesh.ts';
 import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
 import { serviceHostname } from '../model/services.ts';
@@ -245,6 +247,14 @@ function unservedL7(resources: readonly Resource[], services: ReadonlySet<string
         issues.push(warning(policy, `spec.targetRefs[${i}]`, `this policy has ${hint(host)}`));
     });
   }
+  for (const policy of ofKind<HTTPLocalRateLimitPolicySpec>(resources, 'HTTPLocalRateLimitPolicy')) {
+    const host = serviceHostname(policy.spec.targetRef.name, policy.metadata.namespace ?? 'default');
+    if (unserved(host)) issues.push(warning(policy, 'spec.targetRef', `this policy has ${hint(host)}`));
+    else if (!services.has(host))
+      issues.push(
+        warning(policy, 'spec.targetRef', `Service ${host} does not exist: the policy limits nothing`),
+      );
+  }
   return issues;
 }
 
@@ -255,9 +265,13 @@ function unservedL7(resources: readonly Resource[], services: ReadonlySet<string
  */
 function routeTableWarnings(resources: readonly Resource[], trustDomain: string): ConfigIssue[] {
   const mesh = buildMesh({ resources, pods: [], trustDomain, trustBundle: [] });
-  const notes = mesh.gateways
-    .filter((gateway) => gateway.spec.gatewayClassName === WAYPOINT_GATEWAY_CLASS)
-    .flatMap((gateway) => waypointRouteTable(mesh, gateway).notes);
+  const notes = [
+    ...mesh.gateways
+      .filter((gateway) => gateway.spec.gatewayClassName === WAYPOINT_GATEWAY_CLASS)
+      .flatMap((gateway) => waypointRouteTable(mesh, gateway).notes),
+    // Ingress gateways: listeners that cannot be programmed, routes not attached or with unusable refs.
+    ...ingressNotes(mesh),
+  ];
   const seen = new Set<string>();
   return notes.flatMap((note) => {
     const key = JSON.stringify(note);

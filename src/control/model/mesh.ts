@@ -3,18 +3,29 @@
  * function: every workload, service and L4 policy, and the L7 config that waypoints receive. Per-subscriber
  * views (`views.ts`) select from it.
  */
+import type { ConfigMapSpec, SecretSpec } from '../../core/config/kinds/config-objects.ts';
 import type { GatewaySpec, GRPCRouteSpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
+import type { L4RouteSpec, ReferenceGrantSpec } from '../../core/config/kinds/gateway-l4.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../core/config/kinds/istio-networking.ts';
 import type {
   AuthorizationPolicySpec,
   PeerAuthenticationSpec,
 } from '../../core/config/kinds/istio-security.ts';
+import type { HTTPLocalRateLimitPolicySpec } from '../../core/config/kinds/linkerd-policy.ts';
+import {
+  DEFAULT_MESH_CONFIG,
+  isMeshConfigMap,
+  type MeshConfig,
+} from '../../core/config/kinds/mesh-config.ts';
+import type { TelemetrySpec } from '../../core/config/kinds/telemetry.ts';
 import type { Resource } from '../../core/config/resource.ts';
 import type { L4Policy, NamedConfig, PeerAuthPolicy, Service, Workload } from '../../core/model/index.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
 import { toL4Policy } from './authorization.ts';
 import { namespaceLabels, serviceViews } from './core-view.ts';
+import { ingressGatewayService, isIngressGateway } from './ingress/gateways.ts';
 import { toPeerAuthPolicies } from './peer-authentication.ts';
+import { PodIndex } from './pod-index.ts';
 import { buildService } from './services.ts';
 import { waypointDeclarations, waypointService } from './waypoints.ts';
 import { buildWorkload } from './workloads.ts';
@@ -30,11 +41,22 @@ export interface Mesh {
   destinationRules: NamedConfig<DestinationRuleSpec>[];
   httpRoutes: NamedConfig<HTTPRouteSpec>[];
   grpcRoutes: NamedConfig<GRPCRouteSpec>[];
+  tcpRoutes: NamedConfig<L4RouteSpec>[];
+  tlsRoutes: NamedConfig<L4RouteSpec>[];
+  referenceGrants: NamedConfig<ReferenceGrantSpec>[];
+  /** `kubernetes.io/tls` Secrets only: the certificates ingress listeners may name. */
+  secrets: NamedConfig<SecretSpec>[];
+  namespaceLabels: Map<string, Record<string, string>>;
   /** AuthorizationPolicies attached with targetRefs: for waypoints, in full. */
   attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
+  /** Linkerd's HTTPLocalRateLimitPolicies: token buckets the waypoints of their target Services enforce. */
+  rateLimitPolicies: NamedConfig<HTTPLocalRateLimitPolicySpec>[];
   trustBundle: string[];
   /** The SPIFFE trust domain (for the principals of service accounts in L7 policies). */
   trustDomain: string;
+  /** The ConfigMap `istio` in `istio-system`'s mesh config, or the default. */
+  meshConfig: MeshConfig;
+  telemetries: NamedConfig<TelemetrySpec>[];
 }
 
 export interface MeshInputs {
@@ -70,14 +92,21 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     .map((pod) => buildWorkload(pod, nsLabels.get(pod.namespace), trustDomain, waypoints))
     .sort(byKey((workload) => workload.uid));
   const views = serviceViews(resources);
+  const podIndex = new PodIndex(pods);
   const defined = new Set(views.map((view) => `${view.namespace}/${view.name}`));
   const services = [
-    ...views.map((view) => buildService(view, pods, nsLabels.get(view.namespace), waypoints)),
+    ...views.map((view) => buildService(view, podIndex, nsLabels.get(view.namespace), waypoints)),
     // A waypoint's instances are found through a Service of its name (istiod's deployment controller
     // creates one); a Service the user defined under that name is used as it is.
     ...[...waypoints]
       .filter(([key]) => !defined.has(key))
-      .map(([, declared]) => waypointService(declared, pods)),
+      .map(([, declared]) => waypointService(declared, podIndex)),
+    // An ingress gateway's instances likewise, through a Service of its name with its listener ports.
+    ...named<GatewaySpec>(resources, 'Gateway')
+      .filter(
+        (gateway) => isIngressGateway(gateway.spec) && !defined.has(`${gateway.namespace}/${gateway.name}`),
+      )
+      .map((gateway) => ingressGatewayService(gateway, podIndex)),
   ].sort(byKey((service) => `${service.namespace}/${service.name}`));
   const authorization = resources.filter(
     (resource) => resource.kind === 'AuthorizationPolicy',
@@ -100,10 +129,27 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     destinationRules: named(resources, 'DestinationRule'),
     httpRoutes: named(resources, 'HTTPRoute'),
     grpcRoutes: named(resources, 'GRPCRoute'),
+    tcpRoutes: named(resources, 'TCPRoute'),
+    tlsRoutes: named(resources, 'TLSRoute'),
+    referenceGrants: named(resources, 'ReferenceGrant'),
+    secrets: named<SecretSpec>(resources, 'Secret').filter(
+      (secret) => secret.spec.type === 'kubernetes.io/tls',
+    ),
+    namespaceLabels: nsLabels,
     attachedPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
       (policy) => policy.spec.targetRefs.length > 0,
     ),
+    rateLimitPolicies: named(resources, 'HTTPLocalRateLimitPolicy'),
     trustBundle: inputs.trustBundle,
     trustDomain,
+    meshConfig: meshConfigOf(resources),
+    telemetries: named(resources, 'Telemetry'),
   };
+}
+
+function meshConfigOf(resources: readonly Resource[]): MeshConfig {
+  const map = resources.find(
+    (resource) => resource.kind === 'ConfigMap' && isMeshConfigMap(resource.metadata),
+  );
+  return (map?.spec as ConfigMapSpec | undefined)?.meshConfig ?? DEFAULT_MESH_CONFIG;
 }

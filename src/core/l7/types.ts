@@ -32,6 +32,47 @@ export interface RouteTable {
   clusters: Cluster[];
   /** L7 AuthorizationPolicies attached to this waypoint or to services it serves, in evaluation order. */
   authorization: L7AuthorizationPolicy[];
+  /**
+   * Ingress gateways only (resource type `l7.v1.listener`, added to v1; absent for a waypoint): the ports the
+   * gateway opens, each served as the port of the same number of its one served service (the Gateway).
+   */
+  listeners?: ListenerPlan[] | undefined;
+}
+
+/**
+ * One port an ingress gateway listens on, merged from the Gateway's listeners on that port (which share
+ * their protocol, else the control plane programs none of them). `wire` is what is read after any TLS:
+ * HTTP (the request engine) or bytes (the port's `tcpRoutes`).
+ */
+export interface ListenerPlan {
+  /** The Gateway's listener names on this port, joined with `,` (the resource name). */
+  name: string;
+  port: number;
+  wire: 'http' | 'tcp';
+  /** No TLS (HTTP, TCP); terminated here with these certificates; or passed through, routed by SNI. */
+  tls:
+    | { mode: 'none' }
+    | { mode: 'terminate'; certificates: ListenerCertificate[] }
+    | { mode: 'passthrough' };
+}
+
+/** A certificate a terminating listener presents to clients whose SNI its hostname matches. */
+export interface ListenerCertificate {
+  /** The listener's hostname (`*.example.com`); undefined: any SNI, and clients that send none. */
+  hostname?: string | undefined;
+  /** PEM chain and key, from the listener's `kubernetes.io/tls` Secret. */
+  certificatePem: string;
+  keyPem: string;
+}
+
+/**
+ * A route for bytes (TCPRoute, TLSRoute): the first whose `sni` accepts the connection's server name (an
+ * empty list accepts any, and a client that sent none) takes it, to a backend chosen by weight.
+ */
+export interface TcpRoute {
+  origin: { kind: 'TCPRoute' | 'TLSRoute'; namespace: string; name: string; rule: number };
+  sni: StringMatcher[];
+  backends: Backend[];
 }
 
 /**
@@ -52,6 +93,28 @@ export interface ServedService {
   vips: string[];
   /** One entry per Service port, each with its own ordered routes (Envoy: one route config per port). */
   ports: ServedPort[];
+  /** The service's local rate limit (an `HTTPLocalRateLimitPolicy` targeting it); absent: none. */
+  rateLimit?: LocalRateLimit | undefined;
+}
+
+/**
+ * Token buckets for a served service's HTTP requests, as Linkerd's `HTTPLocalRateLimitPolicy` sets them: each
+ * bucket holds one second's worth of requests and refills continuously. A request passes when the `total`
+ * bucket and its client's bucket both have a token; the client's bucket is that of the first override naming
+ * its identity, else the `identity` one. Over the limit: 429, flag `RL`.
+ */
+export interface LocalRateLimit {
+  /** The policy (namespace/name), for metrics and admin. */
+  policy: string;
+  totalPerSecond?: number | undefined;
+  identityPerSecond?: number | undefined;
+  overrides: RateLimitOverride[];
+}
+
+export interface RateLimitOverride {
+  perSecond: number;
+  /** Full SPIFFE IDs (`spiffe://cluster.local/ns/x/sa/y`) of the clients the override is for. */
+  identities: string[];
 }
 
 /**
@@ -77,6 +140,11 @@ export interface ServedPort {
    * gets a 404 (flag `NR`), as the Gateway API requires. Empty for `tcp` ports.
    */
   routes: Route[];
+  /**
+   * `tcp` ports of an ingress gateway: where bytes go (TCPRoute, TLSRoute). Absent: the service port's own
+   * cluster (a waypoint's served Service). Present and none matching: the connection is refused.
+   */
+  tcpRoutes?: TcpRoute[] | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -353,6 +421,12 @@ export interface BackendPolicy {
   connectionPool?: ConnectionPoolSettings | undefined;
   /** Undefined: no outlier detection. Durations in ms. */
   outlierDetection?: OutlierDetection | undefined;
+  /**
+   * Concurrent retries allowed as `percent` of the cluster's active and pending requests, at least
+   * `minRetryConcurrency` (Istio's defaults 20 and 3 filled in); when set it replaces `maxRetries`, as in
+   * Envoy. Undefined: no budget.
+   */
+  retryBudget?: { percent: number; minRetryConcurrency: number } | undefined;
 }
 
 /**

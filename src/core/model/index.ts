@@ -5,6 +5,7 @@
 
 import type { GatewaySpec } from '../config/kinds/gateway.ts';
 import type { RouteTable } from '../l7/types.ts';
+import type { ProxyTelemetry } from '../observe/telemetry-config.ts';
 
 export interface WaypointRef {
   name: string;
@@ -161,5 +162,7 @@ export interface WaypointSnapshot extends RouteTable {
   gateway?: NamedConfig<GatewaySpec> | undefined;
   workloads: Workload[];
   services: Service[];
+  /** Tracing, access logs and metric overrides (absent from control planes that predate them). */
+  telemetry?: ProxyTelemetry | undefined;
   trustBundle: string[];
 }

@@ -6,6 +6,7 @@
  */
 import type { Field } from '../field.ts';
 import type { KindDefinition } from '../resource.ts';
+import { isMeshConfigMap, MESH_CONFIG_MAP, type MeshConfig, parseMeshConfigText } from './mesh-config.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // ServiceAccount
@@ -34,26 +35,34 @@ export interface KeyedDataSpec {
   entries: Record<string, string>;
 }
 
+/** The ConfigMap `istio` in `istio-system` also carries the mesh config, checked here (`mesh-config.ts`). */
+export interface ConfigMapSpec extends KeyedDataSpec {
+  meshConfig?: MeshConfig | undefined;
+}
+
 export interface SecretSpec extends KeyedDataSpec {
   type: string;
 }
 
 /** Kubernetes' limit on a ConfigMap's or Secret's data. */
 const MAX_DATA_BYTES = 1024 * 1024;
-const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
+export const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-export const CONFIG_MAP_KIND: KindDefinition<KeyedDataSpec> = {
+export const CONFIG_MAP_KIND: KindDefinition<ConfigMapSpec> = {
   kind: 'ConfigMap',
   apiVersions: ['v1'],
   namespaced: true,
   topLevel: ['data', 'binaryData', 'immutable'],
-  parse(doc) {
+  parse(doc, meta) {
     doc.child('immutable').boolean();
     const entries: Record<string, string> = {};
     readData(doc.child('data'), entries, (text) => Buffer.from(text).toString('base64'));
     readData(doc.child('binaryData'), entries, undefined, doc.child('data'));
-    return checkSize(doc, entries);
+    const checked = checkSize<ConfigMapSpec>(doc, entries);
+    const mesh = doc.child('data').child(MESH_CONFIG_MAP.key);
+    if (!checked || !isMeshConfigMap(meta) || !mesh.present) return checked;
+    return { ...checked, meshConfig: parseMeshConfigText(mesh) };
   },
 };
 

@@ -311,7 +311,8 @@ const TARGET_KINDS: Record<string, string> = {
   GatewayClass: 'gateway.networking.k8s.io',
 };
 
-function targetRef(field: Field): PolicyTargetRef | undefined {
+/** A policy's `targetRef`: a Service, ServiceEntry, Gateway or GatewayClass in the policy's namespace. */
+export function policyTargetRef(field: Field): PolicyTargetRef | undefined {
   const object = field.object(['group', 'kind', 'name', 'namespace'], { required: true });
   if (!object) return undefined;
   const kind = object.child('kind').oneOf(Object.keys(TARGET_KINDS), { required: true });
@@ -352,9 +353,9 @@ function parseAuthorizationPolicy(doc: Field): AuthorizationPolicySpec | undefin
     rulesField.error(`a ${action} policy without rules never applies: add a rule ({} matches every request)`);
   }
   const targetRefs: PolicyTargetRef[] = [];
-  const single = fields.child('targetRef').present ? targetRef(fields.child('targetRef')) : undefined;
+  const single = fields.child('targetRef').present ? policyTargetRef(fields.child('targetRef')) : undefined;
   if (single) targetRefs.push(single);
-  targetRefs.push(...(fields.child('targetRefs').list(targetRef) ?? []));
+  targetRefs.push(...(fields.child('targetRefs').list(policyTargetRef) ?? []));
   return {
     selector: fields.child('selector').present ? workloadSelector(fields.child('selector')) : undefined,
     targetRefs,
