@@ -103,6 +103,36 @@ export const INSTALL_RESOURCES: ResourceType[] = [
   },
 ];
 
+/** The Istio and Gateway API kinds the control plane watches. */
+export const MESH_RESOURCES: ResourceType[] = [
+  {
+    prefix: '/apis/networking.istio.io/v1',
+    plural: 'virtualservices',
+    kind: 'VirtualService',
+    namespaced: true,
+  },
+  {
+    prefix: '/apis/networking.istio.io/v1',
+    plural: 'destinationrules',
+    kind: 'DestinationRule',
+    namespaced: true,
+  },
+  {
+    prefix: '/apis/security.istio.io/v1',
+    plural: 'authorizationpolicies',
+    kind: 'AuthorizationPolicy',
+    namespaced: true,
+  },
+  {
+    prefix: '/apis/security.istio.io/v1',
+    plural: 'peerauthentications',
+    kind: 'PeerAuthentication',
+    namespaced: true,
+  },
+  { prefix: '/apis/gateway.networking.k8s.io/v1', plural: 'gateways', kind: 'Gateway', namespaced: true },
+  { prefix: '/apis/gateway.networking.k8s.io/v1', plural: 'httproutes', kind: 'HTTPRoute', namespaced: true },
+];
+
 export const CORE_RESOURCES: ResourceType[] = [
   { prefix: '/api/v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
   { prefix: '/api/v1', plural: 'pods', kind: 'Pod', namespaced: true },
@@ -272,13 +302,24 @@ export class KubeApiServer {
   /** Parses `<prefix>/[namespaces/<ns>/]<plural>[/<name>]` against the registered resources. */
   #route(
     path: string,
-  ): { resource: Resource; namespace: string | undefined; name: string | undefined } | undefined {
+  ):
+    | { resource: Resource; namespace: string | undefined; name: string | undefined; status?: boolean }
+    | undefined {
     for (const resource of this.#resources.values()) {
       const { prefix, plural, namespaced } = resource.type;
       if (!path.startsWith(`${prefix}/`)) continue;
       const rest = path.slice(prefix.length + 1).split('/');
       if (namespaced && rest[0] === 'namespaces' && rest[2] === plural && rest.length <= 4) {
         return { resource, namespace: rest[1], name: rest[3] };
+      }
+      if (
+        namespaced &&
+        rest[0] === 'namespaces' &&
+        rest[2] === plural &&
+        rest.length === 5 &&
+        rest[4] === 'status'
+      ) {
+        return { resource, namespace: rest[1], name: rest[3], status: true };
       }
       if (rest[0] === plural && rest.length <= 2) return { resource, namespace: undefined, name: rest[1] };
     }
@@ -299,6 +340,27 @@ export class KubeApiServer {
       return;
     }
     const { resource, namespace, name } = route;
+    if (route.status) {
+      // The status subresource: only `.status` of the body is taken, as a real server does.
+      if (request.method !== 'PUT') {
+        this.#status(response, 405, 'MethodNotAllowed', `${request.method} of status is not served here`);
+        return;
+      }
+      void this.#readBody(request).then(
+        (body) => {
+          const existing = resource.objects.get(key(namespace, name!));
+          if (!existing)
+            return this.#status(response, 404, 'NotFound', `${resource.type.plural} "${name}" not found`);
+          this.#json(
+            response,
+            200,
+            this.put(resource.type.prefix, resource.type.plural, { ...existing, status: body.status }),
+          );
+        },
+        () => this.#status(response, 400, 'BadRequest', 'body is not JSON'),
+      );
+      return;
+    }
     if (request.method === 'GET' && name !== undefined) {
       const found = resource.objects.get(key(namespace, name));
       if (found) this.#json(response, 200, found);
