@@ -16,7 +16,10 @@ import { KindWatch, type WatchedKind } from './watch.ts';
 export interface ConfigSink {
   replaceOrigin(origin: string, files: readonly { name: string; content: string }[]): unknown;
   removeOrigin(origin: string): unknown;
+  origins(): Set<string>;
 }
+
+const ORIGIN_PREFIX = 'kube:';
 
 export const CONFIG_KINDS: Array<WatchedKind & { status: boolean }> = [
   { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', status: false },
@@ -45,7 +48,7 @@ const REPORTER = 'ambit-control';
 
 export function originOf(object: KubernetesObject): string {
   const { namespace, name } = object.metadata ?? {};
-  return `kube:${object.kind}/${namespace ?? ''}/${name}`;
+  return `${ORIGIN_PREFIX}${object.kind}/${namespace ?? ''}/${name}`;
 }
 
 /**
@@ -91,7 +94,10 @@ export class KubernetesConfigSource {
     this.#log = log;
   }
 
-  /** Starts every watch; resolves once each kind's first list has been applied. */
+  /**
+   * Starts every watch; resolves once each kind's first list has been applied and what the store kept from
+   * an earlier run (it persists its config) but the API no longer has is removed.
+   */
   async start(): Promise<void> {
     for (const kind of CONFIG_KINDS) {
       const watch = new KindWatch<KubernetesObject>(
@@ -106,6 +112,14 @@ export class KubernetesConfigSource {
       this.#watches.push(watch);
     }
     await Promise.all(this.#watches.map((watch) => watch.start()));
+    const listed = new Set(
+      this.#watches.flatMap((watch, i) =>
+        watch.list().map((object) => originOf({ ...object, kind: CONFIG_KINDS[i]!.kind })),
+      ),
+    );
+    for (const origin of this.#sink.origins()) {
+      if (origin.startsWith(ORIGIN_PREFIX) && !listed.has(origin)) this.#sink.removeOrigin(origin);
+    }
   }
 
   async stop(): Promise<void> {

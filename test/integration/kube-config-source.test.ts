@@ -71,6 +71,14 @@ describe('the Kubernetes config source', () => {
     api.put(...SVC, service('reviews'));
     api.put(...VS, virtualService(100));
     store = new ConfigStore(CONTROL_KINDS, 'cluster.local');
+    // Left from an earlier run (the store persists its config): the API no longer has it.
+    store.replaceOrigin('kube:Service/shop/gone', [
+      {
+        name: 'earlier run',
+        content:
+          'apiVersion: v1\nkind: Service\nmetadata: {name: gone, namespace: shop}\nspec: {ports: [{port: 80}]}\n',
+      },
+    ]);
     const sink: ConfigSink = {
       replaceOrigin: (origin, files) => {
         calls.push(`upsert ${origin}`);
@@ -80,6 +88,7 @@ describe('the Kubernetes config source', () => {
         calls.push(`remove ${origin}`);
         return store.removeOrigin(origin);
       },
+      origins: () => store.origins(),
     };
     source = new KubernetesConfigSource(loadKubeConfig(join(dir, 'kubeconfig')), sink);
     await source.start();
@@ -91,7 +100,7 @@ describe('the Kubernetes config source', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('lists what exists into the store', async () => {
+  it('lists what exists into the store, and drops what an earlier run kept that the API no longer has', async () => {
     await expect
       .poll(inStore)
       .toEqual(['Namespace /shop', 'Service shop/reviews', 'VirtualService shop/reviews']);

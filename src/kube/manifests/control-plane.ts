@@ -32,6 +32,7 @@ export function controlPlaneObjects(settings: InstallSettings): [IDeployment, IS
               image: settings.image,
               args: [
                 'control',
+                '--kubernetes',
                 '--listen',
                 `0.0.0.0:${CONTROL_PLANE_PORTS.grpc}`,
                 '--metrics-port',
