@@ -5,7 +5,6 @@
  */
 import { fileURLToPath } from 'node:url';
 import { runCni } from '../../cni/main.ts';
-import { runNodeAgent } from '../../cni/node-agent.ts';
 import { parseCommandArgs } from '../args.ts';
 import { requiredFlag } from '../flags.ts';
 import { packageVersion } from './version.ts';
@@ -55,6 +54,8 @@ async function install(argv: string[]): Promise<number> {
   };
   const source = { dir: fileURLToPath(new URL('../../..', import.meta.url)), version: packageVersion() };
   const namespace = requiredFlag(process.env.POD_NAMESPACE, 'POD_NAMESPACE (environment)', USAGE);
+  // Loaded here only: the plugin itself (run per pod) must not pay for the Kubernetes client.
+  const { runNodeAgent } = await import('../../cni/node-agent.ts');
   await runNodeAgent(paths, source, { namespace, daemonSet: process.env.DAEMONSET_NAME ?? 'ambit-cni-node' });
   return 0;
 }
