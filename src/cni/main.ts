@@ -45,7 +45,7 @@ export async function runCni(
       error instanceof CniError
         ? error
         : new CniError(CNI_ERROR.ioFailure, 'ambit-cni failed', errorMessage(error));
-    const body: CniErrorBody = { cniVersion: versionOf(input), code: failure.code, msg: failure.message };
+    const body: CniErrorBody = { cniVersion: versionOf(input), code: failure.cniCode, msg: failure.message };
     if (failure.details) body.details = failure.details;
     stdout.write(`${JSON.stringify(body)}\n`);
     return 1;

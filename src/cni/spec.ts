@@ -2,6 +2,7 @@
  * What the CNI specification (1.0) fixes for a plugin: the commands, the environment a runtime sets, the
  * versions this plugin speaks, the error codes, and the shape of the JSON written on stdout.
  */
+import { AmbitError } from '../core/errors.ts';
 
 export const CNI_COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION'] as const;
 export type CniCommand = (typeof CNI_COMMANDS)[number];
@@ -37,15 +38,15 @@ export interface CniErrorBody {
   details?: string;
 }
 
-/** A CNI failure with its spec code; `main` prints it as the spec asks. */
-export class CniError extends Error {
-  readonly code: number;
+/** A CNI failure with its spec code (`cniCode`); `main` prints it as the spec asks. */
+export class CniError extends AmbitError {
+  readonly cniCode: number;
   readonly details: string | undefined;
 
-  constructor(code: number, msg: string, details?: string) {
-    super(msg);
+  constructor(cniCode: number, msg: string, details?: string) {
+    super('BAD_REQUEST', msg);
     this.name = 'CniError';
-    this.code = code;
+    this.cniCode = cniCode;
     this.details = details;
   }
 }

@@ -30,7 +30,7 @@ function refusal(env: Record<string, string | undefined>, config: unknown): { co
   try {
     parseRequest(env, typeof config === 'string' ? config : JSON.stringify(config));
   } catch (error) {
-    if (error instanceof CniError) return { code: error.code, msg: error.message };
+    if (error instanceof CniError) return { code: error.cniCode, msg: error.message };
     throw error;
   }
   throw new Error('expected a refusal');
