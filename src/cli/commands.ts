@@ -34,6 +34,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'in-pod capture rules (apply, remove, list, render) and a standalone enrollment agent',
     load: () => import('./commands/redirect.ts'),
   },
+  install: {
+    summary: 'install Ambit on a Kubernetes cluster (or --dry-run: print the manifests)',
+    load: () => import('./commands/install.ts'),
+  },
+  uninstall: {
+    summary: 'remove Ambit from a Kubernetes cluster',
+    load: () => import('./commands/uninstall.ts'),
+  },
   cni: {
     summary: 'the CNI plugin ambit-cni (run by the container runtime, as bin/ambit-cni.mjs)',
     load: () => import('./commands/cni.ts'),
