@@ -87,8 +87,10 @@ class SimulatedZtunnel {
     this.stream.on('error', () => {});
     this.stream.on('data', (raw: Buffer) => {
       this.bytes += raw.length;
-      this.responses++;
       const response = method.responseDeserialize(raw) as DiscoveryResponseMessage;
+      // A large response arrives in chunks: the last one completes it and is answered.
+      if (response.more) return;
+      this.responses++;
       this.stream.write({ responseNonce: response.nonce, version: response.version });
       this.waiting?.();
     });

@@ -2,14 +2,27 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { expandConfigPaths } from '../core/config/documents.ts';
+import { formatDuration } from '../core/config/duration.ts';
 import { type ConfigIssue, formatIssue } from '../core/config/issues.ts';
 import { CONTROL_SOCKET_ENV, ControlApiClient } from '../core/control-api/client.ts';
+import { MAX_ROLLOUT_WAIT_MS } from '../core/control-api/limits.ts';
 import { controlPaths } from '../core/control-api/paths.ts';
 import type { ConfigFile } from '../core/control-api/types.ts';
 import { UsageError } from '../core/errors.ts';
 import { controlPlaneEndpoint } from '../local/mesh/control-plane.ts';
-import { listClusters, requireClusterState, selectCluster, stateRoot } from '../local/state.ts';
+import {
+  clusterDir,
+  listClusters,
+  readClusterState,
+  requireClusterState,
+  selectCluster,
+  statePaths,
+  stateRoot,
+} from '../local/state.ts';
+import type { ClusterState } from '../local/types.ts';
 import { parseCommandArgs } from './args.ts';
+import { durationFlag } from './flags.ts';
+import { renderRollout } from './rollout-report.ts';
 
 /** Where `ambit control` keeps its state unless told otherwise. */
 export const DEFAULT_STATE_DIR = '/var/lib/ambit/control';
@@ -56,6 +69,16 @@ function localControlSocket(root: string, name: string): string {
   return controlPlaneEndpoint(requireClusterState(root, selectCluster(root, name))).socket;
 }
 
+/** The local cluster whose control plane serves `socket`, if it is one's. */
+export function localClusterServing(socket: string): ClusterState | undefined {
+  const root = stateRoot();
+  for (const name of listClusters(root)) {
+    const cluster = readClusterState(statePaths(clusterDir(root, name)));
+    if (cluster && controlPlaneEndpoint(cluster).socket === socket) return cluster;
+  }
+  return undefined;
+}
+
 export function controlClient(target: ControlTarget): ControlApiClient {
   return new ControlApiClient(controlSocket(target));
 }
@@ -68,9 +91,16 @@ ${description}
 
 Options:
   -f, --filename   YAML file, directory of YAML files, or - for standard input (repeatable)
+  --wait-timeout   how long to wait for every data-plane client (ztunnels, waypoints) to ACK or NACK the
+                   new config (default ${formatDuration(DEFAULT_ROLLOUT_WAIT_MS)}, at most ${formatDuration(MAX_ROLLOUT_WAIT_MS)}); a NACK names the client and its
+                   reason, and the command fails if any client refused it or has not taken it in time
+  --no-wait        return once the config is stored, without waiting for the data plane
 ${controlTargetHelp()}
 `;
 }
+
+/** How long `apply` and `delete` wait for the data plane by default. */
+export const DEFAULT_ROLLOUT_WAIT_MS = 30_000;
 
 /**
  * Parses the arguments of a `-f` command: the files read and the control plane's client, or undefined when
@@ -79,12 +109,14 @@ ${controlTargetHelp()}
 export function parseFileCommand(
   argv: string[],
   help: string,
-): { files: ConfigFile[]; client: ControlApiClient } | undefined {
+): { files: ConfigFile[]; client: ControlApiClient; waitMs: number | undefined } | undefined {
   const { values } = parseCommandArgs(
     {
       args: argv,
       options: {
         filename: { type: 'string', short: 'f', multiple: true },
+        'wait-timeout': { type: 'string' },
+        'no-wait': { type: 'boolean' },
         socket: { type: 'string' },
         name: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -96,7 +128,31 @@ export function parseFileCommand(
     process.stdout.write(help);
     return undefined;
   }
-  return { files: readConfigFiles(values.filename), client: controlClient(values) };
+  if (values['no-wait'] && values['wait-timeout'] !== undefined)
+    throw new UsageError('give --wait-timeout or --no-wait, not both', help);
+  const waitMs = values['no-wait']
+    ? undefined
+    : durationFlag(values['wait-timeout'], 'wait-timeout', DEFAULT_ROLLOUT_WAIT_MS, {
+        max: MAX_ROLLOUT_WAIT_MS,
+      });
+  return { files: readConfigFiles(values.filename), client: controlClient(values), waitMs };
+}
+
+/**
+ * Waits for the data plane to take config `revision` (unless `waitMs` is undefined: --no-wait) and reports
+ * each client that did not; fails when one refused it or did not answer in time, since the stored config is
+ * then not what that client enforces.
+ */
+export async function reportRollout(
+  client: ControlApiClient,
+  revision: number,
+  waitMs: number | undefined,
+): Promise<void> {
+  if (waitMs === undefined) return;
+  const { out, err, failure } = renderRollout(await client.rollout(revision, waitMs), waitMs);
+  for (const text of out) process.stdout.write(`${text}\n`);
+  for (const text of err) process.stderr.write(`${text}\n`);
+  if (failure) throw failure;
 }
 
 /** Reads `-f` arguments: files, directories (their YAML files) and `-` (standard input). */

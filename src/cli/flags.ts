@@ -1,4 +1,5 @@
 /** Checks of flag values shared by the long-running commands (`ambit ztunnel`, `ambit waypoint run`). */
+import { formatDuration, parseDuration } from '../core/config/duration.ts';
 import { UsageError } from '../core/errors.ts';
 import { type HostPort, splitHostPort } from '../core/net/host-port.ts';
 
@@ -21,4 +22,20 @@ export function hostPortFlag(value: string, flag: string): HostPort {
   const address = splitHostPort(value);
   if (!address) throw new UsageError(`--${flag}: expected HOST:PORT, got ${JSON.stringify(value)}`);
   return address;
+}
+
+/** A duration (`300ms`, `30s`, `2m`) in ms within [min, max], or `fallback` when the flag is absent. */
+export function durationFlag(
+  value: string | undefined,
+  flag: string,
+  fallback: number,
+  { min = 0, max = Number.MAX_SAFE_INTEGER }: { min?: number; max?: number } = {},
+): number {
+  if (value === undefined) return fallback;
+  const ms = parseDuration(value);
+  if (ms === undefined || ms < min || ms > max)
+    throw new UsageError(
+      `--${flag}: expected a duration from ${formatDuration(min)} to ${formatDuration(max)} (e.g. 30s, 2m), got ${JSON.stringify(value)}`,
+    );
+  return Math.round(ms);
 }

@@ -9,7 +9,7 @@ import { isIP } from 'node:net';
 import { experimental, Server } from '@grpc/grpc-js';
 import type { GatewaySpec } from '../core/config/kinds/gateway.ts';
 import { displayName, type Resource } from '../core/config/resource.ts';
-import type { ConfigFile, ControlStatus, StoredResource } from '../core/control-api/types.ts';
+import type { ConfigFile, ControlStatus, RolloutReport, StoredResource } from '../core/control-api/types.ts';
 import { AmbitError, errorMessage, UsageError } from '../core/errors.ts';
 import { CONTROL_PLANE_SERVER_NAME, CONTROL_PLANE_SERVICE_ACCOUNT } from '../core/grpc/credentials.ts';
 import {
@@ -20,6 +20,7 @@ import {
 import { DEFAULT_TRUST_DOMAIN, spiffeUri } from '../core/identity.ts';
 import { ROOT_NAMESPACE } from '../core/labels.ts';
 import { createLogger, type Logger } from '../core/log.ts';
+import { LogLimiter } from '../core/log-limit.ts';
 import { type HostPort, joinHostPort, splitHostPort } from '../core/net/host-port.ts';
 import { CONTROL_PLANE_PORTS } from '../core/ports.ts';
 import { type HttpEndpoint, metricsHandler, serveHttp } from '../core/server/http.ts';
@@ -32,6 +33,13 @@ import { FileSource } from './config/files.ts';
 import { ConfigStore } from './config/store.ts';
 import { Debouncer } from './debounce.ts';
 import { DiscoveryServer } from './discovery/server.ts';
+import {
+  type ControlListener,
+  type ControlListenerLimits,
+  DEFAULT_CONTROL_LISTENER_LIMITS,
+  grpcServerLimits,
+  listenControl,
+} from './grpc-listener.ts';
 import { CONTROL_KINDS, resolveKind } from './kinds.ts';
 import { ControlMetrics } from './metrics.ts';
 import { gatewayStatus } from './model/gateway-status.ts';
@@ -63,6 +71,8 @@ export interface ControlPlaneOptions {
   maxPushBytes?: number | undefined;
   /** TLS handshake timeout on the gRPC listener (default `CONTROL_HANDSHAKE_TIMEOUT_MS`). */
   handshakeTimeoutMs?: number | undefined;
+  /** Bounds of the gRPC listener (defaults `DEFAULT_CONTROL_LISTENER_LIMITS`). */
+  listenerLimits?: Partial<ControlListenerLimits> | undefined;
   log?: Logger | undefined;
 }
 
@@ -85,15 +95,17 @@ export class ControlPlane {
   readonly metrics = new ControlMetrics();
   private readonly log: Logger;
   private readonly discovery: DiscoveryServer;
-  private readonly grpc = new Server({
-    'grpc.keepalive_time_ms': 30_000,
-    'grpc.keepalive_timeout_ms': 10_000,
-    ...GRPC_MESSAGE_LIMITS,
-  });
+  private readonly grpc: Server;
+  private readonly listenerLimits: ControlListenerLimits;
+  private listener: ControlListener | undefined;
+  /** Refusals a peer can cause at will: logged once per kind and window, counted always. */
+  private readonly refusals: LogLimiter;
   private readonly debouncer: Debouncer;
   private readonly fileSource: FileSource | undefined;
   private readonly startedAt = new Date();
   private generation = 0;
+  /** The config revision the last published generation was built from. */
+  private builtRevision = -1;
   /** The last mesh published: what computed status (a Gateway's) is read from. */
   private mesh: Mesh | undefined;
   private api: HttpServer | undefined;
@@ -103,6 +115,15 @@ export class ControlPlane {
 
   private constructor(options: ControlPlaneOptions) {
     this.log = options.log ?? createLogger('control');
+    this.refusals = new LogLimiter(this.log.child('listener'));
+    this.listenerLimits = { ...DEFAULT_CONTROL_LISTENER_LIMITS, ...options.listenerLimits };
+    this.grpc = new Server({
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+      ...GRPC_MESSAGE_LIMITS,
+      // What a client sends is small (ACKs, NACKs, CSRs); pushes keep the large send limit.
+      ...grpcServerLimits(this.listenerLimits),
+    });
     this.trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
     // Only the owner may enter the state dir: it holds the CA key, node tokens and the API socket.
@@ -122,6 +143,7 @@ export class ControlPlane {
     const authenticator = new TokenFileAuthenticator(this.paths.nodeTokens);
     this.discovery = new DiscoveryServer({
       authenticator,
+      pods: this.pods,
       maxPushBytes: options.maxPushBytes,
       metrics: this.metrics,
       log: this.log.child('discovery'),
@@ -190,17 +212,23 @@ export class ControlPlane {
       experimental.createCertificateProviderServerCredentials(this.serverCertificate, null, false),
       options.handshakeTimeoutMs ?? CONTROL_HANDSHAKE_TIMEOUT_MS,
     );
-    const port = await new Promise<number>((resolve, reject) =>
-      this.grpc.bindAsync(joinHostPort(listen.host, listen.port), credentials, (error, bound) =>
-        error ? reject(error) : resolve(bound),
-      ),
-    ).catch((error: Error) => {
+    this.listener = await listenControl({
+      grpc: this.grpc,
+      credentials,
+      address: listen,
+      limits: this.listenerLimits,
+      onRefused: (reason, source) => {
+        this.metrics.connectionsRefused.inc({ reason });
+        this.refusals.warn(reason, 'control connection refused', { reason, source });
+      },
+      log: this.log,
+    }).catch((error: Error) => {
       throw new AmbitError(
         'SYSTEM',
         `cannot listen on ${joinHostPort(listen.host, listen.port)} for gRPC: ${error.message}`,
       );
     });
-    this.grpcAddress = joinHostPort(listen.host, port);
+    this.grpcAddress = this.listener.address;
     this.api = await serveApi(this.paths.socket, this.apiHandlers(), this.log.child('api'));
     this.metricsServer = await serveHttp(metricsHandler(this.metrics.registry), {
       host: listen.host,
@@ -215,6 +243,11 @@ export class ControlPlane {
       revision: this.store.revision,
       pods: this.pods.list().length,
     });
+  }
+
+  /** Connections open on the gRPC listener now. */
+  get listenerConnections(): number {
+    return this.listener?.connections ?? 0;
   }
 
   get metricsAddress(): string {
@@ -243,6 +276,7 @@ export class ControlPlane {
     this.serverCertificate?.stop();
     this.fileSource?.stop();
     this.discovery.closeAll();
+    await this.listener?.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.grpc.forceShutdown();
@@ -279,6 +313,7 @@ export class ControlPlane {
       return;
     }
     this.generation++;
+    this.builtRevision = this.store.revision;
     this.mesh = mesh;
     this.discovery.publish(mesh, String(this.generation), firstChangeAt);
     this.metrics.configRevision.set(this.store.revision);
@@ -288,6 +323,27 @@ export class ControlPlane {
       services: mesh.services.length,
       ms: Math.round(performance.now() - started),
     });
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) until every data-plane client has ACKed or NACKed a mesh version built from
+   * config `revision` or later. A change still in the debounce window is built now rather than waited for.
+   */
+  async rollout(revision: number, timeoutMs: number): Promise<RolloutReport> {
+    if (revision > this.store.revision)
+      throw new AmbitError(
+        'NOT_FOUND',
+        `config revision ${revision} does not exist yet (now ${this.store.revision})`,
+      );
+    if (this.builtRevision < revision) this.debouncer.flush();
+    if (this.builtRevision < revision)
+      throw new AmbitError(
+        'UNAVAILABLE',
+        `the mesh could not be built from config revision ${revision}; see the control plane's log`,
+      );
+    const version = this.generation;
+    const { clients, timedOut } = await this.discovery.awaitRollout(version, timeoutMs);
+    return { revision, version: String(version), timedOut, clients };
   }
 
   /** A Gateway's document carries its status (computed from the mesh), as the API server shows it. */
@@ -310,6 +366,7 @@ export class ControlPlane {
     };
     return {
       status: () => this.status(),
+      rollout: (revision: number, timeoutMs: number) => this.rollout(revision, timeoutMs),
       apply: (files: ConfigFile[]) => counted(() => this.store.apply(files)),
       delete: (files: ConfigFile[]) => counted(() => this.store.delete(files)),
       get: (kind: string, name: string | undefined, namespace: string | undefined): StoredResource[] => {

@@ -78,4 +78,16 @@ export class ControlMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  readonly connectionsRefused = new Counter({
+    name: 'ambit_control_connections_refused_total',
+    help: 'Connections to the gRPC listener reset before TLS, by reason (connection_limit, source_limit)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly subscriptionsRefused = new Counter({
+    name: 'ambit_control_subscriptions_refused_total',
+    help: 'Discovery streams refused, by gRPC status (unauthenticated, permission_denied, invalid_argument, deadline_exceeded)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
 }

@@ -22,6 +22,20 @@ export function formatIPv4(address: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256).join('.');
 }
 
+/**
+ * The MAC address of the interface that holds `ip` on a pod segment: locally administered (02:ab:) and made
+ * of the address's four bytes, so it is fixed for the life of the address. A bridge without a MAC of its own
+ * takes the lowest of its ports' and changes it as pods come and go, which leaves every pod's cached
+ * gateway entry pointing nowhere until ARP gives up on it (tens of seconds without cross-node traffic); a
+ * reused pod address with a new random MAC does the same to its neighbours' caches.
+ */
+export function macForIPv4(ip: string): string {
+  const address = parseIPv4(ip);
+  if (address === undefined) throw new RangeError(`${JSON.stringify(ip)} is not an IPv4 address`);
+  const bytes = [24, 16, 8, 0].map((shift) => Math.floor(address / 2 ** shift) % 256);
+  return ['02', 'ab', ...bytes.map((byte) => byte.toString(16).padStart(2, '0'))].join(':');
+}
+
 export function formatCidr(cidr: Cidr): string {
   return `${formatIPv4(cidr.base)}/${cidr.prefix}`;
 }

@@ -10,14 +10,15 @@ import { join } from 'node:path';
 import { guardRoutesOf, removeGuardRoutes } from './guard-routes.ts';
 import { clusterNetnsPrefix, NETNS_ETC_DIR, routeMetric } from './names.ts';
 import { deleteNetns, killProcessesIn, listNetns } from './netns.ts';
-import { supervisorArgs } from './processes.ts';
+import { SYSTEM_STOP_GRACE_MS, supervisorArgs } from './processes.ts';
 import { commandLine, findProcesses, isAlive, signal, sleep, terminate } from './procfs.ts';
 import type { Progress } from './progress.ts';
 import { clusterDir, readClusterState, readJournal, type StatePaths, statePaths } from './state.ts';
 import type { ClusterState } from './types.ts';
 
 /** Time the supervisor gets to stop its processes gracefully before everything is killed. */
-const SUPERVISOR_GRACE_MS = 5000;
+/** The supervisor's own stop: its system components' grace period, and a little more. */
+const SUPERVISOR_GRACE_MS = SYSTEM_STOP_GRACE_MS + 2_000;
 
 export interface DownResult {
   /** False when nothing of the cluster was found (down is idempotent). */

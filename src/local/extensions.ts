@@ -32,8 +32,19 @@ export interface ExtensionContext {
 export interface PodRuntime {
   /** Places the pod, wires its network and starts it (after the start gates); resolves once recorded. */
   add(template: PodTemplate): Promise<PodRecord>;
-  /** Lets the extensions go of the pod, stops it and deletes its network; an unknown uid is fine. */
-  remove(uid: string): Promise<void>;
+  /**
+   * As `add`, for a pod whose whole record its runtime builds: `place` gets the latest record (in turn with
+   * every other change, so the address it picks is free) and returns the new pod's.
+   */
+  addPlaced(place: (cluster: ClusterState) => PodRecord): Promise<PodRecord>;
+  /**
+   * Takes the pod out of its Services (extensions' `podTerminating`, and the record), waits `drainMs` for
+   * that to reach every node (Kubernetes users add a preStop sleep for the same reason), then lets the
+   * extensions go of it, stops it and deletes its network; an unknown uid is fine.
+   */
+  remove(uid: string, options?: { drainMs?: number }): Promise<void>;
+  /** Changes the rest of the record (Services, namespaces), in turn with the pods' changes. */
+  update(change: (cluster: ClusterState) => ClusterState): Promise<void>;
 }
 
 export interface ClusterExtension {
@@ -68,8 +79,14 @@ export interface ClusterExtension {
    */
   processChanged?(process: ProcessStatus, context: ExtensionContext): Promise<void>;
   /**
-   * In the supervisor, when a pod is being deleted from the running cluster, before its process is stopped
-   * (e.g. stop routing to it, unenroll it). A rejection is logged; the pod goes anyway.
+   * In the supervisor, when a pod is being deleted from the running cluster, first: no new traffic should
+   * reach it (e.g. the control plane drops its endpoints), while it still answers for the drain period.
+   * A rejection is logged; the pod goes anyway.
+   */
+  podTerminating?(pod: PodRecord, context: ExtensionContext): Promise<void>;
+  /**
+   * In the supervisor, when a pod is being deleted from the running cluster, after the drain period and
+   * before its process is stopped (e.g. unenroll it). A rejection is logged; the pod goes anyway.
    */
   podRemoved?(pod: PodRecord, context: ExtensionContext): Promise<void>;
   /** In the supervisor, once every process has stopped (cluster going down): let go of connections. */
@@ -111,6 +128,8 @@ export const DEFAULT_EXTENSION_MODULES: readonly string[] = [
   './mesh/enrollment.ts',
   // Waypoint pods for the Gateways of class istio-waypoint; their pods pass the two gates above.
   './mesh/waypoints.ts',
+  // The core objects applied or deleted while the cluster runs (after the mesh: its gates see new pods).
+  './live/extension.ts',
 ];
 
 /** Absolute URLs of the default modules, as recorded in a cluster's state. */

@@ -10,7 +10,6 @@ import {
   type Container,
   DEPLOYMENT_KIND,
   type DeploymentSpec,
-  type EnvVar,
   NAMESPACE_KIND,
   NODE_PORT_RANGE,
   POD_KIND,
@@ -44,6 +43,7 @@ import {
   podVethName,
   routeMetric,
 } from './names.ts';
+import { type PlannedEnvVar, plannedEnv, resolveEnv } from './plan-env.ts';
 import {
   type FailedCheck,
   ObjectIndex,
@@ -87,6 +87,11 @@ export interface PlanResult {
   /** Kept out of the state record, which is readable by every user: Secret contents live only here. */
   volumes?: VolumeContent | undefined;
   issues: ConfigIssue[];
+  /**
+   * The record of a planned pod (by uid) on another node and address than planned, and under another name
+   * if given: a running cluster places the pods it adds itself, among the ones it already runs.
+   */
+  podAt?: ((uid: string, node: NodeRecord, ip: string, name?: string) => PodRecord) | undefined;
 }
 
 /** A pod to be placed: from a Pod document or one replica of a Deployment. */
@@ -205,6 +210,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
       podVolumes(request, stateDir, objects, failed, volumes, problem, runAsUserOf(request.spec)),
     ]),
   );
+  const envs = new Map(valid.map((request) => [request, plannedEnv(request, objects, failed, problem)]));
 
   sortByDocument(issues, resources);
   if (issues.some((issue) => issue.severity === 'error')) return { issues };
@@ -217,7 +223,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     const offset = nextOffset.get(node.name) ?? 2;
     nextOffset.set(node.name, offset + 1);
     const ip = formatIPv4(hostAddress(parseNodePodCidr(node), offset));
-    return podRecord(name, request, node, ip, mounts.get(request)!);
+    return podRecord(name, request, node, ip, mounts.get(request)!, envs.get(request)!);
   });
 
   const services = serviceResources.map((resource): ServiceRecord => {
@@ -266,7 +272,14 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     services,
     extensions: [...options.extensions],
   };
-  return { state, volumes, issues };
+  const requestByUid = new Map(valid.map((request) => [`${request.namespace}/${request.name}`, request]));
+  const podAt = (uid: string, node: NodeRecord, ip: string, podName?: string) => {
+    const request = requestByUid.get(uid);
+    if (!request) throw new Error(`pod ${uid} is not planned`);
+    const renamed = { ...request, name: podName ?? request.name };
+    return podRecord(name, renamed, node, ip, mounts.get(request)!, envs.get(request)!);
+  };
+  return { state, volumes, issues, podAt };
 }
 
 function collectPodRequests(
@@ -459,6 +472,7 @@ function podRecord(
   node: NodeRecord,
   ip: string,
   mounts: MountRecord[],
+  env: readonly PlannedEnvVar[],
 ): PodRecord {
   const uid = `${request.namespace}/${request.name}`;
   const { spec } = request;
@@ -491,7 +505,7 @@ function podRecord(
     gatewayIP: node.gatewayIP,
     runAsUser,
     runAsGroup,
-    container: containerRecord(container, fields),
+    container: containerRecord(container, env, fields),
     restartPolicy: spec.restartPolicy,
     terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
     mounts,
@@ -503,8 +517,12 @@ function runAsUserOf(spec: PodSpec): number {
   return spec.containers[0]!.securityContext.runAsUser ?? spec.securityContext.runAsUser ?? DEFAULT_POD_USER;
 }
 
-function containerRecord(container: Container, fields: Record<PodFieldPath, string>) {
-  const env = resolveEnv(container.env, fields);
+function containerRecord(
+  container: Container,
+  planned: readonly PlannedEnvVar[],
+  fields: Record<PodFieldPath, string>,
+) {
+  const env = resolveEnv(planned, fields);
   const argv = containerArgv(container).map((arg) => expandVars(arg, env));
   const probes: Partial<Record<ProbeKind, ProbeRecord>> = {};
   for (const [kind, probe] of Object.entries(container.probes) as [
@@ -617,19 +635,6 @@ function allocateNodePorts(
 }
 
 /** The container's env in order (later values may use earlier ones), then the variables every pod gets. */
-function resolveEnv(vars: readonly EnvVar[], fields: Record<PodFieldPath, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const variable of vars) {
-    env[variable.name] =
-      variable.fieldRef !== undefined ? fields[variable.fieldRef] : expandVars(variable.value ?? '', env);
-  }
-  env.POD_NAME = fields['metadata.name'];
-  env.POD_NAMESPACE = fields['metadata.namespace'];
-  env.POD_IP = fields['status.podIP'];
-  env.NODE_NAME = fields['spec.nodeName'];
-  return env;
-}
-
 /** Orders issues as the documents appear (checks run kind by kind, users read file by file). */
 function sortByDocument(issues: ConfigIssue[], resources: readonly Resource[]): void {
   const files = [...new Set(resources.map((resource) => resource.source.file))];

@@ -44,6 +44,30 @@ export function leastLoadedNode(cluster: Pick<ClusterState, 'nodes' | 'pods'>): 
 }
 
 /**
+ * The lowest address of the node's /24 that no pod holds (.1 is the node's gateway), preferring those not in
+ * `avoid` (addresses just released: other nodes may still have connections to them, as host-local IPAM
+ * avoids handing an address straight back).
+ */
+export function freePodAddress(
+  cluster: Pick<ClusterState, 'pods'>,
+  node: NodeRecord,
+  avoid: ReadonlySet<string> = new Set(),
+): string {
+  const parsed = parseCidr(node.podCIDR);
+  if ('error' in parsed) throw new AmbitError('STATE_CORRUPT', parsed.error);
+  const taken = new Set(cluster.pods.flatMap((pod) => pod.ips));
+  let fallback: string | undefined;
+  for (let offset = 2; offset <= hostCount(parsed.cidr); offset++) {
+    const candidate = formatIPv4(hostAddress(parsed.cidr, offset));
+    if (taken.has(candidate)) continue;
+    if (!avoid.has(candidate)) return candidate;
+    fallback ??= candidate;
+  }
+  if (fallback !== undefined) return fallback;
+  throw new AmbitError('CONFLICT', `node ${node.name} has no free pod address in ${node.podCIDR}`);
+}
+
+/**
  * The full record of a new pod: on its node, at the lowest address of the node's /24 that no pod holds
  * (.1 is the node's gateway), with the names `up` would give it. Refuses a name already taken.
  */
@@ -60,17 +84,7 @@ export function placePod(
       ? leastLoadedNode(cluster)
       : cluster.nodes.find((candidate) => candidate.name === template.node);
   if (!node) throw new AmbitError('NOT_FOUND', `node ${template.node} does not exist`);
-  const parsed = parseCidr(node.podCIDR);
-  if ('error' in parsed) throw new AmbitError('STATE_CORRUPT', parsed.error);
-  const taken = new Set(cluster.pods.flatMap((pod) => pod.ips));
-  let ip: string | undefined;
-  for (let offset = 2; offset <= hostCount(parsed.cidr) && ip === undefined; offset++) {
-    const candidate = formatIPv4(hostAddress(parsed.cidr, offset));
-    if (!taken.has(candidate)) ip = candidate;
-  }
-  if (ip === undefined) {
-    throw new AmbitError('CONFLICT', `node ${node.name} has no free pod address in ${node.podCIDR}`);
-  }
+  const ip = freePodAddress(cluster, node);
   const netns = podNetns(cluster.name, template.namespace, template.name);
   return {
     uid,

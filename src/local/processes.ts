@@ -6,6 +6,7 @@
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_HBONE_TIMEOUTS } from '../core/hbone/settings.ts';
 import { podPrologue } from './pod-volumes.ts';
 import type { StatePaths } from './state.ts';
 import type { NodeRecord, PodRecord, ProcessSpec } from './types.ts';
@@ -100,6 +101,12 @@ export interface SystemProcessOptions {
   readyUnixSockets?: string[];
 }
 
+/**
+ * How long a system component has between SIGTERM and SIGKILL: a ztunnel or waypoint lets live connections
+ * run on for the HBONE drain period at shutdown, and must not be killed in the middle of it.
+ */
+export const SYSTEM_STOP_GRACE_MS = DEFAULT_HBONE_TIMEOUTS.drainMs + 2_000;
+
 /** A system component in a node's namespace: root, restarted always, `ambit` on its PATH, JSON logs. */
 export function systemProcess(paths: StatePaths, options: SystemProcessOptions): ProcessSpec {
   return {
@@ -116,6 +123,7 @@ export function systemProcess(paths: StatePaths, options: SystemProcessOptions):
     restartPolicy: 'Always',
     readyPorts: options.readyPorts ?? [],
     readyUnixSockets: options.readyUnixSockets ?? [],
+    stopGraceMs: SYSTEM_STOP_GRACE_MS,
   };
 }
 

@@ -14,6 +14,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLUSTER_DOMAIN } from '../core/labels.ts';
+import { macForIPv4 } from './addresses.ts';
 import { addGuardRoutes, guardedRanges } from './guard-routes.ts';
 import { IFACE, netnsEtcDir } from './names.ts';
 import { ipBatch, run } from './run.ts';
@@ -98,7 +99,6 @@ function fabricCommands(cluster: ClusterState): string[] {
 
 async function configureNode(node: NodeRecord, cluster: ClusterState): Promise<void> {
   const pods = cluster.pods.filter((pod) => pod.node === node.name);
-  const podPrefix = node.podCIDR.split('/')[1];
   await ipBatch(
     [
       'link set lo up',
@@ -106,9 +106,7 @@ async function configureNode(node: NodeRecord, cluster: ClusterState): Promise<v
       `addr add ${cluster.addresses.dnsVIP}/32 dev lo`,
       `addr add ${node.underlayIP}/${node.underlayPrefix} dev ${node.uplink}`,
       `link set ${node.uplink} up`,
-      `link add ${node.podBridge} type bridge`,
-      `addr add ${node.gatewayIP}/${podPrefix} dev ${node.podBridge}`,
-      `link set ${node.podBridge} up`,
+      ...podBridgeCommands(node),
       ...pods.flatMap((pod) => podLinkCommands(pod, node)),
       ...cluster.nodes
         .filter((other) => other !== node)
@@ -120,10 +118,28 @@ async function configureNode(node: NodeRecord, cluster: ClusterState): Promise<v
   await run(['ip', 'netns', 'exec', node.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
 }
 
-/** In the node's namespace: the pod's veth pair, its node end on the pod bridge. */
-export function podLinkCommands(pod: PodRecord, node: NodeRecord): string[] {
+/**
+ * In the node's namespace: the bridge of its pods, holding their gateway address, with a MAC of its own
+ * (see `macForIPv4`): pods come and go on a running cluster, and the gateway must not change under them.
+ */
+export function podBridgeCommands(node: Pick<NodeRecord, 'podBridge' | 'gatewayIP' | 'podCIDR'>): string[] {
   return [
-    `link add ${pod.hostVeth} type veth peer name ${IFACE.uplink} netns ${pod.netns}`,
+    `link add ${node.podBridge} address ${macForIPv4(node.gatewayIP)} type bridge`,
+    `addr add ${node.gatewayIP}/${node.podCIDR.split('/')[1]} dev ${node.podBridge}`,
+    `link set ${node.podBridge} up`,
+  ];
+}
+
+/**
+ * In the node's namespace: the pod's veth pair, its node end on the pod bridge; the pod's end has the MAC of
+ * its address, so that a reused address never meets a neighbour cache holding the previous pod's.
+ */
+export function podLinkCommands(
+  pod: Pick<PodRecord, 'hostVeth' | 'netns' | 'ips'>,
+  node: Pick<NodeRecord, 'podBridge'>,
+): string[] {
+  return [
+    `link add ${pod.hostVeth} type veth peer name ${IFACE.uplink} address ${macForIPv4(pod.ips[0]!)} netns ${pod.netns}`,
     `link set ${pod.hostVeth} master ${node.podBridge} up`,
   ];
 }

@@ -1,8 +1,9 @@
 /**
  * What a local cluster is made of, as recorded in its state directory (`cluster.json`). Plain data: written
- * by `up`, read by every other command, by the supervisor and by the extensions that add the mesh. A
- * cluster's shape is static once up; only the labels of namespaces and pods change while it runs
- * (`ambit local label`, applied and written back by the supervisor, the file's only writer after `up`).
+ * by `up`, read by every other command, by the supervisor and by the extensions that add the mesh. Its
+ * nodes and ranges are static once up; labels (`ambit local label`), pods, Services and namespaces (live
+ * objects, see live/) change while it runs, written back by the supervisor, the file's only writer after
+ * `up`.
  */
 import type { PortProtocol, RestartPolicy, ServicePortSpec, ServiceType } from '../core/config/kinds/core.ts';
 import type { ProbeKind, ProbeTiming } from '../core/config/kinds/probes.ts';

@@ -12,7 +12,7 @@
  *
  * Between load balancing and the upstream sit the resilience stages (`resilience/`): fault injection, the
  * request timeout, and the upstream as an attempt loop with retries, per-try timeouts, circuit breaking
- * and outlier detection. Mirroring and rate limits (issue 12) slot in the same way.
+ * and outlier detection; mirrored copies leave from there too, fire and forget.
  */
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
@@ -39,6 +39,8 @@ import { type Caller, planRequest } from './pipeline/plan.ts';
 import { type ParsedRequest, parseRequest } from './pipeline/request-view.ts';
 import { type Destination, UPSTREAM_FAILED } from './resilience/attempts.ts';
 import { ClusterLimits } from './resilience/limits.ts';
+import { RequestMirrors } from './resilience/mirror.ts';
+import { RATE_LIMITED, RateLimiter, rateLimitHeaders } from './resilience/rate-limit.ts';
 import { type ResilienceServices, resilientForward } from './resilience/stage.ts';
 import type { RequestSpan, RequestTracer } from './telemetry/tracing.ts';
 import type { UpstreamClient } from './upstream/exchange.ts';
@@ -119,17 +121,25 @@ export class RequestEngine {
   readonly #deps: EngineDependencies;
   readonly #random: () => number;
   readonly #resilience: ResilienceServices;
+  readonly #rateLimiter: RateLimiter;
   /** Requests in flight (drain waits for them). */
   active = 0;
 
   constructor(deps: EngineDependencies) {
     this.#deps = deps;
     this.#random = deps.random ?? Math.random;
+    const clock = deps.clock ?? systemClock;
+    this.#rateLimiter = new RateLimiter(() => clock.now());
     this.#resilience = {
       clusterLimits: new ClusterLimits(),
       load: deps.load,
-      clock: deps.clock ?? systemClock,
+      clock,
       random: this.#random,
+      mirrors: new RequestMirrors({
+        clock,
+        random: this.#random,
+        count: (cluster, outcome) => deps.metrics.mirrored.inc({ cluster, outcome }),
+      }),
     };
   }
 
@@ -201,6 +211,12 @@ export class RequestEngine {
       progress.cluster = plan.cluster;
       return localReply(res, grpc, plan.status, plan.text);
     }
+    // Stage: rate limit, for requests the policy allowed and a route serves.
+    const limited = this.#rateLimit(tunnel);
+    if (limited !== undefined) {
+      progress.flags = 'RL';
+      return localReply(res, grpc, 429, RATE_LIMITED, limited);
+    }
     if (plan.kind === 'routeReply') return routeReply(res, plan.status, plan.headers, plan.route, plan.body);
     const { cluster } = plan;
     progress.cluster = cluster;
@@ -211,12 +227,15 @@ export class RequestEngine {
     const downstreamClosed = new AbortController();
     res.once('close', () => downstreamClosed.abort());
     const wire = upstreamWire(cluster, tunnel);
+    const clientFor = (to: Cluster) =>
+      upstreamWire(to, tunnel) === 'http2' ? this.#deps.http2 : this.#deps.http1;
     const sentAt = performance.now();
     const outcome = await resilientForward(
       {
         plan,
         state: tunnel.state,
-        client: wire === 'http2' ? this.#deps.http2 : this.#deps.http1,
+        client: clientFor(cluster),
+        clientFor,
         wire,
         method: request.method,
         grpc,
@@ -277,7 +296,10 @@ export class RequestEngine {
     const request = parseRequest(req.method ?? 'GET', req.url ?? '/', req.headers);
     const requestId = request.header('x-request-id') ?? randomUUID();
     const progress = newProgress();
-    const plan = planRequest(tunnel, request, requestId, 1, this.#random);
+    const planned = planRequest(tunnel, request, requestId, 1, this.#random);
+    const limited = planned.kind === 'local' ? undefined : this.#rateLimit(tunnel);
+    const plan: typeof planned =
+      limited === undefined ? planned : { kind: 'local', status: 429, text: RATE_LIMITED, flags: 'RL' };
     const finish = (code: number) =>
       this.#recordOutcome(
         request,
@@ -293,7 +315,7 @@ export class RequestEngine {
       const status = plan.status;
       progress.flags = plan.kind === 'local' ? plan.flags : '-';
       const text = plan.kind === 'local' ? plan.text : '';
-      const extra = plan.kind === 'routeReply' ? plan.headers : {};
+      const extra = plan.kind === 'routeReply' ? plan.headers : (limited ?? {});
       socket.end(rawResponse(status, extra, text));
       finish(status);
       return;
@@ -330,6 +352,16 @@ export class RequestEngine {
           finish(503);
         },
       );
+  }
+
+  /** The 429's headers when the served service's rate limit refuses this request; undefined when it passes. */
+  #rateLimit(tunnel: TunnelContext): Record<string, string> | undefined {
+    const policy = tunnel.target.service.rateLimit;
+    if (policy === undefined) return undefined;
+    const decision = this.#rateLimiter.take(policy, tunnel.peerIdentity);
+    if (decision.allowed) return undefined;
+    this.#deps.metrics.rateLimited.inc({ policy: policy.policy, limit: decision.limit.kind });
+    return rateLimitHeaders(decision);
   }
 
   #recordOutcome(
@@ -500,7 +532,13 @@ function routeReply(
  * A reply the waypoint makes itself (denied, no route, no upstream). gRPC clients get it as gRPC: HTTP 200
  * with the mapped `grpc-status` and the text as `grpc-message`, in one headers frame, as Envoy does.
  */
-export function localReply(res: DownstreamResponse, grpc: boolean, status: number, text: string): void {
+export function localReply(
+  res: DownstreamResponse,
+  grpc: boolean,
+  status: number,
+  text: string,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -511,6 +549,7 @@ export function localReply(res: DownstreamResponse, grpc: boolean, status: numbe
       'grpc-status': String(grpcStatusOfHttp(status)),
       'grpc-message': encodeURIComponent(text),
       server: SERVER_NAME,
+      ...headers,
     });
     res.end();
     return;
@@ -520,6 +559,7 @@ export function localReply(res: DownstreamResponse, grpc: boolean, status: numbe
     'content-type': 'text/plain',
     'content-length': String(body.length),
     server: SERVER_NAME,
+    ...headers,
   });
   endWith(res, body);
 }

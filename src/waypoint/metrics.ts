@@ -96,6 +96,8 @@ export class WaypointMetrics {
   readonly tcpSent: Counter<(typeof PARTY_LABELS)[number]>;
   readonly tcpReceived: Counter<(typeof PARTY_LABELS)[number]>;
   readonly refused: Counter<'reason'>;
+  readonly mirrored: Counter<'cluster' | 'outcome'>;
+  readonly rateLimited: Counter<'policy' | 'limit'>;
   readonly activeRequests: Gauge;
   readonly #series = new Map<string, RequestSeries>();
   /** The request metrics the Telemetry objects leave on. */
@@ -158,6 +160,18 @@ export class WaypointMetrics {
       name: 'ambit_waypoint_refused_total',
       help: 'Connections, streams and requests the waypoint refused, by reason',
       labelNames: ['reason'],
+      registers,
+    });
+    this.mirrored = new Counter({
+      name: 'ambit_waypoint_mirrored_requests_total',
+      help: 'Copies of requests sent to mirror clusters, by outcome (answered, failed, dropped before sending)',
+      labelNames: ['cluster', 'outcome'],
+      registers,
+    });
+    this.rateLimited = new Counter({
+      name: 'ambit_waypoint_rate_limited_total',
+      help: 'Requests refused with 429 by a local rate limit, by policy and limit (total, identity, override)',
+      labelNames: ['policy', 'limit'],
       registers,
     });
     this.activeRequests = new Gauge({

@@ -12,6 +12,7 @@ import { HbonePool } from '../core/hbone/pool.ts';
 import { DEFAULT_POOL, type PoolSettings } from '../core/hbone/settings.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../core/identity.ts';
 import { createLogger, type Logger } from '../core/log.ts';
+import { LogLimiter } from '../core/log-limit.ts';
 import type { NodeSnapshot } from '../core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../core/ports.ts';
 import { type DrainResult, totalDrained } from '../core/server/drain.ts';
@@ -29,7 +30,6 @@ import {
 } from './admin-views.ts';
 import type { DnsForwarder } from './dns/forwarder.ts';
 import { DnsServer } from './dns/server.ts';
-import { LogLimiter } from './log-limit.ts';
 import { ZtunnelMetrics } from './metrics.ts';
 import { logConnections } from './proxy/access-log.ts';
 import { countConnections } from './proxy/connection-metrics.ts';

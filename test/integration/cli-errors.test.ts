@@ -15,6 +15,8 @@ describe('ambit errors', () => {
     ['ztunnel-config', ['ztunnel-config', '--bogus'], 'Usage: ambit ztunnel-config'],
     ['ztunnel', ['ztunnel', '--bogus'], 'Usage: ambit ztunnel'],
     ['local', ['local', 'status', '--bogus'], 'Usage: ambit local'],
+    ['local scale', ['local', 'scale', 'deployment/web', '--bogus'], 'Usage: ambit local'],
+    ['local rollout', ['local', 'rollout', 'status', 'deployment/web', '--bogus'], 'Usage: ambit local'],
     ['echo', ['echo', '--bogus'], 'Usage: ambit echo'],
     ['app', ['app', 'httpbin', '--bogus'], 'Usage: ambit app'],
     ['waypoint apply', ['waypoint', 'apply', '--bogus'], 'Usage: ambit waypoint apply'],

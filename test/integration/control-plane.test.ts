@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
 import type { ControlStatus } from '../../src/core/control-api/types.ts';
+import { GATEWAY_NAME_LABEL } from '../../src/core/labels.ts';
 import { createNodeCredential } from '../../src/core/node-credentials.ts';
 import { AMBIT, ambit, killAll, ROOT, track } from '../support/cli.ts';
 import { JsonLinesProcess } from '../support/control-processes.ts';
@@ -114,6 +115,20 @@ function startClient(
   );
 }
 
+/** Subscribes with `node`'s token as waypoint shop/shop-waypoint and waits for the refusal naming `reason`. */
+async function expectWaypointRefused(node: string, reason: string): Promise<void> {
+  const client = startClient(node, join(state, 'nodes', `${node}.token`), undefined, 'shop/shop-waypoint');
+  try {
+    await eventually(() => client.stderr.some((line) => line.includes(reason)) || undefined, {
+      timeout: 10_000,
+      what: `the refusal of ${node} as the waypoint`,
+    });
+    expect(client.events.some((event) => event.event === 'snapshot')).toBe(false);
+  } finally {
+    client.child.kill('SIGKILL');
+  }
+}
+
 const snapshotWith =
   (check: (event: Record<string, unknown>) => boolean) => (event: Record<string, unknown>) =>
     event.event === 'snapshot' && check(event);
@@ -165,11 +180,14 @@ describe('control plane with two data-plane clients over gRPC/TLS', () => {
     const started = Date.now();
     const sinceA = clientA.events.length;
     const sinceB = clientB.events.length;
-    await ambit(['apply', '-f', '-'], {
+    const applied = await ambit(['apply', '-f', '-'], {
       env,
       input:
         'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: shop-deny-ext, namespace: shop}\nspec: {action: DENY, rules: [{from: [{source: {ipBlocks: [203.0.113.0/24]}}]}]}\n',
     });
+    // apply returns once both data-plane clients ACKed the version that carries the policy.
+    expect(applied.code).toBe(0);
+    expect(applied.stdout).toMatch(/^data plane: 2 of 2 client\(s\) took version \d+$/m);
     const has = snapshotWith((event) => policies(event).includes('shop/shop-deny-ext'));
     await Promise.all([clientA.waitFor(has, 10_000, sinceA), clientB.waitFor(has, 10_000, sinceB)]);
     const elapsed = Date.now() - started;
@@ -300,6 +318,21 @@ spec:
     const applied = await ambit(['apply', '-f', '-'], { env, input: l7 });
     expect(applied.code).toBe(0);
     expect(applied.stdout).toContain('Service shop/cart configured');
+    // A node token may subscribe as a waypoint only where an instance of it runs: none does yet.
+    await expectWaypointRefused(
+      'node-a',
+      'node \\"node-a\\" may not subscribe as waypoint shop/shop-waypoint: no pod of that waypoint runs on it',
+    );
+    await api.reportPod(
+      pod('shop-waypoint-0', 'node-a', '10.244.1.20', 'shop-waypoint', {
+        [GATEWAY_NAME_LABEL]: 'shop-waypoint',
+      }),
+    );
+    // Node B's token still may not: the instance runs on node A.
+    await expectWaypointRefused(
+      'node-b',
+      'node \\"node-b\\" may not subscribe as waypoint shop/shop-waypoint',
+    );
     const waypoint = startClient(
       'node-a',
       join(state, 'nodes', 'node-a.token'),
@@ -323,10 +356,24 @@ spec:
     const current = await clientA.ask({ cmd: 'current' }, 'current');
     expect(policies(current)).not.toContain('shop/cart-get-only');
     waypoint.child.kill('SIGKILL');
-    await eventually(async () => (await api.status()).clients.length === 2, {
-      timeout: 10_000,
-      what: 'the waypoint to leave',
-    });
+    const withInstance = (await api.status()).version;
+    await api.removePod('shop', 'shop-waypoint-0');
+    await eventually(
+      async () => {
+        const now = await api.status();
+        return (
+          now.version !== withInstance &&
+          now.clients.length === 2 &&
+          now.clients.every((client) => client.inSync)
+        );
+      },
+      { timeout: 10_000, what: 'the waypoint to leave, and both ztunnels in sync without its instance' },
+    );
+    const refusals = await metric(
+      await api.status(),
+      'ambit_control_subscriptions_refused_total{reason="permission_denied"}',
+    );
+    expect(refusals).toBeGreaterThanOrEqual(3);
   });
 
   it('killed, the control plane leaves clients serving their last snapshot; restarted, they resync incrementally', async () => {

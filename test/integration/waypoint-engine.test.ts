@@ -6,7 +6,7 @@
  */
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server, connect as http2Connect } from 'node:http2';
-import type { Server } from 'node:net';
+import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type {
   Cluster,
@@ -15,6 +15,7 @@ import type {
   RetryPolicy,
   Route,
   ServedPort,
+  ServedService,
 } from '../../src/core/l7/types.ts';
 import { routeTableProblems } from '../../src/core/l7/validate.ts';
 import { createLogger } from '../../src/core/log.ts';
@@ -74,6 +75,8 @@ describe('waypoint engine', () => {
   let lrService: Service;
   const agents: Agent[] = [];
   const servers: (Server | Http2Server)[] = [];
+  /** The Host and path of every request each echo app received, by version. */
+  const received: Record<string, { host: string | undefined; path: string | undefined }[]> = {};
 
   /** An agent whose connections are the client pod's, captured by its ztunnel toward `vip:port`. */
   function agentFor(vip: string, port: number, maxSockets = 8): Agent {
@@ -114,11 +117,16 @@ describe('waypoint engine', () => {
   }
 
   /** Installs a route table: the base one with `reviews:80` routed by `routes` and extra clusters. */
-  function install(ports: ServedPort[], clusters: Cluster[], extra: Partial<WaypointSnapshot> = {}): void {
+  function install(
+    ports: ServedPort[],
+    clusters: Cluster[],
+    extra: Partial<WaypointSnapshot> = {},
+    reviewsExtra: Partial<ServedService> = {},
+  ): void {
     const table = {
       ...base,
       servedServices: [
-        served(reviews, ports),
+        { ...served(reviews, ports), ...reviewsExtra },
         served(grpcService, [
           {
             port: GRPC_PORT,
@@ -252,6 +260,10 @@ describe('waypoint engine', () => {
         echo.removeAllListeners('request');
         echo.on('request', (...args: unknown[]) => setTimeout(() => answer(...args), 300));
       }
+      received[version] = [];
+      echo.on('request', (req: { headers: IncomingHttpHeaders; url?: string }) =>
+        received[version]!.push({ host: req.headers.host, path: req.url }),
+      );
       await listen(echo, w.ips[0]!, APP_PORT);
       servers.push(echo);
     }
@@ -807,6 +819,168 @@ describe('waypoint engine', () => {
       const firstOk = Math.min(...ok.map(([, ms]) => ms));
       for (const [, ms] of overflow) expect(ms).toBeLessThan(firstOk);
       expect(await flagged('UO', '503')).toBe(before + 18);
+    });
+
+    it('mirrors a copy with the Host unchanged and counts it; the caller never waits for a mirror nor sees its failure', async () => {
+      const slowCluster = cluster(lrService, 80, [endpointOf(slow)], { subset: 'slow' });
+      // A mirror whose endpoint has nothing listening: its copies fail at the destination ztunnel.
+      const deadCluster = cluster(lrService, 80, [endpointOf(slow, 1)], { subset: 'dead' });
+      const mirrored = (mirror: Cluster, outcome: string) =>
+        sumOf(waypoint.metrics.mirrored, { cluster: mirror.name, outcome });
+      install(
+        defaultPort([
+          route(forward(toCluster(clusterName(reviews, 80, 'v1'))), {
+            mirrors: [
+              { cluster: clusterName(reviews, 80, 'v2'), percentage: 100 },
+              { cluster: slowCluster.name, percentage: 100 },
+              { cluster: deadCluster.name, percentage: 100 },
+            ],
+          }),
+        ]),
+        [v1Cluster(), v2Cluster(), slowCluster, deadCluster],
+      );
+      const agent = agentFor(ip(200), 80);
+      received.v2!.length = 0;
+      received.slow!.length = 0;
+      const replies = await sequence(agent, 5, '/mirrored?n=1');
+      // The caller sees only the primary's answers, each before the slow mirror (300 ms) answered its copy.
+      expect(replies.map((reply) => [reply.status, reply.headers['x-echo-version']])).toEqual(
+        Array(5).fill([200, 'v1']),
+      );
+      expect(await mirrored(slowCluster, 'answered')).toBeLessThan(5);
+      await eventually(async () => (await mirrored(slowCluster, 'answered')) === 5, {
+        what: 'the slow mirror to answer its five copies',
+      });
+      await eventually(async () => (await mirrored(deadCluster, 'failed')) === 5, {
+        what: 'the five copies to the dead mirror to fail',
+      });
+      expect(received.v2).toEqual(Array(5).fill({ host: reviews.hostname, path: '/mirrored?n=1' }));
+      expect(received.slow).toHaveLength(5);
+      expect(await mirrored(v2Cluster(), 'answered')).toBe(5);
+
+      // A 0% mirror copies nothing.
+      install(
+        defaultPort([
+          route(forward(toCluster(clusterName(reviews, 80, 'v1'))), {
+            mirrors: [{ cluster: clusterName(reviews, 80, 'v2'), percentage: 0 }],
+          }),
+        ]),
+        [v1Cluster(), v2Cluster()],
+      );
+      received.v2!.length = 0;
+      expect((await sequence(agent, 3, '/unmirrored')).map((reply) => reply.status)).toEqual([200, 200, 200]);
+      expect(received.v2).toEqual([]);
+    });
+
+    it('rate limits with a token bucket: 429 RL with its headers over the limit, counted, and passes again once refilled', async () => {
+      const identity = client.identity;
+      install(
+        defaultPort(),
+        [allReviews()],
+        {},
+        {
+          rateLimit: {
+            policy: 'default/reviews-limit',
+            totalPerSecond: 20,
+            // The client's own bucket (an override of the identity limit) is the tighter one.
+            identityPerSecond: 1,
+            overrides: [{ perSecond: 4, identities: [identity] }],
+          },
+        },
+      );
+      const agent = agentFor(ip(200), 80, 8);
+      const before = await flagged('RL', '429');
+      const [replies, elapsedMs] = await timed(() =>
+        Promise.all(Array.from({ length: 12 }, () => get(agent, '/limited'))),
+      );
+      const passed = replies.filter((reply) => reply.status === 200).length;
+      const refused = replies.filter((reply) => reply.status === 429);
+      expect(passed + refused.length).toBe(12);
+      // A full bucket of 4 lets 4 through at once, and it refills at 4 per second while the burst lasts.
+      expect(passed).toBeGreaterThanOrEqual(4);
+      expect(passed).toBeLessThanOrEqual(4 + Math.floor((4 * elapsedMs) / 1000));
+      expect(refused.length).toBeGreaterThan(0);
+      expect(refused[0]!.body).toBe('local_rate_limited');
+      expect(refused[0]!.headers).toMatchObject({
+        'x-ratelimit-limit': '4',
+        'x-ratelimit-remaining': '0',
+        'retry-after': '1',
+      });
+      expect(await flagged('RL', '429')).toBe(before + refused.length);
+      expect(
+        await sumOf(waypoint.metrics.rateLimited, { policy: 'default/reviews-limit', limit: 'override' }),
+      ).toBe(refused.length);
+      // The bucket refills: the client is served again.
+      await eventually(async () => (await get(agent, '/limited')).status === 200, {
+        interval: 100,
+        what: 'the bucket to refill',
+      });
+    });
+
+    it('maxRequestsPerConnection 1 opens a tunnel per request; keep-alive reuses one otherwise', async () => {
+      const agent = agentFor(ip(200), 80);
+      // Tunnels into v1's pod, as its ztunnel counts them.
+      const tunnelsOpened = () =>
+        sumOf(zb.metrics.tcpOpened, { reporter: 'destination', destination_canonical_revision: 'v1' });
+      const opened = async () => {
+        const before = await tunnelsOpened();
+        const replies = await sequence(agent, 5, '/');
+        expect(replies.map((reply) => reply.status)).toEqual(Array(5).fill(200));
+        return (await tunnelsOpened()) - before;
+      };
+      const v1Route = defaultPort([route(forward(toCluster(clusterName(reviews, 80, 'v1'))))]);
+      install(v1Route, [v1Cluster()]);
+      expect(await opened()).toBeLessThanOrEqual(1);
+      const perConnection = (maxRequestsPerConnection: number) =>
+        install(v1Route, [
+          {
+            ...v1Cluster(),
+            policy: {
+              loadBalancer: { kind: 'ROUND_ROBIN' },
+              connectionPool: { http: { maxRequestsPerConnection } },
+            },
+          },
+        ]);
+      perConnection(1);
+      expect(await opened()).toBe(5);
+      perConnection(2);
+      // Two requests per tunnel: five take three.
+      expect(await opened()).toBe(3);
+    });
+
+    it('tcp.connectTimeout fails a tunnel that does not open in time with 503 UF', async () => {
+      // A peer that accepts on 15008 and never answers the TLS handshake.
+      const held: Socket[] = [];
+      const silent = createTcpServer((socket: Socket) => {
+        socket.on('error', () => undefined);
+        held.push(socket);
+      });
+      await listen(silent, ip(31), 15008);
+      const mute = workload({ name: 'mute', ips: [ip(31)], node: 'node-b' });
+      install(
+        defaultPort([
+          route(forward(toCluster(clusterName(reviews, 80, 'mute'))), { retry: retry({ attempts: 0 }) }),
+        ]),
+        [
+          cluster(reviews, 80, [endpointOf(mute)], {
+            subset: 'mute',
+            policy: {
+              loadBalancer: { kind: 'ROUND_ROBIN' },
+              connectionPool: { tcp: { connectTimeout: 300 } },
+            },
+          }),
+        ],
+        { workloads: [...base.workloads, mute] },
+      );
+      const before = await flagged('UF', '503');
+      const [reply, ms] = await timed(() => get(agentFor(ip(200), 80), '/'));
+      expect(reply.status).toBe(503);
+      expect(await flagged('UF', '503')).toBe(before + 1);
+      // Within the configured bound, far from the 10 s default.
+      expect(ms).toBeGreaterThanOrEqual(295);
+      expect(ms).toBeLessThan(5000);
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
     });
 
     it('ejects an endpoint after consecutive 5xx: no traffic during its ejection, shown in /clusters, then it returns', async () => {

@@ -8,6 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ControlApiClient } from '../../src/core/control-api/client.ts';
+import { controlPaths } from '../../src/core/control-api/paths.ts';
+import { GATEWAY_NAME_LABEL } from '../../src/core/labels.ts';
 import { ambit, killAll, startAmbit } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import { httpGet } from '../support/http-get.ts';
@@ -34,6 +37,17 @@ describe('ambit waypoint run', () => {
     });
     const credential = await ambit(['control', 'credential', 'node-1', '--state-dir', stateDir]);
     expect(credential.code).toBe(0);
+    // A node's token subscribes as a waypoint only where the runtime reported an instance of it.
+    const api = new ControlApiClient(controlPaths(stateDir).socket);
+    const instance = {
+      name: 'waypoint-0',
+      namespace: 'shop',
+      node: 'node-1',
+      ips: [ip],
+      serviceAccount: 'waypoint',
+      labels: { [GATEWAY_NAME_LABEL]: 'waypoint' },
+    };
+    await eventually(() => api.reportPod(instance), { what: 'the waypoint instance reported' });
     waypoint = startAmbit([
       'waypoint',
       'run',

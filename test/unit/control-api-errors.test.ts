@@ -25,6 +25,7 @@ const handlers: ApiHandlers = {
   status: () => {
     throw failure;
   },
+  rollout: async () => ({ revision: 1, version: '1', timedOut: false, clients: [] }),
   apply: () => ({ revision: 1, created: [], configured: [], unchanged: [], issues: [] }),
   delete: () => ({ revision: 1, deleted: [], notFound: [], issues: [] }),
   get: () => [],

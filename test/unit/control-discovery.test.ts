@@ -2,8 +2,9 @@
  * Discovery as data: how snapshots become versioned resources and back, and how the control plane tracks
  * what each client holds (incremental pushes, one response in flight, ACK, NACK, resync after reconnect).
  */
-import { describe, expect, it } from 'vitest';
-import { diffResources, Subscription } from '../../src/control/discovery/subscription.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { compareResourceSets, SharedGeneration } from '../../src/control/discovery/generation.ts';
+import { type SubscriberView, Subscription } from '../../src/control/discovery/subscription.ts';
 import { buildMesh } from '../../src/control/model/mesh.ts';
 import { ztunnelView } from '../../src/control/model/views.ts';
 import type { PodRecord } from '../../src/control/pods/pod-source.ts';
@@ -48,6 +49,15 @@ function pods(count: number, nodes: number, services: number): PodRecord[] {
     ready: true,
     ports: [],
   }));
+}
+
+function resourceSet(entries: [string, string][]): Map<string, EncodedResource> {
+  return new Map(
+    entries.map(([key, version]) => {
+      const [type, name] = key.split('/') as [string, string];
+      return [key, { type, name, version, body: Buffer.from('{}') }];
+    }),
+  );
 }
 
 function encode(view: Omit<NodeSnapshot, 'version'>): Map<string, EncodedResource> {
@@ -106,8 +116,8 @@ describe('incremental push', () => {
     );
     const old = encode(ztunnelView(meshOf(before, 50), 'node-3'));
     const next = encode(ztunnelView(meshOf(after, 50), 'node-3'));
-    const diff = diffResources(next, new Map([...old].map(([key, resource]) => [key, resource.version])));
-    expect(diff.resources.map((resource) => resourceKey(resource.type, resource.name))).toEqual([
+    const diff = compareResourceSets(next, old, (resource) => resource.version);
+    expect(diff.changed.map((resource) => resourceKey(resource.type, resource.name))).toEqual([
       'workload/default/pod-7',
     ]);
     expect(diff.removed).toEqual([]);
@@ -120,26 +130,27 @@ describe('incremental push', () => {
         'node-3',
       ),
     );
-    const removal = diffResources(
-      removedPod,
-      new Map([...old].map(([key, resource]) => [key, resource.version])),
-    );
-    expect(removal.resources.map((resource) => resourceKey(resource.type, resource.name))).toEqual([
+    const removal = compareResourceSets(removedPod, old, (resource) => resource.version);
+    expect(removal.changed.map((resource) => resourceKey(resource.type, resource.name))).toEqual([
       'service/default/svc-7',
     ]);
-    expect(removal.removed).toEqual([{ type: 'workload', name: 'default/pod-7', version: '' }]);
+    expect(removal.removed).toEqual(['workload/default/pod-7']);
   });
 });
 
 describe('subscription (what the control plane believes a client holds)', () => {
-  const target = (entries: [string, string][]) =>
-    new Map(
-      entries.map(([key, version]) => {
-        const [type, name] = key.split('/') as [string, string];
-        return [key, { type, name, version, body: Buffer.from('{}') }];
-      }),
-    );
   const info = { kind: 'ztunnel' as const, node: 'n', instance: 'i', peer: 'p' };
+  // Each test's views follow one another as published meshes do: each shared generation advances the last.
+  let generation: SharedGeneration | undefined;
+  beforeEach(() => {
+    generation = undefined;
+  });
+  /** A view whose workloads are shared and whose policies are the subscriber's own. */
+  const target = (entries: [string, string][]): SubscriberView => {
+    const shared = resourceSet(entries.filter(([key]) => key.startsWith('workload/')));
+    generation = generation ? generation.advance(shared) : new SharedGeneration(shared);
+    return { shared: generation, own: resourceSet(entries.filter(([key]) => key.startsWith('policy/'))) };
+  };
 
   it('always answers the first request, then sends only differences, one response at a time', () => {
     const sub = new Subscription('s', info, []);
@@ -234,5 +245,121 @@ describe('subscription (what the control plane believes a client holds)', () => 
     )!;
     expect(first.resources.map((r) => r.name)).toEqual(['b']);
     expect(first.removed).toEqual([{ type: 'workload', name: 'gone', version: '' }]);
+  });
+});
+
+describe('shared generations (what changed for a client that held an older one)', () => {
+  const keysOf = (changes: { changed: EncodedResource[]; removed: string[] }) => ({
+    changed: changes.changed.map(
+      (resource) => `${resourceKey(resource.type, resource.name)}@${resource.version}`,
+    ),
+    removed: changes.removed,
+  });
+  /** Generations advanced through `steps` from a first one holding `start`. */
+  const chain = (start: [string, string][], steps: [string, string][][]) => {
+    const generations = [new SharedGeneration(resourceSet(start))];
+    for (const step of steps) generations.push(generations.at(-1)!.advance(resourceSet(step)));
+    return generations;
+  };
+
+  it.each([
+    ['nothing changed: the same generation', [['workload/a', '1']], [[['workload/a', '1']]], [], []],
+    ['one change', [['workload/a', '1']], [[['workload/a', '2']]], ['workload/a@2'], []],
+    [
+      'added then removed: nothing to send or drop',
+      [['workload/a', '1']],
+      [
+        [
+          ['workload/a', '1'],
+          ['workload/b', '1'],
+        ],
+        [['workload/a', '1']],
+      ],
+      [],
+      [],
+    ],
+    [
+      'changed then changed back: nothing to send',
+      [['workload/a', '1']],
+      [[['workload/a', '2']], [['workload/a', '1']]],
+      [],
+      [],
+    ],
+    [
+      'removed then back with a new version: sent, not dropped',
+      [['workload/a', '1']],
+      [[], [['workload/a', '3']]],
+      ['workload/a@3'],
+      [],
+    ],
+    [
+      'removed over two steps',
+      [
+        ['workload/a', '1'],
+        ['workload/b', '1'],
+      ],
+      [[['workload/a', '1']], []],
+      [],
+      ['workload/b', 'workload/a'],
+    ],
+  ] as [string, [string, string][], [string, string][][], string[], string[]][])(
+    '%s',
+    (_name, start, steps, changed, removed) => {
+      const generations = chain(start, steps);
+      const changes = keysOf(generations[0]!.changesTo(generations.at(-1)!));
+      expect(changes).toEqual({ changed, removed });
+      // Walking the links and comparing the whole sets agree.
+      expect(changes.changed.sort()).toEqual(
+        keysOf(
+          compareResourceSets(generations.at(-1)!.resources, generations[0]!.resources, (r) => r.version),
+        ).changed.sort(),
+      );
+    },
+  );
+
+  it('a client many generations behind gets the same answer as a full comparison', () => {
+    const steps = Array.from({ length: 100 }, (_, i): [string, string][] => [
+      ['workload/steady', '1'],
+      [`workload/w${i}`, String(i)],
+    ]);
+    const generations = chain([['workload/gone', '1']], steps);
+    const changes = keysOf(generations[0]!.changesTo(generations.at(-1)!));
+    expect(changes.changed.sort()).toEqual(['workload/steady@1', 'workload/w99@99']);
+    expect(changes.removed).toEqual(['workload/gone']);
+    const recent = keysOf(generations[98]!.changesTo(generations.at(-1)!));
+    expect(recent).toEqual({ changed: ['workload/w99@99'], removed: ['workload/w97'] });
+  });
+});
+
+describe('subscription views with shared and own resources', () => {
+  const info = { kind: 'ztunnel' as const, node: 'n', instance: 'i', peer: 'p' };
+
+  it('after a reconnect, drops a declared resource that neither part has, and keeps what either has', () => {
+    const shared = new SharedGeneration(resourceSet([['workload/a', '1']]));
+    const sub = new Subscription('s', info, [
+      { type: 'workload', name: 'a', version: '1' },
+      { type: 'policy', name: 'p', version: '1' },
+      { type: 'policy', name: 'old', version: '1' },
+      { type: 'workload', name: 'old', version: '1' },
+    ]);
+    const first = sub.prepare({ shared, own: resourceSet([['policy/p', '2']]) }, 'v1', 0, true)!;
+    expect(first.resources.map((r) => `${r.type}/${r.name}@${r.version}`)).toEqual(['policy/p@2']);
+    expect(first.removed.map((r) => `${r.type}/${r.name}`).sort()).toEqual(['policy/old', 'workload/old']);
+    sub.answer(first.nonce, '');
+    // From now on the shared part is followed by generation: a change there costs only the change.
+    const next = shared.advance(
+      resourceSet([
+        ['workload/a', '1'],
+        ['workload/b', '1'],
+      ]),
+    );
+    const second = sub.prepare({ shared: next, own: resourceSet([]) }, 'v2', 0)!;
+    expect(second.resources.map((r) => `${r.type}/${r.name}`)).toEqual(['workload/b']);
+    expect(second.removed).toEqual([{ type: 'policy', name: 'p', version: '' }]);
+    sub.answer(second.nonce, '');
+    expect(sub.status({ shared: next, own: resourceSet([]) })).toMatchObject({
+      inSync: true,
+      ackedVersion: 'v2',
+    });
   });
 });

@@ -53,6 +53,7 @@ describe('Pod', () => {
         { name: 'A', value: 'x', fieldRef: undefined },
         { name: 'MY_IP', value: undefined, fieldRef: 'status.podIP' },
       ],
+      envFrom: [],
       workingDir: undefined,
       ports: [{ name: 'http', containerPort: 8080, protocol: 'TCP' }],
       securityContext: {},
@@ -88,7 +89,31 @@ describe('Pod', () => {
     ],
     [
       '  containers: [{name: c, env: [{name: A, valueFrom: {secretKeyRef: {name: s}}}]}]',
-      'spec.containers[0].env[0].valueFrom.secretKeyRef: unknown field',
+      'spec.containers[0].env[0].valueFrom.secretKeyRef.key: required field is missing',
+    ],
+    [
+      '  containers: [{name: c, env: [{name: A, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}]}]',
+      'spec.containers[0].env[0].valueFrom.resourceFieldRef: unknown field',
+    ],
+    [
+      '  containers: [{name: c, env: [{name: A, valueFrom: {fieldRef: {fieldPath: metadata.name}, configMapKeyRef: {name: m, key: k}}}]}]',
+      'spec.containers[0].env[0].valueFrom: fieldRef and configMapKeyRef are mutually exclusive: set only one',
+    ],
+    [
+      '  containers: [{name: c, env: [{name: A, valueFrom: {}}]}]',
+      'spec.containers[0].env[0].valueFrom: set one of',
+    ],
+    [
+      '  containers: [{name: c, envFrom: [{prefix: P_}]}]',
+      'spec.containers[0].envFrom[0]: set configMapRef or secretRef',
+    ],
+    [
+      '  containers: [{name: c, envFrom: [{configMapRef: {name: m}, secretRef: {name: s}}]}]',
+      'spec.containers[0].envFrom[0]: configMapRef and secretRef are mutually exclusive',
+    ],
+    [
+      '  containers: [{name: c, envFrom: [{configMapRef: {name: Bad_Name}}]}]',
+      'spec.containers[0].envFrom[0].configMapRef.name: invalid value "Bad_Name"',
     ],
     [
       '  containers: [{name: c, ports: [{containerPort: 70000}]}]',

@@ -105,11 +105,11 @@ describe('the route table as discovery resources', () => {
   it('travels as versioned l7 resources and reassembles unchanged', () => {
     const items = snapshotResources('waypoint', view);
     expect(items.map((item) => `${item.type} ${item.name}`)).toEqual([
+      'trustbundle roots',
       'l7.v1.service shop/reviews',
       'l7.v1.workload shop/reviews-v1',
       'l7.v1.cluster outbound|9080||reviews.shop.svc.cluster.local',
       'l7.v1.authorization shop/allow-get',
-      'trustbundle roots',
     ]);
     const decoded = items.map((item) => decodeResource('waypoint', encodeResource(item)));
     const snapshot = assembleSnapshot('waypoint', '3', decoded, view.waypoint) as WaypointSnapshot;

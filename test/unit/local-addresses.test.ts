@@ -6,6 +6,7 @@ import {
   formatIPv4,
   hostAddress,
   hostCount,
+  macForIPv4,
   parseCidr,
   parseIPv4,
   subnet,
@@ -24,6 +25,21 @@ describe('IPv4 addresses', () => {
 
   it.each(['10.244.1', '10.244.1.256', '010.1.1.1', '1.2.3.4 ', 'a.b.c.d', ''])('rejects %j', (text) => {
     expect(parseIPv4(text)).toBeUndefined();
+  });
+});
+
+describe('interface MACs of addresses', () => {
+  it.each([
+    ['10.244.0.1', '02:ab:0a:f4:00:01'],
+    ['10.244.1.17', '02:ab:0a:f4:01:11'],
+    ['0.0.0.0', '02:ab:00:00:00:00'],
+    ['255.255.255.254', '02:ab:ff:ff:ff:fe'],
+  ])('%s has %s (locally administered, unicast)', (ip, mac) => {
+    expect(macForIPv4(ip)).toBe(mac);
+  });
+
+  it.each(['10.244.1', 'fd00::1', ''])('refuses %j', (ip) => {
+    expect(() => macForIPv4(ip)).toThrow(RangeError);
   });
 });
 

@@ -336,6 +336,120 @@ spec:
   });
 });
 
+describe('env from ConfigMaps and Secrets', () => {
+  const OBJECTS = [
+    `apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: default}
+data: {MODE: fast, LEVEL: "3", greeting: "$(MODE) hello"}`,
+    `apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: default}
+data: {password: c2VjcmV0}
+stringData: {MODE: from-secret}`,
+  ];
+  const withEnv = (env: string) => `apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: default}
+spec:
+  containers:
+    - name: c
+      command: [ambit, echo]
+${env}`;
+  const envOf = (env: string) => {
+    const { state, errors } = plan([CLUSTER, ...OBJECTS, withEnv(env)]);
+    expect(errors).toEqual([]);
+    const {
+      POD_NAME: _n,
+      POD_NAMESPACE: _ns,
+      POD_IP: _ip,
+      NODE_NAME: _node,
+      ...rest
+    } = state!.pods[0]!.container.env;
+    return rest;
+  };
+
+  it.each([
+    [
+      'a ConfigMap key and a Secret key, taken as they are (never $(VAR)-expanded)',
+      `      env:
+        - {name: MODE, value: slow}
+        - name: G
+          valueFrom: {configMapKeyRef: {name: settings, key: greeting}}
+        - name: PASSWORD
+          valueFrom: {secretKeyRef: {name: creds, key: password}}`,
+      { MODE: 'slow', G: '$(MODE) hello', PASSWORD: 'secret' },
+    ],
+    [
+      'envFrom in order, a later source winning, env winning over all, prefixes',
+      `      envFrom:
+        - configMapRef: {name: settings}
+        - secretRef: {name: creds}
+        - {prefix: CM_, configMapRef: {name: settings}}
+      env:
+        - {name: LEVEL, value: "$(MODE)!"}`,
+      {
+        MODE: 'from-secret',
+        LEVEL: 'from-secret!',
+        greeting: '$(MODE) hello',
+        password: 'secret',
+        CM_MODE: 'fast',
+        CM_LEVEL: '3',
+        CM_greeting: '$(MODE) hello',
+      },
+    ],
+    [
+      'optional references to missing objects and keys: left out',
+      `      envFrom:
+        - configMapRef: {name: nowhere, optional: true}
+      env:
+        - name: A
+          valueFrom: {configMapKeyRef: {name: settings, key: nokey, optional: true}}
+        - name: B
+          valueFrom: {secretKeyRef: {name: nowhere, key: k, optional: true}}
+        - name: C
+          valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}`,
+      { C: 'default' },
+    ],
+  ])('%s', (_what, env, expected) => {
+    expect(envOf(env)).toEqual(expected);
+  });
+
+  it.each([
+    [
+      `      env:
+        - name: A
+          valueFrom: {configMapKeyRef: {name: nowhere, key: k}}`,
+      'c.yaml: document 4 (Pod default/web): spec.containers[0].env[0].valueFrom.configMapKeyRef: ConfigMap default/nowhere is not defined: add it, or set optional: true to start without it',
+    ],
+    [
+      `      env:
+        - name: A
+          valueFrom: {secretKeyRef: {name: creds, key: user}}`,
+      'c.yaml: document 4 (Pod default/web): spec.containers[0].env[0].valueFrom.secretKeyRef.key: Secret default/creds has no key "user"',
+    ],
+    [
+      `      envFrom:
+        - secretRef: {name: nowhere}`,
+      'c.yaml: document 4 (Pod default/web): spec.containers[0].envFrom[0].secretRef: Secret default/nowhere is not defined: add it, or set optional: true to start without it',
+    ],
+  ])('refuses a missing reference: %s', (env, message) => {
+    expect(plan([CLUSTER, ...OBJECTS, withEnv(env)]).errors).toEqual([message]);
+  });
+
+  it('does not report a reference to an object whose own document failed', () => {
+    const broken = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: nowhere, namespace: default}
+data: [not, a, map]`;
+    const env = `      envFrom:
+        - configMapRef: {name: nowhere}`;
+    const { errors } = plan([CLUSTER, ...OBJECTS, broken, withEnv(env)]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain('document 4 (ConfigMap default/nowhere): data');
+  });
+});
+
 describe('services', () => {
   const service = (name: string, extra = '') => `apiVersion: v1
 kind: Service

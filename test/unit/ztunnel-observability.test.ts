@@ -1,9 +1,9 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Failure } from '../../src/core/failure.ts';
 import type { Logger } from '../../src/core/log.ts';
+import { LogLimiter } from '../../src/core/log-limit.ts';
 import type { CertificateRow, ServiceRow, WorkloadRow } from '../../src/ztunnel/admin-views.ts';
 import { duration, formatTable, renderConfigTable } from '../../src/ztunnel/config-tables.ts';
-import { LogLimiter } from '../../src/ztunnel/log-limit.ts';
 import { TRAFFIC_LABELS, trafficLabels, ZtunnelMetrics } from '../../src/ztunnel/metrics.ts';
 import { logConnections } from '../../src/ztunnel/proxy/access-log.ts';
 import { countConnections } from '../../src/ztunnel/proxy/connection-metrics.ts';

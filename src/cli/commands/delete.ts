@@ -1,5 +1,5 @@
 /** `ambit delete -f <file|dir|->...`: deletes the resources the files name from a running control plane. */
-import { fileCommandHelp, parseFileCommand, printIssues } from '../control-support.ts';
+import { fileCommandHelp, parseFileCommand, printIssues, reportRollout } from '../control-support.ts';
 
 const HELP = fileCommandHelp(
   'delete',
@@ -14,5 +14,6 @@ export async function run(argv: string[]): Promise<number> {
   printIssues(result.issues);
   for (const name of result.deleted) process.stdout.write(`${name} deleted\n`);
   for (const name of result.notFound) process.stderr.write(`${name} not found\n`);
+  await reportRollout(command.client, result.revision, command.waitMs);
   return 0;
 }

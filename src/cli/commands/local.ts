@@ -1,5 +1,5 @@
 /**
- * `ambit local <up|down|status|exec|logs|demo>`: the local multi-node cluster. Progress goes to stderr,
+ * `ambit local <up|down|status|exec|logs|label|scale|rollout|demo>`: the local multi-node cluster. Progress goes to stderr,
  * results (summary tables, JSON, command output) to stdout.
  */
 import type { ParseArgsConfig } from 'node:util';
@@ -33,6 +33,9 @@ Commands:
   label <pod|namespace> <name> [-n ns] [--name N] [--overwrite] key=value... key-...
                                                          change labels on the running cluster (as kubectl
                                                          label); pods are enrolled or unenrolled at once
+  scale deployment/<d> --replicas N [-n ns] [--name N]   change a Deployment's replicas (as kubectl scale)
+  rollout restart|status deployment/<d> [-n ns] [--name N] [--timeout S]
+                                                         roll a Deployment's pods anew; wait for a rollout
   demo [--name N] [--keep]                               a 2-node cluster, a cross-node request, teardown
 
 --name picks the cluster: for up, the Cluster document's name by default; otherwise the only cluster.
@@ -80,6 +83,19 @@ or the supervisor's own log.
 Changes labels on the running cluster as kubectl label does; pods are enrolled in or removed from the
 mesh at once (istio.io/dataplane-mode=ambient).
 `,
+  scale: `Usage: ambit local scale deployment/<name> --replicas N [-n NAMESPACE] [--name N]
+
+Sets the Deployment's replicas in the cluster's control plane, as kubectl scale does; the cluster adds or
+removes its pods at once (removed pods leave their Services first, then stop).
+`,
+  rollout: `Usage: ambit local rollout restart|status deployment/<name> [-n NAMESPACE] [--name N] [--timeout S]
+
+restart: gives the Deployment's pod template a kubectl.kubernetes.io/restartedAt annotation, so its pods
+are replaced by a rolling update (spec.strategy.rollingUpdate maxSurge/maxUnavailable, 25%/25% by
+default): new pods must be ready before old ones go.
+status: prints the rollout's progress until it is complete (exit 0), or until --timeout seconds (default
+300) pass (exit 1).
+`,
   demo: `Usage: ambit local demo [--name N] [--keep]
 
 Builds a 2-node cluster, makes a cross-node request through the mesh, and removes it (unless --keep).
@@ -93,6 +109,8 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   exec: runExec,
   logs: runLogs,
   label: runLabel,
+  scale: runScale,
+  rollout: runRollout,
   demo: async (argv) => {
     const { values } = parse(argv, { name: { type: 'string' }, keep: { type: 'boolean' } });
     const { runDemo } = await import('../../local/demo.ts');
@@ -288,4 +306,51 @@ async function runLabel(argv: string[]): Promise<number> {
   const failed = outcome.pods.filter((pod) => pod.error !== undefined);
   for (const pod of failed) process.stderr.write(`ambit local label: pod ${pod.uid}: ${pod.error}\n`);
   return failed.length > 0 || outcome.error !== undefined ? 1 : 0;
+}
+
+async function runScale(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { namespace: { type: 'string', short: 'n' }, name: { type: 'string' }, replicas: { type: 'string' } },
+    1,
+  );
+  const { parseDeploymentRef, parseReplicas, scaleDeployment } = await import('../../local/live/commands.ts');
+  const deployment = parseDeploymentRef(positionals[0]);
+  const replicas = parseReplicas(values.replicas);
+  const root = stateRoot();
+  const cluster = requireClusterState(root, selectCluster(root, values.name));
+  await scaleDeployment(cluster, deployment, values.namespace ?? 'default', replicas);
+  process.stdout.write(`deployment.apps/${deployment} scaled\n`);
+  return 0;
+}
+
+async function runRollout(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { namespace: { type: 'string', short: 'n' }, name: { type: 'string' }, timeout: { type: 'string' } },
+    2,
+  );
+  const [action, ref] = positionals;
+  if (action !== 'restart' && action !== 'status')
+    throw new UsageError(`rollout takes restart or status, got ${JSON.stringify(action ?? '')}`);
+  const timeout = values.timeout === undefined ? 300 : Number(values.timeout);
+  if (!(Number.isFinite(timeout) && timeout > 0)) throw new UsageError('--timeout takes a number of seconds');
+  const { parseDeploymentRef, restartDeployment, watchRollout } = await import(
+    '../../local/live/commands.ts'
+  );
+  const deployment = parseDeploymentRef(ref);
+  const namespace = values.namespace ?? 'default';
+  const root = stateRoot();
+  const cluster = requireClusterState(root, selectCluster(root, values.name));
+  if (action === 'restart') {
+    await restartDeployment(cluster, deployment, namespace);
+    process.stdout.write(`deployment.apps/${deployment} restarted\n`);
+    return 0;
+  }
+  const paths = statePaths(clusterDir(root, cluster.name));
+  const done = await watchRollout(cluster, paths, deployment, namespace, timeout * 1000, (line) =>
+    process.stdout.write(`${line}\n`),
+  );
+  if (!done) process.stderr.write(`error: timed out waiting for the rollout of deployment "${deployment}"\n`);
+  return done ? 0 : 1;
 }

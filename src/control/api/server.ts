@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ConfigError } from '../../core/config/issues.ts';
+import { MAX_ROLLOUT_WAIT_MS } from '../../core/control-api/limits.ts';
 import type {
   ApiErrorBody,
   ApplyResult,
@@ -12,6 +13,7 @@ import type {
   ControlStatus,
   DeleteResult,
   PodInfo,
+  RolloutReport,
   StoredResource,
 } from '../../core/control-api/types.ts';
 import { AmbitError, asAmbitError, wireError } from '../../core/errors.ts';
@@ -22,6 +24,7 @@ const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
 export interface ApiHandlers {
   status(): ControlStatus;
+  rollout(revision: number, timeoutMs: number): Promise<RolloutReport>;
   apply(files: ConfigFile[]): ApplyResult;
   delete(files: ConfigFile[]): DeleteResult;
   get(kind: string, name: string | undefined, namespace: string | undefined): StoredResource[];
@@ -72,6 +75,17 @@ function configFiles(body: unknown): ConfigFile[] {
   return files as ConfigFile[];
 }
 
+function integerParam(url: URL, name: string, min: number, max: number): number {
+  const raw = url.searchParams.get(name);
+  const value = Number(raw);
+  if (raw === null || raw === '' || !Number.isInteger(value) || value < min || value > max)
+    throw new AmbitError(
+      'BAD_REQUEST',
+      `${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`,
+    );
+  return value;
+}
+
 async function route(handlers: ApiHandlers, req: IncomingMessage): Promise<unknown> {
   const url = new URL(req.url ?? '/', 'http://control');
   const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -81,6 +95,11 @@ async function route(handlers: ApiHandlers, req: IncomingMessage): Promise<unkno
   switch (key) {
     case 'GET /v1/status':
       return handlers.status();
+    case 'GET /v1/rollout':
+      return handlers.rollout(
+        integerParam(url, 'revision', 0, Number.MAX_SAFE_INTEGER),
+        integerParam(url, 'timeoutMs', 0, MAX_ROLLOUT_WAIT_MS),
+      );
     case 'POST /v1/apply':
       return handlers.apply(configFiles(body));
     case 'POST /v1/delete':

@@ -12,20 +12,18 @@ import { certificateService } from '../../core/grpc/protos.ts';
 import type { Identity } from '../../core/identity.ts';
 import type { Logger } from '../../core/log.ts';
 import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authenticator.ts';
+import { nodeRunsPod } from '../auth/node-pods.ts';
 import type { ControlMetrics } from '../metrics.ts';
 import type { PodSource } from '../pods/pod-source.ts';
 import { type CertificateAuthority, CsrError } from './authority.ts';
 
 /** Whether `node` runs a pod with `identity`'s namespace and service account. */
 export function nodeMayHold(pods: PodSource, node: string, identity: Identity): boolean {
-  return pods
-    .list()
-    .some(
-      (pod) =>
-        pod.node === node &&
-        pod.namespace === identity.namespace &&
-        pod.serviceAccount === identity.serviceAccount,
-    );
+  return nodeRunsPod(
+    pods,
+    node,
+    (pod) => pod.namespace === identity.namespace && pod.serviceAccount === identity.serviceAccount,
+  );
 }
 
 export class CertificateService {

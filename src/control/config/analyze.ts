@@ -16,6 +16,7 @@ import type {
   AuthorizationPolicySpec,
   PeerAuthenticationSpec,
 } from '../../core/config/kinds/istio-security.ts';
+import type { HTTPLocalRateLimitPolicySpec } from '../../core/config/kinds/linkerd-policy.ts';
 import type { Resource } from '../../core/config/resource.ts';
 import {
   CLUSTER_DOMAIN,
@@ -244,6 +245,14 @@ function unservedL7(resources: readonly Resource[], services: ReadonlySet<string
       if (unserved(host))
         issues.push(warning(policy, `spec.targetRefs[${i}]`, `this policy has ${hint(host)}`));
     });
+  }
+  for (const policy of ofKind<HTTPLocalRateLimitPolicySpec>(resources, 'HTTPLocalRateLimitPolicy')) {
+    const host = serviceHostname(policy.spec.targetRef.name, policy.metadata.namespace ?? 'default');
+    if (unserved(host)) issues.push(warning(policy, 'spec.targetRef', `this policy has ${hint(host)}`));
+    else if (!services.has(host))
+      issues.push(
+        warning(policy, 'spec.targetRef', `Service ${host} does not exist: the policy limits nothing`),
+      );
   }
   return issues;
 }

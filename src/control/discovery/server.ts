@@ -6,12 +6,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { status as grpcStatus, type Server, type ServerDuplexStream } from '@grpc/grpc-js';
-import type { ClientStatus } from '../../core/control-api/types.ts';
+import type { ClientStatus, RolloutClient } from '../../core/control-api/types.ts';
+import { chunkResponse } from '../../core/discovery/chunks.ts';
 import {
   type EncodedResource,
   encodeResource,
+  ownResources,
+  type ResourceItem,
   resourceKey,
-  snapshotResources,
+  sharedResources,
 } from '../../core/discovery/resources.ts';
 import { MAX_SNAPSHOT_BYTES } from '../../core/grpc/limits.ts';
 import {
@@ -20,11 +23,16 @@ import {
   discoveryService,
 } from '../../core/grpc/protos.ts';
 import type { Logger } from '../../core/log.ts';
+import type { Workload } from '../../core/model/index.ts';
 import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authenticator.ts';
+import { nodeMayServeWaypoint } from '../auth/waypoint-binding.ts';
 import type { ControlMetrics } from '../metrics.ts';
 import type { Mesh } from '../model/mesh.ts';
-import { waypointView, ztunnelView } from '../model/views.ts';
-import { type ResourceSet, type SubscriberInfo, Subscription } from './subscription.ts';
+import { enrolledWorkloadsByNode, waypointView, ztunnelPolicies } from '../model/views.ts';
+import type { PodSource } from '../pods/pod-source.ts';
+import { SharedGeneration } from './generation.ts';
+import { clientKey, rolloutStanding } from './rollout.ts';
+import { type SubscriberInfo, type SubscriberView, Subscription } from './subscription.ts';
 
 type Stream = ServerDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage>;
 
@@ -34,13 +42,16 @@ interface Published {
   mesh: Mesh;
   version: string;
   changedAt: number;
+  /** The resources every view shares, encoded once for all clients. */
+  shared: SharedGeneration;
+  localWorkloads: Map<string, Workload[]>;
 }
 
 interface Entry {
   subscription: Subscription;
   stream: Stream;
   /** The view last computed for this client, for status. */
-  target?: ResourceSet | undefined;
+  view?: SubscriberView | undefined;
 }
 
 function rejection(code: grpcStatus, message: string): Error & { code: grpcStatus; details: string } {
@@ -49,13 +60,17 @@ function rejection(code: grpcStatus, message: string): Error & { code: grpcStatu
 
 export class DiscoveryServer {
   private readonly authenticator: NodeAuthenticator;
+  /** The pods the runtime reported: which waypoints each node runs. */
+  private readonly pods: PodSource;
   private readonly metrics: ControlMetrics;
   private readonly log: Logger;
   private readonly maxPushBytes: number;
   private readonly entries = new Map<string, Entry>();
   private published: Published | undefined;
-  /** Encodings of the current generation, shared by every view (a workload is encoded once, not per node). */
+  /** Encodings of clients' own resources of the current mesh (a policy is encoded once, not per node). */
   private encoded = new Map<string, { value: unknown; resource: EncodedResource }>();
+  /** Rollout waits, told of every ACK, NACK, push and (dis)connection. */
+  private readonly rolloutWatchers = new Set<() => void>();
 
   /**
    * `maxPushBytes`: the largest push (resource bodies) sent to a client (default `MAX_SNAPSHOT_BYTES`, half
@@ -63,11 +78,13 @@ export class DiscoveryServer {
    */
   constructor(options: {
     authenticator: NodeAuthenticator;
+    pods: PodSource;
     metrics: ControlMetrics;
     log: Logger;
     maxPushBytes?: number | undefined;
   }) {
     this.authenticator = options.authenticator;
+    this.pods = options.pods;
     this.metrics = options.metrics;
     this.log = options.log;
     this.maxPushBytes = options.maxPushBytes ?? MAX_SNAPSHOT_BYTES;
@@ -79,7 +96,14 @@ export class DiscoveryServer {
 
   /** Makes `mesh` the current state and pushes what changed to every client. */
   publish(mesh: Mesh, version: string, changedAt: number): void {
-    this.published = { mesh, version, changedAt };
+    const sharedSet = new Map<string, EncodedResource>();
+    for (const item of sharedResources(mesh)) {
+      sharedSet.set(resourceKey(item.type, item.name), encodeResource(item));
+    }
+    const shared = this.published
+      ? this.published.shared.advance(sharedSet)
+      : new SharedGeneration(sharedSet);
+    this.published = { mesh, version, changedAt, shared, localWorkloads: enrolledWorkloadsByNode(mesh) };
     // Every object of a new mesh is new: start a fresh cache (which also forgets removed resources).
     this.encoded = new Map();
     for (const entry of this.entries.values()) this.push(entry, false);
@@ -90,7 +114,32 @@ export class DiscoveryServer {
   }
 
   clients(): ClientStatus[] {
-    return [...this.entries.values()].map((entry) => entry.subscription.status(entry.target));
+    return [...this.entries.values()].map((entry) => entry.subscription.status(entry.view));
+  }
+
+  /**
+   * Resolves once every data-plane client (those connected now, followed across reconnects) has ACKed or
+   * NACKed `version` or a later one, or at `timeoutMs` with the ones that have not.
+   */
+  awaitRollout(version: number, timeoutMs: number): Promise<{ clients: RolloutClient[]; timedOut: boolean }> {
+    const expected = [...new Set(this.clients().map(clientKey))];
+    return new Promise((resolve) => {
+      const finish = (timedOut: boolean) => {
+        clearTimeout(timer);
+        this.rolloutWatchers.delete(check);
+        resolve({ clients: rolloutStanding(expected, this.clients(), version).clients, timedOut });
+      };
+      const check = () => {
+        if (rolloutStanding(expected, this.clients(), version).settled) finish(false);
+      };
+      const timer = setTimeout(() => finish(true), timeoutMs);
+      this.rolloutWatchers.add(check);
+      check();
+    });
+  }
+
+  private notifyRollouts(): void {
+    for (const check of [...this.rolloutWatchers]) check();
   }
 
   /** Ends every stream (shutdown); clients reconnect elsewhere or later. */
@@ -102,6 +151,8 @@ export class DiscoveryServer {
     let entry: Entry | undefined;
     const peer = stream.getPeer();
     const fail = (error: Error & { code?: grpcStatus }) => {
+      const code = error.code ?? grpcStatus.INVALID_ARGUMENT;
+      this.metrics.subscriptionsRefused.inc({ reason: (grpcStatus[code] ?? 'unknown').toLowerCase() });
       this.log.warn('discovery stream refused', { peer, error: error.message });
       stream.emit(
         'error',
@@ -139,6 +190,7 @@ export class DiscoveryServer {
     const close = () => {
       clearTimeout(subscribeDeadline);
       if (!entry || !this.entries.delete(entry.subscription.id)) return;
+      this.notifyRollouts();
       this.metrics.connectedClients.dec({ type: entry.subscription.info.kind });
       this.log.info('data-plane client disconnected', {
         id: entry.subscription.id,
@@ -174,10 +226,17 @@ export class DiscoveryServer {
           'a waypoint subscribes with waypointName and waypointNamespace',
         );
       }
+      const waypoint = { name: subscriber.waypointName, namespace: subscriber.waypointNamespace };
+      if (!nodeMayServeWaypoint(this.pods, node, waypoint)) {
+        throw rejection(
+          grpcStatus.PERMISSION_DENIED,
+          `node ${JSON.stringify(node)} may not subscribe as waypoint ${waypoint.namespace}/${waypoint.name}: no pod of that waypoint runs on it`,
+        );
+      }
       info = {
         kind: 'waypoint',
         node,
-        waypoint: { name: subscriber.waypointName, namespace: subscriber.waypointNamespace },
+        waypoint,
         instance: subscriber.instance,
         peer,
       };
@@ -219,14 +278,20 @@ export class DiscoveryServer {
       });
     }
     if (resend) this.push(entry, false);
+    this.notifyRollouts();
   }
 
   private push(entry: Entry, force: boolean): void {
+    this.send(entry, force);
+    this.notifyRollouts();
+  }
+
+  private send(entry: Entry, force: boolean): void {
     const published = this.published;
     if (!published) return;
-    const target = this.view(entry.subscription.info, published.mesh);
-    entry.target = target;
-    const response = entry.subscription.prepare(target, published.version, published.changedAt, force);
+    const view = this.view(entry.subscription.info, published);
+    entry.view = view;
+    const response = entry.subscription.prepare(view, published.version, published.changedAt, force);
     if (!response) return;
     const type = entry.subscription.info.kind;
     let bytes = 0;
@@ -253,23 +318,33 @@ export class DiscoveryServer {
         bytes,
       });
     }
-    entry.stream.write(response);
+    for (const message of chunkResponse(response)) entry.stream.write(message);
   }
 
-  private view(info: SubscriberInfo, mesh: Mesh): ResourceSet {
-    const view = info.kind === 'ztunnel' ? ztunnelView(mesh, info.node) : waypointView(mesh, info.waypoint!);
-    const target = new Map<string, EncodedResource>();
-    for (const item of snapshotResources(info.kind, view)) {
+  private view(info: SubscriberInfo, published: Published): SubscriberView {
+    const items =
+      info.kind === 'ztunnel'
+        ? ownResources(
+            'ztunnel',
+            ztunnelPolicies(published.mesh, published.localWorkloads.get(info.node) ?? []),
+          )
+        : ownResources('waypoint', waypointView(published.mesh, info.waypoint!));
+    return { shared: published.shared, own: this.encodeOwn(items) };
+  }
+
+  private encodeOwn(items: readonly ResourceItem[]): Map<string, EncodedResource> {
+    const own = new Map<string, EncodedResource>();
+    for (const item of items) {
       const key = resourceKey(item.type, item.name);
       const cached = this.encoded.get(key);
       if (cached && cached.value === item.value) {
-        target.set(key, cached.resource);
+        own.set(key, cached.resource);
         continue;
       }
       const resource = encodeResource(item);
       this.encoded.set(key, { value: item.value, resource });
-      target.set(key, resource);
+      own.set(key, resource);
     }
-    return target;
+    return own;
   }
 }

@@ -2,15 +2,20 @@
  * One data-plane client's stream, as the control plane tracks it: what the client holds (the resources it
  * ACKed, or declared when it reconnected), what is in flight, and its NACKs. At most one response is in
  * flight; changes that arrive meanwhile are sent once it is answered. Diffs are computed against what the
- * client holds, so a NACKed response is never assumed applied.
+ * client holds, so a NACKed response is never assumed applied; the shared part of a view is diffed by
+ * generation (`generation.ts`), so a change costs each client work in proportion to the change.
  */
 import { randomBytes } from 'node:crypto';
 import type { ClientStatus, NackStatus } from '../../core/control-api/types.ts';
 import { type EncodedResource, resourceKey, type SubscriberKind } from '../../core/discovery/resources.ts';
 import type { DiscoveryResponseMessage, ResourceVersionMessage } from '../../core/grpc/protos.ts';
 import type { WaypointRef } from '../../core/model/index.ts';
-
-export type ResourceSet = ReadonlyMap<string, EncodedResource>;
+import {
+  compareResourceSets,
+  type ResourceChanges,
+  type ResourceSet,
+  type SharedGeneration,
+} from './generation.ts';
 
 export interface SubscriberInfo {
   kind: SubscriberKind;
@@ -20,10 +25,25 @@ export interface SubscriberInfo {
   peer: string;
 }
 
+/** A subscriber's view: the generation every subscriber shares, and the resources of its own. */
+export interface SubscriberView {
+  shared: SharedGeneration;
+  own: ResourceSet;
+}
+
+/**
+ * What the control plane knows a client holds: a shared generation and its own resources' versions, or,
+ * until its first ACK after a reconnect, only the versions it declared (`shared` undefined).
+ */
+interface Held {
+  shared: SharedGeneration | undefined;
+  versions: Map<string, string>;
+}
+
 interface InFlight {
   nonce: string;
   version: string;
-  target: Map<string, string>;
+  held: Held;
   /** When the change that this push carries happened (for convergence time). */
   changedAt: number;
 }
@@ -33,48 +53,62 @@ export interface PushDiff {
   removed: ResourceVersionMessage[];
 }
 
-/** Resources of `target` whose version `held` lacks, and the held keys `target` no longer has. */
-export function diffResources(target: ResourceSet, held: ReadonlyMap<string, string>): PushDiff {
-  const resources: EncodedResource[] = [];
-  for (const [key, resource] of target) if (held.get(key) !== resource.version) resources.push(resource);
-  const removed: ResourceVersionMessage[] = [];
-  for (const key of held.keys()) {
-    if (!target.has(key)) {
-      const slash = key.indexOf('/');
-      removed.push({ type: key.slice(0, slash), name: key.slice(slash + 1), version: '' });
-    }
+const sameVersion = (version: string) => version;
+
+/** What a client holding `held` needs to hold `view`. */
+function diffView(view: SubscriberView, held: Held): PushDiff {
+  let shared: ResourceChanges;
+  let own: ResourceChanges;
+  if (held.shared) {
+    shared = held.shared.changesTo(view.shared);
+    own = compareResourceSets(view.own, held.versions, sameVersion);
+  } else {
+    // Declared versions mix both parts: compare each part, and drop what neither has.
+    shared = compareResourceSets(view.shared.resources, held.versions, sameVersion);
+    own = compareResourceSets(view.own, held.versions, sameVersion);
+    own.removed = own.removed.filter((key) => !view.shared.resources.has(key));
+    shared.removed = [];
   }
-  return { resources, removed };
+  const removed: ResourceVersionMessage[] = [];
+  for (const key of [...shared.removed, ...own.removed]) {
+    const slash = key.indexOf('/');
+    removed.push({ type: key.slice(0, slash), name: key.slice(slash + 1), version: '' });
+  }
+  return { resources: [...shared.changed, ...own.changed], removed };
 }
 
 export class Subscription {
   readonly id: string;
   readonly info: SubscriberInfo;
   readonly connectedAt = new Date();
-  /** Resource key -> version the client holds. */
-  private held: Map<string, string>;
+  private held: Held;
   private inFlight: InFlight | undefined;
   /** A newer view exists than the one in flight. */
   private dirty = false;
   private ackedVersion: string | undefined;
+  /** The newest version whose view the client holds in full (ACKed, or it needed nothing of it). */
+  private syncedVersion: string | undefined;
   private nacks = 0;
   private lastNack: NackStatus | undefined;
 
   constructor(id: string, info: SubscriberInfo, initial: readonly ResourceVersionMessage[]) {
     this.id = id;
     this.info = info;
-    this.held = new Map(
-      initial.map((resource) => [resourceKey(resource.type, resource.name), resource.version]),
-    );
+    this.held = {
+      shared: undefined,
+      versions: new Map(
+        initial.map((resource) => [resourceKey(resource.type, resource.name), resource.version]),
+      ),
+    };
   }
 
   /**
-   * The response to send for `target` (version `version`), or undefined when one is in flight (it will be
-   * sent after the answer) or when the client already holds exactly `target` (unless `force`, used for the
+   * The response to send for `view` (version `version`), or undefined when one is in flight (it will be
+   * sent after the answer) or when the client already holds exactly `view` (unless `force`, used for the
    * first response of a stream, which confirms the client's state).
    */
   prepare(
-    target: ResourceSet,
+    view: SubscriberView,
     version: string,
     changedAt: number,
     force = false,
@@ -84,18 +118,16 @@ export class Subscription {
       return undefined;
     }
     this.dirty = false;
-    const diff = diffResources(target, this.held);
+    const diff = diffView(view, this.held);
     if (!force && diff.resources.length === 0 && diff.removed.length === 0) {
       this.ackedVersion ??= version;
+      this.syncedVersion = version;
       return undefined;
     }
     const nonce = randomBytes(8).toString('hex');
-    this.inFlight = {
-      nonce,
-      version,
-      target: new Map([...target].map(([key, resource]) => [key, resource.version])),
-      changedAt,
-    };
+    const versions = new Map<string, string>();
+    for (const [key, resource] of view.own) versions.set(key, resource.version);
+    this.inFlight = { nonce, version, held: { shared: view.shared, versions }, changedAt };
     return { version, nonce, resources: diff.resources, removed: diff.removed };
   }
 
@@ -108,8 +140,9 @@ export class Subscription {
     if (!inFlight || inFlight.nonce !== nonce) return { resend: false };
     this.inFlight = undefined;
     if (error === '') {
-      this.held = inFlight.target;
+      this.held = inFlight.held;
       this.ackedVersion = inFlight.version;
+      this.syncedVersion = inFlight.version;
     } else {
       this.nacks++;
       this.lastNack = { version: inFlight.version, message: error, at: new Date().toISOString() };
@@ -117,8 +150,8 @@ export class Subscription {
     return { answered: inFlight, resend: this.dirty };
   }
 
-  status(target: ResourceSet | undefined): ClientStatus {
-    const diff = target ? diffResources(target, this.held) : undefined;
+  status(view: SubscriberView | undefined): ClientStatus {
+    const diff = view ? diffView(view, this.held) : undefined;
     return {
       id: this.id,
       kind: this.info.kind,
@@ -128,6 +161,7 @@ export class Subscription {
       peer: this.info.peer,
       connectedAt: this.connectedAt.toISOString(),
       ackedVersion: this.ackedVersion,
+      syncedVersion: this.syncedVersion,
       inSync:
         !this.inFlight && diff !== undefined && diff.resources.length === 0 && diff.removed.length === 0,
       nacks: this.nacks,

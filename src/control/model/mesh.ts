@@ -11,6 +11,7 @@ import type {
   AuthorizationPolicySpec,
   PeerAuthenticationSpec,
 } from '../../core/config/kinds/istio-security.ts';
+import type { HTTPLocalRateLimitPolicySpec } from '../../core/config/kinds/linkerd-policy.ts';
 import {
   DEFAULT_MESH_CONFIG,
   isMeshConfigMap,
@@ -23,6 +24,7 @@ import type { PodRecord } from '../pods/pod-source.ts';
 import { toL4Policy } from './authorization.ts';
 import { namespaceLabels, serviceViews } from './core-view.ts';
 import { toPeerAuthPolicies } from './peer-authentication.ts';
+import { PodIndex } from './pod-index.ts';
 import { buildService } from './services.ts';
 import { waypointDeclarations, waypointService } from './waypoints.ts';
 import { buildWorkload } from './workloads.ts';
@@ -40,6 +42,8 @@ export interface Mesh {
   grpcRoutes: NamedConfig<GRPCRouteSpec>[];
   /** AuthorizationPolicies attached with targetRefs: for waypoints, in full. */
   attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
+  /** Linkerd's HTTPLocalRateLimitPolicies: token buckets the waypoints of their target Services enforce. */
+  rateLimitPolicies: NamedConfig<HTTPLocalRateLimitPolicySpec>[];
   trustBundle: string[];
   /** The SPIFFE trust domain (for the principals of service accounts in L7 policies). */
   trustDomain: string;
@@ -81,14 +85,15 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     .map((pod) => buildWorkload(pod, nsLabels.get(pod.namespace), trustDomain, waypoints))
     .sort(byKey((workload) => workload.uid));
   const views = serviceViews(resources);
+  const podIndex = new PodIndex(pods);
   const defined = new Set(views.map((view) => `${view.namespace}/${view.name}`));
   const services = [
-    ...views.map((view) => buildService(view, pods, nsLabels.get(view.namespace), waypoints)),
+    ...views.map((view) => buildService(view, podIndex, nsLabels.get(view.namespace), waypoints)),
     // A waypoint's instances are found through a Service of its name (istiod's deployment controller
     // creates one); a Service the user defined under that name is used as it is.
     ...[...waypoints]
       .filter(([key]) => !defined.has(key))
-      .map(([, declared]) => waypointService(declared, pods)),
+      .map(([, declared]) => waypointService(declared, podIndex)),
   ].sort(byKey((service) => `${service.namespace}/${service.name}`));
   const authorization = resources.filter(
     (resource) => resource.kind === 'AuthorizationPolicy',
@@ -114,6 +119,7 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     attachedPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
       (policy) => policy.spec.targetRefs.length > 0,
     ),
+    rateLimitPolicies: named(resources, 'HTTPLocalRateLimitPolicy'),
     trustBundle: inputs.trustBundle,
     trustDomain,
     meshConfig: meshConfigOf(resources),

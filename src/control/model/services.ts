@@ -6,9 +6,9 @@
 
 import { CLUSTER_DOMAIN } from '../../core/labels.ts';
 import type { Endpoint, Service, ServicePort } from '../../core/model/index.ts';
-import { labelsMatch } from '../../core/policy/selector.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
 import type { ServicePortView, ServiceView } from './core-view.ts';
+import type { PodIndex } from './pod-index.ts';
 import { scopedBinding, type WaypointDeclaration, waypointBinding } from './waypoints.ts';
 
 export function serviceHostname(name: string, namespace: string): string {
@@ -39,15 +39,12 @@ export function appProtocolOf(port: Pick<ServicePortView, 'name' | 'appProtocol'
 
 export function buildService(
   view: ServiceView,
-  pods: readonly PodRecord[],
+  pods: PodIndex,
   namespaceLabels: Readonly<Record<string, string>> | undefined,
   waypoints: ReadonlyMap<string, WaypointDeclaration> = new Map(),
 ): Service {
   const selector = view.selector;
-  const selected =
-    selector && Object.keys(selector).length > 0
-      ? pods.filter((pod) => pod.namespace === view.namespace && labelsMatch(selector, pod.labels))
-      : [];
+  const selected = selector ? pods.select(view.namespace, selector) : [];
   const ports: ServicePort[] = view.ports.map((port) => ({
     name: port.name,
     port: port.port,

@@ -4,7 +4,7 @@
  * it, compiled into its route table. Pure functions of the mesh, tested as units.
  */
 
-import type { NodeSnapshot, WaypointRef, WaypointSnapshot } from '../../core/model/index.ts';
+import type { NodeSnapshot, WaypointRef, WaypointSnapshot, Workload } from '../../core/model/index.ts';
 import { policyApplies, type ScopedPolicy } from '../../core/policy/scope.ts';
 import { type CompiledRouteTable, compileRouteTable } from './l7/compile.ts';
 import type { Mesh } from './mesh.ts';
@@ -13,17 +13,35 @@ import { waypointTelemetry } from './telemetry.ts';
 export type ZtunnelView = Omit<NodeSnapshot, 'version'>;
 export type WaypointView = Omit<WaypointSnapshot, 'version'>;
 
+export type ZtunnelPolicies = Pick<ZtunnelView, 'policies' | 'peerAuthentications'>;
+
 export function ztunnelView(mesh: Mesh, node: string): ZtunnelView {
   const local = mesh.workloads.filter((workload) => workload.node === node && workload.enrolled);
-  const needed = <P extends ScopedPolicy>(policies: readonly P[]) =>
-    policies.filter((policy) => local.some((workload) => policyApplies(policy, workload)));
   return {
     workloads: mesh.workloads,
     services: mesh.services,
-    policies: needed(mesh.policies),
-    peerAuthentications: needed(mesh.peerAuthentications),
+    ...ztunnelPolicies(mesh, local),
     trustBundle: mesh.trustBundle,
   };
+}
+
+/** The part of a ztunnel's view that is its own: the policies that apply to the workloads enrolled on it. */
+export function ztunnelPolicies(mesh: Mesh, local: readonly Workload[]): ZtunnelPolicies {
+  const needed = <P extends ScopedPolicy>(policies: readonly P[]) =>
+    policies.filter((policy) => local.some((workload) => policyApplies(policy, workload)));
+  return { policies: needed(mesh.policies), peerAuthentications: needed(mesh.peerAuthentications) };
+}
+
+/** The enrolled workloads of each node, indexed once per mesh rather than searched once per ztunnel. */
+export function enrolledWorkloadsByNode(mesh: Mesh): Map<string, Workload[]> {
+  const byNode = new Map<string, Workload[]>();
+  for (const workload of mesh.workloads) {
+    if (!workload.enrolled) continue;
+    const list = byNode.get(workload.node);
+    if (list) list.push(workload);
+    else byNode.set(workload.node, [workload]);
+  }
+  return byNode;
 }
 
 function sameRef(a: WaypointRef | undefined, b: WaypointRef): boolean {

@@ -6,6 +6,7 @@
  * traffic. A binding to a waypoint that no Gateway declares is kept: the ztunnel then finds no ready
  * instance and refuses the traffic (fail closed) rather than sending it around the waypoint.
  */
+
 import type { GatewaySpec } from '../../core/config/kinds/gateway.ts';
 import type { Resource } from '../../core/config/resource.ts';
 import {
@@ -21,6 +22,7 @@ import type { Endpoint, Service, WaypointRef } from '../../core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
 import { namespaceLabels, serviceViews } from './core-view.ts';
+import type { PodIndex } from './pod-index.ts';
 import { serviceHostname } from './services.ts';
 
 /** `istio.io/use-waypoint: none` opts an object out of its namespace's waypoint. */
@@ -114,11 +116,9 @@ export function waypointOfPod(
  * Gateway's name): the data plane reaches a waypoint through its endpoints, each ready only while its pod
  * is. Only HBONE, on 15008; no VIP (nothing dials it by address).
  */
-export function waypointService(declaration: WaypointDeclaration, pods: readonly PodRecord[]): Service {
+export function waypointService(declaration: WaypointDeclaration, pods: PodIndex): Service {
   const endpoints: Endpoint[] = pods
-    .filter(
-      (pod) => pod.namespace === declaration.namespace && pod.labels[GATEWAY_NAME_LABEL] === declaration.name,
-    )
+    .select(declaration.namespace, { [GATEWAY_NAME_LABEL]: declaration.name })
     .flatMap((pod) => pod.ips.map((ip) => ({ workloadUid: pod.uid, ip, ready: pod.ready })));
   return {
     name: declaration.name,

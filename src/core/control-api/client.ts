@@ -13,6 +13,7 @@ import type {
   ControlStatus,
   DeleteResult,
   PodInfo,
+  RolloutReport,
   StoredResource,
 } from './types.ts';
 
@@ -40,6 +41,13 @@ export class ControlApiClient {
 
   apply(files: ConfigFile[]): Promise<ApplyResult> {
     return this.call('POST', '/v1/apply', { files });
+  }
+
+  /** Waits (at most `timeoutMs`) for the data plane's ACKs or NACKs of config `revision`. */
+  rollout(revision: number, timeoutMs: number): Promise<RolloutReport> {
+    const params = new URLSearchParams({ revision: String(revision), timeoutMs: String(timeoutMs) });
+    // The answer comes at the wait's end at the latest: the request may take that long, plus a margin.
+    return this.call('GET', `/v1/rollout?${params}`, undefined, timeoutMs + this.timeoutMs);
   }
 
   delete(files: ConfigFile[]): Promise<DeleteResult> {
@@ -72,7 +80,7 @@ export class ControlApiClient {
     return this.call('GET', '/v1/pods');
   }
 
-  private call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private call<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise<T>((resolve, reject) => {
       const req = request(
@@ -80,7 +88,7 @@ export class ControlApiClient {
           socketPath: this.socketPath,
           method,
           path,
-          timeout: this.timeoutMs,
+          timeout: timeoutMs,
           headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
         },
         (res) => {

@@ -89,10 +89,33 @@ export interface ClientStatus {
   connectedAt: string;
   /** The last version it ACKed, undefined until its first ACK. */
   ackedVersion?: string | undefined;
+  /** The newest mesh version whose view it holds in full (it ACKed it, or that version changed nothing of it). */
+  syncedVersion?: string | undefined;
   /** True when what it ACKed is what it should have now. */
   inSync: boolean;
   nacks: number;
   lastNack?: NackStatus | undefined;
+}
+
+/**
+ * Where one data-plane client stands on a rollout: it took the version (`acked`), refused it (`nacked`, with
+ * its reason), has not answered yet (`pending`), or was connected when the wait began and is gone (`gone`).
+ */
+export interface RolloutClient {
+  kind: 'ztunnel' | 'waypoint';
+  node: string;
+  waypoint?: string | undefined;
+  state: 'acked' | 'nacked' | 'pending' | 'gone';
+  message?: string | undefined;
+}
+
+/** What `GET /v1/rollout` answers: the mesh version that carries the revision, and each client on it. */
+export interface RolloutReport {
+  revision: number;
+  version: string;
+  /** True when the wait ended at its timeout with clients still pending or gone. */
+  timedOut: boolean;
+  clients: RolloutClient[];
 }
 
 export interface ControlStatus {

@@ -15,6 +15,7 @@ import {
   controlPlaneChannelOptions,
   controlPlaneCredentials,
 } from '../grpc/credentials.ts';
+import { MAX_SNAPSHOT_BYTES } from '../grpc/limits.ts';
 import {
   type DiscoveryRequestMessage,
   type DiscoveryResponseMessage,
@@ -23,6 +24,7 @@ import {
 import { routeTableProblems } from '../l7/validate.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { NodeSnapshot, WaypointRef, WaypointSnapshot } from '../model/index.ts';
+import { ChunkGatherer } from './chunks.ts';
 import { refuseIfProblems } from './refusal.ts';
 import {
   type AnySnapshot,
@@ -69,6 +71,7 @@ export class DiscoveryClient<S extends AnySnapshot> {
   private client: Client | undefined;
   private stream: ClientDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage> | undefined;
   private held = new Map<string, Held>();
+  private readonly chunks = new ChunkGatherer(MAX_SNAPSHOT_BYTES);
   private snapshot: S | undefined;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -178,6 +181,7 @@ export class DiscoveryClient<S extends AnySnapshot> {
       if (ended || stream !== this.stream) return;
       ended = true;
       this.stream = undefined;
+      this.chunks.reset();
       this.streamUp = false;
       if (this.closed) return;
       const delay = backoffDelay(this.attempt++, this.backoff);
@@ -195,13 +199,18 @@ export class DiscoveryClient<S extends AnySnapshot> {
 
   private onResponse(
     stream: ClientDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage>,
-    response: DiscoveryResponseMessage,
+    message: DiscoveryResponseMessage,
   ): void {
     this.streamUp = true;
     this.attempt = 0;
-    const next = new Map(this.held);
+    let next = this.held;
     let snapshot: S;
+    let response = message;
     try {
+      const whole = this.chunks.add(message);
+      if (!whole) return;
+      response = whole;
+      next = new Map(this.held);
       for (const removed of response.removed) next.delete(resourceKey(removed.type, removed.name));
       for (const resource of response.resources) {
         next.set(resourceKey(resource.type, resource.name), {

@@ -42,17 +42,24 @@ interface Named {
 
 const namespaced = (item: Named) => `${item.namespace}/${item.name}`;
 
-/** Which lists of a snapshot become which resource types, and each item's name. */
-const LISTS = {
+const workloadList = {
+  type: 'workload',
+  field: 'workloads',
+  name: (item: { uid: string }) => item.uid,
+} as const;
+const serviceList = { type: 'service', field: 'services', name: namespaced } as const;
+
+/**
+ * Which lists of a snapshot become which resource types, and each item's name. Workloads and services (with
+ * the trust bundle) are the same in every subscriber's view: the control plane encodes and diffs them once
+ * for all (`sharedResources`); the rest is each subscriber's own.
+ */
+const OWN_LISTS = {
   ztunnel: [
-    { type: 'workload', field: 'workloads', name: (item: { uid: string }) => item.uid },
-    { type: 'service', field: 'services', name: namespaced },
     { type: 'policy', field: 'policies', name: namespaced },
     { type: 'peerauth', field: 'peerAuthentications', name: namespaced },
   ],
   waypoint: [
-    { type: 'workload', field: 'workloads', name: (item: { uid: string }) => item.uid },
-    { type: 'service', field: 'services', name: namespaced },
     // The compiled route table; its format version is part of each type name, so a waypoint that does not
     // know a format NACKs it (unknown resource type) instead of misreading it.
     { type: `l7.${ROUTE_TABLE_FORMAT}.service`, field: 'servedServices', name: namespaced },
@@ -70,6 +77,18 @@ const LISTS = {
   ],
 } as const;
 
+const LISTS = {
+  ztunnel: [workloadList, serviceList, ...OWN_LISTS.ztunnel],
+  waypoint: [workloadList, serviceList, ...OWN_LISTS.waypoint],
+} as const;
+
+/** The part of every view that all subscribers share. */
+export interface SharedView {
+  workloads: readonly unknown[];
+  services: readonly unknown[];
+  trustBundle: readonly string[];
+}
+
 export function resourceKey(type: string, name: string): string {
   return `${type}/${name}`;
 }
@@ -79,24 +98,50 @@ export function encodeResource(item: ResourceItem): EncodedResource {
   return { type: item.type, name: item.name, version: hash('sha1', body, 'base64url'), body };
 }
 
-/** The resources of a snapshot (without its version), as the control plane enumerates a subscriber's view. */
-export function snapshotResources(kind: SubscriberKind, view: Omit<AnySnapshot, 'version'>): ResourceItem[] {
-  const items: ResourceItem[] = [];
-  const record = view as unknown as Record<string, unknown>;
-  for (const list of LISTS[kind]) {
+function listResources(
+  lists: readonly { type: string; field: string; name: unknown }[],
+  view: object,
+  items: ResourceItem[],
+): void {
+  const record = view as Record<string, unknown>;
+  for (const list of lists) {
     // A list the view lacks (an optional one, `servedWorkloads`) has no resources.
     for (const value of (record[list.field] as unknown[] | undefined) ?? []) {
       items.push({ type: list.type, name: (list.name as (item: unknown) => string)(value), value });
     }
   }
+}
+
+/** The resources every subscriber's view holds alike: workloads, services and the trust bundle. */
+export function sharedResources(view: SharedView): ResourceItem[] {
+  const items: ResourceItem[] = [];
+  listResources([workloadList, serviceList], view, items);
+  items.push({ type: TRUST_BUNDLE_TYPE, name: TRUST_BUNDLE_NAME, value: view.trustBundle });
+  return items;
+}
+
+/** The resources of a subscriber's view that are its own (policies; a waypoint's route table and gateway). */
+export function ownResources(
+  kind: SubscriberKind,
+  view: Pick<NodeSnapshot, 'policies' | 'peerAuthentications'> | Omit<WaypointSnapshot, 'version'>,
+): ResourceItem[] {
+  const items: ResourceItem[] = [];
+  listResources(OWN_LISTS[kind], view, items);
   if (kind === 'waypoint') {
     const gateway = (view as Omit<WaypointSnapshot, 'version'>).gateway;
     if (gateway) items.push({ type: GATEWAY_TYPE, name: namespaced(gateway), value: gateway });
     const telemetry = (view as Omit<WaypointSnapshot, 'version'>).telemetry;
     if (telemetry) items.push({ type: TELEMETRY_TYPE, name: TELEMETRY_NAME, value: telemetry });
   }
-  items.push({ type: TRUST_BUNDLE_TYPE, name: TRUST_BUNDLE_NAME, value: view.trustBundle });
   return items;
+}
+
+/** The resources of a snapshot (without its version), as the control plane enumerates a subscriber's view. */
+export function snapshotResources(
+  kind: SubscriberKind,
+  view: Omit<NodeSnapshot, 'version'> | Omit<WaypointSnapshot, 'version'>,
+): ResourceItem[] {
+  return [...sharedResources(view), ...ownResources(kind, view)];
 }
 
 /** A resource the client cannot make sense of: the response that carried it is NACKed. */

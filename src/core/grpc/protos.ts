@@ -42,6 +42,8 @@ export interface DiscoveryResponseMessage {
   nonce: string;
   resources: ResourceMessage[];
   removed: ResourceVersionMessage[];
+  /** More chunks of this response follow (see `core/discovery/chunks.ts`). */
+  more?: boolean;
 }
 
 export interface CreateCertificateRequestMessage {

@@ -39,6 +39,11 @@ export interface BaggageSource {
   canonicalRevision?: string | undefined;
 }
 
+/** The longest name Kubernetes allows (a DNS subdomain). */
+const MAX_BAGGAGE_VALUE = 253;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
 export function parseBaggage(header: string | undefined): BaggageSource {
   const result: BaggageSource = {};
   if (!header) return result;
@@ -53,6 +58,9 @@ export function parseBaggage(header: string | undefined): BaggageSource {
     } catch {
       continue;
     }
+    // The values become metric labels and log fields: nothing a Kubernetes name or label could not hold in
+    // length, and no control characters (a peer's newline or escape sequence would forge log lines).
+    if (value.length > MAX_BAGGAGE_VALUE || CONTROL_CHARACTERS.test(value)) continue;
     if (key === 'k8s.namespace.name') result.namespace = value;
     else if (key === 'k8s.pod.name') result.podName = value;
     else if (key === 'service.name') result.canonicalName = value;

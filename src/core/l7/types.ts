@@ -52,6 +52,28 @@ export interface ServedService {
   vips: string[];
   /** One entry per Service port, each with its own ordered routes (Envoy: one route config per port). */
   ports: ServedPort[];
+  /** The service's local rate limit (an `HTTPLocalRateLimitPolicy` targeting it); absent: none. */
+  rateLimit?: LocalRateLimit | undefined;
+}
+
+/**
+ * Token buckets for a served service's HTTP requests, as Linkerd's `HTTPLocalRateLimitPolicy` sets them: each
+ * bucket holds one second's worth of requests and refills continuously. A request passes when the `total`
+ * bucket and its client's bucket both have a token; the client's bucket is that of the first override naming
+ * its identity, else the `identity` one. Over the limit: 429, flag `RL`.
+ */
+export interface LocalRateLimit {
+  /** The policy (namespace/name), for metrics and admin. */
+  policy: string;
+  totalPerSecond?: number | undefined;
+  identityPerSecond?: number | undefined;
+  overrides: RateLimitOverride[];
+}
+
+export interface RateLimitOverride {
+  perSecond: number;
+  /** Full SPIFFE IDs (`spiffe://cluster.local/ns/x/sa/y`) of the clients the override is for. */
+  identities: string[];
 }
 
 /**
@@ -353,6 +375,12 @@ export interface BackendPolicy {
   connectionPool?: ConnectionPoolSettings | undefined;
   /** Undefined: no outlier detection. Durations in ms. */
   outlierDetection?: OutlierDetection | undefined;
+  /**
+   * Concurrent retries allowed as `percent` of the cluster's active and pending requests, at least
+   * `minRetryConcurrency` (Istio's defaults 20 and 3 filled in); when set it replaces `maxRetries`, as in
+   * Envoy. Undefined: no budget.
+   */
+  retryBudget?: { percent: number; minRetryConcurrency: number } | undefined;
 }
 
 /**

@@ -9,6 +9,7 @@ import { regexProblem } from './regex-cache.ts';
 import type {
   Backend,
   L7AuthorizationPolicy,
+  LocalRateLimit,
   PathRewrite,
   RequestMatch,
   Route,
@@ -40,6 +41,17 @@ export function routeTableProblems(table: RouteTable): string[] {
       if (!isPort(cluster.port)) report(`${path}.port`, `${cluster.port} is not a port`);
       if (!PROTOCOLS.has(cluster.protocol))
         report(`${path}.protocol`, `unknown protocol ${cluster.protocol}`);
+      const budget = cluster.policy.retryBudget;
+      if (budget !== undefined && !(budget.percent >= 0 && budget.percent <= 100))
+        report(`${path}.policy.retryBudget.percent`, `${budget.percent} is not a percentage (0-100)`);
+      if (
+        budget !== undefined &&
+        !(Number.isInteger(budget.minRetryConcurrency) && budget.minRetryConcurrency >= 0)
+      )
+        report(
+          `${path}.policy.retryBudget.minRetryConcurrency`,
+          `${budget.minRetryConcurrency} is not a count`,
+        );
       cluster.endpoints.forEach((endpoint, j) => {
         if (!parseIp(endpoint.ip))
           report(`${path}.endpoints[${j}].ip`, `${JSON.stringify(endpoint.ip)} is not an IP`);
@@ -65,6 +77,7 @@ export function routeTableProblems(table: RouteTable): string[] {
           routeProblems(route, `${at}.routes[${k}]`, clusters, report);
         });
       });
+      if (service.rateLimit !== undefined) rateLimitProblems(service.rateLimit, `${path}.rateLimit`, report);
     });
   });
   table.authorization.forEach((policy, i) => {
@@ -73,6 +86,23 @@ export function routeTableProblems(table: RouteTable): string[] {
     });
   });
   return problems;
+}
+
+/** Rates are whole requests per second of at least 1; override identities are SPIFFE IDs. */
+function rateLimitProblems(limit: LocalRateLimit, path: string, report: Report): void {
+  const rate = (value: number | undefined, at: string) => {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1))
+      report(at, `${value} is not a rate (a whole number of requests per second, at least 1)`);
+  };
+  rate(limit.totalPerSecond, `${path}.totalPerSecond`);
+  rate(limit.identityPerSecond, `${path}.identityPerSecond`);
+  limit.overrides.forEach((override, i) => {
+    rate(override.perSecond, `${path}.overrides[${i}].perSecond`);
+    override.identities.forEach((identity, j) => {
+      if (!identity.startsWith('spiffe://'))
+        report(`${path}.overrides[${i}].identities[${j}]`, `${JSON.stringify(identity)} is not a SPIFFE ID`);
+    });
+  });
 }
 
 function routeProblems(route: Route, path: string, clusters: ReadonlySet<string>, report: Report): void {

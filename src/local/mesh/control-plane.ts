@@ -356,7 +356,7 @@ export const extension: ClusterExtension = {
     return sync(context).sendPod(pod.uid);
   },
 
-  podRemoved(pod, context) {
+  podTerminating(pod, context) {
     return sync(context).forget(pod);
   },
 

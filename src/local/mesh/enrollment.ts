@@ -7,11 +7,14 @@
  *   the ACK (rules and listeners in place); a NACK or an unreachable agent rejects the start gate, so the pod
  *   stays Pending with the error and the supervisor retries with backoff (fail closed);
  * - when labels change (`ambit local label`), the pod is enrolled or unenrolled as it runs, never restarted;
+ * - an enrollment or removal that failed (the agent refused, or did not answer while the control plane was
+ *   frozen) is tried again with backoff until it succeeds, so the pod's status converges and clears;
  * - when an agent restarts, its client reconnects and resyncs every pod it holds (a snapshot).
  *
  * What each pod ended up as is reported to the supervisor's status (`MESH` in `ambit local status`).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type BackoffPolicy, backoffDelay } from '../../core/backoff.ts';
 import { AmbitError, errorMessage } from '../../core/errors.ts';
 import { KeyedQueue } from '../../core/keyed-queue.ts';
 import { isEnrolled } from '../../core/labels.ts';
@@ -28,6 +31,9 @@ import { nodeAgentKind, nodeAgentProcess, nodeAgentSocket } from './node-agent.t
 
 /** How long an add or a removal may wait for the agent (to be reachable, then to answer). */
 const AGENT_TIMEOUT_MS = 10_000;
+
+/** Retries of a failed reconcile: soon at first (a brief agent restart), then every half minute at most. */
+const RETRY_BACKOFF: BackoffPolicy = { initialMs: 1_000, maxMs: 30_000 };
 
 const log = createLogger('local.enrollment');
 
@@ -58,6 +64,9 @@ class Enrollments {
    * be captured, and the control plane no longer lists them, so the ztunnel would refuse them.
    */
   readonly #ended = new Set<string>();
+  /** Pods whose last reconcile failed: the pending retry and how many came before it. */
+  readonly #retries = new Map<string, { timer: NodeJS.Timeout; attempt: number }>();
+  #closed = false;
 
   constructor(context: ExtensionContext) {
     this.#context = context;
@@ -75,7 +84,39 @@ class Enrollments {
    * labels when it runs, so a start gate and a label change racing each other end in the latest intent.
    */
   reconcile(uid: string): Promise<void> {
-    return this.#queue.run(uid, () => this.#reconcile(uid));
+    return this.#queue
+      .run(uid, () => this.#reconcile(uid))
+      .then(
+        () => this.#cancelRetry(uid),
+        (error: unknown) => {
+          this.#retryLater(uid, error);
+          throw error;
+        },
+      );
+  }
+
+  /**
+   * Nobody else would try again for a running pod (the start gate retries only before the first start), and
+   * an add the agent did not answer may still have captured the pod: reconcile again until it converges.
+   */
+  #retryLater(uid: string, error: unknown): void {
+    if (this.#closed || !this.#context.cluster.pods.some((pod) => pod.uid === uid)) return;
+    const attempt = (this.#retries.get(uid)?.attempt ?? -1) + 1;
+    this.#cancelRetry(uid);
+    const delay = backoffDelay(attempt, RETRY_BACKOFF);
+    const timer = setTimeout(() => void this.reconcile(uid).catch(() => {}), delay);
+    timer.unref();
+    this.#retries.set(uid, { timer, attempt });
+    log.info('enrollment not converged; retrying', {
+      pod: uid,
+      retryInMs: delay,
+      error: errorMessage(error),
+    });
+  }
+
+  #cancelRetry(uid: string): void {
+    clearTimeout(this.#retries.get(uid)?.timer);
+    this.#retries.delete(uid);
   }
 
   async #reconcile(uid: string): Promise<void> {
@@ -100,16 +141,18 @@ class Enrollments {
       this.#report(uid, { state: 'ambient' });
       return;
     }
-    if (enrolled) await this.#unenroll(client, pod);
+    // Also when the agent never answered an add: it may have captured the pod after all.
+    if (client.mayHold(uid)) await this.#unenroll(client, pod);
     this.#report(uid, { state: 'none' });
   }
 
   /** The pod is being deleted: its capture goes first (if it has one), and nothing is kept about it. */
   forget(pod: PodRecord): Promise<void> {
+    this.#cancelRetry(pod.uid);
     return this.#queue.run(pod.uid, async () => {
       this.#ended.delete(pod.uid);
       const client = this.#client(pod.node);
-      if (client.enrolled.some((candidate) => candidate.uid === pod.uid)) await this.#unenroll(client, pod);
+      if (client.mayHold(pod.uid)) await this.#unenroll(client, pod);
     });
   }
 
@@ -172,6 +215,8 @@ class Enrollments {
   }
 
   close(): void {
+    this.#closed = true;
+    for (const uid of [...this.#retries.keys()]) this.#cancelRetry(uid);
     for (const client of this.#clients.values()) client.close();
     this.#clients.clear();
   }

@@ -53,6 +53,12 @@ export class EnrollmentClient {
   readonly #log: Logger;
 
   readonly #enrolled = new Map<string, EnrolledPod>();
+  /**
+   * Adds the agent did not answer in time: it may still capture the pod later (the control plane was slow to
+   * give it the pod's workload or certificate), so until an add or a removal is confirmed the pod counts as
+   * possibly captured and a change of intent must remove it.
+   */
+  readonly #unconfirmed = new Map<string, EnrolledPod>();
   /** uid -> netns path of the pod, for removals the agent has not confirmed yet. */
   readonly #removals = new Map<string, string | undefined>();
   readonly #pending = new Map<number, Pending>();
@@ -75,6 +81,11 @@ export class EnrollmentClient {
     return [...this.#enrolled.values()];
   }
 
+  /** Whether the agent may be capturing the pod: it confirmed the add, or did not answer it in time. */
+  mayHold(uid: string): boolean {
+    return this.#enrolled.has(uid) || this.#unconfirmed.has(uid);
+  }
+
   get connected(): boolean {
     return this.#socket !== undefined;
   }
@@ -93,9 +104,13 @@ export class EnrollmentClient {
     this.#removals.delete(pod.uid);
     try {
       await this.#request((id) => ({ type: 'add', id, pod }));
+      this.#unconfirmed.delete(pod.uid);
       this.#enrolled.set(pod.uid, pod);
     } catch (error) {
       this.#enrolled.delete(pod.uid);
+      // A NACK is the agent's answer (nothing of the pod stays installed); no answer leaves it unknown.
+      if (error instanceof EnrollmentError) this.#unconfirmed.delete(pod.uid);
+      else this.#unconfirmed.set(pod.uid, pod);
       throw error;
     }
   }
@@ -107,8 +122,10 @@ export class EnrollmentClient {
    * still clean the rules out of its namespace.
    */
   async unenroll(uid: string, netnsPath?: string): Promise<void> {
-    const netns = this.#enrolled.get(uid)?.netns ?? netnsPath ?? this.#removals.get(uid);
+    const netns =
+      (this.#enrolled.get(uid) ?? this.#unconfirmed.get(uid))?.netns ?? netnsPath ?? this.#removals.get(uid);
     this.#enrolled.delete(uid);
+    this.#unconfirmed.delete(uid);
     this.#removals.set(uid, netns);
     for (;;) {
       try {
@@ -147,11 +164,14 @@ export class EnrollmentClient {
       this.#request((id) => ({ type: 'remove', id, uid, netns })).then(() => this.#removals.delete(uid)),
     );
     const pods = [...this.#enrolled.values()];
+    const unconfirmed = [...this.#unconfirmed.keys()];
     const adds = pods.map((pod) => this.#request((id) => ({ type: 'add', id, pod })));
     const done = this.#request((id) => ({ type: 'snapshot-done', id }));
     const results = await Promise.allSettled(adds);
     await Promise.allSettled(removals);
     await done;
+    // The snapshot left out the unanswered adds, so the agent has removed those pods.
+    for (const uid of unconfirmed) this.#unconfirmed.delete(uid);
     const failed: SnapshotResult['failed'] = [];
     results.forEach((result, i) => {
       if (result.status === 'rejected') {

@@ -11,6 +11,7 @@ import type { Workload } from '../../core/model/index.ts';
 import { type EndpointLoad, endpointKey } from '../balance/balancer.ts';
 import type { HeaderMap } from '../pipeline/headers.ts';
 import { NO_HEALTHY_UPSTREAM } from '../pipeline/plan.ts';
+import type { ConnectionSettings } from '../upstream/connection-settings.ts';
 import { type UpstreamClient, UpstreamFailure, type UpstreamResponse } from '../upstream/exchange.ts';
 import type { TunnelTarget } from '../upstream/tunnels.ts';
 import { attemptBody, type RequestBody, replayable } from './body.ts';
@@ -41,6 +42,8 @@ export interface AttemptPlan {
   /** The cluster's serving endpoint count, which outlier detection's ejection share is taken of. */
   clusterSize: number;
   limits: Limits;
+  /** The cluster's connection settings (connect timeout, requests per connection, idle timeout). */
+  connection: ConnectionSettings;
   outlier: OutlierConfig | undefined;
   /** The whole request's deadline: aborted on the route timeout or when the client goes away. */
   deadline: AbortSignal;
@@ -128,6 +131,7 @@ async function sendOnce(
       headers: attempt === 1 ? plan.headers : { ...plan.headers, 'x-envoy-attempt-count': String(attempt) },
       body: attemptBody(plan.body),
       signal,
+      connection: plan.connection,
     });
     const grpc = response.headers['grpc-status'];
     const grpcStatus = typeof grpc === 'string' ? Number(grpc) : undefined;

@@ -3,10 +3,12 @@
  * flight toward a cluster are bounded by `http2MaxRequests` and, over HTTP/1.1 where one connection carries
  * one request at a time, by `tcp.maxConnections`; a request over the connection bound waits in a queue of
  * at most `http1MaxPendingRequests`; anything beyond answers 503 `UO` at once. Concurrent retries are bounded
- * by `maxRetries`. Istio's defaults are unlimited (2^32 - 1). The decision is pure; `ClusterLimits` keeps the
+ * by `maxRetries`, or by `retryBudget` (a share of the requests active and pending, with a floor) when the
+ * DestinationRule sets one. Istio's defaults are unlimited (2^32 - 1). The decision is pure; `ClusterLimits` keeps the
  * counts, which outlive snapshots (a push must not reset what is in flight).
  */
 import type { ConnectionPoolSettings } from '../../core/config/kinds/istio-networking.ts';
+import type { BackendPolicy } from '../../core/l7/types.ts';
 
 export interface LimitCounts {
   active: number;
@@ -19,11 +21,16 @@ export interface Limits {
   maxConnections: number;
   maxPending: number;
   maxRetries: number;
+  retryBudget?: BackendPolicy['retryBudget'];
 }
 
 const UNLIMITED = 2 ** 32 - 1;
 
-export function limitsOf(pool: ConnectionPoolSettings | undefined, wire: 'http1' | 'http2'): Limits {
+export function limitsOf(
+  pool: ConnectionPoolSettings | undefined,
+  wire: 'http1' | 'http2',
+  retryBudget?: BackendPolicy['retryBudget'],
+): Limits {
   const maxActive = pool?.http?.http2MaxRequests ?? UNLIMITED;
   return {
     maxActive,
@@ -31,7 +38,20 @@ export function limitsOf(pool: ConnectionPoolSettings | undefined, wire: 'http1'
     maxConnections: wire === 'http1' ? (pool?.tcp?.maxConnections ?? UNLIMITED) : UNLIMITED,
     maxPending: pool?.http?.http1MaxPendingRequests ?? UNLIMITED,
     maxRetries: pool?.http?.maxRetries ?? UNLIMITED,
+    retryBudget,
   };
+}
+
+/**
+ * Concurrent retries the cluster allows now: with a budget, `percent` of its active and pending requests
+ * (rounded down) but never fewer than `minRetryConcurrency` (Envoy's `retry_budget`, which then replaces
+ * `max_retries`); without one, `maxRetries`.
+ */
+export function retryAllowance(counts: LimitCounts, limits: Limits): number {
+  const budget = limits.retryBudget;
+  if (budget === undefined) return limits.maxRetries;
+  const share = Math.floor(((counts.active + counts.pending) * budget.percent) / 100);
+  return Math.max(budget.minRetryConcurrency, share);
 }
 
 export type Admission = 'admit' | 'queue' | 'overflow';
@@ -97,10 +117,10 @@ export class ClusterLimits {
     });
   }
 
-  /** Counts a retry against `maxRetries`; false when the budget is spent (the retry is not made). */
+  /** Counts a retry against `retryAllowance`; undefined when it is spent (the retry is not made). */
   beginRetry(cluster: string, limits: Limits): Release | undefined {
     const counts = this.#counts(cluster);
-    if (counts.retries >= limits.maxRetries) return undefined;
+    if (counts.retries >= retryAllowance(counts, limits)) return undefined;
     counts.retries++;
     return once(() => {
       counts.retries--;

@@ -11,12 +11,14 @@ import type { Cluster, Route } from '../../core/l7/types.ts';
 import type { EndpointLoad } from '../balance/balancer.ts';
 import type { ForwardPlan } from '../pipeline/plan.ts';
 import type { WaypointState } from '../state.ts';
+import { connectionSettings } from '../upstream/connection-settings.ts';
 import type { UpstreamClient } from '../upstream/exchange.ts';
 import type { TunnelTarget } from '../upstream/tunnels.ts';
 import { type AttemptsResult, type Destination, runAttempts, sleep } from './attempts.ts';
 import { type RequestBody, readForReplay } from './body.ts';
 import { decideFault, faultFlags } from './fault.ts';
 import { type ClusterLimits, limitsOf } from './limits.ts';
+import { chooseMirrors, type RequestMirrors } from './mirror.ts';
 import { outlierConfig } from './outlier.ts';
 import { RETRY_BODY_LIMIT } from './retry.ts';
 import { requestTimeoutMs } from './timeout.ts';
@@ -26,6 +28,7 @@ export interface ResilienceServices {
   load: EndpointLoad;
   clock: Clock;
   random: () => number;
+  mirrors: RequestMirrors;
 }
 
 export interface StageInput {
@@ -39,6 +42,8 @@ export interface StageInput {
   /** The downstream body (undefined: none), read here for replay when the route may retry. */
   body: Readable | undefined;
   target: (destination: Destination) => TunnelTarget;
+  /** The upstream client for a cluster's wire (mirror clusters may speak another than the primary). */
+  clientFor: (cluster: Cluster) => UpstreamClient;
   /** Aborted when the downstream response closes (the client left, or the response is done). */
   downstreamClosed: AbortSignal;
 }
@@ -83,8 +88,22 @@ export async function resilientForward(
     });
   }
   const retry = effectiveRetry(route);
-  const body = await requestBody(input, retry.attempts > 0);
+  // A mirrored request's body is buffered like a retried one's: each copy needs the bytes again.
+  const mirrors = chooseMirrors(route.mirrors, services.random);
+  const body = await requestBody(input, retry.attempts > 0 || mirrors.length > 0);
   const cluster = plan.cluster;
+  if (mirrors.length > 0)
+    services.mirrors.copy(mirrors, {
+      method: input.method,
+      path: plan.path,
+      authority: plan.authority,
+      headers: plan.headers,
+      body,
+      timeoutMs,
+      clientFor: input.clientFor,
+      target: input.target,
+      state,
+    });
   const result = await runAttempts(
     {
       client: input.client,
@@ -99,7 +118,8 @@ export async function resilientForward(
       retry,
       cluster: cluster.name,
       clusterSize: readyCount(cluster),
-      limits: limitsOf(cluster.policy.connectionPool, input.wire),
+      limits: limitsOf(cluster.policy.connectionPool, input.wire, cluster.policy.retryBudget),
+      connection: connectionSettings(cluster.policy.connectionPool),
       outlier: cluster.policy.outlierDetection && outlierConfig(cluster.policy.outlierDetection),
       // Without a timeout, the client leaving is the only deadline (no composite signal to build).
       deadline:

@@ -5,6 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { HeaderMap } from '../pipeline/headers.ts';
+import type { ConnectionSettings } from './connection-settings.ts';
 import type { TunnelTarget } from './tunnels.ts';
 
 export interface UpstreamRequest {
@@ -18,6 +19,8 @@ export interface UpstreamRequest {
   body: Readable | undefined;
   /** Cancels the request (a per-try or route timeout fired, or the client left). */
   signal?: AbortSignal | undefined;
+  /** The cluster's connection settings; undefined: the defaults. */
+  connection?: ConnectionSettings | undefined;
 }
 
 export interface UpstreamResponse {

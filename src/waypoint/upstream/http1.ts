@@ -1,12 +1,14 @@
 /**
  * HTTP/1.1 upstream through undici: one `Pool` per (endpoint, client), whose connections are HBONE tunnels
  * (undici's `connect` option hands it the tunnel's stream as its socket), kept alive and reused across
- * requests. Pools idle for a minute are closed.
+ * requests, within the cluster's connection settings (connect timeout, requests per connection, idle
+ * timeout). Pools idle for a minute are closed.
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
 import type { HeaderMap } from '../pipeline/headers.ts';
+import { type ConnectionSettings, DEFAULT_CONNECTION_SETTINGS, settingsKey } from './connection-settings.ts';
 import {
   type UpstreamClient,
   UpstreamFailure,
@@ -36,7 +38,8 @@ export class Http1Upstream implements UpstreamClient {
   }
 
   async send(request: UpstreamRequest): Promise<UpstreamResponse> {
-    const pool = this.#pool(request.target);
+    const settings = request.connection ?? DEFAULT_CONNECTION_SETTINGS;
+    const pool = this.#pool(request.target, settings);
     const headers: HeaderMap = { ...request.headers, host: request.authority };
     let response: Awaited<ReturnType<Pool['request']>>;
     try {
@@ -46,6 +49,8 @@ export class Http1Upstream implements UpstreamClient {
         headers: headers as Record<string, string | string[]>,
         body: request.body ?? null,
         signal: request.signal,
+        // `maxRequestsPerConnection: 1` disables keep-alive: the connection closes after this request.
+        reset: settings.maxRequestsPerConnection === 1,
         // Timeouts are the route's to set (issue 12); the waypoint bounds idle tunnels instead.
         headersTimeout: 0,
         bodyTimeout: 0,
@@ -76,8 +81,8 @@ export class Http1Upstream implements UpstreamClient {
     await Promise.all(pools.map((entry) => entry.pool.destroy().catch(() => undefined)));
   }
 
-  #pool(target: TunnelTarget): Pool {
-    const key = upstreamKey(target);
+  #pool(target: TunnelTarget, settings: ConnectionSettings): Pool {
+    const key = `${upstreamKey(target)}|${settingsKey(settings)}`;
     let entry = this.#pools.get(key);
     if (entry === undefined) {
       const tunnels = this.#tunnels;
@@ -86,8 +91,17 @@ export class Http1Upstream implements UpstreamClient {
         {
           connections: MAX_CONNECTIONS_PER_POOL,
           pipelining: 1,
+          // undici retires a connection after the request that finds `maxRequestsPerClient` already sent on
+          // it (so one more than the number); 1 is each request's own `reset` below, 0 is unlimited.
+          ...(settings.maxRequestsPerConnection > 1 && {
+            maxRequestsPerClient: settings.maxRequestsPerConnection - 1,
+          }),
+          ...(settings.idleTimeoutMs !== undefined && {
+            keepAliveTimeout: settings.idleTimeoutMs,
+            keepAliveMaxTimeout: settings.idleTimeoutMs,
+          }),
           connect: (_options, callback) => {
-            tunnels.open(target).then(
+            tunnels.open(target, settings.connectTimeoutMs).then(
               // undici drives any duplex as its socket; its type names net.Socket.
               (stream) => callback(null, stream as Duplex as Socket),
               (error: Error) =>

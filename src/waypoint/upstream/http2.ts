@@ -5,6 +5,7 @@
  */
 import { type ClientHttp2Session, connect, constants, type OutgoingHttpHeaders } from 'node:http2';
 import type { HeaderMap } from '../pipeline/headers.ts';
+import { type ConnectionSettings, DEFAULT_CONNECTION_SETTINGS, settingsKey } from './connection-settings.ts';
 import {
   type UpstreamClient,
   UpstreamFailure,
@@ -17,13 +18,21 @@ import type { TunnelTarget, UpstreamTunnels } from './tunnels.ts';
 export class Http2Upstream implements UpstreamClient {
   readonly #tunnels: UpstreamTunnels;
   readonly #sessions = new Map<string, Promise<ClientHttp2Session>>();
+  /** Streams each session has carried, for `maxRequestsPerConnection`. */
+  readonly #streams = new WeakMap<ClientHttp2Session, number>();
+  /** Takes a session out of the map (if it is still the one there), so that new requests open another. */
+  readonly #forget = new WeakMap<ClientHttp2Session, () => void>();
 
   constructor(tunnels: UpstreamTunnels) {
     this.#tunnels = tunnels;
   }
 
   async send(request: UpstreamRequest): Promise<UpstreamResponse> {
-    const session = await this.#session(request.target);
+    const settings = request.connection ?? DEFAULT_CONNECTION_SETTINGS;
+    const key = `${upstreamKey(request.target)}|${settingsKey(settings)}`;
+    let session = await this.#session(key, request.target, settings);
+    // A session another request retired meanwhile (it carried its share) is not used: the next one is.
+    while (!this.#take(session, settings)) session = await this.#session(key, request.target, settings);
     const headers: OutgoingHttpHeaders = {
       ...request.headers,
       [constants.HTTP2_HEADER_METHOD]: request.method,
@@ -71,11 +80,27 @@ export class Http2Upstream implements UpstreamClient {
     );
   }
 
-  #session(target: TunnelTarget): Promise<ClientHttp2Session> {
-    const key = upstreamKey(target);
+  /**
+   * Counts a stream on `session`, false when it may carry no more. The one that reaches its share is retired
+   * at once: out of the map, and closed gracefully (its open streams, this one included, finish).
+   */
+  #take(session: ClientHttp2Session, settings: ConnectionSettings): boolean {
+    const max = settings.maxRequestsPerConnection;
+    const carried = this.#streams.get(session) ?? 0;
+    if (session.closed || session.destroyed || (max > 0 && carried >= max)) return false;
+    this.#streams.set(session, carried + 1);
+    if (max > 0 && carried + 1 >= max) {
+      this.#forget.get(session)?.();
+      // After this turn, once the caller has opened its stream on it.
+      queueMicrotask(() => session.close());
+    }
+    return true;
+  }
+
+  #session(key: string, target: TunnelTarget, settings: ConnectionSettings): Promise<ClientHttp2Session> {
     const existing = this.#sessions.get(key);
     if (existing) return existing;
-    const pending = this.#tunnels.open(target).then(
+    const pending = this.#tunnels.open(target, settings.connectTimeoutMs).then(
       (tunnel) => {
         const session = connect(
           `http://${target.ip.includes(':') ? `[${target.ip}]` : target.ip}:${target.port}`,
@@ -86,10 +111,11 @@ export class Http2Upstream implements UpstreamClient {
         const forget = () => {
           if (this.#sessions.get(key) === pending) this.#sessions.delete(key);
         };
+        this.#forget.set(session, forget);
         session.on('error', forget);
         session.once('close', forget);
         session.once('goaway', forget);
-        session.setTimeout(UPSTREAM_IDLE_MS, () => {
+        session.setTimeout(settings.idleTimeoutMs ?? UPSTREAM_IDLE_MS, () => {
           forget();
           session.close();
         });

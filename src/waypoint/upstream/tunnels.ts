@@ -38,7 +38,34 @@ export class UpstreamTunnels {
     this.#localAddress = localAddress;
   }
 
-  open(target: TunnelTarget): Promise<HboneStream> {
+  /**
+   * A tunnel to `target`; with `timeoutMs`, one that has not opened by then fails (and is closed should it
+   * open later), as a cluster's `connectTimeout` asks.
+   */
+  open(target: TunnelTarget, timeoutMs?: number): Promise<HboneStream> {
+    const opening = this.#open(target);
+    if (timeoutMs === undefined) return opening;
+    return new Promise((resolve, reject) => {
+      let late = false;
+      const timer = setTimeout(() => {
+        late = true;
+        reject(new Error(`no tunnel within the connect timeout (${timeoutMs} ms)`));
+      }, timeoutMs);
+      opening.then(
+        (stream) => {
+          clearTimeout(timer);
+          if (late) stream.destroy();
+          else resolve(stream);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  #open(target: TunnelTarget): Promise<HboneStream> {
     const peerPort = this.#hbonePort;
     return this.#pool.connect({
       sourceIdentity: this.#sourceIdentity,

@@ -195,12 +195,24 @@ export function mergedPolicy(
     const subsetPort = subset.portLevelSettings.find((settings) => settings.port === port);
     if (subsetPort) merged = fields(subsetPort);
   }
+  // The budget is a TrafficPolicy field without a port-level form: the subset's, else the top-level one.
+  const budget = subset?.retryBudget ?? top?.retryBudget;
   return {
     loadBalancer: loadBalancer(merged.loadBalancer),
     connectionPool: merged.connectionPool,
     outlierDetection: merged.outlierDetection,
+    ...(budget && {
+      retryBudget: {
+        percent: budget.percent ?? DEFAULT_RETRY_BUDGET_PERCENT,
+        minRetryConcurrency: budget.minRetryConcurrency ?? DEFAULT_MIN_RETRY_CONCURRENCY,
+      },
+    }),
   };
 }
+
+/** Istio's retry budget defaults (Envoy's as well). */
+const DEFAULT_RETRY_BUDGET_PERCENT = 20;
+const DEFAULT_MIN_RETRY_CONCURRENCY = 3;
 
 type PolicyFields = Pick<TrafficPolicy, 'loadBalancer' | 'connectionPool' | 'outlierDetection'>;
 

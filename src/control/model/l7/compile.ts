@@ -7,6 +7,7 @@
 import type { GRPCRouteSpec, HTTPRouteSpec } from '../../../core/config/kinds/gateway.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../../core/config/kinds/istio-networking.ts';
 import type { AuthorizationPolicySpec } from '../../../core/config/kinds/istio-security.ts';
+import type { HTTPLocalRateLimitPolicySpec } from '../../../core/config/kinds/linkerd-policy.ts';
 import type { RouteTable, ServedPort, ServedService, ServedWorkload } from '../../../core/l7/types.ts';
 import type { NamedConfig, Service, WaypointRef, Workload } from '../../../core/model/index.ts';
 import { toL7Policy } from './authorization.ts';
@@ -18,6 +19,7 @@ import {
   hasGatewayRoutes,
 } from './gateway-routes.ts';
 import type { CompileNote } from './notes.ts';
+import { serviceRateLimit } from './rate-limit.ts';
 import { catchesAll, defaultRoute } from './route-parts.ts';
 import { selectVirtualService, type VirtualServiceInputs, virtualServiceRoutes } from './virtual-service.ts';
 
@@ -36,6 +38,8 @@ export interface RouteTableInputs {
   grpcRoutes: readonly NamedConfig<GRPCRouteSpec>[];
   /** AuthorizationPolicies with targetRefs. */
   attachedPolicies: readonly NamedConfig<AuthorizationPolicySpec>[];
+  /** Linkerd's local rate limits; absent reads as none. */
+  rateLimitPolicies?: readonly NamedConfig<HTTPLocalRateLimitPolicySpec>[] | undefined;
   trustDomain: string;
 }
 
@@ -73,6 +77,8 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
       vips: service.vips,
       ports: [],
     };
+    const rateLimit = serviceRateLimit(served, inputs.rateLimitPolicies ?? [], inputs.trustDomain, notes);
+    if (rateLimit !== undefined) served.rateLimit = rateLimit;
     notes.push(...consumerRouteNotes(gatewayInputs, served));
     const useGatewayRoutes = hasGatewayRoutes(gatewayInputs, served);
     const vs = useGatewayRoutes

@@ -46,7 +46,7 @@ export interface SecretSpec extends KeyedDataSpec {
 
 /** Kubernetes' limit on a ConfigMap's or Secret's data. */
 const MAX_DATA_BYTES = 1024 * 1024;
-const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
+export const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export const CONFIG_MAP_KIND: KindDefinition<ConfigMapSpec> = {

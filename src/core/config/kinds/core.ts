@@ -11,7 +11,13 @@ import { selectorMatches } from '../../policy/selector.ts';
 import type { Field } from '../field.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN, type KindDefinition, type ObjectMeta } from '../resource.ts';
 import { type LabelSelector, labelSelector } from './common.ts';
-import { CONFIG_MAP_KIND, NOT_RUN_KINDS, SECRET_KIND, SERVICE_ACCOUNT_KIND } from './config-objects.ts';
+import {
+  CONFIG_MAP_KIND,
+  DATA_KEY,
+  NOT_RUN_KINDS,
+  SECRET_KIND,
+  SERVICE_ACCOUNT_KIND,
+} from './config-objects.ts';
 import { PROBE_FIELDS, type Probe, type ProbeKind, parseProbe } from './probes.ts';
 import { parseVolume, parseVolumeMount, quantity, type Volume, type VolumeMount } from './volumes.ts';
 
@@ -48,11 +54,34 @@ export const POD_FIELD_PATHS = [
 ] as const;
 export type PodFieldPath = (typeof POD_FIELD_PATHS)[number];
 
-/** One env var: a literal `value`, or `fieldRef` to a pod field resolved when the pod starts. */
+/** The objects whose keys a container's env may take (`configMapKeyRef`/`secretKeyRef`, `envFrom`). */
+export type EnvObjectKind = 'ConfigMap' | 'Secret';
+
+/** One key of a ConfigMap or Secret; a missing object or key is an error unless `optional`. */
+export interface EnvKeyRef {
+  kind: EnvObjectKind;
+  name: string;
+  key: string;
+  optional: boolean;
+}
+
+/**
+ * One env var: a literal `value` (with `$(VAR)` expanded), `fieldRef` to a pod field resolved when the pod
+ * starts, or `keyRef` to a ConfigMap's or Secret's key (taken as it is, never expanded).
+ */
 export interface EnvVar {
   name: string;
   value?: string | undefined;
   fieldRef?: PodFieldPath | undefined;
+  keyRef?: EnvKeyRef | undefined;
+}
+
+/** `envFrom`: every key of a ConfigMap or Secret as a variable named `prefix` + key. */
+export interface EnvFromSource {
+  kind: EnvObjectKind;
+  name: string;
+  prefix: string;
+  optional: boolean;
 }
 
 export type PortProtocol = 'TCP' | 'UDP';
@@ -77,6 +106,8 @@ export interface Container {
   command?: string[] | undefined;
   args?: string[] | undefined;
   env: EnvVar[];
+  /** Applied before `env`, in order: a later source's key wins, and `env` wins over all of them. */
+  envFrom: EnvFromSource[];
   workingDir?: string | undefined;
   ports: ContainerPort[];
   securityContext: RunAsContext;
@@ -239,6 +270,7 @@ function parseContainer(item: Field, portNames: UniqueCheck): Container | undefi
         'command',
         'args',
         'env',
+        'envFrom',
         'workingDir',
         'ports',
         'securityContext',
@@ -277,6 +309,7 @@ function parseContainer(item: Field, portNames: UniqueCheck): Container | undefi
   const command = item.child('command').strings();
   const args = item.child('args').strings();
   const env = item.child('env').list(parseEnvVar) ?? [];
+  const envFrom = item.child('envFrom').list(parseEnvFrom) ?? [];
   const workingDir = item
     .child('workingDir')
     .string({ pattern: /^\//, patternHint: 'must be an absolute path' });
@@ -298,7 +331,19 @@ function parseContainer(item: Field, portNames: UniqueCheck): Container | undefi
   }
   const securityContext = parseRunAsContext(item.child('securityContext'), 'container');
   if (name === undefined || !securityContext) return undefined;
-  return { name, image, command, args, env, workingDir, ports, securityContext, volumeMounts, probes };
+  return {
+    name,
+    image,
+    command,
+    args,
+    env,
+    envFrom,
+    workingDir,
+    ports,
+    securityContext,
+    volumeMounts,
+    probes,
+  };
 }
 
 /** `resources`: requests and limits are quantities per resource name (`cpu`, `memory`, extended resources). */
@@ -319,14 +364,69 @@ function parseEnvVar(item: Field): EnvVar | undefined {
   item.exclusive(['value', 'valueFrom']);
   const value = item.child('value').string();
   let fieldRef: PodFieldPath | undefined;
-  const valueFrom = item.child('valueFrom').object(['fieldRef']);
+  let keyRef: EnvKeyRef | undefined;
+  const sources = ['fieldRef', 'configMapKeyRef', 'secretKeyRef'] as const;
+  const valueFrom = item.child('valueFrom').object(sources);
   if (valueFrom) {
-    const ref = valueFrom.child('fieldRef').object(['fieldPath', 'apiVersion'], { required: true });
-    ref?.child('apiVersion').oneOf(['v1'] as const);
-    fieldRef = ref?.child('fieldPath').oneOf(POD_FIELD_PATHS, { required: true });
-    if (fieldRef === undefined) return undefined;
+    const given = sources.filter((source) => valueFrom.child(source).present);
+    if (given.length !== 1) {
+      return valueFrom.error(
+        given.length === 0
+          ? `set one of ${sources.join(', ')}`
+          : `${given.join(' and ')} are mutually exclusive: set only one`,
+      );
+    }
+    if (given[0] === 'fieldRef') {
+      const ref = valueFrom.child('fieldRef').object(['fieldPath', 'apiVersion'], { required: true });
+      ref?.child('apiVersion').oneOf(['v1'] as const);
+      fieldRef = ref?.child('fieldPath').oneOf(POD_FIELD_PATHS, { required: true });
+      if (fieldRef === undefined) return undefined;
+    } else {
+      keyRef = parseKeyRef(
+        valueFrom.child(given[0]!),
+        given[0] === 'configMapKeyRef' ? 'ConfigMap' : 'Secret',
+      );
+      if (keyRef === undefined) return undefined;
+    }
   }
-  return name === undefined ? undefined : { name, value, fieldRef };
+  return name === undefined ? undefined : { name, value, fieldRef, keyRef };
+}
+
+function parseKeyRef(field: Field, kind: EnvObjectKind): EnvKeyRef | undefined {
+  if (!field.object(['name', 'key', 'optional'], { required: true })) return undefined;
+  const name = objectName(field.child('name'));
+  const key = field.child('key').string({
+    required: true,
+    pattern: DATA_KEY,
+    patternHint: 'keys are alphanumerics, -, _ and .',
+  });
+  const optional = field.child('optional').boolean() ?? false;
+  return name === undefined || key === undefined ? undefined : { kind, name, key, optional };
+}
+
+function parseEnvFrom(item: Field): EnvFromSource | undefined {
+  const sources = ['configMapRef', 'secretRef'] as const;
+  if (!item.object(['prefix', ...sources], { required: true })) return undefined;
+  const given = sources.filter((source) => item.child(source).present);
+  if (given.length !== 1) {
+    return item.error(
+      given.length === 0
+        ? 'set configMapRef or secretRef'
+        : 'configMapRef and secretRef are mutually exclusive: set only one',
+    );
+  }
+  const prefix = item.child('prefix').string() ?? '';
+  const ref = item.child(given[0]!);
+  if (!ref.object(['name', 'optional'], { required: true })) return undefined;
+  const name = objectName(ref.child('name'));
+  const optional = ref.child('optional').boolean() ?? false;
+  const kind = given[0] === 'configMapRef' ? 'ConfigMap' : 'Secret';
+  return name === undefined ? undefined : { kind, name, prefix, optional };
+}
+
+/** The name of a ConfigMap or Secret that a container refers to. */
+function objectName(field: Field): string | undefined {
+  return field.string({ required: true, pattern: DNS_SUBDOMAIN, patternHint: DNS_SUBDOMAIN_HINT });
 }
 
 function parseContainerPort(item: Field): ContainerPort | undefined {

@@ -767,10 +767,19 @@ export interface PortTrafficPolicy {
   tls?: ClientTLSSettings | undefined;
 }
 
+/** Envoy's retry budget: concurrent retries as a share of the cluster's active and pending requests. */
+export interface RetryBudget {
+  /** 0-100; Istio's default 20. */
+  percent?: number | undefined;
+  /** The floor of the budget; Istio's default 3. */
+  minRetryConcurrency?: number | undefined;
+}
+
 export interface TrafficPolicy {
   loadBalancer?: LoadBalancerSettings | undefined;
   connectionPool?: ConnectionPoolSettings | undefined;
   outlierDetection?: OutlierDetection | undefined;
+  retryBudget?: RetryBudget | undefined;
   tls?: ClientTLSSettings | undefined;
   portLevelSettings: PortTrafficPolicy[];
   tunnel?: { protocol?: string | undefined; targetHost: string; targetPort: number } | undefined;
@@ -1021,6 +1030,7 @@ function trafficPolicy(field: Field): TrafficPolicy | undefined {
     'portLevelSettings',
     'tunnel',
     'proxyProtocol',
+    'retryBudget',
   ]);
   if (!object) return undefined;
   const portLevelField = object.child('portLevelSettings');
@@ -1061,10 +1071,25 @@ function trafficPolicy(field: Field): TrafficPolicy | undefined {
     loadBalancer: loadBalancer(object.child('loadBalancer')),
     connectionPool: connectionPool(object.child('connectionPool')),
     outlierDetection: outlierDetection(object.child('outlierDetection')),
+    retryBudget: retryBudget(object.child('retryBudget')),
     tls: clientTls(object.child('tls')),
     portLevelSettings,
     tunnel,
     proxyProtocol: proxy ? { version: proxy.child('version').oneOf(['V1', 'V2'] as const) } : undefined,
+  };
+}
+
+function retryBudget(field: Field): RetryBudget | undefined {
+  const object = field.object(['percent', 'minRetryConcurrency', 'budgetInterval']);
+  if (!object) return undefined;
+  const interval = object.child('budgetInterval').duration({ min: 0 });
+  if (interval !== undefined && interval > 0)
+    object
+      .child('budgetInterval')
+      .warn('not applied: Ambit budgets retries against the requests active now (as with budgetInterval 0s)');
+  return {
+    percent: percent(object.child('percent')),
+    minRetryConcurrency: object.child('minRetryConcurrency').integer({ min: 0, max: 2 ** 32 - 1 }),
   };
 }
 

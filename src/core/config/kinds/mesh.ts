@@ -1,11 +1,12 @@
 /**
- * The mesh kinds: Istio networking, security and telemetry, and the Gateway API. Composed with the core kinds (Namespace,
- * Pod, Deployment, Service) by whoever builds a registry.
+ * The mesh kinds: Istio networking, security and telemetry, the Gateway API, and Linkerd's local rate limit.
+ * Composed with the core kinds (Namespace, Pod, Deployment, Service) by whoever builds a registry.
  */
 import type { KindDefinition } from '../resource.ts';
 import { GATEWAY, GRPC_ROUTE, HTTP_ROUTE } from './gateway.ts';
 import { DESTINATION_RULE, VIRTUAL_SERVICE } from './istio-networking.ts';
 import { AUTHORIZATION_POLICY, PEER_AUTHENTICATION } from './istio-security.ts';
+import { HTTP_LOCAL_RATE_LIMIT_POLICY } from './linkerd-policy.ts';
 import { TELEMETRY } from './telemetry.ts';
 
 export const MESH_KINDS: readonly KindDefinition[] = [
@@ -16,5 +17,6 @@ export const MESH_KINDS: readonly KindDefinition[] = [
   GATEWAY,
   HTTP_ROUTE,
   GRPC_ROUTE,
+  HTTP_LOCAL_RATE_LIMIT_POLICY,
   TELEMETRY,
 ] as readonly KindDefinition[];

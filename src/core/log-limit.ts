@@ -1,9 +1,9 @@
 /**
- * Logging of events an outsider can trigger at will (garbage on the HBONE port): the first occurrence of
+ * Logging of events an outsider can trigger at will (garbage on the HBONE port, a flood of connections): the first occurrence of
  * each kind is logged at once, repeats within the window are only counted, and the count is reported with
  * the next line of that kind. Bounded log volume, nothing lost from sight.
  */
-import type { LogFields, Logger } from '../core/log.ts';
+import type { LogFields, Logger } from './log.ts';
 
 export class LogLimiter {
   readonly #log: Logger;

@@ -1,0 +1,83 @@
+/**
+ * The resources every subscriber receives alike (workloads, services, the trust bundle: most of the bytes of
+ * every view), as one immutable generation per published mesh, each linked to the changes that lead to the
+ * next. A client known to hold generation G is brought up to date with the changes since G, so a change costs
+ * the control plane one pass over the mesh, then work proportional to the change per client, instead of a
+ * comparison of the whole mesh for each client.
+ */
+import { type EncodedResource, resourceKey } from '../../core/discovery/resources.ts';
+
+export type ResourceSet = ReadonlyMap<string, EncodedResource>;
+
+/** What turns one set of resources into another: resources to send and keys to drop. */
+export interface ResourceChanges {
+  changed: EncodedResource[];
+  removed: string[];
+}
+
+/** How many generations a lagging client is walked through before a full comparison is cheaper. */
+const MAX_WALK = 32;
+
+const encodedVersion = (resource: EncodedResource) => resource.version;
+
+/** Every resource of `target` whose version `held` lacks, and the keys of `held` that `target` lacks. */
+export function compareResourceSets<Held>(
+  target: ResourceSet,
+  held: ReadonlyMap<string, Held>,
+  versionOf: (value: Held) => string,
+): ResourceChanges {
+  const changed: EncodedResource[] = [];
+  for (const [key, resource] of target) {
+    const before = held.get(key);
+    if (before === undefined || versionOf(before) !== resource.version) changed.push(resource);
+  }
+  const removed: string[] = [];
+  for (const key of held.keys()) if (!target.has(key)) removed.push(key);
+  return { changed, removed };
+}
+
+export class SharedGeneration {
+  readonly resources: ResourceSet;
+  /** The changes to the next generation, once there is one. */
+  private successor: { generation: SharedGeneration; changes: ResourceChanges } | undefined;
+
+  constructor(resources: ResourceSet) {
+    this.resources = resources;
+  }
+
+  /** The generation holding `resources`: this one when nothing changed, else a new one linked from this. */
+  advance(resources: ResourceSet): SharedGeneration {
+    const changes = compareResourceSets(resources, this.resources, encodedVersion);
+    if (changes.changed.length === 0 && changes.removed.length === 0) return this;
+    const generation = new SharedGeneration(resources);
+    this.successor = { generation, changes };
+    return generation;
+  }
+
+  /** What a client holding this generation needs to hold `later` (a generation advanced from this one). */
+  changesTo(later: SharedGeneration): ResourceChanges {
+    if (later === this) return { changed: [], removed: [] };
+    // Net effect of each step in order: the last word on a key wins (added then removed is removed).
+    const net = new Map<string, EncodedResource | null>();
+    let at: SharedGeneration = this;
+    for (let steps = 0; at !== later; steps++) {
+      const next = at.successor;
+      if (!next || steps === MAX_WALK)
+        return compareResourceSets(later.resources, this.resources, encodedVersion);
+      for (const resource of next.changes.changed)
+        net.set(resourceKey(resource.type, resource.name), resource);
+      for (const key of next.changes.removed) net.set(key, null);
+      at = next.generation;
+    }
+    const changes: ResourceChanges = { changed: [], removed: [] };
+    for (const [key, resource] of net) {
+      const held = this.resources.get(key);
+      if (resource === null) {
+        if (held) changes.removed.push(key);
+      } else if (held?.version !== resource.version) {
+        changes.changed.push(resource);
+      }
+    }
+    return changes;
+  }
+}
