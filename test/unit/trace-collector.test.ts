@@ -1,11 +1,13 @@
 /**
  * The trace collector (`ambit trace-collector`): reading OTLP/HTTP JSON, the bounded store, trace trees,
- * and the receiver over a real loopback socket refusing (and counting) what it will not hold.
+ * and the receiver over a real loopback socket refusing (and counting) what it will not hold; and the
+ * waypoint's tracer exporting to it (continued context, propagation, counts, an unreachable collector).
  */
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OtlpReceiver } from '../../src/core/observe/otlp-receiver.ts';
 import { renderTraceTree, spansOfOtlpJson, TraceStore } from '../../src/core/observe/trace-store.ts';
+import { RequestTracer } from '../../src/waypoint/telemetry/tracing.ts';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 
@@ -143,5 +145,89 @@ describe('OTLP/HTTP receiver', () => {
     const before = receiver.refused[reason as keyof typeof receiver.refused];
     expect((await send()).status).toBe(status);
     expect(receiver.refused[reason as keyof typeof receiver.refused]).toBe(before + 1);
+  });
+});
+
+describe('the waypoint’s tracer against a real receiver', () => {
+  const facts = {
+    method: 'GET',
+    url: '/x',
+    authority: 'echo.apps',
+    protocol: 'HTTP/1.1' as const,
+    service: 'echo.apps.svc.cluster.local',
+    port: 80,
+    requestId: 'r1',
+    userAgent: undefined,
+    clientIp: '10.244.0.7',
+    peerIdentity: 'spiffe://cluster.local/ns/apps/sa/client',
+  };
+  const end = {
+    responseCode: 200,
+    responseFlags: '-',
+    upstreamCluster: 'outbound|80||echo.apps.svc.cluster.local',
+    upstreamHost: '10.244.1.5:8080',
+    requestBytes: 10,
+    responseBytes: 20,
+    grpcStatus: '',
+  };
+  const config = (endpoint: string, samplingPercentage = 100) => ({
+    provider: 'otel',
+    endpoint,
+    samplingPercentage,
+    customTags: {},
+  });
+
+  it('exports a continued span on close and counts it; the upstream headers carry its context', async () => {
+    const receiver = new OtlpReceiver();
+    await new Promise<void>((resolve) => receiver.server.listen(0, '127.0.0.1', resolve));
+    const { port } = receiver.server.address() as AddressInfo;
+    const tracer = new RequestTracer('waypoint.apps');
+    tracer.configure(config(`http://127.0.0.1:${port}/v1/traces`));
+    const span = tracer.start({ traceparent: `00-${TRACE}-00f067aa0ba902b7-01` }, facts)!;
+    const upstream: Record<string, string | string[] | undefined> = { b3: 'stale' };
+    span.inject(upstream);
+    span.end(end);
+    await tracer.close();
+    receiver.server.close();
+    const [stored] = receiver.store.spans;
+    expect(stored).toMatchObject({
+      traceId: TRACE,
+      parentSpanId: '00f067aa0ba902b7',
+      service: 'waypoint.apps',
+    });
+    expect(upstream.traceparent).toBe(`00-${TRACE}-${stored!.spanId}-01`);
+    expect(upstream).toMatchObject({
+      'x-b3-traceid': TRACE,
+      'x-b3-spanid': stored!.spanId,
+      'x-b3-sampled': '1',
+    });
+    expect(upstream.b3).toBeUndefined();
+    expect(tracer.counts).toEqual({ exported: 1, failed: 0 });
+  });
+
+  it('counts spans a collector could not take, and still stops', async () => {
+    // A port that was just free: nothing listens there.
+    const probe = new OtlpReceiver();
+    await new Promise<void>((resolve) => probe.server.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.server.address() as AddressInfo;
+    await new Promise((resolve) => probe.server.close(resolve));
+    const tracer = new RequestTracer('waypoint.apps');
+    tracer.configure(config(`http://127.0.0.1:${port}/v1/traces`));
+    tracer.start({}, facts)!.end(end);
+    await tracer.close();
+    expect(tracer.counts).toEqual({ exported: 0, failed: 1 });
+  });
+
+  it('starts no span without a tracing config, and records none for an unsampled new trace', async () => {
+    const tracer = new RequestTracer('waypoint.apps');
+    expect(tracer.start({}, facts)).toBeUndefined();
+    tracer.configure(config('http://127.0.0.1:9/v1/traces', 0));
+    const span = tracer.start({}, facts)!;
+    const upstream: Record<string, string> = {};
+    span.inject(upstream);
+    expect(upstream.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    expect(upstream['x-b3-sampled']).toBe('0');
+    await tracer.close();
+    expect(tracer.counts).toEqual({ exported: 0, failed: 0 });
   });
 });
