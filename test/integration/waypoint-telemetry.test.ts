@@ -228,7 +228,6 @@ describe.runIf(canRunNetnsTests())('telemetry through a waypoint in a local clus
       'http.method': 'GET',
       'http.url': 'http://echo.apps/traced?x=1',
       'http.status_code': '200',
-      'http.response.status_code': 200,
       response_flags: '-',
       'istio.source_principal': 'spiffe://cluster.local/ns/apps/sa/client',
       run: 'it',

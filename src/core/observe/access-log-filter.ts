@@ -7,6 +7,7 @@
  * `contains`, `in [...]`, and `! && || ( )`. Parsed once into a closure tree; an expression outside the
  * subset is refused with the reason (at validation, so nothing half-works at run time).
  */
+import { AmbitError } from '../errors.ts';
 import type { AccessLogEntry } from './access-log-format.ts';
 
 /** What a filter reads: the entry, and whether the caller came over mTLS. */
@@ -69,7 +70,13 @@ function tokenize(text: string): Token[] {
   return tokens;
 }
 
-class FilterError extends Error {}
+/** An expression outside the subset (reported as the field's error at validation). */
+class FilterError extends AmbitError {
+  constructor(message: string) {
+    super('CONFIG_INVALID', message);
+    this.name = 'FilterError';
+  }
+}
 
 const METHODS: Record<string, (subject: string, argument: string) => boolean> = {
   startsWith: (subject, argument) => subject.startsWith(argument),

@@ -3,6 +3,7 @@
  * as the OTLP JSON encoding writes them), kept in a bounded store (the oldest go first), and shown as trace
  * trees (each span under its parent), so that one request's path across waypoints reads at a glance.
  */
+import { AmbitError } from '../errors.ts';
 
 export interface StoredSpan {
   traceId: string;
@@ -21,7 +22,13 @@ export interface StoredSpan {
   attributes: Record<string, string | number | boolean>;
 }
 
-export class OtlpFormatError extends Error {}
+/** An export request this receiver cannot read (answered 400). */
+export class OtlpFormatError extends AmbitError {
+  constructor(message: string) {
+    super('BAD_REQUEST', message);
+    this.name = 'OtlpFormatError';
+  }
+}
 
 interface OtlpAnyValue {
   stringValue?: string;
