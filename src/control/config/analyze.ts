@@ -32,6 +32,7 @@ import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
 import { serviceHostname } from '../model/services.ts';
 import { waypointRouteTable } from '../model/views.ts';
 import { waypointServedHosts } from '../model/waypoints.ts';
+import { telemetryWarnings } from './analyze-telemetry.ts';
 
 /** The HBONE port every waypoint listens on. */
 const WAYPOINT_PORT = ZTUNNEL_PORTS.hbone;
@@ -204,6 +205,7 @@ export function analyzeResources(resources: readonly Resource[], trustDomain: st
     }
   }
   issues.push(...routeTableWarnings(resources, trustDomain));
+  issues.push(...telemetryWarnings(resources, warning));
   return issues;
 }
 
