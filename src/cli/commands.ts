@@ -38,6 +38,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'in-pod capture rules (apply, remove, list, render) and a standalone enrollment agent',
     load: () => import('./commands/redirect.ts'),
   },
+  cni: {
+    summary: 'the CNI plugin ambit-cni (run by the container runtime, as bin/ambit-cni.mjs)',
+    load: () => import('./commands/cni.ts'),
+  },
   ztunnel: { summary: "run a node's ztunnel (the data plane)", load: () => import('./commands/ztunnel.ts') },
   waypoint: {
     summary: 'waypoints (L7 proxies): apply, delete, list, status, run',
@@ -46,6 +50,18 @@ export const COMMANDS: Record<string, CommandEntry> = {
   'ztunnel-config': {
     summary: "show a node's ztunnel: workloads, services, policies, certificates, connections",
     load: () => import('./commands/ztunnel-config.ts'),
+  },
+  explain: {
+    summary: 'what the mesh does with a connection from a pod to a destination, and why (policies, route)',
+    load: () => import('./commands/explain.ts'),
+  },
+  dashboard: {
+    summary: "a live service graph of the local cluster in a browser (from the cluster's Prometheus)",
+    load: () => import('./commands/dashboard.ts'),
+  },
+  authz: {
+    summary: 'authz check: the verdict for a source and destination, optionally with policy files on top',
+    load: () => import('./commands/authz.ts'),
   },
   version: {
     summary: 'print the version of Ambit and of its runtime',

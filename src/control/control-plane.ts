@@ -43,6 +43,12 @@ import {
 import { CONTROL_KINDS, resolveKind } from './kinds.ts';
 import { ControlMetrics } from './metrics.ts';
 import { gatewayStatus } from './model/gateway-status.ts';
+import { isIngressGateway } from './model/ingress/gateways.ts';
+import { ingressGatewayStatus, ingressRouteStatus } from './model/ingress/status.ts';
+
+/** The route kinds whose documents carry their status toward ingress Gateways. */
+const INGRESS_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute'];
+
 import { buildMesh, type Mesh } from './model/mesh.ts';
 import { parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
@@ -348,9 +354,22 @@ export class ControlPlane {
 
   /** A Gateway's document carries its status (computed from the mesh), as the API server shows it. */
   private withStatus(resource: Resource, document: unknown): unknown {
-    if (resource.kind !== 'Gateway') return document;
-    const status = gatewayStatus(resource as Resource<GatewaySpec>, this.mesh?.services ?? []);
-    return { ...(document as Record<string, unknown>), status };
+    const status = this.statusOf(resource);
+    return status === undefined ? document : { ...(document as Record<string, unknown>), status };
+  }
+
+  private statusOf(resource: Resource): unknown {
+    const namespace = resource.metadata.namespace ?? 'default';
+    const mesh = this.mesh;
+    if (resource.kind === 'Gateway') {
+      const gateway = resource as Resource<GatewaySpec>;
+      if (mesh && isIngressGateway(gateway.spec))
+        return ingressGatewayStatus({ name: gateway.metadata.name, namespace, spec: gateway.spec }, mesh);
+      return gatewayStatus(gateway, mesh?.services ?? []);
+    }
+    if (mesh && INGRESS_ROUTE_KINDS.includes(resource.kind))
+      return ingressRouteStatus(resource.kind, namespace, resource.metadata.name, mesh);
+    return undefined;
   }
 
   private apiHandlers(): ApiHandlers {

@@ -6,6 +6,8 @@ export const USE_WAYPOINT_LABEL = 'istio.io/use-waypoint';
 /** Names the namespace of the waypoint that `istio.io/use-waypoint` refers to, when it is not the object's own. */
 export const USE_WAYPOINT_NAMESPACE_LABEL = 'istio.io/use-waypoint-namespace';
 export const WAYPOINT_GATEWAY_CLASS = 'istio-waypoint';
+/** Gateway classes deployed as ingress gateways: Ambit's own, and Istio's name for it, so Istio's YAML applies. */
+export const INGRESS_GATEWAY_CLASSES: readonly string[] = ['ambit', 'istio'];
 /** On a waypoint Gateway: what traffic it handles (`service`, the default, `workload`, `all`, `none`). */
 export const WAYPOINT_FOR_LABEL = 'istio.io/waypoint-for';
 export const WAYPOINT_FOR_VALUES = ['service', 'workload', 'all', 'none'] as const;

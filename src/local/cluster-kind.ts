@@ -20,6 +20,8 @@ export interface ClusterSpec {
   serviceCIDR: Cidr;
   /** Addresses of the node namespaces on the fabric bridge. */
   underlayCIDR: Cidr;
+  /** Run a Prometheus that scrapes the mesh (see prometheus/extension.ts). */
+  prometheus: boolean;
 }
 
 export const DEFAULT_POD_CIDR = '10.244.0.0/16';
@@ -54,7 +56,7 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
     if (nameProblem) doc.child('metadata').child('name').error(nameProblem);
     const spec = doc
       .child('spec')
-      .object(['nodes', 'podCIDR', 'serviceCIDR', 'underlayCIDR'], { required: true });
+      .object(['nodes', 'podCIDR', 'serviceCIDR', 'underlayCIDR', 'prometheus'], { required: true });
     if (!spec) return undefined;
     const seen = new Set<string>();
     const nodes = spec.child('nodes').list(
@@ -107,7 +109,8 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
         }
       }
     });
-    return { nodes, podCIDR, serviceCIDR, underlayCIDR };
+    const prometheus = spec.child('prometheus').boolean() ?? false;
+    return { nodes, podCIDR, serviceCIDR, underlayCIDR, prometheus };
   },
 };
 

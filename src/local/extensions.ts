@@ -132,6 +132,9 @@ export const DEFAULT_EXTENSION_MODULES: readonly string[] = [
   './live/extension.ts',
 ];
 
+/** The extension that runs a Prometheus in the cluster (`up --prometheus`, or the Cluster's `spec.prometheus`). */
+export const PROMETHEUS_EXTENSION_URL = new URL('./prometheus/extension.ts', import.meta.url).href;
+
 /** Absolute URLs of the default modules, as recorded in a cluster's state. */
 export function defaultExtensionUrls(): string[] {
   return DEFAULT_EXTENSION_MODULES.map((module) => new URL(module, import.meta.url).href);

@@ -33,6 +33,7 @@ import {
 } from './addresses.ts';
 import { CLUSTER_KIND, type ClusterSpec, clusterNameProblem, NODE_POD_PREFIX } from './cluster-kind.ts';
 import { expandVars } from './env.ts';
+import { PROMETHEUS_EXTENSION_URL } from './extensions.ts';
 import {
   fabricNetns,
   fabricPortName,
@@ -270,7 +271,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     namespaces: [...namespaces].map(([namespace, labels]) => ({ name: namespace, labels })),
     pods,
     services,
-    extensions: [...options.extensions],
+    extensions: [...new Set([...options.extensions, ...(spec.prometheus ? [PROMETHEUS_EXTENSION_URL] : [])])],
   };
   const requestByUid = new Map(valid.map((request) => [`${request.namespace}/${request.name}`, request]));
   const podAt = (uid: string, node: NodeRecord, ip: string, podName?: string) => {

@@ -13,7 +13,7 @@ import { deleteNetns } from './netns.ts';
 import { ipBatch } from './run.ts';
 import { recordInJournal, type StatePaths } from './state.ts';
 import { podCommands, podLinkCommands, writePodEtc } from './topology.ts';
-import type { ClusterState, ContainerRecord, NodeRecord, PodRecord } from './types.ts';
+import type { ClusterState, ContainerRecord, NodeRecord, PodRecord, ProbeRecord } from './types.ts';
 
 /** What a runtime asks for: a pod without the parts the cluster assigns (address, names, veth). */
 export interface PodTemplate {
@@ -32,6 +32,18 @@ export interface PodTemplate {
   restartPolicy: PodRecord['restartPolicy'];
   /** Seconds between SIGTERM and SIGKILL at stop (Kubernetes' default: 30). */
   terminationGracePeriodSeconds?: number | undefined;
+}
+
+/** A readiness probe for a runtime pod's own HTTP endpoint on its loopback, every second. */
+export function loopbackHttpReadiness(path: string, port: number): ProbeRecord {
+  return {
+    handler: { type: 'httpGet', path, port, host: '127.0.0.1', scheme: 'HTTP', headers: [] },
+    initialDelaySeconds: 0,
+    periodSeconds: 1,
+    timeoutSeconds: 1,
+    successThreshold: 1,
+    failureThreshold: 3,
+  };
 }
 
 /** The node with the fewest pods (the first such, in node order), as the plan's scheduler places pods. */

@@ -4,7 +4,7 @@
  * with a certificate provider and snapshots of their own); knows nothing of how snapshots are fetched.
  */
 
-import type { Writable } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import { type BackoffPolicy, backoffDelay } from '../core/backoff.ts';
 import { systemClock } from '../core/clock.ts';
 import { errorMessage } from '../core/errors.ts';
@@ -23,9 +23,10 @@ import type { WaypointEndpointSource } from './admin.ts';
 import { clustersView, routesView } from './admin-views.ts';
 import { EndpointLoad } from './balance/balancer.ts';
 import { RequestEngine, type TunnelContext } from './engine.ts';
+import { type DownstreamArrival, IngressListeners } from './gateway/listeners.ts';
 import { InboundHttpServers } from './inbound/http-servers.ts';
 import { proxyTcp } from './inbound/tcp.ts';
-import { acceptTunnel } from './inbound/tunnel.ts';
+import { acceptTunnel, serveStream } from './inbound/tunnel.ts';
 import { WaypointMetrics } from './metrics.ts';
 import { OutlierTracker } from './resilience/outlier.ts';
 import { WaypointState } from './state.ts';
@@ -52,6 +53,8 @@ export interface WaypointOptions {
   random?: () => number;
   /** Requests in flight beyond which new ones get 503 `UO` (default `DEFAULT_MAX_ACTIVE_REQUESTS`). */
   maxActiveRequests?: number | undefined;
+  /** Where an ingress gateway's listener ports listen (default: every address, `0.0.0.0`). */
+  ingressHost?: string | undefined;
 }
 
 export class Waypoint implements WaypointEndpointSource {
@@ -70,6 +73,8 @@ export class Waypoint implements WaypointEndpointSource {
   readonly #accessLog: AccessLog;
   readonly #tracer: RequestTracer;
   readonly #servers: InboundHttpServers;
+  /** An ingress gateway's downstream ports (none for a waypoint: its pushes list no listeners). */
+  readonly #ingress: IngressListeners;
   #state: WaypointState | undefined;
   #hbone: HboneServer | undefined;
   #unsubscribe: (() => void) | undefined;
@@ -126,6 +131,12 @@ export class Waypoint implements WaypointEndpointSource {
       this.metrics,
     );
     this.#tcpDeps = { tunnels: this.#tunnels, metrics: this.metrics, load: this.#load, random };
+    this.#ingress = new IngressListeners({
+      host: options.ingressHost ?? '0.0.0.0',
+      serve: (stream, arrival) => this.serveDownstream(stream, arrival),
+      metrics: this.metrics,
+      log: options.log,
+    });
   }
 
   readonly #tcpDeps: Parameters<typeof proxyTcp>[2];
@@ -143,6 +154,8 @@ export class Waypoint implements WaypointEndpointSource {
       this.#tracer.configure(snapshot.telemetry.tracing);
       this.metrics.disableRequestMetrics(snapshot.telemetry.disabledMetrics);
     }
+    // Failures are reported by readiness and logged by the listeners.
+    this.#ingress.apply(snapshot.listeners ?? []).catch(() => {});
     this.#options.log.info('configuration applied', {
       version: snapshot.version,
       services: this.#state.snapshot.servedServices.length,
@@ -156,6 +169,8 @@ export class Waypoint implements WaypointEndpointSource {
       return { ready: false, reason: 'no configuration from the control plane yet' };
     if (this.#hbone === undefined)
       return { ready: false, reason: `HBONE listener not up yet: ${this.#certificateProblem ?? 'starting'}` };
+    const listeners = this.#ingress.problem;
+    if (listeners !== undefined) return { ready: false, reason: listeners };
     return { ready: true };
   }
 
@@ -203,6 +218,7 @@ export class Waypoint implements WaypointEndpointSource {
    */
   async drain(deadlineMs: number): Promise<void> {
     this.#closed = true;
+    await this.#ingress.close();
     this.#servers.drain();
     // Stops accepting, GOAWAY to every source ztunnel; tunnels still open at the deadline are reset.
     await this.#hbone?.close(deadlineMs);
@@ -212,6 +228,7 @@ export class Waypoint implements WaypointEndpointSource {
   async close(): Promise<void> {
     this.#closed = true;
     this.#unsubscribe?.();
+    await this.#ingress.close();
     this.#servers.close();
     await this.#hbone?.close(0);
     this.#hbone = undefined;
@@ -233,16 +250,45 @@ export class Waypoint implements WaypointEndpointSource {
     return this.#state ? clustersView(this.#state.snapshot, this.#load, this.#outliers) : [];
   }
 
-  #onTunnel(request: HboneRequest): void {
-    acceptTunnel(request, {
-      state: () => this.#state,
-      servers: this.#servers,
-      tcp: (stream, tunnel) => proxyTcp(stream, tunnel, this.#tcpDeps),
-      metrics: this.metrics,
+  /**
+   * Serves a connection that reached an ingress gateway's listener (not a tunnel): addressed to the
+   * Gateway's served port of that number, from a client with no mesh identity. Without a snapshot serving
+   * that port, the connection is closed.
+   */
+  serveDownstream(stream: Duplex, arrival: DownstreamArrival): void {
+    const state = this.#state;
+    const gateway = state?.snapshot.servedServices[0];
+    const target = gateway ? state?.target(gateway.hostname, arrival.port) : undefined;
+    if (state === undefined || target === undefined) {
+      this.metrics.refused.inc({ reason: 'not-served' });
+      stream.destroy();
+      return;
+    }
+    serveStream(stream, arrival.wire, this.#streamDeps, {
+      state,
+      target,
+      destinationIp: arrival.local,
+      destinationPort: arrival.port,
+      peerIdentity: '',
+      client: arrival.client,
+      sni: arrival.sni,
     }).catch((error: unknown) => {
-      this.#options.log.error('tunnel handler failed', { error: errorMessage(error) });
-      request.stream.destroy();
+      this.#options.log.error('downstream handler failed', { error: errorMessage(error) });
+      stream.destroy();
     });
+  }
+
+  get #streamDeps(): Parameters<typeof serveStream>[2] {
+    return { servers: this.#servers, tcp: (stream, tunnel) => proxyTcp(stream, tunnel, this.#tcpDeps) };
+  }
+
+  #onTunnel(request: HboneRequest): void {
+    acceptTunnel(request, { ...this.#streamDeps, state: () => this.#state, metrics: this.metrics }).catch(
+      (error: unknown) => {
+        this.#options.log.error('tunnel handler failed', { error: errorMessage(error) });
+        request.stream.destroy();
+      },
+    );
   }
 
   /**
@@ -253,7 +299,10 @@ export class Waypoint implements WaypointEndpointSource {
     const state = this.#state;
     if (state === undefined) return undefined;
     if (state === tunnel.state) return tunnel;
-    const target = state.target(tunnel.destinationIp, tunnel.destinationPort);
+    // By the address dialled (a tunnel's VIP) or, for an ingress gateway's connection, by its served name.
+    const target =
+      state.target(tunnel.destinationIp, tunnel.destinationPort) ??
+      state.target(tunnel.target.service.hostname, tunnel.target.port.port);
     if (target === undefined) return undefined;
     // Cached on the tunnel for its next requests.
     Object.assign(tunnel, { state, target, source: state.workloadByIp(tunnel.client.ip) });

@@ -7,3 +7,9 @@ export { adminGet, adminSocketPath, nodesWithAdminSockets } from './admin-client
 export { type NodeAgent, ZtunnelApp, type ZtunnelAppOptions } from './app.ts';
 export { CONFIG_KINDS, type ConfigKind, type ConfigView, renderConfigTable } from './config-tables.ts';
 export { ZTUNNEL_NODE_FLAGS } from './settings.ts';
+// The data path's pure decisions, for `ambit explain` and `ambit authz check` (the same code answers both).
+export type { AuthorizationResult, ConnectionAttributes } from './state/authorize.ts';
+export { authorize } from './state/authorize.ts';
+export { chooseOutbound, type OutboundChoice } from './state/destination.ts';
+export type { EffectiveMtlsMode } from './state/peer-auth.ts';
+export { StateStore } from './state/store.ts';

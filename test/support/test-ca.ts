@@ -20,6 +20,8 @@ export interface IssueOptions {
   /** URI SANs; default: the identity. */
   uris?: string[];
   dnsNames?: string[];
+  /** IP SANs (a server dialled by address, like an API server in a test's netns). */
+  ips?: string[];
   notBefore?: Date;
   notAfter?: Date;
 }
@@ -100,6 +102,7 @@ export class TestCa {
     const altNames = [
       ...(options.uris ?? [identity]).map((value) => ({ type: 6, value })),
       ...(options.dnsNames ?? []).map((value) => ({ type: 2, value })),
+      ...(options.ips ?? []).map((ip) => ({ type: 7, ip })),
     ];
     cert.setExtensions([
       { name: 'basicConstraints', cA: false, critical: true },

@@ -523,7 +523,7 @@ ${rules}
     ).toEqual([
       'cluster',
       'cluster',
-      'backendRef to Service legacy/ledger crosses namespaces, which needs a ReferenceGrant (not supported)',
+      'backendRef to Service legacy/ledger crosses namespaces, which needs a ReferenceGrant (none allows it)',
       'backendRef to Service shop/nosuch, which does not exist',
       'backendRef kind example.com/Bucket is not supported',
     ]);

@@ -113,7 +113,22 @@ describe('the route table as discovery resources', () => {
     ]);
     const decoded = items.map((item) => decodeResource('waypoint', encodeResource(item)));
     const snapshot = assembleSnapshot('waypoint', '3', decoded, view.waypoint) as WaypointSnapshot;
-    expect(snapshot).toEqual({ ...view, version: '3', gateway: undefined });
+    // A waypoint's view lists no ingress listeners; they reassemble as none.
+    expect(snapshot).toEqual({ ...view, version: '3', gateway: undefined, listeners: [] });
+  });
+  it("carries an ingress gateway's listeners as l7.v1.listener resources", () => {
+    const listeners: RouteTable['listeners'] = [
+      { name: 'http', port: 80, wire: 'http', tls: { mode: 'none' } },
+      { name: 'tls', port: 8443, wire: 'tcp', tls: { mode: 'passthrough' } },
+    ];
+    const items = snapshotResources('waypoint', { ...view, listeners } as typeof view);
+    expect(items.filter((item) => item.type === 'l7.v1.listener').map((item) => item.name)).toEqual([
+      'http',
+      'tls',
+    ]);
+    const decoded = items.map((item) => decodeResource('waypoint', encodeResource(item)));
+    const snapshot = assembleSnapshot('waypoint', '3', decoded, view.waypoint) as WaypointSnapshot;
+    expect(snapshot.listeners).toEqual(listeners);
   });
   it('reads a view without served workloads (an older control plane) as serving none', () => {
     const { servedWorkloads: _, ...older } = view;

@@ -84,17 +84,21 @@ const cluster = (pods: PodRecord[]): ClusterState =>
   }) satisfies ClusterState;
 
 describe('waypoint Gateways', () => {
-  it('are the Gateways of class istio-waypoint (namespace default when unset)', () => {
+  it('are the Gateways of class istio-waypoint, and ingress gateways (ambit, istio) with their ports', () => {
     expect(
       waypointGateways([
         gatewayDoc('wp', 'apps'),
         gatewayDoc('ingress', 'apps', 'istio'),
+        gatewayDoc('edge', 'apps', 'ambit'),
+        gatewayDoc('other', 'apps', 'nginx'),
         gatewayDoc('wp', undefined),
         { kind: 'Service', metadata: { name: 'wp' } },
         null,
       ]),
     ).toEqual([
       { name: 'wp', namespace: 'apps' },
+      { name: 'ingress', namespace: 'apps', ingressPorts: [15008] },
+      { name: 'edge', namespace: 'apps', ingressPorts: [15008] },
       { name: 'wp', namespace: 'default' },
     ]);
   });

@@ -25,10 +25,13 @@ const progress = async () => {
 const USAGE = `Usage: ambit local <command> [options]
 
 Commands:
-  up -f <cluster.yaml> [--name N] [--keep-on-failure]   build a cluster and start its pods
+  up -f <cluster.yaml> [--name N] [--keep-on-failure] [--prometheus]
+                                                         build a cluster and start its pods
   down [--name N | --all]                                remove a cluster (idempotent)
   status [--name N] [-o table|json]                      nodes, pods (state, restarts, mesh), services
   exec <pod> [-n ns] [--name N] -- <cmd...>              run a command in a pod's netns as its user
+  port-forward <pod> [-n ns] [--name N] [--address A] HOST_PORT:POD_PORT...
+                                                         a loopback port of the host to a pod's port
   logs <pod|node|component|supervisor> [-n ns] [--name N] [--tail N] [-f]
   label <pod|namespace> <name> [-n ns] [--name N] [--overwrite] key=value... key-...
                                                          change labels on the running cluster (as kubectl
@@ -46,7 +49,7 @@ type Subcommand = (argv: string[]) => Promise<number>;
 
 /** `ambit local <command> --help`: what each subcommand takes and does. */
 const HELP: Record<string, string> = {
-  up: `Usage: ambit local up -f <file>... [--name N] [--keep-on-failure]
+  up: `Usage: ambit local up -f <file>... [--name N] [--keep-on-failure] [--prometheus]
 
 Builds a local cluster from YAML files (several -f, or a directory): one Cluster document
 (apiVersion: ambit.dev/v1alpha1, spec.nodes) and ordinary Kubernetes manifests: Namespace, Pod,
@@ -58,6 +61,9 @@ at once, and nothing is created if there is any.
   -f, --file          a cluster file or directory (repeatable)
   --name              the cluster's name (default: the Cluster document's)
   --keep-on-failure   leave a failed cluster in place for inspection
+  --prometheus        run a Prometheus pod (istio-system/prometheus) scraping every ztunnel, waypoint and
+                      the control plane (also: the Cluster's spec.prometheus: true); reach it with
+                      \`ambit local port-forward prometheus 9090\`
 `,
   down: `Usage: ambit local down [--name N | --all]
 
@@ -72,6 +78,14 @@ system components.
   exec: `Usage: ambit local exec <pod> [-n NAMESPACE] [--name N] -- <command...>
 
 Runs a command in the pod's network namespace, as the pod's user, with its environment and volumes.
+`,
+  'port-forward': `Usage: ambit local port-forward <pod> [-n NAMESPACE] [--name N] [--address 127.0.0.1] HOST_PORT:POD_PORT...
+
+Listens on the host's loopback (--address, default 127.0.0.1; only loopback is allowed) and joins each
+connection to the pod's port, opened inside the pod's network namespace, until interrupted (as kubectl
+port-forward). A mapping of one port (9090) uses it on both sides; host port 0 picks a free one. The
+cluster's addresses stay unroutable from the host. For an ingress gateway, the pod is <gateway>-0:
+ambit local port-forward -n istio-ingress bookinfo-gateway-0 8080:80
 `,
   logs: `Usage: ambit local logs <pod|node|component|supervisor> [-n NAMESPACE] [--name N] [--tail N] [-f]
 
@@ -107,6 +121,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   down: runDown,
   status: runStatus,
   exec: runExec,
+  'port-forward': runPortForward,
   logs: runLogs,
   label: runLabel,
   scale: runScale,
@@ -157,18 +172,20 @@ async function runUp(argv: string[]): Promise<number> {
     file: { type: 'string', short: 'f', multiple: true },
     name: { type: 'string' },
     'keep-on-failure': { type: 'boolean' },
+    prometheus: { type: 'boolean' },
   });
   if (!values.file?.length) throw new UsageError('up needs a cluster file: ambit local up -f cluster.yaml');
-  const [{ up }, { defaultExtensionUrls }, { buildReport, renderReport }] = await Promise.all([
-    import('../../local/up.ts'),
-    import('../../local/extensions.ts'),
-    import('../../local/report.ts'),
-  ]);
+  const [{ up }, { defaultExtensionUrls, PROMETHEUS_EXTENSION_URL }, { buildReport, renderReport }] =
+    await Promise.all([
+      import('../../local/up.ts'),
+      import('../../local/extensions.ts'),
+      import('../../local/report.ts'),
+    ]);
   const result = await up({
     files: values.file,
     name: values.name,
     root: stateRoot(),
-    extensions: defaultExtensionUrls(),
+    extensions: [...defaultExtensionUrls(), ...(values.prometheus ? [PROMETHEUS_EXTENSION_URL] : [])],
     keepOnFailure: values['keep-on-failure'] ?? false,
     progress: await progress(),
   });
@@ -235,6 +252,38 @@ async function runExec(argv: string[]): Promise<number> {
     argv.slice(separator + 1),
   );
   return code;
+}
+
+async function runPortForward(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    argv,
+    { namespace: { type: 'string', short: 'n' }, name: { type: 'string' }, address: { type: 'string' } },
+    // The pod and up to 16 mappings.
+    17,
+  );
+  const [podName, ...mappings] = positionals;
+  if (podName === undefined || mappings.length === 0)
+    throw new UsageError('port-forward needs a pod and a mapping: ambit local port-forward <pod> 8080:80');
+  const root = stateRoot();
+  const cluster = requireClusterState(root, selectCluster(root, values.name));
+  const [{ findPod }, { startPortForward, parsePortMapping }] = await Promise.all([
+    import('../../local/pods.ts'),
+    import('../../local/port-forward.ts'),
+  ]);
+  const parsed = mappings.map(parsePortMapping);
+  const pod = findPod(cluster, podName, values.namespace);
+  const forwards = [];
+  for (const mapping of parsed) {
+    const forward = await startPortForward({ netnsPath: pod.netnsPath, mapping, localHost: values.address });
+    forwards.push(forward);
+    process.stdout.write(`Forwarding from ${forward.address} -> ${pod.uid}:${mapping.podPort}\n`);
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await Promise.all(forwards.map((forward) => forward.close()));
+  return 0;
 }
 
 async function runLogs(argv: string[]): Promise<number> {

@@ -27,6 +27,7 @@ import {
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { toL4Policy } from '../model/authorization.ts';
 import { resolveHost } from '../model/hosts.ts';
+import { ingressNotes } from '../model/ingress/status.ts';
 import { buildMesh } from '../model/mesh.ts';
 import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
 import { serviceHostname } from '../model/services.ts';
@@ -266,9 +267,13 @@ function unservedL7(resources: readonly Resource[], services: ReadonlySet<string
  */
 function routeTableWarnings(resources: readonly Resource[], trustDomain: string): ConfigIssue[] {
   const mesh = buildMesh({ resources, pods: [], trustDomain, trustBundle: [] });
-  const notes = mesh.gateways
-    .filter((gateway) => gateway.spec.gatewayClassName === WAYPOINT_GATEWAY_CLASS)
-    .flatMap((gateway) => waypointRouteTable(mesh, gateway).notes);
+  const notes = [
+    ...mesh.gateways
+      .filter((gateway) => gateway.spec.gatewayClassName === WAYPOINT_GATEWAY_CLASS)
+      .flatMap((gateway) => waypointRouteTable(mesh, gateway).notes),
+    // Ingress gateways: listeners that cannot be programmed, routes not attached or with unusable refs.
+    ...ingressNotes(mesh),
+  ];
   const seen = new Set<string>();
   return notes.flatMap((note) => {
     const key = JSON.stringify(note);

@@ -3,9 +3,9 @@
  * function: every workload, service and L4 policy, and the L7 config that waypoints receive. Per-subscriber
  * views (`views.ts`) select from it.
  */
-
-import type { ConfigMapSpec } from '../../core/config/kinds/config-objects.ts';
+import type { ConfigMapSpec, SecretSpec } from '../../core/config/kinds/config-objects.ts';
 import type { GatewaySpec, GRPCRouteSpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
+import type { L4RouteSpec, ReferenceGrantSpec } from '../../core/config/kinds/gateway-l4.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../core/config/kinds/istio-networking.ts';
 import type {
   AuthorizationPolicySpec,
@@ -23,6 +23,7 @@ import type { L4Policy, NamedConfig, PeerAuthPolicy, Service, Workload } from '.
 import type { PodRecord } from '../pods/pod-source.ts';
 import { toL4Policy } from './authorization.ts';
 import { namespaceLabels, serviceViews } from './core-view.ts';
+import { ingressGatewayService, isIngressGateway } from './ingress/gateways.ts';
 import { toPeerAuthPolicies } from './peer-authentication.ts';
 import { PodIndex } from './pod-index.ts';
 import { buildService } from './services.ts';
@@ -40,6 +41,12 @@ export interface Mesh {
   destinationRules: NamedConfig<DestinationRuleSpec>[];
   httpRoutes: NamedConfig<HTTPRouteSpec>[];
   grpcRoutes: NamedConfig<GRPCRouteSpec>[];
+  tcpRoutes: NamedConfig<L4RouteSpec>[];
+  tlsRoutes: NamedConfig<L4RouteSpec>[];
+  referenceGrants: NamedConfig<ReferenceGrantSpec>[];
+  /** `kubernetes.io/tls` Secrets only: the certificates ingress listeners may name. */
+  secrets: NamedConfig<SecretSpec>[];
+  namespaceLabels: Map<string, Record<string, string>>;
   /** AuthorizationPolicies attached with targetRefs: for waypoints, in full. */
   attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
   /** Linkerd's HTTPLocalRateLimitPolicies: token buckets the waypoints of their target Services enforce. */
@@ -94,6 +101,12 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     ...[...waypoints]
       .filter(([key]) => !defined.has(key))
       .map(([, declared]) => waypointService(declared, podIndex)),
+    // An ingress gateway's instances likewise, through a Service of its name with its listener ports.
+    ...named<GatewaySpec>(resources, 'Gateway')
+      .filter(
+        (gateway) => isIngressGateway(gateway.spec) && !defined.has(`${gateway.namespace}/${gateway.name}`),
+      )
+      .map((gateway) => ingressGatewayService(gateway, podIndex)),
   ].sort(byKey((service) => `${service.namespace}/${service.name}`));
   const authorization = resources.filter(
     (resource) => resource.kind === 'AuthorizationPolicy',
@@ -116,6 +129,13 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     destinationRules: named(resources, 'DestinationRule'),
     httpRoutes: named(resources, 'HTTPRoute'),
     grpcRoutes: named(resources, 'GRPCRoute'),
+    tcpRoutes: named(resources, 'TCPRoute'),
+    tlsRoutes: named(resources, 'TLSRoute'),
+    referenceGrants: named(resources, 'ReferenceGrant'),
+    secrets: named<SecretSpec>(resources, 'Secret').filter(
+      (secret) => secret.spec.type === 'kubernetes.io/tls',
+    ),
+    namespaceLabels: nsLabels,
     attachedPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
       (policy) => policy.spec.targetRefs.length > 0,
     ),

@@ -6,6 +6,8 @@
 
 import type { NodeSnapshot, WaypointRef, WaypointSnapshot, Workload } from '../../core/model/index.ts';
 import { policyApplies, type ScopedPolicy } from '../../core/policy/scope.ts';
+import { compileIngress } from './ingress/compile.ts';
+import { isIngressGateway } from './ingress/gateways.ts';
 import { type CompiledRouteTable, compileRouteTable } from './l7/compile.ts';
 import type { Mesh } from './mesh.ts';
 import { waypointTelemetry } from './telemetry.ts';
@@ -50,14 +52,17 @@ function sameRef(a: WaypointRef | undefined, b: WaypointRef): boolean {
 
 /** A waypoint's view: the mesh's workloads and services, and its compiled route table. */
 export function waypointView(mesh: Mesh, waypoint: WaypointRef): WaypointView {
+  const gateway = mesh.gateways.find(
+    (candidate) => candidate.name === waypoint.name && candidate.namespace === waypoint.namespace,
+  );
+  // An ingress gateway gets its listeners' table; its spec stays home (its Secrets travel compiled, once).
+  const ingress = gateway !== undefined && isIngressGateway(gateway.spec);
   return {
     waypoint,
-    gateway: mesh.gateways.find(
-      (gateway) => gateway.name === waypoint.name && gateway.namespace === waypoint.namespace,
-    ),
+    gateway: ingress ? undefined : gateway,
     workloads: mesh.workloads,
     services: mesh.services,
-    ...waypointRouteTable(mesh, waypoint).table,
+    ...(ingress ? compileIngress({ ...mesh, gateway }).table : waypointRouteTable(mesh, waypoint).table),
     telemetry: waypointTelemetry(mesh, waypoint),
     trustBundle: mesh.trustBundle,
   };

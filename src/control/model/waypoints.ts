@@ -117,9 +117,7 @@ export function waypointOfPod(
  * is. Only HBONE, on 15008; no VIP (nothing dials it by address).
  */
 export function waypointService(declaration: WaypointDeclaration, pods: PodIndex): Service {
-  const endpoints: Endpoint[] = pods
-    .select(declaration.namespace, { [GATEWAY_NAME_LABEL]: declaration.name })
-    .flatMap((pod) => pod.ips.map((ip) => ({ workloadUid: pod.uid, ip, ready: pod.ready })));
+  const endpoints = gatewayEndpoints(declaration, pods);
   return {
     name: declaration.name,
     namespace: declaration.namespace,
@@ -136,6 +134,13 @@ export function waypointService(declaration: WaypointDeclaration, pods: PodIndex
     ],
     endpoints,
   };
+}
+
+/** A Gateway's instances (pods labelled with its name, in its namespace), each ready while its pod is. */
+export function gatewayEndpoints(gateway: WaypointRef, pods: PodIndex): Endpoint[] {
+  return pods
+    .select(gateway.namespace, { [GATEWAY_NAME_LABEL]: gateway.name })
+    .flatMap((pod) => pod.ips.map((ip) => ({ workloadUid: pod.uid, ip, ready: pod.ready })));
 }
 
 /**

@@ -74,6 +74,11 @@ const OWN_LISTS = {
       name: (item: { name: string }) => item.name,
     },
     { type: `l7.${ROUTE_TABLE_FORMAT}.authorization`, field: 'authorization', name: namespaced },
+    {
+      type: `l7.${ROUTE_TABLE_FORMAT}.listener`,
+      field: 'listeners',
+      name: (item: { name: string }) => item.name,
+    },
   ],
 } as const;
 

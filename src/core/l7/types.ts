@@ -32,6 +32,47 @@ export interface RouteTable {
   clusters: Cluster[];
   /** L7 AuthorizationPolicies attached to this waypoint or to services it serves, in evaluation order. */
   authorization: L7AuthorizationPolicy[];
+  /**
+   * Ingress gateways only (resource type `l7.v1.listener`, added to v1; absent for a waypoint): the ports the
+   * gateway opens, each served as the port of the same number of its one served service (the Gateway).
+   */
+  listeners?: ListenerPlan[] | undefined;
+}
+
+/**
+ * One port an ingress gateway listens on, merged from the Gateway's listeners on that port (which share
+ * their protocol, else the control plane programs none of them). `wire` is what is read after any TLS:
+ * HTTP (the request engine) or bytes (the port's `tcpRoutes`).
+ */
+export interface ListenerPlan {
+  /** The Gateway's listener names on this port, joined with `,` (the resource name). */
+  name: string;
+  port: number;
+  wire: 'http' | 'tcp';
+  /** No TLS (HTTP, TCP); terminated here with these certificates; or passed through, routed by SNI. */
+  tls:
+    | { mode: 'none' }
+    | { mode: 'terminate'; certificates: ListenerCertificate[] }
+    | { mode: 'passthrough' };
+}
+
+/** A certificate a terminating listener presents to clients whose SNI its hostname matches. */
+export interface ListenerCertificate {
+  /** The listener's hostname (`*.example.com`); undefined: any SNI, and clients that send none. */
+  hostname?: string | undefined;
+  /** PEM chain and key, from the listener's `kubernetes.io/tls` Secret. */
+  certificatePem: string;
+  keyPem: string;
+}
+
+/**
+ * A route for bytes (TCPRoute, TLSRoute): the first whose `sni` accepts the connection's server name (an
+ * empty list accepts any, and a client that sent none) takes it, to a backend chosen by weight.
+ */
+export interface TcpRoute {
+  origin: { kind: 'TCPRoute' | 'TLSRoute'; namespace: string; name: string; rule: number };
+  sni: StringMatcher[];
+  backends: Backend[];
 }
 
 /**
@@ -99,6 +140,11 @@ export interface ServedPort {
    * gets a 404 (flag `NR`), as the Gateway API requires. Empty for `tcp` ports.
    */
   routes: Route[];
+  /**
+   * `tcp` ports of an ingress gateway: where bytes go (TCPRoute, TLSRoute). Absent: the service port's own
+   * cluster (a waypoint's served Service). Present and none matching: the connection is refused.
+   */
+  tcpRoutes?: TcpRoute[] | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -76,8 +76,34 @@ export function routeTableProblems(table: RouteTable): string[] {
         port.routes.forEach((route, k) => {
           routeProblems(route, `${at}.routes[${k}]`, clusters, report);
         });
+        port.tcpRoutes?.forEach((route, k) => {
+          const routeAt = `${at}.tcpRoutes[${k}]`;
+          route.sni.forEach((matcher, m) => {
+            if (matcher.kind !== 'regex') return;
+            const problem = regexProblem(matcher.regex);
+            if (problem !== undefined) report(`${routeAt}.sni[${m}]`, problem);
+          });
+          route.backends.forEach((backend, b) => {
+            backendProblems(backend, `${routeAt}.backends[${b}]`, clusters, report);
+          });
+        });
       });
       if (service.rateLimit !== undefined) rateLimitProblems(service.rateLimit, `${path}.rateLimit`, report);
+    });
+  });
+  const ports = new Set<number>();
+  table.listeners?.forEach((listener, i) => {
+    guarded(`listeners[${i}]`, () => {
+      const path = `listeners[${i}] (${listener.name})`;
+      if (!isPort(listener.port)) report(`${path}.port`, `${listener.port} is not a port`);
+      if (ports.has(listener.port)) report(`${path}.port`, `port ${listener.port} is listed twice`);
+      ports.add(listener.port);
+      if (listener.wire !== 'http' && listener.wire !== 'tcp')
+        report(`${path}.wire`, `unknown wire ${JSON.stringify(listener.wire)}`);
+      if (!['none', 'terminate', 'passthrough'].includes(listener.tls.mode))
+        report(`${path}.tls.mode`, `unknown mode ${JSON.stringify(listener.tls.mode)}`);
+      if (listener.tls.mode === 'terminate' && listener.tls.certificates.length === 0)
+        report(`${path}.tls.certificates`, 'a terminating listener needs a certificate');
     });
   });
   table.authorization.forEach((policy, i) => {

@@ -6,6 +6,7 @@
  * Then what to change, as a pure diff against the record: namespaces to add, the Services, bare pods to add
  * or remove, and each Deployment's next rollout step. Nothing here touches the system.
  */
+
 import type { RawDocument } from '../../core/config/documents.ts';
 import { isPlainObject } from '../../core/config/field.ts';
 import type { ConfigIssue, SourceRef } from '../../core/config/issues.ts';
@@ -19,6 +20,7 @@ import { ofKind, parseResources, type Resource } from '../../core/config/resourc
 import { parseCidr } from '../addresses.ts';
 import { LOCAL_KINDS } from '../cluster-file.ts';
 import { CLUSTER_KIND, type ClusterSpec } from '../cluster-kind.ts';
+import { PROMETHEUS_EXTENSION_URL } from '../extensions.ts';
 import { type PlanResult, planCluster } from '../plan.ts';
 import { podTemplateHash } from '../pod-names.ts';
 import type { ClusterState, NamespaceRecord, PodRecord, ServiceRecord } from '../types.ts';
@@ -83,6 +85,7 @@ function clusterResource(cluster: ClusterState): Resource<ClusterSpec> {
       podCIDR: cidr(cluster.addresses.podCIDR),
       serviceCIDR: cidr(cluster.addresses.serviceCIDR),
       underlayCIDR: cidr(cluster.addresses.underlayCIDR),
+      prometheus: cluster.extensions.includes(PROMETHEUS_EXTENSION_URL),
     },
     source: { file: `cluster ${cluster.name}`, document: 0 },
   };

@@ -27,13 +27,14 @@ import {
   DATAPLANE_MODE_LABEL,
   DATAPLANE_MODE_NONE,
   GATEWAY_NAME_LABEL,
+  INGRESS_GATEWAY_CLASSES,
   WAYPOINT_GATEWAY_CLASS,
 } from '../../core/labels.ts';
 import { createLogger } from '../../core/log.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { WAYPOINT_NODE_FLAGS } from '../../waypoint/settings.ts';
 import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
-import { leastLoadedNode, type PodTemplate } from '../pod-runtime.ts';
+import { leastLoadedNode, loopbackHttpReadiness, type PodTemplate } from '../pod-runtime.ts';
 import { checkUnixSocketPath } from '../state.ts';
 import type { ClusterState, PodRecord } from '../types.ts';
 import { CONTROL_PLANE, controlPlaneEndpoint, nodeCredentialFile } from './control-plane.ts';
@@ -51,24 +52,42 @@ const log = createLogger('local.waypoints');
 export interface WaypointGateway {
   name: string;
   namespace: string;
+  /** An ingress gateway (class `ambit` or `istio`): its listener ports, which its pod serves. */
+  ingressPorts?: number[] | undefined;
 }
 
 const keyOf = (gateway: WaypointGateway) => `${gateway.namespace}/${gateway.name}`;
 
-/** The waypoint Gateways among raw documents (the cluster file's, or the control plane's as stored). */
+/**
+ * The Gateways deployed here among raw documents (the cluster file's, or the control plane's as stored):
+ * waypoints, and ingress gateways (the same proxy, given listeners by its pushes).
+ */
 export function waypointGateways(documents: readonly unknown[]): WaypointGateway[] {
   const found: WaypointGateway[] = [];
   for (const document of documents) {
     const value = document as {
       kind?: unknown;
       metadata?: { name?: unknown; namespace?: unknown };
-      spec?: { gatewayClassName?: unknown };
+      spec?: { gatewayClassName?: unknown; listeners?: unknown };
     };
-    if (value?.kind !== 'Gateway' || value.spec?.gatewayClassName !== WAYPOINT_GATEWAY_CLASS) continue;
+    const className = value?.spec?.gatewayClassName;
+    if (value?.kind !== 'Gateway' || typeof className !== 'string') continue;
+    const ingress = INGRESS_GATEWAY_CLASSES.includes(className);
+    if (!ingress && className !== WAYPOINT_GATEWAY_CLASS) continue;
     const name = value.metadata?.name;
     if (typeof name !== 'string') continue;
     const namespace = typeof value.metadata?.namespace === 'string' ? value.metadata.namespace : 'default';
-    found.push({ name, namespace });
+    if (!ingress) {
+      found.push({ name, namespace });
+      continue;
+    }
+    const listeners = Array.isArray(value.spec?.listeners)
+      ? (value.spec.listeners as { port?: unknown }[])
+      : [];
+    const ports = listeners.flatMap((listener) =>
+      typeof listener?.port === 'number' ? [listener.port] : [],
+    );
+    found.push({ name, namespace, ingressPorts: [...new Set(ports)].sort((a, b) => a - b) });
   }
   return found;
 }
@@ -110,7 +129,9 @@ export function waypointPod(cluster: ClusterState, gateway: WaypointGateway, nod
     labels: {
       [GATEWAY_NAME_LABEL]: gateway.name,
       [DATAPLANE_MODE_LABEL]: DATAPLANE_MODE_NONE,
-      'gateway.istio.io/managed': 'istio.io-mesh-controller',
+      'gateway.istio.io/managed': gateway.ingressPorts
+        ? 'istio.io-gateway-controller'
+        : 'istio.io-mesh-controller',
       'service.istio.io/canonical-name': gateway.name,
     },
     owner: { kind: 'Gateway', name: gateway.name },
@@ -139,30 +160,19 @@ export function waypointPod(cluster: ClusterState, gateway: WaypointGateway, nod
       ],
       env: { AMBIT_LOG_FORMAT: 'json', NODE_OPTIONS: WAYPOINT_NODE_FLAGS.join(' ') },
       workingDir: '/',
-      // HBONE, metrics and readiness, as the waypoint's contract says it listens.
+      // HBONE, metrics and readiness, as the waypoint's contract says it listens; an ingress gateway's ports.
       ports: [
         { name: 'mesh', containerPort: ZTUNNEL_PORTS.hbone, protocol: 'TCP' },
         { name: 'metrics', containerPort: ZTUNNEL_PORTS.metrics, protocol: 'TCP' },
         { name: 'status-port', containerPort: ZTUNNEL_PORTS.readiness, protocol: 'TCP' },
+        ...(gateway.ingressPorts ?? []).map((port) => ({
+          name: `listener-${port}`,
+          containerPort: port,
+          protocol: 'TCP' as const,
+        })),
       ],
       // Ready (an endpoint traffic is sent to) only once the waypoint says so: config and certificate in hand.
-      probes: {
-        readiness: {
-          handler: {
-            type: 'httpGet',
-            path: '/healthz/ready',
-            port: ZTUNNEL_PORTS.readiness,
-            host: '127.0.0.1',
-            scheme: 'HTTP',
-            headers: [],
-          },
-          initialDelaySeconds: 0,
-          periodSeconds: 1,
-          timeoutSeconds: 1,
-          successThreshold: 1,
-          failureThreshold: 3,
-        },
-      },
+      probes: { readiness: loopbackHttpReadiness('/healthz/ready', ZTUNNEL_PORTS.readiness) },
     },
     restartPolicy: 'Always',
   };

@@ -12,8 +12,11 @@ export interface BatchLine {
   alreadyDone?: RegExp | undefined;
 }
 
-/** A delete of something absent: ENOENT, or ESRCH for an IPv4 route. */
-const ALREADY_GONE = /No such (file or directory|process)/;
+/**
+ * A delete of something absent: ENOENT, ESRCH for an IPv4 route, or a route table that never existed (a
+ * namespace that was never captured, e.g. the CNI plugin's DEL of a pod the agent refused).
+ */
+const ALREADY_GONE = /No such (file or directory|process)|FIB table does not exist/;
 
 const selector = (route: PolicyRoute) =>
   `fwmark 0x${route.fwmark.toString(16)}/0x${route.mask.toString(16)} pref ${route.priority} table ${route.table}`;

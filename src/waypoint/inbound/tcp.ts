@@ -6,6 +6,8 @@
  */
 import type { Duplex } from 'node:stream';
 import { authorizeRequest } from '../../core/l7/authorize.ts';
+import { chooseBackend, stringMatches } from '../../core/l7/match.ts';
+import type { Cluster } from '../../core/l7/types.ts';
 import { abort, splice } from '../../core/net/splice.ts';
 import { type EndpointLoad, endpointKey } from '../balance/balancer.ts';
 import { hash32 } from '../balance/hash.ts';
@@ -19,6 +21,28 @@ export interface TcpDependencies {
   metrics: WaypointMetrics;
   load: EndpointLoad;
   random: () => number;
+}
+
+/**
+ * Where bytes go: with `tcpRoutes` (an ingress gateway's TLS and TCP ports), the first route whose SNI
+ * matchers accept the connection's server name, then a backend by weight (none matching, or an invalid
+ * backend: nowhere); without, the served port's own cluster.
+ */
+export function tcpCluster(
+  tunnel: Pick<TunnelContext, 'state' | 'target' | 'sni'>,
+  random: () => number,
+): Cluster | undefined {
+  const { state, target } = tunnel;
+  const routes = target.port.tcpRoutes;
+  if (routes === undefined) return state.defaultCluster(target.service.hostname, target.port.port);
+  const sni = tunnel.sni;
+  const route = routes.find(
+    (candidate) =>
+      candidate.sni.length === 0 ||
+      (sni !== undefined && candidate.sni.some((matcher) => stringMatches(matcher, sni))),
+  );
+  const backend = route ? chooseBackend(route.backends, random()) : undefined;
+  return backend?.kind === 'cluster' ? state.cluster(backend.cluster) : undefined;
 }
 
 export async function proxyTcp(stream: Duplex, tunnel: TunnelContext, deps: TcpDependencies): Promise<void> {
@@ -50,7 +74,7 @@ export async function proxyTcp(stream: Duplex, tunnel: TunnelContext, deps: TcpD
     requestAttributes(tunnel, undefined),
   );
   if (!decision.allowed) return refuse('DENY');
-  const cluster = state.defaultCluster(target.service.hostname, target.port.port);
+  const cluster = tcpCluster(tunnel, deps.random);
   if (cluster === undefined || cluster.problem !== undefined) return refuse('UH');
   const policy = cluster.policy.loadBalancer;
   const hash =

@@ -4,6 +4,7 @@
  * it, decide the wire (the port's declared protocol, or detection from the first bytes), and hand the
  * stream to the HTTP/1.1 server, the HTTP/2 server or the TCP proxy.
  */
+import type { Duplex } from 'node:stream';
 import { type HboneRequest, respond } from '../../core/hbone/server.ts';
 import type { TunnelContext } from '../engine.ts';
 import type { WaypointMetrics } from '../metrics.ts';
@@ -18,7 +19,7 @@ export const DETECTION_TIMEOUT_MS = 5_000;
 export interface TunnelDependencies {
   state(): WaypointState | undefined;
   servers: InboundHttpServers;
-  tcp(stream: HboneRequest['stream'], tunnel: TunnelContext): Promise<void>;
+  tcp(stream: Duplex, tunnel: TunnelContext): Promise<void>;
   metrics: WaypointMetrics;
 }
 
@@ -31,21 +32,35 @@ export async function acceptTunnel(request: HboneRequest, deps: TunnelDependenci
     return;
   }
   respond(request.stream, 200);
-  const client = request.forwardedFor ?? { ip: request.peerIp, port: request.peerPort };
   const declared = declaredWire(target.port.protocol);
   const wire: WireProtocol =
     declared === 'detect' ? await sniffProtocol(request.stream, DETECTION_TIMEOUT_MS) : declared;
-  const tunnel: TunnelContext = {
+  await serveStream(request.stream, wire, deps, {
     state,
     target,
     destinationIp: request.targetIp,
     destinationPort: request.targetPort,
     peerIdentity: request.peerIdentity,
-    client,
-    source: state.workloadByIp(client.ip),
+    client: request.forwardedFor ?? { ip: request.peerIp, port: request.peerPort },
+  });
+}
+
+/**
+ * Hands an accepted stream to what reads its wire: the HTTP/1.1 server, the HTTP/2 server or the TCP proxy.
+ * Tunnels come here, and so do an ingress gateway's downstream connections.
+ */
+export async function serveStream(
+  stream: Duplex,
+  wire: WireProtocol,
+  deps: Pick<TunnelDependencies, 'servers' | 'tcp'>,
+  caller: Omit<TunnelContext, 'source' | 'wire'>,
+): Promise<void> {
+  const tunnel: TunnelContext = {
+    ...caller,
+    source: caller.state.workloadByIp(caller.client.ip),
     wire: wire === 'http2' ? 'http2' : 'http1',
   };
-  if (wire === 'http1') deps.servers.serveHttp1(request.stream, tunnel);
-  else if (wire === 'http2') deps.servers.serveHttp2(request.stream, tunnel);
-  else await deps.tcp(request.stream, tunnel);
+  if (wire === 'http1') deps.servers.serveHttp1(stream, tunnel);
+  else if (wire === 'http2') deps.servers.serveHttp2(stream, tunnel);
+  else await deps.tcp(stream, tunnel);
 }

@@ -34,6 +34,8 @@ export interface Caller {
   peerIdentity: string;
   /** The original client (the source ztunnel's `forwarded`, else the tunnel's peer). */
   client: { ip: string; port: number };
+  /** The TLS server name the client asked for, where the gateway read one (a passthrough listener). */
+  sni?: string | undefined;
 }
 
 export type Plan =

@@ -23,6 +23,8 @@ import type {
   HTTPValueMatch,
   ParentRef,
 } from '../../../core/config/kinds/gateway.ts';
+import { GATEWAY_API_GROUP } from '../../../core/config/kinds/gateway.ts';
+import type { ReferenceGrantSpec } from '../../../core/config/kinds/gateway-l4.ts';
 import type {
   Backend,
   HeaderOperations,
@@ -37,6 +39,7 @@ import type {
   ValueCondition,
 } from '../../../core/l7/types.ts';
 import type { NamedConfig, Service } from '../../../core/model/index.ts';
+import { type ReferenceFrom, referenceGranted } from '../ingress/reference-grants.ts';
 import { serviceHostname } from '../services.ts';
 import type { ClusterSet } from './clusters.ts';
 import type { CompileNote } from './notes.ts';
@@ -54,6 +57,8 @@ export interface GatewayRouteInputs {
   grpcRoutes: readonly NamedConfig<GRPCRouteSpec>[];
   services: readonly Service[];
   clusters: ClusterSet;
+  /** Grants for backendRefs into other namespaces (none: such references answer 500). */
+  referenceGrants?: readonly NamedConfig<ReferenceGrantSpec>[] | undefined;
 }
 
 /** Whether a route names `service` (on `port`, when the parentRef gives one) as its parent. */
@@ -99,7 +104,7 @@ export function consumerRouteNotes(inputs: GatewayRouteInputs, service: ServedSe
   return [...notes(inputs.grpcRoutes, 'GRPCRoute'), ...notes(inputs.httpRoutes, 'HTTPRoute')];
 }
 
-interface Candidate {
+export interface Candidate {
   route: Route;
   /** Precedence, compared element by element, higher first. */
   rank: number[];
@@ -116,7 +121,7 @@ export function gatewayRoutes(service: ServedService, port: number, inputs: Gate
   return [...byPrecedence(grpc), ...byPrecedence(http)].map((candidate) => candidate.route);
 }
 
-function byPrecedence(candidates: Candidate[]): Candidate[] {
+export function byPrecedence(candidates: Candidate[]): Candidate[] {
   return candidates.sort((a, b) => {
     for (let i = 0; i < a.rank.length; i++) if (a.rank[i] !== b.rank[i]) return b.rank[i]! - a.rank[i]!;
     return 0;
@@ -125,9 +130,9 @@ function byPrecedence(candidates: Candidate[]): Candidate[] {
 
 const PATH_RANK = { Exact: 3, PathPrefix: 2, RegularExpression: 1 } as const;
 
-function httpCandidates(
+export function httpCandidates(
   route: NamedConfig<HTTPRouteSpec>,
-  parent: ParentPort,
+  parent: ParentPort | undefined,
   inputs: GatewayRouteInputs,
 ): Candidate[] {
   return route.spec.rules.flatMap((rule, index) => {
@@ -161,9 +166,9 @@ function httpCandidates(
   });
 }
 
-function grpcCandidates(
+export function grpcCandidates(
   route: NamedConfig<GRPCRouteSpec>,
-  parent: ParentPort,
+  parent: ParentPort | undefined,
   inputs: GatewayRouteInputs,
 ): Candidate[] {
   return route.spec.rules.flatMap((rule, index) => {
@@ -228,8 +233,11 @@ function valueCondition(lowercase: boolean): (match: HTTPValueMatch) => ValueCon
   });
 }
 
-/** The Service and port a route was attached to, for this compilation. */
-interface ParentPort {
+/**
+ * The Service and port a route was attached to, for this compilation; undefined for a Gateway parent (a rule
+ * without backendRefs then forwards nowhere: 500, as the Gateway API says).
+ */
+export interface ParentPort {
   hostname: string;
   port: number;
 }
@@ -245,7 +253,7 @@ function ruleBase(
   route: NamedConfig<unknown>,
   rule: GatewayRule,
   index: number,
-  parent: ParentPort,
+  parent: ParentPort | undefined,
   inputs: GatewayRouteInputs,
 ): RuleParts & { origin: RouteOrigin } {
   const origin: RouteOrigin = {
@@ -255,15 +263,16 @@ function ruleBase(
     rule: index,
     ruleName: rule.name,
   };
-  return { origin, ...ruleParts(route.namespace, rule.filters, rule.backendRefs, parent, inputs) };
+  const from = { group: GATEWAY_API_GROUP, kind, namespace: route.namespace };
+  return { origin, ...ruleParts(from, rule.filters, rule.backendRefs, parent, inputs) };
 }
 
 /** The action and filters of a rule, shared by both route kinds (GRPCRoute allows a subset of filters). */
 function ruleParts(
-  namespace: string,
+  from: ReferenceFrom,
   filters: readonly HTTPRouteFilter[],
   backendRefs: readonly WeightedRef[],
-  parent: ParentPort,
+  parent: ParentPort | undefined,
   inputs: GatewayRouteInputs,
 ): RuleParts {
   const mirrors: Mirror[] = [];
@@ -296,7 +305,7 @@ function ruleParts(
         break;
       }
       case 'RequestMirror': {
-        const target = backendTarget(filter.requestMirror.backendRef, namespace, inputs);
+        const target = backendTarget(filter.requestMirror.backendRef, from, inputs);
         if (typeof target === 'string') break;
         const { percent, fraction } = filter.requestMirror;
         const percentage = percent ?? (fraction ? (fraction.numerator / fraction.denominator) * 100 : 100);
@@ -308,7 +317,7 @@ function ruleParts(
     }
   }
   return {
-    action: redirect ?? forward(namespace, backendRefs, parent, inputs),
+    action: redirect ?? forward(from, backendRefs, parent, inputs),
     requestHeaders,
     responseHeaders,
     rewrite,
@@ -321,12 +330,13 @@ function ruleParts(
  * terse form); weights that are all 0 answer 500 (the Gateway API's rule).
  */
 function forward(
-  namespace: string,
+  from: ReferenceFrom,
   backendRefs: readonly WeightedRef[],
-  parent: ParentPort,
+  parent: ParentPort | undefined,
   inputs: GatewayRouteInputs,
 ): RouteAction {
-  if (backendRefs.length === 0) {
+  if (backendRefs.length === 0 && parent === undefined) return { kind: 'directResponse', status: 500 };
+  if (backendRefs.length === 0 && parent !== undefined) {
     const cluster = inputs.clusters.intern(parent.hostname, parent.port);
     return {
       kind: 'forward',
@@ -342,9 +352,18 @@ function forward(
     };
   }
   if (backendRefs.every((ref) => ref.weight === 0)) return { kind: 'directResponse', status: 500 };
-  const backends = backendRefs.map((ref): Backend => {
+  return { kind: 'forward', backends: weightedBackends(from, backendRefs, inputs) };
+}
+
+/** Backends by weight; a reference that cannot be used is an `invalid` backend (500 for its share). */
+export function weightedBackends(
+  from: ReferenceFrom,
+  backendRefs: readonly (BackendRef & { weight: number; filters?: readonly HTTPRouteFilter[] })[],
+  inputs: Pick<GatewayRouteInputs, 'services' | 'clusters' | 'referenceGrants'>,
+): Backend[] {
+  return backendRefs.map((ref): Backend => {
     const headers = (type: 'RequestHeaderModifier' | 'ResponseHeaderModifier') => {
-      const found = ref.filters.find((filter) => filter.type === type);
+      const found = ref.filters?.find((filter) => filter.type === type);
       if (found?.type === 'RequestHeaderModifier')
         return gatewayHeaderOperations(found.requestHeaderModifier);
       if (found?.type === 'ResponseHeaderModifier')
@@ -356,24 +375,24 @@ function forward(
       requestHeaders: headers('RequestHeaderModifier'),
       responseHeaders: headers('ResponseHeaderModifier'),
     };
-    const target = backendTarget(ref, namespace, inputs);
+    const target = backendTarget(ref, from, inputs);
     if (typeof target === 'string') return { kind: 'invalid', reason: target, ...common };
     return { kind: 'cluster', cluster: inputs.clusters.intern(target.hostname, target.port), ...common };
   });
-  return { kind: 'forward', backends };
 }
 
 /** A backendRef's service hostname and port, or why it cannot be used (the Gateway API answers 500). */
-function backendTarget(
+export function backendTarget(
   ref: BackendRef,
-  namespace: string,
-  inputs: GatewayRouteInputs,
+  from: ReferenceFrom,
+  inputs: Pick<GatewayRouteInputs, 'services' | 'referenceGrants'>,
 ): { hostname: string; port: number } | string {
   if (ref.group !== '' || ref.kind !== 'Service')
     return `backendRef kind ${ref.group}/${ref.kind} is not supported`;
-  const refNamespace = ref.namespace ?? namespace;
-  if (refNamespace !== namespace) {
-    return `backendRef to Service ${refNamespace}/${ref.name} crosses namespaces, which needs a ReferenceGrant (not supported)`;
+  const refNamespace = ref.namespace ?? from.namespace;
+  const target = { group: '', kind: 'Service', namespace: refNamespace, name: ref.name };
+  if (!referenceGranted(inputs.referenceGrants ?? [], from, target)) {
+    return `backendRef to Service ${refNamespace}/${ref.name} crosses namespaces, which needs a ReferenceGrant (none allows it)`;
   }
   const hostname = serviceHostname(ref.name, refNamespace);
   if (!inputs.services.some((service) => service.hostname === hostname)) {

@@ -51,7 +51,7 @@ export interface GatewaySpec {
   infrastructure?: { labels: Record<string, string>; annotations: Record<string, string> } | undefined;
 }
 
-const SECTION_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const SECTION_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const PROTOCOL = /^[a-zA-Z0-9]([-a-zA-Z0-9]{0,61}[a-zA-Z0-9])?(\/[a-zA-Z0-9]+)*$/;
 const CORE_PROTOCOLS = ['HTTP', 'HTTPS', 'TLS', 'TCP', 'UDP'];
 /** Istio's own listener protocol for waypoints. */
@@ -305,7 +305,7 @@ function gatewayDuration(field: Field): number | undefined {
   return text === undefined ? undefined : field.duration();
 }
 
-function parentRef(field: Field): ParentRef | undefined {
+export function parentRef(field: Field): ParentRef | undefined {
   const object = field.object(['group', 'kind', 'namespace', 'name', 'sectionName', 'port'], {
     required: true,
   });
@@ -348,7 +348,7 @@ function backendRef(object: Field): BackendRef | undefined {
 }
 
 /** A rule's `backendRefs`: Service references with a weight (default 1; 0 receives nothing) and filters. */
-function weightedBackendRefs<Filter>(
+export function weightedBackendRefs<Filter>(
   field: Field,
   parseFilters: (field: Field) => Filter[],
 ): (BackendRef & { weight: number; filters: Filter[] })[] {
@@ -608,7 +608,7 @@ function filters(
   return list;
 }
 
-function ruleName(rule: Field): string | undefined {
+export function ruleName(rule: Field): string | undefined {
   return rule.child('name').string({ pattern: SECTION_NAME, patternHint: 'a DNS-1123 label' });
 }
 

@@ -4,6 +4,7 @@
  */
 import type { KindDefinition } from '../resource.ts';
 import { GATEWAY, GRPC_ROUTE, HTTP_ROUTE } from './gateway.ts';
+import { REFERENCE_GRANT, TCP_ROUTE, TLS_ROUTE } from './gateway-l4.ts';
 import { DESTINATION_RULE, VIRTUAL_SERVICE } from './istio-networking.ts';
 import { AUTHORIZATION_POLICY, PEER_AUTHENTICATION } from './istio-security.ts';
 import { HTTP_LOCAL_RATE_LIMIT_POLICY } from './linkerd-policy.ts';
@@ -19,4 +20,7 @@ export const MESH_KINDS: readonly KindDefinition[] = [
   GRPC_ROUTE,
   HTTP_LOCAL_RATE_LIMIT_POLICY,
   TELEMETRY,
+  TCP_ROUTE,
+  TLS_ROUTE,
+  REFERENCE_GRANT,
 ] as readonly KindDefinition[];

@@ -1,0 +1,173 @@
+/**
+ * `ambit dashboard` in a real browser (headless Chromium) against a local cluster with Prometheus and
+ * traffic flowing: the graph shows the right nodes and edges with non-zero rates (HTTP through the waypoint,
+ * TCP between ztunnels, plaintext from a pod outside the mesh), the lock on mutual-TLS edges and not on the
+ * plaintext one, Kiali's green for healthy edges, and an L7 DENY policy on the waypoint turning its edges
+ * red. Screenshots are kept in test/artifacts/.
+ */
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import type { Core } from 'cytoscape';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GraphEdge } from '../../src/dashboard/graph.ts';
+import { MTLS_MARK } from '../../src/dashboard/labels.ts';
+import { artifactPath, canRunBrowserTests, launchChromium } from '../support/browser.ts';
+import { ambit, killAll, ROOT, startAmbit } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
+import {
+  leftovers,
+  makeStateRoot,
+  NOTHING_LEFT,
+  uniqueName,
+  writeClusterFile,
+} from '../support/local-cluster.ts';
+import { canRunNetnsTests } from '../support/privileges.ts';
+import { showcaseCluster } from '../support/showcase-cluster.ts';
+
+const loop = (...urls: string[]) => [
+  'sh',
+  '-c',
+  `while true; do ${urls.map((url) => `curl -s -o /dev/null ${url};`).join(' ')} sleep 0.2; done`,
+];
+
+const clusterYaml = (name: string) =>
+  showcaseCluster(name, {
+    prometheus: true,
+    clientCommand: loop('http://echo.web/', 'http://echo.apps/'),
+    strangerCommand: loop('http://echo.apps/'),
+  });
+
+const DENY_ALL_AT_WAYPOINT = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-everything, namespace: web}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: waypoint}]
+  action: DENY
+  rules: [{}]
+`;
+
+const GREEN = 'rgb(63,156,53)';
+const RED = 'rgb(204,0,0)';
+
+/** What the page shows of an edge: its data and its drawn colour and label. */
+interface ShownEdge extends GraphEdge {
+  label: string;
+  colour: string;
+}
+
+describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard in a browser', () => {
+  const root = makeStateRoot();
+  const name = uniqueName('it-dash');
+  let browser: Browser;
+  let page: Page;
+
+  const shownEdges = (): Promise<ShownEdge[]> =>
+    page.evaluate(() =>
+      (globalThis as unknown as { ambitGraph: Core }).ambitGraph.edges().map((edge) => ({
+        ...(edge.data() as ShownEdge),
+        label: String(edge.data('label')),
+        colour: edge.style('line-color').replaceAll(' ', ''),
+      })),
+    );
+  const edge = (edges: ShownEdge[], id: string) => edges.find((e) => e.id === id);
+
+  const HTTP_PATH = [
+    'http:workload:apps/client->waypoint:web/waypoint',
+    'http:waypoint:web/waypoint->service:web/echo',
+    'http:service:web/echo->workload:web/echo',
+  ];
+  const MTLS_TCP = 'tcp:workload:apps/client->workload:apps/echo';
+  const PLAINTEXT_TCP = 'tcp:workload:outside/stranger->workload:apps/echo';
+
+  beforeAll(async () => {
+    execFileSync(process.execPath, ['scripts/build-dashboard.mjs'], { cwd: ROOT, stdio: 'ignore' });
+    const result = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
+      stateRoot: root,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    const { child } = startAmbit(['dashboard', '--name', name, '--port', '0'], { stateRoot: root });
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const url = await eventually(() => /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(output)?.[1], {
+      what: 'the dashboard to listen',
+    });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(url);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    killAll();
+    const result = await ambit(['local', 'down', '--name', name], { stateRoot: root });
+    expect(result.code, result.stderr).toBe(0);
+    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('draws the workloads, the service and the waypoint, with every edge carrying traffic', async () => {
+    const edges = await eventually(
+      async () => {
+        const shown = await shownEdges();
+        const wanted = [...HTTP_PATH, MTLS_TCP, PLAINTEXT_TCP];
+        return wanted.every((id) => (edge(shown, id)?.rate ?? 0) > 0) && shown;
+      },
+      { timeout: 60_000, what: 'every edge with a non-zero rate' },
+    );
+    const nodes = await page.evaluate(() =>
+      (globalThis as unknown as { ambitGraph: Core }).ambitGraph
+        .nodes()
+        .map((node) => node.id())
+        .sort(),
+    );
+    expect(nodes).toEqual([
+      'service:web/echo',
+      'waypoint:web/waypoint',
+      'workload:apps/client',
+      'workload:apps/echo',
+      'workload:outside/stranger',
+      'workload:web/echo',
+    ]);
+    expect(edges.map((e) => e.id).sort()).toEqual([...HTTP_PATH, MTLS_TCP, PLAINTEXT_TCP].sort());
+    expect(edge(edges, MTLS_TCP)!.bytesRate).toBeGreaterThan(0);
+    expect(edge(edges, HTTP_PATH[0]!)!.p99Ms).toBeGreaterThan(0);
+    await page.screenshot({ path: artifactPath('dashboard-healthy.png') });
+  });
+
+  it('puts the lock on mutual-TLS edges and not on the plaintext one', async () => {
+    const edges = await shownEdges();
+    for (const id of [...HTTP_PATH, MTLS_TCP]) {
+      expect(edge(edges, id)!.mtls, id).toBe(true);
+      expect(edge(edges, id)!.label.startsWith(MTLS_MARK), id).toBe(true);
+    }
+    expect(edge(edges, PLAINTEXT_TCP)!.mtls).toBe(false);
+    expect(edge(edges, PLAINTEXT_TCP)!.label).not.toContain(MTLS_MARK);
+  });
+
+  it('colours healthy edges green, and a DENY policy on the waypoint turns its edges red', async () => {
+    const before = await shownEdges();
+    for (const id of HTTP_PATH.slice(0, 2)) expect(edge(before, id)!.colour, id).toBe(GREEN);
+    const applied = await ambit(
+      ['apply', '-f', writeClusterFile(root, 'deny', DENY_ALL_AT_WAYPOINT), '--name', name],
+      {
+        stateRoot: root,
+      },
+    );
+    expect(applied.code, applied.stderr).toBe(0);
+    const after = await eventually(
+      async () => {
+        const shown = await shownEdges();
+        return edge(shown, HTTP_PATH[0]!)?.colour === RED && shown;
+      },
+      { timeout: 90_000, what: 'the edge to the waypoint to turn red' },
+    );
+    expect(edge(after, HTTP_PATH[0]!)!.health).toBe('failure');
+    expect(edge(after, HTTP_PATH[0]!)!.errorRate4xx).toBeGreaterThanOrEqual(0.2);
+    // TCP between the ztunnels is not behind that waypoint: still green.
+    expect(edge(after, MTLS_TCP)!.colour).toBe(GREEN);
+    await page.screenshot({ path: artifactPath('dashboard-deny.png') });
+  });
+});

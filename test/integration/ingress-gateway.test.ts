@@ -1,0 +1,268 @@
+/**
+ * The ingress gateway in a real local cluster, reached from the host on 127.0.0.1 through `ambit local
+ * port-forward` (the cluster's ranges stay unroutable from the root namespace): the Bookinfo-like fixture
+ * (a Gateway of class istio, an HTTPRoute) routes `GET /productpage` to the productpage app over HBONE, and
+ * a path the route does not take gets 404; a second Gateway (class ambit) terminates HTTPS with a Secret's
+ * certificate for its hostname, passes TLS through by SNI to a TLS server (whose own certificate the client
+ * sees) and relays TCP to an echo pod. Both Gateways and their routes report Accepted/Programmed status.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ambit, killAll, startAmbit } from '../support/cli.ts';
+import { eventually } from '../support/eventually.ts';
+import {
+  leftovers,
+  makeStateRoot,
+  NOTHING_LEFT,
+  uniqueName,
+  writeClusterFile,
+} from '../support/local-cluster.ts';
+import {
+  clusterDoc,
+  deploymentDoc,
+  echoPod,
+  manifests,
+  namespaceDoc,
+  podDoc,
+  serviceDoc,
+} from '../support/manifests.ts';
+import { canRunNetnsTests } from '../support/privileges.ts';
+
+const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'ingress');
+
+/** A self-signed certificate and key for `host` (PEM files in `dir`). */
+function certificate(dir: string, host: string): { cert: string; key: string } {
+  const cert = join(dir, `${host}.crt`);
+  const key = join(dir, `${host}.key`);
+  execFileSync('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${host}`,
+    '-addext',
+    `subjectAltName=DNS:${host}`,
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
+  execFileSync('chmod', ['0644', cert, key]);
+  return { cert, key };
+}
+
+interface Status {
+  conditions?: { type: string; status: string; reason: string }[];
+  parents?: { conditions: { type: string; status: string; reason: string }[] }[];
+  listeners?: { name: string; attachedRoutes: number; conditions: { type: string; status: string }[] }[];
+}
+
+describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached from 127.0.0.1', () => {
+  const root = makeStateRoot();
+  const name = uniqueName('it-igw');
+  const run = (...args: string[]) => ambit(args, { stateRoot: root });
+  const ports = new Map<number, number>();
+  let forwards: ReturnType<typeof startAmbit> | undefined;
+  const bookinfoCert = certificate(root, 'bookinfo.example.com');
+  const backendCert = certificate(root, 'secure.passthrough.example');
+
+  const status = async (kind: string, object: string) => {
+    const result = await run('get', kind, object, '-n', 'default', '-o', 'json', '--name', name);
+    expect(result.code, result.stderr).toBe(0);
+    return (JSON.parse(result.stdout) as { status: Status }).status;
+  };
+  const curl = (...args: string[]) =>
+    execFileSync('curl', ['-s', '-m', '10', ...args], { encoding: 'utf8' }).toString();
+
+  beforeAll(async () => {
+    const cluster = manifests(
+      clusterDoc(name),
+      namespaceDoc('default', { ambient: true }),
+      deploymentDoc('productpage', 1, {
+        node: 'n2',
+        command: ['ambit', 'app', 'bookinfo-productpage', '--port', '9080'],
+        ports: { http: 9080 },
+      }),
+      serviceDoc('productpage', { spec: { ports: [{ name: 'http', port: 9080, targetPort: 9080 }] } }),
+      echoPod('echo', { node: 'n1', labels: { app: 'echo' }, tcp: true }),
+      serviceDoc('echo', {
+        spec: { ports: [{ name: 'tcp-echo', port: 9000, targetPort: 9000, appProtocol: 'tcp' }] },
+      }),
+      podDoc('tls-backend', {
+        node: 'n2',
+        labels: { app: 'tls-backend' },
+        command: [
+          'openssl',
+          's_server',
+          '-accept',
+          '8443',
+          '-cert',
+          backendCert.cert,
+          '-key',
+          backendCert.key,
+          '-www',
+        ],
+        ports: { tls: 8443 },
+      }),
+      serviceDoc('tls-backend', { spec: { ports: [{ name: 'tls', port: 8443, targetPort: 8443 }] } }),
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'bookinfo-cert' },
+        type: 'kubernetes.io/tls',
+        stringData: {
+          'tls.crt': readFileSync(bookinfoCert.cert, 'utf8'),
+          'tls.key': readFileSync(bookinfoCert.key, 'utf8'),
+        },
+      },
+    );
+    const result = await run(
+      'local',
+      'up',
+      '-f',
+      writeClusterFile(root, name, cluster),
+      '-f',
+      join(FIXTURES, 'bookinfo-gateway.yaml'),
+      '-f',
+      join(FIXTURES, 'secure-listeners.yaml'),
+    );
+    expect(result.code, result.stderr).toBe(0);
+    // Both gateways ready (their listeners open) before the host reaches them.
+    for (const gateway of ['bookinfo-gateway', 'secure-gateway']) {
+      await eventually(
+        async () => {
+          const found = await status('gateway', gateway);
+          return found.conditions?.find((c) => c.type === 'Programmed')?.status === 'True'
+            ? found
+            : undefined;
+        },
+        { timeout: 30_000, what: `Gateway ${gateway} to be Programmed` },
+      );
+    }
+    forwards = startAmbit(['local', 'port-forward', 'bookinfo-gateway-0', '--name', name, '0:80'], {
+      stateRoot: root,
+    });
+    const secure = startAmbit(
+      ['local', 'port-forward', 'secure-gateway-0', '--name', name, '0:443', '0:8443', '0:9000'],
+      { stateRoot: root },
+    );
+    const read = (child: ReturnType<typeof startAmbit>, count: number) =>
+      new Promise<void>((resolve, reject) => {
+        let text = '';
+        child.child.stdout?.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          for (const match of text.matchAll(/Forwarding from 127\.0\.0\.1:(\d+) -> \S+:(\d+)/g))
+            ports.set(Number(match[2]), Number(match[1]));
+          if ([...text.matchAll(/Forwarding from/g)].length >= count) resolve();
+        });
+        child.done.then((exited) => reject(new Error(`port-forward exited: ${exited.stderr}`)));
+      });
+    await Promise.all([read(forwards, 1), read(secure, 3)]);
+  }, 240_000);
+
+  afterAll(async () => {
+    killAll();
+    const result = await run('local', 'down', '--name', name);
+    expect(result.code, result.stderr).toBe(0);
+    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
+    rmSync(root, { recursive: true, force: true });
+  }, 120_000);
+
+  it('routes GET /productpage from 127.0.0.1 through the gateway to productpage, and 404s what no route takes', () => {
+    const page = curl(`http://127.0.0.1:${ports.get(80)}/productpage`, '-w', '\n%{http_code}');
+    expect(page).toContain('The Comedy of Errors');
+    expect(page.trim().endsWith('200')).toBe(true);
+    const missing = curl('-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${ports.get(80)}/admin`);
+    expect(missing).toBe('404');
+  });
+
+  it('terminates HTTPS with the Secret for its hostname and routes the request', () => {
+    const port = ports.get(443)!;
+    const resolve = `bookinfo.example.com:${port}:127.0.0.1`;
+    const page = curl(
+      '--cacert',
+      bookinfoCert.cert,
+      '--resolve',
+      resolve,
+      `https://bookinfo.example.com:${port}/productpage`,
+    );
+    expect(page).toContain('The Comedy of Errors');
+    // Another Host on that listener is no route of it.
+    const other = curl(
+      '-k',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-H',
+      'host: other.example',
+      `https://127.0.0.1:${port}/productpage`,
+    );
+    expect(other).toBe('404');
+  });
+
+  it('passes TLS through by SNI: the client sees the backend’s own certificate', () => {
+    const port = ports.get(8443)!;
+    const resolve = `secure.passthrough.example:${port}:127.0.0.1`;
+    const page = curl(
+      '--cacert',
+      backendCert.cert,
+      '--resolve',
+      resolve,
+      `https://secure.passthrough.example:${port}/`,
+    );
+    expect(page).toContain('s_server');
+    // An SNI no TLSRoute takes is refused (the connection closed, no handshake).
+    expect(() =>
+      execFileSync('curl', [
+        '-s',
+        '-m',
+        '5',
+        '-k',
+        '--resolve',
+        `other.passthrough.example:${port}:127.0.0.1`,
+        `https://other.passthrough.example:${port}/`,
+      ]),
+    ).toThrow();
+  });
+
+  it('relays TCP through a TCPRoute to the echo pod', () => {
+    const port = ports.get(9000)!;
+    const reply = execFileSync(
+      'bash',
+      ['-c', `exec 3<>/dev/tcp/127.0.0.1/${port}; printf 'hello ingress\\n' >&3; timeout 5 head -c 14 <&3`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(reply).toContain('hello ingress');
+  });
+
+  it('reports Accepted and Programmed on the Gateways, listeners and routes', async () => {
+    const secure = await status('gateway', 'secure-gateway');
+    expect(secure.listeners?.map((l) => [l.name, l.attachedRoutes])).toEqual([
+      ['https', 1],
+      ['tls', 1],
+      ['tcp', 1],
+    ]);
+    for (const listener of secure.listeners ?? [])
+      expect(listener.conditions.find((c) => c.type === 'Programmed')?.status).toBe('True');
+    for (const [kind, route] of [
+      ['httproute', 'bookinfo'],
+      ['tlsroute', 'passthrough'],
+      ['tcproute', 'echo-tcp'],
+    ] as const) {
+      const found = await status(kind, route);
+      expect(found.parents?.[0]?.conditions.map((c) => [c.type, c.status])).toEqual([
+        ['Accepted', 'True'],
+        ['ResolvedRefs', 'True'],
+      ]);
+    }
+  });
+});

@@ -1,0 +1,386 @@
+/**
+ * An in-test Kubernetes API server: only what Kubernetes documents for the calls Ambit makes, so that the
+ * real `@kubernetes/client-node` can be driven against it exactly as against a cluster.
+ *
+ * - get, list and create of registered resources (core `/api/v1/...` and group `/apis/<g>/<v>/...`, cluster
+ *   or namespaced), `metadata.resourceVersion` from one cluster-wide counter, `metadata.uid` on create;
+ * - watch (`?watch=true&resourceVersion=N`): the events after N as JSON lines on a chunked response; a
+ *   resourceVersion older than the retained history is answered with an ERROR event carrying a 410
+ *   `Expired` Status, as etcd compaction makes a real server do; `allowWatchBookmarks=true` gets BOOKMARK
+ *   events (only `metadata.resourceVersion` set) when the test calls `bookmark()`;
+ * - a `create` hook per resource (TokenReview answers, status conditions on created objects...).
+ *
+ * What it does not do: authentication, admission, field selectors, label selectors, chunked lists (`limit`
+ * / `continue`), server-side apply, PATCH. A test that needs one of these must not pretend it is covered.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { TestCa } from './test-ca.ts';
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name?: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
+
+export interface ResourceType {
+  /** `/api/v1` or `/apis/<group>/<version>`. */
+  prefix: string;
+  plural: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+interface StoredEvent {
+  rv: number;
+  type: WatchEventType;
+  object: KubeObject;
+}
+
+interface Watcher {
+  namespace: string | undefined;
+  bookmarks: boolean;
+  response: ServerResponse;
+}
+
+/** Hook for POST: returns the object to store (and answer with); `store: false` answers without storing. */
+export type CreateHook = (object: KubeObject) => { object: KubeObject; store: boolean };
+
+class Resource {
+  readonly type: ResourceType;
+  readonly objects = new Map<string, KubeObject>();
+  readonly history: StoredEvent[] = [];
+  /** Events at or below this resourceVersion are compacted away: a watch from there gets 410. */
+  compactedThrough = 0;
+  readonly watchers = new Set<Watcher>();
+  createHook: CreateHook | undefined;
+
+  constructor(type: ResourceType) {
+    this.type = type;
+  }
+}
+
+const key = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
+const clone = <T>(value: T): T => structuredClone(value);
+
+export const CORE_RESOURCES: ResourceType[] = [
+  { prefix: '/api/v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
+  { prefix: '/api/v1', plural: 'pods', kind: 'Pod', namespaced: true },
+  { prefix: '/api/v1', plural: 'services', kind: 'Service', namespaced: true },
+  { prefix: '/api/v1', plural: 'events', kind: 'Event', namespaced: true },
+  { prefix: '/apis/discovery.k8s.io/v1', plural: 'endpointslices', kind: 'EndpointSlice', namespaced: true },
+  {
+    prefix: '/apis/authentication.k8s.io/v1',
+    plural: 'tokenreviews',
+    kind: 'TokenReview',
+    namespaced: false,
+  },
+];
+
+export class KubeApiServer {
+  /** The HTTP server; listen it yourself (e.g. on an fd from inside a netns) or call `listen`. */
+  readonly http: Server;
+  readonly #resources = new Map<string, Resource>();
+  #rv = 100;
+  /** Requests by method and path (no query), for tests that check what a client asked. */
+  readonly requests: Array<{ method: string; path: string; query: string }> = [];
+
+  readonly #caPem: string;
+
+  /** Serves HTTPS with a certificate for 127.0.0.1 from a CA of its own (the client verifies it, as in a cluster). */
+  constructor(types: readonly ResourceType[] = CORE_RESOURCES) {
+    for (const type of types) this.#resources.set(`${type.prefix}/${type.plural}`, new Resource(type));
+    const ca = new TestCa('in-test kube-apiserver CA');
+    const { certPem, keyPem } = ca.issue('kube-apiserver', {
+      uris: [],
+      dnsNames: ['kubernetes.default.svc'],
+      ips: ['127.0.0.1'],
+    });
+    this.#caPem = ca.certPem;
+    this.http = createServer({ cert: certPem, key: keyPem }, (request, response) =>
+      this.#handle(request, response),
+    );
+  }
+
+  /** Listens on loopback (a free port). */
+  async listen(options: { host: string; port: number } = { host: '127.0.0.1', port: 0 }) {
+    await new Promise<void>((resolve) => this.http.listen(options, resolve));
+    return this;
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  /** A kubeconfig for this server (its CA pinned; a bearer token the server does not check). */
+  kubeconfig(token = 'test-token'): string {
+    const ca = Buffer.from(this.#caPem).toString('base64');
+    return JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        {
+          name: 'test',
+          cluster: { server: `https://127.0.0.1:${this.port}`, 'certificate-authority-data': ca },
+        },
+      ],
+      users: [{ name: 'test', user: { token } }],
+      contexts: [{ name: 'test', context: { cluster: 'test', user: 'test' } }],
+      'current-context': 'test',
+    });
+  }
+
+  onCreate(prefix: string, plural: string, hook: CreateHook): void {
+    this.#resource(prefix, plural).createHook = hook;
+  }
+
+  /** Creates or replaces an object, as a controller or `kubectl apply` would; returns the stored copy. */
+  put(prefix: string, plural: string, object: KubeObject): KubeObject {
+    const resource = this.#resource(prefix, plural);
+    const name = object.metadata.name!;
+    const existing = resource.objects.get(key(object.metadata.namespace, name));
+    const stored = clone(object);
+    stored.apiVersion ??= prefix === '/api/v1' ? 'v1' : prefix.slice('/apis/'.length);
+    stored.kind ??= resource.type.kind;
+    stored.metadata.uid = existing?.metadata.uid ?? object.metadata.uid ?? randomUUID();
+    stored.metadata.resourceVersion = String(++this.#rv);
+    resource.objects.set(key(stored.metadata.namespace, name), stored);
+    this.#record(resource, existing ? 'MODIFIED' : 'ADDED', stored);
+    return clone(stored);
+  }
+
+  delete(prefix: string, plural: string, namespace: string | undefined, name: string): void {
+    const resource = this.#resource(prefix, plural);
+    const existing = resource.objects.get(key(namespace, name));
+    if (!existing) throw new Error(`no ${plural} ${key(namespace, name)}`);
+    resource.objects.delete(key(namespace, name));
+    const gone = clone(existing);
+    gone.metadata.resourceVersion = String(++this.#rv);
+    this.#record(resource, 'DELETED', gone);
+  }
+
+  get(prefix: string, plural: string, namespace: string | undefined, name: string): KubeObject | undefined {
+    const found = this.#resource(prefix, plural).objects.get(key(namespace, name));
+    return found && clone(found);
+  }
+
+  list(prefix: string, plural: string): KubeObject[] {
+    return [...this.#resource(prefix, plural).objects.values()].map(clone);
+  }
+
+  /** Forgets the history (as etcd compaction does): a watch from an older resourceVersion gets 410 Gone. */
+  compact(): void {
+    for (const resource of this.#resources.values()) {
+      resource.history.length = 0;
+      resource.compactedThrough = this.#rv;
+    }
+  }
+
+  /** Sends a BOOKMARK with the current resourceVersion to every watcher that allowed bookmarks. */
+  bookmark(): void {
+    for (const resource of this.#resources.values()) {
+      for (const watcher of resource.watchers) {
+        if (!watcher.bookmarks) continue;
+        const object = {
+          kind: resource.type.kind,
+          apiVersion: this.#apiVersion(resource),
+          metadata: { resourceVersion: String(this.#rv) },
+        };
+        watcher.response.write(`${JSON.stringify({ type: 'BOOKMARK', object })}\n`);
+      }
+    }
+  }
+
+  /** Ends every open watch (as an API server does at its watch timeout); clients must re-watch. */
+  endWatches(): void {
+    for (const resource of this.#resources.values()) {
+      for (const watcher of resource.watchers) watcher.response.end();
+      resource.watchers.clear();
+    }
+  }
+
+  watcherCount(prefix: string, plural: string): number {
+    return this.#resource(prefix, plural).watchers.size;
+  }
+
+  async close(): Promise<void> {
+    this.endWatches();
+    this.http.closeAllConnections();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  #resource(prefix: string, plural: string): Resource {
+    const resource = this.#resources.get(`${prefix}/${plural}`);
+    if (!resource) throw new Error(`resource ${prefix}/${plural} is not registered`);
+    return resource;
+  }
+
+  #apiVersion(resource: Resource): string {
+    return resource.type.prefix === '/api/v1' ? 'v1' : resource.type.prefix.slice('/apis/'.length);
+  }
+
+  #record(resource: Resource, type: WatchEventType, object: KubeObject): void {
+    const rv = Number(object.metadata.resourceVersion);
+    resource.history.push({ rv, type, object: clone(object) });
+    for (const watcher of resource.watchers) {
+      if (watcher.namespace === undefined || watcher.namespace === object.metadata.namespace) {
+        watcher.response.write(`${JSON.stringify({ type, object })}\n`);
+      }
+    }
+  }
+
+  /** Parses `<prefix>/[namespaces/<ns>/]<plural>[/<name>]` against the registered resources. */
+  #route(
+    path: string,
+  ): { resource: Resource; namespace: string | undefined; name: string | undefined } | undefined {
+    for (const resource of this.#resources.values()) {
+      const { prefix, plural, namespaced } = resource.type;
+      if (!path.startsWith(`${prefix}/`)) continue;
+      const rest = path.slice(prefix.length + 1).split('/');
+      if (namespaced && rest[0] === 'namespaces' && rest[2] === plural && rest.length <= 4) {
+        return { resource, namespace: rest[1], name: rest[3] };
+      }
+      if (rest[0] === plural && rest.length <= 2) return { resource, namespace: undefined, name: rest[1] };
+    }
+    return undefined;
+  }
+
+  #handle(request: IncomingMessage, response: ServerResponse): void {
+    const url = new URL(request.url ?? '/', 'http://kube');
+    this.requests.push({ method: request.method ?? '', path: url.pathname, query: url.search });
+    const route = this.#route(url.pathname);
+    if (!route) {
+      this.#status(response, 404, 'NotFound', `no resource at ${url.pathname}`);
+      return;
+    }
+    const { resource, namespace, name } = route;
+    if (request.method === 'GET' && name !== undefined) {
+      const found = resource.objects.get(key(namespace, name));
+      if (found) this.#json(response, 200, found);
+      else this.#status(response, 404, 'NotFound', `${resource.type.plural} "${name}" not found`);
+      return;
+    }
+    if (request.method === 'GET' && url.searchParams.get('watch') === 'true') {
+      this.#watch(resource, namespace, url.searchParams, response);
+      return;
+    }
+    if (request.method === 'GET') {
+      const items = [...resource.objects.values()].filter(
+        (object) => namespace === undefined || object.metadata.namespace === namespace,
+      );
+      this.#json(response, 200, {
+        apiVersion: this.#apiVersion(resource),
+        kind: `${resource.type.kind}List`,
+        metadata: { resourceVersion: String(this.#rv) },
+        items,
+      });
+      return;
+    }
+    if (request.method === 'POST' && name === undefined) {
+      void this.#readBody(request).then(
+        (body) => this.#create(resource, namespace, body, response),
+        () => this.#status(response, 400, 'BadRequest', 'body is not JSON'),
+      );
+      return;
+    }
+    this.#status(response, 405, 'MethodNotAllowed', `${request.method} is not served here`);
+  }
+
+  #create(
+    resource: Resource,
+    namespace: string | undefined,
+    body: KubeObject,
+    response: ServerResponse,
+  ): void {
+    if (namespace !== undefined) body.metadata = { ...body.metadata, namespace };
+    const hooked = resource.createHook?.(body) ?? { object: body, store: true };
+    if (!hooked.store) {
+      this.#json(response, 201, hooked.object);
+      return;
+    }
+    const name =
+      hooked.object.metadata.name ??
+      `${hooked.object.metadata.generateName ?? 'obj-'}${randomUUID().slice(0, 5)}`;
+    hooked.object.metadata.name = name;
+    if (resource.objects.has(key(hooked.object.metadata.namespace, name))) {
+      this.#status(response, 409, 'AlreadyExists', `${resource.type.plural} "${name}" already exists`);
+      return;
+    }
+    this.#json(response, 201, this.put(resource.type.prefix, resource.type.plural, hooked.object));
+  }
+
+  #watch(
+    resource: Resource,
+    namespace: string | undefined,
+    query: URLSearchParams,
+    response: ServerResponse,
+  ): void {
+    const from = Number(query.get('resourceVersion') ?? '0');
+    response.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    if (from !== 0 && from < resource.compactedThrough) {
+      const status = {
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        reason: 'Expired',
+        code: 410,
+        message: `too old resource version: ${from} (${resource.compactedThrough})`,
+      };
+      response.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
+      return;
+    }
+    const watcher: Watcher = { namespace, bookmarks: query.get('allowWatchBookmarks') === 'true', response };
+    // resourceVersion 0 (or none) means "from any point": the current objects as ADDED, then changes.
+    const backlog =
+      from === 0
+        ? [...resource.objects.values()].map((object) => ({ type: 'ADDED' as const, object }))
+        : resource.history.filter((event) => event.rv > from);
+    for (const event of backlog) {
+      if (namespace === undefined || event.object.metadata.namespace === namespace) {
+        response.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
+      }
+    }
+    resource.watchers.add(watcher);
+    response.on('close', () => resource.watchers.delete(watcher));
+  }
+
+  #readBody(request: IncomingMessage): Promise<KubeObject> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as KubeObject);
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+  }
+
+  #json(response: ServerResponse, status: number, body: unknown): void {
+    response.writeHead(status, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(body));
+  }
+
+  #status(response: ServerResponse, code: number, reason: string, message: string): void {
+    this.#json(response, code, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      status: 'Failure',
+      reason,
+      message,
+      code,
+    });
+  }
+}

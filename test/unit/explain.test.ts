@@ -1,0 +1,167 @@
+/**
+ * `ambit explain` as units, by tables: the command-line parts (targets, headers, sources), the DNS names a
+ * pod's resolver tries, and the trace over hand-made snapshots: each verdict, with the rule that matched,
+ * agreeing with the data plane's own decision functions it calls.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseHeaders, resolveSource, splitTarget } from '../../src/cli/explain/query.ts';
+import { explainConnection, type MeshSnapshots, serviceCandidates } from '../../src/cli/explain/trace.ts';
+import { peerAuth, policy, rule, service, snapshot, source, workload } from '../support/mesh-fixtures.ts';
+
+describe('command-line parts', () => {
+  it.each([
+    ['echo', { host: 'echo', port: 80 }],
+    ['echo.apps:9000', { host: 'echo.apps', port: 9000 }],
+    ['10.96.0.1:8080', { host: '10.96.0.1', port: 8080 }],
+    ['[fd00::1]:443', { host: 'fd00::1', port: 443 }],
+    ['fd00::1', { host: 'fd00::1', port: 80 }],
+  ])('target %s', (text, expected) => {
+    expect(splitTarget(text, 80)).toEqual(expected);
+  });
+
+  it.each(['echo:0', 'echo:x', 'echo:70000'])('refuses target %s', (text) => {
+    expect(() => splitTarget(text, 80)).toThrow(/1-65535/);
+  });
+
+  it('reads headers as name=value or name: value, names lowercased', () => {
+    expect(parseHeaders(['X-Canary=yes', 'user-agent: curl/8'])).toEqual({
+      'x-canary': 'yes',
+      'user-agent': 'curl/8',
+    });
+    expect(() => parseHeaders(['novalue'])).toThrow(/name=value/);
+  });
+
+  it.each([
+    ['echo', 'apps', ['echo', 'echo.apps.svc.cluster.local', 'echo.svc.cluster.local', 'echo.cluster.local']],
+    [
+      'echo.web',
+      'apps',
+      ['echo.web', 'echo.web.apps.svc.cluster.local', 'echo.web.svc.cluster.local', 'echo.web.cluster.local'],
+    ],
+    ['echo', undefined, ['echo', 'echo.svc.cluster.local', 'echo.cluster.local']],
+  ])('the names %s from namespace %s', (name, namespace, expected) => {
+    expect(serviceCandidates(name, namespace)).toEqual(expected);
+  });
+});
+
+const client = workload({ name: 'client', namespace: 'apps', node: 'n1', ips: ['10.244.0.2'] });
+const outsider = workload({
+  name: 'outsider',
+  namespace: 'outside',
+  node: 'n1',
+  ips: ['10.244.0.3'],
+  enrolled: false,
+});
+const echo = workload({ name: 'echo', namespace: 'apps', node: 'n2', ips: ['10.244.1.2'] });
+const echoService = service({
+  name: 'echo',
+  namespace: 'apps',
+  vips: ['10.96.0.1'],
+  endpoints: [{ workloadUid: echo.uid, ip: '10.244.1.2', ready: true }],
+});
+const empty = service({ name: 'nobody', namespace: 'apps', vips: ['10.96.0.2'] });
+const base = { workloads: [client, outsider, echo], services: [echoService, empty] };
+
+function mesh(destinationNode: Parameters<typeof snapshot>[0] = {}): MeshSnapshots {
+  return {
+    nodes: new Map([
+      ['n1', snapshot(base)],
+      ['n2', snapshot({ ...base, ...destinationNode })],
+    ]),
+    waypoints: new Map(),
+  };
+}
+
+const denyClient = policy({
+  name: 'deny-client',
+  namespace: 'apps',
+  action: 'DENY',
+  rules: [
+    rule({ from: [source({ principals: ['cluster.local/ns/other/sa/x'] })] }),
+    rule({ from: [source({ principals: ['cluster.local/ns/apps/sa/client'] })] }),
+  ],
+});
+const allowOther = policy({
+  name: 'allow-other',
+  namespace: 'apps',
+  rules: [rule({ from: [source({ namespaces: ['other'] })] })],
+});
+
+describe('the trace', () => {
+  it.each([
+    ['allowed, no policy', mesh(), 'apps/client', 'echo', 'allowed', 'ztunnel/n2', undefined],
+    [
+      'denied by a DENY policy, its second rule',
+      mesh({ policies: [denyClient] }),
+      'apps/client',
+      'echo',
+      'denied',
+      'ztunnel/n2',
+      'apps/deny-client#1',
+    ],
+    [
+      'denied: ALLOW policies select it and none matches',
+      mesh({ policies: [allowOther] }),
+      'apps/client',
+      'echo',
+      'denied',
+      'ztunnel/n2',
+      undefined,
+    ],
+    ['no endpoint', mesh(), 'apps/client', 'nobody', 'no-endpoint', 'ztunnel/n1', undefined],
+    [
+      'plaintext refused under STRICT',
+      mesh({ peerAuthentications: [peerAuth({ name: 's', namespace: 'apps' })] }),
+      'outside/outsider',
+      'echo.apps',
+      'refused',
+      'ztunnel/n2',
+      undefined,
+    ],
+    [
+      'plaintext accepted under PERMISSIVE',
+      mesh(),
+      'outside/outsider',
+      'echo.apps',
+      'allowed',
+      'ztunnel/n2',
+      undefined,
+    ],
+    ['an unknown name', mesh(), 'apps/client', 'nothing-here', 'not-found', 'dns', undefined],
+    [
+      'a simulated principal',
+      mesh({ policies: [denyClient] }),
+      'cluster.local/ns/apps/sa/client',
+      'echo.apps',
+      'denied',
+      'ztunnel/n2',
+      'apps/deny-client#1',
+    ],
+  ] as const)('%s', (_what, snapshots, from, to, outcome, at, deciding) => {
+    const explanation = explainConnection(snapshots, {
+      source: resolveSource(snapshots, from, undefined),
+      destination: to,
+      port: 80,
+    });
+    expect(explanation.verdict.outcome).toBe(outcome);
+    expect(explanation.verdict.at).toBe(at);
+    const policyOf = explanation.verdict.policy;
+    expect(policyOf && `${policyOf.namespace}/${policyOf.name}#${policyOf.rule}`).toBe(deciding);
+  });
+
+  it('tells the mTLS of the last hop and the PeerAuthentication mode', () => {
+    const strict = mesh({ peerAuthentications: [peerAuth({ name: 's', namespace: 'apps' })] });
+    const meshed = explainConnection(strict, {
+      source: resolveSource(strict, 'apps/client', undefined),
+      destination: 'echo',
+      port: 80,
+    });
+    expect([meshed.mtls, meshed.mtlsMode]).toEqual([true, 'STRICT']);
+    const plain = explainConnection(mesh(), {
+      source: resolveSource(mesh(), 'outside/outsider', undefined),
+      destination: 'echo.apps',
+      port: 80,
+    });
+    expect([plain.mtls, plain.mtlsMode]).toEqual([false, 'PERMISSIVE']);
+  });
+});
