@@ -57,7 +57,11 @@ spec:
 `;
 }
 
-/** The service's route with retries on 5xx, replacing the canary's VirtualService. */
+/**
+ * The service's route with retries on 5xx, replacing the canary's VirtualService. Three retries: with three
+ * echo pods each about to fail, the first three attempts may each meet one; the fourth goes to a pod whose
+ * last answer was its failure, so it succeeds.
+ */
 function retries(namespace: string, service: string): string {
   return `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -66,7 +70,7 @@ spec:
   hosts: [${service}]
   http:
   - route: [{destination: {host: ${service}}}]
-    retries: {attempts: 2, retryOn: 5xx}
+    retries: {attempts: 3, retryOn: 5xx}
 `;
 }
 
@@ -157,17 +161,18 @@ export async function waypointTour(
   );
   const before = await succeeded();
   out(`${before} of ${FLAKY_REQUESTS} succeeded\n`);
-  out('\nRetries on the route (attempts: 2, retryOn: 5xx):\n$ ambit apply -f retries.yaml\n');
+  out('\nRetries on the route (attempts: 3, retryOn: 5xx):\n$ ambit apply -f retries.yaml\n');
   await control.apply([{ name: 'retries.yaml', content: retries(namespace, service) }]);
   // Until the route's retries arrive, some requests still fail; the count settles at all of them.
+  let last = 0;
   const after = await until(async () => {
-    const count = await succeeded();
-    return count === FLAKY_REQUESTS ? count : undefined;
+    last = await succeeded();
+    return last === FLAKY_REQUESTS ? last : undefined;
   });
   out(
     after === FLAKY_REQUESTS
       ? `${after} of ${FLAKY_REQUESTS} succeeded: the waypoint retried each 503\n`
-      : 'the retries did not take effect in time\n',
+      : `the retries did not take effect in time (last: ${last} of ${FLAKY_REQUESTS} succeeded)\n`,
   );
   return (
     split.length === SPLIT_REQUESTS &&
