@@ -41,6 +41,16 @@ export default defineConfig({
       },
       {
         test: {
+          // Issue 8's attack and fault suite: hostile peers against every listener while a healthy loop runs.
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           fileParallelism: false,

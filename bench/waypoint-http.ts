@@ -23,7 +23,7 @@
  *
  * Run: npx node bench/waypoint-http.ts [--seconds 5]   (needs haproxy; writes only to a temp dir)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -39,8 +39,9 @@ import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/settings.ts';
 import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
 import { cluster, clusterName, forward, route, served, toCluster } from '../test/support/route-table.ts';
 import { TestCa } from '../test/support/test-ca.ts';
+import { startChild, stopChildren, waitForPort } from './support/children.ts';
 import { BODY_BYTES, type HttpLatencyResult, httpRequestResponse } from './support/http-load.ts';
-import { cpuMs, listen, open, rssMiB, sleep } from './support/load.ts';
+import { cpuMs, listen, rssMiB, sleep } from './support/load.ts';
 import { fmt, ratio } from './support/report.ts';
 import type { WaypointSpec } from './support/waypoint-node.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
@@ -59,34 +60,7 @@ const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
 const at = (host: number) => `${subnet}.${host}`;
 const APP_PORT = 9001;
 const HAPROXY_PORT = 80;
-const children: ChildProcess[] = [];
 const dir = mkdtempSync(join(tmpdir(), 'ambit-wp-bench-'));
-
-function startChild(command: string, args: string[], readyLine?: string): Promise<ChildProcess> {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    if (!readyLine) return resolve(child);
-    let out = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes(readyLine)) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`${command} exited with ${code}`)));
-  });
-}
-
-async function waitForPort(host: string, port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      (await open(host, port)).destroy();
-      return;
-    } catch {
-      await sleep(50);
-    }
-  }
-  throw new Error(`nothing listens on ${host}:${port}`);
-}
 
 // The pods: four client pods (one per path), the app, haproxy's pod, the waypoint.
 const clients = { direct: at(11), waypoint: at(12), haproxy: at(13), resilient: at(14), traced: at(15) };
@@ -458,7 +432,6 @@ async function main(): Promise<void> {
 try {
   await main();
 } finally {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  await sleep(300);
+  await stopChildren();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -26,6 +26,8 @@ const waypoint = new Waypoint({
   log: createLogger('waypoint'),
   accessLog: null,
   upstreamLocalAddress: spec.ip,
+  // An ingress gateway's listeners (a snapshot with `listeners`) open on the same address.
+  ingressHost: spec.ip,
 });
 waypoint.applySnapshot(spec.snapshot);
 await waypoint.listen(spec.ip, 15008);

@@ -19,10 +19,14 @@ const SHORT_NAMES: Record<string, string> = {
   ap: 'AuthorizationPolicy',
   pa: 'PeerAuthentication',
   gtw: 'Gateway',
+  se: 'ServiceEntry',
 };
 
+/** `Gateway` -> `Gateways`; a qualified kind pluralises its name (`Gateway.networking.istio.io` -> `Gateways.networking.istio.io`). */
 function plural(kind: string): string {
-  return /[^aeiou]y$/.test(kind) ? `${kind.slice(0, -1)}ies` : `${kind}s`;
+  const dot = kind.indexOf('.');
+  const [name, group] = dot < 0 ? [kind, ''] : [kind.slice(0, dot), kind.slice(dot)];
+  return `${/[^aeiou]y$/.test(name) ? `${name.slice(0, -1)}ies` : `${name}s`}${group}`;
 }
 
 /** The kind a user means by `name`: the kind, its plural or short name, any case; undefined if none. */

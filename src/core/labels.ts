@@ -6,6 +6,11 @@ export const USE_WAYPOINT_LABEL = 'istio.io/use-waypoint';
 /** Names the namespace of the waypoint that `istio.io/use-waypoint` refers to, when it is not the object's own. */
 export const USE_WAYPOINT_NAMESPACE_LABEL = 'istio.io/use-waypoint-namespace';
 export const WAYPOINT_GATEWAY_CLASS = 'istio-waypoint';
+/**
+ * On a Service or its Namespace (`"true"`): an ingress gateway sends the Service's traffic through the
+ * Service's waypoint rather than straight to its endpoints, so the waypoint's L7 policy and routing apply.
+ */
+export const INGRESS_USE_WAYPOINT_LABEL = 'istio.io/ingress-use-waypoint';
 /** Gateway classes deployed as ingress gateways: Ambit's own, and Istio's name for it, so Istio's YAML applies. */
 export const INGRESS_GATEWAY_CLASSES: readonly string[] = ['ambit', 'istio'];
 /** On a waypoint Gateway: what traffic it handles (`service`, the default, `workload`, `all`, `none`). */

@@ -598,6 +598,7 @@ function tunnelTarget(to: Destination, tunnel: TunnelContext): TunnelTarget {
     port: to.endpoint.port,
     identity: to.workload.identity,
     client: tunnel.client,
+    authority: to.endpoint.authority,
   };
 }
 

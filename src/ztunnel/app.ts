@@ -21,6 +21,7 @@ import { type EndpointAddresses, serveEndpoints } from './admin.ts';
 import { UdpDnsForwarder } from './dns/forwarder.ts';
 import { ZtunnelCaptureHandler } from './inpod/capture-handler.ts';
 import type { OriginalDestination } from './proxy/sockets.ts';
+import type { TimeoutSettings, ZtunnelLimits } from './settings.ts';
 import { snapshotProblems } from './state/validate.ts';
 import { Ztunnel } from './ztunnel.ts';
 
@@ -46,6 +47,9 @@ export interface ZtunnelAppOptions {
   hboneImplementation?: HboneImplementation | undefined;
   /** How long live connections may run on at shutdown (default: the HBONE drain timeout). */
   drainMs?: number | undefined;
+  /** Limits and timeouts that differ from the defaults (`ambit ztunnel`'s flags). */
+  limits?: Partial<ZtunnelLimits> | undefined;
+  timeouts?: Partial<TimeoutSettings> | undefined;
   log: Logger;
 }
 
@@ -73,6 +77,8 @@ export class ZtunnelApp {
       originalDestination: options.originalDestination ?? redirectedDestination,
       dnsForwarder: options.dnsUpstream === undefined ? undefined : new UdpDnsForwarder(options.dnsUpstream),
       ...(options.hboneImplementation ? { hboneImplementation: options.hboneImplementation } : {}),
+      limits: options.limits ?? {},
+      timeouts: options.timeouts ?? {},
       log,
     });
     this.#discovery = ztunnelDiscovery({

@@ -6,7 +6,7 @@
 export { adminGet, adminSocketPath, nodesWithAdminSockets } from './admin-client.ts';
 export { type NodeAgent, ZtunnelApp, type ZtunnelAppOptions } from './app.ts';
 export { CONFIG_KINDS, type ConfigKind, type ConfigView, renderConfigTable } from './config-tables.ts';
-export { ZTUNNEL_NODE_FLAGS } from './settings.ts';
+export { DEFAULT_TIMEOUTS, defaultLimits, ZTUNNEL_NODE_FLAGS, type ZtunnelLimits } from './settings.ts';
 // The data path's pure decisions, for `ambit explain` and `ambit authz check` (the same code answers both).
 export type { AuthorizationResult, ConnectionAttributes } from './state/authorize.ts';
 export { authorize } from './state/authorize.ts';

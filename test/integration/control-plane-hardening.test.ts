@@ -10,11 +10,13 @@ import { join } from 'node:path';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane, type ControlPlaneOptions } from '../../src/control/control-plane.ts';
+import { ControlApiClient } from '../../src/core/control-api/client.ts';
+import { controlPaths } from '../../src/core/control-api/paths.ts';
 import { ztunnelDiscovery } from '../../src/core/discovery/client.ts';
 import { CONTROL_PLANE_SERVER_NAME } from '../../src/core/grpc/credentials.ts';
 import { splitHostPort } from '../../src/core/net/host-port.ts';
 import { createNodeCredential } from '../../src/core/node-credentials.ts';
-import { ambit, killAll } from '../support/cli.ts';
+import { ambit, killAll, startAmbit } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import { quietLogs } from '../support/logging.ts';
 
@@ -226,4 +228,41 @@ describe('15012 bounds what peers without credentials can hold, and counts what 
   function listenerIsFree(): boolean {
     return plane.listenerConnections === 0;
   }
+});
+
+describe('ambit control takes its listener limits as flags', () => {
+  const state = mkdtempSync(join(tmpdir(), 'ambit-control-flags-'));
+  afterAll(() => {
+    killAll();
+    rmSync(state, { recursive: true, force: true });
+  });
+
+  it('--max-connections-per-source 1 resets a second connection from one source, and counts it', async () => {
+    const control = startAmbit([
+      'control',
+      '--state-dir',
+      state,
+      '--listen',
+      '127.0.0.1:0',
+      '--metrics-port',
+      '0',
+      '--max-connections-per-source',
+      '1',
+      '--handshake-timeout',
+      '30s',
+    ]);
+    const api = new ControlApiClient(controlPaths(state).socket);
+    const status = await eventually(() => api.status(), { timeout: 20_000, what: 'the control plane' });
+    const address = splitHostPort(status.grpcAddress)!;
+    const first = await openFrom(address, '127.0.0.6');
+    try {
+      await closedByServer(tcpConnect({ ...address, localAddress: '127.0.0.6' }));
+      const metrics = await (await fetch(`http://${status.metricsAddress}/metrics`)).text();
+      expect(metrics).toContain('ambit_control_connections_refused_total{reason="source_limit"} 1');
+    } finally {
+      first.destroy();
+      control.child.kill('SIGTERM');
+      await control.done;
+    }
+  });
 });

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { ambit, killAll, startAmbit } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import {
@@ -32,27 +33,38 @@ import { canRunNetnsTests } from '../support/privileges.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'ingress');
 
+/** A Service of the echo app on port 80, bound to the namespace's waypoint, with `labels`. */
+function boundService(name: string, labels: Record<string, string>, app = name): object {
+  const service = serviceDoc(name, { app }) as { metadata: { labels?: Record<string, string> } };
+  service.metadata.labels = { 'istio.io/use-waypoint': 'waypoint', ...labels };
+  return service;
+}
+
 /** A self-signed certificate and key for `host` (PEM files in `dir`). */
 function certificate(dir: string, host: string): { cert: string; key: string } {
   const cert = join(dir, `${host}.crt`);
   const key = join(dir, `${host}.key`);
-  execFileSync('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${host}`,
-    '-addext',
-    `subjectAltName=DNS:${host}`,
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${host}`,
+      '-addext',
+      `subjectAltName=DNS:${host}`,
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   execFileSync('chmod', ['0644', cert, key]);
   return { cert, key };
 }
@@ -111,6 +123,23 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
         ports: { tls: 8443 },
       }),
       serviceDoc('tls-backend', { spec: { ports: [{ name: 'tls', port: 8443, targetPort: 8443 }] } }),
+      // A waypoint, and two Services bound to it: one the gateway sends through it, one it does not.
+      waypointGateway('waypoint', 'default', 'service'),
+      echoPod('echo-l7', { node: 'n2', labels: { app: 'echo-l7' } }),
+      boundService('echo-l7', { 'istio.io/ingress-use-waypoint': 'true' }),
+      boundService('echo-bound', {}, 'echo-l7'),
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name: 'bound-services' },
+        spec: {
+          parentRefs: [{ name: 'bookinfo-gateway' }],
+          rules: ['echo-l7', 'echo-bound'].map((service) => ({
+            matches: [{ path: { type: 'PathPrefix', value: `/${service}` } }],
+            backendRefs: [{ name: service, port: 80 }],
+          })),
+        },
+      },
       {
         apiVersion: 'v1',
         kind: 'Secret',
@@ -242,6 +271,22 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
       },
     );
     expect(reply).toContain('hello ingress');
+  });
+
+  it('sends a Service labelled istio.io/ingress-use-waypoint through its waypoint, and no bound one around it', async () => {
+    const base = `http://127.0.0.1:${ports.get(80)}`;
+    await eventually(
+      () => curl('-o', '/dev/null', '-w', '%{http_code}', `${base}/echo-l7/through`) === '200',
+      { timeout: 30_000, what: 'the waypoint to serve echo-l7' },
+    );
+    const log = await run('local', 'logs', 'waypoint-0', '--name', name);
+    expect(log.stdout).toContain('/echo-l7/through');
+    // Bound to the waypoint but not labelled: the gateway goes straight to the pod, whose ztunnel refuses
+    // everyone but the waypoint for that port (fail closed), so the gateway answers 503.
+    expect(curl('-o', '/dev/null', '-w', '%{http_code}', `${base}/echo-bound/direct`)).toBe('503');
+    expect((await run('local', 'logs', 'waypoint-0', '--name', name)).stdout).not.toContain(
+      '/echo-bound/direct',
+    );
   });
 
   it('reports Accepted and Programmed on the Gateways, listeners and routes', async () => {

@@ -46,6 +46,8 @@ export class CaptureTable {
     capturePort: number = ZTUNNEL_PORTS.outbound,
     clientIp = podIp,
   ): Socket {
+    // Below the kernel's ephemeral range (32768+), so that no connection it numbers can take a mapped port.
+    if (this.#nextPort >= 32_000) this.#nextPort = 20_000;
     const localPort = this.#nextPort++;
     this.#targets.set(`${clientIp}:${localPort}`, target);
     return connect({

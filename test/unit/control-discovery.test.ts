@@ -102,6 +102,10 @@ describe('resources', () => {
       { type: 'trustbundle', name: 'roots', body: Buffer.from('["nope"]') },
       'trust bundle: expected a list of PEM certificates',
     ],
+    [
+      { type: 'meshsettings', name: 'mesh', body: Buffer.from('{"outboundTrafficPolicy":"SOMETIMES"}') },
+      'mesh settings: outboundTrafficPolicy must be one of ALLOW_ANY, REGISTRY_ONLY',
+    ],
   ])('refuse a resource the client cannot use (%#)', (resource, message) => {
     expect(() => decodeResource('ztunnel', { ...resource, version: 'v' })).toThrow(ResourceError);
     expect(() => decodeResource('ztunnel', { ...resource, version: 'v' })).toThrow(message);

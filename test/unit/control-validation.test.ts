@@ -262,7 +262,7 @@ spec:
       'c.yaml: document 1 (AuthorizationPolicy default/allow-reviews): spec.rules[0].to[0].operation.ports[0]: expected a string, got number 8080: ports are quoted in AuthorizationPolicy ("8080")',
       'c.yaml: document 1 (AuthorizationPolicy default/allow-reviews): spec.rules[0].to[0].operation.ports[1]: invalid port "99999": use 1-65535',
       'c.yaml: document 1 (AuthorizationPolicy default/allow-reviews): spec.rules[0].to[0].operation.methods[1]: expected a string, got number 7',
-      'c.yaml: document 1 (AuthorizationPolicy default/allow-reviews): spec.rules[0].when[0].key: unknown condition key "request.foo" (known: source.ip, remote.ip, source.namespace, source.principal, request.auth.principal, request.auth.audiences, request.auth.presenter, destination.ip, destination.port, connection.sni, request.headers[...], request.auth.claims[...])',
+      'c.yaml: document 1 (AuthorizationPolicy default/allow-reviews): spec.rules[0].when[0].key: unknown condition key "request.foo" (known: source.ip, remote.ip, source.namespace, source.principal, source.trustDomain, request.auth.principal, request.auth.audiences, request.auth.presenter, destination.ip, destination.port, connection.sni, request.headers[...], request.auth.claims[...])',
       'c.yaml: document 1 (AuthorizationPolicy default/allow-reviews): spec.rules[0].when[1].values[0]: invalid IP address or CIDR block "nope"',
       'c.yaml: document 1 (AuthorizationPolicy default/allow-reviews): spec.rules[0].when[2]: set values or notValues',
     ],
@@ -323,9 +323,10 @@ spec:
   - {name: tcp, port: 0, protocol: SCTP}`,
     errors: [
       'c.yaml: document 1 (Gateway default/w): spec.listeners[1].tls: HTTP listeners take no tls settings',
+      'c.yaml: document 1 (Gateway default/w): spec.listeners[1].tls.certificateRefs: Terminate mode needs certificateRefs or options',
       'c.yaml: document 1 (Gateway default/w): spec.listeners[2].tls: HTTPS listeners need tls settings',
       'c.yaml: document 1 (Gateway default/w): spec.listeners[3].port: must be at least 1, got 0',
-      'c.yaml: document 1 (Gateway default/w): spec.listeners[3].protocol: unknown protocol "SCTP": use HTTP, HTTPS, TLS, TCP, UDP, HBONE or a domain-prefixed protocol',
+      'warning: c.yaml: document 1 (Gateway default/w): spec.listeners[3].protocol: protocol "SCTP" is not supported by Ambit (HTTP, HTTPS, TLS, TCP, UDP, HBONE are): this listener is not served',
       'c.yaml: document 1 (Gateway default/w): spec.listeners: listener names must be unique: mesh is used twice',
     ],
   },
@@ -343,7 +344,7 @@ spec:
     timeouts: {request: 1s, backendRequest: 2s}`,
     errors: [
       'c.yaml: document 1 (HTTPRoute default/h): spec.parentRefs[0].group: a parentRef to a Service needs group: "" (the core group)',
-      'c.yaml: document 1 (HTTPRoute default/h): spec.parentRefs[1].kind: parentRefs point at a Gateway (group gateway.networking.k8s.io) or a Service (group ""), not gateway.networking.k8s.io/Mesh',
+      'warning: c.yaml: document 1 (HTTPRoute default/h): spec.parentRefs[1].kind: Ambit attaches routes to a Gateway (group gateway.networking.k8s.io) or a Service (group ""), not gateway.networking.k8s.io/Mesh: this parent is ignored',
       'c.yaml: document 1 (HTTPRoute default/h): spec.rules[0].matches[0].path.value: paths must start with "/"',
       'c.yaml: document 1 (HTTPRoute default/h): spec.rules[0].matches[0].headers: header "X" is matched twice',
       'c.yaml: document 1 (HTTPRoute default/h): spec.rules[0].matches[0].method: invalid value "FETCH": must be one of GET, HEAD, POST, PUT, PATCH, DELETE, CONNECT, OPTIONS, TRACE',
@@ -494,6 +495,9 @@ describe('kind names', () => {
     ['httproute', 'HTTPRoute'],
     ['grpcroutes', 'GRPCRoute'],
     ['gateways', 'Gateway'],
+    ['gateways.networking.istio.io', 'Gateway.networking.istio.io'],
+    ['se', 'ServiceEntry'],
+    ['serviceentries', 'ServiceEntry'],
   ])('%s is %s', (name, kind) => expect(resolveKind(name)).toBe(kind));
   it('does not guess', () => expect(resolveKind('virtual')).toBeUndefined());
 });

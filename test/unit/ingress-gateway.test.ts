@@ -275,6 +275,7 @@ function inputs(overrides: Partial<IngressInputs> = {}): IngressInputs {
     namespaceLabels: new Map(),
     attachedPolicies: [],
     trustDomain: 'cluster.local',
+    ingressViaWaypoint: [],
     ...overrides,
   };
 }
@@ -409,6 +410,36 @@ describe('compileIngress', () => {
       'True',
       'True',
     ]);
+  });
+
+  it.each([
+    ['not labelled: straight to the endpoints', false, true, [['10.244.1.5', undefined]], undefined],
+    [
+      'labelled: to the waypoint, asked for the VIP',
+      true,
+      true,
+      [['10.244.2.9', '10.96.0.10:8000']],
+      undefined,
+    ],
+    ['labelled, the waypoint without instances: nowhere', true, false, [], 'has no instance'],
+  ])('istio.io/ingress-use-waypoint, %s', (_what, labelled, instances, endpoints, problem) => {
+    const web = { ...service('web', 'ingress', 8000), waypoint: { name: 'wp', namespace: 'ingress' } };
+    const wp = {
+      ...service('wp', 'ingress', 15008),
+      vips: [],
+      endpoints: instances ? [{ workloadUid: 'ingress/wp-0', ip: '10.244.2.9', ready: true }] : [],
+    };
+    const compiled = compileIngress(
+      inputs({
+        services: [web, wp],
+        httpRoutes: [httpRoute('web', 'ingress', [], '/', 'web', 8000)],
+        ingressViaWaypoint: labelled ? [web.hostname] : [],
+      }),
+    );
+    const cluster = compiled.table.clusters.find((c) => c.hostname === web.hostname)!;
+    expect(cluster.endpoints.map((e) => [e.ip, e.authority])).toEqual(endpoints);
+    if (problem) expect(cluster.problem).toContain(problem);
+    else expect(cluster.problem).toBeUndefined();
   });
 
   it('routes TLS by SNI (most specific first) and TCP to any, as tcpRoutes', () => {

@@ -132,12 +132,12 @@ describe('mesh config (ConfigMap istio in istio-system)', () => {
   it('warns about MeshConfig fields it does not read and providers it does not run', () => {
     const { errors, warnings } = parse(
       meshDoc(
-        'outboundTrafficPolicy: {mode: REGISTRY_ONLY}\nextensionProviders: [{name: z, zipkin: {service: z, port: 9411}}]',
+        'enablePrometheusMerge: true\nextensionProviders: [{name: z, zipkin: {service: z, port: 9411}}]',
       ),
     );
     expect(errors).toEqual([]);
     expect(warnings.join('\n')).toContain(
-      'data.mesh.outboundTrafficPolicy: Ambit does not read this MeshConfig field',
+      'data.mesh.enablePrometheusMerge: Ambit does not read this MeshConfig field',
     );
     expect(warnings.join('\n')).toContain('Ambit does not run zipkin providers');
   });

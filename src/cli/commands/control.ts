@@ -5,10 +5,16 @@
  */
 import { CertificateAuthority } from '../../control/ca/authority.ts';
 import { ControlPlane, DEFAULT_LISTEN, DEFAULT_METRICS_PORT } from '../../control/control-plane.ts';
+import { type ControlListenerLimits, DEFAULT_CONTROL_LISTENER_LIMITS } from '../../control/grpc-listener.ts';
 import { statePaths } from '../../control/state/files.ts';
 import { parseDuration } from '../../core/config/duration.ts';
 import type { ControlStatus } from '../../core/control-api/types.ts';
 import { UsageError } from '../../core/errors.ts';
+import {
+  CONTROL_HANDSHAKE_TIMEOUT_MS,
+  MAX_GRPC_MESSAGE_BYTES,
+  MAX_SNAPSHOT_BYTES,
+} from '../../core/grpc/limits.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
 import { parseCommandArgs } from '../args.ts';
@@ -18,6 +24,57 @@ import {
   controlTargetHelp,
   DEFAULT_STATE_DIR,
 } from '../control-support.ts';
+import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
+
+/** The control plane's limits as flags (defaults: `DEFAULT_CONTROL_LISTENER_LIMITS` and the two below). */
+const CONTROL_LIMIT_FLAGS = [
+  {
+    flag: 'max-connections',
+    key: 'maxConnections',
+    unit: 'count',
+    help: 'open connections on the listener, from everyone',
+  },
+  {
+    flag: 'max-connections-per-source',
+    key: 'maxConnectionsPerSource',
+    unit: 'count',
+    help: 'open connections from one source address',
+  },
+  {
+    flag: 'handshake-timeout',
+    key: 'handshakeTimeoutMs',
+    unit: 'duration',
+    help: 'a TLS handshake not done by then is dropped',
+  },
+  {
+    flag: 'idle-timeout',
+    key: 'idleTimeoutMs',
+    unit: 'duration',
+    help: 'a connection without a call for this long is closed',
+  },
+  {
+    flag: 'max-connection-age',
+    key: 'maxConnectionAgeMs',
+    unit: 'duration',
+    help: 'any connection is drained at this age (the client reconnects)',
+  },
+  {
+    flag: 'max-request-bytes',
+    key: 'maxRequestBytes',
+    unit: 'bytes',
+    help: 'largest message a client may send (ACKs, NACKs, CSRs; on reconnect, what it holds)',
+    max: MAX_GRPC_MESSAGE_BYTES,
+  },
+  {
+    flag: 'max-push-bytes',
+    key: 'maxPushBytes',
+    unit: 'bytes',
+    help: 'largest push to one client; a larger one is refused as its NACK (clients take no more)',
+    max: MAX_SNAPSHOT_BYTES,
+  },
+] as const satisfies readonly LimitFlag<
+  keyof ControlListenerLimits | 'handshakeTimeoutMs' | 'maxPushBytes'
+>[];
 
 const HELP = `Usage: ambit control [options]             run the control plane
        ambit control status [--name CLUSTER | --socket PATH] [-o json]
@@ -39,6 +96,15 @@ Options:
   --cert-ttl DUR       default workload certificate lifetime (default: 24h)
   --max-cert-ttl DUR   longest lifetime a client may ask for (default: 168h)
   --debounce DUR       quiet period before a change is pushed (default: 100ms)
+
+Limits of the gRPC listener (15012; what a peer without credentials can make it hold; connections refused
+before TLS are counted in ambit_control_connections_refused_total, refused streams in
+ambit_control_subscriptions_refused_total):
+${limitFlagsHelp(CONTROL_LIMIT_FLAGS, {
+  ...DEFAULT_CONTROL_LISTENER_LIMITS,
+  handshakeTimeoutMs: CONTROL_HANDSHAKE_TIMEOUT_MS,
+  maxPushBytes: MAX_SNAPSHOT_BYTES,
+})}
 
 status: connected data-plane clients, the version each has ACKed, and NACKs. Options:
 ${controlTargetHelp(23)}
@@ -71,6 +137,7 @@ export async function run(argv: string[]): Promise<number> {
         'cert-ttl': { type: 'string' },
         'max-cert-ttl': { type: 'string' },
         debounce: { type: 'string' },
+        ...limitOptions(CONTROL_LIMIT_FLAGS),
         socket: { type: 'string' },
         name: { type: 'string' },
         output: { type: 'string', short: 'o' },
@@ -114,6 +181,10 @@ export async function run(argv: string[]): Promise<number> {
   const debounce = values.debounce === undefined ? undefined : parseDuration(values.debounce);
   if (values.debounce !== undefined && debounce === undefined)
     throw new UsageError(`--debounce: invalid duration ${JSON.stringify(values.debounce)}`);
+  const { handshakeTimeoutMs, maxPushBytes, ...listenerLimits } = parseLimitFlags(
+    values,
+    CONTROL_LIMIT_FLAGS,
+  );
   const plane = await ControlPlane.start({
     stateDir: values['state-dir'] ?? DEFAULT_STATE_DIR,
     configPaths: values.config,
@@ -125,6 +196,9 @@ export async function run(argv: string[]): Promise<number> {
     defaultCertTtlSeconds: seconds('cert-ttl', values['cert-ttl']),
     maxCertTtlSeconds: seconds('max-cert-ttl', values['max-cert-ttl']),
     debounceMs: debounce,
+    handshakeTimeoutMs,
+    maxPushBytes,
+    listenerLimits,
   });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

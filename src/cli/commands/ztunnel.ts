@@ -15,9 +15,62 @@ import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { CaptureAgent } from '../../redirect/agent.ts';
 import { EnrollmentServer } from '../../redirect/enroll/server.ts';
 import { parseBackendChoice } from '../../redirect/rules.ts';
-import { ZtunnelApp } from '../../ztunnel/index.ts';
+import { DEFAULT_TIMEOUTS, defaultLimits, ZtunnelApp, type ZtunnelLimits } from '../../ztunnel/index.ts';
 import { parseCommandArgs } from '../args.ts';
 import { hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
+import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
+
+/** The ztunnel's limits as flags; the defaults are `defaultLimits()` (the node's tunnels follow the fd limit). */
+const ZTUNNEL_LIMIT_FLAGS = [
+  {
+    flag: 'max-streams-per-connection',
+    key: 'maxStreamsPerConnection',
+    unit: 'count',
+    help: 'concurrent CONNECT streams on one HBONE connection (SETTINGS_MAX_CONCURRENT_STREAMS)',
+  },
+  {
+    flag: 'max-streams-per-identity',
+    key: 'maxStreamsPerIdentity',
+    unit: 'count',
+    help: 'concurrent streams of one peer identity, over all its connections',
+  },
+  {
+    flag: 'max-connections-per-source',
+    key: 'maxConnectionsPerSourceIp',
+    unit: 'count',
+    help: 'open connections from one source IP to one listener (15006, 15008)',
+  },
+  {
+    flag: 'max-handshakes',
+    key: 'maxHandshakes',
+    unit: 'count',
+    help: 'connections still in their TLS handshake, per HBONE listener',
+  },
+  {
+    flag: 'handshake-timeout',
+    key: 'handshakeMs',
+    unit: 'duration',
+    help: 'TLS handshake, and the time to the first CONNECT',
+  },
+  {
+    flag: 'hbone-idle-timeout',
+    key: 'sessionIdleMs',
+    unit: 'duration',
+    help: 'an HBONE connection without streams is closed after',
+  },
+  {
+    flag: 'max-tunnels-per-pod',
+    key: 'tunnelsPerPod',
+    unit: 'count',
+    help: 'open tunnels of one pod, any direction',
+  },
+  {
+    flag: 'max-tunnels-per-node',
+    key: 'tunnelsPerNode',
+    unit: 'count',
+    help: 'open tunnels of the node; the default follows the open-file limit, less a reserve',
+  },
+] as const satisfies readonly LimitFlag<keyof ZtunnelLimits | 'handshakeMs'>[];
 
 const USAGE = `Usage: ambit ztunnel --node NODE --control HOST:PORT --token-file FILE --ca-root FILE
                      --enroll-socket PATH [options]
@@ -38,6 +91,10 @@ Options:
   --readiness-port PORT   /healthz/ready on all addresses of the node (default ${ZTUNNEL_PORTS.readiness})
   --dns-upstream IP       resolver for names outside the mesh (default: none, they get NXDOMAIN)
   --hbone-impl NAME       HTTP/2 of HBONE: node-http2 (default) or framer (ours, opt-in); or AMBIT_HBONE_IMPL
+
+Limits (what peers and pods may make the ztunnel hold; each refusal is counted in
+ambit_ztunnel_hbone_refused_total and ambit_ztunnel_connections_refused_total):
+${limitFlagsHelp(ZTUNNEL_LIMIT_FLAGS, { ...defaultLimits(), handshakeMs: DEFAULT_TIMEOUTS.handshakeMs })}
 `;
 
 const OPTIONS = {
@@ -53,6 +110,7 @@ const OPTIONS = {
   'readiness-port': { type: 'string' },
   'dns-upstream': { type: 'string' },
   'hbone-impl': { type: 'string' },
+  ...limitOptions(ZTUNNEL_LIMIT_FLAGS),
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -74,6 +132,7 @@ export async function run(argv: string[]): Promise<number> {
   const admin = hostPortFlag(values.admin ?? `127.0.0.1:${ZTUNNEL_PORTS.admin}`, 'admin');
   const metricsPort = portFlag(values['metrics-port'], 'metrics-port', ZTUNNEL_PORTS.metrics);
   const readinessPort = portFlag(values['readiness-port'], 'readiness-port', ZTUNNEL_PORTS.readiness);
+  const { handshakeMs, ...limits } = parseLimitFlags(values, ZTUNNEL_LIMIT_FLAGS);
   readNodeToken(tokenFile); // a missing or empty token is a usage problem: say so now, not on every call
   let rootCertPem: string;
   try {
@@ -100,6 +159,8 @@ export async function run(argv: string[]): Promise<number> {
     },
     dnsUpstream: values['dns-upstream'],
     hboneImplementation: parseHboneImplementation(values['hbone-impl'] ?? process.env.AMBIT_HBONE_IMPL),
+    limits,
+    timeouts: handshakeMs === undefined ? {} : { handshakeMs },
     log,
   });
   const stopping = new Promise<void>((resolve) => {

@@ -246,6 +246,8 @@ export function explainConnection(mesh: MeshSnapshots, query: TraceQuery): Expla
       'no-service-port': `Service ${destination.service?.namespace}/${destination.service?.name} has no port ${query.port}`,
       'no-ready-endpoint': `Service ${destination.service?.namespace}/${destination.service?.name} has no ready endpoint`,
       'no-ready-waypoint': 'its waypoint has no ready instance (fail closed: never around it)',
+      'not-in-registry':
+        'outboundTrafficPolicy REGISTRY_ONLY: no pod, Service or ServiceEntry has this address',
     } as const;
     tracer.step('outbound', ztunnel, `refused: ${reasons[choice.reason]}`);
     return done({ outcome: 'no-endpoint', at: ztunnel, reason: reasons[choice.reason] });

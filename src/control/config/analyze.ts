@@ -5,6 +5,7 @@
  * applied earlier or in another file.
  */
 
+import { isIP } from 'node:net';
 import type { ConfigIssue } from '../../core/config/issues.ts';
 import type { GatewaySpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
 import type {
@@ -16,6 +17,7 @@ import type {
   AuthorizationPolicySpec,
   PeerAuthenticationSpec,
 } from '../../core/config/kinds/istio-security.ts';
+import type { ServiceEntrySpec } from '../../core/config/kinds/istio-service-entry.ts';
 import type { HTTPLocalRateLimitPolicySpec } from '../../core/config/kinds/linkerd-policy.ts';
 import type { Resource } from '../../core/config/resource.ts';
 import {
@@ -26,13 +28,14 @@ import {
 } from '../../core/labels.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { toL4Policy } from '../model/authorization.ts';
+import { namespaceLabels } from '../model/core-view.ts';
 import { resolveHost } from '../model/hosts.ts';
 import { ingressNotes } from '../model/ingress/status.ts';
 import { buildMesh } from '../model/mesh.ts';
 import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
 import { serviceHostname } from '../model/services.ts';
 import { waypointRouteTable } from '../model/views.ts';
-import { waypointServedHosts } from '../model/waypoints.ts';
+import { waypointBinding, waypointServedHosts } from '../model/waypoints.ts';
 import { telemetryWarnings } from './analyze-telemetry.ts';
 
 /** The HBONE port every waypoint listens on. */
@@ -187,6 +190,7 @@ export function analyzeResources(resources: readonly Resource[], trustDomain: st
   }
 
   issues.push(...unservedL7(resources, services));
+  issues.push(...serviceEntryWarnings(resources));
 
   for (const resource of resources) {
     const waypoint = resource.metadata.labels[USE_WAYPOINT_LABEL];
@@ -287,6 +291,42 @@ function routeTableWarnings(resources: readonly Resource[], trustDomain: string)
     seen.add(key);
     return [warning(resource, note.path, note.message)];
   });
+}
+
+/**
+ * What Ambit does not do with a ServiceEntry yet: resolve endpoint hostnames (DNS resolution without IP
+ * endpoints), and carry its traffic through a waypoint to an address outside the mesh.
+ */
+function serviceEntryWarnings(resources: readonly Resource[]): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const labels = namespaceLabels(resources);
+  for (const entry of ofKind<ServiceEntrySpec>(resources, 'ServiceEntry')) {
+    const { spec, metadata } = entry;
+    const namespace = metadata.namespace ?? 'default';
+    if (waypointBinding(metadata.labels, labels.get(namespace) ?? {}, namespace)) {
+      issues.push(
+        warning(
+          entry,
+          'metadata.labels',
+          'a waypoint cannot reach ServiceEntry endpoints yet: its traffic is refused by the waypoint (503), never sent around it',
+        ),
+      );
+    }
+    if (spec.resolution !== 'DNS' && spec.resolution !== 'DNS_ROUND_ROBIN') continue;
+    if (
+      spec.workloadSelector !== undefined ||
+      spec.endpoints.some((endpoint) => isIP(endpoint.address) !== 0)
+    )
+      continue;
+    issues.push(
+      warning(
+        entry,
+        'spec.resolution',
+        `Ambit does not resolve ${spec.resolution} endpoints by name yet: no VIP is allocated, the hosts are left to the cluster DNS, and under REGISTRY_ONLY their traffic is refused`,
+      ),
+    );
+  }
+  return issues;
 }
 
 /** Hosts that name a Service of this cluster (others may be external and are not checked). */

@@ -44,11 +44,14 @@ const L4_CONDITION_KEYS: readonly L4ConditionKey[] = [
   'destination.port',
 ];
 
+/** Source fields a ztunnel does not evaluate: HTTP attributes, and trust domains (not in its policy model). */
 const HTTP_SOURCE_FIELDS = [
   'requestPrincipals',
   'notRequestPrincipals',
   'remoteIpBlocks',
   'notRemoteIpBlocks',
+  'trustDomains',
+  'notTrustDomains',
 ] as const;
 const HTTP_OPERATION_FIELDS = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
 

@@ -11,6 +11,7 @@ import type {
   AuthorizationPolicySpec,
   PeerAuthenticationSpec,
 } from '../../core/config/kinds/istio-security.ts';
+import type { ServiceEntrySpec } from '../../core/config/kinds/istio-service-entry.ts';
 import type { HTTPLocalRateLimitPolicySpec } from '../../core/config/kinds/linkerd-policy.ts';
 import {
   DEFAULT_MESH_CONFIG,
@@ -19,6 +20,7 @@ import {
 } from '../../core/config/kinds/mesh-config.ts';
 import type { TelemetrySpec } from '../../core/config/kinds/telemetry.ts';
 import type { Resource } from '../../core/config/resource.ts';
+import { INGRESS_USE_WAYPOINT_LABEL } from '../../core/labels.ts';
 import type { L4Policy, NamedConfig, PeerAuthPolicy, Service, Workload } from '../../core/model/index.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
 import { toL4Policy } from './authorization.ts';
@@ -26,7 +28,8 @@ import { namespaceLabels, serviceViews } from './core-view.ts';
 import { ingressGatewayService, isIngressGateway } from './ingress/gateways.ts';
 import { toPeerAuthPolicies } from './peer-authentication.ts';
 import { PodIndex } from './pod-index.ts';
-import { buildService } from './services.ts';
+import { serviceEntryServices } from './service-entries.ts';
+import { buildService, serviceHostname } from './services.ts';
 import { waypointDeclarations, waypointService } from './waypoints.ts';
 import { buildWorkload } from './workloads.ts';
 
@@ -47,6 +50,8 @@ export interface Mesh {
   /** `kubernetes.io/tls` Secrets only: the certificates ingress listeners may name. */
   secrets: NamedConfig<SecretSpec>[];
   namespaceLabels: Map<string, Record<string, string>>;
+  /** Hostnames of the Services an ingress gateway sends through their waypoint (`ingress-use-waypoint`). */
+  ingressViaWaypoint: string[];
   /** AuthorizationPolicies attached with targetRefs: for waypoints, in full. */
   attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
   /** Linkerd's HTTPLocalRateLimitPolicies: token buckets the waypoints of their target Services enforce. */
@@ -107,6 +112,19 @@ export function buildMesh(inputs: MeshInputs): Mesh {
         (gateway) => isIngressGateway(gateway.spec) && !defined.has(`${gateway.namespace}/${gateway.name}`),
       )
       .map((gateway) => ingressGatewayService(gateway, podIndex)),
+    ...serviceEntryServices({
+      entries: resources
+        .filter((resource) => resource.kind === 'ServiceEntry')
+        .map((resource) => ({
+          name: resource.metadata.name,
+          namespace: resource.metadata.namespace ?? 'default',
+          labels: resource.metadata.labels,
+          spec: resource.spec as ServiceEntrySpec,
+        })),
+      pods,
+      namespaceLabels: nsLabels,
+      waypoints,
+    }),
   ].sort(byKey((service) => `${service.namespace}/${service.name}`));
   const authorization = resources.filter(
     (resource) => resource.kind === 'AuthorizationPolicy',
@@ -136,6 +154,13 @@ export function buildMesh(inputs: MeshInputs): Mesh {
       (secret) => secret.spec.type === 'kubernetes.io/tls',
     ),
     namespaceLabels: nsLabels,
+    ingressViaWaypoint: views
+      .filter((view) =>
+        [view.labels, nsLabels.get(view.namespace) ?? {}].some(
+          (labels) => labels[INGRESS_USE_WAYPOINT_LABEL] === 'true',
+        ),
+      )
+      .map((view) => serviceHostname(view.name, view.namespace)),
     attachedPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
       (policy) => policy.spec.targetRefs.length > 0,
     ),

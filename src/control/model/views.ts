@@ -15,7 +15,7 @@ import { waypointTelemetry } from './telemetry.ts';
 export type ZtunnelView = Omit<NodeSnapshot, 'version'>;
 export type WaypointView = Omit<WaypointSnapshot, 'version'>;
 
-export type ZtunnelPolicies = Pick<ZtunnelView, 'policies' | 'peerAuthentications'>;
+export type ZtunnelPolicies = Pick<ZtunnelView, 'policies' | 'peerAuthentications' | 'outboundTrafficPolicy'>;
 
 export function ztunnelView(mesh: Mesh, node: string): ZtunnelView {
   const local = mesh.workloads.filter((workload) => workload.node === node && workload.enrolled);
@@ -27,11 +27,18 @@ export function ztunnelView(mesh: Mesh, node: string): ZtunnelView {
   };
 }
 
-/** The part of a ztunnel's view that is its own: the policies that apply to the workloads enrolled on it. */
+/**
+ * The part of a ztunnel's view that is its own: the policies that apply to the workloads enrolled on it, and
+ * the mesh config's outboundTrafficPolicy (sent with them, as it is not a list of shared objects).
+ */
 export function ztunnelPolicies(mesh: Mesh, local: readonly Workload[]): ZtunnelPolicies {
   const needed = <P extends ScopedPolicy>(policies: readonly P[]) =>
     policies.filter((policy) => local.some((workload) => policyApplies(policy, workload)));
-  return { policies: needed(mesh.policies), peerAuthentications: needed(mesh.peerAuthentications) };
+  return {
+    policies: needed(mesh.policies),
+    peerAuthentications: needed(mesh.peerAuthentications),
+    outboundTrafficPolicy: mesh.meshConfig.outboundTrafficPolicy,
+  };
 }
 
 /** The enrolled workloads of each node, indexed once per mesh rather than searched once per ztunnel. */

@@ -40,6 +40,36 @@ export interface KindDefinition<Spec = unknown> {
 
 export type KindRegistry = ReadonlyMap<string, KindDefinition>;
 
+/** The group of an apiVersion (`networking.istio.io/v1` -> `networking.istio.io`; `v1` -> the core group ""). */
+export function apiGroup(apiVersion: string): string {
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? '' : apiVersion.slice(0, slash);
+}
+
+/**
+ * The registry key of a kind whose name another group also uses: Istio's classic `Gateway` is
+ * `Gateway.networking.istio.io` (as kubectl names it, `gateways.networking.istio.io`), while the Gateway API's
+ * keeps the plain `Gateway`. Definitions of such kinds set their `kind` to this qualified name.
+ */
+export function qualifiedKind(kind: string, group: string): string {
+  return `${kind}.${group}`;
+}
+
+/**
+ * Groups whose every kind Ambit knows (Kubernetes' core and apps, Istio's, the Gateway API's): an unknown kind
+ * there is a mistake (`kind: VirtualSevice`) and refused. A kind of any other group is accepted with a warning.
+ */
+const STRICT_GROUPS: ReadonlySet<string> = new Set([
+  '',
+  'apps',
+  'networking.istio.io',
+  'security.istio.io',
+  'telemetry.istio.io',
+  'extensions.istio.io',
+  'gateway.networking.k8s.io',
+  'gateway.networking.x-k8s.io',
+]);
+
 export function kindRegistry(definitions: readonly KindDefinition[]): KindRegistry {
   return new Map(definitions.map((definition) => [definition.kind, definition]));
 }
@@ -88,15 +118,30 @@ function parseResource(doc: Field, registry: KindRegistry, collector: IssueColle
   if (!doc.object('any', { required: true })) return undefined;
   const kind = doc.child('kind').string({ required: true, nonEmpty: true });
   if (kind === undefined) return undefined;
-  const definition = registry.get(kind);
+  const declaredVersion = doc.child('apiVersion').value;
+  const group = typeof declaredVersion === 'string' ? apiGroup(declaredVersion) : '';
+  const found = registry.get(qualifiedKind(kind, group)) ?? registry.get(kind);
+  // A kind of another group that shares a name with one of ours (Knative's `Service`) is not ours.
+  const definition =
+    found && (STRICT_GROUPS.has(group) || found.apiVersions.some((version) => apiGroup(version) === group))
+      ? found
+      : undefined;
   if (!definition) {
+    if (!STRICT_GROUPS.has(group)) {
+      // Another project's kind (cert-manager, Argo CD, an operator...): Kubernetes would take it with its CRD
+      // installed, and it has no say over the mesh, so it is accepted, unread, and the user is told.
+      doc
+        .child('kind')
+        .warn(`${kind} (${String(declaredVersion)}) is not a kind Ambit acts on: accepted and ignored`);
+      return undefined;
+    }
     return doc
       .child('kind')
       .error(`unknown kind ${JSON.stringify(kind)}: known kinds are ${[...registry.keys()].join(', ')}`);
   }
   const rawMeta = doc.child('metadata');
   collector.resource = {
-    kind,
+    kind: definition.kind,
     name:
       typeof rawMeta.child('name').value === 'string' ? (rawMeta.child('name').value as string) : undefined,
     namespace: definition.namespaced ? namespaceOf(rawMeta) : undefined,
@@ -108,14 +153,14 @@ function parseResource(doc: Field, registry: KindRegistry, collector: IssueColle
     doc
       .child('apiVersion')
       .error(
-        `${kind} is served as ${definition.apiVersions.join(' or ')}, not ${JSON.stringify(apiVersion)}`,
+        `${definition.kind} is served as ${definition.apiVersions.join(' or ')}, not ${JSON.stringify(apiVersion)}`,
       );
   }
   const metadata = parseMetadata(rawMeta, definition.namespaced);
   if (!metadata || apiVersion === undefined) return undefined;
   const spec = definition.parse(doc, metadata);
   if (spec === undefined) return undefined;
-  return { apiVersion, kind, metadata, spec, source: collector.source };
+  return { apiVersion, kind: definition.kind, metadata, spec, source: collector.source };
 }
 
 function namespaceOf(meta: Field): string {

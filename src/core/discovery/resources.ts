@@ -34,6 +34,10 @@ const GATEWAY_TYPE = 'gateway';
 /** A waypoint's resolved telemetry (`core/observe/telemetry-config.ts`), one resource; its format is in the type. */
 const TELEMETRY_TYPE = 'telemetry.v1';
 const TELEMETRY_NAME = 'proxy';
+/** A ztunnel's mesh-wide settings (the mesh config's outboundTrafficPolicy), one resource. */
+const MESH_SETTINGS_TYPE = 'meshsettings';
+const MESH_SETTINGS_NAME = 'mesh';
+const OUTBOUND_POLICIES: readonly string[] = ['ALLOW_ANY', 'REGISTRY_ONLY'];
 
 interface Named {
   name: string;
@@ -128,7 +132,9 @@ export function sharedResources(view: SharedView): ResourceItem[] {
 /** The resources of a subscriber's view that are its own (policies; a waypoint's route table and gateway). */
 export function ownResources(
   kind: SubscriberKind,
-  view: Pick<NodeSnapshot, 'policies' | 'peerAuthentications'> | Omit<WaypointSnapshot, 'version'>,
+  view:
+    | Pick<NodeSnapshot, 'policies' | 'peerAuthentications' | 'outboundTrafficPolicy'>
+    | Omit<WaypointSnapshot, 'version'>,
 ): ResourceItem[] {
   const items: ResourceItem[] = [];
   listResources(OWN_LISTS[kind], view, items);
@@ -137,6 +143,14 @@ export function ownResources(
     if (gateway) items.push({ type: GATEWAY_TYPE, name: namespaced(gateway), value: gateway });
     const telemetry = (view as Omit<WaypointSnapshot, 'version'>).telemetry;
     if (telemetry) items.push({ type: TELEMETRY_TYPE, name: TELEMETRY_NAME, value: telemetry });
+  }
+  const outbound = (view as Pick<NodeSnapshot, 'outboundTrafficPolicy'>).outboundTrafficPolicy;
+  if (kind === 'ztunnel' && outbound !== undefined) {
+    items.push({
+      type: MESH_SETTINGS_TYPE,
+      name: MESH_SETTINGS_NAME,
+      value: { outboundTrafficPolicy: outbound },
+    });
   }
   return items;
 }
@@ -179,6 +193,15 @@ export function decodeResource(kind: SubscriberKind, resource: EncodedResource):
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ResourceError(`${resource.type} ${resource.name}: expected an object`);
   }
+  if (resource.type === MESH_SETTINGS_TYPE && kind === 'ztunnel') {
+    const policy = (value as { outboundTrafficPolicy?: unknown }).outboundTrafficPolicy;
+    if (typeof policy !== 'string' || !OUTBOUND_POLICIES.includes(policy)) {
+      throw new ResourceError(
+        `mesh settings: outboundTrafficPolicy must be one of ${OUTBOUND_POLICIES.join(', ')}`,
+      );
+    }
+    return { type: resource.type, name: resource.name, value };
+  }
   const list = LISTS[kind].find((candidate) => candidate.type === resource.type);
   const nameOf = list
     ? (list.name as (item: unknown) => string)
@@ -212,6 +235,12 @@ export function assembleSnapshot(
   for (const list of LISTS[kind])
     snapshot[list.field] = sorted.filter((item) => item.type === list.type).map((item) => item.value);
   snapshot.trustBundle = sorted.find((item) => item.type === TRUST_BUNDLE_TYPE)?.value ?? [];
+  if (kind === 'ztunnel') {
+    const settings = sorted.find((item) => item.type === MESH_SETTINGS_TYPE)?.value as
+      | { outboundTrafficPolicy: string }
+      | undefined;
+    if (settings) snapshot.outboundTrafficPolicy = settings.outboundTrafficPolicy;
+  }
   if (kind === 'waypoint') {
     snapshot.waypoint = waypoint;
     snapshot.gateway = sorted.find((item) => item.type === GATEWAY_TYPE)?.value;

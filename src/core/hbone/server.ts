@@ -270,8 +270,11 @@ export class HboneServer {
   #onSession(session: ServerSession, socket: TLSSocket): void {
     const remote = remoteOf(socket);
     const identity = peerIdentity(socket, this.#options.trustDomains);
-    session.on('error', () => {
+    session.on('error', (error: NodeJS.ErrnoException) => {
       // A peer that vanishes mid-session (reset, GOAWAY with an error) is routine: its streams report it.
+      // An HTTP/2 error of the session itself (bad preface, a flood Node's guards stopped) is a refusal.
+      if (error.code !== 'ECONNRESET' && error.code !== 'EPIPE')
+        this.#options.onRefused('session-error', errorMessage(error), remote);
     });
     if (!identity.ok) {
       this.#options.onRefused('bad-identity', identity.reason, remote);

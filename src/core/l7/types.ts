@@ -413,6 +413,12 @@ export interface ClusterEndpoint {
   /** The Service port's target port on this endpoint. */
   port: number;
   ready: boolean;
+  /**
+   * The HBONE `:authority` when it is not `<ip>:<port>`: an ingress gateway that sends a Service's traffic
+   * through its waypoint (`istio.io/ingress-use-waypoint`) lists the waypoint's instances, asked for the
+   * Service's VIP and port as a source ztunnel asks them.
+   */
+  authority?: string | undefined;
 }
 
 export interface BackendPolicy {

@@ -44,10 +44,30 @@ export interface ServicePort {
 }
 
 export interface Endpoint {
+  /** The pod behind the endpoint; empty for an address outside the cluster (a ServiceEntry endpoint). */
   workloadUid: string;
   ip: string;
   ready: boolean;
+  /** Service port -> this endpoint's port, where it differs from the port's targetPort (ServiceEntry). */
+  targetPorts?: Record<number, number> | undefined;
 }
+
+export type ServiceEntryLocation = 'MESH_EXTERNAL' | 'MESH_INTERNAL';
+export type ServiceEntryResolution = 'NONE' | 'STATIC' | 'DNS' | 'DNS_ROUND_ROBIN' | 'DYNAMIC_DNS';
+
+/** What a Service defined by a ServiceEntry adds: where it lives and how its endpoints are found. */
+export interface ServiceEntryInfo {
+  /** `<namespace>/<name>` of the ServiceEntry. */
+  entry: string;
+  location: ServiceEntryLocation;
+  /** NONE: connections go to the address the client dialled (the service only names it). */
+  resolution: ServiceEntryResolution;
+  /** CIDR blocks of `addresses` (resolution NONE/STATIC): destinations in them belong to this service. */
+  ranges: string[];
+}
+
+/** How a ztunnel treats a destination that no workload, service or ServiceEntry knows (Istio's mesh config). */
+export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
 
 export interface Service {
   name: string;
@@ -59,6 +79,8 @@ export interface Service {
   endpoints: Endpoint[];
   /** The waypoint that traffic addressed to this Service goes through (for `service`/`all` ones). */
   waypoint?: WaypointRef | undefined;
+  /** Set when a ServiceEntry defines the service (`hostname` is then one of its hosts). */
+  serviceEntry?: ServiceEntryInfo | undefined;
 }
 
 export type PolicyAction = 'ALLOW' | 'DENY';
@@ -140,6 +162,8 @@ export interface NodeSnapshot {
   peerAuthentications: PeerAuthPolicy[];
   /** PEM roots that workload certificates chain to (several during a rotation). */
   trustBundle: string[];
+  /** Unset means ALLOW_ANY, Istio's default. */
+  outboundTrafficPolicy?: OutboundTrafficPolicy | undefined;
 }
 
 /** A config object with its identity and its validated spec. */

@@ -92,6 +92,7 @@ export async function proxyTcp(stream: Duplex, tunnel: TunnelContext, deps: TcpD
       port: endpoint.port,
       identity: destination.identity,
       client: tunnel.client,
+      authority: endpoint.authority,
     });
   } catch {
     done();

@@ -6,7 +6,7 @@
 import type { TunnelTarget } from './tunnels.ts';
 
 export function upstreamKey(target: TunnelTarget): string {
-  return `${target.ip}:${target.port}|${target.identity}|${target.client.ip}`;
+  return `${target.ip}:${target.port}|${target.identity}|${target.client.ip}|${target.authority ?? ''}`;
 }
 
 /** How long an upstream client for one (endpoint, client) may sit unused before it is closed. */

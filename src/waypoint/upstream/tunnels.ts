@@ -18,6 +18,8 @@ export interface TunnelTarget {
   /** The endpoint workload's SPIFFE identity, which its ztunnel's certificate must carry. */
   identity: string;
   client: { ip: string; port: number };
+  /** The CONNECT `:authority` when it is not `ip:port` (a waypoint is asked for the Service VIP:port). */
+  authority?: string | undefined;
 }
 
 export class UpstreamTunnels {
@@ -73,7 +75,7 @@ export class UpstreamTunnels {
       peerIp: target.ip,
       peerPort,
       sourceKey: 'waypoint',
-      authority: joinHostPort(target.ip, target.port),
+      authority: target.authority ?? joinHostPort(target.ip, target.port),
       headers: { forwarded: forwardedFor(target.client.ip, target.client.port) },
       dial: () =>
         connect({ host: target.ip, port: peerPort, noDelay: true, localAddress: this.#localAddress }),

@@ -38,6 +38,16 @@ export async function handleOutbound(ctx: ProxyContext, pod: PodContext, app: So
     return;
   }
   const choice = chooseOutbound(ctx.state, target.ip, target.port);
+  if (choice.kind === 'reject' && choice.reason === 'not-in-registry') {
+    // REGISTRY_ONLY: refused before any tunnel or connection exists, counted and logged by reason.
+    ctx.refused('outbound', choice.reason, {
+      pod: pod.uid,
+      src: sourceIp,
+      dst: `${target.ip}:${target.port}`,
+    });
+    abort(app);
+    return;
+  }
   if (!admitTunnel(ctx, 'outbound', pod.uid, { src: sourceIp, dst: `${target.ip}:${target.port}` })) {
     abort(app);
     return;

@@ -1,7 +1,9 @@
 /**
  * Where an outbound connection goes, decided from the state alone (no I/O): to a service VIP (load balanced
  * over ready endpoints, port mapped), through the destination's waypoint, to a meshed workload over HBONE,
- * or around the mesh (passthrough) when the destination is not part of it.
+ * or around the mesh (passthrough) when the destination is not part of it. ServiceEntry services are
+ * services like the others; one with resolution NONE sends to the address dialled. A destination that no
+ * workload, service or ServiceEntry knows passes through under ALLOW_ANY and is refused under REGISTRY_ONLY.
  */
 import type { Service, Workload } from '../../core/model/index.ts';
 import { joinHostPort } from '../../core/net/host-port.ts';
@@ -30,7 +32,7 @@ export type OutboundChoice =
   | { kind: 'passthrough'; ip: string; port: number; destination: ChosenDestination }
   | { kind: 'reject'; reason: RejectReason; destination: ChosenDestination };
 
-export type RejectReason = 'no-service-port' | 'no-ready-endpoint' | 'no-ready-waypoint';
+export type RejectReason = 'no-service-port' | 'no-ready-endpoint' | 'no-ready-waypoint' | 'not-in-registry';
 
 export function chooseOutbound(state: StateStore, ip: string, port: number): OutboundChoice {
   const service = state.serviceByVip(ip);
@@ -39,7 +41,13 @@ export function chooseOutbound(state: StateStore, ip: string, port: number): Out
   if (workload?.waypoint) {
     return viaWaypoint(state, workload.waypoint, joinHostPort(ip, port), { workload });
   }
-  return toWorkload(workload, ip, port, { workload });
+  if (workload) return toWorkload(workload, ip, port, { workload });
+  const entry = state.serviceEntryByRange(ip);
+  if (entry) return toService(state, entry, ip, port);
+  if (state.outboundTrafficPolicy === 'REGISTRY_ONLY') {
+    return { kind: 'reject', reason: 'not-in-registry', destination: {} };
+  }
+  return { kind: 'passthrough', ip, port, destination: {} };
 }
 
 function toService(state: StateStore, service: Service, vip: string, port: number): OutboundChoice {
@@ -47,6 +55,8 @@ function toService(state: StateStore, service: Service, vip: string, port: numbe
     return { kind: 'reject', reason: 'no-service-port', destination: { service } };
   }
   if (service.waypoint) return viaWaypoint(state, service.waypoint, joinHostPort(vip, port), { service });
+  if (service.serviceEntry?.resolution === 'NONE')
+    return { kind: 'passthrough', ip: vip, port, destination: { service } };
   const picked = state.pickEndpoint(service, port);
   if (!picked) return { kind: 'reject', reason: 'no-ready-endpoint', destination: { service } };
   return toWorkload(picked.workload, picked.ip, picked.port, { workload: picked.workload, service });

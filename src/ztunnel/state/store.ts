@@ -7,13 +7,14 @@ import { refuseIfProblems } from '../../core/discovery/refusal.ts';
 import type {
   L4Policy,
   NodeSnapshot,
+  OutboundTrafficPolicy,
   PeerAuthPolicy,
   Service,
   ServicePort,
   WaypointRef,
   Workload,
 } from '../../core/model/index.ts';
-import { canonicalIp } from '../../core/net/ip.ts';
+import { type CidrBlock, canonicalIp, cidrContains, parseCidr, parseIp } from '../../core/net/ip.ts';
 import { policyApplies } from '../../core/policy/scope.ts';
 import { type AuthorizationResult, authorize, type ConnectionAttributes } from './authorize.ts';
 import { type EffectiveMtlsMode, resolveMtlsMode } from './peer-auth.ts';
@@ -34,6 +35,8 @@ interface Indexes {
   /** Per destination workload, the uids of the waypoint instances bound to it (computed on first use). */
   waypointsByWorkload: Map<string, ReadonlySet<string>>;
   policiesByWorkload: Map<string, L4Policy[]>;
+  /** ServiceEntry address ranges (CIDR blocks), for destinations that are no VIP. */
+  entryRanges: { block: CidrBlock; service: Service }[];
 }
 
 export type StateListener = (snapshot: NodeSnapshot) => void;
@@ -95,6 +98,18 @@ export class StateStore {
 
   serviceByVip(ip: string): Service | undefined {
     return this.#state.servicesByVip.get(canonicalIp(ip) ?? ip);
+  }
+
+  /** The ServiceEntry service whose address ranges (CIDR `addresses`) hold `ip`, if any. */
+  serviceEntryByRange(ip: string): Service | undefined {
+    const address = parseIp(ip);
+    if (!address) return undefined;
+    return this.#state.entryRanges.find(({ block }) => cidrContains(block, address))?.service;
+  }
+
+  /** What to do with destinations outside the registry (the mesh config; ALLOW_ANY by default). */
+  get outboundTrafficPolicy(): OutboundTrafficPolicy {
+    return this.#state.snapshot.outboundTrafficPolicy ?? 'ALLOW_ANY';
   }
 
   serviceByHostname(hostname: string): Service | undefined {
@@ -192,7 +207,9 @@ export class StateStore {
     const cursor = this.#cursors.get(key) ?? 0;
     this.#cursors.set(key, (cursor + 1) % 0x7fffffff);
     const endpoint = ready[cursor % ready.length]!;
-    const targetPort = servicePort ? servicePort.targetPort || servicePort.port : 0;
+    const targetPort = servicePort
+      ? (endpoint.targetPorts?.[servicePort.port] ?? (servicePort.targetPort || servicePort.port))
+      : 0;
     return { ip: endpoint.ip, port: targetPort, workload: this.workloadByUid(endpoint.workloadUid) };
   }
 
@@ -238,6 +255,7 @@ function buildIndexes(snapshot: NodeSnapshot): Indexes {
     servicesByWorkload: new Map(),
     waypointsByWorkload: new Map(),
     policiesByWorkload: new Map(),
+    entryRanges: [],
   };
   for (const workload of snapshot.workloads) {
     indexes.workloadsByUid.set(workload.uid, workload);
@@ -249,6 +267,10 @@ function buildIndexes(snapshot: NodeSnapshot): Indexes {
   for (const service of snapshot.services) {
     for (const vip of service.vips) indexes.servicesByVip.set(canonicalIp(vip) ?? vip, service);
     indexes.servicesByHostname.set(service.hostname.toLowerCase(), service);
+    for (const range of service.serviceEntry?.ranges ?? []) {
+      const block = parseCidr(range);
+      if (block) indexes.entryRanges.push({ block, service });
+    }
     indexes.servicesByName.set(`${service.namespace}/${service.name}`, service);
     for (const endpoint of service.endpoints) {
       const services = indexes.servicesByWorkload.get(endpoint.workloadUid);

@@ -25,6 +25,8 @@ import type { AuthorizationPolicySpec } from '../../../core/config/kinds/istio-s
 import { ANY_HOSTNAME, type Hostnames, hostnameMatcher, hostnameRank } from '../../../core/l7/hostnames.ts';
 import type {
   Backend,
+  Cluster,
+  ClusterEndpoint,
   ListenerCertificate,
   ListenerPlan,
   Route,
@@ -34,6 +36,7 @@ import type {
   TcpRoute,
 } from '../../../core/l7/types.ts';
 import type { NamedConfig, Service, Workload } from '../../../core/model/index.ts';
+import { joinHostPort } from '../../../core/net/host-port.ts';
 import { toL7Policy } from '../l7/authorization.ts';
 import { ClusterSet } from '../l7/clusters.ts';
 import {
@@ -64,6 +67,8 @@ export interface IngressInputs {
   namespaceLabels: ReadonlyMap<string, Record<string, string>>;
   attachedPolicies: readonly NamedConfig<AuthorizationPolicySpec>[];
   trustDomain: string;
+  /** Hostnames of Services labelled (or in a namespace labelled) `istio.io/ingress-use-waypoint: "true"`. */
+  ingressViaWaypoint: readonly string[];
 }
 
 export interface Condition {
@@ -192,10 +197,47 @@ export function compileIngress(inputs: IngressInputs): CompiledIngress {
     (policy) => toL7Policy(policy, ref, [served], inputs.trustDomain).policy ?? [],
   );
   return {
-    table: { servedServices: [served], clusters: clusters.list(), authorization, listeners: plans },
+    table: {
+      servedServices: [served],
+      clusters: clusters.list().map((cluster) => throughWaypoint(cluster, inputs)),
+      authorization,
+      listeners: plans,
+    },
     listeners: listenerStatuses,
     routes: routeStatuses,
   };
+}
+
+/**
+ * A cluster of a Service the gateway sends through its waypoint: the waypoint's instances as endpoints,
+ * each asked over HBONE for the Service's VIP and port, as a source ztunnel asks (the waypoint then routes
+ * by its own rules, so a subset chosen here does not narrow its choice). A Service bound to no waypoint
+ * keeps its endpoints; a waypoint without a ready instance leaves none (503, never a path around it).
+ */
+function throughWaypoint(cluster: Cluster, inputs: IngressInputs): Cluster {
+  if (!inputs.ingressViaWaypoint.includes(cluster.hostname)) return cluster;
+  const service = inputs.services.find((candidate) => candidate.hostname === cluster.hostname);
+  const ref = service?.waypoint;
+  if (service === undefined || ref === undefined) return cluster;
+  const vip = service.vips[0];
+  const instances = inputs.services.find(
+    (s) => s.name === ref.name && s.namespace === ref.namespace,
+  )?.endpoints;
+  const endpoints: ClusterEndpoint[] =
+    vip === undefined
+      ? []
+      : (instances ?? []).map((instance) => ({
+          workloadUid: instance.workloadUid,
+          ip: instance.ip,
+          port: cluster.port,
+          ready: instance.ready,
+          authority: joinHostPort(vip, cluster.port),
+        }));
+  const problem =
+    endpoints.length === 0
+      ? `waypoint ${ref.namespace}/${ref.name} has no instance to send through`
+      : undefined;
+  return { ...cluster, endpoints, problem };
 }
 
 function routeKinds(inputs: IngressInputs): {

@@ -120,6 +120,9 @@ function toSource(
 ): L7Source {
   if (source.requestPrincipals.length > 0) unsupported.push('requestPrincipals');
   if (source.notRequestPrincipals.length > 0) unsupported.push('notRequestPrincipals');
+  // Not in the waypoint's policy model yet: unsupported, so the rule fails closed like the others.
+  if (source.trustDomains.length > 0) unsupported.push('trustDomains');
+  if (source.notTrustDomains.length > 0) unsupported.push('notTrustDomains');
   const principals = (direct: readonly string[], accounts: readonly string[]) =>
     matchers([...direct, ...accounts.map((sa) => serviceAccountPrincipal(sa, namespace, trustDomain))]);
   return {

@@ -121,6 +121,12 @@ export function labelSelector(field: Field, options: { required?: boolean } = {}
 
 const HOST_LABEL = /^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?$/;
 
+/** A DNS name of letters, digits and -, optionally after a leading `*.` wildcard. */
+export function isDnsHostname(host: string): boolean {
+  const name = host.startsWith('*.') ? host.slice(2) : host;
+  return host.length <= 255 && name.split('.').every((label) => HOST_LABEL.test(label));
+}
+
 /**
  * A hostname as Istio's routing config accepts it: a DNS name (short like `reviews` or fully qualified),
  * optionally with a leading `*` wildcard (`*.example.com`, or `*` alone when `allowStar`).
@@ -134,9 +140,7 @@ export function hostname(
   if (host === '*')
     return options.allowStar ? host : field.error('the wildcard host "*" is not allowed here');
   if (options.allowIp && isIP(host)) return host;
-  const name = host.startsWith('*.') ? host.slice(2) : host;
-  const labels = name.split('.');
-  if (host.length > 255 || !labels.every((label) => HOST_LABEL.test(label))) {
+  if (!isDnsHostname(host)) {
     return field.error(
       `invalid hostname ${JSON.stringify(host)}: use DNS labels of letters, digits and -, optionally after "*."`,
     );
@@ -215,4 +219,31 @@ export type HttpMethod = (typeof HTTP_METHODS)[number];
 /** A list that must not contain empty strings (Istio rejects `""` in policy value lists). */
 export function nonEmptyStrings(field: Field): string[] | undefined {
   return field.list((item) => item.string({ required: true, nonEmpty: true }));
+}
+
+/** Istio's port protocols, read case-insensitively as Istio does; the HTTP family and the TLS-carrying ones. */
+export const ISTIO_PROTOCOLS = [
+  'HTTP',
+  'HTTPS',
+  'HTTP2',
+  'GRPC',
+  'GRPC-WEB',
+  'HTTP_PROXY',
+  'TCP',
+  'TLS',
+  'UDP',
+  'MONGO',
+  'REDIS',
+  'MYSQL',
+];
+export const ISTIO_HTTP_PROTOCOLS = ['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB', 'HTTP_PROXY'];
+export const ISTIO_TLS_PROTOCOLS = ['HTTPS', 'TLS'];
+
+/** An Istio port protocol, upper-cased; reported (and undefined) if Istio does not know it. */
+export function istioProtocol(field: Field, presence: { required?: boolean } = {}): string | undefined {
+  const text = field.string({ ...presence, nonEmpty: true });
+  if (text === undefined) return undefined;
+  const protocol = text.toUpperCase();
+  if (ISTIO_PROTOCOLS.includes(protocol)) return protocol;
+  return field.error(`invalid protocol ${JSON.stringify(text)}: use one of ${ISTIO_PROTOCOLS.join(', ')}`);
 }

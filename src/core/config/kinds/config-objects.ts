@@ -145,10 +145,12 @@ const NOT_RUN: readonly [kind: string, apiVersions: readonly string[]][] = [
   ['Job', ['batch/v1']],
   ['CronJob', ['batch/v1']],
   ['CustomResourceDefinition', ['apiextensions.k8s.io/v1']],
+  ['EndpointSlice', ['discovery.k8s.io/v1']],
+  ['Endpoints', ['v1']],
 ];
 
 /** A kind that parses (envelope and metadata are still checked) and warns that the local cluster ignores it. */
-function notRunKind(kind: string, apiVersions: readonly string[]): KindDefinition<undefined> {
+export function notRunKind(kind: string, apiVersions: readonly string[]): KindDefinition<undefined> {
   return {
     kind,
     apiVersions,

@@ -128,3 +128,14 @@ export const REFERENCE_GRANT: KindDefinition<ReferenceGrantSpec> = {
   namespaced: true,
   parse: (doc: Field) => referenceGrant(doc),
 };
+
+/** UDPRoute: validated as TCPRoute is; the mesh carries TCP only, so nothing serves it. */
+export const UDP_ROUTE: KindDefinition<L4RouteSpec> = {
+  kind: 'UDPRoute',
+  apiVersions: L4_ROUTE_VERSIONS,
+  namespaced: true,
+  parse: (doc: Field) => {
+    doc.child('kind').warn('UDPRoute is validated but not acted on by Ambit (the mesh carries TCP only)');
+    return l4RouteSpec(doc, false);
+  },
+};

@@ -3,6 +3,7 @@
  * a waypoint), HTTPRoute and GRPCRoute. Parsed and checked as the Gateway API's schema and CEL rules do.
  * Durations are held in milliseconds.
  */
+import { isIP } from 'node:net';
 import type { Field } from '../field.ts';
 import type { KindDefinition } from '../resource.ts';
 import { DNS_SUBDOMAIN } from '../resource.ts';
@@ -44,11 +45,42 @@ export interface GatewayListener {
   };
 }
 
+/** A reference to a Secret or ConfigMap (group "" for the core group). */
+export interface ObjectRef {
+  group: string;
+  kind: string;
+  name: string;
+  namespace?: string | undefined;
+}
+
+/** Which namespaces' ListenerSets may add listeners to the Gateway (none by default). */
+export interface AllowedListeners {
+  from: 'All' | 'Same' | 'Selector' | 'None';
+  selector?: LabelSelector | undefined;
+}
+
+/** Client-certificate validation of the Gateway's TLS listeners. */
+export interface FrontendValidation {
+  caCertificateRefs: ObjectRef[];
+  mode: 'AllowValidOnly' | 'AllowInsecureFallback';
+}
+
+export interface GatewayTLS {
+  /** The client certificate the Gateway presents to backends that ask for one. */
+  backendClientCertificate?: ObjectRef | undefined;
+  frontendDefault?: FrontendValidation | undefined;
+  frontendPerPort: { port: number; validation?: FrontendValidation | undefined }[];
+}
+
 export interface GatewaySpec {
   gatewayClassName: string;
   listeners: GatewayListener[];
-  addresses: { type: string; value: string }[];
+  /** Requested addresses; an absent value lets the implementation pick one of the type. */
+  addresses: { type: string; value?: string | undefined }[];
   infrastructure?: { labels: Record<string, string>; annotations: Record<string, string> } | undefined;
+  /** Absent: no ListenerSet may attach (the Gateway API default, `from: None`). */
+  allowedListeners?: AllowedListeners | undefined;
+  tls?: GatewayTLS | undefined;
 }
 
 export const SECTION_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -57,7 +89,20 @@ const CORE_PROTOCOLS = ['HTTP', 'HTTPS', 'TLS', 'TCP', 'UDP'];
 /** Istio's own listener protocol for waypoints. */
 const MESH_PROTOCOLS = ['HBONE'];
 
-function listener(field: Field): GatewayListener | undefined {
+/** `{group, kind, name, namespace}` with the given defaults (Gateway API `SecretObjectReference` and kin). */
+export function objectRef(field: Field, defaults: { group: string; kind: string }): ObjectRef | undefined {
+  const ref = field.object(['group', 'kind', 'name', 'namespace'], { required: true });
+  if (!ref) return undefined;
+  const name = ref.child('name').string({ required: true, nonEmpty: true });
+  const group = ref.child('group').string() ?? defaults.group;
+  const kind = ref.child('kind').string({ nonEmpty: true }) ?? defaults.kind;
+  if (group !== '' && !DNS_SUBDOMAIN.test(group))
+    ref.child('group').error('a group is "" or a DNS subdomain');
+  const namespace = namespaceName(ref.child('namespace'));
+  return name === undefined ? undefined : { group, kind, name, namespace };
+}
+
+export function listener(field: Field): GatewayListener | undefined {
   const object = field.object(['name', 'hostname', 'port', 'protocol', 'tls', 'allowedRoutes'], {
     required: true,
   });
@@ -80,17 +125,18 @@ function listener(field: Field): GatewayListener | undefined {
     !MESH_PROTOCOLS.includes(protocol) &&
     !protocol.includes('/')
   ) {
+    // The schema takes any protocol name; an implementation marks the listener unsupported in its status.
     object
       .child('protocol')
-      .error(
-        `unknown protocol ${JSON.stringify(protocol)}: use ${[...CORE_PROTOCOLS, ...MESH_PROTOCOLS].join(', ')} or a domain-prefixed protocol`,
+      .warn(
+        `protocol ${JSON.stringify(protocol)} is not supported by Ambit (${[...CORE_PROTOCOLS, ...MESH_PROTOCOLS].join(', ')} are): this listener is not served`,
       );
   }
   if ((protocol === 'HTTP' || protocol === 'TCP' || protocol === 'UDP') && object.child('tls').present) {
     object.child('tls').error(`${protocol} listeners take no tls settings`);
   }
-  if (protocol === 'HTTPS' && !object.child('tls').present)
-    object.child('tls').error('HTTPS listeners need tls settings');
+  if ((protocol === 'HTTPS' || protocol === 'TLS') && !object.child('tls').present)
+    object.child('tls').error(`${protocol} listeners need tls settings`);
   if ((protocol === 'TCP' || protocol === 'UDP') && host !== undefined) {
     object.child('hostname').error(`${protocol} listeners take no hostname`);
   }
@@ -98,30 +144,18 @@ function listener(field: Field): GatewayListener | undefined {
   const tlsField = object.child('tls').object(['mode', 'certificateRefs', 'options', 'frontendValidation']);
   if (tlsField) {
     const mode = tlsField.child('mode').oneOf(['Terminate', 'Passthrough'] as const) ?? 'Terminate';
+    if (protocol === 'TLS' && !tlsField.child('mode').present)
+      tlsField.child('mode').error('TLS listeners need a mode (Terminate or Passthrough)');
     const certificateRefs =
-      tlsField.child('certificateRefs').list((item) => {
-        const ref = item.object(['group', 'kind', 'name', 'namespace'], { required: true });
-        if (!ref) return undefined;
-        const refName = ref.child('name').string({ required: true, nonEmpty: true });
-        return refName === undefined
-          ? undefined
-          : {
-              group: ref.child('group').string() ?? '',
-              kind: ref.child('kind').string() ?? 'Secret',
-              name: refName,
-              namespace: namespaceName(ref.child('namespace')),
-            };
-      }) ?? [];
-    if (mode === 'Terminate' && certificateRefs.length === 0 && protocol === 'HTTPS') {
-      tlsField.child('certificateRefs').error('Terminate mode needs at least one certificateRef');
+      tlsField.child('certificateRefs').list((item) => objectRef(item, { group: '', kind: 'Secret' })) ?? [];
+    if (certificateRefs.length > 64) tlsField.child('certificateRefs').error('at most 64 certificateRefs');
+    const options = tlsField.child('options').map((item) => item.string({ required: true })) ?? {};
+    if (mode === 'Terminate' && certificateRefs.length === 0 && Object.keys(options).length === 0) {
+      tlsField.child('certificateRefs').error('Terminate mode needs certificateRefs or options');
     }
     if (mode === 'Passthrough' && protocol === 'HTTPS')
       tlsField.child('mode').error('HTTPS listeners cannot use Passthrough: use protocol TLS');
-    tls = {
-      mode,
-      certificateRefs,
-      options: tlsField.child('options').map((item) => item.string({ required: true })) ?? {},
-    };
+    tls = { mode, certificateRefs, options };
   }
   const routes = object.child('allowedRoutes').object(['namespaces', 'kinds']);
   const namespacesField = routes?.child('namespaces').object(['from', 'selector']);
@@ -152,7 +186,18 @@ function listener(field: Field): GatewayListener | undefined {
 function parseGateway(doc: Field): GatewaySpec | undefined {
   const spec = doc
     .child('spec')
-    .object(['gatewayClassName', 'listeners', 'addresses', 'infrastructure'], { required: true });
+    .object(
+      [
+        'gatewayClassName',
+        'listeners',
+        'addresses',
+        'infrastructure',
+        'allowedListeners',
+        'tls',
+        'defaultScope',
+      ],
+      { required: true },
+    );
   if (!spec) return undefined;
   const gatewayClassName = spec.child('gatewayClassName').string({
     required: true,
@@ -176,14 +221,13 @@ function parseGateway(doc: Field): GatewaySpec | undefined {
     }
     combinations.add(combination);
   });
-  const addresses =
-    spec.child('addresses').list((item) => {
-      const address = item.object(['type', 'value'], { required: true });
-      if (!address) return undefined;
-      const type = address.child('type').string() ?? 'IPAddress';
-      const value = address.child('value').string({ required: true, nonEmpty: true });
-      return value === undefined ? undefined : { type, value };
-    }) ?? [];
+  const addresses = gatewayAddresses(spec.child('addresses'));
+  if (spec.child('defaultScope').present) {
+    spec.child('defaultScope').oneOf(['All', 'None'] as const);
+    spec
+      .child('defaultScope')
+      .warn('defaultScope (default Gateways) is not supported by Ambit and is ignored');
+  }
   const infra = spec.child('infrastructure').object(['labels', 'annotations', 'parametersRef']);
   if (infra?.child('parametersRef').present) infra.child('parametersRef').object(['group', 'kind', 'name']);
   if (gatewayClassName === undefined) return undefined;
@@ -197,6 +241,91 @@ function parseGateway(doc: Field): GatewaySpec | undefined {
           annotations: infra.child('annotations').map((item) => item.string({ required: true })) ?? {},
         }
       : undefined,
+    allowedListeners: allowedListeners(spec.child('allowedListeners')),
+    tls: gatewayTls(spec.child('tls')),
+  };
+}
+
+const ADDRESS_HOSTNAME = /^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function gatewayAddresses(field: Field): GatewaySpec['addresses'] {
+  const addresses =
+    field.list((item) => {
+      const address = item.object(['type', 'value'], { required: true });
+      if (!address) return undefined;
+      const type = address.child('type').string({ nonEmpty: true }) ?? 'IPAddress';
+      const value = address.child('value').string({ nonEmpty: true });
+      if (value !== undefined && value.length > 253)
+        return address.child('value').error('at most 253 characters');
+      // The schema takes any IPAddress text; an implementation refuses one it cannot use in the status.
+      if (type === 'IPAddress' && value !== undefined && isIP(value) === 0)
+        address.child('value').warn(`${JSON.stringify(value)} is not an IP address: Ambit cannot use it`);
+      if (type === 'Hostname' && value !== undefined && !ADDRESS_HOSTNAME.test(value))
+        return address.child('value').error(`invalid hostname ${JSON.stringify(value)}`);
+      return { type, value };
+    }) ?? [];
+  if (addresses.length > 16) field.error('at most 16 addresses');
+  const seen = new Set<string>();
+  for (const { type, value } of addresses) {
+    if (value === undefined) continue;
+    if (seen.has(`${type}/${value}`)) field.error(`${type} values must be unique: ${value} is given twice`);
+    seen.add(`${type}/${value}`);
+  }
+  return addresses;
+}
+
+function allowedListeners(field: Field): AllowedListeners {
+  const namespaces = field.object(['namespaces'])?.child('namespaces').object(['from', 'selector']);
+  const from = namespaces?.child('from').oneOf(['All', 'Same', 'Selector', 'None'] as const) ?? 'None';
+  const selector = namespaces ? labelSelector(namespaces.child('selector')) : undefined;
+  if (from === 'Selector' && !selector)
+    namespaces?.child('selector').error('from: Selector needs a selector');
+  if (from !== 'None')
+    field.warn('ListenerSets are not supported by Ambit: no listener is added to this Gateway');
+  return { from, selector };
+}
+
+function frontendValidation(field: Field): FrontendValidation | undefined {
+  const object = field
+    .object(['validation'], { required: true })
+    ?.child('validation')
+    .object(['caCertificateRefs', 'mode']);
+  if (!object) return undefined;
+  const refsField = object.child('caCertificateRefs');
+  const caCertificateRefs =
+    refsField.list((item) => objectRef(item, { group: '', kind: 'ConfigMap' }), {
+      required: true,
+      nonEmpty: true,
+    }) ?? [];
+  if (caCertificateRefs.length > 16) refsField.error('at most 16 caCertificateRefs');
+  const mode =
+    object.child('mode').oneOf(['AllowValidOnly', 'AllowInsecureFallback'] as const) ?? 'AllowValidOnly';
+  return { caCertificateRefs, mode };
+}
+
+function gatewayTls(field: Field): GatewayTLS | undefined {
+  const object = field.object(['backend', 'frontend']);
+  if (!object) return undefined;
+  const backend = object.child('backend').object(['clientCertificateRef']);
+  const frontend = object.child('frontend').object(['default', 'perPort']);
+  const perPortField = frontend?.child('perPort');
+  const frontendPerPort =
+    perPortField?.list((item) => {
+      const entry = item.object(['port', 'tls'], { required: true });
+      const port = entry?.child('port').port({ required: true });
+      const validation = entry ? frontendValidation(entry.child('tls')) : undefined;
+      return port === undefined ? undefined : { port, validation };
+    }) ?? [];
+  if (frontendPerPort.length > 64) perPortField?.error('at most 64 perPort entries');
+  if (new Set(frontendPerPort.map((entry) => entry.port)).size !== frontendPerPort.length)
+    perPortField?.error('each port may have one TLS configuration');
+  if (frontend) field.warn('client certificate validation (tls.frontend) is not supported by Ambit yet');
+  return {
+    backendClientCertificate: backend?.child('clientCertificateRef').present
+      ? objectRef(backend.child('clientCertificateRef'), { group: '', kind: 'Secret' })
+      : undefined,
+    frontendDefault: frontend ? frontendValidation(frontend.child('default')) : undefined,
+    frontendPerPort,
   };
 }
 
@@ -327,11 +456,14 @@ export function parentRef(field: Field): ParentRef | undefined {
     result.kind !== 'Service' &&
     !(result.kind === 'Gateway' && result.group === GATEWAY_API_GROUP)
   ) {
+    // The schema takes any kind (ServiceImport, ListenerSet, ...); an implementation reports the ones it
+    // does not serve in the route's status. Ambit serves Gateways and Services: the others are left out.
     object
       .child('kind')
-      .error(
-        `parentRefs point at a Gateway (group ${GATEWAY_API_GROUP}) or a Service (group ""), not ${result.group}/${result.kind}`,
+      .warn(
+        `Ambit attaches routes to a Gateway (group ${GATEWAY_API_GROUP}) or a Service (group ""), not ${result.group}/${result.kind}: this parent is ignored`,
       );
+    return undefined;
   }
   return name === undefined ? undefined : result;
 }
@@ -469,6 +601,7 @@ const FILTER_FIELDS: Record<HTTPRouteFilter['type'], string> = {
 const HTTP_FILTER_TYPES = Object.keys(FILTER_FIELDS) as HTTPRouteFilter['type'][];
 
 function filter(field: Field, types: readonly HTTPRouteFilter['type'][]): HTTPRouteFilter | undefined {
+  if (types === HTTP_FILTER_TYPES && field.child('type').value === 'CORS') return corsFilter(field);
   const object = field.object(['type', ...types.map((type) => FILTER_FIELDS[type])], { required: true });
   if (!object) return undefined;
   const type = object.child('type').oneOf(types, { required: true });
@@ -561,6 +694,58 @@ function filter(field: Field, types: readonly HTTPRouteFilter['type'][]): HTTPRo
     }
   }
 }
+
+const CORS_METHODS = [...HTTP_METHODS, '*'];
+const CORS_HEADER = /^([-_A-Za-z0-9]+|\*)$/;
+
+function wildcardAlone(field: Field, values: readonly string[]): void {
+  if (values.includes('*') && values.length > 1) field.error('"*" cannot be listed with other values');
+}
+
+/** HTTPRoute's CORS filter, validated as the Gateway API's schema does; not applied by Ambit yet. */
+function corsFilter(field: Field): undefined {
+  const body = field.object(['type', 'cors'])?.child('cors');
+  if (!body?.present) return body?.error('required for type CORS');
+  const cors = body.object([
+    'allowOrigins',
+    'allowCredentials',
+    'allowMethods',
+    'allowHeaders',
+    'exposeHeaders',
+    'maxAge',
+  ]);
+  if (!cors) return undefined;
+  const bounded = (key: string, max: number, each: (item: Field) => string | undefined) => {
+    const values = cors.child(key).list(each) ?? [];
+    if (values.length > max) cors.child(key).error(`at most ${max} entries`);
+    return values;
+  };
+  const header = (item: Field) =>
+    item.string({ required: true, pattern: CORS_HEADER, patternHint: 'use letters, digits, - and _, or *' });
+  wildcardAlone(
+    cors.child('allowOrigins'),
+    bounded('allowOrigins', 64, (item) =>
+      item.string({
+        required: true,
+        pattern: CORS_ORIGIN,
+        patternHint: 'an origin is *, or scheme://host[:port] where host may start with *.',
+      }),
+    ),
+  );
+  wildcardAlone(
+    cors.child('allowMethods'),
+    bounded('allowMethods', 9, (item) => item.oneOf(CORS_METHODS, { required: true })),
+  );
+  wildcardAlone(cors.child('allowHeaders'), bounded('allowHeaders', 64, header));
+  wildcardAlone(cors.child('exposeHeaders'), bounded('exposeHeaders', 64, header));
+  cors.child('allowCredentials').boolean();
+  cors.child('maxAge').integer({ min: 1 });
+  field.warn('CORS filters are not applied by Ambit yet: this filter is ignored');
+  return undefined;
+}
+
+/** The Gateway API's CORSOrigin: `*`, or `scheme://host[:port]` with an optional leading `*.` on the host. */
+const CORS_ORIGIN = /^(\*|[a-z][a-z0-9+.-]*:\/\/(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?)$/;
 
 const REDIRECT_STATUSES = [301, 302, 303, 307, 308] as const;
 

@@ -707,8 +707,12 @@ export interface ConsistentHash {
 export interface LoadBalancerSettings {
   simple?: SimpleLoadBalancer | undefined;
   consistentHash?: ConsistentHash | undefined;
-  /** Milliseconds. */
+  /** Milliseconds: `warmup.duration`, or the older `warmupDurationSecs`. */
   warmupDurationSecs?: number | undefined;
+  /** Istio's slow start: traffic share starts at `minimumPercent` and grows along a curve of `aggression`. */
+  warmup?:
+    | { duration: number; minimumPercent?: number | undefined; aggression?: number | undefined }
+    | undefined;
 }
 
 export interface ConnectionPoolSettings {
@@ -733,6 +737,8 @@ export interface ConnectionPoolSettings {
         h2UpgradePolicy?: 'DEFAULT' | 'DO_NOT_UPGRADE' | 'UPGRADE' | undefined;
         useClientProtocol?: boolean | undefined;
         maxConcurrentStreams?: number | undefined;
+        /** HTTP/2 PINGs to the upstream: every `interval`, the connection closed after `timeout` unanswered. */
+        http2KeepAlive?: { interval: number; timeout: number } | undefined;
       }
     | undefined;
 }
@@ -821,7 +827,7 @@ function loadBalancer(field: Field): LoadBalancerSettings | undefined {
       .child('localityLbSetting')
       .warn('locality load balancing has no effect in Ambit (single locality)');
   }
-  if (object.child('warmup').present) object.child('warmup').object('any');
+  const warmup = warmupSettings(object.child('warmup'));
   let consistentHash: ConsistentHash | undefined;
   const hash = object
     .child('consistentHash')
@@ -883,8 +889,20 @@ function loadBalancer(field: Field): LoadBalancerSettings | undefined {
       .child('simple')
       .oneOf(['UNSPECIFIED', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST', 'LEAST_CONN'] as const),
     consistentHash,
-    warmupDurationSecs: object.child('warmupDurationSecs').duration({ min: 1 }),
+    warmupDurationSecs: warmup?.duration ?? object.child('warmupDurationSecs').duration({ min: 1 }),
+    warmup,
   };
+}
+
+/** `loadBalancer.warmup` as Istio validates it: a required duration, a percentage, a positive aggression. */
+function warmupSettings(field: Field): LoadBalancerSettings['warmup'] {
+  const object = field.object(['duration', 'minimumPercent', 'aggression']);
+  if (!object) return undefined;
+  const duration = object.child('duration').duration({ required: true, min: 1 });
+  const minimumPercent = object.child('minimumPercent').number({ min: 0, max: 100 });
+  const aggression = object.child('aggression').number();
+  if (aggression !== undefined && aggression <= 0) object.child('aggression').error('must be greater than 0');
+  return duration === undefined ? undefined : { duration, minimumPercent, aggression };
 }
 
 function connectionPool(field: Field): ConnectionPoolSettings | undefined {
@@ -922,8 +940,18 @@ function connectionPool(field: Field): ConnectionPoolSettings | undefined {
       'h2UpgradePolicy',
       'useClientProtocol',
       'maxConcurrentStreams',
+      'http2KeepAlive',
     ]);
   if (httpField) {
+    const keepAliveField = httpField.child('http2KeepAlive').object(['interval', 'timeout']);
+    const interval = keepAliveField?.child('interval').duration({ required: true, min: 1 });
+    const timeout = keepAliveField?.child('timeout').duration({ required: true, min: 1 });
+    if (
+      httpField.child('h2UpgradePolicy').value === 'UPGRADE' &&
+      httpField.child('useClientProtocol').value === true
+    ) {
+      httpField.child('useClientProtocol').error('must not be true when h2UpgradePolicy is UPGRADE');
+    }
     http = {
       http1MaxPendingRequests: httpField.child('http1MaxPendingRequests').integer({ min: 0 }),
       http2MaxRequests: httpField.child('http2MaxRequests').integer({ min: 0 }),
@@ -935,6 +963,7 @@ function connectionPool(field: Field): ConnectionPoolSettings | undefined {
         .oneOf(['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE'] as const),
       useClientProtocol: httpField.child('useClientProtocol').boolean(),
       maxConcurrentStreams: httpField.child('maxConcurrentStreams').integer({ min: 0 }),
+      http2KeepAlive: interval !== undefined && timeout !== undefined ? { interval, timeout } : undefined,
     };
   }
   return { tcp, http };

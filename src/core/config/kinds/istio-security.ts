@@ -30,6 +30,9 @@ export interface AuthorizationSource {
   /** `<namespace>/<name>` or `<name>` (the policy's namespace), exclusive with principals and namespaces. */
   serviceAccounts: string[];
   notServiceAccounts: string[];
+  /** The trust domain of the peer's SPIFFE identity (exact, `*`, prefix `x*` or suffix `*x`). */
+  trustDomains: string[];
+  notTrustDomains: string[];
 }
 
 export interface AuthorizationOperation {
@@ -87,6 +90,8 @@ const SOURCE_KEYS = [
   'notRemoteIpBlocks',
   'serviceAccounts',
   'notServiceAccounts',
+  'trustDomains',
+  'notTrustDomains',
 ] as const;
 
 const OPERATION_KEYS = [
@@ -106,6 +111,7 @@ const CONDITION_KEYS = [
   'remote.ip',
   'source.namespace',
   'source.principal',
+  'source.trustDomain',
   'request.auth.principal',
   'request.auth.audiences',
   'request.auth.presenter',

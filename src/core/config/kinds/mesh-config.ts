@@ -2,11 +2,13 @@
  * Istio's MeshConfig, the subset the mesh's telemetry reads, where Istio keeps it: the `mesh` key of the
  * ConfigMap `istio` in `istio-system`. `extensionProviders` (`opentelemetry` collectors and
  * `envoyFileAccessLog` logs), `defaultProviders`, `enableTracing`, `accessLogFile`, `accessLogEncoding`
- * and `accessLogFormat`. Errors name the field inside the text (`data.mesh.extensionProviders[0]...`);
+ * and `accessLogFormat`; and for ztunnels `outboundTrafficPolicy.mode` (what happens to a connection to an
+ * address outside the registry). Errors name the field inside the text (`data.mesh.extensionProviders[0]...`);
  * other MeshConfig fields are accepted with a warning that Ambit does not read them.
  */
 import { parse as parseYaml } from 'yaml';
 import { ROOT_NAMESPACE } from '../../labels.ts';
+import type { OutboundTrafficPolicy } from '../../model/index.ts';
 import { compileFormat, compileLabels } from '../../observe/access-log-format.ts';
 import { Field } from '../field.ts';
 import type { ObjectMeta } from '../resource.ts';
@@ -41,6 +43,8 @@ export interface MeshConfig {
   accessLogFormat?: string | undefined;
   defaultProviders: { tracing: string[]; accessLogging: string[]; metrics: string[] };
   extensionProviders: ExtensionProvider[];
+  /** ALLOW_ANY (Istio's default) passes unknown destinations through; REGISTRY_ONLY refuses them. */
+  outboundTrafficPolicy: OutboundTrafficPolicy;
 }
 
 /**
@@ -53,6 +57,7 @@ export const DEFAULT_MESH_CONFIG: MeshConfig = {
   accessLogEncoding: 'TEXT',
   defaultProviders: { tracing: [], accessLogging: [], metrics: [] },
   extensionProviders: [],
+  outboundTrafficPolicy: 'ALLOW_ANY',
 };
 
 /** The built-in provider names that stand for the mesh-wide settings, as in Istio. */
@@ -66,6 +71,7 @@ const READ_FIELDS = [
   'accessLogFormat',
   'defaultProviders',
   'extensionProviders',
+  'outboundTrafficPolicy',
 ];
 
 /** Providers Istio knows whose kind we do not run: accepted, with a warning, and never selected. */
@@ -122,6 +128,11 @@ export function parseMeshConfig(field: Field): MeshConfig | undefined {
   const defaultList = (key: string) => defaults?.child(key).strings() ?? [];
   const encoding = object.child('accessLogEncoding').oneOf(['TEXT', 'JSON'] as const) ?? 'TEXT';
   const format = object.child('accessLogFormat').string();
+  const outbound = object.child('outboundTrafficPolicy').object(['mode', 'egressProxy']);
+  if (outbound?.child('egressProxy').present)
+    outbound.child('egressProxy').warn('Ambit does not send egress through an egressProxy');
+  const outboundMode = outbound?.child('mode').oneOf(['ALLOW_ANY', 'REGISTRY_ONLY'] as const);
+  if (outbound?.child('mode').present && outboundMode === undefined) return undefined;
   if (format !== undefined) checkFormat(object.child('accessLogFormat'), format, encoding);
   return {
     enableTracing: object.child('enableTracing').boolean() ?? true,
@@ -134,6 +145,7 @@ export function parseMeshConfig(field: Field): MeshConfig | undefined {
       metrics: defaultList('metrics'),
     },
     extensionProviders: providers,
+    outboundTrafficPolicy: outboundMode ?? DEFAULT_MESH_CONFIG.outboundTrafficPolicy,
   };
 }
 

@@ -1,18 +1,41 @@
 /**
  * The mesh kinds: Istio networking, security and telemetry, the Gateway API, and Linkerd's local rate limit.
- * Composed with the core kinds (Namespace, Pod, Deployment, Service) by whoever builds a registry.
+ * Composed with the core kinds (Namespace, Pod, Deployment, Service) by whoever builds a registry. Istio and
+ * Gateway API kinds Ambit does not act on are registered too, so that upstream manifests are accepted with a
+ * warning saying so.
  */
 import type { KindDefinition } from '../resource.ts';
+import { notRunKind } from './config-objects.ts';
 import { GATEWAY, GRPC_ROUTE, HTTP_ROUTE } from './gateway.ts';
-import { REFERENCE_GRANT, TCP_ROUTE, TLS_ROUTE } from './gateway-l4.ts';
-import { DESTINATION_RULE, VIRTUAL_SERVICE } from './istio-networking.ts';
-import { AUTHORIZATION_POLICY, PEER_AUTHENTICATION } from './istio-security.ts';
+import { REFERENCE_GRANT, TCP_ROUTE, TLS_ROUTE, UDP_ROUTE } from './gateway-l4.ts';
+import { BACKEND_TLS_POLICY, GATEWAY_CLASS, LISTENER_SET } from './gateway-policies.ts';
+import { ISTIO_GATEWAY } from './istio-gateway.ts';
+import { DESTINATION_RULE, ISTIO_NETWORKING_VERSIONS, VIRTUAL_SERVICE } from './istio-networking.ts';
+import { AUTHORIZATION_POLICY, ISTIO_SECURITY_VERSIONS, PEER_AUTHENTICATION } from './istio-security.ts';
+import { SERVICE_ENTRY } from './istio-service-entry.ts';
 import { HTTP_LOCAL_RATE_LIMIT_POLICY } from './linkerd-policy.ts';
 import { TELEMETRY } from './telemetry.ts';
+
+/** Upstream kinds with no meaning in Ambit yet: their envelope is checked, their body is not read. */
+const NOT_ACTED_ON: readonly [kind: string, apiVersions: readonly string[]][] = [
+  ['EnvoyFilter', ISTIO_NETWORKING_VERSIONS],
+  ['Sidecar', ISTIO_NETWORKING_VERSIONS],
+  ['WorkloadEntry', ISTIO_NETWORKING_VERSIONS],
+  ['WorkloadGroup', ISTIO_NETWORKING_VERSIONS],
+  ['ProxyConfig', ['networking.istio.io/v1beta1']],
+  ['RequestAuthentication', ISTIO_SECURITY_VERSIONS],
+  ['WasmPlugin', ['extensions.istio.io/v1alpha1']],
+  ['BackendTrafficPolicy', ['gateway.networking.x-k8s.io/v1alpha1']],
+  ['XBackendTrafficPolicy', ['gateway.networking.x-k8s.io/v1alpha1']],
+  ['XListenerSet', ['gateway.networking.x-k8s.io/v1alpha1']],
+  ['XMesh', ['gateway.networking.x-k8s.io/v1alpha1']],
+];
 
 export const MESH_KINDS: readonly KindDefinition[] = [
   VIRTUAL_SERVICE,
   DESTINATION_RULE,
+  SERVICE_ENTRY,
+  ISTIO_GATEWAY,
   AUTHORIZATION_POLICY,
   PEER_AUTHENTICATION,
   GATEWAY,
@@ -22,5 +45,10 @@ export const MESH_KINDS: readonly KindDefinition[] = [
   TELEMETRY,
   TCP_ROUTE,
   TLS_ROUTE,
+  UDP_ROUTE,
   REFERENCE_GRANT,
+  GATEWAY_CLASS,
+  LISTENER_SET,
+  BACKEND_TLS_POLICY,
+  ...NOT_ACTED_ON.map(([kind, versions]) => notRunKind(kind, versions)),
 ] as readonly KindDefinition[];

@@ -1,0 +1,146 @@
+/**
+ * ServiceEntries as services of the data plane, one per host (as Istio's registry holds them): the host is the
+ * service's hostname and name, its VIPs the entry's addresses or, without any, one allocated from Istio's
+ * auto-allocation range (what Istio's DNS capture answers), its endpoints the entry's IP endpoints or the pods
+ * its workloadSelector picks. A DNS entry whose endpoints are only hostnames gets no VIP: Ambit does not
+ * resolve them, so its name is left to the cluster DNS and its traffic is not captured by a VIP that could
+ * lead nowhere.
+ */
+import { isIP } from 'node:net';
+import type { ServiceEntrySpec } from '../../core/config/kinds/istio-service-entry.ts';
+import type { Endpoint, NamedConfig, Service, ServicePort } from '../../core/model/index.ts';
+import { labelsMatch } from '../../core/policy/selector.ts';
+import type { PodRecord } from '../pods/pod-source.ts';
+import { scopedBinding, type WaypointDeclaration, waypointBinding } from './waypoints.ts';
+
+/** Istio's range for auto-allocated ServiceEntry VIPs (class E, never routed anywhere). */
+export const AUTO_ALLOCATE_PREFIX = '240.240';
+const AUTO_ALLOCATE_SIZE = 65_536;
+
+export interface ServiceEntryInputs {
+  entries: readonly (NamedConfig<ServiceEntrySpec> & { labels: Readonly<Record<string, string>> })[];
+  pods: readonly PodRecord[];
+  namespaceLabels: ReadonlyMap<string, Record<string, string>>;
+  waypoints: ReadonlyMap<string, WaypointDeclaration>;
+}
+
+/** Whether an entry's hosts get a VIP: it has endpoints to send to, and a name that DNS can answer. */
+function allocates(spec: ServiceEntrySpec, host: string): boolean {
+  if (spec.addresses.length > 0 || host.startsWith('*') || spec.resolution === 'NONE') return false;
+  if (spec.resolution === 'DYNAMIC_DNS') return false;
+  return (
+    spec.workloadSelector !== undefined || spec.endpoints.some((endpoint) => isIP(endpoint.address) !== 0)
+  );
+}
+
+/** FNV-1a, for a starting slot that does not move when other entries come and go. */
+function slotOf(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return hash % AUTO_ALLOCATE_SIZE;
+}
+
+function slotAddress(slot: number): string {
+  return `${AUTO_ALLOCATE_PREFIX}.${slot >> 8}.${slot & 0xff}`;
+}
+
+/**
+ * A VIP per `<namespace>/<entry>/<host>` that needs one: each starts at its hash's slot and probes upwards
+ * past taken ones (and past .0 and .255 host parts, which some resolvers refuse), in key order, so the same set
+ * always gets the same addresses and an address changes only on a collision.
+ */
+export function allocateVips(keys: readonly string[], taken: ReadonlySet<string>): Map<string, string> {
+  const used = new Set(taken);
+  const out = new Map<string, string>();
+  for (const key of [...keys].sort()) {
+    let slot = slotOf(key);
+    for (let probes = 0; probes < AUTO_ALLOCATE_SIZE; probes++, slot = (slot + 1) % AUTO_ALLOCATE_SIZE) {
+      const address = slotAddress(slot);
+      if ((slot & 0xff) === 0 || (slot & 0xff) === 0xff || used.has(address)) continue;
+      used.add(address);
+      out.set(key, address);
+      break;
+    }
+  }
+  return out;
+}
+
+function servicePorts(spec: ServiceEntrySpec): ServicePort[] {
+  return spec.ports.map((port) => ({
+    name: port.name,
+    port: port.number,
+    targetPort: port.targetPort ?? port.number,
+    protocol: port.protocol === 'UDP' ? 'UDP' : 'TCP',
+    appProtocol: port.protocol.toLowerCase(),
+  }));
+}
+
+function endpointsOf(spec: ServiceEntrySpec, namespace: string, pods: readonly PodRecord[]): Endpoint[] {
+  if (spec.resolution === 'NONE' || spec.resolution === 'DYNAMIC_DNS') return [];
+  if (spec.workloadSelector !== undefined) {
+    const selector = spec.workloadSelector;
+    return pods
+      .filter((pod) => pod.namespace === namespace && labelsMatch(selector, pod.labels))
+      .flatMap((pod) => pod.ips.map((ip) => ({ workloadUid: pod.uid, ip, ready: pod.ready })));
+  }
+  const byIp = new Map(pods.flatMap((pod) => pod.ips.map((ip) => [ip, pod] as const)));
+  return spec.endpoints
+    .filter((endpoint) => isIP(endpoint.address) !== 0)
+    .map((endpoint) => {
+      const targetPorts: Record<number, number> = {};
+      for (const port of spec.ports) {
+        const mapped = endpoint.ports[port.name];
+        if (mapped !== undefined) targetPorts[port.number] = mapped;
+      }
+      // An endpoint at a pod's address is that pod (a MESH_INTERNAL entry in front of mesh workloads).
+      const pod = byIp.get(endpoint.address);
+      return {
+        workloadUid: pod?.uid ?? '',
+        ip: endpoint.address,
+        ready: pod?.ready ?? true,
+        targetPorts: Object.keys(targetPorts).length > 0 ? targetPorts : undefined,
+      };
+    });
+}
+
+export function serviceEntryServices(inputs: ServiceEntryInputs): Service[] {
+  const key = (namespace: string, name: string, host: string) => `${namespace}/${name}/${host}`;
+  const explicit = new Set(inputs.entries.flatMap((entry) => entry.spec.addresses));
+  const vips = allocateVips(
+    inputs.entries.flatMap((entry) =>
+      entry.spec.hosts
+        .filter((host) => allocates(entry.spec, host))
+        .map((host) => key(entry.namespace, entry.name, host)),
+    ),
+    explicit,
+  );
+  return inputs.entries.flatMap(({ name, namespace, spec, labels }) => {
+    const ports = servicePorts(spec);
+    const endpoints = endpointsOf(spec, namespace, inputs.pods);
+    const waypoint = scopedBinding(
+      waypointBinding(labels, inputs.namespaceLabels.get(namespace) ?? {}, namespace),
+      'service',
+      inputs.waypoints,
+    );
+    const addresses = spec.addresses.filter((address) => !address.includes('/'));
+    const ranges = spec.addresses.filter((address) => address.includes('/'));
+    return spec.hosts.map((host) => {
+      const allocated = vips.get(key(namespace, name, host));
+      return {
+        name: host,
+        namespace,
+        hostname: host,
+        vips: allocated === undefined ? addresses : [allocated],
+        ports,
+        endpoints,
+        waypoint,
+        serviceEntry: {
+          entry: `${namespace}/${name}`,
+          location: spec.location,
+          resolution: spec.resolution,
+          ranges,
+        },
+      };
+    });
+  });
+}

@@ -1,0 +1,239 @@
+/**
+ * ServiceEntry in the data plane, as units: VIP auto-allocation, the services an entry becomes (hosts, ports,
+ * endpoints, VIPs), the mesh config's outboundTrafficPolicy, and where a ztunnel sends a connection to an
+ * entry's VIP, range or to an address outside the registry under ALLOW_ANY and REGISTRY_ONLY.
+ */
+import { describe, expect, it } from 'vitest';
+import { parseFiles } from '../../src/control/config/parse.ts';
+import { CONTROL_KINDS } from '../../src/control/kinds.ts';
+import { buildMesh } from '../../src/control/model/mesh.ts';
+import { allocateVips } from '../../src/control/model/service-entries.ts';
+import { ztunnelView } from '../../src/control/model/views.ts';
+import { formatIssue } from '../../src/core/config/issues.ts';
+import type { Service } from '../../src/core/model/index.ts';
+import { chooseOutbound } from '../../src/ztunnel/state/destination.ts';
+import { StateStore } from '../../src/ztunnel/state/store.ts';
+import { snapshot, workload } from '../support/mesh-fixtures.ts';
+
+function meshOf(yaml: string) {
+  const parsed = parseFiles([{ name: 'se.yaml', content: yaml }], CONTROL_KINDS);
+  expect(parsed.issues.filter((issue) => issue.severity === 'error').map(formatIssue)).toEqual([]);
+  const pods = [
+    {
+      uid: 'shop/vm-1',
+      name: 'vm-1',
+      namespace: 'shop',
+      node: 'node-1',
+      ips: ['10.244.0.9'],
+      serviceAccount: 'vm',
+      labels: { app: 'vm' },
+      ready: true,
+      ports: [],
+    },
+  ];
+  return buildMesh({ resources: parsed.resources, pods, trustDomain: 'cluster.local', trustBundle: [] });
+}
+
+const ENTRIES = `
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: shop}
+spec:
+  hosts: [api.example.com, api2.example.com]
+  resolution: STATIC
+  ports: [{number: 443, name: https, protocol: TLS, targetPort: 8443}]
+  endpoints: [{address: 192.0.2.10, ports: {https: 9443}}, {address: 192.0.2.11}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: fixed, namespace: shop}
+spec:
+  hosts: [fixed.example.com]
+  addresses: [198.51.100.7]
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: 192.0.2.20}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: range, namespace: shop}
+spec:
+  hosts: [partners.example.com]
+  addresses: [203.0.113.0/24]
+  resolution: NONE
+  ports: [{number: 5432, name: tcp, protocol: TCP}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: by-name, namespace: shop}
+spec:
+  hosts: [search.example.com]
+  resolution: DNS
+  ports: [{number: 80, name: http, protocol: HTTP}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: vms, namespace: shop}
+spec:
+  hosts: [vms.shop.internal]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  workloadSelector: {labels: {app: vm}}
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+`;
+
+const MESH_CONFIG = (mode: string) => `
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    outboundTrafficPolicy:
+      mode: ${mode}
+`;
+
+describe('VIP auto-allocation', () => {
+  it('gives each key an address in 240.240/16 that stays when other keys come and go', () => {
+    const first = allocateVips(['shop/a/x.example.com', 'shop/b/y.example.com'], new Set());
+    const more = allocateVips(
+      ['shop/a/x.example.com', 'shop/b/y.example.com', 'web/c/z.example.com'],
+      new Set(),
+    );
+    for (const [key, address] of first) {
+      expect(address).toMatch(/^240\.240\.\d+\.\d+$/);
+      expect(more.get(key)).toBe(address);
+    }
+    expect(new Set(more.values()).size).toBe(3);
+  });
+
+  it.each([['an address taken by an explicit entry', (vip: string) => new Set([vip])]])(
+    'probes past %s',
+    (_what, taken) => {
+      const alone = allocateVips(['k'], new Set()).get('k')!;
+      const moved = allocateVips(['k'], taken(alone)).get('k')!;
+      expect(moved).not.toBe(alone);
+      expect(moved).toMatch(/^240\.240\./);
+    },
+  );
+
+  it('never hands out a .0 or .255 host part', () => {
+    const addresses = allocateVips(
+      Array.from({ length: 2000 }, (_, i) => `ns/e/${i}.example.com`),
+      new Set(),
+    );
+    expect(addresses.size).toBe(2000);
+    for (const address of addresses.values()) expect(address).not.toMatch(/\.(0|255)$/);
+  });
+});
+
+describe('ServiceEntry services', () => {
+  const mesh = meshOf(ENTRIES);
+  const byHost = (host: string) => mesh.services.find((service) => service.hostname === host) as Service;
+
+  it.each([
+    ['api.example.com', { vipsAllocated: true, endpoints: ['192.0.2.10', '192.0.2.11'] }],
+    ['api2.example.com', { vipsAllocated: true, endpoints: ['192.0.2.10', '192.0.2.11'] }],
+    ['fixed.example.com', { vips: ['198.51.100.7'], endpoints: ['192.0.2.20'] }],
+    ['partners.example.com', { vips: [], endpoints: [], ranges: ['203.0.113.0/24'] }],
+    ['search.example.com', { vips: [], endpoints: [] }],
+    ['vms.shop.internal', { vipsAllocated: true, endpoints: ['10.244.0.9'] }],
+  ] as const)('%s', (host, expected) => {
+    const service = byHost(host);
+    expect(service).toMatchObject({ name: host, namespace: 'shop', hostname: host });
+    if ('vipsAllocated' in expected) expect(service.vips).toEqual([expect.stringMatching(/^240\.240\./)]);
+    else expect(service.vips).toEqual(expected.vips);
+    expect(service.endpoints.map((endpoint) => endpoint.ip)).toEqual(expected.endpoints);
+    if ('ranges' in expected) expect(service.serviceEntry?.ranges).toEqual(expected.ranges);
+  });
+
+  it('maps ports: targetPort per port, and an endpoint port per endpoint', () => {
+    const api = byHost('api.example.com');
+    expect(api.ports).toEqual([
+      { name: 'https', port: 443, targetPort: 8443, protocol: 'TCP', appProtocol: 'tls' },
+    ]);
+    expect(api.endpoints[0]).toMatchObject({ workloadUid: '', targetPorts: { 443: 9443 } });
+    expect(api.endpoints[1]?.targetPorts).toBeUndefined();
+    expect(byHost('vms.shop.internal').endpoints[0]?.workloadUid).toBe('shop/vm-1');
+  });
+
+  it('gives two hosts of one entry two VIPs', () => {
+    expect(byHost('api.example.com').vips[0]).not.toBe(byHost('api2.example.com').vips[0]);
+  });
+});
+
+describe('outboundTrafficPolicy', () => {
+  it.each([
+    ['', 'ALLOW_ANY'],
+    [MESH_CONFIG('REGISTRY_ONLY'), 'REGISTRY_ONLY'],
+    [MESH_CONFIG('ALLOW_ANY'), 'ALLOW_ANY'],
+  ])('mesh config %#', (config, expected) => {
+    const mesh = meshOf(`${ENTRIES}${config}`);
+    expect(mesh.meshConfig.outboundTrafficPolicy).toBe(expected);
+    expect(ztunnelView(mesh, 'node-1').outboundTrafficPolicy).toBe(expected);
+  });
+
+  it.each([
+    ['REGISTRY_ONY', 'data.mesh.outboundTrafficPolicy.mode: invalid value "REGISTRY_ONY"'],
+    ['[a', 'data.mesh: not valid YAML'],
+  ])('refuses mode %s', (mode, message) => {
+    const parsed = parseFiles([{ name: 'm.yaml', content: MESH_CONFIG(mode) }], CONTROL_KINDS);
+    const errors = parsed.issues.filter((issue) => issue.severity === 'error').map(formatIssue);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain(`m.yaml: document 1 (ConfigMap istio-system/istio): ${message}`);
+  });
+});
+
+describe('ztunnel destinations for ServiceEntries', () => {
+  function storeFor(config: string) {
+    const mesh = meshOf(`${ENTRIES}${config}`);
+    const store = new StateStore();
+    store.apply(
+      snapshot({
+        ...ztunnelView(mesh, 'node-1'),
+        workloads: [workload({ name: 'vm-1', namespace: 'shop', ips: ['10.244.0.9'], enrolled: false })],
+      }),
+    );
+    return { store, vip: (host: string) => mesh.services.find((s) => s.hostname === host)!.vips[0]! };
+  }
+
+  it.each([
+    ['ALLOW_ANY', ''],
+    ['REGISTRY_ONLY', MESH_CONFIG('REGISTRY_ONLY')],
+  ])('under %s', (policy, config) => {
+    const { store, vip } = storeFor(config);
+    const first = chooseOutbound(store, vip('api.example.com'), 443);
+    const second = chooseOutbound(store, vip('api.example.com'), 443);
+    // Round robin over the entry's endpoints, each with its own port.
+    expect([first, second]).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: 'passthrough', ip: '192.0.2.10', port: 9443 }),
+        expect.objectContaining({ kind: 'passthrough', ip: '192.0.2.11', port: 8443 }),
+      ]),
+    );
+    expect(first.destination.service?.hostname).toBe('api.example.com');
+    expect(chooseOutbound(store, '198.51.100.7', 80)).toMatchObject({
+      kind: 'passthrough',
+      ip: '192.0.2.20',
+      port: 80,
+    });
+    expect(chooseOutbound(store, vip('api.example.com'), 80)).toMatchObject({
+      kind: 'reject',
+      reason: 'no-service-port',
+    });
+    // resolution NONE: the address dialled, inside the entry's range, is where the connection goes.
+    const ranged = chooseOutbound(store, '203.0.113.40', 5432);
+    expect(ranged).toMatchObject({ kind: 'passthrough', ip: '203.0.113.40', port: 5432 });
+    expect(ranged.destination.service?.hostname).toBe('partners.example.com');
+    // A pod of the cluster, even outside the mesh, is in the registry.
+    expect(chooseOutbound(store, '10.244.0.9', 8080)).toMatchObject({
+      kind: 'passthrough',
+      ip: '10.244.0.9',
+    });
+    expect(chooseOutbound(store, '192.0.2.200', 443)).toMatchObject(
+      policy === 'REGISTRY_ONLY'
+        ? { kind: 'reject', reason: 'not-in-registry' }
+        : { kind: 'passthrough', ip: '192.0.2.200', port: 443 },
+    );
+  });
+});
