@@ -5,7 +5,7 @@
  * (namespaces `ambit.<name>.*`, routes with the cluster's metric, the supervisor by its command line), so
  * a lost or torn journal still cleans up. Every step tolerates objects that are already gone.
  */
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { guardRoutesOf, removeGuardRoutes } from './guard-routes.ts';
 import { clusterNetnsPrefix, NETNS_ETC_DIR, routeMetric } from './names.ts';
@@ -114,10 +114,13 @@ function runningUp(pidFile: string): number | undefined {
 }
 
 /** Deepest first, and only while empty: a directory someone else put files in since is left alone. */
+/** Removes the mount points `up` made, deepest first: empty directories, and the empty files of file mounts. */
 function removeMountPoints(paths: readonly string[]): void {
   for (const path of [...paths].reverse()) {
     try {
-      rmdirSync(path);
+      const stat = lstatSync(path);
+      if (stat.isDirectory()) rmdirSync(path);
+      else if (stat.isFile() && stat.size === 0) unlinkSync(path);
     } catch {
       // Gone already, or not empty.
     }

@@ -6,23 +6,27 @@
  * (`fieldRef`) wait until the pod has a node and an address (`resolveEnv`). Pure, like the rest of the plan.
  */
 import { CONFIG_MAP_KIND, type KeyedDataSpec } from '../core/config/kinds/config-objects.ts';
-import type { EnvObjectKind, EnvVar, PodFieldPath } from '../core/config/kinds/core.ts';
+import type { Container, EnvObjectKind, EnvVar, PodFieldPath } from '../core/config/kinds/core.ts';
 import { expandVars } from './env.ts';
 import type { FailedCheck, ObjectIndex, Problem, VolumeRequest } from './plan-volumes.ts';
 
 /** A variable of the plan: an object's key taken as it is (`literal`), or an `env` entry still to resolve. */
 export type PlannedEnvVar = { name: string; literal: string } | (EnvVar & { literal?: undefined });
 
-/** The first container's variables in the order Kubernetes applies them: `envFrom` sources, then `env`. */
+/**
+ * A container's variables in the order Kubernetes applies them: `envFrom` sources, then `env`. `position`
+ * says which container of the pod spec it is (for the fields named in problems).
+ */
 export function plannedEnv(
   request: VolumeRequest,
+  container: Container,
+  position: string,
   objects: ObjectIndex,
   failed: FailedCheck,
   problem: Problem,
 ): PlannedEnvVar[] {
-  const { spec, specPath, origin, namespace } = request;
-  const container = spec.containers[0]!;
-  const field = `${specPath}.containers[0]`;
+  const { specPath, origin, namespace } = request;
+  const field = `${specPath}.${position}`;
   const lookup = (kind: EnvObjectKind, name: string, optional: boolean, path: string) => {
     const object = objects.get<KeyedDataSpec>(kind, namespace, name);
     if (!object && !optional && !failed(kind, name, namespace)) {

@@ -65,9 +65,16 @@ export class ObjectIndex {
   }
 }
 
+/** The mounts of the first container and of each init container, in order (they share the volumes). */
+export interface PodMounts {
+  container: MountRecord[];
+  init: MountRecord[][];
+}
+
 /**
- * The first container's mounts, and the directories and files behind them: one directory per volume under
- * `<state>/volumes/<pod>/`, holding a ConfigMap's or Secret's keys as files, or nothing (emptyDir).
+ * The mounts of the pod's containers that run (the first, and the init containers), and the directories and
+ * files behind them: one directory per volume under `<state>/volumes/<pod>/`, holding a ConfigMap's or
+ * Secret's keys as files, or nothing (emptyDir).
  */
 export function podVolumes(
   request: VolumeRequest,
@@ -78,16 +85,22 @@ export function podVolumes(
   problem: Problem,
   /** The pod's user, who owns its emptyDirs. */
   owner: number,
-): MountRecord[] {
+): PodMounts {
   const { spec, specPath, origin, namespace } = request;
-  const container = spec.containers[0]!;
+  const containers = [spec.containers[0]!, ...spec.initContainers];
   const podDir = join(stateDir, 'volumes', `${namespace}_${request.name}`);
-  const mounts: MountRecord[] = [];
+  const mounts: MountRecord[][] = containers.map(() => []);
   spec.volumes.forEach((volume, index) => {
     const source = volume.source;
-    const used = container.volumeMounts.filter((mount) => mount.name === volume.name);
-    if (used.length === 0 || source.type === 'unsupported') return;
+    const used = containers.some((container) =>
+      container.volumeMounts.some((mount) => mount.name === volume.name),
+    );
+    if (!used || source.type === 'unsupported') return;
     const dir = join(podDir, volume.name);
+    /** The files a configMap or secret volume holds, by path inside it (what a subPath may name)... */
+    const written: string[] = [];
+    /** ...once its object is there (a missing one is reported as such, or optional). */
+    let defined = false;
     if (source.type === 'emptyDir') {
       out.directories.push({ path: dir, owner, mode: 0o777 });
     } else {
@@ -104,6 +117,7 @@ export function podVolumes(
           );
         }
       } else {
+        defined = true;
         const entries = object.spec.entries;
         const items =
           source.items ?? Object.keys(entries).map((key) => ({ key, path: key, mode: undefined }));
@@ -120,15 +134,40 @@ export function podVolumes(
             return;
           }
           out.files.push({ path: join(dir, item.path), base64: data, mode: item.mode ?? source.defaultMode });
+          written.push(item.path);
         });
       }
     }
-    for (const mount of used)
-      mounts.push({
-        source: dir,
-        mountPath: mount.mountPath,
-        readOnly: mount.readOnly || source.type !== 'emptyDir',
+    containers.forEach((container, position) => {
+      container.volumeMounts.forEach((mount, mountIndex) => {
+        if (mount.name !== volume.name) return;
+        const readOnly = mount.readOnly || source.type !== 'emptyDir';
+        const subPath = mount.subPath;
+        if (subPath === undefined) {
+          mounts[position]!.push({ source: dir, mountPath: mount.mountPath, readOnly });
+          return;
+        }
+        const path = join(dir, subPath);
+        if (source.type === 'emptyDir') {
+          // As the kubelet does: a subPath of an emptyDir is made as a directory when missing.
+          out.directories.push({ path, owner, mode: 0o777 });
+          mounts[position]!.push({ source: path, mountPath: mount.mountPath, readOnly });
+          return;
+        }
+        const file = written.includes(subPath);
+        if (file || written.some((candidate) => candidate.startsWith(`${subPath}/`))) {
+          mounts[position]!.push({ source: path, mountPath: mount.mountPath, readOnly, file });
+        } else if (defined) {
+          const where = position === 0 ? 'containers[0]' : `initContainers[${position - 1}]`;
+          problem(
+            origin,
+            `${specPath}.${where}.volumeMounts[${mountIndex}].subPath`,
+            `volume ${JSON.stringify(volume.name)} holds no file or directory ${JSON.stringify(subPath)} (it holds ${written.map((name) => JSON.stringify(name)).join(', ') || 'nothing'})`,
+          );
+        }
       });
+    });
   });
-  return mounts;
+  const [container, ...init] = mounts;
+  return { container: container!, init };
 }

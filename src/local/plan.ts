@@ -48,19 +48,13 @@ import { type PlannedEnvVar, plannedEnv, resolveEnv } from './plan-env.ts';
 import {
   type FailedCheck,
   ObjectIndex,
+  type PodMounts,
   type Problem,
   podVolumes,
   type VolumeContent,
 } from './plan-volumes.ts';
 import { deploymentPodName, podTemplateHash } from './pod-names.ts';
-import type {
-  ClusterState,
-  MountRecord,
-  NodeRecord,
-  PodRecord,
-  ProbeRecord,
-  ServiceRecord,
-} from './types.ts';
+import type { ClusterState, NodeRecord, PodRecord, ProbeRecord, ServiceRecord } from './types.ts';
 
 export type { VolumeContent, VolumeFile } from './plan-volumes.ts';
 
@@ -96,6 +90,14 @@ export interface PlanResult {
 }
 
 /** A pod to be placed: from a Pod document or one replica of a Deployment. */
+/** What the plan looked up for a pod before it has a node and an address: its mounts and its env. */
+interface PreparedPod {
+  mounts: PodMounts;
+  env: PlannedEnvVar[];
+  /** Per init container, in order. */
+  initEnv: PlannedEnvVar[][];
+}
+
 interface PodRequest {
   name: string;
   namespace: string;
@@ -205,13 +207,20 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
   const nodePorts = allocateNodePorts(serviceResources, problem);
   const volumes: VolumeContent = { directories: [], files: [] };
   const stateDir = options.stateDirFor(name);
-  const mounts = new Map(
-    valid.map((request) => [
-      request,
-      podVolumes(request, stateDir, objects, failed, volumes, problem, runAsUserOf(request.spec)),
-    ]),
+  const prepared = new Map(
+    valid.map((request): [PodRequest, PreparedPod] => {
+      const env = (container: Container, position: string) =>
+        plannedEnv(request, container, position, objects, failed, problem);
+      return [
+        request,
+        {
+          mounts: podVolumes(request, stateDir, objects, failed, volumes, problem, runAsUserOf(request.spec)),
+          env: env(request.spec.containers[0]!, 'containers[0]'),
+          initEnv: request.spec.initContainers.map((init, index) => env(init, `initContainers[${index}]`)),
+        },
+      ];
+    }),
   );
-  const envs = new Map(valid.map((request) => [request, plannedEnv(request, objects, failed, problem)]));
 
   sortByDocument(issues, resources);
   if (issues.some((issue) => issue.severity === 'error')) return { issues };
@@ -224,7 +233,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     const offset = nextOffset.get(node.name) ?? 2;
     nextOffset.set(node.name, offset + 1);
     const ip = formatIPv4(hostAddress(parseNodePodCidr(node), offset));
-    return podRecord(name, request, node, ip, mounts.get(request)!, envs.get(request)!);
+    return podRecord(name, request, node, ip, prepared.get(request)!);
   });
 
   const services = serviceResources.map((resource): ServiceRecord => {
@@ -278,7 +287,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     const request = requestByUid.get(uid);
     if (!request) throw new Error(`pod ${uid} is not planned`);
     const renamed = { ...request, name: podName ?? request.name };
-    return podRecord(name, renamed, node, ip, mounts.get(request)!, envs.get(request)!);
+    return podRecord(name, renamed, node, ip, prepared.get(request)!);
   };
   return { state, volumes, issues, podAt };
 }
@@ -349,11 +358,15 @@ function checkPodForLocal(
     );
     ok = false;
   }
-  const container = spec.containers[0]!;
-  if (!container.command?.length && !(container.image && standInFor(container.image))) {
+  const running: [Container, string][] = [
+    [spec.containers[0]!, 'containers[0]'],
+    ...spec.initContainers.map((init, index): [Container, string] => [init, `initContainers[${index}]`]),
+  ];
+  for (const [container, position] of running) {
+    if (container.command?.length || (container.image && standInFor(container.image))) continue;
     problem(
       origin,
-      `${specPath}.containers[0].${container.image ? 'image' : 'command'}`,
+      `${specPath}.${position}.${container.image ? 'image' : 'command'}`,
       container.image
         ? `the local cluster runs no container images and has no stand-in for ${JSON.stringify(container.image)} (stand-ins: ${standInImages().join(', ')}): give the program to run as command (e.g. command: [ambit, echo, --port, "8080"])`
         : 'required in the local cluster: there is no container image to provide an entrypoint, so give the program to run (e.g. [ambit, echo, --port, "8080"])',
@@ -472,8 +485,7 @@ function podRecord(
   request: PodRequest,
   node: NodeRecord,
   ip: string,
-  mounts: MountRecord[],
-  env: readonly PlannedEnvVar[],
+  prepared: PreparedPod,
 ): PodRecord {
   const uid = `${request.namespace}/${request.name}`;
   const { spec } = request;
@@ -506,10 +518,20 @@ function podRecord(
     gatewayIP: node.gatewayIP,
     runAsUser,
     runAsGroup,
-    container: containerRecord(container, env, fields),
+    container: containerRecord(container, prepared.env, fields),
+    initContainers: spec.initContainers.map((init, index) => {
+      const env = resolveEnv(prepared.initEnv[index]!, fields);
+      return {
+        name: init.name,
+        argv: containerArgv(init).map((arg) => expandVars(arg, env)),
+        env,
+        workingDir: init.workingDir ?? '/',
+        mounts: prepared.mounts.init[index]!,
+      };
+    }),
     restartPolicy: spec.restartPolicy,
     terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
-    mounts,
+    mounts: prepared.mounts.container,
   };
 }
 

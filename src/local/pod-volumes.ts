@@ -26,11 +26,17 @@ export function writePodVolumes(paths: StatePaths, volumes: VolumeContent, pods:
     writeFileSync(file.path, Buffer.from(file.base64, 'base64'), { mode: file.mode });
     chmodSync(file.path, file.mode);
   }
-  for (const pod of pods) for (const mount of pod.mounts) createMountPoint(paths, mount.mountPath);
+  for (const pod of pods) {
+    const mounts = [...pod.mounts, ...(pod.initContainers ?? []).flatMap((init) => init.mounts)];
+    for (const mount of mounts) createMountPoint(paths, mount.mountPath, mount.file === true);
+  }
 }
 
-/** Creates a missing mount path (and its missing parents), journaling each directory before it is made. */
-function createMountPoint(paths: StatePaths, path: string): void {
+/**
+ * Creates a missing mount path (and its missing parents), journaling each before it is made: a directory,
+ * or for a single file's mount an empty file to mount it over.
+ */
+function createMountPoint(paths: StatePaths, path: string, file: boolean): void {
   const missing: string[] = [];
   for (let dir = path; !existsSync(dir); dir = dirname(dir)) missing.unshift(dir);
   if (missing.length === 0) return;
@@ -38,7 +44,10 @@ function createMountPoint(paths: StatePaths, path: string): void {
     paths,
     missing.map((dir) => ({ type: 'mountpoint', path: dir })),
   );
-  for (const dir of missing) mkdirSync(dir, { mode: 0o755 });
+  for (const dir of missing) {
+    if (file && dir === path) writeFileSync(dir, '', { mode: 0o644 });
+    else mkdirSync(dir, { mode: 0o755 });
+  }
 }
 
 /**
@@ -59,14 +68,16 @@ export function podPrologue(keep: readonly string[], mounts: readonly MountRecor
     'while [ "$1" != -- ]; do exec {fd}<"$1"; kept+=("$fd" "$1"); shift; done',
     'shift',
     'fds=()',
-    'while [ "$1" != -- ]; do exec {fd}<"$1"; fds+=("$fd" "$2" "$3"); shift 3; done',
+    'while [ "$1" != -- ]; do exec {fd}<"$1"; fds+=("$fd" "$2" "$3" "$4"); shift 4; done',
     'shift',
     'echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash arrays, not a template
-    'for ((i = 0; i < ${#fds[@]}; i += 3)); do',
+    'for ((i = 0; i < ${#fds[@]}; i += 4)); do',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash arrays, not a template
     '  fd=${fds[i]}; target=${fds[i+1]}',
-    '  mkdir -p "$target"',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion, not a template
+    '  if [ "${fds[i+3]}" = file ]; then mkdir -p "${target%/*}"; [ -e "$target" ] || : > "$target"',
+    '  else mkdir -p "$target"; fi',
     '  mount --no-canonicalize --bind "/proc/self/fd/$fd" "$target"',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: bash arrays, not a template
     '  if [ "${fds[i+2]}" = ro ]; then mount -o remount,bind,ro "$target"; fi',
@@ -85,6 +96,11 @@ export function podPrologue(keep: readonly string[], mounts: readonly MountRecor
     'exec "$@"',
   ].join('\n');
   const ordered = [...mounts].sort((a, b) => a.mountPath.localeCompare(b.mountPath));
-  const args = ordered.flatMap((mount) => [mount.source, mount.mountPath, mount.readOnly ? 'ro' : 'rw']);
+  const args = ordered.flatMap((mount) => [
+    mount.source,
+    mount.mountPath,
+    mount.readOnly ? 'ro' : 'rw',
+    mount.file ? 'file' : 'dir',
+  ]);
   return ['bash', '-c', script, 'pod-prologue', ...new Set(keep), '--', ...args, '--'];
 }

@@ -51,7 +51,15 @@ function baseEnv(paths: StatePaths): Record<string, string> {
 
 /** A pod's environment, for its process and for `exec` into it (as kubectl exec sees the container's). */
 export function podEnv(paths: StatePaths, pod: PodRecord): Record<string, string> {
-  return { ...baseEnv(paths), HOSTNAME: pod.name, ...pod.container.env };
+  return containerEnv(paths, pod, pod.container.env);
+}
+
+function containerEnv(
+  paths: StatePaths,
+  pod: PodRecord,
+  env: Record<string, string>,
+): Record<string, string> {
+  return { ...baseEnv(paths), HOSTNAME: pod.name, ...env };
 }
 
 export function logFileFor(paths: StatePaths, id: string): string {
@@ -84,6 +92,13 @@ export function podProcess(paths: StatePaths, pod: PodRecord): ProcessSpec {
     probes: pod.container.probes,
     prologue: podPrologue(podRuntimeDirs(paths), pod.mounts),
     stopGraceMs: pod.terminationGracePeriodSeconds * 1000,
+    init: (pod.initContainers ?? []).map((init) => ({
+      name: init.name,
+      argv: init.argv,
+      env: containerEnv(paths, pod, init.env),
+      cwd: init.workingDir,
+      prologue: podPrologue(podRuntimeDirs(paths), init.mounts),
+    })),
   };
 }
 

@@ -56,8 +56,8 @@ export interface PodRecord {
   serviceAccount: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
-  /** What generated the pod, if anything: a Deployment, or a waypoint's Gateway. */
-  owner?: { kind: 'Deployment' | 'Gateway'; name: string } | undefined;
+  /** What generated the pod, if anything: a Deployment, a waypoint's Gateway, or an addon (Prometheus). */
+  owner?: { kind: 'Deployment' | 'Gateway' | 'Addon'; name: string } | undefined;
   netns: string;
   netnsPath: string;
   /** The pod's veth end in its node's namespace. */
@@ -67,6 +67,8 @@ export interface PodRecord {
   runAsUser: number;
   runAsGroup: number;
   container: ContainerRecord;
+  /** Run one after another to completion before `container` starts (pods the files give may have them). */
+  initContainers?: InitContainerRecord[] | undefined;
   restartPolicy: RestartPolicy;
   /** Seconds between SIGTERM and SIGKILL when the pod's process is stopped. */
   terminationGracePeriodSeconds: number;
@@ -74,11 +76,18 @@ export interface PodRecord {
   mounts: MountRecord[];
 }
 
+/** An init container: what runs, in the pod's network namespace as the pod's user, with its own mounts. */
+export type InitContainerRecord = Pick<ContainerRecord, 'name' | 'argv' | 'env' | 'workingDir'> & {
+  mounts: MountRecord[];
+};
+
 export interface MountRecord {
   /** The volume's directory under `<state>/volumes/`, prepared by `up`. */
   source: string;
   mountPath: string;
   readOnly: boolean;
+  /** `source` is one file (a ConfigMap's or Secret's key by `subPath`), mounted over a file. */
+  file?: boolean | undefined;
 }
 
 /** A probe with its port resolved to a number; `host` defaults to the pod IP. */
@@ -175,4 +184,18 @@ export interface ProcessSpec {
   prologue?: string[] | undefined;
   /** Time between SIGTERM and SIGKILL when the process is stopped (the supervisor's default otherwise). */
   stopGraceMs?: number | undefined;
+  /**
+   * Pods: their init containers, run to completion one after another before `argv` first starts (a failed
+   * one is run again as `restartPolicy` says; `Never` fails the pod). Later restarts of `argv` skip them.
+   */
+  init?: InitStep[] | undefined;
+}
+
+/** One init container as the supervisor runs it: in the process's namespace, as its user, to its log file. */
+export interface InitStep {
+  name: string;
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  prologue: string[];
 }

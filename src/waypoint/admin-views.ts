@@ -91,3 +91,31 @@ export function clustersView(
     };
   });
 }
+
+/** Stands in for a private key in admin output. */
+export const REDACTED_KEY = '[redacted]';
+
+/**
+ * The snapshot as `/config_dump` shows it: everything as received, except the private keys of an ingress
+ * gateway's certificates (an admin endpoint is for debugging, and its output ends up in bug reports).
+ */
+export function redactedSnapshot(snapshot: WaypointSnapshot): WaypointSnapshot {
+  if (!snapshot.listeners?.some((listener) => listener.tls.mode === 'terminate')) return snapshot;
+  return {
+    ...snapshot,
+    listeners: snapshot.listeners.map((listener) =>
+      listener.tls.mode === 'terminate'
+        ? {
+            ...listener,
+            tls: {
+              mode: 'terminate',
+              certificates: listener.tls.certificates.map((certificate) => ({
+                ...certificate,
+                keyPem: REDACTED_KEY,
+              })),
+            },
+          }
+        : listener,
+    ),
+  };
+}

@@ -20,7 +20,7 @@ import type { CertificateProvider } from '../core/tls/certificates.ts';
 import { SecureContextCache } from '../core/tls/contexts.ts';
 import { AccessLog } from './access-log.ts';
 import type { WaypointEndpointSource } from './admin.ts';
-import { clustersView, routesView } from './admin-views.ts';
+import { clustersView, redactedSnapshot, routesView } from './admin-views.ts';
 import { EndpointLoad } from './balance/balancer.ts';
 import { RequestEngine, type TunnelContext } from './engine.ts';
 import { type DownstreamArrival, IngressListeners } from './gateway/listeners.ts';
@@ -239,7 +239,12 @@ export class Waypoint implements WaypointEndpointSource {
   }
 
   configDump(): unknown {
-    return { waypoint: this.#options.waypoint, identity: this.identity, snapshot: this.#state?.snapshot };
+    const snapshot = this.#state?.snapshot;
+    return {
+      waypoint: this.#options.waypoint,
+      identity: this.identity,
+      snapshot: snapshot && redactedSnapshot(snapshot),
+    };
   }
 
   routes(): unknown {

@@ -270,5 +270,24 @@ describe.runIf(canRunNetnsTests())('ambit explain and authz check agree with rea
         viaWaypoint: true,
       },
     ])('$what', agree);
+
+    it("explain --recent lists the denied connections of a pod with the ztunnel's reason", async () => {
+      expect(await curl('apps/client', 'http://echo.apps/again')).toBe('failed');
+      const recent = await eventually(
+        async () => {
+          const result = await run('explain', '--recent', 'apps/client', '-o', 'json');
+          const failures = JSON.parse(result.stdout) as {
+            source: string;
+            destination: string;
+            result: string;
+            reason: string;
+          }[];
+          return failures.find((f) => f.destination === 'apps/echo' && f.result === 'denied');
+        },
+        { what: 'the denied connection in the access log' },
+      );
+      expect(recent.source).toBe('apps/client');
+      expect(recent.reason).toMatch(/apps\/deny-client/);
+    });
   });
 });

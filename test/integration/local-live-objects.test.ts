@@ -4,7 +4,9 @@
  * mesh and outside it,
  * and are gone after `ambit delete` (pods, their network namespaces, the Service and its name); an image
  * without stand-in is refused with its field and nothing is applied; an applied pod's env holds its
- * ConfigMap's and Secret's keys (`envFrom`, `valueFrom`) and its own fields; a rolling update of the Deployment
+ * ConfigMap's and Secret's keys (`envFrom`, `valueFrom`) and its own fields, and a key as a file
+ * (`subPath`); its init containers run in
+ * order to completion first, a failed one again as the restart policy says; a rolling update of the Deployment
  * behind a client looping over the Service drops no request; `ambit local scale` adds and removes pods
  * and the Service's endpoints follow; `ambit local rollout restart` replaces every pod.
  */
@@ -101,6 +103,8 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
     const result = await local('down');
     expect(result.code, result.stderr).toBe(0);
     expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
+    // The mount points made on the host for the pods' volumes (the envy pod's file, the init pods' directory).
+    expect(existsSync(`/opt/${name}`)).toBe(false);
     rmSync(root, { recursive: true, force: true });
     rmSync(shared, { recursive: true, force: true });
   });
@@ -171,7 +175,9 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
     expect((await status()).services).toEqual([]);
   });
 
-  it("gives an applied pod its ConfigMap's and Secret's keys and its own fields as env", async () => {
+  it("gives an applied pod its ConfigMap's and Secret's keys and its own fields as env, and a key as a file by subPath", async () => {
+    // Made on the host for the mount and removed by `down` (checked after it).
+    const modeFile = `/opt/${name}/mode.conf`;
     const yaml = manifests(
       {
         apiVersion: 'v1',
@@ -191,10 +197,12 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
         metadata: { name: 'envy', namespace: 'plain' },
         spec: {
           serviceAccountName: 'default',
+          volumes: [{ name: 'conf', configMap: { name: 'settings' } }],
           containers: [
             {
               name: 'c',
               command: ['sleep', 'infinity'],
+              volumeMounts: [{ name: 'conf', mountPath: modeFile, subPath: 'MODE' }],
               envFrom: [{ prefix: 'CM_', configMapRef: { name: 'settings' } }],
               env: [
                 { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
@@ -225,13 +233,89 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
       '--',
       'sh',
       '-c',
-      'echo "$CM_MODE $CM_LEVEL $PASSWORD $MY_IP $MY_SA"',
+      `echo "$CM_MODE $CM_LEVEL $PASSWORD $MY_IP $MY_SA $(cat ${modeFile})"`,
     );
-    expect(printed.stdout.trim()).toBe(`fast 3 s3cret ${pod.ip} default`);
+    expect(printed.stdout.trim()).toBe(`fast 3 s3cret ${pod.ip} default fast`);
     expect((await applyFile('envy.yaml', yaml, 'delete')).code).toBe(0);
     await eventually(async () => !(await status()).pods.some((p) => p.name === 'envy'), {
       timeout: 20_000,
       what: 'the envy pod gone',
+    });
+  });
+
+  it('runs init containers in order to completion before the container, retrying a failed one as the restart policy says', async () => {
+    // A fresh directory of this run for the emptyDir's mount point (made on the host, removed by `down`).
+    const work = `/opt/${name}/work`;
+    const initPod = (podName: string, restartPolicy: string, second: string) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: podName, namespace: 'plain' },
+      spec: {
+        restartPolicy,
+        volumes: [{ name: 'work', emptyDir: {} }],
+        initContainers: [
+          {
+            name: 'first',
+            // Long enough for the status to show it running (and the pod not ready meanwhile).
+            command: ['sh', '-c', `echo first >> ${work}/log; sleep 2`],
+            volumeMounts: [{ name: 'work', mountPath: work }],
+          },
+          {
+            name: 'second',
+            command: ['sh', '-c', second],
+            volumeMounts: [{ name: 'work', mountPath: work }],
+          },
+        ],
+        containers: [
+          {
+            name: 'main',
+            command: ['sh', '-c', `echo main >> ${work}/log; exec sleep infinity`],
+            volumeMounts: [{ name: 'work', mountPath: work }],
+          },
+        ],
+      },
+    });
+    // Fails on its first run only: the kubelet runs that init container again, not the ones before it.
+    const failsOnce = `[ -e ${work}/tried ] || { : > ${work}/tried; echo failed >> ${work}/log; exit 3; }; echo second >> ${work}/log`;
+    const yaml = manifests(initPod('inits', 'Always', failsOnce), initPod('doomed', 'Never', 'exit 4'));
+    expect((await applyFile('inits.yaml', yaml)).code).toBe(0);
+    // A pod is not ready while an init container runs (none of these declares a port to wait for).
+    await eventually(
+      async () =>
+        (await status()).pods.find((p) => p.name === 'inits')?.reason ===
+        'init container first (1/2) running',
+      { timeout: 15_000, what: 'the inits pod not ready while its first init container runs' },
+    );
+    await eventually(async () => (await status()).pods.find((p) => p.name === 'inits')?.ready, {
+      timeout: 20_000,
+      what: 'the inits pod running its container',
+    });
+    const log = await run(
+      'local',
+      'exec',
+      'inits',
+      '-n',
+      'plain',
+      '--name',
+      name,
+      '--',
+      'cat',
+      `${work}/log`,
+    );
+    expect(log.stdout).toBe('first\nfailed\nsecond\nmain\n');
+    const doomed = await eventually(
+      async () => {
+        const pod = (await status()).pods.find((p) => p.name === 'doomed');
+        return pod?.state === 'failed' ? pod : undefined;
+      },
+      { timeout: 20_000, what: 'the doomed pod failed' },
+    );
+    expect(doomed.reason).toMatch(/^init container second failed; exited with code 4/);
+    expect(doomed.restarts).toBe(0);
+    expect((await applyFile('inits.yaml', yaml, 'delete')).code).toBe(0);
+    await eventually(async () => !(await status()).pods.some((p) => ['inits', 'doomed'].includes(p.name)), {
+      timeout: 20_000,
+      what: 'the init pods gone',
     });
   });
 

@@ -112,6 +112,14 @@ describe('Pod', () => {
       'spec.containers[0].envFrom[0]: configMapRef and secretRef are mutually exclusive',
     ],
     [
+      '  initContainers: [{name: c, command: [x]}]\n  containers: [{name: c, command: [y]}]',
+      'spec.containers[0].name: duplicate container name "c"',
+    ],
+    [
+      '  initContainers: [{name: i, command: [x], readinessProbe: {exec: {command: [x]}}}]\n  containers: [{name: c}]',
+      'spec.initContainers[0].readinessProbe: init containers run to completion: they take no probes',
+    ],
+    [
       '  containers: [{name: c, envFrom: [{configMapRef: {name: Bad_Name}}]}]',
       'spec.containers[0].envFrom[0].configMapRef.name: invalid value "Bad_Name"',
     ],

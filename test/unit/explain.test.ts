@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseHeaders, resolveSource, splitTarget } from '../../src/cli/explain/query.ts';
+import { failuresOf } from '../../src/cli/explain/recent.ts';
 import { explainConnection, type MeshSnapshots, serviceCandidates } from '../../src/cli/explain/trace.ts';
 import { peerAuth, policy, rule, service, snapshot, source, workload } from '../support/mesh-fixtures.ts';
 
@@ -163,5 +164,46 @@ describe('the trace', () => {
       port: 80,
     });
     expect([plain.mtls, plain.mtlsMode]).toEqual([false, 'PERMISSIVE']);
+  });
+});
+
+describe('explain --recent: failures from the access log', () => {
+  const line = (fields: Record<string, unknown>) =>
+    JSON.stringify({
+      time: '2026-01-01T00:00:00Z',
+      level: 'warn',
+      scope: 'access',
+      msg: 'connection complete',
+      ...fields,
+    });
+  const lines = [
+    line({
+      direction: 'inbound',
+      'src.workload': 'apps/client',
+      'dst.workload': 'apps/echo',
+      result: 'denied',
+      error: 'denied by apps/deny-client',
+    }),
+    line({ direction: 'inbound', 'src.workload': 'apps/client', 'dst.workload': 'apps/echo', result: 'ok' }),
+    line({
+      direction: 'outbound',
+      'src.workload': 'apps/client',
+      'dst.service': 'apps/nobody',
+      result: 'failed',
+      error: 'no ready endpoint',
+    }),
+    line({ direction: 'inbound', 'src.workload': 'web/other', 'dst.workload': 'web/echo', result: 'denied' }),
+    'not json at all "connection complete"',
+    JSON.stringify({ msg: 'something else', 'src.workload': 'apps/client', result: 'failed' }),
+  ];
+  it.each([
+    ['apps/client', ['denied apps/echo denied by apps/deny-client', 'failed apps/nobody no ready endpoint']],
+    ['apps/echo', ['denied apps/echo denied by apps/deny-client']],
+    ['web/echo', ['denied web/echo ']],
+    ['apps/none', []],
+  ])('%s', (pod, expected) => {
+    expect(failuresOf(lines, pod, 'n1').map((f) => `${f.result} ${f.destination} ${f.reason}`)).toEqual(
+      expected,
+    );
   });
 });

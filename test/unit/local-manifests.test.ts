@@ -189,9 +189,15 @@ stringData:
     ],
     [
       pod(
-        '  containers: [{name: c, command: [x], volumeMounts: [{name: v, mountPath: /x, subPath: a}]}]\n  volumes: [{name: v, emptyDir: {}}]',
+        '  containers: [{name: c, command: [x], volumeMounts: [{name: v, mountPath: /x, subPathExpr: $(POD_NAME)}]}]\n  volumes: [{name: v, emptyDir: {}}]',
       ),
-      'spec.containers[0].volumeMounts[0].subPath: not supported in the local cluster',
+      'spec.containers[0].volumeMounts[0].subPathExpr: not supported in the local cluster: use subPath',
+    ],
+    [
+      pod(
+        '  containers: [{name: c, command: [x], volumeMounts: [{name: v, mountPath: /x, subPath: ../up}]}]\n  volumes: [{name: v, emptyDir: {}}]',
+      ),
+      'spec.containers[0].volumeMounts[0].subPath: invalid path "../up": must be relative and must not contain ".."',
     ],
     [
       pod(

@@ -450,6 +450,113 @@ data: [not, a, map]`;
   });
 });
 
+describe('init containers', () => {
+  it('records each with its argv, env and mounts, in order', () => {
+    const { state, errors } = plan([
+      CLUSTER,
+      `apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: default}
+data: {MODE: fast}`,
+      `apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: default}
+spec:
+  volumes: [{name: work, emptyDir: {}}, {name: conf, configMap: {name: settings}}]
+  initContainers:
+    - name: fetch
+      command: [sh, -c, "echo $(MODE) > /work/mode"]
+      envFrom: [{configMapRef: {name: settings}}]
+      volumeMounts: [{name: work, mountPath: /work}, {name: conf, mountPath: /conf}]
+    - {name: check, image: curlimages/curl, args: [-s, "http://$(POD_IP)/"], workingDir: /tmp}
+  containers:
+    - name: c
+      command: [sleep, infinity]
+      volumeMounts: [{name: work, mountPath: /data, readOnly: true}]`,
+    ]);
+    expect(errors).toEqual([]);
+    const web = state!.pods[0]!;
+    expect(web.mounts).toEqual([
+      { source: '/state/c1/volumes/default_web/work', mountPath: '/data', readOnly: true },
+    ]);
+    expect(web.initContainers!.map(({ env: _env, ...init }) => init)).toEqual([
+      {
+        name: 'fetch',
+        argv: ['sh', '-c', 'echo fast > /work/mode'],
+        workingDir: '/',
+        mounts: [
+          { source: '/state/c1/volumes/default_web/work', mountPath: '/work', readOnly: false },
+          { source: '/state/c1/volumes/default_web/conf', mountPath: '/conf', readOnly: true },
+        ],
+      },
+      { name: 'check', argv: expect.any(Array), workingDir: '/tmp', mounts: [] },
+    ]);
+    // The stand-in's entrypoint, then the args (expanded) in place of its default ones.
+    expect(web.initContainers![1]!.argv.slice(-2)).toEqual(['-s', 'http://10.244.0.2/']);
+    expect(web.initContainers![0]!.env).toMatchObject({ MODE: 'fast', POD_NAME: 'web' });
+  });
+
+  it('names the init container that has nothing to run', () => {
+    const { errors } = plan([
+      CLUSTER,
+      pod('web', '  initContainers: [{name: i, image: example.com/setup:1}]\n'),
+    ]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/spec\.initContainers\[0\]\.image: .*no stand-in for "example\.com\/setup:1"/);
+  });
+});
+
+describe('volume subPath', () => {
+  const withMounts = (mounts: string) => `apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: default}
+spec:
+  volumes:
+    - {name: work, emptyDir: {}}
+    - {name: conf, configMap: {name: settings, items: [{key: MODE, path: app/mode.conf}, {key: LEVEL, path: level}]}}
+  containers:
+    - name: c
+      command: [sleep, infinity]
+      volumeMounts: ${mounts}`;
+  const SETTINGS = `apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: default}
+data: {MODE: fast, LEVEL: "3"}`;
+  const volumes = '/state/c1/volumes/default_web';
+
+  it.each([
+    [
+      'a file of a configMap volume, over a file',
+      '[{name: conf, mountPath: /etc/mode.conf, subPath: app/mode.conf}]',
+      [{ source: `${volumes}/conf/app/mode.conf`, mountPath: '/etc/mode.conf', readOnly: true, file: true }],
+    ],
+    [
+      'a directory of a configMap volume',
+      '[{name: conf, mountPath: /etc/app, subPath: app}]',
+      [{ source: `${volumes}/conf/app`, mountPath: '/etc/app', readOnly: true, file: false }],
+    ],
+    [
+      'a directory of an emptyDir, made when missing; an empty subPath is the root',
+      '[{name: work, mountPath: /cache, subPath: cache/a}, {name: work, mountPath: /all, subPath: ""}]',
+      [
+        { source: `${volumes}/work/cache/a`, mountPath: '/cache', readOnly: false },
+        { source: `${volumes}/work`, mountPath: '/all', readOnly: false },
+      ],
+    ],
+  ])('mounts %s', (_what, mounts, expected) => {
+    const { state, errors } = plan([CLUSTER, SETTINGS, withMounts(mounts)]);
+    expect(errors).toEqual([]);
+    expect(state!.pods[0]!.mounts).toEqual(expected);
+  });
+
+  it('names the subPath a configMap volume does not hold, and what it holds', () => {
+    const { errors } = plan([CLUSTER, SETTINGS, withMounts('[{name: conf, mountPath: /x, subPath: MODE}]')]);
+    expect(errors).toEqual([
+      'c.yaml: document 3 (Pod default/web): spec.containers[0].volumeMounts[0].subPath: volume "conf" holds no file or directory "MODE" (it holds "app/mode.conf", "level")',
+    ]);
+  });
+});
+
 describe('services', () => {
   const service = (name: string, extra = '') => `apiVersion: v1
 kind: Service

@@ -103,6 +103,7 @@ describe('scrape targets from the cluster', () => {
 
   it('scrapes no ordinary pod', () => {
     expect(scrapeTargets(base).waypoint).toEqual([]);
+    expect(targets.gateway).toEqual([]);
   });
 });
 
@@ -125,6 +126,8 @@ describe('the Prometheus configuration and pod', () => {
       namespace: 'istio-system',
       runAsUser: 65534,
       labels: { 'istio.io/dataplane-mode': 'none' },
+      // Not a bare pod of the config, which the live objects' reconciler would delete.
+      owner: { kind: 'Addon', name: 'prometheus' },
     });
     expect(pod.container.argv).toContain('--config.file=/state/c1/prometheus/prometheus.yml');
     expect(pod.container.argv).toContain('--storage.tsdb.path=/state/c1/prometheus/data');

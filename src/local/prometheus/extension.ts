@@ -48,6 +48,8 @@ export function prometheusPod(cluster: Pick<ClusterState, 'stateDir'>): PodTempl
     namespace: ISTIO_SYSTEM_NAMESPACE,
     serviceAccount: PROMETHEUS_POD,
     labels: { app: PROMETHEUS_POD, [DATAPLANE_MODE_LABEL]: DATAPLANE_MODE_NONE },
+    // Owned by the cluster's addon, not by the config: the live objects' reconciler leaves it alone.
+    owner: { kind: 'Addon', name: PROMETHEUS_POD },
     runAsUser: DEFAULT_POD_USER,
     runAsGroup: DEFAULT_POD_USER,
     container: {

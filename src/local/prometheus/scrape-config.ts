@@ -1,8 +1,8 @@
 /**
  * What the local cluster's Prometheus scrapes, as pure functions of the cluster record: one job per kind of
- * mesh component (every node's ztunnel, the control plane, every waypoint), each target carrying the labels
- * that Istio's own Prometheus (its `kubernetes-pods` job) would add (`namespace`, `pod`, `app`, plus the
- * pod's node), so that Istio's Grafana dashboards and Kiali's queries run unchanged against it.
+ * mesh component (every node's ztunnel, the control plane, every waypoint, every ingress gateway), each
+ * target with the labels that Istio's own Prometheus (its `kubernetes-pods` job) would add (`namespace`,
+ * `pod`, `app`, plus the pod's node), so that Istio's Grafana dashboards and Kiali's queries run unchanged.
  *
  * The configuration names one file of targets per job (`file_sd_configs`): Prometheus re-reads those files
  * when they change, so a waypoint deployed while the cluster runs is scraped without a restart.
@@ -20,7 +20,10 @@ export const PROMETHEUS_PORT = 9090;
 /** Short enough that rates over `[1m]` (what Istio's dashboards use) hold many samples. */
 export const SCRAPE_INTERVAL_SECONDS = 5;
 
-export const SCRAPE_JOBS = ['ztunnel', 'istiod', 'waypoint'] as const;
+export const SCRAPE_JOBS = ['ztunnel', 'istiod', 'waypoint', 'gateway'] as const;
+/** How istiod marks the pods it deploys for a Gateway: a waypoint's, or an ingress gateway's. */
+const MANAGED_LABEL = 'gateway.istio.io/managed';
+const INGRESS_MANAGER = 'istio.io-gateway-controller';
 export type ScrapeJob = (typeof SCRAPE_JOBS)[number];
 
 /** One entry of a `file_sd_configs` file. */
@@ -62,18 +65,29 @@ export function scrapeTargets(
           },
         ]
       : [],
-    waypoint: cluster.pods
-      .filter((pod) => pod.owner?.kind === 'Gateway' && pod.ips[0] !== undefined)
-      .map((pod) => ({
-        targets: [`${pod.ips[0]}:${WAYPOINT_PORTS.metrics}`],
-        labels: {
-          namespace: pod.namespace,
-          pod: pod.name,
-          app: pod.labels[GATEWAY_NAME_LABEL] ?? pod.owner!.name,
-          node: pod.node,
-        },
-      })),
+    waypoint: gatewayPods(cluster, false),
+    gateway: gatewayPods(cluster, true),
   };
+}
+
+/** The pods deployed for Gateways (waypoints, or ingress gateways): the same proxy, metrics on 15020. */
+function gatewayPods(cluster: Pick<ClusterState, 'pods'>, ingress: boolean): TargetGroup[] {
+  return cluster.pods
+    .filter(
+      (pod) =>
+        pod.owner?.kind === 'Gateway' &&
+        pod.ips[0] !== undefined &&
+        (pod.labels[MANAGED_LABEL] === INGRESS_MANAGER) === ingress,
+    )
+    .map((pod) => ({
+      targets: [`${pod.ips[0]}:${WAYPOINT_PORTS.metrics}`],
+      labels: {
+        namespace: pod.namespace,
+        pod: pod.name,
+        app: pod.labels[GATEWAY_NAME_LABEL] ?? pod.owner!.name,
+        node: pod.node,
+      },
+    }));
 }
 
 /** The targets file of `job` in the Prometheus directory. */

@@ -11,7 +11,7 @@ import { writeJsonAtomic } from '../../core/files.ts';
 import type { Logger } from '../../core/log.ts';
 import { isInNetns } from '../netns.ts';
 import { netnsCommand } from '../processes.ts';
-import type { ProcessSpec } from '../types.ts';
+import type { InitStep, ProcessSpec } from '../types.ts';
 import { type BackoffPolicy, DEFAULT_BACKOFF, nextCrashCount, restartDelay } from './backoff.ts';
 import { LOG_ROTATION_INTERVAL_MS, openLogFile, rotateIfLarger } from './log-files.ts';
 import { type ProbeReport, ProbeSet } from './probe-set.ts';
@@ -53,6 +53,10 @@ interface Supervised {
   killedFor?: string | undefined;
   /** Being removed (its pod goes away): never started or restarted again. */
   removing?: boolean | undefined;
+  /** Init steps that ran to completion; the process proper starts once all have. */
+  initDone: number;
+  /** The init step the current run is (undefined: the process proper, or nothing runs). */
+  runningInit?: InitStep | undefined;
 }
 
 function supervised(spec: ProcessSpec): Supervised {
@@ -70,6 +74,7 @@ function supervised(spec: ProcessSpec): Supervised {
     startedAtMs: 0,
     crashes: 0,
     portsReady: false,
+    initDone: 0,
   };
 }
 
@@ -164,12 +169,14 @@ export class Supervisor {
 
   private spawn(entry: Supervised): void {
     const { spec } = entry;
+    const init = spec.init?.[entry.initDone];
+    const run = init ?? { argv: spec.argv, env: spec.env, cwd: spec.cwd, prologue: spec.prologue };
     const [command, ...args] = netnsCommand(
       spec.netns,
       spec.runAsUser,
       spec.runAsGroup,
-      spec.argv,
-      spec.prologue,
+      run.argv,
+      run.prologue,
     );
     let child: ChildProcess;
     let log: number;
@@ -183,8 +190,8 @@ export class Supervisor {
     try {
       // Own process group, so that stopping the process also stops whatever it started.
       child = spawn(command!, args, {
-        cwd: spec.cwd,
-        env: spec.env,
+        cwd: run.cwd,
+        env: run.env,
         stdio: ['ignore', log, log],
         detached: true,
       });
@@ -196,7 +203,11 @@ export class Supervisor {
     entry.status.state = 'running';
     entry.killedFor = undefined;
     entry.status.probe = undefined;
-    if (spec.probes && Object.keys(spec.probes).length > 0) {
+    entry.runningInit = init;
+    entry.status.message = init
+      ? `init container ${init.name} (${entry.initDone + 1}/${spec.init!.length}) running`
+      : undefined;
+    if (!init && spec.probes && Object.keys(spec.probes).length > 0) {
       const probes = new ProbeSet(spec, this.options.probeSocketDir, this.options.log, (report) =>
         this.onProbeReport(entry, probes, report),
       );
@@ -204,13 +215,19 @@ export class Supervisor {
       probes.start();
     }
     entry.portsReady =
-      entry.probes?.hasReadinessProbe === true ||
-      (spec.readyPorts.length === 0 && spec.readyUnixSockets.length === 0);
+      !init &&
+      (entry.probes?.hasReadinessProbe === true ||
+        (spec.readyPorts.length === 0 && spec.readyUnixSockets.length === 0));
     this.updateReady(entry);
     if (!entry.portsReady) this.pollReadiness();
     entry.status.pid = child.pid;
     entry.status.startedAt = new Date(entry.startedAtMs).toISOString();
-    this.options.log.info('started', { id: spec.id, pid: child.pid, restarts: entry.status.restarts });
+    this.options.log.info('started', {
+      id: spec.id,
+      pid: child.pid,
+      restarts: entry.status.restarts,
+      init: init?.name,
+    });
     let ended = false;
     entry.exited = new Promise((resolve) => {
       const onEnd = (code: number | null, signal: NodeJS.Signals | null, error?: Error) => {
@@ -273,10 +290,26 @@ export class Supervisor {
     status.ready = false;
     status.lastExit = { code, signal, at: new Date().toISOString() };
     status.message = error ? `cannot start: ${errorMessage(error)}` : entry.killedFor;
-    this.options.log.info('exited', { id: spec.id, code, signal, error });
+    const init = entry.runningInit;
+    entry.runningInit = undefined;
+    this.options.log.info('exited', { id: spec.id, code, signal, error, init: init?.name });
+    const succeeded = code === 0 && !error;
+    if (init && !this.stopping && !entry.removing) {
+      if (succeeded) {
+        // The next init step, or the process proper: at once, as the kubelet does.
+        entry.initDone++;
+        this.spawn(entry);
+        return;
+      }
+      status.message = `init container ${init.name} failed`;
+    }
     if (this.stopping || entry.removing) {
       status.state = 'stopped';
-    } else if (spec.restartPolicy === 'Always' || (spec.restartPolicy === 'OnFailure' && code !== 0)) {
+    } else if (
+      spec.restartPolicy === 'Always' ||
+      (spec.restartPolicy === 'OnFailure' && code !== 0) ||
+      (init && spec.restartPolicy !== 'Never')
+    ) {
       entry.crashes = nextCrashCount(entry.crashes, Date.now() - entry.startedAtMs, this.options.backoff);
       const delay = restartDelay(entry.crashes, this.options.backoff);
       status.state = 'backoff';
@@ -303,7 +336,9 @@ export class Supervisor {
       let pending = false;
       for (const entry of this.processes) {
         const { spec, status } = entry;
-        if (status.state !== 'running' || status.pid === undefined || entry.portsReady) continue;
+        // An init step is never ready: a pod without declared ports would pass the check below at once.
+        if (status.state !== 'running' || status.pid === undefined || entry.portsReady || entry.runningInit)
+          continue;
         if (isInNetns(status.pid, spec.netns) && listensOnAll(status.pid, spec)) {
           entry.portsReady = true;
           this.updateReady(entry);

@@ -119,6 +119,8 @@ export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
 
 export interface PodSpec {
   containers: Container[];
+  /** Run to completion one after another, in order, before `containers` start (never with probes). */
+  initContainers: Container[];
   nodeName?: string | undefined;
   /** The pod's identity in the mesh; `default` when unset, as in Kubernetes. */
   serviceAccountName: string;
@@ -173,6 +175,7 @@ export function parsePodSpec(spec: Field): PodSpec | undefined {
     !spec.object(
       [
         'containers',
+        'initContainers',
         'nodeName',
         'serviceAccountName',
         'serviceAccount',
@@ -200,27 +203,34 @@ export function parsePodSpec(spec: Field): PodSpec | undefined {
   const securityContext = parseRunAsContext(spec.child('securityContext'), 'pod');
   const containerNames = uniqueIn('container name');
   const portNames = uniqueIn('port name');
-  const containers = spec.child('containers').list(
-    (item) => {
-      const container = parseContainer(item, portNames);
-      if (!container) return undefined;
-      container.volumeMounts.forEach((mount, index) => {
-        if (!volumes.some((volume) => volume.name === mount.name)) {
-          item
-            .child(`volumeMounts[${index}]`)
-            .child('name')
-            .error(`no volume ${JSON.stringify(mount.name)} in spec.volumes`);
-        }
-      });
-      containerNames(item.child('name'), container.name);
-      const effective = { ...securityContext, ...definedOnly(container.securityContext) };
-      if (effective.runAsNonRoot && effective.runAsUser === 0) {
-        item.error('runAsNonRoot is true but runAsUser is 0: the container would run as root');
+  const checkedContainer = (item: Field) => {
+    const container = parseContainer(item, portNames);
+    if (!container) return undefined;
+    container.volumeMounts.forEach((mount, index) => {
+      if (!volumes.some((volume) => volume.name === mount.name)) {
+        item
+          .child(`volumeMounts[${index}]`)
+          .child('name')
+          .error(`no volume ${JSON.stringify(mount.name)} in spec.volumes`);
+      }
+    });
+    containerNames(item.child('name'), container.name);
+    const effective = { ...securityContext, ...definedOnly(container.securityContext) };
+    if (effective.runAsNonRoot && effective.runAsUser === 0) {
+      item.error('runAsNonRoot is true but runAsUser is 0: the container would run as root');
+    }
+    return container;
+  };
+  const initContainers =
+    spec.child('initContainers').list((item) => {
+      const container = checkedContainer(item);
+      for (const key of Object.values(PROBE_FIELDS)) {
+        if (item.child(key).present)
+          item.child(key).error('init containers run to completion: they take no probes');
       }
       return container;
-    },
-    { required: true, nonEmpty: true },
-  );
+    }) ?? [];
+  const containers = spec.child('containers').list(checkedContainer, { required: true, nonEmpty: true });
   const nodeName = spec.child('nodeName').string({ pattern: DNS_SUBDOMAIN, patternHint: DNS_SUBDOMAIN_HINT });
   // `serviceAccount` is the deprecated alias Kubernetes still honours when `serviceAccountName` is unset.
   const serviceAccountName =
@@ -232,6 +242,7 @@ export function parsePodSpec(spec: Field): PodSpec | undefined {
   if (!containers || containers.length === 0 || !securityContext) return undefined;
   return {
     containers,
+    initContainers,
     nodeName,
     serviceAccountName,
     securityContext,

@@ -35,6 +35,8 @@ export interface VolumeMount {
   name: string;
   mountPath: string;
   readOnly: boolean;
+  /** A path inside the volume to mount instead of its root (relative, no `..`). */
+  subPath?: string | undefined;
 }
 
 /** The volume sources of the Kubernetes API (core/v1 VolumeSource) that are not mounted locally. */
@@ -183,12 +185,15 @@ export function parseVolumeMount(item: Field): VolumeMount | undefined {
     patternHint: 'must be an absolute path without ".."',
   });
   const readOnly = item.child('readOnly').boolean() ?? false;
-  for (const unsupported of ['subPath', 'subPathExpr'] as const) {
-    if (item.child(unsupported).present) {
-      item.child(unsupported).error('not supported in the local cluster: mount the whole volume');
-    }
+  // Kubernetes' empty subPath means the volume's root.
+  const subPath =
+    item.child('subPath').present && item.child('subPath').value !== ''
+      ? relativePath(item.child('subPath'))
+      : undefined;
+  if (item.child('subPathExpr').present) {
+    item.child('subPathExpr').error('not supported in the local cluster: use subPath');
   }
   item.child('mountPropagation').oneOf(['None', 'HostToContainer', 'Bidirectional'] as const);
   item.child('recursiveReadOnly').oneOf(['Disabled', 'IfPossible', 'Enabled'] as const);
-  return name === undefined || mountPath === undefined ? undefined : { name, mountPath, readOnly };
+  return name === undefined || mountPath === undefined ? undefined : { name, mountPath, readOnly, subPath };
 }
