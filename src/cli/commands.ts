@@ -26,6 +26,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./commands/kube-proxy.ts'),
   },
   echo: { summary: 'the built-in HTTP and TCP test server', load: () => import('./commands/echo.ts') },
+  'trace-collector': {
+    summary: 'a small OTLP/HTTP trace receiver that shows traces as trees',
+    load: () => import('./commands/trace-collector.ts'),
+  },
   app: {
     summary: 'stand-ins for well-known images (httpbin, helloworld, tcp-echo, Bookinfo, curl/sleep)',
     load: () => import('./commands/app.ts'),
