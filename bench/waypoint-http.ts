@@ -12,7 +12,7 @@
  *        each 1 KiB body is buffered for replay) and whose cluster has outlier detection (every answer
  *        counted); the cost of those stages is (b') against (b), same process, same run.
  *   (b'') a second waypoint process, the same route table, tracing every request (100% sampling) with
- *        spans exported over OTLP/HTTP to a receiver in this process that counts them: the cost of tracing
+ *        spans exported over OTLP/HTTP to the trace collector's receiver in this process: the cost of tracing
  *        is (b'') against (b), same run.
  *   (b''') the same waypoint, request policies on: another Service with a RequestAuthentication (every
  *        request carries an ES256 JWT, verified), an ALLOW policy on its `requestPrincipals` and a rate
@@ -36,6 +36,7 @@ import { parseArgs } from 'node:util';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { defaultRetry } from '../src/control/model/l7/route-parts.ts';
 import type { WaypointSnapshot } from '../src/core/model/index.ts';
+import { OtlpReceiver } from '../src/core/observe/otlp-receiver.ts';
 import { ZTUNNEL_PORTS } from '../src/core/ports.ts';
 import { WAYPOINT_NODE_FLAGS } from '../src/waypoint/settings.ts';
 import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/settings.ts';
@@ -321,23 +322,14 @@ async function startTracedWaypoint(ca: TestCa): Promise<ChildProcess> {
   });
 }
 
-/** An OTLP/HTTP receiver that counts the spans it is sent (JSON, as the waypoint's exporter posts them). */
+/** The collector: spans received are counted (stored ones and the ones the bounded store let go). */
 async function startCollector(): Promise<{ spans: () => number; close: () => void }> {
-  let spans = 0;
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-        resourceSpans: { scopeSpans: { spans: unknown[] }[] }[];
-      };
-      for (const resource of body.resourceSpans)
-        for (const scope of resource.scopeSpans) spans += scope.spans.length;
-      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await listen(server, COLLECTOR, COLLECTOR_PORT);
-  return { spans: () => spans, close: () => server.close() };
+  const receiver = new OtlpReceiver();
+  await listen(receiver.server, COLLECTOR, COLLECTOR_PORT);
+  return {
+    spans: () => receiver.store.spans.length + receiver.store.evicted,
+    close: () => receiver.server.close(),
+  };
 }
 
 async function startHaproxy(): Promise<ChildProcess> {

@@ -26,6 +26,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./commands/kube-proxy.ts'),
   },
   echo: { summary: 'the built-in HTTP and TCP test server', load: () => import('./commands/echo.ts') },
+  'trace-collector': {
+    summary: 'a small OTLP/HTTP trace receiver that shows traces as trees',
+    load: () => import('./commands/trace-collector.ts'),
+  },
   app: {
     summary: 'stand-ins for well-known images (httpbin, helloworld, tcp-echo, Bookinfo, curl/sleep)',
     load: () => import('./commands/app.ts'),
@@ -33,6 +37,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
   redirect: {
     summary: 'in-pod capture rules (apply, remove, list, render) and a standalone enrollment agent',
     load: () => import('./commands/redirect.ts'),
+  },
+  install: {
+    summary: 'install Ambit on a Kubernetes cluster (or --dry-run: print the manifests)',
+    load: () => import('./commands/install.ts'),
+  },
+  uninstall: {
+    summary: 'remove Ambit from a Kubernetes cluster',
+    load: () => import('./commands/uninstall.ts'),
   },
   cni: {
     summary: 'the CNI plugin ambit-cni (run by the container runtime, as bin/ambit-cni.mjs)',

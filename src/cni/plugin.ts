@@ -14,12 +14,11 @@
  * The result of ADD is the primary plugin's, passed on unchanged: capture changes no address.
  */
 import { existsSync } from 'node:fs';
+import { withDeadline } from '../core/deadline.ts';
 import { errorMessage } from '../core/errors.ts';
-import { withDeadline } from '../kube/client.ts';
 import { EnrollmentClient } from '../redirect/enroll/client.ts';
 import { listRules } from '../redirect/rules.ts';
 import { decideEnrollment, type EnrollDecision, type PodFacts } from './decision.ts';
-import { readPodFacts } from './pod-facts.ts';
 import { type CniRequest, type PluginConfig, type PodRef, podIps } from './request.ts';
 import { CNI_ERROR, CniError, type CniResult, SUPPORTED_VERSIONS } from './spec.ts';
 
@@ -31,7 +30,10 @@ export interface PluginDeps {
 }
 
 export const defaultDeps: PluginDeps = {
-  podFacts: (ref, config) => readPodFacts(ref, config.kubeconfig, config.enrollTimeoutMs),
+  // Loaded on first use: the Kubernetes client costs most of a plugin start, and VERSION, DEL with
+  // K8S_POD_UID and every non-Kubernetes sandbox never need it.
+  podFacts: async (ref, config) =>
+    (await import('./pod-facts.ts')).readPodFacts(ref, config.kubeconfig, config.enrollTimeoutMs),
   note: (message) => process.stderr.write(`ambit-cni: ${message}\n`),
 };
 

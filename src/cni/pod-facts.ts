@@ -1,7 +1,8 @@
 /** Reads what the enrollment decision needs of a pod (and of its namespace) from the Kubernetes API. */
 import { CoreV1Api } from '@kubernetes/client-node';
+import { withDeadline } from '../core/deadline.ts';
 import { errorMessage } from '../core/errors.ts';
-import { loadKubeConfig, withDeadline } from '../kube/client.ts';
+import { loadKubeConfig } from '../kube/client.ts';
 import type { PodFacts } from './decision.ts';
 import type { PodRef } from './request.ts';
 import { CNI_ERROR, CniError } from './spec.ts';

@@ -2,7 +2,9 @@
  * The demo's third act: L7 through a waypoint. A waypoint Gateway for the demo namespace (deployed as a pod
  * by the cluster) and the namespace labelled to use it, as `ambit waypoint apply -n demo --enroll-namespace`
  * does; then a canary split (DestinationRule subsets v1/v2, a VirtualService sending 90/10) counted over
- * 200 requests; then an L7 DENY by path that answers 403 for /admin/* while /hello still gets 200.
+ * 200 requests; then an L7 DENY by path that answers 403 for /admin/* while /hello still gets 200; then a
+ * retry hiding a flaky upstream (every other answer of each pod a 503, which Istio's default retries leave
+ * alone): the failures show, and with `retries` on the route every request succeeds.
  */
 import { stringify } from 'yaml';
 import { waypointGateway } from '../core/config/waypoint-gateway.ts';
@@ -17,6 +19,7 @@ import type { ClusterState, PodRecord } from './types.ts';
 const out = (text: string) => process.stdout.write(text);
 const WAYPOINT = 'waypoint';
 const SPLIT_REQUESTS = 200;
+const FLAKY_REQUESTS = 20;
 const WAIT_MS = 20_000;
 
 function canary(namespace: string, service: string): string {
@@ -51,6 +54,23 @@ spec:
   targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: ${WAYPOINT}}]
   action: DENY
   rules: [{to: [{operation: {paths: ["/admin/*"]}}]}]
+`;
+}
+
+/**
+ * The service's route with retries on 5xx, replacing the canary's VirtualService. Three retries: with three
+ * echo pods each about to fail, the first three attempts may each meet one; the fourth goes to a pod whose
+ * last answer was its failure, so it succeeds.
+ */
+function retries(namespace: string, service: string): string {
+  return `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ${service}, namespace: ${namespace}}
+spec:
+  hosts: [${service}]
+  http:
+  - route: [{destination: {host: ${service}}}]
+    retries: {attempts: 3, retryOn: 5xx}
 `;
 }
 
@@ -129,8 +149,39 @@ export async function waypointTour(
       : 'the policy did not take effect in time\n',
   );
   await control.delete([{ name: 'no-admin.yaml', content: denyAdmin(namespace) }]);
+
+  // Each pod fails every other request it gets (`?fail-every=2`): a flaky upstream.
+  const flakyUrl = `${host}/flaky/[1-${FLAKY_REQUESTS}]?fail-every=2`;
+  const succeeded = async () =>
+    (await curl('-o', '/dev/null', '-w', '%{http_code}\n', flakyUrl)).stdout
+      .split('\n')
+      .filter((line) => line === '200').length;
+  out(
+    `\nA flaky upstream (each echo pod fails every other request with 503; Istio's default retries do not retry 503):\n$ ambit local exec ${client.name} -n ${namespace} -- curl -s '${flakyUrl}'\n`,
+  );
+  const before = await succeeded();
+  out(`${before} of ${FLAKY_REQUESTS} succeeded\n`);
+  out('\nRetries on the route (attempts: 3, retryOn: 5xx):\n$ ambit apply -f retries.yaml\n');
+  await control.apply([{ name: 'retries.yaml', content: retries(namespace, service) }]);
+  // Until the route's retries arrive, some requests still fail; the count settles at all of them.
+  let last = 0;
+  const after = await until(async () => {
+    last = await succeeded();
+    return last === FLAKY_REQUESTS ? last : undefined;
+  });
+  out(
+    after === FLAKY_REQUESTS
+      ? `${after} of ${FLAKY_REQUESTS} succeeded: the waypoint retried each 503\n`
+      : `the retries did not take effect in time (last: ${last} of ${FLAKY_REQUESTS} succeeded)\n`,
+  );
   return (
-    split.length === SPLIT_REQUESTS && v2 > 0 && v2 < SPLIT_REQUESTS / 2 && denied === true && allowed === 200
+    split.length === SPLIT_REQUESTS &&
+    v2 > 0 &&
+    v2 < SPLIT_REQUESTS / 2 &&
+    denied === true &&
+    allowed === 200 &&
+    before < FLAKY_REQUESTS &&
+    after === FLAKY_REQUESTS
   );
 }
 

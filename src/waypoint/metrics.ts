@@ -99,6 +99,9 @@ export class WaypointMetrics {
   readonly mirrored: Counter<'cluster' | 'outcome'>;
   readonly rateLimited: Counter<'policy' | 'limit'>;
   readonly activeRequests: Gauge;
+  readonly spans: Counter<'outcome'>;
+  /** Where `spans` reads from when scraped: the tracer's counts. */
+  spanCounts: (() => { exported: number; failed: number }) | undefined;
   readonly #series = new Map<string, RequestSeries>();
   /** The request metrics the Telemetry objects leave on. */
   readonly #enabled = { requests: true, duration: true, requestBytes: true, responseBytes: true };
@@ -155,6 +158,20 @@ export class WaypointMetrics {
       help: 'Bytes received from the client on TCP-proxied connections',
       labelNames: PARTY_LABELS,
       registers,
+    });
+    const spanCounts = () => this.spanCounts?.();
+    this.spans = new Counter({
+      name: 'ambit_waypoint_spans_total',
+      help: 'Request spans handed to the trace collector, by outcome (exported, failed)',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        const counts = spanCounts();
+        if (counts === undefined) return;
+        this.reset();
+        this.inc({ outcome: 'exported' }, counts.exported);
+        this.inc({ outcome: 'failed' }, counts.failed);
+      },
     });
     this.refused = new Counter({
       name: 'ambit_waypoint_refused_total',

@@ -104,6 +104,7 @@ export class Waypoint implements WaypointEndpointSource {
       options.accessLog === null ? undefined : (options.accessLog ?? process.stdout),
     );
     this.#tracer = new RequestTracer(`${options.waypoint.name}.${options.waypoint.namespace}`);
+    this.metrics.spanCounts = () => this.#tracer.counts;
     this.#engine = new RequestEngine({
       tunnels: this.#tunnels,
       http1: this.#http1,

@@ -43,6 +43,10 @@ describe.runIf(canRunNetnsTests())('the demo', () => {
     expect(Number(split![2])).toBeGreaterThan(0);
     expect(Number(split![1])).toBeGreaterThan(Number(split![2]));
     expect(out).toContain('GET /admin/users -> 403 (RBAC: access denied), GET /hello -> 200');
+    // The retry act: the flaky upstream's failures show, then retries hide every one of them.
+    const flaky = /(\d+) of 20 succeeded\n/.exec(out);
+    expect(Number(flaky?.[1]), out).toBeLessThan(20);
+    expect(out).toContain('20 of 20 succeeded: the waypoint retried each 503');
     expect(out).toMatch(/cluster \S+ removed/);
     expect(leftovers(name, stateRoot)).toEqual(NOTHING_LEFT);
   });

@@ -8,10 +8,12 @@
  *   resourceVersion older than the retained history is answered with an ERROR event carrying a 410
  *   `Expired` Status, as etcd compaction makes a real server do; `allowWatchBookmarks=true` gets BOOKMARK
  *   events (only `metadata.resourceVersion` set) when the test calls `bookmark()`;
+ * - replace (PUT, with resourceVersion conflicts), delete, and discovery (`/api/v1`, `/apis/<g>/<v>`);
  * - a `create` hook per resource (TokenReview answers, status conditions on created objects...).
  *
  * What it does not do: authentication, admission, field selectors, label selectors, chunked lists (`limit`
- * / `continue`), server-side apply, PATCH. A test that needs one of these must not pretend it is covered.
+ * / `continue`), server-side apply, PATCH, garbage collection of owned objects,
+ * finalizers, converting a Secret's `stringData`. A test that needs one of these must not pretend it is covered.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -72,6 +74,64 @@ class Resource {
 
 const key = (namespace: string | undefined, name: string) => `${namespace ?? ''}/${name}`;
 const clone = <T>(value: T): T => structuredClone(value);
+
+/** What `ambit install` creates. */
+export const INSTALL_RESOURCES: ResourceType[] = [
+  { prefix: '/api/v1', plural: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true },
+  { prefix: '/api/v1', plural: 'secrets', kind: 'Secret', namespaced: true },
+  { prefix: '/api/v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true },
+  { prefix: '/apis/apps/v1', plural: 'deployments', kind: 'Deployment', namespaced: true },
+  { prefix: '/apis/apps/v1', plural: 'daemonsets', kind: 'DaemonSet', namespaced: true },
+  {
+    prefix: '/apis/rbac.authorization.k8s.io/v1',
+    plural: 'clusterroles',
+    kind: 'ClusterRole',
+    namespaced: false,
+  },
+  {
+    prefix: '/apis/rbac.authorization.k8s.io/v1',
+    plural: 'clusterrolebindings',
+    kind: 'ClusterRoleBinding',
+    namespaced: false,
+  },
+  { prefix: '/apis/rbac.authorization.k8s.io/v1', plural: 'roles', kind: 'Role', namespaced: true },
+  {
+    prefix: '/apis/rbac.authorization.k8s.io/v1',
+    plural: 'rolebindings',
+    kind: 'RoleBinding',
+    namespaced: true,
+  },
+];
+
+/** The Istio and Gateway API kinds the control plane watches. */
+export const MESH_RESOURCES: ResourceType[] = [
+  {
+    prefix: '/apis/networking.istio.io/v1',
+    plural: 'virtualservices',
+    kind: 'VirtualService',
+    namespaced: true,
+  },
+  {
+    prefix: '/apis/networking.istio.io/v1',
+    plural: 'destinationrules',
+    kind: 'DestinationRule',
+    namespaced: true,
+  },
+  {
+    prefix: '/apis/security.istio.io/v1',
+    plural: 'authorizationpolicies',
+    kind: 'AuthorizationPolicy',
+    namespaced: true,
+  },
+  {
+    prefix: '/apis/security.istio.io/v1',
+    plural: 'peerauthentications',
+    kind: 'PeerAuthentication',
+    namespaced: true,
+  },
+  { prefix: '/apis/gateway.networking.k8s.io/v1', plural: 'gateways', kind: 'Gateway', namespaced: true },
+  { prefix: '/apis/gateway.networking.k8s.io/v1', plural: 'httproutes', kind: 'HTTPRoute', namespaced: true },
+];
 
 export const CORE_RESOURCES: ResourceType[] = [
   { prefix: '/api/v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
@@ -242,13 +302,24 @@ export class KubeApiServer {
   /** Parses `<prefix>/[namespaces/<ns>/]<plural>[/<name>]` against the registered resources. */
   #route(
     path: string,
-  ): { resource: Resource; namespace: string | undefined; name: string | undefined } | undefined {
+  ):
+    | { resource: Resource; namespace: string | undefined; name: string | undefined; status?: boolean }
+    | undefined {
     for (const resource of this.#resources.values()) {
       const { prefix, plural, namespaced } = resource.type;
       if (!path.startsWith(`${prefix}/`)) continue;
       const rest = path.slice(prefix.length + 1).split('/');
       if (namespaced && rest[0] === 'namespaces' && rest[2] === plural && rest.length <= 4) {
         return { resource, namespace: rest[1], name: rest[3] };
+      }
+      if (
+        namespaced &&
+        rest[0] === 'namespaces' &&
+        rest[2] === plural &&
+        rest.length === 5 &&
+        rest[4] === 'status'
+      ) {
+        return { resource, namespace: rest[1], name: rest[3], status: true };
       }
       if (rest[0] === plural && rest.length <= 2) return { resource, namespace: undefined, name: rest[1] };
     }
@@ -258,12 +329,38 @@ export class KubeApiServer {
   #handle(request: IncomingMessage, response: ServerResponse): void {
     const url = new URL(request.url ?? '/', 'http://kube');
     this.requests.push({ method: request.method ?? '', path: url.pathname, query: url.search });
+    const group = this.#discovery(url.pathname);
+    if (request.method === 'GET' && group) {
+      this.#json(response, 200, group);
+      return;
+    }
     const route = this.#route(url.pathname);
     if (!route) {
       this.#status(response, 404, 'NotFound', `no resource at ${url.pathname}`);
       return;
     }
     const { resource, namespace, name } = route;
+    if (route.status) {
+      // The status subresource: only `.status` of the body is taken, as a real server does.
+      if (request.method !== 'PUT') {
+        this.#status(response, 405, 'MethodNotAllowed', `${request.method} of status is not served here`);
+        return;
+      }
+      void this.#readBody(request).then(
+        (body) => {
+          const existing = resource.objects.get(key(namespace, name!));
+          if (!existing)
+            return this.#status(response, 404, 'NotFound', `${resource.type.plural} "${name}" not found`);
+          this.#json(
+            response,
+            200,
+            this.put(resource.type.prefix, resource.type.plural, { ...existing, status: body.status }),
+          );
+        },
+        () => this.#status(response, 400, 'BadRequest', 'body is not JSON'),
+      );
+      return;
+    }
     if (request.method === 'GET' && name !== undefined) {
       const found = resource.objects.get(key(namespace, name));
       if (found) this.#json(response, 200, found);
@@ -284,6 +381,23 @@ export class KubeApiServer {
         metadata: { resourceVersion: String(this.#rv) },
         items,
       });
+      return;
+    }
+    if (request.method === 'PUT' && name !== undefined) {
+      void this.#readBody(request).then(
+        (body) => this.#replace(resource, namespace, name, body, response),
+        () => this.#status(response, 400, 'BadRequest', 'body is not JSON'),
+      );
+      return;
+    }
+    if (request.method === 'DELETE' && name !== undefined) {
+      const found = resource.objects.get(key(namespace, name));
+      if (!found) {
+        this.#status(response, 404, 'NotFound', `${resource.type.plural} "${name}" not found`);
+        return;
+      }
+      this.delete(resource.type.prefix, resource.type.plural, namespace, name);
+      this.#json(response, 200, { kind: 'Status', apiVersion: 'v1', status: 'Success', details: { name } });
       return;
     }
     if (request.method === 'POST' && name === undefined) {
@@ -317,6 +431,46 @@ export class KubeApiServer {
       return;
     }
     this.#json(response, 201, this.put(resource.type.prefix, resource.type.plural, hooked.object));
+  }
+
+  /** PUT: replaces the object; a stale `metadata.resourceVersion` is a 409 Conflict, as optimistic locking. */
+  #replace(
+    resource: Resource,
+    namespace: string | undefined,
+    name: string,
+    body: KubeObject,
+    response: ServerResponse,
+  ): void {
+    const existing = resource.objects.get(key(namespace, name));
+    if (!existing) {
+      this.#status(response, 404, 'NotFound', `${resource.type.plural} "${name}" not found`);
+      return;
+    }
+    const rv = body.metadata?.resourceVersion;
+    if (rv !== undefined && rv !== existing.metadata.resourceVersion) {
+      this.#status(response, 409, 'Conflict', `the object has been modified (resourceVersion ${rv})`);
+      return;
+    }
+    const object = { ...body, metadata: { ...body.metadata, name, namespace } };
+    this.#json(response, 200, this.put(resource.type.prefix, resource.type.plural, object));
+  }
+
+  /** The discovery document of an API group version (`/api/v1`, `/apis/apps/v1`): its resources. */
+  #discovery(path: string): object | undefined {
+    const resources = [...this.#resources.values()].filter((resource) => resource.type.prefix === path);
+    if (resources.length === 0) return undefined;
+    return {
+      kind: 'APIResourceList',
+      apiVersion: 'v1',
+      groupVersion: path === '/api/v1' ? 'v1' : path.slice('/apis/'.length),
+      resources: resources.map(({ type }) => ({
+        name: type.plural,
+        singularName: type.kind.toLowerCase(),
+        namespaced: type.namespaced,
+        kind: type.kind,
+        verbs: ['create', 'delete', 'get', 'list', 'update', 'watch'],
+      })),
+    };
   }
 
   #watch(

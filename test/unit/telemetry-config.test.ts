@@ -3,6 +3,7 @@
  * field), and how a waypoint's telemetry is resolved from the mesh, namespace and waypoint levels.
  */
 import { describe, expect, it } from 'vitest';
+import { analyzeResources } from '../../src/control/config/analyze.ts';
 import { telemetryLevels, waypointTelemetry } from '../../src/control/model/telemetry.ts';
 import { parseYamlText } from '../../src/core/config/documents.ts';
 import { formatIssue } from '../../src/core/config/issues.ts';
@@ -463,5 +464,25 @@ describe('a waypoint’s telemetry, resolved', () => {
       waypoint,
     );
     expect(levels.map((level) => level.tracing[0]?.randomSamplingPercentage)).toEqual([1]);
+  });
+});
+
+describe('analysis of Telemetry against the mesh config', () => {
+  it('warns of providers the mesh config does not define or defines as another kind, and of Service targets', () => {
+    const { resources, errors } = parse(
+      [
+        meshDoc(MESH),
+        telemetryDoc(`  tracing: [{providers: [{name: otel}, {name: missing}, {name: json-file}]}]
+  accessLogging: [{providers: [{name: envoy}, {name: otel}, {name: text-file}]}]`),
+        telemetryDoc('  targetRefs: [{kind: Service, group: "", name: echo}]', 'name: svc, namespace: apps'),
+      ].join('\n---\n'),
+    );
+    expect(errors).toEqual([]);
+    expect(analyzeResources(resources, 'cluster.local').map(formatIssue)).toEqual([
+      "warning: t.yaml: document 2 (Telemetry apps/t): spec.tracing[0].providers[1].name: provider missing is not among the mesh config's extensionProviders",
+      'warning: t.yaml: document 2 (Telemetry apps/t): spec.tracing[0].providers[2].name: provider json-file is envoyFileAccessLog, not opentelemetry: it is not used here',
+      'warning: t.yaml: document 2 (Telemetry apps/t): spec.accessLogging[0].providers[1].name: provider otel is opentelemetry, not envoyFileAccessLog: it is not used here',
+      "warning: t.yaml: document 3 (Telemetry apps/svc): spec.targetRefs[0]: a Service target is per-service telemetry, which waypoints do not apply yet: target the waypoint's Gateway",
+    ]);
   });
 });

@@ -3,6 +3,7 @@
  * foreground until SIGINT/SIGTERM. `ambit control status` shows a running one; `ambit control credential`
  * creates a node's credential in a state directory.
  */
+
 import { CertificateAuthority } from '../../control/ca/authority.ts';
 import { ControlPlane, DEFAULT_LISTEN, DEFAULT_METRICS_PORT } from '../../control/control-plane.ts';
 import { type ControlListenerLimits, DEFAULT_CONTROL_LISTENER_LIMITS } from '../../control/grpc-listener.ts';
@@ -17,6 +18,8 @@ import {
 } from '../../core/grpc/limits.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
+import { loadKubeConfig } from '../../kube/client.ts';
+import { KubernetesConfigSource } from '../../kube/config-source.ts';
 import { parseCommandArgs } from '../args.ts';
 import {
   type ControlTarget,
@@ -87,6 +90,9 @@ and signs workload certificates with the mesh CA (<state-dir>/ca/root-cert.pem i
 
 Options:
   --config PATH        config file or directory to load and watch (repeatable)
+  --kubernetes         also take config from the Kubernetes API (Namespaces, Services, Istio and Gateway
+                       API kinds; invalid objects get a status condition and an Event)
+  --kubeconfig FILE    the cluster for --kubernetes (default: in-cluster, $KUBECONFIG, ~/.kube/config)
   --state-dir DIR      state: config, pods, CA, node credentials, socket (default: ${DEFAULT_STATE_DIR})
   --listen HOST:PORT   gRPC listener (default: ${DEFAULT_LISTEN})
   --metrics-port PORT  Prometheus /metrics on the listener's host (default: ${DEFAULT_METRICS_PORT}; 0 = any free port)
@@ -128,6 +134,8 @@ export async function run(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         config: { type: 'string', multiple: true },
+        kubernetes: { type: 'boolean' },
+        kubeconfig: { type: 'string' },
         'state-dir': { type: 'string' },
         listen: { type: 'string' },
         'metrics-port': { type: 'string' },
@@ -200,10 +208,15 @@ export async function run(argv: string[]): Promise<number> {
     maxPushBytes,
     listenerLimits,
   });
+  const kubernetes = values.kubernetes
+    ? new KubernetesConfigSource(loadKubeConfig(values.kubeconfig), plane.store)
+    : undefined;
+  await kubernetes?.start();
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  await kubernetes?.stop();
   await plane.stop();
   return 0;
 }

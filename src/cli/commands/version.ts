@@ -1,9 +1,14 @@
 import { readFileSync } from 'node:fs';
 
-export async function run(): Promise<number> {
+/** This checkout's version (package.json). */
+export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
     version: string;
   };
-  process.stdout.write(`ambit ${pkg.version} (node ${process.versions.node})\n`);
+  return pkg.version;
+}
+
+export async function run(): Promise<number> {
+  process.stdout.write(`ambit ${packageVersion()} (node ${process.versions.node})\n`);
   return 0;
 }

@@ -36,6 +36,7 @@ import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
 import { serviceHostname } from '../model/services.ts';
 import { waypointRouteTable } from '../model/views.ts';
 import { waypointBinding, waypointServedHosts } from '../model/waypoints.ts';
+import { telemetryWarnings } from './analyze-telemetry.ts';
 
 /** The HBONE port every waypoint listens on. */
 const WAYPOINT_PORT = ZTUNNEL_PORTS.hbone;
@@ -209,6 +210,7 @@ export function analyzeResources(resources: readonly Resource[], trustDomain: st
     }
   }
   issues.push(...routeTableWarnings(resources, trustDomain));
+  issues.push(...telemetryWarnings(resources, warning));
   return issues;
 }
 

@@ -70,6 +70,7 @@ function tokenize(text: string): Token[] {
   return tokens;
 }
 
+/** An expression outside the subset (reported as the field's error at validation). */
 class FilterError extends AmbitError {
   constructor(message: string) {
     super('CONFIG_INVALID', message);

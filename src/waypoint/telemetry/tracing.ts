@@ -18,7 +18,12 @@ import {
   type TextMapPropagator,
   trace,
 } from '@opentelemetry/api';
-import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  CompositePropagator,
+  type ExportResult,
+  ExportResultCode,
+  W3CTraceContextPropagator,
+} from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { B3InjectEncoding, B3Propagator } from '@opentelemetry/propagator-b3';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -26,6 +31,8 @@ import {
   BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
+  type ReadableSpan,
+  type SpanExporter,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
@@ -67,7 +74,41 @@ export interface RequestSpan {
   end(facts: SpanEnd): void;
 }
 
+/** Spans handed to the collector, by how the export went (the waypoint's metrics read it). */
+export interface SpanCounts {
+  exported: number;
+  failed: number;
+}
+
+/** The OTLP exporter, counting what it could and could not deliver (the SDK would say it nowhere). */
+class CountingExporter implements SpanExporter {
+  readonly #inner: SpanExporter;
+  readonly #counts: SpanCounts;
+
+  constructor(inner: SpanExporter, counts: SpanCounts) {
+    this.#inner = inner;
+    this.#counts = counts;
+  }
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.#inner.export(spans, (result) => {
+      if (result.code === ExportResultCode.SUCCESS) this.#counts.exported += spans.length;
+      else this.#counts.failed += spans.length;
+      done(result);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.#inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.#inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
 export class RequestTracer {
+  readonly counts: SpanCounts = { exported: 0, failed: 0 };
   readonly #serviceName: string;
   #config: TracingConfig | undefined;
   #provider: BasicTracerProvider | undefined;
@@ -98,7 +139,10 @@ export class RequestTracer {
       }),
       spanProcessors: [
         new BatchSpanProcessor(
-          new OTLPTraceExporter({ url: config.endpoint, timeoutMillis: SPAN_EXPORT.exportTimeoutMillis }),
+          new CountingExporter(
+            new OTLPTraceExporter({ url: config.endpoint, timeoutMillis: SPAN_EXPORT.exportTimeoutMillis }),
+            this.counts,
+          ),
           SPAN_EXPORT,
         ),
       ],
@@ -123,12 +167,12 @@ export class RequestTracer {
     return new ActiveSpan(span, trace.setSpan(parent, span));
   }
 
-  /** Exports what is queued and stops. */
+  /** Exports what is queued and stops; a collector that cannot be reached does not hold the stop up. */
   async close(): Promise<void> {
     const provider = this.#provider;
     this.#provider = undefined;
     this.#tracer = undefined;
-    await provider?.shutdown();
+    await provider?.shutdown().catch(() => undefined);
   }
 }
 

@@ -1,0 +1,62 @@
+/**
+ * The CNI node DaemonSet's process: installs the plugin, keeps its token fresh, and on SIGTERM decides
+ * whether to take the plugin out again. It does only when Ambit is being uninstalled (its DaemonSet is gone
+ * or being deleted, or its RBAC already is): on a restart or a rolling update the plugin stays chained, so
+ * a pod created meanwhile fails ADD (no agent) rather than starting uncaptured (fail closed).
+ */
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiException, AppsV1Api } from '@kubernetes/client-node';
+import { errorMessage } from '../core/errors.ts';
+import { createLogger } from '../core/log.ts';
+import { loadKubeConfig } from '../kube/client.ts';
+import {
+  type InstallPaths,
+  inClusterCredentials,
+  installPlugin,
+  uninstallPlugin,
+  writeToken,
+} from './install.ts';
+
+const log = createLogger('cni-node');
+const TOKEN_REFRESH_MS = 60_000;
+
+/** Whether the DaemonSet this pod belongs to is being removed (uninstall), as far as the API says. */
+export async function beingUninstalled(namespace: string, name: string): Promise<boolean> {
+  try {
+    const daemonSet = await loadKubeConfig()
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDaemonSet({ name, namespace });
+    return daemonSet.metadata?.deletionTimestamp !== undefined;
+  } catch (error) {
+    // 404: deleted; 401/403: our account or RBAC is gone, which only an uninstall does. Anything else (the
+    // API unreachable) is no proof: keep the plugin.
+    return error instanceof ApiException && [401, 403, 404].includes(error.code);
+  }
+}
+
+export async function runNodeAgent(
+  paths: InstallPaths,
+  source: { dir: string; version: string },
+  self: { namespace: string; daemonSet: string },
+): Promise<void> {
+  const conflist = installPlugin(paths, source, inClusterCredentials());
+  log.info('ambit-cni installed', { conflist, version: source.version });
+  const stop = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
+  while (!stop.signal.aborted) {
+    await sleep(TOKEN_REFRESH_MS, undefined, { signal: stop.signal }).catch(() => {});
+    if (stop.signal.aborted) break;
+    try {
+      writeToken(paths, inClusterCredentials().token);
+    } catch (error) {
+      log.warn('cannot refresh the plugin token', { error: errorMessage(error) });
+    }
+  }
+  if (await beingUninstalled(self.namespace, self.daemonSet)) {
+    uninstallPlugin(paths);
+    log.info('ambit-cni removed from the node (Ambit is being uninstalled)');
+  } else {
+    log.info('stopping; ambit-cni stays chained until the next start (restart or update)');
+  }
+}

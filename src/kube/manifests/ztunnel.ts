@@ -1,0 +1,90 @@
+/**
+ * The ztunnel DaemonSet, one per node: the mesh's data plane and the node agent that serves enrollment on
+ * `/var/run/ambit/enroll.sock` (a hostPath, where the CNI plugin on the host finds it). Not host network:
+ * its admin, metrics and readiness ports live in its own pod; its listeners for each enrolled pod live in
+ * that pod's namespace, which it opens by the path the CNI plugin sends (the host's `/var/run/netns`,
+ * mounted with HostToContainer propagation so namespaces made after it started are visible).
+ */
+import type { IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { CONTROL_PLANE_PORTS, ZTUNNEL_PORTS } from '../../core/ports.ts';
+import { nodeDaemonSet } from './metadata.ts';
+import { ztunnelContainer } from './security.ts';
+import { CONTROL_TOKEN_AUDIENCE, HOST_RUN_DIR, type InstallSettings, NAMES } from './settings.ts';
+
+const TOKEN_DIR = '/var/run/secrets/tokens';
+const ROOT_DIR = '/etc/ambit/root';
+
+export function ztunnelObjects(settings: InstallSettings): [IDaemonSet] {
+  return [
+    nodeDaemonSet(NAMES.ztunnel, settings, {
+      // Enrolled pods' traffic stops while it is away: let it drain its connections on a rollout.
+      terminationGracePeriodSeconds: 30,
+      containers: [
+        {
+          name: 'ztunnel',
+          image: settings.image,
+          args: [
+            'ztunnel',
+            '--node',
+            '$(NODE_NAME)',
+            '--control',
+            `${NAMES.control}.${settings.namespace}.svc:${CONTROL_PLANE_PORTS.grpc}`,
+            '--token-file',
+            `${TOKEN_DIR}/ambit-token`,
+            '--ca-root',
+            `${ROOT_DIR}/root-cert.pem`,
+            '--enroll-socket',
+            `${HOST_RUN_DIR}/enroll.sock`,
+          ],
+          env: [
+            { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+            // iptables takes its lock under /run, read-only here: the writable /tmp instead.
+            { name: 'XTABLES_LOCKFILE', value: '/tmp/xtables.lock' },
+          ],
+          ports: [
+            { name: 'http-metrics', containerPort: ZTUNNEL_PORTS.metrics },
+            { name: 'http-ready', containerPort: ZTUNNEL_PORTS.readiness },
+          ],
+          readinessProbe: {
+            httpGet: { path: '/healthz/ready', port: ZTUNNEL_PORTS.readiness },
+            periodSeconds: 5,
+          },
+          resources: { requests: { cpu: '200m', memory: '512Mi' } },
+          securityContext: ztunnelContainer(),
+          volumeMounts: [
+            { name: 'ambit-run', mountPath: HOST_RUN_DIR },
+            {
+              name: 'netns',
+              mountPath: '/var/run/netns',
+              mountPropagation: 'HostToContainer',
+              readOnly: true,
+            },
+            { name: 'ambit-token', mountPath: TOKEN_DIR, readOnly: true },
+            { name: 'root-cert', mountPath: ROOT_DIR, readOnly: true },
+            { name: 'tmp', mountPath: '/tmp' },
+          ],
+        },
+      ],
+      volumes: [
+        { name: 'ambit-run', hostPath: { path: HOST_RUN_DIR, type: 'DirectoryOrCreate' } },
+        { name: 'netns', hostPath: { path: '/var/run/netns', type: 'DirectoryOrCreate' } },
+        {
+          name: 'ambit-token',
+          projected: {
+            sources: [
+              {
+                serviceAccountToken: {
+                  path: 'ambit-token',
+                  audience: CONTROL_TOKEN_AUDIENCE,
+                  expirationSeconds: 43_200,
+                },
+              },
+            ],
+          },
+        },
+        { name: 'root-cert', configMap: { name: NAMES.rootConfigMap } },
+        { name: 'tmp', emptyDir: {} },
+      ],
+    }),
+  ];
+}

@@ -1,0 +1,202 @@
+/**
+ * The Kubernetes manifests: every object `ambit install` applies (the mesh CA included) passes the
+ * Kubernetes OpenAPI schema validators of `kubernetes-models`; the rendering is pinned by the golden file
+ * deploy/ambit.yaml (what `ambit install --dry-run` prints; regenerate with UPDATE_GOLDEN=1 and review the
+ * diff); and the privileges are the ones the README explains, nothing more.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { Secret } from 'kubernetes-models/v1/Secret';
+import { Service } from 'kubernetes-models/v1/Service';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { caObjects } from '../../src/kube/manifests/ca.ts';
+import { type ManifestObject, manifestsYaml, renderManifests } from '../../src/kube/manifests/render.ts';
+import { defaultSettings, type InstallSettings, NAMES } from '../../src/kube/manifests/settings.ts';
+import { ambit } from '../support/cli.ts';
+import { TestCa } from '../support/test-ca.ts';
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** The schema validator of each kind the install renders. */
+const MODELS: Record<string, { new (data: never): { validate(): void } }> = {
+  Namespace,
+  ServiceAccount,
+  Secret,
+  ConfigMap,
+  Service,
+  ClusterRole,
+  ClusterRoleBinding,
+  Role,
+  RoleBinding,
+  Deployment,
+  DaemonSet,
+};
+
+function validate(object: ManifestObject): void {
+  const Model = MODELS[object.kind];
+  if (!Model) throw new Error(`no schema for ${object.kind}`);
+  new Model(object as never).validate();
+}
+
+const custom: InstallSettings = {
+  namespace: 'mesh-system',
+  image: 'registry.example/ambit:1.2.3',
+  trustDomain: 'example.org',
+  cniBinDir: '/var/lib/cni/bin',
+  cniConfDir: '/var/lib/cni/net.d',
+};
+
+describe('the rendered manifests', () => {
+  const ca = new TestCa();
+  it.each([
+    ['the defaults', defaultSettings(VERSION)],
+    ['custom settings', custom],
+  ])('pass the Kubernetes schemas, with %s', (_, settings) => {
+    const objects = [...renderManifests(settings), ...caObjects(settings, ca)];
+    expect(objects.map((o) => o.kind)).toEqual([
+      'Namespace',
+      'ServiceAccount',
+      'ServiceAccount',
+      'ServiceAccount',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Role',
+      'RoleBinding',
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'Role',
+      'RoleBinding',
+      'Deployment',
+      'Service',
+      'DaemonSet',
+      'DaemonSet',
+      'Secret',
+      'ConfigMap',
+    ]);
+    for (const object of objects)
+      expect(() => validate(object), `${object.kind} ${object.metadata.name}`).not.toThrow();
+    for (const object of objects.filter(
+      (o) => !['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind),
+    )) {
+      expect(object.metadata.namespace).toBe(settings.namespace);
+    }
+  });
+
+  it('the validator does refuse a broken object (the check above can fail)', () => {
+    const [deployment] = renderManifests(defaultSettings(VERSION)).filter((o) => o.kind === 'Deployment');
+    const broken = structuredClone(deployment!) as { spec: { selector?: unknown } } & ManifestObject;
+    delete broken.spec.selector;
+    expect(() => validate(broken)).toThrow(/selector/);
+  });
+
+  it('are what deploy/ambit.yaml holds, and what `ambit install --dry-run` prints', async () => {
+    const yaml = manifestsYaml(renderManifests(defaultSettings(VERSION)), VERSION);
+    const file = new URL('../../deploy/ambit.yaml', import.meta.url);
+    if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, yaml);
+    expect(yaml).toBe(readFileSync(file, 'utf8'));
+    const printed = await ambit(['install', '--dry-run']);
+    expect([printed.code, printed.stdout]).toEqual([0, yaml]);
+    expect(parseAllDocuments(yaml).map((doc) => doc.toJS() as ManifestObject)).toEqual(
+      renderManifests(defaultSettings(VERSION)),
+    );
+  });
+});
+
+describe('privileges', () => {
+  const objects = renderManifests(defaultSettings(VERSION));
+  const find = (kind: string, name: string) =>
+    objects.find((o) => o.kind === kind && o.metadata.name === name)!;
+  type Pod = {
+    hostNetwork?: boolean;
+    containers: Array<{
+      securityContext: {
+        capabilities?: { add?: string[]; drop?: string[] };
+        readOnlyRootFilesystem?: boolean;
+        runAsUser?: number;
+        privileged?: boolean;
+        allowPrivilegeEscalation?: boolean;
+      };
+    }>;
+    volumes?: Array<{ name: string; hostPath?: { path: string } }>;
+  };
+  const podOf = (object: ManifestObject) =>
+    (object as unknown as { spec: { template: { spec: Pod } } }).spec.template.spec;
+
+  it('ztunnel: not host network, root, read-only root, exactly NET_ADMIN, SYS_ADMIN and NET_RAW, node-critical', () => {
+    const pod = podOf(find('DaemonSet', NAMES.ztunnel));
+    expect(pod.hostNetwork).toBeUndefined();
+    const [container] = pod.containers;
+    expect(container!.securityContext).toMatchObject({
+      privileged: false,
+      runAsUser: 0,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'SYS_ADMIN', 'NET_RAW'] },
+    });
+    expect((pod as { priorityClassName?: string }).priorityClassName).toBe('system-node-critical');
+    expect(pod.volumes!.filter((v) => v.hostPath).map((v) => v.hostPath!.path)).toEqual([
+      '/var/run/ambit',
+      '/var/run/netns',
+    ]);
+  });
+
+  it('CNI node agent: host network, but no capability at all', () => {
+    const pod = podOf(find('DaemonSet', NAMES.cniNode));
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.containers[0]!.securityContext.capabilities).toEqual({ drop: ['ALL'] });
+    expect(pod.volumes!.map((v) => v.hostPath?.path)).toEqual([
+      '/opt/cni/bin',
+      '/etc/cni/net.d',
+      '/opt/ambit',
+    ]);
+  });
+
+  it('control plane: non-root, no capabilities', () => {
+    const [container] = podOf(find('Deployment', NAMES.control)).containers;
+    expect(container!.securityContext).toMatchObject({
+      runAsUser: 1337,
+      capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+    });
+  });
+
+  it('RBAC: no wildcards; secrets only by name in the own namespace; the ztunnel is bound to nothing', () => {
+    const rules = objects
+      .filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
+      .flatMap((o) =>
+        (
+          o as unknown as { rules: Array<{ resources: string[]; verbs: string[]; resourceNames?: string[] }> }
+        ).rules.map((rule) => ({ role: `${o.kind}/${o.metadata.name}`, ...rule })),
+      );
+    for (const rule of rules) {
+      expect([...rule.resources, ...rule.verbs]).not.toContain('*');
+    }
+    expect(rules.filter((rule) => rule.resources.includes('secrets'))).toEqual([
+      {
+        role: `Role/${NAMES.control}`,
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: [NAMES.caSecret],
+        verbs: ['get', 'watch', 'update'],
+      },
+    ]);
+    expect(rules.filter((rule) => rule.resources.includes('tokenreviews')).map((rule) => rule.role)).toEqual([
+      `ClusterRole/${NAMES.control}`,
+    ]);
+    const subjects = objects
+      .filter((o) => o.kind.endsWith('Binding'))
+      .flatMap((o) => (o as unknown as { subjects: Array<{ name: string }> }).subjects.map((s) => s.name));
+    expect(subjects).not.toContain(NAMES.ztunnel);
+  });
+});
