@@ -11,7 +11,7 @@ import { REFERENCE_GRANT, TCP_ROUTE, TLS_ROUTE, UDP_ROUTE } from './gateway-l4.t
 import { BACKEND_TLS_POLICY, GATEWAY_CLASS, LISTENER_SET } from './gateway-policies.ts';
 import { ISTIO_GATEWAY } from './istio-gateway.ts';
 import { DESTINATION_RULE, ISTIO_NETWORKING_VERSIONS, VIRTUAL_SERVICE } from './istio-networking.ts';
-import { AUTHORIZATION_POLICY, ISTIO_SECURITY_VERSIONS, PEER_AUTHENTICATION } from './istio-security.ts';
+import { AUTHORIZATION_POLICY, PEER_AUTHENTICATION } from './istio-security.ts';
 import { SERVICE_ENTRY } from './istio-service-entry.ts';
 import { HTTP_LOCAL_RATE_LIMIT_POLICY } from './linkerd-policy.ts';
 import { REQUEST_AUTHENTICATION } from './request-authentication.ts';
