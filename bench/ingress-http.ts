@@ -18,7 +18,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ import { ZTUNNEL_NODE_FLAGS } from '../src/ztunnel/settings.ts';
 import { service, snapshot, workload } from '../test/support/mesh-fixtures.ts';
 import { cluster, clusterName, forward, route, toCluster } from '../test/support/route-table.ts';
 import { TestCa } from '../test/support/test-ca.ts';
-import { startChild, stopChildren, waitForPort } from './support/children.ts';
+import { startChild, startHaproxy, stopChildren, waitForPort } from './support/children.ts';
 import { BODY_BYTES, type HttpLatencyResult, httpRequestResponse } from './support/http-load.ts';
 import { cpuMs, listen, rssMiB, sleep } from './support/load.ts';
 import { fmt, ratio } from './support/report.ts';
@@ -124,35 +124,6 @@ function startGateway(ca: TestCa): Promise<ChildProcess> {
   return startChild(process.execPath, [...GATEWAY_NODE_ARGS, script, JSON.stringify(spec)], 'ready');
 }
 
-async function startHaproxy(): Promise<ChildProcess> {
-  const config = join(dir, 'haproxy.cfg');
-  writeFileSync(
-    config,
-    [
-      'global',
-      '  nbthread 1',
-      '  maxconn 4096',
-      'defaults',
-      '  mode http',
-      '  timeout connect 5s',
-      '  timeout client 60s',
-      '  timeout server 60s',
-      '  option http-keep-alive',
-      'frontend in',
-      `  bind ${HAPROXY}:${LISTENER_PORT}`,
-      '  default_backend app',
-      'backend app',
-      '  http-reuse always',
-      // The pod's own ztunnel takes what haproxy sends out (capture) into the mesh, toward the app's Service.
-      `  server app ${HAPROXY}:${ZTUNNEL_PORTS.outbound}`,
-      '',
-    ].join('\n'),
-  );
-  const child = await startChild('haproxy', ['-db', '-f', config]);
-  await waitForPort(HAPROXY, LISTENER_PORT);
-  return child;
-}
-
 interface PathRun {
   name: string;
   rr1: HttpLatencyResult;
@@ -198,7 +169,7 @@ async function main(): Promise<void> {
   const haproxyZtunnel = await startZtunnel(ca, 'node-haproxy', haproxyPod, HAPROXY);
   const gateway = await startGateway(ca);
   await waitForPort(GATEWAY, LISTENER_PORT);
-  const haproxy = await startHaproxy();
+  const haproxy = await startHaproxy(dir, HAPROXY, LISTENER_PORT, ZTUNNEL_PORTS.outbound);
   await sleep(500);
 
   const direct = await measure('(a) no gateway (client -> app)', APP, APP_PORT, []);

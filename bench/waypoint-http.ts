@@ -28,7 +28,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,7 +53,7 @@ import {
   toCluster,
 } from '../test/support/route-table.ts';
 import { TestCa } from '../test/support/test-ca.ts';
-import { startChild, stopChildren, waitForPort } from './support/children.ts';
+import { startChild, startHaproxy, stopChildren } from './support/children.ts';
 import { BODY_BYTES, type HttpLatencyResult, httpRequestResponse } from './support/http-load.ts';
 import { cpuMs, listen, rssMiB, sleep } from './support/load.ts';
 import { fmt, ratio } from './support/report.ts';
@@ -332,35 +332,6 @@ async function startCollector(): Promise<{ spans: () => number; close: () => voi
   };
 }
 
-async function startHaproxy(): Promise<ChildProcess> {
-  const config = join(dir, 'haproxy.cfg');
-  writeFileSync(
-    config,
-    [
-      'global',
-      '  nbthread 1',
-      '  maxconn 4096',
-      'defaults',
-      '  mode http',
-      '  timeout connect 5s',
-      '  timeout client 60s',
-      '  timeout server 60s',
-      '  option http-keep-alive',
-      'frontend in',
-      `  bind ${HAPROXY}:${HAPROXY_PORT}`,
-      '  default_backend app',
-      'backend app',
-      '  http-reuse always',
-      // The pod's own ztunnel takes what haproxy sends out (capture), toward the app's Service.
-      `  server app ${HAPROXY}:${ZTUNNEL_PORTS.outbound}`,
-      '',
-    ].join('\n'),
-  );
-  const child = await startChild('haproxy', ['-db', '-f', config]);
-  await waitForPort(HAPROXY, HAPROXY_PORT);
-  return child;
-}
-
 interface PathRun {
   name: string;
   rr1: HttpLatencyResult;
@@ -464,7 +435,7 @@ async function main(): Promise<void> {
   const waypoint = await startWaypoint(ca, jwks);
   const collector = await startCollector();
   const tracedWaypoint = await startTracedWaypoint(ca);
-  const haproxy = await startHaproxy();
+  const haproxy = await startHaproxy(dir, HAPROXY, HAPROXY_PORT, ZTUNNEL_PORTS.outbound);
   await sleep(500);
 
   const runs = [

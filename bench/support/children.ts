@@ -3,6 +3,8 @@
  * stopped at the end; and a wait for a port to accept connections.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { open, sleep } from './load.ts';
 
 export const children: ChildProcess[] = [];
@@ -37,4 +39,37 @@ export async function waitForPort(host: string, port: number): Promise<void> {
 export async function stopChildren(): Promise<void> {
   for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
   await sleep(300);
+}
+
+/**
+ * haproxy as the baseline L7 proxy of the HTTP benchmarks: one thread, keep-alive both ways, listening on
+ * `address:port` in its pod and sending every request to `upstreamPort` on the same address (the pod's own
+ * ztunnel captures it into the mesh). Its config is written into `dir`.
+ */
+export async function startHaproxy(dir: string, address: string, port: number, upstreamPort: number) {
+  const config = join(dir, 'haproxy.cfg');
+  writeFileSync(
+    config,
+    [
+      'global',
+      '  nbthread 1',
+      '  maxconn 4096',
+      'defaults',
+      '  mode http',
+      '  timeout connect 5s',
+      '  timeout client 60s',
+      '  timeout server 60s',
+      '  option http-keep-alive',
+      'frontend in',
+      `  bind ${address}:${port}`,
+      '  default_backend app',
+      'backend app',
+      '  http-reuse always',
+      `  server app ${address}:${upstreamPort}`,
+      '',
+    ].join('\n'),
+  );
+  const child = await startChild('haproxy', ['-db', '-f', config]);
+  await waitForPort(address, port);
+  return child;
 }
