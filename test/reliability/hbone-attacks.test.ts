@@ -201,9 +201,14 @@ const ATTACKS: Array<[string, () => Promise<void>, string[]]> = [
 ];
 
 beforeAll(async () => {
-  // Short deadlines so that the slow-loris cases end within the test; the limits are the defaults.
+  // Short deadlines so that the slow-loris cases end within the test. Every attack here comes from this
+  // process's one address, one after another: the per-source handshake rate is lifted so that each attack
+  // reaches the defence it is about (hbone-handshake-flood.test.ts proves that rate at its default).
   mesh = await startTwoNodeMesh({
-    nodeB: { timeouts: { handshakeMs: 1_000 }, limits: { sessionIdleMs: 1_000 } },
+    nodeB: {
+      timeouts: { handshakeMs: 1_000 },
+      limits: { sessionIdleMs: 1_000, maxHandshakesPerSourcePerSecond: 100_000 },
+    },
   });
   server = { host: mesh.ip(21), port: ZTUNNEL_PORTS.hbone };
   await eventually(() => mesh.zb.readiness().ready, { what: 'node-b ready' });

@@ -47,6 +47,12 @@ const ZTUNNEL_LIMIT_FLAGS = [
     help: 'connections still in their TLS handshake, per HBONE listener',
   },
   {
+    flag: 'max-handshake-rate-per-source',
+    key: 'maxHandshakesPerSourcePerSecond',
+    unit: 'count',
+    help: 'TLS handshakes one source IP may start per second, per HBONE listener',
+  },
+  {
     flag: 'handshake-timeout',
     key: 'handshakeMs',
     unit: 'duration',

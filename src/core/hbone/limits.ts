@@ -2,8 +2,10 @@
  * What one peer may make an HBONE listener hold, with safe defaults: streams per connection (the HTTP/2
  * `SETTINGS_MAX_CONCURRENT_STREAMS` we advertise, 100 like Istio, and enforced by the server's own stream
  * accounting whichever HTTP/2 implementation runs), streams per peer identity, connections per source IP,
- * connections still in their TLS handshake, and how long a connection may sit without a stream.
+ * connections still in their TLS handshake, TLS handshakes per source IP and second, and how long a
+ * connection may sit without a stream.
  */
+import { type RateLimit, TokenBucket } from './h2/rate-limit.ts';
 
 export interface HboneServerLimits {
   /** Concurrent CONNECT streams on one connection (advertised, and enforced). */
@@ -18,6 +20,13 @@ export interface HboneServerLimits {
   maxConnectionsPerSourceIp: number;
   /** Connections accepted but not yet authenticated (TLS handshake under way), per listener. */
   maxHandshakes: number;
+  /**
+   * TLS handshakes one source IP may start per second (and at once, after a quiet second). A handshake is
+   * the costliest thing an unauthenticated peer can ask for (a private-key signature on the listener's one
+   * thread); a flood from one address would otherwise starve every tunnel. Peers pool their connections, so
+   * a well-behaved one opens few.
+   */
+  maxHandshakesPerSourcePerSecond: number;
   /** An authenticated connection that carries no stream for this long is closed (Istio's pool: 5 minutes). */
   sessionIdleMs: number;
 }
@@ -27,6 +36,7 @@ export const DEFAULT_HBONE_SERVER_LIMITS: HboneServerLimits = {
   maxStreamsPerIdentity: 4_096,
   maxConnectionsPerSourceIp: 256,
   maxHandshakes: 256,
+  maxHandshakesPerSourcePerSecond: 32,
   sessionIdleMs: 5 * 60_000,
 };
 
@@ -63,5 +73,39 @@ export class KeyedCounter {
   /** Keys in use now (for tests and admin views). */
   get size(): number {
     return this.#counts.size;
+  }
+}
+
+/**
+ * A token bucket per key (a source IP's handshakes): `take` says whether the key is within its rate. At most
+ * `maxKeys` buckets are kept; beyond, the least recently used goes (a forgotten key starts full again, which
+ * is what it would be after a quiet second anyway).
+ */
+export class KeyedRateLimiter {
+  readonly #limit: RateLimit;
+  readonly #maxKeys: number;
+  readonly #buckets = new Map<string, TokenBucket>();
+
+  constructor(limit: RateLimit, maxKeys = 16_384) {
+    this.#limit = limit;
+    this.#maxKeys = maxKeys;
+  }
+
+  take(key: string, nowMs: number): boolean {
+    let bucket = this.#buckets.get(key);
+    if (bucket) {
+      // Most recently used last: the first entry is the one to forget.
+      this.#buckets.delete(key);
+    } else {
+      bucket = new TokenBucket(this.#limit, nowMs);
+      if (this.#buckets.size >= this.#maxKeys) this.#buckets.delete(this.#buckets.keys().next().value!);
+    }
+    this.#buckets.set(key, bucket);
+    return bucket.take(nowMs);
+  }
+
+  /** Keys held now (for tests). */
+  get size(): number {
+    return this.#buckets.size;
   }
 }

@@ -21,7 +21,12 @@ import { peerIdentity } from '../tls/spiffe.ts';
 import { H2Connection, HBONE_KEEPALIVE_MS } from './h2/connection.ts';
 import { parseForwardedFor, validTraceparent } from './headers.ts';
 import { type HboneImplementation, parseHboneImplementation } from './implementation.ts';
-import { DEFAULT_HBONE_SERVER_LIMITS, type HboneServerLimits, KeyedCounter } from './limits.ts';
+import {
+  DEFAULT_HBONE_SERVER_LIMITS,
+  type HboneServerLimits,
+  KeyedCounter,
+  KeyedRateLimiter,
+} from './limits.ts';
 import type { HboneTimeouts, PoolSettings } from './settings.ts';
 import type { HboneServerStream } from './stream.ts';
 
@@ -54,6 +59,7 @@ export type HboneRefusal =
   | 'protocol-violation'
   | 'connection-limit'
   | 'handshake-limit'
+  | 'handshake-rate'
   | 'stream-limit'
   | 'identity-stream-limit';
 
@@ -103,14 +109,19 @@ export class HboneServer {
   readonly #limits: HboneServerLimits;
   readonly #identityStreams: KeyedCounter;
   readonly #sourceConnections: KeyedCounter;
+  readonly #sourceHandshakes: KeyedRateLimiter;
   /** Accepted connections whose TLS handshake has not finished, by remote address and port. */
   readonly #handshaking = new Set<string>();
+  /** Connections `#admit` refused (and counted), whose TLS wrapper reports a failure of its own. */
+  readonly #refusedBeforeTls = new WeakSet<Socket>();
 
   constructor(options: HboneServerOptions) {
     this.#options = options;
     this.#limits = { ...DEFAULT_HBONE_SERVER_LIMITS, ...options.limits };
     this.#identityStreams = options.identityStreams ?? new KeyedCounter(this.#limits.maxStreamsPerIdentity);
     this.#sourceConnections = new KeyedCounter(this.#limits.maxConnectionsPerSourceIp);
+    const perSecond = this.#limits.maxHandshakesPerSourcePerSecond;
+    this.#sourceHandshakes = new KeyedRateLimiter({ burst: perSecond, perSecond });
     this.server =
       (options.implementation ?? parseHboneImplementation()) === 'node-http2'
         ? this.#nodeHttp2Server()
@@ -129,7 +140,11 @@ export class HboneServer {
       this.#handshaking.delete(remoteOf(socket) ?? ''),
     );
     this.server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
-      options.onRefused('tls-handshake', errorMessage(error), remoteOf(socket));
+      // A connection `#admit` refused was counted there; its TLS wrapper then fails for that, not for the peer.
+      // (`_parent` is the TCP socket a TLS socket wraps: Node's own name, undocumented, and the only link.)
+      const tcp = (socket as TLSSocket & { _parent?: Socket })._parent;
+      if (tcp === undefined || !this.#refusedBeforeTls.has(tcp))
+        options.onRefused('tls-handshake', errorMessage(error), remoteOf(socket));
       // A plain TLS server leaves the socket to whoever listens for this (node:http2's closes it itself).
       socket.destroy();
     });
@@ -208,11 +223,16 @@ export class HboneServer {
   }
 
   /**
-   * Bounds what accepted TCP connections hold before anyone is authenticated: connections per source IP,
-   * and handshakes under way. A connection over either limit is closed at once and counted.
+   * Bounds what accepted TCP connections hold before anyone is authenticated: handshakes per source IP and
+   * second, connections per source IP, and handshakes under way. A connection over any limit is closed at
+   * once, before TLS, and counted.
    */
   #admit(socket: Socket): boolean {
     const source = plainAddress(socket.remoteAddress);
+    if (!this.#sourceHandshakes.take(source, performance.now())) {
+      this.#refuseBeforeTls(socket, 'handshake-rate', source);
+      return false;
+    }
     const refusal = !this.#sourceConnections.acquire(source)
       ? ('connection-limit' as const)
       : this.#handshaking.size >= this.#limits.maxHandshakes
@@ -220,8 +240,7 @@ export class HboneServer {
         : undefined;
     if (refusal) {
       if (refusal === 'handshake-limit') this.#sourceConnections.release(source);
-      this.#options.onRefused(refusal, `from ${source}`, remoteOf(socket));
-      socket.destroy();
+      this.#refuseBeforeTls(socket, refusal, source);
       return false;
     }
     // The TLS socket that wraps this one has the same remote address and port: 'secureConnection' ends it.
@@ -232,6 +251,12 @@ export class HboneServer {
       this.#sourceConnections.release(source);
     });
     return true;
+  }
+
+  #refuseBeforeTls(socket: Socket, reason: HboneRefusal, source: string): void {
+    this.#refusedBeforeTls.add(socket);
+    this.#options.onRefused(reason, `from ${source}`, remoteOf(socket));
+    socket.destroy();
   }
 
   /** Installs a renewed certificate or trust bundle for new connections; live tunnels keep theirs. */
