@@ -104,6 +104,12 @@ interface Progress {
 }
 
 const NO_TOKEN: AuthnResult = { kind: 'none' };
+/**
+ * The reason every request's `downstreamClosed` is aborted with, made once: that signal fires at the end of
+ * every response (it also clears the route timeout), and an abort without a reason builds a DOMException with
+ * a stack each time, which profiled at ~4% of the waypoint's CPU.
+ */
+const DOWNSTREAM_CLOSED = new DOMException('the downstream response closed', 'AbortError');
 
 /** Envoy's challenge on a 401 for a bad JWT. */
 function jwtChallenge(request: ParsedRequest): Record<string, string> {
@@ -249,7 +255,7 @@ export class RequestEngine {
     // Stages: faults, timeouts, and the upstream as an attempt loop (retries, circuit breaking, outlier
     // detection): `resilience/stage.ts`.
     const downstreamClosed = new AbortController();
-    res.once('close', () => downstreamClosed.abort());
+    res.once('close', () => downstreamClosed.abort(DOWNSTREAM_CLOSED));
     const wire = upstreamWire(cluster, tunnel);
     const clientFor = (to: Cluster) =>
       upstreamWire(to, tunnel) === 'http2' ? this.#deps.http2 : this.#deps.http1;
