@@ -47,6 +47,7 @@ import { RequestMirrors } from './resilience/mirror.ts';
 import { RATE_LIMITED, RateLimiter, rateLimitHeaders } from './resilience/rate-limit.ts';
 import { type ResilienceServices, resilientForward } from './resilience/stage.ts';
 import type { RequestSpan, RequestTracer } from './telemetry/tracing.ts';
+import { connectionSettings } from './upstream/connection-settings.ts';
 import type { UpstreamClient } from './upstream/exchange.ts';
 import type { TunnelTarget, UpstreamTunnels } from './upstream/tunnels.ts';
 
@@ -373,7 +374,10 @@ export class RequestEngine {
     plan.headers.host = plan.authority;
     const done = this.#deps.load.begin(endpointKey(plan.endpoint));
     this.#deps.tunnels
-      .open(tunnelTarget({ endpoint: plan.endpoint, workload: plan.destination }, tunnel))
+      .open(
+        tunnelTarget({ endpoint: plan.endpoint, workload: plan.destination }, tunnel),
+        connectionSettings(plan.cluster.policy.connectionPool).connectTimeoutMs,
+      )
       .then(
         (upstream) => {
           let code = 0;
