@@ -43,6 +43,8 @@ export const SO_REUSEADDR = 2;
 export const SO_REUSEPORT = 15;
 export const SO_MARK = 36;
 export const IP_TRANSPARENT = 19;
+/** At SOL_IP, for IPv4 and IPv6 sockets alike: a bind to port 0 leaves the port to connect(). */
+export const IP_BIND_ADDRESS_NO_PORT = 24;
 export const IPV6_TRANSPARENT = 75;
 export const IPV6_V6ONLY = 26;
 /** Same number at SOL_IP (sockaddr_in) and SOL_IPV6 (sockaddr_in6, IP6T_SO_ORIGINAL_DST). */
