@@ -8,6 +8,7 @@
 import { constants as http2Constants } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { errorMessage } from '../errors.ts';
+import { disarm } from './reset-if-abandoned.ts';
 
 export interface ByteCounters {
   /** Bytes read from the downstream side and written upstream. */
@@ -46,7 +47,10 @@ export function splice(downstream: Duplex, upstream: Duplex, counters: ByteCount
     // Node ends an HTTP/2 stream's readable side when the stream is reset, too: that is no FIN to pass on.
     const onEnd = (from: Duplex, to: Duplex) => {
       if (wasReset(from)) fail('stream reset');
-      else if (!to.destroyed) to.end();
+      else if (!to.destroyed) {
+        disarm(to);
+        to.end();
+      }
     };
     pipeOneWay(downstream, upstream, counters, 'upstream', onEnd);
     pipeOneWay(upstream, downstream, counters, 'downstream', onEnd);
