@@ -259,7 +259,7 @@ export class HbonePool {
     });
     const nodeSession =
       this.implementation === 'node-http2'
-        ? // Loaded only here: node:http2 costs ~8 MiB RSS that a ztunnel on the framer does not need.
+        ? // Loaded only here: a ztunnel on the framer does not need node:http2 (~1 MiB RSS).
           process
             .getBuiltinModule('node:http2')
             .connect(`https://${joinHostPort(request.peerIp, request.peerPort)}`, {

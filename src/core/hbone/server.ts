@@ -153,7 +153,7 @@ export class HboneServer {
 
   #nodeHttp2Server() {
     const options = this.#options;
-    // Loaded only here: node:http2 costs ~8 MiB RSS that a ztunnel on the framer does not need.
+    // Loaded only here: a ztunnel on the framer does not need node:http2 (~1 MiB RSS).
     const server = process.getBuiltinModule('node:http2').createSecureServer({
       ...hboneServerOptions(options.certificate, options.trustBundle),
       allowHTTP1: false,

@@ -7,7 +7,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { errorMessage } from '../errors.ts';
-// The wire codes, not node:http2's copy of them: loading node:http2 costs a ztunnel on the framer ~8 MiB RSS.
+// The wire codes, not node:http2's copy of them: a ztunnel on the framer then never loads node:http2.
 import { ErrorCode } from '../hbone/h2/constants.ts';
 
 export interface ByteCounters {
