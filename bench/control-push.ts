@@ -53,6 +53,8 @@ const plane = await ControlPlane.start({
   metricsPort: 0,
   debounceMs: DEBOUNCE_MS,
   maxDebounceMs: 50,
+  // Every simulated ztunnel connects from loopback; a real mesh has one source per node.
+  listenerLimits: { maxConnectionsPerSource: NODES + 16 },
   log: benchLogger('control'),
 });
 const api = new ControlApiClient(plane.paths.socket);
