@@ -52,6 +52,8 @@ const INGRESS_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute'];
 import { buildMesh, type Mesh } from './model/mesh.ts';
 import { parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
+import { StateLock } from './state/lock.ts';
+import { watchSharedFiles } from './state/shared-file.ts';
 
 export const DEFAULT_GRPC_PORT = CONTROL_PLANE_PORTS.grpc;
 export const DEFAULT_METRICS_PORT = CONTROL_PLANE_PORTS.metrics;
@@ -63,6 +65,11 @@ export interface ControlPlaneOptions {
   configPaths?: readonly string[] | undefined;
   /** gRPC listener, `host:port` (port 0 picks a free one). */
   listen?: string | undefined;
+  /**
+   * The API socket (default `<state>/control.sock`). Replicas sharing one state directory each serve their
+   * own (the local cluster's first replica keeps the default).
+   */
+  apiSocket?: string | undefined;
   /** Metrics port on the listener's host (0 picks a free one). */
   metricsPort?: number | undefined;
   trustDomain?: string | undefined;
@@ -117,6 +124,10 @@ export class ControlPlane {
   private api: HttpServer | undefined;
   private metricsServer: HttpEndpoint | undefined;
   private serverCertificate: RotatingServerCertificate | undefined;
+  /** Serializes writers of the state directory among replicas; held for one file write at a time. */
+  private readonly lock: StateLock;
+  private sharedFiles: { close(): void } | undefined;
+  private readonly apiSocket: string;
   grpcAddress = '';
 
   private constructor(options: ControlPlaneOptions) {
@@ -135,17 +146,22 @@ export class ControlPlane {
     // Only the owner may enter the state dir: it holds the CA key, node tokens and the API socket.
     chmodSync(options.stateDir, 0o700);
     this.paths = statePaths(options.stateDir);
-    this.store = new ConfigStore(CONTROL_KINDS, this.trustDomain, this.paths.config);
-    this.pods = new ReportedPods(this.paths.pods);
-    this.ca = CertificateAuthority.loadOrCreate({
-      trustDomain: this.trustDomain,
-      keyFile: this.paths.caKey,
-      certFile: this.paths.rootCert,
-      providedCertFile: options.caCertFile,
-      providedKeyFile: options.caKeyFile,
-      defaultTtlSeconds: options.defaultCertTtlSeconds,
-      maxTtlSeconds: options.maxCertTtlSeconds,
-    });
+    this.apiSocket = options.apiSocket ?? this.paths.socket;
+    this.lock = new StateLock(this.paths.lock);
+    this.store = new ConfigStore(CONTROL_KINDS, this.trustDomain, this.paths.config, undefined, this.lock);
+    this.pods = new ReportedPods(this.paths.pods, this.lock);
+    // Under the lock: replicas starting together on an empty directory must end up with one root, not two.
+    this.ca = this.lock.run(() =>
+      CertificateAuthority.loadOrCreate({
+        trustDomain: this.trustDomain,
+        keyFile: this.paths.caKey,
+        certFile: this.paths.rootCert,
+        providedCertFile: options.caCertFile,
+        providedKeyFile: options.caKeyFile,
+        defaultTtlSeconds: options.defaultCertTtlSeconds,
+        maxTtlSeconds: options.maxCertTtlSeconds,
+      }),
+    );
     const authenticator = new TokenFileAuthenticator(this.paths.nodeTokens);
     this.discovery = new DiscoveryServer({
       authenticator,
@@ -178,7 +194,7 @@ export class ControlPlane {
   }
 
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
-    await claimSocket(statePaths(options.stateDir).socket);
+    await claimSocket(options.apiSocket ?? statePaths(options.stateDir).socket);
     const plane = new ControlPlane(options);
     try {
       await plane.serve(options);
@@ -192,6 +208,8 @@ export class ControlPlane {
   private async serve(options: ControlPlaneOptions): Promise<void> {
     const listen = parseListenAddress(options.listen ?? DEFAULT_LISTEN);
     this.fileSource?.start();
+    // Another replica's writes (config applied through it, pods its runtime reported) reach this one here.
+    this.sharedFiles = watchSharedFiles([this.paths.config, this.paths.pods], () => this.takeInSharedState());
     // The first model is published before any client can connect, so every stream starts from a snapshot.
     this.rebuild(Date.now());
     const ips = [
@@ -235,7 +253,7 @@ export class ControlPlane {
       );
     });
     this.grpcAddress = this.listener.address;
-    this.api = await serveApi(this.paths.socket, this.apiHandlers(), this.log.child('api'));
+    this.api = await serveApi(this.apiSocket, this.apiHandlers(), this.log.child('api'));
     this.metricsServer = await serveHttp(metricsHandler(this.metrics.registry), {
       host: listen.host,
       port: options.metricsPort ?? DEFAULT_METRICS_PORT,
@@ -243,7 +261,7 @@ export class ControlPlane {
     this.log.info('control plane ready', {
       grpc: this.grpcAddress,
       metrics: this.metricsServer.address,
-      socket: this.paths.socket,
+      socket: this.apiSocket,
       rootCert: this.paths.rootCert,
       trustDomain: this.trustDomain,
       revision: this.store.revision,
@@ -281,6 +299,7 @@ export class ControlPlane {
     this.debouncer.cancel();
     this.serverCertificate?.stop();
     this.fileSource?.stop();
+    this.sharedFiles?.close();
     this.discovery.closeAll();
     await this.listener?.close();
     await new Promise<void>((resolve) => {
@@ -299,6 +318,20 @@ export class ControlPlane {
       await new Promise<void>((resolve) => api.close(() => resolve()));
     }
     await this.metricsServer?.close();
+    this.lock.close();
+  }
+
+  /** Reloads the shared files another replica replaced; what does not validate is logged and not taken. */
+  private takeInSharedState(): void {
+    for (const source of [this.store, this.pods]) {
+      try {
+        source.refresh();
+      } catch (error) {
+        this.log.error('shared state written by another replica cannot be used; keeping ours', {
+          error: errorMessage(error),
+        });
+      }
+    }
   }
 
   private rebuild(firstChangeAt: number): void {

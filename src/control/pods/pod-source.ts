@@ -10,7 +10,8 @@ import { formatIssue, IssueCollector } from '../../core/config/issues.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN } from '../../core/config/resource.ts';
 import type { PodPort } from '../../core/control-api/types.ts';
 import { AmbitError } from '../../core/errors.ts';
-import { readJsonFile, writeFileAtomic } from '../../core/files.ts';
+import type { StateLock } from '../state/lock.ts';
+import { SharedStateFile } from '../state/shared-file.ts';
 
 /** A pod with every default filled in. */
 export interface PodRecord {
@@ -102,16 +103,19 @@ function readPod(pod: Field): PodRecord | undefined {
   };
 }
 
-/** Pods reported by a runtime, persisted in `file` (JSON) after each change. */
+/**
+ * Pods reported by a runtime, persisted in `file` (JSON) after each change. Given the state directory's lock,
+ * the file is shared with other control-plane replicas as the config store's is: changes are made under the
+ * lock on top of the latest file, and `refresh` takes in another replica's.
+ */
 export class ReportedPods implements PodSource {
   private readonly pods = new Map<string, PodRecord>();
   private readonly listeners: (() => void)[] = [];
-  private readonly file: string;
+  private readonly file: SharedStateFile;
 
-  constructor(file: string) {
-    this.file = file;
-    for (const pod of readJsonFile<PodRecord[]>(file) ?? [])
-      this.pods.set(podKey(pod.namespace, pod.name), pod);
+  constructor(file: string, lock?: StateLock) {
+    this.file = new SharedStateFile(file, lock);
+    this.load();
   }
 
   list(): readonly PodRecord[] {
@@ -122,35 +126,67 @@ export class ReportedPods implements PodSource {
     this.listeners.push(listener);
   }
 
+  /** Takes in what another replica wrote since; true (and the listeners told) when the file had changed. */
+  refresh(): boolean {
+    if (!this.file.changedOnDisk()) return false;
+    this.load();
+    this.notify();
+    return true;
+  }
+
   upsert(pod: PodRecord): void {
     const key = podKey(pod.namespace, pod.name);
-    if (JSON.stringify(this.pods.get(key)) === JSON.stringify(pod)) return;
-    this.pods.set(key, pod);
-    this.changed();
+    this.exclusive(() => {
+      if (JSON.stringify(this.pods.get(key)) === JSON.stringify(pod)) return false;
+      this.pods.set(key, pod);
+      return true;
+    });
   }
 
   remove(namespace: string, name: string): boolean {
-    if (!this.pods.delete(podKey(namespace, name))) return false;
-    this.changed();
-    return true;
+    return this.exclusive(() => this.pods.delete(podKey(namespace, name)));
   }
 
   /** Makes `pods` the complete set of pods on `node`. */
   replaceNode(node: string, pods: readonly PodRecord[]): void {
-    for (const [key, pod] of this.pods) if (pod.node === node) this.pods.delete(key);
-    for (const pod of pods) {
-      if (pod.node !== node)
-        throw new AmbitError(
-          'BAD_REQUEST',
-          `pod ${pod.namespace}/${pod.name} is on node ${pod.node}, not ${node}`,
-        );
-      this.pods.set(podKey(pod.namespace, pod.name), pod);
-    }
-    this.changed();
+    const stray = pods.find((pod) => pod.node !== node);
+    if (stray)
+      throw new AmbitError(
+        'BAD_REQUEST',
+        `pod ${stray.namespace}/${stray.name} is on node ${stray.node}, not ${node}`,
+      );
+    this.exclusive(() => {
+      for (const [key, pod] of this.pods) if (pod.node === node) this.pods.delete(key);
+      for (const pod of pods) this.pods.set(podKey(pod.namespace, pod.name), pod);
+      return true;
+    });
   }
 
-  private changed(): void {
-    writeFileAtomic(this.file, JSON.stringify([...this.pods.values()]), 0o600);
+  /** Runs `change` (true when it changed something) as the only writer, on the latest pods, and saves it. */
+  private exclusive(change: () => boolean): boolean {
+    let refreshed = false;
+    const changed = this.file.exclusive(
+      () => {
+        this.load();
+        refreshed = true;
+      },
+      () => {
+        const changed = change();
+        if (changed) this.file.save(JSON.stringify([...this.pods.values()]), 0o600);
+        return changed;
+      },
+    );
+    if (changed || refreshed) this.notify();
+    return changed;
+  }
+
+  private load(): void {
+    this.pods.clear();
+    for (const pod of this.file.readJson<PodRecord[]>() ?? [])
+      this.pods.set(podKey(pod.namespace, pod.name), pod);
+  }
+
+  private notify(): void {
     for (const listener of this.listeners) listener();
   }
 }
