@@ -44,17 +44,18 @@ export function controlTargetHelp(width = 17): string {
 }
 
 /**
- * The control plane's socket: `--socket`; `--name`'s local cluster; $AMBIT_CONTROL_SOCKET; the only local
- * cluster, if one exists (several: say which); else the default state dir's (`ambit control` run alone).
+ * The control plane's socket(s): `--socket`; `--name`'s local cluster; $AMBIT_CONTROL_SOCKET; the only local
+ * cluster, if one exists (several: say which); else the default state dir's (`ambit control` run alone). A
+ * local cluster with replicas gives each replica's socket: the client uses whichever answers.
  */
-export function controlSocket(target: ControlTarget, env: NodeJS.ProcessEnv = process.env): string {
+export function controlSockets(target: ControlTarget, env: NodeJS.ProcessEnv = process.env): string[] {
   if (target.socket !== undefined && target.name !== undefined)
     throw new UsageError('give --socket or --name, not both');
-  if (target.socket !== undefined) return target.socket;
+  if (target.socket !== undefined) return [target.socket];
   const root = stateRoot();
-  if (target.name !== undefined) return localControlSocket(root, target.name);
+  if (target.name !== undefined) return localControlSockets(root, target.name);
   const fromEnv = env[CONTROL_SOCKET_ENV];
-  if (fromEnv) return fromEnv;
+  if (fromEnv) return [fromEnv];
   const clusters = listClusters(root);
   if (clusters.length > 1) {
     throw new UsageError(
@@ -62,11 +63,11 @@ export function controlSocket(target: ControlTarget, env: NodeJS.ProcessEnv = pr
     );
   }
   const [only] = clusters;
-  return only === undefined ? controlPaths(DEFAULT_STATE_DIR).socket : localControlSocket(root, only);
+  return only === undefined ? [controlPaths(DEFAULT_STATE_DIR).socket] : localControlSockets(root, only);
 }
 
-function localControlSocket(root: string, name: string): string {
-  return controlPlaneEndpoint(requireClusterState(root, selectCluster(root, name))).socket;
+function localControlSockets(root: string, name: string): string[] {
+  return controlPlaneEndpoint(requireClusterState(root, selectCluster(root, name))).sockets;
 }
 
 /** The local cluster whose control plane serves `socket`, if it is one's. */
@@ -74,13 +75,13 @@ export function localClusterServing(socket: string): ClusterState | undefined {
   const root = stateRoot();
   for (const name of listClusters(root)) {
     const cluster = readClusterState(statePaths(clusterDir(root, name)));
-    if (cluster && controlPlaneEndpoint(cluster).socket === socket) return cluster;
+    if (cluster && controlPlaneEndpoint(cluster).sockets.includes(socket)) return cluster;
   }
   return undefined;
 }
 
 export function controlClient(target: ControlTarget): ControlApiClient {
-  return new ControlApiClient(controlSocket(target));
+  return new ControlApiClient(controlSockets(target));
 }
 
 /** The usage text of a command that takes `-f` files and a control plane (`apply`, `delete`). */

@@ -13,7 +13,7 @@ import { readNodeToken } from '../../core/node-credentials.ts';
 import { WAYPOINT_PORTS } from '../../core/ports.ts';
 import { buildWaypointApp } from '../../waypoint/app.ts';
 import { parseCommandArgs } from '../args.ts';
-import { hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
+import { controlFlag, hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
 
 const USAGE = `Usage: ambit waypoint run --name GATEWAY --namespace NS --node NODE --control HOST:PORT
                           --token-file FILE --ca-root FILE [options]
@@ -26,7 +26,8 @@ Options:
   --name GATEWAY          the Gateway (class istio-waypoint) this waypoint serves; also its service account
   --namespace NS          the Gateway's namespace
   --node NODE             the node the waypoint pod runs on (it authenticates with this node's token)
-  --control HOST:PORT     the control plane's gRPC listener (discovery and CA)
+  --control HOST:PORT     the control plane's gRPC listener (discovery and CA); replicas' as a comma-separated
+                          list: the first that answers serves, the next on loss (README, Control-plane replicas)
   --token-file FILE       the node's bearer token (re-read on every call, so rotation is picked up)
   --ca-root FILE          the mesh root (PEM) the control plane's certificate chains to
   --admin-socket PATH     also serve the admin API on this unix socket
@@ -64,8 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   const name = required(values.name, 'name');
   const namespace = required(values.namespace, 'namespace');
   const node = required(values.node, 'node');
-  const control = required(values.control, 'control');
-  hostPortFlag(control, 'control');
+  const control = controlFlag(required(values.control, 'control'));
   const tokenFile = required(values['token-file'], 'token-file');
   const caRoot = required(values['ca-root'], 'ca-root');
   const hbone = hostPortFlag(values.hbone ?? `0.0.0.0:${WAYPOINT_PORTS.hbone}`, 'hbone');

@@ -1,6 +1,7 @@
 /** The data plane's client of the control plane's certificate service (`CreateCertificate`). */
 import { Client, Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { AmbitError, type ErrorCode } from '../errors.ts';
+import { controlPlaneTarget } from '../grpc/control-target.ts';
 import {
   type ControlPlaneConnection,
   controlPlaneChannelOptions,
@@ -47,7 +48,7 @@ export class GrpcCertificateSigner implements CertificateSigner {
 
   constructor(connection: ControlPlaneConnection, options: { timeoutMs?: number } = {}) {
     this.client = new Client(
-      connection.address,
+      controlPlaneTarget(connection.address),
       controlPlaneCredentials(connection),
       controlPlaneChannelOptions(),
     );

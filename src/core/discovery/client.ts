@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { Client, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { type BackoffPolicy, backoffDelay } from '../backoff.ts';
 import { errorMessage } from '../errors.ts';
+import { controlPlaneTarget } from '../grpc/control-target.ts';
 import {
   type ControlPlaneConnection,
   controlPlaneChannelOptions,
@@ -89,7 +90,7 @@ export class DiscoveryClient<S extends AnySnapshot> {
   start(): this {
     if (this.client || this.closed) return this;
     this.client = new Client(
-      this.options.connection.address,
+      controlPlaneTarget(this.options.connection.address),
       controlPlaneCredentials(this.options.connection),
       controlPlaneChannelOptions(),
     );

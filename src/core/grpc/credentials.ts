@@ -13,7 +13,10 @@ export const CONTROL_PLANE_SERVICE_ACCOUNT = 'ambit-control';
 export const AUTHORIZATION_METADATA = 'authorization';
 
 export interface ControlPlaneConnection {
-  /** `host:port` of the control plane's gRPC listener (default port 15012). */
+  /**
+   * `host:port` of the control plane's gRPC listener (default port 15012), or the replicas' as a
+   * comma-separated list (see `control-target.ts`): the client fails over among them.
+   */
   address: string;
   /** PEM root(s) to trust for the control plane's server certificate (`<state>/ca/root-cert.pem`). */
   rootCertPem: string;
