@@ -6,6 +6,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { experimental, Server } from '@grpc/grpc-js';
 import type { GatewaySpec } from '../core/config/kinds/gateway.ts';
 import { displayName, type Resource } from '../core/config/resource.ts';
@@ -52,6 +53,7 @@ const INGRESS_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute'];
 import { buildMesh, type Mesh } from './model/mesh.ts';
 import { parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
+import { FileLease, type LeaderLease } from './state/lease.ts';
 import { StateLock } from './state/lock.ts';
 import { watchSharedFiles } from './state/shared-file.ts';
 
@@ -128,6 +130,8 @@ export class ControlPlane {
   private readonly lock: StateLock;
   private sharedFiles: { close(): void } | undefined;
   private readonly apiSocket: string;
+  /** Which replica makes the single-writer changes (see `lease.ts`). */
+  readonly lease: LeaderLease;
   grpcAddress = '';
 
   private constructor(options: ControlPlaneOptions) {
@@ -162,6 +166,12 @@ export class ControlPlane {
         maxTtlSeconds: options.maxCertTtlSeconds,
       }),
     );
+    this.lease = new FileLease({
+      stateDir: options.stateDir,
+      lock: this.lock,
+      identity: `${hostname()}/${process.pid}`,
+      log: this.log.child('lease'),
+    });
     const authenticator = new TokenFileAuthenticator(this.paths.nodeTokens);
     this.discovery = new DiscoveryServer({
       authenticator,
@@ -253,6 +263,7 @@ export class ControlPlane {
       );
     });
     this.grpcAddress = this.listener.address;
+    this.lease.start();
     this.api = await serveApi(this.apiSocket, this.apiHandlers(), this.log.child('api'));
     this.metricsServer = await serveHttp(metricsHandler(this.metrics.registry), {
       host: listen.host,
@@ -292,11 +303,17 @@ export class ControlPlane {
       resources,
       pods: this.pods.list().length,
       clients: this.discovery.clients(),
+      replica: {
+        identity: this.lease.identity,
+        leader: this.lease.record()?.holderIdentity || undefined,
+        leading: this.lease.leading(),
+      },
     };
   }
 
   async stop(): Promise<void> {
     this.debouncer.cancel();
+    this.lease.stop();
     this.serverCertificate?.stop();
     this.fileSource?.stop();
     this.sharedFiles?.close();

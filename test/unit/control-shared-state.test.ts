@@ -1,7 +1,8 @@
 /**
  * State shared by control-plane replicas: two stores on one file see each other's changes, a change made on
  * a stale copy is made on top of the latest file (no lost update, revisions count across replicas), and the
- * state lock is exclusive across processes yet freed when its holder is killed with -9.
+ * state lock is exclusive across processes yet freed when its holder is killed with -9; the leader lease
+ * has one holder and passes on when it expires or is given up.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,10 +12,13 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConfigStore } from '../../src/control/config/store.ts';
 import { CONTROL_KINDS } from '../../src/control/kinds.ts';
 import { type PodRecord, ReportedPods } from '../../src/control/pods/pod-source.ts';
+import { FileLease, holds, type LeaseRecord, nextLease } from '../../src/control/state/lease.ts';
 import { StateLock } from '../../src/control/state/lock.ts';
 import { watchSharedFiles } from '../../src/control/state/shared-file.ts';
 import { AmbitError } from '../../src/core/errors.ts';
+import { createLogger } from '../../src/core/log.ts';
 
+const quiet = createLogger('test');
 const dir = mkdtempSync(join(tmpdir(), 'ambit-shared-state-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -193,5 +197,51 @@ describe('shared file watch', () => {
     renameSync(`${file}.tmp`, file);
     await seen;
     watcher.close();
+  });
+});
+
+describe('leader lease', () => {
+  const now = new Date('2026-01-01T00:00:30Z');
+  const record = (holder: string, renewedSecondsAgo: number, transitions = 0): LeaseRecord => ({
+    holderIdentity: holder,
+    leaseDurationSeconds: 15,
+    acquireTime: '2026-01-01T00:00:00.000Z',
+    renewTime: new Date(now.getTime() - renewedSecondsAgo * 1000).toISOString(),
+    leaseTransitions: transitions,
+  });
+  it.each<[string, LeaseRecord | undefined, 'renew' | 'take' | 'leave']>([
+    ['no lease yet', undefined, 'take'],
+    ['ours, fresh', record('a', 1), 'renew'],
+    ['ours, expired (we were paused)', record('a', 20), 'renew'],
+    ['theirs, fresh', record('b', 14), 'leave'],
+    ['theirs, expired (holder killed)', record('b', 15, 3), 'take'],
+    ['given up', record('', 1, 2), 'take'],
+  ])('%s: %s', (_what, current, action) => {
+    const next = nextLease(current, 'a', 15, now);
+    if (action === 'leave') return expect(next).toBeUndefined();
+    expect(next).toMatchObject({ holderIdentity: 'a', renewTime: now.toISOString() });
+    expect(holds(next, 'a', now)).toBe(true);
+    if (action === 'renew') expect(next!.acquireTime).toBe(current!.acquireTime);
+    else expect(next!.leaseTransitions).toBe(current ? current.leaseTransitions + 1 : 0);
+  });
+
+  it('has one holder among replicas, and passes on when the holder gives it up', () => {
+    const root = mkdtempSync(join(dir, 'lease-'));
+    const lease = (identity: string) =>
+      new FileLease({ stateDir: root, lock: new StateLock(join(root, 'state.lock')), identity, log: quiet });
+    const a = lease('a');
+    const b = lease('b');
+    a.start();
+    b.start();
+    expect([a.leading(), b.leading()]).toEqual([true, false]);
+    expect(b.record()?.holderIdentity).toBe('a');
+    a.stop();
+    expect(a.leading()).toBe(false);
+    const c = lease('c');
+    c.start();
+    expect(c.leading()).toBe(true);
+    expect(c.record()?.leaseTransitions).toBe(1);
+    b.stop();
+    c.stop();
   });
 });

@@ -251,6 +251,11 @@ function render(state: ControlStatus): string {
     `config revision ${state.revision}, mesh version ${state.version}, trust domain ${state.trustDomain}`,
     `grpc ${state.grpcAddress}, metrics ${state.metricsAddress}, up since ${state.startedAt}`,
     `resources: ${kinds || 'none'}; pods: ${state.pods}`,
+    ...(state.replica
+      ? [
+          `replica ${state.replica.identity}, ${state.replica.leading ? 'leader' : `leader: ${state.replica.leader || 'none'}`}`,
+        ]
+      : []),
     '',
   ];
   if (state.clients.length === 0) return `${lines.join('\n')}no data-plane clients connected\n`;
