@@ -4,10 +4,10 @@ import { basename } from 'node:path';
 import { expandConfigPaths } from '../core/config/documents.ts';
 import { formatDuration } from '../core/config/duration.ts';
 import { type ConfigIssue, formatIssue } from '../core/config/issues.ts';
-import { CONTROL_SOCKET_ENV, ControlApiClient } from '../core/control-api/client.ts';
+import { CONTROL_SOCKET_ENV, ControlApiClient, ControlPlaneUnreachable } from '../core/control-api/client.ts';
 import { MAX_ROLLOUT_WAIT_MS } from '../core/control-api/limits.ts';
 import { controlPaths } from '../core/control-api/paths.ts';
-import type { ConfigFile } from '../core/control-api/types.ts';
+import type { ConfigFile, RolloutReport } from '../core/control-api/types.ts';
 import { UsageError } from '../core/errors.ts';
 import { controlPlaneEndpoint } from '../local/mesh/control-plane.ts';
 import {
@@ -22,7 +22,7 @@ import {
 import type { ClusterState } from '../local/types.ts';
 import { parseCommandArgs } from './args.ts';
 import { durationFlag } from './flags.ts';
-import { renderRollout } from './rollout-report.ts';
+import { mergeRollouts, renderRollout } from './rollout-report.ts';
 
 /** Where `ambit control` keeps its state unless told otherwise. */
 export const DEFAULT_STATE_DIR = '/var/lib/ambit/control';
@@ -150,10 +150,32 @@ export async function reportRollout(
   waitMs: number | undefined,
 ): Promise<void> {
   if (waitMs === undefined) return;
-  const { out, err, failure } = renderRollout(await client.rollout(revision, waitMs), waitMs);
+  const { out, err, failure } = renderRollout(await rolloutEverywhere(client, revision, waitMs), waitMs);
   for (const text of out) process.stdout.write(`${text}\n`);
   for (const text of err) process.stderr.write(`${text}\n`);
   if (failure) throw failure;
+}
+
+/**
+ * The rollout on every replica the client knows (each waits for the clients connected to it), as one
+ * report (`mergeRollouts`); a replica that cannot be reached has no clients to wait for.
+ */
+async function rolloutEverywhere(
+  client: ControlApiClient,
+  revision: number,
+  waitMs: number,
+): Promise<RolloutReport> {
+  if (client.socketPaths.length === 1) return client.rollout(revision, waitMs);
+  const reports = await Promise.all(
+    client.socketPaths.map((socket) =>
+      new ControlApiClient(socket).rollout(revision, waitMs).catch((error: unknown) => {
+        if (error instanceof ControlPlaneUnreachable) return undefined;
+        throw error;
+      }),
+    ),
+  );
+  const answered = reports.filter((report) => report !== undefined);
+  return answered.length === 0 ? client.rollout(revision, waitMs) : mergeRollouts(revision, answered);
 }
 
 /** Reads `-f` arguments: files, directories (their YAML files) and `-` (standard input). */

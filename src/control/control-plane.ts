@@ -386,6 +386,8 @@ export class ControlPlane {
    * config `revision` or later. A change still in the debounce window is built now rather than waited for.
    */
   async rollout(revision: number, timeoutMs: number): Promise<RolloutReport> {
+    // Applied through another replica a moment ago: take it in now rather than at the next file event.
+    if (revision > this.store.revision) this.takeInSharedState();
     if (revision > this.store.revision)
       throw new AmbitError(
         'NOT_FOUND',

@@ -96,6 +96,7 @@ describe.runIf(canRunNetnsTests())('control-plane replicas', () => {
   const applyYaml = async (file: string, yaml: string) => {
     const result = await run('apply', '-f', writeClusterFile(root, file, yaml), '--name', name);
     expect(result.code, result.stderr).toBe(0);
+    return result.stdout;
   };
 
   const stopFile = join(root, `${name}.stop-loop`);
@@ -193,8 +194,9 @@ describe.runIf(canRunNetnsTests())('control-plane replicas', () => {
     const victim = (await servingZtunnel('n1'))!;
     const survivor = replicas.find((candidate) => candidate.id !== victim)!.id;
     const firstPid = await killAndFailOver(victim);
-    // A policy applied now (through whichever replica answers) is enforced by both ztunnels.
-    await applyYaml(
+    // A policy applied now (through whichever replica answers) is enforced by both ztunnels once apply has
+    // waited for every replica's clients.
+    const applied = await applyYaml(
       'deny-prober.yaml',
       manifests(
         authorizationPolicyDoc('deny-prober', {
@@ -205,16 +207,14 @@ describe.runIf(canRunNetnsTests())('control-plane replicas', () => {
         }),
       ),
     );
+    expect(applied).toContain('data plane: 2 of 2 client(s) took version');
     const podIp = async (pod: string) => (await report()).pods.find((p) => p.name === pod)!.ip;
     for (const [pod, node] of [
       ['echo-a', 'n2'],
       ['echo-b', 'n1'],
     ] as const) {
       const url = `http://${await podIp(pod)}:8080/`;
-      await eventually(async () => (await code('prober', url)) === 0, {
-        timeout: 15_000,
-        what: `the ztunnel of ${node} to deny the prober`,
-      });
+      expect(await code('prober', url), `the ztunnel of ${node} denies the prober`).toBe(0);
       expect(await code('client', url)).toBe(200);
     }
     // A new pod on n1: its identity is signed by the replica its ztunnel's config comes from, the survivor.

@@ -31,7 +31,7 @@ export interface ResourceQuery {
 }
 
 /** Connecting failed, so nothing was sent: another replica may be tried. */
-class Unreachable extends AmbitError {}
+export class ControlPlaneUnreachable extends AmbitError {}
 
 export class ControlApiClient {
   readonly socketPaths: readonly string[];
@@ -103,7 +103,7 @@ export class ControlApiClient {
   ): Promise<T> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const count = this.socketPaths.length;
-    let unreachable: Unreachable | undefined;
+    let unreachable: ControlPlaneUnreachable | undefined;
     for (let tried = 0; tried < count; tried++) {
       const index = (this.preferred + tried) % count;
       try {
@@ -111,7 +111,7 @@ export class ControlApiClient {
         this.preferred = index;
         return result;
       } catch (error) {
-        if (!(error instanceof Unreachable)) throw error;
+        if (!(error instanceof ControlPlaneUnreachable)) throw error;
         unreachable = error;
       }
     }
@@ -162,7 +162,7 @@ export class ControlApiClient {
         if (error instanceof AmbitError) reject(error);
         else if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
           reject(
-            new Unreachable(
+            new ControlPlaneUnreachable(
               'UNAVAILABLE',
               `cannot reach the control plane at ${socketPath}: ${error.code} (is \`ambit control\` running? set --socket or ${CONTROL_SOCKET_ENV})`,
             ),
