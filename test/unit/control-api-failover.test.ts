@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
+import { publicCode } from '../../src/core/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ambit-api-failover-'));
 const servers: Server[] = [];
@@ -28,7 +29,7 @@ async function replica(name: string, status: number) {
     res.end(
       status < 400
         ? JSON.stringify({ pods: seen.length })
-        : JSON.stringify({ error: { code: 'AMBIT_ERR_UNAVAILABLE', message: `${name} refused` } }),
+        : JSON.stringify({ error: { code: publicCode('UNAVAILABLE'), message: `${name} refused` } }),
     );
   });
   servers.push(server);
