@@ -172,16 +172,22 @@ describe.runIf(canRunNetnsTests())('control-plane replicas', () => {
           `${victim} killed: ztunnel ${node} on ${serving} after ${Math.round(performance.now() - killedAt)} ms`,
         );
       }
-      return pid;
+      return { pid, killedAt };
     };
-    /** The supervisor restarts `id`; it comes back ready and holds the config revision of `survivor`. */
-    const rejoins = async (id: string, before: number, survivor: string) => {
+    /**
+     * The supervisor restarts `id`; it comes back ready and holds the config revision of `survivor`. How long
+     * it was gone is the baseline: what a kill would cost without replicas.
+     */
+    const rejoins = async (id: string, killed: { pid: number; killedAt: number }, survivor: string) => {
       await eventually(
         async () => {
           const latest = (await report()).system.find((p) => p.id === id);
-          return latest?.pid !== undefined && latest.pid !== before && latest.ready;
+          return latest?.pid !== undefined && latest.pid !== killed.pid && latest.ready;
         },
-        { timeout: 30_000, what: `the supervisor to restart ${id}` },
+        { timeout: 30_000, interval: 50, what: `the supervisor to restart ${id}` },
+      );
+      failovers.push(
+        `${id} restarted and ready ${Math.round(performance.now() - killed.killedAt)} ms after its kill (one control plane alone would be gone that long)`,
       );
       const revision = (await statusOf(replica(survivor))).revision;
       await eventually(async () => (await statusOf(replica(id))).revision === revision, {
@@ -193,7 +199,7 @@ describe.runIf(canRunNetnsTests())('control-plane replicas', () => {
     // First the replica n1's ztunnel is on; every ztunnel ends up on the other, the survivor.
     const victim = (await servingZtunnel('n1'))!;
     const survivor = replicas.find((candidate) => candidate.id !== victim)!.id;
-    const firstPid = await killAndFailOver(victim);
+    const first = await killAndFailOver(victim);
     // A policy applied now (through whichever replica answers) is enforced by both ztunnels once apply has
     // waited for every replica's clients.
     const applied = await applyYaml(
@@ -228,11 +234,11 @@ describe.runIf(canRunNetnsTests())('control-plane replicas', () => {
       what: 'the new pod to reach the Service over mTLS',
     });
     expect(issued(replica(survivor))).toBeGreaterThan(issuedBefore);
-    await rejoins(victim, firstPid, survivor);
+    await rejoins(victim, first, survivor);
 
     // Then the survivor, which now serves both ztunnels: both move to the restarted replica.
-    const secondPid = await killAndFailOver(survivor);
-    await rejoins(survivor, secondPid, victim);
+    const second = await killAndFailOver(survivor);
+    await rejoins(survivor, second, victim);
 
     writeFileSync(stopFile, '');
     const result = await loop.done;

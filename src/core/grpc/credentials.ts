@@ -79,23 +79,16 @@ const channels = new WeakMap<ControlPlaneConnection, { channel: Channel; users: 
  */
 export function openControlPlaneClient(connection: ControlPlaneConnection): ControlPlaneClient {
   let entry = channels.get(connection);
+  const channelCredentials = controlPlaneCredentials(connection);
   if (!entry || entry.users === 0) {
-    const channelCredentials = controlPlaneCredentials(connection);
-    entry = {
-      channel: new Channel(
-        controlPlaneTarget(connection.address),
-        channelCredentials,
-        controlPlaneChannelOptions(),
-      ),
-      users: 0,
-    };
+    const target = controlPlaneTarget(connection.address);
+    entry = { channel: new Channel(target, channelCredentials, controlPlaneChannelOptions()), users: 0 };
     channels.set(connection, entry);
   }
   const shared = entry;
   shared.users++;
-  const client = new Client(connection.address, controlPlaneCredentials(connection), {
-    channelOverride: shared.channel,
-  });
+  // The address and credentials are unused with a channel given; grpc-js asks for them all the same.
+  const client = new Client(connection.address, channelCredentials, { channelOverride: shared.channel });
   let closed = false;
   return {
     client,
