@@ -40,6 +40,14 @@ export interface ServiceGraph {
   edges: GraphEdge[];
 }
 
+/** Which source answered the graph's queries (source.ts). */
+export type GraphSourceKind = 'prometheus' | 'mesh';
+
+/** What `/api/graph` answers: the graph, and where it was read. */
+export interface GraphView extends ServiceGraph {
+  source: { kind: GraphSourceKind; description: string };
+}
+
 /** What the graph is built from: one vector per query (queries.ts names them). */
 export interface GraphInputs {
   requests: readonly PromSample[];

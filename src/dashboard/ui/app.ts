@@ -5,7 +5,7 @@
  * traffic is mutual TLS (MTLS_MARK). The graph is exposed as `window.ambitGraph` for the browser tests.
  */
 import cytoscape from 'cytoscape';
-import type { GraphEdge, GraphNode, ServiceGraph } from '../graph.ts';
+import type { GraphEdge, GraphNode, GraphView, ServiceGraph } from '../graph.ts';
 import { MTLS_MARK } from '../labels.ts';
 
 const REFRESH_MS = 2000;
@@ -103,12 +103,15 @@ async function refresh(): Promise<void> {
   const status = document.getElementById('status')!;
   try {
     const response = await fetch('/api/graph', { cache: 'no-store' });
-    const body = (await response.json()) as ServiceGraph & { cluster?: string; error?: string };
-    if (!response.ok) throw new Error(body.error ?? `HTTP ${response.status}`);
+    const body = (await response.json()) as { cluster?: string; view?: GraphView; error?: string };
+    if (!response.ok || !body.view) throw new Error(body.error ?? `HTTP ${response.status}`);
+    const graph = body.view;
     document.getElementById('cluster')!.textContent = body.cluster ?? '';
-    render(body);
+    document.getElementById('source')!.textContent = `from ${graph.source.description}`;
+    document.getElementById('source')!.dataset.kind = graph.source.kind;
+    render(graph);
     window.ambitRefreshes++;
-    status.textContent = `${body.nodes.length} nodes, ${body.edges.length} edges, updated ${new Date().toLocaleTimeString()}`;
+    status.textContent = `${graph.nodes.length} nodes, ${graph.edges.length} edges, updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {
     status.textContent = `cannot read the graph: ${(error as Error).message}`;
   } finally {
