@@ -125,6 +125,7 @@ export class MeshScraper {
   readonly #history = new Map<string, TargetHistory>();
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #rounds = 0;
 
   /** `cluster` reads the cluster record afresh (its pods change while it runs). */
   constructor(cluster: () => ClusterState) {
@@ -170,6 +171,12 @@ export class MeshScraper {
         }
       }),
     );
+    this.#rounds++;
+  }
+
+  /** Scrape rounds completed. */
+  get rounds(): number {
+    return this.#rounds;
   }
 
   /** The graph's inputs: each query over the rates of every target with two scrapes or more. */

@@ -29,7 +29,8 @@ export function meshSource(scraper: MeshScraper): GraphSource {
     describe: () => {
       const targets = scraper.targets();
       const up = targets.filter((t) => t.up).length;
-      return `the mesh's own metrics endpoints, no Prometheus (${up} of ${targets.length} up)`;
+      const state = scraper.rounds === 0 ? 'first scrape under way' : `${up} of ${targets.length} up`;
+      return `the mesh's own metrics endpoints, no Prometheus (${state})`;
     },
     inputs: async () => scraper.inputs(),
   };

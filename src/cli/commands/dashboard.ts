@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { UsageError } from '../../core/errors.ts';
+import { readConnections, readPolicies, readServices, readWorkloads } from '../../dashboard/mesh-reader.ts';
 import { MeshScraper } from '../../dashboard/mesh-scraper.ts';
 import { PrometheusApi } from '../../dashboard/prometheus.ts';
 import { startDashboard } from '../../dashboard/server.ts';
@@ -26,7 +27,9 @@ const USAGE = `Usage: ambit dashboard [--name CLUSTER] [--port ${DEFAULT_PORT}] 
 
 Serves a live service graph of the local cluster on http://127.0.0.1:PORT/ (0 picks a free port): workloads,
 services and waypoints, edges with request rate, error rate and p99 (HTTP) or bytes (TCP), a lock where all
-traffic is mutual TLS, Kiali's health colours. It reads the cluster's Prometheus (\`ambit local up
+traffic is mutual TLS, Kiali's health colours; and tables of the workloads (identity, node, capture,
+certificate expiry), services (endpoints, waypoint, routes), policies (what they select) and a ztunnel's
+live connections. It reads the cluster's Prometheus (\`ambit local up
 --prometheus\`) if it runs one, else scrapes the ztunnels' and waypoints' metrics endpoints itself.
 --open starts a browser (xdg-open). Runs until interrupted.
 `;
@@ -79,8 +82,16 @@ export async function run(argv: string[]): Promise<number> {
   const root = stateRoot();
   const cluster = requireClusterState(root, selectCluster(root, values.name));
   const graph = await openGraphSource(root, cluster);
+  // The cluster record is read again for every view: pods and waypoints come and go while it runs.
+  const live = () => requireClusterState(root, cluster.name);
   const dashboard = await startDashboard({
-    views: { graph: () => graphView(graph.source) },
+    views: {
+      graph: () => graphView(graph.source),
+      workloads: () => readWorkloads(live()),
+      services: () => readServices(live()),
+      policies: () => readPolicies(live()),
+      connections: (query) => readConnections(live(), query.get('node')),
+    },
     cluster: cluster.name,
     port,
   });

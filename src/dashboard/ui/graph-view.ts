@@ -1,8 +1,9 @@
 /**
- * The dashboard page: the service graph from `/api/graph`, drawn with Cytoscape.js and refreshed every few
- * seconds. Nodes: workloads (circles), services (triangles), waypoints (diamonds). Edges: colour from the
- * health the server computed (Kiali's colours), label with rates, error share, p99, and a lock when all
- * traffic is mutual TLS (MTLS_MARK). The graph is exposed as `window.ambitGraph` for the browser tests.
+ * The graph tab: the service graph from `/api/graph`, drawn with Cytoscape.js and refreshed every few
+ * seconds. Nodes: workloads (circles), services (triangles), waypoints (diamonds), their border in their
+ * health's colour. Edges: colour from the health the server computed (Kiali's colours), label with rates,
+ * error share, p99, and a lock when all traffic is mutual TLS (MTLS_MARK). The graph is exposed as
+ * `window.ambitGraph` for the browser tests.
  */
 import cytoscape from 'cytoscape';
 import type { GraphEdge, GraphNode, GraphView, ServiceGraph } from '../graph.ts';
@@ -35,8 +36,9 @@ function nodeLabel(node: GraphNode): string {
   return `${node.name}\n(${node.namespace})`;
 }
 
+const container = document.getElementById('graph')!;
 const cy = cytoscape({
-  container: document.getElementById('graph'),
+  container,
   wheelSensitivity: 0.3,
   style: [
     {
@@ -48,6 +50,8 @@ const cy = cytoscape({
         'text-valign': 'bottom',
         'text-margin-y': 4,
         'background-color': '#3173b8',
+        'border-width': 4,
+        'border-color': 'data(colour)',
         width: 28,
         height: 28,
       },
@@ -81,7 +85,7 @@ function render(graph: ServiceGraph): void {
     });
     let added = false;
     for (const node of graph.nodes) {
-      const data = { ...node, label: nodeLabel(node) };
+      const data = { ...node, label: nodeLabel(node), colour: HEALTH_COLOURS[node.health] };
       const existing = cy.getElementById(node.id);
       if (existing.nonempty()) existing.data(data);
       else {
@@ -119,4 +123,13 @@ async function refresh(): Promise<void> {
   }
 }
 
-void refresh();
+/** Starts the graph's refreshes; they go on while other tabs show (the graph is cheap to keep current). */
+export function startGraph(): void {
+  void refresh();
+}
+
+/** Called when the graph's tab shows again: Cytoscape measures its container anew. */
+export function showGraph(): void {
+  cy.resize();
+  cy.fit(undefined, 30);
+}
