@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AmbitError, errorMessage } from '../core/errors.ts';
+import { AmbitError, errorMessage, UsageError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { boundAddress, closeServer, listen } from '../core/server/listen.ts';
 
@@ -82,7 +82,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         }
         view(url.searchParams).then(
           (body) => sendJson(response, 200, { cluster: options.cluster, time: Date.now(), view: body }),
-          (error: unknown) => sendJson(response, 502, { error: errorMessage(error) }),
+          // A bad query (no such node) is the asker's; anything else is the mesh not answering.
+          (error: unknown) =>
+            sendJson(response, error instanceof UsageError ? 400 : 502, { error: errorMessage(error) }),
         );
         return;
       }

@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/core/errors.ts';
 import { boundAddress, closeServer, listen } from '../../src/core/server/listen.ts';
 import type { GraphView } from '../../src/dashboard/graph.ts';
 import { PrometheusApi } from '../../src/dashboard/prometheus.ts';
@@ -57,6 +58,10 @@ describe('the dashboard server', () => {
       views: {
         graph: () =>
           graphView(prometheusSource(new PrometheusApi(`http://${boundAddress(prometheus)}`), 'p')),
+        echo: async (query) => {
+          if (query.get('node') !== 'n1') throw new UsageError(`no node ${query.get('node')}`);
+          return { node: 'n1' };
+        },
       },
       cluster: 'c1',
       port: 0,
@@ -107,6 +112,17 @@ describe('the dashboard server', () => {
   ])('%s %s: %d', async (method, path, status) => {
     const response = await fetch(`${dashboard.url.replace(/\/$/, '')}${path}`, { method });
     expect(response.status).toBe(status);
+  });
+
+  it.each([
+    ['?node=n1', 200, { node: 'n1' }],
+    ['?node=n9', 400, undefined],
+  ])('passes the query to the view: %s -> %d', async (query, status, view) => {
+    const response = await fetch(new URL(`/api/echo${query}`, dashboard.url));
+    expect(response.status).toBe(status);
+    const body = (await response.json()) as { view?: unknown; error?: string };
+    expect(body.view).toEqual(view);
+    if (status === 400) expect(body.error).toBe('no node n9');
   });
 
   it('says 502 with the reason when Prometheus does not answer', async () => {
