@@ -3,7 +3,7 @@
  * traffic flowing: the graph shows the right nodes and edges with non-zero rates (HTTP through the waypoint,
  * TCP between ztunnels, plaintext from a pod outside the mesh), the lock on mutual-TLS edges and not on the
  * plaintext one, Kiali's green for healthy edges, and an L7 DENY policy on the waypoint turning its edges
- * red. Screenshots are kept in test/artifacts/.
+ * and its node red. Screenshots are kept in test/artifacts/.
  */
 import { rmSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
@@ -131,6 +131,15 @@ describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard in a
     expect(edge(after, HTTP_PATH[0]!)!.errorRate4xx).toBeGreaterThanOrEqual(0.2);
     // TCP between the ztunnels is not behind that waypoint: still green.
     expect(edge(after, MTLS_TCP)!.colour).toBe(GREEN);
+    // Nodes too: the waypoint refusing every request fails; the echo it no longer reaches is not failing.
+    const nodes = await eventually(
+      async () => {
+        const shown = await shownNodes(page);
+        return shown.find((n) => n.id === 'waypoint:web/waypoint')?.colour === RED && shown;
+      },
+      { timeout: 30_000, what: 'the waypoint node to turn red' },
+    );
+    expect(nodes.find((n) => n.id === 'workload:apps/echo')!.colour).toBe(GREEN);
     await page.screenshot({ path: artifactPath('dashboard-deny.png') });
   });
 });
