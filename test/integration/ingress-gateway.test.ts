@@ -5,6 +5,9 @@
  * a path the route does not take gets 404; a second Gateway (class ambit) terminates HTTPS with a Secret's
  * certificate for its hostname, passes TLS through by SNI to a TLS server (whose own certificate the client
  * sees) and relays TCP to an echo pod. Both Gateways and their routes report Accepted/Programmed status.
+ * Istio's classic Bookinfo gateway (a networking.istio.io Gateway selecting `istio: ingressgateway`, and a
+ * VirtualService bound to it) is served by the istio-system/istio-ingressgateway deployment the cluster runs
+ * for it, on port 8080, through the same engine.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -160,6 +163,8 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
       join(FIXTURES, 'bookinfo-gateway.yaml'),
       '-f',
       join(FIXTURES, 'secure-listeners.yaml'),
+      '-f',
+      join(FIXTURES, 'bookinfo-classic-gateway.yaml'),
     );
     expect(result.code, result.stderr).toBe(0);
     // Both gateways ready (their listeners open) before the host reaches them.
@@ -192,7 +197,11 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
         });
         child.done.then((exited) => reject(new Error(`port-forward exited: ${exited.stderr}`)));
       });
-    await Promise.all([read(forwards, 1), read(secure, 3)]);
+    const classic = startAmbit(
+      ['local', 'port-forward', 'istio-ingressgateway-0', '-n', 'istio-system', '--name', name, '0:8080'],
+      { stateRoot: root },
+    );
+    await Promise.all([read(forwards, 1), read(secure, 3), read(classic, 1)]);
   }, 240_000);
 
   afterAll(async () => {
@@ -209,6 +218,21 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
     expect(page.trim().endsWith('200')).toBe(true);
     const missing = curl('-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${ports.get(80)}/admin`);
     expect(missing).toBe('404');
+  });
+
+  it('serves Istio’s classic Bookinfo gateway on istio-ingressgateway:8080, and 404s what the VirtualService does not route', async () => {
+    const base = `http://127.0.0.1:${ports.get(8080)}`;
+    // Its listener opens once the deployment's first push arrives.
+    await eventually(() => curl('-o', '/dev/null', '-w', '%{http_code}', `${base}/productpage`) === '200', {
+      timeout: 30_000,
+      what: 'the classic gateway to serve /productpage',
+    });
+    const page = curl(`${base}/productpage`, '-H', 'host: bookinfo.example', '-w', '\n%{http_code}');
+    expect(page).toContain('The Comedy of Errors');
+    expect(page.trim().endsWith('200')).toBe(true);
+    expect(curl('-o', '/dev/null', '-w', '%{http_code}', `${base}/admin`)).toBe('404');
+    const log = await run('local', 'logs', 'istio-ingressgateway-0', '-n', 'istio-system', '--name', name);
+    expect(log.stdout).toContain('/productpage');
   });
 
   it('terminates HTTPS with the Secret for its hostname and routes the request', () => {

@@ -30,6 +30,7 @@ import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { toL4Policy } from '../model/authorization.ts';
 import { namespaceLabels } from '../model/core-view.ts';
 import { resolveHost } from '../model/hosts.ts';
+import { classicGatewayNotes } from '../model/ingress/classic-notes.ts';
 import { ingressNotes } from '../model/ingress/status.ts';
 import { buildMesh } from '../model/mesh.ts';
 import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
@@ -277,6 +278,7 @@ function routeTableWarnings(resources: readonly Resource[], trustDomain: string)
       .flatMap((gateway) => waypointRouteTable(mesh, gateway).notes),
     // Ingress gateways: listeners that cannot be programmed, routes not attached or with unusable refs.
     ...ingressNotes(mesh),
+    ...classicGatewayNotes(mesh),
   ];
   const seen = new Set<string>();
   return notes.flatMap((note) => {

@@ -6,6 +6,7 @@
 import type { ConfigMapSpec, SecretSpec } from '../../core/config/kinds/config-objects.ts';
 import type { GatewaySpec, GRPCRouteSpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
 import type { L4RouteSpec, ReferenceGrantSpec } from '../../core/config/kinds/gateway-l4.ts';
+import { ISTIO_GATEWAY_KIND, type IstioGatewaySpec } from '../../core/config/kinds/istio-gateway.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../core/config/kinds/istio-networking.ts';
 import type {
   AuthorizationPolicySpec,
@@ -41,6 +42,8 @@ export interface Mesh {
   policies: L4Policy[];
   peerAuthentications: PeerAuthPolicy[];
   gateways: NamedConfig<GatewaySpec>[];
+  /** Istio's classic Gateways (`networking.istio.io`): served by the gateway deployments they select. */
+  istioGateways: NamedConfig<IstioGatewaySpec>[];
   virtualServices: NamedConfig<VirtualServiceSpec>[];
   destinationRules: NamedConfig<DestinationRuleSpec>[];
   httpRoutes: NamedConfig<HTTPRouteSpec>[];
@@ -146,6 +149,7 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     policies,
     peerAuthentications,
     gateways: named(resources, 'Gateway'),
+    istioGateways: named(resources, ISTIO_GATEWAY_KIND),
     virtualServices: named(resources, 'VirtualService'),
     destinationRules: named(resources, 'DestinationRule'),
     httpRoutes: named(resources, 'HTTPRoute'),

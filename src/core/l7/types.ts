@@ -71,7 +71,7 @@ export interface ListenerCertificate {
  * empty list accepts any, and a client that sent none) takes it, to a backend chosen by weight.
  */
 export interface TcpRoute {
-  origin: { kind: 'TCPRoute' | 'TLSRoute'; namespace: string; name: string; rule: number };
+  origin: { kind: 'TCPRoute' | 'TLSRoute' | 'VirtualService'; namespace: string; name: string; rule: number };
   sni: StringMatcher[];
   backends: Backend[];
 }
@@ -165,8 +165,8 @@ export interface ServedPort {
 
 /** Where a route came from: for access logs, metrics (`route_name`), admin `/routes` and error messages. */
 export interface RouteOrigin {
-  kind: 'VirtualService' | 'HTTPRoute' | 'GRPCRoute' | 'default';
-  /** The config object (for `default`: the Service). */
+  kind: 'VirtualService' | 'HTTPRoute' | 'GRPCRoute' | 'Gateway' | 'default';
+  /** The config object (for `default`: the Service; `Gateway`: a classic Gateway's `httpsRedirect`). */
   namespace: string;
   name: string;
   /** Index of the rule in the object's `http`/`rules` list; for a delegated rule, in the delegate's list. */
