@@ -7,11 +7,15 @@
  * sees) and relays TCP to an echo pod. Both Gateways and their routes report Accepted/Programmed status.
  * Istio's classic Bookinfo gateway (a networking.istio.io Gateway selecting `istio: ingressgateway`, and a
  * VirtualService bound to it) is served by the istio-system/istio-ingressgateway deployment the cluster runs
- * for it, on port 8080, through the same engine.
+ * for it, on port 8080, through the same engine. JWT at both ingress gateways (last, as it changes what they
+ * let in): a RequestAuthentication and a requestPrincipals AuthorizationPolicy selecting the classic
+ * gateway's pods, and the same attached by targetRefs to the Gateway API one: a valid token 200, a bad one
+ * 401, none 403; a DENY on the istio-waypoint GatewayClass does not reach them.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { ambit, killAll, startAmbit } from '../support/cli.ts';
@@ -332,6 +336,69 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
         ['Accepted', 'True'],
         ['ResolvedRefs', 'True'],
       ]);
+    }
+  });
+
+  it('JWT at the ingress: a valid token 200, a bad one 401, none 403, on both kinds of gateway', async () => {
+    const issuer = 'https://issuer.ingress.example';
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwks = JSON.stringify({
+      keys: [{ ...(await exportJWK(publicKey)), kid: 'run-key', alg: 'ES256' }],
+    });
+    const token = (key = privateKey) =>
+      new SignJWT({ groups: ['users'] })
+        .setProtectedHeader({ alg: 'ES256', kid: 'run-key' })
+        .setIssuer(issuer)
+        .setSubject('alice')
+        .setExpirationTime('10m')
+        .sign(key);
+    const rules = (attach: string, namespace: string, name: string) => `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: ${name}, namespace: ${namespace}}
+spec:
+  ${attach}
+  jwtRules: [{issuer: "${issuer}", jwks: '${jwks}'}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ${name}, namespace: ${namespace}}
+spec:
+  ${attach}
+  rules: [{from: [{source: {requestPrincipals: ["${issuer}/*"]}}]}]
+`;
+    const file = writeClusterFile(
+      root,
+      'ingress-jwt',
+      [
+        rules('selector: {matchLabels: {istio: ingressgateway}}', 'istio-system', 'classic-jwt'),
+        rules(
+          'targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: bookinfo-gateway}]',
+          'default',
+          'api-jwt',
+        ),
+        // Istio attaches GatewayClass policies to waypoints only: this one must not refuse ingress traffic.
+        `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: waypoints-deny-productpage, namespace: istio-system}
+spec:
+  targetRefs: [{kind: GatewayClass, group: gateway.networking.k8s.io, name: istio-waypoint}]
+  action: DENY
+  rules: [{to: [{operation: {paths: [/productpage]}}]}]
+`,
+      ].join('---\n'),
+    );
+    const applied = await run('apply', '-f', file, '--name', name);
+    expect(applied.code, applied.stderr).toBe(0);
+    const valid = await token();
+    const forged = await token((await generateKeyPair('ES256')).privateKey);
+    for (const port of [ports.get(8080)!, ports.get(80)!]) {
+      const code = (...headers: string[]) =>
+        curl('-o', '/dev/null', '-w', '%{http_code}', ...headers, `http://127.0.0.1:${port}/productpage`);
+      await eventually(() => code() === '403', { timeout: 30_000, what: `port ${port} to ask for a token` });
+      expect(code('-H', `authorization: Bearer ${valid}`)).toBe('200');
+      expect(code('-H', `authorization: Bearer ${forged}`)).toBe('401');
+      expect(code('-H', 'authorization: Bearer not-a-jwt')).toBe('401');
+      expect(code()).toBe('403');
     }
   });
 });

@@ -14,6 +14,7 @@ import {
   serverShape,
 } from '../../src/control/model/ingress/classic.ts';
 import { classicGatewayNotes } from '../../src/control/model/ingress/classic-notes.ts';
+import { compileIngress } from '../../src/control/model/ingress/compile.ts';
 import { bindsGateway } from '../../src/control/model/l7/virtual-service.ts';
 import { buildMesh } from '../../src/control/model/mesh.ts';
 import { classicGatewayDeployment } from '../../src/control/model/views.ts';
@@ -90,6 +91,19 @@ describe('server shapes', () => {
       expect(serverShape(server('TLS', mode))).toMatch(`tls.mode ${mode} is not served`);
     },
   );
+});
+
+/** An RSA public key as a JWKS (any valid one: nothing is signed with it here). */
+const JWKS = JSON.stringify({
+  keys: [
+    {
+      kty: 'RSA',
+      kid: 'k1',
+      alg: 'RS256',
+      e: 'AQAB',
+      n: 'sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw',
+    },
+  ],
 });
 
 const PEM = (label: string) => `-----BEGIN ${label}-----\nMIIB\n-----END ${label}-----\n`;
@@ -191,6 +205,35 @@ spec:
   servers:
   - port: {number: 80, name: http, protocol: HTTP}
     hosts: ["*"]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: ingress-jwt, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  jwtRules: [{issuer: "https://issuer.example", jwks: '${JWKS}'}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ingress-users, namespace: istio-system}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  rules: [{from: [{source: {requestPrincipals: ["https://issuer.example/*"]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: not-here, namespace: shop}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  rules: [{}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: waypoints-only, namespace: istio-system}
+spec:
+  targetRefs: [{kind: GatewayClass, group: gateway.networking.k8s.io, name: istio-waypoint}]
+  action: DENY
+  rules: [{}]
 ---
 apiVersion: v1
 kind: Secret
@@ -308,6 +351,77 @@ describe('a classic gateway deployment compiled', () => {
     ]);
     // And that a Gateway selecting no deployment Ambit runs serves nothing.
     expect(classicGatewayNotes(mesh).map((n) => `${n.name} ${n.path}`)).toContain('elsewhere spec.selector');
+  });
+});
+
+describe('policies at ingress gateways', () => {
+  const parsed = parseFiles([{ name: 'gw.yaml', content: YAML }], CONTROL_KINDS);
+  const mesh = buildMesh({
+    resources: parsed.resources,
+    pods: [],
+    trustDomain: 'cluster.local',
+    trustBundle: [],
+  });
+  const classic = compileClassicIngress({
+    ...mesh,
+    deployment: {
+      name: 'istio-ingressgateway',
+      namespace: 'istio-system',
+      labels: { istio: 'ingressgateway' },
+    },
+  }).table;
+
+  it('a classic deployment takes the policies its pods’ labels select, in its namespace or the root one', () => {
+    expect(classic.authorization.map((p) => [p.name, p.appliesTo.kind])).toEqual([
+      ['ingress-users', 'waypoint'],
+    ]);
+    expect(classic.servedServices[0]?.requestAuthentication?.map((rule) => rule.issuer)).toEqual([
+      'https://issuer.example',
+    ]);
+  });
+
+  const gatewayApi = (extra: string) => {
+    const yaml = `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: web, namespace: edge}
+spec:
+  gatewayClassName: ambit
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+---
+${extra}`;
+    const { resources, issues } = parseFiles([{ name: 'g.yaml', content: yaml }], CONTROL_KINDS);
+    expect(issues.filter((issue) => issue.severity === 'error')).toEqual([]);
+    const m = buildMesh({ resources, pods: [], trustDomain: 'cluster.local', trustBundle: [] });
+    return compileIngress({ ...m, gateway: m.gateways[0]! }).table;
+  };
+
+  it('a Gateway API ingress takes policies with a targetRef to its Gateway, and not those on the waypoint class', () => {
+    const table = gatewayApi(`apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: edge}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: web}]
+  jwtRules: [{issuer: "https://issuer.example", jwks: '${JWKS}'}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: users, namespace: edge}
+spec:
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: web}]
+  rules: [{from: [{source: {requestPrincipals: ["*"]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: waypoints-only, namespace: istio-system}
+spec:
+  targetRefs: [{kind: GatewayClass, group: gateway.networking.k8s.io, name: istio-waypoint}]
+  action: DENY
+  rules: [{}]
+`);
+    expect(table.authorization.map((p) => p.name)).toEqual(['users']);
+    expect(table.servedServices[0]?.requestAuthentication?.map((rule) => rule.issuer)).toEqual([
+      'https://issuer.example',
+    ]);
   });
 });
 

@@ -58,6 +58,8 @@ export interface Mesh {
   ingressViaWaypoint: string[];
   /** AuthorizationPolicies attached with targetRefs: for waypoints, in full. */
   attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
+  /** AuthorizationPolicies with a workload selector: in full for the classic gateway deployments they pick. */
+  selectorPolicies: NamedConfig<AuthorizationPolicySpec>[];
   /** Linkerd's HTTPLocalRateLimitPolicies: token buckets the waypoints of their target Services enforce. */
   rateLimitPolicies: NamedConfig<HTTPLocalRateLimitPolicySpec>[];
   /** RequestAuthentications: JWT rules the waypoints of their targets enforce. */
@@ -170,6 +172,9 @@ export function buildMesh(inputs: MeshInputs): Mesh {
       .map((view) => serviceHostname(view.name, view.namespace)),
     attachedPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
       (policy) => policy.spec.targetRefs.length > 0,
+    ),
+    selectorPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
+      (policy) => policy.spec.selector !== undefined,
     ),
     rateLimitPolicies: named(resources, 'HTTPLocalRateLimitPolicy'),
     requestAuthentications: named(resources, 'RequestAuthentication'),

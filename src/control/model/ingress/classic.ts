@@ -14,13 +14,17 @@
  * - TLS with `SIMPLE`, and TCP: the `tcp` rules.
  * Modes that need client certificates or Istio's SNI-to-service mapping (MUTUAL, OPTIONAL_MUTUAL,
  * ISTIO_MUTUAL, AUTO_PASSTHROUGH) and certificate files are not served: the server is left out and
- * reported. A pure function of its inputs.
+ * reported. AuthorizationPolicies and RequestAuthentications whose `selector` picks the deployment's pods
+ * apply to all of it (JWT: 401 for a bad token; `requestPrincipals` rules see the verified one). A pure
+ * function of its inputs.
  */
 
 import { ISTIO_HTTP_PROTOCOLS } from '../../../core/config/kinds/common.ts';
 import type { SecretSpec } from '../../../core/config/kinds/config-objects.ts';
 import type { GatewayServer, IstioGatewaySpec } from '../../../core/config/kinds/istio-gateway.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../../core/config/kinds/istio-networking.ts';
+import type { AuthorizationPolicySpec } from '../../../core/config/kinds/istio-security.ts';
+import type { RequestAuthenticationSpec } from '../../../core/config/kinds/request-authentication.ts';
 import {
   ANY_HOSTNAME,
   attachedHostnames,
@@ -37,12 +41,15 @@ import type {
   ServedService,
   TcpRoute,
 } from '../../../core/l7/types.ts';
+import { ROOT_NAMESPACE } from '../../../core/labels.ts';
 import type { NamedConfig, Service, Workload } from '../../../core/model/index.ts';
 import { labelsMatch } from '../../../core/policy/selector.ts';
 import { exportedTo, resolveHost } from '../hosts.ts';
+import { toL7Policy } from '../l7/authorization.ts';
 import { ClusterSet } from '../l7/clusters.ts';
 import { byPrecedence, type Candidate } from '../l7/gateway-routes.ts';
 import type { CompileNote } from '../l7/notes.ts';
+import { serviceJwtRules } from '../l7/request-authentication.ts';
 import { defaultRetry, istioHeaderOperations } from '../l7/route-parts.ts';
 import {
   bindsGateway,
@@ -69,6 +76,11 @@ export interface ClassicIngressInputs {
   workloads: readonly Workload[];
   destinationRules: readonly NamedConfig<DestinationRuleSpec>[];
   secrets: readonly NamedConfig<SecretSpec>[];
+  /** AuthorizationPolicies with a workload selector (those picking the deployment's pods apply). */
+  selectorPolicies?: readonly NamedConfig<AuthorizationPolicySpec>[] | undefined;
+  /** RequestAuthentications (those whose selector picks the deployment's pods apply). */
+  requestAuthentications?: readonly NamedConfig<RequestAuthenticationSpec>[] | undefined;
+  trustDomain: string;
 }
 
 export interface CompiledClassicIngress {
@@ -218,10 +230,35 @@ export function compileClassicIngress(inputs: ClassicIngressInputs): CompiledCla
           },
     );
   }
+  // Policies reach the deployment as they reach any workload: by a selector its pods' labels satisfy.
+  const picked = <Spec extends { selector?: Record<string, string> | undefined }>(
+    policies: readonly NamedConfig<Spec>[] | undefined,
+  ) => (policies ?? []).filter((policy) => selects(policy, deployment));
+  const authorization = picked(inputs.selectorPolicies).flatMap((policy) => {
+    const translated = toL7Policy(policy, ref, [served], inputs.trustDomain, 'selected');
+    notes.push(...translated.notes);
+    return translated.policy ?? [];
+  });
+  const jwtRules = serviceJwtRules(served, picked(inputs.requestAuthentications), ref, notes, 'selected');
+  if (jwtRules.length > 0) served.requestAuthentication = jwtRules;
   return {
-    table: { servedServices: [served], clusters: clusters.list(), authorization: [], listeners: plans },
+    table: { servedServices: [served], clusters: clusters.list(), authorization, listeners: plans },
     notes,
   };
+}
+
+/**
+ * Whether a policy's `selector` picks the deployment's pods, as Istio scopes it: a policy in the root
+ * namespace selects across namespaces, any other only in its own.
+ */
+function selects(
+  policy: NamedConfig<{ selector?: Record<string, string> | undefined }>,
+  deployment: GatewayDeployment,
+): boolean {
+  const { selector } = policy.spec;
+  if (selector === undefined) return false;
+  if (policy.namespace !== ROOT_NAMESPACE && policy.namespace !== deployment.namespace) return false;
+  return labelsMatch(selector, deployment.labels);
 }
 
 function serversByPort(gateways: readonly NamedConfig<IstioGatewaySpec>[]): Map<number, PlacedServer[]> {

@@ -22,6 +22,7 @@ import { GATEWAY_API_GROUP } from '../../../core/config/kinds/gateway.ts';
 import type { L4RouteSpec, ReferenceGrantSpec } from '../../../core/config/kinds/gateway-l4.ts';
 import type { DestinationRuleSpec } from '../../../core/config/kinds/istio-networking.ts';
 import type { AuthorizationPolicySpec } from '../../../core/config/kinds/istio-security.ts';
+import type { RequestAuthenticationSpec } from '../../../core/config/kinds/request-authentication.ts';
 import { ANY_HOSTNAME, type Hostnames, hostnameMatcher, hostnameRank } from '../../../core/l7/hostnames.ts';
 import type {
   Backend,
@@ -48,6 +49,7 @@ import {
   httpCandidates,
   weightedBackends,
 } from '../l7/gateway-routes.ts';
+import { serviceJwtRules } from '../l7/request-authentication.ts';
 import { serviceHostname } from '../services.ts';
 import { attachRoute, type IngressRouteKind, type ParentAttachment, type RouteRef } from './attachment.ts';
 import { byHostnamePrecedence, secretCertificate, withHostnames } from './listener-parts.ts';
@@ -67,6 +69,8 @@ export interface IngressInputs {
   /** Labels of each namespace (for `allowedRoutes.namespaces.from: Selector`). */
   namespaceLabels: ReadonlyMap<string, Record<string, string>>;
   attachedPolicies: readonly NamedConfig<AuthorizationPolicySpec>[];
+  /** RequestAuthentications: those with a targetRef to the Gateway apply at its listeners. */
+  requestAuthentications?: readonly NamedConfig<RequestAuthenticationSpec>[] | undefined;
   trustDomain: string;
   /** Hostnames of Services labelled (or in a namespace labelled) `istio.io/ingress-use-waypoint: "true"`. */
   ingressViaWaypoint: readonly string[];
@@ -195,8 +199,10 @@ export function compileIngress(inputs: IngressInputs): CompiledIngress {
     ports,
   };
   const authorization = inputs.attachedPolicies.flatMap(
-    (policy) => toL7Policy(policy, ref, [served], inputs.trustDomain).policy ?? [],
+    (policy) => toL7Policy(policy, ref, [served], inputs.trustDomain, 'ingress').policy ?? [],
   );
+  const jwtRules = serviceJwtRules(served, inputs.requestAuthentications ?? [], ref, [], 'ingress');
+  if (jwtRules.length > 0) served.requestAuthentication = jwtRules;
   return {
     table: {
       servedServices: [served],
