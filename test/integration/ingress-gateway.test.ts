@@ -37,6 +37,7 @@ import {
   serviceDoc,
 } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
+import { selfSignedCertificate } from '../support/self-signed.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'ingress');
 
@@ -45,35 +46,6 @@ function boundService(name: string, labels: Record<string, string>, app = name):
   const service = serviceDoc(name, { app }) as { metadata: { labels?: Record<string, string> } };
   service.metadata.labels = { 'istio.io/use-waypoint': 'waypoint', ...labels };
   return service;
-}
-
-/** A self-signed certificate and key for `host` (PEM files in `dir`). */
-function certificate(dir: string, host: string): { cert: string; key: string } {
-  const cert = join(dir, `${host}.crt`);
-  const key = join(dir, `${host}.key`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${host}`,
-      '-addext',
-      `subjectAltName=DNS:${host}`,
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  execFileSync('chmod', ['0644', cert, key]);
-  return { cert, key };
 }
 
 interface Status {
@@ -88,8 +60,8 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
   const run = (...args: string[]) => ambit(args, { stateRoot: root });
   const ports = new Map<number, number>();
   let forwards: ReturnType<typeof startAmbit> | undefined;
-  const bookinfoCert = certificate(root, 'bookinfo.example.com');
-  const backendCert = certificate(root, 'secure.passthrough.example');
+  const bookinfoCert = selfSignedCertificate(root, 'bookinfo.example.com');
+  const backendCert = selfSignedCertificate(root, 'secure.passthrough.example');
 
   const status = async (kind: string, object: string) => {
     const result = await run('get', kind, object, '-n', 'default', '-o', 'json', '--name', name);
@@ -235,8 +207,14 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
     expect(page).toContain('The Comedy of Errors');
     expect(page.trim().endsWith('200')).toBe(true);
     expect(curl('-o', '/dev/null', '-w', '%{http_code}', `${base}/admin`)).toBe('404');
-    const log = await run('local', 'logs', 'istio-ingressgateway-0', '-n', 'istio-system', '--name', name);
-    expect(log.stdout).toContain('/productpage');
+    // Served by the classic deployment's pod: its access log (written to the log file as it comes) says so.
+    await eventually(
+      async () =>
+        (
+          await run('local', 'logs', 'istio-ingressgateway-0', '-n', 'istio-system', '--name', name)
+        ).stdout.includes('/productpage'),
+      { timeout: 10_000, what: "the request in istio-ingressgateway's access log" },
+    );
   });
 
   it('terminates HTTPS with the Secret for its hostname and routes the request', () => {

@@ -93,6 +93,16 @@ describe('server shapes', () => {
   );
 });
 
+/** Istio attaches policies on the istio-waypoint GatewayClass to waypoints only. */
+const WAYPOINT_CLASS_DENY = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: waypoints-only, namespace: istio-system}
+spec:
+  targetRefs: [{kind: GatewayClass, group: gateway.networking.k8s.io, name: istio-waypoint}]
+  action: DENY
+  rules: [{}]
+`;
+
 /** An RSA public key as a JWKS (any valid one: nothing is signed with it here). */
 const JWKS = JSON.stringify({
   keys: [
@@ -227,14 +237,7 @@ spec:
   selector: {matchLabels: {istio: ingressgateway}}
   rules: [{}]
 ---
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: waypoints-only, namespace: istio-system}
-spec:
-  targetRefs: [{kind: GatewayClass, group: gateway.networking.k8s.io, name: istio-waypoint}]
-  action: DENY
-  rules: [{}]
----
+${WAYPOINT_CLASS_DENY}---
 apiVersion: v1
 kind: Secret
 metadata: {name: shop-cert, namespace: istio-system}
@@ -410,14 +413,7 @@ spec:
   targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: web}]
   rules: [{from: [{source: {requestPrincipals: ["*"]}}]}]
 ---
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: waypoints-only, namespace: istio-system}
-spec:
-  targetRefs: [{kind: GatewayClass, group: gateway.networking.k8s.io, name: istio-waypoint}]
-  action: DENY
-  rules: [{}]
-`);
+${WAYPOINT_CLASS_DENY}`);
     expect(table.authorization.map((p) => p.name)).toEqual(['users']);
     expect(table.servedServices[0]?.requestAuthentication?.map((rule) => rule.issuer)).toEqual([
       'https://issuer.example',

@@ -51,7 +51,10 @@ export interface Mesh {
   tcpRoutes: NamedConfig<L4RouteSpec>[];
   tlsRoutes: NamedConfig<L4RouteSpec>[];
   referenceGrants: NamedConfig<ReferenceGrantSpec>[];
-  /** `kubernetes.io/tls` Secrets only: the certificates ingress listeners may name. */
+  /**
+   * `kubernetes.io/tls` Secrets (the certificates ingress listeners may name) and Secrets with a `ca.crt`
+   * (the roots a DestinationRule's `tls.credentialName` may name).
+   */
   secrets: NamedConfig<SecretSpec>[];
   namespaceLabels: Map<string, Record<string, string>>;
   /** Hostnames of the Services an ingress gateway sends through their waypoint (`ingress-use-waypoint`). */
@@ -160,7 +163,7 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     tlsRoutes: named(resources, 'TLSRoute'),
     referenceGrants: named(resources, 'ReferenceGrant'),
     secrets: named<SecretSpec>(resources, 'Secret').filter(
-      (secret) => secret.spec.type === 'kubernetes.io/tls',
+      (secret) => secret.spec.type === 'kubernetes.io/tls' || secret.spec.entries['ca.crt'] !== undefined,
     ),
     namespaceLabels: nsLabels,
     ingressViaWaypoint: views

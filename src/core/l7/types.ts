@@ -432,6 +432,27 @@ export interface ClusterEndpoint {
    * Service's VIP and port as a source ztunnel asks them.
    */
   authority?: string | undefined;
+  /**
+   * An address outside the mesh (a ServiceEntry endpoint that is no pod): dialled directly at `<ip>:<port>`,
+   * not over HBONE, and with `tls` the waypoint originates TLS to it (DestinationRule `tls.mode: SIMPLE`).
+   */
+  external?: ExternalEndpoint | undefined;
+}
+
+export interface ExternalEndpoint {
+  tls?: OriginatedTls | undefined;
+}
+
+/** TLS the waypoint opens toward an endpoint outside the mesh. */
+export interface OriginatedTls {
+  /** The ClientHello's server name, and the name the certificate must carry unless `subjectAltNames`. */
+  sni: string;
+  /** Trusted roots (PEM, from the DestinationRule's `credentialName` Secret's `ca.crt`); absent: the system's. */
+  caPem?: string | undefined;
+  /** `insecureSkipVerify: true` turns the check off. */
+  verify: boolean;
+  /** Names the certificate must carry one of, instead of `sni`. */
+  subjectAltNames: string[];
 }
 
 export interface BackendPolicy {
