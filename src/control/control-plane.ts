@@ -25,7 +25,7 @@ import { type HostPort, joinHostPort, splitHostPort } from '../core/net/host-por
 import { CONTROL_PLANE_PORTS } from '../core/ports.ts';
 import { type HttpEndpoint, metricsHandler, serveHttp } from '../core/server/http.ts';
 import { type ApiHandlers, claimSocket, serveApi } from './api/server.ts';
-import { TokenFileAuthenticator } from './auth/node-authenticator.ts';
+import { type NodeAuthenticator, TokenFileAuthenticator } from './auth/node-authenticator.ts';
 import { CertificateAuthority } from './ca/authority.ts';
 import { RotatingServerCertificate } from './ca/server-certificate.ts';
 import { CertificateService } from './ca/service.ts';
@@ -50,7 +50,7 @@ import { ingressGatewayStatus, ingressRouteStatus } from './model/ingress/status
 const INGRESS_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute'];
 
 import { buildMesh, type Mesh } from './model/mesh.ts';
-import { parsePodInfo, ReportedPods } from './pods/pod-source.ts';
+import { joinPodSources, type PodSource, parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
 
 export const DEFAULT_GRPC_PORT = CONTROL_PLANE_PORTS.grpc;
@@ -80,6 +80,10 @@ export interface ControlPlaneOptions {
   /** Bounds of the gRPC listener (defaults `DEFAULT_CONTROL_LISTENER_LIMITS`). */
   listenerLimits?: Partial<ControlListenerLimits> | undefined;
   log?: Logger | undefined;
+  /** Pods from another source besides those runtimes report (on Kubernetes: the API's). */
+  pods?: PodSource | undefined;
+  /** How data-plane callers prove their node (default: the token files of `<state-dir>/nodes`). */
+  authenticator?: NodeAuthenticator | undefined;
 }
 
 export function parseListenAddress(text: string): HostPort {
@@ -96,7 +100,9 @@ export class ControlPlane {
   readonly paths: StatePaths;
   readonly trustDomain: string;
   readonly store: ConfigStore;
-  readonly pods: ReportedPods;
+  /** Every pod the mesh is built from: those reported over the API socket and `options.pods`. */
+  readonly pods: PodSource;
+  private readonly reportedPods: ReportedPods;
   readonly ca: CertificateAuthority;
   readonly metrics = new ControlMetrics();
   private readonly log: Logger;
@@ -136,7 +142,8 @@ export class ControlPlane {
     chmodSync(options.stateDir, 0o700);
     this.paths = statePaths(options.stateDir);
     this.store = new ConfigStore(CONTROL_KINDS, this.trustDomain, this.paths.config);
-    this.pods = new ReportedPods(this.paths.pods);
+    this.reportedPods = new ReportedPods(this.paths.pods);
+    this.pods = options.pods ? joinPodSources([this.reportedPods, options.pods]) : this.reportedPods;
     this.ca = CertificateAuthority.loadOrCreate({
       trustDomain: this.trustDomain,
       keyFile: this.paths.caKey,
@@ -146,7 +153,7 @@ export class ControlPlane {
       defaultTtlSeconds: options.defaultCertTtlSeconds,
       maxTtlSeconds: options.maxCertTtlSeconds,
     });
-    const authenticator = new TokenFileAuthenticator(this.paths.nodeTokens);
+    const authenticator = options.authenticator ?? new TokenFileAuthenticator(this.paths.nodeTokens);
     this.discovery = new DiscoveryServer({
       authenticator,
       pods: this.pods,
@@ -429,13 +436,15 @@ export class ControlPlane {
         );
       },
       reportPod: (pod: unknown) => {
-        this.pods.upsert(parsePodInfo(pod));
+        this.reportedPods.upsert(parsePodInfo(pod));
         return { pods: this.pods.list().length };
       },
-      removePod: (namespace: string, name: string) => ({ removed: this.pods.remove(namespace, name) }),
+      removePod: (namespace: string, name: string) => ({
+        removed: this.reportedPods.remove(namespace, name),
+      }),
       syncNodePods: (node: string, pods: unknown) => {
         if (!Array.isArray(pods)) throw new AmbitError('BAD_REQUEST', 'expected {"pods": [...]}');
-        this.pods.replaceNode(node, pods.map(parsePodInfo));
+        this.reportedPods.replaceNode(node, pods.map(parsePodInfo));
         return { pods: this.pods.list().length };
       },
       listPods: () => ({ pods: [...this.pods.list()] }),

@@ -9,7 +9,10 @@
  *   `Expired` Status, as etcd compaction makes a real server do; `allowWatchBookmarks=true` gets BOOKMARK
  *   events (only `metadata.resourceVersion` set) when the test calls `bookmark()`;
  * - replace (PUT, with resourceVersion conflicts), delete, and discovery (`/api/v1`, `/apis/<g>/<v>`);
- * - a `create` hook per resource (TokenReview answers, status conditions on created objects...).
+ * - a `create` hook per resource (status conditions on created objects...);
+ * - TokenReview for tokens the test mints with `issueToken` (a service account, its audiences, the pod it is
+ *   bound to): answered as the API server answers for a bound service-account token, audiences intersected
+ *   with the review's, `extra` naming the pod; an unknown token or no common audience is not authenticated.
  *
  * What it does not do: authentication, admission, field selectors, label selectors, chunked lists (`limit`
  * / `continue`), server-side apply, PATCH, garbage collection of owned objects,
@@ -54,6 +57,17 @@ interface Watcher {
   bookmarks: boolean;
   response: ServerResponse;
 }
+
+/** A token `issueToken` minted: whose it is, for which audiences, bound to which pod. */
+export interface IssuedToken {
+  namespace: string;
+  serviceAccount: string;
+  audiences: readonly string[];
+  pod?: { name: string; uid: string } | undefined;
+}
+
+/** The audience a review without `spec.audiences` checks: the API server's own. */
+export const API_SERVER_AUDIENCE = 'https://kubernetes.default.svc.cluster.local';
 
 /** Hook for POST: returns the object to store (and answer with); `store: false` answers without storing. */
 export type CreateHook = (object: KubeObject) => { object: KubeObject; store: boolean };
@@ -156,6 +170,7 @@ export class KubeApiServer {
   readonly requests: Array<{ method: string; path: string; query: string }> = [];
 
   readonly #caPem: string;
+  readonly #tokens = new Map<string, IssuedToken>();
 
   /** Serves HTTPS with a certificate for 127.0.0.1 from a CA of its own (the client verifies it, as in a cluster). */
   constructor(types: readonly ResourceType[] = CORE_RESOURCES) {
@@ -170,6 +185,53 @@ export class KubeApiServer {
     this.http = createServer({ cert: certPem, key: keyPem }, (request, response) =>
       this.#handle(request, response),
     );
+    if (this.#resources.has('/apis/authentication.k8s.io/v1/tokenreviews')) {
+      this.onCreate('/apis/authentication.k8s.io/v1', 'tokenreviews', (review) => ({
+        object: { ...review, status: this.#review(review) },
+        store: false,
+      }));
+    }
+  }
+
+  /** Mints a service-account token that TokenReview knows (as the kubelet's projected token would be). */
+  issueToken(token: IssuedToken): string {
+    const value = `test-sa-token.${randomUUID()}`;
+    this.#tokens.set(value, token);
+    return value;
+  }
+
+  #review(review: KubeObject): Record<string, unknown> {
+    const spec = (review.spec ?? {}) as { token?: string; audiences?: string[] };
+    const issued = spec.token === undefined ? undefined : this.#tokens.get(spec.token);
+    if (!issued) return { authenticated: false, error: 'invalid bearer token' };
+    const wanted = spec.audiences?.length ? spec.audiences : [API_SERVER_AUDIENCE];
+    const audiences = issued.audiences.filter((audience) => wanted.includes(audience));
+    if (audiences.length === 0) {
+      return {
+        authenticated: false,
+        error: `token audiences ${JSON.stringify(issued.audiences)} is invalid for the target audiences ${JSON.stringify(wanted)}`,
+      };
+    }
+    const extra = issued.pod
+      ? {
+          'authentication.kubernetes.io/pod-name': [issued.pod.name],
+          'authentication.kubernetes.io/pod-uid': [issued.pod.uid],
+        }
+      : undefined;
+    return {
+      authenticated: true,
+      audiences,
+      user: {
+        username: `system:serviceaccount:${issued.namespace}:${issued.serviceAccount}`,
+        uid: randomUUID(),
+        groups: [
+          'system:serviceaccounts',
+          `system:serviceaccounts:${issued.namespace}`,
+          'system:authenticated',
+        ],
+        ...(extra ? { extra } : {}),
+      },
+    };
   }
 
   /** Listens on loopback (a free port). */
@@ -481,6 +543,8 @@ export class KubeApiServer {
   ): void {
     const from = Number(query.get('resourceVersion') ?? '0');
     response.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // Headers now, as a real server sends them: a client waits for them before it counts the watch as open.
+    response.flushHeaders();
     if (from !== 0 && from < resource.compactedThrough) {
       const status = {
         kind: 'Status',

@@ -4,9 +4,11 @@
  * creates a node's credential in a state directory.
  */
 
+import { TokenReviewAuthenticator } from '../../control/auth/token-review.ts';
 import { CertificateAuthority } from '../../control/ca/authority.ts';
 import { ControlPlane, DEFAULT_LISTEN, DEFAULT_METRICS_PORT } from '../../control/control-plane.ts';
 import { type ControlListenerLimits, DEFAULT_CONTROL_LISTENER_LIMITS } from '../../control/grpc-listener.ts';
+import { KubernetesPods } from '../../control/pods/kube-pods.ts';
 import { statePaths } from '../../control/state/files.ts';
 import { parseDuration } from '../../core/config/duration.ts';
 import type { ControlStatus } from '../../core/control-api/types.ts';
@@ -20,6 +22,7 @@ import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
 import { loadKubeConfig } from '../../kube/client.ts';
 import { KubernetesConfigSource } from '../../kube/config-source.ts';
+import { CONTROL_TOKEN_AUDIENCE, NAMES } from '../../kube/manifests/settings.ts';
 import { parseCommandArgs } from '../args.ts';
 import {
   type ControlTarget,
@@ -79,6 +82,8 @@ const CONTROL_LIMIT_FLAGS = [
   keyof ControlListenerLimits | 'handshakeTimeoutMs' | 'maxPushBytes'
 >[];
 
+const DEFAULT_NODE_ACCOUNT = `ambit-system/${NAMES.ztunnel}`;
+
 const HELP = `Usage: ambit control [options]             run the control plane
        ambit control status [--name CLUSTER | --socket PATH] [-o json]
        ambit control credential <node> [--state-dir DIR]
@@ -90,9 +95,13 @@ and signs workload certificates with the mesh CA (<state-dir>/ca/root-cert.pem i
 
 Options:
   --config PATH        config file or directory to load and watch (repeatable)
-  --kubernetes         also take config from the Kubernetes API (Namespaces, Services, Istio and Gateway
-                       API kinds; invalid objects get a status condition and an Event)
+  --kubernetes         also take config and pods from the Kubernetes API (Namespaces, Pods, Services, Istio
+                       and Gateway API kinds; invalid objects get a status condition and an Event), and
+                       authenticate ztunnels by TokenReview of their projected service-account tokens
   --kubeconfig FILE    the cluster for --kubernetes (default: in-cluster, $KUBECONFIG, ~/.kube/config)
+  --token-audience AUD the audience the ztunnels' tokens must be for (default: ${CONTROL_TOKEN_AUDIENCE})
+  --node-account NS/SA a service account whose pods are node agents (repeatable; default:
+                       ${DEFAULT_NODE_ACCOUNT})
   --state-dir DIR      state: config, pods, CA, node credentials, socket (default: ${DEFAULT_STATE_DIR})
   --listen HOST:PORT   gRPC listener (default: ${DEFAULT_LISTEN})
   --metrics-port PORT  Prometheus /metrics on the listener's host (default: ${DEFAULT_METRICS_PORT}; 0 = any free port)
@@ -136,6 +145,8 @@ export async function run(argv: string[]): Promise<number> {
         config: { type: 'string', multiple: true },
         kubernetes: { type: 'boolean' },
         kubeconfig: { type: 'string' },
+        'token-audience': { type: 'string' },
+        'node-account': { type: 'string', multiple: true },
         'state-dir': { type: 'string' },
         listen: { type: 'string' },
         'metrics-port': { type: 'string' },
@@ -193,6 +204,10 @@ export async function run(argv: string[]): Promise<number> {
     values,
     CONTROL_LIMIT_FLAGS,
   );
+  const kube = values.kubernetes ? loadKubeConfig(values.kubeconfig) : undefined;
+  const kubePods = kube && new KubernetesPods(kube);
+  // The pods are in before the first push, so no ztunnel is ever sent a mesh without its workloads.
+  await kubePods?.start();
   const plane = await ControlPlane.start({
     stateDir: values['state-dir'] ?? DEFAULT_STATE_DIR,
     configPaths: values.config,
@@ -207,18 +222,33 @@ export async function run(argv: string[]): Promise<number> {
     handshakeTimeoutMs,
     maxPushBytes,
     listenerLimits,
+    pods: kubePods,
+    authenticator:
+      kube &&
+      new TokenReviewAuthenticator(kube, {
+        audience: values['token-audience'] ?? CONTROL_TOKEN_AUDIENCE,
+        trustedAccounts: nodeAccounts(values['node-account']),
+      }),
   });
-  const kubernetes = values.kubernetes
-    ? new KubernetesConfigSource(loadKubeConfig(values.kubeconfig), plane.store)
-    : undefined;
+  const kubernetes = kube && new KubernetesConfigSource(kube, plane.store);
   await kubernetes?.start();
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
   await kubernetes?.stop();
+  await kubePods?.stop();
   await plane.stop();
   return 0;
+}
+
+function nodeAccounts(given: string[] | undefined): string[] {
+  const accounts = given ?? [DEFAULT_NODE_ACCOUNT];
+  for (const account of accounts) {
+    if (!/^[a-z0-9.-]+\/[a-z0-9.-]+$/.test(account))
+      throw new UsageError(`--node-account: ${JSON.stringify(account)} is not NAMESPACE/SERVICE-ACCOUNT`);
+  }
+  return accounts;
 }
 
 async function status(target: ControlTarget, output: string | undefined): Promise<number> {

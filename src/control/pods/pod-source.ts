@@ -1,7 +1,7 @@
 /**
  * Where the control plane learns which pods run, on which node, with which IPs. Locally the runtime reports
- * them over the API socket (`ReportedPods`); a Kubernetes variant would watch Pods on the API server and
- * implement the same `PodSource`. Reported pods are persisted so that a restarted control plane keeps
+ * them over the API socket (`ReportedPods`); on Kubernetes, Pods are watched on the API server
+ * (`KubernetesPods`, kube-pods.ts) behind the same `PodSource`. Reported pods are persisted so that a restarted control plane keeps
  * serving the mesh it knew until the runtime resyncs.
  */
 import { isIP } from 'node:net';
@@ -153,4 +153,14 @@ export class ReportedPods implements PodSource {
     writeFileAtomic(this.file, JSON.stringify([...this.pods.values()]), 0o600);
     for (const listener of this.listeners) listener();
   }
+}
+
+/** Several sources as one: their pods together (each source names different pods), any one's change. */
+export function joinPodSources(sources: readonly PodSource[]): PodSource {
+  return {
+    list: () => sources.flatMap((source) => source.list()),
+    onChange: (listener) => {
+      for (const source of sources) source.onChange(listener);
+    },
+  };
 }

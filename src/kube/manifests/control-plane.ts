@@ -33,6 +33,9 @@ export function controlPlaneObjects(settings: InstallSettings): [IDeployment, IS
               args: [
                 'control',
                 '--kubernetes',
+                // TokenReview: only the ztunnel pods' tokens prove a node.
+                '--node-account',
+                `${settings.namespace}/${NAMES.ztunnel}`,
                 '--listen',
                 `0.0.0.0:${CONTROL_PLANE_PORTS.grpc}`,
                 '--metrics-port',
