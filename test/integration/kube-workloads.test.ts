@@ -7,7 +7,9 @@
  *   losing or duplicating a workload;
  * - node identity: a node-a token cannot obtain an identity that only has pods on node-b (node-b's can), a
  *   token of an untrusted service account and a token for another audience are refused, and a token of a
- *   deleted ztunnel pod no longer authenticates.
+ *   deleted ztunnel pod no longer authenticates;
+ * - the process's waypoint controller takes its Lease and deploys a waypoint Gateway, whose Service (with
+ *   the address the API server gave it) and status reach the ztunnel and the API.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,8 +27,10 @@ import { eventually } from '../support/eventually.ts';
 import { httpGet } from '../support/http-get.ts';
 import {
   CORE_RESOURCES,
+  INSTALL_RESOURCES,
   KubeApiServer,
   type KubeObject,
+  LEASE_RESOURCE,
   MESH_RESOURCES,
 } from '../support/kube-api-server.ts';
 import { quietLogs } from '../support/logging.ts';
@@ -117,7 +121,12 @@ describe('Kubernetes pods and TokenReview node identity', () => {
 
   beforeAll(async () => {
     quietLogs();
-    api = await new KubeApiServer([...CORE_RESOURCES, ...MESH_RESOURCES]).listen();
+    api = await new KubeApiServer([
+      ...CORE_RESOURCES,
+      ...MESH_RESOURCES,
+      ...INSTALL_RESOURCES,
+      LEASE_RESOURCE,
+    ]).listen();
     dir = mkdtempSync(join(tmpdir(), 'ambit-kube-workloads-'));
     writeFileSync(join(dir, 'kubeconfig'), api.kubeconfig());
     api.put('/api/v1', 'namespaces', {
@@ -321,5 +330,51 @@ describe('Kubernetes pods and TokenReview node identity', () => {
     expect(log).toContain('is not a trusted node agent');
     // The review named our audience, so the API server itself refused the token minted for another.
     expect(log).toContain(`is invalid for the target audiences [\\"${CONTROL_TOKEN_AUDIENCE}\\"]`);
+  });
+
+  it('deploys a waypoint Gateway (the process holds the Lease) and the ztunnel sees its Service', async () => {
+    api.put('/apis/gateway.networking.k8s.io/v1', 'gateways', {
+      metadata: { name: 'waypoint', namespace: 'shop' },
+      spec: {
+        gatewayClassName: 'istio-waypoint',
+        listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+      },
+    });
+    await expect
+      .poll(() => api.get('/apis/apps/v1', 'deployments', 'shop', 'waypoint'), { timeout: 20_000 })
+      .toBeDefined();
+    // The Service is applied last.
+    await expect
+      .poll(() => api.get('/api/v1', 'services', 'shop', 'waypoint'), { timeout: 10_000 })
+      .toBeDefined();
+    const lease = api.get('/apis/coordination.k8s.io/v1', 'leases', SYSTEM, 'ambit-waypoint-controller');
+    expect((lease as unknown as { spec: { holderIdentity: string } }).spec.holderIdentity).toMatch(/_\d+$/);
+    const clusterIp = (api.get('/api/v1', 'services', 'shop', 'waypoint')!.spec as { clusterIP: string })
+      .clusterIP;
+    await expect
+      .poll(
+        async () =>
+          (
+            JSON.parse((await httpGet({ socketPath: adminSocket(), path: '/services' })).body) as Array<{
+              name: string;
+              vips: string[];
+            }>
+          ).find((s) => s.name === 'waypoint')?.vips,
+        { timeout: 15_000 },
+      )
+      .toEqual([clusterIp]);
+    await expect
+      .poll(
+        () =>
+          (
+            api.get('/apis/gateway.networking.k8s.io/v1', 'gateways', 'shop', 'waypoint') as {
+              status?: unknown;
+            }
+          ).status,
+        {
+          timeout: 15_000,
+        },
+      )
+      .toMatchObject({ addresses: [{ type: 'IPAddress', value: clusterIp }] });
   });
 });

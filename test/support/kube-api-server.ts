@@ -3,7 +3,9 @@
  * real `@kubernetes/client-node` can be driven against it exactly as against a cluster.
  *
  * - get, list and create of registered resources (core `/api/v1/...` and group `/apis/<g>/<v>/...`, cluster
- *   or namespaced), `metadata.resourceVersion` from one cluster-wide counter, `metadata.uid` on create;
+ *   or namespaced), `metadata.resourceVersion` from one cluster-wide counter, `metadata.uid` on create,
+ *   `metadata.generation` 1 on create and one more for each change of `spec`; a Service created without a
+ *   cluster IP gets one (10.96.200.x), and a replacement that changes it is refused (422: immutable);
  * - watch (`?watch=true&resourceVersion=N`): the events after N as JSON lines on a chunked response; a
  *   resourceVersion older than the retained history is answered with an ERROR event carrying a 410
  *   `Expired` Status, as etcd compaction makes a real server do; `allowWatchBookmarks=true` gets BOOKMARK
@@ -13,6 +15,8 @@
  * - TokenReview for tokens the test mints with `issueToken` (a service account, its audiences, the pod it is
  *   bound to): answered as the API server answers for a bound service-account token, audiences intersected
  *   with the review's, `extra` naming the pod; an unknown token or no common audience is not authenticated.
+ *
+ * Requests are logged with their bearer token, so a test can tell which client wrote what.
  *
  * What it does not do: authentication, admission, field selectors, label selectors, chunked lists (`limit`
  * / `continue`), server-side apply, PATCH, garbage collection of owned objects,
@@ -147,6 +151,14 @@ export const MESH_RESOURCES: ResourceType[] = [
   { prefix: '/apis/gateway.networking.k8s.io/v1', plural: 'httproutes', kind: 'HTTPRoute', namespaced: true },
 ];
 
+/** What the waypoint controller's leader election uses. */
+export const LEASE_RESOURCE: ResourceType = {
+  prefix: '/apis/coordination.k8s.io/v1',
+  plural: 'leases',
+  kind: 'Lease',
+  namespaced: true,
+};
+
 export const CORE_RESOURCES: ResourceType[] = [
   { prefix: '/api/v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
   { prefix: '/api/v1', plural: 'pods', kind: 'Pod', namespaced: true },
@@ -167,7 +179,8 @@ export class KubeApiServer {
   readonly #resources = new Map<string, Resource>();
   #rv = 100;
   /** Requests by method and path (no query), for tests that check what a client asked. */
-  readonly requests: Array<{ method: string; path: string; query: string }> = [];
+  readonly requests: Array<{ method: string; path: string; query: string; token: string }> = [];
+  #nextClusterIp = 1;
 
   readonly #caPem: string;
   readonly #tokens = new Map<string, IssuedToken>();
@@ -275,6 +288,9 @@ export class KubeApiServer {
     stored.apiVersion ??= prefix === '/api/v1' ? 'v1' : prefix.slice('/apis/'.length);
     stored.kind ??= resource.type.kind;
     stored.metadata.uid = existing?.metadata.uid ?? object.metadata.uid ?? randomUUID();
+    const generation = Number(existing?.metadata.generation ?? 0);
+    stored.metadata.generation =
+      existing && JSON.stringify(existing.spec) === JSON.stringify(stored.spec) ? generation : generation + 1;
     stored.metadata.resourceVersion = String(++this.#rv);
     resource.objects.set(key(stored.metadata.namespace, name), stored);
     this.#record(resource, existing ? 'MODIFIED' : 'ADDED', stored);
@@ -390,7 +406,8 @@ export class KubeApiServer {
 
   #handle(request: IncomingMessage, response: ServerResponse): void {
     const url = new URL(request.url ?? '/', 'http://kube');
-    this.requests.push({ method: request.method ?? '', path: url.pathname, query: url.search });
+    const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    this.requests.push({ method: request.method ?? '', path: url.pathname, query: url.search, token });
     const group = this.#discovery(url.pathname);
     if (request.method === 'GET' && group) {
       this.#json(response, 200, group);
@@ -479,6 +496,8 @@ export class KubeApiServer {
     response: ServerResponse,
   ): void {
     if (namespace !== undefined) body.metadata = { ...body.metadata, namespace };
+    if (resource.type.plural === 'services' && resource.type.prefix === '/api/v1')
+      this.#allocateClusterIp(body);
     const hooked = resource.createHook?.(body) ?? { object: body, store: true };
     if (!hooked.store) {
       this.#json(response, 201, hooked.object);
@@ -513,8 +532,26 @@ export class KubeApiServer {
       this.#status(response, 409, 'Conflict', `the object has been modified (resourceVersion ${rv})`);
       return;
     }
+    const spec = (object: KubeObject) => object.spec as { clusterIP?: string } | undefined;
+    if (resource.type.plural === 'services' && spec(existing)?.clusterIP !== spec(body)?.clusterIP) {
+      this.#status(
+        response,
+        422,
+        'Invalid',
+        `Service "${name}" is invalid: spec.clusterIP: field is immutable`,
+      );
+      return;
+    }
     const object = { ...body, metadata: { ...body.metadata, name, namespace } };
     this.#json(response, 200, this.put(resource.type.prefix, resource.type.plural, object));
+  }
+
+  /** As the API server's allocator: a ClusterIP Service without an address gets the next free one. */
+  #allocateClusterIp(service: KubeObject): void {
+    const spec = (service.spec ?? {}) as { type?: string; clusterIP?: string; clusterIPs?: string[] };
+    if (spec.type === 'ExternalName' || spec.clusterIP) return;
+    const ip = `10.96.200.${this.#nextClusterIp++}`;
+    service.spec = { ...spec, clusterIP: ip, clusterIPs: [ip] };
   }
 
   /** The discovery document of an API group version (`/api/v1`, `/apis/apps/v1`): its resources. */

@@ -19,10 +19,13 @@ import {
   MAX_SNAPSHOT_BYTES,
 } from '../../core/grpc/limits.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
+import { createLogger } from '../../core/log.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
+import { CONTROL_PLANE_PORTS } from '../../core/ports.ts';
 import { loadKubeConfig } from '../../kube/client.ts';
 import { KubernetesConfigSource } from '../../kube/config-source.ts';
 import { CONTROL_TOKEN_AUDIENCE, NAMES } from '../../kube/manifests/settings.ts';
+import { WaypointController } from '../../kube/waypoints/controller.ts';
 import { parseCommandArgs } from '../args.ts';
 import {
   type ControlTarget,
@@ -31,6 +34,7 @@ import {
   DEFAULT_STATE_DIR,
 } from '../control-support.ts';
 import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
+import { packageVersion } from './version.ts';
 
 /** The control plane's limits as flags (defaults: `DEFAULT_CONTROL_LISTENER_LIMITS` and the two below). */
 const CONTROL_LIMIT_FLAGS = [
@@ -102,6 +106,9 @@ Options:
   --token-audience AUD the audience the ztunnels' tokens must be for (default: ${CONTROL_TOKEN_AUDIENCE})
   --node-account NS/SA a service account whose pods are node agents (repeatable; default:
                        ${DEFAULT_NODE_ACCOUNT})
+  --waypoint-image IMG the image of the waypoints deployed for Gateways of class istio-waypoint
+                       (default: ambit:<version>); the replica holding the Lease ambit-waypoint-controller
+                       in $POD_NAMESPACE (default ambit-system) deploys them
   --state-dir DIR      state: config, pods, CA, node credentials, socket (default: ${DEFAULT_STATE_DIR})
   --listen HOST:PORT   gRPC listener (default: ${DEFAULT_LISTEN})
   --metrics-port PORT  Prometheus /metrics on the listener's host (default: ${DEFAULT_METRICS_PORT}; 0 = any free port)
@@ -147,6 +154,7 @@ export async function run(argv: string[]): Promise<number> {
         kubeconfig: { type: 'string' },
         'token-audience': { type: 'string' },
         'node-account': { type: 'string', multiple: true },
+        'waypoint-image': { type: 'string' },
         'state-dir': { type: 'string' },
         listen: { type: 'string' },
         'metrics-port': { type: 'string' },
@@ -232,14 +240,37 @@ export async function run(argv: string[]): Promise<number> {
   });
   const kubernetes = kube && new KubernetesConfigSource(kube, plane.store);
   await kubernetes?.start();
+  const waypoints = kube && waypointController(kube, plane, values['waypoint-image']);
+  await waypoints?.start();
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  await waypoints?.stop();
   await kubernetes?.stop();
   await kubePods?.stop();
   await plane.stop();
   return 0;
+}
+
+/** The waypoint deployment controller, its Lease in the control plane's namespace (the pod's, by the Downward API). */
+function waypointController(
+  kube: NonNullable<ReturnType<typeof loadKubeConfig>>,
+  plane: ControlPlane,
+  image: string | undefined,
+): WaypointController {
+  const namespace = process.env.POD_NAMESPACE || 'ambit-system';
+  return new WaypointController(
+    kube,
+    {
+      image: image ?? `ambit:${packageVersion()}`,
+      control: `${NAMES.control}.${namespace}.svc:${CONTROL_PLANE_PORTS.grpc}`,
+      trustDomain: plane.trustDomain,
+      rootCertPem: plane.ca.trustBundle().join(''),
+      lease: { namespace, name: 'ambit-waypoint-controller', identity: process.env.POD_NAME || undefined },
+    },
+    createLogger('kube.waypoints'),
+  );
 }
 
 function nodeAccounts(given: string[] | undefined): string[] {
