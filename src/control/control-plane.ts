@@ -49,7 +49,7 @@ import { ingressGatewayStatus, ingressRouteStatus } from './model/ingress/status
 /** The route kinds whose documents carry their status toward ingress Gateways. */
 const INGRESS_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute'];
 
-import { buildMesh, type Mesh } from './model/mesh.ts';
+import { buildMesh, type Mesh, MeshMemo } from './model/mesh.ts';
 import { joinPodSources, type PodSource, parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
 
@@ -120,6 +120,8 @@ export class ControlPlane {
   private builtRevision = -1;
   /** The last mesh published: what computed status (a Gateway's) is read from. */
   private mesh: Mesh | undefined;
+  /** What each rebuild keeps for the next, so that a change rebuilds only the objects it touches. */
+  private readonly meshMemo = new MeshMemo();
   private api: HttpServer | undefined;
   private metricsServer: HttpEndpoint | undefined;
   private serverCertificate: RotatingServerCertificate | undefined;
@@ -142,7 +144,7 @@ export class ControlPlane {
     chmodSync(options.stateDir, 0o700);
     this.paths = statePaths(options.stateDir);
     this.store = new ConfigStore(CONTROL_KINDS, this.trustDomain, this.paths.config);
-    this.reportedPods = new ReportedPods(this.paths.pods);
+    this.reportedPods = new ReportedPods(this.paths.pods, this.log.child('pods'));
     this.pods = options.pods ? joinPodSources([this.reportedPods, options.pods]) : this.reportedPods;
     this.ca = CertificateAuthority.loadOrCreate({
       trustDomain: this.trustDomain,
@@ -306,18 +308,22 @@ export class ControlPlane {
       await new Promise<void>((resolve) => api.close(() => resolve()));
     }
     await this.metricsServer?.close();
+    await this.reportedPods.flush();
   }
 
   private rebuild(firstChangeAt: number): void {
     const started = performance.now();
     let mesh: Mesh;
     try {
-      mesh = buildMesh({
-        resources: this.store.resources(),
-        pods: this.pods.list(),
-        trustDomain: this.trustDomain,
-        trustBundle: this.ca.trustBundle(),
-      });
+      mesh = buildMesh(
+        {
+          resources: this.store.resources(),
+          pods: this.pods.list(),
+          trustDomain: this.trustDomain,
+          trustBundle: this.ca.trustBundle(),
+        },
+        this.meshMemo,
+      );
     } catch (error) {
       // A bug here must not take the process down: clients keep the last pushed snapshot.
       this.log.error('mesh rebuild failed; the previous snapshot stays in force', {

@@ -1,8 +1,12 @@
 /**
  * Where the control plane learns which pods run, on which node, with which IPs. Locally the runtime reports
  * them over the API socket (`ReportedPods`); on Kubernetes, Pods are watched on the API server
- * (`KubernetesPods`, kube-pods.ts) behind the same `PodSource`. Reported pods are persisted so that a restarted control plane keeps
- * serving the mesh it knew until the runtime resyncs.
+ * (`KubernetesPods`, kube-pods.ts) behind the same `PodSource`. Reported pods are persisted so that a
+ * restarted control plane keeps serving the mesh it knew until the runtime resyncs: in the background, at
+ * most `PERSIST_DELAY_MS` after a change, so that a burst of reports is written once and no report waits
+ * for the disk. What a crash loses (the last moments of reports) comes back with the runtime's resync, which
+ * a restarted control plane always gets (the local runtime resyncs every node when it sees the control plane
+ * ready again).
  */
 import { isIP } from 'node:net';
 import { Field } from '../../core/config/field.ts';
@@ -10,7 +14,11 @@ import { formatIssue, IssueCollector } from '../../core/config/issues.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN } from '../../core/config/resource.ts';
 import type { PodPort } from '../../core/control-api/types.ts';
 import { AmbitError } from '../../core/errors.ts';
-import { readJsonFile, writeFileAtomic } from '../../core/files.ts';
+import { readJsonFile, writeFileAtomicAsync } from '../../core/files.ts';
+import { createLogger, type Logger } from '../../core/log.ts';
+
+/** How long a change to the reported pods may take to reach the disk. */
+export const PERSIST_DELAY_MS = 500;
 
 /** A pod with every default filled in. */
 export interface PodRecord {
@@ -102,14 +110,22 @@ function readPod(pod: Field): PodRecord | undefined {
   };
 }
 
-/** Pods reported by a runtime, persisted in `file` (JSON) after each change. */
+/**
+ * Pods reported by a runtime, persisted in `file` (JSON) shortly after each change. A pod reported again
+ * unchanged stays the same object, so the model reuses what it built from it (`model/memo.ts`).
+ */
 export class ReportedPods implements PodSource {
   private readonly pods = new Map<string, PodRecord>();
   private readonly listeners: (() => void)[] = [];
   private readonly file: string;
+  private readonly log: Logger;
+  private persistTimer: NodeJS.Timeout | undefined;
+  /** The write under way, if any: writes never overlap, and `flush` waits for it. */
+  private writing: Promise<void> = Promise.resolve();
 
-  constructor(file: string) {
+  constructor(file: string, log: Logger = createLogger('pods')) {
     this.file = file;
+    this.log = log;
     for (const pod of readJsonFile<PodRecord[]>(file) ?? [])
       this.pods.set(podKey(pod.namespace, pod.name), pod);
   }
@@ -124,7 +140,7 @@ export class ReportedPods implements PodSource {
 
   upsert(pod: PodRecord): void {
     const key = podKey(pod.namespace, pod.name);
-    if (JSON.stringify(this.pods.get(key)) === JSON.stringify(pod)) return;
+    if (samePod(this.pods.get(key), pod)) return;
     this.pods.set(key, pod);
     this.changed();
   }
@@ -137,22 +153,62 @@ export class ReportedPods implements PodSource {
 
   /** Makes `pods` the complete set of pods on `node`. */
   replaceNode(node: string, pods: readonly PodRecord[]): void {
-    for (const [key, pod] of this.pods) if (pod.node === node) this.pods.delete(key);
     for (const pod of pods) {
       if (pod.node !== node)
         throw new AmbitError(
           'BAD_REQUEST',
           `pod ${pod.namespace}/${pod.name} is on node ${pod.node}, not ${node}`,
         );
-      this.pods.set(podKey(pod.namespace, pod.name), pod);
+    }
+    const before = new Map<string, PodRecord>();
+    for (const [key, pod] of this.pods) {
+      if (pod.node !== node) continue;
+      before.set(key, pod);
+      this.pods.delete(key);
+    }
+    for (const pod of pods) {
+      const key = podKey(pod.namespace, pod.name);
+      const known = before.get(key);
+      this.pods.set(key, known !== undefined && samePod(known, pod) ? known : pod);
     }
     this.changed();
   }
 
+  /** Writes what is not on disk yet now, and resolves once it is (at shutdown). */
+  async flush(): Promise<void> {
+    if (this.persistTimer !== undefined) {
+      clearTimeout(this.persistTimer);
+      this.persistTimer = undefined;
+      this.persist();
+    }
+    await this.writing;
+  }
+
   private changed(): void {
-    writeFileAtomic(this.file, JSON.stringify([...this.pods.values()]), 0o600);
+    if (this.persistTimer === undefined) {
+      this.persistTimer = setTimeout(() => {
+        this.persistTimer = undefined;
+        this.persist();
+      }, PERSIST_DELAY_MS);
+      // Shutdown flushes; a crash is what the resync is for.
+      this.persistTimer.unref();
+    }
     for (const listener of this.listeners) listener();
   }
+
+  private persist(): void {
+    const content = JSON.stringify([...this.pods.values()]);
+    this.writing = this.writing
+      .then(() => writeFileAtomicAsync(this.file, content, 0o600))
+      .catch((error: Error) => {
+        // The pods stay served from memory; the next change tries the disk again.
+        this.log.error('cannot persist the reported pods', { file: this.file, error: error.message });
+      });
+  }
+}
+
+function samePod(a: PodRecord | undefined, b: PodRecord): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** Several sources as one: their pods together (each source names different pods), any one's change. */
