@@ -4,16 +4,18 @@
  * it (and lets the caller check it), ACKs or NACKs it, and notifies listeners of each accepted snapshot.
  * When the control plane is unreachable it keeps serving the last accepted snapshot and reconnects with
  * backoff, telling the control plane what it holds so that only changes are sent. Nothing is written to
- * disk.
+ * disk. Given several replicas' addresses, a reconnect goes to the first live one (see
+ * `grpc/control-target.ts`); resource versions are content hashes, so a replica other than the one that
+ * sent them sends only what differs.
  */
 import { hostname } from 'node:os';
-import { Client, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import type { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
 import { type BackoffPolicy, backoffDelay } from '../backoff.ts';
 import { errorMessage } from '../errors.ts';
 import {
+  type ControlPlaneClient,
   type ControlPlaneConnection,
-  controlPlaneChannelOptions,
-  controlPlaneCredentials,
+  openControlPlaneClient,
 } from '../grpc/credentials.ts';
 import { MAX_SNAPSHOT_BYTES } from '../grpc/limits.ts';
 import {
@@ -86,7 +88,7 @@ export class DiscoveryClient<S extends AnySnapshot> {
   private readonly backoff: BackoffPolicy;
   private readonly snapshotListeners = new Set<(snapshot: S) => void>();
   private readonly nackListeners = new Set<(event: NackEvent) => void>();
-  private client: Client | undefined;
+  private client: ControlPlaneClient | undefined;
   private stream: ClientDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage> | undefined;
   private held = new Map<string, Held>();
   private readonly chunks = new ChunkGatherer(MAX_SNAPSHOT_BYTES);
@@ -108,11 +110,8 @@ export class DiscoveryClient<S extends AnySnapshot> {
   /** Opens the stream (and keeps reopening it until `close()`). */
   start(): this {
     if (this.client || this.closed) return this;
-    this.client = new Client(
-      this.options.connection.address,
-      controlPlaneCredentials(this.options.connection),
-      controlPlaneChannelOptions(),
-    );
+    // Shared with the certificate client of the same connection: both follow the stream's replica.
+    this.client = openControlPlaneClient(this.options.connection);
     this.connect();
     return this;
   }
@@ -177,7 +176,10 @@ export class DiscoveryClient<S extends AnySnapshot> {
   private connect(): void {
     if (this.closed || !this.client) return;
     const method = discoveryService().Stream!;
-    const stream = this.client.makeBidiStreamRequest<DiscoveryRequestMessage, DiscoveryResponseMessage>(
+    const stream = this.client.client.makeBidiStreamRequest<
+      DiscoveryRequestMessage,
+      DiscoveryResponseMessage
+    >(
       method.path,
       method.requestSerialize as (value: DiscoveryRequestMessage) => Buffer,
       method.responseDeserialize as (bytes: Buffer) => DiscoveryResponseMessage,
