@@ -7,6 +7,7 @@
 import type { Field } from '../core/config/field.ts';
 import { DNS_LABEL, type KindDefinition } from '../core/config/resource.ts';
 import { type Cidr, cidrSize, cidrsOverlap, formatCidr, hostCount, parseCidr } from './addresses.ts';
+import { type PortMappingSpec, parsePortMappings } from './port-mapping-spec.ts';
 
 export interface ClusterNodeSpec {
   name: string;
@@ -22,6 +23,8 @@ export interface ClusterSpec {
   underlayCIDR: Cidr;
   /** Run a Prometheus that scrapes the mesh (see prometheus/extension.ts). */
   prometheus: boolean;
+  /** Host loopback ports carried to pods' ports while the cluster runs (see port-mappings.ts). */
+  portMappings: PortMappingSpec[];
 }
 
 export const DEFAULT_POD_CIDR = '10.244.0.0/16';
@@ -56,7 +59,9 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
     if (nameProblem) doc.child('metadata').child('name').error(nameProblem);
     const spec = doc
       .child('spec')
-      .object(['nodes', 'podCIDR', 'serviceCIDR', 'underlayCIDR', 'prometheus'], { required: true });
+      .object(['nodes', 'podCIDR', 'serviceCIDR', 'underlayCIDR', 'prometheus', 'portMappings'], {
+        required: true,
+      });
     if (!spec) return undefined;
     const seen = new Set<string>();
     const nodes = spec.child('nodes').list(
@@ -110,7 +115,8 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
       }
     });
     const prometheus = spec.child('prometheus').boolean() ?? false;
-    return { nodes, podCIDR, serviceCIDR, underlayCIDR, prometheus };
+    const portMappings = parsePortMappings(spec.child('portMappings'));
+    return { nodes, podCIDR, serviceCIDR, underlayCIDR, prometheus, portMappings };
   },
 };
 
