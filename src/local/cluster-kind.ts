@@ -25,6 +25,8 @@ export interface ClusterSpec {
   prometheus: boolean;
   /** Host loopback ports carried to pods' ports while the cluster runs (see port-mappings.ts). */
   portMappings: PortMappingSpec[];
+  /** How many control-plane replicas run, one per node in node order (see mesh/control-plane.ts). */
+  controlPlane: { replicas: number };
 }
 
 export const DEFAULT_POD_CIDR = '10.244.0.0/16';
@@ -59,9 +61,10 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
     if (nameProblem) doc.child('metadata').child('name').error(nameProblem);
     const spec = doc
       .child('spec')
-      .object(['nodes', 'podCIDR', 'serviceCIDR', 'underlayCIDR', 'prometheus', 'portMappings'], {
-        required: true,
-      });
+      .object(
+        ['nodes', 'podCIDR', 'serviceCIDR', 'underlayCIDR', 'prometheus', 'controlPlane', 'portMappings'],
+        { required: true },
+      );
     if (!spec) return undefined;
     const seen = new Set<string>();
     const nodes = spec.child('nodes').list(
@@ -115,8 +118,20 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
       }
     });
     const prometheus = spec.child('prometheus').boolean() ?? false;
+    const controlPlane = spec.child('controlPlane');
+    const replicas = controlPlane.object(['replicas'])
+      ? (controlPlane.child('replicas').integer({ min: 1, max: nodes.length }) ?? 1)
+      : 1;
     const portMappings = parsePortMappings(spec.child('portMappings'));
-    return { nodes, podCIDR, serviceCIDR, underlayCIDR, prometheus, portMappings };
+    return {
+      nodes,
+      podCIDR,
+      serviceCIDR,
+      underlayCIDR,
+      prometheus,
+      controlPlane: { replicas },
+      portMappings,
+    };
   },
 };
 

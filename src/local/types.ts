@@ -156,6 +156,8 @@ export interface ClusterState {
   extensions: string[];
   /** The cluster file's `spec.portMappings` (absent in records made before they existed). */
   portMappings?: PortMappingSpec[] | undefined;
+  /** Control-plane replicas, on the first nodes in order (absent in records made before replicas: one). */
+  controlPlane?: { replicas: number } | undefined;
 }
 
 /** One process the supervisor runs and restarts: a pod's container or a system component. */

@@ -47,7 +47,12 @@ import { type ClusterExtension, type ExtensionContext, perContext } from '../ext
 import { leastLoadedNode, loopbackHttpReadiness, type PodTemplate } from '../pod-runtime.ts';
 import { checkUnixSocketPath } from '../state.ts';
 import type { ClusterState, PodRecord } from '../types.ts';
-import { CONTROL_PLANE, controlPlaneEndpoint, nodeCredentialFile } from './control-plane.ts';
+import {
+  controlPlaneAddressFor,
+  controlPlaneEndpoint,
+  isControlPlaneProcess,
+  nodeCredentialFile,
+} from './control-plane.ts';
 
 /** Istio's proxy user: the waypoint runs as it, never as root. */
 export const WAYPOINT_USER = 1337;
@@ -193,7 +198,7 @@ export function waypointPod(cluster: ClusterState, gateway: WaypointGateway, nod
         '--node',
         node,
         '--control',
-        controlPlaneEndpoint(cluster).address,
+        controlPlaneAddressFor(cluster, node),
         '--token-file',
         join(dir, 'token'),
         '--ca-root',
@@ -253,7 +258,7 @@ class WaypointDeployment {
 
   constructor(context: ExtensionContext) {
     this.#context = context;
-    this.#api = new ControlApiClient(controlPlaneEndpoint(context.cluster).socket, {
+    this.#api = new ControlApiClient(controlPlaneEndpoint(context.cluster).sockets, {
       timeoutMs: API_TIMEOUT_MS,
     });
   }
@@ -360,7 +365,7 @@ export const extension: ClusterExtension = {
   async processChanged(process, context) {
     const waypoints = deployment(context);
     waypoints.start();
-    if (process.id === CONTROL_PLANE && process.state === 'running' && process.ready) waypoints.follow();
+    if (isControlPlaneProcess(process.id) && process.state === 'running' && process.ready) waypoints.follow();
   },
 
   async stop(context) {
