@@ -5,8 +5,10 @@
  * objects, see live/) change while it runs, written back by the supervisor, the file's only writer after
  * `up`.
  */
+
 import type { PortProtocol, RestartPolicy, ServicePortSpec, ServiceType } from '../core/config/kinds/core.ts';
 import type { ProbeKind, ProbeTiming } from '../core/config/kinds/probes.ts';
+import type { PortMappingSpec } from './port-mapping-spec.ts';
 
 export interface AddressPlan {
   podCIDR: string;
@@ -152,6 +154,8 @@ export interface ClusterState {
   services: ServiceRecord[];
   /** Modules whose `extension` export adds to the cluster (see extensions.ts); the supervisor loads them. */
   extensions: string[];
+  /** The cluster file's `spec.portMappings` (absent in records made before they existed). */
+  portMappings?: PortMappingSpec[] | undefined;
   /** Control-plane replicas, on the first nodes in order (absent in records made before replicas: one). */
   controlPlane?: { replicas: number } | undefined;
 }
