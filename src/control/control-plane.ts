@@ -50,7 +50,7 @@ import { ingressGatewayStatus, ingressRouteStatus } from './model/ingress/status
 /** The route kinds whose documents carry their status toward ingress Gateways. */
 const INGRESS_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute'];
 
-import { buildMesh, type Mesh } from './model/mesh.ts';
+import { buildMesh, type Mesh, MeshMemo } from './model/mesh.ts';
 import { parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
 import { FileLease, type LeaderLease } from './state/lease.ts';
@@ -123,6 +123,8 @@ export class ControlPlane {
   private builtRevision = -1;
   /** The last mesh published: what computed status (a Gateway's) is read from. */
   private mesh: Mesh | undefined;
+  /** What each rebuild keeps for the next, so that a change rebuilds only the objects it touches. */
+  private readonly meshMemo = new MeshMemo();
   private api: HttpServer | undefined;
   private metricsServer: HttpEndpoint | undefined;
   private serverCertificate: RotatingServerCertificate | undefined;
@@ -153,7 +155,7 @@ export class ControlPlane {
     this.apiSocket = options.apiSocket ?? this.paths.socket;
     this.lock = new StateLock(this.paths.lock);
     this.store = new ConfigStore(CONTROL_KINDS, this.trustDomain, this.paths.config, undefined, this.lock);
-    this.pods = new ReportedPods(this.paths.pods, this.lock);
+    this.pods = new ReportedPods(this.paths.pods, this.log.child('pods'), this.lock);
     // Under the lock: replicas starting together on an empty directory must end up with one root, not two.
     this.ca = this.lock.run(() =>
       CertificateAuthority.loadOrCreate({
@@ -335,6 +337,7 @@ export class ControlPlane {
       await new Promise<void>((resolve) => api.close(() => resolve()));
     }
     await this.metricsServer?.close();
+    await this.pods.flush();
     this.lock.close();
   }
 
@@ -355,12 +358,15 @@ export class ControlPlane {
     const started = performance.now();
     let mesh: Mesh;
     try {
-      mesh = buildMesh({
-        resources: this.store.resources(),
-        pods: this.pods.list(),
-        trustDomain: this.trustDomain,
-        trustBundle: this.ca.trustBundle(),
-      });
+      mesh = buildMesh(
+        {
+          resources: this.store.resources(),
+          pods: this.pods.list(),
+          trustDomain: this.trustDomain,
+          trustBundle: this.ca.trustBundle(),
+        },
+        this.meshMemo,
+      );
     } catch (error) {
       // A bug here must not take the process down: clients keep the last pushed snapshot.
       this.log.error('mesh rebuild failed; the previous snapshot stays in force', {

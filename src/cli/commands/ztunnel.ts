@@ -18,52 +18,15 @@ import { parseBackendChoice } from '../../redirect/rules.ts';
 import { DEFAULT_TIMEOUTS, defaultLimits, ZtunnelApp, type ZtunnelLimits } from '../../ztunnel/index.ts';
 import { parseCommandArgs } from '../args.ts';
 import { controlFlag, hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
+import { HBONE_LIMIT_FLAGS, type HboneLimitKey } from '../hbone-limit-flags.ts';
 import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
 
-/** The ztunnel's limits as flags; the defaults are `defaultLimits()` (the node's tunnels follow the fd limit). */
+/**
+ * The ztunnel's limits as flags: its HBONE listeners', then its own; the defaults are `defaultLimits()` (the
+ * node's tunnels follow the fd limit).
+ */
 const ZTUNNEL_LIMIT_FLAGS = [
-  {
-    flag: 'max-streams-per-connection',
-    key: 'maxStreamsPerConnection',
-    unit: 'count',
-    help: 'concurrent CONNECT streams on one HBONE connection (SETTINGS_MAX_CONCURRENT_STREAMS)',
-  },
-  {
-    flag: 'max-streams-per-identity',
-    key: 'maxStreamsPerIdentity',
-    unit: 'count',
-    help: 'concurrent streams of one peer identity, over all its connections',
-  },
-  {
-    flag: 'max-connections-per-source',
-    key: 'maxConnectionsPerSourceIp',
-    unit: 'count',
-    help: 'open connections from one source IP to one listener (15006, 15008)',
-  },
-  {
-    flag: 'max-handshakes',
-    key: 'maxHandshakes',
-    unit: 'count',
-    help: 'connections still in their TLS handshake, per HBONE listener',
-  },
-  {
-    flag: 'max-handshake-rate-per-source',
-    key: 'maxHandshakesPerSourcePerSecond',
-    unit: 'count',
-    help: 'TLS handshakes one source IP may start per second, per HBONE listener',
-  },
-  {
-    flag: 'handshake-timeout',
-    key: 'handshakeMs',
-    unit: 'duration',
-    help: 'TLS handshake, and the time to the first CONNECT',
-  },
-  {
-    flag: 'hbone-idle-timeout',
-    key: 'sessionIdleMs',
-    unit: 'duration',
-    help: 'an HBONE connection without streams is closed after',
-  },
+  ...HBONE_LIMIT_FLAGS,
   {
     flag: 'max-tunnels-per-pod',
     key: 'tunnelsPerPod',
@@ -76,7 +39,7 @@ const ZTUNNEL_LIMIT_FLAGS = [
     unit: 'count',
     help: 'open tunnels of the node; the default follows the open-file limit, less a reserve',
   },
-] as const satisfies readonly LimitFlag<keyof ZtunnelLimits | 'handshakeMs'>[];
+] as const satisfies readonly LimitFlag<keyof ZtunnelLimits | HboneLimitKey>[];
 
 const USAGE = `Usage: ambit ztunnel --node NODE --control HOST:PORT --token-file FILE --ca-root FILE
                      --enroll-socket PATH [options]

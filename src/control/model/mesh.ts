@@ -1,7 +1,8 @@
 /**
  * The whole mesh as the data plane sees it, built from the config store and the pod source in one pure
  * function: every workload, service and L4 policy, and the L7 config that waypoints receive. Per-subscriber
- * views (`views.ts`) select from it.
+ * views (`views.ts`) select from it. Given the memo of the previous build, workloads and services whose inputs
+ * did not change are that build's very objects (`memo.ts`), so a change costs what it touches downstream.
  */
 import type { ConfigMapSpec, SecretSpec } from '../../core/config/kinds/config-objects.ts';
 import type { GatewaySpec, GRPCRouteSpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
@@ -27,6 +28,7 @@ import type { PodRecord } from '../pods/pod-source.ts';
 import { toL4Policy } from './authorization.ts';
 import { namespaceLabels, serviceViews } from './core-view.ts';
 import { ingressGatewayService, isIngressGateway } from './ingress/gateways.ts';
+import { Memo } from './memo.ts';
 import { toPeerAuthPolicies } from './peer-authentication.ts';
 import { PodIndex } from './pod-index.ts';
 import { serviceEntryServices } from './service-entries.ts';
@@ -74,6 +76,12 @@ export interface MeshInputs {
   trustBundle: string[];
 }
 
+/** What one build keeps for the next: workloads by uid, services by namespace/name. */
+export class MeshMemo {
+  readonly workloads = new Memo<Workload>();
+  readonly services = new Memo<Service>();
+}
+
 function named<Spec>(resources: readonly Resource[], kind: string): NamedConfig<Spec>[] {
   return resources
     .filter((resource) => resource.kind === kind)
@@ -92,18 +100,47 @@ function byKey<T>(key: (item: T) => string): (a: T, b: T) => number {
   };
 }
 
-export function buildMesh(inputs: MeshInputs): Mesh {
+export function buildMesh(inputs: MeshInputs, memo = new MeshMemo()): Mesh {
   const { resources, pods, trustDomain } = inputs;
   const nsLabels = namespaceLabels(resources);
   const waypoints = waypointDeclarations(resources);
+  // What every workload and service also depends on, as strings compared by value: a change of a namespace's
+  // labels or of the waypoints rebuilds what they reach, and nothing else.
+  const waypointsKey = JSON.stringify([...waypoints.values()]);
+  const nsKeys = new Map<string, string>();
+  const nsKey = (namespace: string) => {
+    let key = nsKeys.get(namespace);
+    if (key === undefined) {
+      key = JSON.stringify(nsLabels.get(namespace) ?? null);
+      nsKeys.set(namespace, key);
+    }
+    return key;
+  };
+  memo.workloads.nextRound();
+  memo.services.nextRound();
   const workloads = pods
-    .map((pod) => buildWorkload(pod, nsLabels.get(pod.namespace), trustDomain, waypoints))
+    .map((pod) =>
+      memo.workloads.get(pod.uid, [pod, nsKey(pod.namespace), waypointsKey, trustDomain], () =>
+        buildWorkload(pod, nsLabels.get(pod.namespace), trustDomain, waypoints),
+      ),
+    )
     .sort(byKey((workload) => workload.uid));
   const views = serviceViews(resources);
   const podIndex = new PodIndex(pods);
   const defined = new Set(views.map((view) => `${view.namespace}/${view.name}`));
   const services = [
-    ...views.map((view) => buildService(view, podIndex, nsLabels.get(view.namespace), waypoints)),
+    ...views.map((view) =>
+      memo.services.get(
+        `${view.namespace}/${view.name}`,
+        [
+          JSON.stringify(view),
+          nsKey(view.namespace),
+          waypointsKey,
+          ...(view.selector ? podIndex.select(view.namespace, view.selector) : []),
+        ],
+        () => buildService(view, podIndex, nsLabels.get(view.namespace), waypoints),
+      ),
+    ),
     // A waypoint's instances are found through a Service of its name (istiod's deployment controller
     // creates one); a Service the user defined under that name is used as it is.
     ...[...waypoints]

@@ -2,7 +2,10 @@
  * Where the control plane learns which pods run, on which node, with which IPs. Locally the runtime reports
  * them over the API socket (`ReportedPods`); a Kubernetes variant would watch Pods on the API server and
  * implement the same `PodSource`. Reported pods are persisted so that a restarted control plane keeps
- * serving the mesh it knew until the runtime resyncs.
+ * serving the mesh it knew until the runtime resyncs: in the background, at most `PERSIST_DELAY_MS` after a
+ * change, so that a burst of reports is written once and no report waits for the disk. What a crash loses
+ * (the last moments of reports) comes back with the runtime's resync, which a restarted control plane
+ * always gets (the local runtime resyncs every node when it sees the control plane ready again).
  */
 import { isIP } from 'node:net';
 import { Field } from '../../core/config/field.ts';
@@ -10,8 +13,13 @@ import { formatIssue, IssueCollector } from '../../core/config/issues.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN } from '../../core/config/resource.ts';
 import type { PodPort } from '../../core/control-api/types.ts';
 import { AmbitError } from '../../core/errors.ts';
+import { writeFileAtomicAsync } from '../../core/files.ts';
+import { createLogger, type Logger } from '../../core/log.ts';
 import type { StateLock } from '../state/lock.ts';
 import { SharedStateFile } from '../state/shared-file.ts';
+
+/** How long a change to the reported pods may take to reach the disk. */
+export const PERSIST_DELAY_MS = 500;
 
 /** A pod with every default filled in. */
 export interface PodRecord {
@@ -103,18 +111,66 @@ function readPod(pod: Field): PodRecord | undefined {
   };
 }
 
+/** One change to the reported pods, kept until it is on disk so that it can be made again on another replica's file. */
+type PodChange =
+  | { type: 'upsert'; pod: PodRecord }
+  | { type: 'remove'; key: string }
+  | { type: 'node'; node: string; pods: readonly PodRecord[] };
+
+/** Makes `change` in `pods`; true when something changed. */
+function applyChange(pods: Map<string, PodRecord>, change: PodChange): boolean {
+  switch (change.type) {
+    case 'upsert': {
+      const key = podKey(change.pod.namespace, change.pod.name);
+      if (samePod(pods.get(key), change.pod)) return false;
+      pods.set(key, change.pod);
+      return true;
+    }
+    case 'remove':
+      return pods.delete(change.key);
+    case 'node': {
+      const before = new Map<string, PodRecord>();
+      for (const [key, pod] of pods) {
+        if (pod.node !== change.node) continue;
+        before.set(key, pod);
+        pods.delete(key);
+      }
+      for (const pod of change.pods) {
+        const key = podKey(pod.namespace, pod.name);
+        const known = before.get(key);
+        pods.set(key, known !== undefined && samePod(known, pod) ? known : pod);
+      }
+      return true;
+    }
+  }
+}
+
 /**
- * Pods reported by a runtime, persisted in `file` (JSON) after each change. Given the state directory's lock,
- * the file is shared with other control-plane replicas as the config store's is: changes are made under the
- * lock on top of the latest file, and `refresh` takes in another replica's.
+ * Pods reported by a runtime, persisted in `file` (JSON) shortly after each change. A pod reported again
+ * unchanged stays the same object, so the model reuses what it built from it (`model/memo.ts`).
+ *
+ * Given the state directory's lock, the file is shared with other control-plane replicas: the changes made
+ * here are kept until written, and written under the lock on top of the latest file (another replica's
+ * changes are read first, then ours made again), so no replica's report is lost; `refresh` takes in what
+ * another replica wrote. The write then runs synchronously under the lock (one per `PERSIST_DELAY_MS` at
+ * most), since the lock is held only for the length of a synchronous call.
  */
 export class ReportedPods implements PodSource {
-  private readonly pods = new Map<string, PodRecord>();
+  private pods = new Map<string, PodRecord>();
   private readonly listeners: (() => void)[] = [];
   private readonly file: SharedStateFile;
+  private readonly shared: boolean;
+  private readonly log: Logger;
+  private persistTimer: NodeJS.Timeout | undefined;
+  /** The write under way, if any (without a lock): writes never overlap, and `flush` waits for it. */
+  private writing: Promise<void> = Promise.resolve();
+  /** Changes made here and not on disk yet, in order. */
+  private pending: PodChange[] = [];
 
-  constructor(file: string, lock?: StateLock) {
+  constructor(file: string, log: Logger = createLogger('pods'), lock?: StateLock) {
     this.file = new SharedStateFile(file, lock);
+    this.shared = lock !== undefined;
+    this.log = log;
     this.load();
   }
 
@@ -135,16 +191,11 @@ export class ReportedPods implements PodSource {
   }
 
   upsert(pod: PodRecord): void {
-    const key = podKey(pod.namespace, pod.name);
-    this.exclusive(() => {
-      if (JSON.stringify(this.pods.get(key)) === JSON.stringify(pod)) return false;
-      this.pods.set(key, pod);
-      return true;
-    });
+    this.change({ type: 'upsert', pod });
   }
 
   remove(namespace: string, name: string): boolean {
-    return this.exclusive(() => this.pods.delete(podKey(namespace, name)));
+    return this.change({ type: 'remove', key: podKey(namespace, name) });
   }
 
   /** Makes `pods` the complete set of pods on `node`. */
@@ -155,38 +206,82 @@ export class ReportedPods implements PodSource {
         'BAD_REQUEST',
         `pod ${stray.namespace}/${stray.name} is on node ${stray.node}, not ${node}`,
       );
-    this.exclusive(() => {
-      for (const [key, pod] of this.pods) if (pod.node === node) this.pods.delete(key);
-      for (const pod of pods) this.pods.set(podKey(pod.namespace, pod.name), pod);
-      return true;
-    });
+    this.change({ type: 'node', node, pods });
   }
 
-  /** Runs `change` (true when it changed something) as the only writer, on the latest pods, and saves it. */
-  private exclusive(change: () => boolean): boolean {
-    let refreshed = false;
-    const changed = this.file.exclusive(
-      () => {
-        this.load();
-        refreshed = true;
-      },
-      () => {
-        const changed = change();
-        if (changed) this.file.save(JSON.stringify([...this.pods.values()]), 0o600);
-        return changed;
-      },
-    );
-    if (changed || refreshed) this.notify();
-    return changed;
+  /** Writes what is not on disk yet now, and resolves once it is (at shutdown). */
+  async flush(): Promise<void> {
+    if (this.persistTimer !== undefined) {
+      clearTimeout(this.persistTimer);
+      this.persistTimer = undefined;
+      this.persist();
+    }
+    await this.writing;
   }
 
+  private change(change: PodChange): boolean {
+    if (!applyChange(this.pods, change)) return false;
+    this.pending.push(change);
+    if (this.persistTimer === undefined) {
+      this.persistTimer = setTimeout(() => {
+        this.persistTimer = undefined;
+        this.persist();
+      }, PERSIST_DELAY_MS);
+      // Shutdown flushes; a crash is what the resync is for.
+      this.persistTimer.unref();
+    }
+    this.notify();
+    return true;
+  }
+
+  private persist(): void {
+    if (!this.shared) {
+      const content = JSON.stringify([...this.pods.values()]);
+      this.pending = [];
+      this.writing = this.writing
+        .then(() => writeFileAtomicAsync(this.file.path, content, 0o600))
+        .catch((error: Error) => this.persistFailed(error));
+      return;
+    }
+    let caughtUp = false;
+    try {
+      this.file.exclusive(
+        () => {
+          this.load();
+          caughtUp = true;
+        },
+        () => this.file.save(JSON.stringify([...this.pods.values()]), 0o600),
+      );
+      this.pending = [];
+    } catch (error) {
+      this.persistFailed(error as Error);
+    }
+    if (caughtUp) this.notify();
+  }
+
+  private persistFailed(error: Error): void {
+    // The pods stay served from memory; the next change tries the disk again.
+    this.log.error('cannot persist the reported pods', { file: this.file.path, error: error.message });
+  }
+
+  /** The file's pods, with the changes not written yet made again on top; unchanged pods keep their object. */
   private load(): void {
-    this.pods.clear();
-    for (const pod of this.file.readJson<PodRecord[]>() ?? [])
-      this.pods.set(podKey(pod.namespace, pod.name), pod);
+    const previous = this.pods;
+    const pods = new Map<string, PodRecord>();
+    for (const pod of this.file.readJson<PodRecord[]>() ?? []) {
+      const key = podKey(pod.namespace, pod.name);
+      const known = previous.get(key);
+      pods.set(key, known !== undefined && samePod(known, pod) ? known : pod);
+    }
+    for (const change of this.pending) applyChange(pods, change);
+    this.pods = pods;
   }
 
   private notify(): void {
     for (const listener of this.listeners) listener();
   }
+}
+
+function samePod(a: PodRecord | undefined, b: PodRecord): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
 }

@@ -32,6 +32,8 @@ import {
   type AnySnapshot,
   assembleSnapshot,
   decodeResource,
+  type NodeSnapshotChanges,
+  nodeSnapshotChanges,
   type ResourceItem,
   resourceKey,
   type SubscriberKind,
@@ -49,6 +51,12 @@ export interface DiscoveryClientOptions<S extends AnySnapshot> {
   subscription: SubscribeAs;
   /** Extra checks before accepting a snapshot: throw to NACK it (the previous snapshot stays). */
   validate?: ((snapshot: S) => void) | undefined;
+  /**
+   * Takes each response as changes instead of a reassembled snapshot (`validate` is then not called): the
+   * ztunnel's store validates and indexes what a delta brings only, so a change costs the client in
+   * proportion to the change. Throws to NACK (and then holds what it held).
+   */
+  sink?: ChangeSink<S> | undefined;
   backoff?: BackoffPolicy | undefined;
   log?: Logger | undefined;
 }
@@ -63,6 +71,16 @@ interface Held {
   item: ResourceItem;
 }
 
+/** Where a client in change mode puts each response; its snapshot is assembled only when asked. */
+export interface ChangeSink<S> {
+  apply(
+    version: string,
+    changed: readonly ResourceItem[],
+    removed: readonly { type: string; name: string }[],
+  ): void;
+  snapshot(): S;
+}
+
 export class DiscoveryClient<S extends AnySnapshot> {
   private readonly options: DiscoveryClientOptions<S>;
   private readonly kind: SubscriberKind;
@@ -75,6 +93,8 @@ export class DiscoveryClient<S extends AnySnapshot> {
   private held = new Map<string, Held>();
   private readonly chunks = new ChunkGatherer(MAX_SNAPSHOT_BYTES);
   private snapshot: S | undefined;
+  /** Whether a response was accepted yet (in change mode, where the sink holds the snapshot). */
+  private accepted = false;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -98,7 +118,7 @@ export class DiscoveryClient<S extends AnySnapshot> {
 
   /** The last accepted snapshot, served even while the control plane is unreachable. */
   current(): S | undefined {
-    return this.snapshot;
+    return this.options.sink && this.accepted ? this.options.sink.snapshot() : this.snapshot;
   }
 
   /** True while a stream to the control plane is up and has delivered a response. */
@@ -106,10 +126,14 @@ export class DiscoveryClient<S extends AnySnapshot> {
     return this.streamUp;
   }
 
-  /** Calls `listener` with every accepted snapshot (and at once with the current one); returns an unsubscribe. */
+  /**
+   * Calls `listener` with every accepted snapshot (and at once with the current one); returns an unsubscribe.
+   * With a sink, each call assembles the sink's whole snapshot: there, listen to the sink instead.
+   */
   onSnapshot(listener: (snapshot: S) => void): () => void {
     this.snapshotListeners.add(listener);
-    if (this.snapshot) this.notify(listener, this.snapshot);
+    const current = this.current();
+    if (current) this.notify(listener, current);
     return () => this.snapshotListeners.delete(listener);
   }
 
@@ -120,7 +144,8 @@ export class DiscoveryClient<S extends AnySnapshot> {
 
   /** Resolves with the first accepted snapshot (or the current one). */
   ready(timeoutMs = 30_000): Promise<S> {
-    if (this.snapshot) return Promise.resolve(this.snapshot);
+    const current = this.current();
+    if (current) return Promise.resolve(current);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         unsubscribe();
@@ -205,30 +230,39 @@ export class DiscoveryClient<S extends AnySnapshot> {
   ): void {
     this.streamUp = true;
     this.attempt = 0;
-    let next = this.held;
-    let snapshot: S;
     let response = message;
     try {
       const whole = this.chunks.add(message);
       if (!whole) return;
       response = whole;
-      next = new Map(this.held);
-      for (const removed of response.removed) next.delete(resourceKey(removed.type, removed.name));
-      for (const resource of response.resources) {
-        next.set(resourceKey(resource.type, resource.name), {
-          version: resource.version,
-          item: decodeResource(this.kind, resource),
-        });
+      // Each resource is checked once, here, as it arrives (decodeResource), and never again.
+      const changed = response.resources.map((resource) => ({
+        version: resource.version,
+        item: decodeResource(this.kind, resource),
+      }));
+      if (this.options.sink) {
+        this.options.sink.apply(
+          response.version,
+          changed.map((held) => held.item),
+          response.removed,
+        );
+        this.snapshot = undefined;
+        this.accepted = true;
+        this.updateHeld(this.held, response.removed, changed);
+      } else {
+        const next = this.updateHeld(new Map(this.held), response.removed, changed);
+        const waypoint =
+          this.options.subscription.kind === 'waypoint' ? this.options.subscription.waypoint : undefined;
+        const snapshot = assembleSnapshot(
+          this.kind,
+          response.version,
+          [...next.values()].map((held) => held.item),
+          waypoint,
+        ) as S;
+        this.options.validate?.(snapshot);
+        this.held = next;
+        this.snapshot = snapshot;
       }
-      const waypoint =
-        this.options.subscription.kind === 'waypoint' ? this.options.subscription.waypoint : undefined;
-      snapshot = assembleSnapshot(
-        this.kind,
-        response.version,
-        [...next.values()].map((held) => held.item),
-        waypoint,
-      ) as S;
-      this.options.validate?.(snapshot);
     } catch (error) {
       const message = errorMessage(error);
       this.log.warn('rejected a snapshot (NACK); keeping the previous one', {
@@ -243,10 +277,21 @@ export class DiscoveryClient<S extends AnySnapshot> {
       for (const listener of this.nackListeners) listener({ version: response.version, error: message });
       return;
     }
-    this.held = next;
-    this.snapshot = snapshot;
     stream.write({ responseNonce: response.nonce, version: response.version });
+    if (this.snapshotListeners.size === 0) return;
+    const snapshot = this.current()!;
     for (const listener of this.snapshotListeners) this.notify(listener, snapshot);
+  }
+
+  /** `held` with a response's removals and resources applied (what the client declares when it reconnects). */
+  private updateHeld(
+    held: Map<string, Held>,
+    removed: readonly { type: string; name: string }[],
+    changed: readonly Held[],
+  ): Map<string, Held> {
+    for (const resource of removed) held.delete(resourceKey(resource.type, resource.name));
+    for (const resource of changed) held.set(resourceKey(resource.item.type, resource.item.name), resource);
+    return held;
   }
 
   private notify(listener: (snapshot: S) => void, snapshot: S): void {
@@ -258,13 +303,31 @@ export class DiscoveryClient<S extends AnySnapshot> {
   }
 }
 
-/** A ztunnel's client: subscribes as `node`, receives NodeSnapshots. */
+/** A store that takes a ztunnel's responses as changes (the ztunnel's state store). */
+export interface NodeChangeStore {
+  applyChanges(changes: NodeSnapshotChanges): void;
+  readonly snapshot: NodeSnapshot;
+}
+
+/**
+ * A ztunnel's client: subscribes as `node`, receives NodeSnapshots; given a `store`, hands it each response as
+ * changes instead (see `sink`).
+ */
 export function ztunnelDiscovery(
-  options: Omit<DiscoveryClientOptions<NodeSnapshot>, 'subscription'> & { node: string },
+  options: Omit<DiscoveryClientOptions<NodeSnapshot>, 'subscription' | 'sink'> & {
+    node: string;
+    store?: NodeChangeStore | undefined;
+  },
 ): DiscoveryClient<NodeSnapshot> {
+  const { store } = options;
   return new DiscoveryClient<NodeSnapshot>({
     ...options,
     subscription: { kind: 'ztunnel', node: options.node },
+    sink: store && {
+      apply: (version, changed, removed) =>
+        store.applyChanges(nodeSnapshotChanges(version, changed, removed)),
+      snapshot: () => store.snapshot,
+    },
   });
 }
 

@@ -43,7 +43,10 @@ export const SOL_IPV6 = 41;
 export const SO_REUSEADDR = 2;
 export const SO_REUSEPORT = 15;
 export const SO_MARK = 36;
+const SO_LINGER = 13;
 export const IP_TRANSPARENT = 19;
+/** At SOL_IP, for IPv4 and IPv6 sockets alike: a bind to port 0 leaves the port to connect(). */
+export const IP_BIND_ADDRESS_NO_PORT = 24;
 export const IPV6_TRANSPARENT = 75;
 export const IPV6_V6ONLY = 26;
 /** Same number at SOL_IP (sockaddr_in) and SOL_IPV6 (sockaddr_in6, IP6T_SO_ORIGINAL_DST). */
@@ -88,6 +91,17 @@ export function setIntOption(fd: number, level: number, name: number, value: num
   const buf = Buffer.alloc(4);
   buf.writeInt32LE(value);
   check(c.setsockopt(fd, level, name, buf, 4), `setsockopt(${what})`);
+}
+
+/**
+ * SO_LINGER: with `seconds`, close() waits that long for unsent data (0: it discards it and sends a RST);
+ * undefined restores the default (close() returns at once, the kernel sends what is queued, then a FIN).
+ */
+export function setLinger(fd: number, seconds: number | undefined): void {
+  const buf = Buffer.alloc(8);
+  buf.writeInt32LE(seconds === undefined ? 0 : 1, 0);
+  buf.writeInt32LE(seconds ?? 0, 4);
+  check(c.setsockopt(fd, SOL_SOCKET, SO_LINGER, buf, 8), 'setsockopt(SO_LINGER)');
 }
 
 /** getsockopt into a buffer of `size` bytes; returns the bytes the kernel filled in. */
