@@ -655,6 +655,7 @@ function tunnelTarget(to: Destination, tunnel: TunnelContext): TunnelTarget {
     identity: to.workload.identity,
     client: tunnel.client,
     authority: to.endpoint.authority,
+    external: to.endpoint.external,
   };
 }
 

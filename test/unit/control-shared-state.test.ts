@@ -44,7 +44,7 @@ function replica(root: string) {
   return {
     lock,
     store: new ConfigStore(CONTROL_KINDS, 'cluster.local', join(root, 'config.json'), undefined, lock),
-    pods: new ReportedPods(join(root, 'pods.json'), quiet, lock),
+    pods: new ReportedPods(join(root, 'pods.json'), lock),
   };
 }
 
@@ -110,60 +110,46 @@ describe('config store shared by replicas', () => {
 });
 
 describe('reported pods shared by replicas', () => {
-  it("merges both replicas' reports, written late, and tells listeners of the other's", async () => {
+  it("merges both replicas' reports, tells listeners of the other's, and keeps its own unwritten ones", async () => {
     const root = mkdtempSync(join(dir, 'pods-'));
     const a = replica(root);
     const b = replica(root);
     let aChanges = 0;
     a.pods.onChange(() => aChanges++);
     a.pods.upsert(pod('web', 'n1'));
-    b.pods.upsert(pod('db', 'n2'));
-    // Neither is on disk yet (writes are batched); a writes first, then b writes on top of it.
-    expect(b.pods.refresh()).toBe(false);
     await a.pods.flush();
+    // b writes on top of the latest file: a's pod is taken in, not overwritten.
+    b.pods.upsert(pod('db', 'n2'));
     await b.pods.flush();
-    expect(
-      b.pods
-        .list()
-        .map((p) => p.name)
-        .sort(),
-    ).toEqual(['db', 'web']);
-    const web = a.pods.list()[0];
+    expect(b.pods.list().map((p) => p.name)).toEqual(['web', 'db']);
     expect(a.pods.refresh()).toBe(true);
     expect(aChanges).toBe(2);
-    expect(
-      a.pods
-        .list()
-        .map((p) => p.name)
-        .sort(),
-    ).toEqual(['db', 'web']);
-    // A pod unchanged by the reload is the same object (the model's memo keys on it).
-    expect(a.pods.list().find((p) => p.name === 'web')).toBe(web);
+    expect(a.pods.list().map((p) => p.name)).toEqual(['web', 'db']);
+    // A change b has not written yet stays on top of what it takes in from a.
+    b.pods.upsert(pod('cache', 'n2'));
     a.pods.replaceNode('n2', []);
-    // b reloads a's file before its own pending change is written: the change is made again on top.
-    b.pods.upsert(pod('cache', 'n1'));
     await a.pods.flush();
     expect(b.pods.refresh()).toBe(true);
-    expect(
-      b.pods
-        .list()
-        .map((p) => p.name)
-        .sort(),
-    ).toEqual(['cache', 'web']);
+    expect(b.pods.list().map((p) => p.name)).toEqual(['web', 'cache']);
     await b.pods.flush();
-    expect(
-      replica(root)
-        .pods.list()
-        .map((p) => p.name)
-        .sort(),
-    ).toEqual(['cache', 'web']);
+    expect(a.pods.refresh()).toBe(true);
+    expect(a.pods.list().map((p) => p.name)).toEqual(['web', 'cache']);
     expect(() => b.pods.replaceNode('n1', [pod('x', 'n3')])).toThrow('is on node n3, not n1');
-    expect(
-      b.pods
-        .list()
-        .map((p) => p.name)
-        .sort(),
-    ).toEqual(['cache', 'web']);
+    expect(b.pods.list().map((p) => p.name)).toEqual(['web', 'cache']);
+  });
+
+  it('keeps an unchanged pod the same object across a refresh (the model reuses what it built from it)', async () => {
+    const root = mkdtempSync(join(dir, 'pods-'));
+    const a = replica(root);
+    const b = replica(root);
+    a.pods.upsert(pod('web', 'n1'));
+    await a.pods.flush();
+    b.pods.refresh();
+    const web = b.pods.list()[0];
+    a.pods.upsert(pod('db', 'n2'));
+    await a.pods.flush();
+    expect(b.pods.refresh()).toBe(true);
+    expect(b.pods.list()[0]).toBe(web);
   });
 });
 

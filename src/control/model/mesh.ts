@@ -7,6 +7,7 @@
 import type { ConfigMapSpec, SecretSpec } from '../../core/config/kinds/config-objects.ts';
 import type { GatewaySpec, GRPCRouteSpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
 import type { L4RouteSpec, ReferenceGrantSpec } from '../../core/config/kinds/gateway-l4.ts';
+import { ISTIO_GATEWAY_KIND, type IstioGatewaySpec } from '../../core/config/kinds/istio-gateway.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../core/config/kinds/istio-networking.ts';
 import type {
   AuthorizationPolicySpec,
@@ -43,6 +44,8 @@ export interface Mesh {
   policies: L4Policy[];
   peerAuthentications: PeerAuthPolicy[];
   gateways: NamedConfig<GatewaySpec>[];
+  /** Istio's classic Gateways (`networking.istio.io`): served by the gateway deployments they select. */
+  istioGateways: NamedConfig<IstioGatewaySpec>[];
   virtualServices: NamedConfig<VirtualServiceSpec>[];
   destinationRules: NamedConfig<DestinationRuleSpec>[];
   httpRoutes: NamedConfig<HTTPRouteSpec>[];
@@ -50,13 +53,18 @@ export interface Mesh {
   tcpRoutes: NamedConfig<L4RouteSpec>[];
   tlsRoutes: NamedConfig<L4RouteSpec>[];
   referenceGrants: NamedConfig<ReferenceGrantSpec>[];
-  /** `kubernetes.io/tls` Secrets only: the certificates ingress listeners may name. */
+  /**
+   * `kubernetes.io/tls` Secrets (the certificates ingress listeners may name) and Secrets with a `ca.crt`
+   * (the roots a DestinationRule's `tls.credentialName` may name).
+   */
   secrets: NamedConfig<SecretSpec>[];
   namespaceLabels: Map<string, Record<string, string>>;
   /** Hostnames of the Services an ingress gateway sends through their waypoint (`ingress-use-waypoint`). */
   ingressViaWaypoint: string[];
   /** AuthorizationPolicies attached with targetRefs: for waypoints, in full. */
   attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
+  /** AuthorizationPolicies with a workload selector: in full for the classic gateway deployments they pick. */
+  selectorPolicies: NamedConfig<AuthorizationPolicySpec>[];
   /** Linkerd's HTTPLocalRateLimitPolicies: token buckets the waypoints of their target Services enforce. */
   rateLimitPolicies: NamedConfig<HTTPLocalRateLimitPolicySpec>[];
   /** RequestAuthentications: JWT rules the waypoints of their targets enforce. */
@@ -183,6 +191,7 @@ export function buildMesh(inputs: MeshInputs, memo = new MeshMemo()): Mesh {
     policies,
     peerAuthentications,
     gateways: named(resources, 'Gateway'),
+    istioGateways: named(resources, ISTIO_GATEWAY_KIND),
     virtualServices: named(resources, 'VirtualService'),
     destinationRules: named(resources, 'DestinationRule'),
     httpRoutes: named(resources, 'HTTPRoute'),
@@ -191,7 +200,7 @@ export function buildMesh(inputs: MeshInputs, memo = new MeshMemo()): Mesh {
     tlsRoutes: named(resources, 'TLSRoute'),
     referenceGrants: named(resources, 'ReferenceGrant'),
     secrets: named<SecretSpec>(resources, 'Secret').filter(
-      (secret) => secret.spec.type === 'kubernetes.io/tls',
+      (secret) => secret.spec.type === 'kubernetes.io/tls' || secret.spec.entries['ca.crt'] !== undefined,
     ),
     namespaceLabels: nsLabels,
     ingressViaWaypoint: views
@@ -203,6 +212,9 @@ export function buildMesh(inputs: MeshInputs, memo = new MeshMemo()): Mesh {
       .map((view) => serviceHostname(view.name, view.namespace)),
     attachedPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
       (policy) => policy.spec.targetRefs.length > 0,
+    ),
+    selectorPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
+      (policy) => policy.spec.selector !== undefined,
     ),
     rateLimitPolicies: named(resources, 'HTTPLocalRateLimitPolicy'),
     requestAuthentications: named(resources, 'RequestAuthentication'),

@@ -1,11 +1,12 @@
 /**
  * Where the control plane learns which pods run, on which node, with which IPs. Locally the runtime reports
- * them over the API socket (`ReportedPods`); a Kubernetes variant would watch Pods on the API server and
- * implement the same `PodSource`. Reported pods are persisted so that a restarted control plane keeps
- * serving the mesh it knew until the runtime resyncs: in the background, at most `PERSIST_DELAY_MS` after a
- * change, so that a burst of reports is written once and no report waits for the disk. What a crash loses
- * (the last moments of reports) comes back with the runtime's resync, which a restarted control plane
- * always gets (the local runtime resyncs every node when it sees the control plane ready again).
+ * them over the API socket (`ReportedPods`); on Kubernetes, Pods are watched on the API server
+ * (`KubernetesPods`, kube-pods.ts) behind the same `PodSource`. Reported pods are persisted so that a
+ * restarted control plane keeps serving the mesh it knew until the runtime resyncs: in the background, at
+ * most `PERSIST_DELAY_MS` after a change, so that a burst of reports is written once and no report waits
+ * for the disk. What a crash loses (the last moments of reports) comes back with the runtime's resync, which
+ * a restarted control plane always gets (the local runtime resyncs every node when it sees the control plane
+ * ready again).
  */
 import { isIP } from 'node:net';
 import { Field } from '../../core/config/field.ts';
@@ -111,63 +112,27 @@ function readPod(pod: Field): PodRecord | undefined {
   };
 }
 
-/** One change to the reported pods, kept until it is on disk so that it can be made again on another replica's file. */
-type PodChange =
-  | { type: 'upsert'; pod: PodRecord }
-  | { type: 'remove'; key: string }
-  | { type: 'node'; node: string; pods: readonly PodRecord[] };
-
-/** Makes `change` in `pods`; true when something changed. */
-function applyChange(pods: Map<string, PodRecord>, change: PodChange): boolean {
-  switch (change.type) {
-    case 'upsert': {
-      const key = podKey(change.pod.namespace, change.pod.name);
-      if (samePod(pods.get(key), change.pod)) return false;
-      pods.set(key, change.pod);
-      return true;
-    }
-    case 'remove':
-      return pods.delete(change.key);
-    case 'node': {
-      const before = new Map<string, PodRecord>();
-      for (const [key, pod] of pods) {
-        if (pod.node !== change.node) continue;
-        before.set(key, pod);
-        pods.delete(key);
-      }
-      for (const pod of change.pods) {
-        const key = podKey(pod.namespace, pod.name);
-        const known = before.get(key);
-        pods.set(key, known !== undefined && samePod(known, pod) ? known : pod);
-      }
-      return true;
-    }
-  }
-}
-
 /**
- * Pods reported by a runtime, persisted in `file` (JSON) shortly after each change. A pod reported again
- * unchanged stays the same object, so the model reuses what it built from it (`model/memo.ts`).
- *
- * Given the state directory's lock, the file is shared with other control-plane replicas: the changes made
- * here are kept until written, and written under the lock on top of the latest file (another replica's
- * changes are read first, then ours made again), so no replica's report is lost; `refresh` takes in what
- * another replica wrote. The write then runs synchronously under the lock (one per `PERSIST_DELAY_MS` at
- * most), since the lock is held only for the length of a synchronous call.
+ * Pods reported by a runtime, persisted in `file` (JSON) shortly after each change (`PERSIST_DELAY_MS`), so a
+ * burst of reports is written once and no report waits for the disk. A pod reported again unchanged stays the
+ * same object, so the model reuses what it built from it (`model/memo.ts`). Given the state directory's lock,
+ * the file is shared with other control-plane replicas as the config store's is: this replica's changes since
+ * its last write are written under the lock on top of the latest file, and `refresh` takes in another
+ * replica's (keeping this one's unwritten changes on top).
  */
 export class ReportedPods implements PodSource {
-  private pods = new Map<string, PodRecord>();
+  private readonly pods = new Map<string, PodRecord>();
   private readonly listeners: (() => void)[] = [];
   private readonly file: SharedStateFile;
   private readonly shared: boolean;
   private readonly log: Logger;
+  /** Changes not written yet, by pod key: the pod as it now is, or null for one removed. */
+  private readonly unwritten = new Map<string, PodRecord | null>();
   private persistTimer: NodeJS.Timeout | undefined;
-  /** The write under way, if any (without a lock): writes never overlap, and `flush` waits for it. */
+  /** The write under way, if any (alone, writes are in the background): writes never overlap. */
   private writing: Promise<void> = Promise.resolve();
-  /** Changes made here and not on disk yet, in order. */
-  private pending: PodChange[] = [];
 
-  constructor(file: string, log: Logger = createLogger('pods'), lock?: StateLock) {
+  constructor(file: string, lock?: StateLock, log: Logger = createLogger('pods')) {
     this.file = new SharedStateFile(file, lock);
     this.shared = lock !== undefined;
     this.log = log;
@@ -191,11 +156,18 @@ export class ReportedPods implements PodSource {
   }
 
   upsert(pod: PodRecord): void {
-    this.change({ type: 'upsert', pod });
+    const key = podKey(pod.namespace, pod.name);
+    if (samePod(this.pods.get(key), pod)) return;
+    this.set(key, pod);
+    this.changed();
   }
 
   remove(namespace: string, name: string): boolean {
-    return this.change({ type: 'remove', key: podKey(namespace, name) });
+    const key = podKey(namespace, name);
+    if (!this.pods.has(key)) return false;
+    this.set(key, null);
+    this.changed();
+    return true;
   }
 
   /** Makes `pods` the complete set of pods on `node`. */
@@ -206,7 +178,19 @@ export class ReportedPods implements PodSource {
         'BAD_REQUEST',
         `pod ${stray.namespace}/${stray.name} is on node ${stray.node}, not ${node}`,
       );
-    this.change({ type: 'node', node, pods });
+    const reported = new Map(pods.map((pod) => [podKey(pod.namespace, pod.name), pod]));
+    let changed = false;
+    for (const [key, pod] of this.pods)
+      if (pod.node === node && !reported.has(key)) {
+        this.set(key, null);
+        changed = true;
+      }
+    for (const [key, pod] of reported)
+      if (!samePod(this.pods.get(key), pod)) {
+        this.set(key, pod);
+        changed = true;
+      }
+    if (changed) this.changed();
   }
 
   /** Writes what is not on disk yet now, and resolves once it is (at shutdown). */
@@ -219,9 +203,13 @@ export class ReportedPods implements PodSource {
     await this.writing;
   }
 
-  private change(change: PodChange): boolean {
-    if (!applyChange(this.pods, change)) return false;
-    this.pending.push(change);
+  private set(key: string, pod: PodRecord | null): void {
+    if (pod === null) this.pods.delete(key);
+    else this.pods.set(key, pod);
+    this.unwritten.set(key, pod);
+  }
+
+  private changed(): void {
     if (this.persistTimer === undefined) {
       this.persistTimer = setTimeout(() => {
         this.persistTimer = undefined;
@@ -231,50 +219,55 @@ export class ReportedPods implements PodSource {
       this.persistTimer.unref();
     }
     this.notify();
-    return true;
   }
 
   private persist(): void {
     if (!this.shared) {
+      // Alone: the file is only ever this process's, so it is written in the background.
+      this.unwritten.clear();
       const content = JSON.stringify([...this.pods.values()]);
-      this.pending = [];
       this.writing = this.writing
         .then(() => writeFileAtomicAsync(this.file.path, content, 0o600))
-        .catch((error: Error) => this.persistFailed(error));
+        .catch((error: Error) => this.writeFailed(error));
       return;
     }
-    let caughtUp = false;
     try {
+      // Among replicas: as the only writer, on top of the latest file (another replica's pods taken in).
+      let refreshed = false;
       this.file.exclusive(
         () => {
           this.load();
-          caughtUp = true;
+          refreshed = true;
         },
-        () => this.file.save(JSON.stringify([...this.pods.values()]), 0o600),
+        () => {
+          this.file.save(JSON.stringify([...this.pods.values()]), 0o600);
+          this.unwritten.clear();
+        },
       );
-      this.pending = [];
+      if (refreshed) this.notify();
     } catch (error) {
-      this.persistFailed(error as Error);
+      this.writeFailed(error as Error);
     }
-    if (caughtUp) this.notify();
   }
 
-  private persistFailed(error: Error): void {
+  private writeFailed(error: Error): void {
     // The pods stay served from memory; the next change tries the disk again.
     this.log.error('cannot persist the reported pods', { file: this.file.path, error: error.message });
   }
 
-  /** The file's pods, with the changes not written yet made again on top; unchanged pods keep their object. */
+  /** The file's pods, with this replica's unwritten changes on top; unchanged pods stay the same objects. */
   private load(): void {
-    const previous = this.pods;
-    const pods = new Map<string, PodRecord>();
+    const before = new Map(this.pods);
+    this.pods.clear();
     for (const pod of this.file.readJson<PodRecord[]>() ?? []) {
       const key = podKey(pod.namespace, pod.name);
-      const known = previous.get(key);
-      pods.set(key, known !== undefined && samePod(known, pod) ? known : pod);
+      const known = before.get(key);
+      this.pods.set(key, known !== undefined && samePod(known, pod) ? known : pod);
     }
-    for (const change of this.pending) applyChange(pods, change);
-    this.pods = pods;
+    for (const [key, pod] of this.unwritten) {
+      if (pod === null) this.pods.delete(key);
+      else this.pods.set(key, pod);
+    }
   }
 
   private notify(): void {
@@ -284,4 +277,14 @@ export class ReportedPods implements PodSource {
 
 function samePod(a: PodRecord | undefined, b: PodRecord): boolean {
   return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Several sources as one: their pods together (each source names different pods), any one's change. */
+export function joinPodSources(sources: readonly PodSource[]): PodSource {
+  return {
+    list: () => sources.flatMap((source) => source.list()),
+    onChange: (listener) => {
+      for (const source of sources) source.onChange(listener);
+    },
+  };
 }

@@ -83,7 +83,7 @@ export async function proxyTcp(stream: Duplex, tunnel: TunnelContext, deps: TcpD
       ? hash32(tunnel.client.ip)
       : undefined;
   const endpoint = state.balancer(cluster).pick({ hash, random: deps.random });
-  const destination = endpoint ? state.workloadByUid(endpoint.workloadUid) : undefined;
+  const destination = endpoint ? state.endpointWorkload(cluster, endpoint) : undefined;
   if (endpoint === undefined || destination === undefined) return refuse('UH');
   const done = deps.load.begin(endpointKey(endpoint));
   let upstream: Duplex;
@@ -96,6 +96,7 @@ export async function proxyTcp(stream: Duplex, tunnel: TunnelContext, deps: TcpD
         identity: destination.identity,
         client: tunnel.client,
         authority: endpoint.authority,
+        external: endpoint.external,
       },
       connectionSettings(cluster.policy.connectionPool).connectTimeoutMs,
     );

@@ -22,7 +22,7 @@ import type {
 import { type CidrBlock, canonicalIp, cidrContains, parseCidr, parseIp } from '../../core/net/ip.ts';
 import { policyApplies } from '../../core/policy/scope.ts';
 import { type AuthorizationResult, authorize, type ConnectionAttributes } from './authorize.ts';
-import { type EffectiveMtlsMode, resolveMtlsMode } from './peer-auth.ts';
+import { type EffectiveMtlsMode, type MtlsResolution, resolveMtls, resolveMtlsMode } from './peer-auth.ts';
 import { changeProblems, snapshotProblems } from './validate.ts';
 import { guardingWaypoints } from './waypoint-guard.ts';
 
@@ -324,6 +324,11 @@ export class StateStore {
 
   mtlsMode(workload: Workload, port: number): EffectiveMtlsMode {
     return resolveMtlsMode(this.#peerAuthList, workload, port);
+  }
+
+  /** The mode with the PeerAuthentication that set it and those that apply (for explain and the dashboard). */
+  mtlsResolution(workload: Workload, port: number): MtlsResolution {
+    return resolveMtls(this.#peerAuthList, workload, port);
   }
 
   get peerAuthentications(): readonly PeerAuthPolicy[] {
