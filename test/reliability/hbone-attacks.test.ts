@@ -195,8 +195,8 @@ const ATTACKS: Array<[string, () => Promise<void>, string[]]> = [
       const sockets = await Promise.all(Array.from({ length: 20 }, () => authenticated()));
       await Promise.all(sockets.map((socket) => ended(socket)));
     },
-    // Closed by the first-CONNECT deadline (the handshake timeout); not counted as a refusal yet.
-    [],
+    // Closed by the first-CONNECT deadline (the handshake timeout).
+    ['no-connect'],
   ],
 ];
 
