@@ -152,6 +152,8 @@ export interface ClusterState {
   services: ServiceRecord[];
   /** Modules whose `extension` export adds to the cluster (see extensions.ts); the supervisor loads them. */
   extensions: string[];
+  /** Control-plane replicas, on the first nodes in order (absent in records made before replicas: one). */
+  controlPlane?: { replicas: number } | undefined;
 }
 
 /** One process the supervisor runs and restarts: a pod's container or a system component. */

@@ -38,6 +38,8 @@ export interface UpOptions {
   root: string;
   /** Extension module URLs (see extensions.ts); the defaults unless a caller adds its own. */
   extensions: readonly string[];
+  /** Overrides the Cluster's `spec.controlPlane.replicas`. */
+  controlPlaneReplicas?: number | undefined;
   progress: Progress;
   /** How long to wait for every pod to have started. */
   startTimeoutMs?: number;
@@ -62,6 +64,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
     name: options.name,
     stateDirFor: (name) => clusterDir(options.root, name),
     extensions: options.extensions,
+    controlPlaneReplicas: options.controlPlaneReplicas,
   });
   for (const warning of warnings) progress.warn(formatIssue(warning));
   const paths = statePaths(cluster.stateDir);

@@ -3,11 +3,13 @@
  * foreground until SIGINT/SIGTERM. `ambit control status` shows a running one; `ambit control credential`
  * creates a node's credential in a state directory.
  */
+import { mkdirSync } from 'node:fs';
 
 import { CertificateAuthority } from '../../control/ca/authority.ts';
 import { ControlPlane, DEFAULT_LISTEN, DEFAULT_METRICS_PORT } from '../../control/control-plane.ts';
 import { type ControlListenerLimits, DEFAULT_CONTROL_LISTENER_LIMITS } from '../../control/grpc-listener.ts';
 import { statePaths } from '../../control/state/files.ts';
+import { StateLock } from '../../control/state/lock.ts';
 import { parseDuration } from '../../core/config/duration.ts';
 import type { ControlStatus } from '../../core/control-api/types.ts';
 import { UsageError } from '../../core/errors.ts';
@@ -95,6 +97,8 @@ Options:
   --kubeconfig FILE    the cluster for --kubernetes (default: in-cluster, $KUBECONFIG, ~/.kube/config)
   --state-dir DIR      state: config, pods, CA, node credentials, socket (default: ${DEFAULT_STATE_DIR})
   --listen HOST:PORT   gRPC listener (default: ${DEFAULT_LISTEN})
+  --api-socket PATH    the API socket (default: <state-dir>/control.sock); replicas sharing one state dir
+                       (config, pods, CA) each need their own: see README, Control-plane replicas
   --metrics-port PORT  Prometheus /metrics on the listener's host (default: ${DEFAULT_METRICS_PORT}; 0 = any free port)
   --trust-domain TD    SPIFFE trust domain (default: ${DEFAULT_TRUST_DOMAIN})
   --ca-cert FILE       use this CA certificate instead of a generated root (with --ca-key)
@@ -138,6 +142,7 @@ export async function run(argv: string[]): Promise<number> {
         kubeconfig: { type: 'string' },
         'state-dir': { type: 'string' },
         listen: { type: 'string' },
+        'api-socket': { type: 'string' },
         'metrics-port': { type: 'string' },
         'trust-domain': { type: 'string' },
         'ca-cert': { type: 'string' },
@@ -169,11 +174,17 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (sub === 'init') {
     const files = statePaths(values['state-dir'] ?? DEFAULT_STATE_DIR);
-    CertificateAuthority.loadOrCreate({
-      trustDomain: values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN,
-      keyFile: files.caKey,
-      certFile: files.rootCert,
-    });
+    mkdirSync(files.root, { recursive: true, mode: 0o700 });
+    const lock = new StateLock(files.lock);
+    // Under the state lock, as a starting control plane makes it: one root however many start at once.
+    lock.run(() =>
+      CertificateAuthority.loadOrCreate({
+        trustDomain: values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN,
+        keyFile: files.caKey,
+        certFile: files.rootCert,
+      }),
+    );
+    lock.close();
     process.stdout.write(`${files.rootCert}\n`);
     return 0;
   }
@@ -197,6 +208,7 @@ export async function run(argv: string[]): Promise<number> {
     stateDir: values['state-dir'] ?? DEFAULT_STATE_DIR,
     configPaths: values.config,
     listen: values.listen,
+    apiSocket: values['api-socket'],
     metricsPort,
     trustDomain: values['trust-domain'],
     caCertFile: values['ca-cert'],
@@ -239,6 +251,11 @@ function render(state: ControlStatus): string {
     `config revision ${state.revision}, mesh version ${state.version}, trust domain ${state.trustDomain}`,
     `grpc ${state.grpcAddress}, metrics ${state.metricsAddress}, up since ${state.startedAt}`,
     `resources: ${kinds || 'none'}; pods: ${state.pods}`,
+    ...(state.replica
+      ? [
+          `replica ${state.replica.identity}, ${state.replica.leading ? 'leader' : `leader: ${state.replica.leader || 'none'}`}`,
+        ]
+      : []),
     '',
   ];
   if (state.clients.length === 0) return `${lines.join('\n')}no data-plane clients connected\n`;

@@ -25,7 +25,7 @@ const progress = async () => {
 const USAGE = `Usage: ambit local <command> [options]
 
 Commands:
-  up -f <cluster.yaml> [--name N] [--keep-on-failure] [--prometheus]
+  up -f <cluster.yaml> [--name N] [--keep-on-failure] [--prometheus] [--control-plane-replicas N]
                                                          build a cluster and start its pods
   down [--name N | --all]                                remove a cluster (idempotent)
   status [--name N] [-o table|json]                      nodes, pods (state, restarts, mesh), services
@@ -50,6 +50,7 @@ type Subcommand = (argv: string[]) => Promise<number>;
 /** `ambit local <command> --help`: what each subcommand takes and does. */
 const HELP: Record<string, string> = {
   up: `Usage: ambit local up -f <file>... [--name N] [--keep-on-failure] [--prometheus]
+                       [--control-plane-replicas N]
 
 Builds a local cluster from YAML files (several -f, or a directory): one Cluster document
 (apiVersion: ambit.dev/v1alpha1, spec.nodes) and ordinary Kubernetes manifests: Namespace, Pod,
@@ -64,6 +65,10 @@ at once, and nothing is created if there is any.
   --prometheus        run a Prometheus pod (istio-system/prometheus) scraping every ztunnel, waypoint and
                       the control plane (also: the Cluster's spec.prometheus: true); reach it with
                       \`ambit local port-forward prometheus 9090\`
+  --control-plane-replicas N
+                      run N control planes, one on each of the first N nodes, sharing config, pods and
+                      the CA (also: the Cluster's spec.controlPlane.replicas; default 1); data planes fail
+                      over among them (README, Control-plane replicas)
 `,
   down: `Usage: ambit local down [--name N | --all]
 
@@ -173,6 +178,7 @@ async function runUp(argv: string[]): Promise<number> {
     name: { type: 'string' },
     'keep-on-failure': { type: 'boolean' },
     prometheus: { type: 'boolean' },
+    'control-plane-replicas': { type: 'string' },
   });
   if (!values.file?.length) throw new UsageError('up needs a cluster file: ambit local up -f cluster.yaml');
   const [{ up }, { defaultExtensionUrls, PROMETHEUS_EXTENSION_URL }, { buildReport, renderReport }] =
@@ -187,6 +193,7 @@ async function runUp(argv: string[]): Promise<number> {
     root: stateRoot(),
     extensions: [...defaultExtensionUrls(), ...(values.prometheus ? [PROMETHEUS_EXTENSION_URL] : [])],
     keepOnFailure: values['keep-on-failure'] ?? false,
+    controlPlaneReplicas: replicasFlag(values['control-plane-replicas']),
     progress: await progress(),
   });
   const paths = statePaths(result.cluster.stateDir);
@@ -195,6 +202,16 @@ async function runUp(argv: string[]): Promise<number> {
   );
   process.stdout.write(renderReport(buildReport(result.cluster, paths)));
   return 0;
+}
+
+function replicasFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const replicas = Number(value);
+  if (!Number.isInteger(replicas) || replicas < 1)
+    throw new UsageError(
+      `--control-plane-replicas: expected a whole number of at least 1, got ${JSON.stringify(value)}`,
+    );
+  return replicas;
 }
 
 async function runDown(argv: string[]): Promise<number> {

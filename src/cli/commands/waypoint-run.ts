@@ -14,7 +14,7 @@ import { WAYPOINT_PORTS } from '../../core/ports.ts';
 import { buildWaypointApp } from '../../waypoint/app.ts';
 import { DEFAULT_INBOUND_LIMITS, type InboundLimits } from '../../waypoint/inbound/http-servers.ts';
 import { parseCommandArgs } from '../args.ts';
-import { hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
+import { controlFlag, hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
 import { HBONE_LIMIT_DEFAULTS, HBONE_LIMIT_FLAGS } from '../hbone-limit-flags.ts';
 import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
 
@@ -66,7 +66,8 @@ Options:
   --name GATEWAY          the Gateway (class istio-waypoint) this waypoint serves; also its service account
   --namespace NS          the Gateway's namespace
   --node NODE             the node the waypoint pod runs on (it authenticates with this node's token)
-  --control HOST:PORT     the control plane's gRPC listener (discovery and CA)
+  --control HOST:PORT     the control plane's gRPC listener (discovery and CA); replicas' as a comma-separated
+                          list: the first that answers serves, the next on loss (README, Control-plane replicas)
   --token-file FILE       the node's bearer token (re-read on every call, so rotation is picked up)
   --ca-root FILE          the mesh root (PEM) the control plane's certificate chains to
   --admin-socket PATH     also serve the admin API on this unix socket
@@ -109,8 +110,7 @@ export async function run(argv: string[]): Promise<number> {
   const name = required(values.name, 'name');
   const namespace = required(values.namespace, 'namespace');
   const node = required(values.node, 'node');
-  const control = required(values.control, 'control');
-  hostPortFlag(control, 'control');
+  const control = controlFlag(required(values.control, 'control'));
   const tokenFile = required(values['token-file'], 'token-file');
   const caRoot = required(values['ca-root'], 'ca-root');
   const hbone = hostPortFlag(values.hbone ?? `0.0.0.0:${WAYPOINT_PORTS.hbone}`, 'hbone');

@@ -17,7 +17,7 @@ import { EnrollmentServer } from '../../redirect/enroll/server.ts';
 import { parseBackendChoice } from '../../redirect/rules.ts';
 import { DEFAULT_TIMEOUTS, defaultLimits, ZtunnelApp, type ZtunnelLimits } from '../../ztunnel/index.ts';
 import { parseCommandArgs } from '../args.ts';
-import { hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
+import { controlFlag, hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
 import { HBONE_LIMIT_FLAGS, type HboneLimitKey } from '../hbone-limit-flags.ts';
 import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
 
@@ -49,7 +49,8 @@ of the node (HBONE mTLS between pods, L4 authorization, DNS proxy), fed by the c
 
 Options:
   --node NODE             the node this ztunnel serves
-  --control HOST:PORT     the control plane's gRPC listener (discovery and CA)
+  --control HOST:PORT     the control plane's gRPC listener (discovery and CA); replicas' as a comma-separated
+                          list: the first that answers serves, the next on loss (README, Control-plane replicas)
   --token-file FILE       the node's bearer token (re-read on every call, so rotation is picked up)
   --ca-root FILE          the mesh root (PEM) the control plane's certificate chains to
   --enroll-socket PATH    serve pod enrollment here (the node agent's socket)
@@ -92,8 +93,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const node = required(values.node, 'node');
-  const control = required(values.control, 'control');
-  hostPortFlag(control, 'control');
+  const control = controlFlag(required(values.control, 'control'));
   const tokenFile = required(values['token-file'], 'token-file');
   const caRoot = required(values['ca-root'], 'ca-root');
   const enrollSocket = required(values['enroll-socket'], 'enroll-socket');

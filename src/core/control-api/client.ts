@@ -2,6 +2,10 @@
  * Client of the control plane's unix-socket API (see `types.ts`). Used by the CLI and by runtimes that report
  * pods (the local cluster). Errors come back as AmbitError with the server's code, or ConfigError with the
  * issues when config was refused.
+ *
+ * Given the sockets of several replicas (which share config and pods), a call goes to the one that last
+ * answered, and to the next in turn when a socket cannot be connected to (nothing was sent: safe to try
+ * another, even for a write). A call that reached a replica is never sent again elsewhere.
  */
 import { request } from 'node:http';
 import { ConfigError } from '../config/issues.ts';
@@ -26,13 +30,24 @@ export interface ResourceQuery {
   namespace?: string | undefined;
 }
 
-export class ControlApiClient {
-  readonly socketPath: string;
-  private readonly timeoutMs: number;
+/** Connecting failed, so nothing was sent: another replica may be tried. */
+export class ControlPlaneUnreachable extends AmbitError {}
 
-  constructor(socketPath: string, options: { timeoutMs?: number } = {}) {
-    this.socketPath = socketPath;
+export class ControlApiClient {
+  readonly socketPaths: readonly string[];
+  private readonly timeoutMs: number;
+  /** The replica that answered last, tried first. */
+  private preferred = 0;
+
+  constructor(socketPaths: string | readonly string[], options: { timeoutMs?: number } = {}) {
+    this.socketPaths = typeof socketPaths === 'string' ? [socketPaths] : [...socketPaths];
+    if (this.socketPaths.length === 0) throw new AmbitError('USAGE', 'no control plane socket given');
     this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** The socket calls go to first (the replica that answered last). */
+  get socketPath(): string {
+    return this.socketPaths[this.preferred]!;
   }
 
   status(): Promise<ControlStatus> {
@@ -80,12 +95,44 @@ export class ControlApiClient {
     return this.call('GET', '/v1/pods');
   }
 
-  private call<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+  private async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = this.timeoutMs,
+  ): Promise<T> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const count = this.socketPaths.length;
+    let unreachable: ControlPlaneUnreachable | undefined;
+    for (let tried = 0; tried < count; tried++) {
+      const index = (this.preferred + tried) % count;
+      try {
+        const result = await this.callAt<T>(this.socketPaths[index]!, method, path, payload, timeoutMs);
+        this.preferred = index;
+        return result;
+      } catch (error) {
+        if (!(error instanceof ControlPlaneUnreachable)) throw error;
+        unreachable = error;
+      }
+    }
+    if (count === 1) throw unreachable!;
+    throw new AmbitError(
+      'UNAVAILABLE',
+      `cannot reach any control-plane replica (${this.socketPaths.join(', ')}): ${unreachable!.message}`,
+    );
+  }
+
+  private callAt<T>(
+    socketPath: string,
+    method: string,
+    path: string,
+    payload: Buffer | undefined,
+    timeoutMs: number,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const req = request(
         {
-          socketPath: this.socketPath,
+          socketPath,
           method,
           path,
           timeout: timeoutMs,
@@ -100,9 +147,7 @@ export class ControlApiClient {
             try {
               parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
             } catch {
-              reject(
-                new AmbitError('UNAVAILABLE', `bad response from ${this.socketPath} (${res.statusCode})`),
-              );
+              reject(new AmbitError('UNAVAILABLE', `bad response from ${socketPath} (${res.statusCode})`));
               return;
             }
             if ((res.statusCode ?? 500) >= 400) reject(toError(parsed as ApiErrorBody));
@@ -111,15 +156,15 @@ export class ControlApiClient {
         },
       );
       req.on('timeout', () =>
-        req.destroy(new AmbitError('TIMEOUT', `no answer from the control plane at ${this.socketPath}`)),
+        req.destroy(new AmbitError('TIMEOUT', `no answer from the control plane at ${socketPath}`)),
       );
       req.on('error', (error: NodeJS.ErrnoException) => {
         if (error instanceof AmbitError) reject(error);
         else if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
           reject(
-            new AmbitError(
+            new ControlPlaneUnreachable(
               'UNAVAILABLE',
-              `cannot reach the control plane at ${this.socketPath}: ${error.code} (is \`ambit control\` running? set --socket or ${CONTROL_SOCKET_ENV})`,
+              `cannot reach the control plane at ${socketPath}: ${error.code} (is \`ambit control\` running? set --socket or ${CONTROL_SOCKET_ENV})`,
             ),
           );
         } else reject(new SystemError(`control plane API call failed: ${error.message}`, error.code));

@@ -22,6 +22,7 @@ const c = {
   ),
   ioctl: lib.func('int ioctl(int fd, unsigned long request, unsigned long arg)'),
   close: lib.func('int close(int fd)'),
+  flock: lib.func('int flock(int fd, int operation)'),
   inetPton: lib.func('int inet_pton(int family, const char *text, _Out_ void *bytes)'),
   inetNtop: lib.func(
     'const char *inet_ntop(int family, const void *bytes, _Out_ uint8_t *text, uint32_t size)',
@@ -123,6 +124,25 @@ export function namespaceType(fd: number): number {
 
 export function close(fd: number): void {
   check(c.close(fd), 'close()');
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+
+/**
+ * flock(LOCK_EX | LOCK_NB) on `fd`: true when taken, false when another open file description holds it. The
+ * kernel drops the lock when the last fd of its description closes, a process killed with -9 included.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  if (c.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = koffi.errno();
+  if (errno === constants.errno.EWOULDBLOCK) return false;
+  throw new SystemError('flock()', errnoName(errno));
+}
+
+export function unlock(fd: number): void {
+  check(c.flock(fd, LOCK_UN), 'flock(LOCK_UN)');
 }
 
 /** Text address to its 4 or 16 network-order bytes; undefined when the text is not an address of `family`. */
