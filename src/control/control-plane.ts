@@ -26,7 +26,7 @@ import { type HostPort, joinHostPort, splitHostPort } from '../core/net/host-por
 import { CONTROL_PLANE_PORTS } from '../core/ports.ts';
 import { type HttpEndpoint, metricsHandler, serveHttp } from '../core/server/http.ts';
 import { type ApiHandlers, claimSocket, serveApi } from './api/server.ts';
-import { TokenFileAuthenticator } from './auth/node-authenticator.ts';
+import { type NodeAuthenticator, TokenFileAuthenticator } from './auth/node-authenticator.ts';
 import { CertificateAuthority } from './ca/authority.ts';
 import { RotatingServerCertificate } from './ca/server-certificate.ts';
 import { CertificateService } from './ca/service.ts';
@@ -51,7 +51,7 @@ import { ingressGatewayStatus, ingressRouteStatus } from './model/ingress/status
 const INGRESS_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute'];
 
 import { buildMesh, type Mesh, MeshMemo } from './model/mesh.ts';
-import { parsePodInfo, ReportedPods } from './pods/pod-source.ts';
+import { joinPodSources, type PodSource, parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
 import { FileLease, type LeaderLease } from './state/lease.ts';
 import { StateLock } from './state/lock.ts';
@@ -89,6 +89,10 @@ export interface ControlPlaneOptions {
   /** Bounds of the gRPC listener (defaults `DEFAULT_CONTROL_LISTENER_LIMITS`). */
   listenerLimits?: Partial<ControlListenerLimits> | undefined;
   log?: Logger | undefined;
+  /** Pods from another source besides those runtimes report (on Kubernetes: the API's). */
+  pods?: PodSource | undefined;
+  /** How data-plane callers prove their node (default: the token files of `<state-dir>/nodes`). */
+  authenticator?: NodeAuthenticator | undefined;
 }
 
 export function parseListenAddress(text: string): HostPort {
@@ -105,7 +109,9 @@ export class ControlPlane {
   readonly paths: StatePaths;
   readonly trustDomain: string;
   readonly store: ConfigStore;
-  readonly pods: ReportedPods;
+  /** Every pod the mesh is built from: those reported over the API socket and `options.pods`. */
+  readonly pods: PodSource;
+  private readonly reportedPods: ReportedPods;
   readonly ca: CertificateAuthority;
   readonly metrics = new ControlMetrics();
   private readonly log: Logger;
@@ -155,7 +161,8 @@ export class ControlPlane {
     this.apiSocket = options.apiSocket ?? this.paths.socket;
     this.lock = new StateLock(this.paths.lock);
     this.store = new ConfigStore(CONTROL_KINDS, this.trustDomain, this.paths.config, undefined, this.lock);
-    this.pods = new ReportedPods(this.paths.pods, this.lock, this.log.child('pods'));
+    this.reportedPods = new ReportedPods(this.paths.pods, this.lock, this.log.child('pods'));
+    this.pods = options.pods ? joinPodSources([this.reportedPods, options.pods]) : this.reportedPods;
     // Under the lock: replicas starting together on an empty directory must end up with one root, not two.
     this.ca = this.lock.run(() =>
       CertificateAuthority.loadOrCreate({
@@ -174,7 +181,7 @@ export class ControlPlane {
       identity: `${hostname()}/${process.pid}`,
       log: this.log.child('lease'),
     });
-    const authenticator = new TokenFileAuthenticator(this.paths.nodeTokens);
+    const authenticator = options.authenticator ?? new TokenFileAuthenticator(this.paths.nodeTokens);
     this.discovery = new DiscoveryServer({
       authenticator,
       pods: this.pods,
@@ -337,13 +344,13 @@ export class ControlPlane {
       await new Promise<void>((resolve) => api.close(() => resolve()));
     }
     await this.metricsServer?.close();
-    await this.pods.flush();
+    await this.reportedPods.flush();
     this.lock.close();
   }
 
   /** Reloads the shared files another replica replaced; what does not validate is logged and not taken. */
   private takeInSharedState(): void {
-    for (const source of [this.store, this.pods]) {
+    for (const source of [this.store, this.reportedPods]) {
       try {
         source.refresh();
       } catch (error) {
@@ -487,13 +494,15 @@ export class ControlPlane {
         );
       },
       reportPod: (pod: unknown) => {
-        this.pods.upsert(parsePodInfo(pod));
+        this.reportedPods.upsert(parsePodInfo(pod));
         return { pods: this.pods.list().length };
       },
-      removePod: (namespace: string, name: string) => ({ removed: this.pods.remove(namespace, name) }),
+      removePod: (namespace: string, name: string) => ({
+        removed: this.reportedPods.remove(namespace, name),
+      }),
       syncNodePods: (node: string, pods: unknown) => {
         if (!Array.isArray(pods)) throw new AmbitError('BAD_REQUEST', 'expected {"pods": [...]}');
-        this.pods.replaceNode(node, pods.map(parsePodInfo));
+        this.reportedPods.replaceNode(node, pods.map(parsePodInfo));
         return { pods: this.pods.list().length };
       },
       listPods: () => ({ pods: [...this.pods.list()] }),

@@ -1,10 +1,8 @@
 /**
  * Who is calling: every data-plane call carries `authorization: Bearer <token>`, and an authenticator turns
  * it into the node the caller runs on. Locally the tokens are the per-node files `ambit local up` creates
- * (`src/core/node-credentials.ts`). On Kubernetes the same interface would be implemented by a TokenReview:
- * the ztunnel sends its projected service-account token (audience `istio-ca`), the control plane POSTs it to
- * `/apis/authentication.k8s.io/v1/tokenreviews`, accepts only the ztunnel's service account, and reads the
- * node from the bound pod's `authentication.kubernetes.io/node-name` extra claim.
+ * (`src/core/node-credentials.ts`). On Kubernetes the same interface is implemented by a TokenReview of the
+ * ztunnel's projected service-account token (token-review.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';

@@ -1,11 +1,12 @@
 /**
  * Where the control plane learns which pods run, on which node, with which IPs. Locally the runtime reports
- * them over the API socket (`ReportedPods`); a Kubernetes variant would watch Pods on the API server and
- * implement the same `PodSource`. Reported pods are persisted so that a restarted control plane keeps
- * serving the mesh it knew until the runtime resyncs: in the background, at most `PERSIST_DELAY_MS` after a
- * change, so that a burst of reports is written once and no report waits for the disk. What a crash loses
- * (the last moments of reports) comes back with the runtime's resync, which a restarted control plane
- * always gets (the local runtime resyncs every node when it sees the control plane ready again).
+ * them over the API socket (`ReportedPods`); on Kubernetes, Pods are watched on the API server
+ * (`KubernetesPods`, kube-pods.ts) behind the same `PodSource`. Reported pods are persisted so that a
+ * restarted control plane keeps serving the mesh it knew until the runtime resyncs: in the background, at
+ * most `PERSIST_DELAY_MS` after a change, so that a burst of reports is written once and no report waits
+ * for the disk. What a crash loses (the last moments of reports) comes back with the runtime's resync, which
+ * a restarted control plane always gets (the local runtime resyncs every node when it sees the control plane
+ * ready again).
  */
 import { isIP } from 'node:net';
 import { Field } from '../../core/config/field.ts';
@@ -276,4 +277,14 @@ export class ReportedPods implements PodSource {
 
 function samePod(a: PodRecord | undefined, b: PodRecord): boolean {
   return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Several sources as one: their pods together (each source names different pods), any one's change. */
+export function joinPodSources(sources: readonly PodSource[]): PodSource {
+  return {
+    list: () => sources.flatMap((source) => source.list()),
+    onChange: (listener) => {
+      for (const source of sources) source.onChange(listener);
+    },
+  };
 }
