@@ -79,6 +79,7 @@ export class ZtunnelMetrics {
   readonly dnsRequests: Counter<'source_workload' | 'source_workload_namespace' | 'rcode' | 'answered_by'>;
   readonly dnsUpstreamRequests: Counter<never>;
   readonly dnsUpstreamFailures: Counter<never>;
+  readonly dnsRefused: Counter<'transport' | 'reason'>;
   readonly snapshotUpdates: Counter<'result'>;
   #sources: ZtunnelGaugeSources | undefined;
 
@@ -138,6 +139,12 @@ export class ZtunnelMetrics {
     this.dnsUpstreamFailures = new Counter({
       name: 'istio_dns_upstream_failures_total',
       help: 'Total number of failed forwarded DNS requests',
+      registers,
+    });
+    this.dnsRefused = new Counter({
+      name: 'ambit_ztunnel_dns_refused_total',
+      help: 'DNS messages dropped unanswered (too malformed for even a FORMERR) and TCP clients closed idle',
+      labelNames: ['transport', 'reason'],
       registers,
     });
     this.snapshotUpdates = new Counter({

@@ -53,7 +53,9 @@ describe('HBONE (15008) under a flood of full TLS handshakes from one address', 
     const rateBefore = await sumOf(mesh.zb.metrics.hboneRefused, { reason: 'handshake-rate' });
     const tlsBefore = await sumOf(mesh.zb.metrics.hboneRefused, { reason: 'tls-handshake' });
     const loop = healthyLoop(request, 500);
+    const started = performance.now();
     await Promise.all(Array.from({ length: FLOOD }, anonymousHandshake));
+    const floodSeconds = (performance.now() - started) / 1000;
     const { ok, failed, firstError } = await loop.stop();
     expect({ failed, firstError }).toEqual({ failed: 0, firstError: undefined });
     expect(ok).toBeGreaterThan(0);
@@ -69,10 +71,12 @@ describe('HBONE (15008) under a flood of full TLS handshakes from one address', 
       },
       { what: `each of the ${FLOOD} refusals counted once` },
     );
-    // Most were reset before any signature; those admitted (the burst, and the refill while the flood ran)
-    // completed their handshake and were refused for want of a certificate.
-    expect(rate).toBeGreaterThan(FLOOD / 2);
-    expect(tls).toBeGreaterThanOrEqual(DEFAULT_HBONE_SERVER_LIMITS.maxHandshakesPerSourcePerSecond);
+    // Those admitted (the burst, and the refill while the flood ran, however long the machine took) completed
+    // their handshake and were refused for want of a certificate; every other one was reset before TLS.
+    const perSecond = DEFAULT_HBONE_SERVER_LIMITS.maxHandshakesPerSourcePerSecond;
+    expect(tls).toBeGreaterThanOrEqual(perSecond);
+    expect(tls).toBeLessThanOrEqual(perSecond + Math.ceil(perSecond * floodSeconds) + 1);
+    expect(rate).toBe(FLOOD - tls);
     // Once its rate has recovered, the same address gets a handshake again.
     await eventually(
       async () => {

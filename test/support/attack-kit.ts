@@ -6,6 +6,8 @@
 import { readdirSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { WorkloadCertificate } from '../../src/core/tls/certificates.ts';
 
 /** Descriptors open in this process now. */
 export function openFds(): number {
@@ -66,4 +68,27 @@ export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** A TLS connection to an HBONE port as a mesh peer opens one (its certificate, ALPN h2), once secure. */
+export async function hboneTls(
+  target: { host: string; port: number },
+  certificate: WorkloadCertificate,
+  trustBundle: readonly string[],
+): Promise<TLSSocket> {
+  const socket = tlsConnect({
+    ...target,
+    cert: certificate.certPem,
+    key: certificate.keyPem,
+    ca: [...trustBundle],
+    servername: 'hbone.ambit.internal',
+    ALPNProtocols: ['h2'],
+    checkServerIdentity: () => undefined,
+  });
+  socket.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', () => resolve());
+    socket.once('close', () => reject(new Error('closed before the handshake')));
+  });
+  return socket;
 }

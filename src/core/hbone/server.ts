@@ -49,7 +49,8 @@ export interface HboneRequest {
 
 /**
  * `protocol-violation`: the framer refused something an HTTP/2 peer did (a flood, an overflow, bad frames);
- * the `*-limit` refusals: a peer wanted more than `HboneServerLimits` lets it hold.
+ * the `*-limit` refusals: a peer wanted more than `HboneServerLimits` lets it hold; `no-connect`: an
+ * authenticated connection that never sent a CONNECT within the handshake timeout (a slow loris).
  */
 export type HboneRefusal =
   | 'tls-handshake'
@@ -62,7 +63,8 @@ export type HboneRefusal =
   | 'handshake-limit'
   | 'handshake-rate'
   | 'stream-limit'
-  | 'identity-stream-limit';
+  | 'identity-stream-limit'
+  | 'no-connect';
 
 export interface HboneServerOptions {
   certificate: WorkloadCertificate;
@@ -94,6 +96,8 @@ interface ServerSession extends DrainableSession {
 interface PeerState {
   identity: string;
   streams: number;
+  /** Whether the connection has carried a stream yet (until then, its idle deadline is the first CONNECT's). */
+  streamed: boolean;
   idleTimer: NodeJS.Timeout | undefined;
 }
 
@@ -315,21 +319,34 @@ export class HboneServer {
     }
     this.#sessions.add(session);
     session.once('close', () => this.#sessions.delete(session));
-    const peer: PeerState = { identity: identity.identity, streams: 0, idleTimer: undefined };
+    const peer: PeerState = {
+      identity: identity.identity,
+      streams: 0,
+      streamed: false,
+      idleTimer: undefined,
+    };
     this.#peers.set(session, peer);
     session.once('close', () => clearTimeout(peer.idleTimer));
     // Its first CONNECT is due within the handshake timeout: an authenticated slow loris holds no fd longer.
-    this.#armIdle(session, peer, this.#options.timeouts.handshakeMs);
+    this.#armIdle(session, peer, this.#options.timeouts.handshakeMs, remote);
   }
 
   /**
    * A connection that carries no stream for `idleMs` is closed. Counting streams (instead of
    * `session.setTimeout`, which Node refreshes on every frame) keeps the data path free of timer work.
    */
-  #armIdle(session: ServerSession, peer: PeerState, idleMs = this.#limits.sessionIdleMs): void {
+  #armIdle(
+    session: ServerSession,
+    peer: PeerState,
+    idleMs = this.#limits.sessionIdleMs,
+    remote?: string | undefined,
+  ): void {
     clearTimeout(peer.idleTimer);
     peer.idleTimer = setTimeout(() => {
-      if (peer.streams === 0) session.close();
+      if (peer.streams !== 0) return;
+      // A pooled connection let go after its last stream is routine; one that never asked for any is not.
+      if (!peer.streamed) this.#options.onRefused('no-connect', `no CONNECT within ${idleMs} ms`, remote);
+      session.close();
     }, idleMs);
     peer.idleTimer.unref();
   }
@@ -372,6 +389,7 @@ export class HboneServer {
     }
     if (!this.#admitStream(stream, peer, remote)) return;
     peer.streams++;
+    peer.streamed = true;
     clearTimeout(peer.idleTimer);
     stream.once('close', () => {
       if (--peer.streams === 0 && session && !session.closed) this.#armIdle(session, peer);

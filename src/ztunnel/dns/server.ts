@@ -40,14 +40,18 @@ export class DnsServer {
   }
 
   /** Answers one query (both transports use this); undefined when the message deserves no answer. */
-  async answer(message: Uint8Array): Promise<Buffer | undefined> {
+  async answer(message: Uint8Array, transport: 'udp' | 'tcp' = 'udp'): Promise<Buffer | undefined> {
     const context = this.#options.context();
     const forwarder = this.#options.forwarder;
     const local = answerLocally(message, context, this.#options.lookup, {
       canForward: forwarder !== undefined,
     });
     const asker = context.asker;
-    if (local.kind === 'drop') return undefined;
+    if (local.kind === 'drop') {
+      // Not even an ID to answer FORMERR to (a truncated header): counted, never logged per message.
+      this.#options.metrics.dnsRefused.inc({ transport, reason: 'malformed' });
+      return undefined;
+    }
     if (local.kind === 'response') {
       this.#count(asker, local.rcode, 'ztunnel');
       return local.response;
@@ -100,7 +104,9 @@ export class DnsServer {
   #serveTcp(socket: Socket): void {
     this.#tcpClients.add(socket);
     socket.once('close', () => this.#tcpClients.delete(socket));
-    serveDnsTcp(socket, (message) => this.answer(message), {
+    // The transport closes a client idle past its deadline (a slow loris, a length prefix never filled).
+    socket.once('timeout', () => this.#options.metrics.dnsRefused.inc({ transport: 'tcp', reason: 'idle' }));
+    serveDnsTcp(socket, (message) => this.answer(message, 'tcp'), {
       ...DEFAULT_TCP_LIMITS,
       idleMs: this.#options.tcpIdleMs ?? DEFAULT_TCP_LIMITS.idleMs,
     });
