@@ -7,6 +7,7 @@
  */
 import type { PortProtocol, RestartPolicy, ServicePortSpec, ServiceType } from '../core/config/kinds/core.ts';
 import type { ProbeKind, ProbeTiming } from '../core/config/kinds/probes.ts';
+import type { SpanRecord } from './span/span.ts';
 
 export interface AddressPlan {
   podCIDR: string;
@@ -152,6 +153,8 @@ export interface ClusterState {
   services: ServiceRecord[];
   /** Modules whose `extension` export adds to the cluster (see extensions.ts); the supervisor loads them. */
   extensions: string[];
+  /** A cluster across hosts: the part of it this host realizes (see span/span.ts); none on one host. */
+  span?: SpanRecord | undefined;
 }
 
 /** One process the supervisor runs and restarts: a pod's container or a system component. */

@@ -3,7 +3,10 @@
  * pods (the local cluster). Errors come back as AmbitError with the server's code, or ConfigError with the
  * issues when config was refused.
  */
-import { request } from 'node:http';
+import { type ClientRequest, type IncomingMessage, request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { ConfigError } from '../config/issues.ts';
 import { AmbitError, errorFromWire, SystemError } from '../errors.ts';
 import type {
@@ -26,13 +29,69 @@ export interface ResourceQuery {
   namespace?: string | undefined;
 }
 
+/**
+ * The API across hosts: a spanning local cluster's node gateway (src/local/span), HTTPS with a certificate of
+ * the mesh CA for `serverIdentity`, the caller authenticated by its node token. It takes only pod calls.
+ */
+export interface RemoteApiTarget {
+  host: string;
+  port: number;
+  caPem: string;
+  /** The SPIFFE URI the server's certificate must carry. */
+  serverIdentity: string;
+  token: string;
+  /** Opens the TCP connection (e.g. from inside a network namespace); a plain connect by default. */
+  connect?: (() => Socket) | undefined;
+}
+
 export class ControlApiClient {
+  /** The socket path, or `host:port` of a remote target: what messages name. */
   readonly socketPath: string;
   private readonly timeoutMs: number;
+  private readonly remote: RemoteApiTarget | undefined;
 
-  constructor(socketPath: string, options: { timeoutMs?: number } = {}) {
-    this.socketPath = socketPath;
+  constructor(target: string | RemoteApiTarget, options: { timeoutMs?: number } = {}) {
+    this.remote = typeof target === 'string' ? undefined : target;
+    this.socketPath = typeof target === 'string' ? target : `${target.host}:${target.port}`;
     this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  private send(
+    method: string,
+    path: string,
+    timeoutMs: number,
+    headers: Record<string, string | number>,
+    onResponse: (res: IncomingMessage) => void,
+  ): ClientRequest {
+    const remote = this.remote;
+    if (!remote)
+      return request({ socketPath: this.socketPath, method, path, timeout: timeoutMs, headers }, onResponse);
+    const tls: ConnectionOptions = {
+      ca: remote.caPem,
+      minVersion: 'TLSv1.3',
+      // Dialled by IP, identified by its SPIFFE URI SAN (the mesh's certificates carry no host name).
+      servername: 'ambit-node-gateway',
+      checkServerIdentity: (_host, cert) =>
+        (cert.subjectaltname ?? '').split(', ').includes(`URI:${remote.serverIdentity}`)
+          ? undefined
+          : new Error(`the server is not ${remote.serverIdentity}`),
+    };
+    return httpsRequest(
+      {
+        ...tls,
+        host: remote.host,
+        port: remote.port,
+        method,
+        path,
+        timeout: timeoutMs,
+        headers: { ...headers, authorization: `Bearer ${remote.token}` },
+        agent: false,
+        ...(remote.connect
+          ? { createConnection: () => tlsConnect({ ...tls, socket: remote.connect!() }) }
+          : {}),
+      },
+      onResponse,
+    );
   }
 
   status(): Promise<ControlStatus> {
@@ -83,14 +142,11 @@ export class ControlApiClient {
   private call<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise<T>((resolve, reject) => {
-      const req = request(
-        {
-          socketPath: this.socketPath,
-          method,
-          path,
-          timeout: timeoutMs,
-          headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
-        },
+      const req = this.send(
+        method,
+        path,
+        timeoutMs,
+        payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
