@@ -85,10 +85,10 @@ export class ControlApiClient {
         path,
         timeout: timeoutMs,
         headers: { ...headers, authorization: `Bearer ${remote.token}` },
-        agent: false,
+        // A request's own createConnection is used only without an agent (`agent: false` makes one).
         ...(remote.connect
           ? { createConnection: () => tlsConnect({ ...tls, socket: remote.connect!() }) }
-          : {}),
+          : { agent: false }),
       },
       onResponse,
     );

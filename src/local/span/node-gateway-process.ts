@@ -3,6 +3,7 @@
  * host of a cluster across hosts), and the client through which a joining host's supervisor reaches it.
  */
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { ControlApiClient } from '../../core/control-api/client.ts';
 import { readNodeToken } from '../../core/node-credentials.ts';
 import { Netns, startTcpConnect } from '../../core/sys/netns-socket.ts';
@@ -34,6 +35,22 @@ export function nodeGatewayProcess(cluster: ClusterState, paths: StatePaths): Pr
   });
 }
 
+/** Opens TCP connections to `host:port` from inside `node`'s namespace. */
+export function connectFromNode(
+  node: Pick<NodeRecord, 'netnsPath'>,
+  host: string,
+  port: number,
+): () => Socket {
+  return () => {
+    const netns = Netns.open(node.netnsPath);
+    try {
+      return startTcpConnect(netns, { address: host, port });
+    } finally {
+      netns.close();
+    }
+  };
+}
+
 /** The control plane's API as `node` of a joining host reaches it: the node gateway, with the node's token. */
 export function nodeGatewayClient(
   cluster: ClusterState,
@@ -46,14 +63,7 @@ export function nodeGatewayClient(
       host: host!,
       port: Number(port),
       // From the node's namespace: the supervisor's own (the host's root) has no route to the underlay.
-      connect: () => {
-        const netns = Netns.open(node.netnsPath);
-        try {
-          return startTcpConnect(netns, { address: host!, port: Number(port) });
-        } finally {
-          netns.close();
-        }
-      },
+      connect: connectFromNode(node, host!, Number(port)),
       caPem: readFileSync(gatewayCredentialFiles(cluster).certFile, 'utf8'),
       serverIdentity: NODE_GATEWAY_IDENTITY,
       token: readNodeToken(nodeCredentialFile(cluster, node.name)),
