@@ -77,7 +77,7 @@ CONF
 
 # Network: DHCP on the management NIC only; the mesh NIC (eth1) is left to Ambit.
 mkdir -p "$root/etc/systemd/network"
-printf '[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n' \
+printf '[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n\n[DHCPv4]\nClientIdentifier=mac\n' \
   >"$root/etc/systemd/network/10-eth0.network"
 chroot "$root" systemctl enable systemd-networkd >/dev/null 2>&1
 
@@ -115,7 +115,10 @@ install -d -m 700 -o 1000 -g 1000 "$root/home/vagrant/.ssh"
 install -m 600 -o 1000 -g 1000 "$insecure_key" "$root/home/vagrant/.ssh/authorized_keys"
 chroot "$root" apt-get clean
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
+# Every VM makes its own machine id at first boot. D-Bus's copy from debootstrap must go too: systemd would
+# adopt it, and VMs sharing one id send one DHCP client id, so that only one of them ever gets a lease.
 : >"$root/etc/machine-id"
+ln -sf /etc/machine-id "$root/var/lib/dbus/machine-id"
 
 cleanup_mounts() { umount "$root/dev" "$root/proc" "$root/sys" && umount "$root"; }
 cleanup_mounts

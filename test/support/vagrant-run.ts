@@ -73,17 +73,31 @@ export class VagrantRun {
     writeFileSync(this.#sshConfig, stdout);
   }
 
-  vagrant(args: string[]): Promise<{ stdout: string; stderr: string }> {
-    return execFileAsync('vagrant', args, { cwd: VAGRANT_DIR, env: this.env, maxBuffer: 1 << 24 });
+  /** Runs vagrant; a failure says what vagrant said last (its progress lines left out). */
+  async vagrant(args: string[]): Promise<{ stdout: string; stderr: string }> {
+    try {
+      return await execFileAsync('vagrant', args, { cwd: VAGRANT_DIR, env: this.env, maxBuffer: 1 << 26 });
+    } catch (error) {
+      const failed = error as { stdout?: string; stderr?: string };
+      const said = `${failed.stdout ?? ''}\n${failed.stderr ?? ''}`
+        .split(/[\r\n]+/)
+        .filter((line) => line.trim() !== '' && !line.includes('Progress:'))
+        .slice(-25)
+        .join('\n');
+      throw new Error(`vagrant ${args.join(' ')} failed:\n${said}`);
+    }
   }
 
   /** Runs a shell command as root in VM `node`; resolves with its output, rejects on a non-zero exit. */
   async ssh(node: string, command: string, timeoutMs = 120_000): Promise<string> {
-    const { stdout } = await execFileAsync(
+    const child = execFileAsync(
       'ssh',
       ['-F', this.#sshConfig, '-o', 'BatchMode=yes', node, `sudo bash -c ${shellQuote(command)}`],
       { timeout: timeoutMs, maxBuffer: 1 << 24 },
     );
+    // Nothing to say on its standard input: an open one would keep a remote reader waiting.
+    child.child.stdin?.end();
+    const { stdout } = await child;
     return stdout;
   }
 
