@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // `npm run test:vagrant`: two libvirt VMs (test/vagrant). Its own config, not a project of vitest.config.ts:
-// under software emulation the VMs keep both cores busy for minutes, so CI runs it after `npm test` rather
-// than beside the integration files, whose timeouts assume a machine they share with no VM.
+// under software emulation the VMs keep both cores busy for many minutes, which the integration files'
+// timeouts do not allow for beside them (README "Vagrant").
 export default defineConfig({
   test: {
     reporters: ['default', './test/support/summary-reporter.ts'],

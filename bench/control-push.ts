@@ -1,29 +1,49 @@
 /**
- * Discovery push fan-out: a real control plane (in this process) with 1000 workloads on 50 nodes and 50
- * services, and 50 simulated ztunnels (raw gRPC/TLS streams in this process that count the exact bytes on the
- * wire, decode and ACK). Measures the initial fan-out and a one-pod change, and compares the incremental
- * push with the baseline of resending the full snapshot. Run: node bench/control-push.ts [pods] [nodes]
+ * Discovery push at scale: a real control plane (this process) with `pods` workloads on `nodes` nodes and 50
+ * services, and one simulated ztunnel per node in worker processes (`control-push-worker.ts`: the data
+ * plane's real discovery client and state store), so that client work does not hide the control plane's cost.
+ * Measures the initial fan-out and three one-pod changes, each split into control-plane compute (mesh
+ * rebuild and push, wall), server CPU, the first and last client acceptance (wall, from the change), and the
+ * clients' CPU. Run: node bench/control-push.ts [pods] [nodes] [workers]
  */
+import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, type ClientDuplexStream } from '@grpc/grpc-js';
 import { ControlPlane } from '../src/control/control-plane.ts';
 import { ControlApiClient } from '../src/core/control-api/client.ts';
 import type { PodInfo } from '../src/core/control-api/types.ts';
-import { controlPlaneChannelOptions, controlPlaneCredentials } from '../src/core/grpc/credentials.ts';
-import {
-  type DiscoveryRequestMessage,
-  type DiscoveryResponseMessage,
-  discoveryService,
-} from '../src/core/grpc/protos.ts';
-import { configureLogging } from '../src/core/log.ts';
+import type { LogFields, Logger } from '../src/core/log.ts';
 import { createNodeCredential } from '../src/core/node-credentials.ts';
+import type { WorkerCommand, WorkerReport } from './control-push-worker.ts';
 
 const PODS = Number(process.argv[2] ?? 1000);
 const NODES = Number(process.argv[3] ?? 50);
+const WORKERS = Math.min(NODES, Number(process.argv[4] ?? 4));
 const SERVICES = 50;
-configureLogging({ level: (process.env.BENCH_LOG as 'debug') ?? 'warn' });
+const DEBOUNCE_MS = 10;
+
+const now = () => performance.timeOrigin + performance.now();
+
+/** Rebuilds as the control plane logs them (version, ms); everything but warnings and errors is dropped. */
+const rebuilds: { version: number; ms: number }[] = [];
+const rebuildWaiters = new Set<() => void>();
+function benchLogger(scope: string): Logger {
+  const print = (level: string) => (msg: string, fields?: LogFields) =>
+    process.stderr.write(`${level} ${scope}: ${msg} ${JSON.stringify(fields ?? {})}\n`);
+  return {
+    debug(msg, fields) {
+      if (msg !== 'mesh rebuilt') return;
+      rebuilds.push({ version: Number(fields?.version), ms: Number(fields?.ms) });
+      for (const waiter of rebuildWaiters) waiter();
+    },
+    info() {},
+    warn: print('warn'),
+    error: print('error'),
+    enabled: () => false,
+    child: (child) => benchLogger(`${scope}.${child}`),
+  };
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-push-'));
 const tokens = Array.from({ length: NODES }, (_, node) => createNodeCredential(dir, `node-${node}`).token);
@@ -31,8 +51,11 @@ const plane = await ControlPlane.start({
   stateDir: dir,
   listen: '127.0.0.1:0',
   metricsPort: 0,
-  debounceMs: 10,
+  debounceMs: DEBOUNCE_MS,
   maxDebounceMs: 50,
+  // Every simulated ztunnel connects from loopback; a real mesh has one source per node.
+  listenerLimits: { maxConnectionsPerSource: NODES + 16 },
+  log: benchLogger('control'),
 });
 const api = new ControlApiClient(plane.paths.socket);
 
@@ -51,7 +74,7 @@ const pod = (i: number, extra: Record<string, string> = {}): PodInfo => ({
   name: `pod-${i}`,
   namespace: 'bench',
   node: `node-${i % NODES}`,
-  ips: [`10.244.${Math.floor(i / 250)}.${(i % 250) + 1}`],
+  ips: [`10.${100 + Math.floor(i / 62500)}.${Math.floor(i / 250) % 250}.${(i % 250) + 1}`],
   serviceAccount: `sa-${i % SERVICES}`,
   labels: { app: `app-${i % SERVICES}`, version: 'v1', ...extra },
 });
@@ -64,113 +87,136 @@ for (let node = 0; node < NODES; node++) {
   );
 }
 
-/** A simulated ztunnel: a raw stream that sees the bytes of each response, then ACKs it. */
-class SimulatedZtunnel {
-  bytes = 0;
-  responses = 0;
-  private stream: ClientDuplexStream<DiscoveryRequestMessage, Buffer>;
-  private waiting: (() => void) | undefined;
+/** Resolves with the first rebuild of a version above `after`. */
+function rebuildAfter(after: number): Promise<{ version: number; ms: number }> {
+  return new Promise((resolve) => {
+    const check = () => {
+      const found = rebuilds.find((rebuild) => rebuild.version > after);
+      if (!found) return;
+      rebuildWaiters.delete(check);
+      resolve(found);
+    };
+    rebuildWaiters.add(check);
+    check();
+  });
+}
+const lastVersion = () => rebuilds.at(-1)?.version ?? 0;
 
-  constructor(node: string, token: string, address: string, rootCertPem: string) {
-    const client = new Client(
-      address,
-      controlPlaneCredentials({ address, rootCertPem, token }),
-      controlPlaneChannelOptions(),
-    );
-    const method = discoveryService().Stream!;
-    this.stream = client.makeBidiStreamRequest<DiscoveryRequestMessage, Buffer>(
-      method.path,
-      method.requestSerialize as (value: DiscoveryRequestMessage) => Buffer,
-      (bytes: Buffer) => bytes,
-    );
-    // Cancelled at the end of the run, by us.
-    this.stream.on('error', () => {});
-    this.stream.on('data', (raw: Buffer) => {
-      this.bytes += raw.length;
-      const response = method.responseDeserialize(raw) as DiscoveryResponseMessage;
-      // A large response arrives in chunks: the last one completes it and is answered.
-      if (response.more) return;
-      this.responses++;
-      this.stream.write({ responseNonce: response.nonce, version: response.version });
-      this.waiting?.();
-    });
-    this.stream.write({
-      subscriber: { kind: 'ztunnel', node, waypointName: '', waypointNamespace: '', instance: 'bench' },
-      initialResources: [],
-    });
-  }
-
-  /** Resolves when the response count reaches `count`. */
-  until(count: number): Promise<void> {
-    if (this.responses >= count) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiting = () => {
-        if (this.responses >= count) resolve();
-      };
-    });
-  }
-
-  close(): void {
-    this.stream.cancel();
-  }
+async function pushedBytes(): Promise<number> {
+  const metric = await plane.metrics.pushBytes.get();
+  return metric.values.reduce((sum, value) => sum + value.value, 0);
 }
 
-const rootCertPem = readFileSync(plane.paths.rootCert, 'utf8');
-const clients: SimulatedZtunnel[] = [];
-const fanOutStart = performance.now();
-for (let node = 0; node < NODES; node++) {
-  clients.push(new SimulatedZtunnel(`node-${node}`, tokens[node]!, plane.grpcAddress, rootCertPem));
-}
-await Promise.all(clients.map((client) => client.until(1)));
-const fanOutMs = performance.now() - fanOutStart;
-const fullBytes = clients.reduce((sum, client) => sum + client.bytes, 0);
-
-async function change(label: string, run: () => Promise<unknown>) {
-  const before = clients.map((client) => [client.bytes, client.responses] as const);
-  const started = performance.now();
-  await run();
-  await Promise.all(clients.map((client, i) => client.until(before[i]![1] + 1)));
-  const ms = performance.now() - started;
-  const bytes = clients.reduce((sum, client, i) => sum + client.bytes - before[i]![0], 0);
-  return { label, ms, bytes, perClient: bytes / clients.length };
-}
-
-// Settle: let the pod-report bursts' pushes finish before measuring changes.
+// Let the pod reports' rebuilds settle before clients connect.
 await new Promise((resolve) => setTimeout(resolve, 300));
-const relabel = await change('one pod relabelled', () => api.reportPod(pod(7, { version: 'v2' })));
-const added = await change('one pod added', () => api.reportPod(pod(PODS)));
-const removed = await change('one pod removed', () => api.removePod('bench', `pod-${PODS}`));
+const rootCertPem = readFileSync(plane.paths.rootCert, 'utf8');
+const workerUrl = new URL('./control-push-worker.ts', import.meta.url);
+const workers = Array.from({ length: WORKERS }, () => fork(workerUrl, [], { stdio: 'inherit' }));
+const replies = new Map<(typeof workers)[number], (report: WorkerReport) => void>();
+for (const worker of workers) worker.on('message', (report: WorkerReport) => replies.get(worker)?.(report));
+
+const send = (command: WorkerCommand) => {
+  for (const worker of workers) worker.send(command);
+};
+function awaitAll(version: number): Promise<WorkerReport[]> {
+  return Promise.all(
+    workers.map(
+      (worker) =>
+        new Promise<WorkerReport>((resolve) => {
+          replies.set(worker, resolve);
+          worker.send({ type: 'await', version } satisfies WorkerCommand);
+        }),
+    ),
+  );
+}
+
+const bytesBefore = await pushedBytes();
+const fanOutStart = now();
+send({ type: 'mark' });
+workers.forEach((worker, w) => {
+  const clients = tokens.flatMap((token, node) =>
+    node % WORKERS === w ? [{ node: `node-${node}`, token }] : [],
+  );
+  worker.send({ type: 'start', address: plane.grpcAddress, rootCertPem, clients } satisfies WorkerCommand);
+});
+const fanOut = await awaitAll(lastVersion());
+const fanOutMs = Math.max(...fanOut.flatMap((report) => report.acceptedAt)) - fanOutStart;
+const fanOutBytes = (await pushedBytes()) - bytesBefore;
+const clientRss = fanOut.reduce((sum, report) => sum + report.rssBytes, 0) / NODES;
+
+interface ChangeResult {
+  label: string;
+  computeMs: number;
+  serverCpuMs: number;
+  firstAcceptMs: number;
+  allAcceptedMs: number;
+  clientCpuMs: number;
+  clientCpuPerClientMs: number;
+  bytesPerClient: number;
+}
+
+async function change(label: string, run: () => Promise<unknown>): Promise<ChangeResult> {
+  const before = lastVersion();
+  const bytes = await pushedBytes();
+  send({ type: 'mark' });
+  const cpu = process.cpuUsage();
+  const started = now();
+  await run();
+  const rebuild = await rebuildAfter(before);
+  const reports = await awaitAll(rebuild.version);
+  const serverCpu = process.cpuUsage(cpu);
+  const accepted = reports.flatMap((report) => report.acceptedAt);
+  const clientCpuMs = reports.reduce((sum, report) => sum + report.cpuMs, 0);
+  return {
+    label,
+    computeMs: rebuild.ms,
+    serverCpuMs: Math.round((serverCpu.user + serverCpu.system) / 1000),
+    firstAcceptMs: Math.round(Math.min(...accepted) - started),
+    allAcceptedMs: Math.round(Math.max(...accepted) - started),
+    clientCpuMs: Math.round(clientCpuMs),
+    clientCpuPerClientMs: Number((clientCpuMs / NODES).toFixed(2)),
+    bytesPerClient: Math.round(((await pushedBytes()) - bytes) / NODES),
+  };
+}
+
+await new Promise((resolve) => setTimeout(resolve, 300));
+const changes = [
+  await change('one pod relabelled', () => api.reportPod(pod(7, { version: 'v2' }))),
+  await change('one pod added', () => api.reportPod(pod(PODS))),
+  await change('one pod removed', () => api.removePod('bench', `pod-${PODS}`)),
+];
 
 const results = {
   pods: PODS,
   nodes: NODES,
   services: SERVICES,
+  workers: WORKERS,
   initialFanOut: {
     ms: Math.round(fanOutMs),
-    totalBytes: fullBytes,
-    perClientBytes: Math.round(fullBytes / NODES),
+    totalBytes: fanOutBytes,
+    perClientBytes: Math.round(fanOutBytes / NODES),
+    clientCpuPerClientMs: Math.round(fanOut.reduce((sum, report) => sum + report.cpuMs, 0) / NODES),
+    workerRssPerClientMB: Number((clientRss / 1e6).toFixed(1)),
   },
-  changes: [relabel, added, removed].map((result) => ({
-    ...result,
-    ms: Math.round(result.ms),
-    perClient: Math.round(result.perClient),
-    vsFullSnapshot: Number((fullBytes / result.bytes).toFixed(0)),
-  })),
+  changes,
 };
 console.log(
-  `Discovery push: ${PODS} workloads, ${SERVICES} services, ${NODES} ztunnels (simulated, one process)`,
+  `Discovery push: ${PODS} workloads, ${SERVICES} services, ${NODES} ztunnels (real discovery clients in ${WORKERS} worker processes)`,
 );
 console.log(
-  `  initial fan-out: ${results.initialFanOut.ms} ms to deliver and ACK every snapshot; ${(fullBytes / 1e6).toFixed(2)} MB (${results.initialFanOut.perClientBytes} B per client)`,
+  `  initial fan-out: ${results.initialFanOut.ms} ms to every snapshot accepted; ${(fanOutBytes / 1e6).toFixed(2)} MB (${results.initialFanOut.perClientBytes} B per client); client CPU ${results.initialFanOut.clientCpuPerClientMs} ms and worker RSS ${results.initialFanOut.workerRssPerClientMB} MB per client`,
 );
-for (const result of results.changes) {
+for (const result of changes) {
   console.log(
-    `  ${result.label}: ${result.ms} ms to all ${NODES} ACKs (debounce 10 ms included), ${result.bytes} B total, ${result.perClient} B per client; full-snapshot baseline is ${result.vsFullSnapshot}x the bytes`,
+    `  ${result.label}: compute ${result.computeMs} ms (server CPU ${result.serverCpuMs} ms); first client ${result.firstAcceptMs} ms, all ${NODES} ${result.allAcceptedMs} ms (debounce ${DEBOUNCE_MS} ms included); client CPU ${result.clientCpuPerClientMs} ms per client (${result.clientCpuMs} ms in all); ${result.bytesPerClient} B per client`,
   );
 }
 mkdirSync(new URL('results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('results/control-push.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
-for (const client of clients) client.close();
+writeFileSync(
+  new URL(`results/control-push-${PODS}x${NODES}.json`, import.meta.url),
+  `${JSON.stringify(results, null, 2)}\n`,
+);
+for (const worker of workers) worker.kill();
 await plane.stop();
 rmSync(dir, { recursive: true, force: true });
 process.exit(0);

@@ -4,10 +4,10 @@ import { basename } from 'node:path';
 import { expandConfigPaths } from '../core/config/documents.ts';
 import { formatDuration } from '../core/config/duration.ts';
 import { type ConfigIssue, formatIssue } from '../core/config/issues.ts';
-import { CONTROL_SOCKET_ENV, ControlApiClient } from '../core/control-api/client.ts';
+import { CONTROL_SOCKET_ENV, ControlApiClient, ControlPlaneUnreachable } from '../core/control-api/client.ts';
 import { MAX_ROLLOUT_WAIT_MS } from '../core/control-api/limits.ts';
 import { controlPaths } from '../core/control-api/paths.ts';
-import type { ConfigFile } from '../core/control-api/types.ts';
+import type { ConfigFile, RolloutReport } from '../core/control-api/types.ts';
 import { UsageError } from '../core/errors.ts';
 import { controlPlaneEndpoint } from '../local/mesh/control-plane.ts';
 import {
@@ -22,7 +22,7 @@ import {
 import type { ClusterState } from '../local/types.ts';
 import { parseCommandArgs } from './args.ts';
 import { durationFlag } from './flags.ts';
-import { renderRollout } from './rollout-report.ts';
+import { mergeRollouts, renderRollout } from './rollout-report.ts';
 
 /** Where `ambit control` keeps its state unless told otherwise. */
 export const DEFAULT_STATE_DIR = '/var/lib/ambit/control';
@@ -44,17 +44,18 @@ export function controlTargetHelp(width = 17): string {
 }
 
 /**
- * The control plane's socket: `--socket`; `--name`'s local cluster; $AMBIT_CONTROL_SOCKET; the only local
- * cluster, if one exists (several: say which); else the default state dir's (`ambit control` run alone).
+ * The control plane's socket(s): `--socket`; `--name`'s local cluster; $AMBIT_CONTROL_SOCKET; the only local
+ * cluster, if one exists (several: say which); else the default state dir's (`ambit control` run alone). A
+ * local cluster with replicas gives each replica's socket: the client uses whichever answers.
  */
-export function controlSocket(target: ControlTarget, env: NodeJS.ProcessEnv = process.env): string {
+export function controlSockets(target: ControlTarget, env: NodeJS.ProcessEnv = process.env): string[] {
   if (target.socket !== undefined && target.name !== undefined)
     throw new UsageError('give --socket or --name, not both');
-  if (target.socket !== undefined) return target.socket;
+  if (target.socket !== undefined) return [target.socket];
   const root = stateRoot();
-  if (target.name !== undefined) return localControlSocket(root, target.name);
+  if (target.name !== undefined) return localControlSockets(root, target.name);
   const fromEnv = env[CONTROL_SOCKET_ENV];
-  if (fromEnv) return fromEnv;
+  if (fromEnv) return [fromEnv];
   const clusters = listClusters(root);
   if (clusters.length > 1) {
     throw new UsageError(
@@ -62,11 +63,11 @@ export function controlSocket(target: ControlTarget, env: NodeJS.ProcessEnv = pr
     );
   }
   const [only] = clusters;
-  return only === undefined ? controlPaths(DEFAULT_STATE_DIR).socket : localControlSocket(root, only);
+  return only === undefined ? [controlPaths(DEFAULT_STATE_DIR).socket] : localControlSockets(root, only);
 }
 
-function localControlSocket(root: string, name: string): string {
-  return controlPlaneEndpoint(requireClusterState(root, selectCluster(root, name))).socket;
+function localControlSockets(root: string, name: string): string[] {
+  return controlPlaneEndpoint(requireClusterState(root, selectCluster(root, name))).sockets;
 }
 
 /** The local cluster whose control plane serves `socket`, if it is one's. */
@@ -74,13 +75,13 @@ export function localClusterServing(socket: string): ClusterState | undefined {
   const root = stateRoot();
   for (const name of listClusters(root)) {
     const cluster = readClusterState(statePaths(clusterDir(root, name)));
-    if (cluster && controlPlaneEndpoint(cluster).socket === socket) return cluster;
+    if (cluster && controlPlaneEndpoint(cluster).sockets.includes(socket)) return cluster;
   }
   return undefined;
 }
 
 export function controlClient(target: ControlTarget): ControlApiClient {
-  return new ControlApiClient(controlSocket(target));
+  return new ControlApiClient(controlSockets(target));
 }
 
 /** The usage text of a command that takes `-f` files and a control plane (`apply`, `delete`). */
@@ -149,10 +150,32 @@ export async function reportRollout(
   waitMs: number | undefined,
 ): Promise<void> {
   if (waitMs === undefined) return;
-  const { out, err, failure } = renderRollout(await client.rollout(revision, waitMs), waitMs);
+  const { out, err, failure } = renderRollout(await rolloutEverywhere(client, revision, waitMs), waitMs);
   for (const text of out) process.stdout.write(`${text}\n`);
   for (const text of err) process.stderr.write(`${text}\n`);
   if (failure) throw failure;
+}
+
+/**
+ * The rollout on every replica the client knows (each waits for the clients connected to it), as one
+ * report (`mergeRollouts`); a replica that cannot be reached has no clients to wait for.
+ */
+async function rolloutEverywhere(
+  client: ControlApiClient,
+  revision: number,
+  waitMs: number,
+): Promise<RolloutReport> {
+  if (client.socketPaths.length === 1) return client.rollout(revision, waitMs);
+  const reports = await Promise.all(
+    client.socketPaths.map((socket) =>
+      new ControlApiClient(socket).rollout(revision, waitMs).catch((error: unknown) => {
+        if (error instanceof ControlPlaneUnreachable) return undefined;
+        throw error;
+      }),
+    ),
+  );
+  const answered = reports.filter((report) => report !== undefined);
+  return answered.length === 0 ? client.rollout(revision, waitMs) : mergeRollouts(revision, answered);
 }
 
 /** Reads `-f` arguments: files, directories (their YAML files) and `-` (standard input). */

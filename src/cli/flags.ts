@@ -1,6 +1,7 @@
 /** Checks of flag values shared by the long-running commands (`ambit ztunnel`, `ambit waypoint run`). */
 import { formatDuration, parseDuration } from '../core/config/duration.ts';
 import { UsageError } from '../core/errors.ts';
+import { controlPlaneTarget } from '../core/grpc/control-target.ts';
 import { type HostPort, splitHostPort } from '../core/net/host-port.ts';
 
 /** The flag's value; a missing or empty one is a usage error that shows the command's usage. */
@@ -22,6 +23,13 @@ export function hostPortFlag(value: string, flag: string): HostPort {
   const address = splitHostPort(value);
   if (!address) throw new UsageError(`--${flag}: expected HOST:PORT, got ${JSON.stringify(value)}`);
   return address;
+}
+
+/** `--control`: one control plane's `HOST:PORT`, or its replicas' separated by commas (checked now). */
+export function controlFlag(value: string): string {
+  if (!value.includes(',')) hostPortFlag(value, 'control');
+  else controlPlaneTarget(value);
+  return value;
 }
 
 /** A duration (`300ms`, `30s`, `2m`) in ms within [min, max], or `fallback` when the flag is absent. */

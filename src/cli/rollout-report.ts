@@ -56,3 +56,24 @@ export function renderRollout(
   );
   return { out, err, failure };
 }
+
+/**
+ * The rollouts of several replicas (each waited for the clients connected to it) as one: a client that moved
+ * from one replica to another counts by what it did where it took or refused the change, if it did.
+ */
+export function mergeRollouts(revision: number, reports: readonly RolloutReport[]): RolloutReport {
+  const settled = (state: RolloutClient['state']) => state === 'acked' || state === 'nacked';
+  const clients = new Map<string, RolloutClient>();
+  for (const entry of reports.flatMap((report) => report.clients)) {
+    const key = `${entry.kind}/${entry.node}/${entry.waypoint ?? ''}`;
+    const known = clients.get(key);
+    if (!known || (settled(entry.state) && !settled(known.state))) clients.set(key, entry);
+  }
+  const merged = [...clients.values()];
+  return {
+    revision,
+    version: [...new Set(reports.map((report) => report.version))].join(' / '),
+    timedOut: merged.some((entry) => !settled(entry.state)),
+    clients: merged,
+  };
+}

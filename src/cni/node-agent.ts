@@ -2,7 +2,8 @@
  * The CNI node DaemonSet's process: installs the plugin, keeps its token fresh, and on SIGTERM decides
  * whether to take the plugin out again. It does only when Ambit is being uninstalled (its DaemonSet is gone
  * or being deleted, or its RBAC already is): on a restart or a rolling update the plugin stays chained, so
- * a pod created meanwhile fails ADD (no agent) rather than starting uncaptured (fail closed).
+ * a pod created meanwhile fails ADD (no agent) rather than starting uncaptured (fail closed). At start, with
+ * NODE_NAME set, it enrolls the node's ambient pods that are already running (reconcile.ts).
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +18,8 @@ import {
   uninstallPlugin,
   writeToken,
 } from './install.ts';
+import { type ReconcileOutcome, reconcileNodePods } from './reconcile.ts';
+import { DEFAULT_EXCLUDED_NAMESPACES } from './request.ts';
 
 const log = createLogger('cni-node');
 const TOKEN_REFRESH_MS = 60_000;
@@ -35,6 +38,25 @@ export async function beingUninstalled(namespace: string, name: string): Promise
   }
 }
 
+/** Enrolls the node's running ambient pods (`ambit cni reconcile`, and `install` at start). */
+export async function reconcileRunningPods(options: {
+  node: string;
+  enrollSocket: string;
+  kubeconfig?: string | undefined;
+}): Promise<ReconcileOutcome> {
+  const outcome = await reconcileNodePods(loadKubeConfig(options.kubeconfig), {
+    ...options,
+    excludeNamespaces: DEFAULT_EXCLUDED_NAMESPACES,
+    log,
+  });
+  log.info('running pods reconciled', {
+    enrolled: outcome.enrolled.length,
+    skipped: outcome.skipped.length,
+    failed: outcome.failed.length,
+  });
+  return outcome;
+}
+
 export async function runNodeAgent(
   paths: InstallPaths,
   source: { dir: string; version: string },
@@ -42,6 +64,13 @@ export async function runNodeAgent(
 ): Promise<void> {
   const conflist = installPlugin(paths, source, inClusterCredentials());
   log.info('ambit-cni installed', { conflist, version: source.version });
+  const node = process.env.NODE_NAME;
+  if (node) {
+    // The ztunnel may not be up yet: a pod it cannot take now is enrolled by its next start's resync or ADD.
+    await reconcileRunningPods({ node, enrollSocket: paths.enrollSocket }).catch((error: unknown) =>
+      log.warn('cannot reconcile running pods', { error: errorMessage(error) }),
+    );
+  }
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
   while (!stop.signal.aborted) {

@@ -6,6 +6,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { experimental, Server } from '@grpc/grpc-js';
 import type { GatewaySpec } from '../core/config/kinds/gateway.ts';
 import { displayName, type Resource } from '../core/config/resource.ts';
@@ -25,7 +26,7 @@ import { type HostPort, joinHostPort, splitHostPort } from '../core/net/host-por
 import { CONTROL_PLANE_PORTS } from '../core/ports.ts';
 import { type HttpEndpoint, metricsHandler, serveHttp } from '../core/server/http.ts';
 import { type ApiHandlers, claimSocket, serveApi } from './api/server.ts';
-import { TokenFileAuthenticator } from './auth/node-authenticator.ts';
+import { type NodeAuthenticator, TokenFileAuthenticator } from './auth/node-authenticator.ts';
 import { CertificateAuthority } from './ca/authority.ts';
 import { RotatingServerCertificate } from './ca/server-certificate.ts';
 import { CertificateService } from './ca/service.ts';
@@ -49,9 +50,12 @@ import { ingressGatewayStatus, ingressRouteStatus } from './model/ingress/status
 /** The route kinds whose documents carry their status toward ingress Gateways. */
 const INGRESS_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute'];
 
-import { buildMesh, type Mesh } from './model/mesh.ts';
-import { parsePodInfo, ReportedPods } from './pods/pod-source.ts';
+import { buildMesh, type Mesh, MeshMemo } from './model/mesh.ts';
+import { joinPodSources, type PodSource, parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
+import { FileLease, type LeaderLease } from './state/lease.ts';
+import { StateLock } from './state/lock.ts';
+import { watchSharedFiles } from './state/shared-file.ts';
 
 export const DEFAULT_GRPC_PORT = CONTROL_PLANE_PORTS.grpc;
 export const DEFAULT_METRICS_PORT = CONTROL_PLANE_PORTS.metrics;
@@ -63,6 +67,11 @@ export interface ControlPlaneOptions {
   configPaths?: readonly string[] | undefined;
   /** gRPC listener, `host:port` (port 0 picks a free one). */
   listen?: string | undefined;
+  /**
+   * The API socket (default `<state>/control.sock`). Replicas sharing one state directory each serve their
+   * own (the local cluster's first replica keeps the default).
+   */
+  apiSocket?: string | undefined;
   /** Metrics port on the listener's host (0 picks a free one). */
   metricsPort?: number | undefined;
   trustDomain?: string | undefined;
@@ -80,6 +89,10 @@ export interface ControlPlaneOptions {
   /** Bounds of the gRPC listener (defaults `DEFAULT_CONTROL_LISTENER_LIMITS`). */
   listenerLimits?: Partial<ControlListenerLimits> | undefined;
   log?: Logger | undefined;
+  /** Pods from another source besides those runtimes report (on Kubernetes: the API's). */
+  pods?: PodSource | undefined;
+  /** How data-plane callers prove their node (default: the token files of `<state-dir>/nodes`). */
+  authenticator?: NodeAuthenticator | undefined;
 }
 
 export function parseListenAddress(text: string): HostPort {
@@ -96,7 +109,9 @@ export class ControlPlane {
   readonly paths: StatePaths;
   readonly trustDomain: string;
   readonly store: ConfigStore;
-  readonly pods: ReportedPods;
+  /** Every pod the mesh is built from: those reported over the API socket and `options.pods`. */
+  readonly pods: PodSource;
+  private readonly reportedPods: ReportedPods;
   readonly ca: CertificateAuthority;
   readonly metrics = new ControlMetrics();
   private readonly log: Logger;
@@ -114,9 +129,17 @@ export class ControlPlane {
   private builtRevision = -1;
   /** The last mesh published: what computed status (a Gateway's) is read from. */
   private mesh: Mesh | undefined;
+  /** What each rebuild keeps for the next, so that a change rebuilds only the objects it touches. */
+  private readonly meshMemo = new MeshMemo();
   private api: HttpServer | undefined;
   private metricsServer: HttpEndpoint | undefined;
   private serverCertificate: RotatingServerCertificate | undefined;
+  /** Serializes writers of the state directory among replicas; held for one file write at a time. */
+  private readonly lock: StateLock;
+  private sharedFiles: { close(): void } | undefined;
+  private readonly apiSocket: string;
+  /** Which replica makes the single-writer changes (see `lease.ts`). */
+  readonly lease: LeaderLease;
   grpcAddress = '';
 
   private constructor(options: ControlPlaneOptions) {
@@ -135,18 +158,30 @@ export class ControlPlane {
     // Only the owner may enter the state dir: it holds the CA key, node tokens and the API socket.
     chmodSync(options.stateDir, 0o700);
     this.paths = statePaths(options.stateDir);
-    this.store = new ConfigStore(CONTROL_KINDS, this.trustDomain, this.paths.config);
-    this.pods = new ReportedPods(this.paths.pods);
-    this.ca = CertificateAuthority.loadOrCreate({
-      trustDomain: this.trustDomain,
-      keyFile: this.paths.caKey,
-      certFile: this.paths.rootCert,
-      providedCertFile: options.caCertFile,
-      providedKeyFile: options.caKeyFile,
-      defaultTtlSeconds: options.defaultCertTtlSeconds,
-      maxTtlSeconds: options.maxCertTtlSeconds,
+    this.apiSocket = options.apiSocket ?? this.paths.socket;
+    this.lock = new StateLock(this.paths.lock);
+    this.store = new ConfigStore(CONTROL_KINDS, this.trustDomain, this.paths.config, undefined, this.lock);
+    this.reportedPods = new ReportedPods(this.paths.pods, this.lock, this.log.child('pods'));
+    this.pods = options.pods ? joinPodSources([this.reportedPods, options.pods]) : this.reportedPods;
+    // Under the lock: replicas starting together on an empty directory must end up with one root, not two.
+    this.ca = this.lock.run(() =>
+      CertificateAuthority.loadOrCreate({
+        trustDomain: this.trustDomain,
+        keyFile: this.paths.caKey,
+        certFile: this.paths.rootCert,
+        providedCertFile: options.caCertFile,
+        providedKeyFile: options.caKeyFile,
+        defaultTtlSeconds: options.defaultCertTtlSeconds,
+        maxTtlSeconds: options.maxCertTtlSeconds,
+      }),
+    );
+    this.lease = new FileLease({
+      stateDir: options.stateDir,
+      lock: this.lock,
+      identity: `${hostname()}/${process.pid}`,
+      log: this.log.child('lease'),
     });
-    const authenticator = new TokenFileAuthenticator(this.paths.nodeTokens);
+    const authenticator = options.authenticator ?? new TokenFileAuthenticator(this.paths.nodeTokens);
     this.discovery = new DiscoveryServer({
       authenticator,
       pods: this.pods,
@@ -178,7 +213,7 @@ export class ControlPlane {
   }
 
   static async start(options: ControlPlaneOptions): Promise<ControlPlane> {
-    await claimSocket(statePaths(options.stateDir).socket);
+    await claimSocket(options.apiSocket ?? statePaths(options.stateDir).socket);
     const plane = new ControlPlane(options);
     try {
       await plane.serve(options);
@@ -192,6 +227,8 @@ export class ControlPlane {
   private async serve(options: ControlPlaneOptions): Promise<void> {
     const listen = parseListenAddress(options.listen ?? DEFAULT_LISTEN);
     this.fileSource?.start();
+    // Another replica's writes (config applied through it, pods its runtime reported) reach this one here.
+    this.sharedFiles = watchSharedFiles([this.paths.config, this.paths.pods], () => this.takeInSharedState());
     // The first model is published before any client can connect, so every stream starts from a snapshot.
     this.rebuild(Date.now());
     const ips = [
@@ -235,7 +272,8 @@ export class ControlPlane {
       );
     });
     this.grpcAddress = this.listener.address;
-    this.api = await serveApi(this.paths.socket, this.apiHandlers(), this.log.child('api'));
+    this.lease.start();
+    this.api = await serveApi(this.apiSocket, this.apiHandlers(), this.log.child('api'));
     this.metricsServer = await serveHttp(metricsHandler(this.metrics.registry), {
       host: listen.host,
       port: options.metricsPort ?? DEFAULT_METRICS_PORT,
@@ -243,7 +281,7 @@ export class ControlPlane {
     this.log.info('control plane ready', {
       grpc: this.grpcAddress,
       metrics: this.metricsServer.address,
-      socket: this.paths.socket,
+      socket: this.apiSocket,
       rootCert: this.paths.rootCert,
       trustDomain: this.trustDomain,
       revision: this.store.revision,
@@ -274,13 +312,20 @@ export class ControlPlane {
       resources,
       pods: this.pods.list().length,
       clients: this.discovery.clients(),
+      replica: {
+        identity: this.lease.identity,
+        leader: this.lease.record()?.holderIdentity || undefined,
+        leading: this.lease.leading(),
+      },
     };
   }
 
   async stop(): Promise<void> {
     this.debouncer.cancel();
+    this.lease.stop();
     this.serverCertificate?.stop();
     this.fileSource?.stop();
+    this.sharedFiles?.close();
     this.discovery.closeAll();
     await this.listener?.close();
     await new Promise<void>((resolve) => {
@@ -299,18 +344,36 @@ export class ControlPlane {
       await new Promise<void>((resolve) => api.close(() => resolve()));
     }
     await this.metricsServer?.close();
+    await this.reportedPods.flush();
+    this.lock.close();
+  }
+
+  /** Reloads the shared files another replica replaced; what does not validate is logged and not taken. */
+  private takeInSharedState(): void {
+    for (const source of [this.store, this.reportedPods]) {
+      try {
+        source.refresh();
+      } catch (error) {
+        this.log.error('shared state written by another replica cannot be used; keeping ours', {
+          error: errorMessage(error),
+        });
+      }
+    }
   }
 
   private rebuild(firstChangeAt: number): void {
     const started = performance.now();
     let mesh: Mesh;
     try {
-      mesh = buildMesh({
-        resources: this.store.resources(),
-        pods: this.pods.list(),
-        trustDomain: this.trustDomain,
-        trustBundle: this.ca.trustBundle(),
-      });
+      mesh = buildMesh(
+        {
+          resources: this.store.resources(),
+          pods: this.pods.list(),
+          trustDomain: this.trustDomain,
+          trustBundle: this.ca.trustBundle(),
+        },
+        this.meshMemo,
+      );
     } catch (error) {
       // A bug here must not take the process down: clients keep the last pushed snapshot.
       this.log.error('mesh rebuild failed; the previous snapshot stays in force', {
@@ -336,6 +399,8 @@ export class ControlPlane {
    * config `revision` or later. A change still in the debounce window is built now rather than waited for.
    */
   async rollout(revision: number, timeoutMs: number): Promise<RolloutReport> {
+    // Applied through another replica a moment ago: take it in now rather than at the next file event.
+    if (revision > this.store.revision) this.takeInSharedState();
     if (revision > this.store.revision)
       throw new AmbitError(
         'NOT_FOUND',
@@ -429,13 +494,15 @@ export class ControlPlane {
         );
       },
       reportPod: (pod: unknown) => {
-        this.pods.upsert(parsePodInfo(pod));
+        this.reportedPods.upsert(parsePodInfo(pod));
         return { pods: this.pods.list().length };
       },
-      removePod: (namespace: string, name: string) => ({ removed: this.pods.remove(namespace, name) }),
+      removePod: (namespace: string, name: string) => ({
+        removed: this.reportedPods.remove(namespace, name),
+      }),
       syncNodePods: (node: string, pods: unknown) => {
         if (!Array.isArray(pods)) throw new AmbitError('BAD_REQUEST', 'expected {"pods": [...]}');
-        this.pods.replaceNode(node, pods.map(parsePodInfo));
+        this.reportedPods.replaceNode(node, pods.map(parsePodInfo));
         return { pods: this.pods.list().length };
       },
       listPods: () => ({ pods: [...this.pods.list()] }),

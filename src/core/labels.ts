@@ -21,6 +21,22 @@ export type WaypointFor = (typeof WAYPOINT_FOR_VALUES)[number];
 export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
 /** Namespace whose policies apply mesh-wide (Istio's default root namespace, so users' YAML carries over). */
 export const ROOT_NAMESPACE = 'istio-system';
+/**
+ * The gateway deployments Ambit runs for Istio's classic Gateways (`networking.istio.io`), which pick the pods
+ * that serve them by `selector`: Istio's default profile's ingress gateway, whose labels Istio's samples
+ * select (`istio: ingressgateway`). Its service account is its name.
+ */
+export const CLASSIC_GATEWAY_DEPLOYMENTS: readonly {
+  name: string;
+  namespace: string;
+  podLabels: Readonly<Record<string, string>>;
+}[] = [
+  {
+    name: 'istio-ingressgateway',
+    namespace: ROOT_NAMESPACE,
+    podLabels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
+  },
+];
 /** The cluster domain that service hostnames end with. */
 export const CLUSTER_DOMAIN = 'cluster.local';
 

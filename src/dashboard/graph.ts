@@ -15,6 +15,8 @@ export interface GraphNode {
   kind: NodeKind;
   namespace: string;
   name: string;
+  /** From the traffic it receives, or for a node that only sends, the traffic it sends (nodeHealth). */
+  health: Health;
 }
 
 export interface GraphEdge {
@@ -40,6 +42,14 @@ export interface ServiceGraph {
   edges: GraphEdge[];
 }
 
+/** Which source answered the graph's queries (source.ts). */
+export type GraphSourceKind = 'prometheus' | 'mesh';
+
+/** What `/api/graph` answers: the graph, and where it was read. */
+export interface GraphView extends ServiceGraph {
+  source: { kind: GraphSourceKind; description: string };
+}
+
 /** What the graph is built from: one vector per query (queries.ts names them). */
 export interface GraphInputs {
   requests: readonly PromSample[];
@@ -61,6 +71,24 @@ export function edgeHealth(rate: number, errorRate5xx: number, errorRate4xx: num
   if (errorRate5xx >= 0.1 || errorRate4xx >= 0.2) return 'failure';
   if (errorRate4xx >= 0.1) return 'degraded';
   return 'healthy';
+}
+
+/** What a node's health is computed from: the sums of its edges' rates on one side. */
+export interface TrafficTotals {
+  rate: number;
+  rate5xx: number;
+  rate4xx: number;
+}
+
+/**
+ * A node's health, as Kiali gives one to a workload or service: the thresholds of edgeHealth over all the
+ * requests (or connections) it receives; a node that receives nothing (a client) is judged by what it
+ * sends, and one with no traffic at all is idle.
+ */
+export function nodeHealth(inbound: TrafficTotals, outbound: TrafficTotals): Health {
+  const totals = inbound.rate > 0 ? inbound : outbound;
+  if (totals.rate <= 0) return 'idle';
+  return edgeHealth(totals.rate, totals.rate5xx / totals.rate, totals.rate4xx / totals.rate);
 }
 
 const workloadId = (namespace: string, name: string) => `workload:${namespace}/${name}`;
@@ -88,7 +116,7 @@ export function buildGraph(inputs: GraphInputs): ServiceGraph {
   const nodes = new Map<string, GraphNode>();
   const edges = new Map<string, EdgeTotals>();
   const node = (id: string, kind: NodeKind, namespace: string, name: string) => {
-    if (!nodes.has(id)) nodes.set(id, { id, kind, namespace, name });
+    if (!nodes.has(id)) nodes.set(id, { id, kind, namespace, name, health: 'idle' });
     return id;
   };
   const edge = (source: string, target: string, protocol: 'http' | 'tcp') => {
@@ -187,6 +215,24 @@ export function buildGraph(inputs: GraphInputs): ServiceGraph {
   for (const sample of inputs.tcpFailed) {
     const totals = tcpEdge(sample.metric);
     if (totals) totals.rate5xx += sampleValue(sample);
+  }
+
+  const none = (): TrafficTotals => ({ rate: 0, rate5xx: 0, rate4xx: 0 });
+  const inbound = new Map<string, TrafficTotals>();
+  const outbound = new Map<string, TrafficTotals>();
+  const add = (side: Map<string, TrafficTotals>, id: string, totals: EdgeTotals) => {
+    const sum = side.get(id) ?? none();
+    sum.rate += totals.rate;
+    sum.rate5xx += totals.rate5xx;
+    sum.rate4xx += totals.rate4xx;
+    side.set(id, sum);
+  };
+  for (const totals of edges.values()) {
+    add(inbound, totals.target, totals);
+    add(outbound, totals.source, totals);
+  }
+  for (const graphNode of nodes.values()) {
+    graphNode.health = nodeHealth(inbound.get(graphNode.id) ?? none(), outbound.get(graphNode.id) ?? none());
   }
 
   return {

@@ -1,19 +1,17 @@
 /**
  * `ambit dashboard`'s web server, on the host's loopback only: the built UI (dist/dashboard, made by
- * `npm run build:dashboard`), and `/api/graph`, the service graph built from Prometheus every time it is
- * asked (the page asks every few seconds). A listener any local user may reach, so it bounds what it
- * holds: GET only, few connections, short timeouts, and it serves nothing but its own files.
+ * `npm run build:dashboard`), and one JSON API per view (`/api/graph`, `/api/workloads`...), each answered
+ * afresh every time it is asked (the page asks every few seconds). A listener any local user may reach, so
+ * it bounds what it holds: GET only, few connections, short timeouts, and it serves nothing but its own
+ * files and views.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AmbitError, errorMessage } from '../core/errors.ts';
+import { AmbitError, errorMessage, UsageError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { boundAddress, closeServer, listen } from '../core/server/listen.ts';
-import { buildGraph, type ServiceGraph } from './graph.ts';
-import type { PrometheusApi } from './prometheus.ts';
-import { GRAPH_QUERIES } from './queries.ts';
 
 /** Where `npm run build:dashboard` puts the UI. */
 export const DASHBOARD_ASSETS = fileURLToPath(new URL('../../dist/dashboard/', import.meta.url));
@@ -24,12 +22,18 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   '/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
 };
 
+const API_PREFIX = '/api/';
+
 const LIMITS = { maxConnections: 64, headersTimeoutMs: 5000, requestTimeoutMs: 10_000, keepAliveMs: 5000 };
 
 const log = createLogger('dashboard');
 
+/** One view's data: `/api/<name>?<query>` answers what it resolves to, as JSON. */
+export type ViewHandler = (query: URLSearchParams) => Promise<unknown>;
+
 export interface DashboardOptions {
-  prometheus: PrometheusApi;
+  /** The views by name (`graph`, `workloads`...). */
+  views: Readonly<Record<string, ViewHandler>>;
   /** Shown in the page's title. */
   cluster: string;
   host?: string | undefined;
@@ -56,8 +60,6 @@ function loadAssets(): Map<string, Buffer> {
 
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const assets = loadAssets();
-  const graph = async (): Promise<ServiceGraph> =>
-    buildGraph(await options.prometheus.queryAll(GRAPH_QUERIES));
   const server: Server = createServer(
     {
       headersTimeout: LIMITS.headersTimeoutMs,
@@ -65,15 +67,24 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       keepAliveTimeout: LIMITS.keepAliveMs,
     },
     (request: IncomingMessage, response: ServerResponse) => {
-      const path = new URL(request.url ?? '/', 'http://dashboard').pathname;
+      const url = new URL(request.url ?? '/', 'http://dashboard');
+      const path = url.pathname;
       if (request.method !== 'GET') {
         response.writeHead(405, { allow: 'GET' }).end();
         return;
       }
-      if (path === '/api/graph') {
-        graph().then(
-          (body) => sendJson(response, 200, { cluster: options.cluster, time: Date.now(), ...body }),
-          (error: unknown) => sendJson(response, 502, { error: errorMessage(error) }),
+      if (path.startsWith(API_PREFIX)) {
+        const name = path.slice(API_PREFIX.length);
+        const view = Object.hasOwn(options.views, name) ? options.views[name] : undefined;
+        if (!view) {
+          sendJson(response, 404, { error: `no view ${JSON.stringify(name)}` });
+          return;
+        }
+        view(url.searchParams).then(
+          (body) => sendJson(response, 200, { cluster: options.cluster, time: Date.now(), view: body }),
+          // A bad query (no such node) is the asker's; anything else is the mesh not answering.
+          (error: unknown) =>
+            sendJson(response, error instanceof UsageError ? 400 : 502, { error: errorMessage(error) }),
         );
         return;
       }

@@ -1,7 +1,9 @@
 /**
  * Applies objects through the Kubernetes API the way `kubectl apply` without server-side apply does: read
  * each object; create it if absent, else replace it carrying the live resourceVersion (a concurrent change
- * is a conflict, not a lost write). Deletes in reverse order, where a missing object is already done.
+ * is a conflict, not a lost write). A Service keeps the cluster IPs the API server gave it (they are
+ * immutable: a replacement without them would be refused). Deletes in reverse order, where a missing object
+ * is already done.
  */
 import { ApiException, type KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { AmbitError, errorMessage } from '../core/errors.ts';
@@ -24,11 +26,27 @@ function failure(action: string, object: ManifestObject, error: unknown): AmbitE
   );
 }
 
+/** Fields the API server sets on create that a replacement must carry over. */
+function withServerSetFields(object: ManifestObject, live: LiveObject): ManifestObject {
+  if (object.kind !== 'Service' || object.apiVersion !== 'v1') return object;
+  const { clusterIP, clusterIPs } = live.spec ?? {};
+  if (clusterIP === undefined) return object;
+  const spec = { ...(object.spec as Record<string, unknown>), clusterIP, clusterIPs };
+  return { ...object, spec };
+}
+
+type LiveObject = {
+  metadata?: { resourceVersion?: string };
+  spec?: { clusterIP?: string; clusterIPs?: string[] };
+};
+
 export async function applyObjects(
   config: KubeConfig,
   objects: readonly ManifestObject[],
   report: (object: ManifestObject, outcome: ApplyOutcome) => void,
+  options: { fieldManager?: string } = {},
 ): Promise<void> {
+  const fieldManager = options.fieldManager ?? FIELD_MANAGER;
   const api = KubernetesObjectApi.makeApiClient(config);
   for (const object of objects) {
     const { name, namespace } = object.metadata;
@@ -37,7 +55,7 @@ export async function applyObjects(
       kind: object.kind,
       metadata: namespace === undefined ? { name } : { name, namespace },
     };
-    let live: { metadata?: { resourceVersion?: string } } | undefined;
+    let live: LiveObject | undefined;
     try {
       live = await api.read(header);
     } catch (error) {
@@ -45,11 +63,16 @@ export async function applyObjects(
     }
     try {
       if (live === undefined) {
-        await api.create(object, undefined, undefined, FIELD_MANAGER);
+        await api.create(object, undefined, undefined, fieldManager);
         report(object, 'created');
       } else {
         const metadata = { ...object.metadata, resourceVersion: live.metadata?.resourceVersion };
-        await api.replace({ ...object, metadata }, undefined, undefined, FIELD_MANAGER);
+        await api.replace(
+          { ...withServerSetFields(object, live), metadata },
+          undefined,
+          undefined,
+          fieldManager,
+        );
         report(object, 'configured');
       }
     } catch (error) {

@@ -22,6 +22,8 @@ export interface ClusterSpec {
   underlayCIDR: Cidr;
   /** Run a Prometheus that scrapes the mesh (see prometheus/extension.ts). */
   prometheus: boolean;
+  /** How many control-plane replicas run, one per node in node order (see mesh/control-plane.ts). */
+  controlPlane: { replicas: number };
 }
 
 export const DEFAULT_POD_CIDR = '10.244.0.0/16';
@@ -56,7 +58,9 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
     if (nameProblem) doc.child('metadata').child('name').error(nameProblem);
     const spec = doc
       .child('spec')
-      .object(['nodes', 'podCIDR', 'serviceCIDR', 'underlayCIDR', 'prometheus'], { required: true });
+      .object(['nodes', 'podCIDR', 'serviceCIDR', 'underlayCIDR', 'prometheus', 'controlPlane'], {
+        required: true,
+      });
     if (!spec) return undefined;
     const seen = new Set<string>();
     const nodes = spec.child('nodes').list(
@@ -110,7 +114,11 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
       }
     });
     const prometheus = spec.child('prometheus').boolean() ?? false;
-    return { nodes, podCIDR, serviceCIDR, underlayCIDR, prometheus };
+    const controlPlane = spec.child('controlPlane');
+    const replicas = controlPlane.object(['replicas'])
+      ? (controlPlane.child('replicas').integer({ min: 1, max: nodes.length }) ?? 1)
+      : 1;
+    return { nodes, podCIDR, serviceCIDR, underlayCIDR, prometheus, controlPlane: { replicas } };
   },
 };
 

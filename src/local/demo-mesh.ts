@@ -28,7 +28,7 @@ export async function meshTour(cluster: ClusterState, client: PodRecord, service
   const server = cluster.pods.find((pod) => pod.name === report.pod && pod.namespace === client.namespace);
   if (server) showIdentities(cluster, server);
 
-  const control = new ControlApiClient(controlPlaneEndpoint(cluster).socket);
+  const control = new ControlApiClient(controlPlaneEndpoint(cluster).sockets);
   const policy = [{ name: 'deny-client.yaml', content: denyPolicy(client) }];
   out(`\nA DENY AuthorizationPolicy for ${client.name}'s identity:\n$ ambit apply -f deny-client.yaml\n`);
   await control.apply(policy);

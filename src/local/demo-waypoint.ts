@@ -80,7 +80,7 @@ export async function waypointTour(
   service: string,
 ): Promise<boolean> {
   const { namespace } = client;
-  const control = new ControlApiClient(controlPlaneEndpoint(cluster).socket);
+  const control = new ControlApiClient(controlPlaneEndpoint(cluster).sockets);
   const host = `http://${service}.${namespace}`;
   const curl = async (...args: string[]) =>
     execInPod(statePaths(cluster.stateDir), client, ['curl', '-s', '--max-time', '5', ...args], {

@@ -69,6 +69,8 @@ export interface PlanOptions {
   /** Directory of this cluster's state, once the name is known. */
   stateDirFor: (name: string) => string;
   extensions: readonly string[];
+  /** Overrides the Cluster's `spec.controlPlane.replicas` (`up --control-plane-replicas`). */
+  controlPlaneReplicas?: number | undefined;
   now?: Date;
   /**
    * Resources whose documents had errors and were left out: what refers to them is not reported again as
@@ -150,6 +152,13 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
   }
   const spec = cluster.spec;
   const nodeNames = spec.nodes.map((node) => node.name);
+  const replicas = options.controlPlaneReplicas ?? spec.controlPlane.replicas;
+  if (replicas > nodeNames.length)
+    problem(
+      cluster,
+      'spec.controlPlane.replicas',
+      `${replicas} control-plane replicas (given with --control-plane-replicas) need as many nodes; spec.nodes lists ${nodeNames.length}`,
+    );
 
   const namespaces = new Map<string, Record<string, string>>([['default', {}]]);
   for (const namespace of ofKind(resources, NAMESPACE_KIND)) {
@@ -281,6 +290,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     pods,
     services,
     extensions: [...new Set([...options.extensions, ...(spec.prometheus ? [PROMETHEUS_EXTENSION_URL] : [])])],
+    controlPlane: { replicas },
   };
   const requestByUid = new Map(valid.map((request) => [`${request.namespace}/${request.name}`, request]));
   const podAt = (uid: string, node: NodeRecord, ip: string, podName?: string) => {

@@ -155,6 +155,8 @@ export interface ClusterState {
   extensions: string[];
   /** A cluster across hosts: the part of it this host realizes (see span/span.ts); none on one host. */
   span?: SpanRecord | undefined;
+  /** Control-plane replicas, on the first nodes in order (absent in records made before replicas: one). */
+  controlPlane?: { replicas: number } | undefined;
 }
 
 /** One process the supervisor runs and restarts: a pod's container or a system component. */

@@ -40,6 +40,8 @@ export interface UpOptions {
   root: string;
   /** Extension module URLs (see extensions.ts); the defaults unless a caller adds its own. */
   extensions: readonly string[];
+  /** Overrides the Cluster's `spec.controlPlane.replicas`. */
+  controlPlaneReplicas?: number | undefined;
   progress: Progress;
   /** How long to wait for every pod to have started. */
   startTimeoutMs?: number;
@@ -66,6 +68,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
     name: options.name,
     stateDirFor: (name) => clusterDir(options.root, name),
     extensions: options.extensions,
+    controlPlaneReplicas: options.controlPlaneReplicas,
   });
   for (const warning of warnings) progress.warn(formatIssue(warning));
   if (options.span) cluster.span = spanRecord(cluster, options.span);

@@ -18,7 +18,7 @@ import type { HttpEndpoint } from '../core/server/http.ts';
 import { ManagedCertificates } from '../core/tls/managed-certificates.ts';
 import { accessLogProblems } from './access-log.ts';
 import { serveWaypointEndpoints } from './admin.ts';
-import { Waypoint } from './waypoint.ts';
+import { Waypoint, type WaypointLimits } from './waypoint.ts';
 
 export interface WaypointAppOptions {
   waypoint: WaypointRef;
@@ -34,6 +34,8 @@ export interface WaypointAppOptions {
   };
   /** How long requests in flight may run on after a stop was asked for (default: the HBONE drain timeout). */
   drainMs?: number | undefined;
+  /** What peers may make the waypoint hold (each absent one: its default). */
+  limits?: WaypointLimits | undefined;
   log: Logger;
 }
 
@@ -61,6 +63,7 @@ export function buildWaypointApp(options: WaypointAppOptions): WaypointApp {
     identity,
     certificates,
     trustDomains: [options.trustDomain],
+    limits: options.limits,
     log,
   });
   const discovery = waypointDiscovery({

@@ -47,6 +47,7 @@ import { RequestMirrors } from './resilience/mirror.ts';
 import { RATE_LIMITED, RateLimiter, rateLimitHeaders } from './resilience/rate-limit.ts';
 import { type ResilienceServices, resilientForward } from './resilience/stage.ts';
 import type { RequestSpan, RequestTracer } from './telemetry/tracing.ts';
+import { connectionSettings } from './upstream/connection-settings.ts';
 import type { UpstreamClient } from './upstream/exchange.ts';
 import type { TunnelTarget, UpstreamTunnels } from './upstream/tunnels.ts';
 
@@ -104,6 +105,12 @@ interface Progress {
 }
 
 const NO_TOKEN: AuthnResult = { kind: 'none' };
+/**
+ * The reason every request's `downstreamClosed` is aborted with, made once: that signal fires at the end of
+ * every response (it also clears the route timeout), and an abort without a reason builds a DOMException with
+ * a stack each time, which profiled at ~4% of the waypoint's CPU.
+ */
+const DOWNSTREAM_CLOSED = new DOMException('the downstream response closed', 'AbortError');
 
 /** Envoy's challenge on a 401 for a bad JWT. */
 function jwtChallenge(request: ParsedRequest): Record<string, string> {
@@ -249,7 +256,7 @@ export class RequestEngine {
     // Stages: faults, timeouts, and the upstream as an attempt loop (retries, circuit breaking, outlier
     // detection): `resilience/stage.ts`.
     const downstreamClosed = new AbortController();
-    res.once('close', () => downstreamClosed.abort());
+    res.once('close', () => downstreamClosed.abort(DOWNSTREAM_CLOSED));
     const wire = upstreamWire(cluster, tunnel);
     const clientFor = (to: Cluster) =>
       upstreamWire(to, tunnel) === 'http2' ? this.#deps.http2 : this.#deps.http1;
@@ -367,7 +374,10 @@ export class RequestEngine {
     plan.headers.host = plan.authority;
     const done = this.#deps.load.begin(endpointKey(plan.endpoint));
     this.#deps.tunnels
-      .open(tunnelTarget({ endpoint: plan.endpoint, workload: plan.destination }, tunnel))
+      .open(
+        tunnelTarget({ endpoint: plan.endpoint, workload: plan.destination }, tunnel),
+        connectionSettings(plan.cluster.policy.connectionPool).connectTimeoutMs,
+      )
       .then(
         (upstream) => {
           let code = 0;
@@ -645,6 +655,7 @@ function tunnelTarget(to: Destination, tunnel: TunnelContext): TunnelTarget {
     identity: to.workload.identity,
     client: tunnel.client,
     authority: to.endpoint.authority,
+    external: to.endpoint.external,
   };
 }
 

@@ -6,7 +6,13 @@
 
 import { systemClock } from '../core/clock.ts';
 import { servedEntries } from '../core/l7/match.ts';
-import type { Cluster, L7AuthorizationPolicy, ServedPort, ServedService } from '../core/l7/types.ts';
+import type {
+  Cluster,
+  ClusterEndpoint,
+  L7AuthorizationPolicy,
+  ServedPort,
+  ServedService,
+} from '../core/l7/types.ts';
 import type { Service, WaypointSnapshot, Workload } from '../core/model/index.ts';
 import { ClusterBalancer, type EndpointLoad, endpointKey } from './balance/balancer.ts';
 import { l4Policies } from './pipeline/l4-policies.ts';
@@ -23,6 +29,7 @@ export class WaypointState {
   readonly #clusters = new Map<string, Cluster>();
   readonly #workloadsByIp = new Map<string, Workload>();
   readonly #workloadsByUid = new Map<string, Workload>();
+  readonly #externalWorkloads = new Map<string, Workload>();
   readonly #servicesByHostname = new Map<string, Service>();
   readonly #balancers = new Map<string, { balancer: ClusterBalancer; outlierVersion: number }>();
   readonly #load: EndpointLoad;
@@ -97,6 +104,33 @@ export class WaypointState {
 
   workloadByUid(uid: string): Workload | undefined {
     return this.#workloadsByUid.get(uid);
+  }
+
+  /**
+   * Who is at a cluster's endpoint: its pod's workload, or for an address outside the mesh one that names
+   * the cluster's host (no identity: it is reached without HBONE), so metrics and logs name the entry.
+   */
+  endpointWorkload(cluster: Cluster, endpoint: ClusterEndpoint): Workload | undefined {
+    if (endpoint.external === undefined) return this.#workloadsByUid.get(endpoint.workloadUid);
+    const key = `${cluster.hostname}|${endpoint.ip}`;
+    let workload = this.#externalWorkloads.get(key);
+    if (workload === undefined) {
+      workload = {
+        uid: '',
+        name: cluster.hostname,
+        namespace: this.#servicesByHostname.get(cluster.hostname)?.namespace ?? 'unknown',
+        node: '',
+        ips: [endpoint.ip],
+        serviceAccount: '',
+        identity: '',
+        labels: {},
+        enrolled: false,
+        canonicalName: cluster.hostname,
+        canonicalRevision: 'latest',
+      };
+      this.#externalWorkloads.set(key, workload);
+    }
+    return workload;
   }
 
   service(hostname: string): Service | undefined {

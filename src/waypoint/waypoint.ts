@@ -8,6 +8,7 @@ import type { Duplex, Writable } from 'node:stream';
 import { type BackoffPolicy, backoffDelay } from '../core/backoff.ts';
 import { systemClock } from '../core/clock.ts';
 import { errorMessage } from '../core/errors.ts';
+import type { HboneServerLimits } from '../core/hbone/limits.ts';
 import { HbonePool } from '../core/hbone/pool.ts';
 import { type HboneRequest, HboneServer } from '../core/hbone/server.ts';
 import { DEFAULT_HBONE_TIMEOUTS, DEFAULT_POOL } from '../core/hbone/settings.ts';
@@ -24,7 +25,7 @@ import { clustersView, redactedSnapshot, routesView } from './admin-views.ts';
 import { EndpointLoad } from './balance/balancer.ts';
 import { RequestEngine, type TunnelContext } from './engine.ts';
 import { type DownstreamArrival, IngressListeners } from './gateway/listeners.ts';
-import { InboundHttpServers } from './inbound/http-servers.ts';
+import { DEFAULT_INBOUND_LIMITS, InboundHttpServers, type InboundLimits } from './inbound/http-servers.ts';
 import { proxyTcp } from './inbound/tcp.ts';
 import { acceptTunnel, serveStream } from './inbound/tunnel.ts';
 import { WaypointMetrics } from './metrics.ts';
@@ -36,6 +37,16 @@ import { Http2Upstream } from './upstream/http2.ts';
 import { UpstreamTunnels } from './upstream/tunnels.ts';
 
 const CERTIFICATE_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 15_000 };
+
+/** What peers may make a waypoint hold; each absent limit has its default. */
+export interface WaypointLimits {
+  /** The HBONE listener's (`DEFAULT_HBONE_SERVER_LIMITS`). */
+  hbone?: Partial<HboneServerLimits> | undefined;
+  /** The HBONE listener's TLS handshake, and the time to the first CONNECT. */
+  handshakeMs?: number | undefined;
+  /** The HTTP inside the tunnels (`DEFAULT_INBOUND_LIMITS`). */
+  inbound?: Partial<InboundLimits> | undefined;
+}
 
 export interface WaypointOptions {
   waypoint: WaypointRef;
@@ -55,6 +66,7 @@ export interface WaypointOptions {
   maxActiveRequests?: number | undefined;
   /** Where an ingress gateway's listener ports listen (default: every address, `0.0.0.0`). */
   ingressHost?: string | undefined;
+  limits?: WaypointLimits | undefined;
 }
 
 export class Waypoint implements WaypointEndpointSource {
@@ -129,6 +141,7 @@ export class Waypoint implements WaypointEndpointSource {
         },
       },
       this.metrics,
+      { ...DEFAULT_INBOUND_LIMITS, ...options.limits?.inbound },
     );
     this.#tcpDeps = { tunnels: this.#tunnels, metrics: this.metrics, load: this.#load, random };
     this.#ingress = new IngressListeners({
@@ -180,6 +193,7 @@ export class Waypoint implements WaypointEndpointSource {
    */
   async listen(host: string, port: number): Promise<void> {
     const { certificates, identity, log } = this.#options;
+    const handshakeMs = this.#options.limits?.handshakeMs;
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) return;
       try {
@@ -189,8 +203,12 @@ export class Waypoint implements WaypointEndpointSource {
           certificate,
           trustBundle: certificates.trustBundle(),
           trustDomains: this.#trustDomains,
-          timeouts: DEFAULT_HBONE_TIMEOUTS,
+          timeouts: {
+            ...DEFAULT_HBONE_TIMEOUTS,
+            handshakeMs: handshakeMs ?? DEFAULT_HBONE_TIMEOUTS.handshakeMs,
+          },
           windows: DEFAULT_POOL,
+          limits: this.#options.limits?.hbone,
           onConnect: (request) => this.#onTunnel(request),
           onRefused: (reason) => this.metrics.refused.inc({ reason }),
         });

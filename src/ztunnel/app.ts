@@ -22,7 +22,6 @@ import { UdpDnsForwarder } from './dns/forwarder.ts';
 import { ZtunnelCaptureHandler } from './inpod/capture-handler.ts';
 import type { OriginalDestination } from './proxy/sockets.ts';
 import type { TimeoutSettings, ZtunnelLimits } from './settings.ts';
-import { snapshotProblems } from './state/validate.ts';
 import { Ztunnel } from './ztunnel.ts';
 
 /** The node agent that captures pods into the ztunnel (`src/redirect`'s, wired by the caller). */
@@ -81,19 +80,20 @@ export class ZtunnelApp {
       timeouts: options.timeouts ?? {},
       log,
     });
+    const { ztunnel } = this;
+    // Each response goes to the store as changes: validated by what it brings, once, and indexed in place.
     this.#discovery = ztunnelDiscovery({
       connection: options.control,
       node: options.node,
-      validate: (snapshot) => {
-        const problems = snapshotProblems(snapshot);
-        if (problems.length > 0) throw new Error(problems.slice(0, 10).join('; '));
+      store: {
+        applyChanges: (changes) => ztunnel.applyChanges(changes),
+        get snapshot() {
+          return ztunnel.state.snapshot;
+        },
       },
       log: log.child('discovery'),
     });
-    this.#discovery.onSnapshot((snapshot) => {
-      this.#certificates.setTrustBundle(snapshot.trustBundle);
-      this.ztunnel.applySnapshot(snapshot);
-    });
+    ztunnel.state.subscribe(() => this.#certificates.setTrustBundle(ztunnel.state.trustBundle));
   }
 
   /**

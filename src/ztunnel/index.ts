@@ -4,6 +4,7 @@
  * shutdown order); the admin client and tables are what `ambit ztunnel-config` reads and prints.
  */
 export { adminGet, adminSocketPath, nodesWithAdminSockets } from './admin-client.ts';
+export type { CertificateRow, ConnectionsView, WorkloadRow } from './admin-views.ts';
 export { type NodeAgent, ZtunnelApp, type ZtunnelAppOptions } from './app.ts';
 export { CONFIG_KINDS, type ConfigKind, type ConfigView, renderConfigTable } from './config-tables.ts';
 export { DEFAULT_TIMEOUTS, defaultLimits, ZTUNNEL_NODE_FLAGS, type ZtunnelLimits } from './settings.ts';
@@ -11,5 +12,5 @@ export { DEFAULT_TIMEOUTS, defaultLimits, ZTUNNEL_NODE_FLAGS, type ZtunnelLimits
 export type { AuthorizationResult, ConnectionAttributes } from './state/authorize.ts';
 export { authorize } from './state/authorize.ts';
 export { chooseOutbound, type OutboundChoice } from './state/destination.ts';
-export type { EffectiveMtlsMode } from './state/peer-auth.ts';
+export type { EffectiveMtlsMode, MtlsResolution } from './state/peer-auth.ts';
 export { StateStore } from './state/store.ts';

@@ -5,6 +5,7 @@
  * process wiring (discovery stream, enrollment socket, admin/metrics servers) lives with the CLI command.
  */
 
+import type { NodeSnapshotChanges } from '../core/discovery/resources.ts';
 import { errorMessage } from '../core/errors.ts';
 import type { HboneImplementation } from '../core/hbone/implementation.ts';
 import { KeyedCounter } from '../core/hbone/limits.ts';
@@ -160,23 +161,27 @@ export class Ztunnel {
    * is malformed: the caller NACKs it, and the previous snapshot keeps serving.
    */
   applySnapshot(snapshot: NodeSnapshot): void {
+    this.#install(snapshot.version, () => this.state.apply(snapshot));
+  }
+
+  /** Applies a delta from the control plane (see `StateStore.applyChanges`); throws as `applySnapshot` does. */
+  applyChanges(changes: NodeSnapshotChanges): void {
+    this.#install(changes.version, () => this.state.applyChanges(changes));
+  }
+
+  #install(version: string, install: () => void): void {
     try {
-      this.state.apply(snapshot);
+      install();
     } catch (error) {
       this.metrics.snapshotUpdates.inc({ result: 'refused' });
       this.#log.error('configuration refused; keeping the previous one', {
-        version: snapshot.version,
+        version,
         error: error instanceof Error ? error.message : String(error),
       });
       throw error;
     }
     this.metrics.snapshotUpdates.inc({ result: 'accepted' });
-    this.#log.info('configuration accepted', {
-      version: snapshot.version,
-      workloads: snapshot.workloads.length,
-      services: snapshot.services.length,
-      policies: snapshot.policies.length,
-    });
+    this.#log.info('configuration accepted', { version, ...this.state.counts });
   }
 
   /**

@@ -5,12 +5,24 @@
  * plugin: a real ztunnel (its capture handler, the capture agent and the enrollment socket), and an in-test
  * Kubernetes API server that the plugin reads the pod and its namespace from. For both rule backends:
  * the pod gets its address from host-local, an ambient pod's traffic is captured by the ztunnel, CHECK
- * sees missing rules, DEL releases everything, and a refused or impossible enrollment fails ADD.
+ * sees missing rules, DEL releases everything, and a refused or impossible enrollment fails ADD. A pod
+ * that was running before the agent (`ambit cni reconcile`, what `ambit cni install` runs at start) is
+ * found through its cgroup and enrolled without a restart.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenTcp, Netns } from '../../src/core/sys/netns-socket.ts';
 import { CaptureAgent } from '../../src/redirect/agent.ts';
@@ -20,7 +32,7 @@ import { listRules, removeRules } from '../../src/redirect/rules.ts';
 import { redirectedDestination } from '../../src/ztunnel/app.ts';
 import { ZtunnelCaptureHandler } from '../../src/ztunnel/inpod/capture-handler.ts';
 import type { Ztunnel } from '../../src/ztunnel/ztunnel.ts';
-import { ROOT } from '../support/cli.ts';
+import { AMBIT, ROOT } from '../support/cli.ts';
 import { type ChainError, CniRuntime, type Conflist, type PodSandbox } from '../support/cni-runtime.ts';
 import { eventually } from '../support/eventually.ts';
 import { KubeApiServer } from '../support/kube-api-server.ts';
@@ -32,6 +44,7 @@ import { TestCa } from '../support/test-ca.ts';
 import { createHarness, type Harness } from '../support/ztunnel-harness.ts';
 
 const REFERENCE_PLUGINS = '/usr/lib/cni';
+const execFileAsync = promisify(execFile);
 const NODE = 'node-a';
 
 function referencePluginsPresent(): boolean {
@@ -231,6 +244,72 @@ describe.runIf(canRunNetnsTests() && referencePluginsPresent()).each(BACKENDS)(
       expect(await nsExec(netnsName(sandbox), ['ip', '-o', 'link', 'show', 'eth0']).catch(() => 'gone')).toBe(
         'gone',
       );
+    });
+
+    it('enrolls a pod that was running before the agent, found by its cgroup, without restarting it', async () => {
+      const sandbox = pod('early');
+      const ip = `${subnet}.200`;
+      execFileSync('ip', ['-n', netnsName(sandbox), 'link', 'set', 'lo', 'up']);
+      execFileSync('ip', ['-n', netnsName(sandbox), 'addr', 'add', `${ip}/32`, 'dev', 'lo']);
+      const stored = api.get('/api/v1', 'pods', 'mesh', 'early')!;
+      api.put('/api/v1', 'pods', { ...stored, status: { phase: 'Running', podIPs: [{ ip }] } });
+      // Its sandbox process, in a cgroup named as the kubelet names a pod's (cgroupfs driver).
+      const cgroup = `/sys/fs/cgroup/pids/ambit-test-${id}-${backend}/kubepods/besteffort/pod${sandbox.uid}`;
+      mkdirSync(cgroup, { recursive: true });
+      const app = spawn('ip', ['netns', 'exec', netnsName(sandbox), 'sleep', '60'], { stdio: 'ignore' });
+      children.push(app);
+      try {
+        await eventually(() => existsSync(`/proc/${app.pid}`), { what: 'the app to start' });
+        writeFileSync(join(cgroup, 'cgroup.procs'), String(app.pid));
+        ztunnel.applySnapshot(snapshot({ workloads: [inMesh(sandbox, ip)] }));
+        // Asynchronously: the API server answering it lives in this very process.
+        const reconcile = async () => {
+          const { stdout } = await execFileAsync(
+            'ip',
+            [
+              'netns',
+              'exec',
+              nodeNetns,
+              process.execPath,
+              AMBIT,
+              'cni',
+              'reconcile',
+              '--node',
+              NODE,
+              '--enroll-socket',
+              socketPath,
+              '--kubeconfig',
+              join(dir, 'kubeconfig'),
+            ],
+            { encoding: 'utf8', env: { ...process.env, AMBIT_LOG_LEVEL: 'error' } },
+          ).catch((error: { stdout?: string; stderr?: string }) => {
+            throw new Error(`ambit cni reconcile failed: ${error.stdout} ${error.stderr}`);
+          });
+          return JSON.parse(stdout) as {
+            enrolled: string[];
+            skipped: Array<{ pod: string }>;
+            failed: unknown[];
+          };
+        };
+        const outcome = await reconcile();
+        expect(outcome.enrolled).toEqual(['mesh/early']);
+        expect(outcome.failed).toEqual([]);
+        expect(agent.pods.find((p) => p.uid === sandbox.uid)?.ips).toEqual([ip]);
+        const listing = await listRules({ path: sandbox.netnsPath }, { backend });
+        expect([listing.rules.installed, listing.rules.drift]).toEqual([true, []]);
+        expect(app.exitCode).toBeNull(); // the same process, never restarted
+        // Again (the agent restarted): the captured pod is acknowledged as it is, not captured twice.
+        expect((await reconcile()).enrolled).toEqual(['mesh/early']);
+        expect(agent.pods.filter((p) => p.uid === sandbox.uid)).toHaveLength(1);
+      } finally {
+        app.kill();
+        await new Promise((resolve) =>
+          app.exitCode === null ? app.once('exit', resolve) : resolve(undefined),
+        );
+        await agent.remove(sandbox.uid, sandbox.netnsPath).catch(() => {});
+        // A cgroup goes with rmdir once empty, innermost first.
+        for (let path = cgroup; path.includes(`ambit-test-${id}`); path = dirname(path)) rmdirSync(path);
+      }
     });
 
     it('ADD of a pod outside the mesh passes the result on and installs nothing', async () => {

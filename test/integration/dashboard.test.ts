@@ -3,17 +3,24 @@
  * traffic flowing: the graph shows the right nodes and edges with non-zero rates (HTTP through the waypoint,
  * TCP between ztunnels, plaintext from a pod outside the mesh), the lock on mutual-TLS edges and not on the
  * plaintext one, Kiali's green for healthy edges, and an L7 DENY policy on the waypoint turning its edges
- * red. Screenshots are kept in test/artifacts/.
+ * and its node red. Screenshots are kept in test/artifacts/.
  */
-import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import type { Core } from 'cytoscape';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GraphEdge } from '../../src/dashboard/graph.ts';
 import { MTLS_MARK } from '../../src/dashboard/labels.ts';
-import { artifactPath, canRunBrowserTests, launchChromium } from '../support/browser.ts';
-import { ambit, killAll, ROOT, startAmbit } from '../support/cli.ts';
+import { artifactPath, canRunBrowserTests } from '../support/browser.ts';
+import { ambit, killAll } from '../support/cli.ts';
+import {
+  curlLoop,
+  edgeById as edge,
+  GREEN,
+  openDashboard,
+  RED,
+  SHOWCASE_EDGES,
+  shownEdges as shownEdgesOf,
+  shownNodes,
+} from '../support/dashboard-page.ts';
 import { eventually } from '../support/eventually.ts';
 import {
   leftovers,
@@ -25,17 +32,11 @@ import {
 import { canRunNetnsTests } from '../support/privileges.ts';
 import { showcaseCluster } from '../support/showcase-cluster.ts';
 
-const loop = (...urls: string[]) => [
-  'sh',
-  '-c',
-  `while true; do ${urls.map((url) => `curl -s -o /dev/null ${url};`).join(' ')} sleep 0.2; done`,
-];
-
 const clusterYaml = (name: string) =>
   showcaseCluster(name, {
     prometheus: true,
-    clientCommand: loop('http://echo.web/', 'http://echo.apps/'),
-    strangerCommand: loop('http://echo.apps/'),
+    clientCommand: curlLoop('http://echo.web/', 'http://echo.apps/'),
+    strangerCommand: curlLoop('http://echo.apps/'),
   });
 
 const DENY_ALL_AT_WAYPOINT = `apiVersion: security.istio.io/v1
@@ -47,56 +48,23 @@ spec:
   rules: [{}]
 `;
 
-const GREEN = 'rgb(63,156,53)';
-const RED = 'rgb(204,0,0)';
-
-/** What the page shows of an edge: its data and its drawn colour and label. */
-interface ShownEdge extends GraphEdge {
-  label: string;
-  colour: string;
-}
-
 describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard in a browser', () => {
   const root = makeStateRoot();
   const name = uniqueName('it-dash');
   let browser: Browser;
   let page: Page;
 
-  const shownEdges = (): Promise<ShownEdge[]> =>
-    page.evaluate(() =>
-      (globalThis as unknown as { ambitGraph: Core }).ambitGraph.edges().map((edge) => ({
-        ...(edge.data() as ShownEdge),
-        label: String(edge.data('label')),
-        colour: edge.style('line-color').replaceAll(' ', ''),
-      })),
-    );
-  const edge = (edges: ShownEdge[], id: string) => edges.find((e) => e.id === id);
-
-  const HTTP_PATH = [
-    'http:workload:apps/client->waypoint:web/waypoint',
-    'http:waypoint:web/waypoint->service:web/echo',
-    'http:service:web/echo->workload:web/echo',
-  ];
-  const MTLS_TCP = 'tcp:workload:apps/client->workload:apps/echo';
-  const PLAINTEXT_TCP = 'tcp:workload:outside/stranger->workload:apps/echo';
+  const shownEdges = () => shownEdgesOf(page);
+  const HTTP_PATH = SHOWCASE_EDGES.httpPath;
+  const MTLS_TCP = SHOWCASE_EDGES.mtlsTcp;
+  const PLAINTEXT_TCP = SHOWCASE_EDGES.plaintextTcp;
 
   beforeAll(async () => {
-    execFileSync(process.execPath, ['scripts/build-dashboard.mjs'], { cwd: ROOT, stdio: 'ignore' });
     const result = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
       stateRoot: root,
     });
     expect(result.code, result.stderr).toBe(0);
-    const { child } = startAmbit(['dashboard', '--name', name, '--port', '0'], { stateRoot: root });
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const url = await eventually(() => /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(output)?.[1], {
-      what: 'the dashboard to listen',
-    });
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    await page.goto(url);
+    ({ browser, page } = await openDashboard(root, name));
   });
 
   afterAll(async () => {
@@ -117,12 +85,7 @@ describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard in a
       },
       { timeout: 60_000, what: 'every edge with a non-zero rate' },
     );
-    const nodes = await page.evaluate(() =>
-      (globalThis as unknown as { ambitGraph: Core }).ambitGraph
-        .nodes()
-        .map((node) => node.id())
-        .sort(),
-    );
+    const nodes = (await shownNodes(page)).map((node) => node.id).sort();
     expect(nodes).toEqual([
       'service:web/echo',
       'waypoint:web/waypoint',
@@ -168,6 +131,15 @@ describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard in a
     expect(edge(after, HTTP_PATH[0]!)!.errorRate4xx).toBeGreaterThanOrEqual(0.2);
     // TCP between the ztunnels is not behind that waypoint: still green.
     expect(edge(after, MTLS_TCP)!.colour).toBe(GREEN);
+    // Nodes too: the waypoint refusing every request fails; the echo it no longer reaches is not failing.
+    const nodes = await eventually(
+      async () => {
+        const shown = await shownNodes(page);
+        return shown.find((n) => n.id === 'waypoint:web/waypoint')?.colour === RED && shown;
+      },
+      { timeout: 30_000, what: 'the waypoint node to turn red' },
+    );
+    expect(nodes.find((n) => n.id === 'workload:apps/echo')!.colour).toBe(GREEN);
     await page.screenshot({ path: artifactPath('dashboard-deny.png') });
   });
 });

@@ -5,10 +5,17 @@
  * a path the route does not take gets 404; a second Gateway (class ambit) terminates HTTPS with a Secret's
  * certificate for its hostname, passes TLS through by SNI to a TLS server (whose own certificate the client
  * sees) and relays TCP to an echo pod. Both Gateways and their routes report Accepted/Programmed status.
+ * Istio's classic Bookinfo gateway (a networking.istio.io Gateway selecting `istio: ingressgateway`, and a
+ * VirtualService bound to it) is served by the istio-system/istio-ingressgateway deployment the cluster runs
+ * for it, on port 8080, through the same engine. JWT at both ingress gateways (last, as it changes what they
+ * let in): a RequestAuthentication and a requestPrincipals AuthorizationPolicy selecting the classic
+ * gateway's pods, and the same attached by targetRefs to the Gateway API one: a valid token 200, a bad one
+ * 401, none 403; a DENY on the istio-waypoint GatewayClass does not reach them.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { ambit, killAll, startAmbit } from '../support/cli.ts';
@@ -30,6 +37,7 @@ import {
   serviceDoc,
 } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
+import { selfSignedCertificate } from '../support/self-signed.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'ingress');
 
@@ -38,35 +46,6 @@ function boundService(name: string, labels: Record<string, string>, app = name):
   const service = serviceDoc(name, { app }) as { metadata: { labels?: Record<string, string> } };
   service.metadata.labels = { 'istio.io/use-waypoint': 'waypoint', ...labels };
   return service;
-}
-
-/** A self-signed certificate and key for `host` (PEM files in `dir`). */
-function certificate(dir: string, host: string): { cert: string; key: string } {
-  const cert = join(dir, `${host}.crt`);
-  const key = join(dir, `${host}.key`);
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${host}`,
-      '-addext',
-      `subjectAltName=DNS:${host}`,
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  execFileSync('chmod', ['0644', cert, key]);
-  return { cert, key };
 }
 
 interface Status {
@@ -81,8 +60,8 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
   const run = (...args: string[]) => ambit(args, { stateRoot: root });
   const ports = new Map<number, number>();
   let forwards: ReturnType<typeof startAmbit> | undefined;
-  const bookinfoCert = certificate(root, 'bookinfo.example.com');
-  const backendCert = certificate(root, 'secure.passthrough.example');
+  const bookinfoCert = selfSignedCertificate(root, 'bookinfo.example.com');
+  const backendCert = selfSignedCertificate(root, 'secure.passthrough.example');
 
   const status = async (kind: string, object: string) => {
     const result = await run('get', kind, object, '-n', 'default', '-o', 'json', '--name', name);
@@ -160,6 +139,8 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
       join(FIXTURES, 'bookinfo-gateway.yaml'),
       '-f',
       join(FIXTURES, 'secure-listeners.yaml'),
+      '-f',
+      join(FIXTURES, 'bookinfo-classic-gateway.yaml'),
     );
     expect(result.code, result.stderr).toBe(0);
     // Both gateways ready (their listeners open) before the host reaches them.
@@ -192,7 +173,11 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
         });
         child.done.then((exited) => reject(new Error(`port-forward exited: ${exited.stderr}`)));
       });
-    await Promise.all([read(forwards, 1), read(secure, 3)]);
+    const classic = startAmbit(
+      ['local', 'port-forward', 'istio-ingressgateway-0', '-n', 'istio-system', '--name', name, '0:8080'],
+      { stateRoot: root },
+    );
+    await Promise.all([read(forwards, 1), read(secure, 3), read(classic, 1)]);
   }, 240_000);
 
   afterAll(async () => {
@@ -209,6 +194,27 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
     expect(page.trim().endsWith('200')).toBe(true);
     const missing = curl('-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${ports.get(80)}/admin`);
     expect(missing).toBe('404');
+  });
+
+  it('serves Istio’s classic Bookinfo gateway on istio-ingressgateway:8080, and 404s what the VirtualService does not route', async () => {
+    const base = `http://127.0.0.1:${ports.get(8080)}`;
+    // Its listener opens once the deployment's first push arrives.
+    await eventually(() => curl('-o', '/dev/null', '-w', '%{http_code}', `${base}/productpage`) === '200', {
+      timeout: 30_000,
+      what: 'the classic gateway to serve /productpage',
+    });
+    const page = curl(`${base}/productpage`, '-H', 'host: bookinfo.example', '-w', '\n%{http_code}');
+    expect(page).toContain('The Comedy of Errors');
+    expect(page.trim().endsWith('200')).toBe(true);
+    expect(curl('-o', '/dev/null', '-w', '%{http_code}', `${base}/admin`)).toBe('404');
+    // Served by the classic deployment's pod: its access log (written to the log file as it comes) says so.
+    await eventually(
+      async () =>
+        (
+          await run('local', 'logs', 'istio-ingressgateway-0', '-n', 'istio-system', '--name', name)
+        ).stdout.includes('/productpage'),
+      { timeout: 10_000, what: "the request in istio-ingressgateway's access log" },
+    );
   });
 
   it('terminates HTTPS with the Secret for its hostname and routes the request', () => {
@@ -308,6 +314,69 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
         ['Accepted', 'True'],
         ['ResolvedRefs', 'True'],
       ]);
+    }
+  });
+
+  it('JWT at the ingress: a valid token 200, a bad one 401, none 403, on both kinds of gateway', async () => {
+    const issuer = 'https://issuer.ingress.example';
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwks = JSON.stringify({
+      keys: [{ ...(await exportJWK(publicKey)), kid: 'run-key', alg: 'ES256' }],
+    });
+    const token = (key = privateKey) =>
+      new SignJWT({ groups: ['users'] })
+        .setProtectedHeader({ alg: 'ES256', kid: 'run-key' })
+        .setIssuer(issuer)
+        .setSubject('alice')
+        .setExpirationTime('10m')
+        .sign(key);
+    const rules = (attach: string, namespace: string, name: string) => `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: ${name}, namespace: ${namespace}}
+spec:
+  ${attach}
+  jwtRules: [{issuer: "${issuer}", jwks: '${jwks}'}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ${name}, namespace: ${namespace}}
+spec:
+  ${attach}
+  rules: [{from: [{source: {requestPrincipals: ["${issuer}/*"]}}]}]
+`;
+    const file = writeClusterFile(
+      root,
+      'ingress-jwt',
+      [
+        rules('selector: {matchLabels: {istio: ingressgateway}}', 'istio-system', 'classic-jwt'),
+        rules(
+          'targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: bookinfo-gateway}]',
+          'default',
+          'api-jwt',
+        ),
+        // Istio attaches GatewayClass policies to waypoints only: this one must not refuse ingress traffic.
+        `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: waypoints-deny-productpage, namespace: istio-system}
+spec:
+  targetRefs: [{kind: GatewayClass, group: gateway.networking.k8s.io, name: istio-waypoint}]
+  action: DENY
+  rules: [{to: [{operation: {paths: [/productpage]}}]}]
+`,
+      ].join('---\n'),
+    );
+    const applied = await run('apply', '-f', file, '--name', name);
+    expect(applied.code, applied.stderr).toBe(0);
+    const valid = await token();
+    const forged = await token((await generateKeyPair('ES256')).privateKey);
+    for (const port of [ports.get(8080)!, ports.get(80)!]) {
+      const code = (...headers: string[]) =>
+        curl('-o', '/dev/null', '-w', '%{http_code}', ...headers, `http://127.0.0.1:${port}/productpage`);
+      await eventually(() => code() === '403', { timeout: 30_000, what: `port ${port} to ask for a token` });
+      expect(code('-H', `authorization: Bearer ${valid}`)).toBe('200');
+      expect(code('-H', `authorization: Bearer ${forged}`)).toBe('401');
+      expect(code('-H', 'authorization: Bearer not-a-jwt')).toBe('401');
+      expect(code()).toBe('403');
     }
   });
 });

@@ -56,8 +56,12 @@ describe('ambit install / uninstall against an API server', () => {
     for (const object of expected) {
       const live = stored(object.kind, object.metadata.name, object.metadata.namespace);
       expect(live, `${object.kind} ${object.metadata.name}`).toBeDefined();
-      const { uid: _uid, resourceVersion: _rv, ...metadata } = live!.metadata;
-      expect({ ...live, metadata }).toEqual(object);
+      const { uid: _uid, resourceVersion: _rv, generation: _generation, ...metadata } = live!.metadata;
+      // What the API server adds: a Service's cluster IP, from its allocator.
+      const { clusterIP, clusterIPs, ...spec } = (live!.spec ?? {}) as Record<string, unknown>;
+      if (object.kind === 'Service') expect(clusterIPs).toEqual([clusterIP]);
+      const rendered = object.kind === 'Service' ? { ...live, metadata, spec } : { ...live, metadata };
+      expect(rendered).toEqual(object);
     }
     const secret = stored('Secret', NAMES.caSecret, NS) as {
       stringData: Record<string, string>;
@@ -77,6 +81,7 @@ describe('ambit install / uninstall against an API server', () => {
 
   it('a second install replaces what drifted and keeps the CA', async () => {
     const before = stored('Secret', NAMES.caSecret, NS)!;
+    const service = stored('Service', NAMES.control, NS)!;
     const ztunnel = stored('DaemonSet', NAMES.ztunnel, NS)!;
     api.put(...where('DaemonSet'), { ...ztunnel, spec: { hacked: true } });
     const result = await run('install');
@@ -86,6 +91,8 @@ describe('ambit install / uninstall against an API server', () => {
     expect(stored('Secret', NAMES.caSecret, NS)!.metadata.resourceVersion).toBe(
       before.metadata.resourceVersion,
     );
+    // The Service is replaced with the cluster IP it was given (immutable: the server refuses a change).
+    expect(stored('Service', NAMES.control, NS)!.spec).toEqual(service.spec);
     expect(stored('DaemonSet', NAMES.ztunnel, NS)!.spec).toEqual(
       expected.find((o) => o.metadata.name === NAMES.ztunnel && o.kind === 'DaemonSet')!.spec,
     );

@@ -31,6 +31,9 @@ import {
 import { clusterDoc, echoPod, manifests, namespaceDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
+/** Generous: on a loaded 2-core machine one call (TLS, the gateway, the control plane's API) can take seconds. */
+const CALL_TIMEOUT_MS = 30_000;
+
 describe.runIf(canRunNetnsTests())('a cluster across hosts, both nodes on this one', () => {
   const root = makeStateRoot();
   const name = uniqueName('it-span');
@@ -104,7 +107,7 @@ describe.runIf(canRunNetnsTests())('a cluster across hosts, both nodes on this o
   });
 
   it("lets n2's client report, remove and sync n2's pods through the gateway", async () => {
-    const n2 = nodeGatewayClient(cluster, node('n2'), 5000);
+    const n2 = nodeGatewayClient(cluster, node('n2'), CALL_TIMEOUT_MS);
     await n2.removePod('shop', 'pay');
     expect(await reportedPods()).toEqual(['cart@n1']);
     await n2.reportPod(podInfo(pod('pay'), true));
@@ -114,7 +117,7 @@ describe.runIf(canRunNetnsTests())('a cluster across hosts, both nodes on this o
   });
 
   it('refuses what n2 may not do, and callers it cannot authenticate or that do not pin it', async () => {
-    const n2 = nodeGatewayClient(cluster, node('n2'), 5000);
+    const n2 = nodeGatewayClient(cluster, node('n2'), CALL_TIMEOUT_MS);
     await expect(n2.reportPod({ ...podInfo(pod('cart'), true), node: 'n2' })).rejects.toThrow(/other-node/);
     await expect(n2.removePod('shop', 'cart')).rejects.toThrow(/other-node/);
     await expect(n2.reportPod({ ...podInfo(pod('pay'), true), serviceAccount: 'cart' })).rejects.toThrow(
@@ -130,7 +133,7 @@ describe.runIf(canRunNetnsTests())('a cluster across hosts, both nodes on this o
     const through = (caPem: string, token: string) =>
       new ControlApiClient(
         { host: host!, port: Number(port), caPem, serverIdentity: NODE_GATEWAY_IDENTITY, token, connect },
-        { timeoutMs: 5000 },
+        { timeoutMs: CALL_TIMEOUT_MS },
       );
     await expect(through(gatewayCert, 'not-a-token').reportPod(podInfo(pod('pay'), true))).rejects.toThrow(
       /no valid node token/,

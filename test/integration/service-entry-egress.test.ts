@@ -4,13 +4,18 @@
  * server on two addresses: one that a ServiceEntry registers, one that nothing registers. A meshed client pod
  * resolves the entry's host through its ztunnel's DNS proxy to an auto-allocated VIP and reaches the outside
  * server through it (the ztunnel metrics naming the entry's host); under the mesh config's REGISTRY_ONLY the
- * unregistered address is refused, counted and logged, while the entry still works.
+ * unregistered address is refused, counted and logged, while the entry still works. Egress through a waypoint,
+ * as Istio ambient does it: a ServiceEntry in `istio-egress` labelled `istio.io/use-waypoint` sends the
+ * client's plain HTTP to that namespace's waypoint, which applies the entry's VirtualService (a header, a
+ * timeout, retries) and DestinationRule (`tls.mode: SIMPLE`: TLS originated to the outside HTTPS server,
+ * whose certificate is checked against the `credentialName` Secret's `ca.crt`).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { fabricNetns, IFACE, nodeNetns } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
 import { ambit, track } from '../support/cli.ts';
@@ -24,10 +29,73 @@ import {
 } from '../support/local-cluster.ts';
 import { clusterDoc, manifests, namespaceDoc, podDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
+import { selfSignedCertificate } from '../support/self-signed.ts';
 
 const OUTSIDE_IP = '198.18.7.10';
 const UNREGISTERED_IP = '198.18.7.11';
 const OUTSIDE_HOST = 'outside.example.test';
+/** The outside HTTPS server's name, reached through the egress waypoint. */
+const TLS_HOST = 'tls.outside.example.test';
+
+/** The outside HTTPS server: answers each request with what it saw (path, headers, SNI) as JSON. */
+const HTTPS_SERVER = `
+const { readFileSync } = require('node:fs');
+const [key, cert] = process.argv.slice(1);
+require('node:https')
+  .createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ path: req.url, headers: req.headers, sni: req.socket.servername }));
+  })
+  .listen(8443, '0.0.0.0');
+`;
+
+const egressEntry = (ca: string) =>
+  manifests(
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: {
+        name: 'outside-tls',
+        namespace: 'istio-egress',
+        labels: { 'istio.io/use-waypoint': 'waypoint' },
+      },
+      spec: {
+        hosts: [TLS_HOST],
+        location: 'MESH_EXTERNAL',
+        resolution: 'STATIC',
+        ports: [{ number: 80, name: 'http', protocol: 'HTTP' }],
+        endpoints: [{ address: OUTSIDE_IP, ports: { http: 8443 } }],
+      },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'outside-tls', namespace: 'istio-egress' },
+      spec: { host: TLS_HOST, trafficPolicy: { tls: { mode: 'SIMPLE', credentialName: 'outside-ca' } } },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'outside-tls', namespace: 'istio-egress' },
+      spec: {
+        hosts: [TLS_HOST],
+        http: [
+          {
+            timeout: '5s',
+            retries: { attempts: 2, retryOn: 'connect-failure' },
+            headers: { request: { set: { 'x-egress-via': 'waypoint' } } },
+            route: [{ destination: { host: TLS_HOST, port: { number: 80 } } }],
+          },
+        ],
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'outside-ca', namespace: 'istio-egress' },
+      stringData: { 'ca.crt': ca },
+    },
+  );
 const BIN = join(import.meta.dirname, '../../bin/ambit.mjs');
 
 const entry = manifests({
@@ -83,13 +151,17 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
       )
       .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
   let server: ChildProcess | undefined;
+  let httpsServer: ChildProcess | undefined;
   let report: ClusterReport;
+  const { cert: certFile, key: keyFile } = selfSignedCertificate(root, TLS_HOST);
 
   beforeAll(async () => {
     const cluster = manifests(
       clusterDoc(name, { nodes: ['n1'] }),
       namespaceDoc('mesh', { ambient: true }),
       podDoc('client', { namespace: 'mesh', node: 'n1', serviceAccount: 'client' }),
+      namespaceDoc('istio-egress'),
+      waypointGateway('waypoint', 'istio-egress', 'service'),
     );
     const up = await run('local', 'up', '-f', writeClusterFile(root, name, cluster));
     expect(up.code, up.stderr).toBe(0);
@@ -140,6 +212,11 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
         },
       ),
     );
+    httpsServer = track(
+      spawn('ip', ['netns', 'exec', outside, process.execPath, '-e', HTTPS_SERVER, keyFile, certFile], {
+        stdio: 'ignore',
+      }),
+    );
     await eventually(async () => (await get(`http://${OUTSIDE_IP}:8080/`)).code === 200, {
       timeout: 15_000,
       what: 'the outside server, reached by IP (ALLOW_ANY)',
@@ -148,6 +225,7 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
 
   afterAll(async () => {
     server?.kill('SIGKILL');
+    httpsServer?.kill('SIGKILL');
     try {
       execFileSync('ip', ['netns', 'del', outside], { stdio: 'ignore' });
     } catch {
@@ -217,5 +295,43 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
       timeout: 15_000,
       what: 'the unregistered address passed through again (ALLOW_ANY)',
     });
+  });
+
+  it('egress through a waypoint: the entry’s VirtualService applies and TLS is originated to the outside server', async () => {
+    await applyYaml('egress', egressEntry(readFileSync(certFile, 'utf8')));
+    let answer = { code: 0, body: '', stderr: '' };
+    await eventually(
+      async () => {
+        answer = await get(`http://${TLS_HOST}/egress`);
+        return answer.code === 200;
+      },
+      { timeout: 30_000, what: `${TLS_HOST} answered through the egress waypoint` },
+    );
+    const seen = JSON.parse(answer.body) as { path: string; headers: Record<string, string>; sni: string };
+    // Plain HTTP from the client; TLS from the waypoint, with the entry's host as SNI; the VS's header set.
+    expect(seen).toMatchObject({ path: '/egress', sni: TLS_HOST });
+    expect(seen.headers['x-egress-via']).toBe('waypoint');
+    // The waypoint's request metrics name the entry (its access log is off here: the mesh config applied
+    // above says nothing of accessLogFile, which in Istio's mesh config means none).
+    const waypointMetrics = await run(
+      'local',
+      'exec',
+      'waypoint-0',
+      '-n',
+      'istio-egress',
+      '--name',
+      name,
+      '--',
+      'curl',
+      '-s',
+      '127.0.0.1:15020/metrics',
+    );
+    expect(
+      counter(
+        waypointMetrics.stdout,
+        'istio_requests_total',
+        `destination_service="${TLS_HOST}",response_code="200"`,
+      ),
+    ).toBeGreaterThan(0);
   });
 });

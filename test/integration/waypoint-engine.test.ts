@@ -979,6 +979,22 @@ describe('waypoint engine', () => {
       // Within the configured bound, far from the 10 s default.
       expect(ms).toBeGreaterThanOrEqual(295);
       expect(ms).toBeLessThan(5000);
+      // An Upgrade on the same route is bounded the same way: its tunnel fails and the client reads a 503.
+      const [upgraded, upgradeMs] = await timed(async () => {
+        const socket = h.capture.connect(ip(11), { ip: ip(200), port: 80 });
+        const received: Buffer[] = [];
+        socket.on('data', (chunk: Buffer) => received.push(chunk));
+        socket.write(
+          `GET /ws HTTP/1.1\r\nhost: ${reviews.hostname}\r\nupgrade: websocket\r\nconnection: Upgrade\r\n` +
+            'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n',
+        );
+        await eventuallyText(received, 'HTTP/1.1 503');
+        socket.destroy();
+        return Buffer.concat(received).toString();
+      });
+      expect(upgraded).toMatch(/^HTTP\/1\.1 503 /);
+      expect(upgradeMs).toBeGreaterThanOrEqual(295);
+      expect(upgradeMs).toBeLessThan(5000);
       for (const socket of held) socket.destroy();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
     });

@@ -3,13 +3,20 @@
  * real `@kubernetes/client-node` can be driven against it exactly as against a cluster.
  *
  * - get, list and create of registered resources (core `/api/v1/...` and group `/apis/<g>/<v>/...`, cluster
- *   or namespaced), `metadata.resourceVersion` from one cluster-wide counter, `metadata.uid` on create;
+ *   or namespaced), `metadata.resourceVersion` from one cluster-wide counter, `metadata.uid` on create,
+ *   `metadata.generation` 1 on create and one more for each change of `spec`; a Service created without a
+ *   cluster IP gets one (10.96.200.x), and a replacement that changes it is refused (422: immutable);
  * - watch (`?watch=true&resourceVersion=N`): the events after N as JSON lines on a chunked response; a
  *   resourceVersion older than the retained history is answered with an ERROR event carrying a 410
  *   `Expired` Status, as etcd compaction makes a real server do; `allowWatchBookmarks=true` gets BOOKMARK
  *   events (only `metadata.resourceVersion` set) when the test calls `bookmark()`;
  * - replace (PUT, with resourceVersion conflicts), delete, and discovery (`/api/v1`, `/apis/<g>/<v>`);
- * - a `create` hook per resource (TokenReview answers, status conditions on created objects...).
+ * - a `create` hook per resource (status conditions on created objects...);
+ * - TokenReview for tokens the test mints with `issueToken` (a service account, its audiences, the pod it is
+ *   bound to): answered as the API server answers for a bound service-account token, audiences intersected
+ *   with the review's, `extra` naming the pod; an unknown token or no common audience is not authenticated.
+ *
+ * Requests are logged with their bearer token, so a test can tell which client wrote what.
  *
  * What it does not do: authentication, admission, field selectors, label selectors, chunked lists (`limit`
  * / `continue`), server-side apply, PATCH, garbage collection of owned objects,
@@ -54,6 +61,17 @@ interface Watcher {
   bookmarks: boolean;
   response: ServerResponse;
 }
+
+/** A token `issueToken` minted: whose it is, for which audiences, bound to which pod. */
+export interface IssuedToken {
+  namespace: string;
+  serviceAccount: string;
+  audiences: readonly string[];
+  pod?: { name: string; uid: string } | undefined;
+}
+
+/** The audience a review without `spec.audiences` checks: the API server's own. */
+export const API_SERVER_AUDIENCE = 'https://kubernetes.default.svc.cluster.local';
 
 /** Hook for POST: returns the object to store (and answer with); `store: false` answers without storing. */
 export type CreateHook = (object: KubeObject) => { object: KubeObject; store: boolean };
@@ -133,6 +151,14 @@ export const MESH_RESOURCES: ResourceType[] = [
   { prefix: '/apis/gateway.networking.k8s.io/v1', plural: 'httproutes', kind: 'HTTPRoute', namespaced: true },
 ];
 
+/** What the waypoint controller's leader election uses. */
+export const LEASE_RESOURCE: ResourceType = {
+  prefix: '/apis/coordination.k8s.io/v1',
+  plural: 'leases',
+  kind: 'Lease',
+  namespaced: true,
+};
+
 export const CORE_RESOURCES: ResourceType[] = [
   { prefix: '/api/v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
   { prefix: '/api/v1', plural: 'pods', kind: 'Pod', namespaced: true },
@@ -153,9 +179,11 @@ export class KubeApiServer {
   readonly #resources = new Map<string, Resource>();
   #rv = 100;
   /** Requests by method and path (no query), for tests that check what a client asked. */
-  readonly requests: Array<{ method: string; path: string; query: string }> = [];
+  readonly requests: Array<{ method: string; path: string; query: string; token: string }> = [];
+  #nextClusterIp = 1;
 
   readonly #caPem: string;
+  readonly #tokens = new Map<string, IssuedToken>();
 
   /** Serves HTTPS with a certificate for 127.0.0.1 from a CA of its own (the client verifies it, as in a cluster). */
   constructor(types: readonly ResourceType[] = CORE_RESOURCES) {
@@ -170,6 +198,53 @@ export class KubeApiServer {
     this.http = createServer({ cert: certPem, key: keyPem }, (request, response) =>
       this.#handle(request, response),
     );
+    if (this.#resources.has('/apis/authentication.k8s.io/v1/tokenreviews')) {
+      this.onCreate('/apis/authentication.k8s.io/v1', 'tokenreviews', (review) => ({
+        object: { ...review, status: this.#review(review) },
+        store: false,
+      }));
+    }
+  }
+
+  /** Mints a service-account token that TokenReview knows (as the kubelet's projected token would be). */
+  issueToken(token: IssuedToken): string {
+    const value = `test-sa-token.${randomUUID()}`;
+    this.#tokens.set(value, token);
+    return value;
+  }
+
+  #review(review: KubeObject): Record<string, unknown> {
+    const spec = (review.spec ?? {}) as { token?: string; audiences?: string[] };
+    const issued = spec.token === undefined ? undefined : this.#tokens.get(spec.token);
+    if (!issued) return { authenticated: false, error: 'invalid bearer token' };
+    const wanted = spec.audiences?.length ? spec.audiences : [API_SERVER_AUDIENCE];
+    const audiences = issued.audiences.filter((audience) => wanted.includes(audience));
+    if (audiences.length === 0) {
+      return {
+        authenticated: false,
+        error: `token audiences ${JSON.stringify(issued.audiences)} is invalid for the target audiences ${JSON.stringify(wanted)}`,
+      };
+    }
+    const extra = issued.pod
+      ? {
+          'authentication.kubernetes.io/pod-name': [issued.pod.name],
+          'authentication.kubernetes.io/pod-uid': [issued.pod.uid],
+        }
+      : undefined;
+    return {
+      authenticated: true,
+      audiences,
+      user: {
+        username: `system:serviceaccount:${issued.namespace}:${issued.serviceAccount}`,
+        uid: randomUUID(),
+        groups: [
+          'system:serviceaccounts',
+          `system:serviceaccounts:${issued.namespace}`,
+          'system:authenticated',
+        ],
+        ...(extra ? { extra } : {}),
+      },
+    };
   }
 
   /** Listens on loopback (a free port). */
@@ -213,6 +288,9 @@ export class KubeApiServer {
     stored.apiVersion ??= prefix === '/api/v1' ? 'v1' : prefix.slice('/apis/'.length);
     stored.kind ??= resource.type.kind;
     stored.metadata.uid = existing?.metadata.uid ?? object.metadata.uid ?? randomUUID();
+    const generation = Number(existing?.metadata.generation ?? 0);
+    stored.metadata.generation =
+      existing && JSON.stringify(existing.spec) === JSON.stringify(stored.spec) ? generation : generation + 1;
     stored.metadata.resourceVersion = String(++this.#rv);
     resource.objects.set(key(stored.metadata.namespace, name), stored);
     this.#record(resource, existing ? 'MODIFIED' : 'ADDED', stored);
@@ -328,7 +406,8 @@ export class KubeApiServer {
 
   #handle(request: IncomingMessage, response: ServerResponse): void {
     const url = new URL(request.url ?? '/', 'http://kube');
-    this.requests.push({ method: request.method ?? '', path: url.pathname, query: url.search });
+    const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    this.requests.push({ method: request.method ?? '', path: url.pathname, query: url.search, token });
     const group = this.#discovery(url.pathname);
     if (request.method === 'GET' && group) {
       this.#json(response, 200, group);
@@ -417,6 +496,8 @@ export class KubeApiServer {
     response: ServerResponse,
   ): void {
     if (namespace !== undefined) body.metadata = { ...body.metadata, namespace };
+    if (resource.type.plural === 'services' && resource.type.prefix === '/api/v1')
+      this.#allocateClusterIp(body);
     const hooked = resource.createHook?.(body) ?? { object: body, store: true };
     if (!hooked.store) {
       this.#json(response, 201, hooked.object);
@@ -451,8 +532,26 @@ export class KubeApiServer {
       this.#status(response, 409, 'Conflict', `the object has been modified (resourceVersion ${rv})`);
       return;
     }
+    const spec = (object: KubeObject) => object.spec as { clusterIP?: string } | undefined;
+    if (resource.type.plural === 'services' && spec(existing)?.clusterIP !== spec(body)?.clusterIP) {
+      this.#status(
+        response,
+        422,
+        'Invalid',
+        `Service "${name}" is invalid: spec.clusterIP: field is immutable`,
+      );
+      return;
+    }
     const object = { ...body, metadata: { ...body.metadata, name, namespace } };
     this.#json(response, 200, this.put(resource.type.prefix, resource.type.plural, object));
+  }
+
+  /** As the API server's allocator: a ClusterIP Service without an address gets the next free one. */
+  #allocateClusterIp(service: KubeObject): void {
+    const spec = (service.spec ?? {}) as { type?: string; clusterIP?: string; clusterIPs?: string[] };
+    if (spec.type === 'ExternalName' || spec.clusterIP) return;
+    const ip = `10.96.200.${this.#nextClusterIp++}`;
+    service.spec = { ...spec, clusterIP: ip, clusterIPs: [ip] };
   }
 
   /** The discovery document of an API group version (`/api/v1`, `/apis/apps/v1`): its resources. */
@@ -481,6 +580,8 @@ export class KubeApiServer {
   ): void {
     const from = Number(query.get('resourceVersion') ?? '0');
     response.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // Headers now, as a real server sends them: a client waits for them before it counts the watch as open.
+    response.flushHeaders();
     if (from !== 0 && from < resource.compactedThrough) {
       const status = {
         kind: 'Status',

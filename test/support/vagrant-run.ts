@@ -112,9 +112,22 @@ export class VagrantRun {
     }
   }
 
-  /** `vagrant destroy -f`, then this run's volumes and pool; what remains is for `leftovers()` to show. */
+  /**
+   * `vagrant destroy -f`; then, for whatever it left (an `up` cut short holds Vagrant's lock, and destroy
+   * then refuses), libvirt's own removal of the run's domains and networks; then its volumes and pool. What
+   * still remains is for `leftovers()` to show.
+   */
   async destroy(): Promise<void> {
     await this.vagrant(['destroy', '-f']).catch(() => undefined);
+    const left = this.leftovers();
+    for (const domain of left.domains) {
+      virshQuiet('destroy', domain);
+      virshQuiet('undefine', domain, '--remove-all-storage');
+    }
+    for (const network of left.networks) {
+      virshQuiet('net-destroy', network);
+      virshQuiet('net-undefine', network);
+    }
     for (const volume of listVolumes(this.pool)) virshQuiet('vol-delete', '--pool', this.pool, volume);
     virshQuiet('pool-destroy', this.pool);
     virshQuiet('pool-undefine', this.pool);

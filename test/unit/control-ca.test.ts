@@ -157,7 +157,7 @@ describe('workload certificates', () => {
 });
 
 describe('node authorization', () => {
-  it('allows a node only the service accounts of pods it runs', () => {
+  it('allows a node only the service accounts of pods it runs', async () => {
     const pods = new ReportedPods(join(dir, 'pods.json'));
     const record = {
       uid: 'shop/cart-1',
@@ -176,7 +176,8 @@ describe('node authorization', () => {
     expect(nodeMayHold(pods, 'node-b', cart)).toBe(false);
     expect(nodeMayHold(pods, 'node-a', { ...cart, serviceAccount: 'payments' })).toBe(false);
     expect(nodeMayHold(pods, 'node-a', { ...cart, namespace: 'other' })).toBe(false);
-    // Reported pods persist: a restarted control plane still knows them.
+    // Reported pods persist (in the background; shutdown flushes): a restarted control plane still knows them.
+    await pods.flush();
     expect(new ReportedPods(join(dir, 'pods.json')).list()).toEqual([record]);
   });
 });

@@ -182,6 +182,34 @@ describe.runIf(canRunNetnsTests())('netns sockets', () => {
       expect(peer.remoteAddress).toBe('127.0.0.1');
     });
 
+    it("picks a bound source's port at connect, per destination, not at bind (IP_BIND_ADDRESS_NO_PORT)", async () => {
+      // The pod's range is narrowed to two ports, both held by connections to one listener: a bind-time pick
+      // (EADDRINUSE) would refuse a third source connection, although another destination can reuse both.
+      const [first, second] = await Promise.all(
+        [0, 1].map(async () => track(await listenTcp(pod, { address: '127.0.0.1', port: 0 }))),
+      );
+      const range = (await nsExec(pair.pod, ['sysctl', '-n', 'net.ipv4.ip_local_port_range'])).trim();
+      await nsExec(pair.pod, ['sysctl', '-qw', 'net.ipv4.ip_local_port_range=40000 40001']);
+      try {
+        const portOf = (server: net.Server) => (server.address() as net.AddressInfo).port;
+        const from = { address: '127.0.0.1', localAddress: '127.0.0.1' };
+        const held = await Promise.all(
+          [0, 1].map(async () => track(await connectTcp(pod, { ...from, port: portOf(first!) }))),
+        );
+        expect(held.map((socket) => socket.localPort).sort()).toEqual([40000, 40001]);
+        // Every 4-tuple to the first listener is taken; to the second, each port is free again.
+        expect(await rejectedErrno(connectTcp(pod, { ...from, port: portOf(first!) }))).toBe('EADDRNOTAVAIL');
+        const other = track(await connectTcp(pod, { ...from, port: portOf(second!) }));
+        expect([40000, 40001]).toContain(other.localPort);
+      } finally {
+        await nsExec(pair.pod, [
+          'sysctl',
+          '-qw',
+          `net.ipv4.ip_local_port_range=${range.replace(/\s+/, ' ')}`,
+        ]);
+      }
+    });
+
     it('rejects with ECONNREFUSED when nothing listens in that netns', async () => {
       const probe = track(await listenTcp(pod, { address: '127.0.0.1', port: 0 }));
       const port = (probe.address() as net.AddressInfo).port;

@@ -126,6 +126,22 @@ describe('the graph', () => {
     expect(graph.edges.every((e) => e.protocol === 'http')).toBe(true);
   });
 
+  it('colours nodes by health: a denied path fails the waypoint and the service, not the workload', () => {
+    const graph = buildGraph({
+      ...NONE,
+      requests: [
+        sample({ ...viaWaypoint, response_code: '403', destination_workload: 'unknown' }, 1),
+        sample({ ...viaWaypoint, response_code: '200' }, 1),
+      ],
+    });
+    expect(Object.fromEntries(graph.nodes.map((n) => [n.id, n.health]))).toEqual({
+      'workload:apps/client': 'failure',
+      'waypoint:web/waypoint': 'failure',
+      'service:web/echo': 'failure',
+      'workload:web/echo': 'healthy',
+    });
+  });
+
   it('asks Prometheus one query per input', () => {
     expect(Object.keys(GRAPH_QUERIES).sort()).toEqual(Object.keys(NONE).sort());
   });

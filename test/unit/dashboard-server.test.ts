@@ -1,14 +1,17 @@
 /**
  * The dashboard's web server on real loopback sockets: it serves its built page and script, `/api/graph`
- * from a Prometheus (here a loopback stand-in answering Prometheus' API), refuses other methods and paths,
- * and says so when Prometheus does not answer.
+ * from a Prometheus (here a loopback stand-in answering Prometheus' API), refuses other methods, paths and
+ * views, and says so when Prometheus does not answer.
  */
 import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/core/errors.ts';
 import { boundAddress, closeServer, listen } from '../../src/core/server/listen.ts';
+import type { GraphView } from '../../src/dashboard/graph.ts';
 import { PrometheusApi } from '../../src/dashboard/prometheus.ts';
 import { type Dashboard, startDashboard } from '../../src/dashboard/server.ts';
+import { graphView, prometheusSource } from '../../src/dashboard/source.ts';
 import { ROOT } from '../support/cli.ts';
 
 /** Answers every instant query with one HTTP series from client through the waypoint, or fails. */
@@ -52,7 +55,14 @@ describe('the dashboard server', () => {
     execFileSync(process.execPath, ['scripts/build-dashboard.mjs'], { cwd: ROOT, stdio: 'ignore' });
     await listen(prometheus, { host: '127.0.0.1', port: 0 });
     dashboard = await startDashboard({
-      prometheus: new PrometheusApi(`http://${boundAddress(prometheus)}`),
+      views: {
+        graph: () =>
+          graphView(prometheusSource(new PrometheusApi(`http://${boundAddress(prometheus)}`), 'p')),
+        echo: async (query) => {
+          if (query.get('node') !== 'n1') throw new UsageError(`no node ${query.get('node')}`);
+          return { node: 'n1' };
+        },
+      },
       cluster: 'c1',
       port: 0,
     });
@@ -81,10 +91,11 @@ describe('the dashboard server', () => {
   it('answers the graph from Prometheus', async () => {
     const body = (await (await fetch(new URL('/api/graph', dashboard.url))).json()) as {
       cluster: string;
-      edges: { id: string; rate: number; mtls: boolean }[];
+      view: GraphView;
     };
     expect(body.cluster).toBe('c1');
-    expect(body.edges.map((e) => [e.id, e.rate, e.mtls])).toEqual([
+    expect(body.view.source).toEqual({ kind: 'prometheus', description: 'Prometheus (p)' });
+    expect(body.view.edges.map((e) => [e.id, e.rate, e.mtls])).toEqual([
       ['http:waypoint:web/waypoint->service:web/echo', 2, true],
       ['http:workload:apps/client->waypoint:web/waypoint', 2, true],
     ]);
@@ -95,9 +106,23 @@ describe('the dashboard server', () => {
     ['GET', '/../package.json', 404],
     ['GET', '/etc/passwd', 404],
     ['GET', '/index.html', 404],
+    ['GET', '/api/nothing', 404],
+    ['GET', '/api/toString', 404],
+    ['GET', '/api/', 404],
   ])('%s %s: %d', async (method, path, status) => {
     const response = await fetch(`${dashboard.url.replace(/\/$/, '')}${path}`, { method });
     expect(response.status).toBe(status);
+  });
+
+  it.each([
+    ['?node=n1', 200, { node: 'n1' }],
+    ['?node=n9', 400, undefined],
+  ])('passes the query to the view: %s -> %d', async (query, status, view) => {
+    const response = await fetch(new URL(`/api/echo${query}`, dashboard.url));
+    expect(response.status).toBe(status);
+    const body = (await response.json()) as { view?: unknown; error?: string };
+    expect(body.view).toEqual(view);
+    if (status === 400) expect(body.error).toBe('no node n9');
   });
 
   it('says 502 with the reason when Prometheus does not answer', async () => {

@@ -3,9 +3,13 @@
  * pod's resolver tries, and the trace over hand-made snapshots: each verdict, with the rule that matched,
  * agreeing with the data plane's own decision functions it calls.
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseHeaders, resolveSource, splitTarget } from '../../src/cli/explain/query.ts';
 import { failuresOf } from '../../src/cli/explain/recent.ts';
+import { readPolicyFiles, withPolicies } from '../../src/cli/explain/snapshots.ts';
 import { explainConnection, type MeshSnapshots, serviceCandidates } from '../../src/cli/explain/trace.ts';
 import { peerAuth, policy, rule, service, snapshot, source, workload } from '../support/mesh-fixtures.ts';
 
@@ -117,7 +121,7 @@ describe('the trace', () => {
       'echo.apps',
       'refused',
       'ztunnel/n2',
-      undefined,
+      'apps/s',
     ],
     [
       'plaintext accepted under PERMISSIVE',
@@ -147,7 +151,10 @@ describe('the trace', () => {
     expect(explanation.verdict.outcome).toBe(outcome);
     expect(explanation.verdict.at).toBe(at);
     const policyOf = explanation.verdict.policy;
-    expect(policyOf && `${policyOf.namespace}/${policyOf.name}#${policyOf.rule}`).toBe(deciding);
+    expect(
+      policyOf &&
+        `${policyOf.namespace}/${policyOf.name}${policyOf.rule === undefined ? '' : `#${policyOf.rule}`}`,
+    ).toBe(deciding);
   });
 
   it('tells the mTLS of the last hop and the PeerAuthentication mode', () => {
@@ -164,6 +171,121 @@ describe('the trace', () => {
       port: 80,
     });
     expect([plain.mtls, plain.mtlsMode]).toEqual([false, 'PERMISSIVE']);
+  });
+
+  const echoLabels = { app: 'echo' };
+  it.each([
+    ['none: the PERMISSIVE default, no object', [], 'PERMISSIVE', undefined],
+    [
+      'the mesh-wide one (root namespace)',
+      [peerAuth({ name: 'mesh', namespace: 'istio-system' })],
+      'STRICT',
+      'istio-system/mesh',
+    ],
+    [
+      'the namespace one over the mesh one',
+      [
+        peerAuth({ name: 'mesh', namespace: 'istio-system' }),
+        peerAuth({ name: 'ns', namespace: 'apps', mode: 'PERMISSIVE' }),
+      ],
+      'PERMISSIVE',
+      'apps/ns',
+    ],
+    [
+      'UNSET inherits: the level above named',
+      [
+        peerAuth({ name: 'mesh', namespace: 'istio-system' }),
+        peerAuth({ name: 'ns', namespace: 'apps', mode: 'UNSET' }),
+      ],
+      'STRICT',
+      'istio-system/mesh',
+    ],
+    [
+      'a workload one by selector, with a port-level mode (the target port)',
+      [
+        peerAuth({ name: 'ns', namespace: 'apps' }),
+        peerAuth({
+          name: 'wl',
+          namespace: 'apps',
+          selector: echoLabels,
+          mode: 'UNSET',
+          portLevelMtls: { 8080: 'DISABLE' },
+        }),
+      ],
+      'DISABLE',
+      'apps/wl',
+    ],
+    [
+      'a selector that does not match is no one',
+      [peerAuth({ name: 'wl', namespace: 'apps', selector: { app: 'other' } })],
+      'PERMISSIVE',
+      undefined,
+    ],
+  ] as const)('names the PeerAuthentication that set the mode: %s', (_what, policies, mode, object) => {
+    const labelled = {
+      ...mesh({ peerAuthentications: [...policies] }),
+    };
+    for (const snap of labelled.nodes.values()) {
+      const target = snap.workloads.find((w) => w.name === 'echo');
+      if (target) Object.assign(target, { labels: { ...target.labels, ...echoLabels } });
+    }
+    const explanation = explainConnection(labelled, {
+      source: resolveSource(labelled, 'apps/client', undefined),
+      destination: 'echo',
+      port: 80,
+    });
+    expect(explanation.mtlsMode).toBe(mode);
+    const named = explanation.mtlsPolicy;
+    expect(named && `${named.namespace}/${named.name}`).toBe(object);
+  });
+});
+
+describe('authz check -f: policy files over the live config', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ambit-authz-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, yaml: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, yaml);
+    return path;
+  };
+  const plaintext = (snapshots: MeshSnapshots) =>
+    explainConnection(snapshots, {
+      source: resolveSource(snapshots, 'outside/outsider', undefined),
+      destination: 'echo.apps',
+      port: 80,
+    });
+
+  it('lays a PeerAuthentication over the live one: STRICT refuses the plaintext the live PERMISSIVE let in', () => {
+    const live = mesh({
+      peerAuthentications: [peerAuth({ name: 'strict-apps', namespace: 'apps', mode: 'PERMISSIVE' })],
+    });
+    expect(plaintext(live).verdict.outcome).toBe('allowed');
+    const files = readPolicyFiles([
+      file(
+        'pa.yaml',
+        'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: strict-apps, namespace: apps}\nspec: {mtls: {mode: STRICT}}\n',
+      ),
+    ]);
+    const explanation = plaintext(withPolicies(live, files));
+    expect(explanation.verdict).toMatchObject({
+      outcome: 'refused',
+      policy: { namespace: 'apps', name: 'strict-apps' },
+    });
+    expect(explanation.verdict.reason).toContain('PeerAuthentication apps/strict-apps');
+  });
+
+  it('refuses files with neither kind, and invalid ones, naming the field', () => {
+    expect(() =>
+      readPolicyFiles([file('ns.yaml', 'apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n')]),
+    ).toThrow(/no AuthorizationPolicy or PeerAuthentication/);
+    expect(() =>
+      readPolicyFiles([
+        file(
+          'bad.yaml',
+          'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p, namespace: apps}\nspec: {mtls: {mode: SOMETIMES}}\n',
+        ),
+      ]),
+    ).toThrow(/bad\.yaml.*mode/s);
   });
 });
 

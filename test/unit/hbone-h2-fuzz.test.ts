@@ -18,18 +18,7 @@ import {
   settingsAck,
   u32,
 } from '../support/h2-frames.ts';
-
-/** mulberry32: a tiny seeded PRNG, so a failure replays from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as prng } from '../support/seeded-random.ts';
 
 const LIMITS = {
   streamWindowBytes: 65_535,

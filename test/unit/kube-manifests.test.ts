@@ -2,7 +2,8 @@
  * The Kubernetes manifests: every object `ambit install` applies (the mesh CA included) passes the
  * Kubernetes OpenAPI schema validators of `kubernetes-models`; the rendering is pinned by the golden file
  * deploy/ambit.yaml (what `ambit install --dry-run` prints; regenerate with UPDATE_GOLDEN=1 and review the
- * diff); and the privileges are the ones the README explains, nothing more.
+ * diff); and the privileges are the ones the README explains, nothing more. What the waypoint controller
+ * deploys for a Gateway passes the same schemas, and its status decision is tabled.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
@@ -21,6 +22,7 @@ import { parseAllDocuments } from 'yaml';
 import { caObjects } from '../../src/kube/manifests/ca.ts';
 import { type ManifestObject, manifestsYaml, renderManifests } from '../../src/kube/manifests/render.ts';
 import { defaultSettings, type InstallSettings, NAMES } from '../../src/kube/manifests/settings.ts';
+import { programmedStatus, waypointObjects } from '../../src/kube/waypoints/render.ts';
 import { ambit } from '../support/cli.ts';
 import { TestCa } from '../support/test-ca.ts';
 
@@ -198,5 +200,66 @@ describe('privileges', () => {
       .filter((o) => o.kind.endsWith('Binding'))
       .flatMap((o) => (o as unknown as { subjects: Array<{ name: string }> }).subjects.map((s) => s.name));
     expect(subjects).not.toContain(NAMES.ztunnel);
+  });
+});
+
+describe('what the waypoint controller deploys', () => {
+  const gateway = {
+    name: 'waypoint',
+    namespace: 'shop',
+    uid: 'uid-1',
+    infrastructure: { labels: { team: 'shop' }, annotations: { note: 'x' } },
+  };
+  const settings = {
+    image: 'ambit:1',
+    control: 'ambit-control.ambit-system.svc:15012',
+    trustDomain: 'cluster.local',
+    rootCertPem: new TestCa().certPem,
+  };
+
+  it('passes the Kubernetes schemas, every object in the Gateway namespace and owned by it', () => {
+    const objects = waypointObjects(gateway, settings);
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      'ServiceAccount/waypoint',
+      'ConfigMap/waypoint-ambit-root-cert',
+      'Deployment/waypoint',
+      'Service/waypoint',
+    ]);
+    for (const object of objects) {
+      expect(() => validate(object), object.kind).not.toThrow();
+      expect(object.metadata).toMatchObject({
+        namespace: 'shop',
+        labels: { team: 'shop', 'gateway.networking.k8s.io/gateway-name': 'waypoint' },
+        annotations: { note: 'x' },
+        ownerReferences: [{ kind: 'Gateway', name: 'waypoint', uid: 'uid-1' }],
+      });
+    }
+  });
+
+  const service = { clusterIPs: ['10.96.0.9'], hostname: 'waypoint.shop.svc.cluster.local' };
+  const now = new Date('2026-01-01T00:00:00Z');
+  const programmed = programmedStatus(undefined, service, 1, now)!;
+
+  it.each<[string, Parameters<typeof programmedStatus>, 'write' | 'none']>([
+    ['no status yet', [undefined, service, 1, now], 'write'],
+    ['already Programmed for this generation and address', [programmed, service, 1, now], 'none'],
+    ['a newer generation', [programmed, service, 2, now], 'write'],
+    ['another address', [programmed, { ...service, clusterIPs: ['10.96.0.10'] }, 1, now], 'write'],
+  ])('%s: %s', (_, args, expected) => {
+    expect(programmedStatus(...args) === undefined ? 'none' : 'write').toBe(expected);
+  });
+
+  it('keeps the conditions others own, and names the DNS name when the Service has no cluster IP', () => {
+    const accepted = { type: 'Accepted', status: 'True' as const, reason: 'Accepted', message: 'ok' };
+    const status = programmedStatus({ conditions: [accepted] }, { ...service, clusterIPs: [] }, 3, now);
+    expect(status?.addresses).toEqual([{ type: 'Hostname', value: 'waypoint.shop.svc.cluster.local' }]);
+    expect(status?.conditions?.map((c) => `${c.type}=${c.status}`)).toEqual([
+      'Accepted=True',
+      'Programmed=True',
+    ]);
+    expect(status?.conditions?.[1]).toMatchObject({
+      observedGeneration: 3,
+      lastTransitionTime: now.toISOString(),
+    });
   });
 });

@@ -46,13 +46,20 @@ describe('node credentials', () => {
     expect(await authenticator.authenticate(bearer(a.token))).toBe('node-a');
     await expect(authenticator.authenticate(bearer('nope'))).rejects.toThrow('unknown node credential');
     await expect(authenticator.authenticate(new Metadata())).rejects.toThrow('missing node credential');
-    // A credential created while running is picked up once the directory is checked again (at most every
-    // second, however many calls arrive).
+    // A credential created while running is picked up once the directory is checked again: at most every
+    // second while callers are known, and within 100 ms for an unknown one (however many calls arrive).
     const c = createNodeCredential(state, 'node-c');
-    await clock.advance(999);
+    await clock.advance(99);
     await expect(authenticator.authenticate(bearer(c.token))).rejects.toThrow('unknown node credential');
     await clock.advance(1);
     expect(await authenticator.authenticate(bearer(c.token))).toBe('node-c');
+    // Unknown credentials, however many, do not check the directory more than ten times a second.
+    const d = createNodeCredential(state, 'node-d');
+    await clock.advance(50);
+    for (let i = 0; i < 10; i++)
+      await expect(authenticator.authenticate(bearer(d.token))).rejects.toThrow('unknown node credential');
+    await clock.advance(50);
+    expect(await authenticator.authenticate(bearer(d.token))).toBe('node-d');
     // A removed one stops working the same way; other files in the directory are no credentials.
     removeNodeCredential(state, 'node-c');
     writeFileSync(join(state, 'nodes', 'README'), 'not a token');

@@ -8,9 +8,11 @@ import { parseFiles } from '../../src/control/config/parse.ts';
 import { CONTROL_KINDS } from '../../src/control/kinds.ts';
 import { buildMesh } from '../../src/control/model/mesh.ts';
 import { allocateVips } from '../../src/control/model/service-entries.ts';
-import { ztunnelView } from '../../src/control/model/views.ts';
+import { waypointRouteTable, ztunnelView } from '../../src/control/model/views.ts';
 import { formatIssue } from '../../src/core/config/issues.ts';
 import type { Service } from '../../src/core/model/index.ts';
+import { EndpointLoad } from '../../src/waypoint/balance/balancer.ts';
+import { WaypointState } from '../../src/waypoint/state.ts';
 import { chooseOutbound } from '../../src/ztunnel/state/destination.ts';
 import { StateStore } from '../../src/ztunnel/state/store.ts';
 import { snapshot, workload } from '../support/mesh-fixtures.ts';
@@ -235,5 +237,79 @@ describe('ztunnel destinations for ServiceEntries', () => {
         ? { kind: 'reject', reason: 'not-in-registry' }
         : { kind: 'passthrough', ip: '192.0.2.200', port: 443 },
     );
+  });
+});
+
+describe('egress through a waypoint: the waypoint’s clusters for a ServiceEntry', () => {
+  const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const mesh = meshOf(`
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: waypoint, namespace: istio-egress}
+spec:
+  gatewayClassName: istio-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: outside, namespace: istio-egress, labels: {istio.io/use-waypoint: waypoint}}
+spec:
+  hosts: [api.outside.test]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: 198.18.7.10, ports: {http: 8443}}, {address: 10.244.0.9}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: outside, namespace: istio-egress}
+spec:
+  host: api.outside.test
+  trafficPolicy:
+    tls: {mode: SIMPLE, credentialName: outside-ca, subjectAltNames: [api.outside.test]}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: outside-ca, namespace: istio-egress}
+stringData:
+  ca.crt: |
+    ${CA.replaceAll('\n', '\n    ')}
+`);
+  const table = waypointRouteTable(mesh, { name: 'waypoint', namespace: 'istio-egress' }).table;
+  const cluster = table.clusters.find((c) => c.hostname === 'api.outside.test');
+
+  it('serves the entry bound to it with istio.io/use-waypoint', () => {
+    expect(table.servedServices.map((service) => service.hostname)).toEqual(['api.outside.test']);
+  });
+
+  it('dials an address outside the mesh directly with the DestinationRule’s TLS, a pod over HBONE', () => {
+    expect(cluster?.endpoints).toEqual([
+      {
+        workloadUid: '',
+        ip: '198.18.7.10',
+        port: 8443,
+        ready: true,
+        external: {
+          tls: { sni: 'api.outside.test', caPem: CA, verify: true, subjectAltNames: ['api.outside.test'] },
+        },
+      },
+      { workloadUid: 'shop/vm-1', ip: '10.244.0.9', port: 80, ready: true },
+    ]);
+  });
+
+  it('gives the outside endpoint a workload of its own name, with no identity (no HBONE)', () => {
+    const state = new WaypointState(
+      {
+        version: '1',
+        waypoint: { name: 'waypoint', namespace: 'istio-egress' },
+        workloads: [],
+        services: mesh.services,
+        trustBundle: [],
+        ...table,
+      },
+      new EndpointLoad(),
+    );
+    const outside = state.endpointWorkload(cluster!, cluster!.endpoints[0]!);
+    expect(outside).toMatchObject({ name: 'api.outside.test', namespace: 'istio-egress', identity: '' });
   });
 });

@@ -12,8 +12,8 @@ const USAGE = `Usage: ambit authz check --from <principal|pod|ip> --to <service|
 
 Answers whether the running mesh would allow a connection (and, through a waypoint, a request) as
 \`ambit explain\` traces it. --from takes a principal (cluster.local/ns/NS/sa/SA, or a spiffe:// URI), a pod
-or an IP. -f lays AuthorizationPolicy files over the live config (same namespace and name replace), validated
-as \`ambit apply\` validates them. Exit status: 0 allowed, 1 denied, refused or unreachable.
+or an IP. -f lays AuthorizationPolicy and PeerAuthentication files over the live config (same namespace and
+name replace), validated as \`ambit apply\` validates them. Exit status: 0 allowed, 1 denied, refused or unreachable.
 `;
 
 export async function run(argv: string[]): Promise<number> {

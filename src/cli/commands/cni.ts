@@ -5,12 +5,14 @@
  */
 import { fileURLToPath } from 'node:url';
 import { runCni } from '../../cni/main.ts';
+import { DEFAULT_ENROLL_SOCKET } from '../../cni/request.ts';
 import { parseCommandArgs } from '../args.ts';
 import { requiredFlag } from '../flags.ts';
 import { packageVersion } from './version.ts';
 
 const USAGE = `Usage: CNI_COMMAND=ADD|DEL|CHECK|VERSION CNI_CONTAINERID=... CNI_NETNS=... CNI_IFNAME=... \\
        CNI_ARGS='K8S_POD_NAMESPACE=..;K8S_POD_NAME=..' ambit cni < config.json
+       ambit cni reconcile --node NODE [--enroll-socket PATH] [--kubeconfig FILE]
        ambit cni install --bin-dir DIR --conf-dir DIR --app-dir DIR --host-app-dir DIR --host-conf-dir DIR
                          --enroll-socket PATH
 
@@ -18,6 +20,11 @@ The CNI plugin ambit-cni, chained after the cluster's primary plugin: it has the
 ambient pod before the pod starts, and fails the pod's creation when the agent cannot (fail closed).
 Config fields: enrollSocket (default /var/run/ambit/enroll.sock), kubeconfig, excludeNamespaces
 (default [kube-system]), enrollTimeoutMs (default 15000), backend (auto|nft|iptables..., for CHECK).
+
+reconcile: enrolls the node's ambient pods that are already running (they never passed through ADD: Ambit
+was installed on a live cluster, or its agent restarted), each found in its own network namespace through
+a process in the pod's cgroup. Pods already captured are left as they are. \`install\` runs it at start
+when NODE_NAME is set.
 
 install (in the CNI node DaemonSet's pod): copies Ambit to --app-dir, writes the ambit-cni launcher into
 --bin-dir and its kubeconfig into --conf-dir, chains the plugin into the primary conflist there, keeps the
@@ -60,8 +67,32 @@ async function install(argv: string[]): Promise<number> {
   return 0;
 }
 
+const RECONCILE_OPTIONS = {
+  node: { type: 'string' },
+  'enroll-socket': { type: 'string' },
+  kubeconfig: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+async function reconcile(argv: string[]): Promise<number> {
+  const { values } = parseCommandArgs({ args: argv, options: RECONCILE_OPTIONS }, USAGE);
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const { reconcileRunningPods } = await import('../../cni/node-agent.ts');
+  const outcome = await reconcileRunningPods({
+    node: requiredFlag(values.node, 'node', USAGE),
+    enrollSocket: values['enroll-socket'] ?? DEFAULT_ENROLL_SOCKET,
+    kubeconfig: values.kubeconfig,
+  });
+  process.stdout.write(`${JSON.stringify(outcome)}\n`);
+  return outcome.failed.length === 0 ? 0 : 1;
+}
+
 export async function run(argv: string[]): Promise<number> {
   if (argv[0] === 'install') return install(argv.slice(1));
+  if (argv[0] === 'reconcile') return reconcile(argv.slice(1));
   if (argv.length > 0 || process.env.CNI_COMMAND === undefined) {
     process.stderr.write(USAGE);
     return argv.includes('--help') || argv.includes('-h') ? 0 : 2;

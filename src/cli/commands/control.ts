@@ -3,11 +3,15 @@
  * foreground until SIGINT/SIGTERM. `ambit control status` shows a running one; `ambit control credential`
  * creates a node's credential in a state directory.
  */
+import { mkdirSync } from 'node:fs';
 
+import { TokenReviewAuthenticator } from '../../control/auth/token-review.ts';
 import { CertificateAuthority } from '../../control/ca/authority.ts';
 import { ControlPlane, DEFAULT_LISTEN, DEFAULT_METRICS_PORT } from '../../control/control-plane.ts';
 import { type ControlListenerLimits, DEFAULT_CONTROL_LISTENER_LIMITS } from '../../control/grpc-listener.ts';
+import { KubernetesPods } from '../../control/pods/kube-pods.ts';
 import { statePaths } from '../../control/state/files.ts';
+import { StateLock } from '../../control/state/lock.ts';
 import { parseDuration } from '../../core/config/duration.ts';
 import type { ControlStatus } from '../../core/control-api/types.ts';
 import { UsageError } from '../../core/errors.ts';
@@ -17,9 +21,13 @@ import {
   MAX_SNAPSHOT_BYTES,
 } from '../../core/grpc/limits.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
+import { createLogger } from '../../core/log.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
+import { CONTROL_PLANE_PORTS } from '../../core/ports.ts';
 import { loadKubeConfig } from '../../kube/client.ts';
 import { KubernetesConfigSource } from '../../kube/config-source.ts';
+import { CONTROL_TOKEN_AUDIENCE, NAMES } from '../../kube/manifests/settings.ts';
+import { WaypointController } from '../../kube/waypoints/controller.ts';
 import { parseCommandArgs } from '../args.ts';
 import {
   type ControlTarget,
@@ -28,6 +36,7 @@ import {
   DEFAULT_STATE_DIR,
 } from '../control-support.ts';
 import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
+import { packageVersion } from './version.ts';
 
 /** The control plane's limits as flags (defaults: `DEFAULT_CONTROL_LISTENER_LIMITS` and the two below). */
 const CONTROL_LIMIT_FLAGS = [
@@ -79,6 +88,8 @@ const CONTROL_LIMIT_FLAGS = [
   keyof ControlListenerLimits | 'handshakeTimeoutMs' | 'maxPushBytes'
 >[];
 
+const DEFAULT_NODE_ACCOUNT = `ambit-system/${NAMES.ztunnel}`;
+
 const HELP = `Usage: ambit control [options]             run the control plane
        ambit control status [--name CLUSTER | --socket PATH] [-o json]
        ambit control credential <node> [--state-dir DIR]
@@ -90,11 +101,20 @@ and signs workload certificates with the mesh CA (<state-dir>/ca/root-cert.pem i
 
 Options:
   --config PATH        config file or directory to load and watch (repeatable)
-  --kubernetes         also take config from the Kubernetes API (Namespaces, Services, Istio and Gateway
-                       API kinds; invalid objects get a status condition and an Event)
+  --kubernetes         also take config and pods from the Kubernetes API (Namespaces, Pods, Services, Istio
+                       and Gateway API kinds; invalid objects get a status condition and an Event), and
+                       authenticate ztunnels by TokenReview of their projected service-account tokens
   --kubeconfig FILE    the cluster for --kubernetes (default: in-cluster, $KUBECONFIG, ~/.kube/config)
+  --token-audience AUD the audience the ztunnels' tokens must be for (default: ${CONTROL_TOKEN_AUDIENCE})
+  --node-account NS/SA a service account whose pods are node agents (repeatable; default:
+                       ${DEFAULT_NODE_ACCOUNT})
+  --waypoint-image IMG the image of the waypoints deployed for Gateways of class istio-waypoint
+                       (default: ambit:<version>); the replica holding the Lease ambit-waypoint-controller
+                       in $POD_NAMESPACE (default ambit-system) deploys them
   --state-dir DIR      state: config, pods, CA, node credentials, socket (default: ${DEFAULT_STATE_DIR})
   --listen HOST:PORT   gRPC listener (default: ${DEFAULT_LISTEN})
+  --api-socket PATH    the API socket (default: <state-dir>/control.sock); replicas sharing one state dir
+                       (config, pods, CA) each need their own: see README, Control-plane replicas
   --metrics-port PORT  Prometheus /metrics on the listener's host (default: ${DEFAULT_METRICS_PORT}; 0 = any free port)
   --trust-domain TD    SPIFFE trust domain (default: ${DEFAULT_TRUST_DOMAIN})
   --ca-cert FILE       use this CA certificate instead of a generated root (with --ca-key)
@@ -136,8 +156,12 @@ export async function run(argv: string[]): Promise<number> {
         config: { type: 'string', multiple: true },
         kubernetes: { type: 'boolean' },
         kubeconfig: { type: 'string' },
+        'token-audience': { type: 'string' },
+        'node-account': { type: 'string', multiple: true },
+        'waypoint-image': { type: 'string' },
         'state-dir': { type: 'string' },
         listen: { type: 'string' },
+        'api-socket': { type: 'string' },
         'metrics-port': { type: 'string' },
         'trust-domain': { type: 'string' },
         'ca-cert': { type: 'string' },
@@ -169,11 +193,17 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (sub === 'init') {
     const files = statePaths(values['state-dir'] ?? DEFAULT_STATE_DIR);
-    CertificateAuthority.loadOrCreate({
-      trustDomain: values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN,
-      keyFile: files.caKey,
-      certFile: files.rootCert,
-    });
+    mkdirSync(files.root, { recursive: true, mode: 0o700 });
+    const lock = new StateLock(files.lock);
+    // Under the state lock, as a starting control plane makes it: one root however many start at once.
+    lock.run(() =>
+      CertificateAuthority.loadOrCreate({
+        trustDomain: values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN,
+        keyFile: files.caKey,
+        certFile: files.rootCert,
+      }),
+    );
+    lock.close();
     process.stdout.write(`${files.rootCert}\n`);
     return 0;
   }
@@ -193,10 +223,15 @@ export async function run(argv: string[]): Promise<number> {
     values,
     CONTROL_LIMIT_FLAGS,
   );
+  const kube = values.kubernetes ? loadKubeConfig(values.kubeconfig) : undefined;
+  const kubePods = kube && new KubernetesPods(kube);
+  // The pods are in before the first push, so no ztunnel is ever sent a mesh without its workloads.
+  await kubePods?.start();
   const plane = await ControlPlane.start({
     stateDir: values['state-dir'] ?? DEFAULT_STATE_DIR,
     configPaths: values.config,
     listen: values.listen,
+    apiSocket: values['api-socket'],
     metricsPort,
     trustDomain: values['trust-domain'],
     caCertFile: values['ca-cert'],
@@ -207,18 +242,56 @@ export async function run(argv: string[]): Promise<number> {
     handshakeTimeoutMs,
     maxPushBytes,
     listenerLimits,
+    pods: kubePods,
+    authenticator:
+      kube &&
+      new TokenReviewAuthenticator(kube, {
+        audience: values['token-audience'] ?? CONTROL_TOKEN_AUDIENCE,
+        trustedAccounts: nodeAccounts(values['node-account']),
+      }),
   });
-  const kubernetes = values.kubernetes
-    ? new KubernetesConfigSource(loadKubeConfig(values.kubeconfig), plane.store)
-    : undefined;
+  const kubernetes = kube && new KubernetesConfigSource(kube, plane.store);
   await kubernetes?.start();
+  const waypoints = kube && waypointController(kube, plane, values['waypoint-image']);
+  await waypoints?.start();
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  await waypoints?.stop();
   await kubernetes?.stop();
+  await kubePods?.stop();
   await plane.stop();
   return 0;
+}
+
+/** The waypoint deployment controller, its Lease in the control plane's namespace (the pod's, by the Downward API). */
+function waypointController(
+  kube: NonNullable<ReturnType<typeof loadKubeConfig>>,
+  plane: ControlPlane,
+  image: string | undefined,
+): WaypointController {
+  const namespace = process.env.POD_NAMESPACE || 'ambit-system';
+  return new WaypointController(
+    kube,
+    {
+      image: image ?? `ambit:${packageVersion()}`,
+      control: `${NAMES.control}.${namespace}.svc:${CONTROL_PLANE_PORTS.grpc}`,
+      trustDomain: plane.trustDomain,
+      rootCertPem: plane.ca.trustBundle().join(''),
+      lease: { namespace, name: 'ambit-waypoint-controller', identity: process.env.POD_NAME || undefined },
+    },
+    createLogger('kube.waypoints'),
+  );
+}
+
+function nodeAccounts(given: string[] | undefined): string[] {
+  const accounts = given ?? [DEFAULT_NODE_ACCOUNT];
+  for (const account of accounts) {
+    if (!/^[a-z0-9.-]+\/[a-z0-9.-]+$/.test(account))
+      throw new UsageError(`--node-account: ${JSON.stringify(account)} is not NAMESPACE/SERVICE-ACCOUNT`);
+  }
+  return accounts;
 }
 
 async function status(target: ControlTarget, output: string | undefined): Promise<number> {
@@ -239,6 +312,11 @@ function render(state: ControlStatus): string {
     `config revision ${state.revision}, mesh version ${state.version}, trust domain ${state.trustDomain}`,
     `grpc ${state.grpcAddress}, metrics ${state.metricsAddress}, up since ${state.startedAt}`,
     `resources: ${kinds || 'none'}; pods: ${state.pods}`,
+    ...(state.replica
+      ? [
+          `replica ${state.replica.identity}, ${state.replica.leading ? 'leader' : `leader: ${state.replica.leader || 'none'}`}`,
+        ]
+      : []),
     '',
   ];
   if (state.clients.length === 0) return `${lines.join('\n')}no data-plane clients connected\n`;

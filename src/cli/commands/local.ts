@@ -25,7 +25,7 @@ const progress = async () => {
 const USAGE = `Usage: ambit local <command> [options]
 
 Commands:
-  up -f <cluster.yaml> [--name N] [--keep-on-failure] [--prometheus]
+  up -f <cluster.yaml> [--name N] [--keep-on-failure] [--prometheus] [--control-plane-replicas N]
                                                          build a cluster and start its pods
   down [--name N | --all]                                remove a cluster (idempotent)
   status [--name N] [-o table|json]                      nodes, pods (state, restarts, mesh), services
@@ -52,6 +52,7 @@ type Subcommand = (argv: string[]) => Promise<number>;
 /** `ambit local <command> --help`: what each subcommand takes and does. */
 const HELP: Record<string, string> = {
   up: `Usage: ambit local up -f <file>... [--name N] [--keep-on-failure] [--prometheus]
+                       [--control-plane-replicas N]
 
 Builds a local cluster from YAML files (several -f, or a directory): one Cluster document
 (apiVersion: ambit.dev/v1alpha1, spec.nodes) and ordinary Kubernetes manifests: Namespace, Pod,
@@ -66,6 +67,10 @@ at once, and nothing is created if there is any.
   --prometheus        run a Prometheus pod (istio-system/prometheus) scraping every ztunnel, waypoint and
                       the control plane (also: the Cluster's spec.prometheus: true); reach it with
                       \`ambit local port-forward prometheus 9090\`
+  --control-plane-replicas N
+                      run N control planes, one on each of the first N nodes, sharing config, pods and
+                      the CA (also: the Cluster's spec.controlPlane.replicas; default 1); data planes fail
+                      over among them (README, Control-plane replicas)
 
 Across hosts (VMs or machines; see the README's "Vagrant" section): every host runs up with the same
 files and realizes only its own nodes; the device joins the cluster's fabric bridge, so the hosts' devices
@@ -208,6 +213,7 @@ async function runUp(argv: string[]): Promise<number> {
     name: { type: 'string' },
     'keep-on-failure': { type: 'boolean' },
     prometheus: { type: 'boolean' },
+    'control-plane-replicas': { type: 'string' },
     'span-nodes': { type: 'string' },
     'underlay-device': { type: 'string' },
     join: { type: 'string' },
@@ -226,6 +232,7 @@ async function runUp(argv: string[]): Promise<number> {
     root: stateRoot(),
     extensions: [...defaultExtensionUrls(), ...(values.prometheus ? [PROMETHEUS_EXTENSION_URL] : [])],
     keepOnFailure: values['keep-on-failure'] ?? false,
+    controlPlaneReplicas: replicasFlag(values['control-plane-replicas']),
     progress: await progress(),
     span,
   });
@@ -254,6 +261,16 @@ async function spanOptions(
     underlayDevice: device,
     join: joinFile === undefined ? undefined : parseJoinBundle(readFileSync(joinFile, 'utf8')),
   };
+}
+
+function replicasFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const replicas = Number(value);
+  if (!Number.isInteger(replicas) || replicas < 1)
+    throw new UsageError(
+      `--control-plane-replicas: expected a whole number of at least 1, got ${JSON.stringify(value)}`,
+    );
+  return replicas;
 }
 
 async function runDown(argv: string[]): Promise<number> {

@@ -12,8 +12,48 @@ import { createLogger } from '../../core/log.ts';
 import { readNodeToken } from '../../core/node-credentials.ts';
 import { WAYPOINT_PORTS } from '../../core/ports.ts';
 import { buildWaypointApp } from '../../waypoint/app.ts';
+import { DEFAULT_INBOUND_LIMITS, type InboundLimits } from '../../waypoint/inbound/http-servers.ts';
 import { parseCommandArgs } from '../args.ts';
-import { hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
+import { controlFlag, hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
+import { HBONE_LIMIT_DEFAULTS, HBONE_LIMIT_FLAGS } from '../hbone-limit-flags.ts';
+import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
+
+/** The limits of the HTTP the waypoint serves inside its tunnels, as flags. */
+const INBOUND_LIMIT_FLAGS = [
+  {
+    flag: 'max-request-header-bytes',
+    key: 'maxHeaderBytes',
+    unit: 'bytes',
+    help: "a request's headers, all of them (HTTP/1.1 and HTTP/2)",
+  },
+  {
+    flag: 'max-http2-streams',
+    key: 'maxConcurrentStreams',
+    unit: 'count',
+    help: 'concurrent streams of one HTTP/2 client connection inside a tunnel',
+  },
+  {
+    flag: 'headers-timeout',
+    key: 'headersTimeoutMs',
+    unit: 'duration',
+    help: "the time a client has to send a request's headers",
+  },
+  {
+    flag: 'keepalive-timeout',
+    key: 'keepAliveTimeoutMs',
+    unit: 'duration',
+    help: 'an HTTP/1.1 connection without a request is closed after',
+  },
+  {
+    flag: 'http2-idle-timeout',
+    key: 'http2IdleMs',
+    unit: 'duration',
+    help: 'an HTTP/2 connection without a frame is closed after',
+  },
+] as const satisfies readonly LimitFlag<keyof InboundLimits>[];
+
+/** The waypoint's limits as flags: its HBONE listener's (the ztunnel's table), then its HTTP's. */
+const WAYPOINT_LIMIT_FLAGS = [...HBONE_LIMIT_FLAGS, ...INBOUND_LIMIT_FLAGS];
 
 const USAGE = `Usage: ambit waypoint run --name GATEWAY --namespace NS --node NODE --control HOST:PORT
                           --token-file FILE --ca-root FILE [options]
@@ -26,7 +66,8 @@ Options:
   --name GATEWAY          the Gateway (class istio-waypoint) this waypoint serves; also its service account
   --namespace NS          the Gateway's namespace
   --node NODE             the node the waypoint pod runs on (it authenticates with this node's token)
-  --control HOST:PORT     the control plane's gRPC listener (discovery and CA)
+  --control HOST:PORT     the control plane's gRPC listener (discovery and CA); replicas' as a comma-separated
+                          list: the first that answers serves, the next on loss (README, Control-plane replicas)
   --token-file FILE       the node's bearer token (re-read on every call, so rotation is picked up)
   --ca-root FILE          the mesh root (PEM) the control plane's certificate chains to
   --admin-socket PATH     also serve the admin API on this unix socket
@@ -35,6 +76,10 @@ Options:
   --admin ADDR:PORT       admin API (default 127.0.0.1:${WAYPOINT_PORTS.admin})
   --metrics-port PORT     Prometheus /metrics on all addresses of the pod (default ${WAYPOINT_PORTS.metrics})
   --readiness-port PORT   /healthz/ready on all addresses of the pod (default ${WAYPOINT_PORTS.readiness})
+
+Limits (what peers may make the waypoint hold; each refusal is counted in
+ambit_waypoint_refused_total):
+${limitFlagsHelp(WAYPOINT_LIMIT_FLAGS, { ...HBONE_LIMIT_DEFAULTS, ...DEFAULT_INBOUND_LIMITS })}
 `;
 
 const OPTIONS = {
@@ -50,6 +95,7 @@ const OPTIONS = {
   admin: { type: 'string' },
   'metrics-port': { type: 'string' },
   'readiness-port': { type: 'string' },
+  ...limitOptions(WAYPOINT_LIMIT_FLAGS),
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -64,14 +110,15 @@ export async function run(argv: string[]): Promise<number> {
   const name = required(values.name, 'name');
   const namespace = required(values.namespace, 'namespace');
   const node = required(values.node, 'node');
-  const control = required(values.control, 'control');
-  hostPortFlag(control, 'control');
+  const control = controlFlag(required(values.control, 'control'));
   const tokenFile = required(values['token-file'], 'token-file');
   const caRoot = required(values['ca-root'], 'ca-root');
   const hbone = hostPortFlag(values.hbone ?? `0.0.0.0:${WAYPOINT_PORTS.hbone}`, 'hbone');
   const admin = hostPortFlag(values.admin ?? `127.0.0.1:${WAYPOINT_PORTS.admin}`, 'admin');
   const metricsPort = portFlag(values['metrics-port'], 'metrics-port', WAYPOINT_PORTS.metrics);
   const readinessPort = portFlag(values['readiness-port'], 'readiness-port', WAYPOINT_PORTS.readiness);
+  const { handshakeMs, ...hboneLimits } = parseLimitFlags(values, HBONE_LIMIT_FLAGS);
+  const inbound = parseLimitFlags(values, INBOUND_LIMIT_FLAGS);
   readNodeToken(tokenFile); // a missing or empty token is a usage problem: say so now, not on every call
   let rootCertPem: string;
   try {
@@ -92,6 +139,7 @@ export async function run(argv: string[]): Promise<number> {
       metrics: { host: '0.0.0.0', port: metricsPort },
       readiness: { host: '0.0.0.0', port: readinessPort },
     },
+    limits: { hbone: hboneLimits, handshakeMs, inbound },
     log: createLogger('waypoint', { waypoint: `${namespace}/${name}`, node }),
   });
   const stopping = new Promise<void>((resolve) => {

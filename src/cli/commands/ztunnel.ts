@@ -17,53 +17,16 @@ import { EnrollmentServer } from '../../redirect/enroll/server.ts';
 import { parseBackendChoice } from '../../redirect/rules.ts';
 import { DEFAULT_TIMEOUTS, defaultLimits, ZtunnelApp, type ZtunnelLimits } from '../../ztunnel/index.ts';
 import { parseCommandArgs } from '../args.ts';
-import { hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
+import { controlFlag, hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
+import { HBONE_LIMIT_FLAGS, type HboneLimitKey } from '../hbone-limit-flags.ts';
 import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
 
-/** The ztunnel's limits as flags; the defaults are `defaultLimits()` (the node's tunnels follow the fd limit). */
+/**
+ * The ztunnel's limits as flags: its HBONE listeners', then its own; the defaults are `defaultLimits()` (the
+ * node's tunnels follow the fd limit).
+ */
 const ZTUNNEL_LIMIT_FLAGS = [
-  {
-    flag: 'max-streams-per-connection',
-    key: 'maxStreamsPerConnection',
-    unit: 'count',
-    help: 'concurrent CONNECT streams on one HBONE connection (SETTINGS_MAX_CONCURRENT_STREAMS)',
-  },
-  {
-    flag: 'max-streams-per-identity',
-    key: 'maxStreamsPerIdentity',
-    unit: 'count',
-    help: 'concurrent streams of one peer identity, over all its connections',
-  },
-  {
-    flag: 'max-connections-per-source',
-    key: 'maxConnectionsPerSourceIp',
-    unit: 'count',
-    help: 'open connections from one source IP to one listener (15006, 15008)',
-  },
-  {
-    flag: 'max-handshakes',
-    key: 'maxHandshakes',
-    unit: 'count',
-    help: 'connections still in their TLS handshake, per HBONE listener',
-  },
-  {
-    flag: 'max-handshake-rate-per-source',
-    key: 'maxHandshakesPerSourcePerSecond',
-    unit: 'count',
-    help: 'TLS handshakes one source IP may start per second, per HBONE listener',
-  },
-  {
-    flag: 'handshake-timeout',
-    key: 'handshakeMs',
-    unit: 'duration',
-    help: 'TLS handshake, and the time to the first CONNECT',
-  },
-  {
-    flag: 'hbone-idle-timeout',
-    key: 'sessionIdleMs',
-    unit: 'duration',
-    help: 'an HBONE connection without streams is closed after',
-  },
+  ...HBONE_LIMIT_FLAGS,
   {
     flag: 'max-tunnels-per-pod',
     key: 'tunnelsPerPod',
@@ -76,7 +39,7 @@ const ZTUNNEL_LIMIT_FLAGS = [
     unit: 'count',
     help: 'open tunnels of the node; the default follows the open-file limit, less a reserve',
   },
-] as const satisfies readonly LimitFlag<keyof ZtunnelLimits | 'handshakeMs'>[];
+] as const satisfies readonly LimitFlag<keyof ZtunnelLimits | HboneLimitKey>[];
 
 const USAGE = `Usage: ambit ztunnel --node NODE --control HOST:PORT --token-file FILE --ca-root FILE
                      --enroll-socket PATH [options]
@@ -86,7 +49,8 @@ of the node (HBONE mTLS between pods, L4 authorization, DNS proxy), fed by the c
 
 Options:
   --node NODE             the node this ztunnel serves
-  --control HOST:PORT     the control plane's gRPC listener (discovery and CA)
+  --control HOST:PORT     the control plane's gRPC listener (discovery and CA); replicas' as a comma-separated
+                          list: the first that answers serves, the next on loss (README, Control-plane replicas)
   --token-file FILE       the node's bearer token (re-read on every call, so rotation is picked up)
   --ca-root FILE          the mesh root (PEM) the control plane's certificate chains to
   --enroll-socket PATH    serve pod enrollment here (the node agent's socket)
@@ -129,8 +93,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const node = required(values.node, 'node');
-  const control = required(values.control, 'control');
-  hostPortFlag(control, 'control');
+  const control = controlFlag(required(values.control, 'control'));
   const tokenFile = required(values['token-file'], 'token-file');
   const caRoot = required(values['ca-root'], 'ca-root');
   const enrollSocket = required(values['enroll-socket'], 'enroll-socket');

@@ -11,7 +11,7 @@ export function renderExplanation(explanation: Explanation): string {
   if (explanation.mtlsMode !== undefined || explanation.mtls !== undefined) {
     lines.push(
       '',
-      `mTLS: ${explanation.mtls ? 'yes (HBONE)' : 'no (plaintext)'}${explanation.mtlsMode ? `; PeerAuthentication mode ${explanation.mtlsMode}` : ''}`,
+      `mTLS: ${explanation.mtls ? 'yes (HBONE)' : 'no (plaintext)'}${explanation.mtlsMode ? `; PeerAuthentication mode ${explanation.mtlsMode}${explanation.mtlsPolicy ? ` from ${explanation.mtlsPolicy.namespace}/${explanation.mtlsPolicy.name}` : ' (default: none applies)'}` : ''}`,
     );
   }
   if (explanation.policies.length > 0) {
@@ -24,7 +24,12 @@ export function renderExplanation(explanation: Explanation): string {
   }
   if (explanation.route) {
     const route = explanation.route;
-    const backends = route.backends.map((b) => `${b.cluster} (weight ${b.weight})`).join(', ');
+    const backends = route.backends
+      .map(
+        (b) =>
+          `${b.cluster} (weight ${b.weight}${b.destinationRule ? `, DestinationRule ${b.destinationRule}` : ''})`,
+      )
+      .join(', ');
     lines.push(
       '',
       `route: ${route.kind} ${route.namespace}/${route.name} rule ${route.rule}${backends ? ` -> ${backends}` : ''}`,

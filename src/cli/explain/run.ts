@@ -1,7 +1,5 @@
 /** What `ambit explain` and `ambit authz check` share: read the live mesh, trace one query, print it. */
 
-import type { AuthorizationPolicySpec } from '../../core/config/kinds/istio-security.ts';
-import type { Resource } from '../../core/config/resource.ts';
 import { UsageError } from '../../core/errors.ts';
 import { requireClusterState, selectCluster, stateRoot } from '../../local/state.ts';
 import { resolveSource, splitTarget, traceRequest } from './query.ts';
@@ -64,11 +62,9 @@ const DEFAULT_PORT = 80;
 export async function runTrace(command: TraceCommand): Promise<Explanation> {
   const root = stateRoot();
   const cluster = requireClusterState(root, selectCluster(root, command.cluster));
-  const policies: Resource<AuthorizationPolicySpec>[] = command.files?.length
-    ? readPolicyFiles(command.files)
-    : [];
+  const files = command.files?.length ? readPolicyFiles(command.files) : undefined;
   const live = await readMeshSnapshots(cluster);
-  const mesh = policies.length > 0 ? withPolicies(live, policies) : live;
+  const mesh = files ? withPolicies(live, files) : live;
   const { host, port } = splitTarget(command.destination, DEFAULT_PORT);
   const explanation = explainConnection(mesh, {
     source: resolveSource(mesh, command.source, command.namespace),

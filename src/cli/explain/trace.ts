@@ -10,7 +10,7 @@
  */
 import { authorizeRequest, type RequestAttributes } from '../../core/l7/authorize.ts';
 import { findServedTarget, type RequestView, selectRoute } from '../../core/l7/match.ts';
-import type { L7AuthorizationPolicy } from '../../core/l7/types.ts';
+import type { L7AuthorizationPolicy, Route, RouteTable } from '../../core/l7/types.ts';
 import { CLUSTER_DOMAIN, GATEWAY_NAME_LABEL } from '../../core/labels.ts';
 import type {
   L4Policy,
@@ -22,6 +22,9 @@ import type {
 } from '../../core/model/index.ts';
 import { canonicalIp } from '../../core/net/ip.ts';
 import { authorize, type ConnectionAttributes, chooseOutbound, StateStore } from '../../ztunnel/index.ts';
+import type { RouteBackend, RouteInfo } from './route-info.ts';
+
+export type { RouteBackend, RouteInfo };
 
 /** What the mesh holds: each node's ztunnel snapshot, each waypoint's (by `<namespace>/<name>`). */
 export interface MeshSnapshots {
@@ -89,12 +92,30 @@ export interface Verdict {
   policy?: { namespace: string; name: string; rule?: number | undefined } | undefined;
 }
 
-export interface RouteInfo {
-  kind: string;
-  namespace: string;
-  name: string;
-  rule: number;
-  backends: { cluster: string; weight: number }[];
+/** A compiled route as explain and the dashboard show it: where it came from, its weighted backends. */
+export function routeInfo(table: RouteTable, route: Route): RouteInfo {
+  const { origin, action } = route;
+  return {
+    kind: origin.kind,
+    namespace: origin.namespace,
+    name: origin.name,
+    rule: origin.rule,
+    action: action.kind,
+    backends:
+      action.kind === 'forward'
+        ? action.backends.map((backend) => {
+            if (backend.kind !== 'cluster')
+              return { cluster: `invalid (${backend.reason})`, weight: backend.weight };
+            const cluster = table.clusters.find((c) => c.name === backend.cluster);
+            return {
+              cluster: backend.cluster,
+              weight: backend.weight,
+              subset: cluster?.subset || undefined,
+              destinationRule: cluster?.destinationRule,
+            };
+          })
+        : [],
+  };
 }
 
 export interface Explanation {
@@ -104,6 +125,8 @@ export interface Explanation {
   steps: TraceStep[];
   /** The effective PeerAuthentication mode at the destination workload's port, once one is reached. */
   mtlsMode?: string | undefined;
+  /** The PeerAuthentication that set that mode; absent when none applies (the PERMISSIVE default). */
+  mtlsPolicy?: { namespace: string; name: string } | undefined;
   /** Whether the hop that reaches the destination is mutual TLS (HBONE). */
   mtls?: boolean | undefined;
   policies: PolicyMatch[];
@@ -156,6 +179,7 @@ class Tracer {
   readonly steps: TraceStep[] = [];
   readonly policies: PolicyMatch[] = [];
   mtlsMode: string | undefined;
+  mtlsPolicy: { namespace: string; name: string } | undefined;
   mtls: boolean | undefined;
   route: RouteInfo | undefined;
   readonly #mesh: MeshSnapshots;
@@ -195,6 +219,7 @@ export function explainConnection(mesh: MeshSnapshots, query: TraceQuery): Expla
     port: query.port,
     steps: tracer.steps,
     mtlsMode: tracer.mtlsMode,
+    mtlsPolicy: tracer.mtlsPolicy,
     mtls: tracer.mtls,
     policies: tracer.policies,
     route: tracer.route,
@@ -439,15 +464,24 @@ function inbound(tracer: Tracer, workload: Workload, hop: InboundHop): Explanati
     tracer.step('inbound', at, `refused: ${reason}`);
     return done({ outcome: 'denied', at, reason });
   }
-  const mode = store.mtlsMode(workload, attributes.destinationPort);
+  const { mode, decidedBy } = store.mtlsResolution(workload, attributes.destinationPort);
   tracer.mtlsMode = mode;
+  tracer.mtlsPolicy = decidedBy ? { namespace: decidedBy.namespace, name: decidedBy.name } : undefined;
+  const setBy = decidedBy
+    ? `set by PeerAuthentication ${decidedBy.namespace}/${decidedBy.name}`
+    : 'no PeerAuthentication applies: the default';
   tracer.step(
     'peer-authentication',
     at,
-    `mode ${mode}${plaintext ? (mode === 'STRICT' ? ': plaintext refused' : ': plaintext accepted') : ' (the tunnel is mutual TLS)'}`,
+    `mode ${mode} (${setBy})${plaintext ? (mode === 'STRICT' ? ': plaintext refused' : ': plaintext accepted') : ', the tunnel is mutual TLS'}`,
   );
   if (plaintext && mode === 'STRICT') {
-    return done({ outcome: 'refused', at, reason: 'PeerAuthentication STRICT refuses plaintext' });
+    return done({
+      outcome: 'refused',
+      at,
+      reason: `PeerAuthentication STRICT refuses plaintext (${setBy})`,
+      policy: tracer.mtlsPolicy,
+    });
   }
   const policies = store.policiesFor(workload);
   for (const policy of policies) {
@@ -592,19 +626,7 @@ function waypointPath(tracer: Tracer, store: StateStore, hop: WaypointHop): Expl
   const selection = selectRoute(served.port.routes, view);
   if (selection) {
     const { origin, action } = selection.route;
-    tracer.route = {
-      kind: origin.kind,
-      namespace: origin.namespace,
-      name: origin.name,
-      rule: origin.rule,
-      backends:
-        action.kind === 'forward'
-          ? action.backends.map((b) => ({
-              cluster: b.kind === 'cluster' ? b.cluster : `invalid (${b.reason})`,
-              weight: b.weight,
-            }))
-          : [],
-    };
+    tracer.route = routeInfo(snapshot, selection.route);
     const backends = tracer.route.backends.map((b) => `${b.cluster} weight ${b.weight}`).join(', ');
     tracer.step(
       'route',

@@ -1,10 +1,8 @@
 /**
  * Who is calling: every data-plane call carries `authorization: Bearer <token>`, and an authenticator turns
  * it into the node the caller runs on. Locally the tokens are the per-node files `ambit local up` creates
- * (`src/core/node-credentials.ts`). On Kubernetes the same interface would be implemented by a TokenReview:
- * the ztunnel sends its projected service-account token (audience `istio-ca`), the control plane POSTs it to
- * `/apis/authentication.k8s.io/v1/tokenreviews`, accepts only the ztunnel's service account, and reads the
- * node from the bound pod's `authentication.kubernetes.io/node-name` extra claim.
+ * (`src/core/node-credentials.ts`). On Kubernetes the same interface is implemented by a TokenReview of the
+ * ztunnel's projected service-account token (token-review.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -35,8 +33,13 @@ export function bearerToken(metadata: Metadata): string {
   return match[1]!;
 }
 
-/** How often, at most, the directory is checked for changes. */
+/** How often, at most, the directory is checked for changes while every caller is known. */
 const RELOAD_INTERVAL_MS = 1000;
+/**
+ * How often, at most, an unknown credential makes the directory be checked again: a node created right after
+ * another is admitted within this, while a flood of bad tokens costs at most ten directory reads a second.
+ */
+const MISS_RELOAD_INTERVAL_MS = 100;
 
 function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest();
@@ -44,8 +47,9 @@ function digest(token: string): Buffer {
 
 /**
  * Authenticates against the `<node>.token` files of a directory. The directory is read again when it changed
- * (checked at most once per second), so credentials created or removed while running take effect within a
- * second, however many calls arrive.
+ * (checked at most once per second, or ten times a second while unknown credentials arrive), so credentials
+ * created or removed while running take effect within a second, a new node's within 100 ms, however many calls
+ * arrive.
  */
 export class TokenFileAuthenticator implements NodeAuthenticator {
   private readonly directory: string;
@@ -61,8 +65,9 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
 
   async authenticate(metadata: Metadata): Promise<string> {
     const presented = digest(bearerToken(metadata));
-    this.refresh();
-    const found = this.match(presented);
+    this.refresh(RELOAD_INTERVAL_MS);
+    let found = this.match(presented);
+    if (!found && this.refresh(MISS_RELOAD_INTERVAL_MS)) found = this.match(presented);
     if (!found) throw new AuthenticationError('unknown node credential');
     return found;
   }
@@ -74,10 +79,10 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
     return node;
   }
 
-  /** Reloads the tokens if the directory changed (checked at most once per second). */
-  private refresh(): void {
+  /** Reloads the tokens if the directory changed, checking at most once per `intervalMs`; true if it checked. */
+  private refresh(intervalMs: number): boolean {
     const now = this.clock.now();
-    if (now - this.lastCheck < RELOAD_INTERVAL_MS) return;
+    if (now - this.lastCheck < intervalMs) return false;
     this.lastCheck = now;
     let version: string;
     let files: string[];
@@ -89,9 +94,9 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
     } catch {
       this.tokens = [];
       this.loadedVersion = undefined;
-      return;
+      return true;
     }
-    if (version === this.loadedVersion) return;
+    if (version === this.loadedVersion) return true;
     const tokens: { node: string; digest: Buffer }[] = [];
     for (const file of files) {
       const token = readFileSync(join(this.directory, file), 'utf8').trim();
@@ -99,5 +104,6 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
     }
     this.tokens = tokens;
     this.loadedVersion = version;
+    return true;
   }
 }

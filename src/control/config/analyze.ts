@@ -28,14 +28,14 @@ import {
 } from '../../core/labels.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { toL4Policy } from '../model/authorization.ts';
-import { namespaceLabels } from '../model/core-view.ts';
 import { resolveHost } from '../model/hosts.ts';
+import { classicGatewayNotes } from '../model/ingress/classic-notes.ts';
 import { ingressNotes } from '../model/ingress/status.ts';
 import { buildMesh } from '../model/mesh.ts';
 import { toPeerAuthPolicies } from '../model/peer-authentication.ts';
 import { serviceHostname } from '../model/services.ts';
 import { waypointRouteTable } from '../model/views.ts';
-import { waypointBinding, waypointServedHosts } from '../model/waypoints.ts';
+import { waypointServedHosts } from '../model/waypoints.ts';
 import { telemetryWarnings } from './analyze-telemetry.ts';
 
 /** The HBONE port every waypoint listens on. */
@@ -277,6 +277,7 @@ function routeTableWarnings(resources: readonly Resource[], trustDomain: string)
       .flatMap((gateway) => waypointRouteTable(mesh, gateway).notes),
     // Ingress gateways: listeners that cannot be programmed, routes not attached or with unusable refs.
     ...ingressNotes(mesh),
+    ...classicGatewayNotes(mesh),
   ];
   const seen = new Set<string>();
   return notes.flatMap((note) => {
@@ -295,23 +296,12 @@ function routeTableWarnings(resources: readonly Resource[], trustDomain: string)
 
 /**
  * What Ambit does not do with a ServiceEntry yet: resolve endpoint hostnames (DNS resolution without IP
- * endpoints), and carry its traffic through a waypoint to an address outside the mesh.
+ * endpoints).
  */
 function serviceEntryWarnings(resources: readonly Resource[]): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const labels = namespaceLabels(resources);
   for (const entry of ofKind<ServiceEntrySpec>(resources, 'ServiceEntry')) {
-    const { spec, metadata } = entry;
-    const namespace = metadata.namespace ?? 'default';
-    if (waypointBinding(metadata.labels, labels.get(namespace) ?? {}, namespace)) {
-      issues.push(
-        warning(
-          entry,
-          'metadata.labels',
-          'a waypoint cannot reach ServiceEntry endpoints yet: its traffic is refused by the waypoint (503), never sent around it',
-        ),
-      );
-    }
+    const { spec } = entry;
     if (spec.resolution !== 'DNS' && spec.resolution !== 'DNS_ROUND_ROBIN') continue;
     if (
       spec.workloadSelector !== undefined ||

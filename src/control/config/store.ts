@@ -3,6 +3,10 @@
  * apply`, `file:<path>` for a watched file). Every change is validated as a whole before anything is stored
  * (the Galley role): a set with any error changes nothing and the previous config stays in force. Each
  * change bumps the revision and is persisted, so config survives a restart.
+ *
+ * Replicas of the control plane share the file: given the state directory's lock, every change is made under
+ * it, on top of what another replica last wrote (revisions count across replicas), and `refresh` takes in
+ * another replica's change when the file is seen to change.
  */
 import type { RawDocument } from '../../core/config/documents.ts';
 import { ConfigError, type ConfigIssue, formatIssue, hasErrors } from '../../core/config/issues.ts';
@@ -21,7 +25,8 @@ import {
 } from '../../core/config/size-limits.ts';
 import type { ApplyResult, ConfigFile, DeleteResult } from '../../core/control-api/types.ts';
 import { AmbitError } from '../../core/errors.ts';
-import { readJsonFile, writeFileAtomic } from '../../core/files.ts';
+import type { StateLock } from '../state/lock.ts';
+import { SharedStateFile } from '../state/shared-file.ts';
 import { analyzeResources } from './analyze.ts';
 import { type ParsedFiles, parseFiles, sourceKey } from './parse.ts';
 
@@ -48,7 +53,7 @@ function label(resource: Resource): string {
 export class ConfigStore {
   private readonly entries = new Map<string, StoredEntry>();
   private readonly registry: KindRegistry;
-  private readonly file: string | undefined;
+  private readonly file: SharedStateFile | undefined;
   private readonly trustDomain: string;
   private readonly limits: ConfigSizeLimits;
   private readonly listeners: (() => void)[] = [];
@@ -56,18 +61,41 @@ export class ConfigStore {
   private readonly appliedDigests = new Map<string, string>();
   private currentRevision = 0;
 
-  /** `file` persists the config; undefined keeps it in memory (tests, `ambit analyze`). */
+  /**
+   * `file` persists the config; undefined keeps it in memory (tests, `ambit analyze`). `lock` shares the
+   * file with other replicas (see above).
+   */
   constructor(
     registry: KindRegistry,
     trustDomain: string,
     file?: string,
     limits: ConfigSizeLimits = DEFAULT_CONFIG_SIZE_LIMITS,
+    lock?: StateLock,
   ) {
     this.registry = registry;
     this.trustDomain = trustDomain;
     this.limits = limits;
-    this.file = file;
-    if (file) this.load(file);
+    this.file = file === undefined ? undefined : new SharedStateFile(file, lock);
+    if (this.file) this.load(this.file);
+  }
+
+  /**
+   * Takes in what another replica wrote since this one last read or wrote the file; true (and the listeners
+   * told) when the config changed. Throws STATE_CORRUPT, keeping the config in force, when it does not validate.
+   */
+  refresh(): boolean {
+    if (!this.file?.changedOnDisk()) return false;
+    const revision = this.currentRevision;
+    this.load(this.file);
+    if (this.currentRevision === revision) return false;
+    for (const listener of this.listeners) listener();
+    return true;
+  }
+
+  /** Runs a change as the only writer, on top of the latest config on disk. */
+  private exclusive<T>(work: () => T): T {
+    const file = this.file;
+    return file ? file.exclusive(() => this.refresh(), work) : work();
   }
 
   get revision(): number {
@@ -90,7 +118,7 @@ export class ConfigStore {
   apply(files: readonly ConfigFile[], origin = API_ORIGIN): ApplyResult {
     const parsed = parseFiles(files, this.registry, this.limits);
     if (hasErrors(parsed.issues)) throw new ConfigError(parsed.issues);
-    return this.commit(parsed, origin, []);
+    return this.exclusive(() => this.commit(parsed, origin, []));
   }
 
   /**
@@ -101,6 +129,10 @@ export class ConfigStore {
   replaceOrigin(origin: string, files: readonly ConfigFile[], digest?: string): ApplyResult {
     const parsed = parseFiles(files, this.registry, this.limits);
     if (hasErrors(parsed.issues)) throw new ConfigError(parsed.issues);
+    return this.exclusive(() => this.replaceOriginWith(origin, parsed, digest));
+  }
+
+  private replaceOriginWith(origin: string, parsed: ParsedFiles, digest: string | undefined): ApplyResult {
     const defined = new Set(parsed.resources.map(resourceKey));
     const removed = [...this.entries]
       .filter(([key, entry]) => entry.origin === origin && !defined.has(key))
@@ -126,6 +158,10 @@ export class ConfigStore {
 
   /** Removes every resource that `origin` owns (a watched file was deleted). */
   removeOrigin(origin: string): string[] {
+    return this.exclusive(() => this.removeOriginNow(origin));
+  }
+
+  private removeOriginNow(origin: string): string[] {
     const forgotten = this.appliedDigests.delete(origin);
     const removed = [...this.entries].filter(([, entry]) => entry.origin === origin).map(([key]) => key);
     if (removed.length === 0) {
@@ -148,6 +184,10 @@ export class ConfigStore {
   /** Deletes the resources `files` define (by kind, namespace and name; their content need not match). */
   delete(files: readonly ConfigFile[]): DeleteResult {
     const parsed = parseFiles(files, this.registry, this.limits);
+    return this.exclusive(() => this.deleteNow(parsed));
+  }
+
+  private deleteNow(parsed: ParsedFiles): DeleteResult {
     const before = this.warnings(this.resources());
     const deleted: string[] = [];
     const notFound: string[] = [];
@@ -256,7 +296,7 @@ export class ConfigStore {
     for (const listener of this.listeners) listener();
   }
 
-  private persist(file: string): void {
+  private persist(file: SharedStateFile): void {
     const state: PersistedState = {
       revision: this.currentRevision,
       entries: this.list().map((entry) => ({
@@ -266,11 +306,12 @@ export class ConfigStore {
       })),
       applied: Object.fromEntries(this.appliedDigests),
     };
-    writeFileAtomic(file, JSON.stringify(state), 0o600);
+    file.save(JSON.stringify(state), 0o600);
   }
 
-  private load(file: string): void {
-    const state = readJsonFile<PersistedState>(file);
+  /** Replaces what is in memory with the file's content (nothing changes when it does not validate). */
+  private load(file: SharedStateFile): void {
+    const state = file.readJson<PersistedState>();
     if (!state) return;
     // Re-validated on load: what is enforced is always what the current parsers accept. Stored config that no
     // longer validates stops the start rather than being dropped (dropping an ALLOW policy would open access).
@@ -281,13 +322,15 @@ export class ConfigStore {
     if (hasErrors(parsed.issues)) {
       throw new AmbitError(
         'STATE_CORRUPT',
-        `stored config in ${file} no longer validates:\n${parsed.issues
+        `stored config in ${file.path} no longer validates:\n${parsed.issues
           .filter((i) => i.severity === 'error')
           .map((i) => `  ${formatIssue(i)}`)
           .join('\n')}\nfix or remove it, then start again`,
       );
     }
     const bySource = new Map(state.entries.map((entry) => [sourceKey(entry.source), entry]));
+    this.entries.clear();
+    this.appliedDigests.clear();
     for (const resource of parsed.resources) {
       const entry = bySource.get(sourceKey(resource.source))!;
       this.entries.set(resourceKey(resource), { resource, document: entry.document, origin: entry.origin });

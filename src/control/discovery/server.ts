@@ -27,6 +27,7 @@ import type { Workload } from '../../core/model/index.ts';
 import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authenticator.ts';
 import { nodeMayServeWaypoint } from '../auth/waypoint-binding.ts';
 import type { ControlMetrics } from '../metrics.ts';
+import { Memo } from '../model/memo.ts';
 import type { Mesh } from '../model/mesh.ts';
 import { enrolledWorkloadsByNode, waypointView, ztunnelPolicies } from '../model/views.ts';
 import type { PodSource } from '../pods/pod-source.ts';
@@ -67,8 +68,12 @@ export class DiscoveryServer {
   private readonly maxPushBytes: number;
   private readonly entries = new Map<string, Entry>();
   private published: Published | undefined;
-  /** Encodings of clients' own resources of the current mesh (a policy is encoded once, not per node). */
-  private encoded = new Map<string, { value: unknown; resource: EncodedResource }>();
+  /**
+   * Encodings by resource key, kept while the value is the same object: an unchanged workload or service
+   * (the model hands back the same object, `model/memo.ts`) is not encoded or hashed again, and a policy is
+   * encoded once per mesh, not once per node.
+   */
+  private readonly encodings = new Memo<EncodedResource>();
   /** Rollout waits, told of every ACK, NACK, push and (dis)connection. */
   private readonly rolloutWatchers = new Set<() => void>();
 
@@ -96,16 +101,13 @@ export class DiscoveryServer {
 
   /** Makes `mesh` the current state and pushes what changed to every client. */
   publish(mesh: Mesh, version: string, changedAt: number): void {
+    this.encodings.nextRound();
     const sharedSet = new Map<string, EncodedResource>();
-    for (const item of sharedResources(mesh)) {
-      sharedSet.set(resourceKey(item.type, item.name), encodeResource(item));
-    }
+    for (const item of sharedResources(mesh)) sharedSet.set(...this.encode(item));
     const shared = this.published
       ? this.published.shared.advance(sharedSet)
       : new SharedGeneration(sharedSet);
     this.published = { mesh, version, changedAt, shared, localWorkloads: enrolledWorkloadsByNode(mesh) };
-    // Every object of a new mesh is new: start a fresh cache (which also forgets removed resources).
-    this.encoded = new Map();
     for (const entry of this.entries.values()) this.push(entry, false);
   }
 
@@ -332,19 +334,12 @@ export class DiscoveryServer {
     return { shared: published.shared, own: this.encodeOwn(items) };
   }
 
+  private encode(item: ResourceItem): [string, EncodedResource] {
+    const key = resourceKey(item.type, item.name);
+    return [key, this.encodings.get(key, [item.value], () => encodeResource(item))];
+  }
+
   private encodeOwn(items: readonly ResourceItem[]): Map<string, EncodedResource> {
-    const own = new Map<string, EncodedResource>();
-    for (const item of items) {
-      const key = resourceKey(item.type, item.name);
-      const cached = this.encoded.get(key);
-      if (cached && cached.value === item.value) {
-        own.set(key, cached.resource);
-        continue;
-      }
-      const resource = encodeResource(item);
-      this.encoded.set(key, { value: item.value, resource });
-      own.set(key, resource);
-    }
-    return own;
+    return new Map(items.map((item) => this.encode(item)));
   }
 }

@@ -1,11 +1,13 @@
 /**
  * The whole mesh as the data plane sees it, built from the config store and the pod source in one pure
  * function: every workload, service and L4 policy, and the L7 config that waypoints receive. Per-subscriber
- * views (`views.ts`) select from it.
+ * views (`views.ts`) select from it. Given the memo of the previous build, workloads and services whose inputs
+ * did not change are that build's very objects (`memo.ts`), so a change costs what it touches downstream.
  */
 import type { ConfigMapSpec, SecretSpec } from '../../core/config/kinds/config-objects.ts';
 import type { GatewaySpec, GRPCRouteSpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
 import type { L4RouteSpec, ReferenceGrantSpec } from '../../core/config/kinds/gateway-l4.ts';
+import { ISTIO_GATEWAY_KIND, type IstioGatewaySpec } from '../../core/config/kinds/istio-gateway.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../core/config/kinds/istio-networking.ts';
 import type {
   AuthorizationPolicySpec,
@@ -27,6 +29,7 @@ import type { PodRecord } from '../pods/pod-source.ts';
 import { toL4Policy } from './authorization.ts';
 import { namespaceLabels, serviceViews } from './core-view.ts';
 import { ingressGatewayService, isIngressGateway } from './ingress/gateways.ts';
+import { Memo } from './memo.ts';
 import { toPeerAuthPolicies } from './peer-authentication.ts';
 import { PodIndex } from './pod-index.ts';
 import { serviceEntryServices } from './service-entries.ts';
@@ -41,6 +44,8 @@ export interface Mesh {
   policies: L4Policy[];
   peerAuthentications: PeerAuthPolicy[];
   gateways: NamedConfig<GatewaySpec>[];
+  /** Istio's classic Gateways (`networking.istio.io`): served by the gateway deployments they select. */
+  istioGateways: NamedConfig<IstioGatewaySpec>[];
   virtualServices: NamedConfig<VirtualServiceSpec>[];
   destinationRules: NamedConfig<DestinationRuleSpec>[];
   httpRoutes: NamedConfig<HTTPRouteSpec>[];
@@ -48,13 +53,18 @@ export interface Mesh {
   tcpRoutes: NamedConfig<L4RouteSpec>[];
   tlsRoutes: NamedConfig<L4RouteSpec>[];
   referenceGrants: NamedConfig<ReferenceGrantSpec>[];
-  /** `kubernetes.io/tls` Secrets only: the certificates ingress listeners may name. */
+  /**
+   * `kubernetes.io/tls` Secrets (the certificates ingress listeners may name) and Secrets with a `ca.crt`
+   * (the roots a DestinationRule's `tls.credentialName` may name).
+   */
   secrets: NamedConfig<SecretSpec>[];
   namespaceLabels: Map<string, Record<string, string>>;
   /** Hostnames of the Services an ingress gateway sends through their waypoint (`ingress-use-waypoint`). */
   ingressViaWaypoint: string[];
   /** AuthorizationPolicies attached with targetRefs: for waypoints, in full. */
   attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
+  /** AuthorizationPolicies with a workload selector: in full for the classic gateway deployments they pick. */
+  selectorPolicies: NamedConfig<AuthorizationPolicySpec>[];
   /** Linkerd's HTTPLocalRateLimitPolicies: token buckets the waypoints of their target Services enforce. */
   rateLimitPolicies: NamedConfig<HTTPLocalRateLimitPolicySpec>[];
   /** RequestAuthentications: JWT rules the waypoints of their targets enforce. */
@@ -72,6 +82,12 @@ export interface MeshInputs {
   pods: readonly PodRecord[];
   trustDomain: string;
   trustBundle: string[];
+}
+
+/** What one build keeps for the next: workloads by uid, services by namespace/name. */
+export class MeshMemo {
+  readonly workloads = new Memo<Workload>();
+  readonly services = new Memo<Service>();
 }
 
 function named<Spec>(resources: readonly Resource[], kind: string): NamedConfig<Spec>[] {
@@ -92,18 +108,47 @@ function byKey<T>(key: (item: T) => string): (a: T, b: T) => number {
   };
 }
 
-export function buildMesh(inputs: MeshInputs): Mesh {
+export function buildMesh(inputs: MeshInputs, memo = new MeshMemo()): Mesh {
   const { resources, pods, trustDomain } = inputs;
   const nsLabels = namespaceLabels(resources);
   const waypoints = waypointDeclarations(resources);
+  // What every workload and service also depends on, as strings compared by value: a change of a namespace's
+  // labels or of the waypoints rebuilds what they reach, and nothing else.
+  const waypointsKey = JSON.stringify([...waypoints.values()]);
+  const nsKeys = new Map<string, string>();
+  const nsKey = (namespace: string) => {
+    let key = nsKeys.get(namespace);
+    if (key === undefined) {
+      key = JSON.stringify(nsLabels.get(namespace) ?? null);
+      nsKeys.set(namespace, key);
+    }
+    return key;
+  };
+  memo.workloads.nextRound();
+  memo.services.nextRound();
   const workloads = pods
-    .map((pod) => buildWorkload(pod, nsLabels.get(pod.namespace), trustDomain, waypoints))
+    .map((pod) =>
+      memo.workloads.get(pod.uid, [pod, nsKey(pod.namespace), waypointsKey, trustDomain], () =>
+        buildWorkload(pod, nsLabels.get(pod.namespace), trustDomain, waypoints),
+      ),
+    )
     .sort(byKey((workload) => workload.uid));
   const views = serviceViews(resources);
   const podIndex = new PodIndex(pods);
   const defined = new Set(views.map((view) => `${view.namespace}/${view.name}`));
   const services = [
-    ...views.map((view) => buildService(view, podIndex, nsLabels.get(view.namespace), waypoints)),
+    ...views.map((view) =>
+      memo.services.get(
+        `${view.namespace}/${view.name}`,
+        [
+          JSON.stringify(view),
+          nsKey(view.namespace),
+          waypointsKey,
+          ...(view.selector ? podIndex.select(view.namespace, view.selector) : []),
+        ],
+        () => buildService(view, podIndex, nsLabels.get(view.namespace), waypoints),
+      ),
+    ),
     // A waypoint's instances are found through a Service of its name (istiod's deployment controller
     // creates one); a Service the user defined under that name is used as it is.
     ...[...waypoints]
@@ -146,6 +191,7 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     policies,
     peerAuthentications,
     gateways: named(resources, 'Gateway'),
+    istioGateways: named(resources, ISTIO_GATEWAY_KIND),
     virtualServices: named(resources, 'VirtualService'),
     destinationRules: named(resources, 'DestinationRule'),
     httpRoutes: named(resources, 'HTTPRoute'),
@@ -154,7 +200,7 @@ export function buildMesh(inputs: MeshInputs): Mesh {
     tlsRoutes: named(resources, 'TLSRoute'),
     referenceGrants: named(resources, 'ReferenceGrant'),
     secrets: named<SecretSpec>(resources, 'Secret').filter(
-      (secret) => secret.spec.type === 'kubernetes.io/tls',
+      (secret) => secret.spec.type === 'kubernetes.io/tls' || secret.spec.entries['ca.crt'] !== undefined,
     ),
     namespaceLabels: nsLabels,
     ingressViaWaypoint: views
@@ -166,6 +212,9 @@ export function buildMesh(inputs: MeshInputs): Mesh {
       .map((view) => serviceHostname(view.name, view.namespace)),
     attachedPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
       (policy) => policy.spec.targetRefs.length > 0,
+    ),
+    selectorPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
+      (policy) => policy.spec.selector !== undefined,
     ),
     rateLimitPolicies: named(resources, 'HTTPLocalRateLimitPolicy'),
     requestAuthentications: named(resources, 'RequestAuthentication'),

@@ -4,8 +4,10 @@
  * it, compiled into its route table. Pure functions of the mesh, tested as units.
  */
 
+import { GATEWAY_NAME_LABEL } from '../../core/labels.ts';
 import type { NodeSnapshot, WaypointRef, WaypointSnapshot, Workload } from '../../core/model/index.ts';
 import { policyApplies, type ScopedPolicy } from '../../core/policy/scope.ts';
+import { compileClassicIngress, type GatewayDeployment, selectingGateways } from './ingress/classic.ts';
 import { compileIngress } from './ingress/compile.ts';
 import { isIngressGateway } from './ingress/gateways.ts';
 import { type CompiledRouteTable, compileRouteTable } from './l7/compile.ts';
@@ -64,15 +66,33 @@ export function waypointView(mesh: Mesh, waypoint: WaypointRef): WaypointView {
   );
   // An ingress gateway gets its listeners' table; its spec stays home (its Secrets travel compiled, once).
   const ingress = gateway !== undefined && isIngressGateway(gateway.spec);
+  const classic = gateway === undefined ? classicGatewayDeployment(mesh, waypoint) : undefined;
   return {
     waypoint,
     gateway: ingress ? undefined : gateway,
     workloads: mesh.workloads,
     services: mesh.services,
-    ...(ingress ? compileIngress({ ...mesh, gateway }).table : waypointRouteTable(mesh, waypoint).table),
+    ...(ingress
+      ? compileIngress({ ...mesh, gateway }).table
+      : classic
+        ? compileClassicIngress({ ...mesh, deployment: classic }).table
+        : waypointRouteTable(mesh, waypoint).table),
     telemetry: waypointTelemetry(mesh, waypoint),
     trustBundle: mesh.trustBundle,
   };
+}
+
+/**
+ * The classic gateway deployment a subscriber without a Gateway API Gateway is: its instances' labels, when
+ * some Istio Gateway's selector picks them (as `istio: ingressgateway` picks Istio's ingress gateway).
+ */
+export function classicGatewayDeployment(mesh: Mesh, ref: WaypointRef): GatewayDeployment | undefined {
+  const instance = mesh.workloads.find(
+    (workload) => workload.namespace === ref.namespace && workload.labels[GATEWAY_NAME_LABEL] === ref.name,
+  );
+  if (instance === undefined || selectingGateways(mesh.istioGateways, instance.labels).length === 0)
+    return undefined;
+  return { ...ref, labels: instance.labels };
 }
 
 /** The compiled route table of a waypoint, with what the compiler could not carry over as written. */

@@ -1,8 +1,12 @@
 /**
  * Where the control plane learns which pods run, on which node, with which IPs. Locally the runtime reports
- * them over the API socket (`ReportedPods`); a Kubernetes variant would watch Pods on the API server and
- * implement the same `PodSource`. Reported pods are persisted so that a restarted control plane keeps
- * serving the mesh it knew until the runtime resyncs.
+ * them over the API socket (`ReportedPods`); on Kubernetes, Pods are watched on the API server
+ * (`KubernetesPods`, kube-pods.ts) behind the same `PodSource`. Reported pods are persisted so that a
+ * restarted control plane keeps serving the mesh it knew until the runtime resyncs: in the background, at
+ * most `PERSIST_DELAY_MS` after a change, so that a burst of reports is written once and no report waits
+ * for the disk. What a crash loses (the last moments of reports) comes back with the runtime's resync, which
+ * a restarted control plane always gets (the local runtime resyncs every node when it sees the control plane
+ * ready again).
  */
 import { isIP } from 'node:net';
 import { Field } from '../../core/config/field.ts';
@@ -10,7 +14,13 @@ import { formatIssue, IssueCollector } from '../../core/config/issues.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN } from '../../core/config/resource.ts';
 import type { PodPort } from '../../core/control-api/types.ts';
 import { AmbitError } from '../../core/errors.ts';
-import { readJsonFile, writeFileAtomic } from '../../core/files.ts';
+import { writeFileAtomicAsync } from '../../core/files.ts';
+import { createLogger, type Logger } from '../../core/log.ts';
+import type { StateLock } from '../state/lock.ts';
+import { SharedStateFile } from '../state/shared-file.ts';
+
+/** How long a change to the reported pods may take to reach the disk. */
+export const PERSIST_DELAY_MS = 500;
 
 /** A pod with every default filled in. */
 export interface PodRecord {
@@ -102,16 +112,31 @@ function readPod(pod: Field): PodRecord | undefined {
   };
 }
 
-/** Pods reported by a runtime, persisted in `file` (JSON) after each change. */
+/**
+ * Pods reported by a runtime, persisted in `file` (JSON) shortly after each change (`PERSIST_DELAY_MS`), so a
+ * burst of reports is written once and no report waits for the disk. A pod reported again unchanged stays the
+ * same object, so the model reuses what it built from it (`model/memo.ts`). Given the state directory's lock,
+ * the file is shared with other control-plane replicas as the config store's is: this replica's changes since
+ * its last write are written under the lock on top of the latest file, and `refresh` takes in another
+ * replica's (keeping this one's unwritten changes on top).
+ */
 export class ReportedPods implements PodSource {
   private readonly pods = new Map<string, PodRecord>();
   private readonly listeners: (() => void)[] = [];
-  private readonly file: string;
+  private readonly file: SharedStateFile;
+  private readonly shared: boolean;
+  private readonly log: Logger;
+  /** Changes not written yet, by pod key: the pod as it now is, or null for one removed. */
+  private readonly unwritten = new Map<string, PodRecord | null>();
+  private persistTimer: NodeJS.Timeout | undefined;
+  /** The write under way, if any (alone, writes are in the background): writes never overlap. */
+  private writing: Promise<void> = Promise.resolve();
 
-  constructor(file: string) {
-    this.file = file;
-    for (const pod of readJsonFile<PodRecord[]>(file) ?? [])
-      this.pods.set(podKey(pod.namespace, pod.name), pod);
+  constructor(file: string, lock?: StateLock, log: Logger = createLogger('pods')) {
+    this.file = new SharedStateFile(file, lock);
+    this.shared = lock !== undefined;
+    this.log = log;
+    this.load();
   }
 
   list(): readonly PodRecord[] {
@@ -122,35 +147,144 @@ export class ReportedPods implements PodSource {
     this.listeners.push(listener);
   }
 
+  /** Takes in what another replica wrote since; true (and the listeners told) when the file had changed. */
+  refresh(): boolean {
+    if (!this.file.changedOnDisk()) return false;
+    this.load();
+    this.notify();
+    return true;
+  }
+
   upsert(pod: PodRecord): void {
     const key = podKey(pod.namespace, pod.name);
-    if (JSON.stringify(this.pods.get(key)) === JSON.stringify(pod)) return;
-    this.pods.set(key, pod);
+    if (samePod(this.pods.get(key), pod)) return;
+    this.set(key, pod);
     this.changed();
   }
 
   remove(namespace: string, name: string): boolean {
-    if (!this.pods.delete(podKey(namespace, name))) return false;
+    const key = podKey(namespace, name);
+    if (!this.pods.has(key)) return false;
+    this.set(key, null);
     this.changed();
     return true;
   }
 
   /** Makes `pods` the complete set of pods on `node`. */
   replaceNode(node: string, pods: readonly PodRecord[]): void {
-    for (const [key, pod] of this.pods) if (pod.node === node) this.pods.delete(key);
-    for (const pod of pods) {
-      if (pod.node !== node)
-        throw new AmbitError(
-          'BAD_REQUEST',
-          `pod ${pod.namespace}/${pod.name} is on node ${pod.node}, not ${node}`,
-        );
-      this.pods.set(podKey(pod.namespace, pod.name), pod);
+    const stray = pods.find((pod) => pod.node !== node);
+    if (stray)
+      throw new AmbitError(
+        'BAD_REQUEST',
+        `pod ${stray.namespace}/${stray.name} is on node ${stray.node}, not ${node}`,
+      );
+    const reported = new Map(pods.map((pod) => [podKey(pod.namespace, pod.name), pod]));
+    let changed = false;
+    for (const [key, pod] of this.pods)
+      if (pod.node === node && !reported.has(key)) {
+        this.set(key, null);
+        changed = true;
+      }
+    for (const [key, pod] of reported)
+      if (!samePod(this.pods.get(key), pod)) {
+        this.set(key, pod);
+        changed = true;
+      }
+    if (changed) this.changed();
+  }
+
+  /** Writes what is not on disk yet now, and resolves once it is (at shutdown). */
+  async flush(): Promise<void> {
+    if (this.persistTimer !== undefined) {
+      clearTimeout(this.persistTimer);
+      this.persistTimer = undefined;
+      this.persist();
     }
-    this.changed();
+    await this.writing;
+  }
+
+  private set(key: string, pod: PodRecord | null): void {
+    if (pod === null) this.pods.delete(key);
+    else this.pods.set(key, pod);
+    this.unwritten.set(key, pod);
   }
 
   private changed(): void {
-    writeFileAtomic(this.file, JSON.stringify([...this.pods.values()]), 0o600);
+    if (this.persistTimer === undefined) {
+      this.persistTimer = setTimeout(() => {
+        this.persistTimer = undefined;
+        this.persist();
+      }, PERSIST_DELAY_MS);
+      // Shutdown flushes; a crash is what the resync is for.
+      this.persistTimer.unref();
+    }
+    this.notify();
+  }
+
+  private persist(): void {
+    if (!this.shared) {
+      // Alone: the file is only ever this process's, so it is written in the background.
+      this.unwritten.clear();
+      const content = JSON.stringify([...this.pods.values()]);
+      this.writing = this.writing
+        .then(() => writeFileAtomicAsync(this.file.path, content, 0o600))
+        .catch((error: Error) => this.writeFailed(error));
+      return;
+    }
+    try {
+      // Among replicas: as the only writer, on top of the latest file (another replica's pods taken in).
+      let refreshed = false;
+      this.file.exclusive(
+        () => {
+          this.load();
+          refreshed = true;
+        },
+        () => {
+          this.file.save(JSON.stringify([...this.pods.values()]), 0o600);
+          this.unwritten.clear();
+        },
+      );
+      if (refreshed) this.notify();
+    } catch (error) {
+      this.writeFailed(error as Error);
+    }
+  }
+
+  private writeFailed(error: Error): void {
+    // The pods stay served from memory; the next change tries the disk again.
+    this.log.error('cannot persist the reported pods', { file: this.file.path, error: error.message });
+  }
+
+  /** The file's pods, with this replica's unwritten changes on top; unchanged pods stay the same objects. */
+  private load(): void {
+    const before = new Map(this.pods);
+    this.pods.clear();
+    for (const pod of this.file.readJson<PodRecord[]>() ?? []) {
+      const key = podKey(pod.namespace, pod.name);
+      const known = before.get(key);
+      this.pods.set(key, known !== undefined && samePod(known, pod) ? known : pod);
+    }
+    for (const [key, pod] of this.unwritten) {
+      if (pod === null) this.pods.delete(key);
+      else this.pods.set(key, pod);
+    }
+  }
+
+  private notify(): void {
     for (const listener of this.listeners) listener();
   }
+}
+
+function samePod(a: PodRecord | undefined, b: PodRecord): boolean {
+  return a !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** Several sources as one: their pods together (each source names different pods), any one's change. */
+export function joinPodSources(sources: readonly PodSource[]): PodSource {
+  return {
+    list: () => sources.flatMap((source) => source.list()),
+    onChange: (listener) => {
+      for (const source of sources) source.onChange(listener);
+    },
+  };
 }

@@ -10,6 +10,8 @@ export interface StatePaths extends ControlPaths {
   pods: string;
   /** Root CA key (mode 0600); its certificate is the public `rootCert`. */
   caKey: string;
+  /** The lock that serializes the writers of this directory among replicas (see `lock.ts`). */
+  lock: string;
 }
 
 export function statePaths(root: string): StatePaths {
@@ -18,5 +20,6 @@ export function statePaths(root: string): StatePaths {
     config: join(root, 'config.json'),
     pods: join(root, 'pods.json'),
     caKey: join(root, 'ca', 'root-key.pem'),
+    lock: join(root, 'state.lock'),
   };
 }

@@ -1,10 +1,10 @@
 /** The data plane's client of the control plane's certificate service (`CreateCertificate`). */
-import { Client, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 import { AmbitError, type ErrorCode } from '../errors.ts';
 import {
+  type ControlPlaneClient,
   type ControlPlaneConnection,
-  controlPlaneChannelOptions,
-  controlPlaneCredentials,
+  openControlPlaneClient,
 } from '../grpc/credentials.ts';
 import {
   type CreateCertificateRequestMessage,
@@ -42,22 +42,19 @@ function codeOfGrpcStatus(grpcStatus: number): ErrorCode {
 }
 
 export class GrpcCertificateSigner implements CertificateSigner {
-  private readonly client: Client;
+  private readonly control: ControlPlaneClient;
   private readonly timeoutMs: number;
 
+  /** Shares its channel with the other clients of `connection` (see `openControlPlaneClient`). */
   constructor(connection: ControlPlaneConnection, options: { timeoutMs?: number } = {}) {
-    this.client = new Client(
-      connection.address,
-      controlPlaneCredentials(connection),
-      controlPlaneChannelOptions(),
-    );
+    this.control = openControlPlaneClient(connection);
     this.timeoutMs = options.timeoutMs ?? 10_000;
   }
 
   createCertificate(csrPem: string, ttlSeconds: number): Promise<string[]> {
     const method = certificateService().CreateCertificate!;
     return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest<CreateCertificateRequestMessage, CreateCertificateResponseMessage>(
+      this.control.client.makeUnaryRequest<CreateCertificateRequestMessage, CreateCertificateResponseMessage>(
         method.path,
         method.requestSerialize as (value: CreateCertificateRequestMessage) => Buffer,
         method.responseDeserialize as (bytes: Buffer) => CreateCertificateResponseMessage,
@@ -73,6 +70,6 @@ export class GrpcCertificateSigner implements CertificateSigner {
   }
 
   close(): void {
-    this.client.close();
+    this.control.close();
   }
 }

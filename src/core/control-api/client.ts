@@ -2,6 +2,10 @@
  * Client of the control plane's unix-socket API (see `types.ts`). Used by the CLI and by runtimes that report
  * pods (the local cluster). Errors come back as AmbitError with the server's code, or ConfigError with the
  * issues when config was refused.
+ *
+ * Given the sockets of several replicas (which share config and pods), a call goes to the one that last
+ * answered, and to the next in turn when a socket cannot be connected to (nothing was sent: safe to try
+ * another, even for a write). A call that reached a replica is never sent again elsewhere.
  */
 import { type ClientRequest, type IncomingMessage, request } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -29,9 +33,12 @@ export interface ResourceQuery {
   namespace?: string | undefined;
 }
 
+/** Connecting failed, so nothing was sent: another replica may be tried. */
+export class ControlPlaneUnreachable extends AmbitError {}
+
 /**
- * The API across hosts: a spanning local cluster's node gateway (src/local/span), HTTPS with a certificate of
- * the mesh CA for `serverIdentity`, the caller authenticated by its node token. It takes only pod calls.
+ * The API across hosts: a spanning local cluster's node gateway (src/local/span), HTTPS with a certificate
+ * pinned by `caPem` for `serverIdentity`, the caller authenticated by its node token. It takes only pod calls.
  */
 export interface RemoteApiTarget {
   host: string;
@@ -45,18 +52,28 @@ export interface RemoteApiTarget {
 }
 
 export class ControlApiClient {
-  /** The socket path, or `host:port` of a remote target: what messages name. */
-  readonly socketPath: string;
+  /** The replicas' sockets, or the `host:port` of a remote target: what calls go to and messages name. */
+  readonly socketPaths: readonly string[];
   private readonly timeoutMs: number;
+  /** The replica that answered last, tried first. */
+  private preferred = 0;
   private readonly remote: RemoteApiTarget | undefined;
 
-  constructor(target: string | RemoteApiTarget, options: { timeoutMs?: number } = {}) {
-    this.remote = typeof target === 'string' ? undefined : target;
-    this.socketPath = typeof target === 'string' ? target : `${target.host}:${target.port}`;
+  constructor(target: string | readonly string[] | RemoteApiTarget, options: { timeoutMs?: number } = {}) {
+    this.remote =
+      typeof target === 'string' || Array.isArray(target) ? undefined : (target as RemoteApiTarget);
+    this.socketPaths = this.remote
+      ? [`${this.remote.host}:${this.remote.port}`]
+      : typeof target === 'string'
+        ? [target]
+        : [...(target as readonly string[])];
+    if (this.socketPaths.length === 0) throw new AmbitError('USAGE', 'no control plane socket given');
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
 
+  /** A request on the unix socket `socketPath`, or to the remote target over HTTPS. */
   private send(
+    socketPath: string,
     method: string,
     path: string,
     timeoutMs: number,
@@ -64,8 +81,7 @@ export class ControlApiClient {
     onResponse: (res: IncomingMessage) => void,
   ): ClientRequest {
     const remote = this.remote;
-    if (!remote)
-      return request({ socketPath: this.socketPath, method, path, timeout: timeoutMs, headers }, onResponse);
+    if (!remote) return request({ socketPath, method, path, timeout: timeoutMs, headers }, onResponse);
     const tls: ConnectionOptions = {
       ca: remote.caPem,
       minVersion: 'TLSv1.3',
@@ -92,6 +108,11 @@ export class ControlApiClient {
       },
       onResponse,
     );
+  }
+
+  /** The socket calls go to first (the replica that answered last). */
+  get socketPath(): string {
+    return this.socketPaths[this.preferred]!;
   }
 
   status(): Promise<ControlStatus> {
@@ -139,10 +160,43 @@ export class ControlApiClient {
     return this.call('GET', '/v1/pods');
   }
 
-  private call<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+  private async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = this.timeoutMs,
+  ): Promise<T> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const count = this.socketPaths.length;
+    let unreachable: ControlPlaneUnreachable | undefined;
+    for (let tried = 0; tried < count; tried++) {
+      const index = (this.preferred + tried) % count;
+      try {
+        const result = await this.callAt<T>(this.socketPaths[index]!, method, path, payload, timeoutMs);
+        this.preferred = index;
+        return result;
+      } catch (error) {
+        if (!(error instanceof ControlPlaneUnreachable)) throw error;
+        unreachable = error;
+      }
+    }
+    if (count === 1) throw unreachable!;
+    throw new AmbitError(
+      'UNAVAILABLE',
+      `cannot reach any control-plane replica (${this.socketPaths.join(', ')}): ${unreachable!.message}`,
+    );
+  }
+
+  private callAt<T>(
+    socketPath: string,
+    method: string,
+    path: string,
+    payload: Buffer | undefined,
+    timeoutMs: number,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const req = this.send(
+        socketPath,
         method,
         path,
         timeoutMs,
@@ -156,9 +210,7 @@ export class ControlApiClient {
             try {
               parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
             } catch {
-              reject(
-                new AmbitError('UNAVAILABLE', `bad response from ${this.socketPath} (${res.statusCode})`),
-              );
+              reject(new AmbitError('UNAVAILABLE', `bad response from ${socketPath} (${res.statusCode})`));
               return;
             }
             if ((res.statusCode ?? 500) >= 400) reject(toError(parsed as ApiErrorBody));
@@ -167,15 +219,15 @@ export class ControlApiClient {
         },
       );
       req.on('timeout', () =>
-        req.destroy(new AmbitError('TIMEOUT', `no answer from the control plane at ${this.socketPath}`)),
+        req.destroy(new AmbitError('TIMEOUT', `no answer from the control plane at ${socketPath}`)),
       );
       req.on('error', (error: NodeJS.ErrnoException) => {
         if (error instanceof AmbitError) reject(error);
         else if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') {
           reject(
-            new AmbitError(
+            new ControlPlaneUnreachable(
               'UNAVAILABLE',
-              `cannot reach the control plane at ${this.socketPath}: ${error.code} (is \`ambit control\` running? set --socket or ${CONTROL_SOCKET_ENV})`,
+              `cannot reach the control plane at ${socketPath}: ${error.code} (is \`ambit control\` running? set --socket or ${CONTROL_SOCKET_ENV})`,
             ),
           );
         } else reject(new SystemError(`control plane API call failed: ${error.message}`, error.code));

@@ -129,6 +129,11 @@ export interface ControlStatus {
   resources: Record<string, number>;
   pods: number;
   clients: ClientStatus[];
+  /**
+   * This replica's identity and the leader lease's holder (replicas share the state directory; the holder
+   * makes the single-writer changes). Absent from control planes older than replicas.
+   */
+  replica?: { identity: string; leader: string | undefined; leading: boolean } | undefined;
 }
 
 export interface ApiErrorBody {

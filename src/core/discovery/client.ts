@@ -4,16 +4,18 @@
  * it (and lets the caller check it), ACKs or NACKs it, and notifies listeners of each accepted snapshot.
  * When the control plane is unreachable it keeps serving the last accepted snapshot and reconnects with
  * backoff, telling the control plane what it holds so that only changes are sent. Nothing is written to
- * disk.
+ * disk. Given several replicas' addresses, a reconnect goes to the first live one (see
+ * `grpc/control-target.ts`); resource versions are content hashes, so a replica other than the one that
+ * sent them sends only what differs.
  */
 import { hostname } from 'node:os';
-import { Client, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import type { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
 import { type BackoffPolicy, backoffDelay } from '../backoff.ts';
 import { errorMessage } from '../errors.ts';
 import {
+  type ControlPlaneClient,
   type ControlPlaneConnection,
-  controlPlaneChannelOptions,
-  controlPlaneCredentials,
+  openControlPlaneClient,
 } from '../grpc/credentials.ts';
 import { MAX_SNAPSHOT_BYTES } from '../grpc/limits.ts';
 import {
@@ -30,6 +32,8 @@ import {
   type AnySnapshot,
   assembleSnapshot,
   decodeResource,
+  type NodeSnapshotChanges,
+  nodeSnapshotChanges,
   type ResourceItem,
   resourceKey,
   type SubscriberKind,
@@ -47,6 +51,12 @@ export interface DiscoveryClientOptions<S extends AnySnapshot> {
   subscription: SubscribeAs;
   /** Extra checks before accepting a snapshot: throw to NACK it (the previous snapshot stays). */
   validate?: ((snapshot: S) => void) | undefined;
+  /**
+   * Takes each response as changes instead of a reassembled snapshot (`validate` is then not called): the
+   * ztunnel's store validates and indexes what a delta brings only, so a change costs the client in
+   * proportion to the change. Throws to NACK (and then holds what it held).
+   */
+  sink?: ChangeSink<S> | undefined;
   backoff?: BackoffPolicy | undefined;
   log?: Logger | undefined;
 }
@@ -61,6 +71,16 @@ interface Held {
   item: ResourceItem;
 }
 
+/** Where a client in change mode puts each response; its snapshot is assembled only when asked. */
+export interface ChangeSink<S> {
+  apply(
+    version: string,
+    changed: readonly ResourceItem[],
+    removed: readonly { type: string; name: string }[],
+  ): void;
+  snapshot(): S;
+}
+
 export class DiscoveryClient<S extends AnySnapshot> {
   private readonly options: DiscoveryClientOptions<S>;
   private readonly kind: SubscriberKind;
@@ -68,11 +88,13 @@ export class DiscoveryClient<S extends AnySnapshot> {
   private readonly backoff: BackoffPolicy;
   private readonly snapshotListeners = new Set<(snapshot: S) => void>();
   private readonly nackListeners = new Set<(event: NackEvent) => void>();
-  private client: Client | undefined;
+  private client: ControlPlaneClient | undefined;
   private stream: ClientDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage> | undefined;
   private held = new Map<string, Held>();
   private readonly chunks = new ChunkGatherer(MAX_SNAPSHOT_BYTES);
   private snapshot: S | undefined;
+  /** Whether a response was accepted yet (in change mode, where the sink holds the snapshot). */
+  private accepted = false;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -88,18 +110,15 @@ export class DiscoveryClient<S extends AnySnapshot> {
   /** Opens the stream (and keeps reopening it until `close()`). */
   start(): this {
     if (this.client || this.closed) return this;
-    this.client = new Client(
-      this.options.connection.address,
-      controlPlaneCredentials(this.options.connection),
-      controlPlaneChannelOptions(),
-    );
+    // Shared with the certificate client of the same connection: both follow the stream's replica.
+    this.client = openControlPlaneClient(this.options.connection);
     this.connect();
     return this;
   }
 
   /** The last accepted snapshot, served even while the control plane is unreachable. */
   current(): S | undefined {
-    return this.snapshot;
+    return this.options.sink && this.accepted ? this.options.sink.snapshot() : this.snapshot;
   }
 
   /** True while a stream to the control plane is up and has delivered a response. */
@@ -107,10 +126,14 @@ export class DiscoveryClient<S extends AnySnapshot> {
     return this.streamUp;
   }
 
-  /** Calls `listener` with every accepted snapshot (and at once with the current one); returns an unsubscribe. */
+  /**
+   * Calls `listener` with every accepted snapshot (and at once with the current one); returns an unsubscribe.
+   * With a sink, each call assembles the sink's whole snapshot: there, listen to the sink instead.
+   */
   onSnapshot(listener: (snapshot: S) => void): () => void {
     this.snapshotListeners.add(listener);
-    if (this.snapshot) this.notify(listener, this.snapshot);
+    const current = this.current();
+    if (current) this.notify(listener, current);
     return () => this.snapshotListeners.delete(listener);
   }
 
@@ -121,7 +144,8 @@ export class DiscoveryClient<S extends AnySnapshot> {
 
   /** Resolves with the first accepted snapshot (or the current one). */
   ready(timeoutMs = 30_000): Promise<S> {
-    if (this.snapshot) return Promise.resolve(this.snapshot);
+    const current = this.current();
+    if (current) return Promise.resolve(current);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         unsubscribe();
@@ -152,7 +176,10 @@ export class DiscoveryClient<S extends AnySnapshot> {
   private connect(): void {
     if (this.closed || !this.client) return;
     const method = discoveryService().Stream!;
-    const stream = this.client.makeBidiStreamRequest<DiscoveryRequestMessage, DiscoveryResponseMessage>(
+    const stream = this.client.client.makeBidiStreamRequest<
+      DiscoveryRequestMessage,
+      DiscoveryResponseMessage
+    >(
       method.path,
       method.requestSerialize as (value: DiscoveryRequestMessage) => Buffer,
       method.responseDeserialize as (bytes: Buffer) => DiscoveryResponseMessage,
@@ -203,30 +230,39 @@ export class DiscoveryClient<S extends AnySnapshot> {
   ): void {
     this.streamUp = true;
     this.attempt = 0;
-    let next = this.held;
-    let snapshot: S;
     let response = message;
     try {
       const whole = this.chunks.add(message);
       if (!whole) return;
       response = whole;
-      next = new Map(this.held);
-      for (const removed of response.removed) next.delete(resourceKey(removed.type, removed.name));
-      for (const resource of response.resources) {
-        next.set(resourceKey(resource.type, resource.name), {
-          version: resource.version,
-          item: decodeResource(this.kind, resource),
-        });
+      // Each resource is checked once, here, as it arrives (decodeResource), and never again.
+      const changed = response.resources.map((resource) => ({
+        version: resource.version,
+        item: decodeResource(this.kind, resource),
+      }));
+      if (this.options.sink) {
+        this.options.sink.apply(
+          response.version,
+          changed.map((held) => held.item),
+          response.removed,
+        );
+        this.snapshot = undefined;
+        this.accepted = true;
+        this.updateHeld(this.held, response.removed, changed);
+      } else {
+        const next = this.updateHeld(new Map(this.held), response.removed, changed);
+        const waypoint =
+          this.options.subscription.kind === 'waypoint' ? this.options.subscription.waypoint : undefined;
+        const snapshot = assembleSnapshot(
+          this.kind,
+          response.version,
+          [...next.values()].map((held) => held.item),
+          waypoint,
+        ) as S;
+        this.options.validate?.(snapshot);
+        this.held = next;
+        this.snapshot = snapshot;
       }
-      const waypoint =
-        this.options.subscription.kind === 'waypoint' ? this.options.subscription.waypoint : undefined;
-      snapshot = assembleSnapshot(
-        this.kind,
-        response.version,
-        [...next.values()].map((held) => held.item),
-        waypoint,
-      ) as S;
-      this.options.validate?.(snapshot);
     } catch (error) {
       const message = errorMessage(error);
       this.log.warn('rejected a snapshot (NACK); keeping the previous one', {
@@ -241,10 +277,21 @@ export class DiscoveryClient<S extends AnySnapshot> {
       for (const listener of this.nackListeners) listener({ version: response.version, error: message });
       return;
     }
-    this.held = next;
-    this.snapshot = snapshot;
     stream.write({ responseNonce: response.nonce, version: response.version });
+    if (this.snapshotListeners.size === 0) return;
+    const snapshot = this.current()!;
     for (const listener of this.snapshotListeners) this.notify(listener, snapshot);
+  }
+
+  /** `held` with a response's removals and resources applied (what the client declares when it reconnects). */
+  private updateHeld(
+    held: Map<string, Held>,
+    removed: readonly { type: string; name: string }[],
+    changed: readonly Held[],
+  ): Map<string, Held> {
+    for (const resource of removed) held.delete(resourceKey(resource.type, resource.name));
+    for (const resource of changed) held.set(resourceKey(resource.item.type, resource.item.name), resource);
+    return held;
   }
 
   private notify(listener: (snapshot: S) => void, snapshot: S): void {
@@ -256,13 +303,31 @@ export class DiscoveryClient<S extends AnySnapshot> {
   }
 }
 
-/** A ztunnel's client: subscribes as `node`, receives NodeSnapshots. */
+/** A store that takes a ztunnel's responses as changes (the ztunnel's state store). */
+export interface NodeChangeStore {
+  applyChanges(changes: NodeSnapshotChanges): void;
+  readonly snapshot: NodeSnapshot;
+}
+
+/**
+ * A ztunnel's client: subscribes as `node`, receives NodeSnapshots; given a `store`, hands it each response as
+ * changes instead (see `sink`).
+ */
 export function ztunnelDiscovery(
-  options: Omit<DiscoveryClientOptions<NodeSnapshot>, 'subscription'> & { node: string },
+  options: Omit<DiscoveryClientOptions<NodeSnapshot>, 'subscription' | 'sink'> & {
+    node: string;
+    store?: NodeChangeStore | undefined;
+  },
 ): DiscoveryClient<NodeSnapshot> {
+  const { store } = options;
   return new DiscoveryClient<NodeSnapshot>({
     ...options,
     subscription: { kind: 'ztunnel', node: options.node },
+    sink: store && {
+      apply: (version, changed, removed) =>
+        store.applyChanges(nodeSnapshotChanges(version, changed, removed)),
+      snapshot: () => store.snapshot,
+    },
   });
 }
 

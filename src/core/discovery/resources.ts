@@ -7,7 +7,16 @@
 import { hash } from 'node:crypto';
 import { AmbitError } from '../errors.ts';
 import { ROUTE_TABLE_FORMAT } from '../l7/types.ts';
-import type { NodeSnapshot, WaypointRef, WaypointSnapshot } from '../model/index.ts';
+import type {
+  L4Policy,
+  NodeSnapshot,
+  OutboundTrafficPolicy,
+  PeerAuthPolicy,
+  Service,
+  WaypointRef,
+  WaypointSnapshot,
+  Workload,
+} from '../model/index.ts';
 
 export type SubscriberKind = 'ztunnel' | 'waypoint';
 
@@ -247,4 +256,58 @@ export function assembleSnapshot(
     snapshot.telemetry = sorted.find((item) => item.type === TELEMETRY_TYPE)?.value;
   }
   return snapshot as unknown as AnySnapshot;
+}
+
+/** Items to set (added or replaced) and names to drop, of one list of a snapshot. */
+export interface ListChanges<T> {
+  set: T[];
+  removed: string[];
+}
+
+/**
+ * A ztunnel's response as changes to what it holds, list by list (names as resources name them: a workload's
+ * uid, `namespace/name` for the rest), for a store that applies them without reassembling its snapshot.
+ * `trustBundle` and `outboundTrafficPolicy` are set when they changed (`null`: removed, the default applies).
+ */
+export interface NodeSnapshotChanges {
+  version: string;
+  workloads: ListChanges<Workload>;
+  services: ListChanges<Service>;
+  policies: ListChanges<L4Policy>;
+  peerAuthentications: ListChanges<PeerAuthPolicy>;
+  trustBundle?: string[] | undefined;
+  outboundTrafficPolicy?: OutboundTrafficPolicy | null | undefined;
+}
+
+/** Sorts a response's decoded resources and removals into a ztunnel's `NodeSnapshotChanges`. */
+export function nodeSnapshotChanges(
+  version: string,
+  changed: readonly ResourceItem[],
+  removed: readonly { type: string; name: string }[],
+): NodeSnapshotChanges {
+  const changes: NodeSnapshotChanges = {
+    version,
+    workloads: { set: [], removed: [] },
+    services: { set: [], removed: [] },
+    policies: { set: [], removed: [] },
+    peerAuthentications: { set: [], removed: [] },
+  };
+  const listOf = (type: string) => {
+    const list = LISTS.ztunnel.find((candidate) => candidate.type === type);
+    return list ? (changes[list.field] as ListChanges<unknown>) : undefined;
+  };
+  for (const item of changed) {
+    if (item.type === TRUST_BUNDLE_TYPE) changes.trustBundle = item.value as string[];
+    else if (item.type === MESH_SETTINGS_TYPE)
+      changes.outboundTrafficPolicy = (
+        item.value as { outboundTrafficPolicy: OutboundTrafficPolicy }
+      ).outboundTrafficPolicy;
+    else listOf(item.type)?.set.push(item.value);
+  }
+  for (const { type, name } of removed) {
+    if (type === TRUST_BUNDLE_TYPE) changes.trustBundle = [];
+    else if (type === MESH_SETTINGS_TYPE) changes.outboundTrafficPolicy = null;
+    else listOf(type)?.removed.push(name);
+  }
+  return changes;
 }

@@ -3,7 +3,15 @@
  * server certificate is issued by the mesh CA for `CONTROL_PLANE_SERVER_NAME`), and the node's bearer token
  * on every call.
  */
-import { type ChannelCredentials, type ChannelOptions, credentials, Metadata } from '@grpc/grpc-js';
+import {
+  Channel,
+  type ChannelCredentials,
+  type ChannelOptions,
+  Client,
+  credentials,
+  Metadata,
+} from '@grpc/grpc-js';
+import { controlPlaneTarget } from './control-target.ts';
 import { GRPC_MESSAGE_LIMITS } from './limits.ts';
 
 /** The DNS name in the control plane's server certificate, which clients verify whatever address they dial. */
@@ -13,7 +21,10 @@ export const CONTROL_PLANE_SERVICE_ACCOUNT = 'ambit-control';
 export const AUTHORIZATION_METADATA = 'authorization';
 
 export interface ControlPlaneConnection {
-  /** `host:port` of the control plane's gRPC listener (default port 15012). */
+  /**
+   * `host:port` of the control plane's gRPC listener (default port 15012), or the replicas' as a
+   * comma-separated list (see `control-target.ts`): the client fails over among them.
+   */
   address: string;
   /** PEM root(s) to trust for the control plane's server certificate (`<state>/ca/root-cert.pem`). */
   rootCertPem: string;
@@ -49,5 +60,42 @@ export function controlPlaneChannelOptions(): ChannelOptions {
     'grpc.initial_reconnect_backoff_ms': 200,
     'grpc.max_reconnect_backoff_ms': 5_000,
     ...GRPC_MESSAGE_LIMITS,
+  };
+}
+
+/** A gRPC client of the control plane; `close` lets go of its share of the channel. */
+export interface ControlPlaneClient {
+  readonly client: Client;
+  close(): void;
+}
+
+const channels = new WeakMap<ControlPlaneConnection, { channel: Channel; users: number }>();
+
+/**
+ * A client over the channel of `connection`: the clients opened with one connection object (a data plane's
+ * discovery and certificate clients) share one channel, so they talk to one replica, the one the discovery
+ * stream holds, and move together when it is lost: a certificate is asked of the replica that serves the
+ * config, not of one that just came back. The channel closes when its last client does.
+ */
+export function openControlPlaneClient(connection: ControlPlaneConnection): ControlPlaneClient {
+  let entry = channels.get(connection);
+  const channelCredentials = controlPlaneCredentials(connection);
+  if (!entry || entry.users === 0) {
+    const target = controlPlaneTarget(connection.address);
+    entry = { channel: new Channel(target, channelCredentials, controlPlaneChannelOptions()), users: 0 };
+    channels.set(connection, entry);
+  }
+  const shared = entry;
+  shared.users++;
+  // The address and credentials are unused with a channel given; grpc-js asks for them all the same.
+  const client = new Client(connection.address, channelCredentials, { channelOverride: shared.channel });
+  let closed = false;
+  return {
+    client,
+    close() {
+      if (closed) return;
+      closed = true;
+      if (--shared.users === 0) shared.channel.close();
+    },
   };
 }

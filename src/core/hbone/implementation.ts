@@ -11,10 +11,11 @@ export type HboneImplementation = (typeof HBONE_IMPLEMENTATIONS)[number];
 
 /**
  * `value` (a flag or the environment) as an implementation; unset means `node-http2`. The framer is
- * interoperable (node:http2 and Rust's h2, both ways) and passes the ztunnel suites, but measured here it
- * costs 1.35-1.55x node:http2's CPU per GiB on loopback and the same on the local cluster (bench/
- * hbone-throughput.ts, bench/mesh-cluster.ts): until it is cheaper, the proven implementation stays the
- * default and the framer is opt-in (CI runs the ztunnel data-path suites on both).
+ * interoperable (node:http2 and Rust's h2, both ways), but measured here it still costs more than node:http2:
+ * after streaming DATA payloads and a larger stream write buffer, 5.07 vs 3.71 s of proxy CPU per GiB on
+ * loopback (1.37x; stunnel 2.99 s in the same run, bench/hbone-throughput.ts), and its 32-connection
+ * request/response rate is a quarter of node:http2's. Until it is cheaper, the proven implementation stays
+ * the default and the framer is opt-in (CI runs the ztunnel data-path suites on both).
  */
 export function parseHboneImplementation(
   value: string | undefined = process.env.AMBIT_HBONE_IMPL,

@@ -71,7 +71,7 @@ export interface ListenerCertificate {
  * empty list accepts any, and a client that sent none) takes it, to a backend chosen by weight.
  */
 export interface TcpRoute {
-  origin: { kind: 'TCPRoute' | 'TLSRoute'; namespace: string; name: string; rule: number };
+  origin: { kind: 'TCPRoute' | 'TLSRoute' | 'VirtualService'; namespace: string; name: string; rule: number };
   sni: StringMatcher[];
   backends: Backend[];
 }
@@ -165,8 +165,8 @@ export interface ServedPort {
 
 /** Where a route came from: for access logs, metrics (`route_name`), admin `/routes` and error messages. */
 export interface RouteOrigin {
-  kind: 'VirtualService' | 'HTTPRoute' | 'GRPCRoute' | 'default';
-  /** The config object (for `default`: the Service). */
+  kind: 'VirtualService' | 'HTTPRoute' | 'GRPCRoute' | 'Gateway' | 'default';
+  /** The config object (for `default`: the Service; `Gateway`: a classic Gateway's `httpsRedirect`). */
   namespace: string;
   name: string;
   /** Index of the rule in the object's `http`/`rules` list; for a delegated rule, in the delegate's list. */
@@ -432,6 +432,27 @@ export interface ClusterEndpoint {
    * Service's VIP and port as a source ztunnel asks them.
    */
   authority?: string | undefined;
+  /**
+   * An address outside the mesh (a ServiceEntry endpoint that is no pod): dialled directly at `<ip>:<port>`,
+   * not over HBONE, and with `tls` the waypoint originates TLS to it (DestinationRule `tls.mode: SIMPLE`).
+   */
+  external?: ExternalEndpoint | undefined;
+}
+
+export interface ExternalEndpoint {
+  tls?: OriginatedTls | undefined;
+}
+
+/** TLS the waypoint opens toward an endpoint outside the mesh. */
+export interface OriginatedTls {
+  /** The ClientHello's server name, and the name the certificate must carry unless `subjectAltNames`. */
+  sni: string;
+  /** Trusted roots (PEM, from the DestinationRule's `credentialName` Secret's `ca.crt`); absent: the system's. */
+  caPem?: string | undefined;
+  /** `insecureSkipVerify: true` turns the check off. */
+  verify: boolean;
+  /** Names the certificate must carry one of, instead of `sni`. */
+  subjectAltNames: string[];
 }
 
 export interface BackendPolicy {

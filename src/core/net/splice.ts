@@ -5,9 +5,11 @@
  * other side when one side fails, so that an app sees a reset rather than a clean end. Nothing here
  * allocates or logs per chunk.
  */
-import { constants as http2Constants } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { errorMessage } from '../errors.ts';
+// The wire codes, not node:http2's copy of them: a ztunnel on the framer then never loads node:http2.
+import { ErrorCode } from '../hbone/h2/constants.ts';
+import { disarm } from './reset-if-abandoned.ts';
 
 export interface ByteCounters {
   /** Bytes read from the downstream side and written upstream. */
@@ -46,7 +48,10 @@ export function splice(downstream: Duplex, upstream: Duplex, counters: ByteCount
     // Node ends an HTTP/2 stream's readable side when the stream is reset, too: that is no FIN to pass on.
     const onEnd = (from: Duplex, to: Duplex) => {
       if (wasReset(from)) fail('stream reset');
-      else if (!to.destroyed) to.end();
+      else if (!to.destroyed) {
+        disarm(to);
+        to.end();
+      }
     };
     pipeOneWay(downstream, upstream, counters, 'upstream', onEnd);
     pipeOneWay(upstream, downstream, counters, 'downstream', onEnd);
@@ -88,7 +93,7 @@ export function abort(stream: Duplex): void {
     // libuv refuses a reset once a FIN was sent (and Node then never emits 'close'): plain destroy then.
     if (typeof socket.resetAndDestroy === 'function' && !socket.connecting && !stream.writableEnded) {
       socket.resetAndDestroy();
-    } else if (typeof h2.close === 'function' && 'rstCode' in h2) h2.close(http2Constants.NGHTTP2_CANCEL);
+    } else if (typeof h2.close === 'function' && 'rstCode' in h2) h2.close(ErrorCode.CANCEL);
     else stream.destroy();
   } catch {
     stream.destroy();
@@ -98,5 +103,5 @@ export function abort(stream: Duplex): void {
 /** An HTTP/2 stream that ended with RST_STREAM other than NO_ERROR. */
 function wasReset(side: Duplex): boolean {
   const code = (side as Duplex & { rstCode?: number }).rstCode;
-  return code !== undefined && code !== http2Constants.NGHTTP2_NO_ERROR;
+  return code !== undefined && code !== ErrorCode.NO_ERROR;
 }

@@ -22,6 +22,7 @@ const c = {
   ),
   ioctl: lib.func('int ioctl(int fd, unsigned long request, unsigned long arg)'),
   close: lib.func('int close(int fd)'),
+  flock: lib.func('int flock(int fd, int operation)'),
   inetPton: lib.func('int inet_pton(int family, const char *text, _Out_ void *bytes)'),
   inetNtop: lib.func(
     'const char *inet_ntop(int family, const void *bytes, _Out_ uint8_t *text, uint32_t size)',
@@ -42,7 +43,10 @@ export const SOL_IPV6 = 41;
 export const SO_REUSEADDR = 2;
 export const SO_REUSEPORT = 15;
 export const SO_MARK = 36;
+const SO_LINGER = 13;
 export const IP_TRANSPARENT = 19;
+/** At SOL_IP, for IPv4 and IPv6 sockets alike: a bind to port 0 leaves the port to connect(). */
+export const IP_BIND_ADDRESS_NO_PORT = 24;
 export const IPV6_TRANSPARENT = 75;
 export const IPV6_V6ONLY = 26;
 /** Same number at SOL_IP (sockaddr_in) and SOL_IPV6 (sockaddr_in6, IP6T_SO_ORIGINAL_DST). */
@@ -89,6 +93,17 @@ export function setIntOption(fd: number, level: number, name: number, value: num
   check(c.setsockopt(fd, level, name, buf, 4), `setsockopt(${what})`);
 }
 
+/**
+ * SO_LINGER: with `seconds`, close() waits that long for unsent data (0: it discards it and sends a RST);
+ * undefined restores the default (close() returns at once, the kernel sends what is queued, then a FIN).
+ */
+export function setLinger(fd: number, seconds: number | undefined): void {
+  const buf = Buffer.alloc(8);
+  buf.writeInt32LE(seconds === undefined ? 0 : 1, 0);
+  buf.writeInt32LE(seconds ?? 0, 4);
+  check(c.setsockopt(fd, SOL_SOCKET, SO_LINGER, buf, 8), 'setsockopt(SO_LINGER)');
+}
+
 /** getsockopt into a buffer of `size` bytes; returns the bytes the kernel filled in. */
 export function getOption(fd: number, level: number, name: number, size: number, what: string): Buffer {
   const buf = Buffer.alloc(size);
@@ -109,6 +124,25 @@ export function namespaceType(fd: number): number {
 
 export function close(fd: number): void {
   check(c.close(fd), 'close()');
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+
+/**
+ * flock(LOCK_EX | LOCK_NB) on `fd`: true when taken, false when another open file description holds it. The
+ * kernel drops the lock when the last fd of its description closes, a process killed with -9 included.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  if (c.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = koffi.errno();
+  if (errno === constants.errno.EWOULDBLOCK) return false;
+  throw new SystemError('flock()', errnoName(errno));
+}
+
+export function unlock(fd: number): void {
+  check(c.flock(fd, LOCK_UN), 'flock(LOCK_UN)');
 }
 
 /** Text address to its 4 or 16 network-order bytes; undefined when the text is not an address of `family`. */

@@ -33,6 +33,9 @@ export function controlPlaneObjects(settings: InstallSettings): [IDeployment, IS
               args: [
                 'control',
                 '--kubernetes',
+                // TokenReview: only the ztunnel pods' tokens prove a node.
+                '--node-account',
+                `${settings.namespace}/${NAMES.ztunnel}`,
                 '--listen',
                 `0.0.0.0:${CONTROL_PLANE_PORTS.grpc}`,
                 '--metrics-port',
@@ -45,6 +48,13 @@ export function controlPlaneObjects(settings: InstallSettings): [IDeployment, IS
                 `${CA_DIR}/ca-cert.pem`,
                 '--ca-key',
                 `${CA_DIR}/ca-key.pem`,
+                '--waypoint-image',
+                settings.image,
+              ],
+              // The waypoint controller's Lease lives in the pod's namespace, held under the pod's name.
+              env: [
+                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
               ],
               ports: [
                 { name: 'grpc-xds', containerPort: CONTROL_PLANE_PORTS.grpc },

@@ -93,7 +93,8 @@ export function rbacObjects(settings: InstallSettings) {
       },
       {
         apiGroups: [''],
-        resources: ['services', 'serviceaccounts'],
+        // ConfigMaps: each waypoint's copy of the mesh root (a pod mounts only its own namespace's).
+        resources: ['services', 'serviceaccounts', 'configmaps'],
         verbs: [...READ, 'create', 'update', 'patch', 'delete'],
       },
     ],
@@ -110,6 +111,8 @@ export function rbacObjects(settings: InstallSettings) {
         resourceNames: [NAMES.caSecret],
         verbs: ['get', 'watch', 'update'],
       },
+      // Leader election of the waypoint controller: only one replica writes.
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
     ],
   };
   const cniRole: IClusterRole = {

@@ -7,12 +7,16 @@
  */
 import type { IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { CONTROL_PLANE_PORTS, ZTUNNEL_PORTS } from '../../core/ports.ts';
+import {
+  CONTROL_TOKEN_FILE,
+  controlCredentialMounts,
+  controlCredentialVolumes,
+  ROOT_CERT_FILE,
+  readinessProbe,
+} from './control-credentials.ts';
 import { nodeDaemonSet } from './metadata.ts';
 import { ztunnelContainer } from './security.ts';
-import { CONTROL_TOKEN_AUDIENCE, HOST_RUN_DIR, type InstallSettings, NAMES } from './settings.ts';
-
-const TOKEN_DIR = '/var/run/secrets/tokens';
-const ROOT_DIR = '/etc/ambit/root';
+import { HOST_RUN_DIR, type InstallSettings, NAMES } from './settings.ts';
 
 export function ztunnelObjects(settings: InstallSettings): [IDaemonSet] {
   return [
@@ -30,9 +34,9 @@ export function ztunnelObjects(settings: InstallSettings): [IDaemonSet] {
             '--control',
             `${NAMES.control}.${settings.namespace}.svc:${CONTROL_PLANE_PORTS.grpc}`,
             '--token-file',
-            `${TOKEN_DIR}/ambit-token`,
+            CONTROL_TOKEN_FILE,
             '--ca-root',
-            `${ROOT_DIR}/root-cert.pem`,
+            ROOT_CERT_FILE,
             '--enroll-socket',
             `${HOST_RUN_DIR}/enroll.sock`,
           ],
@@ -45,10 +49,7 @@ export function ztunnelObjects(settings: InstallSettings): [IDaemonSet] {
             { name: 'http-metrics', containerPort: ZTUNNEL_PORTS.metrics },
             { name: 'http-ready', containerPort: ZTUNNEL_PORTS.readiness },
           ],
-          readinessProbe: {
-            httpGet: { path: '/healthz/ready', port: ZTUNNEL_PORTS.readiness },
-            periodSeconds: 5,
-          },
+          readinessProbe: readinessProbe(ZTUNNEL_PORTS.readiness),
           resources: { requests: { cpu: '200m', memory: '512Mi' } },
           securityContext: ztunnelContainer(),
           volumeMounts: [
@@ -59,8 +60,7 @@ export function ztunnelObjects(settings: InstallSettings): [IDaemonSet] {
               mountPropagation: 'HostToContainer',
               readOnly: true,
             },
-            { name: 'ambit-token', mountPath: TOKEN_DIR, readOnly: true },
-            { name: 'root-cert', mountPath: ROOT_DIR, readOnly: true },
+            ...controlCredentialMounts(),
             { name: 'tmp', mountPath: '/tmp' },
           ],
         },
@@ -68,21 +68,7 @@ export function ztunnelObjects(settings: InstallSettings): [IDaemonSet] {
       volumes: [
         { name: 'ambit-run', hostPath: { path: HOST_RUN_DIR, type: 'DirectoryOrCreate' } },
         { name: 'netns', hostPath: { path: '/var/run/netns', type: 'DirectoryOrCreate' } },
-        {
-          name: 'ambit-token',
-          projected: {
-            sources: [
-              {
-                serviceAccountToken: {
-                  path: 'ambit-token',
-                  audience: CONTROL_TOKEN_AUDIENCE,
-                  expirationSeconds: 43_200,
-                },
-              },
-            ],
-          },
-        },
-        { name: 'root-cert', configMap: { name: NAMES.rootConfigMap } },
+        ...controlCredentialVolumes(NAMES.rootConfigMap),
         { name: 'tmp', emptyDir: {} },
       ],
     }),

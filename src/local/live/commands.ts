@@ -67,7 +67,7 @@ export function withRestartedAt(document: Record<string, unknown>, at: string): 
 }
 
 function api(cluster: ClusterState): ControlApiClient {
-  return new ControlApiClient(controlPlaneEndpoint(cluster).socket);
+  return new ControlApiClient(controlPlaneEndpoint(cluster).sockets);
 }
 
 async function storedDeployment(

@@ -28,7 +28,7 @@ import type { StoredResource } from '../../core/control-api/types.ts';
 import { errorMessage } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
-import { CONTROL_PLANE, controlPlaneEndpoint } from '../mesh/control-plane.ts';
+import { controlPlaneEndpoint, isControlPlaneProcess } from '../mesh/control-plane.ts';
 import { deploymentPodName } from '../pod-names.ts';
 import { freePodAddress, leastLoadedNode } from '../pod-runtime.ts';
 import { writePodVolumes } from '../pod-volumes.ts';
@@ -95,7 +95,7 @@ class LiveObjects {
 
   constructor(context: ExtensionContext) {
     this.#context = context;
-    this.#api = new ControlApiClient(controlPlaneEndpoint(context.cluster).socket, {
+    this.#api = new ControlApiClient(controlPlaneEndpoint(context.cluster).sockets, {
       timeoutMs: API_TIMEOUT_MS,
     });
   }
@@ -286,7 +286,7 @@ export const extension: ClusterExtension = {
     const live = perCluster.get(context);
     if (process.kind === 'pod' && process.podUid !== undefined)
       live.podChanged(process.podUid, process.state === 'running' && process.ready);
-    if (process.id === CONTROL_PLANE && process.state === 'running' && process.ready) live.follow();
+    if (isControlPlaneProcess(process.id) && process.state === 'running' && process.ready) live.follow();
   },
 
   async stop(context) {

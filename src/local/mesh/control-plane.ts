@@ -18,6 +18,12 @@
  *
  * Everything the supervisor sends goes through one queue and reads the latest state when it runs, so the
  * last word the control plane hears about a pod is always its current state.
+ *
+ * Replicas (`spec.controlPlane.replicas`, `up --control-plane-replicas`): one `ambit control` on each of the
+ * first N nodes, all on the same state directory (config, pods, CA, node credentials are shared; see
+ * `src/control/state`), each with its own API socket. Every data plane is given all their addresses, its
+ * own node's replica (or, past the replicas, one in turn) first, so clients spread and fail over; the
+ * supervisor and the CLI use whichever replica's socket answers.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -62,13 +68,27 @@ const log = createLogger('local.control-plane');
 
 /** What a node's ztunnel needs to reach the control plane. */
 export interface ControlPlaneEndpoint {
-  /** `<first node's underlay IP>:15012`: gRPC over TLS, discovery and certificates, from every node. */
+  /**
+   * `<first node's underlay IP>:15012`: gRPC over TLS, discovery and certificates, from every node; with
+   * replicas, every replica's in node order, comma-separated (`controlPlaneAddressFor` orders it per node).
+   */
   address: string;
   /** The mesh root (PEM) that the control plane's server certificate chains to; exists once `up` prepared. */
   rootCertFile: string;
-  /** The node whose namespace runs the control plane. */
+  /** The node whose namespace runs the (first) control plane. */
   node: string;
-  /** The control plane's API socket (root only): `ambit apply|get|delete --name <cluster>` use it. */
+  /** The (first) control plane's API socket (root only): `ambit apply|get|delete --name <cluster>` use it. */
+  socket: string;
+  /** Every replica's API socket, the first's first. */
+  sockets: string[];
+}
+
+/** One control-plane replica: its process, the node it runs on, its gRPC address and its API socket. */
+export interface ControlPlaneReplica {
+  /** `control-plane` for the first (as a cluster without replicas has it), `control-plane/<node>` after. */
+  id: string;
+  node: NodeRecord;
+  address: string;
   socket: string;
 }
 
@@ -77,20 +97,48 @@ export function controlPlaneStateDir(cluster: Pick<ClusterState, 'stateDir'>): s
   return join(cluster.stateDir, 'control');
 }
 
-function controlPlaneNode(cluster: ClusterState): NodeRecord {
-  // The plan refuses a cluster without nodes.
-  return cluster.nodes[0]!;
+/** The replicas, on the first nodes in order (the plan keeps them within the nodes, and there is one). */
+export function controlPlaneReplicas(cluster: ClusterState): ControlPlaneReplica[] {
+  const dir = controlPlaneStateDir(cluster);
+  const count = cluster.controlPlane?.replicas ?? 1;
+  return cluster.nodes.slice(0, count).map((node, index) => ({
+    id: index === 0 ? CONTROL_PLANE : `${CONTROL_PLANE}/${node.name}`,
+    node,
+    address: `${node.underlayIP}:${CONTROL_PLANE_PORTS.grpc}`,
+    socket: index === 0 ? controlPaths(dir).socket : join(dir, `replica-${node.name}.sock`),
+  }));
+}
+
+/** Whether supervised process `id` is a control-plane replica. */
+export function isControlPlaneProcess(id: string): boolean {
+  return id.split('/')[0] === CONTROL_PLANE;
 }
 
 export function controlPlaneEndpoint(cluster: ClusterState): ControlPlaneEndpoint {
-  const node = controlPlaneNode(cluster);
-  const paths = controlPaths(controlPlaneStateDir(cluster));
+  const replicas = controlPlaneReplicas(cluster);
+  const first = replicas[0]!;
   return {
-    address: `${node.underlayIP}:${CONTROL_PLANE_PORTS.grpc}`,
-    rootCertFile: paths.rootCert,
-    node: node.name,
-    socket: paths.socket,
+    address: replicas.map((replica) => replica.address).join(','),
+    rootCertFile: controlPaths(controlPlaneStateDir(cluster)).rootCert,
+    node: first.node.name,
+    socket: first.socket,
+    sockets: replicas.map((replica) => replica.socket),
   };
+}
+
+/**
+ * The addresses a data plane on `node` dials, in the order it tries them: its own node's replica first, or
+ * on a node without one the replica its index falls to in turn, then the others in order. Clients spread
+ * over the replicas, and a replica's loss moves only its own clients.
+ */
+export function controlPlaneAddressFor(cluster: ClusterState, node: string): string {
+  const addresses = controlPlaneReplicas(cluster).map((replica) => replica.address);
+  const index = Math.max(
+    0,
+    cluster.nodes.findIndex((candidate) => candidate.name === node),
+  );
+  const start = index % addresses.length;
+  return [...addresses.slice(start), ...addresses.slice(0, start)].join(',');
 }
 
 /** The bearer token file (mode 0600) that `node`'s ztunnel authenticates to the control plane with. */
@@ -98,27 +146,33 @@ export function nodeCredentialFile(cluster: Pick<ClusterState, 'stateDir'>, node
   return nodeTokenFile(controlPlaneStateDir(cluster), node);
 }
 
-/** The supervised `ambit control`: root in the first node's namespace, ready once it serves all it serves. */
-export function controlPlaneProcess(cluster: ClusterState, paths: StatePaths): ProcessSpec {
-  const endpoint = controlPlaneEndpoint(cluster);
-  return systemProcess(paths, {
-    id: CONTROL_PLANE,
-    node: controlPlaneNode(cluster),
-    argv: [
-      'ambit',
-      'control',
-      '--state-dir',
-      controlPlaneStateDir(cluster),
-      '--config',
-      paths.resources,
-      '--listen',
-      endpoint.address,
-      '--metrics-port',
-      String(CONTROL_PLANE_PORTS.metrics),
-    ],
-    readyPorts: [CONTROL_PLANE_PORTS.grpc, CONTROL_PLANE_PORTS.metrics],
-    readyUnixSockets: [endpoint.socket],
-  });
+/**
+ * The supervised `ambit control` of each replica: root in its node's namespace, on the shared state
+ * directory, ready once it serves all it serves.
+ */
+export function controlPlaneProcesses(cluster: ClusterState, paths: StatePaths): ProcessSpec[] {
+  const first = controlPaths(controlPlaneStateDir(cluster)).socket;
+  return controlPlaneReplicas(cluster).map((replica) =>
+    systemProcess(paths, {
+      id: replica.id,
+      node: replica.node,
+      argv: [
+        'ambit',
+        'control',
+        '--state-dir',
+        controlPlaneStateDir(cluster),
+        '--config',
+        paths.resources,
+        '--listen',
+        replica.address,
+        '--metrics-port',
+        String(CONTROL_PLANE_PORTS.metrics),
+        ...(replica.socket === first ? [] : ['--api-socket', replica.socket]),
+      ],
+      readyPorts: [CONTROL_PLANE_PORTS.grpc, CONTROL_PLANE_PORTS.metrics],
+      readyUnixSockets: [replica.socket],
+    }),
+  );
 }
 
 /** A pod as the control plane's API takes it. */
@@ -194,7 +248,7 @@ class ControlPlaneSync {
   constructor(context: ExtensionContext) {
     this.#context = context;
     this.#api = hostsControlPlane(context.cluster)
-      ? new ControlApiClient(controlPlaneEndpoint(context.cluster).socket, { timeoutMs: API_TIMEOUT_MS })
+      ? new ControlApiClient(controlPlaneEndpoint(context.cluster).sockets, { timeoutMs: API_TIMEOUT_MS })
       : undefined;
   }
 
@@ -255,7 +309,7 @@ class ControlPlaneSync {
   processChanged(status: ProcessStatus): void {
     if (status.kind === 'system') {
       // Started afresh (its state on disk may predate what happened while it was down): tell it everything.
-      if (status.id === CONTROL_PLANE && status.state === 'running' && status.ready) this.#resyncNow();
+      if (isControlPlaneProcess(status.id) && status.state === 'running' && status.ready) this.#resyncNow();
       return;
     }
     const uid = status.podUid;
@@ -352,7 +406,8 @@ export const extension: ClusterExtension = {
     // A joining host has the root and its nodes' tokens from the join bundle (installed by `up`).
     if (!hostsControlPlane(cluster)) return;
     const dir = controlPlaneStateDir(cluster);
-    checkUnixSocketPath(controlPaths(dir).socket, "the control plane's API socket");
+    for (const replica of controlPlaneReplicas(cluster))
+      checkUnixSocketPath(replica.socket, "the control plane's API socket");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (const node of cluster.nodes) createNodeCredential(dir, node.name);
     if (cluster.span) ensureGatewayCredential(cluster);
@@ -372,7 +427,7 @@ export const extension: ClusterExtension = {
   systemProcesses({ cluster, paths }) {
     // Across hosts, the node gateway beside it takes the other hosts' pod reports.
     return [
-      controlPlaneProcess(cluster, paths),
+      ...controlPlaneProcesses(cluster, paths),
       ...(cluster.span ? [nodeGatewayProcess(cluster, paths)] : []),
     ];
   },

@@ -14,7 +14,7 @@ import { adminSocketPath, ZTUNNEL_NODE_FLAGS } from '../../ztunnel/index.ts';
 import type { ExtensionContext } from '../extensions.ts';
 import { systemProcess } from '../processes.ts';
 import type { ClusterState, NodeRecord, ProcessSpec } from '../types.ts';
-import { controlPlaneEndpoint, nodeCredentialFile } from './control-plane.ts';
+import { controlPlaneAddressFor, controlPlaneEndpoint, nodeCredentialFile } from './control-plane.ts';
 
 /** The component name: processes `node-agent/<node>`, logs by `ambit local logs node-agent`. */
 export const NODE_AGENT = 'node-agent';
@@ -56,7 +56,7 @@ export function nodeAgentArgv(cluster: ClusterState, node: string, setup: NodeAg
     '--node',
     node,
     '--control',
-    control.address,
+    controlPlaneAddressFor(cluster, node),
     '--token-file',
     nodeCredentialFile(cluster, node),
     '--ca-root',

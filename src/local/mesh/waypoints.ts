@@ -7,6 +7,12 @@
  * run` unprivileged (uid 1337, Istio's proxy user) and restarted by the supervisor like any pod. Deleting
  * the Gateway deletes the pod.
  *
+ * Istio's classic Gateways (`networking.istio.io`) are served by a gateway deployment their `selector` picks,
+ * as on Kubernetes where Istio's installer runs one: the local cluster runs the deployment of Istio's default
+ * profile, `istio-system/istio-ingressgateway` (labels `istio: ingressgateway`, `app: istio-ingressgateway`),
+ * whenever some classic Gateway selects it (`CLASSIC_GATEWAY_DEPLOYMENTS`), with the servers' ports; the same
+ * proxy, given listeners by its pushes. Its service account is its name.
+ *
  * Which Gateways exist: the cluster file's, read from `resources.yaml` as soon as the supervisor starts (so
  * `up` waits for their pods like the file's own), then the control plane's, polled through its API once it
  * is ready (Gateways applied or deleted with `ambit apply|delete`). Pods come and go through the
@@ -21,9 +27,12 @@ import { chownSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:f
 import { dirname, join } from 'node:path';
 import { type BackoffPolicy, backoffDelay } from '../../core/backoff.ts';
 import { parseYamlText } from '../../core/config/documents.ts';
+import { ISTIO_GATEWAY_KIND } from '../../core/config/kinds/istio-gateway.ts';
+import { apiGroup } from '../../core/config/resource.ts';
 import { ControlApiClient } from '../../core/control-api/client.ts';
 import { errorMessage } from '../../core/errors.ts';
 import {
+  CLASSIC_GATEWAY_DEPLOYMENTS,
   DATAPLANE_MODE_LABEL,
   DATAPLANE_MODE_NONE,
   GATEWAY_NAME_LABEL,
@@ -31,13 +40,19 @@ import {
   WAYPOINT_GATEWAY_CLASS,
 } from '../../core/labels.ts';
 import { createLogger } from '../../core/log.ts';
+import { labelsMatch } from '../../core/policy/selector.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { WAYPOINT_NODE_FLAGS } from '../../waypoint/settings.ts';
 import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
 import { leastLoadedNode, loopbackHttpReadiness, type PodTemplate } from '../pod-runtime.ts';
 import { checkUnixSocketPath } from '../state.ts';
 import type { ClusterState, PodRecord } from '../types.ts';
-import { CONTROL_PLANE, controlPlaneEndpoint, nodeCredentialFile } from './control-plane.ts';
+import {
+  controlPlaneAddressFor,
+  controlPlaneEndpoint,
+  isControlPlaneProcess,
+  nodeCredentialFile,
+} from './control-plane.ts';
 
 /** Istio's proxy user: the waypoint runs as it, never as root. */
 export const WAYPOINT_USER = 1337;
@@ -54,6 +69,8 @@ export interface WaypointGateway {
   namespace: string;
   /** An ingress gateway (class `ambit` or `istio`): its listener ports, which its pod serves. */
   ingressPorts?: number[] | undefined;
+  /** A classic gateway deployment: its pods' labels (what the Istio Gateways' selectors pick). */
+  podLabels?: Readonly<Record<string, string>> | undefined;
 }
 
 const keyOf = (gateway: WaypointGateway) => `${gateway.namespace}/${gateway.name}`;
@@ -64,12 +81,28 @@ const keyOf = (gateway: WaypointGateway) => `${gateway.namespace}/${gateway.name
  */
 export function waypointGateways(documents: readonly unknown[]): WaypointGateway[] {
   const found: WaypointGateway[] = [];
+  const classicPorts = new Map<string, Set<number>>();
   for (const document of documents) {
     const value = document as {
+      apiVersion?: unknown;
       kind?: unknown;
       metadata?: { name?: unknown; namespace?: unknown };
-      spec?: { gatewayClassName?: unknown; listeners?: unknown };
+      spec?: { gatewayClassName?: unknown; listeners?: unknown; selector?: unknown; servers?: unknown };
     };
+    if (value?.kind === 'Gateway' && typeof value.apiVersion === 'string' && isClassic(value.apiVersion)) {
+      const selector = (value.spec?.selector ?? {}) as Record<string, string>;
+      const servers = Array.isArray(value.spec?.servers)
+        ? (value.spec.servers as { port?: { number?: unknown } }[])
+        : [];
+      for (const deployment of CLASSIC_GATEWAY_DEPLOYMENTS) {
+        if (!labelsMatch(selector, deployment.podLabels)) continue;
+        const ports = classicPorts.get(deployment.name) ?? new Set();
+        for (const server of servers)
+          if (typeof server?.port?.number === 'number') ports.add(server.port.number);
+        classicPorts.set(deployment.name, ports);
+      }
+      continue;
+    }
     const className = value?.spec?.gatewayClassName;
     if (value?.kind !== 'Gateway' || typeof className !== 'string') continue;
     const ingress = INGRESS_GATEWAY_CLASSES.includes(className);
@@ -89,7 +122,16 @@ export function waypointGateways(documents: readonly unknown[]): WaypointGateway
     );
     found.push({ name, namespace, ingressPorts: [...new Set(ports)].sort((a, b) => a - b) });
   }
+  for (const deployment of CLASSIC_GATEWAY_DEPLOYMENTS) {
+    const ports = classicPorts.get(deployment.name);
+    if (ports !== undefined) found.push({ ...deployment, ingressPorts: [...ports].sort((a, b) => a - b) });
+  }
   return found;
+}
+
+/** The classic Gateway's group, as its kind shares the name `Gateway` with the Gateway API's. */
+function isClassic(apiVersion: string): boolean {
+  return `Gateway.${apiGroup(apiVersion)}` === ISTIO_GATEWAY_KIND;
 }
 
 /** The Gateway a pod is the waypoint of, if it is one of ours. */
@@ -127,11 +169,17 @@ export function waypointPod(cluster: ClusterState, gateway: WaypointGateway, nod
     node,
     serviceAccount: gateway.name,
     labels: {
+      ...gateway.podLabels,
+      // How the control plane knows its instances (and lets their node subscribe for them), classic or not.
       [GATEWAY_NAME_LABEL]: gateway.name,
       [DATAPLANE_MODE_LABEL]: DATAPLANE_MODE_NONE,
-      'gateway.istio.io/managed': gateway.ingressPorts
-        ? 'istio.io-gateway-controller'
-        : 'istio.io-mesh-controller',
+      ...(gateway.podLabels
+        ? {}
+        : {
+            'gateway.istio.io/managed': gateway.ingressPorts
+              ? 'istio.io-gateway-controller'
+              : 'istio.io-mesh-controller',
+          }),
       'service.istio.io/canonical-name': gateway.name,
     },
     owner: { kind: 'Gateway', name: gateway.name },
@@ -150,7 +198,7 @@ export function waypointPod(cluster: ClusterState, gateway: WaypointGateway, nod
         '--node',
         node,
         '--control',
-        controlPlaneEndpoint(cluster).address,
+        controlPlaneAddressFor(cluster, node),
         '--token-file',
         join(dir, 'token'),
         '--ca-root',
@@ -210,7 +258,7 @@ class WaypointDeployment {
 
   constructor(context: ExtensionContext) {
     this.#context = context;
-    this.#api = new ControlApiClient(controlPlaneEndpoint(context.cluster).socket, {
+    this.#api = new ControlApiClient(controlPlaneEndpoint(context.cluster).sockets, {
       timeoutMs: API_TIMEOUT_MS,
     });
   }
@@ -253,7 +301,11 @@ class WaypointDeployment {
       if (revision === this.#revision) return;
       // A pass that failed for this revision is retried with backoff, at once for a new one.
       if (revision === this.#failed?.revision && Date.now() < this.#failed.retryAt) return;
-      const gateways = waypointGateways((await this.#api.get({ kind: 'Gateway' })).map((r) => r.document));
+      const stored = [
+        ...(await this.#api.get({ kind: 'Gateway' })),
+        ...(await this.#api.get({ kind: ISTIO_GATEWAY_KIND })),
+      ];
+      const gateways = waypointGateways(stored.map((r) => r.document));
       await this.#enqueue(gateways, { addOnly: false });
       this.#revision = revision;
       this.#failed = undefined;
@@ -313,7 +365,7 @@ export const extension: ClusterExtension = {
   async processChanged(process, context) {
     const waypoints = deployment(context);
     waypoints.start();
-    if (process.id === CONTROL_PLANE && process.state === 'running' && process.ready) waypoints.follow();
+    if (isControlPlaneProcess(process.id) && process.state === 'running' && process.ready) waypoints.follow();
   },
 
   async stop(context) {

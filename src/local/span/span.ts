@@ -33,7 +33,14 @@ export interface SpanOptions {
 }
 
 /** The span as recorded in the cluster's state, checked against the plan. */
-export function spanRecord(cluster: Pick<ClusterState, 'nodes'>, options: SpanOptions): SpanRecord {
+export function spanRecord(
+  cluster: Pick<ClusterState, 'nodes' | 'controlPlane'>,
+  options: SpanOptions,
+): SpanRecord {
+  // Replicas share one state directory, which hosts do not.
+  if ((cluster.controlPlane?.replicas ?? 1) > 1) {
+    throw new AmbitError('USAGE', 'a cluster across hosts runs one control plane: drop its replicas');
+  }
   const record: SpanRecord = {
     localNodes: options.localNodes,
     underlayDevice: options.underlayDevice,

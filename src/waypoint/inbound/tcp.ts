@@ -14,6 +14,7 @@ import { hash32 } from '../balance/hash.ts';
 import type { TunnelContext } from '../engine.ts';
 import { type PartyLabels, partyLabels, type WaypointMetrics } from '../metrics.ts';
 import { requestAttributes } from '../pipeline/plan.ts';
+import { connectionSettings } from '../upstream/connection-settings.ts';
 import type { UpstreamTunnels } from '../upstream/tunnels.ts';
 
 export interface TcpDependencies {
@@ -82,18 +83,23 @@ export async function proxyTcp(stream: Duplex, tunnel: TunnelContext, deps: TcpD
       ? hash32(tunnel.client.ip)
       : undefined;
   const endpoint = state.balancer(cluster).pick({ hash, random: deps.random });
-  const destination = endpoint ? state.workloadByUid(endpoint.workloadUid) : undefined;
+  const destination = endpoint ? state.endpointWorkload(cluster, endpoint) : undefined;
   if (endpoint === undefined || destination === undefined) return refuse('UH');
   const done = deps.load.begin(endpointKey(endpoint));
   let upstream: Duplex;
   try {
-    upstream = await deps.tunnels.open({
-      ip: endpoint.ip,
-      port: endpoint.port,
-      identity: destination.identity,
-      client: tunnel.client,
-      authority: endpoint.authority,
-    });
+    // Bounded by the cluster's connect timeout (Istio's 10 s default), as the HTTP paths' tunnels are.
+    upstream = await deps.tunnels.open(
+      {
+        ip: endpoint.ip,
+        port: endpoint.port,
+        identity: destination.identity,
+        client: tunnel.client,
+        authority: endpoint.authority,
+        external: endpoint.external,
+      },
+      connectionSettings(cluster.policy.connectionPool).connectTimeoutMs,
+    );
   } catch {
     done();
     return refuse('UF');

@@ -169,7 +169,7 @@ export function planRequest(
     hash = key.value === undefined ? undefined : hash32(key.value);
   }
   const endpoint = state.balancer(cluster).pick({ hash, random });
-  const destination = endpoint ? state.workloadByUid(endpoint.workloadUid) : undefined;
+  const destination = endpoint ? state.endpointWorkload(cluster, endpoint) : undefined;
   if (endpoint === undefined || destination === undefined)
     return { kind: 'local', status: 503, text: NO_HEALTHY_UPSTREAM, flags: 'UH', cluster };
   addForwardingHeaders(headers, { clientIp: caller.client.ip, scheme: request.scheme, requestId, attempt });

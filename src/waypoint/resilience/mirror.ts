@@ -80,7 +80,7 @@ export class RequestMirrors {
     const cluster = request.state.cluster(clusterName);
     const usable = cluster !== undefined && cluster.problem === undefined;
     const endpoint = usable ? request.state.balancer(cluster).pick({ random }) : undefined;
-    const workload = endpoint && request.state.workloadByUid(endpoint.workloadUid);
+    const workload = usable && endpoint ? request.state.endpointWorkload(cluster, endpoint) : undefined;
     if (
       cluster === undefined ||
       endpoint === undefined ||

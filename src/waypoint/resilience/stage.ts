@@ -145,7 +145,7 @@ function pickDestination(
   random: () => number,
 ): Destination | undefined {
   const endpoint = state.balancer(cluster).pick({ random });
-  const workload = endpoint === undefined ? undefined : state.workloadByUid(endpoint.workloadUid);
+  const workload = endpoint === undefined ? undefined : state.endpointWorkload(cluster, endpoint);
   return endpoint === undefined || workload === undefined ? undefined : { endpoint, workload };
 }
 

@@ -3,12 +3,16 @@
  * `:authority` `<pod IP>:<target port>`), presenting the waypoint's own identity and expecting the
  * endpoint workload's, over the shared pooled HTTP/2 connections of `core/hbone`. `forwarded` names the
  * original client, so the destination ztunnel (which trusts it only from the bound waypoint) reports and
- * authorizes the real caller.
+ * authorizes the real caller. An endpoint outside the mesh (a ServiceEntry's address) has no ztunnel: it is
+ * dialled directly, as Istio's waypoint does for egress, with TLS when its DestinationRule originates it.
  */
 import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { checkServerIdentity, connect as connectTls } from 'node:tls';
 import { forwardedFor } from '../../core/hbone/headers.ts';
 import type { HbonePool } from '../../core/hbone/pool.ts';
 import type { HboneStream } from '../../core/hbone/stream.ts';
+import type { ExternalEndpoint } from '../../core/l7/types.ts';
 import { joinHostPort } from '../../core/net/host-port.ts';
 
 export interface TunnelTarget {
@@ -20,6 +24,8 @@ export interface TunnelTarget {
   client: { ip: string; port: number };
   /** The CONNECT `:authority` when it is not `ip:port` (a waypoint is asked for the Service VIP:port). */
   authority?: string | undefined;
+  /** Set for an endpoint outside the mesh: no HBONE, `ip:port` directly (and TLS if it says so). */
+  external?: ExternalEndpoint | undefined;
 }
 
 export class UpstreamTunnels {
@@ -44,8 +50,8 @@ export class UpstreamTunnels {
    * A tunnel to `target`; with `timeoutMs`, one that has not opened by then fails (and is closed should it
    * open later), as a cluster's `connectTimeout` asks.
    */
-  open(target: TunnelTarget, timeoutMs?: number): Promise<HboneStream> {
-    const opening = this.#open(target);
+  open(target: TunnelTarget, timeoutMs?: number): Promise<Duplex> {
+    const opening = target.external ? this.#direct(target, target.external) : this.#open(target);
     if (timeoutMs === undefined) return opening;
     return new Promise((resolve, reject) => {
       let late = false;
@@ -64,6 +70,35 @@ export class UpstreamTunnels {
           reject(error);
         },
       );
+    });
+  }
+
+  /** A connection to an address outside the mesh, once it (and its TLS, if any) is up. */
+  #direct(target: TunnelTarget, external: ExternalEndpoint): Promise<Duplex> {
+    const { tls } = external;
+    return new Promise((resolve, reject) => {
+      const options = { host: target.ip, port: target.port, noDelay: true, localAddress: this.#localAddress };
+      const socket =
+        tls === undefined
+          ? connect(options)
+          : connectTls({
+              ...options,
+              servername: tls.sni,
+              ca: tls.caPem,
+              rejectUnauthorized: tls.verify,
+              ALPNProtocols: ['http/1.1'],
+              // The certificate must name the SNI, or one of the DestinationRule's subjectAltNames.
+              checkServerIdentity: (_host, certificate) => {
+                const names = tls.subjectAltNames.length > 0 ? tls.subjectAltNames : [tls.sni];
+                const failures = names.map((name) => checkServerIdentity(name, certificate));
+                return failures.some((failure) => failure === undefined) ? undefined : failures[0];
+              },
+            });
+      socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
+        socket.off('error', reject);
+        resolve(socket);
+      });
+      socket.once('error', reject);
     });
   }
 

@@ -10,6 +10,7 @@ import { errorMessage } from '../../core/errors.ts';
 import type { Failure } from '../../core/failure.ts';
 import type { Workload } from '../../core/model/index.ts';
 import { plainAddress } from '../../core/net/ip.ts';
+import { resetIfAbandoned } from '../../core/net/reset-if-abandoned.ts';
 import { abort, splice } from '../../core/net/splice.ts';
 import type { AuthorizationResult, ConnectionAttributes } from '../state/authorize.ts';
 import type { TrackedConnection } from './connections.ts';
@@ -92,6 +93,9 @@ export async function carry(
     return;
   }
   relay.accept?.();
+  // Should this process die, both ends hear a reset, never a clean end of a cut stream (fail closed).
+  resetIfAbandoned(relay.downstream);
+  resetIfAbandoned(upstream);
   relay.connection.cancel = () => {
     abort(relay.downstream);
     abort(upstream);

@@ -5,7 +5,8 @@
  * loopback implementation here serves tests and benchmarks, where a "pod" is an address on `lo`.
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { isIPv6, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { isIPv6, type Server, type Socket } from 'node:net';
+import { startTcpConnect } from '../../core/sys/netns-socket.ts';
 
 export interface TcpConnectOptions {
   ip: string;
@@ -66,13 +67,14 @@ export class LoopbackPodSockets implements PodSockets {
   }
 
   connect(options: TcpConnectOptions): Socket {
-    return tcpConnect({
-      host: options.ip,
+    // Through the syscall module, as in a pod: the source's port is left to connect() (see startTcpConnect).
+    const socket = startTcpConnect(undefined, {
+      address: options.ip,
       port: options.port,
       localAddress: options.sourceIp ?? this.ip,
       allowHalfOpen: true,
-      noDelay: true,
     });
+    return socket.setNoDelay(true);
   }
 
   bindUdp(port: number, onMessage: (datagram: Datagram) => void): Promise<DatagramEndpoint> {

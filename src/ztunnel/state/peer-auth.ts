@@ -15,6 +15,23 @@ export function resolveMtlsMode(
   workload: Workload,
   port: number,
 ): EffectiveMtlsMode {
+  return resolveMtls(policies, workload, port).mode;
+}
+
+/** The effective mode, with which policies applied at each level and which one set the mode. */
+export interface MtlsResolution {
+  mode: EffectiveMtlsMode;
+  /** The policy whose mode (or port-level mode) is in force; undefined: nothing set, PERMISSIVE. */
+  decidedBy: PeerAuthPolicy | undefined;
+  /** The policies that apply to the workload: mesh, namespace and workload level, the set ones only. */
+  applying: PeerAuthPolicy[];
+}
+
+export function resolveMtls(
+  policies: readonly PeerAuthPolicy[],
+  workload: Workload,
+  port: number,
+): MtlsResolution {
   let mesh: PeerAuthPolicy | undefined;
   let namespace: PeerAuthPolicy | undefined;
   let selected: PeerAuthPolicy | undefined;
@@ -30,12 +47,22 @@ export function resolveMtlsMode(
     }
   }
   let mode: EffectiveMtlsMode = 'PERMISSIVE';
+  let decidedBy: PeerAuthPolicy | undefined;
+  const applying: PeerAuthPolicy[] = [];
   for (const policy of [mesh, namespace, selected]) {
-    if (policy && policy.mode !== 'UNSET') mode = policy.mode;
+    if (!policy) continue;
+    applying.push(policy);
+    if (policy.mode !== 'UNSET') {
+      mode = policy.mode;
+      decidedBy = policy;
+    }
   }
   const portMode = selected?.portLevelMtls[port];
-  if (portMode !== undefined && portMode !== 'UNSET') mode = portMode;
-  return mode;
+  if (portMode !== undefined && portMode !== 'UNSET') {
+    mode = portMode;
+    decidedBy = selected;
+  }
+  return { mode, decidedBy, applying };
 }
 
 function first(current: PeerAuthPolicy | undefined, candidate: PeerAuthPolicy): PeerAuthPolicy {

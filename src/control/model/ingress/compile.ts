@@ -22,6 +22,7 @@ import { GATEWAY_API_GROUP } from '../../../core/config/kinds/gateway.ts';
 import type { L4RouteSpec, ReferenceGrantSpec } from '../../../core/config/kinds/gateway-l4.ts';
 import type { DestinationRuleSpec } from '../../../core/config/kinds/istio-networking.ts';
 import type { AuthorizationPolicySpec } from '../../../core/config/kinds/istio-security.ts';
+import type { RequestAuthenticationSpec } from '../../../core/config/kinds/request-authentication.ts';
 import { ANY_HOSTNAME, type Hostnames, hostnameMatcher, hostnameRank } from '../../../core/l7/hostnames.ts';
 import type {
   Backend,
@@ -48,8 +49,10 @@ import {
   httpCandidates,
   weightedBackends,
 } from '../l7/gateway-routes.ts';
+import { serviceJwtRules } from '../l7/request-authentication.ts';
 import { serviceHostname } from '../services.ts';
 import { attachRoute, type IngressRouteKind, type ParentAttachment, type RouteRef } from './attachment.ts';
+import { byHostnamePrecedence, secretCertificate, withHostnames } from './listener-parts.ts';
 import { referenceGranted } from './reference-grants.ts';
 
 export interface IngressInputs {
@@ -66,6 +69,8 @@ export interface IngressInputs {
   /** Labels of each namespace (for `allowedRoutes.namespaces.from: Selector`). */
   namespaceLabels: ReadonlyMap<string, Record<string, string>>;
   attachedPolicies: readonly NamedConfig<AuthorizationPolicySpec>[];
+  /** RequestAuthentications: those with a targetRef to the Gateway apply at its listeners. */
+  requestAuthentications?: readonly NamedConfig<RequestAuthenticationSpec>[] | undefined;
   trustDomain: string;
   /** Hostnames of Services labelled (or in a namespace labelled) `istio.io/ingress-use-waypoint: "true"`. */
   ingressViaWaypoint: readonly string[];
@@ -194,8 +199,10 @@ export function compileIngress(inputs: IngressInputs): CompiledIngress {
     ports,
   };
   const authorization = inputs.attachedPolicies.flatMap(
-    (policy) => toL7Policy(policy, ref, [served], inputs.trustDomain).policy ?? [],
+    (policy) => toL7Policy(policy, ref, [served], inputs.trustDomain, 'ingress').policy ?? [],
   );
+  const jwtRules = serviceJwtRules(served, inputs.requestAuthentications ?? [], ref, [], 'ingress');
+  if (jwtRules.length > 0) served.requestAuthentication = jwtRules;
   return {
     table: {
       servedServices: [served],
@@ -296,25 +303,11 @@ function listenerCertificates(
       return `RefNotPermitted: Secret ${namespace}/${ref.name} is in another namespace and no ReferenceGrant allows it`;
     const secret = inputs.secrets.find((s) => s.name === ref.name && s.namespace === namespace);
     if (secret === undefined) return `InvalidCertificateRef: Secret ${namespace}/${ref.name} does not exist`;
-    const certificatePem = decoded(secret.spec.entries['tls.crt']);
-    const keyPem = decoded(secret.spec.entries['tls.key']);
-    if (!certificatePem?.includes('BEGIN CERTIFICATE') || !keyPem?.includes('PRIVATE KEY'))
-      return `InvalidCertificateRef: Secret ${namespace}/${ref.name} needs PEM tls.crt and tls.key (type kubernetes.io/tls)`;
-    out.push({ hostname: listener.hostname, certificatePem, keyPem });
+    const certificate = secretCertificate(secret, listener.hostname);
+    if (typeof certificate === 'string') return `InvalidCertificateRef: ${certificate}`;
+    out.push(certificate);
   }
   return out;
-}
-
-function decoded(base64: string | undefined): string | undefined {
-  return base64 === undefined ? undefined : Buffer.from(base64, 'base64').toString('utf8');
-}
-
-/** The data plane takes the first certificate whose hostname matches the SNI: most specific first. */
-function byHostnamePrecedence(certificates: ListenerCertificate[]): ListenerCertificate[] {
-  return certificates
-    .map((certificate, index) => ({ certificate, index, rank: hostnameRank(certificate.hostname) }))
-    .sort((a, b) => b.rank[0] - a.rank[0] || b.rank[1] - a.rank[1] || a.index - b.index)
-    .map((entry) => entry.certificate);
 }
 
 function listenerConditions(
@@ -366,20 +359,6 @@ function httpRoutes(attached: readonly Attached[], inputs: GatewayRouteInputs): 
   const routes = [...ranked('GRPCRoute'), ...ranked('HTTPRoute')].map((candidate) => candidate.route);
   // The same route attached through two listeners on one port (both any-host) compiles twice: keep one.
   return [...new Map(routes.map((route) => [JSON.stringify(route), route])).values()];
-}
-
-function withHostnames(candidate: Candidate, hostnames: Hostnames): Candidate[] {
-  if (hostnames === ANY_HOSTNAME) return [{ ...candidate, rank: [0, 0, ...candidate.rank] }];
-  return hostnames.map((host) => ({
-    route: {
-      ...candidate.route,
-      matches: (candidate.route.matches.length === 0
-        ? [{ headers: [], queryParams: [] }]
-        : candidate.route.matches
-      ).map((match) => ({ ...match, authority: hostnameMatcher(host) })),
-    },
-    rank: [...hostnameRank(host), ...candidate.rank],
-  }));
 }
 
 /** TLS and TCP ports: TLSRoutes by SNI (most specific hostname first), then TCPRoutes, rule by rule. */

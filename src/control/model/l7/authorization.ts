@@ -31,6 +31,13 @@ import type { CompileNote } from './notes.ts';
 
 const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 
+/**
+ * Who the policy is compiled for: a waypoint (the `istio-waypoint` GatewayClass reaches it), an ingress
+ * gateway (only a targetRef to its own Gateway or a Service reaches it; Istio's GatewayClass attachment is
+ * for waypoints), or a gateway deployment whose pods the policy's `selector` picks (the whole proxy).
+ */
+export type PolicySubscriber = 'waypoint' | 'ingress' | 'selected';
+
 export interface L7PolicyTranslation {
   /** Undefined when the policy does not concern this waypoint. */
   policy?: L7AuthorizationPolicy | undefined;
@@ -42,16 +49,18 @@ export function toL7Policy(
   waypoint: WaypointRef,
   servedServices: readonly { name: string; namespace: string; hostname: string }[],
   trustDomain: string,
+  subscriber: PolicySubscriber = 'waypoint',
 ): L7PolicyTranslation {
   const { spec, namespace, name } = resource;
   const config = { kind: 'AuthorizationPolicy', namespace, name };
-  let wholeWaypoint = false;
+  let wholeWaypoint = subscriber === 'selected';
   const hostnames: string[] = [];
   for (const ref of spec.targetRefs) {
     if (ref.kind === 'Gateway' && ref.group === GATEWAY_GROUP) {
       wholeWaypoint ||= ref.name === waypoint.name && namespace === waypoint.namespace;
     } else if (ref.kind === 'GatewayClass' && ref.group === GATEWAY_GROUP) {
-      wholeWaypoint ||= ref.name === WAYPOINT_GATEWAY_CLASS && namespace === ROOT_NAMESPACE;
+      wholeWaypoint ||=
+        subscriber === 'waypoint' && ref.name === WAYPOINT_GATEWAY_CLASS && namespace === ROOT_NAMESPACE;
     } else if (ref.kind === 'Service' && ref.group === '') {
       const service = servedServices.find((s) => s.name === ref.name && s.namespace === namespace);
       if (service) hostnames.push(service.hostname);

@@ -5,12 +5,20 @@
  * clusters they need; the table carries each once.
  */
 
+import type { SecretSpec } from '../../../core/config/kinds/config-objects.ts';
 import type {
+  ClientTLSSettings,
   DestinationRuleSpec,
   LoadBalancerSettings,
   TrafficPolicy,
 } from '../../../core/config/kinds/istio-networking.ts';
-import type { BackendPolicy, Cluster, LoadBalancer, PortProtocol } from '../../../core/l7/types.ts';
+import type {
+  BackendPolicy,
+  Cluster,
+  ExternalEndpoint,
+  LoadBalancer,
+  PortProtocol,
+} from '../../../core/l7/types.ts';
 import { ROOT_NAMESPACE } from '../../../core/labels.ts';
 import type { NamedConfig, Service, WaypointRef, Workload } from '../../../core/model/index.ts';
 import { labelsMatch } from '../../../core/policy/selector.ts';
@@ -24,6 +32,8 @@ export interface ClusterInputs {
   workloads: readonly Workload[];
   destinationRules: readonly NamedConfig<DestinationRuleSpec>[];
   waypoint: WaypointRef;
+  /** Secrets a DestinationRule's `tls.credentialName` may name (in the waypoint's namespace). */
+  secrets?: readonly NamedConfig<SecretSpec>[] | undefined;
 }
 
 /** Istio's cluster name, so admin output reads like `istioctl proxy-config clusters`. */
@@ -119,13 +129,19 @@ export class ClusterSet {
         problem,
       };
     }
+    // A ServiceEntry's address that is no pod is outside the mesh: dialled directly, maybe with TLS.
+    const external =
+      service.serviceEntry !== undefined
+        ? externalEndpoint(originatedTls(rule, subsetSpec, port, hostname), this.#inputs)
+        : undefined;
     const endpoints = service.endpoints
       .filter((endpoint) => labelsMatch(selector, this.#labels.get(endpoint.workloadUid) ?? {}))
       .map((endpoint) => ({
         workloadUid: endpoint.workloadUid,
         ip: endpoint.ip,
-        port: servicePort.targetPort,
+        port: endpoint.targetPorts?.[port] ?? servicePort.targetPort,
         ready: endpoint.ready,
+        ...(external !== undefined && endpoint.workloadUid === '' ? { external } : {}),
       }));
     return {
       ...base,
@@ -136,6 +152,41 @@ export class ClusterSet {
       destinationRule: ruleName,
     };
   }
+}
+
+/** The DestinationRule's client TLS for the port (subset, then port level, then top level), if SIMPLE. */
+function originatedTls(
+  rule: NamedConfig<DestinationRuleSpec> | undefined,
+  subset: { trafficPolicy?: TrafficPolicy | undefined } | undefined,
+  port: number,
+  hostname: string,
+): (ClientTLSSettings & { sni: string }) | undefined {
+  const atPort = (policy: TrafficPolicy | undefined) =>
+    policy?.portLevelSettings.find((settings) => settings.port === port)?.tls ?? policy?.tls;
+  const tls = atPort(subset?.trafficPolicy) ?? atPort(rule?.spec.trafficPolicy);
+  return tls?.mode === 'SIMPLE' ? { ...tls, sni: tls.sni ?? hostname } : undefined;
+}
+
+function externalEndpoint(
+  tls: (ClientTLSSettings & { sni: string }) | undefined,
+  inputs: ClusterInputs,
+): ExternalEndpoint {
+  if (tls === undefined) return {};
+  const secret =
+    tls.credentialName === undefined
+      ? undefined
+      : inputs.secrets?.find(
+          (s) => s.name === tls.credentialName && s.namespace === inputs.waypoint.namespace,
+        );
+  const ca = secret?.spec.entries['ca.crt'];
+  return {
+    tls: {
+      sni: tls.sni,
+      caPem: ca === undefined ? undefined : Buffer.from(ca, 'base64').toString('utf8'),
+      verify: tls.insecureSkipVerify !== true,
+      subjectAltNames: tls.subjectAltNames,
+    },
+  };
 }
 
 /**

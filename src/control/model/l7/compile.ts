@@ -4,6 +4,8 @@
  * API routes when any attach to the service, else its VirtualService, then the service's default route); the clusters those routes name; the L7 AuthorizationPolicies that concern the waypoint. A pure
  * function of its inputs, tested as a unit.
  */
+
+import type { SecretSpec } from '../../../core/config/kinds/config-objects.ts';
 import type { GRPCRouteSpec, HTTPRouteSpec } from '../../../core/config/kinds/gateway.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../../core/config/kinds/istio-networking.ts';
 import type { AuthorizationPolicySpec } from '../../../core/config/kinds/istio-security.ts';
@@ -44,6 +46,8 @@ export interface RouteTableInputs {
   rateLimitPolicies?: readonly NamedConfig<HTTPLocalRateLimitPolicySpec>[] | undefined;
   /** RequestAuthentications; absent reads as none. */
   requestAuthentications?: readonly NamedConfig<RequestAuthenticationSpec>[] | undefined;
+  /** Secrets DestinationRules' `tls.credentialName` name (TLS origination to ServiceEntry endpoints). */
+  secrets?: readonly NamedConfig<SecretSpec>[] | undefined;
   trustDomain: string;
 }
 
@@ -59,6 +63,7 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
     workloads: inputs.workloads,
     destinationRules: inputs.destinationRules,
     waypoint: inputs.waypoint,
+    secrets: inputs.secrets,
   });
   const gatewayInputs: GatewayRouteInputs = {
     httpRoutes: inputs.httpRoutes,

@@ -4,13 +4,16 @@
  * exported to the waypoint) applies; its `http` rules keep their order (first match wins); a `delegate` rule
  * is replaced by the delegate's rules, each match narrowed by the root's; matches on another port or bound
  * to other gateways are dropped; `sourceLabels` and `sourceNamespace` are ignored (Istio ambient does not
- * support them at the waypoint).
+ * support them at the waypoint). The same rules compile for an ingress gateway (`gateway` set): then the
+ * VirtualService's and each match's `gateways` must name that Gateway, and `tls`/`tcp` rules route bytes.
  */
 import type {
   Destination,
   HTTPMatchRequest,
   HTTPRoute,
   HTTPRouteDestination,
+  L4MatchAttributes,
+  RouteDestination,
   VirtualServiceSpec,
 } from '../../../core/config/kinds/istio-networking.ts';
 import type {
@@ -21,6 +24,8 @@ import type {
   RouteAction,
   RouteOrigin,
   ServedService,
+  StringMatcher,
+  TcpRoute,
   ValueCondition,
 } from '../../../core/l7/types.ts';
 import type { NamedConfig, Service } from '../../../core/model/index.ts';
@@ -43,6 +48,42 @@ export interface VirtualServiceInputs {
   waypointNamespace: string;
   clusters: ClusterSet;
   notes: CompileNote[];
+  /** The classic Gateway (`networking.istio.io`) these routes are for; undefined: the mesh (a waypoint). */
+  gateway?: GatewayName | undefined;
+}
+
+export interface GatewayName {
+  name: string;
+  namespace: string;
+}
+
+/**
+ * Whether a `gateways` list, written in `namespace`, binds `gateway` (undefined: the mesh), as Istio reads it:
+ * an empty list is `mesh` alone; `mesh` names every waypoint and sidecar; `name` is a Gateway of the
+ * VirtualService's namespace and `namespace/name` one of any namespace.
+ */
+export function bindsGateway(
+  names: readonly string[],
+  namespace: string,
+  gateway: GatewayName | undefined,
+): boolean {
+  if (gateway === undefined) return names.length === 0 || names.includes('mesh');
+  return names.some((entry) => {
+    const slash = entry.indexOf('/');
+    const [ns, name] = slash < 0 ? [namespace, entry] : [entry.slice(0, slash), entry.slice(slash + 1)];
+    return name === gateway.name && ns === gateway.namespace;
+  });
+}
+
+/** A match's own `gateways` narrows the VirtualService's; empty, it inherits them (already checked). */
+function matchBinds(
+  names: readonly string[],
+  origin: RouteOrigin,
+  gateway: GatewayName | undefined,
+): boolean {
+  return (
+    names.length === 0 || bindsGateway(names, origin.delegatedFrom?.namespace ?? origin.namespace, gateway)
+  );
 }
 
 /**
@@ -57,7 +98,7 @@ export function selectVirtualService(
   let best: { vs: VirtualService; specificity: number } | undefined;
   for (const vs of virtualServices) {
     if (vs.namespace !== service.namespace && vs.namespace !== waypointNamespace) continue;
-    if (vs.spec.gateways.length > 0 && !vs.spec.gateways.includes('mesh')) continue;
+    if (!bindsGateway(vs.spec.gateways, vs.namespace, undefined)) continue;
     if (!exportedTo(vs.spec.exportTo, vs.namespace, waypointNamespace)) continue;
     let specificity: number | undefined;
     for (const host of vs.spec.hosts) {
@@ -139,8 +180,7 @@ function compileRule(
 ): Route | undefined {
   const applicable = matches.filter(
     (match) =>
-      (match.port === undefined || match.port === port) &&
-      (match.gateways.length === 0 || match.gateways.includes('mesh')),
+      (match.port === undefined || match.port === port) && matchBinds(match.gateways, origin, inputs.gateway),
   );
   applicable.forEach((match) => {
     if (Object.keys(match.sourceLabels).length === 0 && match.sourceNamespace === undefined) return;
@@ -156,14 +196,8 @@ function compileRule(
   });
   // A rule whose every match is for another port or gateway does not apply here at all.
   if (matches.length > 0 && applicable.length === 0) return undefined;
-  const destinationPort = (destination: Destination) =>
-    destination.port ?? defaultPort(resolveHost(destination.host, namespace), service, port, inputs.services);
   const intern = (destination: Destination) =>
-    inputs.clusters.intern(
-      resolveHost(destination.host, namespace),
-      destinationPort(destination),
-      destination.subset ?? '',
-    );
+    internDestination(destination, namespace, service, port, inputs);
   const mirrors = [
     ...(rule.mirror ? [{ cluster: intern(rule.mirror), percentage: rule.mirrorPercentage ?? 100 }] : []),
     ...rule.mirrors.map((mirror) => ({
@@ -209,6 +243,65 @@ function compileRule(
       : undefined,
     mirrors,
   };
+}
+
+/** The cluster of a destination written in `namespace`, for a request to `service` on `port`. */
+function internDestination(
+  destination: Destination,
+  namespace: string,
+  service: ServedService,
+  port: number,
+  inputs: VirtualServiceInputs,
+): string {
+  const hostname = resolveHost(destination.host, namespace);
+  return inputs.clusters.intern(
+    hostname,
+    destination.port ?? defaultPort(hostname, service, port, inputs.services),
+    destination.subset ?? '',
+  );
+}
+
+/**
+ * The byte routes of `vs` for a gateway port: its `tls` rules by SNI (`sniMatcher` turns a rule's `sniHosts`
+ * into matchers, undefined when none lies within the gateway server's hosts), or its `tcp` rules; only
+ * matches on this port bound to this gateway count, and a rule without matches takes every connection.
+ */
+export function virtualServiceTcpRoutes(
+  vs: VirtualService,
+  service: ServedService,
+  port: number,
+  section: 'tls' | 'tcp',
+  sniMatcher: (sniHosts: readonly string[]) => StringMatcher[] | undefined,
+  inputs: VirtualServiceInputs,
+): TcpRoute[] {
+  const routes: TcpRoute[] = [];
+  const rules: readonly {
+    match: readonly (L4MatchAttributes & { sniHosts?: readonly string[] })[];
+    route: readonly RouteDestination[];
+  }[] = section === 'tls' ? vs.spec.tls : vs.spec.tcp;
+  rules.forEach((rule, index) => {
+    const origin = { kind: 'VirtualService' as const, namespace: vs.namespace, name: vs.name, rule: index };
+    const applicable = rule.match.filter(
+      (match) =>
+        (match.port === undefined || match.port === port) &&
+        matchBinds(match.gateways, origin, inputs.gateway),
+    );
+    if (rule.match.length > 0 && applicable.length === 0) return;
+    const sni = section === 'tls' ? sniMatcher(applicable.flatMap((match) => match.sniHosts ?? [])) : [];
+    if (sni === undefined) return;
+    routes.push({
+      origin,
+      sni,
+      backends: rule.route.map((destination) => ({
+        kind: 'cluster',
+        cluster: internDestination(destination.destination, vs.namespace, service, port, inputs),
+        weight: destination.weight,
+        requestHeaders: istioHeaderOperations(undefined),
+        responseHeaders: istioHeaderOperations(undefined),
+      })),
+    });
+  });
+  return routes;
 }
 
 /**

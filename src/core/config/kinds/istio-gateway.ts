@@ -2,7 +2,8 @@
  * Istio's classic Gateway (`networking.istio.io`): servers (port, hosts, TLS) on the gateway workloads its
  * selector picks, bound to routes by `VirtualService.gateways`. It shares its kind name with the Gateway API's
  * Gateway, so it is registered as `Gateway.networking.istio.io` (kubectl's `gateways.networking.istio.io`).
- * Checked as Istio's validation does; Ambit does not run classic gateways yet, and says so.
+ * Checked as Istio's validation does; served by the gateway deployments the selector picks
+ * (`control/model/ingress/classic.ts`).
  */
 import { isIP } from 'node:net';
 import type { Field } from '../field.ts';
@@ -206,9 +207,6 @@ function server(field: Field): GatewayServer | undefined {
 }
 
 function parseIstioGateway(doc: Field): IstioGatewaySpec | undefined {
-  doc
-    .child('kind')
-    .warn('Istio classic Gateways are validated but not run by Ambit yet (use a Gateway API Gateway)');
   const spec = doc.child('spec').object(['servers', 'selector'], { required: true });
   if (!spec) return undefined;
   const serversField = spec.child('servers');

@@ -162,6 +162,9 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
   #nextStreamId: number;
   #lastPeerStreamId = 0;
   #headerBlock: HeaderBlock | undefined;
+  /** The stream the DATA frame being received goes to (undefined when it is discarded), and its flags. */
+  #dataStream: H2Stream | undefined;
+  #dataFlags = 0;
   /** Server: bytes of the client preface still to check. */
   #prefaceAt: number;
   #peerSettingsSeen = false;
@@ -199,6 +202,9 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     });
     const sink: FrameSink = {
       onFrame: (type, flags, streamId, payload) => this.#onFrame(type, flags, streamId, payload),
+      onDataStart: (flags, streamId, length) => this.#onDataStart(flags, streamId, length, length),
+      onDataPayload: (part) => this.#onDataPayload(part),
+      onDataEnd: () => this.#onDataEnd(),
       onOversizedFrame: (type, length) =>
         this.#connectionError(
           ErrorCode.FRAME_SIZE_ERROR,
@@ -525,16 +531,22 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     this.#decoder.push(chunk);
   }
 
-  #onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
-    if (this.#dead) return;
+  /** What every frame must respect wherever it stands: no frame inside a header block, SETTINGS first. */
+  #frameAllowed(type: number): boolean {
+    if (this.#dead) return false;
     if (this.#headerBlock !== undefined && type !== FrameType.CONTINUATION) {
       this.#connectionError(ErrorCode.PROTOCOL_ERROR, 'protocol', `frame type ${type} inside a header block`);
-      return;
+      return false;
     }
     if (!this.#peerSettingsSeen && type !== FrameType.SETTINGS) {
       this.#connectionError(ErrorCode.PROTOCOL_ERROR, 'protocol', 'first frame is not SETTINGS');
-      return;
+      return false;
     }
+    return true;
+  }
+
+  #onFrame(type: number, flags: number, streamId: number, payload: Buffer): void {
+    if (!this.#frameAllowed(type)) return;
     switch (type) {
       case FrameType.DATA:
         this.#onDataFrame(flags, streamId, payload);
@@ -577,12 +589,37 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     }
   }
 
+  /** A padded DATA frame (assembled whole by the decoder): its padding is checked and consumed at once. */
   #onDataFrame(flags: number, streamId: number, payload: Buffer): void {
+    const length = payload.length;
+    const padding = length > 0 ? payload[0]! : 0;
+    if (length === 0 || padding >= length) {
+      this.#connectionError(ErrorCode.PROTOCOL_ERROR, 'protocol', 'DATA padding exceeds the frame');
+      return;
+    }
+    const data = payload.subarray(1, length - padding);
+    this.#onDataStart(flags, streamId, length, data.length);
+    const stream = this.#dataStream;
+    if (stream === undefined) return;
+    stream.uncredited += length - data.length;
+    if (data.length > 0) this.#onDataPayload(data);
+    this.#onDataEnd();
+  }
+
+  /**
+   * A DATA frame of `length` bytes (`dataLength` of them data, the rest padding) begins: the windows are
+   * checked and charged for the whole frame here, and its stream becomes the target of the payload parts
+   * that follow (none when the frame is refused or its stream is gone: the connection window is given back
+   * at once then).
+   */
+  #onDataStart(flags: number, streamId: number, length: number, dataLength: number): void {
+    this.#dataStream = undefined;
+    this.#dataFlags = flags;
+    if (!this.#frameAllowed(FrameType.DATA)) return;
     if (streamId === 0) {
       this.#connectionError(ErrorCode.PROTOCOL_ERROR, 'protocol', 'DATA on stream 0');
       return;
     }
-    const length = payload.length;
     if (length > this.#receiveWindow) {
       this.#connectionError(
         ErrorCode.FLOW_CONTROL_ERROR,
@@ -592,15 +629,6 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
       return;
     }
     this.#receiveWindow -= length;
-    let data = payload;
-    if (flags & Flag.PADDED) {
-      const padding = length > 0 ? payload[0]! : 0;
-      if (length === 0 || padding >= length) {
-        this.#connectionError(ErrorCode.PROTOCOL_ERROR, 'protocol', 'DATA padding exceeds the frame');
-        return;
-      }
-      data = payload.subarray(1, length - padding);
-    }
     const stream = this.#streams.get(streamId);
     if (!stream) {
       if (this.#isIdle(streamId)) {
@@ -624,11 +652,23 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
       return;
     }
     stream.receiveWindow -= length;
-    // Padding is consumed at once.
-    stream.uncredited += length - data.length;
-    if (data.length > 0) stream.deliver(data);
-    else if ((flags & Flag.END_STREAM) === 0) this.#glitch('empty DATA frame');
-    if (flags & Flag.END_STREAM) this.#remoteEnd(stream);
+    if (dataLength === 0 && (flags & Flag.END_STREAM) === 0) this.#glitch('empty DATA frame');
+    this.#dataStream = stream;
+  }
+
+  #onDataPayload(part: Buffer): void {
+    const stream = this.#dataStream;
+    if (stream === undefined) return;
+    // Reset or destroyed while its frame was arriving: what it will never read goes back to the connection.
+    if (stream.destroyed) this.#creditConnection(part.length);
+    else stream.deliver(part);
+  }
+
+  #onDataEnd(): void {
+    const stream = this.#dataStream;
+    this.#dataStream = undefined;
+    if (stream === undefined || stream.destroyed) return;
+    if (this.#dataFlags & Flag.END_STREAM) this.#remoteEnd(stream);
     this.credit(stream);
   }
 

@@ -1,14 +1,24 @@
 /**
- * Splits the byte stream of an HTTP/2 connection into frames. A frame that arrives whole inside one read is
- * handed on as a view of that read (no copy); one split across reads is assembled in a buffer of exactly its
- * size. The frame size limit is checked on the header, before anything is buffered, so a peer can make us
- * hold at most one frame of the size we advertised.
+ * Splits the byte stream of an HTTP/2 connection into frames. DATA frames without padding (what carries a
+ * tunnel's bytes) are handed on as they arrive: a start with the frame's length, each part of the payload as
+ * a view of the read it came in (no copy, no buffer per frame), and an end. Profiling 8-stream bulk showed
+ * that assembling each 1 MiB frame from the TLS socket's 16 KiB reads cost a copy of every byte plus a
+ * 1 MiB allocation per frame, which doubled the external memory V8 collects. Every other frame is handed
+ * on whole: a view of the read when it arrived in one, else assembled in a buffer of exactly its size. The
+ * frame size limit is checked on the header, before anything is buffered, so a peer can make us hold at
+ * most one frame of the size we advertised.
  */
-import { FRAME_HEADER_BYTES } from './constants.ts';
+import { Flag, FRAME_HEADER_BYTES, FrameType } from './constants.ts';
 
 export interface FrameSink {
   /** One complete frame; `payload` is only valid during the call unless copied or retained on purpose. */
   onFrame(type: number, flags: number, streamId: number, payload: Buffer): void;
+  /** An unpadded DATA frame begins; its payload follows in `onDataPayload` parts, then `onDataEnd`. */
+  onDataStart(flags: number, streamId: number, length: number): void;
+  /** A part of the current DATA frame's payload: a view of the read, which the sink may keep. */
+  onDataPayload(part: Buffer): void;
+  /** The current DATA frame is complete. */
+  onDataEnd(): void;
   /** A frame longer than the limit: the caller answers FRAME_SIZE_ERROR and stops feeding. */
   onOversizedFrame(type: number, length: number): void;
 }
@@ -18,9 +28,12 @@ export class FrameDecoder {
   readonly #sink: FrameSink;
   readonly #header = Buffer.alloc(FRAME_HEADER_BYTES);
   #headerFill = 0;
-  /** The frame being assembled across reads (header parsed), if any. */
+  /** A frame other than streamed DATA being assembled across reads (header parsed), if any. */
   #payload: Buffer | undefined;
   #payloadFill = 0;
+  /** Payload bytes of the streamed DATA frame still to come. */
+  #dataLeft = 0;
+  #streamingData = false;
   #type = 0;
   #flags = 0;
   #streamId = 0;
@@ -31,7 +44,7 @@ export class FrameDecoder {
     this.#sink = sink;
   }
 
-  /** Bytes held for a partial frame (bounded by the frame size limit). */
+  /** Bytes held for a partial frame (bounded by the frame size limit; streamed DATA is not held here). */
   get bufferedBytes(): number {
     return this.#headerFill + (this.#payload?.length ?? 0);
   }
@@ -46,6 +59,10 @@ export class FrameDecoder {
     let at = 0;
     const end = chunk.length;
     while (at < end && !this.#stopped) {
+      if (this.#streamingData) {
+        at = this.#continueData(chunk, at);
+        continue;
+      }
       if (this.#payload !== undefined) {
         const take = Math.min(this.#payload.length - this.#payloadFill, end - at);
         chunk.copy(this.#payload, this.#payloadFill, at, at + take);
@@ -83,6 +100,14 @@ export class FrameDecoder {
         this.#sink.onOversizedFrame(type, length);
         return;
       }
+      if (type === FrameType.DATA && (flags & Flag.PADDED) === 0) {
+        this.#streamingData = true;
+        this.#dataLeft = length;
+        this.#sink.onDataStart(flags, streamId, length);
+        // An empty frame ends here; a stop in onDataStart leaves the loop.
+        if (length === 0 && !this.#stopped) this.#endData();
+        continue;
+      }
       if (end - at >= length) {
         const payload = chunk.subarray(at, at + length);
         at += length;
@@ -95,5 +120,19 @@ export class FrameDecoder {
       this.#payload = Buffer.allocUnsafe(length);
       this.#payloadFill = 0;
     }
+  }
+
+  /** Hands on what `chunk` holds of the current DATA payload from `at`; returns where it stopped. */
+  #continueData(chunk: Buffer, at: number): number {
+    const take = Math.min(this.#dataLeft, chunk.length - at);
+    this.#dataLeft -= take;
+    this.#sink.onDataPayload(at === 0 && take === chunk.length ? chunk : chunk.subarray(at, at + take));
+    if (this.#dataLeft === 0 && !this.#stopped) this.#endData();
+    return at + take;
+  }
+
+  #endData(): void {
+    this.#streamingData = false;
+    this.#sink.onDataEnd();
   }
 }

@@ -1,0 +1,213 @@
+/**
+ * The waypoint deployment controller against the in-test API server, through `@kubernetes/client-node` as
+ * `ambit control --kubernetes` runs it: two replicas campaign for one Lease (the first must wait out a Lease
+ * left by a crashed holder); only the leader writes. A Gateway of class `istio-waypoint` gets its
+ * ServiceAccount, root ConfigMap, Deployment and Service (istiod's names, labels and ports, owned by the
+ * Gateway), they follow a change of the Gateway's infrastructure labels and go with the Gateway, and the
+ * Gateway's status says `Programmed` with the Service's address. When the leader stops, the other replica
+ * takes over and serves the next Gateway.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/core/log.ts';
+import { loadKubeConfig } from '../../src/kube/client.ts';
+import { WaypointController } from '../../src/kube/waypoints/controller.ts';
+import {
+  CORE_RESOURCES,
+  INSTALL_RESOURCES,
+  KubeApiServer,
+  type KubeObject,
+  LEASE_RESOURCE,
+  MESH_RESOURCES,
+} from '../support/kube-api-server.ts';
+import { quietLogs } from '../support/logging.ts';
+
+const GATEWAYS = ['/apis/gateway.networking.k8s.io/v1', 'gateways'] as const;
+const DEPLOYMENTS = ['/apis/apps/v1', 'deployments'] as const;
+const SERVICES = ['/api/v1', 'services'] as const;
+const LEASES = ['/apis/coordination.k8s.io/v1', 'leases'] as const;
+const LEASE = { namespace: 'ambit-system', name: 'ambit-waypoint-controller' };
+
+const waypointGateway = (name: string, labels: Record<string, string> = {}): KubeObject => ({
+  metadata: { name, namespace: 'shop' },
+  spec: {
+    gatewayClassName: 'istio-waypoint',
+    listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }],
+    infrastructure: { labels },
+  },
+});
+
+describe('the waypoint deployment controller', () => {
+  let api: KubeApiServer;
+  let dir: string;
+  const controllers: Record<'a' | 'b', WaypointController | undefined> = { a: undefined, b: undefined };
+
+  /** Writes (anything but reads and the Lease) and whose token made them. */
+  const writes = () =>
+    api.requests
+      .filter((r) => !['GET'].includes(r.method) && !r.path.includes('/leases'))
+      .map((r) => `${r.token} ${r.method} ${r.path}`);
+
+  const controller = (who: 'a' | 'b') => {
+    writeFileSync(join(dir, `kubeconfig-${who}`), api.kubeconfig(`controller-${who}`));
+    return new WaypointController(
+      loadKubeConfig(join(dir, `kubeconfig-${who}`)),
+      {
+        image: 'ambit:test',
+        control: 'ambit-control.ambit-system.svc:15012',
+        trustDomain: 'cluster.local',
+        rootCertPem: '-----BEGIN CERTIFICATE-----\nroot\n-----END CERTIFICATE-----\n',
+        lease: { ...LEASE, identity: who, leaseDurationSeconds: 2, renewMs: 200 },
+      },
+      createLogger(`waypoints-${who}`),
+    );
+  };
+
+  beforeAll(async () => {
+    quietLogs();
+    api = await new KubeApiServer([
+      ...CORE_RESOURCES,
+      ...MESH_RESOURCES,
+      ...INSTALL_RESOURCES,
+      LEASE_RESOURCE,
+    ]).listen();
+    dir = mkdtempSync(join(tmpdir(), 'ambit-kube-waypoints-'));
+    // A holder that crashed: its Lease stays until it has not been renewed for its duration.
+    api.put(...LEASES, {
+      metadata: LEASE,
+      spec: { holderIdentity: 'crashed', leaseDurationSeconds: 2, renewTime: new Date().toISOString() },
+    });
+  });
+
+  afterAll(async () => {
+    await controllers.a?.stop();
+    await controllers.b?.stop();
+    await api?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("one replica takes the Lease once the crashed holder's has expired; the other waits", async () => {
+    controllers.a = controller('a');
+    await controllers.a.start();
+    expect(controllers.a.leading).toBe(false);
+    await expect.poll(() => controllers.a!.leading, { timeout: 10_000 }).toBe(true);
+    controllers.b = controller('b');
+    await controllers.b.start();
+    const lease = api.get(...LEASES, LEASE.namespace, LEASE.name) as unknown as {
+      spec: Record<string, unknown>;
+    };
+    expect(lease.spec).toMatchObject({ holderIdentity: 'a', leaseTransitions: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 600)); // a few of b's tries
+    expect(controllers.b.leading).toBe(false);
+  });
+
+  it('deploys a waypoint Gateway as istiod does, owned by it, and reports it Programmed', async () => {
+    const gateway = api.put(...GATEWAYS, waypointGateway('waypoint'));
+    // The Service is applied last.
+    await expect.poll(() => api.get(...SERVICES, 'shop', 'waypoint'), { timeout: 10_000 }).toBeDefined();
+    const deployment = api.get(...DEPLOYMENTS, 'shop', 'waypoint') as KubeObject & {
+      spec: {
+        template: { metadata: { labels: Record<string, string> }; spec: { serviceAccountName: string } };
+      };
+    };
+    expect(deployment.metadata.labels).toMatchObject({
+      'gateway.networking.k8s.io/gateway-name': 'waypoint',
+      'gateway.istio.io/managed': 'istio.io-mesh-controller',
+    });
+    expect(deployment.spec.template.spec.serviceAccountName).toBe('waypoint');
+    expect(deployment.spec.template.metadata.labels['istio.io/dataplane-mode']).toBe('none');
+    for (const [prefix, plural, name] of [
+      [...DEPLOYMENTS, 'waypoint'],
+      [...SERVICES, 'waypoint'],
+      ['/api/v1', 'serviceaccounts', 'waypoint'],
+      ['/api/v1', 'configmaps', 'waypoint-ambit-root-cert'],
+    ] as const) {
+      expect(api.get(prefix, plural, 'shop', name)?.metadata.ownerReferences, `${plural}/${name}`).toEqual([
+        {
+          apiVersion: 'gateway.networking.k8s.io/v1',
+          kind: 'Gateway',
+          name: 'waypoint',
+          uid: gateway.metadata.uid,
+        },
+      ]);
+    }
+    const service = api.get(...SERVICES, 'shop', 'waypoint') as KubeObject & {
+      spec: {
+        clusterIP: string;
+        selector: Record<string, string>;
+        ports: Array<{ name: string; port: number }>;
+      };
+    };
+    expect(service.spec.selector).toEqual({ 'gateway.networking.k8s.io/gateway-name': 'waypoint' });
+    expect(service.spec.ports.map((p) => `${p.name}:${p.port}`)).toEqual([
+      'status-port:15021',
+      'mesh:15008',
+      'http-metrics:15020',
+    ]);
+    await expect
+      .poll(() => (api.get(...GATEWAYS, 'shop', 'waypoint') as { status?: unknown }).status, {
+        timeout: 10_000,
+      })
+      .toMatchObject({
+        addresses: [{ type: 'IPAddress', value: service.spec.clusterIP }],
+        conditions: [{ type: 'Programmed', status: 'True', reason: 'Programmed', observedGeneration: 1 }],
+      });
+  });
+
+  it('follows a change of the Gateway and deletes what it deployed with it', async () => {
+    api.put(...GATEWAYS, {
+      ...waypointGateway('waypoint', { team: 'shop' }),
+      status: api.get(...GATEWAYS, 'shop', 'waypoint')!.status,
+    });
+    await expect
+      .poll(() => api.get(...DEPLOYMENTS, 'shop', 'waypoint')?.metadata.labels, { timeout: 10_000 })
+      .toMatchObject({ team: 'shop' });
+    // The new generation is acknowledged; the Service kept its address through the replacement.
+    await expect
+      .poll(
+        () =>
+          (
+            api.get(...GATEWAYS, 'shop', 'waypoint') as {
+              status?: { conditions?: Array<{ observedGeneration: number }> };
+            }
+          ).status?.conditions?.[0]?.observedGeneration,
+        { timeout: 10_000 },
+      )
+      .toBe(2);
+    api.delete(...GATEWAYS, 'shop', 'waypoint');
+    await expect
+      .poll(
+        () =>
+          [
+            api.get(...DEPLOYMENTS, 'shop', 'waypoint'),
+            api.get(...SERVICES, 'shop', 'waypoint'),
+            api.get('/api/v1', 'serviceaccounts', 'shop', 'waypoint'),
+            api.get('/api/v1', 'configmaps', 'shop', 'waypoint-ambit-root-cert'),
+          ].filter(Boolean).length,
+        { timeout: 10_000 },
+      )
+      .toBe(0);
+    // A Gateway of another class is not a waypoint: nothing is deployed for it.
+    api.put(...GATEWAYS, {
+      ...waypointGateway('ingress'),
+      spec: { gatewayClassName: 'ambit', listeners: [] },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(api.get(...DEPLOYMENTS, 'shop', 'ingress')).toBeUndefined();
+    expect(writes().length).toBeGreaterThan(0);
+    expect(writes().filter((w) => !w.startsWith('controller-a '))).toEqual([]);
+  });
+
+  it('when the leader stops, the other replica takes over, and only it writes from then on', async () => {
+    await controllers.a!.stop();
+    const since = api.requests.length;
+    await expect.poll(() => controllers.b!.leading, { timeout: 10_000 }).toBe(true);
+    api.put(...GATEWAYS, waypointGateway('second'));
+    await expect.poll(() => api.get(...DEPLOYMENTS, 'shop', 'second'), { timeout: 10_000 }).toBeDefined();
+    const later = api.requests.slice(since).filter((r) => r.method !== 'GET' && !r.path.includes('/leases'));
+    expect(later.length).toBeGreaterThan(0);
+    expect(later.filter((r) => r.token !== 'controller-b')).toEqual([]);
+  });
+});
