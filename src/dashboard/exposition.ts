@@ -7,6 +7,8 @@
  * 1.1.1) drops the labels of histogram series when `le` comes first, which is how prom-client writes them.
  */
 
+import { AmbitError } from '../core/errors.ts';
+
 export interface ExpositionSample {
   name: string;
   labels: Record<string, string>;
@@ -18,7 +20,13 @@ const LABEL_NAME = /[a-zA-Z_][a-zA-Z0-9_]*/y;
 const SPACES = /[ \t]*/y;
 const ESCAPES: Record<string, string> = { '\\': '\\', '"': '"', n: '\n' };
 
-export class ExpositionError extends Error {}
+/** A scrape that is not valid exposition text: the peer's answer, so a bad request of its own making. */
+export class ExpositionError extends AmbitError {
+  constructor(message: string) {
+    super('BAD_REQUEST', message);
+    this.name = 'ExpositionError';
+  }
+}
 
 /** Every sample of `text`; a malformed line is an error that names it (the scrape is then refused whole). */
 export function parseExposition(text: string): ExpositionSample[] {

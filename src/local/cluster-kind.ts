@@ -7,6 +7,7 @@
 import type { Field } from '../core/config/field.ts';
 import { DNS_LABEL, type KindDefinition } from '../core/config/resource.ts';
 import { type Cidr, cidrSize, cidrsOverlap, formatCidr, hostCount, parseCidr } from './addresses.ts';
+import { type PortMappingSpec, parsePortMappings } from './port-mapping-spec.ts';
 
 export interface ClusterNodeSpec {
   name: string;
@@ -22,6 +23,8 @@ export interface ClusterSpec {
   underlayCIDR: Cidr;
   /** Run a Prometheus that scrapes the mesh (see prometheus/extension.ts). */
   prometheus: boolean;
+  /** Host loopback ports carried to pods' ports while the cluster runs (see port-mappings.ts). */
+  portMappings: PortMappingSpec[];
   /** How many control-plane replicas run, one per node in node order (see mesh/control-plane.ts). */
   controlPlane: { replicas: number };
 }
@@ -58,9 +61,10 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
     if (nameProblem) doc.child('metadata').child('name').error(nameProblem);
     const spec = doc
       .child('spec')
-      .object(['nodes', 'podCIDR', 'serviceCIDR', 'underlayCIDR', 'prometheus', 'controlPlane'], {
-        required: true,
-      });
+      .object(
+        ['nodes', 'podCIDR', 'serviceCIDR', 'underlayCIDR', 'prometheus', 'controlPlane', 'portMappings'],
+        { required: true },
+      );
     if (!spec) return undefined;
     const seen = new Set<string>();
     const nodes = spec.child('nodes').list(
@@ -118,7 +122,16 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
     const replicas = controlPlane.object(['replicas'])
       ? (controlPlane.child('replicas').integer({ min: 1, max: nodes.length }) ?? 1)
       : 1;
-    return { nodes, podCIDR, serviceCIDR, underlayCIDR, prometheus, controlPlane: { replicas } };
+    const portMappings = parsePortMappings(spec.child('portMappings'));
+    return {
+      nodes,
+      podCIDR,
+      serviceCIDR,
+      underlayCIDR,
+      prometheus,
+      controlPlane: { replicas },
+      portMappings,
+    };
   },
 };
 

@@ -132,6 +132,9 @@ export const DEFAULT_EXTENSION_MODULES: readonly string[] = [
   './live/extension.ts',
 ];
 
+/** The extension that opens the cluster file's `spec.portMappings` on the host's loopback. */
+export const PORT_MAPPINGS_EXTENSION_URL = new URL('./port-mappings.ts', import.meta.url).href;
+
 /** The extension that runs a Prometheus in the cluster (`up --prometheus`, or the Cluster's `spec.prometheus`). */
 export const PROMETHEUS_EXTENSION_URL = new URL('./prometheus/extension.ts', import.meta.url).href;
 

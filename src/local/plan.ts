@@ -33,7 +33,7 @@ import {
 } from './addresses.ts';
 import { CLUSTER_KIND, type ClusterSpec, clusterNameProblem, NODE_POD_PREFIX } from './cluster-kind.ts';
 import { expandVars } from './env.ts';
-import { PROMETHEUS_EXTENSION_URL } from './extensions.ts';
+import { PORT_MAPPINGS_EXTENSION_URL, PROMETHEUS_EXTENSION_URL } from './extensions.ts';
 import {
   fabricNetns,
   fabricPortName,
@@ -289,7 +289,14 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
     namespaces: [...namespaces].map(([namespace, labels]) => ({ name: namespace, labels })),
     pods,
     services,
-    extensions: [...new Set([...options.extensions, ...(spec.prometheus ? [PROMETHEUS_EXTENSION_URL] : [])])],
+    extensions: [
+      ...new Set([
+        ...options.extensions,
+        ...(spec.prometheus ? [PROMETHEUS_EXTENSION_URL] : []),
+        ...(spec.portMappings.length > 0 ? [PORT_MAPPINGS_EXTENSION_URL] : []),
+      ]),
+    ],
+    portMappings: spec.portMappings,
     controlPlane: { replicas },
   };
   const requestByUid = new Map(valid.map((request) => [`${request.namespace}/${request.name}`, request]));

@@ -12,10 +12,10 @@
 import net from 'node:net';
 import { errorMessage, UsageError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
-import { cidrContains, parseCidr, parseIp } from '../core/net/ip.ts';
 import { splice } from '../core/net/splice.ts';
 import { boundAddress, closeServer, listen } from '../core/server/listen.ts';
 import { connectTcp, Netns } from '../core/sys/netns-socket.ts';
+import { isLoopback } from './port-mapping-spec.ts';
 
 const log = createLogger('local.port-forward');
 
@@ -35,14 +35,6 @@ export function parsePortMapping(text: string): PortMapping {
       `invalid port mapping ${JSON.stringify(text)}: use HOST_PORT:POD_PORT, e.g. 8080:80 (host port 0: any free one)`,
     );
   return { hostPort, podPort };
-}
-
-const LOOPBACK = [parseCidr('127.0.0.0/8')!, parseCidr('::1/128')!];
-
-/** Whether a host address is on loopback (the only addresses a forward may listen on). */
-export function isLoopback(address: string): boolean {
-  const ip = parseIp(address);
-  return ip !== undefined && LOOPBACK.some((cidr) => cidrContains(cidr, ip));
 }
 
 export interface PortForwardOptions {

@@ -5,8 +5,10 @@
  * objects, see live/) change while it runs, written back by the supervisor, the file's only writer after
  * `up`.
  */
+
 import type { PortProtocol, RestartPolicy, ServicePortSpec, ServiceType } from '../core/config/kinds/core.ts';
 import type { ProbeKind, ProbeTiming } from '../core/config/kinds/probes.ts';
+import type { PortMappingSpec } from './port-mapping-spec.ts';
 import type { SpanRecord } from './span/span.ts';
 
 export interface AddressPlan {
@@ -153,6 +155,8 @@ export interface ClusterState {
   services: ServiceRecord[];
   /** Modules whose `extension` export adds to the cluster (see extensions.ts); the supervisor loads them. */
   extensions: string[];
+  /** The cluster file's `spec.portMappings` (absent in records made before they existed). */
+  portMappings?: PortMappingSpec[] | undefined;
   /** A cluster across hosts: the part of it this host realizes (see span/span.ts); none on one host. */
   span?: SpanRecord | undefined;
   /** Control-plane replicas, on the first nodes in order (absent in records made before replicas: one). */

@@ -379,6 +379,13 @@ spec:
   it('killed, the control plane leaves clients serving their last snapshot; restarted, they resync incrementally', async () => {
     const before = await clientA.ask({ cmd: 'current' }, 'current');
     const port = status.grpcAddress.split(':').at(-1)!;
+    // Reported pods reach the disk in the background, shortly after a change (a runtime resyncs a restarted
+    // control plane; this test has none): the last removal must have landed before the kill.
+    await eventually(
+      () =>
+        (JSON.parse(readFileSync(join(state, 'pods.json'), 'utf8')) as unknown[]).length === 2 || undefined,
+      { timeout: 5_000, what: 'the reported pods on disk' },
+    );
     control!.kill('SIGKILL');
     await new Promise((resolve) => control!.once('exit', resolve));
     await eventually(async () => (await clientA.ask({ cmd: 'current' }, 'current')).connected === false, {

@@ -1,34 +1,18 @@
-/**
- * `ambit dashboard` in a real browser (headless Chromium) on a local cluster started without Prometheus:
- * the graph is read from the mesh's own metrics endpoints (the page says so), with the same nodes, edges,
- * rates and locks as from Prometheus, nodes coloured by health; and each table tab at its own URL: the
- * workloads that exist with their identities and certificates expiring in the future, the services with
- * their waypoint, VirtualService and DestinationRule, the policies with what they select, and a ztunnel's
- * live connections, one of them held open by a client. Screenshots are kept in test/artifacts/.
- */
-import { rmSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { MTLS_MARK } from '../../src/dashboard/labels.ts';
 import { artifactPath, canRunBrowserTests } from '../support/browser.ts';
-import { ambit, killAll, startAmbit } from '../support/cli.ts';
+import { startAmbit } from '../support/cli.ts';
 import {
   curlLoop,
+  dashboardCluster,
   edgeById,
   GREEN,
-  openDashboard,
   SHOWCASE_EDGES,
   shownEdges,
   shownNodes,
 } from '../support/dashboard-page.ts';
 import { eventually } from '../support/eventually.ts';
-import {
-  leftovers,
-  makeStateRoot,
-  NOTHING_LEFT,
-  uniqueName,
-  writeClusterFile,
-} from '../support/local-cluster.ts';
 import { authorizationPolicyDoc, peerAuthenticationDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 import { showcaseCluster } from '../support/showcase-cluster.ts';
@@ -81,60 +65,38 @@ const rowOf = (rows: string[][], ...cells: string[]) =>
   rows.find((row) => cells.every((cell, index) => row[index] === cell));
 
 describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard without Prometheus', () => {
-  const root = makeStateRoot();
-  const name = uniqueName('it-dview');
-  let browser: Browser;
-  let page: Page;
-  let banner: string;
-  let url: string;
-
-  beforeAll(async () => {
-    const result = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
-      stateRoot: root,
-    });
-    expect(result.code, result.stderr).toBe(0);
-    ({ browser, page, banner, url } = await openDashboard(root, name));
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    killAll();
-    const result = await ambit(['local', 'down', '--name', name], { stateRoot: root });
-    expect(result.code, result.stderr).toBe(0);
-    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
-    rmSync(root, { recursive: true, force: true });
-  });
+  const dash = dashboardCluster('it-dview', clusterYaml);
 
   it('draws the graph from the mesh metrics endpoints, and says so', async () => {
-    expect(banner).toContain("the mesh's own metrics endpoints");
+    expect(dash.banner).toContain("the mesh's own metrics endpoints");
     const { httpPath, mtlsTcp, plaintextTcp } = SHOWCASE_EDGES;
     const wanted = [...httpPath, mtlsTcp, plaintextTcp];
     const edges = await eventually(
       async () => {
-        const shown = await shownEdges(page);
+        const shown = await shownEdges(dash.page);
         return wanted.every((id) => (edgeById(shown, id)?.rate ?? 0) > 0) && shown;
       },
       { timeout: 60_000, what: 'every edge with a non-zero rate' },
     );
-    expect(await page.locator('#source').getAttribute('data-kind')).toBe('mesh');
-    expect(await page.locator('#source').textContent()).toMatch(
+    expect(await dash.page.locator('#source').getAttribute('data-kind')).toBe('mesh');
+    expect(await dash.page.locator('#source').textContent()).toMatch(
       /mesh's own metrics endpoints.*\((\d+) of \1 up\)/,
     );
     expect(edgeById(edges, mtlsTcp)!.bytesRate).toBeGreaterThan(0);
     expect(edgeById(edges, httpPath[0])!.p99Ms).toBeGreaterThan(0);
     for (const id of [...httpPath, mtlsTcp]) expect(edgeById(edges, id)!.label, id).toContain(MTLS_MARK);
     expect(edgeById(edges, plaintextTcp)!.label).not.toContain(MTLS_MARK);
-    const nodes = await shownNodes(page);
+    const nodes = await shownNodes(dash.page);
     expect(nodes.find((n) => n.id === 'workload:web/echo')).toMatchObject({
       health: 'healthy',
       colour: GREEN,
     });
-    await page.screenshot({ path: artifactPath('dashboard-mesh-source.png') });
+    await dash.page.screenshot({ path: artifactPath('dashboard-mesh-source.png') });
   });
 
   it('lists the workloads that exist, with identity, node, capture and a certificate expiring later', async () => {
-    await page.goto(`${url}#/workloads`);
-    const rows = await tableRows(page, 'workloads', (r) => r.length >= 5);
+    await dash.page.goto(`${dash.url}#/workloads`);
+    const rows = await tableRows(dash.page, 'workloads', (r) => r.length >= 5);
     expect(rows.map((r) => `${r[0]}/${r[1]}`).sort()).toEqual([
       'apps/client',
       'apps/echo',
@@ -153,13 +115,13 @@ describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard with
     const expiry = /^(\S+) \(in /.exec(client[8]!)?.[1];
     expect(Date.parse(expiry!)).toBeGreaterThan(Date.now());
     expect(rowOf(rows, 'outside', 'stranger')!.slice(5, 7)).toEqual(['not in the mesh', 'no']);
-    await page.screenshot({ path: artifactPath('dashboard-workloads.png') });
+    await dash.page.screenshot({ path: artifactPath('dashboard-workloads.png') });
   });
 
   it('lists the services with endpoints, waypoint, VirtualService and DestinationRule', async () => {
-    await page.goto(`${url}#/services`);
+    await dash.page.goto(`${dash.url}#/services`);
     const rows = await tableRows(
-      page,
+      dash.page,
       'services',
       (r) => rowOf(r, 'web', 'echo')?.[6]?.includes('VirtualService') ?? false,
     );
@@ -170,12 +132,12 @@ describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard with
       /^:80 via web\/waypoint: VirtualService web\/echo-routes#0 -> \S+ \(weight 100, DestinationRule web\/echo-policy\)/,
     );
     expect(rowOf(rows, 'apps', 'echo')![6]).toBe('-');
-    await page.screenshot({ path: artifactPath('dashboard-services.png') });
+    await dash.page.screenshot({ path: artifactPath('dashboard-services.png') });
   });
 
   it('lists the policies with the workloads they select', async () => {
-    await page.goto(`${url}#/policies`);
-    const rows = await tableRows(page, 'policies', (r) => r.length >= 2);
+    await dash.page.goto(`${dash.url}#/policies`);
+    const rows = await tableRows(dash.page, 'policies', (r) => r.length >= 2);
     expect(rowOf(rows, 'AuthorizationPolicy', 'apps', 'deny-nobody')!.slice(3)).toEqual([
       'ztunnel',
       'DENY, 1 rule(s)',
@@ -186,15 +148,15 @@ describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard with
       'mode STRICT',
       'web/echo',
     ]);
-    await page.screenshot({ path: artifactPath('dashboard-policies.png') });
+    await dash.page.screenshot({ path: artifactPath('dashboard-policies.png') });
   });
 
   it("shows a ztunnel's live connections, among them one a client holds open", async () => {
     // A request the echo answers a minute late: its connection stays open meanwhile.
     startAmbit(['local', 'exec', 'client', '-n', 'apps', '--', 'curl', '-s', 'http://echo.apps/?delay=60s'], {
-      stateRoot: root,
+      stateRoot: dash.root,
     });
-    await page.goto(`${url}#/connections?node=n2`);
+    await dash.page.goto(`${dash.url}#/connections?node=n2`);
     const held = (rows: string[][]) =>
       rows.find(
         (r) =>
@@ -203,9 +165,9 @@ describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard with
           r[3]!.startsWith('apps/echo ') &&
           Number.parseFloat(r[6]!) >= 3,
       );
-    const rows = await tableRows(page, 'connections', (r) => held(r) !== undefined);
+    const rows = await tableRows(dash.page, 'connections', (r) => held(r) !== undefined);
     expect(held(rows)![4]).toBe('spiffe://cluster.local/ns/apps/sa/default');
-    expect(await page.locator('#node').inputValue()).toBe('n2');
-    await page.screenshot({ path: artifactPath('dashboard-connections.png') });
+    expect(await dash.page.locator('#node').inputValue()).toBe('n2');
+    await dash.page.screenshot({ path: artifactPath('dashboard-connections.png') });
   });
 });

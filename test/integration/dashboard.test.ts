@@ -1,34 +1,19 @@
-/**
- * `ambit dashboard` in a real browser (headless Chromium) against a local cluster with Prometheus and
- * traffic flowing: the graph shows the right nodes and edges with non-zero rates (HTTP through the waypoint,
- * TCP between ztunnels, plaintext from a pod outside the mesh), the lock on mutual-TLS edges and not on the
- * plaintext one, Kiali's green for healthy edges, and an L7 DENY policy on the waypoint turning its edges
- * and its node red. Screenshots are kept in test/artifacts/.
- */
-import { rmSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MTLS_MARK } from '../../src/dashboard/labels.ts';
 import { artifactPath, canRunBrowserTests } from '../support/browser.ts';
-import { ambit, killAll } from '../support/cli.ts';
+import { ambit } from '../support/cli.ts';
 import {
   curlLoop,
+  dashboardCluster,
   edgeById as edge,
   GREEN,
-  openDashboard,
   RED,
   SHOWCASE_EDGES,
   shownEdges as shownEdgesOf,
   shownNodes,
 } from '../support/dashboard-page.ts';
 import { eventually } from '../support/eventually.ts';
-import {
-  leftovers,
-  makeStateRoot,
-  NOTHING_LEFT,
-  uniqueName,
-  writeClusterFile,
-} from '../support/local-cluster.ts';
+import { writeClusterFile } from '../support/local-cluster.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 import { showcaseCluster } from '../support/showcase-cluster.ts';
 
@@ -49,32 +34,11 @@ spec:
 `;
 
 describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard in a browser', () => {
-  const root = makeStateRoot();
-  const name = uniqueName('it-dash');
-  let browser: Browser;
-  let page: Page;
-
-  const shownEdges = () => shownEdgesOf(page);
+  const dash = dashboardCluster('it-dash', clusterYaml);
+  const shownEdges = () => shownEdgesOf(dash.page);
   const HTTP_PATH = SHOWCASE_EDGES.httpPath;
   const MTLS_TCP = SHOWCASE_EDGES.mtlsTcp;
   const PLAINTEXT_TCP = SHOWCASE_EDGES.plaintextTcp;
-
-  beforeAll(async () => {
-    const result = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
-      stateRoot: root,
-    });
-    expect(result.code, result.stderr).toBe(0);
-    ({ browser, page } = await openDashboard(root, name));
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    killAll();
-    const result = await ambit(['local', 'down', '--name', name], { stateRoot: root });
-    expect(result.code, result.stderr).toBe(0);
-    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
-    rmSync(root, { recursive: true, force: true });
-  });
 
   it('draws the workloads, the service and the waypoint, with every edge carrying traffic', async () => {
     const edges = await eventually(
@@ -85,7 +49,7 @@ describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard in a
       },
       { timeout: 60_000, what: 'every edge with a non-zero rate' },
     );
-    const nodes = (await shownNodes(page)).map((node) => node.id).sort();
+    const nodes = (await shownNodes(dash.page)).map((node) => node.id).sort();
     expect(nodes).toEqual([
       'service:web/echo',
       'waypoint:web/waypoint',
@@ -97,7 +61,7 @@ describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard in a
     expect(edges.map((e) => e.id).sort()).toEqual([...HTTP_PATH, MTLS_TCP, PLAINTEXT_TCP].sort());
     expect(edge(edges, MTLS_TCP)!.bytesRate).toBeGreaterThan(0);
     expect(edge(edges, HTTP_PATH[0]!)!.p99Ms).toBeGreaterThan(0);
-    await page.screenshot({ path: artifactPath('dashboard-healthy.png') });
+    await dash.page.screenshot({ path: artifactPath('dashboard-healthy.png') });
   });
 
   it('puts the lock on mutual-TLS edges and not on the plaintext one', async () => {
@@ -114,9 +78,9 @@ describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard in a
     const before = await shownEdges();
     for (const id of HTTP_PATH.slice(0, 2)) expect(edge(before, id)!.colour, id).toBe(GREEN);
     const applied = await ambit(
-      ['apply', '-f', writeClusterFile(root, 'deny', DENY_ALL_AT_WAYPOINT), '--name', name],
+      ['apply', '-f', writeClusterFile(dash.root, 'deny', DENY_ALL_AT_WAYPOINT), '--name', dash.name],
       {
-        stateRoot: root,
+        stateRoot: dash.root,
       },
     );
     expect(applied.code, applied.stderr).toBe(0);
@@ -134,12 +98,12 @@ describe.runIf(canRunNetnsTests() && canRunBrowserTests())('ambit dashboard in a
     // Nodes too: the waypoint refusing every request fails; the echo it no longer reaches is not failing.
     const nodes = await eventually(
       async () => {
-        const shown = await shownNodes(page);
+        const shown = await shownNodes(dash.page);
         return shown.find((n) => n.id === 'waypoint:web/waypoint')?.colour === RED && shown;
       },
       { timeout: 30_000, what: 'the waypoint node to turn red' },
     );
     expect(nodes.find((n) => n.id === 'workload:apps/echo')!.colour).toBe(GREEN);
-    await page.screenshot({ path: artifactPath('dashboard-deny.png') });
+    await dash.page.screenshot({ path: artifactPath('dashboard-deny.png') });
   });
 });

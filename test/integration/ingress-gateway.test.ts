@@ -7,13 +7,14 @@
  * sees) and relays TCP to an echo pod. Both Gateways and their routes report Accepted/Programmed status.
  * Istio's classic Bookinfo gateway (a networking.istio.io Gateway selecting `istio: ingressgateway`, and a
  * VirtualService bound to it) is served by the istio-system/istio-ingressgateway deployment the cluster runs
- * for it, on port 8080, through the same engine. JWT at both ingress gateways (last, as it changes what they
+ * for it, on port 8080 (reached through the cluster file's `spec.portMappings`), through the same engine. JWT at both ingress gateways (last, as it changes what they
  * let in): a RequestAuthentication and a requestPrincipals AuthorizationPolicy selecting the classic
  * gateway's pods, and the same attached by targetRefs to the Gateway API one: a valid token 200, a bad one
  * 401, none 403; a DENY on the istio-waypoint GatewayClass does not reach them.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,6 +42,18 @@ import { selfSignedCertificate } from '../support/self-signed.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'ingress');
 
+/** A port free on 127.0.0.1 right now (for a cluster-file mapping, which needs a number up front). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 /** A Service of the echo app on port 80, bound to the namespace's waypoint, with `labels`. */
 function boundService(name: string, labels: Record<string, string>, app = name): object {
   const service = serviceDoc(name, { app }) as { metadata: { labels?: Record<string, string> } };
@@ -60,6 +73,7 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
   const run = (...args: string[]) => ambit(args, { stateRoot: root });
   const ports = new Map<number, number>();
   let forwards: ReturnType<typeof startAmbit> | undefined;
+  let classicHostPort = 0;
   const bookinfoCert = selfSignedCertificate(root, 'bookinfo.example.com');
   const backendCert = selfSignedCertificate(root, 'secure.passthrough.example');
 
@@ -72,8 +86,20 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
     execFileSync('curl', ['-s', '-m', '10', ...args], { encoding: 'utf8' }).toString();
 
   beforeAll(async () => {
+    classicHostPort = await freeLoopbackPort();
     const cluster = manifests(
-      clusterDoc(name),
+      clusterDoc(name, {
+        spec: {
+          portMappings: [
+            {
+              hostPort: classicHostPort,
+              pod: 'istio-ingressgateway-0',
+              namespace: 'istio-system',
+              podPort: 8080,
+            },
+          ],
+        },
+      }),
       namespaceDoc('default', { ambient: true }),
       deploymentDoc('productpage', 1, {
         node: 'n2',
@@ -173,11 +199,9 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
         });
         child.done.then((exited) => reject(new Error(`port-forward exited: ${exited.stderr}`)));
       });
-    const classic = startAmbit(
-      ['local', 'port-forward', 'istio-ingressgateway-0', '-n', 'istio-system', '--name', name, '0:8080'],
-      { stateRoot: root },
-    );
-    await Promise.all([read(forwards, 1), read(secure, 3), read(classic, 1)]);
+    await Promise.all([read(forwards, 1), read(secure, 3)]);
+    // The classic gateway is reached through the cluster file's port mapping, opened by the supervisor.
+    ports.set(8080, classicHostPort);
   }, 240_000);
 
   afterAll(async () => {

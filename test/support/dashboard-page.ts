@@ -4,12 +4,15 @@
  * back from its Cytoscape graph.
  */
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import type { Core } from 'cytoscape';
 import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { GraphEdge, GraphNode } from '../../src/dashboard/graph.ts';
 import { launchChromium } from './browser.ts';
-import { ROOT, startAmbit } from './cli.ts';
+import { ambit, killAll, ROOT, startAmbit } from './cli.ts';
 import { eventually } from './eventually.ts';
+import { leftovers, makeStateRoot, NOTHING_LEFT, uniqueName, writeClusterFile } from './local-cluster.ts';
 
 export interface DashboardPage {
   browser: Browser;
@@ -35,6 +38,36 @@ export async function openDashboard(stateRoot: string, cluster: string): Promise
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   await page.goto(url);
   return { browser, page, url, banner: output };
+}
+
+/** A test file's own cluster with the dashboard open on it: its state root and unique name, and the page. */
+export interface DashboardCluster extends DashboardPage {
+  root: string;
+  name: string;
+}
+
+/**
+ * Registers, in the calling `describe`, a cluster brought up from `clusterYaml` (named uniquely from
+ * `prefix`) with `ambit dashboard` open in Chromium before the tests, and everything removed after them,
+ * checked to leave nothing behind. The fields of the result are set once `beforeAll` has run.
+ */
+export function dashboardCluster(prefix: string, clusterYaml: (name: string) => string): DashboardCluster {
+  const cluster = { root: makeStateRoot(), name: uniqueName(prefix) } as DashboardCluster;
+  beforeAll(async () => {
+    const file = writeClusterFile(cluster.root, cluster.name, clusterYaml(cluster.name));
+    const result = await ambit(['local', 'up', '-f', file], { stateRoot: cluster.root });
+    expect(result.code, result.stderr).toBe(0);
+    Object.assign(cluster, await openDashboard(cluster.root, cluster.name));
+  });
+  afterAll(async () => {
+    await cluster.browser?.close();
+    killAll();
+    const result = await ambit(['local', 'down', '--name', cluster.name], { stateRoot: cluster.root });
+    expect(result.code, result.stderr).toBe(0);
+    expect(leftovers(cluster.name, cluster.root)).toEqual(NOTHING_LEFT);
+    rmSync(cluster.root, { recursive: true, force: true });
+  });
+  return cluster;
 }
 
 /** What the page shows of an edge: its data and its drawn colour and label. */

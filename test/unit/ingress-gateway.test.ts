@@ -6,6 +6,7 @@
  * SNI, the certificate chosen for an SNI, the TCP route chosen for a connection, and port mappings.
  */
 import { describe, expect, it } from 'vitest';
+import { parseFiles } from '../../src/control/config/parse.ts';
 import {
   attachRoute,
   listenerRouteKinds,
@@ -13,13 +14,17 @@ import {
 } from '../../src/control/model/ingress/attachment.ts';
 import { compileIngress, type IngressInputs } from '../../src/control/model/ingress/compile.ts';
 import { referenceGranted } from '../../src/control/model/ingress/reference-grants.ts';
+import { formatIssue } from '../../src/core/config/issues.ts';
 import type { GatewayListener, GatewaySpec, ParentRef } from '../../src/core/config/kinds/gateway.ts';
 import { attachedHostnames, covers, hostnameMatcher, hostnameMatches } from '../../src/core/l7/hostnames.ts';
 import { stringMatches } from '../../src/core/l7/match.ts';
 import type { ListenerCertificate, ServedPort } from '../../src/core/l7/types.ts';
 import { routeTableProblems } from '../../src/core/l7/validate.ts';
 import type { NamedConfig, Service } from '../../src/core/model/index.ts';
-import { isLoopback, parsePortMapping } from '../../src/local/port-forward.ts';
+import { LOCAL_KINDS } from '../../src/local/cluster-file.ts';
+import type { ClusterSpec } from '../../src/local/cluster-kind.ts';
+import { parsePortMapping } from '../../src/local/port-forward.ts';
+import { isLoopback } from '../../src/local/port-mapping-spec.ts';
 import { EndpointLoad } from '../../src/waypoint/balance/balancer.ts';
 import { readClientHello } from '../../src/waypoint/gateway/client-hello.ts';
 import { certificateFor } from '../../src/waypoint/gateway/listeners.ts';
@@ -602,5 +607,64 @@ describe('port mappings', () => {
     ['localhost', false],
   ])('listens on %s: %s', (address, expected) => {
     expect(isLoopback(address)).toBe(expected);
+  });
+});
+
+describe('cluster-file port mappings (spec.portMappings)', () => {
+  const parse = (mappings: string) => {
+    const content = `apiVersion: ambit.dev/v1alpha1
+kind: Cluster
+metadata: {name: c}
+spec:
+  nodes: [{name: n1}]
+  portMappings: ${mappings}
+`;
+    const parsed = parseFiles([{ name: 'cluster.yaml', content }], LOCAL_KINDS);
+    return {
+      errors: parsed.issues.filter((issue) => issue.severity === 'error').map(formatIssue),
+      mappings: (parsed.resources[0]?.spec as ClusterSpec | undefined)?.portMappings,
+    };
+  };
+
+  it('reads each mapping, the namespace and the loopback address defaulted', () => {
+    expect(
+      parse(
+        '[{hostPort: 8080, pod: istio-ingressgateway-0, namespace: istio-system, podPort: 8080}, {hostPort: 9443, pod: gw-0, podPort: 443, listenAddress: "::1"}]',
+      ),
+    ).toEqual({
+      errors: [],
+      mappings: [
+        {
+          listenAddress: '127.0.0.1',
+          hostPort: 8080,
+          namespace: 'istio-system',
+          pod: 'istio-ingressgateway-0',
+          podPort: 8080,
+        },
+        { listenAddress: '::1', hostPort: 9443, namespace: 'default', pod: 'gw-0', podPort: 443 },
+      ],
+    });
+  });
+
+  it.each([
+    [
+      '[{hostPort: 8080, pod: gw-0, podPort: 80, listenAddress: 0.0.0.0}]',
+      'spec.portMappings[0].listenAddress: 0.0.0.0 is not a loopback address',
+    ],
+    [
+      '[{hostPort: 8080, pod: gw-0, podPort: 80}, {hostPort: 8080, pod: other-0, podPort: 80}]',
+      'spec.portMappings[1].hostPort: 127.0.0.1:8080 is mapped twice',
+    ],
+    ['[{hostPort: 70000, pod: gw-0, podPort: 80}]', 'spec.portMappings[0].hostPort'],
+    ['[{hostPort: 8080, podPort: 80}]', 'spec.portMappings[0].pod'],
+    ['[{hostPort: 8080, pod: gw-0, podPort: 80, extra: 1}]', 'spec.portMappings[0]'],
+  ])('refuses %s, naming the field', (mappings, expected) => {
+    const { errors } = parse(mappings);
+    expect(
+      errors.some(
+        (error) => error.includes('cluster.yaml: document 1 (Cluster c)') && error.includes(expected),
+      ),
+      errors.join('\n'),
+    ).toBe(true);
   });
 });

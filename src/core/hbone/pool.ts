@@ -302,7 +302,7 @@ export class HbonePool {
         );
       };
       session.once('error', onSetupError);
-      session.once('connect', () => {
+      const onReady = () => {
         clearTimeout(timer);
         session.off('error', onSetupError);
         session.on('error', () => {
@@ -326,7 +326,14 @@ export class HbonePool {
           this.#options.onConnectionEvent?.('closed', connection.key);
         });
         resolve(session);
-      });
+      };
+      // node:http2 says 'connect' as soon as the socket is up and sends requests at once. The framer's 'connect'
+      // waits for the peer's SETTINGS, a round trip that HTTP/2 does not ask of a client (RFC 9113 section
+      // 3.4): its first CONNECT goes out once TLS is up, in the same flight as the preface, as node:http2's
+      // does. (Waiting cost every new connection a round trip, and a server that was busy for longer than
+      // its first-CONNECT deadline then closed the connection with the CONNECT still unread.)
+      if (nodeSession) session.once('connect', onReady);
+      else tlsSocket.once('secureConnect', onReady);
     });
   }
 

@@ -86,6 +86,7 @@ function clusterResource(cluster: ClusterState): Resource<ClusterSpec> {
       serviceCIDR: cidr(cluster.addresses.serviceCIDR),
       underlayCIDR: cidr(cluster.addresses.underlayCIDR),
       prometheus: cluster.extensions.includes(PROMETHEUS_EXTENSION_URL),
+      portMappings: cluster.portMappings ?? [],
       controlPlane: { replicas: cluster.controlPlane?.replicas ?? 1 },
     },
     source: { file: `cluster ${cluster.name}`, document: 0 },
