@@ -18,6 +18,7 @@ import { macForIPv4 } from './addresses.ts';
 import { addGuardRoutes, guardedRanges } from './guard-routes.ts';
 import { IFACE, netnsEtcDir } from './names.ts';
 import { ipBatch, run } from './run.ts';
+import { isLocalNode, localNodes } from './span/span.ts';
 import { recordInJournal, type StatePaths } from './state.ts';
 import type { ClusterState, NodeRecord, PodRecord } from './types.ts';
 
@@ -28,10 +29,13 @@ export interface TopologyStep {
 
 /** The steps that build the topology, in order; each is safe to interrupt (see `down`). */
 export function topologySteps(cluster: ClusterState, paths: StatePaths): TopologyStep[] {
+  // Of a cluster across hosts, this host builds its own nodes and their pods (all of them on one host).
+  const nodes = localNodes(cluster);
+  const pods = cluster.pods.filter((pod) => isLocalNode(cluster, pod.node));
   const allNetns = [
     cluster.fabric.netns,
-    ...cluster.nodes.map((node) => node.netns),
-    ...cluster.pods.map((pod) => pod.netns),
+    ...nodes.map((node) => node.netns),
+    ...pods.map((pod) => pod.netns),
   ];
   return [
     {
@@ -60,37 +64,40 @@ export function topologySteps(cluster: ClusterState, paths: StatePaths): Topolog
       run: async () => {
         recordInJournal(
           paths,
-          cluster.pods.map((pod) => ({ type: 'netns-etc', dir: netnsEtcDir(pod.netns) })),
+          pods.map((pod) => ({ type: 'netns-etc', dir: netnsEtcDir(pod.netns) })),
         );
-        for (const pod of cluster.pods) writePodEtc(pod, cluster);
+        for (const pod of pods) writePodEtc(pod, cluster);
       },
     },
     {
-      label: `wiring ${cluster.nodes.length} nodes to the fabric`,
+      label: `wiring ${nodes.length} nodes to the fabric${cluster.span ? ` and ${cluster.span.underlayDevice}` : ''}`,
       run: async () => {
-        await ipBatch(fabricCommands(cluster), cluster.fabric.netns);
-        await Promise.all(cluster.nodes.map((node) => configureNode(node, cluster)));
+        // The host's device joins the fabric bridge: the other hosts' nodes are on its far side. It goes back
+        // to the root namespace by itself when `down` deletes the fabric namespace.
+        if (cluster.span)
+          await run(['ip', 'link', 'set', cluster.span.underlayDevice, 'netns', cluster.fabric.netns]);
+        await ipBatch(fabricCommands(cluster, nodes), cluster.fabric.netns);
+        await Promise.all(nodes.map((node) => configureNode(node, cluster)));
       },
     },
     {
-      label: `wiring ${cluster.pods.length} pods to their nodes`,
+      label: `wiring ${pods.length} pods to their nodes`,
       run: () => {
-        const nodes = new Map(cluster.nodes.map((node) => [node.name, node]));
-        return forEachLimited(cluster.pods, 8, (pod) =>
-          ipBatch(podCommands(pod, nodes.get(pod.node)!), pod.netns),
-        );
+        const byName = new Map(nodes.map((node) => [node.name, node]));
+        return forEachLimited(pods, 8, (pod) => ipBatch(podCommands(pod, byName.get(pod.node)!), pod.netns));
       },
     },
   ];
 }
 
-function fabricCommands(cluster: ClusterState): string[] {
+function fabricCommands(cluster: ClusterState, nodes: readonly NodeRecord[]): string[] {
   const bridge = cluster.fabric.bridge;
   return [
     'link set lo up',
     `link add ${bridge} type bridge`,
     `link set ${bridge} up`,
-    ...cluster.nodes.flatMap((node) => [
+    ...(cluster.span ? [`link set ${cluster.span.underlayDevice} master ${bridge} up`] : []),
+    ...nodes.flatMap((node) => [
       `link add ${node.fabricPort} type veth peer name ${node.uplink} netns ${node.netns}`,
       `link set ${node.fabricPort} master ${bridge} up`,
     ]),

@@ -9,6 +9,7 @@
 import type { PortProtocol, RestartPolicy, ServicePortSpec, ServiceType } from '../core/config/kinds/core.ts';
 import type { ProbeKind, ProbeTiming } from '../core/config/kinds/probes.ts';
 import type { PortMappingSpec } from './port-mapping-spec.ts';
+import type { SpanRecord } from './span/span.ts';
 
 export interface AddressPlan {
   podCIDR: string;
@@ -156,6 +157,8 @@ export interface ClusterState {
   extensions: string[];
   /** The cluster file's `spec.portMappings` (absent in records made before they existed). */
   portMappings?: PortMappingSpec[] | undefined;
+  /** A cluster across hosts: the part of it this host realizes (see span/span.ts); none on one host. */
+  span?: SpanRecord | undefined;
   /** Control-plane replicas, on the first nodes in order (absent in records made before replicas: one). */
   controlPlane?: { replicas: number } | undefined;
 }

@@ -25,6 +25,8 @@ import { isAlive } from './procfs.ts';
 import { type Progress, silentProgress } from './progress.ts';
 import { resolvedConfig } from './resolved-config.ts';
 import { run } from './run.ts';
+import { installJoinBundle } from './span/join-bundle.ts';
+import { isLocalNode, type SpanOptions, spanRecord } from './span/span.ts';
 import { checkUnixSocketPath, clusterDir, readClusterState, type StatePaths, statePaths } from './state.ts';
 import { openLogFile } from './supervisor/log-files.ts';
 import { type ProcessStatus, readSupervisorStatus } from './supervisor/status.ts';
@@ -45,6 +47,8 @@ export interface UpOptions {
   startTimeoutMs?: number;
   /** Leave a failed cluster in place for inspection instead of removing it. */
   keepOnFailure?: boolean;
+  /** Realize only some nodes of the plan, the others running on other hosts (see span/span.ts). */
+  span?: SpanOptions | undefined;
 }
 
 export interface UpResult {
@@ -67,6 +71,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
     controlPlaneReplicas: options.controlPlaneReplicas,
   });
   for (const warning of warnings) progress.warn(formatIssue(warning));
+  if (options.span) cluster.span = spanRecord(cluster, options.span);
   const paths = statePaths(cluster.stateDir);
   const topology = topologySteps(cluster, paths);
   progress.begin(topology.length + 5);
@@ -87,6 +92,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
   try {
     await step('recording the cluster', async () => {
       recordCluster(cluster, paths, documents);
+      if (options.span?.join) installJoinBundle(cluster, options.span.join, options.span.localNodes);
       writePodVolumes(paths, volumes, cluster.pods);
     });
     for (const topologyStep of topology) await step(topologyStep.label, topologyStep.run);
@@ -97,7 +103,12 @@ export async function up(options: UpOptions): Promise<UpResult> {
       async () => {
         for (const extension of extensions) await extension.prepare?.(context);
         const system = extensions.flatMap((extension) => extension.systemProcesses?.(context) ?? []);
-        writeJsonAtomic(paths.processes, [...system, ...cluster.pods.map((pod) => podProcess(paths, pod))]);
+        const processes = [...system, ...cluster.pods.map((pod) => podProcess(paths, pod))];
+        // Of a cluster across hosts, this host runs what belongs to its own nodes.
+        writeJsonAtomic(
+          paths.processes,
+          processes.filter((spec) => spec.node === undefined || isLocalNode(cluster, spec.node)),
+        );
       },
     );
     let supervisor = 0;

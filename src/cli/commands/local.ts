@@ -40,6 +40,8 @@ Commands:
   rollout restart|status deployment/<d> [-n ns] [--name N] [--timeout S]
                                                          roll a Deployment's pods anew; wait for a rollout
   demo [--name N] [--keep]                               a 2-node cluster, a cross-node request, teardown
+  join-bundle --nodes N[,N...] [--name N]                what another host needs to run these nodes of
+                                                         this cluster (up --span-nodes ... --join FILE)
 
 --name picks the cluster: for up, the Cluster document's name by default; otherwise the only cluster.
 State lives in ${stateRoot()}/<name>/ (AMBIT_STATE_DIR overrides ${DEFAULT_STATE_ROOT}).
@@ -69,6 +71,14 @@ at once, and nothing is created if there is any.
                       run N control planes, one on each of the first N nodes, sharing config, pods and
                       the CA (also: the Cluster's spec.controlPlane.replicas; default 1); data planes fail
                       over among them (README, Control-plane replicas)
+
+Across hosts (VMs or machines; see the README's "Vagrant" section): every host runs up with the same
+files and realizes only its own nodes; the device joins the cluster's fabric bridge, so the hosts' devices
+must share one network (a switch, a VM network) that nothing else uses.
+  --span-nodes        the nodes this host runs (comma-separated); the first node's host runs the control plane
+  --underlay-device   this host's interface to the other hosts (it moves into the cluster's fabric namespace
+                      and comes back at down)
+  --join              on the other hosts: a file with \`ambit local join-bundle --nodes ...\` from the first host
 `,
   down: `Usage: ambit local down [--name N | --all]
 
@@ -136,6 +146,31 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     const { runDemo } = await import('../../local/demo.ts');
     return runDemo({ name: values.name, keep: values.keep ?? false, root: stateRoot() });
   },
+  'join-bundle': async (argv) => {
+    const { values } = parse(argv, { name: { type: 'string' }, nodes: { type: 'string' } });
+    if (!values.nodes) throw new UsageError('join-bundle needs --nodes: the nodes the joining host runs');
+    const { makeJoinBundle, encodeJoinBundle } = await import('../../local/span/join-bundle.ts');
+    const cluster = requireClusterState(stateRoot(), selectCluster(stateRoot(), values.name));
+    const bundle = makeJoinBundle(
+      cluster,
+      values.nodes.split(',').map((node) => node.trim()),
+    );
+    process.stdout.write(`${encodeJoinBundle(bundle)}\n`);
+    return 0;
+  },
+  'node-gateway': async (argv) => {
+    const { values } = parse(argv, { 'state-dir': { type: 'string' }, listen: { type: 'string' } });
+    if (!values['state-dir'] || !values.listen)
+      throw new UsageError('node-gateway needs --state-dir and --listen');
+    const { startNodeGateway } = await import('../../local/span/node-gateway.ts');
+    const gateway = await startNodeGateway(values['state-dir'], values.listen);
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    await gateway.close();
+    return 0;
+  },
   supervise: async (argv) => {
     const { values } = parse(argv, { 'state-dir': { type: 'string' } });
     if (!values['state-dir']) throw new UsageError('supervise needs --state-dir');
@@ -179,8 +214,12 @@ async function runUp(argv: string[]): Promise<number> {
     'keep-on-failure': { type: 'boolean' },
     prometheus: { type: 'boolean' },
     'control-plane-replicas': { type: 'string' },
+    'span-nodes': { type: 'string' },
+    'underlay-device': { type: 'string' },
+    join: { type: 'string' },
   });
   if (!values.file?.length) throw new UsageError('up needs a cluster file: ambit local up -f cluster.yaml');
+  const span = await spanOptions(values['span-nodes'], values['underlay-device'], values.join);
   const [{ up }, { defaultExtensionUrls, PROMETHEUS_EXTENSION_URL }, { buildReport, renderReport }] =
     await Promise.all([
       import('../../local/up.ts'),
@@ -195,6 +234,7 @@ async function runUp(argv: string[]): Promise<number> {
     keepOnFailure: values['keep-on-failure'] ?? false,
     controlPlaneReplicas: replicasFlag(values['control-plane-replicas']),
     progress: await progress(),
+    span,
   });
   const paths = statePaths(result.cluster.stateDir);
   process.stdout.write(
@@ -202,6 +242,25 @@ async function runUp(argv: string[]): Promise<number> {
   );
   process.stdout.write(renderReport(buildReport(result.cluster, paths)));
   return 0;
+}
+
+/** `--span-nodes a,b --underlay-device eth1 [--join FILE]`: this host's part of a cluster across hosts. */
+async function spanOptions(
+  nodes: string | undefined,
+  device: string | undefined,
+  joinFile: string | undefined,
+): Promise<import('../../local/span/span.ts').SpanOptions | undefined> {
+  if (nodes === undefined && device === undefined && joinFile === undefined) return undefined;
+  if (nodes === undefined || device === undefined) {
+    throw new UsageError('a cluster across hosts needs both --span-nodes and --underlay-device');
+  }
+  const { readFileSync } = await import('node:fs');
+  const { parseJoinBundle } = await import('../../local/span/join-bundle.ts');
+  return {
+    localNodes: nodes.split(',').map((node) => node.trim()),
+    underlayDevice: device,
+    join: joinFile === undefined ? undefined : parseJoinBundle(readFileSync(joinFile, 'utf8')),
+  };
 }
 
 function replicasFlag(value: string | undefined): number | undefined {

@@ -7,7 +7,10 @@
  * answered, and to the next in turn when a socket cannot be connected to (nothing was sent: safe to try
  * another, even for a write). A call that reached a replica is never sent again elsewhere.
  */
-import { request } from 'node:http';
+import { type ClientRequest, type IncomingMessage, request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { ConfigError } from '../config/issues.ts';
 import { AmbitError, errorFromWire, SystemError } from '../errors.ts';
 import type {
@@ -33,16 +36,78 @@ export interface ResourceQuery {
 /** Connecting failed, so nothing was sent: another replica may be tried. */
 export class ControlPlaneUnreachable extends AmbitError {}
 
+/**
+ * The API across hosts: a spanning local cluster's node gateway (src/local/span), HTTPS with a certificate
+ * pinned by `caPem` for `serverIdentity`, the caller authenticated by its node token. It takes only pod calls.
+ */
+export interface RemoteApiTarget {
+  host: string;
+  port: number;
+  caPem: string;
+  /** The SPIFFE URI the server's certificate must carry. */
+  serverIdentity: string;
+  token: string;
+  /** Opens the TCP connection (e.g. from inside a network namespace); a plain connect by default. */
+  connect?: (() => Socket) | undefined;
+}
+
 export class ControlApiClient {
+  /** The replicas' sockets, or the `host:port` of a remote target: what calls go to and messages name. */
   readonly socketPaths: readonly string[];
   private readonly timeoutMs: number;
   /** The replica that answered last, tried first. */
   private preferred = 0;
+  private readonly remote: RemoteApiTarget | undefined;
 
-  constructor(socketPaths: string | readonly string[], options: { timeoutMs?: number } = {}) {
-    this.socketPaths = typeof socketPaths === 'string' ? [socketPaths] : [...socketPaths];
+  constructor(target: string | readonly string[] | RemoteApiTarget, options: { timeoutMs?: number } = {}) {
+    this.remote =
+      typeof target === 'string' || Array.isArray(target) ? undefined : (target as RemoteApiTarget);
+    this.socketPaths = this.remote
+      ? [`${this.remote.host}:${this.remote.port}`]
+      : typeof target === 'string'
+        ? [target]
+        : [...(target as readonly string[])];
     if (this.socketPaths.length === 0) throw new AmbitError('USAGE', 'no control plane socket given');
     this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** A request on the unix socket `socketPath`, or to the remote target over HTTPS. */
+  private send(
+    socketPath: string,
+    method: string,
+    path: string,
+    timeoutMs: number,
+    headers: Record<string, string | number>,
+    onResponse: (res: IncomingMessage) => void,
+  ): ClientRequest {
+    const remote = this.remote;
+    if (!remote) return request({ socketPath, method, path, timeout: timeoutMs, headers }, onResponse);
+    const tls: ConnectionOptions = {
+      ca: remote.caPem,
+      minVersion: 'TLSv1.3',
+      // Dialled by IP, identified by its SPIFFE URI SAN (the mesh's certificates carry no host name).
+      servername: 'ambit-node-gateway',
+      checkServerIdentity: (_host, cert) =>
+        (cert.subjectaltname ?? '').split(', ').includes(`URI:${remote.serverIdentity}`)
+          ? undefined
+          : new Error(`the server is not ${remote.serverIdentity}`),
+    };
+    return httpsRequest(
+      {
+        ...tls,
+        host: remote.host,
+        port: remote.port,
+        method,
+        path,
+        timeout: timeoutMs,
+        headers: { ...headers, authorization: `Bearer ${remote.token}` },
+        // A request's own createConnection is used only without an agent (`agent: false` makes one).
+        ...(remote.connect
+          ? { createConnection: () => tlsConnect({ ...tls, socket: remote.connect!() }) }
+          : { agent: false }),
+      },
+      onResponse,
+    );
   }
 
   /** The socket calls go to first (the replica that answered last). */
@@ -130,14 +195,12 @@ export class ControlApiClient {
     timeoutMs: number,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const req = request(
-        {
-          socketPath,
-          method,
-          path,
-          timeout: timeoutMs,
-          headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
-        },
+      const req = this.send(
+        socketPath,
+        method,
+        path,
+        timeoutMs,
+        payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {},
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));

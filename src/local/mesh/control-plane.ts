@@ -42,6 +42,9 @@ import { createNodeCredential } from '../../core/node-credentials.ts';
 import { CONTROL_PLANE_PORTS } from '../../core/ports.ts';
 import { type ClusterExtension, type ExtensionContext, perContext } from '../extensions.ts';
 import { AMBIT_ENTRY, systemProcess } from '../processes.ts';
+import { ensureGatewayCredential } from '../span/gateway-credential.ts';
+import { nodeGatewayClient, nodeGatewayProcess } from '../span/node-gateway-process.ts';
+import { hostsControlPlane, localNodes } from '../span/span.ts';
 import { checkUnixSocketPath, type StatePaths } from '../state.ts';
 import type { ProcessStatus } from '../supervisor/status.ts';
 import type { ClusterState, NamespaceRecord, NodeRecord, PodRecord, ProcessSpec } from '../types.ts';
@@ -229,7 +232,10 @@ export function namespaceDocument(namespace: NamespaceRecord, stored: unknown): 
 /** The supervisor's side of the control plane for one cluster. */
 class ControlPlaneSync {
   readonly #context: ExtensionContext;
-  readonly #api: ControlApiClient;
+  /** The control plane's API socket; undefined on a host that reaches it through the node gateway. */
+  readonly #api: ControlApiClient | undefined;
+  /** On such a host: a client per local node, each authenticated by that node's token. */
+  readonly #remote = new Map<string, ControlApiClient>();
   /** One call at a time, in order (a report and a node resync racing would leave the older state last). */
   readonly #queue = new KeyedQueue();
   /** Pods the control plane should hold, and whether each is ready. */
@@ -241,9 +247,22 @@ class ControlPlaneSync {
 
   constructor(context: ExtensionContext) {
     this.#context = context;
-    this.#api = new ControlApiClient(controlPlaneEndpoint(context.cluster).sockets, {
-      timeoutMs: API_TIMEOUT_MS,
-    });
+    this.#api = hostsControlPlane(context.cluster)
+      ? new ControlApiClient(controlPlaneEndpoint(context.cluster).sockets, { timeoutMs: API_TIMEOUT_MS })
+      : undefined;
+  }
+
+  /** Who to tell about `node`'s pods: the API socket, or the node gateway with that node's token. */
+  #apiFor(node: string): ControlApiClient {
+    if (this.#api) return this.#api;
+    let client = this.#remote.get(node);
+    const record = this.#context.cluster.nodes.find((candidate) => candidate.name === node);
+    if (!client && record) {
+      client = nodeGatewayClient(this.#context.cluster, record, API_TIMEOUT_MS);
+      this.#remote.set(node, client);
+    }
+    if (!client) throw new AmbitError('NOT_FOUND', `no node ${node} in the cluster`);
+    return client;
   }
 
   /**
@@ -277,7 +296,7 @@ class ControlPlaneSync {
   forget(pod: PodRecord): Promise<void> {
     this.#pods.delete(pod.uid);
     return this.#send(`that pod ${pod.uid} is gone`, async () => {
-      await this.#api.removePod(pod.namespace, pod.name);
+      await this.#apiFor(pod.node).removePod(pod.namespace, pod.name);
     });
   }
 
@@ -337,14 +356,16 @@ class ControlPlaneSync {
     const pod = this.#context.cluster.pods.find((candidate) => candidate.uid === uid);
     if (!pod) return;
     const known = this.#pods.get(uid);
-    if (known) await this.#api.reportPod(podInfo(pod, known.ready));
-    else await this.#api.removePod(pod.namespace, pod.name);
+    const api = this.#apiFor(pod.node);
+    if (known) await api.reportPod(podInfo(pod, known.ready));
+    else await api.removePod(pod.namespace, pod.name);
   }
 
   /** Applies the namespace's labels from the record, unless the control plane already has them. */
   async #applyNamespace(name: string): Promise<void> {
     const namespace = this.#context.cluster.namespaces.find((candidate) => candidate.name === name);
-    if (!namespace) return;
+    // Namespaces are the control plane host's to apply (the node gateway takes pod calls only).
+    if (!namespace || !this.#api) return;
     const [stored] = await this.#api.get({ kind: 'Namespace', name });
     const storedLabels =
       (stored?.document as { metadata?: { labels?: Record<string, string> } } | undefined)?.metadata
@@ -363,12 +384,13 @@ class ControlPlaneSync {
   async #resync(): Promise<void> {
     const { cluster } = this.#context;
     for (const namespace of cluster.namespaces) await this.#applyNamespace(namespace.name);
-    for (const node of cluster.nodes) {
+    // Only this host's nodes: another host's pods are that host's to report.
+    for (const node of localNodes(cluster)) {
       const pods = cluster.pods.flatMap((pod) => {
         const known = this.#pods.get(pod.uid);
         return pod.node === node.name && known ? [podInfo(pod, known.ready)] : [];
       });
-      await this.#api.syncNodePods(node.name, pods);
+      await this.#apiFor(node.name).syncNodePods(node.name, pods);
     }
     log.info('control plane synced', { pods: this.#pods.size });
   }
@@ -381,11 +403,14 @@ export const extension: ClusterExtension = {
   name: 'control-plane',
 
   async prepare({ cluster }) {
+    // A joining host has the root and its nodes' tokens from the join bundle (installed by `up`).
+    if (!hostsControlPlane(cluster)) return;
     const dir = controlPlaneStateDir(cluster);
     for (const replica of controlPlaneReplicas(cluster))
       checkUnixSocketPath(replica.socket, "the control plane's API socket");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (const node of cluster.nodes) createNodeCredential(dir, node.name);
+    if (cluster.span) ensureGatewayCredential(cluster);
     // The root exists before any process starts, so a ztunnel never waits for it. The control plane makes it
     // (`ambit control init`, a process like the control plane itself: the cluster never loads its code).
     await execFileAsync(process.execPath, [
@@ -400,7 +425,11 @@ export const extension: ClusterExtension = {
   },
 
   systemProcesses({ cluster, paths }) {
-    return controlPlaneProcesses(cluster, paths);
+    // Across hosts, the node gateway beside it takes the other hosts' pod reports.
+    return [
+      ...controlPlaneProcesses(cluster, paths),
+      ...(cluster.span ? [nodeGatewayProcess(cluster, paths)] : []),
+    ];
   },
 
   beforePodStart(pod, context) {

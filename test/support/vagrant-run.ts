@@ -1,0 +1,199 @@
+/**
+ * One run of vagrant/Vagrantfile for a test: its own prefix (VM, network and pool names), management /24,
+ * libvirt storage pool and Vagrant dotfile directory, so that parallel runs never meet; commands into the VMs
+ * over plain `ssh` with the config Vagrant prints once (a `vagrant ssh` costs seconds of Ruby start-up each);
+ * and `leftovers()`, which lists libvirt (domains, networks, pools, volumes) rather than trusting Vagrant.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+export const VAGRANT_DIR = resolve(import.meta.dirname, '../../vagrant');
+const VIRSH = ['-c', 'qemu:///system'];
+const POOL_ROOT = '/var/cache/ambit/vagrant/pools';
+
+export interface VagrantRunOptions {
+  nodes: number;
+  cpus: number;
+  memoryMb: number;
+}
+
+export class VagrantRun {
+  readonly prefix = `av${randomBytes(3).toString('hex')}`;
+  readonly managementNet: string;
+  readonly pool: string;
+  readonly #dotfiles = mkdtempSync(join(tmpdir(), 'ambit-vagrant-'));
+  readonly #sshConfig = join(this.#dotfiles, 'ssh-config');
+  readonly #options: VagrantRunOptions;
+
+  constructor(options: VagrantRunOptions) {
+    this.#options = options;
+    this.managementNet = freeManagementNet();
+    this.pool = `${this.prefix}-pool`;
+  }
+
+  /** The host's own address on the management network (libvirt gives the bridge the first one). */
+  get hostManagementIP(): string {
+    return this.managementNet.replace(/\.0\/24$/, '.1');
+  }
+
+  nodeName(index: number): string {
+    return `node-${index}`;
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      VAGRANT_DOTFILE_PATH: join(this.#dotfiles, 'vagrant'),
+      VAGRANT_DEFAULT_PROVIDER: 'libvirt',
+      AMBIT_VAGRANT_PREFIX: this.prefix,
+      AMBIT_VAGRANT_MGMT_NET: this.managementNet,
+      AMBIT_VAGRANT_POOL: this.pool,
+      AMBIT_VAGRANT_NODES: String(this.#options.nodes),
+      AMBIT_VAGRANT_CPUS: String(this.#options.cpus),
+      AMBIT_VAGRANT_MEMORY: String(this.#options.memoryMb),
+      AMBIT_VAGRANT_ACCEL: hostAccel(),
+    };
+  }
+
+  /** Host set-up and the box (both idempotent), this run's pool, then every VM up and its SSH config. */
+  async up(): Promise<void> {
+    await execFileAsync('bash', [join(VAGRANT_DIR, 'host-setup.sh')]);
+    await execFileAsync('bash', [join(VAGRANT_DIR, 'build-box.sh')], { maxBuffer: 1 << 24 });
+    const target = join(POOL_ROOT, this.pool);
+    mkdirSync(target, { recursive: true });
+    virsh('pool-define-as', this.pool, 'dir', '--target', target);
+    virsh('pool-start', this.pool);
+    await this.vagrant(['up', '--provider', 'libvirt', '--parallel']);
+    const { stdout } = await this.vagrant(['ssh-config']);
+    writeFileSync(this.#sshConfig, stdout);
+  }
+
+  /** Runs vagrant; a failure says what vagrant said last (its progress lines left out). */
+  async vagrant(args: string[]): Promise<{ stdout: string; stderr: string }> {
+    try {
+      return await execFileAsync('vagrant', args, { cwd: VAGRANT_DIR, env: this.env, maxBuffer: 1 << 26 });
+    } catch (error) {
+      const failed = error as { stdout?: string; stderr?: string };
+      const said = `${failed.stdout ?? ''}\n${failed.stderr ?? ''}`
+        .split(/[\r\n]+/)
+        .filter((line) => line.trim() !== '' && !line.includes('Progress:'))
+        .slice(-25)
+        .join('\n');
+      throw new Error(`vagrant ${args.join(' ')} failed:\n${said}`);
+    }
+  }
+
+  /** Runs a shell command as root in VM `node`; resolves with its output, rejects on a non-zero exit. */
+  async ssh(node: string, command: string, timeoutMs = 120_000): Promise<string> {
+    const child = execFileAsync(
+      'ssh',
+      ['-F', this.#sshConfig, '-o', 'BatchMode=yes', node, `sudo bash -c ${shellQuote(command)}`],
+      { timeout: timeoutMs, maxBuffer: 1 << 24 },
+    );
+    // Nothing to say on its standard input: an open one would keep a remote reader waiting.
+    child.child.stdin?.end();
+    const { stdout } = await child;
+    return stdout;
+  }
+
+  /** As `ssh`, for a command expected to fail: its exit code and output. */
+  async sshFailing(node: string, command: string): Promise<{ code: number; output: string }> {
+    try {
+      const output = await this.ssh(node, command);
+      return { code: 0, output };
+    } catch (error) {
+      const failed = error as { code?: number; stdout?: string; stderr?: string };
+      return { code: failed.code ?? -1, output: `${failed.stdout ?? ''}${failed.stderr ?? ''}` };
+    }
+  }
+
+  /**
+   * `vagrant destroy -f`; then, for whatever it left (an `up` cut short holds Vagrant's lock, and destroy
+   * then refuses), libvirt's own removal of the run's domains and networks; then its volumes and pool. What
+   * still remains is for `leftovers()` to show.
+   */
+  async destroy(): Promise<void> {
+    await this.vagrant(['destroy', '-f']).catch(() => undefined);
+    const left = this.leftovers();
+    for (const domain of left.domains) {
+      virshQuiet('destroy', domain);
+      virshQuiet('undefine', domain, '--remove-all-storage');
+    }
+    for (const network of left.networks) {
+      virshQuiet('net-destroy', network);
+      virshQuiet('net-undefine', network);
+    }
+    for (const volume of listVolumes(this.pool)) virshQuiet('vol-delete', '--pool', this.pool, volume);
+    virshQuiet('pool-destroy', this.pool);
+    virshQuiet('pool-undefine', this.pool);
+    rmSync(join(POOL_ROOT, this.pool), { recursive: true, force: true });
+    rmSync(this.#dotfiles, { recursive: true, force: true });
+  }
+
+  /** This run's domains, networks, pools and bridges that still exist, as libvirt and the kernel list them. */
+  leftovers(): { domains: string[]; networks: string[]; pools: string[] } {
+    const mine = (names: string[]) => names.filter((name) => name.startsWith(this.prefix));
+    return {
+      domains: mine(virshNames('list', '--all', '--name')),
+      networks: mine(virshNames('net-list', '--all', '--name')),
+      pools: mine(virshNames('pool-list', '--all', '--name')),
+    };
+  }
+}
+
+/** kvm where stock guest kernels run on /dev/kvm; tcg where it is missing or PVM (see vagrant/lib.sh). */
+export function hostAccel(): 'kvm' | 'tcg' {
+  return execFileSync('bash', ['-c', `. ${join(VAGRANT_DIR, 'lib.sh')} && vm_accel`], { encoding: 'utf8' })
+    .trim()
+    .startsWith('kvm')
+    ? 'kvm'
+    : 'tcg';
+}
+
+/** A 192.168.x.0/24 that no address or route of this host's root namespace touches. */
+function freeManagementNet(): string {
+  const used = execFileSync('ip', ['-4', 'route', 'show', 'table', 'all'], { encoding: 'utf8' });
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const third = 100 + (randomBytes(1)[0]! % 150);
+    if (!used.includes(`192.168.${third}.`)) return `192.168.${third}.0/24`;
+  }
+  throw new Error('no free 192.168.x.0/24 for the management network');
+}
+
+function virsh(...args: string[]): string {
+  return execFileSync('virsh', [...VIRSH, ...args], { encoding: 'utf8' });
+}
+
+function virshQuiet(...args: string[]): void {
+  try {
+    execFileSync('virsh', [...VIRSH, ...args], { stdio: 'ignore' });
+  } catch {
+    // Already gone.
+  }
+}
+
+function virshNames(...args: string[]): string[] {
+  return virsh(...args)
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+}
+
+function listVolumes(pool: string): string[] {
+  try {
+    return virshNames('vol-list', pool)
+      .slice(2)
+      .map((line) => line.split(/\s+/)[0]!);
+  } catch {
+    return [];
+  }
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
