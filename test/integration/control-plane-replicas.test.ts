@@ -237,11 +237,13 @@ describe.runIf(canRunNetnsTests())('control-plane replicas', () => {
       'newcomer.yaml',
       manifests(podDoc('newcomer', { namespace: 'mesh', node: 'n1', serviceAccount: 'newcomer' })),
     );
-    await eventually(async () => (await code('newcomer', 'http://echo.mesh:80/')) === 200, {
-      timeout: 30_000,
-      what: 'the new pod to reach the Service over mTLS',
-    });
-    expect(issued(replica(survivor))).toBeGreaterThan(issuedBefore);
+    // A 200 alone is no proof: until its enrollment lands, a new pod's first connections are not captured yet
+    // and reach the PERMISSIVE Service in plaintext. The survivor signing its identity is the proof.
+    await eventually(
+      async () =>
+        (await code('newcomer', 'http://echo.mesh:80/')) === 200 && issued(replica(survivor)) > issuedBefore,
+      { timeout: 30_000, what: 'the new pod to reach the Service with an identity the survivor signed' },
+    );
     await rejoins(victim, first, survivor);
 
     // Then the survivor, which now serves both ztunnels: both move to the restarted replica.
