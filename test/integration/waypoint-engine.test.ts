@@ -624,10 +624,7 @@ describe('waypoint engine', () => {
     const received: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => received.push(chunk));
     // The handshake of RFC 6455's example key; `ambit echo` answers it and then echoes what it reads.
-    socket.write(
-      `GET /ws HTTP/1.1\r\nhost: ${reviews.hostname}\r\nupgrade: websocket\r\nconnection: Upgrade\r\n` +
-        'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n',
-    );
+    socket.write(webSocketHandshake(reviews.hostname));
     await eventuallyText(received, 'sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
     expect(Buffer.concat(received).toString()).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
     socket.write('ping over the upgraded stream');
@@ -984,10 +981,7 @@ describe('waypoint engine', () => {
         const socket = h.capture.connect(ip(11), { ip: ip(200), port: 80 });
         const received: Buffer[] = [];
         socket.on('data', (chunk: Buffer) => received.push(chunk));
-        socket.write(
-          `GET /ws HTTP/1.1\r\nhost: ${reviews.hostname}\r\nupgrade: websocket\r\nconnection: Upgrade\r\n` +
-            'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n',
-        );
+        socket.write(webSocketHandshake(reviews.hostname));
         await eventuallyText(received, 'HTTP/1.1 503');
         socket.destroy();
         return Buffer.concat(received).toString();
@@ -1032,6 +1026,14 @@ describe('waypoint engine', () => {
     });
   });
 });
+
+/** A WebSocket Upgrade request for `/ws` on `host`, with RFC 6455's example key. */
+function webSocketHandshake(host: string): string {
+  return (
+    `GET /ws HTTP/1.1\r\nhost: ${host}\r\nupgrade: websocket\r\nconnection: Upgrade\r\n` +
+    'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n'
+  );
+}
 
 async function eventuallyText(chunks: Buffer[], text: string): Promise<void> {
   await eventually(() => Buffer.concat(chunks).toString().includes(text), {
