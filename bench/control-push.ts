@@ -46,6 +46,8 @@ function benchLogger(scope: string): Logger {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-push-'));
+// Removed however the run ends (a failed step exits through an uncaught error, which still emits 'exit').
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const tokens = Array.from({ length: NODES }, (_, node) => createNodeCredential(dir, `node-${node}`).token);
 const plane = await ControlPlane.start({
   stateDir: dir,
@@ -218,5 +220,4 @@ writeFileSync(
 );
 for (const worker of workers) worker.kill();
 await plane.stop();
-rmSync(dir, { recursive: true, force: true });
 process.exit(0);

@@ -7,7 +7,7 @@
  * replica, restarted by the supervisor, catches up with the shared config and serves again.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
@@ -116,9 +116,13 @@ describe.runIf(canRunNetnsTests())('control-plane replicas', () => {
   afterAll(async () => {
     writeFileSync(stopFile, '');
     killAll();
-    const result = await local('down');
-    expect(result.code, result.stderr).toBe(0);
-    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
+    try {
+      const result = await local('down');
+      expect(result.code, result.stderr).toBe(0);
+      expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('shows both replicas, and every ztunnel in sync with one of them', async () => {
