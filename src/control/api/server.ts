@@ -18,6 +18,7 @@ import type {
 } from '../../core/control-api/types.ts';
 import { AmbitError, asAmbitError, wireError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import { readJsonBody } from '../../core/server/json-body.ts';
 import { claimUnixSocket, listenUnixSocket, type UnixSocketOptions } from '../../core/server/unix-socket.ts';
 
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -32,36 +33,6 @@ export interface ApiHandlers {
   removePod(namespace: string, name: string): { removed: boolean };
   syncNodePods(node: string, pods: unknown): { pods: number };
   listPods(): { pods: PodInfo[] };
-}
-
-function readBody(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new AmbitError('TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
-        // Read the rest into nothing instead of destroying the request: a destroyed socket would reset the
-        // client before it reads the 413 that says why.
-        chunks.length = 0;
-        req.off('data', onData);
-        req.resume();
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('error', reject);
-    req.on('end', () => {
-      if (size === 0) return resolve(undefined);
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch {
-        reject(new AmbitError('BAD_REQUEST', 'request body is not JSON'));
-      }
-    });
-  });
 }
 
 function configFiles(body: unknown): ConfigFile[] {
@@ -89,7 +60,7 @@ function integerParam(url: URL, name: string, min: number, max: number): number 
 async function route(handlers: ApiHandlers, req: IncomingMessage): Promise<unknown> {
   const url = new URL(req.url ?? '/', 'http://control');
   const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-  const body = await readBody(req);
+  const body = await readJsonBody(req, MAX_BODY_BYTES);
   const method = req.method ?? 'GET';
   const key = `${method} /${parts.slice(0, 2).join('/')}`;
   switch (key) {

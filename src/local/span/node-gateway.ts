@@ -16,6 +16,7 @@ import { AmbitError, errorMessage } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { splitHostPort } from '../../core/net/host-port.ts';
 import { readNodeToken } from '../../core/node-credentials.ts';
+import { readJsonBody } from '../../core/server/json-body.ts';
 import { listen } from '../../core/server/listen.ts';
 import { controlPlaneStateDir } from '../mesh/control-plane.ts';
 import { readClusterState, statePaths } from '../state.ts';
@@ -72,12 +73,17 @@ export async function startNodeGateway(stateDir: string, listenAddress: string):
       count('unauthenticated');
       return answer(res, 401, { error: { code: 'UNAUTHENTICATED', message: 'no valid node token' } });
     }
-    const body = await readBoundedJson(req, LIMITS.bodyBytes);
-    if (body === TOO_LARGE) {
-      count('too-large');
-      return answer(res, 413, {
-        error: { code: 'TOO_LARGE', message: `body over ${LIMITS.bodyBytes} bytes` },
-      });
+    let body: unknown;
+    try {
+      body = await readJsonBody(req, LIMITS.bodyBytes);
+    } catch (error) {
+      if (!(error instanceof AmbitError)) throw error;
+      if (error.code === 'TOO_LARGE') {
+        count('too-large');
+        return answer(res, 413, { error: wireError(error) });
+      }
+      // Not JSON: the authorization below refuses it as a bad body.
+      body = null;
     }
     const plan = readClusterState(paths) ?? cluster!;
     const decision = authorizeNodeCall(caller, req.method ?? '', req.url ?? '', body, (namespace, name) =>
@@ -131,33 +137,6 @@ function authenticate(tokenDir: string, header: string | undefined): string | un
       return file.slice(0, -'.token'.length);
   }
   return undefined;
-}
-
-const TOO_LARGE = Symbol('too large');
-
-function readBoundedJson(req: IncomingMessage, limit: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.destroy();
-        resolve(TOO_LARGE);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', reject);
-    req.on('end', () => {
-      if (size === 0) return resolve(undefined);
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch {
-        resolve(null);
-      }
-    });
-  });
 }
 
 function answer(res: ServerResponse, status: number, body: unknown): void {
