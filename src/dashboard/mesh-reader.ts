@@ -3,8 +3,10 @@
  * cluster's state directory (as `ambit ztunnel-config` reads it), and the ztunnels' and waypoints' snapshots
  * as `ambit explain` reads them. Each view asks afresh, so the tables follow the mesh as it changes.
  */
-import { readMeshSnapshots } from '../cli/explain/snapshots.ts';
-import { UsageError } from '../core/errors.ts';
+import { readMeshSnapshots, type UnreachableWaypoint } from '../cli/explain/snapshots.ts';
+import { errorMessage, UsageError } from '../core/errors.ts';
+import { createLogger } from '../core/log.ts';
+import { LogLimiter } from '../core/log-limit.ts';
 import type { ClusterState } from '../local/types.ts';
 import {
   adminGet,
@@ -15,6 +17,17 @@ import {
 } from '../ztunnel/index.ts';
 import type { ConnectionsOfNode, PolicyView, ServiceView, WorkloadView } from './view-types.ts';
 import { policiesView, servicesView, workloadsView } from './views.ts';
+
+/**
+ * The tables refresh every few seconds: a waypoint that is down is logged once per waypoint and 10 s (with
+ * the count of repeats), not on every refresh.
+ */
+const unreachableLog = new LogLimiter(createLogger('dashboard'));
+const logUnreachable: UnreachableWaypoint = (gateway, error) =>
+  unreachableLog.warn(`waypoint ${gateway.namespace}/${gateway.name}`, 'waypoint snapshot unreadable', {
+    waypoint: `${gateway.namespace}/${gateway.name}`,
+    error: errorMessage(error),
+  });
 
 export async function readWorkloads(cluster: ClusterState): Promise<WorkloadView[]> {
   const nodes = await Promise.all(
@@ -31,11 +44,11 @@ export async function readWorkloads(cluster: ClusterState): Promise<WorkloadView
 }
 
 export async function readServices(cluster: ClusterState): Promise<ServiceView[]> {
-  return servicesView(await readMeshSnapshots(cluster));
+  return servicesView(await readMeshSnapshots(cluster, logUnreachable));
 }
 
 export async function readPolicies(cluster: ClusterState): Promise<PolicyView[]> {
-  return policiesView(await readMeshSnapshots(cluster));
+  return policiesView(await readMeshSnapshots(cluster, logUnreachable));
 }
 
 /** The live connections of one node's ztunnel (the first node's without `node`). */

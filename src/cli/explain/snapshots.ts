@@ -28,8 +28,17 @@ import type { ClusterState } from '../../local/types.ts';
 import { adminGet, adminSocketPath } from '../../ztunnel/index.ts';
 import type { MeshSnapshots } from './trace.ts';
 
+/** Told of a waypoint whose snapshot could not be read (by default: a line on stderr, for the CLI). */
+export type UnreachableWaypoint = (gateway: { name: string; namespace: string }, error: unknown) => void;
+
+const printUnreachable: UnreachableWaypoint = (gateway, error) =>
+  process.stderr.write(`ambit: waypoint ${gateway.namespace}/${gateway.name}: ${errorMessage(error)}\n`);
+
 /** Every node's and every waypoint's snapshot of a running local cluster. */
-export async function readMeshSnapshots(cluster: ClusterState): Promise<MeshSnapshots> {
+export async function readMeshSnapshots(
+  cluster: ClusterState,
+  onUnreachable: UnreachableWaypoint = printUnreachable,
+): Promise<MeshSnapshots> {
   const nodes = new Map<string, NodeSnapshot>();
   for (const node of cluster.nodes) {
     const dump = (await adminGet(adminSocketPath(cluster.stateDir, node.name), '/config_dump')) as {
@@ -48,7 +57,7 @@ export async function readMeshSnapshots(cluster: ClusterState): Promise<MeshSnap
       if (dump.snapshot) waypoints.set(`${gateway.namespace}/${gateway.name}`, dump.snapshot);
     } catch (error) {
       // A waypoint not up yet: the explanation says its L7 part could not be evaluated.
-      process.stderr.write(`ambit: waypoint ${gateway.namespace}/${gateway.name}: ${errorMessage(error)}\n`);
+      onUnreachable(gateway, error);
     }
   }
   return { nodes, waypoints };
