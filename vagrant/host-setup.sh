@@ -65,7 +65,7 @@ for ipt in iptables ip6tables; do
     "$ipt" -A "$AMBIT_VAGRANT_CHAIN" -j DROP
     echo "$ipt" >>"$AMBIT_VAGRANT_STATE/firewall"
   fi
-  for rule in "INPUT -i virbr+ -j $AMBIT_VAGRANT_CHAIN" "FORWARD -i virbr+ -j DROP" "FORWARD -o virbr+ -j DROP"; do
+  for rule in "${AMBIT_VAGRANT_RULES[@]}"; do
     # shellcheck disable=SC2086 # the rule is words
     "$ipt" -C $rule 2>/dev/null || "$ipt" -I $rule
   done

@@ -13,7 +13,7 @@ state="$AMBIT_VAGRANT_STATE"
 
 if [ -f "$state/firewall" ]; then
   while read -r ipt; do
-    for rule in "INPUT -i virbr+ -j $AMBIT_VAGRANT_CHAIN" "FORWARD -i virbr+ -j DROP" "FORWARD -o virbr+ -j DROP"; do
+    for rule in "${AMBIT_VAGRANT_RULES[@]}"; do
       # shellcheck disable=SC2086 # the rule is words
       while "$ipt" -C $rule 2>/dev/null; do "$ipt" -D $rule; done
     done

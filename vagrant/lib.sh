@@ -6,6 +6,16 @@ AMBIT_VAGRANT_BOX="${AMBIT_VAGRANT_BOX:-ambit/bookworm-local}"
 # The host's filter chain of our own for traffic from the VM bridges (removed whole by teardown).
 AMBIT_VAGRANT_CHAIN=AMBIT-VAGRANT
 export AMBIT_VAGRANT_CACHE AMBIT_VAGRANT_CHAIN AMBIT_VAGRANT_STATE AMBIT_VAGRANT_BOX
+# The host's firewall rules (host-setup.sh inserts them, host-teardown.sh removes them), each inserted at the
+# top of its chain in this order, so the last is checked first. Nothing is forwarded from or to a VM bridge;
+# frames between two VMs on one bridge are switched, not routed, but with br_netfilter and
+# bridge-nf-call-iptables set they pass FORWARD too, so they are let through first: they stay on that bridge.
+AMBIT_VAGRANT_RULES=(
+  "INPUT -i virbr+ -j $AMBIT_VAGRANT_CHAIN"
+  "FORWARD -i virbr+ -j DROP"
+  "FORWARD -o virbr+ -j DROP"
+  "FORWARD -i virbr+ -o virbr+ -m physdev --physdev-is-bridged -j ACCEPT"
+)
 
 log() { echo "vagrant-host: $*" >&2; }
 
