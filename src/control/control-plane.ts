@@ -344,7 +344,7 @@ export class ControlPlane {
       await new Promise<void>((resolve) => api.close(() => resolve()));
     }
     await this.metricsServer?.close();
-    await this.reportedPods.flush();
+    this.reportedPods.flush();
     this.lock.close();
   }
 

@@ -4,7 +4,6 @@
  * that says what to do, not state silently dropped.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { AmbitError } from './errors.ts';
 
@@ -19,20 +18,6 @@ export function writeFileAtomic(path: string, content: string, mode: number): vo
     closeSync(fd);
   }
   renameSync(temporary, path);
-}
-
-/** `writeFileAtomic` off the event loop's thread: for large state written in the background. */
-export async function writeFileAtomicAsync(path: string, content: string, mode: number): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temporary = `${path}.${process.pid}.tmp`;
-  const file = await open(temporary, 'w', mode);
-  try {
-    await file.writeFile(content);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(temporary, path);
 }
 
 export function writeJsonAtomic(path: string, value: unknown, mode = 0o644): void {

@@ -177,7 +177,7 @@ describe('node authorization', () => {
     expect(nodeMayHold(pods, 'node-a', { ...cart, serviceAccount: 'payments' })).toBe(false);
     expect(nodeMayHold(pods, 'node-a', { ...cart, namespace: 'other' })).toBe(false);
     // Reported pods persist (in the background; shutdown flushes): a restarted control plane still knows them.
-    await pods.flush();
+    pods.flush();
     expect(new ReportedPods(join(dir, 'pods.json')).list()).toEqual([record]);
   });
 });

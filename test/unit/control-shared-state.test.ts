@@ -117,10 +117,10 @@ describe('reported pods shared by replicas', () => {
     let aChanges = 0;
     a.pods.onChange(() => aChanges++);
     a.pods.upsert(pod('web', 'n1'));
-    await a.pods.flush();
+    a.pods.flush();
     // b writes on top of the latest file: a's pod is taken in, not overwritten.
     b.pods.upsert(pod('db', 'n2'));
-    await b.pods.flush();
+    b.pods.flush();
     expect(b.pods.list().map((p) => p.name)).toEqual(['web', 'db']);
     expect(a.pods.refresh()).toBe(true);
     expect(aChanges).toBe(2);
@@ -128,10 +128,10 @@ describe('reported pods shared by replicas', () => {
     // A change b has not written yet stays on top of what it takes in from a.
     b.pods.upsert(pod('cache', 'n2'));
     a.pods.replaceNode('n2', []);
-    await a.pods.flush();
+    a.pods.flush();
     expect(b.pods.refresh()).toBe(true);
     expect(b.pods.list().map((p) => p.name)).toEqual(['web', 'cache']);
-    await b.pods.flush();
+    b.pods.flush();
     expect(a.pods.refresh()).toBe(true);
     expect(a.pods.list().map((p) => p.name)).toEqual(['web', 'cache']);
     expect(() => b.pods.replaceNode('n1', [pod('x', 'n3')])).toThrow('is on node n3, not n1');
@@ -143,11 +143,11 @@ describe('reported pods shared by replicas', () => {
     const a = replica(root);
     const b = replica(root);
     a.pods.upsert(pod('web', 'n1'));
-    await a.pods.flush();
+    a.pods.flush();
     b.pods.refresh();
     const web = b.pods.list()[0];
     a.pods.upsert(pod('db', 'n2'));
-    await a.pods.flush();
+    a.pods.flush();
     expect(b.pods.refresh()).toBe(true);
     expect(b.pods.list()[0]).toBe(web);
   });

@@ -2,9 +2,9 @@
  * Where the control plane learns which pods run, on which node, with which IPs. Locally the runtime reports
  * them over the API socket (`ReportedPods`); on Kubernetes, Pods are watched on the API server
  * (`KubernetesPods`, kube-pods.ts) behind the same `PodSource`. Reported pods are persisted so that a
- * restarted control plane keeps serving the mesh it knew until the runtime resyncs: in the background, at
- * most `PERSIST_DELAY_MS` after a change, so that a burst of reports is written once and no report waits
- * for the disk. What a crash loses (the last moments of reports) comes back with the runtime's resync, which
+ * restarted control plane keeps serving the mesh it knew until the runtime resyncs: at most
+ * `PERSIST_DELAY_MS` after a change, so that a burst of reports is written once and no report waits for the
+ * disk. What a crash loses (the last moments of reports) comes back with the runtime's resync, which
  * a restarted control plane always gets (the local runtime resyncs every node when it sees the control plane
  * ready again).
  */
@@ -14,7 +14,6 @@ import { formatIssue, IssueCollector } from '../../core/config/issues.ts';
 import { DNS_LABEL, DNS_SUBDOMAIN } from '../../core/config/resource.ts';
 import type { PodPort } from '../../core/control-api/types.ts';
 import { AmbitError } from '../../core/errors.ts';
-import { writeFileAtomicAsync } from '../../core/files.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
 import type { StateLock } from '../state/lock.ts';
 import { SharedStateFile } from '../state/shared-file.ts';
@@ -124,17 +123,13 @@ export class ReportedPods implements PodSource {
   private readonly pods = new Map<string, PodRecord>();
   private readonly listeners: (() => void)[] = [];
   private readonly file: SharedStateFile;
-  private readonly shared: boolean;
   private readonly log: Logger;
   /** Changes not written yet, by pod key: the pod as it now is, or null for one removed. */
   private readonly unwritten = new Map<string, PodRecord | null>();
   private persistTimer: NodeJS.Timeout | undefined;
-  /** The write under way, if any (alone, writes are in the background): writes never overlap. */
-  private writing: Promise<void> = Promise.resolve();
 
   constructor(file: string, lock?: StateLock, log: Logger = createLogger('pods')) {
     this.file = new SharedStateFile(file, lock);
-    this.shared = lock !== undefined;
     this.log = log;
     this.load();
   }
@@ -193,14 +188,12 @@ export class ReportedPods implements PodSource {
     if (changed) this.changed();
   }
 
-  /** Writes what is not on disk yet now, and resolves once it is (at shutdown). */
-  async flush(): Promise<void> {
-    if (this.persistTimer !== undefined) {
-      clearTimeout(this.persistTimer);
-      this.persistTimer = undefined;
-      this.persist();
-    }
-    await this.writing;
+  /** Writes what is not on disk yet now (at shutdown). */
+  flush(): void {
+    if (this.persistTimer === undefined) return;
+    clearTimeout(this.persistTimer);
+    this.persistTimer = undefined;
+    this.persist();
   }
 
   private set(key: string, pod: PodRecord | null): void {
@@ -222,17 +215,8 @@ export class ReportedPods implements PodSource {
   }
 
   private persist(): void {
-    if (!this.shared) {
-      // Alone: the file is only ever this process's, so it is written in the background.
-      this.unwritten.clear();
-      const content = JSON.stringify([...this.pods.values()]);
-      this.writing = this.writing
-        .then(() => writeFileAtomicAsync(this.file.path, content, 0o600))
-        .catch((error: Error) => this.writeFailed(error));
-      return;
-    }
     try {
-      // Among replicas: as the only writer, on top of the latest file (another replica's pods taken in).
+      // As the only writer among replicas, on top of the latest file (another replica's pods taken in).
       let refreshed = false;
       this.file.exclusive(
         () => {
