@@ -2,7 +2,7 @@
  * What each table's `/api/<view>` answers: the types the server builds (views.ts, mesh-reader.ts) and the
  * page reads (ui/tables.ts). Types only, importing nothing that runs, so the page can use them.
  */
-import type { RouteInfo } from '../cli/explain/route-info.ts';
+import type { RouteInfo } from '../core/explain/route-info.ts';
 import type { ConnectionListing } from '../core/observe/connection-listing.ts';
 
 export interface WorkloadView {
