@@ -1,6 +1,6 @@
 /**
  * What the long-running cluster components' commands (`cluster-dns`, `kube-proxy`) share: string options
- * parsed with their usage in every error, `--help`, and waiting for the signal that stops them.
+ * parsed with their usage in every error, and `--help`.
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors.ts';
@@ -26,12 +26,4 @@ export function parseDaemonArgs<Name extends string>(
     return undefined;
   }
   return values as Partial<Record<Name, string>>;
-}
-
-/** Resolves at the first SIGTERM or SIGINT. */
-export function stopSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
-  });
 }

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { UsageError } from '../../core/errors.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { readConnections, readPolicies, readServices, readWorkloads } from '../../dashboard/mesh-reader.ts';
 import { MeshScraper } from '../../dashboard/mesh-scraper.ts';
 import { PrometheusApi } from '../../dashboard/prometheus.ts';
@@ -102,10 +103,7 @@ export async function run(argv: string[]): Promise<number> {
     spawn('xdg-open', [dashboard.url], { stdio: 'ignore', detached: true })
       .on('error', () => {})
       .unref();
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stopSignal();
   await dashboard.close();
   await graph.close();
   return 0;

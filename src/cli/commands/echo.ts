@@ -1,6 +1,7 @@
 /** `ambit echo`: the built-in HTTP and raw-TCP test server that demos and tests run in pods. */
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { identityFromEnv, startEcho } from '../../echo/server.ts';
 import { parseCommandArgs } from '../args.ts';
 
@@ -39,10 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger('echo');
   const echo = await startEcho({ host, httpPort, tcpPort, version }, identityFromEnv(version));
   log.info('listening', { http: echo.httpAddress, tcp: echo.tcpAddress, version });
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  await stopSignal();
   await echo.close();
   return 0;
 }

@@ -4,6 +4,7 @@
  */
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { CaptureAgent } from '../../redirect/agent.ts';
 import type { BackendChoice } from '../../redirect/backend/types.ts';
 import { EnrollmentServer } from '../../redirect/enroll/server.ts';
@@ -137,10 +138,7 @@ async function agent(socketPath: string, backend: BackendChoice | undefined): Pr
   });
   const server = await EnrollmentServer.listen(socketPath, captureAgent, log.child('enroll'));
   log.info('serving enrollment', { socket: socketPath, backend: backend ?? 'auto' });
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  await stopSignal();
   log.info('stopping (pods stay captured; a new agent resyncs them)');
   await server.close();
   await captureAgent.close();

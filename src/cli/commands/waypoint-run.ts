@@ -11,6 +11,7 @@ import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
 import { createLogger } from '../../core/log.ts';
 import { readNodeToken } from '../../core/node-credentials.ts';
 import { WAYPOINT_PORTS } from '../../core/ports.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { buildWaypointApp } from '../../waypoint/app.ts';
 import { DEFAULT_INBOUND_LIMITS, type InboundLimits } from '../../waypoint/inbound/http-servers.ts';
 import { parseCommandArgs } from '../args.ts';
@@ -142,10 +143,7 @@ export async function run(argv: string[]): Promise<number> {
     limits: { hbone: hboneLimits, handshakeMs, inbound },
     log: createLogger('waypoint', { waypoint: `${namespace}/${name}`, node }),
   });
-  const stopping = new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  const stopping = stopSignal();
   try {
     await app.start();
   } catch (error) {

@@ -12,6 +12,7 @@ import { parseHboneImplementation } from '../../core/hbone/implementation.ts';
 import { createLogger } from '../../core/log.ts';
 import { readNodeToken } from '../../core/node-credentials.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { CaptureAgent } from '../../redirect/agent.ts';
 import { EnrollmentServer } from '../../redirect/enroll/server.ts';
 import { parseBackendChoice } from '../../redirect/rules.ts';
@@ -132,10 +133,7 @@ export async function run(argv: string[]): Promise<number> {
     timeouts: handshakeMs === undefined ? {} : { handshakeMs },
     log,
   });
-  const stopping = new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  const stopping = stopSignal();
   if (await app.start(stopping)) await stopping;
   log.info('stopping');
   await app.stop();
