@@ -4,17 +4,17 @@
  * the control plane holds it at the call, a change still in its debounce window included. A real control
  * plane, its API socket and a real ztunnel discovery client with the ztunnel's own state store.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../src/control/control-plane.ts';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
 import { ztunnelDiscovery } from '../../src/core/discovery/client.ts';
-import { createNodeCredential } from '../../src/core/node-credentials.ts';
 import { StateStore } from '../../src/ztunnel/state/store.ts';
 import { eventually } from '../support/eventually.ts';
 import { quietLogs } from '../support/logging.ts';
+import { nodeConnection } from '../support/node-connection.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'ambit-await-pushed-'));
 let plane: ControlPlane;
@@ -36,11 +36,7 @@ beforeAll(async () => {
   });
   api = new ControlApiClient([plane.paths.socket], { timeoutMs: 5_000 });
   client = ztunnelDiscovery({
-    connection: {
-      address: plane.grpcAddress,
-      rootCertPem: readFileSync(plane.paths.rootCert, 'utf8'),
-      token: createNodeCredential(state, 'node-a').token,
-    },
+    connection: nodeConnection(plane, state, 'node-a'),
     node: 'node-a',
     store,
   });
