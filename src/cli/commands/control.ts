@@ -28,7 +28,7 @@ import { loadKubeConfig } from '../../kube/client.ts';
 import { KubernetesConfigSource } from '../../kube/config-source.ts';
 import { CONTROL_TOKEN_AUDIENCE, NAMES } from '../../kube/manifests/settings.ts';
 import { WaypointController } from '../../kube/waypoints/controller.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import {
   type ControlTarget,
   controlClient,
@@ -178,10 +178,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     HELP,
   );
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  if (printedHelp(values, HELP)) return 0;
   const [sub, ...rest] = positionals;
   if (sub === 'status') return status(values, values.output);
   if (sub === 'credential') {

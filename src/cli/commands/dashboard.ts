@@ -19,7 +19,7 @@ import {
 } from '../../local/prometheus/scrape-config.ts';
 import { requireClusterState, selectCluster, stateRoot } from '../../local/state.ts';
 import type { ClusterState } from '../../local/types.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 
 /** Kiali's port. */
 const DEFAULT_PORT = 20001;
@@ -74,10 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     USAGE,
   );
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port takes 0-65535');
   const root = stateRoot();

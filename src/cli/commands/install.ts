@@ -13,7 +13,7 @@ import { loadKubeConfig } from '../../kube/client.ts';
 import { install, type Report } from '../../kube/install.ts';
 import { manifestsYaml, renderManifests } from '../../kube/manifests/render.ts';
 import { defaultSettings, type InstallSettings } from '../../kube/manifests/settings.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import { packageVersion } from './version.ts';
 
 export const INSTALL_OPTIONS = {
@@ -119,10 +119,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     HELP,
   );
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  if (printedHelp(values, HELP)) return 0;
   const settings = settingsFrom(values);
   if (values['dry-run']) {
     process.stdout.write(manifestsYaml(renderManifests(settings), packageVersion()));

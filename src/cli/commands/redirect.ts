@@ -16,7 +16,7 @@ import { renderNftTable } from '../../redirect/render/nft.ts';
 import { renderRoutesApply } from '../../redirect/render/policy-routes.ts';
 import { applyRules, BACKEND_ENV, listRules, parseBackendChoice, removeRules } from '../../redirect/rules.ts';
 import { resolveTarget } from '../../redirect/target.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 
 const USAGE = `Usage:
   ambit redirect apply|remove|list (--netns <name> | --netns-path <path> | --pid <pid>)
@@ -53,10 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     { args: argv, options: OPTIONS, allowPositionals: true },
     USAGE,
   );
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const [action, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}\n\n${USAGE}`);
   const backend = values.backend === undefined ? undefined : parseBackendChoice(values.backend, '--backend');

@@ -7,7 +7,7 @@ import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { OTLP_LIMITS, OtlpReceiver } from '../../core/observe/otlp-receiver.ts';
 import { stopSignal } from '../../core/stop-signal.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 
 const USAGE = `Usage: ambit trace-collector [--port 4318] [--host ADDR] [--max-spans ${OTLP_LIMITS.maxSpans}]
 
@@ -30,10 +30,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     USAGE,
   );
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const port = integerOption('--port', values.port ?? '4318', 65535);
   const maxSpans = integerOption(
     '--max-spans',

@@ -11,7 +11,7 @@ import { WAYPOINT_PORTS } from '../../core/ports.ts';
 import { stopSignal } from '../../core/stop-signal.ts';
 import { buildWaypointApp } from '../../waypoint/app.ts';
 import { DEFAULT_INBOUND_LIMITS, type InboundLimits } from '../../waypoint/inbound/http-servers.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import {
   CONTROL_CONNECTION_HELP,
   CONTROL_CONNECTION_OPTIONS,
@@ -104,10 +104,7 @@ const required = (value: string | undefined, flag: string) => requiredFlag(value
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({ args: argv, options: OPTIONS }, USAGE);
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const name = required(values.name, 'name');
   const namespace = required(values.namespace, 'namespace');
   const node = required(values.node, 'node');

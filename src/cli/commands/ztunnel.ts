@@ -14,7 +14,7 @@ import { CaptureAgent } from '../../redirect/agent.ts';
 import { EnrollmentServer } from '../../redirect/enroll/server.ts';
 import { parseBackendChoice } from '../../redirect/rules.ts';
 import { DEFAULT_TIMEOUTS, defaultLimits, ZtunnelApp, type ZtunnelLimits } from '../../ztunnel/index.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import {
   CONTROL_CONNECTION_HELP,
   CONTROL_CONNECTION_OPTIONS,
@@ -89,10 +89,7 @@ const required = (value: string | undefined, flag: string) => requiredFlag(value
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({ args: argv, options: OPTIONS }, USAGE);
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const node = required(values.node, 'node');
   const controlFlags = controlConnectionFlags(values, USAGE);
   const enrollSocket = required(values['enroll-socket'], 'enroll-socket');
