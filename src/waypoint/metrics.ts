@@ -108,6 +108,11 @@ export class WaypointMetrics {
   readonly spans: Counter<'outcome'>;
   /** Where `spans` reads from when scraped: the tracer's counts. */
   spanCounts: (() => { exported: number; failed: number }) | undefined;
+  /**
+   * Where `activeRequests` reads from when scraped: the request engine's count (read then rather than kept
+   * in step, which cost two gauge updates, each hashing its labels, on every request).
+   */
+  requestsInFlight: (() => number) | undefined;
   readonly #series = new Map<string, RequestSeries>();
   /** The request metrics the Telemetry objects leave on. */
   readonly #enabled = { requests: true, duration: true, requestBytes: true, responseBytes: true };
@@ -197,10 +202,14 @@ export class WaypointMetrics {
       labelNames: ['policy', 'limit'],
       registers,
     });
+    const requestsInFlight = () => this.requestsInFlight?.();
     this.activeRequests = new Gauge({
       name: 'ambit_waypoint_active_requests',
       help: 'Requests in flight',
       registers,
+      collect() {
+        this.set(requestsInFlight() ?? 0);
+      },
     });
   }
 
