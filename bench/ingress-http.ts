@@ -18,7 +18,7 @@
  * gateway, of haproxy alone and of haproxy with its ztunnel, RSS, and the gateway's ratios to haproxy (and
  * to its baseline). With `--rounds N` the paths take turns N times and medians are reported.
  *
- * Run: npm run bench:ingress -- [--seconds 5] [--rounds 1] [--baseline-ref main]
+ * Run: npm run bench:ingress -- [--seconds 5] [--rounds 1] [--baseline-ref main] [--baseline-node-args ...]
  *      (needs haproxy; writes only to a temp dir)
  */
 import type { ChildProcess } from 'node:child_process';
@@ -51,13 +51,17 @@ const { values } = parseArgs({
     'gateway-node-args': { type: 'string', default: WAYPOINT_NODE_FLAGS.join(' ') },
     // A commit whose gateway is measured next to this one's, in the same run.
     'baseline-ref': { type: 'string' },
+    // Node flags for the baseline gateway (default: the same as the gateway's), e.g. to measure a flag.
+    'baseline-node-args': { type: 'string' },
     rounds: { type: 'string', default: '1' },
   },
 });
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const BASELINE_REF = values['baseline-ref'];
-const GATEWAY_NODE_ARGS = (values['gateway-node-args'] ?? '').split(' ').filter((arg) => arg !== '');
+const nodeArgs = (text: string) => text.split(' ').filter((arg) => arg !== '');
+const GATEWAY_NODE_ARGS = nodeArgs(values['gateway-node-args'] ?? '');
+const BASELINE_NODE_ARGS = nodeArgs(values['baseline-node-args'] ?? values['gateway-node-args'] ?? '');
 
 const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
 const at = (host: number) => `${subnet}.${host}`;
@@ -111,7 +115,7 @@ function startZtunnel(ca: TestCa, node: string, pod: { uid: string }, podIp: str
  * The gateway as the control plane compiles an HTTP listener with one HTTPRoute to the app, on `ip`, run by
  * the waypoint script of `tree` (this checkout's, or a baseline commit's).
  */
-function startGateway(ca: TestCa, ip: string, tree: URL): Promise<ChildProcess> {
+function startGateway(ca: TestCa, ip: string, tree: URL, flags: string[]): Promise<ChildProcess> {
   const table: WaypointSnapshot = {
     version: '1',
     waypoint: { name: 'gateway', namespace: 'default' },
@@ -144,7 +148,7 @@ function startGateway(ca: TestCa, ip: string, tree: URL): Promise<ChildProcess> 
     ca: { certPem: ca.certPem, keyPem: ca.keyPem },
   };
   const script = new URL('bench/support/waypoint-node.ts', tree).pathname;
-  return startChild(process.execPath, [...GATEWAY_NODE_ARGS, script, JSON.stringify(spec)], 'ready');
+  return startChild(process.execPath, [...flags, script, JSON.stringify(spec)], 'ready');
 }
 
 /** `cpuPer1000` sums the CPU of every process named; `rssAfter` is the first one's. */
@@ -182,7 +186,7 @@ async function main(): Promise<void> {
   await listen(appServer, APP, APP_PORT);
   await startZtunnel(ca, 'node-app', app, APP);
   const haproxyZtunnel = await startZtunnel(ca, 'node-haproxy', haproxyPod, HAPROXY);
-  const gateway = await startGateway(ca, GATEWAY, new URL('..', import.meta.url));
+  const gateway = await startGateway(ca, GATEWAY, new URL('..', import.meta.url), GATEWAY_NODE_ARGS);
   await waitForPort(GATEWAY, LISTENER_PORT);
   const old =
     BASELINE_REF === undefined
@@ -193,6 +197,7 @@ async function main(): Promise<void> {
             ca,
             GATEWAY_BASELINE,
             new URL(`file://${exportTree(BASELINE_REF, join(dir, 'baseline'))}/`),
+            BASELINE_NODE_ARGS,
           ),
         };
   if (old) await waitForPort(GATEWAY_BASELINE, LISTENER_PORT);

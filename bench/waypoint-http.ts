@@ -28,7 +28,7 @@
  * the waypoint's ratios to haproxy (and to its baseline). With `--rounds N`, (a), (b), (b0) and (c) take
  * turns N times and their medians are reported.
  *
- * Run: npm run bench:waypoint -- [--seconds 5] [--rounds 1] [--baseline-ref main]
+ * Run: npm run bench:waypoint -- [--seconds 5] [--rounds 1] [--baseline-ref main] [--baseline-node-args ...]
  *      (needs haproxy; writes only to a temp dir)
  */
 import type { ChildProcess } from 'node:child_process';
@@ -74,13 +74,17 @@ const { values } = parseArgs({
     'waypoint-node-args': { type: 'string', default: WAYPOINT_NODE_FLAGS.join(' ') },
     // A commit whose waypoint is measured next to this one's, in the same run.
     'baseline-ref': { type: 'string' },
+    // Node flags for the baseline waypoint (default: the same as the waypoint's), e.g. to measure a flag.
+    'baseline-node-args': { type: 'string' },
     rounds: { type: 'string', default: '1' },
   },
 });
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const BASELINE_REF = values['baseline-ref'];
-const WAYPOINT_NODE_ARGS = (values['waypoint-node-args'] ?? '').split(' ').filter((arg) => arg !== '');
+const nodeArgs = (text: string) => text.split(' ').filter((arg) => arg !== '');
+const WAYPOINT_NODE_ARGS = nodeArgs(values['waypoint-node-args'] ?? '');
+const BASELINE_NODE_ARGS = nodeArgs(values['baseline-node-args'] ?? values['waypoint-node-args'] ?? '');
 
 const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
 const at = (host: number) => `${subnet}.${host}`;
@@ -333,9 +337,10 @@ async function startWaypoint(ca: TestCa, jwks: string): Promise<ChildProcess> {
 function startWaypointProcess(
   spec: WaypointSpec,
   tree = new URL('..', import.meta.url),
+  flags = WAYPOINT_NODE_ARGS,
 ): Promise<ChildProcess> {
   const script = new URL('bench/support/waypoint-node.ts', tree).pathname;
-  return startChild(process.execPath, [...WAYPOINT_NODE_ARGS, script, JSON.stringify(spec)], 'ready');
+  return startChild(process.execPath, [...flags, script, JSON.stringify(spec)], 'ready');
 }
 
 /** A waypoint serving one Service's plain route (as (b) has it), with the telemetry given. */
@@ -371,6 +376,7 @@ function startBaselineWaypoint(ca: TestCa, tree: URL): Promise<ChildProcess> {
       ca: { certPem: ca.certPem, keyPem: ca.keyPem },
     },
     tree,
+    BASELINE_NODE_ARGS,
   );
 }
 
