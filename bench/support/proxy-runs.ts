@@ -16,11 +16,17 @@ export interface ProxyRun {
   rssAfter?: number | undefined;
 }
 
-/** Runs each of `paths` once per round, in turn, and returns each path's medians, in the order given. */
+/**
+ * Runs each of `paths` once per round, in turn, each round starting one path later (so that no path always
+ * follows the same one), and returns each path's medians, in the order given.
+ */
 export async function takeTurns(rounds: number, paths: (() => Promise<ProxyRun>)[]): Promise<ProxyRun[]> {
   const runs: ProxyRun[][] = paths.map(() => []);
   for (let round = 0; round < rounds; round++) {
-    for (const [i, measure] of paths.entries()) runs[i]!.push(await measure());
+    for (let turn = 0; turn < paths.length; turn++) {
+      const i = (round + turn) % paths.length;
+      runs[i]!.push(await paths[i]!());
+    }
   }
   return runs.map(medianRun);
 }
