@@ -12,6 +12,8 @@
  *
  *   (b0) with `--baseline-ref <git ref>`: the same gateway as that commit's tree has it, its own process on
  *        its own address, measured in the same run as (b) (old against new).
+ *        Then both are loaded at once (16 connections each) and their CPU per request compared: the
+ *        steadier figure on a shared machine, since whatever else runs weighs on both alike.
  *
  * (b) and (c) are in the same position with mTLS into the mesh: the gateway does its own HBONE, haproxy's
  * pod ztunnel does it for haproxy. Reported: req/s and p50/p99 per path, CPU per 1000 requests of the
@@ -39,7 +41,7 @@ import { exportTree, shortCommit } from './support/baseline-tree.ts';
 import { startChild, startHaproxy, stopChildren, waitForPort } from './support/children.ts';
 import { BODY_BYTES, httpRequestResponse } from './support/http-load.ts';
 import { cpuMs, listen, rssMiB, sleep } from './support/load.ts';
-import { newAgainstOld, type ProxyRun, takeTurns } from './support/proxy-runs.ts';
+import { newAgainstOld, type ProxyRun, pairedCpuRatio, takeTurns } from './support/proxy-runs.ts';
 import { fmt, ratio } from './support/report.ts';
 import type { WaypointSpec } from './support/waypoint-node.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
@@ -215,6 +217,21 @@ async function main(): Promise<void> {
       : []),
   ])) as [ProxyRun, ProxyRun, ProxyRun, ProxyRun, ProxyRun | undefined];
   const runs = [direct, ambit, ...(before ? [before] : []), baseline, haproxyAndZtunnel];
+  // Old and new under 16 connections each at the same time: the steadier CPU comparison.
+  const paired =
+    old === undefined
+      ? undefined
+      : await pairedCpuRatio(
+          ROUNDS,
+          {
+            load: () => httpRequestResponse(GATEWAY, LISTENER_PORT, 16, SECONDS, 'bookinfo.example'),
+            pid: gateway.pid!,
+          },
+          {
+            load: () => httpRequestResponse(GATEWAY_BASELINE, LISTENER_PORT, 16, SECONDS, 'bookinfo.example'),
+            pid: old.gateway.pid!,
+          },
+        );
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const header = [
     'path',
@@ -248,6 +265,11 @@ async function main(): Promise<void> {
     `CPU per request: gateway / haproxy ${ratio(ambit.cpuPer1000 ?? 0, baseline.cpuPer1000 ?? 0)}, gateway / (haproxy + its ztunnel) ${ratio(ambit.cpuPer1000 ?? 0, haproxyAndZtunnel.cpuPer1000 ?? 0)}`,
     `gateway / no gateway: rr32 req/s ${ratio(ambit.rr32.perSecond, direct.rr32.perSecond)}`,
     ...(before ? [newAgainstOld('gateway', ambit, before, baseline)] : []),
+    ...(paired === undefined
+      ? []
+      : [
+          `gateway now / before, both loaded at once (16 connections each): CPU per request ${fmt(paired, 2)}x`,
+        ]),
   ];
   process.stdout.write(`${out.join('\n')}\n`);
   appServer.close();

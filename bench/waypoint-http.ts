@@ -20,6 +20,8 @@
  *
  *   (b0) with `--baseline-ref <git ref>`: the waypoint of that commit's tree, its own process serving a
  *        Service of its own with the same route as (b), measured in the same run (old against new).
+ *        Then both are loaded at once (16 connections each) and their CPU per request compared: the
+ *        steadier figure on a shared machine, since whatever else runs weighs on both alike.
  *
  * (b) and (c) put an L7 proxy in the same pod position, with mTLS on both of its sides (the waypoint does
  * its own HBONE; haproxy's pod ztunnel does it for haproxy, whose CPU is not counted to haproxy). haproxy
@@ -62,7 +64,7 @@ import { exportTree, shortCommit } from './support/baseline-tree.ts';
 import { startChild, startHaproxy, stopChildren } from './support/children.ts';
 import { BODY_BYTES, httpRequestResponse } from './support/http-load.ts';
 import { cpuMs, listen, rssMiB, sleep } from './support/load.ts';
-import { newAgainstOld, type ProxyRun, takeTurns } from './support/proxy-runs.ts';
+import { newAgainstOld, type ProxyRun, pairedCpuRatio, takeTurns } from './support/proxy-runs.ts';
 import { fmt, ratio } from './support/report.ts';
 import type { WaypointSpec } from './support/waypoint-node.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
@@ -558,6 +560,35 @@ async function main(): Promise<void> {
     ),
   ];
   const runs = [direct, ambit, ...(before ? [before] : []), baseline, resilient, traced, policies];
+  // Old and new under 16 connections each at the same time: the steadier CPU comparison.
+  const paired =
+    old === undefined
+      ? undefined
+      : await pairedCpuRatio(
+          ROUNDS,
+          {
+            load: () =>
+              httpRequestResponse(
+                clients.waypoint,
+                ZTUNNEL_PORTS.outbound,
+                16,
+                SECONDS,
+                'app-l7.default.svc.cluster.local',
+              ),
+            pid: waypoint.pid!,
+          },
+          {
+            load: () =>
+              httpRequestResponse(
+                clients.baseline,
+                ZTUNNEL_PORTS.outbound,
+                16,
+                SECONDS,
+                'app-l7b.default.svc.cluster.local',
+              ),
+            pid: old.waypoint.pid!,
+          },
+        );
   // The last batch leaves within the exporter's delay; the count says the spans were really exported.
   await sleep(1500);
   const tracedRequests = traced.rr1.requests + traced.rr32.requests;
@@ -595,6 +626,11 @@ async function main(): Promise<void> {
     `waypoint / haproxy: rr1 req/s ${ratio(ambit.rr1.perSecond, baseline.rr1.perSecond)}, rr32 req/s ${ratio(ambit.rr32.perSecond, baseline.rr32.perSecond)}, CPU per request ${ratio(ambit.cpuPer1000 ?? 0, baseline.cpuPer1000 ?? 0)}`,
     `waypoint / ztunnel only: rr32 req/s ${ratio(ambit.rr32.perSecond, direct.rr32.perSecond)}`,
     ...(before ? [newAgainstOld('waypoint', ambit, before, baseline)] : []),
+    ...(paired === undefined
+      ? []
+      : [
+          `waypoint now / before, both loaded at once (16 connections each): CPU per request ${fmt(paired, 2)}x`,
+        ]),
     `resilience on / off (b' / b): rr1 req/s ${ratio(resilient.rr1.perSecond, ambit.rr1.perSecond)}, rr32 req/s ${ratio(resilient.rr32.perSecond, ambit.rr32.perSecond)}, CPU per request ${ratio(resilient.cpuPer1000 ?? 0, ambit.cpuPer1000 ?? 0)}`,
     `tracing 100% / off (b'' / b): rr1 req/s ${ratio(traced.rr1.perSecond, ambit.rr1.perSecond)}, rr32 req/s ${ratio(traced.rr32.perSecond, ambit.rr32.perSecond)}, CPU per request ${ratio(traced.cpuPer1000 ?? 0, ambit.cpuPer1000 ?? 0)}; spans received ${collector.spans()} for ${tracedRequests} requests`,
     `request policies on / off (b''' / b): rr1 req/s ${ratio(policies.rr1.perSecond, ambit.rr1.perSecond)}, rr32 req/s ${ratio(policies.rr32.perSecond, ambit.rr32.perSecond)}, CPU per request ${ratio(policies.cpuPer1000 ?? 0, ambit.cpuPer1000 ?? 0)}`,

@@ -4,6 +4,7 @@
  * median over the rounds.
  */
 import type { HttpLatencyResult } from './http-load.ts';
+import { cpuMs } from './load.ts';
 import { median, ratio } from './report.ts';
 
 export interface ProxyRun {
@@ -66,4 +67,27 @@ export function newAgainstOld(what: string, now: ProxyRun, before: ProxyRun, ref
     `rr32 p99 ${ratio(now.rr32.p99Us, before.rr32.p99Us)}`,
     `CPU per request / ${reference.name}: now ${ratio(cpu(now), cpu(reference))}, before ${ratio(cpu(before), cpu(reference))}`,
   ].join(', ');
+}
+
+/** One side of a paired measurement: the load to drive through it and the proxy process whose CPU counts. */
+export interface PairedSide {
+  load: () => Promise<HttpLatencyResult>;
+  pid: number;
+}
+
+/**
+ * Old and new proxy loaded at the same time, the paired figure for an A/B comparison: whatever else this
+ * machine runs weighs on both alike, where runs one after the other can differ by more than the change
+ * measured. Returns `now`'s CPU per request over `before`'s, the median over `rounds`.
+ */
+export async function pairedCpuRatio(rounds: number, now: PairedSide, before: PairedSide): Promise<number> {
+  const ratios: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const cpuBefore = [cpuMs(now.pid), cpuMs(before.pid)];
+    const [a, b] = await Promise.all([now.load(), before.load()]);
+    const perRequest = (pid: number, start: number, result: HttpLatencyResult) =>
+      (cpuMs(pid) - start) / Math.max(1, result.requests);
+    ratios.push(perRequest(now.pid, cpuBefore[0]!, a) / perRequest(before.pid, cpuBefore[1]!, b));
+  }
+  return median(ratios);
 }
