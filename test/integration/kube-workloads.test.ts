@@ -285,6 +285,89 @@ describe('Kubernetes pods and TokenReview node identity', () => {
     });
   });
 
+  it('a Service without a selector gets its endpoints from its EndpointSlices', async () => {
+    interface DumpedService {
+      name: string;
+      vips: string[];
+      endpoints: Array<{
+        ip: string;
+        ready: boolean;
+        workloadUid: string;
+        targetPorts?: Record<string, number>;
+      }>;
+    }
+    const legacy = async () =>
+      (
+        JSON.parse((await httpGet({ socketPath: adminSocket(), path: '/config_dump' })).body) as {
+          snapshot: { services: DumpedService[] };
+        }
+      ).snapshot.services.find((s) => s.name === 'legacy-db');
+    const SLICES = ['/apis/discovery.k8s.io/v1', 'endpointslices'] as const;
+    const slice = (name: string, endpoints: unknown[], port: number) => ({
+      metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': 'legacy-db' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'tcp-db', port, protocol: 'TCP' }],
+      endpoints,
+    });
+    api.put('/api/v1', 'services', {
+      metadata: { name: 'legacy-db', namespace: 'shop' },
+      spec: { clusterIP: '10.96.0.41', ports: [{ name: 'tcp-db', port: 5432 }] },
+    });
+    const reviewsUid = api.get(...PODS, 'shop', 'reviews-1')!.metadata.uid!;
+    // One slice at a mesh pod's address, one outside the mesh (a database off the cluster), on other ports.
+    api.put(
+      ...SLICES,
+      slice('legacy-db-pods', [{ addresses: ['10.244.1.20'], conditions: { ready: true } }], 15432),
+    );
+    api.put(...SLICES, slice('legacy-db-external', [{ addresses: ['192.0.2.50'] }], 5433));
+    // A slice of another Service is not this one's.
+    api.put(...SLICES, {
+      ...slice('other', [{ addresses: ['192.0.2.99'] }], 1),
+      metadata: { name: 'other', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'reviews' } },
+    });
+    await expect
+      .poll(async () => (await legacy())?.endpoints.sort((a, b) => a.ip.localeCompare(b.ip)), {
+        timeout: 15_000,
+      })
+      .toEqual([
+        { ip: '10.244.1.20', ready: true, workloadUid: reviewsUid, targetPorts: { 5432: 15432 } },
+        { ip: '192.0.2.50', ready: true, workloadUid: '', targetPorts: { 5432: 5433 } },
+      ]);
+    expect((await legacy())?.vips).toEqual(['10.96.0.41']);
+    // The selector's Service keeps its pods: the stray slice named it, but a selector's endpoints are its pods.
+    const services = JSON.parse((await httpGet({ socketPath: adminSocket(), path: '/services' })).body) as {
+      name: string;
+      endpointsTotal: number;
+    }[];
+    expect(services.find((s) => s.name === 'reviews')?.endpointsTotal).toBe(2);
+
+    // Both terminating, one still serving: it is the one taking connections (none is ready).
+    api.put(
+      ...SLICES,
+      slice(
+        'legacy-db-pods',
+        [{ addresses: ['10.244.1.20'], conditions: { ready: false, serving: true, terminating: true } }],
+        15432,
+      ),
+    );
+    api.put(
+      ...SLICES,
+      slice(
+        'legacy-db-external',
+        [{ addresses: ['192.0.2.50'], conditions: { ready: false, serving: false, terminating: true } }],
+        5433,
+      ),
+    );
+    await expect
+      .poll(async () => (await legacy())?.endpoints.map((e) => `${e.ip} ${e.ready}`).sort(), {
+        timeout: 15_000,
+      })
+      .toEqual(['10.244.1.20 true', '192.0.2.50 false']);
+    api.delete(...SLICES, 'shop', 'legacy-db-pods');
+    api.delete(...SLICES, 'shop', 'legacy-db-external');
+    await expect.poll(async () => (await legacy())?.endpoints, { timeout: 15_000 }).toEqual([]);
+  });
+
   it('signs for a node only identities with a pod on that node', async () => {
     // reviews-* run on node-a only; ratings-1 is gone, so put a pod of its account on node-b.
     api.put(...PODS, pod('ratings-2', { node: 'node-b', ip: '10.244.2.20', sa: 'ratings' }));
