@@ -185,7 +185,9 @@ export class ControlPlane {
       identity: `${hostname()}/${process.pid}`,
       log: this.log.child('lease'),
     });
-    const authenticator = options.authenticator ?? new TokenFileAuthenticator(this.paths.nodeTokens);
+    const authenticator: NodeAuthenticator =
+      options.authenticator ?? new TokenFileAuthenticator(this.paths.nodeTokens);
+    authenticator.registerMetrics?.(this.metrics.registry);
     this.discovery = new DiscoveryServer({
       authenticator,
       pods: this.pods,

@@ -9,21 +9,29 @@
  *   token of an untrusted service account and a token for another audience are refused, and a token of a
  *   deleted ztunnel pod no longer authenticates;
  * - the process's waypoint controller takes its Lease and deploys a waypoint Gateway, whose Service (with
- *   the address the API server gave it) and status reach the ztunnel and the API.
+ *   the address the API server gave it) and status reach the ztunnel and the API;
+ * - a waypoint's own projected token proves only its identity and its waypoint (not another's, not a
+ *   ztunnel's), and not once its pod is gone; distinct unknown tokens are reviewed at a bounded rate.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Metadata } from '@grpc/grpc-js';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TokenReviewAuthenticator } from '../../src/control/auth/token-review.ts';
 import { CertificateRequestError, GrpcCertificateSigner } from '../../src/core/certs/ca-client.ts';
 import { createCsr, generateRsaKey } from '../../src/core/certs/csr.ts';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
+import { waypointDiscovery, ztunnelDiscovery } from '../../src/core/discovery/client.ts';
 import { createLogger } from '../../src/core/log.ts';
+import { loadKubeConfig } from '../../src/kube/client.ts';
 import { CONTROL_TOKEN_AUDIENCE } from '../../src/kube/manifests/settings.ts';
 import { ZtunnelApp } from '../../src/ztunnel/index.ts';
 import { AMBIT, killAll, ROOT, track } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 import { httpGet } from '../support/http-get.ts';
 import {
   CORE_RESOURCES,
@@ -459,5 +467,136 @@ describe('Kubernetes pods and TokenReview node identity', () => {
         },
       )
       .toMatchObject({ addresses: [{ type: 'IPAddress', value: clusterIp }] });
+  });
+
+  it("a waypoint's own token proves only its identity and its waypoint, while its pod exists", async () => {
+    const waypointPod = (name: string, sa = 'waypoint') => {
+      const stored = api.put(
+        ...PODS,
+        pod(name, {
+          node: 'node-b',
+          ip: '10.244.2.40',
+          sa,
+          labels: { 'gateway.networking.k8s.io/gateway-name': 'waypoint', 'istio.io/dataplane-mode': 'none' },
+        }),
+      );
+      return api.issueToken({
+        namespace: 'shop',
+        serviceAccount: sa,
+        audiences: [CONTROL_TOKEN_AUDIENCE],
+        pod: { name, uid: stored.metadata.uid! },
+      });
+    };
+    // The Gateway of the test above exists: this is an instance of its waypoint, as the controller runs it.
+    const token = waypointPod('waypoint-7f9d');
+    const PERMISSION_DENIED = 7;
+    const UNAUTHENTICATED = 16;
+    expect(await sign(token, 'shop', 'waypoint')).toBe(0);
+    expect(await sign(token, 'shop', 'reviews')).toBe(PERMISSION_DENIED);
+    expect(await sign(token, 'shop', 'ratings')).toBe(PERMISSION_DENIED);
+
+    const connection = { address: grpcAddress, rootCertPem, token: () => token };
+    const own = waypointDiscovery({
+      connection,
+      node: 'node-b',
+      waypoint: { namespace: 'shop', name: 'waypoint' },
+    }).start();
+    const other = waypointDiscovery({
+      connection,
+      node: 'node-b',
+      waypoint: { namespace: 'shop', name: 'other' },
+    }).start();
+    const asZtunnel = ztunnelDiscovery({ connection, node: 'node-b' }).start();
+    try {
+      await own.ready(15_000);
+      await eventually(
+        () => {
+          const log = controlLog.join('');
+          if (!log.includes('waypoint shop/waypoint may not subscribe as waypoint shop/other'))
+            return undefined;
+          if (!log.includes('waypoint shop/waypoint may not subscribe as a ztunnel')) return undefined;
+          return true;
+        },
+        { timeout: 15_000, what: 'the refusals of the other subscriptions in the control log' },
+      );
+      expect(other.current()).toBeUndefined();
+      expect(asZtunnel.current()).toBeUndefined();
+    } finally {
+      own.close();
+      other.close();
+      asZtunnel.close();
+    }
+
+    // Another account's pod labelled as the waypoint's is no waypoint; a deleted instance's token is refused.
+    expect(await sign(waypointPod('impostor', 'reviews'), 'shop', 'reviews')).toBe(UNAUTHENTICATED);
+    const stale = waypointPod('waypoint-gone');
+    api.delete(...PODS, 'shop', 'waypoint-gone');
+    expect(await sign(stale, 'shop', 'waypoint')).toBe(UNAUTHENTICATED);
+    const log = controlLog.join('');
+    expect(log).toContain("the token's pod shop/waypoint-gone no longer exists");
+    expect(log).toContain('a waypoint of Gateway shop/waypoint runs as service account shop/waypoint');
+  });
+
+  it('reviews distinct unknown tokens at a bounded rate, counted, without evicting admitted callers', async () => {
+    const clock = new FakeClock();
+    const authenticator = new TokenReviewAuthenticator(
+      loadKubeConfig(join(dir, 'kubeconfig')),
+      {
+        audience: CONTROL_TOKEN_AUDIENCE,
+        trustedAccounts: [`${SYSTEM}/ambit-ztunnel`],
+        reviewRate: { burst: 3, perSecond: 1 },
+        cacheEntries: 2,
+      },
+      clock,
+    );
+    const registry = new Registry();
+    authenticator.registerMetrics(registry);
+    const reviews = () => api.requests.filter((r) => r.path.endsWith('/tokenreviews')).length;
+    const bearer = (token: string) => {
+      const metadata = new Metadata();
+      metadata.set('authorization', `Bearer ${token}`);
+      return metadata;
+    };
+    const outcome = (token: string) =>
+      authenticator.authenticate(bearer(token)).then(
+        (caller) => `node ${caller.node}`,
+        (error: Error & { code?: number }) => (error.code === 14 ? 'unavailable' : 'refused'),
+      );
+
+    const before = reviews();
+    expect(await outcome(tokens['node-a']!)).toBe('node node-a');
+    const junk = Array.from({ length: 6 }, (_, i) => `junk-${i}`);
+    // Two reviews left in the burst, then every new token waits for the bucket.
+    expect(await Promise.all(junk.map(outcome))).toEqual([
+      'refused',
+      'refused',
+      'unavailable',
+      'unavailable',
+      'unavailable',
+      'unavailable',
+    ]);
+    expect(reviews() - before).toBe(3);
+    // Known tokens cost nothing and are not limited: the admitted one outlives a flood of refusals.
+    expect(await outcome(tokens['node-a']!)).toBe('node node-a');
+    expect(await outcome('junk-1')).toBe('refused');
+    expect(reviews() - before).toBe(3);
+    // A new ztunnel's token (its node-b pod was deleted above, so node-a's again).
+    const fresh = api.issueToken({
+      namespace: SYSTEM,
+      serviceAccount: 'ambit-ztunnel',
+      audiences: [CONTROL_TOKEN_AUDIENCE],
+      pod: ztunnelPod('node-a'),
+    });
+    expect(await outcome(fresh)).toBe('unavailable');
+    await clock.advance(1000);
+    expect(await outcome(fresh)).toBe('node node-a');
+    expect(reviews() - before).toBe(4);
+    const counted = Object.fromEntries(
+      (await registry.getSingleMetric('ambit_control_token_reviews_total')!.get()).values.map((v) => [
+        v.labels.outcome,
+        v.value,
+      ]),
+    );
+    expect(counted).toEqual({ admitted: 2, refused: 2, rate_limited: 5 });
   });
 });
