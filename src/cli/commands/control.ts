@@ -4,7 +4,6 @@
  * creates a node's credential in a state directory.
  */
 import { mkdirSync } from 'node:fs';
-
 import { TokenReviewAuthenticator } from '../../control/auth/token-review.ts';
 import { CertificateAuthority } from '../../control/ca/authority.ts';
 import { ControlPlane, DEFAULT_LISTEN, DEFAULT_METRICS_PORT } from '../../control/control-plane.ts';
@@ -25,11 +24,12 @@ import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
 import { createLogger } from '../../core/log.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
 import { CONTROL_PLANE_PORTS } from '../../core/ports.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { loadKubeConfig } from '../../kube/client.ts';
 import { KubernetesConfigSource } from '../../kube/config-source.ts';
 import { CONTROL_TOKEN_AUDIENCE, NAMES } from '../../kube/manifests/settings.ts';
 import { WaypointController } from '../../kube/waypoints/controller.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import {
   type ControlTarget,
   controlClient,
@@ -180,10 +180,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     HELP,
   );
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  if (printedHelp(values, HELP)) return 0;
   const [sub, ...rest] = positionals;
   if (sub === 'status') return status(values, values.output);
   if (sub === 'credential') {
@@ -259,10 +256,7 @@ export async function run(argv: string[]): Promise<number> {
   await kubernetes?.start();
   const waypoints = kube && waypointController(kube, plane, values['waypoint-image']);
   await waypoints?.start();
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stopSignal();
   await waypoints?.stop();
   await kubernetes?.stop();
   await kubePods?.stop();

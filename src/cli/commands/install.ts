@@ -14,7 +14,7 @@ import { install, type Report } from '../../kube/install.ts';
 import { helmChart } from '../../kube/manifests/helm.ts';
 import { manifestsYaml, renderManifests } from '../../kube/manifests/render.ts';
 import { defaultSettings, type InstallSettings } from '../../kube/manifests/settings.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import { packageVersion } from './version.ts';
 
 export const INSTALL_OPTIONS = {
@@ -123,10 +123,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     HELP,
   );
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  if (printedHelp(values, HELP)) return 0;
   const chartDir = values['helm-chart'];
   if (chartDir !== undefined) {
     for (const file of helmChart(packageVersion())) {

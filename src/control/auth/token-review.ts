@@ -32,8 +32,8 @@ import {
 import { Counter, type Registry } from 'prom-client';
 import { type Clock, systemClock } from '../../core/clock.ts';
 import { errorMessage } from '../../core/errors.ts';
-import { type RateLimit, TokenBucket } from '../../core/hbone/h2/rate-limit.ts';
 import { GATEWAY_NAME_LABEL, WAYPOINT_GATEWAY_CLASS } from '../../core/labels.ts';
+import { type RateLimit, TokenBucket } from '../../core/token-bucket.ts';
 import {
   AuthenticationError,
   bearerToken,
