@@ -252,6 +252,97 @@ describe('subscription (what the control plane believes a client holds)', () => 
   });
 });
 
+describe("subscription: a ztunnel's own workloads in full over the shared remote forms", () => {
+  const info = { kind: 'ztunnel' as const, node: 'n', instance: 'i', peer: 'p' };
+  /** Shared `remote` versions and own `full` versions, by workload name. */
+  type Step = { shared: [string, string][]; own: [string, string][] };
+  const keyed = (entries: [string, string][]) =>
+    resourceSet(entries.map(([name, version]) => [`workload/${name}`, version]));
+  const sent = (response: { resources: EncodedResource[]; removed: { name: string }[] } | undefined) => ({
+    sent: (response?.resources ?? []).map((r) => `${r.name}@${r.version}`).sort(),
+    dropped: (response?.removed ?? []).map((r) => r.name).sort(),
+  });
+
+  it.each([
+    [
+      'the own version is sent, never the shared one of the same key',
+      {
+        shared: [
+          ['a', 'remote1'],
+          ['b', 'remote1'],
+        ],
+        own: [['a', 'full1']],
+      },
+      {
+        shared: [
+          ['a', 'remote1'],
+          ['b', 'remote1'],
+        ],
+        own: [['a', 'full1']],
+      },
+      { sent: [], dropped: [] },
+    ],
+    [
+      "a shared change to an owned key is not the client's",
+      { shared: [['a', 'remote1']], own: [['a', 'full1']] },
+      { shared: [['a', 'remote2']], own: [['a', 'full1']] },
+      { sent: [], dropped: [] },
+    ],
+    [
+      'an owned workload that changes is sent in full',
+      { shared: [['a', 'remote1']], own: [['a', 'full1']] },
+      { shared: [['a', 'remote2']], own: [['a', 'full2']] },
+      { sent: ['a@full2'], dropped: [] },
+    ],
+    [
+      'a key the view stops owning falls back to its shared version',
+      { shared: [['a', 'remote1']], own: [['a', 'full1']] },
+      { shared: [['a', 'remote1']], own: [] },
+      { sent: ['a@remote1'], dropped: [] },
+    ],
+    [
+      'an owned workload removed from the mesh is dropped once',
+      {
+        shared: [
+          ['a', 'remote1'],
+          ['b', 'remote1'],
+        ],
+        own: [['a', 'full1']],
+      },
+      { shared: [['b', 'remote1']], own: [] },
+      { sent: [], dropped: ['a'] },
+    ],
+    [
+      'a shared key the view starts owning is sent in full',
+      { shared: [['a', 'remote1']], own: [] },
+      { shared: [['a', 'remote1']], own: [['a', 'full1']] },
+      { sent: ['a@full1'], dropped: [] },
+    ],
+  ] as [string, Step, Step, { sent: string[]; dropped: string[] }][])(
+    '%s',
+    (_name, before, after, expected) => {
+      const first = new SharedGeneration(keyed(before.shared));
+      const sub = new Subscription('s', info, []);
+      const initial = sub.prepare({ shared: first, own: keyed(before.own) }, 'v1', 0, true)!;
+      // The first response holds every key once, owned ones in their own version.
+      const owned = new Map(before.own);
+      expect(sent(initial).sent).toEqual(
+        before.shared.map(([name, version]) => `${name}@${owned.get(name) ?? version}`).sort(),
+      );
+      sub.answer(initial.nonce, '');
+      const view = { shared: first.advance(keyed(after.shared)), own: keyed(after.own) };
+      expect(sent(sub.prepare(view, 'v2', 0))).toEqual(expected);
+      // A client that reconnects declaring what it held gets the same answer.
+      const declared = new Subscription(
+        'r',
+        info,
+        initial.resources.map((r) => ({ type: r.type, name: r.name, version: r.version })),
+      );
+      expect(sent(declared.prepare(view, 'v2', 0))).toEqual(expected);
+    },
+  );
+});
+
 describe('shared generations (what changed for a client that held an older one)', () => {
   const keysOf = (changes: { changed: EncodedResource[]; removed: string[] }) => ({
     changed: changes.changed.map(

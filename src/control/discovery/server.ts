@@ -14,7 +14,11 @@ import {
   ownResources,
   type ResourceItem,
   resourceKey,
+  type SharedView,
+  type SubscriberKind,
   sharedResources,
+  WORKLOAD_TYPE,
+  workloadResources,
 } from '../../core/discovery/resources.ts';
 import { MAX_SNAPSHOT_BYTES } from '../../core/grpc/limits.ts';
 import {
@@ -29,7 +33,7 @@ import { nodeMayServeWaypoint } from '../auth/waypoint-binding.ts';
 import type { ControlMetrics } from '../metrics.ts';
 import { Memo } from '../model/memo.ts';
 import type { Mesh } from '../model/mesh.ts';
-import { enrolledWorkloadsByNode, waypointView, ztunnelPolicies } from '../model/views.ts';
+import { remoteWorkload, waypointView, workloadsByNode, ztunnelPolicies } from '../model/views.ts';
 import type { PodSource } from '../pods/pod-source.ts';
 import { SharedGeneration } from './generation.ts';
 import { clientKey, rolloutStanding } from './rollout.ts';
@@ -43,9 +47,13 @@ interface Published {
   mesh: Mesh;
   version: string;
   changedAt: number;
-  /** The resources every view shares, encoded once for all clients. */
-  shared: SharedGeneration;
-  localWorkloads: Map<string, Workload[]>;
+  /**
+   * The resources every view of a kind shares, encoded once for all clients of that kind: for ztunnels the
+   * remote forms of the workloads (each ztunnel's own ones override them in full), for waypoints the
+   * workloads in full. The waypoints' is made once a waypoint is connected.
+   */
+  shared: { ztunnel: SharedGeneration; waypoint: SharedGeneration | undefined };
+  workloadsByNode: Map<string, Workload[]>;
 }
 
 interface Entry {
@@ -102,13 +110,35 @@ export class DiscoveryServer {
   /** Makes `mesh` the current state and pushes what changed to every client. */
   publish(mesh: Mesh, version: string, changedAt: number): void {
     this.encodings.nextRound();
-    const sharedSet = new Map<string, EncodedResource>();
-    for (const item of sharedResources(mesh)) sharedSet.set(...this.encode(item));
-    const shared = this.published
-      ? this.published.shared.advance(sharedSet)
-      : new SharedGeneration(sharedSet);
-    this.published = { mesh, version, changedAt, shared, localWorkloads: enrolledWorkloadsByNode(mesh) };
+    const previous = this.published?.shared;
+    const hasWaypoints = [...this.entries.values()].some(
+      (entry) => entry.subscription.info.kind === 'waypoint',
+    );
+    this.published = {
+      mesh,
+      version,
+      changedAt,
+      shared: {
+        ztunnel: this.sharedGeneration('ztunnel', mesh, previous?.ztunnel),
+        waypoint: hasWaypoints ? this.sharedGeneration('waypoint', mesh, previous?.waypoint) : undefined,
+      },
+      workloadsByNode: workloadsByNode(mesh),
+    };
     for (const entry of this.entries.values()) this.push(entry, false);
+  }
+
+  /** The shared part of `kind`'s views of `mesh`, as the generation after `previous` (if there was one). */
+  private sharedGeneration(
+    kind: SubscriberKind,
+    mesh: Mesh,
+    previous: SharedGeneration | undefined,
+  ): SharedGeneration {
+    const remote = kind === 'ztunnel';
+    const view: SharedView = remote ? { ...mesh, workloads: mesh.workloads.map(remoteWorkload) } : mesh;
+    const resources = new Map<string, EncodedResource>();
+    for (const item of sharedResources(view))
+      resources.set(...this.encode(item, remote && item.type === WORKLOAD_TYPE ? 'remote' : ''));
+    return previous ? previous.advance(resources) : new SharedGeneration(resources);
   }
 
   get version(): string {
@@ -324,19 +354,33 @@ export class DiscoveryServer {
   }
 
   private view(info: SubscriberInfo, published: Published): SubscriberView {
-    const items =
-      info.kind === 'ztunnel'
-        ? ownResources(
-            'ztunnel',
-            ztunnelPolicies(published.mesh, published.localWorkloads.get(info.node) ?? []),
-          )
-        : ownResources('waypoint', waypointView(published.mesh, info.waypoint!));
-    return { shared: published.shared, own: this.encodeOwn(items) };
+    if (info.kind === 'ztunnel') {
+      const local = published.workloadsByNode.get(info.node) ?? [];
+      const enrolled = local.filter((workload) => workload.enrolled);
+      return {
+        shared: published.shared.ztunnel,
+        own: this.encodeOwn([
+          ...workloadResources(local),
+          ...ownResources('ztunnel', ztunnelPolicies(published.mesh, enrolled)),
+        ]),
+      };
+    }
+    // The first waypoint since the last publish: its kind's shared part is made now, and kept.
+    published.shared.waypoint ??= this.sharedGeneration('waypoint', published.mesh, undefined);
+    return {
+      shared: published.shared.waypoint,
+      own: this.encodeOwn(ownResources('waypoint', waypointView(published.mesh, info.waypoint!))),
+    };
   }
 
-  private encode(item: ResourceItem): [string, EncodedResource] {
+  /**
+   * `item` encoded, by its key. `form` tells apart the encodings of one key that differ by who receives
+   * them (a workload's remote form, and its whole for its own node and waypoints), so they do not evict each
+   * other.
+   */
+  private encode(item: ResourceItem, form = ''): [string, EncodedResource] {
     const key = resourceKey(item.type, item.name);
-    return [key, this.encodings.get(key, [item.value], () => encodeResource(item))];
+    return [key, this.encodings.get(`${form}|${key}`, [item.value], () => encodeResource(item))];
   }
 
   private encodeOwn(items: readonly ResourceItem[]): Map<string, EncodedResource> {

@@ -10,12 +10,7 @@ import type { ClientStatus, NackStatus } from '../../core/control-api/types.ts';
 import { type EncodedResource, resourceKey, type SubscriberKind } from '../../core/discovery/resources.ts';
 import type { DiscoveryResponseMessage, ResourceVersionMessage } from '../../core/grpc/protos.ts';
 import type { WaypointRef } from '../../core/model/index.ts';
-import {
-  compareResourceSets,
-  type ResourceChanges,
-  type ResourceSet,
-  type SharedGeneration,
-} from './generation.ts';
+import { compareResourceSets, type ResourceSet, type SharedGeneration } from './generation.ts';
 
 export interface SubscriberInfo {
   kind: SubscriberKind;
@@ -25,7 +20,11 @@ export interface SubscriberInfo {
   peer: string;
 }
 
-/** A subscriber's view: the generation every subscriber shares, and the resources of its own. */
+/**
+ * A subscriber's view: the generation every subscriber of its kind shares, and the resources of its own. An
+ * own resource overrides a shared one of the same key (a ztunnel's own workloads in full over their remote
+ * forms), so the client holds one version per key: the own one while there is one, else the shared one.
+ */
 export interface SubscriberView {
   shared: SharedGeneration;
   own: ResourceSet;
@@ -57,24 +56,35 @@ const sameVersion = (version: string) => version;
 
 /** What a client holding `held` needs to hold `view`. */
 function diffView(view: SubscriberView, held: Held): PushDiff {
-  let shared: ResourceChanges;
-  let own: ResourceChanges;
+  const send = new Map<string, EncodedResource>();
+  const drop = new Set<string>();
   if (held.shared) {
-    shared = held.shared.changesTo(view.shared);
-    own = compareResourceSets(view.own, held.versions, sameVersion);
+    // Shared changes to a key the view owns are not the client's: the own version governs it.
+    const shared = held.shared.changesTo(view.shared);
+    for (const resource of shared.changed) {
+      const key = resourceKey(resource.type, resource.name);
+      if (!view.own.has(key)) send.set(key, resource);
+    }
+    for (const key of shared.removed) if (!view.own.has(key)) drop.add(key);
   } else {
-    // Declared versions mix both parts: compare each part, and drop what neither has.
-    shared = compareResourceSets(view.shared.resources, held.versions, sameVersion);
-    own = compareResourceSets(view.own, held.versions, sameVersion);
-    own.removed = own.removed.filter((key) => !view.shared.resources.has(key));
-    shared.removed = [];
+    // Declared versions mix both parts: compare the shared part where the view does not own the key.
+    for (const [key, resource] of view.shared.resources)
+      if (!view.own.has(key) && held.versions.get(key) !== resource.version) send.set(key, resource);
+  }
+  const own = compareResourceSets(view.own, held.versions, sameVersion);
+  for (const resource of own.changed) send.set(resourceKey(resource.type, resource.name), resource);
+  for (const key of own.removed) {
+    // A key the view no longer owns falls back to its shared version, if the shared part has one.
+    const shared = view.shared.resources.get(key);
+    if (shared === undefined) drop.add(key);
+    else if (held.versions.get(key) !== shared.version) send.set(key, shared);
   }
   const removed: ResourceVersionMessage[] = [];
-  for (const key of [...shared.removed, ...own.removed]) {
+  for (const key of drop) {
     const slash = key.indexOf('/');
     removed.push({ type: key.slice(0, slash), name: key.slice(slash + 1), version: '' });
   }
-  return { resources: [...shared.changed, ...own.changed], removed };
+  return { resources: [...send.values()], removed };
 }
 
 export class Subscription {
