@@ -21,11 +21,7 @@ import {
   workloadResources,
 } from '../../core/discovery/resources.ts';
 import { MAX_SNAPSHOT_BYTES } from '../../core/grpc/limits.ts';
-import {
-  type DiscoveryRequestMessage,
-  type DiscoveryResponseMessage,
-  discoveryService,
-} from '../../core/grpc/protos.ts';
+import type { DiscoveryRequestMessage } from '../../core/grpc/protos.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Workload } from '../../core/model/index.ts';
 import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authenticator.ts';
@@ -38,8 +34,10 @@ import type { PodSource } from '../pods/pod-source.ts';
 import { SharedGeneration } from './generation.ts';
 import { clientKey, rolloutStanding } from './rollout.ts';
 import { type SubscriberInfo, type SubscriberView, Subscription } from './subscription.ts';
+import { serializedDiscoveryService, serializeResponse } from './wire.ts';
 
-type Stream = ServerDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage>;
+/** Responses are written serialized (`wire.ts`). */
+type Stream = ServerDuplexStream<DiscoveryRequestMessage, Buffer>;
 
 const SUBSCRIBE_TIMEOUT_MS = 10_000;
 
@@ -104,7 +102,7 @@ export class DiscoveryServer {
   }
 
   register(server: Server): void {
-    server.addService(discoveryService(), { Stream: (stream: Stream) => this.serve(stream) });
+    server.addService(serializedDiscoveryService, { Stream: (stream: Stream) => this.serve(stream) });
   }
 
   /** Makes `mesh` the current state and pushes what changed to every client. */
@@ -350,7 +348,7 @@ export class DiscoveryServer {
         bytes,
       });
     }
-    for (const message of chunkResponse(response)) entry.stream.write(message);
+    for (const message of chunkResponse(response)) entry.stream.write(serializeResponse(message));
   }
 
   private view(info: SubscriberInfo, published: Published): SubscriberView {
