@@ -16,6 +16,13 @@ const workload = (uid: string, ip: string) =>
   encodeResource({ type: 'workload', name: uid, value: { uid, ips: [ip] } });
 const a = workload('apps/a', '10.244.0.5');
 const b = workload('apps/b', '10.244.0.6');
+// Lengths that take two and three bytes as varints, and a field left empty.
+const large = encodeResource({
+  type: 'workload',
+  name: 'apps/l',
+  value: { uid: 'apps/l', pad: 'x'.repeat(20_000) },
+});
+const unnamed = { ...workload('apps/u', '10.244.0.7'), name: '' };
 
 describe('discovery responses serialized per resource', () => {
   it.each<[string, DiscoveryResponseMessage]>([
@@ -29,6 +36,10 @@ describe('discovery responses serialized per resource', () => {
         resources: [b],
         removed: [{ type: 'workload', name: 'apps/c', version: '' }],
       },
+    ],
+    [
+      'a large resource and an empty field',
+      { version: '7', nonce: 'n5', resources: [large, unnamed], removed: [] },
     ],
     [
       'a chunk with more to come',
