@@ -57,8 +57,6 @@ interface Published {
 interface Entry {
   subscription: Subscription;
   stream: Stream;
-  /** The view last computed for this client, for status. */
-  view?: SubscriberView | undefined;
 }
 
 function rejection(code: grpcStatus, message: string): Error & { code: grpcStatus; details: string } {
@@ -144,7 +142,7 @@ export class DiscoveryServer {
   }
 
   clients(): ClientStatus[] {
-    return [...this.entries.values()].map((entry) => entry.subscription.status(entry.view));
+    return [...this.entries.values()].map((entry) => entry.subscription.status());
   }
 
   /**
@@ -320,7 +318,6 @@ export class DiscoveryServer {
     const published = this.published;
     if (!published) return;
     const view = this.view(entry.subscription.info, published);
-    entry.view = view;
     const response = entry.subscription.prepare(view, published.version, published.changedAt, force);
     if (!response) return;
     const type = entry.subscription.info.kind;

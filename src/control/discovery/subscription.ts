@@ -98,6 +98,8 @@ export class Subscription {
   private ackedVersion: string | undefined;
   /** The newest version whose view the client holds in full (ACKed, or it needed nothing of it). */
   private syncedVersion: string | undefined;
+  /** The version of the latest view prepared for the client (sent, or found already held). */
+  private preparedVersion: string | undefined;
   private nacks = 0;
   private lastNack: NackStatus | undefined;
 
@@ -128,6 +130,7 @@ export class Subscription {
       return undefined;
     }
     this.dirty = false;
+    this.preparedVersion = version;
     const diff = diffView(view, this.held);
     if (!force && diff.resources.length === 0 && diff.removed.length === 0) {
       this.ackedVersion ??= version;
@@ -160,8 +163,12 @@ export class Subscription {
     return { answered: inFlight, resend: this.dirty };
   }
 
-  status(view: SubscriberView | undefined): ClientStatus {
-    const diff = view ? diffView(view, this.held) : undefined;
+  /**
+   * The client's standing. In sync: it holds the latest view prepared for it (nothing in flight or waiting,
+   * and that view ACKed or already held), known without comparing views, since every published view is
+   * prepared for every client: rollout waits ask this of every client at every ACK.
+   */
+  status(): ClientStatus {
     return {
       id: this.id,
       kind: this.info.kind,
@@ -173,7 +180,10 @@ export class Subscription {
       ackedVersion: this.ackedVersion,
       syncedVersion: this.syncedVersion,
       inSync:
-        !this.inFlight && diff !== undefined && diff.resources.length === 0 && diff.removed.length === 0,
+        !this.inFlight &&
+        !this.dirty &&
+        this.preparedVersion !== undefined &&
+        this.syncedVersion === this.preparedVersion,
       nacks: this.nacks,
       lastNack: this.lastNack,
     };
