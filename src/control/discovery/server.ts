@@ -31,7 +31,7 @@ import { Memo } from '../model/memo.ts';
 import type { Mesh } from '../model/mesh.ts';
 import { remoteWorkload, waypointView, workloadsByNode, ztunnelPolicies } from '../model/views.ts';
 import type { PodSource } from '../pods/pod-source.ts';
-import { SharedGeneration } from './generation.ts';
+import { type ResourceSet, SharedGeneration } from './generation.ts';
 import { clientKey, rolloutStanding } from './rollout.ts';
 import { type SubscriberInfo, type SubscriberView, Subscription } from './subscription.ts';
 import { serializedDiscoveryService, serializeResponse } from './wire.ts';
@@ -78,6 +78,12 @@ export class DiscoveryServer {
    * encoded once per mesh, not once per node.
    */
   private readonly encodings = new Memo<EncodedResource>();
+  /**
+   * Each node's own resources (its workloads in full, its policies), kept as the same set while they are the
+   * same objects: a client holding that very set needs no comparison of it (`subscription.ts`), so a change
+   * elsewhere costs a ztunnel's own part nothing.
+   */
+  private readonly ownViews = new Memo<ResourceSet>();
   /** Rollout waits, told of every ACK, NACK, push and (dis)connection. */
   private readonly rolloutWatchers = new Set<() => void>();
 
@@ -106,6 +112,7 @@ export class DiscoveryServer {
   /** Makes `mesh` the current state and pushes what changed to every client. */
   publish(mesh: Mesh, version: string, changedAt: number): void {
     this.encodings.nextRound();
+    this.ownViews.nextRound();
     const previous = this.published?.shared;
     const hasWaypoints = [...this.entries.values()].some(
       (entry) => entry.subscription.info.kind === 'waypoint',
@@ -351,13 +358,21 @@ export class DiscoveryServer {
   private view(info: SubscriberInfo, published: Published): SubscriberView {
     if (info.kind === 'ztunnel') {
       const local = published.workloadsByNode.get(info.node) ?? [];
-      const enrolled = local.filter((workload) => workload.enrolled);
+      const policies = ztunnelPolicies(
+        published.mesh,
+        local.filter((workload) => workload.enrolled),
+      );
+      const inputs = [
+        ...local,
+        ...policies.policies,
+        ...policies.peerAuthentications,
+        policies.outboundTrafficPolicy,
+      ];
       return {
         shared: published.shared.ztunnel,
-        own: this.encodeOwn([
-          ...workloadResources(local),
-          ...ownResources('ztunnel', ztunnelPolicies(published.mesh, enrolled)),
-        ]),
+        own: this.ownViews.get(info.node, inputs, () =>
+          this.encodeOwn([...workloadResources(local), ...ownResources('ztunnel', policies)]),
+        ),
       };
     }
     // The first waypoint since the last publish: its kind's shared part is made now, and kept.

@@ -10,7 +10,12 @@ import type { ClientStatus, NackStatus } from '../../core/control-api/types.ts';
 import { type EncodedResource, resourceKey, type SubscriberKind } from '../../core/discovery/resources.ts';
 import type { DiscoveryResponseMessage, ResourceVersionMessage } from '../../core/grpc/protos.ts';
 import type { WaypointRef } from '../../core/model/index.ts';
-import { compareResourceSets, type ResourceSet, type SharedGeneration } from './generation.ts';
+import {
+  compareResourceSets,
+  type ResourceChanges,
+  type ResourceSet,
+  type SharedGeneration,
+} from './generation.ts';
 
 export interface SubscriberInfo {
   kind: SubscriberKind;
@@ -31,13 +36,16 @@ export interface SubscriberView {
 }
 
 /**
- * What the control plane knows a client holds: a shared generation and its own resources' versions, or,
- * until its first ACK after a reconnect, only the versions it declared (`shared` undefined).
+ * What the control plane knows a client holds: a shared generation and the own resources it ACKed (the very
+ * set, so that a view whose own part is the same set needs no comparison), or, until its first ACK after a
+ * reconnect, only the versions it declared.
  */
-interface Held {
-  shared: SharedGeneration | undefined;
-  versions: Map<string, string>;
-}
+type Held =
+  | { shared: SharedGeneration; own: ResourceSet }
+  | { shared: undefined; versions: ReadonlyMap<string, string> };
+
+const NO_CHANGES: ResourceChanges = { changed: [], removed: [] };
+const encodedVersion = (resource: EncodedResource) => resource.version;
 
 interface InFlight {
   nonce: string;
@@ -58,6 +66,8 @@ const sameVersion = (version: string) => version;
 function diffView(view: SubscriberView, held: Held): PushDiff {
   const send = new Map<string, EncodedResource>();
   const drop = new Set<string>();
+  let own: ResourceChanges;
+  let heldVersion: (key: string) => string | undefined;
   if (held.shared) {
     // Shared changes to a key the view owns are not the client's: the own version governs it.
     const shared = held.shared.changesTo(view.shared);
@@ -66,18 +76,21 @@ function diffView(view: SubscriberView, held: Held): PushDiff {
       if (!view.own.has(key)) send.set(key, resource);
     }
     for (const key of shared.removed) if (!view.own.has(key)) drop.add(key);
+    own = held.own === view.own ? NO_CHANGES : compareResourceSets(view.own, held.own, encodedVersion);
+    heldVersion = (key) => held.own.get(key)?.version;
   } else {
     // Declared versions mix both parts: compare the shared part where the view does not own the key.
     for (const [key, resource] of view.shared.resources)
       if (!view.own.has(key) && held.versions.get(key) !== resource.version) send.set(key, resource);
+    own = compareResourceSets(view.own, held.versions, sameVersion);
+    heldVersion = (key) => held.versions.get(key);
   }
-  const own = compareResourceSets(view.own, held.versions, sameVersion);
   for (const resource of own.changed) send.set(resourceKey(resource.type, resource.name), resource);
   for (const key of own.removed) {
     // A key the view no longer owns falls back to its shared version, if the shared part has one.
     const shared = view.shared.resources.get(key);
     if (shared === undefined) drop.add(key);
-    else if (held.versions.get(key) !== shared.version) send.set(key, shared);
+    else if (heldVersion(key) !== shared.version) send.set(key, shared);
   }
   const removed: ResourceVersionMessage[] = [];
   for (const key of drop) {
@@ -138,9 +151,7 @@ export class Subscription {
       return undefined;
     }
     const nonce = randomBytes(8).toString('hex');
-    const versions = new Map<string, string>();
-    for (const [key, resource] of view.own) versions.set(key, resource.version);
-    this.inFlight = { nonce, version, held: { shared: view.shared, versions }, changedAt };
+    this.inFlight = { nonce, version, held: { shared: view.shared, own: view.own }, changedAt };
     return { version, nonce, resources: diff.resources, removed: diff.removed };
   }
 
