@@ -8,6 +8,7 @@ import { TokenReviewAuthenticator } from '../../control/auth/token-review.ts';
 import { CertificateAuthority } from '../../control/ca/authority.ts';
 import { ControlPlane, DEFAULT_LISTEN, DEFAULT_METRICS_PORT } from '../../control/control-plane.ts';
 import { type ControlListenerLimits, DEFAULT_CONTROL_LISTENER_LIMITS } from '../../control/grpc-listener.ts';
+import { KubernetesEndpointSlices } from '../../control/pods/kube-endpoint-slices.ts';
 import { KubernetesPods } from '../../control/pods/kube-pods.ts';
 import { statePaths } from '../../control/state/files.ts';
 import { StateLock } from '../../control/state/lock.ts';
@@ -101,8 +102,9 @@ and signs workload certificates with the mesh CA (<state-dir>/ca/root-cert.pem i
 
 Options:
   --config PATH        config file or directory to load and watch (repeatable)
-  --kubernetes         also take config and pods from the Kubernetes API (Namespaces, Pods, Services, Istio
-                       and Gateway API kinds; invalid objects get a status condition and an Event), and
+  --kubernetes         also take config and pods from the Kubernetes API (Namespaces, Pods, Services, the
+                       EndpointSlices of Services without a selector, Istio and Gateway API kinds; invalid
+                       objects get a status condition and an Event), and
                        authenticate ztunnels by TokenReview of their projected service-account tokens
   --kubeconfig FILE    the cluster for --kubernetes (default: in-cluster, $KUBECONFIG, ~/.kube/config)
   --token-audience AUD the audience the ztunnels' tokens must be for (default: ${CONTROL_TOKEN_AUDIENCE})
@@ -222,8 +224,10 @@ export async function run(argv: string[]): Promise<number> {
   );
   const kube = values.kubernetes ? loadKubeConfig(values.kubeconfig) : undefined;
   const kubePods = kube && new KubernetesPods(kube);
-  // The pods are in before the first push, so no ztunnel is ever sent a mesh without its workloads.
-  await kubePods?.start();
+  const kubeSlices = kube && new KubernetesEndpointSlices(kube);
+  // The pods (and the endpoints of selector-less Services) are in before the first push, so no ztunnel is
+  // ever sent a mesh without its workloads.
+  await Promise.all([kubePods?.start(), kubeSlices?.start()]);
   const plane = await ControlPlane.start({
     stateDir: values['state-dir'] ?? DEFAULT_STATE_DIR,
     configPaths: values.config,
@@ -240,6 +244,7 @@ export async function run(argv: string[]): Promise<number> {
     maxPushBytes,
     listenerLimits,
     pods: kubePods,
+    sliceEndpoints: kubeSlices,
     authenticator:
       kube &&
       new TokenReviewAuthenticator(kube, {
@@ -255,6 +260,7 @@ export async function run(argv: string[]): Promise<number> {
   await waypoints?.stop();
   await kubernetes?.stop();
   await kubePods?.stop();
+  await kubeSlices?.stop();
   await plane.stop();
   return 0;
 }
