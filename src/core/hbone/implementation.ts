@@ -13,9 +13,10 @@ export type HboneImplementation = (typeof HBONE_IMPLEMENTATIONS)[number];
  * `value` (a flag or the environment) as an implementation; unset means `node-http2`. The framer is
  * interoperable (node:http2 and Rust's h2, both ways) and, since its data path allocates nothing per frame
  * or read, cheaper: on loopback (bench/hbone-throughput.ts, one run, 3 interleaved repetitions) 2.85 vs 5.40 s
- * of proxy CPU per GiB (stunnel 3.83 s) and 35 vs 68 ms per 1000 requests. But its added 1-connection p50
- * was not below node:http2's in that run (+106 vs +88 us, stunnel +66 us), so the proven implementation
- * stays the default and the framer is opt-in (CI runs the ztunnel data-path suites on both).
+ * of proxy CPU per GiB (stunnel 3.83 s) and 35 vs 68 ms per 1000 requests (two more runs: 3.44 vs 6.41 and
+ * 3.71 vs 5.24 s/GiB). But its added 1-connection p50 was about 20 us above node:http2's in two runs of three
+ * (+106 vs +88, +108 vs +87 us; the third +90 vs +159), so the proven implementation stays the default and the
+ * framer is opt-in (CI runs the ztunnel data-path suites on both).
  */
 export function parseHboneImplementation(
   value: string | undefined = process.env.AMBIT_HBONE_IMPL,
