@@ -15,6 +15,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import { type RateLimit, TokenBucket } from '../../token-bucket.ts';
 import {
   CLIENT_PREFACE,
   DEFAULT_HEADER_TABLE_SIZE,
@@ -31,7 +32,6 @@ import { FrameWriter } from './frame-writer.ts';
 import { readThroughHandle } from './handle-reader.ts';
 import { toHeaderMap } from './header-map.ts';
 import { encodeHeaders, type HeaderField, HpackDecoder } from './hpack.ts';
-import { type RateLimit, TokenBucket } from './rate-limit.ts';
 import {
   defaultPeerSettings,
   encodeSettings,
