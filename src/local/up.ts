@@ -33,6 +33,12 @@ import { type ProcessStatus, readSupervisorStatus } from './supervisor/status.ts
 import { topologySteps } from './topology.ts';
 import type { ClusterState } from './types.ts';
 
+/**
+ * How long `up` waits for the pods by default before it returns with the late ones shown not ready: a
+ * cluster of a few pods is ready in seconds, but a loaded 2-core machine has taken over 20 s.
+ */
+export const DEFAULT_UP_WAIT_MS = 60_000;
+
 export interface UpOptions {
   files: string[];
   /** Overrides the Cluster document's name. */
@@ -43,8 +49,8 @@ export interface UpOptions {
   /** Overrides the Cluster's `spec.controlPlane.replicas`. */
   controlPlaneReplicas?: number | undefined;
   progress: Progress;
-  /** How long to wait for every pod to have started. */
-  startTimeoutMs?: number;
+  /** How long to wait for every pod to be ready or to have ended (default `DEFAULT_UP_WAIT_MS`). */
+  startTimeoutMs?: number | undefined;
   /** Leave a failed cluster in place for inspection instead of removing it. */
   keepOnFailure?: boolean;
   /** Realize only some nodes of the plan, the others running on other hosts (see span/span.ts). */
@@ -116,7 +122,13 @@ export async function up(options: UpOptions): Promise<UpResult> {
       supervisor = startSupervisor(paths);
     });
     await step(`starting ${cluster.pods.length} pods and waiting until they listen`, () =>
-      waitForProcesses(paths, supervisor, options.startTimeoutMs ?? 20_000, () => interrupted, progress),
+      waitForProcesses(
+        paths,
+        supervisor,
+        options.startTimeoutMs ?? DEFAULT_UP_WAIT_MS,
+        () => interrupted,
+        progress,
+      ),
     );
     rmSync(paths.upPid, { force: true });
     // The supervisor may have added pods (a waypoint per Gateway): its record is the one to report.

@@ -16,6 +16,7 @@ import {
 } from '../../local/state.ts';
 import type { LabelOutcome } from '../../local/supervisor/control.ts';
 import { parseCommandArgs } from '../args.ts';
+import { durationFlag } from '../flags.ts';
 
 // Subcommands load what they need when they run, so that `status` or `exec` starts quickly.
 const progress = async () => {
@@ -65,6 +66,8 @@ at once, and nothing is created if there is any.
   -f, --file          a cluster file or directory (repeatable)
   --name              the cluster's name (default: the Cluster document's)
   --keep-on-failure   leave a failed cluster in place for inspection
+  --wait              how long to wait for every pod to be ready or to have ended (default 60s; e.g. 2m);
+                      pods still starting then are shown not ready, and up still succeeds
   --prometheus        run a Prometheus pod (istio-system/prometheus) scraping every ztunnel, waypoint and
                       the control plane (also: the Cluster's spec.prometheus: true); reach it with
                       \`ambit local port-forward prometheus 9090\`
@@ -210,6 +213,7 @@ async function runUp(argv: string[]): Promise<number> {
     file: { type: 'string', short: 'f', multiple: true },
     name: { type: 'string' },
     'keep-on-failure': { type: 'boolean' },
+    wait: { type: 'string' },
     prometheus: { type: 'boolean' },
     'control-plane-replicas': { type: 'string' },
     'span-nodes': { type: 'string' },
@@ -230,6 +234,7 @@ async function runUp(argv: string[]): Promise<number> {
     root: stateRoot(),
     extensions: [...defaultExtensionUrls(), ...(values.prometheus ? [PROMETHEUS_EXTENSION_URL] : [])],
     keepOnFailure: values['keep-on-failure'] ?? false,
+    startTimeoutMs: values.wait === undefined ? undefined : durationFlag(values.wait, 'wait', 0),
     controlPlaneReplicas: replicasFlag(values['control-plane-replicas']),
     progress: await progress(),
     span,
