@@ -200,7 +200,10 @@ export function buildMesh(inputs: MeshInputs, memo = new MeshMemo()): Mesh {
     tlsRoutes: named(resources, 'TLSRoute'),
     referenceGrants: named(resources, 'ReferenceGrant'),
     secrets: named<SecretSpec>(resources, 'Secret').filter(
-      (secret) => secret.spec.type === 'kubernetes.io/tls' || secret.spec.entries['ca.crt'] !== undefined,
+      (secret) =>
+        secret.spec.type === 'kubernetes.io/tls' ||
+        secret.spec.entries['ca.crt'] !== undefined ||
+        secret.spec.entries['tls.crt'] !== undefined,
     ),
     namespaceLabels: nsLabels,
     ingressViaWaypoint: views

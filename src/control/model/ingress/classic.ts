@@ -161,8 +161,8 @@ export function serverHostnames(
 export function compileClassicIngress(inputs: ClassicIngressInputs): CompiledClassicIngress {
   const { deployment } = inputs;
   const ref = { name: deployment.name, namespace: deployment.namespace };
-  const clusters = new ClusterSet({ ...inputs, waypoint: ref });
   const notes: CompileNote[] = [];
+  const clusters = new ClusterSet({ ...inputs, waypoint: ref, notes });
   const served: ServedService = {
     name: deployment.name,
     namespace: deployment.namespace,
