@@ -417,6 +417,18 @@ export class ControlPlane {
     return { revision, version: String(version), timedOut, clients };
   }
 
+  /**
+   * Waits (at most `timeoutMs`) until every data-plane client has the mesh as it stands now, the reported pods
+   * included: a pod that left its Services is known to have left everywhere before its runtime stops it. A
+   * change still in the debounce window is built now rather than waited for.
+   */
+  async awaitPushed(timeoutMs: number): Promise<RolloutReport> {
+    this.debouncer.flush();
+    const version = this.generation;
+    const { clients, timedOut } = await this.discovery.awaitRollout(version, timeoutMs);
+    return { revision: this.builtRevision, version: String(version), timedOut, clients };
+  }
+
   /** A Gateway's document carries its status (computed from the mesh), as the API server shows it. */
   private withStatus(resource: Resource, document: unknown): unknown {
     const status = this.statusOf(resource);
@@ -451,6 +463,7 @@ export class ControlPlane {
     return {
       status: () => this.status(),
       rollout: (revision: number, timeoutMs: number) => this.rollout(revision, timeoutMs),
+      awaitPushed: (timeoutMs: number) => this.awaitPushed(timeoutMs),
       apply: (files: ConfigFile[]) => counted(() => this.store.apply(files)),
       delete: (files: ConfigFile[]) => counted(() => this.store.delete(files)),
       get: (kind: string, name: string | undefined, namespace: string | undefined): StoredResource[] => {

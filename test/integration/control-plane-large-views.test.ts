@@ -5,7 +5,7 @@
  * last; the data plane's own discovery client assembles the whole view, ACKs it, and then receives a
  * one-pod change as one small response.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@grpc/grpc-js';
@@ -24,6 +24,7 @@ import {
 import { createNodeCredential } from '../../src/core/node-credentials.ts';
 import { eventually } from '../support/eventually.ts';
 import { quietLogs } from '../support/logging.ts';
+import { nodeConnection } from '../support/node-connection.ts';
 
 const PODS = 6000;
 const NODES = 3;
@@ -78,11 +79,7 @@ describe('a view larger than one message', () => {
     rmSync(state, { recursive: true, force: true });
   });
 
-  const connection = (node: string) => ({
-    address: plane.grpcAddress,
-    rootCertPem: readFileSync(plane.paths.rootCert, 'utf8'),
-    token: createNodeCredential(state, node).token,
-  });
+  const connection = (node: string) => nodeConnection(plane, state, node);
 
   it('arrives in bounded chunks, all but the last flagged more, with one version and nonce', async () => {
     const credentials = connection('node-1');
