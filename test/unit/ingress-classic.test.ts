@@ -10,6 +10,7 @@ import { parseFiles } from '../../src/control/config/parse.ts';
 import { CONTROL_KINDS } from '../../src/control/kinds.ts';
 import {
   compileClassicIngress,
+  reaches,
   serverHostnames,
   serverShape,
 } from '../../src/control/model/ingress/classic.ts';
@@ -380,6 +381,72 @@ describe('policies at ingress gateways', () => {
     ]);
     expect(classic.servedServices[0]?.requestAuthentication?.map((rule) => rule.issuer)).toEqual([
       'https://issuer.example',
+    ]);
+  });
+
+  it.each([
+    ['a mesh-wide policy (root namespace, no selector)', 'istio-system', undefined, [], true],
+    [
+      'a root-namespace policy whose selector picks the pods',
+      'istio-system',
+      { istio: 'ingressgateway' },
+      [],
+      true,
+    ],
+    ['a root-namespace policy whose selector picks others', 'istio-system', { app: 'web' }, [], false],
+    [
+      'a root-namespace policy attached by targetRefs',
+      'istio-system',
+      undefined,
+      [{ kind: 'Gateway' }],
+      false,
+    ],
+    ['a namespace-wide policy of another namespace', 'shop', undefined, [], false],
+    ['a selector in another namespace', 'shop', { istio: 'ingressgateway' }, [], false],
+  ])('%s reaches the deployment: %s', (_what, namespace, selector, targetRefs, expected) => {
+    const deployment = {
+      name: 'istio-ingressgateway',
+      namespace: 'istio-system',
+      labels: { istio: 'ingressgateway' },
+    };
+    expect(reaches({ name: 'p', namespace, spec: { selector, targetRefs } }, deployment)).toBe(expected);
+  });
+
+  it('a mesh-wide AuthorizationPolicy and RequestAuthentication (root namespace, no selector) apply at the classic gateway', () => {
+    const { resources } = parseFiles(
+      [
+        {
+          name: 'mesh-wide.yaml',
+          content: `${YAML}---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: mesh-deny-admin, namespace: istio-system}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: mesh-jwt, namespace: istio-system}
+spec:
+  jwtRules: [{issuer: "https://mesh.example", jwks: '${JWKS}'}]
+`,
+        },
+      ],
+      CONTROL_KINDS,
+    );
+    const wide = compileClassicIngress({
+      ...buildMesh({ resources, pods: [], trustDomain: 'cluster.local', trustBundle: [] }),
+      deployment: {
+        name: 'istio-ingressgateway',
+        namespace: 'istio-system',
+        labels: { istio: 'ingressgateway' },
+      },
+    }).table;
+    expect(wide.authorization.map((p) => p.name).sort()).toEqual(['ingress-users', 'mesh-deny-admin']);
+    expect(wide.servedServices[0]?.requestAuthentication?.map((rule) => rule.issuer).sort()).toEqual([
+      'https://issuer.example',
+      'https://mesh.example',
     ]);
   });
 
