@@ -9,7 +9,8 @@
  * `ambit app grpc-echo` backends by method.
  * Istio's classic Bookinfo gateway (a networking.istio.io Gateway selecting `istio: ingressgateway`, and a
  * VirtualService bound to it) is served by the istio-system/istio-ingressgateway deployment the cluster runs
- * for it, on port 8080 (reached through the cluster file's `spec.portMappings`), through the same engine. JWT at both ingress gateways (last, as it changes what they
+ * for it, on port 8080 (reached through the cluster file's `spec.portMappings`, and from a mesh pod through
+ * the `istio-ingressgateway` Service's port 80, as Istio's chart maps it), through the same engine. JWT at both ingress gateways (last, as it changes what they
  * let in): a RequestAuthentication and a requestPrincipals AuthorizationPolicy selecting the classic
  * gateway's pods, and the same attached by targetRefs to the Gateway API one: a valid token 200, a bad one
  * 401, none 403; a DENY on the istio-waypoint GatewayClass does not reach them.
@@ -267,6 +268,18 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
     expect(page).toContain('The Comedy of Errors');
     expect(page.trim().endsWith('200')).toBe(true);
     expect(curl('-o', '/dev/null', '-w', '%{http_code}', `${base}/admin`)).toBe('404');
+    // From inside the mesh by the Service name Istio's samples use: istio-ingressgateway's 80 is the pod's 8080.
+    await eventually(
+      async () =>
+        (
+          await run(
+            ...['local', 'exec', 'echo', '--name', name, '--'],
+            ...['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}'],
+            'http://istio-ingressgateway.istio-system/productpage',
+          )
+        ).stdout === '200',
+      { timeout: 30_000, what: 'istio-ingressgateway.istio-system:80 from a mesh pod' },
+    );
     // Served by the classic deployment's pod: its access log (written to the log file as it comes) says so.
     await eventually(
       async () =>

@@ -24,7 +24,8 @@ import type { GatewayServer } from '../../src/core/config/kinds/istio-gateway.ts
 import { stringMatches } from '../../src/core/l7/match.ts';
 import type { Route } from '../../src/core/l7/types.ts';
 import { routeTableProblems } from '../../src/core/l7/validate.ts';
-import { waypointGateways } from '../../src/local/mesh/waypoints.ts';
+import { CLASSIC_GATEWAY_DEPLOYMENTS } from '../../src/core/labels.ts';
+import { classicGatewayService, waypointGateways } from '../../src/local/mesh/waypoints.ts';
 
 describe('VirtualService.gateways', () => {
   const gw = { name: 'gw', namespace: 'web' };
@@ -508,5 +509,22 @@ describe('the local cluster’s classic gateway deployment', () => {
     expect(found?.ingressPorts).toEqual(ports);
     if (found)
       expect(found).toMatchObject({ namespace: 'istio-system', podLabels: { istio: 'ingressgateway' } });
+  });
+
+  it('has the Service Istio’s chart makes: its pods by label, 80 to 8080, 443 to 8443, and the status port', () => {
+    const service = classicGatewayService(CLASSIC_GATEWAY_DEPLOYMENTS[0]!) as {
+      metadata: { name: string; namespace: string };
+      spec: { selector: Record<string, string>; ports: { port: number; targetPort: number }[] };
+    };
+    expect(service.metadata).toMatchObject({ name: 'istio-ingressgateway', namespace: 'istio-system' });
+    expect(service.spec.selector).toEqual({ istio: 'ingressgateway', app: 'istio-ingressgateway' });
+    expect(service.spec.ports.map((p) => [p.port, p.targetPort])).toEqual([
+      [15021, 15021],
+      [80, 8080],
+      [443, 8443],
+    ]);
+    // It is a valid Service of the control plane's kinds.
+    const parsed = parseFiles([{ name: 's.yaml', content: JSON.stringify(service) }], CONTROL_KINDS);
+    expect(parsed.issues.filter((issue) => issue.severity === 'error')).toEqual([]);
   });
 });
