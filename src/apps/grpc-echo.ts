@@ -11,7 +11,8 @@ import {
   type ServiceDefinition,
   type sendUnaryData,
 } from '@grpc/grpc-js';
-import { podName, untilStopped } from './http-app.ts';
+import { stopSignal } from '../core/stop-signal.ts';
+import { podName } from './http-app.ts';
 
 export interface EchoRequest {
   message: string;
@@ -65,7 +66,7 @@ export async function run(options: { port: number; version: string }): Promise<n
     ),
   );
   process.stdout.write(`gRPC ${ECHO_SERVICE_NAME} on ${options.port}, version ${options.version}\n`);
-  await untilStopped();
+  await stopSignal();
   await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
   return 0;
 }

@@ -24,8 +24,8 @@ import {
 } from '../../core/grpc/protos.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Workload } from '../../core/model/index.ts';
-import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authenticator.ts';
-import { nodeMayServeWaypoint } from '../auth/waypoint-binding.ts';
+import { AuthenticationError, type Caller, type NodeAuthenticator } from '../auth/node-authenticator.ts';
+import { callerMayServeWaypoint } from '../auth/waypoint-binding.ts';
 import type { ControlMetrics } from '../metrics.ts';
 import { Memo } from '../model/memo.ts';
 import type { Mesh } from '../model/mesh.ts';
@@ -163,9 +163,9 @@ export class DiscoveryServer {
     };
     // Authentication starts at once and can never reject unhandled; the first message waits for it.
     const authenticated = this.authenticator.authenticate(stream.metadata).then(
-      (node) => ({ node, error: undefined }),
+      (caller) => ({ caller, error: undefined }),
       (error: Error) => ({
-        node: undefined,
+        caller: undefined,
         error:
           error instanceof AuthenticationError ? rejection(grpcStatus.UNAUTHENTICATED, error.message) : error,
       }),
@@ -182,10 +182,10 @@ export class DiscoveryServer {
         return;
       }
       authenticated
-        .then(({ node, error }) => {
+        .then(({ caller, error }) => {
           if (entry || stream.cancelled) return;
-          if (error || node === undefined) throw error;
-          entry = this.subscribe(stream, request, node, peer);
+          if (error || caller === undefined) throw error;
+          entry = this.subscribe(stream, request, caller, peer);
         })
         .catch((error: Error) => fail(error));
     });
@@ -208,12 +208,19 @@ export class DiscoveryServer {
     stream.on('close', close);
   }
 
-  private subscribe(stream: Stream, request: DiscoveryRequestMessage, node: string, peer: string): Entry {
+  private subscribe(stream: Stream, request: DiscoveryRequestMessage, caller: Caller, peer: string): Entry {
     const subscriber = request.subscriber;
     if (!subscriber)
       throw rejection(grpcStatus.INVALID_ARGUMENT, 'the first message of a stream must carry subscriber');
+    const { node } = caller;
     let info: SubscriberInfo;
     if (subscriber.kind === 'ztunnel') {
+      if (caller.waypoint !== undefined) {
+        throw rejection(
+          grpcStatus.PERMISSION_DENIED,
+          `waypoint ${caller.waypoint.namespace}/${caller.waypoint.name} may not subscribe as a ztunnel`,
+        );
+      }
       if (subscriber.node !== node) {
         throw rejection(
           grpcStatus.PERMISSION_DENIED,
@@ -229,10 +236,12 @@ export class DiscoveryServer {
         );
       }
       const waypoint = { name: subscriber.waypointName, namespace: subscriber.waypointNamespace };
-      if (!nodeMayServeWaypoint(this.pods, node, waypoint)) {
+      if (!callerMayServeWaypoint(this.pods, caller, waypoint)) {
         throw rejection(
           grpcStatus.PERMISSION_DENIED,
-          `node ${JSON.stringify(node)} may not subscribe as waypoint ${waypoint.namespace}/${waypoint.name}: no pod of that waypoint runs on it`,
+          caller.waypoint
+            ? `waypoint ${caller.waypoint.namespace}/${caller.waypoint.name} may not subscribe as waypoint ${waypoint.namespace}/${waypoint.name}`
+            : `node ${JSON.stringify(node)} may not subscribe as waypoint ${waypoint.namespace}/${waypoint.name}: no pod of that waypoint runs on it`,
         );
       }
       info = {
