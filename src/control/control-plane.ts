@@ -236,7 +236,9 @@ export class ControlPlane {
     const listen = parseListenAddress(options.listen ?? DEFAULT_LISTEN);
     this.fileSource?.start();
     // Another replica's writes (config applied through it, pods its runtime reported) reach this one here.
-    this.sharedFiles = watchSharedFiles([this.paths.config, this.paths.pods], () => this.takeInSharedState());
+    this.sharedFiles = watchSharedFiles([this.paths.config, ...this.reportedPods.files], () =>
+      this.takeInSharedState(),
+    );
     // The first model is published before any client can connect, so every stream starts from a snapshot.
     this.rebuild(Date.now());
     const ips = [

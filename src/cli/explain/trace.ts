@@ -412,9 +412,12 @@ interface InboundHop {
 }
 
 /** The destination ztunnel's checks, in the order its inbound handlers make them. */
-function inbound(tracer: Tracer, workload: Workload, hop: InboundHop): Explanation {
-  const found = tracer.store(workload.node)!;
+function inbound(tracer: Tracer, destination: Workload, hop: InboundHop): Explanation {
+  const found = tracer.store(destination.node)!;
   const { store } = found;
+  // As the destination's own ztunnel holds it: in full. Other nodes hold it without the labels that policy
+  // and PeerAuthentication selectors read, so a workload found there is never judged as it stands.
+  const workload = store.workloadByUid(destination.uid) ?? destination;
   const at = `ztunnel/${found.node}`;
   const { attributes, done } = hop;
   const plaintext = attributes.sourceIdentity === undefined;
