@@ -138,7 +138,9 @@ describe('a view larger than one message', () => {
       );
       await new ControlApiClient(plane.paths.socket).reportPod(pod(7, { version: 'v2' }));
       const changed = await eventually(
-        () => client.current()?.workloads.find((w) => w.name === 'pod-7' && w.labels.version === 'v2'),
+        () =>
+          // pod-7 is on node-1: node-2 gets its remote form, whose revision follows its version label.
+          client.current()?.workloads.find((w) => w.name === 'pod-7' && w.canonicalRevision === 'v2'),
         { what: 'the relabelled pod at node-2' },
       );
       expect(changed.node).toBe('node-1');

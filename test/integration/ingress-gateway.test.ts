@@ -13,21 +13,16 @@
  * 401, none 403; a DENY on the istio-waypoint GatewayClass does not reach them.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { ambit, killAll, startAmbit } from '../support/cli.ts';
+import { clusterDown } from '../support/cluster-lifecycle.ts';
 import { eventually } from '../support/eventually.ts';
-import {
-  leftovers,
-  makeStateRoot,
-  NOTHING_LEFT,
-  uniqueName,
-  writeClusterFile,
-} from '../support/local-cluster.ts';
+import { makeStateRoot, uniqueName, writeClusterFile } from '../support/local-cluster.ts';
 import {
   clusterDoc,
   deploymentDoc,
@@ -206,10 +201,7 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
 
   afterAll(async () => {
     killAll();
-    const result = await run('local', 'down', '--name', name);
-    expect(result.code, result.stderr).toBe(0);
-    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
-    rmSync(root, { recursive: true, force: true });
+    await clusterDown(root, name);
   }, 120_000);
 
   it('routes GET /productpage from 127.0.0.1 through the gateway to productpage, and 404s what no route takes', () => {
