@@ -608,14 +608,22 @@ export function localReply(
     return;
   }
   if (grpc) {
-    res.writeHead(200, {
+    const reply = {
       'content-type': 'application/grpc',
       'grpc-status': String(grpcStatusOfHttp(status)),
       'grpc-message': encodeURIComponent(text),
       server: SERVER_NAME,
       ...headers,
-    });
-    res.end();
+    };
+    // Over HTTP/2 a trailers-only response: one HEADERS frame with END_STREAM. writeHead then end sends the
+    // status in leading headers and an empty DATA to end the stream, which gRPC clients do not read as a
+    // status (grpc-js: "Call ended without gRPC status", INTERNAL instead of, say, UNIMPLEMENTED).
+    const stream = (res as Partial<Pick<Http2ServerResponse, 'stream'>>).stream;
+    if (stream !== undefined) stream.respond({ ':status': 200, ...reply }, { endStream: true });
+    else {
+      res.writeHead(200, reply);
+      res.end();
+    }
     return;
   }
   const body = Buffer.from(text);

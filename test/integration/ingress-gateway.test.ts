@@ -19,7 +19,12 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  status as grpcStatus,
+  makeGenericClientConstructor,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -386,6 +391,17 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
         version: 'goodbye',
         pod: 'grpc-goodbye',
       });
+      // A method no rule matches: the gateway's own 404, as a gRPC status the client reads (trailers-only).
+      const unrouted = await new Promise<ServiceError | null>((resolve) =>
+        client.makeUnaryRequest(
+          `/${ECHO_SERVICE_NAME}/Unrouted`,
+          ECHO_SERVICE.Hello!.requestSerialize,
+          ECHO_SERVICE.Hello!.responseDeserialize,
+          { message: 'nowhere' },
+          (error) => resolve(error),
+        ),
+      );
+      expect(unrouted?.code).toBe(grpcStatus.UNIMPLEMENTED);
     } finally {
       client.close();
     }
