@@ -56,6 +56,9 @@ export interface UpResult {
   elapsedMs: number;
 }
 
+/** How long `up` waits for the processes to start and listen, unless told (then it reports the late ones). */
+export const DEFAULT_START_TIMEOUT_MS = 20_000;
+
 export async function up(options: UpOptions): Promise<UpResult> {
   const started = performance.now();
   const { progress } = options;
@@ -116,7 +119,13 @@ export async function up(options: UpOptions): Promise<UpResult> {
       supervisor = startSupervisor(paths);
     });
     await step(`starting ${cluster.pods.length} pods and waiting until they listen`, () =>
-      waitForProcesses(paths, supervisor, options.startTimeoutMs ?? 20_000, () => interrupted, progress),
+      waitForProcesses(
+        paths,
+        supervisor,
+        options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+        () => interrupted,
+        progress,
+      ),
     );
     rmSync(paths.upPid, { force: true });
     // The supervisor may have added pods (a waypoint per Gateway): its record is the one to report.
