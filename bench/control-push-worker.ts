@@ -13,6 +13,8 @@ export interface WorkerStart {
   address: string;
   rootCertPem: string;
   clients: { node: string; token: string }[];
+  /** At most this many clients of this worker wait for their first snapshot at once (the rest queue). */
+  concurrency: number;
 }
 
 /** Report once every client holds `version` or later. */
@@ -88,23 +90,36 @@ process.on('message', (command: WorkerCommand) => {
     waiting = { version: command.version };
     check();
   } else {
-    for (const { node, token } of command.clients) {
-      const client: Simulated = { store: new StateStore(), version: 0, acceptedAt: 0 };
-      simulated.push(client);
-      // As the ztunnel app does: each response goes to the store as changes, validated by what it brings.
-      const discovery = ztunnelDiscovery({
-        connection: { address: command.address, rootCertPem: command.rootCertPem, token },
-        node,
-        store: client.store,
-        log: quiet,
-      });
-      client.store.subscribe((version) => {
-        client.acceptedAt = now();
-        client.version = Number(version);
-        check();
-      });
-      discovery.start();
-    }
+    // Every client counts from the start (a queued one holds no version yet), and is started in turn.
+    const queue = command.clients.map((client) => simulate(command, client, () => queue.shift()?.()));
+    for (const start of queue.splice(0, command.concurrency)) start();
   }
 });
+
+/**
+ * One simulated ztunnel, counted at once; the function returned starts it. `onFirst` is called once it has
+ * accepted its first snapshot.
+ */
+function simulate(
+  command: WorkerStart,
+  { node, token }: { node: string; token: string },
+  onFirst: () => void,
+): () => void {
+  const client: Simulated = { store: new StateStore(), version: 0, acceptedAt: 0 };
+  simulated.push(client);
+  client.store.subscribe((version) => {
+    if (client.version === 0) onFirst();
+    client.acceptedAt = now();
+    client.version = Number(version);
+    check();
+  });
+  return () =>
+    // As the ztunnel app does: each response goes to the store as changes, validated by what it brings.
+    ztunnelDiscovery({
+      connection: { address: command.address, rootCertPem: command.rootCertPem, token },
+      node,
+      store: client.store,
+      log: quiet,
+    }).start();
+}
 process.on('disconnect', () => process.exit(0));

@@ -18,13 +18,20 @@
  *        request carries an ES256 JWT, verified), an ALLOW policy on its `requestPrincipals` and a rate
  *        limit (total and per identity, high enough never to refuse); (b''') against (b).
  *
+ *   (b0) with `--baseline-ref <git ref>`: the waypoint of that commit's tree, its own process serving a
+ *        Service of its own with the same route as (b), measured in the same run (old against new).
+ *        Then both are loaded at once (16 connections each) and their CPU per request compared: the
+ *        steadier figure on a shared machine, since whatever else runs weighs on both alike.
+ *
  * (b) and (c) put an L7 proxy in the same pod position, with mTLS on both of its sides (the waypoint does
  * its own HBONE; haproxy's pod ztunnel does it for haproxy, whose CPU is not counted to haproxy). haproxy
  * runs with one thread, as the waypoint is one Node.js thread. Reported: req/s and p50/p99 per path, the
  * latency each L7 hop adds over (a), the L7 proxy's CPU per 1000 req/s, its RSS idle and after load, and
- * the waypoint's ratios to haproxy.
+ * the waypoint's ratios to haproxy (and to its baseline). With `--rounds N`, (a), (b), (b0) and (c) take
+ * turns N times and their medians are reported.
  *
- * Run: npx node bench/waypoint-http.ts [--seconds 5]   (needs haproxy; writes only to a temp dir)
+ * Run: npm run bench:waypoint -- [--seconds 5] [--rounds 1] [--baseline-ref main] [--baseline-node-args ...]
+ *      (needs haproxy; writes only to a temp dir)
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
@@ -53,9 +60,11 @@ import {
   toCluster,
 } from '../test/support/route-table.ts';
 import { TestCa } from '../test/support/test-ca.ts';
+import { exportTree, shortCommit } from './support/baseline-tree.ts';
 import { startChild, startHaproxy, stopChildren } from './support/children.ts';
-import { BODY_BYTES, type HttpLatencyResult, httpRequestResponse } from './support/http-load.ts';
+import { BODY_BYTES, httpRequestResponse } from './support/http-load.ts';
 import { cpuMs, listen, rssMiB, sleep } from './support/load.ts';
+import { newAgainstOld, type ProxyRun, pairedCpuRatio, takeTurns } from './support/proxy-runs.ts';
 import { fmt, ratio } from './support/report.ts';
 import type { WaypointSpec } from './support/waypoint-node.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
@@ -65,10 +74,19 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     // Node flags for the waypoint process (default: what `ambit waypoint run` should be started with).
     'waypoint-node-args': { type: 'string', default: WAYPOINT_NODE_FLAGS.join(' ') },
+    // A commit whose waypoint is measured next to this one's, in the same run.
+    'baseline-ref': { type: 'string' },
+    // Node flags for the baseline waypoint (default: the same as the waypoint's), e.g. to measure a flag.
+    'baseline-node-args': { type: 'string' },
+    rounds: { type: 'string', default: '1' },
   },
 });
 const SECONDS = Number(values.seconds);
-const WAYPOINT_NODE_ARGS = (values['waypoint-node-args'] ?? '').split(' ').filter((arg) => arg !== '');
+const ROUNDS = Number(values.rounds);
+const BASELINE_REF = values['baseline-ref'];
+const nodeArgs = (text: string) => text.split(' ').filter((arg) => arg !== '');
+const WAYPOINT_NODE_ARGS = nodeArgs(values['waypoint-node-args'] ?? '');
+const BASELINE_NODE_ARGS = nodeArgs(values['baseline-node-args'] ?? values['waypoint-node-args'] ?? '');
 
 const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
 const at = (host: number) => `${subnet}.${host}`;
@@ -84,6 +102,7 @@ const clients = {
   resilient: at(14),
   traced: at(15),
   policies: at(16),
+  baseline: at(17),
 };
 // Two app pods, the same server: the waypoint's (its destination refuses traffic that bypasses the waypoint)
 // and the one the other paths reach.
@@ -92,6 +111,7 @@ const APP_DIRECT = at(22);
 const HAPROXY = at(31);
 const WAYPOINT = at(41);
 const WAYPOINT_TRACED = at(42);
+const WAYPOINT_BASELINE = at(43);
 const COLLECTOR = at(51);
 const COLLECTOR_PORT = 4318;
 const VIPS = {
@@ -101,10 +121,12 @@ const VIPS = {
   resilient: at(203),
   traced: at(204),
   policies: at(205),
+  baseline: at(206),
 };
 const ISSUER = 'https://issuer.bench';
 const waypointRef = { name: 'waypoint', namespace: 'default' };
 const tracedWaypointRef = { name: 'waypoint-traced', namespace: 'default' };
+const baselineWaypointRef = { name: 'waypoint-baseline', namespace: 'default' };
 
 const clientWorkloads = Object.entries(clients).map(([path, ip]) =>
   workload({ name: `client-${path}`, ips: [ip], node: `node-${path}` }),
@@ -124,6 +146,13 @@ const tracedWaypointPod = workload({
   ips: [WAYPOINT_TRACED],
   node: 'node-wt',
   serviceAccount: 'waypoint-traced',
+  enrolled: false,
+});
+const baselineWaypointPod = workload({
+  name: 'waypoint-baseline',
+  ips: [WAYPOINT_BASELINE],
+  node: 'node-wb',
+  serviceAccount: 'waypoint-baseline',
   enrolled: false,
 });
 const appEndpoint = [{ workloadUid: app.uid, ip: APP, ready: true }];
@@ -161,6 +190,13 @@ const appTraced = service({
   endpoints: appEndpoint,
   waypoint: tracedWaypointRef,
 });
+const appBaseline = service({
+  name: 'app-l7b',
+  vips: [VIPS.baseline],
+  ports: [{ port: 80, targetPort: APP_PORT, protocol: 'TCP' }],
+  endpoints: appEndpoint,
+  waypoint: baselineWaypointRef,
+});
 const haproxyService = service({
   name: 'haproxy',
   vips: [VIPS.haproxy],
@@ -179,8 +215,22 @@ const tracedWaypointService = service({
   ports: [{ port: 15008, targetPort: 15008, protocol: 'TCP' }],
   endpoints: [{ workloadUid: tracedWaypointPod.uid, ip: WAYPOINT_TRACED, ready: true }],
 });
+const baselineWaypointService = service({
+  name: 'waypoint-baseline',
+  vips: [at(212)],
+  ports: [{ port: 15008, targetPort: 15008, protocol: 'TCP' }],
+  endpoints: [{ workloadUid: baselineWaypointPod.uid, ip: WAYPOINT_BASELINE, ready: true }],
+});
 const mesh = snapshot({
-  workloads: [...clientWorkloads, app, appPlain, haproxyPod, waypointPod, tracedWaypointPod],
+  workloads: [
+    ...clientWorkloads,
+    app,
+    appPlain,
+    haproxyPod,
+    waypointPod,
+    tracedWaypointPod,
+    baselineWaypointPod,
+  ],
   services: [
     appDirect,
     appBound,
@@ -190,6 +240,8 @@ const mesh = snapshot({
     haproxyService,
     waypointService,
     tracedWaypointService,
+    appBaseline,
+    baselineWaypointService,
   ],
 });
 
@@ -283,37 +335,65 @@ async function startWaypoint(ca: TestCa, jwks: string): Promise<ChildProcess> {
   return startWaypointProcess(spec);
 }
 
-function startWaypointProcess(spec: WaypointSpec): Promise<ChildProcess> {
-  const script = new URL('./support/waypoint-node.ts', import.meta.url).pathname;
-  return startChild(process.execPath, [...WAYPOINT_NODE_ARGS, script, JSON.stringify(spec)], 'ready');
+/** Starts the waypoint script of `tree` (this checkout's, or a baseline commit's). */
+function startWaypointProcess(
+  spec: WaypointSpec,
+  tree = new URL('..', import.meta.url),
+  flags = WAYPOINT_NODE_ARGS,
+): Promise<ChildProcess> {
+  const script = new URL('bench/support/waypoint-node.ts', tree).pathname;
+  return startChild(process.execPath, [...flags, script, JSON.stringify(spec)], 'ready');
 }
 
-/** The traced waypoint: app-l7t's plain route, every request traced, spans to the bench's receiver. */
-async function startTracedWaypoint(ca: TestCa): Promise<ChildProcess> {
-  const table: WaypointSnapshot = {
+/** A waypoint serving one Service's plain route (as (b) has it), with the telemetry given. */
+function plainTable(
+  ref: { name: string; namespace: string },
+  bound: ReturnType<typeof service>,
+  telemetry?: WaypointSnapshot['telemetry'],
+): WaypointSnapshot {
+  return {
     version: '1',
-    waypoint: tracedWaypointRef,
+    waypoint: ref,
     workloads: mesh.workloads,
     services: mesh.services,
     trustBundle: [],
     servedServices: [
-      served(appTraced, [
-        { port: 80, protocol: 'http', routes: [route(forward(toCluster(clusterName(appTraced, 80))))] },
+      served(bound, [
+        { port: 80, protocol: 'http', routes: [route(forward(toCluster(clusterName(bound, 80))))] },
       ]),
     ],
-    clusters: [cluster(appTraced, 80, [{ workloadUid: app.uid, ip: APP, port: APP_PORT, ready: true }])],
+    clusters: [cluster(bound, 80, [{ workloadUid: app.uid, ip: APP, port: APP_PORT, ready: true }])],
     authorization: [],
-    telemetry: {
-      tracing: {
-        provider: 'otel',
-        endpoint: `http://${COLLECTOR}:${COLLECTOR_PORT}/v1/traces`,
-        samplingPercentage: 100,
-        customTags: {},
-      },
-      accessLogs: [],
-      disabledMetrics: [],
-    },
+    ...(telemetry && { telemetry }),
   };
+}
+
+/** The baseline waypoint: app-l7b's plain route, run from the tree of an earlier commit. */
+function startBaselineWaypoint(ca: TestCa, tree: URL): Promise<ChildProcess> {
+  return startWaypointProcess(
+    {
+      ip: WAYPOINT_BASELINE,
+      identity: baselineWaypointPod.identity,
+      snapshot: plainTable(baselineWaypointRef, appBaseline),
+      ca: { certPem: ca.certPem, keyPem: ca.keyPem },
+    },
+    tree,
+    BASELINE_NODE_ARGS,
+  );
+}
+
+/** The traced waypoint: app-l7t's plain route, every request traced, spans to the bench's receiver. */
+async function startTracedWaypoint(ca: TestCa): Promise<ChildProcess> {
+  const table = plainTable(tracedWaypointRef, appTraced, {
+    tracing: {
+      provider: 'otel',
+      endpoint: `http://${COLLECTOR}:${COLLECTOR_PORT}/v1/traces`,
+      samplingPercentage: 100,
+      customTags: {},
+    },
+    accessLogs: [],
+    disabledMetrics: [],
+  });
   return startWaypointProcess({
     ip: WAYPOINT_TRACED,
     identity: tracedWaypointPod.identity,
@@ -332,23 +412,13 @@ async function startCollector(): Promise<{ spans: () => number; close: () => voi
   };
 }
 
-interface PathRun {
-  name: string;
-  rr1: HttpLatencyResult;
-  rr32: HttpLatencyResult;
-  /** The L7 proxy's CPU ms per 1000 requests at 32 connections; undefined for the ztunnel-only path. */
-  cpuPer1000?: number | undefined;
-  rssIdle?: number | undefined;
-  rssAfter?: number | undefined;
-}
-
 async function measure(
   name: string,
   clientIp: string,
   proxy: ChildProcess | undefined,
   authority = 'app-l7.default.svc.cluster.local',
   extraHeaders = '',
-): Promise<PathRun> {
+): Promise<ProxyRun> {
   const rssIdle = proxy?.pid ? rssMiB(proxy.pid) : undefined;
   const rr1 = await httpRequestResponse(
     clientIp,
@@ -379,7 +449,7 @@ async function measure(
   };
 }
 
-function failures(run: PathRun): string {
+function failures(run: ProxyRun): string {
   const failed = run.rr1.failed + run.rr32.failed;
   return failed === 0 ? '0' : `${failed} (${run.rr1.firstFailure ?? run.rr32.firstFailure})`;
 }
@@ -436,12 +506,39 @@ async function main(): Promise<void> {
   const collector = await startCollector();
   const tracedWaypoint = await startTracedWaypoint(ca);
   const haproxy = await startHaproxy(dir, HAPROXY, HAPROXY_PORT, ZTUNNEL_PORTS.outbound);
+  const old =
+    BASELINE_REF === undefined
+      ? undefined
+      : {
+          commit: shortCommit(BASELINE_REF),
+          waypoint: await startBaselineWaypoint(
+            ca,
+            new URL(`file://${exportTree(BASELINE_REF, join(dir, 'baseline'))}/`),
+          ),
+          client: await startZtunnel(ca, 'node-baseline', clientWorkloads[6]!, clients.baseline, {
+            ip: VIPS.baseline,
+            port: 80,
+          }),
+        };
   await sleep(500);
 
-  const runs = [
-    await measure('(a) ztunnel only', clients.direct, undefined),
-    await measure('(b) ztunnel + Ambit waypoint', clients.waypoint, waypoint),
-    await measure('(c) ztunnel + haproxy', clients.haproxy, haproxy),
+  const [direct, ambit, baseline, before] = (await takeTurns(ROUNDS, [
+    () => measure('(a) ztunnel only', clients.direct, undefined),
+    () => measure('(b) ztunnel + Ambit waypoint', clients.waypoint, waypoint),
+    () => measure('(c) ztunnel + haproxy', clients.haproxy, haproxy),
+    ...(old
+      ? [
+          () =>
+            measure(
+              `(b0) the waypoint at ${old.commit}`,
+              clients.baseline,
+              old.waypoint,
+              'app-l7b.default.svc.cluster.local',
+            ),
+        ]
+      : []),
+  ])) as [ProxyRun, ProxyRun, ProxyRun, ProxyRun | undefined];
+  const [resilient, traced, policies] = [
     await measure(
       "(b') waypoint, retries + outlier detection",
       clients.resilient,
@@ -462,14 +559,36 @@ async function main(): Promise<void> {
       `authorization: Bearer ${token}\r\n`,
     ),
   ];
-  const [direct, ambit, baseline, resilient, traced, policies] = runs as [
-    PathRun,
-    PathRun,
-    PathRun,
-    PathRun,
-    PathRun,
-    PathRun,
-  ];
+  const runs = [direct, ambit, ...(before ? [before] : []), baseline, resilient, traced, policies];
+  // Old and new under 16 connections each at the same time: the steadier CPU comparison.
+  const paired =
+    old === undefined
+      ? undefined
+      : await pairedCpuRatio(
+          ROUNDS,
+          {
+            load: () =>
+              httpRequestResponse(
+                clients.waypoint,
+                ZTUNNEL_PORTS.outbound,
+                16,
+                SECONDS,
+                'app-l7.default.svc.cluster.local',
+              ),
+            pid: waypoint.pid!,
+          },
+          {
+            load: () =>
+              httpRequestResponse(
+                clients.baseline,
+                ZTUNNEL_PORTS.outbound,
+                16,
+                SECONDS,
+                'app-l7b.default.svc.cluster.local',
+              ),
+            pid: old.waypoint.pid!,
+          },
+        );
   // The last batch leaves within the exporter's delay; the count says the spans were really exported.
   await sleep(1500);
   const tracedRequests = traced.rr1.requests + traced.rr32.requests;
@@ -485,7 +604,7 @@ async function main(): Promise<void> {
     'non-200',
   ];
   const out = [
-    `HTTP/1.1 keep-alive, ${BODY_BYTES} B request and response bodies, ${SECONDS} s per run, loopback, proxies in their own processes`,
+    `HTTP/1.1 keep-alive, ${BODY_BYTES} B request and response bodies, ${SECONDS} s per run, loopback, proxies in their own processes, ${ROUNDS} round(s) of (a)-(c) (medians)`,
     '',
     line(header),
     line(header.map(() => '---')),
@@ -506,6 +625,12 @@ async function main(): Promise<void> {
     `waypoint vCPU per 1000 req/s: ${fmt((ambit.cpuPer1000 ?? 0) / 1000, 3)} (target <= 0.25, aim 0.1); haproxy: ${fmt((baseline.cpuPer1000 ?? 0) / 1000, 3)}`,
     `waypoint / haproxy: rr1 req/s ${ratio(ambit.rr1.perSecond, baseline.rr1.perSecond)}, rr32 req/s ${ratio(ambit.rr32.perSecond, baseline.rr32.perSecond)}, CPU per request ${ratio(ambit.cpuPer1000 ?? 0, baseline.cpuPer1000 ?? 0)}`,
     `waypoint / ztunnel only: rr32 req/s ${ratio(ambit.rr32.perSecond, direct.rr32.perSecond)}`,
+    ...(before ? [newAgainstOld('waypoint', ambit, before, baseline)] : []),
+    ...(paired === undefined
+      ? []
+      : [
+          `waypoint now / before, both loaded at once (16 connections each): CPU per request ${fmt(paired, 2)}x`,
+        ]),
     `resilience on / off (b' / b): rr1 req/s ${ratio(resilient.rr1.perSecond, ambit.rr1.perSecond)}, rr32 req/s ${ratio(resilient.rr32.perSecond, ambit.rr32.perSecond)}, CPU per request ${ratio(resilient.cpuPer1000 ?? 0, ambit.cpuPer1000 ?? 0)}`,
     `tracing 100% / off (b'' / b): rr1 req/s ${ratio(traced.rr1.perSecond, ambit.rr1.perSecond)}, rr32 req/s ${ratio(traced.rr32.perSecond, ambit.rr32.perSecond)}, CPU per request ${ratio(traced.cpuPer1000 ?? 0, ambit.cpuPer1000 ?? 0)}; spans received ${collector.spans()} for ${tracedRequests} requests`,
     `request policies on / off (b''' / b): rr1 req/s ${ratio(policies.rr1.perSecond, ambit.rr1.perSecond)}, rr32 req/s ${ratio(policies.rr32.perSecond, ambit.rr32.perSecond)}, CPU per request ${ratio(policies.cpuPer1000 ?? 0, ambit.cpuPer1000 ?? 0)}`,

@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { stopSignal } from '../core/stop-signal.ts';
 
 export type Handler = (request: AppRequest, response: ServerResponse) => void | Promise<void>;
 
@@ -89,15 +90,7 @@ export async function startHttp(port: number, handler: Handler, host = '0.0.0.0'
 /** Serves `handler` until SIGTERM or SIGINT; resolves with the exit status. */
 export async function serveHttp(port: number, handler: Handler): Promise<number> {
   const app = await startHttp(port, handler);
-  await untilStopped();
+  await stopSignal();
   await app.close();
   return 0;
-}
-
-/** Resolves on SIGTERM or SIGINT (how the supervisor stops a pod). */
-export function untilStopped(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
-  });
 }

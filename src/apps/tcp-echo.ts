@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { UsageError } from '../core/errors.ts';
-import { untilStopped } from './http-app.ts';
+import { stopSignal } from '../core/stop-signal.ts';
 
 /** A peer sending an endless line cannot make us hold more than this. */
 const MAX_LINE_BYTES = 64 * 1024;
@@ -41,7 +41,7 @@ export async function run(args: readonly string[]): Promise<number> {
     ),
   );
   process.stdout.write(`listening on ${ports.join(', ')} with prefix ${JSON.stringify(prefix)}\n`);
-  await untilStopped();
+  await stopSignal();
   for (const socket of sockets) socket.destroy();
   await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   return 0;

@@ -23,3 +23,10 @@ function isParseArgsError(error: unknown): error is Error {
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === 'string' && (code.startsWith('ERR_PARSE_ARGS_') || code === 'ERR_INVALID_ARG_VALUE');
 }
+
+/** Prints `usage` (to stdout: it was asked for) when `--help` was given; true when it did, so the command stops. */
+export function printedHelp(values: { help?: unknown }, usage: string): boolean {
+  if (!values.help) return false;
+  process.stdout.write(usage);
+  return true;
+}

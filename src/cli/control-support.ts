@@ -20,7 +20,7 @@ import {
   stateRoot,
 } from '../local/state.ts';
 import type { ClusterState } from '../local/types.ts';
-import { parseCommandArgs } from './args.ts';
+import { parseCommandArgs, printedHelp } from './args.ts';
 import { durationFlag } from './flags.ts';
 import { mergeRollouts, renderRollout } from './rollout-report.ts';
 
@@ -125,10 +125,7 @@ export function parseFileCommand(
     },
     help,
   );
-  if (values.help) {
-    process.stdout.write(help);
-    return undefined;
-  }
+  if (printedHelp(values, help)) return undefined;
   if (values['no-wait'] && values['wait-timeout'] !== undefined)
     throw new UsageError('give --wait-timeout or --no-wait, not both', help);
   const waitMs = values['no-wait']

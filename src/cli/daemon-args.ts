@@ -1,9 +1,8 @@
 /**
  * What the long-running cluster components' commands (`cluster-dns`, `kube-proxy`) share: string options
- * parsed with their usage in every error, `--help`, and waiting for the signal that stops them.
+ * parsed with their usage in every error, and `--help`.
  */
-import { parseArgs } from 'node:util';
-import { UsageError } from '../core/errors.ts';
+import { parseCommandArgs, printedHelp } from './args.ts';
 
 /** The values of string options `names`; undefined when `--help` was asked (the usage is printed). */
 export function parseDaemonArgs<Name extends string>(
@@ -15,23 +14,7 @@ export function parseDaemonArgs<Name extends string>(
     help: { type: 'boolean', short: 'h' },
   };
   for (const name of names) options[name] = { type: 'string' };
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: argv, options }));
-  } catch (error) {
-    throw new UsageError((error as Error).message, usage);
-  }
-  if (values.help) {
-    process.stdout.write(usage);
-    return undefined;
-  }
+  const { values } = parseCommandArgs({ args: argv, options }, usage);
+  if (printedHelp(values, usage)) return undefined;
   return values as Partial<Record<Name, string>>;
-}
-
-/** Resolves at the first SIGTERM or SIGINT. */
-export function stopSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
-  });
 }

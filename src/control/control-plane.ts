@@ -52,6 +52,7 @@ const INGRESS_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute'];
 
 import { buildMesh, type Mesh, MeshMemo } from './model/mesh.ts';
 import { joinPodSources, type PodSource, parsePodInfo, ReportedPods } from './pods/pod-source.ts';
+import type { SliceEndpointSource } from './pods/slice-endpoints.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
 import { FileLease, type LeaderLease } from './state/lease.ts';
 import { StateLock } from './state/lock.ts';
@@ -91,6 +92,8 @@ export interface ControlPlaneOptions {
   log?: Logger | undefined;
   /** Pods from another source besides those runtimes report (on Kubernetes: the API's). */
   pods?: PodSource | undefined;
+  /** Endpoints of Services without a selector (on Kubernetes: their EndpointSlices). */
+  sliceEndpoints?: SliceEndpointSource | undefined;
   /** How data-plane callers prove their node (default: the token files of `<state-dir>/nodes`). */
   authenticator?: NodeAuthenticator | undefined;
 }
@@ -112,6 +115,7 @@ export class ControlPlane {
   /** Every pod the mesh is built from: those reported over the API socket and `options.pods`. */
   readonly pods: PodSource;
   private readonly reportedPods: ReportedPods;
+  private readonly sliceEndpoints: SliceEndpointSource | undefined;
   readonly ca: CertificateAuthority;
   readonly metrics = new ControlMetrics();
   private readonly log: Logger;
@@ -181,7 +185,9 @@ export class ControlPlane {
       identity: `${hostname()}/${process.pid}`,
       log: this.log.child('lease'),
     });
-    const authenticator = options.authenticator ?? new TokenFileAuthenticator(this.paths.nodeTokens);
+    const authenticator: NodeAuthenticator =
+      options.authenticator ?? new TokenFileAuthenticator(this.paths.nodeTokens);
+    authenticator.registerMetrics?.(this.metrics.registry);
     this.discovery = new DiscoveryServer({
       authenticator,
       pods: this.pods,
@@ -204,6 +210,8 @@ export class ControlPlane {
     );
     this.store.onChange(() => this.debouncer.trigger());
     this.pods.onChange(() => this.debouncer.trigger());
+    this.sliceEndpoints = options.sliceEndpoints;
+    this.sliceEndpoints?.onChange(() => this.debouncer.trigger());
     if (options.configPaths && options.configPaths.length > 0) {
       this.fileSource = new FileSource(this.store, options.configPaths, this.log.child('files'), {
         onApplied: () => this.metrics.validationPassed.inc({ source: 'file' }),
@@ -228,7 +236,9 @@ export class ControlPlane {
     const listen = parseListenAddress(options.listen ?? DEFAULT_LISTEN);
     this.fileSource?.start();
     // Another replica's writes (config applied through it, pods its runtime reported) reach this one here.
-    this.sharedFiles = watchSharedFiles([this.paths.config, this.paths.pods], () => this.takeInSharedState());
+    this.sharedFiles = watchSharedFiles([this.paths.config, ...this.reportedPods.files], () =>
+      this.takeInSharedState(),
+    );
     // The first model is published before any client can connect, so every stream starts from a snapshot.
     this.rebuild(Date.now());
     const ips = [
@@ -369,6 +379,7 @@ export class ControlPlane {
         {
           resources: this.store.resources(),
           pods: this.pods.list(),
+          sliceEndpoints: this.sliceEndpoints?.byService(),
           trustDomain: this.trustDomain,
           trustBundle: this.ca.trustBundle(),
         },
@@ -417,6 +428,18 @@ export class ControlPlane {
     return { revision, version: String(version), timedOut, clients };
   }
 
+  /**
+   * Waits (at most `timeoutMs`) until every data-plane client has the mesh as it stands now, the reported pods
+   * included: a pod that left its Services is known to have left everywhere before its runtime stops it. A
+   * change still in the debounce window is built now rather than waited for.
+   */
+  async awaitPushed(timeoutMs: number): Promise<RolloutReport> {
+    this.debouncer.flush();
+    const version = this.generation;
+    const { clients, timedOut } = await this.discovery.awaitRollout(version, timeoutMs);
+    return { revision: this.builtRevision, version: String(version), timedOut, clients };
+  }
+
   /** A Gateway's document carries its status (computed from the mesh), as the API server shows it. */
   private withStatus(resource: Resource, document: unknown): unknown {
     const status = this.statusOf(resource);
@@ -451,6 +474,7 @@ export class ControlPlane {
     return {
       status: () => this.status(),
       rollout: (revision: number, timeoutMs: number) => this.rollout(revision, timeoutMs),
+      awaitPushed: (timeoutMs: number) => this.awaitPushed(timeoutMs),
       apply: (files: ConfigFile[]) => counted(() => this.store.apply(files)),
       delete: (files: ConfigFile[]) => counted(() => this.store.delete(files)),
       get: (kind: string, name: string | undefined, namespace: string | undefined): StoredResource[] => {

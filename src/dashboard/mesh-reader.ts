@@ -3,10 +3,10 @@
  * cluster's state directory (as `ambit ztunnel-config` reads it), and the ztunnels' and waypoints' snapshots
  * as `ambit explain` reads them. Each view asks afresh, so the tables follow the mesh as it changes.
  */
-import { readMeshSnapshots, type UnreachableWaypoint } from '../cli/explain/snapshots.ts';
 import { errorMessage, UsageError } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { LogLimiter } from '../core/log-limit.ts';
+import { readMeshSnapshots, type UnreachableWaypoint } from '../local/mesh/snapshots.ts';
 import type { ClusterState } from '../local/types.ts';
 import {
   adminGet,

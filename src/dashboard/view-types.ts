@@ -2,7 +2,8 @@
  * What each table's `/api/<view>` answers: the types the server builds (views.ts, mesh-reader.ts) and the
  * page reads (ui/tables.ts). Types only, importing nothing that runs, so the page can use them.
  */
-import type { RouteInfo } from '../cli/explain/route-info.ts';
+import type { RouteInfo } from '../core/explain/route-info.ts';
+import type { ConnectionListing } from '../core/observe/connection-listing.ts';
 
 export interface WorkloadView {
   namespace: string;
@@ -43,25 +44,10 @@ export interface PolicyView {
   selects: string[];
 }
 
-/** One connection a ztunnel carries now (from its admin `/connections`). */
-export interface ConnectionView {
-  direction: string;
-  mode: string;
-  source: string;
-  destination: string;
-  sourceWorkload?: string | undefined;
-  sourceIdentity?: string | undefined;
-  destinationWorkload?: string | undefined;
-  destinationService?: string | undefined;
-  destinationIdentity?: string | undefined;
-  bytesSent: number;
-  bytesReceived: number;
-  durationMs: number;
-}
-
 export interface ConnectionsOfNode {
   node: string;
   /** Every node, for the page's chooser. */
   nodes: string[];
-  connections: ConnectionView[];
+  /** As the node's ztunnel lists them (its admin `/connections`). */
+  connections: ConnectionListing[];
 }

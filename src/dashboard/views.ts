@@ -6,7 +6,8 @@
  * a table never disagrees with what the mesh does.
  */
 
-import { type MeshSnapshots, routeInfo } from '../cli/explain/trace.ts';
+import type { MeshSnapshots } from '../core/explain/mesh-snapshots.ts';
+import { routeInfo } from '../core/explain/route-view.ts';
 import { findServedTarget } from '../core/l7/match.ts';
 import type { NodeSnapshot, Workload } from '../core/model/index.ts';
 import { type CertificateRow, StateStore, type WorkloadRow } from '../ztunnel/index.ts';

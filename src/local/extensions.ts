@@ -38,9 +38,10 @@ export interface PodRuntime {
    */
   addPlaced(place: (cluster: ClusterState) => PodRecord): Promise<PodRecord>;
   /**
-   * Takes the pod out of its Services (extensions' `podTerminating`, and the record), waits `drainMs` for
-   * that to reach every node (Kubernetes users add a preStop sleep for the same reason), then lets the
-   * extensions go of it, stops it and deletes its network; an unknown uid is fine.
+   * Takes the pod out of its Services (extensions' `podTerminating`, and the record), waits until the
+   * extensions know that to have reached every node (`podDraining`), then `drainMs` more for what is in flight
+   * (Kubernetes users add a preStop sleep for the same reason), then lets the extensions go of it, stops it
+   * and deletes its network; an unknown uid is fine.
    */
   remove(uid: string, options?: { drainMs?: number }): Promise<void>;
   /** Changes the rest of the record (Services, namespaces), in turn with the pods' changes. */
@@ -84,6 +85,12 @@ export interface ClusterExtension {
    * A rejection is logged; the pod goes anyway.
    */
   podTerminating?(pod: PodRecord, context: ExtensionContext): Promise<void>;
+  /**
+   * In the supervisor, after `podTerminating` and outside the runtime's queue (other pods come and go
+   * meanwhile): resolves once no node sends the pod new traffic any more, or at a bound of the extension's
+   * own; the drain period starts after it. A rejection is logged; the pod goes anyway.
+   */
+  podDraining?(pod: PodRecord, context: ExtensionContext): Promise<void>;
   /**
    * In the supervisor, when a pod is being deleted from the running cluster, after the drain period and
    * before its process is stopped (e.g. unenroll it). A rejection is logged; the pod goes anyway.

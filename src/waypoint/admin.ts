@@ -5,17 +5,12 @@
  * in flight). The admin API reads through `WaypointAdminSource`, never into the request path.
  */
 import type { RequestListener } from 'node:http';
-import type { Registry } from 'prom-client';
-import { AmbitError } from '../core/errors.ts';
-import type { HostPort } from '../core/net/host-port.ts';
+import { adminViewsHandler, type HttpEndpoint } from '../core/server/http.ts';
 import {
-  adminViewsHandler,
-  type HttpEndpoint,
-  metricsHandler,
-  type Readiness,
-  readinessHandler,
-  serveHttp,
-} from '../core/server/http.ts';
+  type ProcessEndpointAddresses,
+  type ProcessEndpointSource,
+  serveProcessEndpoints,
+} from '../core/server/process-endpoints.ts';
 
 export interface WaypointAdminSource {
   configDump(): unknown;
@@ -23,17 +18,7 @@ export interface WaypointAdminSource {
   clusters(): unknown;
 }
 
-export interface WaypointEndpointSource extends WaypointAdminSource {
-  readonly metrics: { readonly registry: Registry };
-  readiness(): Readiness;
-}
-
-export interface WaypointEndpointAddresses {
-  admin?: HostPort | undefined;
-  adminSocket?: string | undefined;
-  metrics?: HostPort | undefined;
-  readiness?: HostPort | undefined;
-}
+export interface WaypointEndpointSource extends WaypointAdminSource, ProcessEndpointSource {}
 
 export function waypointAdminHandler(source: WaypointAdminSource): RequestListener {
   const serve = adminViewsHandler({
@@ -45,42 +30,9 @@ export function waypointAdminHandler(source: WaypointAdminSource): RequestListen
 }
 
 /** Serves every endpoint that has an address; closes the ones already up if a later one fails. */
-export async function serveWaypointEndpoints(
+export function serveWaypointEndpoints(
   source: WaypointEndpointSource,
-  at: WaypointEndpointAddresses,
+  at: ProcessEndpointAddresses,
 ): Promise<HttpEndpoint[]> {
-  const endpoints: HttpEndpoint[] = [];
-  try {
-    if (at.admin) endpoints.push(await serveHttp(waypointAdminHandler(source), at.admin));
-    if (at.adminSocket) {
-      endpoints.push(
-        await serveHttp(
-          waypointAdminHandler(source),
-          { path: at.adminSocket },
-          {
-            directoryMode: 0o700,
-            inUse: (path) => new AmbitError('CONFLICT', `another waypoint serves ${path}`),
-          },
-        ),
-      );
-    }
-    if (at.metrics)
-      endpoints.push(
-        await serveHttp(
-          metricsHandler(source.metrics.registry, ['/metrics', '/stats/prometheus']),
-          at.metrics,
-        ),
-      );
-    if (at.readiness)
-      endpoints.push(
-        await serveHttp(
-          readinessHandler(() => source.readiness()),
-          at.readiness,
-        ),
-      );
-  } catch (error) {
-    await Promise.all(endpoints.map((endpoint) => endpoint.close()));
-    throw error;
-  }
-  return endpoints;
+  return serveProcessEndpoints('waypoint', waypointAdminHandler(source), source, at);
 }

@@ -7,6 +7,12 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ISTIO_PARTY_LABELS } from '../core/istio-labels.ts';
 import type { Service, Workload } from '../core/model/index.ts';
+import {
+  bindCounter,
+  bindHistogram,
+  type CounterSeries,
+  type HistogramSeries,
+} from './telemetry/bound-series.ts';
 
 export const PARTY_LABELS = ISTIO_PARTY_LABELS;
 
@@ -76,10 +82,10 @@ export function partyLabels(parties: RequestParties, responseFlags: string): Par
 }
 
 interface RequestSeries {
-  requests: { inc(): void };
-  duration: { observe(value: number): void };
-  requestBytes: { observe(value: number): void };
-  responseBytes: { observe(value: number): void };
+  requests: CounterSeries;
+  duration: HistogramSeries;
+  requestBytes: HistogramSeries;
+  responseBytes: HistogramSeries;
 }
 
 /** Label sets whose series are kept bound (each is a few small objects). */
@@ -102,6 +108,11 @@ export class WaypointMetrics {
   readonly spans: Counter<'outcome'>;
   /** Where `spans` reads from when scraped: the tracer's counts. */
   spanCounts: (() => { exported: number; failed: number }) | undefined;
+  /**
+   * Where `activeRequests` reads from when scraped: the request engine's count (read then rather than kept
+   * in step, which cost two gauge updates, each hashing its labels, on every request).
+   */
+  requestsInFlight: (() => number) | undefined;
   readonly #series = new Map<string, RequestSeries>();
   /** The request metrics the Telemetry objects leave on. */
   readonly #enabled = { requests: true, duration: true, requestBytes: true, responseBytes: true };
@@ -191,17 +202,22 @@ export class WaypointMetrics {
       labelNames: ['policy', 'limit'],
       registers,
     });
+    const requestsInFlight = () => this.requestsInFlight?.();
     this.activeRequests = new Gauge({
       name: 'ambit_waypoint_active_requests',
       help: 'Requests in flight',
       registers,
+      collect() {
+        this.set(requestsInFlight() ?? 0);
+      },
     });
   }
 
   /**
    * Records one finished request with all four request metrics. `key` names the label set (the parties and
-   * the outcome); the label-bound series are looked up once per key and kept, so the per-request cost is
-   * four increments rather than four hashes of 23 labels. `labels` is called only for a new key.
+   * the outcome); the series are bound once per key and kept (`telemetry/bound-series.ts`), so the
+   * per-request cost is four additions rather than four hashes of 23 labels. `labels` is called only for a
+   * new key.
    */
   recordRequest(
     key: string,
@@ -214,10 +230,10 @@ export class WaypointMetrics {
     if (series === undefined) {
       const values = labels();
       series = {
-        requests: this.requests.labels(values),
-        duration: this.duration.labels(values),
-        requestBytes: this.requestBytes.labels(values),
-        responseBytes: this.responseBytes.labels(values),
+        requests: bindCounter(this.requests, values),
+        duration: bindHistogram(this.duration, values),
+        requestBytes: bindHistogram(this.requestBytes, values),
+        responseBytes: bindHistogram(this.responseBytes, values),
       };
       // Bounded: a peer cycling through identities or codes cannot grow the cache without limit.
       if (this.#series.size >= MAX_CACHED_SERIES) this.#series.clear();
@@ -245,5 +261,7 @@ export class WaypointMetrics {
       if (!enabled && this.#enabled[key]) metric.reset();
       this.#enabled[key] = enabled;
     }
+    // A reset metric keeps its series in a new store: series bound to the old one must be bound again.
+    this.#series.clear();
   }
 }

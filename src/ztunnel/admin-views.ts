@@ -5,8 +5,8 @@
 
 import type { PooledConnectionInfo } from '../core/hbone/pool.ts';
 import type { NodeSnapshot, Workload } from '../core/model/index.ts';
+import type { ConnectionListing } from '../core/observe/connection-listing.ts';
 import type { CertificateInfo } from '../core/tls/certificates.ts';
-import type { ConnectionListing } from './proxy/connections.ts';
 
 export interface WorkloadRow {
   namespace: string;

@@ -4,20 +4,14 @@
  * The admin API reads everything through `AdminSource`, so it never reaches into the data path.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import { AmbitError } from '../core/errors.ts';
 import { getLogLevel, parseLevel, setLogLevel } from '../core/log.ts';
-import type { HostPort } from '../core/net/host-port.ts';
+import { adminViewsHandler, type HttpEndpoint, sendJson } from '../core/server/http.ts';
 import {
-  adminViewsHandler,
-  type HttpEndpoint,
-  metricsHandler,
-  type Readiness,
-  readinessHandler,
-  sendJson,
-  serveHttp,
-} from '../core/server/http.ts';
+  type ProcessEndpointAddresses,
+  type ProcessEndpointSource,
+  serveProcessEndpoints,
+} from '../core/server/process-endpoints.ts';
 import type { CertificateRow, ConnectionsView, PolicyRow, ServiceRow, WorkloadRow } from './admin-views.ts';
-import type { ZtunnelMetrics } from './metrics.ts';
 
 export interface AdminSource {
   configDump(): unknown;
@@ -68,49 +62,12 @@ function serveLogging(request: IncomingMessage, response: ServerResponse): void 
 }
 
 /** What the endpoints read: the admin views, the metrics registry and readiness. */
-export interface EndpointSource extends AdminSource {
-  metrics: Pick<ZtunnelMetrics, 'registry'>;
-  readiness(): Readiness;
-}
-
-/** Where each endpoint listens; an endpoint without an address is not served. */
-export interface EndpointAddresses {
-  admin?: HostPort | undefined;
-  /** The admin API again on a unix socket (what `ambit ztunnel-config` reads), exclusive and 0600. */
-  adminSocket?: string | undefined;
-  metrics?: HostPort | undefined;
-  readiness?: HostPort | undefined;
-}
+export interface EndpointSource extends AdminSource, ProcessEndpointSource {}
 
 /** Serves the admin API, `/metrics` (also Istio's `/stats/prometheus`) and `/healthz/ready`. */
-export async function serveEndpoints(source: EndpointSource, at: EndpointAddresses): Promise<HttpEndpoint[]> {
-  const endpoints: HttpEndpoint[] = [];
-  try {
-    if (at.admin) endpoints.push(await serveHttp(adminHandler(source), at.admin));
-    if (at.adminSocket) {
-      endpoints.push(
-        await serveHttp(
-          adminHandler(source),
-          { path: at.adminSocket },
-          {
-            directoryMode: 0o700,
-            inUse: (path) => new AmbitError('CONFLICT', `another ztunnel serves ${path}`),
-          },
-        ),
-      );
-    }
-    const metrics = metricsHandler(source.metrics.registry, ['/metrics', '/stats/prometheus']);
-    if (at.metrics) endpoints.push(await serveHttp(metrics, at.metrics));
-    if (at.readiness)
-      endpoints.push(
-        await serveHttp(
-          readinessHandler(() => source.readiness()),
-          at.readiness,
-        ),
-      );
-  } catch (error) {
-    await Promise.all(endpoints.map((endpoint) => endpoint.close()));
-    throw error;
-  }
-  return endpoints;
+export function serveEndpoints(
+  source: EndpointSource,
+  at: ProcessEndpointAddresses,
+): Promise<HttpEndpoint[]> {
+  return serveProcessEndpoints('ztunnel', adminHandler(source), source, at);
 }

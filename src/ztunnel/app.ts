@@ -15,9 +15,10 @@ import type { HboneImplementation } from '../core/hbone/implementation.ts';
 import { DEFAULT_HBONE_TIMEOUTS } from '../core/hbone/settings.ts';
 import type { Logger } from '../core/log.ts';
 import type { HttpEndpoint } from '../core/server/http.ts';
+import type { ProcessEndpointAddresses } from '../core/server/process-endpoints.ts';
 import { originalDestination } from '../core/sys/netns-socket.ts';
 import { ManagedCertificates } from '../core/tls/managed-certificates.ts';
-import { type EndpointAddresses, serveEndpoints } from './admin.ts';
+import { serveEndpoints } from './admin.ts';
 import { UdpDnsForwarder } from './dns/forwarder.ts';
 import { ZtunnelCaptureHandler } from './inpod/capture-handler.ts';
 import type { OriginalDestination } from './proxy/sockets.ts';
@@ -35,7 +36,7 @@ export interface NodeAgent {
 export interface ZtunnelAppOptions {
   node: string;
   control: ControlPlaneConnection;
-  endpoints: EndpointAddresses;
+  endpoints: ProcessEndpointAddresses;
   /** Starts the node agent once the ztunnel can serve pods. */
   startNodeAgent: (handler: CaptureHandler) => Promise<NodeAgent>;
   /** `SO_ORIGINAL_DST` of captured connections (default: the syscall module's). */

@@ -15,10 +15,10 @@ import { controlPaths } from '../../src/core/control-api/paths.ts';
 import { ztunnelDiscovery } from '../../src/core/discovery/client.ts';
 import { CONTROL_PLANE_SERVER_NAME } from '../../src/core/grpc/credentials.ts';
 import { splitHostPort } from '../../src/core/net/host-port.ts';
-import { createNodeCredential } from '../../src/core/node-credentials.ts';
 import { ambit, killAll, startAmbit } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
 import { quietLogs } from '../support/logging.ts';
+import { nodeConnection } from '../support/node-connection.ts';
 
 /** Resolves once the server closed the socket. */
 const closedByServer = (socket: Socket) =>
@@ -106,11 +106,7 @@ describe('defect 3: a push a client could not receive is refused, said in status
   /** A ztunnel's discovery client for `node`, subscribed. */
   const startZtunnelClient = (node: string) => {
     const client = ztunnelDiscovery({
-      connection: {
-        address: plane.grpcAddress,
-        rootCertPem: readFileSync(plane.paths.rootCert, 'utf8'),
-        token: createNodeCredential(state, node).token,
-      },
+      connection: nodeConnection(plane, state, node),
       node,
     });
     client.start();

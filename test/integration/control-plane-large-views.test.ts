@@ -5,7 +5,7 @@
  * last; the data plane's own discovery client assembles the whole view, ACKs it, and then receives a
  * one-pod change as one small response.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@grpc/grpc-js';
@@ -24,6 +24,7 @@ import {
 import { createNodeCredential } from '../../src/core/node-credentials.ts';
 import { eventually } from '../support/eventually.ts';
 import { quietLogs } from '../support/logging.ts';
+import { nodeConnection } from '../support/node-connection.ts';
 
 const PODS = 6000;
 const NODES = 3;
@@ -78,11 +79,7 @@ describe('a view larger than one message', () => {
     rmSync(state, { recursive: true, force: true });
   });
 
-  const connection = (node: string) => ({
-    address: plane.grpcAddress,
-    rootCertPem: readFileSync(plane.paths.rootCert, 'utf8'),
-    token: createNodeCredential(state, node).token,
-  });
+  const connection = (node: string) => nodeConnection(plane, state, node);
 
   it('arrives in bounded chunks, all but the last flagged more, with one version and nonce', async () => {
     const credentials = connection('node-1');
@@ -141,7 +138,9 @@ describe('a view larger than one message', () => {
       );
       await new ControlApiClient(plane.paths.socket).reportPod(pod(7, { version: 'v2' }));
       const changed = await eventually(
-        () => client.current()?.workloads.find((w) => w.name === 'pod-7' && w.labels.version === 'v2'),
+        () =>
+          // pod-7 is on node-1: node-2 gets its remote form, whose revision follows its version label.
+          client.current()?.workloads.find((w) => w.name === 'pod-7' && w.canonicalRevision === 'v2'),
         { what: 'the relabelled pod at node-2' },
       );
       expect(changed.node).toBe('node-1');

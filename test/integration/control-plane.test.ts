@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReportedPods } from '../../src/control/pods/pod-source.ts';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
 import type { ControlStatus } from '../../src/core/control-api/types.ts';
 import { GATEWAY_NAME_LABEL } from '../../src/core/labels.ts';
@@ -381,11 +382,10 @@ spec:
     const port = status.grpcAddress.split(':').at(-1)!;
     // Reported pods reach the disk in the background, shortly after a change (a runtime resyncs a restarted
     // control plane; this test has none): the last removal must have landed before the kill.
-    await eventually(
-      () =>
-        (JSON.parse(readFileSync(join(state, 'pods.json'), 'utf8')) as unknown[]).length === 2 || undefined,
-      { timeout: 5_000, what: 'the reported pods on disk' },
-    );
+    await eventually(() => new ReportedPods(join(state, 'pods.json')).list().length === 2 || undefined, {
+      timeout: 5_000,
+      what: 'the reported pods on disk',
+    });
     control!.kill('SIGKILL');
     await new Promise((resolve) => control!.once('exit', resolve));
     await eventually(async () => (await clientA.ask({ cmd: 'current' }, 'current')).connected === false, {

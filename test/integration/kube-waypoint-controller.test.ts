@@ -4,8 +4,9 @@
  * left by a crashed holder); only the leader writes. A Gateway of class `istio-waypoint` gets its
  * ServiceAccount, root ConfigMap, Deployment and Service (istiod's names, labels and ports, owned by the
  * Gateway), they follow a change of the Gateway's infrastructure labels and go with the Gateway, and the
- * Gateway's status says `Programmed` with the Service's address. When the leader stops, the other replica
- * takes over and serves the next Gateway.
+ * Gateway's status says `Programmed` with the Service's address. What it deployed and someone deleted or
+ * edited by hand is restored. When the leader stops, the other replica takes over and
+ * serves the next Gateway.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -154,6 +155,53 @@ describe('the waypoint deployment controller', () => {
         addresses: [{ type: 'IPAddress', value: service.spec.clusterIP }],
         conditions: [{ type: 'Programmed', status: 'True', reason: 'Programmed', observedGeneration: 1 }],
       });
+  });
+
+  it('restores what it deployed when it is deleted or edited by hand', async () => {
+    type Deployment = KubeObject & {
+      spec: { replicas: number; template: { spec: { containers: Array<{ image: string }> } } };
+    };
+    const deployment = () => api.get(...DEPLOYMENTS, 'shop', 'waypoint') as Deployment | undefined;
+    const original = deployment()!;
+    api.delete(...DEPLOYMENTS, 'shop', 'waypoint');
+    api.delete('/api/v1', 'serviceaccounts', 'shop', 'waypoint');
+    await expect.poll(() => deployment()?.metadata.uid, { timeout: 10_000 }).toBeDefined();
+    expect(deployment()!.metadata.uid).not.toBe(original.metadata.uid);
+    await expect
+      .poll(() => api.get('/api/v1', 'serviceaccounts', 'shop', 'waypoint'), { timeout: 10_000 })
+      .toBeDefined();
+
+    const edited = deployment()!;
+    edited.spec.template.spec.containers[0]!.image = 'someone-else:1';
+    api.put(...DEPLOYMENTS, edited);
+    const service = api.get(...SERVICES, 'shop', 'waypoint')!;
+    const clusterIP = (service.spec as { clusterIP: string }).clusterIP;
+    api.put(...SERVICES, { ...service, spec: { ...(service.spec as object), selector: { app: 'hijack' } } });
+    await expect
+      .poll(() => deployment()?.spec.template.spec.containers[0]?.image, { timeout: 10_000 })
+      .toBe('ambit:test');
+    await expect
+      .poll(
+        () =>
+          (api.get(...SERVICES, 'shop', 'waypoint')?.spec as { selector?: unknown } | undefined)?.selector,
+        {
+          timeout: 10_000,
+        },
+      )
+      .toEqual({ 'gateway.networking.k8s.io/gateway-name': 'waypoint' });
+    expect((api.get(...SERVICES, 'shop', 'waypoint')!.spec as { clusterIP: string }).clusterIP).toBe(
+      clusterIP,
+    );
+
+    // Its labels edited away, an object is still found by its name, and restored.
+    const account = api.get('/api/v1', 'serviceaccounts', 'shop', 'waypoint')!;
+    api.put('/api/v1', 'serviceaccounts', { ...account, metadata: { ...account.metadata, labels: {} } });
+    await expect
+      .poll(() => api.get('/api/v1', 'serviceaccounts', 'shop', 'waypoint')?.metadata.labels, {
+        timeout: 10_000,
+      })
+      .toMatchObject({ 'gateway.istio.io/managed': 'istio.io-mesh-controller' });
+    expect(writes().filter((w) => !w.startsWith('controller-a '))).toEqual([]);
   });
 
   it('follows a change of the Gateway and deletes what it deployed with it', async () => {

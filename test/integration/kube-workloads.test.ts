@@ -9,21 +9,29 @@
  *   token of an untrusted service account and a token for another audience are refused, and a token of a
  *   deleted ztunnel pod no longer authenticates;
  * - the process's waypoint controller takes its Lease and deploys a waypoint Gateway, whose Service (with
- *   the address the API server gave it) and status reach the ztunnel and the API.
+ *   the address the API server gave it) and status reach the ztunnel and the API;
+ * - a waypoint's own projected token proves only its identity and its waypoint (not another's, not a
+ *   ztunnel's), and not once its pod is gone; distinct unknown tokens are reviewed at a bounded rate.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Metadata } from '@grpc/grpc-js';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TokenReviewAuthenticator } from '../../src/control/auth/token-review.ts';
 import { CertificateRequestError, GrpcCertificateSigner } from '../../src/core/certs/ca-client.ts';
 import { createCsr, generateRsaKey } from '../../src/core/certs/csr.ts';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
+import { waypointDiscovery, ztunnelDiscovery } from '../../src/core/discovery/client.ts';
 import { createLogger } from '../../src/core/log.ts';
+import { loadKubeConfig } from '../../src/kube/client.ts';
 import { CONTROL_TOKEN_AUDIENCE } from '../../src/kube/manifests/settings.ts';
 import { ZtunnelApp } from '../../src/ztunnel/index.ts';
 import { AMBIT, killAll, ROOT, track } from '../support/cli.ts';
 import { eventually } from '../support/eventually.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 import { httpGet } from '../support/http-get.ts';
 import {
   CORE_RESOURCES,
@@ -285,6 +293,89 @@ describe('Kubernetes pods and TokenReview node identity', () => {
     });
   });
 
+  it('a Service without a selector gets its endpoints from its EndpointSlices', async () => {
+    interface DumpedService {
+      name: string;
+      vips: string[];
+      endpoints: Array<{
+        ip: string;
+        ready: boolean;
+        workloadUid: string;
+        targetPorts?: Record<string, number>;
+      }>;
+    }
+    const legacy = async () =>
+      (
+        JSON.parse((await httpGet({ socketPath: adminSocket(), path: '/config_dump' })).body) as {
+          snapshot: { services: DumpedService[] };
+        }
+      ).snapshot.services.find((s) => s.name === 'legacy-db');
+    const SLICES = ['/apis/discovery.k8s.io/v1', 'endpointslices'] as const;
+    const slice = (name: string, endpoints: unknown[], port: number) => ({
+      metadata: { name, namespace: 'shop', labels: { 'kubernetes.io/service-name': 'legacy-db' } },
+      addressType: 'IPv4',
+      ports: [{ name: 'tcp-db', port, protocol: 'TCP' }],
+      endpoints,
+    });
+    api.put('/api/v1', 'services', {
+      metadata: { name: 'legacy-db', namespace: 'shop' },
+      spec: { clusterIP: '10.96.0.41', ports: [{ name: 'tcp-db', port: 5432 }] },
+    });
+    const reviewsUid = api.get(...PODS, 'shop', 'reviews-1')!.metadata.uid!;
+    // One slice at a mesh pod's address, one outside the mesh (a database off the cluster), on other ports.
+    api.put(
+      ...SLICES,
+      slice('legacy-db-pods', [{ addresses: ['10.244.1.20'], conditions: { ready: true } }], 15432),
+    );
+    api.put(...SLICES, slice('legacy-db-external', [{ addresses: ['192.0.2.50'] }], 5433));
+    // A slice of another Service is not this one's.
+    api.put(...SLICES, {
+      ...slice('other', [{ addresses: ['192.0.2.99'] }], 1),
+      metadata: { name: 'other', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'reviews' } },
+    });
+    await expect
+      .poll(async () => (await legacy())?.endpoints.sort((a, b) => a.ip.localeCompare(b.ip)), {
+        timeout: 15_000,
+      })
+      .toEqual([
+        { ip: '10.244.1.20', ready: true, workloadUid: reviewsUid, targetPorts: { 5432: 15432 } },
+        { ip: '192.0.2.50', ready: true, workloadUid: '', targetPorts: { 5432: 5433 } },
+      ]);
+    expect((await legacy())?.vips).toEqual(['10.96.0.41']);
+    // The selector's Service keeps its pods: the stray slice named it, but a selector's endpoints are its pods.
+    const services = JSON.parse((await httpGet({ socketPath: adminSocket(), path: '/services' })).body) as {
+      name: string;
+      endpointsTotal: number;
+    }[];
+    expect(services.find((s) => s.name === 'reviews')?.endpointsTotal).toBe(2);
+
+    // Both terminating, one still serving: it is the one taking connections (none is ready).
+    api.put(
+      ...SLICES,
+      slice(
+        'legacy-db-pods',
+        [{ addresses: ['10.244.1.20'], conditions: { ready: false, serving: true, terminating: true } }],
+        15432,
+      ),
+    );
+    api.put(
+      ...SLICES,
+      slice(
+        'legacy-db-external',
+        [{ addresses: ['192.0.2.50'], conditions: { ready: false, serving: false, terminating: true } }],
+        5433,
+      ),
+    );
+    await expect
+      .poll(async () => (await legacy())?.endpoints.map((e) => `${e.ip} ${e.ready}`).sort(), {
+        timeout: 15_000,
+      })
+      .toEqual(['10.244.1.20 true', '192.0.2.50 false']);
+    api.delete(...SLICES, 'shop', 'legacy-db-pods');
+    api.delete(...SLICES, 'shop', 'legacy-db-external');
+    await expect.poll(async () => (await legacy())?.endpoints, { timeout: 15_000 }).toEqual([]);
+  });
+
   it('signs for a node only identities with a pod on that node', async () => {
     // reviews-* run on node-a only; ratings-1 is gone, so put a pod of its account on node-b.
     api.put(...PODS, pod('ratings-2', { node: 'node-b', ip: '10.244.2.20', sa: 'ratings' }));
@@ -376,5 +467,136 @@ describe('Kubernetes pods and TokenReview node identity', () => {
         },
       )
       .toMatchObject({ addresses: [{ type: 'IPAddress', value: clusterIp }] });
+  });
+
+  it("a waypoint's own token proves only its identity and its waypoint, while its pod exists", async () => {
+    const waypointPod = (name: string, sa = 'waypoint') => {
+      const stored = api.put(
+        ...PODS,
+        pod(name, {
+          node: 'node-b',
+          ip: '10.244.2.40',
+          sa,
+          labels: { 'gateway.networking.k8s.io/gateway-name': 'waypoint', 'istio.io/dataplane-mode': 'none' },
+        }),
+      );
+      return api.issueToken({
+        namespace: 'shop',
+        serviceAccount: sa,
+        audiences: [CONTROL_TOKEN_AUDIENCE],
+        pod: { name, uid: stored.metadata.uid! },
+      });
+    };
+    // The Gateway of the test above exists: this is an instance of its waypoint, as the controller runs it.
+    const token = waypointPod('waypoint-7f9d');
+    const PERMISSION_DENIED = 7;
+    const UNAUTHENTICATED = 16;
+    expect(await sign(token, 'shop', 'waypoint')).toBe(0);
+    expect(await sign(token, 'shop', 'reviews')).toBe(PERMISSION_DENIED);
+    expect(await sign(token, 'shop', 'ratings')).toBe(PERMISSION_DENIED);
+
+    const connection = { address: grpcAddress, rootCertPem, token: () => token };
+    const own = waypointDiscovery({
+      connection,
+      node: 'node-b',
+      waypoint: { namespace: 'shop', name: 'waypoint' },
+    }).start();
+    const other = waypointDiscovery({
+      connection,
+      node: 'node-b',
+      waypoint: { namespace: 'shop', name: 'other' },
+    }).start();
+    const asZtunnel = ztunnelDiscovery({ connection, node: 'node-b' }).start();
+    try {
+      await own.ready(15_000);
+      await eventually(
+        () => {
+          const log = controlLog.join('');
+          if (!log.includes('waypoint shop/waypoint may not subscribe as waypoint shop/other'))
+            return undefined;
+          if (!log.includes('waypoint shop/waypoint may not subscribe as a ztunnel')) return undefined;
+          return true;
+        },
+        { timeout: 15_000, what: 'the refusals of the other subscriptions in the control log' },
+      );
+      expect(other.current()).toBeUndefined();
+      expect(asZtunnel.current()).toBeUndefined();
+    } finally {
+      own.close();
+      other.close();
+      asZtunnel.close();
+    }
+
+    // Another account's pod labelled as the waypoint's is no waypoint; a deleted instance's token is refused.
+    expect(await sign(waypointPod('impostor', 'reviews'), 'shop', 'reviews')).toBe(UNAUTHENTICATED);
+    const stale = waypointPod('waypoint-gone');
+    api.delete(...PODS, 'shop', 'waypoint-gone');
+    expect(await sign(stale, 'shop', 'waypoint')).toBe(UNAUTHENTICATED);
+    const log = controlLog.join('');
+    expect(log).toContain("the token's pod shop/waypoint-gone no longer exists");
+    expect(log).toContain('a waypoint of Gateway shop/waypoint runs as service account shop/waypoint');
+  });
+
+  it('reviews distinct unknown tokens at a bounded rate, counted, without evicting admitted callers', async () => {
+    const clock = new FakeClock();
+    const authenticator = new TokenReviewAuthenticator(
+      loadKubeConfig(join(dir, 'kubeconfig')),
+      {
+        audience: CONTROL_TOKEN_AUDIENCE,
+        trustedAccounts: [`${SYSTEM}/ambit-ztunnel`],
+        reviewRate: { burst: 3, perSecond: 1 },
+        cacheEntries: 2,
+      },
+      clock,
+    );
+    const registry = new Registry();
+    authenticator.registerMetrics(registry);
+    const reviews = () => api.requests.filter((r) => r.path.endsWith('/tokenreviews')).length;
+    const bearer = (token: string) => {
+      const metadata = new Metadata();
+      metadata.set('authorization', `Bearer ${token}`);
+      return metadata;
+    };
+    const outcome = (token: string) =>
+      authenticator.authenticate(bearer(token)).then(
+        (caller) => `node ${caller.node}`,
+        (error: Error & { code?: number }) => (error.code === 14 ? 'unavailable' : 'refused'),
+      );
+
+    const before = reviews();
+    expect(await outcome(tokens['node-a']!)).toBe('node node-a');
+    const junk = Array.from({ length: 6 }, (_, i) => `junk-${i}`);
+    // Two reviews left in the burst, then every new token waits for the bucket.
+    expect(await Promise.all(junk.map(outcome))).toEqual([
+      'refused',
+      'refused',
+      'unavailable',
+      'unavailable',
+      'unavailable',
+      'unavailable',
+    ]);
+    expect(reviews() - before).toBe(3);
+    // Known tokens cost nothing and are not limited: the admitted one outlives a flood of refusals.
+    expect(await outcome(tokens['node-a']!)).toBe('node node-a');
+    expect(await outcome('junk-1')).toBe('refused');
+    expect(reviews() - before).toBe(3);
+    // A new ztunnel's token (its node-b pod was deleted above, so node-a's again).
+    const fresh = api.issueToken({
+      namespace: SYSTEM,
+      serviceAccount: 'ambit-ztunnel',
+      audiences: [CONTROL_TOKEN_AUDIENCE],
+      pod: ztunnelPod('node-a'),
+    });
+    expect(await outcome(fresh)).toBe('unavailable');
+    await clock.advance(1000);
+    expect(await outcome(fresh)).toBe('node node-a');
+    expect(reviews() - before).toBe(4);
+    const counted = Object.fromEntries(
+      (await registry.getSingleMetric('ambit_control_token_reviews_total')!.get()).values.map((v) => [
+        v.labels.outcome,
+        v.value,
+      ]),
+    );
+    expect(counted).toEqual({ admitted: 2, refused: 2, rate_limited: 5 });
   });
 });

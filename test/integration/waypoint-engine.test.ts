@@ -945,7 +945,7 @@ describe('waypoint engine', () => {
       expect(await opened()).toBe(3);
     });
 
-    it('tcp.connectTimeout fails a tunnel that does not open in time with 503 UF', async () => {
+    it("tcp.connectTimeout fails a tunnel that does not open in time: 503 UF, and a TCP port's connection reset", async () => {
       // A peer that accepts on 15008 and never answers the TLS handshake.
       const held: Socket[] = [];
       const silent = createTcpServer((socket: Socket) => {
@@ -989,6 +989,27 @@ describe('waypoint engine', () => {
       expect(upgraded).toMatch(/^HTTP\/1\.1 503 /);
       expect(upgradeMs).toBeGreaterThanOrEqual(295);
       expect(upgradeMs).toBeLessThan(5000);
+      // A TCP port's tunnel too: the client's connection is reset, and the close counted as UF.
+      install(
+        [{ port: 80, protocol: 'tcp', routes: [] }],
+        [
+          cluster(reviews, 80, [endpointOf(mute)], {
+            policy: {
+              loadBalancer: { kind: 'ROUND_ROBIN' },
+              connectionPool: { tcp: { connectTimeout: 300 } },
+            },
+          }),
+        ],
+        { workloads: [...base.workloads, mute] },
+      );
+      const tcpBefore = await sumOf(waypoint.metrics.tcpClosed, { response_flags: 'UF' });
+      const [carried, tcpMs] = await timed(() =>
+        exchange(h.capture.connect(ip(11), { ip: ip(200), port: 80 }), 'bytes for a peer that never opens\n'),
+      );
+      expect(carried).toEqual({ received: Buffer.alloc(0), outcome: 'ECONNRESET' });
+      expect(await sumOf(waypoint.metrics.tcpClosed, { response_flags: 'UF' })).toBe(tcpBefore + 1);
+      expect(tcpMs).toBeGreaterThanOrEqual(295);
+      expect(tcpMs).toBeLessThan(5000);
       for (const socket of held) socket.destroy();
       await new Promise<void>((resolve) => silent.close(() => resolve()));
     });

@@ -3,6 +3,7 @@
  * capture, get tunnelled over HBONE, authorized and spliced to echo servers.
  */
 
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeSnapshot } from '../../src/core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../../src/core/ports.ts';
@@ -26,6 +27,7 @@ import {
   echoServer,
   exchange,
   type Harness,
+  listen,
   podSockets,
   whoamiServer,
 } from '../support/ztunnel-harness.ts';
@@ -45,6 +47,8 @@ function exchangeLater(socket: import('node:net').Socket): Promise<{ outcome: st
 }
 const WHOAMI_PORT = 8081;
 const CLOSED_PORT = 8089;
+/** An app that reads its client's request to the end (the client's FIN), then resets the connection. */
+const RESETTING_PORT = 8082;
 
 describe('ztunnel data path (two nodes on loopback)', () => {
   let h: Harness;
@@ -80,6 +84,7 @@ describe('ztunnel data path (two nodes on loopback)', () => {
             { port: 80, targetPort: APP_PORT, protocol: 'TCP' },
             { port: 81, targetPort: WHOAMI_PORT, protocol: 'TCP' },
             { port: 89, targetPort: CLOSED_PORT, protocol: 'TCP' },
+            { port: 82, targetPort: RESETTING_PORT, protocol: 'TCP' },
           ],
           endpoints: [{ workloadUid: server.uid, ip: ip(21), ready: true }],
         }),
@@ -96,6 +101,13 @@ describe('ztunnel data path (two nodes on loopback)', () => {
     zb.applySnapshot(base);
     h.track(await echoServer(ip(21), APP_PORT));
     h.track(await whoamiServer(ip(21), WHOAMI_PORT));
+    const resetting = createServer({ allowHalfOpen: true }, (socket) => {
+      socket.on('error', () => undefined);
+      socket.resume();
+      socket.once('end', () => socket.resetAndDestroy());
+    });
+    await listen(resetting, ip(21), RESETTING_PORT);
+    h.track(resetting);
     h.track(await echoServer(ip(31), APP_PORT));
     await za.addPod({ uid: client.uid, sockets: podSockets(ip(11)) });
     await zb.addPod({ uid: server.uid, sockets: podSockets(ip(21)) });
@@ -266,6 +278,11 @@ describe('ztunnel data path (two nodes on loopback)', () => {
     expect(
       await sumOf(za.metrics.tcpClosed, { reporter: 'source', response_flags: 'CONNECT' }),
     ).toBeGreaterThanOrEqual(1);
+  });
+
+  it('passes an app reset on to a client that had already half-closed (no FIN in its place)', async () => {
+    const result = await exchange(h.capture.connect(ip(11), { ip: ip(200), port: 82 }), 'request, then FIN');
+    expect(result).toEqual({ received: Buffer.alloc(0), outcome: 'ECONNRESET' });
   });
 
   it('resets promptly when the peer ztunnel is unreachable', async () => {

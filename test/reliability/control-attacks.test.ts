@@ -5,7 +5,7 @@
  * back, and what the listener refused is counted. Every attack is bounded in count.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,10 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../src/control/control-plane.ts';
 import { ztunnelDiscovery } from '../../src/core/discovery/client.ts';
 import { splitHostPort } from '../../src/core/net/host-port.ts';
-import { createNodeCredential } from '../../src/core/node-credentials.ts';
 import { ended, openFds } from '../support/attack-kit.ts';
 import { eventually } from '../support/eventually.ts';
 import { quietLogs } from '../support/logging.ts';
+import { nodeConnection } from '../support/node-connection.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'ambit-reliability-control-'));
 let plane: ControlPlane;
@@ -35,11 +35,7 @@ beforeAll(async () => {
   });
   address = splitHostPort(plane.grpcAddress)!;
   client = ztunnelDiscovery({
-    connection: {
-      address: plane.grpcAddress,
-      rootCertPem: readFileSync(plane.paths.rootCert, 'utf8'),
-      token: createNodeCredential(state, 'node-a').token,
-    },
+    connection: nodeConnection(plane, state, 'node-a'),
     node: 'node-a',
   });
   client.start();

@@ -26,6 +26,7 @@ const handlers: ApiHandlers = {
     throw failure;
   },
   rollout: async () => ({ revision: 1, version: '1', timedOut: false, clients: [] }),
+  awaitPushed: async () => ({ revision: 1, version: '1', timedOut: false, clients: [] }),
   apply: () => ({ revision: 1, created: [], configured: [], unchanged: [], issues: [] }),
   delete: () => ({ revision: 1, deleted: [], notFound: [], issues: [] }),
   get: () => [],

@@ -160,9 +160,12 @@ describe('subscription (what the control plane believes a client holds)', () => 
     const sub = new Subscription('s', info, []);
     const first = sub.prepare(target([['workload/a', '1']]), 'v1', 0, true)!;
     expect(first.resources.map((r) => r.name)).toEqual(['a']);
+    expect(sub.status().inSync).toBe(false);
     // A change while the first response is in flight waits for the answer.
     expect(sub.prepare(target([['workload/a', '2']]), 'v2', 0)).toBeUndefined();
     const answer = sub.answer(first.nonce, '');
+    // v1 is held, but v2 waits: not in sync until it is sent and ACKed.
+    expect(sub.status().inSync).toBe(false);
     expect(answer.resend).toBe(true);
     const second = sub.prepare(
       target([
@@ -184,14 +187,7 @@ describe('subscription (what the control plane believes a client holds)', () => 
         0,
       ),
     ).toBeUndefined();
-    expect(
-      sub.status(
-        target([
-          ['workload/a', '2'],
-          ['workload/b', '1'],
-        ]),
-      ),
-    ).toMatchObject({ ackedVersion: 'v3', inSync: true, nacks: 0 });
+    expect(sub.status()).toMatchObject({ ackedVersion: 'v3', inSync: true, nacks: 0 });
   });
 
   it('after a NACK keeps what the client held, and sends the rejected change again with the next one', () => {
@@ -206,14 +202,7 @@ describe('subscription (what the control plane believes a client holds)', () => 
       0,
     )!;
     expect(sub.answer(bad.nonce, 'cannot apply workload bad')).toMatchObject({ resend: false });
-    expect(
-      sub.status(
-        target([
-          ['workload/a', '1'],
-          ['workload/bad', '1'],
-        ]),
-      ),
-    ).toMatchObject({
+    expect(sub.status()).toMatchObject({
       ackedVersion: 'v1',
       inSync: false,
       nacks: 1,
@@ -250,6 +239,97 @@ describe('subscription (what the control plane believes a client holds)', () => 
     expect(first.resources.map((r) => r.name)).toEqual(['b']);
     expect(first.removed).toEqual([{ type: 'workload', name: 'gone', version: '' }]);
   });
+});
+
+describe("subscription: a ztunnel's own workloads in full over the shared remote forms", () => {
+  const info = { kind: 'ztunnel' as const, node: 'n', instance: 'i', peer: 'p' };
+  /** Shared `remote` versions and own `full` versions, by workload name. */
+  type Step = { shared: [string, string][]; own: [string, string][] };
+  const keyed = (entries: [string, string][]) =>
+    resourceSet(entries.map(([name, version]) => [`workload/${name}`, version]));
+  const sent = (response: { resources: EncodedResource[]; removed: { name: string }[] } | undefined) => ({
+    sent: (response?.resources ?? []).map((r) => `${r.name}@${r.version}`).sort(),
+    dropped: (response?.removed ?? []).map((r) => r.name).sort(),
+  });
+
+  it.each([
+    [
+      'the own version is sent, never the shared one of the same key',
+      {
+        shared: [
+          ['a', 'remote1'],
+          ['b', 'remote1'],
+        ],
+        own: [['a', 'full1']],
+      },
+      {
+        shared: [
+          ['a', 'remote1'],
+          ['b', 'remote1'],
+        ],
+        own: [['a', 'full1']],
+      },
+      { sent: [], dropped: [] },
+    ],
+    [
+      "a shared change to an owned key is not the client's",
+      { shared: [['a', 'remote1']], own: [['a', 'full1']] },
+      { shared: [['a', 'remote2']], own: [['a', 'full1']] },
+      { sent: [], dropped: [] },
+    ],
+    [
+      'an owned workload that changes is sent in full',
+      { shared: [['a', 'remote1']], own: [['a', 'full1']] },
+      { shared: [['a', 'remote2']], own: [['a', 'full2']] },
+      { sent: ['a@full2'], dropped: [] },
+    ],
+    [
+      'a key the view stops owning falls back to its shared version',
+      { shared: [['a', 'remote1']], own: [['a', 'full1']] },
+      { shared: [['a', 'remote1']], own: [] },
+      { sent: ['a@remote1'], dropped: [] },
+    ],
+    [
+      'an owned workload removed from the mesh is dropped once',
+      {
+        shared: [
+          ['a', 'remote1'],
+          ['b', 'remote1'],
+        ],
+        own: [['a', 'full1']],
+      },
+      { shared: [['b', 'remote1']], own: [] },
+      { sent: [], dropped: ['a'] },
+    ],
+    [
+      'a shared key the view starts owning is sent in full',
+      { shared: [['a', 'remote1']], own: [] },
+      { shared: [['a', 'remote1']], own: [['a', 'full1']] },
+      { sent: ['a@full1'], dropped: [] },
+    ],
+  ] as [string, Step, Step, { sent: string[]; dropped: string[] }][])(
+    '%s',
+    (_name, before, after, expected) => {
+      const first = new SharedGeneration(keyed(before.shared));
+      const sub = new Subscription('s', info, []);
+      const initial = sub.prepare({ shared: first, own: keyed(before.own) }, 'v1', 0, true)!;
+      // The first response holds every key once, owned ones in their own version.
+      const owned = new Map(before.own);
+      expect(sent(initial).sent).toEqual(
+        before.shared.map(([name, version]) => `${name}@${owned.get(name) ?? version}`).sort(),
+      );
+      sub.answer(initial.nonce, '');
+      const view = { shared: first.advance(keyed(after.shared)), own: keyed(after.own) };
+      expect(sent(sub.prepare(view, 'v2', 0))).toEqual(expected);
+      // A client that reconnects declaring what it held gets the same answer.
+      const declared = new Subscription(
+        'r',
+        info,
+        initial.resources.map((r) => ({ type: r.type, name: r.name, version: r.version })),
+      );
+      expect(sent(declared.prepare(view, 'v2', 0))).toEqual(expected);
+    },
+  );
 });
 
 describe('shared generations (what changed for a client that held an older one)', () => {
@@ -361,7 +441,7 @@ describe('subscription views with shared and own resources', () => {
     expect(second.resources.map((r) => `${r.type}/${r.name}`)).toEqual(['workload/b']);
     expect(second.removed).toEqual([{ type: 'policy', name: 'p', version: '' }]);
     sub.answer(second.nonce, '');
-    expect(sub.status({ shared: next, own: resourceSet([]) })).toMatchObject({
+    expect(sub.status()).toMatchObject({
       inSync: true,
       ackedVersion: 'v2',
     });

@@ -232,6 +232,21 @@ describe('what a ztunnel receives', () => {
     expect(view.peerAuthentications).toEqual([]);
   });
 
+  it("its own node's workloads in full, the others' without their labels (addressing, identity, waypoint)", () => {
+    const view = ztunnelView(mesh, 'node-a');
+    for (const workload of view.workloads) {
+      const full = mesh.workloads.find((w) => w.uid === workload.uid)!;
+      if (workload.node === 'node-a') expect(workload).toBe(full);
+      else expect(workload).toEqual({ ...full, labels: {} });
+    }
+    expect(view.workloads.filter((w) => w.node === 'node-a').length).toBeGreaterThan(0);
+    expect(view.workloads.filter((w) => w.node !== 'node-a').length).toBeGreaterThan(0);
+    // The same remote form for the same workload object, so its encoding is reused.
+    expect(ztunnelView(mesh, 'node-c').workloads.find((w) => w.node === 'node-b')).toBe(
+      view.workloads.find((w) => w.node === 'node-b'),
+    );
+  });
+
   it('a node without enrolled workloads gets no policies', () => {
     expect(ztunnelView(mesh, 'node-z').policies).toEqual([]);
   });

@@ -5,7 +5,16 @@
  * has one holder and passes on when it expires or is given up.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -150,6 +159,80 @@ describe('reported pods shared by replicas', () => {
     a.pods.flush();
     expect(b.pods.refresh()).toBe(true);
     expect(b.pods.list()[0]).toBe(web);
+  });
+});
+
+describe('reported pods on disk: a log of changes folded into the file', () => {
+  const stampOf = (path: string) => {
+    const stat = statSync(path, { bigint: true });
+    return `${stat.ino}:${stat.mtimeNs}`;
+  };
+  const lines = (root: string) => readFileSync(join(root, 'pods.log'), 'utf8').split('\n').filter(Boolean);
+
+  it('appends a change instead of rewriting the file, and a restart reads the file and the log', () => {
+    const root = mkdtempSync(join(dir, 'pods-log-'));
+    const a = replica(root);
+    a.pods.replaceNode('n1', [pod('web', 'n1'), pod('db', 'n1')]);
+    a.pods.flush();
+    const file = join(root, 'pods.json');
+    // Few pods: the first batch is below the fold size and goes to the log too.
+    expect(lines(root)).toHaveLength(2);
+    a.pods.upsert({ ...pod('web', 'n1'), labels: { version: 'v2' } });
+    a.pods.remove('apps', 'db');
+    a.pods.flush();
+    expect(lines(root).map((line) => Object.keys(JSON.parse(line))[0])).toEqual([
+      'set',
+      'set',
+      'set',
+      'remove',
+    ]);
+    expect(existsSync(file)).toBe(false);
+    const restarted = replica(root);
+    expect(restarted.pods.list()).toEqual([{ ...pod('web', 'n1'), labels: { version: 'v2' } }]);
+  });
+
+  it('folds the log into the file once it is as long as the pods are many; another replica reads both again', () => {
+    const root = mkdtempSync(join(dir, 'pods-log-'));
+    const a = replica(root);
+    const b = replica(root);
+    const many = Array.from({ length: 1200 }, (_, i) => pod(`p${i}`, 'n1'));
+    a.pods.replaceNode('n1', many);
+    a.pods.flush();
+    // A batch as large as the fold size is written as the file, with an empty log.
+    const file = join(root, 'pods.json');
+    const folded = stampOf(file);
+    expect(lines(root)).toEqual([]);
+    for (let i = 0; i < 1199; i++) {
+      a.pods.upsert({ ...many[i]!, ready: false });
+      a.pods.flush();
+    }
+    expect(stampOf(file)).toBe(folded);
+    expect(lines(root)).toHaveLength(1199);
+    expect(b.pods.refresh()).toBe(true);
+    expect(b.pods.list().filter((p) => !p.ready)).toHaveLength(1199);
+    // The 1200th entry reaches the fold size: the file is written again and the log emptied.
+    a.pods.upsert({ ...many[1199]!, ready: false });
+    a.pods.flush();
+    expect(stampOf(file)).not.toBe(folded);
+    expect(lines(root)).toEqual([]);
+    expect(b.pods.refresh()).toBe(true);
+    expect(b.pods.list().filter((p) => !p.ready)).toHaveLength(1200);
+    expect(replica(root).pods.list()).toEqual(a.pods.list());
+  });
+
+  it('takes in a half-written line only once it is complete', () => {
+    const root = mkdtempSync(join(dir, 'pods-log-'));
+    const a = replica(root);
+    const b = replica(root);
+    a.pods.upsert(pod('web', 'n1'));
+    a.pods.flush();
+    expect(b.pods.refresh()).toBe(true);
+    const line = `${JSON.stringify({ set: pod('db', 'n2') })}\n`;
+    appendFileSync(join(root, 'pods.log'), line.slice(0, 20));
+    expect(b.pods.refresh()).toBe(false);
+    appendFileSync(join(root, 'pods.log'), line.slice(20));
+    expect(b.pods.refresh()).toBe(true);
+    expect(b.pods.list().map((p) => p.name)).toEqual(['web', 'db']);
   });
 });
 

@@ -4,7 +4,7 @@
  * they select (asked of the ztunnel's own StateStore), and Kiali's thresholds applied to nodes.
  */
 import { describe, expect, it } from 'vitest';
-import type { MeshSnapshots } from '../../src/cli/explain/trace.ts';
+import type { MeshSnapshots } from '../../src/core/explain/mesh-snapshots.ts';
 import type { Cluster, Route, ServedService } from '../../src/core/l7/types.ts';
 import type { WaypointSnapshot } from '../../src/core/model/index.ts';
 import { nodeHealth } from '../../src/dashboard/graph.ts';

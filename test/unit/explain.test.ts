@@ -10,7 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseHeaders, resolveSource, splitTarget } from '../../src/cli/explain/query.ts';
 import { failuresOf } from '../../src/cli/explain/recent.ts';
 import { readPolicyFiles, withPolicies } from '../../src/cli/explain/snapshots.ts';
-import { explainConnection, type MeshSnapshots, serviceCandidates } from '../../src/cli/explain/trace.ts';
+import { explainConnection, serviceCandidates } from '../../src/cli/explain/trace.ts';
+import type { MeshSnapshots } from '../../src/core/explain/mesh-snapshots.ts';
 import { peerAuth, policy, rule, service, snapshot, source, workload } from '../support/mesh-fixtures.ts';
 
 describe('command-line parts', () => {

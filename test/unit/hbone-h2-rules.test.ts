@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { ErrorCode, SettingId } from '../../src/core/hbone/h2/constants.ts';
 import { toHeaderMap } from '../../src/core/hbone/h2/header-map.ts';
 import type { HeaderField } from '../../src/core/hbone/h2/hpack.ts';
-import { TokenBucket } from '../../src/core/hbone/h2/rate-limit.ts';
 import { parseSettings } from '../../src/core/hbone/h2/settings.ts';
 import { parseHboneImplementation } from '../../src/core/hbone/implementation.ts';
 
@@ -110,25 +109,6 @@ describe('header fields to a request or response map', () => {
     ['pseudo-headers in trailers', [[':status', '200']], 'trailers'],
   ] as [string, HeaderField[], 'request' | 'response' | 'trailers'][])('refuses %s', (_w, fields, kind) => {
     expect(toHeaderMap(fields, kind).ok).toBe(false);
-  });
-});
-
-describe('token bucket (rapid reset, glitch, PING limits)', () => {
-  it.each([
-    // [burst, perSecond, takes at times (ms), expected results]
-    ['a full burst at once, then refusal', 3, 1, [0, 0, 0, 0], [true, true, true, false]],
-    ['refills at the rate', 2, 10, [0, 0, 0, 100, 100], [true, true, false, true, false]],
-    [
-      'never above the burst after a long pause',
-      2,
-      1000,
-      [0, 60_000, 60_000, 60_000],
-      [true, true, true, false],
-    ],
-    ['time going backwards grants nothing', 1, 10, [1000, 0, 500], [true, false, false]],
-  ] as [string, number, number, number[], boolean[]][])('%s', (_w, burst, perSecond, times, expected) => {
-    const bucket = new TokenBucket({ burst, perSecond }, times[0]!);
-    expect(times.map((t) => bucket.take(t))).toEqual(expected);
   });
 });
 

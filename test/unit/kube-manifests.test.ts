@@ -2,10 +2,15 @@
  * The Kubernetes manifests: every object `ambit install` applies (the mesh CA included) passes the
  * Kubernetes OpenAPI schema validators of `kubernetes-models`; the rendering is pinned by the golden file
  * deploy/ambit.yaml (what `ambit install --dry-run` prints; regenerate with UPDATE_GOLDEN=1 and review the
- * diff); and the privileges are the ones the README explains, nothing more. What the waypoint controller
+ * diff); the Helm chart is made from the same rendering (deploy/helm/ambit, regenerated the same way) and
+ * renders to the same objects; and the privileges are the ones the README explains, nothing more. What the waypoint controller
  * deploys for a Gateway passes the same schemas, and its status decision is tabled.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv } from 'ajv';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
@@ -20,6 +25,7 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { caObjects } from '../../src/kube/manifests/ca.ts';
+import { HELM_EXPRESSIONS, helmChart } from '../../src/kube/manifests/helm.ts';
 import { type ManifestObject, manifestsYaml, renderManifests } from '../../src/kube/manifests/render.ts';
 import { defaultSettings, type InstallSettings, NAMES } from '../../src/kube/manifests/settings.ts';
 import { programmedStatus, waypointObjects } from '../../src/kube/waypoints/render.ts';
@@ -112,6 +118,89 @@ describe('the rendered manifests', () => {
     expect(parseAllDocuments(yaml).map((doc) => doc.toJS() as ManifestObject)).toEqual(
       renderManifests(defaultSettings(VERSION)),
     );
+  });
+});
+
+describe('the Helm chart', () => {
+  const chartDir = new URL('../../deploy/helm/ambit/', import.meta.url);
+  const files = helmChart(VERSION);
+  const read = (path: string) => readFileSync(new URL(path, chartDir), 'utf8');
+  const template = () => read('templates/ambit.yaml');
+
+  /**
+   * What `helm template --namespace NS --set ...` makes of the template: every `{{ ... }}` in it is one of the
+   * plain substitutions below (checked first), which is all Helm's engine does with them.
+   */
+  const helmTemplate = (text: string, settings: InstallSettings) => {
+    const values: Record<string, string> = {
+      [HELM_EXPRESSIONS.namespace]: settings.namespace,
+      [HELM_EXPRESSIONS.image]: settings.image,
+      [HELM_EXPRESSIONS.trustDomain]: settings.trustDomain,
+      [HELM_EXPRESSIONS.cniBinDir]: settings.cniBinDir,
+      [HELM_EXPRESSIONS.cniConfDir]: settings.cniConfDir,
+    };
+    return text.replace(/\{\{[^}]*\}\}/g, (expression) => {
+      const value = values[expression];
+      if (value === undefined)
+        throw new Error(`the chart holds an expression the test does not know: ${expression}`);
+      return value;
+    });
+  };
+
+  it('is what deploy/helm/ambit holds, and what `ambit install --helm-chart` writes', async () => {
+    if (process.env.UPDATE_GOLDEN === '1') {
+      for (const file of files) {
+        mkdirSync(dirname(fileURLToPath(new URL(file.path, chartDir))), { recursive: true });
+        writeFileSync(new URL(file.path, chartDir), file.content);
+      }
+    }
+    for (const file of files) expect(read(file.path), file.path).toBe(file.content);
+    const out = mkdtempSync(join(tmpdir(), 'ambit-helm-chart-'));
+    try {
+      expect((await ambit(['install', '--helm-chart', out])).code).toBe(0);
+      for (const file of files)
+        expect(readFileSync(join(out, file.path), 'utf8'), file.path).toBe(file.content);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    ['the chart defaults', { ...defaultSettings(VERSION), namespace: 'ambit-system' }],
+    ['custom values', custom],
+  ])(
+    'renders, with %s, the very objects `ambit install` applies but the Namespace, each schema-valid',
+    (_, settings) => {
+      const rendered = parseAllDocuments(helmTemplate(template(), settings)).map(
+        (doc) => doc.toJS() as ManifestObject,
+      );
+      expect(rendered).toEqual(renderManifests(settings).slice(1));
+      for (const object of rendered)
+        expect(() => validate(object), `${object.kind} ${object.metadata.name}`).not.toThrow();
+    },
+  );
+
+  it("values.yaml holds `ambit install`'s defaults, and the values schema refuses what the YAML cannot carry", () => {
+    const values = parseAllDocuments(read('values.yaml'))[0]!.toJS() as Record<string, unknown>;
+    const defaults = defaultSettings(VERSION);
+    expect(values).toEqual({
+      image: defaults.image,
+      trustDomain: defaults.trustDomain,
+      cni: { binDir: defaults.cniBinDir, confDir: defaults.cniConfDir },
+    });
+    const check = new Ajv({ strict: true }).compile(JSON.parse(read('values.schema.json')));
+    expect(check(values)).toBe(true);
+    expect(check({ ...values, image: 'registry.example/ambit:1.2.3' })).toBe(true);
+    for (const bad of [
+      { ...values, image: 'ambit:1" injected: "x' },
+      { ...values, image: '{{ .Values.other }}' },
+      { ...values, trustDomain: 'Example.ORG' },
+      { ...values, cni: { binDir: 'opt/cni/bin', confDir: '/etc/cni/net.d' } },
+      { ...values, replicas: 3 },
+      { image: 'ambit:1' },
+    ]) {
+      expect(check(bad), JSON.stringify(bad)).toBe(false);
+    }
   });
 });
 

@@ -1,11 +1,16 @@
 /**
  * The pure decisions of the Kubernetes pod source and the TokenReview authenticator: which API pods are
- * workloads (and with what), and which review outcomes name a node agent's pod.
+ * workloads (and with what), which review outcomes name a node agent's pod, which pods are a waypoint's own,
+ * and what each kind of caller may hold and subscribe as.
  */
 import type { V1Pod, V1TokenReviewStatus } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { reviewedCaller } from '../../src/control/auth/token-review.ts';
+import type { Caller } from '../../src/control/auth/node-authenticator.ts';
+import { reviewedCaller, waypointCallerOf } from '../../src/control/auth/token-review.ts';
+import { callerMayServeWaypoint } from '../../src/control/auth/waypoint-binding.ts';
+import { callerMayNotHold } from '../../src/control/ca/service.ts';
 import { podRecordOf } from '../../src/control/pods/kube-pods.ts';
+import type { PodRecord, PodSource } from '../../src/control/pods/pod-source.ts';
 
 const running: V1Pod = {
   metadata: { name: 'web-1', namespace: 'shop', uid: 'u1', labels: { app: 'web' } },
@@ -94,11 +99,26 @@ describe('reviewedCaller', () => {
     return status;
   };
 
-  it('names the bound pod of a trusted account', () => {
-    expect(reviewedCaller(bound, settings)).toEqual({
-      serviceAccount: 'ambit-system/ambit-ztunnel',
+  it.each<[string, V1TokenReviewStatus, string, boolean]>([
+    ['a trusted account is a node agent', bound, 'ambit-system/ambit-ztunnel', true],
+    [
+      'an untrusted account is not (it can only be a waypoint)',
+      withStatus((s) => (s.user!.username = 'system:serviceaccount:shop:web')),
+      'shop/web',
+      false,
+    ],
+    [
+      'the right name in another namespace is not',
+      withStatus((s) => (s.user!.username = 'system:serviceaccount:shop:ambit-ztunnel')),
+      'shop/ambit-ztunnel',
+      false,
+    ],
+  ])('names the bound pod: %s', (_, status, serviceAccount, nodeAgent) => {
+    expect(reviewedCaller(status, settings)).toEqual({
+      serviceAccount,
       podName: 'ambit-ztunnel-x1',
       podUid: 'uid-1',
+      nodeAgent,
     });
   });
 
@@ -120,16 +140,6 @@ describe('reviewedCaller', () => {
       withStatus((s) => (s.user!.username = 'alice')),
       /alice is not a service account/,
     ],
-    [
-      'an untrusted account',
-      withStatus((s) => (s.user!.username = 'system:serviceaccount:shop:web')),
-      /shop\/web is not a trusted node agent/,
-    ],
-    [
-      'the right name in another namespace',
-      withStatus((s) => (s.user!.username = 'system:serviceaccount:shop:ambit-ztunnel')),
-      /not a trusted node agent/,
-    ],
     ['a token bound to no pod', withStatus((s) => delete s.user!.extra), /not bound to a pod/],
     [
       'a pod name without uid',
@@ -140,5 +150,98 @@ describe('reviewedCaller', () => {
     const outcome = reviewedCaller(status, settings);
     expect(outcome).toHaveProperty('refused');
     expect((outcome as { refused: string }).refused).toMatch(reason);
+  });
+});
+
+describe('waypointCallerOf', () => {
+  const caller = { serviceAccount: 'shop/waypoint', podName: 'waypoint-5d9c' };
+  const instance = {
+    metadata: { name: 'waypoint-5d9c', labels: { 'gateway.networking.k8s.io/gateway-name': 'waypoint' } },
+    spec: { serviceAccountName: 'waypoint', containers: [] },
+  };
+  const gateway = { spec: { gatewayClassName: 'istio-waypoint' } };
+
+  it('an instance of an istio-waypoint Gateway, as its service account, is that waypoint', () => {
+    expect(waypointCallerOf(caller, instance, gateway)).toEqual({
+      namespace: 'shop',
+      name: 'waypoint',
+      serviceAccount: 'waypoint',
+      pod: 'waypoint-5d9c',
+    });
+  });
+
+  it.each<[string, Parameters<typeof waypointCallerOf>, RegExp]>([
+    [
+      'a pod of no Gateway',
+      [caller, { ...instance, metadata: { name: 'web-1', labels: { app: 'web' } } }, gateway],
+      /shop\/waypoint is not a trusted node agent, and pod shop\/waypoint-5d9c is not a waypoint's/,
+    ],
+    ['a Gateway that does not exist', [caller, instance, undefined], /Gateway shop\/waypoint does not exist/],
+    [
+      'a Gateway of another class (an ingress)',
+      [caller, instance, { spec: { gatewayClassName: 'istio' } }],
+      /is not of class istio-waypoint/,
+    ],
+    [
+      "another account's pod labelled as the waypoint's",
+      [
+        { ...caller, serviceAccount: 'shop/web' },
+        { ...instance, spec: { serviceAccountName: 'web', containers: [] } },
+        gateway,
+      ],
+      /runs as service account shop\/waypoint/,
+    ],
+    [
+      'a pod whose spec names another account than its token',
+      [caller, { ...instance, spec: { serviceAccountName: 'web', containers: [] } }, gateway],
+      /runs as service account shop\/waypoint/,
+    ],
+  ])('refuses %s', (_, args, reason) => {
+    const outcome = waypointCallerOf(...args);
+    expect((outcome as { refused: string }).refused).toMatch(reason);
+  });
+});
+
+describe('what a caller may hold and subscribe as', () => {
+  const pods: PodSource = {
+    list: () => [
+      { node: 'node-a', namespace: 'shop', serviceAccount: 'reviews', labels: {} } as unknown as PodRecord,
+      {
+        node: 'node-a',
+        namespace: 'shop',
+        serviceAccount: 'waypoint',
+        labels: { 'gateway.networking.k8s.io/gateway-name': 'waypoint' },
+      } as unknown as PodRecord,
+    ],
+    onChange: () => {},
+  };
+  const node: Caller = { node: 'node-a' };
+  const waypoint: Caller = {
+    node: 'node-a',
+    waypoint: { namespace: 'shop', name: 'waypoint', serviceAccount: 'waypoint', pod: 'waypoint-1' },
+  };
+
+  it.each<[string, Caller, string, string, boolean]>([
+    ['a node: a pod of its node', node, 'shop', 'reviews', true],
+    ['a node: the waypoint pod on it', node, 'shop', 'waypoint', true],
+    ['a node: an account with no pod on it', node, 'shop', 'ratings', false],
+    ['a waypoint: its own identity', waypoint, 'shop', 'waypoint', true],
+    ['a waypoint: a pod of its node that is not it', waypoint, 'shop', 'reviews', false],
+    ['a waypoint: its name in another namespace', waypoint, 'bank', 'waypoint', false],
+  ])('certificate: %s -> %s', (_, caller, namespace, serviceAccount, allowed) => {
+    expect(
+      callerMayNotHold(pods, caller, { trustDomain: 'cluster.local', namespace, serviceAccount }) ===
+        undefined,
+    ).toBe(allowed);
+  });
+
+  it.each<[string, Caller, string, string, boolean]>([
+    ['a node: the waypoint whose pod runs on it', node, 'shop', 'waypoint', true],
+    ['a node: a waypoint with no pod on it', node, 'shop', 'other', false],
+    ['a waypoint: itself', waypoint, 'shop', 'waypoint', true],
+    ['a waypoint: another waypoint', waypoint, 'shop', 'other', false],
+    ['a waypoint: its name in another namespace', waypoint, 'bank', 'waypoint', false],
+  ])('subscription: %s -> %s', (_, caller, namespace, name, allowed) => {
+    expect(callerMayServeWaypoint(pods, caller, { namespace, name })).toBe(allowed);
   });
 });

@@ -78,6 +78,19 @@ describe('layering (biome.json noRestrictedImports)', () => {
     ['src/local/mesh/a.ts', '../../control/ca/authority.ts', true],
     ['src/local/a.ts', '../core/control-api/client.ts', false],
     ['src/cli/commands/a.ts', '../../control/control-plane.ts', false],
+    // The dashboard shows what explain shows from shared code, never by importing the CLI: explain's route
+    // description and snapshot types are core's (src/core/explain, which imports no part), reading a local
+    // cluster's snapshots is src/local's, and of the ztunnel it uses only the public surface.
+    ['src/dashboard/a.ts', '../cli/explain/trace.ts', true],
+    ['src/dashboard/ui/a.ts', '../../cli/explain/route-info.ts', true],
+    ['src/dashboard/a.ts', '../ztunnel/state/store.ts', true],
+    ['src/dashboard/a.ts', '../ztunnel/index.ts', false],
+    ['src/dashboard/a.ts', '../core/explain/route-view.ts', false],
+    ['src/dashboard/ui/a.ts', '../../core/explain/route-info.ts', false],
+    ['src/dashboard/a.ts', '../local/mesh/snapshots.ts', false],
+    ['src/cli/explain/a.ts', '../../core/explain/mesh-snapshots.ts', false],
+    ['src/core/explain/a.ts', '../../cli/explain/trace.ts', true],
+    ['src/core/explain/a.ts', '../../ztunnel/index.ts', true],
   ])('%s importing %s is refused: %s', (importer, specifier, refused) => {
     const findings = restrictedImports(importer, specifier);
     expect(findings.length > 0).toBe(refused);

@@ -43,7 +43,7 @@ describe('node credentials', () => {
     const clock = new FakeClock();
     const authenticator = new TokenFileAuthenticator(controlPaths(state).nodeTokens, clock);
     const a = createNodeCredential(state, 'node-a');
-    expect(await authenticator.authenticate(bearer(a.token))).toBe('node-a');
+    expect(await authenticator.authenticate(bearer(a.token))).toEqual({ node: 'node-a' });
     await expect(authenticator.authenticate(bearer('nope'))).rejects.toThrow('unknown node credential');
     await expect(authenticator.authenticate(new Metadata())).rejects.toThrow('missing node credential');
     // A credential created while running is picked up once the directory is checked again: at most every
@@ -52,20 +52,20 @@ describe('node credentials', () => {
     await clock.advance(99);
     await expect(authenticator.authenticate(bearer(c.token))).rejects.toThrow('unknown node credential');
     await clock.advance(1);
-    expect(await authenticator.authenticate(bearer(c.token))).toBe('node-c');
+    expect(await authenticator.authenticate(bearer(c.token))).toEqual({ node: 'node-c' });
     // Unknown credentials, however many, do not check the directory more than ten times a second.
     const d = createNodeCredential(state, 'node-d');
     await clock.advance(50);
     for (let i = 0; i < 10; i++)
       await expect(authenticator.authenticate(bearer(d.token))).rejects.toThrow('unknown node credential');
     await clock.advance(50);
-    expect(await authenticator.authenticate(bearer(d.token))).toBe('node-d');
+    expect(await authenticator.authenticate(bearer(d.token))).toEqual({ node: 'node-d' });
     // A removed one stops working the same way; other files in the directory are no credentials.
     removeNodeCredential(state, 'node-c');
     writeFileSync(join(state, 'nodes', 'README'), 'not a token');
-    expect(await authenticator.authenticate(bearer(c.token))).toBe('node-c');
+    expect(await authenticator.authenticate(bearer(c.token))).toEqual({ node: 'node-c' });
     await clock.advance(1000);
     await expect(authenticator.authenticate(bearer(c.token))).rejects.toThrow('unknown node credential');
-    expect(await authenticator.authenticate(bearer(a.token))).toBe('node-a');
+    expect(await authenticator.authenticate(bearer(a.token))).toEqual({ node: 'node-a' });
   });
 });

@@ -176,6 +176,45 @@ describe('verification', () => {
     expect(cache.keySet(jwtRule).verified.size).toBe(0);
   });
 
+  it('a burst of requests with a token not seen yet verifies it once, and each gets the same answer', async () => {
+    const cache = new JwksCache();
+    const jwtRule = rule({ jwks });
+    const set = cache.keySet(jwtRule);
+    let lookups = 0;
+    const getKey = set.getKey;
+    set.getKey = (...args) => {
+      lookups++;
+      return getKey(...args);
+    };
+    const token = await sign({ iss: ISSUER, sub: 'burst' });
+    const results = await Promise.all(
+      Array.from({ length: 32 }, () => authenticate([jwtRule], bearer(token), cache)),
+    );
+    expect(results.every((result) => result.kind === 'valid')).toBe(true);
+    expect(lookups).toBe(1);
+    expect(set.verifying.size).toBe(0);
+    // A failing token's burst shares its one failure too.
+    const refused = await Promise.all(
+      Array.from({ length: 8 }, () => authenticate([jwtRule], bearer(foreign), cache)),
+    );
+    expect(refused).toEqual(Array(8).fill({ kind: 'invalid', text: 'Jwt verification fails' }));
+    expect(lookups).toBe(2);
+  });
+
+  it('a remembered token is valid only under the rule of its own issuer, even where rules share keys', async () => {
+    const cache = new JwksCache();
+    const other = rule({ jwks, issuer: 'https://other.example' });
+    const own = rule({ jwks });
+    const token = await sign({ iss: ISSUER, sub: 'a' });
+    expect((await authenticate([own], bearer(token), cache)).kind).toBe('valid');
+    const result = await authenticate([other, own], bearer(token), cache);
+    expect(result.kind === 'valid' && result.auth.principal).toBe(`${ISSUER}/a`);
+    expect(await authenticate([other], bearer(token), cache)).toEqual({
+      kind: 'invalid',
+      text: 'Jwt issuer is not configured',
+    });
+  });
+
   it('no token: passes on without a principal', async () => {
     expect(await authenticate([rule({ jwks })], source({}), keys)).toEqual({ kind: 'none' });
   });

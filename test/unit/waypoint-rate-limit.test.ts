@@ -1,20 +1,19 @@
 /**
- * The waypoint's local rate limit as tables: a bucket's refill (full when new, continuous, capped at one
- * second's worth), which buckets apply to a client (total, its override or the identity limit), the decision
+ * The waypoint's local rate limit as tables (the bucket arithmetic is core's, in token-bucket.test.ts): which
+ * buckets apply to a client (total, its override or the identity limit), the decision
  * over several buckets (a refusal takes no token), the 429's headers, and the limiter's bounded store on a
  * fake clock.
  */
 import { describe, expect, it } from 'vitest';
 import type { LocalRateLimit } from '../../src/core/l7/types.ts';
+import type { BucketState } from '../../src/core/token-bucket.ts';
 import {
-  type Bucket,
   type BucketLimit,
   decideRateLimit,
   limitsFor,
   MAX_BUCKETS,
   RateLimiter,
   rateLimitHeaders,
-  refill,
 } from '../../src/waypoint/resilience/rate-limit.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 
@@ -24,19 +23,6 @@ const policy = (overrides: Partial<LocalRateLimit> = {}): LocalRateLimit => ({
   policy: 'apps/limit',
   overrides: [],
   ...overrides,
-});
-
-describe('bucket refill', () => {
-  it.each<[string, Bucket | undefined, number, number, number]>([
-    ['a new bucket is full', undefined, 10, 0, 10],
-    ['an empty bucket gains rate x elapsed', { tokens: 0, at: 0 }, 10, 250, 2.5],
-    ['never above one second of requests', { tokens: 9, at: 0 }, 10, 5000, 10],
-    ['no time passed: unchanged', { tokens: 0.5, at: 100 }, 10, 100, 0.5],
-    ['a clock that went back adds nothing', { tokens: 3, at: 1000 }, 10, 900, 3],
-    ['one request per second: a token after a second', { tokens: 0, at: 0 }, 1, 1000, 1],
-  ])('%s', (_name, bucket, perSecond, now, tokens) => {
-    expect(refill(bucket, perSecond, now)).toBeCloseTo(tokens, 9);
-  });
 });
 
 describe('buckets for a client', () => {
@@ -91,9 +77,9 @@ describe('buckets for a client', () => {
 });
 
 describe('rate decision', () => {
-  const total: BucketLimit = { kind: 'total', perSecond: 10, key: 't' };
-  const mine: BucketLimit = { kind: 'identity', perSecond: 2, key: 'i' };
-  it.each<[string, BucketLimit[], (Bucket | undefined)[], number, boolean, number[], string?, number?]>([
+  const total: BucketLimit = { kind: 'total', burst: 10, perSecond: 10, key: 't' };
+  const mine: BucketLimit = { kind: 'identity', burst: 2, perSecond: 2, key: 'i' };
+  it.each<[string, BucketLimit[], (BucketState | undefined)[], number, boolean, number[], string?, number?]>([
     ['new buckets pass and take a token each', [total, mine], [undefined, undefined], 0, true, [9, 1]],
     [
       'an empty total refuses',

@@ -7,7 +7,7 @@ import { parseFiles } from '../../control/config/parse.ts';
 import { CONTROL_KINDS } from '../../control/kinds.ts';
 import { hasErrors } from '../../core/config/issues.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import { printIssues, readConfigFiles } from '../control-support.ts';
 
 const HELP = `Usage: ambit analyze -f <file|directory|-> [-f ...] [--trust-domain TD]
@@ -34,10 +34,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     HELP,
   );
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  if (printedHelp(values, HELP)) return 0;
   const files = readConfigFiles([...(values.filename ?? []), ...positionals]);
   const parsed = parseFiles(files, CONTROL_KINDS);
   const issues = [

@@ -4,7 +4,7 @@
  * that test a policy change before applying it. Exit status 0 when allowed, 1 when not.
  */
 import { UsageError } from '../../core/errors.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import { runTrace, TRACE_OPTIONS, traceCommand } from '../explain/run.ts';
 
 const USAGE = `Usage: ambit authz check --from <principal|pod|ip> --to <service|pod|ip>[:port] [-f policy.yaml]...
@@ -36,10 +36,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     USAGE,
   );
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   if (!values.from || !values.to || positionals.length > 0) {
     throw new UsageError(`authz check needs --from and --to\n\n${USAGE}`);
   }

@@ -6,11 +6,12 @@
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { metricsHandler, serveHttp } from '../../core/server/http.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { CLUSTER_DNS_METRICS_PORT, ClusterDnsServer, clusterDnsMetrics } from '../../local/dns/server.ts';
 import { buildZone } from '../../local/dns/zone.ts';
 import { watchClusterServices } from '../../local/services/watch.ts';
 import { readClusterState, statePaths } from '../../local/state.ts';
-import { parseDaemonArgs, stopSignal } from '../daemon-args.ts';
+import { parseDaemonArgs } from '../daemon-args.ts';
 
 const USAGE = `Usage: ambit cluster-dns --state-dir DIR [--listen IP] [--port 53] [--metrics-port ${CLUSTER_DNS_METRICS_PORT}]
 

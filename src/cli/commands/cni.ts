@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { runCni } from '../../cni/main.ts';
 import { DEFAULT_ENROLL_SOCKET } from '../../cni/request.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import { requiredFlag } from '../flags.ts';
 import { packageVersion } from './version.ts';
 
@@ -45,10 +45,7 @@ const INSTALL_OPTIONS = {
 
 async function install(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({ args: argv, options: INSTALL_OPTIONS }, USAGE);
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const flag = (name: keyof typeof INSTALL_OPTIONS) =>
     requiredFlag(values[name] as string | undefined, name, USAGE);
   const paths = {
@@ -76,10 +73,7 @@ const RECONCILE_OPTIONS = {
 
 async function reconcile(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({ args: argv, options: RECONCILE_OPTIONS }, USAGE);
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const { reconcileRunningPods } = await import('../../cni/node-agent.ts');
   const outcome = await reconcileRunningPods({
     node: requiredFlag(values.node, 'node', USAGE),

@@ -4,11 +4,11 @@
  * creates a node's credential in a state directory.
  */
 import { mkdirSync } from 'node:fs';
-
 import { TokenReviewAuthenticator } from '../../control/auth/token-review.ts';
 import { CertificateAuthority } from '../../control/ca/authority.ts';
 import { ControlPlane, DEFAULT_LISTEN, DEFAULT_METRICS_PORT } from '../../control/control-plane.ts';
 import { type ControlListenerLimits, DEFAULT_CONTROL_LISTENER_LIMITS } from '../../control/grpc-listener.ts';
+import { KubernetesEndpointSlices } from '../../control/pods/kube-endpoint-slices.ts';
 import { KubernetesPods } from '../../control/pods/kube-pods.ts';
 import { statePaths } from '../../control/state/files.ts';
 import { StateLock } from '../../control/state/lock.ts';
@@ -24,11 +24,12 @@ import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
 import { createLogger } from '../../core/log.ts';
 import { createNodeCredential } from '../../core/node-credentials.ts';
 import { CONTROL_PLANE_PORTS } from '../../core/ports.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { loadKubeConfig } from '../../kube/client.ts';
 import { KubernetesConfigSource } from '../../kube/config-source.ts';
 import { CONTROL_TOKEN_AUDIENCE, NAMES } from '../../kube/manifests/settings.ts';
 import { WaypointController } from '../../kube/waypoints/controller.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import {
   type ControlTarget,
   controlClient,
@@ -101,8 +102,9 @@ and signs workload certificates with the mesh CA (<state-dir>/ca/root-cert.pem i
 
 Options:
   --config PATH        config file or directory to load and watch (repeatable)
-  --kubernetes         also take config and pods from the Kubernetes API (Namespaces, Pods, Services, Istio
-                       and Gateway API kinds; invalid objects get a status condition and an Event), and
+  --kubernetes         also take config and pods from the Kubernetes API (Namespaces, Pods, Services, the
+                       EndpointSlices of Services without a selector, Istio and Gateway API kinds; invalid
+                       objects get a status condition and an Event), and
                        authenticate ztunnels by TokenReview of their projected service-account tokens
   --kubeconfig FILE    the cluster for --kubernetes (default: in-cluster, $KUBECONFIG, ~/.kube/config)
   --token-audience AUD the audience the ztunnels' tokens must be for (default: ${CONTROL_TOKEN_AUDIENCE})
@@ -178,10 +180,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     HELP,
   );
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  if (printedHelp(values, HELP)) return 0;
   const [sub, ...rest] = positionals;
   if (sub === 'status') return status(values, values.output);
   if (sub === 'credential') {
@@ -225,8 +224,10 @@ export async function run(argv: string[]): Promise<number> {
   );
   const kube = values.kubernetes ? loadKubeConfig(values.kubeconfig) : undefined;
   const kubePods = kube && new KubernetesPods(kube);
-  // The pods are in before the first push, so no ztunnel is ever sent a mesh without its workloads.
-  await kubePods?.start();
+  const kubeSlices = kube && new KubernetesEndpointSlices(kube);
+  // The pods (and the endpoints of selector-less Services) are in before the first push, so no ztunnel is
+  // ever sent a mesh without its workloads.
+  await Promise.all([kubePods?.start(), kubeSlices?.start()]);
   const plane = await ControlPlane.start({
     stateDir: values['state-dir'] ?? DEFAULT_STATE_DIR,
     configPaths: values.config,
@@ -243,6 +244,7 @@ export async function run(argv: string[]): Promise<number> {
     maxPushBytes,
     listenerLimits,
     pods: kubePods,
+    sliceEndpoints: kubeSlices,
     authenticator:
       kube &&
       new TokenReviewAuthenticator(kube, {
@@ -254,13 +256,11 @@ export async function run(argv: string[]): Promise<number> {
   await kubernetes?.start();
   const waypoints = kube && waypointController(kube, plane, values['waypoint-image']);
   await waypoints?.start();
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stopSignal();
   await waypoints?.stop();
   await kubernetes?.stop();
   await kubePods?.stop();
+  await kubeSlices?.stop();
   await plane.stop();
   return 0;
 }

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { UsageError } from '../../core/errors.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { readConnections, readPolicies, readServices, readWorkloads } from '../../dashboard/mesh-reader.ts';
 import { MeshScraper } from '../../dashboard/mesh-scraper.ts';
 import { PrometheusApi } from '../../dashboard/prometheus.ts';
@@ -18,7 +19,7 @@ import {
 } from '../../local/prometheus/scrape-config.ts';
 import { requireClusterState, selectCluster, stateRoot } from '../../local/state.ts';
 import type { ClusterState } from '../../local/types.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 
 /** Kiali's port. */
 const DEFAULT_PORT = 20001;
@@ -73,10 +74,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     USAGE,
   );
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port takes 0-65535');
   const root = stateRoot();
@@ -102,10 +100,7 @@ export async function run(argv: string[]): Promise<number> {
     spawn('xdg-open', [dashboard.url], { stdio: 'ignore', detached: true })
       .on('error', () => {})
       .unref();
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stopSignal();
   await dashboard.close();
   await graph.close();
   return 0;

@@ -1,8 +1,9 @@
 /** `ambit echo`: the built-in HTTP and raw-TCP test server that demos and tests run in pods. */
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { identityFromEnv, startEcho } from '../../echo/server.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 
 const USAGE = `Usage: ambit echo [--port 8080] [--tcp-port 9000] [--version v1] [--host ADDR]
 
@@ -28,10 +29,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     USAGE,
   );
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const httpPort = portOption('--port', values.port ?? '8080');
   const tcpPort = values['tcp-port'] === undefined ? undefined : portOption('--tcp-port', values['tcp-port']);
   const version = values.version ?? 'v1';
@@ -39,10 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   const log = createLogger('echo');
   const echo = await startEcho({ host, httpPort, tcpPort, version }, identityFromEnv(version));
   log.info('listening', { http: echo.httpAddress, tcp: echo.tcpAddress, version });
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  await stopSignal();
   await echo.close();
   return 0;
 }

@@ -2,7 +2,7 @@
 
 import { UsageError } from '../../core/errors.ts';
 import { requireClusterState, selectCluster, statePaths, stateRoot } from '../../local/state.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import { outputFormat, runTrace, TRACE_OPTIONS, traceCommand } from '../explain/run.ts';
 
 const USAGE = `Usage: ambit explain <source> <destination>[:port] [-n NAMESPACE] [--path P] [--method M]
@@ -29,10 +29,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     USAGE,
   );
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   if (values.recent) return recent(positionals, values);
   if (positionals.length !== 2) throw new UsageError(`explain needs a source and a destination\n\n${USAGE}`);
   await runTrace(traceCommand(positionals[0]!, positionals[1]!, values));

@@ -2,7 +2,7 @@
 import { stringify } from 'yaml';
 import type { StoredResource } from '../../core/control-api/types.ts';
 import { AmbitError, UsageError } from '../../core/errors.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import { controlClient, controlTargetHelp } from '../control-support.ts';
 
 const HELP = `Usage: ambit get <kind> [name] [-n NAMESPACE | -A] [-o yaml|json] [--name CLUSTER | --socket PATH]
@@ -72,10 +72,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     HELP,
   );
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  if (printedHelp(values, HELP)) return 0;
   const [kind, name, extra] = positionals;
   if (kind === undefined || extra !== undefined)
     throw new UsageError('usage: ambit get <kind> [name] (see --help)');

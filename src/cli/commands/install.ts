@@ -3,17 +3,18 @@
  * --kubeconfig); `--dry-run` prints the manifests instead (the YAML `kubectl apply -f -` takes). `ambit
  * uninstall` removes what install made (uninstall.ts).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CertificateAuthority } from '../../control/ca/authority.ts';
 import { UsageError } from '../../core/errors.ts';
 import { describeObject } from '../../kube/apply.ts';
 import { loadKubeConfig } from '../../kube/client.ts';
 import { install, type Report } from '../../kube/install.ts';
+import { helmChart } from '../../kube/manifests/helm.ts';
 import { manifestsYaml, renderManifests } from '../../kube/manifests/render.ts';
 import { defaultSettings, type InstallSettings } from '../../kube/manifests/settings.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import { packageVersion } from './version.ts';
 
 export const INSTALL_OPTIONS = {
@@ -44,6 +45,8 @@ Needs the Istio CRDs and the Gateway API CRDs in the cluster.
 
 Options:
   --dry-run             print the manifests (YAML) and change nothing
+  --helm-chart DIR      write the Helm chart (made from the same rendering; its values replace the settings
+                        below, the release namespace --namespace) into DIR and change nothing else
   --ca-cert FILE        the mesh CA's certificate instead of a new root (with --ca-key)
   --ca-key FILE         its private key (PEM)
 ${SETTINGS_HELP}
@@ -113,14 +116,21 @@ export async function run(argv: string[]): Promise<number> {
       options: {
         ...INSTALL_OPTIONS,
         'dry-run': { type: 'boolean' },
+        'helm-chart': { type: 'string' },
         'ca-cert': { type: 'string' },
         'ca-key': { type: 'string' },
       },
     },
     HELP,
   );
-  if (values.help) {
-    process.stdout.write(HELP);
+  if (printedHelp(values, HELP)) return 0;
+  const chartDir = values['helm-chart'];
+  if (chartDir !== undefined) {
+    for (const file of helmChart(packageVersion())) {
+      mkdirSync(dirname(join(chartDir, file.path)), { recursive: true });
+      writeFileSync(join(chartDir, file.path), file.content);
+    }
+    process.stdout.write(`${chartDir}\n`);
     return 0;
   }
   const settings = settingsFrom(values);

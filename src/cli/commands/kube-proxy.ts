@@ -6,10 +6,11 @@
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { readinessHandler, serveHttp } from '../../core/server/http.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { KUBE_PROXY_HEALTH_PORT, KubeProxy } from '../../local/kube-proxy/proxy.ts';
 import { watchClusterServices } from '../../local/services/watch.ts';
 import { readClusterState, statePaths } from '../../local/state.ts';
-import { parseDaemonArgs, stopSignal } from '../daemon-args.ts';
+import { parseDaemonArgs } from '../daemon-args.ts';
 
 const USAGE = `Usage: ambit kube-proxy --state-dir DIR --node NAME
 

@@ -4,6 +4,7 @@
  */
 import type { ParseArgsConfig } from 'node:util';
 import { UsageError } from '../../core/errors.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import {
   clusterDir,
   DEFAULT_STATE_ROOT,
@@ -167,10 +168,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       throw new UsageError('node-gateway needs --state-dir and --listen');
     const { startNodeGateway } = await import('../../local/span/node-gateway.ts');
     const gateway = await startNodeGateway(values['state-dir'], values.listen);
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
-    });
+    await stopSignal();
     await gateway.close();
     return 0;
   },
@@ -365,10 +363,7 @@ async function runPortForward(argv: string[]): Promise<number> {
     forwards.push(forward);
     process.stdout.write(`Forwarding from ${forward.address} -> ${pod.uid}:${mapping.podPort}\n`);
   }
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stopSignal();
   await Promise.all(forwards.map((forward) => forward.close()));
   return 0;
 }

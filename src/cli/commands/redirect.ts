@@ -4,6 +4,7 @@
  */
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { CaptureAgent } from '../../redirect/agent.ts';
 import type { BackendChoice } from '../../redirect/backend/types.ts';
 import { EnrollmentServer } from '../../redirect/enroll/server.ts';
@@ -15,7 +16,7 @@ import { renderNftTable } from '../../redirect/render/nft.ts';
 import { renderRoutesApply } from '../../redirect/render/policy-routes.ts';
 import { applyRules, BACKEND_ENV, listRules, parseBackendChoice, removeRules } from '../../redirect/rules.ts';
 import { resolveTarget } from '../../redirect/target.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 
 const USAGE = `Usage:
   ambit redirect apply|remove|list (--netns <name> | --netns-path <path> | --pid <pid>)
@@ -52,10 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     { args: argv, options: OPTIONS, allowPositionals: true },
     USAGE,
   );
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const [action, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}\n\n${USAGE}`);
   const backend = values.backend === undefined ? undefined : parseBackendChoice(values.backend, '--backend');
@@ -137,10 +135,7 @@ async function agent(socketPath: string, backend: BackendChoice | undefined): Pr
   });
   const server = await EnrollmentServer.listen(socketPath, captureAgent, log.child('enroll'));
   log.info('serving enrollment', { socket: socketPath, backend: backend ?? 'auto' });
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  await stopSignal();
   log.info('stopping (pods stay captured; a new agent resyncs them)');
   await server.close();
   await captureAgent.close();

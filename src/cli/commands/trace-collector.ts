@@ -6,7 +6,8 @@
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { OTLP_LIMITS, OtlpReceiver } from '../../core/observe/otlp-receiver.ts';
-import { parseCommandArgs } from '../args.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 
 const USAGE = `Usage: ambit trace-collector [--port 4318] [--host ADDR] [--max-spans ${OTLP_LIMITS.maxSpans}]
 
@@ -29,10 +30,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     USAGE,
   );
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const port = integerOption('--port', values.port ?? '4318', 65535);
   const maxSpans = integerOption(
     '--max-spans',
@@ -62,10 +60,7 @@ export async function run(argv: string[]): Promise<number> {
     receiver.server.listen(port, host, resolve);
   });
   log.info('listening', { otlpHttp: `${host}:${port}`, traces: `http://${host}:${port}/traces` });
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  await stopSignal();
   receiver.server.close();
   return 0;
 }

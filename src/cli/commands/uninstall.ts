@@ -1,7 +1,7 @@
 /** `ambit uninstall`: removes what `ambit install` made (the mesh CA too), in reverse order. */
 import { loadKubeConfig } from '../../kube/client.ts';
 import { uninstall } from '../../kube/install.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 import { INSTALL_OPTIONS, printReport, SETTINGS_HELP, settingsFrom } from './install.ts';
 
 const HELP = `Usage: ambit uninstall [options]
@@ -16,10 +16,7 @@ ${SETTINGS_HELP}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({ args: argv, options: INSTALL_OPTIONS }, HELP);
-  if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
+  if (printedHelp(values, HELP)) return 0;
   const settings = settingsFrom(values);
   await uninstall(loadKubeConfig(values.kubeconfig), settings, printReport);
   return 0;

@@ -5,16 +5,22 @@
  * and serves HBONE on 15008, metrics on 15020, readiness on 15021 and its admin API on 127.0.0.1:15000 (and a
  * unix socket). Runs until SIGINT/SIGTERM, then drains.
  */
-import { readFile } from 'node:fs/promises';
-import { AmbitError, errorMessage } from '../../core/errors.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
 import { createLogger } from '../../core/log.ts';
-import { readNodeToken } from '../../core/node-credentials.ts';
 import { WAYPOINT_PORTS } from '../../core/ports.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { buildWaypointApp } from '../../waypoint/app.ts';
 import { DEFAULT_INBOUND_LIMITS, type InboundLimits } from '../../waypoint/inbound/http-servers.ts';
-import { parseCommandArgs } from '../args.ts';
-import { controlFlag, hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
+import {
+  CONTROL_CONNECTION_HELP,
+  CONTROL_CONNECTION_OPTIONS,
+  controlConnectionFlags,
+  hostPortFlag,
+  portFlag,
+  readControlConnection,
+  requiredFlag,
+} from '../flags.ts';
 import { HBONE_LIMIT_DEFAULTS, HBONE_LIMIT_FLAGS } from '../hbone-limit-flags.ts';
 import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
 
@@ -66,10 +72,7 @@ Options:
   --name GATEWAY          the Gateway (class istio-waypoint) this waypoint serves; also its service account
   --namespace NS          the Gateway's namespace
   --node NODE             the node the waypoint pod runs on (it authenticates with this node's token)
-  --control HOST:PORT     the control plane's gRPC listener (discovery and CA); replicas' as a comma-separated
-                          list: the first that answers serves, the next on loss (README, Control-plane replicas)
-  --token-file FILE       the node's bearer token (re-read on every call, so rotation is picked up)
-  --ca-root FILE          the mesh root (PEM) the control plane's certificate chains to
+${CONTROL_CONNECTION_HELP}
   --admin-socket PATH     also serve the admin API on this unix socket
   --trust-domain TD       the mesh's trust domain (default ${DEFAULT_TRUST_DOMAIN})
   --hbone ADDR:PORT       HBONE listener (default 0.0.0.0:${WAYPOINT_PORTS.hbone})
@@ -86,9 +89,7 @@ const OPTIONS = {
   name: { type: 'string' },
   namespace: { type: 'string' },
   node: { type: 'string' },
-  control: { type: 'string' },
-  'token-file': { type: 'string' },
-  'ca-root': { type: 'string' },
+  ...CONTROL_CONNECTION_OPTIONS,
   'admin-socket': { type: 'string' },
   'trust-domain': { type: 'string' },
   hbone: { type: 'string' },
@@ -103,35 +104,24 @@ const required = (value: string | undefined, flag: string) => requiredFlag(value
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({ args: argv, options: OPTIONS }, USAGE);
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const name = required(values.name, 'name');
   const namespace = required(values.namespace, 'namespace');
   const node = required(values.node, 'node');
-  const control = controlFlag(required(values.control, 'control'));
-  const tokenFile = required(values['token-file'], 'token-file');
-  const caRoot = required(values['ca-root'], 'ca-root');
+  const controlFlags = controlConnectionFlags(values, USAGE);
   const hbone = hostPortFlag(values.hbone ?? `0.0.0.0:${WAYPOINT_PORTS.hbone}`, 'hbone');
   const admin = hostPortFlag(values.admin ?? `127.0.0.1:${WAYPOINT_PORTS.admin}`, 'admin');
   const metricsPort = portFlag(values['metrics-port'], 'metrics-port', WAYPOINT_PORTS.metrics);
   const readinessPort = portFlag(values['readiness-port'], 'readiness-port', WAYPOINT_PORTS.readiness);
   const { handshakeMs, ...hboneLimits } = parseLimitFlags(values, HBONE_LIMIT_FLAGS);
   const inbound = parseLimitFlags(values, INBOUND_LIMIT_FLAGS);
-  readNodeToken(tokenFile); // a missing or empty token is a usage problem: say so now, not on every call
-  let rootCertPem: string;
-  try {
-    rootCertPem = await readFile(caRoot, 'utf8');
-  } catch (error) {
-    throw new AmbitError('CA_FILES', `cannot read --ca-root ${caRoot}: ${errorMessage(error)}`);
-  }
+  const control = await readControlConnection(controlFlags);
 
   const app = buildWaypointApp({
     waypoint: { name, namespace },
     node,
     trustDomain: values['trust-domain'] ?? DEFAULT_TRUST_DOMAIN,
-    connection: { address: control, rootCertPem, token: () => readNodeToken(tokenFile) },
+    connection: control,
     listen: {
       hbone,
       admin,
@@ -142,10 +132,7 @@ export async function run(argv: string[]): Promise<number> {
     limits: { hbone: hboneLimits, handshakeMs, inbound },
     log: createLogger('waypoint', { waypoint: `${namespace}/${name}`, node }),
   });
-  const stopping = new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  const stopping = stopSignal();
   try {
     await app.start();
   } catch (error) {

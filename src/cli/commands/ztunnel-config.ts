@@ -11,7 +11,7 @@ import {
   nodesWithAdminSockets,
   renderConfigTable,
 } from '../../ztunnel/index.ts';
-import { parseCommandArgs } from '../args.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
 
 const USAGE = `Usage: ambit ztunnel-config <${CONFIG_KINDS.join('|')}> [--node N] [--name <cluster>] [-o table|json]
        ambit ztunnel-config <kind> --admin <socket>
@@ -47,10 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     },
     USAGE,
   );
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const [kind, ...extra] = positionals;
   if (!kind || !(CONFIG_KINDS as readonly string[]).includes(kind) || extra.length > 0) {
     throw new UsageError(`expected one of ${CONFIG_KINDS.join(', ')}\n\n${USAGE}`);

@@ -6,18 +6,24 @@
  * metrics and readiness endpoints. The enrollment socket opens once a first snapshot was accepted, so no pod
  * is started before the ztunnel knows the mesh. Runs until SIGINT/SIGTERM.
  */
-import { readFile } from 'node:fs/promises';
-import { AmbitError, errorMessage } from '../../core/errors.ts';
 import { parseHboneImplementation } from '../../core/hbone/implementation.ts';
 import { createLogger } from '../../core/log.ts';
-import { readNodeToken } from '../../core/node-credentials.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
+import { stopSignal } from '../../core/stop-signal.ts';
 import { CaptureAgent } from '../../redirect/agent.ts';
 import { EnrollmentServer } from '../../redirect/enroll/server.ts';
 import { parseBackendChoice } from '../../redirect/rules.ts';
 import { DEFAULT_TIMEOUTS, defaultLimits, ZtunnelApp, type ZtunnelLimits } from '../../ztunnel/index.ts';
-import { parseCommandArgs } from '../args.ts';
-import { controlFlag, hostPortFlag, portFlag, requiredFlag } from '../flags.ts';
+import { parseCommandArgs, printedHelp } from '../args.ts';
+import {
+  CONTROL_CONNECTION_HELP,
+  CONTROL_CONNECTION_OPTIONS,
+  controlConnectionFlags,
+  hostPortFlag,
+  portFlag,
+  readControlConnection,
+  requiredFlag,
+} from '../flags.ts';
 import { HBONE_LIMIT_FLAGS, type HboneLimitKey } from '../hbone-limit-flags.ts';
 import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
 
@@ -49,10 +55,7 @@ of the node (HBONE mTLS between pods, L4 authorization, DNS proxy), fed by the c
 
 Options:
   --node NODE             the node this ztunnel serves
-  --control HOST:PORT     the control plane's gRPC listener (discovery and CA); replicas' as a comma-separated
-                          list: the first that answers serves, the next on loss (README, Control-plane replicas)
-  --token-file FILE       the node's bearer token (re-read on every call, so rotation is picked up)
-  --ca-root FILE          the mesh root (PEM) the control plane's certificate chains to
+${CONTROL_CONNECTION_HELP}
   --enroll-socket PATH    serve pod enrollment here (the node agent's socket)
   --admin-socket PATH     also serve the admin API on this unix socket (what \`ambit ztunnel-config\` reads)
   --backend NAME          capture rules backend: auto|nft|iptables|iptables-nft|iptables-legacy (default auto)
@@ -69,9 +72,7 @@ ${limitFlagsHelp(ZTUNNEL_LIMIT_FLAGS, { ...defaultLimits(), handshakeMs: DEFAULT
 
 const OPTIONS = {
   node: { type: 'string' },
-  control: { type: 'string' },
-  'token-file': { type: 'string' },
-  'ca-root': { type: 'string' },
+  ...CONTROL_CONNECTION_OPTIONS,
   'enroll-socket': { type: 'string' },
   'admin-socket': { type: 'string' },
   backend: { type: 'string' },
@@ -88,32 +89,21 @@ const required = (value: string | undefined, flag: string) => requiredFlag(value
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCommandArgs({ args: argv, options: OPTIONS }, USAGE);
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  if (printedHelp(values, USAGE)) return 0;
   const node = required(values.node, 'node');
-  const control = controlFlag(required(values.control, 'control'));
-  const tokenFile = required(values['token-file'], 'token-file');
-  const caRoot = required(values['ca-root'], 'ca-root');
+  const controlFlags = controlConnectionFlags(values, USAGE);
   const enrollSocket = required(values['enroll-socket'], 'enroll-socket');
   const backend = values.backend === undefined ? undefined : parseBackendChoice(values.backend, '--backend');
   const admin = hostPortFlag(values.admin ?? `127.0.0.1:${ZTUNNEL_PORTS.admin}`, 'admin');
   const metricsPort = portFlag(values['metrics-port'], 'metrics-port', ZTUNNEL_PORTS.metrics);
   const readinessPort = portFlag(values['readiness-port'], 'readiness-port', ZTUNNEL_PORTS.readiness);
   const { handshakeMs, ...limits } = parseLimitFlags(values, ZTUNNEL_LIMIT_FLAGS);
-  readNodeToken(tokenFile); // a missing or empty token is a usage problem: say so now, not on every call
-  let rootCertPem: string;
-  try {
-    rootCertPem = await readFile(caRoot, 'utf8');
-  } catch (error) {
-    throw new AmbitError('CA_FILES', `cannot read --ca-root ${caRoot}: ${errorMessage(error)}`);
-  }
+  const control = await readControlConnection(controlFlags);
 
   const log = createLogger('ztunnel', { node });
   const app = new ZtunnelApp({
     node,
-    control: { address: control, rootCertPem, token: () => readNodeToken(tokenFile) },
+    control,
     endpoints: {
       admin,
       adminSocket: values['admin-socket'],
@@ -132,10 +122,7 @@ export async function run(argv: string[]): Promise<number> {
     timeouts: handshakeMs === undefined ? {} : { handshakeMs },
     log,
   });
-  const stopping = new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  const stopping = stopSignal();
   if (await app.start(stopping)) await stopping;
   log.info('stopping');
   await app.stop();

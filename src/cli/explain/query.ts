@@ -3,8 +3,9 @@
  * IP), a destination with its port, and the request flags, turned into a trace query.
  */
 import { UsageError } from '../../core/errors.ts';
+import type { MeshSnapshots } from '../../core/explain/mesh-snapshots.ts';
 import { canonicalIp } from '../../core/net/ip.ts';
-import { findWorkload, type MeshSnapshots, type TraceRequest, type TraceSource } from './trace.ts';
+import { findWorkload, type TraceRequest, type TraceSource } from './trace.ts';
 
 /** `host:port`, `[v6]:port`, or `host` (then `defaultPort`). */
 export function splitTarget(text: string, defaultPort: number): { host: string; port: number } {

@@ -1,10 +1,11 @@
 /** What `ambit explain` and `ambit authz check` share: read the live mesh, trace one query, print it. */
 
-import { UsageError } from '../../core/errors.ts';
+import { errorMessage, UsageError } from '../../core/errors.ts';
+import { readMeshSnapshots, type UnreachableWaypoint } from '../../local/mesh/snapshots.ts';
 import { requireClusterState, selectCluster, stateRoot } from '../../local/state.ts';
 import { resolveSource, splitTarget, traceRequest } from './query.ts';
 import { renderExplanation } from './render.ts';
-import { readMeshSnapshots, readPolicyFiles, withPolicies } from './snapshots.ts';
+import { readPolicyFiles, withPolicies } from './snapshots.ts';
 import { type Explanation, explainConnection } from './trace.ts';
 
 export interface TraceCommand {
@@ -59,11 +60,14 @@ export function traceCommand(
 /** HTTP's port when none is given, as curl would dial a Service name. */
 const DEFAULT_PORT = 80;
 
+const printUnreachable: UnreachableWaypoint = (gateway, error) =>
+  process.stderr.write(`ambit: waypoint ${gateway.namespace}/${gateway.name}: ${errorMessage(error)}\n`);
+
 export async function runTrace(command: TraceCommand): Promise<Explanation> {
   const root = stateRoot();
   const cluster = requireClusterState(root, selectCluster(root, command.cluster));
   const files = command.files?.length ? readPolicyFiles(command.files) : undefined;
-  const live = await readMeshSnapshots(cluster);
+  const live = await readMeshSnapshots(cluster, printUnreachable);
   const mesh = files ? withPolicies(live, files) : live;
   const { host, port } = splitTarget(command.destination, DEFAULT_PORT);
   const explanation = explainConnection(mesh, {

@@ -1,12 +1,9 @@
 /**
- * The snapshots `ambit explain` and `ambit authz check` answer from, read where the data plane holds them:
- * each node's ztunnel (`/config_dump` on its admin socket) and each waypoint (its own admin socket), over
- * unix sockets in the cluster's state directory, as `ambit ztunnel-config` reads them. `-f` policies are
- * compiled by the control plane's own translations and laid over the live ones, replacing any of the same
- * namespace and name.
+ * The snapshots `ambit explain` and `ambit authz check` answer from: the live ones (read by
+ * `local/mesh/snapshots.ts`) with `-f` policies compiled by the control plane's own translations and laid
+ * over them, replacing any of the same namespace and name.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseFiles } from '../../control/config/parse.ts';
 import { CONTROL_KINDS } from '../../control/kinds.ts';
 import { toL4Policy } from '../../control/model/authorization.ts';
@@ -20,48 +17,9 @@ import {
   type PeerAuthenticationSpec,
 } from '../../core/config/kinds/istio-security.ts';
 import { ofKind, type Resource } from '../../core/config/resource.ts';
-import { AmbitError, errorMessage } from '../../core/errors.ts';
+import { AmbitError } from '../../core/errors.ts';
+import type { MeshSnapshots } from '../../core/explain/mesh-snapshots.ts';
 import { DEFAULT_TRUST_DOMAIN } from '../../core/identity.ts';
-import type { NodeSnapshot, WaypointSnapshot } from '../../core/model/index.ts';
-import { waypointDir } from '../../local/mesh/waypoints.ts';
-import type { ClusterState } from '../../local/types.ts';
-import { adminGet, adminSocketPath } from '../../ztunnel/index.ts';
-import type { MeshSnapshots } from './trace.ts';
-
-/** Told of a waypoint whose snapshot could not be read (by default: a line on stderr, for the CLI). */
-export type UnreachableWaypoint = (gateway: { name: string; namespace: string }, error: unknown) => void;
-
-const printUnreachable: UnreachableWaypoint = (gateway, error) =>
-  process.stderr.write(`ambit: waypoint ${gateway.namespace}/${gateway.name}: ${errorMessage(error)}\n`);
-
-/** Every node's and every waypoint's snapshot of a running local cluster. */
-export async function readMeshSnapshots(
-  cluster: ClusterState,
-  onUnreachable: UnreachableWaypoint = printUnreachable,
-): Promise<MeshSnapshots> {
-  const nodes = new Map<string, NodeSnapshot>();
-  for (const node of cluster.nodes) {
-    const dump = (await adminGet(adminSocketPath(cluster.stateDir, node.name), '/config_dump')) as {
-      snapshot: NodeSnapshot;
-    };
-    nodes.set(node.name, dump.snapshot);
-  }
-  const waypoints = new Map<string, WaypointSnapshot>();
-  for (const pod of cluster.pods) {
-    if (pod.owner?.kind !== 'Gateway') continue;
-    const gateway = { name: pod.owner.name, namespace: pod.namespace };
-    try {
-      const dump = (await adminGet(join(waypointDir(cluster, gateway), 'admin.sock'), '/config_dump')) as {
-        snapshot?: WaypointSnapshot;
-      };
-      if (dump.snapshot) waypoints.set(`${gateway.namespace}/${gateway.name}`, dump.snapshot);
-    } catch (error) {
-      // A waypoint not up yet: the explanation says its L7 part could not be evaluated.
-      onUnreachable(gateway, error);
-    }
-  }
-  return { nodes, waypoints };
-}
 
 /** The policies `authz check -f` lays over the live config. */
 export interface PolicyFiles {

@@ -8,9 +8,12 @@
  * Which rule of a policy matched is found by asking the same authorization function about each rule alone,
  * so the answer can never disagree with the decision itself.
  */
+import type { MeshSnapshots } from '../../core/explain/mesh-snapshots.ts';
+import type { RouteInfo } from '../../core/explain/route-info.ts';
+import { routeInfo } from '../../core/explain/route-view.ts';
 import { authorizeRequest, type RequestAttributes } from '../../core/l7/authorize.ts';
 import { findServedTarget, type RequestView, selectRoute } from '../../core/l7/match.ts';
-import type { L7AuthorizationPolicy, Route, RouteTable } from '../../core/l7/types.ts';
+import type { L7AuthorizationPolicy } from '../../core/l7/types.ts';
 import { CLUSTER_DOMAIN, GATEWAY_NAME_LABEL } from '../../core/labels.ts';
 import type {
   L4Policy,
@@ -22,15 +25,6 @@ import type {
 } from '../../core/model/index.ts';
 import { canonicalIp } from '../../core/net/ip.ts';
 import { authorize, type ConnectionAttributes, chooseOutbound, StateStore } from '../../ztunnel/index.ts';
-import type { RouteBackend, RouteInfo } from './route-info.ts';
-
-export type { RouteBackend, RouteInfo };
-
-/** What the mesh holds: each node's ztunnel snapshot, each waypoint's (by `<namespace>/<name>`). */
-export interface MeshSnapshots {
-  nodes: ReadonlyMap<string, NodeSnapshot>;
-  waypoints: ReadonlyMap<string, WaypointSnapshot>;
-}
 
 /** Who connects: a workload of the mesh (enrolled or not), a bare identity (authz check), or an address. */
 export type TraceSource =
@@ -90,32 +84,6 @@ export interface Verdict {
   reason: string;
   /** The deciding policy, when one decided. */
   policy?: { namespace: string; name: string; rule?: number | undefined } | undefined;
-}
-
-/** A compiled route as explain and the dashboard show it: where it came from, its weighted backends. */
-export function routeInfo(table: RouteTable, route: Route): RouteInfo {
-  const { origin, action } = route;
-  return {
-    kind: origin.kind,
-    namespace: origin.namespace,
-    name: origin.name,
-    rule: origin.rule,
-    action: action.kind,
-    backends:
-      action.kind === 'forward'
-        ? action.backends.map((backend) => {
-            if (backend.kind !== 'cluster')
-              return { cluster: `invalid (${backend.reason})`, weight: backend.weight };
-            const cluster = table.clusters.find((c) => c.name === backend.cluster);
-            return {
-              cluster: backend.cluster,
-              weight: backend.weight,
-              subset: cluster?.subset || undefined,
-              destinationRule: cluster?.destinationRule,
-            };
-          })
-        : [],
-  };
 }
 
 export interface Explanation {
@@ -444,9 +412,12 @@ interface InboundHop {
 }
 
 /** The destination ztunnel's checks, in the order its inbound handlers make them. */
-function inbound(tracer: Tracer, workload: Workload, hop: InboundHop): Explanation {
-  const found = tracer.store(workload.node)!;
+function inbound(tracer: Tracer, destination: Workload, hop: InboundHop): Explanation {
+  const found = tracer.store(destination.node)!;
   const { store } = found;
+  // As the destination's own ztunnel holds it: in full. Other nodes hold it without the labels that policy
+  // and PeerAuthentication selectors read, so a workload found there is never judged as it stands.
+  const workload = store.workloadByUid(destination.uid) ?? destination;
   const at = `ztunnel/${found.node}`;
   const { attributes, done } = hop;
   const plaintext = attributes.sourceIdentity === undefined;

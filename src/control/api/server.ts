@@ -26,6 +26,7 @@ const MAX_BODY_BYTES = 32 * 1024 * 1024;
 export interface ApiHandlers {
   status(): ControlStatus;
   rollout(revision: number, timeoutMs: number): Promise<RolloutReport>;
+  awaitPushed(timeoutMs: number): Promise<RolloutReport>;
   apply(files: ConfigFile[]): ApplyResult;
   delete(files: ConfigFile[]): DeleteResult;
   get(kind: string, name: string | undefined, namespace: string | undefined): StoredResource[];
@@ -71,6 +72,8 @@ async function route(handlers: ApiHandlers, req: IncomingMessage): Promise<unkno
         integerParam(url, 'revision', 0, Number.MAX_SAFE_INTEGER),
         integerParam(url, 'timeoutMs', 0, MAX_ROLLOUT_WAIT_MS),
       );
+    case 'GET /v1/pushed':
+      return handlers.awaitPushed(integerParam(url, 'timeoutMs', 0, MAX_ROLLOUT_WAIT_MS));
     case 'POST /v1/apply':
       return handlers.apply(configFiles(body));
     case 'POST /v1/delete':

@@ -1,20 +1,42 @@
 /**
  * Who is calling: every data-plane call carries `authorization: Bearer <token>`, and an authenticator turns
- * it into the node the caller runs on. Locally the tokens are the per-node files `ambit local up` creates
+ * it into the caller: the node it runs on and, when the credential is one workload's rather than a node
+ * agent's, that workload (a waypoint). Locally the tokens are the per-node files `ambit local up` creates
  * (`src/core/node-credentials.ts`). On Kubernetes the same interface is implemented by a TokenReview of the
- * ztunnel's projected service-account token (token-review.ts).
+ * caller's projected service-account token (token-review.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Metadata } from '@grpc/grpc-js';
+import type { Registry } from 'prom-client';
 import { type Clock, systemClock } from '../../core/clock.ts';
 import { AmbitError } from '../../core/errors.ts';
 import { AUTHORIZATION_METADATA } from '../../core/grpc/credentials.ts';
 
+/** A waypoint that called with its own pod's credential: it proves this one identity and nothing more. */
+export interface WaypointCaller {
+  namespace: string;
+  /** The Gateway the pod is an instance of. */
+  name: string;
+  serviceAccount: string;
+  pod: string;
+}
+
+export interface Caller {
+  node: string;
+  /**
+   * Set when the credential is a waypoint pod's own: the caller may subscribe only as that waypoint and
+   * obtain only its identity. Unset: a node agent, scoped by the pods of its node.
+   */
+  waypoint?: WaypointCaller | undefined;
+}
+
 export interface NodeAuthenticator {
-  /** The caller's node; throws AuthenticationError if the credential is missing or unknown. */
-  authenticate(metadata: Metadata): Promise<string>;
+  /** The caller; throws AuthenticationError if the credential is missing or unknown. */
+  authenticate(metadata: Metadata): Promise<Caller>;
+  /** Puts the authenticator's own metrics on the control plane's registry, if it has any. */
+  registerMetrics?(registry: Registry): void;
 }
 
 export class AuthenticationError extends AmbitError {
@@ -63,13 +85,13 @@ export class TokenFileAuthenticator implements NodeAuthenticator {
     this.clock = clock;
   }
 
-  async authenticate(metadata: Metadata): Promise<string> {
+  async authenticate(metadata: Metadata): Promise<Caller> {
     const presented = digest(bearerToken(metadata));
     this.refresh(RELOAD_INTERVAL_MS);
     let found = this.match(presented);
     if (!found && this.refresh(MISS_RELOAD_INTERVAL_MS)) found = this.match(presented);
     if (!found) throw new AuthenticationError('unknown node credential');
-    return found;
+    return { node: found };
   }
 
   private match(presented: Buffer): string | undefined {

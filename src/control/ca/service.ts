@@ -1,7 +1,8 @@
 /**
  * The certificate service with node authorization: the caller authenticates as a node and gets a
  * certificate only for a service account that has a pod on that node (so a compromised node cannot mint
- * identities of workloads it does not run). Every refusal says why and is counted.
+ * identities of workloads it does not run); a waypoint that authenticates with its own pod's token gets only
+ * its own identity. Every refusal says why and is counted.
  */
 import { status as grpcStatus, type Server, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import type {
@@ -11,7 +12,7 @@ import type {
 import { certificateService } from '../../core/grpc/protos.ts';
 import type { Identity } from '../../core/identity.ts';
 import type { Logger } from '../../core/log.ts';
-import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authenticator.ts';
+import { AuthenticationError, type Caller, type NodeAuthenticator } from '../auth/node-authenticator.ts';
 import { nodeRunsPod } from '../auth/node-pods.ts';
 import type { ControlMetrics } from '../metrics.ts';
 import type { PodSource } from '../pods/pod-source.ts';
@@ -24,6 +25,25 @@ export function nodeMayHold(pods: PodSource, node: string, identity: Identity): 
     node,
     (pod) => pod.namespace === identity.namespace && pod.serviceAccount === identity.serviceAccount,
   );
+}
+
+/** Why `caller` may not hold `identity` (what follows "may not obtain a certificate for X: "), or undefined. */
+export function callerMayNotHold(pods: PodSource, caller: Caller, identity: Identity): string | undefined {
+  const { waypoint } = caller;
+  if (waypoint !== undefined) {
+    return waypoint.namespace === identity.namespace && waypoint.serviceAccount === identity.serviceAccount
+      ? undefined
+      : `its token proves only service account ${waypoint.namespace}/${waypoint.serviceAccount}`;
+  }
+  return nodeMayHold(pods, caller.node, identity)
+    ? undefined
+    : `no pod with service account ${identity.namespace}/${identity.serviceAccount} runs on it`;
+}
+
+function callerName(caller: Caller): string {
+  return caller.waypoint
+    ? `waypoint ${caller.waypoint.namespace}/${caller.waypoint.name} (pod ${caller.waypoint.pod})`
+    : `node ${JSON.stringify(caller.node)}`;
 }
 
 export class CertificateService {
@@ -71,9 +91,9 @@ export class CertificateService {
       this.log.warn('certificate refused', { peer: call.getPeer(), reason, error: message });
       return Object.assign(new Error(message), { code });
     };
-    let node: string;
+    let caller: Caller;
     try {
-      node = await this.authenticator.authenticate(call.metadata);
+      caller = await this.authenticator.authenticate(call.metadata);
     } catch (error) {
       if (error instanceof AuthenticationError)
         throw refuse('unauthenticated', grpcStatus.UNAUTHENTICATED, error.message);
@@ -86,17 +106,19 @@ export class CertificateService {
       if (error instanceof CsrError) throw refuse('invalid_csr', grpcStatus.INVALID_ARGUMENT, error.message);
       throw error;
     }
-    if (!nodeMayHold(this.pods, node, request.identity)) {
+    const refusal = callerMayNotHold(this.pods, caller, request.identity);
+    if (refusal !== undefined) {
       throw refuse(
         'node_authorization',
         grpcStatus.PERMISSION_DENIED,
-        `node ${JSON.stringify(node)} may not obtain a certificate for ${request.spiffeId}: no pod with service account ${request.identity.namespace}/${request.identity.serviceAccount} runs on it`,
+        `${callerName(caller)} may not obtain a certificate for ${request.spiffeId}: ${refusal}`,
       );
     }
     const issued = this.ca.issue(request, Number(call.request.validityDuration) || 0);
     this.metrics.certificatesIssued.inc();
     this.log.info('certificate issued', {
-      node,
+      node: caller.node,
+      ...(caller.waypoint ? { waypointPod: `${caller.waypoint.namespace}/${caller.waypoint.pod}` } : {}),
       identity: request.spiffeId,
       notAfter: issued.notAfter.toISOString(),
     });

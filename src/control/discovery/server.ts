@@ -14,28 +14,30 @@ import {
   ownResources,
   type ResourceItem,
   resourceKey,
+  type SharedView,
+  type SubscriberKind,
   sharedResources,
+  WORKLOAD_TYPE,
+  workloadResources,
 } from '../../core/discovery/resources.ts';
 import { MAX_SNAPSHOT_BYTES } from '../../core/grpc/limits.ts';
-import {
-  type DiscoveryRequestMessage,
-  type DiscoveryResponseMessage,
-  discoveryService,
-} from '../../core/grpc/protos.ts';
+import type { DiscoveryRequestMessage } from '../../core/grpc/protos.ts';
 import type { Logger } from '../../core/log.ts';
 import type { Workload } from '../../core/model/index.ts';
-import { AuthenticationError, type NodeAuthenticator } from '../auth/node-authenticator.ts';
-import { nodeMayServeWaypoint } from '../auth/waypoint-binding.ts';
+import { AuthenticationError, type Caller, type NodeAuthenticator } from '../auth/node-authenticator.ts';
+import { callerMayServeWaypoint } from '../auth/waypoint-binding.ts';
 import type { ControlMetrics } from '../metrics.ts';
 import { Memo } from '../model/memo.ts';
 import type { Mesh } from '../model/mesh.ts';
-import { enrolledWorkloadsByNode, waypointView, ztunnelPolicies } from '../model/views.ts';
+import { remoteWorkload, waypointView, workloadsByNode, ztunnelPolicies } from '../model/views.ts';
 import type { PodSource } from '../pods/pod-source.ts';
-import { SharedGeneration } from './generation.ts';
+import { type ResourceSet, SharedGeneration } from './generation.ts';
 import { clientKey, rolloutStanding } from './rollout.ts';
 import { type SubscriberInfo, type SubscriberView, Subscription } from './subscription.ts';
+import { serializedDiscoveryService, serializeResponse } from './wire.ts';
 
-type Stream = ServerDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage>;
+/** Responses are written serialized (`wire.ts`). */
+type Stream = ServerDuplexStream<DiscoveryRequestMessage, Buffer>;
 
 const SUBSCRIBE_TIMEOUT_MS = 10_000;
 
@@ -43,16 +45,18 @@ interface Published {
   mesh: Mesh;
   version: string;
   changedAt: number;
-  /** The resources every view shares, encoded once for all clients. */
-  shared: SharedGeneration;
-  localWorkloads: Map<string, Workload[]>;
+  /**
+   * The resources every view of a kind shares, encoded once for all clients of that kind: for ztunnels the
+   * remote forms of the workloads (each ztunnel's own ones override them in full), for waypoints the
+   * workloads in full. The waypoints' is made once a waypoint is connected.
+   */
+  shared: { ztunnel: SharedGeneration; waypoint: SharedGeneration | undefined };
+  workloadsByNode: Map<string, Workload[]>;
 }
 
 interface Entry {
   subscription: Subscription;
   stream: Stream;
-  /** The view last computed for this client, for status. */
-  view?: SubscriberView | undefined;
 }
 
 function rejection(code: grpcStatus, message: string): Error & { code: grpcStatus; details: string } {
@@ -74,6 +78,12 @@ export class DiscoveryServer {
    * encoded once per mesh, not once per node.
    */
   private readonly encodings = new Memo<EncodedResource>();
+  /**
+   * Each node's own resources (its workloads in full, its policies), kept as the same set while they are the
+   * same objects: a client holding that very set needs no comparison of it (`subscription.ts`), so a change
+   * elsewhere costs a ztunnel's own part nothing.
+   */
+  private readonly ownViews = new Memo<ResourceSet>();
   /** Rollout waits, told of every ACK, NACK, push and (dis)connection. */
   private readonly rolloutWatchers = new Set<() => void>();
 
@@ -96,19 +106,42 @@ export class DiscoveryServer {
   }
 
   register(server: Server): void {
-    server.addService(discoveryService(), { Stream: (stream: Stream) => this.serve(stream) });
+    server.addService(serializedDiscoveryService, { Stream: (stream: Stream) => this.serve(stream) });
   }
 
   /** Makes `mesh` the current state and pushes what changed to every client. */
   publish(mesh: Mesh, version: string, changedAt: number): void {
     this.encodings.nextRound();
-    const sharedSet = new Map<string, EncodedResource>();
-    for (const item of sharedResources(mesh)) sharedSet.set(...this.encode(item));
-    const shared = this.published
-      ? this.published.shared.advance(sharedSet)
-      : new SharedGeneration(sharedSet);
-    this.published = { mesh, version, changedAt, shared, localWorkloads: enrolledWorkloadsByNode(mesh) };
+    this.ownViews.nextRound();
+    const previous = this.published?.shared;
+    const hasWaypoints = [...this.entries.values()].some(
+      (entry) => entry.subscription.info.kind === 'waypoint',
+    );
+    this.published = {
+      mesh,
+      version,
+      changedAt,
+      shared: {
+        ztunnel: this.sharedGeneration('ztunnel', mesh, previous?.ztunnel),
+        waypoint: hasWaypoints ? this.sharedGeneration('waypoint', mesh, previous?.waypoint) : undefined,
+      },
+      workloadsByNode: workloadsByNode(mesh),
+    };
     for (const entry of this.entries.values()) this.push(entry, false);
+  }
+
+  /** The shared part of `kind`'s views of `mesh`, as the generation after `previous` (if there was one). */
+  private sharedGeneration(
+    kind: SubscriberKind,
+    mesh: Mesh,
+    previous: SharedGeneration | undefined,
+  ): SharedGeneration {
+    const remote = kind === 'ztunnel';
+    const view: SharedView = remote ? { ...mesh, workloads: mesh.workloads.map(remoteWorkload) } : mesh;
+    const resources = new Map<string, EncodedResource>();
+    for (const item of sharedResources(view))
+      resources.set(...this.encode(item, remote && item.type === WORKLOAD_TYPE ? 'remote' : ''));
+    return previous ? previous.advance(resources) : new SharedGeneration(resources);
   }
 
   get version(): string {
@@ -116,7 +149,7 @@ export class DiscoveryServer {
   }
 
   clients(): ClientStatus[] {
-    return [...this.entries.values()].map((entry) => entry.subscription.status(entry.view));
+    return [...this.entries.values()].map((entry) => entry.subscription.status());
   }
 
   /**
@@ -163,9 +196,9 @@ export class DiscoveryServer {
     };
     // Authentication starts at once and can never reject unhandled; the first message waits for it.
     const authenticated = this.authenticator.authenticate(stream.metadata).then(
-      (node) => ({ node, error: undefined }),
+      (caller) => ({ caller, error: undefined }),
       (error: Error) => ({
-        node: undefined,
+        caller: undefined,
         error:
           error instanceof AuthenticationError ? rejection(grpcStatus.UNAUTHENTICATED, error.message) : error,
       }),
@@ -182,10 +215,10 @@ export class DiscoveryServer {
         return;
       }
       authenticated
-        .then(({ node, error }) => {
+        .then(({ caller, error }) => {
           if (entry || stream.cancelled) return;
-          if (error || node === undefined) throw error;
-          entry = this.subscribe(stream, request, node, peer);
+          if (error || caller === undefined) throw error;
+          entry = this.subscribe(stream, request, caller, peer);
         })
         .catch((error: Error) => fail(error));
     });
@@ -208,12 +241,19 @@ export class DiscoveryServer {
     stream.on('close', close);
   }
 
-  private subscribe(stream: Stream, request: DiscoveryRequestMessage, node: string, peer: string): Entry {
+  private subscribe(stream: Stream, request: DiscoveryRequestMessage, caller: Caller, peer: string): Entry {
     const subscriber = request.subscriber;
     if (!subscriber)
       throw rejection(grpcStatus.INVALID_ARGUMENT, 'the first message of a stream must carry subscriber');
+    const { node } = caller;
     let info: SubscriberInfo;
     if (subscriber.kind === 'ztunnel') {
+      if (caller.waypoint !== undefined) {
+        throw rejection(
+          grpcStatus.PERMISSION_DENIED,
+          `waypoint ${caller.waypoint.namespace}/${caller.waypoint.name} may not subscribe as a ztunnel`,
+        );
+      }
       if (subscriber.node !== node) {
         throw rejection(
           grpcStatus.PERMISSION_DENIED,
@@ -229,10 +269,12 @@ export class DiscoveryServer {
         );
       }
       const waypoint = { name: subscriber.waypointName, namespace: subscriber.waypointNamespace };
-      if (!nodeMayServeWaypoint(this.pods, node, waypoint)) {
+      if (!callerMayServeWaypoint(this.pods, caller, waypoint)) {
         throw rejection(
           grpcStatus.PERMISSION_DENIED,
-          `node ${JSON.stringify(node)} may not subscribe as waypoint ${waypoint.namespace}/${waypoint.name}: no pod of that waypoint runs on it`,
+          caller.waypoint
+            ? `waypoint ${caller.waypoint.namespace}/${caller.waypoint.name} may not subscribe as waypoint ${waypoint.namespace}/${waypoint.name}`
+            : `node ${JSON.stringify(node)} may not subscribe as waypoint ${waypoint.namespace}/${waypoint.name}: no pod of that waypoint runs on it`,
         );
       }
       info = {
@@ -292,7 +334,6 @@ export class DiscoveryServer {
     const published = this.published;
     if (!published) return;
     const view = this.view(entry.subscription.info, published);
-    entry.view = view;
     const response = entry.subscription.prepare(view, published.version, published.changedAt, force);
     if (!response) return;
     const type = entry.subscription.info.kind;
@@ -320,23 +361,45 @@ export class DiscoveryServer {
         bytes,
       });
     }
-    for (const message of chunkResponse(response)) entry.stream.write(message);
+    for (const message of chunkResponse(response)) entry.stream.write(serializeResponse(message));
   }
 
   private view(info: SubscriberInfo, published: Published): SubscriberView {
-    const items =
-      info.kind === 'ztunnel'
-        ? ownResources(
-            'ztunnel',
-            ztunnelPolicies(published.mesh, published.localWorkloads.get(info.node) ?? []),
-          )
-        : ownResources('waypoint', waypointView(published.mesh, info.waypoint!));
-    return { shared: published.shared, own: this.encodeOwn(items) };
+    if (info.kind === 'ztunnel') {
+      const local = published.workloadsByNode.get(info.node) ?? [];
+      const policies = ztunnelPolicies(
+        published.mesh,
+        local.filter((workload) => workload.enrolled),
+      );
+      const inputs = [
+        ...local,
+        ...policies.policies,
+        ...policies.peerAuthentications,
+        policies.outboundTrafficPolicy,
+      ];
+      return {
+        shared: published.shared.ztunnel,
+        own: this.ownViews.get(info.node, inputs, () =>
+          this.encodeOwn([...workloadResources(local), ...ownResources('ztunnel', policies)]),
+        ),
+      };
+    }
+    // The first waypoint since the last publish: its kind's shared part is made now, and kept.
+    published.shared.waypoint ??= this.sharedGeneration('waypoint', published.mesh, undefined);
+    return {
+      shared: published.shared.waypoint,
+      own: this.encodeOwn(ownResources('waypoint', waypointView(published.mesh, info.waypoint!))),
+    };
   }
 
-  private encode(item: ResourceItem): [string, EncodedResource] {
+  /**
+   * `item` encoded, by its key. `form` tells apart the encodings of one key that differ by who receives
+   * them (a workload's remote form, and its whole for its own node and waypoints), so they do not evict each
+   * other.
+   */
+  private encode(item: ResourceItem, form = ''): [string, EncodedResource] {
     const key = resourceKey(item.type, item.name);
-    return [key, this.encodings.get(key, [item.value], () => encodeResource(item))];
+    return [key, this.encodings.get(`${form}|${key}`, [item.value], () => encodeResource(item))];
   }
 
   private encodeOwn(items: readonly ResourceItem[]): Map<string, EncodedResource> {

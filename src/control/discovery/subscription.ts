@@ -25,20 +25,27 @@ export interface SubscriberInfo {
   peer: string;
 }
 
-/** A subscriber's view: the generation every subscriber shares, and the resources of its own. */
+/**
+ * A subscriber's view: the generation every subscriber of its kind shares, and the resources of its own. An
+ * own resource overrides a shared one of the same key (a ztunnel's own workloads in full over their remote
+ * forms), so the client holds one version per key: the own one while there is one, else the shared one.
+ */
 export interface SubscriberView {
   shared: SharedGeneration;
   own: ResourceSet;
 }
 
 /**
- * What the control plane knows a client holds: a shared generation and its own resources' versions, or,
- * until its first ACK after a reconnect, only the versions it declared (`shared` undefined).
+ * What the control plane knows a client holds: a shared generation and the own resources it ACKed (the very
+ * set, so that a view whose own part is the same set needs no comparison), or, until its first ACK after a
+ * reconnect, only the versions it declared.
  */
-interface Held {
-  shared: SharedGeneration | undefined;
-  versions: Map<string, string>;
-}
+type Held =
+  | { shared: SharedGeneration; own: ResourceSet }
+  | { shared: undefined; versions: ReadonlyMap<string, string> };
+
+const NO_CHANGES: ResourceChanges = { changed: [], removed: [] };
+const encodedVersion = (resource: EncodedResource) => resource.version;
 
 interface InFlight {
   nonce: string;
@@ -57,24 +64,40 @@ const sameVersion = (version: string) => version;
 
 /** What a client holding `held` needs to hold `view`. */
 function diffView(view: SubscriberView, held: Held): PushDiff {
-  let shared: ResourceChanges;
+  const send = new Map<string, EncodedResource>();
+  const drop = new Set<string>();
   let own: ResourceChanges;
+  let heldVersion: (key: string) => string | undefined;
   if (held.shared) {
-    shared = held.shared.changesTo(view.shared);
-    own = compareResourceSets(view.own, held.versions, sameVersion);
+    // Shared changes to a key the view owns are not the client's: the own version governs it.
+    const shared = held.shared.changesTo(view.shared);
+    for (const resource of shared.changed) {
+      const key = resourceKey(resource.type, resource.name);
+      if (!view.own.has(key)) send.set(key, resource);
+    }
+    for (const key of shared.removed) if (!view.own.has(key)) drop.add(key);
+    own = held.own === view.own ? NO_CHANGES : compareResourceSets(view.own, held.own, encodedVersion);
+    heldVersion = (key) => held.own.get(key)?.version;
   } else {
-    // Declared versions mix both parts: compare each part, and drop what neither has.
-    shared = compareResourceSets(view.shared.resources, held.versions, sameVersion);
+    // Declared versions mix both parts: compare the shared part where the view does not own the key.
+    for (const [key, resource] of view.shared.resources)
+      if (!view.own.has(key) && held.versions.get(key) !== resource.version) send.set(key, resource);
     own = compareResourceSets(view.own, held.versions, sameVersion);
-    own.removed = own.removed.filter((key) => !view.shared.resources.has(key));
-    shared.removed = [];
+    heldVersion = (key) => held.versions.get(key);
+  }
+  for (const resource of own.changed) send.set(resourceKey(resource.type, resource.name), resource);
+  for (const key of own.removed) {
+    // A key the view no longer owns falls back to its shared version, if the shared part has one.
+    const shared = view.shared.resources.get(key);
+    if (shared === undefined) drop.add(key);
+    else if (heldVersion(key) !== shared.version) send.set(key, shared);
   }
   const removed: ResourceVersionMessage[] = [];
-  for (const key of [...shared.removed, ...own.removed]) {
+  for (const key of drop) {
     const slash = key.indexOf('/');
     removed.push({ type: key.slice(0, slash), name: key.slice(slash + 1), version: '' });
   }
-  return { resources: [...shared.changed, ...own.changed], removed };
+  return { resources: [...send.values()], removed };
 }
 
 export class Subscription {
@@ -88,6 +111,8 @@ export class Subscription {
   private ackedVersion: string | undefined;
   /** The newest version whose view the client holds in full (ACKed, or it needed nothing of it). */
   private syncedVersion: string | undefined;
+  /** The version of the latest view prepared for the client (sent, or found already held). */
+  private preparedVersion: string | undefined;
   private nacks = 0;
   private lastNack: NackStatus | undefined;
 
@@ -118,6 +143,7 @@ export class Subscription {
       return undefined;
     }
     this.dirty = false;
+    this.preparedVersion = version;
     const diff = diffView(view, this.held);
     if (!force && diff.resources.length === 0 && diff.removed.length === 0) {
       this.ackedVersion ??= version;
@@ -125,9 +151,7 @@ export class Subscription {
       return undefined;
     }
     const nonce = randomBytes(8).toString('hex');
-    const versions = new Map<string, string>();
-    for (const [key, resource] of view.own) versions.set(key, resource.version);
-    this.inFlight = { nonce, version, held: { shared: view.shared, versions }, changedAt };
+    this.inFlight = { nonce, version, held: { shared: view.shared, own: view.own }, changedAt };
     return { version, nonce, resources: diff.resources, removed: diff.removed };
   }
 
@@ -150,8 +174,12 @@ export class Subscription {
     return { answered: inFlight, resend: this.dirty };
   }
 
-  status(view: SubscriberView | undefined): ClientStatus {
-    const diff = view ? diffView(view, this.held) : undefined;
+  /**
+   * The client's standing. In sync: it holds the latest view prepared for it (nothing in flight or waiting,
+   * and that view ACKed or already held), known without comparing views, since every published view is
+   * prepared for every client: rollout waits ask this of every client at every ACK.
+   */
+  status(): ClientStatus {
     return {
       id: this.id,
       kind: this.info.kind,
@@ -163,7 +191,10 @@ export class Subscription {
       ackedVersion: this.ackedVersion,
       syncedVersion: this.syncedVersion,
       inSync:
-        !this.inFlight && diff !== undefined && diff.resources.length === 0 && diff.removed.length === 0,
+        !this.inFlight &&
+        !this.dirty &&
+        this.preparedVersion !== undefined &&
+        this.syncedVersion === this.preparedVersion,
       nacks: this.nacks,
       lastNack: this.lastNack,
     };

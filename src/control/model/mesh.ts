@@ -26,6 +26,7 @@ import type { Resource } from '../../core/config/resource.ts';
 import { INGRESS_USE_WAYPOINT_LABEL } from '../../core/labels.ts';
 import type { L4Policy, NamedConfig, PeerAuthPolicy, Service, Workload } from '../../core/model/index.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
+import type { SliceEndpointsByService } from '../pods/slice-endpoints.ts';
 import { toL4Policy } from './authorization.ts';
 import { namespaceLabels, serviceViews } from './core-view.ts';
 import { ingressGatewayService, isIngressGateway } from './ingress/gateways.ts';
@@ -80,6 +81,8 @@ export interface Mesh {
 export interface MeshInputs {
   resources: readonly Resource[];
   pods: readonly PodRecord[];
+  /** The EndpointSlices' endpoints of Services without a selector (on Kubernetes), by `<namespace>/<name>`. */
+  sliceEndpoints?: SliceEndpointsByService | undefined;
   trustDomain: string;
   trustBundle: string[];
 }
@@ -137,18 +140,24 @@ export function buildMesh(inputs: MeshInputs, memo = new MeshMemo()): Mesh {
   const podIndex = new PodIndex(pods);
   const defined = new Set(views.map((view) => `${view.namespace}/${view.name}`));
   const services = [
-    ...views.map((view) =>
-      memo.services.get(
-        `${view.namespace}/${view.name}`,
+    ...views.map((view) => {
+      const key = `${view.namespace}/${view.name}`;
+      const sliced = inputs.sliceEndpoints?.get(key);
+      return memo.services.get(
+        key,
         [
           JSON.stringify(view),
           nsKey(view.namespace),
           waypointsKey,
+          // The slices' entry is one array until a slice of this Service changes; the pods at its addresses
+          // count too (an address that becomes a pod's is reached over HBONE from then on).
+          sliced,
+          ...(sliced?.map((endpoint) => podIndex.atIp(endpoint.ip)) ?? []),
           ...(view.selector ? podIndex.select(view.namespace, view.selector) : []),
         ],
-        () => buildService(view, podIndex, nsLabels.get(view.namespace), waypoints),
-      ),
-    ),
+        () => buildService(view, podIndex, nsLabels.get(view.namespace), waypoints, sliced),
+      );
+    }),
     // A waypoint's instances are found through a Service of its name (istiod's deployment controller
     // creates one); a Service the user defined under that name is used as it is.
     ...[...waypoints]

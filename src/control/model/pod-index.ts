@@ -10,8 +10,12 @@ const NONE: readonly PodRecord[] = [];
 export class PodIndex {
   /** namespace -> label key -> label value -> pods, each list in the order of the pods given. */
   private readonly byLabel = new Map<string, Map<string, Map<string, PodRecord[]>>>();
+  private readonly pods: readonly PodRecord[];
+  /** IP -> pod, built on first use (only Services without a selector ask). */
+  private byIp: Map<string, PodRecord> | undefined;
 
   constructor(pods: readonly PodRecord[]) {
+    this.pods = pods;
     for (const pod of pods) {
       let keys = this.byLabel.get(pod.namespace);
       if (!keys) {
@@ -44,5 +48,14 @@ export class PodIndex {
     }
     if (entries.length === 1) return candidates!;
     return candidates!.filter((pod) => labelsMatch(selector, pod.labels));
+  }
+
+  /** The pod with this IP, if any. */
+  atIp(ip: string): PodRecord | undefined {
+    if (this.byIp === undefined) {
+      this.byIp = new Map();
+      for (const pod of this.pods) for (const address of pod.ips) this.byIp.set(address, pod);
+    }
+    return this.byIp.get(ip);
   }
 }

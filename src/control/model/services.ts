@@ -1,12 +1,13 @@
 /**
  * Services as the data plane sees them: hostname, VIPs (the Service's cluster IPs), ports with resolved target
- * ports and application protocol, endpoints (the reported pods its selector matches, one per pod IP), and
- * waypoint binding.
+ * ports and application protocol, endpoints (the reported pods its selector matches, one per pod IP; for a
+ * Service without a selector, the addresses of its EndpointSlices), and waypoint binding.
  */
 
 import { CLUSTER_DOMAIN } from '../../core/labels.ts';
 import type { Endpoint, Service, ServicePort } from '../../core/model/index.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
+import { type SliceEndpoint, takesConnections } from '../pods/slice-endpoints.ts';
 import type { ServicePortView, ServiceView } from './core-view.ts';
 import type { PodIndex } from './pod-index.ts';
 import { scopedBinding, type WaypointDeclaration, waypointBinding } from './waypoints.ts';
@@ -42,9 +43,11 @@ export function buildService(
   pods: PodIndex,
   namespaceLabels: Readonly<Record<string, string>> | undefined,
   waypoints: ReadonlyMap<string, WaypointDeclaration> = new Map(),
+  sliced: readonly SliceEndpoint[] = [],
 ): Service {
   const selector = view.selector;
-  const selected = selector ? pods.select(view.namespace, selector) : [];
+  const selects = selector !== undefined && Object.keys(selector).length > 0;
+  const selected = selects ? pods.select(view.namespace, selector) : [];
   const ports: ServicePort[] = view.ports.map((port) => ({
     name: port.name,
     port: port.port,
@@ -52,9 +55,9 @@ export function buildService(
     protocol: port.protocol,
     appProtocol: appProtocolOf(port),
   }));
-  const endpoints: Endpoint[] = selected.flatMap((pod) =>
-    pod.ips.map((ip) => ({ workloadUid: pod.uid, ip, ready: pod.ready })),
-  );
+  const endpoints: Endpoint[] = selects
+    ? selected.flatMap((pod) => pod.ips.map((ip) => ({ workloadUid: pod.uid, ip, ready: pod.ready })))
+    : sliceServiceEndpoints(view.ports, sliced, pods);
   return {
     name: view.name,
     namespace: view.namespace,
@@ -68,6 +71,33 @@ export function buildService(
       waypoints,
     ),
   };
+}
+
+/**
+ * The endpoints of a Service without a selector, from its slices: each port of the Service is matched by
+ * name to the slice's port (the number the endpoint listens on), and an address that is a pod's is that
+ * pod's workload (so the ztunnel reaches it over HBONE, as it does a selected pod). Readiness is the
+ * slice's, not the pod's: the slice's writer decides.
+ */
+export function sliceServiceEndpoints(
+  ports: readonly ServicePortView[],
+  sliced: readonly SliceEndpoint[],
+  pods: PodIndex,
+): Endpoint[] {
+  const takes = takesConnections(sliced);
+  return sliced.map((endpoint) => {
+    const targetPorts: Record<number, number> = {};
+    for (const port of ports) {
+      const number = endpoint.ports[port.name ?? ''];
+      if (number !== undefined) targetPorts[port.port] = number;
+    }
+    return {
+      workloadUid: pods.atIp(endpoint.ip)?.uid ?? '',
+      ip: endpoint.ip,
+      ready: takes(endpoint),
+      targetPorts: Object.keys(targetPorts).length > 0 ? targetPorts : undefined,
+    };
+  });
 }
 
 /** A named target port is looked up in the selected pods' container ports; unresolved, it falls back to the port. */

@@ -1,7 +1,9 @@
 /**
- * What each subscriber receives. A ztunnel gets every workload and service (it must resolve any destination)
- * but only the policies that apply to workloads enrolled on its node; a waypoint gets the services bound to
- * it, compiled into its route table. Pure functions of the mesh, tested as units.
+ * What each subscriber receives. A ztunnel gets every service and every workload (it must resolve any
+ * destination), but only its own node's workloads in full: a workload on another node comes as the addressing
+ * data HBONE needs (`remoteWorkload`), and only the policies that apply to workloads enrolled on its node; a
+ * waypoint gets the services bound to it, compiled into its route table. Pure functions of the mesh, tested
+ * as units.
  */
 
 import { GATEWAY_NAME_LABEL } from '../../core/labels.ts';
@@ -22,11 +24,43 @@ export type ZtunnelPolicies = Pick<ZtunnelView, 'policies' | 'peerAuthentication
 export function ztunnelView(mesh: Mesh, node: string): ZtunnelView {
   const local = mesh.workloads.filter((workload) => workload.node === node && workload.enrolled);
   return {
-    workloads: mesh.workloads,
+    workloads: mesh.workloads.map((workload) =>
+      workload.node === node ? workload : remoteWorkload(workload),
+    ),
     services: mesh.services,
     ...ztunnelPolicies(mesh, local),
     trustBundle: mesh.trustBundle,
   };
+}
+
+/**
+ * The labels a data plane reads of a workload on another node: a waypoint instance's gateway name (which
+ * waypoint a picked instance is, for explain). Selectors (policies, PeerAuthentications) are matched only
+ * against the workloads of a ztunnel's own node, which arrive in full, and the control plane resolves the
+ * rest (service endpoints, waypoint bindings, identities) before it pushes.
+ */
+const REMOTE_LABELS: readonly string[] = [GATEWAY_NAME_LABEL];
+
+/** One remote form per workload object: the model hands back unchanged workloads as the same objects. */
+const remoteForms = new WeakMap<Workload, Workload>();
+
+/**
+ * A workload as the ztunnels of other nodes receive it: its addresses, node, identity, enrollment, waypoint
+ * and canonical names (routing, HBONE, metrics), without the labels no remote decision reads. The same object
+ * for the same workload, so that its encoding is reused downstream.
+ */
+export function remoteWorkload(workload: Workload): Workload {
+  let remote = remoteForms.get(workload);
+  if (remote === undefined) {
+    const labels: Record<string, string> = {};
+    for (const key of REMOTE_LABELS) {
+      const value = workload.labels[key];
+      if (value !== undefined) labels[key] = value;
+    }
+    remote = { ...workload, labels };
+    remoteForms.set(workload, remote);
+  }
+  return remote;
 }
 
 /**
@@ -43,11 +77,10 @@ export function ztunnelPolicies(mesh: Mesh, local: readonly Workload[]): Ztunnel
   };
 }
 
-/** The enrolled workloads of each node, indexed once per mesh rather than searched once per ztunnel. */
-export function enrolledWorkloadsByNode(mesh: Mesh): Map<string, Workload[]> {
+/** The workloads of each node, indexed once per mesh rather than searched once per ztunnel. */
+export function workloadsByNode(mesh: Mesh): Map<string, Workload[]> {
   const byNode = new Map<string, Workload[]>();
   for (const workload of mesh.workloads) {
-    if (!workload.enrolled) continue;
     const list = byNode.get(workload.node);
     if (list) list.push(workload);
     else byNode.set(workload.node, [workload]);

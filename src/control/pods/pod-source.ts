@@ -15,6 +15,7 @@ import { DNS_LABEL, DNS_SUBDOMAIN } from '../../core/config/resource.ts';
 import type { PodPort } from '../../core/control-api/types.ts';
 import { AmbitError } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/log.ts';
+import { AppendLog } from '../state/append-log.ts';
 import type { StateLock } from '../state/lock.ts';
 import { SharedStateFile } from '../state/shared-file.ts';
 
@@ -111,18 +112,29 @@ function readPod(pod: Field): PodRecord | undefined {
   };
 }
 
+/** One change in the pods' log: a pod as it now is, or the key of one removed. */
+type PodLogEntry = { set: PodRecord } | { remove: string };
+
+/** The log is folded into the file once it holds this many entries, or as many as there are pods if more. */
+const MIN_COMPACT_ENTRIES = 1000;
+
 /**
- * Pods reported by a runtime, persisted in `file` (JSON) shortly after each change (`PERSIST_DELAY_MS`), so a
- * burst of reports is written once and no report waits for the disk. A pod reported again unchanged stays the
- * same object, so the model reuses what it built from it (`model/memo.ts`). Given the state directory's lock,
- * the file is shared with other control-plane replicas as the config store's is: this replica's changes since
- * its last write are written under the lock on top of the latest file, and `refresh` takes in another
- * replica's (keeping this one's unwritten changes on top).
+ * Pods reported by a runtime, persisted shortly after each change (`PERSIST_DELAY_MS`), so a burst of reports
+ * is written once and no report waits for the disk. What changed is appended to a log beside `file`
+ * (`AppendLog`), so a change costs the disk what it changed; the log is folded into `file` once it is as long
+ * as the pods are many (at least `MIN_COMPACT_ENTRIES`), so reading both stays proportional to the mesh. A
+ * pod reported again unchanged stays the same object, so the model reuses what it built from it
+ * (`model/memo.ts`). Given the state directory's lock, both files are shared with other control-plane
+ * replicas as the config store's file is: this replica's changes since its last write are written under the
+ * lock after what the others wrote, and `refresh` takes in theirs (keeping this one's unwritten changes on
+ * top), reading only the log's new lines unless it was folded since.
  */
 export class ReportedPods implements PodSource {
   private readonly pods = new Map<string, PodRecord>();
   private readonly listeners: (() => void)[] = [];
   private readonly file: SharedStateFile;
+  private readonly changes: AppendLog<PodLogEntry>;
+  private readonly lock: StateLock | undefined;
   private readonly log: Logger;
   /** Changes not written yet, by pod key: the pod as it now is, or null for one removed. */
   private readonly unwritten = new Map<string, PodRecord | null>();
@@ -130,8 +142,15 @@ export class ReportedPods implements PodSource {
 
   constructor(file: string, lock?: StateLock, log: Logger = createLogger('pods')) {
     this.file = new SharedStateFile(file, lock);
+    this.changes = new AppendLog(podLogPath(file), 0o600);
+    this.lock = lock;
     this.log = log;
     this.load();
+  }
+
+  /** The files another replica's writes change (to watch). */
+  get files(): string[] {
+    return [this.file.path, this.changes.path];
   }
 
   list(): readonly PodRecord[] {
@@ -142,10 +161,9 @@ export class ReportedPods implements PodSource {
     this.listeners.push(listener);
   }
 
-  /** Takes in what another replica wrote since; true (and the listeners told) when the file had changed. */
+  /** Takes in what another replica wrote since; true (and the listeners told) when it had written anything. */
   refresh(): boolean {
-    if (!this.file.changedOnDisk()) return false;
-    this.load();
+    if (!this.catchUp()) return false;
     this.notify();
     return true;
   }
@@ -216,19 +234,22 @@ export class ReportedPods implements PodSource {
 
   private persist(): void {
     try {
-      // As the only writer among replicas, on top of the latest file (another replica's pods taken in).
-      let refreshed = false;
-      this.file.exclusive(
-        () => {
-          this.load();
-          refreshed = true;
-        },
-        () => {
+      // As the only writer among replicas, after what the others wrote (taken in first).
+      const run = <T>(work: () => T) => (this.lock ? this.lock.run(work) : work());
+      const caughtUp = run(() => {
+        const caughtUp = this.lock ? this.catchUp() : false;
+        if (this.changes.entries + this.unwritten.size >= Math.max(MIN_COMPACT_ENTRIES, this.pods.size)) {
           this.file.save(JSON.stringify([...this.pods.values()]), 0o600);
-          this.unwritten.clear();
-        },
-      );
-      if (refreshed) this.notify();
+          this.changes.replace();
+        } else {
+          this.changes.append(
+            [...this.unwritten].map(([key, pod]) => (pod === null ? { remove: key } : { set: pod })),
+          );
+        }
+        this.unwritten.clear();
+        return caughtUp;
+      });
+      if (caughtUp) this.notify();
     } catch (error) {
       this.writeFailed(error as Error);
     }
@@ -239,12 +260,50 @@ export class ReportedPods implements PodSource {
     this.log.error('cannot persist the reported pods', { file: this.file.path, error: error.message });
   }
 
-  /** The file's pods, with this replica's unwritten changes on top; unchanged pods stay the same objects. */
+  /**
+   * Takes in what another replica wrote since this one last read: the log's new lines, or both files again
+   * when the file was replaced or the log folded into it. True when anything was taken in.
+   */
+  private catchUp(): boolean {
+    if (!this.file.changedOnDisk()) {
+      const read = this.changes.readNew();
+      if (!read.reset) {
+        for (const entry of read.entries) this.applyEntry(entry);
+        return read.entries.length > 0;
+      }
+    }
+    this.load();
+    return true;
+  }
+
+  /** `entry` applied to the pods, unless this replica changed that pod since (its change stays on top). */
+  private applyEntry(entry: PodLogEntry): void {
+    const pods = this.pods;
+    const key = 'remove' in entry ? entry.remove : podKey(entry.set.namespace, entry.set.name);
+    if (this.unwritten.has(key)) return;
+    if ('remove' in entry) {
+      pods.delete(key);
+      return;
+    }
+    const known = pods.get(key);
+    if (!samePod(known, entry.set)) pods.set(key, entry.set);
+  }
+
+  /**
+   * The file's pods and the log's changes, with this replica's unwritten changes on top; unchanged pods stay
+   * the same objects.
+   */
   private load(): void {
     const before = new Map(this.pods);
     this.pods.clear();
-    for (const pod of this.file.readJson<PodRecord[]>() ?? []) {
-      const key = podKey(pod.namespace, pod.name);
+    const stored = this.file.readJson<PodRecord[]>() ?? [];
+    const loaded = new Map<string, PodRecord>();
+    for (const pod of stored) loaded.set(podKey(pod.namespace, pod.name), pod);
+    for (const entry of this.changes.readAll()) {
+      if ('remove' in entry) loaded.delete(entry.remove);
+      else loaded.set(podKey(entry.set.namespace, entry.set.name), entry.set);
+    }
+    for (const [key, pod] of loaded) {
       const known = before.get(key);
       this.pods.set(key, known !== undefined && samePod(known, pod) ? known : pod);
     }
@@ -257,6 +316,11 @@ export class ReportedPods implements PodSource {
   private notify(): void {
     for (const listener of this.listeners) listener();
   }
+}
+
+/** The log beside a pods file: `pods.json` -> `pods.log`. */
+export function podLogPath(file: string): string {
+  return `${file.replace(/\.json$/, '')}.log`;
 }
 
 function samePod(a: PodRecord | undefined, b: PodRecord): boolean {

@@ -130,6 +130,12 @@ export class ControlApiClient {
     return this.call('GET', `/v1/rollout?${params}`, undefined, timeoutMs + this.timeoutMs);
   }
 
+  /** Waits (at most `timeoutMs`) until every data-plane client has the mesh as the control plane has it now. */
+  awaitPushed(timeoutMs: number): Promise<RolloutReport> {
+    const params = new URLSearchParams({ timeoutMs: String(timeoutMs) });
+    return this.call('GET', `/v1/pushed?${params}`, undefined, timeoutMs + this.timeoutMs);
+  }
+
   delete(files: ConfigFile[]): Promise<DeleteResult> {
     return this.call('POST', '/v1/delete', { files });
   }

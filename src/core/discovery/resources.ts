@@ -55,8 +55,11 @@ interface Named {
 
 const namespaced = (item: Named) => `${item.namespace}/${item.name}`;
 
+/** The resource type of a workload. */
+export const WORKLOAD_TYPE = 'workload';
+
 const workloadList = {
-  type: 'workload',
+  type: WORKLOAD_TYPE,
   field: 'workloads',
   name: (item: { uid: string }) => item.uid,
 } as const;
@@ -128,6 +131,13 @@ function listResources(
       items.push({ type: list.type, name: (list.name as (item: unknown) => string)(value), value });
     }
   }
+}
+
+/** Workloads as resources (a ztunnel's own node's workloads, which override the shared remote forms). */
+export function workloadResources(workloads: readonly unknown[]): ResourceItem[] {
+  const items: ResourceItem[] = [];
+  listResources([workloadList], { workloads }, items);
+  return items;
 }
 
 /** The resources every subscriber's view holds alike: workloads, services and the trust bundle. */

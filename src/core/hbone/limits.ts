@@ -5,8 +5,6 @@
  * connections still in their TLS handshake, TLS handshakes per source IP and second, and how long a
  * connection may sit without a stream.
  */
-import { type RateLimit, TokenBucket } from './h2/rate-limit.ts';
-
 export interface HboneServerLimits {
   /** Concurrent CONNECT streams on one connection (advertised, and enforced). */
   maxStreamsPerConnection: number;
@@ -73,39 +71,5 @@ export class KeyedCounter {
   /** Keys in use now (for tests and admin views). */
   get size(): number {
     return this.#counts.size;
-  }
-}
-
-/**
- * A token bucket per key (a source IP's handshakes): `take` says whether the key is within its rate. At most
- * `maxKeys` buckets are kept; beyond, the least recently used goes (a forgotten key starts full again, which
- * is what it would be after a quiet second anyway).
- */
-export class KeyedRateLimiter {
-  readonly #limit: RateLimit;
-  readonly #maxKeys: number;
-  readonly #buckets = new Map<string, TokenBucket>();
-
-  constructor(limit: RateLimit, maxKeys = 16_384) {
-    this.#limit = limit;
-    this.#maxKeys = maxKeys;
-  }
-
-  take(key: string, nowMs: number): boolean {
-    let bucket = this.#buckets.get(key);
-    if (bucket) {
-      // Most recently used last: the first entry is the one to forget.
-      this.#buckets.delete(key);
-    } else {
-      bucket = new TokenBucket(this.#limit, nowMs);
-      if (this.#buckets.size >= this.#maxKeys) this.#buckets.delete(this.#buckets.keys().next().value!);
-    }
-    this.#buckets.set(key, bucket);
-    return bucket.take(nowMs);
-  }
-
-  /** Keys held now (for tests). */
-  get size(): number {
-    return this.#buckets.size;
   }
 }

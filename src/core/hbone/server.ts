@@ -18,16 +18,12 @@ import { closeServer } from '../server/listen.ts';
 import type { WorkloadCertificate } from '../tls/certificates.ts';
 import { hboneServerOptions } from '../tls/contexts.ts';
 import { peerIdentity } from '../tls/spiffe.ts';
+import { KeyedRateLimiter } from '../token-bucket.ts';
 import { H2Connection, HBONE_KEEPALIVE_MS } from './h2/connection.ts';
 import { ErrorCode } from './h2/constants.ts';
 import { parseForwardedFor, validTraceparent } from './headers.ts';
 import { type HboneImplementation, parseHboneImplementation } from './implementation.ts';
-import {
-  DEFAULT_HBONE_SERVER_LIMITS,
-  type HboneServerLimits,
-  KeyedCounter,
-  KeyedRateLimiter,
-} from './limits.ts';
+import { DEFAULT_HBONE_SERVER_LIMITS, type HboneServerLimits, KeyedCounter } from './limits.ts';
 import type { HboneTimeouts, PoolSettings } from './settings.ts';
 import type { HboneServerStream } from './stream.ts';
 

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { errorMessage } from '../errors.ts';
 // The wire codes, not node:http2's copy of them: a ztunnel on the framer then never loads node:http2.
 import { ErrorCode } from '../hbone/h2/constants.ts';
-import { disarm } from './reset-if-abandoned.ts';
+import { disarm, resetIfAbandoned } from './reset-if-abandoned.ts';
 
 export interface ByteCounters {
   /** Bytes read from the downstream side and written upstream. */
@@ -90,14 +90,32 @@ export function abort(stream: Duplex): void {
   const socket = stream as Duplex & { resetAndDestroy?: () => void; connecting?: boolean };
   const h2 = stream as Duplex & { rstCode?: number; close?: (code: number) => void };
   try {
-    // libuv refuses a reset once a FIN was sent (and Node then never emits 'close'): plain destroy then.
-    if (typeof socket.resetAndDestroy === 'function' && !socket.connecting && !stream.writableEnded) {
-      socket.resetAndDestroy();
-    } else if (typeof h2.close === 'function' && 'rstCode' in h2) h2.close(ErrorCode.CANCEL);
-    else stream.destroy();
+    if (typeof socket.resetAndDestroy === 'function' && !socket.connecting) {
+      // libuv refuses a reset once a FIN was sent (and Node then never emits 'close'); a zero linger makes
+      // the close a reset all the same, so the peer never reads what it was sent as complete.
+      if (stream.writableEnded) {
+        resetIfAbandoned(stream);
+        stream.destroy();
+      } else socket.resetAndDestroy();
+    } else if (typeof h2.close === 'function' && 'rstCode' in h2) {
+      resetNodeHttp2Stream(stream);
+      h2.close(ErrorCode.CANCEL);
+    } else stream.destroy();
   } catch {
     stream.destroy();
   }
+}
+
+/**
+ * node:http2's `close(code)` ends the writable side first: END_STREAM goes out before RST_STREAM, and a peer
+ * that had already half-closed then has the stream closed cleanly and never hears the reset (its app reads a
+ * FIN). The stream's native handle submits the RST_STREAM alone, first; the framer's streams have no handle
+ * and reset without an END_STREAM of their own.
+ */
+function resetNodeHttp2Stream(stream: Duplex): void {
+  const key = Object.getOwnPropertySymbols(stream).find((symbol) => symbol.description === 'kHandle');
+  const handle = key && (stream as unknown as Record<symbol, { rstStream?: (code: number) => void }>)[key];
+  handle?.rstStream?.(ErrorCode.CANCEL);
 }
 
 /** An HTTP/2 stream that ended with RST_STREAM other than NO_ERROR. */

@@ -3,13 +3,8 @@
  * `/api/<view>` and drawn as one table (a column list per view), refreshed every few seconds while it
  * shows. The rows shown are exposed as `window.ambitTable` for the browser tests.
  */
-import type {
-  ConnectionsOfNode,
-  ConnectionView,
-  PolicyView,
-  ServiceView,
-  WorkloadView,
-} from '../view-types.ts';
+import type { ConnectionListing } from '../../core/observe/connection-listing.ts';
+import type { ConnectionsOfNode, PolicyView, ServiceView, WorkloadView } from '../view-types.ts';
 
 const REFRESH_MS = 2000;
 
@@ -121,7 +116,7 @@ function nodeChooser(body: ConnectionsOfNode): HTMLElement {
   return label;
 }
 
-const CONNECTIONS: TableSpec<ConnectionsOfNode, ConnectionView> = {
+const CONNECTIONS: TableSpec<ConnectionsOfNode, ConnectionListing> = {
   rows: (body) => body.connections,
   tools: nodeChooser,
   columns: [

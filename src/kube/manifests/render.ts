@@ -39,5 +39,10 @@ export function manifestsYaml(objects: readonly ManifestObject[], version: strin
     '# Needs the Istio CRDs (networking.istio.io, security.istio.io) and the Gateway API standard CRDs.',
     '# `ambit install` also creates the mesh CA: Secret ambit-ca and ConfigMap ambit-root-cert (not shown).',
   ].join('\n');
-  return `${header}\n${objects.map((object) => `---\n${stringify(object, { lineWidth: 0 })}`).join('')}`;
+  return `${header}\n${yamlStream(objects)}`;
+}
+
+/** The objects as YAML documents, each after its `---`. */
+export function yamlStream(objects: readonly ManifestObject[]): string {
+  return objects.map((object) => `---\n${stringify(object, { lineWidth: 0 })}`).join('');
 }

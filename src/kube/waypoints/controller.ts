@@ -3,8 +3,10 @@
  * render.ts renders (ServiceAccount, root ConfigMap, Deployment, Service; owned by the Gateway), applies it
  * again when the Gateway changes, deletes it when the Gateway goes (the API server's garbage collector would
  * too, through the ownerReferences; deleting is idempotent), and writes `Programmed` with the Service's
- * address into the Gateway's status. Only the leader of the Lease acts (lease.ts): every replica watches,
- * one writes. Work is one reconcile at a time per Gateway; a failed one is retried with backoff.
+ * address into the Gateway's status. It also watches what it deployed: an object deleted or edited by hand
+ * (drift.ts) is restored by reconciling its Gateway again. Only the
+ * leader of the Lease acts (lease.ts): every replica watches, one writes. Work is one reconcile at a time per
+ * Gateway; a failed one is retried with backoff.
  */
 import {
   ApiException,
@@ -21,6 +23,7 @@ import type { Logger } from '../../core/log.ts';
 import { applyObjects, deleteObjects } from '../apply.ts';
 import { LeaderElector, type LeaseSettings } from '../lease.ts';
 import { KindWatch, type WatchedKind } from '../watch.ts';
+import { drifted } from './drift.ts';
 import {
   type GatewayStatusFields,
   programmedStatus,
@@ -34,6 +37,13 @@ const GATEWAY_KIND: WatchedKind = {
   kind: 'Gateway',
   plural: 'gateways',
 };
+/** What `waypointObjects` renders, watched for hand edits and deletions. */
+const OWNED_KINDS: WatchedKind[] = [
+  { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
+  { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+  { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
+  { apiVersion: 'v1', kind: 'Service', plural: 'services' },
+];
 const RETRY: BackoffPolicy = { initialMs: 500, maxMs: 30_000 };
 const FIELD_MANAGER = 'ambit-waypoint-controller';
 
@@ -49,12 +59,15 @@ export class WaypointController {
   readonly #settings: WaypointSettings;
   readonly #log: Logger;
   readonly #watch: KindWatch<GatewayObject>;
+  readonly #owned: KindWatch<KubernetesObject>[];
   readonly #elector: LeaderElector;
   readonly #queue = new KeyedQueue();
   /** What was applied last per Gateway (JSON), so an unchanged Gateway (a status write) re-applies nothing. */
   readonly #applied = new Map<string, string>();
   readonly #failures = new Map<string, number>();
   readonly #retries = new Map<string, NodeJS.Timeout>();
+  /** Reconciles queued and not yet started, by Gateway key. */
+  readonly #waiting = new Map<string, { restore: boolean; last: GatewayObject }>();
 
   constructor(config: KubeConfig, settings: WaypointSettings & { lease: LeaseSettings }, log: Logger) {
     this.#config = config;
@@ -65,9 +78,21 @@ export class WaypointController {
       GATEWAY_KIND,
       {
         upsert: (gateway) => this.#enqueue(gateway),
-        remove: (gateway) => this.#enqueue(gateway, { deleted: true }),
+        remove: (gateway) => this.#enqueue(gateway),
       },
       log,
+    );
+    this.#owned = OWNED_KINDS.map(
+      (kind) =>
+        new KindWatch<KubernetesObject>(
+          config,
+          kind,
+          {
+            upsert: (object) => this.#checkOwned({ ...object, kind: kind.kind }, false),
+            remove: (object) => this.#checkOwned({ ...object, kind: kind.kind }, true),
+          },
+          log,
+        ),
     );
     this.#elector = new LeaderElector(
       config,
@@ -96,22 +121,72 @@ export class WaypointController {
   }
 
   async start(): Promise<void> {
-    await this.#watch.start();
+    await Promise.all([this.#watch.start(), ...this.#owned.map((watch) => watch.start())]);
     this.#elector.start();
   }
 
   async stop(): Promise<void> {
     await this.#elector.stop();
-    await this.#watch.stop();
+    await Promise.all([this.#watch.stop(), ...this.#owned.map((watch) => watch.stop())]);
   }
 
-  #enqueue(gateway: GatewayObject, options: { deleted?: boolean } = {}): void {
+  /**
+   * An object changed or went: if it is one that a waypoint Gateway's rendering names (by kind, namespace and
+   * name, so an object whose labels were edited away is still found) and it no longer says what we render (or
+   * is gone), the Gateway is reconciled again from scratch, which restores it. A Gateway being deleted or
+   * changed to another class is no longer a waypoint here, so what goes with it is let go.
+   */
+  #checkOwned(object: KubernetesObject, deleted: boolean): void {
+    if (!this.#elector.leading) return;
+    const { namespace, name } = object.metadata ?? {};
+    for (const gateway of this.#watch.list()) {
+      if (
+        gateway.metadata?.namespace !== namespace ||
+        gateway.spec?.gatewayClassName !== WAYPOINT_GATEWAY_CLASS
+      )
+        continue;
+      const rendered = waypointObjects(this.#target(gateway), this.#settings).find(
+        (candidate) => candidate.kind === object.kind && candidate.metadata.name === name,
+      );
+      if (rendered === undefined) continue;
+      if (!deleted && !drifted(rendered, object)) return;
+      const key = keyOf(gateway);
+      this.#log.warn('a waypoint object was changed by hand; restoring it', {
+        gateway: key,
+        object: `${object.kind}/${name}`,
+        deleted,
+      });
+      this.#enqueue(gateway, { restore: true });
+      return;
+    }
+  }
+
+  /**
+   * Queues a reconcile of the Gateway's key, at most one waiting per key (a burst of events makes one), run
+   * on the Gateway as the watch has it then (gone: its objects are deleted; `gateway` is the last copy, for
+   * their names). `restore`: apply even if the rendering is what was applied last (something of it was
+   * changed by hand); forgotten when the reconcile runs, so that an apply under way cannot record it again.
+   */
+  #enqueue(gateway: GatewayObject, options: { restore?: boolean } = {}): void {
     if (!this.#elector.leading) return;
     const key = keyOf(gateway);
     clearTimeout(this.#retries.get(key));
     this.#retries.delete(key);
+    const waiting = this.#waiting.get(key);
+    if (waiting !== undefined) {
+      waiting.restore ||= options.restore === true;
+      waiting.last = gateway;
+      return;
+    }
+    const entry = { restore: options.restore === true, last: gateway };
+    this.#waiting.set(key, entry);
     void this.#queue
-      .run(key, () => this.#reconcile(gateway, options.deleted === true))
+      .run(key, () => {
+        this.#waiting.delete(key);
+        if (entry.restore) this.#applied.delete(key);
+        const latest = this.#watch.list().find((candidate) => keyOf(candidate) === key);
+        return this.#reconcile(latest ?? entry.last, latest === undefined);
+      })
       .then(
         () => this.#failures.delete(key),
         (error: unknown) => {
@@ -127,8 +202,7 @@ export class WaypointController {
             key,
             setTimeout(() => {
               this.#retries.delete(key);
-              const latest = this.#watch.list().find((candidate) => keyOf(candidate) === key);
-              this.#enqueue(latest ?? gateway, { deleted: latest === undefined });
+              this.#enqueue(entry.last);
             }, delay),
           );
         },

@@ -61,6 +61,11 @@ export const CONTROL_PLANE = 'control-plane';
 
 /** How long one call to the control plane's API may take before the supervisor gives up on it. */
 const API_TIMEOUT_MS = 5000;
+/**
+ * How long a removed pod waits for every data plane to confirm it gone: a push is ACKed in well under a
+ * second; past this a data plane is stuck or gone, and the pod must not be held for it.
+ */
+const DRAIN_PUSH_WAIT_MS = 10_000;
 /** Retries of a full resync after a failed call, until one succeeds. */
 const RESYNC_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 10_000 };
 
@@ -300,6 +305,24 @@ class ControlPlaneSync {
     });
   }
 
+  /**
+   * Resolves once every ztunnel and waypoint has the mesh without the pod (`forget` came first), or at the
+   * bound. Outside the call queue: the wait must not hold up the pods that start meanwhile. On a host that
+   * reaches the control plane through the node gateway there is nothing to ask: the drain period alone.
+   */
+  async awaitGone(pod: PodRecord): Promise<void> {
+    if (!this.#api) return;
+    const report = await this.#api.awaitPushed(DRAIN_PUSH_WAIT_MS);
+    if (report.timedOut)
+      log.warn('a removed pod stops before every data plane confirmed it gone', {
+        pod: pod.uid,
+        waitedMs: DRAIN_PUSH_WAIT_MS,
+        pending: report.clients
+          .filter((client) => client.state !== 'acked')
+          .map((client) => `${client.kind} ${client.waypoint ?? client.node}`),
+      });
+  }
+
   applyNamespace(namespace: NamespaceRecord): Promise<void> {
     return this.#send(`the labels of namespace ${namespace.name}`, () =>
       this.#applyNamespace(namespace.name),
@@ -442,6 +465,10 @@ export const extension: ClusterExtension = {
 
   podTerminating(pod, context) {
     return sync(context).forget(pod);
+  },
+
+  podDraining(pod, context) {
+    return sync(context).awaitGone(pod);
   },
 
   namespaceRelabeled(namespace, context) {

@@ -94,8 +94,13 @@ export class SupervisedPods implements PodRuntime {
       return found;
     });
     if (!pod) return;
-    // Outside the queue: other pods come and go meanwhile (a rollout drains several at once).
-    if (options.drainMs) await sleep(options.drainMs);
+    // Outside the queue: other pods come and go meanwhile (a rollout drains several at once). The drain
+    // counts from when every node has let go of the pod: a fixed sleep alone lost requests to a pushed
+    // change that arrived late on a loaded machine.
+    if (options.drainMs) {
+      await this.#tell('podDraining', pod);
+      await sleep(options.drainMs);
+    }
     await this.#queue.run(ONE_AT_A_TIME, async () => {
       try {
         await this.#tell('podRemoved', pod);
@@ -108,7 +113,7 @@ export class SupervisedPods implements PodRuntime {
     });
   }
 
-  async #tell(hook: 'podTerminating' | 'podRemoved', pod: PodRecord): Promise<void> {
+  async #tell(hook: 'podTerminating' | 'podDraining' | 'podRemoved', pod: PodRecord): Promise<void> {
     for (const extension of await this.extensions) {
       await extension[hook]?.(pod, this.context).catch((error: unknown) =>
         // The pod goes anyway; the extension resyncs what it holds (e.g. the control plane's pod list).

@@ -10,7 +10,7 @@
 import { decodeJwt, errors, jwtVerify } from 'jose';
 import type { RequestAuth } from '../../core/l7/authorize.ts';
 import type { JwtRule } from '../../core/l7/types.ts';
-import { type JwksCache, rememberVerified } from './keys.ts';
+import { type JwksCache, type KeySet, rememberVerified, type Verification } from './keys.ts';
 import { findToken, type TokenSource } from './tokens.ts';
 
 /** Envoy's default allowed clock skew, in seconds. */
@@ -37,6 +37,20 @@ export async function authenticate(
 ): Promise<AuthnResult> {
   const found = findToken(rules, request);
   if (found === undefined) return { kind: 'none' };
+  // A token a rule's key set verified before needs only its expiry checked again (the rest cannot change),
+  // and its rule is found without decoding the token again: the one whose issuer it verified with (rules
+  // of other issuers may share the key set).
+  for (const rule of rules) {
+    const set = keys.keySet(rule);
+    const cacheKey = verifiedKey(rule, found.token);
+    const remembered = set.verified.get(cacheKey);
+    if (remembered === undefined || remembered.iss !== rule.issuer) continue;
+    const exp = remembered.exp;
+    if (typeof exp !== 'number' || exp + CLOCK_SKEW_SECONDS > now() / 1000)
+      return { kind: 'valid', ...authenticated(rule, remembered, found.header) };
+    set.verified.delete(cacheKey);
+    return { kind: 'invalid', text: 'Jwt is expired' };
+  }
   let issuer: unknown;
   try {
     issuer = decodeJwt(found.token).iss;
@@ -45,31 +59,35 @@ export async function authenticate(
   }
   const rule = rules.find((candidate) => candidate.issuer === issuer);
   if (rule === undefined) return { kind: 'invalid', text: 'Jwt issuer is not configured' };
-  const set = keys.keySet(rule);
-  // A token this key set verified before needs only its expiry checked again (the rest cannot change);
-  // the audiences are part of the key because two rules may share keys but not audiences.
-  const cacheKey = `${rule.audiences.join(',')}|${found.token}`;
-  const remembered = set.verified.get(cacheKey);
-  if (remembered !== undefined) {
-    const exp = remembered.exp;
-    if (typeof exp !== 'number' || exp + CLOCK_SKEW_SECONDS > now() / 1000)
-      return { kind: 'valid', ...authenticated(rule, remembered, found.header) };
-    set.verified.delete(cacheKey);
-    return { kind: 'invalid', text: 'Jwt is expired' };
-  }
-  let payload: Record<string, unknown>;
-  try {
-    const verified = await jwtVerify(found.token, set.getKey, {
-      issuer: rule.issuer,
-      audience: rule.audiences.length > 0 ? rule.audiences : undefined,
-      clockTolerance: CLOCK_SKEW_SECONDS,
-    });
-    payload = verified.payload as Record<string, unknown>;
-  } catch (error) {
-    return { kind: 'invalid', text: failureText(error) };
-  }
-  rememberVerified(set, cacheKey, payload);
-  return { kind: 'valid', ...authenticated(rule, payload, found.header) };
+  const outcome = await verifyOnce(rule, keys.keySet(rule), found.token);
+  if ('error' in outcome) return { kind: 'invalid', text: failureText(outcome.error) };
+  return { kind: 'valid', ...authenticated(rule, outcome.payload, found.header) };
+}
+
+/** The cache key of a token under a rule: the audiences count, since two rules may share keys but not them. */
+function verifiedKey(rule: JwtRule, token: string): string {
+  return `${rule.audiences.join(',')}|${token}`;
+}
+
+/** Verifies `token` under `rule`, joining a verification of the same token already under way. */
+function verifyOnce(rule: JwtRule, set: KeySet, token: string): Promise<Verification> {
+  const cacheKey = verifiedKey(rule, token);
+  const pending = set.verifying.get(cacheKey);
+  if (pending !== undefined) return pending;
+  const verification = jwtVerify(token, set.getKey, {
+    issuer: rule.issuer,
+    audience: rule.audiences.length > 0 ? rule.audiences : undefined,
+    clockTolerance: CLOCK_SKEW_SECONDS,
+  }).then(
+    ({ payload }): Verification => {
+      rememberVerified(set, cacheKey, payload as Record<string, unknown>);
+      return { payload: payload as Record<string, unknown> };
+    },
+    (error: unknown): Verification => ({ error }),
+  );
+  set.verifying.set(cacheKey, verification);
+  void verification.then(() => set.verifying.delete(cacheKey));
+  return verification;
 }
 
 function failureText(error: unknown): string {

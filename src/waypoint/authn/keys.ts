@@ -15,28 +15,43 @@ export const MAX_KEY_SETS = 256;
 /** Verified tokens remembered per key set (Envoy's `jwt_cache_config` plays this part). */
 export const MAX_VERIFIED_TOKENS = 1000;
 
+/** A verification's outcome: the token's payload, or why it failed. */
+export type Verification = { payload: Record<string, unknown> } | { error: unknown };
+
 /**
  * A key set and the tokens it verified: a client sends the same token with every request, and checking its
  * signature again each time is most of the cost of authentication. An entry holds the payload; its `exp` is
- * checked on every use, and it goes with its key set (new keys verify afresh).
+ * checked on every use, and it goes with its key set (new keys verify afresh). `verifying` holds the
+ * verifications under way, so that a burst of requests with a token not seen yet (every connection of a
+ * client starting at once) verifies it once, not once per request.
  */
 export interface KeySet {
   getKey: JWTVerifyGetKey;
   verified: Map<string, Record<string, unknown>>;
+  verifying: Map<string, Promise<Verification>>;
 }
 
 export class JwksCache {
   readonly #sets = new Map<string, KeySet>();
+  /** The set of each rule object of the current snapshot: found without building and hashing the JWKS text. */
+  #ofRule = new WeakMap<JwtRule, KeySet>();
 
   /** The key set of `rule`; a rule without `jwks` or `jwksUri` has an empty one (every token fails). */
   keySet(rule: JwtRule): KeySet {
+    const known = this.#ofRule.get(rule);
+    if (known !== undefined) return known;
     const key = rule.jwks !== undefined ? `inline:${rule.jwks}` : `uri:${rule.jwksUri ?? ''}`;
     let set = this.#sets.get(key);
     if (set === undefined) {
-      set = { getKey: build(rule), verified: new Map() };
-      if (this.#sets.size >= MAX_KEY_SETS) this.#sets.delete(this.#sets.keys().next().value!);
+      set = { getKey: build(rule), verified: new Map(), verifying: new Map() };
+      if (this.#sets.size >= MAX_KEY_SETS) {
+        this.#sets.delete(this.#sets.keys().next().value!);
+        // A dropped set must not stay reachable from its rules either.
+        this.#ofRule = new WeakMap();
+      }
       this.#sets.set(key, set);
     }
+    this.#ofRule.set(rule, set);
     return set;
   }
 }

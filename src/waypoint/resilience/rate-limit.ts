@@ -2,25 +2,19 @@
  * Local rate limiting (Linkerd's `HTTPLocalRateLimitPolicy`, compiled into `ServedService.rateLimit`): token
  * buckets that hold one second's worth of requests and refill continuously, one for all clients (`total`)
  * and one per client identity (its override's rate, else `identity`). A request passes only when every bucket
- * that applies has a token, and takes one from each; a refused request takes none. The bucket arithmetic is
- * pure (`refill`, `decideRateLimit`); `RateLimiter` keeps the buckets, which outlive snapshots, bounded in
- * number (a bucket unused for a second is full, the same as none, so it can go).
+ * that applies has a token, and takes one from each; a refused request takes none. The decision is pure
+ * (`decideRateLimit`, over core's bucket arithmetic); `RateLimiter` keeps the buckets, which outlive snapshots,
+ * bounded in number (a bucket unused for a second is full, the same as none, so it can go).
  */
 import type { LocalRateLimit } from '../../core/l7/types.ts';
-
-export interface Bucket {
-  tokens: number;
-  /** When `tokens` was computed (ms). */
-  at: number;
-}
+import { type BucketState, BucketStore, type RateLimit, tokensAt } from '../../core/token-bucket.ts';
 
 /** Which limit a bucket enforces, for metrics and the 429's headers. */
 export type LimitKind = 'total' | 'identity' | 'override';
 
-export interface BucketLimit {
+/** A bucket's limit: `burst` is `perSecond`, a bucket holds one second's worth of requests. */
+export interface BucketLimit extends RateLimit {
   kind: LimitKind;
-  /** Requests per second, which is also the bucket's capacity. */
-  perSecond: number;
   key: string;
 }
 
@@ -34,27 +28,20 @@ export type RateDecision =
       retryAfterMs: number;
     };
 
-/** A bucket's tokens at `now`: absent means full; never more than one second's worth. */
-export function refill(bucket: Bucket | undefined, perSecond: number, now: number): number {
-  if (bucket === undefined) return perSecond;
-  const elapsed = Math.max(0, now - bucket.at);
-  return Math.min(perSecond, bucket.tokens + (elapsed * perSecond) / 1000);
+function bucketLimit(kind: LimitKind, perSecond: number, key: string): BucketLimit {
+  return { kind, burst: perSecond, perSecond, key };
 }
 
 /** The buckets that apply to a request from `identity`: `total`, then the client's own (if any). */
 export function limitsFor(policy: LocalRateLimit, identity: string): BucketLimit[] {
   const limits: BucketLimit[] = [];
   if (policy.totalPerSecond !== undefined)
-    limits.push({ kind: 'total', perSecond: policy.totalPerSecond, key: `${policy.policy}|total` });
+    limits.push(bucketLimit('total', policy.totalPerSecond, `${policy.policy}|total`));
   const override = policy.overrides.find((entry) => entry.identities.includes(identity));
   if (override !== undefined)
-    limits.push({ kind: 'override', perSecond: override.perSecond, key: `${policy.policy}|id|${identity}` });
+    limits.push(bucketLimit('override', override.perSecond, `${policy.policy}|id|${identity}`));
   else if (policy.identityPerSecond !== undefined)
-    limits.push({
-      kind: 'identity',
-      perSecond: policy.identityPerSecond,
-      key: `${policy.policy}|id|${identity}`,
-    });
+    limits.push(bucketLimit('identity', policy.identityPerSecond, `${policy.policy}|id|${identity}`));
   return limits;
 }
 
@@ -64,10 +51,10 @@ export function limitsFor(policy: LocalRateLimit, identity: string): BucketLimit
  */
 export function decideRateLimit(
   limits: readonly BucketLimit[],
-  buckets: readonly (Bucket | undefined)[],
+  buckets: readonly (BucketState | undefined)[],
   now: number,
-): { decision: RateDecision; buckets: Bucket[] } {
-  const tokens = limits.map((limit, i) => refill(buckets[i], limit.perSecond, now));
+): { decision: RateDecision; buckets: BucketState[] } {
+  const tokens = limits.map((limit, i) => tokensAt(buckets[i], limit, now));
   const empty = tokens.findIndex((count) => count < 1);
   if (empty >= 0) {
     const limit = limits[empty]!;
@@ -98,11 +85,11 @@ export function rateLimitHeaders(decision: RateDecision & { allowed: false }): R
   };
 }
 
-/** Buckets kept at most; beyond, those unused for a second (full) go first, then the oldest. */
+/** Buckets kept at most; beyond, the least recently used go (those unused for a second are full anyway). */
 export const MAX_BUCKETS = 10_000;
 
 export class RateLimiter {
-  readonly #buckets = new Map<string, Bucket>();
+  readonly #buckets = new BucketStore(MAX_BUCKETS);
   readonly #now: () => number;
 
   constructor(now: () => number) {
@@ -116,30 +103,12 @@ export class RateLimiter {
     const now = this.#now();
     const current = limits.map((limit) => this.#buckets.get(limit.key));
     const { decision, buckets } = decideRateLimit(limits, current, now);
-    limits.forEach((limit, i) => {
-      // Re-inserted, so that the map's order is the order of last use (the oldest is first).
-      this.#buckets.delete(limit.key);
-      this.#buckets.set(limit.key, buckets[i]!);
-    });
-    if (this.#buckets.size > MAX_BUCKETS) this.#trim(now);
+    for (let i = 0; i < limits.length; i++) this.#buckets.put(limits[i]!.key, buckets[i]!);
     return decision;
   }
 
   /** Buckets held (for tests and admin). */
   get size(): number {
     return this.#buckets.size;
-  }
-
-  #trim(now: number): void {
-    for (const [key, bucket] of this.#buckets) {
-      if (this.#buckets.size <= MAX_BUCKETS) return;
-      // In last-use order: once a bucket was used within the second, every later one was too.
-      if (now - bucket.at < 1000) break;
-      this.#buckets.delete(key);
-    }
-    for (const key of this.#buckets.keys()) {
-      if (this.#buckets.size <= MAX_BUCKETS) return;
-      this.#buckets.delete(key);
-    }
   }
 }

@@ -49,7 +49,8 @@ export interface StageInput {
 }
 
 export type StageResult =
-  | (AttemptsResult & { faultFlags: string | undefined; timeout: AbortSignal })
+  /** `timeout` aborts when the request's deadline passes; undefined when the request has none. */
+  | (AttemptsResult & { faultFlags: string | undefined; timeout: AbortSignal | undefined })
   | { kind: 'abort'; httpStatus: number; grpcStatus: number | undefined; faultFlags: string };
 
 /** The route's retry policy as it applies: none when a fault is configured. */
@@ -74,15 +75,18 @@ export async function resilientForward(
       faultFlags: flags!,
     };
 
-  const timeout = new AbortController();
   const timeoutMs = requestTimeoutMs(
     route.timeoutMs,
     input.grpcTimeout,
     input.grpc,
     route.fault !== undefined,
   );
+  // Made only for a request with a deadline: most have none, and an AbortController costs every request.
+  let timeout: AbortController | undefined;
   if (timeoutMs !== undefined) {
-    const timer = services.clock.setTimeout(() => timeout.abort(), timeoutMs);
+    const controller = new AbortController();
+    timeout = controller;
+    const timer = services.clock.setTimeout(() => controller.abort(), timeoutMs);
     input.downstreamClosed.addEventListener('abort', () => services.clock.clearTimeout(timer), {
       once: true,
     });
@@ -123,13 +127,13 @@ export async function resilientForward(
       outlier: cluster.policy.outlierDetection && outlierConfig(cluster.policy.outlierDetection),
       // Without a timeout, the client leaving is the only deadline (no composite signal to build).
       deadline:
-        timeoutMs === undefined
+        timeout === undefined
           ? input.downstreamClosed
           : AbortSignal.any([timeout.signal, input.downstreamClosed]),
     },
     { ...services, outliers: state.outliers },
   );
-  return { ...result, faultFlags: flags, timeout: timeout.signal };
+  return { ...result, faultFlags: flags, timeout: timeout?.signal };
 }
 
 /** A body that may be replayed is read first (up to the limit); otherwise it streams as it arrives. */

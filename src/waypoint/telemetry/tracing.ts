@@ -123,6 +123,11 @@ export class RequestTracer {
     return this.#config;
   }
 
+  /** Whether requests get spans: callers check it before building what `start` would read. */
+  get tracing(): boolean {
+    return this.#tracer !== undefined && this.#config !== undefined;
+  }
+
   /** Installs a pushed config; a new collector or sampling rebuilds the provider (the old one flushes). */
   configure(config: TracingConfig | undefined): void {
     if (JSON.stringify(config) === JSON.stringify(this.#config)) return;

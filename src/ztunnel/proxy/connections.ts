@@ -13,17 +13,14 @@ import {
   publishOpened,
   subscribeConnections,
 } from '../../core/observe/connection-events.ts';
+import type { ConnectionListing, ConnectionMode, Direction } from '../../core/observe/connection-listing.ts';
 import type { TrafficParties } from '../metrics.ts';
-
-/** outbound: app -> mesh; inbound: HBONE -> app; inbound-plaintext: non-mesh client -> app (15006). */
-export type Direction = 'outbound' | 'inbound' | 'inbound-plaintext';
 
 export interface ConnectionEndpoints {
   direction: Direction;
   /** The served pod whose tunnel this is (counted against its limit). */
   pod?: string | undefined;
-  /** Kind of upstream on outbound: over HBONE (possibly via a waypoint) or straight (passthrough). */
-  mode: 'hbone' | 'waypoint' | 'passthrough' | 'direct';
+  mode: ConnectionMode;
   sourceIp: string;
   sourcePort: number;
   destinationIp: string;
@@ -45,23 +42,6 @@ export interface TrackedConnection {
   /** Byte total at the last idle sweep, and when it last changed. */
   sweptBytes: number;
   activeAt: number;
-}
-
-export interface ConnectionListing {
-  id: number;
-  direction: Direction;
-  mode: ConnectionEndpoints['mode'];
-  source: string;
-  destination: string;
-  hboneTarget?: string | undefined;
-  sourceWorkload?: string | undefined;
-  sourceIdentity?: string | undefined;
-  destinationWorkload?: string | undefined;
-  destinationService?: string | undefined;
-  destinationIdentity?: string | undefined;
-  bytesSent: number;
-  bytesReceived: number;
-  durationMs: number;
 }
 
 /** What subscribers of a tracker's events receive: the connection, and on close its failure if any. */

@@ -14,6 +14,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
+import { type RateLimit, TokenBucket } from '../../token-bucket.ts';
 import {
   CLIENT_PREFACE,
   DEFAULT_HEADER_TABLE_SIZE,
@@ -29,7 +30,6 @@ import { errorCodeName, H2Error } from './errors.ts';
 import { FrameDecoder, type FrameSink } from './frame-decoder.ts';
 import { toHeaderMap } from './header-map.ts';
 import { encodeHeaders, type HeaderField, HpackDecoder } from './hpack.ts';
-import { type RateLimit, TokenBucket } from './rate-limit.ts';
 import {
   defaultPeerSettings,
   encodeSettings,

@@ -1,6 +1,7 @@
 /**
- * A route as `ambit explain` and the dashboard's services table show it (trace.ts `routeInfo` makes it from
- * a compiled route). Types only, so that the dashboard's page can name them without the data plane's code.
+ * A route as `ambit explain` and the dashboard's services table show it (`routeInfo` in route-view.ts
+ * makes it from a compiled route). Types only, importing nothing, so that the dashboard's page (a browser
+ * build) can name them without the data plane's code.
  */
 
 export interface RouteInfo {
