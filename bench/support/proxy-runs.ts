@@ -84,7 +84,11 @@ export async function pairedCpuRatio(rounds: number, now: PairedSide, before: Pa
   const ratios: number[] = [];
   for (let round = 0; round < rounds; round++) {
     const cpuBefore = [cpuMs(now.pid), cpuMs(before.pid)];
-    const [a, b] = await Promise.all([now.load(), before.load()]);
+    // Which side's connections open first alternates, so that neither always has the head start.
+    let a: HttpLatencyResult;
+    let b: HttpLatencyResult;
+    if (round % 2 === 0) [a, b] = await Promise.all([now.load(), before.load()]);
+    else [b, a] = await Promise.all([before.load(), now.load()]);
     const perRequest = (pid: number, start: number, result: HttpLatencyResult) =>
       (cpuMs(pid) - start) / Math.max(1, result.requests);
     ratios.push(perRequest(now.pid, cpuBefore[0]!, a) / perRequest(before.pid, cpuBefore[1]!, b));

@@ -10,6 +10,7 @@ command runs one):
   httpbin                 an httpbin-compatible server (httpbin, kennethreitz/httpbin, mccutchen/go-httpbin)
   helloworld              GET /hello -> "Hello version: <v>, instance: <pod>" (examples-helloworld-v1|v2)
   tcp-echo [ports] [pfx]  answers each line with "<pfx> <line>" (tcp-echo-server; default 9000 hello)
+  grpc-echo               gRPC ambit.echo.Echo/Hello and /Goodbye -> method, version, pod (JSON messages)
   bookinfo-productpage, bookinfo-details, bookinfo-reviews (--version v1|v2|v3), bookinfo-ratings
 `;
 
@@ -19,6 +20,7 @@ const APPS: Record<string, (options: { port: number; version: string }, args: st
     httpbin: async (options) => (await import('./httpbin.ts')).run(options),
     helloworld: async (options) => (await import('./helloworld.ts')).run(options),
     'tcp-echo': async (_options, args) => (await import('./tcp-echo.ts')).run(args),
+    'grpc-echo': async (options) => (await import('./grpc-echo.ts')).run(options),
     'bookinfo-productpage': async (options) => (await import('./bookinfo-productpage.ts')).run(options),
     'bookinfo-details': async (options) => (await import('./bookinfo-details.ts')).run(options),
     'bookinfo-reviews': async (options) => (await import('./bookinfo-reviews.ts')).run(options),

@@ -4,6 +4,7 @@
  * 10.96.0.0/16) plus an underlay for the node namespaces; a host that already routes one of those ranges
  * (a VPN, a corporate LAN) can move the cluster elsewhere with the range fields.
  */
+import { isIPv4 } from 'node:net';
 import type { Field } from '../core/config/field.ts';
 import { DNS_LABEL, type KindDefinition } from '../core/config/resource.ts';
 import { type Cidr, cidrSize, cidrsOverlap, formatCidr, hostCount, parseCidr } from './addresses.ts';
@@ -27,6 +28,11 @@ export interface ClusterSpec {
   portMappings: PortMappingSpec[];
   /** How many control-plane replicas run, one per node in node order (see mesh/control-plane.ts). */
   controlPlane: { replicas: number };
+  /**
+   * Where the cluster DNS sends names outside the cluster domain (CoreDNS's `forward`); none: they get
+   * NXDOMAIN, so nothing leaves the cluster's namespaces unless the file says so.
+   */
+  dnsUpstream?: string | undefined;
 }
 
 export const DEFAULT_POD_CIDR = '10.244.0.0/16';
@@ -62,7 +68,16 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
     const spec = doc
       .child('spec')
       .object(
-        ['nodes', 'podCIDR', 'serviceCIDR', 'underlayCIDR', 'prometheus', 'controlPlane', 'portMappings'],
+        [
+          'nodes',
+          'podCIDR',
+          'serviceCIDR',
+          'underlayCIDR',
+          'prometheus',
+          'controlPlane',
+          'portMappings',
+          'dns',
+        ],
         { required: true },
       );
     if (!spec) return undefined;
@@ -123,6 +138,14 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
       ? (controlPlane.child('replicas').integer({ min: 1, max: nodes.length }) ?? 1)
       : 1;
     const portMappings = parsePortMappings(spec.child('portMappings'));
+    const dns = spec.child('dns');
+    const upstream = dns.object(['upstream']) ? dns.child('upstream').string() : undefined;
+    const dnsUpstream =
+      upstream === undefined || isIPv4(upstream)
+        ? upstream
+        : dns
+            .child('upstream')
+            .error(`${JSON.stringify(upstream)} is not an IPv4 address (queries go to its port 53)`);
     return {
       nodes,
       podCIDR,
@@ -131,6 +154,7 @@ export const CLUSTER_KIND: KindDefinition<ClusterSpec> = {
       prometheus,
       controlPlane: { replicas },
       portMappings,
+      dnsUpstream,
     };
   },
 };

@@ -282,6 +282,7 @@ export function planCluster(resources: readonly Resource[], options: PlanOptions
       serviceCIDR: formatCidr(spec.serviceCIDR),
       underlayCIDR: formatCidr(spec.underlayCIDR),
       dnsVIP: formatIPv4(dnsVIP),
+      ...(spec.dnsUpstream !== undefined && { dnsUpstream: spec.dnsUpstream }),
     },
     routeMetric: routeMetric(name),
     fabric: { netns: fabric, netnsPath: netnsPath(fabric), bridge: IFACE.fabricBridge },

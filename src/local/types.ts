@@ -17,6 +17,8 @@ export interface AddressPlan {
   underlayCIDR: string;
   /** Cluster DNS VIP (10th address of the service range); resolv.conf of every pod points at it. */
   dnsVIP: string;
+  /** The cluster file's `spec.dns.upstream`: where names outside the cluster domain are forwarded. */
+  dnsUpstream?: string | undefined;
 }
 
 export interface FabricRecord {

@@ -34,6 +34,12 @@ import { type ProcessStatus, readSupervisorStatus } from './supervisor/status.ts
 import { topologySteps } from './topology.ts';
 import type { ClusterState } from './types.ts';
 
+/**
+ * How long `up` waits for the pods by default before it returns with the late ones shown not ready: a
+ * cluster of a few pods is ready in seconds, but a loaded 2-core machine has taken over 20 s.
+ */
+export const DEFAULT_UP_WAIT_MS = 60_000;
+
 export interface UpOptions {
   files: string[];
   /** Overrides the Cluster document's name. */
@@ -44,8 +50,8 @@ export interface UpOptions {
   /** Overrides the Cluster's `spec.controlPlane.replicas`. */
   controlPlaneReplicas?: number | undefined;
   progress: Progress;
-  /** How long to wait for every pod to have started. */
-  startTimeoutMs?: number;
+  /** How long to wait for every pod to be ready or to have ended (default `DEFAULT_UP_WAIT_MS`). */
+  startTimeoutMs?: number | undefined;
   /** Leave a failed cluster in place for inspection instead of removing it. */
   keepOnFailure?: boolean;
   /** Realize only some nodes of the plan, the others running on other hosts (see span/span.ts). */
@@ -56,9 +62,6 @@ export interface UpResult {
   cluster: ClusterState;
   elapsedMs: number;
 }
-
-/** How long `up` waits for the processes to start and listen, unless told (then it reports the late ones). */
-export const DEFAULT_START_TIMEOUT_MS = 20_000;
 
 export async function up(options: UpOptions): Promise<UpResult> {
   const started = performance.now();
@@ -123,7 +126,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
       waitForProcesses(
         paths,
         supervisor,
-        options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+        options.startTimeoutMs ?? DEFAULT_UP_WAIT_MS,
         () => interrupted,
         progress,
       ),

@@ -32,6 +32,7 @@ import { WaypointMetrics } from './metrics.ts';
 import { OutlierTracker } from './resilience/outlier.ts';
 import { WaypointState } from './state.ts';
 import { RequestTracer } from './telemetry/tracing.ts';
+import { DnsCache } from './upstream/dns-cache.ts';
 import { Http1Upstream } from './upstream/http1.ts';
 import { Http2Upstream } from './upstream/http2.ts';
 import { UpstreamTunnels } from './upstream/tunnels.ts';
@@ -103,12 +104,14 @@ export class Waypoint implements WaypointEndpointSource {
       settings: DEFAULT_POOL,
       timeouts: DEFAULT_HBONE_TIMEOUTS,
     });
-    this.#tunnels = new UpstreamTunnels(
-      this.#pool,
-      options.identity,
-      options.upstreamHbonePort ?? WAYPOINT_PORTS.hbone,
-      options.upstreamLocalAddress,
-    );
+    this.#tunnels = new UpstreamTunnels(this.#pool, {
+      sourceIdentity: options.identity,
+      hbonePort: options.upstreamHbonePort ?? WAYPOINT_PORTS.hbone,
+      localAddress: options.upstreamLocalAddress,
+      contexts: this.#contexts,
+      trustDomains: this.#trustDomains,
+      dns: new DnsCache({ onRefusal: (reason) => this.metrics.refused.inc({ reason: `dns-${reason}` }) }),
+    });
     this.#http1 = new Http1Upstream(this.#tunnels);
     this.#http2 = new Http2Upstream(this.#tunnels);
     const random = options.random ?? Math.random;

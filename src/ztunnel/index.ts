@@ -7,6 +7,8 @@ export { adminGet, adminSocketPath, nodesWithAdminSockets } from './admin-client
 export type { CertificateRow, ConnectionsView, WorkloadRow } from './admin-views.ts';
 export { type NodeAgent, ZtunnelApp, type ZtunnelAppOptions } from './app.ts';
 export { CONFIG_KINDS, type ConfigKind, type ConfigView, renderConfigTable } from './config-tables.ts';
+// The cluster DNS (local) forwards outside names the same way the DNS proxy does.
+export { type DnsForwarder, UdpDnsForwarder } from './dns/forwarder.ts';
 export { DEFAULT_TIMEOUTS, defaultLimits, ZTUNNEL_NODE_FLAGS, type ZtunnelLimits } from './settings.ts';
 // The data path's pure decisions, for `ambit explain` and `ambit authz check` (the same code answers both).
 export type { AuthorizationResult, ConnectionAttributes } from './state/authorize.ts';

@@ -16,11 +16,6 @@ describe('ambit errors', () => {
     ['ztunnel', ['ztunnel', '--bogus'], 'Usage: ambit ztunnel'],
     ['local', ['local', 'status', '--bogus'], 'Usage: ambit local'],
     ['local scale', ['local', 'scale', 'deployment/web', '--bogus'], 'Usage: ambit local'],
-    [
-      'local up --start-timeout',
-      ['local', 'up', '-f', 'cluster.yaml', '--start-timeout', 'soon'],
-      '--start-timeout: expected a duration',
-    ],
     ['local rollout', ['local', 'rollout', 'status', 'deployment/web', '--bogus'], 'Usage: ambit local'],
     ['echo', ['echo', '--bogus'], 'Usage: ambit echo'],
     ['app', ['app', 'httpbin', '--bogus'], 'Usage: ambit app'],

@@ -1,22 +1,9 @@
-/**
- * `ambit explain` and `ambit authz check` against a running local cluster, side by side with real traffic:
- * for each case of a table the request is sent (curl from a pod) and explained, and the two must agree:
- * allowed, denied by a named L4 policy (with its rule), STRICT PeerAuthentication refusing a plaintext
- * client, a Service without endpoint, and through a waypoint (allowed, and denied by an L7 policy with a
- * 403). `authz check -f` predicts a policy's effect before it is applied, while traffic still passes.
- */
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Explanation, Outcome } from '../../src/cli/explain/trace.ts';
 import { ambit } from '../support/cli.ts';
+import { clusterDown, clusterUp } from '../support/cluster-lifecycle.ts';
 import { eventually } from '../support/eventually.ts';
-import {
-  leftovers,
-  makeStateRoot,
-  NOTHING_LEFT,
-  uniqueName,
-  writeClusterFile,
-} from '../support/local-cluster.ts';
+import { makeStateRoot, uniqueName, writeClusterFile } from '../support/local-cluster.ts';
 import { manifests, peerAuthenticationDoc, serviceDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 import { showcaseCluster } from '../support/showcase-cluster.ts';
@@ -98,10 +85,7 @@ describe.runIf(canRunNetnsTests())('ambit explain and authz check agree with rea
   };
 
   beforeAll(async () => {
-    const result = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
-      stateRoot: root,
-    });
-    expect(result.code, result.stderr).toBe(0);
+    await clusterUp(root, name, clusterYaml(name));
     // The waypoint has its config: a request through it is answered.
     await eventually(async () => (await curl('apps/client', 'http://echo.web/ready')) !== 'failed', {
       timeout: 20_000,
@@ -110,10 +94,7 @@ describe.runIf(canRunNetnsTests())('ambit explain and authz check agree with rea
   });
 
   afterAll(async () => {
-    const result = await ambit(['local', 'down', '--name', name], { stateRoot: root });
-    expect(result.code, result.stderr).toBe(0);
-    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
-    rmSync(root, { recursive: true, force: true });
+    await clusterDown(root, name);
   });
 
   const agree = async (c: Case) => {

@@ -5,29 +5,34 @@
  * a path the route does not take gets 404; a second Gateway (class ambit) terminates HTTPS with a Secret's
  * certificate for its hostname, passes TLS through by SNI to a TLS server (whose own certificate the client
  * sees) and relays TCP to an echo pod. Both Gateways and their routes report Accepted/Programmed status.
+ * A GRPCRoute on the first Gateway's HTTP listener sends a gRPC client's calls from the host (h2c) to two
+ * `ambit app grpc-echo` backends by method.
  * Istio's classic Bookinfo gateway (a networking.istio.io Gateway selecting `istio: ingressgateway`, and a
  * VirtualService bound to it) is served by the istio-system/istio-ingressgateway deployment the cluster runs
- * for it, on port 8080 (reached through the cluster file's `spec.portMappings`), through the same engine. JWT at both ingress gateways (last, as it changes what they
+ * for it, on port 8080 (reached through the cluster file's `spec.portMappings`, and from a mesh pod through
+ * the `istio-ingressgateway` Service's port 80, as Istio's chart maps it), through the same engine. JWT at both ingress gateways (last, as it changes what they
  * let in): a RequestAuthentication and a requestPrincipals AuthorizationPolicy selecting the classic
  * gateway's pods, and the same attached by targetRefs to the Gateway API one: a valid token 200, a bad one
  * 401, none 403; a DENY on the istio-waypoint GatewayClass does not reach them.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ECHO_SERVICE,
+  ECHO_SERVICE_NAME,
+  type EchoReply,
+  type EchoRequest,
+} from '../../src/apps/grpc-echo.ts';
 import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { ambit, killAll, startAmbit } from '../support/cli.ts';
+import { clusterDown } from '../support/cluster-lifecycle.ts';
 import { eventually } from '../support/eventually.ts';
-import {
-  leftovers,
-  makeStateRoot,
-  NOTHING_LEFT,
-  uniqueName,
-  writeClusterFile,
-} from '../support/local-cluster.ts';
+import { makeStateRoot, uniqueName, writeClusterFile } from '../support/local-cluster.ts';
 import {
   clusterDoc,
   deploymentDoc,
@@ -145,6 +150,33 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
           })),
         },
       },
+      // Two gRPC backends, and a GRPCRoute on the HTTP listener choosing between them by method.
+      ...['hello', 'goodbye'].flatMap((which) => [
+        podDoc(`grpc-${which}`, {
+          node: which === 'hello' ? 'n1' : 'n2',
+          labels: { app: `grpc-${which}` },
+          command: ['ambit', 'app', 'grpc-echo', '--port', '50051', '--version', which],
+          ports: { grpc: 50051 },
+        }),
+        serviceDoc(`grpc-${which}`, {
+          spec: { ports: [{ name: 'grpc', port: 50051, targetPort: 50051, appProtocol: 'grpc' }] },
+        }),
+      ]),
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'GRPCRoute',
+        metadata: { name: 'echo-methods' },
+        spec: {
+          parentRefs: [{ name: 'bookinfo-gateway' }],
+          rules: [
+            ['Hello', 'grpc-hello'],
+            ['Goodbye', 'grpc-goodbye'],
+          ].map(([method, backend]) => ({
+            matches: [{ method: { service: ECHO_SERVICE_NAME, method } }],
+            backendRefs: [{ name: backend, port: 50051 }],
+          })),
+        },
+      },
       {
         apiVersion: 'v1',
         kind: 'Secret',
@@ -206,10 +238,7 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
 
   afterAll(async () => {
     killAll();
-    const result = await run('local', 'down', '--name', name);
-    expect(result.code, result.stderr).toBe(0);
-    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
-    rmSync(root, { recursive: true, force: true });
+    await clusterDown(root, name);
   }, 120_000);
 
   it('routes GET /productpage from 127.0.0.1 through the gateway to productpage, and 404s what no route takes', () => {
@@ -231,6 +260,18 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
     expect(page).toContain('The Comedy of Errors');
     expect(page.trim().endsWith('200')).toBe(true);
     expect(curl('-o', '/dev/null', '-w', '%{http_code}', `${base}/admin`)).toBe('404');
+    // From inside the mesh by the Service name Istio's samples use: istio-ingressgateway's 80 is the pod's 8080.
+    await eventually(
+      async () =>
+        (
+          await run(
+            ...['local', 'exec', 'echo', '--name', name, '--'],
+            ...['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}'],
+            'http://istio-ingressgateway.istio-system/productpage',
+          )
+        ).stdout === '200',
+      { timeout: 30_000, what: 'istio-ingressgateway.istio-system:80 from a mesh pod' },
+    );
     // Served by the classic deployment's pod: its access log (written to the log file as it comes) says so.
     await eventually(
       async () =>
@@ -317,6 +358,42 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
     expect((await run('local', 'logs', 'waypoint-0', '--name', name)).stdout).not.toContain(
       '/echo-bound/direct',
     );
+  });
+
+  it('routes gRPC from 127.0.0.1 by method through a GRPCRoute: Hello to one backend, Goodbye to the other', async () => {
+    const EchoClient = makeGenericClientConstructor(ECHO_SERVICE, 'Echo');
+    const client = new EchoClient(`127.0.0.1:${ports.get(80)}`, credentials.createInsecure());
+    const call = (method: 'Hello' | 'Goodbye') =>
+      new Promise<EchoReply>((resolve, reject) =>
+        (
+          client[method] as (
+            request: EchoRequest,
+            callback: (error: ServiceError | null, reply: EchoReply) => void,
+          ) => void
+        ).call(client, { message: `via ingress ${method}` }, (error, reply) =>
+          error ? reject(error) : resolve(reply),
+        ),
+      );
+    try {
+      expect(await call('Hello')).toEqual({
+        method: 'Hello',
+        version: 'hello',
+        pod: 'grpc-hello',
+        message: 'via ingress Hello',
+      });
+      expect(await call('Goodbye')).toMatchObject({
+        method: 'Goodbye',
+        version: 'goodbye',
+        pod: 'grpc-goodbye',
+      });
+    } finally {
+      client.close();
+    }
+    const route = await status('grpcroute', 'echo-methods');
+    expect(route.parents?.[0]?.conditions.map((c) => [c.type, c.status])).toEqual([
+      ['Accepted', 'True'],
+      ['ResolvedRefs', 'True'],
+    ]);
   });
 
   it('reports Accepted and Programmed on the Gateways, listeners and routes', async () => {

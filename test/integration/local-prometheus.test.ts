@@ -1,21 +1,9 @@
-/**
- * A real Prometheus in a local cluster (`ambit local up --prometheus`): reached only through `ambit local
- * port-forward`, it scrapes every node's ztunnel, the control plane and the waypoint (`up == 1` for each),
- * and queries written from Istio's Grafana dashboards (mesh, service, workload, ztunnel, control plane)
- * return series while real traffic flows: HTTP through the waypoint and plain TCP between ztunnels.
- */
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { ambit, killAll, startAmbit } from '../support/cli.ts';
+import { clusterDown, clusterUp } from '../support/cluster-lifecycle.ts';
 import { eventually } from '../support/eventually.ts';
-import {
-  leftovers,
-  makeStateRoot,
-  NOTHING_LEFT,
-  uniqueName,
-  writeClusterFile,
-} from '../support/local-cluster.ts';
+import { makeStateRoot, uniqueName } from '../support/local-cluster.ts';
 import { clusterDoc, echoPod, manifests, namespaceDoc, podDoc, serviceDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 import { type ForwardedPrometheus, forwardPrometheus } from '../support/prometheus.ts';
@@ -45,10 +33,7 @@ describe.runIf(canRunNetnsTests())('Prometheus in a local cluster', () => {
     Number((await prometheus.api.query(promql))[0]?.value[1] ?? Number.NaN);
 
   beforeAll(async () => {
-    const result = await ambit(['local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name))], {
-      stateRoot: root,
-    });
-    expect(result.code, result.stderr).toBe(0);
+    await clusterUp(root, name, clusterYaml(name));
     prometheus = await forwardPrometheus(root, name);
     // Traffic for the whole file: HTTP through the waypoint, TCP ztunnel to ztunnel (no waypoint in l4).
     startAmbit(
@@ -71,10 +56,7 @@ describe.runIf(canRunNetnsTests())('Prometheus in a local cluster', () => {
 
   afterAll(async () => {
     killAll();
-    const result = await local('down');
-    expect(result.code, result.stderr).toBe(0);
-    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
-    rmSync(root, { recursive: true, force: true });
+    await clusterDown(root, name);
   });
 
   it('is not reachable from the host but through the port forward', async () => {

@@ -8,11 +8,17 @@
  * as Istio ambient does it: a ServiceEntry in `istio-egress` labelled `istio.io/use-waypoint` sends the
  * client's plain HTTP to that namespace's waypoint, which applies the entry's VirtualService (a header, a
  * timeout, retries) and DestinationRule (`tls.mode: SIMPLE`: TLS originated to the outside HTTPS server,
- * whose certificate is checked against the `credentialName` Secret's `ca.crt`).
+ * whose certificate is checked against the `credentialName` Secret's `ca.crt`). TLS origination's other
+ * modes: MUTUAL presents the client certificate of a Secret to an outside server that requires one,
+ * ISTIO_MUTUAL presents the waypoint's mesh certificate to an outside server holding one from the mesh CA, and
+ * a `credentialName` naming no Secret fails closed (503) with a warning on apply. `resolution: DNS`: the
+ * outside host also runs a DNS server (the cluster file's `spec.dns.upstream`), through which the egress
+ * waypoint resolves an entry's hostname endpoint, following a changed answer once its TTL runs out, and the
+ * hosts of an entry without endpoints by their own names; a name that does not resolve gets 503, counted.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
@@ -28,8 +34,10 @@ import {
   writeClusterFile,
 } from '../support/local-cluster.ts';
 import { clusterDoc, manifests, namespaceDoc, podDoc } from '../support/manifests.ts';
+import { outsideQueries, writeOutsideRecords } from '../support/outside-dns.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 import { selfSignedCertificate } from '../support/self-signed.ts';
+import { TestCa } from '../support/test-ca.ts';
 
 const OUTSIDE_IP = '198.18.7.10';
 const UNREGISTERED_IP = '198.18.7.11';
@@ -37,16 +45,34 @@ const OUTSIDE_HOST = 'outside.example.test';
 /** The outside HTTPS server's name, reached through the egress waypoint. */
 const TLS_HOST = 'tls.outside.example.test';
 
-/** The outside HTTPS server: answers each request with what it saw (path, headers, SNI) as JSON. */
+const DNS_HOST = 'api.dns.example.test';
+const DNS_BACKEND = 'backend.dns.example.test';
+const SELF_RESOLVED = 'self.dns.example.test';
+const UNRESOLVED = 'nowhere.dns.example.test';
+const MTLS_HOST = 'mtls.outside.example.test';
+const MESH_TLS_HOST = 'mesh.outside.example.test';
+const MISSING_SECRET_HOST = 'missing.outside.example.test';
+
+/**
+ * The outside HTTPS server: answers each request with what it saw (path, headers, SNI, the client
+ * certificate's names) as JSON. With a CA file it requires a client certificate that chains to it.
+ */
 const HTTPS_SERVER = `
 const { readFileSync } = require('node:fs');
-const [key, cert] = process.argv.slice(1);
+const [key, cert, port, ca] = process.argv.slice(1);
+const mutual = ca ? { ca: readFileSync(ca), requestCert: true, rejectUnauthorized: true } : {};
 require('node:https')
-  .createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+  .createServer({ key: readFileSync(key), cert: readFileSync(cert), ...mutual }, (req, res) => {
+    const peer = req.socket.getPeerCertificate();
     res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ path: req.url, headers: req.headers, sni: req.socket.servername }));
+    res.end(JSON.stringify({
+      path: req.url,
+      headers: req.headers,
+      sni: req.socket.servername,
+      client: peer && (peer.subjectaltname || (peer.subject && peer.subject.CN)),
+    }));
   })
-  .listen(8443, '0.0.0.0');
+  .listen(Number(port), '0.0.0.0');
 `;
 
 const egressEntry = (ca: string) =>
@@ -96,7 +122,38 @@ const egressEntry = (ca: string) =>
       stringData: { 'ca.crt': ca },
     },
   );
+/** A waypoint-bound ServiceEntry in istio-egress for one outside host, with an optional DestinationRule. */
+const egressHost = (
+  name: string,
+  spec: { hosts: string[]; resolution: string; port: number; endpoints?: object[] },
+  tls?: object,
+): object[] => [
+  {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: { name, namespace: 'istio-egress', labels: { 'istio.io/use-waypoint': 'waypoint' } },
+    spec: {
+      hosts: spec.hosts,
+      location: 'MESH_EXTERNAL',
+      resolution: spec.resolution,
+      ports: [{ number: spec.port, name: 'http', protocol: 'HTTP' }],
+      ...(spec.endpoints && { endpoints: spec.endpoints }),
+    },
+  },
+  ...(tls === undefined
+    ? []
+    : [
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'DestinationRule',
+          metadata: { name, namespace: 'istio-egress' },
+          spec: { host: spec.hosts[0], trafficPolicy: { tls } },
+        },
+      ]),
+];
+
 const BIN = join(import.meta.dirname, '../../bin/ambit.mjs');
+const OUTSIDE_DNS = join(import.meta.dirname, '../support/outside-dns.ts');
 
 const entry = manifests({
   apiVersion: 'networking.istio.io/v1',
@@ -150,14 +207,48 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
         (line) => line.startsWith(`${metric}{`) && labels.split(',').every((label) => line.includes(label)),
       )
       .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
-  let server: ChildProcess | undefined;
-  let httpsServer: ChildProcess | undefined;
   let report: ClusterReport;
   const { cert: certFile, key: keyFile } = selfSignedCertificate(root, TLS_HOST);
+  const mtlsServer = selfSignedCertificate(root, MTLS_HOST);
+  const mtlsClient = selfSignedCertificate(root, 'egress-client.example.test');
+  const dnsRecords = join(root, 'outside-dns.json');
+  /** Processes in the outside namespace: the echo, HTTPS and DNS servers. */
+  const outsideProcesses: ChildProcess[] = [];
+  const inOutside = (...command: string[]) =>
+    outsideProcesses.push(track(spawn('ip', ['netns', 'exec', outside, ...command], { stdio: 'ignore' })));
+  const waypointMetrics = async () =>
+    (
+      await run(
+        'local',
+        'exec',
+        'waypoint-0',
+        '-n',
+        'istio-egress',
+        '--name',
+        name,
+        '--',
+        'curl',
+        '-s',
+        '127.0.0.1:15020/metrics',
+      )
+    ).stdout;
+  /** GETs through the egress waypoint until it answers `code`, then parses what the server saw. */
+  const answered = async (url: string, code = 200) => {
+    let answer = { code: 0, body: '', stderr: '' };
+    await eventually(
+      async () => {
+        answer = await get(url);
+        return answer.code === code;
+      },
+      { timeout: 30_000, what: `${url} answered ${code} through the egress waypoint` },
+    );
+    return answer;
+  };
 
   beforeAll(async () => {
     const cluster = manifests(
-      clusterDoc(name, { nodes: ['n1'] }),
+      // Names outside the cluster go to the outside host's DNS server (started below).
+      clusterDoc(name, { nodes: ['n1'], spec: { dns: { upstream: OUTSIDE_IP } } }),
       namespaceDoc('mesh', { ambient: true }),
       podDoc('client', { namespace: 'mesh', node: 'n1', serviceAccount: 'client' }),
       namespaceDoc('istio-egress'),
@@ -190,33 +281,33 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
     ip(outside, 'route', 'add', node.underlayIP, 'dev', 'eth0');
     ip(outside, 'route', 'add', node.podCIDR, 'via', node.underlayIP, 'dev', 'eth0');
     ip(nodeNetns(name, 'n1'), 'route', 'add', '198.18.7.0/24', 'dev', IFACE.uplink);
-    server = track(
-      spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          outside,
-          process.execPath,
-          BIN,
-          'echo',
-          '--port',
-          '8080',
-          '--host',
-          '0.0.0.0',
-          '--version',
-          'outside',
-        ],
-        {
-          stdio: 'ignore',
-        },
-      ),
+    inOutside(process.execPath, BIN, 'echo', '--port', '8080', '--host', '0.0.0.0', '--version', 'outside');
+    inOutside(process.execPath, '-e', HTTPS_SERVER, keyFile, certFile, '8443');
+    inOutside(process.execPath, '-e', HTTPS_SERVER, mtlsServer.key, mtlsServer.cert, '9443', mtlsClient.cert);
+    // A mesh workload outside the cluster: a certificate from the mesh's own CA, which it requires in turn.
+    const meshCa = new TestCa('mesh', {
+      certPem: readFileSync(join(report.stateDir, 'control', 'ca', 'root-cert.pem'), 'utf8'),
+      keyPem: readFileSync(join(report.stateDir, 'control', 'ca', 'root-key.pem'), 'utf8'),
+    });
+    const meshServer = meshCa.issue('spiffe://cluster.local/ns/outside/sa/api');
+    const meshFiles = { cert: join(root, 'mesh-server.crt'), key: join(root, 'mesh-server.key') };
+    writeFileSync(meshFiles.cert, meshServer.certPem);
+    writeFileSync(meshFiles.key, meshServer.keyPem);
+    writeFileSync(join(root, 'mesh-ca.crt'), meshCa.certPem);
+    inOutside(
+      process.execPath,
+      '-e',
+      HTTPS_SERVER,
+      meshFiles.key,
+      meshFiles.cert,
+      '9444',
+      join(root, 'mesh-ca.crt'),
     );
-    httpsServer = track(
-      spawn('ip', ['netns', 'exec', outside, process.execPath, '-e', HTTPS_SERVER, keyFile, certFile], {
-        stdio: 'ignore',
-      }),
-    );
+    writeOutsideRecords(dnsRecords, {
+      [DNS_BACKEND]: { address: OUTSIDE_IP, ttl: 1 },
+      [SELF_RESOLVED]: { address: UNREGISTERED_IP, ttl: 30 },
+    });
+    inOutside(process.execPath, OUTSIDE_DNS, OUTSIDE_IP, dnsRecords);
     await eventually(async () => (await get(`http://${OUTSIDE_IP}:8080/`)).code === 200, {
       timeout: 15_000,
       what: 'the outside server, reached by IP (ALLOW_ANY)',
@@ -224,8 +315,7 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
   });
 
   afterAll(async () => {
-    server?.kill('SIGKILL');
-    httpsServer?.kill('SIGKILL');
+    for (const child of outsideProcesses) child.kill('SIGKILL');
     try {
       execFileSync('ip', ['netns', 'del', outside], { stdio: 'ignore' });
     } catch {
@@ -313,25 +403,158 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
     expect(seen.headers['x-egress-via']).toBe('waypoint');
     // The waypoint's request metrics name the entry (its access log is off here: the mesh config applied
     // above says nothing of accessLogFile, which in Istio's mesh config means none).
-    const waypointMetrics = await run(
-      'local',
-      'exec',
-      'waypoint-0',
-      '-n',
-      'istio-egress',
-      '--name',
-      name,
-      '--',
-      'curl',
-      '-s',
-      '127.0.0.1:15020/metrics',
-    );
     expect(
       counter(
-        waypointMetrics.stdout,
+        await waypointMetrics(),
         'istio_requests_total',
         `destination_service="${TLS_HOST}",response_code="200"`,
       ),
     ).toBeGreaterThan(0);
+  });
+
+  it('resolution DNS: the waypoint resolves a hostname endpoint through the cluster DNS’s upstream, following its TTL', async () => {
+    // One request per connection: each request dials, so each shows where a new connection goes (open
+    // connections stay with the address they were dialled to).
+    await applyYaml(
+      'dns-entry',
+      manifests(
+        ...egressHost('dns-entry', {
+          hosts: [DNS_HOST],
+          resolution: 'DNS',
+          port: 80,
+          endpoints: [{ address: DNS_BACKEND, ports: { http: 8080 } }],
+        }),
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'DestinationRule',
+          metadata: { name: 'dns-entry', namespace: 'istio-egress' },
+          spec: {
+            host: DNS_HOST,
+            trafficPolicy: { connectionPool: { http: { maxRequestsPerConnection: 1 } } },
+          },
+        },
+      ),
+    );
+    const destination = async () => {
+      const answer = await answered(`http://${DNS_HOST}/dns`);
+      return (JSON.parse(answer.body) as { request: { destination: string } }).request.destination;
+    };
+    expect(await destination()).toBe(`${OUTSIDE_IP}:8080`);
+    expect(outsideQueries(dnsRecords)[DNS_BACKEND]).toBeGreaterThan(0);
+    // The answer changes; once its 1 s TTL has run out, new connections go to the new address.
+    writeOutsideRecords(dnsRecords, {
+      [DNS_BACKEND]: { address: UNREGISTERED_IP, ttl: 1 },
+      [SELF_RESOLVED]: { address: UNREGISTERED_IP, ttl: 30 },
+    });
+    await eventually(async () => (await destination()) === `${UNREGISTERED_IP}:8080`, {
+      timeout: 20_000,
+      what: 'the waypoint following the changed DNS answer',
+    });
+  });
+
+  it('resolution DNS_ROUND_ROBIN without endpoints: each host is resolved by its own name; one that does not resolve gets 503, counted', async () => {
+    await applyYaml(
+      'dns-self',
+      manifests(
+        ...egressHost('dns-self', {
+          hosts: [SELF_RESOLVED, UNRESOLVED],
+          resolution: 'DNS_ROUND_ROBIN',
+          port: 8080,
+        }),
+      ),
+    );
+    const answer = await answered(`http://${SELF_RESOLVED}:8080/self`);
+    expect((JSON.parse(answer.body) as { request: { destination: string } }).request.destination).toBe(
+      `${UNREGISTERED_IP}:8080`,
+    );
+    const before = counter(await waypointMetrics(), 'ambit_waypoint_refused_total', 'reason="dns-nxdomain"');
+    await answered(`http://${UNRESOLVED}:8080/`, 503);
+    expect(
+      counter(await waypointMetrics(), 'ambit_waypoint_refused_total', 'reason="dns-nxdomain"'),
+    ).toBeGreaterThan(before);
+  });
+
+  it('TLS origination: MUTUAL with a Secret’s client certificate, ISTIO_MUTUAL with the waypoint’s mesh identity', async () => {
+    await applyYaml(
+      'mutual',
+      manifests(
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'egress-client', namespace: 'istio-egress' },
+          type: 'kubernetes.io/tls',
+          stringData: {
+            'tls.crt': readFileSync(mtlsClient.cert, 'utf8'),
+            'tls.key': readFileSync(mtlsClient.key, 'utf8'),
+            'ca.crt': readFileSync(mtlsServer.cert, 'utf8'),
+          },
+        },
+        ...egressHost(
+          'mutual',
+          {
+            hosts: [MTLS_HOST],
+            resolution: 'STATIC',
+            port: 80,
+            endpoints: [{ address: OUTSIDE_IP, ports: { http: 9443 } }],
+          },
+          { mode: 'MUTUAL', credentialName: 'egress-client' },
+        ),
+        ...egressHost(
+          'mesh-tls',
+          {
+            hosts: [MESH_TLS_HOST],
+            resolution: 'STATIC',
+            port: 80,
+            endpoints: [{ address: OUTSIDE_IP, ports: { http: 9444 } }],
+          },
+          { mode: 'ISTIO_MUTUAL', subjectAltNames: ['spiffe://cluster.local/ns/outside/sa/api'] },
+        ),
+      ),
+    );
+    const mutual = JSON.parse((await answered(`http://${MTLS_HOST}/mutual`)).body) as {
+      sni: string;
+      client: string;
+    };
+    expect(mutual).toMatchObject({ sni: MTLS_HOST, client: 'DNS:egress-client.example.test' });
+    const mesh = JSON.parse((await answered(`http://${MESH_TLS_HOST}/mesh`)).body) as {
+      sni: string;
+      client: string;
+    };
+    // Istio's SNI for mesh mTLS, and the waypoint's own SPIFFE identity as the client certificate.
+    expect(mesh).toMatchObject({
+      sni: `outbound_.80_._.${MESH_TLS_HOST}`,
+      client: 'URI:spiffe://cluster.local/ns/istio-egress/sa/waypoint',
+    });
+  });
+
+  it('a DestinationRule credentialName naming no Secret is warned of on apply and fails closed (503)', async () => {
+    const result = await run(
+      'apply',
+      '-f',
+      writeClusterFile(
+        root,
+        'missing-secret',
+        manifests(
+          ...egressHost(
+            'missing-secret',
+            {
+              hosts: [MISSING_SECRET_HOST],
+              resolution: 'STATIC',
+              port: 80,
+              endpoints: [{ address: OUTSIDE_IP, ports: { http: 8443 } }],
+            },
+            { mode: 'SIMPLE', credentialName: 'no-such-secret' },
+          ),
+        ),
+      ),
+      '--name',
+      name,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout + result.stderr).toContain(
+      'credentialName "no-such-secret" names no Secret in istio-egress',
+    );
+    // Never the system roots instead: the request is refused.
+    await answered(`http://${MISSING_SECRET_HOST}/`, 503);
   });
 });

@@ -10,21 +10,16 @@
  * supervisor restarts a waypoint that crashed.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { podNetns } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
 import { ambit } from '../support/cli.ts';
+import { clusterDown, clusterUp } from '../support/cluster-lifecycle.ts';
 import { eventually } from '../support/eventually.ts';
-import {
-  leftovers,
-  makeStateRoot,
-  NOTHING_LEFT,
-  uniqueName,
-  writeClusterFile,
-} from '../support/local-cluster.ts';
+import { makeStateRoot, uniqueName } from '../support/local-cluster.ts';
 import { clusterDoc, echoPod, manifests, namespaceDoc, podDoc, serviceDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 
@@ -87,16 +82,12 @@ describe.runIf(canRunNetnsTests())('waypoints deployed and bound in a local clus
   let echoIp = '';
 
   beforeAll(async () => {
-    const result = await run('local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name)));
-    expect(result.code, result.stderr).toBe(0);
+    await clusterUp(root, name, clusterYaml(name));
     echoIp = podOf(await status(), 'echo')!.ip;
   });
 
   afterAll(async () => {
-    const result = await local('down');
-    expect(result.code, result.stderr).toBe(0);
-    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
-    rmSync(root, { recursive: true, force: true });
+    await clusterDown(root, name);
   });
 
   it("runs the cluster file's Gateway as an unprivileged pod with its identity, Programmed with its address", async () => {

@@ -6,20 +6,15 @@
  * waypoint-bound Service; and the waypoint's request metrics matching, by label, the requests sent.
  */
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
 import { ambit } from '../support/cli.ts';
+import { clusterDown, clusterUp } from '../support/cluster-lifecycle.ts';
 import { eventually } from '../support/eventually.ts';
-import {
-  leftovers,
-  makeStateRoot,
-  NOTHING_LEFT,
-  uniqueName,
-  writeClusterFile,
-} from '../support/local-cluster.ts';
+import { makeStateRoot, uniqueName, writeClusterFile } from '../support/local-cluster.ts';
 import { clusterDoc, echoPod, manifests, namespaceDoc, podDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 import { waypointMetric } from '../support/waypoint-metrics.ts';
@@ -154,8 +149,7 @@ describe.runIf(canRunNetnsTests())('L7 through a waypoint in a local cluster', (
   let echoVip = '';
 
   beforeAll(async () => {
-    const result = await run('local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name)));
-    expect(result.code, result.stderr).toBe(0);
+    await clusterUp(root, name, clusterYaml(name));
     const report = await status();
     expect(report.pods.find((pod) => pod.name === 'waypoint-0')?.ready).toBe(true);
     echoVip = report.services.find((s) => s.name === 'echo')!.clusterIP!;
@@ -167,10 +161,7 @@ describe.runIf(canRunNetnsTests())('L7 through a waypoint in a local cluster', (
   });
 
   afterAll(async () => {
-    const result = await local('down');
-    expect(result.code, result.stderr).toBe(0);
-    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
-    rmSync(root, { recursive: true, force: true });
+    await clusterDown(root, name);
   });
 
   it('routes by header and splits 90/10 over 1000 requests within binomial bounds (DestinationRule subsets)', async () => {

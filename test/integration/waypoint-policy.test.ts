@@ -1,26 +1,11 @@
-/**
- * The waypoint's request policies from YAML through a real local cluster: `ambit echo` pods behind Services
- * bound to the namespace's waypoint, a curl client in the mesh, config applied with `ambit apply`.
- * - RequestAuthentication (inline JWKS, keys made by this run) with an AuthorizationPolicy that allows only
- *   `requestPrincipals` whose `groups` claim holds `admin`: a valid admin token 200, a valid token without
- *   the claim 403, a token signed by another key 401, no token 403.
- * - HTTPLocalRateLimitPolicy: a burst over the rate answers 429 with flag RL.
- * - VirtualService `mirror`: the caller gets the primary's answers, the waypoint counts the copies answered.
- */
-import { rmSync } from 'node:fs';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
 import { ambit } from '../support/cli.ts';
+import { clusterDown, clusterUp } from '../support/cluster-lifecycle.ts';
 import { eventually } from '../support/eventually.ts';
-import {
-  leftovers,
-  makeStateRoot,
-  NOTHING_LEFT,
-  uniqueName,
-  writeClusterFile,
-} from '../support/local-cluster.ts';
+import { makeStateRoot, uniqueName, writeClusterFile } from '../support/local-cluster.ts';
 import { clusterDoc, echoPod, manifests, namespaceDoc, podDoc } from '../support/manifests.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 import { waypointMetric } from '../support/waypoint-metrics.ts';
@@ -88,8 +73,7 @@ describe.runIf(canRunNetnsTests())('waypoint request policies in a local cluster
     waypointMetric(name, metricName, match);
 
   beforeAll(async () => {
-    const result = await run('local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name)));
-    expect(result.code, result.stderr).toBe(0);
+    await clusterUp(root, name, clusterYaml(name));
     const report = await status();
     expect(report.pods.find((pod) => pod.name === 'waypoint-0')?.ready).toBe(true);
     await eventually(async () => (await codes('http://echo.apps/'))[0] === 200, {
@@ -99,10 +83,7 @@ describe.runIf(canRunNetnsTests())('waypoint request policies in a local cluster
   });
 
   afterAll(async () => {
-    const result = await local('down');
-    expect(result.code, result.stderr).toBe(0);
-    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
-    rmSync(root, { recursive: true, force: true });
+    await clusterDown(root, name);
   });
 
   it('JWT: a valid token with the claim 200, without it 403, a bad signature 401, no token 403', async () => {

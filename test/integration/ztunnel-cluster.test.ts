@@ -8,20 +8,13 @@
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeNetns } from '../../src/local/names.ts';
 import type { ClusterReport } from '../../src/local/report.ts';
 import { ambit } from '../support/cli.ts';
+import { clusterDown, clusterUp } from '../support/cluster-lifecycle.ts';
 import { eventually } from '../support/eventually.ts';
-import {
-  isAlive,
-  leftovers,
-  makeStateRoot,
-  NOTHING_LEFT,
-  uniqueName,
-  writeClusterFile,
-} from '../support/local-cluster.ts';
+import { isAlive, makeStateRoot, uniqueName, writeClusterFile } from '../support/local-cluster.ts';
 import {
   authorizationPolicyDoc,
   clusterDoc,
@@ -101,8 +94,7 @@ describe.runIf(canRunNetnsTests())('the ztunnel in a local cluster', () => {
   const stopped: number[] = [];
 
   beforeAll(async () => {
-    const result = await run('local', 'up', '-f', writeClusterFile(root, name, clusterYaml(name)));
-    expect(result.code, result.stderr).toBe(0);
+    await clusterUp(root, name, clusterYaml(name));
     report = await status();
     expect(report.pods.map((p) => [p.name, p.status, p.mesh?.state])).toEqual(
       expect.arrayContaining([
@@ -115,10 +107,7 @@ describe.runIf(canRunNetnsTests())('the ztunnel in a local cluster', () => {
 
   afterAll(async () => {
     for (const pid of stopped) if (isAlive(pid)) process.kill(pid, 'SIGCONT');
-    const result = await local('down');
-    expect(result.code, result.stderr).toBe(0);
-    expect(leftovers(name, root)).toEqual(NOTHING_LEFT);
-    rmSync(root, { recursive: true, force: true });
+    await clusterDown(root, name);
   });
 
   it('carries a request by Service name across nodes, the echo seeing the client', async () => {

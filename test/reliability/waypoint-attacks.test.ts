@@ -106,8 +106,11 @@ describe.each(['node-http2', 'framer'] as HboneImplementation[])('the waypoint o
   const tls = async () => hboneTls(server, await clientCerts.get(CLIENT), clientCerts.trustBundle());
 
   let session: ClientHttp2Session | undefined;
-  /** One request as a source ztunnel makes it: CONNECT to the VIP, then HTTP/1.1 inside the tunnel. */
-  const request = async () => {
+  /**
+   * One request as a source ztunnel makes it: CONNECT to the VIP, then HTTP/1.1 inside the tunnel;
+   * `halfClose` ends our side right after the request, as a tunnel does when its app sent a FIN.
+   */
+  const request = async (halfClose = false) => {
     if (!session || session.destroyed || session.closed) {
       const cert = await clientCerts.get(CLIENT);
       session = http2Connect(`https://${ip}:15008`, {
@@ -132,6 +135,7 @@ describe.each(['node-http2', 'framer'] as HboneImplementation[])('the waypoint o
       stream.once('error', reject);
       // The tunnel stays open until the waypoint has answered (and closed it: connection: close).
       stream.write('GET / HTTP/1.1\r\nhost: shop\r\nconnection: close\r\n\r\n');
+      if (halfClose) stream.end();
     });
     if (!text.startsWith('HTTP/1.1 200')) throw new Error(`got ${JSON.stringify(text.slice(0, 40))}`);
   };
@@ -217,6 +221,10 @@ describe.each(['node-http2', 'framer'] as HboneImplementation[])('the waypoint o
     for (const reason of reasons) total += await sumOf(waypoint.metrics.refused, { reason });
     return total;
   };
+
+  it('answers a client that half-closes right after its request', async () => {
+    await request(true);
+  });
 
   it.each(ATTACKS)('%s', async (_name, attack, reasons) => {
     await request();

@@ -69,16 +69,16 @@ describe('upstream kinds: valid manifests', () => {
     }
   });
 
-  it('tells which ServiceEntries Ambit cannot resolve by name', () => {
+  it('tells which DNS ServiceEntries no waypoint resolves by name', () => {
     const notes = analyzeResources(parsed.resources, 'cluster.local')
       .filter((issue) => issue.resource?.kind === 'ServiceEntry')
       .map(formatIssue);
     expect(notes).toEqual([
       expect.stringContaining(
-        '(ServiceEntry shop/payments-api): spec.resolution: Ambit does not resolve DNS endpoints by name yet',
+        "(ServiceEntry shop/payments-api): spec.resolution: DNS endpoints are resolved by name by the entry's waypoint, and no waypoint serves it",
       ),
       expect.stringContaining(
-        '(ServiceEntry shop/search-rr): spec.resolution: Ambit does not resolve DNS_ROUND_ROBIN endpoints',
+        "(ServiceEntry shop/search-rr): spec.resolution: DNS_ROUND_ROBIN endpoints are resolved by name by the entry's waypoint",
       ),
     ]);
   });

@@ -65,6 +65,40 @@ describe('Pod', () => {
     expect(spec.volumes).toEqual([]);
   });
 
+  it.each([
+    ['  hostUsers: false', 'spec.hostUsers'],
+    ['  shareProcessNamespace: true', 'spec.shareProcessNamespace'],
+    ['  hostAliases: [{ip: 127.0.0.1, hostnames: [db]}]', 'spec.hostAliases'],
+    ['  readinessGates: [{conditionType: x}]', 'spec.readinessGates'],
+    ['  os: {name: linux}', 'spec.os'],
+    ['  activeDeadlineSeconds: 30', 'spec.activeDeadlineSeconds'],
+    [
+      '  containers: [{name: c, lifecycle: {preStop: {exec: {command: [sleep, "1"]}}}}]',
+      'spec.containers[0].lifecycle',
+    ],
+    [
+      '  containers: [{name: c, env: [{name: CPU, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}]}]',
+      'spec.containers[0].env[0].valueFrom.resourceFieldRef',
+    ],
+  ])('accepts %j with a warning that the local cluster ignores it', (field, path) => {
+    const text = field.includes('containers') ? field : `${field}\n  containers: [{name: c, command: [x]}]`;
+    const { documents } = parseYamlText(pod(text), 'k.yaml');
+    const parsed = parseResources(documents, registry);
+    expect(parsed.issues.filter((i) => i.severity === 'error').map(formatIssue)).toEqual([]);
+    expect(parsed.issues.map((issue) => `${issue.severity} ${issue.path}`)).toEqual([`warning ${path}`]);
+    expect(parsed.resources).toHaveLength(1);
+  });
+
+  it('accepts host namespaces turned off, as they are by default', () => {
+    const { documents } = parseYamlText(
+      pod(
+        '  hostNetwork: false\n  hostPID: false\n  hostIPC: false\n  containers: [{name: c, command: [x]}]',
+      ),
+      'k.yaml',
+    );
+    expect(parseResources(documents, registry).issues).toEqual([]);
+  });
+
   it('honours the deprecated serviceAccount alias', () => {
     const { resources } = parse(pod('  serviceAccount: legacy\n  containers: [{name: c, command: [x]}]'));
     expect((resources[0]!.spec as PodSpec).serviceAccountName).toBe('legacy');
@@ -92,9 +126,12 @@ describe('Pod', () => {
       'spec.containers[0].env[0].valueFrom.secretKeyRef.key: required field is missing',
     ],
     [
-      '  containers: [{name: c, env: [{name: A, valueFrom: {resourceFieldRef: {resource: limits.cpu}}}]}]',
-      'spec.containers[0].env[0].valueFrom.resourceFieldRef: unknown field',
+      '  containers: [{name: c, env: [{name: A, valueFrom: {resourceFieldRef: {divisor: 1m}}}]}]',
+      'spec.containers[0].env[0].valueFrom.resourceFieldRef.resource: required field is missing',
     ],
+    ['  hostNetwork: yes\n  containers: [{name: c}]', 'spec.hostNetwork: expected true or false'],
+    ['  hostAliases: [1]\n  containers: [{name: c}]', 'spec.hostAliases[0]: expected a mapping'],
+    ['  containers: [{name: c, lifecycle: [x]}]', 'spec.containers[0].lifecycle: expected a mapping'],
     [
       '  containers: [{name: c, env: [{name: A, valueFrom: {fieldRef: {fieldPath: metadata.name}, configMapKeyRef: {name: m, key: k}}}]}]',
       'spec.containers[0].env[0].valueFrom: fieldRef and configMapKeyRef are mutually exclusive: set only one',
@@ -160,7 +197,11 @@ describe('Pod', () => {
       '  containers: [{name: c, ports: [{containerPort: 1, protocol: SCTP}]}]',
       'spec.containers[0].ports[0].protocol: SCTP is not supported',
     ],
-    ['  hostNetwork: true\n  containers: [{name: c}]', 'spec.hostNetwork: unknown field'],
+    [
+      '  hostNetwork: true\n  containers: [{name: c}]',
+      'spec.hostNetwork: the local cluster gives every pod its own namespaces: hostNetwork cannot be true',
+    ],
+    ['  hostPID: true\n  containers: [{name: c}]', 'spec.hostPID: the local cluster gives every pod'],
   ])('rejects %j', (spec, message) => {
     const { resources, messages } = parse(pod(spec));
     expect(resources).toEqual([]);

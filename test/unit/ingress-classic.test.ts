@@ -10,6 +10,7 @@ import { parseFiles } from '../../src/control/config/parse.ts';
 import { CONTROL_KINDS } from '../../src/control/kinds.ts';
 import {
   compileClassicIngress,
+  reaches,
   serverHostnames,
   serverShape,
 } from '../../src/control/model/ingress/classic.ts';
@@ -23,7 +24,8 @@ import type { GatewayServer } from '../../src/core/config/kinds/istio-gateway.ts
 import { stringMatches } from '../../src/core/l7/match.ts';
 import type { Route } from '../../src/core/l7/types.ts';
 import { routeTableProblems } from '../../src/core/l7/validate.ts';
-import { waypointGateways } from '../../src/local/mesh/waypoints.ts';
+import { CLASSIC_GATEWAY_DEPLOYMENTS } from '../../src/core/labels.ts';
+import { classicGatewayService, waypointGateways } from '../../src/local/mesh/waypoints.ts';
 
 describe('VirtualService.gateways', () => {
   const gw = { name: 'gw', namespace: 'web' };
@@ -383,6 +385,72 @@ describe('policies at ingress gateways', () => {
     ]);
   });
 
+  it.each([
+    ['a mesh-wide policy (root namespace, no selector)', 'istio-system', undefined, [], true],
+    [
+      'a root-namespace policy whose selector picks the pods',
+      'istio-system',
+      { istio: 'ingressgateway' },
+      [],
+      true,
+    ],
+    ['a root-namespace policy whose selector picks others', 'istio-system', { app: 'web' }, [], false],
+    [
+      'a root-namespace policy attached by targetRefs',
+      'istio-system',
+      undefined,
+      [{ kind: 'Gateway' }],
+      false,
+    ],
+    ['a namespace-wide policy of another namespace', 'shop', undefined, [], false],
+    ['a selector in another namespace', 'shop', { istio: 'ingressgateway' }, [], false],
+  ])('%s reaches the deployment: %s', (_what, namespace, selector, targetRefs, expected) => {
+    const deployment = {
+      name: 'istio-ingressgateway',
+      namespace: 'istio-system',
+      labels: { istio: 'ingressgateway' },
+    };
+    expect(reaches({ name: 'p', namespace, spec: { selector, targetRefs } }, deployment)).toBe(expected);
+  });
+
+  it('a mesh-wide AuthorizationPolicy and RequestAuthentication (root namespace, no selector) apply at the classic gateway', () => {
+    const { resources } = parseFiles(
+      [
+        {
+          name: 'mesh-wide.yaml',
+          content: `${YAML}---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: mesh-deny-admin, namespace: istio-system}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {paths: [/admin]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: mesh-jwt, namespace: istio-system}
+spec:
+  jwtRules: [{issuer: "https://mesh.example", jwks: '${JWKS}'}]
+`,
+        },
+      ],
+      CONTROL_KINDS,
+    );
+    const wide = compileClassicIngress({
+      ...buildMesh({ resources, pods: [], trustDomain: 'cluster.local', trustBundle: [] }),
+      deployment: {
+        name: 'istio-ingressgateway',
+        namespace: 'istio-system',
+        labels: { istio: 'ingressgateway' },
+      },
+    }).table;
+    expect(wide.authorization.map((p) => p.name).sort()).toEqual(['ingress-users', 'mesh-deny-admin']);
+    expect(wide.servedServices[0]?.requestAuthentication?.map((rule) => rule.issuer).sort()).toEqual([
+      'https://issuer.example',
+      'https://mesh.example',
+    ]);
+  });
+
   const gatewayApi = (extra: string) => {
     const yaml = `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -441,5 +509,22 @@ describe('the local cluster’s classic gateway deployment', () => {
     expect(found?.ingressPorts).toEqual(ports);
     if (found)
       expect(found).toMatchObject({ namespace: 'istio-system', podLabels: { istio: 'ingressgateway' } });
+  });
+
+  it('has the Service Istio’s chart makes: its pods by label, 80 to 8080, 443 to 8443, and the status port', () => {
+    const service = classicGatewayService(CLASSIC_GATEWAY_DEPLOYMENTS[0]!) as {
+      metadata: { name: string; namespace: string };
+      spec: { selector: Record<string, string>; ports: { port: number; targetPort: number }[] };
+    };
+    expect(service.metadata).toMatchObject({ name: 'istio-ingressgateway', namespace: 'istio-system' });
+    expect(service.spec.selector).toEqual({ istio: 'ingressgateway', app: 'istio-ingressgateway' });
+    expect(service.spec.ports.map((p) => [p.port, p.targetPort])).toEqual([
+      [15021, 15021],
+      [80, 8080],
+      [443, 8443],
+    ]);
+    // It is a valid Service of the control plane's kinds.
+    const parsed = parseFiles([{ name: 's.yaml', content: JSON.stringify(service) }], CONTROL_KINDS);
+    expect(parsed.issues.filter((issue) => issue.severity === 'error')).toEqual([]);
   });
 });

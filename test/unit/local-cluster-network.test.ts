@@ -197,6 +197,16 @@ describe('the cluster DNS', () => {
     expect(ask(name)).toMatchObject({ rcode: RCODE.NXDOMAIN, authoritative, answers: [] });
   });
 
+  it.each([
+    ['an outside name goes upstream', 'api.outside.test', 'forward'],
+    ['a cluster name it lacks stays NXDOMAIN', 'gone.shop.svc.cluster.local', RCODE.NXDOMAIN],
+    ['a reverse name stays NXDOMAIN', '9.9.9.10.in-addr.arpa', RCODE.NXDOMAIN],
+    ['a known name is answered', 'web.shop.svc.cluster.local', RCODE.NOERROR],
+  ])('with an upstream (spec.dns.upstream): %s', (_what, name, expected) => {
+    const answer = answerClusterQuery(buildQuery(7, name, DNS_TYPE.A), zone, true);
+    expect(answer === 'forward' ? answer : answer?.rcode).toBe(expected);
+  });
+
   it('follows readiness: a headless Service lists only ready pods', () => {
     const none = buildZone(clusterServices(cluster, new Set()));
     const answer = answerClusterQuery(buildQuery(1, 'db.shop.svc.cluster.local', DNS_TYPE.A), none)!;

@@ -240,16 +240,19 @@ describe('ztunnel destinations for ServiceEntries', () => {
   });
 });
 
-describe('egress through a waypoint: the waypoint’s clusters for a ServiceEntry', () => {
-  const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
-  const mesh = meshOf(`
-apiVersion: gateway.networking.k8s.io/v1
+/** The egress waypoint the entries below are bound to. */
+const EGRESS_WAYPOINT = `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: waypoint, namespace: istio-egress}
 spec:
   gatewayClassName: istio-waypoint
   listeners: [{name: mesh, port: 15008, protocol: HBONE}]
----
+---`;
+
+describe('egress through a waypoint: the waypoint’s clusters for a ServiceEntry', () => {
+  const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const mesh = meshOf(`
+${EGRESS_WAYPOINT}
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: outside, namespace: istio-egress, labels: {istio.io/use-waypoint: waypoint}}
@@ -290,7 +293,13 @@ stringData:
         port: 8443,
         ready: true,
         external: {
-          tls: { sni: 'api.outside.test', caPem: CA, verify: true, subjectAltNames: ['api.outside.test'] },
+          tls: {
+            mode: 'SIMPLE',
+            sni: 'api.outside.test',
+            caPem: CA,
+            verify: true,
+            subjectAltNames: ['api.outside.test'],
+          },
         },
       },
       { workloadUid: 'shop/vm-1', ip: '10.244.0.9', port: 80, ready: true },
@@ -311,5 +320,200 @@ stringData:
     );
     const outside = state.endpointWorkload(cluster!, cluster!.endpoints[0]!);
     expect(outside).toMatchObject({ name: 'api.outside.test', namespace: 'istio-egress', identity: '' });
+  });
+});
+
+describe('TLS a waypoint originates to a ServiceEntry, by DestinationRule tls and Secret', () => {
+  const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const KEY = '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n';
+  const indent = (pem: string) => pem.replaceAll('\n', '\n    ');
+  const secret = (name: string, entries: Record<string, string>) => `
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: ${name}, namespace: istio-egress}
+stringData:
+${Object.entries(entries)
+  .map(([key, pem]) => `  ${key}: |\n    ${indent(pem)}`)
+  .join('\n')}`;
+  const clusterFor = (tls: string, secrets = '') => {
+    const compiled = waypointRouteTable(
+      meshOf(`
+${EGRESS_WAYPOINT}
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: outside, namespace: istio-egress, labels: {istio.io/use-waypoint: waypoint}}
+spec:
+  hosts: [api.outside.test]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 443, name: http, protocol: HTTP}]
+  endpoints: [{address: 198.18.7.10}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: outside, namespace: istio-egress}
+spec:
+  host: api.outside.test
+  trafficPolicy:
+    tls: ${tls}
+${secrets}`),
+      { name: 'waypoint', namespace: 'istio-egress' },
+    );
+    const cluster = compiled.table.clusters.find((c) => c.hostname === 'api.outside.test')!;
+    return {
+      cluster,
+      notes: compiled.notes.map((note) => `${note.kind} ${note.name} ${note.path}: ${note.message}`),
+    };
+  };
+  const tlsOf = (tls: string, secrets = '') => clusterFor(tls, secrets).cluster.endpoints[0]?.external?.tls;
+
+  it.each([
+    [
+      'SIMPLE without credentialName: the system roots',
+      '{mode: SIMPLE}',
+      '',
+      { mode: 'SIMPLE', caPem: undefined },
+    ],
+    [
+      'SIMPLE with a CA Secret',
+      '{mode: SIMPLE, credentialName: ca}',
+      secret('ca', { 'ca.crt': CA }),
+      { caPem: CA },
+    ],
+    [
+      'MUTUAL: the Secret’s certificate, key and CA',
+      '{mode: MUTUAL, credentialName: client}',
+      secret('client', { 'tls.crt': CA, 'tls.key': KEY, 'ca.crt': CA }),
+      { mode: 'MUTUAL', caPem: CA, clientCertificate: { certificatePem: CA, keyPem: KEY } },
+    ],
+    [
+      'MUTUAL without ca.crt: the system roots, still the client certificate',
+      '{mode: MUTUAL, credentialName: client}',
+      secret('client', { 'tls.crt': CA, 'tls.key': KEY }),
+      { caPem: undefined, clientCertificate: { certificatePem: CA, keyPem: KEY } },
+    ],
+    [
+      'ISTIO_MUTUAL: the mesh certificate, Istio’s SNI',
+      '{mode: ISTIO_MUTUAL}',
+      '',
+      { mode: 'ISTIO_MUTUAL', sni: 'outbound_.443_._.api.outside.test', caPem: undefined },
+    ],
+  ])('%s', (_what, tls, secrets, expected) => {
+    const { cluster, notes } = clusterFor(tls, secrets);
+    expect(cluster.problem).toBeUndefined();
+    expect(notes).toEqual([]);
+    const { caPem, ...rest } = expected;
+    expect(cluster.endpoints[0]?.external?.tls).toMatchObject(rest);
+    expect(cluster.endpoints[0]?.external?.tls?.caPem).toBe(caPem);
+  });
+
+  it('originates nothing for DISABLE', () => {
+    expect(tlsOf('{mode: DISABLE}')).toBeUndefined();
+  });
+
+  it.each([
+    [
+      'a credentialName naming no Secret',
+      '{mode: SIMPLE, credentialName: gone}',
+      '',
+      'credentialName "gone" names no Secret in istio-egress',
+    ],
+    [
+      'a SIMPLE Secret without ca.crt',
+      '{mode: SIMPLE, credentialName: client}',
+      secret('client', { 'tls.crt': CA, 'tls.key': KEY }),
+      'Secret istio-egress/client has no ca.crt to check the server with',
+    ],
+    [
+      'a MUTUAL Secret without a key',
+      '{mode: MUTUAL, credentialName: ca}',
+      secret('ca', { 'ca.crt': CA }),
+      'Secret istio-egress/ca needs PEM tls.crt and tls.key (type kubernetes.io/tls)',
+    ],
+    [
+      'MUTUAL from files (a sidecar’s)',
+      '{mode: MUTUAL, clientCertificate: /etc/c.pem, privateKey: /etc/k.pem}',
+      '',
+      'tls.mode MUTUAL needs credentialName (a waypoint reads no clientCertificate/privateKey files)',
+    ],
+  ])(
+    'fails closed on %s: no endpoints, a problem, a note on the DestinationRule',
+    (_what, tls, secrets, why) => {
+      const { cluster, notes } = clusterFor(tls, secrets);
+      expect(cluster.endpoints).toEqual([]);
+      expect(cluster.problem).toBe(why);
+      expect(notes).toEqual([
+        `DestinationRule outside spec.trafficPolicy.tls: ${why}: requests to api.outside.test get 503`,
+      ]);
+    },
+  );
+});
+
+describe('DNS ServiceEntries: hostname endpoints the waypoint resolves', () => {
+  const entry = (resolution: string, endpoints: string, labels = '{istio.io/use-waypoint: waypoint}') =>
+    meshOf(`
+${EGRESS_WAYPOINT}
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: outside, namespace: istio-egress, labels: ${labels}}
+spec:
+  hosts: [api.outside.test]
+  location: MESH_EXTERNAL
+  resolution: ${resolution}
+  ports: [{number: 80, name: http, protocol: HTTP}]
+${endpoints}`);
+  const endpointsOf = (mesh: ReturnType<typeof meshOf>) =>
+    waypointRouteTable(mesh, { name: 'waypoint', namespace: 'istio-egress' }).table.clusters.find(
+      (c) => c.hostname === 'api.outside.test',
+    )?.endpoints;
+
+  it.each([
+    [
+      'DNS: each listed hostname, every address of its answer',
+      'DNS',
+      '  endpoints: [{address: a.dns.test, ports: {http: 8080}}, {address: b.dns.test}]',
+      [
+        { hostname: 'a.dns.test', use: 'all', port: 8080 },
+        { hostname: 'b.dns.test', use: 'all', port: 80 },
+      ],
+    ],
+    [
+      'DNS_ROUND_ROBIN: the first address of each answer',
+      'DNS_ROUND_ROBIN',
+      '  endpoints: [{address: a.dns.test}]',
+      [{ hostname: 'a.dns.test', use: 'first', port: 80 }],
+    ],
+    ['no endpoints: the host itself', 'DNS', '', [{ hostname: 'api.outside.test', use: 'all', port: 80 }]],
+  ])('%s', (_what, resolution, endpoints, expected) => {
+    const mesh = entry(resolution, endpoints);
+    const service = mesh.services.find((s) => s.hostname === 'api.outside.test')!;
+    // A VIP (what the client's DNS proxy answers) that leads to the waypoint; no endpoint for ztunnels.
+    expect(service.vips).toEqual([expect.stringMatching(/^240\.240\./)]);
+    expect(service.endpoints).toEqual([]);
+    expect(
+      endpointsOf(mesh)?.map((e) => ({
+        hostname: e.external?.resolve?.hostname,
+        use: e.external?.resolve?.use,
+        port: e.port,
+      })),
+    ).toEqual(expected);
+    expect(endpointsOf(mesh)?.every((e) => e.ip === '' && e.workloadUid === '')).toBe(true);
+  });
+
+  it('allocates no VIP for hostname endpoints when no waypoint serves the entry: the cluster DNS answers', () => {
+    const mesh = entry('DNS', '  endpoints: [{address: a.dns.test}]', '{}');
+    expect(mesh.services.find((s) => s.hostname === 'api.outside.test')?.vips).toEqual([]);
+  });
+
+  it('mixes IP endpoints (for ztunnels too) with hostname ones (for the waypoint only)', () => {
+    const mesh = entry('DNS', '  endpoints: [{address: 198.18.7.10}, {address: a.dns.test}]');
+    expect(mesh.services.find((s) => s.hostname === 'api.outside.test')?.endpoints.map((e) => e.ip)).toEqual([
+      '198.18.7.10',
+    ]);
+    expect(endpointsOf(mesh)?.map((e) => e.ip || e.external?.resolve?.hostname)).toEqual([
+      '198.18.7.10',
+      'a.dns.test',
+    ]);
   });
 });

@@ -180,14 +180,14 @@ describe.runIf(canRunNetnsTests())('two Vagrant VMs', () => {
       // VM 1 first: it runs n1, so the control plane and the node gateway; its bundle lets VM 2 join as n2.
       await ambitIn(
         NODES[0],
-        `local up -f ${SPAN_DIR}/cluster.yaml --span-nodes ${SPAN_NODES[0]} --underlay-device eth1 --start-timeout 20m`,
+        `local up -f ${SPAN_DIR}/cluster.yaml --span-nodes ${SPAN_NODES[0]} --underlay-device eth1 --wait 20m`,
         SPAN_TIMEOUT_MS,
       );
       const bundle = await ambitIn(NODES[0], `local join-bundle --name ${cluster} --nodes ${SPAN_NODES[1]}`);
       await writeInVm(run, NODES[1], `${SPAN_DIR}/join-${SPAN_NODES[1]}`, bundle);
       await ambitIn(
         NODES[1],
-        `local up -f ${SPAN_DIR}/cluster.yaml --span-nodes ${SPAN_NODES[1]} --underlay-device eth1 --join ${SPAN_DIR}/join-${SPAN_NODES[1]} --start-timeout 20m`,
+        `local up -f ${SPAN_DIR}/cluster.yaml --span-nodes ${SPAN_NODES[1]} --underlay-device eth1 --join ${SPAN_DIR}/join-${SPAN_NODES[1]} --wait 20m`,
         SPAN_TIMEOUT_MS,
       );
       // Each VM runs its own node's pod and system processes, all ready.

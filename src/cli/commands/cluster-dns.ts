@@ -3,6 +3,7 @@
  * namespace, on the DNS VIP. It reads the cluster's Services, pods and readiness from the state directory and
  * follows their changes.
  */
+import { isIPv4 } from 'node:net';
 import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { metricsHandler, serveHttp } from '../../core/server/http.ts';
@@ -11,17 +12,19 @@ import { CLUSTER_DNS_METRICS_PORT, ClusterDnsServer, clusterDnsMetrics } from '.
 import { buildZone } from '../../local/dns/zone.ts';
 import { watchClusterServices } from '../../local/services/watch.ts';
 import { readClusterState, statePaths } from '../../local/state.ts';
+import { UdpDnsForwarder } from '../../ztunnel/index.ts';
 import { parseDaemonArgs } from '../daemon-args.ts';
 
-const USAGE = `Usage: ambit cluster-dns --state-dir DIR [--listen IP] [--port 53] [--metrics-port ${CLUSTER_DNS_METRICS_PORT}]
+const USAGE = `Usage: ambit cluster-dns --state-dir DIR [--listen IP] [--port 53] [--metrics-port ${CLUSTER_DNS_METRICS_PORT}] [--upstream IP]
 
 Answers A, SRV and PTR queries for the Services and pods of the local cluster whose state is in DIR, as
-CoreDNS's kubernetes plugin does; NXDOMAIN for every other name (there is no upstream). --listen defaults
-to the cluster's DNS VIP. Metrics: GET /metrics on --metrics-port (0.0.0.0; 0 turns them off).
+CoreDNS's kubernetes plugin does. Other names go to --upstream (default: the cluster file's
+spec.dns.upstream), as CoreDNS's forward plugin sends them; without one they get NXDOMAIN. --listen
+defaults to the cluster's DNS VIP. Metrics: GET /metrics on --metrics-port (0.0.0.0; 0 turns them off).
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const values = parseDaemonArgs(argv, ['state-dir', 'listen', 'port', 'metrics-port'], USAGE);
+  const values = parseDaemonArgs(argv, ['state-dir', 'listen', 'port', 'metrics-port', 'upstream'], USAGE);
   if (!values) return 0;
   if (!values['state-dir']) throw new UsageError('missing --state-dir', USAGE);
   const paths = statePaths(values['state-dir']);
@@ -35,8 +38,12 @@ export async function run(argv: string[]): Promise<number> {
   });
   let zone = buildZone(watch.current());
   const host = values.listen ?? cluster.addresses.dnsVIP;
+  const upstream = values.upstream ?? cluster.addresses.dnsUpstream;
+  if (upstream !== undefined && !isIPv4(upstream))
+    throw new UsageError(`--upstream takes an IPv4 address, not ${upstream}`, USAGE);
   const server = new ClusterDnsServer({
     host,
+    forwarder: upstream === undefined ? undefined : new UdpDnsForwarder(upstream),
     port: portOption('port', values.port ?? '53'),
     zone: () => zone,
     metrics,
@@ -48,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
     metricsPort === 0
       ? undefined
       : await serveHttp(metricsHandler(metrics.registry), { host: '0.0.0.0', port: metricsPort });
-  log.info('listening', { address: host, names: zone.names.size, metrics: metricsServer?.address });
+  log.info('listening', { address: host, names: zone.names.size, upstream, metrics: metricsServer?.address });
   await stopSignal();
   watch.close();
   await Promise.all([server.stop(), metricsServer?.close()]);

@@ -66,8 +66,8 @@ at once, and nothing is created if there is any.
   -f, --file          a cluster file or directory (repeatable)
   --name              the cluster's name (default: the Cluster document's)
   --keep-on-failure   leave a failed cluster in place for inspection
-  --start-timeout     how long up waits for the processes to start and listen before it reports the late
-                      ones and returns (default 20s; an emulated or very busy host needs minutes)
+  --wait              how long to wait for every pod to be ready or to have ended (default 60s; e.g. 2m);
+                      pods still starting then are shown not ready, and up still succeeds
   --prometheus        run a Prometheus pod (istio-system/prometheus) scraping every ztunnel, waypoint and
                       the control plane (also: the Cluster's spec.prometheus: true); reach it with
                       \`ambit local port-forward prometheus 9090\`
@@ -213,7 +213,7 @@ async function runUp(argv: string[]): Promise<number> {
     file: { type: 'string', short: 'f', multiple: true },
     name: { type: 'string' },
     'keep-on-failure': { type: 'boolean' },
-    'start-timeout': { type: 'string' },
+    wait: { type: 'string' },
     prometheus: { type: 'boolean' },
     'control-plane-replicas': { type: 'string' },
     'span-nodes': { type: 'string' },
@@ -222,25 +222,19 @@ async function runUp(argv: string[]): Promise<number> {
   });
   if (!values.file?.length) throw new UsageError('up needs a cluster file: ambit local up -f cluster.yaml');
   const span = await spanOptions(values['span-nodes'], values['underlay-device'], values.join);
-  const [
-    { up, DEFAULT_START_TIMEOUT_MS },
-    { defaultExtensionUrls, PROMETHEUS_EXTENSION_URL },
-    { buildReport, renderReport },
-  ] = await Promise.all([
-    import('../../local/up.ts'),
-    import('../../local/extensions.ts'),
-    import('../../local/report.ts'),
-  ]);
+  const [{ up }, { defaultExtensionUrls, PROMETHEUS_EXTENSION_URL }, { buildReport, renderReport }] =
+    await Promise.all([
+      import('../../local/up.ts'),
+      import('../../local/extensions.ts'),
+      import('../../local/report.ts'),
+    ]);
   const result = await up({
     files: values.file,
     name: values.name,
     root: stateRoot(),
     extensions: [...defaultExtensionUrls(), ...(values.prometheus ? [PROMETHEUS_EXTENSION_URL] : [])],
     keepOnFailure: values['keep-on-failure'] ?? false,
-    startTimeoutMs: durationFlag(values['start-timeout'], 'start-timeout', DEFAULT_START_TIMEOUT_MS, {
-      min: 1000,
-      max: 3_600_000,
-    }),
+    startTimeoutMs: values.wait === undefined ? undefined : durationFlag(values.wait, 'wait', 0),
     controlPlaneReplicas: replicasFlag(values['control-plane-replicas']),
     progress: await progress(),
     span,

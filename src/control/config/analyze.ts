@@ -5,7 +5,6 @@
  * applied earlier or in another file.
  */
 
-import { isIP } from 'node:net';
 import type { ConfigIssue } from '../../core/config/issues.ts';
 import type { GatewaySpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
 import type {
@@ -190,7 +189,7 @@ export function analyzeResources(resources: readonly Resource[], trustDomain: st
   }
 
   issues.push(...unservedL7(resources, services));
-  issues.push(...serviceEntryWarnings(resources));
+  issues.push(...serviceEntryWarnings(resources, trustDomain));
 
   for (const resource of resources) {
     const waypoint = resource.metadata.labels[USE_WAYPOINT_LABEL];
@@ -295,24 +294,26 @@ function routeTableWarnings(resources: readonly Resource[], trustDomain: string)
 }
 
 /**
- * What Ambit does not do with a ServiceEntry yet: resolve endpoint hostnames (DNS resolution without IP
- * endpoints).
+ * A DNS ServiceEntry's hostname endpoints (or hosts, without endpoints) are resolved by the waypoint that
+ * serves the entry: without one, nothing resolves them.
  */
-function serviceEntryWarnings(resources: readonly Resource[]): ConfigIssue[] {
+function serviceEntryWarnings(resources: readonly Resource[], trustDomain: string): ConfigIssue[] {
+  const { services } = buildMesh({ resources, pods: [], trustDomain, trustBundle: [] });
   const issues: ConfigIssue[] = [];
   for (const entry of ofKind<ServiceEntrySpec>(resources, 'ServiceEntry')) {
-    const { spec } = entry;
-    if (spec.resolution !== 'DNS' && spec.resolution !== 'DNS_ROUND_ROBIN') continue;
-    if (
-      spec.workloadSelector !== undefined ||
-      spec.endpoints.some((endpoint) => isIP(endpoint.address) !== 0)
-    )
-      continue;
+    const key = `${entry.metadata.namespace ?? 'default'}/${entry.metadata.name}`;
+    const unserved = services.some(
+      (service) =>
+        service.serviceEntry?.entry === key &&
+        (service.serviceEntry.hostnameEndpoints?.length ?? 0) > 0 &&
+        service.waypoint === undefined,
+    );
+    if (!unserved) continue;
     issues.push(
       warning(
         entry,
         'spec.resolution',
-        `Ambit does not resolve ${spec.resolution} endpoints by name yet: no VIP is allocated, the hosts are left to the cluster DNS, and under REGISTRY_ONLY their traffic is refused`,
+        `${entry.spec.resolution} endpoints are resolved by name by the entry's waypoint, and no waypoint serves it (label it ${USE_WAYPOINT_LABEL}=<waypoint>): no VIP is allocated, the hosts are left to the cluster DNS, and under REGISTRY_ONLY their traffic is refused`,
       ),
     );
   }

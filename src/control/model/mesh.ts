@@ -64,8 +64,12 @@ export interface Mesh {
   ingressViaWaypoint: string[];
   /** AuthorizationPolicies attached with targetRefs: for waypoints, in full. */
   attachedPolicies: NamedConfig<AuthorizationPolicySpec>[];
-  /** AuthorizationPolicies with a workload selector: in full for the classic gateway deployments they pick. */
-  selectorPolicies: NamedConfig<AuthorizationPolicySpec>[];
+  /**
+   * AuthorizationPolicies that reach workloads: by a selector, or (no selector, no targetRefs) every workload
+   * of their namespace, or of the mesh from the root namespace. In full for the classic gateway deployments
+   * they reach.
+   */
+  workloadPolicies: NamedConfig<AuthorizationPolicySpec>[];
   /** Linkerd's HTTPLocalRateLimitPolicies: token buckets the waypoints of their target Services enforce. */
   rateLimitPolicies: NamedConfig<HTTPLocalRateLimitPolicySpec>[];
   /** RequestAuthentications: JWT rules the waypoints of their targets enforce. */
@@ -209,7 +213,10 @@ export function buildMesh(inputs: MeshInputs, memo = new MeshMemo()): Mesh {
     tlsRoutes: named(resources, 'TLSRoute'),
     referenceGrants: named(resources, 'ReferenceGrant'),
     secrets: named<SecretSpec>(resources, 'Secret').filter(
-      (secret) => secret.spec.type === 'kubernetes.io/tls' || secret.spec.entries['ca.crt'] !== undefined,
+      (secret) =>
+        secret.spec.type === 'kubernetes.io/tls' ||
+        secret.spec.entries['ca.crt'] !== undefined ||
+        secret.spec.entries['tls.crt'] !== undefined,
     ),
     namespaceLabels: nsLabels,
     ingressViaWaypoint: views
@@ -222,8 +229,8 @@ export function buildMesh(inputs: MeshInputs, memo = new MeshMemo()): Mesh {
     attachedPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
       (policy) => policy.spec.targetRefs.length > 0,
     ),
-    selectorPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
-      (policy) => policy.spec.selector !== undefined,
+    workloadPolicies: named<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy').filter(
+      (policy) => policy.spec.selector !== undefined || policy.spec.targetRefs.length === 0,
     ),
     rateLimitPolicies: named(resources, 'HTTPLocalRateLimitPolicy'),
     requestAuthentications: named(resources, 'RequestAuthentication'),

@@ -2,13 +2,20 @@
  * ServiceEntries as services of the data plane, one per host (as Istio's registry holds them): the host is the
  * service's hostname and name, its VIPs the entry's addresses or, without any, one allocated from Istio's
  * auto-allocation range (what Istio's DNS capture answers), its endpoints the entry's IP endpoints or the pods
- * its workloadSelector picks. A DNS entry whose endpoints are only hostnames gets no VIP: Ambit does not
- * resolve them, so its name is left to the cluster DNS and its traffic is not captured by a VIP that could
- * lead nowhere.
+ * its workloadSelector picks. A DNS/DNS_ROUND_ROBIN entry's hostname endpoints (or, with no endpoints, its
+ * hosts themselves, as Istio resolves them) are resolved by the entry's waypoint when it dials: such an entry
+ * gets a VIP only when a waypoint serves it; without one its name is left to the cluster DNS, so that no VIP
+ * captures traffic that nothing could resolve.
  */
 import { isIP } from 'node:net';
-import type { ServiceEntrySpec } from '../../core/config/kinds/istio-service-entry.ts';
-import type { Endpoint, NamedConfig, Service, ServicePort } from '../../core/model/index.ts';
+import type { ServiceEntryEndpoint, ServiceEntrySpec } from '../../core/config/kinds/istio-service-entry.ts';
+import type {
+  Endpoint,
+  HostnameEndpoint,
+  NamedConfig,
+  Service,
+  ServicePort,
+} from '../../core/model/index.ts';
 import { labelsMatch } from '../../core/policy/selector.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
 import { scopedBinding, type WaypointDeclaration, waypointBinding } from './waypoints.ts';
@@ -24,13 +31,37 @@ export interface ServiceEntryInputs {
   waypoints: ReadonlyMap<string, WaypointDeclaration>;
 }
 
-/** Whether an entry's hosts get a VIP: it has endpoints to send to, and a name that DNS can answer. */
-function allocates(spec: ServiceEntrySpec, host: string): boolean {
+/** Whether an entry's host gets a VIP: it has endpoints to send to, and a name that DNS can answer. */
+function allocates(spec: ServiceEntrySpec, host: string, served: boolean): boolean {
   if (spec.addresses.length > 0 || host.startsWith('*') || spec.resolution === 'NONE') return false;
   if (spec.resolution === 'DYNAMIC_DNS') return false;
   return (
-    spec.workloadSelector !== undefined || spec.endpoints.some((endpoint) => isIP(endpoint.address) !== 0)
+    spec.workloadSelector !== undefined ||
+    spec.endpoints.some((endpoint) => isIP(endpoint.address) !== 0) ||
+    (served && hostnameEndpoints(spec, host).length > 0)
   );
+}
+
+/** The endpoints of a DNS entry's host that are names to resolve: those listed, else the host itself. */
+export function hostnameEndpoints(spec: ServiceEntrySpec, host: string): HostnameEndpoint[] {
+  if (spec.resolution !== 'DNS' && spec.resolution !== 'DNS_ROUND_ROBIN') return [];
+  if (spec.workloadSelector !== undefined) return [];
+  if (spec.endpoints.length === 0) return host.startsWith('*') ? [] : [{ hostname: host }];
+  return spec.endpoints
+    .filter((endpoint) => isIP(endpoint.address) === 0 && !endpoint.address.startsWith('unix://'))
+    .map((endpoint) => ({ hostname: endpoint.address, targetPorts: mappedPorts(spec, endpoint) }));
+}
+
+function mappedPorts(
+  spec: ServiceEntrySpec,
+  endpoint: ServiceEntryEndpoint,
+): Record<number, number> | undefined {
+  const targetPorts: Record<number, number> = {};
+  for (const port of spec.ports) {
+    const mapped = endpoint.ports[port.name];
+    if (mapped !== undefined) targetPorts[port.number] = mapped;
+  }
+  return Object.keys(targetPorts).length > 0 ? targetPorts : undefined;
 }
 
 /** FNV-1a, for a starting slot that does not move when other entries come and go. */
@@ -87,18 +118,13 @@ function endpointsOf(spec: ServiceEntrySpec, namespace: string, pods: readonly P
   return spec.endpoints
     .filter((endpoint) => isIP(endpoint.address) !== 0)
     .map((endpoint) => {
-      const targetPorts: Record<number, number> = {};
-      for (const port of spec.ports) {
-        const mapped = endpoint.ports[port.name];
-        if (mapped !== undefined) targetPorts[port.number] = mapped;
-      }
       // An endpoint at a pod's address is that pod (a MESH_INTERNAL entry in front of mesh workloads).
       const pod = byIp.get(endpoint.address);
       return {
         workloadUid: pod?.uid ?? '',
         ip: endpoint.address,
         ready: pod?.ready ?? true,
-        targetPorts: Object.keys(targetPorts).length > 0 ? targetPorts : undefined,
+        targetPorts: mappedPorts(spec, endpoint),
       };
     });
 }
@@ -106,26 +132,30 @@ function endpointsOf(spec: ServiceEntrySpec, namespace: string, pods: readonly P
 export function serviceEntryServices(inputs: ServiceEntryInputs): Service[] {
   const key = (namespace: string, name: string, host: string) => `${namespace}/${name}/${host}`;
   const explicit = new Set(inputs.entries.flatMap((entry) => entry.spec.addresses));
+  const entries = inputs.entries.map((entry) => ({
+    ...entry,
+    waypoint: scopedBinding(
+      waypointBinding(entry.labels, inputs.namespaceLabels.get(entry.namespace) ?? {}, entry.namespace),
+      'service',
+      inputs.waypoints,
+    ),
+  }));
   const vips = allocateVips(
-    inputs.entries.flatMap((entry) =>
+    entries.flatMap((entry) =>
       entry.spec.hosts
-        .filter((host) => allocates(entry.spec, host))
+        .filter((host) => allocates(entry.spec, host, entry.waypoint !== undefined))
         .map((host) => key(entry.namespace, entry.name, host)),
     ),
     explicit,
   );
-  return inputs.entries.flatMap(({ name, namespace, spec, labels }) => {
+  return entries.flatMap(({ name, namespace, spec, waypoint }) => {
     const ports = servicePorts(spec);
     const endpoints = endpointsOf(spec, namespace, inputs.pods);
-    const waypoint = scopedBinding(
-      waypointBinding(labels, inputs.namespaceLabels.get(namespace) ?? {}, namespace),
-      'service',
-      inputs.waypoints,
-    );
     const addresses = spec.addresses.filter((address) => !address.includes('/'));
     const ranges = spec.addresses.filter((address) => address.includes('/'));
     return spec.hosts.map((host) => {
       const allocated = vips.get(key(namespace, name, host));
+      const named = hostnameEndpoints(spec, host);
       return {
         name: host,
         namespace,
@@ -139,6 +169,7 @@ export function serviceEntryServices(inputs: ServiceEntryInputs): Service[] {
           location: spec.location,
           resolution: spec.resolution,
           ranges,
+          ...(named.length > 0 && { hostnameEndpoints: named }),
         },
       };
     });

@@ -11,11 +11,12 @@ export type HboneImplementation = (typeof HBONE_IMPLEMENTATIONS)[number];
 
 /**
  * `value` (a flag or the environment) as an implementation; unset means `node-http2`. The framer is
- * interoperable (node:http2 and Rust's h2, both ways), but measured here it still costs more than node:http2:
- * after streaming DATA payloads and a larger stream write buffer, 5.07 vs 3.71 s of proxy CPU per GiB on
- * loopback (1.37x; stunnel 2.99 s in the same run, bench/hbone-throughput.ts), and its 32-connection
- * request/response rate is a quarter of node:http2's. Until it is cheaper, the proven implementation stays
- * the default and the framer is opt-in (CI runs the ztunnel data-path suites on both).
+ * interoperable (node:http2 and Rust's h2, both ways) and, since its data path allocates nothing per frame
+ * or read, cheaper: on loopback (bench/hbone-throughput.ts, one run, 3 interleaved repetitions) 2.85 vs 5.40 s
+ * of proxy CPU per GiB (stunnel 3.83 s) and 35 vs 68 ms per 1000 requests (two more runs: 3.44 vs 6.41 and
+ * 3.71 vs 5.24 s/GiB). But its added 1-connection p50 was about 20 us above node:http2's in two runs of three
+ * (+106 vs +88, +108 vs +87 us; the third +90 vs +159), so the proven implementation stays the default and the
+ * framer is opt-in (CI runs the ztunnel data-path suites on both).
  */
 export function parseHboneImplementation(
   value: string | undefined = process.env.AMBIT_HBONE_IMPL,

@@ -434,25 +434,44 @@ export interface ClusterEndpoint {
   authority?: string | undefined;
   /**
    * An address outside the mesh (a ServiceEntry endpoint that is no pod): dialled directly at `<ip>:<port>`,
-   * not over HBONE, and with `tls` the waypoint originates TLS to it (DestinationRule `tls.mode: SIMPLE`).
+   * not over HBONE, and with `tls` the waypoint originates TLS to it (DestinationRule `tls.mode`).
    */
   external?: ExternalEndpoint | undefined;
 }
 
 export interface ExternalEndpoint {
   tls?: OriginatedTls | undefined;
+  /**
+   * A hostname endpoint of a `resolution: DNS`/`DNS_ROUND_ROBIN` ServiceEntry (`ip` is empty): the waypoint
+   * resolves it when it dials, honouring the answer's TTL. `DNS` spreads connections over every address of
+   * the answer, `DNS_ROUND_ROBIN` takes the first one (Envoy's STRICT_DNS and LOGICAL_DNS clusters).
+   */
+  resolve?: { hostname: string; use: 'all' | 'first' } | undefined;
 }
 
-/** TLS the waypoint opens toward an endpoint outside the mesh. */
+/**
+ * TLS the waypoint opens toward an endpoint outside the mesh: `SIMPLE` checks the server, `MUTUAL` also
+ * presents `clientCertificate` (both from the DestinationRule's `credentialName` Secret), `ISTIO_MUTUAL`
+ * presents the waypoint's own mesh certificate and checks the server's against the mesh roots.
+ */
 export interface OriginatedTls {
+  mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
   /** The ClientHello's server name, and the name the certificate must carry unless `subjectAltNames`. */
   sni: string;
-  /** Trusted roots (PEM, from the DestinationRule's `credentialName` Secret's `ca.crt`); absent: the system's. */
+  /**
+   * Trusted roots (PEM, from the `credentialName` Secret's `ca.crt`); absent: the system's (SIMPLE, MUTUAL)
+   * or the mesh trust bundle (ISTIO_MUTUAL).
+   */
   caPem?: string | undefined;
   /** `insecureSkipVerify: true` turns the check off. */
   verify: boolean;
-  /** Names the certificate must carry one of, instead of `sni`. */
+  /**
+   * Names the certificate must carry one of, instead of `sni` (for ISTIO_MUTUAL: SPIFFE identities; empty
+   * means any identity of the mesh's trust domains).
+   */
   subjectAltNames: string[];
+  /** MUTUAL: what the waypoint presents (PEM, the Secret's `tls.crt` and `tls.key`). */
+  clientCertificate?: { certificatePem: string; keyPem: string } | undefined;
 }
 
 export interface BackendPolicy {

@@ -53,8 +53,12 @@ export function routeTableProblems(table: RouteTable): string[] {
           `${budget.minRetryConcurrency} is not a count`,
         );
       cluster.endpoints.forEach((endpoint, j) => {
-        if (!parseIp(endpoint.ip))
-          report(`${path}.endpoints[${j}].ip`, `${JSON.stringify(endpoint.ip)} is not an IP`);
+        const named = endpoint.external?.resolve?.hostname;
+        if (named !== undefined ? !isResolvableName(named) : !parseIp(endpoint.ip))
+          report(
+            `${path}.endpoints[${j}].${named !== undefined ? 'external.resolve.hostname' : 'ip'}`,
+            `${JSON.stringify(named ?? endpoint.ip)} is not ${named !== undefined ? 'a DNS name' : 'an IP'}`,
+          );
         if (!isPort(endpoint.port)) report(`${path}.endpoints[${j}].port`, `${endpoint.port} is not a port`);
       });
     });
@@ -248,4 +252,12 @@ function policyProblems(policy: L7AuthorizationPolicy, path: string, report: Rep
 
 function percentage(value: number, path: string, report: Report): void {
   if (!(value >= 0 && value <= 100)) report(path, `${value} is not a percentage`);
+}
+
+/** A name the waypoint may look up: dot-separated DNS labels (no wildcard), at most 253 characters. */
+function isResolvableName(name: string): boolean {
+  return (
+    name.length <= 253 &&
+    name.split('.').every((label) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/i.test(label))
+  );
 }

@@ -64,6 +64,17 @@ export interface ServiceEntryInfo {
   resolution: ServiceEntryResolution;
   /** CIDR blocks of `addresses` (resolution NONE/STATIC): destinations in them belong to this service. */
   ranges: string[];
+  /**
+   * DNS/DNS_ROUND_ROBIN: endpoints named by hostname (or, with none listed, the host itself), which the
+   * service's waypoint resolves when it dials; `endpoints` holds only addresses, which ztunnels can use.
+   */
+  hostnameEndpoints?: HostnameEndpoint[] | undefined;
+}
+
+export interface HostnameEndpoint {
+  hostname: string;
+  /** Service port -> this endpoint's port, where it differs from the port's targetPort. */
+  targetPorts?: Record<number, number> | undefined;
 }
 
 /** How a ztunnel treats a destination that no workload, service or ServiceEntry knows (Istio's mesh config). */

@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import { errorMessage } from '../errors.ts';
 // The wire codes, not node:http2's copy of them: a ztunnel on the framer then never loads node:http2.
 import { ErrorCode } from '../hbone/h2/constants.ts';
+import { pumpDirect } from '../hbone/h2/pumps.ts';
 import { disarm, resetIfAbandoned } from './reset-if-abandoned.ts';
 
 export interface ByteCounters {
@@ -72,12 +73,15 @@ function pipeOneWay(
   direction: keyof ByteCounters,
   onEnd: (from: Duplex, to: Duplex) => void,
 ): void {
-  const resume = () => from.resume();
-  to.on('drain', resume);
-  from.on('data', (chunk: Buffer) => {
-    counters[direction] += chunk.length;
-    if (!to.write(chunk)) from.pause();
-  });
+  // A framer stream and a TCP socket copy without either's stream machinery (the ztunnel's data path).
+  if (!pumpDirect(from, to, counters, direction)) {
+    const resume = () => from.resume();
+    to.on('drain', resume);
+    from.on('data', (chunk: Buffer) => {
+      counters[direction] += chunk.length;
+      if (!to.write(chunk)) from.pause();
+    });
+  }
   const forwardEnd = () => onEnd(from, to);
   // A FIN that came before any data can have emitted 'end' before we listened: forward it now.
   if (from.readableEnded) forwardEnd();

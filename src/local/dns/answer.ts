@@ -1,8 +1,9 @@
 /**
  * The cluster DNS's answer to one query, a pure function of the query bytes and the zone. Known names get
  * authoritative answers (NODATA, i.e. NOERROR without records, for a type the name has none of); unknown
- * names get NXDOMAIN at once, authoritative inside the cluster domain and the reverse zone; there is no
- * upstream, so outside names never leave the cluster.
+ * names get NXDOMAIN at once, authoritative inside the cluster domain and the reverse zone. Names outside
+ * both go to the upstream when the cluster file names one (`forward`), else get NXDOMAIN too, so outside
+ * names never leave the cluster unless the user said where they may go.
  */
 import {
   buildErrorResponse,
@@ -23,8 +24,21 @@ export const CLUSTER_DNS_TTL_SECONDS = 5;
 
 export type ClusterDnsAnswer = { response: Buffer; rcode: Rcode } | undefined;
 
-/** The response to `message`; undefined for a message not worth an answer (no readable id). */
-export function answerClusterQuery(message: Uint8Array, zone: ClusterZone): ClusterDnsAnswer {
+/**
+ * The response to `message`; `forward` for a name outside the cluster when `canForward`; undefined for a
+ * message not worth an answer (no readable id).
+ */
+export function answerClusterQuery(message: Uint8Array, zone: ClusterZone): ClusterDnsAnswer;
+export function answerClusterQuery(
+  message: Uint8Array,
+  zone: ClusterZone,
+  canForward: boolean,
+): ClusterDnsAnswer | 'forward';
+export function answerClusterQuery(
+  message: Uint8Array,
+  zone: ClusterZone,
+  canForward = false,
+): ClusterDnsAnswer | 'forward' {
   let query: DnsQuery;
   try {
     query = parseQuery(message);
@@ -39,7 +53,7 @@ export function answerClusterQuery(message: Uint8Array, zone: ClusterZone): Clus
     authoritative: boolean,
     answers?: DnsRecord[],
     additionals?: DnsRecord[],
-  ): ClusterDnsAnswer => ({
+  ): { response: Buffer; rcode: Rcode } => ({
     response: buildResponse(message, query, { rcode, authoritative, answers, additionals }),
     rcode,
   });
@@ -53,7 +67,7 @@ export function answerClusterQuery(message: Uint8Array, zone: ClusterZone): Clus
       question.name === zone.domain ||
       question.name.endsWith(`.${zone.domain}`) ||
       question.name.endsWith('.in-addr.arpa');
-    return reply(RCODE.NXDOMAIN, ours);
+    return !ours && canForward ? 'forward' : reply(RCODE.NXDOMAIN, ours);
   }
   const { answers, additionals } = recordsOf(found, question.type);
   return reply(RCODE.NOERROR, true, answers, additionals);

@@ -7,10 +7,11 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { Counter, Registry } from 'prom-client';
-import { rcodeName } from '../../core/dns/codec.ts';
+import { buildErrorResponse, RCODE, rcodeName } from '../../core/dns/codec.ts';
 import { DEFAULT_TCP_LIMITS, serveDnsTcp, type TcpLimits, truncateForUdp } from '../../core/dns/transport.ts';
 import type { Logger } from '../../core/log.ts';
 import { listen } from '../../core/server/listen.ts';
+import type { DnsForwarder } from '../../ztunnel/index.ts';
 import { answerClusterQuery } from './answer.ts';
 import type { ClusterZone } from './zone.ts';
 
@@ -57,6 +58,8 @@ export interface ClusterDnsServerOptions {
   zone(): ClusterZone;
   metrics: ClusterDnsMetrics;
   log: Logger;
+  /** Where names outside the cluster go (none: NXDOMAIN); a failed forward is answered SERVFAIL. */
+  forwarder?: DnsForwarder | undefined;
   /** Open TCP connections at most (more are refused and counted). */
   maxTcpConnections?: number;
   tcp?: TcpLimits;
@@ -78,13 +81,22 @@ export class ClusterDnsServer {
     return { udp: this.#udp.address().port, tcp: (this.#tcp.address() as AddressInfo).port };
   }
 
-  answer(message: Uint8Array, proto: 'udp' | 'tcp'): Buffer | undefined {
-    const answer = answerClusterQuery(message, this.#options.zone());
+  async answer(message: Uint8Array, proto: 'udp' | 'tcp'): Promise<Buffer | undefined> {
+    const { forwarder, metrics } = this.#options;
+    const answer = answerClusterQuery(message, this.#options.zone(), forwarder !== undefined);
     if (!answer) {
-      this.#options.metrics.dropped.inc({ proto });
+      metrics.dropped.inc({ proto });
       return undefined;
     }
-    this.#options.metrics.requests.inc({ proto, rcode: rcodeName(answer.rcode) });
+    if (answer === 'forward') {
+      const response = await forwarder!
+        .forward(message)
+        .catch(() => buildErrorResponse((message[0]! << 8) | message[1]!, RCODE.SERVFAIL));
+      // The upstream's rcode is the low nibble of the header's fourth byte.
+      metrics.requests.inc({ proto, rcode: rcodeName(response[3]! & 0x0f) });
+      return response;
+    }
+    metrics.requests.inc({ proto, rcode: rcodeName(answer.rcode) });
     return answer.response;
   }
 
@@ -92,8 +104,9 @@ export class ClusterDnsServer {
     const { host, port, log } = this.#options;
     const udp = createSocket({ type: 'udp4', reuseAddr: false });
     udp.on('message', (message, remote) => {
-      const response = this.answer(message, 'udp');
-      if (response) udp.send(truncateForUdp(response), remote.port, remote.address);
+      void this.answer(message, 'udp').then((response) => {
+        if (response && this.#udp === udp) udp.send(truncateForUdp(response), remote.port, remote.address);
+      });
     });
     udp.on('error', (error) => log.warn('DNS UDP socket error', { error: error.message }));
     await new Promise<void>((resolve, reject) => {
@@ -108,7 +121,7 @@ export class ClusterDnsServer {
     const tcp = createServer({ allowHalfOpen: false }, (socket) => {
       this.#tcpClients.add(socket);
       socket.once('close', () => this.#tcpClients.delete(socket));
-      serveDnsTcp(socket, async (message) => this.answer(message, 'tcp'), limits);
+      serveDnsTcp(socket, (message) => this.answer(message, 'tcp'), limits);
     });
     tcp.maxConnections = this.#options.maxTcpConnections ?? 256;
     tcp.on('drop', () => this.#options.metrics.refusedConnections.inc());

@@ -25,6 +25,7 @@
  */
 import { chownSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { stringify } from 'yaml';
 import { type BackoffPolicy, backoffDelay } from '../../core/backoff.ts';
 import { parseYamlText } from '../../core/config/documents.ts';
 import { ISTIO_GATEWAY_KIND } from '../../core/config/kinds/istio-gateway.ts';
@@ -127,6 +128,39 @@ export function waypointGateways(documents: readonly unknown[]): WaypointGateway
     if (ports !== undefined) found.push({ ...deployment, ingressPorts: [...ports].sort((a, b) => a - b) });
   }
   return found;
+}
+
+/** Marks the classic gateway Services this extension applies (it deletes no other). */
+const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'ambit-local' };
+
+/**
+ * The Service Istio's gateway chart makes for a gateway deployment: its pods by their labels, the HTTP and
+ * HTTPS ports users reach (80 and 443) mapped to the unprivileged ports the gateway serves (8080, 8443), and
+ * the readiness port.
+ */
+export function classicGatewayService(deployment: (typeof CLASSIC_GATEWAY_DEPLOYMENTS)[number]): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: deployment.name,
+      namespace: deployment.namespace,
+      labels: { ...deployment.podLabels, ...MANAGED_BY },
+    },
+    spec: {
+      selector: deployment.podLabels,
+      ports: [
+        { name: 'status-port', port: 15021, targetPort: 15021, protocol: 'TCP' },
+        { name: 'http2', port: 80, targetPort: 8080, protocol: 'TCP' },
+        { name: 'https', port: 443, targetPort: 8443, protocol: 'TCP' },
+      ],
+    },
+  };
+}
+
+function isClassicGatewayService(document: unknown): boolean {
+  const labels = (document as { metadata?: { labels?: Record<string, string> } })?.metadata?.labels;
+  return labels?.['app.kubernetes.io/managed-by'] === MANAGED_BY['app.kubernetes.io/managed-by'];
 }
 
 /** The classic Gateway's group, as its kind shares the name `Gateway` with the Gateway API's. */
@@ -307,6 +341,7 @@ class WaypointDeployment {
       ];
       const gateways = waypointGateways(stored.map((r) => r.document));
       await this.#enqueue(gateways, { addOnly: false });
+      await this.#classicServices(gateways);
       this.#revision = revision;
       this.#failed = undefined;
     } catch (error) {
@@ -314,6 +349,45 @@ class WaypointDeployment {
       const delay = backoffDelay(failures - 1, RETRY_BACKOFF);
       this.#failed = { revision, failures, retryAt: Date.now() + delay };
       log.warn('waypoint reconcile failed', { error: errorMessage(error), retryInMs: delay });
+    }
+  }
+
+  /**
+   * Istio's chart puts a Service in front of each classic gateway deployment, so that its samples reach the
+   * ingress by name from inside the mesh: one is applied while its deployment runs (unless the user has a
+   * Service of that name) and deleted with it (only if it is ours). The live objects make it a Service of
+   * the cluster (ClusterIP, DNS, kube-proxy) and the mesh.
+   */
+  async #classicServices(gateways: readonly WaypointGateway[]): Promise<void> {
+    for (const deployment of CLASSIC_GATEWAY_DEPLOYMENTS) {
+      const wanted = gateways.some((g) => g.podLabels !== undefined && g.name === deployment.name);
+      const [stored] = await this.#api.get({
+        kind: 'Service',
+        namespace: deployment.namespace,
+        name: deployment.name,
+      });
+      const ours = stored !== undefined && isClassicGatewayService(stored.document);
+      const file = {
+        name: `${deployment.name}-service.yaml`,
+        content: stringify(classicGatewayService(deployment)),
+      };
+      if (wanted && stored === undefined) {
+        // A Service needs its namespace among the stored objects, or the live objects cannot plan it.
+        const namespaces = await this.#api.get({ kind: 'Namespace', name: deployment.namespace });
+        const namespace = {
+          name: `${deployment.namespace}-namespace.yaml`,
+          content: stringify({
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: { name: deployment.namespace, labels: MANAGED_BY },
+          }),
+        };
+        await this.#api.apply(namespaces.length === 0 ? [namespace, file] : [file]);
+        log.info('classic gateway Service applied', { service: keyOf(deployment) });
+      } else if (!wanted && ours) {
+        await this.#api.delete([file]);
+        log.info('classic gateway Service deleted', { service: keyOf(deployment) });
+      }
     }
   }
 

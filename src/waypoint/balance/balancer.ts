@@ -31,7 +31,8 @@ export class EndpointLoad {
 }
 
 export function endpointKey(endpoint: ClusterEndpoint): string {
-  return `${endpoint.ip}:${endpoint.port}`;
+  // A hostname endpoint has no address until dialled: its name tells it apart.
+  return `${endpoint.external?.resolve?.hostname ?? endpoint.ip}:${endpoint.port}`;
 }
 
 export interface PickInput {

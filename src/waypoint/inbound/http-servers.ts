@@ -65,6 +65,10 @@ export class InboundHttpServers {
       // Streams of requests can be long (downloads, server-sent events): time is bounded by idleness.
       connectionsCheckingInterval: 30_000,
     });
+    // A client that half-closes right after its request (a tunnel whose app sent its FIN) still gets the
+    // answer, and the connection closes after it: by default Node ends the connection at the client's FIN,
+    // dropping a response still being proxied (node:http2 streams delivered that FIN late enough to hide it).
+    (this.#http1 as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.#http1.on('request', (req: IncomingMessage, res) => {
       const tunnel = this.#tunnels.get(req.socket);
       if (tunnel === undefined) return void res.destroy();

@@ -16,7 +16,7 @@ import {
   type UpstreamResponse,
 } from './exchange.ts';
 import { UPSTREAM_IDLE_MS, upstreamKey } from './pool-key.ts';
-import type { TunnelTarget, UpstreamTunnels } from './tunnels.ts';
+import { type TunnelTarget, targetOrigin, type UpstreamTunnels } from './tunnels.ts';
 
 /** Connections one pool may open to one endpoint for one client (Envoy's default is effectively unlimited). */
 const MAX_CONNECTIONS_PER_POOL = 256;
@@ -86,33 +86,30 @@ export class Http1Upstream implements UpstreamClient {
     let entry = this.#pools.get(key);
     if (entry === undefined) {
       const tunnels = this.#tunnels;
-      const pool = new Pool(
-        `http://${target.ip.includes(':') ? `[${target.ip}]` : target.ip}:${target.port}`,
-        {
-          connections: MAX_CONNECTIONS_PER_POOL,
-          pipelining: 1,
-          // undici retires a connection after the request that finds `maxRequestsPerClient` already sent on
-          // it (so one more than the number); 1 is each request's own `reset` below, 0 is unlimited.
-          ...(settings.maxRequestsPerConnection > 1 && {
-            maxRequestsPerClient: settings.maxRequestsPerConnection - 1,
-          }),
-          ...(settings.idleTimeoutMs !== undefined && {
-            keepAliveTimeout: settings.idleTimeoutMs,
-            keepAliveMaxTimeout: settings.idleTimeoutMs,
-          }),
-          connect: (_options, callback) => {
-            tunnels.open(target, settings.connectTimeoutMs).then(
-              // undici drives any duplex as its socket; its type names net.Socket.
-              (stream) => callback(null, stream as Duplex as Socket),
-              (error: Error) =>
-                callback(
-                  new UpstreamFailure('UF', `upstream connect failed: ${error.message}`, { cause: error }),
-                  null,
-                ),
-            );
-          },
+      const pool = new Pool(targetOrigin(target), {
+        connections: MAX_CONNECTIONS_PER_POOL,
+        pipelining: 1,
+        // undici retires a connection after the request that finds `maxRequestsPerClient` already sent on
+        // it (so one more than the number); 1 is each request's own `reset` below, 0 is unlimited.
+        ...(settings.maxRequestsPerConnection > 1 && {
+          maxRequestsPerClient: settings.maxRequestsPerConnection - 1,
+        }),
+        ...(settings.idleTimeoutMs !== undefined && {
+          keepAliveTimeout: settings.idleTimeoutMs,
+          keepAliveMaxTimeout: settings.idleTimeoutMs,
+        }),
+        connect: (_options, callback) => {
+          tunnels.open(target, settings.connectTimeoutMs).then(
+            // undici drives any duplex as its socket; its type names net.Socket.
+            (stream) => callback(null, stream as Duplex as Socket),
+            (error: Error) =>
+              callback(
+                new UpstreamFailure('UF', `upstream connect failed: ${error.message}`, { cause: error }),
+                null,
+              ),
+          );
         },
-      );
+      });
       entry = { pool, lastUsed: Date.now() };
       this.#pools.set(key, entry);
     }

@@ -13,7 +13,7 @@ import {
   type UpstreamResponse,
 } from './exchange.ts';
 import { UPSTREAM_IDLE_MS, upstreamKey } from './pool-key.ts';
-import type { TunnelTarget, UpstreamTunnels } from './tunnels.ts';
+import { type TunnelTarget, targetOrigin, type UpstreamTunnels } from './tunnels.ts';
 
 export class Http2Upstream implements UpstreamClient {
   readonly #tunnels: UpstreamTunnels;
@@ -102,12 +102,9 @@ export class Http2Upstream implements UpstreamClient {
     if (existing) return existing;
     const pending = this.#tunnels.open(target, settings.connectTimeoutMs).then(
       (tunnel) => {
-        const session = connect(
-          `http://${target.ip.includes(':') ? `[${target.ip}]` : target.ip}:${target.port}`,
-          {
-            createConnection: () => tunnel,
-          },
-        );
+        const session = connect(targetOrigin(target), {
+          createConnection: () => tunnel,
+        });
         const forget = () => {
           if (this.#sessions.get(key) === pending) this.#sessions.delete(key);
         };

@@ -3,10 +3,10 @@
  * names one client, so requests of different clients never share a tunnel (the destination ztunnel would
  * report and authorize the wrong caller).
  */
-import type { TunnelTarget } from './tunnels.ts';
+import { type TunnelTarget, targetHost } from './tunnels.ts';
 
 export function upstreamKey(target: TunnelTarget): string {
-  return `${target.ip}:${target.port}|${target.identity}|${target.client.ip}|${target.authority ?? ''}`;
+  return `${targetHost(target)}:${target.port}|${target.identity}|${target.client.ip}|${target.authority ?? ''}`;
 }
 
 /** How long an upstream client for one (endpoint, client) may sit unused before it is closed. */

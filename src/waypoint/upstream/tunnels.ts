@@ -4,16 +4,21 @@
  * endpoint workload's, over the shared pooled HTTP/2 connections of `core/hbone`. `forwarded` names the
  * original client, so the destination ztunnel (which trusts it only from the bound waypoint) reports and
  * authorizes the real caller. An endpoint outside the mesh (a ServiceEntry's address) has no ztunnel: it is
- * dialled directly, as Istio's waypoint does for egress, with TLS when its DestinationRule originates it.
+ * dialled directly, as Istio's waypoint does for egress, its hostname resolved first if it has one, with TLS
+ * when its DestinationRule originates it (SIMPLE, MUTUAL with the Secret's client certificate, or
+ * ISTIO_MUTUAL with the waypoint's own mesh certificate).
  */
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { checkServerIdentity, connect as connectTls } from 'node:tls';
+import { checkServerIdentity, connect as connectTls, type PeerCertificate } from 'node:tls';
 import { forwardedFor } from '../../core/hbone/headers.ts';
 import type { HbonePool } from '../../core/hbone/pool.ts';
 import type { HboneStream } from '../../core/hbone/stream.ts';
-import type { ExternalEndpoint } from '../../core/l7/types.ts';
+import type { ExternalEndpoint, OriginatedTls } from '../../core/l7/types.ts';
 import { joinHostPort } from '../../core/net/host-port.ts';
+import type { SecureContextCache } from '../../core/tls/contexts.ts';
+import { identityOfCertificate } from '../../core/tls/spiffe.ts';
+import { DnsCache } from './dns-cache.ts';
 
 export interface TunnelTarget {
   ip: string;
@@ -28,22 +33,43 @@ export interface TunnelTarget {
   external?: ExternalEndpoint | undefined;
 }
 
+/** What a target is dialled by: its hostname when it is resolved at dial time, else its address. */
+export function targetHost(target: TunnelTarget): string {
+  return target.external?.resolve?.hostname ?? target.ip;
+}
+
+/** The origin an HTTP client pool for the target is named by (never dialled as such: `open` dials). */
+export function targetOrigin(target: TunnelTarget): string {
+  const host = targetHost(target);
+  return `http://${host.includes(':') ? `[${host}]` : host}:${target.port}`;
+}
+
+export interface UpstreamTunnelOptions {
+  /** The waypoint's own identity: what HBONE (and ISTIO_MUTUAL origination) presents. */
+  sourceIdentity: string;
+  hbonePort: number;
+  /**
+   * The address tunnels leave from. In a pod the kernel picks the pod IP; on a shared loopback (tests) it
+   * must be set to the waypoint's address, since destination ztunnels recognise their waypoint by address
+   * and identity together.
+   */
+  localAddress?: string | undefined;
+  /** The waypoint's certificates (ISTIO_MUTUAL origination presents them and trusts their bundle). */
+  contexts: SecureContextCache;
+  trustDomains: ReadonlySet<string>;
+  /** Resolves hostname endpoints (default: a `DnsCache` over the process's resolver). */
+  dns?: DnsCache | undefined;
+}
+
 export class UpstreamTunnels {
   readonly #pool: HbonePool;
-  readonly #sourceIdentity: string;
-  readonly #hbonePort: number;
-  readonly #localAddress: string | undefined;
+  readonly #options: UpstreamTunnelOptions;
+  readonly #dns: DnsCache;
 
-  /**
-   * `localAddress`: the address tunnels leave from. In a pod the kernel picks the pod IP; on a shared
-   * loopback (tests) it must be set to the waypoint's address, since destination ztunnels recognise their
-   * waypoint by address and identity together.
-   */
-  constructor(pool: HbonePool, sourceIdentity: string, hbonePort: number, localAddress?: string) {
+  constructor(pool: HbonePool, options: UpstreamTunnelOptions) {
     this.#pool = pool;
-    this.#sourceIdentity = sourceIdentity;
-    this.#hbonePort = hbonePort;
-    this.#localAddress = localAddress;
+    this.#options = options;
+    this.#dns = options.dns ?? new DnsCache();
   }
 
   /**
@@ -74,27 +100,22 @@ export class UpstreamTunnels {
   }
 
   /** A connection to an address outside the mesh, once it (and its TLS, if any) is up. */
-  #direct(target: TunnelTarget, external: ExternalEndpoint): Promise<Duplex> {
+  async #direct(target: TunnelTarget, external: ExternalEndpoint): Promise<Duplex> {
+    const host =
+      external.resolve === undefined
+        ? target.ip
+        : await this.#dns.address(external.resolve.hostname, external.resolve.use);
+    const options = {
+      host,
+      port: target.port,
+      noDelay: true,
+      localAddress: this.#options.localAddress,
+    };
     const { tls } = external;
+    const tlsOptions = tls === undefined ? undefined : await this.#tlsOptions(tls);
     return new Promise((resolve, reject) => {
-      const options = { host: target.ip, port: target.port, noDelay: true, localAddress: this.#localAddress };
-      const socket =
-        tls === undefined
-          ? connect(options)
-          : connectTls({
-              ...options,
-              servername: tls.sni,
-              ca: tls.caPem,
-              rejectUnauthorized: tls.verify,
-              ALPNProtocols: ['http/1.1'],
-              // The certificate must name the SNI, or one of the DestinationRule's subjectAltNames.
-              checkServerIdentity: (_host, certificate) => {
-                const names = tls.subjectAltNames.length > 0 ? tls.subjectAltNames : [tls.sni];
-                const failures = names.map((name) => checkServerIdentity(name, certificate));
-                return failures.some((failure) => failure === undefined) ? undefined : failures[0];
-              },
-            });
-      socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
+      const socket = tlsOptions === undefined ? connect(options) : connectTls({ ...options, ...tlsOptions });
+      socket.once(tlsOptions === undefined ? 'connect' : 'secureConnect', () => {
         socket.off('error', reject);
         resolve(socket);
       });
@@ -102,18 +123,56 @@ export class UpstreamTunnels {
     });
   }
 
+  /** The TLS options of an originated connection: what it presents, trusts and requires of the server. */
+  async #tlsOptions(tls: OriginatedTls) {
+    const common = {
+      servername: tls.sni,
+      rejectUnauthorized: tls.verify,
+      ALPNProtocols: ['http/1.1'],
+    };
+    if (tls.mode === 'ISTIO_MUTUAL') {
+      const trustDomains = this.#options.trustDomains;
+      return {
+        ...common,
+        secureContext: await this.#options.contexts.get(this.#options.sourceIdentity),
+        // A mesh server is named by its SPIFFE identity: one of those listed, or any of the mesh's.
+        checkServerIdentity: (_host: string, certificate: PeerCertificate) => {
+          const result = identityOfCertificate(certificate, trustDomains);
+          if (!result.ok) return new Error(result.reason);
+          if (tls.subjectAltNames.length > 0 && !tls.subjectAltNames.includes(result.identity))
+            return new Error(
+              `server identity ${result.identity} is none of ${tls.subjectAltNames.join(', ')}`,
+            );
+          return undefined;
+        },
+      };
+    }
+    return {
+      ...common,
+      ca: tls.caPem,
+      cert: tls.clientCertificate?.certificatePem,
+      key: tls.clientCertificate?.keyPem,
+      // The certificate must name the SNI, or one of the DestinationRule's subjectAltNames.
+      checkServerIdentity: (_host: string, certificate: PeerCertificate) => {
+        const names = tls.subjectAltNames.length > 0 ? tls.subjectAltNames : [tls.sni];
+        const failures = names.map((name) => checkServerIdentity(name, certificate));
+        return failures.some((failure) => failure === undefined) ? undefined : failures[0];
+      },
+    };
+  }
+
   #open(target: TunnelTarget): Promise<HboneStream> {
-    const peerPort = this.#hbonePort;
+    const peerPort = this.#options.hbonePort;
+    const localAddress = this.#options.localAddress;
     return this.#pool.connect({
-      sourceIdentity: this.#sourceIdentity,
+      sourceIdentity: this.#options.sourceIdentity,
       peerIdentity: target.identity,
       peerIp: target.ip,
       peerPort,
       sourceKey: 'waypoint',
       authority: target.authority ?? joinHostPort(target.ip, target.port),
       headers: { forwarded: forwardedFor(target.client.ip, target.client.port) },
-      dial: () =>
-        connect({ host: target.ip, port: peerPort, noDelay: true, localAddress: this.#localAddress }),
+      dial: () => connect({ host: target.ip, port: peerPort, noDelay: true, localAddress }),
     });
   }
 }

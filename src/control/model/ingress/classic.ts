@@ -76,9 +76,9 @@ export interface ClassicIngressInputs {
   workloads: readonly Workload[];
   destinationRules: readonly NamedConfig<DestinationRuleSpec>[];
   secrets: readonly NamedConfig<SecretSpec>[];
-  /** AuthorizationPolicies with a workload selector (those picking the deployment's pods apply). */
-  selectorPolicies?: readonly NamedConfig<AuthorizationPolicySpec>[] | undefined;
-  /** RequestAuthentications (those whose selector picks the deployment's pods apply). */
+  /** AuthorizationPolicies that reach workloads (those reaching the deployment's pods apply). */
+  workloadPolicies?: readonly NamedConfig<AuthorizationPolicySpec>[] | undefined;
+  /** RequestAuthentications (those reaching the deployment's pods apply). */
   requestAuthentications?: readonly NamedConfig<RequestAuthenticationSpec>[] | undefined;
   trustDomain: string;
 }
@@ -161,8 +161,8 @@ export function serverHostnames(
 export function compileClassicIngress(inputs: ClassicIngressInputs): CompiledClassicIngress {
   const { deployment } = inputs;
   const ref = { name: deployment.name, namespace: deployment.namespace };
-  const clusters = new ClusterSet({ ...inputs, waypoint: ref });
   const notes: CompileNote[] = [];
+  const clusters = new ClusterSet({ ...inputs, waypoint: ref, notes });
   const served: ServedService = {
     name: deployment.name,
     namespace: deployment.namespace,
@@ -230,11 +230,11 @@ export function compileClassicIngress(inputs: ClassicIngressInputs): CompiledCla
           },
     );
   }
-  // Policies reach the deployment as they reach any workload: by a selector its pods' labels satisfy.
-  const picked = <Spec extends { selector?: Record<string, string> | undefined }>(
-    policies: readonly NamedConfig<Spec>[] | undefined,
-  ) => (policies ?? []).filter((policy) => selects(policy, deployment));
-  const authorization = picked(inputs.selectorPolicies).flatMap((policy) => {
+  // Policies reach the deployment as they reach any workload: by a selector its pods' labels satisfy, or
+  // without one, from its namespace or the root namespace.
+  const picked = <Spec extends WorkloadScoped>(policies: readonly NamedConfig<Spec>[] | undefined) =>
+    (policies ?? []).filter((policy) => reaches(policy, deployment));
+  const authorization = picked(inputs.workloadPolicies).flatMap((policy) => {
     const translated = toL7Policy(policy, ref, [served], inputs.trustDomain, 'selected');
     notes.push(...translated.notes);
     return translated.policy ?? [];
@@ -247,17 +247,20 @@ export function compileClassicIngress(inputs: ClassicIngressInputs): CompiledCla
   };
 }
 
+type WorkloadScoped = {
+  selector?: Record<string, string> | undefined;
+  targetRefs?: readonly unknown[] | undefined;
+};
+
 /**
- * Whether a policy's `selector` picks the deployment's pods, as Istio scopes it: a policy in the root
- * namespace selects across namespaces, any other only in its own.
+ * Whether a policy reaches the deployment's pods, as Istio scopes it: one in the root namespace reaches
+ * workloads across namespaces, any other only in its own; with a `selector`, those whose labels satisfy it,
+ * without one (and without `targetRefs`, which name what it attaches to instead) all of them.
  */
-function selects(
-  policy: NamedConfig<{ selector?: Record<string, string> | undefined }>,
-  deployment: GatewayDeployment,
-): boolean {
-  const { selector } = policy.spec;
-  if (selector === undefined) return false;
+export function reaches(policy: NamedConfig<WorkloadScoped>, deployment: GatewayDeployment): boolean {
+  const { selector, targetRefs } = policy.spec;
   if (policy.namespace !== ROOT_NAMESPACE && policy.namespace !== deployment.namespace) return false;
+  if (selector === undefined) return (targetRefs?.length ?? 0) === 0;
   return labelsMatch(selector, deployment.labels);
 }
 

@@ -7,7 +7,6 @@
 
 import type { SecretSpec } from '../../../core/config/kinds/config-objects.ts';
 import type {
-  ClientTLSSettings,
   DestinationRuleSpec,
   LoadBalancerSettings,
   TrafficPolicy,
@@ -15,14 +14,17 @@ import type {
 import type {
   BackendPolicy,
   Cluster,
-  ExternalEndpoint,
+  ClusterEndpoint,
   LoadBalancer,
+  OriginatedTls,
   PortProtocol,
 } from '../../../core/l7/types.ts';
 import { ROOT_NAMESPACE } from '../../../core/labels.ts';
 import type { NamedConfig, Service, WaypointRef, Workload } from '../../../core/model/index.ts';
 import { labelsMatch } from '../../../core/policy/selector.ts';
 import { exportedTo, hostSpecificity } from '../hosts.ts';
+import { secretCertificate } from '../ingress/listener-parts.ts';
+import type { CompileNote } from './notes.ts';
 
 /** Envoy's default ring size for consistent hashing (Maglev's table size is required by validation). */
 const DEFAULT_RING_SIZE = 1024;
@@ -34,6 +36,8 @@ export interface ClusterInputs {
   waypoint: WaypointRef;
   /** Secrets a DestinationRule's `tls.credentialName` may name (in the waypoint's namespace). */
   secrets?: readonly NamedConfig<SecretSpec>[] | undefined;
+  /** Where a DestinationRule whose TLS cannot be originated is reported (absent: not reported). */
+  notes?: CompileNote[] | undefined;
 }
 
 /** Istio's cluster name, so admin output reads like `istioctl proxy-config clusters`. */
@@ -111,6 +115,7 @@ export class ClusterSet {
     const policy = mergedPolicy(rule?.spec.trafficPolicy, subsetSpec?.trafficPolicy, port);
     const ruleName = rule ? `${rule.namespace}/${rule.name}` : undefined;
     const servicePort = service?.ports.find((candidate) => candidate.port === port);
+    const protocol = portProtocol(servicePort?.appProtocol);
     const problem = !service
       ? `no Service ${hostname} in the mesh`
       : !servicePort
@@ -121,7 +126,7 @@ export class ClusterSet {
     if (!service || !servicePort || problem) {
       return {
         ...base,
-        protocol: portProtocol(servicePort?.appProtocol),
+        protocol,
         selector,
         endpoints: [],
         policy,
@@ -130,11 +135,23 @@ export class ClusterSet {
       };
     }
     // A ServiceEntry's address that is no pod is outside the mesh: dialled directly, maybe with TLS.
-    const external =
+    const tls =
       service.serviceEntry !== undefined
-        ? externalEndpoint(originatedTls(rule, subsetSpec, port, hostname), this.#inputs)
+        ? originatedTls(rule, subsetSpec, { port, subset, hostname }, this.#inputs)
         : undefined;
-    const endpoints = service.endpoints
+    if (typeof tls === 'string') {
+      // Fail closed: TLS the rule asks for and cannot have is never replaced by something weaker.
+      this.#inputs.notes?.push({
+        kind: 'DestinationRule',
+        namespace: rule!.namespace,
+        name: rule!.name,
+        path: 'spec.trafficPolicy.tls',
+        message: `${tls}: requests to ${hostname} get 503`,
+      });
+      return { ...base, protocol, selector, endpoints: [], policy, destinationRule: ruleName, problem: tls };
+    }
+    const external = service.serviceEntry !== undefined ? { ...(tls && { tls }) } : undefined;
+    const endpoints: ClusterEndpoint[] = service.endpoints
       .filter((endpoint) => labelsMatch(selector, this.#labels.get(endpoint.workloadUid) ?? {}))
       .map((endpoint) => ({
         workloadUid: endpoint.workloadUid,
@@ -143,50 +160,75 @@ export class ClusterSet {
         ready: endpoint.ready,
         ...(external !== undefined && endpoint.workloadUid === '' ? { external } : {}),
       }));
-    return {
-      ...base,
-      protocol: portProtocol(servicePort.appProtocol),
-      selector,
-      endpoints,
-      policy,
-      destinationRule: ruleName,
-    };
+    // Hostname endpoints carry no labels: a subset with labels selects none of them.
+    const use = service.serviceEntry?.resolution === 'DNS_ROUND_ROBIN' ? 'first' : 'all';
+    for (const named of Object.keys(selector).length === 0
+      ? (service.serviceEntry?.hostnameEndpoints ?? [])
+      : []) {
+      endpoints.push({
+        workloadUid: '',
+        ip: '',
+        port: named.targetPorts?.[port] ?? servicePort.targetPort,
+        ready: true,
+        external: { ...external, resolve: { hostname: named.hostname, use } },
+      });
+    }
+    return { ...base, protocol, selector, endpoints, policy, destinationRule: ruleName };
   }
 }
 
-/** The DestinationRule's client TLS for the port (subset, then port level, then top level), if SIMPLE. */
+/**
+ * The TLS a DestinationRule originates toward a ServiceEntry's outside endpoints on this port (subset, then
+ * port level, then top level): undefined for none (or DISABLE), or why it cannot be had (a `credentialName`
+ * naming no Secret of the waypoint's namespace, a Secret without what the mode needs).
+ */
 function originatedTls(
   rule: NamedConfig<DestinationRuleSpec> | undefined,
   subset: { trafficPolicy?: TrafficPolicy | undefined } | undefined,
-  port: number,
-  hostname: string,
-): (ClientTLSSettings & { sni: string }) | undefined {
+  at: { port: number; subset: string; hostname: string },
+  inputs: ClusterInputs,
+): OriginatedTls | string | undefined {
   const atPort = (policy: TrafficPolicy | undefined) =>
-    policy?.portLevelSettings.find((settings) => settings.port === port)?.tls ?? policy?.tls;
+    policy?.portLevelSettings.find((settings) => settings.port === at.port)?.tls ?? policy?.tls;
   const tls = atPort(subset?.trafficPolicy) ?? atPort(rule?.spec.trafficPolicy);
-  return tls?.mode === 'SIMPLE' ? { ...tls, sni: tls.sni ?? hostname } : undefined;
+  if (tls === undefined || tls.mode === 'DISABLE') return undefined;
+  const common = { verify: tls.insecureSkipVerify !== true, subjectAltNames: tls.subjectAltNames };
+  // Istio's SNI for mesh mTLS names the cluster, so that a server can route on it.
+  if (tls.mode === 'ISTIO_MUTUAL')
+    return {
+      mode: tls.mode,
+      sni: tls.sni ?? `outbound_.${at.port}_.${at.subset}_.${at.hostname}`,
+      ...common,
+    };
+  const base = { mode: tls.mode, sni: tls.sni ?? at.hostname, ...common };
+  const secretName = tls.credentialName;
+  if (secretName === undefined) {
+    // Certificates from files are a sidecar's: a waypoint has no such files, so MUTUAL cannot be had.
+    return tls.mode === 'MUTUAL'
+      ? `tls.mode MUTUAL needs credentialName (a waypoint reads no clientCertificate/privateKey files)`
+      : base;
+  }
+  const namespace = inputs.waypoint.namespace;
+  const secret = inputs.secrets?.find((s) => s.name === secretName && s.namespace === namespace);
+  if (secret === undefined)
+    return `credentialName ${JSON.stringify(secretName)} names no Secret in ${namespace}`;
+  const caPem = decoded(secret.spec.entries['ca.crt']);
+  if (tls.mode === 'SIMPLE') {
+    return caPem === undefined
+      ? `Secret ${namespace}/${secretName} has no ca.crt to check the server with`
+      : { ...base, caPem };
+  }
+  const client = secretCertificate(secret, undefined);
+  if (typeof client === 'string') return client;
+  return {
+    ...base,
+    caPem,
+    clientCertificate: { certificatePem: client.certificatePem, keyPem: client.keyPem },
+  };
 }
 
-function externalEndpoint(
-  tls: (ClientTLSSettings & { sni: string }) | undefined,
-  inputs: ClusterInputs,
-): ExternalEndpoint {
-  if (tls === undefined) return {};
-  const secret =
-    tls.credentialName === undefined
-      ? undefined
-      : inputs.secrets?.find(
-          (s) => s.name === tls.credentialName && s.namespace === inputs.waypoint.namespace,
-        );
-  const ca = secret?.spec.entries['ca.crt'];
-  return {
-    tls: {
-      sni: tls.sni,
-      caPem: ca === undefined ? undefined : Buffer.from(ca, 'base64').toString('utf8'),
-      verify: tls.insecureSkipVerify !== true,
-      subjectAltNames: tls.subjectAltNames,
-    },
-  };
+function decoded(base64: string | undefined): string | undefined {
+  return base64 === undefined ? undefined : Buffer.from(base64, 'base64').toString('utf8');
 }
 
 /**

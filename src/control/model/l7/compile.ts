@@ -64,6 +64,7 @@ export function compileRouteTable(inputs: RouteTableInputs): CompiledRouteTable 
     destinationRules: inputs.destinationRules,
     waypoint: inputs.waypoint,
     secrets: inputs.secrets,
+    notes,
   });
   const gatewayInputs: GatewayRouteInputs = {
     httpRoutes: inputs.httpRoutes,

@@ -170,6 +170,60 @@ const POD_SCHEDULING_FIELDS = [
   'runtimeClassName',
 ] as const;
 
+/**
+ * Pod spec fields the local cluster has no counterpart for (no gates, hooks or host aliases): accepted, so
+ * that manifests written for Kubernetes apply, each with a warning saying it is ignored.
+ */
+const POD_IGNORED_FIELDS = {
+  hostUsers: 'boolean',
+  shareProcessNamespace: 'boolean',
+  setHostnameAsFQDN: 'boolean',
+  activeDeadlineSeconds: 'integer',
+  os: 'object',
+  overhead: 'object',
+  hostAliases: 'list',
+  readinessGates: 'list',
+  ephemeralContainers: 'list',
+  resourceClaims: 'list',
+  schedulingGates: 'list',
+} as const;
+
+/** Container fields likewise accepted and ignored (no hooks, no in-place resize, no block devices). */
+const CONTAINER_IGNORED_FIELDS = {
+  lifecycle: 'object',
+  resizePolicy: 'list',
+  volumeDevices: 'list',
+} as const;
+
+/**
+ * Every local pod has its own namespaces: sharing the host's is refused (the pod would not get what it asks
+ * for, and a host-network pod is never captured by the mesh), `false` (the default) is accepted.
+ */
+const HOST_NAMESPACE_FIELDS = ['hostNetwork', 'hostPID', 'hostIPC'] as const;
+
+function hostNamespaces(spec: Field): void {
+  for (const key of HOST_NAMESPACE_FIELDS) {
+    if (spec.child(key).boolean() === true)
+      spec.child(key).error(`the local cluster gives every pod its own namespaces: ${key} cannot be true`);
+  }
+}
+
+/** Checks the shape of fields the local cluster ignores and warns for each one given. */
+function ignoredFields(
+  field: Field,
+  fields: Readonly<Record<string, 'boolean' | 'integer' | 'object' | 'list'>>,
+): void {
+  for (const [key, shape] of Object.entries(fields)) {
+    const child = field.child(key);
+    if (!child.present) continue;
+    if (shape === 'boolean') child.boolean();
+    else if (shape === 'integer') child.integer({ min: 0 });
+    else if (shape === 'object') child.object('any');
+    else child.list((item) => item.object('any', { required: true }));
+    child.warn('accepted, but not acted on by the local cluster');
+  }
+}
+
 export function parsePodSpec(spec: Field): PodSpec | undefined {
   if (
     !spec.object(
@@ -184,6 +238,8 @@ export function parsePodSpec(spec: Field): PodSpec | undefined {
         'terminationGracePeriodSeconds',
         'volumes',
         ...POD_SCHEDULING_FIELDS,
+        ...HOST_NAMESPACE_FIELDS,
+        ...Object.keys(POD_IGNORED_FIELDS),
       ],
       { required: true },
     )
@@ -191,6 +247,8 @@ export function parsePodSpec(spec: Field): PodSpec | undefined {
     return undefined;
   }
   parseSchedulingFields(spec);
+  ignoredFields(spec, POD_IGNORED_FIELDS);
+  hostNamespaces(spec);
   const volumeNames = uniqueIn('volume name');
   const volumes =
     spec.child('volumes').list((item) => {
@@ -292,12 +350,14 @@ function parseContainer(item: Field, portNames: UniqueCheck): Container | undefi
         'stdin',
         'stdinOnce',
         'tty',
+        ...Object.keys(CONTAINER_IGNORED_FIELDS),
       ],
       { required: true },
     )
   ) {
     return undefined;
   }
+  ignoredFields(item, CONTAINER_IGNORED_FIELDS);
   const name = item.child('name').string({ required: true, pattern: DNS_LABEL, patternHint: DNS_LABEL_HINT });
   const image = item.child('image').string({ nonEmpty: true });
   item.child('imagePullPolicy').oneOf(['Always', 'IfNotPresent', 'Never'] as const);
@@ -376,7 +436,7 @@ function parseEnvVar(item: Field): EnvVar | undefined {
   const value = item.child('value').string();
   let fieldRef: PodFieldPath | undefined;
   let keyRef: EnvKeyRef | undefined;
-  const sources = ['fieldRef', 'configMapKeyRef', 'secretKeyRef'] as const;
+  const sources = ['fieldRef', 'configMapKeyRef', 'secretKeyRef', 'resourceFieldRef'] as const;
   const valueFrom = item.child('valueFrom').object(sources);
   if (valueFrom) {
     const given = sources.filter((source) => valueFrom.child(source).present);
@@ -387,7 +447,16 @@ function parseEnvVar(item: Field): EnvVar | undefined {
           : `${given.join(' and ')} are mutually exclusive: set only one`,
       );
     }
-    if (given[0] === 'fieldRef') {
+    if (given[0] === 'resourceFieldRef') {
+      // Local pods have no resource limits to report: the variable is set, empty.
+      const ref = valueFrom
+        .child('resourceFieldRef')
+        .object(['resource', 'containerName', 'divisor'], { required: true });
+      ref?.child('resource').string({ required: true, nonEmpty: true });
+      ref?.child('containerName').string();
+      if (ref?.child('divisor').present) quantity(ref.child('divisor'));
+      valueFrom.child('resourceFieldRef').warn('accepted, but the local cluster sets the variable empty');
+    } else if (given[0] === 'fieldRef') {
       const ref = valueFrom.child('fieldRef').object(['fieldPath', 'apiVersion'], { required: true });
       ref?.child('apiVersion').oneOf(['v1'] as const);
       fieldRef = ref?.child('fieldPath').oneOf(POD_FIELD_PATHS, { required: true });

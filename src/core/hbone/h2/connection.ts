@@ -3,8 +3,9 @@
  * HBONE needs and what a standard peer relies on: the preface and SETTINGS (acknowledged, with a timeout),
  * CONNECT HEADERS (+ CONTINUATION) through our HPACK, DATA frames as large as the peer allows, flow control
  * both ways with overflow errors, RST_STREAM, GOAWAY with last-stream-id (graceful drain), PING (answered,
- * and sent for liveness when asked). Every frame goes out as one socket write (header and payload corked
- * together), and writes are corked until the end of the current tick, so a burst of frames is one TLS write.
+ * and sent for liveness when asked). Frames are copied into reused slabs and leave as one socket write per
+ * event-loop turn (`FrameWriter`); a TLS socket is read through its handle into a reused buffer
+ * (`readThroughHandle`), and DATA goes to a stream's reader as views of that buffer.
  *
  * What a peer can make it hold or do is bounded, at least as strictly as nghttp2's defaults: streams (REFUSED
  * beyond our MAX_CONCURRENT_STREAMS), frame size, header block size and CONTINUATION count (8), header list
@@ -21,13 +22,14 @@ import {
   DEFAULT_WINDOW,
   ErrorCode,
   Flag,
-  FRAME_HEADER_BYTES,
   FrameType,
   MAX_STREAM_ID,
   MAX_WINDOW,
 } from './constants.ts';
 import { errorCodeName, H2Error } from './errors.ts';
 import { FrameDecoder, type FrameSink } from './frame-decoder.ts';
+import { FrameWriter } from './frame-writer.ts';
+import { readThroughHandle } from './handle-reader.ts';
 import { toHeaderMap } from './header-map.ts';
 import { encodeHeaders, type HeaderField, HpackDecoder } from './hpack.ts';
 import {
@@ -37,7 +39,7 @@ import {
   type PeerSettings,
   parseSettings,
 } from './settings.ts';
-import { H2Stream, type HeaderMap, type StreamOwner } from './stream.ts';
+import { H2Stream, type HeaderMap, type PendingWrite, type StreamOwner } from './stream.ts';
 
 export type H2Role = 'client' | 'server';
 
@@ -73,10 +75,10 @@ export interface H2Limits {
   /** PINGs from the peer, and (in a bucket of their own) SETTINGS. */
   pings: RateLimit;
   /**
-   * Bytes queued on the socket beyond which stream writes wait for it to drain. The peer's windows already
-   * bound what we queue for it; this only stops a peer that advertises huge windows and never reads.
-   * Waiting earlier (for a full drain at 1 MiB) left the pipe empty between drains and cost half the
-   * throughput on 8 streams.
+   * Bytes framed and not yet taken by the socket beyond which stream writes wait. The peer's windows
+   * already bound what we queue for it; this stops a peer that advertises huge windows and never reads.
+   * Writers resume as soon as a write completes below it (waiting for a full drain left the pipe empty
+   * between drains and cost half the throughput on 8 streams).
    */
   sendBufferBytes: number;
   /** Send a PING after this long without a frame from the peer, and close if the next period is silent too. */
@@ -91,9 +93,19 @@ export const DEFAULT_LIMITS: H2Limits = {
   resets: { burst: 1000, perSecond: 33 },
   glitches: { burst: 1000, perSecond: 33 },
   pings: { burst: 1000, perSecond: 100 },
-  sendBufferBytes: 32 << 20,
+  sendBufferBytes: 4 << 20,
   keepAliveMs: undefined,
 };
+
+/** One TLS record's plaintext at most: what a read of a TLS socket hands on at a time. */
+const READ_BUFFER_BYTES = 16 << 10;
+const newReadBuffer = () => Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+
+/**
+ * Output waiting for the socket beyond which ACKs we owe count as unread (Node's default high-water mark):
+ * a peer that floods PINGs or SETTINGS and reads nothing is cut off after `maxQueuedAcks` of them.
+ */
+const ACK_BACKLOG_BYTES = 16 << 10;
 
 /** HBONE connections PING after this long without a frame from the peer (and close after twice that). */
 export const HBONE_KEEPALIVE_MS = 30_000;
@@ -146,6 +158,9 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
   readonly #limits: H2Limits;
   readonly #onViolation: H2ConnectionOptions['onViolation'];
   readonly #decoder: FrameDecoder;
+  readonly #writer: FrameWriter;
+  /** Whether something kept a view of the read being decoded (its buffer is then not reused). */
+  #readRetained = false;
   readonly #hpack: HpackDecoder;
   readonly #streams = new Map<number, H2Stream>();
   /** Streams with a write waiting for window. */
@@ -174,7 +189,6 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
   #pingOutstanding = false;
   #queuedAcks = 0;
   #resetTableSize = false;
-  #corked = false;
   #goawaySent = false;
   #goawayReceived = false;
   /** No more frames in or out (connection error, destroy, or socket gone). */
@@ -214,12 +228,18 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     };
     this.#decoder = new FrameDecoder(this.#local.maxFrameSize, sink);
 
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('drain', () => this.#onDrain());
+    this.#writer = new FrameWriter(socket, () => this.#onWritten());
+    const throughHandle = readThroughHandle(socket, newReadBuffer, (chunk) => {
+      this.#readRetained = false;
+      this.#onData(chunk);
+      return this.#readRetained;
+    });
+    if (throughHandle) socket.resume();
+    else socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (error: Error) => this.#fail(error));
     socket.on('close', () => this.#onSocketClose());
 
-    this.#cork();
+    // Ahead of every frame: the writer's first write leaves at the end of this tick.
     if (this.role === 'client') socket.write(CLIENT_PREFACE);
     this.#writeFrame(FrameType.SETTINGS, 0, 0, encodeSettings(this.#local, this.role));
     if (this.#local.connectionWindowBytes > DEFAULT_WINDOW) {
@@ -258,7 +278,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
   get heldBytes(): number {
     let bytes = this.#decoder.bufferedBytes + (this.#headerBlock?.bytes ?? 0) + this.#hpack.tableSize;
     for (const stream of this.#streams.values()) bytes += stream.readableLength + stream.writableLength;
-    return bytes + this.socket.writableLength;
+    return bytes + this.#writer.bufferedBytes;
   }
 
   /** Client: opens a stream with `headers` (pseudo-headers first); its HEADERS frame goes out this tick. */
@@ -325,7 +345,48 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     this.#flushStream(stream);
   }
 
+  /**
+   * Frames `chunk` on `stream` as far as the windows allow, copying it (the caller reuses its buffer); what
+   * they do not allow yet is copied aside and sent as they open. True if the caller may go on; false if it
+   * should stop reading until `resume` is called (a window is closed, or the socket is behind).
+   */
+  sendCopy(stream: H2Stream, chunk: Buffer, resume: () => void): boolean {
+    // Ended or gone: what the Writable would refuse is dropped (the relay is closing both sides).
+    if (stream.destroyed || stream.writableEnded) return true;
+    const waiting = stream.pending;
+    if (waiting !== undefined) {
+      // Already waiting (a read the caller could not stop in time): queued behind, it resumes once.
+      waiting.chunk = Buffer.concat([waiting.chunk.subarray(waiting.offset), chunk]);
+      waiting.offset = 0;
+      return false;
+    }
+    let sent = false;
+    let sync = true;
+    this.sendData(stream, chunk, () => {
+      sent = true;
+      if (!sync) resume();
+    });
+    sync = false;
+    const pending = stream.pending as PendingWrite | undefined;
+    if (pending?.chunk === chunk) {
+      pending.chunk = Buffer.from(chunk.subarray(pending.offset));
+      pending.offset = 0;
+    }
+    return sent;
+  }
+
   sendEnd(stream: H2Stream, callback: (error?: Error | null) => void): void {
+    const pending = stream.pending;
+    if (pending !== undefined) {
+      // Data a reader framed past the stream's Writable (`sendCopy`) still waits for window: END_STREAM
+      // follows it.
+      const sent = pending.callback;
+      pending.callback = (error) => {
+        sent(error);
+        this.sendEnd(stream, callback);
+      };
+      return;
+    }
     if (!stream.localEnded && !this.#dead && stream.rstCode === undefined) {
       this.#writeFrame(FrameType.DATA, Flag.END_STREAM, stream.id);
       stream.localEnded = true;
@@ -394,33 +455,8 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
 
   // --- Writing -------------------------------------------------------------------------------------
 
-  #cork(): void {
-    if (this.#corked) return;
-    this.#corked = true;
-    this.socket.cork();
-    process.nextTick(this.#uncork);
-  }
-
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.socket.uncork();
-  };
-
   #writeFrame(type: number, flags: number, streamId: number, payload?: Buffer): void {
-    const length = payload?.length ?? 0;
-    this.#cork();
-    if (length > 0 && length <= 256) {
-      // Small frames (control, headers) as one buffer; large payloads are not copied.
-      const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + length);
-      writeFrameHeader(frame, length, type, flags, streamId);
-      payload!.copy(frame, FRAME_HEADER_BYTES);
-      this.socket.write(frame);
-      return;
-    }
-    const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-    writeFrameHeader(header, length, type, flags, streamId);
-    this.socket.write(header);
-    if (length > 0) this.socket.write(payload);
+    this.#writer.frame(type, flags, streamId, payload);
   }
 
   #writeWindowUpdate(streamId: number, increment: number): void {
@@ -447,7 +483,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
 
   /** An ACK the peer asked for; refused when the peer does not read what we already owe it. */
   #writeAck(type: number, payload?: Buffer): boolean {
-    if ((this.socket as Duplex & { writableNeedDrain?: boolean }).writableNeedDrain) {
+    if (this.#writer.bufferedBytes > ACK_BACKLOG_BYTES) {
       if (++this.#queuedAcks > this.#limits.maxQueuedAcks) {
         const violation = type === FrameType.PING ? 'ping-flood' : 'settings-flood';
         this.#connectionError(ErrorCode.ENHANCE_YOUR_CALM, violation, 'too many unread ACKs');
@@ -468,25 +504,21 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
         stream.sendWindow,
         this.#sendWindow,
         this.remoteSettings.maxFrameSize,
+        this.#writer.dataRoom(),
       );
       if (n <= 0) {
         this.#blocked.add(stream);
         return;
       }
       const end = pending.offset + n;
-      this.#writeFrame(
-        FrameType.DATA,
-        0,
-        stream.id,
-        pending.offset === 0 && end === chunk.length ? chunk : chunk.subarray(pending.offset, end),
-      );
+      this.#writer.frame(FrameType.DATA, 0, stream.id, chunk, pending.offset, end);
       stream.sendWindow -= n;
       this.#sendWindow -= n;
       pending.offset = end;
     }
     stream.pending = undefined;
     this.#blocked.delete(stream);
-    if (this.socket.writableLength <= this.#limits.sendBufferBytes) pending.callback();
+    if (this.#writer.bufferedBytes <= this.#limits.sendBufferBytes) pending.callback();
     else this.#drainWaiters.push(() => pending.callback());
   }
 
@@ -497,8 +529,10 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     }
   }
 
-  #onDrain(): void {
+  /** A write completed: the peer reads, and stream writes waiting for room may go on. */
+  #onWritten(): void {
     this.#queuedAcks = 0;
+    if (this.#writer.bufferedBytes > this.#limits.sendBufferBytes || this.#drainWaiters.length === 0) return;
     const waiters = this.#drainWaiters.splice(0);
     for (const waiter of waiters) waiter();
   }
@@ -661,7 +695,17 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     if (stream === undefined) return;
     // Reset or destroyed while its frame was arriving: what it will never read goes back to the connection.
     if (stream.destroyed) this.#creditConnection(part.length);
-    else stream.deliver(part);
+    else {
+      const tap = stream.tap;
+      if (tap === undefined) {
+        stream.deliver(part);
+        // In the stream's buffer, or already in a consumer's hands: the read buffer is theirs now.
+        this.#readRetained = true;
+      } else {
+        stream.uncredited += part.length;
+        if (tap(part)) this.#readRetained = true;
+      }
+    }
   }
 
   #onDataEnd(): void {
@@ -702,7 +746,8 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     this.#headerBlock = {
       streamId,
       endStream,
-      fragments: [fragment],
+      // Copied: the read it came in is reused once this read is decoded.
+      fragments: [Buffer.from(fragment)],
       bytes: fragment.length,
       continuations: 0,
     };
@@ -715,7 +760,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
       this.#connectionError(ErrorCode.PROTOCOL_ERROR, 'protocol', 'CONTINUATION without its HEADERS');
       return;
     }
-    block.fragments.push(payload);
+    block.fragments.push(Buffer.from(payload));
     block.bytes += payload.length;
     block.continuations++;
     if (!this.#checkHeaderBlock(block)) return;
@@ -1038,7 +1083,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     if (this.#dead || !(this.#goawaySent || this.#goawayReceived) || this.#streams.size > 0) return;
     this.#dead = true;
     this.#teardown(undefined);
-    this.socket.end();
+    this.#writer.end();
     // A peer that never closes its side does not keep the socket.
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
@@ -1072,7 +1117,7 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     this.#dead = true;
     const error = new H2Error('connection', code, `HTTP/2 ${errorCodeName(code)}: ${detail}`);
     this.#teardown(error);
-    this.socket.end();
+    this.#writer.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
@@ -1126,11 +1171,4 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     }, periodMs);
     this.#keepAliveTimer.unref();
   }
-}
-
-function writeFrameHeader(out: Buffer, length: number, type: number, flags: number, streamId: number): void {
-  out.writeUIntBE(length, 0, 3);
-  out[3] = type;
-  out[4] = flags;
-  out.writeUInt32BE(streamId, 5);
 }

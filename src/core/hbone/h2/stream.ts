@@ -14,6 +14,8 @@ import type { HeaderField } from './hpack.ts';
 export interface StreamOwner {
   sendData(stream: H2Stream, chunk: Buffer, callback: (error?: Error | null) => void): void;
   sendEnd(stream: H2Stream, callback: (error?: Error | null) => void): void;
+  /** Frames a copy of `chunk` past the Writable; false: stop reading until `resume`. */
+  sendCopy(stream: H2Stream, chunk: Buffer, resume: () => void): boolean;
   sendHeaders(stream: H2Stream, fields: readonly HeaderField[], endStream: boolean): void;
   /** The app wants more: credit what it consumed. */
   credit(stream: H2Stream): void;
@@ -61,6 +63,12 @@ export class H2Stream extends Duplex {
   /** `push` said the app's buffer is full: credit nothing until it reads again. */
   readPaused = false;
   pending: PendingWrite | undefined;
+  /**
+   * Set by a relay that takes this stream's data straight from the connection (`pumps.ts`), bypassing the
+   * Readable: gets each DATA payload part (a view of the connection's read buffer) and returns true if it
+   * still holds a view of it. The relay credits the window (`owner.credit`) as its socket takes the bytes.
+   */
+  tap: ((part: Buffer) => boolean) | undefined;
   readonly #owner: StreamOwner;
 
   constructor(owner: StreamOwner, id: number, sendWindow: number, receiveWindow: number) {
@@ -94,6 +102,20 @@ export class H2Stream extends Duplex {
     this.destroy();
   }
 
+  /**
+   * For a relay reading a socket straight into this stream: frames a copy of `chunk` (the relay reuses its
+   * buffer) without the Writable; false when the relay should stop reading until `resume` is called.
+   */
+  writeCopy(chunk: Buffer, resume: () => void): boolean {
+    return this.#owner.sendCopy(this, chunk, resume);
+  }
+
+  /** For a relay with a tap: its socket took what arrived (or drained), so the window may open again. */
+  consumed(): void {
+    this.readPaused = false;
+    this.#owner.credit(this);
+  }
+
   /** Data from a DATA frame; the connection already checked the windows. */
   deliver(data: Buffer): void {
     this.uncredited += data.length;
@@ -109,6 +131,8 @@ export class H2Stream extends Duplex {
   }
 
   override _read(): void {
+    // A tapped stream is never pushed to: its relay says when the app reads.
+    if (this.tap !== undefined) return;
     this.readPaused = false;
     this.#owner.credit(this);
   }

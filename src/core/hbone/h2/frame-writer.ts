@@ -1,0 +1,168 @@
+/**
+ * The output side of an HTTP/2 connection: frames are appended (header and payload copied together) to
+ * slabs of memory that are reused, and what accumulated goes to the socket as one write, with at most one
+ * write in flight. A TLS socket completes a write only on the next event-loop turn, so everything framed
+ * while one is in flight (all the streams' data of one turn, window updates, acks) leaves in the next single
+ * write, as one contiguous buffer: TLSWrap then encrypts it in place, where a list of buffers (what corking
+ * the socket gives) is first copied into a new one. Profiling 8-stream bulk showed V8's major GC (driven by
+ * the external memory of a buffer per frame and per read) as the largest cost: here no buffer is allocated
+ * per frame, and slabs are shared by the process's connections.
+ */
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { FRAME_HEADER_BYTES } from './constants.ts';
+
+/** The size of a slab, which bounds the DATA payload of one frame written through it. */
+export const SLAB_BYTES = 256 << 10;
+/** Slabs kept for reuse by the process (what a burst of busy connections leaves is returned to V8). */
+const POOLED_SLABS = 64;
+const pool: Buffer[] = [];
+
+function takeSlab(): Buffer {
+  return pool.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES);
+}
+
+function returnSlab(slab: Buffer): void {
+  if (slab.length === SLAB_BYTES && pool.length < POOLED_SLABS) pool.push(slab);
+}
+
+interface Region {
+  slab: Buffer;
+  end: number;
+}
+
+export class FrameWriter {
+  readonly #socket: Duplex;
+  readonly #onWritten: () => void;
+  /** Filled regions waiting for the socket, oldest first; the last one is still being filled. */
+  #pending: Region[] = [];
+  /** The region of the write in flight (its slab goes back to the pool when it completes). */
+  #inFlight: Region | undefined;
+  #pendingBytes = 0;
+  #inFlightBytes = 0;
+  #scheduled = false;
+  #closed = false;
+  /**
+   * Whether a slab may be reused once its write completed: a socket has copied (TLS: encrypted) it by then,
+   * but another Duplex (a test's in-memory pair) may still hold views of it.
+   */
+  readonly #reuse: boolean;
+
+  /** `onWritten` is told after each write completes (waiters on `bufferedBytes` look again then). */
+  constructor(socket: Duplex, onWritten: () => void) {
+    this.#socket = socket;
+    this.#onWritten = onWritten;
+    this.#reuse = socket instanceof Socket;
+  }
+
+  /** Bytes framed and not yet taken by the socket (waiting, or in the write in flight). */
+  get bufferedBytes(): number {
+    return this.#pendingBytes + this.#inFlightBytes;
+  }
+
+  /** Room for a DATA payload in the slab being filled, or in a fresh one (never 0). */
+  dataRoom(): number {
+    const last = this.#pending.at(-1);
+    const free = last ? last.slab.length - last.end - FRAME_HEADER_BYTES : 0;
+    // A nearly full slab is closed rather than cut into small frames.
+    return free >= 4096 ? free : SLAB_BYTES - FRAME_HEADER_BYTES;
+  }
+
+  /**
+   * Appends one frame: its header, then `payload[start, end)` copied after it. A DATA payload must fit
+   * `dataRoom()`; other frames are small, and one larger than a slab gets a buffer of its own.
+   */
+  frame(
+    type: number,
+    flags: number,
+    streamId: number,
+    payload?: Buffer,
+    start = 0,
+    end = payload?.length ?? 0,
+  ) {
+    if (this.#closed) return;
+    const length = end - start;
+    const region = this.#regionFor(FRAME_HEADER_BYTES + length);
+    const slab = region.slab;
+    let at = region.end;
+    slab[at] = length >>> 16;
+    slab[at + 1] = (length >>> 8) & 0xff;
+    slab[at + 2] = length & 0xff;
+    slab[at + 3] = type;
+    slab[at + 4] = flags;
+    slab.writeUInt32BE(streamId, at + 5);
+    at += FRAME_HEADER_BYTES;
+    if (length > 0) payload!.copy(slab, at, start, end);
+    region.end = at + length;
+    this.#pendingBytes += FRAME_HEADER_BYTES + length;
+    if (!this.#scheduled && this.#inFlight === undefined) {
+      this.#scheduled = true;
+      process.nextTick(this.#flush);
+    }
+  }
+
+  /** Writes what is framed now, then ends the socket (a GOAWAY goes out before the FIN). */
+  end(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const regions = this.#pending;
+    this.#pending = [];
+    // Not recycled: the socket may still hold them when this returns (a rare path; the GC takes them).
+    for (const region of regions) this.#socket.write(region.slab.subarray(0, region.end));
+    this.#socket.end();
+  }
+
+  /** Nothing more is written (the socket is gone); slabs are returned. */
+  close(): void {
+    this.#closed = true;
+    for (const region of this.#pending) this.#recycle(region);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+  }
+
+  #recycle(region: Region): void {
+    if (this.#reuse) returnSlab(region.slab);
+  }
+
+  #regionFor(bytes: number): Region {
+    const last = this.#pending.at(-1);
+    if (last && last.slab.length - last.end >= bytes) return last;
+    const slab = bytes <= SLAB_BYTES ? takeSlab() : Buffer.allocUnsafe(bytes);
+    const region = { slab, end: 0 };
+    this.#pending.push(region);
+    return region;
+  }
+
+  /**
+   * Writes the oldest region. One region per write, and the next only when it completed: buffers queued
+   * together would reach TLSWrap as a list, which it copies into one before encrypting.
+   */
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    if (this.#closed || this.#inFlight !== undefined) return;
+    const region = this.#pending.shift();
+    if (region === undefined) return;
+    const socket = this.#socket;
+    if (socket.destroyed || !socket.writable) {
+      this.close();
+      return;
+    }
+    this.#inFlight = region;
+    this.#inFlightBytes = region.end;
+    this.#pendingBytes -= region.end;
+    socket.write(region.slab.subarray(0, region.end), this.#written);
+  };
+
+  readonly #written = (error?: Error | null): void => {
+    // Written: the socket holds no view of this slab any more.
+    if (this.#inFlight) this.#recycle(this.#inFlight);
+    this.#inFlight = undefined;
+    this.#inFlightBytes = 0;
+    if (error) {
+      this.close();
+      return;
+    }
+    this.#flush();
+    this.#onWritten();
+  };
+}
