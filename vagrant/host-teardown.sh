@@ -11,6 +11,14 @@ purge=0
 state="$AMBIT_VAGRANT_STATE"
 [ -d "$state" ] || { log "nothing recorded in $state"; exit 0; }
 
+# Before anything changes: while a VM exists (another run's, or one left behind) its isolation rules and its
+# daemons stay.
+if [ -f "$state/started-daemons" ] || [ -f "$state/firewall" ]; then
+  if [ -n "$(virsh -c qemu:///system list --all --name 2>/dev/null | grep -v '^$' || true)" ]; then
+    log "libvirt still has domains (virsh list --all): destroy them first; nothing was changed"; exit 1
+  fi
+fi
+
 if [ -f "$state/firewall" ]; then
   while read -r ipt; do
     for rule in "${AMBIT_VAGRANT_RULES[@]}"; do
@@ -23,9 +31,6 @@ if [ -f "$state/firewall" ]; then
 fi
 
 if [ -f "$state/started-daemons" ]; then
-  if [ -n "$(virsh -c qemu:///system list --all --name 2>/dev/null | grep -v '^$' || true)" ]; then
-    log "libvirt still has domains (virsh list --all): destroy them first"; exit 1
-  fi
   # Stopped in the reverse order of their start.
   tac "$state/started-daemons" | while read -r daemon; do
     pidfile="/run/$daemon.pid"

@@ -18,6 +18,7 @@ import { checkRangesFree, guardRoutesOf } from './guard-routes.ts';
 import { lastLines } from './logs.ts';
 import { clusterNetnsPrefix, routeMetric } from './names.ts';
 import { listNetns } from './netns.ts';
+import { noexecMount } from './noexec-mount.ts';
 import { writePodVolumes } from './pod-volumes.ts';
 import { checkPodUsers } from './preflight.ts';
 import { AMBIT_ENTRY, podProcess, supervisorArgs, writeBinDir } from './processes.ts';
@@ -175,6 +176,13 @@ async function preflight(cluster: ClusterState, paths: StatePaths): Promise<void
   // The root of all clusters' state is shared and not cluster-specific: creating it is not creating the cluster.
   const root = dirname(paths.dir);
   mkdirSync(root, { recursive: true, mode: 0o755 });
+  const noexec = noexecMount(root);
+  if (noexec !== undefined) {
+    throw new AmbitError(
+      'PREREQUISITE',
+      `the state directory ${root} is on ${noexec}, mounted noexec, and the cluster starts its processes from there: set AMBIT_STATE_DIR to a directory on another filesystem (e.g. /var/lib/ambit)`,
+    );
+  }
   await checkPodUsers(cluster, root);
 }
 

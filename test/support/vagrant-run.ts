@@ -2,7 +2,8 @@
  * One run of vagrant/Vagrantfile for a test: its own prefix (VM, network and pool names), management /24,
  * libvirt storage pool and Vagrant dotfile directory, so that parallel runs never meet; commands into the VMs
  * over plain `ssh` with the config Vagrant prints once (a `vagrant ssh` costs seconds of Ruby start-up each);
- * and `leftovers()`, which lists libvirt (domains, networks, pools, volumes) rather than trusting Vagrant.
+ * `leftovers()`, which lists libvirt (domains, networks, pools, volumes) rather than trusting Vagrant; and
+ * `restoreHost()`, which undoes the host set-up if this run did it (a host set up before is left set up).
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,17 +23,38 @@ export interface VagrantRunOptions {
   memoryMb: number;
 }
 
+/**
+ * For working on the tests only: the Vagrant dotfile directory of VMs already up, made with the same
+ * AMBIT_VAGRANT_PREFIX and AMBIT_VAGRANT_MGMT_NET (and the pool `<prefix>-pool`). The run then skips host
+ * set-up, box and `vagrant up` (half an hour under TCG on a busy host) and still destroys those VMs at the end.
+ */
+const ATTACH = process.env.AMBIT_VAGRANT_ATTACH;
+
 export class VagrantRun {
-  readonly prefix = `av${randomBytes(3).toString('hex')}`;
+  readonly prefix: string;
   readonly managementNet: string;
   readonly pool: string;
   readonly #dotfiles = mkdtempSync(join(tmpdir(), 'ambit-vagrant-'));
+  readonly #vagrantDotfiles: string;
   readonly #sshConfig = join(this.#dotfiles, 'ssh-config');
   readonly #options: VagrantRunOptions;
+  /** Whether `up` found the host unprepared (so that the set-up is this run's to undo). */
+  #setUpHost = false;
 
   constructor(options: VagrantRunOptions) {
     this.#options = options;
-    this.managementNet = freeManagementNet();
+    if (ATTACH) {
+      if (process.env.CI === 'true')
+        throw new Error('AMBIT_VAGRANT_ATTACH is for development: CI builds its own VMs');
+      const { AMBIT_VAGRANT_PREFIX: prefix, AMBIT_VAGRANT_MGMT_NET: net } = process.env;
+      if (!prefix || !net)
+        throw new Error('AMBIT_VAGRANT_ATTACH needs AMBIT_VAGRANT_PREFIX and AMBIT_VAGRANT_MGMT_NET');
+      [this.prefix, this.managementNet, this.#vagrantDotfiles] = [prefix, net, ATTACH];
+    } else {
+      this.prefix = `av${randomBytes(3).toString('hex')}`;
+      this.managementNet = freeManagementNet();
+      this.#vagrantDotfiles = join(this.#dotfiles, 'vagrant');
+    }
     this.pool = `${this.prefix}-pool`;
   }
 
@@ -48,7 +70,7 @@ export class VagrantRun {
   get env(): NodeJS.ProcessEnv {
     return {
       ...process.env,
-      VAGRANT_DOTFILE_PATH: join(this.#dotfiles, 'vagrant'),
+      VAGRANT_DOTFILE_PATH: this.#vagrantDotfiles,
       VAGRANT_DEFAULT_PROVIDER: 'libvirt',
       AMBIT_VAGRANT_PREFIX: this.prefix,
       AMBIT_VAGRANT_MGMT_NET: this.managementNet,
@@ -62,6 +84,13 @@ export class VagrantRun {
 
   /** Host set-up and the box (both idempotent), this run's pool, then every VM up and its SSH config. */
   async up(): Promise<void> {
+    if (!ATTACH) await this.#create();
+    const { stdout } = await this.vagrant(['ssh-config']);
+    writeFileSync(this.#sshConfig, stdout);
+  }
+
+  async #create(): Promise<void> {
+    this.#setUpHost = !hostIsSetUp();
     await execFileAsync('bash', [join(VAGRANT_DIR, 'host-setup.sh')]);
     await execFileAsync('bash', [join(VAGRANT_DIR, 'build-box.sh')], { maxBuffer: 1 << 24 });
     const target = join(POOL_ROOT, this.pool);
@@ -69,8 +98,6 @@ export class VagrantRun {
     virsh('pool-define-as', this.pool, 'dir', '--target', target);
     virsh('pool-start', this.pool);
     await this.vagrant(['up', '--provider', 'libvirt', '--parallel']);
-    const { stdout } = await this.vagrant(['ssh-config']);
-    writeFileSync(this.#sshConfig, stdout);
   }
 
   /** Runs vagrant; a failure says what vagrant said last (its progress lines left out). */
@@ -102,9 +129,13 @@ export class VagrantRun {
   }
 
   /** As `ssh`, for a command expected to fail: its exit code and output. */
-  async sshFailing(node: string, command: string): Promise<{ code: number; output: string }> {
+  async sshFailing(
+    node: string,
+    command: string,
+    timeoutMs?: number,
+  ): Promise<{ code: number; output: string }> {
     try {
-      const output = await this.ssh(node, command);
+      const output = await this.ssh(node, command, timeoutMs);
       return { code: 0, output };
     } catch (error) {
       const failed = error as { code?: number; stdout?: string; stderr?: string };
@@ -135,6 +166,20 @@ export class VagrantRun {
     rmSync(this.#dotfiles, { recursive: true, force: true });
   }
 
+  /**
+   * After `destroy`: host-teardown.sh if this run's `up` set the host up (it refuses, changing nothing,
+   * while any VM exists). Resolves with whether the host is set up now.
+   */
+  async restoreHost(): Promise<boolean> {
+    if (this.#setUpHost) await execFileAsync('bash', [join(VAGRANT_DIR, 'host-teardown.sh')]);
+    return hostIsSetUp();
+  }
+
+  /** Whether `up` set the host up (and `restoreHost` undoes it). */
+  get setUpHost(): boolean {
+    return this.#setUpHost;
+  }
+
   /** This run's domains, networks, pools and bridges that still exist, as libvirt and the kernel list them. */
   leftovers(): { domains: string[]; networks: string[]; pools: string[] } {
     const mine = (names: string[]) => names.filter((name) => name.startsWith(this.prefix));
@@ -153,6 +198,16 @@ export function hostAccel(): 'kvm' | 'tcg' {
     .startsWith('kvm')
     ? 'kvm'
     : 'tcg';
+}
+
+/** Whether host-setup.sh has prepared this host: its firewall chain exists (teardown removes it). */
+export function hostIsSetUp(): boolean {
+  try {
+    execFileSync('iptables', ['-n', '-L', 'AMBIT-VAGRANT'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A 192.168.x.0/24 that no address or route of this host's root namespace touches. */
