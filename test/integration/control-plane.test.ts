@@ -53,10 +53,19 @@ async function startControl(listen: string): Promise<ControlStatus> {
     ),
   );
   control.stderr!.on('data', (chunk: Buffer) => controlLog.push(chunk.toString()));
-  return eventually(() => api.status(), {
-    timeout: 20_000,
-    what: 'the control plane to answer on its socket',
-  });
+  const started = control;
+  try {
+    return await eventually(() => api.status(), {
+      timeout: 20_000,
+      what: 'the control plane to answer on its socket',
+    });
+  } catch (error) {
+    // What the process said is what tells a slow start from a failed one.
+    const exited = started.exitCode ?? started.signalCode;
+    throw new Error(
+      `${(error as Error).message}; the process ${exited === null ? 'still runs' : `exited (${exited})`}, its log ends with:\n${controlLog.join('').slice(-4000)}`,
+    );
+  }
 }
 
 async function metric(status: ControlStatus, name: string): Promise<number> {
