@@ -32,6 +32,7 @@ import {
   sinkServer,
   sleep,
 } from './support/load.ts';
+import { splitNodeArgs } from './support/proxy-runs.ts';
 import { fmt, median, medianResult, type PathResult, pathReport, targetReport } from './support/report.ts';
 import { writeStunnelConfigs } from './support/stunnel.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
@@ -53,8 +54,7 @@ const { values } = parseArgs({
   },
 });
 const SECONDS = Number(values.seconds);
-const splitArgs = (text: string) => text.split(' ').filter((arg) => arg !== '');
-const NODE_ARGS = splitArgs(values['node-args'] ?? '');
+const NODE_ARGS = splitNodeArgs(values['node-args'] ?? '');
 
 interface AmbitVariant {
   name: string;
@@ -65,7 +65,7 @@ interface AmbitVariant {
 const AMBITS: AmbitVariant[] = (values.variants ?? '').split(';').map((spec) => {
   const colon = spec.indexOf(':');
   const impl = parseHboneImplementation(colon < 0 ? spec : spec.slice(0, colon));
-  const nodeArgs = colon < 0 ? NODE_ARGS : splitArgs(spec.slice(colon + 1));
+  const nodeArgs = colon < 0 ? NODE_ARGS : splitNodeArgs(spec.slice(colon + 1));
   const label = impl === 'framer' ? 'framer' : 'node:http2';
   const flags = colon < 0 ? '' : `, flags: ${nodeArgs.join(' ') || 'none'}`;
   return { name: `ambit (${label}${flags})`, impl, nodeArgs };

@@ -64,7 +64,14 @@ import { exportTree, shortCommit } from './support/baseline-tree.ts';
 import { startChild, startHaproxy, stopChildren } from './support/children.ts';
 import { BODY_BYTES, httpRequestResponse } from './support/http-load.ts';
 import { cpuMs, listen, rssMiB, sleep } from './support/load.ts';
-import { newAgainstOld, type ProxyRun, pairedCpuRatio, takeTurns } from './support/proxy-runs.ts';
+import {
+  newAgainstOld,
+  PAIRED_CONNECTIONS,
+  type ProxyRun,
+  pairedCpuRatio,
+  splitNodeArgs,
+  takeTurns,
+} from './support/proxy-runs.ts';
 import { fmt, ratio } from './support/report.ts';
 import type { WaypointSpec } from './support/waypoint-node.ts';
 import type { NodeSpec } from './support/ztunnel-node.ts';
@@ -84,15 +91,8 @@ const { values } = parseArgs({
 const SECONDS = Number(values.seconds);
 const ROUNDS = Number(values.rounds);
 const BASELINE_REF = values['baseline-ref'];
-/**
- * Connections each side of the paired measurement gets: one, since with many a side that happens to be
- * served faster batches more requests per wakeup and so costs less per request, which fed on itself (the
- * same code against itself came out anywhere from 0.61x to 0.93x at 16 connections each).
- */
-const PAIRED_CONNECTIONS = 1;
-const nodeArgs = (text: string) => text.split(' ').filter((arg) => arg !== '');
-const WAYPOINT_NODE_ARGS = nodeArgs(values['waypoint-node-args'] ?? '');
-const BASELINE_NODE_ARGS = nodeArgs(values['baseline-node-args'] ?? values['waypoint-node-args'] ?? '');
+const WAYPOINT_NODE_ARGS = splitNodeArgs(values['waypoint-node-args'] ?? '');
+const BASELINE_NODE_ARGS = splitNodeArgs(values['baseline-node-args'] ?? values['waypoint-node-args'] ?? '');
 
 const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
 const at = (host: number) => `${subnet}.${host}`;
