@@ -5,7 +5,6 @@
  */
 import { createServer, type Server, connect as tcpConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { WaypointSnapshot } from '../../src/core/model/index.ts';
 import { AccessLog } from '../../src/waypoint/access-log.ts';
 import { EndpointLoad } from '../../src/waypoint/balance/balancer.ts';
 import { RequestEngine, type TunnelContext } from '../../src/waypoint/engine.ts';
@@ -14,7 +13,7 @@ import { WaypointMetrics } from '../../src/waypoint/metrics.ts';
 import { WaypointState } from '../../src/waypoint/state.ts';
 import { service } from '../support/mesh-fixtures.ts';
 import { sumOf } from '../support/metric-values.ts';
-import { route, served } from '../support/route-table.ts';
+import { answeringOkSnapshot } from '../support/route-table.ts';
 import { listen, loopbackSubnet } from '../support/ztunnel-harness.ts';
 
 describe('waypoint limits', () => {
@@ -24,24 +23,7 @@ describe('waypoint limits', () => {
 
   beforeAll(async () => {
     const shop = service({ name: 'shop', vips: ['10.96.0.1'] });
-    const snapshot = {
-      version: '1',
-      waypoint: { name: 'w', namespace: 'default' },
-      workloads: [],
-      services: [shop],
-      trustBundle: [],
-      servedServices: [
-        served(shop, [
-          {
-            port: 80,
-            protocol: 'http',
-            routes: [route({ kind: 'directResponse', status: 200, body: 'ok' })],
-          },
-        ]),
-      ],
-      clusters: [],
-      authorization: [],
-    } as WaypointSnapshot;
+    const snapshot = answeringOkSnapshot(shop, { name: 'w', namespace: 'default' });
     const state = new WaypointState(snapshot, new EndpointLoad());
     const unused = {
       send: () => Promise.reject(new Error('no upstream in this test')),

@@ -12,7 +12,6 @@ import { connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HboneImplementation } from '../../src/core/hbone/implementation.ts';
-import type { WaypointSnapshot } from '../../src/core/model/index.ts';
 import { Waypoint } from '../../src/waypoint/waypoint.ts';
 import { ended, hboneTls, healthyLoop, openFds } from '../support/attack-kit.ts';
 import { eventually } from '../support/eventually.ts';
@@ -20,7 +19,7 @@ import { CLIENT_PREFACE, Flag, FrameType, frame, settings } from '../support/h2-
 import { silentLogger } from '../support/logging.ts';
 import { service } from '../support/mesh-fixtures.ts';
 import { sumOf } from '../support/metric-values.ts';
-import { route, served } from '../support/route-table.ts';
+import { answeringOkSnapshot } from '../support/route-table.ts';
 import { TestCa, TestCertificateProvider } from '../support/test-ca.ts';
 import { loopbackSubnet } from '../support/ztunnel-harness.ts';
 
@@ -71,24 +70,7 @@ describe.each(['node-http2', 'framer'] as HboneImplementation[])('the waypoint o
       limits: { handshakeMs: 1_000, hbone: { maxHandshakesPerSourcePerSecond: 100_000 } },
     });
     const shop = service({ name: 'shop', vips: [VIP] });
-    waypoint.applySnapshot({
-      version: '1',
-      waypoint: { name: 'waypoint', namespace: 'default' },
-      workloads: [],
-      services: [shop],
-      trustBundle: [],
-      servedServices: [
-        served(shop, [
-          {
-            port: 80,
-            protocol: 'http',
-            routes: [route({ kind: 'directResponse', status: 200, body: 'ok' })],
-          },
-        ]),
-      ],
-      clusters: [],
-      authorization: [],
-    } as unknown as WaypointSnapshot);
+    waypoint.applySnapshot(answeringOkSnapshot(shop, { name: 'waypoint', namespace: 'default' }));
     const previous = process.env.AMBIT_HBONE_IMPL;
     process.env.AMBIT_HBONE_IMPL = implementation;
     try {

@@ -16,7 +16,7 @@ import type {
   ServedPort,
   ServedService,
 } from '../../src/core/l7/types.ts';
-import type { Service } from '../../src/core/model/index.ts';
+import type { Service, WaypointSnapshot } from '../../src/core/model/index.ts';
 
 export const NO_HEADER_OPS: HeaderOperations = { set: [], add: [], remove: [] };
 const NO_RETRY: RetryPolicy = { attempts: 0, retryOn: [], retriableStatusCodes: [], backoffBaseMs: 25 };
@@ -58,6 +58,27 @@ export function route(action: RouteAction, overrides: Partial<Route> = {}): Rout
     retry: NO_RETRY,
     mirrors: [],
     ...overrides,
+  };
+}
+
+/** A waypoint's whole snapshot that serves only `service`, answering every request on port 80 with 200 "ok". */
+export function answeringOkSnapshot(
+  service: Service,
+  waypoint: WaypointSnapshot['waypoint'],
+): WaypointSnapshot {
+  return {
+    version: '1',
+    waypoint,
+    workloads: [],
+    services: [service],
+    trustBundle: [],
+    servedServices: [
+      served(service, [
+        { port: 80, protocol: 'http', routes: [route({ kind: 'directResponse', status: 200, body: 'ok' })] },
+      ]),
+    ],
+    clusters: [],
+    authorization: [],
   };
 }
 
