@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { SystemError } from '../core/errors.ts';
+import { endStdin } from '../core/sys/child-stdin.ts';
 
 export interface RunOptions {
   /** Written to the tool's stdin (for `ip -batch -`). */
@@ -41,7 +42,7 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
         ),
       );
     });
-    if (options.input !== undefined) child.stdin!.end(options.input);
+    if (options.input !== undefined) endStdin(child, options.input);
   });
 }
 

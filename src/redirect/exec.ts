@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { SystemError } from '../core/errors.ts';
+import { endStdin } from '../core/sys/child-stdin.ts';
 
 export interface ExternalCommand {
   argv: string[];
@@ -89,9 +90,7 @@ function spawnCollect(command: ExternalCommand): Promise<CommandOutput> {
         stderr: Buffer.concat(stderr).toString('utf8'),
       }),
     );
-    // A child that exits before reading its stdin must not crash us with EPIPE.
-    child.stdin.on('error', () => {});
-    child.stdin.end(command.input ?? '');
+    endStdin(child, command.input ?? '');
   });
 }
 

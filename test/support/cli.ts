@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { endStdin } from '../../src/core/sys/child-stdin.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const AMBIT = `${ROOT}bin/ambit.mjs`;
@@ -62,7 +63,7 @@ export function startAmbit(
   const stderr: Buffer[] = [];
   child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
   child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
-  if (options.input !== undefined) child.stdin!.end(options.input);
+  if (options.input !== undefined) endStdin(child, options.input);
   const done = new Promise<CliResult>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code) =>

@@ -8,6 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { endStdin } from '../../src/core/sys/child-stdin.ts';
 
 export interface Conflist {
   cniVersion: string;
@@ -73,7 +74,7 @@ export class CniRuntime {
           resolve({ type, code, stdout, stderr });
         },
       );
-      child.stdin?.end(stdin);
+      endStdin(child, stdin);
     });
   }
 

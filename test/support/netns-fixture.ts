@@ -7,6 +7,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { endStdin } from '../../src/core/sys/child-stdin.ts';
 
 export interface NetnsPair {
   client: string;
@@ -39,7 +40,7 @@ export function nsExec(netns: string, argv: string[], input = ''): Promise<strin
         else resolve(stdout);
       },
     );
-    child.stdin?.end(input);
+    endStdin(child, input);
   });
 }
 
