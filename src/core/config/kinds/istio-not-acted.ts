@@ -1,6 +1,6 @@
 /**
  * The rules Istio's schemas and webhook hold the bodies of kinds Ambit accepts but does not act on
- * (WorkloadEntry, WorkloadGroup, ProxyConfig, EnvoyFilter): a document they refuse is refused here too, with
+ * (WorkloadEntry, WorkloadGroup, ProxyConfig, EnvoyFilter, WasmPlugin): a document they refuse is refused here too, with
  * its field, so that `ambit analyze` answers as `kubectl apply` against Istio would. What they accept is left
  * unread beyond these checks (the kind's warning says it is ignored).
  */
@@ -60,4 +60,57 @@ export function checkEnvoyFilter(doc: Field): void {
     waypoint?.child('portNumber').port();
     return undefined;
   });
+}
+
+const WASM_URL_SCHEMES = ['http', 'https', 'oci', 'file'];
+
+/** A Wasm module's URL: one of Istio's schemes, or a scheme-less reference (an OCI image). */
+function wasmUrlProblem(url: string): string | undefined {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme !== undefined)
+    return WASM_URL_SCHEMES.includes(scheme)
+      ? undefined
+      : `scheme ${scheme} is not one of ${WASM_URL_SCHEMES.join(', ')}`;
+  return /^[A-Za-z0-9][-A-Za-z0-9._/:@]*$/.test(url) ? undefined : 'not a URL or an image reference';
+}
+
+/** A WasmPlugin: its module's URL and checksum, named fields, match ports, env and a wildcard-free selector. */
+export function checkWasmPlugin(doc: Field): void {
+  const spec = doc.child('spec').object('any', { required: true });
+  if (!spec) return;
+  const url = spec.child('url').string({ required: true, nonEmpty: true });
+  const problem = url === undefined ? undefined : wasmUrlProblem(url);
+  if (problem !== undefined)
+    spec.child('url').error(`url must have a scheme of http, https, oci or file: ${problem}`);
+  spec.child('sha256').string({ pattern: /^$|^[a-f0-9]{64}$/, patternHint: '64 lowercase hex digits' });
+  spec.child('imagePullSecret').string({ nonEmpty: true });
+  spec.child('pluginName').string({ nonEmpty: true });
+  spec.child('match').list((match) => {
+    match
+      .object('any')
+      ?.child('ports')
+      .list((port) => port.object('any', { required: true })?.child('number').port({ required: true }));
+    return undefined;
+  });
+  const names = new Set<string>();
+  spec
+    .child('vmConfig')
+    .object('any')
+    ?.child('env')
+    .list((entry) => {
+      const env = entry.object(['name', 'value', 'valueFrom'], { required: true });
+      const name = env?.child('name').string({ required: true, nonEmpty: true });
+      if (name !== undefined && names.has(name)) env?.child('name').error(`duplicate env name ${name}`);
+      if (name !== undefined) names.add(name);
+      const from = env?.child('valueFrom').oneOf(['INLINE', 'HOST'] as const) ?? 'INLINE';
+      if (from !== 'INLINE' && env?.child('value').present)
+        env.child('value').error('value may only be set when valueFrom is INLINE');
+      return undefined;
+    });
+  const labels = spec.child('selector').object('any')?.child('matchLabels');
+  for (const key of labels?.keys() ?? []) {
+    if (key.includes('*')) labels?.child(key).error('wildcards are not allowed in label keys');
+    else if (String(labels?.child(key).value).includes('*'))
+      labels?.child(key).error('wildcards are not allowed in label values');
+  }
 }

@@ -15,6 +15,7 @@ import { DESTINATION_RULE, ISTIO_NETWORKING_VERSIONS, VIRTUAL_SERVICE } from './
 import {
   checkEnvoyFilter,
   checkProxyConfig,
+  checkWasmPlugin,
   checkWorkloadEntry,
   checkWorkloadGroup,
 } from './istio-not-acted.ts';
@@ -32,7 +33,7 @@ const NOT_ACTED_ON: readonly [kind: string, apiVersions: readonly string[], chec
     ['WorkloadEntry', ISTIO_NETWORKING_VERSIONS, checkWorkloadEntry],
     ['WorkloadGroup', ISTIO_NETWORKING_VERSIONS, checkWorkloadGroup],
     ['ProxyConfig', ['networking.istio.io/v1beta1'], checkProxyConfig],
-    ['WasmPlugin', ['extensions.istio.io/v1alpha1']],
+    ['WasmPlugin', ['extensions.istio.io/v1alpha1'], checkWasmPlugin],
     ['BackendTrafficPolicy', ['gateway.networking.x-k8s.io/v1alpha1']],
     ['XBackendTrafficPolicy', ['gateway.networking.x-k8s.io/v1alpha1']],
     ['XListenerSet', ['gateway.networking.x-k8s.io/v1alpha1']],
