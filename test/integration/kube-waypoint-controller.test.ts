@@ -5,8 +5,9 @@
  * ServiceAccount, root ConfigMap, Deployment and Service (istiod's names, labels and ports, owned by the
  * Gateway), they follow a change of the Gateway's infrastructure labels and go with the Gateway, and the
  * Gateway's status says `Programmed` with the Service's address. What it deployed and someone deleted or
- * edited by hand is restored. When the leader stops, the other replica takes over and
- * serves the next Gateway.
+ * edited by hand is restored, and a Deployment scaled by hand (or by an autoscaler) keeps its replica
+ * count through that restore and through a re-apply for a changed Gateway. When the leader stops, the
+ * other replica takes over and serves the next Gateway.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -171,8 +172,10 @@ describe('the waypoint deployment controller', () => {
       .poll(() => api.get('/api/v1', 'serviceaccounts', 'shop', 'waypoint'), { timeout: 10_000 })
       .toBeDefined();
 
+    // Scaled (as `kubectl scale` or an HPA does) along with the image edited by hand.
     const edited = deployment()!;
     edited.spec.template.spec.containers[0]!.image = 'someone-else:1';
+    edited.spec.replicas = 3;
     api.put(...DEPLOYMENTS, edited);
     const service = api.get(...SERVICES, 'shop', 'waypoint')!;
     const clusterIP = (service.spec as { clusterIP: string }).clusterIP;
@@ -180,6 +183,7 @@ describe('the waypoint deployment controller', () => {
     await expect
       .poll(() => deployment()?.spec.template.spec.containers[0]?.image, { timeout: 10_000 })
       .toBe('ambit:test');
+    expect(deployment()!.spec.replicas).toBe(3);
     await expect
       .poll(
         () =>
@@ -212,6 +216,8 @@ describe('the waypoint deployment controller', () => {
     await expect
       .poll(() => api.get(...DEPLOYMENTS, 'shop', 'waypoint')?.metadata.labels, { timeout: 10_000 })
       .toMatchObject({ team: 'shop' });
+    // Re-applied for the new Gateway, the Deployment keeps the scale it was given.
+    expect((api.get(...DEPLOYMENTS, 'shop', 'waypoint')!.spec as { replicas: number }).replicas).toBe(3);
     // The new generation is acknowledged; the Service kept its address through the replacement.
     await expect
       .poll(
