@@ -6,8 +6,10 @@
  * Gateway), they follow a change of the Gateway's infrastructure labels and go with the Gateway, and the
  * Gateway's status says `Programmed` with the Service's address. What it deployed and someone deleted or
  * edited by hand is restored, and a Deployment scaled by hand (or by an autoscaler) keeps its replica
- * count through that restore and through a re-apply for a changed Gateway. When the leader stops, the
- * other replica takes over and serves the next Gateway.
+ * count through that restore and through a re-apply for a changed Gateway. The controller holds only the
+ * objects labelled as deployed by it: the cluster's other ConfigMaps and Services never reach its cache,
+ * and one whose label is edited away leaves it and is restored. When the leader stops, the other replica
+ * takes over and serves the next Gateway.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -158,6 +160,52 @@ describe('the waypoint deployment controller', () => {
       });
   });
 
+  it('holds only what it labels as deployed by it, not the rest of the cluster', async () => {
+    const deployed = [
+      'ServiceAccount shop/waypoint',
+      'ConfigMap shop/waypoint-ambit-root-cert',
+      'Deployment shop/waypoint',
+      'Service shop/waypoint',
+    ];
+    await expect.poll(() => controllers.a!.heldObjects(), { timeout: 10_000 }).toEqual(deployed);
+    // The cluster's own objects, unlabelled, then one labelled as ours that no Gateway renders: once the
+    // watch has brought that last one, it would have brought the others too.
+    api.put('/api/v1', 'configmaps', { metadata: { name: 'app-settings', namespace: 'shop' }, data: {} });
+    api.put(...SERVICES, {
+      metadata: { name: 'shop-frontend', namespace: 'shop', labels: { app: 'frontend' } },
+      spec: { ports: [{ port: 80 }] },
+    });
+    api.put('/api/v1', 'configmaps', {
+      metadata: {
+        name: 'stray',
+        namespace: 'shop',
+        labels: { 'gateway.istio.io/managed': 'istio.io-mesh-controller' },
+      },
+      data: {},
+    });
+    await expect
+      .poll(() => controllers.a!.heldObjects(), { timeout: 10_000 })
+      .toContain('ConfigMap shop/stray');
+    expect(controllers.a!.heldObjects().sort()).toEqual([...deployed, 'ConfigMap shop/stray'].sort());
+    // Every list and watch of those kinds asked for that label only.
+    const ownedReads = api.requests.filter(
+      (r) =>
+        r.token === 'controller-a' &&
+        r.method === 'GET' &&
+        /\/(configmaps|services|deployments|serviceaccounts)$/.test(r.path),
+    );
+    expect(ownedReads.length).toBeGreaterThanOrEqual(8);
+    for (const read of ownedReads) {
+      expect(new URLSearchParams(read.query).get('labelSelector')).toBe(
+        'gateway.istio.io/managed=istio.io-mesh-controller',
+      );
+    }
+    api.delete('/api/v1', 'configmaps', 'shop', 'stray');
+    await expect
+      .poll(() => controllers.a!.heldObjects(), { timeout: 10_000 })
+      .not.toContain('ConfigMap shop/stray');
+  });
+
   it('restores what it deployed when it is deleted or edited by hand', async () => {
     type Deployment = KubeObject & {
       spec: { replicas: number; template: { spec: { containers: Array<{ image: string }> } } };
@@ -197,7 +245,8 @@ describe('the waypoint deployment controller', () => {
       clusterIP,
     );
 
-    // Its labels edited away, an object is still found by its name, and restored.
+    // Its labels edited away, an object leaves the watch's selection (a deletion to the controller) and is
+    // restored.
     const account = api.get('/api/v1', 'serviceaccounts', 'shop', 'waypoint')!;
     api.put('/api/v1', 'serviceaccounts', { ...account, metadata: { ...account.metadata, labels: {} } });
     await expect
