@@ -36,6 +36,7 @@ import {
   controlTargetHelp,
   DEFAULT_STATE_DIR,
 } from '../control-support.ts';
+import { portFlag } from '../flags.ts';
 import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
 import { packageVersion } from './version.ts';
 
@@ -208,13 +209,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (sub !== undefined)
     throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (see ambit control --help)`);
-  const metricsPort = values['metrics-port'] === undefined ? undefined : Number(values['metrics-port']);
-  if (
-    metricsPort !== undefined &&
-    !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)
-  ) {
-    throw new UsageError(`--metrics-port: invalid port ${JSON.stringify(values['metrics-port'])}`);
-  }
+  const metricsPort = portFlag(values['metrics-port'], 'metrics-port', undefined, { allowPortZero: true });
   const debounce = values.debounce === undefined ? undefined : parseDuration(values.debounce);
   if (values.debounce !== undefined && debounce === undefined)
     throw new UsageError(`--debounce: invalid duration ${JSON.stringify(values.debounce)}`);
