@@ -61,12 +61,17 @@ export async function reconcileRunningPods(options: {
 }
 
 /**
- * Reconciles until no pod fails (a skipped pod is not retried: its ADD enrolls it). Already captured pods
- * are only acknowledged again, so a retry costs a list and an ACK per pod.
+ * Runs `reconcile` until no pod fails (a skipped pod is not retried: its ADD enrolls it), with backoff
+ * between tries, or until `stop`. Already captured pods are only acknowledged again, so a retry costs a
+ * list and an ACK per pod.
  */
-async function reconcileUntilNoneFail(node: string, enrollSocket: string, stop: AbortSignal): Promise<void> {
+export async function reconcileUntilNoneFail(
+  reconcile: () => Promise<ReconcileOutcome>,
+  stop: AbortSignal,
+  policy: BackoffPolicy = RECONCILE_RETRY,
+): Promise<void> {
   for (let attempt = 0; !stop.aborted; attempt++) {
-    const failed = await reconcileRunningPods({ node, enrollSocket }).then(
+    const failed = await reconcile().then(
       (outcome) => outcome.failed.length > 0,
       (error: unknown) => {
         log.warn('cannot reconcile running pods', { error: errorMessage(error) });
@@ -74,7 +79,7 @@ async function reconcileUntilNoneFail(node: string, enrollSocket: string, stop: 
       },
     );
     if (!failed) return;
-    await sleep(backoffDelay(attempt, RECONCILE_RETRY), undefined, { signal: stop }).catch(() => {});
+    await sleep(backoffDelay(attempt, policy), undefined, { signal: stop }).catch(() => {});
   }
 }
 
@@ -88,7 +93,10 @@ export async function runNodeAgent(
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
   const node = process.env.NODE_NAME;
-  if (node) void reconcileUntilNoneFail(node, paths.enrollSocket, stop.signal);
+  if (node) {
+    const reconcile = () => reconcileRunningPods({ node, enrollSocket: paths.enrollSocket });
+    void reconcileUntilNoneFail(reconcile, stop.signal);
+  }
   while (!stop.signal.aborted) {
     await sleep(TOKEN_REFRESH_MS, undefined, { signal: stop.signal }).catch(() => {});
     if (stop.signal.aborted) break;
