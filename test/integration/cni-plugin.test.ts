@@ -111,7 +111,7 @@ describe.runIf(canRunNetnsTests() && referencePluginsPresent()).each(BACKENDS)(
           nodeNetns,
           'socat',
           `TCP4-LISTEN:${port},bind=${subnet}.1,fork,reuseaddr`,
-          'EXEC:sleep 10',
+          'EXEC:sleep 30',
         ],
         { stdio: 'ignore' },
       );
@@ -123,7 +123,7 @@ describe.runIf(canRunNetnsTests() && referencePluginsPresent()).each(BACKENDS)(
         );
         const held = spawn(
           'ip',
-          ['netns', 'exec', podNetns, 'socat', '-T10', 'EXEC:sleep 10', `TCP4:${subnet}.1:${port}`],
+          ['netns', 'exec', podNetns, 'socat', '-T30', 'EXEC:sleep 30', `TCP4:${subnet}.1:${port}`],
           { stdio: 'ignore' },
         );
         children.push(held);
@@ -131,7 +131,7 @@ describe.runIf(canRunNetnsTests() && referencePluginsPresent()).each(BACKENDS)(
           ztunnel
             .connections()
             .connections.some((c) => c.destination === `${subnet}.1:${port}` && c.direction === 'outbound');
-        await expect.poll(captured, { timeout: 10_000 }).toBe(true);
+        await expect.poll(captured, { timeout: 20_000 }).toBe(true);
         held.kill();
       } finally {
         upstream.kill();
