@@ -168,25 +168,27 @@ describe('the waypoint deployment controller', () => {
       'Service shop/waypoint',
     ];
     await expect.poll(() => controllers.a!.heldObjects(), { timeout: 10_000 }).toEqual(deployed);
-    // The cluster's own objects, unlabelled, then one labelled as ours that no Gateway renders: once the
-    // watch has brought that last one, it would have brought the others too.
+    // The cluster's own objects, unlabelled, then one of each kind labelled as ours that no Gateway
+    // renders: once each watch has brought that last one, it would have brought the others too.
     api.put('/api/v1', 'configmaps', { metadata: { name: 'app-settings', namespace: 'shop' }, data: {} });
     api.put(...SERVICES, {
       metadata: { name: 'shop-frontend', namespace: 'shop', labels: { app: 'frontend' } },
       spec: { ports: [{ port: 80 }] },
     });
+    const ours = { 'gateway.istio.io/managed': 'istio.io-mesh-controller' };
     api.put('/api/v1', 'configmaps', {
-      metadata: {
-        name: 'stray',
-        namespace: 'shop',
-        labels: { 'gateway.istio.io/managed': 'istio.io-mesh-controller' },
-      },
+      metadata: { name: 'stray', namespace: 'shop', labels: ours },
       data: {},
     });
+    api.put(...SERVICES, {
+      metadata: { name: 'stray', namespace: 'shop', labels: ours },
+      spec: { ports: [{ port: 80 }] },
+    });
+    const strays = ['ConfigMap shop/stray', 'Service shop/stray'];
     await expect
       .poll(() => controllers.a!.heldObjects(), { timeout: 10_000 })
-      .toContain('ConfigMap shop/stray');
-    expect(controllers.a!.heldObjects().sort()).toEqual([...deployed, 'ConfigMap shop/stray'].sort());
+      .toEqual(expect.arrayContaining(strays));
+    expect(controllers.a!.heldObjects().sort()).toEqual([...deployed, ...strays].sort());
     // Every list and watch of those kinds asked for that label only.
     const ownedReads = api.requests.filter(
       (r) =>
@@ -201,9 +203,8 @@ describe('the waypoint deployment controller', () => {
       );
     }
     api.delete('/api/v1', 'configmaps', 'shop', 'stray');
-    await expect
-      .poll(() => controllers.a!.heldObjects(), { timeout: 10_000 })
-      .not.toContain('ConfigMap shop/stray');
+    api.delete(...SERVICES, 'shop', 'stray');
+    await expect.poll(() => controllers.a!.heldObjects(), { timeout: 10_000 }).toEqual(deployed);
   });
 
   it('restores what it deployed when it is deleted or edited by hand', async () => {
