@@ -9,8 +9,9 @@
 import { GATEWAY_NAME_LABEL } from '../../core/labels.ts';
 import type { NodeSnapshot, WaypointRef, WaypointSnapshot, Workload } from '../../core/model/index.ts';
 import { policyApplies, type ScopedPolicy } from '../../core/policy/scope.ts';
-import { compileClassicIngress, type GatewayDeployment, selectingGateways } from './ingress/classic.ts';
+import { compileClassicIngress, selectingGateways } from './ingress/classic.ts';
 import { compileIngress } from './ingress/compile.ts';
+import type { GatewayDeployment } from './ingress/gateway-policies.ts';
 import { isIngressGateway } from './ingress/gateways.ts';
 import { type CompiledRouteTable, compileRouteTable } from './l7/compile.ts';
 import type { Mesh } from './mesh.ts';
