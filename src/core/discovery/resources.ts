@@ -63,7 +63,9 @@ const workloadList = {
   field: 'workloads',
   name: (item: { uid: string }) => item.uid,
 } as const;
-const serviceList = { type: 'service', field: 'services', name: namespaced } as const;
+/** The resource type of a Service. */
+export const SERVICE_TYPE = 'service';
+const serviceList = { type: SERVICE_TYPE, field: 'services', name: namespaced } as const;
 
 /**
  * Which lists of a snapshot become which resource types, and each item's name. Workloads and services (with
@@ -144,8 +146,17 @@ export function workloadResources(workloads: readonly unknown[]): ResourceItem[]
 export function sharedResources(view: SharedView): ResourceItem[] {
   const items: ResourceItem[] = [];
   listResources([workloadList, serviceList], view, items);
-  items.push({ type: TRUST_BUNDLE_TYPE, name: TRUST_BUNDLE_NAME, value: view.trustBundle });
+  items.push(trustBundleResource(view.trustBundle));
   return items;
+}
+
+/** One Service as its resource (named `<namespace>/<name>`). */
+export function serviceResource(service: Named): ResourceItem {
+  return { type: SERVICE_TYPE, name: namespaced(service), value: service };
+}
+
+export function trustBundleResource(trustBundle: readonly string[]): ResourceItem {
+  return { type: TRUST_BUNDLE_TYPE, name: TRUST_BUNDLE_NAME, value: trustBundle };
 }
 
 /** The resources of a subscriber's view that are its own (policies; a waypoint's route table and gateway). */
