@@ -9,15 +9,18 @@ import { status as grpcStatus, type Server, type ServerDuplexStream } from '@grp
 import type { ClientStatus, RolloutClient } from '../../core/control-api/types.ts';
 import { chunkResponse } from '../../core/discovery/chunks.ts';
 import {
+  ENDPOINTS_TYPE,
   type EncodedResource,
   encodeResource,
+  endpointShardCount,
+  endpointShardName,
   ownResources,
   type ResourceItem,
   resourceKey,
   SERVICE_TYPE,
   type SharedView,
   type SubscriberKind,
-  serviceResource,
+  serviceResources,
   sharedResources,
   trustBundleResource,
   WORKLOAD_TYPE,
@@ -183,7 +186,14 @@ export class DiscoveryServer {
     }
     for (const [key, service] of changes.services) {
       if (service === undefined) removed.push(resourceKey(SERVICE_TYPE, key));
-      else items.push(serviceResource(service));
+      else items.push(...serviceResources(service));
+      // The shards it no longer has (all, once gone or whole): they are numbered from 0 without a gap.
+      const kept = service === undefined ? 0 : endpointShardCount(service);
+      for (let shard = kept === 1 ? 0 : kept; ; shard++) {
+        const shardKey = resourceKey(ENDPOINTS_TYPE, endpointShardName(key, shard));
+        if (!held.resources.has(shardKey)) break;
+        removed.push(shardKey);
+      }
     }
     if (mesh.trustBundle !== before.trustBundle) items.push(trustBundleResource(mesh.trustBundle));
     return held.advanceBy(
