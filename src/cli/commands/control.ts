@@ -250,7 +250,16 @@ export async function run(argv: string[]): Promise<number> {
     sliceEndpoints: kubeSlices,
     authenticator,
   });
-  const kubernetes = kube && new KubernetesConfigSource(kube, plane.store);
+  // Every replica applies the API's config; only the holder of this Lease writes status and Events.
+  const kubernetes =
+    kube &&
+    new KubernetesConfigSource(kube, plane.store, createLogger('kube.config'), {
+      lease: {
+        namespace: process.env.POD_NAMESPACE || 'ambit-system',
+        name: 'ambit-config-status',
+        identity: process.env.POD_NAME || undefined,
+      },
+    });
   await kubernetes?.start();
   const waypoints = kube && waypointController(kube, plane, values['waypoint-image']);
   await waypoints?.start();
