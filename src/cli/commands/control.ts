@@ -223,6 +223,14 @@ export async function run(argv: string[]): Promise<number> {
   // The pods (and the endpoints of selector-less Services) are in before the first push, so no ztunnel is
   // ever sent a mesh without its workloads.
   await Promise.all([kubePods?.start(), kubeSlices?.start()]);
+  const authenticator =
+    kube &&
+    new TokenReviewAuthenticator(kube, {
+      audience: values['token-audience'] ?? CONTROL_TOKEN_AUDIENCE,
+      trustedAccounts: nodeAccounts(values['node-account']),
+    });
+  // A deleted pod's token stops admitting at once, not when its cached review expires.
+  if (authenticator) kubePods?.onRemoved((uid) => authenticator.forgetPod(uid));
   const plane = await ControlPlane.start({
     stateDir: values['state-dir'] ?? DEFAULT_STATE_DIR,
     configPaths: values.config,
@@ -240,14 +248,18 @@ export async function run(argv: string[]): Promise<number> {
     listenerLimits,
     pods: kubePods,
     sliceEndpoints: kubeSlices,
-    authenticator:
-      kube &&
-      new TokenReviewAuthenticator(kube, {
-        audience: values['token-audience'] ?? CONTROL_TOKEN_AUDIENCE,
-        trustedAccounts: nodeAccounts(values['node-account']),
-      }),
+    authenticator,
   });
-  const kubernetes = kube && new KubernetesConfigSource(kube, plane.store);
+  // Every replica applies the API's config; only the holder of this Lease writes status and Events.
+  const kubernetes =
+    kube &&
+    new KubernetesConfigSource(kube, plane.store, createLogger('kube.config'), {
+      lease: {
+        namespace: process.env.POD_NAMESPACE || 'ambit-system',
+        name: 'ambit-config-status',
+        identity: process.env.POD_NAME || undefined,
+      },
+    });
   await kubernetes?.start();
   const waypoints = kube && waypointController(kube, plane, values['waypoint-image']);
   await waypoints?.start();
