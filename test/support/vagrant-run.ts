@@ -40,6 +40,8 @@ export class VagrantRun {
   readonly #options: VagrantRunOptions;
   /** Whether `up` found the host unprepared (so that the set-up is this run's to undo). */
   #setUpHost = false;
+  /** Wall seconds of each phase (`up`'s and `destroy`'s, and the test's own), for the test's report. */
+  readonly timings: Record<string, number> = {};
 
   constructor(options: VagrantRunOptions) {
     this.#options = options;
@@ -91,13 +93,26 @@ export class VagrantRun {
 
   async #create(): Promise<void> {
     this.#setUpHost = !hostIsSetUp();
-    await execFileAsync('bash', [join(VAGRANT_DIR, 'host-setup.sh')]);
-    await execFileAsync('bash', [join(VAGRANT_DIR, 'build-box.sh')], { maxBuffer: 1 << 24 });
+    await this.timed('hostSetupSeconds', () => execFileAsync('bash', [join(VAGRANT_DIR, 'host-setup.sh')]));
+    await this.timed('boxSeconds', () =>
+      execFileAsync('bash', [join(VAGRANT_DIR, 'build-box.sh')], { maxBuffer: 1 << 24 }),
+    );
     const target = join(POOL_ROOT, this.pool);
     mkdirSync(target, { recursive: true });
     virsh('pool-define-as', this.pool, 'dir', '--target', target);
     virsh('pool-start', this.pool);
-    await this.vagrant(['up', '--provider', 'libvirt', '--parallel']);
+    // Both VMs at once: boot, then the rsync of the checkout into each.
+    await this.timed('vagrantUpSeconds', () => this.vagrant(['up', '--provider', 'libvirt', '--parallel']));
+  }
+
+  /** Runs `work`, its wall seconds kept as `timings[phase]` (also when it fails: the report shows how far it got). */
+  async timed<T>(phase: string, work: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.timings[phase] = Math.round((performance.now() - started) / 100) / 10;
+    }
   }
 
   /** Runs vagrant; a failure says what vagrant said last (its progress lines left out). */
@@ -149,7 +164,7 @@ export class VagrantRun {
    * still remains is for `leftovers()` to show.
    */
   async destroy(): Promise<void> {
-    await this.vagrant(['destroy', '-f']).catch(() => undefined);
+    await this.timed('destroySeconds', () => this.vagrant(['destroy', '-f']).catch(() => undefined));
     const left = this.leftovers();
     for (const domain of left.domains) {
       virshQuiet('destroy', domain);
