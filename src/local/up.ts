@@ -234,6 +234,13 @@ function settled(process: ProcessStatus): boolean {
 }
 
 /**
+ * How often `up` reads the supervisor's status file while processes start. Each read parses the whole file:
+ * every 25 ms that took about a third of an emulated guest's vCPU (TCG), away from the processes it waits
+ * for; at 100 ms an `up` on a host returns at most that much later.
+ */
+const STATUS_POLL_MS = 100;
+
+/**
  * Waits until every process has settled. Pods that do not settle in time are not an error of `up` (the
  * summary shows them as not ready); a supervisor that never reports is.
  */
@@ -264,6 +271,6 @@ async function waitForProcesses(
       progress.warn(`not ready after ${timeoutMs} ms: ${late.join(', ')} (see \`ambit local logs\`)`);
       return;
     }
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await new Promise((resolve) => setTimeout(resolve, STATUS_POLL_MS));
   }
 }
