@@ -9,6 +9,12 @@
 # script, the rsync excludes, package-lock.json), and rebuilt only when that changes, or with --force.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# The image's mounts in a mount namespace of its own: a namespace made elsewhere while they exist (any
+# `unshare -m`, a netns test's process) copies them, keeps the file system mounted after our umount, and the
+# image is then packed unflushed (a box that boots without half of what was written into it).
+if [ -z "${AMBIT_BOX_MOUNT_NS:-}" ]; then
+  AMBIT_BOX_MOUNT_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
+fi
 # shellcheck source=vagrant/lib.sh
 . "$here/lib.sh"
 
@@ -138,8 +144,10 @@ rm -rf "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
 : >"$root/etc/machine-id"
 ln -sf /etc/machine-id "$root/var/lib/dbus/machine-id"
 
-cleanup_mounts() { umount "$root/dev" "$root/proc" "$root/sys" && umount "$root"; }
-cleanup_mounts
+umount "$root/dev" "$root/proc" "$root/sys"
+umount "$root"
+# Proof that the file system was unmounted whole (clean, journal empty) before it is packed.
+e2fsck -fn "$loop" >"$work/e2fsck.log" 2>&1 || { log "the image's file system is not clean:"; cat "$work/e2fsck.log" >&2; exit 1; }
 losetup -d "$loop"
 loop=""
 
