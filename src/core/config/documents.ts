@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { type Document, isMap, isScalar, parseAllDocuments, Scalar, visit } from 'yaml';
 import { ConfigError, type ConfigIssue, type SourceRef } from './issues.ts';
 
 export interface RawDocument {
@@ -15,6 +15,43 @@ export interface RawDocument {
 export interface ParsedText {
   documents: RawDocument[];
   issues: ConfigIssue[];
+}
+
+/** No value written after the colon (the parser gives an empty null scalar, or nothing). */
+function isEmptyValue(value: unknown): boolean {
+  return value === null || (isScalar(value) && value.value === null && value.source === '');
+}
+
+/** A colon glued to the end of its scalar and to the next flow indicator: `…::,` or `…::]`, not `a: ]`. */
+const COLON_THEN_FLOW_END = /^:[,\]]$/;
+
+/**
+ * In a flow sequence, YAML 1.2 reads a plain scalar that ends in a colon before `,` or `]` as a one-pair map
+ * with no value: `[1.2.3.4, 2001:db8::]` holds `{"2001:db8:": null}`. Kubernetes' YAML reader (Go's) reads it
+ * as the string `2001:db8::`, and manifests written for kubectl rely on that (an IPv6 address ending in `::`
+ * in a ServiceEntry's `addresses`, as in Istio's own validation testdata). Such an item, a map with one
+ * plain key right before its colon and no value, becomes that string again.
+ */
+function readFlowColonsAsKubernetesDoes(doc: Document.Parsed, text: string): void {
+  visit(doc, {
+    Seq(_, seq) {
+      if (!seq.flow) return;
+      seq.items = seq.items.map((item) => {
+        if (!isMap(item) || item.items.length !== 1) return item;
+        const [pair] = item.items;
+        const key = pair?.key;
+        const implicit =
+          isScalar(key) && key.type === 'PLAIN' && key.range && item.range?.[0] === key.range[0];
+        if (
+          !implicit ||
+          !isEmptyValue(pair!.value) ||
+          !COLON_THEN_FLOW_END.test(text.slice(key.range![1], key.range![1] + 2))
+        )
+          return item;
+        return new Scalar(`${String(key.source)}:`);
+      });
+    },
+  });
 }
 
 /** Parses YAML text; `file` is the name used in messages. Empty documents (a stray `---`) are skipped. */
@@ -37,6 +74,7 @@ export function parseYamlText(text: string, file: string): ParsedText {
       }
       return;
     }
+    readFlowColonsAsKubernetesDoes(doc, text);
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: 100 });
