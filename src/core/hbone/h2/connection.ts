@@ -231,11 +231,11 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     this.#writer = new FrameWriter(socket, () => this.#onWritten());
     const throughHandle = readThroughHandle(socket, newReadBuffer, (chunk) => {
       this.#readRetained = false;
-      this.#onData(chunk);
+      this.#onRead(chunk);
       return this.#readRetained;
     });
     if (throughHandle) socket.resume();
-    else socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    else socket.on('data', (chunk: Buffer) => this.#onRead(chunk));
     socket.on('error', (error: Error) => this.#fail(error));
     socket.on('close', () => this.#onSocketClose());
 
@@ -353,6 +353,16 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
   sendCopy(stream: H2Stream, chunk: Buffer, resume: () => void): boolean {
     // Ended or gone: what the Writable would refuse is dropped (the relay is closing both sides).
     if (stream.destroyed || stream.writableEnded) return true;
+    // Called from the relay's read callback: its frame leaves when this returns, not a tick later.
+    this.#writer.hold();
+    try {
+      return this.#sendCopy(stream, chunk, resume);
+    } finally {
+      this.#writer.release();
+    }
+  }
+
+  #sendCopy(stream: H2Stream, chunk: Buffer, resume: () => void): boolean {
     const waiting = stream.pending;
     if (waiting !== undefined) {
       // Already waiting (a read the caller could not stop in time): queued behind, it resumes once.
@@ -548,6 +558,16 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
   }
 
   // --- Reading -------------------------------------------------------------------------------------
+
+  /** One read of the socket: what its frames make us send leaves in one write when it is decoded. */
+  #onRead(chunk: Buffer): void {
+    this.#writer.hold();
+    try {
+      this.#onData(chunk);
+    } finally {
+      this.#writer.release();
+    }
+  }
 
   #onData(chunk: Buffer): void {
     if (this.#dead) return;

@@ -7,10 +7,16 @@
  * the socket gives) is first copied into a new one. Profiling 8-stream bulk showed V8's major GC (driven by
  * the external memory of a buffer per frame and per read) as the largest cost: here no buffer is allocated
  * per frame, and slabs are shared by the process's connections.
+ *
+ * Frames are written at the end of the tick (`process.nextTick`), or, inside `hold()`/`release()` (what a
+ * read callback frames), when the callback is done: the same batching, without the tick's extra entry into
+ * JavaScript on the request/response path. Writes go straight to the socket's handle once it is connected
+ * (`handle-writer.ts`), bypassing its Writable.
  */
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FRAME_HEADER_BYTES } from './constants.ts';
+import { writableHandle, writeError, writeThroughHandle } from './handle-writer.ts';
 
 /** The size of a slab, which bounds the DATA payload of one frame written through it. */
 export const SLAB_BYTES = 256 << 10;
@@ -41,6 +47,10 @@ export class FrameWriter {
   #pendingBytes = 0;
   #inFlightBytes = 0;
   #scheduled = false;
+  /** Nested `hold()`s: frames wait for the last `release()` instead of the end of the tick. */
+  #holds = 0;
+  /** `end()` was called: the socket ends once what is framed is written. */
+  #ending = false;
   #closed = false;
   /**
    * Whether a slab may be reused once its write completed: a socket has copied (TLS: encrypted) it by then,
@@ -80,7 +90,7 @@ export class FrameWriter {
     start = 0,
     end = payload?.length ?? 0,
   ) {
-    if (this.#closed) return;
+    if (this.#closed || this.#ending) return;
     const length = end - start;
     const region = this.#regionFor(FRAME_HEADER_BYTES + length);
     const slab = region.slab;
@@ -95,21 +105,27 @@ export class FrameWriter {
     if (length > 0) payload!.copy(slab, at, start, end);
     region.end = at + length;
     this.#pendingBytes += FRAME_HEADER_BYTES + length;
-    if (!this.#scheduled && this.#inFlight === undefined) {
+    if (!this.#scheduled && this.#inFlight === undefined && this.#holds === 0) {
       this.#scheduled = true;
       process.nextTick(this.#flush);
     }
   }
 
+  /** Frames from now on wait for `release()` (calls nest). */
+  hold(): void {
+    this.#holds++;
+  }
+
+  /** Ends a `hold()`: the last one writes what was framed meanwhile, at once. */
+  release(): void {
+    if (--this.#holds === 0) this.#flush();
+  }
+
   /** Writes what is framed now, then ends the socket (a GOAWAY goes out before the FIN). */
   end(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    const regions = this.#pending;
-    this.#pending = [];
-    // Not recycled: the socket may still hold them when this returns (a rare path; the GC takes them).
-    for (const region of regions) this.#socket.write(region.slab.subarray(0, region.end));
-    this.#socket.end();
+    if (this.#closed || this.#ending) return;
+    this.#ending = true;
+    if (this.#inFlight === undefined) this.#flush();
   }
 
   /** Nothing more is written (the socket is gone); slabs are returned. */
@@ -139,10 +155,16 @@ export class FrameWriter {
    */
   readonly #flush = (): void => {
     this.#scheduled = false;
-    if (this.#closed || this.#inFlight !== undefined) return;
+    if (this.#closed || this.#inFlight !== undefined || this.#holds > 0) return;
     const region = this.#pending.shift();
-    if (region === undefined) return;
     const socket = this.#socket;
+    if (region === undefined) {
+      if (this.#ending) {
+        this.#closed = true;
+        socket.end();
+      }
+      return;
+    }
     if (socket.destroyed || !socket.writable) {
       this.close();
       return;
@@ -150,8 +172,28 @@ export class FrameWriter {
     this.#inFlight = region;
     this.#inFlightBytes = region.end;
     this.#pendingBytes -= region.end;
-    socket.write(region.slab.subarray(0, region.end), this.#written);
+    const bytes = region.slab.subarray(0, region.end);
+    // Until the socket is connected (a client's TLS handshake), its Writable holds what is written.
+    const handle = this.#reuse ? writableHandle(socket) : undefined;
+    if (handle === undefined) {
+      socket.write(bytes, this.#written);
+      return;
+    }
+    const result = writeThroughHandle(handle, bytes, this.#completed);
+    if (result === 'written') this.#written();
+    else if (result !== 'pending') this.#failed(result);
   };
+
+  readonly #completed = (status: number): void => {
+    if (status < 0) this.#failed(status);
+    else this.#written();
+  };
+
+  /** A direct write failed: the socket's Writable never saw it, so the socket is told here. */
+  #failed(errno: number): void {
+    this.#written(writeError(errno));
+    this.#socket.destroy(writeError(errno));
+  }
 
   readonly #written = (error?: Error | null): void => {
     // Written: the socket holds no view of this slab any more.
