@@ -22,26 +22,34 @@ import { writableHandle, writeError, writeThroughHandle } from './handle-writer.
 export const SLAB_BYTES = 256 << 10;
 /** Slabs kept for reuse by the process (what a burst of busy connections leaves is returned to V8). */
 const POOLED_SLABS = 64;
-const pool: Buffer[] = [];
-
-function takeSlab(): Buffer {
-  return pool.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES);
-}
-
-function returnSlab(slab: Buffer): void {
-  if (slab.length === SLAB_BYTES && pool.length < POOLED_SLABS) pool.push(slab);
-}
-
 interface Region {
   slab: Buffer;
   end: number;
+  /** The region after this one in a writer's queue (a list through the regions: no array per write). */
+  next: Region | undefined;
+}
+
+/** Pooled with their regions, so that a write allocates no region object either. */
+const pool: Region[] = [];
+
+function takeRegion(): Region {
+  const region = pool.pop();
+  if (region === undefined) return { slab: Buffer.allocUnsafeSlow(SLAB_BYTES), end: 0, next: undefined };
+  region.end = 0;
+  region.next = undefined;
+  return region;
+}
+
+function returnRegion(region: Region): void {
+  if (region.slab.length === SLAB_BYTES && pool.length < POOLED_SLABS) pool.push(region);
 }
 
 export class FrameWriter {
   readonly #socket: Duplex;
   readonly #onWritten: () => void;
   /** Filled regions waiting for the socket, oldest first; the last one is still being filled. */
-  #pending: Region[] = [];
+  #first: Region | undefined;
+  #last: Region | undefined;
   /** The region of the write in flight (its slab goes back to the pool when it completes). */
   #inFlight: Region | undefined;
   #pendingBytes = 0;
@@ -72,7 +80,7 @@ export class FrameWriter {
 
   /** Room for a DATA payload in the slab being filled, or in a fresh one (never 0). */
   dataRoom(): number {
-    const last = this.#pending.at(-1);
+    const last = this.#last;
     const free = last ? last.slab.length - last.end - FRAME_HEADER_BYTES : 0;
     // A nearly full slab is closed rather than cut into small frames.
     return free >= 4096 ? free : SLAB_BYTES - FRAME_HEADER_BYTES;
@@ -100,7 +108,11 @@ export class FrameWriter {
     slab[at + 2] = length & 0xff;
     slab[at + 3] = type;
     slab[at + 4] = flags;
-    slab.writeUInt32BE(streamId, at + 5);
+    // Byte by byte, as above: writeUInt32BE's range check allocates on every call.
+    slab[at + 5] = streamId >>> 24;
+    slab[at + 6] = (streamId >>> 16) & 0xff;
+    slab[at + 7] = (streamId >>> 8) & 0xff;
+    slab[at + 8] = streamId & 0xff;
     at += FRAME_HEADER_BYTES;
     if (length > 0) payload!.copy(slab, at, start, end);
     region.end = at + length;
@@ -131,21 +143,24 @@ export class FrameWriter {
   /** Nothing more is written (the socket is gone); slabs are returned. */
   close(): void {
     this.#closed = true;
-    for (const region of this.#pending) this.#recycle(region);
-    this.#pending = [];
+    for (let region = this.#first; region !== undefined; region = region.next) this.#recycle(region);
+    this.#first = undefined;
+    this.#last = undefined;
     this.#pendingBytes = 0;
   }
 
   #recycle(region: Region): void {
-    if (this.#reuse) returnSlab(region.slab);
+    if (this.#reuse) returnRegion(region);
   }
 
   #regionFor(bytes: number): Region {
-    const last = this.#pending.at(-1);
+    const last = this.#last;
     if (last && last.slab.length - last.end >= bytes) return last;
-    const slab = bytes <= SLAB_BYTES ? takeSlab() : Buffer.allocUnsafe(bytes);
-    const region = { slab, end: 0 };
-    this.#pending.push(region);
+    const region =
+      bytes <= SLAB_BYTES ? takeRegion() : { slab: Buffer.allocUnsafe(bytes), end: 0, next: undefined };
+    if (last === undefined) this.#first = region;
+    else last.next = region;
+    this.#last = region;
     return region;
   }
 
@@ -156,7 +171,12 @@ export class FrameWriter {
   readonly #flush = (): void => {
     this.#scheduled = false;
     if (this.#closed || this.#inFlight !== undefined || this.#holds > 0) return;
-    const region = this.#pending.shift();
+    const region = this.#first;
+    if (region !== undefined) {
+      this.#first = region.next;
+      if (this.#first === undefined) this.#last = undefined;
+      region.next = undefined;
+    }
     const socket = this.#socket;
     if (region === undefined) {
       if (this.#ending) {
@@ -179,7 +199,7 @@ export class FrameWriter {
       socket.write(bytes, this.#written);
       return;
     }
-    const result = writeThroughHandle(handle, bytes, this.#completed);
+    const result = writeThroughHandle(handle, bytes, this.#completed, false);
     if (result === 'written') this.#written();
     else if (result !== 'pending') this.#failed(result);
   };

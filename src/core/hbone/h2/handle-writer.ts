@@ -17,6 +17,7 @@ interface WriteRequest {
   oncomplete: (this: WriteRequest, status: number) => void;
   /** Keeps the written memory reachable while the kernel may still read it (what Node's own writes do). */
   buffer: Buffer | undefined;
+  done: ((status: number) => void) | undefined;
 }
 
 interface WritableHandle {
@@ -49,23 +50,50 @@ export function writableHandle(socket: Duplex): WritableHandle | undefined {
 /**
  * Writes `buffer` to `handle`. 'written': the kernel took all of it and nothing more happens; 'pending': the
  * handle still reads from `buffer` and `onComplete(status)` is called when it is done (status < 0: an
- * errno); a number: the write failed at once with that errno, and nothing is called.
+ * errno); a number: the write failed at once with that errno, and nothing is called. `completesAtOnce`:
+ * whether the kernel usually takes such a write at once (a TCP socket; a TLS socket completes later).
  */
 export function writeThroughHandle(
   handle: WritableHandle,
   buffer: Buffer,
   onComplete: (status: number) => void,
+  completesAtOnce = true,
 ): DirectWrite {
-  const request = new WriteWrap();
-  request.oncomplete = function oncomplete(status) {
-    this.buffer = undefined;
-    onComplete(status);
-  };
+  // A handle that always completes later (TLS) would hold the spare: it gets a fresh request.
+  const request = (completesAtOnce ? spareRequest : undefined) ?? newRequest();
+  if (completesAtOnce) spareRequest = undefined;
+  request.done = onComplete;
   const error = handle.writeBuffer(request, buffer);
+  if (error === 0 && streamBaseState[kLastWriteWasAsync] !== 0) {
+    request.buffer = buffer;
+    return 'pending';
+  }
   if (error !== 0) return error;
-  if (streamBaseState[kLastWriteWasAsync] === 0) return 'written';
-  request.buffer = buffer;
-  return 'pending';
+  // The kernel took everything at once: the handle never tied the request to itself, the next write reuses it.
+  request.done = undefined;
+  spareRequest = request;
+  return 'written';
+}
+
+/**
+ * A request object no write holds: a write the kernel takes at once (an app socket's, most of the time) never
+ * ties its request to the handle, so one object serves them all instead of one of garbage per write. One
+ * that a pending write holds is never reused.
+ */
+let spareRequest: WriteRequest | undefined;
+
+function newRequest(): WriteRequest {
+  const request = new WriteWrap();
+  request.oncomplete = completed;
+  return request;
+}
+
+/** Shared by every request (no closure per write): the handle calls it with the request as `this`. */
+function completed(this: WriteRequest, status: number): void {
+  const done = this.done!;
+  this.buffer = undefined;
+  this.done = undefined;
+  done(status);
 }
 
 /** An errno from a handle as the Error a socket write would have failed with. */
