@@ -5,6 +5,10 @@
  * Measures the initial fan-out and three one-pod changes, each split into control-plane compute (mesh
  * rebuild and push, wall), server CPU, the first and last client acceptance (wall, from the change), and the
  * clients' CPU. Run: node bench/control-push.ts [pods] [nodes] [workers] [clients connecting at once per worker]
+ *
+ * With `--baseline=<git ref>` (and `--rounds=<n>`, default 2), it runs that commit's bench and this tree's
+ * alternately in one run, each in its own process, and reports this tree's server CPU per change and per
+ * fan-out as a ratio of the baseline's (`control-push-compare.ts`).
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,16 +21,25 @@ import type { LogFields, Logger } from '../src/core/log.ts';
 import { createNodeCredential } from '../src/core/node-credentials.ts';
 import type { WorkerCommand, WorkerReport } from './control-push-worker.ts';
 
-const PODS = Number(process.argv[2] ?? 1000);
-const NODES = Number(process.argv[3] ?? 50);
-const WORKERS = Math.min(NODES, Number(process.argv[4] ?? 4));
+const flags = process.argv.slice(2).filter((arg) => arg.startsWith('--'));
+const positional = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+const baseline = flags.find((flag) => flag.startsWith('--baseline='))?.slice('--baseline='.length);
+if (baseline !== undefined) {
+  const { compareWithBaseline } = await import('./control-push-compare.ts');
+  const rounds = Number(flags.find((flag) => flag.startsWith('--rounds='))?.slice('--rounds='.length) ?? 2);
+  await compareWithBaseline(baseline, rounds, positional);
+  process.exit(0);
+}
+const PODS = Number(positional[0] ?? 1000);
+const NODES = Number(positional[1] ?? 50);
+const WORKERS = Math.min(NODES, Number(positional[2] ?? 4));
 /**
  * How many clients of each worker connect at once at the start (default: all). The simulated ztunnels share
  * this machine's cores, so 200 of them decoding 3 MB each at once can take longer than the control plane's
  * 10 s subscribe deadline (each reconnecting and starting over), which real ztunnels, one per node, never
  * would; connecting them in waves measures the control plane's cost without that artefact.
  */
-const CONCURRENCY = Number(process.argv[5] ?? NODES);
+const CONCURRENCY = Number(positional[3] ?? NODES);
 const SERVICES = 50;
 const DEBOUNCE_MS = 10;
 

@@ -3,23 +3,43 @@
 # a debootstrap (minbase) of Debian bookworm with systemd, the stock kernel, extlinux, an SSH server that
 # makes only ed25519/ecdsa host keys at first boot (RSA keygen takes minutes under software emulation), the
 # tools Ambit drives (iproute2, iptables, nftables, tcpdump, ...), Vagrant's insecure key for the first login,
-# and e2scrub/apt timers masked (their first-boot runs cost minutes under TCG). The box is cached under
-# $AMBIT_VAGRANT_CACHE (outside the checkout) and rebuilt only when missing, or with --force.
+# e2scrub/apt timers masked (their first-boot runs cost minutes under TCG), and the checkout's node_modules
+# (the pinned Node 24 included) at /ambit, where the Vagrantfile's rsync then finds it in place. The box is
+# cached under $AMBIT_VAGRANT_CACHE (outside the checkout), named by a hash of what goes into it (this
+# script, the rsync excludes, package-lock.json), and rebuilt only when that changes, or with --force.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+# The image's mounts in a mount namespace of its own: a namespace made elsewhere while they exist (any
+# `unshare -m`, a netns test's process) copies them, keeps the file system mounted after our umount, and the
+# image is then packed unflushed (a box that boots without half of what was written into it).
+if [ -z "${AMBIT_BOX_MOUNT_NS:-}" ]; then
+  AMBIT_BOX_MOUNT_NS=1 exec unshare --mount --propagation private bash "$0" "$@"
+fi
 # shellcheck source=vagrant/lib.sh
 . "$here/lib.sh"
 
 force=0
 [ "${1:-}" = "--force" ] && force=1
-box_file="$AMBIT_VAGRANT_CACHE/ambit-bookworm.box"
+checkout="$(cd "$here/.." && pwd)"
+[ -x "$checkout/node_modules/node/bin/node" ] ||
+  { log "no node_modules in $checkout: run \`npm ci\` there first (the box carries it into the VMs)"; exit 1; }
+key="$(cat "$here/build-box.sh" "$here/rsync-excludes" "$checkout/package-lock.json" | sha256sum | cut -c1-16)"
+box_file="$AMBIT_VAGRANT_CACHE/ambit-bookworm-$key.box"
+# Which box file Vagrant holds as $AMBIT_VAGRANT_BOX (one name: a rebuilt box replaces the one before).
+added_file="$AMBIT_VAGRANT_CACHE/added-box"
 suite=bookworm
 packages=systemd-sysv,dbus,linux-image-amd64,openssh-server,sudo,rsync,iproute2,iptables,nftables,tcpdump,procps,kmod,curl,ca-certificates
 
-box_added() { vagrant box list 2>/dev/null | grep -q "^$AMBIT_VAGRANT_BOX "; }
+add_box() {
+  if ! vagrant box list 2>/dev/null | grep -q "^$AMBIT_VAGRANT_BOX " || [ "$(cat "$added_file" 2>/dev/null)" != "$box_file" ]; then
+    vagrant box add --force --name "$AMBIT_VAGRANT_BOX" "$box_file" >/dev/null
+    echo "$box_file" >"$added_file"
+  fi
+}
 
+mkdir -p "$AMBIT_VAGRANT_CACHE"
 if [ "$force" = 0 ] && [ -f "$box_file" ]; then
-  box_added || vagrant box add --name "$AMBIT_VAGRANT_BOX" "$box_file" >/dev/null
+  add_box
   log "box $AMBIT_VAGRANT_BOX ready ($box_file)"
   exit 0
 fi
@@ -113,6 +133,10 @@ echo 'vagrant ALL=(ALL) NOPASSWD: ALL' >"$root/etc/sudoers.d/vagrant"
 chmod 440 "$root/etc/sudoers.d/vagrant"
 install -d -m 700 -o 1000 -g 1000 "$root/home/vagrant/.ssh"
 install -m 600 -o 1000 -g 1000 "$insecure_key" "$root/home/vagrant/.ssh/authorized_keys"
+# The checkout's node_modules as the Vagrantfile's rsync would carry it, owned by the user it syncs as.
+rsync --archive --hard-links --exclude-from="$here/rsync-excludes" --include=/node_modules/ --include='/node_modules/**' \
+  --exclude='*' "$checkout/" "$root/ambit/"
+chown -R 1000:1000 "$root/ambit"
 chroot "$root" apt-get clean
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
 # Every VM makes its own machine id at first boot. D-Bus's copy from debootstrap must go too: systemd would
@@ -120,8 +144,10 @@ rm -rf "$root"/var/lib/apt/lists/* "$root"/var/log/*.log
 : >"$root/etc/machine-id"
 ln -sf /etc/machine-id "$root/var/lib/dbus/machine-id"
 
-cleanup_mounts() { umount "$root/dev" "$root/proc" "$root/sys" && umount "$root"; }
-cleanup_mounts
+umount "$root/dev" "$root/proc" "$root/sys"
+umount "$root"
+# Proof that the file system was unmounted whole (clean, journal empty) before it is packed.
+e2fsck -fn "$loop" >"$work/e2fsck.log" 2>&1 || { log "the image's file system is not clean:"; cat "$work/e2fsck.log" >&2; exit 1; }
 losetup -d "$loop"
 loop=""
 
@@ -132,6 +158,7 @@ echo '{"provider":"libvirt","format":"qcow2","virtual_size":4}' >"$work/box/meta
 printf "Vagrant.configure('2') do |config|\n  config.vm.provider :libvirt do |lv|\n    lv.driver = 'qemu'\n  end\nend\n" \
   >"$work/box/Vagrantfile"
 tar -C "$work/box" -cf "$work/ambit-bookworm.box" metadata.json Vagrantfile box.img
+rm -f "$AMBIT_VAGRANT_CACHE"/ambit-bookworm*.box  # the boxes of other inputs
 mv "$work/ambit-bookworm.box" "$box_file"
-vagrant box add --force --name "$AMBIT_VAGRANT_BOX" "$box_file" >/dev/null
+add_box
 log "box $AMBIT_VAGRANT_BOX built: $box_file ($(du -h "$box_file" | cut -f1))"

@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { APP_STOP_GRACE_MS, closeHttpServer } from '../core/server/drain.ts';
 import { stopSignal } from '../core/stop-signal.ts';
 
 export type Handler = (request: AppRequest, response: ServerResponse) => void | Promise<void>;
@@ -80,10 +81,7 @@ export async function startHttp(port: number, handler: Handler, host = '0.0.0.0'
   });
   return {
     port: (server.address() as AddressInfo).port,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
+    close: () => closeHttpServer(server, APP_STOP_GRACE_MS),
   };
 }
 

@@ -1,6 +1,7 @@
 /** `ambit app <name> [options] [args...]`: runs one stand-in (see catalogue.ts), each loaded only when asked. */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/errors.ts';
+import { parsePort } from '../core/net/host-port.ts';
 
 export const APP_USAGE = `Usage: ambit app <name> [--port N] [--version vN] [args...]
 
@@ -50,7 +51,7 @@ export async function runApp(argv: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n\n${APP_USAGE}`);
   }
-  const port = Number(parsed.values.port ?? '8080');
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port takes a port number`);
+  const port = parsePort(parsed.values.port ?? '8080');
+  if (port === undefined) throw new UsageError(`--port takes a port number (1-65535)`);
   return app({ port, version: parsed.values.version ?? 'v1' }, parsed.positionals);
 }

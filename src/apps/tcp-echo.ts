@@ -4,6 +4,7 @@
  */
 import net from 'node:net';
 import { UsageError } from '../core/errors.ts';
+import { parsePort } from '../core/net/host-port.ts';
 import { stopSignal } from '../core/stop-signal.ts';
 
 /** A peer sending an endless line cannot make us hold more than this. */
@@ -12,8 +13,8 @@ const MAX_LINE_BYTES = 64 * 1024;
 export async function run(args: readonly string[]): Promise<number> {
   const [portList = '9000', prefix = 'hello'] = args;
   const ports = portList.split(',').map((text) => {
-    const port = Number(text);
-    if (!/^\d+$/.test(text) || port < 1 || port > 65535) throw new UsageError(`not a port: ${text}`);
+    const port = parsePort(text);
+    if (port === undefined) throw new UsageError(`not a port: ${text}`);
     return port;
   });
   const sockets = new Set<net.Socket>();

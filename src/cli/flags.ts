@@ -4,7 +4,7 @@ import { formatDuration, parseDuration } from '../core/config/duration.ts';
 import { AmbitError, errorMessage, UsageError } from '../core/errors.ts';
 import { controlPlaneTarget } from '../core/grpc/control-target.ts';
 import type { ControlPlaneConnection } from '../core/grpc/credentials.ts';
-import { type HostPort, splitHostPort } from '../core/net/host-port.ts';
+import { type HostPort, parsePort, splitHostPort } from '../core/net/host-port.ts';
 import { readNodeToken } from '../core/node-credentials.ts';
 
 /** The flag's value; a missing or empty one is a usage error that shows the command's usage. */
@@ -13,13 +13,23 @@ export function requiredFlag(value: string | undefined, flag: string, usage: str
   return value;
 }
 
-/** A TCP port (1-65535), or `fallback` when the flag is absent. */
-export function portFlag(value: string | undefined, flag: string, fallback: number): number {
+/**
+ * A TCP port (1-65535; 0-65535 with `allowPortZero`, where 0 picks a free port), or `fallback` when the flag
+ * is absent.
+ */
+export function portFlag<Fallback extends number | undefined>(
+  value: string | undefined,
+  flag: string,
+  fallback: Fallback,
+  options?: { allowPortZero?: boolean },
+): number | Fallback {
   if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1 || parsed > 65535)
-    throw new UsageError(`--${flag}: not a port: ${JSON.stringify(value)}`);
-  return parsed;
+  const port = parsePort(value, options);
+  if (port === undefined)
+    throw new UsageError(
+      `--${flag}: not a port: ${JSON.stringify(value)} (use ${options?.allowPortZero ? 0 : 1}-65535)`,
+    );
+  return port;
 }
 
 export function hostPortFlag(value: string, flag: string): HostPort {

@@ -3,11 +3,13 @@
  * whether to take the plugin out again. It does only when Ambit is being uninstalled (its DaemonSet is gone
  * or being deleted, or its RBAC already is): on a restart or a rolling update the plugin stays chained, so
  * a pod created meanwhile fails ADD (no agent) rather than starting uncaptured (fail closed). At start, with
- * NODE_NAME set, it enrolls the node's ambient pods that are already running (reconcile.ts).
+ * NODE_NAME set, it enrolls the node's ambient pods that are already running (reconcile.ts), again with
+ * backoff while some fail: on a fresh install the ztunnel (or its config) is usually not there yet.
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, AppsV1Api } from '@kubernetes/client-node';
+import { type BackoffPolicy, backoffDelay } from '../core/backoff.ts';
 import { errorMessage } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { loadKubeConfig } from '../kube/client.ts';
@@ -23,6 +25,7 @@ import { DEFAULT_EXCLUDED_NAMESPACES } from './request.ts';
 
 const log = createLogger('cni-node');
 const TOKEN_REFRESH_MS = 60_000;
+const RECONCILE_RETRY: BackoffPolicy = { initialMs: 1_000, maxMs: 30_000 };
 
 /** Whether the DaemonSet this pod belongs to is being removed (uninstall), as far as the API says. */
 export async function beingUninstalled(namespace: string, name: string): Promise<boolean> {
@@ -57,6 +60,29 @@ export async function reconcileRunningPods(options: {
   return outcome;
 }
 
+/**
+ * Runs `reconcile` until no pod fails (a skipped pod is not retried: its ADD enrolls it), with backoff
+ * between tries, or until `stop`. Already captured pods are only acknowledged again, so a retry costs a
+ * list and an ACK per pod.
+ */
+export async function reconcileUntilNoneFail(
+  reconcile: () => Promise<ReconcileOutcome>,
+  stop: AbortSignal,
+  policy: BackoffPolicy = RECONCILE_RETRY,
+): Promise<void> {
+  for (let attempt = 0; !stop.aborted; attempt++) {
+    const failed = await reconcile().then(
+      (outcome) => outcome.failed.length > 0,
+      (error: unknown) => {
+        log.warn('cannot reconcile running pods', { error: errorMessage(error) });
+        return true;
+      },
+    );
+    if (!failed) return;
+    await sleep(backoffDelay(attempt, policy), undefined, { signal: stop }).catch(() => {});
+  }
+}
+
 export async function runNodeAgent(
   paths: InstallPaths,
   source: { dir: string; version: string },
@@ -64,15 +90,13 @@ export async function runNodeAgent(
 ): Promise<void> {
   const conflist = installPlugin(paths, source, inClusterCredentials());
   log.info('ambit-cni installed', { conflist, version: source.version });
-  const node = process.env.NODE_NAME;
-  if (node) {
-    // The ztunnel may not be up yet: a pod it cannot take now is enrolled by its next start's resync or ADD.
-    await reconcileRunningPods({ node, enrollSocket: paths.enrollSocket }).catch((error: unknown) =>
-      log.warn('cannot reconcile running pods', { error: errorMessage(error) }),
-    );
-  }
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
+  const node = process.env.NODE_NAME;
+  if (node) {
+    const reconcile = () => reconcileRunningPods({ node, enrollSocket: paths.enrollSocket });
+    void reconcileUntilNoneFail(reconcile, stop.signal);
+  }
   while (!stop.signal.aborted) {
     await sleep(TOKEN_REFRESH_MS, undefined, { signal: stop.signal }).catch(() => {});
     if (stop.signal.aborted) break;

@@ -50,7 +50,8 @@ import { ingressGatewayStatus, ingressRouteStatus } from './model/ingress/status
 /** The route kinds whose documents carry their status toward ingress Gateways. */
 const INGRESS_ROUTE_KINDS = ['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'TLSRoute'];
 
-import { buildMesh, type Mesh, MeshMemo } from './model/mesh.ts';
+import { IncrementalMesh, type MeshUpdate } from './model/incremental.ts';
+import type { Mesh } from './model/mesh.ts';
 import { joinPodSources, type PodSource, parsePodInfo, ReportedPods } from './pods/pod-source.ts';
 import type { SliceEndpointSource } from './pods/slice-endpoints.ts';
 import { type StatePaths, statePaths } from './state/files.ts';
@@ -134,7 +135,7 @@ export class ControlPlane {
   /** The last mesh published: what computed status (a Gateway's) is read from. */
   private mesh: Mesh | undefined;
   /** What each rebuild keeps for the next, so that a change rebuilds only the objects it touches. */
-  private readonly meshMemo = new MeshMemo();
+  private readonly model = new IncrementalMesh();
   private api: HttpServer | undefined;
   private metricsServer: HttpEndpoint | undefined;
   private serverCertificate: RotatingServerCertificate | undefined;
@@ -373,18 +374,15 @@ export class ControlPlane {
 
   private rebuild(firstChangeAt: number): void {
     const started = performance.now();
-    let mesh: Mesh;
+    let update: MeshUpdate;
     try {
-      mesh = buildMesh(
-        {
-          resources: this.store.resources(),
-          pods: this.pods.list(),
-          sliceEndpoints: this.sliceEndpoints?.byService(),
-          trustDomain: this.trustDomain,
-          trustBundle: this.ca.trustBundle(),
-        },
-        this.meshMemo,
-      );
+      update = this.model.update({
+        resources: this.store.resources(),
+        pods: this.pods.list(),
+        sliceEndpoints: this.sliceEndpoints?.byService(),
+        trustDomain: this.trustDomain,
+        trustBundle: this.ca.trustBundle(),
+      });
     } catch (error) {
       // A bug here must not take the process down: clients keep the last pushed snapshot.
       this.log.error('mesh rebuild failed; the previous snapshot stays in force', {
@@ -394,8 +392,9 @@ export class ControlPlane {
     }
     this.generation++;
     this.builtRevision = this.store.revision;
+    const { mesh } = update;
     this.mesh = mesh;
-    this.discovery.publish(mesh, String(this.generation), firstChangeAt);
+    this.discovery.publish(mesh, String(this.generation), firstChangeAt, update.changes);
     this.metrics.configRevision.set(this.store.revision);
     this.log.debug('mesh rebuilt', {
       version: this.generation,

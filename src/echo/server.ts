@@ -2,8 +2,9 @@
  * Starts the echo app (HTTP and optionally raw TCP) and stops it cleanly. Its identity comes from the
  * environment the local cluster gives every pod (POD_NAME, POD_NAMESPACE, NODE_NAME, POD_IP).
  */
-import type { Server as HttpServer } from 'node:http';
 import type { Server, Socket } from 'node:net';
+import { APP_STOP_GRACE_MS, closeHttpServer } from '../core/server/drain.ts';
+import { closeServer } from '../core/server/listen.ts';
 import { createEchoHttpServer, type EchoIdentity } from './http.ts';
 import { createEchoTcpServer } from './tcp.ts';
 
@@ -17,7 +18,11 @@ export interface EchoOptions {
 export interface RunningEcho {
   httpAddress: string;
   tcpAddress?: string | undefined;
-  close(): Promise<void>;
+  /**
+   * Stops: HTTP requests in progress may finish within `graceMs` (idle connections close at once), raw TCP
+   * connections are cut.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 export function identityFromEnv(version: string, env: NodeJS.ProcessEnv = process.env): EchoIdentity {
@@ -52,10 +57,9 @@ export async function startEcho(options: EchoOptions, identity: EchoIdentity): P
   return {
     httpAddress,
     tcpAddress,
-    async close() {
-      (http as HttpServer).closeAllConnections();
+    async close(graceMs = APP_STOP_GRACE_MS) {
       for (const socket of tcpConnections) socket.destroy();
-      await Promise.all([closeServer(http), tcp ? closeServer(tcp) : undefined]);
+      await Promise.all([closeHttpServer(http, graceMs), tcp ? closeServer(tcp) : undefined]);
     },
   };
 }
@@ -71,8 +75,4 @@ function listen(server: Server, host: string, port: number): Promise<string> {
       );
     });
   });
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
 }

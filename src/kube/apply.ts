@@ -2,8 +2,10 @@
  * Applies objects through the Kubernetes API the way `kubectl apply` without server-side apply does: read
  * each object; create it if absent, else replace it carrying the live resourceVersion (a concurrent change
  * is a conflict, not a lost write). A Service keeps the cluster IPs the API server gave it (they are
- * immutable: a replacement without them would be refused). Deletes in reverse order, where a missing object
- * is already done.
+ * immutable: a replacement without them would be refused), and a Deployment keeps its live replica count:
+ * once it exists, its scale is the operator's or a HorizontalPodAutoscaler's (as Istio's waypoint deployer
+ * leaves `replicas` alone), so a re-apply or a restore never fights them. Deletes in reverse order, where a
+ * missing object is already done.
  */
 import { ApiException, type KubeConfig, KubernetesObjectApi } from '@kubernetes/client-node';
 import { AmbitError, errorMessage } from '../core/errors.ts';
@@ -26,19 +28,24 @@ function failure(action: string, object: ManifestObject, error: unknown): AmbitE
   );
 }
 
-/** Fields the API server sets on create that a replacement must carry over. */
-function withServerSetFields(object: ManifestObject, live: LiveObject): ManifestObject {
-  if (object.kind !== 'Service' || object.apiVersion !== 'v1') return object;
-  const { clusterIP, clusterIPs } = live.spec ?? {};
-  if (clusterIP === undefined) return object;
-  const spec = { ...(object.spec as Record<string, unknown>), clusterIP, clusterIPs };
-  return { ...object, spec };
+/** The replacement of `live` by `object`: what was rendered, with the live fields a replacement keeps. */
+export function replacementFor(object: ManifestObject, live: LiveObject): ManifestObject {
+  const metadata = { ...object.metadata, resourceVersion: live.metadata?.resourceVersion };
+  const spec = object.spec as Record<string, unknown> | undefined;
+  if (object.kind === 'Service' && object.apiVersion === 'v1' && live.spec?.clusterIP !== undefined) {
+    const { clusterIP, clusterIPs } = live.spec;
+    return { ...object, metadata, spec: { ...spec, clusterIP, clusterIPs } };
+  }
+  if (object.kind === 'Deployment' && object.apiVersion === 'apps/v1' && live.spec?.replicas !== undefined) {
+    return { ...object, metadata, spec: { ...spec, replicas: live.spec.replicas } };
+  }
+  return { ...object, metadata };
 }
 
-type LiveObject = {
+export interface LiveObject {
   metadata?: { resourceVersion?: string };
-  spec?: { clusterIP?: string; clusterIPs?: string[] };
-};
+  spec?: { clusterIP?: string; clusterIPs?: string[]; replicas?: number };
+}
 
 export async function applyObjects(
   config: KubeConfig,
@@ -66,13 +73,7 @@ export async function applyObjects(
         await api.create(object, undefined, undefined, fieldManager);
         report(object, 'created');
       } else {
-        const metadata = { ...object.metadata, resourceVersion: live.metadata?.resourceVersion };
-        await api.replace(
-          { ...withServerSetFields(object, live), metadata },
-          undefined,
-          undefined,
-          fieldManager,
-        );
+        await api.replace(replacementFor(object, live), undefined, undefined, fieldManager);
         report(object, 'configured');
       }
     } catch (error) {

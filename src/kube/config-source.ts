@@ -3,13 +3,17 @@
  * Gateway API kinds, each watched (watch.ts) and fed to the same config store as files and `ambit apply`.
  * Each object is its own origin (`kube:<Kind>/<namespace>/<name>`), so an invalid one is refused alone and
  * its previous version stays in force; the refusal is reported where Kubernetes users look: a condition in
- * the object's status (kinds with a status subresource) and a Warning Event naming the field.
+ * the object's status (kinds with a status subresource) and a Warning Event naming the field. With several
+ * control-plane replicas, every one applies every object, but only the holder of a Lease (`lease.ts`, as
+ * client-go's leader election) writes status and Events: a new holder writes the status of every object it
+ * knows, since the one before may have stopped between an object's change and its status write.
  */
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../core/config/issues.ts';
 import { errorMessage } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
+import { LeaderElector, type LeaseSettings } from './lease.ts';
 import { KindWatch, type WatchedKind } from './watch.ts';
 
 /** What the source needs of the control plane's store (ConfigStore has these). */
@@ -82,16 +86,50 @@ export function refusalMessage(issues: readonly ConfigIssue[]): string {
     .join('; ');
 }
 
+type Outcome = { valid: boolean; message: string };
+
 export class KubernetesConfigSource {
   readonly #config: KubeConfig;
   readonly #sink: ConfigSink;
   readonly #log: Logger;
   readonly #watches: KindWatch<KubernetesObject>[] = [];
+  /** Without one, this source writes status and Events itself (a single replica). */
+  readonly #elector: LeaderElector | undefined;
+  /** Each status-bearing object's last outcome, by origin: what a new Lease holder writes. */
+  readonly #outcomes = new Map<string, { kind: WatchedKind; object: KubernetesObject; outcome: Outcome }>();
 
-  constructor(config: KubeConfig, sink: ConfigSink, log: Logger = createLogger('kube.config')) {
+  constructor(
+    config: KubeConfig,
+    sink: ConfigSink,
+    log: Logger = createLogger('kube.config'),
+    options: { lease?: LeaseSettings | undefined } = {},
+  ) {
     this.#config = config;
     this.#sink = sink;
     this.#log = log;
+    this.#elector =
+      options.lease &&
+      new LeaderElector(
+        config,
+        options.lease,
+        {
+          started: () => {
+            for (const { kind, object, outcome } of this.#outcomes.values())
+              void this.#report(kind, object, outcome);
+          },
+          stopped: () => {},
+        },
+        log,
+      );
+  }
+
+  /** Whether this source writes status and Events (it holds the Lease, or has none to share). */
+  get writing(): boolean {
+    return this.#elector?.leading ?? true;
+  }
+
+  get identity(): string | undefined {
+    return this.#elector?.identity;
   }
 
   /**
@@ -105,7 +143,11 @@ export class KubernetesConfigSource {
         kind,
         {
           upsert: (object) => this.#upsert(kind, { ...object, apiVersion: kind.apiVersion, kind: kind.kind }),
-          remove: (object) => this.#sink.removeOrigin(originOf({ ...object, kind: kind.kind })),
+          remove: (object) => {
+            const origin = originOf({ ...object, kind: kind.kind });
+            this.#outcomes.delete(origin);
+            this.#sink.removeOrigin(origin);
+          },
         },
         this.#log,
       );
@@ -120,9 +162,12 @@ export class KubernetesConfigSource {
     for (const origin of this.#sink.origins()) {
       if (origin.startsWith(ORIGIN_PREFIX) && !listed.has(origin)) this.#sink.removeOrigin(origin);
     }
+    this.#elector?.start();
   }
 
   async stop(): Promise<void> {
+    // The Lease given up first: another replica writes from then on.
+    await this.#elector?.stop();
     await Promise.all(this.#watches.map((watch) => watch.stop()));
   }
 
@@ -131,18 +176,23 @@ export class KubernetesConfigSource {
     const name = `kubernetes ${object.kind} ${object.metadata?.namespace ? `${object.metadata.namespace}/` : ''}${object.metadata?.name}`;
     try {
       this.#sink.replaceOrigin(origin, [{ name, content: stringify(configDocument(object)) }]);
-      if (kind.status) void this.#report(kind, object, { valid: true, message: 'accepted by ambit' });
+      if (kind.status) this.#outcome(kind, origin, object, { valid: true, message: 'accepted by ambit' });
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       const message = refusalMessage(error.issues);
       this.#log.warn('refused an invalid object; its previous version stays in force', { origin, message });
-      if (kind.status) void this.#report(kind, object, { valid: false, message });
-      void this.#event(object, message);
+      if (kind.status) this.#outcome(kind, origin, object, { valid: false, message });
+      if (this.writing) void this.#event(object, message);
     }
   }
 
+  #outcome(kind: WatchedKind, origin: string, object: KubernetesObject, outcome: Outcome): void {
+    this.#outcomes.set(origin, { kind, object, outcome });
+    if (this.writing) void this.#report(kind, object, outcome);
+  }
+
   /** Sets the object's `Accepted` condition, for its generation, through the status subresource. */
-  async #report(kind: WatchedKind, object: KubernetesObject, outcome: { valid: boolean; message: string }) {
+  async #report(kind: WatchedKind, object: KubernetesObject, outcome: Outcome) {
     const condition = {
       type: VALID_CONDITION,
       status: outcome.valid ? 'True' : 'False',

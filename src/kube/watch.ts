@@ -21,6 +21,11 @@ export interface WatchedKind {
   apiVersion: string;
   kind: string;
   plural: string;
+  /**
+   * Only the objects with these labels (`key=value,...`), for list and watch alike: the API server then
+   * sends no other, and an object that stops matching comes as a deletion, so the cache holds only these.
+   */
+  labelSelector?: string | undefined;
 }
 
 export interface WatchHandlers<T extends KubernetesObject> {
@@ -48,11 +53,26 @@ export class KindWatch<T extends KubernetesObject> {
     const api = KubernetesObjectApi.makeApiClient(config);
     // The informer appends its own query (resourceVersion) to this path for each watch.
     const path = `${collectionPath(kind)}?allowWatchBookmarks=true`;
-    this.#informer = makeInformer<T>(config, path, async () => {
-      const list = await api.list<T>(kind.apiVersion, kind.kind);
-      this.#failures = 0;
-      return list;
-    });
+    const { labelSelector } = kind;
+    this.#informer = makeInformer<T>(
+      config,
+      path,
+      async () => {
+        const list = await api.list<T>(
+          kind.apiVersion,
+          kind.kind,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+          labelSelector,
+        );
+        this.#failures = 0;
+        return list;
+      },
+      labelSelector,
+    );
     this.#informer.on('add', (object) => handlers.upsert(object));
     this.#informer.on('update', (object) => handlers.upsert(object));
     this.#informer.on('delete', (object) => handlers.remove(object));

@@ -228,6 +228,9 @@ function startSupervisor(paths: StatePaths): number {
   }
 }
 
+const POLL_FIRST_MS = 25;
+const POLL_MAX_MS = 250;
+
 /** A process is settled once it is ready, or has ended at least once (crash-looping, completed, failed). */
 function settled(process: ProcessStatus): boolean {
   return process.state === 'running' ? process.ready : process.state !== 'waiting';
@@ -245,6 +248,9 @@ async function waitForProcesses(
   progress: Progress,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  // Quick at first (a small cluster settles in well under a second), then backing off: reading and parsing
+  // the status file every 25 ms for minutes cost a third of a core in a slow (emulated) VM.
+  let pauseMs = POLL_FIRST_MS;
   for (;;) {
     if (interrupted()) throw new AmbitError('INTERRUPTED', 'interrupted');
     const status = readSupervisorStatus(paths);
@@ -264,6 +270,7 @@ async function waitForProcesses(
       progress.warn(`not ready after ${timeoutMs} ms: ${late.join(', ')} (see \`ambit local logs\`)`);
       return;
     }
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    pauseMs = Math.min(POLL_MAX_MS, pauseMs * 1.5);
   }
 }

@@ -40,6 +40,7 @@ import {
   SERVER_NAME,
 } from './pipeline/headers.ts';
 import { type Caller, type Plan, planRequest } from './pipeline/plan.ts';
+import { splitAuthority } from './pipeline/redirect.ts';
 import { type ParsedRequest, parseRequest } from './pipeline/request-view.ts';
 import { type Destination, UPSTREAM_FAILED } from './resilience/attempts.ts';
 import { ClusterLimits } from './resilience/limits.ts';
@@ -278,7 +279,7 @@ export class RequestEngine {
         grpc,
         grpcTimeout: request.header('grpc-timeout'),
         body: requestBody(req, progress),
-        target: (to) => tunnelTarget(to, tunnel),
+        target: (to) => tunnelTarget(to, tunnel, plan.authority),
         downstreamClosed: downstreamClosed.signal,
       },
       this.#resilience,
@@ -382,7 +383,7 @@ export class RequestEngine {
     const done = this.#deps.load.begin(endpointKey(plan.endpoint));
     this.#deps.tunnels
       .open(
-        tunnelTarget({ endpoint: plan.endpoint, workload: plan.destination }, tunnel),
+        tunnelTarget({ endpoint: plan.endpoint, workload: plan.destination }, tunnel, plan.authority),
         connectionSettings(plan.cluster.policy.connectionPool).connectTimeoutMs,
       )
       .then(
@@ -664,14 +665,19 @@ function headerBytes(headers: Record<string, string | string[] | undefined>): nu
   return total;
 }
 
-function tunnelTarget(to: Destination, tunnel: TunnelContext): TunnelTarget {
+/** `authority`: the request's as sent upstream, whose host a DYNAMIC_DNS endpoint resolves. */
+function tunnelTarget(to: Destination, tunnel: TunnelContext, authority: string): TunnelTarget {
+  const { external } = to.endpoint;
   return {
     ip: to.endpoint.ip,
     port: to.endpoint.port,
     identity: to.workload.identity,
     client: tunnel.client,
     authority: to.endpoint.authority,
-    external: to.endpoint.external,
+    external:
+      external?.resolve?.under === undefined
+        ? external
+        : { ...external, resolve: { ...external.resolve, hostname: splitAuthority(authority).host } },
   };
 }
 

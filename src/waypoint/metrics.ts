@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ISTIO_PARTY_LABELS } from '../core/istio-labels.ts';
+import { istioTcpCounters } from '../core/istio-tcp-metrics.ts';
 import type { Service, Workload } from '../core/model/index.ts';
 import {
   bindCounter,
@@ -146,30 +147,11 @@ export class WaypointMetrics {
       buckets: SIZE_BUCKETS_BYTES,
       registers,
     });
-    this.tcpOpened = new Counter({
-      name: 'istio_tcp_connections_opened_total',
-      help: 'TCP connections proxied by the waypoint, opened',
-      labelNames: PARTY_LABELS,
-      registers,
-    });
-    this.tcpClosed = new Counter({
-      name: 'istio_tcp_connections_closed_total',
-      help: 'TCP connections proxied by the waypoint, closed',
-      labelNames: PARTY_LABELS,
-      registers,
-    });
-    this.tcpSent = new Counter({
-      name: 'istio_tcp_sent_bytes_total',
-      help: 'Bytes sent to the client on TCP-proxied connections',
-      labelNames: PARTY_LABELS,
-      registers,
-    });
-    this.tcpReceived = new Counter({
-      name: 'istio_tcp_received_bytes_total',
-      help: 'Bytes received from the client on TCP-proxied connections',
-      labelNames: PARTY_LABELS,
-      registers,
-    });
+    const tcp = istioTcpCounters(this.registry, 'waypoint');
+    this.tcpOpened = tcp.opened;
+    this.tcpClosed = tcp.closed;
+    this.tcpSent = tcp.sent;
+    this.tcpReceived = tcp.received;
     const spanCounts = () => this.spanCounts?.();
     this.spans = new Counter({
       name: 'ambit_waypoint_spans_total',

@@ -8,6 +8,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { L4ResponseFlag } from '../core/failure.ts';
 import { ISTIO_PARTY_LABELS } from '../core/istio-labels.ts';
+import { istioTcpCounters } from '../core/istio-tcp-metrics.ts';
 import type { Service, Workload } from '../core/model/index.ts';
 
 export const TRAFFIC_LABELS = ISTIO_PARTY_LABELS;
@@ -87,26 +88,11 @@ export class ZtunnelMetrics {
     const registers = [this.registry];
     // Both byte counters flush live connections before they are read (a second flush adds nothing).
     const flush = () => this.#sources?.flushBytes();
-    const traffic = (name: string, help: string, collect?: () => void) =>
-      new Counter({ name, help, labelNames: TRAFFIC_LABELS, registers, ...(collect ? { collect } : {}) });
-    this.tcpOpened = traffic(
-      'istio_tcp_connections_opened_total',
-      'The total number of TCP connections opened',
-    );
-    this.tcpClosed = traffic(
-      'istio_tcp_connections_closed_total',
-      'The total number of TCP connections closed',
-    );
-    this.receivedBytes = traffic(
-      'istio_tcp_received_bytes_total',
-      'The size of total bytes received during request in case of a TCP connection',
-      flush,
-    );
-    this.sentBytes = traffic(
-      'istio_tcp_sent_bytes_total',
-      'The size of total bytes sent during response in case of a TCP connection',
-      flush,
-    );
+    const tcp = istioTcpCounters(this.registry, 'ztunnel', flush);
+    this.tcpOpened = tcp.opened;
+    this.tcpClosed = tcp.closed;
+    this.receivedBytes = tcp.received;
+    this.sentBytes = tcp.sent;
     this.hboneRefused = new Counter({
       name: 'ambit_ztunnel_hbone_refused_total',
       help: 'Connections or requests refused on the HBONE port (bad TLS, bad identity, not h2, bad CONNECT)',

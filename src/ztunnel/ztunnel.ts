@@ -325,7 +325,7 @@ export class Ztunnel {
 
   #dnsFor(pod: PodContext): DnsServer {
     return new DnsServer({
-      lookup: (hostname) => this.state.serviceByHostname(hostname)?.vips,
+      lookup: (hostname) => this.state.serviceForDnsName(hostname)?.vips,
       context: () => {
         const workload = this.state.workloadByUid(pod.uid);
         return {

@@ -6,22 +6,15 @@
  * Kubernetes API server that the plugin reads the pod and its namespace from. For both rule backends:
  * the pod gets its address from host-local, an ambient pod's traffic is captured by the ztunnel, CHECK
  * sees missing rules, DEL releases everything, and a refused or impossible enrollment fails ADD. A pod
- * that was running before the agent (`ambit cni reconcile`, what `ambit cni install` runs at start) is
- * found through its cgroup and enrolled without a restart.
+ * whose network the runtime built before ambit-cni was chained (Ambit installed on a live cluster) is
+ * enrolled by `ambit cni reconcile` (what `ambit cni install` runs at start), run in a PID namespace of its
+ * own as in its DaemonSet: it finds the pod's namespace among the pinned ones under /var/run/netns by the
+ * pod's IP, and the ztunnel captures the running pod's traffic by that path, without a restart.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmdirSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listenTcp, Netns } from '../../src/core/sys/netns-socket.ts';
@@ -66,6 +59,8 @@ describe.runIf(canRunNetnsTests() && referencePluginsPresent()).each(BACKENDS)(
     const made: string[] = [];
     let dir: string;
     let runtime: CniRuntime;
+    /** The same runtime before Ambit was installed: the primary plugin only. */
+    let runtimeBeforeAmbit: CniRuntime;
     let api: KubeApiServer;
     let harness: Harness;
     let ztunnel: Ztunnel;
@@ -102,6 +97,46 @@ describe.runIf(canRunNetnsTests() && referencePluginsPresent()).each(BACKENDS)(
     const ipOf = (result: { ips: Array<{ address: string }> }) => result.ips[0]!.address.split('/')[0]!;
     const inMesh = (sandbox: PodSandbox, ip: string) =>
       workload({ name: sandbox.name, namespace: sandbox.namespace, uid: sandbox.uid, ips: [ip], node: NODE });
+
+    /**
+     * The pod's outbound TCP reaches the ztunnel (its connection table names it), not the wire directly: a
+     * server on the node's bridge address holds each connection open meanwhile.
+     */
+    async function expectOutboundCaptured(podNetns: string, port: number): Promise<void> {
+      const upstream = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          nodeNetns,
+          'socat',
+          `TCP4-LISTEN:${port},bind=${subnet}.1,fork,reuseaddr`,
+          'EXEC:sleep 30',
+        ],
+        { stdio: 'ignore' },
+      );
+      children.push(upstream);
+      try {
+        await eventually(
+          async () => (await nsExec(nodeNetns, ['ss', '-Hlnt'])).includes(`${subnet}.1:${port}`),
+          { what: 'the upstream to listen' },
+        );
+        const held = spawn(
+          'ip',
+          ['netns', 'exec', podNetns, 'socat', '-T30', 'EXEC:sleep 30', `TCP4:${subnet}.1:${port}`],
+          { stdio: 'ignore' },
+        );
+        children.push(held);
+        const captured = () =>
+          ztunnel
+            .connections()
+            .connections.some((c) => c.destination === `${subnet}.1:${port}` && c.direction === 'outbound');
+        await expect.poll(captured, { timeout: 20_000 }).toBe(true);
+        held.kill();
+      } finally {
+        upstream.kill();
+      }
+    }
 
     beforeAll(async () => {
       quietLogs();
@@ -155,6 +190,11 @@ describe.runIf(canRunNetnsTests() && referencePluginsPresent()).each(BACKENDS)(
         ],
       };
       runtime = new CniRuntime({ nodeNetns, cniPath, conflist });
+      runtimeBeforeAmbit = new CniRuntime({
+        nodeNetns,
+        cniPath,
+        conflist: { ...conflist, plugins: conflist.plugins.slice(0, 1) },
+      });
     });
 
     afterAll(async () => {
@@ -194,37 +234,7 @@ describe.runIf(canRunNetnsTests() && referencePluginsPresent()).each(BACKENDS)(
       const listing = await listRules({ path: sandbox.netnsPath }, { backend });
       expect([listing.rules.installed, listing.rules.drift]).toEqual([true, []]);
 
-      // The pod's outbound TCP reaches the ztunnel (its connection table names it), not the wire directly: a
-      // server on the node's bridge address holds each connection open meanwhile.
-      const upstream = spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          nodeNetns,
-          'socat',
-          `TCP4-LISTEN:7070,bind=${subnet}.1,fork,reuseaddr`,
-          'EXEC:sleep 10',
-        ],
-        { stdio: 'ignore' },
-      );
-      children.push(upstream);
-      await eventually(async () => (await nsExec(nodeNetns, ['ss', '-Hlnt'])).includes(`${subnet}.1:7070`), {
-        what: 'the upstream to listen',
-      });
-      const held = spawn(
-        'ip',
-        ['netns', 'exec', netnsName(sandbox), 'socat', '-T10', 'EXEC:sleep 10', `TCP4:${subnet}.1:7070`],
-        { stdio: 'ignore' },
-      );
-      children.push(held);
-      const captured = () =>
-        ztunnel
-          .connections()
-          .connections.some((c) => c.destination === `${subnet}.1:7070` && c.direction === 'outbound');
-      await expect.poll(captured, { timeout: 10_000 }).toBe(true);
-      held.kill();
-      upstream.kill();
+      await expectOutboundCaptured(netnsName(sandbox), 7070);
 
       await runtime.check(sandbox);
       await removeRules({ path: sandbox.netnsPath }, { backend });
@@ -246,22 +256,19 @@ describe.runIf(canRunNetnsTests() && referencePluginsPresent()).each(BACKENDS)(
       );
     });
 
-    it('enrolls a pod that was running before the agent, found by its cgroup, without restarting it', async () => {
+    it('enrolls a pod that was running before Ambit, found among the pinned namespaces by its IP, without restarting it', async () => {
       const sandbox = pod('early');
-      const ip = `${subnet}.200`;
-      execFileSync('ip', ['-n', netnsName(sandbox), 'link', 'set', 'lo', 'up']);
-      execFileSync('ip', ['-n', netnsName(sandbox), 'addr', 'add', `${ip}/32`, 'dev', 'lo']);
+      const ip = ipOf(await runtimeBeforeAmbit.add(sandbox));
       const stored = api.get('/api/v1', 'pods', 'mesh', 'early')!;
       api.put('/api/v1', 'pods', { ...stored, status: { phase: 'Running', podIPs: [{ ip }] } });
-      // Its sandbox process, in a cgroup named as the kubelet names a pod's (cgroupfs driver).
-      const cgroup = `/sys/fs/cgroup/pids/ambit-test-${id}-${backend}/kubepods/besteffort/pod${sandbox.uid}`;
-      mkdirSync(cgroup, { recursive: true });
-      const app = spawn('ip', ['netns', 'exec', netnsName(sandbox), 'sleep', '60'], { stdio: 'ignore' });
+      // Its app, started before Ambit and never restarted.
+      const app = spawn('ip', ['netns', 'exec', netnsName(sandbox), 'sleep', '120'], { stdio: 'ignore' });
       children.push(app);
       try {
         await eventually(() => existsSync(`/proc/${app.pid}`), { what: 'the app to start' });
-        writeFileSync(join(cgroup, 'cgroup.procs'), String(app.pid));
+        expect((await listRules({ path: sandbox.netnsPath }, { backend })).rules.installed).toBe(false);
         ztunnel.applySnapshot(snapshot({ workloads: [inMesh(sandbox, ip)] }));
+        // As in the DaemonSet: on the node's network, in a PID namespace of its own (no /proc of the pods).
         // Asynchronously: the API server answering it lives in this very process.
         const reconcile = async () => {
           const { stdout } = await execFileAsync(
@@ -270,6 +277,10 @@ describe.runIf(canRunNetnsTests() && referencePluginsPresent()).each(BACKENDS)(
               'netns',
               'exec',
               nodeNetns,
+              'unshare',
+              '--pid',
+              '--fork',
+              '--mount-proc',
               process.execPath,
               AMBIT,
               'cni',
@@ -294,9 +305,14 @@ describe.runIf(canRunNetnsTests() && referencePluginsPresent()).each(BACKENDS)(
         const outcome = await reconcile();
         expect(outcome.enrolled).toEqual(['mesh/early']);
         expect(outcome.failed).toEqual([]);
-        expect(agent.pods.find((p) => p.uid === sandbox.uid)?.ips).toEqual([ip]);
+        // The path the runtime pinned, which the ztunnel's DaemonSet mounts at the same place.
+        expect(agent.pods.find((p) => p.uid === sandbox.uid)).toMatchObject({
+          ips: [ip],
+          netns: `/var/run/netns/${netnsName(sandbox)}`,
+        });
         const listing = await listRules({ path: sandbox.netnsPath }, { backend });
         expect([listing.rules.installed, listing.rules.drift]).toEqual([true, []]);
+        await expectOutboundCaptured(netnsName(sandbox), 7071);
         expect(app.exitCode).toBeNull(); // the same process, never restarted
         // Again (the agent restarted): the captured pod is acknowledged as it is, not captured twice.
         expect((await reconcile()).enrolled).toEqual(['mesh/early']);
@@ -307,8 +323,7 @@ describe.runIf(canRunNetnsTests() && referencePluginsPresent()).each(BACKENDS)(
           app.exitCode === null ? app.once('exit', resolve) : resolve(undefined),
         );
         await agent.remove(sandbox.uid, sandbox.netnsPath).catch(() => {});
-        // A cgroup goes with rmdir once empty, innermost first.
-        for (let path = cgroup; path.includes(`ambit-test-${id}`); path = dirname(path)) rmdirSync(path);
+        await runtimeBeforeAmbit.del(sandbox).catch(() => {});
       }
     });
 

@@ -13,7 +13,10 @@
  * the `istio-ingressgateway` Service's port 80, as Istio's chart maps it), through the same engine. JWT at both ingress gateways (last, as it changes what they
  * let in): a RequestAuthentication and a requestPrincipals AuthorizationPolicy selecting the classic
  * gateway's pods, and the same attached by targetRefs to the Gateway API one: a valid token 200, a bad one
- * 401, none 403; a DENY on the istio-waypoint GatewayClass does not reach them.
+ * 401, none 403; a DENY on the istio-waypoint GatewayClass does not reach them. Then mesh-wide policies (in
+ * istio-system, no selector, no targetRefs) reach the Gateway API gateway as they reach the classic one, and
+ * a Gateway whose listener names a missing Secret is warned about by `analyze`/`apply`, reports
+ * `ResolvedRefs=False` (`InvalidCertificateRef`) and programs nothing.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -84,6 +87,8 @@ describe.runIf(canRunNetnsTests())('ingress gateway in a local cluster, reached 
   const ports = new Map<number, number>();
   let forwards: ReturnType<typeof startAmbit> | undefined;
   let classicHostPort = 0;
+  /** A token the JWT case's rules accept (set by that case, used after it). */
+  let acceptedToken = '';
   const bookinfoCert = selfSignedCertificate(root, 'bookinfo.example.com');
   const backendCert = selfSignedCertificate(root, 'secure.passthrough.example');
 
@@ -485,6 +490,7 @@ spec:
     const applied = await run('apply', '-f', file, '--name', name);
     expect(applied.code, applied.stderr).toBe(0);
     const valid = await token();
+    acceptedToken = valid;
     const forged = await token((await generateKeyPair('ES256')).privateKey);
     for (const port of [ports.get(8080)!, ports.get(80)!]) {
       const code = (...headers: string[]) =>
@@ -495,5 +501,113 @@ spec:
       expect(code('-H', 'authorization: Bearer not-a-jwt')).toBe('401');
       expect(code()).toBe('403');
     }
+  });
+
+  it('applies mesh-wide policies (root namespace, no selector, no targetRefs) at the Gateway API gateway', async () => {
+    // After the JWT case: the gateway still asks for a token of that case's issuer (ALLOW by requestPrincipals).
+    expect(acceptedToken).not.toBe('');
+    const issuer = 'https://mesh-wide.ingress.example';
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwks = JSON.stringify({
+      keys: [{ ...(await exportJWK(publicKey)), kid: 'mesh-key', alg: 'ES256' }],
+    });
+    const token = (key = privateKey) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'mesh-key' })
+        .setIssuer(issuer)
+        .setSubject('bob')
+        .setExpirationTime('10m')
+        .sign(key);
+    const valid = await token();
+    const forged = await token((await generateKeyPair('ES256')).privateKey);
+    const code = (path: string, bearer: string) =>
+      curl(
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-H',
+        `authorization: Bearer ${bearer}`,
+        `http://127.0.0.1:${ports.get(80)}${path}`,
+      );
+    // No rule knows this issuer yet: its token is refused as one of an issuer not configured.
+    expect(code('/productpage', valid)).toBe('401');
+    expect(code('/productpage', acceptedToken)).toBe('200');
+    // A DENY only for the gateway's listener port 80 (no mesh pod serves on 80, so the ztunnels' L4 share of
+    // it, which keeps the port, denies nothing), and a RequestAuthentication for the new issuer.
+    const file = writeClusterFile(
+      root,
+      'ingress-mesh-wide',
+      `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: mesh-wide-jwt, namespace: istio-system}
+spec:
+  jwtRules: [{issuer: "${issuer}", jwks: '${jwks}'}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: mesh-wide-deny, namespace: istio-system}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {ports: ["80"], paths: [/productpage]}}]}]
+`,
+    );
+    const applied = await run('apply', '-f', file, '--name', name);
+    expect(applied.code, applied.stderr).toBe(0);
+    // Verified now (the JWT case's ALLOW still wants its own issuer: 403), a forged one still 401.
+    await eventually(() => code('/productpage', valid) === '403', {
+      timeout: 30_000,
+      what: 'the mesh-wide RequestAuthentication at the gateway',
+    });
+    expect(code('/productpage', forged)).toBe('401');
+    // The DENY reaches the gateway for its path only.
+    expect(code('/productpage', acceptedToken)).toBe('403');
+    expect(code('/echo-l7', acceptedToken)).toBe('200');
+  });
+
+  it('warns about a listener whose certificateRefs name a missing Secret, reports InvalidCertificateRef and serves nothing', async () => {
+    const file = writeClusterFile(
+      root,
+      'ingress-missing-secret',
+      `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: unsecured-gateway}
+spec:
+  gatewayClassName: ambit
+  listeners:
+  - name: https
+    port: 443
+    protocol: HTTPS
+    hostname: missing.example.com
+    tls: {mode: Terminate, certificateRefs: [{name: no-such-secret}]}
+`,
+    );
+    const analyzed = await run('analyze', '-f', file);
+    expect(analyzed.code, analyzed.stderr).toBe(0);
+    const said = `${analyzed.stdout}${analyzed.stderr}`;
+    expect(said).toMatch(
+      /unsecured-gateway.*ResolvedRefs InvalidCertificateRef: Secret default\/no-such-secret does not exist/,
+    );
+    const applied = await run('apply', '-f', file, '--name', name);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(`${applied.stdout}${applied.stderr}`).toMatch(
+      /warning: .*unsecured-gateway.*InvalidCertificateRef/,
+    );
+    // Once its instance runs, the Gateway says that no listener could be programmed (nothing listens).
+    const found = await eventually(
+      async () => {
+        const current = await status('gateway', 'unsecured-gateway');
+        return current.conditions?.find((c) => c.type === 'Programmed')?.reason === 'Invalid'
+          ? current
+          : undefined;
+      },
+      { timeout: 60_000, what: 'the unsecured Gateway to report its listener' },
+    );
+    expect(found.listeners?.[0]?.conditions.map((c) => [c.type, c.status])).toEqual([
+      ['Accepted', 'True'],
+      ['ResolvedRefs', 'False'],
+      ['Programmed', 'False'],
+    ]);
+    expect(found.listeners?.[0]?.conditions[1]).toMatchObject({ reason: 'InvalidCertificateRef' });
   });
 });

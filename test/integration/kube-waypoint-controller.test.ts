@@ -5,8 +5,11 @@
  * ServiceAccount, root ConfigMap, Deployment and Service (istiod's names, labels and ports, owned by the
  * Gateway), they follow a change of the Gateway's infrastructure labels and go with the Gateway, and the
  * Gateway's status says `Programmed` with the Service's address. What it deployed and someone deleted or
- * edited by hand is restored. When the leader stops, the other replica takes over and
- * serves the next Gateway.
+ * edited by hand is restored, and a Deployment scaled by hand (or by an autoscaler) keeps its replica
+ * count through that restore and through a re-apply for a changed Gateway. The controller holds only the
+ * objects labelled as deployed by it: the cluster's other ConfigMaps and Services never reach its cache,
+ * and one whose label is edited away leaves it and is restored. When the leader stops, the other replica
+ * takes over and serves the next Gateway.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -157,6 +160,53 @@ describe('the waypoint deployment controller', () => {
       });
   });
 
+  it('holds only what it labels as deployed by it, not the rest of the cluster', async () => {
+    const deployed = [
+      'ServiceAccount shop/waypoint',
+      'ConfigMap shop/waypoint-ambit-root-cert',
+      'Deployment shop/waypoint',
+      'Service shop/waypoint',
+    ];
+    await expect.poll(() => controllers.a!.heldObjects(), { timeout: 10_000 }).toEqual(deployed);
+    // The cluster's own objects, unlabelled, then one of each kind labelled as ours that no Gateway
+    // renders: once each watch has brought that last one, it would have brought the others too.
+    api.put('/api/v1', 'configmaps', { metadata: { name: 'app-settings', namespace: 'shop' }, data: {} });
+    api.put(...SERVICES, {
+      metadata: { name: 'shop-frontend', namespace: 'shop', labels: { app: 'frontend' } },
+      spec: { ports: [{ port: 80 }] },
+    });
+    const ours = { 'gateway.istio.io/managed': 'istio.io-mesh-controller' };
+    api.put('/api/v1', 'configmaps', {
+      metadata: { name: 'stray', namespace: 'shop', labels: ours },
+      data: {},
+    });
+    api.put(...SERVICES, {
+      metadata: { name: 'stray', namespace: 'shop', labels: ours },
+      spec: { ports: [{ port: 80 }] },
+    });
+    const strays = ['ConfigMap shop/stray', 'Service shop/stray'];
+    await expect
+      .poll(() => controllers.a!.heldObjects(), { timeout: 10_000 })
+      .toEqual(expect.arrayContaining(strays));
+    expect(controllers.a!.heldObjects().sort()).toEqual([...deployed, ...strays].sort());
+    // Every list and watch of those kinds asked for that label only.
+    const ownedReads = api.requests.filter(
+      (r) =>
+        r.token === 'controller-a' &&
+        r.method === 'GET' &&
+        /\/(configmaps|services|deployments|serviceaccounts)$/.test(r.path),
+    );
+    expect(ownedReads.length).toBeGreaterThanOrEqual(8);
+    for (const read of ownedReads) {
+      expect(new URLSearchParams(read.query).get('labelSelector')).toBe(
+        'gateway.istio.io/managed=istio.io-mesh-controller',
+      );
+    }
+    api.delete('/api/v1', 'configmaps', 'shop', 'stray');
+    api.delete(...SERVICES, 'shop', 'stray');
+    await expect.poll(() => controllers.a!.heldObjects(), { timeout: 10_000 }).toEqual(deployed);
+  });
+
   it('restores what it deployed when it is deleted or edited by hand', async () => {
     type Deployment = KubeObject & {
       spec: { replicas: number; template: { spec: { containers: Array<{ image: string }> } } };
@@ -171,8 +221,10 @@ describe('the waypoint deployment controller', () => {
       .poll(() => api.get('/api/v1', 'serviceaccounts', 'shop', 'waypoint'), { timeout: 10_000 })
       .toBeDefined();
 
+    // Scaled (as `kubectl scale` or an HPA does) along with the image edited by hand.
     const edited = deployment()!;
     edited.spec.template.spec.containers[0]!.image = 'someone-else:1';
+    edited.spec.replicas = 3;
     api.put(...DEPLOYMENTS, edited);
     const service = api.get(...SERVICES, 'shop', 'waypoint')!;
     const clusterIP = (service.spec as { clusterIP: string }).clusterIP;
@@ -180,6 +232,7 @@ describe('the waypoint deployment controller', () => {
     await expect
       .poll(() => deployment()?.spec.template.spec.containers[0]?.image, { timeout: 10_000 })
       .toBe('ambit:test');
+    expect(deployment()!.spec.replicas).toBe(3);
     await expect
       .poll(
         () =>
@@ -193,7 +246,8 @@ describe('the waypoint deployment controller', () => {
       clusterIP,
     );
 
-    // Its labels edited away, an object is still found by its name, and restored.
+    // Its labels edited away, an object leaves the watch's selection (a deletion to the controller) and is
+    // restored.
     const account = api.get('/api/v1', 'serviceaccounts', 'shop', 'waypoint')!;
     api.put('/api/v1', 'serviceaccounts', { ...account, metadata: { ...account.metadata, labels: {} } });
     await expect
@@ -212,6 +266,8 @@ describe('the waypoint deployment controller', () => {
     await expect
       .poll(() => api.get(...DEPLOYMENTS, 'shop', 'waypoint')?.metadata.labels, { timeout: 10_000 })
       .toMatchObject({ team: 'shop' });
+    // Re-applied for the new Gateway, the Deployment keeps the scale it was given.
+    expect((api.get(...DEPLOYMENTS, 'shop', 'waypoint')!.spec as { replicas: number }).replicas).toBe(3);
     // The new generation is acknowledged; the Service kept its address through the replacement.
     await expect
       .poll(

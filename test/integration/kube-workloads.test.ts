@@ -7,7 +7,8 @@
  *   losing or duplicating a workload;
  * - node identity: a node-a token cannot obtain an identity that only has pods on node-b (node-b's can), a
  *   token of an untrusted service account and a token for another audience are refused, and a token of a
- *   deleted ztunnel pod no longer authenticates;
+ *   deleted ztunnel pod no longer authenticates, nor does a token admitted before its pod was deleted (its
+ *   cached review is dropped on the deletion, not kept for its 60 s);
  * - the process's waypoint controller takes its Lease and deploys a waypoint Gateway, whose Service (with
  *   the address the API server gave it) and status reach the ztunnel and the API;
  * - a waypoint's own projected token proves only its identity and its waypoint (not another's, not a
@@ -417,6 +418,11 @@ describe('Kubernetes pods and TokenReview node identity', () => {
       pod: replaced,
     });
     expect(await sign(stale, 'shop', 'ratings')).toBe(UNAUTHENTICATED);
+    // That was node-b's ztunnel pod, whose token was admitted (and its review cached for 60 s) above: once
+    // the control plane's pod watch sees the deletion, the cached admission is dropped and the token refused.
+    await expect
+      .poll(() => sign(tokens['node-b']!, 'shop', 'ratings'), { timeout: 20_000, interval: 200 })
+      .toBe(UNAUTHENTICATED);
     const log = controlLog.join('');
     expect(log).toContain('is not a trusted node agent');
     // The review named our audience, so the API server itself refused the token minted for another.

@@ -8,7 +8,8 @@
  * (`subPath`); its init containers run in
  * order to completion first, a failed one again as the restart policy says; a rolling update of the Deployment
  * behind a client looping over the Service drops no request; `ambit local scale` adds and removes pods
- * and the Service's endpoints follow; `ambit local rollout restart` replaces every pod.
+ * and the Service's endpoints follow; `ambit local rollout restart` replaces every pod. A stored pod whose
+ * Namespace was deleted is left out (and stopped) while every other live change is still followed.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -390,5 +391,29 @@ describe.runIf(canRunNetnsTests())('live objects on a running local cluster', ()
     const missing = await local('scale', 'deployment/nope', '--replicas', '1', '-n', 'apps');
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain('deployment apps/nope not found');
+  });
+
+  it('leaves out a stored pod whose Namespace is gone and follows every other change', async () => {
+    const scratch = manifests(namespaceDoc('scratch'), podDoc('stray', { namespace: 'scratch', node: 'n1' }));
+    expect((await applyFile('scratch.yaml', scratch)).code).toBe(0);
+    await eventually(async () => (await status()).pods.some((pod) => pod.name === 'stray' && pod.ready), {
+      timeout: 30_000,
+      what: 'the stray pod running',
+    });
+    // The Namespace goes, its pod stays stored: one object the cluster cannot run.
+    const gone = await applyFile('scratch-ns.yaml', manifests(namespaceDoc('scratch')), 'delete');
+    expect(gone.code, gone.stderr).toBe(0);
+    const late = await applyFile('late.yaml', manifests(podDoc('late', { namespace: 'apps', node: 'n2' })));
+    expect(late.code, late.stderr).toBe(0);
+    // The rest is still followed: the new pod runs, and the pod of the gone namespace stops.
+    await eventually(
+      async () => {
+        const pods = (await status()).pods;
+        return (
+          pods.some((pod) => pod.name === 'late' && pod.ready) && !pods.some((pod) => pod.name === 'stray')
+        );
+      },
+      { timeout: 30_000, what: 'the late pod running and the stray one gone' },
+    );
   });
 });

@@ -15,6 +15,8 @@
  * outside host also runs a DNS server (the cluster file's `spec.dns.upstream`), through which the egress
  * waypoint resolves an entry's hostname endpoint, following a changed answer once its TTL runs out, and the
  * hosts of an entry without endpoints by their own names; a name that does not resolve gets 503, counted.
+ * `resolution: DYNAMIC_DNS`: every name under a wildcard host gets the entry's VIP from the DNS proxy, and the
+ * waypoint resolves each request's host; a Host outside the wildcard is refused without a lookup.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -34,7 +36,7 @@ import {
   writeClusterFile,
 } from '../support/local-cluster.ts';
 import { clusterDoc, manifests, namespaceDoc, podDoc } from '../support/manifests.ts';
-import { outsideQueries, writeOutsideRecords } from '../support/outside-dns.ts';
+import { type OutsideRecord, outsideQueries, writeOutsideRecords } from '../support/outside-dns.ts';
 import { canRunNetnsTests } from '../support/privileges.ts';
 import { selfSignedCertificate } from '../support/self-signed.ts';
 import { TestCa } from '../support/test-ca.ts';
@@ -52,6 +54,10 @@ const UNRESOLVED = 'nowhere.dns.example.test';
 const MTLS_HOST = 'mtls.outside.example.test';
 const MESH_TLS_HOST = 'mesh.outside.example.test';
 const MISSING_SECRET_HOST = 'missing.outside.example.test';
+/** A DYNAMIC_DNS entry's wildcard host, and two names under it that the outside DNS answers differently. */
+const WILDCARD_HOST = '*.wild.example.test';
+const WILD_A = 'a.wild.example.test';
+const WILD_B = 'b.deeper.wild.example.test';
 
 /**
  * The outside HTTPS server: answers each request with what it saw (path, headers, SNI, the client
@@ -188,9 +194,9 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
   };
   const inClient = (...command: string[]) =>
     run('local', 'exec', 'client', '-n', 'mesh', '--name', name, '--', ...command);
-  /** GETs `url` from the client pod: the HTTP status (0 when the connection failed) and the body. */
-  const get = async (url: string) => {
-    const result = await inClient('curl', '-sS', '-m', '5', '-w', '\n%{http_code}', url);
+  /** GETs `url` from the client pod (with more curl arguments): the HTTP status (0 when the connection failed) and the body. */
+  const get = async (url: string, ...curlArgs: string[]) => {
+    const result = await inClient('curl', '-sS', '-m', '5', '-w', '\n%{http_code}', ...curlArgs, url);
     const lines = result.stdout.trimEnd().split('\n');
     return { code: Number(lines.pop()), body: lines.join('\n'), stderr: result.stderr };
   };
@@ -556,5 +562,44 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
     );
     // Never the system roots instead: the request is refused.
     await answered(`http://${MISSING_SECRET_HOST}/`, 503);
+  });
+
+  it('resolution DYNAMIC_DNS: names under a wildcard host reach the waypoint, which resolves each request’s host; a Host outside it gets 503, counted, unresolved', async () => {
+    const records = JSON.parse(readFileSync(dnsRecords, 'utf8')) as Record<string, OutsideRecord>;
+    writeOutsideRecords(dnsRecords, {
+      ...records,
+      [WILD_A]: { address: OUTSIDE_IP, ttl: 30 },
+      [WILD_B]: { address: UNREGISTERED_IP, ttl: 30 },
+    });
+    await applyYaml(
+      'wildcard',
+      manifests(...egressHost('wildcard', { hosts: [WILDCARD_HOST], resolution: 'DYNAMIC_DNS', port: 8080 })),
+    );
+    // The client's DNS proxy answers every name under the wildcard with the entry's one VIP.
+    const vips = new Set<string>();
+    await eventually(
+      async () => {
+        vips.clear();
+        for (const host of [WILD_A, WILD_B])
+          vips.add((await inClient('dig', '+short', '+time=2', '+tries=1', host)).stdout.trim());
+        return vips.size === 1 && /^240\.240\.\d+\.\d+$/.test([...vips][0]!);
+      },
+      { timeout: 15_000, what: `names under ${WILDCARD_HOST} answered with its VIP` },
+    );
+    const destination = async (host: string) =>
+      (JSON.parse((await answered(`http://${host}:8080/wild`)).body) as { request: { destination: string } })
+        .request.destination;
+    expect(await destination(WILD_A)).toBe(`${OUTSIDE_IP}:8080`);
+    expect(await destination(WILD_B)).toBe(`${UNREGISTERED_IP}:8080`);
+    // The same VIP asked for a host outside the wildcard: refused before any lookup.
+    const refused = () =>
+      counter(waypointMetricsText, 'ambit_waypoint_refused_total', 'reason="dns-outside-entry"');
+    let waypointMetricsText = await waypointMetrics();
+    const before = refused();
+    const forged = await get(`http://${WILD_A}:8080/`, '-H', 'host: evil.example.test:8080');
+    expect(forged.code).toBe(503);
+    waypointMetricsText = await waypointMetrics();
+    expect(refused()).toBeGreaterThan(before);
+    expect(outsideQueries(dnsRecords)['evil.example.test']).toBeUndefined();
   });
 });

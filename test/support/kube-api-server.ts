@@ -10,6 +10,9 @@
  *   resourceVersion older than the retained history is answered with an ERROR event carrying a 410
  *   `Expired` Status, as etcd compaction makes a real server do; `allowWatchBookmarks=true` gets BOOKMARK
  *   events (only `metadata.resourceVersion` set) when the test calls `bookmark()`;
+ * - `labelSelector` on list and watch, equality-based as documented (`k=v`, `k==v`, `k!=v`, `k`, `!k`,
+ *   comma-separated, all must hold): a watch sends only matching objects, a change that makes an object
+ *   match as ADDED and one that makes it stop matching as DELETED, as the API server's watch cache does;
  * - replace (PUT, with resourceVersion conflicts), delete, and discovery (`/api/v1`, `/apis/<g>/<v>`);
  * - a `create` hook per resource (status conditions on created objects...);
  * - TokenReview for tokens the test mints with `issueToken` (a service account, its audiences, the pod it is
@@ -18,7 +21,8 @@
  *
  * Requests are logged with their bearer token, so a test can tell which client wrote what.
  *
- * What it does not do: authentication, admission, field selectors, label selectors, chunked lists (`limit`
+ * What it does not do: authentication, admission, field selectors, set-based label selectors (`in`,
+ * `notin`: answered 400), chunked lists (`limit`
  * / `continue`), server-side apply, PATCH, garbage collection of owned objects,
  * finalizers, converting a Secret's `stringData`. A test that needs one of these must not pretend it is covered.
  */
@@ -49,16 +53,53 @@ export interface ResourceType {
   namespaced: boolean;
 }
 
-type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
-interface StoredEvent {
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+export interface StoredEvent {
   rv: number;
   type: WatchEventType;
   object: KubeObject;
+  /** The object before a MODIFIED event: whether it matched a selector decides the event a watcher gets. */
+  previous?: KubeObject | undefined;
+}
+
+type LabelMatcher = (object: KubeObject | undefined) => boolean;
+
+/** An equality-based label selector as Kubernetes documents it; throws on what it does not implement. */
+export function labelMatcher(selector: string | null): LabelMatcher {
+  const requirements = (selector ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map((part): ((labels: Record<string, string>) => boolean) => {
+      const match = /^(!?)([\w./-]+)\s*(?:(==|=|!=)\s*([\w.-]*))?$/.exec(part);
+      if (!match) throw new Error(`unsupported label selector requirement ${JSON.stringify(part)}`);
+      const [, not, key, op, value] = match as unknown as [string, string, string, string?, string?];
+      if (not && op) throw new Error(`unsupported label selector requirement ${JSON.stringify(part)}`);
+      if (not) return (labels) => !(key in labels);
+      if (op === undefined) return (labels) => key in labels;
+      if (op === '!=') return (labels) => labels[key] !== value;
+      return (labels) => labels[key] === value;
+    });
+  return (object) => {
+    if (object === undefined) return false;
+    const labels = (object.metadata.labels ?? {}) as Record<string, string>;
+    return requirements.every((holds) => holds(labels));
+  };
+}
+
+/** The event a watcher with `matches` gets for `event`, if any (see the header). */
+export function selectedEvent(event: StoredEvent, matches: LabelMatcher): WatchEventType | undefined {
+  const now = matches(event.object);
+  if (event.type !== 'MODIFIED') return now ? event.type : undefined;
+  const before = matches(event.previous);
+  if (now) return before ? 'MODIFIED' : 'ADDED';
+  return before ? 'DELETED' : undefined;
 }
 
 interface Watcher {
   namespace: string | undefined;
   bookmarks: boolean;
+  matches: LabelMatcher;
   response: ServerResponse;
 }
 
@@ -293,7 +334,7 @@ export class KubeApiServer {
       existing && JSON.stringify(existing.spec) === JSON.stringify(stored.spec) ? generation : generation + 1;
     stored.metadata.resourceVersion = String(++this.#rv);
     resource.objects.set(key(stored.metadata.namespace, name), stored);
-    this.#record(resource, existing ? 'MODIFIED' : 'ADDED', stored);
+    this.#record(resource, existing ? 'MODIFIED' : 'ADDED', stored, existing);
     return clone(stored);
   }
 
@@ -367,14 +408,17 @@ export class KubeApiServer {
     return resource.type.prefix === '/api/v1' ? 'v1' : resource.type.prefix.slice('/apis/'.length);
   }
 
-  #record(resource: Resource, type: WatchEventType, object: KubeObject): void {
-    const rv = Number(object.metadata.resourceVersion);
-    resource.history.push({ rv, type, object: clone(object) });
-    for (const watcher of resource.watchers) {
-      if (watcher.namespace === undefined || watcher.namespace === object.metadata.namespace) {
-        watcher.response.write(`${JSON.stringify({ type, object })}\n`);
-      }
-    }
+  #record(resource: Resource, type: WatchEventType, object: KubeObject, previous?: KubeObject): void {
+    const event = { rv: Number(object.metadata.resourceVersion), type, object: clone(object), previous };
+    resource.history.push(event);
+    for (const watcher of resource.watchers) this.#send(watcher, event);
+  }
+
+  /** Writes `event` to the watcher if it is in the watcher's namespace and selection. */
+  #send(watcher: Watcher, event: StoredEvent): void {
+    if (watcher.namespace !== undefined && watcher.namespace !== event.object.metadata.namespace) return;
+    const type = selectedEvent(event, watcher.matches);
+    if (type !== undefined) watcher.response.write(`${JSON.stringify({ type, object: event.object })}\n`);
   }
 
   /** Parses `<prefix>/[namespaces/<ns>/]<plural>[/<name>]` against the registered resources. */
@@ -446,13 +490,20 @@ export class KubeApiServer {
       else this.#status(response, 404, 'NotFound', `${resource.type.plural} "${name}" not found`);
       return;
     }
+    let matches: LabelMatcher;
+    try {
+      matches = labelMatcher(url.searchParams.get('labelSelector'));
+    } catch (error) {
+      this.#status(response, 400, 'BadRequest', (error as Error).message);
+      return;
+    }
     if (request.method === 'GET' && url.searchParams.get('watch') === 'true') {
-      this.#watch(resource, namespace, url.searchParams, response);
+      this.#watch(resource, namespace, url.searchParams, matches, response);
       return;
     }
     if (request.method === 'GET') {
       const items = [...resource.objects.values()].filter(
-        (object) => namespace === undefined || object.metadata.namespace === namespace,
+        (object) => (namespace === undefined || object.metadata.namespace === namespace) && matches(object),
       );
       this.#json(response, 200, {
         apiVersion: this.#apiVersion(resource),
@@ -576,6 +627,7 @@ export class KubeApiServer {
     resource: Resource,
     namespace: string | undefined,
     query: URLSearchParams,
+    matches: LabelMatcher,
     response: ServerResponse,
   ): void {
     const from = Number(query.get('resourceVersion') ?? '0');
@@ -594,17 +646,18 @@ export class KubeApiServer {
       response.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
       return;
     }
-    const watcher: Watcher = { namespace, bookmarks: query.get('allowWatchBookmarks') === 'true', response };
+    const watcher: Watcher = {
+      namespace,
+      bookmarks: query.get('allowWatchBookmarks') === 'true',
+      matches,
+      response,
+    };
     // resourceVersion 0 (or none) means "from any point": the current objects as ADDED, then changes.
-    const backlog =
+    const backlog: StoredEvent[] =
       from === 0
-        ? [...resource.objects.values()].map((object) => ({ type: 'ADDED' as const, object }))
+        ? [...resource.objects.values()].map((object) => ({ rv: 0, type: 'ADDED' as const, object }))
         : resource.history.filter((event) => event.rv > from);
-    for (const event of backlog) {
-      if (namespace === undefined || event.object.metadata.namespace === namespace) {
-        response.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
-      }
-    }
+    for (const event of backlog) this.#send(watcher, event);
     resource.watchers.add(watcher);
     response.on('close', () => resource.watchers.delete(watcher));
   }

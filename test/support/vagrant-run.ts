@@ -15,7 +15,8 @@ import { promisify } from 'node:util';
 const execFileAsync = promisify(execFile);
 export const VAGRANT_DIR = resolve(import.meta.dirname, '../../vagrant');
 const VIRSH = ['-c', 'qemu:///system'];
-const POOL_ROOT = '/var/cache/ambit/vagrant/pools';
+/** Where the runs' storage pools live (vagrant/lib.sh's cache, outside the checkout). */
+const POOL_ROOT = join(process.env.AMBIT_VAGRANT_CACHE ?? '/var/cache/ambit/vagrant', 'pools');
 
 export interface VagrantRunOptions {
   nodes: number;
@@ -40,6 +41,8 @@ export class VagrantRun {
   readonly #options: VagrantRunOptions;
   /** Whether `up` found the host unprepared (so that the set-up is this run's to undo). */
   #setUpHost = false;
+  /** Wall seconds of each phase (`up`'s and `destroy`'s, and the test's own), for the test's report. */
+  readonly timings: Record<string, number> = {};
 
   constructor(options: VagrantRunOptions) {
     this.#options = options;
@@ -51,7 +54,8 @@ export class VagrantRun {
         throw new Error('AMBIT_VAGRANT_ATTACH needs AMBIT_VAGRANT_PREFIX and AMBIT_VAGRANT_MGMT_NET');
       [this.prefix, this.managementNet, this.#vagrantDotfiles] = [prefix, net, ATTACH];
     } else {
-      this.prefix = `av${randomBytes(3).toString('hex')}`;
+      // CI names the run (its clean-up removes that run's VMs even if this process is killed).
+      this.prefix = process.env.AMBIT_VAGRANT_PREFIX ?? `av${randomBytes(3).toString('hex')}`;
       this.managementNet = freeManagementNet();
       this.#vagrantDotfiles = join(this.#dotfiles, 'vagrant');
     }
@@ -91,13 +95,26 @@ export class VagrantRun {
 
   async #create(): Promise<void> {
     this.#setUpHost = !hostIsSetUp();
-    await execFileAsync('bash', [join(VAGRANT_DIR, 'host-setup.sh')]);
-    await execFileAsync('bash', [join(VAGRANT_DIR, 'build-box.sh')], { maxBuffer: 1 << 24 });
+    await this.timed('hostSetupSeconds', () => execFileAsync('bash', [join(VAGRANT_DIR, 'host-setup.sh')]));
+    await this.timed('boxSeconds', () =>
+      execFileAsync('bash', [join(VAGRANT_DIR, 'build-box.sh')], { maxBuffer: 1 << 24 }),
+    );
     const target = join(POOL_ROOT, this.pool);
     mkdirSync(target, { recursive: true });
     virsh('pool-define-as', this.pool, 'dir', '--target', target);
     virsh('pool-start', this.pool);
-    await this.vagrant(['up', '--provider', 'libvirt', '--parallel']);
+    // Both VMs at once: boot, then the rsync of the checkout into each.
+    await this.timed('vagrantUpSeconds', () => this.vagrant(['up', '--provider', 'libvirt', '--parallel']));
+  }
+
+  /** Runs `work`, its wall seconds kept as `timings[phase]` (also when it fails: the report shows how far it got). */
+  async timed<T>(phase: string, work: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.timings[phase] = Math.round((performance.now() - started) / 100) / 10;
+    }
   }
 
   /** Runs vagrant; a failure says what vagrant said last (its progress lines left out). */
@@ -144,25 +161,13 @@ export class VagrantRun {
   }
 
   /**
-   * `vagrant destroy -f`; then, for whatever it left (an `up` cut short holds Vagrant's lock, and destroy
-   * then refuses), libvirt's own removal of the run's domains and networks; then its volumes and pool. What
-   * still remains is for `leftovers()` to show.
+   * `vagrant destroy -f`; then remove-run.sh for whatever it left (an `up` cut short holds Vagrant's lock, and
+   * destroy then refuses): the run's domains, networks, volumes and pool. What still remains is for
+   * `leftovers()` to show.
    */
   async destroy(): Promise<void> {
-    await this.vagrant(['destroy', '-f']).catch(() => undefined);
-    const left = this.leftovers();
-    for (const domain of left.domains) {
-      virshQuiet('destroy', domain);
-      virshQuiet('undefine', domain, '--remove-all-storage');
-    }
-    for (const network of left.networks) {
-      virshQuiet('net-destroy', network);
-      virshQuiet('net-undefine', network);
-    }
-    for (const volume of listVolumes(this.pool)) virshQuiet('vol-delete', '--pool', this.pool, volume);
-    virshQuiet('pool-destroy', this.pool);
-    virshQuiet('pool-undefine', this.pool);
-    rmSync(join(POOL_ROOT, this.pool), { recursive: true, force: true });
+    await this.timed('destroySeconds', () => this.vagrant(['destroy', '-f']).catch(() => undefined));
+    await execFileAsync('bash', [join(VAGRANT_DIR, 'remove-run.sh'), this.prefix]).catch(() => undefined);
     rmSync(this.#dotfiles, { recursive: true, force: true });
   }
 
@@ -224,29 +229,11 @@ function virsh(...args: string[]): string {
   return execFileSync('virsh', [...VIRSH, ...args], { encoding: 'utf8' });
 }
 
-function virshQuiet(...args: string[]): void {
-  try {
-    execFileSync('virsh', [...VIRSH, ...args], { stdio: 'ignore' });
-  } catch {
-    // Already gone.
-  }
-}
-
 function virshNames(...args: string[]): string[] {
   return virsh(...args)
     .split('\n')
     .map((line) => line.trim())
     .filter(Boolean);
-}
-
-function listVolumes(pool: string): string[] {
-  try {
-    return virshNames('vol-list', pool)
-      .slice(2)
-      .map((line) => line.split(/\s+/)[0]!);
-  } catch {
-    return [];
-  }
 }
 
 function shellQuote(text: string): string {

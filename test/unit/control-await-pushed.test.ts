@@ -10,16 +10,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../../src/control/control-plane.ts';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
-import { ztunnelDiscovery } from '../../src/core/discovery/client.ts';
 import { StateStore } from '../../src/ztunnel/state/store.ts';
-import { eventually } from '../support/eventually.ts';
 import { quietLogs } from '../support/logging.ts';
-import { nodeConnection } from '../support/node-connection.ts';
+import { syncedZtunnel } from '../support/node-connection.ts';
 
 const state = mkdtempSync(join(tmpdir(), 'ambit-await-pushed-'));
 let plane: ControlPlane;
 let api: ControlApiClient;
-let client: ReturnType<typeof ztunnelDiscovery>;
+let client: Awaited<ReturnType<typeof syncedZtunnel>>;
 const store = new StateStore();
 
 const hasPod = (ip: string) => store.snapshot.workloads.some((workload) => workload.ips.includes(ip));
@@ -35,13 +33,7 @@ beforeAll(async () => {
     maxDebounceMs: 60_000,
   });
   api = new ControlApiClient([plane.paths.socket], { timeoutMs: 5_000 });
-  client = ztunnelDiscovery({
-    connection: nodeConnection(plane, state, 'node-a'),
-    node: 'node-a',
-    store,
-  });
-  client.start();
-  await eventually(() => plane.status().clients[0]?.inSync, { what: 'node-a in sync' });
+  client = await syncedZtunnel(plane, state, 'node-a', store);
 });
 
 afterAll(async () => {

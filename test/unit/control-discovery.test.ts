@@ -392,6 +392,20 @@ describe('shared generations (what changed for a client that held an older one)'
       const generations = chain(start, steps);
       const changes = keysOf(generations[0]!.changesTo(generations.at(-1)!));
       expect(changes).toEqual({ changed, removed });
+      // Advanced by the changes alone (as the incremental model tells them), the same sets and answer.
+      const told = [new SharedGeneration(resourceSet(start))];
+      for (const step of steps) {
+        const next = resourceSet(step);
+        const gone = [...told.at(-1)!.resources.keys()].filter((key) => !next.has(key));
+        told.push(told.at(-1)!.advanceBy([...next.values()], gone));
+      }
+      expect(told.map((generation) => [...generation.resources.keys()].sort())).toEqual(
+        generations.map((generation) => [...generation.resources.keys()].sort()),
+      );
+      expect(told.map((generation, i) => generation === told[i - 1])).toEqual(
+        generations.map((generation, i) => generation === generations[i - 1]),
+      );
+      expect(keysOf(told[0]!.changesTo(told.at(-1)!))).toEqual(changes);
       // Walking the links and comparing the whole sets agree.
       expect(changes.changed.sort()).toEqual(
         keysOf(

@@ -46,6 +46,9 @@ describe('upstream kinds: valid manifests', () => {
       'ReferenceGrant',
       'ListenerSet',
       'BackendTLSPolicy',
+      'RequestAuthentication',
+      'Telemetry',
+      'Pod',
     ]);
   });
 
@@ -61,6 +64,10 @@ describe('upstream kinds: valid manifests', () => {
       'document 22: kind: Certificate (cert-manager.io/v1) is not a kind Ambit acts on',
       'document 23: kind: Service (serving.knative.dev/v1) is not a kind Ambit acts on',
       '(ListenerSet shop/extra): kind: ListenerSet is validated but not acted on by Ambit yet',
+      '(Telemetry shop/extras): spec.tracing[0].customTags.cluster.environment: environment tags are not applied',
+      '(Telemetry shop/extras): spec.metrics[0].overrides[0].match.customMetric: custom metrics are not emitted',
+      '(Telemetry shop/extras): spec.metrics[0].overrides[1].tagOverrides: tag overrides are not applied',
+      '(WorkloadEntry shop/vm-1): kind: WorkloadEntry is accepted but not acted on',
     ]) {
       expect(
         warnings.some((warning) => warning.includes(expected)),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { joinHostPort, splitHostPort } from '../../src/core/net/host-port.ts';
+import { joinHostPort, parsePort, splitHostPort } from '../../src/core/net/host-port.ts';
 import { plainAddress } from '../../src/core/net/ip.ts';
 import { spiffeIdentitiesOfSan, uriSans } from '../../src/core/tls/spiffe.ts';
 
@@ -24,6 +24,23 @@ describe('host:port', () => {
   it('accepts port 0 only when asked (listen addresses)', () => {
     expect(splitHostPort('127.0.0.1:0', { allowPortZero: true })).toEqual({ host: '127.0.0.1', port: 0 });
     expect(splitHostPort('127.0.0.1:0')).toBeUndefined();
+  });
+
+  it.each([
+    ['80', false, 80],
+    ['65535', false, 65535],
+    ['0', false, undefined],
+    ['0', true, 0],
+    ['65536', false, undefined],
+    ['0x50', false, undefined],
+    ['1e3', false, undefined],
+    [' 80', false, undefined],
+    ['80.0', false, undefined],
+    ['-1', true, undefined],
+    ['', true, undefined],
+    ['000080', false, undefined],
+  ])('parsePort(%j, allowPortZero %s) is %j', (text, allowPortZero, expected) => {
+    expect(parsePort(text, { allowPortZero })).toBe(expected);
   });
 
   it.each([

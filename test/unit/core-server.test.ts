@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { Agent, createServer as createHttpServer, request } from 'node:http';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { splitHostPort } from '../../src/core/net/host-port.ts';
-import { drainSessions, totalDrained } from '../../src/core/server/drain.ts';
+import { closeHttpServer, drainSessions, totalDrained } from '../../src/core/server/drain.ts';
 import { metricsHandler, readinessHandler, serveHttp } from '../../src/core/server/http.ts';
 import { closeServer } from '../../src/core/server/listen.ts';
 import { claimUnixSocket, listenUnixSocket } from '../../src/core/server/unix-socket.ts';
@@ -71,6 +72,73 @@ describe('drainSessions', () => {
         { finished: 3, cut: 0 },
       ]),
     ).toEqual({ finished: 4, cut: 2 });
+  });
+});
+
+describe('closeHttpServer', () => {
+  type Outcome = { body: string } | { error: string };
+
+  /** A server whose `/slow` answers only once released; the rest at once. Clients keep connections alive. */
+  async function slowServer() {
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered = () => {};
+    const slowEntered = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const server = createHttpServer((req, res) => {
+      if (req.url !== '/slow') return void res.end('quick');
+      entered();
+      void released.then(() => res.end('slow done'));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const agent = new Agent({ keepAlive: true });
+    const failed = (error: NodeJS.ErrnoException): Outcome => ({ error: error.code ?? error.message });
+    const get = (path: string) =>
+      new Promise<Outcome>((resolve) => {
+        const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          res.on('end', () => resolve({ body }));
+          res.on('error', (error) => resolve(failed(error)));
+        });
+        req.on('error', (error) => resolve(failed(error)));
+        req.end();
+      });
+    return { server, get, release, slowEntered, agent };
+  }
+
+  it('lets a request in progress finish, closes idle keep-alive connections, and then resolves', async () => {
+    const { server, get, release, slowEntered, agent } = await slowServer();
+    // Two connections: one left idle by a finished request, one busy with the slow request.
+    const [quick, slow] = [get('/quick'), get('/slow')];
+    expect(await quick).toEqual({ body: 'quick' });
+    await slowEntered;
+    let closed = false;
+    const closing = closeHttpServer(server, 60_000).then(() => {
+      closed = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(closed).toBe(false);
+    release();
+    expect(await slow).toEqual({ body: 'slow done' });
+    await closing;
+    agent.destroy();
+  });
+
+  it('cuts a request still in progress at the deadline', async () => {
+    const { server, get, slowEntered, agent } = await slowServer();
+    const slow = get('/slow');
+    await slowEntered;
+    await closeHttpServer(server, 100);
+    expect(await slow).toEqual({ error: 'ECONNRESET' });
+    agent.destroy();
   });
 });
 

@@ -10,12 +10,12 @@ import { parseFiles } from '../../src/control/config/parse.ts';
 import { CONTROL_KINDS } from '../../src/control/kinds.ts';
 import {
   compileClassicIngress,
-  reaches,
   serverHostnames,
   serverShape,
 } from '../../src/control/model/ingress/classic.ts';
 import { classicGatewayNotes } from '../../src/control/model/ingress/classic-notes.ts';
 import { compileIngress } from '../../src/control/model/ingress/compile.ts';
+import { reaches } from '../../src/control/model/ingress/gateway-policies.ts';
 import { bindsGateway } from '../../src/control/model/l7/virtual-service.ts';
 import { buildMesh } from '../../src/control/model/mesh.ts';
 import { classicGatewayDeployment } from '../../src/control/model/views.ts';
@@ -485,6 +485,45 @@ ${WAYPOINT_CLASS_DENY}`);
     expect(table.authorization.map((p) => p.name)).toEqual(['users']);
     expect(table.servedServices[0]?.requestAuthentication?.map((rule) => rule.issuer)).toEqual([
       'https://issuer.example',
+    ]);
+  });
+
+  it('a Gateway API ingress takes mesh-wide policies of its namespace and the root namespace, as the classic gateway does', () => {
+    const policy = (name: string, namespace: string, scope: string) => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ${name}, namespace: ${namespace}}
+spec:
+${scope}  action: DENY
+  rules: [{to: [{operation: {paths: [/admin]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: ${name}, namespace: ${namespace}}
+spec:
+${scope}  jwtRules: [{issuer: "https://${name}.example", jwks: '${JWKS}'}]
+`;
+    const table = gatewayApi(
+      [
+        policy('mesh', 'istio-system', ''),
+        policy('edge-wide', 'edge', ''),
+        policy(
+          'by-label',
+          'edge',
+          '  selector: {matchLabels: {gateway.networking.k8s.io/gateway-name: web}}\n',
+        ),
+        policy('other-label', 'edge', '  selector: {matchLabels: {app: api}}\n'),
+        policy('other-namespace', 'shop', ''),
+      ].join('---\n'),
+    );
+    expect(table.authorization.map((p) => [p.name, p.appliesTo.kind])).toEqual([
+      ['mesh', 'waypoint'],
+      ['edge-wide', 'waypoint'],
+      ['by-label', 'waypoint'],
+    ]);
+    expect(table.servedServices[0]?.requestAuthentication?.map((rule) => rule.issuer)).toEqual([
+      'https://by-label.example',
+      'https://edge-wide.example',
+      'https://mesh.example',
     ]);
   });
 });

@@ -242,14 +242,40 @@ describe('privileges', () => {
     ]);
   });
 
-  it('CNI node agent: host network, but no capability at all', () => {
+  it('CNI node agent: host network but not host PID, SYS_ADMIN only, the pinned namespaces read-only', () => {
     const pod = podOf(find('DaemonSet', NAMES.cniNode));
     expect(pod.hostNetwork).toBe(true);
-    expect(pod.containers[0]!.securityContext.capabilities).toEqual({ drop: ['ALL'] });
+    expect((pod as { hostPID?: boolean }).hostPID).toBeUndefined();
+    expect(pod.containers[0]!.securityContext).toMatchObject({
+      privileged: false,
+      capabilities: { drop: ['ALL'], add: ['SYS_ADMIN'] },
+    });
     expect(pod.volumes!.map((v) => v.hostPath?.path)).toEqual([
       '/opt/cni/bin',
       '/etc/cni/net.d',
       '/opt/ambit',
+      '/var/run/netns',
+    ]);
+    // Both DaemonSets see the runtime's pinned namespaces at one path, so a path one sends the other opens.
+    const mounts = (object: ManifestObject) =>
+      (
+        object as unknown as {
+          spec: {
+            template: { spec: { containers: Array<{ volumeMounts: Array<Record<string, unknown>> }> } };
+          };
+        }
+      ).spec.template.spec.containers[0]!.volumeMounts.find((m) => m.name === 'netns');
+    const expected = {
+      name: 'netns',
+      mountPath: '/var/run/netns',
+      mountPropagation: 'HostToContainer',
+      readOnly: true,
+    };
+    expect(mounts(find('DaemonSet', NAMES.cniNode))).toEqual(expected);
+    expect(mounts(find('DaemonSet', NAMES.ztunnel))).toEqual(expected);
+    // Read-only API access: one pod for ADD, the node's pods for the reconcile.
+    expect((find('ClusterRole', NAMES.cniNode) as unknown as { rules: unknown }).rules).toEqual([
+      { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get', 'list'] },
     ]);
   });
 

@@ -176,6 +176,25 @@ describe('the objects a running cluster follows', () => {
     expect(result.remove.sort()).toEqual(webPods(cluster).sort());
   });
 
+  it('leaves out the objects it cannot run, naming each, and follows the rest', () => {
+    const live = planLive(
+      cluster,
+      stored([...FILE, pod('ghost', 'nowhere'), service('api', '  clusterIP: 10.96.0.1\n'), pod('late')]),
+    );
+    expect(live.issues.filter((issue) => issue.severity === 'error').map(formatIssue)).toEqual([
+      expect.stringMatching(
+        /applied\.yaml: document 5 \(Pod nowhere\/ghost\): metadata\.namespace: namespace "nowhere" does not exist/,
+      ),
+      expect.stringMatching(
+        /applied\.yaml: document 6 .*spec\.clusterIP: 10\.96\.0\.1 is already the ClusterIP/,
+      ),
+    ]);
+    const result = liveChanges(cluster, live, allReady);
+    expect(result.create).toEqual(['default/late']);
+    expect(result.remove).toEqual([]);
+    expect(result.services.map((s) => [s.name, s.clusterIP])).toEqual([['web', '10.96.0.1']]);
+  });
+
   it('places a planned pod where the runtime says, with the env and probes of that address', () => {
     const { live, changes: result } = changes(cluster, [...FILE, pod('late')]);
     const node = cluster.nodes[1]!;

@@ -102,7 +102,7 @@ describe('RequestAuthentication validation', () => {
       [
         at(
           'spec.jwtRules[0].forwardToken',
-          'unknown field (known fields: issuer, audiences, jwksUri, jwks, fromHeaders, fromParams, fromCookies, outputPayloadToHeader, outputClaimToHeaders, forwardOriginalToken, timeout)',
+          'unknown field (known fields: issuer, audiences, jwksUri, jwks, fromHeaders, fromParams, fromCookies, outputPayloadToHeader, outputClaimToHeaders, forwardOriginalToken, timeout, presence, spaceDelimitedClaims)',
         ),
       ],
     ],

@@ -517,3 +517,44 @@ ${endpoints}`);
     ]);
   });
 });
+
+describe('DYNAMIC_DNS ServiceEntries: the wildcard host the waypoint resolves per request', () => {
+  const entry = (location: string, labels = '{istio.io/use-waypoint: waypoint}') =>
+    meshOf(`
+${EGRESS_WAYPOINT}
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: wild, namespace: istio-egress, labels: ${labels}}
+spec:
+  hosts: ["*.wild.test"]
+  location: ${location}
+  resolution: DYNAMIC_DNS
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 8080}]
+`);
+  const wild = (mesh: ReturnType<typeof meshOf>) => mesh.services.find((s) => s.hostname === '*.wild.test');
+
+  it('gives a served outside wildcard host a VIP and one endpoint standing for the request host', () => {
+    const mesh = entry('MESH_EXTERNAL');
+    expect(wild(mesh)?.vips).toEqual([expect.stringMatching(/^240\.240\./)]);
+    const cluster = waypointRouteTable(mesh, {
+      name: 'waypoint',
+      namespace: 'istio-egress',
+    }).table.clusters.find((c) => c.hostname === '*.wild.test');
+    expect(cluster?.endpoints).toEqual([
+      {
+        workloadUid: '',
+        ip: '',
+        port: 8080,
+        ready: true,
+        external: { resolve: { hostname: '', use: 'all', under: '*.wild.test' } },
+      },
+    ]);
+  });
+
+  it.each([
+    ['no waypoint serves it', 'MESH_EXTERNAL', '{}'],
+    ['it is MESH_INTERNAL (Istio resolves outside services only)', 'MESH_INTERNAL', undefined],
+  ])('allocates no VIP when %s: nothing captures its names', (_what, location, labels) => {
+    expect(wild(entry(location, labels))?.vips).toEqual([]);
+  });
+});

@@ -199,8 +199,8 @@ describe('Telemetry kind', () => {
     ['  tracing: [{providers: [{}]}]', 'spec.tracing[0].providers[0].name: required field is missing'],
     ['  tracing: [{}, {}]', 'spec.tracing: only one tracing entry is supported'],
     [
-      '  tracing: [{customTags: {a: {environment: {name: X}}}}]',
-      'spec.tracing[0].customTags.a.environment: environment tags are not supported',
+      '  tracing: [{customTags: {a: {environment: {}}}}]',
+      'spec.tracing[0].customTags.a.environment.name: required field is missing',
     ],
     [
       '  tracing: [{customTags: {a: {literal: {value: x}, header: {name: y}}}}]',
@@ -225,7 +225,7 @@ describe('Telemetry kind', () => {
     ],
     [
       '  metrics: [{overrides: [{tagOverrides: {a: {}}}]}]',
-      'spec.metrics[0].overrides[0].tagOverrides: tag overrides are not supported yet',
+      'spec.metrics[0].overrides[0].tagOverrides.a.value: UPSERT needs a value',
     ],
     [
       '  selector: {matchLabels: {a: b}}\n  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: w}]',
@@ -237,6 +237,26 @@ describe('Telemetry kind', () => {
     expect(resources).toEqual([]);
     expect(errors.join('\n')).toContain(message);
     expect(errors[0]).toContain('t.yaml: document 1 (Telemetry apps/t)');
+  });
+
+  it.each([
+    [
+      '  tracing: [{customTags: {a: {environment: {name: X}}}}]',
+      'spec.tracing[0].customTags.a.environment: environment tags are not applied by Ambit',
+    ],
+    [
+      '  metrics: [{overrides: [{match: {customMetric: my_metric}, disabled: true}]}]',
+      'spec.metrics[0].overrides[0].match.customMetric: custom metrics are not emitted by Ambit',
+    ],
+    [
+      '  metrics: [{overrides: [{tagOverrides: {a: {operation: REMOVE}, b: {value: "1"}}}]}]',
+      'spec.metrics[0].overrides[0].tagOverrides: tag overrides are not applied by Ambit yet',
+    ],
+  ])('accepts with a warning what it does not apply: %s', (spec, message) => {
+    const { resources, errors, warnings } = parse(telemetryDoc(spec));
+    expect(errors).toEqual([]);
+    expect(resources).toHaveLength(1);
+    expect(warnings.join('\n')).toContain(message);
   });
 });
 

@@ -218,6 +218,40 @@ describe('verification', () => {
   it('no token: passes on without a principal', async () => {
     expect(await authenticate([rule({ jwks })], source({}), keys)).toEqual({ kind: 'none' });
   });
+
+  it.each<[string, Partial<JwtRule>[], string]>([
+    ['presence REQUIRED', [{ presence: 'REQUIRED' }], 'invalid'],
+    ['presence OPTIONAL', [{ presence: 'OPTIONAL' }], 'none'],
+    ['one rule of several REQUIRED', [{}, { issuer: 'b', presence: 'REQUIRED' }], 'invalid'],
+  ])('no token under %s', async (_name, overrides, kind) => {
+    const result = await authenticate(
+      overrides.map((given) => rule({ jwks, ...given })),
+      source({}),
+      keys,
+    );
+    expect(result.kind).toBe(kind);
+    if (result.kind === 'invalid') expect(result.text).toBe('Jwt is missing');
+  });
+
+  it('splits the spaceDelimitedClaims that hold a string into words, and leaves the others', async () => {
+    const token = await sign({
+      iss: ISSUER,
+      sub: 'a',
+      scope: 'read  write',
+      note: 'two words',
+      roles: ['x y'],
+    });
+    const result = await authenticate(
+      [rule({ jwks, spaceDelimitedClaims: ['scope', 'roles', 'absent'] })],
+      bearer(token),
+      keys,
+    );
+    expect(result.kind === 'valid' && result.auth.claims).toMatchObject({
+      scope: ['read', 'write'],
+      note: 'two words',
+      roles: ['x y'],
+    });
+  });
 });
 
 describe('authorization over the token', () => {

@@ -19,7 +19,7 @@ import { DEFAULT_HBONE_TIMEOUTS, DEFAULT_POOL } from '../../src/core/hbone/setti
 import type { OriginatedTls } from '../../src/core/l7/types.ts';
 import { SecureContextCache } from '../../src/core/tls/contexts.ts';
 import { DnsCache } from '../../src/waypoint/upstream/dns-cache.ts';
-import { UpstreamTunnels } from '../../src/waypoint/upstream/tunnels.ts';
+import { hostUnder, UpstreamTunnels } from '../../src/waypoint/upstream/tunnels.ts';
 import { selfSignedCertificate } from '../support/self-signed.ts';
 import { TestCa, TestCertificateProvider } from '../support/test-ca.ts';
 
@@ -168,6 +168,39 @@ describe('waypoint tunnels to endpoints outside the mesh', () => {
       'missing.outside.test did not resolve (nxdomain',
     );
     expect(refusals).toEqual(['nxdomain']);
+  });
+
+  it('DYNAMIC_DNS: resolves the request host under the wildcard, and refuses one outside it without a query', async () => {
+    const dynamic = (hostname: string) =>
+      tunnels.open(
+        {
+          ip: '',
+          port: ports.plain,
+          identity: '',
+          client: { ip: '10.244.0.2', port: 40000 },
+          external: { resolve: { hostname, use: 'all', under: '*.outside.test' } },
+        },
+        5000,
+      );
+    expect(await firstLine(await dynamic('plain.outside.test'))).toBe('plain');
+    const before = dnsQueries.length;
+    for (const host of ['evil.example', 'outside.test', '10.0.0.1', ''])
+      await expect(dynamic(host)).rejects.toThrow('outside-entry');
+    expect(dnsQueries.length).toBe(before);
+    expect(refusals.slice(-4)).toEqual(['outside-entry', 'outside-entry', 'outside-entry', 'outside-entry']);
+  });
+
+  it.each([
+    ['a name one label under', 'a.wild.test', true],
+    ['a name labels under', 'a.b.wild.test', true],
+    ['any case, a trailing dot', 'A.Wild.Test.', true],
+    ['the suffix itself', 'wild.test', false],
+    ['a name that only ends alike', 'notwild.test', false],
+    ['another domain', 'a.wild.test.evil', false],
+    ['an address', '10.0.0.1', false],
+    ['empty', '', false],
+  ])('hostUnder: %s', (_what, host, expected) => {
+    expect(hostUnder(host, '*.wild.test')).toBe(expected);
   });
 
   it('MUTUAL presents the Secret’s client certificate to a server that requires one', async () => {

@@ -147,6 +147,29 @@ describe('StateStore', () => {
     expect(s.serviceByHostname('B.default.svc.cluster.local')?.name).toBe('b');
   });
 
+  it.each([
+    ['the exact host first', 'api.example.com', 'exact'],
+    ['the most specific wildcard above the name', 'a.b.example.com', 'b-wild'],
+    ['a wildcard at any depth', 'x.y.z.example.com', 'wild'],
+    ['no wildcard without VIPs', 'q.none.example.org', undefined],
+    ['nothing for the wildcard suffix itself', 'example.com', undefined],
+  ])('answers DNS names by %s', (_what, name, expected) => {
+    const s = new StateStore();
+    const entry = (hostname: string, serviceName: string, vips: string[]) =>
+      service({ name: serviceName, namespace: 'egress', hostname, vips, endpoints: [] });
+    s.apply(
+      snapshot({
+        services: [
+          entry('*.example.com', 'wild', ['240.240.0.7']),
+          entry('*.b.example.com', 'b-wild', ['240.240.0.8']),
+          entry('api.example.com', 'exact', ['240.240.0.9']),
+          entry('*.none.example.org', 'none', []),
+        ],
+      }),
+    );
+    expect(s.serviceForDnsName(name)?.name).toBe(expected);
+  });
+
   describe('which waypoint may speak for the client (`forwarded`)', () => {
     const bound = workload({
       name: 'bound',

@@ -14,6 +14,7 @@ import { watchClusterServices } from '../../local/services/watch.ts';
 import { readClusterState, statePaths } from '../../local/state.ts';
 import { UdpDnsForwarder } from '../../ztunnel/index.ts';
 import { parseDaemonArgs } from '../daemon-args.ts';
+import { portFlag } from '../flags.ts';
 
 const USAGE = `Usage: ambit cluster-dns --state-dir DIR [--listen IP] [--port 53] [--metrics-port ${CLUSTER_DNS_METRICS_PORT}] [--upstream IP]
 
@@ -44,13 +45,15 @@ export async function run(argv: string[]): Promise<number> {
   const server = new ClusterDnsServer({
     host,
     forwarder: upstream === undefined ? undefined : new UdpDnsForwarder(upstream),
-    port: portOption('port', values.port ?? '53'),
+    port: portFlag(values.port, 'port', 53, { allowPortZero: true }),
     zone: () => zone,
     metrics,
     log,
   });
   await server.start();
-  const metricsPort = portOption('metrics-port', values['metrics-port'] ?? String(CLUSTER_DNS_METRICS_PORT));
+  const metricsPort = portFlag(values['metrics-port'], 'metrics-port', CLUSTER_DNS_METRICS_PORT, {
+    allowPortZero: true,
+  });
   const metricsServer =
     metricsPort === 0
       ? undefined
@@ -60,10 +63,4 @@ export async function run(argv: string[]): Promise<number> {
   watch.close();
   await Promise.all([server.stop(), metricsServer?.close()]);
   return 0;
-}
-
-export function portOption(flag: string, text: string): number {
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`--${flag} takes a port number, not ${text}`);
-  return port;
 }

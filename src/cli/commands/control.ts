@@ -36,6 +36,7 @@ import {
   controlTargetHelp,
   DEFAULT_STATE_DIR,
 } from '../control-support.ts';
+import { portFlag } from '../flags.ts';
 import { type LimitFlag, limitFlagsHelp, limitOptions, parseLimitFlags } from '../limit-flags.ts';
 import { packageVersion } from './version.ts';
 
@@ -208,13 +209,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (sub !== undefined)
     throw new UsageError(`unknown subcommand ${JSON.stringify(sub)} (see ambit control --help)`);
-  const metricsPort = values['metrics-port'] === undefined ? undefined : Number(values['metrics-port']);
-  if (
-    metricsPort !== undefined &&
-    !(Number.isInteger(metricsPort) && metricsPort >= 0 && metricsPort <= 65535)
-  ) {
-    throw new UsageError(`--metrics-port: invalid port ${JSON.stringify(values['metrics-port'])}`);
-  }
+  const metricsPort = portFlag(values['metrics-port'], 'metrics-port', undefined, { allowPortZero: true });
   const debounce = values.debounce === undefined ? undefined : parseDuration(values.debounce);
   if (values.debounce !== undefined && debounce === undefined)
     throw new UsageError(`--debounce: invalid duration ${JSON.stringify(values.debounce)}`);
@@ -228,6 +223,14 @@ export async function run(argv: string[]): Promise<number> {
   // The pods (and the endpoints of selector-less Services) are in before the first push, so no ztunnel is
   // ever sent a mesh without its workloads.
   await Promise.all([kubePods?.start(), kubeSlices?.start()]);
+  const authenticator =
+    kube &&
+    new TokenReviewAuthenticator(kube, {
+      audience: values['token-audience'] ?? CONTROL_TOKEN_AUDIENCE,
+      trustedAccounts: nodeAccounts(values['node-account']),
+    });
+  // A deleted pod's token stops admitting at once, not when its cached review expires.
+  if (authenticator) kubePods?.onRemoved((uid) => authenticator.forgetPod(uid));
   const plane = await ControlPlane.start({
     stateDir: values['state-dir'] ?? DEFAULT_STATE_DIR,
     configPaths: values.config,
@@ -245,14 +248,18 @@ export async function run(argv: string[]): Promise<number> {
     listenerLimits,
     pods: kubePods,
     sliceEndpoints: kubeSlices,
-    authenticator:
-      kube &&
-      new TokenReviewAuthenticator(kube, {
-        audience: values['token-audience'] ?? CONTROL_TOKEN_AUDIENCE,
-        trustedAccounts: nodeAccounts(values['node-account']),
-      }),
+    authenticator,
   });
-  const kubernetes = kube && new KubernetesConfigSource(kube, plane.store);
+  // Every replica applies the API's config; only the holder of this Lease writes status and Events.
+  const kubernetes =
+    kube &&
+    new KubernetesConfigSource(kube, plane.store, createLogger('kube.config'), {
+      lease: {
+        namespace: process.env.POD_NAMESPACE || 'ambit-system',
+        name: 'ambit-config-status',
+        identity: process.env.POD_NAME || undefined,
+      },
+    });
   await kubernetes?.start();
   const waypoints = kube && waypointController(kube, plane, values['waypoint-image']);
   await waypoints?.start();

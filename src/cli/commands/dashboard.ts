@@ -4,7 +4,6 @@
  * cluster without one, from the mesh's own metrics endpoints, which the dashboard then scrapes itself.
  */
 import { spawn } from 'node:child_process';
-import { UsageError } from '../../core/errors.ts';
 import { stopSignal } from '../../core/stop-signal.ts';
 import { readConnections, readPolicies, readServices, readWorkloads } from '../../dashboard/mesh-reader.ts';
 import { MeshScraper } from '../../dashboard/mesh-scraper.ts';
@@ -20,6 +19,7 @@ import {
 import { requireClusterState, selectCluster, stateRoot } from '../../local/state.ts';
 import type { ClusterState } from '../../local/types.ts';
 import { parseCommandArgs, printedHelp } from '../args.ts';
+import { portFlag } from '../flags.ts';
 
 /** Kiali's port. */
 const DEFAULT_PORT = 20001;
@@ -75,8 +75,7 @@ export async function run(argv: string[]): Promise<number> {
     USAGE,
   );
   if (printedHelp(values, USAGE)) return 0;
-  const port = values.port === undefined ? DEFAULT_PORT : Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port takes 0-65535');
+  const port = portFlag(values.port, 'port', DEFAULT_PORT, { allowPortZero: true });
   const root = stateRoot();
   const cluster = requireClusterState(root, selectCluster(root, values.name));
   const graph = await openGraphSource(root, cluster);

@@ -1,9 +1,8 @@
-/** `ambit echo`: the built-in HTTP and raw-TCP test server that demos and tests run in pods. */
-import { UsageError } from '../../core/errors.ts';
 import { createLogger } from '../../core/log.ts';
 import { stopSignal } from '../../core/stop-signal.ts';
 import { identityFromEnv, startEcho } from '../../echo/server.ts';
 import { parseCommandArgs, printedHelp } from '../args.ts';
+import { portFlag } from '../flags.ts';
 
 const USAGE = `Usage: ambit echo [--port 8080] [--tcp-port 9000] [--version v1] [--host ADDR]
 
@@ -30,8 +29,8 @@ export async function run(argv: string[]): Promise<number> {
     USAGE,
   );
   if (printedHelp(values, USAGE)) return 0;
-  const httpPort = portOption('--port', values.port ?? '8080');
-  const tcpPort = values['tcp-port'] === undefined ? undefined : portOption('--tcp-port', values['tcp-port']);
+  const httpPort = portFlag(values.port, 'port', 8080, { allowPortZero: true });
+  const tcpPort = portFlag(values['tcp-port'], 'tcp-port', undefined, { allowPortZero: true });
   const version = values.version ?? 'v1';
   const host = values.host ?? (process.env.POD_IP ? '0.0.0.0' : '127.0.0.1');
   const log = createLogger('echo');
@@ -40,11 +39,4 @@ export async function run(argv: string[]): Promise<number> {
   await stopSignal();
   await echo.close();
   return 0;
-}
-
-function portOption(flag: string, text: string): number {
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 0 || port > 65535)
-    throw new UsageError(`${flag} takes a port number, not ${text}`);
-  return port;
 }

@@ -8,6 +8,7 @@ import { createLogger } from '../../core/log.ts';
 import { OTLP_LIMITS, OtlpReceiver } from '../../core/observe/otlp-receiver.ts';
 import { stopSignal } from '../../core/stop-signal.ts';
 import { parseCommandArgs, printedHelp } from '../args.ts';
+import { portFlag } from '../flags.ts';
 
 const USAGE = `Usage: ambit trace-collector [--port 4318] [--host ADDR] [--max-spans ${OTLP_LIMITS.maxSpans}]
 
@@ -31,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
     USAGE,
   );
   if (printedHelp(values, USAGE)) return 0;
-  const port = integerOption('--port', values.port ?? '4318', 65535);
+  const port = portFlag(values.port, 'port', 4318);
   const maxSpans = integerOption(
     '--max-spans',
     values['max-spans'] ?? String(OTLP_LIMITS.maxSpans),

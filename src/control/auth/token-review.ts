@@ -15,7 +15,8 @@
  *
  * Outcomes are cached by the token's digest for a short while, refusals too, in two bounded maps (so a flood
  * of bad tokens cannot push out the callers that were admitted): every discovery stream and CSR
- * authenticates. Reviews of tokens not in the cache are rate-limited (a token bucket): past it a caller is
+ * authenticates. An admission ends early when its pod is deleted (`forgetPod`, fed by the pod watch): a
+ * token that outlives its pod must not keep the pod's node or identity for the rest of the cache's time. Reviews of tokens not in the cache are rate-limited (a token bucket): past it a caller is
  * told UNAVAILABLE (clients retry with backoff), so distinct junk tokens cannot turn the control plane into
  * an amplifier of API server load. Every review is counted by outcome.
  */
@@ -128,9 +129,15 @@ export function waypointCallerOf(
 
 type Outcome = Caller | { refused: string };
 
+/** An outcome and, for an admission, the uid of the pod its token is bound to. */
+interface Reviewed {
+  outcome: Outcome;
+  podUid?: string | undefined;
+}
+
 /** Outcomes by token digest, oldest first, at most `limit`. */
 class OutcomeCache {
-  readonly #entries = new Map<string, { outcome: Outcome; until: number }>();
+  readonly #entries = new Map<string, Reviewed & { until: number }>();
   readonly #limit: number;
 
   constructor(limit: number) {
@@ -145,13 +152,18 @@ class OutcomeCache {
     return undefined;
   }
 
-  set(key: string, outcome: Outcome, until: number): void {
+  set(key: string, reviewed: Reviewed, until: number): void {
     this.#entries.delete(key);
-    this.#entries.set(key, { outcome, until });
+    this.#entries.set(key, { ...reviewed, until });
     for (const oldest of this.#entries.keys()) {
       if (this.#entries.size <= this.#limit) break;
       this.#entries.delete(oldest);
     }
+  }
+
+  /** Drops what was decided for tokens bound to the pod (at most `limit` entries to look at). */
+  forgetPod(uid: string): void {
+    for (const [key, entry] of this.#entries) if (entry.podUid === uid) this.#entries.delete(key);
   }
 }
 
@@ -163,6 +175,11 @@ export class TokenReviewAuthenticator implements NodeAuthenticator {
   readonly #clock: Clock;
   readonly #admitted: OutcomeCache;
   readonly #refused: OutcomeCache;
+  /**
+   * Uids of pods deleted lately (as many as an outcome cache holds, oldest out first), so that a review
+   * that read its pod just before the deletion does not admit it afterwards.
+   */
+  readonly #deletedPods = new Set<string>();
   /** Reviews under way, so that concurrent calls with one token make one review. */
   readonly #pending = new Map<string, Promise<Outcome>>();
   readonly #rate: TokenBucket;
@@ -188,6 +205,16 @@ export class TokenReviewAuthenticator implements NodeAuthenticator {
     registry.registerMetric(this.#counted);
   }
 
+  /** The pod was deleted: a token bound to it is reviewed again (and refused) at its next use. */
+  forgetPod(uid: string): void {
+    this.#admitted.forgetPod(uid);
+    this.#deletedPods.add(uid);
+    for (const oldest of this.#deletedPods) {
+      if (this.#deletedPods.size <= (this.#settings.cacheEntries ?? 1024)) break;
+      this.#deletedPods.delete(oldest);
+    }
+  }
+
   async authenticate(metadata: Metadata): Promise<Caller> {
     const outcome = await this.#cached(bearerToken(metadata));
     if ('refused' in outcome) throw new AuthenticationError(`node credential refused: ${outcome.refused}`);
@@ -210,16 +237,21 @@ export class TokenReviewAuthenticator implements NodeAuthenticator {
       );
     }
     const review = this.#review(token).then(
-      (outcome) => {
+      (answer) => {
         this.#pending.delete(key);
-        const refused = 'refused' in outcome;
+        // An admission whose pod was deleted while it was being reviewed (it read the pod just before).
+        const reviewed: Reviewed =
+          !('refused' in answer.outcome) && this.#deletedPods.has(answer.podUid ?? '')
+            ? { outcome: { refused: "the token's pod was deleted during its review" } }
+            : answer;
+        const refused = 'refused' in reviewed.outcome;
         this.#counted.inc({ outcome: refused ? 'refused' : 'admitted' });
         (refused ? this.#refused : this.#admitted).set(
           key,
-          outcome,
+          reviewed,
           this.#clock.now() + (this.#settings.cacheMs ?? 60_000),
         );
-        return outcome;
+        return reviewed.outcome;
       },
       (error: unknown) => {
         // An API failure says nothing about the token: the next call asks again.
@@ -232,7 +264,7 @@ export class TokenReviewAuthenticator implements NodeAuthenticator {
     return review;
   }
 
-  async #review(token: string): Promise<Outcome> {
+  async #review(token: string): Promise<Reviewed> {
     const { audience } = this.#settings;
     const review = await this.#unavailableOnFailure('TokenReview', () =>
       this.#reviews.createTokenReview({
@@ -244,7 +276,12 @@ export class TokenReviewAuthenticator implements NodeAuthenticator {
       }),
     );
     const caller = reviewedCaller(review.status, this.#settings);
-    if ('refused' in caller) return caller;
+    if ('refused' in caller) return { outcome: caller };
+    return { outcome: await this.#callerOf(caller), podUid: caller.podUid };
+  }
+
+  /** Who the reviewed caller is, from its pod (and a waypoint's Gateway) as the API has them now. */
+  async #callerOf(caller: ReviewedCaller): Promise<Outcome> {
     const namespace = caller.serviceAccount.split('/')[0]!;
     const pod = await this.#unavailableOnFailure('reading the caller pod', () =>
       absentOn404(this.#pods.readNamespacedPod({ name: caller.podName, namespace })),

@@ -6,6 +6,7 @@
  */
 
 import type { ConfigIssue } from '../../core/config/issues.ts';
+import { ISTIO_HTTP_PROTOCOLS } from '../../core/config/kinds/common.ts';
 import type { GatewaySpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
 import type {
   Destination,
@@ -25,6 +26,7 @@ import {
   USE_WAYPOINT_NAMESPACE_LABEL,
   WAYPOINT_GATEWAY_CLASS,
 } from '../../core/labels.ts';
+import type { Service } from '../../core/model/index.ts';
 import { ZTUNNEL_PORTS } from '../../core/ports.ts';
 import { toL4Policy } from '../model/authorization.ts';
 import { resolveHost } from '../model/hosts.ts';
@@ -308,6 +310,7 @@ function serviceEntryWarnings(resources: readonly Resource[], trustDomain: strin
         (service.serviceEntry.hostnameEndpoints?.length ?? 0) > 0 &&
         service.waypoint === undefined,
     );
+    issues.push(...dynamicEntryWarnings(entry, services));
     if (!unserved) continue;
     issues.push(
       warning(
@@ -318,6 +321,60 @@ function serviceEntryWarnings(resources: readonly Resource[], trustDomain: strin
     );
   }
   return issues;
+}
+
+/**
+ * What a DYNAMIC_DNS or NONE entry's wildcard hosts get here: a DYNAMIC_DNS one is served only through a
+ * waypoint, for an outside (MESH_EXTERNAL) service, and on HTTP ports (the request's Host is what is
+ * resolved); a NONE one names no address a ztunnel could recognise.
+ */
+function dynamicEntryWarnings(
+  entry: Resource<ServiceEntrySpec>,
+  services: readonly Service[],
+): ConfigIssue[] {
+  const { spec } = entry;
+  const wildcards = spec.hosts.filter((host) => host.startsWith('*.'));
+  if (wildcards.length === 0) return [];
+  const key = `${entry.metadata.namespace ?? 'default'}/${entry.metadata.name}`;
+  if (spec.resolution === 'NONE' && spec.addresses.length === 0)
+    return [
+      warning(
+        entry,
+        'spec.hosts',
+        `${wildcards.join(', ')}: a NONE entry without addresses gives its wildcard hosts no VIP; clients resolve them with the cluster DNS and connect by address, which ztunnels pass through under ALLOW_ANY and refuse under REGISTRY_ONLY (list the addresses, or use DYNAMIC_DNS through a waypoint)`,
+      ),
+    ];
+  if (spec.resolution !== 'DYNAMIC_DNS') return [];
+  if (spec.location !== 'MESH_EXTERNAL')
+    return [
+      warning(
+        entry,
+        'spec.location',
+        'DYNAMIC_DNS is served for MESH_EXTERNAL entries only: this one gets no VIP',
+      ),
+    ];
+  const served = services.some(
+    (service) => service.serviceEntry?.entry === key && service.waypoint !== undefined,
+  );
+  if (!served)
+    return [
+      warning(
+        entry,
+        'spec.resolution',
+        `DYNAMIC_DNS hosts are resolved per request by the entry's waypoint, and no waypoint serves it (label it ${USE_WAYPOINT_LABEL}=<waypoint>): no VIP is allocated and the names are left to the cluster DNS`,
+      ),
+    ];
+  return spec.ports.flatMap((port, index) =>
+    ISTIO_HTTP_PROTOCOLS.includes(port.protocol)
+      ? []
+      : [
+          warning(
+            entry,
+            `spec.ports[${index}]`,
+            `DYNAMIC_DNS resolves the HTTP Host header: ${port.protocol} port ${port.number} has no host to resolve, and its connections are refused`,
+          ),
+        ],
+  );
 }
 
 /** Hosts that name a Service of this cluster (others may be external and are not checked). */

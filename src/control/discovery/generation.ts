@@ -47,7 +47,27 @@ export class SharedGeneration {
 
   /** The generation holding `resources`: this one when nothing changed, else a new one linked from this. */
   advance(resources: ResourceSet): SharedGeneration {
-    const changes = compareResourceSets(resources, this.resources, encodedVersion);
+    return this.succeed(resources, compareResourceSets(resources, this.resources, encodedVersion));
+  }
+
+  /**
+   * The generation with `changed` put in and `removed` (keys) taken out, without a comparison of the rest:
+   * this one when that changes nothing.
+   */
+  advanceBy(changed: readonly EncodedResource[], removed: readonly string[]): SharedGeneration {
+    const resources = new Map(this.resources);
+    const changes: ResourceChanges = { changed: [], removed: [] };
+    for (const resource of changed) {
+      const key = resourceKey(resource.type, resource.name);
+      if (resources.get(key)?.version === resource.version) continue;
+      resources.set(key, resource);
+      changes.changed.push(resource);
+    }
+    for (const key of removed) if (resources.delete(key)) changes.removed.push(key);
+    return this.succeed(resources, changes);
+  }
+
+  private succeed(resources: ResourceSet, changes: ResourceChanges): SharedGeneration {
     if (changes.changed.length === 0 && changes.removed.length === 0) return this;
     const generation = new SharedGeneration(resources);
     this.successor = { generation, changes };

@@ -9,14 +9,20 @@ import { status as grpcStatus, type Server, type ServerDuplexStream } from '@grp
 import type { ClientStatus, RolloutClient } from '../../core/control-api/types.ts';
 import { chunkResponse } from '../../core/discovery/chunks.ts';
 import {
+  ENDPOINTS_TYPE,
   type EncodedResource,
   encodeResource,
+  endpointShardCount,
+  endpointShardName,
   ownResources,
   type ResourceItem,
   resourceKey,
+  SERVICE_TYPE,
   type SharedView,
   type SubscriberKind,
+  serviceResources,
   sharedResources,
+  trustBundleResource,
   WORKLOAD_TYPE,
   workloadResources,
 } from '../../core/discovery/resources.ts';
@@ -27,9 +33,16 @@ import type { Workload } from '../../core/model/index.ts';
 import { AuthenticationError, type Caller, type NodeAuthenticator } from '../auth/node-authenticator.ts';
 import { callerMayServeWaypoint } from '../auth/waypoint-binding.ts';
 import type { ControlMetrics } from '../metrics.ts';
+import type { MeshChanges } from '../model/incremental.ts';
 import { Memo } from '../model/memo.ts';
 import type { Mesh } from '../model/mesh.ts';
-import { remoteWorkload, waypointView, workloadsByNode, ztunnelPolicies } from '../model/views.ts';
+import {
+  remoteWorkload,
+  updatedByNode,
+  waypointView,
+  workloadsByNode,
+  ztunnelPolicies,
+} from '../model/views.ts';
 import type { PodSource } from '../pods/pod-source.ts';
 import { type ResourceSet, SharedGeneration } from './generation.ts';
 import { clientKey, rolloutStanding } from './rollout.ts';
@@ -109,23 +122,32 @@ export class DiscoveryServer {
     server.addService(serializedDiscoveryService, { Stream: (stream: Stream) => this.serve(stream) });
   }
 
-  /** Makes `mesh` the current state and pushes what changed to every client. */
-  publish(mesh: Mesh, version: string, changedAt: number): void {
+  /**
+   * Makes `mesh` the current state and pushes what changed to every client. `changes` (from the model, since
+   * the mesh published last) lets the shared parts and the nodes' workloads be updated by what changed
+   * alone; without it (the first mesh) they are made whole.
+   */
+  publish(mesh: Mesh, version: string, changedAt: number, changes?: MeshChanges): void {
     this.encodings.nextRound();
     this.ownViews.nextRound();
-    const previous = this.published?.shared;
+    const previous = this.published;
     const hasWaypoints = [...this.entries.values()].some(
       (entry) => entry.subscription.info.kind === 'waypoint',
     );
+    const shared = (kind: SubscriberKind, held: SharedGeneration | undefined) =>
+      held && changes && previous
+        ? this.advanceShared(kind, held, mesh, previous.mesh, changes)
+        : this.sharedGeneration(kind, mesh, held);
     this.published = {
       mesh,
       version,
       changedAt,
       shared: {
-        ztunnel: this.sharedGeneration('ztunnel', mesh, previous?.ztunnel),
-        waypoint: hasWaypoints ? this.sharedGeneration('waypoint', mesh, previous?.waypoint) : undefined,
+        ztunnel: shared('ztunnel', previous?.shared.ztunnel),
+        waypoint: hasWaypoints ? shared('waypoint', previous?.shared.waypoint) : undefined,
       },
-      workloadsByNode: workloadsByNode(mesh),
+      workloadsByNode:
+        changes && previous ? updatedByNode(previous.workloadsByNode, changes) : workloadsByNode(mesh),
     };
     for (const entry of this.entries.values()) this.push(entry, false);
   }
@@ -142,6 +164,42 @@ export class DiscoveryServer {
     for (const item of sharedResources(view))
       resources.set(...this.encode(item, remote && item.type === WORKLOAD_TYPE ? 'remote' : ''));
     return previous ? previous.advance(resources) : new SharedGeneration(resources);
+  }
+
+  /**
+   * The generation after `held` for `mesh`, made of `changes` alone: the changed workloads and Services
+   * (and the trust bundle, when it is another) are encoded, every other resource is `held`'s.
+   */
+  private advanceShared(
+    kind: SubscriberKind,
+    held: SharedGeneration,
+    mesh: Mesh,
+    before: Mesh,
+    changes: MeshChanges,
+  ): SharedGeneration {
+    const items: ResourceItem[] = [];
+    const removed: string[] = [];
+    const remote = kind === 'ztunnel';
+    for (const [uid, workload] of changes.workloads) {
+      if (workload === undefined) removed.push(resourceKey(WORKLOAD_TYPE, uid));
+      else items.push(workloadResources([remote ? remoteWorkload(workload) : workload])[0]!);
+    }
+    for (const [key, service] of changes.services) {
+      if (service === undefined) removed.push(resourceKey(SERVICE_TYPE, key));
+      else items.push(...serviceResources(service));
+      // The shards it no longer has (all, once gone or whole): they are numbered from 0 without a gap.
+      const kept = service === undefined ? 0 : endpointShardCount(service);
+      for (let shard = kept === 1 ? 0 : kept; ; shard++) {
+        const shardKey = resourceKey(ENDPOINTS_TYPE, endpointShardName(key, shard));
+        if (!held.resources.has(shardKey)) break;
+        removed.push(shardKey);
+      }
+    }
+    if (mesh.trustBundle !== before.trustBundle) items.push(trustBundleResource(mesh.trustBundle));
+    return held.advanceBy(
+      items.map((item) => encodeResource(item)),
+      removed,
+    );
   }
 
   get version(): string {

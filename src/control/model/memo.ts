@@ -32,6 +32,12 @@ export class Memo<V> {
     return value;
   }
 
+  /** Forgets `key` (a removed pod's workload, between rounds of a model that keeps itself up to date). */
+  delete(key: string): void {
+    this.current.delete(key);
+    this.previous.delete(key);
+  }
+
   /** Starts a round: what the last round did not ask for is forgotten. */
   nextRound(): void {
     this.previous = this.current;

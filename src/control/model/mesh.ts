@@ -28,14 +28,14 @@ import type { L4Policy, NamedConfig, PeerAuthPolicy, Service, Workload } from '.
 import type { PodRecord } from '../pods/pod-source.ts';
 import type { SliceEndpointsByService } from '../pods/slice-endpoints.ts';
 import { toL4Policy } from './authorization.ts';
-import { namespaceLabels, serviceViews } from './core-view.ts';
+import { namespaceLabels, type ServiceView, serviceViews } from './core-view.ts';
 import { ingressGatewayService, isIngressGateway } from './ingress/gateways.ts';
 import { Memo } from './memo.ts';
 import { toPeerAuthPolicies } from './peer-authentication.ts';
 import { PodIndex } from './pod-index.ts';
 import { serviceEntryServices } from './service-entries.ts';
 import { buildService, serviceHostname } from './services.ts';
-import { waypointDeclarations, waypointService } from './waypoints.ts';
+import { type WaypointDeclaration, waypointDeclarations, waypointService } from './waypoints.ts';
 import { buildWorkload } from './workloads.ts';
 
 export interface Mesh {
@@ -91,10 +91,12 @@ export interface MeshInputs {
   trustBundle: string[];
 }
 
-/** What one build keeps for the next: workloads by uid, services by namespace/name. */
+/** What one build keeps for the next: workloads by uid, services and policies by namespace/name. */
 export class MeshMemo {
   readonly workloads = new Memo<Workload>();
   readonly services = new Memo<Service>();
+  /** L4 policies by namespace/name (undefined for an AuthorizationPolicy that is not for ztunnels). */
+  readonly policies = new Memo<L4Policy | undefined>();
 }
 
 function named<Spec>(resources: readonly Resource[], kind: string): NamedConfig<Spec>[] {
@@ -115,53 +117,100 @@ function byKey<T>(key: (item: T) => string): (a: T, b: T) => number {
   };
 }
 
-export function buildMesh(inputs: MeshInputs, memo = new MeshMemo()): Mesh {
-  const { resources, pods, trustDomain } = inputs;
+/**
+ * What workloads and Services are built from besides the pods, read from the resources once per full build:
+ * namespace labels, waypoints, the Services' views, and the strings by which the memo tells a change of them.
+ */
+export interface MeshContext {
+  resources: readonly Resource[];
+  trustDomain: string;
+  sliceEndpoints: SliceEndpointsByService | undefined;
+  nsLabels: Map<string, Record<string, string>>;
+  waypoints: Map<string, WaypointDeclaration>;
+  views: ServiceView[];
+  /** Keys (`<namespace>/<name>`) of the Services the resources define. */
+  defined: Set<string>;
+  /** A namespace's labels as a string (what every workload and service of it also depends on). */
+  nsKey(namespace: string): string;
+  /** The waypoints as a string: a change of them rebuilds what they reach, and nothing else. */
+  waypointsKey: string;
+}
+
+export function meshContext(inputs: MeshInputs): MeshContext {
+  const { resources } = inputs;
   const nsLabels = namespaceLabels(resources);
   const waypoints = waypointDeclarations(resources);
-  // What every workload and service also depends on, as strings compared by value: a change of a namespace's
-  // labels or of the waypoints rebuilds what they reach, and nothing else.
-  const waypointsKey = JSON.stringify([...waypoints.values()]);
-  const nsKeys = new Map<string, string>();
-  const nsKey = (namespace: string) => {
-    let key = nsKeys.get(namespace);
-    if (key === undefined) {
-      key = JSON.stringify(nsLabels.get(namespace) ?? null);
-      nsKeys.set(namespace, key);
-    }
-    return key;
-  };
-  memo.workloads.nextRound();
-  memo.services.nextRound();
-  const workloads = pods
-    .map((pod) =>
-      memo.workloads.get(pod.uid, [pod, nsKey(pod.namespace), waypointsKey, trustDomain], () =>
-        buildWorkload(pod, nsLabels.get(pod.namespace), trustDomain, waypoints),
-      ),
-    )
-    .sort(byKey((workload) => workload.uid));
   const views = serviceViews(resources);
-  const podIndex = new PodIndex(pods);
-  const defined = new Set(views.map((view) => `${view.namespace}/${view.name}`));
-  const services = [
-    ...views.map((view) => {
-      const key = `${view.namespace}/${view.name}`;
-      const sliced = inputs.sliceEndpoints?.get(key);
-      return memo.services.get(
-        key,
-        [
-          JSON.stringify(view),
-          nsKey(view.namespace),
-          waypointsKey,
-          // The slices' entry is one array until a slice of this Service changes; the pods at its addresses
-          // count too (an address that becomes a pod's is reached over HBONE from then on).
-          sliced,
-          ...(sliced?.map((endpoint) => podIndex.atIp(endpoint.ip)) ?? []),
-          ...(view.selector ? podIndex.select(view.namespace, view.selector) : []),
-        ],
-        () => buildService(view, podIndex, nsLabels.get(view.namespace), waypoints, sliced),
-      );
-    }),
+  const nsKeys = new Map<string, string>();
+  return {
+    resources,
+    trustDomain: inputs.trustDomain,
+    sliceEndpoints: inputs.sliceEndpoints,
+    nsLabels,
+    waypoints,
+    views,
+    defined: new Set(views.map(serviceKey)),
+    nsKey: (namespace) => {
+      let key = nsKeys.get(namespace);
+      if (key === undefined) {
+        key = JSON.stringify(nsLabels.get(namespace) ?? null);
+        nsKeys.set(namespace, key);
+      }
+      return key;
+    },
+    waypointsKey: JSON.stringify([...waypoints.values()]),
+  };
+}
+
+export const serviceKey = (service: { namespace: string; name: string }) =>
+  `${service.namespace}/${service.name}`;
+
+/** A pod's workload: the memo's object while the pod and what it depends on are the same. */
+export function workloadOf(context: MeshContext, pod: PodRecord, memo: MeshMemo): Workload {
+  const { nsLabels, trustDomain, waypoints } = context;
+  return memo.workloads.get(
+    pod.uid,
+    [pod, context.nsKey(pod.namespace), context.waypointsKey, trustDomain],
+    () => buildWorkload(pod, nsLabels.get(pod.namespace), trustDomain, waypoints),
+  );
+}
+
+/** The Service a Service resource defines: the memo's object while its view, pods and slices are the same. */
+export function viewService(
+  context: MeshContext,
+  view: ServiceView,
+  podIndex: PodIndex,
+  memo: MeshMemo,
+): Service {
+  const key = serviceKey(view);
+  const sliced = context.sliceEndpoints?.get(key);
+  return memo.services.get(
+    key,
+    [
+      JSON.stringify(view),
+      context.nsKey(view.namespace),
+      context.waypointsKey,
+      // The slices' entry is one array until a slice of this Service changes; the pods at its addresses
+      // count too (an address that becomes a pod's is reached over HBONE from then on).
+      sliced,
+      ...(sliced?.map((endpoint) => podIndex.atIp(endpoint.ip)) ?? []),
+      ...(view.selector ? podIndex.select(view.namespace, view.selector) : []),
+    ],
+    () => buildService(view, podIndex, context.nsLabels.get(view.namespace), context.waypoints, sliced),
+  );
+}
+
+/**
+ * The Services no Service resource defines: of the waypoints and ingress gateways, and of the
+ * ServiceEntries. `pods` in uid order.
+ */
+export function derivedServices(
+  context: MeshContext,
+  podIndex: PodIndex,
+  pods: readonly PodRecord[],
+): Service[] {
+  const { resources, defined, waypoints } = context;
+  return [
     // A waypoint's instances are found through a Service of its name (istiod's deployment controller
     // creates one); a Service the user defined under that name is used as it is.
     ...[...waypoints]
@@ -169,38 +218,81 @@ export function buildMesh(inputs: MeshInputs, memo = new MeshMemo()): Mesh {
       .map(([, declared]) => waypointService(declared, podIndex)),
     // An ingress gateway's instances likewise, through a Service of its name with its listener ports.
     ...named<GatewaySpec>(resources, 'Gateway')
-      .filter(
-        (gateway) => isIngressGateway(gateway.spec) && !defined.has(`${gateway.namespace}/${gateway.name}`),
-      )
+      .filter((gateway) => isIngressGateway(gateway.spec) && !defined.has(serviceKey(gateway)))
       .map((gateway) => ingressGatewayService(gateway, podIndex)),
     ...serviceEntryServices({
-      entries: resources
-        .filter((resource) => resource.kind === 'ServiceEntry')
-        .map((resource) => ({
-          name: resource.metadata.name,
-          namespace: resource.metadata.namespace ?? 'default',
-          labels: resource.metadata.labels,
-          spec: resource.spec as ServiceEntrySpec,
-        })),
+      entries: serviceEntries(resources),
       pods,
-      namespaceLabels: nsLabels,
+      namespaceLabels: context.nsLabels,
       waypoints,
     }),
-  ].sort(byKey((service) => `${service.namespace}/${service.name}`));
+  ];
+}
+
+function serviceEntries(resources: readonly Resource[]) {
+  return resources
+    .filter((resource) => resource.kind === 'ServiceEntry')
+    .map((resource) => ({
+      name: resource.metadata.name,
+      namespace: resource.metadata.namespace ?? 'default',
+      labels: resource.metadata.labels,
+      spec: resource.spec as ServiceEntrySpec,
+    }));
+}
+
+/** Whether the resources hold a ServiceEntry (whose Services may depend on any pod). */
+export function hasServiceEntries(context: MeshContext): boolean {
+  return context.resources.some((resource) => resource.kind === 'ServiceEntry');
+}
+
+export const byUid = byKey((item: { uid: string }) => item.uid);
+export const byServiceKey = byKey(serviceKey);
+
+export function buildMesh(inputs: MeshInputs, memo = new MeshMemo()): Mesh {
+  const context = meshContext(inputs);
+  memo.workloads.nextRound();
+  memo.services.nextRound();
+  memo.policies.nextRound();
+  const pods = [...inputs.pods].sort(byUid);
+  const podIndex = new PodIndex(pods);
+  const services = [
+    ...context.views.map((view) => viewService(context, view, podIndex, memo)),
+    ...derivedServices(context, podIndex, pods),
+  ].sort(byServiceKey);
+  return {
+    workloads: pods.map((pod) => workloadOf(context, pod, memo)),
+    services,
+    ...configParts(inputs, context, memo),
+  };
+}
+
+/** Everything of the mesh but its workloads and Services: made of the resources alone. */
+function configParts(
+  inputs: MeshInputs,
+  context: MeshContext,
+  memo: MeshMemo,
+): Omit<Mesh, 'workloads' | 'services'> {
+  const { resources, trustDomain, views, nsLabels } = context;
   const authorization = resources.filter(
     (resource) => resource.kind === 'AuthorizationPolicy',
   ) as Resource<AuthorizationPolicySpec>[];
+  // The same objects while their resources are: a node's own set of policies then stays the same set.
   const policies = authorization
-    .flatMap((resource) => toL4Policy(resource, trustDomain).policy ?? [])
-    .sort(byKey((policy) => `${policy.namespace}/${policy.name}`));
+    .flatMap(
+      (resource) =>
+        memo.policies.get(
+          serviceKey({ namespace: resource.metadata.namespace ?? 'default', name: resource.metadata.name }),
+          [resource, trustDomain],
+          () => toL4Policy(resource, trustDomain).policy,
+        ) ?? [],
+    )
+    .sort(byServiceKey);
   const peerAuthentications = toPeerAuthPolicies(
     resources.filter(
       (resource) => resource.kind === 'PeerAuthentication',
     ) as Resource<PeerAuthenticationSpec>[],
   ).policies;
   return {
-    workloads,
-    services,
     policies,
     peerAuthentications,
     gateways: named(resources, 'Gateway'),

@@ -5,7 +5,8 @@
  * its workloadSelector picks. A DNS/DNS_ROUND_ROBIN entry's hostname endpoints (or, with no endpoints, its
  * hosts themselves, as Istio resolves them) are resolved by the entry's waypoint when it dials: such an entry
  * gets a VIP only when a waypoint serves it; without one its name is left to the cluster DNS, so that no VIP
- * captures traffic that nothing could resolve.
+ * captures traffic that nothing could resolve. A DYNAMIC_DNS entry's wildcard host gets one on the same
+ * terms, its waypoint resolving each request's host.
  */
 import { isIP } from 'node:net';
 import type { ServiceEntryEndpoint, ServiceEntrySpec } from '../../core/config/kinds/istio-service-entry.ts';
@@ -31,10 +32,24 @@ export interface ServiceEntryInputs {
   waypoints: ReadonlyMap<string, WaypointDeclaration>;
 }
 
-/** Whether an entry's host gets a VIP: it has endpoints to send to, and a name that DNS can answer. */
+/**
+ * Whether a DYNAMIC_DNS entry's wildcard host is served: through a waypoint, which resolves each request's
+ * host under it when it dials (Envoy's dynamic forward proxy), and for an outside service only, as Istio has it.
+ */
+export function dynamicallyResolved(spec: ServiceEntrySpec, host: string, served: boolean): boolean {
+  return (
+    spec.resolution === 'DYNAMIC_DNS' && spec.location === 'MESH_EXTERNAL' && served && host.startsWith('*.')
+  );
+}
+
+/**
+ * Whether an entry's host gets a VIP: it has endpoints to send to, and a name that DNS can answer (a
+ * served DYNAMIC_DNS wildcard host: every name under it, as Istio's DNS proxy answers them).
+ */
 function allocates(spec: ServiceEntrySpec, host: string, served: boolean): boolean {
-  if (spec.addresses.length > 0 || host.startsWith('*') || spec.resolution === 'NONE') return false;
-  if (spec.resolution === 'DYNAMIC_DNS') return false;
+  if (spec.addresses.length > 0) return false;
+  if (spec.resolution === 'DYNAMIC_DNS') return dynamicallyResolved(spec, host, served);
+  if (host.startsWith('*') || spec.resolution === 'NONE') return false;
   return (
     spec.workloadSelector !== undefined ||
     spec.endpoints.some((endpoint) => isIP(endpoint.address) !== 0) ||

@@ -9,11 +9,14 @@
 import { GATEWAY_NAME_LABEL } from '../../core/labels.ts';
 import type { NodeSnapshot, WaypointRef, WaypointSnapshot, Workload } from '../../core/model/index.ts';
 import { policyApplies, type ScopedPolicy } from '../../core/policy/scope.ts';
-import { compileClassicIngress, type GatewayDeployment, selectingGateways } from './ingress/classic.ts';
+import type { MeshChanges } from './incremental.ts';
+import { compileClassicIngress, selectingGateways } from './ingress/classic.ts';
 import { compileIngress } from './ingress/compile.ts';
+import type { GatewayDeployment } from './ingress/gateway-policies.ts';
 import { isIngressGateway } from './ingress/gateways.ts';
 import { type CompiledRouteTable, compileRouteTable } from './l7/compile.ts';
 import type { Mesh } from './mesh.ts';
+import { putSorted, uidOf } from './pod-index.ts';
 import { waypointTelemetry } from './telemetry.ts';
 
 export type ZtunnelView = Omit<NodeSnapshot, 'version'>;
@@ -86,6 +89,25 @@ export function workloadsByNode(mesh: Mesh): Map<string, Workload[]> {
     else byNode.set(workload.node, [workload]);
   }
   return byNode;
+}
+
+/**
+ * `byNode` (of the previous mesh) brought up to date with `changes`: only the lists of the nodes whose
+ * workloads changed are made again, each in uid order as `workloadsByNode` makes them.
+ */
+export function updatedByNode(
+  byNode: ReadonlyMap<string, Workload[]>,
+  changes: MeshChanges,
+): Map<string, Workload[]> {
+  const updated = new Map(byNode);
+  for (const node of changes.nodes) {
+    const list = (byNode.get(node) ?? []).filter((workload) => !changes.workloads.has(workload.uid));
+    for (const workload of changes.workloads.values())
+      if (workload?.node === node) putSorted(list, workload, uidOf);
+    if (list.length > 0) updated.set(node, list);
+    else updated.delete(node);
+  }
+  return updated;
 }
 
 function sameRef(a: WaypointRef | undefined, b: WaypointRef): boolean {

@@ -57,6 +57,7 @@ export class KubernetesPods implements PodSource {
   readonly #watch: KindWatch<V1Pod>;
   readonly #pods = new Map<string, PodRecord>();
   readonly #listeners: (() => void)[] = [];
+  readonly #removedListeners: ((uid: string) => void)[] = [];
   /** `list()` is asked on every rebuild and CSR: one array per change, not per call. */
   #listed: readonly PodRecord[] | undefined;
 
@@ -87,6 +88,11 @@ export class KubernetesPods implements PodSource {
     this.#listeners.push(listener);
   }
 
+  /** Called with the uid of every pod deleted from the API, in the mesh or not (a ztunnel's, a waypoint's). */
+  onRemoved(listener: (uid: string) => void): void {
+    this.#removedListeners.push(listener);
+  }
+
   #upsert(pod: V1Pod): void {
     const key = podKey(pod.metadata?.namespace ?? '', pod.metadata?.name ?? '');
     const record = podRecordOf(pod);
@@ -101,6 +107,8 @@ export class KubernetesPods implements PodSource {
   }
 
   #remove(pod: V1Pod): void {
+    const uid = pod.metadata?.uid;
+    if (uid !== undefined) for (const listener of this.#removedListeners) listener(uid);
     if (this.#pods.delete(podKey(pod.metadata?.namespace ?? '', pod.metadata?.name ?? ''))) this.#changed();
   }
 

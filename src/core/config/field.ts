@@ -156,8 +156,9 @@ export class Field {
   }
 
   /** A list of strings. */
-  strings(options?: Presence & { nonEmpty?: boolean }): string[] | undefined {
-    return this.list((item) => item.string({ required: true }), options);
+  /** A list of strings; `nonEmptyItems` refuses an empty string among them (a CRD's `minLength: 1`). */
+  strings(options?: Presence & { nonEmpty?: boolean; nonEmptyItems?: boolean }): string[] | undefined {
+    return this.list((item) => item.string({ required: true, nonEmpty: options?.nonEmptyItems }), options);
   }
 
   /** A mapping of string keys to values parsed by `each` (labels, env maps, ...). */

@@ -32,6 +32,7 @@ import {
   type AnySnapshot,
   assembleSnapshot,
   decodeResource,
+  joinChangedServices,
   type NodeSnapshotChanges,
   nodeSnapshotChanges,
   type ResourceItem,
@@ -241,11 +242,13 @@ export class DiscoveryClient<S extends AnySnapshot> {
         item: decodeResource(this.kind, resource),
       }));
       if (this.options.sink) {
-        this.options.sink.apply(
-          response.version,
+        // The sink takes whole Services: those whose endpoint shards changed are joined here, once.
+        const joined = joinChangedServices(
           changed.map((held) => held.item),
           response.removed,
+          (key) => this.held.get(key)?.item,
         );
+        this.options.sink.apply(response.version, joined.changed, joined.removed);
         this.snapshot = undefined;
         this.accepted = true;
         this.updateHeld(this.held, response.removed, changed);

@@ -8,6 +8,7 @@ import { hash } from 'node:crypto';
 import { AmbitError } from '../errors.ts';
 import { ROUTE_TABLE_FORMAT } from '../l7/types.ts';
 import type {
+  Endpoint,
   L4Policy,
   NodeSnapshot,
   OutboundTrafficPolicy,
@@ -63,7 +64,9 @@ const workloadList = {
   field: 'workloads',
   name: (item: { uid: string }) => item.uid,
 } as const;
-const serviceList = { type: 'service', field: 'services', name: namespaced } as const;
+/** The resource type of a Service. */
+export const SERVICE_TYPE = 'service';
+const serviceList = { type: SERVICE_TYPE, field: 'services', name: namespaced } as const;
 
 /**
  * Which lists of a snapshot become which resource types, and each item's name. Workloads and services (with
@@ -143,9 +146,128 @@ export function workloadResources(workloads: readonly unknown[]): ResourceItem[]
 /** The resources every subscriber's view holds alike: workloads, services and the trust bundle. */
 export function sharedResources(view: SharedView): ResourceItem[] {
   const items: ResourceItem[] = [];
-  listResources([workloadList, serviceList], view, items);
-  items.push({ type: TRUST_BUNDLE_TYPE, name: TRUST_BUNDLE_NAME, value: view.trustBundle });
+  listResources([workloadList], view, items);
+  for (const service of view.services as Service[]) items.push(...serviceResources(service));
+  items.push(trustBundleResource(view.trustBundle));
   return items;
+}
+
+/**
+ * Endpoint shards: a large Service travels as its spec (`endpoints` empty, `endpointShards` their count)
+ * and that many `endpoints` resources (`<namespace>/<name>#<i>`), each the endpoints of the workloads whose
+ * uid hashes to it, so that a pod that comes, goes or changes resends its shard and not the whole Service.
+ * The count is a power of two that grows with the endpoints (about `SHARD_ENDPOINTS` to a shard), so a pod
+ * keeps its shard until the Service doubles or halves. The client joins the shards back (`joinService`):
+ * in shard order, then stably by workload uid, which gives back the Service's own order, since only a
+ * Service whose endpoints are in uid order is sharded (every one that selects pods).
+ */
+export const ENDPOINTS_TYPE = 'endpoints';
+const SHARD_ENDPOINTS = 16;
+
+/** A Service as the wire carries a sharded one: `endpointShards` tells how many shards to join. */
+type ServiceSpec = Service & { endpointShards?: number };
+
+interface EndpointShard {
+  endpoints: Endpoint[];
+}
+
+/** How many shards a Service's endpoints travel in (1: in the Service itself, not sharded). */
+export function endpointShardCount(service: Service): number {
+  const { endpoints } = service;
+  if (endpoints.length <= 2 * SHARD_ENDPOINTS) return 1;
+  for (let i = 1; i < endpoints.length; i++)
+    if (endpoints[i - 1]!.workloadUid > endpoints[i]!.workloadUid) return 1;
+  return 2 ** Math.ceil(Math.log2(endpoints.length / SHARD_ENDPOINTS));
+}
+
+/** FNV-1a of a workload uid: which shard its endpoints go to. */
+function shardOf(uid: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < uid.length; i++) hash = Math.imul(hash ^ uid.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % shards;
+}
+
+export function endpointShardName(serviceName: string, shard: number): string {
+  return `${serviceName}#${shard}`;
+}
+
+/** A Service as its resources: itself, or (large) its spec and its endpoint shards. */
+export function serviceResources(service: Service): ResourceItem[] {
+  const name = namespaced(service);
+  const shards = endpointShardCount(service);
+  if (shards === 1) return [{ type: SERVICE_TYPE, name, value: service }];
+  const split: EndpointShard[] = Array.from({ length: shards }, () => ({ endpoints: [] }));
+  for (const endpoint of service.endpoints)
+    split[shardOf(endpoint.workloadUid, shards)]!.endpoints.push(endpoint);
+  const spec: ServiceSpec = { ...service, endpoints: [], endpointShards: shards };
+  return [
+    { type: SERVICE_TYPE, name, value: spec },
+    ...split.map((value, i) => ({ type: ENDPOINTS_TYPE, name: endpointShardName(name, i), value })),
+  ];
+}
+
+/**
+ * The Service a received spec stands for, its shards joined (`shard` looks one up by resource name); a
+ * Service sent whole is itself. Throws (NACK) when a shard is missing.
+ */
+export function joinService(spec: ServiceSpec, shard: (name: string) => ResourceItem | undefined): Service {
+  const { endpointShards, ...service } = spec;
+  if (endpointShards === undefined) return spec;
+  const name = namespaced(spec);
+  const endpoints: Endpoint[] = [];
+  for (let i = 0; i < endpointShards; i++) {
+    const item = shard(endpointShardName(name, i));
+    if (item === undefined) throw new ResourceError(`service ${name}: endpoint shard ${i} is missing`);
+    endpoints.push(...(item.value as EndpointShard).endpoints);
+  }
+  endpoints.sort((a, b) => (a.workloadUid < b.workloadUid ? -1 : a.workloadUid > b.workloadUid ? 1 : 0));
+  return { ...service, endpoints };
+}
+
+/** Whether a resource of `type` is an endpoint shard, what `serviceOfShard` names the Service of. */
+export const isEndpointShard = (type: string) => type === ENDPOINTS_TYPE;
+
+function serviceOfShard(name: string): string {
+  return name.slice(0, name.lastIndexOf('#'));
+}
+
+/**
+ * A response as changes of whole Services, for a store that takes them so (the ztunnel's): each Service
+ * whose spec or shards the response changed, joined from what the response brings over what the client
+ * held (`held`, by resource key), in place of its spec and shards; the shards' removals left out (a gone
+ * Service's own removal is in the response).
+ */
+export function joinChangedServices(
+  changed: readonly ResourceItem[],
+  removed: readonly { type: string; name: string }[],
+  held: (key: string) => ResourceItem | undefined,
+): { changed: ResourceItem[]; removed: { type: string; name: string }[] } {
+  const sharded = (item: ResourceItem) =>
+    item.type === SERVICE_TYPE && (item.value as ServiceSpec).endpointShards !== undefined;
+  const touched = new Set<string>();
+  for (const item of [...changed, ...removed])
+    if (isEndpointShard(item.type)) touched.add(serviceOfShard(item.name));
+  for (const item of changed) if (sharded(item)) touched.add(item.name);
+  if (touched.size === 0) return { changed: [...changed], removed: [...removed] };
+  const brought = new Map(changed.map((item) => [resourceKey(item.type, item.name), item]));
+  const dropped = new Set(removed.map((item) => resourceKey(item.type, item.name)));
+  const now = (key: string) => brought.get(key) ?? (dropped.has(key) ? undefined : held(key));
+  const out: ResourceItem[] = [];
+  for (const item of changed) if (!isEndpointShard(item.type) && !sharded(item)) out.push(item);
+  for (const name of touched) {
+    const spec = now(resourceKey(SERVICE_TYPE, name));
+    // Gone, or sent whole again (then among `out` as it came).
+    if (spec === undefined || !sharded(spec)) continue;
+    const service = joinService(spec.value as ServiceSpec, (shard) =>
+      now(resourceKey(ENDPOINTS_TYPE, shard)),
+    );
+    out.push({ type: SERVICE_TYPE, name, value: service });
+  }
+  return { changed: out, removed: removed.filter((item) => !isEndpointShard(item.type)) };
+}
+
+export function trustBundleResource(trustBundle: readonly string[]): ResourceItem {
+  return { type: TRUST_BUNDLE_TYPE, name: TRUST_BUNDLE_NAME, value: trustBundle };
 }
 
 /** The resources of a subscriber's view that are its own (policies; a waypoint's route table and gateway). */
@@ -212,6 +334,19 @@ export function decodeResource(kind: SubscriberKind, resource: EncodedResource):
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ResourceError(`${resource.type} ${resource.name}: expected an object`);
   }
+  if (resource.type === ENDPOINTS_TYPE) {
+    // The endpoints themselves are checked where the joined Service is (the ztunnel's store).
+    if (!Array.isArray((value as Partial<EndpointShard>).endpoints) || !resource.name.includes('#'))
+      throw new ResourceError(
+        `endpoints ${resource.name}: expected {endpoints: [...]} named <service>#<shard>`,
+      );
+    return { type: resource.type, name: resource.name, value };
+  }
+  if (resource.type === SERVICE_TYPE) {
+    const shards = (value as ServiceSpec).endpointShards;
+    if (shards !== undefined && !(Number.isInteger(shards) && shards > 0 && shards <= 1 << 16))
+      throw new ResourceError(`service ${resource.name}: endpointShards must be a positive integer`);
+  }
   if (resource.type === MESH_SETTINGS_TYPE && kind === 'ztunnel') {
     const policy = (value as { outboundTrafficPolicy?: unknown }).outboundTrafficPolicy;
     if (typeof policy !== 'string' || !OUTBOUND_POLICIES.includes(policy)) {
@@ -249,7 +384,20 @@ export function assembleSnapshot(
   items: Iterable<ResourceItem>,
   waypoint?: WaypointRef,
 ): AnySnapshot {
-  const sorted = [...items].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const received = [...items];
+  const shards = new Map(
+    received.filter((item) => isEndpointShard(item.type)).map((item) => [item.name, item]),
+  );
+  // Joined into new items: the received ones stay as the client holds them.
+  const joined =
+    shards.size === 0
+      ? received
+      : received.map((item) =>
+          item.type === SERVICE_TYPE
+            ? { ...item, value: joinService(item.value as ServiceSpec, (name) => shards.get(name)) }
+            : item,
+        );
+  const sorted = joined.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const snapshot: Record<string, unknown> = { version };
   for (const list of LISTS[kind])
     snapshot[list.field] = sorted.filter((item) => item.type === list.type).map((item) => item.value);

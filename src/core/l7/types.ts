@@ -445,8 +445,10 @@ export interface ExternalEndpoint {
    * A hostname endpoint of a `resolution: DNS`/`DNS_ROUND_ROBIN` ServiceEntry (`ip` is empty): the waypoint
    * resolves it when it dials, honouring the answer's TTL. `DNS` spreads connections over every address of
    * the answer, `DNS_ROUND_ROBIN` takes the first one (Envoy's STRICT_DNS and LOGICAL_DNS clusters).
+   * With `under` (a `DYNAMIC_DNS` entry's wildcard host, `*.example.com`) the name is each request's host,
+   * filled in per request, and a host not under it is refused (Envoy's dynamic forward proxy).
    */
-  resolve?: { hostname: string; use: 'all' | 'first' } | undefined;
+  resolve?: { hostname: string; use: 'all' | 'first'; under?: string | undefined } | undefined;
 }
 
 /**

@@ -53,8 +53,18 @@ export function routeTableProblems(table: RouteTable): string[] {
           `${budget.minRetryConcurrency} is not a count`,
         );
       cluster.endpoints.forEach((endpoint, j) => {
+        const under = endpoint.external?.resolve?.under;
         const named = endpoint.external?.resolve?.hostname;
-        if (named !== undefined ? !isResolvableName(named) : !parseIp(endpoint.ip))
+        // A DYNAMIC_DNS endpoint: the request's host is resolved, and it must fall under a wildcard name.
+        if (under !== undefined && (!under.startsWith('*.') || !isResolvableName(under.slice(2))))
+          report(
+            `${path}.endpoints[${j}].external.resolve.under`,
+            `${JSON.stringify(under)} is not *.<name>`,
+          );
+        else if (
+          under === undefined &&
+          (named !== undefined ? !isResolvableName(named) : !parseIp(endpoint.ip))
+        )
           report(
             `${path}.endpoints[${j}].${named !== undefined ? 'external.resolve.hostname' : 'ip'}`,
             `${JSON.stringify(named ?? endpoint.ip)} is not ${named !== undefined ? 'a DNS name' : 'an IP'}`,
@@ -255,7 +265,7 @@ function percentage(value: number, path: string, report: Report): void {
 }
 
 /** A name the waypoint may look up: dot-separated DNS labels (no wildcard), at most 253 characters. */
-function isResolvableName(name: string): boolean {
+export function isResolvableName(name: string): boolean {
   return (
     name.length <= 253 &&
     name.split('.').every((label) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/i.test(label))

@@ -10,6 +10,16 @@ export function isPort(value: number): boolean {
   return Number.isInteger(value) && value > 0 && value < 65536;
 }
 
+/**
+ * A port number written in decimal digits (no sign, exponent, hex or spaces, which `Number()` would take):
+ * 1-65535, or 0-65535 with `allowPortZero`, for listen ports where 0 picks a free port. Undefined otherwise.
+ */
+export function parsePort(text: string, options?: { allowPortZero?: boolean }): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const port = Number(text);
+  return port < (options?.allowPortZero ? 0 : 1) || port > 65535 ? undefined : port;
+}
+
 export interface HostPort {
   host: string;
   port: number;
@@ -22,7 +32,6 @@ export interface HostPort {
 export function splitHostPort(text: string, options?: { allowPortZero?: boolean }): HostPort | undefined {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
   if (!match) return undefined;
-  const port = Number(match[3]);
-  if (port < (options?.allowPortZero ? 0 : 1) || port > 65535) return undefined;
-  return { host: (match[1] ?? match[2])!, port };
+  const port = parsePort(match[3]!, options);
+  return port === undefined ? undefined : { host: (match[1] ?? match[2])!, port };
 }

@@ -4,6 +4,7 @@
  * wait for them, and cut what is still open at the deadline. A deadline of 0 cuts at once. Stopping the
  * listener is the caller's first step (`server.close()`), before it drains what the listener accepted.
  */
+import type { Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { abort } from '../net/splice.ts';
 
@@ -79,4 +80,37 @@ export function totalDrained(results: readonly DrainResult[]): DrainResult {
     finished: 0,
     cut: 0,
   });
+}
+
+/**
+ * How long a demo app asked to stop lets its requests in progress finish: well inside a pod's default grace
+ * period (30 s), after which the runtime kills it anyway.
+ */
+export const APP_STOP_GRACE_MS = 10_000;
+
+/** How often a closing HTTP server closes connections that went idle since it last looked. */
+const IDLE_SWEEP_MS = 50;
+
+/**
+ * Closes an HTTP/1.1 server the way an app asked to stop should: take no new connection, let requests in
+ * progress run to their end, close each keep-alive connection once it is idle, and cut what is still busy at
+ * the deadline. Cutting at once (what `closeAllConnections` does) resets a request that was routed here just
+ * before the endpoint was withdrawn: the client sees "connection reset" during a rolling update.
+ */
+export async function closeHttpServer(server: HttpServer, deadlineMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // close() closes the connections idle at that moment; a busy one becomes idle when its response ends.
+  const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, deadlineMs);
+  });
+  try {
+    await Promise.race([closed, deadline]);
+  } finally {
+    clearInterval(sweep);
+    clearTimeout(timer);
+  }
+  server.closeAllConnections();
+  await closed;
 }

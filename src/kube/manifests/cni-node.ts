@@ -2,10 +2,12 @@
  * The CNI node agent DaemonSet: host network (it runs before pod networking works on a new node), it copies
  * Ambit (with its Node.js runtime) to the host, writes the `ambit-cni` launcher into the host's CNI bin
  * directory, adds the plugin to the primary conflist, and writes the plugin's kubeconfig from its own service
- * account (`ambit cni install`); on termination it takes the plugin out of the conflist again.
+ * account (`ambit cni install`); on termination it takes the plugin out of the conflist again. At start it
+ * enrolls the node's running ambient pods, found in the runtime's pinned namespaces (src/cni/pinned-netns.ts).
  */
 import type { IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { nodeDaemonSet } from './metadata.ts';
+import { NODE_NAME_ENV, RUNTIME_NETNS_MOUNT, RUNTIME_NETNS_VOLUME } from './node-shared.ts';
 import { cniInstallerContainer } from './security.ts';
 import { HOST_RUN_DIR, type InstallSettings, NAMES } from './settings.ts';
 
@@ -39,6 +41,7 @@ export function cniNodeObjects(settings: InstallSettings): [IDaemonSet] {
           env: [
             { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
             { name: 'DAEMONSET_NAME', value: NAMES.cniNode },
+            NODE_NAME_ENV,
           ],
           resources: { requests: { cpu: '10m', memory: '64Mi' } },
           securityContext: cniInstallerContainer(),
@@ -46,6 +49,7 @@ export function cniNodeObjects(settings: InstallSettings): [IDaemonSet] {
             { name: 'cni-bin', mountPath: '/host/cni/bin' },
             { name: 'cni-conf', mountPath: '/host/cni/net.d' },
             { name: 'app', mountPath: `/host${HOST_APP_DIR}` },
+            RUNTIME_NETNS_MOUNT,
           ],
         },
       ],
@@ -53,6 +57,7 @@ export function cniNodeObjects(settings: InstallSettings): [IDaemonSet] {
         { name: 'cni-bin', hostPath: { path: settings.cniBinDir, type: 'DirectoryOrCreate' } },
         { name: 'cni-conf', hostPath: { path: settings.cniConfDir, type: 'DirectoryOrCreate' } },
         { name: 'app', hostPath: { path: HOST_APP_DIR, type: 'DirectoryOrCreate' } },
+        RUNTIME_NETNS_VOLUME,
       ],
     }),
   ];

@@ -119,7 +119,8 @@ export function rbacObjects(settings: InstallSettings) {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRole',
     metadata: meta(NAMES.cniNode, settings, { namespaced: false }),
-    rules: [{ apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get'] }],
+    // get: the plugin's decision for one pod; list: the agent's reconcile of the pods already running.
+    rules: [{ apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get', 'list'] }],
   };
   // On SIGTERM the CNI node agent asks whether its DaemonSet is being deleted (uninstall) or only restarted.
   const cniSelfRole: IRole = {

@@ -33,8 +33,10 @@ export function ztunnelContainer(): ISecurityContext {
 }
 
 /**
- * The CNI node agent only writes files into the host's CNI directories (root-owned, so uid 0 suffices) and
- * reads the API: unlike istio-cni, it installs no rules itself (the ztunnel does), so it keeps no capability.
+ * The CNI node agent writes files into the host's CNI directories (root-owned, so uid 0 suffices) and reads
+ * the API. Unlike istio-cni it installs no rules itself (the ztunnel does) and needs no hostPID: its one
+ * capability, SYS_ADMIN, lets it `setns` into the runtime's pinned pod namespaces to read their addresses
+ * when it enrolls pods that were running before it (src/cni/pinned-netns.ts).
  */
 export function cniInstallerContainer(): ISecurityContext {
   return {
@@ -42,6 +44,6 @@ export function cniInstallerContainer(): ISecurityContext {
     runAsUser: 0,
     allowPrivilegeEscalation: false,
     readOnlyRootFilesystem: true,
-    capabilities: { drop: ['ALL'] },
+    capabilities: { drop: ['ALL'], add: ['SYS_ADMIN'] },
   };
 }

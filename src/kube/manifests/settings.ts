@@ -24,6 +24,12 @@ export const CONTROL_TOKEN_AUDIENCE = 'ambit-control';
 /** Where the node agent (the ztunnel) serves enrollment on every node; the CNI plugin's default socket. */
 export const HOST_RUN_DIR = '/var/run/ambit';
 
+/**
+ * Where containerd and CRI-O pin pod sandboxes' network namespaces on the host (the CNI_NETNS they pass);
+ * both node DaemonSets mount it at the same path (src/cni/pinned-netns.ts says why).
+ */
+export const RUNTIME_NETNS_DIR = '/var/run/netns';
+
 /** The names every object of an install carries, so `uninstall` and operators find them. */
 export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
 export const PART_OF = 'ambit';

@@ -15,6 +15,7 @@ import {
   readinessProbe,
 } from './control-credentials.ts';
 import { nodeDaemonSet } from './metadata.ts';
+import { NODE_NAME_ENV, RUNTIME_NETNS_MOUNT, RUNTIME_NETNS_VOLUME } from './node-shared.ts';
 import { ztunnelContainer } from './security.ts';
 import { HOST_RUN_DIR, type InstallSettings, NAMES } from './settings.ts';
 
@@ -41,7 +42,7 @@ export function ztunnelObjects(settings: InstallSettings): [IDaemonSet] {
             `${HOST_RUN_DIR}/enroll.sock`,
           ],
           env: [
-            { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+            NODE_NAME_ENV,
             // iptables takes its lock under /run, read-only here: the writable /tmp instead.
             { name: 'XTABLES_LOCKFILE', value: '/tmp/xtables.lock' },
           ],
@@ -54,12 +55,7 @@ export function ztunnelObjects(settings: InstallSettings): [IDaemonSet] {
           securityContext: ztunnelContainer(),
           volumeMounts: [
             { name: 'ambit-run', mountPath: HOST_RUN_DIR },
-            {
-              name: 'netns',
-              mountPath: '/var/run/netns',
-              mountPropagation: 'HostToContainer',
-              readOnly: true,
-            },
+            RUNTIME_NETNS_MOUNT,
             ...controlCredentialMounts(),
             { name: 'tmp', mountPath: '/tmp' },
           ],
@@ -67,7 +63,7 @@ export function ztunnelObjects(settings: InstallSettings): [IDaemonSet] {
       ],
       volumes: [
         { name: 'ambit-run', hostPath: { path: HOST_RUN_DIR, type: 'DirectoryOrCreate' } },
-        { name: 'netns', hostPath: { path: '/var/run/netns', type: 'DirectoryOrCreate' } },
+        RUNTIME_NETNS_VOLUME,
         ...controlCredentialVolumes(NAMES.rootConfigMap),
         { name: 'tmp', emptyDir: {} },
       ],

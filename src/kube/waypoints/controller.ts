@@ -26,6 +26,8 @@ import { KindWatch, type WatchedKind } from '../watch.ts';
 import { drifted } from './drift.ts';
 import {
   type GatewayStatusFields,
+  MANAGED_BY_MESH_CONTROLLER,
+  MANAGED_LABEL,
   programmedStatus,
   type WaypointGateway,
   type WaypointSettings,
@@ -37,13 +39,19 @@ const GATEWAY_KIND: WatchedKind = {
   kind: 'Gateway',
   plural: 'gateways',
 };
-/** What `waypointObjects` renders, watched for hand edits and deletions. */
+/**
+ * What `waypointObjects` renders, watched for hand edits and deletions: only the objects carrying the label
+ * it renders on all of them, so the control plane holds no other ServiceAccount, ConfigMap, Deployment or
+ * Service of the cluster. One whose label is edited away leaves the selection, which the watch reports as a
+ * deletion, and it is restored like a deleted one.
+ */
+const OWNED_SELECTOR = `${MANAGED_LABEL}=${MANAGED_BY_MESH_CONTROLLER}`;
 const OWNED_KINDS: WatchedKind[] = [
   { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
   { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
   { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
   { apiVersion: 'v1', kind: 'Service', plural: 'services' },
-];
+].map((kind) => ({ ...kind, labelSelector: OWNED_SELECTOR }));
 const RETRY: BackoffPolicy = { initialMs: 500, maxMs: 30_000 };
 const FIELD_MANAGER = 'ambit-waypoint-controller';
 
@@ -120,6 +128,13 @@ export class WaypointController {
     return this.#elector.leading;
   }
 
+  /** The objects of the deployed kinds this controller holds in memory (`Kind namespace/name`). */
+  heldObjects(): string[] {
+    return this.#owned.flatMap((watch, i) =>
+      watch.list().map((o) => `${OWNED_KINDS[i]!.kind} ${o.metadata?.namespace}/${o.metadata?.name}`),
+    );
+  }
+
   async start(): Promise<void> {
     await Promise.all([this.#watch.start(), ...this.#owned.map((watch) => watch.start())]);
     this.#elector.start();
@@ -131,9 +146,8 @@ export class WaypointController {
   }
 
   /**
-   * An object changed or went: if it is one that a waypoint Gateway's rendering names (by kind, namespace and
-   * name, so an object whose labels were edited away is still found) and it no longer says what we render (or
-   * is gone), the Gateway is reconciled again from scratch, which restores it. A Gateway being deleted or
+   * An object changed or went (or lost its label, so left the watch): if it is one that a waypoint Gateway's
+   * rendering names (by kind, namespace and name) and it no longer says what we render (or is gone), the Gateway is reconciled again from scratch, which restores it. A Gateway being deleted or
    * changed to another class is no longer a waypoint here, so what goes with it is let go.
    */
   #checkOwned(object: KubernetesObject, deleted: boolean): void {

@@ -72,6 +72,7 @@ export function waypointObjects(gateway: WaypointGateway, settings: WaypointSett
     kind: 'Deployment',
     metadata,
     spec: {
+      // The count at creation only: a re-apply keeps the live one (apply.ts), scaled by hand or by an HPA.
       replicas: 1,
       selector: { matchLabels: selector },
       template: {

@@ -47,7 +47,8 @@ export function prepareLocalApply(
   const live = planLive(cluster, merged);
   const names = new Set(files.map((file) => file.name));
   const ours: ConfigIssue[] = live.issues.filter((issue) => names.has(issue.source.file));
-  if (hasErrors(ours)) throw new ConfigError(ours);
+  // The warnings of a plan that left the refused objects out (a Service selecting a refused pod) are noise.
+  if (hasErrors(ours)) throw new ConfigError(ours.filter((issue) => issue.severity === 'error'));
   if (!live.plan.state) return [...files];
   const clusterIPs = new Map(
     live.plan.state.services.map((service) => [

@@ -9,7 +9,7 @@
 
 import type { RawDocument } from '../../core/config/documents.ts';
 import { isPlainObject } from '../../core/config/field.ts';
-import type { ConfigIssue, SourceRef } from '../../core/config/issues.ts';
+import type { ConfigIssue, ResourceRef, SourceRef } from '../../core/config/issues.ts';
 import {
   DEPLOYMENT_KIND,
   type DeploymentSpec,
@@ -131,7 +131,44 @@ export function deploymentStrategy(document: unknown): RolloutStrategy {
   };
 }
 
-/** Plans the stored objects against the running cluster; `issues` holds errors if it cannot be followed. */
+function sameDocument(issue: ConfigIssue, resource: Resource): boolean {
+  return issue.source.file === resource.source.file && issue.source.document === resource.source.document;
+}
+
+/**
+ * Plans the resources against the running cluster, leaving out each one the plan refuses (a pod in a
+ * namespace that is not stored, a ClusterIP another Service holds) and planning the rest again: one bad
+ * object must not hold back every other live change. What refers to a left-out object is planned again
+ * against its absence, so it is refused in turn rather than run without it. Errors that name no resource
+ * of ours (the cluster as a whole) leave no plan.
+ */
+function planLeavingOut(
+  cluster: ClusterState,
+  planned: readonly Resource[],
+  failed: readonly ResourceRef[],
+): { plan: PlanResult; resources: readonly Resource[]; refused: ConfigIssue[] } {
+  const refused: ConfigIssue[] = [];
+  let resources = planned;
+  for (;;) {
+    const plan = planCluster([clusterResource(cluster), ...resources], {
+      name: cluster.name,
+      stateDirFor: () => cluster.stateDir,
+      extensions: cluster.extensions,
+      failed,
+    });
+    const errors = plan.issues.filter((issue) => issue.severity === 'error');
+    const left = resources.filter((resource) => !errors.some((issue) => sameDocument(issue, resource)));
+    const allNamed = errors.every((issue) => resources.some((resource) => sameDocument(issue, resource)));
+    if (errors.length === 0 || !allNamed) return { plan, resources, refused };
+    refused.push(...errors);
+    resources = left;
+  }
+}
+
+/**
+ * Plans the stored objects against the running cluster. An object it cannot run is left out with its
+ * errors in `issues` and the rest planned; `plan.state` is missing only if nothing can be followed.
+ */
 export function planLive(cluster: ClusterState, stored: readonly StoredDocument[]): LivePlan {
   const services = new Map(
     cluster.services.map((service) => [`${service.namespace}/${service.name}`, service]),
@@ -146,19 +183,14 @@ export function planLive(cluster: ClusterState, stored: readonly StoredDocument[
   const failed = parsed.issues.flatMap((issue) =>
     issue.severity === 'error' && issue.resource ? [issue.resource] : [],
   );
-  const plan = planCluster([clusterResource(cluster), ...parsed.resources], {
-    name: cluster.name,
-    stateDirFor: () => cluster.stateDir,
-    extensions: cluster.extensions,
-    failed,
-  });
+  const { plan, resources, refused } = planLeavingOut(cluster, parsed.resources, failed);
   const strategies = new Map(
     stored.map(({ document }) => {
       const value = document as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
       return [`${value?.kind}:${objectKey(value?.metadata?.namespace, value?.metadata?.name)}`, document];
     }),
   );
-  const deployments = ofKind(parsed.resources, DEPLOYMENT_KIND).map(
+  const deployments = ofKind(resources, DEPLOYMENT_KIND).map(
     (deployment: Resource<DeploymentSpec>): DeploymentTarget => ({
       namespace: deployment.metadata.namespace!,
       name: deployment.metadata.name,
@@ -170,7 +202,7 @@ export function planLive(cluster: ClusterState, stored: readonly StoredDocument[
     }),
   );
   const pinnedNodes = new Map<string, string>();
-  for (const resource of parsed.resources) {
+  for (const resource of resources) {
     const key = `${resource.metadata.namespace}/${resource.metadata.name}`;
     if (resource.kind === POD_KIND.kind) {
       const node = (resource as Resource<PodSpec>).spec.nodeName;
@@ -187,7 +219,12 @@ export function planLive(cluster: ClusterState, stored: readonly StoredDocument[
       }
     }
   }
-  return { plan, deployments, pinned: pinnedNodes, issues: [...parsed.issues, ...plan.issues] };
+  return {
+    plan,
+    deployments,
+    pinned: pinnedNodes,
+    issues: [...parsed.issues, ...refused, ...plan.issues],
+  };
 }
 
 /** What to do to the record now, toward the plan. */

@@ -22,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { parseYamlText } from '../../core/config/documents.ts';
 import { isPlainObject } from '../../core/config/field.ts';
-import { formatIssue, hasErrors } from '../../core/config/issues.ts';
+import { formatIssue } from '../../core/config/issues.ts';
 import { ControlApiClient } from '../../core/control-api/client.ts';
 import type { StoredResource } from '../../core/control-api/types.ts';
 import { errorMessage } from '../../core/errors.ts';
@@ -170,14 +170,21 @@ class LiveObjects {
     const cluster = this.#context.cluster;
     const documents: StoredDocument[] = stored.map(({ document, source }) => ({ document, source }));
     const live = planLive(cluster, documents);
-    if (hasErrors(live.issues) || !live.plan.state || !live.plan.volumes) {
-      const refusal = live.issues.map(formatIssue).join('\n');
+    const refusal = live.issues
+      .filter((issue) => issue.severity === 'error')
+      .map(formatIssue)
+      .join('\n');
+    if (!live.plan.state || !live.plan.volumes) {
       if (refusal !== this.#lastRefusal)
         log.error('the stored objects cannot run on this cluster; nothing changed', { issues: refusal });
       this.#lastRefusal = refusal;
       return false;
     }
-    this.#lastRefusal = '';
+    if (refusal !== '' && refusal !== this.#lastRefusal)
+      log.error('stored objects that cannot run on this cluster were left out; the rest are followed', {
+        issues: refusal,
+      });
+    this.#lastRefusal = refusal;
     const changes = liveChanges(cluster, live, (uid) => this.#ready.get(uid) ?? false);
     // The selected pods are the record's to keep (the supervisor's runtime follows the pods it runs).
     const shape = (services: readonly ServiceRecord[]) =>

@@ -8,7 +8,8 @@
  *   mesh root CA (`control/ca/root-cert.pem`), so a node's ztunnel finds both from its first start.
  * - The supervisor is the runtime that tells the control plane which pods run where: before a pod first
  *   starts it is reported (not ready; its node may then obtain its certificate), then again on each change
- *   of its process (ready or not), and removed once it has ended for good. A pod that cannot be reported
+ *   of its process (ready or not), reported not ready when it is being deleted (out of its Services, still
+ *   a workload every node serves while it drains), and removed once it has ended for good. A pod that cannot be reported
  *   waits (fail closed: no identity, no start) and is retried with backoff.
  * - `ambit local label` reaches the control plane too: a pod is reported again with its new labels; a
  *   namespace's Namespace document is applied with its new labels, so that the workloads' enrollment seen
@@ -245,6 +246,8 @@ class ControlPlaneSync {
   readonly #queue = new KeyedQueue();
   /** Pods the control plane should hold, and whether each is ready. */
   readonly #pods = new Map<string, { ready: boolean }>();
+  /** Pods withdrawn from their Services until they are forgotten: their readiness changes no longer count. */
+  readonly #terminating = new Set<string>();
   /** A full resync is due (a call failed): retried with backoff until one succeeds. */
   #retry: NodeJS.Timeout | undefined;
   #failedResyncs = 0;
@@ -297,8 +300,24 @@ class ControlPlaneSync {
     return this.#send(`about pod ${uid}`, () => this.#sendPod(uid));
   }
 
-  /** The pod is being deleted: the control plane forgets it now (its endpoints go before it stops). */
+  /**
+   * The pod is being deleted: it leaves its Services now (reported not ready, so no node picks it for a new
+   * connection), while every node still knows it as a workload until it has stopped (`forget`). Forgetting it
+   * at once made its own node refuse (503, a reset for the app) what a slower node still routed to it, and
+   * what was already on its way, during the drain meant for exactly that (Kubernetes likewise keeps a
+   * terminating pod, only marking its endpoints not ready).
+   */
+  withdraw(pod: PodRecord): Promise<void> {
+    this.#terminating.add(pod.uid);
+    if (this.#pods.has(pod.uid)) this.#pods.set(pod.uid, { ready: false });
+    return this.#send(`that pod ${pod.uid} is terminating`, async () => {
+      await this.#apiFor(pod.node).reportPod(podInfo(pod, false));
+    });
+  }
+
+  /** The pod has stopped and is being deleted: the control plane forgets it. */
   forget(pod: PodRecord): Promise<void> {
+    this.#terminating.delete(pod.uid);
     this.#pods.delete(pod.uid);
     return this.#send(`that pod ${pod.uid} is gone`, async () => {
       await this.#apiFor(pod.node).removePod(pod.namespace, pod.name);
@@ -306,15 +325,15 @@ class ControlPlaneSync {
   }
 
   /**
-   * Resolves once every ztunnel and waypoint has the mesh without the pod (`forget` came first), or at the
+   * Resolves once every ztunnel and waypoint has the pod out of its Services (`withdraw` came first), or at the
    * bound. Outside the call queue: the wait must not hold up the pods that start meanwhile. On a host that
    * reaches the control plane through the node gateway there is nothing to ask: the drain period alone.
    */
-  async awaitGone(pod: PodRecord): Promise<void> {
+  async awaitWithdrawn(pod: PodRecord): Promise<void> {
     if (!this.#api) return;
     const report = await this.#api.awaitPushed(DRAIN_PUSH_WAIT_MS);
     if (report.timedOut)
-      log.warn('a removed pod stops before every data plane confirmed it gone', {
+      log.warn('a terminating pod stops before every data plane confirmed it out of its Services', {
         pod: pod.uid,
         waitedMs: DRAIN_PUSH_WAIT_MS,
         pending: report.clients
@@ -336,7 +355,7 @@ class ControlPlaneSync {
       return;
     }
     const uid = status.podUid;
-    if (uid === undefined) return;
+    if (uid === undefined || this.#terminating.has(uid)) return;
     const presence = podPresence(status);
     if (presence === 'keep') return;
     if (presence === 'remove') this.#pods.delete(uid);
@@ -464,11 +483,15 @@ export const extension: ClusterExtension = {
   },
 
   podTerminating(pod, context) {
-    return sync(context).forget(pod);
+    return sync(context).withdraw(pod);
   },
 
   podDraining(pod, context) {
-    return sync(context).awaitGone(pod);
+    return sync(context).awaitWithdrawn(pod);
+  },
+
+  podRemoved(pod, context) {
+    return sync(context).forget(pod);
   },
 
   namespaceRelabeled(namespace, context) {

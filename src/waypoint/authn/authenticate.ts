@@ -36,7 +36,10 @@ export async function authenticate(
   now: () => number = Date.now,
 ): Promise<AuthnResult> {
   const found = findToken(rules, request);
-  if (found === undefined) return { kind: 'none' };
+  if (found === undefined)
+    return rules.some((rule) => rule.presence === 'REQUIRED')
+      ? { kind: 'invalid', text: 'Jwt is missing' }
+      : { kind: 'none' };
   // A token a rule's key set verified before needs only its expiry checked again (the rest cannot change),
   // and its rule is found without decoding the token again: the one whose issuer it verified with (rules
   // of other issuers may share the key set).
@@ -122,11 +125,25 @@ function authenticated(
       principal: `${rule.issuer}/${subject}`,
       audiences,
       presenter: typeof payload.azp === 'string' ? payload.azp : undefined,
-      claims: payload,
+      claims: withSpaceDelimitedClaims(payload, rule.spaceDelimitedClaims ?? []),
     },
     removeHeaders: rule.forwardOriginalToken || tokenHeader === undefined ? [] : [tokenHeader],
     setHeaders,
   };
+}
+
+/** The payload with each named claim that holds a string split into its words, so that rules match a word. */
+function withSpaceDelimitedClaims(
+  payload: Record<string, unknown>,
+  claims: readonly string[],
+): Record<string, unknown> {
+  if (!claims.some((claim) => typeof payload[claim] === 'string')) return payload;
+  const split = { ...payload };
+  for (const claim of claims) {
+    const value = split[claim];
+    if (typeof value === 'string') split[claim] = value.split(' ').filter((word) => word !== '');
+  }
+  return split;
 }
 
 function isString(value: unknown): value is string {

@@ -13,7 +13,7 @@ import { AmbitError } from '../../core/errors.ts';
 export type ResolveA = (hostname: string) => Promise<{ address: string; ttl: number }[]>;
 
 /** Why a name gave no address: the label of `ambit_waypoint_dns_refusals_total`. */
-export type DnsRefusal = 'nxdomain' | 'no-address' | 'timeout' | 'error';
+export type DnsRefusal = 'nxdomain' | 'no-address' | 'timeout' | 'error' | 'outside-entry';
 
 export class DnsLookupError extends AmbitError {
   readonly reason: DnsRefusal;
@@ -89,6 +89,12 @@ export class DnsCache {
     const address = entry.addresses[entry.next % entry.addresses.length]!;
     entry.next = (entry.next + 1) % entry.addresses.length;
     return address;
+  }
+
+  /** Refuses a name that must not be looked up at all (counted as any refusal is). */
+  refuse(hostname: string, reason: DnsRefusal, detail: string): never {
+    this.#onRefusal(reason);
+    throw new DnsLookupError(hostname, reason, detail);
   }
 
   #entry(hostname: string): Promise<Entry> | Entry {

@@ -15,6 +15,7 @@ import { forwardedFor } from '../../core/hbone/headers.ts';
 import type { HbonePool } from '../../core/hbone/pool.ts';
 import type { HboneStream } from '../../core/hbone/stream.ts';
 import type { ExternalEndpoint, OriginatedTls } from '../../core/l7/types.ts';
+import { isResolvableName } from '../../core/l7/validate.ts';
 import { joinHostPort } from '../../core/net/host-port.ts';
 import type { SecureContextCache } from '../../core/tls/contexts.ts';
 import { identityOfCertificate } from '../../core/tls/spiffe.ts';
@@ -31,6 +32,16 @@ export interface TunnelTarget {
   authority?: string | undefined;
   /** Set for an endpoint outside the mesh: no HBONE, `ip:port` directly (and TLS if it says so). */
   external?: ExternalEndpoint | undefined;
+}
+
+/**
+ * Whether a request's host (a DNS name, no port) falls under a DYNAMIC_DNS entry's wildcard host: any
+ * depth of labels before the suffix, as Istio's wildcard hosts match; an address or an empty host never does.
+ */
+export function hostUnder(host: string, wildcard: string): boolean {
+  const suffix = wildcard.slice(1).toLowerCase();
+  const name = host.toLowerCase().replace(/\.$/, '');
+  return name.length > suffix.length && name.endsWith(suffix) && isResolvableName(name);
 }
 
 /** What a target is dialled by: its hostname when it is resolved at dial time, else its address. */
@@ -101,10 +112,10 @@ export class UpstreamTunnels {
 
   /** A connection to an address outside the mesh, once it (and its TLS, if any) is up. */
   async #direct(target: TunnelTarget, external: ExternalEndpoint): Promise<Duplex> {
-    const host =
-      external.resolve === undefined
-        ? target.ip
-        : await this.#dns.address(external.resolve.hostname, external.resolve.use);
+    const { resolve } = external;
+    if (resolve?.under !== undefined && !hostUnder(resolve.hostname, resolve.under))
+      this.#dns.refuse(resolve.hostname, 'outside-entry', `the request's host is not under ${resolve.under}`);
+    const host = resolve === undefined ? target.ip : await this.#dns.address(resolve.hostname, resolve.use);
     const options = {
       host,
       port: target.port,

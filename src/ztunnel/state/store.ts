@@ -275,6 +275,21 @@ export class StateStore {
   }
 
   /**
+   * The service whose VIPs the DNS proxy answers for `name`: its own, else the most specific wildcard host
+   * above it that has VIPs (`*.b.example.com`, then `*.example.com`), as Istio's DNS proxy expands them.
+   */
+  serviceForDnsName(name: string): Service | undefined {
+    const lower = name.toLowerCase();
+    const exact = this.#servicesByHostname.get(lower);
+    if (exact !== undefined) return exact;
+    for (let dot = lower.indexOf('.'); dot >= 0; dot = lower.indexOf('.', dot + 1)) {
+      const wildcard = this.#servicesByHostname.get(`*${lower.slice(dot)}`);
+      if (wildcard !== undefined && wildcard.vips.length > 0) return wildcard;
+    }
+    return undefined;
+  }
+
+  /**
    * Whether `peer` is an instance of a waypoint bound to `destination`: the destination workload's own or
    * one of its services'. Only such a peer may speak for the original client (`forwarded`); any other
    * workload, a waypoint of something else included, is the client itself.

@@ -23,8 +23,6 @@ import { ISTIO_HTTP_PROTOCOLS } from '../../../core/config/kinds/common.ts';
 import type { SecretSpec } from '../../../core/config/kinds/config-objects.ts';
 import type { GatewayServer, IstioGatewaySpec } from '../../../core/config/kinds/istio-gateway.ts';
 import type { DestinationRuleSpec, VirtualServiceSpec } from '../../../core/config/kinds/istio-networking.ts';
-import type { AuthorizationPolicySpec } from '../../../core/config/kinds/istio-security.ts';
-import type { RequestAuthenticationSpec } from '../../../core/config/kinds/request-authentication.ts';
 import {
   ANY_HOSTNAME,
   attachedHostnames,
@@ -41,15 +39,12 @@ import type {
   ServedService,
   TcpRoute,
 } from '../../../core/l7/types.ts';
-import { ROOT_NAMESPACE } from '../../../core/labels.ts';
 import type { NamedConfig, Service, Workload } from '../../../core/model/index.ts';
 import { labelsMatch } from '../../../core/policy/selector.ts';
 import { exportedTo, resolveHost } from '../hosts.ts';
-import { toL7Policy } from '../l7/authorization.ts';
 import { ClusterSet } from '../l7/clusters.ts';
 import { byPrecedence, type Candidate } from '../l7/gateway-routes.ts';
 import type { CompileNote } from '../l7/notes.ts';
-import { serviceJwtRules } from '../l7/request-authentication.ts';
 import { defaultRetry, istioHeaderOperations } from '../l7/route-parts.ts';
 import {
   bindsGateway,
@@ -59,16 +54,10 @@ import {
   virtualServiceTcpRoutes,
 } from '../l7/virtual-service.ts';
 import { serviceHostname } from '../services.ts';
+import { type GatewayDeployment, type GatewayPolicyInputs, gatewayPolicies } from './gateway-policies.ts';
 import { byHostnamePrecedence, secretCertificate, withHostnames } from './listener-parts.ts';
 
-/** The pods that run a classic gateway: a deployment's name, namespace and pod labels. */
-export interface GatewayDeployment {
-  name: string;
-  namespace: string;
-  labels: Readonly<Record<string, string>>;
-}
-
-export interface ClassicIngressInputs {
+export interface ClassicIngressInputs extends GatewayPolicyInputs {
   deployment: GatewayDeployment;
   istioGateways: readonly NamedConfig<IstioGatewaySpec>[];
   virtualServices: readonly NamedConfig<VirtualServiceSpec>[];
@@ -76,11 +65,6 @@ export interface ClassicIngressInputs {
   workloads: readonly Workload[];
   destinationRules: readonly NamedConfig<DestinationRuleSpec>[];
   secrets: readonly NamedConfig<SecretSpec>[];
-  /** AuthorizationPolicies that reach workloads (those reaching the deployment's pods apply). */
-  workloadPolicies?: readonly NamedConfig<AuthorizationPolicySpec>[] | undefined;
-  /** RequestAuthentications (those reaching the deployment's pods apply). */
-  requestAuthentications?: readonly NamedConfig<RequestAuthenticationSpec>[] | undefined;
-  trustDomain: string;
 }
 
 export interface CompiledClassicIngress {
@@ -230,38 +214,12 @@ export function compileClassicIngress(inputs: ClassicIngressInputs): CompiledCla
           },
     );
   }
-  // Policies reach the deployment as they reach any workload: by a selector its pods' labels satisfy, or
-  // without one, from its namespace or the root namespace.
-  const picked = <Spec extends WorkloadScoped>(policies: readonly NamedConfig<Spec>[] | undefined) =>
-    (policies ?? []).filter((policy) => reaches(policy, deployment));
-  const authorization = picked(inputs.workloadPolicies).flatMap((policy) => {
-    const translated = toL7Policy(policy, ref, [served], inputs.trustDomain, 'selected');
-    notes.push(...translated.notes);
-    return translated.policy ?? [];
-  });
-  const jwtRules = serviceJwtRules(served, picked(inputs.requestAuthentications), ref, notes, 'selected');
+  const { authorization, jwtRules } = gatewayPolicies(served, deployment, inputs, undefined, notes);
   if (jwtRules.length > 0) served.requestAuthentication = jwtRules;
   return {
     table: { servedServices: [served], clusters: clusters.list(), authorization, listeners: plans },
     notes,
   };
-}
-
-type WorkloadScoped = {
-  selector?: Record<string, string> | undefined;
-  targetRefs?: readonly unknown[] | undefined;
-};
-
-/**
- * Whether a policy reaches the deployment's pods, as Istio scopes it: one in the root namespace reaches
- * workloads across namespaces, any other only in its own; with a `selector`, those whose labels satisfy it,
- * without one (and without `targetRefs`, which name what it attaches to instead) all of them.
- */
-export function reaches(policy: NamedConfig<WorkloadScoped>, deployment: GatewayDeployment): boolean {
-  const { selector, targetRefs } = policy.spec;
-  if (policy.namespace !== ROOT_NAMESPACE && policy.namespace !== deployment.namespace) return false;
-  if (selector === undefined) return (targetRefs?.length ?? 0) === 0;
-  return labelsMatch(selector, deployment.labels);
 }
 
 function serversByPort(gateways: readonly NamedConfig<IstioGatewaySpec>[]): Map<number, PlacedServer[]> {

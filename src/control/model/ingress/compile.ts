@@ -22,7 +22,6 @@ import { GATEWAY_API_GROUP } from '../../../core/config/kinds/gateway.ts';
 import type { L4RouteSpec, ReferenceGrantSpec } from '../../../core/config/kinds/gateway-l4.ts';
 import type { DestinationRuleSpec } from '../../../core/config/kinds/istio-networking.ts';
 import type { AuthorizationPolicySpec } from '../../../core/config/kinds/istio-security.ts';
-import type { RequestAuthenticationSpec } from '../../../core/config/kinds/request-authentication.ts';
 import { ANY_HOSTNAME, type Hostnames, hostnameMatcher, hostnameRank } from '../../../core/l7/hostnames.ts';
 import type {
   Backend,
@@ -36,9 +35,9 @@ import type {
   ServedService,
   TcpRoute,
 } from '../../../core/l7/types.ts';
+import { GATEWAY_NAME_LABEL } from '../../../core/labels.ts';
 import type { NamedConfig, Service, Workload } from '../../../core/model/index.ts';
 import { joinHostPort } from '../../../core/net/host-port.ts';
-import { toL7Policy } from '../l7/authorization.ts';
 import { ClusterSet } from '../l7/clusters.ts';
 import {
   backendTarget,
@@ -49,13 +48,13 @@ import {
   httpCandidates,
   weightedBackends,
 } from '../l7/gateway-routes.ts';
-import { serviceJwtRules } from '../l7/request-authentication.ts';
 import { serviceHostname } from '../services.ts';
 import { attachRoute, type IngressRouteKind, type ParentAttachment, type RouteRef } from './attachment.ts';
+import { type GatewayDeployment, type GatewayPolicyInputs, gatewayPolicies } from './gateway-policies.ts';
 import { byHostnamePrecedence, secretCertificate, withHostnames } from './listener-parts.ts';
 import { referenceGranted } from './reference-grants.ts';
 
-export interface IngressInputs {
+export interface IngressInputs extends GatewayPolicyInputs {
   gateway: NamedConfig<GatewaySpec>;
   services: readonly Service[];
   workloads: readonly Workload[];
@@ -68,10 +67,8 @@ export interface IngressInputs {
   secrets: readonly NamedConfig<SecretSpec>[];
   /** Labels of each namespace (for `allowedRoutes.namespaces.from: Selector`). */
   namespaceLabels: ReadonlyMap<string, Record<string, string>>;
+  /** AuthorizationPolicies with targetRefs: those naming the Gateway or a Service it serves apply. */
   attachedPolicies: readonly NamedConfig<AuthorizationPolicySpec>[];
-  /** RequestAuthentications: those with a targetRef to the Gateway apply at its listeners. */
-  requestAuthentications?: readonly NamedConfig<RequestAuthenticationSpec>[] | undefined;
-  trustDomain: string;
   /** Hostnames of Services labelled (or in a namespace labelled) `istio.io/ingress-use-waypoint: "true"`. */
   ingressViaWaypoint: readonly string[];
 }
@@ -159,7 +156,7 @@ export function compileIngress(inputs: IngressInputs): CompiledIngress {
       const attached = byListener.get(listener.name) ?? [];
       const problem = conflict ?? unsupported(listener);
       const refs = problem ? undefined : listenerCertificates(listener, inputs);
-      const refProblem = typeof refs === 'string' ? refs : undefined;
+      const refProblem = refs !== undefined && !Array.isArray(refs) ? refs : undefined;
       listenerStatuses.push({
         name: listener.name,
         attachedRoutes: new Set(attached.map((a) => `${a.ref.kind}/${a.ref.namespace}/${a.ref.name}`)).size,
@@ -198,10 +195,13 @@ export function compileIngress(inputs: IngressInputs): CompiledIngress {
     vips: [],
     ports,
   };
-  const authorization = inputs.attachedPolicies.flatMap(
-    (policy) => toL7Policy(policy, ref, [served], inputs.trustDomain, 'ingress').policy ?? [],
+  const { authorization, jwtRules } = gatewayPolicies(
+    served,
+    gatewayDeployment(inputs),
+    inputs,
+    inputs.attachedPolicies,
+    [],
   );
-  const jwtRules = serviceJwtRules(served, inputs.requestAuthentications ?? [], ref, [], 'ingress');
   if (jwtRules.length > 0) served.requestAuthentication = jwtRules;
   return {
     table: {
@@ -213,6 +213,15 @@ export function compileIngress(inputs: IngressInputs): CompiledIngress {
     listeners: listenerStatuses,
     routes: routeStatuses,
   };
+}
+
+/** The Gateway's pods, by the labels of one of its instances (all carry the same), else the one they all carry. */
+function gatewayDeployment(inputs: IngressInputs): GatewayDeployment {
+  const { name, namespace } = inputs.gateway;
+  const instance = inputs.workloads.find(
+    (workload) => workload.namespace === namespace && workload.labels[GATEWAY_NAME_LABEL] === name,
+  );
+  return { name, namespace, labels: instance?.labels ?? { [GATEWAY_NAME_LABEL]: name } };
 }
 
 /**
@@ -279,11 +288,17 @@ function unsupported(listener: GatewayListener): string | undefined {
   return undefined;
 }
 
+/** Why a listener's references cannot be used, with the Gateway API's `ResolvedRefs` reason. */
+interface RefProblem {
+  reason: 'InvalidCertificateRef' | 'RefNotPermitted';
+  message: string;
+}
+
 /** A terminating listener's certificates, or why they cannot be used; `[]` for a listener without TLS. */
 function listenerCertificates(
   listener: GatewayListener,
   inputs: IngressInputs,
-): ListenerCertificate[] | string {
+): ListenerCertificate[] | RefProblem {
   const tls = listener.tls;
   if (tls === undefined || tls.mode !== 'Terminate') return [];
   const from = { group: GATEWAY_API_GROUP, kind: 'Gateway', namespace: inputs.gateway.namespace };
@@ -291,7 +306,10 @@ function listenerCertificates(
   for (const ref of tls.certificateRefs) {
     const namespace = ref.namespace ?? inputs.gateway.namespace;
     if (ref.group !== '' || ref.kind !== 'Secret')
-      return `InvalidCertificateRef: certificateRef kind ${ref.group}/${ref.kind} is not supported`;
+      return {
+        reason: 'InvalidCertificateRef',
+        message: `certificateRef kind ${ref.group}/${ref.kind} is not supported`,
+      };
     if (
       !referenceGranted(inputs.referenceGrants, from, {
         group: '',
@@ -300,11 +318,18 @@ function listenerCertificates(
         name: ref.name,
       })
     )
-      return `RefNotPermitted: Secret ${namespace}/${ref.name} is in another namespace and no ReferenceGrant allows it`;
+      return {
+        reason: 'RefNotPermitted',
+        message: `Secret ${namespace}/${ref.name} is in another namespace and no ReferenceGrant allows it`,
+      };
     const secret = inputs.secrets.find((s) => s.name === ref.name && s.namespace === namespace);
-    if (secret === undefined) return `InvalidCertificateRef: Secret ${namespace}/${ref.name} does not exist`;
+    if (secret === undefined)
+      return {
+        reason: 'InvalidCertificateRef',
+        message: `Secret ${namespace}/${ref.name} does not exist: the listener is not programmed`,
+      };
     const certificate = secretCertificate(secret, listener.hostname);
-    if (typeof certificate === 'string') return `InvalidCertificateRef: ${certificate}`;
+    if (typeof certificate === 'string') return { reason: 'InvalidCertificateRef', message: certificate };
     out.push(certificate);
   }
   return out;
@@ -312,7 +337,7 @@ function listenerCertificates(
 
 function listenerConditions(
   problem: string | undefined,
-  refProblem: string | undefined,
+  refProblem: RefProblem | undefined,
   conflicted: boolean,
 ): Condition[] {
   if (problem !== undefined) {
@@ -322,22 +347,17 @@ function listenerConditions(
       condition('Programmed', false, 'Invalid', problem),
     ];
   }
-  const resolved = refProblem === undefined;
-  const reason = refProblem?.split(':')[0] ?? 'ResolvedRefs';
+  if (refProblem !== undefined) {
+    return [
+      condition('Accepted', true, 'Accepted', 'listener accepted'),
+      condition('ResolvedRefs', false, refProblem.reason, refProblem.message),
+      condition('Programmed', false, 'Invalid', refProblem.message),
+    ];
+  }
   return [
     condition('Accepted', true, 'Accepted', 'listener accepted'),
-    condition(
-      'ResolvedRefs',
-      resolved,
-      resolved ? 'ResolvedRefs' : reason,
-      refProblem ?? 'references resolved',
-    ),
-    condition(
-      'Programmed',
-      resolved,
-      resolved ? 'Programmed' : 'Invalid',
-      refProblem ?? 'listener programmed',
-    ),
+    condition('ResolvedRefs', true, 'ResolvedRefs', 'references resolved'),
+    condition('Programmed', true, 'Programmed', 'listener programmed'),
   ];
 }
 

@@ -173,6 +173,16 @@ export class ClusterSet {
         external: { ...external, resolve: { hostname: named.hostname, use } },
       });
     }
+    // A DYNAMIC_DNS wildcard host: one endpoint that stands for whatever request host falls under it.
+    if (service.serviceEntry?.resolution === 'DYNAMIC_DNS' && Object.keys(selector).length === 0) {
+      endpoints.push({
+        workloadUid: '',
+        ip: '',
+        port: servicePort.targetPort,
+        ready: true,
+        external: { ...external, resolve: { hostname: '', use: 'all', under: hostname } },
+      });
+    }
     return { ...base, protocol, selector, endpoints, policy, destinationRule: ruleName };
   }
 }

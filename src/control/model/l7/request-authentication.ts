@@ -14,7 +14,7 @@ import type { CompileNote } from './notes.ts';
 
 const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 
-function attaches(
+export function jwtPolicyAttaches(
   policy: NamedConfig<RequestAuthenticationSpec>,
   service: ServedService,
   waypoint: WaypointRef,
@@ -42,7 +42,7 @@ export function serviceJwtRules(
   subscriber: PolicySubscriber = 'waypoint',
 ): JwtRule[] {
   const attached = policies
-    .filter((policy) => attaches(policy, service, waypoint, subscriber))
+    .filter((policy) => jwtPolicyAttaches(policy, service, waypoint, subscriber))
     .sort((a, b) => {
       const ka = `${a.namespace}/${a.name}`;
       const kb = `${b.namespace}/${b.name}`;

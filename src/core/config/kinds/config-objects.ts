@@ -150,7 +150,12 @@ const NOT_RUN: readonly [kind: string, apiVersions: readonly string[]][] = [
 ];
 
 /** A kind that parses (envelope and metadata are still checked) and warns that the local cluster ignores it. */
-export function notRunKind(kind: string, apiVersions: readonly string[]): KindDefinition<undefined> {
+/** `check` holds the body to the rules its own API enforces (nothing of it is kept). */
+export function notRunKind(
+  kind: string,
+  apiVersions: readonly string[],
+  check?: (doc: Field) => void,
+): KindDefinition<undefined> {
   return {
     kind,
     apiVersions,
@@ -165,6 +170,7 @@ export function notRunKind(kind: string, apiVersions: readonly string[]): KindDe
     ].includes(kind),
     topLevel: 'any',
     parse(doc) {
+      check?.(doc);
       doc.child('kind').warn(`${kind} is accepted but not acted on by Ambit: the document is ignored`);
       return undefined;
     },

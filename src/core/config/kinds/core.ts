@@ -290,11 +290,15 @@ export function parsePodSpec(spec: Field): PodSpec | undefined {
     }) ?? [];
   const containers = spec.child('containers').list(checkedContainer, { required: true, nonEmpty: true });
   const nodeName = spec.child('nodeName').string({ pattern: DNS_SUBDOMAIN, patternHint: DNS_SUBDOMAIN_HINT });
-  // `serviceAccount` is the deprecated alias Kubernetes still honours when `serviceAccountName` is unset.
-  const serviceAccountName =
-    spec.child('serviceAccountName').string({ pattern: DNS_SUBDOMAIN, patternHint: DNS_SUBDOMAIN_HINT }) ??
-    spec.child('serviceAccount').string({ pattern: DNS_SUBDOMAIN, patternHint: DNS_SUBDOMAIN_HINT }) ??
-    'default';
+  // `serviceAccount` is the deprecated alias Kubernetes still honours when `serviceAccountName` is unset;
+  // an empty name is unset too (Kubernetes defaults it, as Istio's rate-limit sample relies on).
+  const account = (name: string) => {
+    const field = spec.child(name);
+    return field.value === ''
+      ? undefined
+      : field.string({ pattern: DNS_SUBDOMAIN, patternHint: DNS_SUBDOMAIN_HINT });
+  };
+  const serviceAccountName = account('serviceAccountName') ?? account('serviceAccount') ?? 'default';
   const restartPolicy =
     spec.child('restartPolicy').oneOf(['Always', 'OnFailure', 'Never'] as const) ?? 'Always';
   if (!containers || containers.length === 0 || !securityContext) return undefined;

@@ -71,11 +71,20 @@ function servicePort(item: Field): ServiceEntryPort | undefined {
     : { number, protocol, name, targetPort };
 }
 
-function endpoint(
-  item: Field,
-  portNames: ReadonlySet<string>,
-  resolution: ServiceEntryResolution,
-): ServiceEntryEndpoint | undefined {
+/** How an endpoint is read: the entry's port names (a WorkloadEntry's own: any valid name), names allowed. */
+export interface EndpointRules {
+  portNames?: ReadonlySet<string> | undefined;
+  byName: boolean;
+}
+
+const PORT_NAME = /^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+
+/**
+ * A workload endpoint (a ServiceEntry's `endpoints[]` item, or a WorkloadEntry's spec): an IP, an FQDN where
+ * resolution is by name, or a Unix socket (absolute or abstract, not a directory, without ports); it needs an
+ * address unless it names its network (reached through that network's gateway).
+ */
+export function endpoint(item: Field, rules: EndpointRules): ServiceEntryEndpoint | undefined {
   const object = item.object(
     ['address', 'ports', 'labels', 'network', 'locality', 'weight', 'serviceAccount'],
     {
@@ -83,13 +92,20 @@ function endpoint(
     },
   );
   if (!object) return undefined;
-  const address = object.child('address').string({ required: true, nonEmpty: true });
-  const byName = resolution === 'DNS' || resolution === 'DNS_ROUND_ROBIN';
-  if (
+  const network = object.child('network').string();
+  const address = object.child('address').string({ nonEmpty: true });
+  if (!object.child('address').present && network === undefined)
+    object.child('address').error('required field is missing (or set network)');
+  const { byName } = rules;
+  const socket = address?.startsWith('unix://') ? address.slice('unix://'.length) : undefined;
+  if (socket !== undefined && !socket.startsWith('/') && !socket.startsWith('@'))
+    object.child('address').error('a Unix socket must be an absolute path or an abstract socket (@name)');
+  else if (socket?.endsWith('/')) object.child('address').error('a Unix socket may not be a directory');
+  else if (
     address !== undefined &&
+    socket === undefined &&
     isIP(address) === 0 &&
-    !(byName && isFqdn(address)) &&
-    !address.startsWith('unix://')
+    !(byName && isFqdn(address))
   ) {
     object
       .child('address')
@@ -97,12 +113,16 @@ function endpoint(
         `endpoint address ${JSON.stringify(address)} is not a valid IP address${byName ? ' or FQDN' : ''}`,
       );
   }
+  if (socket !== undefined && object.child('ports').keys().length > 0)
+    object.child('ports').error('a Unix socket endpoint takes no ports');
   const ports =
     object.child('ports').map((port, name) => {
-      if (!portNames.has(name)) return port.error(`port ${name} is not defined by the service entry`);
+      if (rules.portNames !== undefined && !rules.portNames.has(name))
+        return port.error(`port ${name} is not defined by the service entry`);
+      if (rules.portNames === undefined && (name.length >= 63 || !PORT_NAME.test(name)))
+        return port.error(`invalid port name ${JSON.stringify(name)}: alphanumerics and -, under 63`);
       return port.port({ required: true });
     }) ?? {};
-  object.child('network').string();
   object.child('locality').string();
   const serviceAccount = object.child('serviceAccount').string({ nonEmpty: true });
   const weight = object.child('weight').integer({ min: 0, max: 4_294_967_295 });
@@ -183,7 +203,10 @@ function parseServiceEntry(doc: Field): ServiceEntrySpec | undefined {
   }
   const endpointsField = spec.child('endpoints');
   if (selectorField && endpointsField.present) spec.error('set only one of workloadSelector and endpoints');
-  const endpoints = endpointsField.list((item) => endpoint(item, names, resolution)) ?? [];
+  const endpoints =
+    endpointsField.list((item) =>
+      endpoint(item, { portNames: names, byName: resolution === 'DNS' || resolution === 'DNS_ROUND_ROBIN' }),
+    ) ?? [];
   switch (resolution) {
     case 'NONE':
       if (endpoints.length > 0) endpointsField.error('resolution NONE takes no endpoints');

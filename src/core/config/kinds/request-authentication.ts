@@ -31,6 +31,10 @@ export interface JwtRuleSpec {
   forwardOriginalToken: boolean;
   /** Fetching `jwksUri` (ms); Istio's default 5 s. */
   timeout?: number | undefined;
+  /** `REQUIRED`: a request without a token of any rule is refused (401), not passed on to authorization. */
+  presence?: 'OPTIONAL' | 'REQUIRED' | undefined;
+  /** Claims whose string value is a space-separated list (as OAuth's `scope`): matched word by word. */
+  spaceDelimitedClaims?: string[] | undefined;
 }
 
 export interface RequestAuthenticationSpec {
@@ -71,6 +75,8 @@ function jwtRule(item: Field): JwtRuleSpec | undefined {
       'outputClaimToHeaders',
       'forwardOriginalToken',
       'timeout',
+      'presence',
+      'spaceDelimitedClaims',
     ],
     { required: true },
   );
@@ -112,17 +118,26 @@ function jwtRule(item: Field): JwtRuleSpec | undefined {
     ? undefined
     : {
         issuer,
-        audiences: object.child('audiences').strings() ?? [],
+        audiences: object.child('audiences').strings({ nonEmptyItems: true }) ?? [],
         jwksUri,
         jwks,
         fromHeaders,
-        fromParams: object.child('fromParams').strings() ?? [],
-        fromCookies: object.child('fromCookies').strings() ?? [],
+        fromParams: object.child('fromParams').strings({ nonEmptyItems: true }) ?? [],
+        fromCookies: object.child('fromCookies').strings({ nonEmptyItems: true }) ?? [],
         outputPayloadToHeader,
         outputClaimToHeaders: claimHeaders,
         forwardOriginalToken: object.child('forwardOriginalToken').boolean() ?? false,
         timeout: object.child('timeout').duration({ min: 1 }),
+        presence: object.child('presence').oneOf(['OPTIONAL', 'REQUIRED'] as const) ?? 'OPTIONAL',
+        spaceDelimitedClaims: spaceDelimitedClaims(object.child('spaceDelimitedClaims')),
       };
+}
+
+/** At most 64 non-empty claim names, as Istio's schema allows. */
+function spaceDelimitedClaims(field: Field): string[] {
+  const claims = field.list((item) => item.string({ required: true, nonEmpty: true })) ?? [];
+  if (claims.length > 64) field.error(`${claims.length} claims: at most 64`);
+  return claims;
 }
 
 function parseRequestAuthentication(doc: Field): RequestAuthenticationSpec | undefined {

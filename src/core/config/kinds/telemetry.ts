@@ -87,8 +87,15 @@ function customTag(field: Field): CustomTag | undefined {
   const object = field.object(['literal', 'header', 'environment'], { required: true });
   if (!object) return undefined;
   object.exclusive(['literal', 'header', 'environment']);
-  if (object.child('environment').present)
-    return object.child('environment').error('environment tags are not supported: use literal or header');
+  const environment = object.child('environment').object(['name', 'defaultValue']);
+  if (environment) {
+    environment.child('name').string({ required: true, nonEmpty: true });
+    environment.child('defaultValue').string();
+    environment.warn(
+      'environment tags are not applied by Ambit: this tag is left out (use literal or header)',
+    );
+    return undefined;
+  }
   const literal = object.child('literal').object(['value']);
   if (literal) {
     const value = literal.child('value').string({ required: true });
@@ -155,15 +162,32 @@ function metricOverride(field: Field): MetricOverride | undefined {
   if (!object) return undefined;
   const match = object.child('match').object(['metric', 'customMetric', 'mode']);
   match?.exclusive(['metric', 'customMetric']);
-  if (match?.child('customMetric').present)
-    match.child('customMetric').error('custom metrics are not supported: use metric');
+  const custom = match?.child('customMetric');
+  if (custom?.present && custom.string({ nonEmpty: true }) !== undefined)
+    custom.warn('custom metrics are not emitted by Ambit: this override concerns none of its metrics');
   const metric =
     match?.child('metric').oneOf([ALL_METRICS, ...Object.keys(ISTIO_METRICS)]) ?? (ALL_METRICS as string);
-  if (object.child('tagOverrides').present)
-    object.child('tagOverrides').error('tag overrides are not supported yet: only disabled is');
+  const overrides = object.child('tagOverrides');
+  if (overrides.present) {
+    overrides.map((tag) => {
+      const entry = tag.object(['operation', 'value'], { required: true });
+      const operation = entry?.child('operation').oneOf(['UPSERT', 'REMOVE'] as const) ?? 'UPSERT';
+      const value = entry?.child('value').string();
+      if (operation === 'UPSERT' && entry && value === undefined)
+        entry.child('value').error('UPSERT needs a value (an expression)');
+      if (operation === 'REMOVE' && value !== undefined) entry?.child('value').error('REMOVE takes no value');
+      return operation;
+    });
+    overrides.warn(
+      'tag overrides are not applied by Ambit yet (only disabled is): the tags stay as they are',
+    );
+  }
   return {
-    metrics:
-      metric === ALL_METRICS ? Object.values(ISTIO_METRICS).flat() : [...(ISTIO_METRICS[metric] ?? [])],
+    metrics: custom?.present
+      ? []
+      : metric === ALL_METRICS
+        ? Object.values(ISTIO_METRICS).flat()
+        : [...(ISTIO_METRICS[metric] ?? [])],
     mode: match?.child('mode').oneOf(MODES) ?? 'CLIENT_AND_SERVER',
     disabled: object.child('disabled').boolean(),
   };
