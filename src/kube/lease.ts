@@ -42,6 +42,8 @@ export class LeaderElector {
   /** When this holder last renewed: past the lease duration without a renewal, it must stop. */
   #renewedAt = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** The try to acquire or renew under way (or the last one). */
+  #ticking: Promise<void> | undefined;
   #stopped = false;
 
   constructor(
@@ -70,15 +72,18 @@ export class LeaderElector {
   }
 
   start(): void {
-    void this.#tick();
+    this.#ticking = this.#tick();
   }
 
   /** Stops campaigning; a holder gives the Lease up (empty holder), so another takes over at once. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    if (!this.#leading) return;
-    this.#setLeading(false);
+    if (this.#leading) this.#setLeading(false);
+    // A renewal under way would race the release and win it (both carry the resourceVersion they read, so
+    // the release got a 409 and the others waited out the whole lease): it is let finish first. It may
+    // have taken the Lease just now, so whether to release is read from the Lease, not from `leading`.
+    await this.#ticking;
     try {
       const lease = await this.#read();
       if (lease?.spec?.holderIdentity === this.identity) {
@@ -97,7 +102,10 @@ export class LeaderElector {
     }
     const durationMs = this.#settings.leaseDurationSeconds * 1000;
     if (this.#leading && this.#clock.now() - this.#renewedAt > durationMs) this.#setLeading(false);
-    if (!this.#stopped) this.#timer = setTimeout(() => void this.#tick(), this.#settings.renewMs);
+    if (!this.#stopped)
+      this.#timer = setTimeout(() => {
+        this.#ticking = this.#tick();
+      }, this.#settings.renewMs);
   }
 
   async #tryAcquireOrRenew(): Promise<void> {
@@ -143,7 +151,8 @@ export class LeaderElector {
 
   #won(now: number): void {
     this.#renewedAt = now;
-    if (!this.#leading) this.#setLeading(true);
+    // Won by a renewal that was under way when `stop` was called: released there, never acted on.
+    if (!this.#leading && !this.#stopped) this.#setLeading(true);
   }
 
   #setLeading(leading: boolean): void {
