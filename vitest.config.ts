@@ -25,15 +25,16 @@ export default defineConfig({
       },
       {
         test: {
-          // The ztunnel's data-path suites again on the opt-in HBONE framer, so both implementations stay proven.
-          name: 'integration-framer',
+          // The ztunnel's data-path suites again on node:http2, the reference HTTP/2 (the framer is the default),
+          // so both implementations stay proven.
+          name: 'integration-node-http2',
           include: [
             'test/integration/ztunnel-dataplane.test.ts',
             'test/integration/ztunnel-robustness.test.ts',
             'test/integration/ztunnel-waypoint.test.ts',
             'test/integration/hbone-drain.test.ts',
           ],
-          env: { AMBIT_HBONE_IMPL: 'framer' },
+          env: { AMBIT_HBONE_IMPL: 'node-http2' },
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 180_000,

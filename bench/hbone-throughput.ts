@@ -48,8 +48,9 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     // Rounds of the whole measurement, the paths taking turns; medians are reported.
     repetitions: { type: 'string', default: '3' },
-    // The Ambit variants, `;`-separated, each `implementation[:node flags]` (flags default to --node-args),
-    // e.g. 'framer:--max-semi-space-size=1;framer:' to compare the ztunnel's Node flags in one run.
+    // The Ambit variants, `;`-separated, each `implementation[*workers][:node flags]` (flags default to
+    // --node-args), e.g. 'framer:--max-semi-space-size=1;framer:' to compare the ztunnel's Node flags in one
+    // run, or 'framer;framer*2' for two ztunnel processes per node sharing the pod's ports (SO_REUSEPORT).
     variants: { type: 'string', default: 'framer;node-http2' },
   },
 });
@@ -60,15 +61,21 @@ interface AmbitVariant {
   name: string;
   impl: HboneImplementation;
   nodeArgs: string[];
+  /** ztunnel processes per node, their listeners sharing each pod port (SO_REUSEPORT). */
+  workers: number;
 }
 
 const AMBITS: AmbitVariant[] = (values.variants ?? '').split(';').map((spec) => {
   const colon = spec.indexOf(':');
-  const impl = parseHboneImplementation(colon < 0 ? spec : spec.slice(0, colon));
+  const [implName, workerCount] = (colon < 0 ? spec : spec.slice(0, colon)).split('*');
+  const impl = parseHboneImplementation(implName);
+  const workers = workerCount === undefined ? 1 : Number(workerCount);
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`bad worker count in variant ${spec}`);
   const nodeArgs = colon < 0 ? NODE_ARGS : splitNodeArgs(spec.slice(colon + 1));
   const label = impl === 'framer' ? 'framer' : 'node:http2';
   const flags = colon < 0 ? '' : `, flags: ${nodeArgs.join(' ') || 'none'}`;
-  return { name: `ambit (${label}${flags})`, impl, nodeArgs };
+  const perNode = workers > 1 ? `, ${workers} processes per node` : '';
+  return { name: `ambit (${label}${perNode}${flags})`, impl, nodeArgs, workers };
 });
 
 const subnet = `127.${randomInt(100, 250)}.${randomInt(0, 256)}`;
@@ -167,17 +174,21 @@ async function startAmbit(ca: TestCa, port: number, variant: AmbitVariant): Prom
     snapshot: snap,
     ca: { certPem: ca.certPem, keyPem: ca.keyPem },
     target: { ip: VIP, port: 80 },
+    sharedPorts: variant.workers > 1,
   });
   const env = { ...process.env, AMBIT_HBONE_IMPL: variant.impl };
+  const nodes = [spec('node-a', client.uid, CLIENT_POD), spec('node-b', server.uid, SERVER_POD)];
   return Promise.all(
-    [spec('node-a', client.uid, CLIENT_POD), spec('node-b', server.uid, SERVER_POD)].map((nodeSpec) =>
-      startChild(
-        process.execPath,
-        [...variant.nodeArgs, ZTUNNEL_SCRIPT, JSON.stringify(nodeSpec)],
-        'ready',
-        env,
+    nodes
+      .flatMap((nodeSpec) => Array.from({ length: variant.workers }, () => nodeSpec))
+      .map((nodeSpec) =>
+        startChild(
+          process.execPath,
+          [...variant.nodeArgs, ZTUNNEL_SCRIPT, JSON.stringify(nodeSpec)],
+          'ready',
+          env,
+        ),
       ),
-    ),
   );
 }
 
@@ -351,7 +362,7 @@ async function main(): Promise<void> {
     const ambits = AMBITS.map(({ name }) => result(name));
     const rssLine = (name: string) =>
       `ztunnel RSS, ${name}: idle ${(idleRss.get(name) ?? []).map((m) => fmt(m, 1)).join(' / ')} MiB; ` +
-      `with 1000 idle tunnelled connections ${(loadedRss.get(name) ?? []).map((m) => fmt(m, 1)).join(' / ')} MiB (source / destination)`;
+      `with 1000 idle tunnelled connections ${(loadedRss.get(name) ?? []).map((m) => fmt(m, 1)).join(' / ')} MiB (per ztunnel process, source node first)`;
     const out = [
       `HBONE benchmark, loopback, ${SECONDS} s per measurement, medians of ${values.repetitions} interleaved repetitions, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs${NODE_ARGS.length ? `, ztunnel node flags: ${NODE_ARGS.join(' ')}` : ''}, ztunnel from ${values.compiled ? 'compiled JavaScript' : 'type-stripped sources'}`,
       '',

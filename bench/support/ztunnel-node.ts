@@ -16,6 +16,8 @@ export interface NodeSpec {
   snapshot: NodeSnapshot;
   ca: { certPem: string; keyPem: string };
   target: { ip: string; port: number };
+  /** Other processes serve the same pod (their listeners share the ports through SO_REUSEPORT). */
+  sharedPorts?: boolean;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as NodeSpec;
@@ -27,7 +29,10 @@ const ztunnel = new Ztunnel({
   dns: false,
 });
 ztunnel.applySnapshot(spec.snapshot);
-await ztunnel.addPod({ uid: spec.podUid, sockets: new LoopbackPodSockets(spec.podIp) });
+await ztunnel.addPod({
+  uid: spec.podUid,
+  sockets: new LoopbackPodSockets(spec.podIp, { reusePort: spec.sharedPorts === true }),
+});
 while (!ztunnel.readiness().ready) await new Promise((resolve) => setTimeout(resolve, 20));
 process.stdout.write('ready\n');
 process.on('SIGTERM', () => {

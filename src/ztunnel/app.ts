@@ -43,7 +43,7 @@ export interface ZtunnelAppOptions {
   originalDestination?: OriginalDestination | undefined;
   /** Resolver for names outside the mesh; without one they get NXDOMAIN. */
   dnsUpstream?: string | undefined;
-  /** HTTP/2 for HBONE (default: `AMBIT_HBONE_IMPL`, else node:http2). */
+  /** HTTP/2 for HBONE (default: `AMBIT_HBONE_IMPL`, else the framer). */
   hboneImplementation?: HboneImplementation | undefined;
   /** How long live connections may run on at shutdown (default: the HBONE drain timeout). */
   drainMs?: number | undefined;

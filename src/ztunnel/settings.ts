@@ -11,8 +11,13 @@ import { DEFAULT_HBONE_TIMEOUTS, type HboneTimeouts } from '../core/hbone/settin
  * 'framer:--max-semi-space-size=1;framer:;node-http2:--max-semi-space-size=1;node-http2:'`): CPU per GiB
  * did not change with the flag (framer 5.59 vs 5.51 s, node:http2 3.92 vs 3.91 s; stunnel 2.54 s in the same
  * run), while RSS with 1000 idle tunnels was lower with it (framer 114 vs 125-127 MiB, node:http2 118-120
- * vs 126-131 MiB). So 1 MiB semi-spaces stay, for memory; the study's CPU gain without the flag did not
- * show on this (heavily shared) machine.
+ * vs 126-131 MiB). Again after the framer's GC work (compiled ztunnels, all variants up at once, 10
+ * interleaved 1 s rounds of 1-connection request/response, two runs): scavenges per 1000 requests (both
+ * ztunnels) 2.1 with 1 MiB semi-spaces against 1.4 with V8's default, since the young generation grows only
+ * when much survives; added p50 +99/+96 us (1 MiB), +110/+78 us (default), +119 us (8 MiB), +68 us (2 MiB),
+ * +62 us (4 MiB), i.e. within the run-to-run noise of this shared machine, as was p99 (0.3 to 4.2 ms for
+ * the same flags); `--single-threaded-gc` cost 15% more CPU per request. RSS with 1000 idle tunnels: 93 MiB
+ * with the flag, 105-108 without. So 1 MiB semi-spaces stay, for memory.
  */
 export const ZTUNNEL_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 

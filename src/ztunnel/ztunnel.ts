@@ -55,7 +55,7 @@ export interface ZtunnelOptions {
   pool?: Partial<PoolSettings>;
   /** What peers and pods may make it hold (default: `defaultLimits()`, from the open-file limit). */
   limits?: Partial<ZtunnelLimits>;
-  /** HTTP/2 for HBONE, out and in (default: `AMBIT_HBONE_IMPL`, else node:http2). */
+  /** HTTP/2 for HBONE, out and in (default: `AMBIT_HBONE_IMPL`, else the framer). */
   hboneImplementation?: HboneImplementation;
   /** Dial apps from the original client's IP (needs transparent sockets from the pod sockets). Default true. */
   preserveSourceIp?: boolean;

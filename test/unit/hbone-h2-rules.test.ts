@@ -114,8 +114,8 @@ describe('header fields to a request or response map', () => {
 
 describe('choosing the HBONE implementation (--hbone-impl, AMBIT_HBONE_IMPL)', () => {
   it.each([
-    [undefined, 'node-http2'],
-    ['', 'node-http2'],
+    [undefined, 'framer'],
+    ['', 'framer'],
     ['framer', 'framer'],
     ['node-http2', 'node-http2'],
   ] as const)('%s -> %s', (value, expected) => {

@@ -63,7 +63,7 @@ ${CONTROL_CONNECTION_HELP}
   --metrics-port PORT     Prometheus /metrics on all addresses of the node (default ${ZTUNNEL_PORTS.metrics})
   --readiness-port PORT   /healthz/ready on all addresses of the node (default ${ZTUNNEL_PORTS.readiness})
   --dns-upstream IP       resolver for names outside the mesh (default: none, they get NXDOMAIN)
-  --hbone-impl NAME       HTTP/2 of HBONE: node-http2 (default) or framer (ours, opt-in); or AMBIT_HBONE_IMPL
+  --hbone-impl NAME       HTTP/2 of HBONE: framer (ours, default) or node-http2 (the reference); or AMBIT_HBONE_IMPL
 
 Limits (what peers and pods may make the ztunnel hold; each refusal is counted in
 ambit_ztunnel_hbone_refused_total and ambit_ztunnel_connections_refused_total):

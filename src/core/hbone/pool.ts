@@ -41,7 +41,7 @@ export interface PoolOptions {
   timeouts: Pick<HboneTimeouts, 'handshakeMs' | 'tcpConnectMs' | 'connectResponseMs'>;
   /** Told about connection-level events (for logs and metrics); never per stream. */
   onConnectionEvent?: (event: 'opened' | 'failed' | 'closed', key: PoolKeyFields, detail?: string) => void;
-  /** Default: `AMBIT_HBONE_IMPL`, else node:http2. */
+  /** Default: `AMBIT_HBONE_IMPL`, else the framer. */
   implementation?: HboneImplementation;
 }
 

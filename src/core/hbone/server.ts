@@ -72,7 +72,7 @@ export interface HboneServerOptions {
   onConnect(request: HboneRequest): void;
   /** Called once per refused connection or request (the caller logs and counts, rate-limited). */
   onRefused(reason: HboneRefusal, detail: string, remote: string | undefined): void;
-  /** Default: `AMBIT_HBONE_IMPL`, else node:http2. */
+  /** Default: `AMBIT_HBONE_IMPL`, else the framer. */
   implementation?: HboneImplementation;
   /** What one peer may make this listener hold (default: `DEFAULT_HBONE_SERVER_LIMITS`). */
   limits?: Partial<HboneServerLimits> | undefined;

@@ -51,15 +51,21 @@ export type OriginalDestination = (socket: Socket) => { ip: string; port: number
  */
 export class LoopbackPodSockets implements PodSockets {
   readonly ip: string;
+  /**
+   * Listeners share their port with other processes' (`SO_REUSEPORT`): several ztunnel workers for one pod,
+   * the kernel spreading connections over them (the benchmark's multi-worker measurement).
+   */
+  readonly #reusePort: boolean;
 
-  constructor(ip: string) {
+  constructor(ip: string, options: { reusePort?: boolean } = {}) {
     this.ip = ip;
+    this.#reusePort = options.reusePort ?? false;
   }
 
   listen(server: Server, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: this.ip, port }, () => {
+      server.listen({ host: this.ip, port, reusePort: this.#reusePort }, () => {
         server.off('error', reject);
         resolve();
       });

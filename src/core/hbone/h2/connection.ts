@@ -231,11 +231,11 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
     this.#writer = new FrameWriter(socket, () => this.#onWritten());
     const throughHandle = readThroughHandle(socket, newReadBuffer, (chunk) => {
       this.#readRetained = false;
-      this.#onData(chunk);
+      this.#onRead(chunk);
       return this.#readRetained;
     });
     if (throughHandle) socket.resume();
-    else socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    else socket.on('data', (chunk: Buffer) => this.#onRead(chunk));
     socket.on('error', (error: Error) => this.#fail(error));
     socket.on('close', () => this.#onSocketClose());
 
@@ -353,6 +353,23 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
   sendCopy(stream: H2Stream, chunk: Buffer, resume: () => void): boolean {
     // Ended or gone: what the Writable would refuse is dropped (the relay is closing both sides).
     if (stream.destroyed || stream.writableEnded) return true;
+    // Called from the relay's read callback: its frame leaves when this returns, not a tick later.
+    this.#writer.hold();
+    try {
+      return this.#sendCopy(stream, chunk, resume);
+    } finally {
+      this.#writer.release();
+    }
+  }
+
+  #sendCopy(stream: H2Stream, chunk: Buffer, resume: () => void): boolean {
+    if (this.#fitsOneFrame(stream, chunk.length)) {
+      // The common case (a request, a response, most bulk reads): one DATA frame now, nothing kept aside.
+      this.#writeData(stream, chunk, 0, chunk.length);
+      if (this.#writer.bufferedBytes <= this.#limits.sendBufferBytes) return true;
+      this.#drainWaiters.push(resume);
+      return false;
+    }
     const waiting = stream.pending;
     if (waiting !== undefined) {
       // Already waiting (a read the caller could not stop in time): queued behind, it resumes once.
@@ -511,15 +528,34 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
         return;
       }
       const end = pending.offset + n;
-      this.#writer.frame(FrameType.DATA, 0, stream.id, chunk, pending.offset, end);
-      stream.sendWindow -= n;
-      this.#sendWindow -= n;
+      this.#writeData(stream, chunk, pending.offset, end);
       pending.offset = end;
     }
     stream.pending = undefined;
     this.#blocked.delete(stream);
     if (this.#writer.bufferedBytes <= this.#limits.sendBufferBytes) pending.callback();
     else this.#drainWaiters.push(() => pending.callback());
+  }
+
+  /** Whether `length` bytes go out on `stream` now as one DATA frame (open, nothing queued, windows open). */
+  #fitsOneFrame(stream: H2Stream, length: number): boolean {
+    return (
+      stream.pending === undefined &&
+      !stream.localEnded &&
+      !this.#dead &&
+      length > 0 &&
+      length <= stream.sendWindow &&
+      length <= this.#sendWindow &&
+      length <= this.remoteSettings.maxFrameSize &&
+      length <= this.#writer.dataRoom()
+    );
+  }
+
+  /** One DATA frame of `chunk[start, end)`, charged to both send windows. */
+  #writeData(stream: H2Stream, chunk: Buffer, start: number, end: number): void {
+    this.#writer.frame(FrameType.DATA, 0, stream.id, chunk, start, end);
+    stream.sendWindow -= end - start;
+    this.#sendWindow -= end - start;
   }
 
   #flushBlocked(): void {
@@ -548,6 +584,16 @@ export class H2Connection extends EventEmitter<H2ConnectionEvents> implements St
   }
 
   // --- Reading -------------------------------------------------------------------------------------
+
+  /** One read of the socket: what its frames make us send leaves in one write when it is decoded. */
+  #onRead(chunk: Buffer): void {
+    this.#writer.hold();
+    try {
+      this.#onData(chunk);
+    } finally {
+      this.#writer.release();
+    }
+  }
 
   #onData(chunk: Buffer): void {
     if (this.#dead) return;

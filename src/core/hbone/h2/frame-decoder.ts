@@ -91,10 +91,15 @@ export class FrameDecoder {
         header = this.#header;
         headerAt = 0;
       }
-      const length = header.readUIntBE(headerAt, 3);
+      // Byte by byte: Buffer's readUInt*BE box their results (a heap number per frame, garbage for the GC).
+      const length = (header[headerAt]! << 16) | (header[headerAt + 1]! << 8) | header[headerAt + 2]!;
       const type = header[headerAt + 3]!;
       const flags = header[headerAt + 4]!;
-      const streamId = header.readUInt32BE(headerAt + 5) & 0x7fffffff;
+      const streamId =
+        ((header[headerAt + 5]! & 0x7f) << 24) |
+        (header[headerAt + 6]! << 16) |
+        (header[headerAt + 7]! << 8) |
+        header[headerAt + 8]!;
       if (length > this.#maxFrameSize) {
         this.#stopped = true;
         this.#sink.onOversizedFrame(type, length);
