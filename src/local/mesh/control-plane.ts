@@ -246,8 +246,11 @@ class ControlPlaneSync {
   readonly #queue = new KeyedQueue();
   /** Pods the control plane should hold, and whether each is ready. */
   readonly #pods = new Map<string, { ready: boolean }>();
-  /** Pods withdrawn from their Services until they are forgotten: their readiness changes no longer count. */
-  readonly #terminating = new Set<string>();
+  /**
+   * Pods withdrawn from their Services until they are forgotten, by uid: their readiness changes no longer
+   * count, and a resync reports them (not ready) although the record no longer lists them.
+   */
+  readonly #terminating = new Map<string, PodRecord>();
   /** A full resync is due (a call failed): retried with backoff until one succeeds. */
   #retry: NodeJS.Timeout | undefined;
   #failedResyncs = 0;
@@ -308,7 +311,7 @@ class ControlPlaneSync {
    * terminating pod, only marking its endpoints not ready).
    */
   withdraw(pod: PodRecord): Promise<void> {
-    this.#terminating.add(pod.uid);
+    this.#terminating.set(pod.uid, pod);
     if (this.#pods.has(pod.uid)) this.#pods.set(pod.uid, { ready: false });
     return this.#send(`that pod ${pod.uid} is terminating`, async () => {
       await this.#apiFor(pod.node).reportPod(podInfo(pod, false));
@@ -430,8 +433,12 @@ class ControlPlaneSync {
     for (const node of localNodes(cluster)) {
       const pods = cluster.pods.flatMap((pod) => {
         const known = this.#pods.get(pod.uid);
-        return pod.node === node.name && known ? [podInfo(pod, known.ready)] : [];
+        return pod.node === node.name && known && !this.#terminating.has(pod.uid)
+          ? [podInfo(pod, known.ready)]
+          : [];
       });
+      for (const pod of this.#terminating.values())
+        if (pod.node === node.name) pods.push(podInfo(pod, false));
       await this.#apiFor(node.name).syncNodePods(node.name, pods);
     }
     log.info('control plane synced', { pods: this.#pods.size });
