@@ -24,10 +24,13 @@ phase() {
   phase_started=$SECONDS
 }
 
-# What the host-teardown must give back: the firewall chain and libvirt's daemon, there or not, as now.
+# shellcheck source=vagrant/lib.sh
+. vagrant/lib.sh
+# What the host-teardown must give back: the firewall chain, libvirt's daemon and its chains, there or not, as now.
 host_state() {
-  echo "chain $(iptables -n -L AMBIT-VAGRANT >/dev/null 2>&1 && echo yes || echo no)"
+  echo "chain $(iptables -n -L "$AMBIT_VAGRANT_CHAIN" >/dev/null 2>&1 && echo yes || echo no)"
   echo "libvirtd $(pidof libvirtd >/dev/null 2>&1 && echo yes || echo no)"
+  echo "libvirt-chains $(libvirt_chains | wc -l)"
 }
 host_before="$(host_state)"
 
