@@ -219,7 +219,7 @@ describe('waypoint tunnels to endpoints outside the mesh', () => {
         external: { resolve: { hostname, use: 'all', under: '*.outside.test' } },
         requester,
       });
-    (await dynamic('first.outside.test')).destroy();
+    expect(await firstLine(await dynamic('first.outside.test'))).toBe('plain');
     const before = dnsQueries.length;
     const refused = await dynamic('second.outside.test').catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(DnsLookupError);
