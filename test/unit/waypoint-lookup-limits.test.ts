@@ -181,12 +181,16 @@ describe('DNS cache lookups for requesters', () => {
     const pending = new Map<string, () => void>();
     /** Names answered at once unless `hold` lists them (then when `answer(name)` is called). */
     const hold = new Set<string>();
+    /** Names that do not exist (NXDOMAIN). */
+    const missing = new Set<string>();
     const cache = new DnsCache({
       now: () => now,
       limiter: new LookupLimiter(LIMITS, () => now),
       onRefusal: (reason, who) => refusals.push({ reason, key: who?.key }),
       resolve: (hostname) => {
         queries.push(hostname);
+        if (missing.has(hostname))
+          return Promise.reject(Object.assign(new Error('no'), { code: 'ENOTFOUND' }));
         const answer = [{ address: '198.18.0.1', ttl: 1 }];
         if (!hold.has(hostname)) return Promise.resolve(answer);
         return new Promise((resolve) => pending.set(hostname, () => resolve(answer)));
@@ -197,6 +201,7 @@ describe('DNS cache lookups for requesters', () => {
       queries,
       refusals,
       hold,
+      missing,
       answer: (name: string) => pending.get(name)?.(),
       advance: (ms: number) => (now += ms),
     };
@@ -227,6 +232,23 @@ describe('DNS cache lookups for requesters', () => {
     expect(dns.queries).toHaveLength(7);
     // Config-named lookups (no requester) are never charged.
     expect(await reason(dns.cache.address('config.example.test', 'all'))).toBe('ok');
+  });
+
+  it('charges a name that failed again: re-asking random names is not free', async () => {
+    const dns = setup();
+    const flooder = requester('flooder');
+    const names = ['x.wild.test', 'y.wild.test', 'z.wild.test'];
+    for (const name of names) dns.missing.add(name);
+    const ask = async () => {
+      const results = [];
+      for (const name of names) results.push(await reason(dns.cache.address(name, 'all', flooder)));
+      return results;
+    };
+    expect(await ask()).toEqual(['nxdomain', 'nxdomain', 'nxdomain']);
+    // The failures' 2 s memory ran out; 2 s refilled two of the three names.
+    dns.advance(2_000);
+    expect(await ask()).toEqual(['nxdomain', 'nxdomain', 'client-names']);
+    expect(dns.queries).toHaveLength(5);
   });
 
   it('charges no lookup to a request that joins one in flight, and frees the slot when it answers', async () => {

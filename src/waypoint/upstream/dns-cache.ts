@@ -133,7 +133,9 @@ export class DnsCache {
     if (pending !== undefined) return pending;
     let release: (() => void) | undefined;
     if (requester !== undefined) {
-      const admitted = this.#limiter.admit(requester, cached === undefined);
+      // A name that failed last time is charged again: random names fail, and their refreshes must not be
+      // free (a client cycling through the names it once spent its allowance on).
+      const admitted = this.#limiter.admit(requester, cached === undefined || !cached.ok);
       if ('refused' in admitted)
         return this.#failure(hostname, admitted.refused, `too many lookups for ${requester.key}`);
       release = admitted.release;

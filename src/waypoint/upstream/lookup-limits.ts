@@ -4,8 +4,9 @@
  * flood the resolver with names of its choice, push everyone else's answers out of the cache and hold every
  * query slot. Three bounds apply to lookups a client causes (names from pushed config are not charged):
  * - new names per client: a token bucket per client (its source identity, else its address) that a lookup of
- *   a name the cache does not hold at all takes a token from; refreshing a name it holds is free, since the
- *   cache's minimum TTL and negative TTL already bound how often one name is asked;
+ *   a name the cache does not hold, or holds as a failure, takes a token from; refreshing a name that
+ *   resolved is free, since the cache's minimum TTL bounds how often one name is asked (but a failed one is
+ *   charged again: random names fail, and re-asking them would otherwise cost nothing);
  * - lookups in flight per client: queries the client started that have not answered yet;
  * - lookups in flight, all clients together.
  * A lookup that would pass a bound is refused before it is sent, and says which bound refused it. The
