@@ -59,6 +59,15 @@ describe('discovery responses serialized per resource', () => {
     expect(back.more).toBe(message.more ?? false);
   });
 
+  it('a block of resources is the bytes of its resources one after another', () => {
+    const block = { resources: [a, large], bodyBytes: a.body.length + large.body.length };
+    const message = { version: '8', nonce: 'n6', removed: [] };
+    const blocked = serializeResponse({ ...message, resources: [block, b] });
+    expect(blocked).toEqual(whole({ ...message, resources: [a, large, b] }));
+    // Reused: the second response carrying it is the same bytes.
+    expect(serializeResponse({ ...message, resources: [block, b] })).toEqual(blocked);
+  });
+
   it('the service writes what it is given as it is', () => {
     const bytes = serializeResponse({ version: '1', nonce: 'n', resources: [a], removed: [] });
     const passThrough = serializedDiscoveryService.Stream!.responseSerialize as (value: Buffer) => Buffer;

@@ -15,6 +15,59 @@ export interface ResourceChanges {
   removed: string[];
 }
 
+/**
+ * Consecutive resources serialized together once (`wire.ts`) and sent whole to every client that needs all of
+ * them: a new client's snapshot is a few hundred blocks instead of one piece of work per resource.
+ */
+export interface ResourceBlock {
+  resources: readonly EncodedResource[];
+  bodyBytes: number;
+}
+
+/** A generation's resources as blocks, and which block each key is in. */
+export interface GenerationBlocks {
+  blocks: readonly ResourceBlock[];
+  blockOf: ReadonlyMap<string, number>;
+}
+
+/** The resource bodies a block holds at most (a single larger resource is a block alone). */
+const BLOCK_BYTES = 64 * 1024;
+
+/**
+ * `resources` as blocks: first each group's keys (those present) in blocks of their own, then the rest in
+ * order. A group is what one client gets in another form (a node's own workloads), so that a block holds
+ * either none of a client's overrides or only them, and every other block goes to it whole.
+ */
+export function resourceBlocks(
+  resources: ResourceSet,
+  groups: Iterable<readonly string[]>,
+): GenerationBlocks {
+  const blocks: ResourceBlock[] = [];
+  const blockOf = new Map<string, number>();
+  let open: { resources: EncodedResource[]; bodyBytes: number } | undefined;
+  const close = () => {
+    if (open) blocks.push(open);
+    open = undefined;
+  };
+  const put = (key: string, resource: EncodedResource) => {
+    if (open && open.bodyBytes + resource.body.length > BLOCK_BYTES) close();
+    open ??= { resources: [], bodyBytes: 0 };
+    open.resources.push(resource);
+    open.bodyBytes += resource.body.length;
+    blockOf.set(key, blocks.length);
+  };
+  for (const group of groups) {
+    for (const key of group) {
+      const resource = resources.get(key);
+      if (resource !== undefined && !blockOf.has(key)) put(key, resource);
+    }
+    close();
+  }
+  for (const [key, resource] of resources) if (!blockOf.has(key)) put(key, resource);
+  close();
+  return { blocks, blockOf };
+}
+
 /** How many generations a lagging client is walked through before a full comparison is cheaper. */
 const MAX_WALK = 32;
 
@@ -40,6 +93,7 @@ export class SharedGeneration {
   readonly resources: ResourceSet;
   /** The changes to the next generation, once there is one. */
   private successor: { generation: SharedGeneration; changes: ResourceChanges } | undefined;
+  private blockCache: GenerationBlocks | undefined;
 
   constructor(resources: ResourceSet) {
     this.resources = resources;
@@ -72,6 +126,15 @@ export class SharedGeneration {
     const generation = new SharedGeneration(resources);
     this.successor = { generation, changes };
     return generation;
+  }
+
+  /**
+   * This generation as blocks (made the first time a new client needs it, then kept), grouped by `groups`
+   * (called then): the same for every client of a generation.
+   */
+  blocks(groups: () => Iterable<readonly string[]>): GenerationBlocks {
+    this.blockCache ??= resourceBlocks(this.resources, groups());
+    return this.blockCache;
   }
 
   /** What a client holding this generation needs to hold `later` (a generation advanced from this one). */

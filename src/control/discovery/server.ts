@@ -67,6 +67,12 @@ interface Published {
   workloadsByNode: Map<string, Workload[]>;
 }
 
+/** Each node's workloads' keys: what its ztunnel holds in full instead of their shared remote forms. */
+function* nodeWorkloadKeys(byNode: ReadonlyMap<string, readonly Workload[]>): Iterable<string[]> {
+  for (const workloads of byNode.values())
+    yield workloads.map((workload) => resourceKey(WORKLOAD_TYPE, workload.uid));
+}
+
 interface Entry {
   subscription: Subscription;
   stream: Stream;
@@ -396,6 +402,7 @@ export class DiscoveryServer {
     if (!response) return;
     const type = entry.subscription.info.kind;
     let bytes = 0;
+    for (const block of response.blocks) bytes += block.bodyBytes;
     for (const resource of response.resources) bytes += resource.body.length;
     if (bytes > this.maxPushBytes) {
       // Sent, it would exceed what the client can receive and break its stream in a reconnect loop, with
@@ -415,11 +422,15 @@ export class DiscoveryServer {
         id: entry.subscription.id,
         version: response.version,
         resources: response.resources.length,
+        blocks: response.blocks.length,
         removed: response.removed.length,
         bytes,
       });
     }
-    for (const message of chunkResponse(response)) entry.stream.write(serializeResponse(message));
+    const { version, nonce, removed } = response;
+    const parts = [...response.blocks, ...response.resources];
+    for (const message of chunkResponse({ version, nonce, removed, resources: parts }))
+      entry.stream.write(serializeResponse(message));
   }
 
   private view(info: SubscriberInfo, published: Published): SubscriberView {
@@ -437,6 +448,7 @@ export class DiscoveryServer {
       ];
       return {
         shared: published.shared.ztunnel,
+        groups: () => nodeWorkloadKeys(published.workloadsByNode),
         own: this.ownViews.get(info.node, inputs, () =>
           this.encodeOwn([...workloadResources(local), ...ownResources('ztunnel', policies)]),
         ),

@@ -8,8 +8,10 @@
  * per client: the control plane's largest cost at fan-out.
  */
 import type { ServiceDefinition } from '@grpc/grpc-js';
+import type { ChunkedResponse } from '../../core/discovery/chunks.ts';
 import type { EncodedResource } from '../../core/discovery/resources.ts';
-import { type DiscoveryResponseMessage, discoveryService } from '../../core/grpc/protos.ts';
+import { discoveryService } from '../../core/grpc/protos.ts';
+import type { ResourceBlock } from './generation.ts';
 
 type Serialize = (value: unknown) => Buffer;
 
@@ -24,6 +26,7 @@ export const serializedDiscoveryService: ServiceDefinition = {
 };
 
 const resourceBytes = new WeakMap<EncodedResource, Buffer>();
+const blockBytes = new WeakMap<ResourceBlock, Buffer>();
 
 /** Protobuf's wire type of length-delimited fields (strings, bytes, messages). */
 const LENGTH_DELIMITED = 2;
@@ -75,9 +78,23 @@ function serializedResource(resource: EncodedResource): Buffer {
   return bytes;
 }
 
-/** `message` serialized, each of its resources' bytes reused from any earlier response that carried it. */
-export function serializeResponse(message: DiscoveryResponseMessage): Buffer {
+/** A block's resources serialized as one piece, once (a block is kept by its generation). */
+function serializedBlock(block: ResourceBlock): Buffer {
+  let bytes = blockBytes.get(block);
+  if (bytes === undefined) {
+    bytes = Buffer.concat(block.resources.map(serializedResource));
+    blockBytes.set(block, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * `message` serialized, each of its resources' (and blocks of resources') bytes reused from any earlier
+ * response that carried it.
+ */
+export function serializeResponse(message: ChunkedResponse<EncodedResource | ResourceBlock>): Buffer {
   const parts = [serialize({ ...message, resources: [] })];
-  for (const resource of message.resources) parts.push(serializedResource(resource));
+  for (const part of message.resources)
+    parts.push('resources' in part ? serializedBlock(part) : serializedResource(part));
   return Buffer.concat(parts);
 }
