@@ -46,7 +46,7 @@ const DEBOUNCE_MS = 10;
 const now = () => performance.timeOrigin + performance.now();
 
 /** Rebuilds as the control plane logs them (version, ms); everything but warnings and errors is dropped. */
-const rebuilds: { version: number; ms: number }[] = [];
+const rebuilds: { version: number; ms: number; pushedAt: number }[] = [];
 const rebuildWaiters = new Set<() => void>();
 function benchLogger(scope: string): Logger {
   const print = (level: string) => (msg: string, fields?: LogFields) =>
@@ -54,7 +54,8 @@ function benchLogger(scope: string): Logger {
   return {
     debug(msg, fields) {
       if (msg !== 'mesh rebuilt') return;
-      rebuilds.push({ version: Number(fields?.version), ms: Number(fields?.ms) });
+      // Logged once the push is written to every stream.
+      rebuilds.push({ version: Number(fields?.version), ms: Number(fields?.ms), pushedAt: now() });
       for (const waiter of rebuildWaiters) waiter();
     },
     info() {},
@@ -110,7 +111,7 @@ for (let node = 0; node < NODES; node++) {
 }
 
 /** Resolves with the first rebuild of a version above `after`. */
-function rebuildAfter(after: number): Promise<{ version: number; ms: number }> {
+function rebuildAfter(after: number): Promise<(typeof rebuilds)[number]> {
   return new Promise((resolve) => {
     const check = () => {
       const found = rebuilds.find((rebuild) => rebuild.version > after);
@@ -176,7 +177,16 @@ const clientRss = fanOut.reduce((sum, report) => sum + report.rssBytes, 0) / NOD
 
 interface ChangeResult {
   label: string;
+  /** From the change to the rebuild's start: the report's API call and the debounce. */
+  reportMs: number;
   computeMs: number;
+  /** How many clients the change was pushed to. */
+  pushedTo: number;
+  /** From the push written to the last client's first byte of it (the slowest client's wait). */
+  transferMs: number;
+  /** The slowest client's apply (its response's arrival to its ACK), and the mean. */
+  applySlowestMs: number;
+  applyMeanMs: number;
   serverCpuMs: number;
   firstAcceptMs: number;
   allAcceptedMs: number;
@@ -196,10 +206,20 @@ async function change(label: string, run: () => Promise<unknown>): Promise<Chang
   const reports = await awaitAll(rebuild.version);
   const serverCpu = process.cpuUsage(cpu);
   const accepted = reports.flatMap((report) => report.acceptedAt);
+  const received = reports.flatMap((report) => report.receivedAt);
+  // Only the clients this change was pushed to (a relabel without a change to the canonical names goes to
+  // the pod's own node only): the others' times are of an earlier response.
+  const pushed = received.flatMap((at, i) => (at >= started ? [i] : []));
+  const applies = pushed.map((i) => accepted[i]! - received[i]!);
   const clientCpuMs = reports.reduce((sum, report) => sum + report.cpuMs, 0);
   return {
     label,
+    reportMs: Math.round(rebuild.pushedAt - rebuild.ms - started),
     computeMs: rebuild.ms,
+    pushedTo: pushed.length,
+    transferMs: Math.round(Math.max(...pushed.map((i) => received[i]!)) - rebuild.pushedAt),
+    applySlowestMs: Math.round(Math.max(...applies)),
+    applyMeanMs: Number((applies.reduce((sum, ms) => sum + ms, 0) / applies.length).toFixed(2)),
     serverCpuMs: Math.round((serverCpu.user + serverCpu.system) / 1000),
     firstAcceptMs: Math.round(Math.min(...accepted) - started),
     allAcceptedMs: Math.round(Math.max(...accepted) - started),
@@ -240,7 +260,7 @@ console.log(
 );
 for (const result of changes) {
   console.log(
-    `  ${result.label}: compute ${result.computeMs} ms (server CPU ${result.serverCpuMs} ms); first client ${result.firstAcceptMs} ms, all ${NODES} ${result.allAcceptedMs} ms (debounce ${DEBOUNCE_MS} ms included); client CPU ${result.clientCpuPerClientMs} ms per client (${result.clientCpuMs} ms in all); ${result.bytesPerClient} B per client`,
+    `  ${result.label}: report and debounce ${result.reportMs} ms, compute ${result.computeMs} ms (server CPU ${result.serverCpuMs} ms), pushed to ${result.pushedTo}, transfer to the last client ${result.transferMs} ms, apply ${result.applyMeanMs} ms mean and ${result.applySlowestMs} ms slowest; first client ${result.firstAcceptMs} ms, all ${NODES} ${result.allAcceptedMs} ms (debounce ${DEBOUNCE_MS} ms included); client CPU ${result.clientCpuPerClientMs} ms per client (${result.clientCpuMs} ms in all); ${result.bytesPerClient} B per client`,
   );
 }
 mkdirSync(new URL('results/', import.meta.url), { recursive: true });
