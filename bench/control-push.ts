@@ -12,6 +12,7 @@
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlane } from '../src/control/control-plane.ts';
@@ -153,6 +154,20 @@ function awaitAll(version: number): Promise<WorkerReport[]> {
   );
 }
 
+/** `--profile-fan-out=<file>`: a CPU profile of the control plane's process during the fan-out only. */
+const profileFile = flags
+  .find((flag) => flag.startsWith('--profile-fan-out='))
+  ?.slice('--profile-fan-out='.length);
+const profiler = profileFile === undefined ? undefined : new Session();
+const post = (method: string) =>
+  new Promise<unknown>((resolve, reject) =>
+    profiler!.post(method, (error, result) => (error ? reject(error) : resolve(result))),
+  );
+if (profiler) {
+  profiler.connect();
+  await post('Profiler.enable');
+  await post('Profiler.start');
+}
 const bytesBefore = await pushedBytes();
 const fanOutCpu = process.cpuUsage();
 const fanOutStart = now();
@@ -172,6 +187,11 @@ workers.forEach((worker, w) => {
 const fanOut = await awaitAll(lastVersion());
 const fanOutMs = Math.max(...fanOut.flatMap((report) => report.acceptedAt)) - fanOutStart;
 const fanOutServerCpu = process.cpuUsage(fanOutCpu);
+if (profiler) {
+  const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+  writeFileSync(profileFile!, JSON.stringify(profile));
+  profiler.disconnect();
+}
 const fanOutBytes = (await pushedBytes()) - bytesBefore;
 const clientRss = fanOut.reduce((sum, report) => sum + report.rssBytes, 0) / NODES;
 

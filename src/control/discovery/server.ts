@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { status as grpcStatus, type Server, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { ClientStatus, RolloutClient } from '../../core/control-api/types.ts';
-import { chunkResponse } from '../../core/discovery/chunks.ts';
+import { type ChunkedResponse, chunkResponse } from '../../core/discovery/chunks.ts';
 import {
   ENDPOINTS_TYPE,
   type EncodedResource,
@@ -44,13 +44,13 @@ import {
   ztunnelPolicies,
 } from '../model/views.ts';
 import type { PodSource } from '../pods/pod-source.ts';
-import { type ResourceSet, SharedGeneration } from './generation.ts';
+import { type ResourceBlock, type ResourceSet, SharedGeneration } from './generation.ts';
 import { clientKey, rolloutStanding } from './rollout.ts';
 import { type SubscriberInfo, type SubscriberView, Subscription } from './subscription.ts';
-import { serializedDiscoveryService, serializeResponse } from './wire.ts';
+import { type SerializedMessage, serializedDiscoveryService, serializeResponse } from './wire.ts';
 
 /** Responses are written serialized (`wire.ts`). */
-type Stream = ServerDuplexStream<DiscoveryRequestMessage, Buffer>;
+type Stream = ServerDuplexStream<DiscoveryRequestMessage, SerializedMessage>;
 
 const SUBSCRIBE_TIMEOUT_MS = 10_000;
 
@@ -71,6 +71,25 @@ interface Published {
 function* nodeWorkloadKeys(byNode: ReadonlyMap<string, readonly Workload[]>): Iterable<string[]> {
   for (const workloads of byNode.values())
     yield workloads.map((workload) => resourceKey(WORKLOAD_TYPE, workload.uid));
+}
+
+/**
+ * Writes `messages` to `stream` one at a time, each serialized once the last has gone out: a large snapshot
+ * to a slow client holds one serialized chunk in this process, not all of them (which, for hundreds of
+ * clients connecting at once, was hundreds of megabytes of buffers and the garbage collections they caused).
+ * No other response can come between them: the next one waits for this one's ACK (`subscription.ts`).
+ */
+function writeInTurn(
+  stream: Stream,
+  messages: readonly ChunkedResponse<EncodedResource | ResourceBlock>[],
+): void {
+  let next = 0;
+  const writeNext = (error?: Error | null) => {
+    if (error || next === messages.length || stream.destroyed) return;
+    const message = messages[next++]!;
+    stream.write(serializeResponse(message), next < messages.length ? writeNext : undefined);
+  };
+  writeNext();
 }
 
 interface Entry {
@@ -429,8 +448,7 @@ export class DiscoveryServer {
     }
     const { version, nonce, removed } = response;
     const parts = [...response.blocks, ...response.resources];
-    for (const message of chunkResponse({ version, nonce, removed, resources: parts }))
-      entry.stream.write(serializeResponse(message));
+    writeInTurn(entry.stream, chunkResponse({ version, nonce, removed, resources: parts }));
   }
 
   private view(info: SubscriberInfo, published: Published): SubscriberView {
