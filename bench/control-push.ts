@@ -154,20 +154,31 @@ function awaitAll(version: number): Promise<WorkerReport[]> {
   );
 }
 
-/** `--profile-fan-out=<file>`: a CPU profile of the control plane's process during the fan-out only. */
-const profileFile = flags
-  .find((flag) => flag.startsWith('--profile-fan-out='))
-  ?.slice('--profile-fan-out='.length);
-const profiler = profileFile === undefined ? undefined : new Session();
-const post = (method: string) =>
+/**
+ * `--profile=<prefix>`: CPU profiles of the control plane's process (sampled every 100 us) during the fan-out
+ * (`<prefix>-fan-out.cpuprofile`) and during the changes (`<prefix>-changes.cpuprofile`) only.
+ */
+const profilePrefix = flags.find((flag) => flag.startsWith('--profile='))?.slice('--profile='.length);
+const profiler = profilePrefix === undefined ? undefined : new Session();
+const post = (method: string, params?: object) =>
   new Promise<unknown>((resolve, reject) =>
-    profiler!.post(method, (error, result) => (error ? reject(error) : resolve(result))),
+    profiler!.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
   );
+async function startProfile(): Promise<void> {
+  if (!profiler) return;
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+}
+async function stopProfile(part: string): Promise<void> {
+  if (!profiler) return;
+  const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+  writeFileSync(`${profilePrefix}-${part}.cpuprofile`, JSON.stringify(profile));
+}
 if (profiler) {
   profiler.connect();
   await post('Profiler.enable');
-  await post('Profiler.start');
 }
+await startProfile();
 const bytesBefore = await pushedBytes();
 const fanOutCpu = process.cpuUsage();
 const fanOutStart = now();
@@ -187,11 +198,7 @@ workers.forEach((worker, w) => {
 const fanOut = await awaitAll(lastVersion());
 const fanOutMs = Math.max(...fanOut.flatMap((report) => report.acceptedAt)) - fanOutStart;
 const fanOutServerCpu = process.cpuUsage(fanOutCpu);
-if (profiler) {
-  const { profile } = (await post('Profiler.stop')) as { profile: unknown };
-  writeFileSync(profileFile!, JSON.stringify(profile));
-  profiler.disconnect();
-}
+await stopProfile('fan-out');
 const fanOutBytes = (await pushedBytes()) - bytesBefore;
 const clientRss = fanOut.reduce((sum, report) => sum + report.rssBytes, 0) / NODES;
 
@@ -250,11 +257,14 @@ async function change(label: string, run: () => Promise<unknown>): Promise<Chang
 }
 
 await new Promise((resolve) => setTimeout(resolve, 300));
+await startProfile();
 const changes = [
   await change('one pod relabelled', () => api.reportPod(pod(7, { version: 'v2' }))),
   await change('one pod added', () => api.reportPod(pod(PODS))),
   await change('one pod removed', () => api.removePod('bench', `pod-${PODS}`)),
 ];
+await stopProfile('changes');
+profiler?.disconnect();
 
 const results = {
   pods: PODS,
