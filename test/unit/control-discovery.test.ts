@@ -590,3 +590,46 @@ describe("a new client's snapshot in blocks of shared resources", () => {
     expect(versions(ungrouped)).toEqual(versions(fresh));
   });
 });
+
+describe('shared generations advanced in place', () => {
+  it.each([1, 2, 3, 4, 5])(
+    'seed %i: every generation still holds what it held, after later ones took its map over',
+    (seed) => {
+      let state = seed;
+      const random = (n: number) => {
+        state = (state * 1103515245 + 12345) % 2 ** 31;
+        return Math.floor((state / 2 ** 31) * n);
+      };
+      const keys = Array.from({ length: 12 }, (_, i) => `workload/w${i}`);
+      const generations = [new SharedGeneration(resourceSet([['workload/w0', '0']]))];
+      const expected = [new Map([['workload/w0', '0']])];
+      for (let step = 1; step <= 40; step++) {
+        const changed = Array.from({ length: random(4) }, (): [string, string] => [
+          keys[random(keys.length)]!,
+          String(random(3)),
+        ]);
+        const removed = Array.from({ length: random(3) }, () => keys[random(keys.length)]!);
+        const next = generations.at(-1)!.advanceBy([...resourceSet(changed).values()], removed);
+        const held = new Map(expected.at(-1)!);
+        for (const [key, version] of changed) held.set(key, version);
+        for (const key of removed) held.delete(key);
+        generations.push(next);
+        expected.push(held);
+        // The same generation only when nothing changed.
+        if (next === generations.at(-2)) expect(held).toEqual(expected.at(-2));
+      }
+      const latest = generations.at(-1)!;
+      generations.forEach((generation, i) => {
+        for (const key of keys) expect(generation.get(key)?.version).toBe(expected[i]!.get(key));
+        const changes = generation.changesTo(latest);
+        const full = compareResourceSets(latest.resources, generation.resources, (r) => r.version);
+        expect(changes.changed.map((r) => r.name).sort()).toEqual(full.changed.map((r) => r.name).sort());
+        expect([...changes.removed].sort()).toEqual([...full.removed].sort());
+      });
+      // Made again in full (after the walks above), each generation's whole set is as it was.
+      generations.forEach((generation, i) => {
+        expect(new Map([...generation.resources].map(([key, r]) => [key, r.version]))).toEqual(expected[i]);
+      });
+    },
+  );
+});
