@@ -65,6 +65,23 @@ interface Published {
    */
   shared: { ztunnel: SharedGeneration; waypoint: SharedGeneration | undefined };
   workloadsByNode: Map<string, Workload[]>;
+  /**
+   * Each node's own resources for its ztunnel, made when it is first served and kept by the next mesh while
+   * the node's workloads and the policies are the same (a pod change elsewhere): a change then costs the
+   * nodes it touched, not a look at every node's workloads and policies.
+   */
+  ownByNode: Map<string, ResourceSet>;
+}
+
+/** `byNode` without the nodes `changes` touched (all of them, when the config changed). */
+function keptOwnSets(
+  byNode: ReadonlyMap<string, ResourceSet>,
+  changes: MeshChanges,
+): Map<string, ResourceSet> {
+  if (changes.config) return new Map();
+  const kept = new Map(byNode);
+  for (const node of changes.nodes) kept.delete(node);
+  return kept;
 }
 
 /** Each node's workloads' keys: what its ztunnel holds in full instead of their shared remote forms. */
@@ -173,6 +190,7 @@ export class DiscoveryServer {
       },
       workloadsByNode:
         changes && previous ? updatedByNode(previous.workloadsByNode, changes) : workloadsByNode(mesh),
+      ownByNode: changes && previous ? keptOwnSets(previous.ownByNode, changes) : new Map(),
     };
     for (const entry of this.entries.values()) this.push(entry, false);
   }
@@ -453,23 +471,15 @@ export class DiscoveryServer {
 
   private view(info: SubscriberInfo, published: Published): SubscriberView {
     if (info.kind === 'ztunnel') {
-      const local = published.workloadsByNode.get(info.node) ?? [];
-      const policies = ztunnelPolicies(
-        published.mesh,
-        local.filter((workload) => workload.enrolled),
-      );
-      const inputs = [
-        ...local,
-        ...policies.policies,
-        ...policies.peerAuthentications,
-        policies.outboundTrafficPolicy,
-      ];
+      let own = published.ownByNode.get(info.node);
+      if (own === undefined) {
+        own = this.ztunnelOwn(info.node, published);
+        published.ownByNode.set(info.node, own);
+      }
       return {
         shared: published.shared.ztunnel,
         groups: () => nodeWorkloadKeys(published.workloadsByNode),
-        own: this.ownViews.get(info.node, inputs, () =>
-          this.encodeOwn([...workloadResources(local), ...ownResources('ztunnel', policies)]),
-        ),
+        own,
       };
     }
     // The first waypoint since the last publish: its kind's shared part is made now, and kept.
@@ -478,6 +488,24 @@ export class DiscoveryServer {
       shared: published.shared.waypoint,
       own: this.encodeOwn(ownResources('waypoint', waypointView(published.mesh, info.waypoint!))),
     };
+  }
+
+  /** A node's own resources: its workloads in full and the policies that apply to them. */
+  private ztunnelOwn(node: string, published: Published): ResourceSet {
+    const local = published.workloadsByNode.get(node) ?? [];
+    const policies = ztunnelPolicies(
+      published.mesh,
+      local.filter((workload) => workload.enrolled),
+    );
+    const inputs = [
+      ...local,
+      ...policies.policies,
+      ...policies.peerAuthentications,
+      policies.outboundTrafficPolicy,
+    ];
+    return this.ownViews.get(node, inputs, () =>
+      this.encodeOwn([...workloadResources(local), ...ownResources('ztunnel', policies)]),
+    );
   }
 
   /**
