@@ -41,6 +41,8 @@ const WORKERS = Math.min(NODES, Number(positional[2] ?? 4));
  * would; connecting them in waves measures the control plane's cost without that artefact.
  */
 const CONCURRENCY = Number(positional[3] ?? NODES);
+/** `--repeat=<n>`: each change is made this many times (default 5); the median of each figure is reported. */
+const REPEATS = Number(flags.find((flag) => flag.startsWith('--repeat='))?.slice('--repeat='.length) ?? 5);
 const SERVICES = 50;
 const DEBOUNCE_MS = 10;
 
@@ -258,11 +260,24 @@ async function change(label: string, run: () => Promise<unknown>): Promise<Chang
 
 await new Promise((resolve) => setTimeout(resolve, 300));
 await startProfile();
-const changes = [
-  await change('one pod relabelled', () => api.reportPod(pod(7, { version: 'v2' }))),
-  await change('one pod added', () => api.reportPod(pod(PODS))),
-  await change('one pod removed', () => api.removePod('bench', `pod-${PODS}`)),
-];
+/** Each change's figures, the median of its `REPEATS` runs. */
+function medianOf(runs: readonly ChangeResult[]): ChangeResult {
+  const median = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
+  const result = { ...runs[0]! };
+  for (const key of Object.keys(result) as (keyof ChangeResult)[])
+    if (key !== 'label') (result[key] as number) = median(runs.map((run) => run[key] as number));
+  return result;
+}
+const runs: ChangeResult[][] = [[], [], []];
+for (let round = 0; round < REPEATS; round++) {
+  runs[0]!.push(
+    await change('one pod relabelled', () => api.reportPod(pod(7, { version: `v${round + 2}` }))),
+  );
+  runs[1]!.push(await change('one pod added', () => api.reportPod(pod(PODS + round))));
+  runs[2]!.push(await change('one pod removed', () => api.removePod('bench', `pod-${PODS + round}`)));
+}
+const changes = runs.map(medianOf);
 await stopProfile('changes');
 profiler?.disconnect();
 
@@ -280,10 +295,11 @@ const results = {
     clientCpuPerClientMs: Math.round(fanOut.reduce((sum, report) => sum + report.cpuMs, 0) / NODES),
     workerRssPerClientMB: Number((clientRss / 1e6).toFixed(1)),
   },
+  repeats: REPEATS,
   changes,
 };
 console.log(
-  `Discovery push: ${PODS} workloads, ${SERVICES} services, ${NODES} ztunnels (real discovery clients in ${WORKERS} worker processes, at most ${CONCURRENCY} of each connecting at once)`,
+  `Discovery push: ${PODS} workloads, ${SERVICES} services, ${NODES} ztunnels (real discovery clients in ${WORKERS} worker processes, at most ${CONCURRENCY} of each connecting at once); each change the median of ${REPEATS}`,
 );
 console.log(
   `  initial fan-out: ${results.initialFanOut.ms} ms to every snapshot accepted (server CPU ${results.initialFanOut.serverCpuMs} ms); ${(fanOutBytes / 1e6).toFixed(2)} MB (${results.initialFanOut.perClientBytes} B per client); client CPU ${results.initialFanOut.clientCpuPerClientMs} ms and worker RSS ${results.initialFanOut.workerRssPerClientMB} MB per client`,
