@@ -18,6 +18,7 @@ import {
   encodeResource,
   endpointShardCount,
   joinChangedServices,
+  type NodeSnapshotChanges,
   type ResourceItem,
   resourceKey,
   SERVICE_TYPE,
@@ -115,6 +116,7 @@ describe('endpoint shards: the wire shape', () => {
     expect(joined).toEqual({
       changed: [{ type: SERVICE_TYPE, name: 'shop/web', value: service(201) }],
       removed: [],
+      endpointChanges: [],
     });
     // Shrunk back to whole: the spec comes whole and the shards' removals stay with the client.
     const shards = [...held.values()].filter((item) => item.type === ENDPOINTS_TYPE);
@@ -122,6 +124,7 @@ describe('endpoint shards: the wire shape', () => {
     expect(whole).toEqual({
       changed: [{ type: SERVICE_TYPE, name: 'shop/web', value: service(20) }],
       removed: [],
+      endpointChanges: [],
     });
     // A shard missing (never sent, or removed): the response is refused, not applied half.
     expect(() => joinChangedServices(delta, [shards[0]!], (key) => held.get(key))).toThrow(
@@ -130,12 +133,138 @@ describe('endpoint shards: the wire shape', () => {
   });
 });
 
+const moved = (i: number): Endpoint => ({ ...endpoint(i), ip: `10.245.0.${i}` });
+const notReady = (i: number): Endpoint => ({ ...endpoint(i), ready: false });
+const without = (count: number, ...gone: number[]) =>
+  service(
+    0,
+    Array.from({ length: count }, (_, i) => endpoint(i)).filter((_, i) => !gone.includes(i)),
+  );
+const replacing = (count: number, i: number, by: Endpoint) =>
+  service(
+    0,
+    Array.from({ length: count }, (_, j) => (j === i ? by : endpoint(j))),
+  );
+
+describe("endpoint shards: a delta of shards alone replaces their part of the client's joined Service", () => {
+  it.each([
+    ['a pod added', service(200), service(201)],
+    ['a pod removed', service(201), service(200)],
+    ['the first pod removed', service(200), without(200, 0)],
+    ['a pod moved to another IP', service(200), replacing(200, 5, moved(5))],
+    ['a pod no longer ready', service(200), replacing(200, 150, notReady(150))],
+    ['three pods removed at once', service(200), without(200, 3, 99, 199)],
+    ['the last pod added at once with others removed', without(201, 7, 8), without(201, 9)],
+  ] as const)('%s', (_what, before, after) => {
+    const held = byKey(serviceResources(before));
+    const next = serviceResources(after);
+    const delta = next.filter((item) => {
+      const was = held.get(resourceKey(item.type, item.name));
+      return was === undefined || encodeResource(item).version !== encodeResource(was).version;
+    });
+    // Only shards travel: the spec kept its version.
+    expect(delta.every((item) => item.type === ENDPOINTS_TYPE)).toBe(true);
+    const result = joinChangedServices(
+      delta,
+      [],
+      (key) => held.get(key),
+      (name) => (name === 'shop/web' ? before : undefined),
+    );
+    expect(result.changed).toEqual([]);
+    expect(result.endpointChanges).toHaveLength(1);
+    const [change] = result.endpointChanges;
+    // The very Service a full join of every shard gives, in its order.
+    expect(change!.service).toEqual(after);
+    // What the store checks and indexes: the endpoints of the shards that came, and of those they replace.
+    const shardEndpoints = (items: Iterable<ResourceItem | undefined>) =>
+      [...items]
+        .flatMap((item) => (item!.value as { endpoints: Endpoint[] }).endpoints)
+        .map((e) => e.workloadUid)
+        .sort();
+    expect(change!.added.map((e) => e.workloadUid).sort()).toEqual(shardEndpoints(delta));
+    expect(change!.removed.map((e) => e.workloadUid).sort()).toEqual(
+      shardEndpoints(delta.map((item) => held.get(resourceKey(item.type, item.name)))),
+    );
+    expect(change!.added.length).toBeLessThan(after.endpoints.length / 4);
+    // A store fed the change holds what a store fed the whole Service holds.
+    const incremental = new StateStore();
+    const full = new StateStore();
+    const empty = { set: [], removed: [] };
+    const base = {
+      workloads: empty,
+      policies: empty,
+      peerAuthentications: empty,
+      trustBundle: [],
+    };
+    incremental.applyChanges({ ...base, version: '1', services: { set: [before], removed: [] } });
+    incremental.applyChanges({
+      ...base,
+      version: '2',
+      services: empty,
+      serviceEndpoints: result.endpointChanges,
+    });
+    full.applyChanges({ ...base, version: '2', services: { set: [after], removed: [] } });
+    expect(incremental.snapshot).toEqual(full.snapshot);
+    expect(incremental.serviceByVip('10.96.0.10')).toBe(change!.service);
+    expect(incremental.serviceByHostname('web.shop.svc.cluster.local')).toBe(change!.service);
+  });
+
+  it.each([
+    ['the spec came too (it changed)', true, true],
+    ['the client holds no joined Service', false, false],
+  ] as const)('falls back to a whole join when %s', (_what, specToo, knowsJoined) => {
+    const held = byKey(serviceResources(service(200)));
+    const next = serviceResources({ ...service(201), vips: specToo ? ['10.96.0.11'] : ['10.96.0.10'] });
+    const delta = next.filter((item) => {
+      const was = held.get(resourceKey(item.type, item.name))!;
+      return encodeResource(item).version !== encodeResource(was).version;
+    });
+    const result = joinChangedServices(
+      delta,
+      [],
+      (key) => held.get(key),
+      (name) => (knowsJoined && name === 'shop/web' ? service(200) : undefined),
+    );
+    expect(result.endpointChanges).toEqual([]);
+    expect(result.changed.map((item) => item.value)).toEqual([
+      { ...service(201), vips: specToo ? ['10.96.0.11'] : ['10.96.0.10'] },
+    ]);
+  });
+
+  it('a bad endpoint in a changed shard is refused and the store keeps what it held', () => {
+    const store = new StateStore();
+    const empty = { set: [], removed: [] };
+    const base = { workloads: empty, policies: empty, peerAuthentications: empty, trustBundle: [] };
+    store.applyChanges({ ...base, version: '1', services: { set: [service(200)], removed: [] } });
+    const bad = replacing(200, 3, { ...endpoint(3), ip: 'not-an-ip' });
+    expect(() =>
+      store.applyChanges({
+        ...base,
+        version: '2',
+        services: empty,
+        serviceEndpoints: [{ service: bad, added: [bad.endpoints[3]!], removed: [endpoint(3)] }],
+      }),
+    ).toThrow(/endpoints added\)\.endpoints\[0\]\.ip: "not-an-ip" is not an IP/);
+    expect(store.version).toBe('1');
+    expect(store.snapshot.services).toEqual([service(200)]);
+  });
+});
+
 describe('endpoint shards end to end: control plane, discovery client, ztunnel store', () => {
   const state = mkdtempSync(join(tmpdir(), 'ambit-endpoint-shards-'));
   let plane: ControlPlane;
   let api: ControlApiClient;
   let client: Awaited<ReturnType<typeof syncedZtunnel>>;
-  const store = new StateStore();
+  /** How the store was told of Service web in each delta: whole, or as the endpoints that came and went. */
+  const webChanges: ('whole' | { added: number; removed: number })[] = [];
+  const store = new (class extends StateStore {
+    override applyChanges(changes: NodeSnapshotChanges): void {
+      if (changes.services.set.some((candidate) => candidate.name === 'web')) webChanges.push('whole');
+      for (const { service, added, removed } of changes.serviceEndpoints ?? [])
+        if (service.name === 'web') webChanges.push({ added: added.length, removed: removed.length });
+      super.applyChanges(changes);
+    }
+  })();
   const pod = (i: number, app = 'web'): PodInfo => ({
     name: `pod-${i}`,
     namespace: 'shop',
@@ -195,9 +324,16 @@ describe('endpoint shards end to end: control plane, discovery client, ztunnel s
     ];
     for (const [what, run, expected] of steps) {
       const before = await pushedBytes();
+      webChanges.length = 0;
       await run();
       expect((await api.awaitPushed(10_000)).timedOut, what).toBe(false);
       expect(endpointsInStore(), what).toEqual(ipsOf(expected));
+      // Applied as its changed shard's endpoints (100 endpoints: 8 shards of about 12), never joined whole.
+      expect(webChanges.length, what).toBeGreaterThan(0);
+      for (const change of webChanges) {
+        expect(change, what).not.toBe('whole');
+        if (change !== 'whole') expect(change.added + change.removed, what).toBeLessThan(60);
+      }
       // One shard and a workload, not the Service (the first push carried the whole mesh).
       expect((await pushedBytes()) - before, what).toBeLessThan(whole / 10);
     }

@@ -25,18 +25,20 @@ import {
 } from '../grpc/protos.ts';
 import { routeTableProblems } from '../l7/validate.ts';
 import { createLogger, type Logger } from '../log.ts';
-import type { NodeSnapshot, WaypointRef, WaypointSnapshot } from '../model/index.ts';
+import type { NodeSnapshot, Service, WaypointRef, WaypointSnapshot } from '../model/index.ts';
 import { ChunkGatherer } from './chunks.ts';
 import { refuseIfProblems } from './refusal.ts';
 import {
   type AnySnapshot,
   assembleSnapshot,
   decodeResource,
+  type EndpointChange,
   joinChangedServices,
   type NodeSnapshotChanges,
   nodeSnapshotChanges,
   type ResourceItem,
   resourceKey,
+  SERVICE_TYPE,
   type SubscriberKind,
 } from './resources.ts';
 
@@ -88,6 +90,7 @@ export interface ChangeSink<S> {
     version: string,
     changed: readonly ResourceItem[],
     removed: readonly { type: string; name: string }[],
+    endpointChanges: readonly EndpointChange[],
   ): void;
   snapshot(): S;
 }
@@ -102,6 +105,8 @@ export class DiscoveryClient<S extends AnySnapshot> {
   private client: ControlPlaneClient | undefined;
   private stream: ClientDuplexStream<DiscoveryRequestMessage, DiscoveryResponseMessage> | undefined;
   private held = new Map<string, Held>();
+  /** In change mode, each Service as the sink last took it (joined), to replace a changed shard's part of. */
+  private readonly joined = new Map<string, Service>();
   private readonly chunks = new ChunkGatherer(MAX_SNAPSHOT_BYTES);
   private snapshot: S | undefined;
   /** Whether a response was accepted yet (in change mode, where the sink holds the snapshot). */
@@ -263,8 +268,14 @@ export class DiscoveryClient<S extends AnySnapshot> {
           changed.map((held) => held.item),
           response.removed,
           (key) => this.held.get(key)?.item,
+          (name) => this.joined.get(name),
         );
-        this.options.sink.apply(response.version, joined.changed, joined.removed);
+        this.options.sink.apply(response.version, joined.changed, joined.removed, joined.endpointChanges);
+        for (const item of joined.removed) if (item.type === SERVICE_TYPE) this.joined.delete(item.name);
+        for (const item of joined.changed)
+          if (item.type === SERVICE_TYPE) this.joined.set(item.name, item.value as Service);
+        for (const { service } of joined.endpointChanges)
+          this.joined.set(`${service.namespace}/${service.name}`, service);
         this.snapshot = undefined;
         this.accepted = true;
         this.updateHeld(this.held, response.removed, changed);
@@ -346,8 +357,8 @@ export function ztunnelDiscovery(
     ...options,
     subscription: { kind: 'ztunnel', node: options.node },
     sink: store && {
-      apply: (version, changed, removed) =>
-        store.applyChanges(nodeSnapshotChanges(version, changed, removed)),
+      apply: (version, changed, removed, endpointChanges) =>
+        store.applyChanges(nodeSnapshotChanges(version, changed, removed, endpointChanges)),
       snapshot: () => store.snapshot,
     },
   });

@@ -171,6 +171,9 @@ interface EndpointShard {
   endpoints: Endpoint[];
 }
 
+const byWorkloadUid = (a: Endpoint, b: Endpoint) =>
+  a.workloadUid < b.workloadUid ? -1 : a.workloadUid > b.workloadUid ? 1 : 0;
+
 /** How many shards a Service's endpoints travel in (1: in the Service itself, not sharded). */
 export function endpointShardCount(service: Service): number {
   const { endpoints } = service;
@@ -220,7 +223,7 @@ export function joinService(spec: ServiceSpec, shard: (name: string) => Resource
     if (item === undefined) throw new ResourceError(`service ${name}: endpoint shard ${i} is missing`);
     endpoints.push(...(item.value as EndpointShard).endpoints);
   }
-  endpoints.sort((a, b) => (a.workloadUid < b.workloadUid ? -1 : a.workloadUid > b.workloadUid ? 1 : 0));
+  endpoints.sort(byWorkloadUid);
   return { ...service, endpoints };
 }
 
@@ -232,38 +235,116 @@ function serviceOfShard(name: string): string {
 }
 
 /**
+ * A sharded Service whose spec the client already held, as the endpoint shards that changed make it: the
+ * joined Service with those shards' endpoints replaced, and the endpoints that came and went, so that a
+ * store checks and indexes those alone instead of the whole Service again.
+ */
+export interface EndpointChange {
+  service: Service;
+  added: readonly Endpoint[];
+  removed: readonly Endpoint[];
+}
+
+/**
+ * `base` (a joined Service) with the endpoints of the workloads in `gone` dropped and `added` merged in, in
+ * uid order, as `joinService` orders them: one pass over the Service, no sort of it.
+ */
+function replaceEndpoints(
+  base: Service,
+  gone: ReadonlySet<string>,
+  added: Endpoint[],
+): { endpoints: Endpoint[]; removed: Endpoint[] } {
+  added.sort(byWorkloadUid);
+  const endpoints: Endpoint[] = [];
+  const removed: Endpoint[] = [];
+  let next = 0;
+  for (const endpoint of base.endpoints) {
+    if (gone.has(endpoint.workloadUid)) {
+      removed.push(endpoint);
+      continue;
+    }
+    while (next < added.length && added[next]!.workloadUid < endpoint.workloadUid)
+      endpoints.push(added[next++]!);
+    endpoints.push(endpoint);
+  }
+  while (next < added.length) endpoints.push(added[next++]!);
+  return { endpoints, removed };
+}
+
+/**
  * A response as changes of whole Services, for a store that takes them so (the ztunnel's): each Service
- * whose spec or shards the response changed, joined from what the response brings over what the client
- * held (`held`, by resource key), in place of its spec and shards; the shards' removals left out (a gone
- * Service's own removal is in the response).
+ * whose spec or shards the response changed, in place of its spec and shards; the shards' removals left out
+ * (a gone Service's own removal is in the response). A Service whose spec came is joined from what the
+ * response brings over what the client held (`held`, by resource key); one whose shards alone changed, over
+ * the Service the client last joined (`joined`, by name), is an `EndpointChange` with those shards'
+ * endpoints replaced.
  */
 export function joinChangedServices(
   changed: readonly ResourceItem[],
   removed: readonly { type: string; name: string }[],
   held: (key: string) => ResourceItem | undefined,
-): { changed: ResourceItem[]; removed: { type: string; name: string }[] } {
+  joined: (name: string) => Service | undefined = () => undefined,
+): {
+  changed: ResourceItem[];
+  removed: { type: string; name: string }[];
+  endpointChanges: EndpointChange[];
+} {
   const sharded = (item: ResourceItem) =>
     item.type === SERVICE_TYPE && (item.value as ServiceSpec).endpointShards !== undefined;
-  const touched = new Set<string>();
-  for (const item of [...changed, ...removed])
-    if (isEndpointShard(item.type)) touched.add(serviceOfShard(item.name));
-  for (const item of changed) if (sharded(item)) touched.add(item.name);
-  if (touched.size === 0) return { changed: [...changed], removed: [...removed] };
+  /** Per touched Service, the shards the response brings (or removes). */
+  const touched = new Map<string, ResourceItem[]>();
+  const touch = (name: string) => {
+    let shards = touched.get(name);
+    if (shards === undefined) {
+      shards = [];
+      touched.set(name, shards);
+    }
+    return shards;
+  };
+  let shardRemoved = false;
+  for (const item of changed) {
+    if (isEndpointShard(item.type)) touch(serviceOfShard(item.name)).push(item);
+    else if (sharded(item)) touch(item.name);
+  }
+  for (const item of removed)
+    if (isEndpointShard(item.type)) {
+      touch(serviceOfShard(item.name));
+      shardRemoved = true;
+    }
+  if (touched.size === 0) return { changed: [...changed], removed: [...removed], endpointChanges: [] };
   const brought = new Map(changed.map((item) => [resourceKey(item.type, item.name), item]));
   const dropped = new Set(removed.map((item) => resourceKey(item.type, item.name)));
   const now = (key: string) => brought.get(key) ?? (dropped.has(key) ? undefined : held(key));
   const out: ResourceItem[] = [];
+  const endpointChanges: EndpointChange[] = [];
   for (const item of changed) if (!isEndpointShard(item.type) && !sharded(item)) out.push(item);
-  for (const name of touched) {
-    const spec = now(resourceKey(SERVICE_TYPE, name));
+  for (const [name, shards] of touched) {
+    const specKey = resourceKey(SERVICE_TYPE, name);
+    const spec = now(specKey);
     // Gone, or sent whole again (then among `out` as it came).
     if (spec === undefined || !sharded(spec)) continue;
+    const base = brought.has(specKey) || shardRemoved ? undefined : joined(name);
+    const gone = new Set<string>();
+    const added: Endpoint[] = [];
+    let incremental = base !== undefined;
+    for (const shard of shards) {
+      const before = held(resourceKey(ENDPOINTS_TYPE, shard.name));
+      if (before === undefined) incremental = false;
+      if (!incremental) break;
+      for (const endpoint of (before!.value as EndpointShard).endpoints) gone.add(endpoint.workloadUid);
+      added.push(...(shard.value as EndpointShard).endpoints);
+    }
+    if (incremental) {
+      const { endpoints, removed: left } = replaceEndpoints(base!, gone, added);
+      endpointChanges.push({ service: { ...base!, endpoints }, added, removed: left });
+      continue;
+    }
     const service = joinService(spec.value as ServiceSpec, (shard) =>
       now(resourceKey(ENDPOINTS_TYPE, shard)),
     );
     out.push({ type: SERVICE_TYPE, name, value: service });
   }
-  return { changed: out, removed: removed.filter((item) => !isEndpointShard(item.type)) };
+  return { changed: out, removed: removed.filter((item) => !isEndpointShard(item.type)), endpointChanges };
 }
 
 export function trustBundleResource(trustBundle: readonly string[]): ResourceItem {
@@ -431,6 +512,8 @@ export interface NodeSnapshotChanges {
   version: string;
   workloads: ListChanges<Workload>;
   services: ListChanges<Service>;
+  /** Sharded Services the store holds whose shards alone changed: it checks and indexes what came and went. */
+  serviceEndpoints?: readonly EndpointChange[] | undefined;
   policies: ListChanges<L4Policy>;
   peerAuthentications: ListChanges<PeerAuthPolicy>;
   trustBundle?: string[] | undefined;
@@ -442,11 +525,13 @@ export function nodeSnapshotChanges(
   version: string,
   changed: readonly ResourceItem[],
   removed: readonly { type: string; name: string }[],
+  serviceEndpoints: readonly EndpointChange[] = [],
 ): NodeSnapshotChanges {
   const changes: NodeSnapshotChanges = {
     version,
     workloads: { set: [], removed: [] },
     services: { set: [], removed: [] },
+    serviceEndpoints,
     policies: { set: [], removed: [] },
     peerAuthentications: { set: [], removed: [] },
   };

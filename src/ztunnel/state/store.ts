@@ -8,7 +8,7 @@
  */
 
 import { refuseIfProblems } from '../../core/discovery/refusal.ts';
-import type { NodeSnapshotChanges } from '../../core/discovery/resources.ts';
+import type { EndpointChange, NodeSnapshotChanges } from '../../core/discovery/resources.ts';
 import type {
   L4Policy,
   NodeSnapshot,
@@ -97,8 +97,23 @@ export class StateStore {
    * NACKs) and keeps everything as it was.
    */
   applyChanges(changes: NodeSnapshotChanges): void {
-    refuseIfProblems(`delta ${JSON.stringify(changes.version)}`, changeProblems(changes));
-    this.#install(changes);
+    // An endpoint change to a Service the store does not hold is that Service set whole (checked whole).
+    const orphans = (changes.serviceEndpoints ?? []).filter(
+      ({ service }) => !this.#services.has(namespaced(service)),
+    );
+    const checked =
+      orphans.length === 0
+        ? changes
+        : {
+            ...changes,
+            services: {
+              set: [...changes.services.set, ...orphans.map(({ service }) => service)],
+              removed: changes.services.removed,
+            },
+            serviceEndpoints: changes.serviceEndpoints!.filter((change) => !orphans.includes(change)),
+          };
+    refuseIfProblems(`delta ${JSON.stringify(changes.version)}`, changeProblems(checked));
+    this.#install(checked);
   }
 
   #install(changes: NodeSnapshotChanges): void {
@@ -113,6 +128,8 @@ export class StateStore {
       this.#unindexService(name);
       this.#indexService(name, service);
     }
+    const endpointChanges = changes.serviceEndpoints ?? [];
+    for (const change of endpointChanges) this.#replaceEndpoints(change);
     const policiesChanged = changes.policies.set.length + changes.policies.removed.length > 0;
     for (const name of changes.policies.removed) this.#policies.delete(name);
     for (const policy of changes.policies.set) this.#policies.set(namespaced(policy), policy);
@@ -129,7 +146,13 @@ export class StateStore {
     // Lazy answers follow what changed: policies by workload, waypoints by workload (any service or workload).
     if (policiesChanged) this.#policiesByWorkload = new Map();
     else for (const workload of changes.workloads.set) this.#policiesByWorkload.delete(workload.uid);
-    if (changes.services.set.length + changes.services.removed.length + changes.workloads.removed.length > 0)
+    if (
+      changes.services.set.length +
+        changes.services.removed.length +
+        endpointChanges.length +
+        changes.workloads.removed.length >
+      0
+    )
       this.#waypointsByWorkload = new Map();
     else for (const workload of changes.workloads.set) this.#waypointsByWorkload.delete(workload.uid);
     this.#version = changes.version;
@@ -195,6 +218,44 @@ export class StateStore {
       const at = services.indexOf(service);
       if (at >= 0) services.splice(at, 1);
       if (services.length === 0) this.#servicesByWorkload.delete(endpoint.workloadUid);
+    }
+  }
+
+  /**
+   * A held Service replaced by the same spec with other endpoints: the indexes of its spec point at the new
+   * object, and those by workload change for the endpoints that came and went; the rest keep their place.
+   */
+  #replaceEndpoints({ service, removed }: EndpointChange): void {
+    const name = namespaced(service);
+    const old = this.#services.get(name)!;
+    this.#services.set(name, service);
+    for (const vip of service.vips) {
+      const key = canonicalIp(vip) ?? vip;
+      if (this.#servicesByVip.get(key) === old) this.#servicesByVip.set(key, service);
+    }
+    const hostname = service.hostname.toLowerCase();
+    if (this.#servicesByHostname.get(hostname) === old) this.#servicesByHostname.set(hostname, service);
+    const ranges = this.#entryRanges.get(name);
+    if (ranges !== undefined)
+      this.#entryRanges.set(
+        name,
+        ranges.map(({ block }) => ({ block, service })),
+      );
+    for (const endpoint of removed) {
+      const services = this.#servicesByWorkload.get(endpoint.workloadUid);
+      const at = services?.indexOf(old) ?? -1;
+      if (at >= 0) services!.splice(at, 1);
+      if (services?.length === 0) this.#servicesByWorkload.delete(endpoint.workloadUid);
+    }
+    for (const endpoint of service.endpoints) {
+      const services = this.#servicesByWorkload.get(endpoint.workloadUid);
+      if (services === undefined) {
+        this.#servicesByWorkload.set(endpoint.workloadUid, [service]);
+        continue;
+      }
+      const at = services.indexOf(old);
+      if (at >= 0) services[at] = service;
+      else if (!services.includes(service)) insertSorted(services, service, namespaced);
     }
   }
 

@@ -6,7 +6,7 @@
 
 import type { NodeSnapshotChanges } from '../../core/discovery/resources.ts';
 import { parseSpiffeUri } from '../../core/identity.ts';
-import type { L4Policy, NodeSnapshot, Service, Workload } from '../../core/model/index.ts';
+import type { Endpoint, L4Policy, NodeSnapshot, Service, Workload } from '../../core/model/index.ts';
 import { isPort } from '../../core/net/host-port.ts';
 import { parseCidr, parseIp } from '../../core/net/ip.ts';
 
@@ -44,6 +44,9 @@ export function changeProblems(changes: NodeSnapshotChanges): string[] {
     workloadProblems(workload, `workload ${workload.uid}`, problem);
   for (const service of changes.services.set)
     serviceProblems(service, `service ${service.namespace}/${service.name}`, problem);
+  // A Service whose shards alone changed: its spec and its other endpoints were checked when they came.
+  for (const { service, added } of changes.serviceEndpoints ?? [])
+    endpointProblems(added, `service ${service.namespace}/${service.name} (endpoints added)`, problem);
   for (const policy of changes.policies.set)
     policyProblems(policy, `policy ${policy.namespace}/${policy.name}`, problem);
   return problems;
@@ -68,7 +71,11 @@ function serviceProblems(service: Service, path: string, problem: Problem): void
       problem(`${path}.ports[${j}].targetPort`, `${port.targetPort} is not a port`);
     }
   });
-  service.endpoints.forEach((endpoint, j) => {
+  endpointProblems(service.endpoints, path, problem);
+}
+
+function endpointProblems(endpoints: readonly Endpoint[], path: string, problem: Problem): void {
+  endpoints.forEach((endpoint, j) => {
     if (!parseIp(endpoint.ip))
       problem(`${path}.endpoints[${j}].ip`, `${JSON.stringify(endpoint.ip)} is not an IP`);
   });
