@@ -18,6 +18,8 @@ export interface MeshWorld {
   selectors: string[];
   waypoint: boolean;
   serviceEntry: boolean;
+  /** A ServiceEntry whose workloadSelector has no labels (every pod of its namespace), apart. */
+  allPodsEntry: boolean;
 }
 
 export const APPS = ['a', 'b', 'c', 'd'];
@@ -29,6 +31,7 @@ export function meshWorld(pods: PodRecord[] = [], selectors = ['a', 'b', 'c']): 
     selectors,
     waypoint: false,
     serviceEntry: false,
+    allPodsEntry: false,
   };
 }
 
@@ -51,6 +54,13 @@ export function resourcesOf(world: MeshWorld): Resource[] {
     ...(world.serviceEntry
       ? [
           'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: vms, namespace: apps}\nspec: {hosts: [vms.apps.internal], location: MESH_INTERNAL, resolution: STATIC, ports: [{number: 80, name: http, protocol: HTTP}], workloadSelector: {labels: {app: c}}}',
+          // Endpoints at pods' addresses (pod-2's, pod-5's) and at one no pod has.
+          'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: at-pods, namespace: apps}\nspec: {hosts: [at-pods.apps.internal], location: MESH_INTERNAL, resolution: STATIC, ports: [{number: 80, name: http, protocol: HTTP}], endpoints: [{address: 10.244.0.3}, {address: 10.244.0.6}, {address: 10.250.0.1}]}',
+        ]
+      : []),
+    ...(world.allPodsEntry
+      ? [
+          'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: all-pods, namespace: apps}\nspec: {hosts: [all.apps.internal], location: MESH_INTERNAL, resolution: STATIC, ports: [{number: 80, name: http, protocol: HTTP}], workloadSelector: {labels: {}}}',
         ]
       : []),
   ].join('\n---\n');
@@ -138,8 +148,12 @@ export function changeWorld(world: MeshWorld, next: () => number, counter: { pod
     world.waypoint = !world.waypoint;
     return world.waypoint ? 'waypoint declared' : 'waypoint removed';
   }
-  world.serviceEntry = !world.serviceEntry;
-  return world.serviceEntry ? 'service entry added' : 'service entry removed';
+  if (roll < 0.975) {
+    world.serviceEntry = !world.serviceEntry;
+    return world.serviceEntry ? 'service entries added' : 'service entries removed';
+  }
+  world.allPodsEntry = !world.allPodsEntry;
+  return world.allPodsEntry ? 'all-pods entry added' : 'all-pods entry removed';
 }
 
 export function worldInputs(world: MeshWorld, resources: Resource[]): MeshInputs {

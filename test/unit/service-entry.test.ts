@@ -8,9 +8,11 @@ import { analyzeResources } from '../../src/control/config/analyze.ts';
 import { parseFiles } from '../../src/control/config/parse.ts';
 import { CONTROL_KINDS } from '../../src/control/kinds.ts';
 import { buildMesh } from '../../src/control/model/mesh.ts';
-import { allocateVips } from '../../src/control/model/service-entries.ts';
+import { allocateVips, entryPodFilter } from '../../src/control/model/service-entries.ts';
 import { waypointRouteTable, ztunnelView } from '../../src/control/model/views.ts';
+import type { PodRecord } from '../../src/control/pods/pod-source.ts';
 import { formatIssue } from '../../src/core/config/issues.ts';
+import type { ServiceEntrySpec } from '../../src/core/config/kinds/istio-service-entry.ts';
 import type { Service } from '../../src/core/model/index.ts';
 import { EndpointLoad } from '../../src/waypoint/balance/balancer.ts';
 import { WaypointState } from '../../src/waypoint/state.ts';
@@ -580,5 +582,70 @@ spec:
     expect(
       notes.some((note) => note.includes('spec.ports[0]') && note.includes('has no host to resolve')),
     ).toBe(warned);
+  });
+});
+
+describe('which pods can change a ServiceEntry (the incremental model recomputes the entries for those only)', () => {
+  const entry = (namespace: string, spec: Partial<ServiceEntrySpec>) => ({
+    name: 'e',
+    namespace,
+    spec: {
+      hosts: ['e.example.internal'],
+      addresses: [],
+      ports: [],
+      location: 'MESH_INTERNAL',
+      resolution: 'STATIC',
+      endpoints: [],
+      exportTo: [],
+      subjectAltNames: [],
+      ...spec,
+    } as ServiceEntrySpec,
+  });
+  const pod = (namespace: string, labels: Record<string, string>, ip = '10.244.0.9'): PodRecord =>
+    ({ uid: `${namespace}/p`, name: 'p', namespace, node: 'n', ips: [ip], labels, ready: true }) as PodRecord;
+  const selecting = entry('apps', { workloadSelector: { app: 'vm', tier: 'db' } });
+  it.each([
+    ['selected by a workloadSelector', [selecting], pod('apps', { app: 'vm', tier: 'db', x: 'y' }), true],
+    ['one label of the selector only', [selecting], pod('apps', { app: 'vm' }), false],
+    ['the labels, in another namespace', [selecting], pod('other', { app: 'vm', tier: 'db' }), false],
+    [
+      'any pod of the namespace, for a selector without labels',
+      [entry('apps', { workloadSelector: {} })],
+      pod('apps', {}),
+      true,
+    ],
+    ['... not of another namespace', [entry('apps', { workloadSelector: {} })], pod('other', {}), false],
+    [
+      'at an IP endpoint',
+      [entry('apps', { endpoints: [{ address: '10.244.0.9', ports: {}, labels: {} }] })],
+      pod('other', {}),
+      true,
+    ],
+    [
+      'at no endpoint',
+      [entry('apps', { endpoints: [{ address: '10.244.0.8', ports: {}, labels: {} }] })],
+      pod('other', {}),
+      false,
+    ],
+    [
+      'a NONE entry takes no endpoints',
+      [entry('apps', { resolution: 'NONE', workloadSelector: {} })],
+      pod('apps', {}),
+      false,
+    ],
+    [
+      'a DYNAMIC_DNS entry takes no endpoints',
+      [
+        entry('apps', {
+          resolution: 'DYNAMIC_DNS',
+          endpoints: [{ address: '10.244.0.9', ports: {}, labels: {} }],
+        }),
+      ],
+      pod('apps', {}),
+      false,
+    ],
+    ['no entries', [], pod('apps', { app: 'vm', tier: 'db' }), false],
+  ] as const)('%s', (_what, entries, candidate, expected) => {
+    expect(entryPodFilter(entries)(candidate)).toBe(expected);
   });
 });

@@ -17,17 +17,18 @@ import {
   buildMesh,
   byUid,
   derivedServices,
-  hasServiceEntries,
   type Mesh,
   type MeshContext,
   type MeshInputs,
   MeshMemo,
   meshContext,
+  serviceEntries,
   serviceKey,
   viewService,
   workloadOf,
 } from './mesh.ts';
 import { dropSorted, PodIndex, putSorted, uidOf } from './pod-index.ts';
+import { entryPodFilter } from './service-entries.ts';
 
 /**
  * What changed from the previous mesh, by key: workloads by uid, Services by `<namespace>/<name>`, each
@@ -66,6 +67,8 @@ interface State {
   selecting: Map<string, Map<string, ServiceView[]>>;
   /** IP -> the views of the Services whose EndpointSlices have an endpoint there. */
   slicedAt: Map<string, ServiceView[]>;
+  /** Whether a pod can change a ServiceEntry's Services (selected by one, or at one's endpoint address). */
+  entryPod: (pod: PodRecord) => boolean;
 }
 
 const NO_CHANGES: MeshChanges = {
@@ -174,6 +177,7 @@ export class IncrementalMesh {
       podIndex: new PodIndex(sortedPods),
       selecting,
       slicedAt,
+      entryPod: entryPodFilter(serviceEntries(context.resources)),
     };
     if (previous === undefined) return { mesh, changes: undefined };
     const workloads = changedByIdentity(previous.workloads, mesh.workloads, (workload) => workload.uid);
@@ -211,7 +215,7 @@ export class IncrementalMesh {
     const workloads = new Map<string, Workload | undefined>();
     const nodes = new Set<string>();
     const touched = new Set<ServiceView>();
-    let derived = hasServiceEntries(context);
+    let derived = false;
     for (const [before, after] of changed) {
       for (const pod of [before, after]) {
         if (pod === undefined) continue;
@@ -220,7 +224,7 @@ export class IncrementalMesh {
           for (const view of state.selecting.get(pod.namespace)?.get(`${key}=${value}`) ?? [])
             if (labelsMatch(view.selector!, pod.labels)) touched.add(view);
         for (const ip of pod.ips) for (const view of state.slicedAt.get(ip) ?? []) touched.add(view);
-        if (pod.labels[GATEWAY_NAME_LABEL] !== undefined) derived = true;
+        if (pod.labels[GATEWAY_NAME_LABEL] !== undefined || state.entryPod(pod)) derived = true;
       }
       if (before) {
         podIndex.remove(before);

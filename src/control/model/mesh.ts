@@ -223,13 +223,14 @@ export function derivedServices(
     ...serviceEntryServices({
       entries: serviceEntries(resources),
       pods,
+      podIndex,
       namespaceLabels: context.nsLabels,
       waypoints,
     }),
   ];
 }
 
-function serviceEntries(resources: readonly Resource[]) {
+export function serviceEntries(resources: readonly Resource[]) {
   return resources
     .filter((resource) => resource.kind === 'ServiceEntry')
     .map((resource) => ({
@@ -238,11 +239,6 @@ function serviceEntries(resources: readonly Resource[]) {
       labels: resource.metadata.labels,
       spec: resource.spec as ServiceEntrySpec,
     }));
-}
-
-/** Whether the resources hold a ServiceEntry (whose Services may depend on any pod). */
-export function hasServiceEntries(context: MeshContext): boolean {
-  return context.resources.some((resource) => resource.kind === 'ServiceEntry');
 }
 
 export const byUid = byKey((item: { uid: string }) => item.uid);

@@ -19,6 +19,7 @@ import type {
 } from '../../core/model/index.ts';
 import { labelsMatch } from '../../core/policy/selector.ts';
 import type { PodRecord } from '../pods/pod-source.ts';
+import type { PodIndex } from './pod-index.ts';
 import { scopedBinding, type WaypointDeclaration, waypointBinding } from './waypoints.ts';
 
 /** Istio's range for auto-allocated ServiceEntry VIPs (class E, never routed anywhere). */
@@ -27,7 +28,10 @@ const AUTO_ALLOCATE_SIZE = 65_536;
 
 export interface ServiceEntryInputs {
   entries: readonly (NamedConfig<ServiceEntrySpec> & { labels: Readonly<Record<string, string>> })[];
+  /** In uid order; looked through whole only for a workloadSelector without labels (its namespace's every pod). */
   pods: readonly PodRecord[];
+  /** The same pods by label and IP. */
+  podIndex: PodIndex;
   namespaceLabels: ReadonlyMap<string, Record<string, string>>;
   waypoints: ReadonlyMap<string, WaypointDeclaration>;
 }
@@ -121,20 +125,25 @@ function servicePorts(spec: ServiceEntrySpec): ServicePort[] {
   }));
 }
 
-function endpointsOf(spec: ServiceEntrySpec, namespace: string, pods: readonly PodRecord[]): Endpoint[] {
-  if (spec.resolution === 'NONE' || spec.resolution === 'DYNAMIC_DNS') return [];
-  if (spec.workloadSelector !== undefined) {
-    const selector = spec.workloadSelector;
-    return pods
-      .filter((pod) => pod.namespace === namespace && labelsMatch(selector, pod.labels))
-      .flatMap((pod) => pod.ips.map((ip) => ({ workloadUid: pod.uid, ip, ready: pod.ready })));
+/** Whether an entry takes endpoints from pods: none for NONE and DYNAMIC_DNS (resolved elsewhere). */
+const hasEndpoints = (spec: ServiceEntrySpec) =>
+  spec.resolution !== 'NONE' && spec.resolution !== 'DYNAMIC_DNS';
+
+function endpointsOf(spec: ServiceEntrySpec, namespace: string, inputs: ServiceEntryInputs): Endpoint[] {
+  if (!hasEndpoints(spec)) return [];
+  const selector = spec.workloadSelector;
+  if (selector !== undefined) {
+    const selected =
+      Object.keys(selector).length > 0
+        ? inputs.podIndex.select(namespace, selector)
+        : inputs.pods.filter((pod) => pod.namespace === namespace);
+    return selected.flatMap((pod) => pod.ips.map((ip) => ({ workloadUid: pod.uid, ip, ready: pod.ready })));
   }
-  const byIp = new Map(pods.flatMap((pod) => pod.ips.map((ip) => [ip, pod] as const)));
   return spec.endpoints
     .filter((endpoint) => isIP(endpoint.address) !== 0)
     .map((endpoint) => {
       // An endpoint at a pod's address is that pod (a MESH_INTERNAL entry in front of mesh workloads).
-      const pod = byIp.get(endpoint.address);
+      const pod = inputs.podIndex.atIp(endpoint.address);
       return {
         workloadUid: pod?.uid ?? '',
         ip: endpoint.address,
@@ -142,6 +151,45 @@ function endpointsOf(spec: ServiceEntrySpec, namespace: string, pods: readonly P
         targetPorts: mappedPorts(spec, endpoint),
       };
     });
+}
+
+/**
+ * Whether a pod can change the entries' Services by coming, going or changing: one a workloadSelector
+ * selects, or one at an IP endpoint's address. Selectors are indexed by namespace and label, as the
+ * incremental model indexes Services, so the question costs the pod's labels, not the entries.
+ */
+export function entryPodFilter(
+  entries: readonly NamedConfig<ServiceEntrySpec>[],
+): (pod: PodRecord) => boolean {
+  /** namespace -> `key=value` (`''` for a selector without labels) -> the selectors with it. */
+  const selecting = new Map<string, Map<string, Record<string, string>[]>>();
+  const addresses = new Set<string>();
+  for (const { namespace, spec } of entries) {
+    if (!hasEndpoints(spec)) continue;
+    const selector = spec.workloadSelector;
+    if (selector === undefined) {
+      for (const endpoint of spec.endpoints)
+        if (isIP(endpoint.address) !== 0) addresses.add(endpoint.address);
+      continue;
+    }
+    let labels = selecting.get(namespace);
+    if (labels === undefined) {
+      labels = new Map();
+      selecting.set(namespace, labels);
+    }
+    const keys = Object.entries(selector).map(([key, value]) => `${key}=${value}`);
+    for (const key of keys.length > 0 ? keys : ['']) labels.set(key, [...(labels.get(key) ?? []), selector]);
+  }
+  return (pod) => {
+    if (pod.ips.some((ip) => addresses.has(ip))) return true;
+    const labels = selecting.get(pod.namespace);
+    if (labels === undefined) return false;
+    if (labels.has('')) return true;
+    for (const key in pod.labels)
+      for (const selector of labels.get(`${key}=${pod.labels[key]}`) ?? [])
+        if (labelsMatch(selector, pod.labels)) return true;
+    return false;
+  };
 }
 
 export function serviceEntryServices(inputs: ServiceEntryInputs): Service[] {
@@ -165,7 +213,7 @@ export function serviceEntryServices(inputs: ServiceEntryInputs): Service[] {
   );
   return entries.flatMap(({ name, namespace, spec, waypoint }) => {
     const ports = servicePorts(spec);
-    const endpoints = endpointsOf(spec, namespace, inputs.pods);
+    const endpoints = endpointsOf(spec, namespace, inputs);
     const addresses = spec.addresses.filter((address) => !address.includes('/'));
     const ranges = spec.addresses.filter((address) => address.includes('/'));
     return spec.hosts.map((host) => {
