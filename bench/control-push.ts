@@ -44,6 +44,14 @@ const CONCURRENCY = Number(positional[3] ?? NODES);
 /** `--repeat=<n>`: each change is made this many times (default 5); the median of each figure is reported. */
 const REPEATS = Number(flags.find((flag) => flag.startsWith('--repeat='))?.slice('--repeat='.length) ?? 5);
 const SERVICES = 50;
+/**
+ * `--service-entries=<n>`: that many ServiceEntries besides, each selecting the pods of one app from
+ * `app-10` on (200 pods each at 10,000), none of them a pod the measured changes touch (pod 7, app-7, and
+ * the added pods, app-0 to app-4): what a pod change costs while entries exist that it does not concern.
+ */
+const SERVICE_ENTRIES = Number(
+  flags.find((flag) => flag.startsWith('--service-entries='))?.slice('--service-entries='.length) ?? 0,
+);
 const DEBOUNCE_MS = 10;
 
 const now = () => performance.timeOrigin + performance.now();
@@ -90,10 +98,15 @@ const services = Array.from(
   (_, i) =>
     `apiVersion: v1\nkind: Service\nmetadata: {name: svc-${i}, namespace: bench}\nspec: {selector: {app: app-${i}}, clusterIP: 10.96.1.${i + 1}, ports: [{name: http, port: 80, targetPort: 8080}]}\n`,
 ).join('---\n');
+const entries = Array.from(
+  { length: SERVICE_ENTRIES },
+  (_, i) =>
+    `---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: vm-${i}, namespace: bench}\nspec: {hosts: [vm-${i}.bench.internal], location: MESH_INTERNAL, resolution: STATIC, ports: [{number: 80, name: http, protocol: HTTP}], workloadSelector: {labels: {app: app-${10 + (i % (SERVICES - 10))}}}}\n`,
+).join('');
 await api.apply([
   {
     name: 'bench.yaml',
-    content: `apiVersion: v1\nkind: Namespace\nmetadata: {name: bench, labels: {istio.io/dataplane-mode: ambient}}\n---\n${services}`,
+    content: `apiVersion: v1\nkind: Namespace\nmetadata: {name: bench, labels: {istio.io/dataplane-mode: ambient}}\n---\n${services}${entries}`,
   },
 ]);
 const pod = (i: number, extra: Record<string, string> = {}): PodInfo => ({
@@ -285,6 +298,7 @@ const results = {
   pods: PODS,
   nodes: NODES,
   services: SERVICES,
+  serviceEntries: SERVICE_ENTRIES,
   workers: WORKERS,
   concurrency: CONCURRENCY,
   initialFanOut: {
@@ -299,7 +313,7 @@ const results = {
   changes,
 };
 console.log(
-  `Discovery push: ${PODS} workloads, ${SERVICES} services, ${NODES} ztunnels (real discovery clients in ${WORKERS} worker processes, at most ${CONCURRENCY} of each connecting at once); each change the median of ${REPEATS}`,
+  `Discovery push: ${PODS} workloads, ${SERVICES} services, ${SERVICE_ENTRIES} ServiceEntries, ${NODES} ztunnels (real discovery clients in ${WORKERS} worker processes, at most ${CONCURRENCY} of each connecting at once); each change the median of ${REPEATS}`,
 );
 console.log(
   `  initial fan-out: ${results.initialFanOut.ms} ms to every snapshot accepted (server CPU ${results.initialFanOut.serverCpuMs} ms); ${(fanOutBytes / 1e6).toFixed(2)} MB (${results.initialFanOut.perClientBytes} B per client); client CPU ${results.initialFanOut.clientCpuPerClientMs} ms and worker RSS ${results.initialFanOut.workerRssPerClientMB} MB per client`,
