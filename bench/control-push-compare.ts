@@ -68,7 +68,7 @@ export async function compareWithBaseline(
       ]),
     ];
     console.log(
-      `\nthis tree against ${ref} (${shortCommit(ref)}), ${args.join(' x ')}, median of ${rounds}:`,
+      `\nthis tree against ${ref} (${shortCommit(ref)}), ${args.filter((arg) => !arg.startsWith('--')).join(' x ')} ${args.filter((arg) => arg.startsWith('--')).join(' ')}, median of ${rounds}:`,
     );
     for (const [label, figure] of figures) {
       const before = median(runs.old.map(figure));

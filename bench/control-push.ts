@@ -28,7 +28,9 @@ const baseline = flags.find((flag) => flag.startsWith('--baseline='))?.slice('--
 if (baseline !== undefined) {
   const { compareWithBaseline } = await import('./control-push-compare.ts');
   const rounds = Number(flags.find((flag) => flag.startsWith('--rounds='))?.slice('--rounds='.length) ?? 2);
-  await compareWithBaseline(baseline, rounds, positional);
+  // Each side gets the same arguments, the flags that shape the run (`--repeat`, `--service-entries`) included.
+  const passed = flags.filter((flag) => !/^--(baseline|rounds|profile)=/.test(flag));
+  await compareWithBaseline(baseline, rounds, [...positional, ...passed]);
   process.exit(0);
 }
 const PODS = Number(positional[0] ?? 1000);
