@@ -6,7 +6,8 @@
  * `--repetitions` rounds (default 3) and each figure is the median: bulk throughput (1 and 8 streams),
  * proxy CPU s/GiB, request/response latency with 1 KiB answers (1 and 32 connections: p50/p99, req/s),
  * proxy CPU per 1000 requests, ztunnel RSS idle and with 1000 idle tunnelled connections, the ratios to
- * direct and to stunnel, and issue 9's targets met or not.
+ * direct and to stunnel, and issue 9's targets met or not. The 1-connection p50 and the 32-connection rate are
+ * also measured in short interleaved rounds (`--rounds`), the paths taking turns under the same load.
  *
  * Run: npx node bench/hbone-throughput.ts [--seconds 5] [--repetitions 3]   (needs stunnel4; temp dir only)
  */
@@ -339,10 +340,17 @@ async function main(): Promise<void> {
     const result = (name: string) => medianResult(runs.get(name)!);
 
     // 1-connection latency is what a busy machine disturbs most: measure the paths taking turns, with the
-    // proxies up, and compare medians (both Ambit variants use the same pod addresses: one at a time).
+    // proxies up, and compare medians (both Ambit variants use the same pod addresses: one at a time). The
+    // 32-connection rate takes turns too: the repetitions' 5 s windows, minutes apart, swung between runs
+    // with whatever else the machine ran then; rounds of 2 s side by side show the ratio under one load.
     const turns = new Map<string, number[]>();
-    const turn = async (name: string, host: string, port: number) =>
-      turns.set(name, [...(turns.get(name) ?? []), (await requestResponse(host, port, 1, 2)).p50Us]);
+    const rates = new Map<string, number[]>();
+    const push = (into: Map<string, number[]>, name: string, value: number) =>
+      into.set(name, [...(into.get(name) ?? []), value]);
+    const turn = async (name: string, host: string, port: number) => {
+      push(turns, name, (await requestResponse(host, port, 1, 2)).p50Us);
+      push(rates, name, (await requestResponse(host, port, 32, 2)).perSecond);
+    };
     const stunnelRr = await startStunnel(ca, RR_PORT);
     for (const variant of AMBITS) {
       const { name } = variant;
@@ -356,6 +364,9 @@ async function main(): Promise<void> {
     }
     await stop(stunnelRr);
     const added = (name: string) => median(turns.get(name)!) - median(turns.get('direct')!);
+    const rate = (name: string) => median(rates.get(name)!);
+    const rateRatio = (name: string) =>
+      `${fmt(rate(name))} req/s (${fmt(rate(name) / rate('stunnel'), 2)}x stunnel)`;
 
     const direct = result('direct');
     const stunnel = result('stunnel');
@@ -368,6 +379,7 @@ async function main(): Promise<void> {
       '',
       ...pathReport(direct, ambits, stunnel),
       `Interleaved 1-connection p50 (median of ${values.rounds} rounds per variant): direct ${fmt(median(turns.get('direct')!))} us; added: ${AMBITS.map(({ name }) => `${name} +${fmt(added(name))} us`).join(', ')}, stunnel +${fmt(added('stunnel'))} us`,
+      `Interleaved 32-connection rate (median of ${values.rounds} rounds per variant): direct ${fmt(rate('direct'))} req/s; ${AMBITS.map(({ name }) => `${name} ${rateRatio(name)}`).join(', ')}, stunnel ${fmt(rate('stunnel'))} req/s`,
       ...AMBITS.map(({ name }) => rssLine(name)),
       '',
       ...AMBITS.flatMap(({ name }, i) =>
