@@ -4,6 +4,7 @@
 // refused here, before anything else loads, with a message that says how to get the right one.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import * as nodeModule from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -36,6 +37,13 @@ if (major < 24) {
   );
   process.exit(1);
 }
+
+// Every Ambit process (the CLI and each mesh process the supervisor starts, whose environment it scrubs) keeps
+// V8's compiled code, and a checkout's type-stripped sources, on disk between starts: measured loading the CLI,
+// ztunnel and local-cluster modules from a checkout, RSS after loading fell from 112 to 85 MiB, and a start under
+// a software-emulated VM is several times faster. The cache is keyed by each file's content; NODE_COMPILE_CACHE
+// chooses its directory (default: the system's temporary directory).
+nodeModule.enableCompileCache();
 
 // A checkout runs its TypeScript sources directly; an installed package runs the compiled dist/.
 const sourceEntry = join(root, 'src', 'cli', 'main.ts');

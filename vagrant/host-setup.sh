@@ -40,6 +40,10 @@ start_daemon() { # name, pidfile
   echo "$name" >>"$AMBIT_VAGRANT_STATE/started-daemons"
 }
 if ! pidof systemd >/dev/null 2>&1; then
+  # The chains libvirtd will make are ours to remove at teardown only if none was there before.
+  if ! pidof libvirtd >/dev/null 2>&1 && [ -z "$(libvirt_chains)" ]; then
+    touch "$AMBIT_VAGRANT_STATE/libvirt-chains"
+  fi
   start_daemon virtlogd /run/virtlogd.pid
   start_daemon libvirtd /run/libvirtd.pid
 fi

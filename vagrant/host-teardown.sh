@@ -43,6 +43,19 @@ if [ -f "$state/started-daemons" ]; then
   rm "$state/started-daemons"
 fi
 
+# Once libvirtd is stopped, the chains it made (absent before set-up) go, with the built-in chains' jumps to them.
+if [ -f "$state/libvirt-chains" ] && ! pidof libvirtd >/dev/null 2>&1; then
+  libvirt_chains | while read -r ipt table chain; do
+    "$ipt" -t "$table" -S | grep -E "^-A [A-Z]+ .*-j $chain\$" | sed 's/^-A //' | while read -r rule; do
+      # shellcheck disable=SC2086 # the rule is words
+      "$ipt" -t "$table" -D $rule
+    done
+  done
+  libvirt_chains | while read -r ipt table chain; do "$ipt" -t "$table" -F "$chain"; done
+  libvirt_chains | while read -r ipt table chain; do "$ipt" -t "$table" -X "$chain"; done
+  rm "$state/libvirt-chains"
+fi
+
 if [ -f "$state/kvm-mode" ]; then
   read -r gid mode <"$state/kvm-mode"
   chgrp "$gid" /dev/kvm && chmod "$mode" /dev/kvm

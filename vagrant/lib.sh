@@ -19,6 +19,18 @@ AMBIT_VAGRANT_RULES=(
 
 log() { echo "vagrant-host: $*" >&2; }
 
+# libvirtd's network driver makes its own chains (LIBVIRT_INP, LIBVIRT_FWO, ..., LIBVIRT_PRT in nat and mangle)
+# with jumps from the built-in chains, and leaves them when it stops. Prints "<command> <table> <chain>" for
+# each one present, so that set-up can tell whether they were there before it started the daemon.
+libvirt_chains() {
+  local ipt table
+  for ipt in iptables ip6tables; do
+    for table in filter nat mangle; do
+      "$ipt" -t "$table" -S 2>/dev/null | sed -n "s/^-N \(LIBVIRT_[A-Z]*\)$/$ipt $table \1/p"
+    done
+  done
+}
+
 # kvm where the host's /dev/kvm runs stock guest kernels; tcg (software emulation) where there is no /dev/kvm
 # or it is PVM (kvm_pvm runs only guest kernels built for it: stock Debian kernels hang there).
 vm_accel() {

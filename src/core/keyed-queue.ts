@@ -17,4 +17,9 @@ export class KeyedQueue {
       });
     return next;
   }
+
+  /** Settles once no operation of any key is queued or running (including ones queued while it waits). */
+  async drain(): Promise<void> {
+    while (this.#tails.size > 0) await Promise.allSettled([...this.#tails.values()]);
+  }
 }

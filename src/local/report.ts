@@ -79,7 +79,6 @@ export function buildReport(cluster: ClusterState, paths: StatePaths): ClusterRe
       message: process?.message,
     };
   };
-  const podIds = new Set(cluster.pods.map((pod) => podProcessId(pod)));
   return {
     name: cluster.name,
     stateDir: cluster.stateDir,
@@ -114,8 +113,9 @@ export function buildReport(cluster: ClusterState, paths: StatePaths): ClusterRe
       ),
       pods: service.podUids.length,
     })),
+    // A pod's process outlives its record while the pod drains: it is still a pod, never a system process.
     system: (status?.processes ?? [])
-      .filter((process) => !podIds.has(process.id))
+      .filter((process) => process.kind === 'system')
       .map((process) => ({ id: process.id, node: process.node, ...processReport(process.id) })),
   };
 }

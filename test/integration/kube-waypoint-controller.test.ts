@@ -103,8 +103,15 @@ describe('the waypoint deployment controller', () => {
       spec: Record<string, unknown>;
     };
     expect(lease.spec).toMatchObject({ holderIdentity: 'a', leaseTransitions: 1 });
-    await new Promise((resolve) => setTimeout(resolve, 600)); // a few of b's tries
+    // b keeps trying while a renews: after three of b's reads of the Lease it still does not lead.
+    const since = api.requests.length;
+    const leaseReadsByB = () =>
+      api.requests
+        .slice(since)
+        .filter((r) => r.token === 'controller-b' && r.method === 'GET' && r.path.includes('/leases')).length;
+    await expect.poll(leaseReadsByB, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
     expect(controllers.b.leading).toBe(false);
+    expect(api.get(...LEASES, LEASE.namespace, LEASE.name)).toMatchObject({ spec: { holderIdentity: 'a' } });
   });
 
   it('deploys a waypoint Gateway as istiod does, owned by it, and reports it Programmed', async () => {
@@ -298,8 +305,17 @@ describe('the waypoint deployment controller', () => {
       ...waypointGateway('ingress'),
       spec: { gatewayClassName: 'ambit', listeners: [] },
     });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // A waypoint Gateway created after it comes later on the same watch: once its Deployment exists, the
+    // other-class Gateway's event (an immediate no-op) has been handled.
+    api.put(...GATEWAYS, waypointGateway('after-ingress'));
+    await expect
+      .poll(() => api.get(...DEPLOYMENTS, 'shop', 'after-ingress'), { timeout: 10_000 })
+      .toBeDefined();
     expect(api.get(...DEPLOYMENTS, 'shop', 'ingress')).toBeUndefined();
+    api.delete(...GATEWAYS, 'shop', 'after-ingress');
+    await expect
+      .poll(() => api.get(...SERVICES, 'shop', 'after-ingress'), { timeout: 10_000 })
+      .toBeUndefined();
     expect(writes().length).toBeGreaterThan(0);
     expect(writes().filter((w) => !w.startsWith('controller-a '))).toEqual([]);
   });

@@ -205,8 +205,16 @@ describe.runIf(canRunNetnsTests())('waypoints deployed and bound in a local clus
       timeout: 15_000,
       what: 'the waypoint pod to be removed',
     });
-    const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-    expect(netns).not.toContain(podNetns(name, 'apps', 'waypoint-0'));
+    // A removed pod leaves the record first, and its network once it has stopped (after its drain).
+    await eventually(
+      () =>
+        execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).includes(
+          podNetns(name, 'apps', 'waypoint-0'),
+        )
+          ? undefined
+          : true,
+      { timeout: 20_000, what: "the waypoint pod's network namespace gone" },
+    );
     const mark = nodeLog('n1').length;
     await eventually(
       async () => {

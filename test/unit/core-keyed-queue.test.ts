@@ -29,4 +29,27 @@ describe('KeyedQueue', () => {
     expect(events.indexOf('a2 start')).toBeGreaterThan(events.indexOf('a1 end'));
     expect(events.indexOf('b1 start')).toBeLessThan(events.indexOf('a1 end'));
   });
+
+  it('drain settles once every key is idle, including operations queued while it waits', async () => {
+    const queue = new KeyedQueue();
+    const done: string[] = [];
+    void queue.run('a', async () => {
+      await tick();
+      done.push('a1');
+      void queue.run('b', async () => {
+        await tick();
+        done.push('b1');
+      });
+    });
+    void queue
+      .run('a', async () => {
+        await tick();
+        done.push('a2');
+        throw new Error('a2');
+      })
+      .catch(() => {});
+    await queue.drain();
+    expect(done.sort()).toEqual(['a1', 'a2', 'b1']);
+    await queue.drain(); // idle: settles at once
+  });
 });

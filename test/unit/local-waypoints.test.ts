@@ -11,7 +11,8 @@ import { waypointGateway } from '../../src/core/config/waypoint-gateway.ts';
 import { waypointChanges, waypointGateways, waypointPod } from '../../src/local/mesh/waypoints.ts';
 import { leastLoadedNode, placePod } from '../../src/local/pod-runtime.ts';
 import { withPods } from '../../src/local/supervisor/pods.ts';
-import type { ClusterState, NodeRecord, PodRecord } from '../../src/local/types.ts';
+import type { ClusterState } from '../../src/local/types.ts';
+import { clusterRecord as cluster, podRecord as existing } from '../support/local-records.ts';
 
 const gatewayDoc = (name: string, namespace: string | undefined, className = 'istio-waypoint') => ({
   apiVersion: 'gateway.networking.k8s.io/v1',
@@ -19,69 +20,6 @@ const gatewayDoc = (name: string, namespace: string | undefined, className = 'is
   metadata: namespace === undefined ? { name } : { name, namespace },
   spec: { gatewayClassName: className, listeners: [{ name: 'mesh', port: 15008, protocol: 'HBONE' }] },
 });
-
-function node(name: string, index: number): NodeRecord {
-  return {
-    name,
-    index,
-    netns: `ambit.c.node.${name}`,
-    netnsPath: `/run/netns/ambit.c.node.${name}`,
-    underlayIP: `10.250.0.${index + 1}`,
-    underlayPrefix: 24,
-    uplink: 'eth0',
-    fabricPort: `node${index}`,
-    podCIDR: `10.244.${index}.0/24`,
-    gatewayIP: `10.244.${index}.1`,
-    podBridge: 'cbr0',
-  };
-}
-
-const NODES = [node('n1', 0), node('n2', 1)];
-
-function existing(name: string, nodeName: string, ip: string, owner?: PodRecord['owner']): PodRecord {
-  return {
-    uid: `apps/${name}`,
-    name,
-    namespace: 'apps',
-    node: nodeName,
-    ips: [ip],
-    serviceAccount: 'default',
-    labels: {},
-    annotations: {},
-    owner,
-    netns: `ambit.c.pod.apps.${name}`,
-    netnsPath: `/run/netns/ambit.c.pod.apps.${name}`,
-    hostVeth: 'veth0',
-    gatewayIP: '10.244.0.1',
-    runAsUser: 65534,
-    runAsGroup: 65534,
-    container: { name: 'main', argv: ['sleep', 'infinity'], env: {}, workingDir: '/', ports: [], probes: {} },
-    restartPolicy: 'Always',
-    terminationGracePeriodSeconds: 30,
-    mounts: [],
-  };
-}
-
-const cluster = (pods: PodRecord[]): ClusterState =>
-  ({
-    version: 1,
-    name: 'c',
-    createdAt: '',
-    stateDir: '/run/ambit/c',
-    addresses: {
-      podCIDR: '10.244.0.0/16',
-      serviceCIDR: '10.96.0.0/16',
-      underlayCIDR: '10.250.0.0/24',
-      dnsVIP: '10.96.0.10',
-    },
-    routeMetric: 1,
-    fabric: { netns: 'ambit.c.fabric', netnsPath: '/run/netns/ambit.c.fabric', bridge: 'fabric0' },
-    nodes: NODES,
-    namespaces: [],
-    pods,
-    services: [],
-    extensions: [],
-  }) satisfies ClusterState;
 
 describe('waypoint Gateways', () => {
   it('are the Gateways of class istio-waypoint, and ingress gateways (ambit, istio) with their ports', () => {

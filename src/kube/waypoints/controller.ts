@@ -76,6 +76,8 @@ export class WaypointController {
   readonly #retries = new Map<string, NodeJS.Timeout>();
   /** Reconciles queued and not yet started, by Gateway key. */
   readonly #waiting = new Map<string, { restore: boolean; last: GatewayObject }>();
+  /** Set by stop(): nothing more is queued while the reconciles under way finish. */
+  #stopping = false;
 
   constructor(config: KubeConfig, settings: WaypointSettings & { lease: LeaseSettings }, log: Logger) {
     this.#config = config;
@@ -141,6 +143,12 @@ export class WaypointController {
   }
 
   async stop(): Promise<void> {
+    // No reconcile outlives the Lease: the next holder may start as soon as it is released, and a write of ours
+    // after that (a status from a reconcile still under way) would contend with its writes.
+    this.#stopping = true;
+    for (const timer of this.#retries.values()) clearTimeout(timer);
+    this.#retries.clear();
+    await this.#queue.drain();
     await this.#elector.stop();
     await Promise.all([this.#watch.stop(), ...this.#owned.map((watch) => watch.stop())]);
   }
@@ -182,7 +190,7 @@ export class WaypointController {
    * changed by hand); forgotten when the reconcile runs, so that an apply under way cannot record it again.
    */
   #enqueue(gateway: GatewayObject, options: { restore?: boolean } = {}): void {
-    if (!this.#elector.leading) return;
+    if (this.#stopping || !this.#elector.leading) return;
     const key = keyOf(gateway);
     clearTimeout(this.#retries.get(key));
     this.#retries.delete(key);
@@ -268,7 +276,8 @@ export class WaypointController {
       latest.metadata?.generation,
       new Date(),
     );
-    if (status === undefined) return;
+    // The Lease may have been lost while the Service was read: the new holder writes the status from now on.
+    if (status === undefined || !this.#elector.leading) return;
     try {
       await this.#config.makeApiClient(CustomObjectsApi).replaceNamespacedCustomObjectStatus({
         group: 'gateway.networking.k8s.io',
