@@ -13,7 +13,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -267,7 +267,27 @@ async function measure(
   return { name, bulk1, bulk8, rr1, rr32, cpuPer1000, cpuPerGiB };
 }
 
-async function idleConnectionsRss(procs: ChildProcess[], entry: Endpoint, count: number): Promise<number[]> {
+/**
+ * The anonymous (private) part of a process's RSS, in MiB: what the ztunnel itself holds, without the
+ * file-backed pages (the node binary's and libraries' code) that every Node process on the machine shares.
+ */
+function anonymousMiB(pid: number): number {
+  const match = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
+/** RSS and its anonymous part, per ztunnel process, in MiB. */
+interface Memory {
+  rss: number[];
+  anonymous: number[];
+}
+
+const memoryOf = (procs: ChildProcess[]): Memory => ({
+  rss: procs.map((p) => rssMiB(p.pid!)),
+  anonymous: procs.map((p) => anonymousMiB(p.pid!)),
+});
+
+async function idleConnectionsRss(procs: ChildProcess[], entry: Endpoint, count: number): Promise<Memory> {
   const sockets = [];
   for (let i = 0; i < count; i++) sockets.push(await open(entry.host, entry.port));
   // One request each, so that every tunnel is really established end to end.
@@ -281,9 +301,9 @@ async function idleConnectionsRss(procs: ChildProcess[], entry: Endpoint, count:
     ),
   );
   await sleep(1000);
-  const rss = procs.map((p) => rssMiB(p.pid!));
+  const memory = memoryOf(procs);
   for (const socket of sockets) socket.destroy();
-  return rss;
+  return memory;
 }
 
 async function main(): Promise<void> {
@@ -298,8 +318,8 @@ async function main(): Promise<void> {
   try {
     const runs = new Map<string, PathResult[]>();
     const record = (result: PathResult) => runs.set(result.name, [...(runs.get(result.name) ?? []), result]);
-    const idleRss = new Map<string, number[]>();
-    const loadedRss = new Map<string, number[]>();
+    const idleRss = new Map<string, Memory>();
+    const loadedRss = new Map<string, Memory>();
     for (let repetition = 0; repetition < Number(values.repetitions); repetition++) {
       process.stdout.write(`repetition ${repetition + 1} of ${values.repetitions}\n`);
       record(
@@ -322,10 +342,7 @@ async function main(): Promise<void> {
         );
         if (repetition === 0) {
           const idle = await startAmbit(ca, RR_PORT, variant);
-          idleRss.set(
-            name,
-            idle.map((p) => rssMiB(p.pid!)),
-          );
+          idleRss.set(name, memoryOf(idle));
           await stop(idle);
         }
       }
@@ -371,9 +388,13 @@ async function main(): Promise<void> {
     const direct = result('direct');
     const stunnel = result('stunnel');
     const ambits = AMBITS.map(({ name }) => result(name));
+    const memoryLine = (memory: Memory | undefined) =>
+      memory === undefined
+        ? '-'
+        : `${memory.rss.map((m) => fmt(m, 1)).join(' / ')} MiB (anonymous ${memory.anonymous.map((m) => fmt(m, 1)).join(' / ')} MiB)`;
     const rssLine = (name: string) =>
-      `ztunnel RSS, ${name}: idle ${(idleRss.get(name) ?? []).map((m) => fmt(m, 1)).join(' / ')} MiB; ` +
-      `with 1000 idle tunnelled connections ${(loadedRss.get(name) ?? []).map((m) => fmt(m, 1)).join(' / ')} MiB (per ztunnel process, source node first)`;
+      `ztunnel RSS, ${name}: idle ${memoryLine(idleRss.get(name))}; with 1000 idle tunnelled connections ` +
+      `${memoryLine(loadedRss.get(name))} (per ztunnel process, source node first; anonymous: without the shared code pages)`;
     const out = [
       `HBONE benchmark, loopback, ${SECONDS} s per measurement, medians of ${values.repetitions} interleaved repetitions, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs${NODE_ARGS.length ? `, ztunnel node flags: ${NODE_ARGS.join(' ')}` : ''}, ztunnel from ${values.compiled ? 'compiled JavaScript' : 'type-stripped sources'}`,
       '',
@@ -388,7 +409,7 @@ async function main(): Promise<void> {
           direct,
           stunnel,
           addedP50Us: { ambit: added(name), stunnel: added('stunnel') },
-          idleTunnelsRssMiB: Math.max(...(loadedRss.get(name) ?? [0])),
+          idleTunnelsRssMiB: Math.max(...(loadedRss.get(name)?.rss ?? [0])),
         }),
       ),
     ];
