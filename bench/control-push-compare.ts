@@ -11,14 +11,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportTree, shortCommit } from './support/baseline-tree.ts';
 
+/** A figure a run may lack (an older tree's bench did not report it). */
+type Figure = number | undefined;
+
 interface Results {
-  initialFanOut: { serverCpuMs: number; ms: number; perClientBytes: number };
-  changes: { label: string; serverCpuMs: number; allAcceptedMs: number; bytesPerClient: number }[];
+  initialFanOut: { serverCpuMs: number; ms: number; perClientBytes: number; clientCpuPerClientMs: number };
+  changes: {
+    label: string;
+    serverCpuMs: number;
+    computeMs: number;
+    transferMs?: Figure;
+    applySlowestMs?: Figure;
+    allAcceptedMs: number;
+    bytesPerClient: number;
+  }[];
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+const median = (values: Figure[]): Figure => {
+  const sorted = values.filter((value) => value !== undefined).sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 };
 
 function run(tree: string, args: readonly string[]): Results {
@@ -42,12 +53,16 @@ export async function compareWithBaseline(
       const order = round % 2 === 0 ? (['old', 'current'] as const) : (['current', 'old'] as const);
       for (const side of order) runs[side].push(run(side === 'old' ? old : current, args));
     }
-    const figures: [string, (results: Results) => number][] = [
+    const figures: [string, (results: Results) => Figure][] = [
       ['initial fan-out, server CPU ms', (results) => results.initialFanOut.serverCpuMs],
+      ['initial fan-out, client CPU ms per client', (results) => results.initialFanOut.clientCpuPerClientMs],
       ['initial fan-out, wall ms', (results) => results.initialFanOut.ms],
       ['initial fan-out, bytes per client', (results) => results.initialFanOut.perClientBytes],
-      ...runs.current[0]!.changes.flatMap((change, i): [string, (results: Results) => number][] => [
+      ...runs.current[0]!.changes.flatMap((change, i): [string, (results: Results) => Figure][] => [
         [`${change.label}, server CPU ms`, (results) => results.changes[i]!.serverCpuMs],
+        [`${change.label}, compute ms`, (results) => results.changes[i]!.computeMs],
+        [`${change.label}, transfer ms`, (results) => results.changes[i]!.transferMs],
+        [`${change.label}, slowest apply ms`, (results) => results.changes[i]!.applySlowestMs],
         [`${change.label}, all ACKed ms`, (results) => results.changes[i]!.allAcceptedMs],
         [`${change.label}, bytes per client`, (results) => results.changes[i]!.bytesPerClient],
       ]),
@@ -58,8 +73,9 @@ export async function compareWithBaseline(
     for (const [label, figure] of figures) {
       const before = median(runs.old.map(figure));
       const after = median(runs.current.map(figure));
-      const ratio = before > 0 ? (after / before).toFixed(2) : '-';
-      console.log(`  ${label}: ${before} -> ${after} (${ratio}x)`);
+      const ratio =
+        before !== undefined && after !== undefined && before > 0 ? (after / before).toFixed(2) : '-';
+      console.log(`  ${label}: ${before ?? '-'} -> ${after ?? '-'} (${ratio}x)`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -35,6 +35,8 @@ export interface WorkerReport {
   version: number;
   /** Wall-clock times (ms, epoch) at which each client accepted the version (its ACK written). */
   acceptedAt: number[];
+  /** When the first message of each client's last accepted response arrived (ms, epoch). */
+  receivedAt: number[];
   /** CPU (user + system) of this process since the last mark, in ms. */
   cpuMs: number;
   rssBytes: number;
@@ -51,12 +53,11 @@ const quiet: Logger = {
   child: () => quiet,
 };
 
-const now = () => performance.timeOrigin + performance.now();
-
 interface Simulated {
   store: StateStore;
   version: number;
   acceptedAt: number;
+  receivedAt: number;
 }
 
 const simulated: Simulated[] = [];
@@ -69,6 +70,7 @@ function report(version: number): void {
     type: 'synced',
     version,
     acceptedAt: simulated.map((client) => client.acceptedAt),
+    receivedAt: simulated.map((client) => client.receivedAt),
     cpuMs: (cpu.user + cpu.system) / 1000,
     rssBytes: process.memoryUsage.rss(),
   };
@@ -105,14 +107,8 @@ function simulate(
   { node, token }: { node: string; token: string },
   onFirst: () => void,
 ): () => void {
-  const client: Simulated = { store: new StateStore(), version: 0, acceptedAt: 0 };
+  const client: Simulated = { store: new StateStore(), version: 0, acceptedAt: 0, receivedAt: 0 };
   simulated.push(client);
-  client.store.subscribe((version) => {
-    if (client.version === 0) onFirst();
-    client.acceptedAt = now();
-    client.version = Number(version);
-    check();
-  });
   return () =>
     // As the ztunnel app does: each response goes to the store as changes, validated by what it brings.
     ztunnelDiscovery({
@@ -120,6 +116,14 @@ function simulate(
       node,
       store: client.store,
       log: quiet,
+      // Told once the response is in the store and its ACK written.
+      onApplied: (timing) => {
+        if (client.version === 0) onFirst();
+        client.receivedAt = timing.receivedAt;
+        client.acceptedAt = timing.appliedAt;
+        client.version = Number(timing.version);
+        check();
+      },
     }).start();
 }
 process.on('disconnect', () => process.exit(0));

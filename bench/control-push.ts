@@ -12,6 +12,7 @@
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlane } from '../src/control/control-plane.ts';
@@ -40,13 +41,15 @@ const WORKERS = Math.min(NODES, Number(positional[2] ?? 4));
  * would; connecting them in waves measures the control plane's cost without that artefact.
  */
 const CONCURRENCY = Number(positional[3] ?? NODES);
+/** `--repeat=<n>`: each change is made this many times (default 5); the median of each figure is reported. */
+const REPEATS = Number(flags.find((flag) => flag.startsWith('--repeat='))?.slice('--repeat='.length) ?? 5);
 const SERVICES = 50;
 const DEBOUNCE_MS = 10;
 
 const now = () => performance.timeOrigin + performance.now();
 
 /** Rebuilds as the control plane logs them (version, ms); everything but warnings and errors is dropped. */
-const rebuilds: { version: number; ms: number }[] = [];
+const rebuilds: { version: number; ms: number; pushedAt: number }[] = [];
 const rebuildWaiters = new Set<() => void>();
 function benchLogger(scope: string): Logger {
   const print = (level: string) => (msg: string, fields?: LogFields) =>
@@ -54,7 +57,8 @@ function benchLogger(scope: string): Logger {
   return {
     debug(msg, fields) {
       if (msg !== 'mesh rebuilt') return;
-      rebuilds.push({ version: Number(fields?.version), ms: Number(fields?.ms) });
+      // Logged once the push is written to every stream.
+      rebuilds.push({ version: Number(fields?.version), ms: Number(fields?.ms), pushedAt: now() });
       for (const waiter of rebuildWaiters) waiter();
     },
     info() {},
@@ -110,7 +114,7 @@ for (let node = 0; node < NODES; node++) {
 }
 
 /** Resolves with the first rebuild of a version above `after`. */
-function rebuildAfter(after: number): Promise<{ version: number; ms: number }> {
+function rebuildAfter(after: number): Promise<(typeof rebuilds)[number]> {
   return new Promise((resolve) => {
     const check = () => {
       const found = rebuilds.find((rebuild) => rebuild.version > after);
@@ -152,6 +156,31 @@ function awaitAll(version: number): Promise<WorkerReport[]> {
   );
 }
 
+/**
+ * `--profile=<prefix>`: CPU profiles of the control plane's process (sampled every 100 us) during the fan-out
+ * (`<prefix>-fan-out.cpuprofile`) and during the changes (`<prefix>-changes.cpuprofile`) only.
+ */
+const profilePrefix = flags.find((flag) => flag.startsWith('--profile='))?.slice('--profile='.length);
+const profiler = profilePrefix === undefined ? undefined : new Session();
+const post = (method: string, params?: object) =>
+  new Promise<unknown>((resolve, reject) =>
+    profiler!.post(method, params, (error, result) => (error ? reject(error) : resolve(result))),
+  );
+async function startProfile(): Promise<void> {
+  if (!profiler) return;
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+}
+async function stopProfile(part: string): Promise<void> {
+  if (!profiler) return;
+  const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+  writeFileSync(`${profilePrefix}-${part}.cpuprofile`, JSON.stringify(profile));
+}
+if (profiler) {
+  profiler.connect();
+  await post('Profiler.enable');
+}
+await startProfile();
 const bytesBefore = await pushedBytes();
 const fanOutCpu = process.cpuUsage();
 const fanOutStart = now();
@@ -171,12 +200,22 @@ workers.forEach((worker, w) => {
 const fanOut = await awaitAll(lastVersion());
 const fanOutMs = Math.max(...fanOut.flatMap((report) => report.acceptedAt)) - fanOutStart;
 const fanOutServerCpu = process.cpuUsage(fanOutCpu);
+await stopProfile('fan-out');
 const fanOutBytes = (await pushedBytes()) - bytesBefore;
 const clientRss = fanOut.reduce((sum, report) => sum + report.rssBytes, 0) / NODES;
 
 interface ChangeResult {
   label: string;
+  /** From the change to the rebuild's start: the report's API call and the debounce. */
+  reportMs: number;
   computeMs: number;
+  /** How many clients the change was pushed to. */
+  pushedTo: number;
+  /** From the push written to the last client's first byte of it (the slowest client's wait). */
+  transferMs: number;
+  /** The slowest client's apply (its response's arrival to its ACK), and the mean. */
+  applySlowestMs: number;
+  applyMeanMs: number;
   serverCpuMs: number;
   firstAcceptMs: number;
   allAcceptedMs: number;
@@ -196,10 +235,20 @@ async function change(label: string, run: () => Promise<unknown>): Promise<Chang
   const reports = await awaitAll(rebuild.version);
   const serverCpu = process.cpuUsage(cpu);
   const accepted = reports.flatMap((report) => report.acceptedAt);
+  const received = reports.flatMap((report) => report.receivedAt);
+  // Only the clients this change was pushed to (a relabel without a change to the canonical names goes to
+  // the pod's own node only): the others' times are of an earlier response.
+  const pushed = received.flatMap((at, i) => (at >= started ? [i] : []));
+  const applies = pushed.map((i) => accepted[i]! - received[i]!);
   const clientCpuMs = reports.reduce((sum, report) => sum + report.cpuMs, 0);
   return {
     label,
+    reportMs: Math.round(rebuild.pushedAt - rebuild.ms - started),
     computeMs: rebuild.ms,
+    pushedTo: pushed.length,
+    transferMs: Math.round(Math.max(...pushed.map((i) => received[i]!)) - rebuild.pushedAt),
+    applySlowestMs: Math.round(Math.max(...applies)),
+    applyMeanMs: Number((applies.reduce((sum, ms) => sum + ms, 0) / applies.length).toFixed(2)),
     serverCpuMs: Math.round((serverCpu.user + serverCpu.system) / 1000),
     firstAcceptMs: Math.round(Math.min(...accepted) - started),
     allAcceptedMs: Math.round(Math.max(...accepted) - started),
@@ -210,11 +259,27 @@ async function change(label: string, run: () => Promise<unknown>): Promise<Chang
 }
 
 await new Promise((resolve) => setTimeout(resolve, 300));
-const changes = [
-  await change('one pod relabelled', () => api.reportPod(pod(7, { version: 'v2' }))),
-  await change('one pod added', () => api.reportPod(pod(PODS))),
-  await change('one pod removed', () => api.removePod('bench', `pod-${PODS}`)),
-];
+await startProfile();
+/** Each change's figures, the median of its `REPEATS` runs. */
+function medianOf(runs: readonly ChangeResult[]): ChangeResult {
+  const median = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!;
+  const result = { ...runs[0]! };
+  for (const key of Object.keys(result) as (keyof ChangeResult)[])
+    if (key !== 'label') (result[key] as number) = median(runs.map((run) => run[key] as number));
+  return result;
+}
+const runs: ChangeResult[][] = [[], [], []];
+for (let round = 0; round < REPEATS; round++) {
+  runs[0]!.push(
+    await change('one pod relabelled', () => api.reportPod(pod(7, { version: `v${round + 2}` }))),
+  );
+  runs[1]!.push(await change('one pod added', () => api.reportPod(pod(PODS + round))));
+  runs[2]!.push(await change('one pod removed', () => api.removePod('bench', `pod-${PODS + round}`)));
+}
+const changes = runs.map(medianOf);
+await stopProfile('changes');
+profiler?.disconnect();
 
 const results = {
   pods: PODS,
@@ -230,17 +295,18 @@ const results = {
     clientCpuPerClientMs: Math.round(fanOut.reduce((sum, report) => sum + report.cpuMs, 0) / NODES),
     workerRssPerClientMB: Number((clientRss / 1e6).toFixed(1)),
   },
+  repeats: REPEATS,
   changes,
 };
 console.log(
-  `Discovery push: ${PODS} workloads, ${SERVICES} services, ${NODES} ztunnels (real discovery clients in ${WORKERS} worker processes, at most ${CONCURRENCY} of each connecting at once)`,
+  `Discovery push: ${PODS} workloads, ${SERVICES} services, ${NODES} ztunnels (real discovery clients in ${WORKERS} worker processes, at most ${CONCURRENCY} of each connecting at once); each change the median of ${REPEATS}`,
 );
 console.log(
   `  initial fan-out: ${results.initialFanOut.ms} ms to every snapshot accepted (server CPU ${results.initialFanOut.serverCpuMs} ms); ${(fanOutBytes / 1e6).toFixed(2)} MB (${results.initialFanOut.perClientBytes} B per client); client CPU ${results.initialFanOut.clientCpuPerClientMs} ms and worker RSS ${results.initialFanOut.workerRssPerClientMB} MB per client`,
 );
 for (const result of changes) {
   console.log(
-    `  ${result.label}: compute ${result.computeMs} ms (server CPU ${result.serverCpuMs} ms); first client ${result.firstAcceptMs} ms, all ${NODES} ${result.allAcceptedMs} ms (debounce ${DEBOUNCE_MS} ms included); client CPU ${result.clientCpuPerClientMs} ms per client (${result.clientCpuMs} ms in all); ${result.bytesPerClient} B per client`,
+    `  ${result.label}: report and debounce ${result.reportMs} ms, compute ${result.computeMs} ms (server CPU ${result.serverCpuMs} ms), pushed to ${result.pushedTo}, transfer to the last client ${result.transferMs} ms, apply ${result.applyMeanMs} ms mean and ${result.applySlowestMs} ms slowest; first client ${result.firstAcceptMs} ms, all ${NODES} ${result.allAcceptedMs} ms (debounce ${DEBOUNCE_MS} ms included); client CPU ${result.clientCpuPerClientMs} ms per client (${result.clientCpuMs} ms in all); ${result.bytesPerClient} B per client`,
   );
 }
 mkdirSync(new URL('results/', import.meta.url), { recursive: true });

@@ -50,7 +50,7 @@ import { type ResilienceServices, resilientForward } from './resilience/stage.ts
 import type { RequestSpan, RequestTracer } from './telemetry/tracing.ts';
 import { connectionSettings } from './upstream/connection-settings.ts';
 import type { UpstreamClient } from './upstream/exchange.ts';
-import type { TunnelTarget, UpstreamTunnels } from './upstream/tunnels.ts';
+import { dynamicTarget, type TunnelTarget, type UpstreamTunnels } from './upstream/tunnels.ts';
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 /** What the engine uses of Node's HTTP/1.1 `ServerResponse` and HTTP/2 compatibility response alike. */
@@ -665,20 +665,23 @@ function headerBytes(headers: Record<string, string | string[] | undefined>): nu
   return total;
 }
 
-/** `authority`: the request's as sent upstream, whose host a DYNAMIC_DNS endpoint resolves. */
+/**
+ * `authority`: the request's as sent upstream, whose host a DYNAMIC_DNS endpoint resolves (the lookup charged
+ * to the caller).
+ */
 function tunnelTarget(to: Destination, tunnel: TunnelContext, authority: string): TunnelTarget {
   const { external } = to.endpoint;
-  return {
+  const target: TunnelTarget = {
     ip: to.endpoint.ip,
     port: to.endpoint.port,
     identity: to.workload.identity,
     client: tunnel.client,
     authority: to.endpoint.authority,
-    external:
-      external?.resolve?.under === undefined
-        ? external
-        : { ...external, resolve: { ...external.resolve, hostname: splitAuthority(authority).host } },
+    external,
   };
+  return external?.resolve?.under === undefined
+    ? target
+    : dynamicTarget(target, splitAuthority(authority).host, tunnel);
 }
 
 /** Envoy joins a request's response flags with commas; `-` or undefined is none. */

@@ -14,6 +14,7 @@ import {
   type CounterSeries,
   type HistogramSeries,
 } from './telemetry/bound-series.ts';
+import type { RequesterLabels } from './upstream/lookup-limits.ts';
 
 export const PARTY_LABELS = ISTIO_PARTY_LABELS;
 
@@ -105,6 +106,8 @@ export class WaypointMetrics {
   readonly refused: Counter<'reason'>;
   readonly mirrored: Counter<'cluster' | 'outcome'>;
   readonly rateLimited: Counter<'policy' | 'limit'>;
+  /** Lookups of names requests chose (DYNAMIC_DNS) that a bound refused, with Istio's source labels. */
+  readonly dnsLookupsRefused: Counter<'reason' | keyof RequesterLabels>;
   readonly activeRequests: Gauge;
   readonly spans: Counter<'outcome'>;
   /** Where `spans` reads from when scraped: the tracer's counts. */
@@ -182,6 +185,12 @@ export class WaypointMetrics {
       name: 'ambit_waypoint_rate_limited_total',
       help: 'Requests refused with 429 by a local rate limit, by policy and limit (total, identity, override)',
       labelNames: ['policy', 'limit'],
+      registers,
+    });
+    this.dnsLookupsRefused = new Counter({
+      name: 'ambit_waypoint_dns_lookups_refused_total',
+      help: 'DNS lookups of request-chosen names (DYNAMIC_DNS) refused by a bound (client-names, client-in-flight, in-flight), by source',
+      labelNames: ['reason', 'source_workload', 'source_workload_namespace', 'source_principal'],
       registers,
     });
     const requestsInFlight = () => this.requestsInFlight?.();

@@ -35,6 +35,7 @@ import { RequestTracer } from './telemetry/tracing.ts';
 import { DnsCache } from './upstream/dns-cache.ts';
 import { Http1Upstream } from './upstream/http1.ts';
 import { Http2Upstream } from './upstream/http2.ts';
+import { isLookupOverflow, LookupLimiter, type LookupLimits } from './upstream/lookup-limits.ts';
 import { UpstreamTunnels } from './upstream/tunnels.ts';
 
 const CERTIFICATE_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 15_000 };
@@ -47,6 +48,8 @@ export interface WaypointLimits {
   handshakeMs?: number | undefined;
   /** The HTTP inside the tunnels (`DEFAULT_INBOUND_LIMITS`). */
   inbound?: Partial<InboundLimits> | undefined;
+  /** The DNS lookups that requests to DYNAMIC_DNS entries cause (`DEFAULT_LOOKUP_LIMITS`). */
+  dnsLookups?: Partial<LookupLimits> | undefined;
 }
 
 export interface WaypointOptions {
@@ -110,7 +113,14 @@ export class Waypoint implements WaypointEndpointSource {
       localAddress: options.upstreamLocalAddress,
       contexts: this.#contexts,
       trustDomains: this.#trustDomains,
-      dns: new DnsCache({ onRefusal: (reason) => this.metrics.refused.inc({ reason: `dns-${reason}` }) }),
+      dns: new DnsCache({
+        limiter: new LookupLimiter(options.limits?.dnsLookups),
+        onRefusal: (reason, requester) => {
+          this.metrics.refused.inc({ reason: `dns-${reason}` });
+          if (requester !== undefined && isLookupOverflow(reason))
+            this.metrics.dnsLookupsRefused.inc({ reason, ...requester.labels });
+        },
+      }),
     });
     this.#http1 = new Http1Upstream(this.#tunnels);
     this.#http2 = new Http2Upstream(this.#tunnels);

@@ -14,7 +14,7 @@ import { ControlPlane } from '../../src/control/control-plane.ts';
 import { ControlApiClient } from '../../src/core/control-api/client.ts';
 import type { PodInfo } from '../../src/core/control-api/types.ts';
 import { PUSH_CHUNK_BYTES } from '../../src/core/discovery/chunks.ts';
-import { ztunnelDiscovery } from '../../src/core/discovery/client.ts';
+import { type AppliedTiming, ztunnelDiscovery } from '../../src/core/discovery/client.ts';
 import { controlPlaneChannelOptions, controlPlaneCredentials } from '../../src/core/grpc/credentials.ts';
 import {
   type DiscoveryRequestMessage,
@@ -121,6 +121,11 @@ describe('a view larger than one message', () => {
       expect(new Set(chunks.map((chunk) => `${chunk.version} ${chunk.nonce}`)).size).toBe(1);
       const workloads = chunks.flatMap((chunk) => chunk.resources).filter((r) => r.type === 'workload');
       expect(workloads.length).toBe(PODS);
+      // Each once: node-1's own workloads in full, and none of them also in its shared remote form.
+      expect(new Set(workloads.map((r) => r.name)).size).toBe(PODS);
+      const own = workloads.filter((r) => JSON.parse(r.body.toString()).node === 'node-1');
+      expect(own.length).toBe(PODS / NODES);
+      expect(own.every((r) => JSON.parse(r.body.toString()).labels?.app !== undefined)).toBe(true);
     } finally {
       stream.cancel();
       client.close();
@@ -128,10 +133,18 @@ describe('a view larger than one message', () => {
   });
 
   it("the data plane's client assembles the whole view, ACKs it, then takes a one-pod change", async () => {
-    const client = ztunnelDiscovery({ connection: connection('node-2'), node: 'node-2' }).start();
+    const applied: AppliedTiming[] = [];
+    const client = ztunnelDiscovery({
+      connection: connection('node-2'),
+      node: 'node-2',
+      onApplied: (timing) => applied.push(timing),
+    }).start();
     try {
       const snapshot = await client.ready(60_000);
       expect(snapshot.workloads.length).toBe(PODS);
+      // Timed from its first chunk's arrival to its ACK.
+      expect(applied.map((timing) => timing.version)).toEqual([snapshot.version]);
+      expect(applied[0]!.appliedAt).toBeGreaterThanOrEqual(applied[0]!.receivedAt);
       await eventually(
         () => plane.status().clients.find((c) => c.node === 'node-2' && c.inSync && c.nacks === 0),
         { what: 'node-2 in sync without a NACK' },
@@ -144,6 +157,11 @@ describe('a view larger than one message', () => {
         { what: 'the relabelled pod at node-2' },
       );
       expect(changed.node).toBe('node-1');
+      const later = await eventually(
+        () => applied.find((timing) => Number(timing.version) > Number(snapshot.version)),
+        { what: 'the change timed as applied' },
+      );
+      expect(later.appliedAt).toBeGreaterThanOrEqual(later.receivedAt);
       expect(client.current()?.workloads.length).toBe(PODS);
     } finally {
       client.close();

@@ -16,7 +16,11 @@
  * waypoint resolves an entry's hostname endpoint, following a changed answer once its TTL runs out, and the
  * hosts of an entry without endpoints by their own names; a name that does not resolve gets 503, counted.
  * `resolution: DYNAMIC_DNS`: every name under a wildcard host gets the entry's VIP from the DNS proxy, and the
- * waypoint resolves each request's host; a Host outside the wildcard is refused without a lookup.
+ * waypoint resolves each request's host; a Host outside the wildcard is refused without a lookup. The lookups
+ * a client causes are bounded: a second client pod floods random names under the wildcard and is refused
+ * (503, counted by its identity) beyond its share, while the first client's new name still resolves. On a
+ * TLS port the name is the ClientHello's SNI: the client's own TLS reaches an HTTPS server on the outside
+ * host through the waypoint, untouched; an SNI outside the wildcard, or none, is reset and counted.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -58,6 +62,14 @@ const MISSING_SECRET_HOST = 'missing.outside.example.test';
 const WILDCARD_HOST = '*.wild.example.test';
 const WILD_A = 'a.wild.example.test';
 const WILD_B = 'b.deeper.wild.example.test';
+/** A name under the wildcard that only the quiet client asks for, after the flood. */
+const WILD_C = 'c.wild.example.test';
+/** A DYNAMIC_DNS entry on a TLS port, and the name of the outside HTTPS server under it. */
+const TLS_WILDCARD_HOST = '*.tlswild.example.test';
+const TLS_WILD = 'secure.tlswild.example.test';
+/** The waypoint's default allowance of new names per client, and its refill (64 a minute). */
+const NEW_NAMES_PER_CLIENT = 64;
+const NEW_NAMES_PER_SECOND = 64 / 60;
 
 /**
  * The outside HTTPS server: answers each request with what it saw (path, headers, SNI, the client
@@ -128,10 +140,13 @@ const egressEntry = (ca: string) =>
       stringData: { 'ca.crt': ca },
     },
   );
-/** A waypoint-bound ServiceEntry in istio-egress for one outside host, with an optional DestinationRule. */
+/**
+ * A waypoint-bound ServiceEntry in istio-egress for one outside host, with one HTTP (or TLS) port and an
+ * optional DestinationRule.
+ */
 const egressHost = (
   name: string,
-  spec: { hosts: string[]; resolution: string; port: number; endpoints?: object[] },
+  spec: { hosts: string[]; resolution: string; port: number; protocol?: 'TLS'; endpoints?: object[] },
   tls?: object,
 ): object[] => [
   {
@@ -142,7 +157,11 @@ const egressHost = (
       hosts: spec.hosts,
       location: 'MESH_EXTERNAL',
       resolution: spec.resolution,
-      ports: [{ number: spec.port, name: 'http', protocol: 'HTTP' }],
+      ports: [
+        spec.protocol === 'TLS'
+          ? { number: spec.port, name: 'tls', protocol: 'TLS' }
+          : { number: spec.port, name: 'http', protocol: 'HTTP' },
+      ],
       ...(spec.endpoints && { endpoints: spec.endpoints }),
     },
   },
@@ -192,8 +211,9 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
     const result = await run('apply', '-f', writeClusterFile(root, file, yaml), '--name', name);
     expect(result.code, result.stderr).toBe(0);
   };
-  const inClient = (...command: string[]) =>
-    run('local', 'exec', 'client', '-n', 'mesh', '--name', name, '--', ...command);
+  const inPod = (pod: string, ...command: string[]) =>
+    run('local', 'exec', pod, '-n', 'mesh', '--name', name, '--', ...command);
+  const inClient = (...command: string[]) => inPod('client', ...command);
   /** GETs `url` from the client pod (with more curl arguments): the HTTP status (0 when the connection failed) and the body. */
   const get = async (url: string, ...curlArgs: string[]) => {
     const result = await inClient('curl', '-sS', '-m', '5', '-w', '\n%{http_code}', ...curlArgs, url);
@@ -216,8 +236,15 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
   let report: ClusterReport;
   const { cert: certFile, key: keyFile } = selfSignedCertificate(root, TLS_HOST);
   const mtlsServer = selfSignedCertificate(root, MTLS_HOST);
+  const tlsWildServer = selfSignedCertificate(root, TLS_WILD);
   const mtlsClient = selfSignedCertificate(root, 'egress-client.example.test');
   const dnsRecords = join(root, 'outside-dns.json');
+  /** Adds records to the outside DNS server's, keeping those it has. */
+  const addRecords = (more: Record<string, OutsideRecord>) =>
+    writeOutsideRecords(dnsRecords, {
+      ...(JSON.parse(readFileSync(dnsRecords, 'utf8')) as Record<string, OutsideRecord>),
+      ...more,
+    });
   /** Processes in the outside namespace: the echo, HTTPS and DNS servers. */
   const outsideProcesses: ChildProcess[] = [];
   const inOutside = (...command: string[]) =>
@@ -257,6 +284,7 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
       clusterDoc(name, { nodes: ['n1'], spec: { dns: { upstream: OUTSIDE_IP } } }),
       namespaceDoc('mesh', { ambient: true }),
       podDoc('client', { namespace: 'mesh', node: 'n1', serviceAccount: 'client' }),
+      podDoc('flooder', { namespace: 'mesh', node: 'n1', serviceAccount: 'flooder' }),
       namespaceDoc('istio-egress'),
       waypointGateway('waypoint', 'istio-egress', 'service'),
     );
@@ -290,6 +318,7 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
     inOutside(process.execPath, BIN, 'echo', '--port', '8080', '--host', '0.0.0.0', '--version', 'outside');
     inOutside(process.execPath, '-e', HTTPS_SERVER, keyFile, certFile, '8443');
     inOutside(process.execPath, '-e', HTTPS_SERVER, mtlsServer.key, mtlsServer.cert, '9443', mtlsClient.cert);
+    inOutside(process.execPath, '-e', HTTPS_SERVER, tlsWildServer.key, tlsWildServer.cert, '443');
     // A mesh workload outside the cluster: a certificate from the mesh's own CA, which it requires in turn.
     const meshCa = new TestCa('mesh', {
       certPem: readFileSync(join(report.stateDir, 'control', 'ca', 'root-cert.pem'), 'utf8'),
@@ -565,9 +594,7 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
   });
 
   it('resolution DYNAMIC_DNS: names under a wildcard host reach the waypoint, which resolves each request’s host; a Host outside it gets 503, counted, unresolved', async () => {
-    const records = JSON.parse(readFileSync(dnsRecords, 'utf8')) as Record<string, OutsideRecord>;
-    writeOutsideRecords(dnsRecords, {
-      ...records,
+    addRecords({
       [WILD_A]: { address: OUTSIDE_IP, ttl: 30 },
       [WILD_B]: { address: UNREGISTERED_IP, ttl: 30 },
     });
@@ -601,5 +628,120 @@ describe.runIf(canRunNetnsTests())('ServiceEntry and egress in a local cluster',
     waypointMetricsText = await waypointMetrics();
     expect(refused()).toBeGreaterThan(before);
     expect(outsideQueries(dnsRecords)['evil.example.test']).toBeUndefined();
+  });
+
+  it('DYNAMIC_DNS lookups are bounded per client: a flood of new names is refused (503 UO, counted by source) and another client’s new name still resolves', async () => {
+    addRecords({ [WILD_C]: { address: OUTSIDE_IP, ttl: 30 } });
+    const tag = randomBytes(3).toString('hex');
+    const floodNames = Array.from(
+      { length: 3 * NEW_NAMES_PER_CLIENT },
+      (_, i) => `f${i}-${tag}.wild.example.test`,
+    );
+    const flooderPrincipal = 'source_principal="spiffe://cluster.local/ns/mesh/sa/flooder"';
+    const refusedOfFlooder = (text: string) =>
+      counter(text, 'ambit_waypoint_dns_lookups_refused_total', flooderPrincipal);
+    const before = refusedOfFlooder(await waypointMetrics());
+    // Names nobody registered, each new to the cache, many at once: each costs the flooder a name, and
+    // its lookups in flight are bounded too.
+    const startedAt = performance.now();
+    const flood = await inPod(
+      'flooder',
+      'curl',
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}\n',
+      '-m',
+      '10',
+      '-Z',
+      '--parallel-max',
+      '16',
+      ...floodNames.map((host) => `http://${host}:8080/`),
+    );
+    const elapsedSeconds = (performance.now() - startedAt) / 1000;
+    const codes = flood.stdout.trim().split('\n');
+    expect(codes).toHaveLength(floodNames.length);
+    expect(codes).not.toContain('200');
+    expect(codes).toContain('503');
+    const after = await waypointMetrics();
+    expect(refusedOfFlooder(after)).toBeGreaterThan(before);
+    // Refusals carry the Istio-style source labels, and the requests are reported with flag UO.
+    expect(
+      counter(after, 'istio_requests_total', `${flooderPrincipal},response_code="503",response_flags="UO"`),
+    ).toBeGreaterThan(0);
+    // What reached the DNS server is within the flooder's allowance: its burst and what refilled meanwhile.
+    const queries = outsideQueries(dnsRecords);
+    const asked = floodNames.filter((host) => queries[host] !== undefined).length;
+    expect(asked).toBeLessThanOrEqual(
+      NEW_NAMES_PER_CLIENT + Math.ceil(elapsedSeconds * NEW_NAMES_PER_SECOND) + 1,
+    );
+    // The flood spent the flooder's share, not the other client's: its first look at a new name resolves.
+    const quiet = await answered(`http://${WILD_C}:8080/quiet`);
+    expect((JSON.parse(quiet.body) as { request: { destination: string } }).request.destination).toBe(
+      `${OUTSIDE_IP}:8080`,
+    );
+    expect(queries[WILD_C]).toBeUndefined();
+    expect(outsideQueries(dnsRecords)[WILD_C]).toBeGreaterThan(0);
+  });
+
+  it('DYNAMIC_DNS on a TLS port resolves the ClientHello’s SNI: the client’s TLS reaches the outside server untouched; an SNI outside the wildcard, or none, is reset and counted', async () => {
+    addRecords({ [TLS_WILD]: { address: OUTSIDE_IP, ttl: 30 } });
+    const result = await run(
+      'apply',
+      '-f',
+      writeClusterFile(
+        root,
+        'tls-wildcard',
+        manifests(
+          ...egressHost('tls-wildcard', {
+            hosts: [TLS_WILDCARD_HOST],
+            resolution: 'DYNAMIC_DNS',
+            port: 443,
+            protocol: 'TLS',
+          }),
+        ),
+      ),
+      '--name',
+      name,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    // A TLS port is served: no warning that its connections are refused.
+    expect(result.stdout + result.stderr).not.toContain('has no host to resolve');
+    // The client checks the outside server's own certificate: the waypoint passed the TLS through.
+    let answer = { code: 0, body: '', stderr: '' };
+    await eventually(
+      async () => {
+        answer = await get(`https://${TLS_WILD}/sni`, '--cacert', tlsWildServer.cert);
+        return answer.code === 200;
+      },
+      { timeout: 30_000, what: `${TLS_WILD} answered over TLS through the egress waypoint` },
+    );
+    expect(JSON.parse(answer.body)).toMatchObject({ path: '/sni', sni: TLS_WILD });
+    const vip = (await inClient('dig', '+short', '+time=2', '+tries=1', TLS_WILD)).stdout.trim();
+    expect(vip).toMatch(/^240\.240\.\d+\.\d+$/);
+    const refusals = async () => {
+      const text = await waypointMetrics();
+      return {
+        outside: counter(text, 'ambit_waypoint_refused_total', 'reason="dns-outside-entry"'),
+        noSni: counter(text, 'ambit_waypoint_refused_total', 'reason="dns-no-sni"'),
+      };
+    };
+    const before = await refusals();
+    // The entry's VIP, asked with an SNI outside its wildcard: reset, never looked up.
+    const forged = await get(
+      'https://evil-tls.example.test/',
+      '-k',
+      '--connect-to',
+      `evil-tls.example.test:443:${vip}:443`,
+    );
+    expect(forged.code).toBe(0);
+    // The VIP by address: curl sends no SNI for an IP, so there is no name to resolve.
+    const bare = await get(`https://${vip}/`, '-k');
+    expect(bare.code).toBe(0);
+    const after = await refusals();
+    expect(after.outside).toBeGreaterThan(before.outside);
+    expect(after.noSni).toBeGreaterThan(before.noSni);
+    expect(outsideQueries(dnsRecords)['evil-tls.example.test']).toBeUndefined();
   });
 });

@@ -3,8 +3,16 @@
  * what each client holds (incremental pushes, one response in flight, ACK, NACK, resync after reconnect).
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { compareResourceSets, SharedGeneration } from '../../src/control/discovery/generation.ts';
-import { type SubscriberView, Subscription } from '../../src/control/discovery/subscription.ts';
+import {
+  compareResourceSets,
+  resourceBlocks,
+  SharedGeneration,
+} from '../../src/control/discovery/generation.ts';
+import {
+  type PushResponse,
+  type SubscriberView,
+  Subscription,
+} from '../../src/control/discovery/subscription.ts';
 import { buildMesh } from '../../src/control/model/mesh.ts';
 import { ztunnelView } from '../../src/control/model/views.ts';
 import type { PodRecord } from '../../src/control/pods/pod-source.ts';
@@ -142,6 +150,10 @@ describe('incremental push', () => {
   });
 });
 
+/** Every resource a response carries, in blocks or alone. */
+const pushed = (response: PushResponse | undefined): EncodedResource[] =>
+  response ? [...response.blocks.flatMap((block) => block.resources), ...response.resources] : [];
+
 describe('subscription (what the control plane believes a client holds)', () => {
   const info = { kind: 'ztunnel' as const, node: 'n', instance: 'i', peer: 'p' };
   // Each test's views follow one another as published meshes do: each shared generation advances the last.
@@ -159,7 +171,7 @@ describe('subscription (what the control plane believes a client holds)', () => 
   it('always answers the first request, then sends only differences, one response at a time', () => {
     const sub = new Subscription('s', info, []);
     const first = sub.prepare(target([['workload/a', '1']]), 'v1', 0, true)!;
-    expect(first.resources.map((r) => r.name)).toEqual(['a']);
+    expect(pushed(first).map((r) => r.name)).toEqual(['a']);
     expect(sub.status().inSync).toBe(false);
     // A change while the first response is in flight waits for the answer.
     expect(sub.prepare(target([['workload/a', '2']]), 'v2', 0)).toBeUndefined();
@@ -247,8 +259,10 @@ describe("subscription: a ztunnel's own workloads in full over the shared remote
   type Step = { shared: [string, string][]; own: [string, string][] };
   const keyed = (entries: [string, string][]) =>
     resourceSet(entries.map(([name, version]) => [`workload/${name}`, version]));
-  const sent = (response: { resources: EncodedResource[]; removed: { name: string }[] } | undefined) => ({
-    sent: (response?.resources ?? []).map((r) => `${r.name}@${r.version}`).sort(),
+  const sent = (response: PushResponse | undefined) => ({
+    sent: pushed(response)
+      .map((r) => `${r.name}@${r.version}`)
+      .sort(),
     dropped: (response?.removed ?? []).map((r) => r.name).sort(),
   });
 
@@ -325,7 +339,7 @@ describe("subscription: a ztunnel's own workloads in full over the shared remote
       const declared = new Subscription(
         'r',
         info,
-        initial.resources.map((r) => ({ type: r.type, name: r.name, version: r.version })),
+        pushed(initial).map((r) => ({ type: r.type, name: r.name, version: r.version })),
       );
       expect(sent(declared.prepare(view, 'v2', 0))).toEqual(expected);
     },
@@ -460,4 +474,162 @@ describe('subscription views with shared and own resources', () => {
       ackedVersion: 'v2',
     });
   });
+});
+
+describe("a new client's snapshot in blocks of shared resources", () => {
+  const info = { kind: 'ztunnel' as const, node: 'n1', instance: 'i', peer: 'p' };
+  const sized = (entries: [string, number][]) =>
+    new Map(
+      entries.map(([key, bytes]): [string, EncodedResource] => {
+        const [type, name] = key.split('/') as [string, string];
+        return [key, { type, name, version: '1', body: Buffer.alloc(bytes, 0x20) }];
+      }),
+    );
+  const shape = (blocks: { resources: readonly EncodedResource[]; bodyBytes: number }[]) =>
+    blocks.map((block) => block.resources.map((r) => r.name).join(','));
+
+  it.each<[string, [string, number][], string[][], string[]]>([
+    [
+      'no groups: in order',
+      [
+        ['w/a', 10],
+        ['w/b', 10],
+        ['s/x', 10],
+      ],
+      [],
+      ['a,b,x'],
+    ],
+    [
+      'a group is a block of its own, before the rest',
+      [
+        ['w/a', 10],
+        ['w/b', 10],
+        ['w/c', 10],
+        ['s/x', 10],
+      ],
+      [['w/c', 'w/a']],
+      ['c,a', 'b,x'],
+    ],
+    [
+      'a key a group names but the set lacks is skipped; an empty group makes no block',
+      [
+        ['w/a', 10],
+        ['s/x', 10],
+      ],
+      [['w/gone'], ['w/a']],
+      ['a', 'x'],
+    ],
+    [
+      'split at 64 KiB of bodies; a larger resource is a block alone',
+      [
+        ['w/a', 40_000],
+        ['w/b', 40_000],
+        ['w/c', 100_000],
+        ['w/d', 10],
+      ],
+      [],
+      ['a', 'b', 'c', 'd'],
+    ],
+  ])('%s', (_name, entries, groups, expected) => {
+    const { blocks, blockOf } = resourceBlocks(sized(entries), groups);
+    expect(shape([...blocks])).toEqual(expected);
+    for (const [key] of entries)
+      expect(blocks[blockOf.get(key)!]!.resources.map((r) => `${r.type}/${r.name}`)).toContain(key);
+    expect(blocks.map((block) => block.bodyBytes)).toEqual(
+      blocks.map((block) => block.resources.reduce((sum, r) => sum + r.body.length, 0)),
+    );
+  });
+
+  it("sends the other nodes' blocks whole and its own workloads in full, as a resource-by-resource diff would", () => {
+    const shared = new SharedGeneration(
+      resourceSet([
+        ['workload/a1', 'remote'],
+        ['workload/a2', 'remote'],
+        ['workload/b1', 'remote'],
+        ['workload/b2', 'remote'],
+        ['service/s', '1'],
+      ]),
+    );
+    const view: SubscriberView = {
+      shared,
+      own: resourceSet([
+        ['workload/a1', 'full'],
+        ['workload/a2', 'full'],
+        ['policy/p', '1'],
+      ]),
+      groups: () => [
+        ['workload/a1', 'workload/a2'],
+        ['workload/b1', 'workload/b2'],
+      ],
+    };
+    const fresh = new Subscription('s', info, []).prepare(view, 'v1', 0, true)!;
+    expect(shape(fresh.blocks)).toEqual(['b1,b2', 's']);
+    expect(fresh.resources.map((r) => `${r.name}@${r.version}`).sort()).toEqual([
+      'a1@full',
+      'a2@full',
+      'p@1',
+    ]);
+    // A client declaring one stale resource takes the per-resource path: the same resources, and one removal.
+    const declared = new Subscription('r', info, [{ type: 'workload', name: 'stale', version: '1' }]);
+    const diffed = declared.prepare(view, 'v1', 0, true)!;
+    expect(diffed.blocks).toEqual([]);
+    const versions = (response: PushResponse) =>
+      pushed(response)
+        .map((r) => `${r.type}/${r.name}@${r.version}`)
+        .sort();
+    expect(versions(fresh)).toEqual(versions(diffed));
+    expect(diffed.removed.map((r) => r.name)).toEqual(['stale']);
+    // Without groups the own workloads' block is split, with the same result.
+    const ungrouped = new Subscription('u', info, []).prepare(
+      { shared: new SharedGeneration(shared.resources), own: view.own },
+      'v1',
+      0,
+      true,
+    )!;
+    expect(ungrouped.blocks).toEqual([]);
+    expect(versions(ungrouped)).toEqual(versions(fresh));
+  });
+});
+
+describe('shared generations advanced in place', () => {
+  it.each([1, 2, 3, 4, 5])(
+    'seed %i: every generation still holds what it held, after later ones took its map over',
+    (seed) => {
+      let state = seed;
+      const random = (n: number) => {
+        state = (state * 1103515245 + 12345) % 2 ** 31;
+        return Math.floor((state / 2 ** 31) * n);
+      };
+      const keys = Array.from({ length: 12 }, (_, i) => `workload/w${i}`);
+      const generations = [new SharedGeneration(resourceSet([['workload/w0', '0']]))];
+      const expected = [new Map([['workload/w0', '0']])];
+      for (let step = 1; step <= 40; step++) {
+        const changed = Array.from({ length: random(4) }, (): [string, string] => [
+          keys[random(keys.length)]!,
+          String(random(3)),
+        ]);
+        const removed = Array.from({ length: random(3) }, () => keys[random(keys.length)]!);
+        const next = generations.at(-1)!.advanceBy([...resourceSet(changed).values()], removed);
+        const held = new Map(expected.at(-1)!);
+        for (const [key, version] of changed) held.set(key, version);
+        for (const key of removed) held.delete(key);
+        generations.push(next);
+        expected.push(held);
+        // The same generation only when nothing changed.
+        if (next === generations.at(-2)) expect(held).toEqual(expected.at(-2));
+      }
+      const latest = generations.at(-1)!;
+      generations.forEach((generation, i) => {
+        for (const key of keys) expect(generation.get(key)?.version).toBe(expected[i]!.get(key));
+        const changes = generation.changesTo(latest);
+        const full = compareResourceSets(latest.resources, generation.resources, (r) => r.version);
+        expect(changes.changed.map((r) => r.name).sort()).toEqual(full.changed.map((r) => r.name).sort());
+        expect([...changes.removed].sort()).toEqual([...full.removed].sort());
+      });
+      // Made again in full (after the walks above), each generation's whole set is as it was.
+      generations.forEach((generation, i) => {
+        expect(new Map([...generation.resources].map(([key, r]) => [key, r.version]))).toEqual(expected[i]);
+      });
+    },
+  );
 });

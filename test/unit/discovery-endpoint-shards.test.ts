@@ -212,4 +212,32 @@ describe('endpoint shards end to end: control plane, discovery client, ztunnel s
     await api.awaitPushed(10_000);
     expect(endpointsInStore()).toEqual(ipsOf(few));
   });
+
+  it("a node's own part follows its own pods and the config, whatever changes elsewhere", async () => {
+    const own = () =>
+      store.snapshot.workloads
+        .filter((workload) => workload.node === 'node-a')
+        .map((workload) => `${workload.name}:${workload.labels.app ?? ''}`)
+        .sort();
+    const before = own();
+    expect(before.length).toBeGreaterThan(0);
+    // A pod of node-b relabelled: node-a's own workloads stay in full.
+    await api.reportPod(pod(1, 'elsewhere'));
+    expect((await api.awaitPushed(10_000)).timedOut).toBe(false);
+    expect(own()).toEqual(before);
+    // A pod of node-a relabelled: its full form with the new label.
+    await api.reportPod(pod(0, 'moved'));
+    expect((await api.awaitPushed(10_000)).timedOut).toBe(false);
+    expect(own()).toEqual(before.map((entry) => (entry.startsWith('pod-0:') ? 'pod-0:moved' : entry)));
+    // A policy (a config change) that applies to node-a's pods reaches its ztunnel.
+    await api.apply([
+      {
+        name: 'policy.yaml',
+        content:
+          'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny-moved, namespace: shop}\nspec: {selector: {matchLabels: {app: moved}}, action: DENY, rules: [{}]}\n',
+      },
+    ]);
+    expect((await api.awaitPushed(10_000)).timedOut).toBe(false);
+    expect(store.snapshot.policies.map((policy) => policy.name)).toContain('deny-moved');
+  });
 });

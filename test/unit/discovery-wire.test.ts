@@ -46,7 +46,7 @@ describe('discovery responses serialized per resource', () => {
       { version: '6', nonce: 'n4', resources: [a, b, a], removed: [], more: true },
     ],
   ])('%s: the message the whole one serialized is', (_name, message) => {
-    const bytes = serializeResponse(message);
+    const bytes = serializeResponse(message).toBuffer();
     expect(bytes.length).toBe(whole(message).length);
     const back = read(bytes);
     expect(back).toEqual(read(whole(message)));
@@ -59,9 +59,27 @@ describe('discovery responses serialized per resource', () => {
     expect(back.more).toBe(message.more ?? false);
   });
 
-  it('the service writes what it is given as it is', () => {
-    const bytes = serializeResponse({ version: '1', nonce: 'n', resources: [a], removed: [] });
-    const passThrough = serializedDiscoveryService.Stream!.responseSerialize as (value: Buffer) => Buffer;
-    expect(passThrough(bytes)).toBe(bytes);
+  it('a block of resources is the bytes of its resources one after another', () => {
+    const block = { resources: [a, large], bodyBytes: a.body.length + large.body.length };
+    const message = { version: '8', nonce: 'n6', removed: [] };
+    const blocked = serializeResponse({ ...message, resources: [block, b] }).toBuffer();
+    expect(blocked).toEqual(whole({ ...message, resources: [a, large, b] }));
+    // Reused: the second response carrying it is the same bytes.
+    expect(serializeResponse({ ...message, resources: [block, b] }).toBuffer()).toEqual(blocked);
+  });
+
+  it('the service hands grpc-js the pieces, which it frames as it frames a Buffer', () => {
+    const message = serializeResponse({ version: '1', nonce: 'n', resources: [a, large], removed: [] });
+    const passThrough = serializedDiscoveryService.Stream!.responseSerialize as (value: unknown) => Buffer;
+    const handed = passThrough(message);
+    expect(handed).toBe(message);
+    // What grpc-js's serializeMessage does with a serializer's result: a 5-byte prefix, then `copy`.
+    const frame = Buffer.allocUnsafe(handed.byteLength + 5);
+    frame.writeUInt8(0, 0);
+    frame.writeUInt32BE(handed.byteLength, 1);
+    expect(handed.copy(frame, 5)).toBe(handed.byteLength);
+    expect(frame.subarray(5)).toEqual(
+      whole({ version: '1', nonce: 'n', resources: [a, large], removed: [] }),
+    );
   });
 });

@@ -4,6 +4,7 @@
  * entry's VIP, range or to an address outside the registry under ALLOW_ANY and REGISTRY_ONLY.
  */
 import { describe, expect, it } from 'vitest';
+import { analyzeResources } from '../../src/control/config/analyze.ts';
 import { parseFiles } from '../../src/control/config/parse.ts';
 import { CONTROL_KINDS } from '../../src/control/kinds.ts';
 import { buildMesh } from '../../src/control/model/mesh.ts';
@@ -556,5 +557,28 @@ spec:
     ['it is MESH_INTERNAL (Istio resolves outside services only)', 'MESH_INTERNAL', undefined],
   ])('allocates no VIP when %s: nothing captures its names', (_what, location, labels) => {
     expect(wild(entry(location, labels))?.vips).toEqual([]);
+  });
+
+  it.each([
+    ['HTTP', false],
+    ['TLS', false],
+    ['HTTPS', false],
+    ['TCP', true],
+  ])('a %s port is warned of as carrying no name to resolve: %s', (protocol, warned) => {
+    const yaml = `${EGRESS_WAYPOINT}
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: wild, namespace: istio-egress, labels: {istio.io/use-waypoint: waypoint}}
+spec:
+  hosts: ["*.wild.test"]
+  location: MESH_EXTERNAL
+  resolution: DYNAMIC_DNS
+  ports: [{number: 443, name: p, protocol: ${protocol}}]
+`;
+    const parsed = parseFiles([{ name: 'se.yaml', content: yaml }], CONTROL_KINDS);
+    const notes = analyzeResources(parsed.resources, 'cluster.local').map(formatIssue);
+    expect(
+      notes.some((note) => note.includes('spec.ports[0]') && note.includes('has no host to resolve')),
+    ).toBe(warned);
   });
 });

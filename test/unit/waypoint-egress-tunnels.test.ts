@@ -18,7 +18,9 @@ import { HbonePool } from '../../src/core/hbone/pool.ts';
 import { DEFAULT_HBONE_TIMEOUTS, DEFAULT_POOL } from '../../src/core/hbone/settings.ts';
 import type { OriginatedTls } from '../../src/core/l7/types.ts';
 import { SecureContextCache } from '../../src/core/tls/contexts.ts';
-import { DnsCache } from '../../src/waypoint/upstream/dns-cache.ts';
+import { DnsCache, DnsLookupError } from '../../src/waypoint/upstream/dns-cache.ts';
+import { connectFailure } from '../../src/waypoint/upstream/exchange.ts';
+import { LookupLimiter, lookupRequester } from '../../src/waypoint/upstream/lookup-limits.ts';
 import { hostUnder, UpstreamTunnels } from '../../src/waypoint/upstream/tunnels.ts';
 import { selfSignedCertificate } from '../support/self-signed.ts';
 import { TestCa, TestCertificateProvider } from '../support/test-ca.ts';
@@ -188,6 +190,44 @@ describe('waypoint tunnels to endpoints outside the mesh', () => {
       await expect(dynamic(host)).rejects.toThrow('outside-entry');
     expect(dnsQueries.length).toBe(before);
     expect(refusals.slice(-4)).toEqual(['outside-entry', 'outside-entry', 'outside-entry', 'outside-entry']);
+  });
+
+  it('DYNAMIC_DNS: a lookup beyond the requester’s share is refused before it is sent, as UO', async () => {
+    const limited = new UpstreamTunnels(
+      new HbonePool({ contexts, trustDomains, settings: DEFAULT_POOL, timeouts: DEFAULT_HBONE_TIMEOUTS }),
+      {
+        sourceIdentity: WAYPOINT_IDENTITY,
+        hbonePort: 15008,
+        contexts,
+        trustDomains,
+        dns: new DnsCache({
+          resolve: async (hostname) => {
+            dnsQueries.push(hostname);
+            return [{ address: '127.0.0.1', ttl: 30 }];
+          },
+          limiter: new LookupLimiter({ newNamesPerClient: 1 }),
+        }),
+      },
+    );
+    const requester = lookupRequester('spiffe://cluster.local/ns/mesh/sa/flooder', undefined, '10.244.0.3');
+    const dynamic = (hostname: string) =>
+      limited.open({
+        ip: '',
+        port: ports.plain,
+        identity: '',
+        client: { ip: '10.244.0.3', port: 40000 },
+        external: { resolve: { hostname, use: 'all', under: '*.outside.test' } },
+        requester,
+      });
+    expect(await firstLine(await dynamic('first.outside.test'))).toBe('plain');
+    const before = dnsQueries.length;
+    const refused = await dynamic('second.outside.test').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(DnsLookupError);
+    expect((refused as DnsLookupError).reason).toBe('client-names');
+    expect(connectFailure(refused as Error).flag).toBe('UO');
+    expect(dnsQueries.length).toBe(before);
+    // A lookup that DNS answered badly is a connect failure as before.
+    expect(connectFailure(new DnsLookupError('x.outside.test', 'nxdomain', 'ENOTFOUND')).flag).toBe('UF');
   });
 
   it.each([

@@ -44,7 +44,7 @@ const status = (code: number, grpcStatus?: number): AttemptOutcome => ({
   status: code,
   grpcStatus,
 });
-const failure = (flag: 'UF' | 'UC' | 'UR' | 'UT'): AttemptOutcome => ({ kind: 'failure', flag });
+const failure = (flag: 'UF' | 'UC' | 'UR' | 'UT' | 'UO'): AttemptOutcome => ({ kind: 'failure', flag });
 
 describe('retry conditions (retryOn)', () => {
   it.each<[string, string[], number[], AttemptOutcome, boolean]>([
@@ -52,6 +52,14 @@ describe('retry conditions (retryOn)', () => {
     ['Istio default: refused stream', ISTIO_DEFAULT_RETRY_ON, [], failure('UR'), true],
     ['Istio default: 503 is not retried (since 1.24)', ISTIO_DEFAULT_RETRY_ON, [], status(503), false],
     ['Istio default: a broken connection is not retried', ISTIO_DEFAULT_RETRY_ON, [], failure('UC'), false],
+    [
+      'Istio default: a bound’s refusal (UO) is not retried',
+      ISTIO_DEFAULT_RETRY_ON,
+      [],
+      failure('UO'),
+      false,
+    ],
+    ['5xx: a bound’s refusal (UO) is not retried either', ['5xx', 'gateway-error'], [], failure('UO'), false],
     ['Istio default: gRPC UNAVAILABLE', ISTIO_DEFAULT_RETRY_ON, [], status(200, 14), true],
     ['Istio default: gRPC CANCELLED', ISTIO_DEFAULT_RETRY_ON, [], status(200, 1), true],
     ['Istio default: gRPC INTERNAL is not', ISTIO_DEFAULT_RETRY_ON, [], status(200, 13), false],

@@ -11,6 +11,7 @@ import { WAYPOINT_PORTS } from '../../core/ports.ts';
 import { stopSignal } from '../../core/stop-signal.ts';
 import { buildWaypointApp } from '../../waypoint/app.ts';
 import { DEFAULT_INBOUND_LIMITS, type InboundLimits } from '../../waypoint/inbound/http-servers.ts';
+import { DEFAULT_LOOKUP_LIMITS, type LookupLimits } from '../../waypoint/upstream/lookup-limits.ts';
 import { parseCommandArgs, printedHelp } from '../args.ts';
 import {
   CONTROL_CONNECTION_HELP,
@@ -58,8 +59,36 @@ const INBOUND_LIMIT_FLAGS = [
   },
 ] as const satisfies readonly LimitFlag<keyof InboundLimits>[];
 
-/** The waypoint's limits as flags: its HBONE listener's (the ztunnel's table), then its HTTP's. */
-const WAYPOINT_LIMIT_FLAGS = [...HBONE_LIMIT_FLAGS, ...INBOUND_LIMIT_FLAGS];
+/** The bounds on the DNS lookups that requests to DYNAMIC_DNS entries make the waypoint send, as flags. */
+const DNS_LOOKUP_LIMIT_FLAGS = [
+  {
+    flag: 'dns-new-names-per-client',
+    key: 'newNamesPerClient',
+    unit: 'count',
+    help: 'names new to the DNS cache one client (source identity) may have looked up per interval',
+  },
+  {
+    flag: 'dns-new-names-interval',
+    key: 'newNamesIntervalMs',
+    unit: 'duration',
+    help: "the interval in which a client's allowance of new names refills",
+  },
+  {
+    flag: 'dns-lookups-per-client',
+    key: 'inFlightPerClient',
+    unit: 'count',
+    help: 'DNS lookups one client may have in flight',
+  },
+  {
+    flag: 'dns-lookups',
+    key: 'inFlight',
+    unit: 'count',
+    help: 'DNS lookups for clients in flight, all clients together',
+  },
+] as const satisfies readonly LimitFlag<keyof LookupLimits>[];
+
+/** The waypoint's limits as flags: its HBONE listener's (the ztunnel's table), its HTTP's, its lookups'. */
+const WAYPOINT_LIMIT_FLAGS = [...HBONE_LIMIT_FLAGS, ...INBOUND_LIMIT_FLAGS, ...DNS_LOOKUP_LIMIT_FLAGS];
 
 const USAGE = `Usage: ambit waypoint run --name GATEWAY --namespace NS --node NODE --control HOST:PORT
                           --token-file FILE --ca-root FILE [options]
@@ -81,8 +110,9 @@ ${CONTROL_CONNECTION_HELP}
   --readiness-port PORT   /healthz/ready on all addresses of the pod (default ${WAYPOINT_PORTS.readiness})
 
 Limits (what peers may make the waypoint hold; each refusal is counted in
-ambit_waypoint_refused_total):
-${limitFlagsHelp(WAYPOINT_LIMIT_FLAGS, { ...HBONE_LIMIT_DEFAULTS, ...DEFAULT_INBOUND_LIMITS })}
+ambit_waypoint_refused_total, and a refused DNS lookup also in
+ambit_waypoint_dns_lookups_refused_total by source):
+${limitFlagsHelp(WAYPOINT_LIMIT_FLAGS, { ...HBONE_LIMIT_DEFAULTS, ...DEFAULT_INBOUND_LIMITS, ...DEFAULT_LOOKUP_LIMITS })}
 `;
 
 const OPTIONS = {
@@ -115,6 +145,7 @@ export async function run(argv: string[]): Promise<number> {
   const readinessPort = portFlag(values['readiness-port'], 'readiness-port', WAYPOINT_PORTS.readiness);
   const { handshakeMs, ...hboneLimits } = parseLimitFlags(values, HBONE_LIMIT_FLAGS);
   const inbound = parseLimitFlags(values, INBOUND_LIMIT_FLAGS);
+  const dnsLookups = parseLimitFlags(values, DNS_LOOKUP_LIMIT_FLAGS);
   const control = await readControlConnection(controlFlags);
 
   const app = buildWaypointApp({
@@ -129,7 +160,7 @@ export async function run(argv: string[]): Promise<number> {
       metrics: { host: '0.0.0.0', port: metricsPort },
       readiness: { host: '0.0.0.0', port: readinessPort },
     },
-    limits: { hbone: hboneLimits, handshakeMs, inbound },
+    limits: { hbone: hboneLimits, handshakeMs, inbound, dnsLookups },
     log: createLogger('waypoint', { waypoint: `${namespace}/${name}`, node }),
   });
   const stopping = stopSignal();

@@ -6,7 +6,7 @@
  */
 
 import type { ConfigIssue } from '../../core/config/issues.ts';
-import { ISTIO_HTTP_PROTOCOLS } from '../../core/config/kinds/common.ts';
+import { ISTIO_HTTP_PROTOCOLS, ISTIO_TLS_PROTOCOLS } from '../../core/config/kinds/common.ts';
 import type { GatewaySpec, HTTPRouteSpec } from '../../core/config/kinds/gateway.ts';
 import type {
   Destination,
@@ -326,7 +326,7 @@ function serviceEntryWarnings(resources: readonly Resource[], trustDomain: strin
 /**
  * What a DYNAMIC_DNS or NONE entry's wildcard hosts get here: a DYNAMIC_DNS one is served only through a
  * waypoint, for an outside (MESH_EXTERNAL) service, and on HTTP ports (the request's Host is what is
- * resolved); a NONE one names no address a ztunnel could recognise.
+ * resolved) or TLS ones (the ClientHello's SNI); a NONE one names no address a ztunnel could recognise.
  */
 function dynamicEntryWarnings(
   entry: Resource<ServiceEntrySpec>,
@@ -365,13 +365,13 @@ function dynamicEntryWarnings(
       ),
     ];
   return spec.ports.flatMap((port, index) =>
-    ISTIO_HTTP_PROTOCOLS.includes(port.protocol)
+    ISTIO_HTTP_PROTOCOLS.includes(port.protocol) || ISTIO_TLS_PROTOCOLS.includes(port.protocol)
       ? []
       : [
           warning(
             entry,
             `spec.ports[${index}]`,
-            `DYNAMIC_DNS resolves the HTTP Host header: ${port.protocol} port ${port.number} has no host to resolve, and its connections are refused`,
+            `DYNAMIC_DNS resolves the HTTP Host header or the TLS SNI: ${port.protocol} port ${port.number} has no host to resolve, and its connections are refused`,
           ),
         ],
   );

@@ -15,6 +15,59 @@ export interface ResourceChanges {
   removed: string[];
 }
 
+/**
+ * Consecutive resources serialized together once (`wire.ts`) and sent whole to every client that needs all of
+ * them: a new client's snapshot is a few hundred blocks instead of one piece of work per resource.
+ */
+export interface ResourceBlock {
+  resources: readonly EncodedResource[];
+  bodyBytes: number;
+}
+
+/** A generation's resources as blocks, and which block each key is in. */
+export interface GenerationBlocks {
+  blocks: readonly ResourceBlock[];
+  blockOf: ReadonlyMap<string, number>;
+}
+
+/** The resource bodies a block holds at most (a single larger resource is a block alone). */
+const BLOCK_BYTES = 64 * 1024;
+
+/**
+ * `resources` as blocks: first each group's keys (those present) in blocks of their own, then the rest in
+ * order. A group is what one client gets in another form (a node's own workloads), so that a block holds
+ * either none of a client's overrides or only them, and every other block goes to it whole.
+ */
+export function resourceBlocks(
+  resources: ResourceSet,
+  groups: Iterable<readonly string[]>,
+): GenerationBlocks {
+  const blocks: ResourceBlock[] = [];
+  const blockOf = new Map<string, number>();
+  let open: { resources: EncodedResource[]; bodyBytes: number } | undefined;
+  const close = () => {
+    if (open) blocks.push(open);
+    open = undefined;
+  };
+  const put = (key: string, resource: EncodedResource) => {
+    if (open && open.bodyBytes + resource.body.length > BLOCK_BYTES) close();
+    open ??= { resources: [], bodyBytes: 0 };
+    open.resources.push(resource);
+    open.bodyBytes += resource.body.length;
+    blockOf.set(key, blocks.length);
+  };
+  for (const group of groups) {
+    for (const key of group) {
+      const resource = resources.get(key);
+      if (resource !== undefined && !blockOf.has(key)) put(key, resource);
+    }
+    close();
+  }
+  for (const [key, resource] of resources) if (!blockOf.has(key)) put(key, resource);
+  close();
+  return { blocks, blockOf };
+}
+
 /** How many generations a lagging client is walked through before a full comparison is cheaper. */
 const MAX_WALK = 32;
 
@@ -37,41 +90,118 @@ export function compareResourceSets<Held>(
 }
 
 export class SharedGeneration {
-  readonly resources: ResourceSet;
+  /**
+   * The resources: made whole (a generation built or compared in full), or the map this generation took over
+   * from its predecessor and advanced in place (`advanceBy`), so that a change costs what it changed and not a
+   * copy of the mesh. Undefined once a successor has taken it over in turn: `undo` then tells what this
+   * generation held of the keys that step changed, and the rest is the successor's.
+   */
+  private held: ReadonlyMap<string, EncodedResource> | undefined;
+  /** Whether `held` is this generation's own to advance in place (not a map it was given). */
+  private inPlace = false;
+  private undo: Map<string, EncodedResource | null> | undefined;
   /** The changes to the next generation, once there is one. */
   private successor: { generation: SharedGeneration; changes: ResourceChanges } | undefined;
+  private blockCache: GenerationBlocks | undefined;
 
   constructor(resources: ResourceSet) {
-    this.resources = resources;
+    this.held = resources;
+  }
+
+  /** Every resource of this generation (for one that was advanced from, made again: a rare full comparison). */
+  get resources(): ResourceSet {
+    this.held ??= this.rebuilt();
+    return this.held;
+  }
+
+  /** One resource of this generation: through the undo steps up to the generation that holds the map. */
+  get(key: string): EncodedResource | undefined {
+    let at: SharedGeneration = this;
+    while (at.held === undefined) {
+      const before = at.undo!.get(key);
+      if (before !== undefined) return before ?? undefined;
+      at = at.successor!.generation;
+    }
+    return at.held.get(key);
   }
 
   /** The generation holding `resources`: this one when nothing changed, else a new one linked from this. */
   advance(resources: ResourceSet): SharedGeneration {
-    return this.succeed(resources, compareResourceSets(resources, this.resources, encodedVersion));
+    const changes = compareResourceSets(resources, this.resources, encodedVersion);
+    if (changes.changed.length === 0 && changes.removed.length === 0) return this;
+    return this.succeed(new SharedGeneration(resources), changes);
   }
 
   /**
    * The generation with `changed` put in and `removed` (keys) taken out, without a comparison of the rest:
-   * this one when that changes nothing.
+   * this one when that changes nothing. The map is taken over and changed in place (a copy only the first
+   * time, or when this generation was advanced from already).
    */
   advanceBy(changed: readonly EncodedResource[], removed: readonly string[]): SharedGeneration {
-    const resources = new Map(this.resources);
     const changes: ResourceChanges = { changed: [], removed: [] };
+    const undo = new Map<string, EncodedResource | null>();
+    const current = this.resources;
     for (const resource of changed) {
       const key = resourceKey(resource.type, resource.name);
-      if (resources.get(key)?.version === resource.version) continue;
-      resources.set(key, resource);
+      const before = current.get(key);
+      if (before?.version === resource.version) continue;
+      if (!undo.has(key)) undo.set(key, before ?? null);
       changes.changed.push(resource);
     }
-    for (const key of removed) if (resources.delete(key)) changes.removed.push(key);
-    return this.succeed(resources, changes);
+    // As if each change were put in first: a key put in above and removed here is removed.
+    const gone = new Set<string>();
+    for (const key of removed) {
+      if (gone.has(key) || (!undo.has(key) && !current.has(key))) continue;
+      if (!undo.has(key)) undo.set(key, current.get(key)!);
+      gone.add(key);
+      changes.removed.push(key);
+    }
+    if (changes.changed.length === 0 && changes.removed.length === 0) return this;
+    const resources =
+      this.inPlace && this.successor === undefined
+        ? (current as Map<string, EncodedResource>)
+        : new Map(current);
+    for (const resource of changes.changed)
+      resources.set(resourceKey(resource.type, resource.name), resource);
+    for (const key of changes.removed) resources.delete(key);
+    const generation = new SharedGeneration(resources);
+    generation.inPlace = true;
+    if (resources === current) {
+      this.held = undefined;
+      this.undo = undo;
+    }
+    return this.succeed(generation, changes);
   }
 
-  private succeed(resources: ResourceSet, changes: ResourceChanges): SharedGeneration {
-    if (changes.changed.length === 0 && changes.removed.length === 0) return this;
-    const generation = new SharedGeneration(resources);
+  private succeed(generation: SharedGeneration, changes: ResourceChanges): SharedGeneration {
     this.successor = { generation, changes };
     return generation;
+  }
+
+  /** This generation's resources made again from the one holding the map, undoing each step back to this. */
+  private rebuilt(): Map<string, EncodedResource> {
+    const steps: Map<string, EncodedResource | null>[] = [];
+    let at: SharedGeneration = this;
+    while (at.held === undefined) {
+      steps.push(at.undo!);
+      at = at.successor!.generation;
+    }
+    const resources = new Map(at.held);
+    for (const undo of steps.reverse())
+      for (const [key, before] of undo) {
+        if (before === null) resources.delete(key);
+        else resources.set(key, before);
+      }
+    return resources;
+  }
+
+  /**
+   * This generation as blocks (made the first time a new client needs it, then kept), grouped by `groups`
+   * (called then): the same for every client of a generation.
+   */
+  blocks(groups: () => Iterable<readonly string[]>): GenerationBlocks {
+    this.blockCache ??= resourceBlocks(this.resources, groups());
+    return this.blockCache;
   }
 
   /** What a client holding this generation needs to hold `later` (a generation advanced from this one). */
@@ -91,7 +221,7 @@ export class SharedGeneration {
     }
     const changes: ResourceChanges = { changed: [], removed: [] };
     for (const [key, resource] of net) {
-      const held = this.resources.get(key);
+      const held = this.get(key);
       if (resource === null) {
         if (held) changes.removed.push(key);
       } else if (held?.version !== resource.version) {

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { status as grpcStatus, type Server, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { ClientStatus, RolloutClient } from '../../core/control-api/types.ts';
-import { chunkResponse } from '../../core/discovery/chunks.ts';
+import { type ChunkedResponse, chunkResponse } from '../../core/discovery/chunks.ts';
 import {
   ENDPOINTS_TYPE,
   type EncodedResource,
@@ -44,13 +44,13 @@ import {
   ztunnelPolicies,
 } from '../model/views.ts';
 import type { PodSource } from '../pods/pod-source.ts';
-import { type ResourceSet, SharedGeneration } from './generation.ts';
+import { type ResourceBlock, type ResourceSet, SharedGeneration } from './generation.ts';
 import { clientKey, rolloutStanding } from './rollout.ts';
 import { type SubscriberInfo, type SubscriberView, Subscription } from './subscription.ts';
-import { serializedDiscoveryService, serializeResponse } from './wire.ts';
+import { type SerializedMessage, serializedDiscoveryService, serializeResponse } from './wire.ts';
 
 /** Responses are written serialized (`wire.ts`). */
-type Stream = ServerDuplexStream<DiscoveryRequestMessage, Buffer>;
+type Stream = ServerDuplexStream<DiscoveryRequestMessage, SerializedMessage>;
 
 const SUBSCRIBE_TIMEOUT_MS = 10_000;
 
@@ -65,6 +65,48 @@ interface Published {
    */
   shared: { ztunnel: SharedGeneration; waypoint: SharedGeneration | undefined };
   workloadsByNode: Map<string, Workload[]>;
+  /**
+   * Each node's own resources for its ztunnel, made when it is first served and kept by the next mesh while
+   * the node's workloads and the policies are the same (a pod change elsewhere): a change then costs the
+   * nodes it touched, not a look at every node's workloads and policies.
+   */
+  ownByNode: Map<string, ResourceSet>;
+}
+
+/** `byNode` without the nodes `changes` touched (all of them, when the config changed). */
+function keptOwnSets(
+  byNode: ReadonlyMap<string, ResourceSet>,
+  changes: MeshChanges,
+): Map<string, ResourceSet> {
+  if (changes.config) return new Map();
+  const kept = new Map(byNode);
+  for (const node of changes.nodes) kept.delete(node);
+  return kept;
+}
+
+/** Each node's workloads' keys: what its ztunnel holds in full instead of their shared remote forms. */
+function* nodeWorkloadKeys(byNode: ReadonlyMap<string, readonly Workload[]>): Iterable<string[]> {
+  for (const workloads of byNode.values())
+    yield workloads.map((workload) => resourceKey(WORKLOAD_TYPE, workload.uid));
+}
+
+/**
+ * Writes `messages` to `stream` one at a time, each serialized once the last has gone out: a large snapshot
+ * to a slow client holds one serialized chunk in this process, not all of them (which, for hundreds of
+ * clients connecting at once, was hundreds of megabytes of buffers and the garbage collections they caused).
+ * No other response can come between them: the next one waits for this one's ACK (`subscription.ts`).
+ */
+function writeInTurn(
+  stream: Stream,
+  messages: readonly ChunkedResponse<EncodedResource | ResourceBlock>[],
+): void {
+  let next = 0;
+  const writeNext = (error?: Error | null) => {
+    if (error || next === messages.length || stream.destroyed) return;
+    const message = messages[next++]!;
+    stream.write(serializeResponse(message), next < messages.length ? writeNext : undefined);
+  };
+  writeNext();
 }
 
 interface Entry {
@@ -148,6 +190,7 @@ export class DiscoveryServer {
       },
       workloadsByNode:
         changes && previous ? updatedByNode(previous.workloadsByNode, changes) : workloadsByNode(mesh),
+      ownByNode: changes && previous ? keptOwnSets(previous.ownByNode, changes) : new Map(),
     };
     for (const entry of this.entries.values()) this.push(entry, false);
   }
@@ -396,6 +439,7 @@ export class DiscoveryServer {
     if (!response) return;
     const type = entry.subscription.info.kind;
     let bytes = 0;
+    for (const block of response.blocks) bytes += block.bodyBytes;
     for (const resource of response.resources) bytes += resource.body.length;
     if (bytes > this.maxPushBytes) {
       // Sent, it would exceed what the client can receive and break its stream in a reconnect loop, with
@@ -415,31 +459,27 @@ export class DiscoveryServer {
         id: entry.subscription.id,
         version: response.version,
         resources: response.resources.length,
+        blocks: response.blocks.length,
         removed: response.removed.length,
         bytes,
       });
     }
-    for (const message of chunkResponse(response)) entry.stream.write(serializeResponse(message));
+    const { version, nonce, removed } = response;
+    const parts = [...response.blocks, ...response.resources];
+    writeInTurn(entry.stream, chunkResponse({ version, nonce, removed, resources: parts }));
   }
 
   private view(info: SubscriberInfo, published: Published): SubscriberView {
     if (info.kind === 'ztunnel') {
-      const local = published.workloadsByNode.get(info.node) ?? [];
-      const policies = ztunnelPolicies(
-        published.mesh,
-        local.filter((workload) => workload.enrolled),
-      );
-      const inputs = [
-        ...local,
-        ...policies.policies,
-        ...policies.peerAuthentications,
-        policies.outboundTrafficPolicy,
-      ];
+      let own = published.ownByNode.get(info.node);
+      if (own === undefined) {
+        own = this.ztunnelOwn(info.node, published);
+        published.ownByNode.set(info.node, own);
+      }
       return {
         shared: published.shared.ztunnel,
-        own: this.ownViews.get(info.node, inputs, () =>
-          this.encodeOwn([...workloadResources(local), ...ownResources('ztunnel', policies)]),
-        ),
+        groups: () => nodeWorkloadKeys(published.workloadsByNode),
+        own,
       };
     }
     // The first waypoint since the last publish: its kind's shared part is made now, and kept.
@@ -448,6 +488,24 @@ export class DiscoveryServer {
       shared: published.shared.waypoint,
       own: this.encodeOwn(ownResources('waypoint', waypointView(published.mesh, info.waypoint!))),
     };
+  }
+
+  /** A node's own resources: its workloads in full and the policies that apply to them. */
+  private ztunnelOwn(node: string, published: Published): ResourceSet {
+    const local = published.workloadsByNode.get(node) ?? [];
+    const policies = ztunnelPolicies(
+      published.mesh,
+      local.filter((workload) => workload.enrolled),
+    );
+    const inputs = [
+      ...local,
+      ...policies.policies,
+      ...policies.peerAuthentications,
+      policies.outboundTrafficPolicy,
+    ];
+    return this.ownViews.get(node, inputs, () =>
+      this.encodeOwn([...workloadResources(local), ...ownResources('ztunnel', policies)]),
+    );
   }
 
   /**

@@ -8,10 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import type { ClientStatus, NackStatus } from '../../core/control-api/types.ts';
 import { type EncodedResource, resourceKey, type SubscriberKind } from '../../core/discovery/resources.ts';
-import type { DiscoveryResponseMessage, ResourceVersionMessage } from '../../core/grpc/protos.ts';
+import type { ResourceVersionMessage } from '../../core/grpc/protos.ts';
 import type { WaypointRef } from '../../core/model/index.ts';
 import {
   compareResourceSets,
+  type ResourceBlock,
   type ResourceChanges,
   type ResourceSet,
   type SharedGeneration,
@@ -33,6 +34,11 @@ export interface SubscriberInfo {
 export interface SubscriberView {
   shared: SharedGeneration;
   own: ResourceSet;
+  /**
+   * The groups of shared keys that some view owns (each node's workloads), so that the shared part's blocks
+   * (`generation.ts`) keep a client's overrides apart from what it takes whole.
+   */
+  groups?: (() => Iterable<readonly string[]>) | undefined;
 }
 
 /**
@@ -56,14 +62,47 @@ interface InFlight {
 }
 
 export interface PushDiff {
+  /** Blocks of shared resources sent whole (a new client's snapshot), then single resources. */
+  blocks: ResourceBlock[];
   resources: EncodedResource[];
   removed: ResourceVersionMessage[];
+}
+
+/** A response to send: a diff with its version and nonce. */
+export interface PushResponse extends PushDiff {
+  version: string;
+  nonce: string;
+}
+
+const NO_GROUPS = () => [];
+
+/**
+ * What a client that holds nothing needs: the shared part's blocks, whole but for the few holding keys the
+ * view owns (a ztunnel's own workloads, in blocks of their own), and the own resources.
+ */
+function wholeView(view: SubscriberView): PushDiff {
+  const { blocks, blockOf } = view.shared.blocks(view.groups ?? NO_GROUPS);
+  const overridden = new Set<number>();
+  for (const key of view.own.keys()) {
+    const at = blockOf.get(key);
+    if (at !== undefined) overridden.add(at);
+  }
+  const whole: ResourceBlock[] = [];
+  const resources = [...view.own.values()];
+  blocks.forEach((block, at) => {
+    if (!overridden.has(at)) whole.push(block);
+    else
+      for (const resource of block.resources)
+        if (!view.own.has(resourceKey(resource.type, resource.name))) resources.push(resource);
+  });
+  return { blocks: whole, resources, removed: [] };
 }
 
 const sameVersion = (version: string) => version;
 
 /** What a client holding `held` needs to hold `view`. */
 function diffView(view: SubscriberView, held: Held): PushDiff {
+  if (!held.shared && held.versions.size === 0) return wholeView(view);
   const send = new Map<string, EncodedResource>();
   const drop = new Set<string>();
   let own: ResourceChanges;
@@ -97,7 +136,7 @@ function diffView(view: SubscriberView, held: Held): PushDiff {
     const slash = key.indexOf('/');
     removed.push({ type: key.slice(0, slash), name: key.slice(slash + 1), version: '' });
   }
-  return { resources: [...send.values()], removed };
+  return { blocks: [], resources: [...send.values()], removed };
 }
 
 export class Subscription {
@@ -132,12 +171,7 @@ export class Subscription {
    * sent after the answer) or when the client already holds exactly `view` (unless `force`, used for the
    * first response of a stream, which confirms the client's state).
    */
-  prepare(
-    view: SubscriberView,
-    version: string,
-    changedAt: number,
-    force = false,
-  ): DiscoveryResponseMessage | undefined {
+  prepare(view: SubscriberView, version: string, changedAt: number, force = false): PushResponse | undefined {
     if (this.inFlight) {
       this.dirty = true;
       return undefined;
@@ -145,14 +179,14 @@ export class Subscription {
     this.dirty = false;
     this.preparedVersion = version;
     const diff = diffView(view, this.held);
-    if (!force && diff.resources.length === 0 && diff.removed.length === 0) {
+    if (!force && diff.blocks.length === 0 && diff.resources.length === 0 && diff.removed.length === 0) {
       this.ackedVersion ??= version;
       this.syncedVersion = version;
       return undefined;
     }
     const nonce = randomBytes(8).toString('hex');
     this.inFlight = { nonce, version, held: { shared: view.shared, own: view.own }, changedAt };
-    return { version, nonce, resources: diff.resources, removed: diff.removed };
+    return { version, nonce, ...diff };
   }
 
   /**

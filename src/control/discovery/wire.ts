@@ -6,10 +6,17 @@
  * and a repeated field's occurrences in order, so the result is the very message the generated serializer
  * would make of the whole. Without this, every client's initial snapshot was serialized whole, once
  * per client: the control plane's largest cost at fan-out.
+ *
+ * A response is handed to grpc-js as its pieces (`SerializedMessage`), not joined: grpc-js frames a message by
+ * reading its `byteLength` and copying it (`copy`) into the frame it allocates, so the pieces are copied once,
+ * straight into the frame. Joined first, every byte of every client's snapshot was copied twice, and the
+ * second copy's buffers (a megabyte per chunk) were the garbage collections of a fan-out.
  */
 import type { ServiceDefinition } from '@grpc/grpc-js';
+import type { ChunkedResponse } from '../../core/discovery/chunks.ts';
 import type { EncodedResource } from '../../core/discovery/resources.ts';
-import { type DiscoveryResponseMessage, discoveryService } from '../../core/grpc/protos.ts';
+import { discoveryService } from '../../core/grpc/protos.ts';
+import type { ResourceBlock } from './generation.ts';
 
 type Serialize = (value: unknown) => Buffer;
 
@@ -17,13 +24,42 @@ const definition = discoveryService();
 const stream = definition.Stream!;
 const serialize = stream.responseSerialize as Serialize;
 
-/** The discovery service whose responses are written as bytes already serialized (`serializeResponse`). */
+/** A serialized response as its pieces in order: what grpc-js reads of a serialized message, and no more. */
+export class SerializedMessage {
+  readonly byteLength: number;
+  private readonly parts: readonly Buffer[];
+
+  constructor(parts: readonly Buffer[]) {
+    this.parts = parts;
+    let length = 0;
+    for (const part of parts) length += part.length;
+    this.byteLength = length;
+  }
+
+  /** Copies the message into `target` at `at` (as `Buffer.copy` does); returns the bytes copied. */
+  copy(target: Buffer, at = 0): number {
+    let offset = at;
+    for (const part of this.parts) offset += part.copy(target, offset);
+    return offset - at;
+  }
+
+  /** The message as one buffer (for tests and anything that needs it whole). */
+  toBuffer(): Buffer {
+    const whole = Buffer.allocUnsafe(this.byteLength);
+    this.copy(whole);
+    return whole;
+  }
+}
+
+/** The discovery service whose responses are written already serialized (`serializeResponse`). */
 export const serializedDiscoveryService: ServiceDefinition = {
   ...definition,
-  Stream: { ...stream, responseSerialize: (value: Buffer) => value },
+  // grpc-js takes it for the Buffer a serializer returns: it reads only `byteLength` and `copy` (see above).
+  Stream: { ...stream, responseSerialize: (value: SerializedMessage) => value as unknown as Buffer },
 };
 
 const resourceBytes = new WeakMap<EncodedResource, Buffer>();
+const blockBytes = new WeakMap<ResourceBlock, Buffer>();
 
 /** Protobuf's wire type of length-delimited fields (strings, bytes, messages). */
 const LENGTH_DELIMITED = 2;
@@ -75,9 +111,25 @@ function serializedResource(resource: EncodedResource): Buffer {
   return bytes;
 }
 
-/** `message` serialized, each of its resources' bytes reused from any earlier response that carried it. */
-export function serializeResponse(message: DiscoveryResponseMessage): Buffer {
+/** A block's resources serialized as one piece, once (a block is kept by its generation). */
+function serializedBlock(block: ResourceBlock): Buffer {
+  let bytes = blockBytes.get(block);
+  if (bytes === undefined) {
+    bytes = Buffer.concat(block.resources.map(serializedResource));
+    blockBytes.set(block, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * `message` serialized, each of its resources' (and blocks of resources') bytes reused from any earlier
+ * response that carried it.
+ */
+export function serializeResponse(
+  message: ChunkedResponse<EncodedResource | ResourceBlock>,
+): SerializedMessage {
   const parts = [serialize({ ...message, resources: [] })];
-  for (const resource of message.resources) parts.push(serializedResource(resource));
-  return Buffer.concat(parts);
+  for (const part of message.resources)
+    parts.push('resources' in part ? serializedBlock(part) : serializedResource(part));
+  return new SerializedMessage(parts);
 }

@@ -4,28 +4,43 @@
  * them and applies the whole once the last arrives, so a view of any size never depends on a message limit,
  * and what a client buffers meanwhile is bounded. Both ends live here so that they cannot disagree.
  */
-import type { DiscoveryResponseMessage, ResourceMessage } from '../grpc/protos.ts';
+import type { DiscoveryResponseMessage, ResourceMessage, ResourceVersionMessage } from '../grpc/protos.ts';
 import { ResourceError } from './resources.ts';
 
 /** The resource bytes one message carries at most (a single larger resource travels alone). */
 export const PUSH_CHUNK_BYTES = 1024 * 1024;
 
+/** What chunking weighs: a resource by its body, or a block of resources serialized together by theirs. */
+export type ChunkPart = { body: Buffer } | { bodyBytes: number };
+
+/** A response as chunking sees it: its resources (or blocks of them) and its removals. */
+export interface ChunkedResponse<Part extends ChunkPart> {
+  version: string;
+  nonce: string;
+  resources: Part[];
+  removed: ResourceVersionMessage[];
+  more?: boolean;
+}
+
+const partBytes = (part: ChunkPart) => ('body' in part ? part.body.length : part.bodyBytes);
+
 /** `response` as the messages to write, in order. */
-export function chunkResponse(
-  response: DiscoveryResponseMessage,
+export function chunkResponse<Part extends ChunkPart>(
+  response: ChunkedResponse<Part>,
   chunkBytes = PUSH_CHUNK_BYTES,
-): DiscoveryResponseMessage[] {
-  const chunks: DiscoveryResponseMessage[] = [];
-  let resources: ResourceMessage[] = [];
+): ChunkedResponse<Part>[] {
+  const chunks: ChunkedResponse<Part>[] = [];
+  let resources: Part[] = [];
   let bytes = 0;
   for (const resource of response.resources) {
-    if (resources.length > 0 && bytes + resource.body.length > chunkBytes) {
+    const size = partBytes(resource);
+    if (resources.length > 0 && bytes + size > chunkBytes) {
       chunks.push({ version: response.version, nonce: response.nonce, resources, removed: [], more: true });
       resources = [];
       bytes = 0;
     }
     resources.push(resource);
-    bytes += resource.body.length;
+    bytes += size;
   }
   chunks.push({ version: response.version, nonce: response.nonce, resources, removed: response.removed });
   return chunks;

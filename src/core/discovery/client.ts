@@ -60,7 +60,17 @@ export interface DiscoveryClientOptions<S extends AnySnapshot> {
   sink?: ChangeSink<S> | undefined;
   backoff?: BackoffPolicy | undefined;
   log?: Logger | undefined;
+  /** Told of each accepted response: when its first message arrived and when it was applied (ms, epoch). */
+  onApplied?: ((timing: AppliedTiming) => void) | undefined;
 }
+
+export interface AppliedTiming {
+  version: string;
+  receivedAt: number;
+  appliedAt: number;
+}
+
+const now = () => performance.timeOrigin + performance.now();
 
 export interface NackEvent {
   version: string;
@@ -100,6 +110,8 @@ export class DiscoveryClient<S extends AnySnapshot> {
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private streamUp = false;
+  /** When the first message of the response being gathered arrived (for `onApplied`). */
+  private receivedAt: number | undefined;
 
   constructor(options: DiscoveryClientOptions<S>) {
     this.options = options;
@@ -210,6 +222,7 @@ export class DiscoveryClient<S extends AnySnapshot> {
       ended = true;
       this.stream = undefined;
       this.chunks.reset();
+      this.receivedAt = undefined;
       this.streamUp = false;
       if (this.closed) return;
       const delay = backoffDelay(this.attempt++, this.backoff);
@@ -232,9 +245,12 @@ export class DiscoveryClient<S extends AnySnapshot> {
     this.streamUp = true;
     this.attempt = 0;
     let response = message;
+    if (this.receivedAt === undefined && this.options.onApplied) this.receivedAt = now();
+    const receivedAt = this.receivedAt;
     try {
       const whole = this.chunks.add(message);
       if (!whole) return;
+      this.receivedAt = undefined;
       response = whole;
       // Each resource is checked once, here, as it arrives (decodeResource), and never again.
       const changed = response.resources.map((resource) => ({
@@ -277,10 +293,13 @@ export class DiscoveryClient<S extends AnySnapshot> {
         version: response.version,
         error: message || 'rejected',
       });
+      this.receivedAt = undefined;
       for (const listener of this.nackListeners) listener({ version: response.version, error: message });
       return;
     }
     stream.write({ responseNonce: response.nonce, version: response.version });
+    if (receivedAt !== undefined)
+      this.options.onApplied?.({ version: response.version, receivedAt, appliedAt: now() });
     if (this.snapshotListeners.size === 0) return;
     const snapshot = this.current()!;
     for (const listener of this.snapshotListeners) this.notify(listener, snapshot);

@@ -12,7 +12,7 @@ import {
   Metadata,
 } from '@grpc/grpc-js';
 import { controlPlaneTarget } from './control-target.ts';
-import { GRPC_MESSAGE_LIMITS } from './limits.ts';
+import { CONTROL_FLOW_CONTROL_WINDOW_BYTES, GRPC_MESSAGE_LIMITS } from './limits.ts';
 
 /** The DNS name in the control plane's server certificate, which clients verify whatever address they dial. */
 export const CONTROL_PLANE_SERVER_NAME = 'ambit-control.istio-system.svc';
@@ -59,6 +59,7 @@ export function controlPlaneChannelOptions(): ChannelOptions {
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.initial_reconnect_backoff_ms': 200,
     'grpc.max_reconnect_backoff_ms': 5_000,
+    'grpc-node.flow_control_window': CONTROL_FLOW_CONTROL_WINDOW_BYTES,
     ...GRPC_MESSAGE_LIMITS,
   };
 }

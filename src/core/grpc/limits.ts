@@ -16,6 +16,13 @@ export const GRPC_MESSAGE_LIMITS = {
   'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
 } as const;
 
+/**
+ * The HTTP/2 flow-control window a control-plane client grants (its stream and its connection): a whole
+ * snapshot of a 10,000-workload mesh (~3.3 MB, in 1 MiB chunks) in one flight, instead of 64 KiB (HTTP/2's
+ * default) and a round trip for every 64 KiB; what the client buffers stays bounded by it.
+ */
+export const CONTROL_FLOW_CONTROL_WINDOW_BYTES = 4 * 1024 * 1024;
+
 /** A client that has not finished its TLS handshake on 15012 by then is dropped (Node's own default: 120 s). */
 export const CONTROL_HANDSHAKE_TIMEOUT_MS = 10_000;
 

@@ -19,10 +19,9 @@ import type { ListenerCertificate, ListenerPlan } from '../../core/l7/types.ts';
 import type { Logger } from '../../core/log.ts';
 import { listen } from '../../core/server/listen.ts';
 import type { WireProtocol } from '../inbound/protocol.ts';
-import { peekStream, sniffProtocol } from '../inbound/sniff.ts';
+import { sniffClientHello, sniffProtocol } from '../inbound/sniff.ts';
 import { DETECTION_TIMEOUT_MS } from '../inbound/tunnel.ts';
 import type { WaypointMetrics } from '../metrics.ts';
-import { CLIENT_HELLO_MAX_BYTES, readClientHello } from './client-hello.ts';
 
 export interface DownstreamArrival {
   port: number;
@@ -186,7 +185,10 @@ export class IngressListeners {
   }
 
   async #passthrough(entry: OpenPort, socket: net.Socket): Promise<void> {
-    const hello = await readHello(socket, this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    const hello = await sniffClientHello(
+      socket,
+      this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    );
     if (hello.kind !== 'clientHello') {
       this.#options.metrics.refused.inc({
         reason: hello.kind === 'timeout' ? 'handshake-timeout' : 'not-tls',
@@ -224,20 +226,4 @@ function closeServer(server: net.Server): Promise<void> {
     server.close(() => resolve());
     (server as net.Server & { closeAllConnections?: () => void }).closeAllConnections?.();
   });
-}
-
-type HelloRead = { kind: 'clientHello'; serverName: string | undefined } | { kind: 'notTls' | 'timeout' };
-
-/** Reads until the ClientHello is whole (the bytes stay for the proxy), with a deadline and a size bound. */
-function readHello(socket: net.Socket, timeoutMs: number): Promise<HelloRead> {
-  return peekStream<HelloRead>(
-    socket,
-    timeoutMs,
-    (seen, final) => {
-      const result = readClientHello(seen);
-      if (result.kind !== 'more') return result;
-      return final || seen.length >= CLIENT_HELLO_MAX_BYTES ? { kind: 'notTls' } : 'more';
-    },
-    () => ({ kind: 'timeout' }),
-  );
 }

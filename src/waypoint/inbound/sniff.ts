@@ -4,6 +4,7 @@
  * or at the end of the stream, where `decide` is asked once more with `final` set.
  */
 import type { Duplex } from 'node:stream';
+import { CLIENT_HELLO_MAX_BYTES, readClientHello } from '../gateway/client-hello.ts';
 import { DETECT_MAX_BYTES, detectProtocol, type WireProtocol } from './protocol.ts';
 
 /**
@@ -56,4 +57,25 @@ export function sniffProtocol(stream: Duplex, timeoutMs: number): Promise<WirePr
     const decision = detectProtocol(seen, true);
     return decision === 'more' ? 'tcp' : decision;
   });
+}
+
+export type HelloRead =
+  | { kind: 'clientHello'; serverName: string | undefined }
+  | { kind: 'notTls' | 'timeout' };
+
+/**
+ * A TLS ClientHello's server name, read without answering it: until the hello is whole (the bytes stay for
+ * whoever takes the stream next), within a deadline and `CLIENT_HELLO_MAX_BYTES`.
+ */
+export function sniffClientHello(stream: Duplex, timeoutMs: number): Promise<HelloRead> {
+  return peekStream<HelloRead>(
+    stream,
+    timeoutMs,
+    (seen, final) => {
+      const result = readClientHello(seen);
+      if (result.kind !== 'more') return result;
+      return final || seen.length >= CLIENT_HELLO_MAX_BYTES ? { kind: 'notTls' } : 'more';
+    },
+    () => ({ kind: 'timeout' }),
+  );
 }

@@ -1,8 +1,10 @@
 /**
  * Traffic the waypoint proxies as bytes (a `tcp` port, or a `detect` port whose client spoke no HTTP): L4
  * authorization (the L7 policies with HTTP-only fields treated as Istio does on TCP), the service port's
- * cluster, one endpoint by the cluster's policy, a tunnel to it, and the bidirectional copy. Istio's four
- * TCP metrics; bytes are counted once, when the connection closes.
+ * cluster, one endpoint by the cluster's policy, a tunnel to it, and the bidirectional copy. A DYNAMIC_DNS
+ * entry's endpoint is dialled by the TLS ClientHello's server name (which must fall under the entry's
+ * wildcard host); a connection without one is reset. Istio's four TCP metrics; bytes are counted once, when
+ * the connection closes.
  */
 import type { Duplex } from 'node:stream';
 import { authorizeRequest } from '../../core/l7/authorize.ts';
@@ -15,7 +17,12 @@ import type { TunnelContext } from '../engine.ts';
 import { type PartyLabels, partyLabels, type WaypointMetrics } from '../metrics.ts';
 import { requestAttributes } from '../pipeline/plan.ts';
 import { connectionSettings } from '../upstream/connection-settings.ts';
-import type { UpstreamTunnels } from '../upstream/tunnels.ts';
+import { DnsLookupError } from '../upstream/dns-cache.ts';
+import { dynamicTarget, type TunnelTarget, type UpstreamTunnels } from '../upstream/tunnels.ts';
+import { sniffClientHello } from './sniff.ts';
+
+/** How long a DYNAMIC_DNS TLS port waits for the ClientHello (as an ingress passthrough port does). */
+const CLIENT_HELLO_TIMEOUT_MS = 10_000;
 
 export interface TcpDependencies {
   tunnels: UpstreamTunnels;
@@ -44,6 +51,12 @@ export function tcpCluster(
   );
   const backend = route ? chooseBackend(route.backends, random()) : undefined;
   return backend?.kind === 'cluster' ? state.cluster(backend.cluster) : undefined;
+}
+
+/** The server name of the ClientHello a client opens with; undefined for none (not TLS, no SNI, silence). */
+async function clientServerName(stream: Duplex): Promise<string | undefined> {
+  const hello = await sniffClientHello(stream, CLIENT_HELLO_TIMEOUT_MS);
+  return hello.kind === 'clientHello' ? hello.serverName : undefined;
 }
 
 export async function proxyTcp(stream: Duplex, tunnel: TunnelContext, deps: TcpDependencies): Promise<void> {
@@ -85,24 +98,35 @@ export async function proxyTcp(stream: Duplex, tunnel: TunnelContext, deps: TcpD
   const endpoint = state.balancer(cluster).pick({ hash, random: deps.random });
   const destination = endpoint ? state.endpointWorkload(cluster, endpoint) : undefined;
   if (endpoint === undefined || destination === undefined) return refuse('UH');
+  let upstreamTarget: TunnelTarget = {
+    ip: endpoint.ip,
+    port: endpoint.port,
+    identity: destination.identity,
+    client: tunnel.client,
+    authority: endpoint.authority,
+    external: endpoint.external,
+  };
+  if (endpoint.external?.resolve?.under !== undefined) {
+    // A DYNAMIC_DNS entry's TLS port: the name to resolve is the ClientHello's SNI (read, never answered).
+    const serverName = tunnel.sni ?? (await clientServerName(stream));
+    if (serverName === undefined) {
+      metrics.refused.inc({ reason: 'dns-no-sni' });
+      return refuse('NR');
+    }
+    upstreamTarget = dynamicTarget(upstreamTarget, serverName, tunnel);
+  }
   const done = deps.load.begin(endpointKey(endpoint));
   let upstream: Duplex;
   try {
     // Bounded by the cluster's connect timeout (Istio's 10 s default), as the HTTP paths' tunnels are.
     upstream = await deps.tunnels.open(
-      {
-        ip: endpoint.ip,
-        port: endpoint.port,
-        identity: destination.identity,
-        client: tunnel.client,
-        authority: endpoint.authority,
-        external: endpoint.external,
-      },
+      upstreamTarget,
       connectionSettings(cluster.policy.connectionPool).connectTimeoutMs,
     );
-  } catch {
+  } catch (error) {
     done();
-    return refuse('UF');
+    // A bound on lookups refused it (`UO`), or it did not connect (a name outside the entry, no address).
+    return refuse(error instanceof DnsLookupError && error.overflow ? 'UO' : 'UF');
   }
   const open = labels('-', destination);
   metrics.tcpOpened.inc(open);

@@ -155,7 +155,7 @@ function failureReply(
   return {
     kind: 'local',
     status: timeout ? 504 : 503,
-    text: timeout ? UPSTREAM_TIMEOUT : UPSTREAM_FAILED,
+    text: timeout ? UPSTREAM_TIMEOUT : outcome.flag === 'UO' ? OVERFLOW : UPSTREAM_FAILED,
     flags: exhausted ? `${outcome.flag},URX` : outcome.flag,
     destination,
   };

@@ -8,11 +8,11 @@ import type { RetryPolicy } from '../../core/l7/types.ts';
 /**
  * How one attempt ended: a response (its status and, for gRPC, the `grpc-status` of a trailers-only
  * answer), or no response: `UF` no connection, `UC` the connection broke, `UR` the stream was reset,
- * `UT` the per-try timeout fired.
+ * `UT` the per-try timeout fired, `UO` a bound refused the connection before it was tried.
  */
 export type AttemptOutcome =
   | { kind: 'response'; status: number; grpcStatus?: number | undefined }
-  | { kind: 'failure'; flag: 'UF' | 'UC' | 'UR' | 'UT' };
+  | { kind: 'failure'; flag: 'UF' | 'UC' | 'UR' | 'UT' | 'UO' };
 
 /** The gRPC `retryOn` conditions and the status code each retries on. */
 const GRPC_CONDITIONS: Record<string, number> = {
@@ -26,6 +26,8 @@ const GRPC_CONDITIONS: Record<string, number> = {
 /** Does one `retryOn` condition hold for `outcome`? (Envoy's `x-envoy-retry-on` and `-grpc-on` semantics.) */
 function conditionHolds(condition: string, outcome: AttemptOutcome, codes: readonly number[]): boolean {
   if (outcome.kind === 'failure') {
+    // A bound's refusal is the waypoint's own answer, as Envoy's overflow replies are: never retried.
+    if (outcome.flag === 'UO') return false;
     switch (condition) {
       // `5xx` and `gateway-error` include "no answer at all"; a per-try timeout answers 504 locally.
       case '5xx':

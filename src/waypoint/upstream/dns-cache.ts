@@ -5,15 +5,26 @@
  * TTL, and one query per name is in flight however many connections wait for it. The cache holds at most
  * `maxNames` names, evicting the one that expires first. Names come from pushed config, not from requests,
  * but a flood of requests to a name whose DNS is down still sends at most one query per negative TTL.
+ * Names that come from requests (a `DYNAMIC_DNS` entry's) are looked up for a requester, within the bounds of
+ * `lookup-limits.ts`; a lookup they refuse is never sent.
  */
 import { Resolver } from 'node:dns/promises';
 import { AmbitError } from '../../core/errors.ts';
+import {
+  isLookupOverflow,
+  LookupLimiter,
+  type LookupOverflow,
+  type LookupRequester,
+} from './lookup-limits.ts';
 
 /** What a resolution yields: IPv4 addresses with their TTLs (seconds). */
 export type ResolveA = (hostname: string) => Promise<{ address: string; ttl: number }[]>;
 
-/** Why a name gave no address: the label of `ambit_waypoint_dns_refusals_total`. */
-export type DnsRefusal = 'nxdomain' | 'no-address' | 'timeout' | 'error' | 'outside-entry';
+/**
+ * Why a name gave no address (`ambit_waypoint_refused_total{reason="dns-<reason>"}`): the answer, a name not
+ * under the entry's wildcard, or a bound on lookups (`LookupOverflow`).
+ */
+export type DnsRefusal = 'nxdomain' | 'no-address' | 'timeout' | 'error' | 'outside-entry' | LookupOverflow;
 
 export class DnsLookupError extends AmbitError {
   readonly reason: DnsRefusal;
@@ -21,6 +32,11 @@ export class DnsLookupError extends AmbitError {
   constructor(hostname: string, reason: DnsRefusal, detail: string) {
     super('UNAVAILABLE', `${hostname} did not resolve (${reason}: ${detail})`);
     this.reason = reason;
+  }
+
+  /** Refused by a bound on lookups (Envoy's `UO`, as for its circuit breakers), not by DNS. */
+  get overflow(): boolean {
+    return isLookupOverflow(this.reason);
   }
 }
 
@@ -34,8 +50,13 @@ export interface DnsCacheOptions {
   /** How long a failure is remembered before the name is asked again (default 2 s). */
   negativeTtlMs?: number | undefined;
   now?: (() => number) | undefined;
-  /** Called once per refused lookup (a connection that gets no address), with the reason. */
-  onRefusal?: ((reason: DnsRefusal) => void) | undefined;
+  /** The bounds on lookups that requests cause (default: `DEFAULT_LOOKUP_LIMITS`, on `now`). */
+  limiter?: LookupLimiter | undefined;
+  /**
+   * Called once per refused lookup (a connection that gets no address), with the reason and, for a name a
+   * request chose, whom it was looked up for.
+   */
+  onRefusal?: ((reason: DnsRefusal, requester: LookupRequester | undefined) => void) | undefined;
 }
 
 type Entry =
@@ -55,7 +76,8 @@ export class DnsCache {
   readonly #maxTtlMs: number;
   readonly #negativeTtlMs: number;
   readonly #now: () => number;
-  readonly #onRefusal: (reason: DnsRefusal) => void;
+  readonly #limiter: LookupLimiter;
+  readonly #onRefusal: (reason: DnsRefusal, requester: LookupRequester | undefined) => void;
   readonly #entries = new Map<string, Entry>();
   readonly #inFlight = new Map<string, Promise<Entry>>();
 
@@ -66,6 +88,7 @@ export class DnsCache {
     this.#maxTtlMs = options.maxTtlMs ?? 3_600_000;
     this.#negativeTtlMs = options.negativeTtlMs ?? 2_000;
     this.#now = options.now ?? Date.now;
+    this.#limiter = options.limiter ?? new LookupLimiter({}, this.#now);
     this.#onRefusal = options.onRefusal ?? (() => {});
   }
 
@@ -76,13 +99,14 @@ export class DnsCache {
 
   /**
    * The address to dial for `hostname`: with `all`, each call takes the next address of the answer (the
-   * connections spread over them); with `first`, the answer's first address. Rejects with a
+   * connections spread over them); with `first`, the answer's first address. With a `requester` (the name
+   * came from a request), a lookup it causes is charged to it and refused beyond its bounds. Rejects with a
    * `DnsLookupError` when the name has no address.
    */
-  async address(hostname: string, use: 'all' | 'first'): Promise<string> {
-    const entry = await this.#entry(hostname);
+  async address(hostname: string, use: 'all' | 'first', requester?: LookupRequester): Promise<string> {
+    const entry = await this.#entry(hostname, requester);
     if (!entry.ok) {
-      this.#onRefusal(entry.error.reason);
+      this.#onRefusal(entry.error.reason, requester);
       throw entry.error;
     }
     if (use === 'first') return entry.addresses[0]!;
@@ -92,24 +116,38 @@ export class DnsCache {
   }
 
   /** Refuses a name that must not be looked up at all (counted as any refusal is). */
-  refuse(hostname: string, reason: DnsRefusal, detail: string): never {
-    this.#onRefusal(reason);
+  refuse(hostname: string, reason: DnsRefusal, detail: string, requester?: LookupRequester): never {
+    this.#onRefusal(reason, requester);
     throw new DnsLookupError(hostname, reason, detail);
   }
 
-  #entry(hostname: string): Promise<Entry> | Entry {
+  /**
+   * The name's entry: cached, or the query in flight for it (joining one costs nothing), or a new query,
+   * which a requester's bounds must admit (a refusal is an entry that is not stored: it says nothing of
+   * the name).
+   */
+  #entry(hostname: string, requester: LookupRequester | undefined): Promise<Entry> | Entry {
     const cached = this.#entries.get(hostname);
     if (cached !== undefined && cached.expiresAt > this.#now()) return cached;
-    let pending = this.#inFlight.get(hostname);
-    if (pending === undefined) {
-      pending = this.#query(hostname).then((entry) => {
-        this.#inFlight.delete(hostname);
-        this.#store(hostname, entry);
-        return entry;
-      });
-      this.#inFlight.set(hostname, pending);
+    const pending = this.#inFlight.get(hostname);
+    if (pending !== undefined) return pending;
+    let release: (() => void) | undefined;
+    if (requester !== undefined) {
+      // A name that failed last time is charged again: random names fail, and their refreshes must not be
+      // free (a client cycling through the names it once spent its allowance on).
+      const admitted = this.#limiter.admit(requester, cached === undefined || !cached.ok);
+      if ('refused' in admitted)
+        return this.#failure(hostname, admitted.refused, `too many lookups for ${requester.key}`);
+      release = admitted.release;
     }
-    return pending;
+    const query = this.#query(hostname).then((entry) => {
+      release?.();
+      this.#inFlight.delete(hostname);
+      this.#store(hostname, entry);
+      return entry;
+    });
+    this.#inFlight.set(hostname, query);
+    return query;
   }
 
   async #query(hostname: string): Promise<Entry> {

@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { HeaderMap } from '../pipeline/headers.ts';
 import type { ConnectionSettings } from './connection-settings.ts';
+import { DnsLookupError } from './dns-cache.ts';
 import type { TunnelTarget } from './tunnels.ts';
 
 export interface UpstreamRequest {
@@ -38,9 +39,10 @@ export interface UpstreamClient {
 
 /**
  * Why an upstream exchange failed: `UF` the tunnel or connection could not be opened, `UC` it broke before
- * a response (Envoy's upstream connection termination), `UR` the upstream reset the stream.
+ * a response (Envoy's upstream connection termination), `UR` the upstream reset the stream, `UO` a bound
+ * refused the connection before it was tried (a client over its share of DNS lookups).
  */
-export type UpstreamFailureFlag = 'UF' | 'UC' | 'UR';
+export type UpstreamFailureFlag = 'UF' | 'UC' | 'UR' | 'UO';
 
 export class UpstreamFailure extends Error {
   readonly flag: UpstreamFailureFlag;
@@ -50,4 +52,10 @@ export class UpstreamFailure extends Error {
     this.name = 'UpstreamFailure';
     this.flag = flag;
   }
+}
+
+/** A tunnel that did not open, as the failure the request reports: `UO` when a bound refused it, else `UF`. */
+export function connectFailure(error: Error): UpstreamFailure {
+  const flag = error instanceof DnsLookupError && error.overflow ? 'UO' : 'UF';
+  return new UpstreamFailure(flag, `upstream connect failed: ${error.message}`, { cause: error });
 }

@@ -10,6 +10,7 @@ import { Pool } from 'undici';
 import type { HeaderMap } from '../pipeline/headers.ts';
 import { type ConnectionSettings, DEFAULT_CONNECTION_SETTINGS, settingsKey } from './connection-settings.ts';
 import {
+  connectFailure,
   type UpstreamClient,
   UpstreamFailure,
   type UpstreamRequest,
@@ -102,11 +103,7 @@ export class Http1Upstream implements UpstreamClient {
           tunnels.open(target, settings.connectTimeoutMs).then(
             // undici drives any duplex as its socket; its type names net.Socket.
             (stream) => callback(null, stream as Duplex as Socket),
-            (error: Error) =>
-              callback(
-                new UpstreamFailure('UF', `upstream connect failed: ${error.message}`, { cause: error }),
-                null,
-              ),
+            (error: Error) => callback(connectFailure(error), null),
           );
         },
       });

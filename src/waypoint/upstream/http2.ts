@@ -7,6 +7,7 @@ import { type ClientHttp2Session, connect, constants, type OutgoingHttpHeaders }
 import type { HeaderMap } from '../pipeline/headers.ts';
 import { type ConnectionSettings, DEFAULT_CONNECTION_SETTINGS, settingsKey } from './connection-settings.ts';
 import {
+  connectFailure,
   type UpstreamClient,
   UpstreamFailure,
   type UpstreamRequest,
@@ -120,7 +121,7 @@ export class Http2Upstream implements UpstreamClient {
       },
       (error: Error) => {
         this.#sessions.delete(key);
-        throw new UpstreamFailure('UF', `upstream connect failed: ${error.message}`, { cause: error });
+        throw connectFailure(error);
       },
     );
     this.#sessions.set(key, pending);

@@ -20,6 +20,7 @@ import { joinHostPort } from '../../core/net/host-port.ts';
 import type { SecureContextCache } from '../../core/tls/contexts.ts';
 import { identityOfCertificate } from '../../core/tls/spiffe.ts';
 import { DnsCache } from './dns-cache.ts';
+import { type LookupRequester, lookupRequester } from './lookup-limits.ts';
 
 export interface TunnelTarget {
   ip: string;
@@ -32,6 +33,8 @@ export interface TunnelTarget {
   authority?: string | undefined;
   /** Set for an endpoint outside the mesh: no HBONE, `ip:port` directly (and TLS if it says so). */
   external?: ExternalEndpoint | undefined;
+  /** Whom a lookup of a name the request chose (a `DYNAMIC_DNS` host) is charged to. */
+  requester?: LookupRequester | undefined;
 }
 
 /**
@@ -42,6 +45,28 @@ export function hostUnder(host: string, wildcard: string): boolean {
   const suffix = wildcard.slice(1).toLowerCase();
   const name = host.toLowerCase().replace(/\.$/, '');
   return name.length > suffix.length && name.endsWith(suffix) && isResolvableName(name);
+}
+
+/**
+ * A DYNAMIC_DNS endpoint's target for one request or connection: the name it asked for (its Host, or its
+ * ClientHello's SNI), whose lookup is charged to the caller.
+ */
+export function dynamicTarget(
+  target: TunnelTarget,
+  hostname: string,
+  caller: {
+    peerIdentity: string;
+    source: { canonicalName: string; namespace: string } | undefined;
+    client: { ip: string };
+  },
+): TunnelTarget {
+  const resolve = target.external?.resolve;
+  if (resolve === undefined) return target;
+  return {
+    ...target,
+    external: { ...target.external, resolve: { ...resolve, hostname } },
+    requester: lookupRequester(caller.peerIdentity, caller.source, caller.client.ip),
+  };
 }
 
 /** What a target is dialled by: its hostname when it is resolved at dial time, else its address. */
@@ -113,9 +138,16 @@ export class UpstreamTunnels {
   /** A connection to an address outside the mesh, once it (and its TLS, if any) is up. */
   async #direct(target: TunnelTarget, external: ExternalEndpoint): Promise<Duplex> {
     const { resolve } = external;
+    const { requester } = target;
     if (resolve?.under !== undefined && !hostUnder(resolve.hostname, resolve.under))
-      this.#dns.refuse(resolve.hostname, 'outside-entry', `the request's host is not under ${resolve.under}`);
-    const host = resolve === undefined ? target.ip : await this.#dns.address(resolve.hostname, resolve.use);
+      this.#dns.refuse(
+        resolve.hostname,
+        'outside-entry',
+        `the requested host is not under ${resolve.under}`,
+        requester,
+      );
+    const host =
+      resolve === undefined ? target.ip : await this.#dns.address(resolve.hostname, resolve.use, requester);
     const options = {
       host,
       port: target.port,
