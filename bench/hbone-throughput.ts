@@ -6,13 +6,14 @@
  * `--repetitions` rounds (default 3) and each figure is the median: bulk throughput (1 and 8 streams),
  * proxy CPU s/GiB, request/response latency with 1 KiB answers (1 and 32 connections: p50/p99, req/s),
  * proxy CPU per 1000 requests, ztunnel RSS idle and with 1000 idle tunnelled connections, the ratios to
- * direct and to stunnel, and issue 9's targets met or not.
+ * direct and to stunnel, and issue 9's targets met or not. The 1-connection p50 and the 32-connection rate are
+ * also measured in short interleaved rounds (`--rounds`), the paths taking turns under the same load.
  *
  * Run: npx node bench/hbone-throughput.ts [--seconds 5] [--repetitions 3]   (needs stunnel4; temp dir only)
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -266,7 +267,27 @@ async function measure(
   return { name, bulk1, bulk8, rr1, rr32, cpuPer1000, cpuPerGiB };
 }
 
-async function idleConnectionsRss(procs: ChildProcess[], entry: Endpoint, count: number): Promise<number[]> {
+/**
+ * The anonymous (private) part of a process's RSS, in MiB: what the ztunnel itself holds, without the
+ * file-backed pages (the node binary's and libraries' code) that every Node process on the machine shares.
+ */
+function anonymousMiB(pid: number): number {
+  const match = /RssAnon:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
+/** RSS and its anonymous part, per ztunnel process, in MiB. */
+interface Memory {
+  rss: number[];
+  anonymous: number[];
+}
+
+const memoryOf = (procs: ChildProcess[]): Memory => ({
+  rss: procs.map((p) => rssMiB(p.pid!)),
+  anonymous: procs.map((p) => anonymousMiB(p.pid!)),
+});
+
+async function idleConnectionsRss(procs: ChildProcess[], entry: Endpoint, count: number): Promise<Memory> {
   const sockets = [];
   for (let i = 0; i < count; i++) sockets.push(await open(entry.host, entry.port));
   // One request each, so that every tunnel is really established end to end.
@@ -280,9 +301,9 @@ async function idleConnectionsRss(procs: ChildProcess[], entry: Endpoint, count:
     ),
   );
   await sleep(1000);
-  const rss = procs.map((p) => rssMiB(p.pid!));
+  const memory = memoryOf(procs);
   for (const socket of sockets) socket.destroy();
-  return rss;
+  return memory;
 }
 
 async function main(): Promise<void> {
@@ -297,8 +318,8 @@ async function main(): Promise<void> {
   try {
     const runs = new Map<string, PathResult[]>();
     const record = (result: PathResult) => runs.set(result.name, [...(runs.get(result.name) ?? []), result]);
-    const idleRss = new Map<string, number[]>();
-    const loadedRss = new Map<string, number[]>();
+    const idleRss = new Map<string, Memory>();
+    const loadedRss = new Map<string, Memory>();
     for (let repetition = 0; repetition < Number(values.repetitions); repetition++) {
       process.stdout.write(`repetition ${repetition + 1} of ${values.repetitions}\n`);
       record(
@@ -321,10 +342,7 @@ async function main(): Promise<void> {
         );
         if (repetition === 0) {
           const idle = await startAmbit(ca, RR_PORT, variant);
-          idleRss.set(
-            name,
-            idle.map((p) => rssMiB(p.pid!)),
-          );
+          idleRss.set(name, memoryOf(idle));
           await stop(idle);
         }
       }
@@ -339,10 +357,17 @@ async function main(): Promise<void> {
     const result = (name: string) => medianResult(runs.get(name)!);
 
     // 1-connection latency is what a busy machine disturbs most: measure the paths taking turns, with the
-    // proxies up, and compare medians (both Ambit variants use the same pod addresses: one at a time).
+    // proxies up, and compare medians (both Ambit variants use the same pod addresses: one at a time). The
+    // 32-connection rate takes turns too: the repetitions' 5 s windows, minutes apart, swung between runs
+    // with whatever else the machine ran then; rounds of 2 s side by side show the ratio under one load.
     const turns = new Map<string, number[]>();
-    const turn = async (name: string, host: string, port: number) =>
-      turns.set(name, [...(turns.get(name) ?? []), (await requestResponse(host, port, 1, 2)).p50Us]);
+    const rates = new Map<string, number[]>();
+    const push = (into: Map<string, number[]>, name: string, value: number) =>
+      into.set(name, [...(into.get(name) ?? []), value]);
+    const turn = async (name: string, host: string, port: number) => {
+      push(turns, name, (await requestResponse(host, port, 1, 2)).p50Us);
+      push(rates, name, (await requestResponse(host, port, 32, 2)).perSecond);
+    };
     const stunnelRr = await startStunnel(ca, RR_PORT);
     for (const variant of AMBITS) {
       const { name } = variant;
@@ -356,18 +381,26 @@ async function main(): Promise<void> {
     }
     await stop(stunnelRr);
     const added = (name: string) => median(turns.get(name)!) - median(turns.get('direct')!);
+    const rate = (name: string) => median(rates.get(name)!);
+    const rateRatio = (name: string) =>
+      `${fmt(rate(name))} req/s (${fmt(rate(name) / rate('stunnel'), 2)}x stunnel)`;
 
     const direct = result('direct');
     const stunnel = result('stunnel');
     const ambits = AMBITS.map(({ name }) => result(name));
+    const memoryLine = (memory: Memory | undefined) =>
+      memory === undefined
+        ? '-'
+        : `${memory.rss.map((m) => fmt(m, 1)).join(' / ')} MiB (anonymous ${memory.anonymous.map((m) => fmt(m, 1)).join(' / ')} MiB)`;
     const rssLine = (name: string) =>
-      `ztunnel RSS, ${name}: idle ${(idleRss.get(name) ?? []).map((m) => fmt(m, 1)).join(' / ')} MiB; ` +
-      `with 1000 idle tunnelled connections ${(loadedRss.get(name) ?? []).map((m) => fmt(m, 1)).join(' / ')} MiB (per ztunnel process, source node first)`;
+      `ztunnel RSS, ${name}: idle ${memoryLine(idleRss.get(name))}; with 1000 idle tunnelled connections ` +
+      `${memoryLine(loadedRss.get(name))} (per ztunnel process, source node first; anonymous: without the shared code pages)`;
     const out = [
       `HBONE benchmark, loopback, ${SECONDS} s per measurement, medians of ${values.repetitions} interleaved repetitions, node ${process.versions.node}, ${(await import('node:os')).cpus().length} CPUs${NODE_ARGS.length ? `, ztunnel node flags: ${NODE_ARGS.join(' ')}` : ''}, ztunnel from ${values.compiled ? 'compiled JavaScript' : 'type-stripped sources'}`,
       '',
       ...pathReport(direct, ambits, stunnel),
       `Interleaved 1-connection p50 (median of ${values.rounds} rounds per variant): direct ${fmt(median(turns.get('direct')!))} us; added: ${AMBITS.map(({ name }) => `${name} +${fmt(added(name))} us`).join(', ')}, stunnel +${fmt(added('stunnel'))} us`,
+      `Interleaved 32-connection rate (median of ${values.rounds} rounds per variant): direct ${fmt(rate('direct'))} req/s; ${AMBITS.map(({ name }) => `${name} ${rateRatio(name)}`).join(', ')}, stunnel ${fmt(rate('stunnel'))} req/s`,
       ...AMBITS.map(({ name }) => rssLine(name)),
       '',
       ...AMBITS.flatMap(({ name }, i) =>
@@ -376,7 +409,7 @@ async function main(): Promise<void> {
           direct,
           stunnel,
           addedP50Us: { ambit: added(name), stunnel: added('stunnel') },
-          idleTunnelsRssMiB: Math.max(...(loadedRss.get(name) ?? [0])),
+          idleTunnelsRssMiB: Math.max(...(loadedRss.get(name)?.rss ?? [0])),
         }),
       ),
     ];

@@ -3,8 +3,9 @@
  * connections, the waypoint for ports it proxies as bytes), so that names, labels and directions cannot drift
  * apart between the two: a Kiali or Grafana query sums both.
  */
-import { Counter, type Registry } from 'prom-client';
+
 import { ISTIO_PARTY_LABELS } from './istio-labels.ts';
+import { Counter, type Registry } from './prometheus.ts';
 
 export type IstioPartyLabel = (typeof ISTIO_PARTY_LABELS)[number];
 

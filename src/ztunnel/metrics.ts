@@ -5,11 +5,12 @@
  * certificate metrics of our own. Byte counters are brought up to date at every scrape from the live
  * connections' counters, so the data path never touches prom-client per chunk.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+
 import type { L4ResponseFlag } from '../core/failure.ts';
 import { ISTIO_PARTY_LABELS } from '../core/istio-labels.ts';
 import { istioTcpCounters } from '../core/istio-tcp-metrics.ts';
 import type { Service, Workload } from '../core/model/index.ts';
+import { Counter, Gauge, Registry } from '../core/prometheus.ts';
 
 export const TRAFFIC_LABELS = ISTIO_PARTY_LABELS;
 
