@@ -82,6 +82,8 @@ function benchLogger(scope: string): Logger {
 const dir = mkdtempSync(join(tmpdir(), 'ambit-bench-push-'));
 // Removed however the run ends (a failed step exits through an uncaught error, which still emits 'exit').
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+// A signal ends Node without 'exit': end through it instead (forked workers follow their parent's IPC channel).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 const tokens = Array.from({ length: NODES }, (_, node) => createNodeCredential(dir, `node-${node}`).token);
 const plane = await ControlPlane.start({
   stateDir: dir,
