@@ -7,6 +7,12 @@
 /** Record header (5 bytes) plus the largest plaintext record. */
 export const CLIENT_HELLO_MAX_BYTES = 5 + 16_384;
 
+/**
+ * How long a client has to open its TLS: its whole handshake where TLS ends here, its ClientHello where the
+ * proxy only reads the server name (a passthrough port, a DYNAMIC_DNS TLS port).
+ */
+export const TLS_OPENING_TIMEOUT_MS = 10_000;
+
 export type ClientHelloResult =
   | { kind: 'more' }
   | { kind: 'notTls' }

@@ -22,6 +22,7 @@ import type { WireProtocol } from '../inbound/protocol.ts';
 import { sniffClientHello, sniffProtocol } from '../inbound/sniff.ts';
 import { DETECTION_TIMEOUT_MS } from '../inbound/tunnel.ts';
 import type { WaypointMetrics } from '../metrics.ts';
+import { TLS_OPENING_TIMEOUT_MS } from './client-hello.ts';
 
 export interface DownstreamArrival {
   port: number;
@@ -45,7 +46,6 @@ export interface IngressListenerOptions {
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
-export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 interface OpenPort {
   /** What the server was built for: a change of wire or TLS mode reopens the port. */
@@ -160,7 +160,7 @@ export class IngressListeners {
       ...(fallback ? { cert: fallback.certificatePem, key: fallback.keyPem } : {}),
       minVersion: 'TLSv1.2',
       ALPNProtocols: entry.plan.wire === 'http' ? ['h2', 'http/1.1'] : undefined,
-      handshakeTimeout: this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      handshakeTimeout: this.#options.handshakeTimeoutMs ?? TLS_OPENING_TIMEOUT_MS,
       SNICallback: (serverName, callback) => {
         const certificate = certificateFor(certificates(), serverName);
         if (certificate === undefined) return callback(new Error(`no certificate for ${serverName}`));
@@ -185,10 +185,7 @@ export class IngressListeners {
   }
 
   async #passthrough(entry: OpenPort, socket: net.Socket): Promise<void> {
-    const hello = await sniffClientHello(
-      socket,
-      this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
-    );
+    const hello = await sniffClientHello(socket, this.#options.handshakeTimeoutMs ?? TLS_OPENING_TIMEOUT_MS);
     if (hello.kind !== 'clientHello') {
       this.#options.metrics.refused.inc({
         reason: hello.kind === 'timeout' ? 'handshake-timeout' : 'not-tls',

@@ -14,15 +14,13 @@ import { abort, splice } from '../../core/net/splice.ts';
 import { type EndpointLoad, endpointKey } from '../balance/balancer.ts';
 import { hash32 } from '../balance/hash.ts';
 import type { TunnelContext } from '../engine.ts';
+import { TLS_OPENING_TIMEOUT_MS } from '../gateway/client-hello.ts';
 import { type PartyLabels, partyLabels, type WaypointMetrics } from '../metrics.ts';
 import { requestAttributes } from '../pipeline/plan.ts';
 import { connectionSettings } from '../upstream/connection-settings.ts';
 import { DnsLookupError } from '../upstream/dns-cache.ts';
 import { dynamicTarget, type TunnelTarget, type UpstreamTunnels } from '../upstream/tunnels.ts';
 import { sniffClientHello } from './sniff.ts';
-
-/** How long a DYNAMIC_DNS TLS port waits for the ClientHello (as an ingress passthrough port does). */
-const CLIENT_HELLO_TIMEOUT_MS = 10_000;
 
 export interface TcpDependencies {
   tunnels: UpstreamTunnels;
@@ -55,7 +53,7 @@ export function tcpCluster(
 
 /** The server name of the ClientHello a client opens with; undefined for none (not TLS, no SNI, silence). */
 async function clientServerName(stream: Duplex): Promise<string | undefined> {
-  const hello = await sniffClientHello(stream, CLIENT_HELLO_TIMEOUT_MS);
+  const hello = await sniffClientHello(stream, TLS_OPENING_TIMEOUT_MS);
   return hello.kind === 'clientHello' ? hello.serverName : undefined;
 }
 
